@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs the Debian packages imgarc needs, only when something is missing.
+# libraft comes from bookworm-backports (0.22.x); Debian 12's default 0.15.0 has a
+# Raft safety bug (see docs/replication.md). The backports source is derived from the
+# machine's own Debian apt entry, so no mirror host is written here.
+set -euo pipefail
+
+# --test also installs what the test suite needs (python3 for the integration tests).
+WITH_TESTS=0
+[ "${1:-}" = "--test" ] && WITH_TESTS=1
+
+PKGS=(build-essential cmake pkg-config git
+      libuv1-dev librocksdb-dev libprotobuf-c-dev protobuf-c-compiler
+      libsodium-dev libcurl4-openssl-dev libhttp-parser-dev libjansson-dev
+      libcmocka-dev curl)
+RAFT_MIN=0.22.1
+if [ $WITH_TESTS -eq 1 ] && ! command -v python3 >/dev/null 2>&1; then
+    PKGS+=(python3)
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+raft_ok=0
+if v=$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null) && [ -n "$v" ] &&
+   dpkg --compare-versions "$v" ge "$RAFT_MIN"; then
+    raft_ok=1
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ $raft_ok -eq 1 ]; then
+    exit 0
+fi
+
+enable_backports() {
+    if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null; then
+        return 0
+    fi
+    local uri=""
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        # First URIs line of a stanza that lists the plain "bookworm" suite.
+        uri=$(awk '/^URIs:/{u=$2} /^Suites:/{for(i=2;i<=NF;i++) if($i=="bookworm"){print u; exit}}' \
+              /etc/apt/sources.list.d/debian.sources)
+    fi
+    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+        uri=$(awk '$1=="deb" && $3=="bookworm"{print $2; exit}' /etc/apt/sources.list)
+    fi
+    if [ -z "$uri" ]; then
+        echo "install-deps: cannot find the Debian bookworm apt entry to derive backports from" >&2
+        exit 1
+    fi
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$uri" | $SUDO tee /etc/apt/sources.list.d/imgarc-backports.sources >/dev/null
+}
+
+enable_backports
+$SUDO apt-get update -q
+if [ ${#missing[@]} -gt 0 ]; then
+    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ $raft_ok -eq 0 ]; then
+    $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports libraft-dev
+fi
+v=$(dpkg-query -W -f='${Version}' libraft-dev)
+if ! dpkg --compare-versions "$v" ge "$RAFT_MIN"; then
+    echo "install-deps: libraft-dev $v installed, $RAFT_MIN or newer required" >&2
+    exit 1
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, builds, and starts one imgarcd node with its
+# data in ./data (override with IMGARC_DATA or any imgarcd flag, e.g. --listen).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh build
+export IMGARC_DATA=${IMGARC_DATA:-$PWD/data}
+echo "imgarc is built: the CLI is $PWD/build/imgarc (add $PWD/build to PATH)"
+exec ./build/imgarcd "$@"
