@@ -1,0 +1,306 @@
+#include "blobstore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/hex.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+static int errno_fail(struct base_err *err, const char *what, const char *path)
+{
+    int e = errno;
+    base_err_set(err, "%s %s: %s", what, path, strerror(e));
+    return base_err_from_errno(e);
+}
+
+static int ensure_dir(const char *path, struct base_err *err)
+{
+    if (mkdir(path, 0750) != 0 && errno != EEXIST) {
+        return errno_fail(err, "mkdir", path);
+    }
+    return 0;
+}
+
+static void clean_tmp(const char *tmp_dir)
+{
+    DIR *d = opendir(tmp_dir);
+    struct dirent *e;
+    unsigned removed = 0;
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "upload-", 7) == 0 && unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            removed++;
+        }
+    }
+    closedir(d);
+    if (removed > 0) {
+        LOG_INFO("blobstore", "removed %u unfinished uploads from %s", removed, tmp_dir);
+    }
+}
+
+int blob_store_open(struct blob_store *bs, const char *root, struct base_err *err)
+{
+    int rv;
+    memset(bs, 0, sizeof *bs);
+    bs->root = xstrdup(root);
+    bs->blob_dir = xasprintf("%s/blobs", root);
+    bs->tmp_dir = xasprintf("%s/tmp", root);
+    bs->root_fd = -1;
+    if ((rv = ensure_dir(root, err)) != 0 || (rv = ensure_dir(bs->blob_dir, err)) != 0 ||
+        (rv = ensure_dir(bs->tmp_dir, err)) != 0) {
+        goto err_free;
+    }
+    bs->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bs->root_fd < 0) {
+        rv = errno_fail(err, "open", root);
+        goto err_free;
+    }
+    clean_tmp(bs->tmp_dir);
+    return 0;
+
+err_free:
+    blob_store_close(bs);
+    return rv;
+}
+
+void blob_store_close(struct blob_store *bs)
+{
+    if (bs->root_fd >= 0) {
+        close(bs->root_fd);
+    }
+    free(bs->root);
+    free(bs->blob_dir);
+    free(bs->tmp_dir);
+    memset(bs, 0, sizeof *bs);
+    bs->root_fd = -1;
+}
+
+void blob_hash_init(crypto_generichash_state *st)
+{
+    crypto_generichash_init(st, NULL, 0, BLOB_HASH_BYTES);
+}
+
+void blob_hash_update(crypto_generichash_state *st, const void *data, size_t len)
+{
+    crypto_generichash_update(st, data, len);
+}
+
+void blob_hash_final(crypto_generichash_state *st, uint8_t out[BLOB_HASH_BYTES])
+{
+    crypto_generichash_final(st, out, BLOB_HASH_BYTES);
+}
+
+int blob_writer_open(struct blob_store *bs, struct blob_writer *w, struct base_err *err)
+{
+    memset(w, 0, sizeof *w);
+    snprintf(w->tmp_path, sizeof w->tmp_path, "%s/upload-XXXXXX", bs->tmp_dir);
+    w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+    if (w->fd < 0) {
+        int rv = errno_fail(err, "create temp file in", bs->tmp_dir);
+        w->tmp_path[0] = '\0';
+        return rv;
+    }
+    blob_hash_init(&w->hash_state);
+    return 0;
+}
+
+int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struct base_err *err)
+{
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(w->fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno_fail(err, "write", w->tmp_path);
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    blob_hash_update(&w->hash_state, data, len);
+    w->size += len;
+    return 0;
+}
+
+int blob_writer_finish(struct blob_writer *w, struct base_err *err)
+{
+    blob_hash_final(&w->hash_state, w->hash);
+    if (close(w->fd) != 0) {
+        w->fd = -1;
+        return errno_fail(err, "close", w->tmp_path);
+    }
+    w->fd = -1;
+    w->finished = true;
+    return 0;
+}
+
+void blob_writer_abort(struct blob_writer *w)
+{
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+    if (w->tmp_path[0] != '\0') {
+        unlink(w->tmp_path);
+        w->tmp_path[0] = '\0';
+    }
+}
+
+void blob_path(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], char *buf,
+               size_t size)
+{
+    char hex[BLOB_HEX_BYTES];
+    hex_encode(hash, BLOB_HASH_BYTES, hex);
+    snprintf(buf, size, "%s/%.2s/%.2s/%s", bs->blob_dir, hex, hex + 2, hex);
+}
+
+/* Creates blobs/ab and blobs/ab/cd for @hash. New directories become durable with the
+ * batch's final syncfs. */
+static int make_parents(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                        struct base_err *err)
+{
+    char hex[BLOB_HEX_BYTES];
+    char dir[PATH_MAX];
+    int rv;
+    hex_encode(hash, BLOB_HASH_BYTES, hex);
+    snprintf(dir, sizeof dir, "%s/%.2s", bs->blob_dir, hex);
+    if ((rv = ensure_dir(dir, err)) != 0) {
+        return rv;
+    }
+    snprintf(dir, sizeof dir, "%s/%.2s/%.2s", bs->blob_dir, hex, hex + 2);
+    return ensure_dir(dir, err);
+}
+
+static int place(struct blob_store *bs, struct blob_writer *w, struct base_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int rv;
+    ASSERT(w->finished);
+    blob_path(bs, w->hash, path, sizeof path);
+    if (stat(path, &st) == 0 && (uint64_t)st.st_size == w->size) {
+        /* Same content already stored: keep the existing copy. */
+        unlink(w->tmp_path);
+        w->tmp_path[0] = '\0';
+        return 0;
+    }
+    if ((rv = make_parents(bs, w->hash, err)) != 0) {
+        return rv;
+    }
+    if (rename(w->tmp_path, path) != 0) {
+        return errno_fail(err, "rename into", path);
+    }
+    w->tmp_path[0] = '\0';
+    return 0;
+}
+
+static int sync_fs(struct blob_store *bs, struct base_err *err)
+{
+    if (syncfs(bs->root_fd) != 0) {
+        return errno_fail(err, "syncfs", bs->root);
+    }
+    return 0;
+}
+
+int blob_commit_batch(struct blob_store *bs, struct blob_writer **writers, size_t n,
+                      int *results, bool sync, struct base_err *err)
+{
+    int first = 0;
+    int rv;
+    /* Bytes first: nothing may be renamed into place before its content is durable,
+     * or a crash could leave a torn file under a valid name that dedup then trusts. */
+    if (sync && (rv = sync_fs(bs, err)) != 0) {
+        for (size_t i = 0; i < n; i++) {
+            results[i] = rv;
+        }
+        return rv;
+    }
+    for (size_t i = 0; i < n; i++) {
+        results[i] = place(bs, writers[i], err);
+        if (results[i] != 0 && first == 0) {
+            first = results[i];
+        }
+    }
+    if (sync && (rv = sync_fs(bs, err)) != 0) {
+        for (size_t i = 0; i < n; i++) {
+            results[i] = rv;
+        }
+        return rv;
+    }
+    return first;
+}
+
+int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int *fd,
+              uint64_t *size, struct base_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int f;
+    blob_path(bs, hash, path, sizeof path);
+    f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0) {
+        return errno_fail(err, "open", path);
+    }
+    if (fstat(f, &st) != 0) {
+        int rv = errno_fail(err, "stat", path);
+        close(f);
+        return rv;
+    }
+    *fd = f;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int blob_verify(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                struct base_err *err)
+{
+    crypto_generichash_state st;
+    uint8_t got[BLOB_HASH_BYTES];
+    char *buf;
+    uint64_t size;
+    int fd;
+    int rv = blob_open(bs, hash, &fd, &size, err);
+    if (rv != 0) {
+        return rv;
+    }
+    buf = xmalloc(1 << 20);
+    blob_hash_init(&st);
+    for (;;) {
+        ssize_t n = read(fd, buf, 1 << 20);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            rv = errno_fail(err, "read", "blob");
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        blob_hash_update(&st, buf, (size_t)n);
+    }
+    free(buf);
+    close(fd);
+    if (rv != 0) {
+        return rv;
+    }
+    blob_hash_final(&st, got);
+    if (sodium_memcmp(got, hash, BLOB_HASH_BYTES) != 0) {
+        char hex[BLOB_HEX_BYTES];
+        hex_encode(hash, BLOB_HASH_BYTES, hex);
+        base_err_set(err, "blob %s: content does not match its hash", hex);
+        return BASE_ECORRUPT;
+    }
+    return 0;
+}

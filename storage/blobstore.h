@@ -1,0 +1,83 @@
+/* The blob store: file content addressed by its BLAKE2b-256 hash.
+ *
+ * Layout under the data dir: blobs/ab/cd/<64 hex digits> for stored blobs, tmp/ for
+ * uploads in progress. A blob becomes visible under blobs/ only by rename(2) after its
+ * bytes are durable, so a crash never leaves a torn blob under its name; tmp/ is
+ * emptied at open. Identical content is stored once.
+ *
+ * Every function here blocks on disk I/O: call them from worker threads (the capture
+ * and read paths in api/ do), never from the loop. The store itself holds only paths
+ * and is safe to share between threads. */
+#ifndef IMGARC_STORAGE_BLOBSTORE_H
+#define IMGARC_STORAGE_BLOBSTORE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sodium.h>
+
+#include "base/err.h"
+
+#define BLOB_HASH_BYTES 32
+#define BLOB_HEX_BYTES (2 * BLOB_HASH_BYTES + 1)
+
+struct blob_store {
+    char *root;     /* data dir */
+    char *blob_dir; /* root/blobs */
+    char *tmp_dir;  /* root/tmp */
+    int root_fd;    /* an open fd on the data dir's file system, for syncfs() */
+};
+
+/* An upload in progress: bytes go to a temp file while the hash is computed. */
+struct blob_writer {
+    int fd;
+    char tmp_path[PATH_MAX];
+    crypto_generichash_state hash_state;
+    uint64_t size;
+    uint8_t hash[BLOB_HASH_BYTES]; /* set by blob_writer_finish() */
+    bool finished;
+};
+
+/* Creates root/blobs and root/tmp as needed and removes leftovers in tmp/ (uploads
+ * cut short by a crash). */
+int blob_store_open(struct blob_store *bs, const char *root, struct base_err *err) WARN_UNUSED;
+void blob_store_close(struct blob_store *bs);
+
+/* Starts a temp file. On error nothing is left behind. */
+int blob_writer_open(struct blob_store *bs, struct blob_writer *w,
+                     struct base_err *err) WARN_UNUSED;
+/* Appends @len bytes and feeds them to the hash. */
+int blob_writer_write(struct blob_writer *w, const void *data, size_t len,
+                      struct base_err *err) WARN_UNUSED;
+/* Finalises the hash (w->hash) and closes the file. The bytes are not durable yet
+ * and the blob is not visible: see blob_commit_batch(). */
+int blob_writer_finish(struct blob_writer *w, struct base_err *err) WARN_UNUSED;
+/* Removes the temp file; safe after any failure, and after a commit (no-op then). */
+void blob_writer_abort(struct blob_writer *w);
+
+/* Group commit of finished writers: makes their bytes durable (one syncfs for the
+ * whole batch), renames each into place (or drops it when the same content is
+ * already stored), and makes the renames durable (one more syncfs). @results[i] is 0
+ * or a negative code for writer i; the return value is the first failure. With @sync
+ * false (tests, benchmarks of the rest of the path) nothing is synced. */
+int blob_commit_batch(struct blob_store *bs, struct blob_writer **writers, size_t n,
+                      int *results, bool sync, struct base_err *err) WARN_UNUSED;
+
+/* Path of a blob into @buf. */
+void blob_path(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], char *buf,
+               size_t size);
+/* Opens a stored blob read-only; BASE_ENOTFOUND when absent. */
+int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int *fd,
+              uint64_t *size, struct base_err *err) WARN_UNUSED;
+/* Re-hashes a stored blob: BASE_ECORRUPT when the content does not match its name. */
+int blob_verify(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                struct base_err *err) WARN_UNUSED;
+
+/* Hashing a stream in pieces, for verified reads. */
+void blob_hash_init(crypto_generichash_state *st);
+void blob_hash_update(crypto_generichash_state *st, const void *data, size_t len);
+void blob_hash_final(crypto_generichash_state *st, uint8_t out[BLOB_HASH_BYTES]);
+
+#endif

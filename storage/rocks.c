@@ -1,0 +1,267 @@
+#include "rocks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "base/mem.h"
+
+static const char *const cf_names[ROCKS_CF_COUNT] = {
+    "default", "bills", "files", "blobs", "usage", "audit", "idem",
+};
+
+struct rocks {
+    rocksdb_t *db;
+    rocksdb_options_t *options;
+    rocksdb_column_family_handle_t *cfs[ROCKS_CF_COUNT];
+    rocksdb_readoptions_t *read;
+    rocksdb_writeoptions_t *write_async;
+    rocksdb_writeoptions_t *write_sync;
+};
+
+struct rocks_batch {
+    struct rocks *r;
+    rocksdb_writebatch_t *wb;
+};
+
+struct rocks_iter {
+    rocksdb_iterator_t *it;
+    rocksdb_readoptions_t *read;
+    char *prefix;
+    size_t plen;
+};
+
+const char *rocks_cf_name(enum rocks_cf cf)
+{
+    return cf < ROCKS_CF_COUNT ? cf_names[cf] : "?";
+}
+
+static int fail(struct base_err *err, char *rerr, const char *what)
+{
+    base_err_set(err, "rocksdb %s: %s", what, rerr != NULL ? rerr : "unknown error");
+    free(rerr);
+    return BASE_EIO;
+}
+
+int rocks_open(struct rocks **out, const char *dir, struct base_err *err)
+{
+    struct rocks *r = xcalloc(1, sizeof *r);
+    const rocksdb_options_t *cf_opts[ROCKS_CF_COUNT];
+    char *rerr = NULL;
+
+    r->options = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(r->options, 1);
+    rocksdb_options_set_create_missing_column_families(r->options, 1);
+    rocksdb_options_set_paranoid_checks(r->options, 1);
+    rocksdb_options_increase_parallelism(r->options, 2);
+    rocksdb_options_set_max_open_files(r->options, 512);
+    for (int i = 0; i < ROCKS_CF_COUNT; i++) {
+        cf_opts[i] = r->options;
+    }
+    r->db = rocksdb_open_column_families(r->options, dir, ROCKS_CF_COUNT, cf_names, cf_opts,
+                                         r->cfs, &rerr);
+    if (rerr != NULL) {
+        rocksdb_options_destroy(r->options);
+        free(r);
+        return fail(err, rerr, "open");
+    }
+    r->read = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(r->read, 1);
+    r->write_async = rocksdb_writeoptions_create();
+    r->write_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(r->write_sync, 1);
+    *out = r;
+    return 0;
+}
+
+void rocks_close(struct rocks *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    for (int i = 0; i < ROCKS_CF_COUNT; i++) {
+        rocksdb_column_family_handle_destroy(r->cfs[i]);
+    }
+    rocksdb_close(r->db);
+    rocksdb_readoptions_destroy(r->read);
+    rocksdb_writeoptions_destroy(r->write_async);
+    rocksdb_writeoptions_destroy(r->write_sync);
+    rocksdb_options_destroy(r->options);
+    free(r);
+}
+
+int rocks_get(struct rocks *r, enum rocks_cf cf, const void *key, size_t klen, char **val,
+              size_t *vlen, struct base_err *err)
+{
+    char *rerr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(r->db, r->read, r->cfs[cf], key, klen, &n, &rerr);
+    if (rerr != NULL) {
+        return fail(err, rerr, "get");
+    }
+    if (v == NULL) {
+        return BASE_ENOTFOUND;
+    }
+    /* Copy so callers own a NUL-terminated buffer allocated by our allocator. */
+    *val = xmalloc(n + 1);
+    memcpy(*val, v, n);
+    (*val)[n] = '\0';
+    *vlen = n;
+    rocksdb_free(v);
+    return 0;
+}
+
+struct rocks_batch *rocks_batch_new(struct rocks *r)
+{
+    struct rocks_batch *b = xmalloc(sizeof *b);
+    b->r = r;
+    b->wb = rocksdb_writebatch_create();
+    return b;
+}
+
+void rocks_batch_free(struct rocks_batch *b)
+{
+    if (b != NULL) {
+        rocksdb_writebatch_destroy(b->wb);
+        free(b);
+    }
+}
+
+void rocks_batch_put(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen,
+                     const void *val, size_t vlen)
+{
+    rocksdb_writebatch_put_cf(b->wb, b->r->cfs[cf], key, klen, val, vlen);
+}
+
+void rocks_batch_delete(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen)
+{
+    rocksdb_writebatch_delete_cf(b->wb, b->r->cfs[cf], key, klen);
+}
+
+void rocks_batch_clear(struct rocks_batch *b)
+{
+    rocksdb_writebatch_clear(b->wb);
+}
+
+int rocks_write(struct rocks *r, struct rocks_batch *b, bool sync, struct base_err *err)
+{
+    char *rerr = NULL;
+    ASSERT(b->r == r);
+    rocksdb_write(r->db, sync ? r->write_sync : r->write_async, b->wb, &rerr);
+    if (rerr != NULL) {
+        return fail(err, rerr, "write");
+    }
+    return 0;
+}
+
+struct rocks_iter *rocks_iter_new(struct rocks *r, enum rocks_cf cf, const void *prefix,
+                                  size_t plen)
+{
+    struct rocks_iter *it = xcalloc(1, sizeof *it);
+    it->read = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(it->read, 1);
+    it->it = rocksdb_create_iterator_cf(r->db, it->read, r->cfs[cf]);
+    it->prefix = xmalloc(plen + 1);
+    memcpy(it->prefix, prefix, plen);
+    it->plen = plen;
+    return it;
+}
+
+void rocks_iter_first(struct rocks_iter *it)
+{
+    rocksdb_iter_seek(it->it, it->prefix, it->plen);
+}
+
+void rocks_iter_seek(struct rocks_iter *it, const void *key, size_t klen)
+{
+    rocksdb_iter_seek(it->it, key, klen);
+}
+
+bool rocks_iter_valid(struct rocks_iter *it)
+{
+    size_t klen;
+    const char *k;
+    if (!rocksdb_iter_valid(it->it)) {
+        return false;
+    }
+    k = rocksdb_iter_key(it->it, &klen);
+    return klen >= it->plen && memcmp(k, it->prefix, it->plen) == 0;
+}
+
+void rocks_iter_next(struct rocks_iter *it)
+{
+    rocksdb_iter_next(it->it);
+}
+
+const char *rocks_iter_key(struct rocks_iter *it, size_t *klen)
+{
+    return rocksdb_iter_key(it->it, klen);
+}
+
+const char *rocks_iter_value(struct rocks_iter *it, size_t *vlen)
+{
+    return rocksdb_iter_value(it->it, vlen);
+}
+
+int rocks_iter_status(struct rocks_iter *it, struct base_err *err)
+{
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it->it, &rerr);
+    if (rerr != NULL) {
+        return fail(err, rerr, "iterate");
+    }
+    return 0;
+}
+
+void rocks_iter_free(struct rocks_iter *it)
+{
+    if (it == NULL) {
+        return;
+    }
+    rocksdb_iter_destroy(it->it);
+    rocksdb_readoptions_destroy(it->read);
+    free(it->prefix);
+    free(it);
+}
+
+int rocks_wipe(struct rocks *r, struct base_err *err)
+{
+    for (int cf = 0; cf < ROCKS_CF_COUNT; cf++) {
+        struct rocks_iter *it = rocks_iter_new(r, (enum rocks_cf)cf, "", 0);
+        struct rocks_batch *b = rocks_batch_new(r);
+        int rv;
+        for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
+            size_t klen;
+            const char *k = rocks_iter_key(it, &klen);
+            rocks_batch_delete(b, (enum rocks_cf)cf, k, klen);
+        }
+        rv = rocks_iter_status(it, err);
+        rocks_iter_free(it);
+        if (rv == 0) {
+            rv = rocks_write(r, b, true, err);
+        }
+        rocks_batch_free(b);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+void rocks_put_be64(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+uint64_t rocks_get_be64(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = v << 8 | in[i];
+    }
+    return v;
+}
