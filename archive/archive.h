@@ -1,0 +1,110 @@
+/* The archive's domain: bills, files, blobs, usage and the audit log, kept in the
+ * metadata store, and the deterministic state machine that changes them.
+ *
+ * Every change is a Command (archive.proto) applied in raft log order by
+ * archive_apply() on the loop thread of every node. Apply never reads a clock or a
+ * random source: the time and ids are in the command. A refusal (bill not found, rule
+ * broken, idempotency key reused for another request) is a result, not an error;
+ * archive_apply() fails only on a local I/O error, after which the node must stop and
+ * replay from its raft log. Each command's changes and the index it was applied at
+ * are written in one RocksDB batch, so a restart skips what was applied already.
+ *
+ * Queries read the local store and may run on the loop (point reads) or on workers
+ * (scans). The archive borrows the store; it does not own it. */
+#ifndef IMGARC_ARCHIVE_ARCHIVE_H
+#define IMGARC_ARCHIVE_ARCHIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive/archive.pb-c.h"
+#include "base/err.h"
+#include "storage/rocks.h"
+
+#define ARCHIVE_IMAGE_NO_MAX 64
+#define ARCHIVE_FILE_ID_BYTES 32 /* "f" + 31 hex digits, see archive_new_file_id() */
+#define ARCHIVE_ID_MAX 64        /* tenant ids, idempotency keys */
+
+/* The outcome of a command, as the proposer's handler needs it. */
+enum archive_status {
+    ARCHIVE_OK = 0,
+    ARCHIVE_R_INVALID,          /* the command itself is malformed */
+    ARCHIVE_R_BILL_NOT_FOUND,
+    ARCHIVE_R_FILE_NOT_FOUND,   /* e.g. "after" names no file of the bill */
+    ARCHIVE_R_BILL_EMPTY,
+    ARCHIVE_R_INVALID_STATE,
+    ARCHIVE_R_IDEM_CONFLICT,
+    ARCHIVE_R_INVALID_CATEGORY,
+};
+
+struct archive_result {
+    enum archive_status status;
+    char message[256];
+    bool replayed; /* an earlier request with the same idempotency key answered this */
+    bool created;
+    uint64_t index; /* raft index the command was applied at (the first one if replayed) */
+    char image_no[ARCHIVE_IMAGE_NO_MAX + 1];
+    char file_id[ARCHIVE_FILE_ID_BYTES + 1];
+    char state[24];
+    char category[32];
+    uint32_t position;
+};
+
+struct archive {
+    struct rocks *db;
+    uint64_t applied_index;
+};
+
+/* Binds to @db and loads the applied index. */
+int archive_open(struct archive *a, struct rocks *db, struct base_err *err) WARN_UNUSED;
+
+/* Applies the command encoded in @buf as raft entry @index. Entries at or below the
+ * applied index are skipped (a restart replaying its log). */
+int archive_apply(struct archive *a, uint64_t index, const void *buf, size_t len,
+                  struct archive_result *res, struct base_err *err) WARN_UNUSED;
+
+/* Encodes @cmd into a fresh malloc()ed buffer. */
+void archive_encode(const Command *cmd, void **buf, size_t *len);
+
+/* Fills @out with a new random file id. Called by the proposer, never by apply. */
+void archive_new_file_id(char out[ARCHIVE_FILE_ID_BYTES + 1]);
+
+/* Validation shared by the API and apply. */
+bool archive_valid_image_no(const char *s);
+bool archive_valid_tenant(const char *s);
+bool archive_valid_category(const char *s);
+const char *archive_status_name(enum archive_status status);
+
+/* ---- Queries: results are unpacked protobuf records the caller frees. ---- */
+
+int archive_get_bill(struct archive *a, const char *tenant, const char *image_no,
+                     BillRecord **out, struct base_err *err) WARN_UNUSED;
+void archive_free_bill(BillRecord *bill);
+int archive_get_file(struct archive *a, const char *tenant, const char *file_id,
+                     FileRecord **out, struct base_err *err) WARN_UNUSED;
+void archive_free_file(FileRecord *file);
+int archive_get_usage(struct archive *a, const char *tenant, UsageRecord **out,
+                      struct base_err *err) WARN_UNUSED;
+void archive_free_usage(UsageRecord *usage);
+
+struct archive_bill_filter {
+    const char *state;     /* NULL: any */
+    const char *bill_type; /* NULL: any */
+    const char *org;       /* NULL: any */
+    const char *after;     /* cursor: list image numbers greater than this */
+    unsigned limit;
+};
+/* Calls @cb for up to filter->limit bills of @tenant in image-number order. Sets
+ * *@more when further bills match. */
+typedef void (*archive_bill_cb)(const BillRecord *bill, void *arg);
+int archive_list_bills(struct archive *a, const char *tenant,
+                       const struct archive_bill_filter *filter, archive_bill_cb cb, void *arg,
+                       bool *more, struct base_err *err) WARN_UNUSED;
+
+typedef void (*archive_audit_cb)(const AuditRecord *entry, void *arg);
+/* Calls @cb for every audit entry of a bill, oldest first. */
+int archive_list_audit(struct archive *a, const char *tenant, const char *image_no,
+                       archive_audit_cb cb, void *arg, struct base_err *err) WARN_UNUSED;
+
+#endif

@@ -1,0 +1,44 @@
+#include "keys.h"
+
+#include <string.h>
+
+#include "base/mem.h"
+#include "storage/rocks.h"
+
+const char KEY_APPLIED_INDEX[] = "applied_index";
+
+static void append(struct key *k, const void *p, size_t n)
+{
+    ASSERT(k->len + n <= KEY_MAX);
+    memcpy(k->buf + k->len, p, n);
+    k->len += n;
+}
+
+void key_pair(struct key *k, const char *a, const char *b)
+{
+    k->len = 0;
+    append(k, a, strlen(a));
+    append(k, "", 1);
+    append(k, b, strlen(b));
+}
+
+void key_audit_prefix(struct key *k, const char *tenant, const char *image_no)
+{
+    key_pair(k, tenant, image_no);
+    append(k, "", 1);
+}
+
+void key_audit(struct key *k, const char *tenant, const char *image_no, uint64_t seq)
+{
+    uint8_t be[8];
+    key_audit_prefix(k, tenant, image_no);
+    rocks_put_be64(be, seq);
+    append(k, be, sizeof be);
+}
+
+void key_tenant_prefix(struct key *k, const char *tenant)
+{
+    k->len = 0;
+    append(k, tenant, strlen(tenant));
+    append(k, "", 1);
+}

@@ -1,0 +1,35 @@
+/* Key layout of the metadata store (folder-private to archive/).
+ *
+ *   bills  tenant \0 image_no                   -> BillRecord
+ *   files  tenant \0 file_id                    -> FileRecord
+ *   blobs  hash (32 bytes)                      -> BlobRecord (refs across tenants)
+ *   usage  tenant                               -> UsageRecord
+ *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
+ *   idem   tenant \0 idempotency key            -> ResultRecord
+ *   meta   "applied_index"                      -> be64
+ *
+ * Tenant ids, image numbers, file ids and keys never contain NUL (validated), so the
+ * separators keep keys of different bills apart and prefix scans exact. */
+#ifndef IMGARC_ARCHIVE_KEYS_H
+#define IMGARC_ARCHIVE_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KEY_MAX 256
+
+struct key {
+    char buf[KEY_MAX];
+    size_t len;
+};
+
+void key_pair(struct key *k, const char *a, const char *b);
+void key_audit(struct key *k, const char *tenant, const char *image_no, uint64_t seq);
+/* Prefix of a bill's audit keys. */
+void key_audit_prefix(struct key *k, const char *tenant, const char *image_no);
+/* Prefix "tenant \0". */
+void key_tenant_prefix(struct key *k, const char *tenant);
+
+extern const char KEY_APPLIED_INDEX[];
+
+#endif

@@ -1,0 +1,226 @@
+/* Reads of the local metadata store, and the validation rules shared with the API. */
+#include "archive.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "archive/keys.h"
+#include "base/hex.h"
+#include "base/mem.h"
+
+static bool valid_id(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.')) {
+            return false;
+        }
+    }
+    /* "." and ".." are path tricks, not identifiers. */
+    return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+bool archive_valid_image_no(const char *s)
+{
+    return s != NULL && valid_id(s, ARCHIVE_IMAGE_NO_MAX);
+}
+
+bool archive_valid_tenant(const char *s)
+{
+    return s != NULL && valid_id(s, ARCHIVE_ID_MAX);
+}
+
+bool archive_valid_category(const char *s)
+{
+    return strcmp(s, "cover") == 0 || strcmp(s, "invoice") == 0 ||
+           strcmp(s, "attachment") == 0;
+}
+
+const char *archive_status_name(enum archive_status status)
+{
+    switch (status) {
+    case ARCHIVE_OK:
+        return "ok";
+    case ARCHIVE_R_INVALID:
+        return "invalid_command";
+    case ARCHIVE_R_BILL_NOT_FOUND:
+        return "bill_not_found";
+    case ARCHIVE_R_FILE_NOT_FOUND:
+        return "file_not_found";
+    case ARCHIVE_R_BILL_EMPTY:
+        return "bill_empty";
+    case ARCHIVE_R_INVALID_STATE:
+        return "invalid_state";
+    case ARCHIVE_R_IDEM_CONFLICT:
+        return "idempotency_conflict";
+    case ARCHIVE_R_INVALID_CATEGORY:
+        return "invalid_category";
+    }
+    return "unknown";
+}
+
+void archive_new_file_id(char out[ARCHIVE_FILE_ID_BYTES + 1])
+{
+    uint8_t raw[16];
+    char hex[33];
+    randombytes_buf(raw, sizeof raw);
+    hex_encode(raw, sizeof raw, hex);
+    out[0] = 'f';
+    memcpy(out + 1, hex, ARCHIVE_FILE_ID_BYTES - 1);
+    out[ARCHIVE_FILE_ID_BYTES] = '\0';
+}
+
+static int get_record(struct archive *a, enum rocks_cf cf, const struct key *k,
+                      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
+                      struct base_err *err)
+{
+    char *val;
+    size_t vlen;
+    int rv = rocks_get(a->db, cf, k->buf, k->len, &val, &vlen, err);
+    if (rv != 0) {
+        return rv;
+    }
+    *out = protobuf_c_message_unpack(desc, NULL, vlen, (const uint8_t *)val);
+    free(val);
+    if (*out == NULL) {
+        base_err_set(err, "%s record is corrupt", rocks_cf_name(cf));
+        return BASE_ECORRUPT;
+    }
+    return 0;
+}
+
+int archive_get_bill(struct archive *a, const char *tenant, const char *image_no,
+                     BillRecord **out, struct base_err *err)
+{
+    struct key k;
+    key_pair(&k, tenant, image_no);
+    return get_record(a, ROCKS_CF_BILLS, &k, &bill_record__descriptor,
+                      (ProtobufCMessage **)out, err);
+}
+
+void archive_free_bill(BillRecord *bill)
+{
+    if (bill != NULL) {
+        bill_record__free_unpacked(bill, NULL);
+    }
+}
+
+int archive_get_file(struct archive *a, const char *tenant, const char *file_id,
+                     FileRecord **out, struct base_err *err)
+{
+    struct key k;
+    if (strlen(file_id) > ARCHIVE_ID_MAX) {
+        return BASE_ENOTFOUND;
+    }
+    key_pair(&k, tenant, file_id);
+    return get_record(a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+                      (ProtobufCMessage **)out, err);
+}
+
+void archive_free_file(FileRecord *file)
+{
+    if (file != NULL) {
+        file_record__free_unpacked(file, NULL);
+    }
+}
+
+int archive_get_usage(struct archive *a, const char *tenant, UsageRecord **out,
+                      struct base_err *err)
+{
+    struct key k = {.len = strlen(tenant)};
+    memcpy(k.buf, tenant, k.len);
+    return get_record(a, ROCKS_CF_USAGE, &k, &usage_record__descriptor,
+                      (ProtobufCMessage **)out, err);
+}
+
+void archive_free_usage(UsageRecord *usage)
+{
+    if (usage != NULL) {
+        usage_record__free_unpacked(usage, NULL);
+    }
+}
+
+static bool bill_matches(const BillRecord *b, const struct archive_bill_filter *f)
+{
+    return (f->state == NULL || strcmp(b->state, f->state) == 0) &&
+           (f->bill_type == NULL || strcmp(b->bill_type, f->bill_type) == 0) &&
+           (f->org == NULL || strcmp(b->org, f->org) == 0);
+}
+
+int archive_list_bills(struct archive *a, const char *tenant,
+                       const struct archive_bill_filter *filter, archive_bill_cb cb, void *arg,
+                       bool *more, struct base_err *err)
+{
+    struct key prefix;
+    struct rocks_iter *it;
+    unsigned found = 0;
+    int rv;
+
+    key_tenant_prefix(&prefix, tenant);
+    it = rocks_iter_new(a->db, ROCKS_CF_BILLS, prefix.buf, prefix.len);
+    if (filter->after != NULL) {
+        struct key start;
+        key_pair(&start, tenant, filter->after);
+        /* The key after "tenant\0after" in byte order. */
+        start.buf[start.len++] = '\0';
+        rocks_iter_seek(it, start.buf, start.len);
+    } else {
+        rocks_iter_first(it);
+    }
+    *more = false;
+    for (; rocks_iter_valid(it); rocks_iter_next(it)) {
+        size_t vlen;
+        const char *v = rocks_iter_value(it, &vlen);
+        BillRecord *b = bill_record__unpack(NULL, vlen, (const uint8_t *)v);
+        if (b == NULL) {
+            base_err_set(err, "bills record is corrupt");
+            rocks_iter_free(it);
+            return BASE_ECORRUPT;
+        }
+        if (bill_matches(b, filter)) {
+            if (found == filter->limit) {
+                *more = true;
+                bill_record__free_unpacked(b, NULL);
+                break;
+            }
+            cb(b, arg);
+            found++;
+        }
+        bill_record__free_unpacked(b, NULL);
+    }
+    rv = rocks_iter_status(it, err);
+    rocks_iter_free(it);
+    return rv;
+}
+
+int archive_list_audit(struct archive *a, const char *tenant, const char *image_no,
+                       archive_audit_cb cb, void *arg, struct base_err *err)
+{
+    struct key prefix;
+    struct rocks_iter *it;
+    int rv;
+    key_audit_prefix(&prefix, tenant, image_no);
+    it = rocks_iter_new(a->db, ROCKS_CF_AUDIT, prefix.buf, prefix.len);
+    for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
+        size_t vlen;
+        const char *v = rocks_iter_value(it, &vlen);
+        AuditRecord *e = audit_record__unpack(NULL, vlen, (const uint8_t *)v);
+        if (e == NULL) {
+            base_err_set(err, "audit record is corrupt");
+            rocks_iter_free(it);
+            return BASE_ECORRUPT;
+        }
+        cb(e, arg);
+        audit_record__free_unpacked(e, NULL);
+    }
+    rv = rocks_iter_status(it, err);
+    rocks_iter_free(it);
+    return rv;
+}

@@ -1,0 +1,328 @@
+/* The state machine: commands applied in log order to a real RocksDB. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "archive/archive.h"
+#include "storage/snapshot.h"
+#include "tests/lib/testlib.h"
+
+struct fixture {
+    const char *dir;
+    struct rocks *db;
+    struct archive a;
+    uint64_t index;
+};
+
+static void open_db(struct fixture *f)
+{
+    struct base_err err;
+    assert_int_equal(rocks_open(&f->db, f->dir, &err), 0);
+    assert_int_equal(archive_open(&f->a, f->db, &err), 0);
+}
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof f);
+    if (sodium_init() < 0) {
+        return -1;
+    }
+    f.dir = testlib_tmpdir();
+    open_db(&f);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    rocks_close(f->db);
+    testlib_rm_rf(f->dir);
+    return 0;
+}
+
+/* Applies @cmd at @index. */
+static void apply_at(struct fixture *f, uint64_t index, Command *cmd,
+                     struct archive_result *res)
+{
+    struct base_err err;
+    void *buf;
+    size_t len;
+    archive_encode(cmd, &buf, &len);
+    assert_int_equal(archive_apply(&f->a, index, buf, len, res, &err), 0);
+    free(buf);
+}
+
+static void apply(struct fixture *f, Command *cmd, struct archive_result *res)
+{
+    apply_at(f, ++f->index, cmd, res);
+}
+
+static void stamp(Command *cmd, const char *idem)
+{
+    cmd->tenant = "default";
+    cmd->request_id = "req";
+    cmd->operator_ = "tester";
+    cmd->time_ms = 1700000000000ull;
+    cmd->idempotency_key = (char *)(idem != NULL ? idem : "");
+}
+
+static void push(struct fixture *f, const char *image_no, const char *bill_no,
+                 struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    PoolPush p = POOL_PUSH__INIT;
+    stamp(&cmd, NULL);
+    p.image_no = (char *)image_no;
+    p.bill_no = (char *)bill_no;
+    cmd.body_case = COMMAND__BODY_POOL_PUSH;
+    cmd.pool_push = &p;
+    apply(f, &cmd, res);
+}
+
+static void add_file(struct fixture *f, const char *image_no, const char *file_id,
+                     const char *name, const char *idem, uint8_t blob_byte,
+                     struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    AddFile a = ADD_FILE__INIT;
+    uint8_t blob[32];
+    memset(blob, blob_byte, sizeof blob);
+    stamp(&cmd, idem);
+    cmd.request_digest.data = blob;
+    cmd.request_digest.len = sizeof blob;
+    a.image_no = (char *)image_no;
+    a.file_id = (char *)file_id;
+    a.name = (char *)name;
+    a.format = "pdf";
+    a.size = 1000;
+    a.pages = 1;
+    a.blob.data = blob;
+    a.blob.len = sizeof blob;
+    a.has_cover_code = strstr(name, image_no) != NULL;
+    cmd.body_case = COMMAND__BODY_ADD_FILE;
+    cmd.add_file = &a;
+    apply(f, &cmd, res);
+}
+
+static void submit(struct fixture *f, const char *image_no, struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    SubmitBill s = SUBMIT_BILL__INIT;
+    stamp(&cmd, NULL);
+    s.image_no = (char *)image_no;
+    cmd.body_case = COMMAND__BODY_SUBMIT;
+    cmd.submit = &s;
+    apply(f, &cmd, res);
+}
+
+static void pool_push_creates_then_updates(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    BillRecord *bill;
+    push(f, "BX-1", "ER-1", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_true(res.created);
+    assert_string_equal(res.state, "pending_upload");
+    push(f, "BX-1", "ER-1b", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_false(res.created);
+    assert_int_equal(archive_get_bill(&f->a, "default", "BX-1", &bill, &err), 0);
+    assert_string_equal(bill->bill_no, "ER-1b");
+    assert_true(bill->in_pool);
+    archive_free_bill(bill);
+}
+
+static void capture_classifies_and_orders(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    BillRecord *bill;
+    add_file(f, "BX-2", "f1", "scan.pdf", NULL, 1, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_string_equal(res.category, "attachment");
+    assert_string_equal(res.state, "captured");
+    add_file(f, "BX-2", "f2", "cover-BX-2.pdf", NULL, 2, &res);
+    assert_string_equal(res.category, "cover");
+    assert_int_equal(res.position, 2);
+    {
+        Command cmd = COMMAND__INIT;
+        AddFile a = ADD_FILE__INIT;
+        uint8_t blob[32] = {3};
+        stamp(&cmd, NULL);
+        a.image_no = "BX-2";
+        a.file_id = "f3";
+        a.name = "inserted.pdf";
+        a.format = "pdf";
+        a.after = "f1";
+        a.blob.data = blob;
+        a.blob.len = 32;
+        cmd.body_case = COMMAND__BODY_ADD_FILE;
+        cmd.add_file = &a;
+        apply(f, &cmd, &res);
+        assert_int_equal(res.status, ARCHIVE_OK);
+        assert_int_equal(res.position, 2);
+    }
+    assert_int_equal(archive_get_bill(&f->a, "default", "BX-2", &bill, &err), 0);
+    assert_int_equal(bill->n_file_ids, 3);
+    assert_string_equal(bill->file_ids[0], "f1");
+    assert_string_equal(bill->file_ids[1], "f3");
+    assert_string_equal(bill->file_ids[2], "f2");
+    archive_free_bill(bill);
+}
+
+static void submit_rules(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    submit(f, "NOPE", &res);
+    assert_int_equal(res.status, ARCHIVE_R_BILL_NOT_FOUND);
+    push(f, "BX-3", "ER-3", &res);
+    submit(f, "BX-3", &res);
+    assert_int_equal(res.status, ARCHIVE_R_BILL_EMPTY);
+    add_file(f, "BX-3", "f1", "a.pdf", NULL, 1, &res);
+    submit(f, "BX-3", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_string_equal(res.state, "ready");
+    /* A second submit changes nothing and is not an error. */
+    submit(f, "BX-3", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_string_equal(res.state, "ready");
+    /* After submit only a supplementary scan of a bill with a cover is accepted. */
+    add_file(f, "BX-3", "f2", "late.pdf", NULL, 2, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID_STATE);
+}
+
+static void idempotent_capture_applies_once(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    BillRecord *bill;
+    UsageRecord *usage;
+    add_file(f, "BX-4", "f1", "a.pdf", "key-1", 7, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_false(res.replayed);
+    /* The retry carries another file id (the proposer made a new one) and gets the
+     * first answer back. */
+    add_file(f, "BX-4", "f9", "a.pdf", "key-1", 7, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_true(res.replayed);
+    assert_string_equal(res.file_id, "f1");
+    /* Same key, different content: a conflict. */
+    add_file(f, "BX-4", "f8", "a.pdf", "key-1", 8, &res);
+    assert_int_equal(res.status, ARCHIVE_R_IDEM_CONFLICT);
+    assert_int_equal(archive_get_bill(&f->a, "default", "BX-4", &bill, &err), 0);
+    assert_int_equal(bill->n_file_ids, 1);
+    archive_free_bill(bill);
+    assert_int_equal(archive_get_usage(&f->a, "default", &usage, &err), 0);
+    assert_int_equal(usage->files, 1);
+    assert_int_equal(usage->bytes, 1000);
+    archive_free_usage(usage);
+}
+
+static void entry_applied_twice_is_a_no_op(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    BillRecord *bill;
+    add_file(f, "BX-5", "f1", "a.pdf", NULL, 1, &res);
+    {
+        /* Replay the same entry at the same index, as raft does after a restart. */
+        Command cmd = COMMAND__INIT;
+        AddFile a = ADD_FILE__INIT;
+        uint8_t blob[32];
+        memset(blob, 1, sizeof blob);
+        stamp(&cmd, NULL);
+        a.image_no = "BX-5";
+        a.file_id = "f1";
+        a.name = "a.pdf";
+        a.format = "pdf";
+        a.size = 1000;
+        a.blob.data = blob;
+        a.blob.len = 32;
+        cmd.body_case = COMMAND__BODY_ADD_FILE;
+        cmd.add_file = &a;
+        apply_at(f, f->index, &cmd, &res);
+        assert_true(res.replayed);
+    }
+    assert_int_equal(archive_get_bill(&f->a, "default", "BX-5", &bill, &err), 0);
+    assert_int_equal(bill->n_file_ids, 1);
+    archive_free_bill(bill);
+}
+
+static void state_survives_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    BillRecord *bill;
+    push(f, "BX-6", "ER-6", &res);
+    add_file(f, "BX-6", "f1", "a.pdf", NULL, 1, &res);
+    rocks_close(f->db);
+    open_db(f);
+    assert_int_equal(f->a.applied_index, f->index);
+    assert_int_equal(archive_get_bill(&f->a, "default", "BX-6", &bill, &err), 0);
+    assert_string_equal(bill->state, "captured");
+    assert_int_equal(bill->n_file_ids, 1);
+    archive_free_bill(bill);
+}
+
+static void undecodable_entry_is_refused_deterministically(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01};
+    assert_int_equal(archive_apply(&f->a, 1, junk, sizeof junk, &res, &err), 0);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    assert_int_equal(f->a.applied_index, 1);
+}
+
+static void snapshot_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    BillRecord *bill;
+    void *snap;
+    size_t len;
+    uint64_t idx;
+    push(f, "BX-7", "ER-7", &res);
+    add_file(f, "BX-7", "f1", "a.pdf", NULL, 1, &res);
+    assert_int_equal(storage_snapshot_encode(f->db, f->a.applied_index, &snap, &len, &err), 0);
+    push(f, "BX-8", "ER-8", &res); /* after the snapshot: gone after restore */
+    assert_int_equal(storage_snapshot_index(snap, len, &idx, &err), 0);
+    assert_int_equal(idx, 2);
+    assert_int_equal(storage_snapshot_restore(f->db, snap, len, &err), 0);
+    assert_int_equal(archive_open(&f->a, f->db, &err), 0);
+    assert_int_equal(f->a.applied_index, 2);
+    assert_int_equal(archive_get_bill(&f->a, "default", "BX-7", &bill, &err), 0);
+    archive_free_bill(bill);
+    assert_int_equal(archive_get_bill(&f->a, "default", "BX-8", &bill, &err), BASE_ENOTFOUND);
+    /* A flipped byte is refused before anything is changed. */
+    ((uint8_t *)snap)[len / 2] ^= 1;
+    assert_int_equal(storage_snapshot_restore(f->db, snap, len, &err), BASE_ECORRUPT);
+    free(snap);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, setup, teardown),
+    cmocka_unit_test_setup_teardown(capture_classifies_and_orders, setup, teardown),
+    cmocka_unit_test_setup_teardown(submit_rules, setup, teardown),
+    cmocka_unit_test_setup_teardown(idempotent_capture_applies_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(entry_applied_twice_is_a_no_op, setup, teardown),
+    cmocka_unit_test_setup_teardown(state_survives_restart, setup, teardown),
+    cmocka_unit_test_setup_teardown(undecodable_entry_is_refused_deterministically, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(snapshot_round_trip, setup, teardown),
+};
+
+TESTLIB_MAIN("fsm", tests)
