@@ -1,0 +1,334 @@
+#include "raft_node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "storage/snapshot.h"
+
+struct repl {
+    uv_loop_t *loop;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm;
+    struct archive *archive;
+    struct repl_propose *pending_head, *pending_tail;
+    uint64_t proposals_total;
+    uint64_t proposals_failed;
+    bool stopping;
+    void (*stop_cb)(void *arg);
+    void *stop_arg;
+};
+
+static void pending_add(struct repl *r, struct repl_propose *p)
+{
+    p->next = NULL;
+    p->prev = r->pending_tail;
+    if (r->pending_tail != NULL) {
+        r->pending_tail->next = p;
+    } else {
+        r->pending_head = p;
+    }
+    r->pending_tail = p;
+}
+
+static void pending_remove(struct repl *r, struct repl_propose *p)
+{
+    if (p->prev != NULL) {
+        p->prev->next = p->next;
+    } else {
+        r->pending_head = p->next;
+    }
+    if (p->next != NULL) {
+        p->next->prev = p->prev;
+    } else {
+        r->pending_tail = p->prev;
+    }
+}
+
+/* The proposal waiting for entry @index, if this node proposed it. */
+static struct repl_propose *pending_find(struct repl *r, uint64_t index)
+{
+    for (struct repl_propose *p = r->pending_head; p != NULL; p = p->next) {
+        if (p->index == index) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct repl *r = fsm->data;
+    uint64_t index = raft_last_applied(&r->raft) + 1;
+    struct repl_propose *p = pending_find(r, index);
+    struct archive_result scratch;
+    struct archive_result *res = p != NULL ? &p->result : &scratch;
+    struct base_err err = {{0}};
+    int rv = archive_apply(r->archive, index, buf->base, buf->len, res, &err);
+    if (rv != 0) {
+        /* A local I/O failure: state may be behind the log. Stop here and let a
+         * restart replay the log; never continue with a state that skipped an entry. */
+        LOG_ERROR("raft", "apply of entry %llu failed: %s (%s); stopping the node",
+                  (unsigned long long)index, err.msg, base_strerror(rv));
+        abort();
+    }
+    if (p != NULL) {
+        p->has_result = true;
+    }
+    *result = NULL;
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct repl *r = fsm->data;
+    struct base_err err = {{0}};
+    void *data;
+    size_t len;
+    uint64_t start = uv_hrtime();
+    int rv = storage_snapshot_encode(r->archive->db, r->archive->applied_index, &data, &len,
+                                     &err);
+    if (rv != 0) {
+        LOG_ERROR("raft", "snapshot: %s", err.msg);
+        return RAFT_IOERR;
+    }
+    *bufs = xmalloc(sizeof **bufs);
+    (*bufs)[0].base = data;
+    (*bufs)[0].len = len;
+    *n_bufs = 1;
+    LOG_INFO("raft", "snapshot taken: applied_index=%llu bytes=%zu ms=%.1f",
+             (unsigned long long)r->archive->applied_index, len,
+             (double)(uv_hrtime() - start) / 1e6);
+    return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                                 unsigned *n_bufs)
+{
+    for (unsigned i = 0; i < *n_bufs; i++) {
+        free((*bufs)[i].base);
+    }
+    free(*bufs);
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct repl *r = fsm->data;
+    struct base_err err = {{0}};
+    uint64_t snap_index;
+    int rv = storage_snapshot_index(buf->base, buf->len, &snap_index, &err);
+    if (rv == 0 && r->archive->applied_index >= snap_index) {
+        /* A restart: the local store already holds everything the snapshot has. */
+        raft_free(buf->base);
+        return 0;
+    }
+    if (rv == 0) {
+        rv = storage_snapshot_restore(r->archive->db, buf->base, buf->len, &err);
+    }
+    if (rv == 0) {
+        rv = archive_open(r->archive, r->archive->db, &err);
+    }
+    if (rv != 0) {
+        LOG_ERROR("raft", "restore snapshot: %s", err.msg);
+        return RAFT_CORRUPT;
+    }
+    LOG_INFO("raft", "restored snapshot at applied_index=%llu", (unsigned long long)snap_index);
+    raft_free(buf->base);
+    return 0;
+}
+
+static int bootstrap_if_new(struct repl *r, const struct repl_config *c, struct base_err *err)
+{
+    struct raft_configuration conf;
+    int rv;
+    raft_configuration_init(&conf);
+    rv = raft_configuration_add(&conf, c->node_id, c->raft_address, RAFT_VOTER);
+    if (rv == 0) {
+        rv = raft_bootstrap(&r->raft, &conf);
+    }
+    raft_configuration_close(&conf);
+    if (rv == RAFT_CANTBOOTSTRAP) {
+        return 0; /* existing state: just start */
+    }
+    if (rv != 0) {
+        base_err_set(err, "raft bootstrap: %s", raft_strerror(rv));
+        return BASE_EIO;
+    }
+    LOG_INFO("raft", "bootstrapped a new cluster: node_id=%llu raft=%s",
+             (unsigned long long)c->node_id, c->raft_address);
+    return 0;
+}
+
+static void configure(struct repl *r, const struct repl_config *c)
+{
+    raft_uv_set_auto_recovery(&r->io, false);
+    raft_set_pre_vote(&r->raft, true);
+    raft_set_election_timeout(&r->raft, c->election_timeout_ms);
+    raft_set_heartbeat_timeout(&r->raft, c->heartbeat_timeout_ms);
+    raft_set_snapshot_threshold(&r->raft, c->snapshot_threshold);
+    raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
+}
+
+int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
+               struct archive *archive, struct base_err *err)
+{
+    struct repl *r = xcalloc(1, sizeof *r);
+    int rv;
+    r->loop = loop;
+    r->archive = archive;
+    r->transport.version = 1;
+    r->transport.data = NULL;
+    if ((rv = raft_uv_tcp_init(&r->transport, loop)) != 0) {
+        base_err_set(err, "raft transport: %s", raft_strerror(rv));
+        free(r);
+        return BASE_EIO;
+    }
+    if ((rv = raft_uv_init(&r->io, loop, c->raft_dir, &r->transport)) != 0) {
+        base_err_set(err, "raft storage in %s: %s", c->raft_dir, r->io.errmsg);
+        raft_uv_tcp_close(&r->transport);
+        free(r);
+        return BASE_EIO;
+    }
+    r->fsm.version = 2;
+    r->fsm.data = r;
+    r->fsm.apply = fsm_apply;
+    r->fsm.snapshot = fsm_snapshot;
+    r->fsm.snapshot_finalize = fsm_snapshot_finalize;
+    r->fsm.restore = fsm_restore;
+    if ((rv = raft_init(&r->raft, &r->io, &r->fsm, c->node_id, c->raft_address)) != 0) {
+        base_err_set(err, "raft init: %s", raft_errmsg(&r->raft));
+        raft_uv_close(&r->io);
+        raft_uv_tcp_close(&r->transport);
+        free(r);
+        return BASE_EIO;
+    }
+    r->raft.data = r;
+    configure(r, c);
+    rv = bootstrap_if_new(r, c, err);
+    if (rv == 0 && (rv = raft_start(&r->raft)) != 0) {
+        base_err_set(err, "raft start: %s", raft_errmsg(&r->raft));
+        rv = BASE_EIO;
+    }
+    if (rv != 0) {
+        /* raft_close is asynchronous; the process exits on a start failure, so the
+         * remaining memory is left to it. */
+        return rv;
+    }
+    *out = r;
+    return 0;
+}
+
+static void apply_cb(struct raft_apply *areq, int status, void *result)
+{
+    struct repl_propose *p = areq->data;
+    struct repl *r = p->repl;
+    (void)result;
+    free(areq);
+    pending_remove(r, p);
+    if (status == 0 && p->has_result) {
+        p->cb(p, 0, &p->result);
+        return;
+    }
+    r->proposals_failed++;
+    if (status == RAFT_SHUTDOWN || r->stopping) {
+        p->cb(p, BASE_ESHUTDOWN, NULL);
+    } else {
+        LOG_WARN("raft", "proposal at index %llu: %s", (unsigned long long)p->index,
+                 raft_strerror(status));
+        p->cb(p, BASE_ERETRY, NULL);
+    }
+}
+
+int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, repl_propose_cb cb)
+{
+    struct raft_apply *areq;
+    struct raft_buffer buf;
+    size_t len = command__get_packed_size(cmd);
+    int rv;
+    if (r->stopping) {
+        return BASE_ESHUTDOWN;
+    }
+    buf.base = raft_malloc(len);
+    ASSERT(buf.base != NULL);
+    buf.len = len;
+    command__pack(cmd, buf.base);
+    areq = xcalloc(1, sizeof *areq);
+    areq->data = p;
+    p->repl = r;
+    p->cb = cb;
+    p->has_result = false;
+    p->raft_req = areq;
+    rv = raft_apply(&r->raft, areq, &buf, 1, apply_cb);
+    if (rv != 0) {
+        raft_free(buf.base);
+        free(areq);
+        r->proposals_failed++;
+        return rv == RAFT_NOTLEADER ? BASE_ENOTLEADER : BASE_EIO;
+    }
+    p->index = areq->index;
+    pending_add(r, p);
+    r->proposals_total++;
+    return 0;
+}
+
+bool repl_is_leader(struct repl *r)
+{
+    return raft_state(&r->raft) == RAFT_LEADER;
+}
+
+uint64_t repl_applied_index(struct repl *r)
+{
+    return r->archive->applied_index;
+}
+
+void repl_get_status(struct repl *r, struct repl_status *out)
+{
+    raft_id leader_id = 0;
+    const char *leader_addr = NULL;
+    raft_leader(&r->raft, &leader_id, &leader_addr);
+    memset(out, 0, sizeof *out);
+    out->state = raft_state_name(raft_state(&r->raft));
+    out->term = r->raft.current_term;
+    out->leader_id = leader_id;
+    out->last_index = raft_last_index(&r->raft);
+    out->commit_index = r->raft.commit_index;
+    out->applied_index = r->archive->applied_index;
+    out->proposals_total = r->proposals_total;
+    out->proposals_failed = r->proposals_failed;
+}
+
+static void transport_closed(struct raft_uv_transport *t)
+{
+    (void)t;
+}
+
+static void raft_closed(struct raft *raft)
+{
+    struct repl *r = raft->data;
+    void (*cb)(void *) = r->stop_cb;
+    void *arg = r->stop_arg;
+    raft_uv_close(&r->io);
+    raft_uv_tcp_close(&r->transport);
+    (void)transport_closed;
+    free(r);
+    if (cb != NULL) {
+        cb(arg);
+    }
+}
+
+void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
+{
+    r->stopping = true;
+    r->stop_cb = cb;
+    r->stop_arg = arg;
+    raft_close(&r->raft, raft_closed);
+}
