@@ -10,6 +10,11 @@
 #include "base/mem.h"
 #include "storage/snapshot.h"
 
+/* Log entries must be a multiple of 8 bytes long (raft_uv writes them aligned), so a
+ * command travels framed: "IMGC", its length (be32), the protobuf bytes, zero padding. */
+#define FRAME_MAGIC "IMGC"
+#define FRAME_HEADER 8
+
 struct repl {
     uv_loop_t *loop;
     struct raft raft;
@@ -70,7 +75,16 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     struct archive_result scratch;
     struct archive_result *res = p != NULL ? &p->result : &scratch;
     struct base_err err = {{0}};
-    int rv = archive_apply(r->archive, index, buf->base, buf->len, res, &err);
+    const uint8_t *frame = buf->base;
+    size_t len = 0;
+    int rv;
+    if (buf->len >= FRAME_HEADER && memcmp(frame, FRAME_MAGIC, 4) == 0) {
+        len = (size_t)frame[4] << 24 | (size_t)frame[5] << 16 | (size_t)frame[6] << 8 | frame[7];
+    }
+    if (len > buf->len - FRAME_HEADER) {
+        len = 0; /* not a frame: applied as an undecodable (refused) command */
+    }
+    rv = archive_apply(r->archive, index, frame + FRAME_HEADER, len, res, &err);
     if (rv != 0) {
         /* A local I/O failure: state may be behind the log. Stop here and let a
          * restart replay the log; never continue with a state that skipped an entry. */
@@ -253,14 +267,25 @@ int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, rep
     struct raft_apply *areq;
     struct raft_buffer buf;
     size_t len = command__get_packed_size(cmd);
+    uint8_t *frame;
     int rv;
     if (r->stopping) {
         return BASE_ESHUTDOWN;
     }
-    buf.base = raft_malloc(len);
+    if (!repl_is_leader(r)) {
+        return BASE_ENOTLEADER;
+    }
+    ASSERT(len <= UINT32_MAX);
+    buf.len = (FRAME_HEADER + len + 7) & ~(size_t)7;
+    buf.base = raft_calloc(1, buf.len);
     ASSERT(buf.base != NULL);
-    buf.len = len;
-    command__pack(cmd, buf.base);
+    frame = buf.base;
+    memcpy(frame, FRAME_MAGIC, 4);
+    frame[4] = (uint8_t)(len >> 24);
+    frame[5] = (uint8_t)(len >> 16);
+    frame[6] = (uint8_t)(len >> 8);
+    frame[7] = (uint8_t)len;
+    command__pack(cmd, frame + FRAME_HEADER);
     areq = xcalloc(1, sizeof *areq);
     areq->data = p;
     p->repl = r;
@@ -269,10 +294,15 @@ int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, rep
     p->raft_req = areq;
     rv = raft_apply(&r->raft, areq, &buf, 1, apply_cb);
     if (rv != 0) {
-        raft_free(buf.base);
+        /* These are refused before raft takes the buffer; after that (an append
+         * error) raft owns and frees it. */
+        if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE || rv == RAFT_NOMEM) {
+            raft_free(buf.base);
+        }
         free(areq);
         r->proposals_failed++;
-        return rv == RAFT_NOTLEADER ? BASE_ENOTLEADER : BASE_EIO;
+        LOG_WARN("raft", "propose: %s", raft_strerror(rv));
+        return rv == RAFT_NOTLEADER ? BASE_ENOTLEADER : rv == RAFT_NOSPACE ? BASE_ENOSPACE : BASE_EIO;
     }
     p->index = areq->index;
     pending_add(r, p);
@@ -306,11 +336,6 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->proposals_failed = r->proposals_failed;
 }
 
-static void transport_closed(struct raft_uv_transport *t)
-{
-    (void)t;
-}
-
 static void raft_closed(struct raft *raft)
 {
     struct repl *r = raft->data;
@@ -318,7 +343,6 @@ static void raft_closed(struct raft *raft)
     void *arg = r->stop_arg;
     raft_uv_close(&r->io);
     raft_uv_tcp_close(&r->transport);
-    (void)transport_closed;
     free(r);
     if (cb != NULL) {
         cb(arg);

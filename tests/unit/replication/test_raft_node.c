@@ -1,0 +1,191 @@
+/* The raft adapter on the real raft_uv backend: a one-node cluster on loopback. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "replication/raft_node.h"
+#include "tests/lib/testlib.h"
+
+struct fixture {
+    char dir[4096];
+    char raft_dir[4200];
+    char meta_dir[4200];
+    char address[64];
+    uv_loop_t loop;
+    struct rocks *db;
+    struct archive a;
+    struct repl *repl;
+    int done;
+    int status;
+    struct archive_result res;
+};
+
+static int free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port;
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static void start(struct fixture *f)
+{
+    struct base_err err;
+    struct repl_config c = {
+        .node_id = 1,
+        .raft_address = f->address,
+        .raft_dir = f->raft_dir,
+        .snapshot_threshold = 64,
+        .snapshot_trailing = 16,
+        .election_timeout_ms = 1000,
+        .heartbeat_timeout_ms = 100,
+    };
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(rocks_open(&f->db, f->meta_dir, &err), 0);
+    assert_int_equal(archive_open(&f->a, f->db, &err), 0);
+    assert_int_equal(repl_start(&f->repl, &f->loop, &c, &f->a, &err), 0);
+}
+
+static void stopped(void *arg)
+{
+    struct fixture *f = arg;
+    f->done = 1;
+}
+
+static void stop(struct fixture *f)
+{
+    f->done = 0;
+    repl_stop(f->repl, stopped, f);
+    while (!f->done) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    rocks_close(f->db);
+}
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof f);
+    if (sodium_init() < 0) {
+        return -1;
+    }
+    snprintf(f.dir, sizeof f.dir, "%s", testlib_tmpdir());
+    snprintf(f.raft_dir, sizeof f.raft_dir, "%s/raft", f.dir);
+    snprintf(f.meta_dir, sizeof f.meta_dir, "%s/meta", f.dir);
+    mkdir(f.raft_dir, 0700);
+    snprintf(f.address, sizeof f.address, "127.0.0.1:%d", free_port());
+    start(&f);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    stop(f);
+    testlib_rm_rf(f->dir);
+    return 0;
+}
+
+static void proposed(struct repl_propose *p, int status, const struct archive_result *res)
+{
+    struct fixture *f = p->data;
+    f->status = status;
+    if (res != NULL) {
+        f->res = *res;
+    }
+    f->done = 1;
+}
+
+static void wait_leader(struct fixture *f)
+{
+    for (int i = 0; i < 500 && !repl_is_leader(f->repl); i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    assert_true(repl_is_leader(f->repl));
+}
+
+/* Proposes a pool push and runs the loop until it is applied. */
+static void push(struct fixture *f, const char *image_no)
+{
+    Command cmd = COMMAND__INIT;
+    PoolPush p = POOL_PUSH__INIT;
+    struct repl_propose req = {.data = f};
+    cmd.tenant = "default";
+    cmd.request_id = "r";
+    cmd.operator_ = "t";
+    cmd.time_ms = 1;
+    p.image_no = (char *)image_no;
+    cmd.body_case = COMMAND__BODY_POOL_PUSH;
+    cmd.pool_push = &p;
+    f->done = 0;
+    assert_int_equal(repl_propose(f->repl, &req, &cmd, proposed), 0);
+    while (!f->done) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(f->status, 0);
+}
+
+static void single_node_elects_itself_and_applies(void **state)
+{
+    struct fixture *f = *state;
+    wait_leader(f);
+    push(f, "BX-1");
+    assert_int_equal(f->res.status, ARCHIVE_OK);
+    assert_true(f->res.created);
+    assert_true(f->res.index > 0);
+    assert_int_equal(repl_applied_index(f->repl), f->res.index);
+}
+
+static void restart_replays_without_reapplying(void **state)
+{
+    struct fixture *f = *state;
+    struct base_err err;
+    BillRecord *bill;
+    uint64_t applied;
+    wait_leader(f);
+    /* Enough entries to cross the snapshot threshold (64) more than once. */
+    for (int i = 0; i < 150; i++) {
+        char image_no[32];
+        snprintf(image_no, sizeof image_no, "BX-%d", i);
+        push(f, image_no);
+    }
+    push(f, "BX-7"); /* an update of an existing bill */
+    assert_false(f->res.created);
+    applied = repl_applied_index(f->repl);
+    stop(f);
+    start(f);
+    wait_leader(f);
+    assert_true(repl_applied_index(f->repl) >= applied);
+    push(f, "BX-new");
+    assert_true(f->res.created);
+    assert_int_equal(archive_get_bill(&f->a, "default", "BX-149", &bill, &err), 0);
+    archive_free_bill(bill);
+    {
+        UsageRecord *u;
+        assert_int_equal(archive_get_usage(&f->a, "default", &u, &err), 0);
+        /* 150 + 1 bills: replaying the log did not count any bill twice. */
+        assert_int_equal(u->bills, 151);
+        archive_free_usage(u);
+    }
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(single_node_elects_itself_and_applies, setup, teardown),
+    cmocka_unit_test_setup_teardown(restart_replays_without_reapplying, setup, teardown),
+};
+
+TESTLIB_MAIN("raft_node", tests)
