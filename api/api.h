@@ -1,0 +1,43 @@
+/* The client-facing API of a node: routes HTTP requests to the capture, retrieve,
+ * status and operations handlers.
+ *
+ * Runs on the loop thread. Owns the HTTP server; borrows the archive, the raft
+ * adapter and the blob store from node/. Disk and hashing work of the handlers goes
+ * to the libuv worker pool. */
+#ifndef IMGARC_API_API_H
+#define IMGARC_API_API_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "archive/archive.h"
+#include "base/err.h"
+#include "replication/raft_node.h"
+#include "storage/blobstore.h"
+
+struct api_config {
+    const char *listen_host;
+    int listen_port;
+    uint64_t node_id;
+    const char *bootstrap_token; /* operator bearer token */
+    size_t header_bytes_max;
+    uint64_t body_bytes_max;
+    uint64_t idle_timeout_ms;
+    unsigned connections_max;
+    bool sync_blobs;   /* fsync blobs before acknowledging (off only for benchmarks) */
+    bool verify_reads; /* check BLAKE2b while serving whole files */
+    uint64_t group_commit_max; /* most uploads made durable by one sync */
+};
+
+struct api;
+
+int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config,
+              struct archive *archive, struct repl *repl, struct blob_store *blobs,
+              struct base_err *err) WARN_UNUSED;
+/* The HTTP port actually bound. */
+int api_port(const struct api *api);
+/* Stops accepting, finishes requests in flight (up to @grace_ms), then @cb. */
+void api_stop(struct api *api, uint64_t grace_ms, void (*cb)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,92 @@
+/* Folder-private to api/: the state shared by the handlers and their helpers. */
+#ifndef IMGARC_API_INT_H
+#define IMGARC_API_INT_H
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "api/errors.h"
+#include "api/http.h"
+
+struct api {
+    uv_loop_t *loop;
+    struct api_config config;
+    struct http_server *http;
+    struct archive *archive;
+    struct repl *repl;
+    struct blob_store *blobs;
+    struct durable *durable;
+    bool stopping;
+    /* Counters for /metrics. */
+    uint64_t captures_total;
+    uint64_t capture_bytes_total;
+    uint64_t captures_failed;
+    uint64_t downloads_total;
+    uint64_t download_bytes_total;
+    uint64_t corrupt_reads_total;
+    uint64_t group_commits_total;
+    uint64_t group_commit_files_total;
+    void (*stop_cb)(void *arg);
+    void *stop_arg;
+};
+
+/* What a route handler gets: the request, the tenant the token acts for, and the
+ * path parameter (image number or file id), NUL-terminated. */
+struct api_call {
+    struct api *api;
+    struct http_request *req;
+    char tenant[ARCHIVE_ID_MAX + 1];
+    char param[ARCHIVE_ID_MAX + 1];
+};
+
+/* Responses: every one carries X-Imgarc-Index. @body is stolen (decref'd). */
+void api_respond_json(struct api *api, struct http_request *req, int status, json_t *body);
+void api_respond_error(struct api *api, struct http_request *req, int status,
+                       enum api_error code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Maps a state machine refusal to its HTTP answer. */
+void api_respond_refusal(struct api *api, struct http_request *req,
+                         const struct archive_result *res);
+/* Maps a failed proposal (not leader, outcome unknown, shutting down). */
+void api_respond_propose_error(struct api *api, struct http_request *req, int status);
+void api_add_index_header(struct api *api, struct http_request *req);
+
+/* Fills the stamping fields every command carries. */
+void api_command_stamp(struct api_call *call, Command *cmd, const char *idempotency_key);
+
+/* Handlers (one file each by area). */
+void api_handle_pool_push(struct api_call *call);
+void api_handle_submit(struct api_call *call);
+void api_handle_upload(struct api_call *call);
+void api_handle_get_bill(struct api_call *call);
+void api_handle_status(struct api_call *call);
+void api_handle_list_bills(struct api_call *call);
+void api_handle_log(struct api_call *call);
+void api_handle_content(struct api_call *call);
+void api_handle_version(struct api_call *call);
+void api_handle_healthz(struct api_call *call);
+void api_handle_readyz(struct api_call *call);
+void api_handle_metrics(struct api_call *call);
+
+/* Group commit of uploaded blobs (durable.c). */
+struct durable;
+struct durable_item;
+typedef void (*durable_cb)(struct durable_item *item, int status);
+struct durable_item {
+    struct blob_writer *writer;
+    durable_cb cb;
+    void *data;
+    struct durable_item *next;
+    int status;
+};
+struct durable *durable_new(struct api *api);
+void durable_free(struct durable *d);
+/* Queues @item; its callback runs once the blob is durable and in place. */
+void durable_add(struct durable *d, struct durable_item *item);
+
+/* Small helpers. */
+const char *api_content_type(const char *format);
+/* Reads an Idempotency-Key header: NULL when absent, "" when invalid. */
+const char *api_idempotency_key(struct http_request *req);
+
+#endif

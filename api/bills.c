@@ -1,0 +1,552 @@
+/* Bill endpoints: pool push, submit, retrieve, status, list and audit log. Reads are
+ * point reads or short scans of the local store on the loop; writes are proposals. */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/mem.h"
+
+#define JSON_BODY_MAX (1u << 20)
+#define INVOICES_MAX 1000
+#define FIELD_MAX 256
+
+/* A write waiting for raft: owns copies of what the command points at. */
+struct bill_write {
+    struct api *api;
+    struct http_request *req;
+    struct repl_propose prop;
+    char tenant[ARCHIVE_ID_MAX + 1];
+    char image_no[ARCHIVE_IMAGE_NO_MAX + 1];
+    char idem[ARCHIVE_ID_MAX + 1];
+    bool aborted;
+};
+
+static void bill_write_abort(struct http_request *req)
+{
+    struct bill_write *w = req->data;
+    w->aborted = true;
+}
+
+static struct bill_write *bill_write_new(struct api_call *call, const char *image_no)
+{
+    struct bill_write *w = xcalloc(1, sizeof *w);
+    const char *idem = api_idempotency_key(call->req);
+    w->api = call->api;
+    w->req = call->req;
+    w->prop.data = w;
+    snprintf(w->tenant, sizeof w->tenant, "%s", call->tenant);
+    snprintf(w->image_no, sizeof w->image_no, "%s", image_no);
+    snprintf(w->idem, sizeof w->idem, "%s", idem != NULL ? idem : "");
+    call->req->data = w;
+    call->req->abort_cb = bill_write_abort;
+    return w;
+}
+
+/* ---- Pool push ---- */
+
+static void pool_pushed(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct bill_write *w = prop->data;
+    if (status != 0) {
+        api_respond_propose_error(w->api, w->req, status);
+    } else if (res->status != ARCHIVE_OK) {
+        api_respond_refusal(w->api, w->req, res);
+    } else {
+        api_respond_json(w->api, w->req, res->created ? 201 : 200,
+                         json_pack("{s:s, s:s, s:b, s:I}", "image_no", res->image_no, "state",
+                                   res->state, "created", res->created, "index",
+                                   (json_int_t)res->index));
+    }
+    free(w);
+}
+
+/* Reads an optional string field: "" when absent; false (and an error response) when
+ * present with another type or too long. */
+static bool string_field(struct api_call *call, json_t *obj, const char *name, char **out)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = (char *)"";
+    if (v == NULL || json_is_null(v)) {
+        return true;
+    }
+    if (json_is_number(v) && strcmp(name, "amount") != 0 && strcmp(name, "total") != 0 &&
+        strcmp(name, "tax") != 0) {
+        /* Numbers are refused except for money, where a decimal string is expected
+         * but a JSON number is unambiguous enough to reject clearly below. */
+    }
+    if (!json_is_string(v)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_FIELD,
+                          "field '%s' must be a string%s", name,
+                          json_is_number(v) ? " (send amounts as decimal strings, e.g. \"12.50\")"
+                                            : "");
+        return false;
+    }
+    if (json_string_length(v) > FIELD_MAX) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_FIELD,
+                          "field '%s' is longer than %d bytes", name, FIELD_MAX);
+        return false;
+    }
+    *out = (char *)json_string_value(v);
+    return true;
+}
+
+static bool parse_invoice(struct api_call *call, json_t *v, Invoice *inv)
+{
+    invoice__init(inv);
+    if (!json_is_object(v)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_FIELD,
+                          "each entry of 'invoices' must be an object");
+        return false;
+    }
+    return string_field(call, v, "number", &inv->number) &&
+           string_field(call, v, "code", &inv->code) &&
+           string_field(call, v, "date", &inv->date) &&
+           string_field(call, v, "amount", &inv->amount) &&
+           string_field(call, v, "tax", &inv->tax) && string_field(call, v, "total", &inv->total);
+}
+
+static bool parse_pool(struct api_call *call, json_t *root, PoolPush *p, Invoice **invoices)
+{
+    json_t *image_no = json_object_get(root, "image_no");
+    json_t *list = json_object_get(root, "invoices");
+    if (image_no == NULL || !json_is_string(image_no)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_FIELD,
+                          "'image_no' is required and must be a string");
+        return false;
+    }
+    p->image_no = (char *)json_string_value(image_no);
+    if (!archive_valid_image_no(p->image_no)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_IMAGE_NO,
+                          "image_no must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        return false;
+    }
+    if (!string_field(call, root, "bill_no", &p->bill_no) ||
+        !string_field(call, root, "bill_type", &p->bill_type) ||
+        !string_field(call, root, "org", &p->org) ||
+        !string_field(call, root, "submitter", &p->submitter) ||
+        !string_field(call, root, "amount", &p->amount) ||
+        !string_field(call, root, "currency", &p->currency)) {
+        return false;
+    }
+    if (list != NULL && !json_is_null(list)) {
+        size_t i;
+        json_t *v;
+        if (!json_is_array(list) || json_array_size(list) > INVOICES_MAX) {
+            api_respond_error(call->api, call->req, 400, API_E_INVALID_FIELD,
+                              "'invoices' must be an array of at most %d objects", INVOICES_MAX);
+            return false;
+        }
+        p->n_invoices = json_array_size(list);
+        *invoices = xcalloc(p->n_invoices, sizeof **invoices);
+        p->invoices = xcalloc(p->n_invoices, sizeof *p->invoices);
+        json_array_foreach(list, i, v)
+        {
+            p->invoices[i] = &(*invoices)[i];
+            if (!parse_invoice(call, v, p->invoices[i])) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void propose_pool(struct api_call *call, PoolPush *p)
+{
+    Command cmd = COMMAND__INIT;
+    struct bill_write *w = bill_write_new(call, p->image_no);
+    uint8_t digest[32];
+    size_t n = pool_push__get_packed_size(p);
+    uint8_t *packed = xmalloc(n);
+    int rv;
+    pool_push__pack(p, packed);
+    crypto_generichash(digest, sizeof digest, packed, n, NULL, 0);
+    free(packed);
+    api_command_stamp(call, &cmd, w->idem);
+    cmd.request_digest.data = digest;
+    cmd.request_digest.len = sizeof digest;
+    cmd.body_case = COMMAND__BODY_POOL_PUSH;
+    cmd.pool_push = p;
+    rv = repl_propose(call->api->repl, &w->prop, &cmd, pool_pushed);
+    if (rv != 0) {
+        api_respond_propose_error(call->api, call->req, rv);
+        free(w);
+    }
+}
+
+static void pool_body(struct http_request *req, int status)
+{
+    struct api_call *call = req->data;
+    PoolPush p = POOL_PUSH__INIT;
+    Invoice *invoices = NULL;
+    json_error_t jerr;
+    json_t *root = NULL;
+
+    req->data = NULL;
+    if (status != 0) {
+        http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
+        goto out;
+    }
+    if (http_request_header(req, "idempotency-key") != NULL &&
+        api_idempotency_key(req)[0] == '\0') {
+        api_respond_error(call->api, req, 400, API_E_BAD_REQUEST,
+                          "Idempotency-Key must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        goto out;
+    }
+    root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        api_respond_error(call->api, req, 400, API_E_INVALID_JSON,
+                          "body must be a JSON object: %s (line %d, column %d)",
+                          root == NULL ? jerr.text : "not an object",
+                          root == NULL ? jerr.line : 1, root == NULL ? jerr.column : 1);
+        goto out;
+    }
+    if (parse_pool(call, root, &p, &invoices)) {
+        propose_pool(call, &p);
+    }
+out:
+    free(p.invoices);
+    free(invoices);
+    json_decref(root);
+    free(call);
+}
+
+void api_handle_pool_push(struct api_call *call)
+{
+    struct api_call *copy = xmalloc(sizeof *copy);
+    *copy = *call;
+    call->req->data = copy;
+    http_request_buffer_body(call->req, JSON_BODY_MAX, pool_body);
+}
+
+/* ---- Submit ---- */
+
+static void submitted(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct bill_write *w = prop->data;
+    if (status != 0) {
+        api_respond_propose_error(w->api, w->req, status);
+    } else if (res->status != ARCHIVE_OK) {
+        api_respond_refusal(w->api, w->req, res);
+    } else {
+        api_respond_json(w->api, w->req, 200,
+                         json_pack("{s:s, s:s, s:b, s:I}", "image_no", res->image_no, "state",
+                                   res->state, "ready", strcmp(res->state, "ready") == 0 ||
+                                   strcmp(res->state, "erp_submitted") == 0,
+                                   "index", (json_int_t)res->index));
+    }
+    free(w);
+}
+
+static bool check_image_no(struct api_call *call)
+{
+    if (!archive_valid_image_no(call->param)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_IMAGE_NO,
+                          "image number '%.64s' is not valid: use 1-64 characters of A-Z a-z "
+                          "0-9 . _ -",
+                          call->param);
+        return false;
+    }
+    return true;
+}
+
+void api_handle_submit(struct api_call *call)
+{
+    Command cmd = COMMAND__INIT;
+    SubmitBill s = SUBMIT_BILL__INIT;
+    struct bill_write *w;
+    uint8_t digest[32];
+    int rv;
+    if (!check_image_no(call)) {
+        return;
+    }
+    w = bill_write_new(call, call->param);
+    s.image_no = w->image_no;
+    crypto_generichash(digest, sizeof digest, (const uint8_t *)w->image_no,
+                       strlen(w->image_no), NULL, 0);
+    api_command_stamp(call, &cmd, w->idem);
+    cmd.request_digest.data = digest;
+    cmd.request_digest.len = sizeof digest;
+    cmd.body_case = COMMAND__BODY_SUBMIT;
+    cmd.submit = &s;
+    rv = repl_propose(call->api->repl, &w->prop, &cmd, submitted);
+    if (rv != 0) {
+        api_respond_propose_error(call->api, call->req, rv);
+        free(w);
+    }
+}
+
+/* ---- Reads ---- */
+
+static json_t *time_json(uint64_t ms)
+{
+    char buf[40];
+    if (ms == 0) {
+        return json_null();
+    }
+    clock_format_rfc3339(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *invoice_json(const Invoice *inv)
+{
+    if (inv == NULL) {
+        return json_null();
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "number", inv->number, "code", inv->code,
+                     "date", inv->date, "amount", inv->amount, "tax", inv->tax, "total",
+                     inv->total);
+}
+
+static json_t *file_json(const FileRecord *f, size_t position)
+{
+    char hex[65];
+    hex_encode(f->blob.data, f->blob.len < 32 ? f->blob.len : 32, hex);
+    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:I, s:i, s:s, s:o, s:o, s:o, s:s}",
+                     "file_id", f->file_id, "name", f->name, "format", f->format, "size",
+                     (json_int_t)f->size, "pages", (int)f->pages, "category", f->category,
+                     "position", (json_int_t)position, "rotation", (int)f->rotation, "blob", hex,
+                     "invoice", invoice_json(f->invoice), "match",
+                     f->match[0] != '\0' ? json_string(f->match) : json_null(), "captured_at",
+                     time_json(f->captured_ms), "captured_by", f->captured_by);
+}
+
+static bool load_bill(struct api_call *call, BillRecord **bill)
+{
+    struct base_err err = {{0}};
+    int rv;
+    if (!check_image_no(call)) {
+        return false;
+    }
+    rv = archive_get_bill(call->api->archive, call->tenant, call->param, bill, &err);
+    if (rv == BASE_ENOTFOUND) {
+        api_respond_error(call->api, call->req, 404, API_E_BILL_NOT_FOUND,
+                          "no bill with image number %s in tenant %s; check the image number "
+                          "(cover code) or push the bill first",
+                          call->param, call->tenant);
+        return false;
+    }
+    if (rv != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "%s", err.msg);
+        return false;
+    }
+    return true;
+}
+
+/* The bill's files in order; NULL (after responding) on a store error. */
+static json_t *files_json(struct api_call *call, const BillRecord *bill)
+{
+    json_t *files = json_array();
+    for (size_t i = 0; i < bill->n_file_ids; i++) {
+        struct base_err err = {{0}};
+        FileRecord *f;
+        int rv = archive_get_file(call->api->archive, call->tenant, bill->file_ids[i], &f, &err);
+        if (rv != 0) {
+            api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "file %s: %s",
+                              bill->file_ids[i], rv == BASE_ENOTFOUND ? "record missing" : err.msg);
+            json_decref(files);
+            return NULL;
+        }
+        json_array_append_new(files, file_json(f, i + 1));
+        archive_free_file(f);
+    }
+    return files;
+}
+
+static json_t *bill_json(const BillRecord *b)
+{
+    json_t *invoices = json_array();
+    for (size_t i = 0; i < b->n_invoices; i++) {
+        json_array_append_new(invoices, invoice_json(b->invoices[i]));
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o}", "image_no",
+                     b->image_no, "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
+                     "submitter", b->submitter, "amount", b->amount, "currency", b->currency,
+                     "state", b->state, "in_pool", b->in_pool, "invoices", invoices, "created",
+                     time_json(b->created_ms), "updated", time_json(b->updated_ms));
+}
+
+void api_handle_get_bill(struct api_call *call)
+{
+    BillRecord *bill;
+    json_t *files;
+    json_t *body;
+    if (!load_bill(call, &bill)) {
+        return;
+    }
+    files = files_json(call, bill);
+    if (files != NULL) {
+        body = bill_json(bill);
+        json_object_set_new(body, "files", files);
+        api_respond_json(call->api, call->req, 200, body);
+    }
+    archive_free_bill(bill);
+}
+
+static bool is_ready_state(const char *state)
+{
+    return strcmp(state, "ready") == 0 || strcmp(state, "erp_submitted") == 0 ||
+           strcmp(state, "erp_failed") == 0;
+}
+
+/* Why a bill is not ready yet, in words an operator can act on. */
+static json_t *reasons_json(const BillRecord *b)
+{
+    json_t *r = json_array();
+    if (strcmp(b->state, "pending_upload") == 0) {
+        json_array_append_new(r, json_string("no files captured yet"));
+    } else if (strcmp(b->state, "captured") == 0) {
+        json_array_append_new(r, json_string("captured but not submitted"));
+    } else if (strcmp(b->state, "returned") == 0) {
+        json_array_append_new(r, json_string("returned for rescanning"));
+    } else if (strcmp(b->state, "submitted") == 0) {
+        json_array_append_new(r, json_string("submitted, waiting for invoice matching"));
+    }
+    if (!b->in_pool) {
+        json_array_append_new(r, json_string("no pool bill pushed by the business system for "
+                                             "this image number"));
+    }
+    return r;
+}
+
+void api_handle_status(struct api_call *call)
+{
+    BillRecord *bill;
+    unsigned counts[3] = {0, 0, 0};
+    static const char *const names[3] = {"cover", "invoice", "attachment"};
+    json_t *body;
+    if (!load_bill(call, &bill)) {
+        return;
+    }
+    for (size_t i = 0; i < bill->n_file_ids; i++) {
+        struct base_err err = {{0}};
+        FileRecord *f;
+        if (archive_get_file(call->api->archive, call->tenant, bill->file_ids[i], &f, &err) != 0) {
+            continue;
+        }
+        for (int c = 0; c < 3; c++) {
+            if (strcmp(f->category, names[c]) == 0) {
+                counts[c]++;
+            }
+        }
+        archive_free_file(f);
+    }
+    body = json_pack("{s:s, s:s, s:b, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
+                     "image_no", bill->image_no, "state", bill->state, "ready",
+                     is_ready_state(bill->state), "counts", "cover", counts[0], "invoice",
+                     counts[1], "attachment", counts[2], "invoices", "declared",
+                     (int)bill->n_invoices, "matched", 0, "files", (int)bill->n_file_ids,
+                     "reasons", is_ready_state(bill->state) ? json_array() : reasons_json(bill),
+                     "updated", time_json(bill->updated_ms));
+    api_respond_json(call->api, call->req, 200, body);
+    archive_free_bill(bill);
+}
+
+static void list_one(const BillRecord *b, void *arg)
+{
+    json_t *list = arg;
+    json_array_append_new(list,
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o}", "image_no", b->image_no,
+                                    "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
+                                    "state", b->state, "files", (int)b->n_file_ids, "updated",
+                                    time_json(b->updated_ms)));
+}
+
+static bool query_filter(struct api_call *call, const char *name, char **out, bool image_no)
+{
+    *out = http_request_query(call->req, name);
+    if (*out == NULL) {
+        return true;
+    }
+    if (strlen(*out) > FIELD_MAX || (image_no && !archive_valid_image_no(*out))) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "query parameter '%s' is not valid", name);
+        return false;
+    }
+    return true;
+}
+
+void api_handle_list_bills(struct api_call *call)
+{
+    struct archive_bill_filter f = {.limit = 100};
+    char *state = NULL, *type = NULL, *org = NULL, *cursor = NULL, *limit = NULL;
+    struct base_err err = {{0}};
+    json_t *list;
+    bool more = false;
+
+    if (!query_filter(call, "state", &state, false) || !query_filter(call, "bill_type", &type, false) ||
+        !query_filter(call, "org", &org, false) || !query_filter(call, "cursor", &cursor, true) ||
+        !query_filter(call, "limit", &limit, false)) {
+        goto out;
+    }
+    if (limit != NULL) {
+        char *end;
+        unsigned long n = strtoul(limit, &end, 10);
+        if (*limit == '\0' || *end != '\0' || n < 1 || n > 1000) {
+            api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                              "limit must be a number from 1 to 1000");
+            goto out;
+        }
+        f.limit = (unsigned)n;
+    }
+    f.state = state;
+    f.bill_type = type;
+    f.org = org;
+    f.after = cursor;
+    list = json_array();
+    if (archive_list_bills(call->api->archive, call->tenant, &f, list_one, list, &more, &err) !=
+        0) {
+        json_decref(list);
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "%s", err.msg);
+        goto out;
+    }
+    {
+        size_t n = json_array_size(list);
+        json_t *next = more && n > 0 ? json_incref(json_object_get(json_array_get(list, n - 1),
+                                                                   "image_no"))
+                                     : json_null();
+        api_respond_json(call->api, call->req, 200,
+                         json_pack("{s:o, s:o}", "bills", list, "next_cursor", next));
+    }
+out:
+    free(state);
+    free(type);
+    free(org);
+    free(cursor);
+    free(limit);
+}
+
+static void log_one(const AuditRecord *e, void *arg)
+{
+    json_t *list = arg;
+    json_error_t jerr;
+    json_t *detail = json_loads(e->detail, 0, &jerr);
+    json_array_append_new(list, json_pack("{s:I, s:o, s:s, s:s, s:s, s:o}", "index",
+                                          (json_int_t)e->index, "time", time_json(e->time_ms),
+                                          "action", e->action, "operator", e->operator_,
+                                          "request_id", e->request_id, "detail",
+                                          detail != NULL ? detail : json_null()));
+}
+
+void api_handle_log(struct api_call *call)
+{
+    BillRecord *bill;
+    struct base_err err = {{0}};
+    json_t *list;
+    if (!load_bill(call, &bill)) {
+        return;
+    }
+    archive_free_bill(bill);
+    list = json_array();
+    if (archive_list_audit(call->api->archive, call->tenant, call->param, log_one, list, &err) !=
+        0) {
+        json_decref(list);
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "%s", err.msg);
+        return;
+    }
+    api_respond_json(call->api, call->req, 200,
+                     json_pack("{s:s, s:o}", "image_no", call->param, "entries", list));
+}

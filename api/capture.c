@@ -1,0 +1,503 @@
+/* Capture: POST /api/v1/bills/{image_no}/files.
+ *
+ * The body streams into a temp file in fixed-size chunks: the loop fills one buffer
+ * while a worker writes and hashes the other, and reading pauses while both are busy,
+ * so an upload costs two chunk buffers whatever its size. At the end the blob joins a
+ * group commit (durable.c); once durable and in place, an AddFile command is proposed
+ * and the client gets 201 after it is applied. */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/hex.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+#define CHUNK_BYTES (256u << 10)
+#define NAME_MAX_BYTES 255
+#define CARRY_BYTES 64
+
+struct capture {
+    struct api *api;
+    struct http_request *req;
+    char tenant[ARCHIVE_ID_MAX + 1];
+    char image_no[ARCHIVE_IMAGE_NO_MAX + 1];
+    char *name;
+    char category[32];
+    char after[ARCHIVE_ID_MAX + 1];
+    char idem[ARCHIVE_ID_MAX + 1];
+    char file_id[ARCHIVE_FILE_ID_BYTES + 1];
+    char format[8];
+
+    struct blob_writer writer;
+    bool writer_open;
+    char *fill;       /* buffer the loop is filling */
+    size_t fill_len;
+    char *busy;       /* buffer a worker is writing, or NULL */
+    size_t busy_len;
+    bool paused;
+    bool body_done;
+    bool aborted;
+    bool finishing;
+    int body_status;
+    int io_status;
+    struct base_err err;
+    uv_work_t work;
+
+    /* Content inspection, done by the worker on the bytes it writes. */
+    char carry[CARRY_BYTES];
+    size_t carry_len;
+    uint8_t head[8];
+    size_t head_len;
+    bool cover_code_seen;
+    uint32_t pdf_pages;
+
+    struct durable_item durable;
+    struct repl_propose prop;
+};
+
+static void capture_free(struct capture *c)
+{
+    if (c->writer_open) {
+        blob_writer_abort(&c->writer);
+    }
+    free(c->fill);
+    free(c->busy);
+    free(c->name);
+    free(c);
+}
+
+/* The one place a capture ends: answers (or releases) the request and frees. */
+static void capture_fail(struct capture *c, int status, enum api_error code, const char *msg)
+{
+    c->api->captures_failed++;
+    api_respond_error(c->api, c->req, status, code, "%s", msg);
+    capture_free(c);
+}
+
+/* Counts "/Type /Page" (not "/Pages") in a window; a PDF's page objects. */
+static uint32_t count_pages(const char *p, size_t n)
+{
+    uint32_t pages = 0;
+    static const char pat[] = "/Type";
+    for (size_t i = 0; i + 10 <= n; i++) {
+        size_t j;
+        if (memcmp(p + i, pat, 5) != 0) {
+            continue;
+        }
+        j = i + 5;
+        while (j < n && (p[j] == ' ' || p[j] == '\r' || p[j] == '\n')) {
+            j++;
+        }
+        if (j + 5 <= n && memcmp(p + j, "/Page", 5) == 0 && (j + 5 == n || p[j + 5] != 's')) {
+            pages++;
+        }
+    }
+    return pages;
+}
+
+/* Looks at the bytes being written: magic number, the cover code, PDF pages. The
+ * carry keeps the tail of the previous chunk so matches across chunks are found. */
+static void inspect(struct capture *c, const char *data, size_t len)
+{
+    size_t code_len = strlen(c->image_no);
+    size_t take = len < CARRY_BYTES ? len : CARRY_BYTES;
+    char window[2 * CARRY_BYTES];
+    if (c->head_len < sizeof c->head) {
+        size_t n = sizeof c->head - c->head_len;
+        n = n < len ? n : len;
+        memcpy(c->head + c->head_len, data, n);
+        c->head_len += n;
+    }
+    if (!c->cover_code_seen && memmem(data, len, c->image_no, code_len) != NULL) {
+        c->cover_code_seen = true;
+    }
+    c->pdf_pages += count_pages(data, len);
+    /* Matches that straddle the chunk boundary. */
+    memcpy(window, c->carry, c->carry_len);
+    memcpy(window + c->carry_len, data, take);
+    if (!c->cover_code_seen && memmem(window, c->carry_len + take, c->image_no, code_len)) {
+        c->cover_code_seen = true;
+    }
+    memcpy(c->carry, data + len - take, take);
+    c->carry_len = take;
+}
+
+static void write_work(uv_work_t *work)
+{
+    struct capture *c = work->data;
+    if (!c->writer_open) {
+        c->io_status = blob_writer_open(c->api->blobs, &c->writer, &c->err);
+        if (c->io_status != 0) {
+            return;
+        }
+        c->writer_open = true;
+    }
+    if (c->busy_len > 0) {
+        c->io_status = blob_writer_write(&c->writer, c->busy, c->busy_len, &c->err);
+        inspect(c, c->busy, c->busy_len);
+    }
+    if (c->io_status == 0 && c->finishing) {
+        c->io_status = blob_writer_finish(&c->writer, &c->err);
+    }
+}
+
+static void after_write(uv_work_t *work, int status);
+
+/* Hands the filled buffer to a worker. */
+static void start_write(struct capture *c, bool last)
+{
+    char *swap = c->busy;
+    ASSERT(c->busy_len == 0);
+    c->busy = c->fill;
+    c->busy_len = c->fill_len;
+    c->fill = swap != NULL ? swap : xmalloc(CHUNK_BYTES);
+    c->fill_len = 0;
+    c->finishing = last;
+    c->work.data = c;
+    ASSERT(uv_queue_work(c->api->loop, &c->work, write_work, after_write) == 0);
+}
+
+static void on_durable(struct durable_item *item, int status);
+
+static void after_write(uv_work_t *work, int status)
+{
+    struct capture *c = work->data;
+    bool was_last = c->finishing;
+    c->busy_len = 0;
+    if (c->io_status != 0 || status != 0) {
+        LOG_ERROR("capture", "request_id=%s image_no=%s: %s", c->req->request_id, c->image_no,
+                  c->err.msg);
+        if (!c->body_done) {
+            c->aborted = true; /* the body done callback ends the capture */
+            if (c->paused) {
+                http_request_resume(c->req);
+                c->paused = false;
+            }
+            return;
+        }
+        capture_fail(c, c->io_status == BASE_ENOSPACE ? 507 : 500,
+                     c->io_status == BASE_ENOSPACE ? API_E_INSUFFICIENT_STORAGE : API_E_INTERNAL,
+                     "storing the file failed on this node; retry, and tell the operator if it "
+                     "persists");
+        return;
+    }
+    if (was_last) {
+        c->durable.writer = &c->writer;
+        c->durable.cb = on_durable;
+        c->durable.data = c;
+        durable_add(c->api->durable, &c->durable);
+        return;
+    }
+    if (c->body_done) {
+        start_write(c, true);
+    } else if (c->fill_len == CHUNK_BYTES) {
+        start_write(c, false);
+    }
+    if (c->paused && c->fill_len < CHUNK_BYTES) {
+        c->paused = false;
+        http_request_resume(c->req);
+    }
+}
+
+static void on_body(struct http_request *req, const char *data, size_t len)
+{
+    struct capture *c = req->data;
+    while (len > 0 && !c->aborted) {
+        size_t n = CHUNK_BYTES - c->fill_len;
+        n = n < len ? n : len;
+        memcpy(c->fill + c->fill_len, data, n);
+        c->fill_len += n;
+        data += n;
+        len -= n;
+        if (c->fill_len == CHUNK_BYTES) {
+            if (c->busy_len == 0) {
+                start_write(c, false);
+            } else {
+                /* Both buffers are full: stop reading until the worker is done. The
+                 * server delivers nothing more until resume, so len is 0 here. */
+                c->paused = true;
+                http_request_pause(req);
+                ASSERT(len == 0);
+            }
+        }
+    }
+}
+
+/* Ends a capture whose body or storage failed, with the answer that fits. */
+static void capture_end_failed(struct capture *c, int body_status)
+{
+    if (c->io_status != 0 && c->io_status != BASE_ECANCELED) {
+        capture_fail(c, c->io_status == BASE_ENOSPACE ? 507 : 500,
+                     c->io_status == BASE_ENOSPACE ? API_E_INSUFFICIENT_STORAGE : API_E_INTERNAL,
+                     "storing the file failed on this node; retry, and tell the operator if it "
+                     "persists");
+    } else if (body_status == BASE_ETOOBIG) {
+        capture_fail(c, 413, API_E_BODY_TOO_LARGE, "the file is larger than the node accepts");
+    } else {
+        /* The client went away: the response is not sent, the request is released. */
+        capture_fail(c, 400, API_E_BAD_REQUEST, "the upload did not complete");
+    }
+}
+
+static void on_body_done(struct http_request *req, int status)
+{
+    struct capture *c = req->data;
+    c->body_done = true;
+    if (status != 0 || c->aborted) {
+        c->body_status = status;
+        c->aborted = true;
+        if (c->busy_len == 0) {
+            capture_end_failed(c, status);
+        } else if (c->io_status == 0) {
+            /* A worker still owns a buffer; after_write ends the capture. */
+            c->io_status = BASE_ECANCELED;
+        }
+        return;
+    }
+    if (c->busy_len == 0) {
+        if (c->fill_len == 0 && !c->writer_open) {
+            capture_fail(c, 400, API_E_EMPTY_FILE,
+                         "the body is empty: send the file's bytes as the request body");
+            return;
+        }
+        start_write(c, true);
+    }
+}
+
+/* ---- After the body: durable, then proposed ---- */
+
+static void captured(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct capture *c = prop->data;
+    char hex[65];
+    if (status != 0) {
+        c->api->captures_failed++;
+        api_respond_propose_error(c->api, c->req, status);
+    } else if (res->status != ARCHIVE_OK) {
+        c->api->captures_failed++;
+        api_respond_refusal(c->api, c->req, res);
+    } else {
+        c->api->captures_total++;
+        c->api->capture_bytes_total += c->writer.size;
+        hex_encode(c->writer.hash, BLOB_HASH_BYTES, hex);
+        api_respond_json(c->api, c->req, 201,
+                         json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:i, s:I, s:b}", "file_id",
+                                   res->file_id, "image_no", res->image_no, "blob", hex, "size",
+                                   (json_int_t)c->writer.size, "format", c->format, "pages",
+                                   (int)(c->pdf_pages > 0 ? c->pdf_pages : 1), "category",
+                                   res->category, "position", (int)res->position, "index",
+                                   (json_int_t)res->index, "replayed", res->replayed));
+    }
+    capture_free(c);
+}
+
+/* The request digest: what makes two uploads "the same request" for idempotency. */
+static void capture_digest(const struct capture *c, uint8_t out[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_update(&st, (const uint8_t *)c->image_no, strlen(c->image_no) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)c->name, strlen(c->name) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)c->category, strlen(c->category) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)c->after, strlen(c->after) + 1);
+    crypto_generichash_update(&st, c->writer.hash, BLOB_HASH_BYTES);
+    crypto_generichash_final(&st, out, 32);
+}
+
+static const char *format_from_magic(const uint8_t *h, size_t n)
+{
+    if (n >= 4 && memcmp(h, "%PDF", 4) == 0)
+        return "pdf";
+    if (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF)
+        return "jpg";
+    if (n >= 8 && memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0)
+        return "png";
+    if (n >= 4 && (memcmp(h, "II*\0", 4) == 0 || memcmp(h, "MM\0*", 4) == 0))
+        return "tiff";
+    if (n >= 5 && memcmp(h, "<?xml", 5) == 0)
+        return "xml";
+    return NULL;
+}
+
+static void on_durable(struct durable_item *item, int status)
+{
+    struct capture *c = item->data;
+    Command cmd = COMMAND__INIT;
+    AddFile f = ADD_FILE__INIT;
+    uint8_t digest[32];
+    const char *magic = format_from_magic(c->head, c->head_len);
+    int rv;
+
+    c->writer_open = false; /* committed into place (or failed and aborted) */
+    if (status != 0) {
+        capture_fail(c, status == BASE_ENOSPACE ? 507 : 500,
+                     status == BASE_ENOSPACE ? API_E_INSUFFICIENT_STORAGE : API_E_INTERNAL,
+                     "making the file durable failed on this node; retry");
+        return;
+    }
+    if (strcmp(c->format, "bin") == 0 && magic != NULL) {
+        snprintf(c->format, sizeof c->format, "%s", magic);
+    }
+    capture_digest(c, digest);
+    f.image_no = c->image_no;
+    f.file_id = c->file_id;
+    f.name = c->name;
+    f.format = c->format;
+    f.size = c->writer.size;
+    f.pages = c->pdf_pages > 0 ? c->pdf_pages : 1;
+    f.category = c->category;
+    f.after = c->after;
+    f.blob.data = c->writer.hash;
+    f.blob.len = BLOB_HASH_BYTES;
+    f.has_cover_code = c->cover_code_seen || strstr(c->name, c->image_no) != NULL;
+    f.structured_invoice = strcmp(c->format, "xml") == 0 || strcmp(c->format, "ofd") == 0;
+    api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, c->idem);
+    cmd.tenant = c->tenant;
+    cmd.request_digest.data = digest;
+    cmd.request_digest.len = sizeof digest;
+    cmd.body_case = COMMAND__BODY_ADD_FILE;
+    cmd.add_file = &f;
+    c->prop.data = c;
+    rv = repl_propose(c->api->repl, &c->prop, &cmd, captured);
+    if (rv != 0) {
+        c->api->captures_failed++;
+        api_respond_propose_error(c->api, c->req, rv);
+        capture_free(c);
+    }
+}
+
+/* ---- Request checks ---- */
+
+/* A file name is kept for display and downloads: valid UTF-8, no path separators,
+ * no control characters, not "." or "..". */
+static bool valid_file_name(const char *s)
+{
+    size_t n = strlen(s);
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0 || n > NAME_MAX_BYTES || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = p[i];
+        size_t extra;
+        if (ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\') {
+            return false;
+        }
+        if (ch < 0x80) {
+            continue;
+        }
+        extra = (ch & 0xE0) == 0xC0 ? 1 : (ch & 0xF0) == 0xE0 ? 2 : (ch & 0xF8) == 0xF0 ? 3 : 9;
+        if (extra > 3 || i + extra >= n) {
+            return false;
+        }
+        if (ch < 0xC2 && extra == 1) {
+            return false; /* overlong */
+        }
+        for (size_t k = 1; k <= extra; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) {
+                return false;
+            }
+        }
+        i += extra;
+    }
+    return true;
+}
+
+static const char *format_from_name(const char *name)
+{
+    static const char *const known[][2] = {
+        {"pdf", "pdf"},   {"ofd", "ofd"},   {"xml", "xml"},   {"png", "png"},  {"jpg", "jpg"},
+        {"jpeg", "jpg"},  {"tif", "tiff"},  {"tiff", "tiff"}, {"doc", "doc"},  {"docx", "docx"},
+        {"xls", "xls"},   {"xlsx", "xlsx"}, {"ppt", "ppt"},   {"pptx", "pptx"}, {"txt", "txt"},
+    };
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL) {
+        return "bin";
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
+        if (strcasecmp(dot + 1, known[i][0]) == 0) {
+            return known[i][1];
+        }
+    }
+    return "bin";
+}
+
+/* Reads name, category and after from the query; false after responding. */
+static bool capture_params(struct api_call *call, struct capture *c)
+{
+    char *category = http_request_query(call->req, "category");
+    char *after = http_request_query(call->req, "after");
+    bool ok = false;
+    c->name = http_request_query(call->req, "name");
+    if (c->name == NULL || c->name[0] == '\0') {
+        free(c->name);
+        c->name = xasprintf("%s.bin", c->file_id);
+    }
+    if (!valid_file_name(c->name)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_FILE_NAME,
+                          "file name must be 1-255 bytes of valid UTF-8 without '/', '\\', "
+                          "control characters, and not '.' or '..'");
+    } else if (category != NULL && !archive_valid_category(category)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_CATEGORY,
+                          "unknown category '%.32s'; use cover, invoice or attachment", category);
+    } else if (after != NULL && (strlen(after) > ARCHIVE_ID_MAX || !archive_valid_tenant(after))) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "'after' must be a file id of this bill");
+    } else {
+        snprintf(c->category, sizeof c->category, "%s", category != NULL ? category : "");
+        snprintf(c->after, sizeof c->after, "%s", after != NULL ? after : "");
+        snprintf(c->format, sizeof c->format, "%s", format_from_name(c->name));
+        ok = true;
+    }
+    free(category);
+    free(after);
+    return ok;
+}
+
+static void capture_abort(struct http_request *req)
+{
+    struct capture *c = req->data;
+    c->aborted = true;
+}
+
+void api_handle_upload(struct api_call *call)
+{
+    struct capture *c;
+    const char *idem = api_idempotency_key(call->req);
+    if (!archive_valid_image_no(call->param)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_IMAGE_NO,
+                          "image number '%.64s' is not valid: use 1-64 characters of A-Z a-z "
+                          "0-9 . _ -",
+                          call->param);
+        return;
+    }
+    if (idem != NULL && idem[0] == '\0') {
+        api_respond_error(call->api, call->req, 400, API_E_BAD_REQUEST,
+                          "Idempotency-Key must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        return;
+    }
+    if (!call->req->has_content_length && !call->req->chunked) {
+        api_respond_error(call->api, call->req, 411, API_E_LENGTH_REQUIRED,
+                          "send Content-Length (or a chunked body) with the file");
+        return;
+    }
+    c = xcalloc(1, sizeof *c);
+    c->api = call->api;
+    c->req = call->req;
+    snprintf(c->tenant, sizeof c->tenant, "%s", call->tenant);
+    snprintf(c->image_no, sizeof c->image_no, "%s", call->param);
+    snprintf(c->idem, sizeof c->idem, "%s", idem != NULL ? idem : "");
+    archive_new_file_id(c->file_id);
+    if (!capture_params(call, c)) {
+        capture_free(c);
+        return;
+    }
+    c->fill = xmalloc(CHUNK_BYTES);
+    call->req->data = c;
+    call->req->abort_cb = capture_abort;
+    http_request_read_body(call->req, on_body, on_body_done);
+}

@@ -1,0 +1,322 @@
+/* GET /api/v1/files/{file_id}/content: a file's bytes, streamed from the blob store.
+ *
+ * A worker reads one chunk at a time; the next read starts when the previous chunk
+ * has been written to the socket, so a download holds one chunk whatever the size.
+ * Whole-file reads are verified: the BLAKE2b of the bytes must equal the blob's name,
+ * and the last chunk is held back until it does, so corrupt content never completes
+ * a response (the connection is cut instead and the corruption is logged). */
+#include "api/api_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/hex.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+#define READ_CHUNK (256u << 10)
+
+struct download {
+    struct api *api;
+    struct http_request *req;
+    uint8_t hash[BLOB_HASH_BYTES];
+    int fd;
+    uint64_t offset; /* next byte to read */
+    uint64_t end;    /* one past the last byte to send */
+    bool whole;      /* verify the hash */
+    crypto_generichash_state hash_state;
+    char *chunk;
+    size_t chunk_len;
+    int io_status;
+    bool corrupt;
+    bool gone;
+    int status;               /* 200 or 206 */
+    const char *content_type; /* static */
+    struct base_err err;
+    uv_work_t work;
+};
+
+const char *api_content_type(const char *format)
+{
+    static const char *const types[][2] = {
+        {"pdf", "application/pdf"}, {"jpg", "image/jpeg"},      {"png", "image/png"},
+        {"tiff", "image/tiff"},     {"xml", "application/xml"}, {"ofd", "application/ofd"},
+        {"txt", "text/plain; charset=utf-8"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+        if (strcmp(format, types[i][0]) == 0) {
+            return types[i][1];
+        }
+    }
+    return "application/octet-stream";
+}
+
+static void download_free(struct download *d)
+{
+    if (d->fd >= 0) {
+        close(d->fd);
+    }
+    free(d->chunk);
+    free(d);
+}
+
+static void open_work(uv_work_t *work)
+{
+    struct download *d = work->data;
+    uint64_t size;
+    d->io_status = blob_open(d->api->blobs, d->hash, &d->fd, &size, &d->err);
+}
+
+static void read_work(uv_work_t *work)
+{
+    struct download *d = work->data;
+    uint64_t want = d->end - d->offset;
+    size_t n = want < READ_CHUNK ? (size_t)want : READ_CHUNK;
+    size_t got = 0;
+    d->chunk = xmalloc(n > 0 ? n : 1);
+    while (got < n) {
+        ssize_t r = pread(d->fd, d->chunk + got, n - got, (off_t)(d->offset + got));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            base_err_set(&d->err, "read blob: %s", r < 0 ? strerror(errno) : "file is shorter");
+            d->io_status = r < 0 ? BASE_EIO : BASE_ECORRUPT;
+            return;
+        }
+        got += (size_t)r;
+    }
+    d->chunk_len = n;
+    if (d->whole) {
+        blob_hash_update(&d->hash_state, d->chunk, n);
+        if (d->offset + n == d->end) {
+            uint8_t got_hash[BLOB_HASH_BYTES];
+            blob_hash_final(&d->hash_state, got_hash);
+            d->corrupt = sodium_memcmp(got_hash, d->hash, BLOB_HASH_BYTES) != 0;
+        }
+    }
+}
+
+static void after_read(uv_work_t *work, int status);
+
+static void next_read(struct download *d)
+{
+    d->work.data = d;
+    ASSERT(uv_queue_work(d->api->loop, &d->work, read_work, after_read) == 0);
+}
+
+static void written(struct http_request *req, int status)
+{
+    struct download *d = req->data;
+    if (status != 0 || d->offset >= d->end) {
+        http_respond_end(req);
+        download_free(d);
+        return;
+    }
+    next_read(d);
+}
+
+static void after_read(uv_work_t *work, int status)
+{
+    struct download *d = work->data;
+    char hex[BLOB_HEX_BYTES];
+    if (d->io_status != 0 || d->corrupt || status != 0) {
+        hex_encode(d->hash, BLOB_HASH_BYTES, hex);
+        if (d->corrupt) {
+            d->api->corrupt_reads_total++;
+        }
+        LOG_ERROR("content", "request_id=%s blob=%s: %s; response cut short",
+                  d->req->request_id, hex, d->corrupt ? "content does not match its hash"
+                                                      : d->err.msg);
+        free(d->chunk);
+        d->chunk = NULL;
+        http_respond_end(d->req); /* short of Content-Length: the server closes */
+        download_free(d);
+        return;
+    }
+    d->offset += d->chunk_len;
+    d->api->download_bytes_total += d->chunk_len;
+    http_respond_write(d->req, d->chunk, d->chunk_len, written);
+    d->chunk = NULL;
+}
+
+/* Parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range against @size.
+ * Returns 1 with [*from, *to] set, 0 when absent or not understood (serve the whole
+ * file, as RFC 9110 allows), -1 when unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+    char *end;
+    unsigned long long a, b;
+    if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL) {
+        return 0;
+    }
+    h += 6;
+    if (*h == '-') {
+        b = strtoull(h + 1, &end, 10);
+        if (end == h + 1 || *end != '\0') {
+            return 0;
+        }
+        if (b == 0 || size == 0) {
+            return -1;
+        }
+        *from = b >= size ? 0 : size - b;
+        *to = size - 1;
+        return 1;
+    }
+    a = strtoull(h, &end, 10);
+    if (end == h || *end != '-') {
+        return 0;
+    }
+    h = end + 1;
+    b = *h == '\0' ? size - 1 : strtoull(h, &end, 10);
+    if (*h != '\0' && (*end != '\0' || end == h)) {
+        return 0;
+    }
+    if (a >= size || b < a) {
+        return -1;
+    }
+    *from = a;
+    *to = b >= size ? size - 1 : b;
+    return 1;
+}
+
+static void add_disposition(struct http_request *req, const char *name)
+{
+    /* A plain ASCII fallback plus the exact UTF-8 name (RFC 6266 / 8187). */
+    size_t n = strlen(name);
+    char *ascii = xmalloc(n + 1);
+    char *enc = xmalloc(3 * n + 1);
+    char *value;
+    size_t e = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        ascii[i] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '_' : (char)c;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            strchr("!#$&+-.^_`|~", c) != NULL) {
+            enc[e++] = (char)c;
+        } else {
+            e += (size_t)sprintf(enc + e, "%%%02X", c);
+        }
+    }
+    ascii[n] = '\0';
+    enc[e] = '\0';
+    value = xasprintf("attachment; filename=\"%s\"; filename*=UTF-8''%s", ascii, enc);
+    http_request_add_header(req, "Content-Disposition", value);
+    free(value);
+    free(ascii);
+    free(enc);
+}
+
+static void after_open(uv_work_t *work, int status)
+{
+    struct download *d = work->data;
+    if (d->io_status != 0 || status != 0) {
+        LOG_ERROR("content", "request_id=%s: %s", d->req->request_id, d->err.msg);
+        api_respond_error(d->api, d->req, 503, API_E_UNAVAILABLE,
+                          "the content of this file is not readable on this node: %s",
+                          d->io_status == BASE_ENOTFOUND ? "blob missing" : "read error");
+        download_free(d);
+        return;
+    }
+    d->api->downloads_total++;
+    http_respond_start(d->req, d->status, d->content_type, (int64_t)(d->end - d->offset));
+    if (d->offset >= d->end || d->req->method == HTTP_M_HEAD) {
+        http_respond_end(d->req);
+        download_free(d);
+        return;
+    }
+    next_read(d);
+}
+
+static void download_abort(struct http_request *req)
+{
+    struct download *d = req->data;
+    d->gone = true;
+}
+
+/* Answers the conditional and range parts; returns false when the answer is final. */
+static bool plan_download(struct api_call *call, const FileRecord *f, struct download *d,
+                          int *status)
+{
+    char etag[BLOB_HEX_BYTES + 2];
+    char hex[BLOB_HEX_BYTES];
+    const char *inm = http_request_header(call->req, "if-none-match");
+    uint64_t from = 0, to = f->size > 0 ? f->size - 1 : 0;
+    int r;
+    hex_encode(d->hash, BLOB_HASH_BYTES, hex);
+    snprintf(etag, sizeof etag, "\"%s\"", hex);
+    http_request_add_header(call->req, "ETag", etag);
+    http_request_add_header(call->req, "Accept-Ranges", "bytes");
+    http_request_add_header(call->req, "Cache-Control", "private, max-age=31536000, immutable");
+    if (inm != NULL && (strstr(inm, hex) != NULL || strcmp(inm, "*") == 0)) {
+        api_add_index_header(call->api, call->req);
+        http_respond(call->req, 304, NULL, NULL, 0);
+        return false;
+    }
+    r = parse_range(http_request_header(call->req, "range"), f->size, &from, &to);
+    if (r < 0) {
+        char cr[48];
+        snprintf(cr, sizeof cr, "bytes */%" PRIu64, f->size);
+        http_request_add_header(call->req, "Content-Range", cr);
+        api_respond_error(call->api, call->req, 416, API_E_RANGE_NOT_SATISFIABLE,
+                          "range is outside the file's %" PRIu64 " bytes", f->size);
+        return false;
+    }
+    *status = 200;
+    if (r == 1) {
+        char cr[80];
+        snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to, f->size);
+        http_request_add_header(call->req, "Content-Range", cr);
+        *status = 206;
+    }
+    d->offset = from;
+    d->end = f->size == 0 ? 0 : to + 1;
+    d->whole = r != 1 && call->api->config.verify_reads;
+    return true;
+}
+
+void api_handle_content(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    struct download *d;
+    FileRecord *f;
+    int status = 200;
+    int rv = archive_get_file(call->api->archive, call->tenant, call->param, &f, &err);
+    if (rv == BASE_ENOTFOUND) {
+        api_respond_error(call->api, call->req, 404, API_E_FILE_NOT_FOUND,
+                          "no file %.64s in tenant %s; take file ids from GET "
+                          "/api/v1/bills/{image_no}",
+                          call->param, call->tenant);
+        return;
+    }
+    if (rv != 0 || f->blob.len != BLOB_HASH_BYTES) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "file record: %s",
+                          rv != 0 ? err.msg : "bad blob reference");
+        archive_free_file(f);
+        return;
+    }
+    d = xcalloc(1, sizeof *d);
+    d->api = call->api;
+    d->req = call->req;
+    d->fd = -1;
+    memcpy(d->hash, f->blob.data, BLOB_HASH_BYTES);
+    blob_hash_init(&d->hash_state);
+    if (!plan_download(call, f, d, &status)) {
+        archive_free_file(f);
+        download_free(d);
+        return;
+    }
+    add_disposition(call->req, f->name);
+    api_add_index_header(call->api, call->req);
+    call->req->data = d;
+    call->req->abort_cb = download_abort;
+    d->status = status;
+    d->content_type = api_content_type(f->format);
+    archive_free_file(f);
+    d->work.data = d;
+    ASSERT(uv_queue_work(d->api->loop, &d->work, open_work, after_open) == 0);
+}

@@ -1,0 +1,117 @@
+/* Group commit of uploaded blobs.
+ *
+ * Uploads whose bytes are written queue here. One worker job at a time makes a whole
+ * batch durable (syncfs, rename into place, syncfs: see blob_commit_batch()), so the
+ * cost of a sync is shared by every upload that finished while the previous batch was
+ * syncing. Under load batches grow by themselves; an idle node syncs single files at
+ * once, so no latency is added by waiting. */
+#include "api/api_int.h"
+
+#include <stdlib.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+
+struct durable {
+    struct api *api;
+    struct durable_item *head, *tail;
+    bool running;
+    uv_work_t work;
+    struct durable_item **batch;
+    struct blob_writer **writers;
+    int *results;
+    size_t n;
+    size_t cap;
+    struct base_err err;
+};
+
+struct durable *durable_new(struct api *api)
+{
+    struct durable *d = xcalloc(1, sizeof *d);
+    d->api = api;
+    d->cap = api->config.group_commit_max > 0 ? api->config.group_commit_max : 64;
+    d->batch = xcalloc(d->cap, sizeof *d->batch);
+    d->writers = xcalloc(d->cap, sizeof *d->writers);
+    d->results = xcalloc(d->cap, sizeof *d->results);
+    return d;
+}
+
+void durable_free(struct durable *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    ASSERT(!d->running && d->head == NULL);
+    free(d->batch);
+    free(d->writers);
+    free(d->results);
+    free(d);
+}
+
+static void commit_work(uv_work_t *work)
+{
+    struct durable *d = work->data;
+    int rv = blob_commit_batch(d->api->blobs, d->writers, d->n, d->results,
+                               d->api->config.sync_blobs, &d->err);
+    if (rv != 0) {
+        LOG_ERROR("durable", "group commit of %zu blobs: %s", d->n, d->err.msg);
+    }
+}
+
+static void start(struct durable *d);
+
+static void after_commit(uv_work_t *work, int status)
+{
+    struct durable *d = work->data;
+    size_t n = d->n;
+    d->api->group_commits_total++;
+    d->api->group_commit_files_total += n;
+    d->running = false;
+    d->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct durable_item *item = d->batch[i];
+        if (status != 0) {
+            blob_writer_abort(item->writer);
+            item->cb(item, BASE_ECANCELED);
+        } else {
+            if (d->results[i] != 0) {
+                blob_writer_abort(item->writer);
+            }
+            item->cb(item, d->results[i]);
+        }
+    }
+    if (d->head != NULL) {
+        start(d);
+    }
+}
+
+static void start(struct durable *d)
+{
+    while (d->head != NULL && d->n < d->cap) {
+        struct durable_item *item = d->head;
+        d->head = item->next;
+        if (d->head == NULL) {
+            d->tail = NULL;
+        }
+        d->batch[d->n] = item;
+        d->writers[d->n] = item->writer;
+        d->n++;
+    }
+    d->running = true;
+    d->work.data = d;
+    ASSERT(uv_queue_work(d->api->loop, &d->work, commit_work, after_commit) == 0);
+}
+
+void durable_add(struct durable *d, struct durable_item *item)
+{
+    item->next = NULL;
+    if (d->tail != NULL) {
+        d->tail->next = item;
+    } else {
+        d->head = item;
+    }
+    d->tail = item;
+    if (!d->running) {
+        start(d);
+    }
+}

@@ -1,0 +1,44 @@
+/* The stable error codes of the API. A code never changes meaning once released;
+ * docs/API.md lists them. HTTP-level codes are 10000 + status. */
+#ifndef IMGARC_API_ERRORS_H
+#define IMGARC_API_ERRORS_H
+
+#define API_ERROR_MAP(X)                                                                 \
+    X(BAD_REQUEST, 10400, "bad_request")                                                 \
+    X(UNAUTHORIZED, 10401, "unauthorized")                                               \
+    X(FORBIDDEN, 10403, "forbidden")                                                     \
+    X(NOT_FOUND, 10404, "not_found")                                                     \
+    X(METHOD_NOT_ALLOWED, 10405, "method_not_allowed")                                   \
+    X(REQUEST_TIMEOUT, 10408, "request_timeout")                                         \
+    X(IDEMPOTENCY_CONFLICT, 10409, "idempotency_conflict")                               \
+    X(LENGTH_REQUIRED, 10411, "length_required")                                         \
+    X(BODY_TOO_LARGE, 10413, "body_too_large")                                           \
+    X(HEADERS_TOO_LARGE, 10431, "headers_too_large")                                     \
+    X(INTERNAL, 10500, "internal")                                                       \
+    X(UNAVAILABLE, 10503, "unavailable")                                                 \
+    X(INSUFFICIENT_STORAGE, 10507, "insufficient_storage")                               \
+    X(LICENSE_EXPIRED, 10888, "license_expired")                                         \
+    X(INVALID_IMAGE_NO, 11001, "invalid_image_no")                                       \
+    X(BILL_NOT_FOUND, 11002, "bill_not_found")                                           \
+    X(FILE_NOT_FOUND, 11003, "file_not_found")                                           \
+    X(INVALID_JSON, 11004, "invalid_json")                                               \
+    X(INVALID_FIELD, 11005, "invalid_field")                                             \
+    X(INVALID_FILE_NAME, 11006, "invalid_file_name")                                     \
+    X(INVALID_STATE, 11007, "invalid_state")                                             \
+    X(BILL_EMPTY, 11008, "bill_empty")                                                   \
+    X(INVALID_CATEGORY, 11009, "invalid_category")                                       \
+    X(RANGE_NOT_SATISFIABLE, 11010, "range_not_satisfiable")                             \
+    X(INVALID_QUERY, 11011, "invalid_query")                                             \
+    X(EMPTY_FILE, 11012, "empty_file")                                                   \
+    X(CONTENT_CORRUPT, 11013, "content_corrupt")
+
+enum api_error {
+#define API_ERROR_ENUM(name, code, text) API_E_##name = code,
+    API_ERROR_MAP(API_ERROR_ENUM)
+#undef API_ERROR_ENUM
+};
+
+/* The snake_case name of a code. */
+const char *api_error_name(enum api_error code);
+
+#endif

@@ -1,0 +1,291 @@
+/* Routing, authentication and the response helpers every handler uses. */
+#include "api/api_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+const char *api_error_name(enum api_error code)
+{
+    switch (code) {
+#define API_ERROR_CASE(name, value, text)                                                \
+    case API_E_##name:                                                                   \
+        return text;
+        API_ERROR_MAP(API_ERROR_CASE)
+#undef API_ERROR_CASE
+    }
+    return "error";
+}
+
+void api_add_index_header(struct api *api, struct http_request *req)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)repl_applied_index(api->repl));
+    http_request_add_header(req, "X-Imgarc-Index", buf);
+}
+
+void api_respond_json(struct api *api, struct http_request *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    api_add_index_header(api, req);
+    http_respond(req, status, "application/json", text, strlen(text));
+    free(text);
+    json_decref(body);
+}
+
+void api_respond_error(struct api *api, struct http_request *req, int status,
+                       enum api_error code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    api_add_index_header(api, req);
+    http_respond_error(req, status, (int)code, api_error_name(code), msg);
+}
+
+void api_respond_refusal(struct api *api, struct http_request *req,
+                         const struct archive_result *res)
+{
+    static const struct {
+        enum archive_status status;
+        int http;
+        enum api_error code;
+    } map[] = {
+        {ARCHIVE_R_INVALID, 400, API_E_BAD_REQUEST},
+        {ARCHIVE_R_BILL_NOT_FOUND, 404, API_E_BILL_NOT_FOUND},
+        {ARCHIVE_R_FILE_NOT_FOUND, 404, API_E_FILE_NOT_FOUND},
+        {ARCHIVE_R_BILL_EMPTY, 409, API_E_BILL_EMPTY},
+        {ARCHIVE_R_INVALID_STATE, 409, API_E_INVALID_STATE},
+        {ARCHIVE_R_IDEM_CONFLICT, 409, API_E_IDEMPOTENCY_CONFLICT},
+        {ARCHIVE_R_INVALID_CATEGORY, 400, API_E_INVALID_CATEGORY},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+        if (map[i].status == res->status) {
+            api_respond_error(api, req, map[i].http, map[i].code, "%s", res->message);
+            return;
+        }
+    }
+    api_respond_error(api, req, 500, API_E_INTERNAL, "unexpected refusal %d", res->status);
+}
+
+void api_respond_propose_error(struct api *api, struct http_request *req, int status)
+{
+    switch (status) {
+    case BASE_ENOTLEADER:
+        api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                          "this node cannot accept writes now (no raft leader); retry shortly");
+        break;
+    case BASE_ERETRY:
+        api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                          "leadership changed before the write committed; its outcome is "
+                          "unknown: retry with the same Idempotency-Key");
+        break;
+    case BASE_ESHUTDOWN:
+        api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                          "the node is shutting down; retry on another node or later");
+        break;
+    default:
+        api_respond_error(api, req, 500, API_E_INTERNAL, "write failed: %s",
+                          base_strerror(status));
+    }
+}
+
+void api_command_stamp(struct api_call *call, Command *cmd, const char *idempotency_key)
+{
+    cmd->tenant = call->tenant;
+    cmd->request_id = call->req->request_id;
+    cmd->idempotency_key = (char *)(idempotency_key != NULL ? idempotency_key : "");
+    cmd->operator_ = "operator";
+    cmd->time_ms = clock_wall_ms();
+}
+
+const char *api_idempotency_key(struct http_request *req)
+{
+    const char *k = http_request_header(req, "idempotency-key");
+    if (k == NULL) {
+        return NULL;
+    }
+    /* Same alphabet as ids; a UUID fits. */
+    return archive_valid_tenant(k) ? k : "";
+}
+
+/* ---- Routing ---- */
+
+enum auth { AUTH_NONE, AUTH_TOKEN };
+
+struct route {
+    enum http_method method;
+    const char *pattern; /* segments; "*" matches the one parameter */
+    enum auth auth;
+    void (*handler)(struct api_call *call);
+};
+
+static const struct route routes[] = {
+    {HTTP_M_GET, "/healthz", AUTH_NONE, api_handle_healthz},
+    {HTTP_M_GET, "/readyz", AUTH_NONE, api_handle_readyz},
+    {HTTP_M_GET, "/metrics", AUTH_NONE, api_handle_metrics},
+    {HTTP_M_GET, "/api/v1/version", AUTH_NONE, api_handle_version},
+    {HTTP_M_POST, "/api/v1/pool", AUTH_TOKEN, api_handle_pool_push},
+    {HTTP_M_GET, "/api/v1/bills", AUTH_TOKEN, api_handle_list_bills},
+    {HTTP_M_GET, "/api/v1/bills/*", AUTH_TOKEN, api_handle_get_bill},
+    {HTTP_M_POST, "/api/v1/bills/*/files", AUTH_TOKEN, api_handle_upload},
+    {HTTP_M_POST, "/api/v1/bills/*/submit", AUTH_TOKEN, api_handle_submit},
+    {HTTP_M_GET, "/api/v1/bills/*/status", AUTH_TOKEN, api_handle_status},
+    {HTTP_M_GET, "/api/v1/bills/*/log", AUTH_TOKEN, api_handle_log},
+    {HTTP_M_GET, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content},
+    {HTTP_M_HEAD, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content},
+};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes one raw path segment into @out; false when it does not fit, has a
+ * broken escape or decodes to a NUL. */
+static bool decode_segment(const char *s, size_t n, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= n) {
+                return false;
+            }
+            if (hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
+                return false;
+            }
+            c = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+            i += 2;
+        }
+        if (c == '\0' || o + 1 >= size) {
+            return false;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+/* Matches the raw path against @pattern; the "*" segment is decoded into @param.
+ * Returns 1 on a match, 0 when it does not match, -1 when the parameter is unusable. */
+static int match_route(const char *pattern, const char *raw, char *param, size_t size)
+{
+    const char *p = pattern;
+    const char *r = raw;
+    while (*p != '\0' && *r != '\0') {
+        const char *pe, *re;
+        if (*p != '/' || *r != '/') {
+            return 0;
+        }
+        p++;
+        r++;
+        pe = p + strcspn(p, "/");
+        re = r + strcspn(r, "/?");
+        if (pe - p == 1 && *p == '*') {
+            if (re == r || !decode_segment(r, (size_t)(re - r), param, size)) {
+                return re == r ? 0 : -1;
+            }
+        } else if (pe - p != re - r || memcmp(p, r, (size_t)(pe - p)) != 0) {
+            return 0;
+        }
+        p = pe;
+        r = re;
+    }
+    return (*p == '\0' && (*r == '\0' || *r == '?')) ? 1 : 0;
+}
+
+static bool authorized(struct api *api, struct http_request *req)
+{
+    const char *h = http_request_header(req, "authorization");
+    const char *token = api->config.bootstrap_token;
+    size_t n;
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || token == NULL) {
+        return false;
+    }
+    h += 7;
+    n = strlen(token);
+    return strlen(h) == n && sodium_memcmp(h, token, n) == 0;
+}
+
+/* Operator tokens act for the tenant named by ?tenant= (default "default"). */
+static bool pick_tenant(struct api_call *call)
+{
+    char *t = http_request_query(call->req, "tenant");
+    bool ok = true;
+    if (t == NULL) {
+        snprintf(call->tenant, sizeof call->tenant, "default");
+    } else if (archive_valid_tenant(t)) {
+        snprintf(call->tenant, sizeof call->tenant, "%s", t);
+    } else {
+        ok = false;
+    }
+    free(t);
+    return ok;
+}
+
+static void dispatch(struct api_call *call, const struct route *route)
+{
+    if (route->auth == AUTH_TOKEN) {
+        if (!authorized(call->api, call->req)) {
+            http_request_add_header(call->req, "WWW-Authenticate", "Bearer");
+            api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
+                              "missing or wrong bearer token; send 'Authorization: Bearer "
+                              "<token>' with the node's --bootstrap-token");
+            return;
+        }
+        if (!pick_tenant(call)) {
+            api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                              "tenant must be 1-64 characters of A-Z a-z 0-9 . _ -");
+            return;
+        }
+    }
+    route->handler(call);
+}
+
+void api_route(struct api *api, struct http_request *req);
+
+void api_route(struct api *api, struct http_request *req)
+{
+    struct api_call call = {.api = api, .req = req};
+    bool path_known = false;
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+        int m = match_route(routes[i].pattern, req->raw_path, call.param, sizeof call.param);
+        if (m == 0) {
+            continue;
+        }
+        if (m < 0) {
+            api_respond_error(api, req, 400, API_E_BAD_REQUEST,
+                              "path parameter is too long or not valid percent-encoding");
+            return;
+        }
+        path_known = true;
+        if (routes[i].method == req->method) {
+            dispatch(&call, &routes[i]);
+            return;
+        }
+    }
+    if (path_known) {
+        api_respond_error(api, req, 405, API_E_METHOD_NOT_ALLOWED,
+                          "method %s is not allowed on %s", req->method_name, req->path);
+    } else {
+        api_respond_error(api, req, 404, API_E_NOT_FOUND,
+                          "no such endpoint: %s %s; see docs/API.md", req->method_name,
+                          req->path);
+    }
+}

@@ -1,0 +1,184 @@
+/* Starting and stopping the API, and the operations endpoints: version, health,
+ * readiness and metrics. */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "version.h"
+
+void api_route(struct api *api, struct http_request *req);
+
+static void on_request(struct http_request *req)
+{
+    struct api *api = http_request_server_data(req);
+    if (api->stopping) {
+        api_respond_error(api, req, 503, API_E_UNAVAILABLE, "the node is shutting down");
+        return;
+    }
+    api_route(api, req);
+}
+
+int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config,
+              struct archive *archive, struct repl *repl, struct blob_store *blobs,
+              struct base_err *err)
+{
+    struct api *api = xcalloc(1, sizeof *api);
+    struct http_server_config hc = {
+        .host = config->listen_host,
+        .port = config->listen_port,
+        .header_bytes_max = config->header_bytes_max,
+        .body_bytes_max = config->body_bytes_max,
+        .idle_timeout_ms = config->idle_timeout_ms,
+        .connections_max = config->connections_max,
+        .request_cb = on_request,
+        .data = api,
+    };
+    char msg[256] = "";
+    int rv;
+    api->loop = loop;
+    api->config = *config;
+    api->archive = archive;
+    api->repl = repl;
+    api->blobs = blobs;
+    api->durable = durable_new(api);
+    rv = http_server_start(&api->http, loop, &hc, msg, sizeof msg);
+    if (rv != 0) {
+        base_err_set(err, "listen on %s:%d: %s", config->listen_host, config->listen_port, msg);
+        durable_free(api->durable);
+        free(api);
+        return rv;
+    }
+    *out = api;
+    return 0;
+}
+
+int api_port(const struct api *api)
+{
+    return http_server_port(api->http);
+}
+
+static void http_stopped(struct http_server *server)
+{
+    struct api *api = http_server_data(server);
+    void (*cb)(void *) = api->stop_cb;
+    void *arg = api->stop_arg;
+    durable_free(api->durable);
+    free(api);
+    if (cb != NULL) {
+        cb(arg);
+    }
+}
+
+void api_stop(struct api *api, uint64_t grace_ms, void (*cb)(void *arg), void *arg)
+{
+    api->stopping = true;
+    api->stop_cb = cb;
+    api->stop_arg = arg;
+    http_server_stop(api->http, grace_ms, http_stopped);
+}
+
+void api_handle_version(struct api_call *call)
+{
+    api_respond_json(call->api, call->req, 200,
+                     json_pack("{s:s, s:s, s:I, s:s}", "version", IMGARC_VERSION, "git_commit",
+                               IMGARC_GIT_COMMIT, "node_id", (json_int_t)call->api->config.node_id,
+                               "build_time", __DATE__ " " __TIME__));
+}
+
+void api_handle_healthz(struct api_call *call)
+{
+    api_respond_json(call->api, call->req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void api_handle_readyz(struct api_call *call)
+{
+    struct repl_status st;
+    repl_get_status(call->api->repl, &st);
+    if (st.leader_id == 0) {
+        api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
+                          "no raft leader known yet (raft state %s); wait for the election",
+                          st.state);
+        return;
+    }
+    api_respond_json(call->api, call->req, 200,
+                     json_pack("{s:s, s:s, s:I}", "status", "ready", "raft_state", st.state,
+                               "leader", (json_int_t)st.leader_id));
+}
+
+struct metrics {
+    char *buf;
+    size_t len;
+    size_t cap;
+};
+
+static void metric(struct metrics *m, const char *name, const char *type, const char *help,
+                   double value)
+{
+    int n;
+    for (;;) {
+        n = snprintf(m->buf + m->len, m->cap - m->len,
+                     "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name,
+                     value);
+        if (n >= 0 && (size_t)n < m->cap - m->len) {
+            break;
+        }
+        m->cap *= 2;
+        m->buf = xrealloc(m->buf, m->cap);
+    }
+    m->len += (size_t)n;
+}
+
+void api_handle_metrics(struct api_call *call)
+{
+    struct api *api = call->api;
+    struct metrics m = {.buf = xmalloc(4096), .cap = 4096};
+    struct http_server_stats hs;
+    struct repl_status rs;
+    http_server_get_stats(api->http, &hs);
+    repl_get_status(api->repl, &rs);
+    metric(&m, "imgarc_http_requests_total", "counter", "HTTP requests received",
+           (double)hs.requests_total);
+    metric(&m, "imgarc_http_requests_in_flight", "gauge", "HTTP requests being handled",
+           (double)hs.requests_in_flight);
+    metric(&m, "imgarc_http_connections_open", "gauge", "open client connections",
+           (double)hs.connections_open);
+    metric(&m, "imgarc_http_responses_4xx_total", "counter", "responses with a 4xx status",
+           (double)hs.responses_4xx);
+    metric(&m, "imgarc_http_responses_5xx_total", "counter", "responses with a 5xx status",
+           (double)hs.responses_5xx);
+    metric(&m, "imgarc_http_bytes_in_total", "counter", "bytes received", (double)hs.bytes_in);
+    metric(&m, "imgarc_http_bytes_out_total", "counter", "bytes sent", (double)hs.bytes_out);
+    metric(&m, "imgarc_captures_total", "counter", "files captured", (double)api->captures_total);
+    metric(&m, "imgarc_capture_bytes_total", "counter", "bytes captured",
+           (double)api->capture_bytes_total);
+    metric(&m, "imgarc_captures_failed_total", "counter", "captures that failed",
+           (double)api->captures_failed);
+    metric(&m, "imgarc_downloads_total", "counter", "file contents served",
+           (double)api->downloads_total);
+    metric(&m, "imgarc_download_bytes_total", "counter", "content bytes served",
+           (double)api->download_bytes_total);
+    metric(&m, "imgarc_corrupt_reads_total", "counter",
+           "reads that found content not matching its hash", (double)api->corrupt_reads_total);
+    metric(&m, "imgarc_group_commits_total", "counter", "blob group commits (syncs)",
+           (double)api->group_commits_total);
+    metric(&m, "imgarc_group_commit_files_total", "counter", "blobs made durable by group commits",
+           (double)api->group_commit_files_total);
+    metric(&m, "imgarc_raft_term", "gauge", "current raft term", (double)rs.term);
+    metric(&m, "imgarc_raft_last_index", "gauge", "last raft log index", (double)rs.last_index);
+    metric(&m, "imgarc_raft_commit_index", "gauge", "raft commit index", (double)rs.commit_index);
+    metric(&m, "imgarc_raft_applied_index", "gauge", "index applied to the archive",
+           (double)rs.applied_index);
+    metric(&m, "imgarc_raft_is_leader", "gauge", "1 when this node is the raft leader",
+           repl_is_leader(api->repl) ? 1 : 0);
+    metric(&m, "imgarc_raft_proposals_total", "counter", "commands proposed",
+           (double)rs.proposals_total);
+    metric(&m, "imgarc_raft_proposals_failed_total", "counter", "proposals that did not apply",
+           (double)rs.proposals_failed);
+    api_add_index_header(api, call->req);
+    http_respond(call->req, 200, "text/plain; version=0.0.4", m.buf, m.len);
+    free(m.buf);
+}

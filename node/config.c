@@ -1,0 +1,295 @@
+#include "node/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "version.h"
+
+enum opt_type { OPT_STRING, OPT_U64, OPT_BOOL };
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    size_t offset;
+    const char *def;
+    uint64_t min, max;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct node_config, f)
+#define GIB (1024ull * 1024 * 1024)
+
+static const struct opt opts[] = {
+    {"listen", OPT_STRING, OFF(listen), "127.0.0.1:8080", 0, 0, "HTTP address HOST:PORT"},
+    {"raft-listen", OPT_STRING, OFF(raft_listen), "127.0.0.1:9080", 0, 0,
+     "raft address IPv4:PORT (keep it on a private network)"},
+    {"data", OPT_STRING, OFF(data), NULL, 0, 0,
+     "data directory (default $IMGARC_DATA or ~/.local/share/imgarc)"},
+    {"node-id", OPT_U64, OFF(node_id), "1", 1, UINT64_MAX, "raft node id, unique in the cluster"},
+    {"bootstrap-token", OPT_STRING, OFF(bootstrap_token), NULL, 0, 0,
+     "operator bearer token (default: generated into DATA/bootstrap-token)"},
+    {"join", OPT_STRING, OFF(join), NULL, 0, 0, "HTTP address of a cluster member to join"},
+    {"zone", OPT_STRING, OFF(zone), "default", 0, 0, "zone (site) of this node"},
+    {"config", OPT_STRING, OFF(config_file), NULL, 0, 0, "config file of key = value lines"},
+    {"log-level", OPT_STRING, OFF(log_level), "info", 0, 0, "error, warn, info or debug"},
+    {"body-max", OPT_U64, OFF(body_max), "2147483648", 1, 64 * GIB, "largest request body, bytes"},
+    {"header-max", OPT_U64, OFF(header_max), "16384", 1024, 1 << 20,
+     "largest request head (line + headers), bytes"},
+    {"idle-timeout-ms", OPT_U64, OFF(idle_timeout_ms), "30000", 100, 3600000,
+     "close connections idle this long"},
+    {"connections-max", OPT_U64, OFF(connections_max), "4096", 1, 1000000,
+     "most client connections at once"},
+    {"sync-blobs", OPT_BOOL, OFF(sync_blobs), "true", 0, 0,
+     "make blobs durable before acknowledging (only benchmarks turn it off)"},
+    {"verify-reads", OPT_BOOL, OFF(verify_reads), "true", 0, 0,
+     "check BLAKE2b of whole-file downloads while serving"},
+    {"group-commit-max", OPT_U64, OFF(group_commit_max), "128", 1, 4096,
+     "most uploads made durable by one sync"},
+    {"snapshot-threshold", OPT_U64, OFF(snapshot_threshold), "16384", 16, 1u << 30,
+     "raft entries between snapshots"},
+    {"snapshot-trailing", OPT_U64, OFF(snapshot_trailing), "65536", 16, 1u << 30,
+     "raft entries kept after a snapshot"},
+    {"election-timeout-ms", OPT_U64, OFF(election_timeout_ms), "3000", 100, 600000,
+     "raft election timeout"},
+    {"heartbeat-timeout-ms", OPT_U64, OFF(heartbeat_timeout_ms), "500", 10, 60000,
+     "raft heartbeat interval"},
+    {"shutdown-grace-ms", OPT_U64, OFF(shutdown_grace_ms), "10000", 0, 600000,
+     "on SIGTERM, how long requests in flight may finish"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "imgarcd %s: an imgarc archive node\n\nUsage: imgarcd [--KEY VALUE]...\n\n",
+            IMGARC_VERSION);
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        const struct opt *o = &opts[i];
+        fprintf(out, "  --%-22s %s%s%s%s\n", o->name, o->help, o->def ? " [" : "",
+                o->def ? o->def : "", o->def ? "]" : "");
+    }
+    fprintf(out, "  --%-22s %s\n  --%-22s %s\n", "help", "this text", "version",
+            "print version and git commit");
+    fprintf(out, "\nA config file holds the same keys as 'key = value' lines; flags win.\n");
+}
+
+static const struct opt *find_opt(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        if (strcmp(opts[i].name, name) == 0) {
+            return &opts[i];
+        }
+    }
+    return NULL;
+}
+
+static int set_opt(struct node_config *c, const struct opt *o, const char *value,
+                   const char *where)
+{
+    char *field = (char *)c + o->offset;
+    char *end;
+    unsigned long long v;
+    switch (o->type) {
+    case OPT_STRING:
+        free(*(char **)field);
+        *(char **)field = value != NULL ? xstrdup(value) : NULL;
+        return 0;
+    case OPT_BOOL:
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0) {
+            *(bool *)field = true;
+        } else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 ||
+                   strcmp(value, "no") == 0) {
+            *(bool *)field = false;
+        } else {
+            fprintf(stderr, "imgarcd: %s: %s must be true or false, not '%s'\n", where, o->name,
+                    value);
+            return -1;
+        }
+        return 0;
+    case OPT_U64:
+        errno = 0;
+        v = strtoull(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || v < o->min ||
+            v > o->max) {
+            fprintf(stderr, "imgarcd: %s: %s must be a number from %llu to %llu, not '%s'\n",
+                    where, o->name, (unsigned long long)o->min, (unsigned long long)o->max,
+                    value);
+            return -1;
+        }
+        *(uint64_t *)field = v;
+        return 0;
+    }
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) {
+        *--e = '\0';
+    }
+    return s;
+}
+
+static int load_file(struct node_config *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    char where[1100];
+    int lineno = 0;
+    if (f == NULL) {
+        fprintf(stderr, "imgarcd: cannot open config file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *s = trim(line);
+        char *eq;
+        const struct opt *o;
+        lineno++;
+        if (*s == '\0' || *s == '#') {
+            continue;
+        }
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        eq = strchr(s, '=');
+        if (eq == NULL) {
+            fprintf(stderr, "imgarcd: %s: expected 'key = value'\n", where);
+            fclose(f);
+            return -1;
+        }
+        *eq = '\0';
+        o = find_opt(trim(s));
+        if (o == NULL || strcmp(o->name, "config") == 0) {
+            fprintf(stderr, "imgarcd: %s: unknown key '%s'\n", where, trim(s));
+            fclose(f);
+            return -1;
+        }
+        if (set_opt(c, o, trim(eq + 1), where) != 0) {
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+static int set_defaults(struct node_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        if (opts[i].def != NULL && set_opt(c, &opts[i], opts[i].def, "default") != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Finds --config first, so the file is read before the other flags override it. */
+static int load_config_flag(struct node_config *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc - 1; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            return load_file(c, argv[i + 1]);
+        }
+    }
+    return 0;
+}
+
+static int parse_flags(struct node_config *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = NULL;
+        char name[64];
+        const struct opt *o;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            printf("imgarcd %s (git %s)\n", IMGARC_VERSION, IMGARC_GIT_COMMIT);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "imgarcd: unexpected argument '%s'; see imgarcd --help\n", arg);
+            return -1;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+        o = find_opt(name);
+        if (o == NULL) {
+            fprintf(stderr, "imgarcd: unknown flag --%s; see imgarcd --help\n", name);
+            return -1;
+        }
+        if (strchr(arg, '=') != NULL) {
+            value = strchr(arg, '=') + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "imgarcd: --%s needs a value\n", name);
+            return -1;
+        }
+        if (strcmp(name, "config") != 0 && set_opt(c, o, value, "flag") != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int node_config_load(struct node_config *c, int argc, char **argv)
+{
+    int rv;
+    if (set_defaults(c) != 0 || load_config_flag(c, argc, argv) != 0) {
+        return -1;
+    }
+    rv = parse_flags(c, argc, argv);
+    if (rv != 0) {
+        return rv;
+    }
+    if (c->data == NULL) {
+        const char *env = getenv("IMGARC_DATA");
+        const char *home = getenv("HOME");
+        c->data = env != NULL && env[0] != '\0' ? xstrdup(env)
+                                                : xasprintf("%s/.local/share/imgarc",
+                                                            home != NULL ? home : ".");
+    }
+    if (log_level_parse(c->log_level) < 0) {
+        fprintf(stderr, "imgarcd: log-level must be error, warn, info or debug\n");
+        return -1;
+    }
+    return 0;
+}
+
+void node_config_free(struct node_config *c)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        if (opts[i].type == OPT_STRING) {
+            char **field = (char **)((char *)c + opts[i].offset);
+            free(*field);
+            *field = NULL;
+        }
+    }
+}
+
+void node_config_log(const struct node_config *c)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        const struct opt *o = &opts[i];
+        const char *field = (const char *)c + o->offset;
+        if (o->type == OPT_STRING) {
+            const char *v = *(char *const *)field;
+            bool secret = strcmp(o->name, "bootstrap-token") == 0;
+            LOG_INFO("config", "%s=%s", o->name, v == NULL ? "(none)" : secret ? "***" : v);
+        } else if (o->type == OPT_BOOL) {
+            LOG_INFO("config", "%s=%s", o->name, *(const bool *)field ? "true" : "false");
+        } else {
+            LOG_INFO("config", "%s=%llu", o->name,
+                     (unsigned long long)*(const uint64_t *)field);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+/* The node's configuration: one table drives defaults, the config file, flags,
+ * validation and --help. Flags win over the file. */
+#ifndef IMGARC_NODE_CONFIG_H
+#define IMGARC_NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct node_config {
+    char *listen;      /* HTTP HOST:PORT */
+    char *raft_listen; /* raft HOST:PORT (IPv4 literal) */
+    char *data;
+    uint64_t node_id;
+    char *bootstrap_token;
+    char *join;
+    char *zone;
+    char *config_file;
+    char *log_level;
+    uint64_t body_max;
+    uint64_t header_max;
+    uint64_t idle_timeout_ms;
+    uint64_t connections_max;
+    bool sync_blobs;
+    bool verify_reads;
+    uint64_t group_commit_max;
+    uint64_t snapshot_threshold;
+    uint64_t snapshot_trailing;
+    uint64_t election_timeout_ms;
+    uint64_t heartbeat_timeout_ms;
+    uint64_t shutdown_grace_ms;
+};
+
+/* Fills @c from defaults, then the config file (--config), then the flags. On a bad
+ * flag or file line, prints what is wrong to stderr and returns -1; returns 1 when
+ * --help or --version was printed (exit 0). */
+int node_config_load(struct node_config *c, int argc, char **argv);
+void node_config_free(struct node_config *c);
+/* Logs the effective configuration (secrets masked). */
+void node_config_log(const struct node_config *c);
+
+#endif

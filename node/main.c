@@ -1,0 +1,265 @@
+/* imgarcd: wires the store, the archive, raft, the blob store and the API together,
+ * runs the loop, and shuts down cleanly on SIGTERM or SIGINT. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "archive/archive.h"
+#include "base/hex.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "node/config.h"
+#include "replication/raft_node.h"
+#include "storage/blobstore.h"
+#include "storage/rocks.h"
+#include "version.h"
+
+struct node {
+    struct node_config config;
+    uv_loop_t loop;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    struct rocks *db;
+    struct archive archive;
+    struct blob_store blobs;
+    struct repl *repl;
+    struct api *api;
+    char *token;
+    bool stopping;
+};
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(buf, 0750) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The operator token: from the config, else kept in DATA/bootstrap-token (made on
+ * first start), so a restarted node keeps accepting the same token. */
+static char *bootstrap_token(const struct node_config *c)
+{
+    char *path = xasprintf("%s/bootstrap-token", c->data);
+    char buf[128] = "";
+    FILE *f;
+    if (c->bootstrap_token != NULL) {
+        free(path);
+        return xstrdup(c->bootstrap_token);
+    }
+    f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(buf, sizeof buf, f) != NULL) {
+            buf[strcspn(buf, "\r\n")] = '\0';
+        }
+        fclose(f);
+    }
+    if (buf[0] == '\0') {
+        uint8_t raw[24];
+        int fd;
+        randombytes_buf(raw, sizeof raw);
+        hex_encode(raw, sizeof raw, buf);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, buf, strlen(buf)) < 0 || fsync(fd) != 0) {
+            LOG_WARN("node", "cannot save the bootstrap token to %s: %s", path, strerror(errno));
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    free(path);
+    return xstrdup(buf);
+}
+
+static int split_host_port(const char *addr, char *host, size_t size, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    char *end;
+    long p;
+    if (colon == NULL || (size_t)(colon - addr) >= size || colon == addr) {
+        return -1;
+    }
+    p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || p < 0 || p > 65535) {
+        return -1;
+    }
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static void stopped_repl(void *arg)
+{
+    struct node *n = arg;
+    uv_close((uv_handle_t *)&n->sigterm, NULL);
+    uv_close((uv_handle_t *)&n->sigint, NULL);
+}
+
+static void stopped_api(void *arg)
+{
+    struct node *n = arg;
+    n->api = NULL;
+    LOG_INFO("node", "HTTP server stopped; stopping raft");
+    repl_stop(n->repl, stopped_repl, n);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct node *n = sig->data;
+    if (n->stopping) {
+        LOG_WARN("node", "second signal %d: exiting at once", signum);
+        _exit(1);
+    }
+    n->stopping = true;
+    LOG_INFO("node", "signal %d: shutting down (grace %llu ms)", signum,
+             (unsigned long long)n->config.shutdown_grace_ms);
+    api_stop(n->api, n->config.shutdown_grace_ms, stopped_api, n);
+}
+
+static void print_banner(const struct node *n, const char *host, int port)
+{
+    printf("imgarcd %s (git %s) node %llu is serving\n", IMGARC_VERSION, IMGARC_GIT_COMMIT,
+           (unsigned long long)n->config.node_id);
+    printf("  URL:       http://%s:%d\n", host, port);
+    printf("  data:      %s\n", n->config.data);
+    printf("  token:     %s\n", n->token);
+    printf("Try it:\n");
+    printf("  export IMGARC_SERVER=http://%s:%d IMGARC_TOKEN=%s\n", host, port, n->token);
+    printf("  imgarc pool push BX-0001 --bill-no ER-1 --amount 12.50\n");
+    printf("  imgarc upload BX-0001 scan.pdf invoice.xml\n");
+    printf("  imgarc submit BX-0001 && imgarc status BX-0001\n");
+    printf("or with curl:\n");
+    printf("  curl -H 'Authorization: Bearer %s' http://%s:%d/api/v1/bills/BX-0001/status\n",
+           n->token, host, port);
+    fflush(stdout);
+}
+
+static int open_stores(struct node *n, struct base_err *err)
+{
+    char *meta = xasprintf("%s/meta", n->config.data);
+    int rv = rocks_open(&n->db, meta, err);
+    free(meta);
+    if (rv == 0) {
+        rv = archive_open(&n->archive, n->db, err);
+    }
+    if (rv == 0) {
+        rv = blob_store_open(&n->blobs, n->config.data, err);
+    }
+    return rv;
+}
+
+static int start_services(struct node *n, struct base_err *err)
+{
+    char host[256];
+    int port;
+    char *raft_dir = xasprintf("%s/raft", n->config.data);
+    struct repl_config rc = {
+        .node_id = n->config.node_id,
+        .raft_address = n->config.raft_listen,
+        .raft_dir = raft_dir,
+        .snapshot_threshold = (unsigned)n->config.snapshot_threshold,
+        .snapshot_trailing = (unsigned)n->config.snapshot_trailing,
+        .election_timeout_ms = (unsigned)n->config.election_timeout_ms,
+        .heartbeat_timeout_ms = (unsigned)n->config.heartbeat_timeout_ms,
+    };
+    struct api_config ac;
+    int rv;
+    if (mkdir_p(raft_dir) != 0) {
+        base_err_set(err, "mkdir %s: %s", raft_dir, strerror(errno));
+        free(raft_dir);
+        return BASE_EIO;
+    }
+    rv = repl_start(&n->repl, &n->loop, &rc, &n->archive, err);
+    free(raft_dir);
+    if (rv != 0) {
+        return rv;
+    }
+    if (split_host_port(n->config.listen, host, sizeof host, &port) != 0) {
+        base_err_set(err, "listen address '%s' is not HOST:PORT", n->config.listen);
+        return BASE_EINVAL;
+    }
+    ac = (struct api_config){
+        .listen_host = host,
+        .listen_port = port,
+        .node_id = n->config.node_id,
+        .bootstrap_token = n->token,
+        .header_bytes_max = (size_t)n->config.header_max,
+        .body_bytes_max = n->config.body_max,
+        .idle_timeout_ms = n->config.idle_timeout_ms,
+        .connections_max = (unsigned)n->config.connections_max,
+        .sync_blobs = n->config.sync_blobs,
+        .verify_reads = n->config.verify_reads,
+        .group_commit_max = n->config.group_commit_max,
+    };
+    rv = api_start(&n->api, &n->loop, &ac, &n->archive, n->repl, &n->blobs, err);
+    if (rv == 0) {
+        print_banner(n, host, api_port(n->api));
+    }
+    return rv;
+}
+
+int main(int argc, char **argv)
+{
+    static struct node n;
+    struct base_err err = {{0}};
+    int rv = node_config_load(&n.config, argc, argv);
+    if (rv != 0) {
+        return rv > 0 ? 0 : 2;
+    }
+    log_set_level((enum log_level)log_level_parse(n.config.log_level));
+    if (sodium_init() < 0) {
+        LOG_ERROR("node", "libsodium failed to initialise");
+        return 1;
+    }
+    if (n.config.join != NULL) {
+        LOG_ERROR("node", "--join: joining an existing cluster is not supported by this build "
+                          "yet; start without --join to run a single-node cluster");
+        return 2;
+    }
+    /* Blob writes, hashing and reads share the pool with raft's disk work. */
+    setenv("UV_THREADPOOL_SIZE", "8", 0);
+    if (mkdir_p(n.config.data) != 0) {
+        LOG_ERROR("node", "cannot create data dir %s: %s", n.config.data, strerror(errno));
+        return 1;
+    }
+    node_config_log(&n.config);
+    n.token = bootstrap_token(&n.config);
+    uv_loop_init(&n.loop);
+    if ((rv = open_stores(&n, &err)) != 0 || (rv = start_services(&n, &err)) != 0) {
+        LOG_ERROR("node", "start failed: %s", err.msg);
+        return 1;
+    }
+    uv_signal_init(&n.loop, &n.sigterm);
+    uv_signal_init(&n.loop, &n.sigint);
+    n.sigterm.data = n.sigint.data = &n;
+    uv_signal_start(&n.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&n.sigint, on_signal, SIGINT);
+    LOG_INFO("node", "node %llu started: applied_index=%llu",
+             (unsigned long long)n.config.node_id, (unsigned long long)n.archive.applied_index);
+    uv_run(&n.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&n.loop);
+    rocks_close(n.db);
+    blob_store_close(&n.blobs);
+    sodium_memzero(n.token, strlen(n.token));
+    free(n.token);
+    node_config_free(&n.config);
+    LOG_INFO("node", "stopped");
+    return 0;
+}
