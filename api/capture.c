@@ -17,6 +17,9 @@
 #include "base/mem.h"
 
 #define CHUNK_BYTES (256u << 10)
+/* Buffers hold CHUNK_BYTES plus one body callback's worth, so a chunk that arrives
+ * when the buffer is nearly full is always taken whole. */
+#define BUFFER_BYTES (CHUNK_BYTES + HTTP_BODY_CHUNK_MAX)
 #define NAME_MAX_BYTES 255
 #define CARRY_BYTES 64
 
@@ -154,7 +157,7 @@ static void start_write(struct capture *c, bool last)
     ASSERT(c->busy_len == 0);
     c->busy = c->fill;
     c->busy_len = c->fill_len;
-    c->fill = swap != NULL ? swap : xmalloc(CHUNK_BYTES);
+    c->fill = swap != NULL ? swap : xmalloc(BUFFER_BYTES);
     c->fill_len = 0;
     c->finishing = last;
     c->work.data = c;
@@ -194,7 +197,7 @@ static void after_write(uv_work_t *work, int status)
     }
     if (c->body_done) {
         start_write(c, true);
-    } else if (c->fill_len == CHUNK_BYTES) {
+    } else if (c->fill_len >= CHUNK_BYTES) {
         start_write(c, false);
     }
     if (c->paused && c->fill_len < CHUNK_BYTES) {
@@ -206,24 +209,21 @@ static void after_write(uv_work_t *work, int status)
 static void on_body(struct http_request *req, const char *data, size_t len)
 {
     struct capture *c = req->data;
-    while (len > 0 && !c->aborted) {
-        size_t n = CHUNK_BYTES - c->fill_len;
-        n = n < len ? n : len;
-        memcpy(c->fill + c->fill_len, data, n);
-        c->fill_len += n;
-        data += n;
-        len -= n;
-        if (c->fill_len == CHUNK_BYTES) {
-            if (c->busy_len == 0) {
-                start_write(c, false);
-            } else {
-                /* Both buffers are full: stop reading until the worker is done. The
-                 * server delivers nothing more until resume, so len is 0 here. */
-                c->paused = true;
-                http_request_pause(req);
-                ASSERT(len == 0);
-            }
-        }
+    if (c->aborted) {
+        return;
+    }
+    ASSERT(len <= HTTP_BODY_CHUNK_MAX && c->fill_len < CHUNK_BYTES);
+    memcpy(c->fill + c->fill_len, data, len);
+    c->fill_len += len;
+    if (c->fill_len < CHUNK_BYTES) {
+        return;
+    }
+    if (c->busy_len == 0) {
+        start_write(c, false);
+    } else {
+        /* Both buffers are full: stop reading until the worker is done with its one. */
+        c->paused = true;
+        http_request_pause(req);
     }
 }
 
@@ -496,7 +496,7 @@ void api_handle_upload(struct api_call *call)
         capture_free(c);
         return;
     }
-    c->fill = xmalloc(CHUNK_BYTES);
+    c->fill = xmalloc(BUFFER_BYTES);
     call->req->data = c;
     call->req->abort_cb = capture_abort;
     http_request_read_body(call->req, on_body, on_body_done);

@@ -47,7 +47,13 @@ struct http_header {
 };
 
 typedef void (*http_request_cb)(struct http_request *req);
-/* Streamed body chunk. @data is valid only during the call. */
+/* The most bytes one body callback delivers. A handler that pauses from inside its
+ * body callback has taken the whole chunk; it needs room for one more chunk than the
+ * point at which it decides to pause. */
+#define HTTP_BODY_CHUNK_MAX (64u << 10)
+
+/* Streamed body chunk (at most HTTP_BODY_CHUNK_MAX bytes). @data is valid only during
+ * the call. Calling http_request_pause() from here stops further chunks at once. */
 typedef void (*http_body_cb)(struct http_request *req, const char *data, size_t len);
 /* End of the request body: @status 0 when the whole body arrived, or a negative
  * BASE_E* code: BASE_ECANCELED (connection closed or truncated body), BASE_ETOOBIG
