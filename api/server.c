@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -132,6 +133,15 @@ static void metric(struct metrics *m, const char *name, const char *type, const 
     m->len += (size_t)n;
 }
 
+static double peak_rss_bytes(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) {
+        return 0;
+    }
+    return (double)ru.ru_maxrss * 1024.0; /* Linux reports kilobytes */
+}
+
 void api_handle_metrics(struct api_call *call)
 {
     struct api *api = call->api;
@@ -167,6 +177,8 @@ void api_handle_metrics(struct api_call *call)
            (double)api->group_commits_total);
     metric(&m, "imgarc_group_commit_files_total", "counter", "blobs made durable by group commits",
            (double)api->group_commit_files_total);
+    metric(&m, "imgarc_process_peak_rss_bytes", "gauge",
+           "largest resident set size of the process so far", peak_rss_bytes());
     metric(&m, "imgarc_raft_term", "gauge", "current raft term", (double)rs.term);
     metric(&m, "imgarc_raft_last_index", "gauge", "last raft log index", (double)rs.last_index);
     metric(&m, "imgarc_raft_commit_index", "gauge", "raft commit index", (double)rs.commit_index);
