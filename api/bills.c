@@ -415,29 +415,15 @@ static json_t *reasons_json(const BillRecord *b)
 void api_handle_status(struct api_call *call)
 {
     BillRecord *bill;
-    unsigned counts[3] = {0, 0, 0};
-    static const char *const names[3] = {"cover", "invoice", "attachment"};
     json_t *body;
     if (!load_bill(call, &bill)) {
         return;
     }
-    for (size_t i = 0; i < bill->n_file_ids; i++) {
-        struct base_err err = {{0}};
-        FileRecord *f;
-        if (archive_get_file(call->api->archive, call->tenant, bill->file_ids[i], &f, &err) != 0) {
-            continue;
-        }
-        for (int c = 0; c < 3; c++) {
-            if (strcmp(f->category, names[c]) == 0) {
-                counts[c]++;
-            }
-        }
-        archive_free_file(f);
-    }
     body = json_pack("{s:s, s:s, s:b, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
                      "image_no", bill->image_no, "state", bill->state, "ready",
-                     is_ready_state(bill->state), "counts", "cover", counts[0], "invoice",
-                     counts[1], "attachment", counts[2], "invoices", "declared",
+                     is_ready_state(bill->state), "counts", "cover", (int)bill->covers,
+                     "invoice", (int)bill->invoice_files, "attachment", (int)bill->attachments,
+                     "invoices", "declared",
                      (int)bill->n_invoices, "matched", 0, "files", (int)bill->n_file_ids,
                      "reasons", is_ready_state(bill->state) ? json_array() : reasons_json(bill),
                      "updated", time_json(bill->updated_ms));

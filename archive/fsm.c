@@ -284,34 +284,20 @@ static const char *classify(const AddFile *f)
     return "attachment";
 }
 
-static bool bill_has_cover(struct txn *t, const BillRecord *bill, int *rv)
+/* Counts a file of @category into the bill's per-category totals (@delta +1 or -1). */
+static void count_category(BillRecord *bill, const char *category, int delta)
 {
-    for (size_t i = 0; i < bill->n_file_ids; i++) {
-        struct key k;
-        FileRecord *f;
-        bool cover;
-        key_pair(&k, t->cmd->tenant, bill->file_ids[i]);
-        *rv = load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
-                          (ProtobufCMessage **)&f, t->err);
-        if (*rv != 0) {
-            return false;
-        }
-        cover = strcmp(f->category, "cover") == 0;
-        file_record__free_unpacked(f, NULL);
-        if (cover) {
-            return true;
-        }
-    }
-    return false;
+    uint32_t *n = strcmp(category, "cover") == 0     ? &bill->covers
+                  : strcmp(category, "invoice") == 0 ? &bill->invoice_files
+                                                     : &bill->attachments;
+    *n = (uint32_t)((int64_t)*n + delta);
 }
 
 /* Captures are open before submit; after it, only a supplementary scan (a bill with a
  * cover accepts further invoices and attachments, its state unchanged). */
-static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *category,
-                            int *rv)
+static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *category)
 {
     const char *s = bill->state;
-    *rv = 0;
     if (strcmp(s, "pending_upload") == 0 || strcmp(s, "captured") == 0 ||
         strcmp(s, "returned") == 0) {
         return true;
@@ -323,13 +309,10 @@ static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *c
                bill->image_no, s);
         return false;
     }
-    if (!bill_has_cover(t, bill, rv)) {
-        if (*rv == 0) {
-            refuse(t, ARCHIVE_R_INVALID_STATE,
-                   "bill %s is %s and has no cover: a supplementary scan needs a bill with a "
-                   "cover",
-                   bill->image_no, s);
-        }
+    if (bill->covers == 0) {
+        refuse(t, ARCHIVE_R_INVALID_STATE,
+               "bill %s is %s and has no cover: a supplementary scan needs a bill with a cover",
+               bill->image_no, s);
         return false;
     }
     return true;
@@ -438,7 +421,7 @@ static int apply_add_file(struct txn *t, const AddFile *f)
         t->res->created = true;
         rv = count_usage(t, 0, 0, 1);
     }
-    if (rv != 0 || !capture_allowed(t, bill, category, &rv)) {
+    if (rv != 0 || !capture_allowed(t, bill, category)) {
         goto out;
     }
     position = insert_file(bill, f->file_id, f->after);
@@ -451,6 +434,7 @@ static int apply_add_file(struct txn *t, const AddFile *f)
         set_state(t, bill, "captured");
     }
     store_file(t, f, category);
+    count_category(bill, category, +1);
     if ((rv = count_blob_ref(t, &f->blob, f->size)) != 0 ||
         (rv = count_usage(t, (int64_t)f->size, 1, 0)) != 0) {
         goto out;

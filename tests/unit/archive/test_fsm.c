@@ -174,6 +174,10 @@ static void capture_classifies_and_orders(void **state)
     assert_string_equal(bill->file_ids[0], "f1");
     assert_string_equal(bill->file_ids[1], "f3");
     assert_string_equal(bill->file_ids[2], "f2");
+    /* Per-category counts are kept in the bill for status and the supplementary scan. */
+    assert_int_equal(bill->covers, 1);
+    assert_int_equal(bill->invoice_files, 0);
+    assert_int_equal(bill->attachments, 2);
     archive_free_bill(bill);
 }
 
