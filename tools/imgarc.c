@@ -1,0 +1,1365 @@
+/* imgarc: the command-line client of an imgarc node.
+ *
+ * main() reads the global flags and picks the command; each cmd_* function parses its
+ * own flags, makes its requests through tools/cli_http.h and prints the answers for
+ * people, or as JSON with --json. Single-threaded. Functions return 0 or a CLI_E* code
+ * whose negation is the exit status. A failure is printed once, where it is found:
+ * usage errors here, whatever the server or the network says in cli_http.c.
+ * docs/cli.md is the reference of every command. */
+#include "tools/cli_http.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/mem.h"
+#include "version.h"
+
+/* Idempotency keys the API accepts: 1-64 characters of this alphabet. */
+#define KEY_CHARS_MAX 64
+#define KEY_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+#define LIST_LIMIT_MAX 1000
+/* parse_command() printed the command's help: the command is done, successfully. */
+#define HELP_SHOWN 1
+
+enum flag_kind { FLAG_BOOL, FLAG_VALUE, FLAG_LIST };
+
+struct str_list {
+    const char **items;
+    size_t n;
+};
+
+/* One flag of a command; @out is a bool *, a const char ** or a struct str_list *. */
+struct flag {
+    const char *name;  /* "--bill-no" */
+    const char *alias; /* "-o", or NULL */
+    enum flag_kind kind;
+    void *out;
+};
+
+/* The state of one run. Strings are borrowed from argv. */
+struct cli {
+    struct cli_conn conn;
+    struct cli_http *http; /* created by the first command that talks to the server */
+    bool help;
+    bool json;
+};
+
+/* The positional arguments of a command, borrowed from argv. */
+struct args {
+    const char **pos;
+    size_t n;
+};
+
+struct command {
+    const char *name;
+    int (*run)(struct cli *cli, int argc, char **argv);
+    const char *synopsis; /* arguments, for the overview */
+    const char *summary;  /* what it does, for the overview */
+    const char *help;     /* `imgarc COMMAND --help` */
+};
+
+static const struct command *find_command(const char *name);
+
+/* ---- Usage and flags ---- */
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "imgarc: %s%s", cmd != NULL ? cmd : "", cmd != NULL ? ": " : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'imgarc %s%s--help'.\n", cmd != NULL ? cmd : "", cmd != NULL ? " " : "");
+    return CLI_EUSAGE;
+}
+
+static const struct flag *find_flag(const struct flag *flags, size_t n, const char *arg,
+                                    size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *alias = flags[i].alias;
+        if ((strlen(flags[i].name) == len && strncmp(flags[i].name, arg, len) == 0) ||
+            (alias != NULL && strlen(alias) == len && strncmp(alias, arg, len) == 0)) {
+            return &flags[i];
+        }
+    }
+    return NULL;
+}
+
+/* Applies the flag at argv[*i], taking its value from "--name=value" or from the next
+ * argument. The global flags are accepted wherever a command's flags are. */
+static int take_flag(struct cli *cli, const char *cmd, const struct flag *flags, size_t n,
+                     int argc, char **argv, int *i)
+{
+    const struct flag globals[] = {
+        {"--server", NULL, FLAG_VALUE, &cli->conn.server},
+        {"--token", NULL, FLAG_VALUE, &cli->conn.token},
+        {"--tenant", NULL, FLAG_VALUE, &cli->conn.tenant},
+        {"--help", "-h", FLAG_BOOL, &cli->help},
+    };
+    const char *arg = argv[*i];
+    const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+    size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+    const char *value = eq != NULL ? eq + 1 : NULL;
+    const struct flag *f = find_flag(flags, n, arg, len);
+
+    if (f == NULL) {
+        f = find_flag(globals, ARRAY_SIZE(globals), arg, len);
+    }
+    if (f == NULL) {
+        return usage_error(cmd, "unknown flag '%.*s'", (int)len, arg);
+    }
+    if (f->kind == FLAG_BOOL) {
+        if (value != NULL) {
+            return usage_error(cmd, "%s takes no value", f->name);
+        }
+        *(bool *)f->out = true;
+        return 0;
+    }
+    if (value == NULL) {
+        if (*i + 1 >= argc) {
+            return usage_error(cmd, "%s needs a value", f->name);
+        }
+        value = argv[++*i];
+    }
+    if (f->kind == FLAG_VALUE) {
+        *(const char **)f->out = value;
+    } else {
+        struct str_list *list = f->out;
+        list->items = xrealloc(list->items, (list->n + 1) * sizeof *list->items);
+        list->items[list->n++] = value;
+    }
+    return 0;
+}
+
+static void print_help(const char *cmd, FILE *out)
+{
+    char name[16];
+    const struct command *c;
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(cmd, " "), cmd);
+    c = find_command(name);
+    fputs(c->help, out);
+    fputs("\nGlobal flags (--server URL, --token T, --tenant ID) and exit codes: "
+          "'imgarc help'.\n",
+          out);
+}
+
+/* Parses a command's arguments: flags anywhere until "--", positionals in order into
+ * @a (whose array the caller frees). Returns HELP_SHOWN after printing the help. */
+static int parse_command(struct cli *cli, const char *cmd, int argc, char **argv,
+                         const struct flag *flags, size_t n_flags, struct args *a)
+{
+    bool flags_done = false;
+    a->pos = xcalloc((size_t)argc + 1, sizeof *a->pos);
+    a->n = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!flags_done && strcmp(arg, "--") == 0) {
+            flags_done = true;
+        } else if (!flags_done && arg[0] == '-' && arg[1] != '\0') {
+            int rv = take_flag(cli, cmd, flags, n_flags, argc, argv, &i);
+            if (rv != 0) {
+                return rv;
+            }
+        } else {
+            a->pos[a->n++] = arg;
+        }
+    }
+    if (cli->help) {
+        print_help(cmd, stdout);
+        return HELP_SHOWN;
+    }
+    return 0;
+}
+
+/* Checks the number of positional arguments; none may be empty. */
+static int want_args(const char *cmd, const struct args *a, size_t min, size_t max,
+                     const char *what)
+{
+    if (a->n < min) {
+        return usage_error(cmd, "missing %s", what);
+    }
+    if (a->n > max) {
+        return usage_error(cmd, "unexpected argument '%s'", a->pos[max]);
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->pos[i][0] == '\0') {
+            return usage_error(cmd, "empty argument where %s was expected", what);
+        }
+    }
+    return 0;
+}
+
+/* Idempotency keys are checked here too, so that a run of uploads is not refused
+ * halfway for a key the server would not take. */
+static int check_key(const char *cmd, const char *key, size_t max)
+{
+    size_t len;
+    if (key == NULL) {
+        return 0;
+    }
+    len = strlen(key);
+    if (len == 0 || len > max || strspn(key, KEY_ALPHABET) != len) {
+        return usage_error(cmd, "--idempotency-key must be 1-%zu characters of A-Z a-z 0-9 . _ -",
+                           max);
+    }
+    return 0;
+}
+
+static int connect_server(struct cli *cli)
+{
+    return cli->http != NULL ? 0 : cli_http_new(&cli->http, &cli->conn);
+}
+
+/* ---- Output ---- */
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s != NULL ? s : "";
+}
+
+static long long jint(const json_t *obj, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(obj, key));
+}
+
+static bool jbool(const json_t *obj, const char *key)
+{
+    return json_is_true(json_object_get(obj, key));
+}
+
+/* Decodes one UTF-8 sequence; returns its length, or 0 when it is not valid. */
+static size_t utf8_next(const unsigned char *p, uint32_t *cp)
+{
+    size_t n = p[0] < 0x80                ? 1
+               : (p[0] & 0xE0) == 0xC0 ? 2
+               : (p[0] & 0xF0) == 0xE0 ? 3
+               : (p[0] & 0xF8) == 0xF0 ? 4
+                                       : 0;
+    uint32_t v = n == 1 ? p[0] : n == 2 ? p[0] & 0x1Fu : n == 3 ? p[0] & 0x0Fu : p[0] & 0x07u;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        v = v << 6 | (p[i] & 0x3Fu);
+    }
+    *cp = v;
+    return n;
+}
+
+/* Terminal columns of a code point: two for the CJK and fullwidth blocks that file
+ * names and bill fields of Chinese companies are written in, one otherwise. */
+static int columns(uint32_t cp)
+{
+    bool wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
+                (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+                (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+                (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x20000 && cp <= 0x3FFFD);
+    return wide ? 2 : 1;
+}
+
+/* Prints @s with control characters replaced, so that text from the network cannot
+ * drive the terminal; returns the columns used. */
+static int put_text(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int cols = 0;
+    while (*p != '\0') {
+        uint32_t cp = 0;
+        size_t n = utf8_next(p, &cp);
+        if (n == 0 || cp < 0x20 || (cp >= 0x7F && cp < 0xA0)) {
+            putchar('?');
+            cols++;
+            p += n == 0 ? 1 : n;
+            continue;
+        }
+        fwrite(p, 1, n, stdout);
+        cols += columns(cp);
+        p += n;
+    }
+    return cols;
+}
+
+/* @s when it is made of the id alphabet (image numbers, cursors), else "?": for
+ * server text put into messages on stderr. */
+static const char *plain(const char *s)
+{
+    return strspn(s, KEY_ALPHABET) == strlen(s) ? s : "?";
+}
+
+/* One table cell: the text ("-" when empty), padded to @width, then a gap. */
+static void put_cell(const char *s, int width)
+{
+    int used = put_text(s[0] != '\0' ? s : "-");
+    printf("%*s", width > used ? width - used + 2 : 2, "");
+}
+
+/* One "label  value" line of a record. */
+static void put_field(const char *label, const char *value)
+{
+    printf("%-10s ", label);
+    put_text(value[0] != '\0' ? value : "-");
+    putchar('\n');
+}
+
+static void print_json(const json_t *v, bool compact)
+{
+    json_dumpf(v, stdout, compact ? JSON_COMPACT : JSON_INDENT(2));
+    putchar('\n');
+}
+
+/* ---- Commands on one bill: submit, status, get, log ---- */
+
+/* The shape of submit, status, get and log: IMAGE_NO and --json, one request whose
+ * answer is stored in *@out. */
+static int bill_command(struct cli *cli, const char *cmd, int argc, char **argv,
+                        const char *method, const char *suffix, json_t **out)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 1, 1, "IMAGE_NO");
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        char *path = cli_http_path("/api/v1/bills/", a.pos[0], suffix);
+        const struct cli_request req = {.method = method, .path = path};
+        rv = cli_http_json(cli->http, &req, NULL, out);
+        free(path);
+    }
+    free(a.pos);
+    return rv;
+}
+
+static int cmd_submit(struct cli *cli, int argc, char **argv)
+{
+    json_t *ans = NULL;
+    int rv = bill_command(cli, "submit", argc, argv, "POST", "/submit", &ans);
+    if (rv != 0) {
+        return rv == HELP_SHOWN ? 0 : rv;
+    }
+    if (cli->json) {
+        print_json(ans, false);
+    } else {
+        put_text(jstr(ans, "image_no"));
+        fputs(": state ", stdout);
+        put_text(jstr(ans, "state"));
+        printf(", %s (index %lld)\n", jbool(ans, "ready") ? "ready" : "not ready yet",
+               jint(ans, "index"));
+    }
+    json_decref(ans);
+    return 0;
+}
+
+static void print_status(const json_t *st)
+{
+    const json_t *counts = json_object_get(st, "counts");
+    const json_t *invoices = json_object_get(st, "invoices");
+    const json_t *reasons = json_object_get(st, "reasons");
+    const json_t *r;
+    size_t i;
+
+    put_field("image_no", jstr(st, "image_no"));
+    put_field("state", jstr(st, "state"));
+    put_field("ready", jbool(st, "ready") ? "yes" : "no");
+    printf("%-10s %lld (cover %lld, invoice %lld, attachment %lld)\n", "files", jint(st, "files"),
+           jint(counts, "cover"), jint(counts, "invoice"), jint(counts, "attachment"));
+    printf("%-10s %lld declared, %lld matched\n", "invoices", jint(invoices, "declared"),
+           jint(invoices, "matched"));
+    put_field("updated", jstr(st, "updated"));
+    json_array_foreach(reasons, i, r)
+    {
+        const char *text = json_string_value(r);
+        put_field(i == 0 ? "reasons" : "", text != NULL ? text : "");
+    }
+}
+
+static int cmd_status(struct cli *cli, int argc, char **argv)
+{
+    json_t *st = NULL;
+    int rv = bill_command(cli, "status", argc, argv, "GET", "/status", &st);
+    if (rv != 0) {
+        return rv == HELP_SHOWN ? 0 : rv;
+    }
+    if (cli->json) {
+        print_json(st, false);
+    } else {
+        print_status(st);
+    }
+    json_decref(st);
+    return 0;
+}
+
+/* An invoice as the --invoice flag of pool push spells it. */
+static void print_invoice(const json_t *inv)
+{
+    static const char *const keys[] = {"number", "code", "date", "amount", "tax", "total"};
+    printf("%-10s ", "invoice");
+    for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+        printf("%s%s=", k > 0 ? "," : "", keys[k]);
+        put_text(jstr(inv, keys[k]));
+    }
+    putchar('\n');
+}
+
+static void print_files(const json_t *files)
+{
+    const json_t *f;
+    size_t i;
+    if (json_array_size(files) == 0) {
+        put_field("files", "none");
+        return;
+    }
+    printf("\n%3s  %-32s  %-10s  %-6s  %5s  %12s  %s\n", "POS", "FILE_ID", "CATEGORY", "FORMAT",
+           "PAGES", "SIZE", "NAME");
+    json_array_foreach(files, i, f)
+    {
+        printf("%3lld  ", jint(f, "position"));
+        put_cell(jstr(f, "file_id"), 32);
+        put_cell(jstr(f, "category"), 10);
+        put_cell(jstr(f, "format"), 6);
+        printf("%5lld  %12lld  ", jint(f, "pages"), jint(f, "size"));
+        put_text(jstr(f, "name"));
+        putchar('\n');
+    }
+}
+
+static void print_bill(const json_t *b)
+{
+    static const char *const keys[] = {"image_no", "bill_no", "bill_type", "org", "submitter"};
+    const json_t *inv;
+    size_t i;
+    for (i = 0; i < ARRAY_SIZE(keys); i++) {
+        put_field(keys[i], jstr(b, keys[i]));
+    }
+    printf("%-10s ", "amount");
+    put_text(jstr(b, "amount")[0] != '\0' ? jstr(b, "amount") : "-");
+    if (jstr(b, "currency")[0] != '\0') {
+        putchar(' ');
+        put_text(jstr(b, "currency"));
+    }
+    putchar('\n');
+    put_field("state", jstr(b, "state"));
+    put_field("in_pool", jbool(b, "in_pool") ? "yes" : "no");
+    put_field("created", jstr(b, "created"));
+    put_field("updated", jstr(b, "updated"));
+    json_array_foreach(json_object_get(b, "invoices"), i, inv)
+    {
+        print_invoice(inv);
+    }
+    print_files(json_object_get(b, "files"));
+}
+
+static int cmd_get(struct cli *cli, int argc, char **argv)
+{
+    json_t *bill = NULL;
+    int rv = bill_command(cli, "get", argc, argv, "GET", "", &bill);
+    if (rv != 0) {
+        return rv == HELP_SHOWN ? 0 : rv;
+    }
+    if (cli->json) {
+        print_json(bill, false);
+    } else {
+        print_bill(bill);
+    }
+    json_decref(bill);
+    return 0;
+}
+
+static void print_log(const json_t *log)
+{
+    const json_t *e;
+    size_t i;
+    json_array_foreach(json_object_get(log, "entries"), i, e)
+    {
+        char *detail = json_dumps(json_object_get(e, "detail"), JSON_COMPACT | JSON_ENCODE_ANY);
+        printf("%6lld  ", jint(e, "index"));
+        put_cell(jstr(e, "time"), 24);
+        put_cell(jstr(e, "action"), 13);
+        put_cell(jstr(e, "operator"), 8);
+        put_cell(jstr(e, "request_id"), 23);
+        put_text(detail != NULL ? detail : "-");
+        putchar('\n');
+        free(detail);
+    }
+}
+
+static int cmd_log(struct cli *cli, int argc, char **argv)
+{
+    json_t *log = NULL;
+    int rv = bill_command(cli, "log", argc, argv, "GET", "/log", &log);
+    if (rv != 0) {
+        return rv == HELP_SHOWN ? 0 : rv;
+    }
+    if (cli->json) {
+        print_json(log, false);
+    } else {
+        print_log(log);
+    }
+    json_decref(log);
+    return 0;
+}
+
+/* ---- pool push ---- */
+
+struct pool_opts {
+    const char *bill_no;
+    const char *bill_type;
+    const char *org;
+    const char *submitter;
+    const char *amount;
+    const char *currency;
+    const char *idem;
+    struct str_list invoices;
+};
+
+/* Amounts are decimal strings ("12.50", "-3"): the API keeps them exact as text. */
+static bool valid_amount(const char *s)
+{
+    size_t whole, frac = 0;
+    s += *s == '-' ? 1 : 0;
+    whole = strspn(s, "0123456789");
+    if (s[whole] == '.') {
+        frac = strspn(s + whole + 1, "0123456789");
+        if (frac == 0) {
+            return false;
+        }
+        frac++;
+    }
+    return whole > 0 && s[whole + frac] == '\0';
+}
+
+/* Sets a string member; JSON carries only UTF-8, so other bytes are a usage error. */
+static int put_string(json_t *obj, const char *key, const char *value, const char *what)
+{
+    json_t *s = json_string(value);
+    if (s == NULL) {
+        return usage_error("pool push", "%s is not valid UTF-8", what);
+    }
+    json_object_set_new(obj, key, s);
+    return 0;
+}
+
+/* Parses "number=..,code=..,date=..,amount=..,tax=..,total=..". */
+static int parse_invoice(const char *spec, json_t **out)
+{
+    static const char keys[] = ",number,code,date,amount,tax,total,";
+    json_t *inv = json_object();
+    char *copy = xstrdup(spec);
+    char *save = NULL;
+    int rv = 0;
+    for (char *item = strtok_r(copy, ",", &save); item != NULL && rv == 0;
+         item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        char *key = eq != NULL ? xasprintf(",%.*s,", (int)(eq - item), item) : NULL;
+        if (key == NULL || eq == item || strstr(keys, key) == NULL) {
+            rv = usage_error("pool push",
+                             "--invoice '%s': use key=value pairs separated by commas; the "
+                             "keys are number, code, date, amount, tax, total",
+                             spec);
+        } else if (strstr(",amount,tax,total,", key) != NULL && !valid_amount(eq + 1)) {
+            rv = usage_error("pool push", "--invoice '%s': %s is not a decimal number", spec,
+                             item);
+        } else {
+            *eq = '\0';
+            rv = put_string(inv, item, eq + 1, "--invoice");
+        }
+        free(key);
+    }
+    if (rv == 0 && json_object_size(inv) == 0) {
+        rv = usage_error("pool push", "--invoice needs at least one key=value pair");
+    }
+    free(copy);
+    if (rv != 0) {
+        json_decref(inv);
+        return rv;
+    }
+    *out = inv;
+    return 0;
+}
+
+static int pool_body(const struct pool_opts *o, const char *image_no, json_t **out)
+{
+    const char *fields[][3] = {
+        {"image_no", image_no, "IMAGE_NO"},       {"bill_no", o->bill_no, "--bill-no"},
+        {"bill_type", o->bill_type, "--bill-type"}, {"org", o->org, "--org"},
+        {"submitter", o->submitter, "--submitter"}, {"amount", o->amount, "--amount"},
+        {"currency", o->currency, "--currency"},
+    };
+    json_t *body = json_object();
+    json_t *invoices = json_array();
+    int rv = 0;
+
+    if (o->amount != NULL && !valid_amount(o->amount)) {
+        rv = usage_error("pool push", "--amount '%s' is not a decimal number such as 12.50",
+                         o->amount);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(fields) && rv == 0; i++) {
+        if (fields[i][1] != NULL) {
+            rv = put_string(body, fields[i][0], fields[i][1], fields[i][2]);
+        }
+    }
+    for (size_t i = 0; i < o->invoices.n && rv == 0; i++) {
+        json_t *inv = NULL;
+        rv = parse_invoice(o->invoices.items[i], &inv);
+        if (rv == 0) {
+            json_array_append_new(invoices, inv);
+        }
+    }
+    if (rv != 0) {
+        json_decref(invoices);
+        json_decref(body);
+        return rv;
+    }
+    if (o->invoices.n > 0) {
+        json_object_set(body, "invoices", invoices);
+    }
+    json_decref(invoices);
+    *out = body;
+    return 0;
+}
+
+static int pool_push(struct cli *cli, int argc, char **argv)
+{
+    struct pool_opts o = {0};
+    const struct flag flags[] = {
+        {"--bill-no", NULL, FLAG_VALUE, &o.bill_no},
+        {"--bill-type", NULL, FLAG_VALUE, &o.bill_type},
+        {"--org", NULL, FLAG_VALUE, &o.org},
+        {"--submitter", NULL, FLAG_VALUE, &o.submitter},
+        {"--amount", NULL, FLAG_VALUE, &o.amount},
+        {"--currency", NULL, FLAG_VALUE, &o.currency},
+        {"--invoice", NULL, FLAG_LIST, &o.invoices},
+        {"--idempotency-key", NULL, FLAG_VALUE, &o.idem},
+        {"--json", NULL, FLAG_BOOL, &cli->json},
+    };
+    struct args a;
+    json_t *body = NULL, *ans = NULL;
+    int rv = parse_command(cli, "pool push", argc, argv, flags, ARRAY_SIZE(flags), &a);
+
+    if (rv == 0) {
+        rv = want_args("pool push", &a, 1, 1, "IMAGE_NO");
+    }
+    if (rv == 0) {
+        rv = check_key("pool push", o.idem, KEY_CHARS_MAX);
+    }
+    if (rv == 0) {
+        rv = pool_body(&o, a.pos[0], &body);
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        const struct cli_request req = {
+            .method = "POST", .path = "/api/v1/pool", .idempotency_key = o.idem};
+        rv = cli_http_json(cli->http, &req, body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "image_no"));
+        printf(": %s, state ", jbool(ans, "created") ? "created" : "updated");
+        put_text(jstr(ans, "state"));
+        printf(" (index %lld)\n", jint(ans, "index"));
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(o.invoices.items);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int cmd_pool(struct cli *cli, int argc, char **argv)
+{
+    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        print_help("pool", stdout);
+        return 0;
+    }
+    if (argc == 0 || strcmp(argv[0], "push") != 0) {
+        return usage_error("pool", "%s%s%s; the action is 'push'",
+                           argc == 0 ? "missing action" : "unknown action '",
+                           argc == 0 ? "" : argv[0], argc == 0 ? "" : "'");
+    }
+    return pool_push(cli, argc - 1, argv + 1);
+}
+
+/* ---- upload ---- */
+
+struct upload_opts {
+    const char *category;
+    const char *after;
+    const char *idem;
+};
+
+static size_t decimal_digits(size_t n)
+{
+    size_t d = 1;
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* With several files each upload gets its own key, KEY.1, KEY.2...: one key for
+ * different requests would be refused as a conflict, and a rerun after a failure then
+ * replays the files already uploaded instead of adding them twice. */
+static int check_upload_opts(const struct upload_opts *o, size_t n_files)
+{
+    static const char *const categories[] = {"cover", "invoice", "attachment"};
+    bool known = o->category == NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(categories) && !known; i++) {
+        known = strcmp(o->category, categories[i]) == 0;
+    }
+    if (!known) {
+        return usage_error("upload", "unknown --category '%s'; use cover, invoice or attachment",
+                           o->category);
+    }
+    if (check_key("upload", o->idem,
+                  KEY_CHARS_MAX - (n_files > 1 ? 1 + decimal_digits(n_files) : 0)) != 0) {
+        return CLI_EUSAGE;
+    }
+    if (o->after != NULL && o->after[0] == '\0') {
+        return usage_error("upload", "--after needs a file id");
+    }
+    return 0;
+}
+
+/* Every file must be readable before the first is sent, so that a typo in the last
+ * name does not leave a bill half uploaded. */
+static int check_files(const char *const *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        const char *why = NULL;
+        if (stat(files[i], &st) != 0 || access(files[i], R_OK) != 0) {
+            why = strerror(errno);
+        } else if (!S_ISREG(st.st_mode)) {
+            why = S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file";
+        }
+        if (why != NULL) {
+            fprintf(stderr, "imgarc: %s: %s; nothing was uploaded\n", files[i], why);
+            return CLI_ELOCAL;
+        }
+    }
+    return 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash != NULL ? slash + 1 : path;
+}
+
+static int upload_one(struct cli *cli, const struct upload_opts *o, const char *path,
+                      const char *file, const char *after, const char *key, json_t **ans)
+{
+    const char *name = base_name(file);
+    const struct cli_param params[] = {
+        {"name", name}, {"category", o->category}, {"after", after}};
+    const struct cli_request req = {.method = "POST",
+                                    .path = path,
+                                    .params = params,
+                                    .n_params = ARRAY_SIZE(params),
+                                    .idempotency_key = key,
+                                    .progress_label = name};
+    return cli_http_upload(cli->http, &req, file, ans);
+}
+
+static void print_uploaded(const struct cli *cli, const json_t *ans, const char *file)
+{
+    if (jbool(ans, "replayed")) {
+        fprintf(stderr, "imgarc: %s: replayed: this idempotency key was used before, nothing "
+                        "changed\n",
+                file);
+    }
+    if (cli->json) {
+        print_json(ans, true);
+    } else {
+        put_cell(jstr(ans, "file_id"), 32);
+        put_cell(jstr(ans, "category"), 10);
+        printf("%4lld  %12lld  ", jint(ans, "position"), jint(ans, "size"));
+        put_text(base_name(file));
+        putchar('\n');
+    }
+    /* Each line appears as its file is done: a long run shows where it is. */
+    fflush(stdout);
+}
+
+static void report_stopped(const char *const *files, size_t done, size_t n)
+{
+    if (n < 2) {
+        return;
+    }
+    fprintf(stderr, "imgarc: upload stopped at %s; ", files[done]);
+    if (done == 0) {
+        fprintf(stderr, "no file was uploaded\n");
+        return;
+    }
+    fprintf(stderr, "uploaded before it (%zu of %zu):", done, n);
+    for (size_t i = 0; i < done; i++) {
+        fprintf(stderr, " %s", files[i]);
+    }
+    fputc('\n', stderr);
+}
+
+/* Uploads the files in order; with --after each one goes right after the previous,
+ * so the run keeps its order wherever it is inserted. */
+static int upload_all(struct cli *cli, const struct upload_opts *o, const char *image_no,
+                      const char *const *files, size_t n)
+{
+    char *path = cli_http_path("/api/v1/bills/", image_no, "/files");
+    char *after = o->after != NULL ? xstrdup(o->after) : NULL;
+    size_t i;
+    int rv = 0;
+    for (i = 0; i < n; i++) {
+        char *key = o->idem != NULL && n > 1 ? xasprintf("%s.%zu", o->idem, i + 1) : NULL;
+        json_t *ans = NULL;
+        rv = upload_one(cli, o, path, files[i], after, key != NULL ? key : o->idem, &ans);
+        free(key);
+        if (rv != 0) {
+            break;
+        }
+        print_uploaded(cli, ans, files[i]);
+        if (after != NULL) {
+            free(after);
+            after = xstrdup(jstr(ans, "file_id"));
+        }
+        json_decref(ans);
+    }
+    if (rv != 0) {
+        report_stopped(files, i, n);
+    }
+    free(after);
+    free(path);
+    return rv;
+}
+
+static int cmd_upload(struct cli *cli, int argc, char **argv)
+{
+    struct upload_opts o = {0};
+    const struct flag flags[] = {
+        {"--category", NULL, FLAG_VALUE, &o.category},
+        {"--after", NULL, FLAG_VALUE, &o.after},
+        {"--idempotency-key", NULL, FLAG_VALUE, &o.idem},
+        {"--json", NULL, FLAG_BOOL, &cli->json},
+    };
+    struct args a;
+    int rv = parse_command(cli, "upload", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("upload", &a, a.n == 0 ? 1 : 2, SIZE_MAX, a.n == 0 ? "IMAGE_NO" : "FILE");
+    }
+    if (rv == 0) {
+        rv = check_upload_opts(&o, a.n - 1);
+    }
+    if (rv == 0) {
+        rv = check_files(a.pos + 1, a.n - 1);
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = upload_all(cli, &o, a.pos[0], a.pos + 1, a.n - 1);
+    }
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* ---- download ---- */
+
+/* "a-b", "a-" or "-n", as the Range header takes them. */
+static bool valid_range(const char *s)
+{
+    size_t a = strspn(s, "0123456789");
+    size_t b;
+    if (s[a] != '-') {
+        return false;
+    }
+    b = strspn(s + a + 1, "0123456789");
+    if (s[a + 1 + b] != '\0' || (a == 0 && b == 0)) {
+        return false;
+    }
+    return a == 0 || b == 0 || strtoull(s, NULL, 10) <= strtoull(s + a + 1, NULL, 10);
+}
+
+static int check_download(const char *out, const char *range)
+{
+    struct stat st;
+    bool to_stdout = out == NULL || strcmp(out, "-") == 0;
+    if (range != NULL && !valid_range(range)) {
+        return usage_error("download", "--range '%s' is not FIRST-LAST, FIRST- or -SUFFIX "
+                                       "(byte offsets, LAST included)",
+                           range);
+    }
+    if (to_stdout && isatty(STDOUT_FILENO)) {
+        return usage_error("download", "not writing file content to a terminal; use -o PATH "
+                                       "or redirect stdout");
+    }
+    if (!to_stdout && stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "imgarc: %s: is a directory; -o takes the path of the file\n", out);
+        return CLI_ELOCAL;
+    }
+    return 0;
+}
+
+static int cmd_download(struct cli *cli, int argc, char **argv)
+{
+    const char *out = NULL;
+    const char *range = NULL;
+    const struct flag flags[] = {
+        {"--output", "-o", FLAG_VALUE, &out},
+        {"--range", NULL, FLAG_VALUE, &range},
+    };
+    struct args a;
+    int rv = parse_command(cli, "download", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("download", &a, 1, 1, "FILE_ID");
+    }
+    if (rv == 0) {
+        rv = check_download(out, range);
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        char *path = cli_http_path("/api/v1/files/", a.pos[0], "/content");
+        const struct cli_request req = {
+            .method = "GET", .path = path, .progress_label = out != NULL ? out : a.pos[0]};
+        rv = cli_http_download(cli->http, &req, range, out);
+        free(path);
+    }
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* ---- bills ---- */
+
+struct bills_opts {
+    const char *state;
+    const char *bill_type;
+    const char *org;
+    const char *limit;
+    const char *cursor;
+    bool all;
+};
+
+static int bills_page(struct cli *cli, const struct bills_opts *o, const char *cursor,
+                      json_t **page)
+{
+    const struct cli_param params[] = {
+        {"state", o->state}, {"bill_type", o->bill_type}, {"org", o->org},
+        {"limit", o->limit}, {"cursor", cursor},
+    };
+    const struct cli_request req = {
+        .method = "GET", .path = "/api/v1/bills", .params = params,
+        .n_params = ARRAY_SIZE(params)};
+    return cli_http_json(cli->http, &req, NULL, page);
+}
+
+/* Prints one page; *@rows counts the bills printed so far (the header goes once). */
+static void print_bills(const struct cli *cli, const struct bills_opts *o, const json_t *page,
+                        size_t *rows)
+{
+    const json_t *b;
+    size_t i;
+    if (cli->json && !o->all) {
+        print_json(page, false);
+        return;
+    }
+    json_array_foreach(json_object_get(page, "bills"), i, b)
+    {
+        if (cli->json) {
+            print_json(b, true); /* JSON Lines: any number of bills streams */
+            continue;
+        }
+        if ((*rows)++ == 0) {
+            printf("%-20s  %-16s  %-12s  %-12s  %-14s  %5s  %s\n", "IMAGE_NO", "BILL_NO",
+                   "BILL_TYPE", "ORG", "STATE", "FILES", "UPDATED");
+        }
+        put_cell(jstr(b, "image_no"), 20);
+        put_cell(jstr(b, "bill_no"), 16);
+        put_cell(jstr(b, "bill_type"), 12);
+        put_cell(jstr(b, "org"), 12);
+        put_cell(jstr(b, "state"), 14);
+        printf("%5lld  ", jint(b, "files"));
+        put_text(jstr(b, "updated"));
+        putchar('\n');
+    }
+}
+
+static int list_bills(struct cli *cli, const struct bills_opts *o)
+{
+    char *cursor = o->cursor != NULL ? xstrdup(o->cursor) : NULL;
+    size_t rows = 0;
+    int rv;
+    for (;;) {
+        json_t *page = NULL;
+        const char *next;
+        rv = bills_page(cli, o, cursor, &page);
+        if (rv != 0) {
+            break;
+        }
+        print_bills(cli, o, page, &rows);
+        next = json_string_value(json_object_get(page, "next_cursor"));
+        if (next != NULL && !o->all && !cli->json) {
+            fprintf(stderr, "imgarc: more bills follow: add --all, or --cursor %s\n",
+                    plain(next));
+        }
+        if (next != NULL && o->all && cursor != NULL && strcmp(next, cursor) == 0) {
+            fprintf(stderr, "imgarc: the server returned the same cursor %s twice\n",
+                    plain(next));
+            rv = CLI_ETRANSPORT;
+        }
+        free(cursor);
+        cursor = next != NULL && o->all && rv == 0 ? xstrdup(next) : NULL;
+        json_decref(page);
+        if (cursor == NULL) {
+            break;
+        }
+    }
+    if (rv == 0 && rows == 0 && !cli->json) {
+        fprintf(stderr, "imgarc: no bills match\n");
+    }
+    free(cursor);
+    return rv;
+}
+
+static int cmd_bills(struct cli *cli, int argc, char **argv)
+{
+    struct bills_opts o = {0};
+    const struct flag flags[] = {
+        {"--state", NULL, FLAG_VALUE, &o.state},  {"--bill-type", NULL, FLAG_VALUE, &o.bill_type},
+        {"--org", NULL, FLAG_VALUE, &o.org},      {"--limit", NULL, FLAG_VALUE, &o.limit},
+        {"--cursor", NULL, FLAG_VALUE, &o.cursor}, {"--all", NULL, FLAG_BOOL, &o.all},
+        {"--json", NULL, FLAG_BOOL, &cli->json},
+    };
+    struct args a;
+    int rv = parse_command(cli, "bills", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("bills", &a, 0, 0, "nothing");
+    }
+    if (rv == 0 && o.limit != NULL) {
+        char *end;
+        unsigned long n = strtoul(o.limit, &end, 10);
+        if (o.limit[0] < '0' || o.limit[0] > '9' || *end != '\0' || n < 1 ||
+            n > LIST_LIMIT_MAX) {
+            rv = usage_error("bills", "--limit must be a number from 1 to %d", LIST_LIMIT_MAX);
+        }
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = list_bills(cli, &o);
+    }
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* ---- version and help ---- */
+
+/* Prints a member whatever its type: node ids are numbers, the rest strings. */
+static void put_member(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    char *text = json_is_string(v) || v == NULL ? NULL : json_dumps(v, JSON_ENCODE_ANY);
+    put_text(text != NULL ? text : jstr(obj, key));
+    free(text);
+}
+
+static void print_server_version(const char *server, const json_t *ans)
+{
+    printf("server  %s: imgarcd ", server);
+    put_member(ans, "version");
+    fputs(" (commit ", stdout);
+    put_member(ans, "git_commit");
+    fputs(", node ", stdout);
+    put_member(ans, "node_id");
+    fputs(", built ", stdout);
+    put_member(ans, "build_time");
+    fputs(")\n", stdout);
+}
+
+static int cmd_version(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "GET", .path = "/api/v1/version"};
+    json_t *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "version", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("version", &a, 0, 0, "nothing");
+    }
+    if (rv == 0 && !cli->json) {
+        printf("client  imgarc %s (commit %s)\n", IMGARC_VERSION, IMGARC_GIT_COMMIT);
+        fflush(stdout); /* before any error about the server on stderr */
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = cli_http_json(cli->http, &req, NULL, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        json_t *both = json_pack("{s:{s:s, s:s}, s:O}", "client", "version", IMGARC_VERSION,
+                                 "git_commit", IMGARC_GIT_COMMIT, "server", ans);
+        print_json(both, false);
+        json_decref(both);
+    } else if (rv == 0) {
+        print_server_version(cli_http_server(cli->http), ans);
+    }
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_overview(FILE *out);
+
+static int cmd_help(struct cli *cli, int argc, char **argv)
+{
+    const struct command *c;
+    (void)cli; /* help needs no connection settings */
+    if (argc == 0) {
+        print_overview(stdout);
+        return 0;
+    }
+    if (argc > 1) {
+        return usage_error("help", "unexpected argument '%s'", argv[1]);
+    }
+    c = find_command(argv[0]);
+    if (c == NULL) {
+        return usage_error("help", "unknown command '%s'", argv[0]);
+    }
+    print_help(c->name, stdout);
+    return 0;
+}
+
+/* ---- Help texts and main ---- */
+
+static const char pool_help[] =
+    "Usage: imgarc pool push IMAGE_NO [flags]\n"
+    "\n"
+    "Pushes the business system's pool bill for IMAGE_NO: creates it (state\n"
+    "pending_upload) or, when it exists, updates its pool fields. Pushing again is safe.\n"
+    "\n"
+    "Flags:\n"
+    "  --bill-no X            the business system's bill number\n"
+    "  --bill-type X          the bill type\n"
+    "  --org X                the organization\n"
+    "  --submitter X          who submitted the bill\n"
+    "  --amount 12.50         the amount, a decimal number\n"
+    "  --currency CNY         the currency\n"
+    "  --invoice SPEC         a declared invoice; repeat for several. SPEC is\n"
+    "                         number=..,code=..,date=..,amount=..,tax=..,total=..\n"
+    "                         (any of the keys, comma-separated)\n"
+    "  --idempotency-key K    a retry with the same K returns the first answer\n"
+    "  --json                 print the server's JSON answer\n"
+    "\n"
+    "Prints \"IMAGE_NO: created, state pending_upload (index N)\" (\"updated\" when the\n"
+    "bill existed).\n";
+
+static const char upload_help[] =
+    "Usage: imgarc upload IMAGE_NO FILE... [flags]\n"
+    "\n"
+    "Uploads each FILE to the bill IMAGE_NO, one request per file, in the order given,\n"
+    "streaming it from disk. The bill is created when IMAGE_NO is new. Stops at the\n"
+    "first failure and says which files were uploaded before it. A progress line shows\n"
+    "on stderr for files over 4 MiB when stderr is a terminal.\n"
+    "\n"
+    "Flags:\n"
+    "  --category C           cover, invoice or attachment for every FILE (default: the\n"
+    "                         server classifies each file)\n"
+    "  --after FILE_ID        insert the first FILE right after FILE_ID, the next ones\n"
+    "                         each after the previous (default: append)\n"
+    "  --idempotency-key K    K for one FILE; K.1, K.2... for several, so rerunning the\n"
+    "                         same command after a failure replays the files already\n"
+    "                         uploaded instead of adding them twice\n"
+    "  --json                 print the server's JSON answers, one per line\n"
+    "\n"
+    "Prints one line per file: FILE_ID CATEGORY POSITION SIZE NAME.\n";
+
+static const char submit_help[] =
+    "Usage: imgarc submit IMAGE_NO [--json]\n"
+    "\n"
+    "Submits the bill: captured -> submitted -> ready (basic mode). Submitting a bill\n"
+    "already submitted changes nothing.\n"
+    "\n"
+    "Prints \"IMAGE_NO: state S, ready (index N)\" or \"..., not ready yet (...)\".\n";
+
+static const char status_help[] =
+    "Usage: imgarc status IMAGE_NO [--json]\n"
+    "\n"
+    "Whether the bill's images are ready and, if not, why: state, ready, file counts\n"
+    "per category, declared and matched invoices, and the reasons it is not ready.\n";
+
+static const char get_help[] =
+    "Usage: imgarc get IMAGE_NO [--json]\n"
+    "\n"
+    "The bill's fields and declared invoices, then its files in bill order:\n"
+    "POS FILE_ID CATEGORY FORMAT PAGES SIZE NAME.\n";
+
+static const char download_help[] =
+    "Usage: imgarc download FILE_ID [-o PATH] [--range FIRST-LAST]\n"
+    "\n"
+    "Streams a file's content to PATH, or to stdout (not a terminal) without -o or with\n"
+    "-o -. PATH is written as PATH.part and renamed once complete, so a failed download\n"
+    "leaves nothing under PATH. Prints nothing on success.\n"
+    "\n"
+    "Flags:\n"
+    "  -o, --output PATH      where to write the content\n"
+    "  --range R              only bytes R: FIRST-LAST (LAST included), FIRST- or\n"
+    "                         -SUFFIX (the last SUFFIX bytes)\n";
+
+static const char log_help[] =
+    "Usage: imgarc log IMAGE_NO [--json]\n"
+    "\n"
+    "The bill's audit log, oldest first, one line per entry:\n"
+    "INDEX TIME ACTION OPERATOR REQUEST_ID DETAIL (DETAIL as compact JSON).\n";
+
+static const char bills_help[] =
+    "Usage: imgarc bills [--state S] [--bill-type T] [--org O] [--limit N] [--all]\n"
+    "                    [--cursor C] [--json]\n"
+    "\n"
+    "Lists bills in image-number order, a page at a time:\n"
+    "IMAGE_NO BILL_NO BILL_TYPE ORG STATE FILES UPDATED.\n"
+    "\n"
+    "Flags:\n"
+    "  --state S, --bill-type T, --org O   only bills with these values\n"
+    "  --limit N              bills per page, 1-1000 (server default 100)\n"
+    "  --all                  follow next_cursor to the last page\n"
+    "  --cursor C             start after image number C (a page's next_cursor)\n"
+    "  --json                 print the server's page; with --all, one JSON object\n"
+    "                         per bill and line\n";
+
+static const char version_help[] =
+    "Usage: imgarc version [--json]\n"
+    "\n"
+    "The client's version and commit, then the server's (GET /api/v1/version, which\n"
+    "needs no token). 'imgarc --version' prints the client's alone.\n";
+
+static const char help_help[] =
+    "Usage: imgarc help [COMMAND]\n"
+    "\n"
+    "The list of commands, or a command's flags and output.\n";
+
+static const struct command commands[] = {
+    {"pool", cmd_pool, "pool push IMAGE_NO [flags]", "create or update the ERP's pool bill",
+     pool_help},
+    {"upload", cmd_upload, "upload IMAGE_NO FILE...", "upload files to a bill, in order",
+     upload_help},
+    {"submit", cmd_submit, "submit IMAGE_NO", "submit a captured bill", submit_help},
+    {"status", cmd_status, "status IMAGE_NO", "is the bill ready, and if not, why",
+     status_help},
+    {"get", cmd_get, "get IMAGE_NO", "the bill and its ordered files", get_help},
+    {"download", cmd_download, "download FILE_ID [-o PATH]", "a file's content",
+     download_help},
+    {"log", cmd_log, "log IMAGE_NO", "the bill's audit log", log_help},
+    {"bills", cmd_bills, "bills [filters] [--all]", "list bills", bills_help},
+    {"version", cmd_version, "version", "client and server versions", version_help},
+    {"help", cmd_help, "help [COMMAND]", "this text, or a command's", help_help},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+static void print_overview(FILE *out)
+{
+    fputs("Usage: imgarc [--server URL] [--token T] [--tenant ID] COMMAND [ARGS]\n"
+          "\n"
+          "The command-line client of an imgarc archive node.\n"
+          "\n"
+          "Commands:\n",
+          out);
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        fprintf(out, "  %-28s %s\n", commands[i].synopsis, commands[i].summary);
+    }
+    fputs("\n"
+          "Global flags (before the command):\n"
+          "  --server URL   the node (default $IMGARC_SERVER, else " CLI_DEFAULT_SERVER ")\n"
+          "  --token T      bearer token (default $IMGARC_TOKEN; prefer the variable, a\n"
+          "                 flag is visible to other users in the process list)\n"
+          "  --tenant ID    act for this tenant (operator tokens; default: \"default\")\n"
+          "\n"
+          "Exit status:\n"
+          "  0  success\n"
+          "  1  the server answered an error (4xx/5xx); its message is printed\n"
+          "  2  usage error: bad flags or arguments\n"
+          "  3  cannot reach the server, or the transfer failed\n"
+          "  4  local file error: cannot read an upload or write a download\n"
+          "\n"
+          "'imgarc COMMAND --help' shows a command's flags; docs/cli.md is the reference.\n",
+          out);
+}
+
+/* Reads the global flags before the command; *@first is the command's index. */
+static int parse_globals(struct cli *cli, int argc, char **argv, int *first, bool *version)
+{
+    const struct flag flags[] = {{"--version", NULL, FLAG_BOOL, version}};
+    int i;
+    for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+        int rv;
+        if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        }
+        rv = take_flag(cli, NULL, flags, ARRAY_SIZE(flags), argc, argv, &i);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    *first = i;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {0};
+    const struct command *cmd;
+    bool version = false;
+    int first;
+    int rv = parse_globals(&cli, argc, argv, &first, &version);
+
+    if (rv != 0) {
+        return -rv;
+    }
+    if (version) {
+        printf("imgarc %s (commit %s)\n", IMGARC_VERSION, IMGARC_GIT_COMMIT);
+        return 0;
+    }
+    if (cli.help || first >= argc) {
+        print_overview(cli.help ? stdout : stderr);
+        return cli.help ? 0 : -CLI_EUSAGE;
+    }
+    cmd = find_command(argv[first]);
+    if (cmd == NULL) {
+        return -usage_error(NULL, "unknown command '%s'", argv[first]);
+    }
+    rv = cmd->run(&cli, argc - first - 1, argv + first + 1);
+    cli_http_free(cli.http);
+    /* Output redirected to a full disk must not pass for success. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "imgarc: stdout: %s\n", strerror(errno));
+        rv = rv != 0 ? rv : CLI_ELOCAL;
+    }
+    return -rv;
+}
