@@ -144,7 +144,7 @@ static void write_work(uv_work_t *work)
         inspect(c, c->busy, c->busy_len);
     }
     if (c->io_status == 0 && c->finishing) {
-        c->io_status = blob_writer_finish(&c->writer, &c->err);
+        c->io_status = blob_writer_finish(&c->writer, c->api->config.sync_blobs, &c->err);
     }
 }
 
@@ -353,6 +353,7 @@ static void on_durable(struct durable_item *item, int status)
     f.after = c->after;
     f.blob.data = c->writer.hash;
     f.blob.len = BLOB_HASH_BYTES;
+    f.check = c->writer.check;
     f.has_cover_code = c->cover_code_seen || strstr(c->name, c->image_no) != NULL;
     f.structured_invoice = strcmp(c->format, "xml") == 0 || strcmp(c->format, "ofd") == 0;
     api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, c->idem);

@@ -1,10 +1,12 @@
 /* GET /api/v1/files/{file_id}/content: a file's bytes, streamed from the blob store.
  *
- * A worker reads one chunk at a time; the next read starts when the previous chunk
- * has been written to the socket, so a download holds one chunk whatever the size.
- * Whole-file reads are verified: the BLAKE2b of the bytes must equal the blob's name,
- * and the last chunk is held back until it does, so corrupt content never completes
- * a response (the connection is cut instead and the corruption is logged). */
+ * A worker reads one chunk at a time (the first job also opens the blob and checks its
+ * size); the next read starts when the previous chunk has been written to the socket,
+ * so a download holds one chunk whatever the size. Whole-file reads are verified
+ * against the XXH3 checksum kept in the file record (BLAKE2b, the blob's name, for a
+ * record without one), and the last chunk is held back until it matches, so corrupt
+ * content never completes a response: the connection is cut and the corruption is
+ * logged and counted. */
 #include "api/api_int.h"
 
 #include <errno.h>
@@ -24,16 +26,19 @@ struct download {
     struct api *api;
     struct http_request *req;
     uint8_t hash[BLOB_HASH_BYTES];
+    uint64_t file_size;
+    uint64_t check;  /* XXH3 from the file record; 0: verify with BLAKE2b instead */
     int fd;
     uint64_t offset; /* next byte to read */
     uint64_t end;    /* one past the last byte to send */
-    bool whole;      /* verify the hash */
+    bool whole;      /* verify the content */
+    bool started;    /* the response head is out */
     crypto_generichash_state hash_state;
+    struct blob_check check_state;
     char *chunk;
     size_t chunk_len;
     int io_status;
     bool corrupt;
-    bool gone;
     int status;               /* 200 or 206 */
     const char *content_type; /* static */
     struct base_err err;
@@ -60,24 +65,59 @@ static void download_free(struct download *d)
     if (d->fd >= 0) {
         close(d->fd);
     }
+    if (d->check_state.state != NULL) {
+        blob_check_discard(&d->check_state);
+    }
     free(d->chunk);
     free(d);
 }
 
-static void open_work(uv_work_t *work)
+/* Opens the blob (first call) and checks its size against the record. */
+static int open_blob(struct download *d)
 {
-    struct download *d = work->data;
     uint64_t size;
-    d->io_status = blob_open(d->api->blobs, d->hash, &d->fd, &size, &d->err);
+    int rv = blob_open(d->api->blobs, d->hash, &d->fd, &size, &d->err);
+    if (rv == 0 && size != d->file_size) {
+        base_err_set(&d->err, "blob is %llu bytes, its file record says %llu",
+                     (unsigned long long)size, (unsigned long long)d->file_size);
+        rv = BASE_ECORRUPT;
+    }
+    return rv;
 }
 
+static void verify_chunk(struct download *d)
+{
+    bool last = d->offset + d->chunk_len == d->end;
+    if (d->check != 0) {
+        blob_check_update(&d->check_state, d->chunk, d->chunk_len);
+        if (last) {
+            d->corrupt = blob_check_final(&d->check_state) != d->check;
+        }
+        return;
+    }
+    blob_hash_update(&d->hash_state, d->chunk, d->chunk_len);
+    if (last) {
+        uint8_t got_hash[BLOB_HASH_BYTES];
+        blob_hash_final(&d->hash_state, got_hash);
+        d->corrupt = sodium_memcmp(got_hash, d->hash, BLOB_HASH_BYTES) != 0;
+    }
+}
+
+/* One worker job per chunk; the first one also opens the blob, so a small file costs
+ * a single trip to the pool. */
 static void read_work(uv_work_t *work)
 {
     struct download *d = work->data;
     uint64_t want = d->end - d->offset;
     size_t n = want < READ_CHUNK ? (size_t)want : READ_CHUNK;
     size_t got = 0;
-    d->chunk = xmalloc(n > 0 ? n : 1);
+    if (d->fd < 0 && (d->io_status = open_blob(d)) != 0) {
+        return;
+    }
+    if (n == 0 || d->req->method == HTTP_M_HEAD) {
+        return;
+    }
+    d->chunk = xmalloc(n);
     while (got < n) {
         ssize_t r = pread(d->fd, d->chunk + got, n - got, (off_t)(d->offset + got));
         if (r < 0 && errno == EINTR) {
@@ -92,12 +132,7 @@ static void read_work(uv_work_t *work)
     }
     d->chunk_len = n;
     if (d->whole) {
-        blob_hash_update(&d->hash_state, d->chunk, n);
-        if (d->offset + n == d->end) {
-            uint8_t got_hash[BLOB_HASH_BYTES];
-            blob_hash_final(&d->hash_state, got_hash);
-            d->corrupt = sodium_memcmp(got_hash, d->hash, BLOB_HASH_BYTES) != 0;
-        }
+        verify_chunk(d);
     }
 }
 
@@ -120,23 +155,45 @@ static void written(struct http_request *req, int status)
     next_read(d);
 }
 
+/* Before the head is out a failure is an error answer; after it, only a cut. */
+static void read_failed(struct download *d)
+{
+    char hex[BLOB_HEX_BYTES];
+    hex_encode(d->hash, BLOB_HASH_BYTES, hex);
+    if (d->corrupt || d->io_status == BASE_ECORRUPT) {
+        d->api->corrupt_reads_total++;
+    }
+    LOG_ERROR("content", "request_id=%s blob=%s: %s", d->req->request_id, hex,
+              d->corrupt ? "content does not match its checksum; response cut short"
+                         : d->err.msg);
+    if (!d->started) {
+        api_respond_error(d->api, d->req, 503, API_E_UNAVAILABLE,
+                          "the content of this file is not readable on this node (%s); "
+                          "the operator should check the node's log for request %s",
+                          d->io_status == BASE_ENOTFOUND ? "blob missing" : "damaged or "
+                          "unreadable copy", d->req->request_id);
+    } else {
+        http_respond_end(d->req); /* short of Content-Length: the server closes */
+    }
+    download_free(d);
+}
+
 static void after_read(uv_work_t *work, int status)
 {
     struct download *d = work->data;
-    char hex[BLOB_HEX_BYTES];
     if (d->io_status != 0 || d->corrupt || status != 0) {
-        hex_encode(d->hash, BLOB_HASH_BYTES, hex);
-        if (d->corrupt) {
-            d->api->corrupt_reads_total++;
-        }
-        LOG_ERROR("content", "request_id=%s blob=%s: %s; response cut short",
-                  d->req->request_id, hex, d->corrupt ? "content does not match its hash"
-                                                      : d->err.msg);
-        free(d->chunk);
-        d->chunk = NULL;
-        http_respond_end(d->req); /* short of Content-Length: the server closes */
-        download_free(d);
+        read_failed(d);
         return;
+    }
+    if (!d->started) {
+        d->started = true;
+        d->api->downloads_total++;
+        http_respond_start(d->req, d->status, d->content_type, (int64_t)(d->end - d->offset));
+        if (d->offset >= d->end || d->req->method == HTTP_M_HEAD) {
+            http_respond_end(d->req);
+            download_free(d);
+            return;
+        }
     }
     d->offset += d->chunk_len;
     d->api->download_bytes_total += d->chunk_len;
@@ -211,33 +268,6 @@ static void add_disposition(struct http_request *req, const char *name)
     free(enc);
 }
 
-static void after_open(uv_work_t *work, int status)
-{
-    struct download *d = work->data;
-    if (d->io_status != 0 || status != 0) {
-        LOG_ERROR("content", "request_id=%s: %s", d->req->request_id, d->err.msg);
-        api_respond_error(d->api, d->req, 503, API_E_UNAVAILABLE,
-                          "the content of this file is not readable on this node: %s",
-                          d->io_status == BASE_ENOTFOUND ? "blob missing" : "read error");
-        download_free(d);
-        return;
-    }
-    d->api->downloads_total++;
-    http_respond_start(d->req, d->status, d->content_type, (int64_t)(d->end - d->offset));
-    if (d->offset >= d->end || d->req->method == HTTP_M_HEAD) {
-        http_respond_end(d->req);
-        download_free(d);
-        return;
-    }
-    next_read(d);
-}
-
-static void download_abort(struct http_request *req)
-{
-    struct download *d = req->data;
-    d->gone = true;
-}
-
 /* Answers the conditional and range parts; returns false when the answer is final. */
 static bool plan_download(struct api_call *call, const FileRecord *f, struct download *d,
                           int *status)
@@ -276,6 +306,9 @@ static bool plan_download(struct api_call *call, const FileRecord *f, struct dow
     d->offset = from;
     d->end = f->size == 0 ? 0 : to + 1;
     d->whole = r != 1 && call->api->config.verify_reads;
+    if (d->whole && d->check != 0) {
+        blob_check_init(&d->check_state);
+    }
     return true;
 }
 
@@ -304,6 +337,8 @@ void api_handle_content(struct api_call *call)
     d->req = call->req;
     d->fd = -1;
     memcpy(d->hash, f->blob.data, BLOB_HASH_BYTES);
+    d->file_size = f->size;
+    d->check = f->check;
     blob_hash_init(&d->hash_state);
     if (!plan_download(call, f, d, &status)) {
         archive_free_file(f);
@@ -313,10 +348,8 @@ void api_handle_content(struct api_call *call)
     add_disposition(call->req, f->name);
     api_add_index_header(call->api, call->req);
     call->req->data = d;
-    call->req->abort_cb = download_abort;
     d->status = status;
     d->content_type = api_content_type(f->format);
     archive_free_file(f);
-    d->work.data = d;
-    ASSERT(uv_queue_work(d->api->loop, &d->work, open_work, after_open) == 0);
+    next_read(d);
 }

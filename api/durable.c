@@ -1,9 +1,9 @@
 /* Group commit of uploaded blobs.
  *
- * Uploads whose bytes are written queue here. One worker job at a time makes a whole
- * batch durable (syncfs, rename into place, syncfs: see blob_commit_batch()), so the
- * cost of a sync is shared by every upload that finished while the previous batch was
- * syncing. Under load batches grow by themselves; an idle node syncs single files at
+ * Uploads whose bytes are written and fdatasync'ed (each on its own worker, in
+ * parallel) queue here. One worker job at a time puts a whole batch in place (renames,
+ * then one syncfs: see blob_commit_batch()), so the cost of a sync is shared by every
+ * upload that finished while the previous batch was syncing. Under load batches grow by themselves; an idle node syncs single files at
  * once, so no latency is added by waiting. */
 #include "api/api_int.h"
 

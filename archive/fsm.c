@@ -382,6 +382,7 @@ static void store_file(struct txn *t, const AddFile *f, const char *category)
     rec.pages = f->pages;
     rec.category = (char *)category;
     rec.blob = f->blob;
+    rec.check = f->check;
     rec.captured_by = t->cmd->operator_;
     rec.captured_ms = t->cmd->time_ms;
     rec.index = t->index;

@@ -12,7 +12,7 @@ WITH_TESTS=0
 PKGS=(build-essential cmake pkg-config git
       libuv1-dev librocksdb-dev libprotobuf-c-dev protobuf-c-compiler
       libsodium-dev libcurl4-openssl-dev libhttp-parser-dev libjansson-dev
-      libcmocka-dev curl)
+      libcmocka-dev libxxhash-dev curl)
 RAFT_MIN=0.22.1
 if [ $WITH_TESTS -eq 1 ] && ! command -v python3 >/dev/null 2>&1; then
     PKGS+=(python3)

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -99,6 +101,31 @@ void blob_hash_final(crypto_generichash_state *st, uint8_t out[BLOB_HASH_BYTES])
     crypto_generichash_final(st, out, BLOB_HASH_BYTES);
 }
 
+void blob_check_init(struct blob_check *c)
+{
+    c->state = XXH3_createState();
+    ASSERT(c->state != NULL);
+    XXH3_64bits_reset(c->state);
+}
+
+void blob_check_update(struct blob_check *c, const void *data, size_t len)
+{
+    XXH3_64bits_update(c->state, data, len);
+}
+
+uint64_t blob_check_final(struct blob_check *c)
+{
+    uint64_t v = XXH3_64bits_digest(c->state);
+    blob_check_discard(c);
+    return v;
+}
+
+void blob_check_discard(struct blob_check *c)
+{
+    XXH3_freeState(c->state);
+    c->state = NULL;
+}
+
 int blob_writer_open(struct blob_store *bs, struct blob_writer *w, struct base_err *err)
 {
     memset(w, 0, sizeof *w);
@@ -110,6 +137,7 @@ int blob_writer_open(struct blob_store *bs, struct blob_writer *w, struct base_e
         return rv;
     }
     blob_hash_init(&w->hash_state);
+    blob_check_init(&w->check_state);
     return 0;
 }
 
@@ -129,13 +157,22 @@ int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struc
         left -= (size_t)n;
     }
     blob_hash_update(&w->hash_state, data, len);
+    blob_check_update(&w->check_state, data, len);
     w->size += len;
     return 0;
 }
 
-int blob_writer_finish(struct blob_writer *w, struct base_err *err)
+int blob_writer_finish(struct blob_writer *w, bool sync, struct base_err *err)
 {
     blob_hash_final(&w->hash_state, w->hash);
+    w->check = blob_check_final(&w->check_state);
+    if (sync && fdatasync(w->fd) != 0) {
+        int rv = errno_fail(err, "fdatasync", w->tmp_path);
+        close(w->fd);
+        w->fd = -1;
+        return rv;
+    }
+    w->synced = sync;
     if (close(w->fd) != 0) {
         w->fd = -1;
         return errno_fail(err, "close", w->tmp_path);
@@ -147,6 +184,9 @@ int blob_writer_finish(struct blob_writer *w, struct base_err *err)
 
 void blob_writer_abort(struct blob_writer *w)
 {
+    if (w->check_state.state != NULL) {
+        blob_check_discard(&w->check_state);
+    }
     if (w->fd >= 0) {
         close(w->fd);
         w->fd = -1;
@@ -182,12 +222,13 @@ static int make_parents(const struct blob_store *bs, const uint8_t hash[BLOB_HAS
     return ensure_dir(dir, err);
 }
 
-static int place(struct blob_store *bs, struct blob_writer *w, struct base_err *err)
+static int place(struct blob_store *bs, struct blob_writer *w, bool sync, struct base_err *err)
 {
     char path[PATH_MAX];
     struct stat st;
     int rv;
     ASSERT(w->finished);
+    ASSERT(w->synced || !sync);
     blob_path(bs, w->hash, path, sizeof path);
     if (stat(path, &st) == 0 && (uint64_t)st.st_size == w->size) {
         /* Same content already stored: keep the existing copy. */
@@ -218,16 +259,10 @@ int blob_commit_batch(struct blob_store *bs, struct blob_writer **writers, size_
 {
     int first = 0;
     int rv;
-    /* Bytes first: nothing may be renamed into place before its content is durable,
-     * or a crash could leave a torn file under a valid name that dedup then trusts. */
-    if (sync && (rv = sync_fs(bs, err)) != 0) {
-        for (size_t i = 0; i < n; i++) {
-            results[i] = rv;
-        }
-        return rv;
-    }
+    /* The bytes are durable already (blob_writer_finish with sync): a crash can never
+     * leave a torn file under a valid name, which dedup would then trust. */
     for (size_t i = 0; i < n; i++) {
-        results[i] = place(bs, writers[i], err);
+        results[i] = place(bs, writers[i], sync, err);
         if (results[i] != 0 && first == 0) {
             first = results[i];
         }

@@ -30,14 +30,30 @@ struct blob_store {
     int root_fd;    /* an open fd on the data dir's file system, for syncfs() */
 };
 
+/* A fast 64-bit checksum (XXH3) of a blob's bytes. BLAKE2b-256 names a blob and is
+ * what the scrubber and replicas check; the checksum is kept in the file record so that
+ * whole-file downloads are verified at memory speed (BLAKE2b would cost a core per
+ * GB/s served). Streaming: init, update..., final (which releases the state). */
+struct blob_check {
+    void *state;
+};
+void blob_check_init(struct blob_check *c);
+void blob_check_update(struct blob_check *c, const void *data, size_t len);
+uint64_t blob_check_final(struct blob_check *c);
+/* Releases the state of a check that will not be finalised. */
+void blob_check_discard(struct blob_check *c);
+
 /* An upload in progress: bytes go to a temp file while the hash is computed. */
 struct blob_writer {
     int fd;
     char tmp_path[PATH_MAX];
     crypto_generichash_state hash_state;
+    struct blob_check check_state;
     uint64_t size;
     uint8_t hash[BLOB_HASH_BYTES]; /* set by blob_writer_finish() */
+    uint64_t check;                /* XXH3 of the bytes, set by blob_writer_finish() */
     bool finished;
+    bool synced;                   /* the bytes were fdatasync'ed at finish */
 };
 
 /* Creates root/blobs and root/tmp as needed and removes leftovers in tmp/ (uploads
@@ -51,17 +67,21 @@ int blob_writer_open(struct blob_store *bs, struct blob_writer *w,
 /* Appends @len bytes and feeds them to the hash. */
 int blob_writer_write(struct blob_writer *w, const void *data, size_t len,
                       struct base_err *err) WARN_UNUSED;
-/* Finalises the hash (w->hash) and closes the file. The bytes are not durable yet
- * and the blob is not visible: see blob_commit_batch(). */
-int blob_writer_finish(struct blob_writer *w, struct base_err *err) WARN_UNUSED;
+/* Finalises the hash (w->hash) and the checksum (w->check) and closes the file. With
+ * @sync the bytes are made durable first (fdatasync): uploads finishing on different
+ * worker threads flush in parallel, overlapped with the network. The blob is not
+ * visible yet: see blob_commit_batch(). */
+int blob_writer_finish(struct blob_writer *w, bool sync, struct base_err *err) WARN_UNUSED;
 /* Removes the temp file; safe after any failure, and after a commit (no-op then). */
 void blob_writer_abort(struct blob_writer *w);
 
-/* Group commit of finished writers: makes their bytes durable (one syncfs for the
- * whole batch), renames each into place (or drops it when the same content is
- * already stored), and makes the renames durable (one more syncfs). @results[i] is 0
- * or a negative code for writer i; the return value is the first failure. With @sync
- * false (tests, benchmarks of the rest of the path) nothing is synced. */
+/* Group commit of finished writers: renames each into place (or drops it when the same
+ * content is already stored) and, with @sync, makes the renames durable with one
+ * syncfs for the whole batch. With @sync every writer must have been finished with
+ * sync, so that no name ever points at bytes a crash could lose (dedup trusts names).
+ * @results[i] is 0 or a negative code for writer i; the return value is the first
+ * failure. With @sync false (tests, benchmarks of the rest of the path) nothing is
+ * synced. */
 int blob_commit_batch(struct blob_store *bs, struct blob_writer **writers, size_t n,
                       int *results, bool sync, struct base_err *err) WARN_UNUSED;
 

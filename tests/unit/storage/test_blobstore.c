@@ -49,7 +49,7 @@ static void store(struct fixture *f, const void *data, size_t len, uint8_t hash[
     /* In two pieces, as a streamed body arrives. */
     assert_int_equal(blob_writer_write(&w, data, len / 2, &err), 0);
     assert_int_equal(blob_writer_write(&w, (const char *)data + len / 2, len - len / 2, &err), 0);
-    assert_int_equal(blob_writer_finish(&w, &err), 0);
+    assert_int_equal(blob_writer_finish(&w, true, &err), 0);
     assert_int_equal(blob_commit_batch(&f->bs, ws, 1, &result, true, &err), 0);
     assert_int_equal(result, 0);
     memcpy(hash, w.hash, 32);
@@ -166,7 +166,7 @@ static void batch_commits_many(void **state)
         ws[i] = &w[i];
         assert_int_equal(blob_writer_open(&f->bs, &w[i], &err), 0);
         assert_int_equal(blob_writer_write(&w[i], data, strlen(data), &err), 0);
-        assert_int_equal(blob_writer_finish(&w[i], &err), 0);
+        assert_int_equal(blob_writer_finish(&w[i], true, &err), 0);
     }
     assert_int_equal(blob_commit_batch(&f->bs, ws, 8, results, true, &err), 0);
     for (int i = 0; i < 8; i++) {
