@@ -30,13 +30,17 @@ struct api {
     void *stop_arg;
 };
 
+/* Longest path parameter the router passes on; handlers validate it (an image number
+ * of 65 characters gets the image-number error, not a generic one). */
+#define API_PARAM_MAX 1024
+
 /* What a route handler gets: the request, the tenant the token acts for, and the
  * path parameter (image number or file id), NUL-terminated. */
 struct api_call {
     struct api *api;
     struct http_request *req;
     char tenant[ARCHIVE_ID_MAX + 1];
-    char param[ARCHIVE_ID_MAX + 1];
+    char param[API_PARAM_MAX + 1];
 };
 
 /* Responses: every one carries X-Imgarc-Index. @body is stolen (decref'd). */
@@ -49,7 +53,9 @@ void api_respond_refusal(struct api *api, struct http_request *req,
                          const struct archive_result *res);
 /* Maps a failed proposal (not leader, outcome unknown, shutting down). */
 void api_respond_propose_error(struct api *api, struct http_request *req, int status);
-void api_add_index_header(struct api *api, struct http_request *req);
+/* The server's answer hook: X-Imgarc-Index (this node's applied raft index) on every
+ * answer, the server's own refusals included. */
+void api_add_common_headers(struct http_request *req);
 
 /* Fills the stamping fields every command carries. */
 void api_command_stamp(struct api_call *call, Command *cmd, const char *idempotency_key);

@@ -15,6 +15,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 
 #define CHUNK_BYTES (256u << 10)
 /* Buffers hold CHUNK_BYTES plus one body callback's worth, so a chunk that arrives
@@ -378,34 +379,16 @@ static void on_durable(struct durable_item *item, int status)
 static bool valid_file_name(const char *s)
 {
     size_t n = strlen(s);
-    const unsigned char *p = (const unsigned char *)s;
     if (n == 0 || n > NAME_MAX_BYTES || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = p[i];
-        size_t extra;
+        unsigned char ch = (unsigned char)s[i];
         if (ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\') {
             return false;
         }
-        if (ch < 0x80) {
-            continue;
-        }
-        extra = (ch & 0xE0) == 0xC0 ? 1 : (ch & 0xF0) == 0xE0 ? 2 : (ch & 0xF8) == 0xF0 ? 3 : 9;
-        if (extra > 3 || i + extra >= n) {
-            return false;
-        }
-        if (ch < 0xC2 && extra == 1) {
-            return false; /* overlong */
-        }
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-        }
-        i += extra;
     }
-    return true;
+    return utf8_valid(s, n);
 }
 
 static const char *format_from_name(const char *name)
@@ -490,7 +473,7 @@ void api_handle_upload(struct api_call *call)
     c->api = call->api;
     c->req = call->req;
     snprintf(c->tenant, sizeof c->tenant, "%s", call->tenant);
-    snprintf(c->image_no, sizeof c->image_no, "%s", call->param);
+    snprintf(c->image_no, sizeof c->image_no, "%.*s", ARCHIVE_IMAGE_NO_MAX, call->param);
     snprintf(c->idem, sizeof c->idem, "%s", idem != NULL ? idem : "");
     archive_new_file_id(c->file_id);
     if (!capture_params(call, c)) {

@@ -283,7 +283,6 @@ static bool plan_download(struct api_call *call, const FileRecord *f, struct dow
     http_request_add_header(call->req, "Accept-Ranges", "bytes");
     http_request_add_header(call->req, "Cache-Control", "private, max-age=31536000, immutable");
     if (inm != NULL && (strstr(inm, hex) != NULL || strcmp(inm, "*") == 0)) {
-        api_add_index_header(call->api, call->req);
         http_respond(call->req, 304, NULL, NULL, 0);
         return false;
     }
@@ -346,7 +345,6 @@ void api_handle_content(struct api_call *call)
         return;
     }
     add_disposition(call->req, f->name);
-    api_add_index_header(call->api, call->req);
     call->req->data = d;
     d->status = status;
     d->content_type = api_content_type(f->format);

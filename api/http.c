@@ -91,6 +91,7 @@ struct http_conn {
     size_t head_bytes;
     bool last_was_value;
     int parse_status;    /* HTTP status a callback asked for when it stopped the parser */
+    const char *parse_msg; /* and why, when the parser's own description would mislead */
     bool reading;
     bool in_parse;
     bool kick_pending;
@@ -533,6 +534,9 @@ static char *build_head(struct request_impl *r, int status, const char *content_
     bool http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
     bool keep = answer_keeps_alive(r);
     int n;
+    if (r->server->config.answer_cb != NULL) {
+        r->server->config.answer_cb(&r->pub);
+    }
     n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nDate: %s\r\nX-Request-Id: %s\r\n", status,
                  http_status_text(status), server_date(r->server), r->pub.request_id);
     append(&buf, &len, &cap, line, (size_t)n);
@@ -986,6 +990,9 @@ static int on_headers_complete(http_parser *p)
                          p->http_minor >= 1;
     if (!split_target(c, r)) {
         c->parse_status = 400;
+        c->parse_msg = "the request target is not a valid absolute path (check its "
+                       "percent-encoding: '%' must be followed by two hex digits, and %00 "
+                       "is not allowed)";
         return -1;
     }
     if (r->pub.has_content_length && r->pub.content_length > c->server->config.body_bytes_max) {
@@ -1079,8 +1086,13 @@ static void parse_failed(struct http_conn *c, enum http_errno err)
         conn_refuse(c, 413, 10413, "body_too_large", msg);
         break;
     default:
-        snprintf(msg, sizeof msg, "malformed HTTP request: %s (%s)", http_errno_description(err),
-                 c->req != NULL && c->req->headers_done ? "in the body" : "in the head");
+        if (c->parse_msg != NULL) {
+            snprintf(msg, sizeof msg, "%s", c->parse_msg);
+        } else {
+            snprintf(msg, sizeof msg, "malformed HTTP request: %s (%s)",
+                     http_errno_description(err),
+                     c->req != NULL && c->req->headers_done ? "in the body" : "in the head");
+        }
         conn_refuse(c, 400, 10400, "bad_request", msg);
     }
 }
@@ -1130,7 +1142,8 @@ static bool request_step(struct http_conn *c, bool *progressed)
 static void conn_update_reading(struct http_conn *c)
 {
     struct request_impl *r = c->req;
-    bool want = !c->dead && !c->shutting && !c->want_close && c->in_off == c->in_len &&
+    bool want = !c->dead && !c->shutting && !(c->want_close && r == NULL) &&
+                c->in_off == c->in_len &&
                 !(c->req == NULL && c->write_bytes > WRITE_QUEUE_MAX) &&
                 (r == NULL || !r->headers_done ||
                  (!r->body_complete && !r->paused && r->body_mode != BODY_UNREAD));

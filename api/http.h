@@ -77,6 +77,9 @@ struct http_server_config {
                                      body: the connection is closed (408 mid-request) */
     unsigned connections_max;     /* accepted connections beyond it are closed at once */
     http_request_cb request_cb;   /* headers of a request are complete */
+    http_request_cb answer_cb;    /* may be NULL: runs before the head of every answer
+                                     (the handler's or the server's own) is written, to
+                                     add headers all answers carry */
     void *data;                   /* for the caller; see http_server_data() */
 };
 

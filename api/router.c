@@ -24,8 +24,9 @@ const char *api_error_name(enum api_error code)
     return "error";
 }
 
-void api_add_index_header(struct api *api, struct http_request *req)
+void api_add_common_headers(struct http_request *req)
 {
+    struct api *api = http_request_server_data(req);
     char buf[24];
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)repl_applied_index(api->repl));
     http_request_add_header(req, "X-Imgarc-Index", buf);
@@ -34,7 +35,6 @@ void api_add_index_header(struct api *api, struct http_request *req)
 void api_respond_json(struct api *api, struct http_request *req, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
-    api_add_index_header(api, req);
     http_respond(req, status, "application/json", text, strlen(text));
     free(text);
     json_decref(body);
@@ -48,7 +48,6 @@ void api_respond_error(struct api *api, struct http_request *req, int status,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    api_add_index_header(api, req);
     http_respond_error(req, status, (int)code, api_error_name(code), msg);
 }
 
@@ -144,6 +143,21 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content},
     {HTTP_M_HEAD, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content},
 };
+
+static const char *method_name(enum http_method m)
+{
+    switch (m) {
+    case HTTP_M_GET: return "GET";
+    case HTTP_M_HEAD: return "HEAD";
+    case HTTP_M_POST: return "POST";
+    case HTTP_M_PUT: return "PUT";
+    case HTTP_M_PATCH: return "PATCH";
+    case HTTP_M_DELETE: return "DELETE";
+    case HTTP_M_OPTIONS: return "OPTIONS";
+    case HTTP_M_OTHER: break;
+    }
+    return "OTHER";
+}
 
 static int hexval(char c)
 {
@@ -264,6 +278,7 @@ void api_route(struct api *api, struct http_request *req)
 {
     struct api_call call = {.api = api, .req = req};
     bool path_known = false;
+    char allow[64] = "";
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         int m = match_route(routes[i].pattern, req->raw_path, call.param, sizeof call.param);
         if (m == 0) {
@@ -279,8 +294,11 @@ void api_route(struct api *api, struct http_request *req)
             dispatch(&call, &routes[i]);
             return;
         }
+        snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                 allow[0] != '\0' ? ", " : "", method_name(routes[i].method));
     }
     if (path_known) {
+        http_request_add_header(req, "Allow", allow);
         api_respond_error(api, req, 405, API_E_METHOD_NOT_ALLOWED,
                           "method %s is not allowed on %s", req->method_name, req->path);
     } else {

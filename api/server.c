@@ -36,6 +36,7 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
         .idle_timeout_ms = config->idle_timeout_ms,
         .connections_max = config->connections_max,
         .request_cb = on_request,
+        .answer_cb = api_add_common_headers,
         .data = api,
     };
     char msg[256] = "";
@@ -190,7 +191,6 @@ void api_handle_metrics(struct api_call *call)
            (double)rs.proposals_total);
     metric(&m, "imgarc_raft_proposals_failed_total", "counter", "proposals that did not apply",
            (double)rs.proposals_failed);
-    api_add_index_header(api, call->req);
     http_respond(call->req, 200, "text/plain; version=0.0.4", m.buf, m.len);
     free(m.buf);
 }

@@ -193,9 +193,12 @@ static int set_defaults(struct node_config *c)
 /* Finds --config first, so the file is read before the other flags override it. */
 static int load_config_flag(struct node_config *c, int argc, char **argv)
 {
-    for (int i = 1; i < argc - 1; i++) {
-        if (strcmp(argv[i], "--config") == 0) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             return load_file(c, argv[i + 1]);
+        }
+        if (strncmp(argv[i], "--config=", 9) == 0) {
+            return load_file(c, argv[i] + 9);
         }
     }
     return 0;

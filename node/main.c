@@ -2,6 +2,7 @@
  * runs the loop, and shuts down cleanly on SIGTERM or SIGINT. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,8 @@ int main(int argc, char **argv)
         LOG_ERROR("node", "start failed: %s", err.msg);
         return 1;
     }
+    /* A client that goes away mid-answer must cost a failed write, not the process. */
+    signal(SIGPIPE, SIG_IGN);
     uv_signal_init(&n.loop, &n.sigterm);
     uv_signal_init(&n.loop, &n.sigint);
     n.sigterm.data = n.sigint.data = &n;
