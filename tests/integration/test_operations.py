@@ -1,0 +1,315 @@
+"""Operating a node: health, readiness, version, metrics, flags and the config file,
+and a graceful SIGTERM while uploads are in flight."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+from imgarc_node import (IMGARCD, Node, NodeTestCase, ResponseReader, blake2b_hex,
+                         build_request, random_bytes, two_free_ports)
+
+FLAGS = ["listen", "raft-listen", "data", "node-id", "bootstrap-token", "join", "zone",
+         "config", "log-level", "body-max", "header-max", "idle-timeout-ms",
+         "connections-max", "sync-blobs", "verify-reads", "group-commit-max",
+         "snapshot-threshold", "snapshot-trailing", "election-timeout-ms",
+         "heartbeat-timeout-ms", "shutdown-grace-ms", "help", "version"]
+
+# docs/API.md, Operations: the metric names an operator can rely on.
+METRICS = {
+    "imgarc_http_requests_total": "counter",
+    "imgarc_http_requests_in_flight": "gauge",
+    "imgarc_http_responses_4xx_total": "counter",
+    "imgarc_http_responses_5xx_total": "counter",
+    "imgarc_http_bytes_in_total": "counter",
+    "imgarc_http_bytes_out_total": "counter",
+    "imgarc_captures_total": "counter",
+    "imgarc_capture_bytes_total": "counter",
+    "imgarc_downloads_total": "counter",
+    "imgarc_download_bytes_total": "counter",
+    "imgarc_corrupt_reads_total": "counter",
+    "imgarc_group_commits_total": "counter",
+    "imgarc_raft_term": "gauge",
+    "imgarc_raft_last_index": "gauge",
+    "imgarc_raft_commit_index": "gauge",
+    "imgarc_raft_applied_index": "gauge",
+    "imgarc_raft_is_leader": "gauge",
+    "imgarc_raft_proposals_total": "counter",
+}
+
+
+def run_imgarcd(*args, timeout=20):
+    return subprocess.run([IMGARCD] + list(args), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+class OperationsTest(NodeTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = cls.start_class_node("ops", args=["--node-id", "7"])
+
+    def test_healthz_readyz(self):
+        r = self.node.get("/healthz", auth=False)
+        self.assertStatus(r, 200)
+        self.assertCommonHeaders(r)
+        r = self.node.get("/readyz", auth=False)
+        self.assertStatus(r, 200)
+        self.assertCommonHeaders(r)
+
+    def test_version(self):
+        r = self.node.get("/api/v1/version", auth=False)
+        self.assertStatus(r, 200)
+        v = r.json
+        for key in ("version", "git_commit", "node_id", "build_time"):
+            self.assertIn(key, v)
+        self.assertEqual(v["node_id"], 7)
+        self.assertRegex(v["version"], r"^\d+\.\d+\.\d+")
+        self.assertTrue(v["git_commit"])
+        p = run_imgarcd("--version")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(v["version"], p.stdout)
+        self.assertIn(v["git_commit"], p.stdout)
+
+    def test_metrics(self):
+        r = self.node.get("/metrics", auth=False)
+        self.assertStatus(r, 200)
+        self.assertTrue((r.header("content-type") or "").startswith("text/plain"),
+                        r.header("content-type"))
+        self.assertCommonHeaders(r)
+        m = self.node.metrics()
+        for name, kind in METRICS.items():
+            with self.subTest(metric=name):
+                self.assertIn(name, m)
+                self.assertEqual(m["__types__"].get(name), kind)
+        self.assertEqual(m["imgarc_raft_is_leader"], 1)
+        self.assertGreaterEqual(m["imgarc_raft_term"], 1)
+        self.assertGreaterEqual(m["imgarc_raft_commit_index"], m["imgarc_raft_applied_index"])
+
+        before = self.node.metrics()
+        data = random_bytes(12345, seed=1)
+        up = self.node.upload("OPS-MET-1", data, name="m.bin")
+        self.assertStatus(up, 201)
+        got = self.node.content(up.json["file_id"])
+        self.assertStatus(got, 200)
+        self.assertEqual(self.node.bill("OPS-NOPE").status, 404)
+        after = self.node.metrics()
+        self.assertEqual(after["imgarc_captures_total"] - before["imgarc_captures_total"], 1)
+        self.assertEqual(after["imgarc_capture_bytes_total"] - before["imgarc_capture_bytes_total"],
+                         len(data))
+        self.assertEqual(after["imgarc_downloads_total"] - before["imgarc_downloads_total"], 1)
+        self.assertEqual(after["imgarc_download_bytes_total"] -
+                         before["imgarc_download_bytes_total"], len(data))
+        self.assertGreaterEqual(after["imgarc_group_commits_total"] -
+                                before["imgarc_group_commits_total"], 1)
+        self.assertGreaterEqual(after["imgarc_http_responses_4xx_total"] -
+                                before["imgarc_http_responses_4xx_total"], 1)
+        # The metrics request itself, the upload, the download, the 404 and one more.
+        self.assertGreaterEqual(after["imgarc_http_requests_total"] -
+                                before["imgarc_http_requests_total"], 4)
+        self.assertGreaterEqual(after["imgarc_http_bytes_in_total"] -
+                                before["imgarc_http_bytes_in_total"], len(data))
+        self.assertGreaterEqual(after["imgarc_http_bytes_out_total"] -
+                                before["imgarc_http_bytes_out_total"], len(data))
+        self.assertGreater(after["imgarc_raft_applied_index"], before["imgarc_raft_applied_index"])
+        self.assertGreater(after["imgarc_raft_proposals_total"],
+                           before["imgarc_raft_proposals_total"])
+        self.assertEqual(after["imgarc_corrupt_reads_total"], 0)
+        self.assertEqual(after["imgarc_http_responses_5xx_total"], 0)
+
+    def test_help_lists_flags(self):
+        p = run_imgarcd("--help")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for flag in FLAGS:
+            with self.subTest(flag=flag):
+                self.assertRegex(p.stdout, r"(?m)^\s*--%s\b" % re.escape(flag))
+        self.assertIn("key = value", p.stdout)
+
+    def test_bad_flags_refused(self):
+        tmp = self.scratch("ops-badflag")
+        for args, needle in ((["--no-such-flag", "1"], "no-such-flag"),
+                             (["--body-max", "lots"], "body-max"),
+                             (["--header-max", "10"], "header-max"),
+                             (["--sync-blobs", "maybe"], "sync-blobs"),
+                             (["--log-level", "chatty"], "log-level"),
+                             (["stray-argument"], "stray-argument"),
+                             (["--node-id"], "node-id")):
+            with self.subTest(args=args):
+                p = run_imgarcd("--data", tmp, *args)
+                self.assertEqual(p.returncode, 2, "exit status for %r: %s" % (args, p.stderr))
+                self.assertIn(needle, p.stderr)
+
+
+class ConfigFileTest(NodeTestCase):
+
+    def write_config(self, lines, d=None):
+        d = d or self.scratch("ops-config")
+        path = os.path.join(d, "imgarcd.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return d, path
+
+    def test_config_file_honoured_and_flags_win(self):
+        http_port, raft_port = two_free_ports()
+        d = self.scratch("ops-config")
+        d, path = self.write_config([
+            "# imgarcd test configuration",
+            "",
+            "listen = 127.0.0.1:%d" % http_port,
+            "  raft-listen=127.0.0.1:%d  " % raft_port,
+            "data = %s" % os.path.join(d, "data"),
+            "bootstrap-token = cfg-token-1",
+            "header-max = 2048",
+            "node-id = 5",
+            "\tshutdown-grace-ms = 2000",
+            "election-timeout-ms = 1000",
+            "heartbeat-timeout-ms = 100",
+        ], d)
+        node = Node("ops-config", args=["--config", path, "--node-id", "9"],
+                    token="cfg-token-1", data_dir=os.path.join(d, "data"), base_args=False)
+        node.http_port, node.raft_port = http_port, raft_port
+        self.addCleanup(node.cleanup)
+        node.start()
+        # Flags win over the file.
+        self.assertEqual(node.get("/api/v1/version", auth=False).json["node_id"], 9)
+        # The file's token and header limit are in force.
+        self.assertStatus(node.list_bills(), 200)
+        self.assertEqual(node.get("/api/v1/bills", auth="Bearer " + "x" * 10).status, 401)
+        r = node.get("/healthz", auth=False, headers={"X-Pad": "a" * 1500})
+        self.assertStatus(r, 200)
+        r = node.raw_response(build_request("GET", "/healthz", [("X-Pad", "a" * 3000)]))
+        self.assertError(r, 431, 10431, "headers_too_large", index=False)
+        self.assertTrue(os.path.isdir(os.path.join(d, "data", "raft")), "the file's data dir")
+        self.assertEqual(node.stop(), 0)
+
+    def test_config_equals_form(self):
+        """--config=FILE is the same as --config FILE (the other flags take both forms)."""
+        d, path = self.write_config(["node-id = 5", "bootstrap-token = cfg-token-2"])
+        node = Node("ops-config-eq", args=["--config=" + path], token=None,
+                    data_dir=os.path.join(d, "data"))
+        self.addCleanup(node.cleanup)
+        node.start()
+        self.assertEqual(node.get("/api/v1/version", auth=False).json["node_id"], 5,
+                         "--config=FILE was ignored")
+        self.assertEqual(node.get("/api/v1/bills", auth="Bearer cfg-token-2").status, 200)
+
+    def test_bad_config_refused_naming_the_line(self):
+        cases = [
+            (["# comment", "", "body-max = lots"], 3, "body-max"),
+            (["node-id = 1", "no-such-key = 3"], 2, "no-such-key"),
+            (["just some words"], 1, "key = value"),
+            (["header-max = 10"], 1, "header-max"),
+            (["", "", "", "sync-blobs = maybe"], 4, "sync-blobs"),
+            (["config = other.conf"], 1, "config"),
+        ]
+        for lines, lineno, needle in cases:
+            with self.subTest(config=lines[-1]):
+                d, path = self.write_config(lines)
+                p = run_imgarcd("--config", path, "--data", os.path.join(d, "data"))
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn("%s:%d" % (path, lineno), p.stderr)
+                self.assertIn(needle, p.stderr)
+        p = run_imgarcd("--config", "/nonexistent/imgarcd.conf", "--data", self.scratch("ops"))
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("/nonexistent/imgarcd.conf", p.stderr)
+
+
+class ShutdownTest(NodeTestCase):
+    GRACE_MS = 4000
+
+    def start_upload(self, node, image_no, total, first):
+        s = node.socket(timeout=30)
+        s.sendall(build_request("POST", "/api/v1/bills/%s/files?name=inflight.bin" % image_no,
+                                [("Authorization", "Bearer " + node.token),
+                                 ("Content-Length", str(total))]))
+        s.sendall(first)
+        return s
+
+    def assertNoNewConnections(self, node):
+        """After SIGTERM a new connection is refused or answered 503."""
+        try:
+            r = node.get("/healthz", auth=False, timeout=5)
+        except OSError:
+            return
+        self.assertEqual(r.status, 503, "a new request after SIGTERM: %r" % r)
+
+    def test_sigterm_idle_exits_quickly(self):
+        node = self.start_node("ops-term-idle", args=["--shutdown-grace-ms", "10000"])
+        # An idle kept-alive connection does not hold the shutdown.
+        s = node.socket()
+        s.sendall(build_request("GET", "/healthz"))
+        self.assertStatus(ResponseReader(s).read(), 200)
+        t0 = time.monotonic()
+        node.signal(signal.SIGTERM)
+        code = node.wait_exit(8)
+        s.close()
+        self.assertIsNotNone(code, "node still running 8 s after SIGTERM with an idle "
+                             "connection (grace is 10 s)")
+        self.assertEqual(code, 0, node.log_tail())
+        self.assertLess(time.monotonic() - t0, 8)
+
+    def test_sigterm_with_upload_in_flight(self):
+        node = self.start_node("ops-term-upload",
+                               args=["--shutdown-grace-ms", str(self.GRACE_MS)])
+        data = random_bytes(3 * 1024 * 1024, seed=5)
+        s = self.start_upload(node, "OPS-TERM-1", len(data), data[:1024 * 1024])
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        node.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        try:
+            s.sendall(data[1024 * 1024:])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            r = ResponseReader(s).read()
+        except (EOFError, ConnectionResetError) as e:
+            self.fail("the upload in flight got no answer after SIGTERM: %r; log:\n%s"
+                      % (e, node.log_tail()))
+        finally:
+            s.close()
+        if r.status == 201:
+            self.assertEqual(r.json["blob"], blake2b_hex(data))
+        else:
+            self.assertError(r, 503, 10503, "unavailable")
+        code = node.wait_exit(self.GRACE_MS / 1000.0 + 10)
+        self.assertIsNotNone(code, "node did not exit after SIGTERM; log:\n" + node.log_tail())
+        self.assertEqual(code, 0, node.log_tail())
+        self.assertLess(time.monotonic() - t0, self.GRACE_MS / 1000.0 + 10)
+        # What was acknowledged is there after a restart; a refusal left nothing.
+        node.start()
+        bill = node.bill("OPS-TERM-1")
+        if r.status == 201:
+            self.assertEqual([f["file_id"] for f in bill.json["files"]], [r.json["file_id"]])
+            self.assertTrue(node.content(r.json["file_id"]).body == data)
+        else:
+            self.assertEqual(bill.status, 404)
+        self.assertEqual(os.listdir(os.path.join(node.data, "tmp")), [])
+
+    def test_sigterm_stalled_upload_cut_after_grace(self):
+        grace = 1500
+        node = self.start_node("ops-term-stall", args=["--shutdown-grace-ms", str(grace),
+                                                        "--idle-timeout-ms", "60000"])
+        s = self.start_upload(node, "OPS-TERM-2", 1000000, b"x" * 1000)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        node.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        if node.alive():
+            self.assertNoNewConnections(node)
+        code = node.wait_exit(grace / 1000.0 + 10)
+        took = time.monotonic() - t0
+        s.close()
+        self.assertIsNotNone(code, "a stalled upload kept the node from exiting; log:\n"
+                             + node.log_tail())
+        self.assertEqual(code, 0, node.log_tail())
+        self.assertLess(took, grace / 1000.0 + 10)
+        node.start()
+        self.assertEqual(node.bill("OPS-TERM-2").status, 404)
+        self.assertEqual(os.listdir(os.path.join(node.data, "tmp")), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
