@@ -82,23 +82,22 @@ static void capture_fail(struct capture *c, int status, enum api_error code, con
     capture_free(c);
 }
 
-/* Counts "/Type /Page" (not "/Pages") in a window; a PDF's page objects. */
+/* Counts "/Type /Page" (not "/Pages") in a window; a PDF's page objects. memmem
+ * jumps between candidates, so a chunk costs about a memchr pass. */
 static uint32_t count_pages(const char *p, size_t n)
 {
     uint32_t pages = 0;
-    static const char pat[] = "/Type";
-    for (size_t i = 0; i + 10 <= n; i++) {
-        size_t j;
-        if (memcmp(p + i, pat, 5) != 0) {
-            continue;
+    const char *end = p + n;
+    const char *at = p;
+    while ((at = memmem(at, (size_t)(end - at), "/Type", 5)) != NULL) {
+        const char *q = at + 5;
+        while (q < end && (*q == ' ' || *q == '\r' || *q == '\n')) {
+            q++;
         }
-        j = i + 5;
-        while (j < n && (p[j] == ' ' || p[j] == '\r' || p[j] == '\n')) {
-            j++;
-        }
-        if (j + 5 <= n && memcmp(p + j, "/Page", 5) == 0 && (j + 5 == n || p[j + 5] != 's')) {
+        if (end - q >= 5 && memcmp(q, "/Page", 5) == 0 && (end - q == 5 || q[5] != 's')) {
             pages++;
         }
+        at += 5;
     }
     return pages;
 }
@@ -119,7 +118,9 @@ static void inspect(struct capture *c, const char *data, size_t len)
     if (!c->cover_code_seen && memmem(data, len, c->image_no, code_len) != NULL) {
         c->cover_code_seen = true;
     }
-    c->pdf_pages += count_pages(data, len);
+    if (c->head_len >= 4 && memcmp(c->head, "%PDF", 4) == 0) {
+        c->pdf_pages += count_pages(data, len);
+    }
     /* Matches that straddle the chunk boundary. */
     memcpy(window, c->carry, c->carry_len);
     memcpy(window + c->carry_len, data, take);

@@ -7,6 +7,10 @@
 
 #include "base/mem.h"
 
+#define ROCKS_MEMTABLE_BYTES (8u << 20)
+#define ROCKS_MEMTABLES_TOTAL_BYTES (32u << 20)
+#define ROCKS_BLOCK_CACHE_BYTES (32u << 20)
+
 static const char *const cf_names[ROCKS_CF_COUNT] = {
     "default", "bills", "files", "blobs", "usage", "audit", "idem",
 };
@@ -14,6 +18,8 @@ static const char *const cf_names[ROCKS_CF_COUNT] = {
 struct rocks {
     rocksdb_t *db;
     rocksdb_options_t *options;
+    rocksdb_block_based_table_options_t *table;
+    rocksdb_cache_t *cache;
     rocksdb_column_family_handle_t *cfs[ROCKS_CF_COUNT];
     rocksdb_readoptions_t *read;
     rocksdb_writeoptions_t *write_async;
@@ -56,6 +62,16 @@ int rocks_open(struct rocks **out, const char *dir, struct base_err *err)
     rocksdb_options_set_paranoid_checks(r->options, 1);
     rocksdb_options_increase_parallelism(r->options, 2);
     rocksdb_options_set_max_open_files(r->options, 512);
+    /* A memory budget: RocksDB's defaults (64 MiB memtables per column family, two
+     * each) let seven families grow the node by hundreds of MiB under a capture load.
+     * The raft log is the durable record, so small memtables cost only compactions. */
+    rocksdb_options_set_write_buffer_size(r->options, ROCKS_MEMTABLE_BYTES);
+    rocksdb_options_set_max_write_buffer_number(r->options, 2);
+    rocksdb_options_set_db_write_buffer_size(r->options, ROCKS_MEMTABLES_TOTAL_BYTES);
+    r->cache = rocksdb_cache_create_lru(ROCKS_BLOCK_CACHE_BYTES);
+    r->table = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(r->table, r->cache);
+    rocksdb_options_set_block_based_table_factory(r->options, r->table);
     for (int i = 0; i < ROCKS_CF_COUNT; i++) {
         cf_opts[i] = r->options;
     }
@@ -63,6 +79,8 @@ int rocks_open(struct rocks **out, const char *dir, struct base_err *err)
                                          r->cfs, &rerr);
     if (rerr != NULL) {
         rocksdb_options_destroy(r->options);
+        rocksdb_block_based_options_destroy(r->table);
+        rocksdb_cache_destroy(r->cache);
         free(r);
         return fail(err, rerr, "open");
     }
@@ -88,6 +106,8 @@ void rocks_close(struct rocks *r)
     rocksdb_writeoptions_destroy(r->write_async);
     rocksdb_writeoptions_destroy(r->write_sync);
     rocksdb_options_destroy(r->options);
+    rocksdb_block_based_options_destroy(r->table);
+    rocksdb_cache_destroy(r->cache);
     free(r);
 }
 
