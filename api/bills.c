@@ -339,20 +339,29 @@ static bool load_bill(struct api_call *call, BillRecord **bill)
 /* The bill's files in order; NULL (after responding) on a store error. */
 static json_t *files_json(struct api_call *call, const BillRecord *bill)
 {
+    struct base_err err = {{0}};
     json_t *files = json_array();
-    for (size_t i = 0; i < bill->n_file_ids; i++) {
-        struct base_err err = {{0}};
+    BillOrder *order;
+    if (archive_get_order(call->api->archive, call->tenant, bill->image_no, &order, &err) != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "file order: %s", err.msg);
+        json_decref(files);
+        return NULL;
+    }
+    for (size_t i = 0; i < order->n_file_ids; i++) {
         FileRecord *f;
-        int rv = archive_get_file(call->api->archive, call->tenant, bill->file_ids[i], &f, &err);
+        int rv = archive_get_file(call->api->archive, call->tenant, order->file_ids[i], &f, &err);
         if (rv != 0) {
             api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "file %s: %s",
-                              bill->file_ids[i], rv == BASE_ENOTFOUND ? "record missing" : err.msg);
+                              order->file_ids[i], rv == BASE_ENOTFOUND ? "record missing"
+                                                                       : err.msg);
             json_decref(files);
-            return NULL;
+            files = NULL;
+            break;
         }
         json_array_append_new(files, file_json(f, i + 1));
         archive_free_file(f);
     }
+    archive_free_order(order);
     return files;
 }
 
@@ -424,7 +433,7 @@ void api_handle_status(struct api_call *call)
                      is_ready_state(bill->state), "counts", "cover", (int)bill->covers,
                      "invoice", (int)bill->invoice_files, "attachment", (int)bill->attachments,
                      "invoices", "declared",
-                     (int)bill->n_invoices, "matched", 0, "files", (int)bill->n_file_ids,
+                     (int)bill->n_invoices, "matched", 0, "files", (int)bill->files,
                      "reasons", is_ready_state(bill->state) ? json_array() : reasons_json(bill),
                      "updated", time_json(bill->updated_ms));
     api_respond_json(call->api, call->req, 200, body);
@@ -437,7 +446,7 @@ static void list_one(const BillRecord *b, void *arg)
     json_array_append_new(list,
                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o}", "image_no", b->image_no,
                                     "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
-                                    "state", b->state, "files", (int)b->n_file_ids, "updated",
+                                    "state", b->state, "files", (int)b->files, "updated",
                                     time_json(b->updated_ms)));
 }
 

@@ -81,6 +81,10 @@ const char *archive_status_name(enum archive_status status);
 int archive_get_bill(struct archive *a, const char *tenant, const char *image_no,
                      BillRecord **out, struct base_err *err) WARN_UNUSED;
 void archive_free_bill(BillRecord *bill);
+/* The bill's files in order; an empty list when it has none. */
+int archive_get_order(struct archive *a, const char *tenant, const char *image_no,
+                      BillOrder **out, struct base_err *err) WARN_UNUSED;
+void archive_free_order(BillOrder *order);
 int archive_get_file(struct archive *a, const char *tenant, const char *file_id,
                      FileRecord **out, struct base_err *err) WARN_UNUSED;
 void archive_free_file(FileRecord *file);

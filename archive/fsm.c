@@ -320,27 +320,52 @@ static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *c
 
 /* Inserts @file_id after @after (or at the end); returns the 1-based position, or 0
  * when @after is not a file of the bill. */
-static uint32_t insert_file(BillRecord *bill, const char *file_id, const char *after)
+static uint32_t insert_file(BillOrder *order, const char *file_id, const char *after)
 {
-    size_t at = bill->n_file_ids;
+    size_t at = order->n_file_ids;
     if (after[0] != '\0') {
         size_t i;
-        for (i = 0; i < bill->n_file_ids; i++) {
-            if (strcmp(bill->file_ids[i], after) == 0) {
+        for (i = 0; i < order->n_file_ids; i++) {
+            if (strcmp(order->file_ids[i], after) == 0) {
                 break;
             }
         }
-        if (i == bill->n_file_ids) {
+        if (i == order->n_file_ids) {
             return 0;
         }
         at = i + 1;
     }
-    bill->file_ids = xrealloc(bill->file_ids, (bill->n_file_ids + 1) * sizeof *bill->file_ids);
-    memmove(&bill->file_ids[at + 1], &bill->file_ids[at],
-            (bill->n_file_ids - at) * sizeof *bill->file_ids);
-    bill->file_ids[at] = xstrdup(file_id);
-    bill->n_file_ids++;
+    order->file_ids =
+        xrealloc(order->file_ids, (order->n_file_ids + 1) * sizeof *order->file_ids);
+    memmove(&order->file_ids[at + 1], &order->file_ids[at],
+            (order->n_file_ids - at) * sizeof *order->file_ids);
+    order->file_ids[at] = xstrdup(file_id);
+    order->n_file_ids++;
     return (uint32_t)at + 1;
+}
+
+/* The bill's file order; an empty one (malloc()ed like an unpacked record) when the
+ * bill has none yet. */
+static int load_order(struct txn *t, const char *image_no, BillOrder **out)
+{
+    struct key k;
+    int rv;
+    key_pair(&k, t->cmd->tenant, image_no);
+    rv = load_record(t->a, ROCKS_CF_ORDER, &k, &bill_order__descriptor,
+                     (ProtobufCMessage **)out, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        *out = xmalloc(sizeof **out);
+        bill_order__init(*out);
+        rv = 0;
+    }
+    return rv;
+}
+
+static void store_order(struct txn *t, const char *image_no, BillOrder *order)
+{
+    struct key k;
+    key_pair(&k, t->cmd->tenant, image_no);
+    put_record(t, ROCKS_CF_ORDER, &k, &order->base);
 }
 
 static int count_blob_ref(struct txn *t, const ProtobufCBinaryData *hash, uint64_t size)
@@ -408,6 +433,7 @@ static int check_add_file(struct txn *t, const AddFile *f)
 static int apply_add_file(struct txn *t, const AddFile *f)
 {
     BillRecord *bill = NULL;
+    BillOrder *order = NULL;
     const char *category = classify(f);
     char hex[65];
     uint32_t position;
@@ -422,10 +448,11 @@ static int apply_add_file(struct txn *t, const AddFile *f)
         t->res->created = true;
         rv = count_usage(t, 0, 0, 1);
     }
-    if (rv != 0 || !capture_allowed(t, bill, category)) {
+    if (rv != 0 || !capture_allowed(t, bill, category) ||
+        (rv = load_order(t, f->image_no, &order)) != 0) {
         goto out;
     }
-    position = insert_file(bill, f->file_id, f->after);
+    position = insert_file(order, f->file_id, f->after);
     if (position == 0) {
         refuse(t, ARCHIVE_R_FILE_NOT_FOUND, "file %s named by 'after' is not a file of bill %s",
                f->after, f->image_no);
@@ -435,6 +462,8 @@ static int apply_add_file(struct txn *t, const AddFile *f)
         set_state(t, bill, "captured");
     }
     store_file(t, f, category);
+    store_order(t, f->image_no, order);
+    bill->files++;
     count_category(bill, category, +1);
     if ((rv = count_blob_ref(t, &f->blob, f->size)) != 0 ||
         (rv = count_usage(t, (int64_t)f->size, 1, 0)) != 0) {
@@ -451,6 +480,9 @@ static int apply_add_file(struct txn *t, const AddFile *f)
     snprintf(t->res->category, sizeof t->res->category, "%s", category);
     t->res->position = position;
 out:
+    if (order != NULL) {
+        bill_order__free_unpacked(order, NULL);
+    }
     archive_free_bill(bill);
     return rv;
 }
@@ -467,7 +499,7 @@ static int apply_submit(struct txn *t, const SubmitBill *s)
         return rv;
     }
     if (strcmp(bill->state, "captured") == 0 || strcmp(bill->state, "returned") == 0) {
-        if (bill->n_file_ids == 0) {
+        if (bill->files == 0) {
             refuse(t, ARCHIVE_R_BILL_EMPTY, "bill %s has no files; capture files, then submit",
                    s->image_no);
             goto out;

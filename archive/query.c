@@ -112,6 +112,30 @@ void archive_free_bill(BillRecord *bill)
     }
 }
 
+int archive_get_order(struct archive *a, const char *tenant, const char *image_no,
+                      BillOrder **out, struct base_err *err)
+{
+    struct key k;
+    int rv;
+    key_pair(&k, tenant, image_no);
+    rv = get_record(a, ROCKS_CF_ORDER, &k, &bill_order__descriptor, (ProtobufCMessage **)out,
+                    err);
+    if (rv == BASE_ENOTFOUND) {
+        /* Allocated the way protobuf-c's default allocator does, so one free works. */
+        *out = xmalloc(sizeof **out);
+        bill_order__init(*out);
+        rv = 0;
+    }
+    return rv;
+}
+
+void archive_free_order(BillOrder *order)
+{
+    if (order != NULL) {
+        bill_order__free_unpacked(order, NULL);
+    }
+}
+
 int archive_get_file(struct archive *a, const char *tenant, const char *file_id,
                      FileRecord **out, struct base_err *err)
 {

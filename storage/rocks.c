@@ -12,7 +12,7 @@
 #define ROCKS_BLOCK_CACHE_BYTES (32u << 20)
 
 static const char *const cf_names[ROCKS_CF_COUNT] = {
-    "default", "bills", "files", "blobs", "usage", "audit", "idem",
+    "default", "bills", "files", "blobs", "usage", "audit", "idem", "order",
 };
 
 struct rocks {

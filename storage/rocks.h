@@ -23,6 +23,7 @@ enum rocks_cf {
     ROCKS_CF_USAGE,
     ROCKS_CF_AUDIT,
     ROCKS_CF_IDEM,
+    ROCKS_CF_ORDER,
     ROCKS_CF_COUNT,
 };
 
