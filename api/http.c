@@ -33,6 +33,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -299,31 +300,18 @@ static bool valid_request_id(const char *s)
     return true;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes @n bytes of @s (and '+' as space when @plus); NULL on a broken escape
- * or an encoded NUL. */
-static char *percent_decode(const char *s, size_t n, bool plus)
+char *http_percent_decode(const char *s, size_t n, bool plus)
 {
     char *out = xmalloc(n + 1);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
         if (ch == '%') {
-            if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
+            if (i + 2 >= n || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0) {
                 free(out);
                 return NULL;
             }
-            ch = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+            ch = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
             i += 2;
         } else if (ch == '+' && plus) {
             ch = ' ';
@@ -951,7 +939,7 @@ static bool split_target(struct http_conn *c, struct request_impl *r)
     if (u.field_set & (1 << UF_QUERY)) {
         r->pub.query = xstrndup(c->url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
     }
-    r->pub.path = percent_decode(path, path_len, false);
+    r->pub.path = http_percent_decode(path, path_len, false);
     return r->pub.path != NULL;
 }
 
@@ -1482,11 +1470,11 @@ char *http_request_query(const struct http_request *req, const char *name)
         const char *end = q + strcspn(q, "&");
         const char *eq = memchr(q, '=', (size_t)(end - q));
         const char *key_end = eq != NULL ? eq : end;
-        char *key = percent_decode(q, (size_t)(key_end - q), true);
+        char *key = http_percent_decode(q, (size_t)(key_end - q), true);
         bool match = key != NULL && strlen(key) == name_len && memcmp(key, name, name_len) == 0;
         free(key);
         if (match) {
-            char *v = eq != NULL ? percent_decode(eq + 1, (size_t)(end - eq - 1), true)
+            char *v = eq != NULL ? http_percent_decode(eq + 1, (size_t)(end - eq - 1), true)
                                  : xstrdup("");
             /* A value that does not decode is treated as given but empty-invalid: the
              * caller's validation refuses it. */

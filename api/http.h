@@ -183,6 +183,10 @@ void http_respond_write(struct http_request *req, char *data, size_t len, http_w
 /* Ends a streamed response (writes the last chunk when chunked). */
 void http_respond_end(struct http_request *req);
 
+/* Percent-decodes @n bytes of @s (and '+' as a space when @plus, as in query strings)
+ * into a fresh allocation the caller frees; NULL on a broken escape or an encoded NUL. */
+char *http_percent_decode(const char *s, size_t n, bool plus);
+
 /* Status code text ("Not Found"). */
 const char *http_status_text(int status);
 

@@ -159,41 +159,17 @@ static const char *method_name(enum http_method m)
     return "OTHER";
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes one raw path segment into @out; false when it does not fit, has a
  * broken escape or decodes to a NUL. */
 static bool decode_segment(const char *s, size_t n, char *out, size_t size)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= n) {
-                return false;
-            }
-            if (hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
-                return false;
-            }
-            c = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
-            i += 2;
-        }
-        if (c == '\0' || o + 1 >= size) {
-            return false;
-        }
-        out[o++] = c;
+    char *d = http_percent_decode(s, n, false);
+    bool ok = d != NULL && strlen(d) < size;
+    if (ok) {
+        memcpy(out, d, strlen(d) + 1);
     }
-    out[o] = '\0';
-    return true;
+    free(d);
+    return ok;
 }
 
 /* Matches the raw path against @pattern; the "*" segment is decoded into @param.

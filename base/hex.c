@@ -12,7 +12,7 @@ void hex_encode(const uint8_t *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int nibble(char c)
+int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -29,8 +29,8 @@ bool hex_decode(const char *in, uint8_t *out, size_t len)
         return false;
     }
     for (size_t i = 0; i < len; i++) {
-        int hi = nibble(in[2 * i]);
-        int lo = nibble(in[2 * i + 1]);
+        int hi = hex_value(in[2 * i]);
+        int lo = hex_value(in[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             return false;
         }

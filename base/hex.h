@@ -8,6 +8,8 @@
 
 /* Writes 2*@len hex digits and a NUL to @out (2*@len+1 bytes). */
 void hex_encode(const uint8_t *in, size_t len, char *out);
+/* The value of one hex digit (either case), or -1 for any other character. */
+int hex_value(char c);
 /* Decodes exactly 2*@len hex digits of @in; false on any other input. */
 bool hex_decode(const char *in, uint8_t *out, size_t len);
 /* True when @s is exactly @digits lowercase hex digits. */
