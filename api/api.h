@@ -26,7 +26,10 @@ struct api_config {
     uint64_t idle_timeout_ms;
     unsigned connections_max;
     bool sync_blobs;   /* fsync blobs before acknowledging (off only for benchmarks) */
-    bool verify_reads; /* check BLAKE2b while serving whole files */
+    bool verify_reads; /* check each whole-file read against its checksum */
+    /* Ed25519 public keys whose licenses this node accepts (borrowed until stop). */
+    const uint8_t (*license_keys)[32];
+    size_t n_license_keys;
     uint64_t group_commit_max; /* most uploads made durable by one sync */
 };
 

@@ -17,6 +17,12 @@ struct api {
     struct blob_store *blobs;
     struct durable *durable;
     bool stopping;
+    /* Until the cluster's InitCluster command is applied, the leader proposes it. */
+    uv_timer_t init_timer;
+    struct repl_propose init_prop;
+    bool init_in_flight;
+    bool http_stopped;
+    bool timer_closed;
     /* Counters for /metrics. */
     uint64_t captures_total;
     uint64_t capture_bytes_total;
@@ -40,6 +46,7 @@ struct api_call {
     struct api *api;
     struct http_request *req;
     char tenant[ARCHIVE_ID_MAX + 1];
+    bool tenant_given; /* ?tenant= was in the request */
     char param[API_PARAM_MAX + 1];
 };
 
@@ -73,6 +80,11 @@ void api_handle_version(struct api_call *call);
 void api_handle_healthz(struct api_call *call);
 void api_handle_readyz(struct api_call *call);
 void api_handle_metrics(struct api_call *call);
+void api_handle_create_tenant(struct api_call *call);
+void api_handle_list_tenants(struct api_call *call);
+void api_handle_usage(struct api_call *call);
+void api_handle_install_license(struct api_call *call);
+void api_handle_show_license(struct api_call *call);
 
 /* Group commit of uploaded blobs (durable.c). */
 struct durable;
@@ -91,6 +103,8 @@ void durable_free(struct durable *d);
 void durable_add(struct durable *d, struct durable_item *item);
 
 /* Small helpers. */
+/* RFC 3339 UTC time, or null for 0. */
+json_t *api_time_json(uint64_t ms);
 const char *api_content_type(const char *format);
 /* Reads an Idempotency-Key header: NULL when absent, "" when invalid. */
 const char *api_idempotency_key(struct http_request *req);

@@ -281,16 +281,6 @@ void api_handle_submit(struct api_call *call)
 
 /* ---- Reads ---- */
 
-static json_t *time_json(uint64_t ms)
-{
-    char buf[40];
-    if (ms == 0) {
-        return json_null();
-    }
-    clock_format_rfc3339(ms, buf, sizeof buf);
-    return json_string(buf);
-}
-
 static json_t *invoice_json(const Invoice *inv)
 {
     if (inv == NULL) {
@@ -311,7 +301,7 @@ static json_t *file_json(const FileRecord *f, size_t position)
                      "position", (json_int_t)position, "rotation", (int)f->rotation, "blob", hex,
                      "invoice", invoice_json(f->invoice), "match",
                      f->match[0] != '\0' ? json_string(f->match) : json_null(), "captured_at",
-                     time_json(f->captured_ms), "captured_by", f->captured_by);
+                     api_time_json(f->captured_ms), "captured_by", f->captured_by);
 }
 
 static bool load_bill(struct api_call *call, BillRecord **bill)
@@ -375,7 +365,7 @@ static json_t *bill_json(const BillRecord *b)
                      b->image_no, "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
                      "submitter", b->submitter, "amount", b->amount, "currency", b->currency,
                      "state", b->state, "in_pool", b->in_pool, "invoices", invoices, "created",
-                     time_json(b->created_ms), "updated", time_json(b->updated_ms));
+                     api_time_json(b->created_ms), "updated", api_time_json(b->updated_ms));
 }
 
 void api_handle_get_bill(struct api_call *call)
@@ -435,7 +425,7 @@ void api_handle_status(struct api_call *call)
                      "invoices", "declared",
                      (int)bill->n_invoices, "matched", 0, "files", (int)bill->files,
                      "reasons", is_ready_state(bill->state) ? json_array() : reasons_json(bill),
-                     "updated", time_json(bill->updated_ms));
+                     "updated", api_time_json(bill->updated_ms));
     api_respond_json(call->api, call->req, 200, body);
     archive_free_bill(bill);
 }
@@ -447,7 +437,7 @@ static void list_one(const BillRecord *b, void *arg)
                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o}", "image_no", b->image_no,
                                     "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
                                     "state", b->state, "files", (int)b->files, "updated",
-                                    time_json(b->updated_ms)));
+                                    api_time_json(b->updated_ms)));
 }
 
 static bool query_filter(struct api_call *call, const char *name, char **out, bool image_no)
@@ -520,7 +510,7 @@ static void log_one(const AuditRecord *e, void *arg)
     json_error_t jerr;
     json_t *detail = json_loads(e->detail, 0, &jerr);
     json_array_append_new(list, json_pack("{s:I, s:o, s:s, s:s, s:s, s:o}", "index",
-                                          (json_int_t)e->index, "time", time_json(e->time_ms),
+                                          (json_int_t)e->index, "time", api_time_json(e->time_ms),
                                           "action", e->action, "operator", e->operator_,
                                           "request_id", e->request_id, "detail",
                                           detail != NULL ? detail : json_null()));

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "archive/license.h"
+#include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -443,6 +445,31 @@ static bool capture_params(struct api_call *call, struct capture *c)
     return ok;
 }
 
+/* License and quota, checked on this node's state before any body byte is read, so a
+ * capture that will be refused does not transfer its file first. The state machine
+ * decides again when it applies the capture; that decision is the one that counts. */
+static bool capture_allowed_now(struct api_call *call)
+{
+    struct archive_result res = {.status = ARCHIVE_OK};
+    struct base_err err = {{0}};
+    uint64_t size = call->req->has_content_length ? call->req->content_length : 0;
+    int rv;
+    res.status = archive_check_write(call->api->archive, call->tenant, clock_wall_ms(),
+                                     LICENSE_MODE_BASIC, size, 1, res.message,
+                                     sizeof res.message, &rv, &err);
+    if (rv != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "license check: %s",
+                          err.msg);
+        return false;
+    }
+    if (res.status != ARCHIVE_OK) {
+        call->api->captures_failed++;
+        api_respond_refusal(call->api, call->req, &res);
+        return false;
+    }
+    return true;
+}
+
 static void capture_abort(struct http_request *req)
 {
     struct capture *c = req->data;
@@ -468,6 +495,9 @@ void api_handle_upload(struct api_call *call)
     if (!call->req->has_content_length && !call->req->chunked) {
         api_respond_error(call->api, call->req, 411, API_E_LENGTH_REQUIRED,
                           "send Content-Length (or a chunked body) with the file");
+        return;
+    }
+    if (!capture_allowed_now(call)) {
         return;
     }
     c = xcalloc(1, sizeof *c);

@@ -18,6 +18,10 @@
     X(UNAVAILABLE, 10503, "unavailable")                                                 \
     X(INSUFFICIENT_STORAGE, 10507, "insufficient_storage")                               \
     X(LICENSE_EXPIRED, 10888, "license_expired")                                         \
+    X(QUOTA_EXCEEDED, 10890, "quota_exceeded")                                           \
+    X(FILE_QUOTA_EXCEEDED, 10891, "file_quota_exceeded")                                 \
+    X(LICENSE_SUPERSEDED, 10892, "license_superseded")                                   \
+    X(LICENSE_INVALID, 10893, "license_invalid")                                         \
     X(INVALID_IMAGE_NO, 11001, "invalid_image_no")                                       \
     X(BILL_NOT_FOUND, 11002, "bill_not_found")                                           \
     X(FILE_NOT_FOUND, 11003, "file_not_found")                                           \
@@ -30,7 +34,9 @@
     X(RANGE_NOT_SATISFIABLE, 11010, "range_not_satisfiable")                             \
     X(INVALID_QUERY, 11011, "invalid_query")                                             \
     X(EMPTY_FILE, 11012, "empty_file")                                                   \
-    X(CONTENT_CORRUPT, 11013, "content_corrupt")
+    X(CONTENT_CORRUPT, 11013, "content_corrupt")                                         \
+    X(TENANT_NOT_FOUND, 11014, "tenant_not_found")                                       \
+    X(TENANT_EXISTS, 11015, "tenant_exists")
 
 enum api_error {
 #define API_ERROR_ENUM(name, code, text) API_E_##name = code,

@@ -24,6 +24,16 @@ const char *api_error_name(enum api_error code)
     return "error";
 }
 
+json_t *api_time_json(uint64_t ms)
+{
+    char buf[40];
+    if (ms == 0) {
+        return json_null();
+    }
+    clock_format_rfc3339(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
 void api_add_common_headers(struct http_request *req)
 {
     struct api *api = http_request_server_data(req);
@@ -66,6 +76,12 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_INVALID_STATE, 409, API_E_INVALID_STATE},
         {ARCHIVE_R_IDEM_CONFLICT, 409, API_E_IDEMPOTENCY_CONFLICT},
         {ARCHIVE_R_INVALID_CATEGORY, 400, API_E_INVALID_CATEGORY},
+        {ARCHIVE_R_TENANT_NOT_FOUND, 404, API_E_TENANT_NOT_FOUND},
+        {ARCHIVE_R_TENANT_EXISTS, 409, API_E_TENANT_EXISTS},
+        {ARCHIVE_R_LICENSE, 403, API_E_LICENSE_EXPIRED},
+        {ARCHIVE_R_QUOTA_BYTES, 413, API_E_QUOTA_EXCEEDED},
+        {ARCHIVE_R_QUOTA_FILES, 403, API_E_FILE_QUOTA_EXCEEDED},
+        {ARCHIVE_R_LICENSE_SUPERSEDED, 409, API_E_LICENSE_SUPERSEDED},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {
@@ -119,7 +135,9 @@ const char *api_idempotency_key(struct http_request *req)
 
 /* ---- Routing ---- */
 
-enum auth { AUTH_NONE, AUTH_TOKEN };
+/* AUTH_TOKEN: a tenant's data; the tenant must exist. AUTH_OPERATOR: operator actions
+ * (tenants, licenses) that name their tenant themselves. */
+enum auth { AUTH_NONE, AUTH_TOKEN, AUTH_OPERATOR };
 
 struct route {
     enum http_method method;
@@ -142,6 +160,11 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/bills/*/log", AUTH_TOKEN, api_handle_log},
     {HTTP_M_GET, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content},
     {HTTP_M_HEAD, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content},
+    {HTTP_M_POST, "/api/v1/tenants", AUTH_OPERATOR, api_handle_create_tenant},
+    {HTTP_M_GET, "/api/v1/tenants", AUTH_OPERATOR, api_handle_list_tenants},
+    {HTTP_M_GET, "/api/v1/tenants/*/usage", AUTH_OPERATOR, api_handle_usage},
+    {HTTP_M_POST, "/api/v1/licenses", AUTH_OPERATOR, api_handle_install_license},
+    {HTTP_M_GET, "/api/v1/licenses", AUTH_OPERATOR, api_handle_show_license},
 };
 
 static const char *method_name(enum http_method m)
@@ -219,9 +242,10 @@ static bool pick_tenant(struct api_call *call)
     char *t = http_request_query(call->req, "tenant");
     bool ok = true;
     if (t == NULL) {
-        snprintf(call->tenant, sizeof call->tenant, "default");
+        snprintf(call->tenant, sizeof call->tenant, ARCHIVE_DEFAULT_TENANT);
     } else if (archive_valid_tenant(t)) {
         snprintf(call->tenant, sizeof call->tenant, "%s", t);
+        call->tenant_given = true;
     } else {
         ok = false;
     }
@@ -229,9 +253,30 @@ static bool pick_tenant(struct api_call *call)
     return ok;
 }
 
+/* False (after answering 404) when the call's tenant does not exist. */
+static bool tenant_exists(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    TenantRecord *t;
+    int rv = archive_get_tenant(call->api->archive, call->tenant, &t, &err);
+    if (rv == 0) {
+        archive_free_tenant(t);
+        return true;
+    }
+    if (rv == BASE_ENOTFOUND) {
+        api_respond_error(call->api, call->req, 404, API_E_TENANT_NOT_FOUND,
+                          "no tenant %s; check ?tenant= (tenants are listed by GET "
+                          "/api/v1/tenants)", call->tenant);
+    } else {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "tenant %s: %s",
+                          call->tenant, err.msg);
+    }
+    return false;
+}
+
 static void dispatch(struct api_call *call, const struct route *route)
 {
-    if (route->auth == AUTH_TOKEN) {
+    if (route->auth != AUTH_NONE) {
         if (!authorized(call->api, call->req)) {
             http_request_add_header(call->req, "WWW-Authenticate", "Bearer");
             api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
@@ -242,6 +287,9 @@ static void dispatch(struct api_call *call, const struct route *route)
         if (!pick_tenant(call)) {
             api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
                               "tenant must be 1-64 characters of A-Z a-z 0-9 . _ -");
+            return;
+        }
+        if (route->auth == AUTH_TOKEN && !tenant_exists(call)) {
             return;
         }
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "version.h"
@@ -21,6 +22,50 @@ static void on_request(struct http_request *req)
         return;
     }
     api_route(api, req);
+}
+
+static void api_maybe_free(struct api *api);
+
+static void init_proposed(struct repl_propose *prop, int status,
+                          const struct archive_result *res)
+{
+    struct api *api = prop->data;
+    api->init_in_flight = false;
+    if (status != 0 && status != BASE_ESHUTDOWN) {
+        LOG_WARN("api", "initialising the cluster: %s; trying again", base_strerror(status));
+    } else if (status == 0 && res->status != ARCHIVE_OK) {
+        LOG_ERROR("api", "initialising the cluster refused: %s", res->message);
+    }
+    if (api->stopping) {
+        api_maybe_free(api);
+    }
+}
+
+/* A new cluster's first leader records the cluster's creation and the default tenant
+ * with its evaluation license (the InitCluster command; a no-op when applied twice). */
+static void init_tick(uv_timer_t *timer)
+{
+    struct api *api = timer->data;
+    Command cmd = COMMAND__INIT;
+    InitCluster ic = INIT_CLUSTER__INIT;
+    if (archive_cluster_initialized(api->archive)) {
+        uv_timer_stop(timer);
+        return;
+    }
+    if (api->init_in_flight || !repl_is_leader(api->repl)) {
+        return;
+    }
+    cmd.tenant = (char *)ARCHIVE_DEFAULT_TENANT;
+    cmd.request_id = (char *)"init-cluster";
+    cmd.idempotency_key = (char *)"";
+    cmd.operator_ = (char *)"node";
+    cmd.time_ms = clock_wall_ms();
+    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
+    cmd.init_cluster = &ic;
+    api->init_prop.data = api;
+    if (repl_propose(api->repl, &api->init_prop, &cmd, init_proposed) == 0) {
+        api->init_in_flight = true;
+    }
 }
 
 int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config,
@@ -54,6 +99,9 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
         free(api);
         return rv;
     }
+    uv_timer_init(loop, &api->init_timer);
+    api->init_timer.data = api;
+    uv_timer_start(&api->init_timer, init_tick, 0, 100);
     *out = api;
     return 0;
 }
@@ -63,11 +111,13 @@ int api_port(const struct api *api)
     return http_server_port(api->http);
 }
 
-static void http_stopped(struct http_server *server)
+static void api_maybe_free(struct api *api)
 {
-    struct api *api = http_server_data(server);
     void (*cb)(void *) = api->stop_cb;
     void *arg = api->stop_arg;
+    if (!api->http_stopped || !api->timer_closed || api->init_in_flight) {
+        return;
+    }
     durable_free(api->durable);
     free(api);
     if (cb != NULL) {
@@ -75,11 +125,26 @@ static void http_stopped(struct http_server *server)
     }
 }
 
+static void http_stopped(struct http_server *server)
+{
+    struct api *api = http_server_data(server);
+    api->http_stopped = true;
+    api_maybe_free(api);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    struct api *api = h->data;
+    api->timer_closed = true;
+    api_maybe_free(api);
+}
+
 void api_stop(struct api *api, uint64_t grace_ms, void (*cb)(void *arg), void *arg)
 {
     api->stopping = true;
     api->stop_cb = cb;
     api->stop_arg = arg;
+    uv_close((uv_handle_t *)&api->init_timer, timer_closed);
     http_server_stop(api->http, grace_ms, http_stopped);
 }
 
@@ -100,6 +165,11 @@ void api_handle_readyz(struct api_call *call)
 {
     struct repl_status st;
     repl_get_status(call->api->repl, &st);
+    if (st.leader_id != 0 && !archive_cluster_initialized(call->api->archive)) {
+        api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
+                          "the cluster is being initialised (default tenant); retry shortly");
+        return;
+    }
     if (st.leader_id == 0) {
         api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
                           "no raft leader known yet (raft state %s); wait for the election",

@@ -36,7 +36,21 @@ enum archive_status {
     ARCHIVE_R_INVALID_STATE,
     ARCHIVE_R_IDEM_CONFLICT,
     ARCHIVE_R_INVALID_CATEGORY,
+    ARCHIVE_R_TENANT_NOT_FOUND,
+    ARCHIVE_R_TENANT_EXISTS,
+    ARCHIVE_R_LICENSE,            /* no license in force, expired, or mode not licensed */
+    ARCHIVE_R_QUOTA_BYTES,
+    ARCHIVE_R_QUOTA_FILES,
+    ARCHIVE_R_LICENSE_SUPERSEDED, /* a license issued later is in force */
 };
+
+/* The evaluation license every new cluster's "default" tenant starts with. */
+#define ARCHIVE_EVAL_DAYS 30
+#define ARCHIVE_EVAL_QUOTA_BYTES (10ull << 30)
+#define ARCHIVE_DEFAULT_TENANT "default"
+/* A license whose issue time is this far ahead of the command's time is refused as
+ * not valid yet (more is not clock skew). */
+#define ARCHIVE_LICENSE_SKEW_MS (5 * 60 * 1000)
 
 struct archive_result {
     enum archive_status status;
@@ -67,6 +81,19 @@ int archive_apply(struct archive *a, uint64_t index, const void *buf, size_t len
 /* Encodes @cmd into a fresh malloc()ed buffer. */
 void archive_encode(const Command *cmd, void **buf, size_t *len);
 
+/* Whether tenant @tenant may add @bytes and @files at @now_ms to bills of image mode
+ * @mode (LICENSE_MODE_* bit): ARCHIVE_OK, or the refusal (tenant unknown, no license
+ * in force, expired, mode not licensed, byte or file quota) with a message for the
+ * client in @msg. Apply uses it with the command's time, the API before it reads an
+ * upload's body with the clock. Returns the refusal; *@rv is a store error or 0. */
+enum archive_status archive_check_write(struct archive *a, const char *tenant, uint64_t now_ms,
+                                        unsigned mode, uint64_t bytes, uint64_t files,
+                                        char *msg, size_t msg_size, int *rv,
+                                        struct base_err *err);
+/* A warning for a license close to expiry (30, 7 and 1 days before), or expired, into
+ * @buf; false when there is nothing to warn about. */
+bool archive_license_warning(const License *l, uint64_t now_ms, char *buf, size_t size);
+
 /* Fills @out with a new random file id. Called by the proposer, never by apply. */
 void archive_new_file_id(char out[ARCHIVE_FILE_ID_BYTES + 1]);
 
@@ -90,6 +117,22 @@ int archive_get_file(struct archive *a, const char *tenant, const char *file_id,
 void archive_free_file(FileRecord *file);
 int archive_get_usage(struct archive *a, const char *tenant, UsageRecord **out,
                       struct base_err *err) WARN_UNUSED;
+int archive_get_tenant(struct archive *a, const char *tenant, TenantRecord **out,
+                       struct base_err *err) WARN_UNUSED;
+void archive_free_tenant(TenantRecord *tenant);
+/* True once the cluster's InitCluster command is applied (the default tenant exists). */
+bool archive_cluster_initialized(struct archive *a);
+typedef void (*archive_tenant_cb)(const TenantRecord *tenant, void *arg);
+int archive_list_tenants(struct archive *a, archive_tenant_cb cb, void *arg,
+                         struct base_err *err) WARN_UNUSED;
+/* Every license installed for @tenant, oldest issue first. */
+typedef void (*archive_license_cb)(const License *license, void *arg);
+int archive_list_licenses(struct archive *a, const char *tenant, archive_license_cb cb,
+                          void *arg, struct base_err *err) WARN_UNUSED;
+/* Per-organisation usage of @tenant ("" is bills without an organisation). */
+typedef void (*archive_org_usage_cb)(const char *org, const UsageRecord *usage, void *arg);
+int archive_list_org_usage(struct archive *a, const char *tenant, archive_org_usage_cb cb,
+                           void *arg, struct base_err *err) WARN_UNUSED;
 void archive_free_usage(UsageRecord *usage);
 
 struct archive_bill_filter {

@@ -12,6 +12,8 @@
 #include <jansson.h>
 
 #include "archive/keys.h"
+#include "archive/license.h"
+#include "base/clock.h"
 #include "base/hex.h"
 #include "base/mem.h"
 
@@ -85,51 +87,49 @@ static void audit(struct txn *t, BillRecord *bill, const char *action, json_t *d
     json_decref(detail);
 }
 
-static int load_usage(struct txn *t, UsageRecord **out)
-{
-    struct key k = {.len = 0};
-    size_t n = strlen(t->cmd->tenant);
-    int rv;
-    memcpy(k.buf, t->cmd->tenant, n);
-    k.len = n;
-    rv = load_record(t->a, ROCKS_CF_USAGE, &k, &usage_record__descriptor,
-                     (ProtobufCMessage **)out, t->err);
-    if (rv == BASE_ENOTFOUND) {
-        *out = xmalloc(sizeof **out);
-        usage_record__init(*out);
-        return 0;
-    }
-    return rv;
-}
+/* Changes to usage counters made by one command. */
+struct usage_delta {
+    int64_t bytes;
+    int64_t files;
+    int64_t bills;
+    int64_t physical;
+};
 
-static void store_usage(struct txn *t, UsageRecord *u)
-{
-    struct key k = {.len = strlen(t->cmd->tenant)};
-    memcpy(k.buf, t->cmd->tenant, k.len);
-    put_record(t, ROCKS_CF_USAGE, &k, &u->base);
-}
-
-static void free_usage_record(UsageRecord *u)
-{
-    /* Records built by load_usage() for a new tenant come from xmalloc, not unpack;
-     * both have no owned sub-allocations besides the message itself. */
-    protobuf_c_message_free_unpacked(&u->base, NULL);
-}
-
-/* Adjusts the tenant's usage counters. */
-static int count_usage(struct txn *t, int64_t bytes, int64_t files, int64_t bills)
+static int adjust_usage(struct txn *t, const struct key *k, const struct usage_delta *d)
 {
     UsageRecord *u;
-    int rv = load_usage(t, &u);
-    if (rv != 0) {
+    int rv = load_record(t->a, ROCKS_CF_USAGE, k, &usage_record__descriptor,
+                         (ProtobufCMessage **)&u, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        u = xmalloc(sizeof *u);
+        usage_record__init(u);
+    } else if (rv != 0) {
         return rv;
     }
-    u->bytes = (uint64_t)((int64_t)u->bytes + bytes);
-    u->files = (uint64_t)((int64_t)u->files + files);
-    u->bills = (uint64_t)((int64_t)u->bills + bills);
-    store_usage(t, u);
-    free_usage_record(u);
+    u->bytes = (uint64_t)((int64_t)u->bytes + d->bytes);
+    u->files = (uint64_t)((int64_t)u->files + d->files);
+    u->bills = (uint64_t)((int64_t)u->bills + d->bills);
+    u->physical_bytes = (uint64_t)((int64_t)u->physical_bytes + d->physical);
+    put_record(t, ROCKS_CF_USAGE, k, &u->base);
+    /* Both kinds (unpacked, or xmalloc()ed here) own nothing but the message. */
+    protobuf_c_message_free_unpacked(&u->base, NULL);
     return 0;
+}
+
+/* Adjusts the tenant's usage and that of organisation @org, once per command (each
+ * call reads the store, not the batch being built). */
+static int count_usage(struct txn *t, const char *org, const struct usage_delta *d)
+{
+    struct key k = {.len = strlen(t->cmd->tenant)};
+    struct usage_delta o = *d;
+    int rv;
+    memcpy(k.buf, t->cmd->tenant, k.len);
+    if ((rv = adjust_usage(t, &k, d)) != 0) {
+        return rv;
+    }
+    key_pair(&k, t->cmd->tenant, org);
+    o.physical = 0;
+    return adjust_usage(t, &k, &o);
 }
 
 static int load_bill(struct txn *t, const char *image_no, BillRecord **out)
@@ -225,10 +225,34 @@ static void pool_field(json_t *changes, char **field, const char *name, const ch
     }
 }
 
+/* Usage by organisation follows the bill: a new bill counts in its organisation, a
+ * pool push that changes the organisation moves the bill's files and bytes. */
+static int move_org_usage(struct txn *t, const BillRecord *bill, const char *old_org)
+{
+    struct usage_delta add = {.bytes = (int64_t)bill->bytes, .files = bill->files, .bills = 1};
+    struct usage_delta sub = {.bytes = -add.bytes, .files = -add.files, .bills = -1};
+    struct key k;
+    int rv;
+    if (t->res->created) {
+        struct usage_delta d = {.bills = 1};
+        return count_usage(t, bill->org, &d);
+    }
+    if (strcmp(old_org, bill->org) == 0) {
+        return 0;
+    }
+    key_pair(&k, t->cmd->tenant, old_org);
+    if ((rv = adjust_usage(t, &k, &sub)) != 0) {
+        return rv;
+    }
+    key_pair(&k, t->cmd->tenant, bill->org);
+    return adjust_usage(t, &k, &add);
+}
+
 static int apply_pool_push(struct txn *t, const PoolPush *p)
 {
     BillRecord *bill = NULL;
     json_t *changes = json_object();
+    char *old_org = NULL;
     int rv;
 
     if (!archive_valid_image_no(p->image_no)) {
@@ -240,12 +264,11 @@ static int apply_pool_push(struct txn *t, const PoolPush *p)
     if (rv == BASE_ENOTFOUND) {
         bill = new_bill(t, p->image_no, "pending_upload");
         t->res->created = true;
-        if ((rv = count_usage(t, 0, 0, 1)) != 0) {
-            goto out;
-        }
+        rv = 0;
     } else if (rv != 0) {
         goto out;
     }
+    old_org = xstrdup(bill->org);
     pool_field(changes, &bill->bill_no, "bill_no", p->bill_no);
     pool_field(changes, &bill->bill_type, "bill_type", p->bill_type);
     pool_field(changes, &bill->org, "org", p->org);
@@ -257,6 +280,9 @@ static int apply_pool_push(struct txn *t, const PoolPush *p)
     }
     replace_invoices(bill, p);
     bill->in_pool = true;
+    if ((rv = move_org_usage(t, bill, old_org)) != 0) {
+        goto out;
+    }
     audit(t, bill, t->res->created ? "pool_created" : "pool_updated",
           json_pack("{s:o}", "changes", changes));
     changes = NULL;
@@ -264,6 +290,7 @@ static int apply_pool_push(struct txn *t, const PoolPush *p)
     result_bill(t, bill);
     rv = 0;
 out:
+    free(old_org);
     json_decref(changes);
     archive_free_bill(bill);
     return rv;
@@ -368,31 +395,50 @@ static void store_order(struct txn *t, const char *image_no, BillOrder *order)
     put_record(t, ROCKS_CF_ORDER, &k, &order->base);
 }
 
-static int count_blob_ref(struct txn *t, const ProtobufCBinaryData *hash, uint64_t size)
+/* One more reference to a blob in @cf under key @k; *@fresh when it is the first. */
+static int ref_blob(struct txn *t, enum rocks_cf cf, const struct key *k, uint64_t size,
+                    bool *fresh)
 {
-    struct key k = {.len = hash->len};
     BlobRecord *blob;
-    int rv;
-    if (hash->len != 32) {
-        return BASE_EINVAL;
-    }
-    memcpy(k.buf, hash->data, hash->len);
-    rv = load_record(t->a, ROCKS_CF_BLOBS, &k, &blob_record__descriptor,
-                     (ProtobufCMessage **)&blob, t->err);
-    if (rv == BASE_ENOTFOUND) {
-        BlobRecord fresh = BLOB_RECORD__INIT;
-        fresh.size = size;
-        fresh.refs = 1;
-        put_record(t, ROCKS_CF_BLOBS, &k, &fresh.base);
+    int rv = load_record(t->a, cf, k, &blob_record__descriptor, (ProtobufCMessage **)&blob,
+                         t->err);
+    *fresh = rv == BASE_ENOTFOUND;
+    if (*fresh) {
+        BlobRecord first = BLOB_RECORD__INIT;
+        first.size = size;
+        first.refs = 1;
+        put_record(t, cf, k, &first.base);
         return 0;
     }
     if (rv != 0) {
         return rv;
     }
     blob->refs++;
-    put_record(t, ROCKS_CF_BLOBS, &k, &blob->base);
+    put_record(t, cf, k, &blob->base);
     blob_record__free_unpacked(blob, NULL);
     return 0;
+}
+
+/* Counts a reference to a blob, across tenants (what garbage collection needs) and
+ * for the tenant (*@fresh: the tenant stores this content for the first time, so its
+ * physical usage grows). */
+static int count_blob_ref(struct txn *t, const ProtobufCBinaryData *hash, uint64_t size,
+                          bool *fresh)
+{
+    struct key k = {.len = hash->len};
+    bool any_fresh;
+    int rv;
+    if (hash->len != 32) {
+        return BASE_EINVAL;
+    }
+    memcpy(k.buf, hash->data, hash->len);
+    if ((rv = ref_blob(t, ROCKS_CF_BLOBS, &k, size, &any_fresh)) != 0) {
+        return rv;
+    }
+    key_tenant_prefix(&k, t->cmd->tenant);
+    memcpy(k.buf + k.len, hash->data, hash->len);
+    k.len += hash->len;
+    return ref_blob(t, ROCKS_CF_TENANT_BLOBS, &k, size, fresh);
 }
 
 static void store_file(struct txn *t, const AddFile *f, const char *category)
@@ -434,6 +480,7 @@ static int apply_add_file(struct txn *t, const AddFile *f)
 {
     BillRecord *bill = NULL;
     BillOrder *order = NULL;
+    bool fresh = false;
     const char *category = classify(f);
     char hex[65];
     uint32_t position;
@@ -446,7 +493,7 @@ static int apply_add_file(struct txn *t, const AddFile *f)
     if (rv == BASE_ENOTFOUND) {
         bill = new_bill(t, f->image_no, "captured");
         t->res->created = true;
-        rv = count_usage(t, 0, 0, 1);
+        rv = 0;
     }
     if (rv != 0 || !capture_allowed(t, bill, category) ||
         (rv = load_order(t, f->image_no, &order)) != 0) {
@@ -465,9 +512,17 @@ static int apply_add_file(struct txn *t, const AddFile *f)
     store_order(t, f->image_no, order);
     bill->files++;
     count_category(bill, category, +1);
-    if ((rv = count_blob_ref(t, &f->blob, f->size)) != 0 ||
-        (rv = count_usage(t, (int64_t)f->size, 1, 0)) != 0) {
+    bill->bytes += f->size;
+    if ((rv = count_blob_ref(t, &f->blob, f->size, &fresh)) != 0) {
         goto out;
+    }
+    {
+        struct usage_delta d = {.bytes = (int64_t)f->size, .files = 1,
+                                .bills = t->res->created ? 1 : 0,
+                                .physical = fresh ? (int64_t)f->size : 0};
+        if ((rv = count_usage(t, bill->org, &d)) != 0) {
+            goto out;
+        }
     }
     hex_encode(f->blob.data, f->blob.len, hex);
     audit(t, bill, "file_added",
@@ -588,6 +643,180 @@ static void remember_result(struct txn *t)
     put_record(t, ROCKS_CF_IDEM, &k, &rec.base);
 }
 
+/* ---- Cluster, tenants, licenses ---- */
+
+static void store_tenant(struct txn *t, const TenantRecord *rec)
+{
+    struct key k = {.len = strlen(rec->id)};
+    memcpy(k.buf, rec->id, k.len);
+    put_record(t, ROCKS_CF_TENANTS, &k, &rec->base);
+}
+
+/* Keeps @l in force for @rec and in the tenant's license history. */
+static void put_license(struct txn *t, TenantRecord *rec, License *l)
+{
+    struct key k;
+    uint8_t be[8];
+    l->installed_ms = t->cmd->time_ms;
+    l->installed_index = t->index;
+    key_tenant_prefix(&k, rec->id);
+    rocks_put_be64(be, l->issued_ms);
+    memcpy(k.buf + k.len, be, sizeof be);
+    k.len += sizeof be;
+    memcpy(k.buf + k.len, l->license_id, strlen(l->license_id));
+    k.len += strlen(l->license_id);
+    put_record(t, ROCKS_CF_LICENSES, &k, &l->base);
+    rec->license = l;
+    store_tenant(t, rec);
+}
+
+/* The cluster's birth: its time, and the default tenant on an evaluation license. A
+ * second InitCluster (a new leader that did not see the first applied yet) is a no-op. */
+static int apply_init_cluster(struct txn *t)
+{
+    ClusterRecord c = CLUSTER_RECORD__INIT;
+    TenantRecord rec = TENANT_RECORD__INIT;
+    License l = LICENSE__INIT;
+    uint8_t *buf;
+    size_t n;
+    if (archive_cluster_initialized(t->a)) {
+        return 0;
+    }
+    c.created_ms = t->cmd->time_ms;
+    n = cluster_record__get_packed_size(&c);
+    buf = xmalloc(n > 0 ? n : 1);
+    cluster_record__pack(&c, buf);
+    rocks_batch_put(t->batch, ROCKS_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), buf, n);
+    free(buf);
+    rec.id = (char *)ARCHIVE_DEFAULT_TENANT;
+    rec.name = (char *)"Default tenant";
+    rec.created_ms = t->cmd->time_ms;
+    l.license_id = (char *)"evaluation";
+    l.tenant = rec.id;
+    l.issued_ms = t->cmd->time_ms;
+    l.expires_ms = t->cmd->time_ms + ARCHIVE_EVAL_DAYS * 24ull * 3600 * 1000;
+    l.quota_bytes = ARCHIVE_EVAL_QUOTA_BYTES;
+    l.modes = LICENSE_MODES_ALL;
+    l.document = (char *)"";
+    put_license(t, &rec, &l);
+    return 0;
+}
+
+static int apply_create_tenant(struct txn *t, const CreateTenant *c)
+{
+    TenantRecord rec = TENANT_RECORD__INIT;
+    TenantRecord *old;
+    int rv;
+    if (c->id == NULL || !archive_valid_tenant(c->id) || c->name == NULL ||
+        strlen(c->name) > 256) {
+        refuse(t, ARCHIVE_R_INVALID, "tenant ids are 1-64 characters of A-Z a-z 0-9 . _ - "
+                                     "and names at most 256 bytes");
+        return 0;
+    }
+    rv = archive_get_tenant(t->a, c->id, &old, t->err);
+    if (rv == 0) {
+        archive_free_tenant(old);
+        refuse(t, ARCHIVE_R_TENANT_EXISTS, "tenant %s exists already", c->id);
+        return 0;
+    }
+    if (rv != BASE_ENOTFOUND) {
+        return rv;
+    }
+    rec.id = c->id;
+    rec.name = c->name;
+    rec.created_ms = t->cmd->time_ms;
+    store_tenant(t, &rec);
+    return 0;
+}
+
+/* Why a license may not replace the one in force; ARCHIVE_OK when it may. */
+static enum archive_status license_acceptable(struct txn *t, const License *cur,
+                                              const License *l)
+{
+    char when[40];
+    if (t->cmd->time_ms >= l->expires_ms) {
+        clock_format_rfc3339(l->expires_ms, when, sizeof when);
+        refuse(t, ARCHIVE_R_LICENSE, "license expired or not installed: license %s expired "
+               "at %s; install a renewed one", l->license_id, when);
+        return ARCHIVE_R_LICENSE;
+    }
+    if (l->issued_ms > t->cmd->time_ms + ARCHIVE_LICENSE_SKEW_MS) {
+        clock_format_rfc3339(l->issued_ms, when, sizeof when);
+        refuse(t, ARCHIVE_R_INVALID, "license %s is not valid yet: it is issued at %s; check "
+               "the clocks of the signer and of this cluster", l->license_id, when);
+        return ARCHIVE_R_INVALID;
+    }
+    if (cur != NULL && cur->issued_ms >= l->issued_ms) {
+        clock_format_rfc3339(cur->issued_ms, when, sizeof when);
+        refuse(t, ARCHIVE_R_LICENSE_SUPERSEDED, "license %s is superseded: license %s, "
+               "issued at %s, is in force; only a license issued later replaces it",
+               l->license_id, cur->license_id, when);
+        return ARCHIVE_R_LICENSE_SUPERSEDED;
+    }
+    return ARCHIVE_OK;
+}
+
+static int apply_install_license(struct txn *t, const InstallLicense *cmd)
+{
+    License *l = cmd->license;
+    TenantRecord *rec;
+    int rv;
+    if (l == NULL || l->tenant == NULL || strcmp(l->tenant, t->cmd->tenant) != 0) {
+        refuse(t, ARCHIVE_R_INVALID, "the license is for another tenant");
+        return 0;
+    }
+    rv = archive_get_tenant(t->a, l->tenant, &rec, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_TENANT_NOT_FOUND, "no tenant %s; create it first", l->tenant);
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if (rec->license != NULL && strcmp(rec->license->license_id, l->license_id) == 0 &&
+        rec->license->issued_ms == l->issued_ms) {
+        t->res->replayed = true; /* that very license is in force already */
+    } else if (license_acceptable(t, rec->license, l) == ARCHIVE_OK) {
+        License *prev = rec->license;
+        put_license(t, rec, l);
+        rec->license = prev; /* the unpacked record frees its own */
+        t->res->created = true;
+    }
+    archive_free_tenant(rec);
+    return 0;
+}
+
+/* Content writes need the tenant's license in force at the command's time, the image
+ * mode licensed, and room in the quota. False (refused, or *@rv a store error) when
+ * the command must not go on. */
+static bool write_allowed(struct txn *t, int *rv)
+{
+    char msg[sizeof t->res->message];
+    uint64_t bytes = 0, files = 0;
+    enum archive_status st;
+    if (t->cmd->body_case == COMMAND__BODY_ADD_FILE) {
+        bytes = t->cmd->add_file->size;
+        files = 1;
+    }
+    /* Bill types and schemes do not exist yet: every bill is basic mode. */
+    st = archive_check_write(t->a, t->cmd->tenant, t->cmd->time_ms, LICENSE_MODE_BASIC, bytes,
+                             files, msg, sizeof msg, rv, t->err);
+    if (*rv != 0) {
+        return false;
+    }
+    if (st != ARCHIVE_OK) {
+        refuse(t, st, "%s", msg);
+        return false;
+    }
+    return true;
+}
+
+static bool is_content_write(const Command *cmd)
+{
+    return cmd->body_case == COMMAND__BODY_POOL_PUSH || cmd->body_case == COMMAND__BODY_ADD_FILE ||
+           cmd->body_case == COMMAND__BODY_SUBMIT;
+}
+
 static int dispatch(struct txn *t)
 {
     int rv;
@@ -596,6 +825,9 @@ static int dispatch(struct txn *t)
         return 0;
     }
     if (replay_idempotent(t, &rv)) {
+        return rv;
+    }
+    if (is_content_write(t->cmd) && !write_allowed(t, &rv)) {
         return rv;
     }
     switch (t->cmd->body_case) {
@@ -607,6 +839,15 @@ static int dispatch(struct txn *t)
         break;
     case COMMAND__BODY_SUBMIT:
         rv = apply_submit(t, t->cmd->submit);
+        break;
+    case COMMAND__BODY_INIT_CLUSTER:
+        rv = apply_init_cluster(t);
+        break;
+    case COMMAND__BODY_CREATE_TENANT:
+        rv = apply_create_tenant(t, t->cmd->create_tenant);
+        break;
+    case COMMAND__BODY_INSTALL_LICENSE:
+        rv = apply_install_license(t, t->cmd->install_license);
         break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");

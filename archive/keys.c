@@ -6,6 +6,7 @@
 #include "storage/rocks.h"
 
 const char KEY_APPLIED_INDEX[] = "applied_index";
+const char KEY_CLUSTER[] = "cluster";
 
 static void append(struct key *k, const void *p, size_t n)
 {

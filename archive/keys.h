@@ -4,9 +4,14 @@
  *   files  tenant \0 file_id                    -> FileRecord
  *   blobs  hash (32 bytes)                      -> BlobRecord (refs across tenants)
  *   usage  tenant                               -> UsageRecord
+ *   usage  tenant \0 org                        -> UsageRecord of one organisation
+ *   tenants tenant                              -> TenantRecord (with its license)
+ *   licenses tenant \0 issued (be64) license_id -> License (every one installed)
+ *   tblobs tenant \0 hash                       -> BlobRecord (the tenant's refs)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64
+ *   meta   "cluster"                            -> ClusterRecord
  *
  * Tenant ids, image numbers, file ids and keys never contain NUL (validated), so the
  * separators keep keys of different bills apart and prefix scans exact. */
@@ -16,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KEY_MAX 256
+#define KEY_MAX 512
 
 struct key {
     char buf[KEY_MAX];
@@ -31,5 +36,6 @@ void key_audit_prefix(struct key *k, const char *tenant, const char *image_no);
 void key_tenant_prefix(struct key *k, const char *tenant);
 
 extern const char KEY_APPLIED_INDEX[];
+extern const char KEY_CLUSTER[];
 
 #endif

@@ -62,6 +62,18 @@ const char *archive_status_name(enum archive_status status)
         return "idempotency_conflict";
     case ARCHIVE_R_INVALID_CATEGORY:
         return "invalid_category";
+    case ARCHIVE_R_TENANT_NOT_FOUND:
+        return "tenant_not_found";
+    case ARCHIVE_R_TENANT_EXISTS:
+        return "tenant_exists";
+    case ARCHIVE_R_LICENSE:
+        return "license_expired";
+    case ARCHIVE_R_QUOTA_BYTES:
+        return "quota_exceeded";
+    case ARCHIVE_R_QUOTA_FILES:
+        return "file_quota_exceeded";
+    case ARCHIVE_R_LICENSE_SUPERSEDED:
+        return "license_superseded";
     }
     return "unknown";
 }

@@ -10,7 +10,7 @@
 #include "base/mem.h"
 #include "version.h"
 
-enum opt_type { OPT_STRING, OPT_U64, OPT_BOOL };
+enum opt_type { OPT_STRING, OPT_U64, OPT_BOOL, OPT_LIST };
 
 struct opt {
     const char *name;
@@ -60,6 +60,9 @@ static const struct opt opts[] = {
      "raft heartbeat interval"},
     {"shutdown-grace-ms", OPT_U64, OFF(shutdown_grace_ms), "10000", 0, 600000,
      "on SIGTERM, how long requests in flight may finish"},
+    {"license-pubkey", OPT_LIST, OFF(license_pubkeys), NULL, 0, 0,
+     "file of a public key whose signed licenses this node accepts (repeatable; from "
+     "'imgarc license keygen')"},
 };
 
 static void usage(FILE *out)
@@ -97,6 +100,15 @@ static int set_opt(struct node_config *c, const struct opt *o, const char *value
         free(*(char **)field);
         *(char **)field = value != NULL ? xstrdup(value) : NULL;
         return 0;
+    case OPT_LIST: {
+        struct config_list *l = (struct config_list *)field;
+        if (value == NULL) {
+            return 0;
+        }
+        l->items = xrealloc(l->items, (l->n + 1) * sizeof *l->items);
+        l->items[l->n++] = xstrdup(value);
+        return 0;
+    }
     case OPT_BOOL:
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0) {
             *(bool *)field = true;
@@ -275,6 +287,14 @@ void node_config_free(struct node_config *c)
             char **field = (char **)((char *)c + opts[i].offset);
             free(*field);
             *field = NULL;
+        } else if (opts[i].type == OPT_LIST) {
+            struct config_list *l = (struct config_list *)((char *)c + opts[i].offset);
+            for (size_t k = 0; k < l->n; k++) {
+                free(l->items[k]);
+            }
+            free(l->items);
+            l->items = NULL;
+            l->n = 0;
         }
     }
 }
@@ -290,6 +310,14 @@ void node_config_log(const struct node_config *c)
             LOG_INFO("config", "%s=%s", o->name, v == NULL ? "(none)" : secret ? "***" : v);
         } else if (o->type == OPT_BOOL) {
             LOG_INFO("config", "%s=%s", o->name, *(const bool *)field ? "true" : "false");
+        } else if (o->type == OPT_LIST) {
+            const struct config_list *l = (const struct config_list *)field;
+            if (l->n == 0) {
+                LOG_INFO("config", "%s=(none)", o->name);
+            }
+            for (size_t k = 0; k < l->n; k++) {
+                LOG_INFO("config", "%s=%s", o->name, l->items[k]);
+            }
         } else {
             LOG_INFO("config", "%s=%llu", o->name,
                      (unsigned long long)*(const uint64_t *)field);

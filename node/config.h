@@ -4,7 +4,14 @@
 #define IMGARC_NODE_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* A key that may be given many times (flags and file lines add to it). */
+struct config_list {
+    char **items;
+    size_t n;
+};
 
 struct node_config {
     char *listen;      /* HTTP HOST:PORT */
@@ -28,6 +35,7 @@ struct node_config {
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;
     uint64_t shutdown_grace_ms;
+    struct config_list license_pubkeys; /* files of trusted license signing keys */
 };
 
 /* Fills @c from defaults, then the config file (--config), then the flags. On a bad

@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "archive/archive.h"
+#include "archive/license.h"
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -34,6 +35,7 @@ struct node {
     struct repl *repl;
     struct api *api;
     char *token;
+    uint8_t (*license_keys)[LICENSE_PUBLIC_KEY_BYTES];
     bool stopping;
 };
 
@@ -166,6 +168,27 @@ static int open_stores(struct node *n, struct base_err *err)
     return rv;
 }
 
+/* The public keys of --license-pubkey: a node that cannot read one does not start,
+ * rather than refuse valid licenses later. */
+static int load_license_keys(struct node *n, struct base_err *err)
+{
+    const struct config_list *l = &n->config.license_pubkeys;
+    n->license_keys = xcalloc(l->n > 0 ? l->n : 1, sizeof *n->license_keys);
+    for (size_t i = 0; i < l->n; i++) {
+        int rv = license_read_key(l->items[i], n->license_keys[i], LICENSE_PUBLIC_KEY_BYTES,
+                                  err);
+        if (rv != 0) {
+            base_err_wrap(err, "--license-pubkey");
+            return rv;
+        }
+    }
+    if (l->n == 0) {
+        LOG_WARN("node", "no --license-pubkey: this node accepts no license documents (the "
+                         "default tenant's evaluation license still works)");
+    }
+    return 0;
+}
+
 static int start_services(struct node *n, struct base_err *err)
 {
     char host[256];
@@ -192,6 +215,9 @@ static int start_services(struct node *n, struct base_err *err)
     if (rv != 0) {
         return rv;
     }
+    if ((rv = load_license_keys(n, err)) != 0) {
+        return rv;
+    }
     if (split_host_port(n->config.listen, host, sizeof host, &port) != 0) {
         base_err_set(err, "listen address '%s' is not HOST:PORT", n->config.listen);
         return BASE_EINVAL;
@@ -208,6 +234,8 @@ static int start_services(struct node *n, struct base_err *err)
         .sync_blobs = n->config.sync_blobs,
         .verify_reads = n->config.verify_reads,
         .group_commit_max = n->config.group_commit_max,
+        .license_keys = (const uint8_t(*)[32])n->license_keys,
+        .n_license_keys = n->config.license_pubkeys.n,
     };
     rv = api_start(&n->api, &n->loop, &ac, &n->archive, n->repl, &n->blobs, err);
     if (rv == 0) {
@@ -262,6 +290,7 @@ int main(int argc, char **argv)
     blob_store_close(&n.blobs);
     sodium_memzero(n.token, strlen(n.token));
     free(n.token);
+    free(n.license_keys);
     node_config_free(&n.config);
     LOG_INFO("node", "stopped");
     return 0;

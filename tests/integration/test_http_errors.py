@@ -3,6 +3,7 @@
 request, and the node keeps serving afterwards. Also keep-alive, pipelining, chunked
 uploads and the idle timeout."""
 
+import json
 import os
 import socket
 import time
@@ -266,11 +267,20 @@ class HttpErrorsTest(NodeTestCase):
                 r = self.node.request(method, path, body=b"" if method == "POST" else None)
                 self.refused(r, 404, 11002, "bill_not_found")
         # The same image number in another tenant is another bill.
+        self.ensure_tenant("other-co")
         self.assertStatus(self.node.upload("BX-TENANT-1", b"a", name="a.txt"), 201)
         r = self.node.get("/api/v1/bills/BX-TENANT-1?tenant=other-co")
         self.refused(r, 404, 11002, "bill_not_found")
+        # A tenant that does not exist is named as such.
+        r = self.node.get("/api/v1/bills/BX-TENANT-1?tenant=no-such-co")
+        self.refused(r, 404, 11014, "tenant_not_found")
         r = self.node.get("/api/v1/bills/BX-TENANT-1?tenant=bad%20tenant")
         self.refused(r, 400, 11011, "invalid_query")
+
+    def ensure_tenant(self, tenant):
+        r = self.node.post("/api/v1/tenants",
+                           body=json.dumps({"id": tenant, "name": tenant}).encode())
+        self.assertIn(r.status, (201, 409), r.body)
 
     def test_unknown_file_id(self):
         for fid in ("f" + "0" * 31, "nosuchfile"):
@@ -283,6 +293,7 @@ class HttpErrorsTest(NodeTestCase):
         # A file of another tenant is not visible.
         r = self.node.upload("BX-FID-1", b"secret", name="s.txt")
         self.assertStatus(r, 201)
+        self.ensure_tenant("other-co")
         r = self.node.get("/api/v1/files/%s/content?tenant=other-co" % r.json["file_id"])
         self.refused(r, 404, 11003, "file_not_found")
 

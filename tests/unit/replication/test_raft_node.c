@@ -118,25 +118,45 @@ static void wait_leader(struct fixture *f)
     assert_true(repl_is_leader(f->repl));
 }
 
+/* Proposes @cmd and runs the loop until it is applied. */
+static void propose_and_wait(struct fixture *f, Command *cmd)
+{
+    struct repl_propose req = {.data = f};
+    cmd->tenant = "default";
+    cmd->request_id = "r";
+    cmd->operator_ = "t";
+    cmd->time_ms = 1;
+    f->done = 0;
+    assert_int_equal(repl_propose(f->repl, &req, cmd, proposed), 0);
+    while (!f->done) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(f->status, 0);
+}
+
+/* The default tenant and its evaluation license, as a new node's API proposes them. */
+static void init_cluster(struct fixture *f)
+{
+    Command cmd = COMMAND__INIT;
+    InitCluster ic = INIT_CLUSTER__INIT;
+    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
+    cmd.init_cluster = &ic;
+    propose_and_wait(f, &cmd);
+    assert_true(archive_cluster_initialized(&f->a));
+}
+
 /* Proposes a pool push and runs the loop until it is applied. */
 static void push(struct fixture *f, const char *image_no)
 {
     Command cmd = COMMAND__INIT;
     PoolPush p = POOL_PUSH__INIT;
-    struct repl_propose req = {.data = f};
-    cmd.tenant = "default";
-    cmd.request_id = "r";
-    cmd.operator_ = "t";
-    cmd.time_ms = 1;
+    if (!archive_cluster_initialized(&f->a)) {
+        init_cluster(f);
+    }
     p.image_no = (char *)image_no;
     cmd.body_case = COMMAND__BODY_POOL_PUSH;
     cmd.pool_push = &p;
-    f->done = 0;
-    assert_int_equal(repl_propose(f->repl, &req, &cmd, proposed), 0);
-    while (!f->done) {
-        uv_run(&f->loop, UV_RUN_ONCE);
-    }
-    assert_int_equal(f->status, 0);
+    propose_and_wait(f, &cmd);
 }
 
 static void single_node_elects_itself_and_applies(void **state)

@@ -1,0 +1,341 @@
+/* Operator endpoints for tenants, their licenses and their usage.
+ *
+ * A license document is verified here, against the public keys this node trusts
+ * (--license-pubkey), and proposed as an InstallLicense command carrying the parsed
+ * fields: the state machine applies what a node verified, so nodes with different
+ * key sets still decide alike (docs/licenses.md). */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/license.h"
+#include "base/clock.h"
+#include "base/mem.h"
+
+#define TENANT_BODY_MAX (64u << 10)
+#define NAME_MAX_BYTES 256
+
+/* A call that outlives its handler (a body to read, a proposal to wait for). */
+struct op_call {
+    struct api_call call;
+    struct repl_propose prop;
+    struct license license;
+    char *document;
+};
+
+/* Reads the body of @call into a call of its own, then runs @done. */
+static void op_call_start(const struct api_call *call, size_t body_max, http_body_done_cb done)
+{
+    struct op_call *op = xcalloc(1, sizeof *op);
+    op->call = *call;
+    op->prop.data = op;
+    call->req->data = op;
+    http_request_buffer_body(call->req, body_max, done);
+}
+
+static void op_call_free(struct op_call *op)
+{
+    free(op->document);
+    free(op);
+}
+
+static json_t *license_json(const License *l, uint64_t now_ms)
+{
+    char modes[32], warning[256];
+    json_t *m = json_array();
+    int64_t days = ((int64_t)l->expires_ms - (int64_t)now_ms) / (24 * 3600 * 1000);
+    license_modes_format(l->modes, modes, sizeof modes);
+    for (char *save = NULL, *tok = strtok_r(modes, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        json_array_append_new(m, json_string(tok));
+    }
+    return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:o, s:o, s:I, s:o}", "license_id",
+                     l->license_id, "tenant", l->tenant, "issued", api_time_json(l->issued_ms),
+                     "expires", api_time_json(l->expires_ms), "quota_bytes",
+                     (json_int_t)l->quota_bytes, "max_files", (json_int_t)l->max_files, "modes",
+                     m, "installed", api_time_json(l->installed_ms), "expires_in_days",
+                     (json_int_t)days, "warning",
+                     archive_license_warning(l, now_ms, warning, sizeof warning)
+                         ? json_string(warning)
+                         : json_null());
+}
+
+/* Loads the tenant named by @id; false after answering 404 or 500. */
+static bool load_tenant(struct api_call *call, const char *id, TenantRecord **out)
+{
+    struct base_err err = {{0}};
+    int rv = archive_get_tenant(call->api->archive, id, out, &err);
+    if (rv == BASE_ENOTFOUND) {
+        api_respond_error(call->api, call->req, 404, API_E_TENANT_NOT_FOUND,
+                          "no tenant %.64s; create it with POST /api/v1/tenants", id);
+    } else if (rv != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "tenant: %s", err.msg);
+    }
+    return rv == 0;
+}
+
+/* Answers a proposal that did not apply; true when there was nothing to answer. */
+static bool proposal_ok(struct op_call *op, int status, const struct archive_result *res)
+{
+    if (status != 0) {
+        api_respond_propose_error(op->call.api, op->call.req, status);
+        return false;
+    }
+    if (res->status != ARCHIVE_OK) {
+        api_respond_refusal(op->call.api, op->call.req, res);
+        return false;
+    }
+    return true;
+}
+
+static void propose(struct op_call *op, Command *cmd, const char *tenant, repl_propose_cb cb)
+{
+    int rv;
+    api_command_stamp(&op->call, cmd, NULL);
+    cmd->tenant = (char *)tenant;
+    rv = repl_propose(op->call.api->repl, &op->prop, cmd, cb);
+    if (rv != 0) {
+        api_respond_propose_error(op->call.api, op->call.req, rv);
+        op_call_free(op);
+    }
+}
+
+/* ---- Tenants ---- */
+
+static void tenant_created(struct repl_propose *prop, int status,
+                           const struct archive_result *res)
+{
+    struct op_call *op = prop->data;
+    TenantRecord *t;
+    if (proposal_ok(op, status, res) && load_tenant(&op->call, op->call.param, &t)) {
+        api_respond_json(op->call.api, op->call.req, 201,
+                         json_pack("{s:s, s:s, s:o, s:I}", "id", t->id, "name", t->name,
+                                   "created", api_time_json(t->created_ms), "index",
+                                   (json_int_t)res->index));
+        archive_free_tenant(t);
+    }
+    op_call_free(op);
+}
+
+static void tenant_body(struct http_request *req, int status)
+{
+    struct op_call *op = req->data;
+    json_error_t jerr;
+    json_t *root = status == 0 ? json_loadb(req->body, req->body_len, 0, &jerr) : NULL;
+    const char *id = json_string_value(json_object_get(root, "id"));
+    json_t *name = json_object_get(root, "name");
+    Command cmd = COMMAND__INIT;
+    CreateTenant ct = CREATE_TENANT__INIT;
+    if (status != 0) {
+        http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
+    } else if (!json_is_object(root)) {
+        api_respond_error(op->call.api, req, 400, API_E_INVALID_JSON,
+                          "body must be a JSON object {\"id\", \"name\"}");
+    } else if (id == NULL || !archive_valid_tenant(id)) {
+        api_respond_error(op->call.api, req, 400, API_E_INVALID_FIELD,
+                          "'id' must be 1-64 characters of A-Z a-z 0-9 . _ -");
+    } else if (name != NULL && (!json_is_string(name) ||
+                                json_string_length(name) > NAME_MAX_BYTES)) {
+        api_respond_error(op->call.api, req, 400, API_E_INVALID_FIELD,
+                          "'name' must be a string of at most %d bytes", NAME_MAX_BYTES);
+    } else {
+        snprintf(op->call.param, sizeof op->call.param, "%s", id);
+        ct.id = op->call.param;
+        ct.name = (char *)(name != NULL ? json_string_value(name) : id);
+        cmd.body_case = COMMAND__BODY_CREATE_TENANT;
+        cmd.create_tenant = &ct;
+        propose(op, &cmd, op->call.param, tenant_created);
+        json_decref(root);
+        return;
+    }
+    json_decref(root);
+    op_call_free(op);
+}
+
+void api_handle_create_tenant(struct api_call *call)
+{
+    op_call_start(call, TENANT_BODY_MAX, tenant_body);
+}
+
+static void list_tenant(const TenantRecord *t, void *arg)
+{
+    json_array_append_new(arg, json_pack("{s:s, s:s, s:o, s:o}", "id", t->id, "name", t->name,
+                                         "created", api_time_json(t->created_ms), "license",
+                                         t->license != NULL
+                                             ? license_json(t->license, clock_wall_ms())
+                                             : json_null()));
+}
+
+void api_handle_list_tenants(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    json_t *list = json_array();
+    if (archive_list_tenants(call->api->archive, list_tenant, list, &err) != 0) {
+        json_decref(list);
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "tenants: %s", err.msg);
+        return;
+    }
+    api_respond_json(call->api, call->req, 200, json_pack("{s:o}", "tenants", list));
+}
+
+/* ---- Usage ---- */
+
+static void org_usage(const char *org, const UsageRecord *u, void *arg)
+{
+    json_object_set_new(arg, org, json_pack("{s:I, s:I, s:I}", "bytes", (json_int_t)u->bytes,
+                                            "files", (json_int_t)u->files, "bills",
+                                            (json_int_t)u->bills));
+}
+
+static json_t *usage_warnings(const License *l, const UsageRecord *u, uint64_t now_ms)
+{
+    json_t *w = json_array();
+    char buf[256];
+    if (l == NULL) {
+        json_array_append_new(w, json_string("no license installed: captures are refused "
+                                             "(code 10888)"));
+        return w;
+    }
+    if (archive_license_warning(l, now_ms, buf, sizeof buf)) {
+        json_array_append_new(w, json_string(buf));
+    }
+    if (l->quota_bytes > 0 && u->bytes * 100 >= l->quota_bytes * 80) {
+        snprintf(buf, sizeof buf, "%llu%% of the storage quota is used",
+                 (unsigned long long)(u->bytes * 100 / l->quota_bytes));
+        json_array_append_new(w, json_string(buf));
+    }
+    return w;
+}
+
+void api_handle_usage(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    UsageRecord zero = USAGE_RECORD__INIT, *u = NULL;
+    TenantRecord *t;
+    json_t *by_org = json_object();
+    const License *l;
+    int rv;
+    if (!load_tenant(call, call->param, &t)) {
+        json_decref(by_org);
+        return;
+    }
+    l = t->license;
+    rv = archive_get_usage(call->api->archive, t->id, &u, &err);
+    if ((rv != 0 && rv != BASE_ENOTFOUND) ||
+        archive_list_org_usage(call->api->archive, t->id, org_usage, by_org, &err) != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "usage: %s", err.msg);
+        json_decref(by_org);
+    } else {
+        const UsageRecord *use = u != NULL ? u : &zero;
+        uint64_t now = clock_wall_ms();
+        /* One node holds every copy until blobs are replicated (issue "A cluster"). */
+        api_respond_json(
+            call->api, call->req, 200,
+            json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:I, s:o, s:o, s:o}", "tenant", t->id,
+                      "bytes", (json_int_t)use->bytes, "files", (json_int_t)use->files, "bills",
+                      (json_int_t)use->bills, "quota_bytes",
+                      l != NULL ? json_integer((json_int_t)l->quota_bytes) : json_null(),
+                      "max_files",
+                      l != NULL && l->max_files > 0 ? json_integer((json_int_t)l->max_files)
+                                                    : json_null(),
+                      "physical_bytes", (json_int_t)use->physical_bytes, "by_org", by_org,
+                      "license", l != NULL ? license_json(l, now) : json_null(), "warnings",
+                      usage_warnings(l, use, now)));
+    }
+    archive_free_usage(u);
+    archive_free_tenant(t);
+}
+
+/* ---- Licenses ---- */
+
+static void license_installed(struct repl_propose *prop, int status,
+                              const struct archive_result *res)
+{
+    struct op_call *op = prop->data;
+    TenantRecord *t;
+    if (proposal_ok(op, status, res) && load_tenant(&op->call, op->license.tenant, &t)) {
+        json_t *body = license_json(t->license, clock_wall_ms());
+        json_object_set_new(body, "index", json_integer((json_int_t)res->index));
+        api_respond_json(op->call.api, op->call.req, res->created ? 201 : 200, body);
+        archive_free_tenant(t);
+    }
+    op_call_free(op);
+}
+
+static void propose_license(struct op_call *op)
+{
+    const struct license *l = &op->license;
+    Command cmd = COMMAND__INIT;
+    InstallLicense il = INSTALL_LICENSE__INIT;
+    License rec = LICENSE__INIT;
+    rec.license_id = (char *)l->license_id;
+    rec.tenant = (char *)l->tenant;
+    rec.issued_ms = l->issued_ms;
+    rec.expires_ms = l->expires_ms;
+    rec.quota_bytes = l->quota_bytes;
+    rec.max_files = l->max_files;
+    rec.modes = l->modes;
+    rec.document = op->document;
+    il.license = &rec;
+    cmd.body_case = COMMAND__BODY_INSTALL_LICENSE;
+    cmd.install_license = &il;
+    propose(op, &cmd, l->tenant, license_installed);
+}
+
+static void license_body(struct http_request *req, int status)
+{
+    struct op_call *op = req->data;
+    struct api *api = op->call.api;
+    struct base_err err = {{0}};
+    TenantRecord *t;
+    if (status != 0) {
+        http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
+    } else if (license_verify(req->body, req->body_len, api->config.license_keys,
+                              api->config.n_license_keys, &op->license, &err) != 0) {
+        api_respond_error(api, req, 400, API_E_LICENSE_INVALID, "license refused: %s", err.msg);
+    } else if (op->call.tenant_given && strcmp(op->license.tenant, op->call.tenant) != 0) {
+        api_respond_error(api, req, 400, API_E_LICENSE_INVALID,
+                          "license refused: it is for tenant %s, not %s", op->license.tenant,
+                          op->call.tenant);
+    } else if (load_tenant(&op->call, op->license.tenant, &t)) {
+        archive_free_tenant(t);
+        op->document = xstrndup(req->body, req->body_len);
+        propose_license(op);
+        return;
+    }
+    op_call_free(op);
+}
+
+void api_handle_install_license(struct api_call *call)
+{
+    op_call_start(call, LICENSE_DOC_MAX, license_body);
+}
+
+static void history_one(const License *l, void *arg)
+{
+    json_array_append_new(arg, license_json(l, clock_wall_ms()));
+}
+
+void api_handle_show_license(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    json_t *history = json_array();
+    TenantRecord *t;
+    if (!load_tenant(call, call->tenant, &t)) {
+        json_decref(history);
+        return;
+    }
+    if (archive_list_licenses(call->api->archive, t->id, history_one, history, &err) != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "licenses: %s", err.msg);
+        json_decref(history);
+    } else {
+        api_respond_json(call->api, call->req, 200,
+                         json_pack("{s:s, s:o, s:o}", "tenant", t->id, "license",
+                                   t->license != NULL ? license_json(t->license, clock_wall_ms())
+                                                      : json_null(),
+                                   "history", history));
+    }
+    archive_free_tenant(t);
+}

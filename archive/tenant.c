@@ -1,0 +1,239 @@
+/* Tenants, their licenses and usage: reads of the local store, and the write policy
+ * (license in force, licensed modes, quotas) shared by apply and the API. */
+#include "archive.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/keys.h"
+#include "archive/license.h"
+#include "base/clock.h"
+#include "base/mem.h"
+
+#define DAY_MS (24ull * 3600 * 1000)
+
+int archive_get_tenant(struct archive *a, const char *tenant, TenantRecord **out,
+                       struct base_err *err)
+{
+    char *val;
+    size_t vlen;
+    int rv;
+    if (!archive_valid_tenant(tenant)) {
+        return BASE_ENOTFOUND;
+    }
+    rv = rocks_get(a->db, ROCKS_CF_TENANTS, tenant, strlen(tenant), &val, &vlen, err);
+    if (rv != 0) {
+        return rv;
+    }
+    *out = tenant_record__unpack(NULL, vlen, (const uint8_t *)val);
+    free(val);
+    if (*out == NULL) {
+        base_err_set(err, "tenant record %s is corrupt", tenant);
+        return BASE_ECORRUPT;
+    }
+    return 0;
+}
+
+void archive_free_tenant(TenantRecord *tenant)
+{
+    if (tenant != NULL) {
+        tenant_record__free_unpacked(tenant, NULL);
+    }
+}
+
+bool archive_cluster_initialized(struct archive *a)
+{
+    struct base_err err;
+    char *val;
+    size_t vlen;
+    if (rocks_get(a->db, ROCKS_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), &val, &vlen, &err) !=
+        0) {
+        return false;
+    }
+    free(val);
+    return true;
+}
+
+/* Calls @cb with every record of @cf under @prefix, unpacked with @desc. */
+static int scan(struct archive *a, enum rocks_cf cf, const void *prefix, size_t plen,
+                const ProtobufCMessageDescriptor *desc,
+                void (*cb)(const ProtobufCMessage *m, const char *key, size_t klen, void *arg),
+                void *arg, struct base_err *err)
+{
+    struct rocks_iter *it = rocks_iter_new(a->db, cf, prefix, plen);
+    int rv;
+    for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
+        size_t vlen, klen;
+        const char *v = rocks_iter_value(it, &vlen);
+        const char *k = rocks_iter_key(it, &klen);
+        ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, vlen, (const uint8_t *)v);
+        if (m == NULL) {
+            base_err_set(err, "%s record is corrupt", rocks_cf_name(cf));
+            rocks_iter_free(it);
+            return BASE_ECORRUPT;
+        }
+        cb(m, k, klen, arg);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    rv = rocks_iter_status(it, err);
+    rocks_iter_free(it);
+    return rv;
+}
+
+struct scan_cb {
+    void *cb;
+    void *arg;
+    size_t prefix_len;
+};
+
+static void tenant_cb(const ProtobufCMessage *m, const char *key, size_t klen, void *arg)
+{
+    struct scan_cb *s = arg;
+    (void)key;
+    (void)klen;
+    ((archive_tenant_cb)s->cb)((const TenantRecord *)m, s->arg);
+}
+
+int archive_list_tenants(struct archive *a, archive_tenant_cb cb, void *arg,
+                         struct base_err *err)
+{
+    struct scan_cb s = {.cb = (void *)cb, .arg = arg};
+    return scan(a, ROCKS_CF_TENANTS, "", 0, &tenant_record__descriptor, tenant_cb, &s, err);
+}
+
+static void license_cb(const ProtobufCMessage *m, const char *key, size_t klen, void *arg)
+{
+    struct scan_cb *s = arg;
+    (void)key;
+    (void)klen;
+    ((archive_license_cb)s->cb)((const License *)m, s->arg);
+}
+
+int archive_list_licenses(struct archive *a, const char *tenant, archive_license_cb cb,
+                          void *arg, struct base_err *err)
+{
+    struct scan_cb s = {.cb = (void *)cb, .arg = arg};
+    struct key prefix;
+    key_tenant_prefix(&prefix, tenant);
+    return scan(a, ROCKS_CF_LICENSES, prefix.buf, prefix.len, &license__descriptor, license_cb,
+                &s, err);
+}
+
+static void org_cb(const ProtobufCMessage *m, const char *key, size_t klen, void *arg)
+{
+    struct scan_cb *s = arg;
+    char *org = xstrndup(key + s->prefix_len, klen - s->prefix_len);
+    ((archive_org_usage_cb)s->cb)(org, (const UsageRecord *)m, s->arg);
+    free(org);
+}
+
+int archive_list_org_usage(struct archive *a, const char *tenant, archive_org_usage_cb cb,
+                           void *arg, struct base_err *err)
+{
+    struct key prefix;
+    struct scan_cb s = {.cb = (void *)cb, .arg = arg};
+    key_tenant_prefix(&prefix, tenant);
+    s.prefix_len = prefix.len;
+    return scan(a, ROCKS_CF_USAGE, prefix.buf, prefix.len, &usage_record__descriptor, org_cb,
+                &s, err);
+}
+
+bool archive_license_warning(const License *l, uint64_t now_ms, char *buf, size_t size)
+{
+    static const unsigned marks[] = {1, 7, 30};
+    char when[40];
+    clock_format_rfc3339(l->expires_ms, when, sizeof when);
+    if (now_ms >= l->expires_ms) {
+        snprintf(buf, size, "license %s expired at %s: captures are refused (code 10888) "
+                 "until a renewed license is installed", l->license_id, when);
+        return true;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
+        if (l->expires_ms - now_ms <= marks[i] * DAY_MS) {
+            snprintf(buf, size, "license %s expires within %u day%s, at %s: install a "
+                     "renewal", l->license_id, marks[i], marks[i] == 1 ? "" : "s", when);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The license's own refusals: in force, not expired, mode bought. */
+static enum archive_status license_allows(const char *tenant, const License *l,
+                                          uint64_t now_ms, unsigned mode, char *msg,
+                                          size_t size)
+{
+    char when[40], modes[32];
+    if (l == NULL) {
+        snprintf(msg, size, "license expired or not installed: tenant %s has no license; an "
+                 "operator installs one with POST /api/v1/licenses", tenant);
+        return ARCHIVE_R_LICENSE;
+    }
+    clock_format_rfc3339(l->expires_ms, when, sizeof when);
+    if (now_ms >= l->expires_ms) {
+        snprintf(msg, size, "license expired or not installed: license %s of tenant %s "
+                 "expired at %s; reads and downloads keep working, captures need a renewed "
+                 "license", l->license_id, tenant, when);
+        return ARCHIVE_R_LICENSE;
+    }
+    if ((l->modes & mode) == 0) {
+        license_modes_format(l->modes, modes, sizeof modes);
+        snprintf(msg, size, "license %s of tenant %s does not cover this image mode (it "
+                 "covers %s)", l->license_id, tenant, modes);
+        return ARCHIVE_R_LICENSE;
+    }
+    return ARCHIVE_OK;
+}
+
+static enum archive_status quota_allows(const License *l, const UsageRecord *u, uint64_t bytes,
+                                        uint64_t files, char *msg, size_t size)
+{
+    if (bytes > 0 && (u->bytes > l->quota_bytes || bytes > l->quota_bytes - u->bytes)) {
+        snprintf(msg, size, "storage quota exceeded: %" PRIu64 " of %" PRIu64 " licensed "
+                 "bytes are used and this file has %" PRIu64 "; delete files or install a "
+                 "license with a larger quota", u->bytes, l->quota_bytes, bytes);
+        return ARCHIVE_R_QUOTA_BYTES;
+    }
+    if (files > 0 && l->max_files > 0 && u->files + files > l->max_files) {
+        snprintf(msg, size, "file quota exceeded: the license allows %" PRIu64 " files and "
+                 "%" PRIu64 " are stored", l->max_files, u->files);
+        return ARCHIVE_R_QUOTA_FILES;
+    }
+    return ARCHIVE_OK;
+}
+
+enum archive_status archive_check_write(struct archive *a, const char *tenant, uint64_t now_ms,
+                                        unsigned mode, uint64_t bytes, uint64_t files,
+                                        char *msg, size_t msg_size, int *rv,
+                                        struct base_err *err)
+{
+    TenantRecord *t = NULL;
+    UsageRecord *u = NULL;
+    enum archive_status st;
+    *rv = archive_get_tenant(a, tenant, &t, err);
+    if (*rv == BASE_ENOTFOUND) {
+        *rv = 0;
+        snprintf(msg, msg_size, "no tenant %s; an operator creates tenants with POST "
+                 "/api/v1/tenants", tenant);
+        return ARCHIVE_R_TENANT_NOT_FOUND;
+    }
+    if (*rv != 0) {
+        return ARCHIVE_R_INVALID;
+    }
+    st = license_allows(tenant, t->license, now_ms, mode, msg, msg_size);
+    if (st == ARCHIVE_OK && (bytes > 0 || files > 0)) {
+        *rv = archive_get_usage(a, tenant, &u, err);
+        if (*rv == BASE_ENOTFOUND) {
+            UsageRecord zero = USAGE_RECORD__INIT;
+            *rv = 0;
+            st = quota_allows(t->license, &zero, bytes, files, msg, msg_size);
+        } else if (*rv == 0) {
+            st = quota_allows(t->license, u, bytes, files, msg, msg_size);
+            archive_free_usage(u);
+        }
+    }
+    archive_free_tenant(t);
+    return *rv != 0 ? ARCHIVE_R_INVALID : st;
+}
