@@ -340,6 +340,162 @@ static void snapshot_round_trip(void **state)
     free(snap);
 }
 
+/* ---- Tenants, licenses, quotas ---- */
+
+#define T0 1700000000000ull /* the time stamp() gives; also the cluster's creation */
+#define DAY (24ull * 3600 * 1000)
+
+/* Applies @cmd for @tenant at @time_ms. */
+static void apply_as(struct fixture *f, const char *tenant, uint64_t time_ms, Command *cmd,
+                     struct archive_result *res)
+{
+    stamp(cmd, NULL);
+    cmd->tenant = (char *)tenant;
+    cmd->time_ms = time_ms;
+    apply(f, cmd, res);
+}
+
+static void create_tenant(struct fixture *f, const char *id, struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    CreateTenant c = CREATE_TENANT__INIT;
+    c.id = (char *)id;
+    c.name = (char *)id;
+    cmd.body_case = COMMAND__BODY_CREATE_TENANT;
+    cmd.create_tenant = &c;
+    apply_as(f, id, T0, &cmd, res);
+}
+
+static void install(struct fixture *f, const char *tenant, const char *id, uint64_t issued,
+                    uint64_t expires, uint64_t quota, uint64_t max_files, unsigned modes,
+                    uint64_t now, struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    InstallLicense il = INSTALL_LICENSE__INIT;
+    License l = LICENSE__INIT;
+    l.license_id = (char *)id;
+    l.tenant = (char *)tenant;
+    l.issued_ms = issued;
+    l.expires_ms = expires;
+    l.quota_bytes = quota;
+    l.max_files = max_files;
+    l.modes = modes;
+    l.document = "{}";
+    il.license = &l;
+    cmd.body_case = COMMAND__BODY_INSTALL_LICENSE;
+    cmd.install_license = &il;
+    apply_as(f, tenant, now, &cmd, res);
+}
+
+static void upload_as(struct fixture *f, const char *tenant, uint64_t now, const char *file_id,
+                      uint64_t size, uint8_t blob_byte, struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    AddFile a = ADD_FILE__INIT;
+    uint8_t blob[32];
+    memset(blob, blob_byte, sizeof blob);
+    a.image_no = "BX-Q";
+    a.file_id = (char *)file_id;
+    a.name = "x.bin";
+    a.format = "bin";
+    a.size = size;
+    a.blob.data = blob;
+    a.blob.len = sizeof blob;
+    cmd.body_case = COMMAND__BODY_ADD_FILE;
+    cmd.add_file = &a;
+    apply_as(f, tenant, now, &cmd, res);
+}
+
+static void default_tenant_starts_on_an_evaluation_license(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    TenantRecord *t;
+    assert_true(archive_cluster_initialized(&f->a));
+    assert_int_equal(archive_get_tenant(&f->a, "default", &t, &err), 0);
+    assert_non_null(t->license);
+    assert_string_equal(t->license->license_id, "evaluation");
+    assert_int_equal(t->license->expires_ms, T0 + 30 * DAY);
+    assert_int_equal(t->license->quota_bytes, 10ull << 30);
+    archive_free_tenant(t);
+    upload_as(f, "default", T0 + 30 * DAY - 1, "f1", 10, 1, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    upload_as(f, "default", T0 + 30 * DAY, "f2", 10, 2, &res);
+    assert_int_equal(res.status, ARCHIVE_R_LICENSE);
+    assert_non_null(strstr(res.message, "expired"));
+}
+
+static void new_tenant_needs_a_license_and_tenants_are_unique(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    create_tenant(f, "acme", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    create_tenant(f, "acme", &res);
+    assert_int_equal(res.status, ARCHIVE_R_TENANT_EXISTS);
+    upload_as(f, "acme", T0, "f1", 10, 1, &res);
+    assert_int_equal(res.status, ARCHIVE_R_LICENSE);
+    upload_as(f, "nobody", T0, "f1", 10, 1, &res);
+    assert_int_equal(res.status, ARCHIVE_R_TENANT_NOT_FOUND);
+    install(f, "acme", "L1", T0, T0 + DAY, 1000, 0, 1, T0, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    upload_as(f, "acme", T0 + 1, "f1", 10, 1, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    /* A license without the basic mode does not cover today's bills. */
+    install(f, "acme", "L2", T0 + 2, T0 + DAY, 1000, 0, 2 | 4, T0 + 3, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    upload_as(f, "acme", T0 + 4, "f2", 10, 2, &res);
+    assert_int_equal(res.status, ARCHIVE_R_LICENSE);
+    assert_non_null(strstr(res.message, "image mode"));
+}
+
+static void older_expired_and_future_licenses_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    create_tenant(f, "acme", &res);
+    install(f, "acme", "L2", T0 + 100, T0 + DAY, 1000, 0, 1, T0 + 200, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    install(f, "acme", "L2", T0 + 100, T0 + DAY, 1000, 0, 1, T0 + 300, &res);
+    assert_int_equal(res.status, ARCHIVE_OK); /* the same one again: nothing changes */
+    assert_true(res.replayed);
+    install(f, "acme", "L1", T0 + 50, T0 + 2 * DAY, 1000, 0, 1, T0 + 300, &res);
+    assert_int_equal(res.status, ARCHIVE_R_LICENSE_SUPERSEDED);
+    install(f, "acme", "L3", T0 + 400, T0 + 500, 1000, 0, 1, T0 + 600, &res);
+    assert_int_equal(res.status, ARCHIVE_R_LICENSE); /* expired before it is installed */
+    install(f, "acme", "L4", T0 + DAY, T0 + 2 * DAY, 1000, 0, 1, T0 + 700, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID); /* issued tomorrow: not valid yet */
+    install(f, "other", "L5", T0, T0 + DAY, 1000, 0, 1, T0 + 700, &res);
+    assert_int_equal(res.status, ARCHIVE_R_TENANT_NOT_FOUND);
+}
+
+static void quota_is_exact(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    UsageRecord *u;
+    create_tenant(f, "acme", &res);
+    install(f, "acme", "L1", T0, T0 + DAY, 100, 3, 1, T0, &res);
+    upload_as(f, "acme", T0 + 1, "f1", 60, 1, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    upload_as(f, "acme", T0 + 1, "f2", 41, 2, &res);
+    assert_int_equal(res.status, ARCHIVE_R_QUOTA_BYTES); /* one byte over */
+    upload_as(f, "acme", T0 + 1, "f3", 40, 1, &res);     /* same content as f1 */
+    assert_int_equal(res.status, ARCHIVE_OK);            /* exactly the quota */
+    upload_as(f, "acme", T0 + 1, "f4", 0, 3, &res);
+    assert_int_equal(res.status, ARCHIVE_OK); /* an empty file fits; three files */
+    upload_as(f, "acme", T0 + 1, "f5", 0, 4, &res);
+    assert_int_equal(res.status, ARCHIVE_R_QUOTA_FILES);
+    assert_int_equal(archive_get_usage(&f->a, "acme", &u, &err), 0);
+    assert_int_equal(u->bytes, 100);
+    assert_int_equal(u->files, 3);
+    assert_int_equal(u->bills, 1);
+    assert_int_equal(u->physical_bytes, 60); /* f3 repeats f1's content */
+    archive_free_usage(u);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, setup, teardown),
     cmocka_unit_test_setup_teardown(capture_classifies_and_orders, setup, teardown),
@@ -350,6 +506,13 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(undecodable_entry_is_refused_deterministically, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(snapshot_round_trip, setup, teardown),
+    cmocka_unit_test_setup_teardown(default_tenant_starts_on_an_evaluation_license, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(new_tenant_needs_a_license_and_tenants_are_unique, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(older_expired_and_future_licenses_are_refused, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(quota_is_exact, setup, teardown),
 };
 
 TESTLIB_MAIN("fsm", tests)
