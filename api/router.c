@@ -82,6 +82,7 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_QUOTA_BYTES, 413, API_E_QUOTA_EXCEEDED},
         {ARCHIVE_R_QUOTA_FILES, 403, API_E_FILE_QUOTA_EXCEEDED},
         {ARCHIVE_R_LICENSE_SUPERSEDED, 409, API_E_LICENSE_SUPERSEDED},
+        {ARCHIVE_R_LICENSE_INVALID, 400, API_E_LICENSE_INVALID},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {

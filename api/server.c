@@ -2,6 +2,7 @@
  * readiness and metrics. */
 #include "api/api_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,14 +188,16 @@ struct metrics {
     size_t cap;
 };
 
-static void metric(struct metrics *m, const char *name, const char *type, const char *help,
-                   double value)
+static void append(struct metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void append(struct metrics *m, const char *fmt, ...)
 {
     int n;
     for (;;) {
-        n = snprintf(m->buf + m->len, m->cap - m->len,
-                     "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name,
-                     value);
+        va_list ap;
+        va_start(ap, fmt);
+        n = vsnprintf(m->buf + m->len, m->cap - m->len, fmt, ap);
+        va_end(ap);
         if (n >= 0 && (size_t)n < m->cap - m->len) {
             break;
         }
@@ -202,6 +205,63 @@ static void metric(struct metrics *m, const char *name, const char *type, const 
         m->buf = xrealloc(m->buf, m->cap);
     }
     m->len += (size_t)n;
+}
+
+static void metric(struct metrics *m, const char *name, const char *type, const char *help,
+                   double value)
+{
+    append(m, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, value);
+}
+
+struct tenant_metrics {
+    struct metrics *m;
+    struct api *api;
+    uint64_t now_ms;
+    bool usage; /* second pass: quota use */
+};
+
+/* One labelled sample per tenant: seconds to license expiry (negative once expired;
+ * absent without a license), or the share of the byte quota in use. */
+static void tenant_metric(const TenantRecord *t, void *arg)
+{
+    struct tenant_metrics *tm = arg;
+    struct base_err err;
+    UsageRecord *u;
+    if (t->license == NULL) {
+        return;
+    }
+    if (!tm->usage) {
+        append(tm->m, "imgarc_license_expiry_seconds{tenant=\"%s\"} %.3f\n", t->id,
+               ((double)t->license->expires_ms - (double)tm->now_ms) / 1000.0);
+    } else {
+        int rv = archive_get_usage(tm->api->archive, t->id, &u, &err);
+        double used = rv == 0 ? (double)u->bytes : 0;
+        if (rv == 0 || rv == BASE_ENOTFOUND) {
+            append(tm->m, "imgarc_tenant_quota_used_ratio{tenant=\"%s\"} %.6f\n", t->id,
+                   t->license->quota_bytes > 0 ? used / (double)t->license->quota_bytes : 1.0);
+        }
+        if (rv == 0) {
+            archive_free_usage(u);
+        }
+    }
+}
+
+static void tenant_metrics(struct metrics *m, struct api *api)
+{
+    struct tenant_metrics tm = {.m = m, .api = api, .now_ms = clock_wall_ms()};
+    struct base_err err;
+    append(m, "# HELP imgarc_license_expiry_seconds seconds until the tenant's license "
+              "expires (alert at 30, 7 and 1 days)\n# TYPE imgarc_license_expiry_seconds "
+              "gauge\n");
+    if (archive_list_tenants(api->archive, tenant_metric, &tm, &err) != 0) {
+        LOG_WARN("metrics", "tenants: %s", err.msg);
+    }
+    append(m, "# HELP imgarc_tenant_quota_used_ratio share of the licensed bytes in use "
+              "(warn at 0.8 and 0.95)\n# TYPE imgarc_tenant_quota_used_ratio gauge\n");
+    tm.usage = true;
+    if (archive_list_tenants(api->archive, tenant_metric, &tm, &err) != 0) {
+        LOG_WARN("metrics", "tenants: %s", err.msg);
+    }
 }
 
 static double peak_rss_bytes(void)
@@ -261,6 +321,7 @@ void api_handle_metrics(struct api_call *call)
            (double)rs.proposals_total);
     metric(&m, "imgarc_raft_proposals_failed_total", "counter", "proposals that did not apply",
            (double)rs.proposals_failed);
+    tenant_metrics(&m, api);
     http_respond(call->req, 200, "text/plain; version=0.0.4", m.buf, m.len);
     free(m.buf);
 }

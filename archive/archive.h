@@ -42,6 +42,7 @@ enum archive_status {
     ARCHIVE_R_QUOTA_BYTES,
     ARCHIVE_R_QUOTA_FILES,
     ARCHIVE_R_LICENSE_SUPERSEDED, /* a license issued later is in force */
+    ARCHIVE_R_LICENSE_INVALID,    /* e.g. issued in the future, or for another tenant */
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */

@@ -742,9 +742,9 @@ static enum archive_status license_acceptable(struct txn *t, const License *cur,
     }
     if (l->issued_ms > t->cmd->time_ms + ARCHIVE_LICENSE_SKEW_MS) {
         clock_format_rfc3339(l->issued_ms, when, sizeof when);
-        refuse(t, ARCHIVE_R_INVALID, "license %s is not valid yet: it is issued at %s; check "
-               "the clocks of the signer and of this cluster", l->license_id, when);
-        return ARCHIVE_R_INVALID;
+        refuse(t, ARCHIVE_R_LICENSE_INVALID, "license %s is not valid yet: it is issued at %s; "
+               "check the clocks of the signer and of this cluster", l->license_id, when);
+        return ARCHIVE_R_LICENSE_INVALID;
     }
     if (cur != NULL && cur->issued_ms >= l->issued_ms) {
         clock_format_rfc3339(cur->issued_ms, when, sizeof when);
@@ -762,7 +762,7 @@ static int apply_install_license(struct txn *t, const InstallLicense *cmd)
     TenantRecord *rec;
     int rv;
     if (l == NULL || l->tenant == NULL || strcmp(l->tenant, t->cmd->tenant) != 0) {
-        refuse(t, ARCHIVE_R_INVALID, "the license is for another tenant");
+        refuse(t, ARCHIVE_R_LICENSE_INVALID, "the license is for another tenant");
         return 0;
     }
     rv = archive_get_tenant(t->a, l->tenant, &rec, t->err);

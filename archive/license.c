@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -18,6 +19,7 @@ static const char *const mode_names[] = {"basic", "sync", "match"};
 
 void license_keygen(uint8_t pk[LICENSE_PUBLIC_KEY_BYTES], uint8_t sk[LICENSE_SECRET_KEY_BYTES])
 {
+    ASSERT(sodium_init() >= 0); /* idempotent; keys need the random source ready */
     crypto_sign_keypair(pk, sk);
 }
 
@@ -138,9 +140,9 @@ static bool signed_by_trusted(const char *payload, const char *sig64,
     }
     base_err_set(err, n_keys == 0 ? "this node trusts no license key: start it with "
                                     "--license-pubkey FILE"
-                                  : "the signature does not match the payload under any key "
-                                    "this node trusts (--license-pubkey): the document was "
-                                    "changed, or signed with another key");
+                                  : "the signature does not match the payload under any "
+                                    "trusted key (a node's --license-pubkey): the document "
+                                    "was changed, or signed with another key");
     return false;
 }
 
@@ -297,12 +299,19 @@ int license_write_key(const char *path, const uint8_t *key, size_t bytes, unsign
     hex_encode(key, bytes, hex);
     n = strlen(hex);
     hex[n++] = '\n';
-    if (write(fd, hex, n) != (ssize_t)n || fsync(fd) != 0) {
+    /* The mode exactly as asked, whatever the umask. */
+    if (fchmod(fd, (mode_t)mode) != 0 || write(fd, hex, n) != (ssize_t)n || fsync(fd) != 0) {
         base_err_set(err, "%s: %s", path, strerror(errno));
         close(fd);
+        unlink(path); /* no partial key file left behind */
         sodium_memzero(hex, sizeof hex);
         return BASE_EIO;
     }
     sodium_memzero(hex, sizeof hex);
-    return close(fd) == 0 ? 0 : BASE_EIO;
+    if (close(fd) != 0) {
+        base_err_set(err, "%s: close: %s", path, strerror(errno));
+        unlink(path);
+        return BASE_EIO;
+    }
+    return 0;
 }

@@ -74,6 +74,8 @@ const char *archive_status_name(enum archive_status status)
         return "file_quota_exceeded";
     case ARCHIVE_R_LICENSE_SUPERSEDED:
         return "license_superseded";
+    case ARCHIVE_R_LICENSE_INVALID:
+        return "license_invalid";
     }
     return "unknown";
 }

@@ -626,32 +626,45 @@ static int parse_answer(const struct transfer *t, json_t **out)
 
 int cli_http_json(struct cli_http *h, const struct cli_request *req, json_t *body, json_t **out)
 {
+    char *text = NULL;
+    int rv;
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT);
+        ASSERT(text != NULL); /* only out of memory makes our own JSON fail to dump */
+    }
+    rv = cli_http_send(h, req, text, text != NULL ? strlen(text) : 0, NULL, out);
+    free(text);
+    return rv;
+}
+
+int cli_http_send(struct cli_http *h, const struct cli_request *req, const char *body,
+                  size_t len, long *status, json_t **out)
+{
     struct transfer t;
     struct curl_slist *headers;
-    char *text = NULL;
     char *url = request_url(h, req);
     int rv;
 
     transfer_init(&t, h, req);
     headers = add_header(base_headers(&t), "Accept: application/json");
     if (body != NULL) {
-        text = json_dumps(body, JSON_COMPACT);
-        ASSERT(text != NULL); /* only out of memory makes our own JSON fail to dump */
         headers = add_header(headers, "Content-Type: application/json");
     }
     setup(&t, headers, url);
     if (strcmp(req->method, "POST") == 0) {
-        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, text != NULL ? text : "");
+        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body != NULL ? body : "");
         curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(text != NULL ? strlen(text) : 0));
+                         (curl_off_t)(body != NULL ? len : 0));
     }
     rv = perform(&t);
     if (rv == 0) {
         rv = parse_answer(&t, out);
     }
+    if (rv == 0 && status != NULL) {
+        *status = t.status;
+    }
     curl_slist_free_all(headers);
     free(t.answer.data);
-    free(text);
     free(url);
     return rv;
 }

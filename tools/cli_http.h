@@ -84,6 +84,13 @@ char *cli_http_path(const char *prefix, const char *segment, const char *suffix)
 int cli_http_json(struct cli_http *h, const struct cli_request *req, json_t *body,
                   json_t **out) WARN_UNUSED;
 
+/* Like cli_http_json(), but sends the @len bytes of @body exactly as they are, as
+ * application/json (NULL: no body): for documents whose bytes matter, such as a signed
+ * license. On a 2xx answer also stores its HTTP status in *@status (NULL: not wanted),
+ * which tells a 201 (created) from a 200 (it existed). */
+int cli_http_send(struct cli_http *h, const struct cli_request *req, const char *body,
+                  size_t len, long *status, json_t **out) WARN_UNUSED;
+
 /* POSTs the content of the regular file @file_path as the body, streamed, with its size
  * as Content-Length. A file that changes size while it is sent fails the upload
  * (CLI_ELOCAL). On a 2xx answer stores the parsed JSON in *@out (caller decrefs). */

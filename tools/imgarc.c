@@ -5,9 +5,12 @@
  * people, or as JSON with --json. Single-threaded. Functions return 0 or a CLI_E* code
  * whose negation is the exit status. A failure is printed once, where it is found:
  * usage errors here, whatever the server or the network says in cli_http.c.
- * docs/cli.md is the reference of every command. */
+ * license keygen, sign and verify ask no server: they use the license codec of
+ * archive/license.h, and wipe a secret key once used. docs/cli.md is the reference of
+ * every command. */
 #include "tools/cli_http.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -17,6 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "archive/license.h"
+#include "base/clock.h"
+#include "base/hex.h"
 #include "base/mem.h"
 #include "version.h"
 
@@ -24,6 +32,8 @@
 #define KEY_CHARS_MAX 64
 #define KEY_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 #define LIST_LIMIT_MAX 1000
+/* The tenant of a node's requests when none is named. */
+#define DEFAULT_TENANT "default"
 /* parse_command() printed the command's help: the command is done, successfully. */
 #define HELP_SHOWN 1
 
@@ -54,6 +64,13 @@ struct cli {
 struct args {
     const char **pos;
     size_t n;
+};
+
+/* One action of a command that has several ("license sign"); @run gets the arguments
+ * after the action's name. */
+struct action {
+    const char *name;
+    int (*run)(struct cli *cli, int argc, char **argv);
 };
 
 struct command {
@@ -218,6 +235,30 @@ static int check_key(const char *cmd, const char *key, size_t max)
 static int connect_server(struct cli *cli)
 {
     return cli->http != NULL ? 0 : cli_http_new(&cli->http, &cli->conn);
+}
+
+/* Runs the action that argv[0] names ("pool push", "license sign"...). */
+static int run_action(struct cli *cli, const char *cmd, const struct action *actions, size_t n,
+                      int argc, char **argv)
+{
+    char names[128];
+    size_t len = 0;
+    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        print_help(cmd, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 0 && strcmp(argv[0], actions[i].name) == 0) {
+            return actions[i].run(cli, argc - 1, argv + 1);
+        }
+        len += (size_t)snprintf(names + len, len < sizeof names ? sizeof names - len : 0,
+                                "%s%s%s%s", i == 0 ? "" : ", ", n == 1 ? "'" : "",
+                                actions[i].name, n == 1 ? "'" : "");
+    }
+    return usage_error(cmd, "%s%s%s; the action%s %s",
+                       argc == 0 ? "missing action" : "unknown action '",
+                       argc == 0 ? "" : argv[0], argc == 0 ? "" : "'",
+                       n == 1 ? " is" : "s are", names);
 }
 
 /* ---- Output ---- */
@@ -543,11 +584,12 @@ static bool valid_amount(const char *s)
 }
 
 /* Sets a string member; JSON carries only UTF-8, so other bytes are a usage error. */
-static int put_string(json_t *obj, const char *key, const char *value, const char *what)
+static int put_string(const char *cmd, json_t *obj, const char *key, const char *value,
+                      const char *what)
 {
     json_t *s = json_string(value);
     if (s == NULL) {
-        return usage_error("pool push", "%s is not valid UTF-8", what);
+        return usage_error(cmd, "%s is not valid UTF-8", what);
     }
     json_object_set_new(obj, key, s);
     return 0;
@@ -575,7 +617,7 @@ static int parse_invoice(const char *spec, json_t **out)
                              item);
         } else {
             *eq = '\0';
-            rv = put_string(inv, item, eq + 1, "--invoice");
+            rv = put_string("pool push", inv, item, eq + 1, "--invoice");
         }
         free(key);
     }
@@ -609,7 +651,7 @@ static int pool_body(const struct pool_opts *o, const char *image_no, json_t **o
     }
     for (size_t i = 0; i < ARRAY_SIZE(fields) && rv == 0; i++) {
         if (fields[i][1] != NULL) {
-            rv = put_string(body, fields[i][0], fields[i][1], fields[i][2]);
+            rv = put_string("pool push", body, fields[i][0], fields[i][1], fields[i][2]);
         }
     }
     for (size_t i = 0; i < o->invoices.n && rv == 0; i++) {
@@ -684,16 +726,8 @@ static int pool_push(struct cli *cli, int argc, char **argv)
 
 static int cmd_pool(struct cli *cli, int argc, char **argv)
 {
-    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
-        print_help("pool", stdout);
-        return 0;
-    }
-    if (argc == 0 || strcmp(argv[0], "push") != 0) {
-        return usage_error("pool", "%s%s%s; the action is 'push'",
-                           argc == 0 ? "missing action" : "unknown action '",
-                           argc == 0 ? "" : argv[0], argc == 0 ? "" : "'");
-    }
-    return pool_push(cli, argc - 1, argv + 1);
+    static const struct action actions[] = {{"push", pool_push}};
+    return run_action(cli, "pool", actions, ARRAY_SIZE(actions), argc, argv);
 }
 
 /* ---- upload ---- */
@@ -1069,6 +1103,827 @@ static int cmd_bills(struct cli *cli, int argc, char **argv)
     return rv == HELP_SHOWN ? 0 : rv;
 }
 
+/* ---- license, tenant, usage: shared helpers ---- */
+
+#define KEY_FILE_NAME "license.key"
+#define PUB_FILE_NAME "license.pub"
+/* A license id made up by sign: "lic-" and this many random bytes in hex. */
+#define LICENSE_ID_RANDOM_BYTES 8
+/* license verify found the document not valid: exit 1, like a refusal by a node. */
+#define VERIFY_FAILED CLI_ESERVER
+
+/* Tenant and license ids as the node takes them: 1-64 characters of the id alphabet,
+ * but not "." or "..". */
+static int check_id(const char *cmd, const char *what, const char *id)
+{
+    size_t len = strlen(id);
+    if (len == 0 || len > LICENSE_ID_MAX || strspn(id, KEY_ALPHABET) != len ||
+        strcmp(id, ".") == 0 || strcmp(id, "..") == 0) {
+        return usage_error(cmd, "%s '%s' must be 1-%d characters of A-Z a-z 0-9 . _ -", what,
+                           id, LICENSE_ID_MAX);
+    }
+    return 0;
+}
+
+/* A whole number of at most INT64_MAX, the largest a license's JSON carries. With
+ * @suffixes, a K, M, G or T after it multiplies by that power of 1024 ("10G"). */
+static bool parse_count(const char *s, bool suffixes, uint64_t *out)
+{
+    static const char units[] = "KMGT";
+    unsigned shift = 0;
+    unsigned long long v;
+    char *end;
+    if (s[0] < '0' || s[0] > '9') {
+        return false;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0) {
+        return false;
+    }
+    if (*end != '\0') {
+        const char *u = suffixes ? strchr(units, toupper((unsigned char)*end)) : NULL;
+        if (u == NULL || end[1] != '\0') {
+            return false;
+        }
+        shift = 10 * (unsigned)(u - units + 1);
+    }
+    if (v > (unsigned long long)INT64_MAX >> shift) {
+        return false;
+    }
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
+/* @n as "1.5 GiB": powers of 1024, as --quota-bytes takes them. */
+static void human_bytes(uint64_t n, char *buf, size_t size)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)n / 1024.0;
+    size_t u = 0;
+    if (n < 1024) {
+        snprintf(buf, size, "%llu B", (unsigned long long)n);
+        return;
+    }
+    while (v >= 1024.0 && u + 1 < ARRAY_SIZE(units)) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+/* "label      1.5 GiB (1610612736 bytes)", without the newline. */
+static void put_size(const char *label, long long n)
+{
+    char human[32];
+    uint64_t bytes = n > 0 ? (uint64_t)n : 0;
+    human_bytes(bytes, human, sizeof human);
+    printf("%-10s %s (%llu bytes)", label, human, (unsigned long long)bytes);
+}
+
+/* A file count limit; 0 or null means none. */
+static void put_max_files(const json_t *v)
+{
+    if (json_integer_value(v) > 0) {
+        printf("%-10s %lld\n", "max_files", (long long)json_integer_value(v));
+    } else {
+        put_field("max_files", "no limit");
+    }
+}
+
+/* A JSON list of mode names as "basic,sync". */
+static void put_modes(const json_t *modes)
+{
+    const json_t *m;
+    size_t i;
+    printf("%-10s ", "modes");
+    json_array_foreach(modes, i, m)
+    {
+        const char *name = json_string_value(m);
+        if (i > 0) {
+            putchar(',');
+        }
+        put_text(name != NULL ? name : "?");
+    }
+    puts(json_array_size(modes) > 0 ? "" : "-");
+}
+
+/* A license as the API spells it: LICENSE in docs/cli.md. The fields only a node
+ * knows (days_left, installed) are printed when present. */
+static void print_license(const json_t *lic)
+{
+    const json_t *days = json_object_get(lic, "expires_in_days");
+    const char *warning = json_string_value(json_object_get(lic, "warning"));
+    put_field("license_id", jstr(lic, "license_id"));
+    put_field("tenant", jstr(lic, "tenant"));
+    put_field("issued", jstr(lic, "issued"));
+    put_field("expires", jstr(lic, "expires"));
+    if (json_is_integer(days)) {
+        printf("%-10s %lld\n", "days_left", (long long)json_integer_value(days));
+    }
+    put_size("quota", jint(lic, "quota_bytes"));
+    putchar('\n');
+    put_modes(json_object_get(lic, "modes"));
+    put_max_files(json_object_get(lic, "max_files"));
+    if (json_object_get(lic, "installed") != NULL) {
+        put_field("installed", jstr(lic, "installed"));
+    }
+    if (warning != NULL) {
+        put_field("warning", warning);
+    }
+}
+
+/* Reads a license document from @path, or from stdin for "-", into a fresh
+ * NUL-terminated buffer. A document is at most LICENSE_DOC_MAX bytes. */
+static int read_document(const char *path, char **out, size_t *len)
+{
+    bool from_stdin = strcmp(path, "-") == 0;
+    const char *name = from_stdin ? "stdin" : path;
+    FILE *f = from_stdin ? stdin : fopen(path, "rb");
+    char *buf;
+    size_t n;
+    int rv = CLI_ELOCAL;
+    if (f == NULL) {
+        fprintf(stderr, "imgarc: %s: %s\n", path, strerror(errno));
+        return CLI_ELOCAL;
+    }
+    if (from_stdin && isatty(STDIN_FILENO)) {
+        fprintf(stderr, "imgarc: reading the license document from the terminal; end it with "
+                        "Ctrl-D\n");
+    }
+    buf = xmalloc(LICENSE_DOC_MAX + 2);
+    n = fread(buf, 1, LICENSE_DOC_MAX + 1, f);
+    if (ferror(f)) {
+        fprintf(stderr, "imgarc: %s: read: %s\n", name, strerror(errno));
+    } else if (n > LICENSE_DOC_MAX) {
+        fprintf(stderr, "imgarc: %s: over %u bytes, too large for a license document\n", name,
+                LICENSE_DOC_MAX);
+    } else if (n == 0) {
+        fprintf(stderr, "imgarc: %s: empty; expected a license document from 'imgarc license "
+                        "sign'\n", name);
+    } else {
+        rv = 0;
+    }
+    if (!from_stdin) {
+        fclose(f);
+    }
+    if (rv != 0) {
+        free(buf);
+        return rv;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Reads a key file of @bytes bytes written by license keygen. */
+static int read_key(const char *path, uint8_t *key, size_t bytes)
+{
+    struct base_err err = {{0}};
+    if (license_read_key(path, key, bytes, &err) != 0) {
+        fprintf(stderr, "imgarc: %s\n", err.msg);
+        return CLI_ELOCAL;
+    }
+    return 0;
+}
+
+/* ---- license keygen ---- */
+
+/* Creates @dir and any missing parent; @dir itself gets @mode. */
+static int make_dirs(const char *dir, mode_t mode)
+{
+    char *path = xstrdup(dir);
+    int rv = 0;
+    for (char *p = strchr(path + 1, '/'); p != NULL && rv == 0; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "imgarc: mkdir %s: %s\n", path, strerror(errno));
+            rv = CLI_ELOCAL;
+        }
+        *p = '/';
+    }
+    if (rv == 0 && mkdir(path, mode) != 0 && errno != EEXIST) {
+        fprintf(stderr, "imgarc: mkdir %s: %s\n", path, strerror(errno));
+        rv = CLI_ELOCAL;
+    }
+    free(path);
+    return rv;
+}
+
+/* Neither key file may exist: a key pair is never half replaced. */
+static int check_no_keys(const char *key_path, const char *pub_path)
+{
+    const char *paths[] = {key_path, pub_path};
+    for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+        struct stat st;
+        if (lstat(paths[i], &st) == 0) {
+            fprintf(stderr, "imgarc: %s exists already; not overwriting a key (the licenses "
+                            "signed with it would no longer verify): choose another --out\n",
+                    paths[i]);
+            return CLI_ELOCAL;
+        }
+        if (errno != ENOENT) {
+            fprintf(stderr, "imgarc: %s: %s\n", paths[i], strerror(errno));
+            return CLI_ELOCAL;
+        }
+    }
+    return 0;
+}
+
+/* Writes one key file; a file this call created is removed again when it fails. */
+static int write_key(const char *path, const uint8_t *key, size_t bytes, unsigned mode)
+{
+    struct base_err err = {{0}};
+    int rv = license_write_key(path, key, bytes, mode, &err);
+    if (rv == 0) {
+        return 0;
+    }
+    fprintf(stderr, "imgarc: %s\n", err.msg[0] != '\0' ? err.msg : path);
+    if (rv != BASE_EEXISTS) {
+        unlink(path);
+    }
+    return CLI_ELOCAL;
+}
+
+/* Writes a fresh key pair; on failure neither file is left behind. */
+static int write_key_pair(const char *key_path, const char *pub_path)
+{
+    uint8_t pk[LICENSE_PUBLIC_KEY_BYTES], sk[LICENSE_SECRET_KEY_BYTES];
+    int rv;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "imgarc: libsodium failed to initialize\n");
+        return CLI_ELOCAL;
+    }
+    license_keygen(pk, sk);
+    rv = write_key(key_path, sk, sizeof sk, 0600);
+    sodium_memzero(sk, sizeof sk);
+    if (rv == 0) {
+        rv = write_key(pub_path, pk, sizeof pk, 0644);
+        /* 0644 whatever the umask: it is public */
+        if (rv == 0 && chmod(pub_path, 0644) != 0) {
+            fprintf(stderr, "imgarc: chmod %s: %s\n", pub_path, strerror(errno));
+            unlink(pub_path);
+            rv = CLI_ELOCAL;
+        }
+        if (rv != 0) {
+            unlink(key_path);
+        }
+    }
+    return rv;
+}
+
+static int license_keygen_cmd(struct cli *cli, int argc, char **argv)
+{
+    const char *dir = NULL;
+    const struct flag flags[] = {{"--out", NULL, FLAG_VALUE, &dir}};
+    char *key_path = NULL, *pub_path = NULL;
+    struct args a;
+    int rv = parse_command(cli, "license keygen", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("license keygen", &a, 0, 0, "nothing");
+    }
+    if (rv == 0 && (dir == NULL || dir[0] == '\0')) {
+        rv = usage_error("license keygen", "missing --out DIR, the directory for the keys");
+    }
+    if (rv == 0) {
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/') {
+            n--; /* "keys/" is "keys", which gets mode 0700 */
+        }
+        key_path = xasprintf("%.*s/%s", (int)n, dir, KEY_FILE_NAME);
+        pub_path = xasprintf("%.*s/%s", (int)n, dir, PUB_FILE_NAME);
+        key_path[n] = '\0';
+        rv = make_dirs(key_path, 0700);
+        key_path[n] = '/';
+    }
+    if (rv == 0) {
+        rv = check_no_keys(key_path, pub_path);
+    }
+    if (rv == 0) {
+        rv = write_key_pair(key_path, pub_path);
+    }
+    if (rv == 0) {
+        printf("secret key  %s  (mode 0600: keep it private and offline, it signs licenses)\n",
+               key_path);
+        printf("public key  %s  (for the nodes: imgarcd --license-pubkey %s)\n", pub_path,
+               pub_path);
+    }
+    free(key_path);
+    free(pub_path);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* ---- license sign and verify ---- */
+
+struct sign_opts {
+    const char *key;
+    const char *expires;
+    const char *issued;
+    const char *quota;
+    const char *modes;
+    const char *max_files;
+    const char *id;
+};
+
+/* --issued and --expires into @l; --issued defaults to now. */
+static int sign_times(const struct sign_opts *o, struct license *l)
+{
+    int64_t now = (int64_t)clock_wall_ms();
+    int64_t issued = o->issued != NULL ? clock_parse_rfc3339(o->issued) : now;
+    int64_t expires = clock_parse_rfc3339(o->expires);
+    const char *bad = issued < 0 ? "--issued" : expires < 0 ? "--expires" : NULL;
+    if (bad != NULL) {
+        return usage_error("license sign", "%s '%s' is not an RFC 3339 time such as "
+                                           "2027-12-31T00:00:00Z",
+                           bad, issued < 0 ? o->issued : o->expires);
+    }
+    if (expires <= issued) {
+        return usage_error("license sign", "--expires must be later than --issued (%s)",
+                           o->issued != NULL ? o->issued : "now");
+    }
+    l->issued_ms = (uint64_t)issued;
+    l->expires_ms = (uint64_t)expires;
+    return 0;
+}
+
+/* Checks every flag of license sign and fills @l from them. */
+static int sign_fields(const char *tenant, const struct sign_opts *o, struct license *l)
+{
+    const char *cmd = "license sign";
+    const char *missing = o->key == NULL       ? "--key FILE"
+                          : tenant == NULL     ? "--tenant ID"
+                          : o->expires == NULL ? "--expires TIME"
+                          : o->quota == NULL   ? "--quota-bytes N"
+                          : o->modes == NULL   ? "--modes LIST"
+                                               : NULL;
+    if (missing != NULL) {
+        return usage_error(cmd, "missing %s", missing);
+    }
+    if (check_id(cmd, "--tenant", tenant) != 0 ||
+        (o->id != NULL && check_id(cmd, "--id", o->id) != 0) || sign_times(o, l) != 0) {
+        return CLI_EUSAGE;
+    }
+    if (!parse_count(o->quota, true, &l->quota_bytes)) {
+        return usage_error(cmd, "--quota-bytes '%s' is not a number of bytes such as "
+                                "1099511627776 or 1T (K, M, G, T: powers of 1024)", o->quota);
+    }
+    if (o->max_files != NULL && !parse_count(o->max_files, false, &l->max_files)) {
+        return usage_error(cmd, "--max-files '%s' is not a whole number (0: no limit)",
+                           o->max_files);
+    }
+    if (license_modes_parse(o->modes, &l->modes) != 0) {
+        return usage_error(cmd, "--modes '%s' is not a comma-separated list of basic, sync, "
+                                "match", o->modes);
+    }
+    snprintf(l->tenant, sizeof l->tenant, "%s", tenant);
+    if (o->id != NULL) {
+        snprintf(l->license_id, sizeof l->license_id, "%s", o->id);
+    } else {
+        uint8_t raw[LICENSE_ID_RANDOM_BYTES];
+        char hex[2 * sizeof raw + 1];
+        randombytes_buf(raw, sizeof raw); /* initializes itself; no sodium_init() needed */
+        hex_encode(raw, sizeof raw, hex);
+        snprintf(l->license_id, sizeof l->license_id, "lic-%s", hex);
+    }
+    return 0;
+}
+
+static int license_sign_cmd(struct cli *cli, int argc, char **argv)
+{
+    struct sign_opts o = {0};
+    const struct flag flags[] = {
+        {"--key", NULL, FLAG_VALUE, &o.key},
+        {"--expires", NULL, FLAG_VALUE, &o.expires},
+        {"--issued", NULL, FLAG_VALUE, &o.issued},
+        {"--quota-bytes", NULL, FLAG_VALUE, &o.quota},
+        {"--modes", NULL, FLAG_VALUE, &o.modes},
+        {"--max-files", NULL, FLAG_VALUE, &o.max_files},
+        {"--id", NULL, FLAG_VALUE, &o.id},
+    };
+    uint8_t sk[LICENSE_SECRET_KEY_BYTES];
+    struct license l = {0};
+    struct args a;
+    int rv = parse_command(cli, "license sign", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("license sign", &a, 0, 0, "nothing");
+    }
+    if (rv == 0) {
+        /* The license's tenant is the global --tenant, given before or after "sign". */
+        const char *tenant = cli->conn.tenant;
+        rv = sign_fields(tenant != NULL && tenant[0] != '\0' ? tenant : NULL, &o, &l);
+    }
+    if (rv == 0) {
+        rv = read_key(o.key, sk, sizeof sk);
+    }
+    if (rv == 0) {
+        char *doc = license_sign(&l, sk);
+        puts(doc);
+        free(doc);
+        if (l.expires_ms <= clock_wall_ms()) {
+            fprintf(stderr, "imgarc: license sign: warning: --expires %s is past; nodes refuse "
+                            "to install an expired license\n", o.expires);
+        }
+    }
+    sodium_memzero(sk, sizeof sk);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* The verified fields of @l with the names the API gives them. */
+static json_t *license_fields(const struct license *l)
+{
+    char issued[40], expires[40], modes[32];
+    json_t *list = json_array();
+    json_t *obj;
+    clock_format_rfc3339(l->issued_ms, issued, sizeof issued);
+    clock_format_rfc3339(l->expires_ms, expires, sizeof expires);
+    license_modes_format(l->modes, modes, sizeof modes);
+    for (char *save = NULL, *tok = strtok_r(modes, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        json_array_append_new(list, json_string(tok));
+    }
+    obj = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "license_id", l->license_id,
+                    "tenant", l->tenant, "issued", issued, "expires", expires, "quota_bytes",
+                    (json_int_t)l->quota_bytes, "max_files", (json_int_t)l->max_files,
+                    "modes", list);
+    ASSERT(obj != NULL);
+    if (clock_wall_ms() >= l->expires_ms) {
+        json_object_set_new(obj, "warning",
+                            json_string("expired: nodes refuse to install this license"));
+    }
+    return obj;
+}
+
+static int license_verify_cmd(struct cli *cli, int argc, char **argv)
+{
+    const char *pub = NULL;
+    const struct flag flags[] = {
+        {"--pub", NULL, FLAG_VALUE, &pub}, {"--json", NULL, FLAG_BOOL, &cli->json}};
+    uint8_t keys[1][LICENSE_PUBLIC_KEY_BYTES];
+    struct base_err err = {{0}};
+    struct license l;
+    char *doc = NULL;
+    size_t len = 0;
+    struct args a;
+    int rv = parse_command(cli, "license verify", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("license verify", &a, 0, 1, "DOCUMENT_FILE");
+    }
+    if (rv == 0 && pub == NULL) {
+        rv = usage_error("license verify", "missing --pub FILE, the public key to check against");
+    }
+    if (rv == 0) {
+        rv = read_key(pub, keys[0], sizeof keys[0]);
+    }
+    if (rv == 0) {
+        rv = read_document(a.n > 0 ? a.pos[0] : "-", &doc, &len);
+    }
+    if (rv == 0 && license_verify(doc, len, (const uint8_t(*)[LICENSE_PUBLIC_KEY_BYTES])keys, 1,
+                                  &l, &err) != 0) {
+        fprintf(stderr, "imgarc: %s: not a valid license for the key in %s: %s\n",
+                a.n > 0 && strcmp(a.pos[0], "-") != 0 ? a.pos[0] : "stdin", pub, err.msg);
+        rv = VERIFY_FAILED;
+    } else if (rv == 0) {
+        json_t *fields = license_fields(&l);
+        if (cli->json) {
+            print_json(fields, false);
+        } else {
+            char *good = xasprintf("good (the key in %s)", pub);
+            print_license(fields);
+            put_field("signature", good);
+            free(good);
+        }
+        json_decref(fields);
+    }
+    free(doc);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* ---- license install and show ---- */
+
+static int license_install_cmd(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/licenses"};
+    json_t *ans = NULL;
+    char *doc = NULL;
+    size_t len = 0;
+    long status = 0;
+    struct args a;
+    int rv = parse_command(cli, "license install", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("license install", &a, 1, 1, "DOCUMENT_FILE (or - for stdin)");
+    }
+    if (rv == 0) {
+        rv = read_document(a.pos[0], &doc, &len);
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        /* The bytes as signed: the node checks the signature over them. */
+        rv = cli_http_send(cli->http, &req, doc, len, &status, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "tenant"));
+        fputs(": license ", stdout);
+        put_text(jstr(ans, "license_id"));
+        printf(" %s (index %lld)\n",
+               status == 200 ? "is in force already, nothing changed" : "installed",
+               jint(ans, "index"));
+        print_license(ans);
+    }
+    json_decref(ans);
+    free(doc);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* Every license the tenant has had, one line each: ID ISSUED EXPIRES QUOTA MODES. */
+static void print_history(const json_t *history)
+{
+    const json_t *l;
+    size_t i;
+    if (json_array_size(history) == 0) {
+        return;
+    }
+    printf("\n%-24s  %-24s  %-24s  %10s  %s\n", "HISTORY", "ISSUED", "EXPIRES", "QUOTA",
+           "MODES");
+    json_array_foreach(history, i, l)
+    {
+        const json_t *m;
+        size_t k;
+        char quota[32];
+        human_bytes((uint64_t)(jint(l, "quota_bytes") > 0 ? jint(l, "quota_bytes") : 0), quota,
+                    sizeof quota);
+        put_cell(jstr(l, "license_id"), 24);
+        put_cell(jstr(l, "issued"), 24);
+        put_cell(jstr(l, "expires"), 24);
+        printf("%10s  ", quota);
+        json_array_foreach(json_object_get(l, "modes"), k, m)
+        {
+            printf("%s", k > 0 ? "," : "");
+            put_text(json_string_value(m) != NULL ? json_string_value(m) : "?");
+        }
+        putchar('\n');
+    }
+}
+
+static int license_show_cmd(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "GET", .path = "/api/v1/licenses"};
+    json_t *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "license show", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("license show", &a, 0, 0, "nothing");
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = cli_http_json(cli->http, &req, NULL, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        const json_t *lic = json_object_get(ans, "license");
+        if (json_is_object(lic)) {
+            print_license(lic);
+        } else {
+            fputs("no license installed for tenant ", stdout);
+            put_text(jstr(ans, "tenant"));
+            putchar('\n');
+        }
+        print_history(json_object_get(ans, "history"));
+    }
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int cmd_license(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {
+        {"keygen", license_keygen_cmd}, {"sign", license_sign_cmd},
+        {"verify", license_verify_cmd}, {"install", license_install_cmd},
+        {"show", license_show_cmd},
+    };
+    return run_action(cli, "license", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+/* ---- tenant ---- */
+
+static int tenant_create(struct cli *cli, int argc, char **argv)
+{
+    const char *name = NULL;
+    const struct flag flags[] = {
+        {"--name", NULL, FLAG_VALUE, &name}, {"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/tenants"};
+    json_t *body = json_object(), *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "tenant create", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("tenant create", &a, 1, 1, "ID");
+    }
+    if (rv == 0) {
+        rv = check_id("tenant create", "ID", a.pos[0]);
+    }
+    if (rv == 0) {
+        json_object_set_new(body, "id", json_string(a.pos[0]));
+        rv = put_string("tenant create", body, "name", name != NULL ? name : a.pos[0], "--name");
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = cli_http_json(cli->http, &req, body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "id"));
+        fputs(": tenant created, name ", stdout);
+        put_text(jstr(ans, "name"));
+        printf(" (index %lld)\n", jint(ans, "index"));
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_tenants(const json_t *tenants)
+{
+    const json_t *t;
+    size_t i;
+    printf("%-16s  %-24s  %-24s  %10s  %-24s  %s\n", "ID", "LICENSE", "EXPIRES", "QUOTA",
+           "CREATED", "NAME");
+    json_array_foreach(tenants, i, t)
+    {
+        const json_t *lic = json_object_get(t, "license");
+        char quota[32] = "-";
+        if (json_is_object(lic)) {
+            human_bytes((uint64_t)(jint(lic, "quota_bytes") > 0 ? jint(lic, "quota_bytes") : 0),
+                        quota, sizeof quota);
+        }
+        put_cell(jstr(t, "id"), 16);
+        put_cell(jstr(lic, "license_id"), 24);
+        put_cell(jstr(lic, "expires"), 24);
+        printf("%10s  ", quota);
+        put_cell(jstr(t, "created"), 24);
+        put_text(jstr(t, "name"));
+        putchar('\n');
+    }
+}
+
+static int tenant_list(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "GET", .path = "/api/v1/tenants"};
+    json_t *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "tenant list", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("tenant list", &a, 0, 0, "nothing");
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = cli_http_json(cli->http, &req, NULL, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        print_tenants(json_object_get(ans, "tenants"));
+    }
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int cmd_tenant(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {{"create", tenant_create}, {"list", tenant_list}};
+    return run_action(cli, "tenant", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+/* ---- usage ---- */
+
+/* "quota      10.0 GiB (10737418240 bytes), 12.5% used". */
+static void put_quota(const json_t *usage)
+{
+    const json_t *quota = json_object_get(usage, "quota_bytes");
+    long long q = json_integer_value(quota);
+    if (!json_is_integer(quota)) {
+        put_field("quota", "none");
+        return;
+    }
+    put_size("quota", q);
+    if (q > 0) {
+        double used = 100.0 * (double)jint(usage, "bytes") / (double)q;
+        if (used > 0 && used < 0.1) {
+            fputs(", <0.1% used", stdout);
+        } else {
+            printf(", %.1f%% used", used);
+        }
+    }
+    putchar('\n');
+}
+
+static void put_usage_license(const json_t *lic)
+{
+    const json_t *days = json_object_get(lic, "expires_in_days");
+    if (!json_is_object(lic)) {
+        put_field("license", "none");
+        return;
+    }
+    printf("%-10s ", "license");
+    put_text(jstr(lic, "license_id"));
+    fputs(", expires ", stdout);
+    put_text(jstr(lic, "expires"));
+    if (json_is_integer(days)) {
+        printf(" (%lld days left)", (long long)json_integer_value(days));
+    }
+    putchar('\n');
+}
+
+static void print_usage(const json_t *u)
+{
+    const json_t *by_org = json_object_get(u, "by_org");
+    const json_t *v;
+    const char *org;
+    size_t i;
+    put_field("tenant", jstr(u, "tenant"));
+    put_size("bytes", jint(u, "bytes"));
+    putchar('\n');
+    put_quota(u);
+    printf("%-10s %lld\n", "files", jint(u, "files"));
+    put_max_files(json_object_get(u, "max_files"));
+    printf("%-10s %lld\n", "bills", jint(u, "bills"));
+    put_size("physical", jint(u, "physical_bytes"));
+    putchar('\n');
+    put_usage_license(json_object_get(u, "license"));
+    json_array_foreach(json_object_get(u, "warnings"), i, v)
+    {
+        put_field("warning", json_string_value(v) != NULL ? json_string_value(v) : "?");
+    }
+    if (json_object_size(by_org) == 0) {
+        return;
+    }
+    printf("\n%-20s  %10s  %15s  %8s  %8s\n", "ORG", "SIZE", "BYTES", "FILES", "BILLS");
+    json_object_foreach((json_t *)by_org, org, v)
+    {
+        char human[32];
+        human_bytes((uint64_t)(jint(v, "bytes") > 0 ? jint(v, "bytes") : 0), human,
+                    sizeof human);
+        put_cell(org, 20);
+        printf("%10s  %15lld  %8lld  %8lld\n", human, jint(v, "bytes"), jint(v, "files"),
+               jint(v, "bills"));
+    }
+}
+
+static int cmd_usage(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const char *tenant;
+    json_t *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "usage", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    tenant = cli->conn.tenant != NULL && cli->conn.tenant[0] != '\0' ? cli->conn.tenant
+                                                                     : DEFAULT_TENANT;
+    if (rv == 0) {
+        rv = want_args("usage", &a, 0, 0, "nothing");
+    }
+    if (rv == 0) {
+        rv = check_id("usage", "--tenant", tenant);
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        char *path = cli_http_path("/api/v1/tenants/", tenant, "/usage");
+        const struct cli_request req = {.method = "GET", .path = path};
+        rv = cli_http_json(cli->http, &req, NULL, &ans);
+        free(path);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        print_usage(ans);
+    }
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
 /* ---- version and help ---- */
 
 /* Prints a member whatever its type: node ids are numbers, the rest strings. */
@@ -1244,6 +2099,52 @@ static const char bills_help[] =
     "  --json                 print the server's page; with --all, one JSON object\n"
     "                         per bill and line\n";
 
+static const char license_help[] =
+    "Usage: imgarc license keygen --out DIR\n"
+    "       imgarc license sign --key FILE --tenant ID --expires TIME --quota-bytes N\n"
+    "                           --modes basic,sync,match [--max-files N] [--issued TIME]\n"
+    "                           [--id LICENSE_ID]\n"
+    "       imgarc license verify --pub FILE [DOCUMENT_FILE|-] [--json]\n"
+    "       imgarc license install DOCUMENT_FILE|- [--json]\n"
+    "       imgarc license show [--json]\n"
+    "\n"
+    "Signed licenses: a tenant's expiry, storage quota and modes. keygen, sign and\n"
+    "verify work offline; install and show talk to the node.\n"
+    "\n"
+    "keygen   writes DIR/license.key (the secret key, mode 0600) and DIR/license.pub\n"
+    "         (mode 0644; nodes trust it with --license-pubkey). Creates DIR (mode\n"
+    "         0700) when missing; never overwrites a key file (exit 4).\n"
+    "sign     prints the license document, signed with the secret key FILE:\n"
+    "  --tenant ID            the tenant it is for\n"
+    "  --expires TIME         RFC 3339, e.g. 2027-12-31T00:00:00Z\n"
+    "  --quota-bytes N        storage quota in bytes; a K, M, G or T suffix\n"
+    "                         multiplies by a power of 1024 (10G)\n"
+    "  --modes LIST           comma-separated: basic, sync, match\n"
+    "  --max-files N          at most N files (default 0: no limit)\n"
+    "  --issued TIME          default now; a license replaces only one issued earlier\n"
+    "  --id LICENSE_ID        default lic-<16 random hex digits>\n"
+    "verify   checks a document (a file, or stdin for - or none) against the public\n"
+    "         key FILE and prints its fields; exit 1 when it is not valid.\n"
+    "install  sends the document to the node, which verifies it and puts it in force\n"
+    "         on every node. With --tenant, it must be the license's tenant.\n"
+    "show     the license in force for --tenant (default: default) and every license\n"
+    "         the tenant has had.\n";
+
+static const char tenant_help[] =
+    "Usage: imgarc tenant create ID [--name NAME] [--json]\n"
+    "       imgarc tenant list [--json]\n"
+    "\n"
+    "create   creates the tenant ID (1-64 characters of A-Z a-z 0-9 . _ -), named NAME\n"
+    "         (default: ID). It has no license until one is installed.\n"
+    "list     every tenant: ID LICENSE EXPIRES QUOTA CREATED NAME.\n";
+
+static const char usage_help[] =
+    "Usage: imgarc usage [--json]\n"
+    "\n"
+    "What the tenant of --tenant (default: default) stores against its license: bytes,\n"
+    "quota and the share used, files and the file limit, bills, physical bytes, the\n"
+    "license, warnings, then one line per organization: ORG SIZE BYTES FILES BILLS.\n";
+
 static const char version_help[] =
     "Usage: imgarc version [--json]\n"
     "\n"
@@ -1268,6 +2169,10 @@ static const struct command commands[] = {
      download_help},
     {"log", cmd_log, "log IMAGE_NO", "the bill's audit log", log_help},
     {"bills", cmd_bills, "bills [filters] [--all]", "list bills", bills_help},
+    {"tenant", cmd_tenant, "tenant create ID | list", "create or list tenants", tenant_help},
+    {"license", cmd_license, "license ACTION [flags]",
+     "keygen, sign, verify, install, show licenses", license_help},
+    {"usage", cmd_usage, "usage", "the tenant's storage against its quota", usage_help},
     {"version", cmd_version, "version", "client and server versions", version_help},
     {"help", cmd_help, "help [COMMAND]", "this text, or a command's", help_help},
 };
@@ -1302,10 +2207,12 @@ static void print_overview(FILE *out)
           "\n"
           "Exit status:\n"
           "  0  success\n"
-          "  1  the server answered an error (4xx/5xx); its message is printed\n"
+          "  1  the server answered an error (4xx/5xx); its message is printed; or\n"
+          "     license verify found the document not valid\n"
           "  2  usage error: bad flags or arguments\n"
           "  3  cannot reach the server, or the transfer failed\n"
-          "  4  local file error: cannot read an upload or write a download\n"
+          "  4  local file error: cannot read an upload, a key or a license document,\n"
+          "     write a download or a key\n"
           "\n"
           "'imgarc COMMAND --help' shows a command's flags; docs/cli.md is the reference.\n",
           out);

@@ -465,7 +465,7 @@ static void older_expired_and_future_licenses_are_refused(void **state)
     install(f, "acme", "L3", T0 + 400, T0 + 500, 1000, 0, 1, T0 + 600, &res);
     assert_int_equal(res.status, ARCHIVE_R_LICENSE); /* expired before it is installed */
     install(f, "acme", "L4", T0 + DAY, T0 + 2 * DAY, 1000, 0, 1, T0 + 700, &res);
-    assert_int_equal(res.status, ARCHIVE_R_INVALID); /* issued tomorrow: not valid yet */
+    assert_int_equal(res.status, ARCHIVE_R_LICENSE_INVALID); /* issued tomorrow */
     install(f, "other", "L5", T0, T0 + DAY, 1000, 0, 1, T0 + 700, &res);
     assert_int_equal(res.status, ARCHIVE_R_TENANT_NOT_FOUND);
 }
