@@ -68,6 +68,7 @@ struct request_impl {
     bool continue_sent;
     bool close_after;    /* the answer said Connection: close */
     bool streaming;      /* http_respond_start() was called */
+    bool head_dropped;   /* ...after the server had answered: the body is dropped too */
     bool chunked_out;    /* the answer uses chunked transfer encoding */
     bool head_only;      /* a HEAD request: no body bytes are sent */
     int64_t out_length;  /* declared Content-Length of a streamed answer, or -1 */
@@ -403,11 +404,11 @@ static bool can_discard(const struct request_impl *r)
     if (r->body_complete) {
         return true;
     }
-    if (r->expect_continue && !r->continue_sent) {
-        return false; /* the client waits for 100 before it sends the body */
-    }
     if (r->no_body) {
         return true;
+    }
+    if (r->expect_continue && !r->continue_sent) {
+        return false; /* the client waits for 100 before it sends the body */
     }
     return !q->chunked && q->has_content_length &&
            q->content_length - r->body_received <= DISCARD_BYTES_MAX;
@@ -789,6 +790,9 @@ static void conn_refuse(struct http_conn *c, int status, int code, const char *e
     }
     c->want_close = true;
     server_answer(r, status, code, error, message);
+    if (c->req == NULL) {
+        return; /* the write failed at once: the connection is closed and r is freed */
+    }
     if (!r->dispatched) {
         c->req = NULL;
         c->server->stats.requests_in_flight--;
@@ -967,7 +971,8 @@ static int on_headers_complete(http_parser *p)
     r->pub.method = method_of(p->method);
     r->pub.method_name = http_method_str((enum http_parser_method)p->method);
     r->pub.start_ns = clock_mono_ns();
-    r->pub.keep_alive = http_should_keep_alive(p) != 0;
+    /* "close" among the Connection options wins, whatever the HTTP version. */
+    r->pub.keep_alive = http_should_keep_alive(p) != 0 && !(p->flags & F_CONNECTION_CLOSE);
     r->pub.chunked = (p->flags & F_CHUNKED) != 0;
     r->pub.has_content_length = !r->pub.chunked && p->content_length != ULLONG_MAX;
     r->pub.content_length = r->pub.has_content_length ? p->content_length : 0;
@@ -1145,9 +1150,13 @@ static void conn_update_reading(struct http_conn *c)
         if (!header_phase) {
             uv_timer_again(&c->timer);
         }
-    } else if (!want && c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
+    } else if (!want) {
+        /* Also when not reading: a pipelined request parsed from the buffer started the
+         * head timer, and its handler now owns it. */
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
         uv_timer_stop(&c->timer);
     }
 }
@@ -1203,13 +1212,25 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->in, READ_BUF_BYTES);
 }
 
+/* Between requests: closes once the answers still queued are out (FIN, linger). */
+static void conn_close_after_answers(struct http_conn *c)
+{
+    c->want_close = true;
+    conn_update_reading(c);
+    conn_flush_close(c);
+}
+
 static void on_eof(struct http_conn *c)
 {
     struct request_impl *r = c->req;
     c->eof = true;
-    if (r == NULL || !r->headers_done || (r->body_mode != BODY_UNREAD && !r->body_complete)) {
-        /* Between requests it is a normal close; mid-request the request is truncated. */
-        conn_close(c);
+    if (r == NULL) {
+        /* A normal close; answers to pipelined requests may still be queued. */
+        conn_close_after_answers(c);
+        return;
+    }
+    if (!r->headers_done || (r->body_mode != BODY_UNREAD && !r->body_complete)) {
+        conn_close(c); /* the request is truncated */
         return;
     }
     /* The client half-closed after a whole request: answer it, then close. */
@@ -1246,7 +1267,12 @@ static void idle_timeout(uv_timer_t *t)
     struct http_conn *c = t->data;
     struct request_impl *r = c->req;
     if (r == NULL) {
-        conn_close(c); /* an idle keep-alive connection */
+        /* An idle keep-alive connection; a slow reader still gets what was answered. */
+        if (c->writes_pending > 0) {
+            conn_close_after_answers(c);
+        } else {
+            conn_close(c);
+        }
         return;
     }
     LOG_INFO("http", "peer=%s closing a connection idle for %" PRIu64 " ms mid-request", c->peer,
@@ -1434,8 +1460,10 @@ void http_server_stop(struct http_server *server, uint64_t grace_ms, http_server
     uv_close((uv_handle_t *)&s->listener, server_handle_closed);
     while (c != NULL) {
         struct http_conn *next = c->next;
-        if (c->req == NULL && c->in_len == 0) {
+        if (c->req == NULL && c->in_len == 0 && c->writes_pending == 0) {
             conn_close(c); /* idle keep-alive connections go at once */
+        } else if (c->req == NULL && c->in_len == 0) {
+            conn_close_after_answers(c); /* a slow reader gets the answers made */
         } else {
             c->want_close = true; /* the answer in progress says Connection: close */
         }
@@ -1489,7 +1517,8 @@ static void send_continue(struct request_impl *r)
 {
     static char text[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t buf = uv_buf_init(text, sizeof text - 1);
-    if (r->expect_continue && !r->continue_sent && !r->answered && !r->body_complete) {
+    if (r->expect_continue && !r->continue_sent && !r->answered && !r->body_complete &&
+        !r->no_body) {
         r->continue_sent = true;
         conn_write(r->pub.conn, &buf, 1, NULL, NULL, NULL, NULL);
     }
@@ -1623,6 +1652,7 @@ void http_respond_start(struct http_request *req, int status, const char *conten
     ASSERT(!r->streaming);
     r->streaming = true;
     if (r->answered) {
+        r->head_dropped = true; /* the server answered first (408, 413) */
         return;
     }
     count_answer(r, status);
@@ -1643,10 +1673,11 @@ void http_respond_write(struct http_request *req, char *data, size_t len, http_w
     uv_buf_t bufs[3];
     unsigned n = 0;
     ASSERT(r->streaming && !r->finished);
-    if (r->head_only || len == 0 || c->dead) {
+    if (r->head_only || len == 0 || c->dead || r->head_dropped) {
         free(data);
         if (cb != NULL) {
-            defer(r->server, DEFER_WRITE_CB, c, r, c->dead ? BASE_ECANCELED : 0, cb);
+            defer(r->server, DEFER_WRITE_CB, c, r,
+                  c->dead || r->head_dropped ? BASE_ECANCELED : 0, cb);
         }
         return;
     }
@@ -1666,7 +1697,7 @@ void http_respond_end(struct http_request *req)
 {
     struct request_impl *r = impl_of(req);
     struct http_conn *c = req->conn;
-    if (r->streaming && !c->dead && !r->head_only) {
+    if (r->streaming && !c->dead && !r->head_only && !r->head_dropped) {
         if (r->chunked_out) {
             uv_buf_t buf = uv_buf_init((char *)"0\r\n\r\n", 5);
             conn_write(c, &buf, 1, NULL, NULL, NULL, NULL);
@@ -1680,7 +1711,12 @@ void http_respond_end(struct http_request *req)
         }
     }
     if (!r->streaming && !r->answered) {
-        count_answer(r, 500);
+        /* A handler bug: still answer, so a kept-alive client is not left waiting. */
+        size_t len;
+        char *text = error_body(r, 10500, "internal", "the node ended this request without an "
+                                "answer; see its log", &len);
+        write_answer(r, 500, "application/json", text, len);
+        free(text);
     }
     finish(r);
 }
