@@ -229,7 +229,9 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
     configure(r, c);
     rv = bootstrap_if_new(r, c, err);
     if (rv == 0 && (rv = raft_start(&r->raft)) != 0) {
-        base_err_set(err, "raft start: %s", raft_errmsg(&r->raft));
+        const char *why = raft_errmsg(&r->raft);
+        base_err_set(err, "raft start on %s: %s (is the raft port in use by another process?)",
+                     c->raft_address, why != NULL && why[0] != '\0' ? why : raft_strerror(rv));
         rv = BASE_EIO;
     }
     if (rv != 0) {
