@@ -31,6 +31,7 @@ struct api_config {
     const uint8_t (*license_keys)[32];
     size_t n_license_keys;
     uint64_t group_commit_max; /* most uploads made durable by one sync */
+    uint64_t token_ttl_s;      /* lifetime of business-system access tokens */
 };
 
 struct api;

@@ -40,6 +40,12 @@ struct api {
  * of 65 characters gets the image-number error, not a generic one). */
 #define API_PARAM_MAX 1024
 
+enum api_principal {
+    API_ANONYMOUS,
+    API_OPERATOR, /* the operator token: any tenant, named by ?tenant= */
+    API_CLIENT,   /* a business system's access token: its own tenant only */
+};
+
 /* What a route handler gets: the request, the tenant the token acts for, and the
  * path parameter (image number or file id), NUL-terminated. */
 struct api_call {
@@ -47,6 +53,9 @@ struct api_call {
     struct http_request *req;
     char tenant[ARCHIVE_ID_MAX + 1];
     bool tenant_given; /* ?tenant= was in the request */
+    enum api_principal principal;
+    char client_id[ARCHIVE_ID_MAX + 1]; /* for API_CLIENT */
+    char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
     char param[API_PARAM_MAX + 1];
 };
 
@@ -85,6 +94,15 @@ void api_handle_list_tenants(struct api_call *call);
 void api_handle_usage(struct api_call *call);
 void api_handle_install_license(struct api_call *call);
 void api_handle_show_license(struct api_call *call);
+void api_handle_create_client(struct api_call *call);
+void api_handle_token(struct api_call *call);
+
+/* auth.c: who the request acts for (fills tenant and client_id for a client); @why
+ * says what is wrong for API_ANONYMOUS. */
+enum api_principal api_authenticate(struct api_call *call, const char **why);
+/* A fresh access token (caller frees) for a client of @tenant. */
+char *api_token_issue(struct api *api, const char *tenant, const char *client_id,
+                      uint64_t expires_ms);
 
 /* Group commit of uploaded blobs (durable.c). */
 struct durable;

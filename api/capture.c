@@ -30,8 +30,10 @@ struct capture {
     struct api *api;
     struct http_request *req;
     char tenant[ARCHIVE_ID_MAX + 1];
+    char actor[ARCHIVE_ID_MAX + 16];
     char image_no[ARCHIVE_IMAGE_NO_MAX + 1];
     char *name;
+    bool name_given; /* else the name is made from the file id */
     char category[32];
     char after[ARCHIVE_ID_MAX + 1];
     char idem[ARCHIVE_ID_MAX + 1];
@@ -305,7 +307,9 @@ static void capture_digest(const struct capture *c, uint8_t out[32])
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 32);
     crypto_generichash_update(&st, (const uint8_t *)c->image_no, strlen(c->image_no) + 1);
-    crypto_generichash_update(&st, (const uint8_t *)c->name, strlen(c->name) + 1);
+    /* The name as the client sent it: a made-up one differs on every try. */
+    crypto_generichash_update(&st, (const uint8_t *)(c->name_given ? c->name : ""),
+                              c->name_given ? strlen(c->name) + 1 : 1);
     crypto_generichash_update(&st, (const uint8_t *)c->category, strlen(c->category) + 1);
     crypto_generichash_update(&st, (const uint8_t *)c->after, strlen(c->after) + 1);
     crypto_generichash_update(&st, c->writer.hash, BLOB_HASH_BYTES);
@@ -362,6 +366,7 @@ static void on_durable(struct durable_item *item, int status)
     f.structured_invoice = strcmp(c->format, "xml") == 0 || strcmp(c->format, "ofd") == 0;
     api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, c->idem);
     cmd.tenant = c->tenant;
+    cmd.operator_ = c->actor;
     cmd.request_digest.data = digest;
     cmd.request_digest.len = sizeof digest;
     cmd.body_case = COMMAND__BODY_ADD_FILE;
@@ -420,7 +425,8 @@ static bool capture_params(struct api_call *call, struct capture *c)
     char *after = http_request_query(call->req, "after");
     bool ok = false;
     c->name = http_request_query(call->req, "name");
-    if (c->name == NULL || c->name[0] == '\0') {
+    c->name_given = c->name != NULL && c->name[0] != '\0';
+    if (!c->name_given) {
         free(c->name);
         c->name = xasprintf("%s.bin", c->file_id);
     }
@@ -453,7 +459,11 @@ static bool capture_allowed_now(struct api_call *call)
     struct archive_result res = {.status = ARCHIVE_OK};
     struct base_err err = {{0}};
     uint64_t size = call->req->has_content_length ? call->req->content_length : 0;
+    const char *idem = api_idempotency_key(call->req);
     int rv;
+    if (archive_idem_known(call->api->archive, call->tenant, idem)) {
+        return true; /* a retry: the state machine answers it from the first result */
+    }
     res.status = archive_check_write(call->api->archive, call->tenant, clock_wall_ms(),
                                      LICENSE_MODE_BASIC, size, 1, res.message,
                                      sizeof res.message, &rv, &err);
@@ -504,6 +514,7 @@ void api_handle_upload(struct api_call *call)
     c->api = call->api;
     c->req = call->req;
     snprintf(c->tenant, sizeof c->tenant, "%s", call->tenant);
+    snprintf(c->actor, sizeof c->actor, "%s", call->actor);
     snprintf(c->image_no, sizeof c->image_no, "%.*s", ARCHIVE_IMAGE_NO_MAX, call->param);
     snprintf(c->idem, sizeof c->idem, "%s", idem != NULL ? idem : "");
     archive_new_file_id(c->file_id);

@@ -120,7 +120,7 @@ void api_command_stamp(struct api_call *call, Command *cmd, const char *idempote
     cmd->tenant = call->tenant;
     cmd->request_id = call->req->request_id;
     cmd->idempotency_key = (char *)(idempotency_key != NULL ? idempotency_key : "");
-    cmd->operator_ = "operator";
+    cmd->operator_ = call->actor[0] != '\0' ? call->actor : (char *)"operator";
     cmd->time_ms = clock_wall_ms();
 }
 
@@ -136,9 +136,10 @@ const char *api_idempotency_key(struct http_request *req)
 
 /* ---- Routing ---- */
 
-/* AUTH_TOKEN: a tenant's data; the tenant must exist. AUTH_OPERATOR: operator actions
- * (tenants, licenses) that name their tenant themselves. */
-enum auth { AUTH_NONE, AUTH_TOKEN, AUTH_OPERATOR };
+/* AUTH_TOKEN: a tenant's data (operator or that tenant's client); the tenant must
+ * exist. AUTH_TENANT_READ: a tenant's license and usage, for the operator or that
+ * tenant's client. AUTH_OPERATOR: operator actions that name their tenant themselves. */
+enum auth { AUTH_NONE, AUTH_TOKEN, AUTH_TENANT_READ, AUTH_OPERATOR };
 
 struct route {
     enum http_method method;
@@ -163,9 +164,11 @@ static const struct route routes[] = {
     {HTTP_M_HEAD, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content},
     {HTTP_M_POST, "/api/v1/tenants", AUTH_OPERATOR, api_handle_create_tenant},
     {HTTP_M_GET, "/api/v1/tenants", AUTH_OPERATOR, api_handle_list_tenants},
-    {HTTP_M_GET, "/api/v1/tenants/*/usage", AUTH_OPERATOR, api_handle_usage},
+    {HTTP_M_GET, "/api/v1/tenants/*/usage", AUTH_TENANT_READ, api_handle_usage},
     {HTTP_M_POST, "/api/v1/licenses", AUTH_OPERATOR, api_handle_install_license},
-    {HTTP_M_GET, "/api/v1/licenses", AUTH_OPERATOR, api_handle_show_license},
+    {HTTP_M_GET, "/api/v1/licenses", AUTH_TENANT_READ, api_handle_show_license},
+    {HTTP_M_POST, "/api/v1/clients", AUTH_OPERATOR, api_handle_create_client},
+    {HTTP_M_POST, "/api/v1/auth/token", AUTH_NONE, api_handle_token},
 };
 
 static const char *method_name(enum http_method m)
@@ -224,19 +227,6 @@ static int match_route(const char *pattern, const char *raw, char *param, size_t
     return (*p == '\0' && (*r == '\0' || *r == '?')) ? 1 : 0;
 }
 
-static bool authorized(struct api *api, struct http_request *req)
-{
-    const char *h = http_request_header(req, "authorization");
-    const char *token = api->config.bootstrap_token;
-    size_t n;
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || token == NULL) {
-        return false;
-    }
-    h += 7;
-    n = strlen(token);
-    return strlen(h) == n && sodium_memcmp(h, token, n) == 0;
-}
-
 /* Operator tokens act for the tenant named by ?tenant= (default "default"). */
 static bool pick_tenant(struct api_call *call)
 {
@@ -275,26 +265,60 @@ static bool tenant_exists(struct api_call *call)
     return false;
 }
 
-static void dispatch(struct api_call *call, const struct route *route)
+/* A client acts for its own tenant only, and never as the operator. */
+static bool client_may(struct api_call *call, const struct route *route)
 {
-    if (route->auth != AUTH_NONE) {
-        if (!authorized(call->api, call->req)) {
-            http_request_add_header(call->req, "WWW-Authenticate", "Bearer");
-            api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
-                              "missing or wrong bearer token; send 'Authorization: Bearer "
-                              "<token>' with the node's --bootstrap-token");
-            return;
+    char *t = http_request_query(call->req, "tenant");
+    bool other = t != NULL && strcmp(t, call->tenant) != 0;
+    free(t);
+    if (route->auth == AUTH_OPERATOR) {
+        api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
+                          "%s %s needs the operator token; client %s acts for tenant %s only",
+                          call->req->method_name, call->req->path, call->client_id,
+                          call->tenant);
+        return false;
+    }
+    if (other || (route->auth == AUTH_TENANT_READ && call->param[0] != '\0' &&
+                  strcmp(call->param, call->tenant) != 0)) {
+        api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
+                          "client %s acts for tenant %s only", call->client_id, call->tenant);
+        return false;
+    }
+    return true;
+}
+
+/* Authenticates and picks the tenant; false after answering. */
+static bool admit(struct api_call *call, const struct route *route)
+{
+    const char *why;
+    call->principal = api_authenticate(call, &why);
+    if (call->principal == API_ANONYMOUS) {
+        http_request_add_header(call->req, "WWW-Authenticate", "Bearer");
+        api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
+                          "missing or wrong bearer token: %s", why);
+        return false;
+    }
+    if (call->principal == API_CLIENT) {
+        snprintf(call->actor, sizeof call->actor, "client:%s", call->client_id);
+        if (!client_may(call, route)) {
+            return false;
         }
+    } else {
+        snprintf(call->actor, sizeof call->actor, "operator");
         if (!pick_tenant(call)) {
             api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
                               "tenant must be 1-64 characters of A-Z a-z 0-9 . _ -");
-            return;
-        }
-        if (route->auth == AUTH_TOKEN && !tenant_exists(call)) {
-            return;
+            return false;
         }
     }
-    route->handler(call);
+    return route->auth != AUTH_TOKEN || tenant_exists(call);
+}
+
+static void dispatch(struct api_call *call, const struct route *route)
+{
+    if (route->auth == AUTH_NONE || admit(call, route)) {
+        route->handler(call);
+    }
 }
 
 void api_route(struct api *api, struct http_request *req);

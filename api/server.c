@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <sodium.h>
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -49,6 +51,7 @@ static void init_tick(uv_timer_t *timer)
     struct api *api = timer->data;
     Command cmd = COMMAND__INIT;
     InitCluster ic = INIT_CLUSTER__INIT;
+    uint8_t key[32];
     if (archive_cluster_initialized(api->archive)) {
         uv_timer_stop(timer);
         return;
@@ -61,12 +64,16 @@ static void init_tick(uv_timer_t *timer)
     cmd.idempotency_key = (char *)"";
     cmd.operator_ = (char *)"node";
     cmd.time_ms = clock_wall_ms();
+    randombytes_buf(key, sizeof key);
+    ic.token_key.data = key;
+    ic.token_key.len = sizeof key;
     cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
     cmd.init_cluster = &ic;
     api->init_prop.data = api;
     if (repl_propose(api->repl, &api->init_prop, &cmd, init_proposed) == 0) {
         api->init_in_flight = true;
     }
+    sodium_memzero(key, sizeof key);
 }
 
 int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config,

@@ -43,6 +43,7 @@ enum archive_status {
     ARCHIVE_R_QUOTA_FILES,
     ARCHIVE_R_LICENSE_SUPERSEDED, /* a license issued later is in force */
     ARCHIVE_R_LICENSE_INVALID,    /* e.g. issued in the future, or for another tenant */
+    ARCHIVE_R_CLIENT_EXISTS,
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
@@ -123,6 +124,14 @@ int archive_get_tenant(struct archive *a, const char *tenant, TenantRecord **out
 void archive_free_tenant(TenantRecord *tenant);
 /* True once the cluster's InitCluster command is applied (the default tenant exists). */
 bool archive_cluster_initialized(struct archive *a);
+/* The cluster's access-token key (32 bytes); false before InitCluster is applied. */
+bool archive_token_key(struct archive *a, uint8_t key[32]);
+/* True when an earlier request of @tenant with idempotency key @key was applied (a
+ * retry is answered from it, whatever the license or quota say now). */
+bool archive_idem_known(struct archive *a, const char *tenant, const char *key);
+int archive_get_client(struct archive *a, const char *client_id, ClientRecord **out,
+                       struct base_err *err) WARN_UNUSED;
+void archive_free_client(ClientRecord *client);
 typedef void (*archive_tenant_cb)(const TenantRecord *tenant, void *arg);
 int archive_list_tenants(struct archive *a, archive_tenant_cb cb, void *arg,
                          struct base_err *err) WARN_UNUSED;

@@ -682,7 +682,12 @@ static int apply_init_cluster(struct txn *t)
     if (archive_cluster_initialized(t->a)) {
         return 0;
     }
+    if (t->cmd->init_cluster->token_key.len != 32) {
+        refuse(t, ARCHIVE_R_INVALID, "InitCluster needs a 32-byte token key");
+        return 0;
+    }
     c.created_ms = t->cmd->time_ms;
+    c.token_key = t->cmd->init_cluster->token_key;
     n = cluster_record__get_packed_size(&c);
     buf = xmalloc(n > 0 ? n : 1);
     cluster_record__pack(&c, buf);
@@ -699,6 +704,47 @@ static int apply_init_cluster(struct txn *t)
     l.modes = LICENSE_MODES_ALL;
     l.document = (char *)"";
     put_license(t, &rec, &l);
+    return 0;
+}
+
+static int apply_create_client(struct txn *t, const CreateClient *c)
+{
+    ClientRecord rec = CLIENT_RECORD__INIT;
+    ClientRecord *old;
+    TenantRecord *tenant;
+    struct key k;
+    int rv;
+    if (c->client_id == NULL || !archive_valid_tenant(c->client_id) ||
+        c->secret_hash.len != 32 || c->name == NULL || strlen(c->name) > 256) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed client");
+        return 0;
+    }
+    rv = archive_get_tenant(t->a, t->cmd->tenant, &tenant, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_TENANT_NOT_FOUND, "no tenant %s", t->cmd->tenant);
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    archive_free_tenant(tenant);
+    rv = archive_get_client(t->a, c->client_id, &old, t->err);
+    if (rv == 0) {
+        archive_free_client(old);
+        refuse(t, ARCHIVE_R_CLIENT_EXISTS, "client %s exists already", c->client_id);
+        return 0;
+    }
+    if (rv != BASE_ENOTFOUND) {
+        return rv;
+    }
+    rec.client_id = c->client_id;
+    rec.tenant = t->cmd->tenant;
+    rec.name = c->name;
+    rec.secret_hash = c->secret_hash;
+    rec.created_ms = t->cmd->time_ms;
+    k.len = strlen(c->client_id);
+    memcpy(k.buf, c->client_id, k.len);
+    put_record(t, ROCKS_CF_CLIENTS, &k, &rec.base);
     return 0;
 }
 
@@ -774,7 +820,8 @@ static int apply_install_license(struct txn *t, const InstallLicense *cmd)
         return rv;
     }
     if (rec->license != NULL && strcmp(rec->license->license_id, l->license_id) == 0 &&
-        rec->license->issued_ms == l->issued_ms) {
+        rec->license->issued_ms == l->issued_ms &&
+        strcmp(rec->license->document, l->document) == 0) {
         t->res->replayed = true; /* that very license is in force already */
     } else if (license_acceptable(t, rec->license, l) == ARCHIVE_OK) {
         License *prev = rec->license;
@@ -848,6 +895,9 @@ static int dispatch(struct txn *t)
         break;
     case COMMAND__BODY_INSTALL_LICENSE:
         rv = apply_install_license(t, t->cmd->install_license);
+        break;
+    case COMMAND__BODY_CREATE_CLIENT:
+        rv = apply_create_client(t, t->cmd->create_client);
         break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");

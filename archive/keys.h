@@ -8,6 +8,7 @@
  *   tenants tenant                              -> TenantRecord (with its license)
  *   licenses tenant \0 issued (be64) license_id -> License (every one installed)
  *   tblobs tenant \0 hash                       -> BlobRecord (the tenant's refs)
+ *   clients client_id                           -> ClientRecord (ids are global)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64

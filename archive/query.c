@@ -76,6 +76,8 @@ const char *archive_status_name(enum archive_status status)
         return "license_superseded";
     case ARCHIVE_R_LICENSE_INVALID:
         return "license_invalid";
+    case ARCHIVE_R_CLIENT_EXISTS:
+        return "client_exists";
     }
     return "unknown";
 }

@@ -56,6 +56,75 @@ bool archive_cluster_initialized(struct archive *a)
     return true;
 }
 
+bool archive_token_key(struct archive *a, uint8_t key[32])
+{
+    struct base_err err;
+    ClusterRecord *c;
+    char *val;
+    size_t vlen;
+    bool ok;
+    if (rocks_get(a->db, ROCKS_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), &val, &vlen, &err) !=
+        0) {
+        return false;
+    }
+    c = cluster_record__unpack(NULL, vlen, (const uint8_t *)val);
+    free(val);
+    ok = c != NULL && c->token_key.len == 32;
+    if (ok) {
+        memcpy(key, c->token_key.data, 32);
+    }
+    if (c != NULL) {
+        cluster_record__free_unpacked(c, NULL);
+    }
+    return ok;
+}
+
+bool archive_idem_known(struct archive *a, const char *tenant, const char *key)
+{
+    struct base_err err;
+    struct key k;
+    char *val;
+    size_t vlen;
+    if (key == NULL || key[0] == '\0') {
+        return false;
+    }
+    key_pair(&k, tenant, key);
+    if (rocks_get(a->db, ROCKS_CF_IDEM, k.buf, k.len, &val, &vlen, &err) != 0) {
+        return false;
+    }
+    free(val);
+    return true;
+}
+
+int archive_get_client(struct archive *a, const char *client_id, ClientRecord **out,
+                       struct base_err *err)
+{
+    char *val;
+    size_t vlen;
+    int rv;
+    if (!archive_valid_tenant(client_id)) {
+        return BASE_ENOTFOUND;
+    }
+    rv = rocks_get(a->db, ROCKS_CF_CLIENTS, client_id, strlen(client_id), &val, &vlen, err);
+    if (rv != 0) {
+        return rv;
+    }
+    *out = client_record__unpack(NULL, vlen, (const uint8_t *)val);
+    free(val);
+    if (*out == NULL) {
+        base_err_set(err, "client record %s is corrupt", client_id);
+        return BASE_ECORRUPT;
+    }
+    return 0;
+}
+
+void archive_free_client(ClientRecord *client)
+{
+    if (client != NULL) {
+        client_record__free_unpacked(client, NULL);
+    }
+}
+
 /* Calls @cb with every record of @cf under @prefix, unpacked with @desc. */
 static int scan(struct archive *a, enum rocks_cf cf, const void *prefix, size_t plen,
                 const ProtobufCMessageDescriptor *desc,

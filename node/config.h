@@ -35,6 +35,7 @@ struct node_config {
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;
     uint64_t shutdown_grace_ms;
+    uint64_t token_ttl_s;
     struct config_list license_pubkeys; /* files of trusted license signing keys */
 };
 

@@ -234,6 +234,7 @@ static int start_services(struct node *n, struct base_err *err)
         .sync_blobs = n->config.sync_blobs,
         .verify_reads = n->config.verify_reads,
         .group_commit_max = n->config.group_commit_max,
+        .token_ttl_s = n->config.token_ttl_s,
         .license_keys = (const uint8_t(*)[32])n->license_keys,
         .n_license_keys = n->config.license_pubkeys.n,
     };

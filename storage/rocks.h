@@ -27,6 +27,7 @@ enum rocks_cf {
     ROCKS_CF_TENANTS,
     ROCKS_CF_LICENSES,
     ROCKS_CF_TENANT_BLOBS,
+    ROCKS_CF_CLIENTS,
     ROCKS_CF_COUNT,
 };
 

@@ -15,7 +15,8 @@ FLAGS = ["listen", "raft-listen", "data", "node-id", "bootstrap-token", "join", 
          "config", "log-level", "body-max", "header-max", "idle-timeout-ms",
          "connections-max", "sync-blobs", "verify-reads", "group-commit-max",
          "snapshot-threshold", "snapshot-trailing", "election-timeout-ms",
-         "heartbeat-timeout-ms", "shutdown-grace-ms", "help", "version"]
+         "heartbeat-timeout-ms", "shutdown-grace-ms", "token-ttl-s", "license-pubkey",
+         "help", "version"]
 
 # docs/API.md, Operations: the metric names an operator can rely on.
 METRICS = {

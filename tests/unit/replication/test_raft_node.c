@@ -139,6 +139,9 @@ static void init_cluster(struct fixture *f)
 {
     Command cmd = COMMAND__INIT;
     InitCluster ic = INIT_CLUSTER__INIT;
+    uint8_t key[32] = {7};
+    ic.token_key.data = key;
+    ic.token_key.len = sizeof key;
     cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
     cmd.init_cluster = &ic;
     propose_and_wait(f, &cmd);

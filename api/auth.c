@@ -1,0 +1,298 @@
+/* Who a request acts for, and the credentials of business systems.
+ *
+ * Two kinds of bearer token:
+ *   - the operator token (--bootstrap-token): acts for any tenant, named by ?tenant=;
+ *   - access tokens issued to a tenant's business-system client by
+ *     POST /api/v1/auth/token: "imgarc1.<payload>.<mac>", where payload is base64url
+ *     JSON {"t": tenant, "c": client id, "e": expiry ms} and mac its HMAC-SHA-256 under
+ *     the cluster's token key. The key is chosen once, when the cluster is created, and
+ *     replicated (InitCluster), so every node checks every token locally, with no
+ *     session state. A token acts for its tenant only.
+ * Client secrets are 256 random bits, shown once; only their BLAKE2b-256 is stored (a
+ * slow password hash adds nothing for a secret of full entropy). */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "base/clock.h"
+#include "base/mem.h"
+
+#define TOKEN_PREFIX "imgarc1."
+#define TOKEN_MAX 512
+#define AUTH_BODY_MAX (16u << 10)
+
+static char *b64url(const uint8_t *bin, size_t len)
+{
+    size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *out = xmalloc(n);
+    sodium_bin2base64(out, n, bin, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return out;
+}
+
+char *api_token_issue(struct api *api, const char *tenant, const char *client_id,
+                      uint64_t expires_ms)
+{
+    uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES];
+    json_t *o = json_pack("{s:s, s:s, s:I}", "t", tenant, "c", client_id, "e",
+                          (json_int_t)expires_ms);
+    char *json = json_dumps(o, JSON_COMPACT);
+    char *payload = b64url((const uint8_t *)json, strlen(json));
+    char *signed_part = xasprintf(TOKEN_PREFIX "%s", payload);
+    char *mac64, *token;
+    json_decref(o);
+    free(json);
+    free(payload);
+    ASSERT(archive_token_key(api->archive, key));
+    crypto_auth_hmacsha256(mac, (const uint8_t *)signed_part, strlen(signed_part), key);
+    sodium_memzero(key, sizeof key);
+    mac64 = b64url(mac, sizeof mac);
+    token = xasprintf("%s.%s", signed_part, mac64);
+    free(signed_part);
+    free(mac64);
+    return token;
+}
+
+/* Checks an access token: true with its tenant and client, or false with why. */
+static bool token_verify(struct api *api, const char *token, struct api_call *call,
+                         const char **why)
+{
+    uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES], json[TOKEN_MAX];
+    const char *dot = strrchr(token, '.');
+    size_t mac_len = 0, json_len = 0;
+    json_t *o;
+    const char *tenant, *client;
+    json_int_t exp;
+    bool ok;
+    *why = "the token is not one this cluster issued";
+    if (strlen(token) > TOKEN_MAX || strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0 ||
+        dot == NULL || dot < token + strlen(TOKEN_PREFIX) || !archive_token_key(api->archive, key)) {
+        return false;
+    }
+    ok = sodium_base642bin(mac, sizeof mac, dot + 1, strlen(dot + 1), NULL, &mac_len, NULL,
+                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+         mac_len == sizeof mac &&
+         crypto_auth_hmacsha256_verify(mac, (const uint8_t *)token, (size_t)(dot - token),
+                                       key) == 0 &&
+         sodium_base642bin(json, sizeof json - 1, token + strlen(TOKEN_PREFIX),
+                           (size_t)(dot - token) - strlen(TOKEN_PREFIX), NULL, &json_len, NULL,
+                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0;
+    sodium_memzero(key, sizeof key);
+    if (!ok) {
+        return false;
+    }
+    o = json_loadb((const char *)json, json_len, 0, NULL);
+    tenant = json_string_value(json_object_get(o, "t"));
+    client = json_string_value(json_object_get(o, "c"));
+    exp = json_integer_value(json_object_get(o, "e"));
+    ok = tenant != NULL && client != NULL && archive_valid_tenant(tenant) &&
+         archive_valid_tenant(client);
+    if (ok && (uint64_t)exp <= clock_wall_ms()) {
+        *why = "the access token has expired: get a new one from POST /api/v1/auth/token";
+        ok = false;
+    }
+    if (ok) {
+        snprintf(call->tenant, sizeof call->tenant, "%s", tenant);
+        snprintf(call->client_id, sizeof call->client_id, "%s", client);
+    }
+    json_decref(o);
+    return ok;
+}
+
+enum api_principal api_authenticate(struct api_call *call, const char **why)
+{
+    const char *h = http_request_header(call->req, "authorization");
+    const char *op = call->api->config.bootstrap_token;
+    ClientRecord *client;
+    struct base_err err;
+    *why = "missing bearer token: send 'Authorization: Bearer <token>' (the operator token, "
+           "or an access token from POST /api/v1/auth/token)";
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        return API_ANONYMOUS;
+    }
+    h += 7;
+    if (op != NULL && strlen(h) == strlen(op) && sodium_memcmp(h, op, strlen(op)) == 0) {
+        return API_OPERATOR;
+    }
+    if (!token_verify(call->api, h, call, why)) {
+        return API_ANONYMOUS;
+    }
+    /* A client removed since the token was issued no longer acts. */
+    if (archive_get_client(call->api->archive, call->client_id, &client, &err) != 0) {
+        *why = "the client of this access token no longer exists";
+        return API_ANONYMOUS;
+    }
+    archive_free_client(client);
+    return API_CLIENT;
+}
+
+/* ---- POST /api/v1/clients ---- */
+
+struct client_call {
+    struct api_call call;
+    struct repl_propose prop;
+    char client_id[24];
+    char secret[64];
+    char name[257];
+};
+
+static void client_call_free(struct client_call *cc)
+{
+    sodium_memzero(cc->secret, sizeof cc->secret);
+    free(cc);
+}
+
+static void client_created(struct repl_propose *prop, int status,
+                           const struct archive_result *res)
+{
+    struct client_call *cc = prop->data;
+    if (status != 0) {
+        api_respond_propose_error(cc->call.api, cc->call.req, status);
+    } else if (res->status != ARCHIVE_OK) {
+        api_respond_refusal(cc->call.api, cc->call.req, res);
+    } else {
+        api_respond_json(cc->call.api, cc->call.req, 201,
+                         json_pack("{s:s, s:s, s:s, s:s, s:I}", "client_id", cc->client_id,
+                                   "client_secret", cc->secret, "tenant", cc->call.tenant,
+                                   "name", cc->name, "index", (json_int_t)res->index));
+    }
+    client_call_free(cc);
+}
+
+static void propose_client(struct client_call *cc)
+{
+    Command cmd = COMMAND__INIT;
+    CreateClient c = CREATE_CLIENT__INIT;
+    uint8_t raw[32], hash[32];
+    int rv;
+    randombytes_buf(raw, 8);
+    snprintf(cc->client_id, sizeof cc->client_id, "c");
+    for (int i = 0; i < 8; i++) {
+        snprintf(cc->client_id + 1 + 2 * i, 3, "%02x", raw[i]);
+    }
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(cc->secret, sizeof cc->secret, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)cc->secret, strlen(cc->secret), NULL,
+                       0);
+    c.client_id = cc->client_id;
+    c.name = cc->name;
+    c.secret_hash.data = hash;
+    c.secret_hash.len = sizeof hash;
+    api_command_stamp(&cc->call, &cmd, NULL);
+    cmd.body_case = COMMAND__BODY_CREATE_CLIENT;
+    cmd.create_client = &c;
+    rv = repl_propose(cc->call.api->repl, &cc->prop, &cmd, client_created);
+    if (rv != 0) {
+        api_respond_propose_error(cc->call.api, cc->call.req, rv);
+        client_call_free(cc);
+    }
+}
+
+static void client_body(struct http_request *req, int status)
+{
+    struct client_call *cc = req->data;
+    json_t *root = status == 0 ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+    const char *tenant = json_string_value(json_object_get(root, "tenant"));
+    const char *name = json_string_value(json_object_get(root, "name"));
+    if (status != 0) {
+        http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
+    } else if (!json_is_object(root)) {
+        api_respond_error(cc->call.api, req, 400, API_E_INVALID_JSON,
+                          "body must be a JSON object {\"tenant\", \"name\"}");
+    } else if ((tenant != NULL && !archive_valid_tenant(tenant)) ||
+               (json_object_get(root, "tenant") != NULL && tenant == NULL) || name == NULL ||
+               strlen(name) == 0 || strlen(name) > 256) {
+        api_respond_error(cc->call.api, req, 400, API_E_INVALID_FIELD,
+                          "'name' (1-256 bytes) is required; 'tenant' is a tenant id (default: "
+                          "?tenant= or 'default')");
+    } else {
+        if (tenant != NULL) {
+            snprintf(cc->call.tenant, sizeof cc->call.tenant, "%s", tenant);
+        }
+        snprintf(cc->name, sizeof cc->name, "%s", name);
+        propose_client(cc);
+        json_decref(root);
+        return;
+    }
+    json_decref(root);
+    client_call_free(cc);
+}
+
+void api_handle_create_client(struct api_call *call)
+{
+    struct client_call *cc = xcalloc(1, sizeof *cc);
+    cc->call = *call;
+    cc->prop.data = cc;
+    call->req->data = cc;
+    http_request_buffer_body(call->req, AUTH_BODY_MAX, client_body);
+}
+
+/* ---- POST /api/v1/auth/token ---- */
+
+static bool secret_matches(const ClientRecord *c, const char *secret)
+{
+    uint8_t hash[32];
+    bool ok;
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)secret, strlen(secret), NULL, 0);
+    ok = c->secret_hash.len == sizeof hash &&
+         sodium_memcmp(hash, c->secret_hash.data, sizeof hash) == 0;
+    sodium_memzero(hash, sizeof hash);
+    return ok;
+}
+
+static void issue_token(struct api_call *call, const ClientRecord *c)
+{
+    uint64_t ttl_s = call->api->config.token_ttl_s;
+    char *token = api_token_issue(call->api, c->tenant, c->client_id,
+                                  clock_wall_ms() + ttl_s * 1000);
+    http_request_add_header(call->req, "Cache-Control", "no-store");
+    api_respond_json(call->api, call->req, 200,
+                     json_pack("{s:s, s:s, s:I, s:s}", "access_token", token, "token_type",
+                               "Bearer", "expires_in", (json_int_t)ttl_s, "tenant", c->tenant));
+    sodium_memzero(token, strlen(token));
+    free(token);
+}
+
+static void token_body(struct http_request *req, int status)
+{
+    struct api_call *call = req->data;
+    json_t *root = status == 0 ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+    const char *id = json_string_value(json_object_get(root, "client_id"));
+    const char *secret = json_string_value(json_object_get(root, "client_secret"));
+    struct base_err err = {{0}};
+    ClientRecord *c = NULL;
+    int rv;
+    if (status != 0) {
+        http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
+    } else if (id == NULL || secret == NULL) {
+        api_respond_error(call->api, req, 400, API_E_INVALID_FIELD,
+                          "body must be {\"client_id\": \"...\", \"client_secret\": \"...\"}");
+    } else if ((rv = archive_get_client(call->api->archive, id, &c, &err)) == BASE_ENOTFOUND) {
+        api_respond_error(call->api, req, 401, API_E_UNAUTHORIZED,
+                          "unknown client id '%.64s': check the client id your business "
+                          "system sends (clients are created with POST /api/v1/clients)", id);
+    } else if (rv != 0) {
+        api_respond_error(call->api, req, 500, API_E_INTERNAL, "client: %s", err.msg);
+    } else if (!secret_matches(c, secret)) {
+        api_respond_error(call->api, req, 401, API_E_UNAUTHORIZED,
+                          "wrong client secret for client %s", c->client_id);
+    } else {
+        issue_token(call, c);
+    }
+    archive_free_client(c);
+    json_decref(root);
+    free(call);
+}
+
+void api_handle_token(struct api_call *call)
+{
+    struct api_call *copy = xmalloc(sizeof *copy);
+    *copy = *call;
+    call->req->data = copy;
+    http_request_buffer_body(call->req, AUTH_BODY_MAX, token_body);
+}
