@@ -60,7 +60,7 @@ static const struct opt opts[] = {
      "raft heartbeat interval"},
     {"shutdown-grace-ms", OPT_U64, OFF(shutdown_grace_ms), "10000", 0, 600000,
      "on SIGTERM, how long requests in flight may finish"},
-    {"token-ttl-s", OPT_U64, OFF(token_ttl_s), "3600", 60, 30 * 86400,
+    {"token-ttl-s", OPT_U64, OFF(token_ttl_s), "3600", 1, 30 * 86400,
      "lifetime of business-system access tokens, seconds"},
     {"license-pubkey", OPT_LIST, OFF(license_pubkeys), NULL, 0, 0,
      "file of a public key whose signed licenses this node accepts (repeatable; from "
