@@ -95,6 +95,7 @@ void api_handle_usage(struct api_call *call);
 void api_handle_install_license(struct api_call *call);
 void api_handle_show_license(struct api_call *call);
 void api_handle_create_client(struct api_call *call);
+void api_handle_admin_audit(struct api_call *call);
 void api_handle_token(struct api_call *call);
 
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why

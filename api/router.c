@@ -168,6 +168,7 @@ static const struct route routes[] = {
     {HTTP_M_POST, "/api/v1/licenses", AUTH_OPERATOR, api_handle_install_license},
     {HTTP_M_GET, "/api/v1/licenses", AUTH_TENANT_READ, api_handle_show_license},
     {HTTP_M_POST, "/api/v1/clients", AUTH_OPERATOR, api_handle_create_client},
+    {HTTP_M_GET, "/api/v1/audit", AUTH_TENANT_READ, api_handle_admin_audit},
     {HTTP_M_POST, "/api/v1/auth/token", AUTH_NONE, api_handle_token},
 };
 

@@ -339,3 +339,136 @@ void api_handle_show_license(struct api_call *call)
     }
     archive_free_tenant(t);
 }
+
+/* ---- Admin audit log ---- */
+
+struct audit_out {
+    enum { OUT_JSON, OUT_JSONL, OUT_CSV } format;
+    json_t *entries;
+    char *text;
+    size_t len, cap;
+    uint64_t last;
+};
+
+static void out_append(struct audit_out *o, const char *s, size_t n)
+{
+    if (o->len + n + 1 > o->cap) {
+        o->cap = (o->len + n + 1) * 2;
+        o->text = xrealloc(o->text, o->cap);
+    }
+    memcpy(o->text + o->len, s, n);
+    o->len += n;
+    o->text[o->len] = '\0';
+}
+
+/* RFC 4180: a field in quotes, quotes doubled. */
+static void csv_field(struct audit_out *o, const char *s, bool last)
+{
+    out_append(o, "\"", 1);
+    for (; *s != '\0'; s++) {
+        out_append(o, s, 1);
+        if (*s == '"') {
+            out_append(o, "\"", 1);
+        }
+    }
+    out_append(o, last ? "\"\r\n" : "\",", last ? 3 : 2);
+}
+
+static void audit_entry(const AuditRecord *e, void *arg)
+{
+    struct audit_out *o = arg;
+    json_t *detail = json_loads(e->detail, 0, NULL);
+    json_t *j = json_pack("{s:I, s:o, s:s, s:s, s:s, s:o}", "index", (json_int_t)e->index,
+                          "time", api_time_json(e->time_ms), "action", e->action, "operator",
+                          e->operator_, "request_id", e->request_id, "detail",
+                          detail != NULL ? detail : json_null());
+    o->last = e->index;
+    if (o->format == OUT_JSON) {
+        json_array_append_new(o->entries, j);
+        return;
+    }
+    if (o->format == OUT_JSONL) {
+        char *line = json_dumps(j, JSON_COMPACT);
+        out_append(o, line, strlen(line));
+        out_append(o, "\n", 1);
+        free(line);
+    } else {
+        char idx[24], when[40];
+        snprintf(idx, sizeof idx, "%llu", (unsigned long long)e->index);
+        clock_format_rfc3339(e->time_ms, when, sizeof when);
+        csv_field(o, idx, false);
+        csv_field(o, when, false);
+        csv_field(o, e->action, false);
+        csv_field(o, e->operator_, false);
+        csv_field(o, e->request_id, false);
+        csv_field(o, e->detail, true);
+    }
+    json_decref(j);
+}
+
+/* Reads format, after and limit; false after answering 400. */
+static bool audit_params(struct api_call *call, struct audit_out *o, uint64_t *after,
+                         unsigned *limit)
+{
+    char *format = http_request_query(call->req, "format");
+    char *a = http_request_query(call->req, "after");
+    char *l = http_request_query(call->req, "limit");
+    char *end;
+    bool ok = true;
+    o->format = format == NULL || strcmp(format, "json") == 0 ? OUT_JSON
+                : strcmp(format, "jsonl") == 0                ? OUT_JSONL
+                : strcmp(format, "csv") == 0                  ? OUT_CSV
+                                                              : (ok = false, OUT_JSON);
+    *after = a != NULL ? strtoull(a, &end, 10) : 0;
+    ok = ok && (a == NULL || (a[0] != '\0' && *end == '\0' && a[0] != '-'));
+    *limit = l != NULL ? (unsigned)strtoul(l, &end, 10) : 1000;
+    ok = ok && (l == NULL || (l[0] != '\0' && *end == '\0' && *limit >= 1 && *limit <= 10000));
+    if (!ok) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "format is json, jsonl or csv; after is a raft index; limit is "
+                          "1-10000");
+    }
+    free(format);
+    free(a);
+    free(l);
+    return ok;
+}
+
+void api_handle_admin_audit(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    struct audit_out o = {.entries = json_array()};
+    TenantRecord *t;
+    uint64_t after;
+    unsigned limit;
+    bool more;
+    if (!audit_params(call, &o, &after, &limit) || !load_tenant(call, call->tenant, &t)) {
+        json_decref(o.entries);
+        return;
+    }
+    archive_free_tenant(t);
+    if (o.format == OUT_CSV) {
+        static const char head[] = "index,time,action,operator,request_id,detail\r\n";
+        out_append(&o, head, sizeof head - 1);
+    }
+    if (archive_list_admin_audit(call->api->archive, call->tenant, after, limit, audit_entry, &o,
+                                 &more, &err) != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "audit: %s", err.msg);
+    } else if (o.format == OUT_JSON) {
+        api_respond_json(call->api, call->req, 200,
+                         json_pack("{s:s, s:O, s:o}", "tenant", call->tenant, "entries",
+                                   o.entries, "next_after",
+                                   more ? json_integer((json_int_t)o.last) : json_null()));
+    } else {
+        char next[24];
+        snprintf(next, sizeof next, "%llu", (unsigned long long)o.last);
+        if (more) {
+            http_request_add_header(call->req, "X-Imgarc-Next-After", next);
+        }
+        http_respond(call->req, 200, o.format == OUT_CSV ? "text/csv; charset=utf-8"
+                                                         : "application/x-ndjson",
+                     o.text != NULL ? o.text : "", o.len);
+    }
+    json_decref(o.entries);
+    free(o.text);
+}

@@ -107,6 +107,8 @@ const char *archive_status_name(enum archive_status status);
 
 /* ---- Queries: results are unpacked protobuf records the caller frees. ---- */
 
+typedef void (*archive_audit_cb)(const AuditRecord *entry, void *arg);
+
 int archive_get_bill(struct archive *a, const char *tenant, const char *image_no,
                      BillRecord **out, struct base_err *err) WARN_UNUSED;
 void archive_free_bill(BillRecord *bill);
@@ -139,6 +141,11 @@ int archive_list_tenants(struct archive *a, archive_tenant_cb cb, void *arg,
 typedef void (*archive_license_cb)(const License *license, void *arg);
 int archive_list_licenses(struct archive *a, const char *tenant, archive_license_cb cb,
                           void *arg, struct base_err *err) WARN_UNUSED;
+/* The tenant's admin audit log (tenant created, licenses, clients), entries applied
+ * after raft index @after, oldest first, at most @limit; *@more when there are more. */
+int archive_list_admin_audit(struct archive *a, const char *tenant, uint64_t after,
+                             unsigned limit, archive_audit_cb cb, void *arg, bool *more,
+                             struct base_err *err) WARN_UNUSED;
 /* Per-organisation usage of @tenant ("" is bills without an organisation). */
 typedef void (*archive_org_usage_cb)(const char *org, const UsageRecord *usage, void *arg);
 int archive_list_org_usage(struct archive *a, const char *tenant, archive_org_usage_cb cb,
@@ -159,7 +166,6 @@ int archive_list_bills(struct archive *a, const char *tenant,
                        const struct archive_bill_filter *filter, archive_bill_cb cb, void *arg,
                        bool *more, struct base_err *err) WARN_UNUSED;
 
-typedef void (*archive_audit_cb)(const AuditRecord *entry, void *arg);
 /* Calls @cb for every audit entry of a bill, oldest first. */
 int archive_list_audit(struct archive *a, const char *tenant, const char *image_no,
                        archive_audit_cb cb, void *arg, struct base_err *err) WARN_UNUSED;

@@ -69,6 +69,36 @@ static int load_record(struct archive *a, enum rocks_cf cf, const struct key *k,
     return 0;
 }
 
+/* An administrative action of (or for) a tenant, in its admin audit log. */
+static void admin_audit(struct txn *t, const char *tenant, const char *action, json_t *detail)
+{
+    AuditRecord rec = AUDIT_RECORD__INIT;
+    struct key k;
+    uint8_t be[8];
+    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+    rec.index = t->index;
+    rec.time_ms = t->cmd->time_ms;
+    rec.action = (char *)action;
+    rec.operator_ = t->cmd->operator_;
+    rec.request_id = t->cmd->request_id;
+    rec.detail = text;
+    key_tenant_prefix(&k, tenant);
+    rocks_put_be64(be, t->index);
+    memcpy(k.buf + k.len, be, sizeof be);
+    k.len += sizeof be;
+    put_record(t, ROCKS_CF_ADMIN_AUDIT, &k, &rec.base);
+    free(text);
+    json_decref(detail);
+}
+
+static json_t *license_detail(const License *l)
+{
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:i}", "license_id", l->license_id, "issued_ms",
+                     (json_int_t)l->issued_ms, "expires_ms", (json_int_t)l->expires_ms,
+                     "quota_bytes", (json_int_t)l->quota_bytes, "max_files",
+                     (json_int_t)l->max_files, "modes", (int)l->modes);
+}
+
 static void audit(struct txn *t, BillRecord *bill, const char *action, json_t *detail)
 {
     AuditRecord rec = AUDIT_RECORD__INIT;
@@ -704,6 +734,8 @@ static int apply_init_cluster(struct txn *t)
     l.modes = LICENSE_MODES_ALL;
     l.document = (char *)"";
     put_license(t, &rec, &l);
+    admin_audit(t, rec.id, "cluster_initialized", json_pack("{s:o}", "license",
+                                                             license_detail(&l)));
     return 0;
 }
 
@@ -745,6 +777,8 @@ static int apply_create_client(struct txn *t, const CreateClient *c)
     k.len = strlen(c->client_id);
     memcpy(k.buf, c->client_id, k.len);
     put_record(t, ROCKS_CF_CLIENTS, &k, &rec.base);
+    admin_audit(t, t->cmd->tenant, "client_created",
+                json_pack("{s:s, s:s}", "client_id", c->client_id, "name", c->name));
     return 0;
 }
 
@@ -772,6 +806,8 @@ static int apply_create_tenant(struct txn *t, const CreateTenant *c)
     rec.name = c->name;
     rec.created_ms = t->cmd->time_ms;
     store_tenant(t, &rec);
+    admin_audit(t, c->id, "tenant_created", json_pack("{s:s, s:s}", "id", c->id, "name",
+                                                      c->name));
     return 0;
 }
 
@@ -825,8 +861,11 @@ static int apply_install_license(struct txn *t, const InstallLicense *cmd)
         t->res->replayed = true; /* that very license is in force already */
     } else if (license_acceptable(t, rec->license, l) == ARCHIVE_OK) {
         License *prev = rec->license;
+        json_t *detail = json_pack("{s:o, s:o}", "license", license_detail(l), "replaces",
+                                   prev != NULL ? license_detail(prev) : json_null());
         put_license(t, rec, l);
         rec->license = prev; /* the unpacked record frees its own */
+        admin_audit(t, l->tenant, "license_installed", detail);
         t->res->created = true;
     }
     archive_free_tenant(rec);

@@ -9,6 +9,7 @@
  *   licenses tenant \0 issued (be64) license_id -> License (every one installed)
  *   tblobs tenant \0 hash                       -> BlobRecord (the tenant's refs)
  *   clients client_id                           -> ClientRecord (ids are global)
+ *   admin_audit tenant \0 index (be64)          -> AuditRecord of an admin action
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64

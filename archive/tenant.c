@@ -209,6 +209,43 @@ int archive_list_org_usage(struct archive *a, const char *tenant, archive_org_us
                 &s, err);
 }
 
+int archive_list_admin_audit(struct archive *a, const char *tenant, uint64_t after,
+                             unsigned limit, archive_audit_cb cb, void *arg, bool *more,
+                             struct base_err *err)
+{
+    struct key prefix, start;
+    struct rocks_iter *it;
+    unsigned n = 0;
+    int rv;
+    key_tenant_prefix(&prefix, tenant);
+    start = prefix;
+    rocks_put_be64((uint8_t *)start.buf + start.len, after + 1);
+    start.len += 8;
+    *more = false;
+    it = rocks_iter_new(a->db, ROCKS_CF_ADMIN_AUDIT, prefix.buf, prefix.len);
+    for (rocks_iter_seek(it, start.buf, start.len); rocks_iter_valid(it); rocks_iter_next(it)) {
+        size_t vlen;
+        const char *v = rocks_iter_value(it, &vlen);
+        AuditRecord *e;
+        if (n == limit) {
+            *more = true;
+            break;
+        }
+        e = audit_record__unpack(NULL, vlen, (const uint8_t *)v);
+        if (e == NULL) {
+            base_err_set(err, "admin audit record is corrupt");
+            rocks_iter_free(it);
+            return BASE_ECORRUPT;
+        }
+        cb(e, arg);
+        audit_record__free_unpacked(e, NULL);
+        n++;
+    }
+    rv = rocks_iter_status(it, err);
+    rocks_iter_free(it);
+    return rv;
+}
+
 bool archive_license_warning(const License *l, uint64_t now_ms, char *buf, size_t size)
 {
     static const unsigned marks[] = {1, 7, 30};

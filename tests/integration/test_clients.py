@@ -92,6 +92,41 @@ class ClientTokenTest(NodeTestCase):
                                       auth=False)
                 self.assertError(r, 401, 10401, "unauthorized")
 
+    def test_admin_audit_log_exports(self):
+        r = self.node.post("/api/v1/tenants", body=b'{"id": "audited", "name": "A, \\"B\\""}')
+        self.assertStatus(r, 201)
+        cid, _ = self.create_client("audited", "erp")
+        r = self.node.get("/api/v1/audit?tenant=audited")
+        self.assertStatus(r, 200)
+        actions = [(e["action"], e["operator"]) for e in r.json["entries"]]
+        self.assertEqual(actions, [("tenant_created", "operator"), ("client_created", "operator")])
+        self.assertEqual(r.json["entries"][1]["detail"]["client_id"], cid)
+        self.assertIsNone(r.json["next_after"])
+        # Pages: one entry, then the rest after its index.
+        r = self.node.get("/api/v1/audit?tenant=audited&limit=1")
+        self.assertEqual(len(r.json["entries"]), 1)
+        nxt = r.json["next_after"]
+        r = self.node.get("/api/v1/audit?tenant=audited&after=%d" % nxt)
+        self.assertEqual([e["action"] for e in r.json["entries"]], ["client_created"])
+        # JSON lines and CSV carry the same entries.
+        r = self.node.get("/api/v1/audit?tenant=audited&format=jsonl")
+        self.assertStatus(r, 200)
+        lines = [json.loads(l) for l in r.body.decode().splitlines()]
+        self.assertEqual([l["action"] for l in lines], ["tenant_created", "client_created"])
+        r = self.node.get("/api/v1/audit?tenant=audited&format=csv")
+        self.assertTrue(r.header("content-type").startswith("text/csv"))
+        import csv
+        import io
+        rows = list(csv.reader(io.StringIO(r.body.decode())))
+        self.assertEqual(rows[0], ["index", "time", "action", "operator", "request_id",
+                                   "detail"])
+        self.assertEqual(json.loads(rows[1][5])["name"], 'A, "B"')
+        r = self.node.get("/api/v1/audit?tenant=audited&format=xml")
+        self.assertError(r, 400, 11011, "invalid_query")
+        # The default tenant's log starts with the cluster's creation.
+        r = self.node.get("/api/v1/audit")
+        self.assertEqual(r.json["entries"][0]["action"], "cluster_initialized")
+
 
 if __name__ == "__main__":
     unittest.main()
