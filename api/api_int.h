@@ -44,6 +44,7 @@ enum api_principal {
     API_ANONYMOUS,
     API_OPERATOR, /* the operator token: any tenant, named by ?tenant= */
     API_CLIENT,   /* a business system's access token: its own tenant only */
+    API_USER,     /* a user's login token: its own tenant, its roles' permissions */
 };
 
 /* What a route handler gets: the request, the tenant the token acts for, and the
@@ -55,6 +56,7 @@ struct api_call {
     bool tenant_given; /* ?tenant= was in the request */
     enum api_principal principal;
     char client_id[ARCHIVE_ID_MAX + 1]; /* for API_CLIENT */
+    char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
     char param[API_PARAM_MAX + 1];
 };
@@ -96,13 +98,20 @@ void api_handle_install_license(struct api_call *call);
 void api_handle_show_license(struct api_call *call);
 void api_handle_create_client(struct api_call *call);
 void api_handle_admin_audit(struct api_call *call);
+void api_handle_login(struct api_call *call);
+void api_handle_create_user(struct api_call *call);
+void api_handle_list_users(struct api_call *call);
+void api_handle_unlock_user(struct api_call *call);
+void api_handle_create_role(struct api_call *call);
+void api_handle_list_roles(struct api_call *call);
 void api_handle_token(struct api_call *call);
 
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why
  * says what is wrong for API_ANONYMOUS. */
 enum api_principal api_authenticate(struct api_call *call, const char **why);
-/* A fresh access token (caller frees) for a client of @tenant. */
-char *api_token_issue(struct api *api, const char *tenant, const char *client_id,
+/* A fresh access token (caller frees) for client @client_id, or (@user true) user
+ * @client_id, of @tenant. */
+char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
                       uint64_t expires_ms);
 
 /* Group commit of uploaded blobs (durable.c). */

@@ -33,11 +33,11 @@ static char *b64url(const uint8_t *bin, size_t len)
     return out;
 }
 
-char *api_token_issue(struct api *api, const char *tenant, const char *client_id,
+char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
                       uint64_t expires_ms)
 {
     uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES];
-    json_t *o = json_pack("{s:s, s:s, s:I}", "t", tenant, "c", client_id, "e",
+    json_t *o = json_pack("{s:s, s:s, s:I}", "t", tenant, user ? "u" : "c", subject, "e",
                           (json_int_t)expires_ms);
     char *json = json_dumps(o, JSON_COMPACT);
     char *payload = b64url((const uint8_t *)json, strlen(json));
@@ -56,21 +56,23 @@ char *api_token_issue(struct api *api, const char *tenant, const char *client_id
     return token;
 }
 
-/* Checks an access token: true with its tenant and client, or false with why. */
-static bool token_verify(struct api *api, const char *token, struct api_call *call,
-                         const char **why)
+/* Checks an access token: its principal (client or user, with the tenant filled in),
+ * or API_ANONYMOUS with why. */
+static enum api_principal token_verify(struct api *api, const char *token,
+                                       struct api_call *call, const char **why)
 {
     uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES], json[TOKEN_MAX];
     const char *dot = strrchr(token, '.');
     size_t mac_len = 0, json_len = 0;
     json_t *o;
-    const char *tenant, *client;
+    const char *tenant, *client, *user;
     json_int_t exp;
     bool ok;
+    enum api_principal who = API_ANONYMOUS;
     *why = "the token is not one this cluster issued";
     if (strlen(token) > TOKEN_MAX || strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0 ||
         dot == NULL || dot < token + strlen(TOKEN_PREFIX) || !archive_token_key(api->archive, key)) {
-        return false;
+        return API_ANONYMOUS;
     }
     ok = sodium_base642bin(mac, sizeof mac, dot + 1, strlen(dot + 1), NULL, &mac_len, NULL,
                            sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
@@ -82,24 +84,32 @@ static bool token_verify(struct api *api, const char *token, struct api_call *ca
                            sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0;
     sodium_memzero(key, sizeof key);
     if (!ok) {
-        return false;
+        return API_ANONYMOUS;
     }
     o = json_loadb((const char *)json, json_len, 0, NULL);
     tenant = json_string_value(json_object_get(o, "t"));
     client = json_string_value(json_object_get(o, "c"));
+    user = json_string_value(json_object_get(o, "u"));
     exp = json_integer_value(json_object_get(o, "e"));
-    ok = tenant != NULL && client != NULL && archive_valid_tenant(tenant) &&
-         archive_valid_tenant(client);
+    ok = tenant != NULL && archive_valid_tenant(tenant) &&
+         ((client != NULL && archive_valid_tenant(client)) ||
+          (user != NULL && archive_valid_tenant(user)));
     if (ok && (uint64_t)exp <= clock_wall_ms()) {
         *why = "the access token has expired: get a new one from POST /api/v1/auth/token";
         ok = false;
     }
     if (ok) {
         snprintf(call->tenant, sizeof call->tenant, "%s", tenant);
-        snprintf(call->client_id, sizeof call->client_id, "%s", client);
+        if (client != NULL) {
+            snprintf(call->client_id, sizeof call->client_id, "%s", client);
+            who = API_CLIENT;
+        } else {
+            snprintf(call->username, sizeof call->username, "%s", user);
+            who = API_USER;
+        }
     }
     json_decref(o);
-    return ok;
+    return who;
 }
 
 enum api_principal api_authenticate(struct api_call *call, const char **why)
@@ -117,8 +127,13 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
     if (op != NULL && strlen(h) == strlen(op) && sodium_memcmp(h, op, strlen(op)) == 0) {
         return API_OPERATOR;
     }
-    if (!token_verify(call->api, h, call, why)) {
+    switch (token_verify(call->api, h, call, why)) {
+    case API_ANONYMOUS:
         return API_ANONYMOUS;
+    case API_USER:
+        return API_USER; /* its record and roles are read when permissions are checked */
+    default:
+        break;
     }
     /* A client removed since the token was issued no longer acts. */
     if (archive_get_client(call->api->archive, call->client_id, &client, &err) != 0) {
@@ -248,7 +263,7 @@ static bool secret_matches(const ClientRecord *c, const char *secret)
 static void issue_token(struct api_call *call, const ClientRecord *c)
 {
     uint64_t ttl_s = call->api->config.token_ttl_s;
-    char *token = api_token_issue(call->api, c->tenant, c->client_id,
+    char *token = api_token_issue(call->api, c->tenant, c->client_id, false,
                                   clock_wall_ms() + ttl_s * 1000);
     http_request_add_header(call->req, "Cache-Control", "no-store");
     api_respond_json(call->api, call->req, 200,

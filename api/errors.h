@@ -11,6 +11,7 @@
     X(METHOD_NOT_ALLOWED, 10405, "method_not_allowed")                                   \
     X(REQUEST_TIMEOUT, 10408, "request_timeout")                                         \
     X(IDEMPOTENCY_CONFLICT, 10409, "idempotency_conflict")                               \
+    X(ACCOUNT_LOCKED, 10423, "account_locked")                                           \
     X(LENGTH_REQUIRED, 10411, "length_required")                                         \
     X(BODY_TOO_LARGE, 10413, "body_too_large")                                           \
     X(HEADERS_TOO_LARGE, 10431, "headers_too_large")                                     \
@@ -36,7 +37,11 @@
     X(EMPTY_FILE, 11012, "empty_file")                                                   \
     X(CONTENT_CORRUPT, 11013, "content_corrupt")                                         \
     X(TENANT_NOT_FOUND, 11014, "tenant_not_found")                                       \
-    X(TENANT_EXISTS, 11015, "tenant_exists")
+    X(TENANT_EXISTS, 11015, "tenant_exists")                                             \
+    X(USER_EXISTS, 11016, "user_exists")                                                 \
+    X(USER_NOT_FOUND, 11017, "user_not_found")                                           \
+    X(ROLE_EXISTS, 11018, "role_exists")                                                 \
+    X(ROLE_NOT_FOUND, 11019, "role_not_found")
 
 enum api_error {
 #define API_ERROR_ENUM(name, code, text) API_E_##name = code,

@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "archive/users.h"
 #include "base/mem.h"
 
 const char *api_error_name(enum api_error code)
@@ -83,6 +84,11 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_QUOTA_FILES, 403, API_E_FILE_QUOTA_EXCEEDED},
         {ARCHIVE_R_LICENSE_SUPERSEDED, 409, API_E_LICENSE_SUPERSEDED},
         {ARCHIVE_R_LICENSE_INVALID, 400, API_E_LICENSE_INVALID},
+        {ARCHIVE_R_CLIENT_EXISTS, 409, API_E_INTERNAL},
+        {ARCHIVE_R_USER_EXISTS, 409, API_E_USER_EXISTS},
+        {ARCHIVE_R_USER_NOT_FOUND, 404, API_E_USER_NOT_FOUND},
+        {ARCHIVE_R_ROLE_EXISTS, 409, API_E_ROLE_EXISTS},
+        {ARCHIVE_R_ROLE_NOT_FOUND, 400, API_E_ROLE_NOT_FOUND},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {
@@ -146,30 +152,38 @@ struct route {
     const char *pattern; /* segments; "*" matches the one parameter */
     enum auth auth;
     void (*handler)(struct api_call *call);
+    unsigned perm; /* what a user's roles must grant (archive/users.h); clients have all
+                      but admin, the operator everything */
 };
 
 static const struct route routes[] = {
-    {HTTP_M_GET, "/healthz", AUTH_NONE, api_handle_healthz},
-    {HTTP_M_GET, "/readyz", AUTH_NONE, api_handle_readyz},
-    {HTTP_M_GET, "/metrics", AUTH_NONE, api_handle_metrics},
-    {HTTP_M_GET, "/api/v1/version", AUTH_NONE, api_handle_version},
-    {HTTP_M_POST, "/api/v1/pool", AUTH_TOKEN, api_handle_pool_push},
-    {HTTP_M_GET, "/api/v1/bills", AUTH_TOKEN, api_handle_list_bills},
-    {HTTP_M_GET, "/api/v1/bills/*", AUTH_TOKEN, api_handle_get_bill},
-    {HTTP_M_POST, "/api/v1/bills/*/files", AUTH_TOKEN, api_handle_upload},
-    {HTTP_M_POST, "/api/v1/bills/*/submit", AUTH_TOKEN, api_handle_submit},
-    {HTTP_M_GET, "/api/v1/bills/*/status", AUTH_TOKEN, api_handle_status},
-    {HTTP_M_GET, "/api/v1/bills/*/log", AUTH_TOKEN, api_handle_log},
-    {HTTP_M_GET, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content},
-    {HTTP_M_HEAD, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content},
-    {HTTP_M_POST, "/api/v1/tenants", AUTH_OPERATOR, api_handle_create_tenant},
-    {HTTP_M_GET, "/api/v1/tenants", AUTH_OPERATOR, api_handle_list_tenants},
-    {HTTP_M_GET, "/api/v1/tenants/*/usage", AUTH_TENANT_READ, api_handle_usage},
-    {HTTP_M_POST, "/api/v1/licenses", AUTH_OPERATOR, api_handle_install_license},
-    {HTTP_M_GET, "/api/v1/licenses", AUTH_TENANT_READ, api_handle_show_license},
-    {HTTP_M_POST, "/api/v1/clients", AUTH_OPERATOR, api_handle_create_client},
-    {HTTP_M_GET, "/api/v1/audit", AUTH_TENANT_READ, api_handle_admin_audit},
-    {HTTP_M_POST, "/api/v1/auth/token", AUTH_NONE, api_handle_token},
+    {HTTP_M_GET, "/healthz", AUTH_NONE, api_handle_healthz, 0},
+    {HTTP_M_GET, "/readyz", AUTH_NONE, api_handle_readyz, 0},
+    {HTTP_M_GET, "/metrics", AUTH_NONE, api_handle_metrics, 0},
+    {HTTP_M_GET, "/api/v1/version", AUTH_NONE, api_handle_version, 0},
+    {HTTP_M_POST, "/api/v1/pool", AUTH_TOKEN, api_handle_pool_push, PERM_CAPTURE},
+    {HTTP_M_GET, "/api/v1/bills", AUTH_TOKEN, api_handle_list_bills, PERM_READ},
+    {HTTP_M_GET, "/api/v1/bills/*", AUTH_TOKEN, api_handle_get_bill, PERM_READ},
+    {HTTP_M_POST, "/api/v1/bills/*/files", AUTH_TOKEN, api_handle_upload, PERM_CAPTURE},
+    {HTTP_M_POST, "/api/v1/bills/*/submit", AUTH_TOKEN, api_handle_submit, PERM_SUBMIT},
+    {HTTP_M_GET, "/api/v1/bills/*/status", AUTH_TOKEN, api_handle_status, PERM_READ},
+    {HTTP_M_GET, "/api/v1/bills/*/log", AUTH_TOKEN, api_handle_log, PERM_READ},
+    {HTTP_M_GET, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content, PERM_READ},
+    {HTTP_M_HEAD, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content, PERM_READ},
+    {HTTP_M_POST, "/api/v1/tenants", AUTH_OPERATOR, api_handle_create_tenant, 0},
+    {HTTP_M_GET, "/api/v1/tenants", AUTH_OPERATOR, api_handle_list_tenants, 0},
+    {HTTP_M_GET, "/api/v1/tenants/*/usage", AUTH_TENANT_READ, api_handle_usage, PERM_READ},
+    {HTTP_M_POST, "/api/v1/licenses", AUTH_OPERATOR, api_handle_install_license, 0},
+    {HTTP_M_GET, "/api/v1/licenses", AUTH_TENANT_READ, api_handle_show_license, PERM_READ},
+    {HTTP_M_POST, "/api/v1/clients", AUTH_OPERATOR, api_handle_create_client, 0},
+    {HTTP_M_GET, "/api/v1/audit", AUTH_TENANT_READ, api_handle_admin_audit, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/auth/token", AUTH_NONE, api_handle_token, 0},
+    {HTTP_M_POST, "/api/v1/auth/login", AUTH_NONE, api_handle_login, 0},
+    {HTTP_M_POST, "/api/v1/users", AUTH_TOKEN, api_handle_create_user, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/users", AUTH_TOKEN, api_handle_list_users, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/users/*/unlock", AUTH_TOKEN, api_handle_unlock_user, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/roles", AUTH_TOKEN, api_handle_create_role, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/roles", AUTH_TOKEN, api_handle_list_roles, PERM_ADMIN},
 };
 
 static const char *method_name(enum http_method m)
@@ -266,7 +280,36 @@ static bool tenant_exists(struct api_call *call)
     return false;
 }
 
-/* A client acts for its own tenant only, and never as the operator. */
+/* Whether a client's or user's credentials allow @route; false after answering 403. */
+static bool perms_allow(struct api_call *call, const struct route *route)
+{
+    struct base_err err = {{0}};
+    UserRecord *u;
+    unsigned perms = PERM_ALL & ~(unsigned)PERM_ADMIN; /* a business system */
+    char have[128], need[64];
+    if (call->principal == API_USER) {
+        if (archive_get_user(call->api->archive, call->tenant, call->username, &u, &err) != 0) {
+            api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
+                              "user %s no longer exists", call->username);
+            return false;
+        }
+        if (archive_user_perms(call->api->archive, call->tenant, u, &perms, &err) != 0) {
+            perms = 0;
+        }
+        archive_free_user(u);
+    }
+    if ((route->perm & ~perms) == 0) {
+        return true;
+    }
+    archive_perms_format(perms, have, sizeof have);
+    archive_perms_format(route->perm, need, sizeof need);
+    api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
+                      "%s %s needs the permission %s; %s has %s", call->req->method_name,
+                      call->req->path, need, call->actor, have[0] != '\0' ? have : "none");
+    return false;
+}
+
+/* A client or user acts for its own tenant only, and never as the operator. */
 static bool client_may(struct api_call *call, const struct route *route)
 {
     char *t = http_request_query(call->req, "tenant");
@@ -274,18 +317,17 @@ static bool client_may(struct api_call *call, const struct route *route)
     free(t);
     if (route->auth == AUTH_OPERATOR) {
         api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
-                          "%s %s needs the operator token; client %s acts for tenant %s only",
-                          call->req->method_name, call->req->path, call->client_id,
-                          call->tenant);
+                          "%s %s needs the operator token; %s acts for tenant %s only",
+                          call->req->method_name, call->req->path, call->actor, call->tenant);
         return false;
     }
     if (other || (route->auth == AUTH_TENANT_READ && call->param[0] != '\0' &&
                   strcmp(call->param, call->tenant) != 0)) {
         api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
-                          "client %s acts for tenant %s only", call->client_id, call->tenant);
+                          "%s acts for tenant %s only", call->actor, call->tenant);
         return false;
     }
-    return true;
+    return perms_allow(call, route);
 }
 
 /* Authenticates and picks the tenant; false after answering. */
@@ -299,8 +341,12 @@ static bool admit(struct api_call *call, const struct route *route)
                           "missing or wrong bearer token: %s", why);
         return false;
     }
-    if (call->principal == API_CLIENT) {
-        snprintf(call->actor, sizeof call->actor, "client:%s", call->client_id);
+    if (call->principal != API_OPERATOR) {
+        if (call->principal == API_CLIENT) {
+            snprintf(call->actor, sizeof call->actor, "client:%s", call->client_id);
+        } else {
+            snprintf(call->actor, sizeof call->actor, "user:%s", call->username);
+        }
         if (!client_may(call, route)) {
             return false;
         }

@@ -44,6 +44,10 @@ enum archive_status {
     ARCHIVE_R_LICENSE_SUPERSEDED, /* a license issued later is in force */
     ARCHIVE_R_LICENSE_INVALID,    /* e.g. issued in the future, or for another tenant */
     ARCHIVE_R_CLIENT_EXISTS,
+    ARCHIVE_R_USER_EXISTS,
+    ARCHIVE_R_USER_NOT_FOUND,
+    ARCHIVE_R_ROLE_EXISTS,
+    ARCHIVE_R_ROLE_NOT_FOUND,
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */

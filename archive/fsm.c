@@ -13,6 +13,7 @@
 
 #include "archive/keys.h"
 #include "archive/license.h"
+#include "archive/users.h"
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/mem.h"
@@ -782,6 +783,156 @@ static int apply_create_client(struct txn *t, const CreateClient *c)
     return 0;
 }
 
+/* ---- Users and roles ---- */
+
+static void store_user(struct txn *t, const UserRecord *u)
+{
+    struct key k;
+    key_pair(&k, t->cmd->tenant, u->username);
+    put_record(t, ROCKS_CF_USERS, &k, &u->base);
+}
+
+/* Refuses a user whose roles are neither built in nor defined for the tenant. */
+static bool roles_exist(struct txn *t, char **roles, size_t n, int *rv)
+{
+    *rv = 0;
+    for (size_t i = 0; i < n; i++) {
+        RoleRecord *r;
+        if (archive_builtin_role(roles[i]) != 0) {
+            continue;
+        }
+        *rv = archive_get_role(t->a, t->cmd->tenant, roles[i], &r, t->err);
+        if (*rv == BASE_ENOTFOUND) {
+            *rv = 0;
+            refuse(t, ARCHIVE_R_ROLE_NOT_FOUND, "no role %s in tenant %s (built in: scanner, "
+                   "reviewer, tenant_admin)", roles[i], t->cmd->tenant);
+            return false;
+        }
+        if (*rv != 0) {
+            return false;
+        }
+        role_record__free_unpacked(r, NULL);
+    }
+    return true;
+}
+
+static int apply_create_user(struct txn *t, const CreateUser *c)
+{
+    UserRecord rec = USER_RECORD__INIT;
+    UserRecord *old;
+    int rv;
+    if (c->username == NULL || !archive_valid_tenant(c->username) || c->password_hash == NULL ||
+        strncmp(c->password_hash, "$argon2id$", 10) != 0 || c->name == NULL) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed user");
+        return 0;
+    }
+    rv = archive_get_user(t->a, t->cmd->tenant, c->username, &old, t->err);
+    if (rv == 0) {
+        archive_free_user(old);
+        refuse(t, ARCHIVE_R_USER_EXISTS, "user %s exists already in tenant %s", c->username,
+               t->cmd->tenant);
+        return 0;
+    }
+    if (rv != BASE_ENOTFOUND || !roles_exist(t, c->roles, c->n_roles, &rv)) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    rec.username = c->username;
+    rec.tenant = t->cmd->tenant;
+    rec.name = c->name;
+    rec.password_hash = c->password_hash;
+    rec.roles = c->roles;
+    rec.n_roles = c->n_roles;
+    rec.created_ms = t->cmd->time_ms;
+    store_user(t, &rec);
+    admin_audit(t, t->cmd->tenant, "user_created", json_pack("{s:s, s:s}", "username",
+                                                             c->username, "name", c->name));
+    return 0;
+}
+
+static int apply_create_role(struct txn *t, const CreateRole *c)
+{
+    RoleRecord *old;
+    struct key k;
+    int rv;
+    if (c->name == NULL || !archive_valid_tenant(c->name) || archive_builtin_role(c->name)) {
+        refuse(t, ARCHIVE_R_INVALID, "role names are 1-64 characters of A-Z a-z 0-9 . _ - "
+                                     "and not scanner, reviewer or tenant_admin");
+        return 0;
+    }
+    for (size_t i = 0; i < c->n_permissions; i++) {
+        if (archive_perm_bit(c->permissions[i]) == 0) {
+            refuse(t, ARCHIVE_R_INVALID, "unknown permission %s", c->permissions[i]);
+            return 0;
+        }
+    }
+    rv = archive_get_role(t->a, t->cmd->tenant, c->name, &old, t->err);
+    if (rv == 0) {
+        role_record__free_unpacked(old, NULL);
+        refuse(t, ARCHIVE_R_ROLE_EXISTS, "role %s exists already", c->name);
+        return 0;
+    }
+    if (rv != BASE_ENOTFOUND) {
+        return rv;
+    }
+    {
+        RoleRecord rec = ROLE_RECORD__INIT;
+        rec.name = c->name;
+        rec.permissions = c->permissions;
+        rec.n_permissions = c->n_permissions;
+        key_pair(&k, t->cmd->tenant, c->name);
+        put_record(t, ROCKS_CF_ROLES, &k, &rec.base);
+    }
+    admin_audit(t, t->cmd->tenant, "role_created", json_pack("{s:s}", "name", c->name));
+    return 0;
+}
+
+/* Counts wrong passwords; the one that reaches the limit locks the account. */
+static int apply_login_result(struct txn *t, const LoginResult *l)
+{
+    UserRecord *u;
+    int rv = archive_get_user(t->a, t->cmd->tenant, l->username, &u, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_USER_NOT_FOUND, "no user %s", l->username);
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if (l->ok) {
+        u->failures = 0;
+    } else if (++u->failures >= l->max_failures && l->max_failures > 0) {
+        u->failures = 0;
+        u->locked_until_ms = t->cmd->time_ms + l->lock_ms;
+        admin_audit(t, t->cmd->tenant, "user_locked",
+                    json_pack("{s:s, s:I, s:i}", "username", l->username, "locked_until_ms",
+                              (json_int_t)u->locked_until_ms, "after_failures",
+                              (int)l->max_failures));
+    }
+    store_user(t, u);
+    archive_free_user(u);
+    return 0;
+}
+
+static int apply_unlock_user(struct txn *t, const UnlockUser *c)
+{
+    UserRecord *u;
+    int rv = archive_get_user(t->a, t->cmd->tenant, c->username, &u, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_USER_NOT_FOUND, "no user %s in tenant %s", c->username,
+               t->cmd->tenant);
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    u->failures = 0;
+    u->locked_until_ms = 0;
+    store_user(t, u);
+    admin_audit(t, t->cmd->tenant, "user_unlocked", json_pack("{s:s}", "username", c->username));
+    archive_free_user(u);
+    return 0;
+}
+
 static int apply_create_tenant(struct txn *t, const CreateTenant *c)
 {
     TenantRecord rec = TENANT_RECORD__INIT;
@@ -937,6 +1088,18 @@ static int dispatch(struct txn *t)
         break;
     case COMMAND__BODY_CREATE_CLIENT:
         rv = apply_create_client(t, t->cmd->create_client);
+        break;
+    case COMMAND__BODY_CREATE_USER:
+        rv = apply_create_user(t, t->cmd->create_user);
+        break;
+    case COMMAND__BODY_CREATE_ROLE:
+        rv = apply_create_role(t, t->cmd->create_role);
+        break;
+    case COMMAND__BODY_LOGIN_RESULT:
+        rv = apply_login_result(t, t->cmd->login_result);
+        break;
+    case COMMAND__BODY_UNLOCK_USER:
+        rv = apply_unlock_user(t, t->cmd->unlock_user);
         break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");

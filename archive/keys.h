@@ -10,6 +10,8 @@
  *   tblobs tenant \0 hash                       -> BlobRecord (the tenant's refs)
  *   clients client_id                           -> ClientRecord (ids are global)
  *   admin_audit tenant \0 index (be64)          -> AuditRecord of an admin action
+ *   users  tenant \0 username                   -> UserRecord
+ *   roles  tenant \0 role name                  -> RoleRecord (custom roles)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64

@@ -78,6 +78,14 @@ const char *archive_status_name(enum archive_status status)
         return "license_invalid";
     case ARCHIVE_R_CLIENT_EXISTS:
         return "client_exists";
+    case ARCHIVE_R_USER_EXISTS:
+        return "user_exists";
+    case ARCHIVE_R_USER_NOT_FOUND:
+        return "user_not_found";
+    case ARCHIVE_R_ROLE_EXISTS:
+        return "role_exists";
+    case ARCHIVE_R_ROLE_NOT_FOUND:
+        return "role_not_found";
     }
     return "unknown";
 }

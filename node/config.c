@@ -62,6 +62,10 @@ static const struct opt opts[] = {
      "on SIGTERM, how long requests in flight may finish"},
     {"token-ttl-s", OPT_U64, OFF(token_ttl_s), "3600", 1, 30 * 86400,
      "lifetime of business-system access tokens, seconds"},
+    {"login-max-failures", OPT_U64, OFF(login_failures_max), "5", 1, 1000,
+     "wrong passwords in a row that lock a user account"},
+    {"login-lock-minutes", OPT_U64, OFF(login_lock_minutes), "30", 1, 7 * 24 * 60,
+     "how long a locked account stays locked (a tenant admin can unlock it sooner)"},
     {"license-pubkey", OPT_LIST, OFF(license_pubkeys), NULL, 0, 0,
      "file of a public key whose signed licenses this node accepts (repeatable; from "
      "'imgarc license keygen')"},

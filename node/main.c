@@ -235,6 +235,8 @@ static int start_services(struct node *n, struct base_err *err)
         .verify_reads = n->config.verify_reads,
         .group_commit_max = n->config.group_commit_max,
         .token_ttl_s = n->config.token_ttl_s,
+        .login_failures_max = n->config.login_failures_max,
+        .login_lock_ms = n->config.login_lock_minutes * 60 * 1000,
         .license_keys = (const uint8_t(*)[32])n->license_keys,
         .n_license_keys = n->config.license_pubkeys.n,
     };

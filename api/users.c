@@ -1,0 +1,556 @@
+/* Users of a tenant: creation with an Argon2id password hash, login with throttling,
+ * unlock, and custom roles.
+ *
+ * Argon2id (libsodium crypto_pwhash_str, 2 passes over 19 MiB: OWASP's setting) costs
+ * tens of milliseconds and 19 MiB per hash, so hashing and verifying run on the worker
+ * pool, at most PWHASH_PARALLEL at a time (the rest wait in a queue): memory stays
+ * bounded whatever the number of logins in flight. A wrong password is a replicated
+ * LoginResult command, so the lockout counts the same on every node; the limit and
+ * lock time travel in the command (--login-max-failures, --login-lock-minutes). */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "archive/users.h"
+#include "base/clock.h"
+#include "base/mem.h"
+
+#define USER_BODY_MAX (16u << 10)
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
+#define PWHASH_OPS 2
+#define PWHASH_MEM (19u << 20)
+#define PWHASH_PARALLEL 2
+#define ROLES_MAX 16
+
+struct user_call {
+    struct api_call call;
+    struct repl_propose prop;
+    uv_work_t work;
+    struct user_call *next; /* waiting for a hashing slot */
+    json_t *body;
+    char password[PASSWORD_MAX + 1];
+    char hash[crypto_pwhash_STRBYTES];
+    UserRecord *user; /* login: the user being checked */
+    bool verify;      /* login: check @password against user->password_hash */
+    bool ok;
+    void (*hashed)(struct user_call *uc);
+};
+
+static struct user_call *queue_head, *queue_tail;
+static unsigned hashing;
+
+static struct user_call *user_call_new(const struct api_call *call)
+{
+    struct user_call *uc = xcalloc(1, sizeof *uc);
+    uc->call = *call;
+    uc->prop.data = uc;
+    uc->work.data = uc;
+    call->req->data = uc;
+    return uc;
+}
+
+static void user_call_free(struct user_call *uc)
+{
+    sodium_memzero(uc->password, sizeof uc->password);
+    json_decref(uc->body);
+    archive_free_user(uc->user);
+    free(uc);
+}
+
+/* ---- Hashing on the worker pool, PWHASH_PARALLEL at a time ---- */
+
+static void hash_work(uv_work_t *w)
+{
+    struct user_call *uc = w->data;
+    if (uc->verify) {
+        uc->ok = crypto_pwhash_str_verify(uc->user->password_hash, uc->password,
+                                          strlen(uc->password)) == 0;
+    } else {
+        uc->ok = crypto_pwhash_str_alg(uc->hash, uc->password, strlen(uc->password),
+                                       PWHASH_OPS, PWHASH_MEM,
+                                       crypto_pwhash_ALG_ARGON2ID13) == 0;
+    }
+    sodium_memzero(uc->password, sizeof uc->password);
+}
+
+static void start_hash(struct user_call *uc);
+
+static void after_hash(uv_work_t *w, int status)
+{
+    struct user_call *uc = w->data;
+    struct user_call *next = queue_head;
+    hashing--;
+    if (next != NULL) {
+        queue_head = next->next;
+        if (queue_head == NULL) {
+            queue_tail = NULL;
+        }
+        start_hash(next);
+    }
+    if (status != 0) {
+        uc->ok = false;
+    }
+    uc->hashed(uc);
+}
+
+static void start_hash(struct user_call *uc)
+{
+    hashing++;
+    ASSERT(uv_queue_work(uc->call.api->loop, &uc->work, hash_work, after_hash) == 0);
+}
+
+static void hash_later(struct user_call *uc, void (*hashed)(struct user_call *uc))
+{
+    uc->hashed = hashed;
+    if (hashing < PWHASH_PARALLEL) {
+        start_hash(uc);
+        return;
+    }
+    uc->next = NULL;
+    if (queue_tail != NULL) {
+        queue_tail->next = uc;
+    } else {
+        queue_head = uc;
+    }
+    queue_tail = uc;
+}
+
+/* ---- Shared ---- */
+
+static bool answered_failure(struct user_call *uc, int status, const struct archive_result *res)
+{
+    if (status != 0) {
+        api_respond_propose_error(uc->call.api, uc->call.req, status);
+        return true;
+    }
+    if (res->status != ARCHIVE_OK) {
+        api_respond_refusal(uc->call.api, uc->call.req, res);
+        return true;
+    }
+    return false;
+}
+
+static int propose(struct user_call *uc, Command *cmd, repl_propose_cb cb)
+{
+    int rv;
+    api_command_stamp(&uc->call, cmd, NULL);
+    rv = repl_propose(uc->call.api->repl, &uc->prop, cmd, cb);
+    if (rv != 0) {
+        api_respond_propose_error(uc->call.api, uc->call.req, rv);
+        user_call_free(uc);
+    }
+    return rv;
+}
+
+/* Parses a JSON object body; NULL after answering 400. */
+static json_t *object_body(struct user_call *uc, int status)
+{
+    json_t *root;
+    if (status != 0) {
+        http_respond(uc->call.req, 400, NULL, NULL, 0); /* the server answered already */
+        return NULL;
+    }
+    root = json_loadb(uc->call.req->body, uc->call.req->body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        api_respond_error(uc->call.api, uc->call.req, 400, API_E_INVALID_JSON,
+                          "the body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+/* Copies the "password" field of at least @min bytes; false after answering 400. */
+static bool take_password(struct user_call *uc, json_t *root, size_t min)
+{
+    const char *p = json_string_value(json_object_get(root, "password"));
+    size_t n = p != NULL ? strlen(p) : 0;
+    if (p == NULL || n < min || n > PASSWORD_MAX) {
+        api_respond_error(uc->call.api, uc->call.req, 400, API_E_INVALID_FIELD,
+                          "'password' must be a string of %zu to %d bytes", min, PASSWORD_MAX);
+        return false;
+    }
+    memcpy(uc->password, p, n + 1);
+    return true;
+}
+
+static json_t *strings_json(char **v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(a, json_string(v[i]));
+    }
+    return a;
+}
+
+/* ---- POST /api/v1/users ---- */
+
+static void user_created(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    if (!answered_failure(uc, status, res)) {
+        json_t *b = uc->body;
+        api_respond_json(uc->call.api, uc->call.req, 201,
+                         json_pack("{s:O, s:O, s:O, s:s, s:I}", "username",
+                                   json_object_get(b, "username"), "name",
+                                   json_object_get(b, "name"), "roles",
+                                   json_object_get(b, "roles"), "tenant", uc->call.tenant,
+                                   "index", (json_int_t)res->index));
+    }
+    user_call_free(uc);
+}
+
+static void user_hashed(struct user_call *uc)
+{
+    Command cmd = COMMAND__INIT;
+    CreateUser cu = CREATE_USER__INIT;
+    json_t *roles = json_object_get(uc->body, "roles");
+    char *names[ROLES_MAX];
+    size_t i;
+    json_t *v;
+    if (!uc->ok) {
+        api_respond_error(uc->call.api, uc->call.req, 500, API_E_INTERNAL,
+                          "hashing the password failed (out of memory?)");
+        user_call_free(uc);
+        return;
+    }
+    json_array_foreach(roles, i, v)
+    {
+        names[i] = (char *)json_string_value(v);
+    }
+    cu.username = (char *)json_string_value(json_object_get(uc->body, "username"));
+    cu.name = (char *)json_string_value(json_object_get(uc->body, "name"));
+    cu.password_hash = uc->hash;
+    cu.roles = names;
+    cu.n_roles = json_array_size(roles);
+    cmd.body_case = COMMAND__BODY_CREATE_USER;
+    cmd.create_user = &cu;
+    propose(uc, &cmd, user_created);
+}
+
+static bool valid_roles(json_t *roles)
+{
+    size_t i;
+    json_t *v;
+    if (!json_is_array(roles) || json_array_size(roles) == 0 ||
+        json_array_size(roles) > ROLES_MAX) {
+        return false;
+    }
+    json_array_foreach(roles, i, v)
+    {
+        if (!json_is_string(v) || !archive_valid_tenant(json_string_value(v))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void create_user_body(struct http_request *req, int status)
+{
+    struct user_call *uc = req->data;
+    json_t *root = object_body(uc, status);
+    const char *username = json_string_value(json_object_get(root, "username"));
+    json_t *name = json_object_get(root, "name");
+    if (root == NULL) {
+        user_call_free(uc);
+        return;
+    }
+    uc->body = root;
+    if (username == NULL || !archive_valid_tenant(username)) {
+        api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                          "'username' must be 1-64 characters of A-Z a-z 0-9 . _ -");
+    } else if (!valid_roles(json_object_get(root, "roles"))) {
+        api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                          "'roles' must be a list of 1-%d role names (scanner, reviewer, "
+                          "tenant_admin, or a custom role)", ROLES_MAX);
+    } else if (name != NULL && (!json_is_string(name) || json_string_length(name) > 256)) {
+        api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                          "'name' must be a string of at most 256 bytes");
+    } else if (take_password(uc, root, PASSWORD_MIN)) {
+        if (name == NULL) {
+            json_object_set(root, "name", json_object_get(root, "username"));
+        }
+        hash_later(uc, user_hashed);
+        return;
+    }
+    user_call_free(uc);
+}
+
+void api_handle_create_user(struct api_call *call)
+{
+    user_call_new(call);
+    http_request_buffer_body(call->req, USER_BODY_MAX, create_user_body);
+}
+
+/* ---- GET /api/v1/users, roles ---- */
+
+static void list_user(const UserRecord *u, void *arg)
+{
+    uint64_t now = clock_wall_ms();
+    json_array_append_new(
+        arg, json_pack("{s:s, s:s, s:o, s:i, s:o, s:o}", "username", u->username, "name",
+                       u->name, "roles", strings_json(u->roles, u->n_roles), "failures",
+                       (int)u->failures, "locked_until",
+                       u->locked_until_ms > now ? api_time_json(u->locked_until_ms)
+                                                : json_null(),
+                       "created", api_time_json(u->created_ms)));
+}
+
+void api_handle_list_users(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    json_t *users = json_array();
+    if (archive_list_users(call->api->archive, call->tenant, list_user, users, &err) != 0) {
+        json_decref(users);
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "users: %s", err.msg);
+        return;
+    }
+    api_respond_json(call->api, call->req, 200, json_pack("{s:s, s:o}", "tenant", call->tenant,
+                                                          "users", users));
+}
+
+static void list_role(const RoleRecord *r, void *arg)
+{
+    json_array_append_new(arg, json_pack("{s:s, s:o, s:b}", "name", r->name, "permissions",
+                                         strings_json(r->permissions, r->n_permissions),
+                                         "builtin", 0));
+}
+
+static json_t *builtin_role(const char *name)
+{
+    char perms[128];
+    json_t *list = json_array();
+    archive_perms_format(archive_builtin_role(name), perms, sizeof perms);
+    for (char *save = NULL, *t = strtok_r(perms, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        json_array_append_new(list, json_string(t));
+    }
+    return json_pack("{s:s, s:o, s:b}", "name", name, "permissions", list, "builtin", 1);
+}
+
+void api_handle_list_roles(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    json_t *roles = json_pack("[o, o, o]", builtin_role("scanner"), builtin_role("reviewer"),
+                              builtin_role("tenant_admin"));
+    if (archive_list_roles(call->api->archive, call->tenant, list_role, roles, &err) != 0) {
+        json_decref(roles);
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "roles: %s", err.msg);
+        return;
+    }
+    api_respond_json(call->api, call->req, 200, json_pack("{s:s, s:o}", "tenant", call->tenant,
+                                                          "roles", roles));
+}
+
+/* ---- POST /api/v1/roles ---- */
+
+static void role_created(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    if (!answered_failure(uc, status, res)) {
+        api_respond_json(uc->call.api, uc->call.req, 201,
+                         json_pack("{s:O, s:O, s:I}", "name", json_object_get(uc->body, "name"),
+                                   "permissions", json_object_get(uc->body, "permissions"),
+                                   "index", (json_int_t)res->index));
+    }
+    user_call_free(uc);
+}
+
+static void create_role_body(struct http_request *req, int status)
+{
+    struct user_call *uc = req->data;
+    json_t *root = object_body(uc, status);
+    json_t *perms = json_object_get(root, "permissions");
+    const char *name = json_string_value(json_object_get(root, "name"));
+    char *names[16];
+    Command cmd = COMMAND__INIT;
+    CreateRole cr = CREATE_ROLE__INIT;
+    size_t i;
+    json_t *v;
+    bool ok = root != NULL && name != NULL && json_is_array(perms) && json_array_size(perms) > 0 &&
+              json_array_size(perms) <= 16;
+    uc->body = root;
+    json_array_foreach(perms, i, v)
+    {
+        ok = ok && json_is_string(v) && archive_perm_bit(json_string_value(v)) != 0;
+        names[i < 16 ? i : 15] = (char *)json_string_value(v);
+    }
+    if (root != NULL && !ok) {
+        api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                          "a role is {\"name\", \"permissions\": [...]} with permissions among "
+                          "read, capture, edit, delete, amend, submit, match, review, admin");
+    }
+    if (!ok) {
+        user_call_free(uc);
+        return;
+    }
+    cr.name = (char *)name;
+    cr.permissions = names;
+    cr.n_permissions = json_array_size(perms);
+    cmd.body_case = COMMAND__BODY_CREATE_ROLE;
+    cmd.create_role = &cr;
+    propose(uc, &cmd, role_created);
+}
+
+void api_handle_create_role(struct api_call *call)
+{
+    user_call_new(call);
+    http_request_buffer_body(call->req, USER_BODY_MAX, create_role_body);
+}
+
+/* ---- POST /api/v1/users/{id}/unlock ---- */
+
+static void unlocked(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    if (!answered_failure(uc, status, res)) {
+        api_respond_json(uc->call.api, uc->call.req, 200,
+                         json_pack("{s:s, s:b, s:I}", "username", uc->call.param, "locked", 0,
+                                   "index", (json_int_t)res->index));
+    }
+    user_call_free(uc);
+}
+
+void api_handle_unlock_user(struct api_call *call)
+{
+    struct user_call *uc = user_call_new(call);
+    Command cmd = COMMAND__INIT;
+    UnlockUser u = UNLOCK_USER__INIT;
+    u.username = uc->call.param;
+    cmd.body_case = COMMAND__BODY_UNLOCK_USER;
+    cmd.unlock_user = &u;
+    propose(uc, &cmd, unlocked);
+}
+
+/* ---- POST /api/v1/auth/login ---- */
+
+static void respond_locked(struct user_call *uc, uint64_t until_ms)
+{
+    char when[40];
+    clock_format_rfc3339(until_ms, when, sizeof when);
+    api_respond_error(uc->call.api, uc->call.req, 403, API_E_ACCOUNT_LOCKED,
+                      "too many wrong passwords: user %s is locked until %s; try again then, "
+                      "or ask a tenant admin to unlock it", uc->user->username, when);
+}
+
+static void login_recorded(struct repl_propose *prop, int status,
+                           const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    struct base_err err = {{0}};
+    UserRecord *now_user;
+    unsigned max = (unsigned)uc->call.api->config.login_failures_max;
+    if (answered_failure(uc, status, res)) {
+        user_call_free(uc);
+        return;
+    }
+    if (archive_get_user(uc->call.api->archive, uc->call.tenant, uc->user->username, &now_user,
+                         &err) == 0 &&
+        now_user->locked_until_ms > clock_wall_ms()) {
+        respond_locked(uc, now_user->locked_until_ms);
+    } else {
+        unsigned failures = now_user != NULL ? now_user->failures : 0;
+        api_respond_error(uc->call.api, uc->call.req, 401, API_E_UNAUTHORIZED,
+                          "wrong username or password; %u more wrong password%s lock%s the "
+                          "account", max - failures, max - failures == 1 ? "" : "s",
+                          max - failures == 1 ? "s" : "");
+    }
+    archive_free_user(now_user);
+    user_call_free(uc);
+}
+
+static void issue_user_token(struct user_call *uc)
+{
+    struct api *api = uc->call.api;
+    char *token = api_token_issue(api, uc->call.tenant, uc->user->username, true,
+                                  clock_wall_ms() + api->config.token_ttl_s * 1000);
+    http_request_add_header(uc->call.req, "Cache-Control", "no-store");
+    api_respond_json(api, uc->call.req, 200,
+                     json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "access_token", token,
+                               "token_type", "Bearer", "expires_in",
+                               (json_int_t)api->config.token_ttl_s, "tenant", uc->call.tenant,
+                               "username", uc->user->username, "roles",
+                               strings_json(uc->user->roles, uc->user->n_roles)));
+    sodium_memzero(token, strlen(token));
+    free(token);
+}
+
+/* A good password after wrong ones: the failures are reset, then the token. */
+static void login_reset(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    if (!answered_failure(uc, status, res)) {
+        issue_user_token(uc);
+    }
+    user_call_free(uc);
+}
+
+static void password_checked(struct user_call *uc)
+{
+    Command cmd = COMMAND__INIT;
+    LoginResult lr = LOGIN_RESULT__INIT;
+    if (uc->ok && uc->user->failures == 0) {
+        issue_user_token(uc);
+        user_call_free(uc);
+        return;
+    }
+    lr.username = uc->user->username;
+    lr.ok = uc->ok;
+    lr.max_failures = (uint32_t)uc->call.api->config.login_failures_max;
+    lr.lock_ms = uc->call.api->config.login_lock_ms;
+    cmd.body_case = COMMAND__BODY_LOGIN_RESULT;
+    cmd.login_result = &lr;
+    snprintf(uc->call.actor, sizeof uc->call.actor, "user:%s", uc->user->username);
+    propose(uc, &cmd, uc->ok ? login_reset : login_recorded);
+}
+
+static void login_body(struct http_request *req, int status)
+{
+    struct user_call *uc = req->data;
+    struct base_err err = {{0}};
+    json_t *root = object_body(uc, status);
+    const char *tenant = json_string_value(json_object_get(root, "tenant"));
+    const char *username = json_string_value(json_object_get(root, "username"));
+    int rv;
+    uc->body = root;
+    if (root == NULL) {
+        user_call_free(uc);
+        return;
+    }
+    snprintf(uc->call.tenant, sizeof uc->call.tenant, "%s",
+             tenant != NULL ? tenant : ARCHIVE_DEFAULT_TENANT);
+    if (username == NULL || !take_password(uc, root, 1)) {
+        if (username == NULL) {
+            api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                              "body must be {\"tenant\"?, \"username\", \"password\"}");
+        }
+        user_call_free(uc);
+        return;
+    }
+    rv = archive_get_user(uc->call.api->archive, uc->call.tenant, username, &uc->user, &err);
+    if (rv != 0) {
+        /* The same answer as a wrong password: which usernames exist is not told. */
+        api_respond_error(uc->call.api, req, 401, API_E_UNAUTHORIZED,
+                          "wrong username or password (tenant %s)", uc->call.tenant);
+        user_call_free(uc);
+        return;
+    }
+    if (uc->user->locked_until_ms > clock_wall_ms()) {
+        respond_locked(uc, uc->user->locked_until_ms);
+        user_call_free(uc);
+        return;
+    }
+    uc->verify = true;
+    hash_later(uc, password_checked);
+}
+
+void api_handle_login(struct api_call *call)
+{
+    user_call_new(call);
+    http_request_buffer_body(call->req, USER_BODY_MAX, login_body);
+}

@@ -1,0 +1,130 @@
+"""Users with Argon2id passwords, built-in and custom roles, login throttling and
+unlock, against a real node."""
+
+import json
+import unittest
+
+from imgarc_node import NodeTestCase, random_bytes
+
+
+class UserTest(NodeTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.node = cls.start_class_node("users", args=["--login-max-failures", "3",
+                                                       "--login-lock-minutes", "30"])
+
+    def post_json(self, path, obj, headers=None, auth=True):
+        return self.node.request("POST", path, body=json.dumps(obj).encode(),
+                                 headers=headers, auth=auth)
+
+    def make_user(self, username, roles, password="correct horse battery", tenant=None):
+        path = "/api/v1/users" + ("?tenant=" + tenant if tenant else "")
+        r = self.post_json(path, {"username": username, "password": password, "roles": roles})
+        self.assertStatus(r, 201)
+        return password
+
+    def login(self, username, password, tenant=None):
+        body = {"username": username, "password": password}
+        if tenant:
+            body["tenant"] = tenant
+        return self.post_json("/api/v1/auth/login", body, auth=False)
+
+    def bearer(self, username, password, tenant=None):
+        r = self.login(username, password, tenant)
+        self.assertStatus(r, 200)
+        return {"Authorization": "Bearer " + r.json["access_token"]}
+
+    def test_roles_decide_what_a_user_may_do(self):
+        pw = self.make_user("sam", ["scanner"])
+        self.make_user("rita", ["reviewer"])
+        r = self.post_json("/api/v1/roles", {"name": "submitter", "permissions": ["submit",
+                                                                                   "read"]})
+        self.assertStatus(r, 201)
+        self.make_user("sue", ["submitter"])
+        sam, rita, sue = (self.bearer(u, pw) for u in ("sam", "rita", "sue"))
+        up = self.node.request("POST", "/api/v1/bills/US-1/files?name=a.pdf",
+                               body=random_bytes(500, seed=1), headers=sam, auth=False)
+        self.assertStatus(up, 201)
+        log = self.node.request("GET", "/api/v1/bills/US-1/log", headers=rita, auth=False)
+        self.assertStatus(log, 200)
+        self.assertEqual(log.json["entries"][-1]["operator"], "user:sam")
+        r = self.node.request("POST", "/api/v1/bills/US-1/files?name=b.pdf", body=b"x",
+                              headers=rita, auth=False)
+        self.assertError(r, 403, 10403, "forbidden")
+        self.assertIn("capture", r.json["message"])
+        r = self.node.request("POST", "/api/v1/bills/US-1/submit", body=b"", headers=sue,
+                              auth=False)
+        self.assertStatus(r, 200)
+        for h in (sam, rita, sue):
+            r = self.node.request("GET", "/api/v1/users", headers=h, auth=False)
+            self.assertError(r, 403, 10403, "forbidden")
+        # Unknown roles and bad passwords are refused when the user is made.
+        r = self.post_json("/api/v1/users", {"username": "x", "password": "12345678",
+                                             "roles": ["root"]})
+        self.assertError(r, 400, 11019, "role_not_found")
+        r = self.post_json("/api/v1/users", {"username": "x", "password": "short",
+                                             "roles": ["scanner"]})
+        self.assertError(r, 400, 11005, "invalid_field")
+        r = self.post_json("/api/v1/users", {"username": "sam", "password": "12345678",
+                                             "roles": ["scanner"]})
+        self.assertError(r, 409, 11016, "user_exists")
+
+    def test_tenant_admin_manages_its_own_tenant_only(self):
+        r = self.node.post("/api/v1/tenants", body=b'{"id": "other-users"}')
+        self.assertIn(r.status, (201, 409))
+        pw = self.make_user("ada", ["tenant_admin"])
+        ada = self.bearer("ada", pw)
+        r = self.post_json("/api/v1/users", {"username": "new1", "password": "12345678",
+                                             "roles": ["reviewer"]}, headers=ada, auth=False)
+        self.assertStatus(r, 201)
+        r = self.node.request("GET", "/api/v1/users", headers=ada, auth=False)
+        self.assertIn("new1", [u["username"] for u in r.json["users"]])
+        r = self.node.request("GET", "/api/v1/users?tenant=other-users", headers=ada,
+                              auth=False)
+        self.assertError(r, 403, 10403, "forbidden")
+        r = self.node.request("POST", "/api/v1/tenants", body=b'{"id": "mine"}', headers=ada,
+                              auth=False)
+        self.assertError(r, 403, 10403, "forbidden")
+        # A user of one tenant does not exist in another.
+        r = self.login("ada", pw, tenant="other-users")
+        self.assertError(r, 401, 10401, "unauthorized")
+
+    def test_wrong_passwords_lock_and_an_admin_unlocks(self):
+        pw = self.make_user("lou", ["scanner"])
+        r = self.login("lou", "wrong-1")
+        self.assertError(r, 401, 10401, "unauthorized")
+        self.assertIn("2 more", r.json["message"])
+        self.assertError(self.login("lou", "wrong-2"), 401, 10401, "unauthorized")
+        r = self.login("lou", "wrong-3")
+        self.assertError(r, 403, 10423, "account_locked")
+        self.assertIn("locked until", r.json["message"])
+        # Even the right password is refused while locked, and says until when.
+        r = self.login("lou", pw)
+        self.assertError(r, 403, 10423, "account_locked")
+        users = {u["username"]: u for u in self.node.get("/api/v1/users").json["users"]}
+        self.assertIsNotNone(users["lou"]["locked_until"])
+        r = self.node.post("/api/v1/users/lou/unlock", body=b"")
+        self.assertStatus(r, 200)
+        self.assertStatus(self.login("lou", pw), 200)
+        r = self.node.post("/api/v1/users/nobody/unlock", body=b"")
+        self.assertError(r, 404, 11017, "user_not_found")
+        actions = [e["action"] for e in self.node.get("/api/v1/audit").json["entries"]]
+        self.assertIn("user_locked", actions)
+        self.assertIn("user_unlocked", actions)
+        # A right password after wrong ones resets the count.
+        self.assertError(self.login("lou", "wrong-4"), 401, 10401, "unauthorized")
+        self.assertStatus(self.login("lou", pw), 200)
+        r = self.login("lou", "wrong-5")
+        self.assertIn("2 more", r.json["message"])
+
+    def test_unknown_user_and_malformed_login(self):
+        r = self.login("ghost", "whatever")
+        self.assertError(r, 401, 10401, "unauthorized")
+        r = self.node.request("POST", "/api/v1/auth/login", body=b"[]", auth=False)
+        self.assertError(r, 400, 11004, "invalid_json")
+        r = self.post_json("/api/v1/auth/login", {"username": "ghost"}, auth=False)
+        self.assertError(r, 400, 11005, "invalid_field")
+
+
+if __name__ == "__main__":
+    unittest.main()
