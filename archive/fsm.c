@@ -50,6 +50,25 @@ static void put_record(struct txn *t, enum rocks_cf cf, const struct key *k,
     free(buf);
 }
 
+/* Whether a record is stored under @k (*@found); a store error otherwise. */
+static int record_exists(struct txn *t, enum rocks_cf cf, const struct key *k, bool *found)
+{
+    char *val;
+    size_t vlen;
+    int rv = rocks_get(t->a->db, cf, k->buf, k->len, &val, &vlen, t->err);
+    *found = rv == 0;
+    if (rv == 0) {
+        free(val);
+    }
+    return rv == BASE_ENOTFOUND ? 0 : rv;
+}
+
+static void key_one(struct key *k, const char *s)
+{
+    k->len = strlen(s);
+    memcpy(k->buf, s, k->len);
+}
+
 /* Loads a record; BASE_ENOTFOUND when absent, BASE_ECORRUPT when undecodable. */
 static int load_record(struct archive *a, enum rocks_cf cf, const struct key *k,
                        const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
@@ -743,31 +762,26 @@ static int apply_init_cluster(struct txn *t)
 static int apply_create_client(struct txn *t, const CreateClient *c)
 {
     ClientRecord rec = CLIENT_RECORD__INIT;
-    ClientRecord *old;
-    TenantRecord *tenant;
     struct key k;
+    bool found;
     int rv;
     if (c->client_id == NULL || !archive_valid_tenant(c->client_id) ||
         c->secret_hash.len != 32 || c->name == NULL || strlen(c->name) > 256) {
         refuse(t, ARCHIVE_R_INVALID, "malformed client");
         return 0;
     }
-    rv = archive_get_tenant(t->a, t->cmd->tenant, &tenant, t->err);
-    if (rv == BASE_ENOTFOUND) {
-        refuse(t, ARCHIVE_R_TENANT_NOT_FOUND, "no tenant %s", t->cmd->tenant);
-        return 0;
-    }
-    if (rv != 0) {
+    key_one(&k, t->cmd->tenant);
+    if ((rv = record_exists(t, ROCKS_CF_TENANTS, &k, &found)) != 0 || !found) {
+        if (rv == 0) {
+            refuse(t, ARCHIVE_R_TENANT_NOT_FOUND, "no tenant %s", t->cmd->tenant);
+        }
         return rv;
     }
-    archive_free_tenant(tenant);
-    rv = archive_get_client(t->a, c->client_id, &old, t->err);
-    if (rv == 0) {
-        archive_free_client(old);
-        refuse(t, ARCHIVE_R_CLIENT_EXISTS, "client %s exists already", c->client_id);
-        return 0;
-    }
-    if (rv != BASE_ENOTFOUND) {
+    key_one(&k, c->client_id);
+    if ((rv = record_exists(t, ROCKS_CF_CLIENTS, &k, &found)) != 0 || found) {
+        if (rv == 0) {
+            refuse(t, ARCHIVE_R_CLIENT_EXISTS, "client %s exists already", c->client_id);
+        }
         return rv;
     }
     rec.client_id = c->client_id;
@@ -775,8 +789,6 @@ static int apply_create_client(struct txn *t, const CreateClient *c)
     rec.name = c->name;
     rec.secret_hash = c->secret_hash;
     rec.created_ms = t->cmd->time_ms;
-    k.len = strlen(c->client_id);
-    memcpy(k.buf, c->client_id, k.len);
     put_record(t, ROCKS_CF_CLIENTS, &k, &rec.base);
     admin_audit(t, t->cmd->tenant, "client_created",
                 json_pack("{s:s, s:s}", "client_id", c->client_id, "name", c->name));
@@ -819,22 +831,24 @@ static bool roles_exist(struct txn *t, char **roles, size_t n, int *rv)
 static int apply_create_user(struct txn *t, const CreateUser *c)
 {
     UserRecord rec = USER_RECORD__INIT;
-    UserRecord *old;
+    struct key k;
+    bool found;
     int rv;
     if (c->username == NULL || !archive_valid_tenant(c->username) || c->password_hash == NULL ||
         strncmp(c->password_hash, "$argon2id$", 10) != 0 || c->name == NULL) {
         refuse(t, ARCHIVE_R_INVALID, "malformed user");
         return 0;
     }
-    rv = archive_get_user(t->a, t->cmd->tenant, c->username, &old, t->err);
-    if (rv == 0) {
-        archive_free_user(old);
-        refuse(t, ARCHIVE_R_USER_EXISTS, "user %s exists already in tenant %s", c->username,
-               t->cmd->tenant);
-        return 0;
+    key_pair(&k, t->cmd->tenant, c->username);
+    if ((rv = record_exists(t, ROCKS_CF_USERS, &k, &found)) != 0 || found) {
+        if (rv == 0) {
+            refuse(t, ARCHIVE_R_USER_EXISTS, "user %s exists already in tenant %s",
+                   c->username, t->cmd->tenant);
+        }
+        return rv;
     }
-    if (rv != BASE_ENOTFOUND || !roles_exist(t, c->roles, c->n_roles, &rv)) {
-        return rv == BASE_ENOTFOUND ? 0 : rv;
+    if (!roles_exist(t, c->roles, c->n_roles, &rv)) {
+        return rv;
     }
     rec.username = c->username;
     rec.tenant = t->cmd->tenant;
@@ -851,8 +865,8 @@ static int apply_create_user(struct txn *t, const CreateUser *c)
 
 static int apply_create_role(struct txn *t, const CreateRole *c)
 {
-    RoleRecord *old;
     struct key k;
+    bool found;
     int rv;
     if (c->name == NULL || !archive_valid_tenant(c->name) || archive_builtin_role(c->name)) {
         refuse(t, ARCHIVE_R_INVALID, "role names are 1-64 characters of A-Z a-z 0-9 . _ - "
@@ -865,13 +879,11 @@ static int apply_create_role(struct txn *t, const CreateRole *c)
             return 0;
         }
     }
-    rv = archive_get_role(t->a, t->cmd->tenant, c->name, &old, t->err);
-    if (rv == 0) {
-        role_record__free_unpacked(old, NULL);
-        refuse(t, ARCHIVE_R_ROLE_EXISTS, "role %s exists already", c->name);
-        return 0;
-    }
-    if (rv != BASE_ENOTFOUND) {
+    key_pair(&k, t->cmd->tenant, c->name);
+    if ((rv = record_exists(t, ROCKS_CF_ROLES, &k, &found)) != 0 || found) {
+        if (rv == 0) {
+            refuse(t, ARCHIVE_R_ROLE_EXISTS, "role %s exists already", c->name);
+        }
         return rv;
     }
     {
@@ -879,7 +891,6 @@ static int apply_create_role(struct txn *t, const CreateRole *c)
         rec.name = c->name;
         rec.permissions = c->permissions;
         rec.n_permissions = c->n_permissions;
-        key_pair(&k, t->cmd->tenant, c->name);
         put_record(t, ROCKS_CF_ROLES, &k, &rec.base);
     }
     admin_audit(t, t->cmd->tenant, "role_created", json_pack("{s:s}", "name", c->name));
@@ -936,7 +947,8 @@ static int apply_unlock_user(struct txn *t, const UnlockUser *c)
 static int apply_create_tenant(struct txn *t, const CreateTenant *c)
 {
     TenantRecord rec = TENANT_RECORD__INIT;
-    TenantRecord *old;
+    struct key k;
+    bool found;
     int rv;
     if (c->id == NULL || !archive_valid_tenant(c->id) || c->name == NULL ||
         strlen(c->name) > 256) {
@@ -944,13 +956,11 @@ static int apply_create_tenant(struct txn *t, const CreateTenant *c)
                                      "and names at most 256 bytes");
         return 0;
     }
-    rv = archive_get_tenant(t->a, c->id, &old, t->err);
-    if (rv == 0) {
-        archive_free_tenant(old);
-        refuse(t, ARCHIVE_R_TENANT_EXISTS, "tenant %s exists already", c->id);
-        return 0;
-    }
-    if (rv != BASE_ENOTFOUND) {
+    key_one(&k, c->id);
+    if ((rv = record_exists(t, ROCKS_CF_TENANTS, &k, &found)) != 0 || found) {
+        if (rv == 0) {
+            refuse(t, ARCHIVE_R_TENANT_EXISTS, "tenant %s exists already", c->id);
+        }
         return rv;
     }
     rec.id = c->id;

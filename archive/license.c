@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "archive/archive.h"
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/mem.h"
@@ -103,22 +104,6 @@ char *license_sign(const struct license *l, const uint8_t sk[LICENSE_SECRET_KEY_
     return out;
 }
 
-static bool valid_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > LICENSE_ID_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.')) {
-            return false;
-        }
-    }
-    return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
-}
-
 /* The signature of @payload by one of @keys; false (with a message) otherwise. */
 static bool signed_by_trusted(const char *payload, const char *sig64,
                               const uint8_t (*keys)[LICENSE_PUBLIC_KEY_BYTES], size_t n_keys,
@@ -209,7 +194,7 @@ static int parse_payload(const char *text, struct license *l, struct base_err *e
     }
     id = json_string_value(json_object_get(o, "license_id"));
     tenant = json_string_value(json_object_get(o, "tenant"));
-    if (id == NULL || !valid_id(id) || tenant == NULL || !valid_id(tenant)) {
+    if (id == NULL || !archive_valid_tenant(id) || tenant == NULL || !archive_valid_tenant(tenant)) {
         base_err_set(err, "'license_id' and 'tenant' must be 1-64 characters of A-Z a-z 0-9 . _ -");
         goto out;
     }
