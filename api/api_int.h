@@ -58,6 +58,7 @@ struct api_call {
     char client_id[ARCHIVE_ID_MAX + 1]; /* for API_CLIENT */
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
+    unsigned perms;                     /* archive/users.h PERM_* of the caller */
     char param[API_PARAM_MAX + 1];
 };
 
@@ -104,11 +105,25 @@ void api_handle_list_users(struct api_call *call);
 void api_handle_unlock_user(struct api_call *call);
 void api_handle_create_role(struct api_call *call);
 void api_handle_list_roles(struct api_call *call);
+void api_handle_create_org(struct api_call *call);
+void api_handle_update_org(struct api_call *call);
+void api_handle_list_orgs(struct api_call *call);
+void api_handle_set_grants(struct api_call *call);
 void api_handle_token(struct api_call *call);
 
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why
  * says what is wrong for API_ANONYMOUS. */
 enum api_principal api_authenticate(struct api_call *call, const char **why);
+/* Data grants: a user without the admin permission sees and changes only bills of the
+ * organisations granted to it; everyone else sees every bill of the tenant. */
+bool api_org_visible(struct api_call *call, const char *org);
+/* True when the caller is such a user (its grants limit what it sees). */
+bool api_restricted(const struct api_call *call);
+/* Whether bill @image_no is visible (a bill that does not exist yet counts as a bill of
+ * no organisation); false after answering 404 as for a missing bill, so that a bill
+ * outside the grants is not even known to exist. */
+bool api_bill_visible(struct api_call *call, const char *image_no);
+
 /* A fresh access token (caller frees) for client @client_id, or (@user true) user
  * @client_id, of @tenant. */
 char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,

@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "archive/users.h"
 #include "base/clock.h"
 #include "base/mem.h"
 
@@ -310,4 +311,52 @@ void api_handle_token(struct api_call *call)
     *copy = *call;
     call->req->data = copy;
     http_request_buffer_body(call->req, AUTH_BODY_MAX, token_body);
+}
+
+/* ---- Data grants ---- */
+
+bool api_restricted(const struct api_call *call)
+{
+    return call->principal == API_USER && (call->perms & PERM_ADMIN) == 0;
+}
+
+bool api_org_visible(struct api_call *call, const char *org)
+{
+    struct base_err err;
+    UserRecord *u;
+    bool yes = false;
+    if (!api_restricted(call)) {
+        return true;
+    }
+    if (archive_get_user(call->api->archive, call->tenant, call->username, &u, &err) != 0) {
+        return false;
+    }
+    if (archive_user_sees_org(call->api->archive, call->tenant, u, org, &yes, &err) != 0) {
+        yes = false;
+    }
+    archive_free_user(u);
+    return yes;
+}
+
+bool api_bill_visible(struct api_call *call, const char *image_no)
+{
+    struct base_err err;
+    BillRecord *bill;
+    bool yes;
+    if (!api_restricted(call)) {
+        return true;
+    }
+    if (archive_get_bill(call->api->archive, call->tenant, image_no, &bill, &err) == 0) {
+        yes = api_org_visible(call, bill->org);
+        archive_free_bill(bill);
+    } else {
+        yes = api_org_visible(call, "");
+    }
+    if (!yes) {
+        api_respond_error(call->api, call->req, 404, API_E_BILL_NOT_FOUND,
+                          "no bill with image number %.64s in tenant %s that you may see; "
+                          "check the image number or ask for a grant of its organisation",
+                          image_no, call->tenant);
+    }
+    return yes;
 }

@@ -154,6 +154,29 @@ static bool parse_pool(struct api_call *call, json_t *root, PoolPush *p, Invoice
     return true;
 }
 
+/* Grants: an existing bill must be visible, and the organisation it is pushed into
+ * granted; false after answering. */
+static bool pool_visible(struct api_call *call, const PoolPush *p)
+{
+    struct base_err err;
+    BillRecord *bill;
+    if (!api_restricted(call)) {
+        return true;
+    }
+    if (archive_get_bill(call->api->archive, call->tenant, p->image_no, &bill, &err) == 0) {
+        archive_free_bill(bill);
+        if (!api_bill_visible(call, p->image_no)) {
+            return false;
+        }
+    }
+    if (!api_org_visible(call, p->org)) {
+        api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
+                          "organisation '%.64s' is not granted to %s", p->org, call->actor);
+        return false;
+    }
+    return true;
+}
+
 static void propose_pool(struct api_call *call, PoolPush *p)
 {
     Command cmd = COMMAND__INIT;
@@ -204,7 +227,7 @@ static void pool_body(struct http_request *req, int status)
                           root == NULL ? jerr.line : 1, root == NULL ? jerr.column : 1);
         goto out;
     }
-    if (parse_pool(call, root, &p, &invoices)) {
+    if (parse_pool(call, root, &p, &invoices) && pool_visible(call, &p)) {
         propose_pool(call, &p);
     }
 out:
@@ -260,7 +283,7 @@ void api_handle_submit(struct api_call *call)
     struct bill_write *w;
     uint8_t digest[32];
     int rv;
-    if (!check_image_no(call)) {
+    if (!check_image_no(call) || !api_bill_visible(call, call->param)) {
         return;
     }
     w = bill_write_new(call, call->param);
@@ -308,7 +331,7 @@ static bool load_bill(struct api_call *call, BillRecord **bill)
 {
     struct base_err err = {{0}};
     int rv;
-    if (!check_image_no(call)) {
+    if (!check_image_no(call) || !api_bill_visible(call, call->param)) {
         return false;
     }
     rv = archive_get_bill(call->api->archive, call->tenant, call->param, bill, &err);
@@ -430,9 +453,20 @@ void api_handle_status(struct api_call *call)
     archive_free_bill(bill);
 }
 
+struct list_ctx {
+    struct api_call *call;
+    json_t *list;
+};
+
+/* One listed bill, unless the caller's grants leave it out (a page can then hold fewer
+ * than limit bills; next_cursor still leads on). */
 static void list_one(const BillRecord *b, void *arg)
 {
-    json_t *list = arg;
+    struct list_ctx *ctx = arg;
+    json_t *list = ctx->list;
+    if (!api_org_visible(ctx->call, b->org)) {
+        return;
+    }
     json_array_append_new(list,
                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o}", "image_no", b->image_no,
                                     "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
@@ -482,7 +516,8 @@ void api_handle_list_bills(struct api_call *call)
     f.org = org;
     f.after = cursor;
     list = json_array();
-    if (archive_list_bills(call->api->archive, call->tenant, &f, list_one, list, &more, &err) !=
+    if (archive_list_bills(call->api->archive, call->tenant, &f, list_one,
+                           &(struct list_ctx){.call = call, .list = list}, &more, &err) !=
         0) {
         json_decref(list);
         api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "%s", err.msg);

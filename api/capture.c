@@ -507,7 +507,7 @@ void api_handle_upload(struct api_call *call)
                           "send Content-Length (or a chunked body) with the file");
         return;
     }
-    if (!capture_allowed_now(call)) {
+    if (!api_bill_visible(call, call->param) || !capture_allowed_now(call)) {
         return;
     }
     c = xcalloc(1, sizeof *c);

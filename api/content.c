@@ -311,6 +311,22 @@ static bool plan_download(struct api_call *call, const FileRecord *f, struct dow
     return true;
 }
 
+static bool file_visible(struct api_call *call, const FileRecord *f)
+{
+    struct base_err err;
+    BillRecord *bill;
+    bool yes;
+    if (!api_restricted(call)) {
+        return true;
+    }
+    if (archive_get_bill(call->api->archive, call->tenant, f->image_no, &bill, &err) != 0) {
+        return api_org_visible(call, "");
+    }
+    yes = api_org_visible(call, bill->org);
+    archive_free_bill(bill);
+    return yes;
+}
+
 void api_handle_content(struct api_call *call)
 {
     struct base_err err = {{0}};
@@ -318,6 +334,10 @@ void api_handle_content(struct api_call *call)
     FileRecord *f;
     int status = 200;
     int rv = archive_get_file(call->api->archive, call->tenant, call->param, &f, &err);
+    if (rv == 0 && !file_visible(call, f)) {
+        archive_free_file(f);
+        rv = BASE_ENOTFOUND; /* outside the caller's grants: as if it did not exist */
+    }
     if (rv == BASE_ENOTFOUND) {
         api_respond_error(call->api, call->req, 404, API_E_FILE_NOT_FOUND,
                           "no file %.64s in tenant %s; take file ids from GET "

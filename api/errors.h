@@ -41,7 +41,10 @@
     X(USER_EXISTS, 11016, "user_exists")                                                 \
     X(USER_NOT_FOUND, 11017, "user_not_found")                                           \
     X(ROLE_EXISTS, 11018, "role_exists")                                                 \
-    X(ROLE_NOT_FOUND, 11019, "role_not_found")
+    X(ROLE_NOT_FOUND, 11019, "role_not_found")                                           \
+    X(ORG_EXISTS, 11020, "org_exists")                                                   \
+    X(ORG_NOT_FOUND, 11021, "org_not_found")                                             \
+    X(ORG_CYCLE, 11022, "org_cycle")
 
 enum api_error {
 #define API_ERROR_ENUM(name, code, text) API_E_##name = code,

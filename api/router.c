@@ -89,6 +89,9 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_USER_NOT_FOUND, 404, API_E_USER_NOT_FOUND},
         {ARCHIVE_R_ROLE_EXISTS, 409, API_E_ROLE_EXISTS},
         {ARCHIVE_R_ROLE_NOT_FOUND, 400, API_E_ROLE_NOT_FOUND},
+        {ARCHIVE_R_ORG_EXISTS, 409, API_E_ORG_EXISTS},
+        {ARCHIVE_R_ORG_NOT_FOUND, 404, API_E_ORG_NOT_FOUND},
+        {ARCHIVE_R_ORG_CYCLE, 409, API_E_ORG_CYCLE},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {
@@ -184,6 +187,10 @@ static const struct route routes[] = {
     {HTTP_M_POST, "/api/v1/users/*/unlock", AUTH_TOKEN, api_handle_unlock_user, PERM_ADMIN},
     {HTTP_M_POST, "/api/v1/roles", AUTH_TOKEN, api_handle_create_role, PERM_ADMIN},
     {HTTP_M_GET, "/api/v1/roles", AUTH_TOKEN, api_handle_list_roles, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/orgs", AUTH_TOKEN, api_handle_create_org, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/orgs", AUTH_TOKEN, api_handle_list_orgs, PERM_READ},
+    {HTTP_M_PATCH, "/api/v1/orgs/*", AUTH_TOKEN, api_handle_update_org, PERM_ADMIN},
+    {HTTP_M_PUT, "/api/v1/users/*/grants", AUTH_TOKEN, api_handle_set_grants, PERM_ADMIN},
 };
 
 static const char *method_name(enum http_method m)
@@ -287,6 +294,7 @@ static bool perms_allow(struct api_call *call, const struct route *route)
     UserRecord *u;
     unsigned perms = PERM_ALL & ~(unsigned)PERM_ADMIN; /* a business system */
     char have[128], need[64];
+    call->perms = perms;
     if (call->principal == API_USER) {
         if (archive_get_user(call->api->archive, call->tenant, call->username, &u, &err) != 0) {
             api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
@@ -297,6 +305,7 @@ static bool perms_allow(struct api_call *call, const struct route *route)
             perms = 0;
         }
         archive_free_user(u);
+        call->perms = perms;
     }
     if ((route->perm & ~perms) == 0) {
         return true;
@@ -352,6 +361,7 @@ static bool admit(struct api_call *call, const struct route *route)
         }
     } else {
         snprintf(call->actor, sizeof call->actor, "operator");
+        call->perms = PERM_ALL;
         if (!pick_tenant(call)) {
             api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
                               "tenant must be 1-64 characters of A-Z a-z 0-9 . _ -");

@@ -48,6 +48,9 @@ enum archive_status {
     ARCHIVE_R_USER_NOT_FOUND,
     ARCHIVE_R_ROLE_EXISTS,
     ARCHIVE_R_ROLE_NOT_FOUND,
+    ARCHIVE_R_ORG_EXISTS,         /* the id, or the name among its siblings */
+    ARCHIVE_R_ORG_NOT_FOUND,
+    ARCHIVE_R_ORG_CYCLE,          /* a move under its own descendant */
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */

@@ -12,6 +12,7 @@
  *   admin_audit tenant \0 index (be64)          -> AuditRecord of an admin action
  *   users  tenant \0 username                   -> UserRecord
  *   roles  tenant \0 role name                  -> RoleRecord (custom roles)
+ *   orgs   tenant \0 org id                     -> OrgRecord (a tree by parent id)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64

@@ -86,6 +86,12 @@ const char *archive_status_name(enum archive_status status)
         return "role_exists";
     case ARCHIVE_R_ROLE_NOT_FOUND:
         return "role_not_found";
+    case ARCHIVE_R_ORG_EXISTS:
+        return "org_exists";
+    case ARCHIVE_R_ORG_NOT_FOUND:
+        return "org_not_found";
+    case ARCHIVE_R_ORG_CYCLE:
+        return "org_cycle";
     }
     return "unknown";
 }

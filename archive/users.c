@@ -177,3 +177,65 @@ int archive_list_roles(struct archive *a, const char *tenant, archive_role_cb cb
     struct typed_cb t = {.cb = (void *)cb, .arg = arg};
     return scan(a, ROCKS_CF_ROLES, tenant, &role_record__descriptor, role_cb, &t, err);
 }
+
+int archive_get_org(struct archive *a, const char *tenant, const char *id, OrgRecord **out,
+                    struct base_err *err)
+{
+    return get(a, ROCKS_CF_ORGS, tenant, id, &org_record__descriptor, (ProtobufCMessage **)out,
+               err);
+}
+
+static void org_cb(const ProtobufCMessage *m, void *arg)
+{
+    struct typed_cb *t = arg;
+    ((archive_org_cb)t->cb)((const OrgRecord *)m, t->arg);
+}
+
+int archive_list_orgs(struct archive *a, const char *tenant, archive_org_cb cb, void *arg,
+                      struct base_err *err)
+{
+    struct typed_cb t = {.cb = (void *)cb, .arg = arg};
+    return scan(a, ROCKS_CF_ORGS, tenant, &org_record__descriptor, org_cb, &t, err);
+}
+
+int archive_org_within(struct archive *a, const char *tenant, const char *org,
+                       const char *ancestor, bool *yes, struct base_err *err)
+{
+    char *cur = xstrdup(org);
+    int rv = 0;
+    *yes = false;
+    for (int depth = 0; depth <= ARCHIVE_ORG_DEPTH_MAX && cur[0] != '\0'; depth++) {
+        OrgRecord *o;
+        if (strcmp(cur, ancestor) == 0) {
+            *yes = true;
+            break;
+        }
+        rv = archive_get_org(a, tenant, cur, &o, err);
+        if (rv != 0) {
+            rv = rv == BASE_ENOTFOUND ? 0 : rv; /* an organisation outside the tree */
+            break;
+        }
+        free(cur);
+        cur = xstrdup(o->parent);
+        org_record__free_unpacked(o, NULL);
+    }
+    free(cur);
+    return rv;
+}
+
+int archive_user_sees_org(struct archive *a, const char *tenant, const UserRecord *user,
+                          const char *org, bool *yes, struct base_err *err)
+{
+    *yes = false;
+    for (size_t i = 0; i < user->n_grants && !*yes; i++) {
+        const Grant *g = user->grants[i];
+        int rv;
+        if (strcmp(g->org, "*") == 0 || strcmp(g->org, org) == 0) {
+            *yes = true;
+        } else if (g->include_children && org[0] != '\0' &&
+                   (rv = archive_org_within(a, tenant, org, g->org, yes, err)) != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}

@@ -45,6 +45,21 @@ int archive_user_perms(struct archive *a, const char *tenant, const UserRecord *
 typedef void (*archive_user_cb)(const UserRecord *user, void *arg);
 int archive_list_users(struct archive *a, const char *tenant, archive_user_cb cb, void *arg,
                        struct base_err *err) WARN_UNUSED;
+/* Organisations. */
+#define ARCHIVE_ORG_DEPTH_MAX 32
+int archive_get_org(struct archive *a, const char *tenant, const char *id, OrgRecord **out,
+                    struct base_err *err) WARN_UNUSED;
+typedef void (*archive_org_cb)(const OrgRecord *org, void *arg);
+int archive_list_orgs(struct archive *a, const char *tenant, archive_org_cb cb, void *arg,
+                      struct base_err *err) WARN_UNUSED;
+/* Whether @ancestor is @org or above it in the tree (*@yes). */
+int archive_org_within(struct archive *a, const char *tenant, const char *org,
+                       const char *ancestor, bool *yes, struct base_err *err) WARN_UNUSED;
+/* Whether the user's grants cover bills of organisation @org ("" for none): a grant of
+ * "*", of @org, or of an ancestor with include_children. */
+int archive_user_sees_org(struct archive *a, const char *tenant, const UserRecord *user,
+                          const char *org, bool *yes, struct base_err *err) WARN_UNUSED;
+
 typedef void (*archive_role_cb)(const RoleRecord *role, void *arg);
 int archive_list_roles(struct archive *a, const char *tenant, archive_role_cb cb, void *arg,
                        struct base_err *err) WARN_UNUSED;

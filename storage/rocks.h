@@ -31,6 +31,7 @@ enum rocks_cf {
     ROCKS_CF_ADMIN_AUDIT,
     ROCKS_CF_USERS,
     ROCKS_CF_ROLES,
+    ROCKS_CF_ORGS,
     ROCKS_CF_COUNT,
 };
 

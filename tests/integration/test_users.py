@@ -41,6 +41,10 @@ class UserTest(NodeTestCase):
                                                                                    "read"]})
         self.assertStatus(r, 201)
         self.make_user("sue", ["submitter"])
+        for u in ("sam", "rita", "sue"):  # every organisation's bills (grants: test_grants)
+            r = self.node.request("PUT", "/api/v1/users/%s/grants" % u,
+                                  body=b'{"grants": [{"org": "*"}]}')
+            self.assertStatus(r, 200)
         sam, rita, sue = (self.bearer(u, pw) for u in ("sam", "rita", "sue"))
         up = self.node.request("POST", "/api/v1/bills/US-1/files?name=a.pdf",
                                body=random_bytes(500, seed=1), headers=sam, auth=False)
@@ -124,6 +128,80 @@ class UserTest(NodeTestCase):
         self.assertError(r, 400, 11004, "invalid_json")
         r = self.post_json("/api/v1/auth/login", {"username": "ghost"}, auth=False)
         self.assertError(r, 400, 11005, "invalid_field")
+
+    def test_grants_limit_bills_to_organisations(self):
+        """Organisations form a tree; a non-admin sees only bills of granted ones."""
+        org = lambda body: self.post_json("/api/v1/orgs", body)
+        self.assertStatus(org({"id": "hq", "name": "Head office"}), 201)
+        self.assertStatus(org({"id": "east", "name": "East", "parent": "hq"}), 201)
+        self.assertStatus(org({"id": "east-1", "name": "Branch 1", "parent": "east"}), 201)
+        self.assertStatus(org({"id": "west", "name": "West", "parent": "hq"}), 201)
+        # Names are unique among siblings only.
+        self.assertError(org({"id": "east2", "name": "East", "parent": "hq"}), 409, 11020,
+                         "org_exists")
+        self.assertStatus(org({"id": "east-x", "name": "East", "parent": "west"}), 201)
+        self.assertError(org({"id": "lost", "name": "L", "parent": "nowhere"}), 404, 11021,
+                         "org_not_found")
+        # Every bill in its organisation, pushed by the operator.
+        for image_no, o in (("G-HQ", "hq"), ("G-E", "east"), ("G-E1", "east-1"),
+                            ("G-W", "west"), ("G-NONE", "")):
+            r = self.post_json("/api/v1/pool", {"image_no": image_no, "org": o})
+            self.assertIn(r.status, (200, 201))
+            up = self.node.upload(image_no, random_bytes(50, seed=len(image_no)),
+                                  name="x.txt")
+            self.assertStatus(up, 201)
+        pw = self.make_user("gus", ["scanner"])
+        r = self.node.request("PUT", "/api/v1/users/gus/grants",
+                              body=b'{"grants": [{"org": "east", "include_children": true}]}')
+        self.assertStatus(r, 200)
+        gus = self.bearer("gus", pw)
+        listed = self.node.request("GET", "/api/v1/bills?limit=1000", headers=gus, auth=False)
+        seen = sorted(b["image_no"] for b in listed.json["bills"] if b["image_no"].startswith("G-"))
+        self.assertEqual(seen, ["G-E", "G-E1"])
+        for image_no, visible in (("G-E", True), ("G-E1", True), ("G-HQ", False),
+                                  ("G-W", False), ("G-NONE", False)):
+            with self.subTest(bill=image_no):
+                r = self.node.request("GET", "/api/v1/bills/" + image_no, headers=gus,
+                                      auth=False)
+                if visible:
+                    self.assertStatus(r, 200)
+                    fid = r.json["files"][0]["file_id"]
+                    c = self.node.request("GET", "/api/v1/files/%s/content" % fid, headers=gus,
+                                          auth=False)
+                    self.assertStatus(c, 200)
+                else:
+                    self.assertError(r, 404, 11002, "bill_not_found")
+                    r = self.node.request("POST", "/api/v1/bills/%s/files?name=y" % image_no,
+                                          body=b"y", headers=gus, auth=False)
+                    self.assertError(r, 404, 11002, "bill_not_found")
+        fid = self.node.bill("G-W").json["files"][0]["file_id"]
+        r = self.node.request("GET", "/api/v1/files/%s/content" % fid, headers=gus, auth=False)
+        self.assertError(r, 404, 11003, "file_not_found")
+        # Without include_children only the organisation itself.
+        self.node.request("PUT", "/api/v1/users/gus/grants",
+                          body=b'{"grants": [{"org": "east"}]}')
+        r = self.node.request("GET", "/api/v1/bills/G-E1", headers=gus, auth=False)
+        self.assertError(r, 404, 11002, "bill_not_found")
+        # Moving a branch under a granted organisation brings its bills into view; the
+        # top organisation can be renamed; a cycle is refused.
+        self.node.request("PUT", "/api/v1/users/gus/grants",
+                          body=b'{"grants": [{"org": "east", "include_children": true}]}')
+        r = self.node.request("PATCH", "/api/v1/orgs/west", body=b'{"parent": "east"}')
+        self.assertStatus(r, 200)
+        r = self.node.request("GET", "/api/v1/bills/G-W", headers=gus, auth=False)
+        self.assertStatus(r, 200)
+        r = self.node.request("PATCH", "/api/v1/orgs/hq", body=b'{"name": "Group HQ"}')
+        self.assertStatus(r, 200)
+        r = self.node.request("PATCH", "/api/v1/orgs/hq", body=b'{"parent": "east-1"}')
+        self.assertError(r, 409, 11022, "org_cycle")
+        names = {o["id"]: (o["name"], o["parent"]) for o in
+                 self.node.get("/api/v1/orgs").json["orgs"]}
+        self.assertEqual(names["hq"], ("Group HQ", None))
+        self.assertEqual(names["west"], ("West", "east"))
+        # Pushing a bill into an organisation outside the grants is refused.
+        r = self.node.request("POST", "/api/v1/pool", headers=gus, auth=False,
+                              body=b'{"image_no": "G-NEW", "org": "hq"}')
+        self.assertEqual(r.status, 403)
 
 
 if __name__ == "__main__":

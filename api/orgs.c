@@ -1,0 +1,233 @@
+/* Organisations of a tenant (a tree: create, rename, move) and users' data grants.
+ * Tenant admins and the operator use these; the state machine enforces the tree's
+ * rules (names unique among siblings, no cycles, bounded depth). */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/users.h"
+#include "base/mem.h"
+
+#define ORG_BODY_MAX (64u << 10)
+#define GRANTS_MAX 256
+
+struct org_call {
+    struct api_call call;
+    struct repl_propose prop;
+    json_t *body;
+};
+
+static void org_call_start(const struct api_call *call, http_body_done_cb done)
+{
+    struct org_call *oc = xcalloc(1, sizeof *oc);
+    oc->call = *call;
+    oc->prop.data = oc;
+    call->req->data = oc;
+    http_request_buffer_body(call->req, ORG_BODY_MAX, done);
+}
+
+static void org_call_free(struct org_call *oc)
+{
+    json_decref(oc->body);
+    free(oc);
+}
+
+/* The body as a JSON object; NULL after answering. */
+static json_t *object_body(struct org_call *oc, int status)
+{
+    json_t *root;
+    if (status != 0) {
+        http_respond(oc->call.req, 400, NULL, NULL, 0); /* the server answered already */
+        return NULL;
+    }
+    root = json_loadb(oc->call.req->body, oc->call.req->body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        api_respond_error(oc->call.api, oc->call.req, 400, API_E_INVALID_JSON,
+                          "the body must be a JSON object");
+        return NULL;
+    }
+    oc->body = root;
+    return root;
+}
+
+static void applied(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct org_call *oc = prop->data;
+    if (status != 0) {
+        api_respond_propose_error(oc->call.api, oc->call.req, status);
+    } else if (res->status != ARCHIVE_OK) {
+        api_respond_refusal(oc->call.api, oc->call.req, res);
+    } else {
+        json_t *b = json_deep_copy(oc->body);
+        json_object_set_new(b, "index", json_integer((json_int_t)res->index));
+        api_respond_json(oc->call.api, oc->call.req,
+                         oc->call.req->method == HTTP_M_POST ? 201 : 200, b);
+    }
+    org_call_free(oc);
+}
+
+static void propose(struct org_call *oc, Command *cmd)
+{
+    int rv;
+    api_command_stamp(&oc->call, cmd, NULL);
+    rv = repl_propose(oc->call.api->repl, &oc->prop, cmd, applied);
+    if (rv != 0) {
+        api_respond_propose_error(oc->call.api, oc->call.req, rv);
+        org_call_free(oc);
+    }
+}
+
+static bool bad(struct org_call *oc, const char *msg)
+{
+    api_respond_error(oc->call.api, oc->call.req, 400, API_E_INVALID_FIELD, "%s", msg);
+    org_call_free(oc);
+    return false;
+}
+
+/* ---- POST /api/v1/orgs ---- */
+
+static void create_body(struct http_request *req, int status)
+{
+    struct org_call *oc = req->data;
+    json_t *root = object_body(oc, status);
+    const char *id = json_string_value(json_object_get(root, "id"));
+    const char *name = json_string_value(json_object_get(root, "name"));
+    json_t *parent = json_object_get(root, "parent");
+    Command cmd = COMMAND__INIT;
+    CreateOrg c = CREATE_ORG__INIT;
+    if (root == NULL) {
+        org_call_free(oc);
+        return;
+    }
+    if (id == NULL || !archive_valid_tenant(id) || name == NULL || name[0] == '\0' ||
+        strlen(name) > 256 || (parent != NULL && !json_is_null(parent) &&
+                               !archive_valid_tenant(json_string_value(parent)))) {
+        bad(oc, "an organisation is {\"id\" (1-64 of A-Z a-z 0-9 . _ -), \"name\" (1-256 "
+                "bytes), \"parent\" (an organisation id, or absent for a top one)}");
+        return;
+    }
+    c.id = (char *)id;
+    c.name = (char *)name;
+    c.parent = (char *)(json_is_string(parent) ? json_string_value(parent) : "");
+    cmd.body_case = COMMAND__BODY_CREATE_ORG;
+    cmd.create_org = &c;
+    propose(oc, &cmd);
+}
+
+void api_handle_create_org(struct api_call *call)
+{
+    org_call_start(call, create_body);
+}
+
+/* ---- PATCH /api/v1/orgs/{id}: rename and/or move ---- */
+
+static void update_body(struct http_request *req, int status)
+{
+    struct org_call *oc = req->data;
+    json_t *root = object_body(oc, status);
+    json_t *name = json_object_get(root, "name");
+    json_t *parent = json_object_get(root, "parent");
+    Command cmd = COMMAND__INIT;
+    UpdateOrg u = UPDATE_ORG__INIT;
+    if (root == NULL) {
+        org_call_free(oc);
+        return;
+    }
+    if ((name != NULL && (!json_is_string(name) || json_string_length(name) == 0 ||
+                          json_string_length(name) > 256)) ||
+        (parent != NULL && !json_is_null(parent) &&
+         !archive_valid_tenant(json_string_value(parent))) ||
+        (name == NULL && parent == NULL)) {
+        bad(oc, "give \"name\" (1-256 bytes) to rename and/or \"parent\" (an organisation id, "
+                "or null for the top) to move");
+        return;
+    }
+    u.id = oc->call.param;
+    u.name = (char *)(name != NULL ? json_string_value(name) : "");
+    u.move = parent != NULL;
+    u.parent = (char *)(json_is_string(parent) ? json_string_value(parent) : "");
+    json_object_set_new(root, "id", json_string(oc->call.param));
+    cmd.body_case = COMMAND__BODY_UPDATE_ORG;
+    cmd.update_org = &u;
+    propose(oc, &cmd);
+}
+
+void api_handle_update_org(struct api_call *call)
+{
+    org_call_start(call, update_body);
+}
+
+/* ---- GET /api/v1/orgs ---- */
+
+static void list_org(const OrgRecord *o, void *arg)
+{
+    json_array_append_new(arg, json_pack("{s:s, s:s, s:o, s:o}", "id", o->id, "name", o->name,
+                                         "parent", o->parent[0] != '\0' ? json_string(o->parent)
+                                                                        : json_null(),
+                                         "created", api_time_json(o->created_ms)));
+}
+
+void api_handle_list_orgs(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    json_t *orgs = json_array();
+    if (archive_list_orgs(call->api->archive, call->tenant, list_org, orgs, &err) != 0) {
+        json_decref(orgs);
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "orgs: %s", err.msg);
+        return;
+    }
+    api_respond_json(call->api, call->req, 200, json_pack("{s:s, s:o}", "tenant", call->tenant,
+                                                          "orgs", orgs));
+}
+
+/* ---- PUT /api/v1/users/{id}/grants ---- */
+
+static void grants_body(struct http_request *req, int status)
+{
+    struct org_call *oc = req->data;
+    json_t *root = object_body(oc, status);
+    json_t *list = json_object_get(root, "grants");
+    Grant storage[GRANTS_MAX], *ptrs[GRANTS_MAX];
+    Command cmd = COMMAND__INIT;
+    SetGrants sg = SET_GRANTS__INIT;
+    size_t i;
+    json_t *g;
+    if (root == NULL) {
+        org_call_free(oc);
+        return;
+    }
+    if (!json_is_array(list) || json_array_size(list) > GRANTS_MAX) {
+        bad(oc, "body must be {\"grants\": [{\"org\", \"include_children\"}...]} (at most 256)");
+        return;
+    }
+    json_array_foreach(list, i, g)
+    {
+        const char *org = json_string_value(json_object_get(g, "org"));
+        json_t *children = json_object_get(g, "include_children");
+        if (org == NULL || (strcmp(org, "*") != 0 && !archive_valid_tenant(org)) ||
+            (children != NULL && !json_is_boolean(children))) {
+            bad(oc, "each grant is {\"org\": an organisation id or \"*\", \"include_children\": "
+                    "true|false}");
+            return;
+        }
+        grant__init(&storage[i]);
+        storage[i].org = (char *)org;
+        storage[i].include_children = json_is_true(children);
+        ptrs[i] = &storage[i];
+    }
+    json_object_set_new(root, "username", json_string(oc->call.param));
+    sg.username = oc->call.param;
+    sg.grants = ptrs;
+    sg.n_grants = json_array_size(list);
+    cmd.body_case = COMMAND__BODY_SET_GRANTS;
+    cmd.set_grants = &sg;
+    propose(oc, &cmd);
+}
+
+void api_handle_set_grants(struct api_call *call)
+{
+    org_call_start(call, grants_body);
+}
