@@ -946,6 +946,38 @@ class TenantLicenseTest(LicenseTestCase):
         self.assertEqual((u["files"], u["max_files"], u["bytes"]), (3, 3, 300))
         self.assertEqual(len(t.bill("FQ-0").json["files"]), 2)
 
+    def test_renewal_while_captures_run(self):
+        """Installing a renewal does not disturb captures in flight: every upload of
+        several clients succeeds, before, during and after the install."""
+        t = self.licensed_tenant("renew-live", quota=10 ** 8, days=2,
+                                 issued_ms=now_ms() - 60000)
+        results, stop = [], threading.Event()
+
+        def client(i):
+            n = 0
+            while not stop.is_set() and n < 60:
+                r = t.upload("RL-%d" % i, random_bytes(2000, seed=1000 * i + n),
+                             name="f%d.bin" % n)
+                results.append(r.status)
+                n += 1
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+        for th in threads:
+            th.start()
+        time.sleep(0.3)
+        r = t.install(self.key.sign("renew-live", now_ms() + 400 * DAY_MS, 2 * 10 ** 8))
+        self.assertStatus(r, 201)
+        time.sleep(0.3)
+        stop.set()
+        for th in threads:
+            th.join(60)
+        self.assertGreater(len(results), 8)
+        self.assertEqual(set(results), {201}, "a capture failed around the renewal")
+        lic = t.license().json["license"]
+        self.assertEqual(lic["quota_bytes"], 2 * 10 ** 8)
+        self.assertGreater(lic["expires_in_days"], 300)
+        self.assertEqual(t.usage().json["files"], len(results))
+
     def test_racing_uploads_never_exceed_quota(self):
         quota = 100000
         t = self.licensed_tenant("race", quota=quota)
