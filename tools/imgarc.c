@@ -1674,15 +1674,18 @@ static void print_history(const json_t *history)
     }
 }
 
-static int license_show_cmd(struct cli *cli, int argc, char **argv)
+/* A command without arguments that GETs @path and prints the answer with @print, or
+ * as JSON with --json. */
+static int show_cmd(struct cli *cli, const char *name, const char *path, int argc, char **argv,
+                    void (*print)(const json_t *ans))
 {
     const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
-    const struct cli_request req = {.method = "GET", .path = "/api/v1/licenses"};
+    const struct cli_request req = {.method = "GET", .path = path};
     json_t *ans = NULL;
     struct args a;
-    int rv = parse_command(cli, "license show", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    int rv = parse_command(cli, name, argc, argv, flags, ARRAY_SIZE(flags), &a);
     if (rv == 0) {
-        rv = want_args("license show", &a, 0, 0, "nothing");
+        rv = want_args(name, &a, 0, 0, "nothing");
     }
     if (rv == 0) {
         rv = connect_server(cli);
@@ -1693,19 +1696,29 @@ static int license_show_cmd(struct cli *cli, int argc, char **argv)
     if (rv == 0 && cli->json) {
         print_json(ans, false);
     } else if (rv == 0) {
-        const json_t *lic = json_object_get(ans, "license");
-        if (json_is_object(lic)) {
-            print_license(lic);
-        } else {
-            fputs("no license installed for tenant ", stdout);
-            put_text(jstr(ans, "tenant"));
-            putchar('\n');
-        }
-        print_history(json_object_get(ans, "history"));
+        print(ans);
     }
     json_decref(ans);
     free(a.pos);
     return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_license_answer(const json_t *ans)
+{
+    const json_t *lic = json_object_get(ans, "license");
+    if (json_is_object(lic)) {
+        print_license(lic);
+    } else {
+        fputs("no license installed for tenant ", stdout);
+        put_text(jstr(ans, "tenant"));
+        putchar('\n');
+    }
+    print_history(json_object_get(ans, "history"));
+}
+
+static int license_show_cmd(struct cli *cli, int argc, char **argv)
+{
+    return show_cmd(cli, "license show", "/api/v1/licenses", argc, argv, print_license_answer);
 }
 
 static int cmd_license(struct cli *cli, int argc, char **argv)
@@ -1783,30 +1796,14 @@ static void print_tenants(const json_t *tenants)
     }
 }
 
+static void print_tenants_answer(const json_t *ans)
+{
+    print_tenants(json_object_get(ans, "tenants"));
+}
+
 static int tenant_list(struct cli *cli, int argc, char **argv)
 {
-    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
-    const struct cli_request req = {.method = "GET", .path = "/api/v1/tenants"};
-    json_t *ans = NULL;
-    struct args a;
-    int rv = parse_command(cli, "tenant list", argc, argv, flags, ARRAY_SIZE(flags), &a);
-    if (rv == 0) {
-        rv = want_args("tenant list", &a, 0, 0, "nothing");
-    }
-    if (rv == 0) {
-        rv = connect_server(cli);
-    }
-    if (rv == 0) {
-        rv = cli_http_json(cli->http, &req, NULL, &ans);
-    }
-    if (rv == 0 && cli->json) {
-        print_json(ans, false);
-    } else if (rv == 0) {
-        print_tenants(json_object_get(ans, "tenants"));
-    }
-    json_decref(ans);
-    free(a.pos);
-    return rv == HELP_SHOWN ? 0 : rv;
+    return show_cmd(cli, "tenant list", "/api/v1/tenants", argc, argv, print_tenants_answer);
 }
 
 static int cmd_tenant(struct cli *cli, int argc, char **argv)
