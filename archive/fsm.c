@@ -69,25 +69,6 @@ static void key_one(struct key *k, const char *s)
     memcpy(k->buf, s, k->len);
 }
 
-/* Loads a record; BASE_ENOTFOUND when absent, BASE_ECORRUPT when undecodable. */
-static int load_record(struct archive *a, enum rocks_cf cf, const struct key *k,
-                       const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
-                       struct base_err *err)
-{
-    char *val;
-    size_t vlen;
-    int rv = rocks_get(a->db, cf, k->buf, k->len, &val, &vlen, err);
-    if (rv != 0) {
-        return rv;
-    }
-    *out = protobuf_c_message_unpack(desc, NULL, vlen, (const uint8_t *)val);
-    free(val);
-    if (*out == NULL) {
-        base_err_set(err, "%s record is corrupt", rocks_cf_name(cf));
-        return BASE_ECORRUPT;
-    }
-    return 0;
-}
 
 /* An administrative action of (or for) a tenant, in its admin audit log. */
 static void admin_audit(struct txn *t, const char *tenant, const char *action, json_t *detail)
@@ -148,7 +129,7 @@ struct usage_delta {
 static int adjust_usage(struct txn *t, const struct key *k, const struct usage_delta *d)
 {
     UsageRecord *u;
-    int rv = load_record(t->a, ROCKS_CF_USAGE, k, &usage_record__descriptor,
+    int rv = archive_load_record(t->a, ROCKS_CF_USAGE, k, &usage_record__descriptor,
                          (ProtobufCMessage **)&u, t->err);
     if (rv == BASE_ENOTFOUND) {
         u = xmalloc(sizeof *u);
@@ -186,7 +167,7 @@ static int load_bill(struct txn *t, const char *image_no, BillRecord **out)
 {
     struct key k;
     key_pair(&k, t->cmd->tenant, image_no);
-    return load_record(t->a, ROCKS_CF_BILLS, &k, &bill_record__descriptor,
+    return archive_load_record(t->a, ROCKS_CF_BILLS, &k, &bill_record__descriptor,
                        (ProtobufCMessage **)out, t->err);
 }
 
@@ -428,7 +409,7 @@ static int load_order(struct txn *t, const char *image_no, BillOrder **out)
     struct key k;
     int rv;
     key_pair(&k, t->cmd->tenant, image_no);
-    rv = load_record(t->a, ROCKS_CF_ORDER, &k, &bill_order__descriptor,
+    rv = archive_load_record(t->a, ROCKS_CF_ORDER, &k, &bill_order__descriptor,
                      (ProtobufCMessage **)out, t->err);
     if (rv == BASE_ENOTFOUND) {
         *out = xmalloc(sizeof **out);
@@ -450,7 +431,7 @@ static int ref_blob(struct txn *t, enum rocks_cf cf, const struct key *k, uint64
                     bool *fresh)
 {
     BlobRecord *blob;
-    int rv = load_record(t->a, cf, k, &blob_record__descriptor, (ProtobufCMessage **)&blob,
+    int rv = archive_load_record(t->a, cf, k, &blob_record__descriptor, (ProtobufCMessage **)&blob,
                          t->err);
     *fresh = rv == BASE_ENOTFOUND;
     if (*fresh) {
@@ -643,7 +624,7 @@ static bool replay_idempotent(struct txn *t, int *rv)
         return false;
     }
     key_pair(&k, t->cmd->tenant, t->cmd->idempotency_key);
-    *rv = load_record(t->a, ROCKS_CF_IDEM, &k, &result_record__descriptor,
+    *rv = archive_load_record(t->a, ROCKS_CF_IDEM, &k, &result_record__descriptor,
                       (ProtobufCMessage **)&prev, t->err);
     if (*rv == BASE_ENOTFOUND) {
         *rv = 0;

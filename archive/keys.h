@@ -26,6 +26,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
+#include "base/err.h"
+#include "storage/rocks.h"
+
 #define KEY_MAX 512
 
 struct key {
@@ -39,6 +44,13 @@ void key_audit(struct key *k, const char *tenant, const char *image_no, uint64_t
 void key_audit_prefix(struct key *k, const char *tenant, const char *image_no);
 /* Prefix "tenant \0". */
 void key_tenant_prefix(struct key *k, const char *tenant);
+
+/* Folder-private: loads the record under @k of @cf, unpacked with @desc (the caller
+ * frees it); BASE_ENOTFOUND when absent, BASE_ECORRUPT when undecodable. */
+struct archive;
+int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k,
+                        const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
+                        struct base_err *err);
 
 extern const char KEY_APPLIED_INDEX[];
 extern const char KEY_CLUSTER[];

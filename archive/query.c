@@ -107,9 +107,9 @@ void archive_new_file_id(char out[ARCHIVE_FILE_ID_BYTES + 1])
     out[ARCHIVE_FILE_ID_BYTES] = '\0';
 }
 
-static int get_record(struct archive *a, enum rocks_cf cf, const struct key *k,
-                      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
-                      struct base_err *err)
+int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k,
+                        const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
+                        struct base_err *err)
 {
     char *val;
     size_t vlen;
@@ -131,7 +131,7 @@ int archive_get_bill(struct archive *a, const char *tenant, const char *image_no
 {
     struct key k;
     key_pair(&k, tenant, image_no);
-    return get_record(a, ROCKS_CF_BILLS, &k, &bill_record__descriptor,
+    return archive_load_record(a, ROCKS_CF_BILLS, &k, &bill_record__descriptor,
                       (ProtobufCMessage **)out, err);
 }
 
@@ -148,7 +148,7 @@ int archive_get_order(struct archive *a, const char *tenant, const char *image_n
     struct key k;
     int rv;
     key_pair(&k, tenant, image_no);
-    rv = get_record(a, ROCKS_CF_ORDER, &k, &bill_order__descriptor, (ProtobufCMessage **)out,
+    rv = archive_load_record(a, ROCKS_CF_ORDER, &k, &bill_order__descriptor, (ProtobufCMessage **)out,
                     err);
     if (rv == BASE_ENOTFOUND) {
         /* Allocated the way protobuf-c's default allocator does, so one free works. */
@@ -174,7 +174,7 @@ int archive_get_file(struct archive *a, const char *tenant, const char *file_id,
         return BASE_ENOTFOUND;
     }
     key_pair(&k, tenant, file_id);
-    return get_record(a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+    return archive_load_record(a, ROCKS_CF_FILES, &k, &file_record__descriptor,
                       (ProtobufCMessage **)out, err);
 }
 
@@ -190,7 +190,7 @@ int archive_get_usage(struct archive *a, const char *tenant, UsageRecord **out,
 {
     struct key k = {.len = strlen(tenant)};
     memcpy(k.buf, tenant, k.len);
-    return get_record(a, ROCKS_CF_USAGE, &k, &usage_record__descriptor,
+    return archive_load_record(a, ROCKS_CF_USAGE, &k, &usage_record__descriptor,
                       (ProtobufCMessage **)out, err);
 }
 

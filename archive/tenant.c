@@ -17,23 +17,13 @@
 int archive_get_tenant(struct archive *a, const char *tenant, TenantRecord **out,
                        struct base_err *err)
 {
-    char *val;
-    size_t vlen;
-    int rv;
+    struct key k = {.len = strlen(tenant)};
     if (!archive_valid_tenant(tenant)) {
         return BASE_ENOTFOUND;
     }
-    rv = rocks_get(a->db, ROCKS_CF_TENANTS, tenant, strlen(tenant), &val, &vlen, err);
-    if (rv != 0) {
-        return rv;
-    }
-    *out = tenant_record__unpack(NULL, vlen, (const uint8_t *)val);
-    free(val);
-    if (*out == NULL) {
-        base_err_set(err, "tenant record %s is corrupt", tenant);
-        return BASE_ECORRUPT;
-    }
-    return 0;
+    memcpy(k.buf, tenant, k.len);
+    return archive_load_record(a, ROCKS_CF_TENANTS, &k, &tenant_record__descriptor,
+                               (ProtobufCMessage **)out, err);
 }
 
 void archive_free_tenant(TenantRecord *tenant)
@@ -99,23 +89,13 @@ bool archive_idem_known(struct archive *a, const char *tenant, const char *key)
 int archive_get_client(struct archive *a, const char *client_id, ClientRecord **out,
                        struct base_err *err)
 {
-    char *val;
-    size_t vlen;
-    int rv;
+    struct key k = {.len = strlen(client_id)};
     if (!archive_valid_tenant(client_id)) {
         return BASE_ENOTFOUND;
     }
-    rv = rocks_get(a->db, ROCKS_CF_CLIENTS, client_id, strlen(client_id), &val, &vlen, err);
-    if (rv != 0) {
-        return rv;
-    }
-    *out = client_record__unpack(NULL, vlen, (const uint8_t *)val);
-    free(val);
-    if (*out == NULL) {
-        base_err_set(err, "client record %s is corrupt", client_id);
-        return BASE_ECORRUPT;
-    }
-    return 0;
+    memcpy(k.buf, client_id, k.len);
+    return archive_load_record(a, ROCKS_CF_CLIENTS, &k, &client_record__descriptor,
+                               (ProtobufCMessage **)out, err);
 }
 
 void archive_free_client(ClientRecord *client)

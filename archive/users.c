@@ -51,24 +51,11 @@ static int get(struct archive *a, enum rocks_cf cf, const char *tenant, const ch
                struct base_err *err)
 {
     struct key k;
-    char *val;
-    size_t vlen;
-    int rv;
     if (!archive_valid_tenant(tenant) || !archive_valid_tenant(name)) {
         return BASE_ENOTFOUND;
     }
     key_pair(&k, tenant, name);
-    rv = rocks_get(a->db, cf, k.buf, k.len, &val, &vlen, err);
-    if (rv != 0) {
-        return rv;
-    }
-    *out = protobuf_c_message_unpack(desc, NULL, vlen, (const uint8_t *)val);
-    free(val);
-    if (*out == NULL) {
-        base_err_set(err, "%s record is corrupt", rocks_cf_name(cf));
-        return BASE_ECORRUPT;
-    }
-    return 0;
+    return archive_load_record(a, cf, &k, desc, out, err);
 }
 
 int archive_get_user(struct archive *a, const char *tenant, const char *username,
