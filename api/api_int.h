@@ -23,6 +23,9 @@ struct api {
     bool init_in_flight;
     bool http_stopped;
     bool timer_closed;
+    /* Password hashing (users.c): running jobs and the queue of those waiting. */
+    unsigned pwhash_running;
+    struct user_call *pwhash_head, *pwhash_tail;
     /* Counters for /metrics. */
     uint64_t captures_total;
     uint64_t capture_bytes_total;
@@ -46,6 +49,8 @@ enum api_principal {
     API_CLIENT,   /* a business system's access token: its own tenant only */
     API_USER,     /* a user's login token: its own tenant, its roles' permissions */
 };
+
+struct user_call;
 
 /* What a route handler gets: the request, the tenant the token acts for, and the
  * path parameter (image number or file id), NUL-terminated. */

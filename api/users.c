@@ -41,9 +41,6 @@ struct user_call {
     void (*hashed)(struct user_call *uc);
 };
 
-static struct user_call *queue_head, *queue_tail;
-static unsigned hashing;
-
 static struct user_call *user_call_new(const struct api_call *call)
 {
     struct user_call *uc = xcalloc(1, sizeof *uc);
@@ -83,12 +80,13 @@ static void start_hash(struct user_call *uc);
 static void after_hash(uv_work_t *w, int status)
 {
     struct user_call *uc = w->data;
-    struct user_call *next = queue_head;
-    hashing--;
+    struct api *api = uc->call.api;
+    struct user_call *next = api->pwhash_head;
+    api->pwhash_running--;
     if (next != NULL) {
-        queue_head = next->next;
-        if (queue_head == NULL) {
-            queue_tail = NULL;
+        api->pwhash_head = next->next;
+        if (api->pwhash_head == NULL) {
+            api->pwhash_tail = NULL;
         }
         start_hash(next);
     }
@@ -100,24 +98,25 @@ static void after_hash(uv_work_t *w, int status)
 
 static void start_hash(struct user_call *uc)
 {
-    hashing++;
+    uc->call.api->pwhash_running++;
     ASSERT(uv_queue_work(uc->call.api->loop, &uc->work, hash_work, after_hash) == 0);
 }
 
 static void hash_later(struct user_call *uc, void (*hashed)(struct user_call *uc))
 {
+    struct api *api = uc->call.api;
     uc->hashed = hashed;
-    if (hashing < PWHASH_PARALLEL) {
+    if (api->pwhash_running < PWHASH_PARALLEL) {
         start_hash(uc);
         return;
     }
     uc->next = NULL;
-    if (queue_tail != NULL) {
-        queue_tail->next = uc;
+    if (api->pwhash_tail != NULL) {
+        api->pwhash_tail->next = uc;
     } else {
-        queue_head = uc;
+        api->pwhash_head = uc;
     }
-    queue_tail = uc;
+    api->pwhash_tail = uc;
 }
 
 /* ---- Shared ---- */
