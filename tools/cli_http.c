@@ -58,6 +58,7 @@ struct transfer {
     char sent_id[32];     /* the X-Request-Id we sent */
     char answer_id[65];   /* the X-Request-Id of the final answer */
     char reason[64];      /* reason phrase of the final status line */
+    char next_after[24];  /* the X-Imgarc-Next-After of the final answer, digits only */
     long status;
     struct buffer answer;
 
@@ -340,11 +341,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     struct transfer *t = arg;
     size_t n = size * nmemb;
     static const char id_name[] = "x-request-id:";
+    static const char next_name[] = "x-imgarc-next-after:";
     if (n > 12 && strncmp(data, "HTTP/", 5) == 0) {
         /* A new status line (after a 100 Continue): its headers replace the old. */
         const char *sp = memchr(data, ' ', n);
         t->answer_id[0] = '\0';
         t->reason[0] = '\0';
+        t->next_after[0] = '\0';
         if (sp != NULL && (size_t)(sp - data) + 5 < n) {
             header_value(sp + 5, n - (size_t)(sp - data) - 5, t->reason, sizeof t->reason);
         }
@@ -354,6 +357,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
         /* Ids are A-Z a-z 0-9 . _ -; anything else is not printed anywhere. */
         if (strspn(t->answer_id, ID_ALPHABET) != strlen(t->answer_id)) {
             t->answer_id[0] = '\0';
+        }
+    } else if (n > sizeof next_name - 1 &&
+               strncasecmp(data, next_name, sizeof next_name - 1) == 0) {
+        header_value(data + sizeof next_name - 1, n - (sizeof next_name - 1), t->next_after,
+                     sizeof t->next_after);
+        /* A raft index: passed back to the server as a query value, so digits only. */
+        if (strspn(t->next_after, "0123456789") != strlen(t->next_after)) {
+            t->next_after[0] = '\0';
         }
     }
     return n;
@@ -516,6 +527,8 @@ static void setup(struct transfer *t, struct curl_slist *headers, char *url)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
     if (strcmp(t->req->method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
+    } else if (strcmp(t->req->method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, t->req->method); /* PUT, PATCH */
     }
     if (t->req->progress_label != NULL && isatty(STDERR_FILENO)) {
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -651,7 +664,7 @@ int cli_http_send(struct cli_http *h, const struct cli_request *req, const char 
         headers = add_header(headers, "Content-Type: application/json");
     }
     setup(&t, headers, url);
-    if (strcmp(req->method, "POST") == 0) {
+    if (strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body != NULL ? body : "");
         curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(body != NULL ? len : 0));
@@ -662,6 +675,30 @@ int cli_http_send(struct cli_http *h, const struct cli_request *req, const char 
     }
     if (rv == 0 && status != NULL) {
         *status = t.status;
+    }
+    curl_slist_free_all(headers);
+    free(t.answer.data);
+    free(url);
+    return rv;
+}
+
+int cli_http_text(struct cli_http *h, const struct cli_request *req, char **body, size_t *len,
+                  char *next_after, size_t next_size)
+{
+    struct transfer t;
+    struct curl_slist *headers;
+    char *url = request_url(h, req);
+    int rv;
+
+    transfer_init(&t, h, req);
+    headers = base_headers(&t);
+    setup(&t, headers, url);
+    rv = perform(&t);
+    if (rv == 0) {
+        *body = t.answer.data != NULL ? t.answer.data : xstrdup("");
+        *len = t.answer.len;
+        snprintf(next_after, next_size, "%s", t.next_after);
+        t.answer.data = NULL;
     }
     curl_slist_free_all(headers);
     free(t.answer.data);

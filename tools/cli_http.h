@@ -4,8 +4,9 @@
  * handle, reused for every request of a run so that a series of uploads or pages keeps
  * its connection alive, and copies of the connection settings (server URL, bearer
  * token, tenant). Requests carry a JSON body (jansson) or stream a file as the body;
- * answers come back as parsed JSON or are streamed into a file or stdout. Neither an
- * upload nor a download is ever held in memory as a whole.
+ * answers come back as parsed JSON, as bytes (short text answers such as CSV), or are
+ * streamed into a file or stdout. Neither an upload nor a download is ever held in
+ * memory as a whole.
  *
  * Errors are reported here, once: a call that fails has already printed one line on
  * stderr, e.g. "imgarc: 404 bill_not_found (11002): no bill ... [request_id ...]", and
@@ -51,7 +52,7 @@ struct cli_param {
 
 /* What to send. Everything is borrowed for the duration of the call. */
 struct cli_request {
-    const char *method;             /* "GET" or "POST" */
+    const char *method;             /* "GET", "POST", "PUT" or "PATCH" */
     const char *path;               /* already percent-encoded, see cli_http_path() */
     const struct cli_param *params; /* query parameters (encoded here) */
     size_t n_params;
@@ -78,8 +79,8 @@ char *cli_http_escape(const char *s);
  * Returns a fresh allocation. */
 char *cli_http_path(const char *prefix, const char *segment, const char *suffix);
 
-/* Sends @req with @body as its JSON body (NULL: no body; a POST then has an empty
- * body). On a 2xx answer stores the parsed JSON in *@out, which the caller releases
+/* Sends @req with @body as its JSON body (NULL: no body; a POST, PUT or PATCH then
+ * has an empty body). On a 2xx answer stores the parsed JSON in *@out, which the caller releases
  * with json_decref(). On error *@out is untouched. */
 int cli_http_json(struct cli_http *h, const struct cli_request *req, json_t *body,
                   json_t **out) WARN_UNUSED;
@@ -90,6 +91,14 @@ int cli_http_json(struct cli_http *h, const struct cli_request *req, json_t *bod
  * which tells a 201 (created) from a 200 (it existed). */
 int cli_http_send(struct cli_http *h, const struct cli_request *req, const char *body,
                   size_t len, long *status, json_t **out) WARN_UNUSED;
+
+/* GETs @req and stores a 2xx answer's bytes, as they are, in *@body (a fresh
+ * NUL-terminated allocation the caller frees; at most 64 MiB, else CLI_ETRANSPORT) and
+ * their count in *@len: for answers that are not JSON, such as CSV. The answer's
+ * X-Imgarc-Next-After header (digits only) is copied into @next_after, @next_size
+ * bytes with the NUL, or "" when absent. On error the outputs are untouched. */
+int cli_http_text(struct cli_http *h, const struct cli_request *req, char **body, size_t *len,
+                  char *next_after, size_t next_size) WARN_UNUSED;
 
 /* POSTs the content of the regular file @file_path as the body, streamed, with its size
  * as Content-Length. A file that changes size while it is sent fails the upload

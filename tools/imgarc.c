@@ -6,8 +6,9 @@
  * whose negation is the exit status. A failure is printed once, where it is found:
  * usage errors here, whatever the server or the network says in cli_http.c.
  * license keygen, sign and verify ask no server: they use the license codec of
- * archive/license.h, and wipe a secret key once used. docs/cli.md is the reference of
- * every command. */
+ * archive/license.h, and wipe a secret key once used. login and user create read a
+ * password from a file or stdin, never from argv, and wipe it and the request text that
+ * carried it once sent. docs/cli.md is the reference of every command. */
 #include "tools/cli_http.h"
 
 #include <ctype.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -1921,6 +1923,992 @@ static int cmd_usage(struct cli *cli, int argc, char **argv)
     return rv == HELP_SHOWN ? 0 : rv;
 }
 
+/* ---- Passwords: login and user create ---- */
+
+/* The API takes passwords of 8-1024 bytes; one line more tells a longer one apart. */
+#define PASSWORD_BYTES_MAX 1024
+
+/* Wipes a string member holding a secret (a password, a token) before the object is
+ * freed. jansson keeps its own writable copy of every string, so the cast is safe. */
+static void wipe_member(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_string(v)) {
+        sodium_memzero((char *)json_string_value(v), json_string_length(v));
+    }
+}
+
+/* Reads one line from @f into @buf (PASSWORD_BYTES_MAX + 2 bytes) without its end of
+ * line. @f is unbuffered, so no copy is left in a stdio buffer. */
+static int read_line(FILE *f, const char *name, char *buf)
+{
+    size_t n;
+    setvbuf(f, NULL, _IONBF, 0);
+    if (fgets(buf, PASSWORD_BYTES_MAX + 2, f) == NULL) {
+        if (ferror(f)) {
+            fprintf(stderr, "imgarc: %s: read: %s\n", name, strerror(errno));
+            return CLI_ELOCAL;
+        }
+        buf[0] = '\0';
+    }
+    n = strcspn(buf, "\r\n");
+    if (n > PASSWORD_BYTES_MAX) {
+        fprintf(stderr, "imgarc: %s: the password is longer than %d bytes\n", name,
+                PASSWORD_BYTES_MAX);
+        return CLI_ELOCAL;
+    }
+    buf[n] = '\0';
+    return 0;
+}
+
+/* Reads the password from the terminal with echo off; @prompt goes to stderr. */
+static int read_tty_password(const char *prompt, char *buf)
+{
+    struct termios saved, quiet;
+    int rv;
+    if (tcgetattr(STDIN_FILENO, &saved) != 0) {
+        fprintf(stderr, "imgarc: terminal: %s\n", strerror(errno));
+        return CLI_ELOCAL;
+    }
+    quiet = saved;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    quiet.c_lflag |= ECHONL;
+    fputs(prompt, stderr);
+    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0) {
+        fprintf(stderr, "\nimgarc: terminal: %s\n", strerror(errno));
+        return CLI_ELOCAL;
+    }
+    rv = read_line(stdin, "stdin", buf);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    return rv;
+}
+
+/* The first line of @file, else of stdin (without echo when it is a terminal), into
+ * @buf of PASSWORD_BYTES_MAX + 2 bytes, which the caller wipes with sodium_memzero. */
+static int read_password(const char *cmd, const char *file, const char *prompt, char *buf)
+{
+    int rv;
+    if (file != NULL) {
+        FILE *f = fopen(file, "rb");
+        if (f == NULL) {
+            fprintf(stderr, "imgarc: %s: %s\n", file, strerror(errno));
+            return CLI_ELOCAL;
+        }
+        rv = read_line(f, file, buf);
+        fclose(f);
+    } else if (isatty(STDIN_FILENO)) {
+        rv = read_tty_password(prompt, buf);
+    } else {
+        rv = read_line(stdin, "stdin", buf);
+    }
+    if (rv == 0 && buf[0] == '\0') {
+        rv = usage_error(cmd, "empty password (from %s)", file != NULL ? file : "stdin");
+    }
+    return rv;
+}
+
+/* The JSON text of @body with "password": @password added, in one allocation sized up
+ * front, so that no resized copy of the password is left in freed memory. The caller
+ * wipes the text (*@len bytes) and frees it. */
+static char *secret_body(const json_t *body, const char *password, size_t *len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *head = json_dumps(body, JSON_COMPACT);
+    size_t head_len;
+    char *text, *o;
+    ASSERT(head != NULL && head[0] == '{');
+    head_len = strlen(head) - 1; /* without the closing brace */
+    text = xmalloc(head_len + 16 + 6 * strlen(password) + 3);
+    memcpy(text, head, head_len);
+    o = text + head_len;
+    o += sprintf(o, "%s\"password\":\"", head_len > 1 ? "," : "");
+    for (const unsigned char *p = (const unsigned char *)password; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*p;
+        } else if (*p < 0x20) {
+            o += sprintf(o, "\\u00%c%c", hex[*p >> 4], hex[*p & 15]);
+        } else {
+            *o++ = (char)*p;
+        }
+    }
+    *o++ = '"';
+    *o++ = '}';
+    *o = '\0';
+    free(head);
+    *len = (size_t)(o - text);
+    return text;
+}
+
+/* POSTs @body plus the password in @password to @path; the text sent is wiped. */
+static int post_with_password(struct cli *cli, const char *path, const json_t *body,
+                              const char *password, json_t **out)
+{
+    const struct cli_request req = {.method = "POST", .path = path};
+    size_t len = 0;
+    char *text = secret_body(body, password, &len);
+    int rv = connect_server(cli);
+    if (rv == 0) {
+        rv = cli_http_send(cli->http, &req, text, len, NULL, out);
+    }
+    sodium_memzero(text, len);
+    free(text);
+    return rv;
+}
+
+/* The tenant of --tenant, or the node's default. */
+static const char *tenant_or_default(const struct cli *cli)
+{
+    const char *t = cli->conn.tenant;
+    return t != NULL && t[0] != '\0' ? t : DEFAULT_TENANT;
+}
+
+/* A comma-separated list of the strings of a JSON array. */
+static void put_list(const json_t *list)
+{
+    const json_t *v;
+    size_t i;
+    json_array_foreach(list, i, v)
+    {
+        if (i > 0) {
+            putchar(',');
+        }
+        put_text(json_string_value(v) != NULL ? json_string_value(v) : "?");
+    }
+    if (json_array_size(list) == 0) {
+        putchar('-');
+    }
+}
+
+/* ---- login ---- */
+
+/* "export IMGARC_TOKEN=..." on stdout for eval; who and until when on stderr. */
+static int print_login(const char *username, const json_t *ans)
+{
+    const char *token = jstr(ans, "access_token");
+    long long ttl = jint(ans, "expires_in");
+    char when[40];
+    /* The line is evaluated by a shell: only the token alphabet may reach it. */
+    if (token[0] == '\0' || strspn(token, KEY_ALPHABET) != strlen(token)) {
+        fprintf(stderr, "imgarc: login: the answer holds no usable access_token\n");
+        return CLI_ETRANSPORT;
+    }
+    printf("export IMGARC_TOKEN=%s\n", token);
+    clock_format_rfc3339(clock_wall_ms() + (uint64_t)(ttl > 0 ? ttl : 0) * 1000, when,
+                         sizeof when);
+    fprintf(stderr, "imgarc: logged in as %s in tenant %s; the token expires in %lld s, at %s\n",
+            plain(username), plain(jstr(ans, "tenant")), ttl, when);
+    return 0;
+}
+
+static int cmd_login(struct cli *cli, int argc, char **argv)
+{
+    const char *file = NULL;
+    const struct flag flags[] = {{"--password-file", NULL, FLAG_VALUE, &file},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    char password[PASSWORD_BYTES_MAX + 2] = "";
+    json_t *body = NULL, *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "login", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("login", &a, 1, 1, "USERNAME");
+    }
+    if (rv == 0) {
+        rv = check_id("login", "USERNAME", a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = check_id("login", "--tenant", tenant_or_default(cli));
+    }
+    if (rv == 0) {
+        rv = read_password("login", file, "Password: ", password);
+    }
+    if (rv == 0) {
+        body = json_pack("{s:s, s:s}", "tenant", tenant_or_default(cli), "username", a.pos[0]);
+        rv = post_with_password(cli, "/api/v1/auth/login", body, password, &ans);
+    }
+    sodium_memzero(password, sizeof password);
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        rv = print_login(a.pos[0], ans);
+    }
+    if (ans != NULL) {
+        wipe_member(ans, "access_token");
+    }
+    json_decref(ans);
+    json_decref(body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* ---- user ---- */
+
+/* {"username", "roles", "name"?}: the body of user create without its password. */
+static int user_body(const char *username, const struct str_list *roles, const char *name,
+                     json_t **out)
+{
+    const char *cmd = "user create";
+    json_t *body = json_pack("{s:s, s:[]}", "username", username, "roles");
+    json_t *list = json_object_get(body, "roles");
+    int rv = roles->n == 0 ? usage_error(cmd, "missing --role ROLE (scanner, reviewer, "
+                                              "tenant_admin or a custom role)")
+                           : 0;
+    for (size_t i = 0; i < roles->n && rv == 0; i++) {
+        rv = check_id(cmd, "--role", roles->items[i]);
+        if (rv == 0) {
+            json_array_append_new(list, json_string(roles->items[i]));
+        }
+    }
+    if (rv == 0 && name != NULL) {
+        rv = put_string(cmd, body, "name", name, "--name");
+    }
+    if (rv != 0) {
+        json_decref(body);
+        return rv;
+    }
+    *out = body;
+    return 0;
+}
+
+static int user_create(struct cli *cli, int argc, char **argv)
+{
+    const char *name = NULL, *file = NULL;
+    struct str_list roles = {0};
+    const struct flag flags[] = {
+        {"--role", NULL, FLAG_LIST, &roles}, {"--name", NULL, FLAG_VALUE, &name},
+        {"--password-file", NULL, FLAG_VALUE, &file}, {"--json", NULL, FLAG_BOOL, &cli->json}};
+    char password[PASSWORD_BYTES_MAX + 2] = "";
+    json_t *body = NULL, *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "user create", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("user create", &a, 1, 1, "USERNAME");
+    }
+    if (rv == 0) {
+        rv = check_id("user create", "USERNAME", a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = user_body(a.pos[0], &roles, name, &body);
+    }
+    if (rv == 0) {
+        rv = read_password("user create", file, "Password of the new user: ", password);
+    }
+    if (rv == 0) {
+        rv = post_with_password(cli, "/api/v1/users", body, password, &ans);
+    }
+    sodium_memzero(password, sizeof password);
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "username"));
+        fputs(": user created in tenant ", stdout);
+        put_text(jstr(ans, "tenant"));
+        fputs(", roles ", stdout);
+        put_list(json_object_get(ans, "roles"));
+        fputs(", name ", stdout);
+        put_text(jstr(ans, "name"));
+        printf(" (index %lld)\n", jint(ans, "index"));
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(roles.items);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_users(const json_t *ans)
+{
+    const json_t *u;
+    size_t i;
+    printf("%-16s  %-24s  %8s  %-24s  %-24s  %s\n", "USERNAME", "ROLES", "FAILURES",
+           "LOCKED_UNTIL", "CREATED", "NAME");
+    json_array_foreach(json_object_get(ans, "users"), i, u)
+    {
+        const json_t *roles = json_object_get(u, "roles");
+        char *list = xstrdup("");
+        const json_t *r;
+        size_t k;
+        json_array_foreach(roles, k, r)
+        {
+            char *longer = xasprintf("%s%s%s", list, k > 0 ? "," : "",
+                                     json_string_value(r) != NULL ? json_string_value(r) : "?");
+            free(list);
+            list = longer;
+        }
+        put_cell(jstr(u, "username"), 16);
+        put_cell(list, 24);
+        printf("%8lld  ", jint(u, "failures"));
+        put_cell(jstr(u, "locked_until"), 24);
+        put_cell(jstr(u, "created"), 24);
+        put_text(jstr(u, "name"));
+        putchar('\n');
+        free(list);
+    }
+}
+
+static int user_list(struct cli *cli, int argc, char **argv)
+{
+    return show_cmd(cli, "user list", "/api/v1/users", argc, argv, print_users);
+}
+
+/* One JSON request to @prefix + @id (escaped) + @suffix, for user unlock and grants and
+ * org rename and move; @body may be NULL. The answer is stored in *@out. */
+static int id_request(struct cli *cli, const char *method, const char *prefix, const char *id,
+                      const char *suffix, json_t *body, json_t **out)
+{
+    int rv = connect_server(cli);
+    if (rv == 0) {
+        char *path = cli_http_path(prefix, id, suffix);
+        const struct cli_request req = {.method = method, .path = path};
+        rv = cli_http_json(cli->http, &req, body, out);
+        free(path);
+    }
+    return rv;
+}
+
+static int user_unlock(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "user unlock", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("user unlock", &a, 1, 1, "USERNAME");
+    }
+    if (rv == 0) {
+        rv = check_id("user unlock", "USERNAME", a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = id_request(cli, "POST", "/api/v1/users/", a.pos[0], "/unlock", NULL, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "username"));
+        printf(": unlocked, wrong passwords reset (index %lld)\n", jint(ans, "index"));
+    }
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* {"grants": [...]} from --org ID[:children] and --all; neither clears the grants. */
+static int grants_body(const struct str_list *orgs, bool all, json_t **out)
+{
+    const char *cmd = "user grants";
+    json_t *body = json_pack("{s:[]}", "grants");
+    json_t *list = json_object_get(body, "grants");
+    int rv = 0;
+    if (all) {
+        json_array_append_new(list, json_pack("{s:s, s:b}", "org", "*", "include_children", 1));
+    }
+    for (size_t i = 0; i < orgs->n && rv == 0; i++) {
+        const char *spec = orgs->items[i];
+        const char *colon = strchr(spec, ':');
+        char *id = colon != NULL ? xasprintf("%.*s", (int)(colon - spec), spec) : xstrdup(spec);
+        if (colon != NULL && strcmp(colon, ":children") != 0) {
+            rv = usage_error(cmd, "--org '%s': write ID or ID:children", spec);
+        }
+        if (rv == 0) {
+            rv = check_id(cmd, "--org", id);
+        }
+        if (rv == 0) {
+            json_array_append_new(list, json_pack("{s:s, s:b}", "org", id, "include_children",
+                                                  colon != NULL));
+        }
+        free(id);
+    }
+    if (rv != 0) {
+        json_decref(body);
+        return rv;
+    }
+    *out = body;
+    return 0;
+}
+
+static void print_grants(const json_t *ans)
+{
+    const json_t *grants = json_object_get(ans, "grants");
+    const json_t *g;
+    size_t i;
+    put_text(jstr(ans, "username"));
+    fputs(json_array_size(grants) == 0 ? ": grants cleared, no bill is visible unless a role "
+                                         "has admin"
+                                       : ": grants set to ",
+          stdout);
+    json_array_foreach(grants, i, g)
+    {
+        fputs(i > 0 ? ", " : "", stdout);
+        if (strcmp(jstr(g, "org"), "*") == 0) {
+            fputs("every bill (*)", stdout);
+            continue;
+        }
+        put_text(jstr(g, "org"));
+        fputs(jbool(g, "include_children") ? " and its children" : "", stdout);
+    }
+    printf(" (index %lld)\n", jint(ans, "index"));
+}
+
+static int user_grants(struct cli *cli, int argc, char **argv)
+{
+    struct str_list orgs = {0};
+    bool all = false;
+    const struct flag flags[] = {{"--org", NULL, FLAG_LIST, &orgs},
+                                 {"--all", NULL, FLAG_BOOL, &all},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *body = NULL, *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "user grants", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("user grants", &a, 1, 1, "USERNAME");
+    }
+    if (rv == 0) {
+        rv = check_id("user grants", "USERNAME", a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = grants_body(&orgs, all, &body);
+    }
+    if (rv == 0) {
+        rv = id_request(cli, "PUT", "/api/v1/users/", a.pos[0], "/grants", body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        print_grants(ans);
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(orgs.items);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int cmd_user(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {{"create", user_create},
+                                            {"list", user_list},
+                                            {"unlock", user_unlock},
+                                            {"grants", user_grants}};
+    return run_action(cli, "user", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+/* ---- role ---- */
+
+static int role_create(struct cli *cli, int argc, char **argv)
+{
+    struct str_list perms = {0};
+    const struct flag flags[] = {{"--permission", NULL, FLAG_LIST, &perms},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/roles"};
+    json_t *body = NULL, *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "role create", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("role create", &a, 1, 1, "NAME");
+    }
+    if (rv == 0) {
+        rv = check_id("role create", "NAME", a.pos[0]);
+    }
+    if (rv == 0 && perms.n == 0) {
+        rv = usage_error("role create", "missing --permission P (read, capture, edit, delete, "
+                                        "amend, submit, match, review, admin)");
+    }
+    for (size_t i = 0; i < perms.n && rv == 0; i++) {
+        rv = check_id("role create", "--permission", perms.items[i]);
+    }
+    if (rv == 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < perms.n; i++) {
+            json_array_append_new(list, json_string(perms.items[i]));
+        }
+        body = json_pack("{s:s, s:o}", "name", a.pos[0], "permissions", list);
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = cli_http_json(cli->http, &req, body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "name"));
+        fputs(": role created, permissions ", stdout);
+        put_list(json_object_get(ans, "permissions"));
+        printf(" (index %lld)\n", jint(ans, "index"));
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(perms.items);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_roles(const json_t *ans)
+{
+    const json_t *r;
+    size_t i;
+    printf("%-16s  %-8s  %s\n", "NAME", "KIND", "PERMISSIONS");
+    json_array_foreach(json_object_get(ans, "roles"), i, r)
+    {
+        put_cell(jstr(r, "name"), 16);
+        put_cell(jbool(r, "builtin") ? "built-in" : "custom", 8);
+        put_list(json_object_get(r, "permissions"));
+        putchar('\n');
+    }
+}
+
+static int role_list(struct cli *cli, int argc, char **argv)
+{
+    return show_cmd(cli, "role list", "/api/v1/roles", argc, argv, print_roles);
+}
+
+static int cmd_role(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {{"create", role_create}, {"list", role_list}};
+    return run_action(cli, "role", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+/* ---- org ---- */
+
+/* Where an organisation is: "under HQ", else @top ("at the top", "to the top"). */
+static void put_parent(const json_t *ans, const char *top)
+{
+    const char *parent = json_string_value(json_object_get(ans, "parent"));
+    if (parent != NULL) {
+        fputs("under ", stdout);
+        put_text(parent);
+    } else {
+        fputs(top, stdout);
+    }
+}
+
+static int org_create(struct cli *cli, int argc, char **argv)
+{
+    const char *name = NULL, *parent = NULL;
+    const struct flag flags[] = {{"--name", NULL, FLAG_VALUE, &name},
+                                 {"--parent", NULL, FLAG_VALUE, &parent},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/orgs"};
+    json_t *body = json_object(), *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "org create", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("org create", &a, 1, 1, "ID");
+    }
+    if (rv == 0) {
+        rv = check_id("org create", "ID", a.pos[0]);
+    }
+    if (rv == 0 && (name == NULL || name[0] == '\0')) {
+        rv = usage_error("org create", "missing --name NAME");
+    }
+    if (rv == 0 && parent != NULL) {
+        rv = check_id("org create", "--parent", parent);
+    }
+    if (rv == 0) {
+        json_object_set_new(body, "id", json_string(a.pos[0]));
+        rv = put_string("org create", body, "name", name, "--name");
+    }
+    if (rv == 0 && parent != NULL) {
+        json_object_set_new(body, "parent", json_string(parent));
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = cli_http_json(cli->http, &req, body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "id"));
+        fputs(": organisation created, name ", stdout);
+        put_text(jstr(ans, "name"));
+        fputs(", ", stdout);
+        put_parent(ans, "at the top");
+        printf(" (index %lld)\n", jint(ans, "index"));
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int by_name(const void *x, const void *y)
+{
+    const json_t *const *a = x, *const *b = y;
+    int c = strcmp(jstr(*a, "name"), jstr(*b, "name"));
+    return c != 0 ? c : strcmp(jstr(*a, "id"), jstr(*b, "id"));
+}
+
+/* True when @org hangs under @parent: NULL means the top, where organisations whose
+ * parent is not in the list go too, so that none is left out. */
+static bool child_of(const json_t *org, const char *parent, const json_t *const *all, size_t n)
+{
+    const char *p = json_string_value(json_object_get(org, "parent"));
+    if (parent != NULL) {
+        return p != NULL && strcmp(p, parent) == 0;
+    }
+    for (size_t i = 0; p != NULL && i < n; i++) {
+        if (strcmp(jstr(all[i], "id"), p) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Prints the children of @parent, sorted by name, each followed by its own children;
+ * @depth is bounded by @n, so that a cycle in a broken answer cannot loop. */
+static void print_org_level(const json_t *const *all, size_t n, const char *parent,
+                            size_t depth)
+{
+    for (size_t i = 0; i < n && depth < n; i++) {
+        if (!child_of(all[i], parent, all, n)) {
+            continue;
+        }
+        printf("%*s", (int)(2 * depth), "");
+        put_text(jstr(all[i], "name"));
+        fputs("  (", stdout);
+        put_text(jstr(all[i], "id"));
+        fputs(")\n", stdout);
+        print_org_level(all, n, jstr(all[i], "id"), depth + 1);
+    }
+}
+
+static void print_orgs(const json_t *ans)
+{
+    const json_t *orgs = json_object_get(ans, "orgs");
+    size_t n = json_array_size(orgs);
+    const json_t **all = xcalloc(n + 1, sizeof *all);
+    for (size_t i = 0; i < n; i++) {
+        all[i] = json_array_get(orgs, i);
+    }
+    qsort(all, n, sizeof *all, by_name);
+    if (n == 0) {
+        fprintf(stderr, "imgarc: no organisations in tenant %s\n", plain(jstr(ans, "tenant")));
+    }
+    print_org_level(all, n, NULL, 0);
+    free(all);
+}
+
+static int org_list(struct cli *cli, int argc, char **argv)
+{
+    return show_cmd(cli, "org list", "/api/v1/orgs", argc, argv, print_orgs);
+}
+
+/* org rename and org move: PATCH /api/v1/orgs/ID with @body, then one line. */
+static int org_patch(struct cli *cli, const char *id, json_t *body)
+{
+    json_t *ans = NULL;
+    int rv = id_request(cli, "PATCH", "/api/v1/orgs/", id, "", body, &ans);
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "id"));
+        if (json_object_get(ans, "name") != NULL) {
+            fputs(": renamed to ", stdout);
+            put_text(jstr(ans, "name"));
+        } else {
+            fputs(": moved ", stdout);
+            put_parent(ans, "to the top");
+        }
+        printf(" (index %lld)\n", jint(ans, "index"));
+    }
+    json_decref(ans);
+    return rv;
+}
+
+static int org_rename(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *body = json_object();
+    struct args a;
+    int rv = parse_command(cli, "org rename", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("org rename", &a, 2, 2, "ID and NAME");
+    }
+    if (rv == 0) {
+        rv = check_id("org rename", "ID", a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = put_string("org rename", body, "name", a.pos[1], "NAME");
+    }
+    if (rv == 0) {
+        rv = org_patch(cli, a.pos[0], body);
+    }
+    json_decref(body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int org_move(struct cli *cli, int argc, char **argv)
+{
+    bool top = false;
+    const struct flag flags[] = {{"--top", NULL, FLAG_BOOL, &top},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *body = NULL;
+    struct args a;
+    int rv = parse_command(cli, "org move", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("org move", &a, top ? 1 : 2, top ? 1 : 2,
+                       top ? "ID" : "ID and PARENT (or --top)");
+    }
+    if (rv == 0) {
+        rv = check_id("org move", "ID", a.pos[0]);
+    }
+    if (rv == 0 && !top) {
+        rv = check_id("org move", "PARENT", a.pos[1]);
+    }
+    if (rv == 0) {
+        body = json_pack("{s:o}", "parent", top ? json_null() : json_string(a.pos[1]));
+        rv = org_patch(cli, a.pos[0], body);
+    }
+    json_decref(body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int cmd_org(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {{"create", org_create},
+                                            {"list", org_list},
+                                            {"rename", org_rename},
+                                            {"move", org_move}};
+    return run_action(cli, "org", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+/* ---- client ---- */
+
+static void print_client(const json_t *ans)
+{
+    printf("%-13s ", "client_id");
+    put_text(jstr(ans, "client_id"));
+    printf("\n%-13s ", "client_secret");
+    put_text(jstr(ans, "client_secret"));
+    printf("\n%-13s ", "tenant");
+    put_text(jstr(ans, "tenant"));
+    printf("\n%-13s ", "name");
+    put_text(jstr(ans, "name"));
+    printf("\n%-13s %lld\n", "index", jint(ans, "index"));
+    fflush(stdout); /* the secret before the note about it */
+    fprintf(stderr, "imgarc: the client_secret is shown only this once (the node keeps only "
+                    "its hash): store it now\n");
+}
+
+static int client_create(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/clients"};
+    json_t *body = json_object(), *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "client create", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("client create", &a, 1, 1, "NAME");
+    }
+    if (rv == 0) {
+        rv = check_id("client create", "--tenant", tenant_or_default(cli));
+    }
+    if (rv == 0) {
+        json_object_set_new(body, "tenant", json_string(tenant_or_default(cli)));
+        rv = put_string("client create", body, "name", a.pos[0], "NAME");
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = cli_http_json(cli->http, &req, body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        print_client(ans);
+    }
+    if (ans != NULL) {
+        wipe_member(ans, "client_secret");
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int cmd_client(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {{"create", client_create}};
+    return run_action(cli, "client", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+/* ---- audit ---- */
+
+#define AUDIT_LIMIT_MAX 10000
+
+struct audit_opts {
+    const char *after;
+    const char *limit;
+    const char *format; /* json, jsonl or csv */
+    bool all;
+};
+
+static int check_audit(const struct cli *cli, struct audit_opts *o)
+{
+    uint64_t v = 0;
+    o->format = o->format != NULL ? o->format : "json";
+    if (strcmp(o->format, "json") != 0 && strcmp(o->format, "jsonl") != 0 &&
+        strcmp(o->format, "csv") != 0) {
+        return usage_error("audit", "--format '%s': json, jsonl or csv", o->format);
+    }
+    if (o->after != NULL && !parse_count(o->after, false, &v)) {
+        return usage_error("audit", "--after '%s' is not a raft index (a whole number)",
+                           o->after);
+    }
+    if (o->limit != NULL && (!parse_count(o->limit, false, &v) || v < 1 || v > AUDIT_LIMIT_MAX)) {
+        return usage_error("audit", "--limit '%s' must be 1-%d", o->limit, AUDIT_LIMIT_MAX);
+    }
+    if (cli->json && strcmp(o->format, "json") != 0) {
+        return usage_error("audit", "--json goes with --format json; jsonl and csv are printed "
+                                    "as the server sends them");
+    }
+    return 0;
+}
+
+static void print_audit_entry(const json_t *e, size_t *rows)
+{
+    char *detail = json_dumps(json_object_get(e, "detail"), JSON_COMPACT | JSON_ENCODE_ANY);
+    if ((*rows)++ == 0) {
+        printf("%8s  %-24s  %-20s  %-16s  %s\n", "INDEX", "TIME", "ACTION", "OPERATOR",
+               "DETAIL");
+    }
+    printf("%8lld  ", jint(e, "index"));
+    put_cell(jstr(e, "time"), 24);
+    put_cell(jstr(e, "action"), 20);
+    put_cell(jstr(e, "operator"), 16);
+    put_text(detail != NULL ? detail : "-");
+    putchar('\n');
+    free(detail);
+}
+
+/* --format json: a table, the page as JSON, or with --all one JSON entry per line. */
+static int audit_json(struct cli *cli, const struct audit_opts *o)
+{
+    char *after = o->after != NULL ? xstrdup(o->after) : NULL;
+    size_t rows = 0;
+    int rv;
+    do {
+        const struct cli_param params[] = {{"after", after}, {"limit", o->limit}};
+        const struct cli_request req = {.method = "GET", .path = "/api/v1/audit",
+                                        .params = params, .n_params = ARRAY_SIZE(params)};
+        const json_t *next, *e;
+        json_t *page = NULL;
+        size_t i;
+        rv = cli_http_json(cli->http, &req, NULL, &page);
+        if (rv != 0) {
+            break;
+        }
+        json_array_foreach(json_object_get(page, "entries"), i, e)
+        {
+            if (cli->json && o->all) {
+                print_json(e, true);
+            } else if (!cli->json) {
+                print_audit_entry(e, &rows);
+            }
+        }
+        if (cli->json && !o->all) {
+            print_json(page, false);
+        }
+        next = json_object_get(page, "next_after");
+        free(after);
+        after = json_is_integer(next) ? xasprintf("%lld", (long long)json_integer_value(next))
+                                      : NULL;
+        if (after != NULL && !o->all && !cli->json) {
+            fprintf(stderr, "imgarc: more entries follow: add --all, or --after %s\n", after);
+        }
+        json_decref(page);
+    } while (after != NULL && o->all);
+    if (rv == 0 && rows == 0 && !cli->json) {
+        fprintf(stderr, "imgarc: no audit entries\n");
+    }
+    free(after);
+    return rv;
+}
+
+/* Writes a jsonl or csv page as it came; pages after the first lose the csv header
+ * line, so that --all gives one document. */
+static int write_page(const char *text, size_t len, bool csv, bool first)
+{
+    if (csv && !first) {
+        const char *eol = memchr(text, '\n', len);
+        size_t skip = eol != NULL ? (size_t)(eol - text) + 1 : len;
+        text += skip;
+        len -= skip;
+    }
+    if (fwrite(text, 1, len, stdout) != len) {
+        fprintf(stderr, "imgarc: stdout: %s\n", strerror(errno));
+        return CLI_ELOCAL;
+    }
+    return 0;
+}
+
+/* --format jsonl or csv: the server's bytes; --all follows X-Imgarc-Next-After. */
+static int audit_text(struct cli *cli, const struct audit_opts *o)
+{
+    char after[24] = "";
+    bool first = true;
+    int rv;
+    snprintf(after, sizeof after, "%s", o->after != NULL ? o->after : "");
+    do {
+        const struct cli_param params[] = {{"after", after[0] != '\0' ? after : NULL},
+                                           {"limit", o->limit},
+                                           {"format", o->format}};
+        const struct cli_request req = {.method = "GET", .path = "/api/v1/audit",
+                                        .params = params, .n_params = ARRAY_SIZE(params)};
+        char next[24] = "";
+        char *text = NULL;
+        size_t len = 0;
+        rv = cli_http_text(cli->http, &req, &text, &len, next, sizeof next);
+        if (rv == 0) {
+            rv = write_page(text, len, strcmp(o->format, "csv") == 0, first);
+            free(text);
+        }
+        if (rv == 0 && next[0] != '\0' && strcmp(next, after) == 0) {
+            fprintf(stderr, "imgarc: the server returned the same next index %s twice\n", next);
+            rv = CLI_ETRANSPORT;
+        }
+        if (rv == 0 && next[0] != '\0' && !o->all) {
+            fflush(stdout);
+            fprintf(stderr, "imgarc: more entries follow: add --all, or --after %s\n", next);
+        }
+        snprintf(after, sizeof after, "%s", rv == 0 ? next : "");
+        first = false;
+    } while (rv == 0 && after[0] != '\0' && o->all);
+    return rv;
+}
+
+static int cmd_audit(struct cli *cli, int argc, char **argv)
+{
+    struct audit_opts o = {0};
+    const struct flag flags[] = {
+        {"--after", NULL, FLAG_VALUE, &o.after}, {"--limit", NULL, FLAG_VALUE, &o.limit},
+        {"--format", NULL, FLAG_VALUE, &o.format}, {"--all", NULL, FLAG_BOOL, &o.all},
+        {"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct args a;
+    int rv = parse_command(cli, "audit", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("audit", &a, 0, 0, "nothing");
+    }
+    if (rv == 0) {
+        rv = check_audit(cli, &o);
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = strcmp(o.format, "json") == 0 ? audit_json(cli, &o) : audit_text(cli, &o);
+    }
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+
 /* ---- version and help ---- */
 
 /* Prints a member whatever its type: node ids are numbers, the rest strings. */
@@ -2142,6 +3130,91 @@ static const char usage_help[] =
     "quota and the share used, files and the file limit, bills, physical bytes, the\n"
     "license, warnings, then one line per organization: ORG SIZE BYTES FILES BILLS.\n";
 
+static const char login_help[] =
+    "Usage: imgarc login USERNAME [--password-file FILE] [--json]\n"
+    "\n"
+    "Logs a user in (POST /api/v1/auth/login) in the tenant of --tenant (default:\n"
+    "default) and prints \"export IMGARC_TOKEN=...\" on stdout, so that\n"
+    "  eval \"$(imgarc login ann)\"\n"
+    "sets the token for the next commands; who and when the token expires go to stderr.\n"
+    "The password is the first line of FILE or of stdin (not echoed on a terminal);\n"
+    "never give it on the command line. Five wrong passwords in a row lock the account.\n"
+    "\n"
+    "Flags:\n"
+    "  --password-file FILE   read the password from FILE's first line\n"
+    "  --json                 print the server's answer (token included) instead\n";
+
+static const char user_help[] =
+    "Usage: imgarc user create USERNAME --role ROLE [--role ROLE]... [--name NAME]\n"
+    "                          [--password-file FILE] [--json]\n"
+    "       imgarc user list [--json]\n"
+    "       imgarc user unlock USERNAME [--json]\n"
+    "       imgarc user grants USERNAME [--org ID[:children]]... [--all] [--json]\n"
+    "\n"
+    "Users of the tenant of --tenant (default: default); needs the admin permission.\n"
+    "\n"
+    "create   creates USERNAME (1-64 characters of A-Z a-z 0-9 . _ -) with its roles\n"
+    "         (scanner, reviewer, tenant_admin or a custom role; repeat --role) and\n"
+    "         display NAME (default: USERNAME). The password (8-1024 bytes) is the\n"
+    "         first line of --password-file FILE or of stdin (not echoed on a terminal).\n"
+    "list     every user: USERNAME ROLES FAILURES LOCKED_UNTIL CREATED NAME.\n"
+    "unlock   unlocks an account locked by wrong passwords.\n"
+    "grants   replaces the user's data grants: the organisations whose bills a user\n"
+    "         without the admin permission sees.\n"
+    "  --org ID               grant the organisation ID; ID:children also grants\n"
+    "                         every organisation under it. Repeat for several.\n"
+    "  --all                  grant every bill (\"*\"), bills without an organisation too\n"
+    "         Without --org and --all the user's grants are cleared: such a user sees\n"
+    "         no bill.\n";
+
+static const char role_help[] =
+    "Usage: imgarc role create NAME --permission P [--permission P]... [--json]\n"
+    "       imgarc role list [--json]\n"
+    "\n"
+    "create   a custom role of the tenant with the permissions given, among read,\n"
+    "         capture, edit, delete, amend, submit, match, review, admin.\n"
+    "list     the built-in roles (scanner, reviewer, tenant_admin) and the custom ones:\n"
+    "         NAME KIND PERMISSIONS.\n";
+
+static const char org_help[] =
+    "Usage: imgarc org create ID --name NAME [--parent ID] [--json]\n"
+    "       imgarc org list [--json]\n"
+    "       imgarc org rename ID NAME [--json]\n"
+    "       imgarc org move ID (PARENT | --top) [--json]\n"
+    "\n"
+    "The tenant's organisations, a tree; bills belong to one by their pool field org.\n"
+    "\n"
+    "create   organisation ID (1-64 characters of A-Z a-z 0-9 . _ -) named NAME\n"
+    "         (unique among its siblings), under --parent ID or at the top.\n"
+    "list     the tree, sorted by name, children indented under their parent:\n"
+    "         NAME  (ID).\n"
+    "rename   gives ID the name NAME.\n"
+    "move     puts ID under PARENT, or at the top with --top; not under itself or one\n"
+    "         of its descendants.\n";
+
+static const char client_help[] =
+    "Usage: imgarc client create NAME [--json]\n"
+    "\n"
+    "Creates credentials for a business system (an ERP) in the tenant of --tenant\n"
+    "(default: default); needs the operator token. Prints client_id and client_secret;\n"
+    "the secret is shown only this once. The system trades them for access tokens with\n"
+    "POST /api/v1/auth/token.\n";
+
+static const char audit_help[] =
+    "Usage: imgarc audit [--after N] [--limit N] [--format json|jsonl|csv] [--all] [--json]\n"
+    "\n"
+    "The tenant's admin audit log (tenants, licenses, clients, users, roles,\n"
+    "organisations, grants), oldest first; needs the admin permission.\n"
+    "\n"
+    "Flags:\n"
+    "  --after N              only entries after raft index N (a page's next index)\n"
+    "  --limit N              entries per page, 1-10000 (server default 1000)\n"
+    "  --format F             json (default): a table INDEX TIME ACTION OPERATOR DETAIL;\n"
+    "                         jsonl or csv: the server's bytes as they are, for export\n"
+    "  --all                  follow the pages to the end (csv: one header line)\n"
+    "  --json                 with --format json: the server's page; with --all, one\n"
+    "                         JSON object per entry and line\n";
+
 static const char version_help[] =
     "Usage: imgarc version [--json]\n"
     "\n"
@@ -2170,6 +3243,17 @@ static const struct command commands[] = {
     {"license", cmd_license, "license ACTION [flags]",
      "keygen, sign, verify, install, show licenses", license_help},
     {"usage", cmd_usage, "usage", "the tenant's storage against its quota", usage_help},
+    {"login", cmd_login, "login USERNAME", "log a user in; prints export IMGARC_TOKEN=...",
+     login_help},
+    {"user", cmd_user, "user ACTION [flags]", "create, list, unlock users; set grants",
+     user_help},
+    {"role", cmd_role, "role create NAME | list", "create or list roles", role_help},
+    {"org", cmd_org, "org ACTION [flags]", "create, list, rename, move organisations",
+     org_help},
+    {"client", cmd_client, "client create NAME", "credentials for a business system",
+     client_help},
+    {"audit", cmd_audit, "audit [--format F] [--all]", "the tenant's admin audit log",
+     audit_help},
     {"version", cmd_version, "version", "client and server versions", version_help},
     {"help", cmd_help, "help [COMMAND]", "this text, or a command's", help_help},
 };

@@ -4,7 +4,9 @@ unlock, against a real node."""
 import json
 import unittest
 
-from imgarc_node import NodeTestCase, random_bytes
+import os
+
+from imgarc_node import NodeTestCase, random_bytes, run_cli
 
 
 class UserTest(NodeTestCase):
@@ -202,6 +204,40 @@ class UserTest(NodeTestCase):
         r = self.node.request("POST", "/api/v1/pool", headers=gus, auth=False,
                               body=b'{"image_no": "G-NEW", "org": "hq"}')
         self.assertEqual(r.status, 403)
+
+    def test_cli_users_orgs_and_login(self):
+        """The same through the CLI: a user, an organisation tree, grants, a login whose
+        token works, and the admin audit log as CSV."""
+        pwfile = os.path.join(self.scratch("cli-users"), "pw")
+        with open(pwfile, "w") as f:
+            f.write("cli password 1\n")
+
+        def cli(*args, token=None):
+            p = run_cli(self.node, *args, token=token)
+            self.assertEqual(p.returncode, 0, "imgarc %s: %s %s" % (args, p.stdout, p.stderr))
+            return p.stdout
+
+        cli("user", "create", "cleo", "--role", "scanner", "--password-file", pwfile)
+        cli("org", "create", "north", "--name", "North")
+        cli("org", "create", "north-2", "--name", "North 2", "--parent", "north")
+        tree = cli("org", "list")
+        self.assertLess(tree.index("North  (north)"), tree.index("North 2"))
+        cli("user", "grants", "cleo", "--org", "north:children")
+        out = cli("login", "cleo", "--password-file", pwfile)
+        self.assertTrue(out.startswith("export IMGARC_TOKEN="), out)
+        token = out.strip().split("=", 1)[1]
+        self.assertIn("cleo", cli("user", "list"))
+        # The user's token works for what its role and grants allow.
+        p = run_cli(self.node, "pool", "push", "CLI-N2", "--org", "north-2", token=token)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run_cli(self.node, "pool", "push", "CLI-X", "--org", "elsewhere", token=token)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        p = run_cli(self.node, "user", "list", token=token)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("10403", p.stderr)
+        csv_text = cli("audit", "--format", "csv", "--all")
+        self.assertTrue(csv_text.startswith("index,time,action,operator,request_id,detail"))
+        self.assertIn("grants_set", csv_text)
 
 
 if __name__ == "__main__":
