@@ -387,24 +387,36 @@ static int bill_command(struct cli *cli, const char *cmd, int argc, char **argv,
     return rv;
 }
 
-static int cmd_submit(struct cli *cli, int argc, char **argv)
+static void print_submitted(const json_t *ans)
+{
+    put_text(jstr(ans, "image_no"));
+    fputs(": state ", stdout);
+    put_text(jstr(ans, "state"));
+    printf(", %s (index %lld)\n", jbool(ans, "ready") ? "ready" : "not ready yet",
+           jint(ans, "index"));
+}
+
+/* A command on one bill: its answer printed with @print, or as JSON with --json. */
+static int bill_show(struct cli *cli, const char *name, int argc, char **argv,
+                     const char *method, const char *suffix, void (*print)(const json_t *ans))
 {
     json_t *ans = NULL;
-    int rv = bill_command(cli, "submit", argc, argv, "POST", "/submit", &ans);
+    int rv = bill_command(cli, name, argc, argv, method, suffix, &ans);
     if (rv != 0) {
         return rv == HELP_SHOWN ? 0 : rv;
     }
     if (cli->json) {
         print_json(ans, false);
     } else {
-        put_text(jstr(ans, "image_no"));
-        fputs(": state ", stdout);
-        put_text(jstr(ans, "state"));
-        printf(", %s (index %lld)\n", jbool(ans, "ready") ? "ready" : "not ready yet",
-               jint(ans, "index"));
+        print(ans);
     }
     json_decref(ans);
     return 0;
+}
+
+static int cmd_submit(struct cli *cli, int argc, char **argv)
+{
+    return bill_show(cli, "submit", argc, argv, "POST", "/submit", print_submitted);
 }
 
 static void print_status(const json_t *st)
@@ -432,18 +444,7 @@ static void print_status(const json_t *st)
 
 static int cmd_status(struct cli *cli, int argc, char **argv)
 {
-    json_t *st = NULL;
-    int rv = bill_command(cli, "status", argc, argv, "GET", "/status", &st);
-    if (rv != 0) {
-        return rv == HELP_SHOWN ? 0 : rv;
-    }
-    if (cli->json) {
-        print_json(st, false);
-    } else {
-        print_status(st);
-    }
-    json_decref(st);
-    return 0;
+    return bill_show(cli, "status", argc, argv, "GET", "/status", print_status);
 }
 
 /* An invoice as the --invoice flag of pool push spells it. */
@@ -508,18 +509,7 @@ static void print_bill(const json_t *b)
 
 static int cmd_get(struct cli *cli, int argc, char **argv)
 {
-    json_t *bill = NULL;
-    int rv = bill_command(cli, "get", argc, argv, "GET", "", &bill);
-    if (rv != 0) {
-        return rv == HELP_SHOWN ? 0 : rv;
-    }
-    if (cli->json) {
-        print_json(bill, false);
-    } else {
-        print_bill(bill);
-    }
-    json_decref(bill);
-    return 0;
+    return bill_show(cli, "get", argc, argv, "GET", "", print_bill);
 }
 
 static void print_log(const json_t *log)
@@ -542,18 +532,7 @@ static void print_log(const json_t *log)
 
 static int cmd_log(struct cli *cli, int argc, char **argv)
 {
-    json_t *log = NULL;
-    int rv = bill_command(cli, "log", argc, argv, "GET", "/log", &log);
-    if (rv != 0) {
-        return rv == HELP_SHOWN ? 0 : rv;
-    }
-    if (cli->json) {
-        print_json(log, false);
-    } else {
-        print_log(log);
-    }
-    json_decref(log);
-    return 0;
+    return bill_show(cli, "log", argc, argv, "GET", "/log", print_log);
 }
 
 /* ---- pool push ---- */
@@ -1676,24 +1655,17 @@ static void print_history(const json_t *history)
     }
 }
 
-/* A command without arguments that GETs @path and prints the answer with @print, or
- * as JSON with --json. */
-static int show_cmd(struct cli *cli, const char *name, const char *path, int argc, char **argv,
-                    void (*print)(const json_t *ans))
+/* Sends @req with @body (may be NULL) unless @rv already failed, then prints the answer
+ * with @print, or as JSON with --json. Returns the first failure. */
+static int send_and_print(struct cli *cli, int rv, const struct cli_request *req, json_t *body,
+                          void (*print)(const json_t *ans))
 {
-    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
-    const struct cli_request req = {.method = "GET", .path = path};
     json_t *ans = NULL;
-    struct args a;
-    int rv = parse_command(cli, name, argc, argv, flags, ARRAY_SIZE(flags), &a);
-    if (rv == 0) {
-        rv = want_args(name, &a, 0, 0, "nothing");
-    }
     if (rv == 0) {
         rv = connect_server(cli);
     }
     if (rv == 0) {
-        rv = cli_http_json(cli->http, &req, NULL, &ans);
+        rv = cli_http_json(cli->http, req, body, &ans);
     }
     if (rv == 0 && cli->json) {
         print_json(ans, false);
@@ -1701,6 +1673,22 @@ static int show_cmd(struct cli *cli, const char *name, const char *path, int arg
         print(ans);
     }
     json_decref(ans);
+    return rv;
+}
+
+/* A command without arguments that GETs @path and prints the answer with @print, or
+ * as JSON with --json. */
+static int show_cmd(struct cli *cli, const char *name, const char *path, int argc, char **argv,
+                    void (*print)(const json_t *ans))
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "GET", .path = path};
+    struct args a;
+    int rv = parse_command(cli, name, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(name, &a, 0, 0, "nothing");
+    }
+    rv = send_and_print(cli, rv, &req, NULL, print);
     free(a.pos);
     return rv == HELP_SHOWN ? 0 : rv;
 }
@@ -1735,13 +1723,21 @@ static int cmd_license(struct cli *cli, int argc, char **argv)
 
 /* ---- tenant ---- */
 
+static void print_tenant_created(const json_t *ans)
+{
+    put_text(jstr(ans, "id"));
+    fputs(": tenant created, name ", stdout);
+    put_text(jstr(ans, "name"));
+    printf(" (index %lld)\n", jint(ans, "index"));
+}
+
 static int tenant_create(struct cli *cli, int argc, char **argv)
 {
     const char *name = NULL;
     const struct flag flags[] = {
         {"--name", NULL, FLAG_VALUE, &name}, {"--json", NULL, FLAG_BOOL, &cli->json}};
     const struct cli_request req = {.method = "POST", .path = "/api/v1/tenants"};
-    json_t *body = json_object(), *ans = NULL;
+    json_t *body = json_object();
     struct args a;
     int rv = parse_command(cli, "tenant create", argc, argv, flags, ARRAY_SIZE(flags), &a);
     if (rv == 0) {
@@ -1754,22 +1750,8 @@ static int tenant_create(struct cli *cli, int argc, char **argv)
         json_object_set_new(body, "id", json_string(a.pos[0]));
         rv = put_string("tenant create", body, "name", name != NULL ? name : a.pos[0], "--name");
     }
-    if (rv == 0) {
-        rv = connect_server(cli);
-    }
-    if (rv == 0) {
-        rv = cli_http_json(cli->http, &req, body, &ans);
-    }
-    if (rv == 0 && cli->json) {
-        print_json(ans, false);
-    } else if (rv == 0) {
-        put_text(jstr(ans, "id"));
-        fputs(": tenant created, name ", stdout);
-        put_text(jstr(ans, "name"));
-        printf(" (index %lld)\n", jint(ans, "index"));
-    }
+    rv = send_and_print(cli, rv, &req, body, print_tenant_created);
     json_decref(body);
-    json_decref(ans);
     free(a.pos);
     return rv == HELP_SHOWN ? 0 : rv;
 }
@@ -2394,13 +2376,21 @@ static int cmd_user(struct cli *cli, int argc, char **argv)
 
 /* ---- role ---- */
 
+static void print_role_created(const json_t *ans)
+{
+    put_text(jstr(ans, "name"));
+    fputs(": role created, permissions ", stdout);
+    put_list(json_object_get(ans, "permissions"));
+    printf(" (index %lld)\n", jint(ans, "index"));
+}
+
 static int role_create(struct cli *cli, int argc, char **argv)
 {
     struct str_list perms = {0};
     const struct flag flags[] = {{"--permission", NULL, FLAG_LIST, &perms},
                                  {"--json", NULL, FLAG_BOOL, &cli->json}};
     const struct cli_request req = {.method = "POST", .path = "/api/v1/roles"};
-    json_t *body = NULL, *ans = NULL;
+    json_t *body = NULL;
     struct args a;
     int rv = parse_command(cli, "role create", argc, argv, flags, ARRAY_SIZE(flags), &a);
     if (rv == 0) {
@@ -2423,22 +2413,8 @@ static int role_create(struct cli *cli, int argc, char **argv)
         }
         body = json_pack("{s:s, s:o}", "name", a.pos[0], "permissions", list);
     }
-    if (rv == 0) {
-        rv = connect_server(cli);
-    }
-    if (rv == 0) {
-        rv = cli_http_json(cli->http, &req, body, &ans);
-    }
-    if (rv == 0 && cli->json) {
-        print_json(ans, false);
-    } else if (rv == 0) {
-        put_text(jstr(ans, "name"));
-        fputs(": role created, permissions ", stdout);
-        put_list(json_object_get(ans, "permissions"));
-        printf(" (index %lld)\n", jint(ans, "index"));
-    }
+    rv = send_and_print(cli, rv, &req, body, print_role_created);
     json_decref(body);
-    json_decref(ans);
     free(perms.items);
     free(a.pos);
     return rv == HELP_SHOWN ? 0 : rv;
@@ -2483,6 +2459,16 @@ static void put_parent(const json_t *ans, const char *top)
     }
 }
 
+static void print_org_created(const json_t *ans)
+{
+    put_text(jstr(ans, "id"));
+    fputs(": organisation created, name ", stdout);
+    put_text(jstr(ans, "name"));
+    fputs(", ", stdout);
+    put_parent(ans, "at the top");
+    printf(" (index %lld)\n", jint(ans, "index"));
+}
+
 static int org_create(struct cli *cli, int argc, char **argv)
 {
     const char *name = NULL, *parent = NULL;
@@ -2490,7 +2476,7 @@ static int org_create(struct cli *cli, int argc, char **argv)
                                  {"--parent", NULL, FLAG_VALUE, &parent},
                                  {"--json", NULL, FLAG_BOOL, &cli->json}};
     const struct cli_request req = {.method = "POST", .path = "/api/v1/orgs"};
-    json_t *body = json_object(), *ans = NULL;
+    json_t *body = json_object();
     struct args a;
     int rv = parse_command(cli, "org create", argc, argv, flags, ARRAY_SIZE(flags), &a);
     if (rv == 0) {
@@ -2512,24 +2498,8 @@ static int org_create(struct cli *cli, int argc, char **argv)
     if (rv == 0 && parent != NULL) {
         json_object_set_new(body, "parent", json_string(parent));
     }
-    if (rv == 0) {
-        rv = connect_server(cli);
-    }
-    if (rv == 0) {
-        rv = cli_http_json(cli->http, &req, body, &ans);
-    }
-    if (rv == 0 && cli->json) {
-        print_json(ans, false);
-    } else if (rv == 0) {
-        put_text(jstr(ans, "id"));
-        fputs(": organisation created, name ", stdout);
-        put_text(jstr(ans, "name"));
-        fputs(", ", stdout);
-        put_parent(ans, "at the top");
-        printf(" (index %lld)\n", jint(ans, "index"));
-    }
+    rv = send_and_print(cli, rv, &req, body, print_org_created);
     json_decref(body);
-    json_decref(ans);
     free(a.pos);
     return rv == HELP_SHOWN ? 0 : rv;
 }
