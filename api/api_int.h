@@ -150,6 +150,29 @@ void durable_free(struct durable *d);
 /* Queues @item; its callback runs once the blob is durable and in place. */
 void durable_add(struct durable *d, struct durable_item *item);
 
+/* A request that reads its body and then waits for a proposal (op.c): the admin
+ * endpoints. The op is req->data and prop.data; api_op_free() ends it. */
+struct api_op {
+    struct api_call call;
+    struct repl_propose prop;
+    json_t *body; /* the parsed body, once api_op_json() has read it */
+    char *text;   /* an owned text the handler keeps (e.g. a license document) */
+    void *data;   /* handler state, released with free() */
+    size_t wipe;  /* bytes of @data wiped first (it holds a secret) */
+};
+/* Starts an op for @call and buffers its body (at most @body_max bytes) for @done. */
+struct api_op *api_op_start(const struct api_call *call, size_t body_max,
+                            http_body_done_cb done);
+/* The body as a JSON object (kept in op->body); NULL after answering (the server's own
+ * refusal of the body, or 400 invalid_json). */
+json_t *api_op_json(struct api_op *op, int status);
+/* Stamps @cmd (for @tenant, or the call's when NULL) and proposes it; when that fails
+ * at once, answers and frees the op. */
+void api_op_propose(struct api_op *op, Command *cmd, const char *tenant, repl_propose_cb cb);
+/* True when the proposal applied; otherwise answers the failure or the refusal. */
+bool api_op_applied(struct api_op *op, int status, const struct archive_result *res);
+void api_op_free(struct api_op *op);
+
 /* Small helpers. */
 /* RFC 3339 UTC time, or null for 0. */
 json_t *api_time_json(uint64_t ms);

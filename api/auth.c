@@ -147,105 +147,87 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
 
 /* ---- POST /api/v1/clients ---- */
 
-struct client_call {
-    struct api_call call;
-    struct repl_propose prop;
+/* What a client creation keeps while its proposal is applied (op->data). */
+struct new_client {
     char client_id[24];
     char secret[64];
     char name[257];
 };
 
-static void client_call_free(struct client_call *cc)
-{
-    sodium_memzero(cc->secret, sizeof cc->secret);
-    free(cc);
-}
 
 static void client_created(struct repl_propose *prop, int status,
                            const struct archive_result *res)
 {
-    struct client_call *cc = prop->data;
-    if (status != 0) {
-        api_respond_propose_error(cc->call.api, cc->call.req, status);
-    } else if (res->status != ARCHIVE_OK) {
-        api_respond_refusal(cc->call.api, cc->call.req, res);
-    } else {
-        api_respond_json(cc->call.api, cc->call.req, 201,
-                         json_pack("{s:s, s:s, s:s, s:s, s:I}", "client_id", cc->client_id,
-                                   "client_secret", cc->secret, "tenant", cc->call.tenant,
-                                   "name", cc->name, "index", (json_int_t)res->index));
+    struct api_op *op = prop->data;
+    struct new_client *nc = op->data;
+    if (api_op_applied(op, status, res)) {
+        api_respond_json(op->call.api, op->call.req, 201,
+                         json_pack("{s:s, s:s, s:s, s:s, s:I}", "client_id", nc->client_id,
+                                   "client_secret", nc->secret, "tenant", op->call.tenant,
+                                   "name", nc->name, "index", (json_int_t)res->index));
     }
-    client_call_free(cc);
+    api_op_free(op);
 }
 
-static void propose_client(struct client_call *cc)
+/* A fresh client id and secret; the command carries only the secret's hash. */
+static void propose_client(struct api_op *op)
 {
+    struct new_client *nc = op->data;
     Command cmd = COMMAND__INIT;
     CreateClient c = CREATE_CLIENT__INIT;
     uint8_t raw[32], hash[32];
-    int rv;
     randombytes_buf(raw, 8);
-    snprintf(cc->client_id, sizeof cc->client_id, "c");
+    snprintf(nc->client_id, sizeof nc->client_id, "c");
     for (int i = 0; i < 8; i++) {
-        snprintf(cc->client_id + 1 + 2 * i, 3, "%02x", raw[i]);
+        snprintf(nc->client_id + 1 + 2 * i, 3, "%02x", raw[i]);
     }
     randombytes_buf(raw, sizeof raw);
-    sodium_bin2base64(cc->secret, sizeof cc->secret, raw, sizeof raw,
+    sodium_bin2base64(nc->secret, sizeof nc->secret, raw, sizeof raw,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(raw, sizeof raw);
-    crypto_generichash(hash, sizeof hash, (const uint8_t *)cc->secret, strlen(cc->secret), NULL,
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)nc->secret, strlen(nc->secret), NULL,
                        0);
-    c.client_id = cc->client_id;
-    c.name = cc->name;
+    c.client_id = nc->client_id;
+    c.name = nc->name;
     c.secret_hash.data = hash;
     c.secret_hash.len = sizeof hash;
-    api_command_stamp(&cc->call, &cmd, NULL);
     cmd.body_case = COMMAND__BODY_CREATE_CLIENT;
     cmd.create_client = &c;
-    rv = repl_propose(cc->call.api->repl, &cc->prop, &cmd, client_created);
-    if (rv != 0) {
-        api_respond_propose_error(cc->call.api, cc->call.req, rv);
-        client_call_free(cc);
-    }
+    api_op_propose(op, &cmd, NULL, client_created);
 }
 
 static void client_body(struct http_request *req, int status)
 {
-    struct client_call *cc = req->data;
-    json_t *root = status == 0 ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
     const char *tenant = json_string_value(json_object_get(root, "tenant"));
     const char *name = json_string_value(json_object_get(root, "name"));
-    if (status != 0) {
-        http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
-    } else if (!json_is_object(root)) {
-        api_respond_error(cc->call.api, req, 400, API_E_INVALID_JSON,
-                          "body must be a JSON object {\"tenant\", \"name\"}");
-    } else if ((tenant != NULL && !archive_valid_tenant(tenant)) ||
-               (json_object_get(root, "tenant") != NULL && tenant == NULL) || name == NULL ||
-               strlen(name) == 0 || strlen(name) > 256) {
-        api_respond_error(cc->call.api, req, 400, API_E_INVALID_FIELD,
-                          "'name' (1-256 bytes) is required; 'tenant' is a tenant id (default: "
-                          "?tenant= or 'default')");
-    } else {
-        if (tenant != NULL) {
-            snprintf(cc->call.tenant, sizeof cc->call.tenant, "%s", tenant);
-        }
-        snprintf(cc->name, sizeof cc->name, "%s", name);
-        propose_client(cc);
-        json_decref(root);
+    struct new_client *nc = xcalloc(1, sizeof *nc);
+    op->data = nc;
+    op->wipe = sizeof *nc; /* the secret */
+    if (root == NULL) {
+        api_op_free(op);
         return;
     }
-    json_decref(root);
-    client_call_free(cc);
+    if ((tenant != NULL && !archive_valid_tenant(tenant)) ||
+        (json_object_get(root, "tenant") != NULL && tenant == NULL) || name == NULL ||
+        strlen(name) == 0 || strlen(name) > 256) {
+        api_respond_error(op->call.api, req, 400, API_E_INVALID_FIELD,
+                          "'name' (1-256 bytes) is required; 'tenant' is a tenant id (default: "
+                          "?tenant= or 'default')");
+        api_op_free(op);
+        return;
+    }
+    if (tenant != NULL) {
+        snprintf(op->call.tenant, sizeof op->call.tenant, "%s", tenant);
+    }
+    snprintf(nc->name, sizeof nc->name, "%s", name);
+    propose_client(op);
 }
 
 void api_handle_create_client(struct api_call *call)
 {
-    struct client_call *cc = xcalloc(1, sizeof *cc);
-    cc->call = *call;
-    cc->prop.data = cc;
-    call->req->data = cc;
-    http_request_buffer_body(call->req, AUTH_BODY_MAX, client_body);
+    api_op_start(call, AUTH_BODY_MAX, client_body);
 }
 
 /* ---- POST /api/v1/auth/token ---- */

@@ -13,77 +13,23 @@
 #define ORG_BODY_MAX (64u << 10)
 #define GRANTS_MAX 256
 
-struct org_call {
-    struct api_call call;
-    struct repl_propose prop;
-    json_t *body;
-};
-
-static void org_call_start(const struct api_call *call, http_body_done_cb done)
-{
-    struct org_call *oc = xcalloc(1, sizeof *oc);
-    oc->call = *call;
-    oc->prop.data = oc;
-    call->req->data = oc;
-    http_request_buffer_body(call->req, ORG_BODY_MAX, done);
-}
-
-static void org_call_free(struct org_call *oc)
-{
-    json_decref(oc->body);
-    free(oc);
-}
-
-/* The body as a JSON object; NULL after answering. */
-static json_t *object_body(struct org_call *oc, int status)
-{
-    json_t *root;
-    if (status != 0) {
-        http_respond(oc->call.req, 400, NULL, NULL, 0); /* the server answered already */
-        return NULL;
-    }
-    root = json_loadb(oc->call.req->body, oc->call.req->body_len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        api_respond_error(oc->call.api, oc->call.req, 400, API_E_INVALID_JSON,
-                          "the body must be a JSON object");
-        return NULL;
-    }
-    oc->body = root;
-    return root;
-}
-
+/* Answers with the request's body and the index it was applied at. */
 static void applied(struct repl_propose *prop, int status, const struct archive_result *res)
 {
-    struct org_call *oc = prop->data;
-    if (status != 0) {
-        api_respond_propose_error(oc->call.api, oc->call.req, status);
-    } else if (res->status != ARCHIVE_OK) {
-        api_respond_refusal(oc->call.api, oc->call.req, res);
-    } else {
+    struct api_op *oc = prop->data;
+    if (api_op_applied(oc, status, res)) {
         json_t *b = json_deep_copy(oc->body);
         json_object_set_new(b, "index", json_integer((json_int_t)res->index));
         api_respond_json(oc->call.api, oc->call.req,
                          oc->call.req->method == HTTP_M_POST ? 201 : 200, b);
     }
-    org_call_free(oc);
+    api_op_free(oc);
 }
 
-static void propose(struct org_call *oc, Command *cmd)
-{
-    int rv;
-    api_command_stamp(&oc->call, cmd, NULL);
-    rv = repl_propose(oc->call.api->repl, &oc->prop, cmd, applied);
-    if (rv != 0) {
-        api_respond_propose_error(oc->call.api, oc->call.req, rv);
-        org_call_free(oc);
-    }
-}
-
-static bool bad(struct org_call *oc, const char *msg)
+static bool bad(struct api_op *oc, const char *msg)
 {
     api_respond_error(oc->call.api, oc->call.req, 400, API_E_INVALID_FIELD, "%s", msg);
-    org_call_free(oc);
+    api_op_free(oc);
     return false;
 }
 
@@ -91,15 +37,15 @@ static bool bad(struct org_call *oc, const char *msg)
 
 static void create_body(struct http_request *req, int status)
 {
-    struct org_call *oc = req->data;
-    json_t *root = object_body(oc, status);
+    struct api_op *oc = req->data;
+    json_t *root = api_op_json(oc, status);
     const char *id = json_string_value(json_object_get(root, "id"));
     const char *name = json_string_value(json_object_get(root, "name"));
     json_t *parent = json_object_get(root, "parent");
     Command cmd = COMMAND__INIT;
     CreateOrg c = CREATE_ORG__INIT;
     if (root == NULL) {
-        org_call_free(oc);
+        api_op_free(oc);
         return;
     }
     if (id == NULL || !archive_valid_tenant(id) || name == NULL || name[0] == '\0' ||
@@ -114,26 +60,26 @@ static void create_body(struct http_request *req, int status)
     c.parent = (char *)(json_is_string(parent) ? json_string_value(parent) : "");
     cmd.body_case = COMMAND__BODY_CREATE_ORG;
     cmd.create_org = &c;
-    propose(oc, &cmd);
+    api_op_propose(oc, &cmd, NULL, applied);
 }
 
 void api_handle_create_org(struct api_call *call)
 {
-    org_call_start(call, create_body);
+    api_op_start(call, ORG_BODY_MAX, create_body);
 }
 
 /* ---- PATCH /api/v1/orgs/{id}: rename and/or move ---- */
 
 static void update_body(struct http_request *req, int status)
 {
-    struct org_call *oc = req->data;
-    json_t *root = object_body(oc, status);
+    struct api_op *oc = req->data;
+    json_t *root = api_op_json(oc, status);
     json_t *name = json_object_get(root, "name");
     json_t *parent = json_object_get(root, "parent");
     Command cmd = COMMAND__INIT;
     UpdateOrg u = UPDATE_ORG__INIT;
     if (root == NULL) {
-        org_call_free(oc);
+        api_op_free(oc);
         return;
     }
     if ((name != NULL && (!json_is_string(name) || json_string_length(name) == 0 ||
@@ -152,12 +98,12 @@ static void update_body(struct http_request *req, int status)
     json_object_set_new(root, "id", json_string(oc->call.param));
     cmd.body_case = COMMAND__BODY_UPDATE_ORG;
     cmd.update_org = &u;
-    propose(oc, &cmd);
+    api_op_propose(oc, &cmd, NULL, applied);
 }
 
 void api_handle_update_org(struct api_call *call)
 {
-    org_call_start(call, update_body);
+    api_op_start(call, ORG_BODY_MAX, update_body);
 }
 
 /* ---- GET /api/v1/orgs ---- */
@@ -187,8 +133,8 @@ void api_handle_list_orgs(struct api_call *call)
 
 static void grants_body(struct http_request *req, int status)
 {
-    struct org_call *oc = req->data;
-    json_t *root = object_body(oc, status);
+    struct api_op *oc = req->data;
+    json_t *root = api_op_json(oc, status);
     json_t *list = json_object_get(root, "grants");
     Grant storage[GRANTS_MAX], *ptrs[GRANTS_MAX];
     Command cmd = COMMAND__INIT;
@@ -196,7 +142,7 @@ static void grants_body(struct http_request *req, int status)
     size_t i;
     json_t *g;
     if (root == NULL) {
-        org_call_free(oc);
+        api_op_free(oc);
         return;
     }
     if (!json_is_array(list) || json_array_size(list) > GRANTS_MAX) {
@@ -224,10 +170,10 @@ static void grants_body(struct http_request *req, int status)
     sg.n_grants = json_array_size(list);
     cmd.body_case = COMMAND__BODY_SET_GRANTS;
     cmd.set_grants = &sg;
-    propose(oc, &cmd);
+    api_op_propose(oc, &cmd, NULL, applied);
 }
 
 void api_handle_set_grants(struct api_call *call)
 {
-    org_call_start(call, grants_body);
+    api_op_start(call, ORG_BODY_MAX, grants_body);
 }

@@ -17,30 +17,6 @@
 #define TENANT_BODY_MAX (64u << 10)
 #define NAME_MAX_BYTES 256
 
-/* A call that outlives its handler (a body to read, a proposal to wait for). */
-struct op_call {
-    struct api_call call;
-    struct repl_propose prop;
-    struct license license;
-    char *document;
-};
-
-/* Reads the body of @call into a call of its own, then runs @done. */
-static void op_call_start(const struct api_call *call, size_t body_max, http_body_done_cb done)
-{
-    struct op_call *op = xcalloc(1, sizeof *op);
-    op->call = *call;
-    op->prop.data = op;
-    call->req->data = op;
-    http_request_buffer_body(call->req, body_max, done);
-}
-
-static void op_call_free(struct op_call *op)
-{
-    free(op->document);
-    free(op);
-}
-
 static json_t *license_json(const License *l, uint64_t now_ms)
 {
     char modes[32], warning[256];
@@ -76,64 +52,36 @@ static bool load_tenant(struct api_call *call, const char *id, TenantRecord **ou
     return rv == 0;
 }
 
-/* Answers a proposal that did not apply; true when there was nothing to answer. */
-static bool proposal_ok(struct op_call *op, int status, const struct archive_result *res)
-{
-    if (status != 0) {
-        api_respond_propose_error(op->call.api, op->call.req, status);
-        return false;
-    }
-    if (res->status != ARCHIVE_OK) {
-        api_respond_refusal(op->call.api, op->call.req, res);
-        return false;
-    }
-    return true;
-}
-
-static void propose(struct op_call *op, Command *cmd, const char *tenant, repl_propose_cb cb)
-{
-    int rv;
-    api_command_stamp(&op->call, cmd, NULL);
-    cmd->tenant = (char *)tenant;
-    rv = repl_propose(op->call.api->repl, &op->prop, cmd, cb);
-    if (rv != 0) {
-        api_respond_propose_error(op->call.api, op->call.req, rv);
-        op_call_free(op);
-    }
-}
-
 /* ---- Tenants ---- */
 
 static void tenant_created(struct repl_propose *prop, int status,
                            const struct archive_result *res)
 {
-    struct op_call *op = prop->data;
+    struct api_op *op = prop->data;
     TenantRecord *t;
-    if (proposal_ok(op, status, res) && load_tenant(&op->call, op->call.param, &t)) {
+    if (api_op_applied(op, status, res) && load_tenant(&op->call, op->call.param, &t)) {
         api_respond_json(op->call.api, op->call.req, 201,
                          json_pack("{s:s, s:s, s:o, s:I}", "id", t->id, "name", t->name,
                                    "created", api_time_json(t->created_ms), "index",
                                    (json_int_t)res->index));
         archive_free_tenant(t);
     }
-    op_call_free(op);
+    api_op_free(op);
 }
 
 static void tenant_body(struct http_request *req, int status)
 {
-    struct op_call *op = req->data;
-    json_error_t jerr;
-    json_t *root = status == 0 ? json_loadb(req->body, req->body_len, 0, &jerr) : NULL;
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
     const char *id = json_string_value(json_object_get(root, "id"));
     json_t *name = json_object_get(root, "name");
     Command cmd = COMMAND__INIT;
     CreateTenant ct = CREATE_TENANT__INIT;
-    if (status != 0) {
-        http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
-    } else if (!json_is_object(root)) {
-        api_respond_error(op->call.api, req, 400, API_E_INVALID_JSON,
-                          "body must be a JSON object {\"id\", \"name\"}");
-    } else if (id == NULL || !archive_valid_tenant(id)) {
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    if (id == NULL || !archive_valid_tenant(id)) {
         api_respond_error(op->call.api, req, 400, API_E_INVALID_FIELD,
                           "'id' must be 1-64 characters of A-Z a-z 0-9 . _ -");
     } else if (name != NULL && (!json_is_string(name) ||
@@ -146,17 +94,15 @@ static void tenant_body(struct http_request *req, int status)
         ct.name = (char *)(name != NULL ? json_string_value(name) : id);
         cmd.body_case = COMMAND__BODY_CREATE_TENANT;
         cmd.create_tenant = &ct;
-        propose(op, &cmd, op->call.param, tenant_created);
-        json_decref(root);
+        api_op_propose(op, &cmd, op->call.param, tenant_created);
         return;
     }
-    json_decref(root);
-    op_call_free(op);
+    api_op_free(op);
 }
 
 void api_handle_create_tenant(struct api_call *call)
 {
-    op_call_start(call, TENANT_BODY_MAX, tenant_body);
+    api_op_start(call, TENANT_BODY_MAX, tenant_body);
 }
 
 static void list_tenant(const TenantRecord *t, void *arg)
@@ -253,20 +199,21 @@ void api_handle_usage(struct api_call *call)
 static void license_installed(struct repl_propose *prop, int status,
                               const struct archive_result *res)
 {
-    struct op_call *op = prop->data;
+    struct api_op *op = prop->data;
+    const struct license *lic = op->data;
     TenantRecord *t;
-    if (proposal_ok(op, status, res) && load_tenant(&op->call, op->license.tenant, &t)) {
+    if (api_op_applied(op, status, res) && load_tenant(&op->call, lic->tenant, &t)) {
         json_t *body = license_json(t->license, clock_wall_ms());
         json_object_set_new(body, "index", json_integer((json_int_t)res->index));
         api_respond_json(op->call.api, op->call.req, res->created ? 201 : 200, body);
         archive_free_tenant(t);
     }
-    op_call_free(op);
+    api_op_free(op);
 }
 
-static void propose_license(struct op_call *op)
+static void propose_license(struct api_op *op)
 {
-    const struct license *l = &op->license;
+    const struct license *l = op->data;
     Command cmd = COMMAND__INIT;
     InstallLicense il = INSTALL_LICENSE__INIT;
     License rec = LICENSE__INIT;
@@ -277,40 +224,42 @@ static void propose_license(struct op_call *op)
     rec.quota_bytes = l->quota_bytes;
     rec.max_files = l->max_files;
     rec.modes = l->modes;
-    rec.document = op->document;
+    rec.document = op->text;
     il.license = &rec;
     cmd.body_case = COMMAND__BODY_INSTALL_LICENSE;
     cmd.install_license = &il;
-    propose(op, &cmd, l->tenant, license_installed);
+    api_op_propose(op, &cmd, l->tenant, license_installed);
 }
 
 static void license_body(struct http_request *req, int status)
 {
-    struct op_call *op = req->data;
+    struct api_op *op = req->data;
     struct api *api = op->call.api;
     struct base_err err = {{0}};
+    struct license *lic = xcalloc(1, sizeof *lic);
     TenantRecord *t;
+    op->data = lic;
     if (status != 0) {
         http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
     } else if (license_verify(req->body, req->body_len, api->config.license_keys,
-                              api->config.n_license_keys, &op->license, &err) != 0) {
+                              api->config.n_license_keys, lic, &err) != 0) {
         api_respond_error(api, req, 400, API_E_LICENSE_INVALID, "license refused: %s", err.msg);
-    } else if (op->call.tenant_given && strcmp(op->license.tenant, op->call.tenant) != 0) {
+    } else if (op->call.tenant_given && strcmp(lic->tenant, op->call.tenant) != 0) {
         api_respond_error(api, req, 400, API_E_LICENSE_INVALID,
-                          "license refused: it is for tenant %s, not %s", op->license.tenant,
+                          "license refused: it is for tenant %s, not %s", lic->tenant,
                           op->call.tenant);
-    } else if (load_tenant(&op->call, op->license.tenant, &t)) {
+    } else if (load_tenant(&op->call, lic->tenant, &t)) {
         archive_free_tenant(t);
-        op->document = xstrndup(req->body, req->body_len);
+        op->text = xstrndup(req->body, req->body_len);
         propose_license(op);
         return;
     }
-    op_call_free(op);
+    api_op_free(op);
 }
 
 void api_handle_install_license(struct api_call *call)
 {
-    op_call_start(call, LICENSE_DOC_MAX, license_body);
+    api_op_start(call, LICENSE_DOC_MAX, license_body);
 }
 
 static void history_one(const License *l, void *arg)

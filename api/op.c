@@ -1,0 +1,76 @@
+/* Requests that read a JSON body and then wait for a proposal: the admin endpoints
+ * share one way to hold their state, answer failed proposals and refusals, and free. */
+#include "api/api_int.h"
+
+#include <stdlib.h>
+
+#include <sodium.h>
+
+#include "base/mem.h"
+
+struct api_op *api_op_start(const struct api_call *call, size_t body_max,
+                            http_body_done_cb done)
+{
+    struct api_op *op = xcalloc(1, sizeof *op);
+    op->call = *call;
+    op->prop.data = op;
+    call->req->data = op;
+    http_request_buffer_body(call->req, body_max, done);
+    return op;
+}
+
+json_t *api_op_json(struct api_op *op, int status)
+{
+    json_t *root;
+    if (status != 0) {
+        http_respond(op->call.req, 400, NULL, NULL, 0); /* the server answered already */
+        return NULL;
+    }
+    root = json_loadb(op->call.req->body, op->call.req->body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        api_respond_error(op->call.api, op->call.req, 400, API_E_INVALID_JSON,
+                          "the body must be a JSON object");
+        return NULL;
+    }
+    op->body = root;
+    return root;
+}
+
+void api_op_propose(struct api_op *op, Command *cmd, const char *tenant, repl_propose_cb cb)
+{
+    int rv;
+    api_command_stamp(&op->call, cmd, NULL);
+    if (tenant != NULL) {
+        cmd->tenant = (char *)tenant;
+    }
+    rv = repl_propose(op->call.api->repl, &op->prop, cmd, cb);
+    if (rv != 0) {
+        api_respond_propose_error(op->call.api, op->call.req, rv);
+        api_op_free(op);
+    }
+}
+
+bool api_op_applied(struct api_op *op, int status, const struct archive_result *res)
+{
+    if (status != 0) {
+        api_respond_propose_error(op->call.api, op->call.req, status);
+        return false;
+    }
+    if (res->status != ARCHIVE_OK) {
+        api_respond_refusal(op->call.api, op->call.req, res);
+        return false;
+    }
+    return true;
+}
+
+void api_op_free(struct api_op *op)
+{
+    json_decref(op->body);
+    free(op->text);
+    if (op->data != NULL && op->wipe > 0) {
+        sodium_memzero(op->data, op->wipe);
+    }
+    free(op->data);
+    free(op);
+}
