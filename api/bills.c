@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/hex.h"
+#include "archive/users.h"
 #include "base/mem.h"
 
 #define JSON_BODY_MAX (1u << 20)
@@ -456,6 +457,7 @@ void api_handle_status(struct api_call *call)
 struct list_ctx {
     struct api_call *call;
     json_t *list;
+    UserRecord *user; /* a user limited by grants, loaded once per list; else NULL */
 };
 
 /* One listed bill, unless the caller's grants leave it out (a page can then hold fewer
@@ -464,7 +466,11 @@ static void list_one(const BillRecord *b, void *arg)
 {
     struct list_ctx *ctx = arg;
     json_t *list = ctx->list;
-    if (!api_org_visible(ctx->call, b->org)) {
+    struct base_err err;
+    bool yes = true;
+    if (ctx->user != NULL && (archive_user_sees_org(ctx->call->api->archive, ctx->call->tenant,
+                                                     ctx->user, b->org, &yes, &err) != 0 ||
+                              !yes)) {
         return;
     }
     json_array_append_new(list,
@@ -493,8 +499,10 @@ void api_handle_list_bills(struct api_call *call)
     struct archive_bill_filter f = {.limit = 100};
     char *state = NULL, *type = NULL, *org = NULL, *cursor = NULL, *limit = NULL;
     struct base_err err = {{0}};
+    struct list_ctx ctx;
     json_t *list;
     bool more = false;
+    int rv;
 
     if (!query_filter(call, "state", &state, false) || !query_filter(call, "bill_type", &type, false) ||
         !query_filter(call, "org", &org, false) || !query_filter(call, "cursor", &cursor, true) ||
@@ -516,9 +524,18 @@ void api_handle_list_bills(struct api_call *call)
     f.org = org;
     f.after = cursor;
     list = json_array();
-    if (archive_list_bills(call->api->archive, call->tenant, &f, list_one,
-                           &(struct list_ctx){.call = call, .list = list}, &more, &err) !=
-        0) {
+    ctx = (struct list_ctx){.call = call, .list = list};
+    if (api_restricted(call) &&
+        archive_get_user(call->api->archive, call->tenant, call->username, &ctx.user, &err) != 0) {
+        ctx.user = NULL;
+        json_decref(list);
+        api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
+                          "user %s no longer exists", call->username);
+        goto out;
+    }
+    rv = archive_list_bills(call->api->archive, call->tenant, &f, list_one, &ctx, &more, &err);
+    archive_free_user(ctx.user);
+    if (rv != 0) {
         json_decref(list);
         api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "%s", err.msg);
         goto out;
