@@ -1,0 +1,65 @@
+/* Outbound HTTP from the loop: libcurl's multi interface driven by libuv.
+ *
+ * The only module that includes <curl/curl.h> in the daemon. Sockets are watched with
+ * uv_poll handles and curl's timeout with a uv_timer, so requests never block the
+ * loop thread. Used for webhook deliveries (the outbox), forwarding proposals to the
+ * leader and node-to-node calls.
+ *
+ * A request is owned by the caller and must stay valid until its callback, which runs
+ * exactly once on the loop thread, never from inside http_client_send(). */
+#ifndef IMGARC_REPLICATION_HTTP_CLIENT_H
+#define IMGARC_REPLICATION_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/err.h"
+
+#define HTTP_CLIENT_RESPONSE_MAX_DEFAULT (64u << 10)
+
+struct http_client;
+struct http_client_req;
+
+typedef void (*http_client_cb)(struct http_client_req *req);
+
+struct http_client_req {
+    void *data; /* for the caller */
+
+    /* In. The strings and the body must stay valid until the callback. */
+    const char *method;         /* NULL: POST when a body is set, else GET */
+    const char *url;            /* http:// or https:// */
+    const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
+    const void *body;
+    size_t body_len;
+    size_t response_max;   /* response bytes kept; 0: HTTP_CLIENT_RESPONSE_MAX_DEFAULT */
+    unsigned timeout_ms;   /* whole request; 0: 30 s */
+    unsigned connect_timeout_ms; /* 0: 5 s */
+
+    /* Out, valid in the callback. */
+    long status;           /* the HTTP status; 0 when no response arrived */
+    char error[256];       /* why there is no response (empty when status != 0) */
+    char *response;        /* the body, NUL-terminated, truncated at response_max */
+    size_t response_len;
+    int truncated;         /* 1 when the body was longer than response_max */
+    double seconds;        /* time the request took */
+
+    /* Private. */
+    struct http_client *client;
+    http_client_cb cb;
+    void *easy;
+    void *header_list;
+    size_t response_cap;
+    struct http_client_req *next, *prev;
+};
+
+int http_client_init(struct http_client **out, uv_loop_t *loop, struct base_err *err) WARN_UNUSED;
+/* Starts @req; @cb runs once it completed, failed or was cancelled. */
+void http_client_send(struct http_client *c, struct http_client_req *req, http_client_cb cb);
+/* Number of requests in flight. */
+unsigned http_client_in_flight(const struct http_client *c);
+/* Cancels every request in flight (their callbacks run with an error), then closes
+ * the handles; @cb runs once everything is freed. */
+void http_client_close(struct http_client *c, void (*cb)(void *arg), void *arg);
+
+#endif
