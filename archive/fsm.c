@@ -26,7 +26,10 @@ struct txn {
     uint64_t index;
     struct archive_result *res;
     struct base_err *err;
+    unsigned deliveries; /* queued by this command: the low bits of their ids */
 };
+
+static int emit_event(struct txn *t, const char *image_no, const char *event, json_t *body);
 
 static void refuse(struct txn *t, enum archive_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -200,15 +203,27 @@ static void set_string(char **field, const char *value)
     *field = xstrdup(value != NULL ? value : "");
 }
 
-static void set_state(struct txn *t, BillRecord *bill, const char *state)
+/* Announces that @bill entered its state (from @before; NULL for a new bill). */
+static int announce_state(struct txn *t, const BillRecord *bill, const char *before)
 {
-    json_t *detail;
+    return emit_event(t, bill->image_no, bill->state,
+                      json_pack("{s:s, s:s, s:s?}", "image_no", bill->image_no, "state",
+                                bill->state, "previous_state", before));
+}
+
+static int set_state(struct txn *t, BillRecord *bill, const char *state)
+{
+    char *before;
+    int rv;
     if (strcmp(bill->state, state) == 0) {
-        return;
+        return 0;
     }
-    detail = json_pack("{s:s, s:s}", "before", bill->state, "after", state);
+    before = xstrdup(bill->state);
+    audit(t, bill, "state_changed", json_pack("{s:s, s:s}", "before", before, "after", state));
     set_string(&bill->state, state);
-    audit(t, bill, "state_changed", detail);
+    rv = announce_state(t, bill, before);
+    free(before);
+    return rv;
 }
 
 static void result_bill(struct txn *t, const BillRecord *bill)
@@ -317,6 +332,9 @@ static int apply_pool_push(struct txn *t, const PoolPush *p)
     audit(t, bill, t->res->created ? "pool_created" : "pool_updated",
           json_pack("{s:o}", "changes", changes));
     changes = NULL;
+    if (t->res->created && (rv = announce_state(t, bill, NULL)) != 0) {
+        goto out;
+    }
     store_bill(t, bill);
     result_bill(t, bill);
     rv = 0;
@@ -537,7 +555,12 @@ static int apply_add_file(struct txn *t, const AddFile *f)
         goto out;
     }
     if (strcmp(bill->state, "pending_upload") == 0) {
-        set_state(t, bill, "captured");
+        rv = set_state(t, bill, "captured");
+    } else if (t->res->created) {
+        rv = announce_state(t, bill, NULL);
+    }
+    if (rv != 0) {
+        goto out;
     }
     store_file(t, f, category);
     store_order(t, f->image_no, order);
@@ -590,10 +613,12 @@ static int apply_submit(struct txn *t, const SubmitBill *s)
                    s->image_no);
             goto out;
         }
-        set_state(t, bill, "submitted");
         /* Bill types and schemes are not configured yet: every bill is basic mode,
          * complete once submitted. */
-        set_state(t, bill, "ready");
+        if ((rv = set_state(t, bill, "submitted")) != 0 ||
+            (rv = set_state(t, bill, "ready")) != 0) {
+            goto out;
+        }
         store_bill(t, bill);
     } else if (strcmp(bill->state, "pending_upload") == 0) {
         refuse(t, ARCHIVE_R_BILL_EMPTY, "bill %s has no files; capture files, then submit",
@@ -605,7 +630,7 @@ static int apply_submit(struct txn *t, const SubmitBill *s)
     result_bill(t, bill);
 out:
     archive_free_bill(bill);
-    return 0;
+    return rv;
 }
 
 static bool same_digest(const ProtobufCBinaryData *a, const ProtobufCBinaryData *b)
@@ -1191,6 +1216,323 @@ static int apply_install_license(struct txn *t, const InstallLicense *cmd)
     return 0;
 }
 
+/* ---- Webhooks and the outbox ---- */
+
+/* Deliveries are numbered by the index of the command that queued them and their rank
+ * in it: ids grow with the log, so the outbox is a queue in event order. */
+#define DELIVERY_RANK_BITS 10
+
+static void key_be64(struct key *k, uint64_t v)
+{
+    rocks_put_be64((uint8_t *)k->buf, v);
+    k->len = 8;
+}
+
+static void store_delivery(struct txn *t, const DeliveryRecord *d)
+{
+    struct key k;
+    key_be64(&k, d->id);
+    put_record(t, ROCKS_CF_DELIVERIES, &k, &d->base);
+}
+
+static void outbox_put(struct txn *t, uint64_t id, uint64_t due_ms)
+{
+    struct key k;
+    uint8_t be[8];
+    key_be64(&k, id);
+    rocks_put_be64(be, due_ms);
+    rocks_batch_put(t->batch, ROCKS_CF_OUTBOX, k.buf, k.len, be, sizeof be);
+}
+
+static void outbox_remove(struct txn *t, uint64_t id)
+{
+    struct key k;
+    key_be64(&k, id);
+    rocks_batch_delete(t->batch, ROCKS_CF_OUTBOX, k.buf, k.len);
+}
+
+struct emit {
+    struct txn *t;
+    const char *image_no;
+    const char *event;
+    json_t *body;
+};
+
+/* Queues the event for one webhook that subscribes to it. */
+static void emit_to(const WebhookRecord *w, void *arg)
+{
+    struct emit *e = arg;
+    struct txn *t = e->t;
+    DeliveryRecord d = DELIVERY_RECORD__INIT;
+    struct key k;
+    char id[24];
+    char *text;
+    if (!archive_webhook_wants(w, e->event) || t->deliveries >= (1u << DELIVERY_RANK_BITS)) {
+        return;
+    }
+    d.id = t->index << DELIVERY_RANK_BITS | t->deliveries++;
+    snprintf(id, sizeof id, "%llu", (unsigned long long)d.id);
+    json_object_set_new(e->body, "id", json_string(id));
+    text = json_dumps(e->body, JSON_COMPACT | JSON_SORT_KEYS);
+    d.tenant = t->cmd->tenant;
+    d.webhook = w->id;
+    d.event = (char *)e->event;
+    d.image_no = (char *)e->image_no;
+    d.body = text;
+    d.state = (char *)"pending";
+    d.next_ms = t->cmd->time_ms;
+    d.created_ms = t->cmd->time_ms;
+    store_delivery(t, &d);
+    key_audit(&k, t->cmd->tenant, e->image_no, d.id);
+    rocks_batch_put(t->batch, ROCKS_CF_DELIVERY_INDEX, k.buf, k.len, "", 0);
+    outbox_put(t, d.id, d.next_ms);
+    t->a->outbox_added++;
+    free(text);
+}
+
+/* Queues @event (about bill @image_no, "" for a tenant event) for every webhook of the
+ * command's tenant that subscribes to it. @body is the event's own JSON (consumed); the
+ * common fields are added here. */
+static int emit_event(struct txn *t, const char *image_no, const char *event, json_t *body)
+{
+    struct emit e = {t, image_no, event, body};
+    char when[40];
+    int rv;
+    clock_format_rfc3339(t->cmd->time_ms, when, sizeof when);
+    json_object_set_new(body, "event", json_string(event));
+    json_object_set_new(body, "tenant", json_string(t->cmd->tenant));
+    json_object_set_new(body, "time", json_string(when));
+    json_object_set_new(body, "index", json_integer((json_int_t)t->index));
+    rv = archive_list_webhooks(t->a, t->cmd->tenant, emit_to, &e, t->err);
+    json_decref(body);
+    return rv;
+}
+
+static void count_webhook(const WebhookRecord *w, void *arg)
+{
+    (void)w;
+    (*(unsigned *)arg)++;
+}
+
+static json_t *string_array(char **v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(a, json_string(v[i]));
+    }
+    return a;
+}
+
+static int apply_create_webhook(struct txn *t, const CreateWebhook *c)
+{
+    WebhookRecord rec = WEBHOOK_RECORD__INIT;
+    struct key k;
+    const char *problem;
+    unsigned n = 0;
+    bool found;
+    int rv;
+    if (c->id == NULL || !archive_valid_tenant(c->id) || c->url == NULL ||
+        c->secret == NULL || strlen(c->secret) < 16 || strlen(c->secret) > 256 ||
+        c->n_events == 0 || c->n_events > 16) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed webhook");
+        return 0;
+    }
+    if ((problem = archive_webhook_url_problem(c->url)) != NULL) {
+        refuse(t, ARCHIVE_R_INVALID, "%s", problem);
+        return 0;
+    }
+    for (size_t i = 0; i < c->n_events; i++) {
+        if (!archive_webhook_event_known(c->events[i])) {
+            refuse(t, ARCHIVE_R_INVALID, "unknown event '%.64s': events are %s", c->events[i],
+                   archive_webhook_event_names());
+            return 0;
+        }
+    }
+    key_one(&k, t->cmd->tenant);
+    if ((rv = record_exists(t, ROCKS_CF_TENANTS, &k, &found)) != 0 || !found) {
+        if (rv == 0) {
+            refuse(t, ARCHIVE_R_TENANT_NOT_FOUND, "no tenant %s", t->cmd->tenant);
+        }
+        return rv;
+    }
+    rv = archive_list_webhooks(t->a, t->cmd->tenant, count_webhook, &n, t->err);
+    if (rv != 0) {
+        return rv;
+    }
+    if (n >= ARCHIVE_WEBHOOKS_MAX) {
+        refuse(t, ARCHIVE_R_INVALID, "tenant %s has %u webhooks, the most it may have; delete "
+               "one first", t->cmd->tenant, n);
+        return 0;
+    }
+    rec.id = c->id;
+    rec.tenant = t->cmd->tenant;
+    rec.url = c->url;
+    rec.n_events = c->n_events;
+    rec.events = c->events;
+    rec.secret = c->secret;
+    rec.created_ms = t->cmd->time_ms;
+    key_pair(&k, t->cmd->tenant, c->id);
+    put_record(t, ROCKS_CF_WEBHOOKS, &k, &rec.base);
+    admin_audit(t, t->cmd->tenant, "webhook_created",
+                json_pack("{s:s, s:s, s:o}", "id", c->id, "url", c->url, "events",
+                          string_array(c->events, c->n_events)));
+    return 0;
+}
+
+static int apply_delete_webhook(struct txn *t, const DeleteWebhook *c)
+{
+    WebhookRecord *w;
+    struct key k;
+    int rv = archive_get_webhook(t->a, t->cmd->tenant, c->id != NULL ? c->id : "", &w, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_WEBHOOK_NOT_FOUND, "tenant %s has no webhook %.64s",
+               t->cmd->tenant, c->id != NULL ? c->id : "");
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    key_pair(&k, t->cmd->tenant, w->id);
+    rocks_batch_delete(t->batch, ROCKS_CF_WEBHOOKS, k.buf, k.len);
+    /* Its pending deliveries are cancelled by the dispatcher when it meets them. */
+    admin_audit(t, t->cmd->tenant, "webhook_deleted",
+                json_pack("{s:s, s:s}", "id", w->id, "url", w->url));
+    archive_free_webhook(w);
+    return 0;
+}
+
+/* Loads delivery @id of the command's tenant, or refuses. */
+static int load_delivery(struct txn *t, uint64_t id, DeliveryRecord **out)
+{
+    int rv = archive_get_delivery(t->a, id, out, t->err);
+    if (rv == 0 && strcmp((*out)->tenant, t->cmd->tenant) != 0) {
+        archive_free_delivery(*out);
+        rv = BASE_ENOTFOUND;
+    }
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_DELIVERY_NOT_FOUND, "tenant %s has no delivery %llu",
+               t->cmd->tenant, (unsigned long long)id);
+        return BASE_ENOTFOUND;
+    }
+    return rv;
+}
+
+static void add_attempt(DeliveryRecord *d, const DeliveryResult *r, uint64_t time_ms)
+{
+    DeliveryAttempt *a = xmalloc(sizeof *a);
+    delivery_attempt__init(a);
+    a->time_ms = time_ms;
+    a->http_status = r->http_status;
+    a->error = xstrdup(r->error != NULL ? r->error : "");
+    a->ms = r->ms;
+    if (d->n_history == ARCHIVE_DELIVERY_HISTORY) {
+        delivery_attempt__free_unpacked(d->history[0], NULL);
+        memmove(d->history, d->history + 1, (d->n_history - 1) * sizeof *d->history);
+        d->n_history--;
+    } else {
+        d->history = xrealloc(d->history, (d->n_history + 1) * sizeof *d->history);
+    }
+    d->history[d->n_history++] = a;
+}
+
+/* A dispatcher's report. A result for a delivery that is no longer pending (a former
+ * leader reporting late) changes nothing. */
+static int apply_delivery_result(struct txn *t, const DeliveryResult *r)
+{
+    DeliveryRecord *d;
+    int rv = load_delivery(t, r->delivery, &d);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if (strcmp(d->state, "pending") != 0) {
+        t->res->replayed = true;
+        archive_free_delivery(d);
+        return 0;
+    }
+    d->attempts++;
+    if (!r->cancel) {
+        add_attempt(d, r, t->cmd->time_ms);
+    }
+    if (r->ok || r->cancel || r->give_up) {
+        set_string(&d->state, r->ok ? "delivered" : r->cancel ? "cancelled" : "failed");
+        d->done_ms = t->cmd->time_ms;
+        d->next_ms = 0;
+        outbox_remove(t, d->id);
+    } else {
+        d->next_ms = r->next_ms;
+        outbox_put(t, d->id, d->next_ms);
+    }
+    store_delivery(t, d);
+    snprintf(t->res->state, sizeof t->res->state, "%s", d->state);
+    archive_free_delivery(d);
+    return 0;
+}
+
+static int apply_retry_delivery(struct txn *t, const RetryDelivery *r)
+{
+    DeliveryRecord *d;
+    int rv = load_delivery(t, r->delivery, &d);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if (strcmp(d->state, "pending") != 0) {
+        admin_audit(t, t->cmd->tenant, "delivery_retried",
+                    json_pack("{s:I, s:s, s:s}", "delivery", (json_int_t)d->id, "event",
+                              d->event, "before", d->state));
+        set_string(&d->state, "pending");
+        d->attempts = 0;
+        d->done_ms = 0;
+        d->next_ms = t->cmd->time_ms;
+        outbox_put(t, d->id, d->next_ms);
+        store_delivery(t, d);
+        t->a->outbox_added++;
+    }
+    snprintf(t->res->state, sizeof t->res->state, "%s", d->state);
+    archive_free_delivery(d);
+    return 0;
+}
+
+/* Records a license warning stage once and announces it. The stage must be the one the
+ * command's time gives, so a late or repeated proposal changes nothing. */
+static int apply_license_warning(struct txn *t, const LicenseWarning *w)
+{
+    TenantRecord *rec;
+    const License *l;
+    char when[40];
+    int stage;
+    int rv = archive_get_tenant(t->a, t->cmd->tenant, &rec, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_TENANT_NOT_FOUND, "no tenant %s", t->cmd->tenant);
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    l = rec->license;
+    stage = l != NULL ? archive_license_stage(l, t->cmd->time_ms) : -1;
+    /* Stages only go down (30, 7, 1, 0): one at or below this one was announced. */
+    if (l == NULL || w->license_id == NULL || strcmp(l->license_id, w->license_id) != 0 ||
+        stage < 0 || (unsigned)stage != w->days ||
+        (strcmp(rec->warned_license, l->license_id) == 0 &&
+         rec->warned_days <= (unsigned)stage)) {
+        t->res->replayed = true;
+        archive_free_tenant(rec);
+        return 0;
+    }
+    set_string(&rec->warned_license, l->license_id);
+    rec->warned_days = (uint32_t)stage;
+    store_tenant(t, rec);
+    clock_format_rfc3339(l->expires_ms, when, sizeof when);
+    admin_audit(t, t->cmd->tenant, "license_warning",
+                json_pack("{s:s, s:s, s:i}", "license_id", l->license_id, "expires", when,
+                          "days", stage));
+    rv = emit_event(t, "", stage == 0 ? "license_expired" : "license_expiring",
+                    json_pack("{s:s, s:s, s:i}", "license_id", l->license_id, "expires", when,
+                              "days_left", stage));
+    archive_free_tenant(rec);
+    return rv;
+}
+
 /* Content writes need the tenant's license in force at the command's time, the image
  * mode licensed, and room in the quota. False (refused, or *@rv a store error) when
  * the command must not go on. */
@@ -1277,6 +1619,21 @@ static int dispatch(struct txn *t)
         break;
     case COMMAND__BODY_SET_GRANTS:
         rv = apply_set_grants(t, t->cmd->set_grants);
+        break;
+    case COMMAND__BODY_CREATE_WEBHOOK:
+        rv = apply_create_webhook(t, t->cmd->create_webhook);
+        break;
+    case COMMAND__BODY_DELETE_WEBHOOK:
+        rv = apply_delete_webhook(t, t->cmd->delete_webhook);
+        break;
+    case COMMAND__BODY_DELIVERY_RESULT:
+        rv = apply_delivery_result(t, t->cmd->delivery_result);
+        break;
+    case COMMAND__BODY_RETRY_DELIVERY:
+        rv = apply_retry_delivery(t, t->cmd->retry_delivery);
+        break;
+    case COMMAND__BODY_LICENSE_WARNING:
+        rv = apply_license_warning(t, t->cmd->license_warning);
         break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");

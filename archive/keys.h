@@ -13,6 +13,11 @@
  *   users  tenant \0 username                   -> UserRecord
  *   roles  tenant \0 role name                  -> RoleRecord (custom roles)
  *   orgs   tenant \0 org id                     -> OrgRecord (a tree by parent id)
+ *   webhooks tenant \0 webhook id              -> WebhookRecord
+ *   deliveries id (be64)                        -> DeliveryRecord
+ *   delivery_index tenant \0 image_no \0 id (be64) -> "" (a bill's deliveries; tenant
+ *                                                 events under an empty image_no)
+ *   outbox id (be64)                            -> next attempt ms (be64): pending only
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64
@@ -51,6 +56,14 @@ struct archive;
 int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k,
                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
                         struct base_err *err);
+
+/* Folder-private: calls @cb with every record of @cf under @prefix, unpacked with
+ * @desc (freed after the call). */
+int archive_scan_records(struct archive *a, enum rocks_cf cf, const void *prefix, size_t plen,
+                         const ProtobufCMessageDescriptor *desc,
+                         void (*cb)(const ProtobufCMessage *m, const char *key, size_t klen,
+                                    void *arg),
+                         void *arg, struct base_err *err) WARN_UNUSED;
 
 extern const char KEY_APPLIED_INDEX[];
 extern const char KEY_CLUSTER[];

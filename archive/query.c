@@ -92,6 +92,10 @@ const char *archive_status_name(enum archive_status status)
         return "org_not_found";
     case ARCHIVE_R_ORG_CYCLE:
         return "org_cycle";
+    case ARCHIVE_R_WEBHOOK_NOT_FOUND:
+        return "webhook_not_found";
+    case ARCHIVE_R_DELIVERY_NOT_FOUND:
+        return "delivery_not_found";
     }
     return "unknown";
 }

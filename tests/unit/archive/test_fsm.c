@@ -499,6 +499,161 @@ static void quota_is_exact(void **state)
     archive_free_usage(u);
 }
 
+
+/* ---- Webhooks and the outbox ---- */
+
+static void create_webhook(struct fixture *f, const char *id, const char *event,
+                           struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    CreateWebhook c = CREATE_WEBHOOK__INIT;
+    char *events[] = {(char *)event};
+    stamp(&cmd, NULL);
+    c.id = (char *)id;
+    c.url = "http://127.0.0.1:9/hook";
+    c.events = events;
+    c.n_events = 1;
+    c.secret = "0123456789abcdef";
+    cmd.body_case = COMMAND__BODY_CREATE_WEBHOOK;
+    cmd.create_webhook = &c;
+    apply(f, &cmd, res);
+}
+
+static void delivery_result(struct fixture *f, uint64_t id, bool ok, uint64_t next_ms,
+                            bool give_up, struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    DeliveryResult r = DELIVERY_RESULT__INIT;
+    stamp(&cmd, NULL);
+    r.delivery = id;
+    r.ok = ok;
+    r.http_status = ok ? 200 : 500;
+    r.error = ok ? "" : "HTTP 500";
+    r.next_ms = next_ms;
+    r.give_up = give_up;
+    cmd.body_case = COMMAND__BODY_DELIVERY_RESULT;
+    cmd.delivery_result = &r;
+    apply(f, &cmd, res);
+}
+
+struct outbox_seen {
+    uint64_t ids[8];
+    uint64_t due[8];
+    unsigned n;
+};
+
+static bool outbox_cb(uint64_t id, uint64_t due_ms, void *arg)
+{
+    struct outbox_seen *s = arg;
+    assert_true(s->n < 8);
+    s->ids[s->n] = id;
+    s->due[s->n++] = due_ms;
+    return true;
+}
+
+static void outbox(struct fixture *f, struct outbox_seen *s)
+{
+    struct base_err err;
+    memset(s, 0, sizeof *s);
+    assert_int_equal(archive_scan_outbox(&f->a, 0, outbox_cb, s, &err), 0);
+}
+
+static DeliveryRecord *delivery(struct fixture *f, uint64_t id)
+{
+    struct base_err err;
+    DeliveryRecord *d;
+    assert_int_equal(archive_get_delivery(&f->a, id, &d, &err), 0);
+    return d;
+}
+
+static void state_changes_are_queued_and_results_applied(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct outbox_seen s;
+    DeliveryRecord *d;
+    uint64_t id;
+    create_webhook(f, "wh1", "pending_upload", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    create_webhook(f, "wh2", "ready", &res);
+    push(f, "WB-1", "B1", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    outbox(f, &s);
+    assert_int_equal(s.n, 1); /* wh1 only: wh2 wants "ready" */
+    id = s.ids[0];
+    assert_int_equal(id >> 10, f->index);
+    d = delivery(f, id);
+    assert_string_equal(d->webhook, "wh1");
+    assert_string_equal(d->event, "pending_upload");
+    assert_string_equal(d->state, "pending");
+    assert_non_null(strstr(d->body, "\"image_no\":\"WB-1\""));
+    archive_free_delivery(d);
+
+    delivery_result(f, id, false, 1700000005000ull, false, &res);
+    outbox(f, &s);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.due[0], 1700000005000ull);
+    d = delivery(f, id);
+    assert_int_equal(d->attempts, 1);
+    assert_int_equal(d->n_history, 1);
+    assert_int_equal(d->history[0]->http_status, 500);
+    archive_free_delivery(d);
+
+    delivery_result(f, id, true, 0, false, &res);
+    assert_string_equal(res.state, "delivered");
+    outbox(f, &s);
+    assert_int_equal(s.n, 0);
+    /* A late report from a former leader changes nothing. */
+    delivery_result(f, id, false, 1700000009000ull, false, &res);
+    assert_true(res.replayed);
+    outbox(f, &s);
+    assert_int_equal(s.n, 0);
+    d = delivery(f, id);
+    assert_string_equal(d->state, "delivered");
+    assert_int_equal(d->attempts, 2);
+    archive_free_delivery(d);
+}
+
+static void license_warning_stages_are_announced_once(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct outbox_seen s;
+    Command cmd = COMMAND__INIT;
+    LicenseWarning w = LICENSE_WARNING__INIT;
+    /* The evaluation license expires 30 days after 1700000000000. */
+    uint64_t day = 24ull * 3600 * 1000;
+    create_webhook(f, "whl", "*", &res);
+    w.license_id = "evaluation";
+    cmd.body_case = COMMAND__BODY_LICENSE_WARNING;
+    cmd.license_warning = &w;
+    stamp(&cmd, NULL);
+    cmd.time_ms = 1700000000000ull + 25 * day; /* 5 days left: stage 7 */
+    w.days = 30;                                 /* wrong stage: no-op */
+    apply(f, &cmd, &res);
+    assert_true(res.replayed);
+    w.days = 7;
+    apply(f, &cmd, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_false(res.replayed);
+    apply(f, &cmd, &res); /* again: announced already */
+    assert_true(res.replayed);
+    outbox(f, &s);
+    assert_int_equal(s.n, 1);
+    cmd.time_ms = 1700000000000ull + 31 * day; /* expired */
+    w.days = 0;
+    apply(f, &cmd, &res);
+    assert_false(res.replayed);
+    outbox(f, &s);
+    assert_int_equal(s.n, 2);
+    {
+        DeliveryRecord *d = delivery(f, s.ids[1]);
+        assert_string_equal(d->event, "license_expired");
+        assert_string_equal(d->image_no, "");
+        archive_free_delivery(d);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, setup, teardown),
     cmocka_unit_test_setup_teardown(capture_classifies_and_orders, setup, teardown),
@@ -516,6 +671,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(older_expired_and_future_licenses_are_refused, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(quota_is_exact, setup, teardown),
+    cmocka_unit_test_setup_teardown(state_changes_are_queued_and_results_applied, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(license_warning_stages_are_announced_once, setup, teardown),
 };
 
 TESTLIB_MAIN("fsm", tests)
