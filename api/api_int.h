@@ -114,6 +114,13 @@ void api_handle_create_org(struct api_call *call);
 void api_handle_update_org(struct api_call *call);
 void api_handle_list_orgs(struct api_call *call);
 void api_handle_set_grants(struct api_call *call);
+void api_handle_create_webhook(struct api_call *call);
+void api_handle_list_webhooks(struct api_call *call);
+void api_handle_get_webhook(struct api_call *call);
+void api_handle_delete_webhook(struct api_call *call);
+void api_handle_bill_deliveries(struct api_call *call);
+void api_handle_list_deliveries(struct api_call *call);
+void api_handle_retry_delivery(struct api_call *call);
 void api_handle_token(struct api_call *call);
 
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why
@@ -128,6 +135,8 @@ bool api_restricted(const struct api_call *call);
  * no organisation); false after answering 404 as for a missing bill, so that a bill
  * outside the grants is not even known to exist. */
 bool api_bill_visible(struct api_call *call, const char *image_no);
+/* Loads the bill named by the call's parameter, if visible; false after answering. */
+bool api_load_bill(struct api_call *call, BillRecord **bill);
 
 /* A fresh access token (caller frees) for client @client_id, or (@user true) user
  * @client_id, of @tenant. */
@@ -160,6 +169,8 @@ struct api_op {
     void *data;   /* handler state, released with free() */
     size_t wipe;  /* bytes of @data wiped first (it holds a secret) */
 };
+/* An op for @call, for a request without a body. */
+struct api_op *api_op_new(const struct api_call *call);
 /* Starts an op for @call and buffers its body (at most @body_max bytes) for @done. */
 struct api_op *api_op_start(const struct api_call *call, size_t body_max,
                             http_body_done_cb done);

@@ -328,7 +328,7 @@ static json_t *file_json(const FileRecord *f, size_t position)
                      api_time_json(f->captured_ms), "captured_by", f->captured_by);
 }
 
-static bool load_bill(struct api_call *call, BillRecord **bill)
+bool api_load_bill(struct api_call *call, BillRecord **bill)
 {
     struct base_err err = {{0}};
     int rv;
@@ -397,7 +397,7 @@ void api_handle_get_bill(struct api_call *call)
     BillRecord *bill;
     json_t *files;
     json_t *body;
-    if (!load_bill(call, &bill)) {
+    if (!api_load_bill(call, &bill)) {
         return;
     }
     files = files_json(call, bill);
@@ -439,7 +439,7 @@ void api_handle_status(struct api_call *call)
 {
     BillRecord *bill;
     json_t *body;
-    if (!load_bill(call, &bill)) {
+    if (!api_load_bill(call, &bill)) {
         return;
     }
     body = json_pack("{s:s, s:s, s:b, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
@@ -573,7 +573,7 @@ void api_handle_log(struct api_call *call)
     BillRecord *bill;
     struct base_err err = {{0}};
     json_t *list;
-    if (!load_bill(call, &bill)) {
+    if (!api_load_bill(call, &bill)) {
         return;
     }
     archive_free_bill(bill);

@@ -44,7 +44,9 @@
     X(ROLE_NOT_FOUND, 11019, "role_not_found")                                           \
     X(ORG_EXISTS, 11020, "org_exists")                                                   \
     X(ORG_NOT_FOUND, 11021, "org_not_found")                                             \
-    X(ORG_CYCLE, 11022, "org_cycle")
+    X(ORG_CYCLE, 11022, "org_cycle")                                                     \
+    X(WEBHOOK_NOT_FOUND, 11023, "webhook_not_found")                                     \
+    X(DELIVERY_NOT_FOUND, 11024, "delivery_not_found")
 
 enum api_error {
 #define API_ERROR_ENUM(name, code, text) API_E_##name = code,

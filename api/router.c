@@ -92,6 +92,8 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_ORG_EXISTS, 409, API_E_ORG_EXISTS},
         {ARCHIVE_R_ORG_NOT_FOUND, 404, API_E_ORG_NOT_FOUND},
         {ARCHIVE_R_ORG_CYCLE, 409, API_E_ORG_CYCLE},
+        {ARCHIVE_R_WEBHOOK_NOT_FOUND, 404, API_E_WEBHOOK_NOT_FOUND},
+        {ARCHIVE_R_DELIVERY_NOT_FOUND, 404, API_E_DELIVERY_NOT_FOUND},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {
@@ -191,6 +193,15 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/orgs", AUTH_TOKEN, api_handle_list_orgs, PERM_READ},
     {HTTP_M_PATCH, "/api/v1/orgs/*", AUTH_TOKEN, api_handle_update_org, PERM_ADMIN},
     {HTTP_M_PUT, "/api/v1/users/*/grants", AUTH_TOKEN, api_handle_set_grants, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/webhooks", AUTH_TOKEN, api_handle_create_webhook, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/webhooks", AUTH_TOKEN, api_handle_list_webhooks, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/webhooks/*", AUTH_TOKEN, api_handle_get_webhook, PERM_ADMIN},
+    {HTTP_M_DELETE, "/api/v1/webhooks/*", AUTH_TOKEN, api_handle_delete_webhook, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/bills/*/deliveries", AUTH_TOKEN, api_handle_bill_deliveries,
+     PERM_READ},
+    {HTTP_M_GET, "/api/v1/deliveries", AUTH_TOKEN, api_handle_list_deliveries, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/deliveries/*/retry", AUTH_TOKEN, api_handle_retry_delivery,
+     PERM_ADMIN},
 };
 
 static const char *method_name(enum http_method m)
