@@ -53,6 +53,8 @@ enum archive_status {
     ARCHIVE_R_ORG_CYCLE,          /* a move under its own descendant */
     ARCHIVE_R_WEBHOOK_NOT_FOUND,
     ARCHIVE_R_DELIVERY_NOT_FOUND,
+    ARCHIVE_R_BILL_TYPE_NOT_FOUND,
+    ARCHIVE_R_MATCH_LOCKED,       /* a matched invoice cannot change */
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
@@ -220,6 +222,24 @@ int archive_list_deliveries(struct archive *a, const char *tenant,
 typedef bool (*archive_outbox_cb)(uint64_t id, uint64_t due_ms, void *arg);
 int archive_scan_outbox(struct archive *a, uint64_t after, archive_outbox_cb cb, void *arg,
                         struct base_err *err) WARN_UNUSED;
+
+/* ---- Bill types, schemes and matching (archive/schemes.c, archive/match.c) ---- */
+
+bool archive_valid_mode(const char *mode);
+typedef void (*archive_bill_type_cb)(const BillTypeRecord *t, void *arg);
+int archive_list_bill_types(struct archive *a, const char *tenant, archive_bill_type_cb cb,
+                            void *arg, struct base_err *err) WARN_UNUSED;
+typedef void (*archive_scheme_cb)(const SchemeRecord *s, void *arg);
+int archive_list_schemes(struct archive *a, const char *tenant, archive_scheme_cb cb,
+                         void *arg, struct base_err *err) WARN_UNUSED;
+/* A decimal amount ("12", "12.50", "-3.2") in cents; false when it is not one. */
+bool archive_amount_cents(const char *s, int64_t *out);
+/* Whether a scanned invoice matches a declared one: number and total amount (total, or
+ * amount plus tax), and with @standard also code, issue date, amount and tax. */
+bool archive_invoices_match(const Invoice *declared, const Invoice *scanned, bool standard);
+/* The first element that differs, for explanations; NULL when they match. */
+const char *archive_invoice_mismatch(const Invoice *declared, const Invoice *scanned,
+                                     bool standard);
 
 /* Calls @cb for every audit entry of a bill, oldest first. */
 int archive_list_audit(struct archive *a, const char *tenant, const char *image_no,

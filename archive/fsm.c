@@ -30,6 +30,8 @@ struct txn {
 };
 
 static int emit_event(struct txn *t, const char *image_no, const char *event, json_t *body);
+static int submit_bill(struct txn *t, BillRecord *bill);
+static int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r);
 
 static void refuse(struct txn *t, enum archive_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -232,6 +234,12 @@ static void result_bill(struct txn *t, const BillRecord *bill)
     snprintf(t->res->state, sizeof t->res->state, "%s", bill->state);
 }
 
+
+static json_t *invoice_json(const Invoice *i)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "number", i->number, "code", i->code,
+                     "date", i->date, "amount", i->amount, "tax", i->tax, "total", i->total);
+}
 
 static void copy_invoice(Invoice *dst, const Invoice *src)
 {
@@ -554,7 +562,7 @@ static int apply_add_file(struct txn *t, const AddFile *f)
                f->after, f->image_no);
         goto out;
     }
-    if (strcmp(bill->state, "pending_upload") == 0) {
+    if (strcmp(bill->state, "pending_upload") == 0 || strcmp(bill->state, "returned") == 0) {
         rv = set_state(t, bill, "captured");
     } else if (t->res->created) {
         rv = announce_state(t, bill, NULL);
@@ -613,10 +621,7 @@ static int apply_submit(struct txn *t, const SubmitBill *s)
                    s->image_no);
             goto out;
         }
-        /* Bill types and schemes are not configured yet: every bill is basic mode,
-         * complete once submitted. */
-        if ((rv = set_state(t, bill, "submitted")) != 0 ||
-            (rv = set_state(t, bill, "ready")) != 0) {
+        if ((rv = submit_bill(t, bill)) != 0) {
             goto out;
         }
         store_bill(t, bill);
@@ -1464,8 +1469,12 @@ static int apply_delivery_result(struct txn *t, const DeliveryResult *r)
     }
     store_delivery(t, d);
     snprintf(t->res->state, sizeof t->res->state, "%s", d->state);
+    if (strcmp(d->event, "erp_submit") == 0 && d->image_no[0] != '\0' &&
+        (r->ok || r->cancel || r->give_up)) {
+        rv = erp_outcome(t, d, r);
+    }
     archive_free_delivery(d);
-    return 0;
+    return rv;
 }
 
 static int apply_retry_delivery(struct txn *t, const RetryDelivery *r)
@@ -1533,21 +1542,713 @@ static int apply_license_warning(struct txn *t, const LicenseWarning *w)
     return rv;
 }
 
-/* Content writes need the tenant's license in force at the command's time, the image
- * mode licensed, and room in the quota. False (refused, or *@rv a store error) when
- * the command must not go on. */
+/* ---- Bill types, schemes, matching and ERP submission ---- */
+
+/* What applies to a bill: its bill type's mode when a scheme covers the bill's
+ * organisation (or an organisation above it, or every organisation), else basic. */
+struct scheme_choice {
+    char mode[8];
+    char match[12];
+    char submit[8];
+};
+
+#define ORG_DEPTH_MAX 64
+
+/* The parent of organisation @org ("" at the top or when it is unknown). */
+static int org_parent(struct txn *t, const char *org, char **parent)
+{
+    struct key k;
+    OrgRecord *o;
+    int rv;
+    key_pair(&k, t->cmd->tenant, org);
+    rv = archive_load_record(t->a, ROCKS_CF_ORGS, &k, &org_record__descriptor,
+                             (ProtobufCMessage **)&o, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        *parent = xstrdup("");
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    *parent = xstrdup(o->parent);
+    org_record__free_unpacked(o, NULL);
+    return 0;
+}
+
+static int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
+                          struct scheme_choice *out)
+{
+    BillTypeRecord *type;
+    SchemeRecord *sc = NULL;
+    struct key k;
+    char *cur;
+    int rv;
+    snprintf(out->mode, sizeof out->mode, "basic");
+    snprintf(out->match, sizeof out->match, "normal");
+    snprintf(out->submit, sizeof out->submit, "manual");
+    if (bill_type == NULL || bill_type[0] == '\0') {
+        return 0;
+    }
+    key_pair(&k, t->cmd->tenant, bill_type);
+    rv = archive_load_record(t->a, ROCKS_CF_BILL_TYPES, &k, &bill_type_record__descriptor,
+                             (ProtobufCMessage **)&type, t->err);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    cur = xstrdup(org != NULL ? org : "");
+    for (int depth = 0; depth < ORG_DEPTH_MAX; depth++) {
+        char *parent;
+        key_triple(&k, t->cmd->tenant, bill_type, cur);
+        rv = archive_load_record(t->a, ROCKS_CF_SCHEMES, &k, &scheme_record__descriptor,
+                                 (ProtobufCMessage **)&sc, t->err);
+        if (rv != BASE_ENOTFOUND || cur[0] == '\0') {
+            break;
+        }
+        if ((rv = org_parent(t, cur, &parent)) != 0) {
+            break;
+        }
+        free(cur);
+        cur = parent;
+    }
+    free(cur);
+    if (rv == 0) {
+        snprintf(out->mode, sizeof out->mode, "%s", type->mode);
+        snprintf(out->match, sizeof out->match, "%s", sc->match);
+        snprintf(out->submit, sizeof out->submit, "%s", sc->submit);
+        scheme_record__free_unpacked(sc, NULL);
+    }
+    bill_type_record__free_unpacked(type, NULL);
+    return rv == BASE_ENOTFOUND ? 0 : rv;
+}
+
+static unsigned mode_bit(const char *mode)
+{
+    return strcmp(mode, "match") == 0  ? LICENSE_MODE_MATCH
+           : strcmp(mode, "sync") == 0 ? LICENSE_MODE_SYNC
+                                       : LICENSE_MODE_BASIC;
+}
+
+static int apply_create_bill_type(struct txn *t, const CreateBillType *c)
+{
+    BillTypeRecord rec = BILL_TYPE_RECORD__INIT;
+    struct key k;
+    if (c->code == NULL || !archive_valid_tenant(c->code) || c->name == NULL ||
+        strlen(c->name) > 256 || !archive_valid_mode(c->mode)) {
+        refuse(t, ARCHIVE_R_INVALID, "a bill type is a code (1-64 of A-Z a-z 0-9 . _ -), a "
+                                     "name (at most 256 bytes) and a mode: basic, sync or match");
+        return 0;
+    }
+    rec.code = c->code;
+    rec.name = c->name;
+    rec.mode = c->mode;
+    rec.created_ms = t->cmd->time_ms;
+    key_pair(&k, t->cmd->tenant, c->code);
+    put_record(t, ROCKS_CF_BILL_TYPES, &k, &rec.base);
+    admin_audit(t, t->cmd->tenant, "bill_type_set",
+                json_pack("{s:s, s:s, s:s}", "code", c->code, "name", c->name, "mode", c->mode));
+    return 0;
+}
+
+static int apply_set_scheme(struct txn *t, const SetScheme *c)
+{
+    SchemeRecord rec = SCHEME_RECORD__INIT;
+    const char *org = c->org != NULL ? c->org : "";
+    struct key k;
+    bool found;
+    int rv;
+    if (c->bill_type == NULL || !archive_valid_tenant(c->bill_type) ||
+        (org[0] != '\0' && !archive_valid_tenant(org)) || c->match == NULL ||
+        (strcmp(c->match, "normal") != 0 && strcmp(c->match, "standard") != 0) ||
+        c->submit == NULL || (strcmp(c->submit, "auto") != 0 && strcmp(c->submit, "manual") != 0)) {
+        refuse(t, ARCHIVE_R_INVALID, "a scheme names a bill type, optionally an organisation, "
+                                     "match normal or standard, and submit auto or manual");
+        return 0;
+    }
+    key_pair(&k, t->cmd->tenant, c->bill_type);
+    if ((rv = record_exists(t, ROCKS_CF_BILL_TYPES, &k, &found)) != 0 || !found) {
+        if (rv == 0) {
+            refuse(t, ARCHIVE_R_BILL_TYPE_NOT_FOUND, "no bill type %s; create it first with "
+                   "POST /api/v1/bill-types", c->bill_type);
+        }
+        return rv;
+    }
+    if (org[0] != '\0') {
+        key_pair(&k, t->cmd->tenant, org);
+        if ((rv = record_exists(t, ROCKS_CF_ORGS, &k, &found)) != 0 || !found) {
+            if (rv == 0) {
+                refuse(t, ARCHIVE_R_ORG_NOT_FOUND, "no organisation %s", org);
+            }
+            return rv;
+        }
+    }
+    rec.bill_type = c->bill_type;
+    rec.org = (char *)org;
+    rec.match = c->match;
+    rec.submit = c->submit;
+    rec.updated_ms = t->cmd->time_ms;
+    key_triple(&k, t->cmd->tenant, c->bill_type, org);
+    put_record(t, ROCKS_CF_SCHEMES, &k, &rec.base);
+    admin_audit(t, t->cmd->tenant, "scheme_set",
+                json_pack("{s:s, s:s, s:s, s:s}", "bill_type", c->bill_type, "org", org, "match",
+                          c->match, "submit", c->submit));
+    return 0;
+}
+
+/* A file of @bill, or a refusal. */
+static int load_bill_file(struct txn *t, const BillRecord *bill, const char *file_id,
+                          FileRecord **out)
+{
+    struct key k;
+    int rv;
+    key_pair(&k, t->cmd->tenant, file_id != NULL ? file_id : "");
+    rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+                             (ProtobufCMessage **)out, t->err);
+    if (rv == 0 && strcmp((*out)->image_no, bill->image_no) != 0) {
+        archive_free_file(*out);
+        rv = BASE_ENOTFOUND;
+    }
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_FILE_NOT_FOUND, "bill %s has no file %.64s", bill->image_no,
+               file_id != NULL ? file_id : "");
+    }
+    return rv;
+}
+
+static void put_file(struct txn *t, const FileRecord *f)
+{
+    struct key k;
+    key_pair(&k, t->cmd->tenant, f->file_id);
+    put_record(t, ROCKS_CF_FILES, &k, &f->base);
+}
+
+/* A bill of the command's tenant, or a refusal (BASE_ENOTFOUND). */
+static int load_bill_or_refuse(struct txn *t, const char *image_no, BillRecord **bill)
+{
+    int rv = load_bill(t, image_no != NULL ? image_no : "", bill);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_BILL_NOT_FOUND, "no bill with image number %.64s",
+               image_no != NULL ? image_no : "");
+    }
+    return rv;
+}
+
+static bool state_in(const BillRecord *bill, const char *const *states)
+{
+    for (; *states != NULL; states++) {
+        if (strcmp(bill->state, *states) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+struct erp_files {
+    struct txn *t;
+    json_t *files;
+};
+
+/* The event an ERP receives: the bill and its files in order. */
+static int erp_body(struct txn *t, const BillRecord *bill, json_t **out)
+{
+    BillOrder *order;
+    json_t *files = json_array();
+    int rv = load_order(t, bill->image_no, &order);
+    for (size_t i = 0; rv == 0 && i < order->n_file_ids; i++) {
+        FileRecord *f;
+        struct key k;
+        char hex[65];
+        key_pair(&k, t->cmd->tenant, order->file_ids[i]);
+        rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+                                 (ProtobufCMessage **)&f, t->err);
+        if (rv != 0) {
+            break;
+        }
+        hex_encode(f->blob.data, f->blob.len, hex);
+        json_array_append_new(files, json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:s?}",
+                                               "file_id", f->file_id, "name", f->name,
+                                               "category", f->category, "format", f->format,
+                                               "size", (json_int_t)f->size, "pages",
+                                               (int)f->pages, "blob", hex, "match",
+                                               f->match[0] != '\0' ? f->match : NULL));
+        archive_free_file(f);
+    }
+    if (rv == 0) {
+        bill_order__free_unpacked(order, NULL);
+        *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "image_no",
+                         bill->image_no, "bill_no", bill->bill_no, "bill_type", bill->bill_type,
+                         "org", bill->org, "submitter", bill->submitter, "amount", bill->amount,
+                         "currency", bill->currency, "state", bill->state, "files", files);
+    } else {
+        json_decref(files);
+    }
+    return rv;
+}
+
+/* Queues the bill for the tenant's ERP (webhooks of event erp_submit); *@queued false
+ * when no webhook takes it. */
+static int queue_erp(struct txn *t, const BillRecord *bill, bool *queued)
+{
+    unsigned before = t->deliveries;
+    json_t *body;
+    int rv = erp_body(t, bill, &body);
+    if (rv == 0) {
+        rv = emit_event(t, bill->image_no, "erp_submit", body);
+    }
+    *queued = t->deliveries > before;
+    return rv;
+}
+
+/* The bill is complete: ready, and on to the ERP when its scheme says auto. */
+static int become_ready(struct txn *t, BillRecord *bill, const char *submit)
+{
+    bool queued;
+    int rv = set_state(t, bill, "ready");
+    if (rv != 0 || strcmp(submit, "auto") != 0) {
+        return rv;
+    }
+    if ((rv = queue_erp(t, bill, &queued)) != 0) {
+        return rv;
+    }
+    if (!queued) {
+        set_string(&bill->erp_error, "no webhook subscribes to erp_submit: create one, then "
+                                     "submit the bill to the ERP again");
+        rv = set_state(t, bill, "erp_failed");
+    }
+    return rv;
+}
+
+/* Matches the bill's unmatched invoice files against its declared invoices that no
+ * file matches yet; counts the declared invoices matched. */
+static int run_match(struct txn *t, BillRecord *bill)
+{
+    bool standard = strcmp(bill->match_level, "standard") == 0;
+    size_t n = bill->n_invoices;
+    bool *taken = xcalloc(n + 1, sizeof *taken);
+    FileRecord **files;
+    BillOrder *order;
+    size_t nf = 0;
+    uint32_t matched = 0;
+    int rv = load_order(t, bill->image_no, &order);
+    if (rv != 0) {
+        free(taken);
+        return rv;
+    }
+    files = xcalloc(order->n_file_ids + 1, sizeof *files);
+    for (size_t i = 0; i < order->n_file_ids && rv == 0; i++) {
+        struct key k;
+        key_pair(&k, t->cmd->tenant, order->file_ids[i]);
+        rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+                                 (ProtobufCMessage **)&files[nf], t->err);
+        if (rv == 0 && strcmp(files[nf]->category, "invoice") == 0) {
+            nf++;
+        } else if (rv == 0) {
+            archive_free_file(files[nf]);
+        }
+    }
+    for (size_t f = 0; f < nf && rv == 0; f++) { /* what people matched stays */
+        for (size_t i = 0; i < n && files[f]->match[0] != '\0'; i++) {
+            if (!taken[i] && strcmp(bill->invoices[i]->number, files[f]->match) == 0) {
+                taken[i] = true;
+                break;
+            }
+        }
+    }
+    for (size_t f = 0; f < nf && rv == 0; f++) {
+        if (files[f]->match[0] != '\0' || files[f]->invoice == NULL) {
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!taken[i] && archive_invoices_match(bill->invoices[i], files[f]->invoice,
+                                                    standard)) {
+                taken[i] = true;
+                set_string(&files[f]->match, bill->invoices[i]->number);
+                put_file(t, files[f]);
+                audit(t, bill, "invoice_matched",
+                      json_pack("{s:s, s:s, s:s, s:s}", "file_id", files[f]->file_id,
+                                "invoice_number", bill->invoices[i]->number, "by", "automatic",
+                                "level", standard ? "standard" : "normal"));
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        matched += taken[i];
+    }
+    bill->invoices_matched = matched;
+    for (size_t f = 0; f < nf; f++) {
+        archive_free_file(files[f]);
+    }
+    free(files);
+    free(taken);
+    bill_order__free_unpacked(order, NULL);
+    return rv;
+}
+
+static bool all_matched(const BillRecord *bill)
+{
+    return bill->invoices_matched >= bill->n_invoices;
+}
+
+/* Submit: basic and sync bills are complete; match bills once every declared invoice
+ * is matched, else they wait in submitted for a person. */
+static int submit_bill(struct txn *t, BillRecord *bill)
+{
+    struct scheme_choice sc;
+    int rv = resolve_scheme(t, bill->bill_type, bill->org, &sc);
+    if (rv != 0) {
+        return rv;
+    }
+    set_string(&bill->mode, sc.mode);
+    set_string(&bill->match_level, sc.match);
+    set_string(&bill->erp_error, "");
+    if ((rv = set_state(t, bill, "submitted")) != 0) {
+        return rv;
+    }
+    if (strcmp(sc.mode, "match") == 0) {
+        if ((rv = run_match(t, bill)) != 0 || !all_matched(bill)) {
+            return rv;
+        }
+    }
+    return become_ready(t, bill, sc.submit);
+}
+
+static int apply_match_bill(struct txn *t, const MatchBill *m)
+{
+    static const char *const states[] = {"submitted", NULL};
+    struct scheme_choice sc;
+    BillRecord *bill;
+    int rv = load_bill_or_refuse(t, m->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if (!state_in(bill, states) || strcmp(bill->mode, "match") != 0) {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "bill %s is %s%s: matching runs on submitted bills "
+               "of match mode", bill->image_no, bill->state,
+               strcmp(bill->mode, "match") != 0 ? " and not in match mode" : "");
+    } else if ((rv = resolve_scheme(t, bill->bill_type, bill->org, &sc)) == 0 &&
+               (rv = run_match(t, bill)) == 0 && all_matched(bill)) {
+        rv = become_ready(t, bill, sc.submit);
+    }
+    if (rv == 0 && t->res->status == ARCHIVE_OK) {
+        store_bill(t, bill);
+        result_bill(t, bill);
+    }
+    archive_free_bill(bill);
+    return rv;
+}
+
+/* Finds declared invoice @number of @bill; -1 when the bill declares none. */
+static int declared_index(const BillRecord *bill, const char *number)
+{
+    for (size_t i = 0; i < bill->n_invoices; i++) {
+        if (strcmp(bill->invoices[i]->number, number) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Whether another invoice file of the bill is matched to @number. */
+static int matched_elsewhere(struct txn *t, const BillRecord *bill, const char *number,
+                             bool *yes)
+{
+    BillOrder *order;
+    int rv = load_order(t, bill->image_no, &order);
+    *yes = false;
+    for (size_t i = 0; rv == 0 && i < order->n_file_ids && !*yes; i++) {
+        FileRecord *f;
+        struct key k;
+        key_pair(&k, t->cmd->tenant, order->file_ids[i]);
+        rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+                                 (ProtobufCMessage **)&f, t->err);
+        if (rv == 0) {
+            *yes = strcmp(f->match, number) == 0;
+            archive_free_file(f);
+        }
+    }
+    if (rv == 0) {
+        bill_order__free_unpacked(order, NULL);
+    }
+    return rv;
+}
+
+static int manual_match(struct txn *t, BillRecord *bill, FileRecord *f, const MatchFile *m)
+{
+    struct scheme_choice sc;
+    bool taken;
+    int rv;
+    if (m->invoice_number == NULL || declared_index(bill, m->invoice_number) < 0) {
+        refuse(t, ARCHIVE_R_INVALID, "bill %s declares no invoice %.64s; the pool bill lists "
+               "the invoices that can be matched", bill->image_no,
+               m->invoice_number != NULL ? m->invoice_number : "");
+        return 0;
+    }
+    if (f->match[0] != '\0') {
+        refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s already; unmatch "
+               "it first", f->file_id, f->match);
+        return 0;
+    }
+    if ((rv = matched_elsewhere(t, bill, m->invoice_number, &taken)) != 0) {
+        return rv;
+    }
+    if (taken) {
+        refuse(t, ARCHIVE_R_MATCH_LOCKED, "invoice %s of bill %s is matched to another file; "
+               "unmatch that file first", m->invoice_number, bill->image_no);
+        return 0;
+    }
+    set_string(&f->match, m->invoice_number);
+    bill->invoices_matched++;
+    audit(t, bill, "invoice_matched",
+          json_pack("{s:s, s:s, s:s}", "file_id", f->file_id, "invoice_number",
+                    m->invoice_number, "by", "manual"));
+    if (strcmp(bill->state, "submitted") == 0 && all_matched(bill) &&
+        (rv = resolve_scheme(t, bill->bill_type, bill->org, &sc)) == 0) {
+        rv = become_ready(t, bill, sc.submit);
+    }
+    return rv;
+}
+
+static int manual_unmatch(struct txn *t, BillRecord *bill, FileRecord *f)
+{
+    static const char *const back[] = {"ready", "erp_failed", NULL};
+    if (f->match[0] == '\0') {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "file %s is not matched", f->file_id);
+        return 0;
+    }
+    audit(t, bill, "invoice_unmatched",
+          json_pack("{s:s, s:s}", "file_id", f->file_id, "invoice_number", f->match));
+    set_string(&f->match, "");
+    if (bill->invoices_matched > 0) {
+        bill->invoices_matched--;
+    }
+    /* A ready match-mode bill with an invoice unmatched is no longer complete. */
+    return state_in(bill, back) ? set_state(t, bill, "submitted") : 0;
+}
+
+static int apply_match_file(struct txn *t, const MatchFile *m)
+{
+    static const char *const open_states[] = {"captured", "returned", "submitted", "ready",
+                                              "erp_failed", NULL};
+    BillRecord *bill;
+    FileRecord *f = NULL;
+    struct scheme_choice sc;
+    int rv = load_bill_or_refuse(t, m->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if ((rv = load_bill_file(t, bill, m->file_id, &f)) != 0) {
+        f = NULL;
+        rv = rv == BASE_ENOTFOUND ? 0 : rv;
+        goto out;
+    }
+    if ((rv = resolve_scheme(t, bill->bill_type, bill->org, &sc)) != 0) {
+        goto out;
+    }
+    if (!state_in(bill, open_states) || strcmp(sc.mode, "match") != 0 ||
+        strcmp(f->category, "invoice") != 0) {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "file %s of bill %s cannot be %s: it must be an "
+               "invoice file of a match-mode bill that is not at the ERP (the bill is %s, "
+               "mode %s, the file a%s %s)", f->file_id, bill->image_no,
+               m->unmatch ? "unmatched" : "matched", bill->state, sc.mode,
+               f->category[0] == 'a' || f->category[0] == 'i' ? "n" : "", f->category);
+        goto out;
+    }
+    rv = m->unmatch ? manual_unmatch(t, bill, f) : manual_match(t, bill, f, m);
+    if (rv == 0 && t->res->status == ARCHIVE_OK) {
+        put_file(t, f);
+        store_bill(t, bill);
+        result_bill(t, bill);
+        snprintf(t->res->file_id, sizeof t->res->file_id, "%s", f->file_id);
+    }
+out:
+    archive_free_file(f);
+    archive_free_bill(bill);
+    return rv;
+}
+
+static int apply_set_file_invoice(struct txn *t, const SetFileInvoice *c)
+{
+    static const char *const states[] = {"captured", "returned", "submitted", NULL};
+    BillRecord *bill;
+    FileRecord *f = NULL;
+    Invoice *inv;
+    int rv = load_bill_or_refuse(t, c->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if ((rv = load_bill_file(t, bill, c->file_id, &f)) != 0) {
+        f = NULL;
+        rv = rv == BASE_ENOTFOUND ? 0 : rv;
+        goto out;
+    }
+    if (c->invoice == NULL || c->invoice->number == NULL || c->invoice->number[0] == '\0') {
+        refuse(t, ARCHIVE_R_INVALID, "invoice data needs at least a number");
+    } else if (!state_in(bill, states)) {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "bill %s is %s: invoice data can be corrected while "
+               "it is captured, returned or submitted", bill->image_no, bill->state);
+    } else if (strcmp(f->category, "invoice") != 0) {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "file %s is a%s %s, not an invoice: set it as an "
+               "invoice first", f->file_id, f->category[0] == 'a' ? "n" : "", f->category);
+    } else if (f->match[0] != '\0') {
+        refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched invoices "
+               "are locked; unmatch it first", f->file_id, f->match);
+    } else {
+        json_t *before = f->invoice != NULL ? invoice_json(f->invoice) : json_null();
+        inv = xmalloc(sizeof *inv);
+        invoice__init(inv);
+        copy_invoice(inv, c->invoice);
+        if (f->invoice != NULL) {
+            invoice__free_unpacked(f->invoice, NULL);
+        }
+        f->invoice = inv;
+        put_file(t, f);
+        audit(t, bill, "invoice_data_set",
+              json_pack("{s:s, s:o, s:o}", "file_id", f->file_id, "before", before, "after",
+                        invoice_json(inv)));
+        store_bill(t, bill);
+        result_bill(t, bill);
+        snprintf(t->res->file_id, sizeof t->res->file_id, "%s", f->file_id);
+    }
+out:
+    archive_free_file(f);
+    archive_free_bill(bill);
+    return rv;
+}
+
+static int apply_erp_submit(struct txn *t, const ErpSubmit *c)
+{
+    static const char *const states[] = {"ready", "erp_failed", NULL};
+    BillRecord *bill;
+    bool queued;
+    int rv = load_bill_or_refuse(t, c->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if (!state_in(bill, states)) {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "bill %s is %s: only ready bills (or those whose "
+               "ERP submission failed) go to the ERP", bill->image_no, bill->state);
+    } else if ((rv = queue_erp(t, bill, &queued)) == 0 && !queued) {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "no webhook subscribes to erp_submit: the ERP "
+               "endpoint is a webhook of that event (POST /api/v1/webhooks)");
+    } else if (rv == 0) {
+        audit(t, bill, "erp_submit_queued", json_pack("{s:s}", "state", bill->state));
+        store_bill(t, bill);
+        result_bill(t, bill);
+    }
+    archive_free_bill(bill);
+    return rv;
+}
+
+static int apply_return_bill(struct txn *t, const ReturnBill *c)
+{
+    static const char *const states[] = {"submitted", "ready", "erp_failed", NULL};
+    BillRecord *bill;
+    int rv = load_bill_or_refuse(t, c->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if (!state_in(bill, states)) {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "bill %s is %s: only submitted or ready bills (or "
+               "those the ERP refused) can be returned", bill->image_no, bill->state);
+    } else if (c->reason == NULL || strlen(c->reason) > 1024) {
+        refuse(t, ARCHIVE_R_INVALID, "a return gives a reason of at most 1024 bytes");
+    } else {
+        set_string(&bill->returned_reason, c->reason);
+        audit(t, bill, "returned", json_pack("{s:s}", "reason", c->reason));
+        if ((rv = set_state(t, bill, "returned")) == 0) {
+            store_bill(t, bill);
+            result_bill(t, bill);
+        }
+    }
+    archive_free_bill(bill);
+    return rv;
+}
+
+/* The ERP's answer to an erp_submit delivery moves the bill on. */
+static int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r)
+{
+    static const char *const states[] = {"ready", "erp_failed", NULL};
+    BillRecord *bill;
+    int rv = load_bill(t, d->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if (state_in(bill, states)) {
+        if (r->ok) {
+            set_string(&bill->erp_error, "");
+            rv = set_state(t, bill, "erp_submitted");
+        } else {
+            set_string(&bill->erp_error, r->cancel ? "the ERP webhook was deleted"
+                                         : r->error != NULL ? r->error : "");
+            rv = set_state(t, bill, "erp_failed");
+        }
+        if (rv == 0) {
+            store_bill(t, bill);
+        }
+    }
+    archive_free_bill(bill);
+    return rv;
+}
+
+static const char *command_image_no(const Command *cmd)
+{
+    switch (cmd->body_case) {
+    case COMMAND__BODY_ADD_FILE:
+        return cmd->add_file->image_no;
+    case COMMAND__BODY_SUBMIT:
+        return cmd->submit->image_no;
+    case COMMAND__BODY_SET_FILE_INVOICE:
+        return cmd->set_file_invoice->image_no;
+    case COMMAND__BODY_MATCH_BILL:
+        return cmd->match_bill->image_no;
+    case COMMAND__BODY_MATCH_FILE:
+        return cmd->match_file->image_no;
+    default:
+        return NULL;
+    }
+}
+
+/* The image mode of the bill a content write is about (a pool push names its own bill
+ * type and organisation; a bill not pushed yet is basic). */
+static int write_mode(struct txn *t, unsigned *mode)
+{
+    struct scheme_choice sc;
+    const char *image_no = command_image_no(t->cmd);
+    int rv = 0;
+    if (t->cmd->body_case == COMMAND__BODY_POOL_PUSH) {
+        rv = resolve_scheme(t, t->cmd->pool_push->bill_type, t->cmd->pool_push->org, &sc);
+    } else {
+        BillRecord *bill;
+        rv = load_bill(t, image_no != NULL ? image_no : "", &bill);
+        if (rv == 0) {
+            rv = resolve_scheme(t, bill->bill_type, bill->org, &sc);
+            archive_free_bill(bill);
+        } else if (rv == BASE_ENOTFOUND) {
+            rv = resolve_scheme(t, "", "", &sc);
+        }
+    }
+    *mode = rv == 0 ? mode_bit(sc.mode) : LICENSE_MODE_BASIC;
+    return rv;
+}
+
+/* Content writes need the tenant's license in force at the command's time, the bill's
+ * image mode licensed, and room in the quota. False (refused, or *@rv a store error)
+ * when the command must not go on. */
 static bool write_allowed(struct txn *t, int *rv)
 {
     char msg[sizeof t->res->message];
     uint64_t bytes = 0, files = 0;
     enum archive_status st;
+    unsigned mode;
     if (t->cmd->body_case == COMMAND__BODY_ADD_FILE) {
         bytes = t->cmd->add_file->size;
         files = 1;
     }
-    /* Bill types and schemes do not exist yet: every bill is basic mode. */
-    st = archive_check_write(t->a, t->cmd->tenant, t->cmd->time_ms, LICENSE_MODE_BASIC, bytes,
-                             files, msg, sizeof msg, rv, t->err);
+    if ((*rv = write_mode(t, &mode)) != 0) {
+        return false;
+    }
+    st = archive_check_write(t->a, t->cmd->tenant, t->cmd->time_ms, mode, bytes, files, msg,
+                             sizeof msg, rv, t->err);
     if (*rv != 0) {
         return false;
     }
@@ -1560,8 +2261,7 @@ static bool write_allowed(struct txn *t, int *rv)
 
 static bool is_content_write(const Command *cmd)
 {
-    return cmd->body_case == COMMAND__BODY_POOL_PUSH || cmd->body_case == COMMAND__BODY_ADD_FILE ||
-           cmd->body_case == COMMAND__BODY_SUBMIT;
+    return cmd->body_case == COMMAND__BODY_POOL_PUSH || command_image_no(cmd) != NULL;
 }
 
 static int dispatch(struct txn *t)
@@ -1634,6 +2334,27 @@ static int dispatch(struct txn *t)
         break;
     case COMMAND__BODY_LICENSE_WARNING:
         rv = apply_license_warning(t, t->cmd->license_warning);
+        break;
+    case COMMAND__BODY_CREATE_BILL_TYPE:
+        rv = apply_create_bill_type(t, t->cmd->create_bill_type);
+        break;
+    case COMMAND__BODY_SET_SCHEME:
+        rv = apply_set_scheme(t, t->cmd->set_scheme);
+        break;
+    case COMMAND__BODY_SET_FILE_INVOICE:
+        rv = apply_set_file_invoice(t, t->cmd->set_file_invoice);
+        break;
+    case COMMAND__BODY_MATCH_BILL:
+        rv = apply_match_bill(t, t->cmd->match_bill);
+        break;
+    case COMMAND__BODY_MATCH_FILE:
+        rv = apply_match_file(t, t->cmd->match_file);
+        break;
+    case COMMAND__BODY_ERP_SUBMIT:
+        rv = apply_erp_submit(t, t->cmd->erp_submit);
+        break;
+    case COMMAND__BODY_RETURN_BILL:
+        rv = apply_return_bill(t, t->cmd->return_bill);
         break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");

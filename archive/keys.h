@@ -18,6 +18,8 @@
  *   delivery_index tenant \0 image_no \0 id (be64) -> "" (a bill's deliveries; tenant
  *                                                 events under an empty image_no)
  *   outbox id (be64)                            -> next attempt ms (be64): pending only
+ *   bill_types tenant \0 code                  -> BillTypeRecord
+ *   schemes tenant \0 bill_type \0 org          -> SchemeRecord ("" org: every one)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64
@@ -47,6 +49,8 @@ void key_pair(struct key *k, const char *a, const char *b);
 void key_audit(struct key *k, const char *tenant, const char *image_no, uint64_t seq);
 /* Prefix of a bill's audit keys. */
 void key_audit_prefix(struct key *k, const char *tenant, const char *image_no);
+/* "a \0 b \0 c". */
+void key_triple(struct key *k, const char *a, const char *b, const char *c);
 /* Prefix "tenant \0". */
 void key_tenant_prefix(struct key *k, const char *tenant);
 

@@ -96,6 +96,10 @@ const char *archive_status_name(enum archive_status status)
         return "webhook_not_found";
     case ARCHIVE_R_DELIVERY_NOT_FOUND:
         return "delivery_not_found";
+    case ARCHIVE_R_BILL_TYPE_NOT_FOUND:
+        return "bill_type_not_found";
+    case ARCHIVE_R_MATCH_LOCKED:
+        return "match_locked";
     }
     return "unknown";
 }

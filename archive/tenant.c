@@ -281,9 +281,11 @@ static enum archive_status license_allows(const char *tenant, const License *l,
         return ARCHIVE_R_LICENSE;
     }
     if ((l->modes & mode) == 0) {
+        char wanted[32];
         license_modes_format(l->modes, modes, sizeof modes);
-        snprintf(msg, size, "license %s of tenant %s does not cover this image mode (it "
-                 "covers %s)", l->license_id, tenant, modes);
+        license_modes_format(mode, wanted, sizeof wanted);
+        snprintf(msg, size, "license %s of tenant %s does not cover image mode %s, the mode "
+                 "of this bill's type (it covers %s)", l->license_id, tenant, wanted, modes);
         return ARCHIVE_R_LICENSE;
     }
     return ARCHIVE_OK;

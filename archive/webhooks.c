@@ -11,7 +11,7 @@
 
 static const char *const events[] = {
     "pending_upload", "captured", "submitted", "ready", "erp_submitted", "erp_failed",
-    "returned", "license_expiring", "license_expired",
+    "returned", "license_expiring", "license_expired", "erp_submit",
 };
 
 bool archive_webhook_event_known(const char *event)
@@ -30,7 +30,8 @@ bool archive_webhook_event_known(const char *event)
 const char *archive_webhook_event_names(void)
 {
     return "pending_upload, captured, submitted, ready, erp_submitted, erp_failed, returned, "
-           "license_expiring, license_expired, or * for all";
+           "license_expiring, license_expired, erp_submit (the ERP endpoint: receives ready "
+           "bills), or * for all";
 }
 
 const char *archive_webhook_url_problem(const char *url)
@@ -61,8 +62,11 @@ const char *archive_webhook_url_problem(const char *url)
 
 bool archive_webhook_wants(const WebhookRecord *w, const char *event)
 {
+    /* "*" is for notifications: submitting bills to an ERP is asked for by name. */
+    bool notification = strcmp(event, "erp_submit") != 0;
     for (size_t i = 0; i < w->n_events; i++) {
-        if (strcmp(w->events[i], "*") == 0 || strcmp(w->events[i], event) == 0) {
+        if ((notification && strcmp(w->events[i], "*") == 0) ||
+            strcmp(w->events[i], event) == 0) {
             return true;
         }
     }

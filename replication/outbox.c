@@ -24,6 +24,7 @@ struct job {
     struct repl_propose prop;
     uint64_t id;
     uint32_t attempts; /* made before this one */
+    bool once;         /* an ERP submission: one attempt, a failure is the bill's */
     char *tenant;
     char *url;
     char *body;
@@ -83,6 +84,7 @@ static struct job *job_new(struct outbox *o, const DeliveryRecord *d)
     j->id = d->id;
     j->attempts = d->attempts;
     j->tenant = xstrdup(d->tenant);
+    j->once = strcmp(d->event, "erp_submit") == 0;
     j->prop.data = j;
     j->req.data = j;
     j->next = o->jobs;
@@ -178,7 +180,7 @@ static void attempt_done(struct http_client_req *req)
             snprintf(error, sizeof error, "%s", req->error);
         }
         o->stats.attempts_failed++;
-        r.give_up = j->attempts + 1 >= o->c.attempts;
+        r.give_up = j->once || j->attempts + 1 >= o->c.attempts;
         r.next_ms = clock_wall_ms() + backoff_ms(&o->c, j->attempts + 1);
     }
     r.error = error;
