@@ -64,7 +64,8 @@ struct api_call {
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
     unsigned perms;                     /* archive/users.h PERM_* of the caller */
-    char param[API_PARAM_MAX + 1];
+    char param[API_PARAM_MAX + 1];  /* the first "*" of the route */
+    char param2[API_PARAM_MAX + 1]; /* the second one */
 };
 
 /* Responses: every one carries X-Imgarc-Index. @body is stolen (decref'd). */
@@ -121,6 +122,17 @@ void api_handle_delete_webhook(struct api_call *call);
 void api_handle_bill_deliveries(struct api_call *call);
 void api_handle_list_deliveries(struct api_call *call);
 void api_handle_retry_delivery(struct api_call *call);
+void api_handle_create_bill_type(struct api_call *call);
+void api_handle_list_bill_types(struct api_call *call);
+void api_handle_set_scheme(struct api_call *call);
+void api_handle_list_schemes(struct api_call *call);
+void api_handle_patch_file(struct api_call *call);
+void api_handle_match_bill(struct api_call *call);
+void api_handle_match_file(struct api_call *call);
+void api_handle_unmatch_file(struct api_call *call);
+void api_handle_match_results(struct api_call *call);
+void api_handle_erp_submit(struct api_call *call);
+void api_handle_return_bill(struct api_call *call);
 void api_handle_token(struct api_call *call);
 
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why

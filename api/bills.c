@@ -415,7 +415,8 @@ static bool is_ready_state(const char *state)
            strcmp(state, "erp_failed") == 0;
 }
 
-/* Why a bill is not ready yet, in words an operator can act on. */
+/* Why a bill is not ready yet (or why the ERP refused it), in words an operator can
+ * act on. */
 static json_t *reasons_json(const BillRecord *b)
 {
     json_t *r = json_array();
@@ -424,9 +425,18 @@ static json_t *reasons_json(const BillRecord *b)
     } else if (strcmp(b->state, "captured") == 0) {
         json_array_append_new(r, json_string("captured but not submitted"));
     } else if (strcmp(b->state, "returned") == 0) {
-        json_array_append_new(r, json_string("returned for rescanning"));
-    } else if (strcmp(b->state, "submitted") == 0) {
-        json_array_append_new(r, json_string("submitted, waiting for invoice matching"));
+        json_array_append_new(r, json_sprintf("returned for rescanning: %s",
+                                              b->returned_reason));
+    } else if (strcmp(b->state, "submitted") == 0 && b->invoices_matched < b->n_invoices) {
+        json_array_append_new(r, json_sprintf("%u of %u declared invoices are not matched "
+                                              "(GET /api/v1/bills/%s/match shows which and "
+                                              "why)",
+                                              (unsigned)(b->n_invoices - b->invoices_matched),
+                                              (unsigned)b->n_invoices, b->image_no));
+    } else if (strcmp(b->state, "erp_failed") == 0) {
+        json_array_append_new(r, json_sprintf("submission to the ERP failed: %s; retry with "
+                                              "POST /api/v1/bills/%s/erp-submit",
+                                              b->erp_error, b->image_no));
     }
     if (!b->in_pool) {
         json_array_append_new(r, json_string("no pool bill pushed by the business system for "
@@ -439,17 +449,20 @@ void api_handle_status(struct api_call *call)
 {
     BillRecord *bill;
     json_t *body;
+    bool ready;
     if (!api_load_bill(call, &bill)) {
         return;
     }
-    body = json_pack("{s:s, s:s, s:b, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
+    ready = is_ready_state(bill->state) && strcmp(bill->state, "erp_failed") != 0;
+    body = json_pack("{s:s, s:s, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
                      "image_no", bill->image_no, "state", bill->state, "ready",
-                     is_ready_state(bill->state), "counts", "cover", (int)bill->covers,
-                     "invoice", (int)bill->invoice_files, "attachment", (int)bill->attachments,
-                     "invoices", "declared",
-                     (int)bill->n_invoices, "matched", 0, "files", (int)bill->files,
-                     "reasons", is_ready_state(bill->state) ? json_array() : reasons_json(bill),
-                     "updated", api_time_json(bill->updated_ms));
+                     is_ready_state(bill->state), "mode",
+                     bill->mode[0] != '\0' ? bill->mode : "basic", "counts", "cover",
+                     (int)bill->covers, "invoice", (int)bill->invoice_files, "attachment",
+                     (int)bill->attachments, "invoices", "declared", (int)bill->n_invoices,
+                     "matched", (int)bill->invoices_matched, "files", (int)bill->files,
+                     "reasons", ready ? json_array() : reasons_json(bill), "updated",
+                     api_time_json(bill->updated_ms));
     api_respond_json(call->api, call->req, 200, body);
     archive_free_bill(bill);
 }

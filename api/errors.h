@@ -46,7 +46,9 @@
     X(ORG_NOT_FOUND, 11021, "org_not_found")                                             \
     X(ORG_CYCLE, 11022, "org_cycle")                                                     \
     X(WEBHOOK_NOT_FOUND, 11023, "webhook_not_found")                                     \
-    X(DELIVERY_NOT_FOUND, 11024, "delivery_not_found")
+    X(DELIVERY_NOT_FOUND, 11024, "delivery_not_found")                                   \
+    X(BILL_TYPE_NOT_FOUND, 11025, "bill_type_not_found")                                 \
+    X(MATCH_LOCKED, 11026, "match_locked")
 
 enum api_error {
 #define API_ERROR_ENUM(name, code, text) API_E_##name = code,
