@@ -37,10 +37,16 @@ bool archive_valid_tenant(const char *s)
     return s != NULL && valid_id(s, ARCHIVE_ID_MAX);
 }
 
-bool archive_valid_category(const char *s)
+bool archive_builtin_category(const char *s)
 {
     return strcmp(s, "cover") == 0 || strcmp(s, "invoice") == 0 ||
            strcmp(s, "attachment") == 0;
+}
+
+bool archive_valid_category(const char *s)
+{
+    return archive_builtin_category(s) ||
+           (strlen(s) <= ARCHIVE_CATEGORY_MAX && archive_valid_tenant(s));
 }
 
 const char *archive_status_name(enum archive_status status)
@@ -121,7 +127,8 @@ int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k
 {
     char *val;
     size_t vlen;
-    int rv = rocks_get(a->db, cf, k->buf, k->len, &val, &vlen, err);
+    int rv = a->applying != NULL ? rocks_batch_get(a->applying, cf, k->buf, k->len, &val, &vlen, err)
+                                 : rocks_get(a->db, cf, k->buf, k->len, &val, &vlen, err);
     if (rv != 0) {
         return rv;
     }

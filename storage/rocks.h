@@ -38,6 +38,7 @@ enum rocks_cf {
     ROCKS_CF_OUTBOX,
     ROCKS_CF_BILL_TYPES,
     ROCKS_CF_SCHEMES,
+    ROCKS_CF_CATEGORIES,
     ROCKS_CF_COUNT,
 };
 
@@ -64,6 +65,9 @@ void rocks_batch_put(struct rocks_batch *b, enum rocks_cf cf, const void *key, s
                      const void *val, size_t vlen);
 void rocks_batch_delete(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen);
 void rocks_batch_clear(struct rocks_batch *b);
+/* Reads like rocks_get(), seeing the batch's own puts and deletes over the database. */
+int rocks_batch_get(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen,
+                    char **val, size_t *vlen, struct base_err *err) WARN_UNUSED;
 /* Applies the batch atomically. @sync asks for an fsync of RocksDB's WAL first. */
 int rocks_write(struct rocks *db, struct rocks_batch *b, bool sync,
                 struct base_err *err) WARN_UNUSED;
