@@ -133,6 +133,13 @@ void api_handle_unmatch_file(struct api_call *call);
 void api_handle_match_results(struct api_call *call);
 void api_handle_erp_submit(struct api_call *call);
 void api_handle_return_bill(struct api_call *call);
+void api_handle_create_category(struct api_call *call);
+void api_handle_list_categories(struct api_call *call);
+void api_handle_categorize(struct api_call *call);
+void api_handle_delete_files(struct api_call *call);
+void api_handle_delete_file(struct api_call *call);
+void api_handle_rotate(struct api_call *call);
+void api_handle_move_file(struct api_call *call);
 void api_handle_token(struct api_call *call);
 
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why
@@ -147,6 +154,11 @@ bool api_restricted(const struct api_call *call);
  * no organisation); false after answering 404 as for a missing bill, so that a bill
  * outside the grants is not even known to exist. */
 bool api_bill_visible(struct api_call *call, const char *image_no);
+/* For commands about one bill (api/workflow.c): checks the image number parameter and
+ * the bill's visibility (false after answering), and answers an applied command with
+ * the bill's state and match counts. */
+bool api_bill_param_ok(struct api_call *call);
+void api_bill_applied(struct repl_propose *prop, int status, const struct archive_result *res);
 /* Loads the bill named by the call's parameter, if visible; false after answering. */
 bool api_load_bill(struct api_call *call, BillRecord **bill);
 

@@ -319,13 +319,14 @@ static json_t *file_json(const FileRecord *f, size_t position)
 {
     char hex[65];
     hex_encode(f->blob.data, f->blob.len < 32 ? f->blob.len : 32, hex);
-    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:I, s:i, s:s, s:o, s:o, s:o, s:s}",
+    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:I, s:i, s:s, s:o, s:o, s:o, s:s, s:b}",
                      "file_id", f->file_id, "name", f->name, "format", f->format, "size",
                      (json_int_t)f->size, "pages", (int)f->pages, "category", f->category,
                      "position", (json_int_t)position, "rotation", (int)f->rotation, "blob", hex,
                      "invoice", invoice_json(f->invoice), "match",
                      f->match[0] != '\0' ? json_string(f->match) : json_null(), "captured_at",
-                     api_time_json(f->captured_ms), "captured_by", f->captured_by);
+                     api_time_json(f->captured_ms), "captured_by", f->captured_by, "amended",
+                     f->amended);
 }
 
 bool api_load_bill(struct api_call *call, BillRecord **bill)

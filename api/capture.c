@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "archive/license.h"
+#include "archive/users.h"
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
@@ -36,6 +37,8 @@ struct capture {
     bool name_given; /* else the name is made from the file id */
     char category[32];
     char after[ARCHIVE_ID_MAX + 1];
+    char replace[ARCHIVE_ID_MAX + 1]; /* the file this one replaces, or "" */
+    bool amend;                       /* the caller may amend a ready sync-mode bill */
     char idem[ARCHIVE_ID_MAX + 1];
     char file_id[ARCHIVE_FILE_ID_BYTES + 1];
     char format[8];
@@ -312,6 +315,7 @@ static void capture_digest(const struct capture *c, uint8_t out[32])
                               c->name_given ? strlen(c->name) + 1 : 1);
     crypto_generichash_update(&st, (const uint8_t *)c->category, strlen(c->category) + 1);
     crypto_generichash_update(&st, (const uint8_t *)c->after, strlen(c->after) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)c->replace, strlen(c->replace) + 1);
     crypto_generichash_update(&st, c->writer.hash, BLOB_HASH_BYTES);
     crypto_generichash_final(&st, out, 32);
 }
@@ -359,6 +363,8 @@ static void on_durable(struct durable_item *item, int status)
     f.pages = c->pdf_pages > 0 ? c->pdf_pages : 1;
     f.category = c->category;
     f.after = c->after;
+    f.replace = c->replace;
+    f.amend = c->amend;
     f.blob.data = c->writer.hash;
     f.blob.len = BLOB_HASH_BYTES;
     f.check = c->writer.check;
@@ -423,6 +429,7 @@ static bool capture_params(struct api_call *call, struct capture *c)
 {
     char *category = http_request_query(call->req, "category");
     char *after = http_request_query(call->req, "after");
+    char *replace = http_request_query(call->req, "replace");
     bool ok = false;
     c->name = http_request_query(call->req, "name");
     c->name_given = c->name != NULL && c->name[0] != '\0';
@@ -436,18 +443,28 @@ static bool capture_params(struct api_call *call, struct capture *c)
                           "control characters, and not '.' or '..'");
     } else if (category != NULL && !archive_valid_category(category)) {
         api_respond_error(call->api, call->req, 400, API_E_INVALID_CATEGORY,
-                          "unknown category '%.32s'; use cover, invoice or attachment", category);
+                          "unknown category '%.32s'; use cover, invoice, attachment or a "
+                          "category of the tenant (GET /api/v1/categories)", category);
     } else if (after != NULL && (strlen(after) > ARCHIVE_ID_MAX || !archive_valid_tenant(after))) {
         api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
                           "'after' must be a file id of this bill");
+    } else if (replace != NULL &&
+               (strlen(replace) > ARCHIVE_ID_MAX || !archive_valid_tenant(replace) ||
+                after != NULL)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "'replace' must be a file id of this bill (and a replacement takes "
+                          "the replaced file's place: no 'after')");
     } else {
         snprintf(c->category, sizeof c->category, "%s", category != NULL ? category : "");
         snprintf(c->after, sizeof c->after, "%s", after != NULL ? after : "");
+        snprintf(c->replace, sizeof c->replace, "%s", replace != NULL ? replace : "");
+        c->amend = (call->perms & PERM_AMEND) != 0;
         snprintf(c->format, sizeof c->format, "%s", format_from_name(c->name));
         ok = true;
     }
     free(category);
     free(after);
+    free(replace);
     return ok;
 }
 

@@ -217,6 +217,14 @@ static const struct route routes[] = {
      PERM_MATCH},
     {HTTP_M_POST, "/api/v1/bills/*/erp-submit", AUTH_TOKEN, api_handle_erp_submit, PERM_SUBMIT},
     {HTTP_M_POST, "/api/v1/bills/*/return", AUTH_TOKEN, api_handle_return_bill, PERM_REVIEW},
+    {HTTP_M_POST, "/api/v1/categories", AUTH_TOKEN, api_handle_create_category, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/categories", AUTH_TOKEN, api_handle_list_categories, PERM_READ},
+    {HTTP_M_POST, "/api/v1/bills/*/categorize", AUTH_TOKEN, api_handle_categorize, PERM_EDIT},
+    {HTTP_M_POST, "/api/v1/bills/*/delete", AUTH_TOKEN, api_handle_delete_files, PERM_DELETE},
+    {HTTP_M_DELETE, "/api/v1/bills/*/files/*", AUTH_TOKEN, api_handle_delete_file,
+     PERM_DELETE},
+    {HTTP_M_POST, "/api/v1/bills/*/rotate", AUTH_TOKEN, api_handle_rotate, PERM_EDIT},
+    {HTTP_M_POST, "/api/v1/bills/*/files/*/move", AUTH_TOKEN, api_handle_move_file, PERM_EDIT},
 };
 
 static const char *method_name(enum http_method m)

@@ -32,7 +32,7 @@ static void echo_applied(struct repl_propose *prop, int status, const struct arc
 }
 
 /* Answers with the bill's state and match counts after the command. */
-static void bill_applied(struct repl_propose *prop, int status, const struct archive_result *res)
+void api_bill_applied(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct api_op *op = prop->data;
     struct base_err err = {{0}};
@@ -259,11 +259,11 @@ static void file_body(struct http_request *req, int status)
     c.invoice = &inv;
     cmd.body_case = COMMAND__BODY_SET_FILE_INVOICE;
     cmd.set_file_invoice = &c;
-    api_op_propose(op, &cmd, NULL, bill_applied);
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
 }
 
 /* False after answering when the image number or the bill's visibility is wrong. */
-static bool bill_param_ok(struct api_call *call)
+bool api_bill_param_ok(struct api_call *call)
 {
     if (!archive_valid_image_no(call->param)) {
         api_respond_error(call->api, call->req, 400, API_E_INVALID_IMAGE_NO,
@@ -275,7 +275,7 @@ static bool bill_param_ok(struct api_call *call)
 
 void api_handle_patch_file(struct api_call *call)
 {
-    if (bill_param_ok(call)) {
+    if (api_bill_param_ok(call)) {
         api_op_start(call, WORKFLOW_BODY_MAX, file_body);
     }
 }
@@ -287,14 +287,14 @@ void api_handle_match_bill(struct api_call *call)
     struct api_op *op;
     Command cmd = COMMAND__INIT;
     MatchBill m = MATCH_BILL__INIT;
-    if (!bill_param_ok(call)) {
+    if (!api_bill_param_ok(call)) {
         return;
     }
     op = api_op_new(call);
     m.image_no = call->param;
     cmd.body_case = COMMAND__BODY_MATCH_BILL;
     cmd.match_bill = &m;
-    api_op_propose(op, &cmd, NULL, bill_applied);
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
 }
 
 static void match_file_body(struct http_request *req, int status)
@@ -317,12 +317,12 @@ static void match_file_body(struct http_request *req, int status)
     m.invoice_number = (char *)number;
     cmd.body_case = COMMAND__BODY_MATCH_FILE;
     cmd.match_file = &m;
-    api_op_propose(op, &cmd, NULL, bill_applied);
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
 }
 
 void api_handle_match_file(struct api_call *call)
 {
-    if (bill_param_ok(call)) {
+    if (api_bill_param_ok(call)) {
         api_op_start(call, WORKFLOW_BODY_MAX, match_file_body);
     }
 }
@@ -332,7 +332,7 @@ void api_handle_unmatch_file(struct api_call *call)
     struct api_op *op;
     Command cmd = COMMAND__INIT;
     MatchFile m = MATCH_FILE__INIT;
-    if (!bill_param_ok(call)) {
+    if (!api_bill_param_ok(call)) {
         return;
     }
     op = api_op_new(call);
@@ -341,7 +341,7 @@ void api_handle_unmatch_file(struct api_call *call)
     m.unmatch = true;
     cmd.body_case = COMMAND__BODY_MATCH_FILE;
     cmd.match_file = &m;
-    api_op_propose(op, &cmd, NULL, bill_applied);
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
 }
 
 struct match_view {
@@ -444,14 +444,14 @@ void api_handle_erp_submit(struct api_call *call)
     struct api_op *op;
     Command cmd = COMMAND__INIT;
     ErpSubmit e = ERP_SUBMIT__INIT;
-    if (!bill_param_ok(call)) {
+    if (!api_bill_param_ok(call)) {
         return;
     }
     op = api_op_new(call);
     e.image_no = call->param;
     cmd.body_case = COMMAND__BODY_ERP_SUBMIT;
     cmd.erp_submit = &e;
-    api_op_propose(op, &cmd, NULL, bill_applied);
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
 }
 
 static void return_body(struct http_request *req, int status)
@@ -473,12 +473,12 @@ static void return_body(struct http_request *req, int status)
     r.reason = (char *)reason;
     cmd.body_case = COMMAND__BODY_RETURN_BILL;
     cmd.return_bill = &r;
-    api_op_propose(op, &cmd, NULL, bill_applied);
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
 }
 
 void api_handle_return_bill(struct api_call *call)
 {
-    if (bill_param_ok(call)) {
+    if (api_bill_param_ok(call)) {
         api_op_start(call, WORKFLOW_BODY_MAX, return_body);
     }
 }

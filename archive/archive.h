@@ -84,6 +84,8 @@ struct archive {
     /* Node-local hint, not replicated state: counts deliveries queued by apply, so the
      * outbox dispatcher knows when to look again. */
     uint64_t outbox_added;
+    /* The batch of the command being applied: reads during apply see its writes. */
+    struct rocks_batch *applying;
 };
 
 /* Binds to @db and loads the applied index. */
@@ -119,7 +121,12 @@ void archive_new_file_id(char out[ARCHIVE_FILE_ID_BYTES + 1]);
 /* Validation shared by the API and apply. */
 bool archive_valid_image_no(const char *s);
 bool archive_valid_tenant(const char *s);
+/* cover, invoice or attachment. */
+bool archive_builtin_category(const char *s);
+/* A built-in category, or what a custom attachment category may be called (whether
+ * the tenant defined it is for the state machine to say). */
 bool archive_valid_category(const char *s);
+#define ARCHIVE_CATEGORY_MAX 31
 const char *archive_status_name(enum archive_status status);
 
 /* ---- Queries: results are unpacked protobuf records the caller frees. ---- */
@@ -226,6 +233,9 @@ int archive_scan_outbox(struct archive *a, uint64_t after, archive_outbox_cb cb,
 /* ---- Bill types, schemes and matching (archive/schemes.c, archive/match.c) ---- */
 
 bool archive_valid_mode(const char *mode);
+typedef void (*archive_category_cb)(const CategoryRecord *c, void *arg);
+int archive_list_categories(struct archive *a, const char *tenant, archive_category_cb cb,
+                            void *arg, struct base_err *err) WARN_UNUSED;
 typedef void (*archive_bill_type_cb)(const BillTypeRecord *t, void *arg);
 int archive_list_bill_types(struct archive *a, const char *tenant, archive_bill_type_cb cb,
                             void *arg, struct base_err *err) WARN_UNUSED;

@@ -29,8 +29,17 @@ struct txn {
     unsigned deliveries; /* queued by this command: the low bits of their ids */
 };
 
+/* Bill states that take edits, and those where a sync-mode bill takes an amend. */
+static const char *const EDITABLE[] = {"captured", "returned", NULL};
+static const char *const AMENDABLE[] = {"ready", "erp_submitted", NULL};
+
 static int emit_event(struct txn *t, const char *image_no, const char *event, json_t *body);
 static int submit_bill(struct txn *t, BillRecord *bill);
+static bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, const AddFile *f,
+                         char **category, uint32_t *position, int *rv);
+static int category_known(struct txn *t, const char *category, bool *known);
+static bool state_in(const BillRecord *bill, const char *const *states);
+
 static int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r);
 
 static void refuse(struct txn *t, enum archive_status status, const char *fmt, ...)
@@ -60,7 +69,7 @@ static int record_exists(struct txn *t, enum rocks_cf cf, const struct key *k, b
 {
     char *val;
     size_t vlen;
-    int rv = rocks_get(t->a->db, cf, k->buf, k->len, &val, &vlen, t->err);
+    int rv = rocks_batch_get(t->batch, cf, k->buf, k->len, &val, &vlen, t->err);
     *found = rv == 0;
     if (rv == 0) {
         free(val);
@@ -152,8 +161,8 @@ static int adjust_usage(struct txn *t, const struct key *k, const struct usage_d
     return 0;
 }
 
-/* Adjusts the tenant's usage and that of organisation @org, once per command (each
- * call reads the store, not the batch being built). */
+/* Adjusts the tenant's usage and that of organisation @org (reads see the command's
+ * earlier changes, so several calls in one command add up). */
 static int count_usage(struct txn *t, const char *org, const struct usage_delta *d)
 {
     struct key k = {.len = strlen(t->cmd->tenant)};
@@ -402,6 +411,18 @@ static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *c
     return true;
 }
 
+/* Inserts @file_id at 0-based index @at of @order; returns its 1-based position. */
+static uint32_t insert_at(BillOrder *order, const char *file_id, size_t at)
+{
+    order->file_ids =
+        xrealloc(order->file_ids, (order->n_file_ids + 1) * sizeof *order->file_ids);
+    memmove(&order->file_ids[at + 1], &order->file_ids[at],
+            (order->n_file_ids - at) * sizeof *order->file_ids);
+    order->file_ids[at] = xstrdup(file_id);
+    order->n_file_ids++;
+    return (uint32_t)at + 1;
+}
+
 /* Inserts @file_id after @after (or at the end); returns the 1-based position, or 0
  * when @after is not a file of the bill. */
 static uint32_t insert_file(BillOrder *order, const char *file_id, const char *after)
@@ -419,13 +440,7 @@ static uint32_t insert_file(BillOrder *order, const char *file_id, const char *a
         }
         at = i + 1;
     }
-    order->file_ids =
-        xrealloc(order->file_ids, (order->n_file_ids + 1) * sizeof *order->file_ids);
-    memmove(&order->file_ids[at + 1], &order->file_ids[at],
-            (order->n_file_ids - at) * sizeof *order->file_ids);
-    order->file_ids[at] = xstrdup(file_id);
-    order->n_file_ids++;
-    return (uint32_t)at + 1;
+    return insert_at(order, file_id, at);
 }
 
 /* The bill's file order; an empty one (malloc()ed like an unpacked record) when the
@@ -498,9 +513,10 @@ static int count_blob_ref(struct txn *t, const ProtobufCBinaryData *hash, uint64
     return ref_blob(t, ROCKS_CF_TENANT_BLOBS, &k, size, fresh);
 }
 
-static void store_file(struct txn *t, const AddFile *f, const char *category)
+static void store_file(struct txn *t, const AddFile *f, const char *category, bool amended)
 {
     FileRecord rec = FILE_RECORD__INIT;
+    rec.amended = amended;
     struct key k;
     rec.file_id = f->file_id;
     rec.image_no = f->image_no;
@@ -525,11 +541,6 @@ static int check_add_file(struct txn *t, const AddFile *f)
         refuse(t, ARCHIVE_R_INVALID, "malformed capture command");
         return 1;
     }
-    if (f->category[0] != '\0' && !archive_valid_category(f->category)) {
-        refuse(t, ARCHIVE_R_INVALID_CATEGORY,
-               "unknown category '%s'; use cover, invoice or attachment", f->category);
-        return 1;
-    }
     return 0;
 }
 
@@ -537,30 +548,50 @@ static int apply_add_file(struct txn *t, const AddFile *f)
 {
     BillRecord *bill = NULL;
     BillOrder *order = NULL;
-    bool fresh = false;
-    const char *category = classify(f);
+    bool fresh = false, known;
+    char *category = xstrdup(classify(f));
     char hex[65];
-    uint32_t position;
-    int rv;
+    uint32_t position = 0;
+    int rv = 0;
 
     if (check_add_file(t, f) != 0) {
-        return 0;
+        goto out;
+    }
+    if ((rv = category_known(t, category, &known)) != 0) {
+        goto out;
+    }
+    if (!known) {
+        refuse(t, ARCHIVE_R_INVALID_CATEGORY, "unknown category '%.32s': cover, invoice, "
+               "attachment or a category of the tenant (GET /api/v1/categories)", category);
+        goto out;
     }
     rv = load_bill(t, f->image_no, &bill);
-    if (rv == BASE_ENOTFOUND) {
+    if (rv == BASE_ENOTFOUND && f->replace[0] == '\0') {
         bill = new_bill(t, f->image_no, "captured");
         t->res->created = true;
         rv = 0;
-    }
-    if (rv != 0 || !capture_allowed(t, bill, category) ||
-        (rv = load_order(t, f->image_no, &order)) != 0) {
+    } else if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_BILL_NOT_FOUND, "no bill with image number %s", f->image_no);
+        rv = 0;
         goto out;
     }
-    position = insert_file(order, f->file_id, f->after);
-    if (position == 0) {
-        refuse(t, ARCHIVE_R_FILE_NOT_FOUND, "file %s named by 'after' is not a file of bill %s",
-               f->after, f->image_no);
+    if (rv != 0 || (rv = load_order(t, f->image_no, &order)) != 0) {
         goto out;
+    }
+    if (f->replace[0] != '\0') {
+        if (!replace_file(t, bill, order, f, &category, &position, &rv)) {
+            goto out;
+        }
+    } else {
+        if (!capture_allowed(t, bill, category)) {
+            goto out;
+        }
+        position = insert_file(order, f->file_id, f->after);
+        if (position == 0) {
+            refuse(t, ARCHIVE_R_FILE_NOT_FOUND, "file %s named by 'after' is not a file of "
+                   "bill %s", f->after, f->image_no);
+            goto out;
+        }
     }
     if (strcmp(bill->state, "pending_upload") == 0 || strcmp(bill->state, "returned") == 0) {
         rv = set_state(t, bill, "captured");
@@ -570,7 +601,8 @@ static int apply_add_file(struct txn *t, const AddFile *f)
     if (rv != 0) {
         goto out;
     }
-    store_file(t, f, category);
+    /* Files a sync-mode bill gets after it is ready are amends: never matched. */
+    store_file(t, f, category, state_in(bill, AMENDABLE) && strcmp(bill->mode, "sync") == 0);
     store_order(t, f->image_no, order);
     bill->files++;
     count_category(bill, category, +1);
@@ -597,6 +629,7 @@ static int apply_add_file(struct txn *t, const AddFile *f)
     snprintf(t->res->category, sizeof t->res->category, "%s", category);
     t->res->position = position;
 out:
+    free(category);
     if (order != NULL) {
         bill_order__free_unpacked(order, NULL);
     }
@@ -1854,7 +1887,7 @@ static int run_match(struct txn *t, BillRecord *bill)
         }
     }
     for (size_t f = 0; f < nf && rv == 0; f++) {
-        if (files[f]->match[0] != '\0' || files[f]->invoice == NULL) {
+        if (files[f]->match[0] != '\0' || files[f]->invoice == NULL || files[f]->amended) {
             continue;
         }
         for (size_t i = 0; i < n; i++) {
@@ -2190,6 +2223,448 @@ static int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryRes
     return rv;
 }
 
+/* ---- Editing a bill's files ---- */
+
+
+/* Whether @what may change @bill: before submit, yes; a ready sync-mode bill only as
+ * an amend (@amend_ok) by a caller allowed to amend (@amend). False after refusing. */
+static bool edit_allowed(struct txn *t, const BillRecord *bill, bool amend_ok, bool amend,
+                         const char *what)
+{
+    if (state_in(bill, EDITABLE)) {
+        return true;
+    }
+    if (amend_ok && state_in(bill, AMENDABLE)) {
+        if (strcmp(bill->mode, "sync") != 0) {
+            refuse(t, ARCHIVE_R_INVALID_STATE, "bill %s is %s: %s now would be an amend, which "
+                   "only sync-mode bills allow (this one is %s)", bill->image_no, bill->state,
+                   what, bill->mode[0] != '\0' ? bill->mode : "basic");
+            return false;
+        }
+        if (!amend) {
+            refuse(t, ARCHIVE_R_INVALID_STATE, "bill %s is %s: %s now is an amend, which needs "
+                   "the amend permission", bill->image_no, bill->state, what);
+            return false;
+        }
+        return true;
+    }
+    refuse(t, ARCHIVE_R_INVALID_STATE, "bill %s is %s: %s is allowed while it is captured or "
+           "returned%s", bill->image_no, bill->state, what,
+           amend_ok ? " (and as an amend of a ready sync-mode bill)" : "");
+    return false;
+}
+
+/* Whether the tenant has @category: a built-in one or a custom one it defined. */
+static int category_known(struct txn *t, const char *category, bool *known)
+{
+    struct key k;
+    if (archive_builtin_category(category)) {
+        *known = true;
+        return 0;
+    }
+    if (!archive_valid_category(category)) {
+        *known = false;
+        return 0;
+    }
+    key_pair(&k, t->cmd->tenant, category);
+    return record_exists(t, ROCKS_CF_CATEGORIES, &k, known);
+}
+
+static int apply_create_category(struct txn *t, const CreateCategory *c)
+{
+    CategoryRecord rec = CATEGORY_RECORD__INIT;
+    struct key k;
+    if (c->code == NULL || archive_builtin_category(c->code) ||
+        !archive_valid_category(c->code) || c->name == NULL || strlen(c->name) > 256) {
+        refuse(t, ARCHIVE_R_INVALID, "a category is a code (1-31 of A-Z a-z 0-9 . _ -, not "
+                                     "cover, invoice or attachment) and a name");
+        return 0;
+    }
+    rec.code = c->code;
+    rec.name = c->name;
+    rec.created_ms = t->cmd->time_ms;
+    key_pair(&k, t->cmd->tenant, c->code);
+    put_record(t, ROCKS_CF_CATEGORIES, &k, &rec.base);
+    admin_audit(t, t->cmd->tenant, "category_set",
+                json_pack("{s:s, s:s}", "code", c->code, "name", c->name));
+    return 0;
+}
+
+/* One reference less to a blob under @k of @cf; *@last when none is left. The
+ * cross-tenant record stays at zero references for garbage collection to find. */
+static int unref_blob(struct txn *t, enum rocks_cf cf, const struct key *k, bool keep,
+                      bool *last)
+{
+    BlobRecord *blob;
+    int rv = archive_load_record(t->a, cf, k, &blob_record__descriptor,
+                                 (ProtobufCMessage **)&blob, t->err);
+    *last = false;
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if (blob->refs > 0) {
+        blob->refs--;
+    }
+    *last = blob->refs == 0;
+    if (*last && !keep) {
+        rocks_batch_delete(t->batch, cf, k->buf, k->len);
+    } else {
+        put_record(t, cf, k, &blob->base);
+    }
+    blob_record__free_unpacked(blob, NULL);
+    return 0;
+}
+
+/* Takes file @f out of @bill (and @order): its record, counts, blob references and
+ * usage. */
+static int remove_file(struct txn *t, BillRecord *bill, BillOrder *order, const FileRecord *f)
+{
+    struct key k = {.len = f->blob.len};
+    struct usage_delta d = {.bytes = -(int64_t)f->size, .files = -1};
+    bool last;
+    int rv;
+    for (size_t i = 0; i < order->n_file_ids; i++) {
+        if (strcmp(order->file_ids[i], f->file_id) == 0) {
+            free(order->file_ids[i]);
+            memmove(&order->file_ids[i], &order->file_ids[i + 1],
+                    (order->n_file_ids - i - 1) * sizeof *order->file_ids);
+            order->n_file_ids--;
+            break;
+        }
+    }
+    key_pair(&k, t->cmd->tenant, f->file_id);
+    rocks_batch_delete(t->batch, ROCKS_CF_FILES, k.buf, k.len);
+    count_category(bill, f->category, -1);
+    bill->files--;
+    bill->bytes -= f->size;
+    if (f->blob.len == 32) {
+        k.len = 32;
+        memcpy(k.buf, f->blob.data, 32);
+        if ((rv = unref_blob(t, ROCKS_CF_BLOBS, &k, true, &last)) != 0) {
+            return rv;
+        }
+        key_tenant_prefix(&k, t->cmd->tenant);
+        memcpy(k.buf + k.len, f->blob.data, 32);
+        k.len += 32;
+        if ((rv = unref_blob(t, ROCKS_CF_TENANT_BLOBS, &k, false, &last)) != 0) {
+            return rv;
+        }
+        d.physical = last ? -(int64_t)f->size : 0;
+    }
+    return count_usage(t, bill->org, &d);
+}
+
+/* Loads every file named by @ids (1-1000 distinct files of @bill) into @out; false
+ * after refusing or on a store error (*@rv). */
+static bool load_files(struct txn *t, const BillRecord *bill, char **ids, size_t n,
+                       FileRecord **out, int *rv)
+{
+    *rv = 0;
+    if (n == 0 || n > 1000) {
+        refuse(t, ARCHIVE_R_INVALID, "name 1-1000 files");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ids[i], ids[j]) == 0) {
+                refuse(t, ARCHIVE_R_INVALID, "file %.64s is named twice", ids[i]);
+                return false;
+            }
+        }
+        if ((*rv = load_bill_file(t, bill, ids[i], &out[i])) != 0) {
+            *rv = *rv == BASE_ENOTFOUND ? 0 : *rv;
+            return false;
+        }
+    }
+    return true;
+}
+
+static void free_files(FileRecord **files, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        archive_free_file(files[i]);
+    }
+    free(files);
+}
+
+static json_t *ids_json(char **ids, size_t n)
+{
+    return string_array(ids, n);
+}
+
+static int apply_delete_files(struct txn *t, const DeleteFiles *c)
+{
+    BillRecord *bill;
+    BillOrder *order = NULL;
+    FileRecord **files;
+    int rv = load_bill_or_refuse(t, c->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    files = xcalloc(c->n_file_ids + 1, sizeof *files);
+    if (!edit_allowed(t, bill, true, c->amend, "deleting files") ||
+        !load_files(t, bill, c->file_ids, c->n_file_ids, files, &rv) ||
+        (rv = load_order(t, bill->image_no, &order)) != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < c->n_file_ids && rv == 0; i++) {
+        if (files[i]->match[0] != '\0') {
+            refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched "
+                   "invoices cannot be deleted", files[i]->file_id, files[i]->match);
+            goto out;
+        }
+        if (state_in(bill, AMENDABLE) && strcmp(files[i]->category, "cover") == 0) {
+            refuse(t, ARCHIVE_R_INVALID_STATE, "file %s is the cover: an amend may replace "
+                   "covers, never delete them", files[i]->file_id);
+            goto out;
+        }
+        rv = remove_file(t, bill, order, files[i]);
+    }
+    if (rv == 0) {
+        audit(t, bill, state_in(bill, AMENDABLE) ? "files_deleted_by_amend" : "files_deleted",
+              json_pack("{s:o}", "file_ids", ids_json(c->file_ids, c->n_file_ids)));
+        store_order(t, bill->image_no, order);
+        store_bill(t, bill);
+        result_bill(t, bill);
+    }
+out:
+    if (order != NULL) {
+        bill_order__free_unpacked(order, NULL);
+    }
+    free_files(files, c->n_file_ids);
+    archive_free_bill(bill);
+    return rv;
+}
+
+static int apply_set_category(struct txn *t, const SetCategory *c)
+{
+    BillRecord *bill;
+    FileRecord **files;
+    bool known;
+    int rv = load_bill_or_refuse(t, c->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    files = xcalloc(c->n_file_ids + 1, sizeof *files);
+    if (!edit_allowed(t, bill, false, false, "changing categories") ||
+        !load_files(t, bill, c->file_ids, c->n_file_ids, files, &rv)) {
+        goto out;
+    }
+    if ((rv = category_known(t, c->category != NULL ? c->category : "", &known)) != 0) {
+        goto out;
+    }
+    if (!known) {
+        refuse(t, ARCHIVE_R_INVALID_CATEGORY, "unknown category '%.32s': cover, invoice, "
+               "attachment or a category of the tenant (GET /api/v1/categories)", c->category);
+        goto out;
+    }
+    if (strcmp(c->category, "invoice") == 0 && c->n_file_ids != 1) {
+        refuse(t, ARCHIVE_R_INVALID, "set as invoice takes one file at a time (%zu named)",
+               c->n_file_ids);
+        goto out;
+    }
+    for (size_t i = 0; i < c->n_file_ids; i++) {
+        if (files[i]->match[0] != '\0') {
+            refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched "
+                   "invoices are locked", files[i]->file_id, files[i]->match);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < c->n_file_ids; i++) {
+        if (strcmp(files[i]->category, c->category) != 0) {
+            count_category(bill, files[i]->category, -1);
+            count_category(bill, c->category, +1);
+            set_string(&files[i]->category, c->category);
+            put_file(t, files[i]);
+        }
+    }
+    audit(t, bill, "category_set", json_pack("{s:o, s:s}", "file_ids",
+                                             ids_json(c->file_ids, c->n_file_ids), "category",
+                                             c->category));
+    store_bill(t, bill);
+    result_bill(t, bill);
+out:
+    free_files(files, c->n_file_ids);
+    archive_free_bill(bill);
+    return rv;
+}
+
+static int apply_rotate_files(struct txn *t, const RotateFiles *c)
+{
+    BillRecord *bill;
+    FileRecord **files;
+    int rv = load_bill_or_refuse(t, c->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    files = xcalloc(c->n_file_ids + 1, sizeof *files);
+    if (c->degrees != 90 && c->degrees != -90 && c->degrees != 180) {
+        refuse(t, ARCHIVE_R_INVALID, "rotate by 90 (right), -90 (left) or 180 degrees");
+    } else if (load_files(t, bill, c->file_ids, c->n_file_ids, files, &rv)) {
+        for (size_t i = 0; i < c->n_file_ids; i++) {
+            files[i]->rotation = (uint32_t)(((int)files[i]->rotation + c->degrees + 360) % 360);
+            put_file(t, files[i]);
+        }
+        audit(t, bill, "rotated", json_pack("{s:o, s:i}", "file_ids",
+                                            ids_json(c->file_ids, c->n_file_ids), "degrees",
+                                            (int)c->degrees));
+        store_bill(t, bill);
+        result_bill(t, bill);
+    }
+    free_files(files, c->n_file_ids);
+    archive_free_bill(bill);
+    return rv;
+}
+
+/* The category of the file at @pos of @order (NULL outside it). */
+static int category_at(struct txn *t, const BillOrder *order, long pos, char **out)
+{
+    struct key k;
+    FileRecord *f;
+    int rv;
+    *out = NULL;
+    if (pos < 0 || (size_t)pos >= order->n_file_ids) {
+        return 0;
+    }
+    key_pair(&k, t->cmd->tenant, order->file_ids[pos]);
+    rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+                             (ProtobufCMessage **)&f, t->err);
+    if (rv == 0) {
+        *out = xstrdup(f->category);
+        archive_free_file(f);
+    }
+    return rv;
+}
+
+static int apply_move_file(struct txn *t, const MoveFile *c)
+{
+    BillRecord *bill;
+    BillOrder *order = NULL;
+    FileRecord *f = NULL;
+    char *before = NULL, *next = NULL;
+    const char *after = c->after != NULL ? c->after : "";
+    const char *section;
+    uint32_t position;
+    int rv = load_bill_or_refuse(t, c->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if (!edit_allowed(t, bill, false, false, "reordering") ||
+        (rv = load_bill_file(t, bill, c->file_id, &f)) != 0) {
+        rv = rv == BASE_ENOTFOUND ? 0 : rv;
+        goto out;
+    }
+    if (strcmp(after, f->file_id) == 0) {
+        refuse(t, ARCHIVE_R_INVALID, "a file cannot move after itself");
+        goto out;
+    }
+    if ((rv = load_order(t, bill->image_no, &order)) != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < order->n_file_ids; i++) { /* take it out... */
+        if (strcmp(order->file_ids[i], f->file_id) == 0) {
+            free(order->file_ids[i]);
+            memmove(&order->file_ids[i], &order->file_ids[i + 1],
+                    (order->n_file_ids - i - 1) * sizeof *order->file_ids);
+            order->n_file_ids--;
+            break;
+        }
+    }
+    /* ...and put it back: after @after, or first. */
+    position = after[0] != '\0' ? insert_file(order, f->file_id, after)
+                                 : insert_at(order, f->file_id, 0);
+    if (position == 0) {
+        refuse(t, ARCHIVE_R_FILE_NOT_FOUND, "file %.64s named by 'after' is not a file of bill "
+               "%s", after, bill->image_no);
+        goto out;
+    }
+    if ((rv = category_at(t, order, (long)position - 2, &before)) != 0 ||
+        (rv = category_at(t, order, (long)position, &next)) != 0) {
+        goto out;
+    }
+    /* The section it lands in: the file before it (or after it, when it goes first). It
+     * keeps its category next to a file of its own. */
+    section = before != NULL ? before : next;
+    if (section != NULL && strcmp(section, f->category) != 0 &&
+        (next == NULL || strcmp(next, f->category) != 0)) {
+        if (c->category == NULL || strcmp(c->category, section) != 0) {
+            refuse(t, ARCHIVE_R_INVALID_STATE, "moving file %s into the %s section makes it "
+                   "a%s %s: confirm with \"category\": \"%s\"", f->file_id, section,
+                   section[0] == 'a' || section[0] == 'i' ? "n" : "", section, section);
+            goto out;
+        }
+        if (f->match[0] != '\0') {
+            refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched "
+                   "invoices are locked", f->file_id, f->match);
+            goto out;
+        }
+        count_category(bill, f->category, -1);
+        count_category(bill, section, +1);
+        set_string(&f->category, section);
+        put_file(t, f);
+    }
+    audit(t, bill, "file_moved", json_pack("{s:s, s:i, s:s}", "file_id", f->file_id, "position",
+                                           (int)position, "category", f->category));
+    store_order(t, bill->image_no, order);
+    store_bill(t, bill);
+    result_bill(t, bill);
+    t->res->position = position;
+    snprintf(t->res->category, sizeof t->res->category, "%s", f->category);
+out:
+    free(before);
+    free(next);
+    if (order != NULL) {
+        bill_order__free_unpacked(order, NULL);
+    }
+    archive_free_file(f);
+    archive_free_bill(bill);
+    return rv;
+}
+
+/* A capture that replaces file @f->replace: a replace scan keeps the replaced file's
+ * category (never a cover's), a cover replacement puts the new file in as the cover;
+ * either takes the old one's place. Replaces *@category (malloc()ed) and sets *@position; false after
+ * refusing or on a store error (*@rv). */
+static bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, const AddFile *f,
+                         char **category, uint32_t *position, int *rv)
+{
+    FileRecord *old;
+    size_t at = 0;
+    bool ok = false;
+    *rv = 0;
+    if (!edit_allowed(t, bill, true, f->amend, "replacing files")) {
+        return false;
+    }
+    if ((*rv = load_bill_file(t, bill, f->replace, &old)) != 0) {
+        *rv = *rv == BASE_ENOTFOUND ? 0 : *rv;
+        return false;
+    }
+    if (old->match[0] != '\0') {
+        refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched invoices "
+               "cannot be replaced", old->file_id, old->match);
+    } else if (f->category[0] != '\0' && strcmp(f->category, old->category) != 0) {
+        refuse(t, ARCHIVE_R_INVALID_CATEGORY, "a replacement keeps the category of the file it "
+               "replaces (%s), not %s", old->category, f->category);
+    } else {
+        for (size_t i = 0; i < order->n_file_ids; i++) {
+            if (strcmp(order->file_ids[i], old->file_id) == 0) {
+                at = i;
+                break;
+            }
+        }
+        audit(t, bill, "file_replaced", json_pack("{s:s, s:s, s:s}", "replaced", old->file_id,
+                                                  "by", f->file_id, "category", old->category));
+        if ((*rv = remove_file(t, bill, order, old)) == 0) {
+            free(*category);
+            *category = xstrdup(old->category);
+            *position = insert_at(order, f->file_id, at);
+            ok = true;
+        }
+    }
+    archive_free_file(old);
+    return ok;
+}
+
 static const char *command_image_no(const Command *cmd)
 {
     switch (cmd->body_case) {
@@ -2203,6 +2678,12 @@ static const char *command_image_no(const Command *cmd)
         return cmd->match_bill->image_no;
     case COMMAND__BODY_MATCH_FILE:
         return cmd->match_file->image_no;
+    case COMMAND__BODY_SET_CATEGORY:
+        return cmd->set_category->image_no;
+    case COMMAND__BODY_DELETE_FILES:
+        return cmd->delete_files->image_no;
+    case COMMAND__BODY_MOVE_FILE:
+        return cmd->move_file->image_no;
     default:
         return NULL;
     }
@@ -2356,6 +2837,21 @@ static int dispatch(struct txn *t)
     case COMMAND__BODY_RETURN_BILL:
         rv = apply_return_bill(t, t->cmd->return_bill);
         break;
+    case COMMAND__BODY_SET_CATEGORY:
+        rv = apply_set_category(t, t->cmd->set_category);
+        break;
+    case COMMAND__BODY_DELETE_FILES:
+        rv = apply_delete_files(t, t->cmd->delete_files);
+        break;
+    case COMMAND__BODY_MOVE_FILE:
+        rv = apply_move_file(t, t->cmd->move_file);
+        break;
+    case COMMAND__BODY_ROTATE_FILES:
+        rv = apply_rotate_files(t, t->cmd->rotate_files);
+        break;
+    case COMMAND__BODY_CREATE_CATEGORY:
+        rv = apply_create_category(t, t->cmd->create_category);
+        break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");
         return 0;
@@ -2387,7 +2883,9 @@ int archive_apply(struct archive *a, uint64_t index, const void *buf, size_t len
         refuse(&t, ARCHIVE_R_INVALID, "undecodable command");
     } else {
         t.cmd = cmd;
+        a->applying = t.batch;
         rv = dispatch(&t);
+        a->applying = NULL;
     }
     if (rv == 0 && res->status != ARCHIVE_OK) {
         /* A refusal changes nothing but the applied index. */

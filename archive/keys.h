@@ -20,6 +20,7 @@
  *   outbox id (be64)                            -> next attempt ms (be64): pending only
  *   bill_types tenant \0 code                  -> BillTypeRecord
  *   schemes tenant \0 bill_type \0 org          -> SchemeRecord ("" org: every one)
+ *   categories tenant \0 code                  -> CategoryRecord (custom attachment ones)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64

@@ -1,4 +1,4 @@
-/* Bill types and schemes: queries (the commands are applied in fsm.c). */
+/* Bill types, schemes and custom categories: queries (the commands are applied in fsm.c). */
 #include "archive.h"
 
 #include <string.h>
@@ -50,4 +50,22 @@ int archive_list_schemes(struct archive *a, const char *tenant, archive_scheme_c
     key_tenant_prefix(&prefix, tenant);
     return archive_scan_records(a, ROCKS_CF_SCHEMES, prefix.buf, prefix.len,
                                 &scheme_record__descriptor, scheme_cb, &l, err);
+}
+
+static void category_cb(const ProtobufCMessage *m, const char *key, size_t klen, void *arg)
+{
+    struct list_cb *l = arg;
+    (void)key;
+    (void)klen;
+    ((archive_category_cb)l->cb)((const CategoryRecord *)m, l->arg);
+}
+
+int archive_list_categories(struct archive *a, const char *tenant, archive_category_cb cb,
+                            void *arg, struct base_err *err)
+{
+    struct list_cb l = {(void *)cb, arg};
+    struct key prefix;
+    key_tenant_prefix(&prefix, tenant);
+    return archive_scan_records(a, ROCKS_CF_CATEGORIES, prefix.buf, prefix.len,
+                                &category_record__descriptor, category_cb, &l, err);
 }

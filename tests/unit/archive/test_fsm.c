@@ -654,6 +654,37 @@ static void license_warning_stages_are_announced_once(void **state)
     }
 }
 
+
+/* Two changes of one counter in one command add up (reads see the command's batch). */
+static void deleting_two_copies_in_one_command_releases_both(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    UsageRecord *before, *after;
+    Command cmd = COMMAND__INIT;
+    DeleteFiles d = DELETE_FILES__INIT;
+    char *ids[] = {"fdup1", "fdup2"};
+    add_file(f, "DUP-1", "fkeep", "keep.pdf", NULL, 0x42, &res);
+    assert_int_equal(archive_get_usage(&f->a, "default", &before, &err), 0);
+    add_file(f, "DUP-1", "fdup1", "a.pdf", NULL, 0x77, &res);
+    add_file(f, "DUP-1", "fdup2", "b.pdf", NULL, 0x77, &res); /* same content */
+    stamp(&cmd, NULL);
+    d.image_no = "DUP-1";
+    d.file_ids = ids;
+    d.n_file_ids = 2;
+    cmd.body_case = COMMAND__BODY_DELETE_FILES;
+    cmd.delete_files = &d;
+    apply(f, &cmd, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_int_equal(archive_get_usage(&f->a, "default", &after, &err), 0);
+    assert_int_equal(after->files, before->files);
+    assert_int_equal(after->bytes, before->bytes);
+    assert_int_equal(after->physical_bytes, before->physical_bytes);
+    archive_free_usage(before);
+    archive_free_usage(after);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, setup, teardown),
     cmocka_unit_test_setup_teardown(capture_classifies_and_orders, setup, teardown),
@@ -674,6 +705,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(state_changes_are_queued_and_results_applied, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(license_warning_stages_are_announced_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(deleting_two_copies_in_one_command_releases_both, setup,
+                                    teardown),
 };
 
 TESTLIB_MAIN("fsm", tests)
