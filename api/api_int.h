@@ -140,6 +140,8 @@ void api_handle_delete_files(struct api_call *call);
 void api_handle_delete_file(struct api_call *call);
 void api_handle_rotate(struct api_call *call);
 void api_handle_move_file(struct api_call *call);
+void api_handle_merge(struct api_call *call);
+void api_handle_split(struct api_call *call);
 void api_handle_token(struct api_call *call);
 
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why

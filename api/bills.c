@@ -318,15 +318,26 @@ static json_t *invoice_json(const Invoice *inv)
 static json_t *file_json(const FileRecord *f, size_t position)
 {
     char hex[65];
+    json_t *parts = json_array();
+    json_t *j;
+    for (size_t i = 0; i < f->n_parts; i++) {
+        json_array_append_new(parts, json_string(f->parts[i]));
+    }
     hex_encode(f->blob.data, f->blob.len < 32 ? f->blob.len : 32, hex);
-    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:I, s:i, s:s, s:o, s:o, s:o, s:s, s:b}",
-                     "file_id", f->file_id, "name", f->name, "format", f->format, "size",
-                     (json_int_t)f->size, "pages", (int)f->pages, "category", f->category,
-                     "position", (json_int_t)position, "rotation", (int)f->rotation, "blob", hex,
-                     "invoice", invoice_json(f->invoice), "match",
-                     f->match[0] != '\0' ? json_string(f->match) : json_null(), "captured_at",
-                     api_time_json(f->captured_ms), "captured_by", f->captured_by, "amended",
-                     f->amended);
+    j = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:I, s:i, s:s, s:o, s:o, s:o, s:s, s:b}",
+                  "file_id", f->file_id, "name", f->name, "format", f->format, "size",
+                  (json_int_t)f->size, "pages", (int)f->pages, "category", f->category,
+                  "position", (json_int_t)position, "rotation", (int)f->rotation, "blob", hex,
+                  "invoice", invoice_json(f->invoice), "match",
+                  f->match[0] != '\0' ? json_string(f->match) : json_null(), "captured_at",
+                  api_time_json(f->captured_ms), "captured_by", f->captured_by, "amended",
+                  f->amended);
+    /* A merged document lists its sub-pages; a sub-page names its document. */
+    json_object_set_new(j, "parts", parts);
+    json_object_set_new(j, "merged_into", f->merged_into[0] != '\0'
+                                              ? json_string(f->merged_into)
+                                              : json_null());
+    return j;
 }
 
 bool api_load_bill(struct api_call *call, BillRecord **bill)

@@ -1,5 +1,5 @@
 /* Edits of a captured bill's files: categories (and the tenant's custom attachment
- * categories), delete, rotate and move. Replacing a file is an upload with ?replace=
+ * categories), delete, rotate, move, merge and split. Replacing a file is an upload with ?replace=
  * (api/capture.c). The state machine enforces when each edit is allowed (before
  * submit; delete and replace also as an amend of a ready sync-mode bill). */
 #include "api/api_int.h"
@@ -234,6 +234,51 @@ void api_handle_rotate(struct api_call *call)
     if (api_bill_param_ok(call)) {
         api_op_start(call, EDIT_BODY_MAX, rotate_body);
     }
+}
+
+/* ---- Merge and split ---- */
+
+static void merge_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
+    Command cmd = COMMAND__INIT;
+    MergeFiles m = MERGE_FILES__INIT;
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    if ((m.file_ids = file_ids(op, root, &m.n_file_ids)) == NULL) {
+        return;
+    }
+    m.image_no = op->call.param;
+    cmd.body_case = COMMAND__BODY_MERGE_FILES;
+    cmd.merge_files = &m;
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
+    free(m.file_ids);
+}
+
+void api_handle_merge(struct api_call *call)
+{
+    if (api_bill_param_ok(call)) {
+        api_op_start(call, EDIT_BODY_MAX, merge_body);
+    }
+}
+
+void api_handle_split(struct api_call *call)
+{
+    struct api_op *op;
+    Command cmd = COMMAND__INIT;
+    SplitFile sp = SPLIT_FILE__INIT;
+    if (!api_bill_param_ok(call)) {
+        return;
+    }
+    op = api_op_new(call);
+    sp.image_no = op->call.param;
+    sp.file_id = op->call.param2;
+    cmd.body_case = COMMAND__BODY_SPLIT_FILE;
+    cmd.split_file = &sp;
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
 }
 
 /* ---- POST /api/v1/bills/{image_no}/files/{file_id}/move ---- */

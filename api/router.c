@@ -225,6 +225,8 @@ static const struct route routes[] = {
      PERM_DELETE},
     {HTTP_M_POST, "/api/v1/bills/*/rotate", AUTH_TOKEN, api_handle_rotate, PERM_EDIT},
     {HTTP_M_POST, "/api/v1/bills/*/files/*/move", AUTH_TOKEN, api_handle_move_file, PERM_EDIT},
+    {HTTP_M_POST, "/api/v1/bills/*/merge", AUTH_TOKEN, api_handle_merge, PERM_EDIT},
+    {HTTP_M_POST, "/api/v1/bills/*/files/*/split", AUTH_TOKEN, api_handle_split, PERM_EDIT},
 };
 
 static const char *method_name(enum http_method m)

@@ -1887,7 +1887,8 @@ static int run_match(struct txn *t, BillRecord *bill)
         }
     }
     for (size_t f = 0; f < nf && rv == 0; f++) {
-        if (files[f]->match[0] != '\0' || files[f]->invoice == NULL || files[f]->amended) {
+        if (files[f]->match[0] != '\0' || files[f]->invoice == NULL || files[f]->amended ||
+            files[f]->merged_into[0] != '\0') { /* sub-pages never match */
             continue;
         }
         for (size_t i = 0; i < n; i++) {
@@ -2077,6 +2078,11 @@ static int apply_match_file(struct txn *t, const MatchFile *m)
     if ((rv = resolve_scheme(t, bill->bill_type, bill->org, &sc)) != 0) {
         goto out;
     }
+    if (!m->unmatch && f->merged_into[0] != '\0') {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "file %s is a sub-page of document %s: sub-pages "
+               "take no part in matching", f->file_id, f->merged_into);
+        goto out;
+    }
     if (!state_in(bill, open_states) || strcmp(sc.mode, "match") != 0 ||
         strcmp(f->category, "invoice") != 0) {
         refuse(t, ARCHIVE_R_INVALID_STATE, "file %s of bill %s cannot be %s: it must be an "
@@ -2254,6 +2260,17 @@ static bool edit_allowed(struct txn *t, const BillRecord *bill, bool amend_ok, b
     return false;
 }
 
+/* Whether @f is part of a merged document (its head or a sub-page); refuses @what. */
+static bool refuse_merged(struct txn *t, const FileRecord *f, const char *what)
+{
+    if (f->n_parts == 0 && f->merged_into[0] == '\0') {
+        return false;
+    }
+    refuse(t, ARCHIVE_R_INVALID_STATE, "file %s is %s a merged document: split it first to %s",
+           f->file_id, f->n_parts > 0 ? "the head of" : "a sub-page of", what);
+    return true;
+}
+
 /* Whether the tenant has @category: a built-in one or a custom one it defined. */
 static int category_known(struct txn *t, const char *category, bool *known)
 {
@@ -2408,6 +2425,9 @@ static int apply_delete_files(struct txn *t, const DeleteFiles *c)
         goto out;
     }
     for (size_t i = 0; i < c->n_file_ids && rv == 0; i++) {
+        if (refuse_merged(t, files[i], "delete it")) {
+            goto out;
+        }
         if (files[i]->match[0] != '\0') {
             refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched "
                    "invoices cannot be deleted", files[i]->file_id, files[i]->match);
@@ -2464,6 +2484,9 @@ static int apply_set_category(struct txn *t, const SetCategory *c)
         goto out;
     }
     for (size_t i = 0; i < c->n_file_ids; i++) {
+        if (refuse_merged(t, files[i], "change its category")) {
+            goto out;
+        }
         if (files[i]->match[0] != '\0') {
             refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched "
                    "invoices are locked", files[i]->file_id, files[i]->match);
@@ -2558,6 +2581,9 @@ static int apply_move_file(struct txn *t, const MoveFile *c)
         refuse(t, ARCHIVE_R_INVALID, "a file cannot move after itself");
         goto out;
     }
+    if (refuse_merged(t, f, "move it")) {
+        goto out;
+    }
     if ((rv = load_order(t, bill->image_no, &order)) != 0) {
         goto out;
     }
@@ -2621,6 +2647,118 @@ out:
     return rv;
 }
 
+static int apply_merge_files(struct txn *t, const MergeFiles *c)
+{
+    BillRecord *bill;
+    BillOrder *order = NULL;
+    FileRecord **files;
+    size_t start = 0;
+    int rv = load_bill_or_refuse(t, c->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    files = xcalloc(c->n_file_ids + 1, sizeof *files);
+    if (!edit_allowed(t, bill, false, false, "merging") ||
+        !load_files(t, bill, c->file_ids, c->n_file_ids, files, &rv) ||
+        (rv = load_order(t, bill->image_no, &order)) != 0) {
+        goto out;
+    }
+    if (c->n_file_ids < 2 || c->n_file_ids > 100) {
+        refuse(t, ARCHIVE_R_INVALID, "merge 2-100 adjacent files");
+        goto out;
+    }
+    while (start < order->n_file_ids && strcmp(order->file_ids[start], c->file_ids[0]) != 0) {
+        start++;
+    }
+    for (size_t i = 0; i < c->n_file_ids; i++) {
+        if (start + i >= order->n_file_ids ||
+            strcmp(order->file_ids[start + i], c->file_ids[i]) != 0) {
+            refuse(t, ARCHIVE_R_INVALID, "only adjacent files merge, named in bill order: %s "
+                   "does not follow %s", c->file_ids[i], i > 0 ? c->file_ids[i - 1] : "");
+            goto out;
+        }
+        if (refuse_merged(t, files[i], "merge it again")) {
+            goto out;
+        }
+        if (files[i]->match[0] != '\0') {
+            refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched "
+                   "invoices are locked", files[i]->file_id, files[i]->match);
+            goto out;
+        }
+    }
+    for (size_t i = 1; i < c->n_file_ids; i++) {
+        if (strcmp(files[i]->category, files[0]->category) != 0) {
+            count_category(bill, files[i]->category, -1);
+            count_category(bill, files[0]->category, +1);
+            set_string(&files[i]->category, files[0]->category);
+        }
+        set_string(&files[i]->merged_into, files[0]->file_id);
+        put_file(t, files[i]);
+    }
+    files[0]->parts = xcalloc(c->n_file_ids - 1, sizeof *files[0]->parts);
+    for (size_t i = 1; i < c->n_file_ids; i++) {
+        files[0]->parts[files[0]->n_parts++] = xstrdup(c->file_ids[i]);
+    }
+    put_file(t, files[0]);
+    audit(t, bill, "files_merged", json_pack("{s:s, s:o}", "document", files[0]->file_id,
+                                             "file_ids", ids_json(c->file_ids, c->n_file_ids)));
+    store_bill(t, bill);
+    result_bill(t, bill);
+    snprintf(t->res->file_id, sizeof t->res->file_id, "%s", files[0]->file_id);
+out:
+    if (order != NULL) {
+        bill_order__free_unpacked(order, NULL);
+    }
+    free_files(files, c->n_file_ids);
+    archive_free_bill(bill);
+    return rv;
+}
+
+static int apply_split_file(struct txn *t, const SplitFile *c)
+{
+    BillRecord *bill;
+    FileRecord *head = NULL;
+    int rv = load_bill_or_refuse(t, c->image_no, &bill);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    if (!edit_allowed(t, bill, false, false, "splitting") ||
+        (rv = load_bill_file(t, bill, c->file_id, &head)) != 0) {
+        rv = rv == BASE_ENOTFOUND ? 0 : rv;
+        goto out;
+    }
+    if (head->n_parts == 0) {
+        refuse(t, ARCHIVE_R_INVALID_STATE, "file %s is not a merged document%s", head->file_id,
+               head->merged_into[0] != '\0' ? ": split the document it belongs to" : "");
+        goto out;
+    }
+    for (size_t i = 0; i < head->n_parts && rv == 0; i++) {
+        FileRecord *part;
+        if ((rv = load_bill_file(t, bill, head->parts[i], &part)) == 0) {
+            set_string(&part->merged_into, "");
+            put_file(t, part);
+            archive_free_file(part);
+        }
+    }
+    if (rv == 0) {
+        audit(t, bill, "file_split", json_pack("{s:s, s:o}", "document", head->file_id,
+                                               "file_ids", ids_json(head->parts, head->n_parts)));
+        for (size_t i = 0; i < head->n_parts; i++) {
+            free(head->parts[i]);
+        }
+        free(head->parts);
+        head->parts = NULL;
+        head->n_parts = 0;
+        put_file(t, head);
+        store_bill(t, bill);
+        result_bill(t, bill);
+    }
+out:
+    archive_free_file(head);
+    archive_free_bill(bill);
+    return rv == BASE_ENOTFOUND ? 0 : rv;
+}
+
 /* A capture that replaces file @f->replace: a replace scan keeps the replaced file's
  * category (never a cover's), a cover replacement puts the new file in as the cover;
  * either takes the old one's place. Replaces *@category (malloc()ed) and sets *@position; false after
@@ -2642,6 +2780,7 @@ static bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, cons
     if (old->match[0] != '\0') {
         refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched invoices "
                "cannot be replaced", old->file_id, old->match);
+    } else if (refuse_merged(t, old, "replace it")) {
     } else if (f->category[0] != '\0' && strcmp(f->category, old->category) != 0) {
         refuse(t, ARCHIVE_R_INVALID_CATEGORY, "a replacement keeps the category of the file it "
                "replaces (%s), not %s", old->category, f->category);
@@ -2684,6 +2823,10 @@ static const char *command_image_no(const Command *cmd)
         return cmd->delete_files->image_no;
     case COMMAND__BODY_MOVE_FILE:
         return cmd->move_file->image_no;
+    case COMMAND__BODY_MERGE_FILES:
+        return cmd->merge_files->image_no;
+    case COMMAND__BODY_SPLIT_FILE:
+        return cmd->split_file->image_no;
     default:
         return NULL;
     }
@@ -2851,6 +2994,12 @@ static int dispatch(struct txn *t)
         break;
     case COMMAND__BODY_CREATE_CATEGORY:
         rv = apply_create_category(t, t->cmd->create_category);
+        break;
+    case COMMAND__BODY_MERGE_FILES:
+        rv = apply_merge_files(t, t->cmd->merge_files);
+        break;
+    case COMMAND__BODY_SPLIT_FILE:
+        rv = apply_split_file(t, t->cmd->split_file);
         break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");

@@ -144,6 +144,53 @@ class TestDeleteRotateMove(EditTestCase):
         self.refused(self.post(move % a2, {"after": "fnope"}), 404, 11003)
 
 
+class TestMergeSplit(EditTestCase):
+    def test_merge_adjacent_files_and_split(self):
+        self.assertStatus(self.post("/api/v1/bill-types", {"code": "ED_MM", "mode": "match"}),
+                          201)
+        self.assertStatus(self.post("/api/v1/schemes", {"bill_type": "ED_MM"}), 201)
+        c, i1, a1, a2 = self.bill("ED-MRG-1", ["cover", "invoice", "attachment", "attachment"],
+                                  bill_type="ED_MM",
+                                  invoices=[{"number": "N7", "amount": "5"}])
+        merge = "/api/v1/bills/ED-MRG-1/merge"
+        self.refused(self.post(merge, {"file_ids": [i1, a2]}), 400, 10400, "adjacent")
+        self.refused(self.post(merge, {"file_ids": [i1]}), 400, 10400)
+        r = self.post(merge, {"file_ids": [i1, a1, a2]})
+        self.assertStatus(r, 200)
+        files = {f["file_id"]: f for f in self.files("ED-MRG-1")}
+        self.assertEqual(files[i1]["parts"], [a1, a2])
+        self.assertEqual((files[a1]["merged_into"], files[a1]["category"]), (i1, "invoice"))
+        self.assertEqual(self.counts("ED-MRG-1"), {"cover": 1, "invoice": 3, "attachment": 0})
+        # Sub-pages take no part in matching, and merged files are edited by splitting.
+        r = self.post("/api/v1/bills/ED-MRG-1/files/%s/match" % a1, {"invoice_number": "N7"})
+        self.refused(r, 409, 11007, "sub-page")
+        self.refused(self.node.request("DELETE", "/api/v1/bills/ED-MRG-1/files/" + a2), 409,
+                     11007, "split it first")
+        self.refused(self.post(merge, {"file_ids": [c, i1]}), 409, 11007, "split it first")
+        self.refused(self.post("/api/v1/bills/ED-MRG-1/files/%s/split" % a1, {}), 409, 11007,
+                     "split the document it belongs to")
+        # The document's own invoice data (its first page) matches.
+        r = self.node.request("PATCH", "/api/v1/bills/ED-MRG-1/files/" + i1,
+                              body=json.dumps({"invoice": {"number": "N7", "amount": "5"}}).encode())
+        self.assertStatus(r, 200)
+        r = self.node.submit("ED-MRG-1")
+        self.assertStatus(r, 200)
+        self.assertEqual(self.node.status("ED-MRG-1").json["state"], "ready")
+
+    def test_split_restores_the_files(self):
+        a, b = self.bill("ED-SPL-1", ["attachment", "attachment"])
+        self.assertStatus(self.post("/api/v1/bills/ED-SPL-1/merge", {"file_ids": [a, b]}), 200)
+        r = self.post("/api/v1/bills/ED-SPL-1/files/%s/split" % a, {})
+        self.assertStatus(r, 200)
+        files = self.files("ED-SPL-1")
+        self.assertEqual([(f["parts"], f["merged_into"]) for f in files], [([], None)] * 2)
+        self.refused(self.post("/api/v1/bills/ED-SPL-1/files/%s/split" % a, {}), 409, 11007,
+                     "not a merged document")
+        log = [e["action"] for e in self.node.audit_log("ED-SPL-1").json["entries"]]
+        self.assertIn("files_merged", log)
+        self.assertIn("file_split", log)
+
+
 class TestReplace(EditTestCase):
     def test_replace_scan_and_cover(self):
         c, a, i = self.bill("ED-REP-1", ["cover", "attachment", "invoice"])
