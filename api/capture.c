@@ -39,6 +39,9 @@ struct capture {
     char after[ARCHIVE_ID_MAX + 1];
     char replace[ARCHIVE_ID_MAX + 1]; /* the file this one replaces, or "" */
     bool amend;                       /* the caller may amend a ready sync-mode bill */
+    bool barcode_is_cover;            /* the scanner read the image number off this page */
+    /* Invoice data supplied with the file: number, code, date, amount, tax, total. */
+    char invoice[6][ARCHIVE_INVOICE_FIELD_MAX + 1];
     char idem[ARCHIVE_ID_MAX + 1];
     char file_id[ARCHIVE_FILE_ID_BYTES + 1];
     char format[8];
@@ -316,6 +319,10 @@ static void capture_digest(const struct capture *c, uint8_t out[32])
     crypto_generichash_update(&st, (const uint8_t *)c->category, strlen(c->category) + 1);
     crypto_generichash_update(&st, (const uint8_t *)c->after, strlen(c->after) + 1);
     crypto_generichash_update(&st, (const uint8_t *)c->replace, strlen(c->replace) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)&c->barcode_is_cover, 1);
+    for (size_t i = 0; i < ARRAY_SIZE(c->invoice); i++) {
+        crypto_generichash_update(&st, (const uint8_t *)c->invoice[i], strlen(c->invoice[i]) + 1);
+    }
     crypto_generichash_update(&st, c->writer.hash, BLOB_HASH_BYTES);
     crypto_generichash_final(&st, out, 32);
 }
@@ -340,6 +347,7 @@ static void on_durable(struct durable_item *item, int status)
     struct capture *c = item->data;
     Command cmd = COMMAND__INIT;
     AddFile f = ADD_FILE__INIT;
+    Invoice inv = INVOICE__INIT;
     uint8_t digest[32];
     const char *magic = format_from_magic(c->head, c->head_len);
     int rv;
@@ -368,7 +376,17 @@ static void on_durable(struct durable_item *item, int status)
     f.blob.data = c->writer.hash;
     f.blob.len = BLOB_HASH_BYTES;
     f.check = c->writer.check;
-    f.has_cover_code = c->cover_code_seen || strstr(c->name, c->image_no) != NULL;
+    f.has_cover_code =
+        c->barcode_is_cover || c->cover_code_seen || strstr(c->name, c->image_no) != NULL;
+    if (c->invoice[0][0] != '\0') {
+        inv.number = c->invoice[0];
+        inv.code = c->invoice[1];
+        inv.date = c->invoice[2];
+        inv.amount = c->invoice[3];
+        inv.tax = c->invoice[4];
+        inv.total = c->invoice[5];
+        f.invoice = &inv;
+    }
     f.structured_invoice = strcmp(c->format, "xml") == 0 || strcmp(c->format, "ofd") == 0;
     api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, c->idem);
     cmd.tenant = c->tenant;
@@ -422,6 +440,44 @@ static const char *format_from_name(const char *name)
         }
     }
     return "bin";
+}
+
+/* Reads ?barcode= and the invoice_* fields; false after responding. */
+static bool capture_data_params(struct api_call *call, struct capture *c)
+{
+    static const char *const names[] = {"invoice_number", "invoice_code", "invoice_date",
+                                        "invoice_amount", "invoice_tax", "invoice_total"};
+    char *barcode = http_request_query(call->req, "barcode");
+    bool ok = true;
+    c->barcode_is_cover = barcode != NULL && strcmp(barcode, c->image_no) == 0;
+    free(barcode);
+    for (size_t i = 0; i < ARRAY_SIZE(names) && ok; i++) {
+        char *v = http_request_query(call->req, names[i]);
+        int64_t cents;
+        if (v == NULL) {
+            continue;
+        }
+        if (strlen(v) > ARCHIVE_INVOICE_FIELD_MAX ||
+            (i >= 3 && v[0] != '\0' && !archive_amount_cents(v, &cents))) {
+            api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                              "%s must be at most 64 characters%s", names[i],
+                              i >= 3 ? ", a decimal amount with at most two decimals" : "");
+            ok = false;
+        } else {
+            snprintf(c->invoice[i], sizeof c->invoice[i], "%s", v);
+        }
+        free(v);
+    }
+    if (ok && c->invoice[0][0] == '\0') {
+        for (size_t i = 1; i < ARRAY_SIZE(names) && ok; i++) {
+            if (c->invoice[i][0] != '\0') {
+                api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                                  "invoice data needs invoice_number");
+                ok = false;
+            }
+        }
+    }
+    return ok;
 }
 
 /* Reads name, category and after from the query; false after responding. */
@@ -535,7 +591,7 @@ void api_handle_upload(struct api_call *call)
     snprintf(c->image_no, sizeof c->image_no, "%.*s", ARCHIVE_IMAGE_NO_MAX, call->param);
     snprintf(c->idem, sizeof c->idem, "%s", idem != NULL ? idem : "");
     archive_new_file_id(c->file_id);
-    if (!capture_params(call, c)) {
+    if (!capture_params(call, c) || !capture_data_params(call, c)) {
         capture_free(c);
         return;
     }

@@ -10,7 +10,6 @@
 #include "base/mem.h"
 
 #define WORKFLOW_BODY_MAX (64u << 10)
-#define INVOICE_FIELD_MAX 64
 
 static bool bad(struct api_op *op, const char *msg)
 {
@@ -204,7 +203,7 @@ static bool read_invoice(json_t *o, Invoice *inv, const char **why)
         bool known = false;
         for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
             if (strcmp(key, fields[i]) == 0) {
-                known = json_is_string(v) && json_string_length(v) <= INVOICE_FIELD_MAX;
+                known = json_is_string(v) && json_string_length(v) <= ARCHIVE_INVOICE_FIELD_MAX;
                 *dst[i] = (char *)json_string_value(v);
             }
         }
@@ -308,7 +307,7 @@ static void match_file_body(struct http_request *req, int status)
         api_op_free(op);
         return;
     }
-    if (number == NULL || number[0] == '\0' || strlen(number) > INVOICE_FIELD_MAX) {
+    if (number == NULL || number[0] == '\0' || strlen(number) > ARCHIVE_INVOICE_FIELD_MAX) {
         bad(op, "the body is {\"invoice_number\": \"...\"}: the declared invoice this file is");
         return;
     }

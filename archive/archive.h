@@ -127,6 +127,7 @@ bool archive_builtin_category(const char *s);
  * the tenant defined it is for the state machine to say). */
 bool archive_valid_category(const char *s);
 #define ARCHIVE_CATEGORY_MAX 31
+#define ARCHIVE_INVOICE_FIELD_MAX 64
 const char *archive_status_name(enum archive_status status);
 
 /* ---- Queries: results are unpacked protobuf records the caller frees. ---- */

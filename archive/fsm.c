@@ -371,7 +371,7 @@ static const char *classify(const AddFile *f)
     if (f->has_cover_code) {
         return "cover";
     }
-    if (f->structured_invoice) {
+    if (f->structured_invoice || (f->invoice != NULL && f->invoice->number[0] != '\0')) {
         return "invoice";
     }
     return "attachment";
@@ -517,6 +517,7 @@ static void store_file(struct txn *t, const AddFile *f, const char *category, bo
 {
     FileRecord rec = FILE_RECORD__INIT;
     rec.amended = amended;
+    rec.invoice = f->invoice != NULL && f->invoice->number[0] != '\0' ? f->invoice : NULL;
     struct key k;
     rec.file_id = f->file_id;
     rec.image_no = f->image_no;

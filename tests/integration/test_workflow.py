@@ -195,6 +195,35 @@ class TestMatching(WorkflowTestCase):
                                                                    "04400002"])
         self.wait_state("WF-M-1", "erp_submitted")
 
+    def test_invoice_data_and_barcode_given_at_capture(self):
+        self.bill_type("BT_CAP", "match")
+        r = self.node.pool_push({"image_no": "WF-CAP-1", "bill_type": "BT_CAP",
+                                 "invoices": INVOICES})
+        self.assertStatus(r, 201)
+        r = self.node.upload("WF-CAP-1", make_pdf(text="page"), name="scan1.pdf",
+                             query="barcode=WF-CAP-1")
+        self.assertStatus(r, 201)
+        self.assertEqual(r.json["category"], "cover", "the scanner read the cover code")
+        r = self.node.upload("WF-CAP-1", make_pdf(text="page 2"), name="scan2.pdf",
+                             query="barcode=OTHER")
+        self.assertEqual(r.json["category"], "attachment")
+        for inv in INVOICES:
+            q = "&".join("invoice_%s=%s" % (k, quote(v)) for k, v in inv.items())
+            r = self.node.upload("WF-CAP-1", make_pdf(text=inv["number"]), name="i.pdf",
+                                 query=q)
+            self.assertStatus(r, 201)
+            self.assertEqual(r.json["category"], "invoice", "invoice data makes an invoice")
+        files = self.node.bill("WF-CAP-1").json["files"]
+        self.assertEqual(files[2]["invoice"]["number"], INVOICES[0]["number"])
+        self.assertStatus(self.node.submit("WF-CAP-1"), 200)
+        s = self.status("WF-CAP-1")
+        self.assertEqual((s["state"], s["invoices"]["matched"]), ("ready", 2))
+        r = self.node.upload("WF-CAP-1", b"x", name="x.txt", query="invoice_total=1")
+        self.assertError(r, 400, 11011, "invalid_query")
+        r = self.node.upload("WF-CAP-1", b"x", name="x.txt",
+                             query="invoice_number=1&invoice_total=1.234")
+        self.assertError(r, 400, 11011, "invalid_query")
+
     def test_standard_compares_more_elements(self):
         self.bill_type("BT_STD", "match", match="standard")
         self.invoice_bill("WF-STD-1", "BT_STD", [self.scanned(0, code="999999"),
