@@ -141,6 +141,7 @@ void api_handle_delete_file(struct api_call *call);
 void api_handle_rotate(struct api_call *call);
 void api_handle_move_file(struct api_call *call);
 void api_handle_merge(struct api_call *call);
+void api_handle_batch_match(struct api_call *call);
 void api_handle_split(struct api_call *call);
 void api_handle_token(struct api_call *call);
 

@@ -40,6 +40,7 @@ struct capture {
     char replace[ARCHIVE_ID_MAX + 1]; /* the file this one replaces, or "" */
     bool amend;                       /* the caller may amend a ready sync-mode bill */
     bool barcode_is_cover;            /* the scanner read the image number off this page */
+    char batch[ARCHIVE_ID_MAX + 1];   /* the capture batch, or "" */
     /* Invoice data supplied with the file: number, code, date, amount, tax, total. */
     char invoice[6][ARCHIVE_INVOICE_FIELD_MAX + 1];
     char idem[ARCHIVE_ID_MAX + 1];
@@ -320,6 +321,7 @@ static void capture_digest(const struct capture *c, uint8_t out[32])
     crypto_generichash_update(&st, (const uint8_t *)c->after, strlen(c->after) + 1);
     crypto_generichash_update(&st, (const uint8_t *)c->replace, strlen(c->replace) + 1);
     crypto_generichash_update(&st, (const uint8_t *)&c->barcode_is_cover, 1);
+    crypto_generichash_update(&st, (const uint8_t *)c->batch, strlen(c->batch) + 1);
     for (size_t i = 0; i < ARRAY_SIZE(c->invoice); i++) {
         crypto_generichash_update(&st, (const uint8_t *)c->invoice[i], strlen(c->invoice[i]) + 1);
     }
@@ -372,6 +374,7 @@ static void on_durable(struct durable_item *item, int status)
     f.category = c->category;
     f.after = c->after;
     f.replace = c->replace;
+    f.batch = c->batch;
     f.amend = c->amend;
     f.blob.data = c->writer.hash;
     f.blob.len = BLOB_HASH_BYTES;
@@ -442,15 +445,24 @@ static const char *format_from_name(const char *name)
     return "bin";
 }
 
-/* Reads ?barcode= and the invoice_* fields; false after responding. */
+/* Reads ?barcode=, ?batch= and the invoice_* fields; false after responding. */
 static bool capture_data_params(struct api_call *call, struct capture *c)
 {
     static const char *const names[] = {"invoice_number", "invoice_code", "invoice_date",
                                         "invoice_amount", "invoice_tax", "invoice_total"};
     char *barcode = http_request_query(call->req, "barcode");
+    char *batch = http_request_query(call->req, "batch");
     bool ok = true;
     c->barcode_is_cover = barcode != NULL && strcmp(barcode, c->image_no) == 0;
     free(barcode);
+    if (batch != NULL && !archive_valid_tenant(batch)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "batch ids are 1-64 characters of A-Z a-z 0-9 . _ -");
+        ok = false;
+    } else if (batch != NULL) {
+        snprintf(c->batch, sizeof c->batch, "%s", batch);
+    }
+    free(batch);
     for (size_t i = 0; i < ARRAY_SIZE(names) && ok; i++) {
         char *v = http_request_query(call->req, names[i]);
         int64_t cents;

@@ -226,6 +226,7 @@ static const struct route routes[] = {
     {HTTP_M_POST, "/api/v1/bills/*/rotate", AUTH_TOKEN, api_handle_rotate, PERM_EDIT},
     {HTTP_M_POST, "/api/v1/bills/*/files/*/move", AUTH_TOKEN, api_handle_move_file, PERM_EDIT},
     {HTTP_M_POST, "/api/v1/bills/*/merge", AUTH_TOKEN, api_handle_merge, PERM_EDIT},
+    {HTTP_M_GET, "/api/v1/batches/*/match", AUTH_TOKEN, api_handle_batch_match, PERM_READ},
     {HTTP_M_POST, "/api/v1/bills/*/files/*/split", AUTH_TOKEN, api_handle_split, PERM_EDIT},
 };
 

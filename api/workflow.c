@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive/users.h"
 #include "base/mem.h"
 
 #define WORKFLOW_BODY_MAX (64u << 10)
@@ -447,6 +448,101 @@ void api_handle_match_results(struct api_call *call)
                                "declared", declared, "files", v.files));
     json_decref(v.matched_by);
     archive_free_bill(bill);
+}
+
+/* GET /api/v1/batches/{batch}/match: the match results of the files of one capture
+ * batch (uploads with ?batch=), with each bill's counts. */
+struct batch_view {
+    struct api_call *call;
+    json_t *pairs; /* [image_no, file_id] in file-id order */
+};
+
+static void batch_file(const char *image_no, const char *file_id, void *arg)
+{
+    json_array_append_new(arg, json_pack("[s,s]", image_no, file_id));
+}
+
+/* A bill of the batch, or NULL when it is gone or outside the caller's grants. */
+static BillRecord *batch_bill(struct api_call *call, const UserRecord *user,
+                              const char *image_no)
+{
+    struct base_err err = {{0}};
+    BillRecord *bill;
+    bool yes = true;
+    if (archive_get_bill(call->api->archive, call->tenant, image_no, &bill, &err) != 0) {
+        return NULL;
+    }
+    if (user != NULL && (archive_user_sees_org(call->api->archive, call->tenant, user, bill->org,
+                                               &yes, &err) != 0 ||
+                         !yes)) {
+        archive_free_bill(bill);
+        return NULL;
+    }
+    return bill;
+}
+
+void api_handle_batch_match(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    json_t *pairs = json_array(), *files = json_array(), *bills = json_object();
+    UserRecord *user = NULL;
+    size_t i;
+    json_t *p;
+    if (!archive_valid_tenant(call->param)) {
+        json_decref(pairs);
+        json_decref(files);
+        json_decref(bills);
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "batch ids are 1-64 characters of A-Z a-z 0-9 . _ -");
+        return;
+    }
+    if (api_restricted(call) && archive_get_user(call->api->archive, call->tenant,
+                                                 call->username, &user, &err) != 0) {
+        user = NULL;
+    }
+    if (archive_list_batch(call->api->archive, call->tenant, call->param, batch_file, pairs,
+                           &err) != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "batch: %s", err.msg);
+        goto out;
+    }
+    json_array_foreach(pairs, i, p) {
+        const char *image_no = json_string_value(json_array_get(p, 0));
+        BillRecord *bill = batch_bill(call, user, image_no);
+        FileRecord *f;
+        struct match_view v = {.call = call, .bill = bill};
+        if (bill == NULL) {
+            continue;
+        }
+        v.standard = strcmp(bill->match_level, "standard") == 0;
+        if (archive_get_file(call->api->archive, call->tenant,
+                             json_string_value(json_array_get(p, 1)), &f, &err) == 0) {
+            json_array_append_new(files, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "image_no",
+                                                   image_no, "file_id", f->file_id, "category",
+                                                   f->category, "invoice",
+                                                   invoice_json(f->invoice), "match",
+                                                   f->match[0] != '\0' ? json_string(f->match)
+                                                                       : json_null(),
+                                                   "problem",
+                                                   strcmp(f->category, "invoice") == 0
+                                                       ? mismatch_json(&v, f)
+                                                       : json_null()));
+            archive_free_file(f);
+        }
+        json_object_set_new(bills, image_no,
+                            json_pack("{s:s, s:s?, s:{s:i, s:i}}", "state", bill->state, "mode",
+                                      bill->mode[0] != '\0' ? bill->mode : NULL, "invoices",
+                                      "declared", (int)bill->n_invoices, "matched",
+                                      (int)bill->invoices_matched));
+        archive_free_bill(bill);
+    }
+    api_respond_json(call->api, call->req, 200,
+                     json_pack("{s:s, s:O, s:O}", "batch", call->param, "bills", bills, "files",
+                               files));
+out:
+    archive_free_user(user);
+    json_decref(pairs);
+    json_decref(files);
+    json_decref(bills);
 }
 
 /* ---- ERP submission and returns ---- */

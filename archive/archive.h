@@ -243,6 +243,11 @@ int archive_list_bill_types(struct archive *a, const char *tenant, archive_bill_
 typedef void (*archive_scheme_cb)(const SchemeRecord *s, void *arg);
 int archive_list_schemes(struct archive *a, const char *tenant, archive_scheme_cb cb,
                          void *arg, struct base_err *err) WARN_UNUSED;
+/* The files captured in batch @batch of @tenant: @cb gets each file's image number and
+ * id, in file-id order. */
+typedef void (*archive_batch_cb)(const char *image_no, const char *file_id, void *arg);
+int archive_list_batch(struct archive *a, const char *tenant, const char *batch,
+                       archive_batch_cb cb, void *arg, struct base_err *err) WARN_UNUSED;
 /* A decimal amount ("12", "12.50", "-3.2") in cents; false when it is not one. */
 bool archive_amount_cents(const char *s, int64_t *out);
 /* Whether a scanned invoice matches a declared one: number and total amount (total, or

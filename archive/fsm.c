@@ -516,9 +516,15 @@ static int count_blob_ref(struct txn *t, const ProtobufCBinaryData *hash, uint64
 static void store_file(struct txn *t, const AddFile *f, const char *category, bool amended)
 {
     FileRecord rec = FILE_RECORD__INIT;
-    rec.amended = amended;
-    rec.invoice = f->invoice != NULL && f->invoice->number[0] != '\0' ? f->invoice : NULL;
     struct key k;
+    rec.amended = amended;
+    rec.batch = f->batch;
+    rec.invoice = f->invoice != NULL && f->invoice->number[0] != '\0' ? f->invoice : NULL;
+    if (f->batch[0] != '\0') {
+        key_triple(&k, t->cmd->tenant, f->batch, f->file_id);
+        rocks_batch_put(t->batch, ROCKS_CF_BATCHES, k.buf, k.len, f->image_no,
+                        strlen(f->image_no));
+    }
     rec.file_id = f->file_id;
     rec.image_no = f->image_no;
     rec.name = f->name;
@@ -538,7 +544,7 @@ static void store_file(struct txn *t, const AddFile *f, const char *category, bo
 static int check_add_file(struct txn *t, const AddFile *f)
 {
     if (!archive_valid_image_no(f->image_no) || f->file_id[0] == '\0' || f->blob.len != 32 ||
-        f->name[0] == '\0') {
+        f->name[0] == '\0' || (f->batch[0] != '\0' && !archive_valid_tenant(f->batch))) {
         refuse(t, ARCHIVE_R_INVALID, "malformed capture command");
         return 1;
     }
@@ -2352,6 +2358,10 @@ static int remove_file(struct txn *t, BillRecord *bill, BillOrder *order, const 
     }
     key_pair(&k, t->cmd->tenant, f->file_id);
     rocks_batch_delete(t->batch, ROCKS_CF_FILES, k.buf, k.len);
+    if (f->batch[0] != '\0') {
+        key_triple(&k, t->cmd->tenant, f->batch, f->file_id);
+        rocks_batch_delete(t->batch, ROCKS_CF_BATCHES, k.buf, k.len);
+    }
     count_category(bill, f->category, -1);
     bill->files--;
     bill->bytes -= f->size;

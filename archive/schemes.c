@@ -1,6 +1,7 @@
 /* Bill types, schemes and custom categories: queries (the commands are applied in fsm.c). */
 #include "archive.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "archive/keys.h"
@@ -68,4 +69,27 @@ int archive_list_categories(struct archive *a, const char *tenant, archive_categ
     key_tenant_prefix(&prefix, tenant);
     return archive_scan_records(a, ROCKS_CF_CATEGORIES, prefix.buf, prefix.len,
                                 &category_record__descriptor, category_cb, &l, err);
+}
+
+int archive_list_batch(struct archive *a, const char *tenant, const char *batch,
+                       archive_batch_cb cb, void *arg, struct base_err *err)
+{
+    struct key prefix;
+    struct rocks_iter *it;
+    int rv;
+    key_audit_prefix(&prefix, tenant, batch);
+    it = rocks_iter_new(a->db, ROCKS_CF_BATCHES, prefix.buf, prefix.len);
+    for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = rocks_iter_key(it, &klen);
+        const char *v = rocks_iter_value(it, &vlen);
+        char *file_id = strndup(k + prefix.len, klen - prefix.len);
+        char *image_no = strndup(v, vlen);
+        cb(image_no, file_id, arg);
+        free(file_id);
+        free(image_no);
+    }
+    rv = rocks_iter_status(it, err);
+    rocks_iter_free(it);
+    return rv;
 }

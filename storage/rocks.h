@@ -39,6 +39,7 @@ enum rocks_cf {
     ROCKS_CF_BILL_TYPES,
     ROCKS_CF_SCHEMES,
     ROCKS_CF_CATEGORIES,
+    ROCKS_CF_BATCHES,
     ROCKS_CF_COUNT,
 };
 

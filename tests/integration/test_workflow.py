@@ -224,6 +224,35 @@ class TestMatching(WorkflowTestCase):
                              query="invoice_number=1&invoice_total=1.234")
         self.assertError(r, 400, 11011, "invalid_query")
 
+    def test_match_results_per_capture_batch(self):
+        self.bill_type("BT_BATCH", "match")
+        for no in ("WF-BATCH-1", "WF-BATCH-2"):
+            self.assertStatus(self.node.pool_push({"image_no": no, "bill_type": "BT_BATCH",
+                                                   "invoices": INVOICES[:1]}), 201)
+        inv = INVOICES[0]
+        q = "batch=scan-7&" + "&".join("invoice_%s=%s" % (k, quote(v)) for k, v in inv.items())
+        r1 = self.node.upload("WF-BATCH-1", make_pdf(text="b1"), name="i.pdf", query=q)
+        r2 = self.node.upload("WF-BATCH-2", make_pdf(text="b2"), name="i.pdf",
+                              query="batch=scan-7&invoice_number=999&invoice_total=1")
+        r3 = self.node.upload("WF-BATCH-2", make_pdf(text="other"), name="o.pdf",
+                              query="batch=scan-8")
+        for r in (r1, r2, r3):
+            self.assertStatus(r, 201)
+        for no in ("WF-BATCH-1", "WF-BATCH-2"):
+            self.assertStatus(self.node.submit(no), 200)
+        r = self.node.get("/api/v1/batches/scan-7/match")
+        self.assertStatus(r, 200)
+        files = {f["file_id"]: f for f in r.json["files"]}
+        self.assertEqual(set(files), {r1.json["file_id"], r2.json["file_id"]})
+        self.assertEqual(files[r1.json["file_id"]]["match"], inv["number"])
+        self.assertIn("declares no invoice", files[r2.json["file_id"]]["problem"])
+        self.assertEqual(r.json["bills"]["WF-BATCH-1"]["state"], "ready")
+        self.assertEqual(r.json["bills"]["WF-BATCH-2"]["invoices"], {"declared": 1,
+                                                                     "matched": 0})
+        self.assertEqual(self.node.get("/api/v1/batches/nothing/match").json["files"], [])
+        self.assertError(self.node.get("/api/v1/batches/bad%20id/match"), 400, 11011,
+                         "invalid_query")
+
     def test_standard_compares_more_elements(self):
         self.bill_type("BT_STD", "match", match="standard")
         self.invoice_bill("WF-STD-1", "BT_STD", [self.scanned(0, code="999999"),
