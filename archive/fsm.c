@@ -13,6 +13,7 @@
 
 #include "archive/keys.h"
 #include "archive/license.h"
+#include "archive/nodes.h"
 #include "archive/users.h"
 #include "base/clock.h"
 #include "base/hex.h"
@@ -1191,6 +1192,93 @@ static int apply_install_license(struct txn *t, const InstallLicense *cmd)
     return 0;
 }
 
+/* ---- Cluster members ---- */
+
+static void key_node(struct key *k, uint64_t id)
+{
+    rocks_put_be64((uint8_t *)k->buf, id);
+    k->len = 8;
+}
+
+/* The member's record, or a fresh one (every field malloc()ed, like unpacked ones). */
+static int load_node(struct txn *t, uint64_t id, NodeRecord **out, bool *found)
+{
+    int rv = archive_get_node(t->a, id, out, t->err);
+    *found = rv == 0;
+    if (rv != BASE_ENOTFOUND) {
+        return rv;
+    }
+    *out = xmalloc(sizeof **out);
+    node_record__init(*out);
+    (*out)->id = id;
+    (*out)->http = xstrdup("");
+    (*out)->raft = xstrdup("");
+    (*out)->zone = xstrdup("");
+    return 0;
+}
+
+static void store_node(struct txn *t, NodeRecord *n)
+{
+    struct key k;
+    n->updated_ms = t->cmd->time_ms;
+    key_node(&k, n->id);
+    put_record(t, ROCKS_CF_NODES, &k, &n->base);
+}
+
+static int apply_register_node(struct txn *t, const RegisterNode *c)
+{
+    NodeRecord *n;
+    bool found;
+    int rv;
+    if (c->id == 0 || c->http == NULL || !archive_valid_address(c->http) || c->raft == NULL ||
+        !archive_valid_address(c->raft) || c->zone == NULL || !archive_valid_zone(c->zone)) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed node registration");
+        return 0;
+    }
+    if ((rv = load_node(t, c->id, &n, &found)) != 0) {
+        return rv;
+    }
+    if (n->removed) {
+        refuse(t, ARCHIVE_R_INVALID, "node %llu was removed from the cluster; a node joins "
+               "again only with a new id (an empty data dir)", (unsigned long long)c->id);
+    } else {
+        set_string(&n->http, c->http);
+        set_string(&n->raft, c->raft);
+        set_string(&n->zone, c->zone);
+        if (!found) {
+            n->joined_ms = t->cmd->time_ms;
+        }
+        store_node(t, n);
+        t->res->created = !found;
+    }
+    archive_free_node(n);
+    return 0;
+}
+
+/* Marks a member removed, registered or not (a node may leave before it registered). */
+static int apply_remove_node(struct txn *t, const RemoveNode *c)
+{
+    NodeRecord *n;
+    bool found;
+    int rv;
+    if (c->id == 0) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed node removal");
+        return 0;
+    }
+    if ((rv = load_node(t, c->id, &n, &found)) != 0) {
+        return rv;
+    }
+    if (n->removed) {
+        t->res->replayed = true;
+    } else {
+        n->removed = true;
+        n->removed_ms = t->cmd->time_ms;
+        store_node(t, n);
+    }
+    archive_free_node(n);
+    return 0;
+}
+
 /* Content writes need the tenant's license in force at the command's time, the image
  * mode licensed, and room in the quota. False (refused, or *@rv a store error) when
  * the command must not go on. */
@@ -1277,6 +1365,12 @@ static int dispatch(struct txn *t)
         break;
     case COMMAND__BODY_SET_GRANTS:
         rv = apply_set_grants(t, t->cmd->set_grants);
+        break;
+    case COMMAND__BODY_REGISTER_NODE:
+        rv = apply_register_node(t, t->cmd->register_node);
+        break;
+    case COMMAND__BODY_REMOVE_NODE:
+        rv = apply_remove_node(t, t->cmd->remove_node);
         break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");

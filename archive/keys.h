@@ -13,6 +13,7 @@
  *   users  tenant \0 username                   -> UserRecord
  *   roles  tenant \0 role name                  -> RoleRecord (custom roles)
  *   orgs   tenant \0 org id                     -> OrgRecord (a tree by parent id)
+ *   nodes  id (be64)                            -> NodeRecord (cluster members)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64

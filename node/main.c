@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "node/config.h"
+#include "node/identity.h"
 #include "replication/raft_node.h"
 #include "storage/blobstore.h"
 #include "storage/rocks.h"
@@ -270,6 +271,11 @@ int main(int argc, char **argv)
     if (mkdir_p(n.config.data) != 0) {
         LOG_ERROR("node", "cannot create data dir %s: %s", n.config.data, strerror(errno));
         return 1;
+    }
+    if ((rv = node_identity_load(n.config.data, n.config.node_id, &n.config.node_id, &err)) !=
+        0) {
+        LOG_ERROR("node", "node id: %s", err.msg);
+        return rv == BASE_EINVAL ? 2 : 1;
     }
     node_config_log(&n.config);
     n.token = bootstrap_token(&n.config);

@@ -14,6 +14,7 @@
 static const char *const cf_names[ROCKS_CF_COUNT] = {
     "default", "bills", "files", "blobs", "usage", "audit", "idem", "order",
     "tenants", "licenses", "tblobs", "clients", "admin_audit", "users", "roles", "orgs",
+    "nodes",
 };
 
 struct rocks {

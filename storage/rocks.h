@@ -32,6 +32,8 @@ enum rocks_cf {
     ROCKS_CF_USERS,
     ROCKS_CF_ROLES,
     ROCKS_CF_ORGS,
+    /* New families go last: a snapshot names families by their number. */
+    ROCKS_CF_NODES, /* cluster members (archive/nodes.c) */
     ROCKS_CF_COUNT,
 };
 
