@@ -30,5 +30,7 @@ void base_assert_fail(const char *expr, const char *file, int line) __attribute_
 #endif
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* The struct holding @ptr as its @member. */
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #endif

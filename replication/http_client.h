@@ -10,6 +10,7 @@
 #ifndef IMGARC_REPLICATION_HTTP_CLIENT_H
 #define IMGARC_REPLICATION_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
