@@ -116,6 +116,9 @@ void api_handle_list_orgs(struct api_call *call);
 void api_handle_set_grants(struct api_call *call);
 void api_handle_token(struct api_call *call);
 
+/* internal.c: the node-to-node endpoints under /internal/. */
+void api_internal_route(struct api *api, struct http_request *req);
+
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why
  * says what is wrong for API_ANONYMOUS. */
 enum api_principal api_authenticate(struct api_call *call, const char **why);

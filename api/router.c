@@ -385,6 +385,10 @@ void api_route(struct api *api, struct http_request *req)
     struct api_call call = {.api = api, .req = req};
     bool path_known = false;
     char allow[64] = "";
+    if (strncmp(req->raw_path, "/internal/", 10) == 0) {
+        api_internal_route(api, req);
+        return;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         int m = match_route(routes[i].pattern, req->raw_path, call.param, sizeof call.param);
         if (m == 0) {

@@ -173,6 +173,11 @@ void api_handle_readyz(struct api_call *call)
 {
     struct repl_status st;
     repl_get_status(call->api->repl, &st);
+    if (st.removed) {
+        api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
+                          "this node was removed from the cluster");
+        return;
+    }
     if (st.leader_id != 0 && !archive_cluster_initialized(call->api->archive)) {
         api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
                           "the cluster is being initialised (default tenant); retry shortly");

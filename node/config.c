@@ -26,6 +26,8 @@ struct opt {
 
 static const struct opt opts[] = {
     {"listen", OPT_STRING, OFF(listen), "127.0.0.1:8080", 0, 0, "HTTP address HOST:PORT"},
+    {"advertise", OPT_STRING, OFF(advertise), NULL, 0, 0,
+     "HTTP address HOST:PORT the other nodes reach this node at (default: --listen)"},
     {"raft-listen", OPT_STRING, OFF(raft_listen), "127.0.0.1:9080", 0, 0,
      "raft address IPv4:PORT (keep it on a private network)"},
     {"data", OPT_STRING, OFF(data), NULL, 0, 0,
@@ -327,7 +329,8 @@ void node_config_log(const struct node_config *c)
         const char *field = (const char *)c + o->offset;
         if (o->type == OPT_STRING) {
             const char *v = *(char *const *)field;
-            bool secret = strcmp(o->name, "bootstrap-token") == 0;
+            bool secret = strcmp(o->name, "bootstrap-token") == 0; /* the secret file is a
+                                                                      path, not a secret */
             LOG_INFO("config", "%s=%s", o->name, v == NULL ? "(none)" : secret ? "***" : v);
         } else if (o->type == OPT_BOOL) {
             LOG_INFO("config", "%s=%s", o->name, *(const bool *)field ? "true" : "false");

@@ -15,6 +15,7 @@ struct config_list {
 
 struct node_config {
     char *listen;      /* HTTP HOST:PORT */
+    char *advertise;   /* HTTP HOST:PORT other nodes use; NULL: listen */
     char *raft_listen; /* raft HOST:PORT (IPv4 literal) */
     char *data;
     uint64_t node_id; /* 0 until node/main.c settles it (flag, DATA/node-id or random) */
