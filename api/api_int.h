@@ -115,6 +115,10 @@ void api_handle_update_org(struct api_call *call);
 void api_handle_list_orgs(struct api_call *call);
 void api_handle_set_grants(struct api_call *call);
 void api_handle_token(struct api_call *call);
+void api_handle_cluster(struct api_call *call);
+void api_handle_cluster_join(struct api_call *call);
+void api_handle_cluster_remove(struct api_call *call);
+void api_handle_cluster_digest(struct api_call *call);
 
 /* internal.c: the node-to-node endpoints under /internal/. */
 void api_internal_route(struct api *api, struct http_request *req);

@@ -44,7 +44,10 @@
     X(ROLE_NOT_FOUND, 11019, "role_not_found")                                           \
     X(ORG_EXISTS, 11020, "org_exists")                                                   \
     X(ORG_NOT_FOUND, 11021, "org_not_found")                                             \
-    X(ORG_CYCLE, 11022, "org_cycle")
+    X(ORG_CYCLE, 11022, "org_cycle")                                                     \
+    X(NODE_NOT_FOUND, 11101, "node_not_found")                                           \
+    X(MEMBERSHIP_CONFLICT, 11102, "membership_conflict")                                 \
+    X(INDEX_NOT_REACHED, 11103, "index_not_reached")
 
 enum api_error {
 #define API_ERROR_ENUM(name, code, text) API_E_##name = code,
