@@ -245,21 +245,21 @@ static bool assign(struct repl *r, uint64_t id, int role, const char *what)
     return true;
 }
 
-/* Whether a removed member that still answers has applied its removal: once out of
- * the configuration it hears nothing more, and it must know to refuse requests. A
- * member that is down, or does not say so within failover_after_ms, is not waited
- * for. */
+/* Whether a removed member has applied its removal: once out of the configuration it
+ * hears nothing more, and it must know to refuse requests. The leader waits for it to
+ * say so, at most failover_after_ms while it answers, and down_after_ms while it does
+ * not (it may be restarting; a dead node is not waited for longer). */
 static bool removal_known(struct repl *r, uint64_t id)
 {
     struct peer *p = peer_find(r, id);
     uint64_t now = uv_now(r->loop);
-    if (id == r->id || p == NULL || p->removed_seen || !peer_up(r, p)) {
+    if (id == r->id || p == NULL || p->removed_seen) {
         return true;
     }
     if (p->removal_since_ms == 0) {
         p->removal_since_ms = now;
     }
-    return now - p->removal_since_ms > r->failover_after_ms;
+    return now - p->removal_since_ms > (peer_up(r, p) ? r->failover_after_ms : r->down_after_ms);
 }
 
 /* Members marked removed leave the configuration (the leader too: it steps down once
@@ -495,14 +495,19 @@ void repl_members_stop(struct repl *r)
 
 /* ---- This node's status ---- */
 
+/* The leader's verdicts: every member of its configuration, with its role and whether
+ * it answers (itself included). */
 static void fill_peers(struct repl *r, NodeStatus *st, PeerHealth **list, PeerHealth *items)
 {
+    const struct raft_configuration *conf = &r->raft.configuration;
     size_t n = 0;
-    for (struct peer *p = r->peers; p != NULL; p = p->next) {
+    for (unsigned i = 0; i < conf->n; i++) {
+        struct peer *p = peer_find(r, conf->servers[i].id);
         peer_health__init(&items[n]);
-        items[n].id = p->id;
-        items[n].down = !peer_up(r, p);
-        items[n].silent_ms = uv_now(r->loop) - p->last_ok_ms;
+        items[n].id = conf->servers[i].id;
+        items[n].role = (char *)repl_role_name(conf->servers[i].role);
+        items[n].down = p != NULL && !peer_up(r, p);
+        items[n].silent_ms = p != NULL ? uv_now(r->loop) - p->last_ok_ms : 0;
         list[n] = &items[n];
         n++;
     }
@@ -525,9 +530,7 @@ static void statfs_done(uv_fs_t *req)
         free_bytes = fs->f_bavail * fs->f_bsize;
     }
     uv_fs_req_cleanup(req);
-    for (struct peer *p = r->peers; p != NULL; p = p->next) {
-        n_peers++;
-    }
+    n_peers = r->raft.configuration.n;
     list = xcalloc(n_peers + 1, sizeof *list);
     items = xcalloc(n_peers + 1, sizeof *items);
     repl_get_status(r, &rs);
@@ -577,27 +580,43 @@ struct view_call {
     size_t i;
 };
 
-static bool leader_says_down(const struct repl_view *v, uint64_t id)
+static const struct repl_verdict *verdict(const struct repl_view *v, uint64_t id)
 {
-    for (size_t k = 0; k < v->n_leader_down; k++) {
-        if (v->leader_down[k] == id) {
-            return true;
+    for (size_t k = 0; k < v->n_verdicts; k++) {
+        if (v->verdicts[k].id == id) {
+            return &v->verdicts[k];
         }
     }
-    return false;
+    return NULL;
 }
 
 static void view_finish(struct repl_view *v)
 {
     for (size_t i = 0; i < v->n; i++) {
         struct repl_member *m = &v->members[i];
-        if (!m->answered || (v->have_leader_view && leader_says_down(v, m->id))) {
+        const struct repl_verdict *vd = verdict(v, m->id);
+        if (vd != NULL && vd->role[0] != '\0') {
+            m->role = vd->role;
+        }
+        if (!m->answered || (vd != NULL && vd->down)) {
             m->health = "down";
         } else if (m->health == NULL) {
             m->health = "ok";
         }
     }
     v->cb(v);
+}
+
+/* A role name from the wire as one of ours (static strings). */
+static const char *role_of_name(const char *name)
+{
+    static const int roles[] = {RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE};
+    for (size_t i = 0; i < ARRAY_SIZE(roles); i++) {
+        if (strcmp(name, repl_role_name(roles[i])) == 0) {
+            return repl_role_name(roles[i]);
+        }
+    }
+    return "";
 }
 
 /* Takes one member's answer (@st NULL: none) into the view. */
@@ -611,14 +630,15 @@ static void view_take(struct repl_view *v, size_t i, const NodeStatus *st)
         m->free_bytes = st->free_bytes;
         m->health = st->draining ? "draining" : NULL;
     }
-    if (st != NULL && st->id == v->leader_id && st->id != 0) {
+    if (st != NULL && st->id == v->leader_id && st->id != 0 && !v->have_leader_view) {
         v->have_leader_view = true;
-        v->leader_down = xcalloc(st->n_peers + 1, sizeof *v->leader_down);
+        v->verdicts = xcalloc(st->n_peers + 1, sizeof *v->verdicts);
         for (size_t k = 0; k < st->n_peers; k++) {
-            if (st->peers[k]->down) {
-                v->leader_down[v->n_leader_down++] = st->peers[k]->id;
-            }
+            v->verdicts[k].id = st->peers[k]->id;
+            v->verdicts[k].down = st->peers[k]->down;
+            v->verdicts[k].role = role_of_name(st->peers[k]->role);
         }
+        v->n_verdicts = st->n_peers;
     }
     if (--v->pending == 0) {
         view_finish(v);
@@ -674,8 +694,8 @@ void repl_view_cluster(struct repl *r, struct repl_view *v, repl_view_cb cb)
     v->members = xcalloc(conf->n + 1, sizeof *v->members);
     v->calls = xcalloc(conf->n + 1, sizeof *v->calls);
     v->have_leader_view = false;
-    v->leader_down = NULL;
-    v->n_leader_down = 0;
+    v->verdicts = NULL;
+    v->n_verdicts = 0;
     v->pending = 1; /* this node's own status: always asked, so the callback is never
                        called from here even for a node that is not a member yet */
     for (size_t i = 0; i < conf->n; i++) {
@@ -696,10 +716,10 @@ void repl_view_free(struct repl_view *v)
 {
     free(v->members);
     free(v->calls);
-    free(v->leader_down);
+    free(v->verdicts);
     v->members = NULL;
     v->calls = NULL;
-    v->leader_down = NULL;
+    v->verdicts = NULL;
 }
 
 /* ---- Join and removal requests ---- */

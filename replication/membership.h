@@ -58,6 +58,12 @@ struct repl_member {
     uint64_t free_bytes;
 };
 
+struct repl_verdict {
+    uint64_t id;
+    bool down;
+    const char *role;
+};
+
 struct repl_view;
 typedef void (*repl_view_cb)(struct repl_view *v);
 struct repl_view {
@@ -72,11 +78,14 @@ struct repl_view {
     struct view_call *calls;
     struct repl_self self;
     bool have_leader_view; /* the leader answered (or is this node) */
-    uint64_t *leader_down; /* members the leader finds down */
-    size_t n_leader_down;
+    struct repl_verdict *verdicts; /* the leader's roles and health of the members */
+    size_t n_verdicts;
 };
 /* Asks every member for its status in parallel (a short timeout each) and fills the
- * view. Free it with repl_view_free() after the callback. */
+ * view: the members this node's configuration lists, with the roles and the health
+ * the leader gives them when it answered (a follower's configuration may be a
+ * heartbeat behind), and a node that did not answer counted down. Free it with
+ * repl_view_free() after the callback. */
 void repl_view_cluster(struct repl *r, struct repl_view *v, repl_view_cb cb);
 void repl_view_free(struct repl_view *v);
 
