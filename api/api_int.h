@@ -64,7 +64,8 @@ struct api_call {
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
     unsigned perms;                     /* archive/users.h PERM_* of the caller */
-    char param[API_PARAM_MAX + 1];
+    char param[API_PARAM_MAX + 1];  /* the first "*" of the route */
+    char param2[API_PARAM_MAX + 1]; /* the second one */
 };
 
 /* Responses: every one carries X-Imgarc-Index. @body is stolen (decref'd). */
@@ -114,6 +115,33 @@ void api_handle_create_org(struct api_call *call);
 void api_handle_update_org(struct api_call *call);
 void api_handle_list_orgs(struct api_call *call);
 void api_handle_set_grants(struct api_call *call);
+void api_handle_create_webhook(struct api_call *call);
+void api_handle_list_webhooks(struct api_call *call);
+void api_handle_get_webhook(struct api_call *call);
+void api_handle_delete_webhook(struct api_call *call);
+void api_handle_bill_deliveries(struct api_call *call);
+void api_handle_list_deliveries(struct api_call *call);
+void api_handle_retry_delivery(struct api_call *call);
+void api_handle_create_bill_type(struct api_call *call);
+void api_handle_list_bill_types(struct api_call *call);
+void api_handle_set_scheme(struct api_call *call);
+void api_handle_list_schemes(struct api_call *call);
+void api_handle_patch_file(struct api_call *call);
+void api_handle_match_bill(struct api_call *call);
+void api_handle_match_file(struct api_call *call);
+void api_handle_unmatch_file(struct api_call *call);
+void api_handle_match_results(struct api_call *call);
+void api_handle_erp_submit(struct api_call *call);
+void api_handle_return_bill(struct api_call *call);
+void api_handle_create_category(struct api_call *call);
+void api_handle_list_categories(struct api_call *call);
+void api_handle_categorize(struct api_call *call);
+void api_handle_delete_files(struct api_call *call);
+void api_handle_delete_file(struct api_call *call);
+void api_handle_rotate(struct api_call *call);
+void api_handle_move_file(struct api_call *call);
+void api_handle_merge(struct api_call *call);
+void api_handle_split(struct api_call *call);
 void api_handle_token(struct api_call *call);
 void api_handle_cluster(struct api_call *call);
 void api_handle_cluster_join(struct api_call *call);
@@ -135,6 +163,13 @@ bool api_restricted(const struct api_call *call);
  * no organisation); false after answering 404 as for a missing bill, so that a bill
  * outside the grants is not even known to exist. */
 bool api_bill_visible(struct api_call *call, const char *image_no);
+/* For commands about one bill (api/workflow.c): checks the image number parameter and
+ * the bill's visibility (false after answering), and answers an applied command with
+ * the bill's state and match counts. */
+bool api_bill_param_ok(struct api_call *call);
+void api_bill_applied(struct repl_propose *prop, int status, const struct archive_result *res);
+/* Loads the bill named by the call's parameter, if visible; false after answering. */
+bool api_load_bill(struct api_call *call, BillRecord **bill);
 
 /* A fresh access token (caller frees) for client @client_id, or (@user true) user
  * @client_id, of @tenant. */
@@ -167,6 +202,8 @@ struct api_op {
     void *data;   /* handler state, released with free() */
     size_t wipe;  /* bytes of @data wiped first (it holds a secret) */
 };
+/* An op for @call, for a request without a body. */
+struct api_op *api_op_new(const struct api_call *call);
 /* Starts an op for @call and buffers its body (at most @body_max bytes) for @done. */
 struct api_op *api_op_start(const struct api_call *call, size_t body_max,
                             http_body_done_cb done);

@@ -318,17 +318,29 @@ static json_t *invoice_json(const Invoice *inv)
 static json_t *file_json(const FileRecord *f, size_t position)
 {
     char hex[65];
+    json_t *parts = json_array();
+    json_t *j;
+    for (size_t i = 0; i < f->n_parts; i++) {
+        json_array_append_new(parts, json_string(f->parts[i]));
+    }
     hex_encode(f->blob.data, f->blob.len < 32 ? f->blob.len : 32, hex);
-    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:I, s:i, s:s, s:o, s:o, s:o, s:s}",
-                     "file_id", f->file_id, "name", f->name, "format", f->format, "size",
-                     (json_int_t)f->size, "pages", (int)f->pages, "category", f->category,
-                     "position", (json_int_t)position, "rotation", (int)f->rotation, "blob", hex,
-                     "invoice", invoice_json(f->invoice), "match",
-                     f->match[0] != '\0' ? json_string(f->match) : json_null(), "captured_at",
-                     api_time_json(f->captured_ms), "captured_by", f->captured_by);
+    j = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:I, s:i, s:s, s:o, s:o, s:o, s:s, s:b}",
+                  "file_id", f->file_id, "name", f->name, "format", f->format, "size",
+                  (json_int_t)f->size, "pages", (int)f->pages, "category", f->category,
+                  "position", (json_int_t)position, "rotation", (int)f->rotation, "blob", hex,
+                  "invoice", invoice_json(f->invoice), "match",
+                  f->match[0] != '\0' ? json_string(f->match) : json_null(), "captured_at",
+                  api_time_json(f->captured_ms), "captured_by", f->captured_by, "amended",
+                  f->amended);
+    /* A merged document lists its sub-pages; a sub-page names its document. */
+    json_object_set_new(j, "parts", parts);
+    json_object_set_new(j, "merged_into", f->merged_into[0] != '\0'
+                                              ? json_string(f->merged_into)
+                                              : json_null());
+    return j;
 }
 
-static bool load_bill(struct api_call *call, BillRecord **bill)
+bool api_load_bill(struct api_call *call, BillRecord **bill)
 {
     struct base_err err = {{0}};
     int rv;
@@ -397,7 +409,7 @@ void api_handle_get_bill(struct api_call *call)
     BillRecord *bill;
     json_t *files;
     json_t *body;
-    if (!load_bill(call, &bill)) {
+    if (!api_load_bill(call, &bill)) {
         return;
     }
     files = files_json(call, bill);
@@ -415,7 +427,8 @@ static bool is_ready_state(const char *state)
            strcmp(state, "erp_failed") == 0;
 }
 
-/* Why a bill is not ready yet, in words an operator can act on. */
+/* Why a bill is not ready yet (or why the ERP refused it), in words an operator can
+ * act on. */
 static json_t *reasons_json(const BillRecord *b)
 {
     json_t *r = json_array();
@@ -424,9 +437,18 @@ static json_t *reasons_json(const BillRecord *b)
     } else if (strcmp(b->state, "captured") == 0) {
         json_array_append_new(r, json_string("captured but not submitted"));
     } else if (strcmp(b->state, "returned") == 0) {
-        json_array_append_new(r, json_string("returned for rescanning"));
-    } else if (strcmp(b->state, "submitted") == 0) {
-        json_array_append_new(r, json_string("submitted, waiting for invoice matching"));
+        json_array_append_new(r, json_sprintf("returned for rescanning: %s",
+                                              b->returned_reason));
+    } else if (strcmp(b->state, "submitted") == 0 && b->invoices_matched < b->n_invoices) {
+        json_array_append_new(r, json_sprintf("%u of %u declared invoices are not matched "
+                                              "(GET /api/v1/bills/%s/match shows which and "
+                                              "why)",
+                                              (unsigned)(b->n_invoices - b->invoices_matched),
+                                              (unsigned)b->n_invoices, b->image_no));
+    } else if (strcmp(b->state, "erp_failed") == 0) {
+        json_array_append_new(r, json_sprintf("submission to the ERP failed: %s; retry with "
+                                              "POST /api/v1/bills/%s/erp-submit",
+                                              b->erp_error, b->image_no));
     }
     if (!b->in_pool) {
         json_array_append_new(r, json_string("no pool bill pushed by the business system for "
@@ -439,17 +461,20 @@ void api_handle_status(struct api_call *call)
 {
     BillRecord *bill;
     json_t *body;
-    if (!load_bill(call, &bill)) {
+    bool ready;
+    if (!api_load_bill(call, &bill)) {
         return;
     }
-    body = json_pack("{s:s, s:s, s:b, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
+    ready = is_ready_state(bill->state) && strcmp(bill->state, "erp_failed") != 0;
+    body = json_pack("{s:s, s:s, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
                      "image_no", bill->image_no, "state", bill->state, "ready",
-                     is_ready_state(bill->state), "counts", "cover", (int)bill->covers,
-                     "invoice", (int)bill->invoice_files, "attachment", (int)bill->attachments,
-                     "invoices", "declared",
-                     (int)bill->n_invoices, "matched", 0, "files", (int)bill->files,
-                     "reasons", is_ready_state(bill->state) ? json_array() : reasons_json(bill),
-                     "updated", api_time_json(bill->updated_ms));
+                     is_ready_state(bill->state), "mode",
+                     bill->mode[0] != '\0' ? bill->mode : "basic", "counts", "cover",
+                     (int)bill->covers, "invoice", (int)bill->invoice_files, "attachment",
+                     (int)bill->attachments, "invoices", "declared", (int)bill->n_invoices,
+                     "matched", (int)bill->invoices_matched, "files", (int)bill->files,
+                     "reasons", ready ? json_array() : reasons_json(bill), "updated",
+                     api_time_json(bill->updated_ms));
     api_respond_json(call->api, call->req, 200, body);
     archive_free_bill(bill);
 }
@@ -573,7 +598,7 @@ void api_handle_log(struct api_call *call)
     BillRecord *bill;
     struct base_err err = {{0}};
     json_t *list;
-    if (!load_bill(call, &bill)) {
+    if (!api_load_bill(call, &bill)) {
         return;
     }
     archive_free_bill(bill);

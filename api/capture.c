@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "archive/license.h"
+#include "archive/users.h"
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
@@ -36,6 +37,11 @@ struct capture {
     bool name_given; /* else the name is made from the file id */
     char category[32];
     char after[ARCHIVE_ID_MAX + 1];
+    char replace[ARCHIVE_ID_MAX + 1]; /* the file this one replaces, or "" */
+    bool amend;                       /* the caller may amend a ready sync-mode bill */
+    bool barcode_is_cover;            /* the scanner read the image number off this page */
+    /* Invoice data supplied with the file: number, code, date, amount, tax, total. */
+    char invoice[6][ARCHIVE_INVOICE_FIELD_MAX + 1];
     char idem[ARCHIVE_ID_MAX + 1];
     char file_id[ARCHIVE_FILE_ID_BYTES + 1];
     char format[8];
@@ -312,6 +318,11 @@ static void capture_digest(const struct capture *c, uint8_t out[32])
                               c->name_given ? strlen(c->name) + 1 : 1);
     crypto_generichash_update(&st, (const uint8_t *)c->category, strlen(c->category) + 1);
     crypto_generichash_update(&st, (const uint8_t *)c->after, strlen(c->after) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)c->replace, strlen(c->replace) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)&c->barcode_is_cover, 1);
+    for (size_t i = 0; i < ARRAY_SIZE(c->invoice); i++) {
+        crypto_generichash_update(&st, (const uint8_t *)c->invoice[i], strlen(c->invoice[i]) + 1);
+    }
     crypto_generichash_update(&st, c->writer.hash, BLOB_HASH_BYTES);
     crypto_generichash_final(&st, out, 32);
 }
@@ -336,6 +347,7 @@ static void on_durable(struct durable_item *item, int status)
     struct capture *c = item->data;
     Command cmd = COMMAND__INIT;
     AddFile f = ADD_FILE__INIT;
+    Invoice inv = INVOICE__INIT;
     uint8_t digest[32];
     const char *magic = format_from_magic(c->head, c->head_len);
     int rv;
@@ -359,10 +371,22 @@ static void on_durable(struct durable_item *item, int status)
     f.pages = c->pdf_pages > 0 ? c->pdf_pages : 1;
     f.category = c->category;
     f.after = c->after;
+    f.replace = c->replace;
+    f.amend = c->amend;
     f.blob.data = c->writer.hash;
     f.blob.len = BLOB_HASH_BYTES;
     f.check = c->writer.check;
-    f.has_cover_code = c->cover_code_seen || strstr(c->name, c->image_no) != NULL;
+    f.has_cover_code =
+        c->barcode_is_cover || c->cover_code_seen || strstr(c->name, c->image_no) != NULL;
+    if (c->invoice[0][0] != '\0') {
+        inv.number = c->invoice[0];
+        inv.code = c->invoice[1];
+        inv.date = c->invoice[2];
+        inv.amount = c->invoice[3];
+        inv.tax = c->invoice[4];
+        inv.total = c->invoice[5];
+        f.invoice = &inv;
+    }
     f.structured_invoice = strcmp(c->format, "xml") == 0 || strcmp(c->format, "ofd") == 0;
     api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, c->idem);
     cmd.tenant = c->tenant;
@@ -418,11 +442,50 @@ static const char *format_from_name(const char *name)
     return "bin";
 }
 
+/* Reads ?barcode= and the invoice_* fields; false after responding. */
+static bool capture_data_params(struct api_call *call, struct capture *c)
+{
+    static const char *const names[] = {"invoice_number", "invoice_code", "invoice_date",
+                                        "invoice_amount", "invoice_tax", "invoice_total"};
+    char *barcode = http_request_query(call->req, "barcode");
+    bool ok = true;
+    c->barcode_is_cover = barcode != NULL && strcmp(barcode, c->image_no) == 0;
+    free(barcode);
+    for (size_t i = 0; i < ARRAY_SIZE(names) && ok; i++) {
+        char *v = http_request_query(call->req, names[i]);
+        int64_t cents;
+        if (v == NULL) {
+            continue;
+        }
+        if (strlen(v) > ARCHIVE_INVOICE_FIELD_MAX ||
+            (i >= 3 && v[0] != '\0' && !archive_amount_cents(v, &cents))) {
+            api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                              "%s must be at most 64 characters%s", names[i],
+                              i >= 3 ? ", a decimal amount with at most two decimals" : "");
+            ok = false;
+        } else {
+            snprintf(c->invoice[i], sizeof c->invoice[i], "%s", v);
+        }
+        free(v);
+    }
+    if (ok && c->invoice[0][0] == '\0') {
+        for (size_t i = 1; i < ARRAY_SIZE(names) && ok; i++) {
+            if (c->invoice[i][0] != '\0') {
+                api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                                  "invoice data needs invoice_number");
+                ok = false;
+            }
+        }
+    }
+    return ok;
+}
+
 /* Reads name, category and after from the query; false after responding. */
 static bool capture_params(struct api_call *call, struct capture *c)
 {
     char *category = http_request_query(call->req, "category");
     char *after = http_request_query(call->req, "after");
+    char *replace = http_request_query(call->req, "replace");
     bool ok = false;
     c->name = http_request_query(call->req, "name");
     c->name_given = c->name != NULL && c->name[0] != '\0';
@@ -436,18 +499,28 @@ static bool capture_params(struct api_call *call, struct capture *c)
                           "control characters, and not '.' or '..'");
     } else if (category != NULL && !archive_valid_category(category)) {
         api_respond_error(call->api, call->req, 400, API_E_INVALID_CATEGORY,
-                          "unknown category '%.32s'; use cover, invoice or attachment", category);
+                          "unknown category '%.32s'; use cover, invoice, attachment or a "
+                          "category of the tenant (GET /api/v1/categories)", category);
     } else if (after != NULL && (strlen(after) > ARCHIVE_ID_MAX || !archive_valid_tenant(after))) {
         api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
                           "'after' must be a file id of this bill");
+    } else if (replace != NULL &&
+               (strlen(replace) > ARCHIVE_ID_MAX || !archive_valid_tenant(replace) ||
+                after != NULL)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "'replace' must be a file id of this bill (and a replacement takes "
+                          "the replaced file's place: no 'after')");
     } else {
         snprintf(c->category, sizeof c->category, "%s", category != NULL ? category : "");
         snprintf(c->after, sizeof c->after, "%s", after != NULL ? after : "");
+        snprintf(c->replace, sizeof c->replace, "%s", replace != NULL ? replace : "");
+        c->amend = (call->perms & PERM_AMEND) != 0;
         snprintf(c->format, sizeof c->format, "%s", format_from_name(c->name));
         ok = true;
     }
     free(category);
     free(after);
+    free(replace);
     return ok;
 }
 
@@ -518,7 +591,7 @@ void api_handle_upload(struct api_call *call)
     snprintf(c->image_no, sizeof c->image_no, "%.*s", ARCHIVE_IMAGE_NO_MAX, call->param);
     snprintf(c->idem, sizeof c->idem, "%s", idem != NULL ? idem : "");
     archive_new_file_id(c->file_id);
-    if (!capture_params(call, c)) {
+    if (!capture_params(call, c) || !capture_data_params(call, c)) {
         capture_free(c);
         return;
     }

@@ -45,6 +45,10 @@
     X(ORG_EXISTS, 11020, "org_exists")                                                   \
     X(ORG_NOT_FOUND, 11021, "org_not_found")                                             \
     X(ORG_CYCLE, 11022, "org_cycle")                                                     \
+    X(WEBHOOK_NOT_FOUND, 11023, "webhook_not_found")                                     \
+    X(DELIVERY_NOT_FOUND, 11024, "delivery_not_found")                                   \
+    X(BILL_TYPE_NOT_FOUND, 11025, "bill_type_not_found")                                 \
+    X(MATCH_LOCKED, 11026, "match_locked")                                               \
     X(NODE_NOT_FOUND, 11101, "node_not_found")                                           \
     X(MEMBERSHIP_CONFLICT, 11102, "membership_conflict")                                 \
     X(INDEX_NOT_REACHED, 11103, "index_not_reached")

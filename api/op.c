@@ -8,13 +8,19 @@
 
 #include "base/mem.h"
 
-struct api_op *api_op_start(const struct api_call *call, size_t body_max,
-                            http_body_done_cb done)
+struct api_op *api_op_new(const struct api_call *call)
 {
     struct api_op *op = xcalloc(1, sizeof *op);
     op->call = *call;
     op->prop.data = op;
     call->req->data = op;
+    return op;
+}
+
+struct api_op *api_op_start(const struct api_call *call, size_t body_max,
+                            http_body_done_cb done)
+{
+    struct api_op *op = api_op_new(call);
     http_request_buffer_body(call->req, body_max, done);
     return op;
 }

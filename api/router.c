@@ -92,6 +92,10 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_ORG_EXISTS, 409, API_E_ORG_EXISTS},
         {ARCHIVE_R_ORG_NOT_FOUND, 404, API_E_ORG_NOT_FOUND},
         {ARCHIVE_R_ORG_CYCLE, 409, API_E_ORG_CYCLE},
+        {ARCHIVE_R_WEBHOOK_NOT_FOUND, 404, API_E_WEBHOOK_NOT_FOUND},
+        {ARCHIVE_R_DELIVERY_NOT_FOUND, 404, API_E_DELIVERY_NOT_FOUND},
+        {ARCHIVE_R_BILL_TYPE_NOT_FOUND, 404, API_E_BILL_TYPE_NOT_FOUND},
+        {ARCHIVE_R_MATCH_LOCKED, 409, API_E_MATCH_LOCKED},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {
@@ -191,6 +195,38 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/orgs", AUTH_TOKEN, api_handle_list_orgs, PERM_READ},
     {HTTP_M_PATCH, "/api/v1/orgs/*", AUTH_TOKEN, api_handle_update_org, PERM_ADMIN},
     {HTTP_M_PUT, "/api/v1/users/*/grants", AUTH_TOKEN, api_handle_set_grants, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/webhooks", AUTH_TOKEN, api_handle_create_webhook, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/webhooks", AUTH_TOKEN, api_handle_list_webhooks, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/webhooks/*", AUTH_TOKEN, api_handle_get_webhook, PERM_ADMIN},
+    {HTTP_M_DELETE, "/api/v1/webhooks/*", AUTH_TOKEN, api_handle_delete_webhook, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/bills/*/deliveries", AUTH_TOKEN, api_handle_bill_deliveries,
+     PERM_READ},
+    {HTTP_M_GET, "/api/v1/deliveries", AUTH_TOKEN, api_handle_list_deliveries, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/deliveries/*/retry", AUTH_TOKEN, api_handle_retry_delivery,
+     PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/bill-types", AUTH_TOKEN, api_handle_create_bill_type, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/bill-types", AUTH_TOKEN, api_handle_list_bill_types, PERM_READ},
+    {HTTP_M_POST, "/api/v1/schemes", AUTH_TOKEN, api_handle_set_scheme, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/schemes", AUTH_TOKEN, api_handle_list_schemes, PERM_READ},
+    {HTTP_M_PATCH, "/api/v1/bills/*/files/*", AUTH_TOKEN, api_handle_patch_file, PERM_EDIT},
+    {HTTP_M_POST, "/api/v1/bills/*/match", AUTH_TOKEN, api_handle_match_bill, PERM_MATCH},
+    {HTTP_M_GET, "/api/v1/bills/*/match", AUTH_TOKEN, api_handle_match_results, PERM_READ},
+    {HTTP_M_POST, "/api/v1/bills/*/files/*/match", AUTH_TOKEN, api_handle_match_file,
+     PERM_MATCH},
+    {HTTP_M_DELETE, "/api/v1/bills/*/files/*/match", AUTH_TOKEN, api_handle_unmatch_file,
+     PERM_MATCH},
+    {HTTP_M_POST, "/api/v1/bills/*/erp-submit", AUTH_TOKEN, api_handle_erp_submit, PERM_SUBMIT},
+    {HTTP_M_POST, "/api/v1/bills/*/return", AUTH_TOKEN, api_handle_return_bill, PERM_REVIEW},
+    {HTTP_M_POST, "/api/v1/categories", AUTH_TOKEN, api_handle_create_category, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/categories", AUTH_TOKEN, api_handle_list_categories, PERM_READ},
+    {HTTP_M_POST, "/api/v1/bills/*/categorize", AUTH_TOKEN, api_handle_categorize, PERM_EDIT},
+    {HTTP_M_POST, "/api/v1/bills/*/delete", AUTH_TOKEN, api_handle_delete_files, PERM_DELETE},
+    {HTTP_M_DELETE, "/api/v1/bills/*/files/*", AUTH_TOKEN, api_handle_delete_file,
+     PERM_DELETE},
+    {HTTP_M_POST, "/api/v1/bills/*/rotate", AUTH_TOKEN, api_handle_rotate, PERM_EDIT},
+    {HTTP_M_POST, "/api/v1/bills/*/files/*/move", AUTH_TOKEN, api_handle_move_file, PERM_EDIT},
+    {HTTP_M_POST, "/api/v1/bills/*/merge", AUTH_TOKEN, api_handle_merge, PERM_EDIT},
+    {HTTP_M_POST, "/api/v1/bills/*/files/*/split", AUTH_TOKEN, api_handle_split, PERM_EDIT},
     {HTTP_M_GET, "/api/v1/cluster", AUTH_OPERATOR, api_handle_cluster, 0},
     {HTTP_M_POST, "/api/v1/cluster/join", AUTH_OPERATOR, api_handle_cluster_join, 0},
     {HTTP_M_DELETE, "/api/v1/cluster/nodes/*", AUTH_OPERATOR, api_handle_cluster_remove, 0},
@@ -225,12 +261,14 @@ static bool decode_segment(const char *s, size_t n, char *out, size_t size)
     return ok;
 }
 
-/* Matches the raw path against @pattern; the "*" segment is decoded into @param.
- * Returns 1 on a match, 0 when it does not match, -1 when the parameter is unusable. */
-static int match_route(const char *pattern, const char *raw, char *param, size_t size)
+/* Matches the raw path against @pattern; the "*" segments are decoded into @params[0]
+ * and @params[1] (each @size bytes). Returns 1 on a match, 0 when it does not match, -1
+ * when a parameter is unusable. */
+static int match_route(const char *pattern, const char *raw, char *const params[2], size_t size)
 {
     const char *p = pattern;
     const char *r = raw;
+    int n = 0;
     while (*p != '\0' && *r != '\0') {
         const char *pe, *re;
         if (*p != '/' || *r != '/') {
@@ -241,9 +279,11 @@ static int match_route(const char *pattern, const char *raw, char *param, size_t
         pe = p + strcspn(p, "/");
         re = r + strcspn(r, "/?");
         if (pe - p == 1 && *p == '*') {
-            if (re == r || !decode_segment(r, (size_t)(re - r), param, size)) {
+            ASSERT(n < 2);
+            if (re == r || !decode_segment(r, (size_t)(re - r), params[n], size)) {
                 return re == r ? 0 : -1;
             }
+            n++;
         } else if (pe - p != re - r || memcmp(p, r, (size_t)(pe - p)) != 0) {
             return 0;
         }
@@ -535,7 +575,8 @@ void api_route(struct api *api, struct http_request *req)
         return;
     }
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
-        int m = match_route(routes[i].pattern, req->raw_path, call.param, sizeof call.param);
+        char *params[2] = {call.param, call.param2};
+        int m = match_route(routes[i].pattern, req->raw_path, params, sizeof call.param);
         if (m == 0) {
             continue;
         }

@@ -340,6 +340,26 @@ void api_handle_metrics(struct api_call *call)
            (double)rs.proposals_total);
     metric(&m, "imgarc_raft_proposals_failed_total", "counter", "proposals that did not apply",
            (double)rs.proposals_failed);
+    if (api->config.outbox != NULL) {
+        struct outbox_stats os;
+        outbox_get_stats(api->config.outbox, &os);
+        metric(&m, "imgarc_webhook_attempts_ok_total", "counter",
+               "webhook delivery attempts answered with a 2xx (on this node as leader)",
+               (double)os.attempts_ok);
+        metric(&m, "imgarc_webhook_attempts_failed_total", "counter",
+               "webhook delivery attempts that failed (to be retried or given up)",
+               (double)os.attempts_failed);
+        metric(&m, "imgarc_webhook_deliveries_failed_total", "counter",
+               "webhook deliveries given up after their last attempt", (double)os.given_up);
+        metric(&m, "imgarc_webhook_attempts_in_flight", "gauge",
+               "webhook delivery attempts in flight", (double)os.in_flight);
+        metric(&m, "imgarc_outbox_pending", "gauge",
+               "deliveries waiting in the outbox at the leader's last look (0 on followers)",
+               (double)(repl_is_leader(api->repl) ? os.pending : 0));
+        metric(&m, "imgarc_license_warnings_total", "counter",
+               "license expiry warnings announced (30, 7, 1 days, expired)",
+               (double)os.license_warnings);
+    }
     tenant_metrics(&m, api);
     http_respond(call->req, 200, "text/plain; version=0.0.4", m.buf, m.len);
     free(m.buf);

@@ -51,6 +51,10 @@ enum archive_status {
     ARCHIVE_R_ORG_EXISTS,         /* the id, or the name among its siblings */
     ARCHIVE_R_ORG_NOT_FOUND,
     ARCHIVE_R_ORG_CYCLE,          /* a move under its own descendant */
+    ARCHIVE_R_WEBHOOK_NOT_FOUND,
+    ARCHIVE_R_DELIVERY_NOT_FOUND,
+    ARCHIVE_R_BILL_TYPE_NOT_FOUND,
+    ARCHIVE_R_MATCH_LOCKED,       /* a matched invoice cannot change */
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
@@ -77,6 +81,11 @@ struct archive_result {
 struct archive {
     struct rocks *db;
     uint64_t applied_index;
+    /* Node-local hint, not replicated state: counts deliveries queued by apply, so the
+     * outbox dispatcher knows when to look again. */
+    uint64_t outbox_added;
+    /* The batch of the command being applied: reads during apply see its writes. */
+    struct rocks_batch *applying;
 };
 
 /* Binds to @db and loads the applied index. */
@@ -109,6 +118,9 @@ enum archive_status archive_check_write(struct archive *a, const char *tenant, u
 /* A warning for a license close to expiry (30, 7 and 1 days before), or expired, into
  * @buf; false when there is nothing to warn about. */
 bool archive_license_warning(const License *l, uint64_t now_ms, char *buf, size_t size);
+/* The warning stage of @l at @now_ms: 30, 7 or 1 (days left at most), 0 when expired,
+ * -1 when it is further than 30 days from expiry. */
+int archive_license_stage(const License *l, uint64_t now_ms);
 
 /* Fills @out with a new random file id. Called by the proposer, never by apply. */
 void archive_new_file_id(char out[ARCHIVE_FILE_ID_BYTES + 1]);
@@ -116,7 +128,13 @@ void archive_new_file_id(char out[ARCHIVE_FILE_ID_BYTES + 1]);
 /* Validation shared by the API and apply. */
 bool archive_valid_image_no(const char *s);
 bool archive_valid_tenant(const char *s);
+/* cover, invoice or attachment. */
+bool archive_builtin_category(const char *s);
+/* A built-in category, or what a custom attachment category may be called (whether
+ * the tenant defined it is for the state machine to say). */
 bool archive_valid_category(const char *s);
+#define ARCHIVE_CATEGORY_MAX 31
+#define ARCHIVE_INVOICE_FIELD_MAX 64
 const char *archive_status_name(enum archive_status status);
 
 /* ---- Queries: results are unpacked protobuf records the caller frees. ---- */
@@ -179,6 +197,67 @@ typedef void (*archive_bill_cb)(const BillRecord *bill, void *arg);
 int archive_list_bills(struct archive *a, const char *tenant,
                        const struct archive_bill_filter *filter, archive_bill_cb cb, void *arg,
                        bool *more, struct base_err *err) WARN_UNUSED;
+
+/* ---- Webhooks and deliveries (archive/webhooks.c) ---- */
+
+#define ARCHIVE_WEBHOOKS_MAX 32     /* per tenant */
+#define ARCHIVE_DELIVERY_HISTORY 10 /* attempts kept per delivery */
+
+/* Whether @event names an event a webhook can subscribe to ("*": all of them). */
+bool archive_webhook_event_known(const char *event);
+/* The events, for error messages: "pending_upload, captured, ...". */
+const char *archive_webhook_event_names(void);
+/* NULL when @url is acceptable for a webhook, else what is wrong with it. */
+const char *archive_webhook_url_problem(const char *url);
+bool archive_webhook_wants(const WebhookRecord *w, const char *event);
+
+typedef void (*archive_webhook_cb)(const WebhookRecord *w, void *arg);
+int archive_list_webhooks(struct archive *a, const char *tenant, archive_webhook_cb cb,
+                          void *arg, struct base_err *err) WARN_UNUSED;
+int archive_get_webhook(struct archive *a, const char *tenant, const char *id,
+                        WebhookRecord **out, struct base_err *err) WARN_UNUSED;
+void archive_free_webhook(WebhookRecord *w);
+int archive_get_delivery(struct archive *a, uint64_t id, DeliveryRecord **out,
+                         struct base_err *err) WARN_UNUSED;
+void archive_free_delivery(DeliveryRecord *d);
+
+struct archive_delivery_filter {
+    const char *image_no; /* NULL: every bill and the tenant's own events */
+    const char *state;    /* NULL: any */
+    unsigned limit;
+};
+typedef void (*archive_delivery_cb)(const DeliveryRecord *d, void *arg);
+/* A tenant's deliveries, per bill in event order; *@more when the limit cut the list. */
+int archive_list_deliveries(struct archive *a, const char *tenant,
+                            const struct archive_delivery_filter *filter,
+                            archive_delivery_cb cb, void *arg, bool *more,
+                            struct base_err *err) WARN_UNUSED;
+/* Pending deliveries in queue order (id order), from id @after + 1: @cb gets the id and
+ * when it is due, and returns false to stop. */
+typedef bool (*archive_outbox_cb)(uint64_t id, uint64_t due_ms, void *arg);
+int archive_scan_outbox(struct archive *a, uint64_t after, archive_outbox_cb cb, void *arg,
+                        struct base_err *err) WARN_UNUSED;
+
+/* ---- Bill types, schemes and matching (archive/schemes.c, archive/match.c) ---- */
+
+bool archive_valid_mode(const char *mode);
+typedef void (*archive_category_cb)(const CategoryRecord *c, void *arg);
+int archive_list_categories(struct archive *a, const char *tenant, archive_category_cb cb,
+                            void *arg, struct base_err *err) WARN_UNUSED;
+typedef void (*archive_bill_type_cb)(const BillTypeRecord *t, void *arg);
+int archive_list_bill_types(struct archive *a, const char *tenant, archive_bill_type_cb cb,
+                            void *arg, struct base_err *err) WARN_UNUSED;
+typedef void (*archive_scheme_cb)(const SchemeRecord *s, void *arg);
+int archive_list_schemes(struct archive *a, const char *tenant, archive_scheme_cb cb,
+                         void *arg, struct base_err *err) WARN_UNUSED;
+/* A decimal amount ("12", "12.50", "-3.2") in cents; false when it is not one. */
+bool archive_amount_cents(const char *s, int64_t *out);
+/* Whether a scanned invoice matches a declared one: number and total amount (total, or
+ * amount plus tax), and with @standard also code, issue date, amount and tax. */
+bool archive_invoices_match(const Invoice *declared, const Invoice *scanned, bool standard);
+/* The first element that differs, for explanations; NULL when they match. */
+const char *archive_invoice_mismatch(const Invoice *declared, const Invoice *scanned,
+                                     bool standard);
 
 /* Calls @cb for every audit entry of a bill, oldest first. */
 int archive_list_audit(struct archive *a, const char *tenant, const char *image_no,

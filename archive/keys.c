@@ -37,6 +37,12 @@ void key_audit(struct key *k, const char *tenant, const char *image_no, uint64_t
     append(k, be, sizeof be);
 }
 
+void key_triple(struct key *k, const char *a, const char *b, const char *c)
+{
+    key_audit_prefix(k, a, b);
+    append(k, c, strlen(c));
+}
+
 void key_tenant_prefix(struct key *k, const char *tenant)
 {
     k->len = 0;

@@ -13,6 +13,14 @@
  *   users  tenant \0 username                   -> UserRecord
  *   roles  tenant \0 role name                  -> RoleRecord (custom roles)
  *   orgs   tenant \0 org id                     -> OrgRecord (a tree by parent id)
+ *   webhooks tenant \0 webhook id              -> WebhookRecord
+ *   deliveries id (be64)                        -> DeliveryRecord
+ *   delivery_index tenant \0 image_no \0 id (be64) -> "" (a bill's deliveries; tenant
+ *                                                 events under an empty image_no)
+ *   outbox id (be64)                            -> next attempt ms (be64): pending only
+ *   bill_types tenant \0 code                  -> BillTypeRecord
+ *   schemes tenant \0 bill_type \0 org          -> SchemeRecord ("" org: every one)
+ *   categories tenant \0 code                  -> CategoryRecord (custom attachment ones)
  *   nodes  id (be64)                            -> NodeRecord (cluster members)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
@@ -43,6 +51,8 @@ void key_pair(struct key *k, const char *a, const char *b);
 void key_audit(struct key *k, const char *tenant, const char *image_no, uint64_t seq);
 /* Prefix of a bill's audit keys. */
 void key_audit_prefix(struct key *k, const char *tenant, const char *image_no);
+/* "a \0 b \0 c". */
+void key_triple(struct key *k, const char *a, const char *b, const char *c);
 /* Prefix "tenant \0". */
 void key_tenant_prefix(struct key *k, const char *tenant);
 
@@ -52,6 +62,14 @@ struct archive;
 int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k,
                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
                         struct base_err *err);
+
+/* Folder-private: calls @cb with every record of @cf under @prefix, unpacked with
+ * @desc (freed after the call). */
+int archive_scan_records(struct archive *a, enum rocks_cf cf, const void *prefix, size_t plen,
+                         const ProtobufCMessageDescriptor *desc,
+                         void (*cb)(const ProtobufCMessage *m, const char *key, size_t klen,
+                                    void *arg),
+                         void *arg, struct base_err *err) WARN_UNUSED;
 
 extern const char KEY_APPLIED_INDEX[];
 extern const char KEY_CLUSTER[];

@@ -38,10 +38,16 @@ bool archive_valid_tenant(const char *s)
     return s != NULL && valid_id(s, ARCHIVE_ID_MAX);
 }
 
-bool archive_valid_category(const char *s)
+bool archive_builtin_category(const char *s)
 {
     return strcmp(s, "cover") == 0 || strcmp(s, "invoice") == 0 ||
            strcmp(s, "attachment") == 0;
+}
+
+bool archive_valid_category(const char *s)
+{
+    return archive_builtin_category(s) ||
+           (strlen(s) <= ARCHIVE_CATEGORY_MAX && archive_valid_tenant(s));
 }
 
 const char *archive_status_name(enum archive_status status)
@@ -93,6 +99,14 @@ const char *archive_status_name(enum archive_status status)
         return "org_not_found";
     case ARCHIVE_R_ORG_CYCLE:
         return "org_cycle";
+    case ARCHIVE_R_WEBHOOK_NOT_FOUND:
+        return "webhook_not_found";
+    case ARCHIVE_R_DELIVERY_NOT_FOUND:
+        return "delivery_not_found";
+    case ARCHIVE_R_BILL_TYPE_NOT_FOUND:
+        return "bill_type_not_found";
+    case ARCHIVE_R_MATCH_LOCKED:
+        return "match_locked";
     }
     return "unknown";
 }
@@ -114,7 +128,8 @@ int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k
 {
     char *val;
     size_t vlen;
-    int rv = rocks_get(a->db, cf, k->buf, k->len, &val, &vlen, err);
+    int rv = a->applying != NULL ? rocks_batch_get(a->applying, cf, k->buf, k->len, &val, &vlen, err)
+                                 : rocks_get(a->db, cf, k->buf, k->len, &val, &vlen, err);
     if (rv != 0) {
         return rv;
     }

@@ -105,11 +105,11 @@ void archive_free_client(ClientRecord *client)
     }
 }
 
-/* Calls @cb with every record of @cf under @prefix, unpacked with @desc. */
-static int scan(struct archive *a, enum rocks_cf cf, const void *prefix, size_t plen,
-                const ProtobufCMessageDescriptor *desc,
-                void (*cb)(const ProtobufCMessage *m, const char *key, size_t klen, void *arg),
-                void *arg, struct base_err *err)
+int archive_scan_records(struct archive *a, enum rocks_cf cf, const void *prefix, size_t plen,
+                         const ProtobufCMessageDescriptor *desc,
+                         void (*cb)(const ProtobufCMessage *m, const char *key, size_t klen,
+                                    void *arg),
+                         void *arg, struct base_err *err)
 {
     struct rocks_iter *it = rocks_iter_new(a->db, cf, prefix, plen);
     int rv;
@@ -149,7 +149,8 @@ int archive_list_tenants(struct archive *a, archive_tenant_cb cb, void *arg,
                          struct base_err *err)
 {
     struct scan_cb s = {.cb = (void *)cb, .arg = arg};
-    return scan(a, ROCKS_CF_TENANTS, "", 0, &tenant_record__descriptor, tenant_cb, &s, err);
+    return archive_scan_records(a, ROCKS_CF_TENANTS, "", 0, &tenant_record__descriptor,
+                                tenant_cb, &s, err);
 }
 
 static void license_cb(const ProtobufCMessage *m, const char *key, size_t klen, void *arg)
@@ -166,8 +167,8 @@ int archive_list_licenses(struct archive *a, const char *tenant, archive_license
     struct scan_cb s = {.cb = (void *)cb, .arg = arg};
     struct key prefix;
     key_tenant_prefix(&prefix, tenant);
-    return scan(a, ROCKS_CF_LICENSES, prefix.buf, prefix.len, &license__descriptor, license_cb,
-                &s, err);
+    return archive_scan_records(a, ROCKS_CF_LICENSES, prefix.buf, prefix.len,
+                                &license__descriptor, license_cb, &s, err);
 }
 
 static void org_cb(const ProtobufCMessage *m, const char *key, size_t klen, void *arg)
@@ -185,8 +186,8 @@ int archive_list_org_usage(struct archive *a, const char *tenant, archive_org_us
     struct scan_cb s = {.cb = (void *)cb, .arg = arg};
     key_tenant_prefix(&prefix, tenant);
     s.prefix_len = prefix.len;
-    return scan(a, ROCKS_CF_USAGE, prefix.buf, prefix.len, &usage_record__descriptor, org_cb,
-                &s, err);
+    return archive_scan_records(a, ROCKS_CF_USAGE, prefix.buf, prefix.len,
+                                &usage_record__descriptor, org_cb, &s, err);
 }
 
 int archive_list_admin_audit(struct archive *a, const char *tenant, uint64_t after,
@@ -226,9 +227,24 @@ int archive_list_admin_audit(struct archive *a, const char *tenant, uint64_t aft
     return rv;
 }
 
+static const unsigned warning_marks[] = {1, 7, 30};
+
+int archive_license_stage(const License *l, uint64_t now_ms)
+{
+    if (now_ms >= l->expires_ms) {
+        return 0;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(warning_marks); i++) {
+        if (l->expires_ms - now_ms <= warning_marks[i] * DAY_MS) {
+            return (int)warning_marks[i];
+        }
+    }
+    return -1;
+}
+
 bool archive_license_warning(const License *l, uint64_t now_ms, char *buf, size_t size)
 {
-    static const unsigned marks[] = {1, 7, 30};
+    const unsigned *marks = warning_marks;
     char when[40];
     clock_format_rfc3339(l->expires_ms, when, sizeof when);
     if (now_ms >= l->expires_ms) {
@@ -236,7 +252,7 @@ bool archive_license_warning(const License *l, uint64_t now_ms, char *buf, size_
                  "until a renewed license is installed", l->license_id, when);
         return true;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(warning_marks); i++) {
         if (l->expires_ms - now_ms <= marks[i] * DAY_MS) {
             snprintf(buf, size, "license %s expires within %u day%s, at %s: install a "
                      "renewal", l->license_id, marks[i], marks[i] == 1 ? "" : "s", when);
@@ -265,9 +281,11 @@ static enum archive_status license_allows(const char *tenant, const License *l,
         return ARCHIVE_R_LICENSE;
     }
     if ((l->modes & mode) == 0) {
+        char wanted[32];
         license_modes_format(l->modes, modes, sizeof modes);
-        snprintf(msg, size, "license %s of tenant %s does not cover this image mode (it "
-                 "covers %s)", l->license_id, tenant, modes);
+        license_modes_format(mode, wanted, sizeof wanted);
+        snprintf(msg, size, "license %s of tenant %s does not cover image mode %s, the mode "
+                 "of this bill's type (it covers %s)", l->license_id, tenant, wanted, modes);
         return ARCHIVE_R_LICENSE;
     }
     return ARCHIVE_OK;

@@ -42,6 +42,11 @@ struct node_config {
     uint64_t token_ttl_s;
     uint64_t login_failures_max;
     uint64_t login_lock_minutes;
+    uint64_t webhook_retry_ms;
+    uint64_t webhook_retry_max_ms;
+    uint64_t webhook_attempts;
+    uint64_t webhook_timeout_ms;
+    uint64_t webhook_concurrency;
     struct config_list license_pubkeys; /* files of trusted license signing keys */
 };
 

@@ -21,6 +21,8 @@
 #include "base/mem.h"
 #include "node/config.h"
 #include "node/identity.h"
+#include "replication/http_client.h"
+#include "replication/outbox.h"
 #include "replication/peer_auth.h"
 #include "replication/raft_node.h"
 #include "storage/blobstore.h"
@@ -36,6 +38,8 @@ struct node {
     struct archive archive;
     struct blob_store blobs;
     struct repl *repl;
+    struct http_client *http;
+    struct outbox *outbox;
     struct api *api;
     char *token;
     struct peer_auth auth;
@@ -123,12 +127,21 @@ static void stopped_repl(void *arg)
     uv_close((uv_handle_t *)&n->sigint, NULL);
 }
 
+static void stopped_http_client(void *arg)
+{
+    struct node *n = arg;
+    n->http = NULL;
+    LOG_INFO("node", "outbound HTTP stopped; stopping raft");
+    repl_stop(n->repl, stopped_repl, n);
+}
+
 static void stopped_api(void *arg)
 {
     struct node *n = arg;
     n->api = NULL;
-    LOG_INFO("node", "HTTP server stopped; stopping raft");
-    repl_stop(n->repl, stopped_repl, n);
+    LOG_INFO("node", "HTTP server stopped; stopping the outbox");
+    outbox_stop(n->outbox);
+    http_client_close(n->http, stopped_http_client, n);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -222,6 +235,13 @@ static int start_services(struct node *n, struct base_err *err)
         .election_timeout_ms = (unsigned)n->config.election_timeout_ms,
         .heartbeat_timeout_ms = (unsigned)n->config.heartbeat_timeout_ms,
     };
+    struct outbox_config oc = {
+        .retry_ms = (unsigned)n->config.webhook_retry_ms,
+        .retry_max_ms = (unsigned)n->config.webhook_retry_max_ms,
+        .attempts = (unsigned)n->config.webhook_attempts,
+        .timeout_ms = (unsigned)n->config.webhook_timeout_ms,
+        .concurrency = (unsigned)n->config.webhook_concurrency,
+    };
     struct api_config ac;
     int rv;
     if (mkdir_p(raft_dir) != 0) {
@@ -234,7 +254,10 @@ static int start_services(struct node *n, struct base_err *err)
     if (rv != 0) {
         return rv;
     }
-    if ((rv = load_license_keys(n, err)) != 0) {
+    if ((rv = load_license_keys(n, err)) != 0 ||
+        (rv = http_client_init(&n->http, &n->loop, err)) != 0 ||
+        (rv = outbox_start(&n->outbox, &n->loop, &oc, &n->archive, n->repl, n->http, err)) !=
+            0) {
         return rv;
     }
     if (split_host_port(n->config.listen, host, sizeof host, &port) != 0) {
@@ -258,6 +281,7 @@ static int start_services(struct node *n, struct base_err *err)
         .login_lock_ms = n->config.login_lock_minutes * 60 * 1000,
         .license_keys = (const uint8_t(*)[32])n->license_keys,
         .n_license_keys = n->config.license_pubkeys.n,
+        .outbox = n->outbox,
         .auth = n->has_auth ? &n->auth : NULL,
     };
     rv = api_start(&n->api, &n->loop, &ac, &n->archive, n->repl, &n->blobs, err);
@@ -361,6 +385,7 @@ int main(int argc, char **argv)
              (unsigned long long)n.config.node_id, (unsigned long long)n.archive.applied_index);
     uv_run(&n.loop, UV_RUN_DEFAULT);
     uv_loop_close(&n.loop);
+    outbox_free(n.outbox);
     rocks_close(n.db);
     blob_store_close(&n.blobs);
     sodium_memzero(n.token, strlen(n.token));

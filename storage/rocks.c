@@ -14,7 +14,8 @@
 static const char *const cf_names[ROCKS_CF_COUNT] = {
     "default", "bills", "files", "blobs", "usage", "audit", "idem", "order",
     "tenants", "licenses", "tblobs", "clients", "admin_audit", "users", "roles", "orgs",
-    "nodes",
+    "webhooks", "deliveries", "delivery_index", "outbox", "bill_types", "schemes",
+    "categories", "nodes",
 };
 
 struct rocks {
@@ -28,9 +29,11 @@ struct rocks {
     rocksdb_writeoptions_t *write_sync;
 };
 
+/* Batches are indexed (WriteBatchWithIndex), so a command's own reads see what it
+ * wrote before (rocks_batch_get): two changes of one counter in one command add up. */
 struct rocks_batch {
     struct rocks *r;
-    rocksdb_writebatch_t *wb;
+    rocksdb_writebatch_wi_t *wb;
 };
 
 struct rocks_iter {
@@ -113,12 +116,9 @@ void rocks_close(struct rocks *r)
     free(r);
 }
 
-int rocks_get(struct rocks *r, enum rocks_cf cf, const void *key, size_t klen, char **val,
-              size_t *vlen, struct base_err *err)
+/* Takes @v (allocated by RocksDB, @n bytes) into a NUL-terminated copy of ours. */
+static int got(char *v, size_t n, char *rerr, char **val, size_t *vlen, struct base_err *err)
 {
-    char *rerr = NULL;
-    size_t n = 0;
-    char *v = rocksdb_get_cf(r->db, r->read, r->cfs[cf], key, klen, &n, &rerr);
     if (rerr != NULL) {
         return fail(err, rerr, "get");
     }
@@ -134,18 +134,38 @@ int rocks_get(struct rocks *r, enum rocks_cf cf, const void *key, size_t klen, c
     return 0;
 }
 
+int rocks_get(struct rocks *r, enum rocks_cf cf, const void *key, size_t klen, char **val,
+              size_t *vlen, struct base_err *err)
+{
+    char *rerr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(r->db, r->read, r->cfs[cf], key, klen, &n, &rerr);
+    return got(v, n, rerr, val, vlen, err);
+}
+
+int rocks_batch_get(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen,
+                    char **val, size_t *vlen, struct base_err *err)
+{
+    struct rocks *r = b->r;
+    char *rerr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_writebatch_wi_get_from_batch_and_db_cf(b->wb, r->db, r->read, r->cfs[cf],
+                                                             key, klen, &n, &rerr);
+    return got(v, n, rerr, val, vlen, err);
+}
+
 struct rocks_batch *rocks_batch_new(struct rocks *r)
 {
     struct rocks_batch *b = xmalloc(sizeof *b);
     b->r = r;
-    b->wb = rocksdb_writebatch_create();
+    b->wb = rocksdb_writebatch_wi_create(0, 1);
     return b;
 }
 
 void rocks_batch_free(struct rocks_batch *b)
 {
     if (b != NULL) {
-        rocksdb_writebatch_destroy(b->wb);
+        rocksdb_writebatch_wi_destroy(b->wb);
         free(b);
     }
 }
@@ -153,24 +173,24 @@ void rocks_batch_free(struct rocks_batch *b)
 void rocks_batch_put(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen,
                      const void *val, size_t vlen)
 {
-    rocksdb_writebatch_put_cf(b->wb, b->r->cfs[cf], key, klen, val, vlen);
+    rocksdb_writebatch_wi_put_cf(b->wb, b->r->cfs[cf], key, klen, val, vlen);
 }
 
 void rocks_batch_delete(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen)
 {
-    rocksdb_writebatch_delete_cf(b->wb, b->r->cfs[cf], key, klen);
+    rocksdb_writebatch_wi_delete_cf(b->wb, b->r->cfs[cf], key, klen);
 }
 
 void rocks_batch_clear(struct rocks_batch *b)
 {
-    rocksdb_writebatch_clear(b->wb);
+    rocksdb_writebatch_wi_clear(b->wb);
 }
 
 int rocks_write(struct rocks *r, struct rocks_batch *b, bool sync, struct base_err *err)
 {
     char *rerr = NULL;
     ASSERT(b->r == r);
-    rocksdb_write(r->db, sync ? r->write_sync : r->write_async, b->wb, &rerr);
+    rocksdb_write_writebatch_wi(r->db, sync ? r->write_sync : r->write_async, b->wb, &rerr);
     if (rerr != NULL) {
         return fail(err, rerr, "write");
     }

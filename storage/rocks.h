@@ -32,6 +32,13 @@ enum rocks_cf {
     ROCKS_CF_USERS,
     ROCKS_CF_ROLES,
     ROCKS_CF_ORGS,
+    ROCKS_CF_WEBHOOKS,
+    ROCKS_CF_DELIVERIES,
+    ROCKS_CF_DELIVERY_INDEX,
+    ROCKS_CF_OUTBOX,
+    ROCKS_CF_BILL_TYPES,
+    ROCKS_CF_SCHEMES,
+    ROCKS_CF_CATEGORIES,
     /* New families go last: a snapshot names families by their number. */
     ROCKS_CF_NODES, /* cluster members (archive/nodes.c) */
     ROCKS_CF_COUNT,
@@ -60,6 +67,9 @@ void rocks_batch_put(struct rocks_batch *b, enum rocks_cf cf, const void *key, s
                      const void *val, size_t vlen);
 void rocks_batch_delete(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen);
 void rocks_batch_clear(struct rocks_batch *b);
+/* Reads like rocks_get(), seeing the batch's own puts and deletes over the database. */
+int rocks_batch_get(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen,
+                    char **val, size_t *vlen, struct base_err *err) WARN_UNUSED;
 /* Applies the batch atomically. @sync asks for an fsync of RocksDB's WAL first. */
 int rocks_write(struct rocks *db, struct rocks_batch *b, bool sync,
                 struct base_err *err) WARN_UNUSED;

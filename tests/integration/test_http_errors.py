@@ -301,7 +301,7 @@ class HttpErrorsTest(NodeTestCase):
         for method, path in (("GET", "/"), ("GET", "/nope"), ("GET", "/api/v1"),
                              ("GET", "/api/v2/version"), ("GET", "/api/v1/bills/BX-1/unknown"),
                              ("GET", "/api/v1/files/abc"), ("GET", "/healthz/extra"),
-                             ("POST", "/api/v1/bills/BX-1/files/extra"),
+                             ("POST", "/api/v1/bills/BX-1/files/extra/more"),
                              ("DELETE", "/api/v1/nothing")):
             with self.subTest(endpoint=path):
                 r = self.node.request(method, path)

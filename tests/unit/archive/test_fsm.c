@@ -500,6 +500,192 @@ static void quota_is_exact(void **state)
     archive_free_usage(u);
 }
 
+
+/* ---- Webhooks and the outbox ---- */
+
+static void create_webhook(struct fixture *f, const char *id, const char *event,
+                           struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    CreateWebhook c = CREATE_WEBHOOK__INIT;
+    char *events[] = {(char *)event};
+    stamp(&cmd, NULL);
+    c.id = (char *)id;
+    c.url = "http://127.0.0.1:9/hook";
+    c.events = events;
+    c.n_events = 1;
+    c.secret = "0123456789abcdef";
+    cmd.body_case = COMMAND__BODY_CREATE_WEBHOOK;
+    cmd.create_webhook = &c;
+    apply(f, &cmd, res);
+}
+
+static void delivery_result(struct fixture *f, uint64_t id, bool ok, uint64_t next_ms,
+                            bool give_up, struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    DeliveryResult r = DELIVERY_RESULT__INIT;
+    stamp(&cmd, NULL);
+    r.delivery = id;
+    r.ok = ok;
+    r.http_status = ok ? 200 : 500;
+    r.error = ok ? "" : "HTTP 500";
+    r.next_ms = next_ms;
+    r.give_up = give_up;
+    cmd.body_case = COMMAND__BODY_DELIVERY_RESULT;
+    cmd.delivery_result = &r;
+    apply(f, &cmd, res);
+}
+
+struct outbox_seen {
+    uint64_t ids[8];
+    uint64_t due[8];
+    unsigned n;
+};
+
+static bool outbox_cb(uint64_t id, uint64_t due_ms, void *arg)
+{
+    struct outbox_seen *s = arg;
+    assert_true(s->n < 8);
+    s->ids[s->n] = id;
+    s->due[s->n++] = due_ms;
+    return true;
+}
+
+static void outbox(struct fixture *f, struct outbox_seen *s)
+{
+    struct base_err err;
+    memset(s, 0, sizeof *s);
+    assert_int_equal(archive_scan_outbox(&f->a, 0, outbox_cb, s, &err), 0);
+}
+
+static DeliveryRecord *delivery(struct fixture *f, uint64_t id)
+{
+    struct base_err err;
+    DeliveryRecord *d;
+    assert_int_equal(archive_get_delivery(&f->a, id, &d, &err), 0);
+    return d;
+}
+
+static void state_changes_are_queued_and_results_applied(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct outbox_seen s;
+    DeliveryRecord *d;
+    uint64_t id;
+    create_webhook(f, "wh1", "pending_upload", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    create_webhook(f, "wh2", "ready", &res);
+    push(f, "WB-1", "B1", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    outbox(f, &s);
+    assert_int_equal(s.n, 1); /* wh1 only: wh2 wants "ready" */
+    id = s.ids[0];
+    assert_int_equal(id >> 10, f->index);
+    d = delivery(f, id);
+    assert_string_equal(d->webhook, "wh1");
+    assert_string_equal(d->event, "pending_upload");
+    assert_string_equal(d->state, "pending");
+    assert_non_null(strstr(d->body, "\"image_no\":\"WB-1\""));
+    archive_free_delivery(d);
+
+    delivery_result(f, id, false, 1700000005000ull, false, &res);
+    outbox(f, &s);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.due[0], 1700000005000ull);
+    d = delivery(f, id);
+    assert_int_equal(d->attempts, 1);
+    assert_int_equal(d->n_history, 1);
+    assert_int_equal(d->history[0]->http_status, 500);
+    archive_free_delivery(d);
+
+    delivery_result(f, id, true, 0, false, &res);
+    assert_string_equal(res.state, "delivered");
+    outbox(f, &s);
+    assert_int_equal(s.n, 0);
+    /* A late report from a former leader changes nothing. */
+    delivery_result(f, id, false, 1700000009000ull, false, &res);
+    assert_true(res.replayed);
+    outbox(f, &s);
+    assert_int_equal(s.n, 0);
+    d = delivery(f, id);
+    assert_string_equal(d->state, "delivered");
+    assert_int_equal(d->attempts, 2);
+    archive_free_delivery(d);
+}
+
+static void license_warning_stages_are_announced_once(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct outbox_seen s;
+    Command cmd = COMMAND__INIT;
+    LicenseWarning w = LICENSE_WARNING__INIT;
+    /* The evaluation license expires 30 days after 1700000000000. */
+    uint64_t day = 24ull * 3600 * 1000;
+    create_webhook(f, "whl", "*", &res);
+    w.license_id = "evaluation";
+    cmd.body_case = COMMAND__BODY_LICENSE_WARNING;
+    cmd.license_warning = &w;
+    stamp(&cmd, NULL);
+    cmd.time_ms = 1700000000000ull + 25 * day; /* 5 days left: stage 7 */
+    w.days = 30;                                 /* wrong stage: no-op */
+    apply(f, &cmd, &res);
+    assert_true(res.replayed);
+    w.days = 7;
+    apply(f, &cmd, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_false(res.replayed);
+    apply(f, &cmd, &res); /* again: announced already */
+    assert_true(res.replayed);
+    outbox(f, &s);
+    assert_int_equal(s.n, 1);
+    cmd.time_ms = 1700000000000ull + 31 * day; /* expired */
+    w.days = 0;
+    apply(f, &cmd, &res);
+    assert_false(res.replayed);
+    outbox(f, &s);
+    assert_int_equal(s.n, 2);
+    {
+        DeliveryRecord *d = delivery(f, s.ids[1]);
+        assert_string_equal(d->event, "license_expired");
+        assert_string_equal(d->image_no, "");
+        archive_free_delivery(d);
+    }
+}
+
+
+/* Two changes of one counter in one command add up (reads see the command's batch). */
+static void deleting_two_copies_in_one_command_releases_both(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    UsageRecord *before, *after;
+    Command cmd = COMMAND__INIT;
+    DeleteFiles d = DELETE_FILES__INIT;
+    char *ids[] = {"fdup1", "fdup2"};
+    add_file(f, "DUP-1", "fkeep", "keep.pdf", NULL, 0x42, &res);
+    assert_int_equal(archive_get_usage(&f->a, "default", &before, &err), 0);
+    add_file(f, "DUP-1", "fdup1", "a.pdf", NULL, 0x77, &res);
+    add_file(f, "DUP-1", "fdup2", "b.pdf", NULL, 0x77, &res); /* same content */
+    stamp(&cmd, NULL);
+    d.image_no = "DUP-1";
+    d.file_ids = ids;
+    d.n_file_ids = 2;
+    cmd.body_case = COMMAND__BODY_DELETE_FILES;
+    cmd.delete_files = &d;
+    apply(f, &cmd, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_int_equal(archive_get_usage(&f->a, "default", &after, &err), 0);
+    assert_int_equal(after->files, before->files);
+    assert_int_equal(after->bytes, before->bytes);
+    assert_int_equal(after->physical_bytes, before->physical_bytes);
+    archive_free_usage(before);
+    archive_free_usage(after);
+}
+
 static void register_node(struct fixture *f, uint64_t id, const char *http, const char *zone,
                           struct archive_result *res)
 {
@@ -610,6 +796,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(older_expired_and_future_licenses_are_refused, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(quota_is_exact, setup, teardown),
+    cmocka_unit_test_setup_teardown(state_changes_are_queued_and_results_applied, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(license_warning_stages_are_announced_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(deleting_two_copies_in_one_command_releases_both, setup,
+                                    teardown),
     cmocka_unit_test_setup_teardown(nodes_register_update_and_remove, setup, teardown),
     cmocka_unit_test_setup_teardown(malformed_node_registration_is_refused, setup, teardown),
 };

@@ -1,0 +1,318 @@
+/* Edits of a captured bill's files: categories (and the tenant's custom attachment
+ * categories), delete, rotate, move, merge and split. Replacing a file is an upload with ?replace=
+ * (api/capture.c). The state machine enforces when each edit is allowed (before
+ * submit; delete and replace also as an amend of a ready sync-mode bill). */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/users.h"
+#include "base/mem.h"
+
+#define EDIT_BODY_MAX (256u << 10)
+#define EDIT_FILES_MAX 1000
+
+static bool bad(struct api_op *op, const char *msg)
+{
+    api_respond_error(op->call.api, op->call.req, 400, API_E_INVALID_FIELD, "%s", msg);
+    api_op_free(op);
+    return false;
+}
+
+/* Reads "file_ids" (1-1000 file ids) into a malloc()ed array of borrowed strings;
+ * NULL after answering. */
+static char **file_ids(struct api_op *op, json_t *root, size_t *n)
+{
+    json_t *ids = json_object_get(root, "file_ids");
+    char **out;
+    size_t i;
+    json_t *v;
+    if (!json_is_array(ids) || json_array_size(ids) == 0 ||
+        json_array_size(ids) > EDIT_FILES_MAX) {
+        bad(op, "\"file_ids\" must be a list of 1-1000 file ids of the bill");
+        return NULL;
+    }
+    out = xcalloc(json_array_size(ids), sizeof *out);
+    json_array_foreach(ids, i, v) {
+        const char *id = json_string_value(v);
+        if (id == NULL || !archive_valid_tenant(id)) {
+            free(out);
+            bad(op, "\"file_ids\" holds something that is not a file id");
+            return NULL;
+        }
+        out[i] = (char *)id;
+    }
+    *n = json_array_size(ids);
+    return out;
+}
+
+/* ---- Custom categories ---- */
+
+static void category_applied(struct repl_propose *prop, int status,
+                             const struct archive_result *res)
+{
+    struct api_op *op = prop->data;
+    if (api_op_applied(op, status, res)) {
+        json_t *b = json_deep_copy(op->body);
+        json_object_set_new(b, "index", json_integer((json_int_t)res->index));
+        api_respond_json(op->call.api, op->call.req, 201, b);
+    }
+    api_op_free(op);
+}
+
+static void category_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
+    const char *code = json_string_value(json_object_get(root, "code"));
+    const char *name = json_string_value(json_object_get(root, "name"));
+    Command cmd = COMMAND__INIT;
+    CreateCategory c = CREATE_CATEGORY__INIT;
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    if (code == NULL || archive_builtin_category(code) || !archive_valid_category(code) ||
+        (name != NULL && strlen(name) > 256)) {
+        bad(op, "a category is {\"code\" (1-31 of A-Z a-z 0-9 . _ -, not cover, invoice or "
+                "attachment), \"name\"}: an attachment sub-category of the tenant");
+        return;
+    }
+    if (name == NULL) {
+        json_object_set_new(root, "name", json_string(code));
+        name = code;
+    }
+    c.code = (char *)code;
+    c.name = (char *)name;
+    cmd.body_case = COMMAND__BODY_CREATE_CATEGORY;
+    cmd.create_category = &c;
+    api_op_propose(op, &cmd, NULL, category_applied);
+}
+
+void api_handle_create_category(struct api_call *call)
+{
+    api_op_start(call, EDIT_BODY_MAX, category_body);
+}
+
+static void list_category(const CategoryRecord *c, void *arg)
+{
+    json_array_append_new(arg, json_pack("{s:s, s:s, s:o}", "code", c->code, "name", c->name,
+                                         "created", api_time_json(c->created_ms)));
+}
+
+void api_handle_list_categories(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    json_t *list = json_array();
+    if (archive_list_categories(call->api->archive, call->tenant, list_category, list, &err) !=
+        0) {
+        json_decref(list);
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "%s", err.msg);
+        return;
+    }
+    api_respond_json(call->api, call->req, 200,
+                     json_pack("{s:[s,s,s], s:o}", "built_in", "cover", "invoice",
+                               "attachment", "categories", list));
+}
+
+/* ---- Categorize, delete, rotate ---- */
+
+static void categorize_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
+    const char *category = json_string_value(json_object_get(root, "category"));
+    Command cmd = COMMAND__INIT;
+    SetCategory c = SET_CATEGORY__INIT;
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    if (category == NULL || !archive_valid_category(category)) {
+        bad(op, "the body is {\"file_ids\": [...], \"category\": \"cover\" | \"invoice\" | "
+                "\"attachment\" | a category of the tenant}");
+        return;
+    }
+    if ((c.file_ids = file_ids(op, root, &c.n_file_ids)) == NULL) {
+        return;
+    }
+    c.image_no = op->call.param;
+    c.category = (char *)category;
+    cmd.body_case = COMMAND__BODY_SET_CATEGORY;
+    cmd.set_category = &c;
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
+    free(c.file_ids);
+}
+
+void api_handle_categorize(struct api_call *call)
+{
+    if (api_bill_param_ok(call)) {
+        api_op_start(call, EDIT_BODY_MAX, categorize_body);
+    }
+}
+
+static void propose_delete(struct api_op *op, char **ids, size_t n)
+{
+    Command cmd = COMMAND__INIT;
+    DeleteFiles d = DELETE_FILES__INIT;
+    d.image_no = op->call.param;
+    d.file_ids = ids;
+    d.n_file_ids = n;
+    d.amend = (op->call.perms & PERM_AMEND) != 0;
+    cmd.body_case = COMMAND__BODY_DELETE_FILES;
+    cmd.delete_files = &d;
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
+}
+
+static void delete_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
+    char **ids;
+    size_t n;
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    if ((ids = file_ids(op, root, &n)) != NULL) {
+        propose_delete(op, ids, n);
+        free(ids);
+    }
+}
+
+void api_handle_delete_files(struct api_call *call)
+{
+    if (api_bill_param_ok(call)) {
+        api_op_start(call, EDIT_BODY_MAX, delete_body);
+    }
+}
+
+void api_handle_delete_file(struct api_call *call)
+{
+    char *ids[1];
+    struct api_op *op;
+    if (!api_bill_param_ok(call)) {
+        return;
+    }
+    op = api_op_new(call);
+    ids[0] = op->call.param2;
+    propose_delete(op, ids, 1);
+}
+
+static void rotate_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
+    json_t *deg = json_object_get(root, "degrees");
+    Command cmd = COMMAND__INIT;
+    RotateFiles r = ROTATE_FILES__INIT;
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    if (!json_is_integer(deg) || (json_integer_value(deg) != 90 &&
+                                  json_integer_value(deg) != -90 &&
+                                  json_integer_value(deg) != 180)) {
+        bad(op, "the body is {\"file_ids\": [...], \"degrees\": 90 (right) | -90 (left) | 180}");
+        return;
+    }
+    if ((r.file_ids = file_ids(op, root, &r.n_file_ids)) == NULL) {
+        return;
+    }
+    r.image_no = op->call.param;
+    r.degrees = (int32_t)json_integer_value(deg);
+    cmd.body_case = COMMAND__BODY_ROTATE_FILES;
+    cmd.rotate_files = &r;
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
+    free(r.file_ids);
+}
+
+void api_handle_rotate(struct api_call *call)
+{
+    if (api_bill_param_ok(call)) {
+        api_op_start(call, EDIT_BODY_MAX, rotate_body);
+    }
+}
+
+/* ---- Merge and split ---- */
+
+static void merge_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
+    Command cmd = COMMAND__INIT;
+    MergeFiles m = MERGE_FILES__INIT;
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    if ((m.file_ids = file_ids(op, root, &m.n_file_ids)) == NULL) {
+        return;
+    }
+    m.image_no = op->call.param;
+    cmd.body_case = COMMAND__BODY_MERGE_FILES;
+    cmd.merge_files = &m;
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
+    free(m.file_ids);
+}
+
+void api_handle_merge(struct api_call *call)
+{
+    if (api_bill_param_ok(call)) {
+        api_op_start(call, EDIT_BODY_MAX, merge_body);
+    }
+}
+
+void api_handle_split(struct api_call *call)
+{
+    struct api_op *op;
+    Command cmd = COMMAND__INIT;
+    SplitFile sp = SPLIT_FILE__INIT;
+    if (!api_bill_param_ok(call)) {
+        return;
+    }
+    op = api_op_new(call);
+    sp.image_no = op->call.param;
+    sp.file_id = op->call.param2;
+    cmd.body_case = COMMAND__BODY_SPLIT_FILE;
+    cmd.split_file = &sp;
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
+}
+
+/* ---- POST /api/v1/bills/{image_no}/files/{file_id}/move ---- */
+
+static void move_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
+    json_t *after = json_object_get(root, "after");
+    json_t *category = json_object_get(root, "category");
+    Command cmd = COMMAND__INIT;
+    MoveFile m = MOVE_FILE__INIT;
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    if (after == NULL || (!json_is_null(after) && !archive_valid_tenant(json_string_value(after))) ||
+        (category != NULL && !archive_valid_category(json_string_value(category)))) {
+        bad(op, "the body is {\"after\": a file id or null (first), \"category\": the new "
+                "category when the move lands in another category's section}");
+        return;
+    }
+    m.image_no = op->call.param;
+    m.file_id = op->call.param2;
+    m.after = (char *)(json_is_string(after) ? json_string_value(after) : "");
+    m.category = (char *)(category != NULL ? json_string_value(category) : "");
+    cmd.body_case = COMMAND__BODY_MOVE_FILE;
+    cmd.move_file = &m;
+    api_op_propose(op, &cmd, NULL, api_bill_applied);
+}
+
+void api_handle_move_file(struct api_call *call)
+{
+    if (api_bill_param_ok(call)) {
+        api_op_start(call, EDIT_BODY_MAX, move_body);
+    }
+}
