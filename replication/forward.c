@@ -50,8 +50,9 @@ static bool take_result(struct repl_propose *p, const struct peer_call *c)
         return false;
     }
     pr = propose_result__unpack(NULL, c->req.response_len, (const uint8_t *)c->req.response);
-    if (pr == NULL || pr->entry_index == 0 || pr->status < 0 ||
-        pr->status > ARCHIVE_R_ORG_CYCLE) {
+    /* Any refusal code is passed on: the API answers one it does not know with a 500
+     * naming it, rather than a retry that would be refused again. */
+    if (pr == NULL || pr->entry_index == 0 || pr->status < 0) {
         propose_result__free_unpacked(pr, NULL);
         return false;
     }

@@ -150,6 +150,13 @@ class ClusterTest(ClusterTestCase):
         r = b.content(file_id)
         self.assertError(r, 503, 10503, "unavailable")
         self.assertIn("blob missing", r.json["message"])
+        # A refusal of the state machine comes back through the follower as it is.
+        self.assertStatus(self.push(b, "BX-F-EMPTY"), 201)
+        r = b.submit("BX-F-EMPTY")
+        self.assertError(r, 409, 11008, "bill_empty")
+        r = a.pool_push({"image_no": "BX-F-EMPTY", "bill_no": "x", "amount": "1.00"},
+                        key="cl-upload-1")  # a key used for another request
+        self.assertError(r, 409, 10409, "idempotency_conflict")
         # A retry of the upload with the same key, through another node, is a replay.
         r = b.upload("BX-F-1", pdf, name="scan.pdf", key="cl-upload-1")
         self.assertIn(r.status, (200, 201))
