@@ -466,10 +466,10 @@ void api_handle_status(struct api_call *call)
         return;
     }
     ready = is_ready_state(bill->state) && strcmp(bill->state, "erp_failed") != 0;
-    body = json_pack("{s:s, s:s, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
+    body = json_pack("{s:s, s:s, s:b, s:s?, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
                      "image_no", bill->image_no, "state", bill->state, "ready",
                      is_ready_state(bill->state), "mode",
-                     bill->mode[0] != '\0' ? bill->mode : "basic", "counts", "cover",
+                     bill->mode[0] != '\0' ? bill->mode : NULL, "counts", "cover",
                      (int)bill->covers, "invoice", (int)bill->invoice_files, "attachment",
                      (int)bill->attachments, "invoices", "declared", (int)bill->n_invoices,
                      "matched", (int)bill->invoices_matched, "files", (int)bill->files,

@@ -42,16 +42,19 @@ void api_bill_applied(struct repl_propose *prop, int status, const struct archiv
             api_respond_error(op->call.api, op->call.req, 500, API_E_INTERNAL, "bill: %s",
                               err.msg);
         } else {
-            api_respond_json(op->call.api, op->call.req, 200,
-                             json_pack("{s:s, s:s, s:o, s:{s:i, s:i}, s:o, s:I}", "image_no",
-                                       bill->image_no, "state", bill->state, "file_id",
-                                       res->file_id[0] != '\0' ? json_string(res->file_id)
-                                                               : json_null(),
-                                       "invoices", "declared", (int)bill->n_invoices,
-                                       "matched", (int)bill->invoices_matched, "erp_error",
-                                       bill->erp_error[0] != '\0' ? json_string(bill->erp_error)
-                                                                  : json_null(),
-                                       "index", (json_int_t)res->index));
+            json_t *body = json_pack(
+                "{s:s, s:s, s:o, s:{s:i, s:i}, s:o, s:I}", "image_no", bill->image_no, "state",
+                bill->state, "file_id",
+                res->file_id[0] != '\0' ? json_string(res->file_id) : json_null(), "invoices",
+                "declared", (int)bill->n_invoices, "matched", (int)bill->invoices_matched,
+                "erp_error",
+                bill->erp_error[0] != '\0' ? json_string(bill->erp_error) : json_null(),
+                "index", (json_int_t)res->index);
+            if (res->position > 0) { /* a move: where the file landed */
+                json_object_set_new(body, "position", json_integer(res->position));
+                json_object_set_new(body, "category", json_string(res->category));
+            }
+            api_respond_json(op->call.api, op->call.req, 200, body);
             archive_free_bill(bill);
         }
     }
@@ -363,8 +366,18 @@ static json_t *invoice_json(const Invoice *i)
 /* Why a scanned invoice does not match the declared invoice of the same number. */
 static json_t *mismatch_json(const struct match_view *v, const FileRecord *f)
 {
-    if (f->match[0] != '\0' || f->invoice == NULL) {
+    if (f->match[0] != '\0') {
         return json_null();
+    }
+    if (f->invoice == NULL) {
+        return json_string("no invoice data: set it with PATCH /api/v1/bills/{image_no}/files/"
+                           "{file_id}");
+    }
+    if (f->merged_into[0] != '\0') {
+        return json_string("a sub-page of a merged document: takes no part in matching");
+    }
+    if (f->amended) {
+        return json_string("added by an amend: never matched");
     }
     for (size_t i = 0; i < v->bill->n_invoices; i++) {
         const char *why;
@@ -426,9 +439,9 @@ void api_handle_match_results(struct api_call *call)
                                                   by != NULL ? by : json_null()));
     }
     api_respond_json(call->api, call->req, 200,
-                     json_pack("{s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:o, s:o}", "image_no",
+                     json_pack("{s:s, s:s, s:s?, s:s, s:{s:i, s:i}, s:o, s:o}", "image_no",
                                bill->image_no, "state", bill->state, "mode",
-                               bill->mode[0] != '\0' ? bill->mode : "basic", "level",
+                               bill->mode[0] != '\0' ? bill->mode : NULL, "level",
                                v.standard ? "standard" : "normal", "invoices", "declared",
                                (int)bill->n_invoices, "matched", (int)bill->invoices_matched,
                                "declared", declared, "files", v.files));

@@ -716,8 +716,35 @@ static int cmd_pool(struct cli *cli, int argc, char **argv)
 struct upload_opts {
     const char *category;
     const char *after;
+    const char *replace;
     const char *idem;
 };
+
+/* Custom categories are codes of 1-31 characters of the id alphabet. */
+#define CATEGORY_CHARS_MAX 31
+
+static bool builtin_category(const char *s)
+{
+    return strcmp(s, "cover") == 0 || strcmp(s, "invoice") == 0 || strcmp(s, "attachment") == 0;
+}
+
+/* A category as the node takes it: a built-in one, or the code of a custom one, which
+ * the node checks exists. */
+static int check_category(const char *cmd, const char *what, const char *s)
+{
+    size_t len = strlen(s);
+    if (builtin_category(s)) {
+        return 0;
+    }
+    if (len == 0 || len > CATEGORY_CHARS_MAX || strspn(s, KEY_ALPHABET) != len ||
+        strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+        return usage_error(cmd, "%s '%s': use cover, invoice, attachment or a custom category "
+                                "(1-%d characters of A-Z a-z 0-9 . _ -; see 'imgarc category "
+                                "list')",
+                           what, s, CATEGORY_CHARS_MAX);
+    }
+    return 0;
+}
 
 static size_t decimal_digits(size_t n)
 {
@@ -734,14 +761,8 @@ static size_t decimal_digits(size_t n)
  * replays the files already uploaded instead of adding them twice. */
 static int check_upload_opts(const struct upload_opts *o, size_t n_files)
 {
-    static const char *const categories[] = {"cover", "invoice", "attachment"};
-    bool known = o->category == NULL;
-    for (size_t i = 0; i < ARRAY_SIZE(categories) && !known; i++) {
-        known = strcmp(o->category, categories[i]) == 0;
-    }
-    if (!known) {
-        return usage_error("upload", "unknown --category '%s'; use cover, invoice or attachment",
-                           o->category);
+    if (o->category != NULL && check_category("upload", "--category", o->category) != 0) {
+        return CLI_EUSAGE;
     }
     if (check_key("upload", o->idem,
                   KEY_CHARS_MAX - (n_files > 1 ? 1 + decimal_digits(n_files) : 0)) != 0) {
@@ -749,6 +770,17 @@ static int check_upload_opts(const struct upload_opts *o, size_t n_files)
     }
     if (o->after != NULL && o->after[0] == '\0') {
         return usage_error("upload", "--after needs a file id");
+    }
+    if (o->replace != NULL && o->replace[0] == '\0') {
+        return usage_error("upload", "--replace needs a file id");
+    }
+    /* The replacement takes the replaced file's place: one file, nowhere else. */
+    if (o->replace != NULL && o->after != NULL) {
+        return usage_error("upload", "--replace and --after do not go together: the new file "
+                                     "takes the replaced one's place");
+    }
+    if (o->replace != NULL && n_files > 1) {
+        return usage_error("upload", "--replace takes one FILE, not %zu", n_files);
     }
     return 0;
 }
@@ -784,7 +816,7 @@ static int upload_one(struct cli *cli, const struct upload_opts *o, const char *
 {
     const char *name = base_name(file);
     const struct cli_param params[] = {
-        {"name", name}, {"category", o->category}, {"after", after}};
+        {"name", name}, {"category", o->category}, {"after", after}, {"replace", o->replace}};
     const struct cli_request req = {.method = "POST",
                                     .path = path,
                                     .params = params,
@@ -869,6 +901,7 @@ static int cmd_upload(struct cli *cli, int argc, char **argv)
     const struct flag flags[] = {
         {"--category", NULL, FLAG_VALUE, &o.category},
         {"--after", NULL, FLAG_VALUE, &o.after},
+        {"--replace", NULL, FLAG_VALUE, &o.replace},
         {"--idempotency-key", NULL, FLAG_VALUE, &o.idem},
         {"--json", NULL, FLAG_BOOL, &cli->json},
     };
@@ -3359,6 +3392,862 @@ static int cmd_delivery(struct cli *cli, int argc, char **argv)
     return run_action(cli, "delivery", actions, ARRAY_SIZE(actions), argc, argv);
 }
 
+/* ---- bill-type, scheme, category: the tenant's definitions ---- */
+
+/* @value of @flag must be one of the NULL-terminated @choices, spelled out in @spelled
+ * for the message; NULL passes. */
+static int check_choice(const char *cmd, const char *flag, const char *value,
+                        const char *const *choices, const char *spelled)
+{
+    if (value == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; choices[i] != NULL; i++) {
+        if (strcmp(value, choices[i]) == 0) {
+            return 0;
+        }
+    }
+    return usage_error(cmd, "%s '%s': use %s", flag, value, spelled);
+}
+
+/* "VALUE: WHAT", VALUE being the answer's member @key: the start of the line that
+ * confirms a definition (the node answers with the body it was sent, and the index). */
+static void print_defined(const json_t *ans, const char *key, const char *what)
+{
+    put_text(jstr(ans, key));
+    printf(": %s", what);
+}
+
+static void print_bill_type_saved(const json_t *ans)
+{
+    print_defined(ans, "code", "bill type saved, mode ");
+    put_text(jstr(ans, "mode"));
+    fputs(", name ", stdout);
+    put_text(jstr(ans, "name"));
+    printf(" (index %lld)\n", jint(ans, "index"));
+}
+
+static int bill_type_create(struct cli *cli, int argc, char **argv)
+{
+    static const char *const modes[] = {"basic", "sync", "match", NULL};
+    const char *cmd = "bill-type create";
+    const char *mode = NULL, *name = NULL;
+    const struct flag flags[] = {{"--mode", NULL, FLAG_VALUE, &mode},
+                                 {"--name", NULL, FLAG_VALUE, &name},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/bill-types"};
+    json_t *body = json_object();
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 1, 1, "CODE");
+    }
+    if (rv == 0) {
+        rv = check_id(cmd, "CODE", a.pos[0]);
+    }
+    if (rv == 0 && mode == NULL) {
+        rv = usage_error(cmd, "missing --mode basic|sync|match");
+    }
+    if (rv == 0) {
+        rv = check_choice(cmd, "--mode", mode, modes, "basic, sync or match");
+    }
+    if (rv == 0) {
+        json_object_set_new(body, "code", json_string(a.pos[0]));
+        json_object_set_new(body, "mode", json_string(mode));
+        rv = name != NULL ? put_string(cmd, body, "name", name, "--name") : 0;
+    }
+    rv = send_and_print(cli, rv, &req, body, print_bill_type_saved);
+    json_decref(body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_bill_types(const json_t *ans)
+{
+    const json_t *list = json_object_get(ans, "bill_types");
+    const json_t *t;
+    size_t i;
+    if (json_array_size(list) == 0) {
+        fprintf(stderr, "imgarc: no bill types\n");
+        return;
+    }
+    printf("%-20s  %-6s  %-24s  %s\n", "CODE", "MODE", "CREATED", "NAME");
+    json_array_foreach(list, i, t)
+    {
+        put_cell(jstr(t, "code"), 20);
+        put_cell(jstr(t, "mode"), 6);
+        put_cell(jstr(t, "created"), 24);
+        put_text(jstr(t, "name"));
+        putchar('\n');
+    }
+}
+
+static int bill_type_list(struct cli *cli, int argc, char **argv)
+{
+    return show_cmd(cli, "bill-type list", "/api/v1/bill-types", argc, argv, print_bill_types);
+}
+
+static int cmd_bill_type(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {{"create", bill_type_create},
+                                            {"list", bill_type_list}};
+    return run_action(cli, "bill-type", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+static void print_scheme_set(const json_t *ans)
+{
+    const char *org = json_string_value(json_object_get(ans, "org"));
+    print_defined(ans, "bill_type", "scheme set, match ");
+    put_text(jstr(ans, "match"));
+    fputs(", submit ", stdout);
+    put_text(jstr(ans, "submit"));
+    if (org != NULL) {
+        fputs(", for organisation ", stdout);
+        put_text(org);
+        fputs(" and those under it", stdout);
+    } else {
+        fputs(", for every organisation", stdout);
+    }
+    printf(" (index %lld)\n", jint(ans, "index"));
+}
+
+static int scheme_set(struct cli *cli, int argc, char **argv)
+{
+    static const char *const levels[] = {"normal", "standard", NULL};
+    static const char *const submits[] = {"auto", "manual", NULL};
+    const char *cmd = "scheme set";
+    const char *org = NULL, *match = NULL, *submit = NULL;
+    const struct flag flags[] = {{"--org", NULL, FLAG_VALUE, &org},
+                                 {"--match", NULL, FLAG_VALUE, &match},
+                                 {"--submit", NULL, FLAG_VALUE, &submit},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/schemes"};
+    json_t *body = NULL;
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 1, 1, "BILL_TYPE");
+    }
+    if (rv == 0) {
+        rv = check_id(cmd, "BILL_TYPE", a.pos[0]);
+    }
+    if (rv == 0 && org != NULL) {
+        rv = check_id(cmd, "--org", org);
+    }
+    if (rv == 0) {
+        rv = check_choice(cmd, "--match", match, levels, "normal or standard");
+    }
+    if (rv == 0) {
+        rv = check_choice(cmd, "--submit", submit, submits, "auto or manual");
+    }
+    if (rv == 0) {
+        /* Unset ones are left out: the node's defaults are normal and manual. */
+        body = json_pack("{s:s, s:s*, s:s*, s:s*}", "bill_type", a.pos[0], "org", org, "match",
+                         match, "submit", submit);
+        ASSERT(body != NULL);
+    }
+    rv = send_and_print(cli, rv, &req, body, print_scheme_set);
+    json_decref(body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_schemes(const json_t *ans)
+{
+    const json_t *list = json_object_get(ans, "schemes");
+    const json_t *s;
+    size_t i;
+    if (json_array_size(list) == 0) {
+        fprintf(stderr, "imgarc: no schemes; bill types without one behave as basic\n");
+        return;
+    }
+    printf("%-20s  %-16s  %-8s  %-6s  %s\n", "BILL_TYPE", "ORG", "MATCH", "SUBMIT", "UPDATED");
+    json_array_foreach(list, i, s)
+    {
+        put_cell(jstr(s, "bill_type"), 20);
+        put_cell(jstr(s, "org"), 16);
+        put_cell(jstr(s, "match"), 8);
+        put_cell(jstr(s, "submit"), 6);
+        put_text(jstr(s, "updated"));
+        putchar('\n');
+    }
+}
+
+static int scheme_list(struct cli *cli, int argc, char **argv)
+{
+    return show_cmd(cli, "scheme list", "/api/v1/schemes", argc, argv, print_schemes);
+}
+
+static int cmd_scheme(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {{"set", scheme_set}, {"list", scheme_list}};
+    return run_action(cli, "scheme", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+static void print_category_saved(const json_t *ans)
+{
+    print_defined(ans, "code", "category saved, name ");
+    put_text(jstr(ans, "name"));
+    printf(" (index %lld)\n", jint(ans, "index"));
+}
+
+static int category_create(struct cli *cli, int argc, char **argv)
+{
+    const char *cmd = "category create";
+    const char *name = NULL;
+    const struct flag flags[] = {{"--name", NULL, FLAG_VALUE, &name},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/categories"};
+    json_t *body = json_object();
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 1, 1, "CODE");
+    }
+    if (rv == 0 && builtin_category(a.pos[0])) {
+        rv = usage_error(cmd, "'%s' is a built-in category; a custom one needs another code",
+                         a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = check_category(cmd, "CODE", a.pos[0]);
+    }
+    if (rv == 0) {
+        json_object_set_new(body, "code", json_string(a.pos[0]));
+        rv = name != NULL ? put_string(cmd, body, "name", name, "--name") : 0;
+    }
+    rv = send_and_print(cli, rv, &req, body, print_category_saved);
+    json_decref(body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_categories(const json_t *ans)
+{
+    const json_t *c;
+    size_t i;
+    printf("%-12s  %-8s  %-24s  %s\n", "CODE", "KIND", "CREATED", "NAME");
+    json_array_foreach(json_object_get(ans, "built_in"), i, c)
+    {
+        put_cell(json_string_value(c) != NULL ? json_string_value(c) : "?", 12);
+        put_cell("built-in", 8);
+        put_cell("", 24);
+        putchar('-');
+        putchar('\n');
+    }
+    json_array_foreach(json_object_get(ans, "categories"), i, c)
+    {
+        put_cell(jstr(c, "code"), 12);
+        put_cell("custom", 8);
+        put_cell(jstr(c, "created"), 24);
+        put_text(jstr(c, "name"));
+        putchar('\n');
+    }
+}
+
+static int category_list(struct cli *cli, int argc, char **argv)
+{
+    return show_cmd(cli, "category list", "/api/v1/categories", argc, argv, print_categories);
+}
+
+static int cmd_category(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {{"create", category_create},
+                                            {"list", category_list}};
+    return run_action(cli, "category", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+/* ---- Operations on a bill: invoice data, matching, ERP, return, edits ---- */
+
+/* One request on a bill, or on one of its files, answered with the bill's state and
+ * invoice counts. */
+struct bill_op {
+    const char *method;
+    const char *image_no;
+    const char *file_id; /* NULL: the request is on the bill */
+    const char *suffix;  /* after the bill's or the file's path: "/match", "" */
+    json_t *body;        /* NULL: none */
+    const char *what;    /* what was done, for the summary line */
+};
+
+/* "IMAGE_NO: WHAT; state S, M of D invoices matched (index N)", then the ERP's error
+ * when the bill has one. */
+static void print_bill_op(const json_t *ans, const char *what)
+{
+    const json_t *inv = json_object_get(ans, "invoices");
+    const char *erp_error = json_string_value(json_object_get(ans, "erp_error"));
+    put_text(jstr(ans, "image_no"));
+    fputs(": ", stdout);
+    put_text(what);
+    fputs("; state ", stdout);
+    put_text(jstr(ans, "state"));
+    if (jint(inv, "declared") > 0) {
+        printf(", %lld of %lld invoices matched", jint(inv, "matched"), jint(inv, "declared"));
+    } else {
+        fputs(", no invoices declared", stdout);
+    }
+    printf(" (index %lld)\n", jint(ans, "index"));
+    if (erp_error != NULL && erp_error[0] != '\0') {
+        put_field("erp_error", erp_error);
+    }
+}
+
+static int bill_op(struct cli *cli, const struct bill_op *op)
+{
+    char *bill = cli_http_path("/api/v1/bills/", op->image_no,
+                               op->file_id != NULL ? "/files/" : op->suffix);
+    char *path = op->file_id != NULL ? cli_http_path(bill, op->file_id, op->suffix) : NULL;
+    const struct cli_request req = {.method = op->method, .path = path != NULL ? path : bill};
+    json_t *ans = NULL;
+    int rv = connect_server(cli);
+    if (rv == 0) {
+        rv = cli_http_json(cli->http, &req, op->body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        print_bill_op(ans, op->what);
+    }
+    json_decref(ans);
+    free(path);
+    free(bill);
+    return rv;
+}
+
+/* A command of the shape NAME IMAGE_NO [FILE_ID] [--json]: the request of @op, its
+ * image number filled in from the arguments, and its file id too when @op has one
+ * (any non-NULL value says that the command takes FILE_ID). */
+static int simple_bill_op(struct cli *cli, const char *cmd, int argc, char **argv,
+                          struct bill_op *op)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    bool file = op->file_id != NULL;
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, file ? 2 : 1, file ? 2 : 1,
+                       file ? "IMAGE_NO and FILE_ID" : "IMAGE_NO");
+    }
+    if (rv == 0) {
+        op->image_no = a.pos[0];
+        op->file_id = file ? a.pos[1] : NULL;
+        rv = bill_op(cli, op);
+    }
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* {"file_ids": [...]} from the positional arguments after IMAGE_NO. */
+#define FILE_IDS_MAX 1000
+
+static int file_ids_body(const char *cmd, const struct args *a, size_t min, json_t **out)
+{
+    json_t *ids = json_array();
+    if (a->n - 1 < min) {
+        json_decref(ids);
+        return usage_error(cmd, "missing FILE_ID%s", min > 1 ? "s (at least two)" : "");
+    }
+    if (a->n - 1 > FILE_IDS_MAX) {
+        json_decref(ids);
+        return usage_error(cmd, "at most %d file ids at once", FILE_IDS_MAX);
+    }
+    for (size_t i = 1; i < a->n; i++) {
+        json_array_append_new(ids, json_string(a->pos[i]));
+    }
+    *out = json_pack("{s:o}", "file_ids", ids);
+    return 0;
+}
+
+/* "1 file" or "3 files". */
+static char *count_files(size_t n, const char *rest)
+{
+    return xasprintf("%zu file%s %s", n, n == 1 ? "" : "s", rest);
+}
+
+/* ---- invoice set ---- */
+
+static int invoice_body(const char *cmd, const char *const *values, json_t **out)
+{
+    static const char *const keys[] = {"number", "code", "date", "amount", "tax", "total"};
+    json_t *inv = json_object();
+    int rv = 0;
+    if (values[0] == NULL || values[0][0] == '\0') {
+        rv = usage_error(cmd, "missing --number N, the invoice number");
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(keys) && rv == 0; i++) {
+        char flag[16];
+        snprintf(flag, sizeof flag, "--%s", keys[i]);
+        if (values[i] == NULL) {
+            continue;
+        }
+        if (i >= 3 && values[i][0] != '\0' && !valid_amount(values[i])) {
+            rv = usage_error(cmd, "%s '%s' is not a decimal number such as 12.50", flag,
+                             values[i]);
+        } else {
+            rv = put_string(cmd, inv, keys[i], values[i], flag);
+        }
+    }
+    if (rv != 0) {
+        json_decref(inv);
+        return rv;
+    }
+    *out = json_pack("{s:o}", "invoice", inv);
+    return 0;
+}
+
+static int invoice_set(struct cli *cli, int argc, char **argv)
+{
+    const char *cmd = "invoice set";
+    const char *v[6] = {NULL};
+    const struct flag flags[] = {
+        {"--number", NULL, FLAG_VALUE, &v[0]}, {"--code", NULL, FLAG_VALUE, &v[1]},
+        {"--date", NULL, FLAG_VALUE, &v[2]},   {"--amount", NULL, FLAG_VALUE, &v[3]},
+        {"--tax", NULL, FLAG_VALUE, &v[4]},    {"--total", NULL, FLAG_VALUE, &v[5]},
+        {"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct bill_op op = {.method = "PATCH", .suffix = ""};
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 2, 2, "IMAGE_NO and FILE_ID");
+    }
+    if (rv == 0) {
+        rv = invoice_body(cmd, v, &op.body);
+    }
+    if (rv == 0) {
+        char *what = xasprintf("invoice data of file %s set, number %s", a.pos[1], v[0]);
+        op.image_no = a.pos[0];
+        op.file_id = a.pos[1];
+        op.what = what;
+        rv = bill_op(cli, &op);
+        free(what);
+    }
+    json_decref(op.body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int cmd_invoice(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {{"set", invoice_set}};
+    return run_action(cli, "invoice", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+/* ---- match run, show, file, undo ---- */
+
+static int match_run(struct cli *cli, int argc, char **argv)
+{
+    struct bill_op op = {.method = "POST", .suffix = "/match", .what = "matching run"};
+    return simple_bill_op(cli, "match run", argc, argv, &op);
+}
+
+/* Columns @s takes when put_cell() prints it ("-" when empty). */
+static int text_columns(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int cols = 0;
+    if (*p == '\0') {
+        return 1;
+    }
+    while (*p != '\0') {
+        uint32_t cp = 0;
+        size_t n = utf8_next(p, &cp);
+        cols += n == 0 || cp < 0x20 || (cp >= 0x7F && cp < 0xA0) ? 1 : columns(cp);
+        p += n == 0 ? 1 : n;
+    }
+    return cols;
+}
+
+/* Prints @n_rows rows of @n_cols cells, row 0 being the header, each column as wide as
+ * its widest cell; the last column, free text, is not padded. */
+static void print_table(const char *const *cells, size_t n_rows, size_t n_cols)
+{
+    int *width = xcalloc(n_cols, sizeof *width);
+    for (size_t i = 0; i < n_rows * n_cols; i++) {
+        int w = text_columns(cells[i]);
+        width[i % n_cols] = w > width[i % n_cols] ? w : width[i % n_cols];
+    }
+    for (size_t r = 0; r < n_rows; r++) {
+        const char *const *row = cells + r * n_cols;
+        for (size_t c = 0; c + 1 < n_cols; c++) {
+            put_cell(row[c], width[c]);
+        }
+        put_text(row[n_cols - 1][0] != '\0' ? row[n_cols - 1] : "-");
+        putchar('\n');
+    }
+    free(width);
+}
+
+#define INVOICE_KEYS 6
+
+/* The six fields of an invoice (null: no data, every cell empty) into @cells. */
+static void invoice_cells(const json_t *inv, const char **cells)
+{
+    static const char *const keys[INVOICE_KEYS] = {"number", "code", "date",
+                                                   "amount", "tax",  "total"};
+    for (size_t k = 0; k < INVOICE_KEYS; k++) {
+        cells[k] = jstr(inv, keys[k]);
+    }
+}
+
+/* DECLARED CODE DATE AMOUNT TAX TOTAL MATCHED_BY: the pool bill's invoices. */
+static void print_declared(const json_t *declared)
+{
+    enum { COLS = INVOICE_KEYS + 1 };
+    static const char *const head[COLS] = {"DECLARED", "CODE",  "DATE",      "AMOUNT",
+                                           "TAX",      "TOTAL", "MATCHED_BY"};
+    size_t n = json_array_size(declared);
+    const char **cells = xcalloc((n + 1) * COLS, sizeof *cells);
+    const json_t *d;
+    size_t i;
+    if (n == 0) {
+        put_field("declared", "none: the pool bill declares no invoices");
+        free(cells);
+        return;
+    }
+    memcpy(cells, head, sizeof head);
+    json_array_foreach(declared, i, d)
+    {
+        const char **row = cells + (i + 1) * COLS;
+        invoice_cells(json_object_get(d, "invoice"), row);
+        row[INVOICE_KEYS] = jstr(d, "file_id");
+    }
+    putchar('\n');
+    print_table(cells, n + 1, COLS);
+    free(cells);
+}
+
+/* Why an invoice file is not matched: the node's reason, or that it has no data. */
+static const char *file_problem(const json_t *f)
+{
+    if (jstr(f, "match")[0] != '\0') {
+        return "";
+    }
+    if (!json_is_object(json_object_get(f, "invoice"))) {
+        return "no invoice data: set it with 'imgarc invoice set'";
+    }
+    return jstr(f, "problem")[0] != '\0' ? jstr(f, "problem") : "not matched";
+}
+
+/* POS INVOICE_FILE NUMBER CODE DATE AMOUNT TAX TOTAL MATCH PROBLEM: the bill's invoice
+ * files, their data, the declared invoice each matches and, when none, why. */
+static void print_invoice_files(const json_t *files)
+{
+    enum { COLS = INVOICE_KEYS + 4 };
+    static const char *const head[COLS] = {"POS", "INVOICE_FILE", "NUMBER", "CODE",  "DATE",
+                                           "AMOUNT", "TAX",       "TOTAL",  "MATCH", "PROBLEM"};
+    size_t n = json_array_size(files);
+    const char **cells = xcalloc((n + 1) * COLS, sizeof *cells);
+    char (*pos)[24] = xcalloc(n + 1, sizeof *pos);
+    const json_t *f;
+    size_t i;
+    if (n == 0) {
+        put_field("files", "no invoice files");
+        free(pos);
+        free(cells);
+        return;
+    }
+    memcpy(cells, head, sizeof head);
+    json_array_foreach(files, i, f)
+    {
+        const char **row = cells + (i + 1) * COLS;
+        snprintf(pos[i], sizeof pos[i], "%lld", jint(f, "position"));
+        row[0] = pos[i];
+        row[1] = jstr(f, "file_id");
+        invoice_cells(json_object_get(f, "invoice"), row + 2);
+        row[COLS - 2] = jstr(f, "match");
+        row[COLS - 1] = file_problem(f);
+    }
+    putchar('\n');
+    print_table(cells, n + 1, COLS);
+    free(pos);
+    free(cells);
+}
+
+static void print_match(const json_t *m)
+{
+    const json_t *inv = json_object_get(m, "invoices");
+    bool standard = strcmp(jstr(m, "level"), "standard") == 0;
+    put_field("image_no", jstr(m, "image_no"));
+    put_field("state", jstr(m, "state"));
+    printf("%-10s ", "mode");
+    put_text(jstr(m, "mode")[0] != '\0' ? jstr(m, "mode") : "undecided");
+    if (strcmp(jstr(m, "mode"), "match") == 0) {
+        fputs(standard ? " (standard: number, code, date, amount, tax and total)"
+                       : " (normal: invoice number and total)",
+              stdout);
+    } else if (jstr(m, "mode")[0] == '\0') {
+        /* The node decides the mode at submit, from the bill type's scheme. */
+        fputs(" (submit decides it from the bill type's scheme)", stdout);
+    }
+    putchar('\n');
+    printf("%-10s %lld of %lld declared invoices matched\n", "invoices", jint(inv, "matched"),
+           jint(inv, "declared"));
+    print_declared(json_object_get(m, "declared"));
+    print_invoice_files(json_object_get(m, "files"));
+}
+
+static int match_show(struct cli *cli, int argc, char **argv)
+{
+    return bill_show(cli, "match show", argc, argv, "GET", "/match", print_match);
+}
+
+static int match_file(struct cli *cli, int argc, char **argv)
+{
+    const char *cmd = "match file";
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct bill_op op = {.method = "POST", .suffix = "/match"};
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 3, 3, "IMAGE_NO, FILE_ID and INVOICE_NUMBER");
+    }
+    if (rv == 0) {
+        op.body = json_object();
+        rv = put_string(cmd, op.body, "invoice_number", a.pos[2], "INVOICE_NUMBER");
+    }
+    if (rv == 0) {
+        char *what = xasprintf("file %s matched to invoice %s", a.pos[1], a.pos[2]);
+        op.image_no = a.pos[0];
+        op.file_id = a.pos[1];
+        op.what = what;
+        rv = bill_op(cli, &op);
+        free(what);
+    }
+    json_decref(op.body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int match_undo(struct cli *cli, int argc, char **argv)
+{
+    struct bill_op op = {
+        .method = "DELETE", .file_id = "", .suffix = "/match", .what = "file unmatched"};
+    return simple_bill_op(cli, "match undo", argc, argv, &op);
+}
+
+static int cmd_match(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {
+        {"run", match_run}, {"show", match_show}, {"file", match_file}, {"undo", match_undo}};
+    return run_action(cli, "match", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
+/* ---- erp-submit, return ---- */
+
+static int cmd_erp_submit(struct cli *cli, int argc, char **argv)
+{
+    struct bill_op op = {.method = "POST",
+                         .suffix = "/erp-submit",
+                         .what = "queued for the ERP (see 'imgarc status' for its answer)"};
+    return simple_bill_op(cli, "erp-submit", argc, argv, &op);
+}
+
+/* The API takes return reasons of 1-1024 bytes. */
+#define REASON_BYTES_MAX 1024
+
+static int cmd_return(struct cli *cli, int argc, char **argv)
+{
+    const char *reason = NULL;
+    const struct flag flags[] = {{"--reason", NULL, FLAG_VALUE, &reason},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct bill_op op = {.method = "POST", .suffix = "/return", .what = "returned for rescanning"};
+    struct args a;
+    int rv = parse_command(cli, "return", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("return", &a, 1, 1, "IMAGE_NO");
+    }
+    if (rv == 0 && (reason == NULL || reason[0] == '\0')) {
+        rv = usage_error("return", "missing --reason TEXT: what to rescan and why");
+    }
+    if (rv == 0 && strlen(reason) > REASON_BYTES_MAX) {
+        rv = usage_error("return", "--reason is over %d bytes", REASON_BYTES_MAX);
+    }
+    if (rv == 0) {
+        op.body = json_object();
+        rv = put_string("return", op.body, "reason", reason, "--reason");
+    }
+    if (rv == 0) {
+        op.image_no = a.pos[0];
+        rv = bill_op(cli, &op);
+    }
+    json_decref(op.body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* ---- categorize, rotate, move, delete-files, merge, split ---- */
+
+static int cmd_categorize(struct cli *cli, int argc, char **argv)
+{
+    const char *category = NULL;
+    const struct flag flags[] = {{"--category", NULL, FLAG_VALUE, &category},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct bill_op op = {.method = "POST", .suffix = "/categorize"};
+    char *what = NULL;
+    struct args a;
+    int rv = parse_command(cli, "categorize", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("categorize", &a, 1, SIZE_MAX, "IMAGE_NO");
+    }
+    if (rv == 0 && category == NULL) {
+        rv = usage_error("categorize", "missing --category C (cover, invoice, attachment or a "
+                                       "custom category)");
+    }
+    if (rv == 0) {
+        rv = check_category("categorize", "--category", category);
+    }
+    if (rv == 0) {
+        rv = file_ids_body("categorize", &a, 1, &op.body);
+    }
+    if (rv == 0) {
+        char *rest = xasprintf("set to category %s", category);
+        what = count_files(a.n - 1, rest);
+        free(rest);
+        json_object_set_new(op.body, "category", json_string(category));
+        op.image_no = a.pos[0];
+        op.what = what;
+        rv = bill_op(cli, &op);
+    }
+    free(what);
+    json_decref(op.body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int cmd_rotate(struct cli *cli, int argc, char **argv)
+{
+    static const char *const degrees_ok[] = {"90", "-90", "180", NULL};
+    const char *degrees = NULL;
+    const struct flag flags[] = {{"--degrees", NULL, FLAG_VALUE, &degrees},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct bill_op op = {.method = "POST", .suffix = "/rotate"};
+    char *what = NULL;
+    struct args a;
+    int rv = parse_command(cli, "rotate", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("rotate", &a, 1, SIZE_MAX, "IMAGE_NO");
+    }
+    if (rv == 0 && degrees == NULL) {
+        rv = usage_error("rotate", "missing --degrees 90|-90|180");
+    }
+    if (rv == 0) {
+        rv = check_choice("rotate", "--degrees", degrees, degrees_ok,
+                          "90 (right), -90 (left) or 180");
+    }
+    if (rv == 0) {
+        rv = file_ids_body("rotate", &a, 1, &op.body);
+    }
+    if (rv == 0) {
+        char *rest = xasprintf("rotated by %s degrees", degrees);
+        what = count_files(a.n - 1, rest);
+        free(rest);
+        json_object_set_new(op.body, "degrees", json_integer(atoi(degrees)));
+        op.image_no = a.pos[0];
+        op.what = what;
+        rv = bill_op(cli, &op);
+    }
+    free(what);
+    json_decref(op.body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* {"after": FILE_ID | null, "category"?} from --after or --first and --category. */
+static int move_body(const char *after, bool first, const char *category, json_t **out)
+{
+    if ((after == NULL) == !first) {
+        return usage_error("move", after == NULL ? "missing --after FILE_ID or --first"
+                                                 : "--after and --first do not go together");
+    }
+    if (after != NULL && after[0] == '\0') {
+        return usage_error("move", "--after needs a file id");
+    }
+    if (category != NULL && check_category("move", "--category", category) != 0) {
+        return CLI_EUSAGE;
+    }
+    *out = json_pack("{s:o}", "after", after != NULL ? json_string(after) : json_null());
+    if (category != NULL) {
+        json_object_set_new(*out, "category", json_string(category));
+    }
+    return 0;
+}
+
+static int cmd_move(struct cli *cli, int argc, char **argv)
+{
+    const char *after = NULL, *category = NULL;
+    bool first = false;
+    const struct flag flags[] = {{"--after", NULL, FLAG_VALUE, &after},
+                                 {"--first", NULL, FLAG_BOOL, &first},
+                                 {"--category", NULL, FLAG_VALUE, &category},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct bill_op op = {.method = "POST", .suffix = "/move"};
+    struct args a;
+    int rv = parse_command(cli, "move", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("move", &a, 2, 2, "IMAGE_NO and FILE_ID");
+    }
+    if (rv == 0) {
+        rv = move_body(after, first, category, &op.body);
+    }
+    if (rv == 0) {
+        char *what = after != NULL ? xasprintf("file %s moved after %s", a.pos[1], after)
+                                   : xasprintf("file %s moved first", a.pos[1]);
+        op.image_no = a.pos[0];
+        op.file_id = a.pos[1];
+        op.what = what;
+        rv = bill_op(cli, &op);
+        free(what);
+    }
+    json_decref(op.body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* delete-files and merge: IMAGE_NO FILE_ID..., POSTed as {"file_ids"} to @suffix. */
+static int file_list_cmd(struct cli *cli, const char *cmd, const char *suffix, size_t min,
+                         const char *rest, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct bill_op op = {.method = "POST", .suffix = suffix};
+    char *what = NULL;
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 1, SIZE_MAX, "IMAGE_NO");
+    }
+    if (rv == 0) {
+        rv = file_ids_body(cmd, &a, min, &op.body);
+    }
+    if (rv == 0) {
+        what = count_files(a.n - 1, rest);
+        op.image_no = a.pos[0];
+        op.what = what;
+        rv = bill_op(cli, &op);
+    }
+    free(what);
+    json_decref(op.body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int cmd_delete_files(struct cli *cli, int argc, char **argv)
+{
+    return file_list_cmd(cli, "delete-files", "/delete", 1, "deleted", argc, argv);
+}
+
+static int cmd_merge(struct cli *cli, int argc, char **argv)
+{
+    return file_list_cmd(cli, "merge", "/merge", 2, "merged into one document", argc, argv);
+}
+
+static int cmd_split(struct cli *cli, int argc, char **argv)
+{
+    struct bill_op op = {.method = "POST",
+                         .file_id = "",
+                         .suffix = "/split",
+                         .what = "document split back into its files"};
+    return simple_bill_op(cli, "split", argc, argv, &op);
+}
+
 /* ---- version and help ---- */
 
 /* Prints a member whatever its type: node ids are numbers, the rest strings. */
@@ -3470,10 +4359,12 @@ static const char upload_help[] =
     "on stderr for files over 4 MiB when stderr is a terminal.\n"
     "\n"
     "Flags:\n"
-    "  --category C           cover, invoice or attachment for every FILE (default: the\n"
-    "                         server classifies each file)\n"
+    "  --category C           cover, invoice, attachment or a custom category for every\n"
+    "                         FILE (default: the server classifies each file)\n"
     "  --after FILE_ID        insert the first FILE right after FILE_ID, the next ones\n"
     "                         each after the previous (default: append)\n"
+    "  --replace FILE_ID      the one FILE replaces FILE_ID: it takes its place and\n"
+    "                         category, and the replaced file is gone\n"
     "  --idempotency-key K    K for one FILE; K.1, K.2... for several, so rerunning the\n"
     "                         same command after a failure replays the files already\n"
     "                         uploaded instead of adding them twice\n"
@@ -3484,8 +4375,9 @@ static const char upload_help[] =
 static const char submit_help[] =
     "Usage: imgarc submit IMAGE_NO [--json]\n"
     "\n"
-    "Submits the bill: captured -> submitted -> ready (basic mode). Submitting a bill\n"
-    "already submitted changes nothing.\n"
+    "Submits the bill: captured -> submitted -> ready in basic and sync mode; in match\n"
+    "mode it is ready only once every declared invoice is matched ('imgarc match show'\n"
+    "says why not). Submitting a bill already submitted changes nothing.\n"
     "\n"
     "Prints \"IMAGE_NO: state S, ready (index N)\" or \"..., not ready yet (...)\".\n";
 
@@ -3564,6 +4456,135 @@ static const char license_help[] =
     "         on every node. With --tenant, it must be the license's tenant.\n"
     "show     the license in force for --tenant (default: default) and every license\n"
     "         the tenant has had.\n";
+
+static const char bill_type_help[] =
+    "Usage: imgarc bill-type create CODE --mode basic|sync|match [--name NAME] [--json]\n"
+    "       imgarc bill-type list [--json]\n"
+    "\n"
+    "The tenant's bill types; a pool bill names one with --bill-type.\n"
+    "\n"
+    "create   defines CODE (1-64 characters of A-Z a-z 0-9 . _ -) with its image mode:\n"
+    "         basic (ready once submitted), sync (ready once submitted; amends\n"
+    "         allowed after) or match (ready once every declared invoice is matched),\n"
+    "         named NAME (default: CODE). Creating CODE again updates it. Needs admin.\n"
+    "         A bill type takes effect with a scheme: without one it behaves as basic.\n"
+    "list     every bill type: CODE MODE CREATED NAME.\n";
+
+static const char scheme_help[] =
+    "Usage: imgarc scheme set BILL_TYPE [--org ORG] [--match normal|standard]\n"
+    "                         [--submit auto|manual] [--json]\n"
+    "       imgarc scheme list [--json]\n"
+    "\n"
+    "How bills of a type are matched and sent to the ERP.\n"
+    "\n"
+    "set      sets the scheme of BILL_TYPE, replacing the one it had (flags not given\n"
+    "         take the defaults again). Needs admin.\n"
+    "  --org ORG              only for organisation ORG and those under it (default:\n"
+    "                         every organisation); the most specific scheme wins\n"
+    "  --match L              normal (default): invoice number and total; standard:\n"
+    "                         also code, date, amount before tax and tax\n"
+    "  --submit S             manual (default): 'imgarc erp-submit'; auto: a bill goes\n"
+    "                         to the ERP as soon as it is ready\n"
+    "list     every scheme: BILL_TYPE ORG (- for every one) MATCH SUBMIT UPDATED.\n";
+
+static const char category_help[] =
+    "Usage: imgarc category create CODE [--name NAME] [--json]\n"
+    "       imgarc category list [--json]\n"
+    "\n"
+    "Custom categories: sub-categories of attachments that uploads and 'categorize'\n"
+    "may use besides cover, invoice and attachment.\n"
+    "\n"
+    "create   defines CODE (1-31 characters of A-Z a-z 0-9 . _ -, not a built-in\n"
+    "         category) named NAME (default: CODE); again, it renames. Needs admin.\n"
+    "list     the built-in categories, then the custom ones: CODE KIND CREATED NAME.\n";
+
+static const char invoice_help[] =
+    "Usage: imgarc invoice set IMAGE_NO FILE_ID --number N [--code C] [--date D]\n"
+    "                          [--amount A] [--tax T] [--total T] [--json]\n"
+    "\n"
+    "Sets the data of the invoice file FILE_ID as recognised or corrected by a person;\n"
+    "matching compares it with the invoices the pool bill declares. The data given\n"
+    "replaces the file's data as a whole: fields not given are cleared. Amounts are\n"
+    "decimal numbers with at most two decimals (12.50). Only for unmatched files of\n"
+    "category invoice while the bill is captured, returned or submitted; correct, then\n"
+    "'imgarc match run'.\n";
+
+static const char match_help[] =
+    "Usage: imgarc match run IMAGE_NO [--json]\n"
+    "       imgarc match show IMAGE_NO [--json]\n"
+    "       imgarc match file IMAGE_NO FILE_ID INVOICE_NUMBER [--json]\n"
+    "       imgarc match undo IMAGE_NO FILE_ID [--json]\n"
+    "\n"
+    "Matching of a match-mode bill's invoice files to the invoices its pool bill\n"
+    "declares; once every declared invoice is matched the bill is ready.\n"
+    "\n"
+    "run      runs automatic matching again on a submitted bill (after 'imgarc\n"
+    "         invoice set' corrected the data).\n"
+    "show     the declared invoices and the file matching each, then every invoice\n"
+    "         file with its data, its match and, when it has none, the problem:\n"
+    "         DECLARED CODE DATE AMOUNT TAX TOTAL MATCHED_BY and\n"
+    "         POS INVOICE_FILE NUMBER CODE DATE AMOUNT TAX TOTAL MATCH PROBLEM.\n"
+    "file     matches FILE_ID to the declared invoice INVOICE_NUMBER by a person's\n"
+    "         decision, without comparing the data.\n"
+    "undo     unmatches FILE_ID; a ready bill goes back to submitted.\n";
+
+static const char erp_submit_help[] =
+    "Usage: imgarc erp-submit IMAGE_NO [--json]\n"
+    "\n"
+    "Sends a ready bill (or one whose ERP submission failed) to the ERP: the node\n"
+    "queues one delivery to the tenant's webhook for the event erp_submit. Its\n"
+    "answer makes the bill erp_submitted or erp_failed; 'imgarc status' shows which,\n"
+    "and why it failed.\n";
+
+static const char return_help[] =
+    "Usage: imgarc return IMAGE_NO --reason TEXT [--json]\n"
+    "\n"
+    "Sends a submitted, ready or erp_failed bill back for rescanning: it becomes\n"
+    "returned, 'imgarc status' shows the reason, and the next upload makes it\n"
+    "captured again. TEXT (1-1024 bytes) says what to rescan and why. Needs the\n"
+    "review permission.\n";
+
+static const char categorize_help[] =
+    "Usage: imgarc categorize IMAGE_NO --category C FILE_ID... [--json]\n"
+    "\n"
+    "Sets the category of the files: cover, attachment or a custom category for\n"
+    "any number of files; invoice for one file at a time. Before submit (and after\n"
+    "a return).\n";
+
+static const char rotate_help[] =
+    "Usage: imgarc rotate IMAGE_NO --degrees 90|-90|180 FILE_ID... [--json]\n"
+    "\n"
+    "Rotates the files right (90), left (-90) or upside down (180); each file keeps\n"
+    "its rotation (0, 90, 180 or 270, 'imgarc get --json'). Before submit.\n";
+
+static const char move_help[] =
+    "Usage: imgarc move IMAGE_NO FILE_ID (--after FILE_ID | --first) [--category C]\n"
+    "                   [--json]\n"
+    "\n"
+    "Moves a file right after another one, or to the front. A file keeps its\n"
+    "category next to a file of its own category; landing in another category's\n"
+    "section makes it that category, which --category confirms (without it the\n"
+    "node refuses, naming the category). Before submit.\n";
+
+static const char delete_files_help[] =
+    "Usage: imgarc delete-files IMAGE_NO FILE_ID... [--json]\n"
+    "\n"
+    "Deletes the files from the bill, content and usage included. Before submit;\n"
+    "after it, a caller with the amend permission may delete files of a ready sync-\n"
+    "mode bill, but not its cover or matched invoices. Needs the delete permission.\n";
+
+static const char merge_help[] =
+    "Usage: imgarc merge IMAGE_NO FILE_ID FILE_ID... [--json]\n"
+    "\n"
+    "Merges 2-100 adjacent files, given in bill order, into one document: the first\n"
+    "file, whose category the others take; they become its sub-pages and take no\n"
+    "part in matching. 'imgarc split' gives them back.\n";
+
+static const char split_help[] =
+    "Usage: imgarc split IMAGE_NO FILE_ID [--json]\n"
+    "\n"
+    "Splits the merged document FILE_ID back into its files, in place, each with the\n"
+    "category it had in the document.\n";
 
 static const char tenant_help[] =
     "Usage: imgarc tenant create ID [--name NAME] [--json]\n"
@@ -3749,6 +4770,30 @@ static const struct command commands[] = {
      download_help},
     {"log", cmd_log, "log IMAGE_NO", "the bill's audit log", log_help},
     {"bills", cmd_bills, "bills [filters] [--all]", "list bills", bills_help},
+    {"categorize", cmd_categorize, "categorize IMAGE_NO FILE_ID...", "set the category of files",
+     categorize_help},
+    {"rotate", cmd_rotate, "rotate IMAGE_NO FILE_ID...", "rotate files by 90, -90 or 180 degrees",
+     rotate_help},
+    {"move", cmd_move, "move IMAGE_NO FILE_ID", "move a file after another, or first", move_help},
+    {"delete-files", cmd_delete_files, "delete-files IMAGE_NO FILE_ID...",
+     "delete files from a bill", delete_files_help},
+    {"merge", cmd_merge, "merge IMAGE_NO FILE_ID...", "merge adjacent files into a document",
+     merge_help},
+    {"split", cmd_split, "split IMAGE_NO FILE_ID", "split a merged document again", split_help},
+    {"invoice", cmd_invoice, "invoice set IMAGE_NO FILE_ID", "set an invoice file's data",
+     invoice_help},
+    {"match", cmd_match, "match ACTION IMAGE_NO", "run, show, set or undo invoice matching",
+     match_help},
+    {"erp-submit", cmd_erp_submit, "erp-submit IMAGE_NO", "send a ready bill to the ERP",
+     erp_submit_help},
+    {"return", cmd_return, "return IMAGE_NO --reason R", "send a bill back for rescanning",
+     return_help},
+    {"bill-type", cmd_bill_type, "bill-type create CODE | list", "bill types and their mode",
+     bill_type_help},
+    {"scheme", cmd_scheme, "scheme set BILL_TYPE | list", "matching and ERP submission per type",
+     scheme_help},
+    {"category", cmd_category, "category create CODE | list", "custom attachment categories",
+     category_help},
     {"tenant", cmd_tenant, "tenant create ID | list", "create or list tenants", tenant_help},
     {"license", cmd_license, "license ACTION [flags]",
      "keygen, sign, verify, install, show licenses", license_help},
@@ -3795,7 +4840,7 @@ static void print_overview(FILE *out)
           "Commands:\n",
           out);
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-        fprintf(out, "  %-28s %s\n", commands[i].synopsis, commands[i].summary);
+        fprintf(out, "  %-33s %s\n", commands[i].synopsis, commands[i].summary);
     }
     fputs("\n"
           "Global flags (before the command):\n"
