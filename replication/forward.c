@@ -228,7 +228,6 @@ void repl_read_index(struct repl *r, struct repl_read *rd, bool local, repl_read
     uint64_t leader;
     rd->repl = r;
     rd->cb = cb;
-    rd->local = local;
     rd->next = NULL;
     rd->call = NULL;
     rd->index = 0;

@@ -929,11 +929,10 @@ static void change_forward(struct repl *r, struct repl_change *c, const char *ta
                               change_forwarded, c);
 }
 
-static void change_init(struct repl *r, struct repl_change *c, bool local, repl_change_cb cb)
+static void change_init(struct repl *r, struct repl_change *c, repl_change_cb cb)
 {
     c->repl = r;
     c->cb = cb;
-    c->local = local;
     c->added = false;
     c->role[0] = '\0';
     c->message[0] = '\0';
@@ -943,8 +942,7 @@ static void change_init(struct repl *r, struct repl_change *c, bool local, repl_
 void repl_join(struct repl *r, struct repl_change *c, bool local, repl_change_cb cb)
 {
     JoinRequest jr = JOIN_REQUEST__INIT;
-    change_init(r, c, local, cb);
-    c->remove = false;
+    change_init(r, c, cb);
     if (c->id == 0 || !archive_valid_address(c->http) || !archive_valid_address(c->raft) ||
         !archive_valid_zone(c->zone)) {
         finish_soon(c, BASE_EINVAL, "a join names the node's id, its http HOST:PORT, its raft "
@@ -997,7 +995,7 @@ static void address_answered(struct peer_call *call)
 void repl_join_address(struct repl *r, struct repl_change *c, const char *http,
                        repl_change_cb cb)
 {
-    change_init(r, c, false, cb);
+    change_init(r, c, cb);
     snprintf(c->http, sizeof c->http, "%s", http);
     if (!archive_valid_address(http)) {
         finish_soon(c, BASE_EINVAL, "the node's address must be its HTTP HOST:PORT");
@@ -1066,8 +1064,7 @@ static void remove_local(struct repl *r, struct repl_change *c)
 void repl_remove(struct repl *r, struct repl_change *c, bool local, repl_change_cb cb)
 {
     RemoveRequest rr = REMOVE_REQUEST__INIT;
-    change_init(r, c, local, cb);
-    c->remove = true;
+    change_init(r, c, cb);
     if (c->id == 0) {
         finish_soon(c, BASE_EINVAL, "a removal names the node's id");
         return;

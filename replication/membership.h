@@ -112,8 +112,6 @@ struct repl_change {
     /* Private. */
     struct repl *repl;
     repl_change_cb cb;
-    bool local;
-    bool remove;
     struct peer_call *call;
     struct repl_propose prop;
     struct repl_wait wait;

@@ -96,7 +96,6 @@ struct repl_read {
     /* Private. */
     struct repl *repl;
     repl_read_cb cb;
-    bool local;
     struct repl_read *next;
     struct peer_call *call;
     struct repl_wait wait;
