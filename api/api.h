@@ -14,6 +14,7 @@
 #include "archive/archive.h"
 #include "base/err.h"
 #include "replication/outbox.h"
+#include "replication/peer_auth.h"
 #include "replication/raft_node.h"
 #include "storage/blobstore.h"
 
@@ -36,6 +37,9 @@ struct api_config {
     uint64_t login_failures_max; /* wrong passwords that lock an account */
     uint64_t login_lock_ms;      /* for how long */
     struct outbox *outbox;       /* webhook deliveries, for /metrics (borrowed) */
+    /* The cluster secret that signs /internal calls (borrowed until stop); NULL: this
+     * node refuses them. */
+    const struct peer_auth *auth;
 };
 
 struct api;

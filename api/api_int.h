@@ -144,6 +144,13 @@ void api_handle_merge(struct api_call *call);
 void api_handle_batch_match(struct api_call *call);
 void api_handle_split(struct api_call *call);
 void api_handle_token(struct api_call *call);
+void api_handle_cluster(struct api_call *call);
+void api_handle_cluster_join(struct api_call *call);
+void api_handle_cluster_remove(struct api_call *call);
+void api_handle_cluster_digest(struct api_call *call);
+
+/* internal.c: the node-to-node endpoints under /internal/. */
+void api_internal_route(struct api *api, struct http_request *req);
 
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why
  * says what is wrong for API_ANONYMOUS. */

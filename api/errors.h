@@ -48,7 +48,10 @@
     X(WEBHOOK_NOT_FOUND, 11023, "webhook_not_found")                                     \
     X(DELIVERY_NOT_FOUND, 11024, "delivery_not_found")                                   \
     X(BILL_TYPE_NOT_FOUND, 11025, "bill_type_not_found")                                 \
-    X(MATCH_LOCKED, 11026, "match_locked")
+    X(MATCH_LOCKED, 11026, "match_locked")                                               \
+    X(NODE_NOT_FOUND, 11101, "node_not_found")                                           \
+    X(MEMBERSHIP_CONFLICT, 11102, "membership_conflict")                                 \
+    X(INDEX_NOT_REACHED, 11103, "index_not_reached")
 
 enum api_error {
 #define API_ERROR_ENUM(name, code, text) API_E_##name = code,

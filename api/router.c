@@ -228,6 +228,10 @@ static const struct route routes[] = {
     {HTTP_M_POST, "/api/v1/bills/*/merge", AUTH_TOKEN, api_handle_merge, PERM_EDIT},
     {HTTP_M_GET, "/api/v1/batches/*/match", AUTH_TOKEN, api_handle_batch_match, PERM_READ},
     {HTTP_M_POST, "/api/v1/bills/*/files/*/split", AUTH_TOKEN, api_handle_split, PERM_EDIT},
+    {HTTP_M_GET, "/api/v1/cluster", AUTH_OPERATOR, api_handle_cluster, 0},
+    {HTTP_M_POST, "/api/v1/cluster/join", AUTH_OPERATOR, api_handle_cluster_join, 0},
+    {HTTP_M_DELETE, "/api/v1/cluster/nodes/*", AUTH_OPERATOR, api_handle_cluster_remove, 0},
+    {HTTP_M_GET, "/api/v1/cluster/digest", AUTH_OPERATOR, api_handle_cluster_digest, 0},
 };
 
 static const char *method_name(enum http_method m)
@@ -414,8 +418,149 @@ static bool admit(struct api_call *call, const struct route *route)
 
 static void dispatch(struct api_call *call, const struct route *route)
 {
+    struct repl_status rs;
+    if (route->auth != AUTH_NONE) {
+        repl_get_status(call->api->repl, &rs);
+        if (rs.removed) {
+            api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
+                              "this node was removed from the cluster and serves nothing; "
+                              "use another node");
+            return;
+        }
+    }
     if (route->auth == AUTH_NONE || admit(call, route)) {
         route->handler(call);
+    }
+}
+
+/* ---- Read-your-writes: X-Imgarc-Min-Index and ?consistent=true ---- */
+
+/* How long a request may wait for this node to apply the index it asks for. */
+#define MIN_INDEX_WAIT_MS 5000
+
+/* A request held until this node has applied what it asks for. */
+struct held {
+    struct api_call call;
+    const struct route *route;
+    uint64_t min_index;
+    bool consistent;
+    bool aborted;
+    struct repl_wait wait;
+    struct repl_read read;
+};
+
+static void held_aborted(struct http_request *req)
+{
+    struct held *h = req->data;
+    h->aborted = true; /* answered (a no-op) when the wait ends, soon */
+}
+
+static void held_release(struct held *h, int status)
+{
+    struct api *api = h->call.api;
+    struct http_request *req = h->call.req;
+    req->abort_cb = NULL;
+    req->data = NULL;
+    if (h->aborted) {
+        http_respond(req, 503, NULL, NULL, 0);
+    } else if (status == BASE_ESHUTDOWN) {
+        api_respond_propose_error(api, req, status);
+    } else if (status != 0 && h->consistent && h->read.index == 0) {
+        api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                          "consistent read: the raft leader could not be reached or could not "
+                          "confirm its leadership; retry shortly");
+    } else if (status != 0) {
+        api_respond_error(api, req, 503, API_E_INDEX_NOT_REACHED,
+                          "this node has applied raft index %llu, not yet %llu, after %d ms; "
+                          "retry, or ask another node",
+                          (unsigned long long)repl_applied_index(api->repl),
+                          (unsigned long long)(h->min_index > h->read.index ? h->min_index
+                                                                          : h->read.index),
+                          MIN_INDEX_WAIT_MS);
+    } else {
+        dispatch(&h->call, h->route);
+    }
+    free(h);
+}
+
+static void held_applied(struct repl_wait *w, int status)
+{
+    held_release(w->data, status);
+}
+
+static void held_read(struct repl_read *rd, int status)
+{
+    struct held *h = rd->data;
+    if (status != 0 || h->aborted || repl_applied_index(h->call.api->repl) >= h->min_index) {
+        held_release(h, status);
+        return;
+    }
+    repl_wait_applied(h->call.api->repl, &h->wait, h->min_index, MIN_INDEX_WAIT_MS,
+                      held_applied);
+}
+
+/* Reads X-Imgarc-Min-Index and ?consistent=; false after answering 400. */
+static bool read_your_writes(struct api_call *call, uint64_t *min_index, bool *consistent)
+{
+    const char *m = http_request_header(call->req, "x-imgarc-min-index");
+    char *c = http_request_query(call->req, "consistent");
+    bool ok = true;
+    *min_index = 0;
+    *consistent = false;
+    if (m != NULL) {
+        size_t n = strlen(m);
+        if (n == 0 || n > 19 || strspn(m, "0123456789") != n) {
+            api_respond_error(call->api, call->req, 400, API_E_BAD_REQUEST,
+                              "X-Imgarc-Min-Index must be a raft index: the \"index\" an "
+                              "earlier write answered (digits)");
+            ok = false;
+        } else {
+            *min_index = strtoull(m, NULL, 10);
+        }
+    }
+    if (ok && c != NULL) {
+        if (strcmp(c, "true") == 0 || strcmp(c, "1") == 0) {
+            *consistent = true;
+        } else if (strcmp(c, "false") != 0 && strcmp(c, "0") != 0) {
+            api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                              "consistent must be true or false");
+            ok = false;
+        }
+    }
+    free(c);
+    return ok;
+}
+
+/* Dispatches now, or once this node has applied the index the request asks for
+ * (X-Imgarc-Min-Index) and, with ?consistent=true, the leader's read index. Every
+ * endpoint gets it, before authentication: a token or user created through another
+ * node is then known here too. */
+static void dispatch_when_applied(struct api_call *call, const struct route *route)
+{
+    struct api *api = call->api;
+    uint64_t min_index;
+    bool consistent;
+    struct held *h;
+    if (!read_your_writes(call, &min_index, &consistent)) {
+        return;
+    }
+    if (!consistent && repl_applied_index(api->repl) >= min_index) {
+        dispatch(call, route);
+        return;
+    }
+    h = xcalloc(1, sizeof *h);
+    h->call = *call;
+    h->route = route;
+    h->min_index = min_index;
+    h->consistent = consistent;
+    h->wait.data = h;
+    h->read.data = h;
+    call->req->data = h;
+    call->req->abort_cb = held_aborted;
+    if (consistent) {
+        repl_read_index(api->repl, &h->read, false, held_read);
+    } else {
+        repl_wait_applied(api->repl, &h->wait, min_index, MIN_INDEX_WAIT_MS, held_applied);
     }
 }
 
@@ -426,6 +571,10 @@ void api_route(struct api *api, struct http_request *req)
     struct api_call call = {.api = api, .req = req};
     bool path_known = false;
     char allow[64] = "";
+    if (strncmp(req->raw_path, "/internal/", 10) == 0) {
+        api_internal_route(api, req);
+        return;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         char *params[2] = {call.param, call.param2};
         int m = match_route(routes[i].pattern, req->raw_path, params, sizeof call.param);
@@ -439,7 +588,7 @@ void api_route(struct api *api, struct http_request *req)
         }
         path_known = true;
         if (routes[i].method == req->method) {
-            dispatch(&call, &routes[i]);
+            dispatch_when_applied(&call, &routes[i]);
             return;
         }
         snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",

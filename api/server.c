@@ -173,6 +173,11 @@ void api_handle_readyz(struct api_call *call)
 {
     struct repl_status st;
     repl_get_status(call->api->repl, &st);
+    if (st.removed) {
+        api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
+                          "this node was removed from the cluster");
+        return;
+    }
     if (st.leader_id != 0 && !archive_cluster_initialized(call->api->archive)) {
         api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
                           "the cluster is being initialised (default tenant); retry shortly");
@@ -324,6 +329,13 @@ void api_handle_metrics(struct api_call *call)
            (double)rs.applied_index);
     metric(&m, "imgarc_raft_is_leader", "gauge", "1 when this node is the raft leader",
            repl_is_leader(api->repl) ? 1 : 0);
+    metric(&m, "imgarc_raft_leader_changes_total", "counter",
+           "times this node saw the leader change to another node", (double)rs.leader_changes);
+    metric(&m, "imgarc_raft_forwards_total", "counter",
+           "proposals forwarded to the leader", (double)rs.forwards_total);
+    metric(&m, "imgarc_raft_forwards_failed_total", "counter",
+           "forwarded proposals whose outcome the leader did not confirm",
+           (double)rs.forwards_failed);
     metric(&m, "imgarc_raft_proposals_total", "counter", "commands proposed",
            (double)rs.proposals_total);
     metric(&m, "imgarc_raft_proposals_failed_total", "counter", "proposals that did not apply",

@@ -96,6 +96,13 @@ int archive_open(struct archive *a, struct rocks *db, struct base_err *err) WARN
 int archive_apply(struct archive *a, uint64_t index, const void *buf, size_t len,
                   struct archive_result *res, struct base_err *err) WARN_UNUSED;
 
+/* A digest (BLAKE2b-256) of the whole replicated keyspace and the applied index it
+ * was taken at: nodes that applied the same log to the same index give the same
+ * digest. Scans the store, so call it from a worker thread. BASE_ERETRY when writes
+ * kept changing the store during every attempt. */
+int archive_digest(struct archive *a, uint8_t out[32], uint64_t *index,
+                   struct base_err *err) WARN_UNUSED;
+
 /* Encodes @cmd into a fresh malloc()ed buffer. */
 void archive_encode(const Command *cmd, void **buf, size_t *len);
 

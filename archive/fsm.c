@@ -13,6 +13,7 @@
 
 #include "archive/keys.h"
 #include "archive/license.h"
+#include "archive/nodes.h"
 #include "archive/users.h"
 #include "base/clock.h"
 #include "base/hex.h"
@@ -1258,6 +1259,93 @@ static int apply_install_license(struct txn *t, const InstallLicense *cmd)
         t->res->created = true;
     }
     archive_free_tenant(rec);
+    return 0;
+}
+
+/* ---- Cluster members ---- */
+
+static void key_node(struct key *k, uint64_t id)
+{
+    rocks_put_be64((uint8_t *)k->buf, id);
+    k->len = 8;
+}
+
+/* The member's record, or a fresh one (every field malloc()ed, like unpacked ones). */
+static int load_node(struct txn *t, uint64_t id, NodeRecord **out, bool *found)
+{
+    int rv = archive_get_node(t->a, id, out, t->err);
+    *found = rv == 0;
+    if (rv != BASE_ENOTFOUND) {
+        return rv;
+    }
+    *out = xmalloc(sizeof **out);
+    node_record__init(*out);
+    (*out)->id = id;
+    (*out)->http = xstrdup("");
+    (*out)->raft = xstrdup("");
+    (*out)->zone = xstrdup("");
+    return 0;
+}
+
+static void store_node(struct txn *t, NodeRecord *n)
+{
+    struct key k;
+    n->updated_ms = t->cmd->time_ms;
+    key_node(&k, n->id);
+    put_record(t, ROCKS_CF_NODES, &k, &n->base);
+}
+
+static int apply_register_node(struct txn *t, const RegisterNode *c)
+{
+    NodeRecord *n;
+    bool found;
+    int rv;
+    if (c->id == 0 || c->http == NULL || !archive_valid_address(c->http) || c->raft == NULL ||
+        !archive_valid_address(c->raft) || c->zone == NULL || !archive_valid_zone(c->zone)) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed node registration");
+        return 0;
+    }
+    if ((rv = load_node(t, c->id, &n, &found)) != 0) {
+        return rv;
+    }
+    if (n->removed) {
+        refuse(t, ARCHIVE_R_INVALID, "node %llu was removed from the cluster; a node joins "
+               "again only with a new id (an empty data dir)", (unsigned long long)c->id);
+    } else {
+        set_string(&n->http, c->http);
+        set_string(&n->raft, c->raft);
+        set_string(&n->zone, c->zone);
+        if (!found) {
+            n->joined_ms = t->cmd->time_ms;
+        }
+        store_node(t, n);
+        t->res->created = !found;
+    }
+    archive_free_node(n);
+    return 0;
+}
+
+/* Marks a member removed, registered or not (a node may leave before it registered). */
+static int apply_remove_node(struct txn *t, const RemoveNode *c)
+{
+    NodeRecord *n;
+    bool found;
+    int rv;
+    if (c->id == 0) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed node removal");
+        return 0;
+    }
+    if ((rv = load_node(t, c->id, &n, &found)) != 0) {
+        return rv;
+    }
+    if (n->removed) {
+        t->res->replayed = true;
+    } else {
+        n->removed = true;
+        n->removed_ms = t->cmd->time_ms;
+        store_node(t, n);
+    }
+    archive_free_node(n);
     return 0;
 }
 
@@ -3011,6 +3099,12 @@ static int dispatch(struct txn *t)
         break;
     case COMMAND__BODY_SPLIT_FILE:
         rv = apply_split_file(t, t->cmd->split_file);
+        break;
+    case COMMAND__BODY_REGISTER_NODE:
+        rv = apply_register_node(t, t->cmd->register_node);
+        break;
+    case COMMAND__BODY_REMOVE_NODE:
+        rv = apply_remove_node(t, t->cmd->remove_node);
         break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");

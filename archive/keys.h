@@ -22,6 +22,7 @@
  *   schemes tenant \0 bill_type \0 org          -> SchemeRecord ("" org: every one)
  *   categories tenant \0 code                  -> CategoryRecord (custom attachment ones)
  *   batches tenant \0 batch \0 file_id          -> image_no (files of a capture batch)
+ *   nodes  id (be64)                            -> NodeRecord (cluster members)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64

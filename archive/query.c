@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "archive/keys.h"
+#include "storage/snapshot.h"
 #include "base/hex.h"
 #include "base/mem.h"
 
@@ -292,4 +293,51 @@ int archive_list_audit(struct archive *a, const char *tenant, const char *image_
     rv = rocks_iter_status(it, err);
     rocks_iter_free(it);
     return rv;
+}
+
+/* The applied index as stored (the in-memory copy belongs to the loop thread). */
+static int stored_index(struct archive *a, uint64_t *out, struct base_err *err)
+{
+    char *val = NULL;
+    size_t vlen;
+    int rv = rocks_get(a->db, ROCKS_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX), &val,
+                       &vlen, err);
+    if (rv == BASE_ENOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    if (rv == 0 && vlen != 8) {
+        base_err_set(err, "applied index record is corrupt");
+        rv = BASE_ECORRUPT;
+    }
+    if (rv == 0) {
+        *out = rocks_get_be64((const uint8_t *)val);
+    }
+    free(val);
+    return rv;
+}
+
+int archive_digest(struct archive *a, uint8_t out[32], uint64_t *index, struct base_err *err)
+{
+    /* Every apply writes its changes and the applied index in one batch: when the
+     * index is the same before and after the scan, the scan saw one state. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        uint64_t before, after;
+        int rv = stored_index(a, &before, err);
+        if (rv == 0) {
+            rv = storage_digest(a->db, out, err);
+        }
+        if (rv == 0) {
+            rv = stored_index(a, &after, err);
+        }
+        if (rv != 0) {
+            return rv;
+        }
+        if (before == after) {
+            *index = after;
+            return 0;
+        }
+    }
+    base_err_set(err, "the store kept changing during the digest; retry when writes pause");
+    return BASE_ERETRY;
 }

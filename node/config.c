@@ -26,15 +26,27 @@ struct opt {
 
 static const struct opt opts[] = {
     {"listen", OPT_STRING, OFF(listen), "127.0.0.1:8080", 0, 0, "HTTP address HOST:PORT"},
+    {"advertise", OPT_STRING, OFF(advertise), NULL, 0, 0,
+     "HTTP address HOST:PORT the other nodes reach this node at (default: --listen)"},
     {"raft-listen", OPT_STRING, OFF(raft_listen), "127.0.0.1:9080", 0, 0,
      "raft address IPv4:PORT (keep it on a private network)"},
     {"data", OPT_STRING, OFF(data), NULL, 0, 0,
      "data directory (default $IMGARC_DATA or ~/.local/share/imgarc)"},
-    {"node-id", OPT_U64, OFF(node_id), "1", 1, UINT64_MAX, "raft node id, unique in the cluster"},
+    {"node-id", OPT_U64, OFF(node_id), NULL, 1, UINT64_MAX,
+     "raft node id, unique in the cluster (default: a random id kept in DATA/node-id)"},
     {"bootstrap-token", OPT_STRING, OFF(bootstrap_token), NULL, 0, 0,
      "operator bearer token (default: generated into DATA/bootstrap-token)"},
-    {"join", OPT_STRING, OFF(join), NULL, 0, 0, "HTTP address of a cluster member to join"},
+    {"join", OPT_STRING, OFF(join), NULL, 0, 0,
+     "HTTP address HOST:PORT of a cluster member: a node with an empty data dir asks to be "
+     "added instead of starting a new cluster"},
     {"zone", OPT_STRING, OFF(zone), "default", 0, 0, "zone (site) of this node"},
+    {"cluster-secret-file", OPT_STRING, OFF(cluster_secret_file), NULL, 0, 0,
+     "file holding the secret (32+ characters) every node of the cluster shares; "
+     "authenticates /internal calls; required for --join and for more than one node"},
+    {"voters", OPT_U64, OFF(voters), "3", 1, 5,
+     "raft voters the leader keeps (1, 3 or 5); other members are standbys"},
+    {"failover-after-ms", OPT_U64, OFF(failover_after_ms), "30000", 1000, 3600000,
+     "a voter unreachable this long is replaced by a standby"},
     {"config", OPT_STRING, OFF(config_file), NULL, 0, 0, "config file of key = value lines"},
     {"log-level", OPT_STRING, OFF(log_level), "info", 0, 0, "error, warn, info or debug"},
     {"body-max", OPT_U64, OFF(body_max), "2147483648", 1, 64 * GIB, "largest request body, bytes"},
@@ -289,6 +301,11 @@ int node_config_load(struct node_config *c, int argc, char **argv)
                                                 : xasprintf("%s/.local/share/imgarc",
                                                             home != NULL ? home : ".");
     }
+    if (c->voters % 2 == 0) {
+        fprintf(stderr, "imgarcd: voters must be 1, 3 or 5 (an even number of voters "
+                        "tolerates no more failures than one less)\n");
+        return -1;
+    }
     if (log_level_parse(c->log_level) < 0) {
         fprintf(stderr, "imgarcd: log-level must be error, warn, info or debug\n");
         return -1;
@@ -322,7 +339,8 @@ void node_config_log(const struct node_config *c)
         const char *field = (const char *)c + o->offset;
         if (o->type == OPT_STRING) {
             const char *v = *(char *const *)field;
-            bool secret = strcmp(o->name, "bootstrap-token") == 0;
+            bool secret = strcmp(o->name, "bootstrap-token") == 0; /* the secret file is a
+                                                                      path, not a secret */
             LOG_INFO("config", "%s=%s", o->name, v == NULL ? "(none)" : secret ? "***" : v);
         } else if (o->type == OPT_BOOL) {
             LOG_INFO("config", "%s=%s", o->name, *(const bool *)field ? "true" : "false");

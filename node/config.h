@@ -15,12 +15,16 @@ struct config_list {
 
 struct node_config {
     char *listen;      /* HTTP HOST:PORT */
+    char *advertise;   /* HTTP HOST:PORT other nodes use; NULL: listen */
     char *raft_listen; /* raft HOST:PORT (IPv4 literal) */
     char *data;
-    uint64_t node_id;
+    uint64_t node_id; /* 0 until node/main.c settles it (flag, DATA/node-id or random) */
     char *bootstrap_token;
     char *join;
     char *zone;
+    char *cluster_secret_file;
+    uint64_t voters;
+    uint64_t failover_after_ms;
     char *config_file;
     char *log_level;
     uint64_t body_max;

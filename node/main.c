@@ -15,12 +15,15 @@
 #include "api/api.h"
 #include "archive/archive.h"
 #include "archive/license.h"
+#include "archive/nodes.h"
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "node/config.h"
+#include "node/identity.h"
 #include "replication/http_client.h"
 #include "replication/outbox.h"
+#include "replication/peer_auth.h"
 #include "replication/raft_node.h"
 #include "storage/blobstore.h"
 #include "storage/rocks.h"
@@ -39,6 +42,11 @@ struct node {
     struct outbox *outbox;
     struct api *api;
     char *token;
+    struct peer_auth auth;
+    bool has_auth;
+    bool bootstrap;     /* may start a new cluster (a new data dir without --join) */
+    bool joining;       /* asks --join to be added (a new data dir, or one still joining) */
+    char *joining_marker;
     uint8_t (*license_keys)[LICENSE_PUBLIC_KEY_BYTES];
     bool stopping;
 };
@@ -146,6 +154,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     n->stopping = true;
     LOG_INFO("node", "signal %d: shutting down (grace %llu ms)", signum,
              (unsigned long long)n->config.shutdown_grace_ms);
+    repl_set_draining(n->repl);
     api_stop(n->api, n->config.shutdown_grace_ms, stopped_api, n);
 }
 
@@ -210,7 +219,17 @@ static int start_services(struct node *n, struct base_err *err)
     struct repl_config rc = {
         .node_id = n->config.node_id,
         .raft_address = n->config.raft_listen,
+        .http_address = n->config.advertise != NULL ? n->config.advertise : n->config.listen,
+        .zone = n->config.zone,
         .raft_dir = raft_dir,
+        .data_dir = n->config.data,
+        .bootstrap = n->bootstrap,
+        .join = n->joining ? n->config.join : NULL,
+        .joining_marker = n->joining_marker,
+        .auth = n->has_auth ? &n->auth : NULL,
+        .blobs = &n->blobs,
+        .voters = (unsigned)n->config.voters,
+        .failover_after_ms = (unsigned)n->config.failover_after_ms,
         .snapshot_threshold = (unsigned)n->config.snapshot_threshold,
         .snapshot_trailing = (unsigned)n->config.snapshot_trailing,
         .election_timeout_ms = (unsigned)n->config.election_timeout_ms,
@@ -263,12 +282,61 @@ static int start_services(struct node *n, struct base_err *err)
         .license_keys = (const uint8_t(*)[32])n->license_keys,
         .n_license_keys = n->config.license_pubkeys.n,
         .outbox = n->outbox,
+        .auth = n->has_auth ? &n->auth : NULL,
     };
     rv = api_start(&n->api, &n->loop, &ac, &n->archive, n->repl, &n->blobs, err);
     if (rv == 0) {
         print_banner(n, host, api_port(n->api));
     }
     return rv;
+}
+
+/* The cluster settings: the secret, and whether this node starts a cluster, asks to
+ * join one, or just restarts. A data dir that asked to join and is not a member yet
+ * (DATA/joining) must never bootstrap a cluster of its own. */
+static int cluster_setup(struct node *n, struct base_err *err)
+{
+    const struct node_config *c = &n->config;
+    const char *http = c->advertise != NULL ? c->advertise : c->listen;
+    bool fresh = node_identity_raft_empty(c->data);
+    bool was_joining = node_identity_joining(c->data);
+    int rv;
+    if (!archive_valid_zone(c->zone)) {
+        base_err_set(err, "--zone must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        return BASE_EINVAL;
+    }
+    if (c->join != NULL && !archive_valid_address(c->join)) {
+        base_err_set(err, "--join must be the HTTP HOST:PORT of a cluster member");
+        return BASE_EINVAL;
+    }
+    if (c->cluster_secret_file != NULL) {
+        if ((rv = peer_auth_load(&n->auth, c->cluster_secret_file, err)) != 0) {
+            return rv;
+        }
+        n->has_auth = true;
+        if (!archive_valid_address(http) || strncmp(http, "0.0.0.0:", 8) == 0) {
+            base_err_set(err, "other nodes cannot reach this node at '%s': set --advertise "
+                              "HOST:PORT", http);
+            return BASE_EINVAL;
+        }
+    }
+    if (was_joining && c->join == NULL) {
+        base_err_set(err, "this data dir belongs to a node that asked to join a cluster and "
+                          "is not a member yet (%s/joining): start it with --join", c->data);
+        return BASE_EINVAL;
+    }
+    n->joining = c->join != NULL && (fresh || was_joining);
+    n->bootstrap = c->join == NULL;
+    if (n->joining && !n->has_auth) {
+        base_err_set(err, "--join needs --cluster-secret-file: the members check every "
+                          "node-to-node call against the secret they share");
+        return BASE_EINVAL;
+    }
+    n->joining_marker = xasprintf("%s/joining", c->data);
+    if (n->joining && !was_joining) {
+        return node_identity_set_joining(c->data, err);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -284,16 +352,20 @@ int main(int argc, char **argv)
         LOG_ERROR("node", "libsodium failed to initialise");
         return 1;
     }
-    if (n.config.join != NULL) {
-        LOG_ERROR("node", "--join: joining an existing cluster is not supported by this build "
-                          "yet; start without --join to run a single-node cluster");
-        return 2;
-    }
     /* Blob writes, hashing and reads share the pool with raft's disk work. */
     setenv("UV_THREADPOOL_SIZE", "8", 0);
     if (mkdir_p(n.config.data) != 0) {
         LOG_ERROR("node", "cannot create data dir %s: %s", n.config.data, strerror(errno));
         return 1;
+    }
+    if ((rv = node_identity_load(n.config.data, n.config.node_id, &n.config.node_id, &err)) !=
+        0) {
+        LOG_ERROR("node", "node id: %s", err.msg);
+        return rv == BASE_EINVAL ? 2 : 1;
+    }
+    if ((rv = cluster_setup(&n, &err)) != 0) {
+        LOG_ERROR("node", "%s", err.msg);
+        return rv == BASE_EINVAL ? 2 : 1;
     }
     node_config_log(&n.config);
     n.token = bootstrap_token(&n.config);
@@ -319,6 +391,8 @@ int main(int argc, char **argv)
     sodium_memzero(n.token, strlen(n.token));
     free(n.token);
     free(n.license_keys);
+    free(n.joining_marker);
+    peer_auth_wipe(&n.auth);
     node_config_free(&n.config);
     LOG_INFO("node", "stopped");
     return 0;

@@ -3,32 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <raft.h>
-#include <raft/uv.h>
-
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/repl_int.h"
 #include "storage/snapshot.h"
 
 /* Log entries must be a multiple of 8 bytes long (raft_uv writes them aligned), so a
  * command travels framed: "IMGC", its length (be32), the protobuf bytes, zero padding. */
 #define FRAME_MAGIC "IMGC"
 #define FRAME_HEADER 8
-
-struct repl {
-    uv_loop_t *loop;
-    struct raft raft;
-    struct raft_io io;
-    struct raft_uv_transport transport;
-    struct raft_fsm fsm;
-    struct archive *archive;
-    struct repl_propose *pending_head, *pending_tail;
-    uint64_t proposals_total;
-    uint64_t proposals_failed;
-    bool stopping;
-    void (*stop_cb)(void *arg);
-    void *stop_arg;
-};
 
 static void pending_add(struct repl *r, struct repl_propose *p)
 {
@@ -95,6 +78,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     if (p != NULL) {
         p->has_result = true;
     }
+    repl_waits_kick(r);
     *result = NULL;
     return 0;
 }
@@ -157,6 +141,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     }
     LOG_INFO("raft", "restored snapshot at applied_index=%llu", (unsigned long long)snap_index);
     raft_free(buf->base);
+    repl_waits_kick(r);
     return 0;
 }
 
@@ -192,24 +177,65 @@ static void configure(struct repl *r, const struct repl_config *c)
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
 }
 
-int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
-               struct archive *archive, struct base_err *err)
+static void copy_identity(struct repl *r, const struct repl_config *c)
 {
-    struct repl *r = xcalloc(1, sizeof *r);
+    r->id = c->node_id;
+    snprintf(r->raft_address, sizeof r->raft_address, "%s", c->raft_address);
+    snprintf(r->http_address, sizeof r->http_address, "%s",
+             c->http_address != NULL ? c->http_address : "");
+    snprintf(r->zone, sizeof r->zone, "%s", c->zone != NULL ? c->zone : "default");
+    snprintf(r->join, sizeof r->join, "%s", c->join != NULL ? c->join : "");
+    r->joining_marker = c->joining_marker != NULL ? xstrdup(c->joining_marker) : NULL;
+    r->data_dir = xstrdup(c->data_dir != NULL ? c->data_dir : ".");
+    r->auth = c->auth;
+    r->blobs = c->blobs;
+    r->voters = c->voters > 0 ? c->voters : 1;
+    r->failover_after_ms = c->failover_after_ms;
+    r->election_timeout_ms = c->election_timeout_ms;
+    /* A member silent for two election timeouts is down: one lost heartbeat round is
+     * not a failure, and raft itself gives up on a leader after one timeout. */
+    r->down_after_ms = 2 * c->election_timeout_ms > 2000 ? 2 * c->election_timeout_ms : 2000;
+}
+
+/* Leadership, seen every loop iteration (0.22's legacy API has no callback for it):
+ * counts leader changes and tells membership when this node gains or loses the lead. */
+static void monitor_cb(uv_check_t *h)
+{
+    struct repl *r = h->data;
+    raft_id leader = 0;
+    const char *addr = NULL;
+    bool leader_now;
+    if (r->stopping) {
+        return;
+    }
+    raft_leader(&r->raft, &leader, &addr);
+    if (leader != 0 && leader != r->last_leader) {
+        if (r->last_leader != 0) {
+            r->leader_changes++;
+        }
+        LOG_INFO("raft", "leader is node %llu (%s), term %llu", (unsigned long long)leader,
+                 addr != NULL ? addr : "?", (unsigned long long)r->raft.current_term);
+        r->last_leader = leader;
+    }
+    leader_now = raft_state(&r->raft) == RAFT_LEADER;
+    if (leader_now != r->was_leader) {
+        r->was_leader = leader_now;
+        repl_members_leadership(r, leader_now);
+    }
+}
+
+static int init_raft(struct repl *r, const struct repl_config *c, struct base_err *err)
+{
     int rv;
-    r->loop = loop;
-    r->archive = archive;
     r->transport.version = 1;
     r->transport.data = NULL;
-    if ((rv = raft_uv_tcp_init(&r->transport, loop)) != 0) {
+    if ((rv = raft_uv_tcp_init(&r->transport, r->loop)) != 0) {
         base_err_set(err, "raft transport: %s", raft_strerror(rv));
-        free(r);
         return BASE_EIO;
     }
-    if ((rv = raft_uv_init(&r->io, loop, c->raft_dir, &r->transport)) != 0) {
+    if ((rv = raft_uv_init(&r->io, r->loop, c->raft_dir, &r->transport)) != 0) {
         base_err_set(err, "raft storage in %s: %s", c->raft_dir, r->io.errmsg);
         raft_uv_tcp_close(&r->transport);
-        free(r);
         return BASE_EIO;
     }
     r->fsm.version = 2;
@@ -222,12 +248,28 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
         base_err_set(err, "raft init: %s", raft_errmsg(&r->raft));
         raft_uv_close(&r->io);
         raft_uv_tcp_close(&r->transport);
-        free(r);
         return BASE_EIO;
     }
     r->raft.data = r;
     configure(r, c);
-    rv = bootstrap_if_new(r, c, err);
+    return 0;
+}
+
+int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
+               struct archive *archive, struct base_err *err)
+{
+    struct repl *r = xcalloc(1, sizeof *r);
+    int rv;
+    r->loop = loop;
+    r->archive = archive;
+    copy_identity(r, c);
+    if ((rv = http_client_init(&r->http, loop, err)) != 0) {
+        return rv; /* the process exits on a start failure */
+    }
+    if ((rv = init_raft(r, c, err)) != 0) {
+        return rv;
+    }
+    rv = c->bootstrap ? bootstrap_if_new(r, c, err) : 0;
     if (rv == 0 && (rv = raft_start(&r->raft)) != 0) {
         const char *why = raft_errmsg(&r->raft);
         base_err_set(err, "raft start on %s: %s (is the raft port in use by another process?)",
@@ -239,6 +281,11 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
          * remaining memory is left to it. */
         return rv;
     }
+    repl_waits_init(r);
+    uv_check_init(loop, &r->monitor);
+    r->monitor.data = r;
+    uv_check_start(&r->monitor, monitor_cb);
+    repl_members_init(r);
     *out = r;
     return 0;
 }
@@ -264,7 +311,8 @@ static void apply_cb(struct raft_apply *areq, int status, void *result)
     }
 }
 
-int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, repl_propose_cb cb)
+int repl_apply_local(struct repl *r, struct repl_propose *p, const Command *cmd,
+                     repl_propose_cb cb)
 {
     struct raft_apply *areq;
     struct raft_buffer buf;
@@ -294,6 +342,7 @@ int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, rep
     p->cb = cb;
     p->has_result = false;
     p->raft_req = areq;
+    p->call = NULL;
     rv = raft_apply(&r->raft, areq, &buf, 1, apply_cb);
     if (rv != 0) {
         /* These are refused before raft takes the buffer; after that (an append
@@ -312,6 +361,25 @@ int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, rep
     return 0;
 }
 
+int repl_propose_local(struct repl *r, struct repl_propose *p, const Command *cmd,
+                       repl_propose_cb cb)
+{
+    return repl_apply_local(r, p, cmd, cb);
+}
+
+int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, repl_propose_cb cb)
+{
+    if (r->stopping) {
+        return BASE_ESHUTDOWN;
+    }
+    if (repl_is_leader(r)) {
+        return repl_apply_local(r, p, cmd, cb);
+    }
+    p->repl = r;
+    p->cb = cb;
+    return repl_forward(r, p, cmd);
+}
+
 bool repl_is_leader(struct repl *r)
 {
     return raft_state(&r->raft) == RAFT_LEADER;
@@ -322,6 +390,44 @@ uint64_t repl_applied_index(struct repl *r)
     return r->archive->applied_index;
 }
 
+int repl_role_of(struct repl *r, uint64_t id)
+{
+    for (unsigned i = 0; i < r->raft.configuration.n; i++) {
+        if (r->raft.configuration.servers[i].id == id) {
+            return r->raft.configuration.servers[i].role;
+        }
+    }
+    return -1;
+}
+
+const char *repl_role_name(int role)
+{
+    switch (role) {
+    case RAFT_VOTER: return "voter";
+    case RAFT_STANDBY: return "standby";
+    case RAFT_SPARE: return "spare";
+    default: return "";
+    }
+}
+
+bool repl_leader_http(struct repl *r, uint64_t *id, char *buf, size_t size)
+{
+    raft_id leader = 0;
+    const char *addr = NULL;
+    struct base_err err;
+    NodeRecord *n;
+    bool ok;
+    raft_leader(&r->raft, &leader, &addr);
+    *id = leader;
+    if (leader == 0 || archive_get_node(r->archive, leader, &n, &err) != 0) {
+        return false;
+    }
+    ok = n->http[0] != '\0' && !n->removed;
+    snprintf(buf, size, "%s", n->http);
+    archive_free_node(n);
+    return ok;
+}
+
 void repl_get_status(struct repl *r, struct repl_status *out)
 {
     raft_id leader_id = 0;
@@ -329,6 +435,7 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     raft_leader(&r->raft, &leader_id, &leader_addr);
     memset(out, 0, sizeof *out);
     out->state = raft_state_name(raft_state(&r->raft));
+    out->role = repl_role_name(repl_role_of(r, r->id));
     out->term = r->raft.current_term;
     out->leader_id = leader_id;
     out->last_index = raft_last_index(&r->raft);
@@ -336,19 +443,50 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->applied_index = r->archive->applied_index;
     out->proposals_total = r->proposals_total;
     out->proposals_failed = r->proposals_failed;
+    out->forwards_total = r->forwards_total;
+    out->forwards_failed = r->forwards_failed;
+    out->leader_changes = r->leader_changes;
+    out->member = r->member;
+    out->removed = r->removed;
+}
+
+void repl_set_draining(struct repl *r)
+{
+    r->draining = true;
+}
+
+void repl_closed_one(struct repl *r)
+{
+    void (*cb)(void *) = r->stop_cb;
+    void *arg = r->stop_arg;
+    ASSERT(r->closing > 0);
+    if (--r->closing > 0) {
+        return;
+    }
+    free(r->joining_marker);
+    free(r->data_dir);
+    free(r);
+    if (cb != NULL) {
+        cb(arg);
+    }
 }
 
 static void raft_closed(struct raft *raft)
 {
     struct repl *r = raft->data;
-    void (*cb)(void *) = r->stop_cb;
-    void *arg = r->stop_arg;
     raft_uv_close(&r->io);
     raft_uv_tcp_close(&r->transport);
-    free(r);
-    if (cb != NULL) {
-        cb(arg);
-    }
+    repl_closed_one(r);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    repl_closed_one(h->data);
+}
+
+static void http_closed(void *arg)
+{
+    repl_closed_one(arg);
 }
 
 void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
@@ -356,5 +494,14 @@ void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
     r->stopping = true;
     r->stop_cb = cb;
     r->stop_arg = arg;
+    /* Each of these ends with one repl_closed_one(): the monitor, the waits' timer,
+     * membership's tick, the HTTP client (whose calls in flight fail first), raft. */
+    r->closing = 5;
+    uv_close((uv_handle_t *)&r->monitor, handle_closed);
+    repl_waits_stop(r);
+    repl_members_stop(r);
+    repl_reads_fail(r, r->reads_next, BASE_ESHUTDOWN);
+    r->reads_next = NULL;
+    http_client_close(r->http, http_closed, r);
     raft_close(&r->raft, raft_closed);
 }

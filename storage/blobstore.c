@@ -49,6 +49,55 @@ static void clean_tmp(const char *tmp_dir)
     }
 }
 
+/* Adds up the files of the directory @fd (taken) at @depth below blobs/: the blobs are
+ * at depth 2, blobs/ab/cd/<hash> (names are checked by imgarc-verify, not here). */
+static void sum_dir(int fd, int depth, uint64_t *bytes, uint64_t *count)
+{
+    DIR *d = fdopendir(fd);
+    struct dirent *e;
+    struct stat st;
+    if (d == NULL) {
+        close(fd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        if (depth < 2) {
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (sub >= 0) {
+                sum_dir(sub, depth + 1, bytes, count);
+            }
+        } else if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode)) {
+            *bytes += (uint64_t)st.st_size;
+            (*count)++;
+        }
+    }
+    closedir(d);
+}
+
+static void count_blobs(struct blob_store *bs)
+{
+    uint64_t bytes = 0, count = 0;
+    int fd = open(bs->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        sum_dir(fd, 0, &bytes, &count);
+    }
+    atomic_store(&bs->bytes, bytes);
+    atomic_store(&bs->count, count);
+}
+
+uint64_t blob_store_bytes(const struct blob_store *bs)
+{
+    return atomic_load(&bs->bytes);
+}
+
+uint64_t blob_store_count(const struct blob_store *bs)
+{
+    return atomic_load(&bs->count);
+}
+
 int blob_store_open(struct blob_store *bs, const char *root, struct base_err *err)
 {
     int rv;
@@ -67,6 +116,7 @@ int blob_store_open(struct blob_store *bs, const char *root, struct base_err *er
         goto err_free;
     }
     clean_tmp(bs->tmp_dir);
+    count_blobs(bs);
     return 0;
 
 err_free:
@@ -230,7 +280,8 @@ static int place(struct blob_store *bs, struct blob_writer *w, bool sync, struct
     ASSERT(w->finished);
     ASSERT(w->synced || !sync);
     blob_path(bs, w->hash, path, sizeof path);
-    if (stat(path, &st) == 0 && (uint64_t)st.st_size == w->size) {
+    bool replaces = stat(path, &st) == 0;
+    if (replaces && (uint64_t)st.st_size == w->size) {
         /* Same content already stored: keep the existing copy. */
         unlink(w->tmp_path);
         w->tmp_path[0] = '\0';
@@ -243,6 +294,12 @@ static int place(struct blob_store *bs, struct blob_writer *w, bool sync, struct
         return errno_fail(err, "rename into", path);
     }
     w->tmp_path[0] = '\0';
+    if (replaces) {
+        atomic_fetch_sub(&bs->bytes, (uint64_t)st.st_size); /* a torn copy replaced */
+    } else {
+        atomic_fetch_add(&bs->count, 1);
+    }
+    atomic_fetch_add(&bs->bytes, w->size);
     return 0;
 }
 

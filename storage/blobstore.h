@@ -12,6 +12,7 @@
 #define IMGARC_STORAGE_BLOBSTORE_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,8 @@ struct blob_store {
     char *blob_dir; /* root/blobs */
     char *tmp_dir;  /* root/tmp */
     int root_fd;    /* an open fd on the data dir's file system, for syncfs() */
+    _Atomic uint64_t bytes; /* bytes of the stored blobs: counted at open, kept by commits */
+    _Atomic uint64_t count; /* and their number */
 };
 
 /* A fast 64-bit checksum (XXH3) of a blob's bytes. BLAKE2b-256 names a blob and is
@@ -56,10 +59,13 @@ struct blob_writer {
     bool synced;                   /* the bytes were fdatasync'ed at finish */
 };
 
-/* Creates root/blobs and root/tmp as needed and removes leftovers in tmp/ (uploads
- * cut short by a crash). */
+/* Creates root/blobs and root/tmp as needed, removes leftovers in tmp/ (uploads cut
+ * short by a crash) and counts the stored blobs (one pass over blobs/). */
 int blob_store_open(struct blob_store *bs, const char *root, struct base_err *err) WARN_UNUSED;
 void blob_store_close(struct blob_store *bs);
+/* Bytes and number of blobs stored on this node (any thread). */
+uint64_t blob_store_bytes(const struct blob_store *bs);
+uint64_t blob_store_count(const struct blob_store *bs);
 
 /* Starts a temp file. On error nothing is left behind. */
 int blob_writer_open(struct blob_store *bs, struct blob_writer *w,

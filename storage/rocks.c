@@ -15,7 +15,7 @@ static const char *const cf_names[ROCKS_CF_COUNT] = {
     "default", "bills", "files", "blobs", "usage", "audit", "idem", "order",
     "tenants", "licenses", "tblobs", "clients", "admin_audit", "users", "roles", "orgs",
     "webhooks", "deliveries", "delivery_index", "outbox", "bill_types", "schemes",
-    "categories", "batches",
+    "categories", "batches", "nodes",
 };
 
 struct rocks {

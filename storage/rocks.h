@@ -40,6 +40,8 @@ enum rocks_cf {
     ROCKS_CF_SCHEMES,
     ROCKS_CF_CATEGORIES,
     ROCKS_CF_BATCHES,
+    /* New families go last: a snapshot names families by their number. */
+    ROCKS_CF_NODES, /* cluster members (archive/nodes.c) */
     ROCKS_CF_COUNT,
 };
 

@@ -155,3 +155,32 @@ corrupt:
     base_err_set(err, "snapshot: truncated record");
     return BASE_ECORRUPT;
 }
+
+int storage_digest(struct rocks *db, uint8_t out[32], struct base_err *err)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    for (int cf = 0; cf < ROCKS_CF_COUNT; cf++) {
+        struct rocks_iter *it = rocks_iter_new(db, (enum rocks_cf)cf, "", 0);
+        uint8_t fam = (uint8_t)cf;
+        int rv;
+        for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
+            size_t klen, vlen;
+            const char *k = rocks_iter_key(it, &klen);
+            const char *v = rocks_iter_value(it, &vlen);
+            uint8_t lens[8];
+            rocks_put_be64(lens, (uint64_t)klen << 32 | (uint32_t)vlen);
+            crypto_generichash_update(&st, &fam, 1);
+            crypto_generichash_update(&st, lens, sizeof lens);
+            crypto_generichash_update(&st, (const uint8_t *)k, klen);
+            crypto_generichash_update(&st, (const uint8_t *)v, vlen);
+        }
+        rv = rocks_iter_status(it, err);
+        rocks_iter_free(it);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    crypto_generichash_final(&st, out, 32);
+    return 0;
+}

@@ -20,6 +20,9 @@ int storage_snapshot_encode(struct rocks *db, uint64_t applied_index, void **buf
 /* Reads only the header: the applied index the snapshot was taken at. */
 int storage_snapshot_index(const void *buf, size_t len, uint64_t *applied_index,
                            struct base_err *err) WARN_UNUSED;
+/* BLAKE2b-256 of every record of every family (the records a snapshot holds), into
+ * @out. Equal stores give equal digests. */
+int storage_digest(struct rocks *db, uint8_t out[32], struct base_err *err) WARN_UNUSED;
 /* Verifies @buf and replaces the whole content of @db with it. */
 int storage_snapshot_restore(struct rocks *db, const void *buf, size_t len,
                              struct base_err *err) WARN_UNUSED;

@@ -1829,6 +1829,136 @@ static int cmd_tenant(struct cli *cli, int argc, char **argv)
     return run_action(cli, "tenant", actions, ARRAY_SIZE(actions), argc, argv);
 }
 
+/* ---- cluster ---- */
+
+/* A byte count for the table, or "-" when the node did not say. */
+static void cell_bytes(const json_t *v, char *buf, size_t size)
+{
+    if (json_is_integer(v)) {
+        human_bytes((uint64_t)json_integer_value(v), buf, size);
+    } else {
+        snprintf(buf, size, "-");
+    }
+}
+
+static void print_cluster(const json_t *ans)
+{
+    const json_t *nodes = json_object_get(ans, "nodes");
+    json_int_t leader = json_integer_value(json_object_get(ans, "leader"));
+    const json_t *n;
+    size_t i;
+    /* put_cell() pads to its width and adds two spaces. */
+    printf("%-19s  %-21s  %-21s  %-10s  %-7s  %-6s  %-8s  %10s %10s %10s\n", "ID", "HTTP",
+           "RAFT", "ZONE", "ROLE", "LEADER", "HEALTH", "APPLIED", "BLOBS", "FREE");
+    json_array_foreach(nodes, i, n)
+    {
+        const json_t *applied = json_object_get(n, "applied_index");
+        char idx[24] = "-", blobs[32], free_b[32];
+        if (json_is_integer(applied)) {
+            snprintf(idx, sizeof idx, "%lld", (long long)json_integer_value(applied));
+        }
+        cell_bytes(json_object_get(n, "blob_bytes"), blobs, sizeof blobs);
+        cell_bytes(json_object_get(n, "free_bytes"), free_b, sizeof free_b);
+        printf("%-19lld  ", jint(n, "id"));
+        put_cell(jstr(n, "http"), 21);
+        put_cell(jstr(n, "raft"), 21);
+        put_cell(jstr(n, "zone"), 10);
+        put_cell(jstr(n, "role"), 7);
+        put_cell(leader != 0 && jint(n, "id") == leader ? "*" : "", 6);
+        put_cell(jstr(n, "health"), 8);
+        printf("%10s %10s %10s\n", idx, blobs, free_b);
+    }
+    if (json_array_size(nodes) == 0) {
+        printf("(no members: this node has not joined a cluster yet)\n");
+    }
+    printf("leader: ");
+    if (leader != 0) {
+        printf("%lld\n", (long long)leader);
+    } else {
+        printf("none known\n");
+    }
+    printf("under-replicated blobs: %lld\n", jint(ans, "under_replicated"));
+}
+
+static int cluster_show(struct cli *cli, int argc, char **argv)
+{
+    return show_cmd(cli, "cluster", "/api/v1/cluster", argc, argv, print_cluster);
+}
+
+static void print_joined(const json_t *ans)
+{
+    printf("node %lld at ", jint(ans, "id"));
+    put_text(jstr(ans, "http"));
+    printf(" %s (role now: %s; the leader makes it a voter or a standby)\n",
+           jbool(ans, "added") ? "added to the cluster" : "is a member already",
+           jstr(ans, "role")[0] != '\0' ? jstr(ans, "role") : "?");
+}
+
+static int cluster_join(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/cluster/join"};
+    json_t *body = json_object();
+    struct args a;
+    int rv = parse_command(cli, "cluster join", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("cluster join", &a, 1, 1, "HOST:PORT");
+    }
+    if (rv == 0 && strchr(a.pos[0], ':') == NULL) {
+        rv = usage_error("cluster join", "'%s' is not HOST:PORT (the new node's --listen)",
+                         a.pos[0]);
+    }
+    if (rv == 0) {
+        json_object_set_new(body, "http", json_string(a.pos[0]));
+    }
+    rv = send_and_print(cli, rv, &req, body, print_joined);
+    json_decref(body);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_removed(const json_t *ans)
+{
+    printf("node %lld removed: the leader takes it out of the raft configuration now\n",
+           jint(ans, "id"));
+}
+
+static int cluster_remove(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct cli_request req = {.method = "DELETE"};
+    char *path = NULL;
+    struct args a;
+    int rv = parse_command(cli, "cluster remove", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("cluster remove", &a, 1, 1, "ID");
+    }
+    if (rv == 0 && (a.pos[0][0] < '1' || a.pos[0][0] > '9' ||
+                    strspn(a.pos[0], "0123456789") != strlen(a.pos[0]) || strlen(a.pos[0]) > 19)) {
+        rv = usage_error("cluster remove", "ID must be a node id as 'imgarc cluster' lists it");
+    }
+    if (rv == 0) {
+        path = cli_http_path("/api/v1/cluster/nodes/", a.pos[0], "");
+        req.path = path;
+    }
+    rv = send_and_print(cli, rv, &req, NULL, print_removed);
+    free(path);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+/* "imgarc cluster" alone (or with flags) shows the cluster. */
+static int cmd_cluster(struct cli *cli, int argc, char **argv)
+{
+    static const struct action actions[] = {
+        {"show", cluster_show}, {"join", cluster_join}, {"remove", cluster_remove}};
+    if (argc == 0 || (argv[0][0] == '-' && strcmp(argv[0], "--help") != 0 &&
+                      strcmp(argv[0], "-h") != 0)) {
+        return cluster_show(cli, argc, argv);
+    }
+    return run_action(cli, "cluster", actions, ARRAY_SIZE(actions), argc, argv);
+}
+
 /* ---- usage ---- */
 
 /* "quota      10.0 GiB (10737418240 bytes), 12.5% used". */
@@ -4541,6 +4671,24 @@ static const char client_help[] =
     "the secret is shown only this once. The system trades them for access tokens with\n"
     "POST /api/v1/auth/token.\n";
 
+static const char cluster_help[] =
+    "Usage: imgarc cluster [show] [--json]\n"
+    "       imgarc cluster join HOST:PORT [--json]\n"
+    "       imgarc cluster remove ID [--json]\n"
+    "\n"
+    "Operator commands (the operator token) for the nodes of the cluster of --server.\n"
+    "show     every member: ID HTTP RAFT ZONE ROLE (voter, standby, spare) LEADER (*)\n"
+    "         HEALTH (ok, down, draining) APPLIED (raft index) BLOBS (bytes stored) FREE\n"
+    "         (bytes free on its data disk), then the under-replicated blob count.\n"
+    "join     adds the node whose HTTP API is at HOST:PORT. That node must be running,\n"
+    "         started with --join and the cluster's secret, and not a member yet (it asks\n"
+    "         to join by itself, with back-off; this adds it at once, e.g. when its\n"
+    "         --join address is down). It becomes a voter while the cluster has fewer\n"
+    "         voters than --voters, else a standby.\n"
+    "remove   removes member ID: it leaves the raft configuration and refuses requests;\n"
+    "         it can come back only with an empty data dir (a new id). A voter removed\n"
+    "         is replaced by promoting a standby, when there is one.\n";
+
 static const char audit_help[] =
     "Usage: imgarc audit [--after N] [--limit N] [--format json|jsonl|csv] [--all] [--json]\n"
     "\n"
@@ -4667,6 +4815,8 @@ static const struct command commands[] = {
      deliveries_help},
     {"delivery", cmd_delivery, "delivery retry ID", "send a webhook delivery again",
      delivery_help},
+    {"cluster", cmd_cluster, "cluster [join H:P | remove ID]",
+     "the cluster's nodes; add or remove one", cluster_help},
     {"version", cmd_version, "version", "client and server versions", version_help},
     {"help", cmd_help, "help [COMMAND]", "this text, or a command's", help_help},
 };

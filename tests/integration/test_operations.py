@@ -11,7 +11,8 @@ import unittest
 from imgarc_node import (IMGARCD, Node, NodeTestCase, ResponseReader, blake2b_hex,
                          build_request, random_bytes, two_free_ports)
 
-FLAGS = ["listen", "raft-listen", "data", "node-id", "bootstrap-token", "join", "zone",
+FLAGS = ["listen", "advertise", "raft-listen", "data", "node-id", "bootstrap-token", "join",
+         "zone", "cluster-secret-file", "voters", "failover-after-ms",
          "config", "log-level", "body-max", "header-max", "idle-timeout-ms",
          "connections-max", "sync-blobs", "verify-reads", "group-commit-max",
          "snapshot-threshold", "snapshot-trailing", "election-timeout-ms",
@@ -37,6 +38,7 @@ METRICS = {
     "imgarc_raft_commit_index": "gauge",
     "imgarc_raft_applied_index": "gauge",
     "imgarc_raft_is_leader": "gauge",
+    "imgarc_raft_leader_changes_total": "counter",
     "imgarc_raft_proposals_total": "counter",
 }
 

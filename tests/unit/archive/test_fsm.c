@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "archive/archive.h"
+#include "archive/nodes.h"
 #include "storage/snapshot.h"
 #include "tests/lib/testlib.h"
 
@@ -685,6 +686,99 @@ static void deleting_two_copies_in_one_command_releases_both(void **state)
     archive_free_usage(after);
 }
 
+static void register_node(struct fixture *f, uint64_t id, const char *http, const char *zone,
+                          struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    RegisterNode r = REGISTER_NODE__INIT;
+    stamp(&cmd, NULL);
+    r.id = id;
+    r.http = (char *)http;
+    r.raft = "127.0.0.1:9001";
+    r.zone = (char *)zone;
+    cmd.body_case = COMMAND__BODY_REGISTER_NODE;
+    cmd.register_node = &r;
+    apply(f, &cmd, res);
+}
+
+static void remove_node(struct fixture *f, uint64_t id, struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    RemoveNode r = REMOVE_NODE__INIT;
+    stamp(&cmd, NULL);
+    r.id = id;
+    cmd.body_case = COMMAND__BODY_REMOVE_NODE;
+    cmd.remove_node = &r;
+    apply(f, &cmd, res);
+}
+
+static void count_node(const NodeRecord *n, void *arg)
+{
+    (*(unsigned *)arg)++;
+}
+
+static void nodes_register_update_and_remove(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    NodeRecord *n;
+    unsigned count = 0;
+    register_node(f, 1ull << 62, "node-a.example:8080", "zone-a", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_true(res.created);
+    /* A restart with another address or zone updates the record. */
+    register_node(f, 1ull << 62, "127.0.0.1:8081", "zone-b", &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_false(res.created);
+    assert_int_equal(archive_get_node(&f->a, 1ull << 62, &n, &err), 0);
+    assert_string_equal(n->http, "127.0.0.1:8081");
+    assert_string_equal(n->zone, "zone-b");
+    assert_false(n->removed);
+    archive_free_node(n);
+    register_node(f, 5, "127.0.0.1:8082", "zone-a", &res);
+    assert_int_equal(archive_list_nodes(&f->a, count_node, &count, &err), 0);
+    assert_int_equal(count, 2);
+    remove_node(f, 5, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_false(res.replayed);
+    remove_node(f, 5, &res);
+    assert_true(res.replayed);
+    /* A removed id never comes back: the node joins again with a new one. */
+    register_node(f, 5, "127.0.0.1:8082", "zone-a", &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    assert_int_equal(archive_get_node(&f->a, 5, &n, &err), 0);
+    assert_true(n->removed);
+    archive_free_node(n);
+    /* A member that never registered can be removed too. */
+    remove_node(f, 77, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_int_equal(archive_get_node(&f->a, 77, &n, &err), 0);
+    assert_true(n->removed);
+    archive_free_node(n);
+}
+
+static void malformed_node_registration_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    NodeRecord *n;
+    const char *bad[] = {"no-port", ":80", "host:0", "host:65536", "host:+80", "ho st:80",
+                         "host:080", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        register_node(f, 9, bad[i], "z", &res);
+        assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    }
+    register_node(f, 9, "host:80", "bad zone", &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    register_node(f, 0, "host:80", "z", &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    assert_int_equal(archive_get_node(&f->a, 9, &n, &err), BASE_ENOTFOUND);
+    assert_true(archive_valid_address("10.0.0.1:65535"));
+    assert_true(archive_valid_address("archive-2.bank.internal:8080"));
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, setup, teardown),
     cmocka_unit_test_setup_teardown(capture_classifies_and_orders, setup, teardown),
@@ -707,6 +801,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(license_warning_stages_are_announced_once, setup, teardown),
     cmocka_unit_test_setup_teardown(deleting_two_copies_in_one_command_releases_both, setup,
                                     teardown),
+    cmocka_unit_test_setup_teardown(nodes_register_update_and_remove, setup, teardown),
+    cmocka_unit_test_setup_teardown(malformed_node_registration_is_refused, setup, teardown),
 };
 
 TESTLIB_MAIN("fsm", tests)

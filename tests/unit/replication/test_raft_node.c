@@ -38,13 +38,17 @@ static int free_port(void)
     return port;
 }
 
-static void start(struct fixture *f)
+static void start_as(struct fixture *f, bool bootstrap)
 {
     struct base_err err;
     struct repl_config c = {
         .node_id = 1,
         .raft_address = f->address,
         .raft_dir = f->raft_dir,
+        .data_dir = f->dir,
+        .bootstrap = bootstrap,
+        .voters = 1,
+        .failover_after_ms = 30000,
         .snapshot_threshold = 64,
         .snapshot_trailing = 16,
         .election_timeout_ms = 1000,
@@ -54,6 +58,11 @@ static void start(struct fixture *f)
     assert_int_equal(rocks_open(&f->db, f->meta_dir, &err), 0);
     assert_int_equal(archive_open(&f->a, f->db, &err), 0);
     assert_int_equal(repl_start(&f->repl, &f->loop, &c, &f->a, &err), 0);
+}
+
+static void start(struct fixture *f)
+{
+    start_as(f, true);
 }
 
 static void stopped(void *arg)
@@ -206,9 +215,133 @@ static void restart_replays_without_reapplying(void **state)
     }
 }
 
+struct waited {
+    int calls;
+    int status;
+    uint64_t applied_then;
+    struct repl *repl;
+};
+
+static void waited(struct repl_wait *w, int status)
+{
+    struct waited *x = w->data;
+    x->calls++;
+    x->status = status;
+    x->applied_then = repl_applied_index(x->repl);
+}
+
+static void run_until(struct fixture *f, const int *calls, int n)
+{
+    for (int i = 0; i < 2000 && *calls < n; i++) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(*calls, n);
+}
+
+static void waits_end_once_the_index_is_applied_or_time_is_up(void **state)
+{
+    struct fixture *f = *state;
+    struct waited now = {.repl = f->repl}, later = {.repl = f->repl}, never = {.repl = f->repl};
+    struct repl_wait w1 = {.data = &now}, w2 = {.data = &later}, w3 = {.data = &never};
+    uint64_t index;
+    wait_leader(f);
+    push(f, "BX-W1");
+    index = repl_applied_index(f->repl);
+    /* Applied already: ended from the loop, never from inside the call. */
+    repl_wait_applied(f->repl, &w1, index, 5000, waited);
+    assert_int_equal(now.calls, 0);
+    run_until(f, &now.calls, 1);
+    assert_int_equal(now.status, 0);
+    /* The next entry: ended by its apply, with the index applied by then. */
+    repl_wait_applied(f->repl, &w2, index + 1, 5000, waited);
+    repl_wait_applied(f->repl, &w3, index + 1000, 200, waited);
+    push(f, "BX-W2");
+    run_until(f, &later.calls, 1);
+    assert_int_equal(later.status, 0);
+    assert_true(later.applied_then >= index + 1);
+    /* Never reached: BASE_ERETRY once the time is up. */
+    run_until(f, &never.calls, 1);
+    assert_int_equal(never.status, BASE_ERETRY);
+    assert_int_equal(now.calls + later.calls + never.calls, 3);
+}
+
+struct read_done {
+    int calls;
+    int status;
+};
+
+static void read_done(struct repl_read *rd, int status)
+{
+    struct read_done *x = rd->data;
+    x->calls++;
+    x->status = status;
+}
+
+static void reads_on_the_leader_share_barriers(void **state)
+{
+    struct fixture *f = *state;
+    struct read_done done = {0};
+    struct repl_read reads[5];
+    uint64_t index;
+    wait_leader(f);
+    push(f, "BX-R1");
+    index = repl_applied_index(f->repl);
+    for (int i = 0; i < 5; i++) {
+        memset(&reads[i], 0, sizeof reads[i]);
+        reads[i].data = &done;
+        repl_read_index(f->repl, &reads[i], true, read_done);
+    }
+    assert_int_equal(done.calls, 0);
+    run_until(f, &done.calls, 5);
+    assert_int_equal(done.status, 0);
+    for (int i = 0; i < 5; i++) {
+        assert_true(reads[i].index >= index);
+    }
+}
+
+static void a_node_without_a_leader_refuses_to_forward(void **state)
+{
+    struct fixture *f = *state;
+    struct repl_propose req = {.data = f};
+    struct read_done done = {0};
+    struct repl_read rd = {.data = &done};
+    Command cmd = COMMAND__INIT;
+    PoolPush p = POOL_PUSH__INIT;
+    /* A node started to join (no bootstrap) on an empty raft dir has no configuration,
+     * so no leader: a proposal is refused at once (its callback never runs), and a
+     * consistent read ends with BASE_ERETRY from the loop. */
+    stop(f);
+    testlib_rm_rf(f->raft_dir);
+    mkdir(f->raft_dir, 0700);
+    start_as(f, false);
+    cmd.tenant = "default";
+    cmd.request_id = "r";
+    cmd.operator_ = "t";
+    p.image_no = "BX-N";
+    cmd.body_case = COMMAND__BODY_POOL_PUSH;
+    cmd.pool_push = &p;
+    f->done = 0;
+    assert_int_equal(repl_propose(f->repl, &req, &cmd, proposed), BASE_ENOTLEADER);
+    repl_read_index(f->repl, &rd, false, read_done);
+    assert_int_equal(done.calls, 0);
+    run_until(f, &done.calls, 1);
+    assert_int_equal(done.status, BASE_ERETRY);
+    for (int i = 0; i < 20; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    assert_false(repl_is_leader(f->repl));
+    assert_int_equal(f->done, 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(single_node_elects_itself_and_applies, setup, teardown),
     cmocka_unit_test_setup_teardown(restart_replays_without_reapplying, setup, teardown),
+    cmocka_unit_test_setup_teardown(waits_end_once_the_index_is_applied_or_time_is_up, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(reads_on_the_leader_share_barriers, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_node_without_a_leader_refuses_to_forward, setup,
+                                    teardown),
 };
 
 TESTLIB_MAIN("raft_node", tests)

@@ -176,6 +176,23 @@ static void batch_commits_many(void **state)
     }
 }
 
+static void stored_bytes_are_counted(void **state)
+{
+    struct fixture *f = *state;
+    struct base_err err;
+    uint8_t hash[32];
+    store(f, "abcdef", 6, hash);
+    store(f, "0123456789", 10, hash);
+    store(f, "abcdef", 6, hash); /* the same content: stored once */
+    assert_int_equal(blob_store_bytes(&f->bs), 16);
+    assert_int_equal(blob_store_count(&f->bs), 2);
+    /* A reopened store counts what is on disk. */
+    blob_store_close(&f->bs);
+    assert_int_equal(blob_store_open(&f->bs, f->dir, &err), 0);
+    assert_int_equal(blob_store_bytes(&f->bs), 16);
+    assert_int_equal(blob_store_count(&f->bs), 2);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(hash_is_blake2b_256, setup, teardown),
     cmocka_unit_test_setup_teardown(identical_content_is_stored_once, setup, teardown),
@@ -183,6 +200,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(bit_flip_is_detected, setup, teardown),
     cmocka_unit_test_setup_teardown(missing_blob_is_not_found, setup, teardown),
     cmocka_unit_test_setup_teardown(batch_commits_many, setup, teardown),
+    cmocka_unit_test_setup_teardown(stored_bytes_are_counted, setup, teardown),
 };
 
 TESTLIB_MAIN("blobstore", tests)

@@ -1,0 +1,259 @@
+/* The node-to-node endpoints, /internal/v1/...: protobuf bodies (archive.proto), every
+ * request signed with the cluster secret (replication/peer_auth.h).
+ *
+ *   GET  /internal/v1/status      this node's NodeStatus
+ *   POST /internal/v1/propose     Command -> ProposeResult (the leader proposes it)
+ *   POST /internal/v1/read-index  -> ReadIndexResult (the leader commits a barrier)
+ *   POST /internal/v1/join        JoinRequest -> ChangeResult (passed on to the leader;
+ *                                 ?forwarded=1 marks a request already passed on)
+ *   POST /internal/v1/remove      RemoveRequest -> ChangeResult (on the leader)
+ *
+ * The body is read whole (bounded) before the signature is checked, since the
+ * signature covers it. A node without a cluster secret refuses every one of them. */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/mem.h"
+#include "replication/membership.h"
+
+#define INTERNAL_BODY_MAX (4u << 20)
+#define PROTOBUF_TYPE "application/x-protobuf"
+
+struct internal_call {
+    struct api *api;
+    struct http_request *req;
+    void (*handler)(struct internal_call *ic);
+    struct repl_propose prop;
+    struct repl_read read;
+    struct repl_change change;
+    struct repl_self self;
+};
+
+static void respond_message(struct internal_call *ic, const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = xmalloc(len > 0 ? len : 1);
+    protobuf_c_message_pack(msg, buf);
+    http_respond(ic->req, 200, PROTOBUF_TYPE, buf, len);
+    free(buf);
+}
+
+static void bad_body(struct internal_call *ic, const char *what)
+{
+    api_respond_error(ic->api, ic->req, 400, API_E_BAD_REQUEST, "the body is not a %s message",
+                      what);
+    free(ic);
+}
+
+/* ---- status ---- */
+
+static void status_ready(struct repl_self *s, const NodeStatus *st)
+{
+    struct internal_call *ic = s->data;
+    respond_message(ic, &st->base);
+    free(ic);
+}
+
+static void handle_status(struct internal_call *ic)
+{
+    ic->self.data = ic;
+    repl_local_status(ic->api->repl, &ic->self, status_ready);
+}
+
+/* ---- propose ---- */
+
+static void proposed(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct internal_call *ic = prop->data;
+    ProposeResult pr = PROPOSE_RESULT__INIT;
+    if (status != 0) {
+        api_respond_propose_error(ic->api, ic->req, status);
+        free(ic);
+        return;
+    }
+    pr.status = (int32_t)res->status;
+    pr.message = (char *)res->message;
+    pr.replayed = res->replayed;
+    pr.created = res->created;
+    pr.index = res->index;
+    pr.image_no = (char *)res->image_no;
+    pr.file_id = (char *)res->file_id;
+    pr.state = (char *)res->state;
+    pr.category = (char *)res->category;
+    pr.position = res->position;
+    pr.entry_index = prop->index;
+    respond_message(ic, &pr.base);
+    free(ic);
+}
+
+static void handle_propose(struct internal_call *ic)
+{
+    Command *cmd = command__unpack(NULL, ic->req->body_len, (const uint8_t *)ic->req->body);
+    int rv;
+    if (cmd == NULL) {
+        bad_body(ic, "Command");
+        return;
+    }
+    /* The leader's clock stamps the cluster's commands (license expiry, audit times). */
+    cmd->time_ms = clock_wall_ms();
+    ic->prop.data = ic;
+    rv = repl_propose_local(ic->api->repl, &ic->prop, cmd, proposed);
+    command__free_unpacked(cmd, NULL);
+    if (rv != 0) {
+        api_respond_propose_error(ic->api, ic->req, rv);
+        free(ic);
+    }
+}
+
+/* ---- read-index ---- */
+
+static void read_index_done(struct repl_read *rd, int status)
+{
+    struct internal_call *ic = rd->data;
+    ReadIndexResult res = READ_INDEX_RESULT__INIT;
+    if (status != 0) {
+        api_respond_error(ic->api, ic->req, 503, API_E_UNAVAILABLE,
+                          "this node could not confirm its leadership (%s); retry",
+                          base_strerror(status));
+    } else {
+        res.index = rd->index;
+        respond_message(ic, &res.base);
+    }
+    free(ic);
+}
+
+static void handle_read_index(struct internal_call *ic)
+{
+    ic->read.data = ic;
+    repl_read_index(ic->api->repl, &ic->read, true, read_index_done);
+}
+
+/* ---- join and remove ---- */
+
+static void changed(struct repl_change *c, int status)
+{
+    struct internal_call *ic = c->data;
+    ChangeResult res = CHANGE_RESULT__INIT;
+    res.error = status;
+    res.message = c->message;
+    res.added = c->added;
+    res.role = c->role;
+    respond_message(ic, &res.base);
+    free(ic);
+}
+
+static bool forwarded(struct internal_call *ic)
+{
+    char *f = http_request_query(ic->req, "forwarded");
+    bool yes = f != NULL && strcmp(f, "1") == 0;
+    free(f);
+    return yes;
+}
+
+static void handle_join(struct internal_call *ic)
+{
+    JoinRequest *jr = join_request__unpack(NULL, ic->req->body_len,
+                                           (const uint8_t *)ic->req->body);
+    struct repl_change *c = &ic->change;
+    if (jr == NULL) {
+        bad_body(ic, "JoinRequest");
+        return;
+    }
+    memset(c, 0, sizeof *c);
+    c->data = ic;
+    c->id = jr->id;
+    snprintf(c->http, sizeof c->http, "%s", jr->http);
+    snprintf(c->raft, sizeof c->raft, "%s", jr->raft);
+    snprintf(c->zone, sizeof c->zone, "%s", jr->zone);
+    join_request__free_unpacked(jr, NULL);
+    repl_join(ic->api->repl, c, forwarded(ic), changed);
+}
+
+static void handle_remove(struct internal_call *ic)
+{
+    RemoveRequest *rr = remove_request__unpack(NULL, ic->req->body_len,
+                                               (const uint8_t *)ic->req->body);
+    if (rr == NULL) {
+        bad_body(ic, "RemoveRequest");
+        return;
+    }
+    memset(&ic->change, 0, sizeof ic->change);
+    ic->change.data = ic;
+    ic->change.id = rr->id;
+    remove_request__free_unpacked(rr, NULL);
+    repl_remove(ic->api->repl, &ic->change, true, changed);
+}
+
+/* ---- routing and authentication ---- */
+
+static const struct {
+    enum http_method method;
+    const char *path;
+    void (*handler)(struct internal_call *ic);
+} internal_routes[] = {
+    {HTTP_M_GET, "/internal/v1/status", handle_status},
+    {HTTP_M_POST, "/internal/v1/propose", handle_propose},
+    {HTTP_M_POST, "/internal/v1/read-index", handle_read_index},
+    {HTTP_M_POST, "/internal/v1/join", handle_join},
+    {HTTP_M_POST, "/internal/v1/remove", handle_remove},
+};
+
+static void body_read(struct http_request *req, int status)
+{
+    struct internal_call *ic = req->data;
+    struct api *api = ic->api;
+    char target[API_PARAM_MAX + 64];
+    char why[256];
+    if (status != 0) {
+        http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
+        free(ic);
+        return;
+    }
+    snprintf(target, sizeof target, "%s%s%s", req->raw_path, req->query != NULL ? "?" : "",
+             req->query != NULL ? req->query : "");
+    if (!peer_auth_check(api->config.auth, req->method_name, target,
+                         http_request_header(req, "x-imgarc-time"),
+                         http_request_header(req, "x-imgarc-signature"), req->body,
+                         req->body_len, clock_wall_ms(), why, sizeof why)) {
+        api_respond_error(api, req, 401, API_E_UNAUTHORIZED, "%s", why);
+        free(ic);
+        return;
+    }
+    ic->handler(ic);
+}
+
+void api_internal_route(struct api *api, struct http_request *req)
+{
+    struct internal_call *ic;
+    size_t path_len = strcspn(req->raw_path, "?");
+    for (size_t i = 0; i < ARRAY_SIZE(internal_routes); i++) {
+        if (strlen(internal_routes[i].path) != path_len ||
+            strncmp(internal_routes[i].path, req->raw_path, path_len) != 0) {
+            continue;
+        }
+        if (internal_routes[i].method != req->method) {
+            api_respond_error(api, req, 405, API_E_METHOD_NOT_ALLOWED,
+                              "method %s is not allowed on %s", req->method_name, req->path);
+            return;
+        }
+        if (api->config.auth == NULL) {
+            api_respond_error(api, req, 403, API_E_FORBIDDEN,
+                              "this node has no cluster secret (--cluster-secret-file): it "
+                              "is a single node and refuses node-to-node calls");
+            return;
+        }
+        ic = xcalloc(1, sizeof *ic);
+        ic->api = api;
+        ic->req = req;
+        ic->handler = internal_routes[i].handler;
+        req->data = ic;
+        http_request_buffer_body(req, INTERNAL_BODY_MAX, body_read);
+        return;
+    }
+    api_respond_error(api, req, 404, API_E_NOT_FOUND, "no such endpoint: %s %s",
+                      req->method_name, req->path);
+}

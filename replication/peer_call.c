@@ -1,0 +1,71 @@
+/* Signed calls to other nodes' /internal/ endpoints, over the HTTP client. The body
+ * is a protobuf message; the answer is kept up to REPL_INTERNAL_BODY_MAX bytes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/mem.h"
+#include "replication/repl_int.h"
+
+static void done(struct http_client_req *req)
+{
+    struct peer_call *c = req->data;
+    c->cb(c);
+}
+
+struct peer_call *peer_call_start(struct repl *r, const char *method, const char *http,
+                                  const char *target, void *body, size_t len,
+                                  unsigned timeout_ms, peer_call_cb cb, void *data)
+{
+    struct peer_call *c = xcalloc(1, sizeof *c);
+    char signature[PEER_AUTH_HEX_BYTES];
+    uint64_t now = clock_wall_ms();
+    c->repl = r;
+    c->cb = cb;
+    c->data = data;
+    c->body = body;
+    snprintf(c->url, sizeof c->url, "http://%s%s", http, target);
+    signature[0] = '\0';
+    if (r->auth != NULL) {
+        peer_auth_sign(r->auth, method, target, now, body, len, signature);
+    }
+    snprintf(c->time_header, sizeof c->time_header, "%s: %llu", PEER_AUTH_TIME_HEADER,
+             (unsigned long long)now);
+    snprintf(c->signature_header, sizeof c->signature_header, "%s: %s",
+             PEER_AUTH_SIGNATURE_HEADER, signature);
+    c->headers[0] = c->time_header;
+    c->headers[1] = c->signature_header;
+    c->headers[2] = "Content-Type: application/x-protobuf";
+    c->headers[3] = NULL;
+    c->req.data = c;
+    c->req.method = method;
+    c->req.url = c->url;
+    c->req.headers = c->headers;
+    c->req.body = body != NULL ? body : (strcmp(method, "POST") == 0 ? "" : NULL);
+    c->req.body_len = len;
+    c->req.response_max = REPL_INTERNAL_BODY_MAX;
+    c->req.timeout_ms = timeout_ms;
+    c->req.connect_timeout_ms = timeout_ms < 2000 ? timeout_ms : 2000;
+    http_client_send(r->http, &c->req, done);
+    return c;
+}
+
+void peer_call_free(struct peer_call *c)
+{
+    if (c != NULL) {
+        free(c->req.response);
+        free(c->body);
+        free(c);
+    }
+}
+
+void peer_call_describe(const struct peer_call *c, char *buf, size_t size)
+{
+    if (c->req.status == 0) {
+        snprintf(buf, size, "%s: %s", c->url, c->req.error);
+    } else {
+        snprintf(buf, size, "%s: HTTP %ld: %.160s", c->url, c->req.status,
+                 c->req.response != NULL ? c->req.response : "");
+    }
+}

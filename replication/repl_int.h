@@ -1,0 +1,169 @@
+/* Folder-private to replication/: the state shared by the raft adapter (raft_node.c),
+ * the waits (wait.c), forwarding (forward.c), signed calls to other nodes
+ * (peer_call.c) and membership (membership.c). Only these files include it. */
+#ifndef IMGARC_REPLICATION_REPL_INT_H
+#define IMGARC_REPLICATION_REPL_INT_H
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "archive/nodes.h"
+#include "replication/http_client.h"
+#include "replication/membership.h"
+#include "replication/raft_node.h"
+
+/* How long a forwarded proposal may take at the leader, and then how long this node
+ * may take to apply the leader's entry (the write is acknowledged either way). */
+#define REPL_FORWARD_TIMEOUT_MS 15000
+#define REPL_FORWARD_APPLY_WAIT_MS 10000
+#define REPL_READ_INDEX_TIMEOUT_MS 10000
+/* The leader polls each member this often, with this timeout. */
+#define REPL_TICK_MS 1000
+#define REPL_POLL_TIMEOUT_MS 2000
+/* Join attempts back off from the first to the last delay. */
+#define REPL_JOIN_BACKOFF_MIN_MS 1000
+#define REPL_JOIN_BACKOFF_MAX_MS 5000
+/* A standby is promoted only when its log is this close to the leader's (raft's own
+ * catch-up rounds do the rest). */
+#define REPL_PROMOTE_LAG_MAX 4096
+/* Bodies of node-to-node messages. */
+#define REPL_INTERNAL_BODY_MAX (4u << 20)
+
+/* A signed HTTP call to another node's /internal/ endpoints. */
+struct peer_call;
+typedef void (*peer_call_cb)(struct peer_call *c);
+struct peer_call {
+    struct http_client_req req; /* status, response: valid in the callback */
+    struct repl *repl;
+    void *data;
+    peer_call_cb cb;
+    char url[ARCHIVE_ADDRESS_MAX + 96];
+    char time_header[64];
+    char signature_header[128];
+    const char *headers[4];
+    void *body; /* owned */
+};
+
+/* The leader's record of one member it polls. */
+struct peer {
+    uint64_t id;
+    uint64_t last_ok_ms; /* last answer; the time tracking began before the first */
+    bool polling;
+    bool answered; /* it answered at least once */
+    bool removed_seen;         /* it reported itself removed (it applied RemoveNode) */
+    uint64_t removal_since_ms; /* when the leader began waiting for that */
+    bool gone;     /* left the configuration while a poll was in flight */
+    struct peer_call *call;
+    struct peer *next;
+};
+
+struct repl {
+    uv_loop_t *loop;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm;
+    struct archive *archive;
+    struct http_client *http;
+    struct blob_store *blobs;
+    const struct peer_auth *auth;
+
+    /* Who this node is (copied from the config). */
+    uint64_t id;
+    char raft_address[ARCHIVE_ADDRESS_MAX + 1];
+    char http_address[ARCHIVE_ADDRESS_MAX + 1];
+    char zone[ARCHIVE_ZONE_MAX + 1];
+    char join[ARCHIVE_ADDRESS_MAX + 1]; /* empty: not joining */
+    char *joining_marker;
+    char *data_dir;
+    unsigned voters;
+    unsigned failover_after_ms;
+    unsigned down_after_ms;
+    unsigned election_timeout_ms;
+
+    /* Proposals this node made as leader, waiting for their entries. */
+    struct repl_propose *pending_head, *pending_tail;
+    /* Waits for the applied index, and the timer that ends them. */
+    struct repl_wait *waits;
+    uv_timer_t wait_timer;
+    /* Consistent reads: those the barrier in flight answers, and those after it. */
+    struct raft_barrier barrier;
+    bool barrier_in_flight;
+    struct repl_read *reads_current, *reads_next;
+
+    /* Leadership, watched every loop iteration. */
+    uv_check_t monitor;
+    raft_id last_leader;
+    bool was_leader;
+    bool member;
+    bool removed;
+    bool draining;
+
+    /* Membership: the role manager's tick, its one change, the leader's polls. */
+    uv_timer_t tick;
+    struct raft_change change;
+    bool change_in_flight;
+    struct repl_change *change_owner; /* a join waiting for its raft_add */
+    struct peer *peers;
+    struct repl_propose register_prop;
+    bool register_in_flight;
+    struct peer_call *join_call;
+    uint64_t join_next_ms;
+    uint64_t join_backoff_ms;
+    uint64_t join_accepted_ms;
+
+    /* Counters. */
+    uint64_t proposals_total;
+    uint64_t proposals_failed;
+    uint64_t forwards_total;
+    uint64_t forwards_failed;
+    uint64_t leader_changes;
+
+    /* Shutdown. */
+    unsigned fs_in_flight; /* free-space reads on the thread pool */
+    bool stopping;
+    unsigned closing; /* handles and subsystems still closing */
+    void (*stop_cb)(void *arg);
+    void *stop_arg;
+};
+
+/* raft_node.c */
+/* Frames and appends @cmd as leader (BASE_ENOTLEADER otherwise). */
+int repl_apply_local(struct repl *r, struct repl_propose *p, const Command *cmd,
+                     repl_propose_cb cb);
+/* The HTTP address of the leader, when one is known and registered. */
+bool repl_leader_http(struct repl *r, uint64_t *id, char *buf, size_t size);
+/* The role of @id in the current configuration: RAFT_VOTER... or -1. */
+int repl_role_of(struct repl *r, uint64_t id);
+const char *repl_role_name(int role);
+/* One step towards closing: when none are left, frees @r and calls the stop callback. */
+void repl_closed_one(struct repl *r);
+
+/* wait.c */
+void repl_waits_init(struct repl *r);
+/* After an apply: satisfied waits are ended from the next loop iteration. */
+void repl_waits_kick(struct repl *r);
+/* Ends every wait with BASE_ESHUTDOWN and closes the timer. */
+void repl_waits_stop(struct repl *r);
+
+/* forward.c */
+int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd);
+void repl_reads_fail(struct repl *r, struct repl_read *list, int status);
+
+/* peer_call.c */
+/* Starts a signed call of @method @target on the node at @http; @body (malloc()ed or
+ * NULL) is taken. @cb runs once; then the caller frees the call with peer_call_free(). */
+struct peer_call *peer_call_start(struct repl *r, const char *method, const char *http,
+                                  const char *target, void *body, size_t len,
+                                  unsigned timeout_ms, peer_call_cb cb, void *data);
+void peer_call_free(struct peer_call *c);
+/* Why a call failed, for logs and messages. */
+void peer_call_describe(const struct peer_call *c, char *buf, size_t size);
+
+/* membership.c */
+void repl_members_init(struct repl *r);
+/* Leadership changed (became leader, or stopped being it). */
+void repl_members_leadership(struct repl *r, bool leader);
+void repl_members_stop(struct repl *r);
+
+#endif
