@@ -217,6 +217,11 @@ void api_op_propose(struct api_op *op, Command *cmd, const char *tenant, repl_pr
 /* True when the proposal applied; otherwise answers the failure or the refusal. */
 bool api_op_applied(struct api_op *op, int status, const struct archive_result *res);
 void api_op_free(struct api_op *op);
+/* Answers 400 invalid_field with @msg and frees the op; returns false. */
+bool api_op_bad(struct api_op *op, const char *msg);
+/* A proposal callback that answers with the request's body and the applied index (201
+ * for a POST, else 200). */
+void api_op_echo_applied(struct repl_propose *prop, int status, const struct archive_result *res);
 
 /* Small helpers. */
 /* RFC 3339 UTC time, or null for 0. */

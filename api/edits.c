@@ -14,13 +14,6 @@
 #define EDIT_BODY_MAX (256u << 10)
 #define EDIT_FILES_MAX 1000
 
-static bool bad(struct api_op *op, const char *msg)
-{
-    api_respond_error(op->call.api, op->call.req, 400, API_E_INVALID_FIELD, "%s", msg);
-    api_op_free(op);
-    return false;
-}
-
 /* Reads "file_ids" (1-1000 file ids) into a malloc()ed array of borrowed strings;
  * NULL after answering. */
 static char **file_ids(struct api_op *op, json_t *root, size_t *n)
@@ -31,7 +24,7 @@ static char **file_ids(struct api_op *op, json_t *root, size_t *n)
     json_t *v;
     if (!json_is_array(ids) || json_array_size(ids) == 0 ||
         json_array_size(ids) > EDIT_FILES_MAX) {
-        bad(op, "\"file_ids\" must be a list of 1-1000 file ids of the bill");
+        api_op_bad(op, "\"file_ids\" must be a list of 1-1000 file ids of the bill");
         return NULL;
     }
     out = xcalloc(json_array_size(ids), sizeof *out);
@@ -39,7 +32,7 @@ static char **file_ids(struct api_op *op, json_t *root, size_t *n)
         const char *id = json_string_value(v);
         if (id == NULL || !archive_valid_tenant(id)) {
             free(out);
-            bad(op, "\"file_ids\" holds something that is not a file id");
+            api_op_bad(op, "\"file_ids\" holds something that is not a file id");
             return NULL;
         }
         out[i] = (char *)id;
@@ -49,18 +42,6 @@ static char **file_ids(struct api_op *op, json_t *root, size_t *n)
 }
 
 /* ---- Custom categories ---- */
-
-static void category_applied(struct repl_propose *prop, int status,
-                             const struct archive_result *res)
-{
-    struct api_op *op = prop->data;
-    if (api_op_applied(op, status, res)) {
-        json_t *b = json_deep_copy(op->body);
-        json_object_set_new(b, "index", json_integer((json_int_t)res->index));
-        api_respond_json(op->call.api, op->call.req, 201, b);
-    }
-    api_op_free(op);
-}
 
 static void category_body(struct http_request *req, int status)
 {
@@ -76,8 +57,8 @@ static void category_body(struct http_request *req, int status)
     }
     if (code == NULL || archive_builtin_category(code) || !archive_valid_category(code) ||
         (name != NULL && strlen(name) > 256)) {
-        bad(op, "a category is {\"code\" (1-31 of A-Z a-z 0-9 . _ -, not cover, invoice or "
-                "attachment), \"name\"}: an attachment sub-category of the tenant");
+        api_op_bad(op, "a category is {\"code\" (1-31 of A-Z a-z 0-9 . _ -, not cover, invoice or "
+                       "attachment), \"name\"}: an attachment sub-category of the tenant");
         return;
     }
     if (name == NULL) {
@@ -88,7 +69,7 @@ static void category_body(struct http_request *req, int status)
     c.name = (char *)name;
     cmd.body_case = COMMAND__BODY_CREATE_CATEGORY;
     cmd.create_category = &c;
-    api_op_propose(op, &cmd, NULL, category_applied);
+    api_op_propose(op, &cmd, NULL, api_op_echo_applied);
 }
 
 void api_handle_create_category(struct api_call *call)
@@ -131,8 +112,8 @@ static void categorize_body(struct http_request *req, int status)
         return;
     }
     if (category == NULL || !archive_valid_category(category)) {
-        bad(op, "the body is {\"file_ids\": [...], \"category\": \"cover\" | \"invoice\" | "
-                "\"attachment\" | a category of the tenant}");
+        api_op_bad(op, "the body is {\"file_ids\": [...], \"category\": \"cover\" | \"invoice\" | "
+                       "\"attachment\" | a category of the tenant}");
         return;
     }
     if ((c.file_ids = file_ids(op, root, &c.n_file_ids)) == NULL) {
@@ -215,7 +196,8 @@ static void rotate_body(struct http_request *req, int status)
     if (!json_is_integer(deg) || (json_integer_value(deg) != 90 &&
                                   json_integer_value(deg) != -90 &&
                                   json_integer_value(deg) != 180)) {
-        bad(op, "the body is {\"file_ids\": [...], \"degrees\": 90 (right) | -90 (left) | 180}");
+        api_op_bad(op, "the body is {\"file_ids\": [...], \"degrees\": 90 (right) | -90 "
+                       "(left) | 180}");
         return;
     }
     if ((r.file_ids = file_ids(op, root, &r.n_file_ids)) == NULL) {
@@ -295,10 +277,11 @@ static void move_body(struct http_request *req, int status)
         api_op_free(op);
         return;
     }
-    if (after == NULL || (!json_is_null(after) && !archive_valid_tenant(json_string_value(after))) ||
+    if (after == NULL ||
+        (!json_is_null(after) && !archive_valid_tenant(json_string_value(after))) ||
         (category != NULL && !archive_valid_category(json_string_value(category)))) {
-        bad(op, "the body is {\"after\": a file id or null (first), \"category\": the new "
-                "category when the move lands in another category's section}");
+        api_op_bad(op, "the body is {\"after\": a file id or null (first), \"category\": the new "
+                       "category when the move lands in another category's section}");
         return;
     }
     m.image_no = op->call.param;

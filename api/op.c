@@ -80,3 +80,22 @@ void api_op_free(struct api_op *op)
     free(op->data);
     free(op);
 }
+
+bool api_op_bad(struct api_op *op, const char *msg)
+{
+    api_respond_error(op->call.api, op->call.req, 400, API_E_INVALID_FIELD, "%s", msg);
+    api_op_free(op);
+    return false;
+}
+
+void api_op_echo_applied(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct api_op *op = prop->data;
+    if (api_op_applied(op, status, res)) {
+        json_t *b = json_deep_copy(op->body);
+        json_object_set_new(b, "index", json_integer((json_int_t)res->index));
+        api_respond_json(op->call.api, op->call.req,
+                         op->call.req->method == HTTP_M_POST ? 201 : 200, b);
+    }
+    api_op_free(op);
+}

@@ -13,26 +13,6 @@
 #define ORG_BODY_MAX (64u << 10)
 #define GRANTS_MAX 256
 
-/* Answers with the request's body and the index it was applied at. */
-static void applied(struct repl_propose *prop, int status, const struct archive_result *res)
-{
-    struct api_op *oc = prop->data;
-    if (api_op_applied(oc, status, res)) {
-        json_t *b = json_deep_copy(oc->body);
-        json_object_set_new(b, "index", json_integer((json_int_t)res->index));
-        api_respond_json(oc->call.api, oc->call.req,
-                         oc->call.req->method == HTTP_M_POST ? 201 : 200, b);
-    }
-    api_op_free(oc);
-}
-
-static bool bad(struct api_op *oc, const char *msg)
-{
-    api_respond_error(oc->call.api, oc->call.req, 400, API_E_INVALID_FIELD, "%s", msg);
-    api_op_free(oc);
-    return false;
-}
-
 /* ---- POST /api/v1/orgs ---- */
 
 static void create_body(struct http_request *req, int status)
@@ -51,8 +31,8 @@ static void create_body(struct http_request *req, int status)
     if (id == NULL || !archive_valid_tenant(id) || name == NULL || name[0] == '\0' ||
         strlen(name) > 256 || (parent != NULL && !json_is_null(parent) &&
                                !archive_valid_tenant(json_string_value(parent)))) {
-        bad(oc, "an organisation is {\"id\" (1-64 of A-Z a-z 0-9 . _ -), \"name\" (1-256 "
-                "bytes), \"parent\" (an organisation id, or absent for a top one)}");
+        api_op_bad(oc, "an organisation is {\"id\" (1-64 of A-Z a-z 0-9 . _ -), \"name\" (1-256 "
+                       "bytes), \"parent\" (an organisation id, or absent for a top one)}");
         return;
     }
     c.id = (char *)id;
@@ -60,7 +40,7 @@ static void create_body(struct http_request *req, int status)
     c.parent = (char *)(json_is_string(parent) ? json_string_value(parent) : "");
     cmd.body_case = COMMAND__BODY_CREATE_ORG;
     cmd.create_org = &c;
-    api_op_propose(oc, &cmd, NULL, applied);
+    api_op_propose(oc, &cmd, NULL, api_op_echo_applied);
 }
 
 void api_handle_create_org(struct api_call *call)
@@ -87,8 +67,8 @@ static void update_body(struct http_request *req, int status)
         (parent != NULL && !json_is_null(parent) &&
          !archive_valid_tenant(json_string_value(parent))) ||
         (name == NULL && parent == NULL)) {
-        bad(oc, "give \"name\" (1-256 bytes) to rename and/or \"parent\" (an organisation id, "
-                "or null for the top) to move");
+        api_op_bad(oc, "give \"name\" (1-256 bytes) to rename and/or \"parent\" (an "
+                       "organisation id, or null for the top) to move");
         return;
     }
     u.id = oc->call.param;
@@ -98,7 +78,7 @@ static void update_body(struct http_request *req, int status)
     json_object_set_new(root, "id", json_string(oc->call.param));
     cmd.body_case = COMMAND__BODY_UPDATE_ORG;
     cmd.update_org = &u;
-    api_op_propose(oc, &cmd, NULL, applied);
+    api_op_propose(oc, &cmd, NULL, api_op_echo_applied);
 }
 
 void api_handle_update_org(struct api_call *call)
@@ -146,7 +126,8 @@ static void grants_body(struct http_request *req, int status)
         return;
     }
     if (!json_is_array(list) || json_array_size(list) > GRANTS_MAX) {
-        bad(oc, "body must be {\"grants\": [{\"org\", \"include_children\"}...]} (at most 256)");
+        api_op_bad(oc, "body must be {\"grants\": [{\"org\", \"include_children\"}...]} "
+                       "(at most 256)");
         return;
     }
     json_array_foreach(list, i, g)
@@ -155,8 +136,8 @@ static void grants_body(struct http_request *req, int status)
         json_t *children = json_object_get(g, "include_children");
         if (org == NULL || (strcmp(org, "*") != 0 && !archive_valid_tenant(org)) ||
             (children != NULL && !json_is_boolean(children))) {
-            bad(oc, "each grant is {\"org\": an organisation id or \"*\", \"include_children\": "
-                    "true|false}");
+            api_op_bad(oc, "each grant is {\"org\": an organisation id or \"*\", "
+                           "\"include_children\": true|false}");
             return;
         }
         grant__init(&storage[i]);
@@ -170,7 +151,7 @@ static void grants_body(struct http_request *req, int status)
     sg.n_grants = json_array_size(list);
     cmd.body_case = COMMAND__BODY_SET_GRANTS;
     cmd.set_grants = &sg;
-    api_op_propose(oc, &cmd, NULL, applied);
+    api_op_propose(oc, &cmd, NULL, api_op_echo_applied);
 }
 
 void api_handle_set_grants(struct api_call *call)

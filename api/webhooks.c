@@ -61,13 +61,6 @@ static void webhook_created(struct repl_propose *prop, int status,
     api_op_free(op);
 }
 
-static bool bad(struct api_op *op, const char *msg)
-{
-    api_respond_error(op->call.api, op->call.req, 400, API_E_INVALID_FIELD, "%s", msg);
-    api_op_free(op);
-    return false;
-}
-
 /* Reads "events" into @nw; false after answering. */
 static bool read_events(struct api_op *op, json_t *events, struct new_webhook *nw)
 {
@@ -78,7 +71,7 @@ static bool read_events(struct api_op *op, json_t *events, struct new_webhook *n
         char msg[512];
         snprintf(msg, sizeof msg, "\"events\" must be a list of 1-16 event names: %s",
                  archive_webhook_event_names());
-        return bad(op, msg);
+        return api_op_bad(op, msg);
     }
     json_array_foreach(events, i, e) {
         const char *name = json_string_value(e);
@@ -86,7 +79,7 @@ static bool read_events(struct api_op *op, json_t *events, struct new_webhook *n
             char msg[512];
             snprintf(msg, sizeof msg, "unknown event '%.64s'; events are %s",
                      name != NULL ? name : "(not a string)", archive_webhook_event_names());
-            return bad(op, msg);
+            return api_op_bad(op, msg);
         }
         nw->events[nw->n_events++] = (char *)name;
     }
@@ -105,8 +98,8 @@ static bool read_secret(struct api_op *op, json_t *secret, struct new_webhook *n
         return true;
     }
     if (s == NULL || strlen(s) < SECRET_MIN || strlen(s) > SECRET_MAX) {
-        return bad(op, "\"secret\" must be a string of 16-256 characters (or absent: "
-                             "the archive makes one)");
+        return api_op_bad(op, "\"secret\" must be a string of 16-256 characters (or "
+                              "absent: the archive makes one)");
     }
     memcpy(nw->secret, s, strlen(s) + 1);
     return true;
@@ -129,14 +122,14 @@ static void create_body(struct http_request *req, int status)
         return;
     }
     if (url == NULL) {
-        bad(op, "a webhook is {\"url\": \"https://...\", \"events\": [\"ready\", ...], "
-                      "\"secret\": optional}");
+        api_op_bad(op, "a webhook is {\"url\": \"https://...\", \"events\": [\"ready\", ...], "
+                             "\"secret\": optional}");
         return;
     }
     if ((problem = archive_webhook_url_problem(url)) != NULL) {
         char msg[256];
         snprintf(msg, sizeof msg, "\"url\": %s", problem);
-        bad(op, msg);
+        api_op_bad(op, msg);
         return;
     }
     if (!read_events(op, json_object_get(root, "events"), nw) ||

@@ -12,25 +12,6 @@
 
 #define WORKFLOW_BODY_MAX (64u << 10)
 
-static bool bad(struct api_op *op, const char *msg)
-{
-    api_respond_error(op->call.api, op->call.req, 400, API_E_INVALID_FIELD, "%s", msg);
-    api_op_free(op);
-    return false;
-}
-
-/* Answers with the request's body and the index it was applied at. */
-static void echo_applied(struct repl_propose *prop, int status, const struct archive_result *res)
-{
-    struct api_op *op = prop->data;
-    if (api_op_applied(op, status, res)) {
-        json_t *b = json_deep_copy(op->body);
-        json_object_set_new(b, "index", json_integer((json_int_t)res->index));
-        api_respond_json(op->call.api, op->call.req, 201, b);
-    }
-    api_op_free(op);
-}
-
 /* Answers with the bill's state and match counts after the command. */
 void api_bill_applied(struct repl_propose *prop, int status, const struct archive_result *res)
 {
@@ -79,8 +60,8 @@ static void bill_type_body(struct http_request *req, int status)
     }
     if (code == NULL || !archive_valid_tenant(code) || (name != NULL && strlen(name) > 256) ||
         !archive_valid_mode(mode)) {
-        bad(op, "a bill type is {\"code\" (1-64 of A-Z a-z 0-9 . _ -), \"name\" (at most 256 "
-                "bytes), \"mode\": \"basic\" | \"sync\" | \"match\"}");
+        api_op_bad(op, "a bill type is {\"code\" (1-64 of A-Z a-z 0-9 . _ -), \"name\" (at "
+                       "most 256 bytes), \"mode\": \"basic\" | \"sync\" | \"match\"}");
         return;
     }
     if (name == NULL) {
@@ -92,7 +73,7 @@ static void bill_type_body(struct http_request *req, int status)
     c.mode = (char *)mode;
     cmd.body_case = COMMAND__BODY_CREATE_BILL_TYPE;
     cmd.create_bill_type = &c;
-    api_op_propose(op, &cmd, NULL, echo_applied);
+    api_op_propose(op, &cmd, NULL, api_op_echo_applied);
 }
 
 void api_handle_create_bill_type(struct api_call *call)
@@ -149,8 +130,9 @@ static void scheme_body(struct http_request *req, int status)
     c.submit = (char *)choice(root, "submit", "auto", "manual", "manual");
     if (type == NULL || !archive_valid_tenant(type) || c.match == NULL || c.submit == NULL ||
         (org != NULL && !json_is_null(org) && !archive_valid_tenant(json_string_value(org)))) {
-        bad(op, "a scheme is {\"bill_type\", \"org\" (optional: an organisation and those under "
-                "it), \"match\": \"normal\" | \"standard\", \"submit\": \"auto\" | \"manual\"}");
+        api_op_bad(op, "a scheme is {\"bill_type\", \"org\" (optional: an organisation and "
+                       "those under it), \"match\": \"normal\" | \"standard\", \"submit\": "
+                       "\"auto\" | \"manual\"}");
         return;
     }
     c.bill_type = (char *)type;
@@ -159,7 +141,7 @@ static void scheme_body(struct http_request *req, int status)
     json_object_set_new(root, "submit", json_string(c.submit));
     cmd.body_case = COMMAND__BODY_SET_SCHEME;
     cmd.set_scheme = &c;
-    api_op_propose(op, &cmd, NULL, echo_applied);
+    api_op_propose(op, &cmd, NULL, api_op_echo_applied);
 }
 
 void api_handle_set_scheme(struct api_call *call)
@@ -253,7 +235,7 @@ static void file_body(struct http_request *req, int status)
     }
     if (json_object_size(root) != 1 || !read_invoice(json_object_get(root, "invoice"), &inv,
                                                      &why)) {
-        bad(op, why != NULL ? why : "the body is {\"invoice\": {...}}: invoice data is what "
+        api_op_bad(op, why != NULL ? why : "the body is {\"invoice\": {...}}: invoice data is what "
                                     "a file's PATCH changes");
         return;
     }
@@ -312,7 +294,8 @@ static void match_file_body(struct http_request *req, int status)
         return;
     }
     if (number == NULL || number[0] == '\0' || strlen(number) > ARCHIVE_INVOICE_FIELD_MAX) {
-        bad(op, "the body is {\"invoice_number\": \"...\"}: the declared invoice this file is");
+        api_op_bad(op, "the body is {\"invoice_number\": \"...\"}: the declared invoice this "
+                       "file is");
         return;
     }
     m.image_no = op->call.param;
@@ -574,7 +557,7 @@ static void return_body(struct http_request *req, int status)
         return;
     }
     if (reason == NULL || reason[0] == '\0' || strlen(reason) > 1024) {
-        bad(op, "the body is {\"reason\": \"...\"} (1-1024 bytes): what to rescan and why");
+        api_op_bad(op, "the body is {\"reason\": \"...\"} (1-1024 bytes): what to rescan and why");
         return;
     }
     r.image_no = op->call.param;

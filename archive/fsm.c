@@ -2860,8 +2860,8 @@ out:
 
 /* A capture that replaces file @f->replace: a replace scan keeps the replaced file's
  * category (never a cover's), a cover replacement puts the new file in as the cover;
- * either takes the old one's place. Replaces *@category (malloc()ed) and sets *@position; false after
- * refusing or on a store error (*@rv). */
+ * either takes the old one's place. Replaces *@category (malloc()ed) and sets
+ * *@position; false after refusing or on a store error (*@rv). */
 static bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, const AddFile *f,
                          char **category, uint32_t *position, int *rv)
 {
