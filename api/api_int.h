@@ -141,6 +141,9 @@ void api_handle_delete_file(struct api_call *call);
 void api_handle_rotate(struct api_call *call);
 void api_handle_move_file(struct api_call *call);
 void api_handle_merge(struct api_call *call);
+/* Streams this node's copy of blob @hex (64 hex digits) for another node (the request
+ * is authenticated already); a Range header is honoured. */
+void api_serve_blob(struct api *api, struct http_request *req, const char *hex);
 void api_handle_batch_match(struct api_call *call);
 void api_handle_split(struct api_call *call);
 void api_handle_token(struct api_call *call);

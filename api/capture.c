@@ -375,6 +375,8 @@ static void on_durable(struct durable_item *item, int status)
     f.after = c->after;
     f.replace = c->replace;
     f.batch = c->batch;
+    f.holders = &c->api->config.node_id; /* this node keeps the copy it made durable */
+    f.n_holders = 1;
     f.amend = c->amend;
     f.blob.data = c->writer.hash;
     f.blob.len = BLOB_HASH_BYTES;

@@ -19,6 +19,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/blob_fetch.h"
 
 #define READ_CHUNK (256u << 10)
 
@@ -43,6 +44,14 @@ struct download {
     const char *content_type; /* static */
     struct base_err err;
     uv_work_t work;
+    /* Serving another node (GET /internal/v1/blobs/...): never fetch from elsewhere. */
+    bool internal;
+    /* Streaming from a holder when this node has no copy. */
+    struct blob_fetch *fetch;
+    bool writing;     /* a piece is being written to the client */
+    bool fetch_done;
+    bool fetch_ok;
+    bool client_gone;
 };
 
 const char *api_content_type(const char *format)
@@ -155,10 +164,16 @@ static void written(struct http_request *req, int status)
     next_read(d);
 }
 
-/* Before the head is out a failure is an error answer; after it, only a cut. */
+static bool remote_start(struct download *d);
+
+/* Before the head is out a failure is an error answer; after it, only a cut. A blob
+ * this node does not hold is streamed from a node that does. */
 static void read_failed(struct download *d)
 {
     char hex[BLOB_HEX_BYTES];
+    if (!d->started && d->io_status == BASE_ENOTFOUND && !d->internal && remote_start(d)) {
+        return;
+    }
     hex_encode(d->hash, BLOB_HASH_BYTES, hex);
     if (d->corrupt || d->io_status == BASE_ECORRUPT) {
         d->api->corrupt_reads_total++;
@@ -269,13 +284,13 @@ static void add_disposition(struct http_request *req, const char *name)
 }
 
 /* Answers the conditional and range parts; returns false when the answer is final. */
-static bool plan_download(struct api_call *call, const FileRecord *f, struct download *d,
+static bool plan_download(struct api_call *call, uint64_t size, struct download *d,
                           int *status)
 {
     char etag[BLOB_HEX_BYTES + 2];
     char hex[BLOB_HEX_BYTES];
     const char *inm = http_request_header(call->req, "if-none-match");
-    uint64_t from = 0, to = f->size > 0 ? f->size - 1 : 0;
+    uint64_t from = 0, to = size > 0 ? size - 1 : 0;
     int r;
     hex_encode(d->hash, BLOB_HASH_BYTES, hex);
     snprintf(etag, sizeof etag, "\"%s\"", hex);
@@ -286,24 +301,24 @@ static bool plan_download(struct api_call *call, const FileRecord *f, struct dow
         http_respond(call->req, 304, NULL, NULL, 0);
         return false;
     }
-    r = parse_range(http_request_header(call->req, "range"), f->size, &from, &to);
+    r = parse_range(http_request_header(call->req, "range"), size, &from, &to);
     if (r < 0) {
         char cr[48];
-        snprintf(cr, sizeof cr, "bytes */%" PRIu64, f->size);
+        snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
         http_request_add_header(call->req, "Content-Range", cr);
         api_respond_error(call->api, call->req, 416, API_E_RANGE_NOT_SATISFIABLE,
-                          "range is outside the file's %" PRIu64 " bytes", f->size);
+                          "range is outside the file's %" PRIu64 " bytes", size);
         return false;
     }
     *status = 200;
     if (r == 1) {
         char cr[80];
-        snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to, f->size);
+        snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to, size);
         http_request_add_header(call->req, "Content-Range", cr);
         *status = 206;
     }
     d->offset = from;
-    d->end = f->size == 0 ? 0 : to + 1;
+    d->end = size == 0 ? 0 : to + 1;
     d->whole = r != 1 && call->api->config.verify_reads;
     if (d->whole && d->check != 0) {
         blob_check_init(&d->check_state);
@@ -359,7 +374,7 @@ void api_handle_content(struct api_call *call)
     d->file_size = f->size;
     d->check = f->check;
     blob_hash_init(&d->hash_state);
-    if (!plan_download(call, f, d, &status)) {
+    if (!plan_download(call, f->size, d, &status)) {
         archive_free_file(f);
         download_free(d);
         return;
@@ -369,5 +384,154 @@ void api_handle_content(struct api_call *call)
     d->status = status;
     d->content_type = api_content_type(f->format);
     archive_free_file(f);
+    next_read(d);
+}
+
+/* ---- Streaming from another holder ---- */
+
+static void remote_finish(struct download *d)
+{
+    char hex[BLOB_HEX_BYTES];
+    if (!d->fetch_ok || d->corrupt) {
+        hex_encode(d->hash, BLOB_HASH_BYTES, hex);
+        if (d->corrupt) {
+            d->api->corrupt_reads_total++;
+        }
+        LOG_ERROR("content", "request_id=%s blob=%s: %s from another node; response cut short",
+                  d->req->request_id, hex, d->corrupt ? "content does not match its checksum"
+                                                      : "transfer failed");
+    }
+    http_respond_end(d->req); /* short of Content-Length unless complete: the server closes */
+    download_free(d);
+}
+
+static void remote_written(struct http_request *req, int status)
+{
+    struct download *d = req->data;
+    d->writing = false;
+    if (status != 0) {
+        d->client_gone = true;
+    }
+    if (d->fetch_done) {
+        remote_finish(d);
+    } else {
+        blob_fetch_resume(d->fetch); /* the next piece (or, the client gone, the end) */
+    }
+}
+
+static size_t remote_data(struct blob_fetch *f, const char *data, size_t n)
+{
+    struct download *d = f->data;
+    char *copy;
+    if (d->client_gone) {
+        return 0;
+    }
+    if (d->writing) {
+        return HTTP_CLIENT_PAUSE; /* one piece at a time: this one comes again */
+    }
+    if (!d->started) {
+        d->started = true;
+        d->api->downloads_total++;
+        http_respond_start(d->req, d->status, d->content_type, (int64_t)(d->end - d->offset));
+    }
+    if (d->whole) {
+        /* XXH3 (or BLAKE2b for old records) of a piece of at most 16 KiB: microseconds. */
+        d->chunk = (char *)data;
+        d->chunk_len = n;
+        verify_chunk(d);
+        d->chunk = NULL;
+        if (d->corrupt) {
+            return 0; /* the last piece is never passed on: the response stays short */
+        }
+    }
+    copy = xmalloc(n);
+    memcpy(copy, data, n);
+    d->offset += n;
+    d->api->download_bytes_total += n;
+    d->writing = true;
+    http_respond_write(d->req, copy, n, remote_written);
+    return n;
+}
+
+static void remote_done(struct blob_fetch *f, bool ok, const char *why)
+{
+    struct download *d = f->data;
+    d->fetch = NULL;
+    d->fetch_done = true;
+    d->fetch_ok = ok && d->offset == d->end;
+    if (!d->started) {
+        api_respond_error(d->api, d->req, 503, API_E_UNAVAILABLE,
+                          "this node holds no copy of the content and the node that does "
+                          "could not serve it (%s); retry, or ask that node",
+                          why != NULL ? why : "no data");
+        download_free(d);
+    } else if (!d->writing) {
+        remote_finish(d);
+    }
+}
+
+/* Starts streaming the planned bytes from a holder; false when no other node holds
+ * the blob (d->err says why). */
+static bool remote_start(struct download *d)
+{
+    char why[256];
+    if (d->fd >= 0) {
+        close(d->fd);
+        d->fd = -1;
+    }
+    if (d->offset >= d->end || d->req->method == HTTP_M_HEAD) {
+        /* Nothing to transfer: the record has the size and the type. */
+        d->started = true;
+        d->api->downloads_total++;
+        http_respond_start(d->req, d->status, d->content_type, (int64_t)(d->end - d->offset));
+        http_respond_end(d->req);
+        download_free(d);
+        return true;
+    }
+    d->fetch = repl_blob_fetch(d->api->repl, d->hash, d->offset, d->end - 1, remote_data,
+                               remote_done, d, why, sizeof why);
+    if (d->fetch == NULL) {
+        base_err_set(&d->err, "blob missing here; %s", why);
+        return false;
+    }
+    return true;
+}
+
+/* ---- GET /internal/v1/blobs/<hash> ---- */
+
+void api_serve_blob(struct api *api, struct http_request *req, const char *hex)
+{
+    struct api_call call = {.api = api, .req = req};
+    struct base_err err = {{0}};
+    struct download *d;
+    BlobRecord *blob;
+    uint8_t hash[BLOB_HASH_BYTES];
+    int status = 200;
+    size_t n = strcspn(hex, "?");
+    if (n != 2 * BLOB_HASH_BYTES || !hex_decode(hex, hash, sizeof hash)) {
+        api_respond_error(api, req, 400, API_E_BAD_REQUEST, "a blob is named by 64 hex digits");
+        return;
+    }
+    if (archive_get_blob(api->archive, hash, &blob, &err) != 0) {
+        api_respond_error(api, req, 404, API_E_NOT_FOUND, "no blob %.64s in the metadata", hex);
+        return;
+    }
+    d = xcalloc(1, sizeof *d);
+    d->api = api;
+    d->req = req;
+    d->fd = -1;
+    d->internal = true;
+    memcpy(d->hash, hash, BLOB_HASH_BYTES);
+    d->file_size = blob->size;
+    archive_free_blob(blob);
+    blob_hash_init(&d->hash_state);
+    if (!plan_download(&call, d->file_size, d, &status)) {
+        download_free(d);
+        return;
+    }
+    d->whole = false; /* the node that asked verifies what it passes on */
+    req->data = d;
+    d->status = status;
+    d->content_type = "application/octet-stream";
     next_read(d);
 }

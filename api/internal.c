@@ -7,6 +7,8 @@
  *   POST /internal/v1/join        JoinRequest -> ChangeResult (passed on to the leader;
  *                                 ?forwarded=1 marks a request already passed on)
  *   POST /internal/v1/remove      RemoveRequest -> ChangeResult (on the leader)
+ *   GET  /internal/v1/blobs/<hash> this node's copy of a blob (Range honoured), for a
+ *                                 node that has none (api/content.c)
  *
  * The body is read whole (bounded) before the signature is checked, since the
  * signature covers it. A node without a cluster secret refuses every one of them. */
@@ -21,6 +23,7 @@
 #include "replication/membership.h"
 
 #define INTERNAL_BODY_MAX (4u << 20)
+#define BLOBS_PREFIX "/internal/v1/blobs/"
 #define PROTOBUF_TYPE "application/x-protobuf"
 
 struct internal_call {
@@ -190,6 +193,17 @@ static void handle_remove(struct internal_call *ic)
 
 /* ---- routing and authentication ---- */
 
+/* ---- blobs ---- */
+
+static void handle_blob(struct internal_call *ic)
+{
+    const char *hex = ic->req->raw_path + strlen(BLOBS_PREFIX);
+    struct api *api = ic->api;
+    struct http_request *req = ic->req;
+    free(ic);
+    api_serve_blob(api, req, hex);
+}
+
 static const struct {
     enum http_method method;
     const char *path;
@@ -200,6 +214,7 @@ static const struct {
     {HTTP_M_POST, "/internal/v1/read-index", handle_read_index},
     {HTTP_M_POST, "/internal/v1/join", handle_join},
     {HTTP_M_POST, "/internal/v1/remove", handle_remove},
+    {HTTP_M_GET, BLOBS_PREFIX, handle_blob}, /* + the hash */
 };
 
 static void body_read(struct http_request *req, int status)
@@ -231,8 +246,10 @@ void api_internal_route(struct api *api, struct http_request *req)
     struct internal_call *ic;
     size_t path_len = strcspn(req->raw_path, "?");
     for (size_t i = 0; i < ARRAY_SIZE(internal_routes); i++) {
-        if (strlen(internal_routes[i].path) != path_len ||
-            strncmp(internal_routes[i].path, req->raw_path, path_len) != 0) {
+        bool blobs = internal_routes[i].handler == handle_blob &&
+                     strncmp(req->raw_path, BLOBS_PREFIX, strlen(BLOBS_PREFIX)) == 0;
+        if (!blobs && (strlen(internal_routes[i].path) != path_len ||
+                       strncmp(internal_routes[i].path, req->raw_path, path_len) != 0)) {
             continue;
         }
         if (internal_routes[i].method != req->method) {

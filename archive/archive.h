@@ -198,6 +198,11 @@ int archive_list_bills(struct archive *a, const char *tenant,
                        const struct archive_bill_filter *filter, archive_bill_cb cb, void *arg,
                        bool *more, struct base_err *err) WARN_UNUSED;
 
+/* The cross-tenant record of blob @hash (32 bytes): size, references, holders. */
+int archive_get_blob(struct archive *a, const uint8_t hash[32], BlobRecord **out,
+                     struct base_err *err) WARN_UNUSED;
+void archive_free_blob(BlobRecord *blob);
+
 /* ---- Webhooks and deliveries (archive/webhooks.c) ---- */
 
 #define ARCHIVE_WEBHOOKS_MAX 32     /* per tenant */

@@ -468,50 +468,66 @@ static void store_order(struct txn *t, const char *image_no, BillOrder *order)
     put_record(t, ROCKS_CF_ORDER, &k, &order->base);
 }
 
-/* One more reference to a blob in @cf under key @k; *@fresh when it is the first. */
+/* Adds the nodes of @holders that @blob does not list yet. */
+static void add_holders(BlobRecord *blob, const uint64_t *holders, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool known = false;
+        for (size_t j = 0; j < blob->n_holders && !known; j++) {
+            known = blob->holders[j] == holders[i];
+        }
+        if (!known) {
+            blob->holders = xrealloc(blob->holders, (blob->n_holders + 1) * sizeof *blob->holders);
+            blob->holders[blob->n_holders++] = holders[i];
+        }
+    }
+}
+
+/* One more reference to a blob in @cf under key @k (and @holders, for the
+ * cross-tenant record); *@fresh when it is the first. */
 static int ref_blob(struct txn *t, enum rocks_cf cf, const struct key *k, uint64_t size,
-                    bool *fresh)
+                    const uint64_t *holders, size_t n_holders, bool *fresh)
 {
     BlobRecord *blob;
-    int rv = archive_load_record(t->a, cf, k, &blob_record__descriptor, (ProtobufCMessage **)&blob,
-                         t->err);
+    int rv = archive_load_record(t->a, cf, k, &blob_record__descriptor,
+                                 (ProtobufCMessage **)&blob, t->err);
     *fresh = rv == BASE_ENOTFOUND;
     if (*fresh) {
-        BlobRecord first = BLOB_RECORD__INIT;
-        first.size = size;
-        first.refs = 1;
-        put_record(t, cf, k, &first.base);
-        return 0;
-    }
-    if (rv != 0) {
+        blob = xmalloc(sizeof *blob);
+        blob_record__init(blob);
+        blob->size = size;
+        rv = 0;
+    } else if (rv != 0) {
         return rv;
     }
     blob->refs++;
+    add_holders(blob, holders, n_holders);
     put_record(t, cf, k, &blob->base);
-    blob_record__free_unpacked(blob, NULL);
+    /* Either kind (unpacked, or built here with malloc) owns only malloc()ed parts. */
+    protobuf_c_message_free_unpacked(&blob->base, NULL);
     return 0;
 }
 
-/* Counts a reference to a blob, across tenants (what garbage collection needs) and
- * for the tenant (*@fresh: the tenant stores this content for the first time, so its
- * physical usage grows). */
-static int count_blob_ref(struct txn *t, const ProtobufCBinaryData *hash, uint64_t size,
-                          bool *fresh)
+/* Counts a reference to a blob, across tenants (what garbage collection and reads from
+ * other nodes need: its holders) and for the tenant (*@fresh: the tenant stores this
+ * content for the first time, so its physical usage grows). */
+static int count_blob_ref(struct txn *t, const AddFile *f, bool *fresh)
 {
-    struct key k = {.len = hash->len};
+    struct key k = {.len = f->blob.len};
     bool any_fresh;
     int rv;
-    if (hash->len != 32) {
+    if (f->blob.len != 32) {
         return BASE_EINVAL;
     }
-    memcpy(k.buf, hash->data, hash->len);
-    if ((rv = ref_blob(t, ROCKS_CF_BLOBS, &k, size, &any_fresh)) != 0) {
+    memcpy(k.buf, f->blob.data, f->blob.len);
+    if ((rv = ref_blob(t, ROCKS_CF_BLOBS, &k, f->size, f->holders, f->n_holders,
+                       &any_fresh)) != 0) {
         return rv;
     }
     key_tenant_prefix(&k, t->cmd->tenant);
-    memcpy(k.buf + k.len, hash->data, hash->len);
-    k.len += hash->len;
-    return ref_blob(t, ROCKS_CF_TENANT_BLOBS, &k, size, fresh);
+    memcpy(k.buf + k.len, f->blob.data, f->blob.len);
+    k.len += f->blob.len;
+    return ref_blob(t, ROCKS_CF_TENANT_BLOBS, &k, f->size, NULL, 0, fresh);
 }
 
 static void store_file(struct txn *t, const AddFile *f, const char *category, bool amended)
@@ -615,7 +631,7 @@ static int apply_add_file(struct txn *t, const AddFile *f)
     bill->files++;
     count_category(bill, category, +1);
     bill->bytes += f->size;
-    if ((rv = count_blob_ref(t, &f->blob, f->size, &fresh)) != 0) {
+    if ((rv = count_blob_ref(t, f, &fresh)) != 0) {
         goto out;
     }
     {

@@ -342,3 +342,19 @@ int archive_digest(struct archive *a, uint8_t out[32], uint64_t *index, struct b
     base_err_set(err, "the store kept changing during the digest; retry when writes pause");
     return BASE_ERETRY;
 }
+
+int archive_get_blob(struct archive *a, const uint8_t hash[32], BlobRecord **out,
+                     struct base_err *err)
+{
+    struct key k = {.len = 32};
+    memcpy(k.buf, hash, 32);
+    return archive_load_record(a, ROCKS_CF_BLOBS, &k, &blob_record__descriptor,
+                               (ProtobufCMessage **)out, err);
+}
+
+void archive_free_blob(BlobRecord *blob)
+{
+    if (blob != NULL) {
+        blob_record__free_unpacked(blob, NULL);
+    }
+}

@@ -188,6 +188,10 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
     struct http_client_req *r = userp;
     size_t n = size * nmemb;
     size_t keep = n;
+    if (r->on_data != NULL) {
+        size_t taken = r->on_data(r, data, n);
+        return taken == HTTP_CLIENT_PAUSE ? CURL_WRITEFUNC_PAUSE : taken;
+    }
     if (r->response_len + keep > r->response_max) {
         keep = r->response_max - r->response_len;
         r->truncated = 1;
@@ -321,6 +325,24 @@ void http_client_send(struct http_client *c, struct http_client_req *r, http_cli
         list_remove(c, r);
         c->in_flight--;
         fail_later(c, r, "could not start the request");
+    }
+}
+
+long http_client_status(struct http_client_req *r)
+{
+    long status = 0;
+    if (r->easy != NULL) {
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    }
+    return status;
+}
+
+void http_client_resume(struct http_client_req *r)
+{
+    if (r->easy != NULL) {
+        /* curl may deliver the held piece from inside this call; completions are
+         * picked up by the next socket or timer event. */
+        curl_easy_pause(r->easy, CURLPAUSE_CONT);
     }
 }
 

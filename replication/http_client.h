@@ -18,11 +18,18 @@
 #include "base/err.h"
 
 #define HTTP_CLIENT_RESPONSE_MAX_DEFAULT (64u << 10)
+/* From an on_data callback: hold the transfer until http_client_resume(). */
+#define HTTP_CLIENT_PAUSE ((size_t)0x10000001)
 
 struct http_client;
 struct http_client_req;
 
 typedef void (*http_client_cb)(struct http_client_req *req);
+/* A piece of the response body as it arrives (the status is known by then:
+ * http_client_status()). Returns @n to go on, HTTP_CLIENT_PAUSE to hold the transfer
+ * (the same piece comes again after http_client_resume()), anything else to fail the
+ * request. */
+typedef size_t (*http_client_data_cb)(struct http_client_req *req, const char *data, size_t n);
 
 struct http_client_req {
     void *data; /* for the caller */
@@ -36,6 +43,7 @@ struct http_client_req {
     size_t response_max;   /* response bytes kept; 0: HTTP_CLIENT_RESPONSE_MAX_DEFAULT */
     unsigned timeout_ms;   /* whole request; 0: 30 s */
     unsigned connect_timeout_ms; /* 0: 5 s */
+    http_client_data_cb on_data; /* streams the body instead of keeping it */
 
     /* Out, valid in the callback. */
     long status;           /* the HTTP status; 0 when no response arrived */
@@ -57,6 +65,10 @@ struct http_client_req {
 int http_client_init(struct http_client **out, uv_loop_t *loop, struct base_err *err) WARN_UNUSED;
 /* Starts @req; @cb runs once it completed, failed or was cancelled. */
 void http_client_send(struct http_client *c, struct http_client_req *req, http_client_cb cb);
+/* The HTTP status of a response being received (0 before the head arrived). */
+long http_client_status(struct http_client_req *req);
+/* Lets a transfer held by HTTP_CLIENT_PAUSE go on. Never from inside on_data. */
+void http_client_resume(struct http_client_req *req);
 /* Number of requests in flight. */
 unsigned http_client_in_flight(const struct http_client *c);
 /* Cancels every request in flight (their callbacks run with an error), then closes

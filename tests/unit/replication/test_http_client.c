@@ -298,6 +298,88 @@ static void many_requests_in_parallel(void **state)
     free(reqs);
 }
 
+/* A streamed body, paused after every piece and resumed from a timer, arrives whole
+ * and in order, with the status known in the first piece. */
+struct stream {
+    struct fixture *f;
+    struct http_client_req req;
+    uv_timer_t resume;
+    char *got;
+    size_t len;
+    bool held;
+    unsigned pauses;
+    long status_seen;
+};
+
+static void resume_cb(uv_timer_t *t)
+{
+    struct stream *st = t->data;
+    st->held = false;
+    http_client_resume(&st->req);
+}
+
+static size_t stream_data(struct http_client_req *req, const char *data, size_t n)
+{
+    struct stream *st = req->data;
+    if (st->held) {
+        return HTTP_CLIENT_PAUSE;
+    }
+    if (st->status_seen == 0) {
+        st->status_seen = http_client_status(req);
+    }
+    memcpy(st->got + st->len, data, n);
+    st->len += n;
+    st->held = true;
+    st->pauses++;
+    uv_timer_start(&st->resume, resume_cb, 1, 0);
+    return n;
+}
+
+static void stream_done(struct http_client_req *req)
+{
+    struct stream *st = req->data;
+    st->f->done++;
+}
+
+static void streamed_body_with_pauses(void **state)
+{
+    struct fixture *f = *state;
+    enum { BODY = 200000 };
+    char *reply = xmalloc(BODY + 128);
+    struct stream st = {.f = f};
+    char u[64];
+    int head = snprintf(reply, 128, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                                    "Connection: close\r\n\r\n", BODY);
+    for (int i = 0; i < BODY; i++) {
+        reply[head + i] = (char)('a' + i % 26);
+    }
+    reply[head + BODY] = '\0';
+    f->server.reply = reply;
+    st.got = xmalloc(BODY);
+    uv_timer_init(&f->loop, &st.resume);
+    st.resume.data = &st;
+    url(f, u, sizeof u, "/blob");
+    st.req.data = &st;
+    st.req.url = u;
+    st.req.on_data = stream_data;
+    http_client_send(f->client, &st.req, stream_done);
+    run_until(f, 1);
+    assert_int_equal(st.req.status, 200);
+    assert_int_equal(st.status_seen, 200);
+    assert_int_equal(st.len, BODY);
+    for (int i = 0; i < BODY; i++) {
+        if (st.got[i] != (char)('a' + i % 26)) {
+            fail_msg("byte %d differs", i);
+        }
+    }
+    assert_true(st.pauses > 1);
+    assert_null(st.req.response); /* streamed, not kept */
+    uv_close((uv_handle_t *)&st.resume, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    free(st.got);
+    free(reply);
+}
+
 static void close_cancels_requests_in_flight(void **state)
 {
     struct fixture *f = *state;
@@ -325,6 +407,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(silent_server_times_out, setup, teardown),
     cmocka_unit_test_setup_teardown(unsupported_scheme_is_refused, setup, teardown),
     cmocka_unit_test_setup_teardown(many_requests_in_parallel, setup, teardown),
+    cmocka_unit_test_setup_teardown(streamed_body_with_pauses, setup, teardown),
     cmocka_unit_test_setup_teardown(close_cancels_requests_in_flight, setup, teardown),
 };
 

@@ -1,0 +1,135 @@
+#include "blob_fetch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/nodes.h"
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "replication/repl_int.h"
+
+#define FETCH_TIMEOUT_MS (10u * 60 * 1000) /* a whole large blob over a slow link */
+
+static size_t fetch_data(struct http_client_req *req, const char *data, size_t n)
+{
+    struct blob_fetch *f = req->data;
+    size_t taken;
+    long status = http_client_status(req);
+    if (status != 200 && status != 206) {
+        return 0; /* an error answer: fail rather than pass its body on as content */
+    }
+    if (f->received + n > f->expected) {
+        return 0;
+    }
+    taken = f->on_data(f, data, n);
+    if (taken == n) {
+        f->received += n;
+    }
+    return taken;
+}
+
+static void fetch_done(struct http_client_req *req)
+{
+    struct blob_fetch *f = req->data;
+    char why[320];
+    bool ok = req->status != 0 && f->received == f->expected;
+    if (!ok) {
+        if (req->status != 0 && req->status != 200 && req->status != 206) {
+            snprintf(why, sizeof why, "holder %" PRIu64 " answered HTTP %ld", f->holder,
+                     req->status);
+        } else {
+            snprintf(why, sizeof why, "holder %" PRIu64 ": %s (%" PRIu64 " of %" PRIu64
+                     " bytes)", f->holder, req->error[0] != '\0' ? req->error : "cut short",
+                     f->received, f->expected);
+        }
+        LOG_WARN("blobs", "fetch %s: %s", f->url, why);
+    }
+    f->on_done(f, ok, ok ? NULL : why);
+    free(req->response);
+    free(f);
+}
+
+/* The HTTP address of the first holder of @blob that is a member and not this node. */
+static bool pick_holder(struct repl *r, const BlobRecord *blob, uint64_t *id, char *http,
+                        size_t size)
+{
+    for (size_t i = 0; i < blob->n_holders; i++) {
+        struct base_err err = {{0}};
+        NodeRecord *node;
+        if (blob->holders[i] == r->id ||
+            archive_get_node(r->archive, blob->holders[i], &node, &err) != 0) {
+            continue;
+        }
+        if (!node->removed) {
+            *id = node->id;
+            snprintf(http, size, "%s", node->http);
+            archive_free_node(node);
+            return true;
+        }
+        archive_free_node(node);
+    }
+    return false;
+}
+
+struct blob_fetch *repl_blob_fetch(struct repl *r, const uint8_t hash[32], uint64_t from,
+                                   uint64_t to, blob_fetch_data_cb on_data,
+                                   blob_fetch_done_cb on_done, void *data, char *why,
+                                   size_t why_size)
+{
+    struct base_err err = {{0}};
+    BlobRecord *blob;
+    struct blob_fetch *f;
+    char hex[65], http[ARCHIVE_ADDRESS_MAX + 1], target[128], signature[PEER_AUTH_HEX_BYTES];
+    uint64_t holder, now = clock_wall_ms();
+    if (r->auth == NULL) {
+        snprintf(why, why_size, "this node has no copy and no cluster secret to ask others");
+        return NULL;
+    }
+    if (archive_get_blob(r->archive, hash, &blob, &err) != 0) {
+        snprintf(why, why_size, "no record of the blob: %s", err.msg);
+        return NULL;
+    }
+    if (!pick_holder(r, blob, &holder, http, sizeof http)) {
+        snprintf(why, why_size, "no other member holds a copy (holders: %zu)", blob->n_holders);
+        archive_free_blob(blob);
+        return NULL;
+    }
+    archive_free_blob(blob);
+    hex_encode(hash, 32, hex);
+    f = xcalloc(1, sizeof *f);
+    f->data = data;
+    f->repl = r;
+    f->on_data = on_data;
+    f->on_done = on_done;
+    f->holder = holder;
+    f->expected = to - from + 1;
+    snprintf(target, sizeof target, "/internal/v1/blobs/%s", hex);
+    snprintf(f->url, sizeof f->url, "http://%s%s", http, target);
+    peer_auth_sign(r->auth, "GET", target, now, NULL, 0, signature);
+    snprintf(f->time_header, sizeof f->time_header, "%s: %" PRIu64, PEER_AUTH_TIME_HEADER, now);
+    snprintf(f->signature_header, sizeof f->signature_header, "%s: %s",
+             PEER_AUTH_SIGNATURE_HEADER, signature);
+    snprintf(f->range, sizeof f->range, "Range: bytes=%" PRIu64 "-%" PRIu64, from, to);
+    f->headers[0] = f->time_header;
+    f->headers[1] = f->signature_header;
+    f->headers[2] = f->range;
+    f->headers[3] = NULL;
+    f->req.data = f;
+    f->req.method = "GET";
+    f->req.url = f->url;
+    f->req.headers = f->headers;
+    f->req.on_data = fetch_data;
+    f->req.timeout_ms = FETCH_TIMEOUT_MS;
+    f->req.connect_timeout_ms = 2000;
+    http_client_send(r->http, &f->req, fetch_done);
+    return f;
+}
+
+void blob_fetch_resume(struct blob_fetch *f)
+{
+    http_client_resume(&f->req);
+}

@@ -1,0 +1,52 @@
+/* Reading a blob this node does not hold from a node that does.
+ *
+ * The holders of a blob are in its cross-tenant record (BlobRecord.holders, written by
+ * the capture that made each copy durable). A fetch asks the first holder that is a
+ * member and not this node for GET /internal/v1/blobs/<hash> (signed with the cluster
+ * secret), optionally a byte range, and streams the answer to the caller one piece at
+ * a time: the caller pauses the transfer until it has passed a piece on, so a fetch
+ * holds one piece whatever the size. Runs on the loop thread. */
+#ifndef IMGARC_REPLICATION_BLOB_FETCH_H
+#define IMGARC_REPLICATION_BLOB_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replication/http_client.h"
+#include "replication/raft_node.h"
+
+struct blob_fetch;
+/* A piece of the blob: return @n to go on, HTTP_CLIENT_PAUSE to hold the transfer
+ * until blob_fetch_resume(), 0 to stop. */
+typedef size_t (*blob_fetch_data_cb)(struct blob_fetch *f, const char *data, size_t n);
+/* The end: @ok when every byte asked for arrived; else @why says what failed. The
+ * fetch is freed after this returns. */
+typedef void (*blob_fetch_done_cb)(struct blob_fetch *f, bool ok, const char *why);
+
+struct blob_fetch {
+    void *data; /* for the caller */
+    /* Private. */
+    struct repl *repl;
+    struct http_client_req req;
+    blob_fetch_data_cb on_data;
+    blob_fetch_done_cb on_done;
+    uint64_t expected;
+    uint64_t received;
+    char url[512];
+    char range[64];
+    char time_header[64];
+    char signature_header[128];
+    const char *headers[4];
+    uint64_t holder;
+};
+
+/* Starts fetching bytes [@from, @to] (inclusive) of blob @hash; NULL with @why set
+ * when no other node holds it (or no cluster secret is configured). */
+struct blob_fetch *repl_blob_fetch(struct repl *r, const uint8_t hash[32], uint64_t from,
+                                   uint64_t to, blob_fetch_data_cb on_data,
+                                   blob_fetch_done_cb on_done, void *data, char *why,
+                                   size_t why_size);
+void blob_fetch_resume(struct blob_fetch *f);
+
+#endif

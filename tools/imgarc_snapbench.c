@@ -1,0 +1,207 @@
+/* imgarc-snapbench: how big and how slow a raft snapshot of the metadata is.
+ *
+ * Builds a real metadata store (RocksDB) by applying N AddFile commands through the
+ * state machine, as a node would, then takes a snapshot (storage_snapshot_encode, what
+ * raft asks the FSM for), restores it into a fresh store and compares the digests.
+ * Prints the figures; nothing here is a test. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "archive/archive.h"
+#include "base/clock.h"
+#include "storage/rocks.h"
+#include "storage/snapshot.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double peak_rss_mib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+static void die(const char *what, const struct base_err *err)
+{
+    fprintf(stderr, "imgarc-snapbench: %s: %s\n", what, err->msg);
+    exit(1);
+}
+
+static void apply(struct archive *a, uint64_t index, const Command *cmd)
+{
+    struct archive_result res;
+    struct base_err err = {{0}};
+    void *buf;
+    size_t len;
+    archive_encode(cmd, &buf, &len);
+    if (archive_apply(a, index, buf, len, &res, &err) != 0) {
+        die("apply", &err);
+    }
+    if (res.status != ARCHIVE_OK) {
+        fprintf(stderr, "imgarc-snapbench: entry %llu refused: %s\n",
+                (unsigned long long)index, res.message);
+        exit(1);
+    }
+    free(buf);
+}
+
+static void init_cluster(struct archive *a)
+{
+    Command cmd = COMMAND__INIT;
+    InitCluster ic = INIT_CLUSTER__INIT;
+    uint8_t key[32];
+    randombytes_buf(key, sizeof key);
+    ic.token_key.data = key;
+    ic.token_key.len = sizeof key;
+    cmd.tenant = ARCHIVE_DEFAULT_TENANT;
+    cmd.request_id = "snapbench";
+    cmd.operator_ = "snapbench";
+    cmd.time_ms = clock_wall_ms();
+    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
+    cmd.init_cluster = &ic;
+    apply(a, 1, &cmd);
+}
+
+static void add_file(struct archive *a, uint64_t index, unsigned long i, unsigned per_bill)
+{
+    Command cmd = COMMAND__INIT;
+    AddFile f = ADD_FILE__INIT;
+    char image_no[32], file_id[40], name[32];
+    uint8_t blob[32];
+    snprintf(image_no, sizeof image_no, "SB-%08lu", i / per_bill);
+    snprintf(file_id, sizeof file_id, "f%031lx", i);
+    snprintf(name, sizeof name, "scan-%lu.pdf", i);
+    crypto_generichash(blob, sizeof blob, (const uint8_t *)file_id, strlen(file_id), NULL, 0);
+    f.image_no = image_no;
+    f.file_id = file_id;
+    f.name = name;
+    f.format = "pdf";
+    f.size = 4096; /* 1M files fit the evaluation quota of the default tenant */
+    f.pages = 2;
+    f.category = i % per_bill == 0 ? "cover" : "attachment";
+    f.blob.data = blob;
+    f.blob.len = sizeof blob;
+    f.check = i;
+    cmd.tenant = ARCHIVE_DEFAULT_TENANT;
+    cmd.request_id = "snapbench";
+    cmd.operator_ = "scanner-1";
+    cmd.time_ms = clock_wall_ms();
+    cmd.body_case = COMMAND__BODY_ADD_FILE;
+    cmd.add_file = &f;
+    apply(a, index, &cmd);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: imgarc-snapbench [--files N] [--files-per-bill N] [--dir DIR]\n"
+                    "  Applies N AddFile commands (default 1000000, 20 per bill) to a fresh\n"
+                    "  store under DIR (default a new directory in /tmp, removed after),\n"
+                    "  then snapshots, restores and compares.\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    unsigned long files = 1000000;
+    unsigned per_bill = 20;
+    char dir[4096] = "";
+    char src_dir[4200], dst_dir[4200], cmdline[8600];
+    struct rocks *db, *db2;
+    struct archive a = {0};
+    struct base_err err = {{0}};
+    uint8_t d1[32], d2[32];
+    void *snap;
+    size_t len;
+    double t0, t_apply, t_encode, t_restore;
+    bool made_dir = false;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--files") == 0 && i + 1 < argc) {
+            files = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--files-per-bill") == 0 && i + 1 < argc) {
+            per_bill = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+            snprintf(dir, sizeof dir, "%s", argv[++i]);
+        } else {
+            usage();
+        }
+    }
+    if (files == 0 || per_bill == 0 || sodium_init() < 0) {
+        usage();
+    }
+    if (dir[0] == '\0') {
+        snprintf(dir, sizeof dir, "/tmp/imgarc-snapbench-XXXXXX");
+        if (mkdtemp(dir) == NULL) {
+            fprintf(stderr, "imgarc-snapbench: mkdtemp: %s\n", strerror(errno));
+            return 1;
+        }
+        made_dir = true;
+    }
+    snprintf(src_dir, sizeof src_dir, "%s/source", dir);
+    snprintf(dst_dir, sizeof dst_dir, "%s/restored", dir);
+    if (rocks_open(&db, src_dir, &err) != 0 || archive_open(&a, db, &err) != 0) {
+        die("open", &err);
+    }
+    init_cluster(&a);
+    printf("applying %lu AddFile commands (%u per bill) to %s ...\n", files, per_bill, src_dir);
+    fflush(stdout);
+    t0 = now_s();
+    for (unsigned long i = 0; i < files; i++) {
+        add_file(&a, i + 2, i, per_bill);
+    }
+    t_apply = now_s() - t0;
+
+    t0 = now_s();
+    if (storage_snapshot_encode(db, a.applied_index, &snap, &len, &err) != 0) {
+        die("snapshot", &err);
+    }
+    t_encode = now_s() - t0;
+    if (storage_digest(db, d1, &err) != 0) {
+        die("digest", &err);
+    }
+
+    if (rocks_open(&db2, dst_dir, &err) != 0) {
+        die("open restored", &err);
+    }
+    t0 = now_s();
+    if (storage_snapshot_restore(db2, snap, len, &err) != 0) {
+        die("restore", &err);
+    }
+    t_restore = now_s() - t0;
+    if (storage_digest(db2, d2, &err) != 0) {
+        die("digest restored", &err);
+    }
+    free(snap);
+
+    printf("file records          %lu (bills %lu)\n", files, (files + per_bill - 1) / per_bill);
+    printf("apply                 %.1f s (%.0f commands/s, one RocksDB batch each)\n",
+           t_apply, (double)files / t_apply);
+    printf("snapshot              %.1f MiB, encoded in %.2f s (%.0f bytes per file)\n",
+           (double)len / (1024.0 * 1024.0), t_encode, (double)len / (double)files);
+    printf("restore               %.2f s into a fresh store\n", t_restore);
+    printf("digests               %s\n", memcmp(d1, d2, 32) == 0 ? "equal" : "DIFFER");
+    printf("peak RSS              %.0f MiB (the snapshot is one buffer in memory)\n",
+           peak_rss_mib());
+    rocks_close(db);
+    rocks_close(db2);
+    if (made_dir) {
+        snprintf(cmdline, sizeof cmdline, "rm -rf '%s'", dir);
+        if (system(cmdline) != 0) {
+            fprintf(stderr, "imgarc-snapbench: could not remove %s\n", dir);
+        }
+    }
+    return memcmp(d1, d2, 32) == 0 ? 0 : 1;
+}
