@@ -127,12 +127,18 @@ static void stopped_repl(void *arg)
     uv_close((uv_handle_t *)&n->sigint, NULL);
 }
 
+static void handed_over(void *arg)
+{
+    struct node *n = arg;
+    LOG_INFO("node", "stopping raft");
+    repl_stop(n->repl, stopped_repl, n);
+}
+
 static void stopped_http_client(void *arg)
 {
     struct node *n = arg;
     n->http = NULL;
-    LOG_INFO("node", "outbound HTTP stopped; stopping raft");
-    repl_stop(n->repl, stopped_repl, n);
+    repl_handover(n->repl, handed_over, n);
 }
 
 static void stopped_api(void *arg)

@@ -489,6 +489,41 @@ static void http_closed(void *arg)
     repl_closed_one(arg);
 }
 
+static void transferred(struct raft_transfer *req)
+{
+    struct repl *r = req->data;
+    raft_id id = 0;
+    const char *address = NULL;
+    raft_leader(&r->raft, &id, &address);
+    if (id != 0 && id != r->id) {
+        LOG_INFO("raft", "handed leadership over to node %llu (%s) before stopping",
+                 (unsigned long long)id, address != NULL ? address : "?");
+    } else {
+        LOG_WARN("raft", "leadership hand-over did not complete; the others elect a leader "
+                         "after their election timeout");
+    }
+    r->handover_cb(r->handover_arg);
+}
+
+void repl_handover(struct repl *r, void (*cb)(void *arg), void *arg)
+{
+    int rv;
+    r->handover_cb = cb;
+    r->handover_arg = arg;
+    if (raft_state(&r->raft) != RAFT_LEADER) {
+        cb(arg);
+        return;
+    }
+    r->transfer.data = r;
+    rv = raft_transfer(&r->raft, &r->transfer, 0, transferred);
+    if (rv != 0) {
+        if (rv != RAFT_NOTFOUND) { /* NOTFOUND: no voting follower, e.g. a single node */
+            LOG_INFO("raft", "no leadership hand-over before stopping: %s", raft_strerror(rv));
+        }
+        cb(arg);
+    }
+}
+
 void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
 {
     r->stopping = true;

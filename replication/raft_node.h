@@ -149,5 +149,10 @@ void repl_set_draining(struct repl *r);
 /* Stops raft; pending proposals, waits and calls get BASE_ESHUTDOWN. @cb runs when
  * everything is closed and the memory is freed. */
 void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg);
+/* Before a planned stop: a leader hands leadership to a voting follower (raft's
+ * TimeoutNow), so the others need not wait an election timeout. @cb runs when the
+ * transfer is done or has given up (after at most an election timeout), or at once
+ * when this node is not the leader or has nobody to hand over to. */
+void repl_handover(struct repl *r, void (*cb)(void *arg), void *arg);
 
 #endif

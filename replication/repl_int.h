@@ -125,6 +125,10 @@ struct repl {
     unsigned closing; /* handles and subsystems still closing */
     void (*stop_cb)(void *arg);
     void *stop_arg;
+    /* Handing leadership over before a stop. */
+    struct raft_transfer transfer;
+    void (*handover_cb)(void *arg);
+    void *handover_arg;
 };
 
 /* raft_node.c */
