@@ -489,11 +489,30 @@ static void http_closed(void *arg)
     repl_closed_one(arg);
 }
 
+/* Ends the hand-over once: raft's callback or the timer, whichever comes first (raft
+ * may still call back later, while it closes). */
+static void handover_end(struct repl *r)
+{
+    if (r->handover_done) {
+        return;
+    }
+    r->handover_done = true;
+    if (r->handover_timer != NULL) {
+        uv_timer_stop(r->handover_timer);
+        uv_close((uv_handle_t *)r->handover_timer, (uv_close_cb)free);
+        r->handover_timer = NULL;
+    }
+    r->handover_cb(r->handover_arg);
+}
+
 static void transferred(struct raft_transfer *req)
 {
     struct repl *r = req->data;
     raft_id id = 0;
     const char *address = NULL;
+    if (r->handover_done) {
+        return;
+    }
     raft_leader(&r->raft, &id, &address);
     if (id != 0 && id != r->id) {
         LOG_INFO("raft", "handed leadership over to node %llu (%s) before stopping",
@@ -502,7 +521,14 @@ static void transferred(struct raft_transfer *req)
         LOG_WARN("raft", "leadership hand-over did not complete; the others elect a leader "
                          "after their election timeout");
     }
-    r->handover_cb(r->handover_arg);
+    handover_end(r);
+}
+
+static void handover_timeout(uv_timer_t *t)
+{
+    struct repl *r = t->data;
+    LOG_WARN("raft", "leadership hand-over took too long; stopping without it");
+    handover_end(r);
 }
 
 void repl_handover(struct repl *r, void (*cb)(void *arg), void *arg)
@@ -510,8 +536,9 @@ void repl_handover(struct repl *r, void (*cb)(void *arg), void *arg)
     int rv;
     r->handover_cb = cb;
     r->handover_arg = arg;
+    r->handover_done = false;
     if (raft_state(&r->raft) != RAFT_LEADER) {
-        cb(arg);
+        handover_end(r);
         return;
     }
     r->transfer.data = r;
@@ -520,8 +547,13 @@ void repl_handover(struct repl *r, void (*cb)(void *arg), void *arg)
         if (rv != RAFT_NOTFOUND) { /* NOTFOUND: no voting follower, e.g. a single node */
             LOG_INFO("raft", "no leadership hand-over before stopping: %s", raft_strerror(rv));
         }
-        cb(arg);
+        handover_end(r);
+        return;
     }
+    r->handover_timer = xmalloc(sizeof *r->handover_timer);
+    uv_timer_init(r->loop, r->handover_timer);
+    r->handover_timer->data = r;
+    uv_timer_start(r->handover_timer, handover_timeout, 2ull * r->election_timeout_ms, 0);
 }
 
 void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)

@@ -127,6 +127,8 @@ struct repl {
     void *stop_arg;
     /* Handing leadership over before a stop. */
     struct raft_transfer transfer;
+    uv_timer_t *handover_timer; /* gives up when raft does not call back in time */
+    bool handover_done;
     void (*handover_cb)(void *arg);
     void *handover_arg;
 };
