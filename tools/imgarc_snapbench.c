@@ -5,6 +5,7 @@
  * raft asks the FSM for), restores it into a fresh store and compares the digests.
  * Prints the figures; nothing here is a test. */
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +35,31 @@ static double peak_rss_mib(void)
     return (double)ru.ru_maxrss / 1024.0;
 }
 
+/* The scratch directory this run made (removed at exit), or "" when given by --dir. */
+static char scratch[4096];
+
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    if (remove(path) != 0) {
+        fprintf(stderr, "imgarc-snapbench: remove %s: %s\n", path, strerror(errno));
+    }
+    return 0;
+}
+
+static void remove_scratch(void)
+{
+    if (scratch[0] != '\0') {
+        nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
 static void die(const char *what, const struct base_err *err)
 {
     fprintf(stderr, "imgarc-snapbench: %s: %s\n", what, err->msg);
-    exit(1);
+    exit(1); /* remove_scratch runs at exit */
 }
 
 static void apply(struct archive *a, uint64_t index, const Command *cmd)
@@ -108,7 +130,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: imgarc-snapbench [--files N] [--files-per-bill N] [--dir DIR]\n"
                     "  Applies N AddFile commands (default 1000000, 20 per bill) to a fresh\n"
-                    "  store under DIR (default a new directory in /tmp, removed after),\n"
+                    "  store under DIR (default a new directory in $TMPDIR or /tmp, removed\n"
+                    "  after, also when the run fails);\n"
                     "  then snapshots, restores and compares.\n");
     exit(2);
 }
@@ -118,7 +141,7 @@ int main(int argc, char **argv)
     unsigned long files = 1000000;
     unsigned per_bill = 20;
     char dir[4096] = "";
-    char src_dir[4200], dst_dir[4200], cmdline[8600];
+    char src_dir[4200], dst_dir[4200];
     struct rocks *db, *db2;
     struct archive a = {0};
     struct base_err err = {{0}};
@@ -126,7 +149,6 @@ int main(int argc, char **argv)
     void *snap;
     size_t len;
     double t0, t_apply, t_encode, t_restore;
-    bool made_dir = false;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--files") == 0 && i + 1 < argc) {
@@ -143,12 +165,15 @@ int main(int argc, char **argv)
         usage();
     }
     if (dir[0] == '\0') {
-        snprintf(dir, sizeof dir, "/tmp/imgarc-snapbench-XXXXXX");
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/imgarc-snapbench-XXXXXX",
+                 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
         if (mkdtemp(dir) == NULL) {
-            fprintf(stderr, "imgarc-snapbench: mkdtemp: %s\n", strerror(errno));
+            fprintf(stderr, "imgarc-snapbench: mkdtemp %s: %s\n", dir, strerror(errno));
             return 1;
         }
-        made_dir = true;
+        snprintf(scratch, sizeof scratch, "%s", dir);
+        atexit(remove_scratch);
     }
     snprintf(src_dir, sizeof src_dir, "%s/source", dir);
     snprintf(dst_dir, sizeof dst_dir, "%s/restored", dir);
@@ -197,11 +222,5 @@ int main(int argc, char **argv)
            peak_rss_mib());
     rocks_close(db);
     rocks_close(db2);
-    if (made_dir) {
-        snprintf(cmdline, sizeof cmdline, "rm -rf '%s'", dir);
-        if (system(cmdline) != 0) {
-            fprintf(stderr, "imgarc-snapbench: could not remove %s\n", dir);
-        }
-    }
     return memcmp(d1, d2, 32) == 0 ? 0 : 1;
 }
