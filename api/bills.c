@@ -305,16 +305,6 @@ void api_handle_submit(struct api_call *call)
 
 /* ---- Reads ---- */
 
-static json_t *invoice_json(const Invoice *inv)
-{
-    if (inv == NULL) {
-        return json_null();
-    }
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "number", inv->number, "code", inv->code,
-                     "date", inv->date, "amount", inv->amount, "tax", inv->tax, "total",
-                     inv->total);
-}
-
 static json_t *file_json(const FileRecord *f, size_t position)
 {
     char hex[65];
@@ -328,7 +318,7 @@ static json_t *file_json(const FileRecord *f, size_t position)
                   "file_id", f->file_id, "name", f->name, "format", f->format, "size",
                   (json_int_t)f->size, "pages", (int)f->pages, "category", f->category,
                   "position", (json_int_t)position, "rotation", (int)f->rotation, "blob", hex,
-                  "invoice", invoice_json(f->invoice), "match",
+                  "invoice", archive_invoice_json(f->invoice), "match",
                   f->match[0] != '\0' ? json_string(f->match) : json_null(), "captured_at",
                   api_time_json(f->captured_ms), "captured_by", f->captured_by, "amended",
                   f->amended);
@@ -395,7 +385,7 @@ static json_t *bill_json(const BillRecord *b)
 {
     json_t *invoices = json_array();
     for (size_t i = 0; i < b->n_invoices; i++) {
-        json_array_append_new(invoices, invoice_json(b->invoices[i]));
+        json_array_append_new(invoices, archive_invoice_json(b->invoices[i]));
     }
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o}", "image_no",
                      b->image_no, "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,

@@ -338,15 +338,6 @@ struct match_view {
     json_t *matched_by; /* declared number -> file id */
 };
 
-static json_t *invoice_json(const Invoice *i)
-{
-    if (i == NULL) {
-        return json_null();
-    }
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "number", i->number, "code", i->code,
-                     "date", i->date, "amount", i->amount, "tax", i->tax, "total", i->total);
-}
-
 /* Why a scanned invoice does not match the declared invoice of the same number. */
 static json_t *mismatch_json(const struct match_view *v, const FileRecord *f)
 {
@@ -403,14 +394,13 @@ void api_handle_match_results(struct api_call *call)
                 if (f->match[0] != '\0') {
                     json_object_set_new(v.matched_by, f->match, json_string(f->file_id));
                 }
-                json_array_append_new(v.files, json_pack("{s:s, s:i, s:o, s:o, s:o}", "file_id",
-                                                         f->file_id, "position", (int)(i + 1),
-                                                         "invoice", invoice_json(f->invoice),
-                                                         "match",
-                                                         f->match[0] != '\0'
-                                                             ? json_string(f->match)
-                                                             : json_null(),
-                                                         "problem", mismatch_json(&v, f)));
+                json_array_append_new(
+                    v.files,
+                    json_pack("{s:s, s:i, s:o, s:o, s:o}", "file_id", f->file_id, "position",
+                              (int)(i + 1), "invoice", archive_invoice_json(f->invoice),
+                              "match",
+                              f->match[0] != '\0' ? json_string(f->match) : json_null(),
+                              "problem", mismatch_json(&v, f)));
             }
             archive_free_file(f);
         }
@@ -418,9 +408,10 @@ void api_handle_match_results(struct api_call *call)
     }
     for (size_t i = 0; i < bill->n_invoices; i++) {
         json_t *by = json_object_get(v.matched_by, bill->invoices[i]->number);
-        json_array_append_new(declared, json_pack("{s:o, s:O}", "invoice",
-                                                  invoice_json(bill->invoices[i]), "file_id",
-                                                  by != NULL ? by : json_null()));
+        json_array_append_new(declared,
+                              json_pack("{s:o, s:O}", "invoice",
+                                        archive_invoice_json(bill->invoices[i]), "file_id",
+                                        by != NULL ? by : json_null()));
     }
     api_respond_json(call->api, call->req, 200,
                      json_pack("{s:s, s:s, s:s?, s:s, s:{s:i, s:i}, s:o, s:o}", "image_no",
@@ -502,7 +493,7 @@ void api_handle_batch_match(struct api_call *call)
             json_array_append_new(files, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "image_no",
                                                    image_no, "file_id", f->file_id, "category",
                                                    f->category, "invoice",
-                                                   invoice_json(f->invoice), "match",
+                                                   archive_invoice_json(f->invoice), "match",
                                                    f->match[0] != '\0' ? json_string(f->match)
                                                                        : json_null(),
                                                    "problem",

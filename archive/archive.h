@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "archive/archive.pb-c.h"
 #include "base/err.h"
 #include "storage/rocks.h"
@@ -121,6 +123,9 @@ bool archive_license_warning(const License *l, uint64_t now_ms, char *buf, size_
 /* The warning stage of @l at @now_ms: 30, 7 or 1 (days left at most), 0 when expired,
  * -1 when it is further than 30 days from expiry. */
 int archive_license_stage(const License *l, uint64_t now_ms);
+/* The stage of tenant @t's license at @now_ms that was not announced yet (for that
+ * license), or -1 when none is due. */
+int archive_license_warning_due(const TenantRecord *t, uint64_t now_ms);
 
 /* Fills @out with a new random file id. Called by the proposer, never by apply. */
 void archive_new_file_id(char out[ARCHIVE_FILE_ID_BYTES + 1]);
@@ -265,6 +270,8 @@ bool archive_amount_cents(const char *s, int64_t *out);
 /* Whether a scanned invoice matches a declared one: number and total amount (total, or
  * amount plus tax), and with @standard also code, issue date, amount and tax. */
 bool archive_invoices_match(const Invoice *declared, const Invoice *scanned, bool standard);
+/* An invoice as the API and the audit log show it; JSON null for NULL. */
+json_t *archive_invoice_json(const Invoice *inv);
 /* The first element that differs, for explanations; NULL when they match. */
 const char *archive_invoice_mismatch(const Invoice *declared, const Invoice *scanned,
                                      bool standard);

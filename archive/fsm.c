@@ -245,12 +245,6 @@ static void result_bill(struct txn *t, const BillRecord *bill)
 }
 
 
-static json_t *invoice_json(const Invoice *i)
-{
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "number", i->number, "code", i->code,
-                     "date", i->date, "amount", i->amount, "tax", i->tax, "total", i->total);
-}
-
 static void copy_invoice(Invoice *dst, const Invoice *src)
 {
     invoice__init(dst);
@@ -410,6 +404,20 @@ static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *c
         return false;
     }
     return true;
+}
+
+/* Takes @file_id out of @order (nothing when it is not in it). */
+static void order_remove(BillOrder *order, const char *file_id)
+{
+    for (size_t i = 0; i < order->n_file_ids; i++) {
+        if (strcmp(order->file_ids[i], file_id) == 0) {
+            free(order->file_ids[i]);
+            memmove(&order->file_ids[i], &order->file_ids[i + 1],
+                    (order->n_file_ids - i - 1) * sizeof *order->file_ids);
+            order->n_file_ids--;
+            return;
+        }
+    }
 }
 
 /* Inserts @file_id at 0-based index @at of @order; returns its 1-based position. */
@@ -1662,12 +1670,9 @@ static int apply_license_warning(struct txn *t, const LicenseWarning *w)
         return rv;
     }
     l = rec->license;
-    stage = l != NULL ? archive_license_stage(l, t->cmd->time_ms) : -1;
-    /* Stages only go down (30, 7, 1, 0): one at or below this one was announced. */
-    if (l == NULL || w->license_id == NULL || strcmp(l->license_id, w->license_id) != 0 ||
-        stage < 0 || (unsigned)stage != w->days ||
-        (strcmp(rec->warned_license, l->license_id) == 0 &&
-         rec->warned_days <= (unsigned)stage)) {
+    stage = archive_license_warning_due(rec, t->cmd->time_ms);
+    if (stage < 0 || w->license_id == NULL || strcmp(l->license_id, w->license_id) != 0 ||
+        (unsigned)stage != w->days) {
         t->res->replayed = true;
         archive_free_tenant(rec);
         return 0;
@@ -2243,7 +2248,7 @@ static int apply_set_file_invoice(struct txn *t, const SetFileInvoice *c)
         refuse(t, ARCHIVE_R_MATCH_LOCKED, "file %s is matched to invoice %s: matched invoices "
                "are locked; unmatch it first", f->file_id, f->match);
     } else {
-        json_t *before = f->invoice != NULL ? invoice_json(f->invoice) : json_null();
+        json_t *before = archive_invoice_json(f->invoice);
         inv = xmalloc(sizeof *inv);
         invoice__init(inv);
         copy_invoice(inv, c->invoice);
@@ -2254,7 +2259,7 @@ static int apply_set_file_invoice(struct txn *t, const SetFileInvoice *c)
         put_file(t, f);
         audit(t, bill, "invoice_data_set",
               json_pack("{s:s, s:o, s:o}", "file_id", f->file_id, "before", before, "after",
-                        invoice_json(inv)));
+                        archive_invoice_json(inv)));
         store_bill(t, bill);
         result_bill(t, bill);
         snprintf(t->res->file_id, sizeof t->res->file_id, "%s", f->file_id);
@@ -2451,15 +2456,7 @@ static int remove_file(struct txn *t, BillRecord *bill, BillOrder *order, const 
     struct usage_delta d = {.bytes = -(int64_t)f->size, .files = -1};
     bool last;
     int rv;
-    for (size_t i = 0; i < order->n_file_ids; i++) {
-        if (strcmp(order->file_ids[i], f->file_id) == 0) {
-            free(order->file_ids[i]);
-            memmove(&order->file_ids[i], &order->file_ids[i + 1],
-                    (order->n_file_ids - i - 1) * sizeof *order->file_ids);
-            order->n_file_ids--;
-            break;
-        }
-    }
+    order_remove(order, f->file_id);
     key_pair(&k, t->cmd->tenant, f->file_id);
     rocks_batch_delete(t->batch, ROCKS_CF_FILES, k.buf, k.len);
     if (f->batch[0] != '\0') {
@@ -2519,11 +2516,6 @@ static void free_files(FileRecord **files, size_t n)
     free(files);
 }
 
-static json_t *ids_json(char **ids, size_t n)
-{
-    return string_array(ids, n);
-}
-
 static int apply_delete_files(struct txn *t, const DeleteFiles *c)
 {
     BillRecord *bill;
@@ -2557,7 +2549,7 @@ static int apply_delete_files(struct txn *t, const DeleteFiles *c)
     }
     if (rv == 0) {
         audit(t, bill, state_in(bill, AMENDABLE) ? "files_deleted_by_amend" : "files_deleted",
-              json_pack("{s:o}", "file_ids", ids_json(c->file_ids, c->n_file_ids)));
+              json_pack("{s:o}", "file_ids", string_array(c->file_ids, c->n_file_ids)));
         store_order(t, bill->image_no, order);
         store_bill(t, bill);
         result_bill(t, bill);
@@ -2617,7 +2609,7 @@ static int apply_set_category(struct txn *t, const SetCategory *c)
         }
     }
     audit(t, bill, "category_set", json_pack("{s:o, s:s}", "file_ids",
-                                             ids_json(c->file_ids, c->n_file_ids), "category",
+                                             string_array(c->file_ids, c->n_file_ids), "category",
                                              c->category));
     store_bill(t, bill);
     result_bill(t, bill);
@@ -2644,7 +2636,7 @@ static int apply_rotate_files(struct txn *t, const RotateFiles *c)
             put_file(t, files[i]);
         }
         audit(t, bill, "rotated", json_pack("{s:o, s:i}", "file_ids",
-                                            ids_json(c->file_ids, c->n_file_ids), "degrees",
+                                            string_array(c->file_ids, c->n_file_ids), "degrees",
                                             (int)c->degrees));
         store_bill(t, bill);
         result_bill(t, bill);
@@ -2702,15 +2694,7 @@ static int apply_move_file(struct txn *t, const MoveFile *c)
     if ((rv = load_order(t, bill->image_no, &order)) != 0) {
         goto out;
     }
-    for (size_t i = 0; i < order->n_file_ids; i++) { /* take it out... */
-        if (strcmp(order->file_ids[i], f->file_id) == 0) {
-            free(order->file_ids[i]);
-            memmove(&order->file_ids[i], &order->file_ids[i + 1],
-                    (order->n_file_ids - i - 1) * sizeof *order->file_ids);
-            order->n_file_ids--;
-            break;
-        }
-    }
+    order_remove(order, f->file_id); /* take it out... */
     /* ...and put it back: after @after, or first. */
     position = after[0] != '\0' ? insert_file(order, f->file_id, after)
                                  : insert_at(order, f->file_id, 0);
@@ -2816,7 +2800,7 @@ static int apply_merge_files(struct txn *t, const MergeFiles *c)
     }
     put_file(t, files[0]);
     audit(t, bill, "files_merged", json_pack("{s:s, s:o}", "document", files[0]->file_id,
-                                             "file_ids", ids_json(c->file_ids, c->n_file_ids)));
+                                             "file_ids", string_array(c->file_ids, c->n_file_ids)));
     store_bill(t, bill);
     result_bill(t, bill);
     snprintf(t->res->file_id, sizeof t->res->file_id, "%s", files[0]->file_id);
@@ -2856,8 +2840,9 @@ static int apply_split_file(struct txn *t, const SplitFile *c)
         }
     }
     if (rv == 0) {
-        audit(t, bill, "file_split", json_pack("{s:s, s:o}", "document", head->file_id,
-                                               "file_ids", ids_json(head->parts, head->n_parts)));
+        audit(t, bill, "file_split",
+              json_pack("{s:s, s:o}", "document", head->file_id, "file_ids",
+                        string_array(head->parts, head->n_parts)));
         for (size_t i = 0; i < head->n_parts; i++) {
             free(head->parts[i]);
         }

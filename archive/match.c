@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 /* Parses a decimal amount ("12", "12.5", "-3.25") into cents; false when it is not one
  * (more than two decimals, stray characters, too large). */
 bool archive_amount_cents(const char *s, int64_t *out)
@@ -120,4 +122,14 @@ const char *archive_invoice_mismatch(const Invoice *declared, const Invoice *sca
         }
     }
     return NULL;
+}
+
+json_t *archive_invoice_json(const Invoice *inv)
+{
+    if (inv == NULL) {
+        return json_null();
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "number", inv->number, "code", inv->code,
+                     "date", inv->date, "amount", inv->amount, "tax", inv->tax, "total",
+                     inv->total);
 }

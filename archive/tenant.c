@@ -242,6 +242,21 @@ int archive_license_stage(const License *l, uint64_t now_ms)
     return -1;
 }
 
+int archive_license_warning_due(const TenantRecord *t, uint64_t now_ms)
+{
+    int stage;
+    if (t->license == NULL) {
+        return -1;
+    }
+    stage = archive_license_stage(t->license, now_ms);
+    /* Stages only go down (30, 7, 1, 0): one at or below this one was announced. */
+    if (stage < 0 || (strcmp(t->warned_license, t->license->license_id) == 0 &&
+                      t->warned_days <= (unsigned)stage)) {
+        return -1;
+    }
+    return stage;
+}
+
 bool archive_license_warning(const License *l, uint64_t now_ms, char *buf, size_t size)
 {
     const unsigned *marks = warning_marks;

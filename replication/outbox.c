@@ -323,12 +323,7 @@ static void warn_cb(const TenantRecord *t, void *arg)
 {
     struct warn *w = arg;
     int stage;
-    if (w->tenant[0] != '\0' || t->license == NULL) {
-        return;
-    }
-    stage = archive_license_stage(t->license, w->now);
-    if (stage < 0 || (strcmp(t->warned_license, t->license->license_id) == 0 &&
-                      t->warned_days <= (unsigned)stage)) {
+    if (w->tenant[0] != '\0' || (stage = archive_license_warning_due(t, w->now)) < 0) {
         return;
     }
     snprintf(w->tenant, sizeof w->tenant, "%s", t->id);
