@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "archive/nodes.h"
-#include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -83,8 +82,9 @@ struct blob_fetch *repl_blob_fetch(struct repl *r, const uint8_t hash[32], uint6
     struct base_err err = {{0}};
     BlobRecord *blob;
     struct blob_fetch *f;
-    char hex[65], http[ARCHIVE_ADDRESS_MAX + 1], target[128], signature[PEER_AUTH_HEX_BYTES];
-    uint64_t holder, now = clock_wall_ms();
+    char hex[65], http[ARCHIVE_ADDRESS_MAX + 1], target[128];
+    struct peer_headers auth;
+    uint64_t holder;
     if (r->auth == NULL) {
         snprintf(why, why_size, "this node has no copy and no cluster secret to ask others");
         return NULL;
@@ -109,13 +109,12 @@ struct blob_fetch *repl_blob_fetch(struct repl *r, const uint8_t hash[32], uint6
     f->expected = to - from + 1;
     snprintf(target, sizeof target, "/internal/v1/blobs/%s", hex);
     snprintf(f->url, sizeof f->url, "http://%s%s", http, target);
-    peer_auth_sign(r->auth, "GET", target, now, NULL, 0, signature);
-    snprintf(f->time_header, sizeof f->time_header, "%s: %" PRIu64, PEER_AUTH_TIME_HEADER, now);
-    snprintf(f->signature_header, sizeof f->signature_header, "%s: %s",
-             PEER_AUTH_SIGNATURE_HEADER, signature);
+    peer_headers_sign(r, "GET", target, NULL, 0, &auth);
+    snprintf(f->auth[0], sizeof f->auth[0], "%s", auth.time);
+    snprintf(f->auth[1], sizeof f->auth[1], "%s", auth.signature);
     snprintf(f->range, sizeof f->range, "Range: bytes=%" PRIu64 "-%" PRIu64, from, to);
-    f->headers[0] = f->time_header;
-    f->headers[1] = f->signature_header;
+    f->headers[0] = f->auth[0];
+    f->headers[1] = f->auth[1];
     f->headers[2] = f->range;
     f->headers[3] = NULL;
     f->req.data = f;

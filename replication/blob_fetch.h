@@ -35,8 +35,7 @@ struct blob_fetch {
     uint64_t received;
     char url[512];
     char range[64];
-    char time_header[64];
-    char signature_header[128];
+    char auth[2][128]; /* the signed X-Imgarc-Time and X-Imgarc-Signature lines */
     const char *headers[4];
     uint64_t holder;
 };

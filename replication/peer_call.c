@@ -14,28 +14,34 @@ static void done(struct http_client_req *req)
     c->cb(c);
 }
 
+void peer_headers_sign(const struct repl *r, const char *method, const char *target,
+                       const void *body, size_t len, struct peer_headers *out)
+{
+    char signature[PEER_AUTH_HEX_BYTES];
+    uint64_t now = clock_wall_ms();
+    signature[0] = '\0';
+    if (r->auth != NULL) {
+        peer_auth_sign(r->auth, method, target, now, body, len, signature);
+    }
+    snprintf(out->time, sizeof out->time, "%s: %llu", PEER_AUTH_TIME_HEADER,
+             (unsigned long long)now);
+    snprintf(out->signature, sizeof out->signature, "%s: %s", PEER_AUTH_SIGNATURE_HEADER,
+             signature);
+}
+
 struct peer_call *peer_call_start(struct repl *r, const char *method, const char *http,
                                   const char *target, void *body, size_t len,
                                   unsigned timeout_ms, peer_call_cb cb, void *data)
 {
     struct peer_call *c = xcalloc(1, sizeof *c);
-    char signature[PEER_AUTH_HEX_BYTES];
-    uint64_t now = clock_wall_ms();
     c->repl = r;
     c->cb = cb;
     c->data = data;
     c->body = body;
     snprintf(c->url, sizeof c->url, "http://%s%s", http, target);
-    signature[0] = '\0';
-    if (r->auth != NULL) {
-        peer_auth_sign(r->auth, method, target, now, body, len, signature);
-    }
-    snprintf(c->time_header, sizeof c->time_header, "%s: %llu", PEER_AUTH_TIME_HEADER,
-             (unsigned long long)now);
-    snprintf(c->signature_header, sizeof c->signature_header, "%s: %s",
-             PEER_AUTH_SIGNATURE_HEADER, signature);
-    c->headers[0] = c->time_header;
-    c->headers[1] = c->signature_header;
+    peer_headers_sign(r, method, target, body, len, &c->auth);
+    c->headers[0] = c->auth.time;
+    c->headers[1] = c->auth.signature;
     c->headers[2] = "Content-Type: application/x-protobuf";
     c->headers[3] = NULL;
     c->req.data = c;
