@@ -37,6 +37,9 @@ struct api_config {
     uint64_t login_failures_max; /* wrong passwords that lock an account */
     uint64_t login_lock_ms;      /* for how long */
     struct outbox *outbox;       /* webhook deliveries, for /metrics (borrowed) */
+    struct keeper *keeper;       /* copies of blobs on other nodes (borrowed) */
+    unsigned replicas;           /* R and W, for answers about placement */
+    unsigned write_quorum;
     /* The cluster secret that signs /internal calls (borrowed until stop); NULL: this
      * node refuses them. */
     const struct peer_auth *auth;

@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/errors.h"
 #include "api/http.h"
+#include "storage/blobstore.h"
 
 struct api {
     uv_loop_t *loop;
@@ -33,6 +34,7 @@ struct api {
     uint64_t downloads_total;
     uint64_t download_bytes_total;
     uint64_t corrupt_reads_total;
+    uint64_t replicas_received_total; /* copies other nodes pushed here */
     uint64_t group_commits_total;
     uint64_t group_commit_files_total;
     void (*stop_cb)(void *arg);
@@ -151,6 +153,9 @@ void api_handle_cluster(struct api_call *call);
 void api_handle_cluster_join(struct api_call *call);
 void api_handle_cluster_remove(struct api_call *call);
 void api_handle_cluster_digest(struct api_call *call);
+void api_handle_cluster_drain(struct api_call *call);
+void api_handle_cluster_undrain(struct api_call *call);
+void api_handle_cluster_blob(struct api_call *call);
 
 /* internal.c: the node-to-node endpoints under /internal/. */
 void api_internal_route(struct api *api, struct http_request *req);
@@ -195,6 +200,44 @@ struct durable *durable_new(struct api *api);
 void durable_free(struct durable *d);
 /* Queues @item; its callback runs once the blob is durable and in place. */
 void durable_add(struct durable *d, struct durable_item *item);
+
+/* A request body streamed into the blob store (upload.c). The owner fills the public
+ * part and calls upload_start(), which takes req->data and req->abort_cb; done() runs
+ * once on the loop: 0 when the blob is durable and in place (writer.hash, size and
+ * check are set), BASE_ETOOBIG, BASE_EEMPTY (no body), BASE_ECANCELED (the client
+ * went away), BASE_ECORRUPT (the body does not hash to @expected), or a storage
+ * failure (BASE_ENOSPACE...). */
+struct upload;
+typedef void (*upload_inspect_cb)(struct upload *u, const char *data, size_t len);
+typedef void (*upload_done_cb)(struct upload *u, int status);
+struct upload {
+    struct api *api;
+    struct http_request *req;
+    upload_inspect_cb inspect; /* optional; sees every byte, on a worker thread */
+    upload_done_cb done;
+    void *data;
+    bool expect_hash; /* the body must hash to @expected, else nothing is stored */
+    uint8_t expected[BLOB_HASH_BYTES];
+    struct blob_writer writer;
+    struct base_err err;
+    /* Private. */
+    bool writer_open;
+    char *fill; /* buffer the loop is filling */
+    size_t fill_len;
+    char *busy; /* buffer a worker is writing, or NULL */
+    size_t busy_len;
+    bool paused;
+    bool body_done;
+    bool aborted;
+    bool finishing;
+    int io_status;
+    uv_work_t work;
+    struct durable_item durable;
+};
+void upload_start(struct upload *u);
+/* Answers the request of an upload that ended with @status (not 0 or BASE_ECORRUPT):
+ * 507, 413, 400 or 500, with a message about @what ("the file", "the copy"). */
+void upload_respond_failure(struct upload *u, int status, const char *what);
 
 /* A request that reads its body and then waits for a proposal (op.c): the admin
  * endpoints. The op is req->data and prop.data; api_op_free() ends it. */

@@ -1,10 +1,10 @@
 /* Capture: POST /api/v1/bills/{image_no}/files.
  *
- * The body streams into a temp file in fixed-size chunks: the loop fills one buffer
- * while a worker writes and hashes the other, and reading pauses while both are busy,
- * so an upload costs two chunk buffers whatever its size. At the end the blob joins a
- * group commit (durable.c); once durable and in place, an AddFile command is proposed
- * and the client gets 201 after it is applied. */
+ * The body streams into the blob store (upload.c) while a worker looks at its bytes
+ * (format, cover code, PDF pages). Once the blob is durable and in place here, copies
+ * go to the other nodes placement chooses (replicate.c); with the write quorum of
+ * durable copies an AddFile command is proposed, and the client gets 201 after it is
+ * applied. */
 #include "api/api_int.h"
 
 #include <stdio.h>
@@ -19,11 +19,8 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/utf8.h"
+#include "replication/keeper.h"
 
-#define CHUNK_BYTES (256u << 10)
-/* Buffers hold CHUNK_BYTES plus one body callback's worth, so a chunk that arrives
- * when the buffer is nearly full is always taken whole. */
-#define BUFFER_BYTES (CHUNK_BYTES + HTTP_BODY_CHUNK_MAX)
 #define NAME_MAX_BYTES 255
 #define CARRY_BYTES 64
 
@@ -47,20 +44,7 @@ struct capture {
     char file_id[ARCHIVE_FILE_ID_BYTES + 1];
     char format[8];
 
-    struct blob_writer writer;
-    bool writer_open;
-    char *fill;       /* buffer the loop is filling */
-    size_t fill_len;
-    char *busy;       /* buffer a worker is writing, or NULL */
-    size_t busy_len;
-    bool paused;
-    bool body_done;
-    bool aborted;
-    bool finishing;
-    int body_status;
-    int io_status;
-    struct base_err err;
-    uv_work_t work;
+    struct upload up;
 
     /* Content inspection, done by the worker on the bytes it writes. */
     char carry[CARRY_BYTES];
@@ -70,17 +54,12 @@ struct capture {
     bool cover_code_seen;
     uint32_t pdf_pages;
 
-    struct durable_item durable;
+    struct keeper_copies copies;
     struct repl_propose prop;
 };
 
 static void capture_free(struct capture *c)
 {
-    if (c->writer_open) {
-        blob_writer_abort(&c->writer);
-    }
-    free(c->fill);
-    free(c->busy);
     free(c->name);
     free(c);
 }
@@ -115,8 +94,9 @@ static uint32_t count_pages(const char *p, size_t n)
 
 /* Looks at the bytes being written: magic number, the cover code, PDF pages. The
  * carry keeps the tail of the previous chunk so matches across chunks are found. */
-static void inspect(struct capture *c, const char *data, size_t len)
+static void inspect(struct upload *u, const char *data, size_t len)
 {
+    struct capture *c = u->data;
     size_t code_len = strlen(c->image_no);
     size_t take = len < CARRY_BYTES ? len : CARRY_BYTES;
     char window[2 * CARRY_BYTES];
@@ -142,145 +122,6 @@ static void inspect(struct capture *c, const char *data, size_t len)
     c->carry_len = take;
 }
 
-static void write_work(uv_work_t *work)
-{
-    struct capture *c = work->data;
-    if (!c->writer_open) {
-        c->io_status = blob_writer_open(c->api->blobs, &c->writer, &c->err);
-        if (c->io_status != 0) {
-            return;
-        }
-        c->writer_open = true;
-    }
-    if (c->busy_len > 0) {
-        c->io_status = blob_writer_write(&c->writer, c->busy, c->busy_len, &c->err);
-        inspect(c, c->busy, c->busy_len);
-    }
-    if (c->io_status == 0 && c->finishing) {
-        c->io_status = blob_writer_finish(&c->writer, c->api->config.sync_blobs, &c->err);
-    }
-}
-
-static void after_write(uv_work_t *work, int status);
-
-/* Hands the filled buffer to a worker. */
-static void start_write(struct capture *c, bool last)
-{
-    char *swap = c->busy;
-    ASSERT(c->busy_len == 0);
-    c->busy = c->fill;
-    c->busy_len = c->fill_len;
-    c->fill = swap != NULL ? swap : xmalloc(BUFFER_BYTES);
-    c->fill_len = 0;
-    c->finishing = last;
-    c->work.data = c;
-    ASSERT(uv_queue_work(c->api->loop, &c->work, write_work, after_write) == 0);
-}
-
-static void on_durable(struct durable_item *item, int status);
-
-static void after_write(uv_work_t *work, int status)
-{
-    struct capture *c = work->data;
-    bool was_last = c->finishing;
-    c->busy_len = 0;
-    if (c->io_status != 0 || status != 0) {
-        LOG_ERROR("capture", "request_id=%s image_no=%s: %s", c->req->request_id, c->image_no,
-                  c->err.msg);
-        if (!c->body_done) {
-            c->aborted = true; /* the body done callback ends the capture */
-            if (c->paused) {
-                http_request_resume(c->req);
-                c->paused = false;
-            }
-            return;
-        }
-        capture_fail(c, c->io_status == BASE_ENOSPACE ? 507 : 500,
-                     c->io_status == BASE_ENOSPACE ? API_E_INSUFFICIENT_STORAGE : API_E_INTERNAL,
-                     "storing the file failed on this node; retry, and tell the operator if it "
-                     "persists");
-        return;
-    }
-    if (was_last) {
-        c->durable.writer = &c->writer;
-        c->durable.cb = on_durable;
-        c->durable.data = c;
-        durable_add(c->api->durable, &c->durable);
-        return;
-    }
-    if (c->body_done) {
-        start_write(c, true);
-    } else if (c->fill_len >= CHUNK_BYTES) {
-        start_write(c, false);
-    }
-    if (c->paused && c->fill_len < CHUNK_BYTES) {
-        c->paused = false;
-        http_request_resume(c->req);
-    }
-}
-
-static void on_body(struct http_request *req, const char *data, size_t len)
-{
-    struct capture *c = req->data;
-    if (c->aborted) {
-        return;
-    }
-    ASSERT(len <= HTTP_BODY_CHUNK_MAX && c->fill_len < CHUNK_BYTES);
-    memcpy(c->fill + c->fill_len, data, len);
-    c->fill_len += len;
-    if (c->fill_len < CHUNK_BYTES) {
-        return;
-    }
-    if (c->busy_len == 0) {
-        start_write(c, false);
-    } else {
-        /* Both buffers are full: stop reading until the worker is done with its one. */
-        c->paused = true;
-        http_request_pause(req);
-    }
-}
-
-/* Ends a capture whose body or storage failed, with the answer that fits. */
-static void capture_end_failed(struct capture *c, int body_status)
-{
-    if (c->io_status != 0 && c->io_status != BASE_ECANCELED) {
-        capture_fail(c, c->io_status == BASE_ENOSPACE ? 507 : 500,
-                     c->io_status == BASE_ENOSPACE ? API_E_INSUFFICIENT_STORAGE : API_E_INTERNAL,
-                     "storing the file failed on this node; retry, and tell the operator if it "
-                     "persists");
-    } else if (body_status == BASE_ETOOBIG) {
-        capture_fail(c, 413, API_E_BODY_TOO_LARGE, "the file is larger than the node accepts");
-    } else {
-        /* The client went away: the response is not sent, the request is released. */
-        capture_fail(c, 400, API_E_BAD_REQUEST, "the upload did not complete");
-    }
-}
-
-static void on_body_done(struct http_request *req, int status)
-{
-    struct capture *c = req->data;
-    c->body_done = true;
-    if (status != 0 || c->aborted) {
-        c->body_status = status;
-        c->aborted = true;
-        if (c->busy_len == 0) {
-            capture_end_failed(c, status);
-        } else if (c->io_status == 0) {
-            /* A worker still owns a buffer; after_write ends the capture. */
-            c->io_status = BASE_ECANCELED;
-        }
-        return;
-    }
-    if (c->busy_len == 0) {
-        if (c->fill_len == 0 && !c->writer_open) {
-            capture_fail(c, 400, API_E_EMPTY_FILE,
-                         "the body is empty: send the file's bytes as the request body");
-            return;
-        }
-        start_write(c, true);
-    }
-}
-
 /* ---- After the body: durable, then proposed ---- */
 
 static void captured(struct repl_propose *prop, int status, const struct archive_result *res)
@@ -295,15 +136,16 @@ static void captured(struct repl_propose *prop, int status, const struct archive
         api_respond_refusal(c->api, c->req, res);
     } else {
         c->api->captures_total++;
-        c->api->capture_bytes_total += c->writer.size;
-        hex_encode(c->writer.hash, BLOB_HASH_BYTES, hex);
+        c->api->capture_bytes_total += c->up.writer.size;
+        hex_encode(c->up.writer.hash, BLOB_HASH_BYTES, hex);
         api_respond_json(c->api, c->req, 201,
-                         json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:i, s:I, s:b}", "file_id",
+                         json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:i, s:I, s:b, s:i}", "file_id",
                                    res->file_id, "image_no", res->image_no, "blob", hex, "size",
-                                   (json_int_t)c->writer.size, "format", c->format, "pages",
+                                   (json_int_t)c->up.writer.size, "format", c->format, "pages",
                                    (int)(c->pdf_pages > 0 ? c->pdf_pages : 1), "category",
                                    res->category, "position", (int)res->position, "index",
-                                   (json_int_t)res->index, "replayed", res->replayed));
+                                   (json_int_t)res->index, "replayed", res->replayed, "copies",
+                                   (int)c->copies.copies));
     }
     capture_free(c);
 }
@@ -325,7 +167,7 @@ static void capture_digest(const struct capture *c, uint8_t out[32])
     for (size_t i = 0; i < ARRAY_SIZE(c->invoice); i++) {
         crypto_generichash_update(&st, (const uint8_t *)c->invoice[i], strlen(c->invoice[i]) + 1);
     }
-    crypto_generichash_update(&st, c->writer.hash, BLOB_HASH_BYTES);
+    crypto_generichash_update(&st, c->up.writer.hash, BLOB_HASH_BYTES);
     crypto_generichash_final(&st, out, 32);
 }
 
@@ -344,43 +186,32 @@ static const char *format_from_magic(const uint8_t *h, size_t n)
     return NULL;
 }
 
-static void on_durable(struct durable_item *item, int status)
+/* The blob has its write quorum of durable copies: the capture is proposed. */
+static void propose_capture(struct capture *c)
 {
-    struct capture *c = item->data;
     Command cmd = COMMAND__INIT;
     AddFile f = ADD_FILE__INIT;
     Invoice inv = INVOICE__INIT;
     uint8_t digest[32];
-    const char *magic = format_from_magic(c->head, c->head_len);
     int rv;
 
-    c->writer_open = false; /* committed into place (or failed and aborted) */
-    if (status != 0) {
-        capture_fail(c, status == BASE_ENOSPACE ? 507 : 500,
-                     status == BASE_ENOSPACE ? API_E_INSUFFICIENT_STORAGE : API_E_INTERNAL,
-                     "making the file durable failed on this node; retry");
-        return;
-    }
-    if (strcmp(c->format, "bin") == 0 && magic != NULL) {
-        snprintf(c->format, sizeof c->format, "%s", magic);
-    }
     capture_digest(c, digest);
     f.image_no = c->image_no;
     f.file_id = c->file_id;
     f.name = c->name;
     f.format = c->format;
-    f.size = c->writer.size;
+    f.size = c->up.writer.size;
     f.pages = c->pdf_pages > 0 ? c->pdf_pages : 1;
     f.category = c->category;
     f.after = c->after;
     f.replace = c->replace;
     f.batch = c->batch;
-    f.holders = &c->api->config.node_id; /* this node keeps the copy it made durable */
-    f.n_holders = 1;
+    f.holders = c->copies.holders; /* this node, and those it copied the blob to */
+    f.n_holders = c->copies.n_holders;
     f.amend = c->amend;
-    f.blob.data = c->writer.hash;
+    f.blob.data = c->up.writer.hash;
     f.blob.len = BLOB_HASH_BYTES;
-    f.check = c->writer.check;
+    f.check = c->up.writer.check;
     f.has_cover_code =
         c->barcode_is_cover || c->cover_code_seen || strstr(c->name, c->image_no) != NULL;
     if (c->invoice[0][0] != '\0') {
@@ -406,6 +237,51 @@ static void on_durable(struct durable_item *item, int status)
         c->api->captures_failed++;
         api_respond_propose_error(c->api, c->req, rv);
         capture_free(c);
+    }
+}
+
+static void copied(struct keeper_copies *kc, int status)
+{
+    struct capture *c = kc->data;
+    if (status == BASE_ESHUTDOWN) {
+        capture_fail(c, 503, API_E_UNAVAILABLE, "the node is shutting down; retry on another");
+    } else if (status != 0) {
+        capture_fail(c, 503, API_E_UNAVAILABLE, kc->message);
+    } else {
+        propose_capture(c);
+    }
+}
+
+/* The body is stored here: copies go to other nodes, then the capture is proposed. */
+static void uploaded(struct upload *u, int status)
+{
+    struct capture *c = u->data;
+    const char *magic = format_from_magic(c->head, c->head_len);
+    int rv;
+    if (status != 0) {
+        c->api->captures_failed++;
+        upload_respond_failure(u, status, "the file");
+        capture_free(c);
+        return;
+    }
+    if (strcmp(c->format, "bin") == 0 && magic != NULL) {
+        snprintf(c->format, sizeof c->format, "%s", magic);
+    }
+    memcpy(c->copies.hash, c->up.writer.hash, BLOB_HASH_BYTES);
+    c->copies.size = c->up.writer.size;
+    c->copies.data = c;
+    if (c->api->config.keeper == NULL) { /* no keeper (tools): this node's copy only */
+        c->copies.holders[0] = c->api->config.node_id;
+        c->copies.n_holders = 1;
+        c->copies.copies = 1;
+        propose_capture(c);
+        return;
+    }
+    rv = keeper_copy(c->api->config.keeper, &c->copies, copied);
+    if (rv == 1) {
+        propose_capture(c);
+    } else if (rv != 0) {
+        copied(&c->copies, rv);
     }
 }
 
@@ -567,12 +443,6 @@ static bool capture_allowed_now(struct api_call *call)
     return true;
 }
 
-static void capture_abort(struct http_request *req)
-{
-    struct capture *c = req->data;
-    c->aborted = true;
-}
-
 void api_handle_upload(struct api_call *call)
 {
     struct capture *c;
@@ -609,8 +479,10 @@ void api_handle_upload(struct api_call *call)
         capture_free(c);
         return;
     }
-    c->fill = xmalloc(BUFFER_BYTES);
-    call->req->data = c;
-    call->req->abort_cb = capture_abort;
-    http_request_read_body(call->req, on_body, on_body_done);
+    c->up.api = call->api;
+    c->up.req = call->req;
+    c->up.inspect = inspect;
+    c->up.done = uploaded;
+    c->up.data = c;
+    upload_start(&c->up);
 }

@@ -4,6 +4,9 @@
  *   GET    /api/v1/cluster             every member as the cluster sees it
  *   POST   /api/v1/cluster/join        {"http": "HOST:PORT"} adds the node running there
  *   DELETE /api/v1/cluster/nodes/{id}  removes a member
+ *   POST   /api/v1/cluster/nodes/{id}/drain    moves its copies away (storage draining)
+ *   DELETE /api/v1/cluster/nodes/{id}/drain    ends that (storage active again)
+ *   GET    /api/v1/cluster/blobs/{hash}        where a blob's copies are and belong
  *   GET    /api/v1/cluster/digest      {"applied_index", "digest"} of this node */
 #include "api/api_int.h"
 
@@ -15,7 +18,9 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/keeper.h"
 #include "replication/membership.h"
+#include "replication/placement.h"
 
 #define CLUSTER_BODY_MAX (16u << 10)
 
@@ -31,29 +36,49 @@ static json_t *index_or_null(const struct repl_member *m, uint64_t v)
     return m->answered ? json_integer((json_int_t)v) : json_null();
 }
 
-static json_t *member_json(const struct repl_member *m)
+static json_t *member_json(struct api *api, const struct repl_member *m)
 {
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", (json_int_t)m->id,
-                     "http", m->http, "raft", m->raft, "zone", m->zone, "role", m->role,
-                     "health", m->health, "applied_index", index_or_null(m, m->applied_index),
-                     "blob_bytes", index_or_null(m, m->blob_bytes), "free_bytes",
-                     index_or_null(m, m->free_bytes));
+    struct base_err err;
+    NodeRecord *rec = NULL;
+    const char *storage = "active";
+    const char *health = m->health;
+    json_t *j;
+    if (archive_get_node(api->archive, m->id, &rec, &err) == 0) {
+        storage = archive_storage_name(rec->storage);
+    }
+    /* A drained node that answers is "draining"; down wins over it. */
+    if (strcmp(storage, "draining") == 0 && strcmp(health, "ok") == 0) {
+        health = "draining";
+    }
+    j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
+                  (json_int_t)m->id, "http", m->http, "raft", m->raft, "zone", m->zone, "role",
+                  m->role, "health", health, "storage", storage, "applied_index",
+                  index_or_null(m, m->applied_index), "blob_bytes",
+                  index_or_null(m, m->blob_bytes), "blob_count", index_or_null(m, m->blob_count),
+                  "free_bytes", index_or_null(m, m->free_bytes));
+    archive_free_node(rec);
+    return j;
 }
 
 static void viewed(struct repl_view *v)
 {
     struct view_call *vc = v->data;
     json_t *nodes = json_array();
+    struct keeper_stats ks = {0};
     for (size_t i = 0; i < v->n; i++) {
-        json_array_append_new(nodes, member_json(&v->members[i]));
+        json_array_append_new(nodes, member_json(vc->call.api, &v->members[i]));
     }
-    /* Blobs are kept by the node that received them until blob replication is built,
-     * so no blob is counted as under-replicated yet (docs/replication.md). */
+    if (vc->call.api->config.keeper != NULL) {
+        keeper_get_stats(vc->call.api->config.keeper, &ks);
+    }
+    /* This node's last pass over the blob records (every node counts the same
+     * records; a pass runs within a second or so of a change). */
     api_respond_json(vc->call.api, vc->call.req, 200,
-                     json_pack("{s:o, s:o, s:i}", "leader",
+                     json_pack("{s:o, s:o, s:I, s:I}", "leader",
                                v->leader_id != 0 ? json_integer((json_int_t)v->leader_id)
                                                  : json_null(),
-                               "nodes", nodes, "under_replicated", 0));
+                               "nodes", nodes, "under_replicated",
+                               (json_int_t)ks.under_replicated, "lost", (json_int_t)ks.lost));
     repl_view_free(v);
     free(vc);
 }
@@ -148,9 +173,9 @@ static void removed(struct repl_change *c, int status)
     free(rc);
 }
 
-void api_handle_cluster_remove(struct api_call *call)
+/* The node id of the path; answers 400 and returns 0 when it is not one. */
+static uint64_t node_param(struct api_call *call)
 {
-    struct remove_call *rc;
     char *end;
     unsigned long long id;
     errno = 0;
@@ -158,6 +183,16 @@ void api_handle_cluster_remove(struct api_call *call)
     if (call->param[0] < '1' || call->param[0] > '9' || *end != '\0' || errno != 0) {
         api_respond_error(call->api, call->req, 400, API_E_BAD_REQUEST,
                           "a node id is a positive integer (see GET /api/v1/cluster)");
+        return 0;
+    }
+    return id;
+}
+
+void api_handle_cluster_remove(struct api_call *call)
+{
+    struct remove_call *rc;
+    uint64_t id = node_param(call);
+    if (id == 0) {
         return;
     }
     rc = xcalloc(1, sizeof *rc);
@@ -165,6 +200,103 @@ void api_handle_cluster_remove(struct api_call *call)
     rc->change.data = rc;
     rc->change.id = id;
     repl_remove(call->api->repl, &rc->change, false, removed);
+}
+
+/* ---- Drain ---- */
+
+static void drain_applied(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct api_op *op = prop->data;
+    const SetNodeStorage *sns = op->data;
+    if (api_op_applied(op, status, res)) {
+        api_respond_json(op->call.api, op->call.req, 200,
+                         json_pack("{s:I, s:s, s:I}", "id", (json_int_t)sns->id, "storage",
+                                   archive_storage_name(sns->storage), "index",
+                                   (json_int_t)res->index));
+    }
+    api_op_free(op);
+}
+
+static void set_storage(struct api_call *call, const char *state)
+{
+    Command cmd = COMMAND__INIT;
+    SetNodeStorage *sns;
+    struct api_op *op;
+    uint64_t id = node_param(call);
+    if (id == 0) {
+        return;
+    }
+    op = api_op_new(call);
+    sns = xmalloc(sizeof *sns);
+    set_node_storage__init(sns);
+    sns->id = id;
+    sns->storage = (char *)state;
+    op->data = sns;
+    cmd.body_case = COMMAND__BODY_SET_NODE_STORAGE;
+    cmd.set_node_storage = sns;
+    api_op_propose(op, &cmd, ARCHIVE_DEFAULT_TENANT, drain_applied);
+}
+
+void api_handle_cluster_drain(struct api_call *call)
+{
+    set_storage(call, ARCHIVE_STORAGE_DRAINING);
+}
+
+void api_handle_cluster_undrain(struct api_call *call)
+{
+    set_storage(call, ARCHIVE_STORAGE_ACTIVE);
+}
+
+/* ---- GET /api/v1/cluster/blobs/{hash} ---- */
+
+static json_t *ids_json(const uint64_t *ids, size_t n, const struct placement *pl, bool live_only)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!live_only || placement_live(pl, ids[i])) {
+            json_array_append_new(a, json_integer((json_int_t)ids[i]));
+        }
+    }
+    return a;
+}
+
+void api_handle_cluster_blob(struct api_call *call)
+{
+    struct api *api = call->api;
+    struct placement *pl;
+    struct base_err err;
+    BlobRecord *rec;
+    uint8_t hash[BLOB_HASH_BYTES];
+    uint64_t ranked[PLACEMENT_MAX_NODES];
+    size_t n;
+    if (strlen(call->param) != 2 * BLOB_HASH_BYTES ||
+        !hex_decode(call->param, hash, sizeof hash)) {
+        api_respond_error(api, call->req, 400, API_E_BAD_REQUEST,
+                          "a blob is named by the 64 hex digits of its hash (a file's \"blob\")");
+        return;
+    }
+    if (archive_get_blob(api->archive, hash, &rec, &err) != 0) {
+        api_respond_error(api, call->req, 404, API_E_NOT_FOUND,
+                          "no blob %s in the metadata (never stored, or purged)", call->param);
+        return;
+    }
+    pl = xmalloc(sizeof *pl);
+    if (placement_load(pl, api->archive, api->config.replicas, api->config.write_quorum,
+                       &err) != 0) {
+        api_respond_error(api, call->req, 500, API_E_INTERNAL, "%s", err.msg);
+    } else {
+        n = placement_rank(pl, hash, ranked, placement_replicas(pl));
+        api_respond_json(api, call->req, 200,
+                         json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:i}", "blob", call->param,
+                                   "size", (json_int_t)rec->size, "refs", (json_int_t)rec->refs,
+                                   "holders", ids_json(rec->holders, rec->n_holders, pl, false),
+                                   "live_holders",
+                                   ids_json(rec->holders, rec->n_holders, pl, true),
+                                   "placement", ids_json(ranked, n, pl, false), "replicas",
+                                   (int)placement_replicas(pl)));
+    }
+    free(pl);
+    archive_free_blob(rec);
 }
 
 /* ---- GET /api/v1/cluster/digest ---- */

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "replication/blob_fetch.h"
+#include "replication/keeper.h"
 
 #define READ_CHUNK (256u << 10)
 
@@ -177,6 +178,9 @@ static void read_failed(struct download *d)
     hex_encode(d->hash, BLOB_HASH_BYTES, hex);
     if (d->corrupt || d->io_status == BASE_ECORRUPT) {
         d->api->corrupt_reads_total++;
+        if (d->api->config.keeper != NULL) {
+            keeper_suspect(d->api->config.keeper, d->hash); /* the scrubber heals it */
+        }
     }
     LOG_ERROR("content", "request_id=%s blob=%s: %s", d->req->request_id, hex,
               d->corrupt ? "content does not match its checksum; response cut short"

@@ -9,9 +9,13 @@
  *   POST /internal/v1/remove      RemoveRequest -> ChangeResult (on the leader)
  *   GET  /internal/v1/blobs/<hash> this node's copy of a blob (Range honoured), for a
  *                                 node that has none (api/content.c)
+ *   PUT  /internal/v1/blobs/<hash> a copy another node pushes here (placement, repair):
+ *                                 stored durably, only if the body hashes to <hash>
  *
  * The body is read whole (bounded) before the signature is checked, since the
- * signature covers it. A node without a cluster secret refuses every one of them. */
+ * signature covers it; a pushed copy is streamed instead, so its signature covers an
+ * empty body and the copy is checked against its name. A node without a cluster
+ * secret refuses every one of them. */
 #include "api/api_int.h"
 
 #include <stdio.h>
@@ -19,6 +23,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/hex.h"
 #include "base/mem.h"
 #include "replication/membership.h"
 
@@ -195,6 +200,67 @@ static void handle_remove(struct internal_call *ic)
 
 /* ---- blobs ---- */
 
+/* ---- PUT blobs: a copy pushed by another node ---- */
+
+static void received(struct upload *u, int status)
+{
+    char hex[BLOB_HEX_BYTES];
+    hex_encode(u->expected, BLOB_HASH_BYTES, hex);
+    if (status == 0) {
+        u->api->replicas_received_total++;
+        api_respond_json(u->api, u->req, 201,
+                         json_pack("{s:s, s:I}", "blob", hex, "size",
+                                   (json_int_t)u->writer.size));
+    } else if (status == BASE_ECORRUPT) {
+        api_respond_error(u->api, u->req, 422, API_E_CONTENT_CORRUPT,
+                          "the body does not hash to blob %s: the sender's copy is corrupt",
+                          hex);
+    } else {
+        upload_respond_failure(u, status, "the copy");
+    }
+    free(u);
+}
+
+static void receive_blob(struct api *api, struct http_request *req)
+{
+    const char *hex = req->raw_path + strlen(BLOBS_PREFIX);
+    struct upload *u;
+    uint8_t hash[BLOB_HASH_BYTES];
+    if (strcspn(hex, "?") != 2 * BLOB_HASH_BYTES || !hex_decode(hex, hash, sizeof hash)) {
+        api_respond_error(api, req, 400, API_E_BAD_REQUEST, "a blob is named by 64 hex digits");
+        return;
+    }
+    if (!req->has_content_length && !req->chunked) {
+        api_respond_error(api, req, 411, API_E_LENGTH_REQUIRED,
+                          "send Content-Length (or a chunked body) with the copy");
+        return;
+    }
+    u = xcalloc(1, sizeof *u);
+    u->api = api;
+    u->req = req;
+    u->done = received;
+    u->expect_hash = true;
+    memcpy(u->expected, hash, BLOB_HASH_BYTES);
+    upload_start(u);
+}
+
+/* The signature of a pushed copy covers its headers (and an empty body). */
+static bool authentic(struct api *api, struct http_request *req, const void *body, size_t len)
+{
+    char target[API_PARAM_MAX + 64];
+    char why[256];
+    snprintf(target, sizeof target, "%s%s%s", req->raw_path, req->query != NULL ? "?" : "",
+             req->query != NULL ? req->query : "");
+    if (!peer_auth_check(api->config.auth, req->method_name, target,
+                         http_request_header(req, "x-imgarc-time"),
+                         http_request_header(req, "x-imgarc-signature"), body, len,
+                         clock_wall_ms(), why, sizeof why)) {
+        api_respond_error(api, req, 401, API_E_UNAUTHORIZED, "%s", why);
+        return false;
+    }
+    return true;
+}
+
 static void handle_blob(struct internal_call *ic)
 {
     const char *hex = ic->req->raw_path + strlen(BLOBS_PREFIX);
@@ -215,26 +281,18 @@ static const struct {
     {HTTP_M_POST, "/internal/v1/join", handle_join},
     {HTTP_M_POST, "/internal/v1/remove", handle_remove},
     {HTTP_M_GET, BLOBS_PREFIX, handle_blob}, /* + the hash */
+    {HTTP_M_PUT, BLOBS_PREFIX, NULL},        /* streamed: receive_blob() */
 };
 
 static void body_read(struct http_request *req, int status)
 {
     struct internal_call *ic = req->data;
-    struct api *api = ic->api;
-    char target[API_PARAM_MAX + 64];
-    char why[256];
     if (status != 0) {
         http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
         free(ic);
         return;
     }
-    snprintf(target, sizeof target, "%s%s%s", req->raw_path, req->query != NULL ? "?" : "",
-             req->query != NULL ? req->query : "");
-    if (!peer_auth_check(api->config.auth, req->method_name, target,
-                         http_request_header(req, "x-imgarc-time"),
-                         http_request_header(req, "x-imgarc-signature"), req->body,
-                         req->body_len, clock_wall_ms(), why, sizeof why)) {
-        api_respond_error(api, req, 401, API_E_UNAUTHORIZED, "%s", why);
+    if (!authentic(ic->api, req, req->body, req->body_len)) {
         free(ic);
         return;
     }
@@ -245,22 +303,30 @@ void api_internal_route(struct api *api, struct http_request *req)
 {
     struct internal_call *ic;
     size_t path_len = strcspn(req->raw_path, "?");
+    bool blobs = strncmp(req->raw_path, BLOBS_PREFIX, strlen(BLOBS_PREFIX)) == 0;
+    bool path_known = false;
     for (size_t i = 0; i < ARRAY_SIZE(internal_routes); i++) {
-        bool blobs = internal_routes[i].handler == handle_blob &&
-                     strncmp(req->raw_path, BLOBS_PREFIX, strlen(BLOBS_PREFIX)) == 0;
-        if (!blobs && (strlen(internal_routes[i].path) != path_len ||
-                       strncmp(internal_routes[i].path, req->raw_path, path_len) != 0)) {
+        const char *path = internal_routes[i].path;
+        bool match = strcmp(path, BLOBS_PREFIX) == 0
+                         ? blobs
+                         : strlen(path) == path_len && strncmp(path, req->raw_path, path_len) == 0;
+        if (!match) {
             continue;
         }
+        path_known = true;
         if (internal_routes[i].method != req->method) {
-            api_respond_error(api, req, 405, API_E_METHOD_NOT_ALLOWED,
-                              "method %s is not allowed on %s", req->method_name, req->path);
-            return;
+            continue;
         }
         if (api->config.auth == NULL) {
             api_respond_error(api, req, 403, API_E_FORBIDDEN,
                               "this node has no cluster secret (--cluster-secret-file): it "
                               "is a single node and refuses node-to-node calls");
+            return;
+        }
+        if (internal_routes[i].handler == NULL) {
+            if (authentic(api, req, "", 0)) {
+                receive_blob(api, req);
+            }
             return;
         }
         ic = xcalloc(1, sizeof *ic);
@@ -271,6 +337,11 @@ void api_internal_route(struct api *api, struct http_request *req)
         http_request_buffer_body(req, INTERNAL_BODY_MAX, body_read);
         return;
     }
-    api_respond_error(api, req, 404, API_E_NOT_FOUND, "no such endpoint: %s %s",
-                      req->method_name, req->path);
+    if (path_known) {
+        api_respond_error(api, req, 405, API_E_METHOD_NOT_ALLOWED,
+                          "method %s is not allowed on %s", req->method_name, req->path);
+    } else {
+        api_respond_error(api, req, 404, API_E_NOT_FOUND, "no such endpoint: %s %s",
+                          req->method_name, req->path);
+    }
 }

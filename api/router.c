@@ -96,6 +96,7 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_DELIVERY_NOT_FOUND, 404, API_E_DELIVERY_NOT_FOUND},
         {ARCHIVE_R_BILL_TYPE_NOT_FOUND, 404, API_E_BILL_TYPE_NOT_FOUND},
         {ARCHIVE_R_MATCH_LOCKED, 409, API_E_MATCH_LOCKED},
+        {ARCHIVE_R_NODE_NOT_FOUND, 404, API_E_NODE_NOT_FOUND},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {
@@ -231,6 +232,10 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/cluster", AUTH_OPERATOR, api_handle_cluster, 0},
     {HTTP_M_POST, "/api/v1/cluster/join", AUTH_OPERATOR, api_handle_cluster_join, 0},
     {HTTP_M_DELETE, "/api/v1/cluster/nodes/*", AUTH_OPERATOR, api_handle_cluster_remove, 0},
+    {HTTP_M_POST, "/api/v1/cluster/nodes/*/drain", AUTH_OPERATOR, api_handle_cluster_drain, 0},
+    {HTTP_M_DELETE, "/api/v1/cluster/nodes/*/drain", AUTH_OPERATOR, api_handle_cluster_undrain,
+     0},
+    {HTTP_M_GET, "/api/v1/cluster/blobs/*", AUTH_OPERATOR, api_handle_cluster_blob, 0},
     {HTTP_M_GET, "/api/v1/cluster/digest", AUTH_OPERATOR, api_handle_cluster_digest, 0},
 };
 

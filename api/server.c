@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/keeper.h"
 #include "version.h"
 
 void api_route(struct api *api, struct http_request *req);
@@ -360,6 +361,53 @@ void api_handle_metrics(struct api_call *call)
                "license expiry warnings announced (30, 7, 1 days, expired)",
                (double)os.license_warnings);
     }
+    if (api->config.keeper != NULL) {
+        struct keeper_stats ks;
+        keeper_get_stats(api->config.keeper, &ks);
+        metric(&m, "imgarc_blobs_under_replicated", "gauge",
+               "referenced blobs with fewer live copies than wanted (last pass)",
+               (double)ks.under_replicated);
+        metric(&m, "imgarc_blobs_lost", "gauge",
+               "referenced blobs without any live copy (last pass)", (double)ks.lost);
+        metric(&m, "imgarc_replica_pushes_total", "counter",
+               "capture copies this node made on other nodes", (double)ks.pushes);
+        metric(&m, "imgarc_replica_pushes_failed_total", "counter",
+               "capture copies to other nodes that failed", (double)ks.pushes_failed);
+        metric(&m, "imgarc_replicas_received_total", "counter",
+               "copies other nodes pushed to this node", (double)api->replicas_received_total);
+        metric(&m, "imgarc_repair_copies_total", "counter",
+               "copies made by repair, rebalancing and draining from this node",
+               (double)ks.repair_copies);
+        metric(&m, "imgarc_repair_bytes_total", "counter", "bytes sent by those copies",
+               (double)ks.repair_bytes);
+        metric(&m, "imgarc_repair_failed_total", "counter",
+               "repair copies that failed (retried by the next pass)", (double)ks.repair_failed);
+        metric(&m, "imgarc_holders_dropped_total", "counter",
+               "copies no longer wanted taken out of the records by this node",
+               (double)ks.holders_dropped);
+        metric(&m, "imgarc_keeper_passes_total", "counter",
+               "passes over the blob records", (double)ks.passes);
+        metric(&m, "imgarc_keeper_last_pass_seconds", "gauge",
+               "duration of the last pass", (double)ks.last_pass_ms / 1000.0);
+        metric(&m, "imgarc_scrub_bytes_total", "counter", "bytes re-hashed by the scrubber",
+               (double)ks.scrub_bytes);
+        metric(&m, "imgarc_scrub_blobs_total", "counter", "blobs re-hashed by the scrubber",
+               (double)ks.scrub_blobs);
+        metric(&m, "imgarc_scrub_corrupt_total", "counter",
+               "corrupt copies found (and quarantined) on this node", (double)ks.scrub_corrupt);
+        metric(&m, "imgarc_scrub_cycles_total", "counter", "full scrubs of this node",
+               (double)ks.scrub_cycles);
+        metric(&m, "imgarc_gc_blobs_deleted_total", "counter",
+               "local copies deleted (unreferenced or no longer wanted here)",
+               (double)ks.gc_deleted);
+        metric(&m, "imgarc_gc_records_purged_total", "counter",
+               "unreferenced blob records purged by this node's proposals",
+               (double)ks.gc_purged);
+    }
+    metric(&m, "imgarc_blob_bytes", "gauge", "bytes of the blobs stored on this node",
+           (double)blob_store_bytes(api->blobs));
+    metric(&m, "imgarc_blob_count", "gauge", "blobs stored on this node",
+           (double)blob_store_count(api->blobs));
     tenant_metrics(&m, api);
     http_respond(call->req, 200, "text/plain; version=0.0.4", m.buf, m.len);
     free(m.buf);

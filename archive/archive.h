@@ -57,6 +57,7 @@ enum archive_status {
     ARCHIVE_R_DELIVERY_NOT_FOUND,
     ARCHIVE_R_BILL_TYPE_NOT_FOUND,
     ARCHIVE_R_MATCH_LOCKED,       /* a matched invoice cannot change */
+    ARCHIVE_R_NODE_NOT_FOUND,     /* not a member (never registered, or removed) */
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */

@@ -509,6 +509,7 @@ static int ref_blob(struct txn *t, enum rocks_cf cf, const struct key *k, uint64
         return rv;
     }
     blob->refs++;
+    blob->released_ms = 0;
     add_holders(blob, holders, n_holders);
     put_record(t, cf, k, &blob->base);
     /* Either kind (unpacked, or built here with malloc) owns only malloc()ed parts. */
@@ -1370,6 +1371,121 @@ static int apply_remove_node(struct txn *t, const RemoveNode *c)
         store_node(t, n);
     }
     archive_free_node(n);
+    return 0;
+}
+
+/* ---- Blob copies: holders, storage states, purges ---- */
+
+static bool holds(const BlobRecord *blob, uint64_t id)
+{
+    for (size_t i = 0; i < blob->n_holders; i++) {
+        if (blob->holders[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void drop_holder(BlobRecord *blob, uint64_t id)
+{
+    for (size_t i = 0; i < blob->n_holders; i++) {
+        if (blob->holders[i] == id) {
+            blob->holders[i] = blob->holders[--blob->n_holders];
+            return;
+        }
+    }
+}
+
+/* Applies each change whose required holders are all still there; res->position
+ * counts the changes applied. */
+static int apply_set_holders(struct txn *t, const SetHolders *c)
+{
+    for (size_t i = 0; i < c->n_changes; i++) {
+        const HolderChange *hc = c->changes[i];
+        struct key k = {.len = 32};
+        BlobRecord *blob;
+        bool ok = true;
+        int rv;
+        if (hc->blob.len != 32) {
+            continue;
+        }
+        memcpy(k.buf, hc->blob.data, 32);
+        rv = archive_load_record(t->a, ROCKS_CF_BLOBS, &k, &blob_record__descriptor,
+                                 (ProtobufCMessage **)&blob, t->err);
+        if (rv == BASE_ENOTFOUND) {
+            continue; /* purged meanwhile: the copies are garbage now */
+        }
+        if (rv != 0) {
+            return rv;
+        }
+        for (size_t j = 0; j < hc->n_require && ok; j++) {
+            ok = holds(blob, hc->require[j]);
+        }
+        if (ok) {
+            add_holders(blob, hc->add, hc->n_add);
+            for (size_t j = 0; j < hc->n_remove; j++) {
+                drop_holder(blob, hc->remove[j]);
+            }
+            put_record(t, ROCKS_CF_BLOBS, &k, &blob->base);
+            t->res->position++;
+        }
+        blob_record__free_unpacked(blob, NULL);
+    }
+    return 0;
+}
+
+static int apply_set_node_storage(struct txn *t, const SetNodeStorage *c)
+{
+    NodeRecord *n;
+    bool found;
+    int rv;
+    if (c->id == 0 || c->storage == NULL || !archive_valid_storage_state(c->storage)) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed storage state");
+        return 0;
+    }
+    if ((rv = load_node(t, c->id, &n, &found)) != 0) {
+        return rv;
+    }
+    if (!found || n->removed) {
+        refuse(t, ARCHIVE_R_NODE_NOT_FOUND, "node %llu is not a member of the cluster",
+               (unsigned long long)c->id);
+    } else if (strcmp(n->storage, c->storage) == 0) {
+        t->res->replayed = true;
+    } else {
+        set_string(&n->storage, c->storage);
+        n->storage_ms = t->cmd->time_ms;
+        store_node(t, n);
+    }
+    archive_free_node(n);
+    return 0;
+}
+
+/* Purges the records of blobs unreferenced for the grace period; res->position counts
+ * them. Holders delete their copies once they no longer find the record. */
+static int apply_purge_blobs(struct txn *t, const PurgeBlobs *c)
+{
+    for (size_t i = 0; i < c->n_blobs; i++) {
+        struct key k = {.len = 32};
+        BlobRecord *blob;
+        int rv;
+        if (c->blobs[i].len != 32) {
+            continue;
+        }
+        memcpy(k.buf, c->blobs[i].data, 32);
+        rv = archive_load_record(t->a, ROCKS_CF_BLOBS, &k, &blob_record__descriptor,
+                                 (ProtobufCMessage **)&blob, t->err);
+        if (rv == BASE_ENOTFOUND) {
+            continue;
+        }
+        if (rv != 0) {
+            return rv;
+        }
+        if (blob->refs == 0 && blob->released_ms + c->grace_ms <= t->cmd->time_ms) {
+            rocks_batch_delete(t->batch, ROCKS_CF_BLOBS, k.buf, k.len);
+            t->res->position++;
+        }
+        blob_record__free_unpacked(blob, NULL);
+    }
     return 0;
 }
 
@@ -2439,6 +2555,9 @@ static int unref_blob(struct txn *t, enum rocks_cf cf, const struct key *k, bool
         blob->refs--;
     }
     *last = blob->refs == 0;
+    if (*last) {
+        blob->released_ms = t->cmd->time_ms; /* garbage collection counts from here */
+    }
     if (*last && !keep) {
         rocks_batch_delete(t->batch, cf, k->buf, k->len);
     } else {
@@ -3106,6 +3225,15 @@ static int dispatch(struct txn *t)
         break;
     case COMMAND__BODY_REMOVE_NODE:
         rv = apply_remove_node(t, t->cmd->remove_node);
+        break;
+    case COMMAND__BODY_SET_HOLDERS:
+        rv = apply_set_holders(t, t->cmd->set_holders);
+        break;
+    case COMMAND__BODY_SET_NODE_STORAGE:
+        rv = apply_set_node_storage(t, t->cmd->set_node_storage);
+        break;
+    case COMMAND__BODY_PURGE_BLOBS:
+        rv = apply_purge_blobs(t, t->cmd->purge_blobs);
         break;
     default:
         refuse(t, ARCHIVE_R_INVALID, "unknown command");

@@ -28,6 +28,17 @@ bool archive_valid_address(const char *s)
     return port >= 1 && port <= 65535;
 }
 
+bool archive_valid_storage_state(const char *s)
+{
+    return strcmp(s, ARCHIVE_STORAGE_ACTIVE) == 0 || strcmp(s, ARCHIVE_STORAGE_DRAINING) == 0 ||
+           strcmp(s, ARCHIVE_STORAGE_OUT) == 0;
+}
+
+const char *archive_storage_name(const char *s)
+{
+    return s == NULL || s[0] == '\0' ? "active" : s;
+}
+
 bool archive_valid_zone(const char *s)
 {
     return archive_valid_tenant(s); /* the id alphabet, 1-64 characters */

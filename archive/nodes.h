@@ -22,6 +22,16 @@ bool archive_valid_address(const char *s);
 /* A zone name: 1-64 characters of A-Z a-z 0-9 . _ - (like ids). */
 bool archive_valid_zone(const char *s);
 
+/* Storage states of a node (NodeRecord.storage): an active node takes new copies; a
+ * draining one keeps serving its copies while they move away; an out one (silent for
+ * longer than the repair delay) no longer counts as holding any. */
+#define ARCHIVE_STORAGE_ACTIVE ""
+#define ARCHIVE_STORAGE_DRAINING "draining"
+#define ARCHIVE_STORAGE_OUT "out"
+bool archive_valid_storage_state(const char *s);
+/* Its name in answers: "active" for the empty state. */
+const char *archive_storage_name(const char *s);
+
 /* The record of node @id; BASE_ENOTFOUND when it never registered. */
 int archive_get_node(struct archive *a, uint64_t id, NodeRecord **out,
                      struct base_err *err) WARN_UNUSED;

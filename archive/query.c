@@ -107,6 +107,8 @@ const char *archive_status_name(enum archive_status status)
         return "bill_type_not_found";
     case ARCHIVE_R_MATCH_LOCKED:
         return "match_locked";
+    case ARCHIVE_R_NODE_NOT_FOUND:
+        return "node_not_found";
     }
     return "unknown";
 }

@@ -22,7 +22,8 @@
     X(RETRY, -10, "outcome unknown, retry")                                              \
     X(SHUTDOWN, -11, "shutting down")                                                    \
     X(CANCELED, -12, "canceled")                                                         \
-    X(CONFLICT, -13, "conflict")
+    X(CONFLICT, -13, "conflict")                                                         \
+    X(EMPTY, -14, "nothing to read")
 
 enum {
 #define BASE_ERR_ENUM(name, value, text) BASE_E##name = (value),

@@ -47,6 +47,22 @@ static const struct opt opts[] = {
      "raft voters the leader keeps (1, 3 or 5); other members are standbys"},
     {"failover-after-ms", OPT_U64, OFF(failover_after_ms), "30000", 1000, 3600000,
      "a voter unreachable this long is replaced by a standby"},
+    {"replicas", OPT_U64, OFF(replicas), "3", 1, 16,
+     "copies of each file's content, on different nodes (and zones when there are)"},
+    {"write-quorum", OPT_U64, OFF(write_quorum), "2", 1, 16,
+     "durable copies a capture needs before it is acknowledged (at most --replicas)"},
+    {"repair-after-ms", OPT_U64, OFF(repair_after_ms), "600000", 1000, 30ull * 86400000,
+     "a node unreachable this long is marked out and its copies are made again elsewhere"},
+    {"repair-bytes-per-s", OPT_U64, OFF(repair_bytes_per_s), "0", 0, UINT64_MAX,
+     "bandwidth repair and rebalancing may use on this node (0: no limit)"},
+    {"push-threads", OPT_U64, OFF(push_threads), "8", 1, 256,
+     "copies this node sends to other nodes at once"},
+    {"scrub-bytes-per-s", OPT_U64, OFF(scrub_bytes_per_s), "20971520", 0, UINT64_MAX,
+     "rate at which stored content is re-hashed to find corrupt copies (0: never)"},
+    {"scrub-pause-ms", OPT_U64, OFF(scrub_pause_ms), "86400000", 0, 365ull * 86400000,
+     "pause between two full scrubs of this node's content"},
+    {"gc-grace-ms", OPT_U64, OFF(gc_grace_ms), "3600000", 1000, 365ull * 86400000,
+     "content nothing refers to is deleted after this long"},
     {"config", OPT_STRING, OFF(config_file), NULL, 0, 0, "config file of key = value lines"},
     {"log-level", OPT_STRING, OFF(log_level), "info", 0, 0, "error, warn, info or debug"},
     {"body-max", OPT_U64, OFF(body_max), "2147483648", 1, 64 * GIB, "largest request body, bytes"},
@@ -304,6 +320,11 @@ int node_config_load(struct node_config *c, int argc, char **argv)
     if (c->voters % 2 == 0) {
         fprintf(stderr, "imgarcd: voters must be 1, 3 or 5 (an even number of voters "
                         "tolerates no more failures than one less)\n");
+        return -1;
+    }
+    if (c->write_quorum > c->replicas) {
+        fprintf(stderr, "imgarcd: write-quorum (%llu) must not exceed replicas (%llu)\n",
+                (unsigned long long)c->write_quorum, (unsigned long long)c->replicas);
         return -1;
     }
     if (log_level_parse(c->log_level) < 0) {

@@ -25,6 +25,14 @@ struct node_config {
     char *cluster_secret_file;
     uint64_t voters;
     uint64_t failover_after_ms;
+    uint64_t replicas;
+    uint64_t write_quorum;
+    uint64_t repair_after_ms;
+    uint64_t repair_bytes_per_s;
+    uint64_t push_threads;
+    uint64_t scrub_bytes_per_s;
+    uint64_t scrub_pause_ms;
+    uint64_t gc_grace_ms;
     char *config_file;
     char *log_level;
     uint64_t body_max;

@@ -22,6 +22,7 @@
 #include "node/config.h"
 #include "node/identity.h"
 #include "replication/http_client.h"
+#include "replication/keeper.h"
 #include "replication/outbox.h"
 #include "replication/peer_auth.h"
 #include "replication/raft_node.h"
@@ -40,6 +41,7 @@ struct node {
     struct repl *repl;
     struct http_client *http;
     struct outbox *outbox;
+    struct keeper *keeper;
     struct api *api;
     char *token;
     struct peer_auth auth;
@@ -145,8 +147,9 @@ static void stopped_api(void *arg)
 {
     struct node *n = arg;
     n->api = NULL;
-    LOG_INFO("node", "HTTP server stopped; stopping the outbox");
+    LOG_INFO("node", "HTTP server stopped; stopping the outbox and the blob keeper");
     outbox_stop(n->outbox);
+    keeper_stop(n->keeper);
     http_client_close(n->http, stopped_http_client, n);
 }
 
@@ -236,6 +239,7 @@ static int start_services(struct node *n, struct base_err *err)
         .blobs = &n->blobs,
         .voters = (unsigned)n->config.voters,
         .failover_after_ms = (unsigned)n->config.failover_after_ms,
+        .repair_after_ms = n->config.repair_after_ms,
         .snapshot_threshold = (unsigned)n->config.snapshot_threshold,
         .snapshot_trailing = (unsigned)n->config.snapshot_trailing,
         .election_timeout_ms = (unsigned)n->config.election_timeout_ms,
@@ -247,6 +251,17 @@ static int start_services(struct node *n, struct base_err *err)
         .attempts = (unsigned)n->config.webhook_attempts,
         .timeout_ms = (unsigned)n->config.webhook_timeout_ms,
         .concurrency = (unsigned)n->config.webhook_concurrency,
+    };
+    struct keeper_config kc = {
+        .node_id = n->config.node_id,
+        .replicas = (unsigned)n->config.replicas,
+        .write_quorum = (unsigned)n->config.write_quorum,
+        .push_threads = (unsigned)n->config.push_threads,
+        .push_timeout_ms = 30000,
+        .repair_bytes_per_s = n->config.repair_bytes_per_s,
+        .scrub_bytes_per_s = n->config.scrub_bytes_per_s,
+        .scrub_pause_ms = n->config.scrub_pause_ms,
+        .gc_grace_ms = n->config.gc_grace_ms,
     };
     struct api_config ac;
     int rv;
@@ -263,7 +278,9 @@ static int start_services(struct node *n, struct base_err *err)
     if ((rv = load_license_keys(n, err)) != 0 ||
         (rv = http_client_init(&n->http, &n->loop, err)) != 0 ||
         (rv = outbox_start(&n->outbox, &n->loop, &oc, &n->archive, n->repl, n->http, err)) !=
-            0) {
+            0 ||
+        (rv = keeper_start(&n->keeper, &n->loop, &kc, &n->archive, n->repl, &n->blobs,
+                           n->has_auth ? &n->auth : NULL, err)) != 0) {
         return rv;
     }
     if (split_host_port(n->config.listen, host, sizeof host, &port) != 0) {
@@ -288,6 +305,9 @@ static int start_services(struct node *n, struct base_err *err)
         .license_keys = (const uint8_t(*)[32])n->license_keys,
         .n_license_keys = n->config.license_pubkeys.n,
         .outbox = n->outbox,
+        .keeper = n->keeper,
+        .replicas = (unsigned)n->config.replicas,
+        .write_quorum = (unsigned)n->config.write_quorum,
         .auth = n->has_auth ? &n->auth : NULL,
     };
     rv = api_start(&n->api, &n->loop, &ac, &n->archive, n->repl, &n->blobs, err);
@@ -392,6 +412,7 @@ int main(int argc, char **argv)
     uv_run(&n.loop, UV_RUN_DEFAULT);
     uv_loop_close(&n.loop);
     outbox_free(n.outbox);
+    keeper_free(n.keeper);
     rocks_close(n.db);
     blob_store_close(&n.blobs);
     sodium_memzero(n.token, strlen(n.token));

@@ -333,6 +333,73 @@ static void reconcile(struct repl *r)
     (void)(step_remove(r) || step_spares(r) || step_failover(r) || step_promote(r));
 }
 
+/* ---- The leader's storage states: out after the repair delay, active when back ---- */
+
+static void storage_set(struct repl_propose *p, int status, const struct archive_result *res)
+{
+    struct repl *r = p->data;
+    r->storage_in_flight = false;
+    if (status != 0 || res->status != ARCHIVE_OK) {
+        LOG_WARN("members", "changing a node's storage state failed: %s",
+                 status != 0 ? base_strerror(status) : res->message);
+    }
+}
+
+static void propose_storage(struct repl *r, uint64_t id, const char *state, uint64_t silent_ms)
+{
+    Command cmd = COMMAND__INIT;
+    SetNodeStorage sns = SET_NODE_STORAGE__INIT;
+    stamp_node_command(&cmd, "node-storage");
+    sns.id = id;
+    sns.storage = (char *)state;
+    cmd.body_case = COMMAND__BODY_SET_NODE_STORAGE;
+    cmd.set_node_storage = &sns;
+    r->storage_prop.data = r;
+    if (repl_propose_local(r, &r->storage_prop, &cmd, storage_set) == 0) {
+        r->storage_in_flight = true;
+        if (strcmp(state, ARCHIVE_STORAGE_OUT) == 0) {
+            LOG_WARN("members", "node %llu has not answered for %llu s: marking it out; its "
+                     "copies are made again on other nodes", (unsigned long long)id,
+                     (unsigned long long)(silent_ms / 1000));
+        } else {
+            LOG_INFO("members", "node %llu answers again: its storage is active",
+                     (unsigned long long)id);
+        }
+    }
+}
+
+/* A member silent for the repair delay is marked out, so that its copies stop counting
+ * and are made again elsewhere; one that answers again is active again (a drained one
+ * stays draining: only the operator ends that). */
+static void step_storage(struct repl *r)
+{
+    uint64_t now = uv_now(r->loop);
+    if (r->storage_in_flight || r->stopping) {
+        return;
+    }
+    for (struct peer *p = r->peers; p != NULL; p = p->next) {
+        NodeRecord *rec;
+        struct base_err err;
+        uint64_t silent = now - p->last_ok_ms;
+        const char *want = NULL;
+        if (archive_get_node(r->archive, p->id, &rec, &err) != 0) {
+            continue;
+        }
+        if (!rec->removed && strcmp(rec->storage, ARCHIVE_STORAGE_ACTIVE) == 0 &&
+            silent > r->repair_after_ms) {
+            want = ARCHIVE_STORAGE_OUT;
+        } else if (!rec->removed && strcmp(rec->storage, ARCHIVE_STORAGE_OUT) == 0 &&
+                   p->answered && peer_up(r, p)) {
+            want = ARCHIVE_STORAGE_ACTIVE;
+        }
+        archive_free_node(rec);
+        if (want != NULL) {
+            propose_storage(r, p->id, want, silent);
+            return;
+        }
+    }
+}
+
 /* ---- Every node: membership, its own record, joining ---- */
 
 static void registered(struct repl_propose *p, int status, const struct archive_result *res)
@@ -458,6 +525,7 @@ static void tick_cb(uv_timer_t *t)
     if (repl_is_leader(r)) {
         poll_peers(r);
         reconcile(r);
+        step_storage(r);
     }
 }
 
@@ -627,6 +695,7 @@ static void view_take(struct repl_view *v, size_t i, const NodeStatus *st)
         m->answered = true;
         m->applied_index = st->applied_index;
         m->blob_bytes = st->blob_bytes;
+        m->blob_count = st->blob_count;
         m->free_bytes = st->free_bytes;
         m->health = st->draining ? "draining" : NULL;
     }

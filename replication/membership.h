@@ -55,6 +55,7 @@ struct repl_member {
     bool answered;      /* it answered its status call */
     uint64_t applied_index;
     uint64_t blob_bytes;
+    uint64_t blob_count;
     uint64_t free_bytes;
 };
 

@@ -191,6 +191,7 @@ static void copy_identity(struct repl *r, const struct repl_config *c)
     r->blobs = c->blobs;
     r->voters = c->voters > 0 ? c->voters : 1;
     r->failover_after_ms = c->failover_after_ms;
+    r->repair_after_ms = c->repair_after_ms;
     r->election_timeout_ms = c->election_timeout_ms;
     /* A member silent for two election timeouts is down: one lost heartbeat round is
      * not a failure, and raft itself gives up on a leader after one timeout. */

@@ -40,6 +40,7 @@ struct repl_config {
     struct blob_store *blobs; /* for the bytes it reports; borrowed */
     unsigned voters;          /* voters the leader keeps: 1, 3 or 5 */
     unsigned failover_after_ms; /* a voter silent this long is replaced by a standby */
+    uint64_t repair_after_ms;   /* a member silent this long is marked out (storage) */
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     unsigned election_timeout_ms;

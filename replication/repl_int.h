@@ -85,6 +85,7 @@ struct repl {
     unsigned voters;
     unsigned failover_after_ms;
     unsigned down_after_ms;
+    uint64_t repair_after_ms;
     unsigned election_timeout_ms;
 
     /* Proposals this node made as leader, waiting for their entries. */
@@ -113,6 +114,8 @@ struct repl {
     struct peer *peers;
     struct repl_propose register_prop;
     bool register_in_flight;
+    struct repl_propose storage_prop;
+    bool storage_in_flight;
     struct peer_call *join_call;
     uint64_t join_next_ms;
     uint64_t join_backoff_ms;

@@ -282,9 +282,12 @@ static int place(struct blob_store *bs, struct blob_writer *w, bool sync, struct
     blob_path(bs, w->hash, path, sizeof path);
     bool replaces = stat(path, &st) == 0;
     if (replaces && (uint64_t)st.st_size == w->size) {
-        /* Same content already stored: keep the existing copy. */
+        /* Same content already stored: keep the existing copy, fresh again, so that
+         * garbage collection waits its grace period before it may delete it (the
+         * record that needs it may be on its way). */
         unlink(w->tmp_path);
         w->tmp_path[0] = '\0';
+        utimensat(AT_FDCWD, path, NULL, 0);
         return 0;
     }
     if ((rv = make_parents(bs, w->hash, err)) != 0) {
@@ -357,6 +360,12 @@ int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], 
 int blob_verify(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
                 struct base_err *err)
 {
+    return blob_verify_paced(bs, hash, NULL, NULL, err);
+}
+
+int blob_verify_paced(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                      bool (*on_read)(void *arg, size_t n), void *arg, struct base_err *err)
+{
     crypto_generichash_state st;
     uint8_t got[BLOB_HASH_BYTES];
     char *buf;
@@ -381,6 +390,11 @@ int blob_verify(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES]
             break;
         }
         blob_hash_update(&st, buf, (size_t)n);
+        if (on_read != NULL && !on_read(arg, (size_t)n)) {
+            base_err_set(err, "verification stopped");
+            rv = BASE_ECANCELED;
+            break;
+        }
     }
     free(buf);
     close(fd);
@@ -395,4 +409,100 @@ int blob_verify(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES]
         return BASE_ECORRUPT;
     }
     return 0;
+}
+
+/* Forgets a blob that left the store: its bytes and count. */
+static void count_out(struct blob_store *bs, uint64_t size)
+{
+    atomic_fetch_sub(&bs->bytes, size);
+    atomic_fetch_sub(&bs->count, 1);
+}
+
+static uint64_t mtime_ms(const struct stat *st)
+{
+    return (uint64_t)st->st_mtim.tv_sec * 1000 + (uint64_t)st->st_mtim.tv_nsec / 1000000;
+}
+
+int blob_remove(struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                uint64_t older_than_ms, uint64_t now_ms, struct base_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    blob_path(bs, hash, path, sizeof path);
+    if (stat(path, &st) != 0) {
+        return errno_fail(err, "stat", path);
+    }
+    if (mtime_ms(&st) + older_than_ms > now_ms) {
+        base_err_set(err, "%s is younger than %llu ms", path, (unsigned long long)older_than_ms);
+        return BASE_ERETRY;
+    }
+    if (unlink(path) != 0) {
+        return errno_fail(err, "unlink", path);
+    }
+    count_out(bs, (uint64_t)st.st_size);
+    return 0;
+}
+
+int blob_quarantine(struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], uint64_t now_ms,
+                    struct base_err *err)
+{
+    char path[PATH_MAX], dir[PATH_MAX], to[PATH_MAX + 96];
+    char hex[BLOB_HEX_BYTES];
+    struct stat st;
+    int rv;
+    blob_path(bs, hash, path, sizeof path);
+    hex_encode(hash, BLOB_HASH_BYTES, hex);
+    snprintf(dir, sizeof dir, "%s/quarantine", bs->root);
+    if ((rv = ensure_dir(dir, err)) != 0) {
+        return rv;
+    }
+    if (stat(path, &st) != 0) {
+        return errno_fail(err, "stat", path);
+    }
+    snprintf(to, sizeof to, "%s/%s.%llu", dir, hex, (unsigned long long)now_ms);
+    if (rename(path, to) != 0) {
+        return errno_fail(err, "rename to", to);
+    }
+    count_out(bs, (uint64_t)st.st_size);
+    LOG_WARN("blobstore", "blob %s does not match its hash: moved to %s", hex, to);
+    return 0;
+}
+
+/* Calls @cb for each file at @depth 2 below blobs/ whose name is a hash. */
+static bool walk_dir(int fd, int depth, blob_walk_cb cb, void *arg)
+{
+    DIR *d = fdopendir(fd);
+    struct dirent *e;
+    bool go_on = true;
+    if (d == NULL) {
+        close(fd);
+        return true;
+    }
+    while (go_on && (e = readdir(d)) != NULL) {
+        uint8_t hash[BLOB_HASH_BYTES];
+        struct stat st;
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        if (depth < 2) {
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (sub >= 0) {
+                go_on = walk_dir(sub, depth + 1, cb, arg);
+            }
+        } else if (strlen(e->d_name) == 2 * BLOB_HASH_BYTES &&
+                   hex_decode(e->d_name, hash, sizeof hash) &&
+                   fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode)) {
+            go_on = cb(arg, hash, (uint64_t)st.st_size, mtime_ms(&st));
+        }
+    }
+    closedir(d);
+    return go_on;
+}
+
+void blob_walk(struct blob_store *bs, blob_walk_cb cb, void *arg)
+{
+    int fd = open(bs->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        walk_dir(fd, 0, cb, arg);
+    }
 }

@@ -101,6 +101,27 @@ int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], 
 int blob_verify(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
                 struct base_err *err) WARN_UNUSED;
 
+/* The same, calling @on_read after each piece read (n bytes): the scrubber paces
+ * itself there; returning false stops with BASE_ECANCELED. */
+int blob_verify_paced(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                      bool (*on_read)(void *arg, size_t n), void *arg,
+                      struct base_err *err) WARN_UNUSED;
+
+/* Deletes a stored blob whose file is at least @older_than_ms old at @now_ms (wall
+ * clock): BASE_ERETRY when it is younger (a copy that just arrived), BASE_ENOTFOUND
+ * when absent. Garbage collection and copies moved away (replication/keeper.c). */
+int blob_remove(struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                uint64_t older_than_ms, uint64_t now_ms, struct base_err *err) WARN_UNUSED;
+/* Moves a corrupt blob out of the store to quarantine/<hash>.<now_ms>, kept for the
+ * operator; the name is free for a good copy again. */
+int blob_quarantine(struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], uint64_t now_ms,
+                    struct base_err *err) WARN_UNUSED;
+/* Visits every stored blob (in directory order): return false to stop. Files change
+ * meanwhile; a visit may see one that is gone by the time it is used. */
+typedef bool (*blob_walk_cb)(void *arg, const uint8_t hash[BLOB_HASH_BYTES], uint64_t size,
+                             uint64_t mtime_ms);
+void blob_walk(struct blob_store *bs, blob_walk_cb cb, void *arg);
+
 /* Hashing a stream in pieces, for verified reads. */
 void blob_hash_init(crypto_generichash_state *st);
 void blob_hash_update(crypto_generichash_state *st, const void *data, size_t len);

@@ -1,0 +1,221 @@
+/* A request body streamed into the blob store: captures (capture.c) and copies pushed
+ * by other nodes (internal.c).
+ *
+ * The body arrives in fixed-size chunks: the loop fills one buffer while a worker
+ * writes and hashes the other, and reading pauses while both are busy, so an upload
+ * costs two chunk buffers whatever its size. At the end the blob joins a group commit
+ * (durable.c) and the owner hears once, on the loop, how it ended. */
+#include "api/api_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+
+#define CHUNK_BYTES (256u << 10)
+/* Buffers hold CHUNK_BYTES plus one body callback's worth, so a chunk that arrives
+ * when the buffer is nearly full is always taken whole. */
+#define BUFFER_BYTES (CHUNK_BYTES + HTTP_BODY_CHUNK_MAX)
+
+static void upload_release(struct upload *u)
+{
+    if (u->writer_open) {
+        blob_writer_abort(&u->writer);
+        u->writer_open = false;
+    }
+    free(u->fill);
+    free(u->busy);
+    u->fill = u->busy = NULL;
+}
+
+/* The one place an upload ends. */
+static void upload_end(struct upload *u, int status)
+{
+    upload_release(u);
+    u->done(u, status);
+}
+
+static void write_work(uv_work_t *work)
+{
+    struct upload *u = work->data;
+    if (!u->writer_open) {
+        u->io_status = blob_writer_open(u->api->blobs, &u->writer, &u->err);
+        if (u->io_status != 0) {
+            return;
+        }
+        u->writer_open = true;
+    }
+    if (u->busy_len > 0) {
+        u->io_status = blob_writer_write(&u->writer, u->busy, u->busy_len, &u->err);
+        if (u->inspect != NULL) {
+            u->inspect(u, u->busy, u->busy_len);
+        }
+    }
+    if (u->io_status == 0 && u->finishing) {
+        u->io_status = blob_writer_finish(&u->writer, u->api->config.sync_blobs, &u->err);
+    }
+}
+
+static void after_write(uv_work_t *work, int status);
+
+/* Hands the filled buffer to a worker. */
+static void start_write(struct upload *u, bool last)
+{
+    char *swap = u->busy;
+    ASSERT(u->busy_len == 0);
+    u->busy = u->fill;
+    u->busy_len = u->fill_len;
+    u->fill = swap != NULL ? swap : xmalloc(BUFFER_BYTES);
+    u->fill_len = 0;
+    u->finishing = last;
+    u->work.data = u;
+    ASSERT(uv_queue_work(u->api->loop, &u->work, write_work, after_write) == 0);
+}
+
+static void on_durable(struct durable_item *item, int status)
+{
+    struct upload *u = item->data;
+    u->writer_open = false; /* committed into place (or failed and aborted) */
+    upload_end(u, status);
+}
+
+static void after_write(uv_work_t *work, int status)
+{
+    struct upload *u = work->data;
+    bool was_last = u->finishing;
+    u->busy_len = 0;
+    if (u->io_status == 0 && status != 0) {
+        u->io_status = BASE_EIO;
+        base_err_set(&u->err, "the write job was cancelled");
+    }
+    if (u->io_status != 0) {
+        if (u->io_status != BASE_ECANCELED) {
+            LOG_ERROR("upload", "request_id=%s: %s", u->req->request_id, u->err.msg);
+        }
+        if (!u->body_done) {
+            u->aborted = true; /* the body done callback ends the upload */
+            if (u->paused) {
+                http_request_resume(u->req);
+                u->paused = false;
+            }
+            return;
+        }
+        upload_end(u, u->io_status);
+        return;
+    }
+    if (was_last) {
+        if (u->expect_hash &&
+            memcmp(u->writer.hash, u->expected, BLOB_HASH_BYTES) != 0) {
+            upload_end(u, BASE_ECORRUPT);
+            return;
+        }
+        u->durable.writer = &u->writer;
+        u->durable.cb = on_durable;
+        u->durable.data = u;
+        durable_add(u->api->durable, &u->durable);
+        return;
+    }
+    if (u->body_done) {
+        start_write(u, true);
+    } else if (u->fill_len >= CHUNK_BYTES) {
+        start_write(u, false);
+    }
+    if (u->paused && u->fill_len < CHUNK_BYTES) {
+        u->paused = false;
+        http_request_resume(u->req);
+    }
+}
+
+static void on_body(struct http_request *req, const char *data, size_t len)
+{
+    struct upload *u = req->data;
+    if (u->aborted) {
+        return;
+    }
+    ASSERT(len <= HTTP_BODY_CHUNK_MAX && u->fill_len < CHUNK_BYTES);
+    memcpy(u->fill + u->fill_len, data, len);
+    u->fill_len += len;
+    if (u->fill_len < CHUNK_BYTES) {
+        return;
+    }
+    if (u->busy_len == 0) {
+        start_write(u, false);
+    } else {
+        /* Both buffers are full: stop reading until the worker is done with its one. */
+        u->paused = true;
+        http_request_pause(req);
+    }
+}
+
+static void on_body_done(struct http_request *req, int status)
+{
+    struct upload *u = req->data;
+    u->body_done = true;
+    if (status != 0 || u->aborted) {
+        int why = u->io_status != 0        ? u->io_status
+                  : status == BASE_ETOOBIG ? BASE_ETOOBIG
+                                           : BASE_ECANCELED;
+        u->aborted = true;
+        if (u->busy_len == 0) {
+            upload_end(u, why);
+        } else if (u->io_status == 0) {
+            /* A worker still owns a buffer; after_write ends the upload. */
+            u->io_status = why;
+        }
+        return;
+    }
+    if (u->busy_len == 0) {
+        if (u->fill_len == 0 && !u->writer_open) {
+            upload_end(u, BASE_EEMPTY);
+            return;
+        }
+        start_write(u, true);
+    }
+}
+
+static void on_abort(struct http_request *req)
+{
+    struct upload *u = req->data;
+    u->aborted = true;
+}
+
+void upload_start(struct upload *u)
+{
+    ASSERT(u->api != NULL && u->req != NULL && u->done != NULL);
+    u->fill = xmalloc(BUFFER_BYTES);
+    u->req->data = u;
+    u->req->abort_cb = on_abort;
+    http_request_read_body(u->req, on_body, on_body_done);
+}
+
+void upload_respond_failure(struct upload *u, int status, const char *what)
+{
+    struct api *api = u->api;
+    struct http_request *req = u->req;
+    switch (status) {
+    case BASE_ENOSPACE:
+        api_respond_error(api, req, 507, API_E_INSUFFICIENT_STORAGE,
+                          "this node has no space left to store %s", what);
+        break;
+    case BASE_ETOOBIG:
+        api_respond_error(api, req, 413, API_E_BODY_TOO_LARGE,
+                          "%s is larger than the node accepts", what);
+        break;
+    case BASE_EEMPTY:
+        api_respond_error(api, req, 400, API_E_EMPTY_FILE,
+                          "the body is empty: send the file's bytes as the request body");
+        break;
+    case BASE_ECANCELED:
+        /* The client went away or broke the body: the answer is not sent; the request
+         * is released. */
+        api_respond_error(api, req, 400, API_E_BAD_REQUEST, "the upload did not complete");
+        break;
+    default:
+        api_respond_error(api, req, 500, API_E_INTERNAL,
+                          "storing %s failed on this node; retry, and tell the operator if "
+                          "it persists",
+                          what);
+        break;
+    }
+}

@@ -1,0 +1,160 @@
+/* Pushing a local blob to another node. See blob_push.h. */
+#include "replication/blob_push.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "base/clock.h"
+#include "base/hex.h"
+
+#define BLOBS_PATH "/internal/v1/blobs/"
+
+struct source {
+    int fd;
+    struct blob_push *p;
+    uint64_t started_ms;
+    int read_errno;
+};
+
+void *blob_push_handle_new(void)
+{
+    return curl_easy_init();
+}
+
+void blob_push_handle_free(void *h)
+{
+    if (h != NULL) {
+        curl_easy_cleanup(h);
+    }
+}
+
+/* Sleeps as long as the bytes sent so far are ahead of the rate. */
+static void pace(struct source *s)
+{
+    uint64_t due_ms, now = (clock_mono_ns() / 1000000);
+    if (s->p->bytes_per_s == 0) {
+        return;
+    }
+    due_ms = s->started_ms + s->p->bytes * 1000 / s->p->bytes_per_s;
+    if (due_ms > now) {
+        uint64_t ms = due_ms - now;
+        struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+    struct source *s = arg;
+    ssize_t n;
+    if (s->p->stop != NULL && atomic_load(s->p->stop)) {
+        return CURL_READFUNC_ABORT;
+    }
+    pace(s);
+    do {
+        n = read(s->fd, buf, size * nitems);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        s->read_errno = errno;
+        return CURL_READFUNC_ABORT;
+    }
+    s->p->bytes += (uint64_t)n;
+    return (size_t)n;
+}
+
+static size_t discard_cb(char *data, size_t size, size_t n, void *arg)
+{
+    (void)data;
+    (void)arg;
+    return size * n;
+}
+
+static int progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    struct source *s = arg;
+    (void)dt, (void)dn, (void)ut, (void)un;
+    return s->p->stop != NULL && atomic_load(s->p->stop) ? 1 : 0;
+}
+
+int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
+              struct blob_push *p)
+{
+    CURL *h = handle;
+    struct base_err err;
+    struct source s = {.fd = -1, .p = p};
+    struct curl_slist *headers = NULL;
+    char hex[BLOB_HEX_BYTES], target[96], url[ARCHIVE_ADDRESS_MAX + 160];
+    char signature[PEER_AUTH_HEX_BYTES], line[160];
+    uint64_t size, now = clock_wall_ms();
+    CURLcode cc;
+    int rv;
+
+    p->bytes = 0;
+    p->http_status = 0;
+    p->why[0] = '\0';
+    if ((rv = blob_open(bs, p->hash, &s.fd, &size, &err)) != 0) {
+        snprintf(p->why, sizeof p->why, "%s", err.msg);
+        return rv == BASE_ENOTFOUND ? BASE_ENOTFOUND : BASE_EIO;
+    }
+    hex_encode(p->hash, BLOB_HASH_BYTES, hex);
+    snprintf(target, sizeof target, "%s%s", BLOBS_PATH, hex);
+    snprintf(url, sizeof url, "http://%s%s", p->http, target);
+    peer_auth_sign(auth, "PUT", target, now, "", 0, signature);
+    snprintf(line, sizeof line, "%s: %llu", PEER_AUTH_TIME_HEADER, (unsigned long long)now);
+    headers = curl_slist_append(headers, line);
+    snprintf(line, sizeof line, "%s: %s", PEER_AUTH_SIGNATURE_HEADER, signature);
+    headers = curl_slist_append(headers, line);
+    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+    headers = curl_slist_append(headers, "Expect:");
+
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+    curl_easy_setopt(h, CURLOPT_READDATA, &s);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_cb);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &s);
+    s.started_ms = (clock_mono_ns() / 1000000);
+    cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &p->http_status);
+    curl_slist_free_all(headers);
+    close(s.fd);
+
+    if (p->stop != NULL && atomic_load(p->stop)) {
+        snprintf(p->why, sizeof p->why, "stopping");
+        return BASE_ESHUTDOWN;
+    }
+    if (s.read_errno != 0) {
+        snprintf(p->why, sizeof p->why, "reading the local copy: %s", strerror(s.read_errno));
+        return BASE_EIO;
+    }
+    if (cc != CURLE_OK) {
+        snprintf(p->why, sizeof p->why, "node %llu at %.128s: %s", (unsigned long long)p->target,
+                 p->http, curl_easy_strerror(cc));
+        return BASE_EIO;
+    }
+    if (p->http_status == 422) {
+        snprintf(p->why, sizeof p->why, "node %llu found this node's copy corrupt",
+                 (unsigned long long)p->target);
+        return BASE_ECORRUPT;
+    }
+    if (p->http_status != 200 && p->http_status != 201) {
+        snprintf(p->why, sizeof p->why, "node %llu at %.128s answered HTTP %ld",
+                 (unsigned long long)p->target, p->http, p->http_status);
+        return BASE_EIO;
+    }
+    return 0;
+}

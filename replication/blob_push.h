@@ -1,0 +1,42 @@
+/* Pushing a copy of a local blob to another node: PUT /internal/v1/blobs/<hash>, the
+ * body streamed from the local file, signed with the cluster secret over an empty body
+ * (the receiver checks the content against its name instead).
+ *
+ * A push blocks its thread for the whole transfer: call it from the keeper's threads
+ * (keeper.c), never from the loop or libuv's pool. */
+#ifndef IMGARC_REPLICATION_BLOB_PUSH_H
+#define IMGARC_REPLICATION_BLOB_PUSH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "archive/nodes.h"
+#include "replication/peer_auth.h"
+#include "storage/blobstore.h"
+
+struct blob_push {
+    /* In. */
+    uint8_t hash[BLOB_HASH_BYTES];
+    uint64_t target; /* node id, for logs */
+    char http[ARCHIVE_ADDRESS_MAX + 1];
+    unsigned timeout_ms;     /* the whole transfer */
+    uint64_t bytes_per_s;    /* 0: as fast as it goes */
+    const atomic_bool *stop; /* set: give up at once (the node is stopping); may be NULL */
+    /* Out. */
+    uint64_t bytes; /* sent */
+    long http_status;
+    char why[256];
+};
+
+/* A reusable connection to the other nodes, per thread. */
+void *blob_push_handle_new(void);
+void blob_push_handle_free(void *h);
+
+/* 0 when the target holds a durable copy now; BASE_ENOTFOUND when this node has no
+ * copy; BASE_ECORRUPT when the target found that the bytes do not hash to the name
+ * (this node's copy is corrupt); BASE_ESHUTDOWN when stopped; BASE_EIO otherwise. */
+int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
+              struct blob_push *p) WARN_UNUSED;
+
+#endif

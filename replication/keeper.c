@@ -1,0 +1,1102 @@
+/* The blob keeper: capture copies, repair and rebalance, garbage collection and
+ * scrubbing. See keeper.h.
+ *
+ * Threads: the loop (keeper_copy, proposals, the timer), the pushers (transfers of
+ * capture copies first, then the reconciler's), the reconciler (passes over the blob
+ * records, local garbage) and the scrubber. They share the queues below under one
+ * mutex; the loop hears from the threads through an async handle. */
+#include "replication/keeper.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "replication/blob_push.h"
+#include "replication/placement.h"
+#include "storage/rocks.h"
+
+#define TIMER_MS 500
+/* A pass runs this often even when nothing changed, and at least this far apart (or
+ * five times its own duration, whichever is longer). */
+#define PASS_EVERY_MS 30000
+#define PASS_GAP_MIN_MS 1000
+/* Holder changes and purges proposed per command. */
+#define CHANGES_PER_COMMAND 128
+/* Copies the reconciler hands to the pushers before it waits for them. */
+#define REPAIR_BATCH 64
+/* A transfer may take this long plus one millisecond per 10 KB. */
+#define TRANSFER_BYTES_PER_MS 10000
+#define SUSPECTS_MAX 64
+
+/* One transfer: a capture copy (owner set) or a repair copy (batch set). */
+struct repair_batch;
+struct job {
+    struct blob_push push;
+    int status;
+    struct keeper_copies *owner;
+    struct repair_batch *batch;
+    uint64_t other_holder; /* repair: a live holder besides this node, or 0 */
+    struct job *next;
+};
+
+struct repair_batch {
+    unsigned left; /* transfers not finished yet (under the mutex) */
+};
+
+/* A command a thread asks the loop to propose. */
+struct thread_prop {
+    struct keeper *keeper;
+    const Command *cmd; /* valid until taken */
+    struct repl_propose prop;
+    int status;
+    struct archive_result res;
+    bool done;
+    bool abandoned; /* the thread gave up (stop): whoever finishes frees it */
+    struct thread_prop *next;
+};
+
+struct keeper {
+    uv_loop_t *loop;
+    struct keeper_config cfg;
+    struct archive *archive;
+    struct repl *repl;
+    struct blob_store *blobs;
+    const struct peer_auth *auth;
+
+    uv_async_t async;
+    uv_timer_t timer;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    atomic_bool stop;
+
+    /* Under mu. */
+    struct job *capture_head, *capture_tail; /* waiting for a pusher */
+    struct job *repair_head, *repair_tail;
+    struct job *finished;                    /* capture copies done, for the loop */
+    struct thread_prop *props;               /* for the loop to propose */
+    bool kicked;                             /* the metadata changed: a pass is due */
+    uint8_t suspects[SUSPECTS_MAX][BLOB_HASH_BYTES];
+    unsigned n_suspects;
+
+    pthread_t *pushers;
+    unsigned n_pushers;
+    pthread_t reconciler, scrubber;
+    bool reconciler_started, scrubber_started;
+
+    /* Loop-side view, refreshed by the timer. */
+    struct placement *placement;
+    uint64_t placement_index;
+    /* For the threads. */
+    atomic_bool leader;
+    atomic_bool fresh; /* applied everything the leader committed, as far as known */
+
+    struct {
+        _Atomic uint64_t pushes, pushes_failed, repair_copies, repair_bytes, repair_failed,
+            holders_dropped, under_replicated, lost, passes, last_pass_ms, scrub_bytes,
+            scrub_blobs, scrub_corrupt, scrub_cycles, gc_deleted, gc_purged;
+    } st;
+    bool stopped;
+};
+
+static uint64_t mono_ms(void)
+{
+    return clock_mono_ns() / 1000000;
+}
+
+/* Waits on the keeper's condition for at most @ms (mu held). */
+static void timed_wait(struct keeper *k, uint64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&k->cond, &k->mu, &ts);
+}
+
+static unsigned transfer_timeout(const struct keeper *k, uint64_t size)
+{
+    uint64_t ms = k->cfg.push_timeout_ms + size / TRANSFER_BYTES_PER_MS;
+    return ms > 3600000 ? 3600000 : (unsigned)ms;
+}
+
+/* ---- Proposals from the threads ---- */
+
+static void thread_prop_done(struct repl_propose *prop, int status,
+                             const struct archive_result *res)
+{
+    struct thread_prop *p = prop->data;
+    struct keeper *k = p->keeper;
+    pthread_mutex_lock(&k->mu);
+    if (p->abandoned) {
+        pthread_mutex_unlock(&k->mu);
+        free(p);
+        return;
+    }
+    p->status = status;
+    if (status == 0) {
+        p->res = *res;
+    }
+    p->done = true;
+    pthread_cond_broadcast(&k->cond);
+    pthread_mutex_unlock(&k->mu);
+}
+
+/* Proposes @cmd through the loop and waits for the outcome (a thread, never the loop):
+ * 0 with @res, or the proposal's error, or BASE_ESHUTDOWN. */
+static int propose_and_wait(struct keeper *k, const Command *cmd, struct archive_result *res)
+{
+    struct thread_prop *p = xcalloc(1, sizeof *p);
+    int status;
+    p->keeper = k;
+    p->cmd = cmd;
+    pthread_mutex_lock(&k->mu);
+    if (atomic_load(&k->stop)) {
+        pthread_mutex_unlock(&k->mu);
+        free(p);
+        return BASE_ESHUTDOWN;
+    }
+    p->next = k->props;
+    k->props = p;
+    pthread_mutex_unlock(&k->mu);
+    uv_async_send(&k->async);
+    pthread_mutex_lock(&k->mu);
+    while (!p->done && !atomic_load(&k->stop)) {
+        timed_wait(k, 1000);
+    }
+    if (!p->done) {
+        p->abandoned = true; /* freed by its callback, or by keeper_free if never taken */
+        pthread_mutex_unlock(&k->mu);
+        return BASE_ESHUTDOWN;
+    }
+    pthread_mutex_unlock(&k->mu);
+    status = p->status;
+    if (status == 0 && res != NULL) {
+        *res = p->res;
+    }
+    free(p);
+    return status;
+}
+
+static void stamp(Command *cmd, const char *request_id)
+{
+    cmd->tenant = (char *)ARCHIVE_DEFAULT_TENANT; /* cluster-wide */
+    cmd->request_id = (char *)request_id;
+    cmd->idempotency_key = (char *)"";
+    cmd->operator_ = (char *)"node";
+    cmd->time_ms = clock_wall_ms();
+}
+
+/* ---- Holder changes, collected and proposed in batches ---- */
+
+struct changes {
+    HolderChange items[CHANGES_PER_COMMAND];
+    HolderChange *ptrs[CHANGES_PER_COMMAND];
+    uint8_t hashes[CHANGES_PER_COMMAND][BLOB_HASH_BYTES];
+    uint64_t ids[CHANGES_PER_COMMAND][3][KEEPER_MAX_COPIES]; /* add, remove, require */
+    size_t n;
+};
+
+static HolderChange *change_new(struct changes *c, const uint8_t hash[BLOB_HASH_BYTES])
+{
+    HolderChange *hc = &c->items[c->n];
+    holder_change__init(hc);
+    memcpy(c->hashes[c->n], hash, BLOB_HASH_BYTES);
+    hc->blob.data = c->hashes[c->n];
+    hc->blob.len = BLOB_HASH_BYTES;
+    hc->add = c->ids[c->n][0];
+    hc->remove = c->ids[c->n][1];
+    hc->require = c->ids[c->n][2];
+    c->ptrs[c->n] = hc;
+    c->n++;
+    return hc;
+}
+
+static void flush_changes(struct keeper *k, struct changes *c)
+{
+    Command cmd = COMMAND__INIT;
+    SetHolders sh = SET_HOLDERS__INIT;
+    struct archive_result res;
+    int rv;
+    if (c->n == 0) {
+        return;
+    }
+    stamp(&cmd, "set-holders");
+    sh.changes = c->ptrs;
+    sh.n_changes = c->n;
+    cmd.body_case = COMMAND__BODY_SET_HOLDERS;
+    cmd.set_holders = &sh;
+    rv = propose_and_wait(k, &cmd, &res);
+    if (rv != 0 && rv != BASE_ESHUTDOWN) {
+        LOG_WARN("keeper", "recording %zu holder changes failed: %s; the next pass retries",
+                 c->n, base_strerror(rv));
+    }
+    c->n = 0;
+}
+
+/* ---- The pushers ---- */
+
+static void *pusher_main(void *arg)
+{
+    struct keeper *k = arg;
+    void *handle = blob_push_handle_new();
+    for (;;) {
+        struct job *j;
+        pthread_mutex_lock(&k->mu);
+        while (!atomic_load(&k->stop) && k->capture_head == NULL && k->repair_head == NULL) {
+            timed_wait(k, 1000);
+        }
+        if (atomic_load(&k->stop)) {
+            pthread_mutex_unlock(&k->mu);
+            break;
+        }
+        if (k->capture_head != NULL) {
+            j = k->capture_head;
+            k->capture_head = j->next;
+            if (k->capture_head == NULL) {
+                k->capture_tail = NULL;
+            }
+        } else {
+            j = k->repair_head;
+            k->repair_head = j->next;
+            if (k->repair_head == NULL) {
+                k->repair_tail = NULL;
+            }
+        }
+        pthread_mutex_unlock(&k->mu);
+
+        j->status = blob_push(handle, k->blobs, k->auth, &j->push);
+
+        pthread_mutex_lock(&k->mu);
+        if (j->owner != NULL) {
+            j->next = k->finished;
+            k->finished = j;
+            pthread_mutex_unlock(&k->mu);
+            uv_async_send(&k->async);
+        } else {
+            j->batch->left--;
+            pthread_cond_broadcast(&k->cond);
+            pthread_mutex_unlock(&k->mu);
+        }
+    }
+    blob_push_handle_free(handle);
+    return NULL;
+}
+
+static void enqueue(struct keeper *k, struct job *j)
+{
+    struct job **head = j->owner != NULL ? &k->capture_head : &k->repair_head;
+    struct job **tail = j->owner != NULL ? &k->capture_tail : &k->repair_tail;
+    j->next = NULL;
+    if (*tail != NULL) {
+        (*tail)->next = j;
+    } else {
+        *head = j;
+    }
+    *tail = j;
+    pthread_cond_broadcast(&k->cond);
+}
+
+/* ---- Capture copies (loop) ---- */
+
+static struct job *job_new(struct keeper *k, const uint8_t hash[BLOB_HASH_BYTES],
+                           const struct placement_node *target, uint64_t size)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+    memcpy(j->push.hash, hash, BLOB_HASH_BYTES);
+    j->push.target = target->id;
+    snprintf(j->push.http, sizeof j->push.http, "%s", target->http);
+    j->push.timeout_ms = transfer_timeout(k, size);
+    j->push.stop = &k->stop;
+    return j;
+}
+
+/* Starts the copy to the next candidate; false when none is left. */
+static bool copy_next(struct keeper *k, struct keeper_copies *c)
+{
+    while (c->next_candidate < c->n_candidates) {
+        const struct placement_node *n =
+            placement_node(k->placement, c->candidates[c->next_candidate++]);
+        struct job *j;
+        if (n == NULL) {
+            continue;
+        }
+        j = job_new(k, c->hash, n, c->size);
+        j->owner = c;
+        c->in_flight++;
+        pthread_mutex_lock(&k->mu);
+        enqueue(k, j);
+        pthread_mutex_unlock(&k->mu);
+        return true;
+    }
+    return false;
+}
+
+static int copies_outcome(struct keeper_copies *c)
+{
+    if (c->copies >= c->quorum) {
+        return 0;
+    }
+    snprintf(c->message, sizeof c->message,
+             "only %u durable %s of the file could be made and the write quorum is %u%s%.250s; "
+             "retry when the cluster's nodes are up",
+             c->copies, c->copies == 1 ? "copy" : "copies", c->quorum,
+             c->last_failure[0] != '\0' ? ": " : "", c->last_failure);
+    return BASE_ERETRY;
+}
+
+static void copy_finished(struct keeper *k, struct job *j)
+{
+    struct keeper_copies *c = j->owner;
+    c->in_flight--;
+    if (j->status == 0) {
+        atomic_fetch_add(&k->st.pushes, 1);
+        if (c->n_holders < KEEPER_MAX_COPIES) {
+            c->holders[c->n_holders++] = j->push.target;
+        }
+        c->copies++;
+    } else {
+        atomic_fetch_add(&k->st.pushes_failed, 1);
+        c->failed++;
+        snprintf(c->last_failure, sizeof c->last_failure, "%.200s", j->push.why);
+        if (j->status != BASE_ESHUTDOWN) {
+            LOG_WARN("keeper", "copy to node %llu failed: %s; trying another node",
+                     (unsigned long long)j->push.target, j->push.why);
+            if (c->copies + c->in_flight < c->replicas) {
+                copy_next(k, c);
+            }
+        }
+    }
+    free(j);
+    if (c->in_flight == 0) {
+        c->cb(c, atomic_load(&k->stop) && c->copies < c->quorum ? BASE_ESHUTDOWN
+                                                                : copies_outcome(c));
+    }
+}
+
+static void refresh_placement(struct keeper *k)
+{
+    struct base_err err;
+    uint64_t applied = repl_applied_index(k->repl);
+    if (k->placement_index == applied && k->placement->n > 0) {
+        return;
+    }
+    if (placement_load(k->placement, k->archive, k->cfg.replicas, k->cfg.write_quorum,
+                       &err) != 0) {
+        LOG_WARN("keeper", "reading the members: %s", err.msg);
+        return;
+    }
+    k->placement_index = applied;
+}
+
+int keeper_copy(struct keeper *k, struct keeper_copies *c, keeper_copies_cb cb)
+{
+    uint64_t ranked[PLACEMENT_MAX_NODES];
+    BlobRecord *rec = NULL;
+    struct base_err err;
+    size_t n;
+    unsigned need;
+
+    if (k->stopped) {
+        return BASE_ESHUTDOWN;
+    }
+    c->keeper = k;
+    c->cb = cb;
+    c->holders[0] = k->cfg.node_id;
+    c->n_holders = 1;
+    c->copies = 1;
+    c->n_candidates = c->next_candidate = 0;
+    c->in_flight = c->failed = 0;
+    c->message[0] = c->last_failure[0] = '\0';
+    refresh_placement(k);
+    c->replicas = placement_replicas(k->placement);
+    c->quorum = placement_write_quorum(k->placement);
+    /* Copies the record lists already count (content captured before). */
+    if (archive_get_blob(k->archive, c->hash, &rec, &err) == 0) {
+        for (size_t i = 0; i < rec->n_holders; i++) {
+            if (rec->holders[i] != k->cfg.node_id &&
+                placement_live(k->placement, rec->holders[i])) {
+                c->copies++;
+            }
+        }
+    }
+    n = placement_rank(k->placement, c->hash, ranked, PLACEMENT_MAX_NODES);
+    for (size_t i = 0; i < n && c->n_candidates < ARRAY_SIZE(c->candidates); i++) {
+        bool held = ranked[i] == k->cfg.node_id;
+        for (size_t j = 0; rec != NULL && j < rec->n_holders && !held; j++) {
+            held = rec->holders[j] == ranked[i] && placement_live(k->placement, ranked[i]);
+        }
+        if (!held) {
+            c->candidates[c->n_candidates++] = ranked[i];
+        }
+    }
+    archive_free_blob(rec);
+    if (k->auth == NULL) {
+        c->n_candidates = 0; /* a single node: nobody to copy to */
+    }
+    need = c->replicas > c->copies ? c->replicas - c->copies : 0;
+    for (unsigned i = 0; i < need && copy_next(k, c); i++) {
+    }
+    if (c->in_flight > 0) {
+        return 0;
+    }
+    return copies_outcome(c) == 0 ? 1 : BASE_ERETRY;
+}
+
+/* ---- The loop's side: async, timer ---- */
+
+static void async_cb(uv_async_t *a)
+{
+    struct keeper *k = a->data;
+    struct job *done;
+    struct thread_prop *props;
+    pthread_mutex_lock(&k->mu);
+    done = k->finished;
+    k->finished = NULL;
+    props = k->props;
+    k->props = NULL;
+    pthread_mutex_unlock(&k->mu);
+    while (done != NULL) {
+        struct job *next = done->next;
+        copy_finished(k, done);
+        done = next;
+    }
+    while (props != NULL) {
+        struct thread_prop *next = props->next;
+        int rv;
+        if (props->abandoned) { /* its thread left when the keeper stopped */
+            free(props);
+            props = next;
+            continue;
+        }
+        props->prop.data = props;
+        rv = repl_propose(k->repl, &props->prop, props->cmd, thread_prop_done);
+        if (rv != 0) {
+            thread_prop_done(&props->prop, rv, NULL);
+        }
+        props = next;
+    }
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct keeper *k = t->data;
+    struct repl_status rs;
+    repl_get_status(k->repl, &rs);
+    atomic_store(&k->leader, repl_is_leader(k->repl));
+    atomic_store(&k->fresh, rs.leader_id != 0 && rs.applied_index >= rs.commit_index);
+    if (rs.applied_index != k->placement_index) {
+        refresh_placement(k);
+        pthread_mutex_lock(&k->mu);
+        k->kicked = true;
+        pthread_cond_broadcast(&k->cond);
+        pthread_mutex_unlock(&k->mu);
+    }
+}
+
+/* ---- The reconciler ---- */
+
+struct pass {
+    struct keeper *k;
+    struct placement *pl;
+    struct changes *changes;
+    struct job *jobs[REPAIR_BATCH];
+    size_t n_jobs;
+    uint8_t purge[CHANGES_PER_COMMAND][BLOB_HASH_BYTES];
+    ProtobufCBinaryData purge_items[CHANGES_PER_COMMAND];
+    size_t n_purge;
+    uint64_t under, lost;
+    uint64_t now_wall;
+    bool leader;
+};
+
+static void add_change(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], uint64_t add,
+                       uint64_t remove, const uint64_t *require, size_t n_require)
+{
+    HolderChange *hc;
+    if (p->changes->n == CHANGES_PER_COMMAND) {
+        flush_changes(p->k, p->changes);
+    }
+    hc = change_new(p->changes, hash);
+    if (add != 0) {
+        hc->add[hc->n_add++] = add;
+    }
+    if (remove != 0) {
+        hc->remove[hc->n_remove++] = remove;
+    }
+    for (size_t i = 0; i < n_require && i < KEEPER_MAX_COPIES; i++) {
+        hc->require[hc->n_require++] = require[i];
+    }
+}
+
+/* Hands the batch of copies to the pushers, waits for them and records the outcome. */
+static void run_repairs(struct pass *p)
+{
+    struct keeper *k = p->k;
+    struct repair_batch batch = {.left = (unsigned)p->n_jobs};
+    if (p->n_jobs == 0) {
+        return;
+    }
+    pthread_mutex_lock(&k->mu);
+    for (size_t i = 0; i < p->n_jobs; i++) {
+        p->jobs[i]->batch = &batch;
+        enqueue(k, p->jobs[i]);
+    }
+    while (batch.left > 0) {
+        if (atomic_load(&k->stop)) {
+            /* The pushers are leaving: take back what they did not start. */
+            struct job **jp = &k->repair_head;
+            k->repair_tail = NULL;
+            while (*jp != NULL) {
+                if ((*jp)->batch == &batch) {
+                    (*jp)->status = BASE_ESHUTDOWN;
+                    *jp = (*jp)->next;
+                    batch.left--;
+                } else {
+                    k->repair_tail = *jp;
+                    jp = &(*jp)->next;
+                }
+            }
+            if (batch.left == 0) {
+                break;
+            }
+        }
+        timed_wait(k, 200);
+    }
+    pthread_mutex_unlock(&k->mu);
+    for (size_t i = 0; i < p->n_jobs; i++) {
+        struct job *j = p->jobs[i];
+        if (j->status == 0) {
+            atomic_fetch_add(&k->st.repair_copies, 1);
+            atomic_fetch_add(&k->st.repair_bytes, j->push.bytes);
+            add_change(p, j->push.hash, j->push.target, 0, NULL, 0);
+        } else if (j->status == BASE_ECORRUPT || j->status == BASE_ENOTFOUND) {
+            char hex[BLOB_HEX_BYTES];
+            struct base_err err;
+            hex_encode(j->push.hash, BLOB_HASH_BYTES, hex);
+            LOG_WARN("keeper", "blob %s: %s", hex, j->push.why);
+            if (j->status == BASE_ECORRUPT &&
+                blob_quarantine(k->blobs, j->push.hash, clock_wall_ms(), &err) == 0) {
+                atomic_fetch_add(&k->st.scrub_corrupt, 1);
+            }
+            /* This node stops being a holder while another remains, which repairs. */
+            if (j->other_holder != 0) {
+                add_change(p, j->push.hash, 0, k->cfg.node_id, &j->other_holder, 1);
+            }
+        } else if (j->status != BASE_ESHUTDOWN) {
+            atomic_fetch_add(&k->st.repair_failed, 1);
+            LOG_WARN("keeper", "repair copy failed: %s; the next pass retries", j->push.why);
+        }
+        free(j);
+    }
+    p->n_jobs = 0;
+    flush_changes(k, p->changes);
+}
+
+static void flush_purge(struct pass *p)
+{
+    Command cmd = COMMAND__INIT;
+    PurgeBlobs pb = PURGE_BLOBS__INIT;
+    struct archive_result res;
+    if (p->n_purge == 0) {
+        return;
+    }
+    stamp(&cmd, "purge-blobs");
+    for (size_t i = 0; i < p->n_purge; i++) {
+        p->purge_items[i].data = p->purge[i];
+        p->purge_items[i].len = BLOB_HASH_BYTES;
+    }
+    pb.blobs = p->purge_items;
+    pb.n_blobs = p->n_purge;
+    pb.grace_ms = p->k->cfg.gc_grace_ms;
+    cmd.body_case = COMMAND__BODY_PURGE_BLOBS;
+    cmd.purge_blobs = &pb;
+    if (propose_and_wait(p->k, &cmd, &res) == 0 && res.status == ARCHIVE_OK) {
+        atomic_fetch_add(&p->k->st.gc_purged, res.position);
+    }
+    p->n_purge = 0;
+}
+
+/* One blob record: count it, and act if this node is the one to. */
+static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const BlobRecord *rec)
+{
+    struct keeper *k = p->k;
+    uint64_t self = k->cfg.node_id;
+    uint64_t live[KEEPER_MAX_COPIES], wanted[KEEPER_MAX_COPIES];
+    size_t n_live = 0, n_wanted, missing = 0;
+    unsigned r = placement_replicas(p->pl);
+    uint64_t owner = 0, best = 0;
+
+    if (rec->refs == 0) {
+        if (p->leader && rec->released_ms + k->cfg.gc_grace_ms <= p->now_wall) {
+            memcpy(p->purge[p->n_purge++], hash, BLOB_HASH_BYTES);
+            if (p->n_purge == CHANGES_PER_COMMAND) {
+                flush_purge(p);
+            }
+        }
+        return;
+    }
+    for (size_t i = 0; i < rec->n_holders && n_live < KEEPER_MAX_COPIES; i++) {
+        if (placement_live(p->pl, rec->holders[i])) {
+            uint64_t s = placement_score(hash, rec->holders[i]);
+            live[n_live++] = rec->holders[i];
+            if (owner == 0 || s > best) {
+                owner = rec->holders[i];
+                best = s;
+            }
+        }
+    }
+    if (n_live < r) {
+        p->under++;
+    }
+    if (n_live == 0) {
+        p->lost++;
+        return;
+    }
+    if (owner != self) {
+        return;
+    }
+    n_wanted = placement_rank(p->pl, hash, wanted, r < KEEPER_MAX_COPIES ? r : KEEPER_MAX_COPIES);
+    for (size_t i = 0; i < n_wanted; i++) {
+        bool held = false;
+        for (size_t j = 0; j < n_live && !held; j++) {
+            held = live[j] == wanted[i];
+        }
+        if (!held) {
+            const struct placement_node *t = placement_node(p->pl, wanted[i]);
+            struct job *j = job_new(k, hash, t, rec->size);
+            j->push.bytes_per_s =
+                k->cfg.repair_bytes_per_s / (k->n_pushers > 0 ? k->n_pushers : 1);
+            for (size_t h = 0; h < n_live && j->other_holder == 0; h++) {
+                j->other_holder = live[h] != self ? live[h] : 0;
+            }
+            p->jobs[p->n_jobs++] = j;
+            missing++;
+            if (p->n_jobs == REPAIR_BATCH) {
+                run_repairs(p);
+            }
+        }
+    }
+    if (missing > 0 || n_wanted < r) {
+        return; /* copies first; extras are dropped once every wanted node holds one */
+    }
+    for (size_t i = 0; i < rec->n_holders; i++) {
+        bool is_wanted = false;
+        for (size_t j = 0; j < n_wanted && !is_wanted; j++) {
+            is_wanted = wanted[j] == rec->holders[i];
+        }
+        if (!is_wanted) {
+            add_change(p, hash, 0, rec->holders[i], wanted, n_wanted);
+            atomic_fetch_add(&k->st.holders_dropped, 1);
+        }
+    }
+}
+
+static void pass_run(struct keeper *k)
+{
+    struct pass *p = xcalloc(1, sizeof *p);
+    struct base_err err;
+    struct rocks_iter *it;
+    uint64_t started = mono_ms();
+    p->k = k;
+    p->pl = xmalloc(sizeof *p->pl);
+    p->changes = xcalloc(1, sizeof *p->changes);
+    p->now_wall = clock_wall_ms();
+    p->leader = atomic_load(&k->leader);
+    if (placement_load(p->pl, k->archive, k->cfg.replicas, k->cfg.write_quorum, &err) != 0) {
+        LOG_WARN("keeper", "pass: reading the members: %s", err.msg);
+        goto out;
+    }
+    it = rocks_iter_new(k->archive->db, ROCKS_CF_BLOBS, NULL, 0);
+    for (rocks_iter_first(it); rocks_iter_valid(it) && !atomic_load(&k->stop);
+         rocks_iter_next(it)) {
+        size_t klen, vlen;
+        const char *key = rocks_iter_key(it, &klen);
+        const char *val = rocks_iter_value(it, &vlen);
+        BlobRecord *rec;
+        uint8_t hash[BLOB_HASH_BYTES];
+        if (klen != BLOB_HASH_BYTES) {
+            continue;
+        }
+        rec = blob_record__unpack(NULL, vlen, (const uint8_t *)val);
+        if (rec == NULL) {
+            continue;
+        }
+        memcpy(hash, key, BLOB_HASH_BYTES);
+        visit(p, hash, rec);
+        blob_record__free_unpacked(rec, NULL);
+    }
+    if (rocks_iter_status(it, &err) != 0) {
+        LOG_WARN("keeper", "pass: %s", err.msg);
+    }
+    rocks_iter_free(it);
+    run_repairs(p);
+    flush_changes(k, p->changes);
+    flush_purge(p);
+    if (!atomic_load(&k->stop)) {
+        atomic_store(&k->st.under_replicated, p->under);
+        atomic_store(&k->st.lost, p->lost);
+    }
+out:
+    atomic_fetch_add(&k->st.passes, 1);
+    atomic_store(&k->st.last_pass_ms, mono_ms() - started);
+    free(p->changes);
+    free(p->pl);
+    free(p);
+}
+
+/* ---- Local garbage: files no record lists this node for ---- */
+
+struct sweep {
+    struct keeper *k;
+    uint64_t now_wall;
+};
+
+static bool sweep_one(void *arg, const uint8_t hash[BLOB_HASH_BYTES], uint64_t size,
+                      uint64_t mtime_ms)
+{
+    struct sweep *s = arg;
+    struct keeper *k = s->k;
+    struct base_err err;
+    char *val;
+    size_t vlen;
+    bool listed = false;
+    int rv;
+    (void)size;
+    if (atomic_load(&k->stop)) {
+        return false;
+    }
+    if (mtime_ms + k->cfg.gc_grace_ms > s->now_wall) {
+        return true; /* too young: a copy whose record may be on its way */
+    }
+    rv = rocks_get(k->archive->db, ROCKS_CF_BLOBS, hash, BLOB_HASH_BYTES, &val, &vlen, &err);
+    if (rv == 0) {
+        BlobRecord *rec = blob_record__unpack(NULL, vlen, (const uint8_t *)val);
+        free(val);
+        if (rec == NULL) {
+            return true; /* never delete on a record that cannot be read */
+        }
+        for (size_t i = 0; i < rec->n_holders && !listed; i++) {
+            listed = rec->holders[i] == k->cfg.node_id;
+        }
+        blob_record__free_unpacked(rec, NULL);
+    } else if (rv != BASE_ENOTFOUND) {
+        return true;
+    }
+    if (!listed && atomic_load(&k->fresh) &&
+        blob_remove(k->blobs, hash, k->cfg.gc_grace_ms, clock_wall_ms(), &err) == 0) {
+        atomic_fetch_add(&k->st.gc_deleted, 1);
+    }
+    return true;
+}
+
+static void sweep_run(struct keeper *k)
+{
+    struct sweep s = {.k = k, .now_wall = clock_wall_ms()};
+    if (!atomic_load(&k->fresh)) {
+        return; /* behind the leader: a record this node has not seen may list it */
+    }
+    blob_walk(k->blobs, sweep_one, &s);
+}
+
+static void *reconciler_main(void *arg)
+{
+    struct keeper *k = arg;
+    uint64_t last_end = 0, gap = PASS_GAP_MIN_MS, last_sweep = 0;
+    uint64_t sweep_every = k->cfg.gc_grace_ms / 2;
+    sweep_every = sweep_every < 1000 ? 1000 : sweep_every > 600000 ? 600000 : sweep_every;
+    for (;;) {
+        uint64_t now;
+        bool due;
+        pthread_mutex_lock(&k->mu);
+        for (;;) {
+            now = mono_ms();
+            due = (k->kicked && now >= last_end + gap) || now >= last_end + PASS_EVERY_MS;
+            if (due || atomic_load(&k->stop)) {
+                break;
+            }
+            timed_wait(k, 250);
+        }
+        k->kicked = false;
+        pthread_mutex_unlock(&k->mu);
+        if (atomic_load(&k->stop)) {
+            break;
+        }
+        pass_run(k);
+        if (mono_ms() >= last_sweep + sweep_every) {
+            sweep_run(k);
+            last_sweep = mono_ms();
+        }
+        last_end = mono_ms();
+        gap = 5 * atomic_load(&k->st.last_pass_ms);
+        gap = gap < PASS_GAP_MIN_MS ? PASS_GAP_MIN_MS : gap;
+    }
+    return NULL;
+}
+
+/* ---- The scrubber ---- */
+
+struct scrub {
+    struct keeper *k;
+    uint64_t started_ms;
+    uint64_t bytes;
+};
+
+/* Paces the scrubber to its rate; false when the keeper stops. */
+static bool scrub_paced(void *arg, size_t n)
+{
+    struct scrub *s = arg;
+    struct keeper *k = s->k;
+    uint64_t due;
+    s->bytes += n;
+    atomic_fetch_add(&k->st.scrub_bytes, n);
+    due = s->started_ms + s->bytes * 1000 / k->cfg.scrub_bytes_per_s;
+    pthread_mutex_lock(&k->mu);
+    while (!atomic_load(&k->stop) && mono_ms() < due) {
+        timed_wait(k, due - mono_ms());
+    }
+    pthread_mutex_unlock(&k->mu);
+    return !atomic_load(&k->stop);
+}
+
+static void scrub_one(struct scrub *s, const uint8_t hash[BLOB_HASH_BYTES])
+{
+    struct keeper *k = s->k;
+    struct base_err err;
+    char hex[BLOB_HEX_BYTES];
+    int rv = blob_verify_paced(k->blobs, hash, scrub_paced, s, &err);
+    atomic_fetch_add(&k->st.scrub_blobs, 1);
+    if (rv != BASE_ECORRUPT) {
+        return;
+    }
+    hex_encode(hash, BLOB_HASH_BYTES, hex);
+    atomic_fetch_add(&k->st.scrub_corrupt, 1);
+    if (blob_quarantine(k->blobs, hash, clock_wall_ms(), &err) != 0) {
+        LOG_ERROR("keeper", "blob %s is corrupt and could not be quarantined: %s", hex, err.msg);
+        return;
+    }
+    {
+        Command cmd = COMMAND__INIT;
+        SetHolders sh = SET_HOLDERS__INIT;
+        HolderChange hc = HOLDER_CHANGE__INIT;
+        HolderChange *list[1] = {&hc};
+        uint64_t self = k->cfg.node_id;
+        stamp(&cmd, "scrub-corrupt");
+        hc.blob.data = (uint8_t *)hash;
+        hc.blob.len = BLOB_HASH_BYTES;
+        hc.remove = &self;
+        hc.n_remove = 1;
+        sh.changes = list;
+        sh.n_changes = 1;
+        cmd.body_case = COMMAND__BODY_SET_HOLDERS;
+        cmd.set_holders = &sh;
+        rv = propose_and_wait(k, &cmd, NULL);
+        LOG_WARN("keeper", "blob %s: this node's copy was corrupt; %s", hex,
+                 rv == 0 ? "a good copy comes back from another holder"
+                         : "recording it failed; the reconciler finds the copy missing");
+    }
+}
+
+/* Takes a suspect hash, if any (mu not held). */
+static bool next_suspect(struct keeper *k, uint8_t out[BLOB_HASH_BYTES])
+{
+    bool any;
+    pthread_mutex_lock(&k->mu);
+    any = k->n_suspects > 0;
+    if (any) {
+        memcpy(out, k->suspects[--k->n_suspects], BLOB_HASH_BYTES);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return any;
+}
+
+static bool scrub_visit(void *arg, const uint8_t hash[BLOB_HASH_BYTES], uint64_t size,
+                        uint64_t mtime_ms)
+{
+    struct scrub *s = arg;
+    uint8_t suspect[BLOB_HASH_BYTES];
+    (void)size;
+    (void)mtime_ms;
+    while (next_suspect(s->k, suspect)) {
+        scrub_one(s, suspect);
+    }
+    scrub_one(s, hash);
+    return !atomic_load(&s->k->stop);
+}
+
+static void *scrubber_main(void *arg)
+{
+    struct keeper *k = arg;
+    while (!atomic_load(&k->stop)) {
+        struct scrub s = {.k = k, .started_ms = mono_ms()};
+        uint8_t suspect[BLOB_HASH_BYTES];
+        uint64_t until;
+        blob_walk(k->blobs, scrub_visit, &s);
+        atomic_fetch_add(&k->st.scrub_cycles, 1);
+        until = mono_ms() + k->cfg.scrub_pause_ms;
+        pthread_mutex_lock(&k->mu);
+        while (!atomic_load(&k->stop) && mono_ms() < until) {
+            if (k->n_suspects > 0) {
+                pthread_mutex_unlock(&k->mu);
+                s.started_ms = mono_ms();
+                s.bytes = 0;
+                while (next_suspect(k, suspect)) {
+                    scrub_one(&s, suspect);
+                }
+                pthread_mutex_lock(&k->mu);
+                continue;
+            }
+            timed_wait(k, until - mono_ms() < 1000 ? until - mono_ms() : 1000);
+        }
+        pthread_mutex_unlock(&k->mu);
+    }
+    return NULL;
+}
+
+void keeper_suspect(struct keeper *k, const uint8_t hash[BLOB_HASH_BYTES])
+{
+    pthread_mutex_lock(&k->mu);
+    if (k->n_suspects < SUSPECTS_MAX) {
+        memcpy(k->suspects[k->n_suspects++], hash, BLOB_HASH_BYTES);
+        pthread_cond_broadcast(&k->cond);
+    }
+    pthread_mutex_unlock(&k->mu);
+}
+
+/* ---- Start and stop ---- */
+
+int keeper_start(struct keeper **out, uv_loop_t *loop, const struct keeper_config *config,
+                 struct archive *archive, struct repl *repl, struct blob_store *blobs,
+                 const struct peer_auth *auth, struct base_err *err)
+{
+    struct keeper *k = xcalloc(1, sizeof *k);
+    int rv;
+    k->loop = loop;
+    k->cfg = *config;
+    k->archive = archive;
+    k->repl = repl;
+    k->blobs = blobs;
+    k->auth = auth;
+    k->placement = xcalloc(1, sizeof *k->placement);
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cond, NULL);
+    uv_async_init(loop, &k->async, async_cb);
+    k->async.data = k;
+    uv_timer_init(loop, &k->timer);
+    k->timer.data = k;
+    uv_timer_start(&k->timer, timer_cb, 0, TIMER_MS);
+    k->n_pushers = auth != NULL ? (config->push_threads > 0 ? config->push_threads : 1) : 0;
+    k->pushers = xcalloc(k->n_pushers > 0 ? k->n_pushers : 1, sizeof *k->pushers);
+    for (unsigned i = 0; i < k->n_pushers; i++) {
+        if ((rv = pthread_create(&k->pushers[i], NULL, pusher_main, k)) != 0) {
+            base_err_set(err, "starting a pusher thread: %s", strerror(rv));
+            k->n_pushers = i;
+            *out = k;
+            return BASE_EIO;
+        }
+    }
+    if ((rv = pthread_create(&k->reconciler, NULL, reconciler_main, k)) != 0) {
+        base_err_set(err, "starting the reconciler thread: %s", strerror(rv));
+        *out = k;
+        return BASE_EIO;
+    }
+    k->reconciler_started = true;
+    if (config->scrub_bytes_per_s > 0) {
+        if ((rv = pthread_create(&k->scrubber, NULL, scrubber_main, k)) != 0) {
+            base_err_set(err, "starting the scrubber thread: %s", strerror(rv));
+            *out = k;
+            return BASE_EIO;
+        }
+        k->scrubber_started = true;
+    }
+    *out = k;
+    return 0;
+}
+
+void keeper_get_stats(struct keeper *k, struct keeper_stats *o)
+{
+    o->pushes = atomic_load(&k->st.pushes);
+    o->pushes_failed = atomic_load(&k->st.pushes_failed);
+    o->repair_copies = atomic_load(&k->st.repair_copies);
+    o->repair_bytes = atomic_load(&k->st.repair_bytes);
+    o->repair_failed = atomic_load(&k->st.repair_failed);
+    o->holders_dropped = atomic_load(&k->st.holders_dropped);
+    o->under_replicated = atomic_load(&k->st.under_replicated);
+    o->lost = atomic_load(&k->st.lost);
+    o->passes = atomic_load(&k->st.passes);
+    o->last_pass_ms = atomic_load(&k->st.last_pass_ms);
+    o->scrub_bytes = atomic_load(&k->st.scrub_bytes);
+    o->scrub_blobs = atomic_load(&k->st.scrub_blobs);
+    o->scrub_corrupt = atomic_load(&k->st.scrub_corrupt);
+    o->scrub_cycles = atomic_load(&k->st.scrub_cycles);
+    o->gc_deleted = atomic_load(&k->st.gc_deleted);
+    o->gc_purged = atomic_load(&k->st.gc_purged);
+}
+
+void keeper_stop(struct keeper *k)
+{
+    struct job *left;
+    pthread_mutex_lock(&k->mu);
+    atomic_store(&k->stop, true);
+    pthread_cond_broadcast(&k->cond);
+    pthread_mutex_unlock(&k->mu);
+    /* Transfers notice the flag within about a second (curl's progress callback). */
+    for (unsigned i = 0; i < k->n_pushers; i++) {
+        pthread_join(k->pushers[i], NULL);
+    }
+    if (k->reconciler_started) {
+        pthread_join(k->reconciler, NULL);
+    }
+    if (k->scrubber_started) {
+        pthread_join(k->scrubber, NULL);
+    }
+    k->stopped = true;
+    /* Capture copies nobody started, and those finished but not handed over yet. */
+    pthread_mutex_lock(&k->mu);
+    left = k->capture_head;
+    k->capture_head = k->capture_tail = NULL;
+    pthread_mutex_unlock(&k->mu);
+    while (left != NULL) {
+        struct job *next = left->next;
+        left->status = BASE_ESHUTDOWN;
+        snprintf(left->push.why, sizeof left->push.why, "the node is stopping");
+        pthread_mutex_lock(&k->mu);
+        left->next = k->finished;
+        k->finished = left;
+        pthread_mutex_unlock(&k->mu);
+        left = next;
+    }
+    async_cb(&k->async);
+    uv_timer_stop(&k->timer);
+    uv_close((uv_handle_t *)&k->timer, NULL);
+    uv_close((uv_handle_t *)&k->async, NULL);
+}
+
+void keeper_free(struct keeper *k)
+{
+    if (k == NULL) {
+        return;
+    }
+    /* Proposals the threads abandoned before the loop took them. */
+    while (k->props != NULL) {
+        struct thread_prop *next = k->props->next;
+        free(k->props);
+        k->props = next;
+    }
+    pthread_mutex_destroy(&k->mu);
+    pthread_cond_destroy(&k->cond);
+    free(k->pushers);
+    free(k->placement);
+    free(k);
+}
