@@ -74,11 +74,11 @@ static void viewed(struct repl_view *v)
     /* This node's last pass over the blob records (every node counts the same
      * records; a pass runs within a second or so of a change). */
     api_respond_json(vc->call.api, vc->call.req, 200,
-                     json_pack("{s:o, s:o, s:I, s:I}", "leader",
+                     json_pack("{s:o, s:o, s:I}", "leader",
                                v->leader_id != 0 ? json_integer((json_int_t)v->leader_id)
                                                  : json_null(),
                                "nodes", nodes, "under_replicated",
-                               (json_int_t)ks.under_replicated, "lost", (json_int_t)ks.lost));
+                               (json_int_t)ks.under_replicated));
     repl_view_free(v);
     free(vc);
 }

@@ -11,6 +11,7 @@ File content is kept only by the node that received the upload until blob
 replication is built; other nodes stream it from that node (test_remote_read.py).
 """
 
+import hashlib
 import json
 import os
 import random
@@ -23,7 +24,7 @@ from imgarc_cluster import Cluster, ClusterTestCase, sign, wait_for
 from imgarc_node import Node, make_pdf, run_cli, cli_json
 
 NODE_KEYS = {"id", "http", "raft", "zone", "role", "health", "applied_index", "blob_bytes",
-             "free_bytes"}
+             "free_bytes", "storage", "blob_count"}
 # A snapshot every 16 entries, 64 kept after it: a node that joins late needs a
 # snapshot. (With only 16 kept, a node restarted after a burst of writes is sent a
 # snapshot while it may be taking its own, which libraft 0.22.1 does not survive:
@@ -39,9 +40,11 @@ class ClusterTest(ClusterTestCase):
 
     # -- helpers ---------------------------------------------------------------
 
-    def assertClusterShape(self, view, n):
+    def assertClusterShape(self, view, n, under_replicated=0):
+        """@under_replicated None: any count (a node is down, so copies are missing)."""
         self.assertEqual(set(view), {"leader", "nodes", "under_replicated"})
-        self.assertEqual(view["under_replicated"], 0)
+        if under_replicated is not None:
+            self.assertEqual(view["under_replicated"], under_replicated)
         self.assertEqual(len(view["nodes"]), n, view)
         for node in view["nodes"]:
             self.assertEqual(set(node), NODE_KEYS, node)
@@ -308,7 +311,8 @@ class ClusterTest(ClusterTestCase):
         view = self.wait_view(new, lambda v: [x["health"] for x in v["nodes"]
                                               if x["id"] == old_id] == ["down"],
                               "the killed leader shown down")
-        self.assertClusterShape(view, 3)
+        # Files captured while it was down have one copy less until it is back.
+        self.assertClusterShape(view, 3, under_replicated=None)
         # The old leader restarts on its data and rejoins by itself.
         old.start()
         index, _ = c.wait_converged()
@@ -317,6 +321,15 @@ class ClusterTest(ClusterTestCase):
                        "every node healthy again")
         r = old.status(list(acked)[-1])
         self.assertStatus(r, 200)
+        # Repair gives the restarted node its copies back: every node then holds every
+        # acknowledged file's bytes, and they are identical.
+        self.wait_view(new, lambda v: v["under_replicated"] == 0, "every blob on 3 nodes")
+        for image_no, file_id in uploaded.items():
+            k, n = image_no[4:].split("-")
+            want = b"content %s %s" % (k.encode(), n.encode())
+            for node in c.nodes:
+                self.assertEqual(node.blob_file(hashlib.blake2b(want, digest_size=32)
+                                                .hexdigest()), want, (image_no, node.name))
 
     def test_06_fourth_node_joins_through_a_snapshot(self):
         c = self.cluster

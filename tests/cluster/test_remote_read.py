@@ -1,7 +1,8 @@
 """Reading content through a node that holds no copy of it: the node streams it from
 the node that does (its holder, recorded in the blob's metadata), whole or a range,
-verified against the file's checksum. Blobs are not replicated yet, so the node that
-took the upload is the only holder; when it is down, the others say so (503)."""
+verified against the file's checksum. The cluster keeps one copy of each blob
+(--replicas 1), so the node that took the upload is the only holder; when it is down,
+the others say so (503)."""
 
 import hashlib
 import os
@@ -14,7 +15,7 @@ class RemoteReadTest(ClusterTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.start_cluster("rr", 3)
+        cls.start_cluster("rr", 3, extra_args=["--replicas", "1", "--write-quorum", "1"])
 
     def test_01_content_from_a_node_without_a_copy(self):
         holder = self.cluster.followers()[0]

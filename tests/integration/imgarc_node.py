@@ -611,6 +611,15 @@ class Node:
             if cursor is None:
                 return out
 
+    def blob_file(self, blob):
+        """The bytes of this node's copy of @blob (64 hex digits), or None."""
+        path = os.path.join(self.data, "blobs", blob[:2], blob[2:4], blob)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
     def metrics(self):
         """GET /metrics parsed: {name: float} (samples without labels)."""
         r = self.get("/metrics", auth=False)

@@ -891,9 +891,15 @@ class HttpStressTest(NodeTestCase):
         self.assertEqual(got, n, "only %d of %d pipelined answers arrived before the node "
                                  "closed the half-closed connection" % (got, n))
 
+    def metrics_answers_fitting(self, node):
+        """How many /metrics answers fit in well under the node's 4 MiB queue of
+        answers for one connection (the answer grows with the node's metrics)."""
+        size = len(node.get("/metrics").body) + 512  # and the head
+        return min(900, (3 << 20) // size)
+
     def metrics_pipeline(self, node, n):
-        """A client with a small receive buffer that pipelines @n GET /metrics (about
-        4 KB of answer each) and does not read yet."""
+        """A client with a small receive buffer that pipelines @n GET /metrics and does
+        not read yet."""
         c = Client(node, rcvbuf=4096)
         c.send(b"".join(build_request("GET", "/metrics", [("X-Request-Id", "m-%d" % i)])
                         for i in range(n)))
@@ -916,7 +922,7 @@ class HttpStressTest(NodeTestCase):
         """Answers the node still has queued for a slow reader are delivered: the idle
         timeout (no request bytes) does not throw them away."""
         node = self.start_node("http-slowreader", args=["--idle-timeout-ms", "1500"])
-        n = 900
+        n = self.metrics_answers_fitting(node)
         c = self.metrics_pipeline(node, n)
         time.sleep(3)  # twice the idle timeout before the client starts reading
         got = self.read_metrics_answers(c, n)
@@ -927,7 +933,7 @@ class HttpStressTest(NodeTestCase):
         """SIGTERM lets answers already made reach a slow reader (within the grace
         period) instead of closing their connection at once."""
         node = self.start_node("http-stopqueue", args=["--shutdown-grace-ms", "5000"])
-        n = 900
+        n = self.metrics_answers_fitting(node)
         c = self.metrics_pipeline(node, n)
         time.sleep(1)
         node.signal(signal.SIGTERM)
