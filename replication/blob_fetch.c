@@ -31,11 +31,21 @@ static size_t fetch_data(struct http_client_req *req, const char *data, size_t n
     return taken;
 }
 
+static void fetch_start(struct blob_fetch *f);
+
 static void fetch_done(struct http_client_req *req)
 {
     struct blob_fetch *f = req->data;
     char why[320];
     bool ok = req->status != 0 && f->received == f->expected;
+    if (!ok && f->received == 0 && f->next < f->n_next && !f->repl->stopping) {
+        /* Nothing passed on yet: the next holder may serve it. */
+        LOG_WARN("blobs", "fetch %s failed (%s); asking the next holder", f->url,
+                 req->error[0] != '\0' ? req->error : "HTTP error");
+        free(req->response);
+        fetch_start(f);
+        return;
+    }
     if (!ok) {
         if (req->status != 0 && req->status != 200 && req->status != 206) {
             snprintf(why, sizeof why, "holder %" PRIu64 " answered HTTP %ld", f->holder,
@@ -52,67 +62,44 @@ static void fetch_done(struct http_client_req *req)
     free(f);
 }
 
-/* The HTTP address of the first holder of @blob that is a member and not this node. */
-static bool pick_holder(struct repl *r, const BlobRecord *blob, uint64_t *id, char *http,
-                        size_t size)
+/* Orders the holders of @blob other than this node: same zone first, then other
+ * zones, nodes marked out last; removed ones are left out. */
+static void pick_holders(struct repl *r, const BlobRecord *blob, struct blob_fetch *f)
 {
-    for (size_t i = 0; i < blob->n_holders; i++) {
-        struct base_err err = {{0}};
-        NodeRecord *node;
-        if (blob->holders[i] == r->id ||
-            archive_get_node(r->archive, blob->holders[i], &node, &err) != 0) {
-            continue;
-        }
-        if (!node->removed) {
-            *id = node->id;
-            snprintf(http, size, "%s", node->http);
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < blob->n_holders && f->n_next < BLOB_FETCH_HOLDERS_MAX; i++) {
+            struct base_err err = {{0}};
+            NodeRecord *node;
+            bool out, near;
+            if (blob->holders[i] == r->id ||
+                archive_get_node(r->archive, blob->holders[i], &node, &err) != 0) {
+                continue;
+            }
+            out = strcmp(node->storage, ARCHIVE_STORAGE_OUT) == 0;
+            near = strcmp(node->zone, r->zone) == 0;
+            if (!node->removed && node->http[0] != '\0' &&
+                ((pass == 0 && !out && near) || (pass == 1 && !out && !near) ||
+                 (pass == 2 && out))) {
+                f->next_ids[f->n_next] = node->id;
+                snprintf(f->next_http[f->n_next], sizeof f->next_http[0], "%s", node->http);
+                f->n_next++;
+            }
             archive_free_node(node);
-            return true;
         }
-        archive_free_node(node);
     }
-    return false;
 }
 
-struct blob_fetch *repl_blob_fetch(struct repl *r, const uint8_t hash[32], uint64_t from,
-                                   uint64_t to, blob_fetch_data_cb on_data,
-                                   blob_fetch_done_cb on_done, void *data, char *why,
-                                   size_t why_size)
+/* Asks the next holder. */
+static void fetch_start(struct blob_fetch *f)
 {
-    struct base_err err = {{0}};
-    BlobRecord *blob;
-    struct blob_fetch *f;
-    char hex[65], http[ARCHIVE_ADDRESS_MAX + 1], target[128];
     struct peer_headers auth;
-    uint64_t holder;
-    if (r->auth == NULL) {
-        snprintf(why, why_size, "this node has no copy and no cluster secret to ask others");
-        return NULL;
-    }
-    if (archive_get_blob(r->archive, hash, &blob, &err) != 0) {
-        snprintf(why, why_size, "no record of the blob: %s", err.msg);
-        return NULL;
-    }
-    if (!pick_holder(r, blob, &holder, http, sizeof http)) {
-        snprintf(why, why_size, "no other member holds a copy (holders: %zu)", blob->n_holders);
-        archive_free_blob(blob);
-        return NULL;
-    }
-    archive_free_blob(blob);
-    hex_encode(hash, 32, hex);
-    f = xcalloc(1, sizeof *f);
-    f->data = data;
-    f->repl = r;
-    f->on_data = on_data;
-    f->on_done = on_done;
-    f->holder = holder;
-    f->expected = to - from + 1;
-    snprintf(target, sizeof target, "/internal/v1/blobs/%s", hex);
-    snprintf(f->url, sizeof f->url, "http://%s%s", http, target);
-    peer_headers_sign(r, "GET", target, NULL, 0, &auth);
+    const char *http = f->next_http[f->next];
+    f->holder = f->next_ids[f->next++];
+    memset(&f->req, 0, sizeof f->req);
+    snprintf(f->url, sizeof f->url, "http://%s%s", http, f->target);
+    peer_headers_sign(f->repl, "GET", f->target, NULL, 0, &auth);
     snprintf(f->auth[0], sizeof f->auth[0], "%s", auth.time);
     snprintf(f->auth[1], sizeof f->auth[1], "%s", auth.signature);
-    snprintf(f->range, sizeof f->range, "Range: bytes=%" PRIu64 "-%" PRIu64, from, to);
     f->headers[0] = f->auth[0];
     f->headers[1] = f->auth[1];
     f->headers[2] = f->range;
@@ -124,7 +111,44 @@ struct blob_fetch *repl_blob_fetch(struct repl *r, const uint8_t hash[32], uint6
     f->req.on_data = fetch_data;
     f->req.timeout_ms = FETCH_TIMEOUT_MS;
     f->req.connect_timeout_ms = 2000;
-    http_client_send(r->http, &f->req, fetch_done);
+    http_client_send(f->repl->http, &f->req, fetch_done);
+}
+
+struct blob_fetch *repl_blob_fetch(struct repl *r, const uint8_t hash[32], uint64_t from,
+                                   uint64_t to, blob_fetch_data_cb on_data,
+                                   blob_fetch_done_cb on_done, void *data, char *why,
+                                   size_t why_size)
+{
+    struct base_err err = {{0}};
+    BlobRecord *blob;
+    struct blob_fetch *f;
+    char hex[65];
+    if (r->auth == NULL) {
+        snprintf(why, why_size, "this node has no copy and no cluster secret to ask others");
+        return NULL;
+    }
+    if (archive_get_blob(r->archive, hash, &blob, &err) != 0) {
+        snprintf(why, why_size, "no record of the blob: %s", err.msg);
+        return NULL;
+    }
+    f = xcalloc(1, sizeof *f);
+    pick_holders(r, blob, f);
+    if (f->n_next == 0) {
+        snprintf(why, why_size, "no other member holds a copy (holders: %zu)", blob->n_holders);
+        archive_free_blob(blob);
+        free(f);
+        return NULL;
+    }
+    archive_free_blob(blob);
+    hex_encode(hash, 32, hex);
+    f->data = data;
+    f->repl = r;
+    f->on_data = on_data;
+    f->on_done = on_done;
+    f->expected = to - from + 1;
+    snprintf(f->target, sizeof f->target, "/internal/v1/blobs/%s", hex);
+    snprintf(f->range, sizeof f->range, "Range: bytes=%" PRIu64 "-%" PRIu64, from, to);
+    fetch_start(f);
     return f;
 }
 

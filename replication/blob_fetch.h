@@ -1,11 +1,12 @@
 /* Reading a blob this node does not hold from a node that does.
  *
- * The holders of a blob are in its cross-tenant record (BlobRecord.holders, written by
- * the capture that made each copy durable). A fetch asks the first holder that is a
- * member and not this node for GET /internal/v1/blobs/<hash> (signed with the cluster
- * secret), optionally a byte range, and streams the answer to the caller one piece at
- * a time: the caller pauses the transfer until it has passed a piece on, so a fetch
- * holds one piece whatever the size. Runs on the loop thread. */
+ * The holders of a blob are in its cross-tenant record (BlobRecord.holders, kept by
+ * captures and the keeper). A fetch asks a holder other than this node for GET
+ * /internal/v1/blobs/<hash> (signed with the cluster secret), optionally a byte range,
+ * and streams the answer to the caller one piece at a time: the caller pauses the
+ * transfer until it has passed a piece on, so a fetch holds one piece whatever the
+ * size. Holders in this node's zone are asked first, nodes marked out last; when one
+ * fails before the first byte, the next is asked. Runs on the loop thread. */
 #ifndef IMGARC_REPLICATION_BLOB_FETCH_H
 #define IMGARC_REPLICATION_BLOB_FETCH_H
 
@@ -13,8 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "archive/nodes.h"
 #include "replication/http_client.h"
 #include "replication/raft_node.h"
+
+#define BLOB_FETCH_HOLDERS_MAX 8
 
 struct blob_fetch;
 /* A piece of the blob: return @n to go on, HTTP_CLIENT_PAUSE to hold the transfer
@@ -38,6 +42,11 @@ struct blob_fetch {
     char auth[2][128]; /* the signed X-Imgarc-Time and X-Imgarc-Signature lines */
     const char *headers[4];
     uint64_t holder;
+    char target[128];
+    /* The holders still to ask, in order. */
+    uint64_t next_ids[BLOB_FETCH_HOLDERS_MAX];
+    char next_http[BLOB_FETCH_HOLDERS_MAX][ARCHIVE_ADDRESS_MAX + 1];
+    size_t n_next, next;
 };
 
 /* Starts fetching bytes [@from, @to] (inclusive) of blob @hash; NULL with @why set
