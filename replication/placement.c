@@ -49,13 +49,15 @@ int placement_load(struct placement *p, struct archive *a, unsigned replicas,
 unsigned placement_replicas(const struct placement *p)
 {
     unsigned members = p->n > 0 ? (unsigned)p->n : 1;
-    return p->replicas < members ? p->replicas : members;
+    unsigned r = p->replicas > 0 ? p->replicas : 1;
+    return r < members ? r : members;
 }
 
 unsigned placement_write_quorum(const struct placement *p)
 {
     unsigned r = placement_replicas(p);
-    return p->write_quorum < r ? p->write_quorum : r;
+    unsigned w = p->write_quorum > 0 ? p->write_quorum : 1;
+    return w < r ? w : r;
 }
 
 const struct placement_node *placement_node(const struct placement *p, uint64_t id)

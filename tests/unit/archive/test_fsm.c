@@ -779,6 +779,173 @@ static void malformed_node_registration_is_refused(void **state)
     assert_true(archive_valid_address("archive-2.bank.internal:8080"));
 }
 
+
+static void set_holders(struct fixture *f, uint8_t blob_byte, uint64_t add, uint64_t remove,
+                        uint64_t require, struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    SetHolders sh = SET_HOLDERS__INIT;
+    HolderChange hc = HOLDER_CHANGE__INIT;
+    HolderChange *list[1] = {&hc};
+    uint8_t blob[32];
+    memset(blob, blob_byte, sizeof blob);
+    stamp(&cmd, NULL);
+    hc.blob.data = blob;
+    hc.blob.len = sizeof blob;
+    hc.add = &add;
+    hc.n_add = add != 0;
+    hc.remove = &remove;
+    hc.n_remove = remove != 0;
+    hc.require = &require;
+    hc.n_require = require != 0;
+    sh.changes = list;
+    sh.n_changes = 1;
+    cmd.body_case = COMMAND__BODY_SET_HOLDERS;
+    cmd.set_holders = &sh;
+    apply(f, &cmd, res);
+}
+
+static void assert_holders(struct fixture *f, uint8_t blob_byte, const uint64_t *want,
+                           size_t n)
+{
+    struct base_err err;
+    BlobRecord *rec;
+    uint8_t blob[32];
+    memset(blob, blob_byte, sizeof blob);
+    assert_int_equal(archive_get_blob(&f->a, blob, &rec, &err), 0);
+    assert_int_equal(rec->n_holders, n);
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t j = 0; j < rec->n_holders; j++) {
+            found = found || rec->holders[j] == want[i];
+        }
+        assert_true(found);
+    }
+    archive_free_blob(rec);
+}
+
+/* Holders are added and dropped; a drop is applied only while the holders it counted
+ * on are still there; a blob purged meanwhile is skipped. */
+static void holder_changes_respect_their_requirements(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    add_file(f, "HOLD-1", "fhold", "a.pdf", NULL, 0x51, &res); /* no holders given */
+    set_holders(f, 0x51, 7, 0, 0, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_int_equal(res.position, 1);
+    set_holders(f, 0x51, 8, 0, 0, &res);
+    set_holders(f, 0x51, 8, 0, 0, &res); /* twice: still one entry */
+    assert_holders(f, 0x51, (uint64_t[]){7, 8}, 2);
+    /* Dropping 7 while 9 holds a copy: 9 does not, so nothing changes. */
+    set_holders(f, 0x51, 0, 7, 9, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_int_equal(res.position, 0);
+    assert_holders(f, 0x51, (uint64_t[]){7, 8}, 2);
+    set_holders(f, 0x51, 0, 7, 8, &res);
+    assert_int_equal(res.position, 1);
+    assert_holders(f, 0x51, (uint64_t[]){8}, 1);
+    /* An unknown blob: skipped, not an error. */
+    set_holders(f, 0x52, 7, 0, 0, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_int_equal(res.position, 0);
+}
+
+static void purge(struct fixture *f, uint8_t blob_byte, uint64_t grace_ms, uint64_t time_ms,
+                  struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    PurgeBlobs pb = PURGE_BLOBS__INIT;
+    uint8_t blob[32];
+    ProtobufCBinaryData item = {.data = blob, .len = sizeof blob};
+    memset(blob, blob_byte, sizeof blob);
+    stamp(&cmd, NULL);
+    cmd.time_ms = time_ms;
+    pb.blobs = &item;
+    pb.n_blobs = 1;
+    pb.grace_ms = grace_ms;
+    cmd.body_case = COMMAND__BODY_PURGE_BLOBS;
+    cmd.purge_blobs = &pb;
+    apply(f, &cmd, res);
+}
+
+/* A record is purged only without references and after the grace period, counted from
+ * when the last reference went. */
+static void purge_waits_for_zero_references_and_the_grace(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    BlobRecord *rec;
+    Command cmd = COMMAND__INIT;
+    DeleteFiles d = DELETE_FILES__INIT;
+    char *ids[] = {"fgc"};
+    uint8_t blob[32];
+    uint64_t t0 = 1700000000000ull; /* the time stamp() gives */
+    memset(blob, 0x61, sizeof blob);
+    add_file(f, "GC-1", "fgc", "a.pdf", NULL, 0x61, &res);
+    purge(f, 0x61, 1000, t0 + 5000, &res);
+    assert_int_equal(res.position, 0); /* referenced */
+    stamp(&cmd, NULL);
+    d.image_no = "GC-1";
+    d.file_ids = ids;
+    d.n_file_ids = 1;
+    cmd.body_case = COMMAND__BODY_DELETE_FILES;
+    cmd.delete_files = &d;
+    apply(f, &cmd, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_int_equal(archive_get_blob(&f->a, blob, &rec, &err), 0);
+    assert_int_equal(rec->refs, 0);
+    assert_int_equal(rec->released_ms, t0);
+    archive_free_blob(rec);
+    purge(f, 0x61, 1000, t0 + 999, &res);
+    assert_int_equal(res.position, 0); /* within the grace */
+    purge(f, 0x61, 1000, t0 + 1000, &res);
+    assert_int_equal(res.position, 1);
+    assert_int_equal(archive_get_blob(&f->a, blob, &rec, &err), BASE_ENOTFOUND);
+}
+
+static void set_storage(struct fixture *f, uint64_t id, const char *state,
+                        struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    SetNodeStorage sns = SET_NODE_STORAGE__INIT;
+    stamp(&cmd, NULL);
+    sns.id = id;
+    sns.storage = (char *)state;
+    cmd.body_case = COMMAND__BODY_SET_NODE_STORAGE;
+    cmd.set_node_storage = &sns;
+    apply(f, &cmd, res);
+}
+
+static void node_storage_states(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    NodeRecord *n;
+    register_node(f, 11, "127.0.0.1:8091", "zone-a", &res);
+    set_storage(f, 11, ARCHIVE_STORAGE_DRAINING, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_false(res.replayed);
+    set_storage(f, 11, ARCHIVE_STORAGE_DRAINING, &res);
+    assert_true(res.replayed);
+    assert_int_equal(archive_get_node(&f->a, 11, &n, &err), 0);
+    assert_string_equal(archive_storage_name(n->storage), "draining");
+    archive_free_node(n);
+    set_storage(f, 11, ARCHIVE_STORAGE_ACTIVE, &res);
+    assert_int_equal(archive_get_node(&f->a, 11, &n, &err), 0);
+    assert_string_equal(archive_storage_name(n->storage), "active");
+    archive_free_node(n);
+    set_storage(f, 11, "sideways", &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    set_storage(f, 12, ARCHIVE_STORAGE_OUT, &res); /* never registered */
+    assert_int_equal(res.status, ARCHIVE_R_NODE_NOT_FOUND);
+    remove_node(f, 11, &res);
+    set_storage(f, 11, ARCHIVE_STORAGE_OUT, &res);
+    assert_int_equal(res.status, ARCHIVE_R_NODE_NOT_FOUND);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, setup, teardown),
     cmocka_unit_test_setup_teardown(capture_classifies_and_orders, setup, teardown),
@@ -803,6 +970,11 @@ static const struct CMUnitTest tests[] = {
                                     teardown),
     cmocka_unit_test_setup_teardown(nodes_register_update_and_remove, setup, teardown),
     cmocka_unit_test_setup_teardown(malformed_node_registration_is_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(holder_changes_respect_their_requirements, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(purge_waits_for_zero_references_and_the_grace, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(node_storage_states, setup, teardown),
 };
 
 TESTLIB_MAIN("fsm", tests)
