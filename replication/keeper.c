@@ -519,6 +519,7 @@ struct pass {
     uint64_t under, lost;
     uint64_t now_wall;
     bool leader;
+    bool check_own; /* also check that the copies records say this node has exist */
 };
 
 static void add_change(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], uint64_t add,
@@ -628,6 +629,16 @@ static void flush_purge(struct pass *p)
     p->n_purge = 0;
 }
 
+static bool rec_lists(const BlobRecord *rec, uint64_t id)
+{
+    for (size_t i = 0; i < rec->n_holders; i++) {
+        if (rec->holders[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* One blob record: count it, and act if this node is the one to. */
 static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const BlobRecord *rec)
 {
@@ -663,6 +674,20 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
     if (n_live == 0) {
         p->lost++;
         return;
+    }
+    if (p->check_own && n_live > 1 && rec_lists(rec, self) && !blob_exists(k->blobs, hash)) {
+        /* Listed but gone (e.g. the disk lost it): stop counting it; repair brings a
+         * copy back from another live holder. */
+        for (size_t i = 0; i < n_live; i++) {
+            if (live[i] != self) {
+                char hex[BLOB_HEX_BYTES];
+                hex_encode(hash, BLOB_HASH_BYTES, hex);
+                LOG_WARN("keeper", "blob %s: the records list this node but it has no copy; "
+                         "dropping it as a holder", hex);
+                add_change(p, hash, 0, self, &live[i], 1);
+                return;
+            }
+        }
     }
     if (owner != self) {
         return;
@@ -703,7 +728,7 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
     }
 }
 
-static void pass_run(struct keeper *k)
+static void pass_run(struct keeper *k, bool check_own)
 {
     struct pass *p = xcalloc(1, sizeof *p);
     struct base_err err;
@@ -714,6 +739,7 @@ static void pass_run(struct keeper *k)
     p->changes = xcalloc(1, sizeof *p->changes);
     p->now_wall = clock_wall_ms();
     p->leader = atomic_load(&k->leader);
+    p->check_own = check_own;
     if (placement_load(p->pl, k->archive, k->cfg.replicas, k->cfg.write_quorum, &err) != 0) {
         LOG_WARN("keeper", "pass: reading the members: %s", err.msg);
         goto out;
@@ -833,10 +859,12 @@ static void *reconciler_main(void *arg)
         if (atomic_load(&k->stop)) {
             break;
         }
-        pass_run(k);
         if (mono_ms() >= last_sweep + sweep_every) {
+            pass_run(k, true);
             sweep_run(k);
             last_sweep = mono_ms();
+        } else {
+            pass_run(k, false);
         }
         last_end = mono_ms();
         gap = 5 * atomic_load(&k->st.last_pass_ms);

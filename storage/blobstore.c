@@ -336,6 +336,13 @@ int blob_commit_batch(struct blob_store *bs, struct blob_writer **writers, size_
     return first;
 }
 
+bool blob_exists(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES])
+{
+    char path[PATH_MAX];
+    blob_path(bs, hash, path, sizeof path);
+    return access(path, F_OK) == 0;
+}
+
 int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int *fd,
               uint64_t *size, struct base_err *err)
 {

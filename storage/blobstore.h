@@ -94,6 +94,8 @@ int blob_commit_batch(struct blob_store *bs, struct blob_writer **writers, size_
 /* Path of a blob into @buf. */
 void blob_path(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], char *buf,
                size_t size);
+/* Whether this node stores @hash. */
+bool blob_exists(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES]);
 /* Opens a stored blob read-only; BASE_ENOTFOUND when absent. */
 int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int *fd,
               uint64_t *size, struct base_err *err) WARN_UNUSED;

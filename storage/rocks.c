@@ -205,7 +205,9 @@ struct rocks_iter *rocks_iter_new(struct rocks *r, enum rocks_cf cf, const void 
     rocksdb_readoptions_set_verify_checksums(it->read, 1);
     it->it = rocksdb_create_iterator_cf(r->db, it->read, r->cfs[cf]);
     it->prefix = xmalloc(plen + 1);
-    memcpy(it->prefix, prefix, plen);
+    if (plen > 0) {
+        memcpy(it->prefix, prefix, plen);
+    }
     it->plen = plen;
     return it;
 }
