@@ -210,9 +210,9 @@ static void drain_applied(struct repl_propose *prop, int status, const struct ar
     const SetNodeStorage *sns = op->data;
     if (api_op_applied(op, status, res)) {
         api_respond_json(op->call.api, op->call.req, 200,
-                         json_pack("{s:I, s:s, s:I}", "id", (json_int_t)sns->id, "storage",
-                                   archive_storage_name(sns->storage), "index",
-                                   (json_int_t)res->index));
+                         json_pack("{s:I, s:s, s:b, s:I}", "id", (json_int_t)sns->id,
+                                   "storage", archive_storage_name(sns->storage), "changed",
+                                   !res->replayed, "index", (json_int_t)res->index));
     }
     api_op_free(op);
 }
@@ -268,6 +268,7 @@ void api_handle_cluster_blob(struct api_call *call)
     BlobRecord *rec;
     uint8_t hash[BLOB_HASH_BYTES];
     uint64_t ranked[PLACEMENT_MAX_NODES];
+    char hex[BLOB_HEX_BYTES];
     size_t n;
     if (strlen(call->param) != 2 * BLOB_HASH_BYTES ||
         !hex_decode(call->param, hash, sizeof hash)) {
@@ -275,9 +276,10 @@ void api_handle_cluster_blob(struct api_call *call)
                           "a blob is named by the 64 hex digits of its hash (a file's \"blob\")");
         return;
     }
+    hex_encode(hash, BLOB_HASH_BYTES, hex);
     if (archive_get_blob(api->archive, hash, &rec, &err) != 0) {
-        api_respond_error(api, call->req, 404, API_E_NOT_FOUND,
-                          "no blob %s in the metadata (never stored, or purged)", call->param);
+        api_respond_error(api, call->req, 404, API_E_BLOB_NOT_FOUND,
+                          "no blob %s in the metadata (never stored, or purged)", hex);
         return;
     }
     pl = xmalloc(sizeof *pl);
@@ -287,7 +289,7 @@ void api_handle_cluster_blob(struct api_call *call)
     } else {
         n = placement_rank(pl, hash, ranked, placement_replicas(pl));
         api_respond_json(api, call->req, 200,
-                         json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:i}", "blob", call->param,
+                         json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:i}", "blob", hex,
                                    "size", (json_int_t)rec->size, "refs", (json_int_t)rec->refs,
                                    "holders", ids_json(rec->holders, rec->n_holders, pl, false),
                                    "live_holders",

@@ -51,7 +51,8 @@
     X(MATCH_LOCKED, 11026, "match_locked")                                               \
     X(NODE_NOT_FOUND, 11101, "node_not_found")                                           \
     X(MEMBERSHIP_CONFLICT, 11102, "membership_conflict")                                 \
-    X(INDEX_NOT_REACHED, 11103, "index_not_reached")
+    X(INDEX_NOT_REACHED, 11103, "index_not_reached")                                     \
+    X(BLOB_NOT_FOUND, 11104, "blob_not_found")
 
 enum api_error {
 #define API_ERROR_ENUM(name, code, text) API_E_##name = code,

@@ -1451,6 +1451,12 @@ static int apply_set_node_storage(struct txn *t, const SetNodeStorage *c)
                (unsigned long long)c->id);
     } else if (strcmp(n->storage, c->storage) == 0) {
         t->res->replayed = true;
+    } else if (strcmp(n->storage, ARCHIVE_STORAGE_OUT) == 0 &&
+               strcmp(c->storage, ARCHIVE_STORAGE_DRAINING) == 0) {
+        refuse(t, ARCHIVE_R_INVALID_STATE,
+               "node %llu is out (unreachable): its copies are being made again elsewhere "
+               "already; remove it, or let it come back first",
+               (unsigned long long)c->id);
     } else {
         set_string(&n->storage, c->storage);
         n->storage_ms = t->cmd->time_ms;

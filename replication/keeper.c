@@ -100,10 +100,11 @@ struct keeper {
 
     struct {
         _Atomic uint64_t pushes, pushes_failed, repair_copies, repair_bytes, repair_failed,
-            holders_dropped, under_replicated, lost, passes, last_pass_ms, scrub_bytes,
+            holders_dropped, under_replicated, lost, on_draining, passes, last_pass_ms, scrub_bytes,
             scrub_blobs, scrub_corrupt, scrub_cycles, gc_deleted, gc_purged;
     } st;
     bool stopped;
+    uint64_t drain_warned_ms; /* the reconciler's last warning about a stuck drain */
 };
 
 static uint64_t mono_ms(void)
@@ -517,6 +518,7 @@ struct pass {
     ProtobufCBinaryData purge_items[CHANGES_PER_COMMAND];
     size_t n_purge;
     uint64_t under, lost;
+    uint64_t on_draining; /* referenced blobs with a copy on a draining node */
     uint64_t now_wall;
     bool leader;
     bool check_own; /* also check that the copies records say this node has exist */
@@ -659,6 +661,10 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
         return;
     }
     for (size_t i = 0; i < rec->n_holders && n_live < KEEPER_MAX_COPIES; i++) {
+        const struct placement_node *hn = placement_node(p->pl, rec->holders[i]);
+        if (hn != NULL && hn->live && !hn->active) {
+            p->on_draining++;
+        }
         if (placement_live(p->pl, rec->holders[i])) {
             uint64_t s = placement_score(hash, rec->holders[i]);
             live[n_live++] = rec->holders[i];
@@ -771,8 +777,20 @@ static void pass_run(struct keeper *k, bool check_own)
     flush_changes(k, p->changes);
     flush_purge(p);
     if (!atomic_load(&k->stop)) {
+        size_t active = 0;
         atomic_store(&k->st.under_replicated, p->under);
         atomic_store(&k->st.lost, p->lost);
+        atomic_store(&k->st.on_draining, p->on_draining);
+        for (size_t i = 0; i < p->pl->n; i++) {
+            active += p->pl->nodes[i].active;
+        }
+        if (p->on_draining > 0 && active < placement_replicas(p->pl) &&
+            mono_ms() >= k->drain_warned_ms + 60000) {
+            k->drain_warned_ms = mono_ms();
+            LOG_WARN("keeper", "%llu blobs have copies on draining nodes that cannot move: "
+                     "%zu active nodes for %u copies; add a node or undrain",
+                     (unsigned long long)p->on_draining, active, placement_replicas(p->pl));
+        }
     }
 out:
     atomic_fetch_add(&k->st.passes, 1);
@@ -1062,6 +1080,7 @@ void keeper_get_stats(struct keeper *k, struct keeper_stats *o)
     o->holders_dropped = atomic_load(&k->st.holders_dropped);
     o->under_replicated = atomic_load(&k->st.under_replicated);
     o->lost = atomic_load(&k->st.lost);
+    o->on_draining = atomic_load(&k->st.on_draining);
     o->passes = atomic_load(&k->st.passes);
     o->last_pass_ms = atomic_load(&k->st.last_pass_ms);
     o->scrub_bytes = atomic_load(&k->st.scrub_bytes);

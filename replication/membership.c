@@ -368,9 +368,9 @@ static void propose_storage(struct repl *r, uint64_t id, const char *state, uint
     }
 }
 
-/* A member silent for the repair delay is marked out, so that its copies stop counting
- * and are made again elsewhere; one that answers again is active again (a drained one
- * stays draining: only the operator ends that). */
+/* A member silent for the repair delay is marked out (a draining one too), so that
+ * its copies stop counting and are made again elsewhere; one that answers again is
+ * active again (drain it again if it was being drained). */
 static void step_storage(struct repl *r)
 {
     uint64_t now = uv_now(r->loop);
@@ -385,8 +385,9 @@ static void step_storage(struct repl *r)
         if (archive_get_node(r->archive, p->id, &rec, &err) != 0) {
             continue;
         }
-        if (!rec->removed && strcmp(rec->storage, ARCHIVE_STORAGE_ACTIVE) == 0 &&
+        if (!rec->removed && strcmp(rec->storage, ARCHIVE_STORAGE_OUT) != 0 &&
             silent > r->repair_after_ms) {
+            /* A draining node that dies is out too: its copies must not count. */
             want = ARCHIVE_STORAGE_OUT;
         } else if (!rec->removed && strcmp(rec->storage, ARCHIVE_STORAGE_OUT) == 0 &&
                    p->answered && peer_up(r, p)) {

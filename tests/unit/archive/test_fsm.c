@@ -939,6 +939,11 @@ static void node_storage_states(void **state)
     archive_free_node(n);
     set_storage(f, 11, "sideways", &res);
     assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    /* An out node is not drained: its copies no longer count, and must not again. */
+    set_storage(f, 11, ARCHIVE_STORAGE_OUT, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    set_storage(f, 11, ARCHIVE_STORAGE_DRAINING, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID_STATE);
     set_storage(f, 12, ARCHIVE_STORAGE_OUT, &res); /* never registered */
     assert_int_equal(res.status, ARCHIVE_R_NODE_NOT_FOUND);
     remove_node(f, 11, &res);
