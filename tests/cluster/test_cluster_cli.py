@@ -219,7 +219,7 @@ class ClusterCliTest(ClusterTestCase):
         p = self.cli("cluster", "blob", "0" * 64)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertEqual(p.stdout, "")
-        self.assertIn("404 not_found", p.stderr)
+        self.assertIn("404 blob_not_found", p.stderr)
         self.assertIn("no blob", p.stderr)
         # Nothing changed the cluster.
         view = self.cluster.view(self.cluster.nodes[0])
