@@ -63,6 +63,9 @@ static const struct opt opts[] = {
      "pause between two full scrubs of this node's content"},
     {"gc-grace-ms", OPT_U64, OFF(gc_grace_ms), "3600000", 1000, 365ull * 86400000,
      "content nothing refers to is deleted after this long"},
+    {"recover", OPT_BOOL, OFF(recover), "false", 0, 0,
+     "after a majority of the voters is lost for good: make this node the only voter of "
+     "its cluster, then run (docs/replication.md, quorum loss)"},
     {"config", OPT_STRING, OFF(config_file), NULL, 0, 0, "config file of key = value lines"},
     {"log-level", OPT_STRING, OFF(log_level), "info", 0, 0, "error, warn, info or debug"},
     {"body-max", OPT_U64, OFF(body_max), "2147483648", 1, 64 * GIB, "largest request body, bytes"},

@@ -33,6 +33,7 @@ struct node_config {
     uint64_t scrub_bytes_per_s;
     uint64_t scrub_pause_ms;
     uint64_t gc_grace_ms;
+    bool recover;
     char *config_file;
     char *log_level;
     uint64_t body_max;

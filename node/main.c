@@ -233,6 +233,7 @@ static int start_services(struct node *n, struct base_err *err)
         .raft_dir = raft_dir,
         .data_dir = n->config.data,
         .bootstrap = n->bootstrap,
+        .recover = n->config.recover,
         .join = n->joining ? n->config.join : NULL,
         .joining_marker = n->joining_marker,
         .auth = n->has_auth ? &n->auth : NULL,
@@ -345,6 +346,11 @@ static int cluster_setup(struct node *n, struct base_err *err)
                               "HOST:PORT", http);
             return BASE_EINVAL;
         }
+    }
+    if (c->recover && (fresh || was_joining)) {
+        base_err_set(err, "--recover needs the data dir of a node that was a member of a "
+                          "cluster (this one has no raft state)");
+        return BASE_EINVAL;
     }
     if (was_joining && c->join == NULL) {
         base_err_set(err, "this data dir belongs to a node that asked to join a cluster and "

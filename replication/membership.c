@@ -371,10 +371,35 @@ static void propose_storage(struct repl *r, uint64_t id, const char *state, uint
 /* A member silent for the repair delay is marked out (a draining one too), so that
  * its copies stop counting and are made again elsewhere; one that answers again is
  * active again (drain it again if it was being drained). */
+/* Registered, not removed, not out, and not in the configuration: a node lost with a
+ * quorum (after --recover), whose copies must stop counting. */
+struct stray {
+    struct repl *repl;
+    uint64_t found;
+};
+
+static void stray_node(const NodeRecord *n, void *arg)
+{
+    struct stray *s = arg;
+    if (s->found == 0 && !n->removed && strcmp(n->storage, ARCHIVE_STORAGE_OUT) != 0 &&
+        n->id != 0 && repl_role_of(s->repl, n->id) < 0) {
+        s->found = n->id;
+    }
+}
+
 static void step_storage(struct repl *r)
 {
     uint64_t now = uv_now(r->loop);
+    struct stray stray = {.repl = r};
+    struct base_err list_err;
     if (r->storage_in_flight || r->stopping) {
+        return;
+    }
+    if (archive_list_nodes(r->archive, stray_node, &stray, &list_err) == 0 &&
+        stray.found != 0) {
+        LOG_WARN("members", "node %llu is registered but not in the raft configuration",
+                 (unsigned long long)stray.found);
+        propose_storage(r, stray.found, ARCHIVE_STORAGE_OUT, 0);
         return;
     }
     for (struct peer *p = r->peers; p != NULL; p = p->next) {
@@ -1100,6 +1125,17 @@ static void removal_applied(struct repl_propose *p, int status, const struct arc
     finish(c, 0, "removed");
 }
 
+static bool has_record(struct repl *r, uint64_t id)
+{
+    struct base_err err;
+    NodeRecord *rec;
+    if (archive_get_node(r->archive, id, &rec, &err) != 0) {
+        return false;
+    }
+    archive_free_node(rec);
+    return true;
+}
+
 static void remove_local(struct repl *r, struct repl_change *c)
 {
     Command cmd = COMMAND__INIT;
@@ -1110,11 +1146,13 @@ static void remove_local(struct repl *r, struct repl_change *c)
         finish_soon(c, BASE_ENOTLEADER, "this node is not the leader");
         return;
     }
-    if (role < 0 || is_removed(r, c->id)) {
+    if (is_removed(r, c->id) || (role < 0 && !has_record(r, c->id))) {
         finish_soon(c, BASE_ENOTFOUND, "node %llu is not a member of the cluster",
                     (unsigned long long)c->id);
         return;
     }
+    /* A registered node outside the configuration (lost with a quorum, see --recover)
+     * is only marked removed: there is no raft role to take away. */
     if (role == RAFT_VOTER && count_voters(r, NULL) == 1) {
         finish_soon(c, BASE_ECONFLICT, "node %llu is the only voter: add another node "
                     "first", (unsigned long long)c->id);

@@ -167,6 +167,29 @@ static int bootstrap_if_new(struct repl *r, const struct repl_config *c, struct 
     return 0;
 }
 
+/* Quorum loss: appends a configuration entry naming this node as the only voter, so
+ * that it can elect itself. What the lost voters had committed and this node had not
+ * received is gone; the operator picks the survivor with the longest log. */
+static int recover_alone(struct repl *r, const struct repl_config *c, struct base_err *err)
+{
+    struct raft_configuration conf;
+    int rv;
+    raft_configuration_init(&conf);
+    rv = raft_configuration_add(&conf, c->node_id, c->raft_address, RAFT_VOTER);
+    if (rv == 0) {
+        rv = raft_recover(&r->raft, &conf);
+    }
+    raft_configuration_close(&conf);
+    if (rv != 0) {
+        base_err_set(err, "raft recover: %s", raft_strerror(rv));
+        return BASE_EIO;
+    }
+    LOG_WARN("raft", "recovered: node %llu (%s) is now the only voter of its cluster; remove "
+             "the lost nodes (imgarc cluster remove ID) and join new ones",
+             (unsigned long long)c->node_id, c->raft_address);
+    return 0;
+}
+
 static void configure(struct repl *r, const struct repl_config *c)
 {
     raft_uv_set_auto_recovery(&r->io, false);
@@ -271,6 +294,9 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
         return rv;
     }
     rv = c->bootstrap ? bootstrap_if_new(r, c, err) : 0;
+    if (rv == 0 && c->recover) {
+        rv = recover_alone(r, c, err);
+    }
     if (rv == 0 && (rv = raft_start(&r->raft)) != 0) {
         const char *why = raft_errmsg(&r->raft);
         base_err_set(err, "raft start on %s: %s (is the raft port in use by another process?)",

@@ -33,6 +33,7 @@ struct repl_config {
     const char *raft_dir;     /* must exist */
     const char *data_dir;     /* for the free space it reports */
     bool bootstrap;           /* may start a new cluster when the raft dir is empty */
+    bool recover;             /* force a configuration of this node alone (quorum lost) */
     const char *join;         /* HOST:PORT of a member to ask to be added; NULL: none */
     const char *joining_marker; /* removed once this node is a member; NULL: none */
     const struct peer_auth *auth; /* the cluster secret; NULL: none (single node only);
