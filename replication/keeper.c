@@ -674,6 +674,12 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
             }
         }
     }
+    if (rec->n_holders == 0 && blob_exists(k->blobs, hash)) {
+        /* Captured before holders were recorded (an older version): this node's copy
+         * becomes known, and the next pass copies it where it belongs. */
+        add_change(p, hash, self, 0, NULL, 0);
+        return;
+    }
     if (n_live < r) {
         p->under++;
     }
