@@ -1,11 +1,14 @@
-/* imgarc-bench: load generator for one imgarc node.
+/* imgarc-bench: load generator for one imgarc node or a cluster.
  *
- * N clients, each on its own keep-alive connection, run up to three phases in this
- * order: upload (POST a file of --size bytes to one of --bills image numbers), read
- * (GET the whole content of a file uploaded earlier), status (GET the status of a bill
- * uploaded to earlier). Each phase stops after --files operations or --duration
- * seconds, whichever comes first. Per phase it prints operations, errors by HTTP
- * status, throughput, latency percentiles and the node's peak RSS.
+ * N clients, each on its own keep-alive connection, run up to four phases in this
+ * order: push (POST /api/v1/pool of a new pool bill per operation: one replicated
+ * metadata command, no file content), upload (POST a file of --size bytes to one of
+ * --bills image numbers), read (GET the whole content of a file uploaded earlier),
+ * status (GET the status of a bill uploaded to earlier). Each phase stops after
+ * --files operations or --duration seconds, whichever comes first. Per phase it prints
+ * operations, errors by HTTP status, throughput, latency percentiles and the node's
+ * peak RSS. --server may list several node URLs: client i talks to URL i mod n (the
+ * node figures, RSS and CPU, are about the first URL).
  *
  * Threads: main parses, probes the node and prints; during a phase one thread per
  * client runs requests. Each client thread owns its struct client (connection,
@@ -87,11 +90,19 @@
 #define ERR_BAD_BODY   1 /* 2xx, but the body is wrong: short read, no file_id */
 #define ERR_STATUS_ODD 2 /* a status outside 100-599 */
 
-enum phase_kind { PHASE_UPLOAD, PHASE_READ, PHASE_STATUS, PHASE_SEED };
+enum phase_kind { PHASE_UPLOAD, PHASE_READ, PHASE_STATUS, PHASE_SEED, PHASE_PUSH };
 
 #define PHASE_BIT(k) (1u << (k))
+#define PHASES_MAX   5 /* results of one run: seed or upload, push, read, status */
+#define SERVERS_MAX  64
+#define PUSH_BODY_MAX 512 /* the JSON body of one pool push */
 
-static const char *const phase_names[] = {"upload", "read", "status", "seed"};
+static const char *const phase_names[] = {"upload", "read", "status", "seed", "push"};
+
+static bool phase_is_upload(enum phase_kind k)
+{
+    return k == PHASE_UPLOAD || k == PHASE_SEED;
+}
 
 enum rss_source { RSS_UNKNOWN, RSS_VMHWM, RSS_METRICS };
 
@@ -126,10 +137,20 @@ struct tally {
     uint64_t errors[ERR_SLOTS];
 };
 
+/* One node URL of --server; client i uses targets[i % ntargets]. */
+struct target {
+    char *base;        /* the URL without a trailing slash */
+    size_t origin_len; /* of "http://host:port" in base; the rest prefixes every path */
+    char *host_hdr;    /* raw engine: Host header value */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
 struct bench;
 
 struct client {
     struct bench *b;
+    const struct target *tgt;
     CURL *curl;     /* curl engine */
     int fd;         /* raw engine: the connection, or -1 */
     bool got_bytes; /* raw engine: some of the answer arrived */
@@ -148,6 +169,8 @@ struct client {
     size_t files_cap;
     uint64_t send_off; /* curl engine: upload bytes handed to curl */
     unsigned char prefix[PREFIX_BYTES];
+    char push_body[PUSH_BODY_MAX]; /* push phase: the JSON body of the operation */
+    size_t push_len;
     char *url;
     size_t url_size;
     char errbuf[CURL_ERROR_SIZE];
@@ -159,16 +182,16 @@ struct client {
 struct bench {
     struct bench_opts o;
     char run_id[9];
-    char *base;        /* --server without a trailing slash */
-    size_t origin_len; /* of "http://host:port" in base; the rest prefixes every path */
-    char *host_hdr;    /* Host header value */
-    char *auth_hdr;    /* "Authorization: Bearer T" */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct target *targets; /* the URLs of --server, in order */
+    unsigned ntargets;
+    char *base;     /* the first URL: preflight, /metrics, and what --pid is about */
+    char *servers;  /* every URL, comma-separated, for the output */
+    char *auth_hdr; /* "Authorization: Bearer T" */
     char *tenant_q; /* "&tenant=<escaped>", or "" */
     unsigned char *body;
     struct curl_slist *get_headers;
     struct curl_slist *post_headers;
+    struct curl_slist *json_headers; /* curl engine, push phase */
     struct client *clients;
     struct bench_file *files;
     size_t nfiles;
@@ -208,10 +231,13 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: imgarc-bench [options]\n"
-            "Load generator for one imgarc node: concurrent keep-alive clients upload files,\n"
-            "read them back, then query bill status; prints throughput, latency and the\n"
-            "node's peak RSS per phase.\n\n"
-            "  --server URL      node URL (env IMGARC_SERVER; default " DEFAULT_SERVER ")\n"
+            "Load generator for one imgarc node or a cluster: concurrent keep-alive clients\n"
+            "push pool bills, upload files, read them back, then query bill status; prints\n"
+            "throughput, latency and the node's peak RSS per phase.\n\n"
+            "  --server URL[,URL...]\n"
+            "                    node URL (env IMGARC_SERVER; default " DEFAULT_SERVER ");\n"
+            "                    with several, client i uses URL i mod n, and node RSS\n"
+            "                    and CPU are about the first\n"
             "  --token T         bearer token (env IMGARC_TOKEN; required)\n"
             "  --tenant ID       act for tenant ID (default: the node's default tenant)\n"
             "  --clients N       concurrent clients, one connection each (default 16)\n"
@@ -220,10 +246,12 @@ static void usage(FILE *out)
             "  --files N         operations per phase; the upload phase makes N files\n"
             "                    (default 20000, or unbounded when only --duration is given)\n"
             "  --duration S      seconds per phase; with --files, whichever comes first\n"
-            "  --phases LIST     comma-separated subset of upload,read,status (default all);\n"
-            "                    they run in that order. read and status use the files and\n"
-            "                    bills made by the upload phase; without it, a 'seed' phase\n"
-            "                    uploads one file per bill first\n"
+            "  --phases LIST     comma-separated subset of push,upload,read,status (default\n"
+            "                    upload,read,status); they run in that order. push: one\n"
+            "                    POST /api/v1/pool of a new image number BENCH-<run id>-P<n>\n"
+            "                    per operation (a replicated command, no content). read and\n"
+            "                    status use the files and bills made by the upload phase;\n"
+            "                    without it, a 'seed' phase uploads one file per bill first\n"
             "  --bills N         image numbers the uploads are spread over, named\n"
             "                    BENCH-<run id>-<n> (default clients*8)\n"
             "  --pid PID         the node's pid: peak RSS is VmHWM from /proc/PID/status\n"
@@ -303,13 +331,13 @@ static int parse_phases(const char *s, unsigned *mask)
     *mask = 0;
     for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
         unsigned k;
-        for (k = PHASE_UPLOAD; k <= PHASE_STATUS; k++) {
-            if (strcmp(tok, phase_names[k]) == 0) {
+        for (k = PHASE_UPLOAD; k <= PHASE_PUSH; k++) {
+            if (k != PHASE_SEED && strcmp(tok, phase_names[k]) == 0) {
                 *mask |= PHASE_BIT(k);
                 break;
             }
         }
-        if (k > PHASE_STATUS) {
+        if (k > PHASE_PUSH) {
             rc = -1;
         }
     }
@@ -357,7 +385,8 @@ static int parse_option(struct bench_opts *o, int opt, const char *arg, bool *fi
         return 0;
     case 'p':
         if (parse_phases(arg, &o->phases) != 0) {
-            return usage_error("--phases: want a list of upload,read,status, got '%s'", arg);
+            return usage_error("--phases: want a list of push,upload,read,status, got '%s'",
+                               arg);
         }
         return 0;
     case 'b':
@@ -541,12 +570,13 @@ static size_t grow_write_cb(char *data, size_t size, size_t nmemb, void *userdat
     return len;
 }
 
-/* One GET from main, on a fresh handle; *body is NUL-terminated, the caller frees it.
- * Returns the HTTP status, or 0 on a transport error (the message is in *body). */
-static long http_get(struct bench *b, const char *path, bool auth, char **body)
+/* One GET from main to the node at @base, on a fresh handle; *body is NUL-terminated,
+ * the caller frees it. Returns the HTTP status, or 0 on a transport error (the message
+ * is in *body). */
+static long http_get(struct bench *b, const char *base, const char *path, bool auth, char **body)
 {
     struct grow_buf g = {.data = xcalloc(1, 1), .cap = 1};
-    char *url = xasprintf("%s%s", b->base, path);
+    char *url = xasprintf("%s%s", base, path);
     char errbuf[CURL_ERROR_SIZE] = "";
     long status = 0;
     CURL *curl = curl_easy_init();
@@ -579,7 +609,7 @@ static int metrics_peak_rss(struct bench *b, uint64_t *out)
 {
     char *body, *p;
     int rc = -1;
-    if (http_get(b, "/metrics", false, &body) == 200) {
+    if (http_get(b, b->base, "/metrics", false, &body) == 200) {
         for (p = body; p != NULL; p = strchr(p, '\n')) {
             double v;
             p += *p == '\n';
@@ -649,15 +679,54 @@ static unsigned char *make_body(uint64_t size, uint64_t seed)
     return body;
 }
 
+/* Splits --server at commas into targets (URLs without a trailing slash); returns 0,
+ * or -1 after printing why not. */
+static int bench_split_servers(struct bench *b, const char *list)
+{
+    const char *p = list;
+    size_t total = 0;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char *url;
+        while (len > 0 && (p[len - 1] == '/' || p[len - 1] == ' ')) {
+            len--;
+        }
+        while (len > 0 && *p == ' ') {
+            p++;
+            len--;
+        }
+        if (len == 0) {
+            return usage_error("--server: an empty URL in '%s'", list);
+        }
+        if (b->ntargets == SERVERS_MAX) {
+            return usage_error("--server: at most %d URLs", SERVERS_MAX);
+        }
+        url = xstrndup(p, len);
+        b->targets = xrealloc(b->targets, (b->ntargets + 1) * sizeof *b->targets);
+        b->targets[b->ntargets++] = (struct target){.base = url};
+        total += len + 1;
+        p += strcspn(p, ",");
+        if (*p == '\0') {
+            break;
+        }
+        p++;
+    }
+    b->servers = xmalloc(total);
+    b->servers[0] = '\0';
+    for (unsigned i = 0; i < b->ntargets; i++) {
+        if (i > 0) {
+            strcat(b->servers, ",");
+        }
+        strcat(b->servers, b->targets[i].base);
+    }
+    b->base = xstrdup(b->targets[0].base);
+    return 0;
+}
+
 static void bench_init(struct bench *b, const struct bench_opts *o)
 {
-    size_t len = strlen(o->server);
     *b = (struct bench){.o = *o};
     make_run_id(b->run_id);
-    while (len > 0 && o->server[len - 1] == '/') {
-        len--;
-    }
-    b->base = xstrndup(o->server, len);
     b->tenant_q = xstrdup("");
     if (o->tenant != NULL) {
         char *esc = curl_easy_escape(NULL, o->tenant, 0);
@@ -673,12 +742,15 @@ static void bench_init(struct bench *b, const struct bench_opts *o)
     /* No "Expect: 100-continue": it costs a round trip per upload. */
     b->post_headers = curl_slist_append(b->post_headers, "Expect:");
     b->post_headers = curl_slist_append(b->post_headers, "Content-Type: application/octet-stream");
-    ASSERT(b->get_headers != NULL && b->post_headers != NULL);
+    b->json_headers = curl_slist_append(NULL, b->auth_hdr);
+    b->json_headers = curl_slist_append(b->json_headers, "Expect:");
+    b->json_headers = curl_slist_append(b->json_headers, "Content-Type: application/json");
+    ASSERT(b->get_headers != NULL && b->post_headers != NULL && b->json_headers != NULL);
     pthread_mutex_init(&b->print_lock, NULL);
 }
 
-/* Resolves the raw engine's address from the parsed URL @u. */
-static int resolve_target(struct bench *b, CURLU *u)
+/* Resolves the raw engine's address of @t from the parsed URL @u. */
+static int resolve_target(struct target *t, CURLU *u)
 {
     char *host = NULL, *port = NULL;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
@@ -686,23 +758,24 @@ static int resolve_target(struct bench *b, CURLU *u)
     int rc = -1;
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        fprintf(stderr, "imgarc-bench: --server %s: no host or port\n", b->base);
+        fprintf(stderr, "imgarc-bench: --server %s: no host or port\n", t->base);
         goto out;
     }
-    b->host_hdr = xasprintf("%s:%s", host, port);
+    t->host_hdr = xasprintf("%s:%s", host, port);
     hlen = strlen(host);
     if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') { /* an IPv6 literal */
         memmove(host, host + 1, hlen - 2);
         host[hlen - 2] = '\0';
     }
     rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc != 0 || ai->ai_addrlen > sizeof b->addr) {
-        fprintf(stderr, "imgarc-bench: --server %s: %s\n", b->base, gai_strerror(rc));
+    if (rc != 0 || ai->ai_addrlen > sizeof t->addr) {
+        fprintf(stderr, "imgarc-bench: --server %s: %s\n", t->base,
+                rc != 0 ? gai_strerror(rc) : "address too long");
         rc = -1;
         goto out;
     }
-    memcpy(&b->addr, ai->ai_addr, ai->ai_addrlen);
-    b->addrlen = ai->ai_addrlen;
+    memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
+    t->addrlen = ai->ai_addrlen;
 out:
     if (ai != NULL) {
         freeaddrinfo(ai);
@@ -712,34 +785,51 @@ out:
     return rc;
 }
 
-/* Parses --server and picks the engine; returns 0, or -1 after printing why not. */
-static int bench_target_init(struct bench *b)
+/* Parses one URL of --server; the first one picks the engine. Returns 0, or -1 after
+ * printing why not. */
+static int target_init(struct bench *b, struct target *t)
 {
     CURLU *u = curl_url();
     char *scheme = NULL;
     const char *rest;
     int rc = -1;
     ASSERT(u != NULL);
-    if (curl_url_set(u, CURLUPART_URL, b->base, 0) != CURLUE_OK ||
+    if (curl_url_set(u, CURLUPART_URL, t->base, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-        fprintf(stderr, "imgarc-bench: --server %s: not a URL\n", b->base);
+        fprintf(stderr, "imgarc-bench: --server %s: not a URL\n", t->base);
         goto out;
     }
     if (b->o.engine == ENGINE_AUTO) {
         b->o.engine = strcmp(scheme, "http") == 0 ? ENGINE_RAW : ENGINE_CURL;
     }
     if (b->o.engine == ENGINE_RAW && strcmp(scheme, "http") != 0) {
-        fprintf(stderr, "imgarc-bench: --engine raw speaks plain http only; use --engine curl\n");
+        fprintf(stderr, "imgarc-bench: --engine raw speaks plain http only (%s); use --engine "
+                        "curl\n", t->base);
         goto out;
     }
-    rest = strstr(b->base, "://");
-    rest = rest != NULL ? rest + 3 : b->base;
-    b->origin_len = (size_t)(rest - b->base) + strcspn(rest, "/?#");
-    rc = b->o.engine == ENGINE_RAW ? resolve_target(b, u) : 0;
+    rest = strstr(t->base, "://");
+    rest = rest != NULL ? rest + 3 : t->base;
+    t->origin_len = (size_t)(rest - t->base) + strcspn(rest, "/?#");
+    rc = b->o.engine == ENGINE_RAW ? resolve_target(t, u) : 0;
 out:
     curl_free(scheme);
     curl_url_cleanup(u);
     return rc;
+}
+
+/* Splits and parses --server and picks the engine; returns 0, or -1 after printing
+ * why not. */
+static int bench_target_init(struct bench *b)
+{
+    if (bench_split_servers(b, b->o.server) != 0) {
+        return -1;
+    }
+    for (unsigned i = 0; i < b->ntargets; i++) {
+        if (target_init(b, &b->targets[i]) != 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void bench_close(struct bench *b)
@@ -747,8 +837,14 @@ static void bench_close(struct bench *b)
     pthread_mutex_destroy(&b->print_lock);
     curl_slist_free_all(b->get_headers);
     curl_slist_free_all(b->post_headers);
+    curl_slist_free_all(b->json_headers);
+    for (unsigned i = 0; i < b->ntargets; i++) {
+        free(b->targets[i].base);
+        free(b->targets[i].host_hdr);
+    }
+    free(b->targets);
+    free(b->servers);
     free(b->auth_hdr);
-    free(b->host_hdr);
     free(b->body);
     free(b->base);
     free(b->tenant_q);
@@ -761,32 +857,45 @@ static const char *json_str_or(const json_t *s)
     return json_is_string(s) ? json_string_value(s) : "?";
 }
 
-/* Checks that the node answers and takes the token, prints what it is, and picks the
- * source of the peak RSS. Returns 0, or -1 after printing why not. */
-static int preflight(struct bench *b)
+/* Checks that the node at @base answers and takes the token, and prints what it is.
+ * Returns 0, or -1 after printing why not. */
+static int preflight_node(struct bench *b, const char *base)
 {
     char *body;
-    long status = http_get(b, "/api/v1/version", false, &body);
+    long status = http_get(b, base, "/api/v1/version", false, &body);
     json_t *v = status == 200 ? json_loads(body, 0, NULL) : NULL;
     char *path;
-    uint64_t rss;
     if (status == 0) {
-        fprintf(stderr, "imgarc-bench: cannot reach %s: %s\n", b->base, body);
+        fprintf(stderr, "imgarc-bench: cannot reach %s: %s\n", base, body);
         free(body);
         return -1;
     }
-    printf("imgarc-bench: node %s, version %s (commit %s)\n", b->base,
+    printf("imgarc-bench: node %s, version %s (commit %s)\n", base,
            json_str_or(json_object_get(v, "version")),
            json_str_or(json_object_get(v, "git_commit")));
     json_decref(v);
     free(body);
     path = xasprintf("/api/v1/bills?limit=1%s", b->tenant_q);
-    status = http_get(b, path, true, &body);
+    status = http_get(b, base, path, true, &body);
     free(path);
     free(body);
     if (status == 401 || status == 403) {
-        fprintf(stderr, "imgarc-bench: the node refuses the token (HTTP %ld)\n", status);
+        fprintf(stderr, "imgarc-bench: %s refuses the token (HTTP %ld)\n",
+                b->ntargets > 1 ? base : "the node", status);
         return -1;
+    }
+    return 0;
+}
+
+/* Checks every node of --server, and picks the source of the peak RSS (the first
+ * node's). Returns 0, or -1 after printing why not. */
+static int preflight(struct bench *b)
+{
+    uint64_t rss;
+    for (unsigned i = 0; i < b->ntargets; i++) {
+        if (preflight_node(b, b->targets[i].base) != 0) {
+            return -1;
+        }
     }
     if (b->o.pid != 0) {
         b->rss_source = RSS_VMHWM;
@@ -844,14 +953,17 @@ static int client_seek_cb(void *userdata, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-static void client_init(struct client *c, struct bench *b)
+/* Client @i talks to URL i mod n of --server. */
+static void client_init(struct client *c, struct bench *b, unsigned i)
 {
-    *c = (struct client){.b = b, .fd = -1};
-    c->url_size = strlen(b->base) + strlen(b->tenant_q) + 256;
+    *c = (struct client){.b = b, .fd = -1, .tgt = &b->targets[i % b->ntargets]};
+    c->url_size = strlen(c->tgt->base) + strlen(b->tenant_q) + 256;
     c->url = xmalloc(c->url_size);
     if (b->o.engine == ENGINE_RAW) {
         c->rbuf = xmalloc(RAW_BUFFER_BYTES);
-        c->head_size = c->url_size + strlen(b->host_hdr) + strlen(b->auth_hdr) + 256;
+        /* the head, and for a push the JSON body after it */
+        c->head_size = c->url_size + strlen(c->tgt->host_hdr) + strlen(b->auth_hdr) + 256 +
+                       PUSH_BODY_MAX;
         c->head = xmalloc(c->head_size);
         return;
     }
@@ -898,7 +1010,7 @@ static void client_phase_begin(struct client *c, enum phase_kind kind, size_t ex
         c->lat_ns = xrealloc(c->lat_ns, c->lat_cap * sizeof *c->lat_ns);
     }
     c->files_len = 0;
-    if (kind == PHASE_UPLOAD || kind == PHASE_SEED) {
+    if (phase_is_upload(kind)) {
         if (c->files_cap < expect_ops) {
             c->files_cap = expect_ops;
             c->files = xrealloc(c->files, c->files_cap * sizeof *c->files);
@@ -907,11 +1019,16 @@ static void client_phase_begin(struct client *c, enum phase_kind kind, size_t ex
     if (c->curl == NULL) {
         return;
     }
-    if (kind == PHASE_UPLOAD || kind == PHASE_SEED) {
+    if (phase_is_upload(kind)) {
         curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
         curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
         curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->b->o.size);
         curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->b->post_headers);
+    } else if (kind == PHASE_PUSH) {
+        /* the body is c->push_body, set per operation (curl_perform) */
+        curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, c->push_body);
+        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->b->json_headers);
     } else {
         curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->b->get_headers);
@@ -927,7 +1044,14 @@ static void client_error(struct client *c, unsigned slot, long status, const cha
         return;
     }
     pthread_mutex_lock(&b->print_lock);
-    fprintf(stderr, "imgarc-bench: %s error: %s", phase_names[b->kind], c->url + strlen(b->base));
+    fprintf(stderr, "imgarc-bench: %s error: %s", phase_names[b->kind],
+            c->url + strlen(c->tgt->base));
+    if (b->kind == PHASE_PUSH) {
+        fprintf(stderr, " %.*s", (int)c->push_len, c->push_body);
+    }
+    if (b->ntargets > 1) {
+        fprintf(stderr, " (node %s)", c->tgt->base);
+    }
     if (status != 0) {
         fprintf(stderr, " -> HTTP %ld", status);
     }
@@ -939,11 +1063,13 @@ static void client_error(struct client *c, unsigned slot, long status, const cha
     pthread_mutex_unlock(&b->print_lock);
 }
 
-/* Builds the URL of operation @n of the phase. */
+/* Builds the URL (and for a push the JSON body) of operation @n of the phase. */
 static void client_prepare(struct client *c, uint64_t n)
 {
     struct bench *b = c->b;
+    const char *base = c->tgt->base;
     const char *query = b->tenant_q[0] != '\0' ? "?" : ""; /* "?tenant=..." on GETs */
+    int len;
     c->resp_len = 0;
     c->resp_bytes = 0;
     c->errbuf[0] = '\0';
@@ -954,16 +1080,29 @@ static void client_prepare(struct client *c, uint64_t n)
         memcpy(c->prefix + 8, &n, 8);
         c->send_off = 0;
         snprintf(c->url, c->url_size,
-                 "%s/api/v1/bills/BENCH-%s-%" PRIu64 "/files?name=bench-%" PRIu64 ".bin%s", b->base,
+                 "%s/api/v1/bills/BENCH-%s-%" PRIu64 "/files?name=bench-%" PRIu64 ".bin%s", base,
                  b->run_id, n % b->o.bills, n, b->tenant_q);
         break;
     case PHASE_READ:
-        snprintf(c->url, c->url_size, "%s/api/v1/files/%s/content%s%s", b->base,
+        snprintf(c->url, c->url_size, "%s/api/v1/files/%s/content%s%s", base,
                  b->files[n % b->nfiles].id, query, b->tenant_q + (query[0] != '\0'));
         break;
     case PHASE_STATUS:
-        snprintf(c->url, c->url_size, "%s/api/v1/bills/BENCH-%s-%" PRIu32 "/status%s%s", b->base,
+        snprintf(c->url, c->url_size, "%s/api/v1/bills/BENCH-%s-%" PRIu32 "/status%s%s", base,
                  b->run_id, b->live_bills[n % b->nlive], query, b->tenant_q + (query[0] != '\0'));
+        break;
+    case PHASE_PUSH:
+        /* A new image number per operation: each push creates a pool bill (201). The
+         * fields are what an ERP sends on save: bill number, submitter, amount. */
+        snprintf(c->url, c->url_size, "%s/api/v1/pool%s%s", base, query,
+                 b->tenant_q + (query[0] != '\0'));
+        len = snprintf(c->push_body, sizeof c->push_body,
+                       "{\"image_no\":\"BENCH-%s-P%" PRIu64 "\",\"bill_no\":\"ER-%s-%" PRIu64
+                       "\",\"submitter\":\"bench\",\"amount\":\"%" PRIu64 ".%02u\","
+                       "\"currency\":\"CNY\"}",
+                       b->run_id, n, b->run_id, n, 10 + n % 100000, (unsigned)(n % 100));
+        ASSERT(len > 0 && (size_t)len < sizeof c->push_body);
+        c->push_len = (size_t)len;
         break;
     }
 }
@@ -1010,17 +1149,17 @@ static int raw_fail(struct client *c, const char *what, int err)
 
 static int raw_connect(struct client *c)
 {
-    struct bench *b = c->b;
+    const struct target *t = c->tgt;
     struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
     int one = 1;
-    c->fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c->fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         return raw_fail(c, "socket", errno);
     }
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(c->fd, (const struct sockaddr *)&b->addr, b->addrlen) != 0) {
+    if (connect(c->fd, (const struct sockaddr *)&t->addr, t->addrlen) != 0) {
         return raw_fail(c, "connect", errno);
     }
     c->t.connects++;
@@ -1220,15 +1359,27 @@ static int raw_response(struct client *c, long *status)
 static int raw_perform(struct client *c, long *status)
 {
     struct bench *b = c->b;
-    bool upload = b->kind == PHASE_UPLOAD || b->kind == PHASE_SEED;
-    const char *target = c->url + b->origin_len;
-    int n = upload ? snprintf(c->head, c->head_size,
-                              "POST %s HTTP/1.1\r\nHost: %s\r\n%s\r\n"
-                              "Content-Type: application/octet-stream\r\n"
-                              "Content-Length: %" PRIu64 "\r\n\r\n",
-                              target, b->host_hdr, b->auth_hdr, b->o.size)
-                   : snprintf(c->head, c->head_size, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n\r\n",
-                              target, b->host_hdr, b->auth_hdr);
+    bool upload = phase_is_upload(b->kind);
+    const char *target = c->url + c->tgt->origin_len;
+    const char *host = c->tgt->host_hdr;
+    int n;
+    if (upload) {
+        n = snprintf(c->head, c->head_size,
+                     "POST %s HTTP/1.1\r\nHost: %s\r\n%s\r\n"
+                     "Content-Type: application/octet-stream\r\n"
+                     "Content-Length: %" PRIu64 "\r\n\r\n",
+                     target, host, b->auth_hdr, b->o.size);
+    } else if (b->kind == PHASE_PUSH) {
+        /* head and the small JSON body in one buffer: one sendmsg of one iovec */
+        n = snprintf(c->head, c->head_size,
+                     "POST %s HTTP/1.1\r\nHost: %s\r\n%s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%.*s",
+                     target, host, b->auth_hdr, c->push_len, (int)c->push_len, c->push_body);
+    } else {
+        n = snprintf(c->head, c->head_size, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n\r\n", target,
+                     host, b->auth_hdr);
+    }
     ASSERT(n > 0 && (size_t)n < c->head_size);
     for (int attempt = 0;; attempt++) {
         bool reused = c->fd >= 0;
@@ -1254,6 +1405,9 @@ static int curl_perform(struct client *c, long *status)
     long connects = 0;
     CURLcode rc;
     curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
+    if (c->b->kind == PHASE_PUSH) {
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)c->push_len);
+    }
     c->send_off = 0;
     rc = curl_easy_perform(c->curl);
     curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &connects);
@@ -1294,8 +1448,13 @@ static void client_run_op(struct client *c, uint64_t n)
                      status, c->resp);
         return;
     }
-    if ((b->kind == PHASE_UPLOAD || b->kind == PHASE_SEED) && !client_keep_file(c, n)) {
+    if (phase_is_upload(b->kind) && !client_keep_file(c, n)) {
         client_error(c, ERR_BAD_BODY, status, "no file_id in the answer");
+        return;
+    }
+    /* Each push names a new image number, so the node must have created a bill. */
+    if (b->kind == PHASE_PUSH && memmem(c->resp, c->resp_len, "\"created\":true", 14) == NULL) {
+        client_error(c, ERR_BAD_BODY, status, "no \"created\":true in the answer");
         return;
     }
     if (b->kind == PHASE_READ && c->resp_bytes != b->o.size) {
@@ -1303,7 +1462,9 @@ static void client_run_op(struct client *c, uint64_t n)
         return;
     }
     c->t.ok++;
-    c->t.bytes += b->kind == PHASE_UPLOAD || b->kind == PHASE_SEED ? b->o.size : c->resp_bytes;
+    c->t.bytes += phase_is_upload(b->kind) ? b->o.size
+                  : b->kind == PHASE_PUSH     ? c->push_len
+                                              : c->resp_bytes;
 }
 
 static void *client_main(void *arg)
@@ -1436,7 +1597,7 @@ static void phase_run(struct bench *b,
     rss_end(b, &r->rss);
     pthread_barrier_destroy(&b->start);
     phase_collect(b, r);
-    if (kind == PHASE_UPLOAD || kind == PHASE_SEED) {
+    if (phase_is_upload(kind)) {
         collect_files(b);
     }
 }
@@ -1528,7 +1689,7 @@ static void print_json(const struct bench *b, const struct phase_result *r)
         }
     }
     line = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:o, s:f, s:f, s:f}", "phase",
-                     phase_names[r->kind], "run_id", b->run_id, "server", b->base, "clients",
+                     phase_names[r->kind], "run_id", b->run_id, "server", b->servers, "clients",
                      (int)b->o.clients, "size", (json_int_t)b->o.size, "ops", (json_int_t)r->t.ops,
                      "ok", (json_int_t)r->t.ok, "errors", (json_int_t)error_total(&r->t),
                      "errors_by_status", errors, "seconds", r->seconds, "ops_per_s",
@@ -1581,10 +1742,23 @@ static void print_plan(const struct bench *b)
         snprintf(dur, sizeof dur, "%s%g s per phase", ops[0] != '\0' ? " or " : "",
                  b->o.duration_s);
     }
-    printf("imgarc-bench: run %s, %s engine, %u clients, %" PRIu64 " bytes per file, %s%s, "
-           "%u bills (BENCH-%s-0..%u)\n",
-           b->run_id, b->o.engine == ENGINE_RAW ? "raw" : "curl", b->o.clients, b->o.size, ops, dur,
-           b->o.bills, b->run_id, b->o.bills - 1);
+    if (b->o.phases != PHASE_BIT(PHASE_PUSH)) {
+        printf("imgarc-bench: run %s, %s engine, %u clients, %" PRIu64 " bytes per file, %s%s, "
+               "%u bills (BENCH-%s-0..%u)\n",
+               b->run_id, b->o.engine == ENGINE_RAW ? "raw" : "curl", b->o.clients, b->o.size,
+               ops, dur, b->o.bills, b->run_id, b->o.bills - 1);
+    } else {
+        printf("imgarc-bench: run %s, %s engine, %u clients, %s%s\n", b->run_id,
+               b->o.engine == ENGINE_RAW ? "raw" : "curl", b->o.clients, ops, dur);
+    }
+    if (b->o.phases & PHASE_BIT(PHASE_PUSH)) {
+        printf("imgarc-bench: push: one new pool bill per operation, BENCH-%s-P<n>\n", b->run_id);
+    }
+    if (b->ntargets > 1) {
+        printf("imgarc-bench: %u nodes, client i uses node i mod %u; node RSS and CPU are "
+               "about %s\n",
+               b->ntargets, b->ntargets, b->base);
+    }
     fflush(stdout);
 }
 
@@ -1592,11 +1766,19 @@ static void print_plan(const struct bench *b)
 static size_t run_phases(struct bench *b, struct phase_result *results)
 {
     size_t n = 0;
+    bool need_files = (b->o.phases & (PHASE_BIT(PHASE_READ) | PHASE_BIT(PHASE_STATUS))) != 0;
+    /* push first: what an ERP does before the bill is scanned; independent of the
+     * others (its image numbers are its own). */
+    if (b->o.phases & PHASE_BIT(PHASE_PUSH)) {
+        phase_run(b, PHASE_PUSH, b->o.files, b->o.duration_s, &results[n++]);
+    }
     if (b->o.phases & PHASE_BIT(PHASE_UPLOAD)) {
         phase_run(b, PHASE_UPLOAD, b->o.files, b->o.duration_s, &results[n++]);
-    } else {
+    } else if (need_files) {
         /* read and status need files: one per bill, not timed against the targets. */
         phase_run(b, PHASE_SEED, b->o.bills, 0, &results[n++]);
+    } else {
+        return n;
     }
     if (b->nfiles == 0) {
         fprintf(stderr, "imgarc-bench: no upload succeeded; skipping read and status\n");
@@ -1615,7 +1797,7 @@ int main(int argc, char **argv)
 {
     struct bench_opts o;
     struct bench b;
-    struct phase_result results[3];
+    struct phase_result results[PHASES_MAX];
     size_t n;
     bool failed = false;
     int rc = parse_args(argc, argv, &o);
@@ -1643,7 +1825,7 @@ int main(int argc, char **argv)
     print_plan(&b);
     b.clients = xcalloc(o.clients, sizeof *b.clients);
     for (unsigned i = 0; i < o.clients; i++) {
-        client_init(&b.clients[i], &b);
+        client_init(&b.clients[i], &b, i);
     }
     n = run_phases(&b, results);
     print_results(&b, results, n);
