@@ -11,6 +11,7 @@
  *                                 node that has none (api/content.c)
  *   PUT  /internal/v1/blobs/<hash> a copy another node pushes here (placement, repair):
  *                                 stored durably, only if the body hashes to <hash>
+ *                                 (201; 200 when this node stored it already)
  *
  * The body is read whole (bounded) before the signature is checked, since the
  * signature covers it; a pushed copy is streamed instead, so its signature covers an
@@ -208,7 +209,7 @@ static void received(struct upload *u, int status)
     hex_encode(u->expected, BLOB_HASH_BYTES, hex);
     if (status == 0) {
         u->api->replicas_received_total++;
-        api_respond_json(u->api, u->req, 201,
+        api_respond_json(u->api, u->req, u->writer.existed ? 200 : 201,
                          json_pack("{s:s, s:I}", "blob", hex, "size",
                                    (json_int_t)u->writer.size));
     } else if (status == BASE_ECORRUPT) {

@@ -496,7 +496,8 @@ static void timer_cb(uv_timer_t *t)
     struct repl_status rs;
     repl_get_status(k->repl, &rs);
     atomic_store(&k->leader, repl_is_leader(k->repl));
-    atomic_store(&k->fresh, rs.leader_id != 0 && rs.applied_index >= rs.commit_index);
+    /* Raft's applied index, not the archive's: configuration entries count too. */
+    atomic_store(&k->fresh, rs.leader_id != 0 && rs.raft_applied_index >= rs.commit_index);
     if (rs.applied_index != k->placement_index) {
         refresh_placement(k);
         pthread_mutex_lock(&k->mu);

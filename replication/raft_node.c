@@ -468,6 +468,7 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->last_index = raft_last_index(&r->raft);
     out->commit_index = r->raft.commit_index;
     out->applied_index = r->archive->applied_index;
+    out->raft_applied_index = raft_last_applied(&r->raft);
     out->proposals_total = r->proposals_total;
     out->proposals_failed = r->proposals_failed;
     out->forwards_total = r->forwards_total;

@@ -110,7 +110,8 @@ struct repl_status {
     uint64_t leader_id;
     uint64_t last_index;
     uint64_t commit_index;
-    uint64_t applied_index;
+    uint64_t applied_index;     /* the archive's: commands applied */
+    uint64_t raft_applied_index; /* raft's: every entry, configuration changes too */
     uint64_t proposals_total;
     uint64_t proposals_failed;
     uint64_t forwards_total;

@@ -288,6 +288,7 @@ static int place(struct blob_store *bs, struct blob_writer *w, bool sync, struct
         unlink(w->tmp_path);
         w->tmp_path[0] = '\0';
         utimensat(AT_FDCWD, path, NULL, 0);
+        w->existed = true;
         return 0;
     }
     if ((rv = make_parents(bs, w->hash, err)) != 0) {

@@ -57,6 +57,7 @@ struct blob_writer {
     uint64_t check;                /* XXH3 of the bytes, set by blob_writer_finish() */
     bool finished;
     bool synced;                   /* the bytes were fdatasync'ed at finish */
+    bool existed;                  /* committed: the same content was stored already */
 };
 
 /* Creates root/blobs and root/tmp as needed, removes leftovers in tmp/ (uploads cut
