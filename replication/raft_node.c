@@ -5,13 +5,11 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/entry.h"
 #include "replication/repl_int.h"
-#include "storage/snapshot.h"
 
 /* Log entries must be a multiple of 8 bytes long (raft_uv writes them aligned), so a
  * command travels framed: "IMGC", its length (be32), the protobuf bytes, zero padding. */
-#define FRAME_MAGIC "IMGC"
-#define FRAME_HEADER 8
 
 static void pending_add(struct repl *r, struct repl_propose *p)
 {
@@ -58,16 +56,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     struct archive_result scratch;
     struct archive_result *res = p != NULL ? &p->result : &scratch;
     struct base_err err = {{0}};
-    const uint8_t *frame = buf->base;
-    size_t len = 0;
-    int rv;
-    if (buf->len >= FRAME_HEADER && memcmp(frame, FRAME_MAGIC, 4) == 0) {
-        len = (size_t)frame[4] << 24 | (size_t)frame[5] << 16 | (size_t)frame[6] << 8 | frame[7];
-    }
-    if (len > buf->len - FRAME_HEADER) {
-        len = 0; /* not a frame: applied as an undecodable (refused) command */
-    }
-    rv = archive_apply(r->archive, index, frame + FRAME_HEADER, len, res, &err);
+    size_t len;
+    const uint8_t *command = repl_entry_command(buf, &len);
+    int rv = archive_apply(r->archive, index, command, len, res, &err);
     if (rv != 0) {
         /* A local I/O failure: state may be behind the log. Stop here and let a
          * restart replay the log; never continue with a state that skipped an entry. */
@@ -87,21 +78,13 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 {
     struct repl *r = fsm->data;
     struct base_err err = {{0}};
-    void *data;
-    size_t len;
     uint64_t start = uv_hrtime();
-    int rv = storage_snapshot_encode(r->archive->db, r->archive->applied_index, &data, &len,
-                                     &err);
-    if (rv != 0) {
+    if (repl_snapshot_take(r->archive, bufs, n_bufs, &err) != 0) {
         LOG_ERROR("raft", "snapshot: %s", err.msg);
         return RAFT_IOERR;
     }
-    *bufs = xmalloc(sizeof **bufs);
-    (*bufs)[0].base = data;
-    (*bufs)[0].len = len;
-    *n_bufs = 1;
     LOG_INFO("raft", "snapshot taken: applied_index=%llu bytes=%zu ms=%.1f",
-             (unsigned long long)r->archive->applied_index, len,
+             (unsigned long long)r->archive->applied_index, (*bufs)[0].len,
              (double)(uv_hrtime() - start) / 1e6);
     return 0;
 }
@@ -109,12 +92,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                                  unsigned *n_bufs)
 {
-    for (unsigned i = 0; i < *n_bufs; i++) {
-        free((*bufs)[i].base);
-    }
-    free(*bufs);
-    *bufs = NULL;
-    *n_bufs = 0;
+    (void)fsm;
+    repl_snapshot_release(bufs, n_bufs);
     return 0;
 }
 
@@ -123,25 +102,16 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     struct repl *r = fsm->data;
     struct base_err err = {{0}};
     uint64_t snap_index;
-    int rv = storage_snapshot_index(buf->base, buf->len, &snap_index, &err);
-    if (rv == 0 && r->archive->applied_index >= snap_index) {
-        /* A restart: the local store already holds everything the snapshot has. */
-        raft_free(buf->base);
-        return 0;
-    }
-    if (rv == 0) {
-        rv = storage_snapshot_restore(r->archive->db, buf->base, buf->len, &err);
-    }
-    if (rv == 0) {
-        rv = archive_open(r->archive, r->archive->db, &err);
-    }
-    if (rv != 0) {
+    bool skipped;
+    if (repl_snapshot_restore(r->archive, buf, &skipped, &snap_index, &err) != 0) {
         LOG_ERROR("raft", "restore snapshot: %s", err.msg);
         return RAFT_CORRUPT;
     }
-    LOG_INFO("raft", "restored snapshot at applied_index=%llu", (unsigned long long)snap_index);
-    raft_free(buf->base);
-    repl_waits_kick(r);
+    if (!skipped) {
+        LOG_INFO("raft", "restored snapshot at applied_index=%llu",
+                 (unsigned long long)snap_index);
+        repl_waits_kick(r);
+    }
     return 0;
 }
 
@@ -343,8 +313,6 @@ int repl_apply_local(struct repl *r, struct repl_propose *p, const Command *cmd,
 {
     struct raft_apply *areq;
     struct raft_buffer buf;
-    size_t len = command__get_packed_size(cmd);
-    uint8_t *frame;
     int rv;
     if (r->stopping) {
         return BASE_ESHUTDOWN;
@@ -352,17 +320,7 @@ int repl_apply_local(struct repl *r, struct repl_propose *p, const Command *cmd,
     if (!repl_is_leader(r)) {
         return BASE_ENOTLEADER;
     }
-    ASSERT(len <= UINT32_MAX);
-    buf.len = (FRAME_HEADER + len + 7) & ~(size_t)7;
-    buf.base = raft_calloc(1, buf.len);
-    ASSERT(buf.base != NULL);
-    frame = buf.base;
-    memcpy(frame, FRAME_MAGIC, 4);
-    frame[4] = (uint8_t)(len >> 24);
-    frame[5] = (uint8_t)(len >> 16);
-    frame[6] = (uint8_t)(len >> 8);
-    frame[7] = (uint8_t)len;
-    command__pack(cmd, frame + FRAME_HEADER);
+    repl_entry_frame(cmd, &buf);
     areq = xcalloc(1, sizeof *areq);
     areq->data = p;
     p->repl = r;

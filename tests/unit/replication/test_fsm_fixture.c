@@ -1,12 +1,11 @@
 /* The state machine under libraft's in-memory cluster fixture (raft/fixture.h): three
  * servers, each with its own RocksDB-backed archive in its own directory, driven on
  * fixture time through elections, partitions, lost messages and snapshot installs,
- * cases real processes on loopback reach only by luck. The raft_fsm adapter mirrors
- * replication/raft_node.c: commands travel framed ("IMGC", be32 length, the
- * archive_encode() bytes, zero padding), apply is archive_apply() at
- * raft_last_applied() + 1, the proposer's result is filled by the apply of its entry,
- * snapshot is storage_snapshot_encode(), restore is storage_snapshot_restore() unless
- * the store already holds the snapshot's index. Every case ends with the stores
+ * cases real processes on loopback reach only by luck. The raft_fsm adapter uses what
+ * replication/raft_node.c uses (replication/entry.h): commands framed by
+ * repl_entry_frame(), applied with archive_apply() at raft_last_applied() + 1 (the
+ * proposer's result filled by the apply of its entry), snapshots taken and restored by
+ * repl_snapshot_take() and repl_snapshot_restore(). Every case ends with the stores
  * compared by archive_digest() and storage_digest(). */
 #include <limits.h>
 #include <stdio.h>
@@ -18,14 +17,13 @@
 #include <sodium.h>
 
 #include "archive/archive.h"
+#include "replication/entry.h"
 #include "storage/snapshot.h"
 #include "tests/lib/testlib.h"
 
 #define N_SERVERS 3
 #define MAX_PROPS 512
 #define MAX_INDEX 2048
-#define FRAME_MAGIC "IMGC"
-#define FRAME_HEADER 8
 #define T0 1700000000000ull
 #define TENANT "default"
 /* Message types the fixture counts without overflowing its arrays (1..5; 0.22.1 sizes
@@ -106,16 +104,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     struct archive_result scratch;
     struct archive_result *res = p != NULL ? &p->res : &scratch;
     struct base_err err = {{0}};
-    const uint8_t *frame = buf->base;
-    size_t len = 0;
-    int rv;
-    if (buf->len >= FRAME_HEADER && memcmp(frame, FRAME_MAGIC, 4) == 0) {
-        len = (size_t)frame[4] << 24 | (size_t)frame[5] << 16 | (size_t)frame[6] << 8 | frame[7];
-    }
-    if (len > buf->len - FRAME_HEADER) {
-        len = 0;
-    }
-    rv = archive_apply(&s->a, index, frame + FRAME_HEADER, len, res, &err);
+    size_t len;
+    const uint8_t *command = repl_entry_command(buf, &len);
+    int rv = archive_apply(&s->a, index, command, len, res, &err);
     if (rv != 0) {
         /* The node aborts here; the test records it and fails at its next check. */
         fprintf(stderr, "server %u: apply of entry %llu failed: %s\n", s->i,
@@ -138,21 +129,11 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 {
     struct server *s = fsm->data;
     struct base_err err = {{0}};
-    void *data;
-    size_t len;
-    if (storage_snapshot_encode(s->db, s->a.applied_index, &data, &len, &err) != 0) {
+    if (repl_snapshot_take(&s->a, bufs, n_bufs, &err) != 0) {
         fprintf(stderr, "server %u: snapshot: %s\n", s->i, err.msg);
         s->failures++;
         return RAFT_IOERR;
     }
-    *bufs = malloc(sizeof **bufs);
-    if (*bufs == NULL) {
-        free(data);
-        return RAFT_NOMEM;
-    }
-    (*bufs)[0].base = data;
-    (*bufs)[0].len = len;
-    *n_bufs = 1;
     s->snapshots++;
     return 0;
 }
@@ -160,12 +141,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                                  unsigned *n_bufs)
 {
-    for (unsigned i = 0; i < *n_bufs; i++) {
-        free((*bufs)[i].base);
-    }
-    free(*bufs);
-    *bufs = NULL;
-    *n_bufs = 0;
+    (void)fsm;
+    repl_snapshot_release(bufs, n_bufs);
     return 0;
 }
 
@@ -174,25 +151,17 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     struct server *s = fsm->data;
     struct base_err err = {{0}};
     uint64_t snap_index;
-    int rv = storage_snapshot_index(buf->base, buf->len, &snap_index, &err);
-    if (rv == 0 && s->a.applied_index >= snap_index) {
-        s->restores_skipped++;
-        raft_free(buf->base);
-        return 0;
-    }
-    if (rv == 0) {
-        rv = storage_snapshot_restore(s->db, buf->base, buf->len, &err);
-    }
-    if (rv == 0) {
-        rv = archive_open(&s->a, s->db, &err);
-    }
-    if (rv != 0) {
+    bool skipped;
+    if (repl_snapshot_restore(&s->a, buf, &skipped, &snap_index, &err) != 0) {
         fprintf(stderr, "server %u: restore: %s\n", s->i, err.msg);
         s->failures++;
         return RAFT_CORRUPT;
     }
-    s->restores++;
-    raft_free(buf->base);
+    if (skipped) {
+        s->restores_skipped++;
+    } else {
+        s->restores++;
+    }
     return 0;
 }
 
@@ -286,24 +255,9 @@ static struct prop *propose(struct cluster *c, unsigned i, const Command *cmd)
     struct raft *raft = raft_fixture_get(&c->f, i);
     struct raft_buffer buf;
     struct prop *p;
-    void *body;
-    size_t len;
-    uint8_t *frame;
     int rv;
     assert_true(c->n_props < MAX_PROPS);
-    archive_encode(cmd, &body, &len);
-    assert_true(len <= UINT32_MAX);
-    buf.len = (FRAME_HEADER + len + 7) & ~(size_t)7;
-    buf.base = raft_calloc(1, buf.len);
-    assert_non_null(buf.base);
-    frame = buf.base;
-    memcpy(frame, FRAME_MAGIC, 4);
-    frame[4] = (uint8_t)(len >> 24);
-    frame[5] = (uint8_t)(len >> 16);
-    frame[6] = (uint8_t)(len >> 8);
-    frame[7] = (uint8_t)len;
-    memcpy(frame + FRAME_HEADER, body, len);
-    free(body);
+    repl_entry_frame(cmd, &buf);
     p = &c->props[c->n_props];
     memset(p, 0, sizeof *p);
     p->server = i;

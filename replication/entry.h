@@ -1,0 +1,34 @@
+/* What raft carries for the archive: commands framed as log entries, and the archive
+ * as a snapshot. Shared by the node's raft adapter (raft_node.c) and the tests that
+ * run the state machine under raft_fixture.
+ *
+ * An entry is "IMGC", the length of the packed Command (be32), the Command, and zero
+ * padding to a multiple of 8 bytes. A buffer that is not a frame is applied as an
+ * undecodable command (refused the same way on every node). */
+#ifndef IMGARC_REPLICATION_ENTRY_H
+#define IMGARC_REPLICATION_ENTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <raft.h>
+
+#include "archive/archive.h"
+
+/* Frames @cmd into a fresh raft_calloc()ed buffer (raft frees it once appended). */
+void repl_entry_frame(const Command *cmd, struct raft_buffer *out);
+/* The packed Command of an entry and its length (0 when @buf is not a frame). */
+const uint8_t *repl_entry_command(const struct raft_buffer *buf, size_t *len);
+
+/* The archive's whole store as a snapshot at its applied index: one malloc()ed buffer
+ * in a malloc()ed array of one (release with repl_snapshot_release()). Blocks. */
+int repl_snapshot_take(struct archive *a, struct raft_buffer *bufs[], unsigned *n_bufs,
+                       struct base_err *err) WARN_UNUSED;
+void repl_snapshot_release(struct raft_buffer *bufs[], unsigned *n_bufs);
+/* Installs @buf (raft's) into @a, unless @a holds its index already (*@skipped: a
+ * restart). On success buf->base is freed and *@index is the snapshot's index. */
+int repl_snapshot_restore(struct archive *a, struct raft_buffer *buf, bool *skipped,
+                          uint64_t *index, struct base_err *err) WARN_UNUSED;
+
+#endif
