@@ -523,12 +523,14 @@ struct pass {
     uint64_t now_wall;
     bool leader;
     bool check_own; /* also check that the copies records say this node has exist */
+    bool acted;     /* copies made or holder changes proposed */
 };
 
 static void add_change(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], uint64_t add,
                        uint64_t remove, const uint64_t *require, size_t n_require)
 {
     HolderChange *hc;
+    p->acted = true;
     if (p->changes->n == CHANGES_PER_COMMAND) {
         flush_changes(p->k, p->changes);
     }
@@ -683,6 +685,11 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
     }
     if (n_live < r) {
         p->under++;
+        /* Shown as it rises (the pass itself makes the copies, which takes a while);
+         * the final count replaces it at the end of the pass. */
+        if (p->under > atomic_load(&k->st.under_replicated)) {
+            atomic_store(&k->st.under_replicated, p->under);
+        }
     }
     if (n_live == 0) {
         p->lost++;
@@ -720,6 +727,7 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
                 j->other_holder = live[h] != self ? live[h] : 0;
             }
             p->jobs[p->n_jobs++] = j;
+            p->acted = true;
             missing++;
             if (p->n_jobs == REPAIR_BATCH) {
                 run_repairs(p);
@@ -741,12 +749,15 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
     }
 }
 
-static void pass_run(struct keeper *k, bool check_own)
+/* One pass; true when it made copies or proposed changes (the next pass then comes
+ * soon, to count what they changed and to take the next step). */
+static bool pass_run(struct keeper *k, bool check_own)
 {
     struct pass *p = xcalloc(1, sizeof *p);
     struct base_err err;
     struct rocks_iter *it;
     uint64_t started = mono_ms();
+    bool acted;
     p->k = k;
     p->pl = xmalloc(sizeof *p->pl);
     p->changes = xcalloc(1, sizeof *p->changes);
@@ -804,7 +815,9 @@ out:
     atomic_store(&k->st.last_pass_ms, mono_ms() - started);
     free(p->changes);
     free(p->pl);
+    acted = p->acted;
     free(p);
+    return acted;
 }
 
 /* ---- Local garbage: files no record lists this node for ---- */
@@ -869,7 +882,7 @@ static void *reconciler_main(void *arg)
     sweep_every = sweep_every < 1000 ? 1000 : sweep_every > 600000 ? 600000 : sweep_every;
     for (;;) {
         uint64_t now;
-        bool due;
+        bool due, acted;
         pthread_mutex_lock(&k->mu);
         for (;;) {
             now = mono_ms();
@@ -885,14 +898,17 @@ static void *reconciler_main(void *arg)
             break;
         }
         if (mono_ms() >= last_sweep + sweep_every) {
-            pass_run(k, true);
+            acted = pass_run(k, true);
             sweep_run(k);
             last_sweep = mono_ms();
         } else {
-            pass_run(k, false);
+            acted = pass_run(k, false);
         }
         last_end = mono_ms();
-        gap = 5 * atomic_load(&k->st.last_pass_ms);
+        /* After copies or changes the next pass comes soon: it counts what they fixed
+         * and drops the copies no longer wanted. Otherwise passes keep a distance of
+         * five times their duration, so they cost at most a fifth of a core. */
+        gap = acted ? PASS_GAP_MIN_MS : 5 * atomic_load(&k->st.last_pass_ms);
         gap = gap < PASS_GAP_MIN_MS ? PASS_GAP_MIN_MS : gap;
     }
     return NULL;
