@@ -440,3 +440,18 @@ class Uploader:
 def _json_loads(data):
     import json
     return json.loads(data)
+
+
+def finish(name, ok, rows, cluster, keep):
+    """The end of a benchmark, whatever happened: the node logs' tails when it failed,
+    the summary, the log findings, then every node stopped (and its data removed unless
+    @keep)."""
+    try:
+        if not ok:
+            progress("FAILED; tails of the node logs follow")
+            for n in cluster.nodes:
+                sys.stderr.write("---- %s (%s)\n%s\n" % (n.name, n.log_path, n.log_tail(15)))
+        summary(name + ("" if ok else " (incomplete)"), rows)
+        print_log_findings(cluster.nodes)
+    finally:
+        stop_all(cluster, keep)

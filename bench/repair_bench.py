@@ -382,15 +382,7 @@ def main():
         rows.append(("load average at end", bl.loadavg()))
         ok = True
     finally:
-        try:
-            if not ok:
-                progress("FAILED; tails of the node logs follow")
-                for n in cluster.nodes:
-                    sys.stderr.write("---- %s (%s)\n%s\n" % (n.name, n.log_path, n.log_tail(15)))
-            bl.summary("repair_bench" + ("" if ok else " (incomplete)"), rows)
-            bl.print_log_findings(cluster.nodes)
-        finally:
-            bl.stop_all(cluster, args.keep)
+        bl.finish("repair_bench", ok, rows, cluster, args.keep)
     return 0 if ok else 1
 
 
