@@ -369,6 +369,9 @@ void api_handle_metrics(struct api_call *call)
                (double)ks.under_replicated);
         metric(&m, "imgarc_blobs_lost", "gauge",
                "referenced blobs without any live copy (last pass)", (double)ks.lost);
+        metric(&m, "imgarc_data_free_bytes", "gauge",
+               "free space of the data dir's file system (at the keeper's last pass)",
+               (double)ks.free_bytes);
         metric(&m, "imgarc_blobs_on_draining_nodes", "gauge",
                "referenced blobs with a copy still on a draining node (last pass)",
                (double)ks.on_draining);

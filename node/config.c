@@ -32,7 +32,7 @@ static const struct opt opts[] = {
      "raft address IPv4:PORT (keep it on a private network)"},
     {"data", OPT_STRING, OFF(data), NULL, 0, 0,
      "data directory (default $IMGARC_DATA or ~/.local/share/imgarc)"},
-    {"node-id", OPT_U64, OFF(node_id), NULL, 1, UINT64_MAX,
+    {"node-id", OPT_U64, OFF(node_id), NULL, 1, INT64_MAX, /* JSON clients read int64 */
      "raft node id, unique in the cluster (default: a random id kept in DATA/node-id)"},
     {"bootstrap-token", OPT_STRING, OFF(bootstrap_token), NULL, 0, 0,
      "operator bearer token (default: generated into DATA/bootstrap-token)"},

@@ -100,7 +100,7 @@ struct keeper {
 
     struct {
         _Atomic uint64_t pushes, pushes_failed, repair_copies, repair_bytes, repair_failed,
-            holders_dropped, under_replicated, lost, on_draining, passes, last_pass_ms, scrub_bytes,
+            holders_dropped, under_replicated, lost, on_draining, free_bytes, passes, last_pass_ms, scrub_bytes,
             scrub_blobs, scrub_corrupt, scrub_cycles, gc_deleted, gc_purged;
     } st;
     bool stopped;
@@ -897,6 +897,7 @@ static void *reconciler_main(void *arg)
         if (atomic_load(&k->stop)) {
             break;
         }
+        atomic_store(&k->st.free_bytes, blob_store_free_bytes(k->blobs));
         if (mono_ms() >= last_sweep + sweep_every) {
             acted = pass_run(k, true);
             sweep_run(k);
@@ -1104,6 +1105,7 @@ void keeper_get_stats(struct keeper *k, struct keeper_stats *o)
     o->under_replicated = atomic_load(&k->st.under_replicated);
     o->lost = atomic_load(&k->st.lost);
     o->on_draining = atomic_load(&k->st.on_draining);
+    o->free_bytes = atomic_load(&k->st.free_bytes);
     o->passes = atomic_load(&k->st.passes);
     o->last_pass_ms = atomic_load(&k->st.last_pass_ms);
     o->scrub_bytes = atomic_load(&k->st.scrub_bytes);

@@ -54,6 +54,7 @@ struct keeper_stats {
     uint64_t under_replicated; /* referenced blobs with fewer live copies than R, last pass */
     uint64_t lost;             /* referenced blobs with no live copy, last pass */
     uint64_t on_draining;      /* referenced blobs with a copy on a draining node */
+    uint64_t free_bytes;       /* free space of the data dir's file system, last pass */
     uint64_t passes;
     uint64_t last_pass_ms;     /* duration of the last pass */
     uint64_t scrub_bytes;

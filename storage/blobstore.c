@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -96,6 +97,15 @@ uint64_t blob_store_bytes(const struct blob_store *bs)
 uint64_t blob_store_count(const struct blob_store *bs)
 {
     return atomic_load(&bs->count);
+}
+
+uint64_t blob_store_free_bytes(const struct blob_store *bs)
+{
+    struct statvfs st;
+    if (fstatvfs(bs->root_fd, &st) != 0) {
+        return 0;
+    }
+    return (uint64_t)st.f_bavail * st.f_frsize;
 }
 
 int blob_store_open(struct blob_store *bs, const char *root, struct base_err *err)

@@ -68,6 +68,10 @@ void blob_store_close(struct blob_store *bs);
 uint64_t blob_store_bytes(const struct blob_store *bs);
 uint64_t blob_store_count(const struct blob_store *bs);
 
+/* Free space (for an unprivileged writer) of the store's file system; 0 when unknown.
+ * Blocks (statfs). */
+uint64_t blob_store_free_bytes(const struct blob_store *bs);
+
 /* Starts a temp file. On error nothing is left behind. */
 int blob_writer_open(struct blob_store *bs, struct blob_writer *w,
                      struct base_err *err) WARN_UNUSED;
