@@ -97,7 +97,7 @@ static void fetch_start(struct blob_fetch *f)
     f->holder = f->next_ids[f->next++];
     memset(&f->req, 0, sizeof f->req);
     snprintf(f->url, sizeof f->url, "http://%s%s", http, f->target);
-    peer_headers_sign(f->repl, "GET", f->target, NULL, 0, &auth);
+    peer_headers_sign(f->repl->auth, "GET", f->target, NULL, 0, &auth);
     snprintf(f->auth[0], sizeof f->auth[0], "%s", auth.time);
     snprintf(f->auth[1], sizeof f->auth[1], "%s", auth.signature);
     f->headers[0] = f->auth[0];

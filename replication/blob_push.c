@@ -89,8 +89,8 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
     struct source s = {.fd = -1, .p = p};
     struct curl_slist *headers = NULL;
     char hex[BLOB_HEX_BYTES], target[96], url[ARCHIVE_ADDRESS_MAX + 160];
-    char signature[PEER_AUTH_HEX_BYTES], line[160];
-    uint64_t size, now = clock_wall_ms();
+    struct peer_headers auth_headers;
+    uint64_t size;
     CURLcode cc;
     int rv;
 
@@ -104,11 +104,9 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
     hex_encode(p->hash, BLOB_HASH_BYTES, hex);
     snprintf(target, sizeof target, "%s%s", BLOBS_PATH, hex);
     snprintf(url, sizeof url, "http://%s%s", p->http, target);
-    peer_auth_sign(auth, "PUT", target, now, "", 0, signature);
-    snprintf(line, sizeof line, "%s: %llu", PEER_AUTH_TIME_HEADER, (unsigned long long)now);
-    headers = curl_slist_append(headers, line);
-    snprintf(line, sizeof line, "%s: %s", PEER_AUTH_SIGNATURE_HEADER, signature);
-    headers = curl_slist_append(headers, line);
+    peer_headers_sign(auth, "PUT", target, "", 0, &auth_headers);
+    headers = curl_slist_append(headers, auth_headers.time);
+    headers = curl_slist_append(headers, auth_headers.signature);
     headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
     headers = curl_slist_append(headers, "Expect:");
 

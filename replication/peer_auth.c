@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
 
@@ -130,4 +131,19 @@ bool peer_auth_check(const struct peer_auth *a, const char *method, const char *
         return false;
     }
     return true;
+}
+
+void peer_headers_sign(const struct peer_auth *a, const char *method, const char *target,
+                       const void *body, size_t len, struct peer_headers *out)
+{
+    char signature[PEER_AUTH_HEX_BYTES];
+    uint64_t now = clock_wall_ms();
+    signature[0] = '\0';
+    if (a != NULL) {
+        peer_auth_sign(a, method, target, now, body, len, signature);
+    }
+    snprintf(out->time, sizeof out->time, "%s: %llu", PEER_AUTH_TIME_HEADER,
+             (unsigned long long)now);
+    snprintf(out->signature, sizeof out->signature, "%s: %s", PEER_AUTH_SIGNATURE_HEADER,
+             signature);
 }

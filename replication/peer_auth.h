@@ -41,6 +41,15 @@ void peer_auth_wipe(struct peer_auth *a);
 void peer_auth_sign(const struct peer_auth *a, const char *method, const char *target,
                     uint64_t time_ms, const void *body, size_t len,
                     char out[PEER_AUTH_HEX_BYTES]);
+/* The two authentication headers of a node-to-node request ("Name: value" lines). */
+struct peer_headers {
+    char time[64];
+    char signature[128];
+};
+/* Signs a request now (@a NULL: an empty signature, which receivers refuse). */
+void peer_headers_sign(const struct peer_auth *a, const char *method, const char *target,
+                       const void *body, size_t len, struct peer_headers *out);
+
 /* Checks a request's headers (either may be NULL when absent) against its method,
  * target and body at @now_ms: true when authentic and fresh; otherwise false with the
  * reason, for the 401 answer, in @why. */

@@ -14,21 +14,6 @@ static void done(struct http_client_req *req)
     c->cb(c);
 }
 
-void peer_headers_sign(const struct repl *r, const char *method, const char *target,
-                       const void *body, size_t len, struct peer_headers *out)
-{
-    char signature[PEER_AUTH_HEX_BYTES];
-    uint64_t now = clock_wall_ms();
-    signature[0] = '\0';
-    if (r->auth != NULL) {
-        peer_auth_sign(r->auth, method, target, now, body, len, signature);
-    }
-    snprintf(out->time, sizeof out->time, "%s: %llu", PEER_AUTH_TIME_HEADER,
-             (unsigned long long)now);
-    snprintf(out->signature, sizeof out->signature, "%s: %s", PEER_AUTH_SIGNATURE_HEADER,
-             signature);
-}
-
 struct peer_call *peer_call_start(struct repl *r, const char *method, const char *http,
                                   const char *target, void *body, size_t len,
                                   unsigned timeout_ms, peer_call_cb cb, void *data)
@@ -39,7 +24,7 @@ struct peer_call *peer_call_start(struct repl *r, const char *method, const char
     c->data = data;
     c->body = body;
     snprintf(c->url, sizeof c->url, "http://%s%s", http, target);
-    peer_headers_sign(r, method, target, body, len, &c->auth);
+    peer_headers_sign(r->auth, method, target, body, len, &c->auth);
     c->headers[0] = c->auth.time;
     c->headers[1] = c->auth.signature;
     c->headers[2] = "Content-Type: application/x-protobuf";

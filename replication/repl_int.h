@@ -30,13 +30,6 @@
 #define REPL_INTERNAL_BODY_MAX (4u << 20)
 
 /* A signed HTTP call to another node's /internal/ endpoints. */
-/* The two authentication headers of a node-to-node request ("Name: value" lines),
- * signed now with this node's cluster secret. */
-struct peer_headers {
-    char time[64];
-    char signature[128];
-};
-
 struct peer_call;
 typedef void (*peer_call_cb)(struct peer_call *c);
 struct peer_call {
@@ -166,8 +159,6 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd);
 void repl_reads_fail(struct repl *r, struct repl_read *list, int status);
 
 /* peer_call.c */
-void peer_headers_sign(const struct repl *r, const char *method, const char *target,
-                       const void *body, size_t len, struct peer_headers *out);
 /* Starts a signed call of @method @target on the node at @http; @body (malloc()ed or
  * NULL) is taken. @cb runs once; then the caller frees the call with peer_call_free(). */
 struct peer_call *peer_call_start(struct repl *r, const char *method, const char *http,
