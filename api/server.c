@@ -60,11 +60,7 @@ static void init_tick(uv_timer_t *timer)
     if (api->init_in_flight || !repl_is_leader(api->repl)) {
         return;
     }
-    cmd.tenant = (char *)ARCHIVE_DEFAULT_TENANT;
-    cmd.request_id = (char *)"init-cluster";
-    cmd.idempotency_key = (char *)"";
-    cmd.operator_ = (char *)"node";
-    cmd.time_ms = clock_wall_ms();
+    repl_stamp_node_command(&cmd, "init-cluster");
     randombytes_buf(key, sizeof key);
     ic.token_key.data = key;
     ic.token_key.len = sizeof key;

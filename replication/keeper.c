@@ -190,15 +190,6 @@ static int propose_and_wait(struct keeper *k, const Command *cmd, struct archive
     return status;
 }
 
-static void stamp(Command *cmd, const char *request_id)
-{
-    cmd->tenant = (char *)ARCHIVE_DEFAULT_TENANT; /* cluster-wide */
-    cmd->request_id = (char *)request_id;
-    cmd->idempotency_key = (char *)"";
-    cmd->operator_ = (char *)"node";
-    cmd->time_ms = clock_wall_ms();
-}
-
 /* ---- Holder changes, collected and proposed in batches ---- */
 
 struct changes {
@@ -233,7 +224,7 @@ static void flush_changes(struct keeper *k, struct changes *c)
     if (c->n == 0) {
         return;
     }
-    stamp(&cmd, "set-holders");
+    repl_stamp_node_command(&cmd, "set-holders");
     sh.changes = c->ptrs;
     sh.n_changes = c->n;
     cmd.body_case = COMMAND__BODY_SET_HOLDERS;
@@ -618,7 +609,7 @@ static void flush_purge(struct pass *p)
     if (p->n_purge == 0) {
         return;
     }
-    stamp(&cmd, "purge-blobs");
+    repl_stamp_node_command(&cmd, "purge-blobs");
     for (size_t i = 0; i < p->n_purge; i++) {
         p->purge_items[i].data = p->purge[i];
         p->purge_items[i].len = BLOB_HASH_BYTES;
@@ -962,7 +953,7 @@ static void scrub_one(struct scrub *s, const uint8_t hash[BLOB_HASH_BYTES])
         HolderChange hc = HOLDER_CHANGE__INIT;
         HolderChange *list[1] = {&hc};
         uint64_t self = k->cfg.node_id;
-        stamp(&cmd, "scrub-corrupt");
+        repl_stamp_node_command(&cmd, "scrub-corrupt");
         hc.blob.data = (uint8_t *)hash;
         hc.blob.len = BLOB_HASH_BYTES;
         hc.remove = &self;

@@ -20,21 +20,12 @@ static void tick_cb(uv_timer_t *t);
 
 /* ---- Commands ---- */
 
-static void stamp_node_command(Command *cmd, const char *request_id)
-{
-    cmd->tenant = (char *)ARCHIVE_DEFAULT_TENANT; /* cluster-wide: the tenant is moot */
-    cmd->request_id = (char *)request_id;
-    cmd->idempotency_key = (char *)"";
-    cmd->operator_ = (char *)"node";
-    cmd->time_ms = clock_wall_ms();
-}
-
 static int propose_register(struct repl *r, struct repl_propose *p, const struct repl_change *c,
                             bool local, repl_propose_cb cb)
 {
     Command cmd = COMMAND__INIT;
     RegisterNode rn = REGISTER_NODE__INIT;
-    stamp_node_command(&cmd, "register-node");
+    repl_stamp_node_command(&cmd, "register-node");
     rn.id = c->id;
     rn.http = (char *)c->http;
     rn.raft = (char *)c->raft;
@@ -349,7 +340,7 @@ static void propose_storage(struct repl *r, uint64_t id, const char *state, uint
 {
     Command cmd = COMMAND__INIT;
     SetNodeStorage sns = SET_NODE_STORAGE__INIT;
-    stamp_node_command(&cmd, "node-storage");
+    repl_stamp_node_command(&cmd, "node-storage");
     sns.id = id;
     sns.storage = (char *)state;
     cmd.body_case = COMMAND__BODY_SET_NODE_STORAGE;
@@ -1158,7 +1149,7 @@ static void remove_local(struct repl *r, struct repl_change *c)
                     "first", (unsigned long long)c->id);
         return;
     }
-    stamp_node_command(&cmd, "remove-node");
+    repl_stamp_node_command(&cmd, "remove-node");
     rn.id = c->id;
     cmd.body_case = COMMAND__BODY_REMOVE_NODE;
     cmd.remove_node = &rn;

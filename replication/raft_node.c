@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "replication/entry.h"
@@ -434,6 +435,15 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->leader_changes = r->leader_changes;
     out->member = r->member;
     out->removed = r->removed;
+}
+
+void repl_stamp_node_command(Command *cmd, const char *request_id)
+{
+    cmd->tenant = (char *)ARCHIVE_DEFAULT_TENANT; /* cluster-wide: the tenant is moot */
+    cmd->request_id = (char *)request_id;
+    cmd->idempotency_key = (char *)"";
+    cmd->operator_ = (char *)"node";
+    cmd->time_ms = clock_wall_ms();
 }
 
 void repl_set_draining(struct repl *r)

@@ -144,6 +144,9 @@ void repl_wait_applied(struct repl *r, struct repl_wait *w, uint64_t index,
  * 0, BASE_ERETRY (no leader, leadership lost, too slow) or BASE_ESHUTDOWN. */
 void repl_read_index(struct repl *r, struct repl_read *rd, bool local, repl_read_cb cb);
 bool repl_is_leader(struct repl *r);
+/* Stamps a command a node proposes on its own (membership, the keeper): cluster-wide
+ * (the default tenant), no idempotency key, operator "node", this node's clock. */
+void repl_stamp_node_command(Command *cmd, const char *request_id);
 /* The index this node has applied: every response reports it. */
 uint64_t repl_applied_index(struct repl *r);
 void repl_get_status(struct repl *r, struct repl_status *out);
