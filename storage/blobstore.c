@@ -50,43 +50,27 @@ static void clean_tmp(const char *tmp_dir)
     }
 }
 
-/* Adds up the files of the directory @fd (taken) at @depth below blobs/: the blobs are
- * at depth 2, blobs/ab/cd/<hash> (names are checked by imgarc-verify, not here). */
-static void sum_dir(int fd, int depth, uint64_t *bytes, uint64_t *count)
+struct tally {
+    uint64_t bytes, count;
+};
+
+static bool tally_one(void *arg, const uint8_t hash[BLOB_HASH_BYTES], uint64_t size,
+                      uint64_t mtime_ms)
 {
-    DIR *d = fdopendir(fd);
-    struct dirent *e;
-    struct stat st;
-    if (d == NULL) {
-        close(fd);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        if (depth < 2) {
-            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (sub >= 0) {
-                sum_dir(sub, depth + 1, bytes, count);
-            }
-        } else if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode)) {
-            *bytes += (uint64_t)st.st_size;
-            (*count)++;
-        }
-    }
-    closedir(d);
+    struct tally *t = arg;
+    (void)hash;
+    (void)mtime_ms;
+    t->bytes += size;
+    t->count++;
+    return true;
 }
 
 static void count_blobs(struct blob_store *bs)
 {
-    uint64_t bytes = 0, count = 0;
-    int fd = open(bs->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        sum_dir(fd, 0, &bytes, &count);
-    }
-    atomic_store(&bs->bytes, bytes);
-    atomic_store(&bs->count, count);
+    struct tally t = {0};
+    blob_walk(bs, tally_one, &t);
+    atomic_store(&bs->bytes, t.bytes);
+    atomic_store(&bs->count, t.count);
 }
 
 uint64_t blob_store_bytes(const struct blob_store *bs)
