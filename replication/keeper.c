@@ -411,7 +411,9 @@ int keeper_copy(struct keeper *k, struct keeper_copies *c, keeper_copies_cb cb)
     c->n_candidates = c->next_candidate = 0;
     c->in_flight = c->failed = 0;
     c->message[0] = c->last_failure[0] = '\0';
-    refresh_placement(k);
+    if (k->placement->n == 0) {
+        refresh_placement(k); /* else the timer keeps it current (holders are the truth) */
+    }
     c->replicas = placement_replicas(k->placement);
     c->quorum = placement_write_quorum(k->placement);
     /* Copies the record lists already count (content captured before). */

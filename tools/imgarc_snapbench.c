@@ -166,8 +166,12 @@ int main(int argc, char **argv)
     }
     if (dir[0] == '\0') {
         const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/imgarc-snapbench-XXXXXX",
-                 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+        int n = snprintf(dir, sizeof dir, "%s/imgarc-snapbench-XXXXXX",
+                         tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+        if (n < 0 || (size_t)n >= sizeof dir) {
+            fprintf(stderr, "imgarc-snapbench: TMPDIR is too long; give --dir\n");
+            return 1;
+        }
         if (mkdtemp(dir) == NULL) {
             fprintf(stderr, "imgarc-snapbench: mkdtemp %s: %s\n", dir, strerror(errno));
             return 1;
