@@ -776,6 +776,10 @@ class RepairDrainScrubTest(BlobTestCase):
         self.assertEqual(self.view_node(view, vid)["storage"], "out")
         for n in alive:
             self.assertEqual(self.view_node(view, self.nid(n))["storage"], "active")
+        # An out node is not drained: its copies are being replaced already.
+        r = alive[0].post("/api/v1/cluster/nodes/%d/drain" % vid)
+        self.assertError(r, 409, 11007, "invalid_state")
+        self.assertIn("out", r.json["message"])
         # New captures go to the three alive nodes.
         data = content(self.rng)
         body = self.capture(alive[0], "BR-R2", data)

@@ -138,7 +138,10 @@ class OperationsTest(NodeTestCase):
                              (["--sync-blobs", "maybe"], "sync-blobs"),
                              (["--log-level", "chatty"], "log-level"),
                              (["stray-argument"], "stray-argument"),
-                             (["--node-id"], "node-id")):
+                             (["--node-id"], "node-id"),
+                             (["--node-id", "9223372036854775808"], "node-id"),
+                             (["--replicas", "2", "--write-quorum", "3"], "write-quorum"),
+                             (["--recover", "true"], "no raft state")):
             with self.subTest(args=args):
                 p = run_imgarcd("--data", tmp, *args)
                 self.assertEqual(p.returncode, 2, "exit status for %r: %s" % (args, p.stderr))
