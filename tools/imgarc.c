@@ -1987,7 +1987,9 @@ static void print_storage_set(const json_t *ans)
     const char *storage = jstr(ans, "storage");
     printf("node %lld storage %s (raft index %lld): ", jint(ans, "id"),
            storage[0] != '\0' ? plain(storage) : "?", jint(ans, "index"));
-    if (strcmp(storage, "draining") == 0) {
+    if (json_is_false(json_object_get(ans, "changed"))) {
+        printf("it was %s already\n", storage[0] != '\0' ? plain(storage) : "so");
+    } else if (strcmp(storage, "draining") == 0) {
         printf("its copies move to other nodes; it serves them until they are placed\n");
     } else if (strcmp(storage, "active") == 0) {
         printf("it takes new copies again\n");

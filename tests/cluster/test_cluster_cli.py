@@ -167,6 +167,7 @@ class ClusterCliTest(ClusterTestCase):
         p = self.cli("cluster", "drain", str(target))
         self.assertCliOk(p)
         self.assertIn("node %d storage draining" % target, p.stdout)
+        self.assertIn("it was draining already", p.stdout)
 
         p = self.cli("cluster", "undrain", str(target))
         self.assertCliOk(p)
@@ -175,7 +176,7 @@ class ClusterCliTest(ClusterTestCase):
         p = self.cli("cluster", "undrain", str(target), "--json", node=c.nodes[2])
         self.assertCliOk(p)
         ans = cli_json(p)
-        self.assertEqual((ans["id"], ans["storage"]), (target, "active"))
+        self.assertEqual((ans["id"], ans["storage"], ans["changed"]), (target, "active", False))
         for n in c.nodes:
             view = c.view(n)
             self.assertEqual({x["storage"] for x in view["nodes"]}, {"active"}, view)
