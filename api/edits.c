@@ -14,6 +14,31 @@
 #define EDIT_BODY_MAX (256u << 10)
 #define EDIT_FILES_MAX 1000
 
+/* False after answering 404 when this node knows @file_id as a file of another bill than
+ * the call's (files never change bill, so a local record is enough to refuse). A file
+ * this node has not seen yet is left to the state machine, which checks every id again. */
+static bool file_of_bill(struct api_op *op, const char *file_id)
+{
+    struct base_err err = {{0}};
+    FileRecord *f;
+    bool other;
+    if (file_id == NULL || file_id[0] == '\0' ||
+        archive_get_file(op->call.api->archive, op->call.tenant, file_id, &f, &err) != 0) {
+        return true;
+    }
+    other = strcmp(f->image_no, op->call.param) != 0;
+    archive_free_file(f);
+    if (other) {
+        api_respond_error(op->call.api, op->call.req, 404, API_E_FILE_NOT_FOUND,
+                          "bill %s has no file %s: name files of this bill (GET "
+                          "/api/v1/bills/%s lists them)", op->call.param, file_id,
+                          op->call.param);
+        api_op_free(op);
+        return false;
+    }
+    return true;
+}
+
 /* Reads "file_ids" (1-1000 file ids) into a malloc()ed array of borrowed strings;
  * NULL after answering. */
 static char **file_ids(struct api_op *op, json_t *root, size_t *n)
@@ -33,6 +58,10 @@ static char **file_ids(struct api_op *op, json_t *root, size_t *n)
         if (id == NULL || !archive_valid_tenant(id)) {
             free(out);
             api_op_bad(op, "\"file_ids\" holds something that is not a file id");
+            return NULL;
+        }
+        if (!file_of_bill(op, id)) {
+            free(out);
             return NULL;
         }
         out[i] = (char *)id;
@@ -179,7 +208,9 @@ void api_handle_delete_file(struct api_call *call)
     }
     op = api_op_new(call);
     ids[0] = op->call.param2;
-    propose_delete(op, ids, 1);
+    if (file_of_bill(op, ids[0])) {
+        propose_delete(op, ids, 1);
+    }
 }
 
 static void rotate_body(struct http_request *req, int status)
@@ -256,6 +287,9 @@ void api_handle_split(struct api_call *call)
         return;
     }
     op = api_op_new(call);
+    if (!file_of_bill(op, op->call.param2)) {
+        return;
+    }
     sp.image_no = op->call.param;
     sp.file_id = op->call.param2;
     cmd.body_case = COMMAND__BODY_SPLIT_FILE;
@@ -282,6 +316,10 @@ static void move_body(struct http_request *req, int status)
         (category != NULL && !archive_valid_category(json_string_value(category)))) {
         api_op_bad(op, "the body is {\"after\": a file id or null (first), \"category\": the new "
                        "category when the move lands in another category's section}");
+        return;
+    }
+    if (!file_of_bill(op, op->call.param2) ||
+        (json_is_string(after) && !file_of_bill(op, json_string_value(after)))) {
         return;
     }
     m.image_no = op->call.param;

@@ -1975,7 +1975,10 @@ static int load_bill_file(struct txn *t, const BillRecord *bill, const char *fil
     rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
                              (ProtobufCMessage **)out, t->err);
     if (rv == 0 && strcmp((*out)->image_no, bill->image_no) != 0) {
+        /* A file of another bill is refused like a missing one; the caller must not
+         * see (nor free) the record. */
         archive_free_file(*out);
+        *out = NULL;
         rv = BASE_ENOTFOUND;
     }
     if (rv == BASE_ENOTFOUND) {

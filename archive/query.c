@@ -130,7 +130,9 @@ int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k
 {
     char *val;
     size_t vlen;
-    int rv = a->applying != NULL
+    int rv;
+    *out = NULL; /* never a stale pointer for the caller to free on an error path */
+    rv = a->applying != NULL
                  ? rocks_batch_get(a->applying, cf, k->buf, k->len, &val, &vlen, err)
                  : rocks_get(a->db, cf, k->buf, k->len, &val, &vlen, err);
     if (rv != 0) {

@@ -293,5 +293,37 @@ class TestAmend(EditTestCase):
         self.refused(r, 409, 11007, "only sync-mode bills")
 
 
+class TestFilesOfAnotherBill(EditTestCase):
+    """Naming another bill's file in an edit once crashed the node at apply, and again at
+    every restart (the entry was committed). Each edit is refused with 404 naming the
+    file, the other bill is untouched, and the node survives a restart."""
+
+    def test_every_edit_refuses_another_bills_file(self):
+        a, a2 = self.bill("ED-XB-A", ["attachment", "attachment"])
+        b, = self.bill("ED-XB-B", ["attachment"])
+        before = self.files("ED-XB-B")
+        base = "/api/v1/bills/ED-XB-A"
+        for path, body in [
+                ("/rotate", {"file_ids": [b], "degrees": 90}),
+                ("/rotate", {"file_ids": [a, b], "degrees": -90}),
+                ("/categorize", {"file_ids": [b], "category": "cover"}),
+                ("/delete", {"file_ids": [b]}),
+                ("/merge", {"file_ids": [a, b]}),
+                ("/files/%s/move" % b, {"after": None}),
+                ("/files/%s/move" % a, {"after": b}),
+                ("/files/%s/split" % b, {})]:
+            r = self.post(base + path, body)
+            self.refused(r, 404, 11003, b)
+        r = self.node.request("DELETE", base + "/files/" + b)
+        self.refused(r, 404, 11003, b)
+        r = self.node.upload("ED-XB-A", make_pdf(text="x"), name="x.pdf", query="replace=" + b)
+        self.refused(r, 404, 11003)
+        self.assertEqual(self.files("ED-XB-B"), before)
+        self.assertEqual([f["file_id"] for f in self.files("ED-XB-A")], [a, a2])
+        self.node.restart()
+        self.assertEqual(self.files("ED-XB-B"), before)
+        self.assertStatus(self.post(base + "/rotate", {"file_ids": [a], "degrees": 90}), 200)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -951,6 +951,120 @@ static void node_storage_states(void **state)
     assert_int_equal(res.status, ARCHIVE_R_NODE_NOT_FOUND);
 }
 
+/* Every edit that names files refuses one of another bill (it once freed the record
+ * twice and crashed every node that applied the entry), and changes nothing. */
+static void edits_refuse_a_file_of_another_bill(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    char *other[] = {"fb1"};
+    char *mixed[] = {"fa1", "fb1"};
+    FileRecord *file;
+    add_file(f, "CB-A", "fa1", "a.pdf", NULL, 0x31, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    add_file(f, "CB-A", "fa2", "a2.pdf", NULL, 0x32, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    add_file(f, "CB-B", "fb1", "b.pdf", NULL, 0x33, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    for (int round = 0; round < 2; round++) {
+        char **ids = round == 0 ? other : mixed;
+        size_t n = round == 0 ? 1 : 2;
+        {
+            Command cmd = COMMAND__INIT;
+            RotateFiles r = ROTATE_FILES__INIT;
+            stamp(&cmd, NULL);
+            r.image_no = "CB-A";
+            r.file_ids = ids;
+            r.n_file_ids = n;
+            r.degrees = 90;
+            cmd.body_case = COMMAND__BODY_ROTATE_FILES;
+            cmd.rotate_files = &r;
+            apply(f, &cmd, &res);
+            assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
+        }
+        {
+            Command cmd = COMMAND__INIT;
+            SetCategory c = SET_CATEGORY__INIT;
+            stamp(&cmd, NULL);
+            c.image_no = "CB-A";
+            c.file_ids = ids;
+            c.n_file_ids = n;
+            c.category = "attachment";
+            cmd.body_case = COMMAND__BODY_SET_CATEGORY;
+            cmd.set_category = &c;
+            apply(f, &cmd, &res);
+            assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
+        }
+        {
+            Command cmd = COMMAND__INIT;
+            DeleteFiles d = DELETE_FILES__INIT;
+            stamp(&cmd, NULL);
+            d.image_no = "CB-A";
+            d.file_ids = ids;
+            d.n_file_ids = n;
+            cmd.body_case = COMMAND__BODY_DELETE_FILES;
+            cmd.delete_files = &d;
+            apply(f, &cmd, &res);
+            assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
+        }
+        {
+            Command cmd = COMMAND__INIT;
+            MergeFiles m = MERGE_FILES__INIT;
+            char *pair[] = {"fa1", "fb1"};
+            stamp(&cmd, NULL);
+            m.image_no = "CB-A";
+            m.file_ids = round == 0 ? pair : mixed;
+            m.n_file_ids = 2;
+            cmd.body_case = COMMAND__BODY_MERGE_FILES;
+            cmd.merge_files = &m;
+            apply(f, &cmd, &res);
+            assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
+        }
+    }
+    {
+        Command cmd = COMMAND__INIT;
+        SplitFile sp = SPLIT_FILE__INIT;
+        stamp(&cmd, NULL);
+        sp.image_no = "CB-A";
+        sp.file_id = "fb1";
+        cmd.body_case = COMMAND__BODY_SPLIT_FILE;
+        cmd.split_file = &sp;
+        apply(f, &cmd, &res);
+        assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
+    }
+    for (int which = 0; which < 2; which++) {
+        Command cmd = COMMAND__INIT;
+        MoveFile mv = MOVE_FILE__INIT;
+        stamp(&cmd, NULL);
+        mv.image_no = "CB-A";
+        mv.file_id = which == 0 ? "fb1" : "fa1";
+        mv.after = which == 0 ? "fa1" : "fb1";
+        cmd.body_case = COMMAND__BODY_MOVE_FILE;
+        cmd.move_file = &mv;
+        apply(f, &cmd, &res);
+        assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
+    }
+    {
+        Command cmd = COMMAND__INIT;
+        MatchFile m = MATCH_FILE__INIT;
+        stamp(&cmd, NULL);
+        m.image_no = "CB-A";
+        m.file_id = "fb1";
+        m.invoice_number = "1";
+        cmd.body_case = COMMAND__BODY_MATCH_FILE;
+        cmd.match_file = &m;
+        apply(f, &cmd, &res);
+        assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
+    }
+    /* CB-B's file is untouched, and still its own. */
+    assert_int_equal(archive_get_file(&f->a, "default", "fb1", &file, &err), 0);
+    assert_string_equal(file->image_no, "CB-B");
+    assert_int_equal(file->rotation, 0);
+    assert_string_equal(file->category, "attachment");
+    archive_free_file(file);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, setup, teardown),
     cmocka_unit_test_setup_teardown(capture_classifies_and_orders, setup, teardown),
@@ -980,6 +1094,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(purge_waits_for_zero_references_and_the_grace, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(node_storage_states, setup, teardown),
+    cmocka_unit_test_setup_teardown(edits_refuse_a_file_of_another_bill, setup, teardown),
 };
 
 TESTLIB_MAIN("fsm", tests)
