@@ -8,6 +8,7 @@
 #include "base/mem.h"
 #include "replication/entry.h"
 #include "replication/repl_int.h"
+#include "replication/transport.h"
 
 /* Log entries must be a multiple of 8 bytes long (raft_uv writes them aligned), so a
  * command travels framed: "IMGC", its length (be32), the protobuf bytes, zero padding. */
@@ -219,18 +220,52 @@ static void monitor_cb(uv_check_t *h)
     }
 }
 
+/* Whether node @id may talk raft to this one (it has proved it holds the cluster
+ * secret): a voter, standby or spare of the configuration, or a registered node not
+ * removed (a node being added is registered before raft_add). A node that is not a
+ * member yet knows no one: the secret is the proof it can have, and what it is sent
+ * is checked by raft like anything else. */
+static bool peer_is_member(void *arg, uint64_t id)
+{
+    struct repl *r = arg;
+    const struct raft_configuration *cfg = &r->raft.configuration;
+    struct base_err err;
+    NodeRecord *rec;
+    bool ok;
+    if (cfg->n == 0) {
+        return true;
+    }
+    for (unsigned i = 0; i < cfg->n; i++) {
+        if (cfg->servers[i].id == id) {
+            return true;
+        }
+    }
+    if (archive_get_node(r->archive, id, &rec, &err) != 0) {
+        return false;
+    }
+    ok = !rec->removed;
+    archive_free_node(rec);
+    return ok;
+}
+
 static int init_raft(struct repl *r, const struct repl_config *c, struct base_err *err)
 {
+    struct transport_config tc = {
+        .loop = r->loop,
+        .member_cb = peer_is_member,
+        .member_arg = r,
+    };
     int rv;
-    r->transport.version = 1;
-    r->transport.data = NULL;
-    if ((rv = raft_uv_tcp_init(&r->transport, r->loop)) != 0) {
-        base_err_set(err, "raft transport: %s", raft_strerror(rv));
-        return BASE_EIO;
+    if (c->auth != NULL) {
+        tc.secrets = (const uint8_t(*)[32])c->auth->key;
+        tc.n_secrets = 1;
+    }
+    if ((rv = transport_init(&r->transport, &tc, err)) != 0) {
+        return rv;
     }
     if ((rv = raft_uv_init(&r->io, r->loop, c->raft_dir, &r->transport)) != 0) {
         base_err_set(err, "raft storage in %s: %s", c->raft_dir, r->io.errmsg);
-        raft_uv_tcp_close(&r->transport);
+        transport_close(&r->transport);
         return BASE_EIO;
     }
     r->fsm.version = 2;
@@ -242,7 +277,7 @@ static int init_raft(struct repl *r, const struct repl_config *c, struct base_er
     if ((rv = raft_init(&r->raft, &r->io, &r->fsm, c->node_id, c->raft_address)) != 0) {
         base_err_set(err, "raft init: %s", raft_errmsg(&r->raft));
         raft_uv_close(&r->io);
-        raft_uv_tcp_close(&r->transport);
+        transport_close(&r->transport);
         return BASE_EIO;
     }
     r->raft.data = r;
@@ -471,7 +506,7 @@ static void raft_closed(struct raft *raft)
 {
     struct repl *r = raft->data;
     raft_uv_close(&r->io);
-    raft_uv_tcp_close(&r->transport);
+    transport_close(&r->transport);
     repl_closed_one(r);
 }
 
