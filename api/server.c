@@ -337,6 +337,29 @@ void api_handle_metrics(struct api_call *call)
            (double)rs.proposals_total);
     metric(&m, "imgarc_raft_proposals_failed_total", "counter", "proposals that did not apply",
            (double)rs.proposals_failed);
+    append(&m, "# HELP imgarc_raft_peer_connections_total raft connections authenticated\n"
+               "# TYPE imgarc_raft_peer_connections_total counter\n"
+               "imgarc_raft_peer_connections_total{direction=\"inbound\"} %llu\n"
+               "imgarc_raft_peer_connections_total{direction=\"outbound\"} %llu\n",
+           (unsigned long long)rs.raft_inbound, (unsigned long long)rs.raft_outbound);
+    metric(&m, "imgarc_raft_peer_connections_open", "gauge",
+           "authenticated raft connections open now", (double)rs.raft_open);
+    metric(&m, "imgarc_raft_dial_failures_total", "counter",
+           "raft connections this node dialled that failed or were refused",
+           (double)rs.raft_dial_failed);
+    append(&m, "# HELP imgarc_raft_refused_total inbound raft connections closed, by reason\n"
+               "# TYPE imgarc_raft_refused_total counter\n");
+    for (int i = 1; i < HANDSHAKE_R_COUNT; i++) {
+        if (i != HANDSHAKE_R_PEER_CLOSED) {
+            append(&m, "imgarc_raft_refused_total{reason=\"%s\"} %llu\n",
+                   handshake_refusal_name(i), (unsigned long long)rs.raft_refused[i]);
+        }
+    }
+    append(&m, "# HELP imgarc_raft_sealed_bytes_total raft bytes carried in sealed frames\n"
+               "# TYPE imgarc_raft_sealed_bytes_total counter\n"
+               "imgarc_raft_sealed_bytes_total{direction=\"sent\"} %llu\n"
+               "imgarc_raft_sealed_bytes_total{direction=\"received\"} %llu\n",
+           (unsigned long long)rs.raft_bytes_sent, (unsigned long long)rs.raft_bytes_received);
     if (api->config.outbox != NULL) {
         struct outbox_stats os;
         outbox_get_stats(api->config.outbox, &os);

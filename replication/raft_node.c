@@ -470,6 +470,17 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->leader_changes = r->leader_changes;
     out->member = r->member;
     out->removed = r->removed;
+    {
+        struct transport_stats ts;
+        transport_get_stats(&r->transport, &ts);
+        out->raft_inbound = ts.inbound;
+        out->raft_outbound = ts.outbound;
+        out->raft_dial_failed = ts.dial_failed;
+        memcpy(out->raft_refused, ts.refused, sizeof out->raft_refused);
+        out->raft_bytes_sent = ts.bytes_sent;
+        out->raft_bytes_received = ts.bytes_received;
+        out->raft_open = ts.open;
+    }
 }
 
 void repl_stamp_node_command(Command *cmd, const char *request_id)

@@ -22,6 +22,7 @@
 
 #include "archive/archive.h"
 #include "base/err.h"
+#include "replication/handshake.h"
 #include "replication/peer_auth.h"
 #include "storage/blobstore.h"
 
@@ -119,6 +120,13 @@ struct repl_status {
     uint64_t leader_changes;
     bool member;  /* in the raft configuration */
     bool removed; /* the cluster removed this node */
+    /* The raft port (replication/transport.h). */
+    uint64_t raft_inbound;      /* peers accepted after the handshake */
+    uint64_t raft_outbound;     /* peers dialled after the handshake */
+    uint64_t raft_dial_failed;  /* dials that failed or were refused */
+    uint64_t raft_refused[HANDSHAKE_R_COUNT]; /* inbound connections closed, by reason */
+    uint64_t raft_bytes_sent, raft_bytes_received;
+    unsigned raft_open;         /* authenticated connections open */
 };
 
 int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *config,
