@@ -473,8 +473,24 @@ static uint64_t guard_key(struct api *api, const char *tenant, const char *usern
     return k != 0 ? k : 1;
 }
 
-/* The slot of @key, or NULL; with @take, a slot for it (a free one, a forgotten one, or
- * the least recently used of its probe window). */
+/* Which of two slots to give up for a new key: a free one, else one not holding a
+ * source back, else the least recently used. Keeping slots that hold a source back
+ * means failures spread over many usernames do not free the one being throttled. */
+static bool better_victim(const struct login_guard_slot *s, const struct login_guard_slot *v,
+                          uint64_t now)
+{
+    bool s_blocks = s->blocked_until_ms > now, v_blocks = v->blocked_until_ms > now;
+    if (v->key == 0 || s->key == 0) {
+        return v->key != 0;
+    }
+    if (s_blocks != v_blocks) {
+        return !s_blocks;
+    }
+    return s->last_ms < v->last_ms;
+}
+
+/* The slot of @key, or NULL; with @take, a slot for it (see better_victim) among the
+ * GUARD_PROBE after its hash. */
 static struct login_guard_slot *guard_slot(struct api *api, uint64_t key, uint64_t now,
                                            bool take)
 {
@@ -484,9 +500,8 @@ static struct login_guard_slot *guard_slot(struct api *api, uint64_t key, uint64
         if (s->key == key) {
             return s;
         }
-        if (victim == NULL || s->key == 0 || s->last_ms < victim->last_ms ||
-            (victim->key != 0 && s->last_ms + GUARD_FORGET_MS < now)) {
-            victim = victim != NULL && victim->key == 0 ? victim : s;
+        if (victim == NULL || better_victim(s, victim, now)) {
+            victim = s;
         }
     }
     if (!take) {
