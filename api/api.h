@@ -36,6 +36,10 @@ struct api_config {
     uint64_t token_ttl_s;      /* lifetime of access tokens (clients and users) */
     uint64_t login_failures_max; /* wrong passwords that lock an account */
     uint64_t login_lock_ms;      /* for how long */
+    uint64_t login_source_failures; /* failures of one username from one address before
+                                       that address is slowed down */
+    const char *metrics_token;   /* may read tenant-labelled /metrics series (NULL: only
+                                    the operator token) */
     struct outbox *outbox;       /* webhook deliveries, for /metrics (borrowed) */
     struct keeper *keeper;       /* copies of blobs on other nodes (borrowed) */
     unsigned replicas;           /* R and W, for answers about placement */

@@ -9,6 +9,21 @@
 #include "api/http.h"
 #include "storage/blobstore.h"
 
+/* Failed logins of one username from one source address (users.c); a fixed table, so
+ * memory stays bounded whatever an attacker sends. */
+#define LOGIN_GUARD_SLOTS 4096
+struct login_guard_slot {
+    uint64_t key; /* SipHash of tenant, username and source address; 0: free */
+    uint32_t failures;
+    uint64_t last_ms;
+    uint64_t blocked_until_ms;
+};
+struct login_guard {
+    uint8_t hash_key[16]; /* random, so that nobody can aim keys at one slot */
+    bool keyed;
+    struct login_guard_slot slots[LOGIN_GUARD_SLOTS];
+};
+
 struct api {
     uv_loop_t *loop;
     struct api_config config;
@@ -27,6 +42,8 @@ struct api {
     /* Password hashing (users.c): running jobs and the queue of those waiting. */
     unsigned pwhash_running;
     struct user_call *pwhash_head, *pwhash_tail;
+    /* Login throttling per username and source address (users.c). */
+    struct login_guard login_guard;
     /* Counters for /metrics. */
     uint64_t captures_total;
     uint64_t capture_bytes_total;
@@ -64,6 +81,7 @@ struct api_call {
     enum api_principal principal;
     char client_id[ARCHIVE_ID_MAX + 1]; /* for API_CLIENT */
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
+    uint64_t token_generation;          /* for API_USER: the one its token carries */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
     unsigned perms;                     /* archive/users.h PERM_* of the caller */
     char param[API_PARAM_MAX + 1];  /* the first "*" of the route */
@@ -180,10 +198,10 @@ void api_bill_applied(struct repl_propose *prop, int status, const struct archiv
 /* Loads the bill named by the call's parameter, if visible; false after answering. */
 bool api_load_bill(struct api_call *call, BillRecord **bill);
 
-/* A fresh access token (caller frees) for client @client_id, or (@user true) user
- * @client_id, of @tenant. */
+/* A fresh access token (caller frees) for client @subject, or (@user true) user
+ * @subject, of @tenant; a user token carries the record's @generation (revocation). */
 char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
-                      uint64_t expires_ms);
+                      uint64_t generation, uint64_t expires_ms);
 
 /* Group commit of uploaded blobs (durable.c). */
 struct durable;

@@ -35,11 +35,14 @@ static char *b64url(const uint8_t *bin, size_t len)
 }
 
 char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
-                      uint64_t expires_ms)
+                      uint64_t generation, uint64_t expires_ms)
 {
     uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES];
     json_t *o = json_pack("{s:s, s:s, s:I}", "t", tenant, user ? "u" : "c", subject, "e",
                           (json_int_t)expires_ms);
+    if (user) {
+        json_object_set_new(o, "g", json_integer((json_int_t)generation));
+    }
     char *json = json_dumps(o, JSON_COMPACT);
     char *payload = b64url((const uint8_t *)json, strlen(json));
     char *signed_part = xasprintf(TOKEN_PREFIX "%s", payload);
@@ -92,6 +95,7 @@ static enum api_principal token_verify(struct api *api, const char *token,
     client = json_string_value(json_object_get(o, "c"));
     user = json_string_value(json_object_get(o, "u"));
     exp = json_integer_value(json_object_get(o, "e"));
+    call->token_generation = (uint64_t)json_integer_value(json_object_get(o, "g"));
     ok = tenant != NULL && archive_valid_tenant(tenant) &&
          ((client != NULL && archive_valid_tenant(client)) ||
           (user != NULL && archive_valid_tenant(user)));
@@ -110,6 +114,30 @@ static enum api_principal token_verify(struct api *api, const char *token,
         }
     }
     json_decref(o);
+    return who;
+}
+
+/* A user token acts only while its user exists, is not locked, and its tokens were not
+ * revoked since it was issued (UserRecord.token_generation, bumped by the state machine
+ * on every node when the account is locked). */
+static enum api_principal user_token_current(struct api_call *call, const char **why)
+{
+    struct base_err err;
+    UserRecord *u;
+    enum api_principal who = API_ANONYMOUS;
+    if (archive_get_user(call->api->archive, call->tenant, call->username, &u, &err) != 0) {
+        *why = "the user of this access token no longer exists";
+        return API_ANONYMOUS;
+    }
+    if (u->token_generation != call->token_generation) {
+        *why = "this access token was revoked (the account was locked since it was issued): "
+               "log in again";
+    } else if (u->locked_until_ms > clock_wall_ms()) {
+        *why = "the account of this access token is locked: ask a tenant admin to unlock it";
+    } else {
+        who = API_USER;
+    }
+    archive_free_user(u);
     return who;
 }
 
@@ -132,7 +160,7 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
     case API_ANONYMOUS:
         return API_ANONYMOUS;
     case API_USER:
-        return API_USER; /* its record and roles are read when permissions are checked */
+        return user_token_current(call, why); /* roles are read when permissions are checked */
     default:
         break;
     }
@@ -246,7 +274,7 @@ static bool secret_matches(const ClientRecord *c, const char *secret)
 static void issue_token(struct api_call *call, const ClientRecord *c)
 {
     uint64_t ttl_s = call->api->config.token_ttl_s;
-    char *token = api_token_issue(call->api, c->tenant, c->client_id, false,
+    char *token = api_token_issue(call->api, c->tenant, c->client_id, false, 0,
                                   clock_wall_ms() + ttl_s * 1000);
     http_request_add_header(call->req, "Cache-Control", "no-store");
     api_respond_json(call->api, call->req, 200,

@@ -15,6 +15,7 @@
     X(LENGTH_REQUIRED, 10411, "length_required")                                         \
     X(BODY_TOO_LARGE, 10413, "body_too_large")                                           \
     X(HEADERS_TOO_LARGE, 10431, "headers_too_large")                                     \
+    X(TOO_MANY_REQUESTS, 10429, "too_many_requests")                                     \
     X(INTERNAL, 10500, "internal")                                                       \
     X(UNAVAILABLE, 10503, "unavailable")                                                 \
     X(INSUFFICIENT_STORAGE, 10507, "insufficient_storage")                               \

@@ -282,12 +282,46 @@ static double peak_rss_bytes(void)
     return (double)ru.ru_maxrss * 1024.0; /* Linux reports kilobytes */
 }
 
+/* Who may read the tenant-labelled series (license expiry, quota use: which tenants a
+ * node serves and how they stand is nobody else's business): the operator token or the
+ * --metrics-token-file token. No Authorization header: node series only; a wrong one:
+ * 401, so that a misconfigured scraper is noticed. False after answering. */
+static bool metrics_caller(struct api_call *call, bool *tenants)
+{
+    const char *h = http_request_header(call->req, "authorization");
+    const char *mt = call->api->config.metrics_token;
+    const char *why;
+    *tenants = false;
+    if (h == NULL) {
+        return true;
+    }
+    if (strncasecmp(h, "Bearer ", 7) == 0 && mt != NULL && strlen(h + 7) == strlen(mt) &&
+        sodium_memcmp(h + 7, mt, strlen(mt)) == 0) {
+        *tenants = true;
+        return true;
+    }
+    if (api_authenticate(call, &why) == API_OPERATOR) {
+        *tenants = true;
+        return true;
+    }
+    http_request_add_header(call->req, "WWW-Authenticate", "Bearer");
+    api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
+                      "/metrics takes the operator token or the --metrics-token-file token "
+                      "(or no Authorization header, for the node series only)");
+    return false;
+}
+
 void api_handle_metrics(struct api_call *call)
 {
     struct api *api = call->api;
-    struct metrics m = {.buf = xmalloc(4096), .cap = 4096};
+    struct metrics m;
     struct http_server_stats hs;
     struct repl_status rs;
+    bool tenants;
+    if (!metrics_caller(call, &tenants)) {
+        return;
+    }
+    m = (struct metrics){.buf = xmalloc(4096), .cap = 4096};
     http_server_get_stats(api->http, &hs);
     repl_get_status(api->repl, &rs);
     metric(&m, "imgarc_http_requests_total", "counter", "HTTP requests received",
@@ -433,7 +467,9 @@ void api_handle_metrics(struct api_call *call)
            (double)blob_store_bytes(api->blobs));
     metric(&m, "imgarc_blob_count", "gauge", "blobs stored on this node",
            (double)blob_store_count(api->blobs));
-    tenant_metrics(&m, api);
+    if (tenants) {
+        tenant_metrics(&m, api);
+    }
     http_respond(call->req, 200, "text/plain; version=0.0.4", m.buf, m.len);
     free(m.buf);
 }

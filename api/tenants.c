@@ -128,11 +128,23 @@ void api_handle_list_tenants(struct api_call *call)
 
 /* ---- Usage ---- */
 
+struct org_usage_list {
+    struct api_call *call;
+    json_t *by_org;
+};
+
+/* A user limited by grants sees the figures of its organisations only; the tenant's
+ * totals and license stay visible (the quota is the tenant's, and every capturer needs
+ * to know whether captures are about to be refused). */
 static void org_usage(const char *org, const UsageRecord *u, void *arg)
 {
-    json_object_set_new(arg, org, json_pack("{s:I, s:I, s:I}", "bytes", (json_int_t)u->bytes,
-                                            "files", (json_int_t)u->files, "bills",
-                                            (json_int_t)u->bills));
+    struct org_usage_list *l = arg;
+    if (!api_org_visible(l->call, org)) {
+        return;
+    }
+    json_object_set_new(l->by_org, org,
+                        json_pack("{s:I, s:I, s:I}", "bytes", (json_int_t)u->bytes, "files",
+                                  (json_int_t)u->files, "bills", (json_int_t)u->bills));
 }
 
 static json_t *usage_warnings(const License *l, const UsageRecord *u, uint64_t now_ms)
@@ -161,6 +173,7 @@ void api_handle_usage(struct api_call *call)
     UsageRecord zero = USAGE_RECORD__INIT, *u = NULL;
     TenantRecord *t;
     json_t *by_org = json_object();
+    struct org_usage_list list = {.call = call, .by_org = by_org};
     const License *l;
     int rv;
     if (!load_tenant(call, call->param, &t)) {
@@ -170,7 +183,7 @@ void api_handle_usage(struct api_call *call)
     l = t->license;
     rv = archive_get_usage(call->api->archive, t->id, &u, &err);
     if ((rv != 0 && rv != BASE_ENOTFOUND) ||
-        archive_list_org_usage(call->api->archive, t->id, org_usage, by_org, &err) != 0) {
+        archive_list_org_usage(call->api->archive, t->id, org_usage, &list, &err) != 0) {
         api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "usage: %s", err.msg);
         json_decref(by_org);
     } else {

@@ -4,9 +4,16 @@
  * Argon2id (libsodium crypto_pwhash_str, 2 passes over 19 MiB: OWASP's setting) costs
  * tens of milliseconds and 19 MiB per hash, so hashing and verifying run on the worker
  * pool, at most PWHASH_PARALLEL at a time (the rest wait in a queue): memory stays
- * bounded whatever the number of logins in flight. A wrong password is a replicated
- * LoginResult command, so the lockout counts the same on every node; the limit and
- * lock time travel in the command (--login-max-failures, --login-lock-minutes). */
+ * bounded whatever the number of logins in flight.
+ *
+ * Login failures: every failed login (unknown user, wrong password, locked account) gets
+ * the same answer after the same work (a hash, against a dummy one for an unknown user,
+ * and a replicated LoginResult command). Two brakes: per username and source address,
+ * after --login-source-failures failures the source waits, longer after each further
+ * one (this node only, in memory); per account, --login-max-failures failures from all
+ * sources lock it for --login-lock-minutes (replicated: the state machine counts, locks,
+ * revokes the user's tokens, and ignores failures while locked, so an attacker cannot
+ * extend a lock). A tenant admin unlocks sooner. */
 #include "api/api_int.h"
 
 #include <stdio.h>
@@ -27,6 +34,12 @@
 #define PWHASH_PARALLEL 2
 #define ROLES_MAX 16
 
+/* An Argon2id hash of nothing anyone knows, with the same cost as real ones: a login for
+ * an unknown username verifies against it, so it costs what a wrong password costs. */
+static const char dummy_hash[] =
+    "$argon2id$v=19$m=19456,t=2,p=1$W/A1vV8c/g3zf70INyB7Qg$"
+    "lpDNN44N742OoP/Eio4nLzxxS0CEVVpRZMGxfuik3ss";
+
 struct user_call {
     struct api_call call;
     struct repl_propose prop;
@@ -37,6 +50,7 @@ struct user_call {
     char hash[crypto_pwhash_STRBYTES];
     UserRecord *user; /* login: the user being checked */
     bool verify;      /* login: check @password against user->password_hash */
+    uint64_t guard;   /* login: the throttling key of username and source */
     bool ok;
     void (*hashed)(struct user_call *uc);
 };
@@ -65,8 +79,9 @@ static void hash_work(uv_work_t *w)
 {
     struct user_call *uc = w->data;
     if (uc->verify) {
-        uc->ok = crypto_pwhash_str_verify(uc->user->password_hash, uc->password,
-                                          strlen(uc->password)) == 0;
+        const char *hash = uc->user != NULL ? uc->user->password_hash : dummy_hash;
+        uc->ok = crypto_pwhash_str_verify(hash, uc->password, strlen(uc->password)) == 0 &&
+                 uc->user != NULL;
     } else {
         uc->ok = crypto_pwhash_str_alg(uc->hash, uc->password, strlen(uc->password),
                                        PWHASH_OPS, PWHASH_MEM,
@@ -428,6 +443,114 @@ void api_handle_unlock_user(struct api_call *call)
 
 /* ---- POST /api/v1/auth/login ---- */
 
+/* Per username and source address: after --login-source-failures wrong passwords the
+ * source waits GUARD_DELAY_MS before its next try for that username, doubling with each
+ * further failure up to GUARD_DELAY_MAX_MS; a good password clears it. The table lives
+ * on each node and is not replicated: it slows one source down, it does not lock. */
+#define GUARD_DELAY_MS 5000u
+#define GUARD_DELAY_MAX_MS (15u * 60 * 1000)
+#define GUARD_FORGET_MS (15u * 60 * 1000) /* failures this old are forgotten */
+#define GUARD_PROBE 8
+
+static uint64_t guard_key(struct api *api, const char *tenant, const char *username,
+                          const char *peer)
+{
+    struct login_guard *g = &api->login_guard;
+    const char *colon = strrchr(peer, ':'); /* "ip:port": the port changes per connection */
+    int ip_len = colon != NULL ? (int)(colon - peer) : (int)strlen(peer);
+    uint8_t out[crypto_shorthash_BYTES];
+    char buf[256];
+    int n;
+    uint64_t k;
+    if (!g->keyed) {
+        randombytes_buf(g->hash_key, sizeof g->hash_key);
+        g->keyed = true;
+    }
+    n = snprintf(buf, sizeof buf, "%s%c%s%c%.*s", tenant, 0, username, 0, ip_len, peer);
+    crypto_shorthash(out, (const uint8_t *)buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf,
+                     g->hash_key);
+    memcpy(&k, out, sizeof k);
+    return k != 0 ? k : 1;
+}
+
+/* Which of two slots to give up for a new key: a free one, else one not holding a
+ * source back, else the least recently used. Keeping slots that hold a source back
+ * means failures spread over many usernames do not free the one being throttled. */
+static bool better_victim(const struct login_guard_slot *s, const struct login_guard_slot *v,
+                          uint64_t now)
+{
+    bool s_blocks = s->blocked_until_ms > now, v_blocks = v->blocked_until_ms > now;
+    if (v->key == 0 || s->key == 0) {
+        return v->key != 0;
+    }
+    if (s_blocks != v_blocks) {
+        return !s_blocks;
+    }
+    return s->last_ms < v->last_ms;
+}
+
+/* The slot of @key, or NULL; with @take, a slot for it (see better_victim) among the
+ * GUARD_PROBE after its hash. */
+static struct login_guard_slot *guard_slot(struct api *api, uint64_t key, uint64_t now,
+                                           bool take)
+{
+    struct login_guard_slot *slots = api->login_guard.slots, *victim = NULL;
+    for (unsigned i = 0; i < GUARD_PROBE; i++) {
+        struct login_guard_slot *s = &slots[(key + i) % LOGIN_GUARD_SLOTS];
+        if (s->key == key) {
+            return s;
+        }
+        if (victim == NULL || better_victim(s, victim, now)) {
+            victim = s;
+        }
+    }
+    if (!take) {
+        return NULL;
+    }
+    *victim = (struct login_guard_slot){.key = key};
+    return victim;
+}
+
+/* How long the source must still wait, in ms (0: it may try). */
+static uint64_t guard_wait_ms(struct api *api, uint64_t key, uint64_t now)
+{
+    struct login_guard_slot *s = guard_slot(api, key, now, false);
+    return s != NULL && s->blocked_until_ms > now ? s->blocked_until_ms - now : 0;
+}
+
+static void guard_failed(struct api *api, uint64_t key, uint64_t now)
+{
+    struct login_guard_slot *s = guard_slot(api, key, now, true);
+    uint32_t max = (uint32_t)api->config.login_source_failures;
+    if (s->last_ms + GUARD_FORGET_MS < now) {
+        s->failures = 0;
+    }
+    s->failures++;
+    s->last_ms = now;
+    if (max > 0 && s->failures >= max) {
+        unsigned shift = s->failures - max < 16 ? s->failures - max : 16;
+        uint64_t delay = (uint64_t)GUARD_DELAY_MS << shift;
+        s->blocked_until_ms = now + (delay < GUARD_DELAY_MAX_MS ? delay : GUARD_DELAY_MAX_MS);
+    }
+}
+
+static void guard_passed(struct api *api, uint64_t key, uint64_t now)
+{
+    struct login_guard_slot *s = guard_slot(api, key, now, false);
+    if (s != NULL) {
+        *s = (struct login_guard_slot){0};
+    }
+}
+
+/* The one answer of every failed login, whether the username exists or not, the
+ * password is wrong or the account is locked: which usernames exist is not told. */
+static void respond_login_failed(struct user_call *uc)
+{
+    api_respond_error(uc->call.api, uc->call.req, 401, API_E_UNAUTHORIZED,
+                      "wrong username or password (tenant %s)", uc->call.tenant);
+}
+
+/* Told only to whoever gave the right password. */
 static void respond_locked(struct user_call *uc, uint64_t until_ms)
 {
     char when[40];
@@ -437,29 +560,18 @@ static void respond_locked(struct user_call *uc, uint64_t until_ms)
                       "or ask a tenant admin to unlock it", uc->user->username, when);
 }
 
+/* A failure was recorded (or refused, for a username that does not exist): the same
+ * answer either way, after the same work. */
 static void login_recorded(struct repl_propose *prop, int status,
                            const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    struct base_err err = {{0}};
-    UserRecord *now_user;
-    unsigned max = (unsigned)uc->call.api->config.login_failures_max;
-    if (answered_failure(uc, status, res)) {
-        user_call_free(uc);
-        return;
-    }
-    if (archive_get_user(uc->call.api->archive, uc->call.tenant, uc->user->username, &now_user,
-                         &err) == 0 &&
-        now_user->locked_until_ms > clock_wall_ms()) {
-        respond_locked(uc, now_user->locked_until_ms);
+    (void)res;
+    if (status != 0) {
+        api_respond_propose_error(uc->call.api, uc->call.req, status);
     } else {
-        unsigned failures = now_user != NULL ? now_user->failures : 0;
-        api_respond_error(uc->call.api, uc->call.req, 401, API_E_UNAUTHORIZED,
-                          "wrong username or password; %u more wrong password%s lock%s the "
-                          "account", max - failures, max - failures == 1 ? "" : "s",
-                          max - failures == 1 ? "s" : "");
+        respond_login_failed(uc);
     }
-    archive_free_user(now_user);
     user_call_free(uc);
 }
 
@@ -467,6 +579,7 @@ static void issue_user_token(struct user_call *uc)
 {
     struct api *api = uc->call.api;
     char *token = api_token_issue(api, uc->call.tenant, uc->user->username, true,
+                                  uc->user->token_generation,
                                   clock_wall_ms() + api->config.token_ttl_s * 1000);
     http_request_add_header(uc->call.req, "Cache-Control", "no-store");
     api_respond_json(api, uc->call.req, 200,
@@ -489,23 +602,75 @@ static void login_reset(struct repl_propose *prop, int status, const struct arch
     user_call_free(uc);
 }
 
-static void password_checked(struct user_call *uc)
+/* The right password: the record is read again (it may have been locked while the hash
+ * ran), and its token generation goes into the token. */
+static void login_good(struct user_call *uc)
 {
+    struct api *api = uc->call.api;
+    struct base_err err = {{0}};
+    UserRecord *now_user;
     Command cmd = COMMAND__INIT;
     LoginResult lr = LOGIN_RESULT__INIT;
-    if (uc->ok && uc->user->failures == 0) {
+    if (archive_get_user(api->archive, uc->call.tenant, uc->user->username, &now_user,
+                         &err) != 0) {
+        respond_login_failed(uc); /* removed meanwhile */
+        user_call_free(uc);
+        return;
+    }
+    archive_free_user(uc->user);
+    uc->user = now_user;
+    guard_passed(api, uc->guard, clock_wall_ms());
+    if (uc->user->locked_until_ms > clock_wall_ms()) {
+        respond_locked(uc, uc->user->locked_until_ms);
+        user_call_free(uc);
+        return;
+    }
+    if (uc->user->failures == 0) {
         issue_user_token(uc);
         user_call_free(uc);
         return;
     }
     lr.username = uc->user->username;
-    lr.ok = uc->ok;
-    lr.max_failures = (uint32_t)uc->call.api->config.login_failures_max;
-    lr.lock_ms = uc->call.api->config.login_lock_ms;
+    lr.ok = true;
     cmd.body_case = COMMAND__BODY_LOGIN_RESULT;
     cmd.login_result = &lr;
     snprintf(uc->call.actor, sizeof uc->call.actor, "user:%s", uc->user->username);
-    propose(uc, &cmd, uc->ok ? login_reset : login_recorded);
+    propose(uc, &cmd, login_reset);
+}
+
+/* A wrong password, an unknown username or a locked account: the failure is counted
+ * for the source, then proposed (the state machine counts it against the account, or
+ * refuses it for a username that does not exist), and answered once applied, so that
+ * every failure costs one hash and one commit. */
+static void password_checked(struct user_call *uc)
+{
+    struct api *api = uc->call.api;
+    Command cmd = COMMAND__INIT;
+    LoginResult lr = LOGIN_RESULT__INIT;
+    if (uc->ok && uc->user != NULL) {
+        login_good(uc);
+        return;
+    }
+    guard_failed(api, uc->guard, clock_wall_ms());
+    lr.username = (char *)json_string_value(json_object_get(uc->body, "username"));
+    lr.ok = false;
+    lr.max_failures = (uint32_t)api->config.login_failures_max;
+    lr.lock_ms = api->config.login_lock_ms;
+    cmd.body_case = COMMAND__BODY_LOGIN_RESULT;
+    cmd.login_result = &lr;
+    snprintf(uc->call.actor, sizeof uc->call.actor, "user:%s", lr.username);
+    propose(uc, &cmd, login_recorded);
+}
+
+static void respond_throttled(struct user_call *uc, uint64_t wait_ms)
+{
+    char secs[24];
+    uint64_t s = (wait_ms + 999) / 1000;
+    snprintf(secs, sizeof secs, "%llu", (unsigned long long)s);
+    http_request_add_header(uc->call.req, "Retry-After", secs);
+    api_respond_error(uc->call.api, uc->call.req, 429, API_E_TOO_MANY_REQUESTS,
+                      "too many failed logins for this username from your address; try again "
+                      "in %llu s", (unsigned long long)s);
 }
 
 static void login_body(struct http_request *req, int status)
@@ -515,34 +680,36 @@ static void login_body(struct http_request *req, int status)
     json_t *root = object_body(uc, status);
     const char *tenant = json_string_value(json_object_get(root, "tenant"));
     const char *username = json_string_value(json_object_get(root, "username"));
-    int rv;
+    uint64_t wait_ms;
     uc->body = root;
     if (root == NULL) {
         user_call_free(uc);
         return;
     }
     snprintf(uc->call.tenant, sizeof uc->call.tenant, "%s",
-             tenant != NULL ? tenant : ARCHIVE_DEFAULT_TENANT);
-    if (username == NULL || !take_password(uc, root, 1)) {
-        if (username == NULL) {
-            api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
-                              "body must be {\"tenant\"?, \"username\", \"password\"}");
-        }
+             tenant != NULL && archive_valid_tenant(tenant) ? tenant : ARCHIVE_DEFAULT_TENANT);
+    if (username == NULL || !archive_valid_tenant(username) ||
+        (tenant != NULL && !archive_valid_tenant(tenant))) {
+        api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                          "body must be {\"tenant\"?, \"username\", \"password\"}; tenant and "
+                          "username are 1-64 characters of A-Z a-z 0-9 . _ -");
         user_call_free(uc);
         return;
     }
-    rv = archive_get_user(uc->call.api->archive, uc->call.tenant, username, &uc->user, &err);
-    if (rv != 0) {
-        /* The same answer as a wrong password: which usernames exist is not told. */
-        api_respond_error(uc->call.api, req, 401, API_E_UNAUTHORIZED,
-                          "wrong username or password (tenant %s)", uc->call.tenant);
+    if (!take_password(uc, root, 1)) {
         user_call_free(uc);
         return;
     }
-    if (uc->user->locked_until_ms > clock_wall_ms()) {
-        respond_locked(uc, uc->user->locked_until_ms);
+    uc->guard = guard_key(uc->call.api, uc->call.tenant, username, req->peer);
+    if ((wait_ms = guard_wait_ms(uc->call.api, uc->guard, clock_wall_ms())) > 0) {
+        respond_throttled(uc, wait_ms);
         user_call_free(uc);
         return;
+    }
+    /* An unknown user is verified against the dummy hash: the same cost and answer. */
+    if (archive_get_user(uc->call.api->archive, uc->call.tenant, username, &uc->user, &err) !=
+        0) {
+        uc->user = NULL;
     }
     uc->verify = true;
     hash_later(uc, password_checked);

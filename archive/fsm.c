@@ -974,7 +974,17 @@ static int apply_create_role(struct txn *t, const CreateRole *c)
     return 0;
 }
 
-/* Counts wrong passwords; the one that reaches the limit locks the account. */
+/* Makes every token issued to @u so far fail (api/auth.c compares the generation a
+ * token carries with the record's). Whatever locks, disables or re-keys an account
+ * calls it, so the change holds on every node that applies the command. */
+static void revoke_user_tokens(UserRecord *u)
+{
+    u->token_generation++;
+}
+
+/* Counts wrong passwords; the one that reaches the limit locks the account and revokes
+ * its tokens. A login for a username that does not exist is proposed too (the API makes
+ * a failure cost the same whether the user exists or not) and refused here. */
 static int apply_login_result(struct txn *t, const LoginResult *l)
 {
     UserRecord *u;
@@ -986,11 +996,18 @@ static int apply_login_result(struct txn *t, const LoginResult *l)
     if (rv != 0) {
         return rv;
     }
+    if (!l->ok && u->locked_until_ms > t->cmd->time_ms) {
+        /* Wrong passwords while locked neither count nor extend the lock: an attacker
+         * cannot keep an account locked for longer than one lock period. */
+        archive_free_user(u);
+        return 0;
+    }
     if (l->ok) {
         u->failures = 0;
     } else if (++u->failures >= l->max_failures && l->max_failures > 0) {
         u->failures = 0;
         u->locked_until_ms = t->cmd->time_ms + l->lock_ms;
+        revoke_user_tokens(u);
         admin_audit(t, t->cmd->tenant, "user_locked",
                     json_pack("{s:s, s:I, s:i}", "username", l->username, "locked_until_ms",
                               (json_int_t)u->locked_until_ms, "after_failures",

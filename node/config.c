@@ -93,8 +93,9 @@ static const struct opt opts[] = {
      "on SIGTERM, how long requests in flight may finish"},
     {"token-ttl-s", OPT_U64, OFF(token_ttl_s), "3600", 1, 30 * 86400,
      "lifetime of business-system access tokens, seconds"},
-    {"login-max-failures", OPT_U64, OFF(login_failures_max), "5", 1, 1000,
-     "wrong passwords in a row that lock a user account"},
+    {"login-max-failures", OPT_U64, OFF(login_failures_max), "50", 1, 1000,
+     "wrong passwords in a row, from all addresses, that lock a user account (and revoke "
+     "its tokens)"},
     {"login-lock-minutes", OPT_U64, OFF(login_lock_minutes), "30", 1, 7 * 24 * 60,
      "how long a locked account stays locked (a tenant admin can unlock it sooner)"},
     {"webhook-retry-ms", OPT_U64, OFF(webhook_retry_ms), "1000", 1, 3600000,
@@ -110,6 +111,12 @@ static const struct opt opts[] = {
     {"license-pubkey", OPT_LIST, OFF(license_pubkeys), NULL, 0, 0,
      "file of a public key whose signed licenses this node accepts (repeatable; from "
      "'imgarc license keygen')"},
+    {"login-source-failures", OPT_U64, OFF(login_source_failures), "5", 1, 1000,
+     "wrong passwords for one username from one address before that address must wait "
+     "(5 s, doubling per further failure, up to 15 min)"},
+    {"metrics-token-file", OPT_STRING, OFF(metrics_token_file), NULL, 0, 0,
+     "file holding a token (16+ bytes) that may read the tenant series of /metrics (the "
+     "operator token may too); without a token /metrics shows node series only"},
 };
 
 static void usage(FILE *out)

@@ -57,6 +57,8 @@ struct node_config {
     uint64_t webhook_timeout_ms;
     uint64_t webhook_concurrency;
     struct config_list license_pubkeys; /* files of trusted license signing keys */
+    uint64_t login_source_failures;
+    char *metrics_token_file;
 };
 
 /* Fills @c from defaults, then the config file (--config), then the flags. On a bad

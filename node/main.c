@@ -44,6 +44,8 @@ struct node {
     struct keeper *keeper;
     struct api *api;
     char *token;
+    bool token_generated; /* made on this start: the banner shows it, once */
+    char *metrics_token;
     struct peer_auth auth;
     bool has_auth;
     bool bootstrap;     /* may start a new cluster (a new data dir without --join) */
@@ -60,48 +62,155 @@ static int mkdir_p(const char *path)
     for (char *p = buf + 1; *p != '\0'; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
                 return -1;
             }
             *p = '/';
         }
     }
-    return mkdir(buf, 0750) != 0 && errno != EEXIST ? -1 : 0;
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* The operator token: from the config, else kept in DATA/bootstrap-token (made on
- * first start), so a restarted node keeps accepting the same token. */
-static char *bootstrap_token(const struct node_config *c)
+/* Bearer tokens shorter than this are refused: a guessable operator token is the whole
+ * archive. */
+#define TOKEN_BYTES_MIN 16
+
+/* The data dir holds the token key, password hashes, webhook secrets and the operator
+ * token: only this user may enter it. A wider mode left by an older version or by hand
+ * is narrowed (with a warning) rather than refused: the directory is imgarcd's alone, so
+ * narrowing takes nothing from anyone, and refusing would stop every upgraded node. */
+static int secure_data_dir(const char *data, struct base_err *err)
 {
-    char *path = xasprintf("%s/bootstrap-token", c->data);
-    char buf[128] = "";
-    FILE *f;
-    if (c->bootstrap_token != NULL) {
-        free(path);
-        return xstrdup(c->bootstrap_token);
+    struct stat st;
+    if (stat(data, &st) != 0) {
+        base_err_set(err, "data dir %s: %s", data, strerror(errno));
+        return BASE_EIO;
     }
-    f = fopen(path, "r");
-    if (f != NULL) {
-        if (fgets(buf, sizeof buf, f) != NULL) {
-            buf[strcspn(buf, "\r\n")] = '\0';
+    if (!S_ISDIR(st.st_mode)) {
+        base_err_set(err, "data dir %s is not a directory", data);
+        return BASE_EINVAL;
+    }
+    if ((st.st_mode & 077) != 0) {
+        if (chmod(data, 0700) != 0) {
+            base_err_set(err, "data dir %s has mode %o (other users may read its secrets) and "
+                              "chmod 0700 failed: %s; fix its mode or owner",
+                         data, (unsigned)(st.st_mode & 0777), strerror(errno));
+            return BASE_EIO;
         }
-        fclose(f);
+        LOG_WARN("node", "data dir %s had mode %o: other users could read its secrets; set it "
+                         "to 0700", data, (unsigned)(st.st_mode & 0777));
     }
-    if (buf[0] == '\0') {
+    return 0;
+}
+
+/* A file holding a secret must be readable by this user only (as ssh wants of keys). */
+static int check_private_file(const char *path, const char *flag, struct base_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        base_err_set(err, "%s %s: %s", flag, path, strerror(errno));
+        return BASE_EINVAL;
+    }
+    if ((st.st_mode & 077) != 0) {
+        base_err_set(err, "%s %s can be read or written by other users (mode %o): it holds a "
+                          "secret; chmod 600 it and start again",
+                     flag, path, (unsigned)(st.st_mode & 0777));
+        return BASE_EINVAL;
+    }
+    return 0;
+}
+
+/* The first line of @path, without its end of line (at most @size - 1 bytes); "" when
+ * the file does not exist. */
+static int read_line(const char *path, char *buf, size_t size, struct base_err *err)
+{
+    FILE *f = fopen(path, "r");
+    buf[0] = '\0';
+    if (f == NULL) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        base_err_set(err, "open %s: %s", path, strerror(errno));
+        return BASE_EIO;
+    }
+    if (fgets(buf, (int)size, f) == NULL) {
+        buf[0] = '\0';
+    }
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+/* The operator token: --bootstrap-token, else DATA/bootstrap-token, made on first start
+ * (the only start whose banner shows it). Short tokens are refused. */
+static int bootstrap_token(struct node *n, struct base_err *err)
+{
+    const struct node_config *c = &n->config;
+    char *path = xasprintf("%s/bootstrap-token", c->data);
+    char buf[256];
+    int rv = 0;
+    if (c->bootstrap_token != NULL) {
+        if (strlen(c->bootstrap_token) < TOKEN_BYTES_MIN) {
+            base_err_set(err, "--bootstrap-token has %zu bytes: an operator token needs at "
+                              "least %d (e.g. openssl rand -hex 24), or leave it unset to have "
+                              "one generated into %s",
+                         strlen(c->bootstrap_token), TOKEN_BYTES_MIN, path);
+            rv = BASE_EINVAL;
+        } else {
+            n->token = xstrdup(c->bootstrap_token);
+        }
+    } else if ((rv = read_line(path, buf, sizeof buf, err)) == 0 && buf[0] != '\0') {
+        if (strlen(buf) < TOKEN_BYTES_MIN) {
+            base_err_set(err, "%s holds a token of %zu bytes: an operator token needs at least "
+                              "%d; delete the file to have a new one generated, or set "
+                              "--bootstrap-token", path, strlen(buf), TOKEN_BYTES_MIN);
+            rv = BASE_EINVAL;
+        } else {
+            n->token = xstrdup(buf);
+        }
+    } else if (rv == 0) {
         uint8_t raw[24];
         int fd;
         randombytes_buf(raw, sizeof raw);
         hex_encode(raw, sizeof raw, buf);
+        sodium_memzero(raw, sizeof raw);
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0 || write(fd, buf, strlen(buf)) < 0 || fsync(fd) != 0) {
-            LOG_WARN("node", "cannot save the bootstrap token to %s: %s", path, strerror(errno));
+            LOG_WARN("node", "cannot save the operator token to %s: %s", path, strerror(errno));
         }
         if (fd >= 0) {
             close(fd);
         }
+        n->token = xstrdup(buf);
+        n->token_generated = true;
     }
+    sodium_memzero(buf, sizeof buf);
     free(path);
-    return xstrdup(buf);
+    return rv;
+}
+
+/* --metrics-token-file: a token that reads the tenant series of /metrics only. */
+static int metrics_token(struct node *n, struct base_err *err)
+{
+    const char *path = n->config.metrics_token_file;
+    char buf[256];
+    int rv;
+    if (path == NULL) {
+        return 0;
+    }
+    if ((rv = check_private_file(path, "--metrics-token-file", err)) != 0 ||
+        (rv = read_line(path, buf, sizeof buf, err)) != 0) {
+        return rv;
+    }
+    if (strlen(buf) < TOKEN_BYTES_MIN) {
+        base_err_set(err, "--metrics-token-file %s holds %zu bytes: a token needs at least %d "
+                          "(e.g. openssl rand -hex 24)", path, strlen(buf), TOKEN_BYTES_MIN);
+        sodium_memzero(buf, sizeof buf);
+        return BASE_EINVAL;
+    }
+    n->metrics_token = xstrdup(buf);
+    sodium_memzero(buf, sizeof buf);
+    return 0;
 }
 
 static int split_host_port(const char *addr, char *host, size_t size, int *port)
@@ -167,22 +276,36 @@ static void on_signal(uv_signal_t *sig, int signum)
     api_stop(n->api, n->config.shutdown_grace_ms, stopped_api, n);
 }
 
+/* The operator token is shown on the start that generated it, and never again: later
+ * banners say where it is. */
 static void print_banner(const struct node *n, const char *host, int port)
 {
+    char *tok;
     printf("imgarcd %s (git %s) node %llu is serving\n", IMGARC_VERSION, IMGARC_GIT_COMMIT,
            (unsigned long long)n->config.node_id);
     printf("  URL:       http://%s:%d\n", host, port);
     printf("  data:      %s\n", n->config.data);
-    printf("  token:     %s\n", n->token);
+    if (n->token_generated) {
+        printf("  token:     %s (generated now and shown only this once; kept in "
+               "%s/bootstrap-token)\n", n->token, n->config.data);
+        tok = xstrdup(n->token);
+    } else if (n->config.bootstrap_token != NULL) {
+        printf("  token:     the operator token given by --bootstrap-token\n");
+        tok = xstrdup("<your --bootstrap-token>");
+    } else {
+        printf("  token:     the operator token is in %s/bootstrap-token\n", n->config.data);
+        tok = xasprintf("$(cat %s/bootstrap-token)", n->config.data);
+    }
     printf("Try it:\n");
-    printf("  export IMGARC_SERVER=http://%s:%d IMGARC_TOKEN=%s\n", host, port, n->token);
+    printf("  export IMGARC_SERVER=http://%s:%d IMGARC_TOKEN=%s\n", host, port, tok);
     printf("  imgarc pool push BX-0001 --bill-no ER-1 --amount 12.50\n");
     printf("  imgarc upload BX-0001 scan.pdf invoice.xml\n");
     printf("  imgarc submit BX-0001 && imgarc status BX-0001\n");
     printf("or with curl:\n");
-    printf("  curl -H 'Authorization: Bearer %s' http://%s:%d/api/v1/bills/BX-0001/status\n",
-           n->token, host, port);
+    printf("  curl -H \"Authorization: Bearer $IMGARC_TOKEN\" "
+           "http://%s:%d/api/v1/bills/BX-0001/status\n", host, port);
     fflush(stdout);
+    free(tok);
 }
 
 static int open_stores(struct node *n, struct base_err *err)
@@ -303,6 +426,8 @@ static int start_services(struct node *n, struct base_err *err)
         .token_ttl_s = n->config.token_ttl_s,
         .login_failures_max = n->config.login_failures_max,
         .login_lock_ms = n->config.login_lock_minutes * 60 * 1000,
+        .login_source_failures = n->config.login_source_failures,
+        .metrics_token = n->metrics_token,
         .license_keys = (const uint8_t(*)[32])n->license_keys,
         .n_license_keys = n->config.license_pubkeys.n,
         .outbox = n->outbox,
@@ -337,7 +462,9 @@ static int cluster_setup(struct node *n, struct base_err *err)
         return BASE_EINVAL;
     }
     if (c->cluster_secret_file != NULL) {
-        if ((rv = peer_auth_load(&n->auth, c->cluster_secret_file, err)) != 0) {
+        if ((rv = check_private_file(c->cluster_secret_file, "--cluster-secret-file", err)) !=
+                0 ||
+            (rv = peer_auth_load(&n->auth, c->cluster_secret_file, err)) != 0) {
             return rv;
         }
         n->has_auth = true;
@@ -379,6 +506,9 @@ int main(int argc, char **argv)
     if (rv != 0) {
         return rv > 0 ? 0 : 2;
     }
+    /* Everything this node creates (RocksDB, raft, blobs, tokens) is its own: 0600 and
+     * 0700, whatever the umask it was started with. */
+    umask(077);
     log_set_level((enum log_level)log_level_parse(n.config.log_level));
     if (sodium_init() < 0) {
         LOG_ERROR("node", "libsodium failed to initialise");
@@ -388,6 +518,10 @@ int main(int argc, char **argv)
     setenv("UV_THREADPOOL_SIZE", "8", 0);
     if (mkdir_p(n.config.data) != 0) {
         LOG_ERROR("node", "cannot create data dir %s: %s", n.config.data, strerror(errno));
+        return 1;
+    }
+    if ((rv = secure_data_dir(n.config.data, &err)) != 0) {
+        LOG_ERROR("node", "%s", err.msg);
         return 1;
     }
     if ((rv = node_identity_load(n.config.data, n.config.node_id, &n.config.node_id, &err)) !=
@@ -400,7 +534,10 @@ int main(int argc, char **argv)
         return rv == BASE_EINVAL ? 2 : 1;
     }
     node_config_log(&n.config);
-    n.token = bootstrap_token(&n.config);
+    if ((rv = bootstrap_token(&n, &err)) != 0 || (rv = metrics_token(&n, &err)) != 0) {
+        LOG_ERROR("node", "%s", err.msg);
+        return rv == BASE_EINVAL ? 2 : 1;
+    }
     uv_loop_init(&n.loop);
     if ((rv = open_stores(&n, &err)) != 0 || (rv = start_services(&n, &err)) != 0) {
         LOG_ERROR("node", "start failed: %s", err.msg);
@@ -423,6 +560,10 @@ int main(int argc, char **argv)
     blob_store_close(&n.blobs);
     sodium_memzero(n.token, strlen(n.token));
     free(n.token);
+    if (n.metrics_token != NULL) {
+        sodium_memzero(n.metrics_token, strlen(n.metrics_token));
+        free(n.metrics_token);
+    }
     free(n.license_keys);
     free(n.joining_marker);
     peer_auth_wipe(&n.auth);

@@ -7,4 +7,6 @@ bash scripts/install-deps.sh
 bash scripts/build.sh build
 export IMGARC_DATA=${IMGARC_DATA:-$PWD/data}
 echo "imgarc is built: the CLI is $PWD/build/imgarc (add $PWD/build to PATH)"
+# The node prints its operator token only on the start that generates it.
+echo "the operator token: IMGARC_TOKEN=\$(cat $IMGARC_DATA/bootstrap-token)"
 exec ./build/imgarcd "$@"

@@ -166,7 +166,7 @@ class ConfigFileTest(NodeTestCase):
             "listen = 127.0.0.1:%d" % http_port,
             "  raft-listen=127.0.0.1:%d  " % raft_port,
             "data = %s" % os.path.join(d, "data"),
-            "bootstrap-token = cfg-token-1",
+            "bootstrap-token = cfg-token-1-0123456789",
             "header-max = 2048",
             "node-id = 5",
             "\tshutdown-grace-ms = 2000",
@@ -174,7 +174,7 @@ class ConfigFileTest(NodeTestCase):
             "heartbeat-timeout-ms = 100",
         ], d)
         node = Node("ops-config", args=["--config", path, "--node-id", "9"],
-                    token="cfg-token-1", data_dir=os.path.join(d, "data"), base_args=False)
+                    token="cfg-token-1-0123456789", data_dir=os.path.join(d, "data"), base_args=False)
         node.http_port, node.raft_port = http_port, raft_port
         self.addCleanup(node.cleanup)
         node.start()
@@ -192,14 +192,14 @@ class ConfigFileTest(NodeTestCase):
 
     def test_config_equals_form(self):
         """--config=FILE is the same as --config FILE (the other flags take both forms)."""
-        d, path = self.write_config(["node-id = 5", "bootstrap-token = cfg-token-2"])
+        d, path = self.write_config(["node-id = 5", "bootstrap-token = cfg-token-2-0123456789"])
         node = Node("ops-config-eq", args=["--config=" + path], token=None,
                     data_dir=os.path.join(d, "data"))
         self.addCleanup(node.cleanup)
         node.start()
         self.assertEqual(node.get("/api/v1/version", auth=False).json["node_id"], 5,
                          "--config=FILE was ignored")
-        self.assertEqual(node.get("/api/v1/bills", auth="Bearer cfg-token-2").status, 200)
+        self.assertEqual(node.get("/api/v1/bills", auth="Bearer cfg-token-2-0123456789").status, 200)
 
     def test_bad_config_refused_naming_the_line(self):
         cases = [
