@@ -102,6 +102,7 @@ struct http_conn {
     uint64_t scan_pos;   /* stream offset up to which the head was scanned (obs-fold) */
     bool scan_started;   /* the head's first byte other than CR or LF was seen */
     bool scan_done;      /* the head's end was seen: no scanning until the next one */
+    bool timer_is_deadline; /* the timer ends a head or body deadline, not idleness */
     char scan_prev;
     int parse_status;    /* HTTP status a callback asked for when it stopped the parser */
     const char *parse_msg; /* and why, when the parser's own description would mislead */
@@ -1091,8 +1092,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
         r->body_error = BASE_ETOOBIG;
         return -1;
     }
-    if (r->finished) {
-        return 0; /* answered already: the rest is dropped */
+    if (r->finished || r->body_error != 0) {
+        return 0; /* answered already, or refused by the server: the rest is dropped */
     }
     switch (r->body_mode) {
     case BODY_STREAM:
@@ -1246,10 +1247,14 @@ static void conn_arm_timer(struct http_conn *c)
     } else if (r != NULL && !r->body_complete) {
         deadline = r->body_deadline_ns;
     }
+    c->timer_is_deadline = false;
     if (deadline != 0) {
         uint64_t now = clock_mono_ns();
         uint64_t left = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
-        ms = left < ms ? left : ms;
+        if (left <= ms) {
+            ms = left;
+            c->timer_is_deadline = true;
+        }
     }
     uv_timer_start(&c->timer, idle_timeout, ms, 0);
 }
@@ -1441,11 +1446,10 @@ static void idle_timeout(uv_timer_t *t)
     }
     if (!r->answered) {
         char msg[200];
-        uint64_t now = clock_mono_ns();
-        if (!r->headers_done && now >= r->head_deadline_ns) {
+        if (!r->headers_done && c->timer_is_deadline) {
             snprintf(msg, sizeof msg, "the request line and headers did not arrive within %"
                      PRIu64 " ms (--header-timeout-ms)", c->server->config.header_timeout_ms);
-        } else if (r->headers_done && r->body_deadline_ns != 0 && now >= r->body_deadline_ns) {
+        } else if (r->headers_done && c->timer_is_deadline) {
             snprintf(msg, sizeof msg, "the body did not arrive within %" PRIu64 " ms of the "
                      "headers (--body-timeout-ms)", c->server->config.body_timeout_ms);
         } else {
@@ -1741,8 +1745,7 @@ void http_request_buffer_body(struct http_request *req, size_t max_bytes,
         defer(r->server, DEFER_BODY_DONE, req->conn, r, BASE_ETOOBIG, NULL);
         return;
     }
-    r->body_cap = req->has_content_length ? (size_t)req->content_length + 1 : 4096;
-    if (!reserve(r, r->body_cap)) {
+    if (!reserve(r, req->has_content_length ? (size_t)req->content_length + 1 : 4096)) {
         char msg[200];
         snprintf(msg, sizeof msg, "this node holds %" PRIu64 " bytes of request bodies already "
                  "(--buffered-bytes-max): retry shortly", r->server->buffered_bytes);
@@ -1756,6 +1759,7 @@ void http_request_buffer_body(struct http_request *req, size_t max_bytes,
         defer(r->server, DEFER_BODY_DONE, req->conn, r, BASE_ETOOBIG, NULL);
         return;
     }
+    r->body_cap = r->reserved;
     if (r->server->config.body_timeout_ms > 0) {
         r->body_deadline_ns = req->start_ns + r->server->config.body_timeout_ms * 1000000;
         conn_arm_timer(req->conn);
