@@ -26,6 +26,9 @@ struct api_config {
     size_t header_bytes_max;
     uint64_t body_bytes_max;
     uint64_t idle_timeout_ms;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t buffered_bytes_max;
     unsigned connections_max;
     bool sync_blobs;   /* fsync blobs before acknowledging (off only for benchmarks) */
     bool verify_reads; /* check each whole-file read against its checksum */

@@ -37,6 +37,7 @@ struct api {
     uv_timer_t init_timer;
     struct repl_propose init_prop;
     bool init_in_flight;
+    unsigned held_requests; /* waiting for a raft index (api/router.c) */
     bool http_stopped;
     bool timer_closed;
     /* Password hashing (users.c): running jobs and the queue of those waiting. */

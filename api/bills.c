@@ -509,6 +509,21 @@ static bool query_filter(struct api_call *call, const char *name, char **out, bo
     return true;
 }
 
+/* The states a bill can be in (archive/fsm.c), for ?state=. */
+static const char *const bill_states[] = {
+    "pending_upload", "captured", "submitted", "ready", "erp_submitted", "erp_failed", "returned",
+};
+
+static bool bill_state_known(const char *s)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(bill_states); i++) {
+        if (strcmp(s, bill_states[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void api_handle_list_bills(struct api_call *call)
 {
     struct archive_bill_filter f = {.limit = 100};
@@ -522,6 +537,12 @@ void api_handle_list_bills(struct api_call *call)
     if (!query_filter(call, "state", &state, false) || !query_filter(call, "bill_type", &type, false) ||
         !query_filter(call, "org", &org, false) || !query_filter(call, "cursor", &cursor, true) ||
         !query_filter(call, "limit", &limit, false)) {
+        goto out;
+    }
+    if (state != NULL && !bill_state_known(state)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "state must be one of pending_upload, captured, submitted, ready, "
+                          "erp_submitted, erp_failed, returned");
         goto out;
     }
     if (limit != NULL) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "base/hex.h"
@@ -220,20 +221,36 @@ static void after_read(uv_work_t *work, int status)
     d->chunk = NULL;
 }
 
-/* Parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range against @size.
- * Returns 1 with [*from, *to] set, 0 when absent or not understood (serve the whole
- * file, as RFC 9110 allows), -1 when unsatisfiable. */
+/* A byte position of a Range header: 1 or more digits, saturating at UINT64_MAX (a
+ * position past any file). Returns the end of the digits, or NULL when there are none. */
+static const char *range_number(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+    }
+    *out = v;
+    return p != s ? p : NULL;
+}
+
+/* Parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range against @size
+ * (RFC 9110 14.1.2). Returns 1 with [*from, *to] set; 0 when absent, malformed
+ * ("bytes=--1", "bytes=5-2", a sign, spaces) or several ranges, which this node does
+ * not serve: the Range header is then ignored and the whole file served, as RFC 9110
+ * 14.2 says; -1 when well formed but unsatisfiable (416). */
 static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
 {
-    char *end;
-    unsigned long long a, b;
-    if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL) {
+    uint64_t a, b;
+    const char *p;
+    if (h == NULL || strncasecmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL) {
         return 0;
     }
     h += 6;
     if (*h == '-') {
-        b = strtoull(h + 1, &end, 10);
-        if (end == h + 1 || *end != '\0') {
+        p = range_number(h + 1, &b);
+        if (p == NULL || *p != '\0') {
             return 0;
         }
         if (b == 0 || size == 0) {
@@ -243,16 +260,18 @@ static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *t
         *to = size - 1;
         return 1;
     }
-    a = strtoull(h, &end, 10);
-    if (end == h || *end != '-') {
+    p = range_number(h, &a);
+    if (p == NULL || *p != '-') {
         return 0;
     }
-    h = end + 1;
-    b = *h == '\0' ? size - 1 : strtoull(h, &end, 10);
-    if (*h != '\0' && (*end != '\0' || end == h)) {
-        return 0;
+    b = UINT64_MAX;
+    if (p[1] != '\0') {
+        p = range_number(p + 1, &b);
+        if (p == NULL || *p != '\0' || b < a) {
+            return 0;
+        }
     }
-    if (a >= size || b < a) {
+    if (a >= size) {
         return -1;
     }
     *from = a;

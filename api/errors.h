@@ -18,6 +18,7 @@
     X(TOO_MANY_REQUESTS, 10429, "too_many_requests")                                     \
     X(INTERNAL, 10500, "internal")                                                       \
     X(UNAVAILABLE, 10503, "unavailable")                                                 \
+    X(HTTP_VERSION_NOT_SUPPORTED, 10505, "http_version_not_supported")                   \
     X(INSUFFICIENT_STORAGE, 10507, "insufficient_storage")                               \
     X(LICENSE_EXPIRED, 10888, "license_expired")                                         \
     X(QUOTA_EXCEEDED, 10890, "quota_exceeded")                                           \

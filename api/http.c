@@ -71,6 +71,9 @@ struct request_impl {
     bool head_dropped;   /* ...after the server had answered: the body is dropped too */
     bool chunked_out;    /* the answer uses chunked transfer encoding */
     bool head_only;      /* a HEAD request: no body bytes are sent */
+    size_t reserved;     /* bytes of the server's buffered-body budget held */
+    uint64_t head_deadline_ns; /* clock_mono_ns() by which the head must be complete */
+    uint64_t body_deadline_ns; /* ...and a buffered body (0: no deadline) */
     int64_t out_length;  /* declared Content-Length of a streamed answer, or -1 */
     uint64_t out_sent;
     unsigned refs;       /* deferred calls and writes with callbacks in flight */
@@ -92,6 +95,15 @@ struct http_conn {
     size_t url_len;
     size_t head_bytes;
     bool last_was_value;
+    uint64_t in_abs;     /* stream offset of in[0]: bytes received before this read */
+    uint64_t received;
+    uint64_t crlf_at;    /* stream offset of the CRLF a chunk's data must be followed by */
+    unsigned crlf_left;  /* bytes of it not checked yet */
+    uint64_t scan_pos;   /* stream offset up to which the head was scanned (obs-fold) */
+    bool scan_started;   /* the head's first byte other than CR or LF was seen */
+    bool scan_done;      /* the head's end was seen: no scanning until the next one */
+    bool timer_is_deadline; /* the timer ends a head or body deadline, not idleness */
+    char scan_prev;
     int parse_status;    /* HTTP status a callback asked for when it stopped the parser */
     const char *parse_msg; /* and why, when the parser's own description would mislead */
     bool reading;
@@ -130,6 +142,7 @@ struct http_server {
     struct http_conn *conns;
     struct deferred *defer_head, *defer_tail;
     struct http_server_stats stats;
+    uint64_t buffered_bytes; /* held by buffered bodies (config.buffered_bytes_max) */
     bool stopping;
     unsigned handles_open;
     http_server_stop_cb stop_cb;
@@ -147,6 +160,8 @@ struct write_req {
 };
 
 static void conn_parse(struct http_conn *c);
+static void conn_arm_timer(struct http_conn *c);
+static void idle_timeout(uv_timer_t *t);
 static void conn_close(struct http_conn *c);
 static void conn_maybe_free(struct http_conn *c);
 static void conn_flush_close(struct http_conn *c);
@@ -355,6 +370,8 @@ static struct request_impl *request_new(struct http_conn *c)
 
 static void request_free(struct request_impl *r)
 {
+    r->server->buffered_bytes -= r->reserved;
+    r->server->stats.buffered_bytes = r->server->buffered_bytes;
     for (unsigned i = 0; i < r->pub.n_headers; i++) {
         free(r->pub.headers[i].name);
         free(r->pub.headers[i].value);
@@ -366,6 +383,20 @@ static void request_free(struct request_impl *r)
     free(r->pub.body);
     free(r->out_headers);
     free(r);
+}
+
+/* Takes @n more bytes of the server's buffered-body budget for @r; false when they do
+ * not fit. */
+static bool reserve(struct request_impl *r, size_t n)
+{
+    struct http_server *s = r->server;
+    if (s->config.buffered_bytes_max > 0 && s->buffered_bytes + n > s->config.buffered_bytes_max) {
+        return false;
+    }
+    s->buffered_bytes += n;
+    s->stats.buffered_bytes = s->buffered_bytes;
+    r->reserved += n;
+    return true;
 }
 
 /* Frees the request once the handler is done with it and nothing refers to it; then
@@ -832,8 +863,9 @@ static int on_message_begin(http_parser *p)
     c->head_bytes = 0;
     c->url_len = 0;
     c->last_was_value = false;
-    /* The whole head must arrive within the idle timeout (slow-header clients). */
-    uv_timer_again(&c->timer);
+    /* The whole head must arrive within the header timeout (slow-header clients). */
+    c->req->head_deadline_ns = clock_mono_ns() + c->server->config.header_timeout_ms * 1000000;
+    conn_arm_timer(c);
     return 0;
 }
 
@@ -858,11 +890,29 @@ static void grow_str(char **s, const char *at, size_t n)
     (*s)[old + n] = '\0';
 }
 
+/* HTTP/1.0 and HTTP/1.1 only: http-parser takes any digits, and a request line
+ * without a version as HTTP/0.9. */
+static int check_version(struct http_conn *c, const http_parser *p)
+{
+    if (p->http_major == 1 && p->http_minor <= 1) {
+        return 0;
+    }
+    if (p->http_major == 0) {
+        c->parse_status = 400;
+        c->parse_msg = "the request line has no HTTP version (HTTP/0.9 is not supported): "
+                       "send METHOD TARGET HTTP/1.1";
+    } else {
+        c->parse_status = 505;
+        c->parse_msg = "this node speaks HTTP/1.1 (and HTTP/1.0) only";
+    }
+    return -1;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct http_conn *c = conn_of(p);
     struct request_impl *r = c->req;
-    if (head_bytes_add(c, n) != 0) {
+    if (head_bytes_add(c, n) != 0 || check_version(c, p) != 0) {
         return -1;
     }
     if (r->pub.n_headers == 0 || c->last_was_value) {
@@ -966,6 +1016,9 @@ static int on_headers_complete(http_parser *p)
     struct http_conn *c = conn_of(p);
     struct request_impl *r = c->req;
     const char *expect;
+    if (check_version(c, p) != 0) {
+        return -1;
+    }
     trim_headers(r);
     assign_request_id(r);
     r->pub.method = method_of(p->method);
@@ -997,18 +1050,50 @@ static int on_headers_complete(http_parser *p)
     return 0;
 }
 
+/* Checks what has arrived of the CRLF that must follow a chunk's data (http-parser
+ * built without HTTP_PARSER_STRICT, as Debian's is, takes any two bytes there); false
+ * on a wrong byte. */
+static bool chunk_crlf_ok(struct http_conn *c)
+{
+    while (c->crlf_left > 0) {
+        uint64_t pos = c->crlf_at + (2 - c->crlf_left);
+        if (pos < c->in_abs || pos >= c->in_abs + c->in_len) {
+            return true; /* not here yet */
+        }
+        if (c->in[pos - c->in_abs] != "\r\n"[2 - c->crlf_left]) {
+            c->crlf_left = 0;
+            return false;
+        }
+        c->crlf_left--;
+    }
+    return true;
+}
+
+static const char chunk_crlf_msg[] = "malformed chunked body: a chunk's data must be followed "
+                                     "by CRLF (check the chunk sizes)";
+
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct http_conn *c = conn_of(p);
     struct request_impl *r = c->req;
+    if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+        /* The chunk's data ends here: CRLF must come next. */
+        c->crlf_at = c->in_abs + (uint64_t)(at + n - c->in);
+        c->crlf_left = 2;
+        if (!chunk_crlf_ok(c)) {
+            c->parse_status = 400;
+            c->parse_msg = chunk_crlf_msg;
+            return -1;
+        }
+    }
     r->body_received += n;
     if (r->body_received > c->server->config.body_bytes_max) {
         c->parse_status = 413;
         r->body_error = BASE_ETOOBIG;
         return -1;
     }
-    if (r->finished) {
-        return 0; /* answered already: the rest is dropped */
+    if (r->finished || r->body_error != 0) {
+        return 0; /* answered already, or refused by the server: the rest is dropped */
     }
     switch (r->body_mode) {
     case BODY_STREAM:
@@ -1021,8 +1106,14 @@ static int on_body(http_parser *p, const char *at, size_t n)
             return -1;
         }
         if (r->pub.body_len + n + 1 > r->body_cap) {
-            r->body_cap = (r->pub.body_len + n + 1) * 2;
-            r->body_cap = r->body_cap > r->buffer_max + 1 ? r->buffer_max + 1 : r->body_cap;
+            size_t cap = (r->pub.body_len + n + 1) * 2;
+            cap = cap > r->buffer_max + 1 ? r->buffer_max + 1 : cap;
+            if (!reserve(r, cap - r->body_cap)) {
+                c->parse_status = 503;
+                r->body_error = BASE_ETOOBIG;
+                return -1;
+            }
+            r->body_cap = cap;
             r->pub.body = xrealloc(r->pub.body, r->body_cap);
         }
         memcpy(r->pub.body + r->pub.body_len, at, n);
@@ -1078,6 +1169,18 @@ static void parse_failed(struct http_conn *c, enum http_errno err)
                                                    : c->server->config.body_bytes_max);
         conn_refuse(c, 413, 10413, "body_too_large", msg);
         break;
+    case 503:
+        if (c->req != NULL) {
+            http_request_add_header(&c->req->pub, "Retry-After", "1");
+        }
+        c->server->stats.bodies_refused_busy++;
+        snprintf(msg, sizeof msg, "this node holds %" PRIu64 " bytes of request bodies already "
+                 "(--buffered-bytes-max): retry shortly", c->server->buffered_bytes);
+        conn_refuse(c, 503, 10503, "unavailable", msg);
+        break;
+    case 505:
+        conn_refuse(c, 505, 10505, "http_version_not_supported", c->parse_msg);
+        break;
     default:
         if (c->parse_msg != NULL) {
             snprintf(msg, sizeof msg, "%s", c->parse_msg);
@@ -1132,6 +1235,30 @@ static bool request_step(struct http_conn *c, bool *progressed)
     return r->paused;
 }
 
+/* Arms the connection's timer: the idle timeout, or sooner the deadline of the head
+ * being received or of a buffered body. */
+static void conn_arm_timer(struct http_conn *c)
+{
+    struct request_impl *r = c->req;
+    uint64_t ms = c->server->config.idle_timeout_ms;
+    uint64_t deadline = 0;
+    if (r != NULL && !r->headers_done) {
+        deadline = r->head_deadline_ns;
+    } else if (r != NULL && !r->body_complete) {
+        deadline = r->body_deadline_ns;
+    }
+    c->timer_is_deadline = false;
+    if (deadline != 0) {
+        uint64_t now = clock_mono_ns();
+        uint64_t left = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+        if (left <= ms) {
+            ms = left;
+            c->timer_is_deadline = true;
+        }
+    }
+    uv_timer_start(&c->timer, idle_timeout, ms, 0);
+}
+
 static void conn_update_reading(struct http_conn *c)
 {
     struct request_impl *r = c->req;
@@ -1140,16 +1267,13 @@ static void conn_update_reading(struct http_conn *c)
                 !(c->req == NULL && c->write_bytes > WRITE_QUEUE_MAX) &&
                 (r == NULL || !r->headers_done ||
                  (!r->body_complete && !r->paused && r->body_mode != BODY_UNREAD));
-    bool header_phase = r != NULL && !r->headers_done;
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
             conn_close(c);
             return;
         }
         c->reading = true;
-        if (!header_phase) {
-            uv_timer_again(&c->timer);
-        }
+        conn_arm_timer(c);
     } else if (!want) {
         /* Also when not reading: a pipelined request parsed from the buffer started the
          * head timer, and its handler now owns it. */
@@ -1159,6 +1283,41 @@ static void conn_update_reading(struct http_conn *c)
         }
         uv_timer_stop(&c->timer);
     }
+}
+
+/* Scans the bytes of a request head not scanned yet, before the parser sees them:
+ * false when a line of the head starts with a space or tab (obs-fold, which
+ * http-parser takes as a continuation in every build). Stops at the end of the head;
+ * the next head starts a new scan. */
+static bool head_scan(struct http_conn *c)
+{
+    uint64_t end = c->in_abs + c->in_len;
+    uint64_t pos = c->in_abs + c->in_off;
+    if (c->req != NULL && c->req->headers_done) {
+        return true;
+    }
+    if (c->req == NULL && c->scan_done) {
+        /* Between two requests: a new head starts at the parser's position. */
+        c->scan_done = c->scan_started = false;
+        c->scan_prev = 0;
+        c->scan_pos = pos;
+    }
+    if (c->scan_pos > pos) {
+        pos = c->scan_pos;
+    }
+    for (; pos < end && !c->scan_done; pos++) {
+        char ch = c->in[pos - c->in_abs];
+        if (!c->scan_started) {
+            c->scan_started = ch != '\r' && ch != '\n';
+        } else if (c->scan_prev == '\n' && (ch == ' ' || ch == '\t')) {
+            return false;
+        } else if (c->scan_prev == '\n' && (ch == '\r' || ch == '\n')) {
+            c->scan_done = true; /* the empty line that ends the head */
+        }
+        c->scan_prev = ch;
+    }
+    c->scan_pos = pos;
+    return true;
 }
 
 static void conn_parse(struct http_conn *c)
@@ -1175,6 +1334,16 @@ static void conn_parse(struct http_conn *c)
             continue;
         }
         if (c->in_off == c->in_len) {
+            break;
+        }
+        if (!chunk_crlf_ok(c)) {
+            conn_refuse(c, 400, 10400, "bad_request", chunk_crlf_msg);
+            break;
+        }
+        if (!head_scan(c)) {
+            conn_refuse(c, 400, 10400, "bad_request",
+                        "a header line starts with a space or tab (obs-fold line folding is "
+                        "not accepted, RFC 9112 5.2): send each header on one line");
             break;
         }
         http_parser_pause(&c->parser, 0);
@@ -1256,9 +1425,9 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     c->server->stats.bytes_in += (uint64_t)nread;
     c->in_off = 0;
     c->in_len = (size_t)nread;
-    if (c->req == NULL || c->req->headers_done) {
-        uv_timer_again(&c->timer);
-    }
+    c->in_abs = c->received;
+    c->received += (uint64_t)nread;
+    conn_arm_timer(c);
     conn_parse(c);
 }
 
@@ -1275,12 +1444,19 @@ static void idle_timeout(uv_timer_t *t)
         }
         return;
     }
-    LOG_INFO("http", "peer=%s closing a connection idle for %" PRIu64 " ms mid-request", c->peer,
-             c->server->config.idle_timeout_ms);
     if (!r->answered) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "no bytes received for %" PRIu64 " ms (--idle-timeout-ms) "
-                 "while the request was incomplete", c->server->config.idle_timeout_ms);
+        char msg[200];
+        if (!r->headers_done && c->timer_is_deadline) {
+            snprintf(msg, sizeof msg, "the request line and headers did not arrive within %"
+                     PRIu64 " ms (--header-timeout-ms)", c->server->config.header_timeout_ms);
+        } else if (r->headers_done && c->timer_is_deadline) {
+            snprintf(msg, sizeof msg, "the body did not arrive within %" PRIu64 " ms of the "
+                     "headers (--body-timeout-ms)", c->server->config.body_timeout_ms);
+        } else {
+            snprintf(msg, sizeof msg, "no bytes received for %" PRIu64 " ms (--idle-timeout-ms) "
+                     "while the request was incomplete", c->server->config.idle_timeout_ms);
+        }
+        LOG_INFO("http", "peer=%s closing a slow or stalled request: %s", c->peer, msg);
         conn_refuse(c, 408, 10408, "request_timeout", msg);
         return;
     }
@@ -1359,6 +1535,9 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
     int rv;
     s->loop = loop;
     s->config = *config;
+    if (s->config.header_timeout_ms == 0) {
+        s->config.header_timeout_ms = config->idle_timeout_ms;
+    }
     s->host = xstrdup(config->host);
     s->config.host = s->host;
     if (uv_ip4_addr(config->host, config->port, (struct sockaddr_in *)&addr) != 0 &&
@@ -1566,10 +1745,35 @@ void http_request_buffer_body(struct http_request *req, size_t max_bytes,
         defer(r->server, DEFER_BODY_DONE, req->conn, r, BASE_ETOOBIG, NULL);
         return;
     }
-    r->body_cap = req->has_content_length ? (size_t)req->content_length + 1 : 4096;
+    if (!reserve(r, req->has_content_length ? (size_t)req->content_length + 1 : 4096)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "this node holds %" PRIu64 " bytes of request bodies already "
+                 "(--buffered-bytes-max): retry shortly", r->server->buffered_bytes);
+        r->body_mode = BODY_BUFFER;
+        r->done_cb = done_cb;
+        r->body_error = BASE_ETOOBIG;
+        r->done_called = true;
+        r->server->stats.bodies_refused_busy++;
+        http_request_add_header(req, "Retry-After", "1");
+        server_answer(r, 503, 10503, "unavailable", msg);
+        defer(r->server, DEFER_BODY_DONE, req->conn, r, BASE_ETOOBIG, NULL);
+        return;
+    }
+    r->body_cap = r->reserved;
+    if (r->server->config.body_timeout_ms > 0) {
+        r->body_deadline_ns = req->start_ns + r->server->config.body_timeout_ms * 1000000;
+        conn_arm_timer(req->conn);
+    }
     req->body = xmalloc(r->body_cap);
     req->body[0] = '\0';
     start_body(r, BODY_BUFFER, NULL, done_cb);
+}
+
+void http_request_close_after(struct http_request *req)
+{
+    struct request_impl *r = impl_of(req);
+    r->close_after = true;
+    req->conn->want_close = true;
 }
 
 void http_request_pause(struct http_request *req)

@@ -75,6 +75,13 @@ struct http_server_config {
     uint64_t body_bytes_max;      /* any request body; over it: 413 */
     uint64_t idle_timeout_ms;     /* no bytes received while waiting for a request or its
                                      body: the connection is closed (408 mid-request) */
+    uint64_t header_timeout_ms;   /* the whole head (request line and headers) must arrive
+                                     within it, however steadily it trickles: else 408 */
+    uint64_t body_timeout_ms;     /* a buffered body (http_request_buffer_body) must arrive
+                                     within it of the head: else 408 (0: no deadline) */
+    uint64_t buffered_bytes_max;  /* bodies buffered at once, all connections together
+                                     (declared lengths reserved up front): a body beyond it
+                                     is refused 503 with Retry-After (0: no bound) */
     unsigned connections_max;     /* accepted connections beyond it are closed at once */
     http_request_cb request_cb;   /* headers of a request are complete */
     http_request_cb answer_cb;    /* may be NULL: runs before the head of every answer
@@ -133,6 +140,8 @@ struct http_server_stats {
     uint64_t responses_5xx;
     uint64_t bytes_in;
     uint64_t bytes_out;
+    uint64_t buffered_bytes;     /* held by buffered bodies now */
+    uint64_t bodies_refused_busy; /* refused 503 over buffered_bytes_max */
 };
 void http_server_get_stats(const struct http_server *server, struct http_server_stats *out);
 
@@ -151,9 +160,16 @@ char *http_request_query(const struct http_request *req, const char *name);
 void http_request_read_body(struct http_request *req, http_body_cb body_cb,
                             http_body_done_cb done_cb);
 /* Collects the whole body into req->body (NUL-terminated) and then calls @done_cb.
- * A body over @max_bytes is refused with 413 (done_cb gets BASE_ETOOBIG). */
+ * A body over @max_bytes is refused with 413, one that does not fit in the server's
+ * buffered_bytes_max with 503 and Retry-After (done_cb gets BASE_ETOOBIG for both),
+ * one slower than body_timeout_ms with 408 (BASE_ECANCELED). */
 void http_request_buffer_body(struct http_request *req, size_t max_bytes,
                               http_body_done_cb done_cb);
+/* The answer says Connection: close and the connection closes once it is written;
+ * an unread body is never read (not even to discard it). For refusals of callers
+ * that should not get to send a body at all. Call before the respond call. */
+void http_request_close_after(struct http_request *req);
+
 /* Backpressure for streamed bodies: no body_cb calls between pause and resume. */
 void http_request_pause(struct http_request *req);
 void http_request_resume(struct http_request *req);

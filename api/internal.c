@@ -13,10 +13,11 @@
  *                                 stored durably, only if the body hashes to <hash>
  *                                 (201; 200 when this node stored it already)
  *
- * The body is read whole (bounded) before the signature is checked, since the
- * signature covers it; a pushed copy is streamed instead, so its signature covers an
- * empty body and the copy is checked against its name. A node without a cluster
- * secret refuses every one of them. */
+ * The signature is checked from the head, before a byte of the body is read (an
+ * unsigned or stale call is answered 401 and its connection closed). The body is then
+ * read whole (bounded) and checked against the signed X-Imgarc-Body-Sha256 before it
+ * is acted on; a pushed copy is streamed instead and checked against its name. A node
+ * without a cluster secret refuses every one of them. */
 #include "api/api_int.h"
 
 #include <stdio.h>
@@ -245,18 +246,55 @@ static void receive_blob(struct api *api, struct http_request *req)
     upload_start(u);
 }
 
-/* The signature of a pushed copy covers its headers (and an empty body). */
-static bool authentic(struct api *api, struct http_request *req, const void *body, size_t len)
+/* Checks the signature from the head alone, before any byte of the body is read: an
+ * unsigned, stale or wrongly signed call is answered 401 and its connection closed, so
+ * an outsider cannot make this node read or hold a body. */
+static bool authentic_head(struct api *api, struct http_request *req)
 {
     char target[API_PARAM_MAX + 64];
     char why[256];
+    struct peer_request pr = {
+        .method = req->method_name,
+        .target = target,
+        .content_length = req->has_content_length ? req->content_length : 0,
+        .body_sha256 = http_request_header(req, "x-imgarc-body-sha256"),
+    };
     snprintf(target, sizeof target, "%s%s%s", req->raw_path, req->query != NULL ? "?" : "",
              req->query != NULL ? req->query : "");
-    if (!peer_auth_check(api->config.auth, req->method_name, target,
-                         http_request_header(req, "x-imgarc-time"),
-                         http_request_header(req, "x-imgarc-signature"), body, len,
-                         clock_wall_ms(), why, sizeof why)) {
+    if (req->chunked) {
+        http_request_close_after(req);
+        api_respond_error(api, req, 411, API_E_LENGTH_REQUIRED,
+                          "/internal calls send Content-Length (their signature covers it), "
+                          "not a chunked body");
+        return false;
+    }
+    if (!peer_auth_check(api->config.auth, &pr, http_request_header(req, "x-imgarc-time"),
+                         http_request_header(req, "x-imgarc-signature"), clock_wall_ms(), why,
+                         sizeof why)) {
+        http_request_close_after(req);
         api_respond_error(api, req, 401, API_E_UNAUTHORIZED, "%s", why);
+        return false;
+    }
+    return true;
+}
+
+/* The body read, against the digest the signature covers; false after answering. */
+static bool body_matches(struct api *api, struct http_request *req)
+{
+    const char *digest = http_request_header(req, "x-imgarc-body-sha256");
+    if (digest == NULL && req->body_len == 0) {
+        return true;
+    }
+    if (digest == NULL) {
+        api_respond_error(api, req, 400, API_E_BAD_REQUEST,
+                          "an /internal call with a body sends its SHA-256 in "
+                          PEER_AUTH_DIGEST_HEADER " (signed)");
+        return false;
+    }
+    if (!peer_body_matches(digest, req->body, req->body_len)) {
+        api_respond_error(api, req, 400, API_E_BAD_REQUEST,
+                          "the body does not hash to its " PEER_AUTH_DIGEST_HEADER
+                          ": it was altered or cut short; nothing was done");
         return false;
     }
     return true;
@@ -293,7 +331,7 @@ static void body_read(struct http_request *req, int status)
         free(ic);
         return;
     }
-    if (!authentic(ic->api, req, req->body, req->body_len)) {
+    if (!body_matches(ic->api, req)) {
         free(ic);
         return;
     }
@@ -319,15 +357,17 @@ void api_internal_route(struct api *api, struct http_request *req)
             continue;
         }
         if (api->config.auth == NULL) {
+            http_request_close_after(req);
             api_respond_error(api, req, 403, API_E_FORBIDDEN,
                               "this node has no cluster secret (--cluster-secret-file): it "
                               "is a single node and refuses node-to-node calls");
             return;
         }
+        if (!authentic_head(api, req)) {
+            return;
+        }
         if (internal_routes[i].handler == NULL) {
-            if (authentic(api, req, "", 0)) {
-                receive_blob(api, req);
-            }
+            receive_blob(api, req); /* checked against its name as it streams */
             return;
         }
         ic = xcalloc(1, sizeof *ic);

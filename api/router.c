@@ -440,8 +440,10 @@ static void dispatch(struct api_call *call, const struct route *route)
 
 /* ---- Read-your-writes: X-Imgarc-Min-Index and ?consistent=true ---- */
 
-/* How long a request may wait for this node to apply the index it asks for. */
+/* How long a request may wait for this node to apply the index it asks for, and how
+ * many requests may wait at once (more: 503 at once). */
 #define MIN_INDEX_WAIT_MS 5000
+#define HELD_MAX 1024
 
 /* A request held until this node has applied what it asks for. */
 struct held {
@@ -464,6 +466,7 @@ static void held_release(struct held *h, int status)
 {
     struct api *api = h->call.api;
     struct http_request *req = h->call.req;
+    api->held_requests--;
     req->abort_cb = NULL;
     req->data = NULL;
     if (h->aborted) {
@@ -537,22 +540,42 @@ static bool read_your_writes(struct api_call *call, uint64_t *min_index, bool *c
 }
 
 /* Dispatches now, or once this node has applied the index the request asks for
- * (X-Imgarc-Min-Index) and, with ?consistent=true, the leader's read index. Every
- * endpoint gets it, before authentication: a token or user created through another
- * node is then known here too. */
+ * (X-Imgarc-Min-Index) and, with ?consistent=true, the leader's read index. Only
+ * routes that take a token honour them, and only for a caller whose credentials check
+ * out now: an anonymous caller cannot make the node hold its request or append a raft
+ * barrier (it is answered 401 at once). A user's token is checked by its signature
+ * here (the user's record and roles are read after the wait, so a user created
+ * through another node can use it); a business system's token also needs its client
+ * known to this node. dispatch() checks the credentials in full after the wait.
+ * Public routes (health, metrics, version, token and login) ignore both. */
 static void dispatch_when_applied(struct api_call *call, const struct route *route)
 {
     struct api *api = call->api;
     uint64_t min_index;
     bool consistent;
+    const char *why;
     struct held *h;
     if (!read_your_writes(call, &min_index, &consistent)) {
         return;
     }
-    if (!consistent && repl_applied_index(api->repl) >= min_index) {
+    if (route->auth == AUTH_NONE ||
+        (!consistent && repl_applied_index(api->repl) >= min_index)) {
         dispatch(call, route);
         return;
     }
+    if (api_authenticate(call, &why) == API_ANONYMOUS) {
+        dispatch(call, route); /* refused 401 there, without waiting */
+        return;
+    }
+    if (api->held_requests >= HELD_MAX) {
+        http_request_add_header(call->req, "Retry-After", "1");
+        api_respond_error(api, call->req, 503, API_E_UNAVAILABLE,
+                          "%u requests already wait for a raft index on this node; retry "
+                          "shortly, or without X-Imgarc-Min-Index / ?consistent=true",
+                          api->held_requests);
+        return;
+    }
+    api->held_requests++;
     h = xcalloc(1, sizeof *h);
     h->call = *call;
     h->route = route;

@@ -84,6 +84,9 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
         .header_bytes_max = config->header_bytes_max,
         .body_bytes_max = config->body_bytes_max,
         .idle_timeout_ms = config->idle_timeout_ms,
+        .header_timeout_ms = config->header_timeout_ms,
+        .body_timeout_ms = config->body_timeout_ms,
+        .buffered_bytes_max = config->buffered_bytes_max,
         .connections_max = config->connections_max,
         .request_cb = on_request,
         .answer_cb = api_add_common_headers,
@@ -336,6 +339,15 @@ void api_handle_metrics(struct api_call *call)
            (double)hs.responses_5xx);
     metric(&m, "imgarc_http_bytes_in_total", "counter", "bytes received", (double)hs.bytes_in);
     metric(&m, "imgarc_http_bytes_out_total", "counter", "bytes sent", (double)hs.bytes_out);
+    metric(&m, "imgarc_http_buffered_bytes", "gauge",
+           "bytes of request bodies held in memory (--buffered-bytes-max)",
+           (double)hs.buffered_bytes);
+    metric(&m, "imgarc_http_bodies_refused_busy_total", "counter",
+           "requests refused 503 because --buffered-bytes-max was reached",
+           (double)hs.bodies_refused_busy);
+    metric(&m, "imgarc_http_requests_waiting_for_index", "gauge",
+           "requests held for X-Imgarc-Min-Index or ?consistent=true",
+           (double)call->api->held_requests);
     metric(&m, "imgarc_captures_total", "counter", "files captured", (double)api->captures_total);
     metric(&m, "imgarc_capture_bytes_total", "counter", "bytes captured",
            (double)api->capture_bytes_total);

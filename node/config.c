@@ -43,6 +43,10 @@ static const struct opt opts[] = {
     {"cluster-secret-file", OPT_STRING, OFF(cluster_secret_file), NULL, 0, 0,
      "file holding the secret (32+ characters) every node of the cluster shares; "
      "authenticates /internal calls; required for --join and for more than one node"},
+    {"cluster-secret-previous-file", OPT_STRING, OFF(cluster_secret_previous_file), NULL, 0, 0,
+     "during a rotation of the cluster secret: file of the secret being replaced; calls "
+     "signed with either are accepted, this node signs with --cluster-secret-file "
+     "(docs/replication.md)"},
     {"voters", OPT_U64, OFF(voters), "3", 1, 5,
      "raft voters the leader keeps (1, 3 or 5); other members are standbys"},
     {"failover-after-ms", OPT_U64, OFF(failover_after_ms), "30000", 1000, 3600000,
@@ -73,6 +77,15 @@ static const struct opt opts[] = {
      "largest request head (line + headers), bytes"},
     {"idle-timeout-ms", OPT_U64, OFF(idle_timeout_ms), "30000", 100, 3600000,
      "close connections idle this long"},
+    {"header-timeout-ms", OPT_U64, OFF(header_timeout_ms), "10000", 100, 3600000,
+     "a request's line and headers must arrive within this long (else 408)"},
+    {"body-timeout-ms", OPT_U64, OFF(body_timeout_ms), "30000", 100, 3600000,
+     "a JSON or node-to-node body (held in memory) must arrive within this long of its "
+     "headers (else 408); file uploads are streamed and only --idle-timeout-ms applies"},
+    {"buffered-bytes-max", OPT_U64, OFF(buffered_bytes_max), "33554432", 8 << 20, 64 * GIB,
+     "bytes of request bodies held in memory at once, all connections together (at least "
+     "8 MiB: a node-to-node body may take 4); beyond it a request is refused 503 with "
+     "Retry-After"},
     {"connections-max", OPT_U64, OFF(connections_max), "4096", 1, 1000000,
      "most client connections at once"},
     {"sync-blobs", OPT_BOOL, OFF(sync_blobs), "true", 0, 0,

@@ -23,6 +23,7 @@ struct node_config {
     char *join;
     char *zone;
     char *cluster_secret_file;
+    char *cluster_secret_previous_file; /* during a rotation: the secret being replaced */
     uint64_t voters;
     uint64_t failover_after_ms;
     uint64_t replicas;
@@ -39,6 +40,9 @@ struct node_config {
     uint64_t body_max;
     uint64_t header_max;
     uint64_t idle_timeout_ms;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t buffered_bytes_max;
     uint64_t connections_max;
     bool sync_blobs;
     bool verify_reads;

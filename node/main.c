@@ -419,6 +419,9 @@ static int start_services(struct node *n, struct base_err *err)
         .header_bytes_max = (size_t)n->config.header_max,
         .body_bytes_max = n->config.body_max,
         .idle_timeout_ms = n->config.idle_timeout_ms,
+        .header_timeout_ms = n->config.header_timeout_ms,
+        .body_timeout_ms = n->config.body_timeout_ms,
+        .buffered_bytes_max = n->config.buffered_bytes_max,
         .connections_max = (unsigned)n->config.connections_max,
         .sync_blobs = n->config.sync_blobs,
         .verify_reads = n->config.verify_reads,
@@ -461,10 +464,19 @@ static int cluster_setup(struct node *n, struct base_err *err)
         base_err_set(err, "--join must be the HTTP HOST:PORT of a cluster member");
         return BASE_EINVAL;
     }
+    if (c->cluster_secret_previous_file != NULL && c->cluster_secret_file == NULL) {
+        base_err_set(err, "--cluster-secret-previous-file is for a rotation: give the new "
+                          "secret with --cluster-secret-file too");
+        return BASE_EINVAL;
+    }
     if (c->cluster_secret_file != NULL) {
         if ((rv = check_private_file(c->cluster_secret_file, "--cluster-secret-file", err)) !=
                 0 ||
-            (rv = peer_auth_load(&n->auth, c->cluster_secret_file, err)) != 0) {
+            (c->cluster_secret_previous_file != NULL &&
+             (rv = check_private_file(c->cluster_secret_previous_file,
+                                      "--cluster-secret-previous-file", err)) != 0) ||
+            (rv = peer_auth_load(&n->auth, c->cluster_secret_file,
+                                 c->cluster_secret_previous_file, err)) != 0) {
             return rv;
         }
         n->has_auth = true;

@@ -104,7 +104,8 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
     hex_encode(p->hash, BLOB_HASH_BYTES, hex);
     snprintf(target, sizeof target, "%s%s", BLOBS_PATH, hex);
     snprintf(url, sizeof url, "http://%s%s", p->http, target);
-    peer_headers_sign(auth, "PUT", target, "", 0, &auth_headers);
+    /* The copy is named by its hash (in the signed target) and checked against it. */
+    peer_headers_sign(auth, "PUT", target, NULL, (size_t)size, &auth_headers);
     headers = curl_slist_append(headers, auth_headers.time);
     headers = curl_slist_append(headers, auth_headers.signature);
     headers = curl_slist_append(headers, "Content-Type: application/octet-stream");

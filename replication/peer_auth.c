@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <sodium.h>
@@ -11,10 +12,12 @@
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "base/mem.h"
 
-#define CONTEXT "imgarc-internal-v1\n"
+#define CONTEXT "imgarc-internal-v2\n"
 
-int peer_auth_load(struct peer_auth *a, const char *path, struct base_err *err)
+/* One secret file into @key. */
+static int load_key(const char *path, uint8_t key[PEER_AUTH_KEY_BYTES], struct base_err *err)
 {
     char buf[PEER_AUTH_SECRET_MAX + 2];
     FILE *f = fopen(path, "r");
@@ -43,49 +46,106 @@ int peer_auth_load(struct peer_auth *a, const char *path, struct base_err *err)
                      path, PEER_AUTH_SECRET_MIN, PEER_AUTH_SECRET_MAX, n - start);
         return BASE_EINVAL;
     }
-    crypto_hash_sha256(a->key, (const uint8_t *)buf + start, n - start);
+    crypto_hash_sha256(key, (const uint8_t *)buf + start, n - start);
     sodium_memzero(buf, sizeof buf);
+    return 0;
+}
+
+int peer_auth_load(struct peer_auth *a, const char *path, const char *previous_path,
+                   struct base_err *err)
+{
+    int rv;
+    peer_auth_wipe(a);
+    if ((rv = load_key(path, a->keys[0], err)) != 0) {
+        peer_auth_wipe(a);
+        return rv;
+    }
+    a->n_keys = 1;
+    if (previous_path == NULL) {
+        return 0;
+    }
+    if ((rv = load_key(previous_path, a->keys[1], err)) != 0) {
+        peer_auth_wipe(a);
+        return rv;
+    }
+    if (sodium_memcmp(a->keys[0], a->keys[1], PEER_AUTH_KEY_BYTES) == 0) {
+        LOG_WARN("peer_auth", "the previous cluster secret (%s) is the current one (%s): "
+                              "nothing is being rotated", previous_path, path);
+        return 0;
+    }
+    a->n_keys = 2;
     return 0;
 }
 
 void peer_auth_wipe(struct peer_auth *a)
 {
-    sodium_memzero(a->key, sizeof a->key);
+    sodium_memzero(a->keys, sizeof a->keys);
+    a->n_keys = 0;
 }
 
-static void mac(const struct peer_auth *a, const char *method, const char *target,
-                const char *time_text, const void *body, size_t len,
-                uint8_t out[crypto_auth_hmacsha256_BYTES])
+unsigned peer_auth_key_count(const struct peer_auth *a)
+{
+    return a->n_keys;
+}
+
+const uint8_t *peer_auth_key(const struct peer_auth *a, unsigned i)
+{
+    return i < a->n_keys ? a->keys[i] : NULL;
+}
+
+void peer_body_sha256(const void *body, size_t len, char out[PEER_AUTH_HEX_BYTES])
+{
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, body != NULL ? body : (const void *)"", len);
+    hex_encode(digest, sizeof digest, out);
+}
+
+bool peer_body_matches(const char *hex, const void *body, size_t len)
+{
+    char want[PEER_AUTH_HEX_BYTES];
+    if (hex == NULL || strlen(hex) != PEER_AUTH_HEX_BYTES - 1) {
+        return false;
+    }
+    peer_body_sha256(body, len, want);
+    return strcasecmp(hex, want) == 0;
+}
+
+static void update(crypto_auth_hmacsha256_state *st, const char *s, bool newline)
+{
+    crypto_auth_hmacsha256_update(st, (const uint8_t *)s, strlen(s));
+    if (newline) {
+        crypto_auth_hmacsha256_update(st, (const uint8_t *)"\n", 1);
+    }
+}
+
+static void mac(const uint8_t key[PEER_AUTH_KEY_BYTES], const struct peer_request *req,
+                const char *time_text, uint8_t out[crypto_auth_hmacsha256_BYTES])
 {
     crypto_auth_hmacsha256_state st;
-    uint8_t digest[crypto_hash_sha256_BYTES];
-    char digest_hex[2 * crypto_hash_sha256_BYTES + 1];
-    crypto_hash_sha256(digest, body != NULL ? body : (const void *)"", len);
-    hex_encode(digest, sizeof digest, digest_hex);
-    crypto_auth_hmacsha256_init(&st, a->key, sizeof a->key);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)CONTEXT, strlen(CONTEXT));
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)method, strlen(method));
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)"\n", 1);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)target, strlen(target));
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)"\n", 1);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)time_text, strlen(time_text));
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)"\n", 1);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)digest_hex, strlen(digest_hex));
+    char length[24];
+    snprintf(length, sizeof length, "%llu", (unsigned long long)req->content_length);
+    crypto_auth_hmacsha256_init(&st, key, PEER_AUTH_KEY_BYTES);
+    update(&st, CONTEXT, false);
+    update(&st, req->method, true);
+    update(&st, req->target, true);
+    update(&st, time_text, true);
+    update(&st, length, true);
+    update(&st, req->body_sha256 != NULL ? req->body_sha256 : "", false);
     crypto_auth_hmacsha256_final(&st, out);
 }
 
-void peer_auth_sign(const struct peer_auth *a, const char *method, const char *target,
-                    uint64_t time_ms, const void *body, size_t len,
+void peer_auth_sign(const struct peer_auth *a, const struct peer_request *req, uint64_t time_ms,
                     char out[PEER_AUTH_HEX_BYTES])
 {
     uint8_t m[crypto_auth_hmacsha256_BYTES];
     char time_text[24];
+    ASSERT(a->n_keys > 0);
     snprintf(time_text, sizeof time_text, "%llu", (unsigned long long)time_ms);
-    mac(a, method, target, time_text, body, len, m);
+    mac(a->keys[0], req, time_text, m);
     hex_encode(m, sizeof m, out);
 }
 
-/* The time header as milliseconds; false unless it is 1-20 digits. */
+/* The time header as milliseconds; false unless it is 1-19 digits. */
 static bool parse_time(const char *s, uint64_t *out)
 {
     size_t n = s != NULL ? strlen(s) : 0;
@@ -96,9 +156,9 @@ static bool parse_time(const char *s, uint64_t *out)
     return true;
 }
 
-bool peer_auth_check(const struct peer_auth *a, const char *method, const char *target,
-                     const char *time_header, const char *signature_header, const void *body,
-                     size_t len, uint64_t now_ms, char *why, size_t why_size)
+bool peer_auth_check(const struct peer_auth *a, const struct peer_request *req,
+                     const char *time_header, const char *signature_header, uint64_t now_ms,
+                     char *why, size_t why_size)
 {
     uint8_t want[crypto_auth_hmacsha256_BYTES];
     uint8_t got[crypto_auth_hmacsha256_BYTES];
@@ -124,26 +184,39 @@ bool peer_auth_check(const struct peer_auth *a, const char *method, const char *
                  2 * sizeof got);
         return false;
     }
-    mac(a, method, target, time_header, body, len, want);
-    if (sodium_memcmp(want, got, sizeof want) != 0) {
-        snprintf(why, why_size, "wrong signature: the nodes do not share the same cluster "
-                 "secret (--cluster-secret-file), or the request was altered");
-        return false;
+    for (unsigned i = 0; i < a->n_keys; i++) {
+        mac(a->keys[i], req, time_header, want);
+        if (sodium_memcmp(want, got, sizeof want) == 0) {
+            return true;
+        }
     }
-    return true;
+    snprintf(why, why_size, "wrong signature: the nodes do not share the same cluster secret "
+             "(--cluster-secret-file, or --cluster-secret-previous-file during a rotation), "
+             "or the request was altered");
+    return false;
 }
 
 void peer_headers_sign(const struct peer_auth *a, const char *method, const char *target,
                        const void *body, size_t len, struct peer_headers *out)
 {
     char signature[PEER_AUTH_HEX_BYTES];
+    char digest[PEER_AUTH_HEX_BYTES] = "";
+    struct peer_request req = {.method = method, .target = target, .content_length = len};
     uint64_t now = clock_wall_ms();
     signature[0] = '\0';
-    if (a != NULL) {
-        peer_auth_sign(a, method, target, now, body, len, signature);
+    if (body != NULL && len > 0) {
+        peer_body_sha256(body, len, digest);
+        req.body_sha256 = digest;
+    }
+    if (a != NULL && a->n_keys > 0) {
+        peer_auth_sign(a, &req, now, signature);
     }
     snprintf(out->time, sizeof out->time, "%s: %llu", PEER_AUTH_TIME_HEADER,
              (unsigned long long)now);
     snprintf(out->signature, sizeof out->signature, "%s: %s", PEER_AUTH_SIGNATURE_HEADER,
              signature);
+    out->digest[0] = '\0';
+    if (req.body_sha256 != NULL) {
+        snprintf(out->digest, sizeof out->digest, "%s: %s", PEER_AUTH_DIGEST_HEADER, digest);
+    }
 }

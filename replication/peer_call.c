@@ -28,7 +28,8 @@ struct peer_call *peer_call_start(struct repl *r, const char *method, const char
     c->headers[0] = c->auth.time;
     c->headers[1] = c->auth.signature;
     c->headers[2] = "Content-Type: application/x-protobuf";
-    c->headers[3] = NULL;
+    c->headers[3] = c->auth.digest[0] != '\0' ? c->auth.digest : NULL;
+    c->headers[4] = NULL;
     c->req.data = c;
     c->req.method = method;
     c->req.url = c->url;

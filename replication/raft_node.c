@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -255,12 +257,19 @@ static int init_raft(struct repl *r, const struct repl_config *c, struct base_er
         .member_cb = peer_is_member,
         .member_arg = r,
     };
+    uint8_t secrets[HANDSHAKE_KEYS_MAX][32];
     int rv;
     if (c->auth != NULL) {
-        tc.secrets = (const uint8_t(*)[32])c->auth->key;
-        tc.n_secrets = 1;
+        /* The current secret first (the handshake proves with every one it holds). */
+        for (unsigned i = 0; i < peer_auth_key_count(c->auth) && i < HANDSHAKE_KEYS_MAX; i++) {
+            memcpy(secrets[i], peer_auth_key(c->auth, i), 32);
+            tc.n_secrets = i + 1;
+        }
+        tc.secrets = (const uint8_t(*)[32])secrets;
     }
-    if ((rv = transport_init(&r->transport, &tc, err)) != 0) {
+    rv = transport_init(&r->transport, &tc, err);
+    sodium_memzero(secrets, sizeof secrets);
+    if (rv != 0) {
         return rv;
     }
     if ((rv = raft_uv_init(&r->io, r->loop, c->raft_dir, &r->transport)) != 0) {

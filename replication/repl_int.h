@@ -39,7 +39,7 @@ struct peer_call {
     peer_call_cb cb;
     char url[ARCHIVE_ADDRESS_MAX + 96];
     struct peer_headers auth;
-    const char *headers[4];
+    const char *headers[5];
     void *body; /* owned */
 };
 

@@ -297,26 +297,26 @@ class CaptureQuorumGcTest(BlobTestCase):
         bad = bytearray(data)
         bad[len(bad) // 2] ^= 0x01
         r = node.request("PUT", target, body=bytes(bad),
-                         headers=sign(c.secret, "PUT", target, b""))
+                         headers=sign(c.secret, "PUT", target, bytes(bad)))
         self.assertEqual(r.status, 422, r)
-        r = node.request("PUT", target, body=os.urandom(1000),
-                         headers=sign(c.secret, "PUT", target, b""))
+        other = os.urandom(1000)
+        r = node.request("PUT", target, body=other, headers=sign(c.secret, "PUT", target, other))
         self.assertEqual(r.status, 422, r)
         self.assertFalse(os.path.exists(path), "a refused body was stored")
         # A signature of another secret: 401.
         r = node.request("PUT", target, body=data,
                          headers=sign("another secret of 32 characters or more!!",
-                                      "PUT", target, b""))
+                                      "PUT", target, data))
         self.assertEqual(r.status, 401, r)
         # The right body: 201, stored.
-        r = node.request("PUT", target, body=data, headers=sign(c.secret, "PUT", target, b""))
+        r = node.request("PUT", target, body=data, headers=sign(c.secret, "PUT", target, data))
         self.assertEqual(r.status, 201, r)
         self.assertTrue(self.disk_copy(node, h), "201 but no good copy on disk")
         # The same on the other nodes.
         for n in c.nodes:
             if n is not node:
                 r = n.request("PUT", target, body=data,
-                              headers=sign(c.secret, "PUT", target, b""))
+                              headers=sign(c.secret, "PUT", target, data))
                 self.assertEqual(r.status, 201, "%s: %r" % (n.name, r))
         # The copies are no file's content and no record lists their nodes: each is
         # deleted once older than the grace (passes run at least every 30 s).
@@ -340,15 +340,15 @@ class CaptureQuorumGcTest(BlobTestCase):
         with open(self.blob_path(node, held[0]), "rb") as f:
             data = f.read()
         target = "/internal/v1/blobs/" + held[0]
-        r = node.request("PUT", target, body=data, headers=sign(c.secret, "PUT", target, b""))
+        r = node.request("PUT", target, body=data, headers=sign(c.secret, "PUT", target, data))
         self.assertEqual(r.status, 200, "PUT of a blob the node holds: %r" % r)
         self.assertTrue(self.disk_copy(node, held[0]))
         # Twice in a row for new content: 201, then 200.
         data = content(self.rng)
         target = "/internal/v1/blobs/" + b2(data)
-        r = node.request("PUT", target, body=data, headers=sign(c.secret, "PUT", target, b""))
+        r = node.request("PUT", target, body=data, headers=sign(c.secret, "PUT", target, data))
         self.assertEqual(r.status, 201, r)
-        r = node.request("PUT", target, body=data, headers=sign(c.secret, "PUT", target, b""))
+        r = node.request("PUT", target, body=data, headers=sign(c.secret, "PUT", target, data))
         self.assertEqual(r.status, 200, "the second PUT of the same content: %r" % r)
 
     def test_04_write_quorum(self):

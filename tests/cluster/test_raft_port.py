@@ -191,6 +191,58 @@ class RaftPortTest(ClusterTestCase):
             self.assertGreater(m["imgarc_raft_peer_connections_open"], 0, node.name)
 
 
+class RotationTest(ClusterTestCase):
+    """The cluster secret is rotated in three rolling rounds (docs/security.md) while
+    the cluster keeps taking writes through every node; a node left with the old
+    secret alone is then refused on the raft port."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_cluster("rot", 3)
+
+    def secrets(self, node, current, previous):
+        args = node.args
+        i = args.index("--cluster-secret-file")
+        del args[i:i + 2]
+        if "--cluster-secret-previous-file" in args:
+            j = args.index("--cluster-secret-previous-file")
+            del args[j:j + 2]
+        args += ["--cluster-secret-file", current]
+        if previous is not None:
+            args += ["--cluster-secret-previous-file", previous]
+
+    def test_rolling_rotation_keeps_the_cluster_writing(self):
+        old = self.cluster.secret_path
+        new = os.path.join(self.cluster.dir, "secret-new")
+        with open(new, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        os.chmod(new, 0o600)
+        n = 0
+        for current, previous in [(old, new), (new, old), (new, None)]:
+            for node in self.cluster.nodes:
+                self.secrets(node, current, previous)
+                node.restart()
+                self.cluster.leader(timeout=60)
+                for writer in self.cluster.nodes:
+                    n += 1
+                    self.assertStatus(writer.pool_push({"image_no": "ROT-%d" % n}), 201)
+        self.cluster.wait_converged()
+        for node in self.cluster.nodes:
+            self.assertStatus(node.bill("ROT-%d" % n), 200)
+            self.assertEqual(self.refused_total(node, "bad_proof"), 0, node.name)
+        # A node that kept only the old secret is refused by all the others.
+        straggler = self.cluster.nodes[2]
+        self.secrets(straggler, old, None)
+        straggler.restart(wait=False)
+        others = self.cluster.nodes[:2]
+        wait_for(lambda: sum(self.refused_total(o, "bad_proof") for o in others) > 0, 60,
+                 "the others to refuse the straggler's raft connections")
+        self.assertStatus(others[0].pool_push({"image_no": "ROT-END"}), 201)
+
+    def refused_total(self, node, reason):
+        return labelled(node, "imgarc_raft_refused_total").get(reason, 0)
+
+
 class NoSecretTest(unittest.TestCase):
     """A node without a cluster secret keeps raft on loopback and takes no peers."""
 

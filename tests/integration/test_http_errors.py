@@ -3,14 +3,16 @@
 request, and the node keeps serving afterwards. Also keep-alive, pipelining, chunked
 uploads and the idle timeout."""
 
+import hashlib
+import hmac
 import json
 import os
 import socket
 import time
 import unittest
 
-from imgarc_node import (NodeTestCase, ResponseReader, blake2b_hex, build_request,
-                         make_pdf, quote, random_bytes)
+from imgarc_node import (Node, NodeError, NodeTestCase, ResponseReader, blake2b_hex,
+                         build_request, make_pdf, quote, random_bytes, scratch_dir)
 
 HEADER_MAX = 4096
 BODY_MAX = 2000000
@@ -582,6 +584,290 @@ class HttpErrorsTest(NodeTestCase):
             with self.subTest(status=name):
                 self.assertEqual(str(r.status), name)
                 self.assertCommonHeaders(r, index=True)
+
+    # -- framing the parser would let through (issue 10) ---------------------------
+
+    def test_framing_refused(self):
+        """Debian's http-parser is built without HTTP_PARSER_STRICT: the node checks
+        what it lets through itself. Each refusal closes the connection."""
+        chunked = build_request("POST", "/api/v1/pool",
+                                self.hs(("Transfer-Encoding", "chunked"),
+                                        ("Content-Type", "application/json")))
+        cases = [
+            ("chunk data without CRLF", 400,
+             chunked + b"2\r\n{}XY0\r\n\r\n"),
+            ("chunk data with LF only", 400,
+             chunked + b"2\r\n{}\n0\r\n\r\n"),
+            ("obs-fold", 400,
+             b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n folded\r\n\r\n"),
+            ("obs-fold with tab", 400,
+             b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tfolded\r\n\r\n"),
+            ("obs-fold of the first line", 400,
+             b"GET /healthz HTTP/1.1\r\n Host: x\r\n\r\n"),
+            ("HTTP/0.9", 400, b"GET /healthz\r\n\r\n"),
+            ("HTTP/0.9 with headers", 400, b"GET /healthz\r\nHost: x\r\n\r\n"),
+            ("HTTP/3.0", 505, b"GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n"),
+            ("HTTP/2.0", 505, b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n"),
+            ("HTTP/1.2", 505, b"GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n"),
+        ]
+        for name, status, raw in cases:
+            with self.subTest(case=name):
+                s = self.node.socket(timeout=10)
+                try:
+                    s.sendall(raw)
+                    reader = ResponseReader(s)
+                    r = reader.read()
+                    self.assertEqual(r.status, status, "%s: %r" % (name, r))
+                    self.assertEqual(r.header("connection"), "close", name)
+                    self.assertTrue(reader.at_eof(10), "%s: the connection stays open" % name)
+                finally:
+                    s.close()
+                if status == 400:
+                    self.refused(r, 400, 10400, "bad_request", index=False, msg=name)
+        # Nothing was pushed by the broken chunked bodies, and well-formed ones still go.
+        good = chunked + b"2\r\n{}\r\n0\r\n\r\n"
+        r = self.node.raw_response(good)
+        self.assertEqual(r.status, 400, r)  # {} is not a pool bill: refused by the handler
+        self.assertEqual(r.json["error"], "invalid_field", r)
+        for version in (b"1.0", b"1.1"):
+            r = self.node.raw_response(b"GET /healthz HTTP/" + version + b"\r\nHost: x\r\n\r\n")
+            self.assertStatus(r, 200)
+
+    # -- Range (RFC 9110 14.2) -------------------------------------------------------
+
+    def test_malformed_range_is_ignored(self):
+        data = random_bytes(1000, seed=21)
+        up = self.node.upload("BX-RANGE-1", data, name="r.bin")
+        self.assertStatus(up, 201)
+        fid = up.json["file_id"]
+        # Malformed, or several ranges (not served): the whole file, 200.
+        for rng in ("bytes=--1", "bytes=5-2", "bytes=1-2,3-4", "bytes=-", "bytes=", "bytes=a-b",
+                    "bytes=1-2-3", "bytes=+1-2", "bytes= 1-2", "bytes=1 -2", "bytes=--",
+                    "bytes=-+5", "bytes=0x10-", "lines=1-2", "bytes=1--2",
+                    "bytes=99999999999999999999999-1"):
+            with self.subTest(range=rng):
+                r = self.node.content(fid, headers={"Range": rng})
+                self.assertStatus(r, 200)
+                self.assertIsNone(r.header("content-range"), rng)
+                self.assertEqual(r.body, data, rng)
+        # Well formed but unsatisfiable: 416.
+        for rng in ("bytes=-0", "bytes=1000-", "bytes=99999999999999999999999-",
+                    "bytes=18446744073709551616-18446744073709551617"):
+            with self.subTest(range=rng):
+                r = self.node.content(fid, headers={"Range": rng})
+                self.assertError(r, 416, 11010, "range_not_satisfiable")
+                self.assertEqual(r.header("content-range"), "bytes */1000")
+        # Overflowing ends of valid ranges are past the end: clipped.
+        for rng, a, b in (("bytes=990-99999999999999999999999", 990, 999),
+                          ("bytes=-99999999999999999999999", 0, 999),
+                          ("Bytes=0-0", 0, 0)):
+            with self.subTest(range=rng):
+                r = self.node.content(fid, headers={"Range": rng})
+                self.assertStatus(r, 206)
+                self.assertEqual(r.header("content-range"), "bytes %d-%d/1000" % (a, b))
+                self.assertEqual(r.body, data[a:b + 1])
+
+    # -- enumerated query parameters ---------------------------------------------------
+
+    def test_unknown_enum_query_values(self):
+        for value in ("<script>", "READY", "ready ", "", "pending"):
+            with self.subTest(state=value):
+                r = self.node.list_bills("state=" + quote(value))
+                body = self.refused(r, 400, 11011, "invalid_query", msg=value)
+                for allowed in ("pending_upload", "captured", "submitted", "ready",
+                                "erp_submitted", "erp_failed", "returned"):
+                    self.assertIn(allowed, body["message"])
+                self.assertNotIn("<script>", body["message"])
+        self.assertStatus(self.node.list_bills("state=ready"), 200)
+        for query, allowed in (("state=<script>", "cancelled"), ("format=html", "csv")):
+            path = "/api/v1/deliveries" if query.startswith("state") else "/api/v1/audit"
+            with self.subTest(path=path):
+                r = self.node.get(path + "?" + query)
+                body = self.refused(r, 400, 11011, "invalid_query")
+                self.assertIn(allowed, body["message"])
+
+    # -- read-your-writes needs credentials --------------------------------------------
+
+    def index_of(self, r):
+        return int(r.header("x-imgarc-index"))
+
+    def raft_last_index(self):
+        return self.node.metrics()["imgarc_raft_last_index"]
+
+    def test_consistency_needs_credentials(self):
+        """?consistent=true commits a raft barrier (a log entry): only an authenticated
+        caller on a route that reads state may ask for it."""
+        before = self.raft_last_index()
+        for path in ("/healthz?consistent=true", "/readyz?consistent=1", "/metrics?consistent=1",
+                     "/api/v1/version?consistent=true"):
+            with self.subTest(path=path):
+                r = self.node.get(path, auth=False)
+                self.assertStatus(r, 200)
+        for path in ("/api/v1/bills?consistent=true", "/api/v1/tenants?consistent=1"):
+            with self.subTest(path=path):
+                r = self.node.get(path, auth=False)
+                self.assertError(r, 401, 10401, "unauthorized")
+                r = self.node.get(path, auth=False,
+                                  headers={"Authorization": "Bearer not-a-token"})
+                self.assertError(r, 401, 10401, "unauthorized")
+        self.assertEqual(self.raft_last_index(), before,
+                         "an anonymous or public ?consistent=true appended a raft barrier")
+        # An authenticated one does, and is answered.
+        r = self.node.get("/api/v1/bills?consistent=true")
+        self.assertStatus(r, 200)
+        self.assertGreater(self.raft_last_index(), before)
+        # Malformed values are still 400s for everyone.
+        r = self.node.get("/api/v1/bills?consistent=maybe", auth=False)
+        self.assertError(r, 400, 11011, "invalid_query")
+
+    def test_min_index_needs_credentials(self):
+        """An index far ahead: an anonymous caller is refused at once (401), not held
+        for 5 s; public routes ignore it; an authenticated caller waits (503)."""
+        ahead = str(self.index_of(self.node.get("/healthz", auth=False)) + 1000000)
+        hs = {"X-Imgarc-Min-Index": ahead}
+        r = self.node.get("/api/v1/bills", auth=False, headers=hs)
+        self.assertError(r, 401, 10401, "unauthorized")
+        r = self.node.get("/api/v1/bills", auth=False,
+                          headers=dict(hs, Authorization="Bearer imgarc.forged.token"))
+        self.assertError(r, 401, 10401, "unauthorized")
+        for path in ("/healthz", "/api/v1/version"):
+            with self.subTest(path=path):
+                self.assertStatus(self.node.get(path, auth=False, headers=hs), 200)
+        r = self.node.get("/api/v1/bills", headers=hs, timeout=30)
+        self.assertError(r, 503, 11103, "index_not_reached")
+
+
+def sign(secret, method, target, body=b"", time_ms=None, length=None, digest=None):
+    """Headers of a node-to-node call (replication/peer_auth.h); @length and @digest
+    override what is signed (a lie about the body)."""
+    t = str(int(time.time() * 1000) if time_ms is None else time_ms)
+    key = hashlib.sha256(secret.encode()).digest()
+    if digest is None:
+        digest = hashlib.sha256(body).hexdigest() if body else ""
+    n = len(body) if length is None else length
+    msg = ("imgarc-internal-v2\n%s\n%s\n%s\n%d\n%s" % (method, target, t, n, digest)).encode()
+    hs = [("X-Imgarc-Time", t),
+          ("X-Imgarc-Signature", hmac.new(key, msg, hashlib.sha256).hexdigest())]
+    if digest:
+        hs.append(("X-Imgarc-Body-Sha256", digest))
+    return hs
+
+
+class InternalCallsTest(NodeTestCase):
+    """/internal/v1/*: the signature is checked from the head before a byte of the
+    body is read, the body against the signed digest before it is acted on, and
+    either secret of a rotation is accepted."""
+
+    @classmethod
+    def setUpClass(cls):
+        d = scratch_dir("internal-secrets")
+        cls.secret = "new-" + os.urandom(32).hex()
+        cls.previous = "old-" + os.urandom(32).hex()
+        paths = {}
+        for name, text in (("secret", cls.secret), ("previous", cls.previous)):
+            paths[name] = os.path.join(d, name)
+            with open(paths[name], "w") as f:
+                f.write(text + "\n")
+            os.chmod(paths[name], 0o600)
+        # The previous secret comes from the config file, the current one from a flag.
+        conf = os.path.join(d, "imgarcd.conf")
+        with open(conf, "w") as f:
+            f.write("cluster-secret-previous-file = %s\n" % paths["previous"])
+        cls.node = cls.start_class_node(
+            "internal", args=["--cluster-secret-file", paths["secret"], "--config", conf,
+                              "--idle-timeout-ms", str(IDLE_MS)])
+
+    def answer_to_head(self, head):
+        """Sends only @head (no body) and reads the answer: it must come at once, with
+        Connection: close, and the node must close the connection."""
+        s = self.node.socket(timeout=30)
+        try:
+            s.sendall(head)
+            reader = ResponseReader(s)
+            r = reader.read()
+            self.assertEqual(r.header("connection"), "close", r)
+            self.assertTrue(reader.at_eof(10), "the connection stays open after %r" % r)
+            return r
+        finally:
+            s.close()
+
+    def index(self):
+        return int(self.node.get("/healthz", auth=False).header("x-imgarc-index"))
+
+    def test_unsigned_body_is_refused_from_the_head(self):
+        target = "/internal/v1/propose"
+        big = str(4000000)
+        heads = {
+            "unsigned": [],
+            "stale": sign(self.secret, "POST", target, time_ms=int(time.time() * 1000) - 120000,
+                          length=4000000, digest="0" * 64),
+            "another secret": sign("another secret of 32 characters or more!", "POST", target,
+                                   length=4000000, digest="0" * 64),
+            "signed for another length": sign(self.secret, "POST", target, length=10,
+                                              digest="0" * 64),
+        }
+        for name, hs in heads.items():
+            with self.subTest(case=name):
+                r = self.answer_to_head(build_request(
+                    "POST", target, hs + [("Content-Length", big),
+                                          ("Content-Type", "application/x-protobuf")]))
+                self.assertError(r, 401, 10401, "unauthorized", msg=name)
+        # A chunked body cannot have its length signed: refused from the head too.
+        r = self.answer_to_head(build_request(
+            "POST", target, sign(self.secret, "POST", target) +
+            [("Transfer-Encoding", "chunked")]))
+        self.assertError(r, 411, 10411, "length_required")
+        # The same for a pushed blob copy.
+        blob = "/internal/v1/blobs/" + "ab" * 32
+        r = self.answer_to_head(build_request("PUT", blob, [("Content-Length", big)]))
+        self.assertError(r, 401, 10401, "unauthorized")
+        self.assertServing(self.node)
+
+    def test_body_must_match_the_signed_digest(self):
+        target = "/internal/v1/propose"
+        body = b"\xff\xfe not protobuf" * 3
+        before = self.index()
+        # A body altered on the way (same length): 400, nothing done.
+        other = bytes(reversed(body))
+        r = self.node.post(target, other, auth=False,
+                           headers=dict(sign(self.secret, "POST", target, body)))
+        self.assertError(r, 400, 10400, "bad_request")
+        self.assertIn("X-Imgarc-Body-Sha256", r.json["message"])
+        # A body without the signed digest: 400.
+        r = self.node.post(target, body, auth=False,
+                           headers=dict(sign(self.secret, "POST", target, body, digest="")))
+        self.assertError(r, 400, 10400, "bad_request")
+        self.assertEqual(self.index(), before, "a refused /internal call changed the log")
+        # The right digest of a body that is no command: the handler's own 400.
+        r = self.node.post(target, body, auth=False,
+                           headers=dict(sign(self.secret, "POST", target, body)))
+        self.assertError(r, 400, 10400, "bad_request")
+        self.assertIn("Command", r.json["message"])
+
+    def test_either_secret_of_a_rotation_is_accepted(self):
+        target = "/internal/v1/status"
+        for name, secret in (("current", self.secret), ("previous", self.previous)):
+            with self.subTest(secret=name):
+                r = self.node.get(target, auth=False, headers=dict(sign(secret, "GET", target)))
+                self.assertStatus(r, 200)
+                self.assertEqual(r.header("content-type"), "application/x-protobuf")
+        r = self.node.get(target, auth=False,
+                          headers=dict(sign("a third secret of 32 characters or more", "GET",
+                                            target)))
+        self.assertError(r, 401, 10401, "unauthorized")
+        self.assertIn("--cluster-secret-previous-file", r.json["message"])
+
+    def test_previous_secret_alone_is_refused(self):
+        d = self.scratch("previous-alone")
+        path = os.path.join(d, "previous")
+        with open(path, "w") as f:
+            f.write(self.previous)
+        os.chmod(path, 0o600)
+        node = Node("previous-alone", args=["--cluster-secret-previous-file", path])
+        self.addCleanup(node.cleanup)
+        with self.assertRaises(NodeError) as ctx:
+            node.start(timeout=30)
+        self.assertIn("--cluster-secret-file", str(ctx.exception))
 
 
 if __name__ == "__main__":

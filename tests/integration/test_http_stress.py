@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import random
+import select
 import signal
 import socket
 import threading
@@ -996,6 +997,110 @@ class HttpStressTest(NodeTestCase):
             self.assertTrue(body == big, "the pipelined download differs")
         finally:
             c.close()
+
+
+class SlowBodiesTest(NodeTestCase):
+    """Slow or stalled clients cannot hold the node's memory: a request's head and a
+    body held in memory have deadlines however steadily they trickle, and the bodies
+    held at once are bounded (503 with Retry-After beyond)."""
+
+    def trickle(self, node, head, data, every=0.3):
+        """Sends @head, then @data one byte every @every seconds until the node answers;
+        returns (answer, bytes of @data sent)."""
+        s = node.socket(timeout=30)
+        try:
+            s.sendall(head)
+            sent = 0
+            for i in range(len(data)):
+                readable, _, _ = select.select([s], [], [], every)
+                if readable:
+                    break
+                try:
+                    s.send(data[i:i + 1])
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                sent += 1
+            return ResponseReader(s).read(), sent
+        finally:
+            s.close()
+
+    def test_trickled_head_and_body_get_408(self):
+        node = self.start_node("slow-bodies", args=[
+            "--idle-timeout-ms", "2000", "--header-timeout-ms", "2500",
+            "--body-timeout-ms", "2500"])
+        auth = [("Authorization", "Bearer " + node.token)]
+        # A head a byte at a time, never 2 s apart: its deadline still ends it.
+        r, sent = self.trickle(node, b"GET /healthz HTTP/1.1\r\n",
+                               b"X-Pad: " + b"a" * 100 + b"\r\n\r\n")
+        self.assertError(r, 408, 10408, "request_timeout", index=False)
+        self.assertIn("--header-timeout-ms", r.json["message"])
+        self.assertLess(sent, 100, "the whole head was taken")
+        # The same for a JSON body (held in memory until complete).
+        body = json.dumps({"image_no": "BX-SLOW-1", "bill_no": "1", "amount": "1.00",
+                           "note": "x" * 100}).encode()
+        head = build_request("POST", "/api/v1/pool",
+                             auth + [("Content-Type", "application/json"),
+                                     ("Content-Length", str(len(body)))])
+        r, sent = self.trickle(node, head, body)
+        self.assertError(r, 408, 10408, "request_timeout", index=False)
+        self.assertIn("--body-timeout-ms", r.json["message"])
+        self.assertLess(sent, len(body), "the whole body was taken")
+        self.assertError(node.bill("BX-SLOW-1"), 404, 11002, "bill_not_found")
+        self.assertEqual(node.metrics()["imgarc_http_buffered_bytes"], 0)
+
+    def test_buffered_bodies_are_bounded(self):
+        budget = 8 << 20
+        node = self.start_node("buffered-bodies", args=[
+            "--buffered-bytes-max", str(budget), "--body-timeout-ms", "600000",
+            "--idle-timeout-ms", "600000"])
+        auth = [("Authorization", "Bearer " + node.token),
+                ("Content-Type", "application/json")]
+        size = 1 << 20  # the largest JSON body
+        head = build_request("POST", "/api/v1/pool", auth + [("Content-Length", str(size))])
+        held = []
+        try:
+            # Seven bodies of 1 MiB (each holds its length + 1) fit in 8 MiB...
+            for _ in range(7):
+                s = node.socket(timeout=30)
+                held.append(s)
+                s.sendall(head + b'{"image_no": ')
+            self.wait_metric(node, "imgarc_http_buffered_bytes", 7 * (size + 1))
+            # ...an eighth does not: 503 from its head, told when to retry (its body
+            # bytes already on the way are dropped).
+            s = node.socket(timeout=30)
+            try:
+                s.sendall(head + b"x" * 200000)
+                reader = ResponseReader(s)
+                r = reader.read()
+                self.assertError(r, 503, 10503, "unavailable", index=False)
+                self.assertEqual(r.header("retry-after"), "1")
+                self.assertIn("--buffered-bytes-max", r.json["message"])
+                self.assertTrue(reader.at_eof(10), "the refused connection stays open")
+            finally:
+                s.close()
+            m = node.metrics()
+            self.assertEqual(m["imgarc_http_bodies_refused_busy_total"], 1)
+            # Requests without a body are not held back.
+            self.assertStatus(node.get("/api/v1/bills"), 200)
+            # A client gone gives its share back; the next body fits again.
+            held.pop().close()
+            self.wait_metric(node, "imgarc_http_buffered_bytes", 6 * (size + 1), below=True)
+            r = node.pool_push({"image_no": "BX-BUDGET-1", "bill_no": "1", "amount": "1.00"})
+            self.assertStatus(r, 201)
+        finally:
+            for s in held:
+                s.close()
+        self.wait_metric(node, "imgarc_http_buffered_bytes", 0, below=True)
+
+    def wait_metric(self, node, name, value, below=False, timeout=20):
+        deadline = time.monotonic() + timeout
+        while True:
+            got = node.metrics()[name]
+            if (got <= value) if below else (got >= value):
+                return
+            if time.monotonic() > deadline:
+                self.fail("%s is %d, never %s %d" % (name, got, "<=" if below else ">=", value))
+            time.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ struct fixture {
 };
 
 static struct fixture F;
+/* Server settings a case changes (0: the defaults of run()). */
+static uint64_t buffered_bytes_max;
 
 static void *client_main(void *arg)
 {
@@ -91,6 +93,7 @@ static void run(http_request_cb cb, const char *request, size_t len)
                                    .body_bytes_max = 64 << 20,
                                    .idle_timeout_ms = 5000,
                                    .connections_max = 16,
+                                   .buffered_bytes_max = buffered_bytes_max,
                                    .request_cb = cb};
     char msg[128];
     memset(&F, 0, sizeof F);
@@ -161,6 +164,27 @@ static void refuse_without_reading(struct http_request *req)
 {
     F.requests++;
     http_respond_error(req, 400, 10400, "bad_request", "refused before the body");
+}
+
+static void refuse_and_close(struct http_request *req)
+{
+    F.requests++;
+    http_request_close_after(req);
+    http_respond_error(req, 401, 10401, "unauthorized", "refused from the head");
+}
+
+static void buffered_done(struct http_request *req, int status)
+{
+    char text[64];
+    F.body_status = status;
+    snprintf(text, sizeof text, "buffered %zu", req->body_len);
+    http_respond(req, 200, "text/plain", text, strlen(text));
+}
+
+static void buffer_body(struct http_request *req)
+{
+    F.requests++;
+    http_request_buffer_body(req, 1 << 20, buffered_done);
 }
 
 /* ---- Cases ---- */
@@ -269,6 +293,115 @@ static void malformed_request_gets_400_json(void **state)
     free(F.response);
 }
 
+static void chunk_data_without_crlf_is_refused(void **state)
+{
+    const char *reqs[] = {
+        "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY0\r\n\r\n",
+        "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r0\r\n\r\n",
+        "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n\r0\r\n\r\n",
+    };
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(reqs); i++) {
+        run(stream_body, reqs[i], strlen(reqs[i]));
+        assert_non_null(strstr(F.response, "HTTP/1.1 400 "));
+        assert_non_null(strstr(F.response, "CRLF"));
+        assert_non_null(strstr(F.response, "Connection: close"));
+        assert_int_equal(F.body_status, BASE_ECANCELED);
+        free(F.response);
+    }
+}
+
+static void folded_header_is_refused(void **state)
+{
+    const char *reqs[] = {
+        "GET /a HTTP/1.1\r\nX-A: a\r\n folded\r\n\r\n",
+        "GET /a HTTP/1.1\r\nX-A: a\r\n\tfolded\r\n\r\n",
+        "GET /a HTTP/1.1\r\nX-A:\r\n folded\r\n\r\n",
+        "GET /a HTTP/1.1\r\n X-A: a\r\n\r\n",
+        /* Pipelined: the second head is scanned too. */
+        "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nX-A: a\r\n folded\r\n\r\n",
+    };
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(reqs); i++) {
+        run(answer_path, reqs[i], strlen(reqs[i]));
+        assert_int_equal(F.requests, i == 4 ? 1 : 0);
+        assert_non_null(strstr(F.response, "HTTP/1.1 400 "));
+        assert_non_null(strstr(F.response, "obs-fold"));
+        free(F.response);
+    }
+    /* A body that starts with a space after the head is no fold. */
+    {
+        const char req[] = "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\n  x"
+                           "GET /c HTTP/1.1\r\nConnection: close\r\n\r\n";
+        run(stream_body, req, sizeof req - 1);
+        assert_int_equal(F.requests, 2);
+        assert_int_equal(count(F.response, "HTTP/1.1 200 "), 2);
+        free(F.response);
+    }
+}
+
+static void only_http_1_is_served(void **state)
+{
+    static const struct {
+        const char *req;
+        const char *status;
+    } cases[] = {
+        {"GET /a HTTP/3.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 "},
+        {"GET /a HTTP/2.0\r\n\r\n", "HTTP/1.1 505 "},
+        {"GET /a HTTP/1.2\r\n\r\n", "HTTP/1.1 505 "},
+        {"GET /a\r\n\r\n", "HTTP/1.1 400 "},
+        {"GET /a\r\nHost: x\r\n\r\n", "HTTP/1.1 400 "},
+        {"GET /a HTTP/1.0\r\n\r\n", "HTTP/1.1 200 "},
+    };
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        run(answer_path, cases[i].req, strlen(cases[i].req));
+        assert_non_null(strstr(F.response, cases[i].status));
+        free(F.response);
+    }
+}
+
+static void refusal_with_close_after_reads_no_body(void **state)
+{
+    const char req[] = "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789"
+                       "GET /y HTTP/1.1\r\n\r\n";
+    (void)state;
+    run(refuse_and_close, req, sizeof req - 1);
+    /* Without close_after the small body would be skipped and /y answered too. */
+    assert_int_equal(F.requests, 1);
+    assert_int_equal(count(F.response, "HTTP/1.1 401 "), 1);
+    assert_non_null(strstr(F.response, "Connection: close"));
+    free(F.response);
+}
+
+static void buffered_body_over_the_budget_gets_503(void **state)
+{
+    size_t body_len = 100000;
+    char head[128];
+    int head_len = snprintf(head, sizeof head, "POST /b HTTP/1.1\r\nContent-Length: %zu\r\n\r\n",
+                            body_len);
+    char *req = xmalloc((size_t)head_len + body_len);
+    (void)state;
+    memcpy(req, head, (size_t)head_len);
+    memset(req + head_len, 'x', body_len);
+    /* The body's bytes follow its head at once: refused, they must be dropped. */
+    buffered_bytes_max = 50000;
+    run(buffer_body, req, (size_t)head_len + body_len);
+    buffered_bytes_max = 0;
+    assert_non_null(strstr(F.response, "HTTP/1.1 503 "));
+    assert_non_null(strstr(F.response, "Retry-After: 1"));
+    assert_non_null(strstr(F.response, "Connection: close"));
+    assert_int_equal(F.body_status, BASE_ETOOBIG);
+    free(F.response);
+    /* Within the budget it is buffered. */
+    buffered_bytes_max = 200000;
+    run(buffer_body, req, (size_t)head_len + body_len);
+    buffered_bytes_max = 0;
+    assert_non_null(strstr(F.response, "buffered 100000"));
+    free(F.response);
+    free(req);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(pipelined_requests_are_answered_in_order),
     cmocka_unit_test(paused_body_arrives_whole),
@@ -277,6 +410,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(truncated_body_reports_canceled),
     cmocka_unit_test(oversized_head_gets_431),
     cmocka_unit_test(malformed_request_gets_400_json),
+    cmocka_unit_test(chunk_data_without_crlf_is_refused),
+    cmocka_unit_test(folded_header_is_refused),
+    cmocka_unit_test(only_http_1_is_served),
+    cmocka_unit_test(refusal_with_close_after_reads_no_body),
+    cmocka_unit_test(buffered_body_over_the_budget_gets_503),
 };
 
 TESTLIB_MAIN("http", tests)
