@@ -27,7 +27,11 @@ class AuthClusterTest(ClusterTestCase):
             {"username": "ida", "password": PASSWORD, "roles": ["scanner"]}).encode())
         self.assertStatus(r, 201)
         created = str(r.json["index"])
-        r = a.request("POST", "/api/v1/auth/login", headers={"X-Imgarc-Min-Index": created},
+        # Login is public and so ignores X-Imgarc-Min-Index (an anonymous caller must not
+        # hold a request): wait with the operator's token for node a to have the user.
+        self.assertStatus(a.request("GET", "/api/v1/bills",
+                                    headers={"X-Imgarc-Min-Index": created}), 200)
+        r = a.request("POST", "/api/v1/auth/login",
                       body=json.dumps({"username": "ida", "password": PASSWORD}).encode(),
                       auth=False)
         self.assertStatus(r, 200)
