@@ -37,6 +37,7 @@ struct api_config {
     uint64_t login_failures_max; /* wrong passwords that lock an account */
     uint64_t login_lock_ms;      /* for how long */
     struct outbox *outbox;       /* webhook deliveries, for /metrics (borrowed) */
+    struct outbound *outbound;   /* where webhooks may point (borrowed) */
     struct keeper *keeper;       /* copies of blobs on other nodes (borrowed) */
     unsigned replicas;           /* R and W, for answers about placement */
     unsigned write_quorum;

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/outbound.h"
 #include "version.h"
 
 enum opt_type { OPT_STRING, OPT_U64, OPT_BOOL, OPT_LIST };
@@ -110,6 +111,10 @@ static const struct opt opts[] = {
     {"license-pubkey", OPT_LIST, OFF(license_pubkeys), NULL, 0, 0,
      "file of a public key whose signed licenses this node accepts (repeatable; from "
      "'imgarc license keygen')"},
+    {"outbound-allow", OPT_LIST, OFF(outbound_allow), NULL, 0, 0,
+     "HOST[:PORT] or CIDR a webhook or ERP submission may reach although it is loopback, "
+     "private, link-local or otherwise internal (refused by default; repeatable; a "
+     "cluster member's address needs its HOST:PORT named; docs/webhooks.md)"},
 };
 
 static void usage(FILE *out)
@@ -329,6 +334,14 @@ int node_config_load(struct node_config *c, int argc, char **argv)
         fprintf(stderr, "imgarcd: write-quorum (%llu) must not exceed replicas (%llu)\n",
                 (unsigned long long)c->write_quorum, (unsigned long long)c->replicas);
         return -1;
+    }
+    for (size_t i = 0; i < c->outbound_allow.n; i++) {
+        struct outbound_rule rule;
+        struct base_err err = {{0}};
+        if (outbound_rule_parse(c->outbound_allow.items[i], &rule, &err) != 0) {
+            fprintf(stderr, "imgarcd: %s\n", err.msg);
+            return -1;
+        }
     }
     if (log_level_parse(c->log_level) < 0) {
         fprintf(stderr, "imgarcd: log-level must be error, warn, info or debug\n");

@@ -57,6 +57,7 @@ struct node_config {
     uint64_t webhook_timeout_ms;
     uint64_t webhook_concurrency;
     struct config_list license_pubkeys; /* files of trusted license signing keys */
+    struct config_list outbound_allow;  /* receivers tenants' requests may reach */
 };
 
 /* Fills @c from defaults, then the config file (--config), then the flags. On a bad
