@@ -274,9 +274,8 @@ static bool valid_host_name(const char *s)
 
 static int rule_bad(struct base_err *err, const char *spec, const char *why)
 {
-    base_err_set(err, "--outbound-allow '%.80s': %s; the forms are HOST, HOST:PORT, an "
-                      "IPv4 or [IPv6] address with an optional :PORT, or a CIDR range such "
-                      "as 10.1.0.0/16 or fd00::/8", spec, why);
+    base_err_set(err, "--outbound-allow '%.64s': %s; write HOST[:PORT], IP[:PORT] "
+                      "([IPv6]:PORT) or a CIDR such as 10.1.0.0/16", spec, why);
     return BASE_EINVAL;
 }
 
@@ -303,7 +302,7 @@ static int parse_cidr(const char *spec, const char *slash, struct outbound_rule 
     for (unsigned i = r->prefix; i < 128; i++) {
         if ((r->net[i / 8] & (0x80 >> (i % 8))) != 0) {
             return rule_bad(err, spec, "the address has bits set beyond the prefix length "
-                                       "(write the network address, e.g. 10.1.0.0/16)");
+                                       "(name the network)");
         }
     }
     return 0;
