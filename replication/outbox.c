@@ -156,9 +156,9 @@ static void report(struct job *j, DeliveryResult *r)
     }
 }
 
-/* The length of the UTF-8 sequence at @p (@left bytes there) when it is valid and
- * printable, else 0. */
-static size_t printable_at(const unsigned char *p, size_t left)
+/* The length of the UTF-8 sequence at @p (@left bytes there), 0 when it is not valid
+ * UTF-8; *@printable says whether it shows as itself. */
+static size_t sequence_at(const unsigned char *p, size_t left, bool *printable)
 {
     size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
                : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
@@ -170,11 +170,11 @@ static size_t printable_at(const unsigned char *p, size_t left)
     for (size_t k = 1; k < n; k++) {
         cp = cp << 6 | (p[k] & 0x3fu);
     }
-    if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0xad || (cp >= 0x200b && cp <= 0x200f) ||
-        (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
-        (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f)) {
-        return 0; /* controls, format and bidirectional marks, tags */
-    }
+    /* Not controls, format and bidirectional marks, or tags. */
+    *printable = !(cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0xad ||
+                   (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+                   (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
+                   (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f));
     return n;
 }
 
@@ -183,10 +183,11 @@ void outbox_excerpt(const char *body, size_t n, char *out)
     const unsigned char *p = (const unsigned char *)body;
     size_t i = 0, o = 0;
     while (i < n && o < OUTBOX_EXCERPT_MAX) {
-        size_t len = printable_at(p + i, n - i);
-        if (len == 0) {
-            out[o++] = '?';
-            i++;
+        bool printable = false;
+        size_t len = sequence_at(p + i, n - i, &printable);
+        if (!printable) {
+            out[o++] = '?'; /* one for a character, one per byte of invalid UTF-8 */
+            i += len > 0 ? len : 1;
             continue;
         }
         if (o + len > OUTBOX_EXCERPT_MAX) {
