@@ -138,8 +138,8 @@ static void propose_webhook(struct api_op *op)
 /* Answers 400 for a receiver the outbound guard refuses (@why is its reason). */
 static void refuse_receiver(struct api_op *op, const char *why)
 {
-    char msg[768];
-    snprintf(msg, sizeof msg, "\"url\": %s. Check that the URL names the receiver's "
+    char msg[1024];
+    snprintf(msg, sizeof msg, "\"url\": %.600s. Check that the URL names the receiver's "
              "public address; a receiver on an internal network needs the operator to allow "
              "it with --outbound-allow HOST[:PORT] or CIDR (docs/webhooks.md)", why);
     api_op_bad(op, msg);
@@ -174,9 +174,9 @@ static void host_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *re
     if (any_allowed) {
         propose_webhook(op);
     } else {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s resolves only to refused addresses (%s)", nw->host,
-                 first);
+        char msg[600];
+        snprintf(msg, sizeof msg, "%.253s resolves only to refused addresses (%.255s)",
+                 nw->host, first);
         refuse_receiver(op, msg);
     }
 }

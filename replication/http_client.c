@@ -88,7 +88,8 @@ static void finish(struct http_client *c, struct http_client_req *r, CURLcode co
         r->error[0] = '\0';
     } else {
         r->status = 0;
-        if (r->refused[0] != '\0') {
+        if (r->refused[0] != '\0' && code == CURLE_COULDNT_CONNECT) {
+            /* Every address was refused (or the others failed): say why. */
             snprintf(r->error, sizeof r->error, "%s", r->refused);
         } else if (r->error[0] == '\0') {
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(code));
