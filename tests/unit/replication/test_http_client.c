@@ -443,6 +443,7 @@ static void guarded_request_reaches_an_allowed_receiver(void **state)
     run_until(f, 1);
     assert_int_equal(req.status, 200);
     assert_int_equal(f->server.requests, 1);
+    free(req.response);
     outbound_free(g);
 }
 
@@ -476,6 +477,7 @@ static void guarded_redirect_is_not_followed(void **state)
     run_until(f, 1);
     assert_int_equal(req.status, 302);
     assert_int_equal(f->server.requests, 1);
+    free(req.response);
     outbound_free(g);
 }
 
