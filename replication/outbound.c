@@ -12,7 +12,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 
-#define REFRESH_MS 2000
+#define RESOLVE_MS 2000 /* how often the members' host names are resolved again */
 #define RESOLVED_MAX 16 /* addresses kept per cluster host name */
 
 /* One HOST:PORT of the cluster. */
@@ -573,8 +573,10 @@ static void resolve_names(struct outbound *g)
     }
 }
 
-/* Rebuilds the list of the cluster's addresses from the flags and the registry. */
-static void refresh(struct outbound *g)
+/* Rebuilds the list of the cluster's addresses from the flags and the registry (a
+ * few records: each check reads it, so a member is known from its registration on);
+ * with @resolve, starts resolving the host names among them. */
+static void refresh(struct outbound *g, bool resolve)
 {
     struct base_err err = {{0}};
     struct collect c = {g, NULL, 0, 0};
@@ -591,14 +593,14 @@ static void refresh(struct outbound *g)
     free(g->targets);
     g->targets = c.list;
     g->n_targets = c.n;
-    if (g->loop != NULL && g->resolving == 0) {
+    if (resolve && g->loop != NULL && g->resolving == 0) {
         resolve_names(g);
     }
 }
 
 static void refresh_cb(uv_timer_t *t)
 {
-    refresh(t->data);
+    refresh(t->data, true);
 }
 
 /* ---- The check ---- */
@@ -626,6 +628,7 @@ bool outbound_permits(struct outbound *g, const char *host, const struct sockadd
     }
     canonical(raw, a);
     address_text(sa, text, sizeof text);
+    refresh(g, false);
     for (size_t i = 0; i < g->n_targets; i++) {
         if (reaches(&g->targets[i], host, a, port) && !allowed(g, host, a, port, true)) {
             snprintf(why, why_size, "refused: %s%s%s:%u is %s; an operator can allow it only "
@@ -681,11 +684,11 @@ int outbound_new(struct outbound **out, uv_loop_t *loop, const struct outbound_c
         g->own[i] = xstrdup(config->own[i]);
     }
     g->n_own = config->n_own;
-    refresh(g);
+    refresh(g, true);
     if (loop != NULL) {
         uv_timer_init(loop, &g->timer);
         g->timer.data = g;
-        uv_timer_start(&g->timer, refresh_cb, REFRESH_MS, REFRESH_MS);
+        uv_timer_start(&g->timer, refresh_cb, RESOLVE_MS, RESOLVE_MS);
     }
     *out = g;
     return 0;

@@ -10,7 +10,8 @@
  *     IPv4 and IPv6, IPv6 forms that carry an IPv4 address (mapped, compatible, NAT64,
  *     6to4) classified by the IPv4 address they carry;
  *   - every HTTP and raft address of the cluster (this node's flags and every member of
- *     the node registry, host names resolved in the background).
+ *     the node registry, read at each check; host names resolved every 2 s in the
+ *     background, and matched by name too).
  * An operator allows a receiver with --outbound-allow HOST[:PORT] or CIDR. A cluster
  * address stays refused unless a rule names its port too (HOST:PORT or IP:PORT): a CIDR
  * allowing the ERP's network does not open the members sitting in it.
@@ -71,8 +72,9 @@ struct outbound_config {
 
 struct outbound;
 
-/* Parses the rules (BASE_EINVAL with @err naming the bad one) and starts refreshing the
- * cluster's addresses from @archive's node registry every few seconds. */
+/* Parses the rules (BASE_EINVAL with @err naming the bad one) and starts resolving the
+ * host names of the cluster's addresses (@archive's node registry; NULL: none) every
+ * few seconds. @loop NULL: no background resolution (tests). */
 int outbound_new(struct outbound **out, uv_loop_t *loop, const struct outbound_config *config,
                  struct archive *archive, struct base_err *err) WARN_UNUSED;
 /* Whether a request whose URL names @host may connect to @sa. When not, @why (at least
