@@ -141,12 +141,27 @@ static const struct opt *find_opt(const char *name)
     return NULL;
 }
 
+/* Checks a string value whose form matters, where it is given (file line or flag). */
+static int check_value(const struct opt *o, const char *value, const char *where)
+{
+    struct base_err err = {{0}};
+    struct outbound_rule rule;
+    if (strcmp(o->name, "outbound-allow") == 0 && outbound_rule_parse(value, &rule, &err) != 0) {
+        fprintf(stderr, "imgarcd: %s: %s\n", where, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_opt(struct node_config *c, const struct opt *o, const char *value,
                    const char *where)
 {
     char *field = (char *)c + o->offset;
     char *end;
     unsigned long long v;
+    if (value != NULL && check_value(o, value, where) != 0) {
+        return -1;
+    }
     switch (o->type) {
     case OPT_STRING:
         free(*(char **)field);
@@ -334,14 +349,6 @@ int node_config_load(struct node_config *c, int argc, char **argv)
         fprintf(stderr, "imgarcd: write-quorum (%llu) must not exceed replicas (%llu)\n",
                 (unsigned long long)c->write_quorum, (unsigned long long)c->replicas);
         return -1;
-    }
-    for (size_t i = 0; i < c->outbound_allow.n; i++) {
-        struct outbound_rule rule;
-        struct base_err err = {{0}};
-        if (outbound_rule_parse(c->outbound_allow.items[i], &rule, &err) != 0) {
-            fprintf(stderr, "imgarcd: %s\n", err.msg);
-            return -1;
-        }
     }
     if (log_level_parse(c->log_level) < 0) {
         fprintf(stderr, "imgarcd: log-level must be error, warn, info or debug\n");

@@ -11,6 +11,7 @@ status; the delivery history keeps a sanitised excerpt that only tenant admins s
 
 import http.server
 import json
+import os
 import subprocess
 import threading
 import time
@@ -302,7 +303,14 @@ class TestHostPortAndCidr(OutboundCase):
             with self.subTest(value=bad):
                 p = run_imgarcd("--data", tmp, "--outbound-allow", bad)
                 self.assertEqual(p.returncode, 2, p.stderr)
-                self.assertIn("--outbound-allow '%s': %s" % (bad, words), p.stderr)
+                self.assertIn("flag: --outbound-allow '%s': %s" % (bad, words), p.stderr)
+        # The config file takes the key too, line by line.
+        conf = os.path.join(tmp, "imgarcd.conf")
+        with open(conf, "w") as f:
+            f.write("# receivers\noutbound-allow = 10.20.0.0/16\noutbound-allow = 10.0.0.0/33\n")
+        p = run_imgarcd("--data", tmp, "--config", conf)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("%s:3: --outbound-allow '10.0.0.0/33': the prefix length" % conf, p.stderr)
         p = run_imgarcd("--help")
         self.assertIn("--outbound-allow", p.stdout)
 
