@@ -255,7 +255,10 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
     return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
-/* A tenant's request: checked connections of its own, no redirects, http(s) only. */
+/* A tenant's request: checked connections of its own, no redirects, http(s) only. A
+ * fresh connection makes libcurl call the hook (a pooled one, opened by a node-to-node
+ * call to the same HOST:PORT, would skip it), and redirects stay off because host-name
+ * rules are matched against r->host, the URL's host, which a redirect would change. */
 static void configure_guard(struct http_client_req *r)
 {
     CURL *e = r->easy;
