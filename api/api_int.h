@@ -143,6 +143,10 @@ void api_handle_delete_webhook(struct api_call *call);
 void api_handle_bill_deliveries(struct api_call *call);
 void api_handle_list_deliveries(struct api_call *call);
 void api_handle_retry_delivery(struct api_call *call);
+/* A delivery error as answers show it: an error recorded with the receiver's words
+ * ("HTTP 500: <its answer>", as earlier versions recorded it) becomes "HTTP 500 from the
+ * receiver"; others are returned as they are. @buf (64 bytes) may hold the result. */
+const char *api_receiver_error(const char *error, char *buf, size_t size);
 void api_handle_create_bill_type(struct api_call *call);
 void api_handle_list_bill_types(struct api_call *call);
 void api_handle_set_scheme(struct api_call *call);

@@ -436,9 +436,11 @@ static json_t *reasons_json(const BillRecord *b)
                                               (unsigned)(b->n_invoices - b->invoices_matched),
                                               (unsigned)b->n_invoices, b->image_no));
     } else if (strcmp(b->state, "erp_failed") == 0) {
+        char buf[64]; /* the receiver's answer body never shows here */
         json_array_append_new(r, json_sprintf("submission to the ERP failed: %s; retry with "
                                               "POST /api/v1/bills/%s/erp-submit",
-                                              b->erp_error, b->image_no));
+                                              api_receiver_error(b->erp_error, buf, sizeof buf),
+                                              b->image_no));
     }
     if (!b->in_pool) {
         json_array_append_new(r, json_string("no pool bill pushed by the business system for "

@@ -3,17 +3,25 @@
  * A tenant admin (or the operator) registers a URL for some events; the state machine
  * queues a delivery per event and webhook, and the leader's outbox dispatcher
  * (replication/outbox.c) sends them. Deliveries are listed per bill and per tenant,
- * with every attempt, and a failed one can be retried by hand. */
+ * with every attempt, and a failed one can be retried by hand.
+ *
+ * A URL whose host is an address the outbound guard refuses (replication/outbound.h),
+ * or a name that resolves only to such addresses, is refused at creation; the guard
+ * checks every connection again when deliveries are made. */
 #include "api/api_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
 #include <sodium.h>
 
+#include "archive/users.h"
 #include "base/hex.h"
 #include "base/mem.h"
+#include "replication/http_client.h"
+#include "replication/outbound.h"
 
 #define WEBHOOK_BODY_MAX (16u << 10)
 #define EVENTS_MAX 16
@@ -44,6 +52,9 @@ struct new_webhook {
     char secret[SECRET_MAX + 1];
     char *events[EVENTS_MAX];
     size_t n_events;
+    uv_getaddrinfo_t resolve; /* the URL's host name, checked before creating */
+    char host[256];
+    unsigned port;
 };
 
 static void webhook_created(struct repl_propose *prop, int status,
@@ -105,16 +116,108 @@ static bool read_secret(struct api_op *op, json_t *secret, struct new_webhook *n
     return true;
 }
 
+static void propose_webhook(struct api_op *op)
+{
+    struct new_webhook *nw = op->data;
+    Command cmd = COMMAND__INIT;
+    CreateWebhook c = CREATE_WEBHOOK__INIT;
+    uint8_t raw[8];
+    randombytes_buf(raw, sizeof raw);
+    memcpy(nw->id, "wh", 2);
+    hex_encode(raw, sizeof raw, nw->id + 2);
+    c.id = nw->id;
+    c.url = (char *)json_string_value(json_object_get(op->body, "url"));
+    c.events = nw->events;
+    c.n_events = nw->n_events;
+    c.secret = nw->secret;
+    cmd.body_case = COMMAND__BODY_CREATE_WEBHOOK;
+    cmd.create_webhook = &c;
+    api_op_propose(op, &cmd, NULL, webhook_created);
+}
+
+/* Answers 400 for a receiver the outbound guard refuses (@why is its reason). */
+static void refuse_receiver(struct api_op *op, const char *why)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "\"url\": %.600s. Check that the URL names the receiver's "
+             "public address; a receiver on an internal network needs the operator to allow "
+             "it with --outbound-allow HOST[:PORT] or CIDR (docs/webhooks.md)", why);
+    api_op_bad(op, msg);
+}
+
+static void host_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct api_op *op = req->data;
+    struct new_webhook *nw = op->data;
+    struct outbound *g = op->call.api->config.outbound;
+    char why[256], first[256] = "";
+    /* A name that does not resolve now may later: the check at connect time decides. */
+    bool any_allowed = status != 0 || res == NULL;
+    for (struct addrinfo *ai = res; ai != NULL && !any_allowed; ai = ai->ai_next) {
+        struct sockaddr_storage ss;
+        if (ai->ai_addrlen > sizeof ss) {
+            continue;
+        }
+        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+        if (ss.ss_family == AF_INET) {
+            ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)nw->port);
+        } else if (ss.ss_family == AF_INET6) {
+            ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)nw->port);
+        }
+        any_allowed = outbound_permits(g, nw->host, (const struct sockaddr *)&ss, why,
+                                       sizeof why);
+        if (!any_allowed && first[0] == '\0') {
+            memcpy(first, why, sizeof first);
+        }
+    }
+    uv_freeaddrinfo(res);
+    if (any_allowed) {
+        propose_webhook(op);
+    } else {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%.253s resolves only to refused addresses (%.255s)",
+                 nw->host, first);
+        refuse_receiver(op, msg);
+    }
+}
+
+/* Checks the URL's host with the outbound guard, then proposes; answers 400 when it
+ * is refused. A host name is resolved first (off the loop). */
+static void check_receiver(struct api_op *op, const char *url)
+{
+    struct new_webhook *nw = op->data;
+    struct outbound *g = op->call.api->config.outbound;
+    struct base_err err = {{0}};
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    char why[256];
+    if (g == NULL) {
+        propose_webhook(op);
+        return;
+    }
+    if (http_client_url_host(url, nw->host, sizeof nw->host, &nw->port, &err) != 0) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "\"url\": %s", err.msg);
+        api_op_bad(op, msg);
+        return;
+    }
+    if (outbound_literal_refused(g, nw->host, nw->port, why, sizeof why)) {
+        refuse_receiver(op, why);
+        return;
+    }
+    nw->resolve.data = op;
+    if (uv_getaddrinfo(op->call.api->loop, &nw->resolve, host_resolved, nw->host, NULL,
+                       &hints) != 0) {
+        propose_webhook(op); /* cannot resolve now: the check at connect time decides */
+    }
+}
+
 static void create_body(struct http_request *req, int status)
 {
     struct api_op *op = req->data;
     json_t *root = api_op_json(op, status);
     const char *url = json_string_value(json_object_get(root, "url"));
     struct new_webhook *nw = xcalloc(1, sizeof *nw);
-    Command cmd = COMMAND__INIT;
-    CreateWebhook c = CREATE_WEBHOOK__INIT;
     const char *problem;
-    uint8_t raw[8];
     op->data = nw;
     op->wipe = sizeof *nw;
     if (root == NULL) {
@@ -136,17 +239,7 @@ static void create_body(struct http_request *req, int status)
         !read_secret(op, json_object_get(root, "secret"), nw)) {
         return;
     }
-    randombytes_buf(raw, sizeof raw);
-    memcpy(nw->id, "wh", 2);
-    hex_encode(raw, sizeof raw, nw->id + 2);
-    c.id = nw->id;
-    c.url = (char *)url;
-    c.events = nw->events;
-    c.n_events = nw->n_events;
-    c.secret = nw->secret;
-    cmd.body_case = COMMAND__BODY_CREATE_WEBHOOK;
-    cmd.create_webhook = &c;
-    api_op_propose(op, &cmd, NULL, webhook_created);
+    check_receiver(op, url);
 }
 
 void api_handle_create_webhook(struct api_call *call)
@@ -217,21 +310,43 @@ void api_handle_delete_webhook(struct api_call *call)
 
 /* ---- Deliveries ---- */
 
-static json_t *delivery_json(const DeliveryRecord *d)
+const char *api_receiver_error(const char *error, char *buf, size_t size)
+{
+    const char *p = error;
+    if (strncmp(p, "HTTP ", 5) != 0) {
+        return error;
+    }
+    p += 5;
+    while (*p >= '0' && *p <= '9' && p - error < 12) {
+        p++;
+    }
+    if (p == error + 5 || *p != ':') {
+        return error;
+    }
+    snprintf(buf, size, "HTTP %.*s from the receiver", (int)(p - error - 5), error + 5);
+    return buf;
+}
+
+/* One delivery; @excerpts: with the start of each answer (tenant admins only). */
+static json_t *delivery_json(const DeliveryRecord *d, bool excerpts)
 {
     char id[24];
     json_t *history = json_array();
     json_t *payload = json_loads(d->body, 0, NULL);
     for (size_t i = 0; i < d->n_history; i++) {
         const DeliveryAttempt *a = d->history[i];
-        json_array_append_new(history,
-                              json_pack("{s:o, s:o, s:o, s:i}", "time", api_time_json(a->time_ms),
-                                        "http_status",
-                                        a->http_status != 0 ? json_integer(a->http_status)
-                                                            : json_null(),
-                                        "error",
-                                        a->error[0] != '\0' ? json_string(a->error) : json_null(),
-                                        "ms", (int)a->ms));
+        char buf[64];
+        json_t *attempt = json_pack(
+            "{s:o, s:o, s:o, s:i}", "time", api_time_json(a->time_ms), "http_status",
+            a->http_status != 0 ? json_integer(a->http_status) : json_null(), "error",
+            a->error[0] != '\0' ? json_string(api_receiver_error(a->error, buf, sizeof buf))
+                                : json_null(),
+            "ms", (int)a->ms);
+        if (excerpts) {
+            json_object_set_new(attempt, "excerpt",
+                                a->excerpt[0] != '\0' ? json_string(a->excerpt) : json_null());
+        }
+        json_array_append_new(history, attempt);
     }
     snprintf(id, sizeof id, "%llu", (unsigned long long)d->id);
     return json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "id", id,
@@ -243,20 +358,27 @@ static json_t *delivery_json(const DeliveryRecord *d)
                      "history", history, "payload", payload != NULL ? payload : json_null());
 }
 
+struct delivery_list {
+    json_t *list;
+    bool excerpts;
+};
+
 static void delivery_one(const DeliveryRecord *d, void *arg)
 {
-    json_array_append_new(arg, delivery_json(d));
+    struct delivery_list *l = arg;
+    json_array_append_new(l->list, delivery_json(d, l->excerpts));
 }
 
 /* Answers the deliveries @f selects; @image_no names the bill in the answer. */
 static void respond_deliveries(struct api_call *call, const struct archive_delivery_filter *f)
 {
     struct base_err err = {{0}};
-    json_t *list = json_array();
+    /* A receiver's answer may hold anything it likes: tenant admins only. */
+    struct delivery_list l = {json_array(), (call->perms & PERM_ADMIN) != 0};
     bool more;
-    if (archive_list_deliveries(call->api->archive, call->tenant, f, delivery_one, list, &more,
+    if (archive_list_deliveries(call->api->archive, call->tenant, f, delivery_one, &l, &more,
                                 &err) != 0) {
-        json_decref(list);
+        json_decref(l.list);
         api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "deliveries: %s", err.msg);
         return;
     }
@@ -265,7 +387,7 @@ static void respond_deliveries(struct api_call *call, const struct archive_deliv
                                f->image_no != NULL && f->image_no[0] != '\0'
                                    ? json_string(f->image_no)
                                    : json_null(),
-                               "deliveries", list, "more", more));
+                               "deliveries", l.list, "more", more));
 }
 
 static bool valid_state(const char *s)

@@ -24,13 +24,16 @@ void api_bill_applied(struct repl_propose *prop, int status, const struct archiv
             api_respond_error(op->call.api, op->call.req, 500, API_E_INTERNAL, "bill: %s",
                               err.msg);
         } else {
+            char buf[64];
             json_t *body = json_pack(
                 "{s:s, s:s, s:o, s:{s:i, s:i}, s:o, s:I}", "image_no", bill->image_no, "state",
                 bill->state, "file_id",
                 res->file_id[0] != '\0' ? json_string(res->file_id) : json_null(), "invoices",
                 "declared", (int)bill->n_invoices, "matched", (int)bill->invoices_matched,
                 "erp_error",
-                bill->erp_error[0] != '\0' ? json_string(bill->erp_error) : json_null(),
+                bill->erp_error[0] != '\0'
+                    ? json_string(api_receiver_error(bill->erp_error, buf, sizeof buf))
+                    : json_null(),
                 "index", (json_int_t)res->index);
             if (res->position > 0) { /* a move: where the file landed */
                 json_object_set_new(body, "position", json_integer(res->position));

@@ -1720,6 +1720,8 @@ static void add_attempt(DeliveryRecord *d, const DeliveryResult *r, uint64_t tim
     a->time_ms = time_ms;
     a->http_status = r->http_status;
     a->error = xstrdup(r->error != NULL ? r->error : "");
+    /* The dispatcher sanitises it; a longer one is dropped, not kept. */
+    a->excerpt = xstrdup(r->excerpt != NULL && strlen(r->excerpt) <= 1024 ? r->excerpt : "");
     a->ms = r->ms;
     if (d->n_history == ARCHIVE_DELIVERY_HISTORY) {
         delivery_attempt__free_unpacked(d->history[0], NULL);

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/outbound.h"
 #include "version.h"
 
 enum opt_type { OPT_STRING, OPT_U64, OPT_BOOL, OPT_LIST };
@@ -130,6 +131,10 @@ static const struct opt opts[] = {
     {"metrics-token-file", OPT_STRING, OFF(metrics_token_file), NULL, 0, 0,
      "file holding a token (16+ bytes) that may read the tenant series of /metrics (the "
      "operator token may too); without a token /metrics shows node series only"},
+    {"outbound-allow", OPT_LIST, OFF(outbound_allow), NULL, 0, 0,
+     "HOST[:PORT] or CIDR a webhook or ERP submission may reach although it is loopback, "
+     "private, link-local or otherwise internal (refused by default; repeatable; a "
+     "cluster member's address needs its HOST:PORT named; docs/webhooks.md)"},
 };
 
 static void usage(FILE *out)
@@ -156,12 +161,27 @@ static const struct opt *find_opt(const char *name)
     return NULL;
 }
 
+/* Checks a string value whose form matters, where it is given (file line or flag). */
+static int check_value(const struct opt *o, const char *value, const char *where)
+{
+    struct base_err err = {{0}};
+    struct outbound_rule rule;
+    if (strcmp(o->name, "outbound-allow") == 0 && outbound_rule_parse(value, &rule, &err) != 0) {
+        fprintf(stderr, "imgarcd: %s: %s\n", where, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_opt(struct node_config *c, const struct opt *o, const char *value,
                    const char *where)
 {
     char *field = (char *)c + o->offset;
     char *end;
     unsigned long long v;
+    if (value != NULL && check_value(o, value, where) != 0) {
+        return -1;
+    }
     switch (o->type) {
     case OPT_STRING:
         free(*(char **)field);

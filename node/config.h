@@ -63,6 +63,7 @@ struct node_config {
     struct config_list license_pubkeys; /* files of trusted license signing keys */
     uint64_t login_source_failures;
     char *metrics_token_file;
+    struct config_list outbound_allow;  /* receivers tenants' requests may reach */
 };
 
 /* Fills @c from defaults, then the config file (--config), then the flags. On a bad

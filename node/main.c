@@ -23,6 +23,7 @@
 #include "node/identity.h"
 #include "replication/http_client.h"
 #include "replication/keeper.h"
+#include "replication/outbound.h"
 #include "replication/outbox.h"
 #include "replication/peer_auth.h"
 #include "replication/raft_node.h"
@@ -40,6 +41,7 @@ struct node {
     struct blob_store blobs;
     struct repl *repl;
     struct http_client *http;
+    struct outbound *outbound;
     struct outbox *outbox;
     struct keeper *keeper;
     struct api *api;
@@ -258,6 +260,7 @@ static void stopped_api(void *arg)
     n->api = NULL;
     LOG_INFO("node", "HTTP server stopped; stopping the outbox and the blob keeper");
     outbox_stop(n->outbox);
+    outbound_close(n->outbound);
     keeper_stop(n->keeper);
     http_client_close(n->http, stopped_http_client, n);
 }
@@ -387,6 +390,14 @@ static int start_services(struct node *n, struct base_err *err)
         .scrub_pause_ms = n->config.scrub_pause_ms,
         .gc_grace_ms = n->config.gc_grace_ms,
     };
+    const char *own[] = {n->config.listen, n->config.raft_listen,
+                         n->config.advertise != NULL ? n->config.advertise : n->config.listen};
+    struct outbound_config obc = {
+        .allow = (const char *const *)n->config.outbound_allow.items,
+        .n_allow = n->config.outbound_allow.n,
+        .own = own,
+        .n_own = ARRAY_SIZE(own),
+    };
     struct api_config ac;
     int rv;
     if (mkdir_p(raft_dir) != 0) {
@@ -400,7 +411,11 @@ static int start_services(struct node *n, struct base_err *err)
         return rv;
     }
     if ((rv = load_license_keys(n, err)) != 0 ||
-        (rv = http_client_init(&n->http, &n->loop, err)) != 0 ||
+        (rv = outbound_new(&n->outbound, &n->loop, &obc, &n->archive, err)) != 0) {
+        return rv;
+    }
+    oc.guard = n->outbound;
+    if ((rv = http_client_init(&n->http, &n->loop, err)) != 0 ||
         (rv = outbox_start(&n->outbox, &n->loop, &oc, &n->archive, n->repl, n->http, err)) !=
             0 ||
         (rv = keeper_start(&n->keeper, &n->loop, &kc, &n->archive, n->repl, &n->blobs,
@@ -434,6 +449,7 @@ static int start_services(struct node *n, struct base_err *err)
         .license_keys = (const uint8_t(*)[32])n->license_keys,
         .n_license_keys = n->config.license_pubkeys.n,
         .outbox = n->outbox,
+        .outbound = n->outbound,
         .keeper = n->keeper,
         .replicas = (unsigned)n->config.replicas,
         .write_quorum = (unsigned)n->config.write_quorum,
@@ -567,6 +583,7 @@ int main(int argc, char **argv)
     uv_run(&n.loop, UV_RUN_DEFAULT);
     uv_loop_close(&n.loop);
     outbox_free(n.outbox);
+    outbound_free(n.outbound);
     keeper_free(n.keeper);
     rocks_close(n.db);
     blob_store_close(&n.blobs);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -87,7 +88,10 @@ static void finish(struct http_client *c, struct http_client_req *r, CURLcode co
         r->error[0] = '\0';
     } else {
         r->status = 0;
-        if (r->error[0] == '\0') {
+        if (r->refused[0] != '\0' && code == CURLE_COULDNT_CONNECT) {
+            /* Every address was refused (or the others failed): say why. */
+            snprintf(r->error, sizeof r->error, "%s", r->refused);
+        } else if (r->error[0] == '\0') {
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(code));
         }
     }
@@ -232,6 +236,78 @@ static void fail_later(struct http_client *c, struct http_client_req *r, const c
     uv_timer_start(&c->deferred, deferred_cb, 0, 0);
 }
 
+/* libcurl's hook before each connection: the guard sees the resolved address. */
+static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *address)
+{
+    struct http_client_req *r = clientp;
+    char why[256];
+    if (purpose != CURLSOCKTYPE_IPCXN) {
+        return CURL_SOCKET_BAD;
+    }
+    if (!outbound_permits(r->guard, r->host, &address->addr, why, sizeof why)) {
+        LOG_INFO("http_client", "%s (url host %s)", why, r->host);
+        if (r->refused[0] == '\0') {
+            snprintf(r->refused, sizeof r->refused, "%s", why);
+        }
+        return CURL_SOCKET_BAD;
+    }
+    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+/* A tenant's request: checked connections of its own, no redirects, http(s) only. A
+ * fresh connection makes libcurl call the hook (a pooled one, opened by a node-to-node
+ * call to the same HOST:PORT, would skip it), and redirects stay off because host-name
+ * rules are matched against r->host, the URL's host, which a redirect would change. */
+static void configure_guard(struct http_client_req *r)
+{
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+}
+
+int http_client_url_host(const char *url, char *host, size_t host_size, unsigned *port,
+                         struct base_err *err)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *h = NULL, *p = NULL;
+    int rv = BASE_EINVAL;
+    size_t n;
+    if (u == NULL) {
+        base_err_set(err, "out of memory");
+        return BASE_ENOMEM;
+    }
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        base_err_set(err, "not an http:// or https:// URL");
+    } else if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || h[0] == '\0') {
+        base_err_set(err, "the URL names no host");
+    } else if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        base_err_set(err, "the URL's port is not valid");
+    } else {
+        const char *start = h[0] == '[' ? h + 1 : h;
+        n = strlen(start) - (h[0] == '[' ? 1 : 0);
+        if (n >= host_size) {
+            base_err_set(err, "the URL's host is too long");
+        } else {
+            memcpy(host, start, n);
+            host[n] = '\0';
+            *port = (unsigned)strtoul(p, NULL, 10);
+            rv = 0;
+        }
+    }
+    curl_free(scheme);
+    curl_free(h);
+    curl_free(p);
+    curl_url_cleanup(u);
+    return rv;
+}
+
 static bool configure(struct http_client_req *r)
 {
     CURL *e = r->easy;
@@ -267,6 +343,9 @@ static bool configure(struct http_client_req *r)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
+    if (r->guard != NULL) {
+        configure_guard(r);
+    }
     if (r->body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
@@ -293,12 +372,22 @@ void http_client_send(struct http_client *c, struct http_client_req *r, http_cli
     r->seconds = 0;
     r->next = r->prev = NULL;
     r->header_list = NULL;
+    r->refused[0] = '\0';
+    r->host[0] = '\0';
     if (r->response_max == 0) {
         r->response_max = HTTP_CLIENT_RESPONSE_MAX_DEFAULT;
     }
     if (c->closing) {
         fail_later(c, r, "the node is shutting down");
         return;
+    }
+    if (r->guard != NULL) {
+        struct base_err err = {{0}};
+        unsigned port;
+        if (http_client_url_host(r->url, r->host, sizeof r->host, &port, &err) != 0) {
+            fail_later(c, r, err.msg);
+            return;
+        }
     }
     r->easy = curl_easy_init();
     if (r->easy == NULL || !configure(r)) {

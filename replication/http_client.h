@@ -6,7 +6,14 @@
  * leader and node-to-node calls.
  *
  * A request is owned by the caller and must stay valid until its callback, which runs
- * exactly once on the loop thread, never from inside http_client_send(). */
+ * exactly once on the loop thread, never from inside http_client_send().
+ *
+ * A request made on a tenant's behalf (a webhook, an ERP submission, any URL a tenant
+ * chose) sets @guard: every connection it opens is checked by replication/outbound.h on
+ * the resolved address before the socket exists, it never reuses a pooled connection,
+ * redirects are not followed (a 3xx is the answer), and only http and https are
+ * spoken. A refused connection fails the request with the guard's reason in @error.
+ * Node-to-node calls leave @guard NULL. */
 #ifndef IMGARC_REPLICATION_HTTP_CLIENT_H
 #define IMGARC_REPLICATION_HTTP_CLIENT_H
 
@@ -16,6 +23,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "replication/outbound.h"
 
 #define HTTP_CLIENT_RESPONSE_MAX_DEFAULT (64u << 10)
 /* From an on_data callback: hold the transfer until http_client_resume(). */
@@ -44,6 +52,7 @@ struct http_client_req {
     unsigned timeout_ms;   /* whole request; 0: 30 s */
     unsigned connect_timeout_ms; /* 0: 5 s */
     http_client_data_cb on_data; /* streams the body instead of keeping it */
+    struct outbound *guard;      /* a tenant's request: connections are checked */
 
     /* Out, valid in the callback. */
     long status;           /* the HTTP status; 0 when no response arrived */
@@ -59,6 +68,8 @@ struct http_client_req {
     void *easy;
     void *header_list;
     size_t response_cap;
+    char host[256];    /* the URL's host, for the guard */
+    char refused[256]; /* the guard's first refusal */
     struct http_client_req *next, *prev;
 };
 
@@ -69,6 +80,11 @@ void http_client_send(struct http_client *c, struct http_client_req *req, http_c
 long http_client_status(struct http_client_req *req);
 /* Lets a transfer held by HTTP_CLIENT_PAUSE go on. Never from inside on_data. */
 void http_client_resume(struct http_client_req *req);
+/* The host (without brackets) and port (the scheme's default when absent) @url
+ * names, parsed the way requests parse it. BASE_EINVAL with @err saying why when
+ * @url is not an http:// or https:// URL with a host. */
+int http_client_url_host(const char *url, char *host, size_t host_size, unsigned *port,
+                         struct base_err *err) WARN_UNUSED;
 /* Number of requests in flight. */
 unsigned http_client_in_flight(const struct http_client *c);
 /* Cancels every request in flight (their callbacks run with an error), then closes

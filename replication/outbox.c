@@ -10,11 +10,11 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 
 #define TICK_MS 200
 #define LICENSE_CHECK_MS 2000
 #define SCAN_BATCH 4096 /* outbox entries looked at per tick: bounds the loop's work */
-#define ERROR_BODY_CHARS 200
 #define N_HEADERS 5
 
 /* One attempt: the HTTP request, then the proposal of its outcome. */
@@ -156,12 +156,57 @@ static void report(struct job *j, DeliveryResult *r)
     }
 }
 
+/* The length of the UTF-8 sequence at @p (@left bytes there), 0 when it is not valid
+ * UTF-8; *@printable says whether it shows as itself. */
+static size_t sequence_at(const unsigned char *p, size_t left, bool *printable)
+{
+    size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    uint32_t cp;
+    if (n == 0 || n > left || !utf8_valid((const char *)p, n)) {
+        return 0;
+    }
+    cp = n == 1 ? p[0] : n == 2 ? (p[0] & 0x1fu) : n == 3 ? (p[0] & 0x0fu) : (p[0] & 0x07u);
+    for (size_t k = 1; k < n; k++) {
+        cp = cp << 6 | (p[k] & 0x3fu);
+    }
+    /* Not controls, format and bidirectional marks, or tags. */
+    *printable = !(cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0xad ||
+                   (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+                   (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
+                   (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f));
+    return n;
+}
+
+void outbox_excerpt(const char *body, size_t n, char *out)
+{
+    const unsigned char *p = (const unsigned char *)body;
+    size_t i = 0, o = 0;
+    while (i < n && o < OUTBOX_EXCERPT_MAX) {
+        bool printable = false;
+        size_t len = sequence_at(p + i, n - i, &printable);
+        if (!printable) {
+            out[o++] = '?'; /* one for a character, one per byte of invalid UTF-8 */
+            i += len > 0 ? len : 1;
+            continue;
+        }
+        if (o + len > OUTBOX_EXCERPT_MAX) {
+            break;
+        }
+        memcpy(out + o, p + i, len);
+        o += len;
+        i += len;
+    }
+    out[o] = '\0';
+}
+
 static void attempt_done(struct http_client_req *req)
 {
     struct job *j = req->data;
     struct outbox *o = j->o;
     DeliveryResult r = DELIVERY_RESULT__INIT;
-    char error[ERROR_BODY_CHARS + 64];
+    char error[300];
+    char excerpt[OUTBOX_EXCERPT_MAX + 1] = "";
     if (o->stopping) {
         job_free(j);
         return;
@@ -169,13 +214,20 @@ static void attempt_done(struct http_client_req *req)
     r.ok = req->status >= 200 && req->status < 300;
     r.http_status = (int32_t)req->status;
     r.ms = (uint32_t)(req->seconds * 1000);
+    if (req->status != 0 && req->response != NULL) {
+        outbox_excerpt(req->response, req->response_len, excerpt);
+    }
+    r.excerpt = excerpt;
     if (r.ok) {
         error[0] = '\0';
         o->stats.attempts_ok++;
     } else {
-        if (req->status != 0) {
-            snprintf(error, sizeof error, "HTTP %ld: %.*s", req->status, ERROR_BODY_CHARS,
-                     req->response != NULL ? req->response : "");
+        /* Never the receiver's words: they reach bill statuses (erp_submit). */
+        if (req->status >= 300 && req->status < 400) {
+            snprintf(error, sizeof error, "HTTP %ld from the receiver (redirects are not "
+                     "followed)", req->status);
+        } else if (req->status != 0) {
+            snprintf(error, sizeof error, "HTTP %ld from the receiver", req->status);
         } else {
             snprintf(error, sizeof error, "%s", req->error);
         }
@@ -222,7 +274,8 @@ static void attempt(struct outbox *o, const DeliveryRecord *d, const WebhookReco
     j->req.body = j->body;
     j->req.body_len = strlen(j->body);
     j->req.timeout_ms = o->c.timeout_ms;
-    j->req.response_max = 4096;
+    j->req.response_max = OUTBOX_EXCERPT_MAX * 4; /* enough for the excerpt */
+    j->req.guard = o->c.guard;
     http_client_send(o->http, &j->req, attempt_done);
 }
 

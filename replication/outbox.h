@@ -26,6 +26,7 @@ struct outbox_config {
     unsigned attempts;      /* attempts before a delivery is failed */
     unsigned timeout_ms;    /* per attempt */
     unsigned concurrency;   /* attempts in flight at once */
+    struct outbound *guard; /* checks every connection to a receiver (borrowed) */
 };
 
 struct outbox_stats {
@@ -38,6 +39,14 @@ struct outbox_stats {
 };
 
 struct outbox;
+
+/* At most OUTBOX_EXCERPT_MAX bytes of a receiver's answer: the start of @body (@n
+ * bytes) as valid UTF-8 with every control character, non-printable character and
+ * invalid byte replaced by '?'. Receivers are not trusted: the excerpt is kept in the
+ * delivery history for tenant admins and never in a bill's status. @out holds at least
+ * OUTBOX_EXCERPT_MAX + 1 bytes. */
+#define OUTBOX_EXCERPT_MAX 200
+void outbox_excerpt(const char *body, size_t n, char *out);
 
 int outbox_start(struct outbox **out, uv_loop_t *loop, const struct outbox_config *config,
                  struct archive *archive, struct repl *repl, struct http_client *http,

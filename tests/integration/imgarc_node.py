@@ -309,11 +309,17 @@ class NodeError(AssertionError):
     pass
 
 
+# Webhook receivers of the tests listen on 127.0.0.1, which imgarcd refuses to reach
+# unless allowed (--outbound-allow). Without a port the rule leaves the node's own API
+# and raft ports refused. Node(outbound_allow=()) starts a node with the default.
+OUTBOUND_ALLOW = ("127.0.0.1",)
+
+
 class Node:
     """One imgarcd process on a data dir; restartable on the same dir and ports."""
 
     def __init__(self, name="node", args=(), token=TOKEN, data_dir=None,
-                 fast_election=True, base_args=True):
+                 fast_election=True, base_args=True, outbound_allow=OUTBOUND_ALLOW):
         self.name = name
         self.token = token
         self.data = data_dir or scratch_dir(name)
@@ -322,6 +328,7 @@ class Node:
         self.args = list(args)
         self.fast_election = fast_election
         self.base_args = base_args
+        self.outbound_allow = list(outbound_allow)
         self.proc = None
         self.returncode = None
         self.starts = 0
@@ -352,6 +359,8 @@ class Node:
                 cmd += ["--bootstrap-token", self.token]
             if self.fast_election:
                 cmd += ["--election-timeout-ms", "1000", "--heartbeat-timeout-ms", "100"]
+            for rule in self.outbound_allow:
+                cmd += ["--outbound-allow", rule]
         return cmd + self.args
 
     def start(self, wait=True, timeout=None):

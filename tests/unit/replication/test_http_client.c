@@ -399,6 +399,111 @@ static void close_cancels_requests_in_flight(void **state)
     assert_string_equal(req.error, "the node is shutting down");
 }
 
+/* ---- Requests made for a tenant (the outbound guard) ---- */
+
+static struct outbound *guard(const char *allow)
+{
+    struct outbound *g;
+    struct base_err err = {{0}};
+    const char *rules[] = {allow};
+    struct outbound_config c = {.allow = rules, .n_allow = allow != NULL ? 1 : 0};
+    assert_int_equal(outbound_new(&g, NULL, &c, NULL, &err), 0);
+    return g;
+}
+
+static void guarded_request_to_loopback_is_refused_before_connecting(void **state)
+{
+    struct fixture *f = *state;
+    struct outbound *g = guard(NULL);
+    struct http_client_req req = {.data = f, .body = "{}", .body_len = 2, .guard = g};
+    char u[64];
+    url(f, u, sizeof u, "/hook");
+    req.url = u;
+    http_client_send(f->client, &req, done_cb);
+    run_until(f, 1);
+    assert_int_equal(req.status, 0);
+    assert_string_equal(req.error, "refused: 127.0.0.1 is a loopback address; an operator "
+                                   "can allow it with --outbound-allow");
+    assert_int_equal(f->server.requests, 0);
+    outbound_free(g);
+}
+
+static void guarded_request_reaches_an_allowed_receiver(void **state)
+{
+    struct fixture *f = *state;
+    char rule[32], u[64];
+    struct outbound *g;
+    struct http_client_req req = {.data = f, .guard = NULL};
+    snprintf(rule, sizeof rule, "127.0.0.1:%d", f->server.port);
+    g = guard(rule);
+    req.guard = g;
+    url(f, u, sizeof u, "/hook");
+    req.url = u;
+    http_client_send(f->client, &req, done_cb);
+    run_until(f, 1);
+    assert_int_equal(req.status, 200);
+    assert_int_equal(f->server.requests, 1);
+    free(req.response);
+    outbound_free(g);
+}
+
+static void guarded_request_to_localhost_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct outbound *g = guard("127.0.0.2"); /* not the address localhost resolves to */
+    struct http_client_req req = {.data = f, .guard = g};
+    char u[64];
+    snprintf(u, sizeof u, "http://localhost:%d/", f->server.port);
+    req.url = u;
+    http_client_send(f->client, &req, done_cb);
+    run_until(f, 1);
+    assert_int_equal(req.status, 0);
+    assert_non_null(strstr(req.error, "is a loopback address"));
+    assert_int_equal(f->server.requests, 0);
+    outbound_free(g);
+}
+
+static void guarded_redirect_is_not_followed(void **state)
+{
+    struct fixture *f = *state;
+    struct outbound *g = guard("127.0.0.1");
+    struct http_client_req req = {.data = f, .guard = g};
+    char u[64];
+    f->server.reply = "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest\r\n"
+                      "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    url(f, u, sizeof u, "/hook");
+    req.url = u;
+    http_client_send(f->client, &req, done_cb);
+    run_until(f, 1);
+    assert_int_equal(req.status, 302);
+    assert_int_equal(f->server.requests, 1);
+    free(req.response);
+    outbound_free(g);
+}
+
+static void url_host_is_parsed_as_requests_parse_it(void **state)
+{
+    char host[256];
+    unsigned port;
+    struct base_err err = {{0}};
+    (void)state;
+    assert_int_equal(http_client_url_host("http://[::1]:8080/x", host, sizeof host, &port,
+                                          &err), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 8080);
+    assert_int_equal(http_client_url_host("https://user@Example.com/a?b", host, sizeof host,
+                                          &port, &err), 0);
+    assert_int_equal(port, 443);
+    assert_int_equal(http_client_url_host("http://2130706433/", host, sizeof host, &port,
+                                          &err), 0);
+    assert_string_equal(host, "127.0.0.1"); /* curl reads numeric IPv4 forms */
+    assert_int_equal(port, 80);
+    assert_int_equal(http_client_url_host("ftp://example.com/", host, sizeof host, &port,
+                                          &err), BASE_EINVAL);
+    assert_int_equal(http_client_url_host("http://", host, sizeof host, &port, &err),
+                     BASE_EINVAL);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(post_sends_headers_and_body, setup, teardown),
     cmocka_unit_test_setup_teardown(custom_method_and_error_status, setup, teardown),
@@ -409,6 +514,13 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(many_requests_in_parallel, setup, teardown),
     cmocka_unit_test_setup_teardown(streamed_body_with_pauses, setup, teardown),
     cmocka_unit_test_setup_teardown(close_cancels_requests_in_flight, setup, teardown),
+    cmocka_unit_test_setup_teardown(guarded_request_to_loopback_is_refused_before_connecting,
+                                    setup, teardown),
+    cmocka_unit_test_setup_teardown(guarded_request_reaches_an_allowed_receiver, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(guarded_request_to_localhost_is_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(guarded_redirect_is_not_followed, setup, teardown),
+    cmocka_unit_test(url_host_is_parsed_as_requests_parse_it),
 };
 
 TESTLIB_MAIN("replication/http_client", tests)
