@@ -104,7 +104,12 @@ static void handle_propose(struct internal_call *ic)
 {
     Command *cmd = command__unpack(NULL, ic->req->body_len, (const uint8_t *)ic->req->body);
     int rv;
-    if (cmd == NULL) {
+    if (cmd == NULL || cmd->body_case == COMMAND__BODY__NOT_SET) {
+        /* Apply would refuse a command without a body the same way on every node; not
+         * writing it to the log at all is cheaper. */
+        if (cmd != NULL) {
+            command__free_unpacked(cmd, NULL);
+        }
         bad_body(ic, "Command");
         return;
     }

@@ -843,6 +843,13 @@ class InternalCallsTest(NodeTestCase):
                            headers=dict(sign(self.secret, "POST", target, body)))
         self.assertError(r, 400, 10400, "bad_request")
         self.assertIn("Command", r.json["message"])
+        # A valid Command message with no command in it (only a tenant field): refused
+        # before it reaches the log.
+        body = bytes.fromhex("0a03616263") * 4
+        r = self.node.post(target, body, auth=False,
+                           headers=dict(sign(self.secret, "POST", target, body)))
+        self.assertError(r, 400, 10400, "bad_request")
+        self.assertEqual(self.index(), before, "a command without a body reached the log")
 
     def test_either_secret_of_a_rotation_is_accepted(self):
         target = "/internal/v1/status"
