@@ -14,6 +14,10 @@ PKGS=(build-essential cmake pkg-config git
       libsodium-dev libcurl4-openssl-dev libhttp-parser-dev libjansson-dev
       libcmocka-dev libxxhash-dev curl)
 RAFT_MIN=0.22.1
+# Debian's 0.22.1 with deploy/libraft's two patches (a received batch freed twice when a
+# follower's own I/O fails while it replaces conflicting entries): built from Debian's
+# source package by deploy/libraft/build-patched-libraft.sh and held.
+RAFT_PATCHED=0.22.1-1~bpo12+1imgarc1
 if [ $WITH_TESTS -eq 1 ] && ! command -v python3 >/dev/null 2>&1; then
     PKGS+=(python3)
 fi
@@ -32,7 +36,14 @@ if v=$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null) && [ -n "$v" ] &&
     raft_ok=1
 fi
 
-if [ ${#missing[@]} -eq 0 ] && [ $raft_ok -eq 1 ]; then
+patched_ok=0
+if [ "$(dpkg-query -W -f='${Version}' libraft0 2>/dev/null)" = "$RAFT_PATCHED" ] &&
+   [ "$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null)" = "$RAFT_PATCHED" ]; then
+    patched_ok=1
+    raft_ok=1
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ $raft_ok -eq 1 ] && [ $patched_ok -eq 1 ]; then
     exit 0
 fi
 
@@ -40,19 +51,11 @@ enable_backports() {
     if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null; then
         return 0
     fi
-    local uri=""
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-        # First URIs line of a stanza that lists the plain "bookworm" suite.
-        uri=$(awk '/^URIs:/{u=$2} /^Suites:/{for(i=2;i<=NF;i++) if($i=="bookworm"){print u; exit}}' \
-              /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-        uri=$(awk '$1=="deb" && $3=="bookworm"{print $2; exit}' /etc/apt/sources.list)
-    fi
-    if [ -z "$uri" ]; then
-        echo "install-deps: cannot find the Debian bookworm apt entry to derive backports from" >&2
+    local uri
+    uri=$(bash "$(dirname "$0")/debian-mirror.sh") || {
+        echo "install-deps: cannot derive bookworm-backports from the machine's apt entry" >&2
         exit 1
-    fi
+    }
     printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
         "$uri" | $SUDO tee /etc/apt/sources.list.d/imgarc-backports.sources >/dev/null
 }
@@ -64,6 +67,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ $raft_ok -eq 0 ]; then
     $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports libraft-dev
+fi
+if [ $patched_ok -eq 0 ]; then
+    echo "install-deps: building libraft $RAFT_PATCHED (deploy/libraft/README.md)"
+    $SUDO bash "$(dirname "$0")/../deploy/libraft/build-patched-libraft.sh" --install \
+        /var/tmp/imgarc-libraft
 fi
 v=$(dpkg-query -W -f='${Version}' libraft-dev)
 if ! dpkg --compare-versions "$v" ge "$RAFT_MIN"; then

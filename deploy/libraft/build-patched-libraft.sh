@@ -37,7 +37,7 @@ BPO_VERSION=0.22.1-1~bpo12+1
 TRIXIE_VERSION=0.22.1-1
 ORIG_SHA256=7e45b6f24f3671c9bfd5b146814493f87cb2e560712bd469c1f5969a4b94291a
 OUR_VERSION=${BPO_VERSION}imgarc1
-MIRROR=${IMGARC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+MIRROR=${IMGARC_DEBIAN_MIRROR:-$(bash "$here/../../scripts/debian-mirror.sh")}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 die() { echo "build-patched-libraft: $*" >&2; exit 1; }
