@@ -248,12 +248,13 @@ static void write_done(uv_write_t *w, int status)
     }
 }
 
-/* Queues @len bytes of @wr on @stream; false after closing the connection. */
-static bool send_req(struct conn *c, uv_stream_t *stream, struct write_req *wr)
+/* Queues @wr's bytes on @stream, @cb when written; false after closing the
+ * connection. */
+static bool send_req(struct conn *c, uv_stream_t *stream, struct write_req *wr, uv_write_cb cb)
 {
     uv_buf_t buf = uv_buf_init((char *)wr->data, (unsigned)wr->len);
     wr->conn = c;
-    if (uv_write(&wr->w, stream, &buf, 1, write_done) != 0) {
+    if (uv_write(&wr->w, stream, &buf, 1, cb) != 0) {
         free(wr);
         conn_close(c);
         return false;
@@ -278,7 +279,7 @@ static bool send_handshake(struct conn *c)
     wr = write_req_new(c->hs.out_len);
     memcpy(wr->data, c->hs.out, c->hs.out_len);
     c->hs.out_len = 0;
-    return send_req(c, (uv_stream_t *)&c->tcp, wr);
+    return send_req(c, (uv_stream_t *)&c->tcp, wr, write_done);
 }
 
 static void consume(struct conn *c, size_t n)
@@ -315,14 +316,8 @@ static void local_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     wr = write_req_new(HANDSHAKE_FRAME_HEADER + (size_t)nread + HANDSHAKE_TAG_BYTES);
     wr->len = handshake_seal(&c->hs.tx, c->local_buf, (size_t)nread, wr->data);
     sodium_memzero(c->local_buf, (size_t)nread);
-    wr->conn = c;
-    {
-        uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)wr->len);
-        if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, tcp_write_done) != 0) {
-            free(wr);
-            conn_close(c);
-            return;
-        }
+    if (!send_req(c, (uv_stream_t *)&c->tcp, wr, tcp_write_done)) {
+        return;
     }
     c->tp->stats.bytes_sent += (uint64_t)nread;
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TRANSPORT_QUEUE_HIGH) {
@@ -394,14 +389,8 @@ static void pump_tcp(struct conn *c)
         }
         consume(c, size);
         wr->len = (size_t)n;
-        wr->conn = c;
-        {
-            uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)wr->len);
-            if (uv_write(&wr->w, (uv_stream_t *)&c->local, &b, 1, local_write_done) != 0) {
-                free(wr);
-                conn_close(c);
-                return;
-            }
+        if (!send_req(c, (uv_stream_t *)&c->local, wr, local_write_done)) {
+            return;
         }
         c->tp->stats.bytes_received += (uint64_t)n;
         if (!c->tcp_paused &&
