@@ -11,12 +11,14 @@
  *     server -> client  HELLO   "IMGRAFT1" | server id (8) | server nonce (32)
  *     client -> server  PROOF   n (1: 1 or 2) | n macs (32 each), one per secret the
  *                               client holds: H(K, "client" | T)
- *     server -> client  PROOF   H(K, "server" | T | the client's accepted mac)
+ *     server -> client  PROOF   H(K, "server" | T | the client's PROOF message)
  *
  * where T = BLAKE2b-256 of both HELLOs as sent. The client proves first and may offer
  * its current and its previous secret, so nodes in the middle of a secret rotation
  * (docs/security.md) still meet on the secret they share; the server answers with the
- * one that matched, and the client checks the answer with the same one. Both nonces
+ * one that matched, over the client's whole PROOF as received, and the client checks
+ * the answer against what it sent, so no byte of the handshake goes unchecked. Both
+ * nonces
  * make every transcript new (no replay), the "client"/"server" labels make a proof
  * useless in the other direction (no reflection), and the server states its id under
  * the proof (the client checks it is the node it dialled).
@@ -103,7 +105,8 @@ struct handshake {
     size_t hello_c_len;
     uint8_t hello_s[8 + 8 + 32];
     uint8_t transcript[32];
-    uint8_t client_mac[32];
+    uint8_t client_proof[1 + HANDSHAKE_KEYS_MAX * 32]; /* the client's PROOF as sent */
+    size_t client_proof_len;
     uint8_t out[HANDSHAKE_HELLO_MAX + 1 + HANDSHAKE_KEYS_MAX * 32];
     size_t out_len;
 };
