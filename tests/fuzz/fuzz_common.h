@@ -19,6 +19,10 @@ struct rocks *fuzz_store_open(const char *name);
 /* Quiets the log (errors only) and initialises libsodium; call from every init. */
 void fuzz_init(void);
 
+/* The harness's license key pair, fixed (seed 01..08 then zeros) so that a saved input
+ * and the signed seeds of make_corpus.py keep verifying. */
+void fuzz_license_key(uint8_t pk[32], uint8_t sk[64]);
+
 /* Reads the input as a stream of small values, for structure-aware targets. Past the
  * end every read gives zero. */
 struct fuzz_in {

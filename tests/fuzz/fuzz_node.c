@@ -29,6 +29,7 @@ static struct {
     struct repl *repl;
     struct api *api;
     int port;
+    uint8_t license_key[1][32];
     /* The connection of the current input. */
     uv_tcp_t client;
     uv_connect_t connect;
@@ -100,6 +101,10 @@ void fuzz_node_start(void)
         fprintf(stderr, "fuzz node: raft: %s\n", err.msg);
         abort();
     }
+    {
+        uint8_t sk[64];
+        fuzz_license_key(N.license_key[0], sk);
+    }
     ac = (struct api_config){
         .listen_host = "127.0.0.1",
         .listen_port = 0,
@@ -115,6 +120,8 @@ void fuzz_node_start(void)
         .token_ttl_s = 3600,
         .login_failures_max = 5,
         .login_lock_ms = 60000,
+        .license_keys = (const uint8_t(*)[32])N.license_key,
+        .n_license_keys = 1,
         .replicas = 1,
         .write_quorum = 1,
     };
