@@ -231,6 +231,9 @@ size_t fuzz_node_send(const void *data, size_t len, size_t piece)
         uv_run(&N.loop, UV_RUN_ONCE);
     }
     N.answer[N.answer_len] = '\0';
+    if (getenv("IMGARC_FUZZ_ECHO") != NULL) {
+        fprintf(stderr, "---- sent %zu bytes, answered %zu:\n%s\n", len, N.answered, N.answer);
+    }
     return N.answered;
 }
 

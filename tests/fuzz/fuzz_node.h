@@ -25,7 +25,8 @@ void fuzz_node_start(void);
  * half-closes it and runs the loop until the server has closed it. Returns the number
  * of bytes the server answered; the answer is in fuzz_node_answer(). */
 size_t fuzz_node_send(const void *data, size_t len, size_t piece);
-/* The last answer (NUL-terminated, at most 64 KiB kept). */
+/* The last answer (NUL-terminated, at most 64 KiB kept). With IMGARC_FUZZ_ECHO set in
+ * the environment every answer is also printed to stderr (for reproducing). */
 const char *fuzz_node_answer(void);
 
 #endif

@@ -168,7 +168,7 @@ def seeds_snapshot():
 
 def seeds_license():
     payload = {"license_id": "L-2027", "tenant": "default", "issued": "2026-01-01T00:00:00Z",
-               "expires": "2027-01-01T00:00:00Z", "quota_bytes": 10**12,
+               "expires": "2099-01-01T00:00:00Z", "quota_bytes": 10**12,
                "modes": ["basic", "sync", "match"], "max_files": 0}
     variants = {
         "payload": payload,
@@ -194,12 +194,16 @@ def seeds_license():
         return
     key = Ed25519PrivateKey.from_private_bytes(bytes([1, 2, 3, 4, 5, 6, 7, 8]) + b"\0" * 24)
     import base64
-    for name in ("payload", "payload-one-mode", "payload-fraction"):
-        text = json.dumps(variants[name], separators=(",", ":"))
+    def signed(p):
+        text = json.dumps(p, separators=(",", ":"))
         sig = base64.b64encode(key.sign(text.encode())).decode()
-        doc = json.dumps({"payload": text, "signature": sig}, indent=2)
-        write("license", "doc-" + name, b"\x00" + doc.encode())
-        write("json_bodies", "license-" + name, bytes([16, 0]) + doc.encode())
+        return json.dumps({"payload": text, "signature": sig}, indent=2).encode()
+    for name in ("payload", "payload-one-mode", "payload-fraction"):
+        write("license", "doc-" + name, b"\x00" + signed(variants[name]))
+        # For tenant t2 (the "tenant" seed creates it without a license), so that an
+        # install from a fixed seed is not superseded by the evaluation license of a
+        # default tenant created when the node started.
+        write("json_bodies", "license-" + name, bytes([16, 0]) + signed(dict(variants[name], tenant="t2")))
 
 
 def seeds_peer_headers():
