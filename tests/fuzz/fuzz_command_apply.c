@@ -188,7 +188,7 @@ static ProtobufCMessage *build(const ProtobufCMessageDescriptor *d, struct fuzz_
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
             continue; /* Command's body is chosen by the caller */
         }
-        if (fuzz_u8(in) % 4 == 0) {
+        if (fuzz_u8(in) % 8 == 0) {
             continue; /* left at its default */
         }
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -243,6 +243,9 @@ static Command *build_command(const ProtobufCFieldDescriptor *body_field, struct
 /* Whether this input is applied to the second store too (a quarter of the inputs, chosen
  * by the input itself so a saved input reproduces): the determinism check. */
 static int n_stores = 2;
+/* IMGARC_FUZZ_ECHO set: every result is printed (for reproducing). */
+static bool echo;
+static bool in_prelude;
 
 static void apply_both(const void *buf, size_t len, uint64_t index)
 {
@@ -254,6 +257,15 @@ static void apply_both(const void *buf, size_t len, uint64_t index)
                     err.msg);
             abort();
         }
+    }
+    if (echo) {
+        fprintf(stderr, "entry %llu: %s %s\n", (unsigned long long)index,
+                archive_status_name(res[0].status), res[0].message);
+    }
+    if (in_prelude && res[0].status != ARCHIVE_OK) {
+        fprintf(stderr, "prelude entry %llu refused: %s\n", (unsigned long long)index,
+                res[0].message);
+        abort();
     }
     if (n_stores == 2 && (res[0].status != res[1].status || strcmp(res[0].message, res[1].message) != 0 ||
         strcmp(res[0].file_id, res[1].file_id) != 0 || res[0].position != res[1].position ||
@@ -278,6 +290,7 @@ static void add_file(const char *image_no, const char *file_id, unsigned blob,
 {
     Command cmd = COMMAND__INIT;
     AddFile f = ADD_FILE__INIT;
+    Invoice inv = INVOICE__INIT;
     uint8_t h[32];
     hash_of(blob, h);
     cmd.tenant = "default";
@@ -293,6 +306,11 @@ static void add_file(const char *image_no, const char *file_id, unsigned blob,
     f.category = (char *)category;
     f.blob.data = h;
     f.blob.len = 32;
+    if (strcmp(category, "invoice") == 0) {
+        inv.number = "INV-1";
+        inv.total = "12.50";
+        f.invoice = &inv;
+    }
     apply_cmd(&cmd, index);
 }
 
@@ -309,6 +327,13 @@ static uint64_t prelude(void)
     CreateRole role = CREATE_ROLE__INIT;
     CreateUser user = CREATE_USER__INIT;
     RegisterNode node = REGISTER_NODE__INIT;
+    CreateTenant tenant = CREATE_TENANT__INIT;
+    InstallLicense install = INSTALL_LICENSE__INIT;
+    License license = LICENSE__INIT;
+    CreateBillType bill_type = CREATE_BILL_TYPE__INIT;
+    SetScheme scheme = SET_SCHEME__INIT;
+    Invoice invoice = INVOICE__INIT;
+    Invoice *invoices[] = {&invoice};
     char *events[] = {"*"}, *perms[] = {"read", "edit"}, *roles[] = {"r1"};
 
 #define PRELUDE(body_enum, field, value)                                                 \
@@ -326,7 +351,7 @@ static uint64_t prelude(void)
     hook.url = "http://example.com/hook";
     hook.events = events;
     hook.n_events = 1;
-    hook.secret = "s3cret";
+    hook.secret = "s3cret-s3cret-s3cret";
     PRELUDE(COMMAND__BODY_CREATE_WEBHOOK, create_webhook, &hook);
     org.id = "o1";
     org.name = "Org one";
@@ -345,13 +370,45 @@ static uint64_t prelude(void)
     node.raft = "127.0.0.1:7001";
     node.zone = "z1";
     PRELUDE(COMMAND__BODY_REGISTER_NODE, register_node, &node);
+    tenant.id = "t2";
+    tenant.name = "Tenant two";
+    PRELUDE(COMMAND__BODY_CREATE_TENANT, create_tenant, &tenant);
+    license.license_id = "L1";
+    license.tenant = "t2";
+    license.issued_ms = T0;
+    license.expires_ms = T0 + 365 * 86400000ull;
+    license.quota_bytes = 1 << 30;
+    license.modes = 7;
+    license.document = "{}";
+    install.license = &license;
+    cmd = (Command)COMMAND__INIT;
+    cmd.tenant = "t2";
+    cmd.time_ms = T0 + i;
+    cmd.body_case = COMMAND__BODY_INSTALL_LICENSE;
+    cmd.install_license = &install;
+    apply_cmd(&cmd, i++);
+    bill_type.code = "BT1";
+    bill_type.name = "Travel";
+    bill_type.mode = "match";
+    PRELUDE(COMMAND__BODY_CREATE_BILL_TYPE, create_bill_type, &bill_type);
+    scheme.bill_type = "BT1";
+    scheme.match = "normal";
+    scheme.submit = "auto";
+    PRELUDE(COMMAND__BODY_SET_SCHEME, set_scheme, &scheme);
     push.image_no = "CB-A";
     push.bill_no = "ER-1";
+    push.bill_type = "BT1";
     push.org = "o1";
     push.amount = "12.50";
+    invoice.number = "INV-1";
+    invoice.total = "12.50";
+    push.invoices = invoices;
+    push.n_invoices = 1;
     PRELUDE(COMMAND__BODY_POOL_PUSH, pool_push, &push);
     push.image_no = "CB-B";
     push.bill_no = "ER-2";
+    push.bill_type = "";
+    push.n_invoices = 0;
     PRELUDE(COMMAND__BODY_POOL_PUSH, pool_push, &push);
 #undef PRELUDE
     add_file("CB-A", FILES[0], 0, "cover", i++);
@@ -407,11 +464,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     fuzz_init();
+    echo = getenv("IMGARC_FUZZ_ECHO") != NULL;
     for (int s = 0; s < 2; s++) {
         db[s] = fuzz_store_open(s == 0 ? "apply-a" : "apply-b");
         ASSERT(archive_open(&arc[s], db[s], &err) == 0);
     }
+    in_prelude = true;
     prelude_next = prelude();
+    in_prelude = false;
     ASSERT(storage_snapshot_encode(db[0], arc[0].applied_index, &prelude_snap, &prelude_len,
                                    &err) == 0);
     return 0;
