@@ -14,7 +14,7 @@
  *     including files of the other bill.
  * A quarter of the inputs are applied to two stores; the results and the digests of the
  * two stores must be equal (apply is deterministic). Apply must never crash, leak, assert
- * or fail with an I/O error, and a bill's file counter must match its file order. */
+ * or fail with an I/O error, and every bill must stay consistent (check_bill()). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,19 +421,52 @@ static uint64_t prelude(void)
 
 /* ---- Checks after a sequence ---- */
 
+static void inconsistent(const char *image_no, const char *what)
+{
+    fprintf(stderr, "bill %s is inconsistent: %s\n", image_no, what);
+    abort();
+}
+
+/* What every bill must satisfy whatever was applied: its order lists each file once,
+ * every listed file is a file of this bill, and the bill's counters match them. */
 static void check_bill(struct archive *a, const char *image_no)
 {
     struct base_err err = {{0}};
     BillRecord *bill;
     BillOrder *order;
+    uint32_t covers = 0, invoices = 0, attachments = 0;
     if (archive_get_bill(a, "default", image_no, &bill, &err) != 0) {
         return;
     }
     ASSERT(archive_get_order(a, "default", image_no, &order, &err) == 0);
     if (bill->files != order->n_file_ids) {
-        fprintf(stderr, "bill %s counts %u files, its order lists %zu\n", image_no, bill->files,
-                order->n_file_ids);
-        abort();
+        inconsistent(image_no, "its file counter differs from its file order");
+    }
+    for (size_t i = 0; i < order->n_file_ids; i++) {
+        FileRecord *f;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(order->file_ids[i], order->file_ids[j]) == 0) {
+                inconsistent(image_no, "its file order lists a file twice");
+            }
+        }
+        if (archive_get_file(a, "default", order->file_ids[i], &f, &err) != 0) {
+            inconsistent(image_no, "its file order lists a file that does not exist");
+        }
+        if (strcmp(f->image_no, image_no) != 0) {
+            inconsistent(image_no, "its file order lists a file of another bill");
+        }
+        if (strcmp(f->category, "cover") == 0) {
+            covers++;
+        } else if (strcmp(f->category, "invoice") == 0) {
+            invoices++;
+        } else {
+            attachments++;
+        }
+        archive_free_file(f);
+    }
+    if (covers != bill->covers || invoices != bill->invoice_files ||
+        attachments != bill->attachments) {
+        inconsistent(image_no, "its per-category counters differ from its files");
     }
     archive_free_order(order);
     archive_free_bill(bill);
