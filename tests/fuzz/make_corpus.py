@@ -84,6 +84,10 @@ COMMANDS = {
                                             (9, b"\xa1" + b"\0" * 31), (8, FB[0]))),
     "add_file_replace_other": command(11, msg((1, "CB-A"), (2, "f" + "d" * 31), (3, "x.pdf"),
                                               (9, b"\xa1" + b"\0" * 31), (13, FB[0]))),
+    "add_file_reusing_id": command(11, msg((1, "CB-A"), (2, FA[0]), (3, "x.pdf"),
+                                           (9, b"\xa1" + b"\0" * 31))),
+    "add_file_reusing_other_bills_id": command(11, msg((1, "CB-A"), (2, FB[0]), (3, "x.pdf"),
+                                                       (9, b"\xa1" + b"\0" * 31))),
     "delivery_result": command(26, msg((1, 1), (2, False), (3, 500), (6, T0 + 9000))),
     "retry_delivery": command(27, msg((1, 1))),
     "license_warning": command(28, msg((1, "eval-default"), (2, 7))),
@@ -106,6 +110,10 @@ COMMANDS = {
 }
 
 
+# Commands that broke the state machine before their fix (docs/fuzzing.md).
+CRASHES = {"add_file_reusing_id", "add_file_reusing_other_bills_id"}
+
+
 def frame(cmd):
     body = b"IMGC" + struct.pack(">I", len(cmd)) + cmd
     return body + b"\0" * (-len(body) % 8)
@@ -115,7 +123,9 @@ def seeds_command_apply():
     # Raw commands: op 0xF0, a length byte, the packed Command (the decoder's path).
     for name, cmd in COMMANDS.items():
         if len(cmd) < 256:
-            write("command_apply", "raw-" + name, b"\xf0" + bytes([len(cmd)]) + cmd)
+            # The inputs of defects found (and fixed) are named crash-*.
+            prefix = "crash-" if name in CRASHES else "raw-"
+            write("command_apply", prefix + name, b"\xf0" + bytes([len(cmd)]) + cmd)
     # Sequences of raw commands: an edit after an earlier change.
     seq = b""
     for name in ("merge_a", "rotate_other_bill", "split_other_bill", "delete_other_bill"):
