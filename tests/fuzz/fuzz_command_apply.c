@@ -14,7 +14,8 @@
  *     including files of the other bill.
  * A quarter of the inputs are applied to two stores; the results and the digests of the
  * two stores must be equal (apply is deterministic). Apply must never crash, leak, assert
- * or fail with an I/O error, and every bill must stay consistent (check_bill()). */
+ * or fail with an I/O error, and every bill and the tenants' usage must stay consistent
+ * (check_bill(), check_tenant()). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,6 +473,56 @@ static void check_bill(struct archive *a, const char *image_no)
     archive_free_bill(bill);
 }
 
+struct bill_sums {
+    uint64_t bills, files, bytes;
+    char (*images)[ARCHIVE_IMAGE_NO_MAX + 1];
+    size_t n;
+};
+
+static void sum_bill(const BillRecord *bill, void *arg)
+{
+    struct bill_sums *s = arg;
+    s->bills++;
+    s->files += bill->files;
+    s->bytes += bill->bytes;
+    s->images = xrealloc(s->images, (s->n + 1) * sizeof *s->images);
+    snprintf(s->images[s->n++], sizeof *s->images, "%s", bill->image_no);
+}
+
+/* Every bill of @tenant is consistent, and the tenant's usage counts its bills. */
+static void check_tenant(struct archive *a, const char *tenant)
+{
+    struct base_err err = {{0}};
+    struct archive_bill_filter filter = {.limit = 100000};
+    struct bill_sums s = {0};
+    UsageRecord *u;
+    bool more;
+    ASSERT(archive_list_bills(a, tenant, &filter, sum_bill, &s, &more, &err) == 0);
+    if (strcmp(tenant, "default") == 0) {
+        for (size_t i = 0; i < s.n; i++) {
+            check_bill(a, s.images[i]);
+        }
+    }
+    free(s.images);
+    if (archive_get_usage(a, tenant, &u, &err) != 0) {
+        if (s.bills != 0) {
+            fprintf(stderr, "tenant %s has %llu bills and no usage record\n", tenant,
+                    (unsigned long long)s.bills);
+            abort();
+        }
+        return;
+    }
+    if (u->bills != s.bills || u->files != s.files || u->bytes != s.bytes) {
+        fprintf(stderr, "tenant %s counts %llu bills, %llu files, %llu bytes; its bills hold "
+                "%llu, %llu, %llu\n", tenant, (unsigned long long)u->bills,
+                (unsigned long long)u->files, (unsigned long long)u->bytes,
+                (unsigned long long)s.bills, (unsigned long long)s.files,
+                (unsigned long long)s.bytes);
+        abort();
+    }
+    archive_free_usage(u);
+}
+
 static void check_stores(void)
 {
     struct base_err err = {{0}};
@@ -486,9 +537,8 @@ static void check_stores(void)
             abort();
         }
     }
-    for (size_t k = 0; k < 3; k++) {
-        check_bill(&arc[0], IMAGES[k]);
-    }
+    check_tenant(&arc[0], "default");
+    check_tenant(&arc[0], "t2");
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
