@@ -15,7 +15,7 @@
  * A quarter of the inputs are applied to two stores; the results and the digests of the
  * two stores must be equal (apply is deterministic). Apply must never crash, leak, assert
  * or fail with an I/O error, and every bill and the tenants' usage must stay consistent
- * (check_bill(), check_tenant()). */
+ * (fuzz_check_archive()). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,107 +422,6 @@ static uint64_t prelude(void)
 
 /* ---- Checks after a sequence ---- */
 
-static void inconsistent(const char *image_no, const char *what)
-{
-    fprintf(stderr, "bill %s is inconsistent: %s\n", image_no, what);
-    abort();
-}
-
-/* What every bill must satisfy whatever was applied: its order lists each file once,
- * every listed file is a file of this bill, and the bill's counters match them. */
-static void check_bill(struct archive *a, const char *image_no)
-{
-    struct base_err err = {{0}};
-    BillRecord *bill;
-    BillOrder *order;
-    uint32_t covers = 0, invoices = 0, attachments = 0;
-    if (archive_get_bill(a, "default", image_no, &bill, &err) != 0) {
-        return;
-    }
-    ASSERT(archive_get_order(a, "default", image_no, &order, &err) == 0);
-    if (bill->files != order->n_file_ids) {
-        inconsistent(image_no, "its file counter differs from its file order");
-    }
-    for (size_t i = 0; i < order->n_file_ids; i++) {
-        FileRecord *f;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(order->file_ids[i], order->file_ids[j]) == 0) {
-                inconsistent(image_no, "its file order lists a file twice");
-            }
-        }
-        if (archive_get_file(a, "default", order->file_ids[i], &f, &err) != 0) {
-            inconsistent(image_no, "its file order lists a file that does not exist");
-        }
-        if (strcmp(f->image_no, image_no) != 0) {
-            inconsistent(image_no, "its file order lists a file of another bill");
-        }
-        if (strcmp(f->category, "cover") == 0) {
-            covers++;
-        } else if (strcmp(f->category, "invoice") == 0) {
-            invoices++;
-        } else {
-            attachments++;
-        }
-        archive_free_file(f);
-    }
-    if (covers != bill->covers || invoices != bill->invoice_files ||
-        attachments != bill->attachments) {
-        inconsistent(image_no, "its per-category counters differ from its files");
-    }
-    archive_free_order(order);
-    archive_free_bill(bill);
-}
-
-struct bill_sums {
-    uint64_t bills, files, bytes;
-    char (*images)[ARCHIVE_IMAGE_NO_MAX + 1];
-    size_t n;
-};
-
-static void sum_bill(const BillRecord *bill, void *arg)
-{
-    struct bill_sums *s = arg;
-    s->bills++;
-    s->files += bill->files;
-    s->bytes += bill->bytes;
-    s->images = xrealloc(s->images, (s->n + 1) * sizeof *s->images);
-    snprintf(s->images[s->n++], sizeof *s->images, "%s", bill->image_no);
-}
-
-/* Every bill of @tenant is consistent, and the tenant's usage counts its bills. */
-static void check_tenant(struct archive *a, const char *tenant)
-{
-    struct base_err err = {{0}};
-    struct archive_bill_filter filter = {.limit = 100000};
-    struct bill_sums s = {0};
-    UsageRecord *u;
-    bool more;
-    ASSERT(archive_list_bills(a, tenant, &filter, sum_bill, &s, &more, &err) == 0);
-    if (strcmp(tenant, "default") == 0) {
-        for (size_t i = 0; i < s.n; i++) {
-            check_bill(a, s.images[i]);
-        }
-    }
-    free(s.images);
-    if (archive_get_usage(a, tenant, &u, &err) != 0) {
-        if (s.bills != 0) {
-            fprintf(stderr, "tenant %s has %llu bills and no usage record\n", tenant,
-                    (unsigned long long)s.bills);
-            abort();
-        }
-        return;
-    }
-    if (u->bills != s.bills || u->files != s.files || u->bytes != s.bytes) {
-        fprintf(stderr, "tenant %s counts %llu bills, %llu files, %llu bytes; its bills hold "
-                "%llu, %llu, %llu\n", tenant, (unsigned long long)u->bills,
-                (unsigned long long)u->files, (unsigned long long)u->bytes,
-                (unsigned long long)s.bills, (unsigned long long)s.files,
-                (unsigned long long)s.bytes);
-        abort();
-    }
-    archive_free_usage(u);
-}
-
 static void check_stores(void)
 {
     struct base_err err = {{0}};
@@ -537,8 +436,8 @@ static void check_stores(void)
             abort();
         }
     }
-    check_tenant(&arc[0], "default");
-    check_tenant(&arc[0], "t2");
+    fuzz_check_archive(&arc[0], "default");
+    fuzz_check_archive(&arc[0], "t2");
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -124,3 +124,103 @@ void fuzz_license_key(uint8_t pk[32], uint8_t sk[64])
     uint8_t seed[crypto_sign_SEEDBYTES] = {1, 2, 3, 4, 5, 6, 7, 8};
     crypto_sign_seed_keypair(pk, sk, seed);
 }
+
+/* ---- Consistency of an archive ---- */
+
+static void inconsistent(const char *image_no, const char *what)
+{
+    fprintf(stderr, "bill %s is inconsistent: %s\n", image_no, what);
+    abort();
+}
+
+/* What every bill must satisfy whatever was applied: its order lists each file once,
+ * every listed file is a file of this bill, and the bill's counters match them. */
+static void check_bill(struct archive *a, const char *tenant, const char *image_no)
+{
+    struct base_err err = {{0}};
+    BillRecord *bill;
+    BillOrder *order;
+    uint32_t covers = 0, invoices = 0, attachments = 0;
+    if (archive_get_bill(a, tenant, image_no, &bill, &err) != 0) {
+        return;
+    }
+    ASSERT(archive_get_order(a, tenant, image_no, &order, &err) == 0);
+    if (bill->files != order->n_file_ids) {
+        inconsistent(image_no, "its file counter differs from its file order");
+    }
+    for (size_t i = 0; i < order->n_file_ids; i++) {
+        FileRecord *f;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(order->file_ids[i], order->file_ids[j]) == 0) {
+                inconsistent(image_no, "its file order lists a file twice");
+            }
+        }
+        if (archive_get_file(a, tenant, order->file_ids[i], &f, &err) != 0) {
+            inconsistent(image_no, "its file order lists a file that does not exist");
+        }
+        if (strcmp(f->image_no, image_no) != 0) {
+            inconsistent(image_no, "its file order lists a file of another bill");
+        }
+        if (strcmp(f->category, "cover") == 0) {
+            covers++;
+        } else if (strcmp(f->category, "invoice") == 0) {
+            invoices++;
+        } else {
+            attachments++;
+        }
+        archive_free_file(f);
+    }
+    if (covers != bill->covers || invoices != bill->invoice_files ||
+        attachments != bill->attachments) {
+        inconsistent(image_no, "its per-category counters differ from its files");
+    }
+    archive_free_order(order);
+    archive_free_bill(bill);
+}
+
+struct bill_sums {
+    uint64_t bills, files, bytes;
+    char (*images)[ARCHIVE_IMAGE_NO_MAX + 1];
+    size_t n;
+};
+
+static void sum_bill(const BillRecord *bill, void *arg)
+{
+    struct bill_sums *s = arg;
+    s->bills++;
+    s->files += bill->files;
+    s->bytes += bill->bytes;
+    s->images = xrealloc(s->images, (s->n + 1) * sizeof *s->images);
+    snprintf(s->images[s->n++], sizeof *s->images, "%s", bill->image_no);
+}
+
+void fuzz_check_archive(struct archive *a, const char *tenant)
+{
+    struct base_err err = {{0}};
+    struct archive_bill_filter filter = {.limit = 100000};
+    struct bill_sums s = {0};
+    UsageRecord *u;
+    bool more;
+    ASSERT(archive_list_bills(a, tenant, &filter, sum_bill, &s, &more, &err) == 0);
+    for (size_t i = 0; i < s.n; i++) {
+        check_bill(a, tenant, s.images[i]);
+    }
+    free(s.images);
+    if (archive_get_usage(a, tenant, &u, &err) != 0) {
+        if (s.bills != 0) {
+            fprintf(stderr, "tenant %s has %llu bills and no usage record\n", tenant,
+                    (unsigned long long)s.bills);
+            abort();
+        }
+        return;
+    }
+    if (u->bills != s.bills || u->files != s.files || u->bytes != s.bytes) {
+        fprintf(stderr, "tenant %s counts %llu bills, %llu files, %llu bytes; its bills hold "
+                "%llu, %llu, %llu\n", tenant, (unsigned long long)u->bills,
+                (unsigned long long)u->files, (unsigned long long)u->bytes,
+                (unsigned long long)s.bills, (unsigned long long)s.files,
+                (unsigned long long)s.bytes);
+        abort();
+    }
+    archive_free_usage(u);
+}

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "archive/archive.h"
 #include "storage/rocks.h"
 
 /* The process's scratch directory (made on first call under $IMGARC_FUZZ_TMP, else /dev/shm, else
@@ -22,6 +23,12 @@ void fuzz_init(void);
 /* The harness's license key pair, fixed (seed 01..08 then zeros) so that a saved input
  * and the signed seeds of make_corpus.py keep verifying. */
 void fuzz_license_key(uint8_t pk[32], uint8_t sk[64]);
+
+/* Aborts, saying what, unless every bill of @tenant is consistent (its order lists each
+ * file once and only files of the bill, and its counters match those files) and the
+ * tenant's usage counts its bills, files and bytes. Whatever commands were applied,
+ * this must hold. */
+void fuzz_check_archive(struct archive *a, const char *tenant);
 
 /* Reads the input as a stream of small values, for structure-aware targets. Past the
  * end every read gives zero. */

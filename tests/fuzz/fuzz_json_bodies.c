@@ -13,7 +13,8 @@
  * uploaded to CB-A and CB-B at start, an unknown id, garbage), the rest is the body.
  * In the body, $FA1 $FA2 $FA3 $FB1 $FB2 are replaced by the ids of those files, so the
  * fuzzer can name real files of either bill. The node's state carries over between
- * inputs, as on a real node. */
+ * inputs, as on a real node; after each one its archive must be consistent
+ * (fuzz_check_archive()). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,5 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body = substitute((const char *)data + 2, size - 2, &body_len);
     request(e->method, path, body, body_len);
     free(body);
+    /* Whatever the handlers let through, the archive stays consistent. */
+    fuzz_check_archive(fuzz_node_archive(), "default");
     return 0;
 }

@@ -241,3 +241,8 @@ const char *fuzz_node_answer(void)
 {
     return N.answer;
 }
+
+struct archive *fuzz_node_archive(void)
+{
+    return &N.archive;
+}

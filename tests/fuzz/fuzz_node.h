@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "archive/archive.h"
+
 /* The operator token the node accepts (Authorization: Bearer ...). */
 #define FUZZ_NODE_TOKEN "fuzz-operator-token-0123456789abcdef"
 
@@ -28,5 +30,8 @@ size_t fuzz_node_send(const void *data, size_t len, size_t piece);
 /* The last answer (NUL-terminated, at most 64 KiB kept). With IMGARC_FUZZ_ECHO set in
  * the environment every answer is also printed to stderr (for reproducing). */
 const char *fuzz_node_answer(void);
+
+/* The node's archive (read it between sends, on this thread). */
+struct archive *fuzz_node_archive(void);
 
 #endif
