@@ -2,9 +2,10 @@
  * RocksDB stores (archive/fsm.c).
  *
  * Every input starts from the same small archive (restored from a snapshot of the
- * prelude applied once at start: a cluster with the
- * default tenant, bills CB-A and CB-B with files, a webhook, an organisation, a role,
- * a user, a node), then applies up to MAX_COMMANDS commands read from the input:
+ * prelude applied once at start: a cluster with the default tenant, bills CB-A (match
+ * mode, one declared invoice) and CB-B (sync mode) with files, a webhook, an
+ * organisation, a role, a user, a licensed second tenant, a node), then applies up to
+ * MAX_COMMANDS commands read from the input:
  *   - op byte >= 0xF0: a length byte and that many bytes, applied as the packed
  *     Command as raft would hand it over (the decoder's path);
  *   - otherwise a Command built from the input through the protobuf descriptors: the
@@ -51,7 +52,7 @@ static const char *const WORDS[] = {
     "match", "normal", "standard", "auto", "manual", "u1", "r1", "o1", "o2", "*", "read",
     "edit", "admin", "captured", "ready", "http://example.com/hook", "BT1", "INV-1",
     "12.50", "1.50", "2026-01-01", "draining", "out", "127.0.0.1:7001", "z1", "W1",
-    "L1", "b1", "a.pdf", "pdf", "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA"};
+    "L1", "b1", "a.pdf", "pdf", "BT2", "erp_submit", "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA"};
 static const uint64_t NUMBERS[] = {0, 1, 2, 3, 4, 5, 90, 180, 270, 1000, 86400000,
                                    0xFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, UINT64_MAX, T0};
 static const int64_t SIGNED[] = {0, 1, -1, 90, -90, 180, -180, 270, 360, INT32_MIN, INT32_MAX};
@@ -406,9 +407,16 @@ static uint64_t prelude(void)
     push.invoices = invoices;
     push.n_invoices = 1;
     PRELUDE(COMMAND__BODY_POOL_PUSH, pool_push, &push);
+    bill_type.code = "BT2";
+    bill_type.name = "Purchase";
+    bill_type.mode = "sync";
+    PRELUDE(COMMAND__BODY_CREATE_BILL_TYPE, create_bill_type, &bill_type);
+    scheme.bill_type = "BT2";
+    scheme.submit = "manual";
+    PRELUDE(COMMAND__BODY_SET_SCHEME, set_scheme, &scheme);
     push.image_no = "CB-B";
     push.bill_no = "ER-2";
-    push.bill_type = "";
+    push.bill_type = "BT2";
     push.n_invoices = 0;
     PRELUDE(COMMAND__BODY_POOL_PUSH, pool_push, &push);
 #undef PRELUDE
