@@ -1,7 +1,10 @@
 #define _XOPEN_SOURCE 700
 #include "tests/fuzz/fuzz_common.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,28 @@ static void tmpdir_remove(void)
     }
 }
 
+/* libFuzzer often ends a process without running atexit handlers (-max_total_time,
+ * a crash): a scratch directory whose process is gone is removed by the next one. */
+static void sweep_stale(const char *root)
+{
+    DIR *d = opendir(root);
+    struct dirent *e;
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[PATH_MAX];
+        long pid;
+        if (sscanf(e->d_name, "imgarc-fuzz-%ld-", &pid) != 1 || pid <= 0 ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", root, e->d_name);
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    closedir(d);
+}
+
 const char *fuzz_tmpdir(void)
 {
     if (tmpdir[0] == '\0') {
@@ -40,7 +65,8 @@ const char *fuzz_tmpdir(void)
         if (root == NULL || root[0] == '\0') {
             root = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         }
-        snprintf(tmpdir, sizeof tmpdir, "%s/imgarc-fuzz-XXXXXX", root);
+        sweep_stale(root);
+        snprintf(tmpdir, sizeof tmpdir, "%s/imgarc-fuzz-%ld-XXXXXX", root, (long)getpid());
         if (mkdtemp(tmpdir) == NULL) {
             perror("fuzz: mkdtemp");
             abort();

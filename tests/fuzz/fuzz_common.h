@@ -12,8 +12,8 @@
 #include "archive/archive.h"
 #include "storage/rocks.h"
 
-/* The process's scratch directory (made on first call under $IMGARC_FUZZ_TMP, else /dev/shm, else
- * /tmp; removed at exit). */
+/* The process's scratch directory (made on first call under $IMGARC_FUZZ_TMP, else
+ * /dev/shm, else /tmp; removed at exit, or by the next process when this one died). */
 const char *fuzz_tmpdir(void);
 /* Opens a fresh RocksDB store in a new directory under fuzz_tmpdir(). */
 struct rocks *fuzz_store_open(const char *name);
