@@ -585,9 +585,21 @@ static int apply_add_file(struct txn *t, const AddFile *f)
     char *category = xstrdup(classify(f));
     char hex[65];
     uint32_t position = 0;
+    struct key k;
     int rv = 0;
 
     if (check_add_file(t, f) != 0) {
+        goto out;
+    }
+    /* The proposer picks a new random id; one in use (a forged or duplicated entry)
+     * would overwrite that file and list it twice, perhaps in another bill. */
+    key_pair(&k, t->cmd->tenant, f->file_id);
+    if ((rv = record_exists(t, ROCKS_CF_FILES, &k, &known)) != 0) {
+        goto out;
+    }
+    if (known) {
+        refuse(t, ARCHIVE_R_INVALID, "file id %.64s is in use already: a capture needs a new "
+               "file id", f->file_id);
         goto out;
     }
     if ((rv = category_known(t, category, &known)) != 0) {

@@ -98,5 +98,10 @@ int64_t clock_parse_rfc3339(const char *s)
         return -1;
     }
     t = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi - off) * 60 + sec;
-    return t < 0 ? -1 : t * 1000 + ms;
+    /* A leap second or an offset may carry a time past 9999-12-31T23:59:59Z, which
+     * clock_format_rfc3339() cannot write back with four year digits. */
+    if (t < 0 || t >= days_from_civil(10000, 1, 1) * 86400) {
+        return -1;
+    }
+    return t * 1000 + ms;
 }

@@ -5,7 +5,8 @@
 # machine's own Debian apt entry, so no mirror host is written here.
 set -euo pipefail
 
-# --test also installs what the test suite needs (python3 for the integration tests).
+# --test also installs what the test suite needs (python3 for the integration tests,
+# clang with its libFuzzer and sanitizer runtimes for the fuzz targets).
 WITH_TESTS=0
 [ "${1:-}" = "--test" ] && WITH_TESTS=1
 
@@ -20,6 +21,9 @@ RAFT_MIN=0.22.1
 RAFT_PATCHED=0.22.1-1~bpo12+1imgarc1
 if [ $WITH_TESTS -eq 1 ] && ! command -v python3 >/dev/null 2>&1; then
     PKGS+=(python3)
+fi
+if [ $WITH_TESTS -eq 1 ]; then
+    PKGS+=(clang libclang-rt-14-dev)
 fi
 
 SUDO=""

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then builds and runs every test
-# twice: a normal build, and one under AddressSanitizer + UndefinedBehaviorSanitizer.
+# twice: a normal build, and one under AddressSanitizer + UndefinedBehaviorSanitizer;
+# then builds the libFuzzer targets with clang and runs each for a bounded time from its
+# seed corpus (IMGARC_FUZZ_SECONDS, default 45; docs/fuzzing.md). A crash fails it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
@@ -15,3 +17,8 @@ bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DIMGARC_SANITIZE=ON
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 (cd build-asan && ctest --output-on-failure -j"$jobs")
+
+echo "== fuzz targets (clang, libFuzzer + ASan + UBSan)"
+CC=clang bash scripts/build.sh build-fuzz -DIMGARC_FUZZ=ON \
+    -DIMGARC_FUZZ_SECONDS="${IMGARC_FUZZ_SECONDS:-45}"
+(cd build-fuzz && ctest --output-on-failure -j"$jobs" -L fuzz)

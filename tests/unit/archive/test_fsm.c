@@ -1065,6 +1065,37 @@ static void edits_refuse_a_file_of_another_bill(void **state)
     archive_free_file(file);
 }
 
+/* A capture names a new file id: one in use (by this bill or another one of the
+ * tenant) is refused, never written over the file and listed twice. Found by the
+ * command_apply fuzz target. */
+static void capture_with_a_file_id_in_use_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    BillOrder *order;
+    BillRecord *bill;
+    FileRecord *file;
+    add_file(f, "CB-A", "fa1", "a.pdf", NULL, 0x31, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    add_file(f, "CB-B", "fb1", "b.pdf", NULL, 0x32, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    add_file(f, "CB-A", "fa1", "again.pdf", NULL, 0x33, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    add_file(f, "CB-A", "fb1", "other.pdf", NULL, 0x34, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    assert_int_equal(archive_get_order(&f->a, "default", "CB-A", &order, &err), 0);
+    assert_int_equal(order->n_file_ids, 1);
+    archive_free_order(order);
+    assert_int_equal(archive_get_bill(&f->a, "default", "CB-A", &bill, &err), 0);
+    assert_int_equal(bill->files, 1);
+    archive_free_bill(bill);
+    assert_int_equal(archive_get_file(&f->a, "default", "fb1", &file, &err), 0);
+    assert_string_equal(file->image_no, "CB-B");
+    assert_string_equal(file->name, "b.pdf");
+    archive_free_file(file);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, setup, teardown),
     cmocka_unit_test_setup_teardown(capture_classifies_and_orders, setup, teardown),
@@ -1095,6 +1126,7 @@ static const struct CMUnitTest tests[] = {
                                     teardown),
     cmocka_unit_test_setup_teardown(node_storage_states, setup, teardown),
     cmocka_unit_test_setup_teardown(edits_refuse_a_file_of_another_bill, setup, teardown),
+    cmocka_unit_test_setup_teardown(capture_with_a_file_id_in_use_is_refused, setup, teardown),
 };
 
 TESTLIB_MAIN("fsm", tests)

@@ -34,10 +34,22 @@ static void refuses_what_is_not_a_time(void **state)
     }
 }
 
+/* The formatter writes four-digit years: a leap second or an offset that lands past
+ * 9999-12-31T23:59:59.999Z would parse into a time it cannot write back (a license
+ * that verified, signed again, no longer verified). Found by the license fuzz target. */
+static void refuses_times_past_year_9999(void **state)
+{
+    (void)state;
+    assert_true(clock_parse_rfc3339("9999-12-31T23:59:59.999Z") > 0);
+    assert_int_equal(clock_parse_rfc3339("9999-12-31T23:59:60Z"), -1);
+    assert_int_equal(clock_parse_rfc3339("9999-12-31T23:30:00-01:00"), -1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(parses_utc_offsets_and_fractions),
     cmocka_unit_test(round_trips_with_the_formatter),
     cmocka_unit_test(refuses_what_is_not_a_time),
+    cmocka_unit_test(refuses_times_past_year_9999),
 };
 
 TESTLIB_MAIN("clock", tests)

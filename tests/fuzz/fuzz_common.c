@@ -1,0 +1,252 @@
+#define _XOPEN_SOURCE 700
+#include "tests/fuzz/fuzz_common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+static char tmpdir[PATH_MAX];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void tmpdir_remove(void)
+{
+    if (tmpdir[0] != '\0') {
+        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+/* libFuzzer often ends a process without running atexit handlers (-max_total_time,
+ * a crash): a scratch directory whose process is gone is removed by the next one. */
+static void sweep_stale(const char *root)
+{
+    DIR *d = opendir(root);
+    struct dirent *e;
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[PATH_MAX];
+        long pid;
+        if (sscanf(e->d_name, "imgarc-fuzz-%ld-", &pid) != 1 || pid <= 0 ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", root, e->d_name);
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    closedir(d);
+}
+
+const char *fuzz_tmpdir(void)
+{
+    if (tmpdir[0] == '\0') {
+        /* RocksDB syncs its WAL on every command: on tmpfs that costs nothing, and the
+         * fuzzers run at the speed of the code, not of the disk. */
+        const char *root = getenv("IMGARC_FUZZ_TMP");
+        if (root == NULL || root[0] == '\0') {
+            root = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        }
+        sweep_stale(root);
+        snprintf(tmpdir, sizeof tmpdir, "%s/imgarc-fuzz-%ld-XXXXXX", root, (long)getpid());
+        if (mkdtemp(tmpdir) == NULL) {
+            perror("fuzz: mkdtemp");
+            abort();
+        }
+        atexit(tmpdir_remove);
+    }
+    return tmpdir;
+}
+
+struct rocks *fuzz_store_open(const char *name)
+{
+    char dir[PATH_MAX + 64];
+    struct rocks *db;
+    struct base_err err = {{0}};
+    snprintf(dir, sizeof dir, "%s/%s", fuzz_tmpdir(), name);
+    if (rocks_open(&db, dir, &err) != 0) {
+        fprintf(stderr, "fuzz: store %s: %s\n", dir, err.msg);
+        abort();
+    }
+    return db;
+}
+
+void fuzz_init(void)
+{
+    const char *level = getenv("IMGARC_FUZZ_LOG");
+    log_set_level(level != NULL && log_level_parse(level) >= 0
+                      ? (enum log_level)log_level_parse(level)
+                      : LOG_LEVEL_ERROR);
+    if (sodium_init() < 0) {
+        abort();
+    }
+}
+
+uint8_t fuzz_u8(struct fuzz_in *in)
+{
+    uint8_t v = 0;
+    if (in->len > 0) {
+        v = in->p[0];
+        in->p++;
+        in->len--;
+    }
+    return v;
+}
+
+uint32_t fuzz_u32(struct fuzz_in *in)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        v = v << 8 | fuzz_u8(in);
+    }
+    return v;
+}
+
+uint64_t fuzz_u64(struct fuzz_in *in)
+{
+    return (uint64_t)fuzz_u32(in) << 32 | fuzz_u32(in);
+}
+
+char *fuzz_str(struct fuzz_in *in, size_t max)
+{
+    size_t n = fuzz_u8(in) % (max + 1);
+    char *s;
+    if (n > in->len) {
+        n = in->len;
+    }
+    s = xmalloc(n + 1);
+    memcpy(s, in->p, n);
+    s[n] = '\0';
+    in->p += n;
+    in->len -= n;
+    return s;
+}
+
+const char *fuzz_pick(struct fuzz_in *in, const char *const *vocab, size_t n)
+{
+    return vocab[fuzz_u8(in) % n];
+}
+
+void fuzz_license_key(uint8_t pk[32], uint8_t sk[64])
+{
+    uint8_t seed[crypto_sign_SEEDBYTES] = {1, 2, 3, 4, 5, 6, 7, 8};
+    crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+/* ---- Consistency of an archive ---- */
+
+static void inconsistent(const char *image_no, const char *what)
+{
+    fprintf(stderr, "bill %s is inconsistent: %s\n", image_no, what);
+    abort();
+}
+
+/* What every bill must satisfy whatever was applied: its order lists each file once,
+ * every listed file is a file of this bill, and the bill's counters match them. */
+static void check_bill(struct archive *a, const char *tenant, const char *image_no)
+{
+    struct base_err err = {{0}};
+    BillRecord *bill;
+    BillOrder *order;
+    uint32_t covers = 0, invoices = 0, attachments = 0;
+    if (archive_get_bill(a, tenant, image_no, &bill, &err) != 0) {
+        return;
+    }
+    ASSERT(archive_get_order(a, tenant, image_no, &order, &err) == 0);
+    if (bill->files != order->n_file_ids) {
+        inconsistent(image_no, "its file counter differs from its file order");
+    }
+    for (size_t i = 0; i < order->n_file_ids; i++) {
+        FileRecord *f;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(order->file_ids[i], order->file_ids[j]) == 0) {
+                inconsistent(image_no, "its file order lists a file twice");
+            }
+        }
+        if (archive_get_file(a, tenant, order->file_ids[i], &f, &err) != 0) {
+            inconsistent(image_no, "its file order lists a file that does not exist");
+        }
+        if (strcmp(f->image_no, image_no) != 0) {
+            inconsistent(image_no, "its file order lists a file of another bill");
+        }
+        if (strcmp(f->category, "cover") == 0) {
+            covers++;
+        } else if (strcmp(f->category, "invoice") == 0) {
+            invoices++;
+        } else {
+            attachments++;
+        }
+        archive_free_file(f);
+    }
+    if (covers != bill->covers || invoices != bill->invoice_files ||
+        attachments != bill->attachments) {
+        inconsistent(image_no, "its per-category counters differ from its files");
+    }
+    archive_free_order(order);
+    archive_free_bill(bill);
+}
+
+struct bill_sums {
+    uint64_t bills, files, bytes;
+    char (*images)[ARCHIVE_IMAGE_NO_MAX + 1];
+    size_t n;
+};
+
+static void sum_bill(const BillRecord *bill, void *arg)
+{
+    struct bill_sums *s = arg;
+    s->bills++;
+    s->files += bill->files;
+    s->bytes += bill->bytes;
+    s->images = xrealloc(s->images, (s->n + 1) * sizeof *s->images);
+    snprintf(s->images[s->n++], sizeof *s->images, "%s", bill->image_no);
+}
+
+void fuzz_check_archive(struct archive *a, const char *tenant)
+{
+    struct base_err err = {{0}};
+    struct archive_bill_filter filter = {.limit = 100000};
+    struct bill_sums s = {0};
+    UsageRecord *u;
+    bool more;
+    ASSERT(archive_list_bills(a, tenant, &filter, sum_bill, &s, &more, &err) == 0);
+    for (size_t i = 0; i < s.n; i++) {
+        check_bill(a, tenant, s.images[i]);
+    }
+    free(s.images);
+    if (archive_get_usage(a, tenant, &u, &err) != 0) {
+        if (s.bills != 0) {
+            fprintf(stderr, "tenant %s has %llu bills and no usage record\n", tenant,
+                    (unsigned long long)s.bills);
+            abort();
+        }
+        return;
+    }
+    if (u->bills != s.bills || u->files != s.files || u->bytes != s.bytes) {
+        fprintf(stderr, "tenant %s counts %llu bills, %llu files, %llu bytes; its bills hold "
+                "%llu, %llu, %llu\n", tenant, (unsigned long long)u->bills,
+                (unsigned long long)u->files, (unsigned long long)u->bytes,
+                (unsigned long long)s.bills, (unsigned long long)s.files,
+                (unsigned long long)s.bytes);
+        abort();
+    }
+    archive_free_usage(u);
+}

@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/<target>/.
+
+The seeds are small, hand-made from real requests and commands (docs/API.md,
+archive/archive.proto); the fuzzers start from them. Run it again after changing a
+target's input format, and commit the result. Crash reproducers added as regressions
+are named crash-* and are kept (this script never deletes them).
+
+License documents are signed with the harness's fixed test key (seed 01 02 .. 08, 0...,
+see fuzz_common.c), which needs the Python 'cryptography' package; without it the
+signed seeds are skipped."""
+import hashlib
+import json
+import os
+import random
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus")
+TOKEN = "fuzz-operator-token-0123456789abcdef"
+
+
+def write(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# ---- protobuf, just enough to write Commands ----
+
+def varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field(num, value):
+    if isinstance(value, bool):
+        return varint(num << 3) + varint(int(value))
+    if isinstance(value, int):
+        return varint(num << 3) + varint(value & 0xFFFFFFFFFFFFFFFF)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(num << 3 | 2) + varint(len(value)) + value
+
+
+def msg(*fields):
+    return b"".join(field(n, v) for n, v in fields if v is not None)
+
+
+T0 = 1700000000000
+FA = ["f00000000000000000000000000000a%d" % i for i in (1, 2, 3)]
+FB = ["f00000000000000000000000000000b%d" % i for i in (1, 2)]
+
+
+def command(body_num, body, tenant="default", t=T0 + 5000, idem=None):
+    return msg((1, tenant), (2, "req-1"), (3, idem), (6, t), (body_num, body))
+
+
+COMMANDS = {
+    "submit_a": command(12, msg((1, "CB-A"))),
+    "pool_push": command(10, msg((1, "CB-C"), (2, "ER-3"), (6, "12.50"),
+                                 (8, msg((1, "INV-1"), (6, "12.50"))))),
+    "rotate_other_bill": command(39, msg((1, "CB-A"), (2, FB[0]), (3, 90))),
+    "categorize_other_bill": command(36, msg((1, "CB-A"), (2, FB[0]), (3, "cover"))),
+    "delete_other_bill": command(37, msg((1, "CB-A"), (2, FB[1]))),
+    "move_other_bill": command(38, msg((1, "CB-A"), (2, FB[0]), (3, FA[0]))),
+    "merge_mixed": command(61, msg((1, "CB-A"), (2, FA[0]), (2, FB[0]))),
+    "merge_a": command(61, msg((1, "CB-A"), (2, FA[1]), (2, FA[2]))),
+    "split_other_bill": command(62, msg((1, "CB-A"), (2, FB[0]))),
+    "set_invoice_other": command(31, msg((1, "CB-A"), (2, FB[0]), (3, msg((1, "N1"))))),
+    "match_file_other": command(33, msg((1, "CB-A"), (2, FB[0]), (3, "INV-1"))),
+    "add_file_after_other": command(11, msg((1, "CB-A"), (2, "f" + "c" * 31), (3, "x.pdf"),
+                                            (9, b"\xa1" + b"\0" * 31), (8, FB[0]))),
+    "add_file_replace_other": command(11, msg((1, "CB-A"), (2, "f" + "d" * 31), (3, "x.pdf"),
+                                              (9, b"\xa1" + b"\0" * 31), (13, FB[0]))),
+    "add_file_reusing_id": command(11, msg((1, "CB-A"), (2, FA[0]), (3, "x.pdf"),
+                                           (9, b"\xa1" + b"\0" * 31))),
+    "add_file_reusing_other_bills_id": command(11, msg((1, "CB-A"), (2, FB[0]), (3, "x.pdf"),
+                                                       (9, b"\xa1" + b"\0" * 31))),
+    "delivery_result": command(26, msg((1, 1), (2, False), (3, 500), (6, T0 + 9000))),
+    "retry_delivery": command(27, msg((1, 1))),
+    "license_warning": command(28, msg((1, "eval-default"), (2, 7))),
+    "create_tenant": command(14, msg((1, "t2"), (2, "Tenant two"))),
+    "install_license": command(15, msg((1, msg((1, "L1"), (2, "default"), (3, T0), (4, T0 + 10**10),
+                                                 (5, 10**9), (7, 7))))),
+    "update_org_cycle": command(22, msg((1, "o1"), (3, True), (4, "o1"))),
+    "set_grants": command(23, msg((1, "u1"), (2, msg((1, "o1"), (2, True))))),
+    "login_fail": command(19, msg((1, "u1"), (2, False), (3, 1), (4, 60000))),
+    "set_holders": command(42, msg((1, msg((1, b"\xa0" + b"\0" * 31), (2, 2), (3, 1))))),
+    "remove_node": command(41, msg((1, 1))),
+    "purge_blobs": command(44, msg((1, b"\xa0" + b"\0" * 31), (2, 0))),
+    "set_scheme": command(30, msg((1, "BT1"), (3, "standard"), (4, "auto"))),
+    "bill_type": command(29, msg((1, "BT1"), (2, "Travel"), (3, "match"))),
+    "node_storage": command(43, msg((1, 1), (2, "draining"))),
+    "webhook_delete": command(25, msg((1, "W1"))),
+    "return_bill": command(35, msg((1, "CB-A"), (2, "blurred"))),
+    "erp_submit": command(34, msg((1, "CB-B"))),
+    "empty": b"",
+}
+
+
+# Commands that broke the state machine before their fix (docs/fuzzing.md).
+CRASHES = {"add_file_reusing_id", "add_file_reusing_other_bills_id"}
+
+
+def frame(cmd):
+    body = b"IMGC" + struct.pack(">I", len(cmd)) + cmd
+    return body + b"\0" * (-len(body) % 8)
+
+
+def seeds_command_apply():
+    # Raw commands: op 0xF0, a length byte, the packed Command (the decoder's path).
+    for name, cmd in COMMANDS.items():
+        if len(cmd) < 256:
+            # The inputs of defects found (and fixed) are named crash-*.
+            prefix = "crash-" if name in CRASHES else "raw-"
+            write("command_apply", prefix + name, b"\xf0" + bytes([len(cmd)]) + cmd)
+    # Sequences of raw commands: an edit after an earlier change.
+    seq = b""
+    for name in ("merge_a", "rotate_other_bill", "split_other_bill", "delete_other_bill"):
+        seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
+    write("command_apply", "raw-sequence", seq)
+    # Built commands: one seed per body, the fields filled from a fixed random stream.
+    rng = random.Random(10)
+    for op in range(40):
+        data = bytes([op]) + bytes(rng.randrange(256) for _ in range(96))
+        write("command_apply", "built-%02d" % op, data)
+    for k in range(6):
+        data = b"".join(bytes([rng.randrange(40)]) + bytes(rng.randrange(256) for _ in range(60))
+                        for _ in range(4))
+        write("command_apply", "built-seq-%d" % k, data)
+
+
+def seeds_entry_framing():
+    for name, cmd in COMMANDS.items():
+        write("entry_framing", name, frame(cmd))
+    write("entry_framing", "short", b"IMGC\0\0")
+    write("entry_framing", "length-past-end", b"IMGC\0\0\1\0" + b"\x0a\x01a")
+    write("entry_framing", "not-a-frame", b"\x0a\x07default")
+
+
+def snapshot(records, index=7):
+    body = b"IMGSNAP1" + struct.pack(">Q", index)
+    for fam, k, v in records:
+        body += bytes([fam]) + struct.pack(">I", len(k)) + k + struct.pack(">I", len(v)) + v
+    body += b"\xff"
+    return body + hashlib.blake2b(body, digest_size=32).digest()
+
+
+def seeds_snapshot():
+    applied = (0, b"applied_index", struct.pack(">Q", 7))
+    bill = (1, b"default\0CB-A", msg((1, "CB-A"), (9, "captured"), (18, 1)))
+    order = (7, b"default\0CB-A", msg((1, FA[0])))
+    fil = (2, b"default\0" + FA[0].encode(), msg((1, FA[0]), (2, "CB-A")))
+    tenant = (8, b"default", msg((1, "default"), (2, "Default")))
+    write("snapshot", "empty", b"\0" + snapshot([]))
+    write("snapshot", "applied-index", b"\0" + snapshot([applied]))
+    write("snapshot", "bill", b"\0" + snapshot([applied, bill, fil, order, tenant]))
+    write("snapshot", "bad-index-length", b"\0" + snapshot([(0, b"applied_index", b"\1\2")]))
+    write("snapshot", "bad-family", b"\0" + snapshot([(200, b"k", b"v")]))
+    write("snapshot", "truncated", b"\0" + snapshot([bill])[:-40])
+    write("snapshot", "index-zero", b"\0" + snapshot([bill], index=0))
+    # Odd mode byte: the records alone (the harness adds header and checksum).
+    write("snapshot", "records", b"\x03" + snapshot([applied, bill, order])[16:-33])
+    write("snapshot", "records-long-key", b"\x05" + b"\x01\xff\xff\xff\xf0" + b"k" * 8)
+
+
+def seeds_license():
+    payload = {"license_id": "L-2027", "tenant": "default", "issued": "2026-01-01T00:00:00Z",
+               "expires": "2099-01-01T00:00:00Z", "quota_bytes": 10**12,
+               "modes": ["basic", "sync", "match"], "max_files": 0}
+    variants = {
+        "payload": payload,
+        "payload-one-mode": dict(payload, modes=["sync"]),
+        "payload-expired-before-issued": dict(payload, expires="2025-01-01T00:00:00Z"),
+        "payload-bad-mode": dict(payload, modes=["gold"]),
+        "payload-negative-quota": dict(payload, quota_bytes=-1),
+        "payload-huge-quota": dict(payload, quota_bytes=2**63 - 1, max_files=2**63 - 1),
+        "payload-fraction": dict(payload, issued="2026-01-01T00:00:00.123+08:00"),
+        "payload-far-future": dict(payload, expires="9999-12-31T23:59:59Z"),
+        "payload-long-id": dict(payload, license_id="x" * 65),
+    }
+    for name, p in variants.items():
+        write("license", name, b"\x01" + json.dumps(p, separators=(",", ":")).encode())
+    write("license", "payload-not-object", b"\x01[1,2]")
+    write("license", "modes-csv", b"\x01basic,sync")
+    write("license", "doc-unsigned", b"\x00" + json.dumps({"payload": "{}", "signature": "AAAA"}).encode())
+    write("license", "doc-not-json", b"\x00{\"payload\":")
+    try:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    except ImportError:
+        print("make_corpus: no 'cryptography' module, signed license seeds skipped", file=sys.stderr)
+        return
+    key = Ed25519PrivateKey.from_private_bytes(bytes([1, 2, 3, 4, 5, 6, 7, 8]) + b"\0" * 24)
+    import base64
+    def signed(p):
+        text = json.dumps(p, separators=(",", ":"))
+        sig = base64.b64encode(key.sign(text.encode())).decode()
+        return json.dumps({"payload": text, "signature": sig}, indent=2).encode()
+    for name in ("payload", "payload-one-mode", "payload-fraction"):
+        write("license", "doc-" + name, b"\x00" + signed(variants[name]))
+        # For tenant t2 (the "tenant" seed creates it without a license), so that an
+        # install from a fixed seed is not superseded by the evaluation license of a
+        # default tenant created when the node started.
+        write("json_bodies", "license-" + name, bytes([16, 0]) + signed(dict(variants[name], tenant="t2")))
+
+
+def seeds_peer_headers():
+    def fields(mode, now, method, target, time_h, sig, body):
+        out = bytes([mode]) + struct.pack(">Q", now)
+        for s in (method, target, time_h, sig):
+            s = s.encode()
+            out += bytes([len(s)]) + s
+        return out + body
+    sig = "0" * 64
+    write("peer_headers", "signed-propose", fields(1, T0, "POST", "/internal/v1/propose", "", "", b"\x0a\x07default"))
+    write("peer_headers", "signed-empty-body", fields(3, T0, "GET", "/internal/v1/status", "", "", b""))
+    write("peer_headers", "unsigned", fields(0, T0, "POST", "/internal/v1/propose", str(T0), sig, b"{}"))
+    write("peer_headers", "stale", fields(0, T0, "POST", "/internal/v1/read-index", str(T0 - 120000), sig, b""))
+    write("peer_headers", "future", fields(0, T0, "POST", "/internal/v1/read-index", "99999999999999999", sig, b""))
+    write("peer_headers", "no-headers", fields(6, T0, "GET", "/internal/v1/blobs/ab", "", "", b""))
+    write("peer_headers", "bad-hex", fields(0, T0, "GET", "/", str(T0), "zz" * 32, b""))
+
+
+REQ = "{m} {p} HTTP/1.1\r\nHost: n1\r\nAuthorization: Bearer " + TOKEN + "\r\n{h}\r\n{b}"
+
+
+def req(method, path, body="", headers=""):
+    h = headers
+    if body and "Transfer-Encoding" not in headers:
+        h += "Content-Length: %d\r\n" % len(body.encode())
+    return REQ.format(m=method, p=path, h=h, b=body)
+
+
+def chunked(body, size=5):
+    out = ""
+    for i in range(0, len(body), size):
+        part = body[i:i + size]
+        out += "%x\r\n%s\r\n" % (len(part), part)
+    return out + "0\r\n\r\n"
+
+
+def seeds_http_request():
+    pool = '{"image_no":"BX-1","bill_no":"ER-1","amount":"12.50"}'
+    reqs = {
+        "healthz": "GET /healthz HTTP/1.1\r\nHost: n1\r\n\r\n",
+        "version": "GET /api/v1/version HTTP/1.1\r\n\r\n",
+        "metrics": "GET /metrics HTTP/1.1\r\nHost: n1\r\n\r\n",
+        "pool": req("POST", "/api/v1/pool", pool),
+        "pool-chunked": req("POST", "/api/v1/pool", chunked(pool), "Transfer-Encoding: chunked\r\n"),
+        "pool-chunked-ext": req("POST", "/api/v1/pool", "5;a=b\r\n{\"ima\r\n0\r\nX-T: 1\r\n\r\n",
+                                "Transfer-Encoding: chunked\r\n"),
+        "pipelined": "GET /healthz HTTP/1.1\r\n\r\n" + req("GET", "/api/v1/bills/BX-1/status") +
+                     req("POST", "/api/v1/pool", pool),
+        "upload": req("POST", "/api/v1/bills/BX-1/files?name=scan.pdf&category=cover", "%PDF-1.4 x"),
+        "upload-expect": req("POST", "/api/v1/bills/BX-1/files?name=a.pdf", "abc", "Expect: 100-continue\r\n"),
+        "status-consistent": req("GET", "/api/v1/bills/BX-1/status?consistent=true"),
+        "list-bills": req("GET", "/api/v1/bills?state=captured&limit=2&after=A"),
+        "content-range": req("GET", "/api/v1/files/f0123/content", "", "Range: bytes=0-3\r\n"),
+        "head-content": req("HEAD", "/api/v1/files/f0123/content"),
+        "percent-path": req("GET", "/api/v1/bills/B%58-1/log"),
+        "bad-percent": req("GET", "/api/v1/bills/%zz/log"),
+        "query-tenant": req("GET", "/api/v1/bills?tenant=default"),
+        "login": "POST /api/v1/auth/login HTTP/1.1\r\nContent-Length: 37\r\n\r\n"
+                 '{"username":"u1","password":"secret"}',
+        "token": "POST /api/v1/auth/token HTTP/1.1\r\nContent-Length: 43\r\n\r\n"
+                 '{"client_id":"c1","client_secret":"s3cret"}',
+        "http10": "GET /healthz HTTP/1.0\r\n\r\n",
+        "keep-alive-close": "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\nGET /readyz HTTP/1.1\r\n\r\n",
+        "request-id": "GET /healthz HTTP/1.1\r\nX-Request-Id: abc-123\r\n\r\n",
+        "min-index": req("GET", "/api/v1/bills", "", "X-Imgarc-Min-Index: 1\r\n"),
+        "bad-method": "BREW /healthz HTTP/1.1\r\n\r\n",
+        "both-lengths": req("POST", "/api/v1/pool", "5\r\n{}{}{\r\n0\r\n\r\n",
+                            "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"),
+        "internal": "POST /internal/v1/propose HTTP/1.1\r\nX-Imgarc-Time: 1\r\nX-Imgarc-Signature: 00\r\n"
+                    "Content-Length: 2\r\n\r\n{}",
+        "orgs-patch": req("PATCH", "/api/v1/orgs/o1", '{"name":"x","parent":null}'),
+        "delete-file": req("DELETE", "/api/v1/bills/BX-1/files/f1"),
+        "cluster": req("GET", "/api/v1/cluster"),
+        "options": "OPTIONS * HTTP/1.1\r\n\r\n",
+        "header-long": "GET /healthz HTTP/1.1\r\nX-A: " + "a" * 300 + "\r\n\r\n",
+    }
+    for name, r in reqs.items():
+        write("http_request", name, b"\x00" + r.encode())
+    write("http_request", "pool-chunked-split", b"\x83" + reqs["pool-chunked"].encode())
+    write("http_request", "pipelined-split", b"\x8a" + reqs["pipelined"].encode())
+
+
+JSON = [
+    ("pool", 0, 0, '{"image_no":"CB-C","bill_no":"ER-3","bill_type":"BT1","org":"o1","amount":"12.50",'
+                   '"invoices":[{"number":"INV-1","code":"C1","date":"2026-01-01","amount":"10",'
+                   '"tax":"2.50","total":"12.50"}]}'),
+    ("submit", 1, 0, ""),
+    ("categorize-other-bill", 2, 0, '{"file_ids":["$FB1"],"category":"cover"}'),
+    ("categorize", 2, 0, '{"file_ids":["$FA2"],"category":"invoice"}'),
+    ("delete-other-bill", 3, 0, '{"file_ids":["$FB2"]}'),
+    ("delete-file-other-bill", 4, 3 << 2, ""),
+    ("rotate-other-bill", 5, 0, '{"file_ids":["$FB1"],"degrees":90}'),
+    ("rotate", 5, 0, '{"file_ids":["$FA1","$FA2"],"degrees":-90}'),
+    ("move-after-other", 6, 0, '{"after":"$FB1"}'),
+    ("move-first", 6, 1 << 2, '{"after":null,"category":"cover"}'),
+    ("merge-mixed", 7, 0, '{"file_ids":["$FA3","$FB1"]}'),
+    ("merge", 7, 0, '{"file_ids":["$FA2","$FA3"]}'),
+    ("split-other-bill", 8, 3 << 2, ""),
+    ("patch-invoice", 9, 1 << 2, '{"invoice":{"number":"INV-1","total":"12.50"}}'),
+    ("match", 10, 0, ""),
+    ("match-file", 11, 1 << 2, '{"invoice_number":"INV-1"}'),
+    ("unmatch", 12, 1 << 2, ""),
+    ("erp-submit", 13, 0, ""),
+    ("return", 14, 0, '{"reason":"blurred scan"}'),
+    ("tenant", 15, 0, '{"id":"t2","name":"Tenant two"}'),
+    ("client", 17, 0, '{"tenant":"default","name":"erp"}'),
+    ("token", 18, 0, '{"client_id":"c1","client_secret":"x"}'),
+    ("login", 19, 0, '{"username":"u1","password":"fuzz-password-1"}'),
+    ("user", 20, 0, '{"username":"u2","name":"U two","password":"password-22","roles":["reviewer"]}'),
+    ("unlock", 21, 0, ""),
+    ("grants", 22, 0, '{"grants":[{"org":"o1","include_children":true},{"org":"*"}]}'),
+    ("role", 23, 0, '{"name":"r2","permissions":["read","edit"]}'),
+    ("org", 24, 0, '{"id":"o2","name":"Org two","parent":"o1"}'),
+    ("org-move", 25, 1 << 5, '{"parent":"o2"}'),
+    ("webhook", 26, 0, '{"url":"https://example.com/h","events":["captured","ready"],"secret":"s"}'),
+    ("webhook-delete", 27, 2 << 5, ""),
+    ("retry", 28, 3 << 5, ""),
+    ("bill-type", 29, 0, '{"code":"BT1","name":"Travel","mode":"match"}'),
+    ("scheme", 30, 0, '{"bill_type":"BT1","org":"o1","match":"standard","submit":"auto"}'),
+    ("category", 31, 0, '{"code":"receipt","name":"Receipt"}'),
+    ("drain", 32, 3 << 5, ""),
+    ("undrain", 33, 3 << 5, ""),
+    ("remove-node", 34, 5 << 5, ""),
+    ("join", 35, 0, '{"http":"127.0.0.1:1"}'),
+    ("upload-after-other", 36, 3 << 2, "<xml>invoice</xml>"),
+    ("get-bill", 37, 0, ""),
+    ("not-json", 2, 0, '{"file_ids":'),
+    ("wrong-types", 5, 0, '{"file_ids":"x","degrees":"90"}'),
+    ("deep", 0, 0, '{"image_no":' + "[" * 50 + "]" * 50 + '}'),
+]
+
+
+def seeds_json_bodies():
+    for name, ep, param, body in JSON:
+        write("json_bodies", name, bytes([ep, param]) + body.encode())
+
+
+def main():
+    seeds_command_apply()
+    seeds_entry_framing()
+    seeds_snapshot()
+    seeds_license()
+    seeds_peer_headers()
+    seeds_http_request()
+    seeds_json_bodies()
+
+
+if __name__ == "__main__":
+    main()
