@@ -217,20 +217,39 @@ def seeds_license():
 
 
 def seeds_peer_headers():
-    def fields(mode, now, method, target, time_h, sig, body):
-        out = bytes([mode]) + struct.pack(">Q", now)
-        for s in (method, target, time_h, sig):
+    """mode, now, declared length, then method, target, time, signature, digest (each
+    a length byte and its bytes), then the body (fuzz_peer_headers.c)."""
+    def fields(mode, now, length, method, target, time_h, sig, digest, body):
+        out = bytes([mode]) + struct.pack(">QQ", now, length)
+        for s in (method, target, time_h, sig, digest):
             s = s.encode()
             out += bytes([len(s)]) + s
         return out + body
     sig = "0" * 64
-    write("peer_headers", "signed-propose", fields(1, T0, "POST", "/internal/v1/propose", "", "", b"\x0a\x07default"))
-    write("peer_headers", "signed-empty-body", fields(3, T0, "GET", "/internal/v1/status", "", "", b""))
-    write("peer_headers", "unsigned", fields(0, T0, "POST", "/internal/v1/propose", str(T0), sig, b"{}"))
-    write("peer_headers", "stale", fields(0, T0, "POST", "/internal/v1/read-index", str(T0 - 120000), sig, b""))
-    write("peer_headers", "future", fields(0, T0, "POST", "/internal/v1/read-index", "99999999999999999", sig, b""))
-    write("peer_headers", "no-headers", fields(6, T0, "GET", "/internal/v1/blobs/ab", "", "", b""))
-    write("peer_headers", "bad-hex", fields(0, T0, "GET", "/", str(T0), "zz" * 32, b""))
+    dig = hashlib.sha256(b"{}").hexdigest()
+    write("peer_headers", "signed-propose", fields(1, T0, 9, "POST", "/internal/v1/propose", "", "", "", b"\x0a\x07default"))
+    write("peer_headers", "signed-empty-body", fields(3, T0, 0, "GET", "/internal/v1/status", "", "", "", b""))
+    write("peer_headers", "unsigned", fields(0, T0, 2, "POST", "/internal/v1/propose", str(T0), sig, dig, b"{}"))
+    write("peer_headers", "stale", fields(0, T0, 0, "POST", "/internal/v1/read-index", str(T0 - 120000), sig, "", b""))
+    write("peer_headers", "future", fields(0, T0, 0, "POST", "/internal/v1/read-index", "99999999999999999", sig, "", b""))
+    write("peer_headers", "no-headers", fields(6, T0, 0, "GET", "/internal/v1/blobs/ab", "", "", "", b""))
+    write("peer_headers", "bad-hex", fields(0, T0, 0, "GET", "/", str(T0), "zz" * 32, "", b""))
+    write("peer_headers", "blob-copy", fields(8, T0, 4096, "PUT", "/internal/v1/blobs/" + "ab" * 32, str(T0), sig, "", b""))
+
+
+def seeds_raft_handshake():
+    """The first byte picks the role (fuzz_raft_handshake.c); then the bytes."""
+    hello = (b"IMGRAFT1" + struct.pack(">QQ", 11, 22) + bytes(range(32)) +
+             bytes([14]) + b"127.0.0.1:9011")
+    server = b"IMGRAFT1" + struct.pack(">Q", 22) + bytes(range(32, 64))
+    for i, chunks in enumerate([hello, hello + b"\x01" + bytes(32), hello[:20]]):
+        write("raft_handshake", "stranger-%d" % i, bytes([0]) + chunks)
+    write("raft_handshake", "raft-uv-tcp", bytes([0]) + struct.pack("<QQQ", 1, 11, 16) + b"127.0.0.1:9011\0\0")
+    write("raft_handshake", "server-hello", bytes([1]) + server + bytes(32))
+    write("raft_handshake", "honest", bytes([2]) + bytes(8))
+    write("raft_handshake", "honest-rotation", bytes([2 | 4 | 8]) + bytes(8))
+    write("raft_handshake", "flip-hello", bytes([2, 20, 1]) + bytes(6))
+    write("raft_handshake", "forged-frames", bytes([3]) + bytes(8) + struct.pack(">I", 40) + bytes(40))
 
 
 REQ = "{m} {p} HTTP/1.1\r\nHost: n1\r\nAuthorization: Bearer " + TOKEN + "\r\n{h}\r\n{b}"
@@ -358,6 +377,7 @@ def main():
     seeds_snapshot()
     seeds_license()
     seeds_peer_headers()
+    seeds_raft_handshake()
     seeds_http_request()
     seeds_json_bodies()
 
