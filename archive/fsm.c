@@ -1515,7 +1515,9 @@ static int apply_purge_blobs(struct txn *t, const PurgeBlobs *c)
         if (rv != 0) {
             return rv;
         }
-        if (blob->refs == 0 && blob->released_ms + c->grace_ms <= t->cmd->time_ms) {
+        /* Compared without the sum, which a forged grace could wrap. */
+        if (blob->refs == 0 && blob->released_ms <= t->cmd->time_ms &&
+            t->cmd->time_ms - blob->released_ms >= c->grace_ms) {
             rocks_batch_delete(t->batch, ROCKS_CF_BLOBS, k.buf, k.len);
             t->res->position++;
         }

@@ -112,13 +112,14 @@ int storage_snapshot_restore(struct rocks *db, const void *buf, size_t len,
                              struct base_err *err)
 {
     const uint8_t *p = buf;
-    const uint8_t *end = p + len - TRAILER_BYTES;
+    const uint8_t *end;
     struct rocks_batch *b;
     size_t pending = 0;
     int rv = check(p, len, err);
     if (rv != 0 || (rv = rocks_wipe(db, err)) != 0) {
         return rv;
     }
+    end = p + len - TRAILER_BYTES; /* check() made sure len covers header and trailer */
     b = rocks_batch_new(db);
     p += HEADER_BYTES;
     while (p < end && rv == 0) {
