@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -21,17 +20,14 @@ static int load_key(const char *path, uint8_t key[PEER_AUTH_KEY_BYTES], struct b
 {
     char buf[PEER_AUTH_SECRET_MAX + 2];
     FILE *f = fopen(path, "r");
-    struct stat st;
     size_t n, start = 0;
     if (f == NULL) {
         base_err_set(err, "cluster secret file %s: %s", path, strerror(errno));
         return BASE_EINVAL;
     }
+    /* imgarcd refuses a secret file others can read before it gets here
+     * (node/main.c check_private_file, shared with the metrics token file). */
     n = fread(buf, 1, sizeof buf, f);
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
-        LOG_WARN("peer_auth", "cluster secret file %s can be read by other users (mode %o); "
-                              "chmod 600 it", path, (unsigned)(st.st_mode & 0777));
-    }
     fclose(f);
     while (n > 0 && strchr(" \t\r\n", buf[n - 1]) != NULL) {
         n--;
