@@ -180,6 +180,21 @@ class RaftPortTest(ClusterTestCase):
             self.assertLess(time.monotonic() - start, 12)
         self.assertEqual(self.refused(follower)["timeout"], before + 1)
 
+    def test_handshakes_at_once_are_bounded(self):
+        follower = self.cluster.followers()[0]
+        before = self.refused(follower).get("busy", 0)
+        held = [self.connect(follower) for _ in range(64)]  # each stalls in its handshake
+        try:
+            extra = [self.connect(follower) for _ in range(3)]
+            for s in extra:
+                self.assertEqual(recv_until_closed(s, 4), b"", "a 65th handshake was kept")
+                s.close()
+            self.assertEqual(self.refused(follower)["busy"], before + 3)
+        finally:
+            for s in held:
+                s.close()
+        self.assertStatus(self.cluster.leader().pool_push({"image_no": "RP-BUSY"}), 201)
+
     def test_members_traffic_is_sealed(self):
         self.assertStatus(self.cluster.leader().pool_push({"image_no": "RP-3"}), 201)
         self.cluster.wait_converged()
