@@ -287,8 +287,9 @@ int http_client_url_host(const char *url, char *host, size_t host_size, unsigned
         base_err_set(err, "not an http:// or https:// URL");
     } else if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || h[0] == '\0') {
         base_err_set(err, "the URL names no host");
-    } else if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        base_err_set(err, "the URL's port is not valid");
+    } else if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+               strtoul(p, NULL, 10) == 0) {
+        base_err_set(err, "the URL's port is not valid (1-65535)");
     } else {
         const char *start = h[0] == '[' ? h + 1 : h;
         n = strlen(start) - (h[0] == '[' ? 1 : 0);

@@ -502,6 +502,10 @@ static void url_host_is_parsed_as_requests_parse_it(void **state)
                                           &err), BASE_EINVAL);
     assert_int_equal(http_client_url_host("http://", host, sizeof host, &port, &err),
                      BASE_EINVAL);
+    /* Port 0 names no receiver (found by fuzz_outbound). */
+    assert_int_equal(http_client_url_host("http://a@host:0/x", host, sizeof host, &port,
+                                          &err), BASE_EINVAL);
+    assert_non_null(strstr(err.msg, "port"));
 }
 
 static const struct CMUnitTest tests[] = {
