@@ -237,6 +237,27 @@ def seeds_peer_headers():
     write("peer_headers", "blob-copy", fields(8, T0, 4096, "PUT", "/internal/v1/blobs/" + "ab" * 32, str(T0), sig, "", b""))
 
 
+def seeds_outbound():
+    """An allow rule, a URL (each a length byte and its bytes), then the address:
+    family (0 IPv4, 1 IPv6), 16 address bytes, port (fuzz_outbound.c)."""
+    def one(rule, url, family, addr, port):
+        out = b""
+        for s in (rule, url):
+            s = s.encode()
+            out += bytes([len(s)]) + s
+        return out + bytes([family]) + (addr + bytes(16))[:16] + struct.pack(">H", port)
+    v4 = lambda a: bytes(int(x) for x in a.split("."))
+    write("outbound", "loopback", one("", "http://127.0.0.1:8080/hook", 0, v4("127.0.0.1"), 8080))
+    write("outbound", "metadata", one("", "http://169.254.169.254/latest", 0, v4("169.254.169.254"), 80))
+    write("outbound", "allowed-cidr", one("10.0.0.0/8", "https://erp.example/hooks", 0, v4("10.1.2.3"), 443))
+    write("outbound", "allowed-host-port", one("erp.example:8443", "https://erp.example:8443/x", 0, v4("192.168.1.5"), 8443))
+    write("outbound", "mapped-v6", one("", "http://[::ffff:127.0.0.1]/", 1, bytes(10) + b"\xff\xff" + v4("127.0.0.1"), 80))
+    write("outbound", "v6-link-local", one("[fe80::1]:80", "http://[fe80::1]/", 1, b"\xfe\x80" + bytes(13) + b"\x01", 80))
+    write("outbound", "public", one("", "http://93.184.216.34/", 0, v4("93.184.216.34"), 80))
+    write("outbound", "decimal-host", one("bad rule!", "http://2130706433/", 0, v4("127.0.0.1"), 80))
+    write("outbound", "own-raft", one("203.0.113.0/24", "http://203.0.113.9:9080/", 0, v4("203.0.113.9"), 9080))
+
+
 def seeds_raft_handshake():
     """The first byte picks the role (fuzz_raft_handshake.c); then the bytes."""
     hello = (b"IMGRAFT1" + struct.pack(">QQ", 11, 22) + bytes(range(32)) +
@@ -378,6 +399,7 @@ def main():
     seeds_license()
     seeds_peer_headers()
     seeds_raft_handshake()
+    seeds_outbound()
     seeds_http_request()
     seeds_json_bodies()
 
