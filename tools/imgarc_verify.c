@@ -5,8 +5,9 @@
  * Re-hashes every stored blob (BLAKE2b-256 must equal its file name) and reports
  * corrupt, unreadable and misnamed ones; safe while the node runs (read only, tmp/ is
  * not touched). With --metadata (the node must be stopped: RocksDB is locked by a
- * running node) it also checks that every file record's blob is present with the
- * recorded size. Exit status: 0 all good, 1 problems found, 2 usage or cannot open. */
+ * running node) it also checks that the blob of every file record is present with the
+ * recorded size, when the blob's record lists this node (DATA/node-id) as a holder:
+ * in a cluster with more nodes than copies, the others hold the rest. Exit status: 0 all good, 1 problems found, 2 usage or cannot open. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -24,7 +25,7 @@
 #include "storage/rocks.h"
 
 struct tally {
-    unsigned long long blobs, bytes, corrupt, unreadable, misnamed, records, missing;
+    unsigned long long blobs, bytes, corrupt, unreadable, misnamed, records, missing, elsewhere;
 };
 
 static void check_blob(const struct blob_store *bs, const char *dir, const char *name,
@@ -106,13 +107,55 @@ static int walk_blobs(const struct blob_store *bs, struct tally *t)
     return 0;
 }
 
-/* Every file record's blob is stored with the recorded size. */
+/* This node's id from DATA/node-id; 0 when there is none (a node that never started). */
+static uint64_t own_node_id(const char *data)
+{
+    char *path = xasprintf("%s/node-id", data);
+    FILE *f = fopen(path, "r");
+    unsigned long long id = 0;
+    free(path);
+    if (f != NULL) {
+        if (fscanf(f, "%llu", &id) != 1) {
+            id = 0;
+        }
+        fclose(f);
+    }
+    return (uint64_t)id;
+}
+
+/* Whether this node should hold @hash: its blob record lists @node among the holders.
+ * In a cluster with more nodes than copies, the other nodes' copies are not here. */
+static bool held_here(struct rocks *db, const uint8_t *hash, uint64_t node)
+{
+    struct base_err err = {{0}};
+    char *v;
+    size_t vlen;
+    BlobRecord *rec;
+    bool here = true;
+    if (node == 0 || rocks_get(db, ROCKS_CF_BLOBS, hash, BLOB_HASH_BYTES, &v, &vlen, &err) != 0) {
+        return true; /* no record to say otherwise: it must be here */
+    }
+    rec = blob_record__unpack(NULL, vlen, (const uint8_t *)v);
+    free(v);
+    if (rec != NULL) {
+        here = false;
+        for (size_t i = 0; i < rec->n_holders; i++) {
+            here = here || rec->holders[i] == node;
+        }
+        blob_record__free_unpacked(rec, NULL);
+    }
+    return here;
+}
+
+/* Every file record whose blob this node holds (by the blob records) has it stored
+ * with the recorded size. */
 static int check_metadata(const struct blob_store *bs, const char *data, struct tally *t)
 {
     char *meta = xasprintf("%s/meta", data);
     struct base_err err = {{0}};
     struct rocks *db;
     struct rocks_iter *it;
+    uint64_t node = own_node_id(data);
     if (rocks_open(&db, meta, &err) != 0) {
         fprintf(stderr, "imgarc-verify: metadata in %s: %s (stop the node first: a running "
                         "node holds the store's lock)\n", meta, err.msg);
@@ -131,6 +174,8 @@ static int check_metadata(const struct blob_store *bs, const char *data, struct 
         if (f == NULL || f->blob.len != BLOB_HASH_BYTES) {
             printf("bad record in the files column family\n");
             t->missing++;
+        } else if (!held_here(db, f->blob.data, node)) {
+            t->elsewhere++;
         } else {
             bool absent;
             blob_path(bs, f->blob.data, path, sizeof path);
@@ -154,7 +199,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: imgarc-verify --data DIR [--metadata]\n"
                     "  re-hashes every blob under DIR/blobs (safe while the node runs);\n"
-                    "  --metadata also checks every file record's blob (node stopped).\n"
+                    "  --metadata also checks the blob of every file record this node is\n"
+                    "  a holder of (node stopped).\n"
                     "exit status: 0 all good, 1 problems found, 2 usage or cannot open\n");
     return 2;
 }
@@ -192,7 +238,8 @@ int main(int argc, char **argv)
     printf("%llu blobs, %llu bytes: %llu corrupt, %llu unreadable, %llu misnamed", t.blobs,
            t.bytes, t.corrupt, t.unreadable, t.misnamed);
     if (metadata) {
-        printf("; %llu file records, %llu without their blob", t.records, t.missing);
+        printf("; %llu file records, %llu without their blob, %llu held by other nodes only",
+               t.records, t.missing, t.elsewhere);
     }
     printf("\n");
     return t.corrupt + t.unreadable + t.misnamed + t.missing > 0 ? 1 : 0;
