@@ -6,7 +6,9 @@
 set -euo pipefail
 
 # --test also installs what the test suite needs (python3 for the integration tests,
-# clang with its libFuzzer and sanitizer runtimes for the fuzz targets).
+# clang with its libFuzzer and sanitizer runtimes for the fuzz targets, and for the
+# fault suite iproute2 (network namespaces), nftables (partitions) and libfaketime
+# (clock jumps)).
 WITH_TESTS=0
 [ "${1:-}" = "--test" ] && WITH_TESTS=1
 
@@ -23,7 +25,7 @@ if [ $WITH_TESTS -eq 1 ] && ! command -v python3 >/dev/null 2>&1; then
     PKGS+=(python3)
 fi
 if [ $WITH_TESTS -eq 1 ]; then
-    PKGS+=(clang libclang-rt-14-dev)
+    PKGS+=(clang libclang-rt-14-dev iproute2 nftables faketime libfaketime)
 fi
 
 SUDO=""
