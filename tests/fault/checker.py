@@ -249,6 +249,47 @@ class Checker:
                 self._read_until(node, a, None, whole)
                 self._read_until(node, a, {"Range": "bytes=%d-%d" % (lo, hi)}, part)
 
+    # -- copies on disk ------------------------------------------------------------
+
+    def check_copies(self):
+        """Every node the cluster lists as holding an acknowledged capture's content has
+        it on disk with its exact BLAKE2b-256, and the content has its replicas. A copy
+        acknowledged but not kept would not show in reads (a node without a copy reads
+        from another), so the files are looked at directly."""
+        ids = {self.cluster.node_id(n): n for n in self.cluster.nodes}
+        self.missing_copies = 0
+        asker = self.cluster.nodes[0]
+        for blob in sorted({a["blob"] for a in self.ledger.captures()}):
+            key = next(a["key"] for a in self.ledger.captures() if a["blob"] == blob)
+            r = asker.get("/api/v1/cluster/blobs/%s" % blob, timeout=30)
+            if r.status != 200:
+                self.fail("GET cluster/blobs/%s on %s: %d" % (blob[:16], asker.name, r.status),
+                          key)
+                continue
+            doc = r.json
+            if len(doc["live_holders"]) < doc["replicas"]:
+                self.fail("%s has %d live copies, %d wanted" % (key, len(doc["live_holders"]),
+                                                               doc["replicas"]))
+            for hid in doc["holders"]:
+                node = ids.get(hid)
+                if node is None:
+                    self.fail("%s: holder %d is not a node of the cluster" % (key, hid), key)
+                    continue
+                path = os.path.join(node.data, "blobs", blob[:2], blob[2:4], blob)
+                h = hashlib.blake2b(digest_size=32)
+                try:
+                    with open(path, "rb") as f:
+                        for chunk in iter(lambda: f.read(1 << 20), b""):
+                            h.update(chunk)
+                except FileNotFoundError:
+                    self.missing_copies += 1
+                    self.fail("%s is listed as held by %s, which has no copy (%s)"
+                              % (key, node.name, path))
+                    continue
+                if h.hexdigest() != blob:
+                    self.missing_copies += 1
+                    self.fail("%s: %s's copy does not hash to its name" % (key, node.name))
+
     # -- the end -------------------------------------------------------------------
 
     def finish(self):

@@ -137,6 +137,7 @@ class Scenario:
                     for path in left:
                         checker.fail("the rotted copy %s was not repaired within %d s"
                                      % (path, p["settle_bound_s"]))
+                checker.check_copies()
                 checker.finish()
                 gap, gap_at = led.longest_gap()
                 fault_acks = sum(led.acked_between(a, b) for _, a, b in windows)
@@ -147,6 +148,7 @@ class Scenario:
                     "pool": sum(1 for a in led.acks if a["kind"] == "pool"),
                     "submits": sum(1 for a in led.acks if a["kind"] == "submit"),
                     "unknown": len(led.unknown), "lost": len(checker.lost),
+                    "missing_copies": checker.missing_copies,
                     "longest_gap_s": round(gap, 2), "gap_at_s": round(gap_at, 1),
                     "acks_during_faults": fault_acks, "fault_s": round(fault_time, 1),
                     "settle_s": round(settle, 1) if settle is not None else None,
@@ -187,12 +189,12 @@ def figures(r):
     if "ops" not in r:
         return "%-24s seed %d: did not complete" % (r["scenario"], r["seed"])
     return ("%-24s seed %d: ops %d, acknowledged %d (captures %d, pool %d, submits %d, "
-            "%.1f MB), unknown %d, lost %d, longest gap %.2f s (at %.1f s), acks during "
+            "%.1f MB), unknown %d, lost %d, copies missing %d, longest gap %.2f s (at %.1f s), acks during "
             "faults %d in %.1f s, settled in %s s, %d reads (%d retried), log lines per node "
             "at most %d WARN %d ERROR, %.0f s in all"
             % (r["scenario"], r["seed"], r["ops"], r["acknowledged"], r["captures"],
                r["pool"], r["submits"], r["bytes_acked"] / 1e6, r["unknown"], r["lost"],
-               r["longest_gap_s"], r["gap_at_s"], r["acks_during_faults"], r["fault_s"],
+               r["missing_copies"], r["longest_gap_s"], r["gap_at_s"], r["acks_during_faults"], r["fault_s"],
                r["settle_s"], r["reads"], r["read_retries"], r["log_warn_max"],
                r["log_error_max"], r["seconds"]))
 
@@ -227,8 +229,12 @@ def main():
             r = Scenario(name, fault_names, profile, seed).run()
             results.append(r)
             print("FIGURES " + figures(r), flush=True)
-            for p in r.get("problems") or []:
+            problems = r.get("problems") or []
+            for p in problems[:40]:
                 print("PROBLEM %s: %s" % (name, p), flush=True)
+            if len(problems) > 40:
+                print("PROBLEM %s: ... and %d more (--json FILE keeps them all)"
+                      % (name, len(problems) - 40), flush=True)
             if args.json:
                 with open(args.json, "a") as f:
                     f.write(json.dumps(r) + "\n")
