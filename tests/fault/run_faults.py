@@ -137,6 +137,10 @@ class Scenario:
                     for path in left:
                         checker.fail("the rotted copy %s was not repaired within %d s"
                                      % (path, p["settle_bound_s"]))
+                    # A rotted copy found by the reads is dropped, then made again.
+                    again = checker.settle(p["settle_bound_s"])
+                    self.log("settled again %s after the rot was repaired"
+                             % ("in %.1f s" % again if again is not None else "-"))
                 checker.check_copies()
                 checker.finish()
                 gap, gap_at = led.longest_gap()
