@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, then builds and runs every test
-# twice: a normal build, and one under AddressSanitizer + UndefinedBehaviorSanitizer;
+# The whole test suite: installs what is missing, then builds and runs every test (unit,
+# integration, cluster, and the fault suite's CI profile, which needs root: it creates
+# network namespaces; docs/fault-testing.md) twice: a normal build, and one under
+# AddressSanitizer + UndefinedBehaviorSanitizer;
 # then builds the libFuzzer targets with clang and runs each for a bounded time from its
 # seed corpus (IMGARC_FUZZ_SECONDS, default 45; docs/fuzzing.md). A crash fails it.
 set -euo pipefail
