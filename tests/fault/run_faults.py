@@ -213,8 +213,16 @@ def main():
                     "seeds, from --seed on")
     ap.add_argument("--json", help="append one JSON line per scenario to this file")
     ap.add_argument("--list", action="store_true", help="print the profile's scenarios")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=SECONDS",
+                    help="override a number of the profile (e.g. fault_s=20, clients=8)")
     args = ap.parse_args()
-    profile = PROFILES[args.profile]
+    profile = dict(PROFILES[args.profile])
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        if k not in profile or k == "scenarios":
+            ap.error("--set: no number %r in the profile (%s)"
+                     % (k, ", ".join(x for x in profile if x != "scenarios")))
+        profile[k] = type(profile[k])(float(v)) if isinstance(profile[k], int) else float(v)
     names = sorted(profile["scenarios"])
     if args.list:
         print(";".join(names))
