@@ -123,14 +123,18 @@ static void verify_chunk(struct download *d)
     }
 }
 
-/* A verified read: the whole blob chunk that holds d->offset (the chunk list is
- * loaded, or rebuilt, by the first job), then the part of it in the range. */
+/* A verified read: the whole blob chunks that hold the next READ_CHUNK bytes of the
+ * range (the chunk list is loaded, or rebuilt, by the first job), each checked, then
+ * the part of them in the range. After the first job d->offset is on a chunk
+ * boundary, so a job reads READ_CHUNK bytes, and a small range one chunk. */
 static void read_chunked(struct download *d)
 {
-    uint64_t index = d->offset / BLOB_CHUNK_BYTES;
-    uint64_t start = index * BLOB_CHUNK_BYTES;
+    uint64_t first = d->offset / BLOB_CHUNK_BYTES;
+    uint64_t start = first * BLOB_CHUNK_BYTES;
+    uint64_t want_end = d->end - d->offset > READ_CHUNK ? d->offset + READ_CHUNK : d->end;
+    uint64_t last = (want_end - 1) / BLOB_CHUNK_BYTES;
     uint64_t stop;
-    size_t len;
+    size_t filled = 0;
     if (!d->chunks_loaded) {
         d->io_status = blob_chunks_load(d->api->blobs, d->hash, d->fd, d->file_size,
                                         &d->chunks, NULL, &d->err);
@@ -139,12 +143,16 @@ static void read_chunked(struct download *d)
         }
         d->chunks_loaded = true;
     }
-    d->chunk = xmalloc(BLOB_CHUNK_BYTES);
-    d->io_status = blob_chunk_read(&d->chunks, d->fd, index, d->chunk, &len, &d->err);
-    if (d->io_status != 0) {
-        return;
+    d->chunk = xmalloc((size_t)(last - first + 1) * BLOB_CHUNK_BYTES);
+    for (uint64_t i = first; i <= last; i++) {
+        size_t len;
+        d->io_status = blob_chunk_read(&d->chunks, d->fd, i, d->chunk + filled, &len, &d->err);
+        if (d->io_status != 0) {
+            return; /* nothing of this job is sent: the range goes on from d->offset */
+        }
+        filled += len;
     }
-    stop = start + len < d->end ? start + len : d->end;
+    stop = start + filled < d->end ? start + filled : d->end;
     d->chunk_len = (size_t)(stop - d->offset);
     if (d->offset > start) {
         memmove(d->chunk, d->chunk + (d->offset - start), d->chunk_len);

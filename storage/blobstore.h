@@ -30,9 +30,10 @@
 
 #define BLOB_HASH_BYTES 32
 #define BLOB_HEX_BYTES (2 * BLOB_HASH_BYTES + 1)
-/* Range reads are verified in chunks of this size: at most one chunk is read beyond
- * each end of a range, and the chunk list costs 32 bytes per 256 KiB (1/8192). */
-#define BLOB_CHUNK_BYTES (256u << 10)
+/* Range reads are verified in chunks of this size: at most one chunk is read and
+ * hashed beyond each end of a range, and the chunk list costs 32 bytes per 64 KiB
+ * (1/2048). Why 64 KiB: storage/README.md. */
+#define BLOB_CHUNK_BYTES (64u << 10)
 
 struct blob_store {
     char *root;     /* data dir */

@@ -11,7 +11,8 @@ import unittest
 
 from imgarc_cluster import ClusterTestCase, wait_for
 
-CHUNK = 256 * 1024  # BLOB_CHUNK_BYTES
+CHUNK = 64 * 1024  # BLOB_CHUNK_BYTES
+JOB = 256 * 1024  # READ_CHUNK in api/content.c: one read job, at most
 
 
 class RangeRotTest(ClusterTestCase):
@@ -22,7 +23,7 @@ class RangeRotTest(ClusterTestCase):
 
     def test_ranges_through_a_node_with_a_rotted_copy(self):
         writer = self.cluster.leader()
-        data = os.urandom(5 * CHUNK + 12345)  # six chunks, the last a short one
+        data = os.urandom(20 * CHUNK + 12345)  # 21 chunks, the last a short one
         h = hashlib.blake2b(data, digest_size=32).hexdigest()
         r = writer.upload("ROT-1", data, name="scan.bin")
         self.assertStatus(r, 201)
@@ -31,7 +32,7 @@ class RangeRotTest(ClusterTestCase):
                  "a copy on every node")
         rot = self.cluster.followers()[0]
         path = os.path.join(rot.data, "blobs", h[:2], h[2:4], h)
-        flip = 2 * CHUNK + 1000
+        flip = 10 * CHUNK + 1000
         with open(path, "r+b") as f:
             f.seek(flip)
             b = f.read(1)
@@ -44,12 +45,12 @@ class RangeRotTest(ClusterTestCase):
         cases = [
             # (Range, first byte, last byte, covers the flipped byte)
             ("bytes=0-999", 0, 999, False),
-            ("bytes=%d-" % (3 * CHUNK + 5), 3 * CHUNK + 5, size - 1, False),
+            ("bytes=%d-" % (12 * CHUNK + 5), 12 * CHUNK + 5, size - 1, False),
             ("bytes=%d-%d" % (flip - 100, flip + 100), flip - 100, flip + 100, True),
-            # Starts in a good chunk: the head and chunk 1 go out from this copy, the
-            # rest comes from another holder.
-            ("bytes=-%d" % (size - CHUNK - 17), CHUNK + 17, size - 1, True),
-            ("bytes=%d-%d" % (2 * CHUNK, 3 * CHUNK - 1), 2 * CHUNK, 3 * CHUNK - 1, True),
+            # Starts more than a read job before the rotted chunk: the head and chunks
+            # 0-8 go out from this copy, the rest comes from another holder.
+            ("bytes=-%d" % (size - 17), 17, size - 1, True),
+            ("bytes=%d-%d" % (10 * CHUNK, 11 * CHUNK - 1), 10 * CHUNK, 11 * CHUNK - 1, True),
         ]
         covering = 0
         for rng, first, last, covers in cases:
@@ -64,8 +65,11 @@ class RangeRotTest(ClusterTestCase):
                              rng)
         log = rot.log_text()
         self.assertIn("this node's copy is corrupt", log)
-        self.assertIn("chunk 2 (bytes %d-%d) does not match its chunk list"
-                      % (2 * CHUNK, 3 * CHUNK - 1), log)
+        self.assertIn("chunk 10 (bytes %d-%d) does not match its chunk list"
+                      % (10 * CHUNK, 11 * CHUNK - 1), log)
+        # The suffix range's head went out before the rotted chunk was read: its rest
+        # was asked of another holder from the first byte of the job that found it.
+        self.assertIn("bytes %d-%d asked of another holder" % (9 * CHUNK, size - 1), log)
         # The other nodes served those bytes from good copies and found nothing.
         for n in self.cluster.nodes:
             if n is not rot:

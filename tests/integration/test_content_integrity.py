@@ -85,7 +85,8 @@ class ContentIntegrityTest(NodeTestCase):
         self.assertIn("blob missing", r.json["message"])
 
 
-CHUNK = 256 * 1024  # BLOB_CHUNK_BYTES
+CHUNK = 64 * 1024  # BLOB_CHUNK_BYTES
+JOB = 256 * 1024  # READ_CHUNK in api/content.c: one read job, at most
 
 
 class RangeIntegrityTest(NodeTestCase):
@@ -98,14 +99,14 @@ class RangeIntegrityTest(NodeTestCase):
         cls.node = cls.start_class_node("ranges", args=["--scrub-bytes-per-s", "0"])
 
     def rotted_capture(self, image_no, seed):
-        """A 5.5-chunk file whose stored copy has a flipped bit in chunk 2."""
-        data = random_bytes(5 * CHUNK + CHUNK // 2, seed=seed)
+        """A 20.5-chunk file whose stored copy has a flipped bit in chunk 10."""
+        data = random_bytes(20 * CHUNK + CHUNK // 2, seed=seed)
         up = self.node.upload(image_no, data, name="scan.bin")
         self.assertStatus(up, 201)
         up = up.json
         path = os.path.join(self.node.data, "blobs", up["blob"][:2], up["blob"][2:4],
                             up["blob"])
-        flip = 2 * CHUNK + 4321
+        flip = 10 * CHUNK + 4321
         with open(path, "r+b") as f:
             f.seek(flip)
             b = f.read(1)
@@ -122,8 +123,8 @@ class RangeIntegrityTest(NodeTestCase):
         before = self.corrupt_reads()
         # Ranges of good chunks are served, checked, from this copy.
         for rng, want in (("bytes=0-999", data[:1000]),
-                          ("bytes=%d-%d" % (4 * CHUNK - 5, 4 * CHUNK + 5),
-                           data[4 * CHUNK - 5:4 * CHUNK + 6]),
+                          ("bytes=%d-%d" % (12 * CHUNK - 5, 12 * CHUNK + 5),
+                           data[12 * CHUNK - 5:12 * CHUNK + 6]),
                           ("bytes=-1000", data[-1000:])):
             r = self.node.content(fid, headers={"Range": rng})
             self.assertStatus(r, 206, rng)
@@ -138,13 +139,15 @@ class RangeIntegrityTest(NodeTestCase):
         log = self.node.log_text()
         self.assertIn("this node's copy is corrupt", log)
         self.assertIn("does not match its chunk list", log)
-        # A range that starts in a good chunk: the head is out when the rotted chunk is
-        # read, so the response is cut short, never completed with the rotted bytes.
+        # A range that starts more than a read job before the rotted chunk: the head is
+        # out when that chunk is read, so the response is cut short at its first byte,
+        # never completed with the rotted bytes.
+        self.assertGreater(10 * CHUNK - (CHUNK + 7), JOB)
         status, declared, got = self.raw_range(fid, "bytes=%d-" % (CHUNK + 7))
         self.assertEqual(status, 206)
         self.assertEqual(declared, len(data) - CHUNK - 7)
         self.assertLess(len(got), declared, "a rotted range was delivered complete")
-        self.assertLessEqual(CHUNK + 7 + len(got), 2 * CHUNK, "bytes of the rotted chunk sent")
+        self.assertLessEqual(CHUNK + 7 + len(got), 10 * CHUNK, "bytes of the rotted chunk sent")
         self.assertEqual(got, data[CHUNK + 7:CHUNK + 7 + len(got)])
         self.assertEqual(self.corrupt_reads(), before + 2)
         self.assertServing(self.node)
