@@ -30,6 +30,9 @@ class RangeRotTest(ClusterTestCase):
         fid, index = r.json["file_id"], r.json["index"]
         wait_for(lambda: all(n.blob_file(h) == data for n in self.cluster.nodes), 60,
                  "a copy on every node")
+        # Every copy came with its chunk list: the capture's and the pushed ones.
+        wait_for(lambda: all(os.path.exists(os.path.join(n.data, "chunks", h[:2], h[2:4], h))
+                             for n in self.cluster.nodes), 10, "a chunk list on every node")
         rot = self.cluster.followers()[0]
         path = os.path.join(rot.data, "blobs", h[:2], h[2:4], h)
         flip = 10 * CHUNK + 1000
