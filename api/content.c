@@ -222,18 +222,21 @@ static bool remote_start(struct download *d);
 static void read_failed(struct download *d)
 {
     char hex[BLOB_HEX_BYTES];
+    bool corrupt = d->corrupt || d->io_status == BASE_ECORRUPT;
     if (!d->started && d->io_status == BASE_ENOTFOUND && !d->internal && remote_start(d)) {
         return;
     }
     hex_encode(d->hash, BLOB_HASH_BYTES, hex);
-    if (d->chunked && d->io_status == BASE_ECORRUPT && !d->internal) {
-        /* A range never passes on bytes that failed their check: this copy is
-         * corrupt, so the rest of the range (all of it, before the head) comes from
-         * another holder, verified there the same way. */
+    if (corrupt) {
         d->api->corrupt_reads_total++;
         if (d->api->config.keeper != NULL) {
             keeper_suspect(d->api->config.keeper, d->hash); /* the scrubber heals it */
         }
+    }
+    if (corrupt && d->chunked && !d->internal) {
+        /* A range never passes on bytes that failed their check: the rest of the
+         * range (all of it, before the head) comes from another holder, whose own
+         * chunks are checked the same way. */
         free(d->chunk);
         d->chunk = NULL;
         LOG_ERROR("content", "request_id=%s blob=%s: this node's copy is corrupt (%s); "
@@ -242,20 +245,14 @@ static void read_failed(struct download *d)
         if (remote_start(d)) {
             return;
         }
+        /* Then as any corrupt read: 503 before the head, a cut after it. */
         LOG_ERROR("content", "request_id=%s blob=%s: no other holder to ask (%s)",
                   d->req->request_id, hex, d->err.msg);
-        goto answer; /* as any corrupt read: 503 before the head, a cut after it */
+    } else {
+        LOG_ERROR("content", "request_id=%s blob=%s: %s", d->req->request_id, hex,
+                  d->corrupt ? "content does not match its checksum; response cut short"
+                             : d->err.msg);
     }
-    if (d->corrupt || d->io_status == BASE_ECORRUPT) {
-        d->api->corrupt_reads_total++;
-        if (d->api->config.keeper != NULL) {
-            keeper_suspect(d->api->config.keeper, d->hash); /* the scrubber heals it */
-        }
-    }
-    LOG_ERROR("content", "request_id=%s blob=%s: %s", d->req->request_id, hex,
-              d->corrupt ? "content does not match its checksum; response cut short"
-                         : d->err.msg);
-answer:
     if (!d->started) {
         api_respond_error(d->api, d->req, 503, API_E_UNAVAILABLE,
                           "the content of this file is not readable on this node (%s); "
