@@ -6,7 +6,12 @@
  * against the XXH3 checksum kept in the file record (BLAKE2b, the blob's name, for a
  * record without one), and the last chunk is held back until it matches, so corrupt
  * content never completes a response: the connection is cut and the corruption is
- * logged and counted. */
+ * logged and counted. Range reads (and copies served to other nodes) read the blob's
+ * chunks that cover the range, each checked against the blob's chunk list
+ * (storage/blobstore.h) before a byte of it is sent; a chunk that does not match makes
+ * the copy corrupt as for a whole read (counted, logged, reported to the keeper), and
+ * the rest of the range is streamed from another holder, or the answer is the same
+ * 503 (or cut) a whole read gives when there is none. */
 #include "api/api_int.h"
 
 #include <errno.h>
@@ -35,6 +40,9 @@ struct download {
     uint64_t offset; /* next byte to read */
     uint64_t end;    /* one past the last byte to send */
     bool whole;      /* verify the content */
+    bool chunked;    /* verify each chunk read against the chunk list (ranges) */
+    bool chunks_loaded;
+    struct blob_chunks chunks;
     bool started;    /* the response head is out */
     crypto_generichash_state hash_state;
     struct blob_check check_state;
@@ -79,6 +87,7 @@ static void download_free(struct download *d)
     if (d->check_state.state != NULL) {
         blob_check_discard(&d->check_state);
     }
+    blob_chunks_free(&d->chunks);
     free(d->chunk);
     free(d);
 }
@@ -114,6 +123,42 @@ static void verify_chunk(struct download *d)
     }
 }
 
+/* A verified read: the whole blob chunks that hold the next READ_CHUNK bytes of the
+ * range (the chunk list is loaded, or rebuilt, by the first job), each checked, then
+ * the part of them in the range. After the first job d->offset is on a chunk
+ * boundary, so a job reads READ_CHUNK bytes, and a small range one chunk. */
+static void read_chunked(struct download *d)
+{
+    uint64_t first = d->offset / BLOB_CHUNK_BYTES;
+    uint64_t start = first * BLOB_CHUNK_BYTES;
+    uint64_t want_end = d->end - d->offset > READ_CHUNK ? d->offset + READ_CHUNK : d->end;
+    uint64_t last = (want_end - 1) / BLOB_CHUNK_BYTES;
+    uint64_t stop;
+    size_t filled = 0;
+    if (!d->chunks_loaded) {
+        d->io_status = blob_chunks_load(d->api->blobs, d->hash, d->fd, d->file_size,
+                                        &d->chunks, NULL, &d->err);
+        if (d->io_status != 0) {
+            return;
+        }
+        d->chunks_loaded = true;
+    }
+    d->chunk = xmalloc((size_t)(last - first + 1) * BLOB_CHUNK_BYTES);
+    for (uint64_t i = first; i <= last; i++) {
+        size_t len;
+        d->io_status = blob_chunk_read(&d->chunks, d->fd, i, d->chunk + filled, &len, &d->err);
+        if (d->io_status != 0) {
+            return; /* nothing of this job is sent: the range goes on from d->offset */
+        }
+        filled += len;
+    }
+    stop = start + filled < d->end ? start + filled : d->end;
+    d->chunk_len = (size_t)(stop - d->offset);
+    if (d->offset > start) {
+        memmove(d->chunk, d->chunk + (d->offset - start), d->chunk_len);
+    }
+}
+
 /* One worker job per chunk; the first one also opens the blob, so a small file costs
  * a single trip to the pool. */
 static void read_work(uv_work_t *work)
@@ -126,6 +171,10 @@ static void read_work(uv_work_t *work)
         return;
     }
     if (n == 0 || d->req->method == HTTP_M_HEAD) {
+        return;
+    }
+    if (d->chunked) {
+        read_chunked(d);
         return;
     }
     d->chunk = xmalloc(n);
@@ -173,19 +222,37 @@ static bool remote_start(struct download *d);
 static void read_failed(struct download *d)
 {
     char hex[BLOB_HEX_BYTES];
+    bool corrupt = d->corrupt || d->io_status == BASE_ECORRUPT;
     if (!d->started && d->io_status == BASE_ENOTFOUND && !d->internal && remote_start(d)) {
         return;
     }
     hex_encode(d->hash, BLOB_HASH_BYTES, hex);
-    if (d->corrupt || d->io_status == BASE_ECORRUPT) {
+    if (corrupt) {
         d->api->corrupt_reads_total++;
         if (d->api->config.keeper != NULL) {
             keeper_suspect(d->api->config.keeper, d->hash); /* the scrubber heals it */
         }
     }
-    LOG_ERROR("content", "request_id=%s blob=%s: %s", d->req->request_id, hex,
-              d->corrupt ? "content does not match its checksum; response cut short"
-                         : d->err.msg);
+    if (corrupt && d->chunked && !d->internal) {
+        /* A range never passes on bytes that failed their check: the rest of the
+         * range (all of it, before the head) comes from another holder, whose own
+         * chunks are checked the same way. */
+        free(d->chunk);
+        d->chunk = NULL;
+        LOG_ERROR("content", "request_id=%s blob=%s: this node's copy is corrupt (%s); "
+                  "bytes %llu-%llu asked of another holder", d->req->request_id, hex,
+                  d->err.msg, (unsigned long long)d->offset, (unsigned long long)(d->end - 1));
+        if (remote_start(d)) {
+            return;
+        }
+        /* Then as any corrupt read: 503 before the head, a cut after it. */
+        LOG_ERROR("content", "request_id=%s blob=%s: no other holder to ask (%s)",
+                  d->req->request_id, hex, d->err.msg);
+    } else {
+        LOG_ERROR("content", "request_id=%s blob=%s: %s", d->req->request_id, hex,
+                  d->corrupt ? "content does not match its checksum; response cut short"
+                             : d->err.msg);
+    }
     if (!d->started) {
         api_respond_error(d->api, d->req, 503, API_E_UNAVAILABLE,
                           "the content of this file is not readable on this node (%s); "
@@ -343,6 +410,7 @@ static bool plan_download(struct api_call *call, uint64_t size, struct download 
     d->offset = from;
     d->end = size == 0 ? 0 : to + 1;
     d->whole = r != 1 && call->api->config.verify_reads;
+    d->chunked = r == 1 && call->api->config.verify_reads;
     if (d->whole && d->check != 0) {
         blob_check_init(&d->check_state);
     }
@@ -484,8 +552,9 @@ static void remote_done(struct blob_fetch *f, bool ok, const char *why)
     d->fetch_ok = ok && d->offset == d->end;
     if (!d->started) {
         api_respond_error(d->api, d->req, 503, API_E_UNAVAILABLE,
-                          "this node holds no copy of the content and the node that does "
+                          "this node holds no %scopy of the content and the node that does "
                           "could not serve it (%s); retry, or ask that node",
+                          d->io_status == BASE_ECORRUPT ? "good " : "",
                           why != NULL ? why : "no data");
         download_free(d);
     } else if (!d->writing) {
@@ -552,7 +621,10 @@ void api_serve_blob(struct api *api, struct http_request *req, const char *hex)
         download_free(d);
         return;
     }
-    d->whole = false; /* the node that asked verifies what it passes on */
+    /* Never a byte that failed its chunk's check; a whole copy is verified again by
+     * the node that asked, against the file's checksum. */
+    d->whole = false;
+    d->chunked = api->config.verify_reads;
     req->data = d;
     d->status = status;
     d->content_type = "application/octet-stream";

@@ -938,12 +938,18 @@ static void scrub_one(struct scrub *s, const uint8_t hash[BLOB_HASH_BYTES])
     struct keeper *k = s->k;
     struct base_err err;
     char hex[BLOB_HEX_BYTES];
-    int rv = blob_verify_paced(k->blobs, hash, scrub_paced, s, &err);
+    enum blob_chunks_found chunks = BLOB_CHUNKS_GOOD;
+    /* The chunk list is checked in the same pass and rewritten when missing (a blob
+     * from an older version) or bad, so a data dir is upgraded by one scrub cycle. */
+    int rv = blob_verify_paced(k->blobs, hash, true, scrub_paced, s, &chunks, &err);
     atomic_fetch_add(&k->st.scrub_blobs, 1);
+    hex_encode(hash, BLOB_HASH_BYTES, hex);
+    if (rv == 0 && chunks == BLOB_CHUNKS_BAD) {
+        LOG_WARN("keeper", "blob %s: its chunk list was damaged; written anew", hex);
+    }
     if (rv != BASE_ECORRUPT) {
         return;
     }
-    hex_encode(hash, BLOB_HASH_BYTES, hex);
     atomic_fetch_add(&k->st.scrub_corrupt, 1);
     if (blob_quarantine(k->blobs, hash, clock_wall_ms(), &err) != 0) {
         LOG_ERROR("keeper", "blob %s is corrupt and could not be quarantined: %s", hex, err.msg);

@@ -5,6 +5,13 @@
  * bytes are durable, so a crash never leaves a torn blob under its name; tmp/ is
  * emptied at open. Identical content is stored once.
  *
+ * Each blob has a chunk list, chunks/ab/cd/<64 hex digits>: the BLAKE2b-256 of every
+ * BLOB_CHUNK_BYTES piece, sealed by a BLAKE2b keyed with the blob's hash, so that a
+ * range is verified by reading only the chunks it covers. The writer builds it from
+ * the same bytes that name the blob; a blob without one (stored by an older version)
+ * or with a damaged one gets a new one when it is next verified whole (see
+ * blob_chunks_load()). The format is in storage/README.md.
+ *
  * Every function here blocks on disk I/O: call them from worker threads (the capture
  * and read paths in api/ do), never from the loop. The store itself holds only paths
  * and is safe to share between threads. */
@@ -23,10 +30,15 @@
 
 #define BLOB_HASH_BYTES 32
 #define BLOB_HEX_BYTES (2 * BLOB_HASH_BYTES + 1)
+/* Range reads are verified in chunks of this size: at most one chunk is read and
+ * hashed beyond each end of a range, and the chunk list costs 32 bytes per 64 KiB
+ * (1/2048). Why 64 KiB: storage/README.md. */
+#define BLOB_CHUNK_BYTES (64u << 10)
 
 struct blob_store {
     char *root;     /* data dir */
     char *blob_dir; /* root/blobs */
+    char *chunk_dir; /* root/chunks */
     char *tmp_dir;  /* root/tmp */
     int root_fd;    /* an open fd on the data dir's file system, for syncfs() */
     _Atomic uint64_t bytes; /* bytes of the stored blobs: counted at open, kept by commits */
@@ -46,12 +58,22 @@ uint64_t blob_check_final(struct blob_check *c);
 /* Releases the state of a check that will not be finalised. */
 void blob_check_discard(struct blob_check *c);
 
+/* Hashes of each BLOB_CHUNK_BYTES piece of a stream (writers, verification). */
+struct blob_chunker {
+    crypto_generichash_state state; /* the chunk being filled */
+    uint64_t fill;                  /* its bytes so far */
+    uint8_t *hashes;                /* the chunks done, BLOB_HASH_BYTES each */
+    uint64_t count, cap;
+};
+
 /* An upload in progress: bytes go to a temp file while the hash is computed. */
 struct blob_writer {
     int fd;
     char tmp_path[PATH_MAX];
     crypto_generichash_state hash_state;
     struct blob_check check_state;
+    struct blob_chunker chunker;
+    char chunks_tmp_path[PATH_MAX + 8]; /* the chunk list, beside the temp file; "" if none */
     uint64_t size;
     uint8_t hash[BLOB_HASH_BYTES]; /* set by blob_writer_finish() */
     uint64_t check;                /* XXH3 of the bytes, set by blob_writer_finish() */
@@ -104,23 +126,58 @@ bool blob_exists(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES
 /* Opens a stored blob read-only; BASE_ENOTFOUND when absent. */
 int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int *fd,
               uint64_t *size, struct base_err *err) WARN_UNUSED;
-/* Re-hashes a stored blob: BASE_ECORRUPT when the content does not match its name. */
+/* Re-hashes a stored blob: BASE_ECORRUPT when the content does not match its name.
+ * Reads only; the chunk list is not looked at. */
 int blob_verify(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
                 struct base_err *err) WARN_UNUSED;
 
-/* The same, calling @on_read after each piece read (n bytes): the scrubber paces
+/* What a verification found of a blob's chunk list. */
+enum blob_chunks_found {
+    BLOB_CHUNKS_GOOD,    /* present and matching the content */
+    BLOB_CHUNKS_MISSING, /* absent: stored by an older version, or a crash before it */
+    BLOB_CHUNKS_BAD,     /* unreadable, damaged, or not the content's */
+};
+
+/* Re-hashes a stored blob and checks its chunk list in the same pass (*@found, when
+ * the content is good); with @fix_chunks a missing or bad list is written anew.
+ * Calls @on_read (may be NULL) after each piece read (n bytes): the scrubber paces
  * itself there; returning false stops with BASE_ECANCELED. */
 int blob_verify_paced(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
-                      bool (*on_read)(void *arg, size_t n), void *arg,
-                      struct base_err *err) WARN_UNUSED;
+                      bool fix_chunks, bool (*on_read)(void *arg, size_t n), void *arg,
+                      enum blob_chunks_found *found, struct base_err *err) WARN_UNUSED;
 
-/* Deletes a stored blob whose file is at least @older_than_ms old at @now_ms (wall
+/* A blob's chunk list, loaded and checked (see the top of this file). */
+struct blob_chunks {
+    uint64_t size;   /* the blob's bytes */
+    uint64_t count;  /* its chunks: size / BLOB_CHUNK_BYTES rounded up */
+    uint8_t *hashes; /* count * BLOB_HASH_BYTES: the BLAKE2b-256 of each chunk */
+};
+
+/* Loads the chunk list of blob @hash, open as @fd with @size bytes (blob_open()), and
+ * checks its seal. When the list is missing or bad, hashes the whole blob once
+ * (BASE_ECORRUPT when it does not match its name: the copy is corrupt) and writes a
+ * new list; *@rebuilt (may be NULL) says so. Reads sizes from disk only after checking
+ * them against @size. */
+int blob_chunks_load(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int fd,
+                     uint64_t size, struct blob_chunks *out, bool *rebuilt,
+                     struct base_err *err) WARN_UNUSED;
+void blob_chunks_free(struct blob_chunks *c);
+/* Reads chunk @index of the blob open as @fd into @buf (BLOB_CHUNK_BYTES at least),
+ * its length in *@len, and checks it against the list: BASE_ECORRUPT when it does not
+ * match (or the file is shorter), BASE_EIO when it cannot be read. */
+int blob_chunk_read(const struct blob_chunks *c, int fd, uint64_t index, char *buf,
+                    size_t *len, struct base_err *err) WARN_UNUSED;
+/* Path of a blob's chunk list into @buf. */
+void blob_chunks_path(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                      char *buf, size_t size);
+
+/* Deletes a stored blob (and its chunk list) whose file is at least @older_than_ms old at @now_ms (wall
  * clock): BASE_ERETRY when it is younger (a copy that just arrived), BASE_ENOTFOUND
  * when absent. Garbage collection and copies moved away (replication/keeper.c). */
 int blob_remove(struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
                 uint64_t older_than_ms, uint64_t now_ms, struct base_err *err) WARN_UNUSED;
 /* Moves a corrupt blob out of the store to quarantine/<hash>.<now_ms>, kept for the
- * operator; the name is free for a good copy again. */
+ * operator, and deletes its chunk list; the name is free for a good copy again. */
 int blob_quarantine(struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], uint64_t now_ms,
                     struct base_err *err) WARN_UNUSED;
 /* Visits every stored blob (in directory order): return false to stop. Files change

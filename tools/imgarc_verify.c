@@ -3,11 +3,15 @@
  *   imgarc-verify --data DIR [--metadata]
  *
  * Re-hashes every stored blob (BLAKE2b-256 must equal its file name) and reports
- * corrupt, unreadable and misnamed ones; safe while the node runs (read only, tmp/ is
- * not touched). With --metadata (the node must be stopped: RocksDB is locked by a
- * running node) it also checks that the blob of every file record is present with the
- * recorded size, when the blob's record lists this node (DATA/node-id) as a holder:
- * in a cluster with more nodes than copies, the others hold the rest. Exit status: 0 all good, 1 problems found, 2 usage or cannot open. */
+ * corrupt, unreadable and misnamed ones, and checks each blob's chunk list (chunks/,
+ * which verifies range reads) in the same pass: a damaged one is a problem, a missing
+ * one (a blob stored by an older version, upgraded by the node lazily) is counted;
+ * safe while the node runs (read only, tmp/ is not touched). With --metadata (the node
+ * must be stopped: RocksDB is locked by a running node) it also checks that the blob of
+ * every file record is present with the recorded size, when the blob's record lists
+ * this node (DATA/node-id) as a holder: in a cluster with more nodes than copies, the
+ * others hold the rest. Exit status: 0 all good, 1 problems found, 2 usage or cannot
+ * open. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -26,6 +30,7 @@
 
 struct tally {
     unsigned long long blobs, bytes, corrupt, unreadable, misnamed, records, missing, elsewhere;
+    unsigned long long chunks_bad, chunks_missing;
 };
 
 static void check_blob(const struct blob_store *bs, const char *dir, const char *name,
@@ -34,6 +39,7 @@ static void check_blob(const struct blob_store *bs, const char *dir, const char 
     uint8_t hash[BLOB_HASH_BYTES];
     struct base_err err = {{0}};
     char *path;
+    enum blob_chunks_found found = BLOB_CHUNKS_GOOD;
     struct stat st;
     int rv;
     const char *ab = strlen(dir) >= 5 ? dir + strlen(dir) - 5 : dir; /* "ab/cd" */
@@ -50,7 +56,13 @@ static void check_blob(const struct blob_store *bs, const char *dir, const char 
     if (stat(path, &st) == 0) {
         t->bytes += (unsigned long long)st.st_size;
     }
-    rv = blob_verify(bs, hash, &err);
+    rv = blob_verify_paced(bs, hash, false, NULL, NULL, &found, &err);
+    if (rv == 0 && found == BLOB_CHUNKS_BAD) {
+        printf("bad chunks %s (its chunk list; the node rewrites it)\n", path);
+        t->chunks_bad++;
+    } else if (rv == 0 && found == BLOB_CHUNKS_MISSING) {
+        t->chunks_missing++;
+    }
     if (rv == BASE_ECORRUPT) {
         printf("corrupt    %s\n", path);
         t->corrupt++;
@@ -227,20 +239,23 @@ int main(int argc, char **argv)
     /* Not blob_store_open(): that empties tmp/, which a running node is using. */
     bs.root = (char *)data;
     bs.blob_dir = xasprintf("%s/blobs", data);
+    bs.chunk_dir = xasprintf("%s/chunks", data);
     rv = walk_blobs(&bs, &t);
     if (rv == 0 && metadata) {
         rv = check_metadata(&bs, data, &t);
     }
     free(bs.blob_dir);
+    free(bs.chunk_dir);
     if (rv != 0) {
         return 2;
     }
-    printf("%llu blobs, %llu bytes: %llu corrupt, %llu unreadable, %llu misnamed", t.blobs,
-           t.bytes, t.corrupt, t.unreadable, t.misnamed);
+    printf("%llu blobs, %llu bytes: %llu corrupt, %llu unreadable, %llu misnamed; chunk "
+           "lists: %llu damaged, %llu missing", t.blobs, t.bytes, t.corrupt, t.unreadable,
+           t.misnamed, t.chunks_bad, t.chunks_missing);
     if (metadata) {
         printf("; %llu file records, %llu without their blob, %llu held by other nodes only",
                t.records, t.missing, t.elsewhere);
     }
     printf("\n");
-    return t.corrupt + t.unreadable + t.misnamed + t.missing > 0 ? 1 : 0;
+    return t.corrupt + t.unreadable + t.misnamed + t.missing + t.chunks_bad > 0 ? 1 : 0;
 }

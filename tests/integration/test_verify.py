@@ -23,6 +23,26 @@ class VerifyTest(NodeTestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("3 blobs", p.stdout)
         self.assertIn("0 corrupt", p.stdout)
+        self.assertIn("chunk lists: 0 damaged, 0 missing", p.stdout)
+        # A damaged chunk list (what range reads are verified with) is a problem; a
+        # missing one (a blob stored by an older version) is only counted.
+        blob = ups[2]["blob"]
+        chunks = os.path.join(node.data, "chunks", blob[:2], blob[2:4], blob)
+        with open(chunks, "rb") as f:
+            good = f.read()
+        with open(chunks, "r+b") as f:
+            f.seek(30)
+            f.write(bytes([good[30] ^ 0x01]))
+        p = self.verify(node)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("bad chunks " + os.path.join(node.data, "blobs", blob[:2], blob[2:4],
+                                                   blob), p.stdout)
+        os.unlink(chunks)
+        p = self.verify(node)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertIn("chunk lists: 0 damaged, 1 missing", p.stdout)
+        with open(chunks, "wb") as f:
+            f.write(good)
         # A flipped byte, found while the node still runs.
         blob = ups[0]["blob"]
         path = os.path.join(node.data, "blobs", blob[:2], blob[2:4], blob)

@@ -1,4 +1,4 @@
-/* Blob store: hashing, dedup, torn writes, corruption detection. */
+/* Blob store: hashing, dedup, torn writes, corruption detection, chunk lists. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +193,237 @@ static void stored_bytes_are_counted(void **state)
     assert_int_equal(blob_store_count(&f->bs), 2);
 }
 
+/* ---- Chunk lists: range reads verify only the chunks they cover ---- */
+
+#define BIG_BYTES (3 * BLOB_CHUNK_BYTES + 1000) /* three whole chunks and a short one */
+
+static char *big_data(void)
+{
+    char *data = malloc(BIG_BYTES);
+    assert_non_null(data);
+    for (size_t i = 0; i < BIG_BYTES; i++) {
+        data[i] = (char)(i * 31 + i / 4099);
+    }
+    return data;
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    char byte;
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &byte, 1, at), 1);
+    byte ^= 0x04;
+    assert_int_equal(pwrite(fd, &byte, 1, at), 1);
+    close(fd);
+}
+
+/* Opens blob @hash and loads its chunk list: the load's result. */
+static int load(struct fixture *f, const uint8_t hash[32], int *fd, struct blob_chunks *c,
+                bool *rebuilt)
+{
+    struct base_err err;
+    uint64_t size;
+    int rv;
+    assert_int_equal(blob_open(&f->bs, hash, fd, &size, &err), 0);
+    rv = blob_chunks_load(&f->bs, hash, *fd, size, c, rebuilt, &err);
+    if (rv != 0) {
+        close(*fd);
+    }
+    return rv;
+}
+
+static void chunk_list_is_written_with_the_blob(void **state)
+{
+    struct fixture *f = *state;
+    char *data = big_data();
+    char *buf = malloc(BLOB_CHUNK_BYTES);
+    char path[4096];
+    struct blob_chunks c;
+    struct base_err err;
+    uint8_t hash[32];
+    bool rebuilt = true;
+    int fd;
+    store(f, data, BIG_BYTES, hash);
+    blob_chunks_path(&f->bs, hash, path, sizeof path);
+    assert_int_equal(access(path, R_OK), 0);
+    assert_int_equal(load(f, hash, &fd, &c, &rebuilt), 0);
+    assert_false(rebuilt);
+    assert_int_equal(c.count, 4);
+    assert_int_equal(c.size, BIG_BYTES);
+    for (uint64_t i = 0; i < c.count; i++) {
+        size_t len;
+        size_t want = i < 3 ? BLOB_CHUNK_BYTES : 1000;
+        uint8_t expect[32];
+        crypto_generichash(expect, 32, (const uint8_t *)data + i * BLOB_CHUNK_BYTES, want,
+                           NULL, 0);
+        assert_memory_equal(c.hashes + i * 32, expect, 32);
+        assert_int_equal(blob_chunk_read(&c, fd, i, buf, &len, &err), 0);
+        assert_int_equal(len, want);
+        assert_memory_equal(buf, data + i * BLOB_CHUNK_BYTES, want);
+    }
+    close(fd);
+    blob_chunks_free(&c);
+    /* Nothing left in tmp/, and the list is the only file under chunks/. */
+    snprintf(path, sizeof path, "%s/tmp", f->dir);
+    assert_int_equal(count_files(path), 0);
+    snprintf(path, sizeof path, "%s/chunks", f->dir);
+    assert_int_equal(count_files(path), 1);
+    free(buf);
+    free(data);
+}
+
+static void flipped_bit_fails_only_its_chunk(void **state)
+{
+    struct fixture *f = *state;
+    char *data = big_data();
+    char *buf = malloc(BLOB_CHUNK_BYTES);
+    char path[4096];
+    struct blob_chunks c;
+    struct base_err err;
+    uint8_t hash[32];
+    size_t len;
+    int fd;
+    store(f, data, BIG_BYTES, hash);
+    blob_path(&f->bs, hash, path, sizeof path);
+    flip_byte(path, 2 * BLOB_CHUNK_BYTES + 77);
+    assert_int_equal(load(f, hash, &fd, &c, NULL), 0);
+    assert_int_equal(blob_chunk_read(&c, fd, 1, buf, &len, &err), 0);
+    assert_int_equal(blob_chunk_read(&c, fd, 3, buf, &len, &err), 0);
+    assert_int_equal(blob_chunk_read(&c, fd, 2, buf, &len, &err), BASE_ECORRUPT);
+    assert_non_null(strstr(err.msg, "chunk 2"));
+    close(fd);
+    blob_chunks_free(&c);
+    /* A truncated blob fails its last chunk too. */
+    assert_int_equal(truncate(path, 3 * BLOB_CHUNK_BYTES + 10), 0);
+    assert_int_equal(blob_open(&f->bs, hash, &fd, &(uint64_t){0}, &err), 0);
+    /* The size the file record gives: the list was made for it. */
+    assert_int_equal(blob_chunks_load(&f->bs, hash, fd, BIG_BYTES, &c, NULL, &err), 0);
+    assert_int_equal(blob_chunk_read(&c, fd, 3, buf, &len, &err), BASE_ECORRUPT);
+    close(fd);
+    blob_chunks_free(&c);
+    free(buf);
+    free(data);
+}
+
+static void damaged_list_is_found_and_rebuilt(void **state)
+{
+    struct fixture *f = *state;
+    char *data = big_data();
+    char path[4096];
+    struct blob_chunks c;
+    struct base_err err;
+    enum blob_chunks_found found;
+    uint8_t hash[32];
+    bool rebuilt = false;
+    int fd;
+    store(f, data, BIG_BYTES, hash);
+    blob_chunks_path(&f->bs, hash, path, sizeof path);
+    flip_byte(path, 24 + 32 + 5); /* in chunk 1's hash */
+    /* The verifier (read only) sees it and leaves it. */
+    assert_int_equal(blob_verify_paced(&f->bs, hash, false, NULL, NULL, &found, &err), 0);
+    assert_int_equal(found, BLOB_CHUNKS_BAD);
+    assert_int_equal(blob_verify_paced(&f->bs, hash, false, NULL, NULL, &found, &err), 0);
+    assert_int_equal(found, BLOB_CHUNKS_BAD);
+    /* A read rebuilds it from the blob, verified whole first. */
+    assert_int_equal(load(f, hash, &fd, &c, &rebuilt), 0);
+    assert_true(rebuilt);
+    close(fd);
+    blob_chunks_free(&c);
+    assert_int_equal(blob_verify_paced(&f->bs, hash, false, NULL, NULL, &found, &err), 0);
+    assert_int_equal(found, BLOB_CHUNKS_GOOD);
+    /* A damaged seal (the last byte), then the scrubber's pass rewrites it. */
+    flip_byte(path, 24 + 4 * 32 + 31);
+    assert_int_equal(blob_verify_paced(&f->bs, hash, true, NULL, NULL, &found, &err), 0);
+    assert_int_equal(found, BLOB_CHUNKS_BAD);
+    assert_int_equal(load(f, hash, &fd, &c, &rebuilt), 0);
+    assert_false(rebuilt);
+    close(fd);
+    blob_chunks_free(&c);
+    free(data);
+}
+
+static void missing_list_is_rebuilt(void **state)
+{
+    struct fixture *f = *state;
+    char *data = big_data();
+    char path[4096];
+    struct blob_chunks c;
+    struct base_err err;
+    enum blob_chunks_found found;
+    uint8_t hash[32];
+    bool rebuilt = false;
+    int fd;
+    store(f, data, BIG_BYTES, hash);
+    blob_chunks_path(&f->bs, hash, path, sizeof path);
+    assert_int_equal(unlink(path), 0); /* a blob from an older version */
+    assert_int_equal(blob_verify_paced(&f->bs, hash, false, NULL, NULL, &found, &err), 0);
+    assert_int_equal(found, BLOB_CHUNKS_MISSING);
+    assert_int_equal(load(f, hash, &fd, &c, &rebuilt), 0);
+    assert_true(rebuilt);
+    assert_int_equal(c.count, 4);
+    close(fd);
+    blob_chunks_free(&c);
+    assert_int_equal(access(path, R_OK), 0);
+    assert_int_equal(load(f, hash, &fd, &c, &rebuilt), 0);
+    assert_false(rebuilt);
+    close(fd);
+    blob_chunks_free(&c);
+    free(data);
+}
+
+static void corrupt_blob_without_list_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char *data = big_data();
+    char path[4096], list[4096];
+    struct blob_chunks c;
+    uint8_t hash[32];
+    int fd;
+    store(f, data, BIG_BYTES, hash);
+    blob_chunks_path(&f->bs, hash, list, sizeof list);
+    assert_int_equal(unlink(list), 0);
+    blob_path(&f->bs, hash, path, sizeof path);
+    flip_byte(path, 5);
+    /* No list is ever built from bytes that do not match the blob's name. */
+    assert_int_equal(load(f, hash, &fd, &c, NULL), BASE_ECORRUPT);
+    assert_int_not_equal(access(list, F_OK), 0);
+    free(data);
+}
+
+static void list_leaves_with_its_blob(void **state)
+{
+    struct fixture *f = *state;
+    char list[4096];
+    struct base_err err;
+    uint8_t hash[32];
+    store(f, "gone soon", 9, hash);
+    blob_chunks_path(&f->bs, hash, list, sizeof list);
+    assert_int_equal(access(list, F_OK), 0);
+    assert_int_equal(blob_remove(&f->bs, hash, 0, UINT64_MAX / 2, &err), 0);
+    assert_int_not_equal(access(list, F_OK), 0);
+    store(f, "quarantined", 11, hash);
+    blob_chunks_path(&f->bs, hash, list, sizeof list);
+    assert_int_equal(access(list, F_OK), 0);
+    assert_int_equal(blob_quarantine(&f->bs, hash, 1, &err), 0);
+    assert_int_not_equal(access(list, F_OK), 0);
+}
+
+static void empty_blob_has_an_empty_list(void **state)
+{
+    struct fixture *f = *state;
+    struct blob_chunks c;
+    uint8_t hash[32];
+    bool rebuilt = true;
+    int fd;
+    store(f, "", 0, hash);
+    assert_int_equal(load(f, hash, &fd, &c, &rebuilt), 0);
+    assert_false(rebuilt);
+    assert_int_equal(c.count, 0);
+    close(fd);
+    blob_chunks_free(&c);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(hash_is_blake2b_256, setup, teardown),
     cmocka_unit_test_setup_teardown(identical_content_is_stored_once, setup, teardown),
@@ -201,6 +432,13 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(missing_blob_is_not_found, setup, teardown),
     cmocka_unit_test_setup_teardown(batch_commits_many, setup, teardown),
     cmocka_unit_test_setup_teardown(stored_bytes_are_counted, setup, teardown),
+    cmocka_unit_test_setup_teardown(chunk_list_is_written_with_the_blob, setup, teardown),
+    cmocka_unit_test_setup_teardown(flipped_bit_fails_only_its_chunk, setup, teardown),
+    cmocka_unit_test_setup_teardown(damaged_list_is_found_and_rebuilt, setup, teardown),
+    cmocka_unit_test_setup_teardown(missing_list_is_rebuilt, setup, teardown),
+    cmocka_unit_test_setup_teardown(corrupt_blob_without_list_is_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(list_leaves_with_its_blob, setup, teardown),
+    cmocka_unit_test_setup_teardown(empty_blob_has_an_empty_list, setup, teardown),
 };
 
 TESTLIB_MAIN("blobstore", tests)
