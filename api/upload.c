@@ -32,6 +32,9 @@ static void upload_release(struct upload *u)
 /* The one place an upload ends. */
 static void upload_end(struct upload *u, int status)
 {
+    if (status == BASE_ENOSPACE) {
+        api_space_no_space(u->api); /* logged there, once per state change */
+    }
     upload_release(u);
     u->done(u, status);
 }
@@ -90,7 +93,7 @@ static void after_write(uv_work_t *work, int status)
         base_err_set(&u->err, "the write job was cancelled");
     }
     if (u->io_status != 0) {
-        if (u->io_status != BASE_ECANCELED) {
+        if (u->io_status != BASE_ECANCELED && u->io_status != BASE_ENOSPACE) {
             LOG_ERROR("upload", "request_id=%s: %s", u->req->request_id, u->err.msg);
         }
         if (!u->body_done) {
