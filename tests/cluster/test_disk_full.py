@@ -22,6 +22,7 @@ restart. The tmpfs is unmounted after node 3 is stopped (class cleanups, by pid)
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 
@@ -157,6 +158,7 @@ class DiskFullTest(ClusterTestCase):
         for n in (n1, n2):
             lines = [x for x in self.log_since(n, offsets[n.name])
                      if (" WARN " in x or " ERROR " in x) and about3.search(x)]
+            print("%s: %d warnings about node 3" % (n.name, len(lines)), file=sys.stderr)
             self.assertLessEqual(len(lines), LOG_LINES_MAX, "%s logs about node %d:\n%s"
                                  % (n.name, id3, "\n".join(lines[:20])))
         # Below half the floor node 3 gave its reserve back, so raft and RocksDB went on
@@ -168,6 +170,8 @@ class DiskFullTest(ClusterTestCase):
 
         nospace = [x for x in self.log_since(n3, offsets[n3.name])
                    if re.search(r"no space|disk full|nearly full", x, re.I)]
+        print("node 3: %d lines about its full disk; %d captures refused"
+              % (len(nospace), len(refused)), file=sys.stderr)
         self.assertLessEqual(len(nospace), LOG_LINES_MAX, "node 3 logs:\n%s"
                              % "\n".join(nospace[:20]))
         m3 = n3.metrics()
@@ -178,11 +182,14 @@ class DiskFullTest(ClusterTestCase):
 
         # Space comes back: the node says so, repair catches up, captures are taken.
         os.unlink(self.filler)
+        freed = time.monotonic()
         wait_for(lambda: n3.metrics()["imgarc_disk_full"] == 0, 30, "node 3 not full")
         self.assertTrue(any("disk has space again" in x
                             for x in self.log_since(n3, offsets[n3.name])))
         wait_for(lambda: c.view(n1)["under_replicated"] == 0, SETTLE,
                  "repair to bring every blob back to 3 copies", interval=0.5)
+        print("under_replicated 0 %.1f s after the filler was deleted"
+              % (time.monotonic() - freed), file=sys.stderr)
         wait_for(lambda: os.path.exists(os.path.join(self.small, "reserve")), 30,
                  "node 3 to make its reserve again")
         r = n3.upload("DF-AFTER", os.urandom(100 * 1024), name="after.bin")
