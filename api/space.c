@@ -46,6 +46,7 @@ static void set_full(struct api *api, bool full, const char *why)
         return;
     }
     s->full = full;
+    repl_set_disk_full(api->repl, full);
     if (full) {
         s->full_total++;
         LOG_WARN("space", "disk full: %llu MB free on %s (%s); refusing new files and copies "

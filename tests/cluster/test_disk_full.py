@@ -11,8 +11,8 @@ three nodes for a while, and the test checks what an operator would see:
   (one per state change and peer), node 3 a handful about having no space;
 - node 3 gave back its reserve (half the floor) so raft and RocksDB could go on
   writing, and applied everything the others did;
-- the state shows: imgarc_disk_full on node 3, the refused copies counted on both
-  sides.
+- the state shows: disk_full for node 3 in GET /api/v1/cluster, imgarc_disk_full on
+  node 3, the refused copies counted on both sides.
 
 Then the filler is deleted: node 3 says it has space again, repair brings every blob
 back to R=3 copies (under_replicated 0), and node 3 takes captures again, without a
@@ -174,6 +174,10 @@ class DiskFullTest(ClusterTestCase):
               % (len(nospace), len(refused)), file=sys.stderr)
         self.assertLessEqual(len(nospace), LOG_LINES_MAX, "node 3 logs:\n%s"
                              % "\n".join(nospace[:20]))
+        def node3(view):
+            return [x for x in view["nodes"] if int(x["id"]) == id3][0]
+        self.assertIs(node3(c.view(n1))["disk_full"], True)
+        self.assertIs(node3(c.view(n2))["disk_full"], True)
         m3 = n3.metrics()
         self.assertEqual(m3["imgarc_disk_full"], 1)
         self.assertGreaterEqual(m3["imgarc_disk_full_refused_total"], 1)
@@ -192,6 +196,7 @@ class DiskFullTest(ClusterTestCase):
               % (time.monotonic() - freed), file=sys.stderr)
         wait_for(lambda: os.path.exists(os.path.join(self.small, "reserve")), 30,
                  "node 3 to make its reserve again")
+        self.assertIs(node3(c.view(n1))["disk_full"], False)
         r = n3.upload("DF-AFTER", os.urandom(100 * 1024), name="after.bin")
         self.assertStatus(r, 201, "a capture through node 3 once space is back")
         for n in c.nodes:
