@@ -65,10 +65,15 @@ static void measure_work(uv_work_t *w)
     struct api *api = w->data;
     struct api_space *s = &api->space;
     uint64_t want = s->floor_bytes / 2;
-    uint64_t have = want > 0 ? blob_store_reserve_bytes(api->blobs) : 0;
+    uint64_t have = blob_store_reserve_bytes(api->blobs);
     s->measured = blob_store_free_bytes(api->blobs);
     s->event = SPACE_EVENT_NONE;
-    if (have > 0 && s->measured < s->floor_bytes / 2) {
+    if (have > 0 && want == 0) { /* --min-free-mb 0: no reserve */
+        if (blob_store_release_reserve(api->blobs, &s->err) != 0) {
+            s->event = SPACE_EVENT_FAILED;
+        }
+        s->measured = blob_store_free_bytes(api->blobs);
+    } else if (have > 0 && s->measured < s->floor_bytes / 2) {
         s->event = blob_store_release_reserve(api->blobs, &s->err) == 0
                        ? SPACE_EVENT_RELEASED
                        : SPACE_EVENT_FAILED;

@@ -199,7 +199,9 @@ void upload_respond_failure(struct upload *u, int status, const char *what)
     switch (status) {
     case BASE_ENOSPACE:
         api_respond_error(api, req, 507, API_E_INSUFFICIENT_STORAGE,
-                          "this node has no space left to store %s", what);
+                          "node %llu's disk is full: it has no space left to store %s; it "
+                          "refuses new files until space is freed on it",
+                          (unsigned long long)api->config.node_id, what);
         break;
     case BASE_ETOOBIG:
         api_respond_error(api, req, 413, API_E_BODY_TOO_LARGE,
