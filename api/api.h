@@ -36,6 +36,7 @@ struct api_config {
     const uint8_t (*license_keys)[32];
     size_t n_license_keys;
     uint64_t group_commit_max; /* most uploads made durable by one sync */
+    uint64_t min_free_bytes;   /* below this free space, new files and copies are refused */
     uint64_t token_ttl_s;      /* lifetime of access tokens (clients and users) */
     uint64_t login_failures_max; /* wrong passwords that lock an account */
     uint64_t login_lock_ms;      /* for how long */

@@ -24,6 +24,30 @@ struct login_guard {
     struct login_guard_slot slots[LOGIN_GUARD_SLOTS];
 };
 
+/* The disk guard (space.c): loop-owned, but for what its job fills while busy. */
+enum {
+    SPACE_EVENT_NONE,
+    SPACE_EVENT_RESERVED, /* the reserve was made */
+    SPACE_EVENT_RELEASED, /* the reserve was given back */
+    SPACE_EVENT_FAILED,   /* making or deleting it failed: err */
+};
+struct api_space {
+    uint64_t floor_bytes; /* --min-free-mb */
+    uint64_t free_bytes;  /* last measured */
+    bool full;            /* refusing new files and copies */
+    uint64_t hold_until_ms; /* after a failed write, full at least until then */
+    uint64_t refused_total; /* captures and copies refused while full */
+    uint64_t full_total;    /* times the node became full */
+    uv_timer_t timer;
+    uv_work_t work;
+    uint64_t measured; /* written by the work, read after it */
+    int event;         /* likewise */
+    struct base_err err;
+    bool reserve_warned;
+    bool busy;
+    bool timer_closed;
+};
+
 struct api {
     uv_loop_t *loop;
     struct api_config config;
@@ -55,6 +79,7 @@ struct api {
     uint64_t replicas_received_total; /* copies other nodes pushed here */
     uint64_t group_commits_total;
     uint64_t group_commit_files_total;
+    struct api_space space;
     void (*stop_cb)(void *arg);
     void *stop_arg;
 };
@@ -261,6 +286,21 @@ void upload_start(struct upload *u);
 /* Answers the request of an upload that ended with @status (not 0 or BASE_ECORRUPT):
  * 507, 413, 400 or 500, with a message about @what ("the file", "the copy"). */
 void upload_respond_failure(struct upload *u, int status, const char *what);
+
+/* The disk guard (space.c). Starts measuring the data dir's free space (once a
+ * second, on the thread pool); stop closes its timer, and api_maybe_free() waits
+ * until api_space_idle(). */
+void api_space_start(struct api *api);
+void api_space_stop(struct api *api);
+bool api_space_idle(const struct api *api);
+/* A write failed with "no space left": the node is full from now on (logged once). */
+void api_space_no_space(struct api *api);
+/* While the node is full: answers @req 507 naming the node and its free space, before
+ * a byte of the body is stored, and returns true. @what: "files"
+ * (a capture) or "copies" (a copy pushed by another node). */
+bool api_space_refuse(struct api *api, struct http_request *req, const char *what);
+/* Frees the api once its server, timers and jobs are all done (server.c). */
+void api_maybe_free(struct api *api);
 
 /* A request that reads its body and then waits for a proposal (op.c): the admin
  * endpoints. The op is req->data and prop.data; api_op_free() ends it. */

@@ -467,6 +467,10 @@ void api_handle_upload(struct api_call *call)
     if (!api_bill_visible(call, call->param) || !capture_allowed_now(call)) {
         return;
     }
+    if (api_space_refuse(call->api, call->req, "files")) {
+        call->api->captures_failed++;
+        return;
+    }
     c = xcalloc(1, sizeof *c);
     c->api = call->api;
     c->req = call->req;

@@ -50,12 +50,13 @@ static json_t *member_json(struct api *api, const struct repl_member *m)
     if (strcmp(storage, "draining") == 0 && strcmp(health, "ok") == 0) {
         health = "draining";
     }
-    j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
+    j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id",
                   (json_int_t)m->id, "http", m->http, "raft", m->raft, "zone", m->zone, "role",
                   m->role, "health", health, "storage", storage, "applied_index",
                   index_or_null(m, m->applied_index), "blob_bytes",
                   index_or_null(m, m->blob_bytes), "blob_count", index_or_null(m, m->blob_count),
-                  "free_bytes", index_or_null(m, m->free_bytes));
+                  "free_bytes", index_or_null(m, m->free_bytes), "disk_full",
+                  m->answered ? json_boolean(m->disk_full) : json_null());
     archive_free_node(rec);
     return j;
 }

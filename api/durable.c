@@ -53,7 +53,7 @@ static void commit_work(uv_work_t *work)
     struct durable *d = work->data;
     int rv = blob_commit_batch(d->api->blobs, d->writers, d->n, d->results,
                                d->api->config.sync_blobs, &d->err);
-    if (rv != 0) {
+    if (rv != 0 && rv != BASE_ENOSPACE) { /* a full disk is logged by space.c, once */
         LOG_ERROR("durable", "group commit of %zu blobs: %s", d->n, d->err.msg);
     }
 }

@@ -242,6 +242,9 @@ static void receive_blob(struct api *api, struct http_request *req)
                           "send Content-Length (or a chunked body) with the copy");
         return;
     }
+    if (api_space_refuse(api, req, "copies")) {
+        return;
+    }
     u = xcalloc(1, sizeof *u);
     u->api = api;
     u->req = req;

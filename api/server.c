@@ -28,7 +28,6 @@ static void on_request(struct http_request *req)
     api_route(api, req);
 }
 
-static void api_maybe_free(struct api *api);
 
 static void init_proposed(struct repl_propose *prop, int status,
                           const struct archive_result *res)
@@ -110,6 +109,7 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
     uv_timer_init(loop, &api->init_timer);
     api->init_timer.data = api;
     uv_timer_start(&api->init_timer, init_tick, 0, 100);
+    api_space_start(api);
     *out = api;
     return 0;
 }
@@ -119,11 +119,12 @@ int api_port(const struct api *api)
     return http_server_port(api->http);
 }
 
-static void api_maybe_free(struct api *api)
+void api_maybe_free(struct api *api)
 {
     void (*cb)(void *) = api->stop_cb;
     void *arg = api->stop_arg;
-    if (!api->http_stopped || !api->timer_closed || api->init_in_flight) {
+    if (!api->http_stopped || !api->timer_closed || api->init_in_flight ||
+        !api_space_idle(api)) {
         return;
     }
     durable_free(api->durable);
@@ -153,6 +154,7 @@ void api_stop(struct api *api, uint64_t grace_ms, void (*cb)(void *arg), void *a
     api->stop_cb = cb;
     api->stop_arg = arg;
     uv_close((uv_handle_t *)&api->init_timer, timer_closed);
+    api_space_stop(api);
     http_server_stop(api->http, grace_ms, http_stopped);
 }
 
@@ -434,6 +436,13 @@ void api_handle_metrics(struct api_call *call)
                (double)ks.under_replicated);
         metric(&m, "imgarc_blobs_lost", "gauge",
                "referenced blobs without any live copy (last pass)", (double)ks.lost);
+        metric(&m, "imgarc_disk_full", "gauge",
+               "1 while this node refuses new files and copies: its data dir's file system "
+               "is below --min-free-mb or a write found no space left",
+               api->space.full ? 1.0 : 0.0);
+        metric(&m, "imgarc_disk_full_refused_total", "counter",
+               "captures and pushed copies this node refused (507) because its disk was full",
+               (double)api->space.refused_total);
         metric(&m, "imgarc_data_free_bytes", "gauge",
                "free space of the data dir's file system (at the keeper's last pass)",
                (double)ks.free_bytes);
@@ -453,6 +462,10 @@ void api_handle_metrics(struct api_call *call)
                (double)ks.repair_bytes);
         metric(&m, "imgarc_repair_failed_total", "counter",
                "repair copies that failed (retried by the next pass)", (double)ks.repair_failed);
+        metric(&m, "imgarc_copies_refused_disk_full_total", "counter",
+               "copies to other nodes they refused because their disk was full (507); "
+               "repairs to such a node pause, doubling from 1 s to 60 s",
+               (double)ks.refused_full);
         metric(&m, "imgarc_holders_dropped_total", "counter",
                "copies no longer wanted taken out of the records by this node",
                (double)ks.holders_dropped);

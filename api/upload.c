@@ -32,6 +32,9 @@ static void upload_release(struct upload *u)
 /* The one place an upload ends. */
 static void upload_end(struct upload *u, int status)
 {
+    if (status == BASE_ENOSPACE) {
+        api_space_no_space(u->api); /* logged there, once per state change */
+    }
     upload_release(u);
     u->done(u, status);
 }
@@ -90,7 +93,7 @@ static void after_write(uv_work_t *work, int status)
         base_err_set(&u->err, "the write job was cancelled");
     }
     if (u->io_status != 0) {
-        if (u->io_status != BASE_ECANCELED) {
+        if (u->io_status != BASE_ECANCELED && u->io_status != BASE_ENOSPACE) {
             LOG_ERROR("upload", "request_id=%s: %s", u->req->request_id, u->err.msg);
         }
         if (!u->body_done) {
@@ -196,7 +199,9 @@ void upload_respond_failure(struct upload *u, int status, const char *what)
     switch (status) {
     case BASE_ENOSPACE:
         api_respond_error(api, req, 507, API_E_INSUFFICIENT_STORAGE,
-                          "this node has no space left to store %s", what);
+                          "node %llu's disk is full: it has no space left to store %s; it "
+                          "refuses new files until space is freed on it",
+                          (unsigned long long)api->config.node_id, what);
         break;
     case BASE_ETOOBIG:
         api_respond_error(api, req, 413, API_E_BODY_TOO_LARGE,

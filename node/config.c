@@ -62,6 +62,9 @@ static const struct opt opts[] = {
      "bandwidth repair and rebalancing may use on this node (0: no limit)"},
     {"push-threads", OPT_U64, OFF(push_threads), "8", 1, 256,
      "copies this node sends to other nodes at once"},
+    {"min-free-mb", OPT_U64, OFF(min_free_mb), "64", 0, 1ull << 30,
+     "free space (MiB) kept on the data dir's file system: below it this node refuses new "
+     "files and copies with 507 until space is freed (0: only when a write finds none)"},
     {"scrub-bytes-per-s", OPT_U64, OFF(scrub_bytes_per_s), "20971520", 0, UINT64_MAX,
      "rate at which stored content is re-hashed to find corrupt copies (0: never)"},
     {"scrub-pause-ms", OPT_U64, OFF(scrub_pause_ms), "86400000", 0, 365ull * 86400000,

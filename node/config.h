@@ -31,6 +31,7 @@ struct node_config {
     uint64_t repair_after_ms;
     uint64_t repair_bytes_per_s;
     uint64_t push_threads;
+    uint64_t min_free_mb;
     uint64_t scrub_bytes_per_s;
     uint64_t scrub_pause_ms;
     uint64_t gc_grace_ms;

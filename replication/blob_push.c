@@ -140,6 +140,12 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
         snprintf(p->why, sizeof p->why, "reading the local copy: %s", strerror(s.read_errno));
         return BASE_EIO;
     }
+    if (p->http_status == 507) {
+        /* Answered from the head, possibly while the body was still being sent. */
+        snprintf(p->why, sizeof p->why, "node %llu refuses copies: its disk is full",
+                 (unsigned long long)p->target);
+        return BASE_ENOSPACE;
+    }
     if (cc != CURLE_OK) {
         snprintf(p->why, sizeof p->why, "node %llu at %.128s: %s", (unsigned long long)p->target,
                  p->http, curl_easy_strerror(cc));

@@ -35,7 +35,8 @@ void blob_push_handle_free(void *h);
 
 /* 0 when the target holds a durable copy now; BASE_ENOTFOUND when this node has no
  * copy; BASE_ECORRUPT when the target found that the bytes do not hash to the name
- * (this node's copy is corrupt); BASE_ESHUTDOWN when stopped; BASE_EIO otherwise. */
+ * (this node's copy is corrupt); BASE_ENOSPACE when the target answered 507 (its disk
+ * is full); BASE_ESHUTDOWN when stopped; BASE_EIO otherwise. */
 int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
               struct blob_push *p) WARN_UNUSED;
 

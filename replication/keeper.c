@@ -35,6 +35,11 @@
 /* A transfer may take this long plus one millisecond per 10 KB. */
 #define TRANSFER_BYTES_PER_MS 10000
 #define SUSPECTS_MAX 64
+/* A node that answers "disk full" (507) gets no repair copy for this long, doubling
+ * at each refusal up to the cap, and no capture copy until a copy to it succeeds. */
+#define FULL_BACKOFF_MIN_MS 1000
+#define FULL_BACKOFF_MAX_MS 60000
+#define FULL_MAX 64
 
 /* One transfer: a capture copy (owner set) or a repair copy (batch set). */
 struct repair_batch;
@@ -49,6 +54,13 @@ struct job {
 
 struct repair_batch {
     unsigned left; /* transfers not finished yet (under the mutex) */
+};
+
+/* A node that refused a copy because its disk is full. */
+struct full_target {
+    uint64_t id;
+    uint64_t backoff_ms;
+    uint64_t retry_ms; /* no repair copy to it before this (monotonic) */
 };
 
 /* A command a thread asks the loop to propose. */
@@ -85,6 +97,9 @@ struct keeper {
     bool kicked;                             /* the metadata changed: a pass is due */
     uint8_t suspects[SUSPECTS_MAX][BLOB_HASH_BYTES];
     unsigned n_suspects;
+    struct full_target full[FULL_MAX]; /* nodes refusing copies: disk full */
+    size_t n_full;
+    uint64_t full_version; /* bumped when that list changes */
 
     pthread_t *pushers;
     unsigned n_pushers;
@@ -94,6 +109,7 @@ struct keeper {
     /* Loop-side view, refreshed by the timer. */
     struct placement *placement;
     uint64_t placement_index;
+    uint64_t placement_full_version; /* of the list the placement leaves out */
     /* For the threads. */
     atomic_bool leader;
     atomic_bool fresh; /* applied everything the leader committed, as far as known */
@@ -101,7 +117,7 @@ struct keeper {
     struct {
         _Atomic uint64_t pushes, pushes_failed, repair_copies, repair_bytes, repair_failed,
             holders_dropped, under_replicated, lost, on_draining, free_bytes, passes, last_pass_ms, scrub_bytes,
-            scrub_blobs, scrub_corrupt, scrub_cycles, gc_deleted, gc_purged;
+            scrub_blobs, scrub_corrupt, scrub_cycles, gc_deleted, gc_purged, refused_full;
     } st;
     bool stopped;
     uint64_t drain_warned_ms; /* the reconciler's last warning about a stuck drain */
@@ -124,6 +140,62 @@ static void timed_wait(struct keeper *k, uint64_t ms)
         ts.tv_nsec -= 1000000000;
     }
     pthread_cond_timedwait(&k->cond, &k->mu, &ts);
+}
+
+/* ---- Nodes whose disk is full (under mu) ---- */
+
+static struct full_target *full_find(struct keeper *k, uint64_t id)
+{
+    for (size_t i = 0; i < k->n_full; i++) {
+        if (k->full[i].id == id) {
+            return &k->full[i];
+        }
+    }
+    return NULL;
+}
+
+/* Whether a repair copy to @id waits (its disk was full at the last try). */
+static bool full_paused(struct keeper *k, uint64_t id, uint64_t now)
+{
+    struct full_target *f = full_find(k, id);
+    return f != NULL && now < f->retry_ms;
+}
+
+/* Takes a transfer's outcome into the list: a refusal starts or lengthens the pause
+ * of its target, a copy made ends it; each change is logged once. True when the list
+ * changed (the loop then leaves the node out of, or takes it back into, placement). */
+static bool full_outcome(struct keeper *k, const struct job *j)
+{
+    struct full_target *f = full_find(k, j->push.target);
+    if (j->status == BASE_ENOSPACE) {
+        bool added = f == NULL;
+        atomic_fetch_add(&k->st.refused_full, 1);
+        if (added) {
+            if (k->n_full == FULL_MAX) {
+                return false;
+            }
+            f = &k->full[k->n_full++];
+            f->id = j->push.target;
+            f->backoff_ms = FULL_BACKOFF_MIN_MS;
+            k->full_version++;
+            LOG_WARN("keeper", "node %llu refuses copies: disk full; repairs to it paused, "
+                     "new copies go to other nodes",
+                     (unsigned long long)f->id);
+        } else if (f->backoff_ms < FULL_BACKOFF_MAX_MS) {
+            f->backoff_ms = f->backoff_ms * 2 < FULL_BACKOFF_MAX_MS ? f->backoff_ms * 2
+                                                                    : FULL_BACKOFF_MAX_MS;
+        }
+        f->retry_ms = mono_ms() + f->backoff_ms;
+        return added;
+    }
+    if (j->status == 0 && f != NULL) {
+        LOG_INFO("keeper", "node %llu takes copies again: repairs to it resumed",
+                 (unsigned long long)f->id);
+        *f = k->full[--k->n_full];
+        k->full_version++;
+        return true;
+    }
+    return false;
 }
 
 static unsigned transfer_timeout(const struct keeper *k, uint64_t size)
@@ -266,11 +338,27 @@ static void *pusher_main(void *arg)
                 k->repair_tail = NULL;
             }
         }
+        if (j->owner == NULL && full_find(k, j->push.target) != NULL) {
+            /* One repair copy probes a full node per pause; the rest wait. */
+            if (full_paused(k, j->push.target, mono_ms())) {
+                j->status = BASE_ENOSPACE;
+                snprintf(j->push.why, sizeof j->push.why, "node %llu: disk full, paused",
+                         (unsigned long long)j->push.target);
+                j->batch->left--;
+                pthread_cond_broadcast(&k->cond);
+                pthread_mutex_unlock(&k->mu);
+                continue;
+            }
+            full_find(k, j->push.target)->retry_ms = mono_ms() + FULL_BACKOFF_MAX_MS;
+        }
         pthread_mutex_unlock(&k->mu);
 
         j->status = blob_push(handle, k->blobs, k->auth, &j->push);
 
         pthread_mutex_lock(&k->mu);
+        if (full_outcome(k, j) && j->owner == NULL) {
+            uv_async_send(&k->async);
+        }
         if (j->owner != NULL) {
             j->next = k->finished;
             k->finished = j;
@@ -377,11 +465,26 @@ static void copy_finished(struct keeper *k, struct job *j)
     }
 }
 
+/* Leaves the nodes refusing copies (disk full) out of @pl's targets (mu held). */
+static void placement_skip_full(struct keeper *k, struct placement *pl)
+{
+    for (size_t i = 0; i < pl->n; i++) {
+        if (full_find(k, pl->nodes[i].id) != NULL) {
+            pl->nodes[i].active = false;
+        }
+    }
+}
+
 static void refresh_placement(struct keeper *k)
 {
     struct base_err err;
     uint64_t applied = repl_applied_index(k->repl);
-    if (k->placement_index == applied && k->placement->n > 0) {
+    uint64_t full_version;
+    pthread_mutex_lock(&k->mu);
+    full_version = k->full_version;
+    pthread_mutex_unlock(&k->mu);
+    if (k->placement_index == applied && k->placement->n > 0 &&
+        k->placement_full_version == full_version) {
         return;
     }
     if (placement_load(k->placement, k->archive, k->cfg.replicas, k->cfg.write_quorum,
@@ -389,6 +492,10 @@ static void refresh_placement(struct keeper *k)
         LOG_WARN("keeper", "reading the members: %s", err.msg);
         return;
     }
+    pthread_mutex_lock(&k->mu);
+    placement_skip_full(k, k->placement);
+    k->placement_full_version = k->full_version;
+    pthread_mutex_unlock(&k->mu);
     k->placement_index = applied;
 }
 
@@ -455,12 +562,17 @@ static void async_cb(uv_async_t *a)
     struct keeper *k = a->data;
     struct job *done;
     struct thread_prop *props;
+    bool full_changed;
     pthread_mutex_lock(&k->mu);
     done = k->finished;
     k->finished = NULL;
     props = k->props;
     k->props = NULL;
+    full_changed = k->full_version != k->placement_full_version;
     pthread_mutex_unlock(&k->mu);
+    if (full_changed && !k->stopped) {
+        refresh_placement(k); /* a node refused copies: capture copies go elsewhere now */
+    }
     while (done != NULL) {
         struct job *next = done->next;
         copy_finished(k, done);
@@ -487,11 +599,15 @@ static void timer_cb(uv_timer_t *t)
 {
     struct keeper *k = t->data;
     struct repl_status rs;
+    bool full_changed;
     repl_get_status(k->repl, &rs);
     atomic_store(&k->leader, repl_is_leader(k->repl));
     /* Raft's applied index, not the archive's: configuration entries count too. */
     atomic_store(&k->fresh, rs.leader_id != 0 && rs.raft_applied_index >= rs.commit_index);
-    if (rs.applied_index != k->placement_index) {
+    pthread_mutex_lock(&k->mu);
+    full_changed = k->full_version != k->placement_full_version;
+    pthread_mutex_unlock(&k->mu);
+    if (rs.applied_index != k->placement_index || full_changed) {
         refresh_placement(k);
         pthread_mutex_lock(&k->mu);
         k->kicked = true;
@@ -517,7 +633,19 @@ struct pass {
     bool leader;
     bool check_own; /* also check that the copies records say this node has exist */
     bool acted;     /* copies made or holder changes proposed */
+    uint64_t paused[FULL_MAX]; /* nodes refusing copies (disk full), in their pause */
+    size_t n_paused;
 };
+
+static bool pass_paused(const struct pass *p, uint64_t id)
+{
+    for (size_t i = 0; i < p->n_paused; i++) {
+        if (p->paused[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static void add_change(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], uint64_t add,
                        uint64_t remove, const uint64_t *require, size_t n_require)
@@ -593,6 +721,9 @@ static void run_repairs(struct pass *p)
             if (j->other_holder != 0) {
                 add_change(p, j->push.hash, 0, k->cfg.node_id, &j->other_holder, 1);
             }
+        } else if (j->status == BASE_ENOSPACE) {
+            /* The target's disk is full: logged once by full_outcome(); retried
+             * after its pause. */
         } else if (j->status != BASE_ESHUTDOWN) {
             atomic_fetch_add(&k->st.repair_failed, 1);
             LOG_WARN("keeper", "repair copy failed: %s; the next pass retries", j->push.why);
@@ -711,7 +842,9 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
         for (size_t j = 0; j < n_live && !held; j++) {
             held = live[j] == wanted[i];
         }
-        if (!held) {
+        if (!held && pass_paused(p, wanted[i])) {
+            missing++; /* its disk is full: no copy now, and no extra dropped */
+        } else if (!held) {
             const struct placement_node *t = placement_node(p->pl, wanted[i]);
             struct job *j = job_new(k, hash, t, rec->size);
             j->push.bytes_per_s =
@@ -757,6 +890,13 @@ static bool pass_run(struct keeper *k, bool check_own)
     p->now_wall = clock_wall_ms();
     p->leader = atomic_load(&k->leader);
     p->check_own = check_own;
+    pthread_mutex_lock(&k->mu);
+    for (size_t i = 0; i < k->n_full; i++) {
+        if (full_paused(k, k->full[i].id, started)) {
+            p->paused[p->n_paused++] = k->full[i].id;
+        }
+    }
+    pthread_mutex_unlock(&k->mu);
     if (placement_load(p->pl, k->archive, k->cfg.replicas, k->cfg.write_quorum, &err) != 0) {
         LOG_WARN("keeper", "pass: reading the members: %s", err.msg);
         goto out;
@@ -1113,6 +1253,7 @@ void keeper_get_stats(struct keeper *k, struct keeper_stats *o)
     o->scrub_cycles = atomic_load(&k->st.scrub_cycles);
     o->gc_deleted = atomic_load(&k->st.gc_deleted);
     o->gc_purged = atomic_load(&k->st.gc_purged);
+    o->refused_full = atomic_load(&k->st.refused_full);
 }
 
 void keeper_stop(struct keeper *k)

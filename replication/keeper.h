@@ -63,6 +63,7 @@ struct keeper_stats {
     uint64_t scrub_cycles;
     uint64_t gc_deleted;       /* local files deleted */
     uint64_t gc_purged;        /* records purged by this node's proposals */
+    uint64_t refused_full;     /* copies other nodes refused: their disk was full (507) */
 };
 
 struct keeper;

@@ -634,6 +634,7 @@ static void statfs_done(uv_fs_t *req)
     st.blob_count = r->blobs != NULL ? blob_store_count(r->blobs) : 0;
     st.free_bytes = free_bytes;
     st.draining = r->draining;
+    st.disk_full = r->disk_full;
     st.removed = r->removed;
     st.leader_changes = rs.leader_changes;
     if (repl_is_leader(r)) {
@@ -714,6 +715,7 @@ static void view_take(struct repl_view *v, size_t i, const NodeStatus *st)
         m->blob_bytes = st->blob_bytes;
         m->blob_count = st->blob_count;
         m->free_bytes = st->free_bytes;
+        m->disk_full = st->disk_full;
         m->health = st->draining ? "draining" : NULL;
     }
     if (st != NULL && st->id == v->leader_id && st->id != 0 && !v->have_leader_view) {

@@ -57,6 +57,7 @@ struct repl_member {
     uint64_t blob_bytes;
     uint64_t blob_count;
     uint64_t free_bytes;
+    bool disk_full; /* it refuses new files and copies */
 };
 
 struct repl_verdict {

@@ -506,6 +506,11 @@ void repl_set_draining(struct repl *r)
     r->draining = true;
 }
 
+void repl_set_disk_full(struct repl *r, bool full)
+{
+    r->disk_full = full;
+}
+
 void repl_closed_one(struct repl *r)
 {
     void (*cb)(void *) = r->stop_cb;

@@ -160,6 +160,9 @@ uint64_t repl_applied_index(struct repl *r);
 void repl_get_status(struct repl *r, struct repl_status *out);
 /* The node is shutting down: it reports itself draining to the cluster. */
 void repl_set_draining(struct repl *r);
+/* Whether the node's disk is full (it refuses new files and copies): reported in its
+ * status, so the cluster view shows it. */
+void repl_set_disk_full(struct repl *r, bool full);
 /* Stops raft; pending proposals, waits and calls get BASE_ESHUTDOWN. @cb runs when
  * everything is closed and the memory is freed. */
 void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg);

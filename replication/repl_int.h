@@ -98,6 +98,7 @@ struct repl {
     bool member;
     bool removed;
     bool draining;
+    bool disk_full;
 
     /* Membership: the role manager's tick, its one change, the leader's polls. */
     uv_timer_t tick;

@@ -92,6 +92,46 @@ uint64_t blob_store_free_bytes(const struct blob_store *bs)
     return (uint64_t)st.f_bavail * st.f_frsize;
 }
 
+#define RESERVE_NAME "reserve"
+
+int blob_store_reserve(struct blob_store *bs, uint64_t bytes, struct base_err *err)
+{
+    int fd, rv;
+    fd = openat(bs->root_fd, RESERVE_NAME, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return errno_fail(err, "create the reserve in", bs->root);
+    }
+    rv = posix_fallocate(fd, 0, (off_t)bytes);
+    if (rv == 0 && fsync(fd) != 0) {
+        rv = errno;
+    }
+    close(fd);
+    if (rv != 0) {
+        unlinkat(bs->root_fd, RESERVE_NAME, 0);
+        base_err_set(err, "allocate a reserve of %llu bytes in %s: %s",
+                     (unsigned long long)bytes, bs->root, strerror(rv));
+        return base_err_from_errno(rv);
+    }
+    return 0;
+}
+
+int blob_store_release_reserve(struct blob_store *bs, struct base_err *err)
+{
+    if (unlinkat(bs->root_fd, RESERVE_NAME, 0) != 0 && errno != ENOENT) {
+        return errno_fail(err, "delete the reserve in", bs->root);
+    }
+    return 0;
+}
+
+uint64_t blob_store_reserve_bytes(const struct blob_store *bs)
+{
+    struct stat st;
+    if (fstatat(bs->root_fd, RESERVE_NAME, &st, 0) != 0) {
+        return 0;
+    }
+    return (uint64_t)st.st_blocks * 512;
+}
+
 int blob_store_open(struct blob_store *bs, const char *root, struct base_err *err)
 {
     int rv;

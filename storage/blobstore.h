@@ -94,6 +94,15 @@ uint64_t blob_store_count(const struct blob_store *bs);
  * Blocks (statfs). */
 uint64_t blob_store_free_bytes(const struct blob_store *bs);
 
+/* The reserve: root/reserve, a file of allocated space the node gives back when its
+ * file system is nearly full, so that raft and the metadata store can still write
+ * while the node refuses new content. blob_store_reserve() allocates it (@bytes; a
+ * partial file is removed); blob_store_release_reserve() deletes it; both block. */
+int blob_store_reserve(struct blob_store *bs, uint64_t bytes, struct base_err *err) WARN_UNUSED;
+int blob_store_release_reserve(struct blob_store *bs, struct base_err *err) WARN_UNUSED;
+/* The reserve's allocated size (0: none). Blocks (stat). */
+uint64_t blob_store_reserve_bytes(const struct blob_store *bs);
+
 /* Starts a temp file. On error nothing is left behind. */
 int blob_writer_open(struct blob_store *bs, struct blob_writer *w,
                      struct base_err *err) WARN_UNUSED;

@@ -176,6 +176,28 @@ static void batch_commits_many(void **state)
     }
 }
 
+/* The reserve takes its space on the file system and gives it back when deleted. */
+static void reserve_is_allocated_and_given_back(void **state)
+{
+    struct fixture *f = *state;
+    struct base_err err;
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/reserve", f->dir);
+    assert_int_equal(blob_store_reserve_bytes(&f->bs), 0);
+    assert_int_equal(blob_store_reserve(&f->bs, 3u << 20, &err), 0);
+    assert_true(blob_store_reserve_bytes(&f->bs) >= 3u << 20);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 3u << 20);
+    /* Made again over an existing one: still one file of that size. */
+    assert_int_equal(blob_store_reserve(&f->bs, 3u << 20, &err), 0);
+    assert_int_equal(blob_store_release_reserve(&f->bs, &err), 0);
+    assert_int_equal(blob_store_reserve_bytes(&f->bs), 0);
+    assert_int_not_equal(stat(path, &st), 0);
+    /* Giving back a reserve that is not there is not an error. */
+    assert_int_equal(blob_store_release_reserve(&f->bs, &err), 0);
+}
+
 static void stored_bytes_are_counted(void **state)
 {
     struct fixture *f = *state;
@@ -439,6 +461,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(corrupt_blob_without_list_is_refused, setup, teardown),
     cmocka_unit_test_setup_teardown(list_leaves_with_its_blob, setup, teardown),
     cmocka_unit_test_setup_teardown(empty_blob_has_an_empty_list, setup, teardown),
+    cmocka_unit_test_setup_teardown(reserve_is_allocated_and_given_back, setup, teardown),
 };
 
 TESTLIB_MAIN("blobstore", tests)
