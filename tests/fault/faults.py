@@ -9,6 +9,7 @@ Nodes are picked when the fault starts (the leader is whoever leads then).
 import errno
 import os
 import signal
+import threading
 import time
 
 from workload import blob_of
@@ -129,32 +130,49 @@ def bitrot(ctx):
     return lambda: None
 
 
+def _fill(node, f, keep):
+    """Grows @f until @node's file system has at most @keep bytes free (the node keeps
+    writing meanwhile: steps, smaller ones as the space runs out)."""
+    size = os.fstat(f.fileno()).st_size
+    step = 256 << 20
+    while step >= (64 << 10):
+        want = node.free_bytes() - keep
+        if want <= 0:
+            break
+        n = min(step, want)
+        try:
+            os.posix_fallocate(f.fileno(), size, n)
+            size += n
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            step //= 4
+
+
 def disk_full(ctx):
     """Fills the data file system of the node on a small file system of its own to its
-    last 3 MB."""
+    last 3 MB, and keeps it there while the fault lasts (a node that frees space, e.g.
+    its reserve, finds it taken again)."""
     node = ctx.cluster.nodes[ctx.disk_node]
     filler = os.path.join(node.data, "fault-filler")
     keep = 3 << 20
-    with open(filler, "wb") as f:
-        size = 0
-        step = 256 << 20
-        # The node keeps writing while the file grows: allocate in steps, smaller ones
-        # as the space runs out.
-        while step >= (64 << 10):
-            want = node.free_bytes() - keep
-            if want <= 0:
-                break
-            n = min(step, want)
-            try:
-                os.posix_fallocate(f.fileno(), size, n)
-                size += n
-            except OSError as e:
-                if e.errno != errno.ENOSPC:
-                    raise
-                step //= 4
+    f = open(filler, "wb")
+    _fill(node, f, keep)
     ctx.log("filled %s's file system: %.1f MB free" % (node.name, node.free_bytes() / 1e6))
+    done = threading.Event()
+
+    def top_up():
+        while not done.wait(0.5):
+            if node.free_bytes() > keep + (1 << 20):
+                _fill(node, f, keep)
+
+    t = threading.Thread(target=top_up, daemon=True)
+    t.start()
 
     def heal():
+        done.set()
+        t.join()
+        f.close()
         os.unlink(filler)
     return heal
 
