@@ -93,8 +93,8 @@ void peer_clock_learn(struct peer_clock *pc, const char *peer, int64_t offset_ms
         e->skewed = false;
         e->logged_ms = offset_ms;
         LOG_INFO("peer_clock", "the clock of the node at %s agrees with this node's again "
-                               "(%.1f s %s)",
-                 peer, (double)size / 1000.0, direction(offset_ms));
+                               "(%+.1f s)",
+                 peer, (double)offset_ms / 1000.0);
     }
     pthread_mutex_unlock(&pc->mu);
 }
