@@ -214,7 +214,7 @@ static void answer(const struct peer_auth *receiver, const struct peer_request *
     char time[24], mac[PEER_AUTH_HEX_BYTES], line[160];
     snprintf(time, sizeof time, "%llu", (unsigned long long)now);
     peer_answer_reset(ans);
-    peer_answer_line(ans, "HTTP/1.1 401 Unauthorized\r\n", 28);
+    peer_answer_line(ans, "HTTP/1.1 401 Unauthorized\r\n", strlen("HTTP/1.1 401 Unauthorized\r\n"));
     snprintf(line, sizeof line, "x-imgarc-time:  %s \r\n", time);
     peer_answer_line(ans, line, strlen(line));
     if (peer_auth_answer_sign(receiver, req, value_of(sent->time), value_of(sent->signature),
