@@ -3,8 +3,9 @@
  *
  * Every node of a cluster reads the same secret from --cluster-secret-file, and during
  * a rotation also the one before it from --cluster-secret-previous-file. Each secret
- * gives a 32-byte key, SHA-256(secret). A request carries X-Imgarc-Time (the sender's
- * wall clock, Unix milliseconds), X-Imgarc-Body-Sha256 when it has a body (the hex
+ * gives a 32-byte key, SHA-256(secret). A request carries X-Imgarc-Time (Unix
+ * milliseconds: the sender's wall clock plus what it learned of the receiver's, below),
+ * X-Imgarc-Body-Sha256 when it has a body (the hex
  * SHA-256 of the body; left out of a blob copy, whose body is named by its hash in the
  * target) and
  * X-Imgarc-Signature, the hex HMAC-SHA-256 keyed with the current key of
