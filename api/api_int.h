@@ -124,6 +124,10 @@ void api_respond_refusal(struct api *api, struct http_request *req,
                          const struct archive_result *res);
 /* Maps a failed proposal (not leader, outcome unknown, shutting down). */
 void api_respond_propose_error(struct api *api, struct http_request *req, int status);
+/* The same for a proposal that ended in its callback: says what happened to a forwarded
+ * one (prop->why: the leader refused it, or its outcome is unknown and why). */
+void api_respond_propose_failed(struct api *api, struct http_request *req,
+                                const struct repl_propose *prop, int status);
 /* The server's answer hook: X-Imgarc-Index (this node's applied raft index) on every
  * answer, the server's own refusals included. */
 void api_add_common_headers(struct http_request *req);
@@ -207,6 +211,9 @@ void api_handle_cluster_blob(struct api_call *call);
 
 /* internal.c: the node-to-node endpoints under /internal/. */
 void api_internal_route(struct api *api, struct http_request *req);
+/* Adds this node's clock to an answer to an /internal call, signed over the request's
+ * signature when that is authentic (replication/peer_auth.h); nothing otherwise. */
+void api_internal_answer(struct api *api, struct http_request *req);
 
 /* auth.c: who the request acts for (fills tenant and client_id for a client); @why
  * says what is wrong for API_ANONYMOUS. */

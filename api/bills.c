@@ -53,7 +53,7 @@ static void pool_pushed(struct repl_propose *prop, int status, const struct arch
 {
     struct bill_write *w = prop->data;
     if (status != 0) {
-        api_respond_propose_error(w->api, w->req, status);
+        api_respond_propose_failed(w->api, w->req, prop, status);
     } else if (res->status != ARCHIVE_OK) {
         api_respond_refusal(w->api, w->req, res);
     } else {
@@ -252,7 +252,7 @@ static void submitted(struct repl_propose *prop, int status, const struct archiv
 {
     struct bill_write *w = prop->data;
     if (status != 0) {
-        api_respond_propose_error(w->api, w->req, status);
+        api_respond_propose_failed(w->api, w->req, prop, status);
     } else if (res->status != ARCHIVE_OK) {
         api_respond_refusal(w->api, w->req, res);
     } else {

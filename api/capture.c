@@ -130,7 +130,7 @@ static void captured(struct repl_propose *prop, int status, const struct archive
     char hex[65];
     if (status != 0) {
         c->api->captures_failed++;
-        api_respond_propose_error(c->api, c->req, status);
+        api_respond_propose_failed(c->api, c->req, prop, status);
     } else if (res->status != ARCHIVE_OK) {
         c->api->captures_failed++;
         api_respond_refusal(c->api, c->req, res);

@@ -36,6 +36,22 @@ static json_t *index_or_null(const struct repl_member *m, uint64_t v)
     return m->answered ? json_integer((json_int_t)v) : json_null();
 }
 
+/* How far the member's wall clock is from this node's, as learned from its signed
+ * answers to node-to-node calls (replication/peer_clock.h): 0 for this node, null
+ * when not known. */
+static json_t *clock_offset(struct api *api, const struct repl_member *m)
+{
+    int64_t offset;
+    if (m->id == api->config.node_id) {
+        return json_integer(0);
+    }
+    if (api->config.auth != NULL &&
+        peer_clock_get(api->config.auth->clock, m->http, &offset)) {
+        return json_integer((json_int_t)offset);
+    }
+    return json_null();
+}
+
 static json_t *member_json(struct api *api, const struct repl_member *m)
 {
     struct base_err err;
@@ -57,6 +73,7 @@ static json_t *member_json(struct api *api, const struct repl_member *m)
                   index_or_null(m, m->blob_bytes), "blob_count", index_or_null(m, m->blob_count),
                   "free_bytes", index_or_null(m, m->free_bytes), "disk_full",
                   m->answered ? json_boolean(m->disk_full) : json_null());
+    json_object_set_new(j, "clock_offset_ms", clock_offset(api, m));
     archive_free_node(rec);
     return j;
 }

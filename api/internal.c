@@ -254,21 +254,48 @@ static void receive_blob(struct api *api, struct http_request *req)
     upload_start(u);
 }
 
-/* Checks the signature from the head alone, before any byte of the body is read: an
- * unsigned, stale or wrongly signed call is answered 401 and its connection closed, so
- * an outsider cannot make this node read or hold a body. */
-static bool authentic_head(struct api *api, struct http_request *req)
+/* What the signature of @req covers, from its head; @target is filled. */
+static struct peer_request signed_part(struct http_request *req, char *target, size_t size)
 {
-    char target[API_PARAM_MAX + 64];
-    char why[256];
-    struct peer_request pr = {
+    snprintf(target, size, "%s%s%s", req->raw_path, req->query != NULL ? "?" : "",
+             req->query != NULL ? req->query : "");
+    return (struct peer_request){
         .method = req->method_name,
         .target = target,
         .content_length = req->has_content_length ? req->content_length : 0,
         .body_sha256 = http_request_header(req, "x-imgarc-body-sha256"),
     };
-    snprintf(target, sizeof target, "%s%s%s", req->raw_path, req->query != NULL ? "?" : "",
-             req->query != NULL ? req->query : "");
+}
+
+void api_internal_answer(struct api *api, struct http_request *req)
+{
+    char target[API_PARAM_MAX + 64];
+    char now[24], mac[PEER_AUTH_HEX_BYTES];
+    struct peer_request pr;
+    if (api->config.auth == NULL || req->raw_path == NULL || req->method_name == NULL ||
+        strncmp(req->raw_path, "/internal/", 10) != 0) {
+        return;
+    }
+    /* Stamped as the head is written: for a pushed copy, after the whole body. */
+    snprintf(now, sizeof now, "%llu", (unsigned long long)clock_wall_ms());
+    http_request_add_header(req, PEER_AUTH_TIME_HEADER, now);
+    pr = signed_part(req, target, sizeof target);
+    if (peer_auth_answer_sign(api->config.auth, &pr, http_request_header(req, "x-imgarc-time"),
+                              http_request_header(req, "x-imgarc-signature"), now, mac)) {
+        http_request_add_header(req, PEER_AUTH_ANSWER_SIGNATURE_HEADER, mac);
+    }
+}
+
+/* Checks the signature from the head alone, before any byte of the body is read: an
+ * unsigned, stale or wrongly signed call is answered 401 and its connection closed, so
+ * an outsider cannot make this node read or hold a body. A holder of the secret whose
+ * clock is off learns this node's from the answer (api_internal_answer) and signs
+ * again. */
+static bool authentic_head(struct api *api, struct http_request *req)
+{
+    char target[API_PARAM_MAX + 64];
+    char why[256];
+    struct peer_request pr = signed_part(req, target, sizeof target);
     if (req->chunked) {
         http_request_close_after(req);
         api_respond_error(api, req, 411, API_E_LENGTH_REQUIRED,

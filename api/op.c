@@ -60,7 +60,7 @@ void api_op_propose(struct api_op *op, Command *cmd, const char *tenant, repl_pr
 bool api_op_applied(struct api_op *op, int status, const struct archive_result *res)
 {
     if (status != 0) {
-        api_respond_propose_error(op->call.api, op->call.req, status);
+        api_respond_propose_failed(op->call.api, op->call.req, &op->prop, status);
         return false;
     }
     if (res->status != ARCHIVE_OK) {

@@ -41,6 +41,7 @@ void api_add_common_headers(struct http_request *req)
     char buf[24];
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)repl_applied_index(api->repl));
     http_request_add_header(req, "X-Imgarc-Index", buf);
+    api_internal_answer(api, req);
 }
 
 void api_respond_json(struct api *api, struct http_request *req, int status, json_t *body)
@@ -109,15 +110,34 @@ void api_respond_refusal(struct api *api, struct http_request *req,
 
 void api_respond_propose_error(struct api *api, struct http_request *req, int status)
 {
+    api_respond_propose_failed(api, req, NULL, status);
+}
+
+void api_respond_propose_failed(struct api *api, struct http_request *req,
+                                const struct repl_propose *prop, int status)
+{
+    const char *why = prop != NULL ? prop->why : "";
     switch (status) {
     case BASE_ENOTLEADER:
         api_respond_error(api, req, 503, API_E_UNAVAILABLE,
                           "this node cannot accept writes now (no raft leader); retry shortly");
         break;
     case BASE_ERETRY:
-        api_respond_error(api, req, 503, API_E_UNAVAILABLE,
-                          "leadership changed before the write committed; its outcome is "
-                          "unknown: retry with the same Idempotency-Key");
+        if (why[0] != '\0') {
+            api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                              "the write's outcome is unknown: %s; retry with the same "
+                              "Idempotency-Key", why);
+        } else {
+            api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                              "leadership changed before the write committed; its outcome "
+                              "is unknown: retry with the same Idempotency-Key");
+        }
+        break;
+    case BASE_EREFUSED:
+        api_respond_error(api, req, 503, API_E_UNAVAILABLE, "%s",
+                          why[0] != '\0' ? why
+                                         : "the leader refused this node's call; nothing "
+                                           "was applied");
         break;
     case BASE_ESHUTDOWN:
         api_respond_error(api, req, 503, API_E_UNAVAILABLE,

@@ -227,6 +227,12 @@ static void metric(struct metrics *m, const char *name, const char *type, const 
     append(m, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, value);
 }
 
+static void clock_offset_metric(const char *peer, int64_t offset_ms, void *arg)
+{
+    append(arg, "imgarc_peer_clock_offset_seconds{peer=\"%s\"} %.3f\n", peer,
+           (double)offset_ms / 1000.0);
+}
+
 struct tenant_metrics {
     struct metrics *m;
     struct api *api;
@@ -408,6 +414,13 @@ void api_handle_metrics(struct api_call *call)
                "imgarc_raft_sealed_bytes_total{direction=\"sent\"} %llu\n"
                "imgarc_raft_sealed_bytes_total{direction=\"received\"} %llu\n",
            (unsigned long long)rs.raft_bytes_sent, (unsigned long long)rs.raft_bytes_received);
+    append(&m, "# HELP imgarc_peer_clock_offset_seconds how far each node this node calls "
+               "is ahead of its wall clock (negative: behind), learned from its signed "
+               "answers; node-to-node calls adjust for it\n"
+               "# TYPE imgarc_peer_clock_offset_seconds gauge\n");
+    if (api->config.auth != NULL) {
+        peer_clock_each(api->config.auth->clock, clock_offset_metric, &m);
+    }
     if (api->config.outbox != NULL) {
         struct outbox_stats os;
         outbox_get_stats(api->config.outbox, &os);

@@ -23,7 +23,8 @@
     X(SHUTDOWN, -11, "shutting down")                                                    \
     X(CANCELED, -12, "canceled")                                                         \
     X(CONFLICT, -13, "conflict")                                                         \
-    X(EMPTY, -14, "nothing to read")
+    X(EMPTY, -14, "nothing to read")                                                     \
+    X(REFUSED, -15, "refused by another node")
 
 enum {
 #define BASE_ERR_ENUM(name, value, text) BASE_E##name = (value),

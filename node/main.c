@@ -49,6 +49,7 @@ struct node {
     bool token_generated; /* made on this start: the banner shows it, once */
     char *metrics_token;
     struct peer_auth auth;
+    struct peer_clock peer_clock; /* other nodes' clock offsets, attached to auth */
     bool has_auth;
     bool bootstrap;     /* may start a new cluster (a new data dir without --join) */
     bool joining;       /* asks --join to be added (a new data dir, or one still joining) */
@@ -497,6 +498,8 @@ static int cluster_setup(struct node *n, struct base_err *err)
             return rv;
         }
         n->has_auth = true;
+        peer_clock_init(&n->peer_clock);
+        n->auth.clock = &n->peer_clock;
         if (!archive_valid_address(http) || strncmp(http, "0.0.0.0:", 8) == 0) {
             base_err_set(err, "other nodes cannot reach this node at '%s': set --advertise "
                               "HOST:PORT", http);
@@ -597,6 +600,9 @@ int main(int argc, char **argv)
     free(n.license_keys);
     free(n.joining_marker);
     peer_auth_wipe(&n.auth);
+    if (n.has_auth) {
+        peer_clock_close(&n.peer_clock);
+    }
     node_config_free(&n.config);
     LOG_INFO("node", "stopped");
     return 0;

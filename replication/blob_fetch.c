@@ -19,6 +19,7 @@ static size_t fetch_data(struct http_client_req *req, const char *data, size_t n
     size_t taken;
     long status = http_client_status(req);
     if (status != 200 && status != 206) {
+        f->refused = status;
         return 0; /* an error answer: fail rather than pass its body on as content */
     }
     if (f->received + n > f->expected) {
@@ -32,12 +33,25 @@ static size_t fetch_data(struct http_client_req *req, const char *data, size_t n
 }
 
 static void fetch_start(struct blob_fetch *f);
+static void fetch_send(struct blob_fetch *f);
 
 static void fetch_done(struct http_client_req *req)
 {
     struct blob_fetch *f = req->data;
     char why[320];
     bool ok = req->status != 0 && f->received == f->expected;
+    int64_t offset = 0;
+    bool learned = peer_headers_learn(f->repl->auth, f->holder_http, &f->auth, &f->answer,
+                                      &offset);
+    if (!ok && f->received == 0 && !f->resent && !f->repl->stopping &&
+        peer_auth_should_resign(req->status != 0 ? req->status : f->refused, learned,
+                                &f->auth, offset)) {
+        /* Refused for the time window: sign again with the holder's clock. */
+        f->resent = true;
+        free(req->response);
+        fetch_send(f);
+        return;
+    }
     if (!ok && f->received == 0 && f->next < f->n_next && !f->repl->stopping) {
         /* Nothing passed on yet: the next holder may serve it. */
         LOG_WARN("blobs", "fetch %s failed (%s); asking the next holder", f->url,
@@ -47,9 +61,10 @@ static void fetch_done(struct http_client_req *req)
         return;
     }
     if (!ok) {
-        if (req->status != 0 && req->status != 200 && req->status != 206) {
+        long status = req->status != 0 ? req->status : f->refused;
+        if (status != 0 && status != 200 && status != 206) {
             snprintf(why, sizeof why, "holder %" PRIu64 " answered HTTP %ld", f->holder,
-                     req->status);
+                     status);
         } else {
             snprintf(why, sizeof why, "holder %" PRIu64 ": %s (%" PRIu64 " of %" PRIu64
                      " bytes)", f->holder, req->error[0] != '\0' ? req->error : "cut short",
@@ -89,19 +104,21 @@ static void pick_holders(struct repl *r, const BlobRecord *blob, struct blob_fet
     }
 }
 
-/* Asks the next holder. */
-static void fetch_start(struct blob_fetch *f)
+static void fetch_header(struct http_client_req *req, const char *line, size_t n)
 {
-    struct peer_headers auth;
-    const char *http = f->next_http[f->next];
-    f->holder = f->next_ids[f->next++];
+    struct blob_fetch *f = req->data;
+    peer_answer_line(&f->answer, line, n);
+}
+
+/* Asks the current holder, signed in its time as far as this node knows it. */
+static void fetch_send(struct blob_fetch *f)
+{
     memset(&f->req, 0, sizeof f->req);
-    snprintf(f->url, sizeof f->url, "http://%s%s", http, f->target);
-    peer_headers_sign(f->repl->auth, "GET", f->target, NULL, 0, &auth);
-    snprintf(f->auth[0], sizeof f->auth[0], "%s", auth.time);
-    snprintf(f->auth[1], sizeof f->auth[1], "%s", auth.signature);
-    f->headers[0] = f->auth[0];
-    f->headers[1] = f->auth[1];
+    f->refused = 0;
+    peer_answer_reset(&f->answer);
+    peer_headers_sign(f->repl->auth, f->holder_http, "GET", f->target, NULL, 0, &f->auth);
+    f->headers[0] = f->auth.time;
+    f->headers[1] = f->auth.signature;
     f->headers[2] = f->range;
     f->headers[3] = NULL;
     f->req.data = f;
@@ -109,9 +126,20 @@ static void fetch_start(struct blob_fetch *f)
     f->req.url = f->url;
     f->req.headers = f->headers;
     f->req.on_data = fetch_data;
+    f->req.on_header = fetch_header;
     f->req.timeout_ms = FETCH_TIMEOUT_MS;
     f->req.connect_timeout_ms = 2000;
     http_client_send(f->repl->http, &f->req, fetch_done);
+}
+
+/* Asks the next holder. */
+static void fetch_start(struct blob_fetch *f)
+{
+    f->holder_http = f->next_http[f->next];
+    f->holder = f->next_ids[f->next++];
+    f->resent = false;
+    snprintf(f->url, sizeof f->url, "http://%s%s", f->holder_http, f->target);
+    fetch_send(f);
 }
 
 struct blob_fetch *repl_blob_fetch(struct repl *r, const uint8_t hash[32], uint64_t from,

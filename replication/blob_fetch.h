@@ -16,6 +16,7 @@
 
 #include "archive/nodes.h"
 #include "replication/http_client.h"
+#include "replication/peer_auth.h"
 #include "replication/raft_node.h"
 
 #define BLOB_FETCH_HOLDERS_MAX 8
@@ -39,9 +40,13 @@ struct blob_fetch {
     uint64_t received;
     char url[512];
     char range[64];
-    char auth[2][128]; /* the signed X-Imgarc-Time and X-Imgarc-Signature lines */
+    struct peer_headers auth; /* the signed X-Imgarc-Time and X-Imgarc-Signature lines */
+    struct peer_answer answer; /* the answer's clock */
+    long refused;              /* the status of an error answer, when one came */
+    bool resent;               /* signed again after a refusal for the time window */
     const char *headers[4];
     uint64_t holder;
+    const char *holder_http;
     char target[128];
     /* The holders still to ask, in order. */
     uint64_t next_ids[BLOB_FETCH_HOLDERS_MAX];

@@ -74,11 +74,58 @@ static size_t discard_cb(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+static size_t header_cb(char *data, size_t size, size_t n, void *arg)
+{
+    peer_answer_line(arg, data, size * n);
+    return size * n;
+}
+
 static int progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     struct source *s = arg;
     (void)dt, (void)dn, (void)ut, (void)un;
     return s->p->stop != NULL && atomic_load(s->p->stop) ? 1 : 0;
+}
+
+/* One PUT of the copy from the start of s->fd, signed in the target's time as far as
+ * this node knows it; the answer's clock into @answer. */
+static CURLcode send_copy(CURL *h, const struct peer_auth *auth, struct blob_push *p,
+                          struct source *s, const char *url, const char *target,
+                          uint64_t size, struct peer_headers *sent, struct peer_answer *answer)
+{
+    struct curl_slist *headers = NULL;
+    CURLcode cc;
+    /* The copy is named by its hash (in the signed target) and checked against it. */
+    peer_headers_sign(auth, p->http, "PUT", target, NULL, (size_t)size, sent);
+    peer_answer_reset(answer);
+    headers = curl_slist_append(headers, sent->time);
+    headers = curl_slist_append(headers, sent->signature);
+    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+    headers = curl_slist_append(headers, "Expect:");
+
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+    curl_easy_setopt(h, CURLOPT_READDATA, s);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_cb);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, answer);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, s);
+    s->started_ms = (clock_mono_ns() / 1000000);
+    cc = curl_easy_perform(h);
+    p->http_status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &p->http_status);
+    curl_slist_free_all(headers);
+    return cc;
 }
 
 int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
@@ -87,10 +134,12 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
     CURL *h = handle;
     struct base_err err;
     struct source s = {.fd = -1, .p = p};
-    struct curl_slist *headers = NULL;
     char hex[BLOB_HEX_BYTES], target[96], url[ARCHIVE_ADDRESS_MAX + 160];
-    struct peer_headers auth_headers;
+    struct peer_headers sent;
+    struct peer_answer answer;
     uint64_t size;
+    int64_t offset = 0;
+    bool learned;
     CURLcode cc;
     int rv;
 
@@ -104,32 +153,15 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
     hex_encode(p->hash, BLOB_HASH_BYTES, hex);
     snprintf(target, sizeof target, "%s%s", BLOBS_PATH, hex);
     snprintf(url, sizeof url, "http://%s%s", p->http, target);
-    /* The copy is named by its hash (in the signed target) and checked against it. */
-    peer_headers_sign(auth, "PUT", target, NULL, (size_t)size, &auth_headers);
-    headers = curl_slist_append(headers, auth_headers.time);
-    headers = curl_slist_append(headers, auth_headers.signature);
-    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
-    headers = curl_slist_append(headers, "Expect:");
-
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
-    curl_easy_setopt(h, CURLOPT_READDATA, &s);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_cb);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &s);
-    s.started_ms = (clock_mono_ns() / 1000000);
-    cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &p->http_status);
-    curl_slist_free_all(headers);
+    cc = send_copy(h, auth, p, &s, url, target, size, &sent, &answer);
+    learned = peer_headers_learn(auth, p->http, &sent, &answer, &offset);
+    if (peer_auth_should_resign(p->http_status, learned, &sent, offset) && s.read_errno == 0 &&
+        !(p->stop != NULL && atomic_load(p->stop)) && lseek(s.fd, 0, SEEK_SET) == 0) {
+        /* Refused for the time window (nothing was stored): once more, in its time. */
+        p->bytes = 0;
+        cc = send_copy(h, auth, p, &s, url, target, size, &sent, &answer);
+        (void)peer_headers_learn(auth, p->http, &sent, &answer, NULL);
+    }
     close(s.fd);
 
     if (p->stop != NULL && atomic_load(p->stop)) {

@@ -5,10 +5,15 @@
  * leader proposes it (re-stamping its time: the leader's clock is the cluster's) and
  * answers a ProposeResult with the entry's index. The follower then waits until it has
  * applied that entry itself before the proposer's callback runs, so the client reads
- * its own write on the node it wrote through. When the leader cannot be reached, is no
- * longer the leader, or loses the lead before the entry commits, the outcome is
+ * its own write on the node it wrote through. When the call fails after it may have
+ * reached the leader (a transport error, a timeout, a 5xx such as the leader losing the
+ * lead before the entry commits, an answer that is not a valid result), the outcome is
  * unknown: the proposer gets BASE_ERETRY and the client retries with its idempotency
- * key. Nothing is retried here: a retry of a command without a key could apply twice.
+ * key. When the leader refuses the call (a 4xx: it checks the signature and the body
+ * before doing anything), nothing was applied: the proposer gets BASE_EREFUSED. Either
+ * way p->why says which leader and what it answered. Nothing is retried here (but the
+ * one re-signing of a call refused for the clock window, peer_call.c, which the leader
+ * refused before reading it): a retry of a command without a key could apply twice.
  *
  * Consistent reads: the leader commits a raft barrier (reads that arrive while one is
  * in flight share the next one, never the current: it may have been appended before
@@ -73,14 +78,60 @@ static bool take_result(struct repl_propose *p, const struct peer_call *c)
     return true;
 }
 
+/* The "message" of a JSON error answer (api/router.c's shape), or the body as it is,
+ * into @out: printable characters only. */
+static void answer_message(const struct peer_call *c, char *out, size_t size)
+{
+    const char *body = c->req.response != NULL ? c->req.response : "";
+    const char *m = strstr(body, "\"message\":\"");
+    size_t n = 0;
+    if (m != NULL) {
+        body = m + strlen("\"message\":\"");
+    }
+    for (; *body != '\0' && n + 1 < size; body++) {
+        if (m != NULL && *body == '"') {
+            break;
+        }
+        if (m != NULL && *body == '\\' && body[1] != '\0') {
+            body++;
+        }
+        out[n++] = (*body >= 0x20 && *body < 0x7f) ? *body : ' ';
+    }
+    out[n] = '\0';
+}
+
+/* Why a forwarded proposal failed into p->why; the status for the proposer. */
+static int forward_failure(struct repl_propose *p, const struct peer_call *c)
+{
+    char msg[256], what[400];
+    long status = c->req.status;
+    if (status >= 400 && status < 500) {
+        answer_message(c, msg, sizeof msg);
+        snprintf(p->why, sizeof p->why, "the leader (node %llu at %.64s) refused this node's "
+                 "signed call with HTTP %ld: %.200s; nothing was applied",
+                 (unsigned long long)p->leader, c->peer, status, msg);
+        return BASE_EREFUSED;
+    }
+    if (status != 0) {
+        answer_message(c, msg, sizeof msg);
+        snprintf(what, sizeof what, "HTTP %ld%s%.200s", status, msg[0] != '\0' ? ": " : "",
+                 msg);
+    } else {
+        snprintf(what, sizeof what, "%s", c->req.error);
+    }
+    snprintf(p->why, sizeof p->why, "the call to the leader (node %llu at %.64s) ended "
+             "without a result (%.240s)", (unsigned long long)p->leader, c->peer, what);
+    return BASE_ERETRY;
+}
+
 static void forwarded(struct peer_call *c)
 {
     struct repl_propose *p = c->data;
     struct repl *r = p->repl;
-    char why[400];
+    int status = 0;
     bool ok = take_result(p, c);
     if (!ok) {
-        peer_call_describe(c, why, sizeof why);
+        status = forward_failure(p, c);
     }
     p->call = NULL;
     peer_call_free(c);
@@ -91,8 +142,10 @@ static void forwarded(struct peer_call *c)
     }
     if (!ok) {
         r->forwards_failed++;
-        LOG_WARN("forward", "proposal not confirmed by the leader (outcome unknown): %s", why);
-        p->cb(p, BASE_ERETRY, NULL);
+        LOG_WARN("forward", "proposal %s: %s",
+                 status == BASE_EREFUSED ? "refused" : "not confirmed (outcome unknown)",
+                 p->why);
+        p->cb(p, status, NULL);
         return;
     }
     p->wait.data = p;
@@ -115,6 +168,7 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd)
     p->has_result = false;
     p->index = 0;
     p->raft_req = NULL;
+    p->leader = leader;
     r->forwards_total++;
     p->call = peer_call_start(r, "POST", http, "/internal/v1/propose", body, len,
                               REPL_FORWARD_TIMEOUT_MS, forwarded, p);

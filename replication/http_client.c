@@ -216,6 +216,13 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
     return n; /* a longer body is read and dropped, not an error */
 }
 
+static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct http_client_req *r = userp;
+    r->on_header(r, data, size * nmemb);
+    return size * nmemb;
+}
+
 static void deferred_cb(uv_timer_t *t)
 {
     struct http_client *c = t->data;
@@ -344,6 +351,10 @@ static bool configure(struct http_client_req *r)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
+    if (r->on_header != NULL) {
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    }
     if (r->guard != NULL) {
         configure_guard(r);
     }

@@ -38,6 +38,9 @@ typedef void (*http_client_cb)(struct http_client_req *req);
  * (the same piece comes again after http_client_resume()), anything else to fail the
  * request. */
 typedef size_t (*http_client_data_cb)(struct http_client_req *req, const char *data, size_t n);
+/* One line of the response head as received ("Name: value\r\n", the status line too;
+ * @n bytes, not NUL-terminated), as it arrives. */
+typedef void (*http_client_header_cb)(struct http_client_req *req, const char *line, size_t n);
 
 struct http_client_req {
     void *data; /* for the caller */
@@ -52,6 +55,7 @@ struct http_client_req {
     unsigned timeout_ms;   /* whole request; 0: 30 s */
     unsigned connect_timeout_ms; /* 0: 5 s */
     http_client_data_cb on_data; /* streams the body instead of keeping it */
+    http_client_header_cb on_header; /* may be NULL: sees the response head's lines */
     struct outbound *guard;      /* a tenant's request: connections are checked */
 
     /* Out, valid in the callback. */

@@ -14,6 +14,7 @@
 #include "base/mem.h"
 
 #define CONTEXT "imgarc-internal-v2\n"
+#define CLOCK_CONTEXT "imgarc-internal-clock-v1\n"
 
 /* One secret file into @key. */
 static int load_key(const char *path, uint8_t key[PEER_AUTH_KEY_BYTES], struct base_err *err)
@@ -77,6 +78,7 @@ void peer_auth_wipe(struct peer_auth *a)
 {
     sodium_memzero(a->keys, sizeof a->keys);
     a->n_keys = 0;
+    a->clock = NULL;
 }
 
 unsigned peer_auth_key_count(const struct peer_auth *a)
@@ -152,11 +154,24 @@ static bool parse_time(const char *s, uint64_t *out)
     return true;
 }
 
+/* The index of the key that signed @req at @time_text into @got, or -1. */
+static int matching_key(const struct peer_auth *a, const struct peer_request *req,
+                        const char *time_text, const uint8_t got[crypto_auth_hmacsha256_BYTES])
+{
+    uint8_t want[crypto_auth_hmacsha256_BYTES];
+    for (unsigned i = 0; i < a->n_keys; i++) {
+        mac(a->keys[i], req, time_text, want);
+        if (sodium_memcmp(want, got, sizeof want) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
 bool peer_auth_check(const struct peer_auth *a, const struct peer_request *req,
                      const char *time_header, const char *signature_header, uint64_t now_ms,
                      char *why, size_t why_size)
 {
-    uint8_t want[crypto_auth_hmacsha256_BYTES];
     uint8_t got[crypto_auth_hmacsha256_BYTES];
     uint64_t t;
     if (time_header == NULL || signature_header == NULL) {
@@ -168,37 +183,166 @@ bool peer_auth_check(const struct peer_auth *a, const struct peer_request *req,
         snprintf(why, why_size, "%s must be Unix milliseconds", PEER_AUTH_TIME_HEADER);
         return false;
     }
-    if (t + PEER_AUTH_SKEW_MS < now_ms || t > now_ms + PEER_AUTH_SKEW_MS) {
-        snprintf(why, why_size, "request time is %.0f s away from this node's clock (at most "
-                 "%d s allowed): check the clocks (NTP) of both nodes",
-                 ((double)t - (double)now_ms) / 1000.0, PEER_AUTH_SKEW_MS / 1000);
-        return false;
-    }
     if (strlen(signature_header) != 2 * sizeof got ||
         !hex_decode(signature_header, got, sizeof got)) {
         snprintf(why, why_size, "%s must be %zu hex digits", PEER_AUTH_SIGNATURE_HEADER,
                  2 * sizeof got);
         return false;
     }
+    /* The signature first: a wrong secret is named as such whatever the time, and a
+     * refusal for the window is only ever given to a holder of the secret. */
+    if (matching_key(a, req, time_header, got) < 0) {
+        snprintf(why, why_size, "wrong signature: the nodes do not share the same cluster "
+                 "secret (--cluster-secret-file, or --cluster-secret-previous-file during a "
+                 "rotation), or the request was altered");
+        return false;
+    }
+    if (t + PEER_AUTH_SKEW_MS < now_ms || t > now_ms + PEER_AUTH_SKEW_MS) {
+        snprintf(why, why_size, "request time is %.1f s away from this node's clock (at most "
+                 "%d s allowed; callers adjust to the clock this answer carries): check the "
+                 "clocks (NTP) of both nodes",
+                 ((double)t - (double)now_ms) / 1000.0, PEER_AUTH_SKEW_MS / 1000);
+        return false;
+    }
+    return true;
+}
+
+/* The MAC of an answer's time over the request's signature @request_mac. */
+static void clock_mac(const uint8_t key[PEER_AUTH_KEY_BYTES],
+                      const uint8_t request_mac[crypto_auth_hmacsha256_BYTES],
+                      const char *time_text, uint8_t out[crypto_auth_hmacsha256_BYTES])
+{
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, key, PEER_AUTH_KEY_BYTES);
+    update(&st, CLOCK_CONTEXT, false);
+    crypto_auth_hmacsha256_update(&st, request_mac, crypto_auth_hmacsha256_BYTES);
+    update(&st, "\n", false);
+    update(&st, time_text, false);
+    crypto_auth_hmacsha256_final(&st, out);
+}
+
+bool peer_auth_answer_sign(const struct peer_auth *a, const struct peer_request *req,
+                           const char *time_header, const char *signature_header,
+                           const char *time_text, char out[PEER_AUTH_HEX_BYTES])
+{
+    uint8_t got[crypto_auth_hmacsha256_BYTES];
+    uint8_t m[crypto_auth_hmacsha256_BYTES];
+    uint64_t t;
+    int key;
+    if (a == NULL || time_header == NULL || signature_header == NULL ||
+        !parse_time(time_header, &t) || strlen(signature_header) != 2 * sizeof got ||
+        !hex_decode(signature_header, got, sizeof got) ||
+        (key = matching_key(a, req, time_header, got)) < 0) {
+        return false;
+    }
+    clock_mac(a->keys[key], got, time_text, m);
+    hex_encode(m, sizeof m, out);
+    return true;
+}
+
+bool peer_auth_answer_check(const struct peer_auth *a, const char *request_mac,
+                            const char *time_text, const char *time_signature,
+                            uint64_t *time_ms)
+{
+    uint8_t sent[crypto_auth_hmacsha256_BYTES];
+    uint8_t got[crypto_auth_hmacsha256_BYTES];
+    uint8_t want[crypto_auth_hmacsha256_BYTES];
+    uint64_t t;
+    if (a == NULL || request_mac == NULL || time_signature == NULL ||
+        !parse_time(time_text, &t) || strlen(request_mac) != 2 * sizeof sent ||
+        !hex_decode(request_mac, sent, sizeof sent) ||
+        strlen(time_signature) != 2 * sizeof got ||
+        !hex_decode(time_signature, got, sizeof got)) {
+        return false;
+    }
+    /* The receiver answers with the key that verified the call; the caller signed with
+     * its current key, which the receiver may hold as its previous one. */
     for (unsigned i = 0; i < a->n_keys; i++) {
-        mac(a->keys[i], req, time_header, want);
+        clock_mac(a->keys[i], sent, time_text, want);
         if (sodium_memcmp(want, got, sizeof want) == 0) {
+            *time_ms = t;
             return true;
         }
     }
-    snprintf(why, why_size, "wrong signature: the nodes do not share the same cluster secret "
-             "(--cluster-secret-file, or --cluster-secret-previous-file during a rotation), "
-             "or the request was altered");
     return false;
 }
 
-void peer_headers_sign(const struct peer_auth *a, const char *method, const char *target,
-                       const void *body, size_t len, struct peer_headers *out)
+void peer_answer_reset(struct peer_answer *ans)
+{
+    memset(ans, 0, sizeof *ans);
+}
+
+/* Copies the value of the header line @line (@n bytes) named @name into @out when it
+ * is that header and its value fits; true when it did. */
+static bool header_value(const char *line, size_t n, const char *name, char *out,
+                         size_t size)
+{
+    size_t len = strlen(name), start, end;
+    if (n <= len || line[len] != ':' || strncasecmp(line, name, len) != 0) {
+        return false;
+    }
+    start = len + 1;
+    end = n;
+    while (start < end && (line[start] == ' ' || line[start] == '\t')) {
+        start++;
+    }
+    while (end > start && strchr(" \t\r\n", line[end - 1]) != NULL) {
+        end--;
+    }
+    if (end - start >= size) {
+        return false;
+    }
+    memcpy(out, line + start, end - start);
+    out[end - start] = '\0';
+    return true;
+}
+
+void peer_answer_line(struct peer_answer *ans, const char *line, size_t n)
+{
+    if (header_value(line, n, PEER_AUTH_TIME_HEADER, ans->time, sizeof ans->time)) {
+        ans->local_ms = clock_wall_ms();
+    } else {
+        (void)header_value(line, n, PEER_AUTH_ANSWER_SIGNATURE_HEADER, ans->signature,
+                           sizeof ans->signature);
+    }
+}
+
+bool peer_headers_learn(const struct peer_auth *a, const char *peer,
+                        const struct peer_headers *sent, const struct peer_answer *ans,
+                        int64_t *offset_ms)
+{
+    uint64_t t;
+    int64_t offset;
+    if (a == NULL || ans->time[0] == '\0' || ans->signature[0] == '\0' ||
+        !peer_auth_answer_check(a, sent->mac, ans->time, ans->signature, &t)) {
+        return false;
+    }
+    offset = (int64_t)(t - ans->local_ms);
+    if (a->clock != NULL && peer != NULL) {
+        peer_clock_learn(a->clock, peer, offset);
+    }
+    if (offset_ms != NULL) {
+        *offset_ms = offset;
+    }
+    return true;
+}
+
+bool peer_auth_should_resign(long status, bool learn_ok, const struct peer_headers *sent,
+                             int64_t offset_ms)
+{
+    return status == 401 && learn_ok && offset_ms != sent->offset_ms;
+}
+
+void peer_headers_sign(const struct peer_auth *a, const char *peer, const char *method,
+                       const char *target, const void *body, size_t len,
+                       struct peer_headers *out)
 {
     char signature[PEER_AUTH_HEX_BYTES];
     char digest[PEER_AUTH_HEX_BYTES] = "";
     struct peer_request req = {.method = method, .target = target, .content_length = len};
-    uint64_t now = clock_wall_ms();
+    int64_t offset = a != NULL ? peer_clock_offset_ms(a->clock, peer) : 0;
+    uint64_t now = clock_wall_ms() + (uint64_t)offset;
+    out->offset_ms = offset;
     signature[0] = '\0';
     if (body != NULL && len > 0) {
         peer_body_sha256(body, len, digest);
@@ -211,6 +355,7 @@ void peer_headers_sign(const struct peer_auth *a, const char *method, const char
              (unsigned long long)now);
     snprintf(out->signature, sizeof out->signature, "%s: %s", PEER_AUTH_SIGNATURE_HEADER,
              signature);
+    snprintf(out->mac, sizeof out->mac, "%s", signature);
     out->digest[0] = '\0';
     if (req.body_sha256 != NULL) {
         snprintf(out->digest, sizeof out->digest, "%s: %s", PEER_AUTH_DIGEST_HEADER, digest);

@@ -3,8 +3,9 @@
  *
  * Every node of a cluster reads the same secret from --cluster-secret-file, and during
  * a rotation also the one before it from --cluster-secret-previous-file. Each secret
- * gives a 32-byte key, SHA-256(secret). A request carries X-Imgarc-Time (the sender's
- * wall clock, Unix milliseconds), X-Imgarc-Body-Sha256 when it has a body (the hex
+ * gives a 32-byte key, SHA-256(secret). A request carries X-Imgarc-Time (Unix
+ * milliseconds: the sender's wall clock plus what it learned of the receiver's, below),
+ * X-Imgarc-Body-Sha256 when it has a body (the hex
  * SHA-256 of the body; left out of a blob copy, whose body is named by its hash in the
  * target) and
  * X-Imgarc-Signature, the hex HMAC-SHA-256 keyed with the current key of
@@ -18,8 +19,24 @@
  * hash) before acting on it. It accepts a signature made with either key and a time
  * within PEER_AUTH_SKEW_MS of its own clock, so a captured request stops working
  * after that window (within it, a replay is possible: keep the network private;
- * docs/replication.md). Pure functions, any thread; the keys are wiped by
- * peer_auth_wipe(). */
+ * docs/replication.md).
+ *
+ * Clocks need not agree. Every answer to an /internal call carries the receiver's
+ * clock in X-Imgarc-Time and, when the request's signature was authentic (whatever
+ * its time), X-Imgarc-Time-Signature, the hex HMAC-SHA-256 keyed with the key that
+ * verified the request of
+ *
+ *     "imgarc-internal-clock-v1\n" SIGNATURE "\n" TIME
+ *
+ * where SIGNATURE is the request's 32-byte signature (raw) and TIME the answer's
+ * X-Imgarc-Time. The caller checks it against the signature it sent, so a time cannot
+ * be forged without the secret nor replayed from another call, and keeps the
+ * receiver's offset (replication/peer_clock.h, attached to the keys); it signs its
+ * next calls to that node with its own clock plus the offset, and a call refused 401
+ * with an authentic time (the window) is signed again at once with the offset just
+ * learned and sent once more. The receiver's check is unchanged: a time within the
+ * window of its own clock. The keys and the clock table are the only state; the rest
+ * are pure functions, any thread; the keys are wiped by peer_auth_wipe(). */
 #ifndef IMGARC_REPLICATION_PEER_AUTH_H
 #define IMGARC_REPLICATION_PEER_AUTH_H
 
@@ -28,8 +45,10 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "replication/peer_clock.h"
 
 #define PEER_AUTH_TIME_HEADER "X-Imgarc-Time"
+#define PEER_AUTH_ANSWER_SIGNATURE_HEADER "X-Imgarc-Time-Signature" /* on answers */
 #define PEER_AUTH_SIGNATURE_HEADER "X-Imgarc-Signature"
 #define PEER_AUTH_DIGEST_HEADER "X-Imgarc-Body-Sha256"
 #define PEER_AUTH_SKEW_MS 60000
@@ -42,12 +61,16 @@
 struct peer_auth {
     uint8_t keys[PEER_AUTH_KEYS_MAX][PEER_AUTH_KEY_BYTES]; /* [0] signs; all verify */
     unsigned n_keys;
+    /* The other nodes' clock offsets, learned from their answers and used to sign
+     * calls to them; NULL: calls are signed with this node's clock and nothing is
+     * learned. Not owned (the caller attaches it after peer_auth_load()); internally
+     * locked, so signers holding a const struct peer_auth may update it. */
+    struct peer_clock *clock;
 };
 
 /* Reads the current secret from @path and, when @previous_path is not NULL, the one
  * it replaces: surrounding whitespace is ignored, at least PEER_AUTH_SECRET_MIN
- * characters must remain. Warns when others may read a file. On error @a is left
- * wiped. */
+ * characters must remain. No clock table is attached. On error @a is left wiped. */
 int peer_auth_load(struct peer_auth *a, const char *path, const char *previous_path,
                    struct base_err *err) WARN_UNUSED;
 void peer_auth_wipe(struct peer_auth *a);
@@ -83,12 +106,58 @@ struct peer_headers {
     char time[64];
     char signature[128];
     char digest[128];
+    char mac[PEER_AUTH_HEX_BYTES]; /* the signature alone, to check the answer's time */
+    int64_t offset_ms;             /* added to this node's clock to sign */
 };
-/* Signs a request of @len body bytes now (@a NULL: an empty signature, which receivers
- * refuse). The body digest is computed from @body when @len > 0; @body NULL with @len
- * > 0 is a blob copy of @len bytes, named by the hash in @target, sent without one. */
-void peer_headers_sign(const struct peer_auth *a, const char *method, const char *target,
-                       const void *body, size_t len, struct peer_headers *out);
+/* Signs a request of @len body bytes to the node at @peer (its HTTP HOST:PORT; NULL:
+ * no clock offset) now, in that node's time as far as a->clock knows it (@a NULL: an
+ * empty signature, which receivers refuse). The body digest is computed from @body
+ * when @len > 0; @body NULL with @len > 0 is a blob copy of @len bytes, named by the
+ * hash in @target, sent without one. */
+void peer_headers_sign(const struct peer_auth *a, const char *peer, const char *method,
+                       const char *target, const void *body, size_t len,
+                       struct peer_headers *out);
+
+/* ---- Answers: the receiver's clock ---- */
+
+/* The receiver's side: the value of X-Imgarc-Time-Signature for an answer stamped
+ * @time_text to a request whose head is @req, @time_header and @signature_header. True
+ * with @out set when the request's signature is authentic under one of the keys
+ * (whatever its time: a refusal for the window is signed too); false otherwise (then
+ * the answer carries no signed time, and this node signs nothing an outsider chose). */
+bool peer_auth_answer_sign(const struct peer_auth *a, const struct peer_request *req,
+                           const char *time_header, const char *signature_header,
+                           const char *time_text, char out[PEER_AUTH_HEX_BYTES]);
+
+/* The caller's side: whether @time_text and @time_signature (an answer's headers, may
+ * be NULL) are authentic for the call signed with @request_mac (the hex signature it
+ * sent); then the time into @time_ms. */
+bool peer_auth_answer_check(const struct peer_auth *a, const char *request_mac,
+                            const char *time_text, const char *time_signature,
+                            uint64_t *time_ms);
+
+/* An answer's clock headers, taken from its head one line at a time. */
+struct peer_answer {
+    char time[24];
+    char signature[PEER_AUTH_HEX_BYTES];
+    uint64_t local_ms; /* this node's clock when the time header arrived */
+};
+void peer_answer_reset(struct peer_answer *ans);
+/* One header line of an answer as received ("Name: value\r\n", @n bytes, not
+ * NUL-terminated); keeps X-Imgarc-Time and X-Imgarc-Time-Signature. */
+void peer_answer_line(struct peer_answer *ans, const char *line, size_t n);
+
+/* After an answer from @peer to the call signed into @sent: when its time is authentic,
+ * learns @peer's clock offset into a->clock and returns true (with the offset in
+ * @offset_ms when not NULL). False when the answer carried no authentic time. */
+bool peer_headers_learn(const struct peer_auth *a, const char *peer,
+                        const struct peer_headers *sent, const struct peer_answer *ans,
+                        int64_t *offset_ms);
+/* Whether a call refused with @status whose answer @learn_ok (peer_headers_learn)
+ * should be signed again and sent once more: a 401 with an authentic time that moved
+ * the offset, i.e. a refusal for the time window. */
+bool peer_auth_should_resign(long status, bool learn_ok, const struct peer_headers *sent,
+                             int64_t offset_ms);
 
 /* Checks a request's head (@time_header and @signature_header may be NULL when absent)
  * at @now_ms against every key: true when authentic and fresh; otherwise false with

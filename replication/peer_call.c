@@ -8,10 +8,42 @@
 #include "base/mem.h"
 #include "replication/repl_int.h"
 
+static void send_call(struct peer_call *c);
+
+static void on_header(struct http_client_req *req, const char *line, size_t n)
+{
+    struct peer_call *c = req->data;
+    peer_answer_line(&c->answer, line, n);
+}
+
 static void done(struct http_client_req *req)
 {
     struct peer_call *c = req->data;
+    int64_t offset = 0;
+    bool learned = peer_headers_learn(c->repl->auth, c->peer, &c->auth, &c->answer, &offset);
+    if (!c->resent && !c->repl->stopping &&
+        peer_auth_should_resign(req->status, learned, &c->auth, offset)) {
+        /* Refused for the time window: nothing was done; the offset is known now. */
+        c->resent = true;
+        free(c->req.response);
+        c->req.response = NULL;
+        send_call(c);
+        return;
+    }
     c->cb(c);
+}
+
+static void send_call(struct peer_call *c)
+{
+    peer_headers_sign(c->repl->auth, c->peer, c->req.method, c->target, c->body,
+                      c->req.body_len, &c->auth);
+    peer_answer_reset(&c->answer);
+    c->headers[0] = c->auth.time;
+    c->headers[1] = c->auth.signature;
+    c->headers[2] = "Content-Type: application/x-protobuf";
+    c->headers[3] = c->auth.digest[0] != '\0' ? c->auth.digest : NULL;
+    c->headers[4] = NULL;
+    http_client_send(c->repl->http, &c->req, done);
 }
 
 struct peer_call *peer_call_start(struct repl *r, const char *method, const char *http,
@@ -19,17 +51,15 @@ struct peer_call *peer_call_start(struct repl *r, const char *method, const char
                                   unsigned timeout_ms, peer_call_cb cb, void *data)
 {
     struct peer_call *c = xcalloc(1, sizeof *c);
+    int n;
     c->repl = r;
     c->cb = cb;
     c->data = data;
     c->body = body;
-    snprintf(c->url, sizeof c->url, "http://%s%s", http, target);
-    peer_headers_sign(r->auth, method, target, body, len, &c->auth);
-    c->headers[0] = c->auth.time;
-    c->headers[1] = c->auth.signature;
-    c->headers[2] = "Content-Type: application/x-protobuf";
-    c->headers[3] = c->auth.digest[0] != '\0' ? c->auth.digest : NULL;
-    c->headers[4] = NULL;
+    snprintf(c->peer, sizeof c->peer, "%s", http);
+    n = snprintf(c->url, sizeof c->url, "http://%s", http);
+    snprintf(c->url + n, sizeof c->url - (size_t)n, "%s", target);
+    c->target = c->url + n;
     c->req.data = c;
     c->req.method = method;
     c->req.url = c->url;
@@ -39,7 +69,8 @@ struct peer_call *peer_call_start(struct repl *r, const char *method, const char
     c->req.response_max = REPL_INTERNAL_BODY_MAX;
     c->req.timeout_ms = timeout_ms;
     c->req.connect_timeout_ms = timeout_ms < 2000 ? timeout_ms : 2000;
-    http_client_send(r->http, &c->req, done);
+    c->req.on_header = on_header;
+    send_call(c);
     return c;
 }
 

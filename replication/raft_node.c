@@ -399,6 +399,7 @@ int repl_propose_local(struct repl *r, struct repl_propose *p, const Command *cm
 
 int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, repl_propose_cb cb)
 {
+    p->why[0] = '\0';
     if (r->stopping) {
         return BASE_ESHUTDOWN;
     }

@@ -55,9 +55,13 @@ struct repl_wait;
 struct peer_call;
 
 /* @status 0: applied; @res holds the outcome (which may be a refusal).
- * BASE_ERETRY: leadership changed or the leader could not be reached before the
- * outcome was known (retry with the same idempotency key). BASE_ESHUTDOWN: the node
- * is stopping. */
+ * BASE_ERETRY: the outcome is unknown: leadership changed before the entry committed,
+ * or a forwarded proposal was sent and no valid answer came back (a transport failure,
+ * a 5xx, a timeout); retry with the same idempotency key. BASE_EREFUSED: the leader
+ * refused this node's forwarded call (an HTTP 4xx: a signature, version or body it
+ * would not take), so nothing was applied and a retry through this node would most
+ * likely be refused again. With either, a forwarded proposal says what happened in
+ * req->why. BASE_ESHUTDOWN: the node is stopping. */
 typedef void (*repl_propose_cb)(struct repl_propose *req, int status,
                                 const struct archive_result *res);
 /* @status 0: the index was applied; BASE_ERETRY: not within the time given;
@@ -77,6 +81,9 @@ struct repl_wait {
 
 struct repl_propose {
     void *data; /* for the caller */
+    /* Out: for a forwarded proposal ended with BASE_ERETRY or BASE_EREFUSED, what
+     * happened (which leader, what it answered); "" otherwise. */
+    char why[400];
     /* Private. */
     struct repl *repl;
     repl_propose_cb cb;
@@ -86,6 +93,7 @@ struct repl_propose {
     struct repl_propose *next, *prev;
     void *raft_req;
     struct peer_call *call; /* forwarded: the call to the leader */
+    uint64_t leader;        /* forwarded: the leader it was sent to */
     struct repl_wait wait;  /* forwarded: waiting to apply the leader's entry */
 };
 

@@ -38,7 +38,11 @@ struct peer_call {
     void *data;
     peer_call_cb cb;
     char url[ARCHIVE_ADDRESS_MAX + 96];
+    char peer[ARCHIVE_ADDRESS_MAX + 1]; /* the node's HTTP HOST:PORT */
+    const char *target;                 /* in url */
     struct peer_headers auth;
+    struct peer_answer answer; /* the answer's clock */
+    bool resent;               /* signed again after a refusal for the time window */
     const char *headers[5];
     void *body; /* owned */
 };
@@ -160,8 +164,11 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd);
 void repl_reads_fail(struct repl *r, struct repl_read *list, int status);
 
 /* peer_call.c */
-/* Starts a signed call of @method @target on the node at @http; @body (malloc()ed or
- * NULL) is taken. @cb runs once; then the caller frees the call with peer_call_free(). */
+/* Starts a signed call of @method (a string that outlives the call) @target on the node
+ * at @http; @body (malloc()ed or NULL) is taken. The call is signed in that node's time
+ * as far as this node knows it; every answer teaches it, and a call refused 401 for
+ * the time window is signed again and sent once more at once (nothing was done by the
+ * refusal). @cb runs once; then the caller frees the call with peer_call_free(). */
 struct peer_call *peer_call_start(struct repl *r, const char *method, const char *http,
                                   const char *target, void *body, size_t len,
                                   unsigned timeout_ms, peer_call_cb cb, void *data);

@@ -87,15 +87,15 @@ class Cluster:
             args += ["--join", "127.0.0.1:%d" % join.http_port]
         return args
 
-    def add(self, join=None, zone=None, wait=True):
+    def add(self, join=None, zone=None, wait=True, env=None):
         """Starts one more node, joining through @join (default: node 1); the first
-        node bootstraps."""
+        node bootstraps. @env: variables for its process (Node's env)."""
         k = len(self.nodes) + 1
         if self.nodes and join is None:
             join = self.nodes[0]
         zone = zone or ("zone-%s" % "abc"[(k - 1) % 3])
         node = Node("%s-n%d" % (self.name, k), fast_election=False,
-                    data_dir=os.path.join(self.dir, "n%d" % k))
+                    data_dir=os.path.join(self.dir, "n%d" % k), env=env)
         node.args = self.node_args(k, join, zone)
         self.nodes.append(node)
         node.start(wait=wait)

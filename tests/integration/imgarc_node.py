@@ -319,8 +319,12 @@ class Node:
     """One imgarcd process on a data dir; restartable on the same dir and ports."""
 
     def __init__(self, name="node", args=(), token=TOKEN, data_dir=None,
-                 fast_election=True, base_args=True, outbound_allow=OUTBOUND_ALLOW):
+                 fast_election=True, base_args=True, outbound_allow=OUTBOUND_ALLOW,
+                 env=None):
+        """@env: variables set for the process, over os.environ (e.g. LD_PRELOAD of
+        libfaketime); None: the environment as it is."""
         self.name = name
+        self.env = dict(env) if env else None
         self.token = token
         self.data = data_dir or scratch_dir(name)
         self.log_path = os.path.join(self.data, "imgarcd.log")
@@ -395,12 +399,27 @@ class Node:
                        % (self.starts + 1, " ".join(self.command()))).encode())
             log.flush()
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT)
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         env=self.process_env())
         self.returncode = None
         self._term_sent = False
         self.starts += 1
         with _live_lock:
             _live[self.proc.pid] = self.proc
+
+    def process_env(self):
+        """The spawned process's environment: os.environ with self.env over it. A
+        preloaded library (libfaketime) comes before the sanitizer runtime in a
+        sanitizer build, which ASan refuses unless told not to check: the option is
+        added to whatever ASAN_OPTIONS says."""
+        if not self.env:
+            return None
+        env = dict(os.environ)
+        env.update(self.env)
+        if env.get("LD_PRELOAD") and "verify_asan_link_order" not in env.get("ASAN_OPTIONS", ""):
+            env["ASAN_OPTIONS"] = ":".join(
+                o for o in (env.get("ASAN_OPTIONS", ""), "verify_asan_link_order=0") if o)
+        return env
 
     def _forget(self):
         if self.proc is not None:

@@ -222,6 +222,37 @@ static void custom_method_and_error_status(void **state)
     free(req.response);
 }
 
+static char seen_headers[1024];
+
+static void header_seen(struct http_client_req *req, const char *line, size_t n)
+{
+    size_t len = strlen(seen_headers);
+    (void)req;
+    if (len + n < sizeof seen_headers) {
+        memcpy(seen_headers + len, line, n);
+        seen_headers[len + n] = '\0';
+    }
+}
+
+static void answer_head_is_shown_line_by_line(void **state)
+{
+    struct fixture *f = *state;
+    struct http_client_req req = {.data = f, .on_header = header_seen};
+    char u[64];
+    seen_headers[0] = '\0';
+    f->server.reply = "HTTP/1.1 401 No\r\nX-Imgarc-Time: 1700000000000\r\nContent-Length: 2\r\n"
+                      "Connection: close\r\n\r\nno";
+    url(f, u, sizeof u, "/internal/v1/status");
+    req.url = u;
+    http_client_send(f->client, &req, done_cb);
+    run_until(f, 1);
+    assert_int_equal(req.status, 401);
+    assert_string_equal(req.response, "no"); /* the body is still kept */
+    assert_string_equal(seen_headers, "HTTP/1.1 401 No\r\nX-Imgarc-Time: 1700000000000\r\n"
+                                      "Content-Length: 2\r\nConnection: close\r\n\r\n");
+    free(req.response);
+}
+
 static void long_response_is_truncated(void **state)
 {
     struct fixture *f = *state;
@@ -510,6 +541,7 @@ static void url_host_is_parsed_as_requests_parse_it(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(post_sends_headers_and_body, setup, teardown),
+    cmocka_unit_test_setup_teardown(answer_head_is_shown_line_by_line, setup, teardown),
     cmocka_unit_test_setup_teardown(custom_method_and_error_status, setup, teardown),
     cmocka_unit_test_setup_teardown(long_response_is_truncated, setup, teardown),
     cmocka_unit_test_setup_teardown(refused_connection_is_an_error, setup, teardown),
