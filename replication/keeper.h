@@ -3,7 +3,9 @@
  * - Capture copies (keeper_copy): before a capture is acknowledged, the node that
  *   received it pushes copies to the nodes placement ranks first, until the blob has
  *   R copies or the candidates run out; the capture proceeds as soon as W durable
- *   copies exist, and copies that finish later are recorded then.
+ *   copies exist, and copies that finish later are recorded then. A node that does not
+ *   answer holds half the pushers at most, and gets no copies for a few seconds after
+ *   a transfer to it got no answer (repair makes those).
  * - Repair, rebalance and drain (the reconciler thread): a pass over the blob records
  *   finds blobs whose live holders are not the nodes placement wants. The first live
  *   holder by score (every node agrees who that is) copies the blob to each wanted
