@@ -155,8 +155,8 @@ struct keeper {
     atomic_bool fresh; /* applied everything the leader committed, as far as known */
 
     struct {
-        _Atomic uint64_t pushes, pushes_failed, pushes_late, repair_copies, repair_bytes, repair_failed,
-            holders_dropped, under_replicated, lost, on_draining, free_bytes, passes, last_pass_ms, scrub_bytes,
+        _Atomic uint64_t pushes, pushes_failed, pushes_late, repair_copies, repair_bytes,
+            repair_failed, holders_dropped, under_replicated, lost, on_draining, free_bytes, passes, last_pass_ms, scrub_bytes,
             scrub_blobs, scrub_corrupt, scrub_cycles, gc_deleted, gc_purged;
     } st;
     bool stopped;
