@@ -2,9 +2,9 @@
  *
  * The body streams into the blob store (upload.c) while a worker looks at its bytes
  * (format, cover code, PDF pages). Once the blob is durable and in place here, copies
- * go to the other nodes placement chooses (replicate.c); with the write quorum of
- * durable copies an AddFile command is proposed, and the client gets 201 after it is
- * applied. */
+ * go to the other nodes placement chooses (replication/keeper.c); as soon as the write
+ * quorum of durable copies exists an AddFile command is proposed (the other copies go
+ * on in the keeper), and the client gets 201 after it is applied. */
 #include "api/api_int.h"
 
 #include <stdio.h>

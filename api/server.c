@@ -466,6 +466,9 @@ void api_handle_metrics(struct api_call *call)
                "capture copies this node made on other nodes", (double)ks.pushes);
         metric(&m, "imgarc_replica_pushes_failed_total", "counter",
                "capture copies to other nodes that failed", (double)ks.pushes_failed);
+        metric(&m, "imgarc_replica_pushes_late_total", "counter",
+               "capture copies that succeeded after their capture was acknowledged (recorded "
+               "as holders then)", (double)ks.pushes_late);
         metric(&m, "imgarc_replicas_received_total", "counter",
                "copies other nodes pushed to this node", (double)api->replicas_received_total);
         metric(&m, "imgarc_repair_copies_total", "counter",

@@ -386,6 +386,7 @@ static int start_services(struct node *n, struct base_err *err)
         .write_quorum = (unsigned)n->config.write_quorum,
         .push_threads = (unsigned)n->config.push_threads,
         .push_timeout_ms = 30000,
+        .push_stall_ms = 5000,
         .repair_bytes_per_s = n->config.repair_bytes_per_s,
         .scrub_bytes_per_s = n->config.scrub_bytes_per_s,
         .scrub_pause_ms = n->config.scrub_pause_ms,

@@ -19,7 +19,17 @@ struct source {
     struct blob_push *p;
     uint64_t started_ms;
     int read_errno;
+    /* The stall check: bytes moved either way, and when that count last changed (or
+     * this side last read from its file: pacing sleeps are not the peer's stall). */
+    uint64_t moved;
+    uint64_t moved_ms;
+    bool stalled;
 };
+
+static uint64_t mono_ms(void)
+{
+    return clock_mono_ns() / 1000000;
+}
 
 void *blob_push_handle_new(void)
 {
@@ -36,7 +46,7 @@ void blob_push_handle_free(void *h)
 /* Sleeps as long as the bytes sent so far are ahead of the rate. */
 static void pace(struct source *s)
 {
-    uint64_t due_ms, now = (clock_mono_ns() / 1000000);
+    uint64_t due_ms, now = mono_ms();
     if (s->p->bytes_per_s == 0) {
         return;
     }
@@ -64,7 +74,27 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
         return CURL_READFUNC_ABORT;
     }
     s->p->bytes += (uint64_t)n;
+    s->moved_ms = mono_ms();
     return (size_t)n;
+}
+
+/* curl rewinds the body when it sends the request again: on a new connection after a
+ * kept one turned out closed (the other node restarted, or closed it as idle), or after
+ * a redirect or an authentication round. Without this, such a push fails with "Send
+ * failed since rewinding of the data stream failed". */
+static int seek_cb(void *arg, curl_off_t offset, int origin)
+{
+    struct source *s = arg;
+    if (origin != SEEK_SET || offset < 0) {
+        return CURL_SEEKFUNC_CANTSEEK;
+    }
+    if (lseek(s->fd, (off_t)offset, SEEK_SET) != (off_t)offset) {
+        s->read_errno = errno;
+        return CURL_SEEKFUNC_FAIL;
+    }
+    s->p->bytes = (uint64_t)offset;
+    s->moved_ms = mono_ms();
+    return CURL_SEEKFUNC_OK;
 }
 
 static size_t discard_cb(char *data, size_t size, size_t n, void *arg)
@@ -80,11 +110,24 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* Called at least once a second: gives up when the node stops, or when nothing moved
+ * for stall_ms (the request or its answer is stuck on the other side). */
 static int progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     struct source *s = arg;
-    (void)dt, (void)dn, (void)ut, (void)un;
-    return s->p->stop != NULL && atomic_load(s->p->stop) ? 1 : 0;
+    uint64_t now = mono_ms(), moved = (uint64_t)dn + (uint64_t)un;
+    (void)dt, (void)ut;
+    if (s->p->stop != NULL && atomic_load(s->p->stop)) {
+        return 1;
+    }
+    if (moved != s->moved) {
+        s->moved = moved;
+        s->moved_ms = now;
+    } else if (s->p->stall_ms > 0 && now >= s->moved_ms + s->p->stall_ms) {
+        s->stalled = true;
+        return 1;
+    }
+    return 0;
 }
 
 /* One PUT of the copy from the start of s->fd, signed in the target's time as far as
@@ -109,6 +152,8 @@ static CURLcode send_copy(CURL *h, const struct peer_auth *auth, struct blob_pus
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
     curl_easy_setopt(h, CURLOPT_READDATA, s);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_cb);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, s);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_cb);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, answer);
@@ -120,7 +165,8 @@ static CURLcode send_copy(CURL *h, const struct peer_auth *auth, struct blob_pus
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, s);
-    s->started_ms = (clock_mono_ns() / 1000000);
+    s->started_ms = s->moved_ms = mono_ms();
+    s->moved = 0;
     cc = curl_easy_perform(h);
     p->http_status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &p->http_status);
@@ -177,6 +223,14 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
         snprintf(p->why, sizeof p->why, "node %llu refuses copies: its disk is full",
                  (unsigned long long)p->target);
         return BASE_ENOSPACE;
+    }
+    if (s.stalled) {
+        snprintf(p->why, sizeof p->why,
+                 "node %llu at %.128s: nothing moved for %u ms (%llu of %llu bytes sent); "
+                 "it is stopped, hung or cut off",
+                 (unsigned long long)p->target, p->http, p->stall_ms,
+                 (unsigned long long)p->bytes, (unsigned long long)size);
+        return BASE_EIO;
     }
     if (cc != CURLE_OK) {
         snprintf(p->why, sizeof p->why, "node %llu at %.128s: %s", (unsigned long long)p->target,

@@ -40,14 +40,56 @@
 #define FULL_BACKOFF_MIN_MS 1000
 #define FULL_BACKOFF_MAX_MS 60000
 #define FULL_MAX 64
+/* A transfer during which nothing moves may last this stall bound plus one millisecond
+ * per 20 KB: the receiver syncs the file before it answers. */
+#define SYNC_BYTES_PER_MS 20000
+/* Copies made after their capture was answered, waiting to be recorded. */
+#define LATE_MAX 4096
 
-/* One transfer: a capture copy (owner set) or a repair copy (batch set). */
+/* The copies of one capture, owned by the keeper (loop only). RUN_COPYING: the
+ * capture's keeper_copies (owner) waits for its answer. RUN_DETACHED: it was answered
+ * and may be gone; the pushes still in flight go on, and the run is freed when the
+ * last one has ended. Allowed: COPYING -> DETACHED, DETACHED -> freed. */
+enum run_state { RUN_COPYING, RUN_DETACHED };
+struct copy_run {
+    enum run_state state;
+    struct keeper_copies *owner; /* RUN_COPYING only */
+    uint8_t hash[BLOB_HASH_BYTES];
+    uint64_t size;
+    uint64_t holders[KEEPER_MAX_COPIES]; /* made before the answer: this node first */
+    size_t n_holders;
+    unsigned copies; /* live copies, the record's and the new ones */
+    unsigned quorum, replicas;
+    uint64_t candidates[KEEPER_MAX_COPIES * 2];
+    size_t n_candidates;
+    size_t next_candidate;
+    unsigned in_flight;
+    char last_failure[256];
+};
+
+/* A copy that succeeded after its capture was answered: the receiver holds it durably
+ * but no record says so yet. The loop proposes SetHolders(add) once the blob's record
+ * exists here (the capture's AddFile may not be applied yet), until the deadline: past
+ * it the receiver's garbage sweep may delete the unlisted file (it waits the whole
+ * grace), so a holder recorded later could be one without the copy. */
+struct late_copy {
+    struct keeper *keeper;
+    uint8_t hash[BLOB_HASH_BYTES];
+    uint64_t target;
+    uint64_t deadline_ms;
+    bool proposing;
+    struct repl_propose prop;
+    struct late_copy *next;
+};
+
+/* One transfer: a capture copy (run set) or a repair copy (batch set). */
 struct repair_batch;
 struct job {
     struct blob_push push;
     int status;
-    struct keeper_copies *owner;
+    struct copy_run *run;
     struct repair_batch *batch;
+    bool skipped;          /* not tried: its node failed a transfer just before */
     uint64_t other_holder; /* repair: a live holder besides this node, or 0 */
     struct job *next;
 };
@@ -94,6 +136,20 @@ struct keeper {
     struct job *repair_head, *repair_tail;
     struct job *finished;                    /* capture copies done, for the loop */
     struct thread_prop *props;               /* for the loop to propose */
+    /* Per target node: transfers in flight, and until when it is skipped after a
+     * transfer to it got no answer (connect failure, stall, timeout). */
+    struct target {
+        uint64_t id;
+        unsigned busy;
+        uint64_t failing_until_ms;
+    } targets[2 * PLACEMENT_MAX_NODES]; /* more than members plus pushers */
+    size_t n_targets;
+    /* Transfers to one node at once: half the pushers (at least 2). A node that stopped
+     * answering holds that many at most, and the others go on copying elsewhere. */
+    unsigned per_target;
+    /* Loop only. */
+    struct late_copy *late; /* copies made after their capture's answer, to record */
+    size_t n_late;
     bool kicked;                             /* the metadata changed: a pass is due */
     uint8_t suspects[SUSPECTS_MAX][BLOB_HASH_BYTES];
     unsigned n_suspects;
@@ -115,8 +171,8 @@ struct keeper {
     atomic_bool fresh; /* applied everything the leader committed, as far as known */
 
     struct {
-        _Atomic uint64_t pushes, pushes_failed, repair_copies, repair_bytes, repair_failed,
-            holders_dropped, under_replicated, lost, on_draining, free_bytes, passes, last_pass_ms, scrub_bytes,
+        _Atomic uint64_t pushes, pushes_failed, pushes_late, repair_copies, repair_bytes,
+            repair_failed, holders_dropped, under_replicated, lost, on_draining, free_bytes, passes, last_pass_ms, scrub_bytes,
             scrub_blobs, scrub_corrupt, scrub_cycles, gc_deleted, gc_purged, refused_full;
     } st;
     bool stopped;
@@ -201,6 +257,16 @@ static bool full_outcome(struct keeper *k, const struct job *j)
 static unsigned transfer_timeout(const struct keeper *k, uint64_t size)
 {
     uint64_t ms = k->cfg.push_timeout_ms + size / TRANSFER_BYTES_PER_MS;
+    return ms > 3600000 ? 3600000 : (unsigned)ms;
+}
+
+static unsigned stall_bound(const struct keeper *k, uint64_t size)
+{
+    uint64_t ms;
+    if (k->cfg.push_stall_ms == 0) {
+        return 0;
+    }
+    ms = k->cfg.push_stall_ms + size / SYNC_BYTES_PER_MS;
     return ms > 3600000 ? 3600000 : (unsigned)ms;
 }
 
@@ -311,36 +377,115 @@ static void flush_changes(struct keeper *k, struct changes *c)
 
 /* ---- The pushers ---- */
 
+static void enqueue(struct keeper *k, struct job *j);
+
+/* The state of node @id (mu held); created when new. The table holds every member
+ * (PLACEMENT_MAX_NODES at most); when full, a node with no transfer in flight is
+ * forgotten (its skip window with it). */
+static struct target *target_get(struct keeper *k, uint64_t id)
+{
+    for (size_t i = 0; i < k->n_targets; i++) {
+        if (k->targets[i].id == id) {
+            return &k->targets[i];
+        }
+    }
+    if (k->n_targets == ARRAY_SIZE(k->targets)) {
+        for (size_t i = 0; i < k->n_targets; i++) {
+            if (k->targets[i].busy == 0) {
+                k->targets[i] = k->targets[--k->n_targets];
+                break;
+            }
+        }
+        ASSERT(k->n_targets < ARRAY_SIZE(k->targets)); /* busy ones <= pushers <= 256 */
+    }
+    k->targets[k->n_targets] = (struct target){.id = id};
+    return &k->targets[k->n_targets++];
+}
+
+/* Takes the first job of a queue whose node is not at its limit of transfers, or whose
+ * node is being skipped (mu held); NULL when none. */
+static struct job *take_job(struct keeper *k, struct job **head, struct job **tail)
+{
+    uint64_t now = mono_ms();
+    struct job *prev = NULL;
+    for (struct job *j = *head; j != NULL; prev = j, j = j->next) {
+        struct target *t = target_get(k, j->push.target);
+        j->skipped = now < t->failing_until_ms;
+        if (!j->skipped && t->busy >= k->per_target) {
+            continue;
+        }
+        if (prev != NULL) {
+            prev->next = j->next;
+        } else {
+            *head = j->next;
+        }
+        if (*tail == j) {
+            *tail = prev;
+        }
+        t->busy += !j->skipped;
+        return j;
+    }
+    return NULL;
+}
+
+static void push_run(struct keeper *k, void *handle, struct job *j)
+{
+    struct target *t;
+    if (j->skipped) {
+        j->status = BASE_EIO;
+        j->push.http_status = 0;
+        snprintf(j->push.why, sizeof j->push.why,
+                 "node %llu at %.128s did not answer a copy just before; not tried",
+                 (unsigned long long)j->push.target, j->push.http);
+        return;
+    }
+    j->status = blob_push(handle, k->blobs, k->auth, &j->push);
+    pthread_mutex_lock(&k->mu);
+    t = target_get(k, j->push.target);
+    t->busy--;
+    if (j->status == BASE_EIO && j->push.http_status == 0) {
+        /* No answer at all: the node is down, stopped or cut off. Copies to it are not
+         * tried for a while (repair makes them), so that captures do not queue behind
+         * transfers that will stall too. */
+        t->failing_until_ms = mono_ms() + k->cfg.push_stall_ms;
+    }
+    pthread_cond_broadcast(&k->cond); /* a pusher may wait for this node's slot */
+    pthread_mutex_unlock(&k->mu);
+}
+
 static void *pusher_main(void *arg)
 {
     struct keeper *k = arg;
     void *handle = blob_push_handle_new();
     for (;;) {
-        struct job *j;
+        struct job *j = NULL;
         pthread_mutex_lock(&k->mu);
-        while (!atomic_load(&k->stop) && k->capture_head == NULL && k->repair_head == NULL) {
+        while (!atomic_load(&k->stop)) {
+            j = take_job(k, &k->capture_head, &k->capture_tail);
+            if (j == NULL) {
+                j = take_job(k, &k->repair_head, &k->repair_tail);
+            }
+            if (j != NULL) {
+                break;
+            }
             timed_wait(k, 1000);
         }
         if (atomic_load(&k->stop)) {
+            if (j != NULL) { /* back to its queue: keeper_stop or the batch takes it */
+                if (!j->skipped) {
+                    target_get(k, j->push.target)->busy--;
+                }
+                enqueue(k, j);
+            }
             pthread_mutex_unlock(&k->mu);
             break;
         }
-        if (k->capture_head != NULL) {
-            j = k->capture_head;
-            k->capture_head = j->next;
-            if (k->capture_head == NULL) {
-                k->capture_tail = NULL;
-            }
-        } else {
-            j = k->repair_head;
-            k->repair_head = j->next;
-            if (k->repair_head == NULL) {
-                k->repair_tail = NULL;
-            }
-        }
-        if (j->owner == NULL && full_find(k, j->push.target) != NULL) {
+        if (j->run == NULL && full_find(k, j->push.target) != NULL) {
             /* One repair copy probes a full node per pause; the rest wait. */
             if (full_paused(k, j->push.target, mono_ms())) {
+                if (!j->skipped) {
+                    target_get(k, j->push.target)->busy--;
+                }
                 j->status = BASE_ENOSPACE;
                 snprintf(j->push.why, sizeof j->push.why, "node %llu: disk full, paused",
                          (unsigned long long)j->push.target);
@@ -353,13 +498,13 @@ static void *pusher_main(void *arg)
         }
         pthread_mutex_unlock(&k->mu);
 
-        j->status = blob_push(handle, k->blobs, k->auth, &j->push);
+        push_run(k, handle, j);
 
         pthread_mutex_lock(&k->mu);
-        if (full_outcome(k, j) && j->owner == NULL) {
-            uv_async_send(&k->async);
+        if (full_outcome(k, j) && j->run == NULL) {
+            uv_async_send(&k->async); /* the placement leaves the node out, or back in */
         }
-        if (j->owner != NULL) {
+        if (j->run != NULL) {
             j->next = k->finished;
             k->finished = j;
             pthread_mutex_unlock(&k->mu);
@@ -376,8 +521,8 @@ static void *pusher_main(void *arg)
 
 static void enqueue(struct keeper *k, struct job *j)
 {
-    struct job **head = j->owner != NULL ? &k->capture_head : &k->repair_head;
-    struct job **tail = j->owner != NULL ? &k->capture_tail : &k->repair_tail;
+    struct job **head = j->run != NULL ? &k->capture_head : &k->repair_head;
+    struct job **tail = j->run != NULL ? &k->capture_tail : &k->repair_tail;
     j->next = NULL;
     if (*tail != NULL) {
         (*tail)->next = j;
@@ -398,23 +543,24 @@ static struct job *job_new(struct keeper *k, const uint8_t hash[BLOB_HASH_BYTES]
     j->push.target = target->id;
     snprintf(j->push.http, sizeof j->push.http, "%s", target->http);
     j->push.timeout_ms = transfer_timeout(k, size);
+    j->push.stall_ms = stall_bound(k, size);
     j->push.stop = &k->stop;
     return j;
 }
 
 /* Starts the copy to the next candidate; false when none is left. */
-static bool copy_next(struct keeper *k, struct keeper_copies *c)
+static bool copy_next(struct keeper *k, struct copy_run *r)
 {
-    while (c->next_candidate < c->n_candidates) {
+    while (r->next_candidate < r->n_candidates) {
         const struct placement_node *n =
-            placement_node(k->placement, c->candidates[c->next_candidate++]);
+            placement_node(k->placement, r->candidates[r->next_candidate++]);
         struct job *j;
         if (n == NULL) {
             continue;
         }
-        j = job_new(k, c->hash, n, c->size);
-        j->owner = c;
-        c->in_flight++;
+        j = job_new(k, r->hash, n, r->size);
+        j->run = r;
+        r->in_flight++;
         pthread_mutex_lock(&k->mu);
         enqueue(k, j);
         pthread_mutex_unlock(&k->mu);
@@ -423,45 +569,197 @@ static bool copy_next(struct keeper *k, struct keeper_copies *c)
     return false;
 }
 
-static int copies_outcome(struct keeper_copies *c)
+/* The out fields of the capture's answer, as they are now. */
+static void copies_report(const struct copy_run *r, struct keeper_copies *c)
 {
-    if (c->copies >= c->quorum) {
+    memcpy(c->holders, r->holders, r->n_holders * sizeof *r->holders);
+    c->n_holders = r->n_holders;
+    c->copies = r->copies;
+    c->quorum = r->quorum;
+    c->replicas = r->replicas;
+}
+
+static int copies_outcome(const struct copy_run *r, struct keeper_copies *c)
+{
+    if (r->copies >= r->quorum) {
         return 0;
     }
     snprintf(c->message, sizeof c->message,
              "only %u durable %s of the file could be made and the write quorum is %u%s%.250s; "
              "retry when the cluster's nodes are up",
-             c->copies, c->copies == 1 ? "copy" : "copies", c->quorum,
-             c->last_failure[0] != '\0' ? ": " : "", c->last_failure);
+             r->copies, r->copies == 1 ? "copy" : "copies", r->quorum,
+             r->last_failure[0] != '\0' ? ": " : "", r->last_failure);
     return BASE_ERETRY;
 }
 
+/* Answers the capture and detaches it: from here on the run never touches it. */
+static void copies_answer(struct keeper *k, struct copy_run *r)
+{
+    struct keeper_copies *c = r->owner;
+    int status;
+    ASSERT(r->state == RUN_COPYING);
+    copies_report(r, c);
+    if (r->copies < r->quorum && atomic_load(&k->stop)) {
+        status = BASE_ESHUTDOWN;
+    } else {
+        status = copies_outcome(r, c);
+    }
+    r->state = RUN_DETACHED;
+    r->owner = NULL;
+    c->run = NULL;
+    c->cb(c, status);
+}
+
+static void late_copy_add(struct keeper *k, const uint8_t hash[BLOB_HASH_BYTES], uint64_t target)
+{
+    struct late_copy *l;
+    char hex[BLOB_HEX_BYTES];
+    hex_encode(hash, BLOB_HASH_BYTES, hex);
+    if (k->n_late >= LATE_MAX) {
+        LOG_WARN("keeper", "blob %s: the copy on node %llu was made after the capture's "
+                 "answer and %d others wait to be recorded; left to repair",
+                 hex, (unsigned long long)target, LATE_MAX);
+        return;
+    }
+    l = xcalloc(1, sizeof *l);
+    l->keeper = k;
+    memcpy(l->hash, hash, BLOB_HASH_BYTES);
+    l->target = target;
+    l->deadline_ms = mono_ms() + k->cfg.gc_grace_ms / 2;
+    l->next = k->late;
+    k->late = l;
+    k->n_late++;
+    LOG_DEBUG("keeper", "blob %s: copy on node %llu made after the capture's answer",
+              hex, (unsigned long long)target);
+}
+
+static void late_copies_record(struct keeper *k);
+
 static void copy_finished(struct keeper *k, struct job *j)
 {
-    struct keeper_copies *c = j->owner;
-    c->in_flight--;
+    struct copy_run *r = j->run;
+    r->in_flight--;
     if (j->status == 0) {
         atomic_fetch_add(&k->st.pushes, 1);
-        if (c->n_holders < KEEPER_MAX_COPIES) {
-            c->holders[c->n_holders++] = j->push.target;
+        r->copies++;
+        if (r->state == RUN_DETACHED) {
+            atomic_fetch_add(&k->st.pushes_late, 1);
+            late_copy_add(k, r->hash, j->push.target);
+            if (!k->stopped) {
+                late_copies_record(k); /* at once when the record is here already */
+            }
+        } else if (r->n_holders < KEEPER_MAX_COPIES) {
+            r->holders[r->n_holders++] = j->push.target;
         }
-        c->copies++;
     } else {
         atomic_fetch_add(&k->st.pushes_failed, 1);
-        c->failed++;
-        snprintf(c->last_failure, sizeof c->last_failure, "%.200s", j->push.why);
-        if (j->status != BASE_ESHUTDOWN) {
-            LOG_WARN("keeper", "copy to node %llu failed: %s; trying another node",
-                     (unsigned long long)j->push.target, j->push.why);
-            if (c->copies + c->in_flight < c->replicas) {
-                copy_next(k, c);
+        snprintf(r->last_failure, sizeof r->last_failure, "%.200s", j->push.why);
+        if (j->status != BASE_ESHUTDOWN && !atomic_load(&k->stop)) {
+            bool next = r->copies + r->in_flight < r->replicas && copy_next(k, r);
+            if (!j->skipped) { /* the failure that made it skipped was logged */
+                LOG_WARN("keeper", "copy to node %llu failed: %s; %s",
+                         (unsigned long long)j->push.target, j->push.why,
+                         next ? "trying another node" : "repair makes the copy later");
             }
         }
     }
     free(j);
-    if (c->in_flight == 0) {
-        c->cb(c, atomic_load(&k->stop) && c->copies < c->quorum ? BASE_ESHUTDOWN
-                                                                : copies_outcome(c));
+    if (r->state == RUN_COPYING && (r->copies >= r->quorum || r->in_flight == 0)) {
+        copies_answer(k, r);
+    }
+    if (r->state == RUN_DETACHED && r->in_flight == 0) {
+        free(r);
+    }
+}
+
+static void late_copy_unlink(struct keeper *k, struct late_copy *l)
+{
+    struct late_copy **lp = &k->late;
+    while (*lp != l) {
+        lp = &(*lp)->next;
+    }
+    *lp = l->next;
+    k->n_late--;
+    free(l);
+}
+
+static void late_copy_recorded(struct repl_propose *prop, int status,
+                               const struct archive_result *res)
+{
+    struct late_copy *l = prop->data;
+    struct keeper *k = l->keeper;
+    l->proposing = false;
+    if (k->stopped) {
+        late_copy_unlink(k, l);
+        return;
+    }
+    if (status == 0 && res->status == ARCHIVE_OK) {
+        /* Applied (or skipped: the record was purged meanwhile, the copy is garbage). */
+        late_copy_unlink(k, l);
+    } /* else the next tick tries again, until the deadline */
+}
+
+/* Proposes SetHolders for each late copy whose blob record exists here, drops those
+ * past their deadline (loop: the timer's tick, and when a late copy arrives). */
+static void late_copies_record(struct keeper *k)
+{
+    uint64_t now = mono_ms();
+    struct late_copy *l = k->late;
+    while (l != NULL) {
+        struct late_copy *next = l->next;
+        BlobRecord *rec = NULL;
+        struct base_err err;
+        char hex[BLOB_HEX_BYTES];
+        bool listed = false;
+        int rv;
+        if (l->proposing) {
+            l = next;
+            continue;
+        }
+        hex_encode(l->hash, BLOB_HASH_BYTES, hex);
+        if (now >= l->deadline_ms) {
+            LOG_WARN("keeper", "blob %s: the copy on node %llu made after the capture's "
+                     "answer was not recorded within half the GC grace; left to repair",
+                     hex, (unsigned long long)l->target);
+            late_copy_unlink(k, l);
+            l = next;
+            continue;
+        }
+        rv = archive_get_blob(k->archive, l->hash, &rec, &err);
+        if (rv != 0) {
+            l = next; /* the capture's AddFile is not applied yet (or failed) */
+            continue;
+        }
+        for (size_t i = 0; i < rec->n_holders && !listed; i++) {
+            listed = rec->holders[i] == l->target;
+        }
+        archive_free_blob(rec);
+        if (listed) { /* repair was quicker */
+            late_copy_unlink(k, l);
+            l = next;
+            continue;
+        }
+        {
+            Command cmd = COMMAND__INIT;
+            SetHolders sh = SET_HOLDERS__INIT;
+            HolderChange hc = HOLDER_CHANGE__INIT;
+            HolderChange *list[1] = {&hc};
+            hc.blob.data = l->hash;
+            hc.blob.len = BLOB_HASH_BYTES;
+            hc.add = &l->target;
+            hc.n_add = 1;
+            sh.changes = list;
+            sh.n_changes = 1;
+            repl_stamp_node_command(&cmd, "late-copy");
+            cmd.body_case = COMMAND__BODY_SET_HOLDERS;
+            cmd.set_holders = &sh;
+            l->prop.data = l;
+            l->proposing = true;
+            if (repl_propose(k->repl, &l->prop, &cmd, late_copy_recorded) != 0) {
+                l->proposing = false; /* the next tick tries again */
+            }
+        }
+        l = next;
     }
 }
 
@@ -504,56 +802,74 @@ int keeper_copy(struct keeper *k, struct keeper_copies *c, keeper_copies_cb cb)
     uint64_t ranked[PLACEMENT_MAX_NODES];
     BlobRecord *rec = NULL;
     struct base_err err;
+    struct copy_run *r;
     size_t n;
     unsigned need;
 
     if (k->stopped) {
         return BASE_ESHUTDOWN;
     }
-    c->keeper = k;
+    r = xcalloc(1, sizeof *r);
+    r->state = RUN_COPYING;
+    r->owner = c;
+    memcpy(r->hash, c->hash, BLOB_HASH_BYTES);
+    r->size = c->size;
+    r->holders[0] = k->cfg.node_id;
+    r->n_holders = 1;
+    r->copies = 1;
     c->cb = cb;
-    c->holders[0] = k->cfg.node_id;
-    c->n_holders = 1;
-    c->copies = 1;
-    c->n_candidates = c->next_candidate = 0;
-    c->in_flight = c->failed = 0;
-    c->message[0] = c->last_failure[0] = '\0';
+    c->run = r;
+    c->message[0] = '\0';
     if (k->placement->n == 0) {
         refresh_placement(k); /* else the timer keeps it current (holders are the truth) */
     }
-    c->replicas = placement_replicas(k->placement);
-    c->quorum = placement_write_quorum(k->placement);
+    r->replicas = placement_replicas(k->placement);
+    r->quorum = placement_write_quorum(k->placement);
     /* Copies the record lists already count (content captured before). */
     if (archive_get_blob(k->archive, c->hash, &rec, &err) == 0) {
         for (size_t i = 0; i < rec->n_holders; i++) {
             if (rec->holders[i] != k->cfg.node_id &&
                 placement_live(k->placement, rec->holders[i])) {
-                c->copies++;
+                r->copies++;
             }
         }
     }
     n = placement_rank(k->placement, c->hash, ranked, PLACEMENT_MAX_NODES);
-    for (size_t i = 0; i < n && c->n_candidates < ARRAY_SIZE(c->candidates); i++) {
+    for (size_t i = 0; i < n && r->n_candidates < ARRAY_SIZE(r->candidates); i++) {
         bool held = ranked[i] == k->cfg.node_id;
         for (size_t j = 0; rec != NULL && j < rec->n_holders && !held; j++) {
             held = rec->holders[j] == ranked[i] && placement_live(k->placement, ranked[i]);
         }
         if (!held) {
-            c->candidates[c->n_candidates++] = ranked[i];
+            r->candidates[r->n_candidates++] = ranked[i];
         }
     }
     archive_free_blob(rec);
     if (k->auth == NULL) {
-        c->n_candidates = 0; /* a single node: nobody to copy to */
+        r->n_candidates = 0; /* a single node: nobody to copy to */
     }
-    need = c->replicas > c->copies ? c->replicas - c->copies : 0;
-    for (unsigned i = 0; i < need && copy_next(k, c); i++) {
+    need = r->replicas > r->copies ? r->replicas - r->copies : 0;
+    for (unsigned i = 0; i < need && copy_next(k, r); i++) {
     }
-    if (c->in_flight > 0) {
-        return 0;
+    if (r->in_flight > 0 && r->copies < r->quorum) {
+        return 0; /* copy_finished answers */
     }
-    return copies_outcome(c) == 0 ? 1 : BASE_ERETRY;
+    /* Answered now: the quorum is met already (copies still wanted go on, detached),
+     * or it cannot be met. */
+    copies_report(r, c);
+    c->run = NULL;
+    if (copies_outcome(r, c) != 0) {
+        free(r);
+        return BASE_ERETRY;
+    }
+    r->state = RUN_DETACHED;
+    r->owner = NULL;
+    if (r->in_flight == 0) {
+        free(r);
+    }
+    return 1;
 }
+
 
 /* ---- The loop's side: async, timer ---- */
 
@@ -604,6 +920,9 @@ static void timer_cb(uv_timer_t *t)
     atomic_store(&k->leader, repl_is_leader(k->repl));
     /* Raft's applied index, not the archive's: configuration entries count too. */
     atomic_store(&k->fresh, rs.leader_id != 0 && rs.raft_applied_index >= rs.commit_index);
+    if (k->late != NULL) {
+        late_copies_record(k);
+    }
     pthread_mutex_lock(&k->mu);
     full_changed = k->full_version != k->placement_full_version;
     pthread_mutex_unlock(&k->mu);
@@ -726,7 +1045,9 @@ static void run_repairs(struct pass *p)
              * after its pause. */
         } else if (j->status != BASE_ESHUTDOWN) {
             atomic_fetch_add(&k->st.repair_failed, 1);
-            LOG_WARN("keeper", "repair copy failed: %s; the next pass retries", j->push.why);
+            if (!j->skipped) {
+                LOG_WARN("keeper", "repair copy failed: %s; the next pass retries", j->push.why);
+            }
         }
         free(j);
     }
@@ -1207,6 +1528,7 @@ int keeper_start(struct keeper **out, uv_loop_t *loop, const struct keeper_confi
     uv_timer_start(&k->timer, timer_cb, 0, TIMER_MS);
     k->n_pushers = auth != NULL ? (config->push_threads > 0 ? config->push_threads : 1) : 0;
     k->pushers = xcalloc(k->n_pushers > 0 ? k->n_pushers : 1, sizeof *k->pushers);
+    k->per_target = k->n_pushers / 2 < 2 ? 2 : k->n_pushers / 2;
     for (unsigned i = 0; i < k->n_pushers; i++) {
         if ((rv = pthread_create(&k->pushers[i], NULL, pusher_main, k)) != 0) {
             base_err_set(err, "starting a pusher thread: %s", strerror(rv));
@@ -1237,6 +1559,7 @@ void keeper_get_stats(struct keeper *k, struct keeper_stats *o)
 {
     o->pushes = atomic_load(&k->st.pushes);
     o->pushes_failed = atomic_load(&k->st.pushes_failed);
+    o->pushes_late = atomic_load(&k->st.pushes_late);
     o->repair_copies = atomic_load(&k->st.repair_copies);
     o->repair_bytes = atomic_load(&k->st.repair_bytes);
     o->repair_failed = atomic_load(&k->st.repair_failed);
@@ -1299,6 +1622,13 @@ void keeper_free(struct keeper *k)
 {
     if (k == NULL) {
         return;
+    }
+    /* Late copies not recorded: the receivers' sweeps delete them after the grace, or
+     * repair's next pass finds them missing from the records and copies again. */
+    while (k->late != NULL) {
+        struct late_copy *next = k->late->next;
+        free(k->late);
+        k->late = next;
     }
     /* Proposals the threads abandoned before the loop took them. */
     while (k->props != NULL) {

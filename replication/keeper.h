@@ -2,7 +2,10 @@
  *
  * - Capture copies (keeper_copy): before a capture is acknowledged, the node that
  *   received it pushes copies to the nodes placement ranks first, until the blob has
- *   R copies or the candidates run out; the capture proceeds with W durable copies.
+ *   R copies or the candidates run out; the capture proceeds as soon as W durable
+ *   copies exist, and copies that finish later are recorded then. A node that does not
+ *   answer holds half the pushers at most, and gets no copies for a few seconds after
+ *   a transfer to it got no answer (repair makes those).
  * - Repair, rebalance and drain (the reconciler thread): a pass over the blob records
  *   finds blobs whose live holders are not the nodes placement wants. The first live
  *   holder by score (every node agrees who that is) copies the blob to each wanted
@@ -37,7 +40,9 @@ struct keeper_config {
     unsigned replicas;        /* R */
     unsigned write_quorum;    /* W */
     unsigned push_threads;    /* capture copies in flight at once */
-    unsigned push_timeout_ms; /* one copy */
+    unsigned push_timeout_ms; /* one copy, plus 1 ms per 10 KB */
+    unsigned push_stall_ms;   /* a copy during which nothing moves this long fails, plus
+                                 1 ms per 20 KB (the receiver syncs before it answers) */
     uint64_t repair_bytes_per_s; /* per transfer of the reconciler; 0: unlimited */
     uint64_t scrub_bytes_per_s;  /* 0: no scrubbing */
     uint64_t scrub_pause_ms;     /* between two scrub cycles */
@@ -47,6 +52,7 @@ struct keeper_config {
 struct keeper_stats {
     uint64_t pushes;        /* capture copies made on other nodes */
     uint64_t pushes_failed;
+    uint64_t pushes_late;   /* capture copies that succeeded after their capture's answer */
     uint64_t repair_copies; /* copies made by the reconciler */
     uint64_t repair_bytes;
     uint64_t repair_failed;
@@ -89,7 +95,7 @@ struct keeper_copies {
     void *data; /* for the caller */
     uint8_t hash[BLOB_HASH_BYTES];
     uint64_t size;
-    /* Out. */
+    /* Out, set when answered. */
     uint64_t holders[KEEPER_MAX_COPIES]; /* nodes with a new copy: this node first */
     size_t n_holders;
     unsigned copies; /* live copies now: new ones and those the record listed */
@@ -97,19 +103,21 @@ struct keeper_copies {
     unsigned replicas; /* the copies wanted */
     char message[512];
     /* Private. */
-    struct keeper *keeper;
     keeper_copies_cb cb;
-    uint64_t candidates[KEEPER_MAX_COPIES * 2];
-    size_t n_candidates;
-    size_t next_candidate;
-    unsigned in_flight;
-    unsigned failed;
-    char last_failure[256];
+    struct copy_run *run; /* the keeper's record of the pushes, until answered */
 };
-/* Starts the copies of a blob this node holds durably. Returns 0 when @cb will be
- * called (never from inside this call); 1 when no copy was needed and the quorum is
- * met already (the out fields are set, @cb is not called); BASE_ERETRY when the quorum
- * cannot be met (c->message says why) or BASE_ESHUTDOWN, without a call either. */
+/* Starts the copies of a blob this node holds durably, to the nodes placement ranks
+ * first, until the blob has R live copies. The caller is answered as soon as the write
+ * quorum W is met (or cannot be), not when every push has ended: @c is not touched
+ * after its answer and may be freed then. Pushes still in flight go on in the keeper;
+ * a copy that succeeds after the answer is recorded as a holder (SetHolders) once the
+ * blob's record exists on this node, within half the GC grace; one that fails is left
+ * to repair.
+ *
+ * Returns 0 when @cb will be called (never from inside this call); 1 when the quorum
+ * is met already (the out fields are set, @cb is not called; copies still wanted go on
+ * as above); BASE_ERETRY when the quorum cannot be met (c->message says why) or
+ * BASE_ESHUTDOWN, without a call either. */
 int keeper_copy(struct keeper *k, struct keeper_copies *c, keeper_copies_cb cb) WARN_UNUSED;
 
 #endif
