@@ -40,16 +40,16 @@ PROFILES = {
             "kill_leader", "kill_follower", "kill_all", "stop_leader", "stop_follower",
             "partition_leader", "partition_leader_oneway", "split_follower", "bitrot",
             "disk_full", "clock_jump")},
-        "clients": 4, "warmup_s": 4, "fault_s": 8, "recover_s": 5, "max_size": 3 << 20,
-        "op_deadline_s": 60, "attempt_timeout_s": 10, "settle_bound_s": 120,
+        "clients": 6, "warmup_s": 4, "fault_s": 8, "recover_s": 5, "max_size": 3 << 20,
+        "op_deadline_s": 60, "attempt_timeout_s": 5, "settle_bound_s": 120,
     },
     # Before a release: every fault for longer, a non-transitive split, and runs of
     # several faults in a row; run with --seeds to repeat with other seeds.
     "long": {
         "scenarios": dict([(name, [name]) for name in sorted(faults.FAULTS)] + [
             ("chaos_a", "random:6"), ("chaos_b", "random:6")]),
-        "clients": 6, "warmup_s": 10, "fault_s": 25, "recover_s": 15, "max_size": 4 << 20,
-        "op_deadline_s": 90, "attempt_timeout_s": 10, "settle_bound_s": 180,
+        "clients": 8, "warmup_s": 10, "fault_s": 25, "recover_s": 15, "max_size": 4 << 20,
+        "op_deadline_s": 90, "attempt_timeout_s": 5, "settle_bound_s": 180,
     },
 }
 
@@ -162,6 +162,9 @@ class Scenario:
                     "log_warn_max": max(w for w, _ in checker.log_lines.values()),
                     "log_error_max": max(e for _, e in checker.log_lines.values()),
                     "problems": checker.problems,
+                    "slowest": sorted(led.slow, reverse=True)[:5],
+                    "slowest_answer_s": round(led.slowest_answer[0], 2),
+                    "slowest_answer": led.slowest_answer[2],
                 })
             except Exception:
                 result["problems"] = (checker.problems if checker else []) + [
@@ -193,12 +196,13 @@ def figures(r):
     if "ops" not in r:
         return "%-24s seed %d: did not complete" % (r["scenario"], r["seed"])
     return ("%-24s seed %d: ops %d, acknowledged %d (captures %d, pool %d, submits %d, "
-            "%.1f MB), unknown %d, lost %d, copies missing %d, longest gap %.2f s (at %.1f s), acks during "
-            "faults %d in %.1f s, settled in %s s, %d reads (%d retried), log lines per node "
+            "%.1f MB), unknown %d, lost %d, copies missing %d, longest gap %.2f s (at %.1f s), "
+            "slowest answer %.2f s, acks during faults %d in %.1f s, settled in %s s, %d reads (%d retried), log lines per node "
             "at most %d WARN %d ERROR, %.0f s in all"
             % (r["scenario"], r["seed"], r["ops"], r["acknowledged"], r["captures"],
                r["pool"], r["submits"], r["bytes_acked"] / 1e6, r["unknown"], r["lost"],
-               r["missing_copies"], r["longest_gap_s"], r["gap_at_s"], r["acks_during_faults"], r["fault_s"],
+               r["missing_copies"], r["longest_gap_s"], r["gap_at_s"], r["slowest_answer_s"],
+               r["acks_during_faults"], r["fault_s"],
                r["settle_s"], r["reads"], r["read_retries"], r["log_warn_max"],
                r["log_error_max"], r["seconds"]))
 
@@ -241,6 +245,8 @@ def main():
             r = Scenario(name, fault_names, profile, seed).run()
             results.append(r)
             print("FIGURES " + figures(r), flush=True)
+            for took, at, what in r.get("slowest", []):
+                print("SLOW %s: %.2f s from %.1f s: %s" % (name, took, at, what), flush=True)
             problems = r.get("problems") or []
             for p in problems[:40]:
                 print("PROBLEM %s: %s" % (name, p), flush=True)

@@ -46,6 +46,8 @@ class Ledger:
         self.acks = []      # dicts: kind, image_no, key, t, node, and per kind more
         self.unknown = []   # dicts: kind, image_no, key, last
         self.errors = []    # strings: answers no retry can change
+        self.slow = []      # (seconds, start, what) of attempts that took 1 s or more
+        self.slowest_answer = (0.0, 0.0, "")  # the longest attempt that got an answer
         self.t_start = None
         self.t_end = None
 
@@ -85,7 +87,7 @@ class Ledger:
 class Workload:
     def __init__(self, nodes, token, prefix, clients=4, seed=1, max_size=3 << 20,
                  attempt_timeout=10.0, op_deadline=60.0, submit_ratio=0.7, pool_ratio=0.4,
-                 think_s=0.1):
+                 think_s=0.1, avoid_s=5.0):
         self.nodes = list(nodes)
         self.token = token
         self.prefix = prefix
@@ -97,6 +99,8 @@ class Workload:
         self.submit_ratio = submit_ratio
         self.pool_ratio = pool_ratio
         self.think_s = think_s
+        self.avoid_s = avoid_s
+        self.local = threading.local()
         self.ledger = Ledger()
         self.stopping = threading.Event()
         self.aborted = threading.Event()
@@ -129,13 +133,24 @@ class Workload:
         last = None
         pause = 0.05
         while True:
-            node = rng.choice(self.nodes)
+            node = self._pick(rng)
             self.ledger.count("attempts")
+            t0 = time.monotonic()
             try:
                 status, data = self._attempt(node, method, path, body, hs)
             except (OSError, http.client.HTTPException) as e:
                 last = "%s: %r" % (node.name, e)
+                self._avoid(node)
+                self._slow(t0, "%s %s (%d bytes): %s" % (method, path.split("?")[0],
+                                                         len(body), last))
             else:
+                what = "%s %s (%d bytes) on %s: %d" % (method, path.split("?")[0], len(body),
+                                                       node.name, status)
+                self._slow(t0, what)
+                took = time.monotonic() - t0
+                with self.ledger.lock:
+                    if took > self.ledger.slowest_answer[0]:
+                        self.ledger.slowest_answer = (took, t0 - self.ledger.t_start, what)
                 if status in ok:
                     try:
                         doc = json.loads(data)
@@ -155,6 +170,22 @@ class Workload:
                 return None
             time.sleep(pause * (0.5 + rng.random()))
             pause = min(pause * 2, 1.0)
+
+    def _slow(self, t0, what):
+        took = time.monotonic() - t0
+        if took >= 1.0:
+            self.ledger.add("slow", (took, t0 - self.ledger.t_start, what))
+
+    def _pick(self, rng):
+        """A random node, leaving out those this client's last attempts found silent
+        (as a load balancer's passive health check would), unless all are."""
+        avoid = self.local.__dict__.setdefault("avoid", {})
+        now = time.monotonic()
+        ok = [n for n in self.nodes if avoid.get(n.name, 0) <= now]
+        return rng.choice(ok or self.nodes)
+
+    def _avoid(self, node):
+        self.local.__dict__.setdefault("avoid", {})[node.name] = time.monotonic() + self.avoid_s
 
     # -- the clients -----------------------------------------------------------
 
