@@ -50,14 +50,26 @@ def _pid_alive(pid):
 
 
 def remove_stale():
-    """Deletes the namespaces and bridges of labs whose process is gone (a run killed
-    before its cleanup). A lab's names carry its owner's pid."""
+    """Cleans up after labs whose process is gone (a run killed before its cleanup):
+    kills what still runs in their namespaces, unmounts their small file systems and
+    deletes the namespaces and bridges. A lab's names carry its owner's pid."""
     p = run(["ip", "netns", "list"], check=False)
     for line in p.stdout.splitlines():
         name = line.split()[0] if line.split() else ""
         m = re.match(r"^%s(\d+)-n\d+$" % re.escape(PREFIX), name)
         if m and not _pid_alive(int(m.group(1))):
+            for pid in run(["ip", "netns", "pids", name], check=False).stdout.split():
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
             run(["ip", "netns", "del", name], check=False)
+    with open("/proc/mounts") as f:
+        for line in f:
+            fields = line.split()
+            m = re.match(r"^imgarc-fault-(\d+)$", fields[0])
+            if m and not _pid_alive(int(m.group(1))):
+                run(["umount", "-l", fields[1]], check=False)
     p = run(["ip", "-o", "link", "show", "type", "bridge"], check=False)
     for line in p.stdout.splitlines():
         m = re.match(r"^\d+: (imfb(\d+))[:@]", line)

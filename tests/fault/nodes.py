@@ -42,7 +42,7 @@ class FaultNode(Node):
         if tmpfs_mb:
             os.makedirs(self.data, exist_ok=True)
             subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0700" % tmpfs_mb,
-                            "imgarc-fault", self.data], check=True)
+                            "imgarc-fault-%d" % os.getpid(), self.data], check=True)
             self.mounted = True
         if faketime:
             if not os.path.exists(FAKETIME_LIB):

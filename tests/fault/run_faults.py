@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import time
 import traceback
@@ -40,7 +41,8 @@ PROFILES = {
             "kill_leader", "kill_follower", "kill_all", "stop_leader", "stop_follower",
             "partition_leader", "partition_leader_oneway", "split_follower", "bitrot",
             "disk_full", "clock_jump")},
-        "clients": 6, "warmup_s": 4, "fault_s": 8, "recover_s": 5, "max_size": 3 << 20,
+        "clients": 6, "think_s": 0.1, "warmup_s": 4, "fault_s": 8, "recover_s": 5,
+        "max_size": 3 << 20,
         "op_deadline_s": 60, "attempt_timeout_s": 5, "settle_bound_s": 120,
     },
     # Before a release: every fault for longer, a non-transitive split, and runs of
@@ -48,7 +50,8 @@ PROFILES = {
     "long": {
         "scenarios": dict([(name, [name]) for name in sorted(faults.FAULTS)] + [
             ("chaos_a", "random:6"), ("chaos_b", "random:6")]),
-        "clients": 8, "warmup_s": 10, "fault_s": 25, "recover_s": 15, "max_size": 4 << 20,
+        "clients": 8, "think_s": 0.3, "warmup_s": 10, "fault_s": 25, "recover_s": 15,
+        "max_size": 4 << 20,
         "op_deadline_s": 90, "attempt_timeout_s": 5, "settle_bound_s": 180,
     },
 }
@@ -97,7 +100,7 @@ class Scenario:
                               "F%d%s" % (self.seed, self.name.replace("_", "")[:12]),
                               clients=p["clients"], seed=self.seed, max_size=p["max_size"],
                               attempt_timeout=p["attempt_timeout_s"],
-                              op_deadline=p["op_deadline_s"])
+                              op_deadline=p["op_deadline_s"], think_s=p["think_s"])
                 self.ledger = wl.ledger
                 wl.start()
                 time.sleep(p["warmup_s"])
@@ -208,6 +211,12 @@ def figures(r):
 
 
 def main():
+    # A run stopped with SIGTERM (a CTest timeout, a ^C from a wrapper) still stops its
+    # nodes, unmounts and deletes its namespaces: the finally blocks run.
+    def stop(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, stop)
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=sorted(PROFILES), default="ci")
