@@ -7,8 +7,10 @@
  * applied that entry itself before the proposer's callback runs, so the client reads
  * its own write on the node it wrote through. When the call fails after it may have
  * reached the leader (a transport error, a timeout, a 5xx such as the leader losing the
- * lead before the entry commits, an answer that is not a valid result), the outcome is
- * unknown: the proposer gets BASE_ERETRY and the client retries with its idempotency
+ * lead before the entry commits, an answer that is not a valid result, or this node
+ * seeing another leader while the call waits: repl_forwards_leader_changed() ends it
+ * then, so a client is not held for the call's whole timeout by a leader that was cut
+ * off or stopped), the outcome is unknown: the proposer gets BASE_ERETRY and the client retries with its idempotency
  * key. When the leader refuses the call (a 4xx: it checks the signature and the body
  * before doing anything), nothing was applied: the proposer gets BASE_EREFUSED. Either
  * way p->why says which leader and what it answered. Nothing is retried here (but the
@@ -105,6 +107,12 @@ static int forward_failure(struct repl_propose *p, const struct peer_call *c)
 {
     char msg[256], what[400];
     long status = c->req.status;
+    if (p->superseded_by != 0) {
+        snprintf(p->why, sizeof p->why, "the leader changed from node %llu to node %llu while "
+                 "this write was forwarded to the old one; its outcome is unknown",
+                 (unsigned long long)p->leader, (unsigned long long)p->superseded_by);
+        return BASE_ERETRY;
+    }
     if (status >= 400 && status < 500) {
         answer_message(c, msg, sizeof msg);
         snprintf(p->why, sizeof p->why, "the leader (node %llu at %.64s) refused this node's "
@@ -124,12 +132,53 @@ static int forward_failure(struct repl_propose *p, const struct peer_call *c)
     return BASE_ERETRY;
 }
 
+static void forwarding_add(struct repl *r, struct repl_propose *p)
+{
+    p->prev = NULL;
+    p->next = r->forwarding;
+    if (r->forwarding != NULL) {
+        r->forwarding->prev = p;
+    }
+    r->forwarding = p;
+}
+
+static void forwarding_remove(struct repl *r, struct repl_propose *p)
+{
+    if (p->prev != NULL) {
+        p->prev->next = p->next;
+    } else {
+        r->forwarding = p->next;
+    }
+    if (p->next != NULL) {
+        p->next->prev = p->prev;
+    }
+    p->next = p->prev = NULL;
+}
+
+/* A call to a leader that lost the lead may hang until its timeout (the old leader is
+ * cut off or stopped): once this node sees another leader, the client is told at once
+ * to retry (with its idempotency key), rather than after REPL_FORWARD_TIMEOUT_MS. */
+void repl_forwards_leader_changed(struct repl *r, uint64_t leader)
+{
+    struct repl_propose *p = r->forwarding;
+    while (p != NULL) {
+        struct repl_propose *next = p->next; /* p leaves the list in its callback */
+        if (p->leader != leader && p->call != NULL) {
+            p->superseded_by = leader;
+            peer_call_cancel(p->call, "the leader changed");
+        }
+        p = next;
+    }
+}
+
 static void forwarded(struct peer_call *c)
 {
     struct repl_propose *p = c->data;
     struct repl *r = p->repl;
     int status = 0;
-    bool ok = take_result(p, c);
+    bool ok;
+    forwarding_remove(r, p);
+    ok = take_result(p, c);
     if (!ok) {
         status = forward_failure(p, c);
     }
@@ -169,7 +218,9 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd)
     p->index = 0;
     p->raft_req = NULL;
     p->leader = leader;
+    p->superseded_by = 0;
     r->forwards_total++;
+    forwarding_add(r, p);
     p->call = peer_call_start(r, "POST", http, "/internal/v1/propose", body, len,
                               REPL_FORWARD_TIMEOUT_MS, forwarded, p);
     return 0;

@@ -429,6 +429,15 @@ void http_client_send(struct http_client *c, struct http_client_req *r, http_cli
     }
 }
 
+void http_client_cancel(struct http_client_req *r, const char *why)
+{
+    if (r->easy == NULL || r->client == NULL) {
+        return;
+    }
+    snprintf(r->error, sizeof r->error, "%s", why);
+    finish(r->client, r, CURLE_ABORTED_BY_CALLBACK);
+}
+
 long http_client_status(struct http_client_req *r)
 {
     long status = 0;

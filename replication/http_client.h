@@ -80,6 +80,10 @@ struct http_client_req {
 int http_client_init(struct http_client **out, uv_loop_t *loop, struct base_err *err) WARN_UNUSED;
 /* Starts @req; @cb runs once it completed, failed or was cancelled. */
 void http_client_send(struct http_client *c, struct http_client_req *req, http_client_cb cb);
+/* Ends @req now if it is in flight: its callback runs at once, with no response and
+ * @why as its error. Nothing happens to a request that ended already (or whose failure
+ * is queued to run). Never from inside @req's own callbacks. */
+void http_client_cancel(struct http_client_req *req, const char *why);
 /* The HTTP status of a response being received (0 before the head arrived). */
 long http_client_status(struct http_client_req *req);
 /* Lets a transfer held by HTTP_CLIENT_PAUSE go on. Never from inside on_data. */

@@ -74,6 +74,12 @@ struct peer_call *peer_call_start(struct repl *r, const char *method, const char
     return c;
 }
 
+void peer_call_cancel(struct peer_call *c, const char *why)
+{
+    c->resent = true; /* no second try after a cancel */
+    http_client_cancel(&c->req, why);
+}
+
 void peer_call_free(struct peer_call *c)
 {
     if (c != NULL) {

@@ -214,6 +214,7 @@ static void monitor_cb(uv_check_t *h)
         LOG_INFO("raft", "leader is node %llu (%s), term %llu", (unsigned long long)leader,
                  addr != NULL ? addr : "?", (unsigned long long)r->raft.current_term);
         r->last_leader = leader;
+        repl_forwards_leader_changed(r, leader);
     }
     leader_now = raft_state(&r->raft) == RAFT_LEADER;
     if (leader_now != r->was_leader) {

@@ -94,6 +94,7 @@ struct repl_propose {
     void *raft_req;
     struct peer_call *call; /* forwarded: the call to the leader */
     uint64_t leader;        /* forwarded: the leader it was sent to */
+    uint64_t superseded_by; /* forwarded: the leader seen since, when another one */
     struct repl_wait wait;  /* forwarded: waiting to apply the leader's entry */
 };
 

@@ -87,6 +87,7 @@ struct repl {
 
     /* Proposals this node made as leader, waiting for their entries. */
     struct repl_propose *pending_head, *pending_tail;
+    struct repl_propose *forwarding; /* forwarded proposals whose call is in flight */
     /* Waits for the applied index, and the timer that ends them. */
     struct repl_wait *waits;
     uv_timer_t wait_timer;
@@ -173,6 +174,8 @@ struct peer_call *peer_call_start(struct repl *r, const char *method, const char
                                   const char *target, void *body, size_t len,
                                   unsigned timeout_ms, peer_call_cb cb, void *data);
 void peer_call_free(struct peer_call *c);
+/* Ends a call in flight now: its callback runs at once with no answer and @why. */
+void peer_call_cancel(struct peer_call *c, const char *why);
 /* Why a call failed, for logs and messages. */
 void peer_call_describe(const struct peer_call *c, char *buf, size_t size);
 
@@ -180,6 +183,9 @@ void peer_call_describe(const struct peer_call *c, char *buf, size_t size);
 void repl_members_init(struct repl *r);
 /* Leadership changed (became leader, or stopped being it). */
 void repl_members_leadership(struct repl *r, bool leader);
+/* This node sees @leader lead now: forwarded proposals still waiting on a call to
+ * another node end at once with BASE_ERETRY (forward.c). */
+void repl_forwards_leader_changed(struct repl *r, uint64_t leader);
 void repl_members_stop(struct repl *r);
 
 #endif
