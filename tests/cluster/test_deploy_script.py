@@ -39,10 +39,12 @@ def running(pid):
 
 
 def free_bases(n):
-    """HTTP and raft base ports such that base+1..base+n are free for both."""
+    """HTTP and raft base ports such that base+1..base+n are free for both. Both below
+    the kernel's ephemeral range (32768 and up by default): a port there can be taken
+    by any outgoing connection between this check and the node's bind."""
     rnd = random.Random()
     while True:
-        http, raft = rnd.randrange(20000, 40000), rnd.randrange(40000, 60000)
+        http, raft = rnd.randrange(20000, 26000), rnd.randrange(26000, 32000)
         if ports_free([http + k for k in range(1, n + 1)] +
                       [raft + k for k in range(1, n + 1)]):
             return http, raft
