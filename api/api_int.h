@@ -6,7 +6,7 @@
 
 #include "api/api.h"
 #include "api/errors.h"
-#include "api/http.h"
+#include "net/http_server.h"
 #include "storage/blobstore.h"
 
 /* Failed logins of one username from one source address (users.c); a fixed table, so

@@ -20,7 +20,7 @@
 #include "archive/users.h"
 #include "base/hex.h"
 #include "base/mem.h"
-#include "replication/http_client.h"
+#include "net/http_client.h"
 #include "replication/outbound.h"
 
 #define WEBHOOK_BODY_MAX (16u << 10)

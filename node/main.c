@@ -21,7 +21,7 @@
 #include "base/mem.h"
 #include "node/config.h"
 #include "node/identity.h"
-#include "replication/http_client.h"
+#include "net/http_client.h"
 #include "replication/keeper.h"
 #include "replication/outbound.h"
 #include "replication/outbox.h"

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "archive/nodes.h"
-#include "replication/http_client.h"
+#include "net/http_client.h"
 #include "replication/peer_auth.h"
 #include "replication/raft_node.h"
 

@@ -615,6 +615,12 @@ static void address_text(const struct sockaddr *sa, char *out, size_t size)
     }
 }
 
+bool outbound_check(void *guard, const char *host, const struct sockaddr *sa, char *why,
+                    size_t why_size)
+{
+    return outbound_permits(guard, host, sa, why, why_size);
+}
+
 bool outbound_permits(struct outbound *g, const char *host, const struct sockaddr *sa,
                       char *why, size_t why_size)
 {

@@ -17,7 +17,7 @@
  * allowing the ERP's network does not open the members sitting in it.
  *
  * The check runs on the resolved address each time a connection is opened
- * (http_client.c calls outbound_permits() from libcurl's open-socket hook), so DNS
+ * (net/http_client.c calls outbound_check() from libcurl's open-socket hook), so DNS
  * rebinding cannot slip past it; outbound_literal_refused() is the early check an API
  * can give at once. Loop thread only. */
 #ifndef IMGARC_REPLICATION_OUTBOUND_H
@@ -82,6 +82,10 @@ int outbound_new(struct outbound **out, uv_loop_t *loop, const struct outbound_c
  * --outbound-allow". */
 bool outbound_permits(struct outbound *g, const char *host, const struct sockaddr *sa,
                       char *why, size_t why_size);
+/* outbound_permits() in the shape net/http_client.h asks for: a tenant's request sets
+ * req.permits = outbound_check and req.guard = its struct outbound. */
+bool outbound_check(void *guard, const char *host, const struct sockaddr *sa, char *why,
+                    size_t why_size);
 /* The early check of a URL's host (a literal address): its refusal, or NULL when the
  * host is a name (resolve it and ask outbound_permits() per address) or is allowed.
  * @host is bracket-free; @port the URL's port. @why as above. */

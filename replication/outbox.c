@@ -276,6 +276,7 @@ static void attempt(struct outbox *o, const DeliveryRecord *d, const WebhookReco
     j->req.timeout_ms = o->c.timeout_ms;
     j->req.response_max = OUTBOX_EXCERPT_MAX * 4; /* enough for the excerpt */
     j->req.guard = o->c.guard;
+    j->req.permits = outbound_check;
     http_client_send(o->http, &j->req, attempt_done);
 }
 

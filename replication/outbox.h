@@ -17,7 +17,8 @@
 #include <uv.h>
 
 #include "archive/archive.h"
-#include "replication/http_client.h"
+#include "net/http_client.h"
+#include "replication/outbound.h"
 #include "replication/raft_node.h"
 
 struct outbox_config {

@@ -8,7 +8,7 @@
 #include <raft/uv.h>
 
 #include "archive/nodes.h"
-#include "replication/http_client.h"
+#include "net/http_client.h"
 #include "replication/membership.h"
 #include "replication/raft_node.h"
 

@@ -1,4 +1,4 @@
-/* Fuzz target: the HTTP request parser and the router (api/http.c, api/router.c) of a
+/* Fuzz target: the HTTP request parser and the router (net/http_server.c, api/router.c) of a
  * whole in-process node (fuzz_node.h), fed raw bytes as a client connection would:
  * pipelined requests, chunked bodies, broken framing, any header.
  *

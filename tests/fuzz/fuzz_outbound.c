@@ -1,5 +1,5 @@
 /* Fuzz target: what a tenant or an operator gives the outbound guard
- * (replication/outbound.c, replication/http_client.c): a webhook URL, an
+ * (replication/outbound.c, net/http_client.c): a webhook URL, an
  * --outbound-allow value, and the address a connection would go to.
  *
  * The input is an allow rule, a URL and 19 bytes of address (family, 16 address bytes,
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "base/mem.h"
-#include "replication/http_client.h"
+#include "net/http_client.h"
 #include "replication/outbound.h"
 #include "tests/fuzz/fuzz_common.h"
 

@@ -1,4 +1,4 @@
-#include "http_client.h"
+#include "net/http_client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,7 +252,7 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
     if (purpose != CURLSOCKTYPE_IPCXN) {
         return CURL_SOCKET_BAD;
     }
-    if (!outbound_permits(r->guard, r->host, &address->addr, why, sizeof why)) {
+    if (!r->permits(r->guard, r->host, &address->addr, why, sizeof why)) {
         LOG_INFO("http_client", "%s (url host %s)", why, r->host);
         if (r->refused[0] == '\0') {
             snprintf(r->refused, sizeof r->refused, "%s", why);
@@ -355,7 +355,7 @@ static bool configure(struct http_client_req *r)
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     }
-    if (r->guard != NULL) {
+    if (r->permits != NULL) {
         configure_guard(r);
     }
     if (r->body != NULL) {
@@ -393,7 +393,7 @@ void http_client_send(struct http_client *c, struct http_client_req *r, http_cli
         fail_later(c, r, "the node is shutting down");
         return;
     }
-    if (r->guard != NULL) {
+    if (r->permits != NULL) {
         struct base_err err = {{0}};
         unsigned port;
         if (http_client_url_host(r->url, r->host, sizeof r->host, &port, &err) != 0) {

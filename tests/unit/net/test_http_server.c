@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "api/http.h"
+#include "net/http_server.h"
 #include "base/err.h"
 #include "base/mem.h"
 

@@ -18,8 +18,8 @@
  * handler asks for it with http_request_buffer_body() (up to a caller-given maximum);
  * streamed bodies are delivered chunk by chunk and reading stops while the handler
  * has paused the request. */
-#ifndef IMGARC_API_HTTP_H
-#define IMGARC_API_HTTP_H
+#ifndef IMGARC_NET_HTTP_SERVER_H
+#define IMGARC_NET_HTTP_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -9,21 +9,21 @@
  * exactly once on the loop thread, never from inside http_client_send().
  *
  * A request made on a tenant's behalf (a webhook, an ERP submission, any URL a tenant
- * chose) sets @guard: every connection it opens is checked by replication/outbound.h on
- * the resolved address before the socket exists, it never reuses a pooled connection,
+ * chose) sets @permits and @guard: every connection it opens is checked (by
+ * replication/outbound.h's rules) on the resolved address before the socket exists, it never reuses a pooled connection,
  * redirects are not followed (a 3xx is the answer), and only http and https are
  * spoken. A refused connection fails the request with the guard's reason in @error.
- * Node-to-node calls leave @guard NULL. */
-#ifndef IMGARC_REPLICATION_HTTP_CLIENT_H
-#define IMGARC_REPLICATION_HTTP_CLIENT_H
+ * Node-to-node calls leave both NULL. */
+#ifndef IMGARC_NET_HTTP_CLIENT_H
+#define IMGARC_NET_HTTP_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "base/err.h"
-#include "replication/outbound.h"
 
 #define HTTP_CLIENT_RESPONSE_MAX_DEFAULT (64u << 10)
 /* From an on_data callback: hold the transfer until http_client_resume(). */
@@ -56,7 +56,12 @@ struct http_client_req {
     unsigned connect_timeout_ms; /* 0: 5 s */
     http_client_data_cb on_data; /* streams the body instead of keeping it */
     http_client_header_cb on_header; /* may be NULL: sees the response head's lines */
-    struct outbound *guard;      /* a tenant's request: connections are checked */
+    /* A tenant's request sets both: @permits is asked before each connection opens, with
+     * @guard, the URL's host and the resolved address; false refuses it and fills @why
+     * (replication/outbound.h's outbound_check). Node-to-node calls leave them NULL. */
+    bool (*permits)(void *guard, const char *host, const struct sockaddr *addr, char *why,
+                    size_t why_size);
+    void *guard;
 
     /* Out, valid in the callback. */
     long status;           /* the HTTP status; 0 when no response arrived */

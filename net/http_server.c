@@ -13,7 +13,7 @@
  * a body without bytes) is deferred to the next loop iteration through the server's
  * idle handle. A request and its connection are freed only when nothing refers to
  * them any more (the handler's final call made, deferred calls and writes done). */
-#include "api/http.h"
+#include "net/http_server.h"
 
 #include <errno.h>
 #include <inttypes.h>

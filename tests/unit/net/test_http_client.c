@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "base/mem.h"
-#include "replication/http_client.h"
+#include "net/http_client.h"
+#include "replication/outbound.h"
 #include "tests/lib/testlib.h"
 
 /* A server that reads one request per connection and answers @reply (or nothing when
@@ -446,7 +447,7 @@ static void guarded_request_to_loopback_is_refused_before_connecting(void **stat
 {
     struct fixture *f = *state;
     struct outbound *g = guard(NULL);
-    struct http_client_req req = {.data = f, .body = "{}", .body_len = 2, .guard = g};
+    struct http_client_req req = {.data = f, .body = "{}", .body_len = 2, .guard = g, .permits = outbound_check};
     char u[64];
     url(f, u, sizeof u, "/hook");
     req.url = u;
@@ -468,6 +469,7 @@ static void guarded_request_reaches_an_allowed_receiver(void **state)
     snprintf(rule, sizeof rule, "127.0.0.1:%d", f->server.port);
     g = guard(rule);
     req.guard = g;
+    req.permits = outbound_check;
     url(f, u, sizeof u, "/hook");
     req.url = u;
     http_client_send(f->client, &req, done_cb);
@@ -482,7 +484,7 @@ static void guarded_request_to_localhost_is_refused(void **state)
 {
     struct fixture *f = *state;
     struct outbound *g = guard("127.0.0.2"); /* not the address localhost resolves to */
-    struct http_client_req req = {.data = f, .guard = g};
+    struct http_client_req req = {.data = f, .guard = g, .permits = outbound_check};
     char u[64];
     snprintf(u, sizeof u, "http://localhost:%d/", f->server.port);
     req.url = u;
@@ -498,7 +500,7 @@ static void guarded_redirect_is_not_followed(void **state)
 {
     struct fixture *f = *state;
     struct outbound *g = guard("127.0.0.1");
-    struct http_client_req req = {.data = f, .guard = g};
+    struct http_client_req req = {.data = f, .guard = g, .permits = outbound_check};
     char u[64];
     f->server.reply = "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest\r\n"
                       "Content-Length: 0\r\nConnection: close\r\n\r\n";
