@@ -63,7 +63,12 @@ class UpgradeDataDirTest(NodeTestCase):
             cls.manifest = json.load(f)
         root = cls.scratch_class("upgrade")
         with tarfile.open(FIXTURE + ".tar.gz") as tar:
-            tar.extractall(root, filter="data")
+            # The "data" filter (refusing links and paths out of root) where this
+            # Python has it; the archive is the project's own fixture either way.
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(root, filter="data")
+            else:
+                tar.extractall(root)
         cls.node = Node("upgrade", data_dir=os.path.join(root, "data"),
                         args=["--license-pubkey", os.path.join(root, "keys", "license.pub")])
         cls.addClassCleanup(cls.node.cleanup)
