@@ -237,6 +237,34 @@ def seeds_peer_headers():
     write("peer_headers", "blob-copy", fields(8, T0, 4096, "PUT", "/internal/v1/blobs/" + "ab" * 32, str(T0), sig, "", b""))
 
 
+def seeds_peer_answer():
+    """mode, time text, the genuine lines' place, then header lines (each a length byte
+    and its bytes), then a signature to check alone (fuzz_peer_answer.c)."""
+    def s(text):
+        b = text.encode() if isinstance(text, str) else text
+        return bytes([len(b)]) + b
+    lines = [s("Content-Type: application/json\r\n"), s("Content-Length: 2\r\n")]
+    write("peer_answer", "genuine", bytes([1]) + s("1765000001234") + bytes([1]) + b"".join(lines))
+    write("peer_answer", "genuine-last", bytes([1]) + s("1765000001234") + bytes([7]) + b"".join(lines))
+    write("peer_answer", "bad-time", bytes([1]) + s("17650000x1234") + bytes([0]) + b"".join(lines))
+    write("peer_answer", "forged", bytes([0]) + s("1765000001234") + bytes([0]) +
+          s("X-Imgarc-Time: 1765000001234\r\n") + s("X-Imgarc-Time-Signature: " + "ab" * 32 + "\r\n") +
+          s("ab" * 32))
+    write("peer_answer", "odd-lines", bytes([0]) + s("") + bytes([0]) + s("X-Imgarc-Time:") +
+          s("x-imgarc-time:    42   \r\n") + s("X-Imgarc-Time-Signature\r\n") + s(":\r\n"))
+
+
+def seeds_blob_chunks():
+    """mode (blob, raw or changed, new length), then the list's bytes or a new length
+    and flips of (offset high, offset low, xor) (fuzz_blob_chunks.c)."""
+    for blob in range(4):
+        write("blob_chunks", "genuine-%d" % blob, bytes([blob]) + struct.pack(">I", 0))
+        write("blob_chunks", "flip-%d" % blob, bytes([blob]) + struct.pack(">I", 0) + bytes([0, 40, 0x01]))
+        write("blob_chunks", "short-%d" % blob, bytes([0x40 | blob]) + struct.pack(">I", 20))
+        write("blob_chunks", "raw-%d" % blob, bytes([0x80 | blob]) + b"imgarc chunks\n" + bytes(64))
+    write("blob_chunks", "empty", bytes([0x80]))
+
+
 def seeds_outbound():
     """An allow rule, a URL (each a length byte and its bytes), then the address:
     family (0 IPv4, 1 IPv6), 16 address bytes, port (fuzz_outbound.c)."""
@@ -400,6 +428,8 @@ def main():
     seeds_peer_headers()
     seeds_raft_handshake()
     seeds_outbound()
+    seeds_peer_answer()
+    seeds_blob_chunks()
     seeds_http_request()
     seeds_json_bodies()
 
