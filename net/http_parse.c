@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "net/http_errors.h"
 
 /* ---- Request ids and methods ---- */
 
@@ -412,14 +413,14 @@ static void parse_failed(struct http_conn *c, enum http_errno err)
     case 431:
         snprintf(msg, sizeof msg, "request line and headers exceed %zu bytes (--header-max) "
                  "or %d header lines", c->server->config.header_bytes_max, HEADERS_MAX);
-        http_conn_refuse(c, 431, 10431, "headers_too_large", msg);
+        http_conn_refuse(c, 431, HTTP_E_HEADERS_TOO_LARGE, "headers_too_large", msg);
         break;
     case 413:
         snprintf(msg, sizeof msg, "the body exceeds the %" PRIu64 " bytes this endpoint "
                  "accepts (--body-max, or 1 MiB for JSON)", c->req != NULL &&
                  c->req->body_mode == BODY_BUFFER ? (uint64_t)c->req->buffer_max
                                                    : c->server->config.body_bytes_max);
-        http_conn_refuse(c, 413, 10413, "body_too_large", msg);
+        http_conn_refuse(c, 413, HTTP_E_BODY_TOO_LARGE, "body_too_large", msg);
         break;
     case 503:
         if (c->req != NULL) {
@@ -428,10 +429,11 @@ static void parse_failed(struct http_conn *c, enum http_errno err)
         c->server->stats.bodies_refused_busy++;
         snprintf(msg, sizeof msg, "this node holds %" PRIu64 " bytes of request bodies already "
                  "(--buffered-bytes-max): retry shortly", c->server->buffered_bytes);
-        http_conn_refuse(c, 503, 10503, "unavailable", msg);
+        http_conn_refuse(c, 503, HTTP_E_UNAVAILABLE, "unavailable", msg);
         break;
     case 505:
-        http_conn_refuse(c, 505, 10505, "http_version_not_supported", c->parse_msg);
+        http_conn_refuse(c, 505, HTTP_E_HTTP_VERSION_NOT_SUPPORTED, "http_version_not_supported",
+                         c->parse_msg);
         break;
     default:
         if (c->parse_msg != NULL) {
@@ -441,7 +443,7 @@ static void parse_failed(struct http_conn *c, enum http_errno err)
                      http_errno_description(err),
                      c->req != NULL && c->req->headers_done ? "in the body" : "in the head");
         }
-        http_conn_refuse(c, 400, 10400, "bad_request", msg);
+        http_conn_refuse(c, 400, HTTP_E_BAD_REQUEST, "bad_request", msg);
     }
 }
 
@@ -539,11 +541,11 @@ void http_conn_parse(struct http_conn *c)
             break;
         }
         if (!chunk_crlf_ok(c)) {
-            http_conn_refuse(c, 400, 10400, "bad_request", chunk_crlf_msg);
+            http_conn_refuse(c, 400, HTTP_E_BAD_REQUEST, "bad_request", chunk_crlf_msg);
             break;
         }
         if (!head_scan(c)) {
-            http_conn_refuse(c, 400, 10400, "bad_request",
+            http_conn_refuse(c, 400, HTTP_E_BAD_REQUEST, "bad_request",
                              "a header line starts with a space or tab (obs-fold line folding is "
                              "not accepted, RFC 9112 5.2): send each header on one line");
             break;

@@ -17,6 +17,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "net/http_errors.h"
 
 struct write_req {
     uv_write_t w;
@@ -510,7 +511,7 @@ void http_request_buffer_body(struct http_request *req, size_t max_bytes,
         r->done_cb = done_cb;
         r->body_error = BASE_ETOOBIG;
         r->done_called = true;
-        http_req_server_answer(r, 413, 10413, "body_too_large", msg);
+        http_req_server_answer(r, 413, HTTP_E_BODY_TOO_LARGE, "body_too_large", msg);
         http_defer(r->server, DEFER_BODY_DONE, req->conn, r, BASE_ETOOBIG, NULL);
         return;
     }
@@ -524,7 +525,7 @@ void http_request_buffer_body(struct http_request *req, size_t max_bytes,
         r->done_called = true;
         r->server->stats.bodies_refused_busy++;
         http_request_add_header(req, "Retry-After", "1");
-        http_req_server_answer(r, 503, 10503, "unavailable", msg);
+        http_req_server_answer(r, 503, HTTP_E_UNAVAILABLE, "unavailable", msg);
         http_defer(r->server, DEFER_BODY_DONE, req->conn, r, BASE_ETOOBIG, NULL);
         return;
     }
@@ -686,8 +687,9 @@ void http_respond_end(struct http_request *req)
     if (!r->streaming && !r->answered) {
         /* A handler bug: still answer, so a kept-alive client is not left waiting. */
         size_t len;
-        char *text = error_body(r, 10500, "internal", "the node ended this request without an "
-                                "answer; see its log", &len);
+        char *text = error_body(r, HTTP_E_INTERNAL, "internal",
+                                "the node ended this request without an answer; see its log",
+                                &len);
         write_answer(r, 500, "application/json", text, len);
         free(text);
     }

@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "net/http_errors.h"
 
 static void idle_cb(uv_idle_t *idle);
 static void idle_timeout(uv_timer_t *t);
@@ -368,7 +369,7 @@ static void idle_timeout(uv_timer_t *t)
                      "while the request was incomplete", c->server->config.idle_timeout_ms);
         }
         LOG_INFO("http", "peer=%s closing a slow or stalled request: %s", c->peer, msg);
-        http_conn_refuse(c, 408, 10408, "request_timeout", msg);
+        http_conn_refuse(c, 408, HTTP_E_REQUEST_TIMEOUT, "request_timeout", msg);
         return;
     }
     http_conn_close(c);
