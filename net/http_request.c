@@ -420,8 +420,6 @@ void http_req_server_answer(struct request_impl *r, int status, int code, const 
     free(text);
 }
 
-/* ---- Closing ---- */
-
 /* ---- Request API for handlers ---- */
 
 void *http_request_server_data(const struct http_request *req)
