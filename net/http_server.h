@@ -116,7 +116,7 @@ struct http_request {
     void *data;
     http_abort_cb abort_cb;
 
-    /* Private to http.c. */
+    /* Private to the server (net/http_int.h). */
     struct http_conn *conn;
 };
 
