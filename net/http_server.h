@@ -12,7 +12,8 @@
  * that call and after the body has been consumed or discarded. If the connection dies
  * earlier, the handler is told through the body done callback (status < 0) or the
  * abort callback, and it must still make its one final respond call (it becomes a
- * no-op that only releases the request). Only http.c includes <http_parser.h>.
+ * no-op that only releases the request). Only net/ includes <http_parser.h> (through
+ * net/http_int.h, the internals shared by http_server.c, http_parse.c and http_request.c).
  *
  * Memory is bounded per connection: the server never buffers a body unless the
  * handler asks for it with http_request_buffer_body() (up to a caller-given maximum);
@@ -115,7 +116,7 @@ struct http_request {
     void *data;
     http_abort_cb abort_cb;
 
-    /* Private to http.c. */
+    /* Private to the server (net/http_int.h). */
     struct http_conn *conn;
 };
 

@@ -13,6 +13,8 @@
 #include <sodium.h>
 
 #include "net/http_server.h"
+#include "api/errors.h"
+#include "net/http_errors.h"
 #include "base/err.h"
 #include "base/mem.h"
 
@@ -402,6 +404,18 @@ static void buffered_body_over_the_budget_gets_503(void **state)
     free(req);
 }
 
+/* The codes the server writes itself are 10000 + an HTTP status, and the API's codes
+ * of the same name: one vocabulary, whichever layer answers. */
+static void error_codes_match_the_api_vocabulary(void **state)
+{
+    (void)state;
+#define CHECK_SAME(name, code, text)                                                     \
+    assert_string_not_equal(http_status_text(HTTP_E_##name - 10000), "Unknown");         \
+    assert_string_equal(api_error_name((enum api_error)(code)), text);
+    HTTP_ERROR_MAP(CHECK_SAME)
+#undef CHECK_SAME
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(pipelined_requests_are_answered_in_order),
     cmocka_unit_test(paused_body_arrives_whole),
@@ -415,6 +429,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(only_http_1_is_served),
     cmocka_unit_test(refusal_with_close_after_reads_no_body),
     cmocka_unit_test(buffered_body_over_the_budget_gets_503),
+    cmocka_unit_test(error_codes_match_the_api_vocabulary),
 };
 
 TESTLIB_MAIN("http", tests)
