@@ -199,30 +199,16 @@ static bool tenant_exists(struct api_call *call)
     return false;
 }
 
-/* Whether a client's or user's credentials allow @route; false after answering 403. */
+/* Whether a client's or user's access (loaded by api_authenticate()) allows @route;
+ * false after answering 403. */
 static bool perms_allow(struct api_call *call, const struct route *route)
 {
-    struct base_err err = {{0}};
-    UserRecord *u;
-    unsigned perms = PERM_ALL & ~(unsigned)PERM_ADMIN; /* a business system */
     char have[128], need[64];
-    call->perms = perms;
-    if (call->principal == API_USER) {
-        if (archive_get_user(call->api->archive, call->tenant, call->username, &u, &err) != 0) {
-            api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
-                              "user %s no longer exists", call->username);
-            return false;
-        }
-        if (archive_user_perms(call->api->archive, call->tenant, u, &perms, &err) != 0) {
-            perms = 0;
-        }
-        archive_free_user(u);
-        call->perms = perms;
-    }
-    if ((route->perm & ~perms) == 0) {
+    call->perms = call->access.perms;
+    if (archive_actor_may(&call->access, route->perm)) {
         return true;
     }
-    archive_perms_format(perms, have, sizeof have);
+    archive_perms_format(call->access.perms, have, sizeof have);
     archive_perms_format(route->perm, need, sizeof need);
     api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
                       "%s %s needs the permission %s; %s has %s", call->req->method_name,
@@ -279,6 +265,7 @@ static bool admit(struct api_call *call, const struct route *route)
                               "tenant must be 1-64 characters of A-Z a-z 0-9 . _ -");
             return false;
         }
+        archive_actor_operator(&call->access, call->tenant);
     }
     return route->auth != AUTH_TOKEN || tenant_exists(call);
 }
