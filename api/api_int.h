@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "api/errors.h"
+#include "archive/access.h"
 #include "net/http_server.h"
 #include "storage/blobstore.h"
 
@@ -109,7 +110,10 @@ struct api_call {
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     uint64_t token_generation;          /* for API_USER: the one its token carries */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
-    unsigned perms;                     /* archive/users.h PERM_* of the caller */
+    unsigned perms;                     /* archive/users.h PERM_* of the caller (= access.perms) */
+    /* What the caller may do and see, loaded once when the request is admitted (a
+     * user's permissions and grants: api_authenticate() and the router fill it). */
+    struct archive_actor access;
     char param[API_PARAM_MAX + 1];  /* the first "*" of the route */
     char param2[API_PARAM_MAX + 1]; /* the second one */
 };
@@ -215,11 +219,13 @@ void api_internal_route(struct api *api, struct http_request *req);
  * signature when that is authentic (replication/peer_auth.h); nothing otherwise. */
 void api_internal_answer(struct api *api, struct http_request *req);
 
-/* auth.c: who the request acts for (fills tenant and client_id for a client); @why
- * says what is wrong for API_ANONYMOUS. */
+/* auth.c: who the request acts for (fills tenant and client_id for a client, and the
+ * access of a client or a user: its permissions and grants); @why says what is wrong
+ * for API_ANONYMOUS. */
 enum api_principal api_authenticate(struct api_call *call, const char **why);
-/* Data grants: a user without the admin permission sees and changes only bills of the
- * organisations granted to it; everyone else sees every bill of the tenant. */
+/* Data grants (archive/access.h, over call->access): a user without the admin
+ * permission sees and changes only bills of the organisations granted to it; everyone
+ * else sees every bill of the tenant. */
 bool api_org_visible(struct api_call *call, const char *org);
 /* True when the caller is such a user (its grants limit what it sees). */
 bool api_restricted(const struct api_call *call);
@@ -227,6 +233,8 @@ bool api_restricted(const struct api_call *call);
  * no organisation); false after answering 404 as for a missing bill, so that a bill
  * outside the grants is not even known to exist. */
 bool api_bill_visible(struct api_call *call, const char *image_no);
+/* That 404: no bill @image_no that the caller may see. */
+void api_respond_bill_hidden(struct api_call *call, const char *image_no);
 /* For commands about one bill (api/workflow.c): checks the image number parameter and
  * the bill's visibility (false after answering), and answers an applied command with
  * the bill's state and match counts. */

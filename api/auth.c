@@ -134,8 +134,11 @@ static enum api_principal user_token_current(struct api_call *call, const char *
                "log in again";
     } else if (u->locked_until_ms > clock_wall_ms()) {
         *why = "the account of this access token is locked: ask a tenant admin to unlock it";
+    } else if (archive_actor_of_user(call->api->archive, call->tenant, u, &call->access,
+                                     &err) != 0) {
+        *why = "the user record of this access token cannot be read";
     } else {
-        who = API_USER;
+        who = API_USER; /* its permissions and grants are in call->access now */
     }
     archive_free_user(u);
     return who;
@@ -160,7 +163,7 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
     case API_ANONYMOUS:
         return API_ANONYMOUS;
     case API_USER:
-        return user_token_current(call, why); /* roles are read when permissions are checked */
+        return user_token_current(call, why);
     default:
         break;
     }
@@ -170,6 +173,7 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
         return API_ANONYMOUS;
     }
     archive_free_client(client);
+    archive_actor_system(&call->access, call->tenant);
     return API_CLIENT;
 }
 
@@ -325,48 +329,37 @@ void api_handle_token(struct api_call *call)
 
 /* ---- Data grants ---- */
 
+/* The caller's access; a user's is of the tenant its token names. */
+static const struct archive_actor *access_of(const struct api_call *call)
+{
+    ASSERT(call->access.kind != ARCHIVE_ACTOR_USER ||
+           strcmp(call->access.tenant, call->tenant) == 0);
+    return &call->access;
+}
+
 bool api_restricted(const struct api_call *call)
 {
-    return call->principal == API_USER && (call->perms & PERM_ADMIN) == 0;
+    return archive_actor_restricted(access_of(call));
 }
 
 bool api_org_visible(struct api_call *call, const char *org)
 {
-    struct base_err err;
-    UserRecord *u;
-    bool yes = false;
-    if (!api_restricted(call)) {
-        return true;
-    }
-    if (archive_get_user(call->api->archive, call->tenant, call->username, &u, &err) != 0) {
-        return false;
-    }
-    if (archive_user_sees_org(call->api->archive, call->tenant, u, org, &yes, &err) != 0) {
-        yes = false;
-    }
-    archive_free_user(u);
-    return yes;
+    return archive_actor_sees_org(call->api->archive, access_of(call), org);
+}
+
+void api_respond_bill_hidden(struct api_call *call, const char *image_no)
+{
+    api_respond_error(call->api, call->req, 404, API_E_BILL_NOT_FOUND,
+                      "no bill with image number %.64s in tenant %s that you may see; "
+                      "check the image number or ask for a grant of its organisation",
+                      image_no, call->tenant);
 }
 
 bool api_bill_visible(struct api_call *call, const char *image_no)
 {
-    struct base_err err;
-    BillRecord *bill;
-    bool yes;
-    if (!api_restricted(call)) {
+    if (archive_actor_sees_bill(call->api->archive, access_of(call), image_no)) {
         return true;
     }
-    if (archive_get_bill(call->api->archive, call->tenant, image_no, &bill, &err) == 0) {
-        yes = api_org_visible(call, bill->org);
-        archive_free_bill(bill);
-    } else {
-        yes = api_org_visible(call, "");
-    }
-    if (!yes) {
-        api_respond_error(call->api, call->req, 404, API_E_BILL_NOT_FOUND,
-                          "no bill with image number %.64s in tenant %s that you may see; "
-                          "check the image number or ask for a grant of its organisation",
-                          image_no, call->tenant);
-    }
-    return yes;
+    api_respond_bill_hidden(call, image_no);
+    return false;
 }

@@ -11,7 +11,6 @@
 #include "base/mem.h"
 
 #define ORG_BODY_MAX (64u << 10)
-#define GRANTS_MAX 256
 
 /* ---- POST /api/v1/orgs ---- */
 
@@ -116,7 +115,7 @@ static void grants_body(struct http_request *req, int status)
     struct api_op *oc = req->data;
     json_t *root = api_op_json(oc, status);
     json_t *list = json_object_get(root, "grants");
-    Grant storage[GRANTS_MAX], *ptrs[GRANTS_MAX];
+    Grant storage[ARCHIVE_GRANTS_MAX], *ptrs[ARCHIVE_GRANTS_MAX];
     Command cmd = COMMAND__INIT;
     SetGrants sg = SET_GRANTS__INIT;
     size_t i;
@@ -125,7 +124,7 @@ static void grants_body(struct http_request *req, int status)
         api_op_free(oc);
         return;
     }
-    if (!json_is_array(list) || json_array_size(list) > GRANTS_MAX) {
+    if (!json_is_array(list) || json_array_size(list) > ARCHIVE_GRANTS_MAX) {
         api_op_bad(oc, "body must be {\"grants\": [{\"org\", \"include_children\"}...]} "
                        "(at most 256)");
         return;

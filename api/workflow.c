@@ -440,19 +440,11 @@ static void batch_file(const char *image_no, const char *file_id, void *arg)
 }
 
 /* A bill of the batch, or NULL when it is gone or outside the caller's grants. */
-static BillRecord *batch_bill(struct api_call *call, const UserRecord *user,
-                              const char *image_no)
+static BillRecord *batch_bill(struct api_call *call, const char *image_no)
 {
     struct base_err err = {{0}};
     BillRecord *bill;
-    bool yes = true;
-    if (archive_get_bill(call->api->archive, call->tenant, image_no, &bill, &err) != 0) {
-        return NULL;
-    }
-    if (user != NULL && (archive_user_sees_org(call->api->archive, call->tenant, user, bill->org,
-                                               &yes, &err) != 0 ||
-                         !yes)) {
-        archive_free_bill(bill);
+    if (archive_get_bill_as(call->api->archive, &call->access, image_no, &bill, &err) != 0) {
         return NULL;
     }
     return bill;
@@ -462,7 +454,6 @@ void api_handle_batch_match(struct api_call *call)
 {
     struct base_err err = {{0}};
     json_t *pairs = json_array(), *files = json_array(), *bills = json_object();
-    UserRecord *user = NULL;
     size_t i;
     json_t *p;
     if (!archive_valid_tenant(call->param)) {
@@ -473,10 +464,6 @@ void api_handle_batch_match(struct api_call *call)
                           "batch ids are 1-64 characters of A-Z a-z 0-9 . _ -");
         return;
     }
-    if (api_restricted(call) && archive_get_user(call->api->archive, call->tenant,
-                                                 call->username, &user, &err) != 0) {
-        user = NULL;
-    }
     if (archive_list_batch(call->api->archive, call->tenant, call->param, batch_file, pairs,
                            &err) != 0) {
         api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "batch: %s", err.msg);
@@ -484,7 +471,7 @@ void api_handle_batch_match(struct api_call *call)
     }
     json_array_foreach(pairs, i, p) {
         const char *image_no = json_string_value(json_array_get(p, 0));
-        BillRecord *bill = batch_bill(call, user, image_no);
+        BillRecord *bill = batch_bill(call, image_no);
         FileRecord *f;
         struct match_view v = {.call = call, .bill = bill};
         if (bill == NULL) {
@@ -516,7 +503,6 @@ void api_handle_batch_match(struct api_call *call)
                      json_pack("{s:s, s:O, s:O}", "batch", call->param, "bills", bills, "files",
                                files));
 out:
-    archive_free_user(user);
     json_decref(pairs);
     json_decref(files);
     json_decref(bills);

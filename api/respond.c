@@ -1,0 +1,168 @@
+/* The answers every handler gives: JSON bodies, errors in the one error shape,
+ * refusals of the state machine and failed proposals mapped to their HTTP status and
+ * code, the X-Imgarc-Index header on every answer, and the stamp every command
+ * carries. Loop thread only. */
+#include "api/api_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/mem.h"
+
+const char *api_error_name(enum api_error code)
+{
+    switch (code) {
+#define API_ERROR_CASE(name, value, text)                                                \
+    case API_E_##name:                                                                   \
+        return text;
+        API_ERROR_MAP(API_ERROR_CASE)
+#undef API_ERROR_CASE
+    }
+    return "error";
+}
+
+json_t *api_time_json(uint64_t ms)
+{
+    char buf[40];
+    if (ms == 0) {
+        return json_null();
+    }
+    clock_format_rfc3339(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+void api_add_common_headers(struct http_request *req)
+{
+    struct api *api = http_request_server_data(req);
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)repl_applied_index(api->repl));
+    http_request_add_header(req, "X-Imgarc-Index", buf);
+    api_internal_answer(api, req);
+}
+
+void api_respond_json(struct api *api, struct http_request *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    http_respond(req, status, "application/json", text, strlen(text));
+    free(text);
+    json_decref(body);
+}
+
+void api_respond_error(struct api *api, struct http_request *req, int status,
+                       enum api_error code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_respond_error(req, status, (int)code, api_error_name(code), msg);
+}
+
+void api_respond_refusal(struct api *api, struct http_request *req,
+                         const struct archive_result *res)
+{
+    static const struct {
+        enum archive_status status;
+        int http;
+        enum api_error code;
+    } map[] = {
+        {ARCHIVE_R_INVALID, 400, API_E_BAD_REQUEST},
+        {ARCHIVE_R_BILL_NOT_FOUND, 404, API_E_BILL_NOT_FOUND},
+        {ARCHIVE_R_FILE_NOT_FOUND, 404, API_E_FILE_NOT_FOUND},
+        {ARCHIVE_R_BILL_EMPTY, 409, API_E_BILL_EMPTY},
+        {ARCHIVE_R_INVALID_STATE, 409, API_E_INVALID_STATE},
+        {ARCHIVE_R_IDEM_CONFLICT, 409, API_E_IDEMPOTENCY_CONFLICT},
+        {ARCHIVE_R_INVALID_CATEGORY, 400, API_E_INVALID_CATEGORY},
+        {ARCHIVE_R_TENANT_NOT_FOUND, 404, API_E_TENANT_NOT_FOUND},
+        {ARCHIVE_R_TENANT_EXISTS, 409, API_E_TENANT_EXISTS},
+        {ARCHIVE_R_LICENSE, 403, API_E_LICENSE_EXPIRED},
+        {ARCHIVE_R_QUOTA_BYTES, 413, API_E_QUOTA_EXCEEDED},
+        {ARCHIVE_R_QUOTA_FILES, 403, API_E_FILE_QUOTA_EXCEEDED},
+        {ARCHIVE_R_LICENSE_SUPERSEDED, 409, API_E_LICENSE_SUPERSEDED},
+        {ARCHIVE_R_LICENSE_INVALID, 400, API_E_LICENSE_INVALID},
+        {ARCHIVE_R_CLIENT_EXISTS, 409, API_E_INTERNAL},
+        {ARCHIVE_R_USER_EXISTS, 409, API_E_USER_EXISTS},
+        {ARCHIVE_R_USER_NOT_FOUND, 404, API_E_USER_NOT_FOUND},
+        {ARCHIVE_R_ROLE_EXISTS, 409, API_E_ROLE_EXISTS},
+        {ARCHIVE_R_ROLE_NOT_FOUND, 400, API_E_ROLE_NOT_FOUND},
+        {ARCHIVE_R_ORG_EXISTS, 409, API_E_ORG_EXISTS},
+        {ARCHIVE_R_ORG_NOT_FOUND, 404, API_E_ORG_NOT_FOUND},
+        {ARCHIVE_R_ORG_CYCLE, 409, API_E_ORG_CYCLE},
+        {ARCHIVE_R_WEBHOOK_NOT_FOUND, 404, API_E_WEBHOOK_NOT_FOUND},
+        {ARCHIVE_R_DELIVERY_NOT_FOUND, 404, API_E_DELIVERY_NOT_FOUND},
+        {ARCHIVE_R_BILL_TYPE_NOT_FOUND, 404, API_E_BILL_TYPE_NOT_FOUND},
+        {ARCHIVE_R_MATCH_LOCKED, 409, API_E_MATCH_LOCKED},
+        {ARCHIVE_R_NODE_NOT_FOUND, 404, API_E_NODE_NOT_FOUND},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+        if (map[i].status == res->status) {
+            api_respond_error(api, req, map[i].http, map[i].code, "%s", res->message);
+            return;
+        }
+    }
+    api_respond_error(api, req, 500, API_E_INTERNAL, "unexpected refusal %d", res->status);
+}
+
+void api_respond_propose_error(struct api *api, struct http_request *req, int status)
+{
+    api_respond_propose_failed(api, req, NULL, status);
+}
+
+void api_respond_propose_failed(struct api *api, struct http_request *req,
+                                const struct repl_propose *prop, int status)
+{
+    const char *why = prop != NULL ? prop->why : "";
+    switch (status) {
+    case BASE_ENOTLEADER:
+        api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                          "this node cannot accept writes now (no raft leader); retry shortly");
+        break;
+    case BASE_ERETRY:
+        if (why[0] != '\0') {
+            api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                              "the write's outcome is unknown: %s; retry with the same "
+                              "Idempotency-Key", why);
+        } else {
+            api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                              "leadership changed before the write committed; its outcome "
+                              "is unknown: retry with the same Idempotency-Key");
+        }
+        break;
+    case BASE_EREFUSED:
+        api_respond_error(api, req, 503, API_E_UNAVAILABLE, "%s",
+                          why[0] != '\0' ? why
+                                         : "the leader refused this node's call; nothing "
+                                           "was applied");
+        break;
+    case BASE_ESHUTDOWN:
+        api_respond_error(api, req, 503, API_E_UNAVAILABLE,
+                          "the node is shutting down; retry on another node or later");
+        break;
+    default:
+        api_respond_error(api, req, 500, API_E_INTERNAL, "write failed: %s",
+                          base_strerror(status));
+    }
+}
+
+void api_command_stamp(struct api_call *call, Command *cmd, const char *idempotency_key)
+{
+    cmd->tenant = call->tenant;
+    cmd->request_id = call->req->request_id;
+    cmd->idempotency_key = (char *)(idempotency_key != NULL ? idempotency_key : "");
+    cmd->operator_ = call->actor[0] != '\0' ? call->actor : (char *)"operator";
+    cmd->time_ms = clock_wall_ms();
+}
+
+const char *api_idempotency_key(struct http_request *req)
+{
+    const char *k = http_request_header(req, "idempotency-key");
+    if (k == NULL) {
+        return NULL;
+    }
+    /* Same alphabet as ids; a UUID fits. */
+    return archive_valid_tenant(k) ? k : "";
+}
