@@ -19,12 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "net/http_range.h"
 #include "replication/blob_fetch.h"
 #include "replication/keeper.h"
 
@@ -288,64 +288,6 @@ static void after_read(uv_work_t *work, int status)
     d->chunk = NULL;
 }
 
-/* A byte position of a Range header: 1 or more digits, saturating at UINT64_MAX (a
- * position past any file). Returns the end of the digits, or NULL when there are none. */
-static const char *range_number(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    const char *p = s;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned d = (unsigned)(*p - '0');
-        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
-    }
-    *out = v;
-    return p != s ? p : NULL;
-}
-
-/* Parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range against @size
- * (RFC 9110 14.1.2). Returns 1 with [*from, *to] set; 0 when absent, malformed
- * ("bytes=--1", "bytes=5-2", a sign, spaces) or several ranges, which this node does
- * not serve: the Range header is then ignored and the whole file served, as RFC 9110
- * 14.2 says; -1 when well formed but unsatisfiable (416). */
-static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
-{
-    uint64_t a, b;
-    const char *p;
-    if (h == NULL || strncasecmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL) {
-        return 0;
-    }
-    h += 6;
-    if (*h == '-') {
-        p = range_number(h + 1, &b);
-        if (p == NULL || *p != '\0') {
-            return 0;
-        }
-        if (b == 0 || size == 0) {
-            return -1;
-        }
-        *from = b >= size ? 0 : size - b;
-        *to = size - 1;
-        return 1;
-    }
-    p = range_number(h, &a);
-    if (p == NULL || *p != '-') {
-        return 0;
-    }
-    b = UINT64_MAX;
-    if (p[1] != '\0') {
-        p = range_number(p + 1, &b);
-        if (p == NULL || *p != '\0' || b < a) {
-            return 0;
-        }
-    }
-    if (a >= size) {
-        return -1;
-    }
-    *from = a;
-    *to = b >= size ? size - 1 : b;
-    return 1;
-}
-
 static void add_disposition(struct http_request *req, const char *name)
 {
     /* A plain ASCII fallback plus the exact UTF-8 name (RFC 6266 / 8187). */
@@ -391,7 +333,7 @@ static bool plan_download(struct api_call *call, uint64_t size, struct download 
         http_respond(call->req, 304, NULL, NULL, 0);
         return false;
     }
-    r = parse_range(http_request_header(call->req, "range"), size, &from, &to);
+    r = http_range_parse(http_request_header(call->req, "range"), size, &from, &to);
     if (r < 0) {
         char cr[48];
         snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
