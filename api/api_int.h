@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/errors.h"
 #include "net/http_server.h"
+#include "replication/cluster_init.h"
 #include "storage/blobstore.h"
 
 /* Failed logins of one username from one source address (users.c); a fixed table, so
@@ -58,12 +59,10 @@ struct api {
     struct durable *durable;
     bool stopping;
     /* Until the cluster's InitCluster command is applied, the leader proposes it. */
-    uv_timer_t init_timer;
-    struct repl_propose init_prop;
-    bool init_in_flight;
+    struct cluster_init init;
+    bool init_stopped;
     unsigned held_requests; /* waiting for a raft index (api/router.c) */
     bool http_stopped;
-    bool timer_closed;
     /* Password hashing (users.c): running jobs and the queue of those waiting. */
     unsigned pwhash_running;
     struct user_call *pwhash_head, *pwhash_tail;
