@@ -49,6 +49,14 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
         .answer_cb = api_add_common_headers,
         .data = api,
     };
+    struct blob_path_config bc = {
+        .node_id = config->node_id,
+        .sync_blobs = config->sync_blobs,
+        .verify_reads = config->verify_reads,
+        .group_commit_max = config->group_commit_max,
+        .min_free_bytes = config->min_free_bytes,
+        .keeper = config->keeper,
+    };
     char msg[256] = "";
     int rv;
     api->loop = loop;
@@ -56,16 +64,15 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
     api->archive = archive;
     api->repl = repl;
     api->blobs = blobs;
-    api->durable = durable_new(api);
     rv = http_server_start(&api->http, loop, &hc, msg, sizeof msg);
     if (rv != 0) {
         base_err_set(err, "listen on %s:%d: %s", config->listen_host, config->listen_port, msg);
-        durable_free(api->durable);
         free(api);
         return rv;
     }
     cluster_init_start(&api->init, loop, archive, repl);
-    api_space_start(api);
+    blob_path_init(&api->blob_path, loop, &bc, archive, repl, blobs);
+    api_internal_init(api);
     *out = api;
     return 0;
 }
@@ -79,10 +86,10 @@ void api_maybe_free(struct api *api)
 {
     void (*cb)(void *) = api->stop_cb;
     void *arg = api->stop_arg;
-    if (!api->http_stopped || !api->init_stopped || !api_space_idle(api)) {
+    if (!api->http_stopped || !api->init_stopped || !api->blob_path_stopped) {
         return;
     }
-    durable_free(api->durable);
+    blob_path_close(&api->blob_path);
     free(api);
     if (cb != NULL) {
         cb(arg);
@@ -103,13 +110,20 @@ static void init_stopped(void *arg)
     api_maybe_free(api);
 }
 
+static void blob_path_stopped(void *arg)
+{
+    struct api *api = arg;
+    api->blob_path_stopped = true;
+    api_maybe_free(api);
+}
+
 void api_stop(struct api *api, uint64_t grace_ms, void (*cb)(void *arg), void *arg)
 {
     api->stopping = true;
     api->stop_cb = cb;
     api->stop_arg = arg;
     cluster_init_stop(&api->init, init_stopped, api);
-    api_space_stop(api);
+    blob_path_stop(&api->blob_path, blob_path_stopped, api);
     http_server_stop(api->http, grace_ms, http_stopped);
 }
 
@@ -317,15 +331,16 @@ void api_handle_metrics(struct api_call *call)
     metric(&m, "imgarc_captures_failed_total", "counter", "captures that failed",
            (double)api->captures_failed);
     metric(&m, "imgarc_downloads_total", "counter", "file contents served",
-           (double)api->downloads_total);
+           (double)api->blob_path.stats.downloads_total);
     metric(&m, "imgarc_download_bytes_total", "counter", "content bytes served",
-           (double)api->download_bytes_total);
+           (double)api->blob_path.stats.download_bytes_total);
     metric(&m, "imgarc_corrupt_reads_total", "counter",
-           "reads that found content not matching its hash", (double)api->corrupt_reads_total);
+           "reads that found content not matching its hash",
+           (double)api->blob_path.stats.corrupt_reads_total);
     metric(&m, "imgarc_group_commits_total", "counter", "blob group commits (syncs)",
-           (double)api->group_commits_total);
+           (double)api->blob_path.stats.group_commits_total);
     metric(&m, "imgarc_group_commit_files_total", "counter", "blobs made durable by group commits",
-           (double)api->group_commit_files_total);
+           (double)api->blob_path.stats.group_commit_files_total);
     metric(&m, "imgarc_process_peak_rss_bytes", "gauge",
            "largest resident set size of the process so far", peak_rss_bytes());
     metric(&m, "imgarc_raft_term", "gauge", "current raft term", (double)rs.term);
@@ -407,10 +422,10 @@ void api_handle_metrics(struct api_call *call)
         metric(&m, "imgarc_disk_full", "gauge",
                "1 while this node refuses new files and copies: its data dir's file system "
                "is below --min-free-mb or a write found no space left",
-               api->space.full ? 1.0 : 0.0);
+               api->blob_path.space.full ? 1.0 : 0.0);
         metric(&m, "imgarc_disk_full_refused_total", "counter",
                "captures and pushed copies this node refused (507) because its disk was full",
-               (double)api->space.refused_total);
+               (double)api->blob_path.space.refused_total);
         metric(&m, "imgarc_data_free_bytes", "gauge",
                "free space of the data dir's file system (at the keeper's last pass)",
                (double)ks.free_bytes);
@@ -425,7 +440,8 @@ void api_handle_metrics(struct api_call *call)
                "capture copies that succeeded after their capture was acknowledged (recorded "
                "as holders then)", (double)ks.pushes_late);
         metric(&m, "imgarc_replicas_received_total", "counter",
-               "copies other nodes pushed to this node", (double)api->replicas_received_total);
+               "copies other nodes pushed to this node",
+               (double)api->blob_path.stats.replicas_received_total);
         metric(&m, "imgarc_repair_copies_total", "counter",
                "copies made by repair, rebalancing and draining from this node",
                (double)ks.repair_copies);

@@ -1,10 +1,12 @@
 /* The node-to-node protocol's shared parts. See peer.h. */
 #include "replication/peer.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/mem.h"
+#include "net/http_server.h"
 
 const char *peer_error_name(enum peer_error code)
 {
@@ -16,6 +18,17 @@ const char *peer_error_name(enum peer_error code)
 #undef PEER_ERROR_CASE
     }
     return "internal";
+}
+
+void peer_respond_error(struct http_request *req, int status, enum peer_error code,
+                        const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_respond_error(req, status, (int)code, peer_error_name(code), msg);
 }
 
 uint8_t *peer_propose_result_pack(const struct archive_result *res, uint64_t entry_index,

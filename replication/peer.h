@@ -63,6 +63,12 @@ enum peer_error {
 /* The snake_case name of a code ("internal" for one not in the map). */
 const char *peer_error_name(enum peer_error code);
 
+struct http_request;
+/* Answers @req with a JSON error of @code (the API's shape: net/http_server.h's
+ * http_respond_error()); the message is cut at 511 bytes. */
+void peer_respond_error(struct http_request *req, int status, enum peer_error code,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* ---- ProposeResult: the leader's answer to a forwarded proposal ---- */
 
 /* Packs @res, applied at raft entry @entry_index, into a buffer the caller frees;
