@@ -26,9 +26,9 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "net/http_range.h"
-#include "replication/peer.h"
 #include "replication/blob_fetch.h"
 #include "replication/keeper.h"
+#include "replication/peer.h"
 
 #define READ_CHUNK (256u << 10)
 
