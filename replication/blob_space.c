@@ -91,8 +91,9 @@ static void measure_work(uv_work_t *w)
                        : BLOB_SPACE_EVENT_FAILED;
         s->measured = blob_store_free_bytes(bp->blobs);
     } else if (want > 0 && have < want && s->measured >= s->floor_bytes + want + margin(s)) {
-        s->event = blob_store_reserve(bp->blobs, want, &s->err) == 0 ? BLOB_SPACE_EVENT_RESERVED
-                                                                      : BLOB_SPACE_EVENT_FAILED;
+        s->event = blob_store_reserve(bp->blobs, want, &s->err) == 0
+                       ? BLOB_SPACE_EVENT_RESERVED
+                       : BLOB_SPACE_EVENT_FAILED;
         s->measured = blob_store_free_bytes(bp->blobs);
     }
 }
