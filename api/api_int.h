@@ -8,6 +8,9 @@
 #include "api/errors.h"
 #include "archive/access.h"
 #include "net/http_server.h"
+#include "replication/blob_path.h"
+#include "replication/cluster_init.h"
+#include "replication/peer_server.h"
 #include "storage/blobstore.h"
 
 /* Failed logins of one username from one source address (users.c); a fixed table, so
@@ -25,30 +28,6 @@ struct login_guard {
     struct login_guard_slot slots[LOGIN_GUARD_SLOTS];
 };
 
-/* The disk guard (space.c): loop-owned, but for what its job fills while busy. */
-enum {
-    SPACE_EVENT_NONE,
-    SPACE_EVENT_RESERVED, /* the reserve was made */
-    SPACE_EVENT_RELEASED, /* the reserve was given back */
-    SPACE_EVENT_FAILED,   /* making or deleting it failed: err */
-};
-struct api_space {
-    uint64_t floor_bytes; /* --min-free-mb */
-    uint64_t free_bytes;  /* last measured */
-    bool full;            /* refusing new files and copies */
-    uint64_t hold_until_ms; /* after a failed write, full at least until then */
-    uint64_t refused_total; /* captures and copies refused while full */
-    uint64_t full_total;    /* times the node became full */
-    uv_timer_t timer;
-    uv_work_t work;
-    uint64_t measured; /* written by the work, read after it */
-    int event;         /* likewise */
-    struct base_err err;
-    bool reserve_warned;
-    bool busy;
-    bool timer_closed;
-};
-
 struct api {
     uv_loop_t *loop;
     struct api_config config;
@@ -56,15 +35,16 @@ struct api {
     struct archive *archive;
     struct repl *repl;
     struct blob_store *blobs;
-    struct durable *durable;
+    /* Blobs in and out over HTTP, and the disk guard (replication/blob_path.h). */
+    struct blob_path blob_path;
+    bool blob_path_stopped;
+    struct peer_server peers; /* the /internal/ endpoints (replication/peer_server.h) */
     bool stopping;
     /* Until the cluster's InitCluster command is applied, the leader proposes it. */
-    uv_timer_t init_timer;
-    struct repl_propose init_prop;
-    bool init_in_flight;
+    struct cluster_init init;
+    bool init_stopped;
     unsigned held_requests; /* waiting for a raft index (api/router.c) */
     bool http_stopped;
-    bool timer_closed;
     /* Password hashing (users.c): running jobs and the queue of those waiting. */
     unsigned pwhash_running;
     struct user_call *pwhash_head, *pwhash_tail;
@@ -74,13 +54,6 @@ struct api {
     uint64_t captures_total;
     uint64_t capture_bytes_total;
     uint64_t captures_failed;
-    uint64_t downloads_total;
-    uint64_t download_bytes_total;
-    uint64_t corrupt_reads_total;
-    uint64_t replicas_received_total; /* copies other nodes pushed here */
-    uint64_t group_commits_total;
-    uint64_t group_commit_files_total;
-    struct api_space space;
     void (*stop_cb)(void *arg);
     void *stop_arg;
 };
@@ -199,9 +172,6 @@ void api_handle_delete_file(struct api_call *call);
 void api_handle_rotate(struct api_call *call);
 void api_handle_move_file(struct api_call *call);
 void api_handle_merge(struct api_call *call);
-/* Streams this node's copy of blob @hex (64 hex digits) for another node (the request
- * is authenticated already); a Range header is honoured. */
-void api_serve_blob(struct api *api, struct http_request *req, const char *hex);
 void api_handle_batch_match(struct api_call *call);
 void api_handle_split(struct api_call *call);
 void api_handle_token(struct api_call *call);
@@ -213,7 +183,9 @@ void api_handle_cluster_drain(struct api_call *call);
 void api_handle_cluster_undrain(struct api_call *call);
 void api_handle_cluster_blob(struct api_call *call);
 
-/* internal.c: the node-to-node endpoints under /internal/. */
+/* internal.c: the node-to-node endpoints under /internal/, served by
+ * replication/peer_server.c. Init fills api->peers (api_start). */
+void api_internal_init(struct api *api);
 void api_internal_route(struct api *api, struct http_request *req);
 /* Adds this node's clock to an answer to an /internal call, signed over the request's
  * signature when that is authentic (replication/peer_auth.h); nothing otherwise. */
@@ -248,72 +220,6 @@ bool api_load_bill(struct api_call *call, BillRecord **bill);
 char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
                       uint64_t generation, uint64_t expires_ms);
 
-/* Group commit of uploaded blobs (durable.c). */
-struct durable;
-struct durable_item;
-typedef void (*durable_cb)(struct durable_item *item, int status);
-struct durable_item {
-    struct blob_writer *writer;
-    durable_cb cb;
-    void *data;
-    struct durable_item *next;
-    int status;
-};
-struct durable *durable_new(struct api *api);
-void durable_free(struct durable *d);
-/* Queues @item; its callback runs once the blob is durable and in place. */
-void durable_add(struct durable *d, struct durable_item *item);
-
-/* A request body streamed into the blob store (upload.c). The owner fills the public
- * part and calls upload_start(), which takes req->data and req->abort_cb; done() runs
- * once on the loop: 0 when the blob is durable and in place (writer.hash, size and
- * check are set), BASE_ETOOBIG, BASE_EEMPTY (no body), BASE_ECANCELED (the client
- * went away), BASE_ECORRUPT (the body does not hash to @expected), or a storage
- * failure (BASE_ENOSPACE...). */
-struct upload;
-typedef void (*upload_inspect_cb)(struct upload *u, const char *data, size_t len);
-typedef void (*upload_done_cb)(struct upload *u, int status);
-struct upload {
-    struct api *api;
-    struct http_request *req;
-    upload_inspect_cb inspect; /* optional; sees every byte, on a worker thread */
-    upload_done_cb done;
-    void *data;
-    bool expect_hash; /* the body must hash to @expected, else nothing is stored */
-    uint8_t expected[BLOB_HASH_BYTES];
-    struct blob_writer writer;
-    struct base_err err;
-    /* Private. */
-    bool writer_open;
-    char *fill; /* buffer the loop is filling */
-    size_t fill_len;
-    char *busy; /* buffer a worker is writing, or NULL */
-    size_t busy_len;
-    bool paused;
-    bool body_done;
-    bool aborted;
-    bool finishing;
-    int io_status;
-    uv_work_t work;
-    struct durable_item durable;
-};
-void upload_start(struct upload *u);
-/* Answers the request of an upload that ended with @status (not 0 or BASE_ECORRUPT):
- * 507, 413, 400 or 500, with a message about @what ("the file", "the copy"). */
-void upload_respond_failure(struct upload *u, int status, const char *what);
-
-/* The disk guard (space.c). Starts measuring the data dir's free space (once a
- * second, on the thread pool); stop closes its timer, and api_maybe_free() waits
- * until api_space_idle(). */
-void api_space_start(struct api *api);
-void api_space_stop(struct api *api);
-bool api_space_idle(const struct api *api);
-/* A write failed with "no space left": the node is full from now on (logged once). */
-void api_space_no_space(struct api *api);
-/* While the node is full: answers @req 507 naming the node and its free space, before
- * a byte of the body is stored, and returns true. @what: "files"
- * (a capture) or "copies" (a copy pushed by another node). */
-bool api_space_refuse(struct api *api, struct http_request *req, const char *what);
 /* Frees the api once its server, timers and jobs are all done (server.c). */
 void api_maybe_free(struct api *api);
 

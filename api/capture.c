@@ -1,6 +1,6 @@
 /* Capture: POST /api/v1/bills/{image_no}/files.
  *
- * The body streams into the blob store (upload.c) while a worker looks at its bytes
+ * The body streams into the blob store (replication/blob_in.c) while a worker looks at its bytes
  * (format, cover code, PDF pages). Once the blob is durable and in place here, copies
  * go to the other nodes placement chooses (replication/keeper.c); as soon as the write
  * quorum of durable copies exists an AddFile command is proposed (the other copies go
@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/utf8.h"
+#include "replication/blob_path.h"
 #include "replication/keeper.h"
 
 #define NAME_MAX_BYTES 255
@@ -44,7 +45,7 @@ struct capture {
     char file_id[ARCHIVE_FILE_ID_BYTES + 1];
     char format[8];
 
-    struct upload up;
+    struct blob_in up;
 
     /* Content inspection, done by the worker on the bytes it writes. */
     char carry[CARRY_BYTES];
@@ -94,7 +95,7 @@ static uint32_t count_pages(const char *p, size_t n)
 
 /* Looks at the bytes being written: magic number, the cover code, PDF pages. The
  * carry keeps the tail of the previous chunk so matches across chunks are found. */
-static void inspect(struct upload *u, const char *data, size_t len)
+static void inspect(struct blob_in *u, const char *data, size_t len)
 {
     struct capture *c = u->data;
     size_t code_len = strlen(c->image_no);
@@ -253,14 +254,14 @@ static void copied(struct keeper_copies *kc, int status)
 }
 
 /* The body is stored here: copies go to other nodes, then the capture is proposed. */
-static void uploaded(struct upload *u, int status)
+static void uploaded(struct blob_in *u, int status)
 {
     struct capture *c = u->data;
     const char *magic = format_from_magic(c->head, c->head_len);
     int rv;
     if (status != 0) {
         c->api->captures_failed++;
-        upload_respond_failure(u, status, "the file");
+        blob_in_respond_failure(u, status, "the file");
         capture_free(c);
         return;
     }
@@ -467,7 +468,7 @@ void api_handle_upload(struct api_call *call)
     if (!api_bill_visible(call, call->param) || !capture_allowed_now(call)) {
         return;
     }
-    if (api_space_refuse(call->api, call->req, "files")) {
+    if (blob_space_refuse(&call->api->blob_path, call->req, "files")) {
         call->api->captures_failed++;
         return;
     }
@@ -483,10 +484,10 @@ void api_handle_upload(struct api_call *call)
         capture_free(c);
         return;
     }
-    c->up.api = call->api;
+    c->up.bp = &call->api->blob_path;
     c->up.req = call->req;
     c->up.inspect = inspect;
     c->up.done = uploaded;
     c->up.data = c;
-    upload_start(&c->up);
+    blob_in_start(&c->up);
 }

@@ -9,6 +9,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/peer.h"
 #include "replication/repl_int.h"
 
 #define FETCH_TIMEOUT_MS (10u * 60 * 1000) /* a whole large blob over a slow link */
@@ -174,7 +175,7 @@ struct blob_fetch *repl_blob_fetch(struct repl *r, const uint8_t hash[32], uint6
     f->on_data = on_data;
     f->on_done = on_done;
     f->expected = to - from + 1;
-    snprintf(f->target, sizeof f->target, "/internal/v1/blobs/%s", hex);
+    snprintf(f->target, sizeof f->target, "%s%s", PEER_PATH_BLOBS, hex);
     snprintf(f->range, sizeof f->range, "Range: bytes=%" PRIu64 "-%" PRIu64, from, to);
     fetch_start(f);
     return f;

@@ -11,8 +11,7 @@
 
 #include "base/clock.h"
 #include "base/hex.h"
-
-#define BLOBS_PATH "/internal/v1/blobs/"
+#include "replication/peer.h"
 
 struct source {
     int fd;
@@ -197,7 +196,7 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
         return rv == BASE_ENOTFOUND ? BASE_ENOTFOUND : BASE_EIO;
     }
     hex_encode(p->hash, BLOB_HASH_BYTES, hex);
-    snprintf(target, sizeof target, "%s%s", BLOBS_PATH, hex);
+    snprintf(target, sizeof target, "%s%s", PEER_PATH_BLOBS, hex);
     snprintf(url, sizeof url, "http://%s%s", p->http, target);
     cc = send_copy(h, auth, p, &s, url, target, size, &sent, &answer);
     learned = peer_headers_learn(auth, p->http, &sent, &answer, &offset);

@@ -1,11 +1,12 @@
 /* Signed calls to other nodes' /internal/ endpoints, over the HTTP client. The body
- * is a protobuf message; the answer is kept up to REPL_INTERNAL_BODY_MAX bytes. */
+ * is a protobuf message; the answer is kept up to PEER_BODY_MAX bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
 #include "base/mem.h"
+#include "replication/peer.h"
 #include "replication/repl_int.h"
 
 static void send_call(struct peer_call *c);
@@ -40,7 +41,7 @@ static void send_call(struct peer_call *c)
     peer_answer_reset(&c->answer);
     c->headers[0] = c->auth.time;
     c->headers[1] = c->auth.signature;
-    c->headers[2] = "Content-Type: application/x-protobuf";
+    c->headers[2] = "Content-Type: " PEER_CONTENT_TYPE;
     c->headers[3] = c->auth.digest[0] != '\0' ? c->auth.digest : NULL;
     c->headers[4] = NULL;
     http_client_send(c->repl->http, &c->req, done);
@@ -66,7 +67,7 @@ struct peer_call *peer_call_start(struct repl *r, const char *method, const char
     c->req.headers = c->headers;
     c->req.body = body != NULL ? body : (strcmp(method, "POST") == 0 ? "" : NULL);
     c->req.body_len = len;
-    c->req.response_max = REPL_INTERNAL_BODY_MAX;
+    c->req.response_max = PEER_BODY_MAX;
     c->req.timeout_ms = timeout_ms;
     c->req.connect_timeout_ms = timeout_ms < 2000 ? timeout_ms : 2000;
     c->req.on_header = on_header;

@@ -1,24 +1,25 @@
-/* A request body streamed into the blob store: captures (capture.c) and copies pushed
- * by other nodes (internal.c).
+/* A request body streamed into the blob store: captures (api/capture.c) and copies
+ * pushed by other nodes (peer_server.c). See blob_path.h.
  *
  * The body arrives in fixed-size chunks: the loop fills one buffer while a worker
  * writes and hashes the other, and reading pauses while both are busy, so an upload
  * costs two chunk buffers whatever its size. At the end the blob joins a group commit
- * (durable.c) and the owner hears once, on the loop, how it ended. */
-#include "api/api_int.h"
+ * (blob_commit.c) and the owner hears once, on the loop, how it ended. */
+#include "replication/blob_path.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/peer.h"
 
 #define CHUNK_BYTES (256u << 10)
 /* Buffers hold CHUNK_BYTES plus one body callback's worth, so a chunk that arrives
  * when the buffer is nearly full is always taken whole. */
 #define BUFFER_BYTES (CHUNK_BYTES + HTTP_BODY_CHUNK_MAX)
 
-static void upload_release(struct upload *u)
+static void release(struct blob_in *u)
 {
     if (u->writer_open) {
         blob_writer_abort(&u->writer);
@@ -30,20 +31,20 @@ static void upload_release(struct upload *u)
 }
 
 /* The one place an upload ends. */
-static void upload_end(struct upload *u, int status)
+static void end(struct blob_in *u, int status)
 {
     if (status == BASE_ENOSPACE) {
-        api_space_no_space(u->api); /* logged there, once per state change */
+        blob_space_no_space(u->bp); /* logged there, once per state change */
     }
-    upload_release(u);
+    release(u);
     u->done(u, status);
 }
 
 static void write_work(uv_work_t *work)
 {
-    struct upload *u = work->data;
+    struct blob_in *u = work->data;
     if (!u->writer_open) {
-        u->io_status = blob_writer_open(u->api->blobs, &u->writer, &u->err);
+        u->io_status = blob_writer_open(u->bp->blobs, &u->writer, &u->err);
         if (u->io_status != 0) {
             return;
         }
@@ -56,14 +57,14 @@ static void write_work(uv_work_t *work)
         }
     }
     if (u->io_status == 0 && u->finishing) {
-        u->io_status = blob_writer_finish(&u->writer, u->api->config.sync_blobs, &u->err);
+        u->io_status = blob_writer_finish(&u->writer, u->bp->config.sync_blobs, &u->err);
     }
 }
 
 static void after_write(uv_work_t *work, int status);
 
 /* Hands the filled buffer to a worker. */
-static void start_write(struct upload *u, bool last)
+static void start_write(struct blob_in *u, bool last)
 {
     char *swap = u->busy;
     ASSERT(u->busy_len == 0);
@@ -73,19 +74,19 @@ static void start_write(struct upload *u, bool last)
     u->fill_len = 0;
     u->finishing = last;
     u->work.data = u;
-    ASSERT(uv_queue_work(u->api->loop, &u->work, write_work, after_write) == 0);
+    ASSERT(uv_queue_work(u->bp->loop, &u->work, write_work, after_write) == 0);
 }
 
-static void on_durable(struct durable_item *item, int status)
+static void on_committed(struct blob_commit_item *item, int status)
 {
-    struct upload *u = item->data;
+    struct blob_in *u = item->data;
     u->writer_open = false; /* committed into place (or failed and aborted) */
-    upload_end(u, status);
+    end(u, status);
 }
 
 static void after_write(uv_work_t *work, int status)
 {
-    struct upload *u = work->data;
+    struct blob_in *u = work->data;
     bool was_last = u->finishing;
     u->busy_len = 0;
     if (u->io_status == 0 && status != 0) {
@@ -104,19 +105,19 @@ static void after_write(uv_work_t *work, int status)
             }
             return;
         }
-        upload_end(u, u->io_status);
+        end(u, u->io_status);
         return;
     }
     if (was_last) {
         if (u->expect_hash &&
             memcmp(u->writer.hash, u->expected, BLOB_HASH_BYTES) != 0) {
-            upload_end(u, BASE_ECORRUPT);
+            end(u, BASE_ECORRUPT);
             return;
         }
-        u->durable.writer = &u->writer;
-        u->durable.cb = on_durable;
-        u->durable.data = u;
-        durable_add(u->api->durable, &u->durable);
+        u->commit.writer = &u->writer;
+        u->commit.cb = on_committed;
+        u->commit.data = u;
+        blob_commit_add(u->bp->commit, &u->commit);
         return;
     }
     if (u->body_done) {
@@ -132,7 +133,7 @@ static void after_write(uv_work_t *work, int status)
 
 static void on_body(struct http_request *req, const char *data, size_t len)
 {
-    struct upload *u = req->data;
+    struct blob_in *u = req->data;
     if (u->aborted) {
         return;
     }
@@ -153,7 +154,7 @@ static void on_body(struct http_request *req, const char *data, size_t len)
 
 static void on_body_done(struct http_request *req, int status)
 {
-    struct upload *u = req->data;
+    struct blob_in *u = req->data;
     u->body_done = true;
     if (status != 0 || u->aborted) {
         int why = u->io_status != 0        ? u->io_status
@@ -161,7 +162,7 @@ static void on_body_done(struct http_request *req, int status)
                                            : BASE_ECANCELED;
         u->aborted = true;
         if (u->busy_len == 0) {
-            upload_end(u, why);
+            end(u, why);
         } else if (u->io_status == 0) {
             /* A worker still owns a buffer; after_write ends the upload. */
             u->io_status = why;
@@ -170,7 +171,7 @@ static void on_body_done(struct http_request *req, int status)
     }
     if (u->busy_len == 0) {
         if (u->fill_len == 0 && !u->writer_open) {
-            upload_end(u, BASE_EEMPTY);
+            end(u, BASE_EEMPTY);
             return;
         }
         start_write(u, true);
@@ -179,48 +180,47 @@ static void on_body_done(struct http_request *req, int status)
 
 static void on_abort(struct http_request *req)
 {
-    struct upload *u = req->data;
+    struct blob_in *u = req->data;
     u->aborted = true;
 }
 
-void upload_start(struct upload *u)
+void blob_in_start(struct blob_in *u)
 {
-    ASSERT(u->api != NULL && u->req != NULL && u->done != NULL);
+    ASSERT(u->bp != NULL && u->req != NULL && u->done != NULL);
     u->fill = xmalloc(BUFFER_BYTES);
     u->req->data = u;
     u->req->abort_cb = on_abort;
     http_request_read_body(u->req, on_body, on_body_done);
 }
 
-void upload_respond_failure(struct upload *u, int status, const char *what)
+void blob_in_respond_failure(struct blob_in *u, int status, const char *what)
 {
-    struct api *api = u->api;
     struct http_request *req = u->req;
     switch (status) {
     case BASE_ENOSPACE:
-        api_respond_error(api, req, 507, API_E_INSUFFICIENT_STORAGE,
-                          "node %llu's disk is full: it has no space left to store %s; it "
-                          "refuses new files until space is freed on it",
-                          (unsigned long long)api->config.node_id, what);
+        peer_respond_error(req, 507, PEER_E_INSUFFICIENT_STORAGE,
+                           "node %llu's disk is full: it has no space left to store %s; it "
+                           "refuses new files until space is freed on it",
+                           (unsigned long long)u->bp->config.node_id, what);
         break;
     case BASE_ETOOBIG:
-        api_respond_error(api, req, 413, API_E_BODY_TOO_LARGE,
-                          "%s is larger than the node accepts", what);
+        peer_respond_error(req, 413, PEER_E_BODY_TOO_LARGE,
+                           "%s is larger than the node accepts", what);
         break;
     case BASE_EEMPTY:
-        api_respond_error(api, req, 400, API_E_EMPTY_FILE,
-                          "the body is empty: send the file's bytes as the request body");
+        peer_respond_error(req, 400, PEER_E_EMPTY_FILE,
+                           "the body is empty: send the file's bytes as the request body");
         break;
     case BASE_ECANCELED:
         /* The client went away or broke the body: the answer is not sent; the request
          * is released. */
-        api_respond_error(api, req, 400, API_E_BAD_REQUEST, "the upload did not complete");
+        peer_respond_error(req, 400, PEER_E_BAD_REQUEST, "the upload did not complete");
         break;
     default:
-        api_respond_error(api, req, 500, API_E_INTERNAL,
-                          "storing %s failed on this node; retry, and tell the operator if "
-                          "it persists",
-                          what);
+        peer_respond_error(req, 500, PEER_E_INTERNAL,
+                           "storing %s failed on this node; retry, and tell the operator if "
+                           "it persists",
+                           what);
         break;
     }
 }
