@@ -4,9 +4,7 @@
  * keeper_repair.c. See keeper.h. */
 #include "replication/keeper_int.h"
 
-#include <stdlib.h>
-
-#include "storage/rocks.h"
+#include "archive/blobs.h"
 
 /* ---- Local garbage: files no record lists this node for ---- */
 
@@ -21,8 +19,7 @@ static bool sweep_one(void *arg, const uint8_t hash[BLOB_HASH_BYTES], uint64_t s
     struct sweep *s = arg;
     struct keeper *k = s->k;
     struct base_err err;
-    char *val;
-    size_t vlen;
+    BlobRecord *rec;
     bool listed = false;
     int rv;
     (void)size;
@@ -32,19 +29,14 @@ static bool sweep_one(void *arg, const uint8_t hash[BLOB_HASH_BYTES], uint64_t s
     if (mtime_ms + k->cfg.gc_grace_ms > s->now_wall) {
         return true; /* too young: a copy whose record may be on its way */
     }
-    rv = rocks_get(k->archive->db, ROCKS_CF_BLOBS, hash, BLOB_HASH_BYTES, &val, &vlen, &err);
+    rv = archive_read_blob(k->archive, hash, &rec, &err);
     if (rv == 0) {
-        BlobRecord *rec = blob_record__unpack(NULL, vlen, (const uint8_t *)val);
-        free(val);
-        if (rec == NULL) {
-            return true; /* never delete on a record that cannot be read */
-        }
         for (size_t i = 0; i < rec->n_holders && !listed; i++) {
             listed = rec->holders[i] == k->cfg.node_id;
         }
-        blob_record__free_unpacked(rec, NULL);
+        archive_free_blob(rec);
     } else if (rv != BASE_ENOTFOUND) {
-        return true;
+        return true; /* never delete on a record that cannot be read */
     }
     if (!listed && atomic_load(&k->fresh) &&
         blob_remove(k->blobs, hash, k->cfg.gc_grace_ms, clock_wall_ms(), &err) == 0) {

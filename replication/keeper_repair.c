@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive/blobs.h"
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "storage/rocks.h"
 
 /* ---- Holder changes, collected and proposed in batches ---- */
 
@@ -320,13 +320,23 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
     }
 }
 
+/* The walk's step: stops when the keeper does. */
+static bool pass_visit(const uint8_t hash[BLOB_HASH_BYTES], const BlobRecord *rec, void *arg)
+{
+    struct pass *p = arg;
+    if (atomic_load(&p->k->stop)) {
+        return false;
+    }
+    visit(p, hash, rec);
+    return true;
+}
+
 /* One pass; true when it made copies or proposed changes (the next pass then comes
  * soon, to count what they changed and to take the next step). */
 bool keeper_pass_run(struct keeper *k, bool check_own)
 {
     struct pass *p = xcalloc(1, sizeof *p);
     struct base_err err;
-    struct rocks_iter *it;
     uint64_t started = mono_ms();
     bool acted;
     p->k = k;
@@ -346,29 +356,9 @@ bool keeper_pass_run(struct keeper *k, bool check_own)
         LOG_WARN("keeper", "pass: reading the members: %s", err.msg);
         goto out;
     }
-    it = rocks_iter_new(k->archive->db, ROCKS_CF_BLOBS, NULL, 0);
-    for (rocks_iter_first(it); rocks_iter_valid(it) && !atomic_load(&k->stop);
-         rocks_iter_next(it)) {
-        size_t klen, vlen;
-        const char *key = rocks_iter_key(it, &klen);
-        const char *val = rocks_iter_value(it, &vlen);
-        BlobRecord *rec;
-        uint8_t hash[BLOB_HASH_BYTES];
-        if (klen != BLOB_HASH_BYTES) {
-            continue;
-        }
-        rec = blob_record__unpack(NULL, vlen, (const uint8_t *)val);
-        if (rec == NULL) {
-            continue;
-        }
-        memcpy(hash, key, BLOB_HASH_BYTES);
-        visit(p, hash, rec);
-        blob_record__free_unpacked(rec, NULL);
-    }
-    if (rocks_iter_status(it, &err) != 0) {
+    if (archive_each_blob(k->archive, pass_visit, p, &err) != 0) {
         LOG_WARN("keeper", "pass: %s", err.msg);
     }
-    rocks_iter_free(it);
     run_repairs(p);
     flush_changes(k, p->changes);
     flush_purge(p);
