@@ -1,5 +1,5 @@
 /* Folder-private to replication/: the state shared by the raft adapter (raft_node.c),
- * the waits (wait.c), forwarding (forward.c), signed calls to other nodes
+ * the waits (wait.c), forwarding (propose.c, read_index.c), signed calls to other nodes
  * (peer_call.c) and membership (membership.c). Only these files include it. */
 #ifndef IMGARC_REPLICATION_REPL_INT_H
 #define IMGARC_REPLICATION_REPL_INT_H
@@ -160,8 +160,10 @@ void repl_waits_kick(struct repl *r);
 /* Ends every wait with BASE_ESHUTDOWN and closes the timer. */
 void repl_waits_stop(struct repl *r);
 
-/* forward.c */
+/* propose.c */
 int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd);
+
+/* read_index.c */
 void repl_reads_fail(struct repl *r, struct repl_read *list, int status);
 
 /* peer_call.c */
@@ -184,7 +186,7 @@ void repl_members_init(struct repl *r);
 /* Leadership changed (became leader, or stopped being it). */
 void repl_members_leadership(struct repl *r, bool leader);
 /* This node sees @leader lead now: forwarded proposals still waiting on a call to
- * another node end at once with BASE_ERETRY (forward.c). */
+ * another node end at once with BASE_ERETRY (propose.c). */
 void repl_forwards_leader_changed(struct repl *r, uint64_t leader);
 void repl_members_stop(struct repl *r);
 
