@@ -13,7 +13,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "replication/keeper.h"
+#include "replication/repl.h"
 #include "version.h"
 
 void api_route(struct api *api, struct http_request *req);

@@ -23,6 +23,7 @@
 #include "replication/blob_push.h"
 #include "replication/keeper.h"
 #include "replication/placement.h"
+#include "replication/repl.h"
 
 #define TIMER_MS 500
 /* A pass runs this often even when nothing changed, and at least this far apart (or

@@ -9,8 +9,7 @@
 
 #include "archive/nodes.h"
 #include "net/http_client.h"
-#include "replication/membership.h"
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 
 /* How long a forwarded proposal may take at the leader, and then how long this node
  * may take to apply the leader's entry (the write is acknowledged either way). */
