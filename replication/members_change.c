@@ -93,19 +93,15 @@ static void join_registered(struct repl_propose *p, int status, const struct arc
         finish(c, 0, "a member already");
         return;
     }
-    if (r->change_in_flight || r->raft.configuration_uncommitted_index != 0) {
+    if (r->roles.change_in_flight || r->raft.configuration_uncommitted_index != 0) {
         finish(c, BASE_ERETRY, "another membership change is in progress; retry");
         return;
     }
-    memset(&r->change, 0, sizeof r->change);
-    r->change.data = r;
-    rv = raft_add(&r->raft, &r->change, c->id, c->raft, repl_members_change_done);
+    rv = repl_members_add(r, c);
     if (rv != 0) {
         finish(c, BASE_ERETRY, "raft_add: %s", raft_strerror(rv));
         return;
     }
-    r->change_in_flight = true;
-    r->change_owner = c;
 }
 
 /* Why @c cannot join (into c->message), or 0. */
@@ -134,7 +130,7 @@ static int join_refusal(struct repl *r, struct repl_change *c)
             return BASE_ECONFLICT;
         }
     }
-    if (r->change_in_flight || r->raft.configuration_uncommitted_index != 0) {
+    if (r->roles.change_in_flight || r->raft.configuration_uncommitted_index != 0) {
         snprintf(c->message, sizeof c->message,
                  "another membership change is in progress; retry");
         return BASE_ERETRY;

@@ -1,12 +1,10 @@
 /* Folder-private to the membership files: what members_roles.c, members_self.c,
  * members_view.c and members_change.c call in each other. Only these include it.
  *
- * Who writes which part of struct repl (repl_int.h, "members" and "join"):
- * members_roles.c the leader's peers, the one raft change in flight (change,
- * change_in_flight, change_owner) and the storage proposal; members_self.c the tick,
- * member, removed, the register proposal and the join state; members_change.c
- * takes the raft change for a join (change_owner) through the same one-change rule.
- * members_view.c writes nothing of it. */
+ * Who writes which part of struct repl (repl_int.h): members_roles.c "roles" (the
+ * leader's peers, the one raft change in flight, a join's raft_add included, and the
+ * storage proposal); members_self.c "self" and "join". members_change.c and
+ * members_view.c write none: they go through the functions below. */
 #ifndef IMGARC_REPLICATION_MEMBERS_INT_H
 #define IMGARC_REPLICATION_MEMBERS_INT_H
 
@@ -32,8 +30,9 @@ void repl_members_forget_peers(struct repl *r);
 bool repl_members_is_removed(struct repl *r, uint64_t id);
 /* Voters of the configuration, in @zone (NULL: all). */
 unsigned repl_members_count_voters(struct repl *r, const char *zone);
-/* The raft callback of every membership change, the role manager's and a join's. */
-void repl_members_change_done(struct raft_change *req, int status);
+/* Adds node c->id (c->raft) as a spare: the one raft change, owned by @c until
+ * repl_members_join_added() (0), or raft's error. */
+int repl_members_add(struct repl *r, struct repl_change *c);
 
 /* members_change.c */
 /* A join's raft_add ended (from repl_members_change_done). */

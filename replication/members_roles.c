@@ -14,7 +14,7 @@
 
 struct peer *repl_members_peer_find(struct repl *r, uint64_t id)
 {
-    for (struct peer *p = r->peers; p != NULL; p = p->next) {
+    for (struct peer *p = r->roles.peers; p != NULL; p = p->next) {
         if (p->id == id) {
             return p;
         }
@@ -24,13 +24,13 @@ struct peer *repl_members_peer_find(struct repl *r, uint64_t id)
 
 bool repl_members_peer_up(struct repl *r, const struct peer *p)
 {
-    return uv_now(r->loop) - p->last_ok_ms <= r->down_after_ms;
+    return uv_now(r->loop) - p->last_ok_ms <= r->conf.down_after_ms;
 }
 
 /* Forgets @p: at once, or when its poll in flight ends. */
 static void peer_drop(struct repl *r, struct peer *p)
 {
-    struct peer **pp = &r->peers;
+    struct peer **pp = &r->roles.peers;
     while (*pp != p) {
         pp = &(*pp)->next;
     }
@@ -44,8 +44,8 @@ static void peer_drop(struct repl *r, struct peer *p)
 
 void repl_members_forget_peers(struct repl *r)
 {
-    while (r->peers != NULL) {
-        peer_drop(r, r->peers);
+    while (r->roles.peers != NULL) {
+        peer_drop(r, r->roles.peers);
     }
 }
 
@@ -80,7 +80,7 @@ void repl_members_poll_peers(struct repl *r)
 {
     const struct raft_configuration *conf = &r->raft.configuration;
     struct peer *p, *next;
-    for (p = r->peers; p != NULL; p = next) {
+    for (p = r->roles.peers; p != NULL; p = next) {
         next = p->next;
         if (repl_role_of(r, p->id) < 0) {
             peer_drop(r, p);
@@ -97,8 +97,8 @@ void repl_members_poll_peers(struct repl *r)
             p = xcalloc(1, sizeof *p);
             p->id = id;
             p->last_ok_ms = uv_now(r->loop); /* a grace period before it counts as down */
-            p->next = r->peers;
-            r->peers = p;
+            p->next = r->roles.peers;
+            r->roles.peers = p;
         }
         if (p->polling || archive_get_node(r->archive, id, &rec, &err) != 0) {
             continue;
@@ -121,15 +121,15 @@ static void start_change(struct repl *r, int rv, const char *what, uint64_t id)
         return;
     }
     LOG_INFO("members", "%s node %llu", what, (unsigned long long)id);
-    r->change_in_flight = true;
+    r->roles.change_in_flight = true;
 }
 
-void repl_members_change_done(struct raft_change *req, int status)
+static void change_done(struct raft_change *req, int status)
 {
     struct repl *r = req->data;
-    struct repl_change *owner = r->change_owner;
-    r->change_in_flight = false;
-    r->change_owner = NULL;
+    struct repl_change *owner = r->roles.change_owner;
+    r->roles.change_in_flight = false;
+    r->roles.change_owner = NULL;
     if (status != 0 && !r->stopping) {
         LOG_WARN("members", "membership change failed: %s", raft_strerror(status));
     }
@@ -209,11 +209,25 @@ static uint64_t best_standby(struct repl *r)
 
 static bool assign(struct repl *r, uint64_t id, int role, const char *what)
 {
-    memset(&r->change, 0, sizeof r->change);
-    r->change.data = r;
-    start_change(r, raft_assign(&r->raft, &r->change, id, role, repl_members_change_done), what,
+    memset(&r->roles.change, 0, sizeof r->roles.change);
+    r->roles.change.data = r;
+    start_change(r, raft_assign(&r->raft, &r->roles.change, id, role, change_done), what,
                  id);
     return true;
+}
+
+int repl_members_add(struct repl *r, struct repl_change *c)
+{
+    int rv;
+    memset(&r->roles.change, 0, sizeof r->roles.change);
+    r->roles.change.data = r;
+    rv = raft_add(&r->raft, &r->roles.change, c->id, c->raft, change_done);
+    if (rv != 0) {
+        return rv;
+    }
+    r->roles.change_in_flight = true;
+    r->roles.change_owner = c;
+    return 0;
 }
 
 /* Whether a removed member has applied its removal: once out of the configuration it
@@ -231,7 +245,7 @@ static bool removal_known(struct repl *r, uint64_t id)
         p->removal_since_ms = now;
     }
     return now - p->removal_since_ms >
-           (repl_members_peer_up(r, p) ? r->failover_after_ms : r->down_after_ms);
+           (repl_members_peer_up(r, p) ? r->conf.failover_after_ms : r->conf.down_after_ms);
 }
 
 /* Members marked removed leave the configuration (the leader too: it steps down once
@@ -242,9 +256,9 @@ static bool step_remove(struct repl *r)
     for (unsigned i = 0; i < conf->n; i++) {
         uint64_t id = conf->servers[i].id;
         if (repl_members_is_removed(r, id) && removal_known(r, id)) {
-            memset(&r->change, 0, sizeof r->change);
-            r->change.data = r;
-            start_change(r, raft_remove(&r->raft, &r->change, id, repl_members_change_done),
+            memset(&r->roles.change, 0, sizeof r->roles.change);
+            r->roles.change.data = r;
+            start_change(r, raft_remove(&r->raft, &r->roles.change, id, change_done),
                          "removing from the raft configuration", id);
             return true;
         }
@@ -270,14 +284,14 @@ static bool step_spares(struct repl *r)
 static bool step_failover(struct repl *r)
 {
     const struct raft_configuration *conf = &r->raft.configuration;
-    if (repl_members_count_voters(r, NULL) < r->voters) {
+    if (repl_members_count_voters(r, NULL) < r->conf.voters) {
         return false;
     }
     for (unsigned i = 0; i < conf->n; i++) {
         const struct raft_server *s = &conf->servers[i];
         struct peer *p = repl_members_peer_find(r, s->id);
         if (s->role == RAFT_VOTER && p != NULL &&
-            uv_now(r->loop) - p->last_ok_ms > r->failover_after_ms && best_standby(r) != 0) {
+            uv_now(r->loop) - p->last_ok_ms > r->conf.failover_after_ms && best_standby(r) != 0) {
             LOG_WARN("members", "voter %llu has not answered for %llu ms: replacing it by a "
                                 "standby", (unsigned long long)s->id,
                      (unsigned long long)(uv_now(r->loop) - p->last_ok_ms));
@@ -290,7 +304,7 @@ static bool step_failover(struct repl *r)
 static bool step_promote(struct repl *r)
 {
     uint64_t id;
-    if (repl_members_count_voters(r, NULL) >= r->voters || (id = best_standby(r)) == 0) {
+    if (repl_members_count_voters(r, NULL) >= r->conf.voters || (id = best_standby(r)) == 0) {
         return false;
     }
     return assign(r, id, RAFT_VOTER, "promoting to voter");
@@ -298,7 +312,7 @@ static bool step_promote(struct repl *r)
 
 void repl_members_reconcile(struct repl *r)
 {
-    if (r->stopping || !repl_is_leader(r) || r->change_in_flight ||
+    if (r->stopping || !repl_is_leader(r) || r->roles.change_in_flight ||
         r->raft.configuration_uncommitted_index != 0 || raft_transferee(&r->raft) != 0) {
         return;
     }
@@ -310,7 +324,7 @@ void repl_members_reconcile(struct repl *r)
 static void storage_set(struct repl_propose *p, int status, const struct archive_result *res)
 {
     struct repl *r = p->data;
-    r->storage_in_flight = false;
+    r->roles.storage_in_flight = false;
     if (status != 0 || res->status != ARCHIVE_OK) {
         LOG_WARN("members", "changing a node's storage state failed: %s",
                  status != 0 ? base_strerror(status) : res->message);
@@ -326,9 +340,9 @@ static void propose_storage(struct repl *r, uint64_t id, const char *state, uint
     sns.storage = (char *)state;
     cmd.body_case = COMMAND__BODY_SET_NODE_STORAGE;
     cmd.set_node_storage = &sns;
-    r->storage_prop.data = r;
-    if (repl_propose_local(r, &r->storage_prop, &cmd, storage_set) == 0) {
-        r->storage_in_flight = true;
+    r->roles.storage_prop.data = r;
+    if (repl_propose_local(r, &r->roles.storage_prop, &cmd, storage_set) == 0) {
+        r->roles.storage_in_flight = true;
         if (strcmp(state, ARCHIVE_STORAGE_OUT) == 0) {
             LOG_WARN("members", "node %llu has not answered for %llu s: marking it out; its "
                      "copies are made again on other nodes", (unsigned long long)id,
@@ -364,7 +378,7 @@ void repl_members_step_storage(struct repl *r)
     uint64_t now = uv_now(r->loop);
     struct stray stray = {.repl = r};
     struct base_err list_err;
-    if (r->storage_in_flight || r->stopping) {
+    if (r->roles.storage_in_flight || r->stopping) {
         return;
     }
     if (archive_list_nodes(r->archive, stray_node, &stray, &list_err) == 0 &&
@@ -374,7 +388,7 @@ void repl_members_step_storage(struct repl *r)
         propose_storage(r, stray.found, ARCHIVE_STORAGE_OUT, 0);
         return;
     }
-    for (struct peer *p = r->peers; p != NULL; p = p->next) {
+    for (struct peer *p = r->roles.peers; p != NULL; p = p->next) {
         NodeRecord *rec;
         struct base_err err;
         uint64_t silent = now - p->last_ok_ms;
@@ -383,7 +397,7 @@ void repl_members_step_storage(struct repl *r)
             continue;
         }
         if (!rec->removed && strcmp(rec->storage, ARCHIVE_STORAGE_OUT) != 0 &&
-            silent > r->repair_after_ms) {
+            silent > r->conf.repair_after_ms) {
             /* A draining node that dies is out too: its copies must not count. */
             want = ARCHIVE_STORAGE_OUT;
         } else if (!rec->removed && strcmp(rec->storage, ARCHIVE_STORAGE_OUT) == 0 &&

@@ -36,10 +36,10 @@ int repl_members_propose_register(struct repl *r, struct repl_propose *p,
 static void registered(struct repl_propose *p, int status, const struct archive_result *res)
 {
     struct repl *r = p->data;
-    r->register_in_flight = false;
+    r->self.register_in_flight = false;
     if (status == 0 && res->status == ARCHIVE_OK) {
-        LOG_INFO("members", "registered this node: http=%s raft=%s zone=%s", r->http_address,
-                 r->raft_address, r->zone);
+        LOG_INFO("members", "registered this node: http=%s raft=%s zone=%s", r->conf.http_address,
+                 r->conf.raft_address, r->zone);
     } else if (status == 0) {
         LOG_WARN("members", "registering this node refused: %s", res->message);
     }
@@ -52,27 +52,28 @@ static void register_self(struct repl *r)
     struct base_err err;
     NodeRecord *rec = NULL;
     int rv = archive_get_node(r->archive, r->id, &rec, &err);
-    bool current = rv == 0 && strcmp(rec->http, r->http_address) == 0 &&
-                   strcmp(rec->raft, r->raft_address) == 0 && strcmp(rec->zone, r->zone) == 0;
-    if (rv == 0 && rec->removed && !r->removed) {
-        r->removed = true;
+    bool current = rv == 0 && strcmp(rec->http, r->conf.http_address) == 0 &&
+                   strcmp(rec->raft, r->conf.raft_address) == 0 && strcmp(rec->zone, r->zone) == 0;
+    if (rv == 0 && rec->removed && !r->self.removed) {
+        r->self.removed = true;
         LOG_ERROR("members", "this node (%llu) was removed from the cluster: it refuses "
                              "requests now; to bring it back, stop it, empty its data dir "
                              "and start it with --join", (unsigned long long)r->id);
     }
     archive_free_node(rec);
-    if (current || r->removed || r->register_in_flight || r->http_address[0] == '\0' ||
-        !archive_cluster_initialized(r->archive) || r->last_leader == 0) {
+    if (current || r->self.removed || r->self.register_in_flight ||
+        r->conf.http_address[0] == '\0' || !archive_cluster_initialized(r->archive) ||
+        r->lead.last == 0) {
         return;
     }
     memset(&c, 0, sizeof c);
     c.id = r->id;
-    snprintf(c.http, sizeof c.http, "%s", r->http_address);
-    snprintf(c.raft, sizeof c.raft, "%s", r->raft_address);
+    snprintf(c.http, sizeof c.http, "%s", r->conf.http_address);
+    snprintf(c.raft, sizeof c.raft, "%s", r->conf.raft_address);
     snprintf(c.zone, sizeof c.zone, "%s", r->zone);
-    r->register_prop.data = r;
-    if (repl_members_propose_register(r, &r->register_prop, &c, false, registered) == 0) {
-        r->register_in_flight = true;
+    r->self.register_prop.data = r;
+    if (repl_members_propose_register(r, &r->self.register_prop, &c, false, registered) == 0) {
+        r->self.register_in_flight = true;
     }
 }
 
@@ -81,7 +82,7 @@ static void joined(struct peer_call *call)
     struct repl *r = call->repl;
     ChangeResult *res = NULL;
     char why[400] = "";
-    r->join_call = NULL;
+    r->join.call = NULL;
     if (call->req.status == 200 && !call->req.truncated) {
         res = change_result__unpack(NULL, call->req.response_len,
                                     (const uint8_t *)call->req.response);
@@ -94,15 +95,15 @@ static void joined(struct peer_call *call)
     peer_call_free(call);
     if (res != NULL && res->error == 0) {
         LOG_INFO("members", "join through %s: %s as %s; the leader catches this node up now",
-                 r->join, res->added ? "added" : "a member already", res->role);
-        r->join_accepted_ms = uv_now(r->loop);
-        r->join_backoff_ms = REPL_JOIN_BACKOFF_MIN_MS;
+                 r->conf.join, res->added ? "added" : "a member already", res->role);
+        r->join.accepted_ms = uv_now(r->loop);
+        r->join.backoff_ms = REPL_JOIN_BACKOFF_MIN_MS;
     } else if (!r->stopping) {
-        LOG_WARN("members", "join through %s failed: %s; trying again in %llu ms", r->join, why,
-                 (unsigned long long)r->join_backoff_ms);
-        r->join_next_ms = uv_now(r->loop) + r->join_backoff_ms;
-        r->join_backoff_ms = r->join_backoff_ms * 2 < REPL_JOIN_BACKOFF_MAX_MS
-                                 ? r->join_backoff_ms * 2
+        LOG_WARN("members", "join through %s failed: %s; trying again in %llu ms", r->conf.join,
+                 why, (unsigned long long)r->join.backoff_ms);
+        r->join.next_ms = uv_now(r->loop) + r->join.backoff_ms;
+        r->join.backoff_ms = r->join.backoff_ms * 2 < REPL_JOIN_BACKOFF_MAX_MS
+                                 ? r->join.backoff_ms * 2
                                  : REPL_JOIN_BACKOFF_MAX_MS;
     }
     change_result__free_unpacked(res, NULL);
@@ -115,28 +116,28 @@ static void join_tick(struct repl *r)
     uint64_t now = uv_now(r->loop);
     void *body;
     size_t len;
-    if (r->member || r->join[0] == '\0' || r->join_call != NULL || now < r->join_next_ms ||
-        (r->join_accepted_ms != 0 && now - r->join_accepted_ms < JOIN_ACCEPTED_QUIET_MS)) {
+    if (r->self.member || r->conf.join[0] == '\0' || r->join.call != NULL ||
+        now < r->join.next_ms || (r->join.accepted_ms != 0 && now - r->join.accepted_ms < JOIN_ACCEPTED_QUIET_MS)) {
         return;
     }
     jr.id = r->id;
-    jr.http = r->http_address;
-    jr.raft = r->raft_address;
+    jr.http = r->conf.http_address;
+    jr.raft = r->conf.raft_address;
     jr.zone = r->zone;
     len = join_request__get_packed_size(&jr);
     body = xmalloc(len > 0 ? len : 1);
     join_request__pack(&jr, body);
-    r->join_call = peer_call_start(r, "POST", r->join, "/internal/v1/join", body, len,
+    r->join.call = peer_call_start(r, "POST", r->conf.join, "/internal/v1/join", body, len,
                                    REPL_FORWARD_TIMEOUT_MS, joined, NULL);
 }
 
 static void check_member(struct repl *r)
 {
-    if (r->member || repl_role_of(r, r->id) < 0) {
+    if (r->self.member || repl_role_of(r, r->id) < 0) {
         return;
     }
-    r->member = true;
-    if (r->joining_marker != NULL && unlink(r->joining_marker) == 0) {
+    r->self.member = true;
+    if (r->conf.joining_marker != NULL && unlink(r->conf.joining_marker) == 0) {
         LOG_INFO("members", "this node is a member of the cluster now (%s)",
                  repl_role_name(repl_role_of(r, r->id)));
     }
@@ -150,7 +151,7 @@ static void tick_cb(uv_timer_t *t)
     }
     check_member(r);
     join_tick(r);
-    if (r->member) {
+    if (r->self.member) {
         register_self(r);
     }
     if (repl_is_leader(r)) {
@@ -162,9 +163,9 @@ static void tick_cb(uv_timer_t *t)
 
 void repl_members_init(struct repl *r)
 {
-    r->join_backoff_ms = REPL_JOIN_BACKOFF_MIN_MS;
-    uv_timer_init(r->loop, &r->tick);
-    r->tick.data = r;
+    r->join.backoff_ms = REPL_JOIN_BACKOFF_MIN_MS;
+    uv_timer_init(r->loop, &r->self.tick);
+    r->self.tick.data = r;
     repl_members_tick_now(r);
 }
 
@@ -179,7 +180,7 @@ void repl_members_leadership(struct repl *r, bool leader)
 
 void repl_members_tick_now(struct repl *r)
 {
-    uv_timer_start(&r->tick, tick_cb, 0, REPL_TICK_MS);
+    uv_timer_start(&r->self.tick, tick_cb, 0, REPL_TICK_MS);
 }
 
 static void tick_closed(uv_handle_t *h)
@@ -190,10 +191,20 @@ static void tick_closed(uv_handle_t *h)
 void repl_members_stop(struct repl *r)
 {
     repl_members_forget_peers(r); /* polls in flight end with the HTTP client */
-    uv_close((uv_handle_t *)&r->tick, tick_closed);
+    uv_close((uv_handle_t *)&r->self.tick, tick_closed);
 }
 
 /* ---- This node's status ---- */
+
+void repl_set_draining(struct repl *r)
+{
+    r->self.draining = true;
+}
+
+void repl_set_disk_full(struct repl *r, bool full)
+{
+    r->self.disk_full = full;
+}
 
 /* The leader's verdicts: every member of its configuration, with its role and whether
  * it answers (itself included). */
@@ -235,8 +246,8 @@ static void statfs_done(uv_fs_t *req)
     items = xcalloc(n_peers + 1, sizeof *items);
     repl_get_status(r, &rs);
     st.id = r->id;
-    st.http = r->http_address;
-    st.raft = r->raft_address;
+    st.http = r->conf.http_address;
+    st.raft = r->conf.raft_address;
     st.zone = r->zone;
     st.state = (char *)rs.state;
     st.role = (char *)rs.role;
@@ -248,14 +259,14 @@ static void statfs_done(uv_fs_t *req)
     st.blob_bytes = r->blobs != NULL ? blob_store_bytes(r->blobs) : 0;
     st.blob_count = r->blobs != NULL ? blob_store_count(r->blobs) : 0;
     st.free_bytes = free_bytes;
-    st.draining = r->draining;
-    st.disk_full = r->disk_full;
-    st.removed = r->removed;
+    st.draining = r->self.draining;
+    st.disk_full = r->self.disk_full;
+    st.removed = r->self.removed;
     st.leader_changes = rs.leader_changes;
     if (repl_is_leader(r)) {
         fill_peers(r, &st, list, items);
     }
-    r->fs_in_flight--;
+    r->self.fs_in_flight--;
     s->cb(s, &st);
     free(list);
     free(items);
@@ -269,7 +280,7 @@ void repl_local_status(struct repl *r, struct repl_self *s, repl_self_cb cb)
     int rv;
     s->repl = r;
     s->cb = cb;
-    rv = uv_fs_statfs(r->loop, &s->fs, r->data_dir, statfs_done);
+    rv = uv_fs_statfs(r->loop, &s->fs, r->conf.data_dir, statfs_done);
     ASSERT(rv == 0); /* fails only for invalid arguments */
-    r->fs_in_flight++;
+    r->self.fs_in_flight++;
 }

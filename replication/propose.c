@@ -9,8 +9,8 @@
  * lead before the entry commits, an answer that is not a valid result, or this node
  * seeing another leader while the call waits: repl_forwards_leader_changed() ends it
  * then, so a client is not held for the call's whole timeout by a leader that was cut
- * off or stopped), the outcome is unknown: the proposer gets BASE_ERETRY and the client retries with its idempotency
- * key. When the leader refuses the call (a 4xx: it checks the signature and the body
+ * off or stopped), the outcome is unknown: the proposer gets BASE_ERETRY and the client
+ * retries with its idempotency key. When the leader refuses the call (a 4xx: it checks the signature and the body
  * before doing anything), nothing was applied: the proposer gets BASE_EREFUSED. Either
  * way p->why says which leader and what it answered. Nothing is retried here (but the
  * one re-signing of a call refused for the clock window, peer_call.c, which the leader
@@ -131,11 +131,11 @@ static int forward_failure(struct repl_propose *p, const struct peer_call *c)
 static void forwarding_add(struct repl *r, struct repl_propose *p)
 {
     p->prev = NULL;
-    p->next = r->forwarding;
-    if (r->forwarding != NULL) {
-        r->forwarding->prev = p;
+    p->next = r->forwards.list;
+    if (r->forwards.list != NULL) {
+        r->forwards.list->prev = p;
     }
-    r->forwarding = p;
+    r->forwards.list = p;
 }
 
 static void forwarding_remove(struct repl *r, struct repl_propose *p)
@@ -143,7 +143,7 @@ static void forwarding_remove(struct repl *r, struct repl_propose *p)
     if (p->prev != NULL) {
         p->prev->next = p->next;
     } else {
-        r->forwarding = p->next;
+        r->forwards.list = p->next;
     }
     if (p->next != NULL) {
         p->next->prev = p->prev;
@@ -156,7 +156,7 @@ static void forwarding_remove(struct repl *r, struct repl_propose *p)
  * to retry (with its idempotency key), rather than after REPL_FORWARD_TIMEOUT_MS. */
 void repl_forwards_leader_changed(struct repl *r, uint64_t leader)
 {
-    struct repl_propose *p = r->forwarding;
+    struct repl_propose *p = r->forwards.list;
     while (p != NULL) {
         struct repl_propose *next = p->next; /* p leaves the list in its callback */
         if (p->leader != leader && p->call != NULL) {
@@ -181,12 +181,12 @@ static void forwarded(struct peer_call *c)
     p->call = NULL;
     peer_call_free(c);
     if (r->stopping) {
-        r->forwards_failed++;
+        r->forwards.failed++;
         p->cb(p, BASE_ESHUTDOWN, NULL);
         return;
     }
     if (!ok) {
-        r->forwards_failed++;
+        r->forwards.failed++;
         LOG_WARN("forward", "proposal %s: %s",
                  status == BASE_EREFUSED ? "refused" : "not confirmed (outcome unknown)",
                  p->why);
@@ -215,7 +215,7 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd)
     p->raft_req = NULL;
     p->leader = leader;
     p->superseded_by = 0;
-    r->forwards_total++;
+    r->forwards.total++;
     forwarding_add(r, p);
     p->call = peer_call_start(r, "POST", http, "/internal/v1/propose", body, len,
                               REPL_FORWARD_TIMEOUT_MS, forwarded, p);

@@ -15,7 +15,7 @@ static void read_applied(struct repl_wait *w, int status)
     rd->cb(rd, status);
 }
 
-void repl_reads_fail(struct repl *r, struct repl_read *list, int status)
+static void reads_fail(struct repl *r, struct repl_read *list, int status)
 {
     while (list != NULL) {
         struct repl_read *rd = list;
@@ -27,24 +27,30 @@ void repl_reads_fail(struct repl *r, struct repl_read *list, int status)
 
 static int start_barrier(struct repl *r);
 
+void repl_reads_stop(struct repl *r)
+{
+    reads_fail(r, r->reads.next, BASE_ESHUTDOWN);
+    r->reads.next = NULL;
+}
+
 static void barrier_done(struct raft_barrier *b, int status)
 {
     struct repl *r = b->data;
-    struct repl_read *done = r->reads_current;
-    r->barrier_in_flight = false;
-    r->reads_current = NULL;
+    struct repl_read *done = r->reads.current;
+    r->reads.barrier_in_flight = false;
+    r->reads.current = NULL;
     if (status != 0 || r->stopping) {
-        repl_reads_fail(r, done, r->stopping ? BASE_ESHUTDOWN : BASE_ERETRY);
+        reads_fail(r, done, r->stopping ? BASE_ESHUTDOWN : BASE_ERETRY);
     } else {
         for (struct repl_read *rd = done; rd != NULL; rd = rd->next) {
             rd->index = r->archive->applied_index;
         }
-        repl_reads_fail(r, done, 0);
+        reads_fail(r, done, 0);
     }
-    if (r->reads_next != NULL && !r->stopping && start_barrier(r) != 0) {
-        done = r->reads_next;
-        r->reads_next = NULL;
-        repl_reads_fail(r, done, BASE_ERETRY);
+    if (r->reads.next != NULL && !r->stopping && start_barrier(r) != 0) {
+        done = r->reads.next;
+        r->reads.next = NULL;
+        reads_fail(r, done, BASE_ERETRY);
     }
 }
 
@@ -53,16 +59,16 @@ static void barrier_done(struct raft_barrier *b, int status)
 static int start_barrier(struct repl *r)
 {
     int rv;
-    memset(&r->barrier, 0, sizeof r->barrier);
-    r->barrier.data = r;
-    rv = raft_barrier(&r->raft, &r->barrier, barrier_done);
+    memset(&r->reads.barrier, 0, sizeof r->reads.barrier);
+    r->reads.barrier.data = r;
+    rv = raft_barrier(&r->raft, &r->reads.barrier, barrier_done);
     if (rv != 0) {
         LOG_WARN("raft", "read barrier: %s", raft_strerror(rv));
         return BASE_ERETRY;
     }
-    r->reads_current = r->reads_next;
-    r->reads_next = NULL;
-    r->barrier_in_flight = true;
+    r->reads.current = r->reads.next;
+    r->reads.next = NULL;
+    r->reads.barrier_in_flight = true;
     return 0;
 }
 
@@ -118,10 +124,10 @@ void repl_read_index(struct repl *r, struct repl_read *rd, bool local, repl_read
     rd->call = NULL;
     rd->index = 0;
     if (repl_is_leader(r) && !r->stopping) {
-        rd->next = r->reads_next;
-        r->reads_next = rd;
-        if (!r->barrier_in_flight && start_barrier(r) != 0) {
-            r->reads_next = NULL; /* rd alone: a barrier in flight would have taken others */
+        rd->next = r->reads.next;
+        r->reads.next = rd;
+        if (!r->reads.barrier_in_flight && start_barrier(r) != 0) {
+            r->reads.next = NULL; /* rd alone: a barrier in flight would have taken others */
             fail_soon(r, rd, BASE_ERETRY);
         }
         return;

@@ -32,9 +32,9 @@
  * the cluster secret (peer_auth.h).
  *
  * Everything here runs on the loop thread. replication/ is the only folder that
- * includes <raft.h>, and this header does not. Requests are caller-owned and must stay valid until their
- * callback, which runs exactly once, never from inside the call that started it
- * (unless a function says otherwise). */
+ * includes <raft.h>, and this header does not. Requests are caller-owned and must stay
+ * valid until their callback, which runs exactly once, never from inside the call that
+ * started it (unless a function says otherwise). */
 #ifndef IMGARC_REPLICATION_REPL_H
 #define IMGARC_REPLICATION_REPL_H
 
