@@ -101,6 +101,7 @@ static void late_copy_add(struct keeper *k, const uint8_t hash[BLOB_HASH_BYTES],
 void keeper_copy_finished(struct keeper *k, struct job *j)
 {
     struct copy_run *r = j->run;
+    ASSERT(r->in_flight > 0);
     r->in_flight--;
     if (j->status == 0) {
         atomic_fetch_add(&k->st.pushes, 1);

@@ -148,6 +148,7 @@ static void push_run(struct keeper *k, void *handle, struct job *j)
     j->status = blob_push(handle, k->blobs, k->auth, &j->push);
     pthread_mutex_lock(&k->mu);
     t = target_get(k, j->push.target);
+    ASSERT(t->busy > 0);
     t->busy--;
     if (j->status == BASE_EIO && j->push.http_status == 0) {
         /* No answer at all: the node is down, stopped or cut off. Copies to it are not

@@ -121,6 +121,7 @@ static void start_change(struct repl *r, int rv, const char *what, uint64_t id)
         return;
     }
     LOG_INFO("members", "%s node %llu", what, (unsigned long long)id);
+    ASSERT(!r->roles.change_in_flight); /* one change at a time */
     r->roles.change_in_flight = true;
 }
 
@@ -128,6 +129,7 @@ static void change_done(struct raft_change *req, int status)
 {
     struct repl *r = req->data;
     struct repl_change *owner = r->roles.change_owner;
+    ASSERT(r->roles.change_in_flight);
     r->roles.change_in_flight = false;
     r->roles.change_owner = NULL;
     if (status != 0 && !r->stopping) {
@@ -219,6 +221,7 @@ static bool assign(struct repl *r, uint64_t id, int role, const char *what)
 int repl_members_add(struct repl *r, struct repl_change *c)
 {
     int rv;
+    ASSERT(!r->roles.change_in_flight && r->roles.change_owner == NULL);
     memset(&r->roles.change, 0, sizeof r->roles.change);
     r->roles.change.data = r;
     rv = raft_add(&r->raft, &r->roles.change, c->id, c->raft, change_done);

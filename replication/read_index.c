@@ -37,6 +37,7 @@ static void barrier_done(struct raft_barrier *b, int status)
 {
     struct repl *r = b->data;
     struct repl_read *done = r->reads.current;
+    ASSERT(r->reads.barrier_in_flight);
     r->reads.barrier_in_flight = false;
     r->reads.current = NULL;
     if (status != 0 || r->stopping) {
@@ -55,10 +56,11 @@ static void barrier_done(struct raft_barrier *b, int status)
 }
 
 /* Starts a barrier for the reads waiting for the next one; on failure they are left
- * in reads_next for the caller to end. */
+ * in reads.next for the caller to end. */
 static int start_barrier(struct repl *r)
 {
     int rv;
+    ASSERT(!r->reads.barrier_in_flight); /* reads after it wait in reads.next */
     memset(&r->reads.barrier, 0, sizeof r->reads.barrier);
     r->reads.barrier.data = r;
     rv = raft_barrier(&r->raft, &r->reads.barrier, barrier_done);
