@@ -58,7 +58,7 @@ static int propose_failure(int status)
     return status == BASE_ESHUTDOWN ? BASE_ESHUTDOWN : BASE_ERETRY;
 }
 
-void repl_members_join_added(struct repl_change *c, int status)
+static void join_added(struct repl_change *c, int status)
 {
     struct repl *r = c->repl;
     if (status != 0) {
@@ -97,7 +97,7 @@ static void join_registered(struct repl_propose *p, int status, const struct arc
         finish(c, BASE_ERETRY, "another membership change is in progress; retry");
         return;
     }
-    rv = repl_members_add(r, c);
+    rv = repl_members_add(r, c, join_added);
     if (rv != 0) {
         finish(c, BASE_ERETRY, "raft_add: %s", raft_strerror(rv));
         return;

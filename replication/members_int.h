@@ -31,11 +31,8 @@ bool repl_members_is_removed(struct repl *r, uint64_t id);
 /* Voters of the configuration, in @zone (NULL: all). */
 unsigned repl_members_count_voters(struct repl *r, const char *zone);
 /* Adds node c->id (c->raft) as a spare: the one raft change, owned by @c until
- * repl_members_join_added() (0), or raft's error. */
-int repl_members_add(struct repl *r, struct repl_change *c);
-
-/* members_change.c */
-/* A join's raft_add ended (from repl_members_change_done). */
-void repl_members_join_added(struct repl_change *c, int status);
+ * @added_cb runs with raft's outcome (0), or raft's error (@added_cb never runs). */
+int repl_members_add(struct repl *r, struct repl_change *c,
+                     void (*added_cb)(struct repl_change *c, int status));
 
 #endif

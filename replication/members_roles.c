@@ -129,14 +129,16 @@ static void change_done(struct raft_change *req, int status)
 {
     struct repl *r = req->data;
     struct repl_change *owner = r->roles.change_owner;
+    void (*added_cb)(struct repl_change *c, int status) = r->roles.change_owner_cb;
     ASSERT(r->roles.change_in_flight);
     r->roles.change_in_flight = false;
     r->roles.change_owner = NULL;
+    r->roles.change_owner_cb = NULL;
     if (status != 0 && !r->stopping) {
         LOG_WARN("members", "membership change failed: %s", raft_strerror(status));
     }
     if (owner != NULL) {
-        repl_members_join_added(owner, status);
+        added_cb(owner, status);
     }
     if (!r->stopping) {
         repl_members_tick_now(r); /* the next step at once */
@@ -218,7 +220,8 @@ static bool assign(struct repl *r, uint64_t id, int role, const char *what)
     return true;
 }
 
-int repl_members_add(struct repl *r, struct repl_change *c)
+int repl_members_add(struct repl *r, struct repl_change *c,
+                     void (*added_cb)(struct repl_change *c, int status))
 {
     int rv;
     ASSERT(!r->roles.change_in_flight && r->roles.change_owner == NULL);
@@ -230,6 +233,7 @@ int repl_members_add(struct repl *r, struct repl_change *c)
     }
     r->roles.change_in_flight = true;
     r->roles.change_owner = c;
+    r->roles.change_owner_cb = added_cb;
     return 0;
 }
 

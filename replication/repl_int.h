@@ -165,6 +165,7 @@ struct repl {
         struct raft_change change;
         bool change_in_flight;
         struct repl_change *change_owner; /* a join waiting for its raft_add */
+        void (*change_owner_cb)(struct repl_change *c, int status);
         struct repl_propose storage_prop;
         bool storage_in_flight;
     } roles;
