@@ -174,8 +174,9 @@ struct keeper {
 
     struct {
         _Atomic uint64_t pushes, pushes_failed, pushes_late, repair_copies, repair_bytes,
-            repair_failed, holders_dropped, under_replicated, lost, on_draining, free_bytes, passes, last_pass_ms, scrub_bytes,
-            scrub_blobs, scrub_corrupt, scrub_cycles, gc_deleted, gc_purged, refused_full;
+            repair_failed, holders_dropped, under_replicated, lost, on_draining, free_bytes,
+            passes, last_pass_ms, scrub_bytes, scrub_blobs, scrub_corrupt, scrub_cycles,
+            gc_deleted, gc_purged, refused_full;
     } st;
     bool stopped;
     uint64_t drain_warned_ms; /* the reconciler's last warning about a stuck drain */

@@ -165,7 +165,7 @@ static void run_repairs(struct pass *p)
                 add_change(p, j->push.hash, 0, k->cfg.node_id, &j->other_holder, 1);
             }
         } else if (j->status == BASE_ENOSPACE) {
-            /* The target's disk is full: logged once by keeper_full_outcome(); retried
+            /* The target's disk is full: logged once by full_outcome() (keeper_push.c); retried
              * after its pause. */
         } else if (j->status != BASE_ESHUTDOWN) {
             atomic_fetch_add(&k->st.repair_failed, 1);

@@ -117,7 +117,8 @@ static void join_tick(struct repl *r)
     void *body;
     size_t len;
     if (r->self.member || r->conf.join[0] == '\0' || r->join.call != NULL ||
-        now < r->join.next_ms || (r->join.accepted_ms != 0 && now - r->join.accepted_ms < JOIN_ACCEPTED_QUIET_MS)) {
+        now < r->join.next_ms ||
+        (r->join.accepted_ms != 0 && now - r->join.accepted_ms < JOIN_ACCEPTED_QUIET_MS)) {
         return;
     }
     jr.id = r->id;

@@ -10,11 +10,12 @@
  * seeing another leader while the call waits: repl_forwards_leader_changed() ends it
  * then, so a client is not held for the call's whole timeout by a leader that was cut
  * off or stopped), the outcome is unknown: the proposer gets BASE_ERETRY and the client
- * retries with its idempotency key. When the leader refuses the call (a 4xx: it checks the signature and the body
- * before doing anything), nothing was applied: the proposer gets BASE_EREFUSED. Either
- * way p->why says which leader and what it answered. Nothing is retried here (but the
- * one re-signing of a call refused for the clock window, peer_call.c, which the leader
- * refused before reading it): a retry of a command without a key could apply twice.
+ * retries with its idempotency key. When the leader refuses the call (a 4xx: it checks
+ * the signature and the body before doing anything), nothing was applied: the proposer
+ * gets BASE_EREFUSED. Either way p->why says which leader and what it answered.
+ * Nothing is retried here (but the one re-signing of a call refused for the clock
+ * window, peer_call.c, which the leader refused before reading it): a retry of a
+ * command without a key could apply twice.
  *
  * Consistent reads ask the leader for its read index in read_index.c. */
 #include <stdlib.h>
