@@ -9,9 +9,12 @@
  *
  * Who writes what: keeper.c starts and stops the threads and owns the async handle,
  * the timer, the thread proposals (props), kicked, leader and fresh; keeper_push.c the
- * queues, targets and full list; keeper_copy.c the capture runs, late copies and the
- * loop's placement; keeper_repair.c the pass statistics and drain_warned_ms;
- * keeper_scrub.c the suspects. The statistics (st) are atomics each file adds to. */
+ * targets and the full list, and queues jobs (keeper_enqueue) for keeper_copy.c and
+ * keeper_repair.c, which take back their own unstarted jobs at stop (as keeper_stop()
+ * does with capture jobs); keeper_copy.c the capture runs, late copies and the loop's
+ * placement; keeper_repair.c the pass statistics and drain_warned_ms; keeper_scrub.c
+ * takes the suspects keeper_suspect() adds. The statistics (st) are atomics each file
+ * adds to. */
 #ifndef IMGARC_REPLICATION_KEEPER_INT_H
 #define IMGARC_REPLICATION_KEEPER_INT_H
 
