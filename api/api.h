@@ -13,9 +13,7 @@
 
 #include "archive/archive.h"
 #include "base/err.h"
-#include "replication/outbox.h"
-#include "replication/peer_auth.h"
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 #include "storage/blobstore.h"
 
 struct api_config {

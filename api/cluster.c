@@ -18,9 +18,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "replication/keeper.h"
-#include "replication/membership.h"
-#include "replication/placement.h"
+#include "replication/repl.h"
 
 #define CLUSTER_BODY_MAX (16u << 10)
 

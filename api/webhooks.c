@@ -21,7 +21,7 @@
 #include "base/hex.h"
 #include "base/mem.h"
 #include "net/http_client.h"
-#include "replication/outbound.h"
+#include "replication/repl.h"
 
 #define WEBHOOK_BODY_MAX (16u << 10)
 #define EVENTS_MAX 16

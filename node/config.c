@@ -8,7 +8,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
-#include "replication/outbound.h"
+#include "replication/repl.h"
 #include "version.h"
 
 enum opt_type { OPT_STRING, OPT_U64, OPT_BOOL, OPT_LIST };

@@ -30,10 +30,11 @@
 
 #include "archive/archive.h"
 #include "replication/peer_auth.h"
-#include "replication/raft_node.h"
 #include "storage/blobstore.h"
 
 #define KEEPER_MAX_COPIES 16
+
+struct repl; /* replication/repl.h */
 
 struct keeper_config {
     uint64_t node_id;

@@ -7,43 +7,38 @@
 
 #include <sodium.h>
 
+#include "archive/blobs.h"
 #include "base/log.h"
-#include "storage/rocks.h"
 
 /* The SipHash key of the scores: fixed, so that every node and every version ranks
  * alike (changing it would move every blob). */
 static const uint8_t score_key[crypto_shorthash_KEYBYTES] = "imgarc-placement";
 
+static void load_node(const NodeRecord *rec, void *arg)
+{
+    struct placement *p = arg;
+    struct placement_node *n;
+    if (rec == NULL) {
+        LOG_WARN("placement", "a node record is corrupt; skipped");
+        return;
+    }
+    if (!rec->removed && p->n < PLACEMENT_MAX_NODES) {
+        n = &p->nodes[p->n++];
+        n->id = rec->id;
+        snprintf(n->zone, sizeof n->zone, "%s", rec->zone);
+        snprintf(n->http, sizeof n->http, "%s", rec->http);
+        n->active = strcmp(rec->storage, ARCHIVE_STORAGE_ACTIVE) == 0;
+        n->live = strcmp(rec->storage, ARCHIVE_STORAGE_OUT) != 0;
+    }
+}
+
 int placement_load(struct placement *p, struct archive *a, unsigned replicas,
                    unsigned write_quorum, struct base_err *err)
 {
-    struct rocks_iter *it = rocks_iter_new(a->db, ROCKS_CF_NODES, NULL, 0);
-    int rv;
     memset(p, 0, sizeof *p);
     p->replicas = replicas > 0 ? replicas : 1;
     p->write_quorum = write_quorum > 0 ? write_quorum : 1;
-    for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
-        size_t vlen;
-        const char *v = rocks_iter_value(it, &vlen);
-        NodeRecord *rec = node_record__unpack(NULL, vlen, (const uint8_t *)v);
-        struct placement_node *n;
-        if (rec == NULL) {
-            LOG_WARN("placement", "a node record is corrupt; skipped");
-            continue;
-        }
-        if (!rec->removed && p->n < PLACEMENT_MAX_NODES) {
-            n = &p->nodes[p->n++];
-            n->id = rec->id;
-            snprintf(n->zone, sizeof n->zone, "%s", rec->zone);
-            snprintf(n->http, sizeof n->http, "%s", rec->http);
-            n->active = strcmp(rec->storage, ARCHIVE_STORAGE_ACTIVE) == 0;
-            n->live = strcmp(rec->storage, ARCHIVE_STORAGE_OUT) != 0;
-        }
-        node_record__free_unpacked(rec, NULL);
-    }
-    rv = rocks_iter_status(it, err);
-    rocks_iter_free(it);
-    return rv;
+    return archive_each_node(a, load_node, p, err);
 }
 
 unsigned placement_replicas(const struct placement *p)

@@ -1,4 +1,4 @@
-#include "raft_node.h"
+#include "replication/repl.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +18,13 @@
 static void pending_add(struct repl *r, struct repl_propose *p)
 {
     p->next = NULL;
-    p->prev = r->pending_tail;
-    if (r->pending_tail != NULL) {
-        r->pending_tail->next = p;
+    p->prev = r->props.tail;
+    if (r->props.tail != NULL) {
+        r->props.tail->next = p;
     } else {
-        r->pending_head = p;
+        r->props.head = p;
     }
-    r->pending_tail = p;
+    r->props.tail = p;
 }
 
 static void pending_remove(struct repl *r, struct repl_propose *p)
@@ -32,19 +32,19 @@ static void pending_remove(struct repl *r, struct repl_propose *p)
     if (p->prev != NULL) {
         p->prev->next = p->next;
     } else {
-        r->pending_head = p->next;
+        r->props.head = p->next;
     }
     if (p->next != NULL) {
         p->next->prev = p->prev;
     } else {
-        r->pending_tail = p->prev;
+        r->props.tail = p->prev;
     }
 }
 
 /* The proposal waiting for entry @index, if this node proposed it. */
 static struct repl_propose *pending_find(struct repl *r, uint64_t index)
 {
-    for (struct repl_propose *p = r->pending_head; p != NULL; p = p->next) {
+    for (struct repl_propose *p = r->props.head; p != NULL; p = p->next) {
         if (p->index == index) {
             return p;
         }
@@ -177,22 +177,22 @@ static void configure(struct repl *r, const struct repl_config *c)
 static void copy_identity(struct repl *r, const struct repl_config *c)
 {
     r->id = c->node_id;
-    snprintf(r->raft_address, sizeof r->raft_address, "%s", c->raft_address);
-    snprintf(r->http_address, sizeof r->http_address, "%s",
+    snprintf(r->conf.raft_address, sizeof r->conf.raft_address, "%s", c->raft_address);
+    snprintf(r->conf.http_address, sizeof r->conf.http_address, "%s",
              c->http_address != NULL ? c->http_address : "");
     snprintf(r->zone, sizeof r->zone, "%s", c->zone != NULL ? c->zone : "default");
-    snprintf(r->join, sizeof r->join, "%s", c->join != NULL ? c->join : "");
-    r->joining_marker = c->joining_marker != NULL ? xstrdup(c->joining_marker) : NULL;
-    r->data_dir = xstrdup(c->data_dir != NULL ? c->data_dir : ".");
+    snprintf(r->conf.join, sizeof r->conf.join, "%s", c->join != NULL ? c->join : "");
+    r->conf.joining_marker = c->joining_marker != NULL ? xstrdup(c->joining_marker) : NULL;
+    r->conf.data_dir = xstrdup(c->data_dir != NULL ? c->data_dir : ".");
     r->auth = c->auth;
     r->blobs = c->blobs;
-    r->voters = c->voters > 0 ? c->voters : 1;
-    r->failover_after_ms = c->failover_after_ms;
-    r->repair_after_ms = c->repair_after_ms;
-    r->election_timeout_ms = c->election_timeout_ms;
+    r->conf.voters = c->voters > 0 ? c->voters : 1;
+    r->conf.failover_after_ms = c->failover_after_ms;
+    r->conf.repair_after_ms = c->repair_after_ms;
+    r->conf.election_timeout_ms = c->election_timeout_ms;
     /* A member silent for two election timeouts is down: one lost heartbeat round is
      * not a failure, and raft itself gives up on a leader after one timeout. */
-    r->down_after_ms = 2 * c->election_timeout_ms > 2000 ? 2 * c->election_timeout_ms : 2000;
+    r->conf.down_after_ms = 2 * c->election_timeout_ms > 2000 ? 2 * c->election_timeout_ms : 2000;
 }
 
 /* Leadership, seen every loop iteration (0.22's legacy API has no callback for it):
@@ -207,18 +207,18 @@ static void monitor_cb(uv_check_t *h)
         return;
     }
     raft_leader(&r->raft, &leader, &addr);
-    if (leader != 0 && leader != r->last_leader) {
-        if (r->last_leader != 0) {
-            r->leader_changes++;
+    if (leader != 0 && leader != r->lead.last) {
+        if (r->lead.last != 0) {
+            r->lead.changes++;
         }
         LOG_INFO("raft", "leader is node %llu (%s), term %llu", (unsigned long long)leader,
                  addr != NULL ? addr : "?", (unsigned long long)r->raft.current_term);
-        r->last_leader = leader;
+        r->lead.last = leader;
         repl_forwards_leader_changed(r, leader);
     }
     leader_now = raft_state(&r->raft) == RAFT_LEADER;
-    if (leader_now != r->was_leader) {
-        r->was_leader = leader_now;
+    if (leader_now != r->lead.was_leader) {
+        r->lead.was_leader = leader_now;
         repl_members_leadership(r, leader_now);
     }
 }
@@ -325,9 +325,9 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
         return rv;
     }
     repl_waits_init(r);
-    uv_check_init(loop, &r->monitor);
-    r->monitor.data = r;
-    uv_check_start(&r->monitor, monitor_cb);
+    uv_check_init(loop, &r->lead.monitor);
+    r->lead.monitor.data = r;
+    uv_check_start(&r->lead.monitor, monitor_cb);
     repl_members_init(r);
     *out = r;
     return 0;
@@ -344,7 +344,7 @@ static void apply_cb(struct raft_apply *areq, int status, void *result)
         p->cb(p, 0, &p->result);
         return;
     }
-    r->proposals_failed++;
+    r->props.failed++;
     if (status == RAFT_SHUTDOWN || r->stopping) {
         p->cb(p, BASE_ESHUTDOWN, NULL);
     } else {
@@ -382,13 +382,15 @@ int repl_apply_local(struct repl *r, struct repl_propose *p, const Command *cmd,
             raft_free(buf.base);
         }
         free(areq);
-        r->proposals_failed++;
+        r->props.failed++;
         LOG_WARN("raft", "propose: %s", raft_strerror(rv));
-        return rv == RAFT_NOTLEADER ? BASE_ENOTLEADER : rv == RAFT_NOSPACE ? BASE_ENOSPACE : BASE_EIO;
+        return rv == RAFT_NOTLEADER  ? BASE_ENOTLEADER
+               : rv == RAFT_NOSPACE ? BASE_ENOSPACE
+                                    : BASE_EIO;
     }
     p->index = areq->index;
     pending_add(r, p);
-    r->proposals_total++;
+    r->props.total++;
     return 0;
 }
 
@@ -474,13 +476,13 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->commit_index = r->raft.commit_index;
     out->applied_index = r->archive->applied_index;
     out->raft_applied_index = raft_last_applied(&r->raft);
-    out->proposals_total = r->proposals_total;
-    out->proposals_failed = r->proposals_failed;
-    out->forwards_total = r->forwards_total;
-    out->forwards_failed = r->forwards_failed;
-    out->leader_changes = r->leader_changes;
-    out->member = r->member;
-    out->removed = r->removed;
+    out->proposals_total = r->props.total;
+    out->proposals_failed = r->props.failed;
+    out->forwards_total = r->forwards.total;
+    out->forwards_failed = r->forwards.failed;
+    out->leader_changes = r->lead.changes;
+    out->member = r->self.member;
+    out->removed = r->self.removed;
     {
         struct transport_stats ts;
         transport_get_stats(&r->transport, &ts);
@@ -503,26 +505,16 @@ void repl_stamp_node_command(Command *cmd, const char *request_id)
     cmd->time_ms = clock_wall_ms();
 }
 
-void repl_set_draining(struct repl *r)
-{
-    r->draining = true;
-}
-
-void repl_set_disk_full(struct repl *r, bool full)
-{
-    r->disk_full = full;
-}
-
 void repl_closed_one(struct repl *r)
 {
-    void (*cb)(void *) = r->stop_cb;
-    void *arg = r->stop_arg;
-    ASSERT(r->closing > 0);
-    if (--r->closing > 0) {
+    void (*cb)(void *) = r->shutdown.cb;
+    void *arg = r->shutdown.arg;
+    ASSERT(r->shutdown.closing > 0);
+    if (--r->shutdown.closing > 0) {
         return;
     }
-    free(r->joining_marker);
-    free(r->data_dir);
+    free(r->conf.joining_marker);
+    free(r->conf.data_dir);
     free(r);
     if (cb != NULL) {
         cb(arg);
@@ -551,16 +543,16 @@ static void http_closed(void *arg)
  * may still call back later, while it closes). */
 static void handover_end(struct repl *r)
 {
-    if (r->handover_done) {
+    if (r->handover.done) {
         return;
     }
-    r->handover_done = true;
-    if (r->handover_timer != NULL) {
-        uv_timer_stop(r->handover_timer);
-        uv_close((uv_handle_t *)r->handover_timer, (uv_close_cb)free);
-        r->handover_timer = NULL;
+    r->handover.done = true;
+    if (r->handover.timer != NULL) {
+        uv_timer_stop(r->handover.timer);
+        uv_close((uv_handle_t *)r->handover.timer, (uv_close_cb)free);
+        r->handover.timer = NULL;
     }
-    r->handover_cb(r->handover_arg);
+    r->handover.cb(r->handover.arg);
 }
 
 static void transferred(struct raft_transfer *req)
@@ -568,7 +560,7 @@ static void transferred(struct raft_transfer *req)
     struct repl *r = req->data;
     raft_id id = 0;
     const char *address = NULL;
-    if (r->handover_done) {
+    if (r->handover.done) {
         return;
     }
     raft_leader(&r->raft, &id, &address);
@@ -592,15 +584,15 @@ static void handover_timeout(uv_timer_t *t)
 void repl_handover(struct repl *r, void (*cb)(void *arg), void *arg)
 {
     int rv;
-    r->handover_cb = cb;
-    r->handover_arg = arg;
-    r->handover_done = false;
+    r->handover.cb = cb;
+    r->handover.arg = arg;
+    r->handover.done = false;
     if (raft_state(&r->raft) != RAFT_LEADER) {
         handover_end(r);
         return;
     }
-    r->transfer.data = r;
-    rv = raft_transfer(&r->raft, &r->transfer, 0, transferred);
+    r->handover.transfer.data = r;
+    rv = raft_transfer(&r->raft, &r->handover.transfer, 0, transferred);
     if (rv != 0) {
         if (rv != RAFT_NOTFOUND) { /* NOTFOUND: no voting follower, e.g. a single node */
             LOG_INFO("raft", "no leadership hand-over before stopping: %s", raft_strerror(rv));
@@ -608,25 +600,24 @@ void repl_handover(struct repl *r, void (*cb)(void *arg), void *arg)
         handover_end(r);
         return;
     }
-    r->handover_timer = xmalloc(sizeof *r->handover_timer);
-    uv_timer_init(r->loop, r->handover_timer);
-    r->handover_timer->data = r;
-    uv_timer_start(r->handover_timer, handover_timeout, 2ull * r->election_timeout_ms, 0);
+    r->handover.timer = xmalloc(sizeof *r->handover.timer);
+    uv_timer_init(r->loop, r->handover.timer);
+    r->handover.timer->data = r;
+    uv_timer_start(r->handover.timer, handover_timeout, 2ull * r->conf.election_timeout_ms, 0);
 }
 
 void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
 {
     r->stopping = true;
-    r->stop_cb = cb;
-    r->stop_arg = arg;
+    r->shutdown.cb = cb;
+    r->shutdown.arg = arg;
     /* Each of these ends with one repl_closed_one(): the monitor, the waits' timer,
      * membership's tick, the HTTP client (whose calls in flight fail first), raft. */
-    r->closing = 5;
-    uv_close((uv_handle_t *)&r->monitor, handle_closed);
+    r->shutdown.closing = 5;
+    uv_close((uv_handle_t *)&r->lead.monitor, handle_closed);
     repl_waits_stop(r);
     repl_members_stop(r);
-    repl_reads_fail(r, r->reads_next, BASE_ESHUTDOWN);
-    r->reads_next = NULL;
+    repl_reads_stop(r);
     http_client_close(r->http, http_closed, r);
     raft_close(&r->raft, raft_closed);
 }

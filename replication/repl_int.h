@@ -1,6 +1,14 @@
-/* Folder-private to replication/: the state shared by the raft adapter (raft_node.c),
- * the waits (wait.c), forwarding (forward.c), signed calls to other nodes
- * (peer_call.c) and membership (membership.c). Only these files include it. */
+/* Folder-private to replication/: struct repl, the replica's state, and what its files
+ * call in each other: the raft adapter (raft_node.c), the waits (wait.c), proposals
+ * forwarded to the leader (propose.c), consistent reads (read_index.c), signed calls to
+ * other nodes (peer_call.c), membership (members_*.c, with members_int.h) and remote
+ * blob reads (blob_fetch.c). No other folder includes it.
+ *
+ * struct repl is made of parts, each written by one file (named with the part), so a
+ * reader knows where a field changes. The calls between the files go one way but for
+ * two: raft_node.c tells propose.c and members_self.c about leadership (monitor_cb),
+ * and they propose through raft_node.c; membership's role manager and join requests
+ * share the one raft change (members_int.h). */
 #ifndef IMGARC_REPLICATION_REPL_INT_H
 #define IMGARC_REPLICATION_REPL_INT_H
 
@@ -9,8 +17,7 @@
 
 #include "archive/nodes.h"
 #include "net/http_client.h"
-#include "replication/membership.h"
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 
 /* How long a forwarded proposal may take at the leader, and then how long this node
  * may take to apply the leader's entry (the write is acknowledged either way). */
@@ -60,85 +67,124 @@ struct peer {
     struct peer *next;
 };
 
+/* The replica's state, in parts. Each part is written by the file named with it (and
+ * read where needed); the top fields are set once by repl_start() and read by every
+ * file of the folder, peer_call.c and blob_fetch.c included. */
 struct repl {
     uv_loop_t *loop;
-    struct raft raft;
-    struct raft_io io;
-    struct raft_uv_transport transport;
-    struct raft_fsm fsm;
     struct archive *archive;
     struct http_client *http;
     struct blob_store *blobs;
     const struct peer_auth *auth;
-
-    /* Who this node is (copied from the config). */
     uint64_t id;
-    char raft_address[ARCHIVE_ADDRESS_MAX + 1];
-    char http_address[ARCHIVE_ADDRESS_MAX + 1];
     char zone[ARCHIVE_ZONE_MAX + 1];
-    char join[ARCHIVE_ADDRESS_MAX + 1]; /* empty: not joining */
-    char *joining_marker;
-    char *data_dir;
-    unsigned voters;
-    unsigned failover_after_ms;
-    unsigned down_after_ms;
-    uint64_t repair_after_ms;
-    unsigned election_timeout_ms;
+    bool stopping; /* raft_node.c: repl_stop() was called */
 
-    /* Proposals this node made as leader, waiting for their entries. */
-    struct repl_propose *pending_head, *pending_tail;
-    struct repl_propose *forwarding; /* forwarded proposals whose call is in flight */
-    /* Waits for the applied index, and the timer that ends them. */
-    struct repl_wait *waits;
-    uv_timer_t wait_timer;
-    /* Consistent reads: those the barrier in flight answers, and those after it. */
-    struct raft_barrier barrier;
-    bool barrier_in_flight;
-    struct repl_read *reads_current, *reads_next;
+    /* raft_node.c: libraft, its I/O backend, the raft port and the FSM glue. Other
+     * files call libraft on it (leader, configuration, changes, barriers). */
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm;
 
-    /* Leadership, watched every loop iteration. */
-    uv_check_t monitor;
-    raft_id last_leader;
-    bool was_leader;
-    bool member;
-    bool removed;
-    bool draining;
-    bool disk_full;
+    /* raft_node.c, at start: the rest of the configuration (copied). */
+    struct {
+        char raft_address[ARCHIVE_ADDRESS_MAX + 1];
+        char http_address[ARCHIVE_ADDRESS_MAX + 1];
+        char join[ARCHIVE_ADDRESS_MAX + 1]; /* empty: not joining */
+        char *joining_marker;
+        char *data_dir;
+        unsigned voters;
+        unsigned failover_after_ms;
+        unsigned down_after_ms;
+        uint64_t repair_after_ms;
+        unsigned election_timeout_ms;
+    } conf;
 
-    /* Membership: the role manager's tick, its one change, the leader's polls. */
-    uv_timer_t tick;
-    struct raft_change change;
-    bool change_in_flight;
-    struct repl_change *change_owner; /* a join waiting for its raft_add */
-    struct peer *peers;
-    struct repl_propose register_prop;
-    bool register_in_flight;
-    struct repl_propose storage_prop;
-    bool storage_in_flight;
-    struct peer_call *join_call;
-    uint64_t join_next_ms;
-    uint64_t join_backoff_ms;
-    uint64_t join_accepted_ms;
+    /* raft_node.c: proposals this node made as leader, waiting for their entries. */
+    struct {
+        struct repl_propose *head, *tail;
+        uint64_t total;
+        uint64_t failed;
+    } props;
 
-    /* Counters. */
-    uint64_t proposals_total;
-    uint64_t proposals_failed;
-    uint64_t forwards_total;
-    uint64_t forwards_failed;
-    uint64_t leader_changes;
+    /* propose.c: proposals forwarded to the leader whose call is in flight. */
+    struct {
+        struct repl_propose *list;
+        uint64_t total;
+        uint64_t failed;
+    } forwards;
 
-    /* Shutdown. */
-    unsigned fs_in_flight; /* free-space reads on the thread pool */
-    bool stopping;
-    unsigned closing; /* handles and subsystems still closing */
-    void (*stop_cb)(void *arg);
-    void *stop_arg;
-    /* Handing leadership over before a stop. */
-    struct raft_transfer transfer;
-    uv_timer_t *handover_timer; /* gives up when raft does not call back in time */
-    bool handover_done;
-    void (*handover_cb)(void *arg);
-    void *handover_arg;
+    /* wait.c: waits for the applied index, and the timer that ends them. */
+    struct {
+        struct repl_wait *list;
+        uv_timer_t timer;
+    } waits;
+
+    /* read_index.c: consistent reads, those the barrier in flight answers and those
+     * after it. */
+    struct {
+        struct raft_barrier barrier;
+        bool barrier_in_flight;
+        struct repl_read *current, *next;
+    } reads;
+
+    /* raft_node.c: leadership, watched every loop iteration. */
+    struct {
+        uv_check_t monitor;
+        raft_id last;
+        bool was_leader;
+        uint64_t changes;
+    } lead;
+
+    /* members_self.c: this node as a member, its record and its status. */
+    struct {
+        uv_timer_t tick; /* membership's one-second tick */
+        bool member;
+        bool removed;
+        bool draining;
+        bool disk_full;
+        struct repl_propose register_prop;
+        bool register_in_flight;
+        unsigned fs_in_flight; /* free-space reads on the thread pool */
+    } self;
+
+    /* members_self.c: joining (--join). */
+    struct {
+        struct peer_call *call;
+        uint64_t next_ms;
+        uint64_t backoff_ms;
+        uint64_t accepted_ms;
+    } join;
+
+    /* members_roles.c (the leader): its polls, its one raft change at a time and its
+     * storage proposal. members_change.c takes the change for a join's raft_add under
+     * the same one-change rule. */
+    struct {
+        struct peer *peers;
+        struct raft_change change;
+        bool change_in_flight;
+        struct repl_change *change_owner; /* a join waiting for its raft_add */
+        void (*change_owner_cb)(struct repl_change *c, int status);
+        struct repl_propose storage_prop;
+        bool storage_in_flight;
+    } roles;
+
+    /* raft_node.c: shutdown. */
+    struct {
+        unsigned closing; /* handles and subsystems still closing */
+        void (*cb)(void *arg);
+        void *arg;
+    } shutdown;
+
+    /* raft_node.c: handing leadership over before a stop. */
+    struct {
+        struct raft_transfer transfer;
+        uv_timer_t *timer; /* gives up when raft does not call back in time */
+        bool done;
+        void (*cb)(void *arg);
+        void *arg;
+    } handover;
 };
 
 /* raft_node.c */
@@ -160,9 +206,16 @@ void repl_waits_kick(struct repl *r);
 /* Ends every wait with BASE_ESHUTDOWN and closes the timer. */
 void repl_waits_stop(struct repl *r);
 
-/* forward.c */
+/* propose.c */
 int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd);
-void repl_reads_fail(struct repl *r, struct repl_read *list, int status);
+/* This node sees @leader lead now: forwarded proposals still waiting on a call to
+ * another node end at once with BASE_ERETRY. */
+void repl_forwards_leader_changed(struct repl *r, uint64_t leader);
+
+/* read_index.c */
+/* Ends the reads waiting for the next barrier with BASE_ESHUTDOWN (the one in flight
+ * ends with raft's close). */
+void repl_reads_stop(struct repl *r);
 
 /* peer_call.c */
 /* Starts a signed call of @method (a string that outlives the call) @target on the node
@@ -179,13 +232,11 @@ void peer_call_cancel(struct peer_call *c, const char *why);
 /* Why a call failed, for logs and messages. */
 void peer_call_describe(const struct peer_call *c, char *buf, size_t size);
 
-/* membership.c */
+/* members_self.c (the others of membership: members_int.h) */
+/* Starts membership's tick. */
 void repl_members_init(struct repl *r);
 /* Leadership changed (became leader, or stopped being it). */
 void repl_members_leadership(struct repl *r, bool leader);
-/* This node sees @leader lead now: forwarded proposals still waiting on a call to
- * another node end at once with BASE_ERETRY (forward.c). */
-void repl_forwards_leader_changed(struct repl *r, uint64_t leader);
 void repl_members_stop(struct repl *r);
 
 #endif

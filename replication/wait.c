@@ -17,7 +17,7 @@ static void unlink_wait(struct repl *r, struct repl_wait *w)
     if (w->prev != NULL) {
         w->prev->next = w->next;
     } else {
-        r->waits = w->next;
+        r->waits.list = w->next;
     }
     if (w->next != NULL) {
         w->next->prev = w->prev;
@@ -34,7 +34,7 @@ static void sweep(uv_timer_t *t)
     bool again = true;
     while (again) {
         again = false;
-        for (struct repl_wait *w = r->waits; w != NULL; w = w->next) {
+        for (struct repl_wait *w = r->waits.list; w != NULL; w = w->next) {
             int status;
             if (r->archive->applied_index >= w->index) {
                 status = 0;
@@ -49,21 +49,21 @@ static void sweep(uv_timer_t *t)
             break;
         }
     }
-    if (r->waits != NULL && !r->stopping) {
-        uv_timer_start(&r->wait_timer, sweep, WAIT_SWEEP_MS, 0);
+    if (r->waits.list != NULL && !r->stopping) {
+        uv_timer_start(&r->waits.timer, sweep, WAIT_SWEEP_MS, 0);
     }
 }
 
 void repl_waits_init(struct repl *r)
 {
-    uv_timer_init(r->loop, &r->wait_timer);
-    r->wait_timer.data = r;
+    uv_timer_init(r->loop, &r->waits.timer);
+    r->waits.timer.data = r;
 }
 
 void repl_waits_kick(struct repl *r)
 {
-    if (r->waits != NULL && !r->stopping) {
-        uv_timer_start(&r->wait_timer, sweep, 0, 0);
+    if (r->waits.list != NULL && !r->stopping) {
+        uv_timer_start(&r->waits.timer, sweep, 0, 0);
     }
 }
 
@@ -80,13 +80,13 @@ void repl_wait_applied(struct repl *r, struct repl_wait *w, uint64_t index, uint
         return;
     }
     w->prev = NULL;
-    w->next = r->waits;
-    if (r->waits != NULL) {
-        r->waits->prev = w;
+    w->next = r->waits.list;
+    if (r->waits.list != NULL) {
+        r->waits.list->prev = w;
     }
-    r->waits = w;
+    r->waits.list = w;
     /* Never from inside this call: the next iteration ends it if already satisfied. */
-    uv_timer_start(&r->wait_timer, sweep, 0, 0);
+    uv_timer_start(&r->waits.timer, sweep, 0, 0);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -96,10 +96,10 @@ static void timer_closed(uv_handle_t *h)
 
 void repl_waits_stop(struct repl *r)
 {
-    while (r->waits != NULL) {
-        struct repl_wait *w = r->waits;
+    while (r->waits.list != NULL) {
+        struct repl_wait *w = r->waits.list;
         unlink_wait(r, w);
         w->cb(w, BASE_ESHUTDOWN);
     }
-    uv_close((uv_handle_t *)&r->wait_timer, timer_closed);
+    uv_close((uv_handle_t *)&r->waits.timer, timer_closed);
 }

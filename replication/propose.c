@@ -1,5 +1,4 @@
-/* Forwarding to the leader: proposals made on a follower, and the read index of
- * consistent reads.
+/* Forwarding to the leader: proposals made on a follower.
  *
  * A follower sends the encoded command to the leader's POST /internal/v1/propose; the
  * leader proposes it (re-stamping its time: the leader's clock is the cluster's) and
@@ -10,17 +9,15 @@
  * lead before the entry commits, an answer that is not a valid result, or this node
  * seeing another leader while the call waits: repl_forwards_leader_changed() ends it
  * then, so a client is not held for the call's whole timeout by a leader that was cut
- * off or stopped), the outcome is unknown: the proposer gets BASE_ERETRY and the client retries with its idempotency
- * key. When the leader refuses the call (a 4xx: it checks the signature and the body
- * before doing anything), nothing was applied: the proposer gets BASE_EREFUSED. Either
- * way p->why says which leader and what it answered. Nothing is retried here (but the
- * one re-signing of a call refused for the clock window, peer_call.c, which the leader
- * refused before reading it): a retry of a command without a key could apply twice.
+ * off or stopped), the outcome is unknown: the proposer gets BASE_ERETRY and the client
+ * retries with its idempotency key. When the leader refuses the call (a 4xx: it checks
+ * the signature and the body before doing anything), nothing was applied: the proposer
+ * gets BASE_EREFUSED. Either way p->why says which leader and what it answered.
+ * Nothing is retried here (but the one re-signing of a call refused for the clock
+ * window, peer_call.c, which the leader refused before reading it): a retry of a
+ * command without a key could apply twice.
  *
- * Consistent reads: the leader commits a raft barrier (reads that arrive while one is
- * in flight share the next one, never the current: it may have been appended before
- * their write was acknowledged) and answers its applied index; a follower asks the
- * leader for it, then waits to apply it. */
+ * Consistent reads ask the leader for its read index in read_index.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,11 +132,11 @@ static int forward_failure(struct repl_propose *p, const struct peer_call *c)
 static void forwarding_add(struct repl *r, struct repl_propose *p)
 {
     p->prev = NULL;
-    p->next = r->forwarding;
-    if (r->forwarding != NULL) {
-        r->forwarding->prev = p;
+    p->next = r->forwards.list;
+    if (r->forwards.list != NULL) {
+        r->forwards.list->prev = p;
     }
-    r->forwarding = p;
+    r->forwards.list = p;
 }
 
 static void forwarding_remove(struct repl *r, struct repl_propose *p)
@@ -147,7 +144,7 @@ static void forwarding_remove(struct repl *r, struct repl_propose *p)
     if (p->prev != NULL) {
         p->prev->next = p->next;
     } else {
-        r->forwarding = p->next;
+        r->forwards.list = p->next;
     }
     if (p->next != NULL) {
         p->next->prev = p->prev;
@@ -160,7 +157,7 @@ static void forwarding_remove(struct repl *r, struct repl_propose *p)
  * to retry (with its idempotency key), rather than after REPL_FORWARD_TIMEOUT_MS. */
 void repl_forwards_leader_changed(struct repl *r, uint64_t leader)
 {
-    struct repl_propose *p = r->forwarding;
+    struct repl_propose *p = r->forwards.list;
     while (p != NULL) {
         struct repl_propose *next = p->next; /* p leaves the list in its callback */
         if (p->leader != leader && p->call != NULL) {
@@ -185,12 +182,12 @@ static void forwarded(struct peer_call *c)
     p->call = NULL;
     peer_call_free(c);
     if (r->stopping) {
-        r->forwards_failed++;
+        r->forwards.failed++;
         p->cb(p, BASE_ESHUTDOWN, NULL);
         return;
     }
     if (!ok) {
-        r->forwards_failed++;
+        r->forwards.failed++;
         LOG_WARN("forward", "proposal %s: %s",
                  status == BASE_EREFUSED ? "refused" : "not confirmed (outcome unknown)",
                  p->why);
@@ -219,137 +216,9 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd)
     p->raft_req = NULL;
     p->leader = leader;
     p->superseded_by = 0;
-    r->forwards_total++;
+    r->forwards.total++;
     forwarding_add(r, p);
     p->call = peer_call_start(r, "POST", http, "/internal/v1/propose", body, len,
                               REPL_FORWARD_TIMEOUT_MS, forwarded, p);
     return 0;
-}
-
-/* ---- Consistent reads ---- */
-
-static void read_applied(struct repl_wait *w, int status)
-{
-    struct repl_read *rd = w->data;
-    rd->cb(rd, status);
-}
-
-void repl_reads_fail(struct repl *r, struct repl_read *list, int status)
-{
-    while (list != NULL) {
-        struct repl_read *rd = list;
-        list = rd->next;
-        rd->next = NULL;
-        rd->cb(rd, status);
-    }
-}
-
-static int start_barrier(struct repl *r);
-
-static void barrier_done(struct raft_barrier *b, int status)
-{
-    struct repl *r = b->data;
-    struct repl_read *done = r->reads_current;
-    r->barrier_in_flight = false;
-    r->reads_current = NULL;
-    if (status != 0 || r->stopping) {
-        repl_reads_fail(r, done, r->stopping ? BASE_ESHUTDOWN : BASE_ERETRY);
-    } else {
-        for (struct repl_read *rd = done; rd != NULL; rd = rd->next) {
-            rd->index = r->archive->applied_index;
-        }
-        repl_reads_fail(r, done, 0);
-    }
-    if (r->reads_next != NULL && !r->stopping && start_barrier(r) != 0) {
-        done = r->reads_next;
-        r->reads_next = NULL;
-        repl_reads_fail(r, done, BASE_ERETRY);
-    }
-}
-
-/* Starts a barrier for the reads waiting for the next one; on failure they are left
- * in reads_next for the caller to end. */
-static int start_barrier(struct repl *r)
-{
-    int rv;
-    memset(&r->barrier, 0, sizeof r->barrier);
-    r->barrier.data = r;
-    rv = raft_barrier(&r->raft, &r->barrier, barrier_done);
-    if (rv != 0) {
-        LOG_WARN("raft", "read barrier: %s", raft_strerror(rv));
-        return BASE_ERETRY;
-    }
-    r->reads_current = r->reads_next;
-    r->reads_next = NULL;
-    r->barrier_in_flight = true;
-    return 0;
-}
-
-static void read_index_answered(struct peer_call *c)
-{
-    struct repl_read *rd = c->data;
-    struct repl *r = rd->repl;
-    ReadIndexResult *res = NULL;
-    char why[400];
-    if (c->req.status == 200 && !c->req.truncated) {
-        res = read_index_result__unpack(NULL, c->req.response_len,
-                                        (const uint8_t *)c->req.response);
-    }
-    if (res == NULL) {
-        peer_call_describe(c, why, sizeof why);
-    }
-    rd->call = NULL;
-    peer_call_free(c);
-    if (r->stopping || res == NULL) {
-        if (res == NULL && !r->stopping) {
-            LOG_WARN("forward", "read index from the leader: %s", why);
-        }
-        read_index_result__free_unpacked(res, NULL);
-        rd->cb(rd, r->stopping ? BASE_ESHUTDOWN : BASE_ERETRY);
-        return;
-    }
-    rd->index = res->index;
-    read_index_result__free_unpacked(res, NULL);
-    rd->wait.data = rd;
-    repl_wait_applied(r, &rd->wait, rd->index, REPL_READ_INDEX_TIMEOUT_MS, read_applied);
-}
-
-/* Ends @rd with @status from the next loop iteration (callbacks never run inside the
- * call that started them): a wait that is already over. */
-static void fail_soon(struct repl *r, struct repl_read *rd, int status)
-{
-    rd->wait.data = rd;
-    if (status == 0) {
-        repl_wait_applied(r, &rd->wait, 0, 0, read_applied);
-    } else {
-        /* An index that is never reached with no time to wait: BASE_ERETRY. */
-        repl_wait_applied(r, &rd->wait, UINT64_MAX, 0, read_applied);
-    }
-}
-
-void repl_read_index(struct repl *r, struct repl_read *rd, bool local, repl_read_cb cb)
-{
-    char http[ARCHIVE_ADDRESS_MAX + 1];
-    uint64_t leader;
-    rd->repl = r;
-    rd->cb = cb;
-    rd->next = NULL;
-    rd->call = NULL;
-    rd->index = 0;
-    if (repl_is_leader(r) && !r->stopping) {
-        rd->next = r->reads_next;
-        r->reads_next = rd;
-        if (!r->barrier_in_flight && start_barrier(r) != 0) {
-            r->reads_next = NULL; /* rd alone: a barrier in flight would have taken others */
-            fail_soon(r, rd, BASE_ERETRY);
-        }
-        return;
-    }
-    if (local || r->auth == NULL || !repl_leader_http(r, &leader, http, sizeof http) ||
-        leader == r->id) {
-        fail_soon(r, rd, BASE_ERETRY);
-        return;
-    }
-    rd->call = peer_call_start(r, "POST", http, "/internal/v1/read-index", NULL, 0,
-                               REPL_READ_INDEX_TIMEOUT_MS, read_index_answered, rd);
 }
