@@ -8,9 +8,7 @@
 #include "api/errors.h"
 #include "archive/access.h"
 #include "net/http_server.h"
-#include "replication/blob_path.h"
-#include "replication/cluster_init.h"
-#include "replication/peer_server.h"
+#include "replication/repl.h"
 #include "storage/blobstore.h"
 
 /* Failed logins of one username from one source address (users.c); a fixed table, so

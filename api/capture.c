@@ -19,8 +19,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/utf8.h"
-#include "replication/blob_path.h"
-#include "replication/keeper.h"
+#include "replication/repl.h"
 
 #define NAME_MAX_BYTES 255
 #define CARRY_BYTES 64

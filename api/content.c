@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "base/mem.h"
-#include "replication/blob_path.h"
+#include "replication/repl.h"
 
 const char *api_content_type(const char *format)
 {

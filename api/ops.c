@@ -17,7 +17,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "replication/keeper.h"
+#include "replication/repl.h"
 #include "version.h"
 
 void api_handle_version(struct api_call *call)

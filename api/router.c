@@ -9,6 +9,7 @@
 
 #include "archive/users.h"
 #include "base/mem.h"
+#include "replication/repl.h"
 
 /* ---- Routing ---- */
 
@@ -448,7 +449,7 @@ void api_route(struct api *api, struct http_request *req)
     struct api_call call = {.api = api, .req = req};
     bool path_known = false;
     char allow[64] = "";
-    if (strncmp(req->raw_path, "/internal/", 10) == 0) {
+    if (strncmp(req->raw_path, PEER_PREFIX, strlen(PEER_PREFIX)) == 0) {
         api_internal_route(api, req);
         return;
     }

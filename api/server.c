@@ -10,7 +10,6 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "replication/cluster_init.h"
 #include "replication/repl.h"
 
 void api_route(struct api *api, struct http_request *req);

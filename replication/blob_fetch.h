@@ -17,7 +17,7 @@
 #include "archive/nodes.h"
 #include "net/http_client.h"
 #include "replication/peer_auth.h"
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 
 #define BLOB_FETCH_HOLDERS_MAX 8
 

@@ -23,7 +23,7 @@
 
 #include "archive/archive.h"
 #include "net/http_server.h"
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 #include "storage/blobstore.h"
 
 struct keeper;

@@ -10,7 +10,7 @@
 #include <uv.h>
 
 #include "archive/archive.h"
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 
 struct cluster_init {
     /* Private. */

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "replication/members_int.h"
+#include "replication/peer.h"
 
 /* ---- Join and removal requests ---- */
 
@@ -241,7 +242,7 @@ void repl_join(struct repl *r, struct repl_change *c, bool local, repl_change_cb
     jr.http = c->http;
     jr.raft = c->raft;
     jr.zone = c->zone;
-    change_forward(r, c, "/internal/v1/join?forwarded=1", &jr.base);
+    change_forward(r, c, PEER_PATH_JOIN_FORWARDED, &jr.base);
 }
 
 static void address_answered(struct peer_call *call)
@@ -290,7 +291,7 @@ void repl_join_address(struct repl *r, struct repl_change *c, const char *http,
                                        "(--cluster-secret-file): it cannot add nodes");
         return;
     }
-    c->call = peer_call_start(r, "GET", http, "/internal/v1/status", NULL, 0,
+    c->call = peer_call_start(r, "GET", http, PEER_PATH_STATUS, NULL, 0,
                               REPL_POLL_TIMEOUT_MS, address_answered, c);
 }
 
@@ -371,5 +372,5 @@ void repl_remove(struct repl *r, struct repl_change *c, bool local, repl_change_
         return;
     }
     rr.id = c->id;
-    change_forward(r, c, "/internal/v1/remove", &rr.base);
+    change_forward(r, c, PEER_PATH_REMOVE, &rr.base);
 }

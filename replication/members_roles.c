@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "replication/members_int.h"
+#include "replication/peer.h"
 
 /* ---- The leader's polls: who is up ---- */
 
@@ -105,7 +106,7 @@ void repl_members_poll_peers(struct repl *r)
         }
         if (rec->http[0] != '\0') {
             p->polling = true;
-            p->call = peer_call_start(r, "GET", rec->http, "/internal/v1/status", NULL, 0,
+            p->call = peer_call_start(r, "GET", rec->http, PEER_PATH_STATUS, NULL, 0,
                                       REPL_POLL_TIMEOUT_MS, polled, p);
         }
         archive_free_node(rec);

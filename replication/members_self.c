@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "replication/members_int.h"
+#include "replication/peer.h"
 
 /* A join answered by the leader is not repeated for this long (the leader still has
  * to make the node a standby before it hears from it). */
@@ -128,7 +129,7 @@ static void join_tick(struct repl *r)
     len = join_request__get_packed_size(&jr);
     body = xmalloc(len > 0 ? len : 1);
     join_request__pack(&jr, body);
-    r->join.call = peer_call_start(r, "POST", r->conf.join, "/internal/v1/join", body, len,
+    r->join.call = peer_call_start(r, "POST", r->conf.join, PEER_PATH_JOIN, body, len,
                                    REPL_FORWARD_TIMEOUT_MS, joined, NULL);
 }
 

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "replication/members_int.h"
+#include "replication/peer.h"
 
 #define VIEW_POLL_TIMEOUT_MS 1500
 
@@ -144,7 +145,7 @@ void repl_view_cluster(struct repl *r, struct repl_view *v, repl_view_cb cb)
             v->calls[i].v = v;
             v->calls[i].i = i;
             v->pending++;
-            peer_call_start(r, "GET", v->members[i].http, "/internal/v1/status", NULL, 0,
+            peer_call_start(r, "GET", v->members[i].http, PEER_PATH_STATUS, NULL, 0,
                             VIEW_POLL_TIMEOUT_MS, view_polled, &v->calls[i]);
         }
     }

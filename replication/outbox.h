@@ -19,7 +19,7 @@
 #include "archive/archive.h"
 #include "net/http_client.h"
 #include "replication/outbound.h"
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 
 struct outbox_config {
     unsigned retry_ms;      /* delay before the second attempt; doubles each time */

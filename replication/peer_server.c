@@ -28,7 +28,7 @@
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/mem.h"
-#include "replication/membership.h"
+#include "replication/repl.h"
 #include "replication/peer.h"
 
 /* The longest request target a signature covers (the HTTP server bounds the head). */

@@ -11,7 +11,7 @@
 #include "net/http_server.h"
 #include "replication/blob_path.h"
 #include "replication/peer_auth.h"
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 
 /* Answers @req for a proposal that failed with @status (not leader, outcome unknown,
  * shutting down): the API's words for it, so that a forwarding node passes them on. */

@@ -23,6 +23,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/peer.h"
 #include "replication/repl_int.h"
 
 /* ---- Proposals ---- */
@@ -48,32 +49,14 @@ static void forward_applied(struct repl_wait *w, int status)
 /* The leader's answer into p->result; false when it is not a valid one. */
 static bool take_result(struct repl_propose *p, const struct peer_call *c)
 {
-    ProposeResult *pr;
-    struct archive_result *res = &p->result;
-    if (c->req.status != 200 || c->req.truncated) {
-        return false;
-    }
-    pr = propose_result__unpack(NULL, c->req.response_len, (const uint8_t *)c->req.response);
     /* Any refusal code is passed on: the API answers one it does not know with a 500
      * naming it, rather than a retry that would be refused again. */
-    if (pr == NULL || pr->entry_index == 0 || pr->status < 0) {
-        propose_result__free_unpacked(pr, NULL);
+    if (c->req.status != 200 || c->req.truncated ||
+        !peer_propose_result_unpack((const uint8_t *)c->req.response, c->req.response_len,
+                                    &p->result, &p->index)) {
         return false;
     }
-    memset(res, 0, sizeof *res);
-    res->status = (enum archive_status)pr->status;
-    snprintf(res->message, sizeof res->message, "%s", pr->message);
-    res->replayed = pr->replayed;
-    res->created = pr->created;
-    res->index = pr->index;
-    snprintf(res->image_no, sizeof res->image_no, "%s", pr->image_no);
-    snprintf(res->file_id, sizeof res->file_id, "%s", pr->file_id);
-    snprintf(res->state, sizeof res->state, "%s", pr->state);
-    snprintf(res->category, sizeof res->category, "%s", pr->category);
-    res->position = pr->position;
-    p->index = pr->entry_index;
     p->has_result = true;
-    propose_result__free_unpacked(pr, NULL);
     return true;
 }
 
@@ -218,7 +201,7 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd)
     p->superseded_by = 0;
     r->forwards.total++;
     forwarding_add(r, p);
-    p->call = peer_call_start(r, "POST", http, "/internal/v1/propose", body, len,
+    p->call = peer_call_start(r, "POST", http, PEER_PATH_PROPOSE, body, len,
                               REPL_FORWARD_TIMEOUT_MS, forwarded, p);
     return 0;
 }

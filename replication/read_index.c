@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/peer.h"
 #include "replication/repl_int.h"
 
 static void read_applied(struct repl_wait *w, int status)
@@ -139,6 +140,6 @@ void repl_read_index(struct repl *r, struct repl_read *rd, bool local, repl_read
         fail_soon(r, rd, BASE_ERETRY);
         return;
     }
-    rd->call = peer_call_start(r, "POST", http, "/internal/v1/read-index", NULL, 0,
+    rd->call = peer_call_start(r, "POST", http, PEER_PATH_READ_INDEX, NULL, 0,
                                REPL_READ_INDEX_TIMEOUT_MS, read_index_answered, rd);
 }

@@ -316,11 +316,18 @@ void repl_remove(struct repl *r, struct repl_change *c, bool local, repl_change_
 
 /* ---- The other objects api/ and node/ use ---- */
 
-/* After the declarations above: their headers may include this one (through
- * raft_node.h) and need its types. */
+/* After the declarations above: their headers include this one and need its types.
+ * api/ and node/ include nothing else of replication/ (tests/layering checks it):
+ * the blob data path (blob_path.h), the peer protocol's server side (peer_server.h,
+ * peer.h), a new cluster's first InitCluster (cluster_init.h), the keeper, placement,
+ * the webhook outbox and the outbound guard. */
+#include "replication/blob_path.h"
+#include "replication/cluster_init.h"
 #include "replication/keeper.h"
 #include "replication/outbound.h"
 #include "replication/outbox.h"
+#include "replication/peer.h"
+#include "replication/peer_server.h"
 #include "replication/placement.h"
 
 #endif

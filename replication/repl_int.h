@@ -33,8 +33,6 @@
 /* A standby is promoted only when its log is this close to the leader's (raft's own
  * catch-up rounds do the rest). */
 #define REPL_PROMOTE_LAG_MAX 4096
-/* Bodies of node-to-node messages. */
-#define REPL_INTERNAL_BODY_MAX (4u << 20)
 
 /* A signed HTTP call to another node's /internal/ endpoints. */
 struct peer_call;

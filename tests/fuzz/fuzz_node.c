@@ -15,7 +15,7 @@
 #include "api/api.h"
 #include "archive/archive.h"
 #include "base/mem.h"
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 #include "storage/blobstore.h"
 #include "tests/fuzz/fuzz_common.h"
 

@@ -10,6 +10,9 @@ storage/rocks.c, <http_parser.h> only in net/, <raft.h> and <raft/...> only in
 replication/, <curl/curl.h> only in net/ and replication/blob_push.c (which streams a
 file body with its own easy handle; see replication/README.md).
 
+A folder may name its contract: the one header the layers above it include. api/ and
+node/ include from replication/ only replication/repl.h.
+
 Run: check_layering.py [--root DIR]; exits 1 and prints each offending line otherwise.
 """
 import argparse
@@ -30,6 +33,9 @@ ADAPTERS = {
     "raft/": ("replication/",),
     "curl/": ("net/", "replication/blob_push.c"),
 }
+
+# Folder -> the only header files of other folders may include from it.
+CONTRACTS = {"replication": "replication/repl.h"}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
@@ -71,6 +77,9 @@ def check_file(root, rel, problems):
             if trank > rank:
                 problems.append(f"{rel}:{lineno}: \"{name}\": {own}/ (layer {rank}) "
                                 f"includes {target}/ (layer {trank}), a layer above it")
+            elif target in CONTRACTS and name != CONTRACTS[target]:
+                problems.append(f"{rel}:{lineno}: \"{name}\": {own}/ includes "
+                                f"{target}/ through {CONTRACTS[target]} only, its contract")
             elif trank == rank:
                 problems.append(f"{rel}:{lineno}: \"{name}\": {own}/ and {target}/ share "
                                 f"layer {rank} and must not include each other")

@@ -50,6 +50,12 @@ class LayeringTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("replication/placement.c:", out)
 
+    def test_api_reaches_replication_through_its_contract_only(self):
+        self.append("api/cluster.c", '#include "replication/repl_int.h"')
+        rc, out = run(self.tmp)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("through replication/repl.h only", out)
+
     def test_siblings_do_not_include_each_other(self):
         self.append("net/http_client.c", '#include "storage/rocks.h"')
         rc, out = run(self.tmp)

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "replication/raft_node.h"
+#include "replication/repl.h"
 #include "tests/lib/testlib.h"
 
 struct fixture {
