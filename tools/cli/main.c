@@ -1,15 +1,15 @@
 /* imgarc: the command-line client of an imgarc node.
  *
  * main() reads the global flags and picks the command; each cmd_* function parses its
- * own flags, makes its requests through tools/cli_http.h and prints the answers for
+ * own flags, makes its requests through tools/cli/http.h and prints the answers for
  * people, or as JSON with --json. Single-threaded. Functions return 0 or a CLI_E* code
  * whose negation is the exit status. A failure is printed once, where it is found:
- * usage errors here, whatever the server or the network says in cli_http.c.
+ * usage errors here, whatever the server or the network says in http.c.
  * license keygen, sign and verify ask no server: they use the license codec of
  * archive/license.h, and wipe a secret key once used. login and user create read a
  * password from a file or stdin, never from argv, and wipe it and the request text that
  * carried it once sent. docs/cli.md is the reference of every command. */
-#include "tools/cli_http.h"
+#include "tools/cli/http.h"
 
 #include <ctype.h>
 #include <errno.h>
