@@ -1,9 +1,10 @@
 /* The imgarc CLI's own declarations, shared by the files of tools/cli/.
  *
- * main.c reads the global flags and picks the command from the table in help.c; each
- * cmd_*.c holds one group of commands (docs/cli.md lists which), whose cmd_* function
- * parses its own flags (flags.c), makes its requests through http.h, often by way of
- * request.c, and prints the answers for people (output.c), or as JSON with --json.
+ * main.c reads the global flags and picks the command from the table in help.c;
+ * each cmd_*.c holds one group of commands (tools/README.md lists which), whose cmd_*
+ * function parses its own flags (flags.c), makes its requests through http.h, often
+ * by way of request.c, and prints the answers for people (output.c), or as JSON with
+ * --json.
  * Single-threaded. Functions return 0 or a CLI_E* code (http.h) whose negation is the
  * exit status. A failure is printed once, where it is found: usage errors by
  * usage_error(), whatever the server or the network says in http.c. Strings are
