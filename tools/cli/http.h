@@ -1,9 +1,9 @@
 /* HTTP client of the imgarc CLI: the only CLI module that includes <curl/curl.h>.
  *
- * Single-threaded; tools/imgarc.c is its one user. A struct cli_http owns one curl easy
- * handle, reused for every request of a run so that a series of uploads or pages keeps
- * its connection alive, and copies of the connection settings (server URL, bearer
- * token, tenant). Requests carry a JSON body (jansson) or stream a file as the body;
+ * Single-threaded; the rest of tools/cli/ is its one user. A struct cli_http owns one
+ * curl easy handle, reused for every request of a run so that a series of uploads or
+ * pages keeps its connection alive, and copies of the connection settings (server URL,
+ * bearer token, tenant). Requests carry a JSON body (jansson) or stream a file as the body;
  * answers come back as parsed JSON, as bytes (short text answers such as CSV), or are
  * streamed into a file or stdout. Neither an upload nor a download is ever held in
  * memory as a whole.

@@ -1,5 +1,5 @@
-/* HTTP for the CLI over libcurl; tools/cli_http.h is the contract. */
-#include "tools/cli_http.h"
+/* HTTP for the CLI over libcurl; tools/cli/http.h is the contract. */
+#include "tools/cli/http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
