@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "archive/archive_int.h"
 #include "archive/keys.h"
 #include "archive/license.h"
 #include "archive/nodes.h"
@@ -19,93 +20,7 @@
 #include "base/hex.h"
 #include "base/mem.h"
 
-/* What one apply is building. */
-struct txn {
-    struct archive *a;
-    struct rocks_batch *batch;
-    const Command *cmd;
-    uint64_t index;
-    struct archive_result *res;
-    struct base_err *err;
-    unsigned deliveries; /* queued by this command: the low bits of their ids */
-};
-
-/* Bill states that take edits, and those where a sync-mode bill takes an amend. */
-static const char *const EDITABLE[] = {"captured", "returned", NULL};
-static const char *const AMENDABLE[] = {"ready", "erp_submitted", NULL};
-
-static int emit_event(struct txn *t, const char *image_no, const char *event, json_t *body);
 static int submit_bill(struct txn *t, BillRecord *bill);
-static bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, const AddFile *f,
-                         char **category, uint32_t *position, int *rv);
-static int category_known(struct txn *t, const char *category, bool *known);
-static bool state_in(const BillRecord *bill, const char *const *states);
-
-static int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r);
-
-static void refuse(struct txn *t, enum archive_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void refuse(struct txn *t, enum archive_status status, const char *fmt, ...)
-{
-    va_list ap;
-    t->res->status = status;
-    va_start(ap, fmt);
-    vsnprintf(t->res->message, sizeof t->res->message, fmt, ap);
-    va_end(ap);
-}
-
-static void put_record(struct txn *t, enum rocks_cf cf, const struct key *k,
-                       const ProtobufCMessage *msg)
-{
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = xmalloc(n);
-    protobuf_c_message_pack(msg, buf);
-    rocks_batch_put(t->batch, cf, k->buf, k->len, buf, n);
-    free(buf);
-}
-
-/* Whether a record is stored under @k (*@found); a store error otherwise. */
-static int record_exists(struct txn *t, enum rocks_cf cf, const struct key *k, bool *found)
-{
-    char *val;
-    size_t vlen;
-    int rv = rocks_batch_get(t->batch, cf, k->buf, k->len, &val, &vlen, t->err);
-    *found = rv == 0;
-    if (rv == 0) {
-        free(val);
-    }
-    return rv == BASE_ENOTFOUND ? 0 : rv;
-}
-
-static void key_one(struct key *k, const char *s)
-{
-    k->len = strlen(s);
-    memcpy(k->buf, s, k->len);
-}
-
-
-/* An administrative action of (or for) a tenant, in its admin audit log. */
-static void admin_audit(struct txn *t, const char *tenant, const char *action, json_t *detail)
-{
-    AuditRecord rec = AUDIT_RECORD__INIT;
-    struct key k;
-    uint8_t be[8];
-    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    rec.index = t->index;
-    rec.time_ms = t->cmd->time_ms;
-    rec.action = (char *)action;
-    rec.operator_ = t->cmd->operator_;
-    rec.request_id = t->cmd->request_id;
-    rec.detail = text;
-    key_tenant_prefix(&k, tenant);
-    rocks_put_be64(be, t->index);
-    memcpy(k.buf + k.len, be, sizeof be);
-    k.len += sizeof be;
-    put_record(t, ROCKS_CF_ADMIN_AUDIT, &k, &rec.base);
-    free(text);
-    json_decref(detail);
-}
 
 static json_t *license_detail(const License *l)
 {
@@ -113,147 +28,6 @@ static json_t *license_detail(const License *l)
                      (json_int_t)l->issued_ms, "expires_ms", (json_int_t)l->expires_ms,
                      "quota_bytes", (json_int_t)l->quota_bytes, "max_files",
                      (json_int_t)l->max_files, "modes", (int)l->modes);
-}
-
-static void audit(struct txn *t, BillRecord *bill, const char *action, json_t *detail)
-{
-    AuditRecord rec = AUDIT_RECORD__INIT;
-    struct key k;
-    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    rec.index = t->index;
-    rec.time_ms = t->cmd->time_ms;
-    rec.action = (char *)action;
-    rec.operator_ = t->cmd->operator_;
-    rec.request_id = t->cmd->request_id;
-    rec.detail = text;
-    bill->audit_seq++;
-    key_audit(&k, t->cmd->tenant, bill->image_no, bill->audit_seq);
-    put_record(t, ROCKS_CF_AUDIT, &k, &rec.base);
-    free(text);
-    json_decref(detail);
-}
-
-/* Changes to usage counters made by one command. */
-struct usage_delta {
-    int64_t bytes;
-    int64_t files;
-    int64_t bills;
-    int64_t physical;
-};
-
-static int adjust_usage(struct txn *t, const struct key *k, const struct usage_delta *d)
-{
-    UsageRecord *u;
-    int rv = archive_load_record(t->a, ROCKS_CF_USAGE, k, &usage_record__descriptor,
-                         (ProtobufCMessage **)&u, t->err);
-    if (rv == BASE_ENOTFOUND) {
-        u = xmalloc(sizeof *u);
-        usage_record__init(u);
-    } else if (rv != 0) {
-        return rv;
-    }
-    u->bytes = (uint64_t)((int64_t)u->bytes + d->bytes);
-    u->files = (uint64_t)((int64_t)u->files + d->files);
-    u->bills = (uint64_t)((int64_t)u->bills + d->bills);
-    u->physical_bytes = (uint64_t)((int64_t)u->physical_bytes + d->physical);
-    put_record(t, ROCKS_CF_USAGE, k, &u->base);
-    /* Both kinds (unpacked, or xmalloc()ed here) own nothing but the message. */
-    protobuf_c_message_free_unpacked(&u->base, NULL);
-    return 0;
-}
-
-/* Adjusts the tenant's usage and that of organisation @org (reads see the command's
- * earlier changes, so several calls in one command add up). */
-static int count_usage(struct txn *t, const char *org, const struct usage_delta *d)
-{
-    struct key k = {.len = strlen(t->cmd->tenant)};
-    struct usage_delta o = *d;
-    int rv;
-    memcpy(k.buf, t->cmd->tenant, k.len);
-    if ((rv = adjust_usage(t, &k, d)) != 0) {
-        return rv;
-    }
-    key_pair(&k, t->cmd->tenant, org);
-    o.physical = 0;
-    return adjust_usage(t, &k, &o);
-}
-
-static int load_bill(struct txn *t, const char *image_no, BillRecord **out)
-{
-    struct key k;
-    key_pair(&k, t->cmd->tenant, image_no);
-    return archive_load_record(t->a, ROCKS_CF_BILLS, &k, &bill_record__descriptor,
-                       (ProtobufCMessage **)out, t->err);
-}
-
-static void store_bill(struct txn *t, BillRecord *bill)
-{
-    struct key k;
-    bill->updated_ms = t->cmd->time_ms;
-    key_pair(&k, t->cmd->tenant, bill->image_no);
-    put_record(t, ROCKS_CF_BILLS, &k, &bill->base);
-}
-
-/* A bill made by this command. Like unpacked records, every field is malloc()ed, so
- * archive_free_bill() releases either kind. */
-static BillRecord *new_bill(struct txn *t, const char *image_no, const char *state)
-{
-    BillRecord *bill = xmalloc(sizeof *bill);
-    bill_record__init(bill);
-    bill->image_no = xstrdup(image_no);
-    bill->state = xstrdup(state);
-    bill->created_ms = t->cmd->time_ms;
-    return bill;
-}
-
-static void set_string(char **field, const char *value)
-{
-    /* Fields of unpacked records were allocated by protobuf-c with malloc. */
-    if (*field != NULL && *field != protobuf_c_empty_string) {
-        free(*field);
-    }
-    *field = xstrdup(value != NULL ? value : "");
-}
-
-/* Announces that @bill entered its state (from @before; NULL for a new bill). */
-static int announce_state(struct txn *t, const BillRecord *bill, const char *before)
-{
-    return emit_event(t, bill->image_no, bill->state,
-                      json_pack("{s:s, s:s, s:s?}", "image_no", bill->image_no, "state",
-                                bill->state, "previous_state", before));
-}
-
-static int set_state(struct txn *t, BillRecord *bill, const char *state)
-{
-    char *before;
-    int rv;
-    if (strcmp(bill->state, state) == 0) {
-        return 0;
-    }
-    before = xstrdup(bill->state);
-    audit(t, bill, "state_changed", json_pack("{s:s, s:s}", "before", before, "after", state));
-    set_string(&bill->state, state);
-    rv = announce_state(t, bill, before);
-    free(before);
-    return rv;
-}
-
-static void result_bill(struct txn *t, const BillRecord *bill)
-{
-    snprintf(t->res->image_no, sizeof t->res->image_no, "%s", bill->image_no);
-    snprintf(t->res->state, sizeof t->res->state, "%s", bill->state);
-}
-
-
-static void copy_invoice(Invoice *dst, const Invoice *src)
-{
-    invoice__init(dst);
-    dst->number = xstrdup(src->number);
-    dst->code = xstrdup(src->code);
-    dst->date = xstrdup(src->date);
-    dst->amount = xstrdup(src->amount);
-    dst->tax = xstrdup(src->tax);
-    dst->total = xstrdup(src->total);
 }
 
 static void replace_invoices(BillRecord *bill, const PoolPush *p)
@@ -306,7 +80,7 @@ static int move_org_usage(struct txn *t, const BillRecord *bill, const char *old
     return adjust_usage(t, &k, &add);
 }
 
-static int apply_pool_push(struct txn *t, const PoolPush *p)
+int apply_pool_push(struct txn *t, const PoolPush *p)
 {
     BillRecord *bill = NULL;
     json_t *changes = json_object();
@@ -372,15 +146,6 @@ static const char *classify(const AddFile *f)
     return "attachment";
 }
 
-/* Counts a file of @category into the bill's per-category totals (@delta +1 or -1). */
-static void count_category(BillRecord *bill, const char *category, int delta)
-{
-    uint32_t *n = strcmp(category, "cover") == 0     ? &bill->covers
-                  : strcmp(category, "invoice") == 0 ? &bill->invoice_files
-                                                     : &bill->attachments;
-    *n = (uint32_t)((int64_t)*n + delta);
-}
-
 /* Captures are open before submit; after it, only a supplementary scan (a bill with a
  * cover accepts further invoices and attachments, its state unchanged). */
 static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *category)
@@ -404,91 +169,6 @@ static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *c
         return false;
     }
     return true;
-}
-
-/* Takes @file_id out of @order (nothing when it is not in it). */
-static void order_remove(BillOrder *order, const char *file_id)
-{
-    for (size_t i = 0; i < order->n_file_ids; i++) {
-        if (strcmp(order->file_ids[i], file_id) == 0) {
-            free(order->file_ids[i]);
-            memmove(&order->file_ids[i], &order->file_ids[i + 1],
-                    (order->n_file_ids - i - 1) * sizeof *order->file_ids);
-            order->n_file_ids--;
-            return;
-        }
-    }
-}
-
-/* Inserts @file_id at 0-based index @at of @order; returns its 1-based position. */
-static uint32_t insert_at(BillOrder *order, const char *file_id, size_t at)
-{
-    order->file_ids =
-        xrealloc(order->file_ids, (order->n_file_ids + 1) * sizeof *order->file_ids);
-    memmove(&order->file_ids[at + 1], &order->file_ids[at],
-            (order->n_file_ids - at) * sizeof *order->file_ids);
-    order->file_ids[at] = xstrdup(file_id);
-    order->n_file_ids++;
-    return (uint32_t)at + 1;
-}
-
-/* Inserts @file_id after @after (or at the end); returns the 1-based position, or 0
- * when @after is not a file of the bill. */
-static uint32_t insert_file(BillOrder *order, const char *file_id, const char *after)
-{
-    size_t at = order->n_file_ids;
-    if (after[0] != '\0') {
-        size_t i;
-        for (i = 0; i < order->n_file_ids; i++) {
-            if (strcmp(order->file_ids[i], after) == 0) {
-                break;
-            }
-        }
-        if (i == order->n_file_ids) {
-            return 0;
-        }
-        at = i + 1;
-    }
-    return insert_at(order, file_id, at);
-}
-
-/* The bill's file order; an empty one (malloc()ed like an unpacked record) when the
- * bill has none yet. */
-static int load_order(struct txn *t, const char *image_no, BillOrder **out)
-{
-    struct key k;
-    int rv;
-    key_pair(&k, t->cmd->tenant, image_no);
-    rv = archive_load_record(t->a, ROCKS_CF_ORDER, &k, &bill_order__descriptor,
-                     (ProtobufCMessage **)out, t->err);
-    if (rv == BASE_ENOTFOUND) {
-        *out = xmalloc(sizeof **out);
-        bill_order__init(*out);
-        rv = 0;
-    }
-    return rv;
-}
-
-static void store_order(struct txn *t, const char *image_no, BillOrder *order)
-{
-    struct key k;
-    key_pair(&k, t->cmd->tenant, image_no);
-    put_record(t, ROCKS_CF_ORDER, &k, &order->base);
-}
-
-/* Adds the nodes of @holders that @blob does not list yet. */
-static void add_holders(BlobRecord *blob, const uint64_t *holders, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        bool known = false;
-        for (size_t j = 0; j < blob->n_holders && !known; j++) {
-            known = blob->holders[j] == holders[i];
-        }
-        if (!known) {
-            blob->holders = xrealloc(blob->holders, (blob->n_holders + 1) * sizeof *blob->holders);
-            blob->holders[blob->n_holders++] = holders[i];
-        }
-    }
 }
 
 /* One more reference to a blob in @cf under key @k (and @holders, for the
@@ -577,7 +257,7 @@ static int check_add_file(struct txn *t, const AddFile *f)
     return 0;
 }
 
-static int apply_add_file(struct txn *t, const AddFile *f)
+int apply_add_file(struct txn *t, const AddFile *f)
 {
     BillRecord *bill = NULL;
     BillOrder *order = NULL;
@@ -682,7 +362,7 @@ out:
     return rv;
 }
 
-static int apply_submit(struct txn *t, const SubmitBill *s)
+int apply_submit(struct txn *t, const SubmitBill *s)
 {
     BillRecord *bill = NULL;
     int rv = load_bill(t, s->image_no, &bill);
@@ -782,8 +462,6 @@ static void remember_result(struct txn *t)
     put_record(t, ROCKS_CF_IDEM, &k, &rec.base);
 }
 
-/* ---- Cluster, tenants, licenses ---- */
-
 static void store_tenant(struct txn *t, const TenantRecord *rec)
 {
     struct key k = {.len = strlen(rec->id)};
@@ -811,7 +489,7 @@ static void put_license(struct txn *t, TenantRecord *rec, License *l)
 
 /* The cluster's birth: its time, and the default tenant on an evaluation license. A
  * second InitCluster (a new leader that did not see the first applied yet) is a no-op. */
-static int apply_init_cluster(struct txn *t)
+int apply_init_cluster(struct txn *t)
 {
     ClusterRecord c = CLUSTER_RECORD__INIT;
     TenantRecord rec = TENANT_RECORD__INIT;
@@ -848,7 +526,7 @@ static int apply_init_cluster(struct txn *t)
     return 0;
 }
 
-static int apply_create_client(struct txn *t, const CreateClient *c)
+int apply_create_client(struct txn *t, const CreateClient *c)
 {
     ClientRecord rec = CLIENT_RECORD__INIT;
     struct key k;
@@ -884,8 +562,6 @@ static int apply_create_client(struct txn *t, const CreateClient *c)
     return 0;
 }
 
-/* ---- Users and roles ---- */
-
 static void store_user(struct txn *t, const UserRecord *u)
 {
     struct key k;
@@ -917,7 +593,7 @@ static bool roles_exist(struct txn *t, char **roles, size_t n, int *rv)
     return true;
 }
 
-static int apply_create_user(struct txn *t, const CreateUser *c)
+int apply_create_user(struct txn *t, const CreateUser *c)
 {
     UserRecord rec = USER_RECORD__INIT;
     struct key k;
@@ -952,7 +628,7 @@ static int apply_create_user(struct txn *t, const CreateUser *c)
     return 0;
 }
 
-static int apply_create_role(struct txn *t, const CreateRole *c)
+int apply_create_role(struct txn *t, const CreateRole *c)
 {
     struct key k;
     bool found;
@@ -997,7 +673,7 @@ static void revoke_user_tokens(UserRecord *u)
 /* Counts wrong passwords; the one that reaches the limit locks the account and revokes
  * its tokens. A login for a username that does not exist is proposed too (the API makes
  * a failure cost the same whether the user exists or not) and refused here. */
-static int apply_login_result(struct txn *t, const LoginResult *l)
+int apply_login_result(struct txn *t, const LoginResult *l)
 {
     UserRecord *u;
     int rv = archive_get_user(t->a, t->cmd->tenant, l->username, &u, t->err);
@@ -1030,7 +706,7 @@ static int apply_login_result(struct txn *t, const LoginResult *l)
     return 0;
 }
 
-static int apply_unlock_user(struct txn *t, const UnlockUser *c)
+int apply_unlock_user(struct txn *t, const UnlockUser *c)
 {
     UserRecord *u;
     int rv = archive_get_user(t->a, t->cmd->tenant, c->username, &u, t->err);
@@ -1120,7 +796,7 @@ static void store_org(struct txn *t, const OrgRecord *o)
     put_record(t, ROCKS_CF_ORGS, &k, &o->base);
 }
 
-static int apply_create_org(struct txn *t, const CreateOrg *c)
+int apply_create_org(struct txn *t, const CreateOrg *c)
 {
     OrgRecord rec = ORG_RECORD__INIT;
     struct key k;
@@ -1152,7 +828,7 @@ static int apply_create_org(struct txn *t, const CreateOrg *c)
     return 0;
 }
 
-static int apply_update_org(struct txn *t, const UpdateOrg *c)
+int apply_update_org(struct txn *t, const UpdateOrg *c)
 {
     OrgRecord *o;
     const char *parent, *name;
@@ -1189,7 +865,7 @@ out:
     return rv;
 }
 
-static int apply_set_grants(struct txn *t, const SetGrants *c)
+int apply_set_grants(struct txn *t, const SetGrants *c)
 {
     UserRecord *u;
     json_t *orgs = json_array();
@@ -1227,7 +903,7 @@ static int apply_set_grants(struct txn *t, const SetGrants *c)
     return 0;
 }
 
-static int apply_create_tenant(struct txn *t, const CreateTenant *c)
+int apply_create_tenant(struct txn *t, const CreateTenant *c)
 {
     TenantRecord rec = TENANT_RECORD__INIT;
     struct key k;
@@ -1282,7 +958,7 @@ static enum archive_status license_acceptable(struct txn *t, const License *cur,
     return ARCHIVE_OK;
 }
 
-static int apply_install_license(struct txn *t, const InstallLicense *cmd)
+int apply_install_license(struct txn *t, const InstallLicense *cmd)
 {
     License *l = cmd->license;
     TenantRecord *rec;
@@ -1316,8 +992,6 @@ static int apply_install_license(struct txn *t, const InstallLicense *cmd)
     return 0;
 }
 
-/* ---- Cluster members ---- */
-
 static void key_node(struct key *k, uint64_t id)
 {
     rocks_put_be64((uint8_t *)k->buf, id);
@@ -1349,7 +1023,7 @@ static void store_node(struct txn *t, NodeRecord *n)
     put_record(t, ROCKS_CF_NODES, &k, &n->base);
 }
 
-static int apply_register_node(struct txn *t, const RegisterNode *c)
+int apply_register_node(struct txn *t, const RegisterNode *c)
 {
     NodeRecord *n;
     bool found;
@@ -1380,7 +1054,7 @@ static int apply_register_node(struct txn *t, const RegisterNode *c)
 }
 
 /* Marks a member removed, registered or not (a node may leave before it registered). */
-static int apply_remove_node(struct txn *t, const RemoveNode *c)
+int apply_remove_node(struct txn *t, const RemoveNode *c)
 {
     NodeRecord *n;
     bool found;
@@ -1427,7 +1101,7 @@ static void drop_holder(BlobRecord *blob, uint64_t id)
 
 /* Applies each change whose required holders are all still there; res->position
  * counts the changes applied. */
-static int apply_set_holders(struct txn *t, const SetHolders *c)
+int apply_set_holders(struct txn *t, const SetHolders *c)
 {
     for (size_t i = 0; i < c->n_changes; i++) {
         const HolderChange *hc = c->changes[i];
@@ -1463,7 +1137,7 @@ static int apply_set_holders(struct txn *t, const SetHolders *c)
     return 0;
 }
 
-static int apply_set_node_storage(struct txn *t, const SetNodeStorage *c)
+int apply_set_node_storage(struct txn *t, const SetNodeStorage *c)
 {
     NodeRecord *n;
     bool found;
@@ -1497,7 +1171,7 @@ static int apply_set_node_storage(struct txn *t, const SetNodeStorage *c)
 
 /* Purges the records of blobs unreferenced for the grace period; res->position counts
  * them. Holders delete their copies once they no longer find the record. */
-static int apply_purge_blobs(struct txn *t, const PurgeBlobs *c)
+int apply_purge_blobs(struct txn *t, const PurgeBlobs *c)
 {
     for (size_t i = 0; i < c->n_blobs; i++) {
         struct key k = {.len = 32};
@@ -1526,114 +1200,13 @@ static int apply_purge_blobs(struct txn *t, const PurgeBlobs *c)
     return 0;
 }
 
-/* ---- Webhooks and the outbox ---- */
-
-/* Deliveries are numbered by the index of the command that queued them and their rank
- * in it: ids grow with the log, so the outbox is a queue in event order. */
-#define DELIVERY_RANK_BITS 10
-
-static void key_be64(struct key *k, uint64_t v)
-{
-    rocks_put_be64((uint8_t *)k->buf, v);
-    k->len = 8;
-}
-
-static void store_delivery(struct txn *t, const DeliveryRecord *d)
-{
-    struct key k;
-    key_be64(&k, d->id);
-    put_record(t, ROCKS_CF_DELIVERIES, &k, &d->base);
-}
-
-static void outbox_put(struct txn *t, uint64_t id, uint64_t due_ms)
-{
-    struct key k;
-    uint8_t be[8];
-    key_be64(&k, id);
-    rocks_put_be64(be, due_ms);
-    rocks_batch_put(t->batch, ROCKS_CF_OUTBOX, k.buf, k.len, be, sizeof be);
-}
-
-static void outbox_remove(struct txn *t, uint64_t id)
-{
-    struct key k;
-    key_be64(&k, id);
-    rocks_batch_delete(t->batch, ROCKS_CF_OUTBOX, k.buf, k.len);
-}
-
-struct emit {
-    struct txn *t;
-    const char *image_no;
-    const char *event;
-    json_t *body;
-};
-
-/* Queues the event for one webhook that subscribes to it. */
-static void emit_to(const WebhookRecord *w, void *arg)
-{
-    struct emit *e = arg;
-    struct txn *t = e->t;
-    DeliveryRecord d = DELIVERY_RECORD__INIT;
-    struct key k;
-    char id[24];
-    char *text;
-    if (!archive_webhook_wants(w, e->event) || t->deliveries >= (1u << DELIVERY_RANK_BITS)) {
-        return;
-    }
-    d.id = t->index << DELIVERY_RANK_BITS | t->deliveries++;
-    snprintf(id, sizeof id, "%llu", (unsigned long long)d.id);
-    json_object_set_new(e->body, "id", json_string(id));
-    text = json_dumps(e->body, JSON_COMPACT | JSON_SORT_KEYS);
-    d.tenant = t->cmd->tenant;
-    d.webhook = w->id;
-    d.event = (char *)e->event;
-    d.image_no = (char *)e->image_no;
-    d.body = text;
-    d.state = (char *)"pending";
-    d.next_ms = t->cmd->time_ms;
-    d.created_ms = t->cmd->time_ms;
-    store_delivery(t, &d);
-    key_audit(&k, t->cmd->tenant, e->image_no, d.id);
-    rocks_batch_put(t->batch, ROCKS_CF_DELIVERY_INDEX, k.buf, k.len, "", 0);
-    outbox_put(t, d.id, d.next_ms);
-    t->a->outbox_added++;
-    free(text);
-}
-
-/* Queues @event (about bill @image_no, "" for a tenant event) for every webhook of the
- * command's tenant that subscribes to it. @body is the event's own JSON (consumed); the
- * common fields are added here. */
-static int emit_event(struct txn *t, const char *image_no, const char *event, json_t *body)
-{
-    struct emit e = {t, image_no, event, body};
-    char when[40];
-    int rv;
-    clock_format_rfc3339(t->cmd->time_ms, when, sizeof when);
-    json_object_set_new(body, "event", json_string(event));
-    json_object_set_new(body, "tenant", json_string(t->cmd->tenant));
-    json_object_set_new(body, "time", json_string(when));
-    json_object_set_new(body, "index", json_integer((json_int_t)t->index));
-    rv = archive_list_webhooks(t->a, t->cmd->tenant, emit_to, &e, t->err);
-    json_decref(body);
-    return rv;
-}
-
 static void count_webhook(const WebhookRecord *w, void *arg)
 {
     (void)w;
     (*(unsigned *)arg)++;
 }
 
-static json_t *string_array(char **v, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_array_append_new(a, json_string(v[i]));
-    }
-    return a;
-}
-
-static int apply_create_webhook(struct txn *t, const CreateWebhook *c)
+int apply_create_webhook(struct txn *t, const CreateWebhook *c)
 {
     WebhookRecord rec = WEBHOOK_RECORD__INIT;
     struct key k;
@@ -1689,7 +1262,7 @@ static int apply_create_webhook(struct txn *t, const CreateWebhook *c)
     return 0;
 }
 
-static int apply_delete_webhook(struct txn *t, const DeleteWebhook *c)
+int apply_delete_webhook(struct txn *t, const DeleteWebhook *c)
 {
     WebhookRecord *w;
     struct key k;
@@ -1749,7 +1322,7 @@ static void add_attempt(DeliveryRecord *d, const DeliveryResult *r, uint64_t tim
 
 /* A dispatcher's report. A result for a delivery that is no longer pending (a former
  * leader reporting late) changes nothing. */
-static int apply_delivery_result(struct txn *t, const DeliveryResult *r)
+int apply_delivery_result(struct txn *t, const DeliveryResult *r)
 {
     DeliveryRecord *d;
     int rv = load_delivery(t, r->delivery, &d);
@@ -1784,7 +1357,7 @@ static int apply_delivery_result(struct txn *t, const DeliveryResult *r)
     return rv;
 }
 
-static int apply_retry_delivery(struct txn *t, const RetryDelivery *r)
+int apply_retry_delivery(struct txn *t, const RetryDelivery *r)
 {
     DeliveryRecord *d;
     int rv = load_delivery(t, r->delivery, &d);
@@ -1810,7 +1383,7 @@ static int apply_retry_delivery(struct txn *t, const RetryDelivery *r)
 
 /* Records a license warning stage once and announces it. The stage must be the one the
  * command's time gives, so a late or repeated proposal changes nothing. */
-static int apply_license_warning(struct txn *t, const LicenseWarning *w)
+int apply_license_warning(struct txn *t, const LicenseWarning *w)
 {
     TenantRecord *rec;
     const License *l;
@@ -1846,16 +1419,6 @@ static int apply_license_warning(struct txn *t, const LicenseWarning *w)
     return rv;
 }
 
-/* ---- Bill types, schemes, matching and ERP submission ---- */
-
-/* What applies to a bill: its bill type's mode when a scheme covers the bill's
- * organisation (or an organisation above it, or every organisation), else basic. */
-struct scheme_choice {
-    char mode[8];
-    char match[12];
-    char submit[8];
-};
-
 #define ORG_DEPTH_MAX 64
 
 /* The parent of organisation @org ("" at the top or when it is unknown). */
@@ -1879,8 +1442,8 @@ static int org_parent(struct txn *t, const char *org, char **parent)
     return 0;
 }
 
-static int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
-                          struct scheme_choice *out)
+int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
+                   struct scheme_choice *out)
 {
     BillTypeRecord *type;
     SchemeRecord *sc = NULL;
@@ -1925,14 +1488,14 @@ static int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
     return rv == BASE_ENOTFOUND ? 0 : rv;
 }
 
-static unsigned mode_bit(const char *mode)
+unsigned mode_bit(const char *mode)
 {
     return strcmp(mode, "match") == 0  ? LICENSE_MODE_MATCH
            : strcmp(mode, "sync") == 0 ? LICENSE_MODE_SYNC
                                        : LICENSE_MODE_BASIC;
 }
 
-static int apply_create_bill_type(struct txn *t, const CreateBillType *c)
+int apply_create_bill_type(struct txn *t, const CreateBillType *c)
 {
     BillTypeRecord rec = BILL_TYPE_RECORD__INIT;
     struct key k;
@@ -1953,7 +1516,7 @@ static int apply_create_bill_type(struct txn *t, const CreateBillType *c)
     return 0;
 }
 
-static int apply_set_scheme(struct txn *t, const SetScheme *c)
+int apply_set_scheme(struct txn *t, const SetScheme *c)
 {
     SchemeRecord rec = SCHEME_RECORD__INIT;
     const char *org = c->org != NULL ? c->org : "";
@@ -1996,57 +1559,6 @@ static int apply_set_scheme(struct txn *t, const SetScheme *c)
                 json_pack("{s:s, s:s, s:s, s:s}", "bill_type", c->bill_type, "org", org, "match",
                           c->match, "submit", c->submit));
     return 0;
-}
-
-/* A file of @bill, or a refusal. */
-static int load_bill_file(struct txn *t, const BillRecord *bill, const char *file_id,
-                          FileRecord **out)
-{
-    struct key k;
-    int rv;
-    key_pair(&k, t->cmd->tenant, file_id != NULL ? file_id : "");
-    rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
-                             (ProtobufCMessage **)out, t->err);
-    if (rv == 0 && strcmp((*out)->image_no, bill->image_no) != 0) {
-        /* A file of another bill is refused like a missing one; the caller must not
-         * see (nor free) the record. */
-        archive_free_file(*out);
-        *out = NULL;
-        rv = BASE_ENOTFOUND;
-    }
-    if (rv == BASE_ENOTFOUND) {
-        refuse(t, ARCHIVE_R_FILE_NOT_FOUND, "bill %s has no file %.64s", bill->image_no,
-               file_id != NULL ? file_id : "");
-    }
-    return rv;
-}
-
-static void put_file(struct txn *t, const FileRecord *f)
-{
-    struct key k;
-    key_pair(&k, t->cmd->tenant, f->file_id);
-    put_record(t, ROCKS_CF_FILES, &k, &f->base);
-}
-
-/* A bill of the command's tenant, or a refusal (BASE_ENOTFOUND). */
-static int load_bill_or_refuse(struct txn *t, const char *image_no, BillRecord **bill)
-{
-    int rv = load_bill(t, image_no != NULL ? image_no : "", bill);
-    if (rv == BASE_ENOTFOUND) {
-        refuse(t, ARCHIVE_R_BILL_NOT_FOUND, "no bill with image number %.64s",
-               image_no != NULL ? image_no : "");
-    }
-    return rv;
-}
-
-static bool state_in(const BillRecord *bill, const char *const *states)
-{
-    for (; *states != NULL; states++) {
-        if (strcmp(bill->state, *states) == 0) {
-            return true;
-        }
-    }
-    return false;
 }
 
 struct erp_files {
@@ -2220,7 +1732,7 @@ static int submit_bill(struct txn *t, BillRecord *bill)
     return become_ready(t, bill, sc.submit);
 }
 
-static int apply_match_bill(struct txn *t, const MatchBill *m)
+int apply_match_bill(struct txn *t, const MatchBill *m)
 {
     static const char *const states[] = {"submitted", NULL};
     struct scheme_choice sc;
@@ -2333,7 +1845,7 @@ static int manual_unmatch(struct txn *t, BillRecord *bill, FileRecord *f)
     return state_in(bill, back) ? set_state(t, bill, "submitted") : 0;
 }
 
-static int apply_match_file(struct txn *t, const MatchFile *m)
+int apply_match_file(struct txn *t, const MatchFile *m)
 {
     static const char *const open_states[] = {"captured", "returned", "submitted", "ready",
                                               "erp_failed", NULL};
@@ -2379,7 +1891,7 @@ out:
     return rv;
 }
 
-static int apply_set_file_invoice(struct txn *t, const SetFileInvoice *c)
+int apply_set_file_invoice(struct txn *t, const SetFileInvoice *c)
 {
     static const char *const states[] = {"captured", "returned", "submitted", NULL};
     BillRecord *bill;
@@ -2428,7 +1940,7 @@ out:
     return rv;
 }
 
-static int apply_erp_submit(struct txn *t, const ErpSubmit *c)
+int apply_erp_submit(struct txn *t, const ErpSubmit *c)
 {
     static const char *const states[] = {"ready", "erp_failed", NULL};
     BillRecord *bill;
@@ -2452,7 +1964,7 @@ static int apply_erp_submit(struct txn *t, const ErpSubmit *c)
     return rv;
 }
 
-static int apply_return_bill(struct txn *t, const ReturnBill *c)
+int apply_return_bill(struct txn *t, const ReturnBill *c)
 {
     static const char *const states[] = {"submitted", "ready", "erp_failed", NULL};
     BillRecord *bill;
@@ -2478,7 +1990,7 @@ static int apply_return_bill(struct txn *t, const ReturnBill *c)
 }
 
 /* The ERP's answer to an erp_submit delivery moves the bill on. */
-static int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r)
+int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r)
 {
     static const char *const states[] = {"ready", "erp_failed", NULL};
     BillRecord *bill;
@@ -2504,7 +2016,6 @@ static int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryRes
 }
 
 /* ---- Editing a bill's files ---- */
-
 
 /* Whether @what may change @bill: before submit, yes; a ready sync-mode bill only as
  * an amend (@amend_ok) by a caller allowed to amend (@amend). False after refusing. */
@@ -2546,7 +2057,7 @@ static bool refuse_merged(struct txn *t, const FileRecord *f, const char *what)
 }
 
 /* Whether the tenant has @category: a built-in one or a custom one it defined. */
-static int category_known(struct txn *t, const char *category, bool *known)
+int category_known(struct txn *t, const char *category, bool *known)
 {
     struct key k;
     if (archive_builtin_category(category)) {
@@ -2561,7 +2072,7 @@ static int category_known(struct txn *t, const char *category, bool *known)
     return record_exists(t, ROCKS_CF_CATEGORIES, &k, known);
 }
 
-static int apply_create_category(struct txn *t, const CreateCategory *c)
+int apply_create_category(struct txn *t, const CreateCategory *c)
 {
     CategoryRecord rec = CATEGORY_RECORD__INIT;
     struct key k;
@@ -2677,7 +2188,7 @@ static void free_files(FileRecord **files, size_t n)
     free(files);
 }
 
-static int apply_delete_files(struct txn *t, const DeleteFiles *c)
+int apply_delete_files(struct txn *t, const DeleteFiles *c)
 {
     BillRecord *bill;
     BillOrder *order = NULL;
@@ -2724,7 +2235,7 @@ out:
     return rv;
 }
 
-static int apply_set_category(struct txn *t, const SetCategory *c)
+int apply_set_category(struct txn *t, const SetCategory *c)
 {
     BillRecord *bill;
     FileRecord **files;
@@ -2780,7 +2291,7 @@ out:
     return rv;
 }
 
-static int apply_rotate_files(struct txn *t, const RotateFiles *c)
+int apply_rotate_files(struct txn *t, const RotateFiles *c)
 {
     BillRecord *bill;
     FileRecord **files;
@@ -2827,7 +2338,7 @@ static int category_at(struct txn *t, const BillOrder *order, long pos, char **o
     return rv;
 }
 
-static int apply_move_file(struct txn *t, const MoveFile *c)
+int apply_move_file(struct txn *t, const MoveFile *c)
 {
     BillRecord *bill;
     BillOrder *order = NULL;
@@ -2907,7 +2418,7 @@ out:
     return rv;
 }
 
-static int apply_merge_files(struct txn *t, const MergeFiles *c)
+int apply_merge_files(struct txn *t, const MergeFiles *c)
 {
     BillRecord *bill;
     BillOrder *order = NULL;
@@ -2974,7 +2485,7 @@ out:
     return rv;
 }
 
-static int apply_split_file(struct txn *t, const SplitFile *c)
+int apply_split_file(struct txn *t, const SplitFile *c)
 {
     BillRecord *bill;
     FileRecord *head = NULL;
@@ -3024,8 +2535,8 @@ out:
  * category (never a cover's), a cover replacement puts the new file in as the cover;
  * either takes the old one's place. Replaces *@category (malloc()ed) and sets
  * *@position; false after refusing or on a store error (*@rv). */
-static bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, const AddFile *f,
-                         char **category, uint32_t *position, int *rv)
+bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, const AddFile *f,
+                  char **category, uint32_t *position, int *rv)
 {
     FileRecord *old;
     size_t at = 0;
