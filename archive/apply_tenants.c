@@ -45,7 +45,7 @@ static json_t *license_detail(const License *l)
 
 /* The cluster's birth: its time, and the default tenant on an evaluation license. A
  * second InitCluster (a new leader that did not see the first applied yet) is a no-op. */
-int apply_init_cluster(struct txn *t)
+int apply_init_cluster(struct txn *t, const InitCluster *init)
 {
     ClusterRecord c = CLUSTER_RECORD__INIT;
     TenantRecord rec = TENANT_RECORD__INIT;
@@ -55,12 +55,12 @@ int apply_init_cluster(struct txn *t)
     if (archive_cluster_initialized(t->a)) {
         return 0;
     }
-    if (t->cmd->init_cluster->token_key.len != 32) {
+    if (init->token_key.len != 32) {
         refuse(t, ARCHIVE_R_INVALID, "InitCluster needs a 32-byte token key");
         return 0;
     }
     c.created_ms = t->cmd->time_ms;
-    c.token_key = t->cmd->init_cluster->token_key;
+    c.token_key = init->token_key;
     n = cluster_record__get_packed_size(&c);
     buf = xmalloc(n > 0 ? n : 1);
     cluster_record__pack(&c, buf);

@@ -109,6 +109,10 @@ int archive_digest(struct archive *a, uint8_t out[32], uint64_t *index,
 /* Encodes @cmd into a fresh malloc()ed buffer. */
 void archive_encode(const Command *cmd, void **buf, size_t *len);
 
+/* The name of @cmd's kind for logs ("pool_push", "add_file"...; "unknown" for a body
+ * this build does not know). */
+const char *archive_command_name(const Command *cmd);
+
 /* Whether tenant @tenant may add @bytes and @files at @now_ms to bills of image mode
  * @mode (LICENSE_MODE_* bit): ARCHIVE_OK, or the refusal (tenant unknown, no license
  * in force, expired, mode not licensed, byte or file quota) with a message for the

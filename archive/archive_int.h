@@ -139,7 +139,7 @@ int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r)
 int apply_pool_push(struct txn *t, const PoolPush *p);
 int apply_add_file(struct txn *t, const AddFile *f);
 /* apply_tenants.c */
-int apply_init_cluster(struct txn *t);
+int apply_init_cluster(struct txn *t, const InitCluster *init);
 int apply_create_client(struct txn *t, const CreateClient *c);
 int apply_create_tenant(struct txn *t, const CreateTenant *c);
 int apply_install_license(struct txn *t, const InstallLicense *cmd);
