@@ -73,7 +73,7 @@ int apply_pool_push(struct txn *t, const PoolPush *p)
     }
     rv = load_bill(t, p->image_no, &bill);
     if (rv == BASE_ENOTFOUND) {
-        bill = new_bill(t, p->image_no, "pending_upload");
+        bill = new_bill(t, p->image_no, BILL_PENDING_UPLOAD);
         t->res->created = true;
         rv = 0;
     } else if (rv != 0) {
@@ -271,7 +271,7 @@ int apply_add_file(struct txn *t, const AddFile *f)
     }
     rv = load_bill(t, f->image_no, &bill);
     if (rv == BASE_ENOTFOUND && f->replace[0] == '\0') {
-        bill = new_bill(t, f->image_no, "captured");
+        bill = new_bill(t, f->image_no, BILL_CAPTURED);
         t->res->created = true;
         rv = 0;
     } else if (rv == BASE_ENOTFOUND) {
@@ -298,7 +298,7 @@ int apply_add_file(struct txn *t, const AddFile *f)
         }
     }
     if (strcmp(bill->state, "pending_upload") == 0 || strcmp(bill->state, "returned") == 0) {
-        rv = set_state(t, bill, "captured");
+        rv = set_state(t, bill, BILL_CAPTURED);
     } else if (t->res->created) {
         rv = announce_state(t, bill, NULL);
     }

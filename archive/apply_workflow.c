@@ -70,7 +70,7 @@ static int queue_erp(struct txn *t, const BillRecord *bill, bool *queued)
 static int become_ready(struct txn *t, BillRecord *bill, const char *submit)
 {
     bool queued;
-    int rv = set_state(t, bill, "ready");
+    int rv = set_state(t, bill, BILL_READY);
     if (rv != 0 || strcmp(submit, "auto") != 0) {
         return rv;
     }
@@ -80,7 +80,7 @@ static int become_ready(struct txn *t, BillRecord *bill, const char *submit)
     if (!queued) {
         set_string(&bill->erp_error, "no webhook subscribes to erp_submit: create one, then "
                                      "submit the bill to the ERP again");
-        rv = set_state(t, bill, "erp_failed");
+        rv = set_state(t, bill, BILL_ERP_FAILED);
     }
     return rv;
 }
@@ -170,7 +170,7 @@ static int submit_bill(struct txn *t, BillRecord *bill)
     set_string(&bill->mode, sc.mode);
     set_string(&bill->match_level, sc.match);
     set_string(&bill->erp_error, "");
-    if ((rv = set_state(t, bill, "submitted")) != 0) {
+    if ((rv = set_state(t, bill, BILL_SUBMITTED)) != 0) {
         return rv;
     }
     if (strcmp(sc.mode, "match") == 0) {
@@ -325,7 +325,7 @@ static int manual_unmatch(struct txn *t, BillRecord *bill, FileRecord *f)
         bill->invoices_matched--;
     }
     /* A ready match-mode bill with an invoice unmatched is no longer complete. */
-    return state_in(bill, back) ? set_state(t, bill, "submitted") : 0;
+    return state_in(bill, back) ? set_state(t, bill, BILL_SUBMITTED) : 0;
 }
 
 int apply_match_file(struct txn *t, const MatchFile *m)
@@ -463,7 +463,7 @@ int apply_return_bill(struct txn *t, const ReturnBill *c)
     } else {
         set_string(&bill->returned_reason, c->reason);
         audit(t, bill, "returned", json_pack("{s:s}", "reason", c->reason));
-        if ((rv = set_state(t, bill, "returned")) == 0) {
+        if ((rv = set_state(t, bill, BILL_RETURNED)) == 0) {
             store_bill(t, bill);
             result_bill(t, bill);
         }
@@ -484,11 +484,11 @@ int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r)
     if (state_in(bill, states)) {
         if (r->ok) {
             set_string(&bill->erp_error, "");
-            rv = set_state(t, bill, "erp_submitted");
+            rv = set_state(t, bill, BILL_ERP_SUBMITTED);
         } else {
             set_string(&bill->erp_error, r->cancel ? "the ERP webhook was deleted"
                                          : r->error != NULL ? r->error : "");
-            rv = set_state(t, bill, "erp_failed");
+            rv = set_state(t, bill, BILL_ERP_FAILED);
         }
         if (rv == 0) {
             store_bill(t, bill);

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "archive/archive.h"
+#include "archive/bill_state.h"
 #include "archive/keys.h"
 
 /* What one apply is building. */
@@ -74,13 +75,16 @@ int adjust_usage(struct txn *t, const struct key *k, const struct usage_delta *d
 int count_usage(struct txn *t, const char *org, const struct usage_delta *d);
 int load_bill(struct txn *t, const char *image_no, BillRecord **out);
 void store_bill(struct txn *t, BillRecord *bill);
-/* A bill made by this command (archive_free_bill() releases it). */
-BillRecord *new_bill(struct txn *t, const char *image_no, const char *state);
+/* A bill made by this command, in initial state @state (archive_free_bill() releases
+ * it). */
+BillRecord *new_bill(struct txn *t, const char *image_no, enum bill_state state);
 /* Replaces a malloc()ed string field of a record (NULL @value: ""). */
 void set_string(char **field, const char *value);
 /* Announces that @bill entered its state (from @before; NULL for a new bill). */
 int announce_state(struct txn *t, const BillRecord *bill, const char *before);
-int set_state(struct txn *t, BillRecord *bill, const char *state);
+/* Moves @bill to state @to (nothing when it is in it already), with an audit entry and
+ * the event; the transition must be allowed (bill_state.h), which the caller checked. */
+int set_state(struct txn *t, BillRecord *bill, enum bill_state to);
 void result_bill(struct txn *t, const BillRecord *bill);
 void copy_invoice(Invoice *dst, const Invoice *src);
 /* Counts a file of @category into the bill's per-category totals (@delta +1 or -1). */

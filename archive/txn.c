@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive/bill_state.h"
 #include "base/clock.h"
 #include "base/mem.h"
 
@@ -150,12 +151,14 @@ void store_bill(struct txn *t, BillRecord *bill)
 
 /* A bill made by this command. Like unpacked records, every field is malloc()ed, so
  * archive_free_bill() releases either kind. */
-BillRecord *new_bill(struct txn *t, const char *image_no, const char *state)
+BillRecord *new_bill(struct txn *t, const char *image_no, enum bill_state state)
 {
-    BillRecord *bill = xmalloc(sizeof *bill);
+    BillRecord *bill;
+    ASSERT(bill_state_initial(state));
+    bill = xmalloc(sizeof *bill);
     bill_record__init(bill);
     bill->image_no = xstrdup(image_no);
-    bill->state = xstrdup(state);
+    bill->state = xstrdup(bill_state_name(state));
     bill->created_ms = t->cmd->time_ms;
     return bill;
 }
@@ -177,8 +180,9 @@ int announce_state(struct txn *t, const BillRecord *bill, const char *before)
                                 bill->state, "previous_state", before));
 }
 
-int set_state(struct txn *t, BillRecord *bill, const char *state)
+int set_state(struct txn *t, BillRecord *bill, enum bill_state to)
 {
+    const char *state = bill_state_name(to);
     char *before;
     int rv;
     if (strcmp(bill->state, state) == 0) {
@@ -186,7 +190,7 @@ int set_state(struct txn *t, BillRecord *bill, const char *state)
     }
     before = xstrdup(bill->state);
     audit(t, bill, "state_changed", json_pack("{s:s, s:s}", "before", before, "after", state));
-    set_string(&bill->state, state);
+    bill_state_set(bill, to);
     rv = announce_state(t, bill, before);
     free(before);
     return rv;
