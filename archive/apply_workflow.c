@@ -10,11 +10,6 @@
 #include "base/hex.h"
 #include "base/mem.h"
 
-struct erp_files {
-    struct txn *t;
-    json_t *files;
-};
-
 /* The event an ERP receives: the bill and its files in order. */
 static int erp_body(struct txn *t, const BillRecord *bill, json_t **out)
 {
