@@ -2,7 +2,7 @@
  *
  * A bill is stored with the name of its state (BillRecord.state); the names below are
  * the strings stored, shown in the API and sent in webhook events, so they never
- * change. The states and the moves between them (DOMAIN.md, "Image bill states"):
+ * change. The states and the moves between them (docs/API.md shows them to clients):
  *
  *   pending_upload -> captured                       the first capture
  *   captured       -> submitted                      submit
