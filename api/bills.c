@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/hex.h"
+#include "archive/bill_state.h"
 #include "archive/users.h"
 #include "base/mem.h"
 
@@ -417,40 +418,45 @@ void api_handle_get_bill(struct api_call *call)
     archive_free_bill(bill);
 }
 
-static bool is_ready_state(const char *state)
-{
-    return strcmp(state, "ready") == 0 || strcmp(state, "erp_submitted") == 0 ||
-           strcmp(state, "erp_failed") == 0;
-}
-
-/* Why a bill is not ready yet (or why the ERP refused it), in words an operator can
- * act on. */
+/* The words for why a bill is not ready yet (or why the ERP refused it), which
+ * archive/bill_state.c decides, for an operator to act on. */
 static json_t *reasons_json(const BillRecord *b)
 {
+    enum bill_reason why[BILL_REASONS_MAX];
+    size_t n = bill_state_reasons(b, why);
     json_t *r = json_array();
-    if (strcmp(b->state, "pending_upload") == 0) {
-        json_array_append_new(r, json_string("no files captured yet"));
-    } else if (strcmp(b->state, "captured") == 0) {
-        json_array_append_new(r, json_string("captured but not submitted"));
-    } else if (strcmp(b->state, "returned") == 0) {
-        json_array_append_new(r, json_sprintf("returned for rescanning: %s",
-                                              b->returned_reason));
-    } else if (strcmp(b->state, "submitted") == 0 && b->invoices_matched < b->n_invoices) {
-        json_array_append_new(r, json_sprintf("%u of %u declared invoices are not matched "
-                                              "(GET /api/v1/bills/%s/match shows which and "
-                                              "why)",
-                                              (unsigned)(b->n_invoices - b->invoices_matched),
-                                              (unsigned)b->n_invoices, b->image_no));
-    } else if (strcmp(b->state, "erp_failed") == 0) {
+    for (size_t i = 0; i < n; i++) {
         char buf[64]; /* the receiver's answer body never shows here */
-        json_array_append_new(r, json_sprintf("submission to the ERP failed: %s; retry with "
-                                              "POST /api/v1/bills/%s/erp-submit",
-                                              api_receiver_error(b->erp_error, buf, sizeof buf),
-                                              b->image_no));
-    }
-    if (!b->in_pool) {
-        json_array_append_new(r, json_string("no pool bill pushed by the business system for "
-                                             "this image number"));
+        switch (why[i]) {
+        case BILL_REASON_NO_FILES:
+            json_array_append_new(r, json_string("no files captured yet"));
+            break;
+        case BILL_REASON_NOT_SUBMITTED:
+            json_array_append_new(r, json_string("captured but not submitted"));
+            break;
+        case BILL_REASON_RETURNED:
+            json_array_append_new(r, json_sprintf("returned for rescanning: %s",
+                                                  b->returned_reason));
+            break;
+        case BILL_REASON_UNMATCHED:
+            json_array_append_new(r, json_sprintf("%u of %u declared invoices are not "
+                                                  "matched (GET /api/v1/bills/%s/match shows "
+                                                  "which and why)",
+                                                  (unsigned)(b->n_invoices - b->invoices_matched),
+                                                  (unsigned)b->n_invoices, b->image_no));
+            break;
+        case BILL_REASON_ERP_FAILED:
+            json_array_append_new(r, json_sprintf("submission to the ERP failed: %s; retry "
+                                                  "with POST /api/v1/bills/%s/erp-submit",
+                                                  api_receiver_error(b->erp_error, buf,
+                                                                     sizeof buf),
+                                                  b->image_no));
+            break;
+        case BILL_REASON_NOT_IN_POOL:
+            json_array_append_new(r, json_string("no pool bill pushed by the business system "
+                                                 "for this image number"));
+            break;
+        }
     }
     return r;
 }
@@ -459,19 +465,17 @@ void api_handle_status(struct api_call *call)
 {
     BillRecord *bill;
     json_t *body;
-    bool ready;
     if (!api_load_bill(call, &bill)) {
         return;
     }
-    ready = is_ready_state(bill->state) && strcmp(bill->state, "erp_failed") != 0;
     body = json_pack("{s:s, s:s, s:b, s:s?, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:i, s:o, s:o}",
                      "image_no", bill->image_no, "state", bill->state, "ready",
-                     is_ready_state(bill->state), "mode",
+                     bill_state_ready(bill), "mode",
                      bill->mode[0] != '\0' ? bill->mode : NULL, "counts", "cover",
                      (int)bill->covers, "invoice", (int)bill->invoice_files, "attachment",
                      (int)bill->attachments, "invoices", "declared", (int)bill->n_invoices,
                      "matched", (int)bill->invoices_matched, "files", (int)bill->files,
-                     "reasons", ready ? json_array() : reasons_json(bill), "updated",
+                     "reasons", reasons_json(bill), "updated",
                      api_time_json(bill->updated_ms));
     api_respond_json(call->api, call->req, 200, body);
     archive_free_bill(bill);
@@ -512,7 +516,7 @@ static bool query_filter(struct api_call *call, const char *name, char **out, bo
     return true;
 }
 
-/* The states a bill can be in (archive/fsm.c), for ?state=. */
+/* The states a bill can be in (archive/bill_state.h), for ?state=. */
 static const char *const bill_states[] = {
     "pending_upload", "captured", "submitted", "ready", "erp_submitted", "erp_failed", "returned",
 };

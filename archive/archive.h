@@ -18,8 +18,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "archive/archive.pb-c.h"
 #include "base/err.h"
 #include "storage/rocks.h"
@@ -108,6 +106,10 @@ int archive_digest(struct archive *a, uint8_t out[32], uint64_t *index,
 
 /* Encodes @cmd into a fresh malloc()ed buffer. */
 void archive_encode(const Command *cmd, void **buf, size_t *len);
+
+/* The name of @cmd's kind for logs ("pool_push", "add_file"...; "unknown" for a body
+ * this build does not know). */
+const char *archive_command_name(const Command *cmd);
 
 /* Whether tenant @tenant may add @bytes and @files at @now_ms to bills of image mode
  * @mode (LICENSE_MODE_* bit): ARCHIVE_OK, or the refusal (tenant unknown, no license
@@ -271,8 +273,11 @@ bool archive_amount_cents(const char *s, int64_t *out);
 /* Whether a scanned invoice matches a declared one: number and total amount (total, or
  * amount plus tax), and with @standard also code, issue date, amount and tax. */
 bool archive_invoices_match(const Invoice *declared, const Invoice *scanned, bool standard);
-/* An invoice as the API and the audit log show it; JSON null for NULL. */
-json_t *archive_invoice_json(const Invoice *inv);
+/* An invoice as the API and the audit log show it; JSON null for NULL. A jansson
+ * json_t (declared here without <jansson.h>, which the domain's contract does not
+ * need); the caller owns the reference. */
+struct json_t;
+struct json_t *archive_invoice_json(const Invoice *inv);
 /* The first element that differs, for explanations; NULL when they match. */
 const char *archive_invoice_mismatch(const Invoice *declared, const Invoice *scanned,
                                      bool standard);

@@ -1,4 +1,5 @@
-/* Bill types, schemes and custom categories: queries (the commands are applied in fsm.c). */
+/* Bill types, schemes and custom categories: queries (the commands are applied in
+ * apply_schemes.c). */
 #include "archive.h"
 
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /* Webhooks and their deliveries: validation shared by the API and apply, and queries.
- * The commands that change them are applied in fsm.c. */
+ * The commands that change them are applied in apply_webhooks.c (events are queued
+ * by emit_event() in txn.c). */
 #include "archive.h"
 
 #include <stdlib.h>

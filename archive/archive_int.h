@@ -1,0 +1,189 @@
+/* Folder-private to archive/: one apply's transaction and the helpers the apply files
+ * share.
+ *
+ * archive_apply() (apply.c) decodes a command, finds its row in the command table and
+ * runs the row's handler with a struct txn: the batch every change goes into, the
+ * command, its raft index and the result being built. The handlers live in one
+ * apply_<family>.c per area; the helpers below (txn.c) write records, the audit logs,
+ * usage counters, bills, orders and files, and queue webhook events in the same batch.
+ * Everything here runs on the thread that applies the log and must stay deterministic:
+ * no clock, no randomness, no node-local configuration.
+ *
+ * A handler returns 0 (applied, or refused through refuse()) or a store error, after
+ * which nothing of the batch is written. */
+#ifndef IMGARC_ARCHIVE_ARCHIVE_INT_H
+#define IMGARC_ARCHIVE_ARCHIVE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "archive/archive.h"
+#include "archive/bill_state.h"
+#include "archive/keys.h"
+
+/* What one apply is building. */
+struct txn {
+    struct archive *a;
+    struct rocks_batch *batch;
+    const Command *cmd;
+    uint64_t index;
+    struct archive_result *res;
+    struct base_err *err;
+    unsigned deliveries; /* queued by this command: the low bits of their ids */
+};
+
+/* Changes to usage counters made by one command. */
+struct usage_delta {
+    int64_t bytes;
+    int64_t files;
+    int64_t bills;
+    int64_t physical;
+};
+
+/* What applies to a bill: its bill type's mode when a scheme covers the bill's
+ * organisation (or an organisation above it, or every organisation), else basic. */
+struct scheme_choice {
+    char mode[8];
+    char match[12];
+    char submit[8];
+};
+
+/* Bill states that take edits, and those where a sync-mode bill takes an amend. */
+extern const char *const EDITABLE[];
+extern const char *const AMENDABLE[];
+
+/* ---- txn.c: records, audit, usage, bills, orders, files, events ---- */
+
+/* Refuses the command: @status and the message are its result; the batch is dropped. */
+void refuse(struct txn *t, enum archive_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void put_record(struct txn *t, enum rocks_cf cf, const struct key *k,
+                const ProtobufCMessage *msg);
+/* Whether a record is stored under @k (*@found); a store error otherwise. */
+int record_exists(struct txn *t, enum rocks_cf cf, const struct key *k, bool *found);
+void key_one(struct key *k, const char *s);
+/* An administrative action of (or for) a tenant, in its admin audit log; consumes
+ * @detail. */
+void admin_audit(struct txn *t, const char *tenant, const char *action, json_t *detail);
+/* An entry of @bill's audit log; consumes @detail. */
+void audit(struct txn *t, BillRecord *bill, const char *action, json_t *detail);
+int adjust_usage(struct txn *t, const struct key *k, const struct usage_delta *d);
+/* Adjusts the tenant's usage and that of organisation @org. */
+int count_usage(struct txn *t, const char *org, const struct usage_delta *d);
+int load_bill(struct txn *t, const char *image_no, BillRecord **out);
+void store_bill(struct txn *t, BillRecord *bill);
+/* A bill made by this command, in initial state @state (archive_free_bill() releases
+ * it). */
+BillRecord *new_bill(struct txn *t, const char *image_no, enum bill_state state);
+/* Replaces a malloc()ed string field of a record (NULL @value: ""). */
+void set_string(char **field, const char *value);
+/* Announces that @bill entered its state (from @before; NULL for a new bill). */
+int announce_state(struct txn *t, const BillRecord *bill, const char *before);
+/* Moves @bill to state @to (nothing when it is in it already), with an audit entry and
+ * the event; the transition must be allowed (bill_state.h), which the caller checked. */
+int set_state(struct txn *t, BillRecord *bill, enum bill_state to);
+void result_bill(struct txn *t, const BillRecord *bill);
+void copy_invoice(Invoice *dst, const Invoice *src);
+/* Counts a file of @category into the bill's per-category totals (@delta +1 or -1). */
+void count_category(BillRecord *bill, const char *category, int delta);
+/* Takes @file_id out of @order (nothing when it is not in it). */
+void order_remove(BillOrder *order, const char *file_id);
+/* Inserts @file_id at 0-based index @at of @order; returns its 1-based position. */
+uint32_t insert_at(BillOrder *order, const char *file_id, size_t at);
+/* Inserts @file_id after @after (or at the end); the 1-based position, or 0 when
+ * @after is not a file of the bill. */
+uint32_t insert_file(BillOrder *order, const char *file_id, const char *after);
+/* The bill's file order; an empty one when the bill has none yet. */
+int load_order(struct txn *t, const char *image_no, BillOrder **out);
+void store_order(struct txn *t, const char *image_no, BillOrder *order);
+/* Adds the nodes of @holders that @blob does not list yet. */
+void add_holders(BlobRecord *blob, const uint64_t *holders, size_t n);
+/* A file of @bill, or a refusal (BASE_ENOTFOUND). */
+int load_bill_file(struct txn *t, const BillRecord *bill, const char *file_id,
+                   FileRecord **out);
+void put_file(struct txn *t, const FileRecord *f);
+/* A bill of the command's tenant, or a refusal (BASE_ENOTFOUND). */
+int load_bill_or_refuse(struct txn *t, const char *image_no, BillRecord **bill);
+bool state_in(const BillRecord *bill, const char *const *states);
+void store_delivery(struct txn *t, const DeliveryRecord *d);
+void outbox_put(struct txn *t, uint64_t id, uint64_t due_ms);
+void outbox_remove(struct txn *t, uint64_t id);
+/* Queues @event (about bill @image_no, "" for a tenant event) for every webhook of the
+ * command's tenant that subscribes to it; consumes @body. */
+int emit_event(struct txn *t, const char *image_no, const char *event, json_t *body);
+json_t *string_array(char **v, size_t n);
+
+/* ---- apply_schemes.c: bill types, schemes, categories ---- */
+
+/* The scheme that applies to a bill of @bill_type in @org (basic when none does). */
+int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
+                   struct scheme_choice *out);
+unsigned mode_bit(const char *mode);
+/* Whether the tenant has @category: a built-in one or a custom one it defined. */
+int category_known(struct txn *t, const char *category, bool *known);
+
+/* ---- apply_edits.c ---- */
+
+/* A capture that replaces file @f->replace; false after refusing or on a store error
+ * (*@rv). */
+bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, const AddFile *f,
+                  char **category, uint32_t *position, int *rv);
+
+/* ---- apply_workflow.c ---- */
+
+/* The ERP's answer to an erp_submit delivery moves the bill on. */
+int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r);
+
+/* ---- The handlers, one per command (the command table is in apply.c) ---- */
+
+/* apply_bills.c */
+int apply_pool_push(struct txn *t, const PoolPush *p);
+int apply_add_file(struct txn *t, const AddFile *f);
+/* apply_tenants.c */
+int apply_init_cluster(struct txn *t, const InitCluster *init);
+int apply_create_client(struct txn *t, const CreateClient *c);
+int apply_create_tenant(struct txn *t, const CreateTenant *c);
+int apply_install_license(struct txn *t, const InstallLicense *cmd);
+int apply_license_warning(struct txn *t, const LicenseWarning *w);
+/* apply_users.c */
+int apply_create_user(struct txn *t, const CreateUser *c);
+int apply_create_role(struct txn *t, const CreateRole *c);
+int apply_login_result(struct txn *t, const LoginResult *l);
+int apply_unlock_user(struct txn *t, const UnlockUser *c);
+int apply_create_org(struct txn *t, const CreateOrg *c);
+int apply_update_org(struct txn *t, const UpdateOrg *c);
+int apply_set_grants(struct txn *t, const SetGrants *c);
+/* apply_cluster.c */
+int apply_register_node(struct txn *t, const RegisterNode *c);
+int apply_remove_node(struct txn *t, const RemoveNode *c);
+int apply_set_holders(struct txn *t, const SetHolders *c);
+int apply_set_node_storage(struct txn *t, const SetNodeStorage *c);
+int apply_purge_blobs(struct txn *t, const PurgeBlobs *c);
+/* apply_webhooks.c */
+int apply_create_webhook(struct txn *t, const CreateWebhook *c);
+int apply_delete_webhook(struct txn *t, const DeleteWebhook *c);
+int apply_delivery_result(struct txn *t, const DeliveryResult *r);
+int apply_retry_delivery(struct txn *t, const RetryDelivery *r);
+/* apply_schemes.c */
+int apply_create_bill_type(struct txn *t, const CreateBillType *c);
+int apply_set_scheme(struct txn *t, const SetScheme *c);
+int apply_create_category(struct txn *t, const CreateCategory *c);
+/* apply_workflow.c */
+int apply_submit(struct txn *t, const SubmitBill *s);
+int apply_match_bill(struct txn *t, const MatchBill *m);
+int apply_match_file(struct txn *t, const MatchFile *m);
+int apply_set_file_invoice(struct txn *t, const SetFileInvoice *c);
+int apply_erp_submit(struct txn *t, const ErpSubmit *c);
+int apply_return_bill(struct txn *t, const ReturnBill *c);
+/* apply_edits.c */
+int apply_delete_files(struct txn *t, const DeleteFiles *c);
+int apply_set_category(struct txn *t, const SetCategory *c);
+int apply_rotate_files(struct txn *t, const RotateFiles *c);
+int apply_move_file(struct txn *t, const MoveFile *c);
+int apply_merge_files(struct txn *t, const MergeFiles *c);
+int apply_split_file(struct txn *t, const SplitFile *c);
+
+#endif
