@@ -35,7 +35,7 @@ static bool replay_idempotent(struct txn *t, int *rv)
         return false;
     }
     key_pair(&k, t->cmd->tenant, t->cmd->idempotency_key);
-    *rv = archive_load_record(t->a, ROCKS_CF_IDEM, &k, &result_record__descriptor,
+    *rv = archive_load_record(t->a, ARCHIVE_CF_IDEM, &k, &result_record__descriptor,
                       (ProtobufCMessage **)&prev, t->err);
     if (*rv == BASE_ENOTFOUND) {
         *rv = 0;
@@ -82,7 +82,7 @@ static void remember_result(struct txn *t)
     rec.index = t->index;
     rec.request_digest = t->cmd->request_digest;
     key_pair(&k, t->cmd->tenant, t->cmd->idempotency_key);
-    put_record(t, ROCKS_CF_IDEM, &k, &rec.base);
+    put_record(t, ARCHIVE_CF_IDEM, &k, &rec.base);
 }
 
 /* How a command writes a bill's content: not at all, as a pool push (which names its
@@ -285,7 +285,7 @@ int archive_apply(struct archive *a, uint64_t index, const void *buf, size_t len
     }
     if (rv == 0) {
         rocks_put_be64(be, index);
-        rocks_batch_put(t.batch, ROCKS_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX),
+        rocks_batch_put(t.batch, ARCHIVE_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX),
                         be, sizeof be);
         rv = rocks_write(a->db, t.batch, false, err);
     }
@@ -306,7 +306,7 @@ int archive_open(struct archive *a, struct rocks *db, struct base_err *err)
     int rv;
     a->db = db;
     a->applied_index = 0;
-    rv = rocks_get(db, ROCKS_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX), &val, &vlen,
+    rv = rocks_get(db, ARCHIVE_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX), &val, &vlen,
                    err);
     if (rv == BASE_ENOTFOUND) {
         return 0;

@@ -152,7 +152,7 @@ static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *c
 
 /* One more reference to a blob in @cf under key @k (and @holders, for the
  * cross-tenant record); *@fresh when it is the first. */
-static int ref_blob(struct txn *t, enum rocks_cf cf, const struct key *k, uint64_t size,
+static int ref_blob(struct txn *t, enum archive_cf cf, const struct key *k, uint64_t size,
                     const uint64_t *holders, size_t n_holders, bool *fresh)
 {
     BlobRecord *blob;
@@ -188,14 +188,14 @@ static int count_blob_ref(struct txn *t, const AddFile *f, bool *fresh)
         return BASE_EINVAL;
     }
     memcpy(k.buf, f->blob.data, f->blob.len);
-    if ((rv = ref_blob(t, ROCKS_CF_BLOBS, &k, f->size, f->holders, f->n_holders,
+    if ((rv = ref_blob(t, ARCHIVE_CF_BLOBS, &k, f->size, f->holders, f->n_holders,
                        &any_fresh)) != 0) {
         return rv;
     }
     key_tenant_prefix(&k, t->cmd->tenant);
     memcpy(k.buf + k.len, f->blob.data, f->blob.len);
     k.len += f->blob.len;
-    return ref_blob(t, ROCKS_CF_TENANT_BLOBS, &k, f->size, NULL, 0, fresh);
+    return ref_blob(t, ARCHIVE_CF_TENANT_BLOBS, &k, f->size, NULL, 0, fresh);
 }
 
 static void store_file(struct txn *t, const AddFile *f, const char *category, bool amended)
@@ -207,7 +207,7 @@ static void store_file(struct txn *t, const AddFile *f, const char *category, bo
     rec.invoice = f->invoice != NULL && f->invoice->number[0] != '\0' ? f->invoice : NULL;
     if (f->batch[0] != '\0') {
         key_triple(&k, t->cmd->tenant, f->batch, f->file_id);
-        rocks_batch_put(t->batch, ROCKS_CF_BATCHES, k.buf, k.len, f->image_no,
+        rocks_batch_put(t->batch, ARCHIVE_CF_BATCHES, k.buf, k.len, f->image_no,
                         strlen(f->image_no));
     }
     rec.file_id = f->file_id;
@@ -223,7 +223,7 @@ static void store_file(struct txn *t, const AddFile *f, const char *category, bo
     rec.captured_ms = t->cmd->time_ms;
     rec.index = t->index;
     key_pair(&k, t->cmd->tenant, f->file_id);
-    put_record(t, ROCKS_CF_FILES, &k, &rec.base);
+    put_record(t, ARCHIVE_CF_FILES, &k, &rec.base);
 }
 
 static int check_add_file(struct txn *t, const AddFile *f)
@@ -253,7 +253,7 @@ int apply_add_file(struct txn *t, const AddFile *f)
     /* The proposer picks a new random id; one in use (a forged or duplicated entry)
      * would overwrite that file and list it twice, perhaps in another bill. */
     key_pair(&k, t->cmd->tenant, f->file_id);
-    if ((rv = record_exists(t, ROCKS_CF_FILES, &k, &known)) != 0) {
+    if ((rv = record_exists(t, ARCHIVE_CF_FILES, &k, &known)) != 0) {
         goto out;
     }
     if (known) {

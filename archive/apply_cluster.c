@@ -37,7 +37,7 @@ static void store_node(struct txn *t, NodeRecord *n)
     struct key k;
     n->updated_ms = t->cmd->time_ms;
     key_node(&k, n->id);
-    put_record(t, ROCKS_CF_NODES, &k, &n->base);
+    put_record(t, ARCHIVE_CF_NODES, &k, &n->base);
 }
 
 int apply_register_node(struct txn *t, const RegisterNode *c)
@@ -130,7 +130,7 @@ int apply_set_holders(struct txn *t, const SetHolders *c)
             continue;
         }
         memcpy(k.buf, hc->blob.data, 32);
-        rv = archive_load_record(t->a, ROCKS_CF_BLOBS, &k, &blob_record__descriptor,
+        rv = archive_load_record(t->a, ARCHIVE_CF_BLOBS, &k, &blob_record__descriptor,
                                  (ProtobufCMessage **)&blob, t->err);
         if (rv == BASE_ENOTFOUND) {
             continue; /* purged meanwhile: the copies are garbage now */
@@ -146,7 +146,7 @@ int apply_set_holders(struct txn *t, const SetHolders *c)
             for (size_t j = 0; j < hc->n_remove; j++) {
                 drop_holder(blob, hc->remove[j]);
             }
-            put_record(t, ROCKS_CF_BLOBS, &k, &blob->base);
+            put_record(t, ARCHIVE_CF_BLOBS, &k, &blob->base);
             t->res->position++;
         }
         blob_record__free_unpacked(blob, NULL);
@@ -198,7 +198,7 @@ int apply_purge_blobs(struct txn *t, const PurgeBlobs *c)
             continue;
         }
         memcpy(k.buf, c->blobs[i].data, 32);
-        rv = archive_load_record(t->a, ROCKS_CF_BLOBS, &k, &blob_record__descriptor,
+        rv = archive_load_record(t->a, ARCHIVE_CF_BLOBS, &k, &blob_record__descriptor,
                                  (ProtobufCMessage **)&blob, t->err);
         if (rv == BASE_ENOTFOUND) {
             continue;
@@ -209,7 +209,7 @@ int apply_purge_blobs(struct txn *t, const PurgeBlobs *c)
         /* Compared without the sum, which a forged grace could wrap. */
         if (blob->refs == 0 && blob->released_ms <= t->cmd->time_ms &&
             t->cmd->time_ms - blob->released_ms >= c->grace_ms) {
-            rocks_batch_delete(t->batch, ROCKS_CF_BLOBS, k.buf, k.len);
+            rocks_batch_delete(t->batch, ARCHIVE_CF_BLOBS, k.buf, k.len);
             t->res->position++;
         }
         blob_record__free_unpacked(blob, NULL);

@@ -49,7 +49,7 @@ static bool refuse_merged(struct txn *t, const FileRecord *f, const char *what)
 
 /* One reference less to a blob under @k of @cf; *@last when none is left. The
  * cross-tenant record stays at zero references for garbage collection to find. */
-static int unref_blob(struct txn *t, enum rocks_cf cf, const struct key *k, bool keep,
+static int unref_blob(struct txn *t, enum archive_cf cf, const struct key *k, bool keep,
                       bool *last)
 {
     BlobRecord *blob;
@@ -85,10 +85,10 @@ static int remove_file(struct txn *t, BillRecord *bill, BillOrder *order, const 
     int rv;
     order_remove(order, f->file_id);
     key_pair(&k, t->cmd->tenant, f->file_id);
-    rocks_batch_delete(t->batch, ROCKS_CF_FILES, k.buf, k.len);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_FILES, k.buf, k.len);
     if (f->batch[0] != '\0') {
         key_triple(&k, t->cmd->tenant, f->batch, f->file_id);
-        rocks_batch_delete(t->batch, ROCKS_CF_BATCHES, k.buf, k.len);
+        rocks_batch_delete(t->batch, ARCHIVE_CF_BATCHES, k.buf, k.len);
     }
     count_category(bill, f->category, -1);
     bill->files--;
@@ -96,13 +96,13 @@ static int remove_file(struct txn *t, BillRecord *bill, BillOrder *order, const 
     if (f->blob.len == 32) {
         k.len = 32;
         memcpy(k.buf, f->blob.data, 32);
-        if ((rv = unref_blob(t, ROCKS_CF_BLOBS, &k, true, &last)) != 0) {
+        if ((rv = unref_blob(t, ARCHIVE_CF_BLOBS, &k, true, &last)) != 0) {
             return rv;
         }
         key_tenant_prefix(&k, t->cmd->tenant);
         memcpy(k.buf + k.len, f->blob.data, 32);
         k.len += 32;
-        if ((rv = unref_blob(t, ROCKS_CF_TENANT_BLOBS, &k, false, &last)) != 0) {
+        if ((rv = unref_blob(t, ARCHIVE_CF_TENANT_BLOBS, &k, false, &last)) != 0) {
             return rv;
         }
         d.physical = last ? -(int64_t)f->size : 0;
@@ -284,7 +284,7 @@ static int category_at(struct txn *t, const BillOrder *order, long pos, char **o
         return 0;
     }
     key_pair(&k, t->cmd->tenant, order->file_ids[pos]);
-    rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+    rv = archive_load_record(t->a, ARCHIVE_CF_FILES, &k, &file_record__descriptor,
                              (ProtobufCMessage **)&f, t->err);
     if (rv == 0) {
         *out = xstrdup(f->category);

@@ -19,7 +19,7 @@ static int org_parent(struct txn *t, const char *org, char **parent)
     OrgRecord *o;
     int rv;
     key_pair(&k, t->cmd->tenant, org);
-    rv = archive_load_record(t->a, ROCKS_CF_ORGS, &k, &org_record__descriptor,
+    rv = archive_load_record(t->a, ARCHIVE_CF_ORGS, &k, &org_record__descriptor,
                              (ProtobufCMessage **)&o, t->err);
     if (rv == BASE_ENOTFOUND) {
         *parent = xstrdup("");
@@ -48,7 +48,7 @@ int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
         return 0;
     }
     key_pair(&k, t->cmd->tenant, bill_type);
-    rv = archive_load_record(t->a, ROCKS_CF_BILL_TYPES, &k, &bill_type_record__descriptor,
+    rv = archive_load_record(t->a, ARCHIVE_CF_BILL_TYPES, &k, &bill_type_record__descriptor,
                              (ProtobufCMessage **)&type, t->err);
     if (rv != 0) {
         return rv == BASE_ENOTFOUND ? 0 : rv;
@@ -57,7 +57,7 @@ int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
     for (int depth = 0; depth < ORG_DEPTH_MAX; depth++) {
         char *parent;
         key_triple(&k, t->cmd->tenant, bill_type, cur);
-        rv = archive_load_record(t->a, ROCKS_CF_SCHEMES, &k, &scheme_record__descriptor,
+        rv = archive_load_record(t->a, ARCHIVE_CF_SCHEMES, &k, &scheme_record__descriptor,
                                  (ProtobufCMessage **)&sc, t->err);
         if (rv != BASE_ENOTFOUND || cur[0] == '\0') {
             break;
@@ -101,7 +101,7 @@ int apply_create_bill_type(struct txn *t, const CreateBillType *c)
     rec.mode = c->mode;
     rec.created_ms = t->cmd->time_ms;
     key_pair(&k, t->cmd->tenant, c->code);
-    put_record(t, ROCKS_CF_BILL_TYPES, &k, &rec.base);
+    put_record(t, ARCHIVE_CF_BILL_TYPES, &k, &rec.base);
     admin_audit(t, t->cmd->tenant, "bill_type_set",
                 json_pack("{s:s, s:s, s:s}", "code", c->code, "name", c->name, "mode", c->mode));
     return 0;
@@ -123,7 +123,7 @@ int apply_set_scheme(struct txn *t, const SetScheme *c)
         return 0;
     }
     key_pair(&k, t->cmd->tenant, c->bill_type);
-    if ((rv = record_exists(t, ROCKS_CF_BILL_TYPES, &k, &found)) != 0 || !found) {
+    if ((rv = record_exists(t, ARCHIVE_CF_BILL_TYPES, &k, &found)) != 0 || !found) {
         if (rv == 0) {
             refuse(t, ARCHIVE_R_BILL_TYPE_NOT_FOUND, "no bill type %s; create it first with "
                    "POST /api/v1/bill-types", c->bill_type);
@@ -132,7 +132,7 @@ int apply_set_scheme(struct txn *t, const SetScheme *c)
     }
     if (org[0] != '\0') {
         key_pair(&k, t->cmd->tenant, org);
-        if ((rv = record_exists(t, ROCKS_CF_ORGS, &k, &found)) != 0 || !found) {
+        if ((rv = record_exists(t, ARCHIVE_CF_ORGS, &k, &found)) != 0 || !found) {
             if (rv == 0) {
                 refuse(t, ARCHIVE_R_ORG_NOT_FOUND, "no organisation %s", org);
             }
@@ -145,7 +145,7 @@ int apply_set_scheme(struct txn *t, const SetScheme *c)
     rec.submit = c->submit;
     rec.updated_ms = t->cmd->time_ms;
     key_triple(&k, t->cmd->tenant, c->bill_type, org);
-    put_record(t, ROCKS_CF_SCHEMES, &k, &rec.base);
+    put_record(t, ARCHIVE_CF_SCHEMES, &k, &rec.base);
     admin_audit(t, t->cmd->tenant, "scheme_set",
                 json_pack("{s:s, s:s, s:s, s:s}", "bill_type", c->bill_type, "org", org, "match",
                           c->match, "submit", c->submit));
@@ -165,7 +165,7 @@ int category_known(struct txn *t, const char *category, bool *known)
         return 0;
     }
     key_pair(&k, t->cmd->tenant, category);
-    return record_exists(t, ROCKS_CF_CATEGORIES, &k, known);
+    return record_exists(t, ARCHIVE_CF_CATEGORIES, &k, known);
 }
 
 int apply_create_category(struct txn *t, const CreateCategory *c)
@@ -182,7 +182,7 @@ int apply_create_category(struct txn *t, const CreateCategory *c)
     rec.name = c->name;
     rec.created_ms = t->cmd->time_ms;
     key_pair(&k, t->cmd->tenant, c->code);
-    put_record(t, ROCKS_CF_CATEGORIES, &k, &rec.base);
+    put_record(t, ARCHIVE_CF_CATEGORIES, &k, &rec.base);
     admin_audit(t, t->cmd->tenant, "category_set",
                 json_pack("{s:s, s:s}", "code", c->code, "name", c->name));
     return 0;

@@ -14,7 +14,7 @@ static void store_tenant(struct txn *t, const TenantRecord *rec)
 {
     struct key k = {.len = strlen(rec->id)};
     memcpy(k.buf, rec->id, k.len);
-    put_record(t, ROCKS_CF_TENANTS, &k, &rec->base);
+    put_record(t, ARCHIVE_CF_TENANTS, &k, &rec->base);
 }
 
 /* Keeps @l in force for @rec and in the tenant's license history. */
@@ -30,7 +30,7 @@ static void put_license(struct txn *t, TenantRecord *rec, License *l)
     k.len += sizeof be;
     memcpy(k.buf + k.len, l->license_id, strlen(l->license_id));
     k.len += strlen(l->license_id);
-    put_record(t, ROCKS_CF_LICENSES, &k, &l->base);
+    put_record(t, ARCHIVE_CF_LICENSES, &k, &l->base);
     rec->license = l;
     store_tenant(t, rec);
 }
@@ -64,7 +64,7 @@ int apply_init_cluster(struct txn *t, const InitCluster *init)
     n = cluster_record__get_packed_size(&c);
     buf = xmalloc(n > 0 ? n : 1);
     cluster_record__pack(&c, buf);
-    rocks_batch_put(t->batch, ROCKS_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), buf, n);
+    rocks_batch_put(t->batch, ARCHIVE_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), buf, n);
     free(buf);
     rec.id = (char *)ARCHIVE_DEFAULT_TENANT;
     rec.name = (char *)"Default tenant";
@@ -94,14 +94,14 @@ int apply_create_client(struct txn *t, const CreateClient *c)
         return 0;
     }
     key_one(&k, t->cmd->tenant);
-    if ((rv = record_exists(t, ROCKS_CF_TENANTS, &k, &found)) != 0 || !found) {
+    if ((rv = record_exists(t, ARCHIVE_CF_TENANTS, &k, &found)) != 0 || !found) {
         if (rv == 0) {
             refuse(t, ARCHIVE_R_TENANT_NOT_FOUND, "no tenant %s", t->cmd->tenant);
         }
         return rv;
     }
     key_one(&k, c->client_id);
-    if ((rv = record_exists(t, ROCKS_CF_CLIENTS, &k, &found)) != 0 || found) {
+    if ((rv = record_exists(t, ARCHIVE_CF_CLIENTS, &k, &found)) != 0 || found) {
         if (rv == 0) {
             refuse(t, ARCHIVE_R_CLIENT_EXISTS, "client %s exists already", c->client_id);
         }
@@ -112,7 +112,7 @@ int apply_create_client(struct txn *t, const CreateClient *c)
     rec.name = c->name;
     rec.secret_hash = c->secret_hash;
     rec.created_ms = t->cmd->time_ms;
-    put_record(t, ROCKS_CF_CLIENTS, &k, &rec.base);
+    put_record(t, ARCHIVE_CF_CLIENTS, &k, &rec.base);
     admin_audit(t, t->cmd->tenant, "client_created",
                 json_pack("{s:s, s:s}", "client_id", c->client_id, "name", c->name));
     return 0;
@@ -131,7 +131,7 @@ int apply_create_tenant(struct txn *t, const CreateTenant *c)
         return 0;
     }
     key_one(&k, c->id);
-    if ((rv = record_exists(t, ROCKS_CF_TENANTS, &k, &found)) != 0 || found) {
+    if ((rv = record_exists(t, ARCHIVE_CF_TENANTS, &k, &found)) != 0 || found) {
         if (rv == 0) {
             refuse(t, ARCHIVE_R_TENANT_EXISTS, "tenant %s exists already", c->id);
         }

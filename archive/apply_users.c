@@ -12,7 +12,7 @@ static void store_user(struct txn *t, const UserRecord *u)
 {
     struct key k;
     key_pair(&k, t->cmd->tenant, u->username);
-    put_record(t, ROCKS_CF_USERS, &k, &u->base);
+    put_record(t, ARCHIVE_CF_USERS, &k, &u->base);
 }
 
 /* Refuses a user whose roles are neither built in nor defined for the tenant. */
@@ -51,7 +51,7 @@ int apply_create_user(struct txn *t, const CreateUser *c)
         return 0;
     }
     key_pair(&k, t->cmd->tenant, c->username);
-    if ((rv = record_exists(t, ROCKS_CF_USERS, &k, &found)) != 0 || found) {
+    if ((rv = record_exists(t, ARCHIVE_CF_USERS, &k, &found)) != 0 || found) {
         if (rv == 0) {
             refuse(t, ARCHIVE_R_USER_EXISTS, "user %s exists already in tenant %s",
                    c->username, t->cmd->tenant);
@@ -91,7 +91,7 @@ int apply_create_role(struct txn *t, const CreateRole *c)
         }
     }
     key_pair(&k, t->cmd->tenant, c->name);
-    if ((rv = record_exists(t, ROCKS_CF_ROLES, &k, &found)) != 0 || found) {
+    if ((rv = record_exists(t, ARCHIVE_CF_ROLES, &k, &found)) != 0 || found) {
         if (rv == 0) {
             refuse(t, ARCHIVE_R_ROLE_EXISTS, "role %s exists already", c->name);
         }
@@ -102,7 +102,7 @@ int apply_create_role(struct txn *t, const CreateRole *c)
         rec.name = c->name;
         rec.permissions = c->permissions;
         rec.n_permissions = c->n_permissions;
-        put_record(t, ROCKS_CF_ROLES, &k, &rec.base);
+        put_record(t, ARCHIVE_CF_ROLES, &k, &rec.base);
     }
     admin_audit(t, t->cmd->tenant, "role_created", json_pack("{s:s}", "name", c->name));
     return 0;
@@ -202,7 +202,7 @@ static bool org_place_ok(struct txn *t, const char *id, const char *parent, cons
     *rv = 0;
     if (parent[0] != '\0') {
         key_pair(&k, t->cmd->tenant, parent);
-        if ((*rv = record_exists(t, ROCKS_CF_ORGS, &k, &found)) != 0 || !found) {
+        if ((*rv = record_exists(t, ARCHIVE_CF_ORGS, &k, &found)) != 0 || !found) {
             if (*rv == 0) {
                 refuse(t, ARCHIVE_R_ORG_NOT_FOUND, "no organisation %s", parent);
             }
@@ -239,7 +239,7 @@ static void store_org(struct txn *t, const OrgRecord *o)
 {
     struct key k;
     key_pair(&k, t->cmd->tenant, o->id);
-    put_record(t, ROCKS_CF_ORGS, &k, &o->base);
+    put_record(t, ARCHIVE_CF_ORGS, &k, &o->base);
 }
 
 int apply_create_org(struct txn *t, const CreateOrg *c)
@@ -254,7 +254,7 @@ int apply_create_org(struct txn *t, const CreateOrg *c)
         return 0;
     }
     key_pair(&k, t->cmd->tenant, c->id);
-    if ((rv = record_exists(t, ROCKS_CF_ORGS, &k, &found)) != 0 || found) {
+    if ((rv = record_exists(t, ARCHIVE_CF_ORGS, &k, &found)) != 0 || found) {
         if (rv == 0) {
             refuse(t, ARCHIVE_R_ORG_EXISTS, "organisation %s exists already", c->id);
         }

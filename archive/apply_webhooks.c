@@ -41,7 +41,7 @@ int apply_create_webhook(struct txn *t, const CreateWebhook *c)
         }
     }
     key_one(&k, t->cmd->tenant);
-    if ((rv = record_exists(t, ROCKS_CF_TENANTS, &k, &found)) != 0 || !found) {
+    if ((rv = record_exists(t, ARCHIVE_CF_TENANTS, &k, &found)) != 0 || !found) {
         if (rv == 0) {
             refuse(t, ARCHIVE_R_TENANT_NOT_FOUND, "no tenant %s", t->cmd->tenant);
         }
@@ -64,7 +64,7 @@ int apply_create_webhook(struct txn *t, const CreateWebhook *c)
     rec.secret = c->secret;
     rec.created_ms = t->cmd->time_ms;
     key_pair(&k, t->cmd->tenant, c->id);
-    put_record(t, ROCKS_CF_WEBHOOKS, &k, &rec.base);
+    put_record(t, ARCHIVE_CF_WEBHOOKS, &k, &rec.base);
     admin_audit(t, t->cmd->tenant, "webhook_created",
                 json_pack("{s:s, s:s, s:o}", "id", c->id, "url", c->url, "events",
                           string_array(c->events, c->n_events)));
@@ -85,7 +85,7 @@ int apply_delete_webhook(struct txn *t, const DeleteWebhook *c)
         return rv;
     }
     key_pair(&k, t->cmd->tenant, w->id);
-    rocks_batch_delete(t->batch, ROCKS_CF_WEBHOOKS, k.buf, k.len);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_WEBHOOKS, k.buf, k.len);
     /* Its pending deliveries are cancelled by the dispatcher when it meets them. */
     admin_audit(t, t->cmd->tenant, "webhook_deleted",
                 json_pack("{s:s, s:s}", "id", w->id, "url", w->url));

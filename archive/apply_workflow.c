@@ -21,7 +21,7 @@ static int erp_body(struct txn *t, const BillRecord *bill, json_t **out)
         struct key k;
         char hex[65];
         key_pair(&k, t->cmd->tenant, order->file_ids[i]);
-        rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+        rv = archive_load_record(t->a, ARCHIVE_CF_FILES, &k, &file_record__descriptor,
                                  (ProtobufCMessage **)&f, t->err);
         if (rv != 0) {
             break;
@@ -100,7 +100,7 @@ static int run_match(struct txn *t, BillRecord *bill)
     for (size_t i = 0; i < order->n_file_ids && rv == 0; i++) {
         struct key k;
         key_pair(&k, t->cmd->tenant, order->file_ids[i]);
-        rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+        rv = archive_load_record(t->a, ARCHIVE_CF_FILES, &k, &file_record__descriptor,
                                  (ProtobufCMessage **)&files[nf], t->err);
         if (rv == 0 && strcmp(files[nf]->category, "invoice") == 0) {
             nf++;
@@ -257,7 +257,7 @@ static int matched_elsewhere(struct txn *t, const BillRecord *bill, const char *
         FileRecord *f;
         struct key k;
         key_pair(&k, t->cmd->tenant, order->file_ids[i]);
-        rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+        rv = archive_load_record(t->a, ARCHIVE_CF_FILES, &k, &file_record__descriptor,
                                  (ProtobufCMessage **)&f, t->err);
         if (rv == 0) {
             *yes = strcmp(f->match, number) == 0;

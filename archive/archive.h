@@ -89,6 +89,9 @@ struct archive {
     struct rocks_batch *applying;
 };
 
+/* Opens (creating if needed) the metadata store in @dir with the archive's column
+ * families (archive/keys.h); then archive_open() it. */
+int archive_store_open(struct rocks **out, const char *dir, struct base_err *err) WARN_UNUSED;
 /* Binds to @db and loads the applied index. */
 int archive_open(struct archive *a, struct rocks *db, struct base_err *err) WARN_UNUSED;
 

@@ -60,10 +60,10 @@ extern const char *const AMENDABLE[];
 /* Refuses the command: @status and the message are its result; the batch is dropped. */
 void refuse(struct txn *t, enum archive_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void put_record(struct txn *t, enum rocks_cf cf, const struct key *k,
+void put_record(struct txn *t, enum archive_cf cf, const struct key *k,
                 const ProtobufCMessage *msg);
 /* Whether a record is stored under @k (*@found); a store error otherwise. */
-int record_exists(struct txn *t, enum rocks_cf cf, const struct key *k, bool *found);
+int record_exists(struct txn *t, enum archive_cf cf, const struct key *k, bool *found);
 void key_one(struct key *k, const char *s);
 /* An administrative action of (or for) a tenant, in its admin audit log; consumes
  * @detail. */

@@ -3,11 +3,12 @@
 
 #include <stdlib.h>
 
+#include "archive/keys.h"
 #include "storage/rocks.h"
 
 int archive_each_blob(struct archive *a, archive_blob_cb cb, void *arg, struct base_err *err)
 {
-    struct rocks_iter *it = rocks_iter_new(a->db, ROCKS_CF_BLOBS, NULL, 0);
+    struct rocks_iter *it = rocks_iter_new(a->db, ARCHIVE_CF_BLOBS, NULL, 0);
     int rv;
     for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
         size_t klen, vlen;
@@ -38,7 +39,7 @@ int archive_read_blob(struct archive *a, const uint8_t hash[32], BlobRecord **ou
 {
     char *val;
     size_t vlen;
-    int rv = rocks_get(a->db, ROCKS_CF_BLOBS, hash, 32, &val, &vlen, err);
+    int rv = rocks_get(a->db, ARCHIVE_CF_BLOBS, hash, 32, &val, &vlen, err);
     *out = NULL;
     if (rv != 0) {
         return rv;
@@ -55,7 +56,7 @@ int archive_read_blob(struct archive *a, const uint8_t hash[32], BlobRecord **ou
 int archive_each_node(struct archive *a, archive_each_node_cb cb, void *arg,
                       struct base_err *err)
 {
-    struct rocks_iter *it = rocks_iter_new(a->db, ROCKS_CF_NODES, NULL, 0);
+    struct rocks_iter *it = rocks_iter_new(a->db, ARCHIVE_CF_NODES, NULL, 0);
     int rv;
     for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
         size_t vlen;

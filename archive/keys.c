@@ -2,8 +2,26 @@
 
 #include <string.h>
 
+#include "archive/archive.h"
 #include "base/mem.h"
 #include "storage/rocks.h"
+
+const char *const archive_cf_names[ARCHIVE_CF_COUNT] = {
+    "default", "bills", "files", "blobs", "usage", "audit", "idem", "order",
+    "tenants", "licenses", "tblobs", "clients", "admin_audit", "users", "roles", "orgs",
+    "webhooks", "deliveries", "delivery_index", "outbox", "bill_types", "schemes",
+    "categories", "batches", "nodes",
+};
+
+const char *archive_cf_name(enum archive_cf cf)
+{
+    return (unsigned)cf < ARCHIVE_CF_COUNT ? archive_cf_names[cf] : "?";
+}
+
+int archive_store_open(struct rocks **out, const char *dir, struct base_err *err)
+{
+    return rocks_open(out, dir, archive_cf_names, ARCHIVE_CF_COUNT, err);
+}
 
 const char KEY_APPLIED_INDEX[] = "applied_index";
 const char KEY_CLUSTER[] = "cluster";

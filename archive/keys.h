@@ -41,6 +41,42 @@
 #include "base/err.h"
 #include "storage/rocks.h"
 
+/* The column families of the metadata store, by number: the order is part of the
+ * on-disk format (a snapshot names a family by its number), so new ones go last. */
+enum archive_cf {
+    ARCHIVE_CF_META = 0, /* "default": node-level keys such as the applied index */
+    ARCHIVE_CF_BILLS,
+    ARCHIVE_CF_FILES,
+    ARCHIVE_CF_BLOBS,
+    ARCHIVE_CF_USAGE,
+    ARCHIVE_CF_AUDIT,
+    ARCHIVE_CF_IDEM,
+    ARCHIVE_CF_ORDER,
+    ARCHIVE_CF_TENANTS,
+    ARCHIVE_CF_LICENSES,
+    ARCHIVE_CF_TENANT_BLOBS,
+    ARCHIVE_CF_CLIENTS,
+    ARCHIVE_CF_ADMIN_AUDIT,
+    ARCHIVE_CF_USERS,
+    ARCHIVE_CF_ROLES,
+    ARCHIVE_CF_ORGS,
+    ARCHIVE_CF_WEBHOOKS,
+    ARCHIVE_CF_DELIVERIES,
+    ARCHIVE_CF_DELIVERY_INDEX,
+    ARCHIVE_CF_OUTBOX,
+    ARCHIVE_CF_BILL_TYPES,
+    ARCHIVE_CF_SCHEMES,
+    ARCHIVE_CF_CATEGORIES,
+    ARCHIVE_CF_BATCHES,
+    /* New families go last. */
+    ARCHIVE_CF_NODES, /* cluster members (archive/nodes.c) */
+    ARCHIVE_CF_COUNT,
+};
+/* RocksDB's names of the families, in that order. */
+extern const char *const archive_cf_names[ARCHIVE_CF_COUNT];
+/* The name of family @cf ("bills"...), for errors and dumps. */
+const char *archive_cf_name(enum archive_cf cf);
+
 #define KEY_MAX 512
 
 struct key {
@@ -60,13 +96,13 @@ void key_tenant_prefix(struct key *k, const char *tenant);
 /* Folder-private: loads the record under @k of @cf, unpacked with @desc (the caller
  * frees it); BASE_ENOTFOUND when absent, BASE_ECORRUPT when undecodable. */
 struct archive;
-int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k,
+int archive_load_record(struct archive *a, enum archive_cf cf, const struct key *k,
                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
                         struct base_err *err);
 
 /* Folder-private: calls @cb with every record of @cf under @prefix, unpacked with
  * @desc (freed after the call). */
-int archive_scan_records(struct archive *a, enum rocks_cf cf, const void *prefix, size_t plen,
+int archive_scan_records(struct archive *a, enum archive_cf cf, const void *prefix, size_t plen,
                          const ProtobufCMessageDescriptor *desc,
                          void (*cb)(const ProtobufCMessage *m, const char *key, size_t klen,
                                     void *arg),

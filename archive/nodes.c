@@ -54,7 +54,7 @@ int archive_get_node(struct archive *a, uint64_t id, NodeRecord **out, struct ba
 {
     struct key k;
     key_node(&k, id);
-    return archive_load_record(a, ROCKS_CF_NODES, &k, &node_record__descriptor,
+    return archive_load_record(a, ARCHIVE_CF_NODES, &k, &node_record__descriptor,
                                (ProtobufCMessage **)out, err);
 }
 
@@ -67,7 +67,7 @@ void archive_free_node(NodeRecord *node)
 
 int archive_list_nodes(struct archive *a, archive_node_cb cb, void *arg, struct base_err *err)
 {
-    struct rocks_iter *it = rocks_iter_new(a->db, ROCKS_CF_NODES, "", 0);
+    struct rocks_iter *it = rocks_iter_new(a->db, ARCHIVE_CF_NODES, "", 0);
     int rv = 0;
     for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
         size_t vlen;

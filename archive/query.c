@@ -124,7 +124,7 @@ void archive_new_file_id(char out[ARCHIVE_FILE_ID_BYTES + 1])
     out[ARCHIVE_FILE_ID_BYTES] = '\0';
 }
 
-int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k,
+int archive_load_record(struct archive *a, enum archive_cf cf, const struct key *k,
                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
                         struct base_err *err)
 {
@@ -141,7 +141,7 @@ int archive_load_record(struct archive *a, enum rocks_cf cf, const struct key *k
     *out = protobuf_c_message_unpack(desc, NULL, vlen, (const uint8_t *)val);
     free(val);
     if (*out == NULL) {
-        base_err_set(err, "%s record is corrupt", rocks_cf_name(cf));
+        base_err_set(err, "%s record is corrupt", archive_cf_name(cf));
         return BASE_ECORRUPT;
     }
     return 0;
@@ -152,7 +152,7 @@ int archive_get_bill(struct archive *a, const char *tenant, const char *image_no
 {
     struct key k;
     key_pair(&k, tenant, image_no);
-    return archive_load_record(a, ROCKS_CF_BILLS, &k, &bill_record__descriptor,
+    return archive_load_record(a, ARCHIVE_CF_BILLS, &k, &bill_record__descriptor,
                       (ProtobufCMessage **)out, err);
 }
 
@@ -169,8 +169,8 @@ int archive_get_order(struct archive *a, const char *tenant, const char *image_n
     struct key k;
     int rv;
     key_pair(&k, tenant, image_no);
-    rv = archive_load_record(a, ROCKS_CF_ORDER, &k, &bill_order__descriptor, (ProtobufCMessage **)out,
-                    err);
+    rv = archive_load_record(a, ARCHIVE_CF_ORDER, &k, &bill_order__descriptor,
+                             (ProtobufCMessage **)out, err);
     if (rv == BASE_ENOTFOUND) {
         /* Allocated the way protobuf-c's default allocator does, so one free works. */
         *out = xmalloc(sizeof **out);
@@ -195,7 +195,7 @@ int archive_get_file(struct archive *a, const char *tenant, const char *file_id,
         return BASE_ENOTFOUND;
     }
     key_pair(&k, tenant, file_id);
-    return archive_load_record(a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+    return archive_load_record(a, ARCHIVE_CF_FILES, &k, &file_record__descriptor,
                       (ProtobufCMessage **)out, err);
 }
 
@@ -211,7 +211,7 @@ int archive_get_usage(struct archive *a, const char *tenant, UsageRecord **out,
 {
     struct key k = {.len = strlen(tenant)};
     memcpy(k.buf, tenant, k.len);
-    return archive_load_record(a, ROCKS_CF_USAGE, &k, &usage_record__descriptor,
+    return archive_load_record(a, ARCHIVE_CF_USAGE, &k, &usage_record__descriptor,
                       (ProtobufCMessage **)out, err);
 }
 
@@ -239,7 +239,7 @@ int archive_list_bills(struct archive *a, const char *tenant,
     int rv;
 
     key_tenant_prefix(&prefix, tenant);
-    it = rocks_iter_new(a->db, ROCKS_CF_BILLS, prefix.buf, prefix.len);
+    it = rocks_iter_new(a->db, ARCHIVE_CF_BILLS, prefix.buf, prefix.len);
     if (filter->after != NULL) {
         struct key start;
         key_pair(&start, tenant, filter->after);
@@ -282,7 +282,7 @@ int archive_list_audit(struct archive *a, const char *tenant, const char *image_
     struct rocks_iter *it;
     int rv;
     key_audit_prefix(&prefix, tenant, image_no);
-    it = rocks_iter_new(a->db, ROCKS_CF_AUDIT, prefix.buf, prefix.len);
+    it = rocks_iter_new(a->db, ARCHIVE_CF_AUDIT, prefix.buf, prefix.len);
     for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
         size_t vlen;
         const char *v = rocks_iter_value(it, &vlen);
@@ -305,7 +305,7 @@ static int stored_index(struct archive *a, uint64_t *out, struct base_err *err)
 {
     char *val = NULL;
     size_t vlen;
-    int rv = rocks_get(a->db, ROCKS_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX), &val,
+    int rv = rocks_get(a->db, ARCHIVE_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX), &val,
                        &vlen, err);
     if (rv == BASE_ENOTFOUND) {
         *out = 0;
@@ -352,7 +352,7 @@ int archive_get_blob(struct archive *a, const uint8_t hash[32], BlobRecord **out
 {
     struct key k = {.len = 32};
     memcpy(k.buf, hash, 32);
-    return archive_load_record(a, ROCKS_CF_BLOBS, &k, &blob_record__descriptor,
+    return archive_load_record(a, ARCHIVE_CF_BLOBS, &k, &blob_record__descriptor,
                                (ProtobufCMessage **)out, err);
 }
 

@@ -32,7 +32,7 @@ int archive_list_bill_types(struct archive *a, const char *tenant, archive_bill_
     struct list_cb l = {(void *)cb, arg};
     struct key prefix;
     key_tenant_prefix(&prefix, tenant);
-    return archive_scan_records(a, ROCKS_CF_BILL_TYPES, prefix.buf, prefix.len,
+    return archive_scan_records(a, ARCHIVE_CF_BILL_TYPES, prefix.buf, prefix.len,
                                 &bill_type_record__descriptor, bill_type_cb, &l, err);
 }
 
@@ -50,7 +50,7 @@ int archive_list_schemes(struct archive *a, const char *tenant, archive_scheme_c
     struct list_cb l = {(void *)cb, arg};
     struct key prefix;
     key_tenant_prefix(&prefix, tenant);
-    return archive_scan_records(a, ROCKS_CF_SCHEMES, prefix.buf, prefix.len,
+    return archive_scan_records(a, ARCHIVE_CF_SCHEMES, prefix.buf, prefix.len,
                                 &scheme_record__descriptor, scheme_cb, &l, err);
 }
 
@@ -68,7 +68,7 @@ int archive_list_categories(struct archive *a, const char *tenant, archive_categ
     struct list_cb l = {(void *)cb, arg};
     struct key prefix;
     key_tenant_prefix(&prefix, tenant);
-    return archive_scan_records(a, ROCKS_CF_CATEGORIES, prefix.buf, prefix.len,
+    return archive_scan_records(a, ARCHIVE_CF_CATEGORIES, prefix.buf, prefix.len,
                                 &category_record__descriptor, category_cb, &l, err);
 }
 
@@ -79,7 +79,7 @@ int archive_list_batch(struct archive *a, const char *tenant, const char *batch,
     struct rocks_iter *it;
     int rv;
     key_audit_prefix(&prefix, tenant, batch);
-    it = rocks_iter_new(a->db, ROCKS_CF_BATCHES, prefix.buf, prefix.len);
+    it = rocks_iter_new(a->db, ARCHIVE_CF_BATCHES, prefix.buf, prefix.len);
     for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
         size_t klen, vlen;
         const char *k = rocks_iter_key(it, &klen);

@@ -22,7 +22,7 @@ int archive_get_tenant(struct archive *a, const char *tenant, TenantRecord **out
         return BASE_ENOTFOUND;
     }
     memcpy(k.buf, tenant, k.len);
-    return archive_load_record(a, ROCKS_CF_TENANTS, &k, &tenant_record__descriptor,
+    return archive_load_record(a, ARCHIVE_CF_TENANTS, &k, &tenant_record__descriptor,
                                (ProtobufCMessage **)out, err);
 }
 
@@ -38,7 +38,7 @@ bool archive_cluster_initialized(struct archive *a)
     struct base_err err;
     char *val;
     size_t vlen;
-    if (rocks_get(a->db, ROCKS_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), &val, &vlen, &err) !=
+    if (rocks_get(a->db, ARCHIVE_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), &val, &vlen, &err) !=
         0) {
         return false;
     }
@@ -53,7 +53,7 @@ bool archive_token_key(struct archive *a, uint8_t key[32])
     char *val;
     size_t vlen;
     bool ok;
-    if (rocks_get(a->db, ROCKS_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), &val, &vlen, &err) !=
+    if (rocks_get(a->db, ARCHIVE_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), &val, &vlen, &err) !=
         0) {
         return false;
     }
@@ -79,7 +79,7 @@ bool archive_idem_known(struct archive *a, const char *tenant, const char *key)
         return false;
     }
     key_pair(&k, tenant, key);
-    if (rocks_get(a->db, ROCKS_CF_IDEM, k.buf, k.len, &val, &vlen, &err) != 0) {
+    if (rocks_get(a->db, ARCHIVE_CF_IDEM, k.buf, k.len, &val, &vlen, &err) != 0) {
         return false;
     }
     free(val);
@@ -94,7 +94,7 @@ int archive_get_client(struct archive *a, const char *client_id, ClientRecord **
         return BASE_ENOTFOUND;
     }
     memcpy(k.buf, client_id, k.len);
-    return archive_load_record(a, ROCKS_CF_CLIENTS, &k, &client_record__descriptor,
+    return archive_load_record(a, ARCHIVE_CF_CLIENTS, &k, &client_record__descriptor,
                                (ProtobufCMessage **)out, err);
 }
 
@@ -105,7 +105,7 @@ void archive_free_client(ClientRecord *client)
     }
 }
 
-int archive_scan_records(struct archive *a, enum rocks_cf cf, const void *prefix, size_t plen,
+int archive_scan_records(struct archive *a, enum archive_cf cf, const void *prefix, size_t plen,
                          const ProtobufCMessageDescriptor *desc,
                          void (*cb)(const ProtobufCMessage *m, const char *key, size_t klen,
                                     void *arg),
@@ -119,7 +119,7 @@ int archive_scan_records(struct archive *a, enum rocks_cf cf, const void *prefix
         const char *k = rocks_iter_key(it, &klen);
         ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, vlen, (const uint8_t *)v);
         if (m == NULL) {
-            base_err_set(err, "%s record is corrupt", rocks_cf_name(cf));
+            base_err_set(err, "%s record is corrupt", archive_cf_name(cf));
             rocks_iter_free(it);
             return BASE_ECORRUPT;
         }
@@ -149,7 +149,7 @@ int archive_list_tenants(struct archive *a, archive_tenant_cb cb, void *arg,
                          struct base_err *err)
 {
     struct scan_cb s = {.cb = (void *)cb, .arg = arg};
-    return archive_scan_records(a, ROCKS_CF_TENANTS, "", 0, &tenant_record__descriptor,
+    return archive_scan_records(a, ARCHIVE_CF_TENANTS, "", 0, &tenant_record__descriptor,
                                 tenant_cb, &s, err);
 }
 
@@ -167,7 +167,7 @@ int archive_list_licenses(struct archive *a, const char *tenant, archive_license
     struct scan_cb s = {.cb = (void *)cb, .arg = arg};
     struct key prefix;
     key_tenant_prefix(&prefix, tenant);
-    return archive_scan_records(a, ROCKS_CF_LICENSES, prefix.buf, prefix.len,
+    return archive_scan_records(a, ARCHIVE_CF_LICENSES, prefix.buf, prefix.len,
                                 &license__descriptor, license_cb, &s, err);
 }
 
@@ -186,7 +186,7 @@ int archive_list_org_usage(struct archive *a, const char *tenant, archive_org_us
     struct scan_cb s = {.cb = (void *)cb, .arg = arg};
     key_tenant_prefix(&prefix, tenant);
     s.prefix_len = prefix.len;
-    return archive_scan_records(a, ROCKS_CF_USAGE, prefix.buf, prefix.len,
+    return archive_scan_records(a, ARCHIVE_CF_USAGE, prefix.buf, prefix.len,
                                 &usage_record__descriptor, org_cb, &s, err);
 }
 
@@ -203,7 +203,7 @@ int archive_list_admin_audit(struct archive *a, const char *tenant, uint64_t aft
     rocks_put_be64((uint8_t *)start.buf + start.len, after + 1);
     start.len += 8;
     *more = false;
-    it = rocks_iter_new(a->db, ROCKS_CF_ADMIN_AUDIT, prefix.buf, prefix.len);
+    it = rocks_iter_new(a->db, ARCHIVE_CF_ADMIN_AUDIT, prefix.buf, prefix.len);
     for (rocks_iter_seek(it, start.buf, start.len); rocks_iter_valid(it); rocks_iter_next(it)) {
         size_t vlen;
         const char *v = rocks_iter_value(it, &vlen);

@@ -27,7 +27,7 @@ void refuse(struct txn *t, enum archive_status status, const char *fmt, ...)
     va_end(ap);
 }
 
-void put_record(struct txn *t, enum rocks_cf cf, const struct key *k,
+void put_record(struct txn *t, enum archive_cf cf, const struct key *k,
                 const ProtobufCMessage *msg)
 {
     size_t n = protobuf_c_message_get_packed_size(msg);
@@ -38,7 +38,7 @@ void put_record(struct txn *t, enum rocks_cf cf, const struct key *k,
 }
 
 /* Whether a record is stored under @k (*@found); a store error otherwise. */
-int record_exists(struct txn *t, enum rocks_cf cf, const struct key *k, bool *found)
+int record_exists(struct txn *t, enum archive_cf cf, const struct key *k, bool *found)
 {
     char *val;
     size_t vlen;
@@ -73,7 +73,7 @@ void admin_audit(struct txn *t, const char *tenant, const char *action, json_t *
     rocks_put_be64(be, t->index);
     memcpy(k.buf + k.len, be, sizeof be);
     k.len += sizeof be;
-    put_record(t, ROCKS_CF_ADMIN_AUDIT, &k, &rec.base);
+    put_record(t, ARCHIVE_CF_ADMIN_AUDIT, &k, &rec.base);
     free(text);
     json_decref(detail);
 }
@@ -91,7 +91,7 @@ void audit(struct txn *t, BillRecord *bill, const char *action, json_t *detail)
     rec.detail = text;
     bill->audit_seq++;
     key_audit(&k, t->cmd->tenant, bill->image_no, bill->audit_seq);
-    put_record(t, ROCKS_CF_AUDIT, &k, &rec.base);
+    put_record(t, ARCHIVE_CF_AUDIT, &k, &rec.base);
     free(text);
     json_decref(detail);
 }
@@ -99,7 +99,7 @@ void audit(struct txn *t, BillRecord *bill, const char *action, json_t *detail)
 int adjust_usage(struct txn *t, const struct key *k, const struct usage_delta *d)
 {
     UsageRecord *u;
-    int rv = archive_load_record(t->a, ROCKS_CF_USAGE, k, &usage_record__descriptor,
+    int rv = archive_load_record(t->a, ARCHIVE_CF_USAGE, k, &usage_record__descriptor,
                          (ProtobufCMessage **)&u, t->err);
     if (rv == BASE_ENOTFOUND) {
         u = xmalloc(sizeof *u);
@@ -111,7 +111,7 @@ int adjust_usage(struct txn *t, const struct key *k, const struct usage_delta *d
     u->files = (uint64_t)((int64_t)u->files + d->files);
     u->bills = (uint64_t)((int64_t)u->bills + d->bills);
     u->physical_bytes = (uint64_t)((int64_t)u->physical_bytes + d->physical);
-    put_record(t, ROCKS_CF_USAGE, k, &u->base);
+    put_record(t, ARCHIVE_CF_USAGE, k, &u->base);
     /* Both kinds (unpacked, or xmalloc()ed here) own nothing but the message. */
     protobuf_c_message_free_unpacked(&u->base, NULL);
     return 0;
@@ -137,7 +137,7 @@ int load_bill(struct txn *t, const char *image_no, BillRecord **out)
 {
     struct key k;
     key_pair(&k, t->cmd->tenant, image_no);
-    return archive_load_record(t->a, ROCKS_CF_BILLS, &k, &bill_record__descriptor,
+    return archive_load_record(t->a, ARCHIVE_CF_BILLS, &k, &bill_record__descriptor,
                        (ProtobufCMessage **)out, t->err);
 }
 
@@ -146,7 +146,7 @@ void store_bill(struct txn *t, BillRecord *bill)
     struct key k;
     bill->updated_ms = t->cmd->time_ms;
     key_pair(&k, t->cmd->tenant, bill->image_no);
-    put_record(t, ROCKS_CF_BILLS, &k, &bill->base);
+    put_record(t, ARCHIVE_CF_BILLS, &k, &bill->base);
 }
 
 /* A bill made by this command. Like unpacked records, every field is malloc()ed, so
@@ -275,7 +275,7 @@ int load_order(struct txn *t, const char *image_no, BillOrder **out)
     struct key k;
     int rv;
     key_pair(&k, t->cmd->tenant, image_no);
-    rv = archive_load_record(t->a, ROCKS_CF_ORDER, &k, &bill_order__descriptor,
+    rv = archive_load_record(t->a, ARCHIVE_CF_ORDER, &k, &bill_order__descriptor,
                      (ProtobufCMessage **)out, t->err);
     if (rv == BASE_ENOTFOUND) {
         *out = xmalloc(sizeof **out);
@@ -289,7 +289,7 @@ void store_order(struct txn *t, const char *image_no, BillOrder *order)
 {
     struct key k;
     key_pair(&k, t->cmd->tenant, image_no);
-    put_record(t, ROCKS_CF_ORDER, &k, &order->base);
+    put_record(t, ARCHIVE_CF_ORDER, &k, &order->base);
 }
 
 /* Adds the nodes of @holders that @blob does not list yet. */
@@ -314,7 +314,7 @@ int load_bill_file(struct txn *t, const BillRecord *bill, const char *file_id,
     struct key k;
     int rv;
     key_pair(&k, t->cmd->tenant, file_id != NULL ? file_id : "");
-    rv = archive_load_record(t->a, ROCKS_CF_FILES, &k, &file_record__descriptor,
+    rv = archive_load_record(t->a, ARCHIVE_CF_FILES, &k, &file_record__descriptor,
                              (ProtobufCMessage **)out, t->err);
     if (rv == 0 && strcmp((*out)->image_no, bill->image_no) != 0) {
         /* A file of another bill is refused like a missing one; the caller must not
@@ -334,7 +334,7 @@ void put_file(struct txn *t, const FileRecord *f)
 {
     struct key k;
     key_pair(&k, t->cmd->tenant, f->file_id);
-    put_record(t, ROCKS_CF_FILES, &k, &f->base);
+    put_record(t, ARCHIVE_CF_FILES, &k, &f->base);
 }
 
 /* A bill of the command's tenant, or a refusal (BASE_ENOTFOUND). */
@@ -372,7 +372,7 @@ void store_delivery(struct txn *t, const DeliveryRecord *d)
 {
     struct key k;
     key_be64(&k, d->id);
-    put_record(t, ROCKS_CF_DELIVERIES, &k, &d->base);
+    put_record(t, ARCHIVE_CF_DELIVERIES, &k, &d->base);
 }
 
 void outbox_put(struct txn *t, uint64_t id, uint64_t due_ms)
@@ -381,14 +381,14 @@ void outbox_put(struct txn *t, uint64_t id, uint64_t due_ms)
     uint8_t be[8];
     key_be64(&k, id);
     rocks_put_be64(be, due_ms);
-    rocks_batch_put(t->batch, ROCKS_CF_OUTBOX, k.buf, k.len, be, sizeof be);
+    rocks_batch_put(t->batch, ARCHIVE_CF_OUTBOX, k.buf, k.len, be, sizeof be);
 }
 
 void outbox_remove(struct txn *t, uint64_t id)
 {
     struct key k;
     key_be64(&k, id);
-    rocks_batch_delete(t->batch, ROCKS_CF_OUTBOX, k.buf, k.len);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_OUTBOX, k.buf, k.len);
 }
 
 struct emit {
@@ -424,7 +424,7 @@ static void emit_to(const WebhookRecord *w, void *arg)
     d.created_ms = t->cmd->time_ms;
     store_delivery(t, &d);
     key_audit(&k, t->cmd->tenant, e->image_no, d.id);
-    rocks_batch_put(t->batch, ROCKS_CF_DELIVERY_INDEX, k.buf, k.len, "", 0);
+    rocks_batch_put(t->batch, ARCHIVE_CF_DELIVERY_INDEX, k.buf, k.len, "", 0);
     outbox_put(t, d.id, d.next_ms);
     t->a->outbox_added++;
     free(text);

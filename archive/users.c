@@ -46,7 +46,7 @@ void archive_perms_format(unsigned perms, char *buf, size_t size)
     }
 }
 
-static int get(struct archive *a, enum rocks_cf cf, const char *tenant, const char *name,
+static int get(struct archive *a, enum archive_cf cf, const char *tenant, const char *name,
                const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
                struct base_err *err)
 {
@@ -61,7 +61,7 @@ static int get(struct archive *a, enum rocks_cf cf, const char *tenant, const ch
 int archive_get_user(struct archive *a, const char *tenant, const char *username,
                      UserRecord **out, struct base_err *err)
 {
-    return get(a, ROCKS_CF_USERS, tenant, username, &user_record__descriptor,
+    return get(a, ARCHIVE_CF_USERS, tenant, username, &user_record__descriptor,
                (ProtobufCMessage **)out, err);
 }
 
@@ -75,7 +75,7 @@ void archive_free_user(UserRecord *user)
 int archive_get_role(struct archive *a, const char *tenant, const char *name, RoleRecord **out,
                      struct base_err *err)
 {
-    return get(a, ROCKS_CF_ROLES, tenant, name, &role_record__descriptor,
+    return get(a, ARCHIVE_CF_ROLES, tenant, name, &role_record__descriptor,
                (ProtobufCMessage **)out, err);
 }
 
@@ -107,7 +107,7 @@ int archive_user_perms(struct archive *a, const char *tenant, const UserRecord *
     return 0;
 }
 
-static int scan(struct archive *a, enum rocks_cf cf, const char *tenant,
+static int scan(struct archive *a, enum archive_cf cf, const char *tenant,
                 const ProtobufCMessageDescriptor *desc,
                 void (*cb)(const ProtobufCMessage *m, void *arg), void *arg,
                 struct base_err *err)
@@ -122,7 +122,7 @@ static int scan(struct archive *a, enum rocks_cf cf, const char *tenant,
         const char *v = rocks_iter_value(it, &vlen);
         ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, vlen, (const uint8_t *)v);
         if (m == NULL) {
-            base_err_set(err, "%s record is corrupt", rocks_cf_name(cf));
+            base_err_set(err, "%s record is corrupt", archive_cf_name(cf));
             rocks_iter_free(it);
             return BASE_ECORRUPT;
         }
@@ -149,7 +149,7 @@ int archive_list_users(struct archive *a, const char *tenant, archive_user_cb cb
                        struct base_err *err)
 {
     struct typed_cb t = {.cb = (void *)cb, .arg = arg};
-    return scan(a, ROCKS_CF_USERS, tenant, &user_record__descriptor, user_cb, &t, err);
+    return scan(a, ARCHIVE_CF_USERS, tenant, &user_record__descriptor, user_cb, &t, err);
 }
 
 static void role_cb(const ProtobufCMessage *m, void *arg)
@@ -162,13 +162,13 @@ int archive_list_roles(struct archive *a, const char *tenant, archive_role_cb cb
                        struct base_err *err)
 {
     struct typed_cb t = {.cb = (void *)cb, .arg = arg};
-    return scan(a, ROCKS_CF_ROLES, tenant, &role_record__descriptor, role_cb, &t, err);
+    return scan(a, ARCHIVE_CF_ROLES, tenant, &role_record__descriptor, role_cb, &t, err);
 }
 
 int archive_get_org(struct archive *a, const char *tenant, const char *id, OrgRecord **out,
                     struct base_err *err)
 {
-    return get(a, ROCKS_CF_ORGS, tenant, id, &org_record__descriptor, (ProtobufCMessage **)out,
+    return get(a, ARCHIVE_CF_ORGS, tenant, id, &org_record__descriptor, (ProtobufCMessage **)out,
                err);
 }
 
@@ -182,7 +182,7 @@ int archive_list_orgs(struct archive *a, const char *tenant, archive_org_cb cb, 
                       struct base_err *err)
 {
     struct typed_cb t = {.cb = (void *)cb, .arg = arg};
-    return scan(a, ROCKS_CF_ORGS, tenant, &org_record__descriptor, org_cb, &t, err);
+    return scan(a, ARCHIVE_CF_ORGS, tenant, &org_record__descriptor, org_cb, &t, err);
 }
 
 int archive_org_within(struct archive *a, const char *tenant, const char *org,

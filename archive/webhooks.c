@@ -93,7 +93,7 @@ int archive_list_webhooks(struct archive *a, const char *tenant, archive_webhook
     struct list_cb l = {cb, arg};
     struct key prefix;
     key_tenant_prefix(&prefix, tenant);
-    return archive_scan_records(a, ROCKS_CF_WEBHOOKS, prefix.buf, prefix.len,
+    return archive_scan_records(a, ARCHIVE_CF_WEBHOOKS, prefix.buf, prefix.len,
                                 &webhook_record__descriptor, webhook_cb, &l, err);
 }
 
@@ -105,7 +105,7 @@ int archive_get_webhook(struct archive *a, const char *tenant, const char *id,
         return BASE_ENOTFOUND;
     }
     key_pair(&k, tenant, id);
-    return archive_load_record(a, ROCKS_CF_WEBHOOKS, &k, &webhook_record__descriptor,
+    return archive_load_record(a, ARCHIVE_CF_WEBHOOKS, &k, &webhook_record__descriptor,
                                (ProtobufCMessage **)out, err);
 }
 
@@ -121,7 +121,7 @@ int archive_get_delivery(struct archive *a, uint64_t id, DeliveryRecord **out,
 {
     struct key k = {.len = 8};
     rocks_put_be64((uint8_t *)k.buf, id);
-    return archive_load_record(a, ROCKS_CF_DELIVERIES, &k, &delivery_record__descriptor,
+    return archive_load_record(a, ARCHIVE_CF_DELIVERIES, &k, &delivery_record__descriptor,
                                (ProtobufCMessage **)out, err);
 }
 
@@ -146,7 +146,7 @@ int archive_list_deliveries(struct archive *a, const char *tenant,
         key_tenant_prefix(&prefix, tenant);
     }
     *more = false;
-    it = rocks_iter_new(a->db, ROCKS_CF_DELIVERY_INDEX, prefix.buf, prefix.len);
+    it = rocks_iter_new(a->db, ARCHIVE_CF_DELIVERY_INDEX, prefix.buf, prefix.len);
     for (rocks_iter_first(it); rocks_iter_valid(it) && rv == 0; rocks_iter_next(it)) {
         size_t klen;
         const char *k = rocks_iter_key(it, &klen);
@@ -183,7 +183,7 @@ int archive_list_deliveries(struct archive *a, const char *tenant,
 int archive_scan_outbox(struct archive *a, uint64_t after, archive_outbox_cb cb, void *arg,
                         struct base_err *err)
 {
-    struct rocks_iter *it = rocks_iter_new(a->db, ROCKS_CF_OUTBOX, "", 0);
+    struct rocks_iter *it = rocks_iter_new(a->db, ARCHIVE_CF_OUTBOX, "", 0);
     uint8_t start[8];
     int rv;
     rocks_put_be64(start, after + 1);

@@ -311,7 +311,7 @@ static void print_banner(const struct node *n, const char *host, int port)
 static int open_stores(struct node *n, struct base_err *err)
 {
     char *meta = xasprintf("%s/meta", n->config.data);
-    int rv = rocks_open(&n->db, meta, err);
+    int rv = archive_store_open(&n->db, meta, err);
     free(meta);
     if (rv == 0) {
         rv = archive_open(&n->archive, n->db, err);

@@ -1,6 +1,6 @@
 /* The outbox dispatcher: delivers queued webhook events, on the leader only.
  *
- * Events are queued by the state machine (archive/fsm.c) in the replicated outbox, so
+ * Events are queued by the state machine (archive/txn.c) in the replicated outbox, so
  * they survive any node. The leader's dispatcher POSTs each due delivery to its
  * webhook, signed with the webhook's secret, and proposes the outcome
  * (DeliveryResult): delivered on a 2xx, else the next attempt time with exponential

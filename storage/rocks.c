@@ -5,25 +5,21 @@
 
 #include <rocksdb/c.h>
 
+#include "base/assert.h"
 #include "base/mem.h"
 
 #define ROCKS_MEMTABLE_BYTES (8u << 20)
 #define ROCKS_MEMTABLES_TOTAL_BYTES (32u << 20)
 #define ROCKS_BLOCK_CACHE_BYTES (32u << 20)
 
-static const char *const cf_names[ROCKS_CF_COUNT] = {
-    "default", "bills", "files", "blobs", "usage", "audit", "idem", "order",
-    "tenants", "licenses", "tblobs", "clients", "admin_audit", "users", "roles", "orgs",
-    "webhooks", "deliveries", "delivery_index", "outbox", "bill_types", "schemes",
-    "categories", "batches", "nodes",
-};
-
 struct rocks {
     rocksdb_t *db;
     rocksdb_options_t *options;
     rocksdb_block_based_table_options_t *table;
     rocksdb_cache_t *cache;
-    rocksdb_column_family_handle_t *cfs[ROCKS_CF_COUNT];
+    rocksdb_column_family_handle_t *cfs[ROCKS_CF_MAX];
+    const char *const *cf_names;
+    unsigned n_cf;
     rocksdb_readoptions_t *read;
     rocksdb_writeoptions_t *write_async;
     rocksdb_writeoptions_t *write_sync;
@@ -43,9 +39,21 @@ struct rocks_iter {
     size_t plen;
 };
 
-const char *rocks_cf_name(enum rocks_cf cf)
+unsigned rocks_cf_count(const struct rocks *r)
 {
-    return cf < ROCKS_CF_COUNT ? cf_names[cf] : "?";
+    return r->n_cf;
+}
+
+const char *rocks_cf_name(const struct rocks *r, unsigned cf)
+{
+    return cf < r->n_cf ? r->cf_names[cf] : "?";
+}
+
+/* A family number the caller passed: within the list it gave at open. */
+static rocksdb_column_family_handle_t *cf_handle(const struct rocks *r, unsigned cf)
+{
+    ASSERT(cf < r->n_cf);
+    return r->cfs[cf];
 }
 
 static int fail(struct base_err *err, char *rerr, const char *what)
@@ -55,11 +63,16 @@ static int fail(struct base_err *err, char *rerr, const char *what)
     return BASE_EIO;
 }
 
-int rocks_open(struct rocks **out, const char *dir, struct base_err *err)
+int rocks_open(struct rocks **out, const char *dir, const char *const *cf_names, unsigned n_cf,
+               struct base_err *err)
 {
-    struct rocks *r = xcalloc(1, sizeof *r);
-    const rocksdb_options_t *cf_opts[ROCKS_CF_COUNT];
+    struct rocks *r;
+    const rocksdb_options_t *cf_opts[ROCKS_CF_MAX];
     char *rerr = NULL;
+    ASSERT(n_cf > 0 && n_cf <= ROCKS_CF_MAX);
+    r = xcalloc(1, sizeof *r);
+    r->cf_names = cf_names;
+    r->n_cf = n_cf;
 
     r->options = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(r->options, 1);
@@ -77,10 +90,10 @@ int rocks_open(struct rocks **out, const char *dir, struct base_err *err)
     r->table = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(r->table, r->cache);
     rocksdb_options_set_block_based_table_factory(r->options, r->table);
-    for (int i = 0; i < ROCKS_CF_COUNT; i++) {
+    for (unsigned i = 0; i < r->n_cf; i++) {
         cf_opts[i] = r->options;
     }
-    r->db = rocksdb_open_column_families(r->options, dir, ROCKS_CF_COUNT, cf_names, cf_opts,
+    r->db = rocksdb_open_column_families(r->options, dir, (int)n_cf, cf_names, cf_opts,
                                          r->cfs, &rerr);
     if (rerr != NULL) {
         rocksdb_options_destroy(r->options);
@@ -103,7 +116,7 @@ void rocks_close(struct rocks *r)
     if (r == NULL) {
         return;
     }
-    for (int i = 0; i < ROCKS_CF_COUNT; i++) {
+    for (unsigned i = 0; i < r->n_cf; i++) {
         rocksdb_column_family_handle_destroy(r->cfs[i]);
     }
     rocksdb_close(r->db);
@@ -134,22 +147,23 @@ static int got(char *v, size_t n, char *rerr, char **val, size_t *vlen, struct b
     return 0;
 }
 
-int rocks_get(struct rocks *r, enum rocks_cf cf, const void *key, size_t klen, char **val,
+int rocks_get(struct rocks *r, unsigned cf, const void *key, size_t klen, char **val,
               size_t *vlen, struct base_err *err)
 {
     char *rerr = NULL;
     size_t n = 0;
-    char *v = rocksdb_get_cf(r->db, r->read, r->cfs[cf], key, klen, &n, &rerr);
+    char *v = rocksdb_get_cf(r->db, r->read, cf_handle(r, cf), key, klen, &n, &rerr);
     return got(v, n, rerr, val, vlen, err);
 }
 
-int rocks_batch_get(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen,
+int rocks_batch_get(struct rocks_batch *b, unsigned cf, const void *key, size_t klen,
                     char **val, size_t *vlen, struct base_err *err)
 {
     struct rocks *r = b->r;
     char *rerr = NULL;
     size_t n = 0;
-    char *v = rocksdb_writebatch_wi_get_from_batch_and_db_cf(b->wb, r->db, r->read, r->cfs[cf],
+    rocksdb_column_family_handle_t *h = cf_handle(r, cf);
+    char *v = rocksdb_writebatch_wi_get_from_batch_and_db_cf(b->wb, r->db, r->read, h,
                                                              key, klen, &n, &rerr);
     return got(v, n, rerr, val, vlen, err);
 }
@@ -170,15 +184,15 @@ void rocks_batch_free(struct rocks_batch *b)
     }
 }
 
-void rocks_batch_put(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen,
+void rocks_batch_put(struct rocks_batch *b, unsigned cf, const void *key, size_t klen,
                      const void *val, size_t vlen)
 {
-    rocksdb_writebatch_wi_put_cf(b->wb, b->r->cfs[cf], key, klen, val, vlen);
+    rocksdb_writebatch_wi_put_cf(b->wb, cf_handle(b->r, cf), key, klen, val, vlen);
 }
 
-void rocks_batch_delete(struct rocks_batch *b, enum rocks_cf cf, const void *key, size_t klen)
+void rocks_batch_delete(struct rocks_batch *b, unsigned cf, const void *key, size_t klen)
 {
-    rocksdb_writebatch_wi_delete_cf(b->wb, b->r->cfs[cf], key, klen);
+    rocksdb_writebatch_wi_delete_cf(b->wb, cf_handle(b->r, cf), key, klen);
 }
 
 void rocks_batch_clear(struct rocks_batch *b)
@@ -197,13 +211,13 @@ int rocks_write(struct rocks *r, struct rocks_batch *b, bool sync, struct base_e
     return 0;
 }
 
-struct rocks_iter *rocks_iter_new(struct rocks *r, enum rocks_cf cf, const void *prefix,
+struct rocks_iter *rocks_iter_new(struct rocks *r, unsigned cf, const void *prefix,
                                   size_t plen)
 {
     struct rocks_iter *it = xcalloc(1, sizeof *it);
     it->read = rocksdb_readoptions_create();
     rocksdb_readoptions_set_verify_checksums(it->read, 1);
-    it->it = rocksdb_create_iterator_cf(r->db, it->read, r->cfs[cf]);
+    it->it = rocksdb_create_iterator_cf(r->db, it->read, cf_handle(r, cf));
     it->prefix = xmalloc(plen + 1);
     if (plen > 0) {
         memcpy(it->prefix, prefix, plen);
@@ -271,14 +285,14 @@ void rocks_iter_free(struct rocks_iter *it)
 
 int rocks_wipe(struct rocks *r, struct base_err *err)
 {
-    for (int cf = 0; cf < ROCKS_CF_COUNT; cf++) {
-        struct rocks_iter *it = rocks_iter_new(r, (enum rocks_cf)cf, "", 0);
+    for (unsigned cf = 0; cf < r->n_cf; cf++) {
+        struct rocks_iter *it = rocks_iter_new(r, cf, "", 0);
         struct rocks_batch *b = rocks_batch_new(r);
         int rv;
         for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
             size_t klen;
             const char *k = rocks_iter_key(it, &klen);
-            rocks_batch_delete(b, (enum rocks_cf)cf, k, klen);
+            rocks_batch_delete(b, cf, k, klen);
         }
         rv = rocks_iter_status(it, err);
         rocks_iter_free(it);

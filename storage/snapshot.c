@@ -52,8 +52,8 @@ int storage_snapshot_encode(struct rocks *db, uint64_t applied_index, void **buf
     out_put(&o, MAGIC, 8);
     rocks_put_be64(be, applied_index);
     out_put(&o, be, 8);
-    for (int cf = 0; cf < ROCKS_CF_COUNT; cf++) {
-        struct rocks_iter *it = rocks_iter_new(db, (enum rocks_cf)cf, "", 0);
+    for (unsigned cf = 0; cf < rocks_cf_count(db); cf++) {
+        struct rocks_iter *it = rocks_iter_new(db, cf, "", 0);
         uint8_t fam = (uint8_t)cf;
         int rv;
         for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
@@ -125,7 +125,7 @@ int storage_snapshot_restore(struct rocks *db, const void *buf, size_t len,
     while (p < end && rv == 0) {
         uint32_t klen, vlen;
         uint8_t fam;
-        if ((size_t)(end - p) < 9 || (fam = p[0]) >= ROCKS_CF_COUNT) {
+        if ((size_t)(end - p) < 9 || (fam = p[0]) >= rocks_cf_count(db)) {
             goto corrupt;
         }
         klen = get_be32(p + 1);
@@ -136,7 +136,7 @@ int storage_snapshot_restore(struct rocks *db, const void *buf, size_t len,
         if ((size_t)(end - p - 9 - klen) < vlen) {
             goto corrupt;
         }
-        rocks_batch_put(b, (enum rocks_cf)fam, p + 5, klen, p + 9 + klen, vlen);
+        rocks_batch_put(b, fam, p + 5, klen, p + 9 + klen, vlen);
         pending += klen + vlen;
         p += 9 + (size_t)klen + vlen;
         if (pending >= RESTORE_BATCH_BYTES) {
@@ -161,8 +161,8 @@ int storage_digest(struct rocks *db, uint8_t out[32], struct base_err *err)
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 32);
-    for (int cf = 0; cf < ROCKS_CF_COUNT; cf++) {
-        struct rocks_iter *it = rocks_iter_new(db, (enum rocks_cf)cf, "", 0);
+    for (unsigned cf = 0; cf < rocks_cf_count(db); cf++) {
+        struct rocks_iter *it = rocks_iter_new(db, cf, "", 0);
         uint8_t fam = (uint8_t)cf;
         int rv;
         for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {

@@ -12,7 +12,7 @@ import unittest
 from imgarc_cluster import ClusterTestCase, wait_for
 
 CHUNK = 64 * 1024  # BLOB_CHUNK_BYTES
-JOB = 256 * 1024  # READ_CHUNK in api/content.c: one read job, at most
+JOB = 256 * 1024  # READ_CHUNK in replication/blob_out.c: one read job, at most
 
 
 class RangeRotTest(ClusterTestCase):

@@ -1,5 +1,5 @@
 /* Fuzz target: sequences of protobuf Commands applied by archive_apply() to real
- * RocksDB stores (archive/fsm.c).
+ * RocksDB stores (archive/apply.c and the apply_*.c files).
  *
  * Every input starts from the same small archive (restored from a snapshot of the
  * prelude applied once at start: a cluster with the default tenant, bills CB-A (match

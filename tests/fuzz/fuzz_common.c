@@ -82,7 +82,7 @@ struct rocks *fuzz_store_open(const char *name)
     struct rocks *db;
     struct base_err err = {{0}};
     snprintf(dir, sizeof dir, "%s/%s", fuzz_tmpdir(), name);
-    if (rocks_open(&db, dir, &err) != 0) {
+    if (archive_store_open(&db, dir, &err) != 0) {
         fprintf(stderr, "fuzz: store %s: %s\n", dir, err.msg);
         abort();
     }

@@ -74,7 +74,7 @@ void fuzz_node_start(void)
     snprintf(raft_dir, sizeof raft_dir, "%s/raft", data);
     ASSERT(mkdir(data, 0700) == 0 && mkdir(raft_dir, 0700) == 0);
     ASSERT(uv_loop_init(&N.loop) == 0);
-    if (rocks_open(&N.db, meta, &err) != 0 || archive_open(&N.archive, N.db, &err) != 0 ||
+    if (archive_store_open(&N.db, meta, &err) != 0 || archive_open(&N.archive, N.db, &err) != 0 ||
         blob_store_open(&N.blobs, data, &err) != 0) {
         fprintf(stderr, "fuzz node: %s\n", err.msg);
         abort();

@@ -86,7 +86,7 @@ class ContentIntegrityTest(NodeTestCase):
 
 
 CHUNK = 64 * 1024  # BLOB_CHUNK_BYTES
-JOB = 256 * 1024  # READ_CHUNK in api/content.c: one read job, at most
+JOB = 256 * 1024  # READ_CHUNK in replication/blob_out.c: one read job, at most
 
 
 class RangeIntegrityTest(NodeTestCase):

@@ -181,7 +181,7 @@ int main(int argc, char **argv)
     }
     snprintf(src_dir, sizeof src_dir, "%s/source", dir);
     snprintf(dst_dir, sizeof dst_dir, "%s/restored", dir);
-    if (rocks_open(&db, src_dir, &err) != 0 || archive_open(&a, db, &err) != 0) {
+    if (archive_store_open(&db, src_dir, &err) != 0 || archive_open(&a, db, &err) != 0) {
         die("open", &err);
     }
     init_cluster(&a);
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
         die("digest", &err);
     }
 
-    if (rocks_open(&db2, dst_dir, &err) != 0) {
+    if (archive_store_open(&db2, dst_dir, &err) != 0) {
         die("open restored", &err);
     }
     t0 = now_s();

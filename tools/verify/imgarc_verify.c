@@ -26,6 +26,7 @@
 #include "base/hex.h"
 #include "base/mem.h"
 #include "storage/blobstore.h"
+#include "archive/keys.h"
 #include "storage/rocks.h"
 
 struct tally {
@@ -144,7 +145,7 @@ static bool held_here(struct rocks *db, const uint8_t *hash, uint64_t node)
     size_t vlen;
     BlobRecord *rec;
     bool here = true;
-    if (node == 0 || rocks_get(db, ROCKS_CF_BLOBS, hash, BLOB_HASH_BYTES, &v, &vlen, &err) != 0) {
+    if (node == 0 || rocks_get(db, ARCHIVE_CF_BLOBS, hash, BLOB_HASH_BYTES, &v, &vlen, &err) != 0) {
         return true; /* no record to say otherwise: it must be here */
     }
     rec = blob_record__unpack(NULL, vlen, (const uint8_t *)v);
@@ -168,14 +169,14 @@ static int check_metadata(const struct blob_store *bs, const char *data, struct 
     struct rocks *db;
     struct rocks_iter *it;
     uint64_t node = own_node_id(data);
-    if (rocks_open(&db, meta, &err) != 0) {
+    if (archive_store_open(&db, meta, &err) != 0) {
         fprintf(stderr, "imgarc-verify: metadata in %s: %s (stop the node first: a running "
                         "node holds the store's lock)\n", meta, err.msg);
         free(meta);
         return -1;
     }
     free(meta);
-    it = rocks_iter_new(db, ROCKS_CF_FILES, "", 0);
+    it = rocks_iter_new(db, ARCHIVE_CF_FILES, "", 0);
     for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
         size_t vlen;
         const char *v = rocks_iter_value(it, &vlen);

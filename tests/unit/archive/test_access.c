@@ -124,7 +124,7 @@ static int setup(void **state)
         return -1;
     }
     f.dir = testlib_tmpdir();
-    assert_int_equal(rocks_open(&f.db, f.dir, &err), 0);
+    assert_int_equal(archive_store_open(&f.db, f.dir, &err), 0);
     assert_int_equal(archive_open(&f.a, f.db, &err), 0);
     ic.token_key.data = key;
     ic.token_key.len = sizeof key;

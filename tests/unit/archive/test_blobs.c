@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "archive/blobs.h"
+#include "archive/keys.h"
 #include "storage/rocks.h"
 #include "tests/lib/testlib.h"
 
@@ -19,7 +20,7 @@ static int setup(void **state)
     struct base_err err;
     memset(&f, 0, sizeof f);
     f.dir = testlib_tmpdir();
-    assert_int_equal(rocks_open(&f.db, f.dir, &err), 0);
+    assert_int_equal(archive_store_open(&f.db, f.dir, &err), 0);
     assert_int_equal(archive_open(&f.a, f.db, &err), 0);
     *state = &f;
     return 0;
@@ -33,7 +34,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static void put(struct fixture *f, enum rocks_cf cf, const void *key, size_t klen,
+static void put(struct fixture *f, enum archive_cf cf, const void *key, size_t klen,
                 const void *val, size_t vlen)
 {
     struct rocks_batch *b = rocks_batch_new(f->db);
@@ -54,7 +55,7 @@ static void put_blob(struct fixture *f, uint8_t first, uint64_t size, uint64_t h
     rec.holders = &holder;
     rec.n_holders = 1;
     assert_true(blob_record__get_packed_size(&rec) <= sizeof buf);
-    put(f, ROCKS_CF_BLOBS, hash, sizeof hash, buf, blob_record__pack(&rec, buf));
+    put(f, ARCHIVE_CF_BLOBS, hash, sizeof hash, buf, blob_record__pack(&rec, buf));
 }
 
 static const uint8_t garbage[] = {0xff, 0xff, 0xff};
@@ -86,8 +87,8 @@ static void each_blob_walks_in_hash_order_and_skips_what_it_cannot_read(void **s
     put_blob(f, 0x03, 300, 1);
     put_blob(f, 0x01, 100, 1);
     put_blob(f, 0x07, 700, 2);
-    put(f, ROCKS_CF_BLOBS, short_key, sizeof short_key, garbage, 0);
-    put(f, ROCKS_CF_BLOBS, bad_hash, sizeof bad_hash, garbage, sizeof garbage);
+    put(f, ARCHIVE_CF_BLOBS, short_key, sizeof short_key, garbage, 0);
+    put(f, ARCHIVE_CF_BLOBS, bad_hash, sizeof bad_hash, garbage, sizeof garbage);
     assert_int_equal(archive_each_blob(&f->a, saw_blob, &s, &err), 0);
     assert_int_equal(s.n, 3);
     assert_int_equal(s.first[0], 0x01);
@@ -115,7 +116,7 @@ static void read_blob_tells_absent_from_unreadable(void **state)
     archive_free_blob(rec);
     assert_int_equal(archive_read_blob(&f->a, hash, &rec, &err), BASE_ENOTFOUND);
     assert_null(rec);
-    put(f, ROCKS_CF_BLOBS, hash, sizeof hash, garbage, sizeof garbage);
+    put(f, ARCHIVE_CF_BLOBS, hash, sizeof hash, garbage, sizeof garbage);
     assert_int_equal(archive_read_blob(&f->a, hash, &rec, &err), BASE_ECORRUPT);
     assert_null(rec);
 }
@@ -150,9 +151,9 @@ static void each_node_hands_over_corrupt_records_as_null(void **state)
         rec.http = (char *)"127.0.0.1:8080";
         rec.removed = id == 3;
         assert_true(node_record__get_packed_size(&rec) <= sizeof buf);
-        put(f, ROCKS_CF_NODES, key, sizeof key, buf, node_record__pack(&rec, buf));
+        put(f, ARCHIVE_CF_NODES, key, sizeof key, buf, node_record__pack(&rec, buf));
     }
-    put(f, ROCKS_CF_NODES, (uint8_t[8]){0, 0, 0, 0, 0, 0, 0, 2}, 8, garbage, sizeof garbage);
+    put(f, ARCHIVE_CF_NODES, (uint8_t[8]){0, 0, 0, 0, 0, 0, 0, 2}, 8, garbage, sizeof garbage);
     assert_int_equal(archive_each_node(&f->a, saw_node, &s, &err), 0);
     assert_int_equal(s.n, 2); /* removed ones too */
     assert_int_equal(s.ids[0], 1);

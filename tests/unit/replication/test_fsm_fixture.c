@@ -188,7 +188,8 @@ static int setup(void **state)
         s->c = c;
         s->i = i;
         snprintf(s->dir, sizeof s->dir, "%s/s%u", c->root, i);
-        if (rocks_open(&s->db, s->dir, &err) != 0 || archive_open(&s->a, s->db, &err) != 0) {
+        if (archive_store_open(&s->db, s->dir, &err) != 0 ||
+            archive_open(&s->a, s->db, &err) != 0) {
             fprintf(stderr, "store %s: %s\n", s->dir, err.msg);
             return -1;
         }

@@ -55,7 +55,7 @@ static void start_as(struct fixture *f, bool bootstrap)
         .heartbeat_timeout_ms = 100,
     };
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(rocks_open(&f->db, f->meta_dir, &err), 0);
+    assert_int_equal(archive_store_open(&f->db, f->meta_dir, &err), 0);
     assert_int_equal(archive_open(&f->a, f->db, &err), 0);
     assert_int_equal(repl_start(&f->repl, &f->loop, &c, &f->a, &err), 0);
 }

@@ -20,7 +20,7 @@ struct fixture {
 static void open_db(struct fixture *f)
 {
     struct base_err err;
-    assert_int_equal(rocks_open(&f->db, f->dir, &err), 0);
+    assert_int_equal(archive_store_open(&f->db, f->dir, &err), 0);
     assert_int_equal(archive_open(&f->a, f->db, &err), 0);
 }
 
