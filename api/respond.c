@@ -14,14 +14,8 @@
 
 const char *api_error_name(enum api_error code)
 {
-    switch (code) {
-#define API_ERROR_CASE(name, value, text)                                                \
-    case API_E_##name:                                                                   \
-        return text;
-        API_ERROR_MAP(API_ERROR_CASE)
-#undef API_ERROR_CASE
-    }
-    return "error";
+    const char *name = error_code_name((int)code);
+    return name != NULL ? name : "error";
 }
 
 json_t *api_time_json(uint64_t ms)

@@ -10,14 +10,8 @@
 
 const char *peer_error_name(enum peer_error code)
 {
-    switch (code) {
-#define PEER_ERROR_CASE(name, num, text)                                                 \
-    case PEER_E_##name:                                                                  \
-        return text;
-        PEER_ERROR_MAP(PEER_ERROR_CASE)
-#undef PEER_ERROR_CASE
-    }
-    return "internal";
+    const char *name = error_code_name((int)code);
+    return name != NULL ? name : "internal";
 }
 
 void peer_respond_error(struct http_request *req, int status, enum peer_error code,

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "archive/archive.h"
+#include "base/error_codes.h"
 
 #define PEER_PREFIX "/internal/"
 #define PEER_PATH_STATUS "/internal/v1/status"
@@ -37,27 +38,22 @@
 /* The largest body of a node-to-node message (not a blob), either way. */
 #define PEER_BODY_MAX (4u << 20)
 
-/* The codes of the JSON error answers the server side gives; the same numbers and
- * names as api/errors.h (tests/unit/replication/test_peer.c holds them equal). */
-#define PEER_ERROR_MAP(X)                                                                \
-    X(BAD_REQUEST, 10400, "bad_request")                                                 \
-    X(UNAUTHORIZED, 10401, "unauthorized")                                               \
-    X(FORBIDDEN, 10403, "forbidden")                                                     \
-    X(NOT_FOUND, 10404, "not_found")                                                     \
-    X(METHOD_NOT_ALLOWED, 10405, "method_not_allowed")                                   \
-    X(LENGTH_REQUIRED, 10411, "length_required")                                         \
-    X(BODY_TOO_LARGE, 10413, "body_too_large")                                           \
-    X(INTERNAL, 10500, "internal")                                                       \
-    X(UNAVAILABLE, 10503, "unavailable")                                                 \
-    X(INSUFFICIENT_STORAGE, 10507, "insufficient_storage")                               \
-    X(RANGE_NOT_SATISFIABLE, 11010, "range_not_satisfiable")                             \
-    X(EMPTY_FILE, 11012, "empty_file")                                                   \
-    X(CONTENT_CORRUPT, 11013, "content_corrupt")
-
+/* The codes of the JSON error answers the server side gives, named from the one
+ * vocabulary of base/error_codes.h. */
 enum peer_error {
-#define PEER_ERROR_ENUM(name, code, text) PEER_E_##name = code,
-    PEER_ERROR_MAP(PEER_ERROR_ENUM)
-#undef PEER_ERROR_ENUM
+    PEER_E_BAD_REQUEST = ERROR_CODE_BAD_REQUEST,
+    PEER_E_UNAUTHORIZED = ERROR_CODE_UNAUTHORIZED,
+    PEER_E_FORBIDDEN = ERROR_CODE_FORBIDDEN,
+    PEER_E_NOT_FOUND = ERROR_CODE_NOT_FOUND,
+    PEER_E_METHOD_NOT_ALLOWED = ERROR_CODE_METHOD_NOT_ALLOWED,
+    PEER_E_LENGTH_REQUIRED = ERROR_CODE_LENGTH_REQUIRED,
+    PEER_E_BODY_TOO_LARGE = ERROR_CODE_BODY_TOO_LARGE,
+    PEER_E_INTERNAL = ERROR_CODE_INTERNAL,
+    PEER_E_UNAVAILABLE = ERROR_CODE_UNAVAILABLE,
+    PEER_E_INSUFFICIENT_STORAGE = ERROR_CODE_INSUFFICIENT_STORAGE,
+    PEER_E_RANGE_NOT_SATISFIABLE = ERROR_CODE_RANGE_NOT_SATISFIABLE,
+    PEER_E_EMPTY_FILE = ERROR_CODE_EMPTY_FILE,
+    PEER_E_CONTENT_CORRUPT = ERROR_CODE_CONTENT_CORRUPT,
 };
 
 /* The snake_case name of a code ("internal" for one not in the map). */

@@ -404,16 +404,24 @@ static void buffered_body_over_the_budget_gets_503(void **state)
     free(req);
 }
 
-/* The codes the server writes itself are 10000 + an HTTP status, and the API's codes
- * of the same name: one vocabulary, whichever layer answers. */
+/* The codes the server writes itself are 10000 + an HTTP status it knows, each with a
+ * name in the one vocabulary (base/error_codes.h) that the API answers with too. */
 static void error_codes_match_the_api_vocabulary(void **state)
 {
+    static const enum http_error codes[] = {
+        HTTP_E_BAD_REQUEST, HTTP_E_REQUEST_TIMEOUT, HTTP_E_BODY_TOO_LARGE,
+        HTTP_E_HEADERS_TOO_LARGE, HTTP_E_INTERNAL, HTTP_E_UNAVAILABLE,
+        HTTP_E_HTTP_VERSION_NOT_SUPPORTED,
+    };
     (void)state;
-#define CHECK_SAME(name, code, text)                                                     \
-    assert_string_not_equal(http_status_text(HTTP_E_##name - 10000), "Unknown");         \
-    assert_string_equal(api_error_name((enum api_error)(code)), text);
-    HTTP_ERROR_MAP(CHECK_SAME)
-#undef CHECK_SAME
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        int code = (int)codes[i];
+        assert_true(code > 10000 && code < 10600);
+        assert_string_not_equal(http_status_text(code - 10000), "Unknown");
+        assert_non_null(error_code_name(code));
+        assert_string_equal(api_error_name((enum api_error)code), error_code_name(code));
+    }
+    assert_null(error_code_name(10999));
 }
 
 static const struct CMUnitTest tests[] = {
