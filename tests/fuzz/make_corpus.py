@@ -71,6 +71,14 @@ COMMANDS = {
     "submit_a": command(12, msg((1, "CB-A"))),
     "pool_push": command(10, msg((1, "CB-C"), (2, "ER-3"), (6, "12.50"),
                                  (8, msg((1, "INV-1"), (6, "12.50"))))),
+    # The ERP's bill id: claimed by CB-C, refused for another bill and as a change.
+    "pool_push_fbill": command(10, msg((1, "CB-C"), (2, "ER-3"), (9, "EAS/Q+x="), (10, "EAS"),
+                                       (11, "Expense claim"), (12, "+86 10 1234"),
+                                       (13, "zhang.san"), (14, "Head office"),
+                                       (15, "91310000MA1K4A2B3C"))),
+    "pool_push_fbill_taken": command(10, msg((1, "CB-D"), (9, "EAS/Q+x="))),
+    "pool_push_fbill_change": command(10, msg((1, "CB-C"), (9, "EAS/other="))),
+    "pool_push_fbill_invalid": command(10, msg((1, "CB-E"), (9, "has space"), (15, "x-1"))),
     "rotate_other_bill": command(39, msg((1, "CB-A"), (2, FB[0]), (3, 90))),
     "categorize_other_bill": command(36, msg((1, "CB-A"), (2, FB[0]), (3, "cover"))),
     "delete_other_bill": command(37, msg((1, "CB-A"), (2, FB[1]))),
@@ -131,6 +139,11 @@ def seeds_command_apply():
     for name in ("merge_a", "rotate_other_bill", "split_other_bill", "delete_other_bill"):
         seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
     write("command_apply", "raw-sequence", seq)
+    seq = b""
+    for name in ("pool_push_fbill", "pool_push_fbill_taken", "pool_push_fbill_change",
+                 "pool_push_fbill"):
+        seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
+    write("command_apply", "raw-sequence-fbill", seq)
     # Built commands: one seed per body, the fields filled from a fixed random stream.
     rng = random.Random(10)
     for op in range(40):
