@@ -246,7 +246,7 @@ struct archive_bill_page {
     unsigned scanned;   /* bill records read */
 };
 /* Calls @cb for up to filter->limit bills of @tenant in image-number order that match
- * @filter; fills @page. */
+ * @filter; fills @page (which filter->after must not point into: copy the cursor). */
 typedef void (*archive_bill_cb)(const BillRecord *bill, void *arg);
 int archive_list_bills(struct archive *a, const char *tenant,
                        const struct archive_bill_filter *filter, archive_bill_cb cb, void *arg,
