@@ -363,6 +363,9 @@ def seeds_http_request():
         "upload-expect": req("POST", "/api/v1/bills/BX-1/files?name=a.pdf", "abc", "Expect: 100-continue\r\n"),
         "status-consistent": req("GET", "/api/v1/bills/BX-1/status?consistent=true"),
         "list-bills": req("GET", "/api/v1/bills?state=captured&limit=2&after=A"),
+        "list-bills-filters": req("GET", "/api/v1/bills?bill_no=ER-1&fbill_id=EAS%2FQ%2Bx%3D"
+                                  "&org=&created_from=2026-12-01T08:00:00+08:00"
+                                  "&created_to=2026-12-31&cursor=A&limit=5"),
         "content-range": req("GET", "/api/v1/files/f0123/content", "", "Range: bytes=0-3\r\n"),
         "head-content": req("HEAD", "/api/v1/files/f0123/content"),
         "percent-path": req("GET", "/api/v1/bills/B%58-1/log"),
@@ -397,6 +400,9 @@ JSON = [
     ("pool", 0, 0, '{"image_no":"CB-C","bill_no":"ER-3","bill_type":"BT1","org":"o1","amount":"12.50",'
                    '"invoices":[{"number":"INV-1","code":"C1","date":"2026-01-01","amount":"10",'
                    '"tax":"2.50","total":"12.50"}]}'),
+    ("pool-erp", 0, 0, '{"image_no":"CB-C","fbill_id":"EAS/Q+x=","source":"EAS",'
+                       '"bill_type_name":"Expense","submitter_phone":"+86 10 1234",'
+                       '"submitter_erp_name":"zs","org_name":"HQ","tax_no":"91310000MA1K4A2B3C"}'),
     ("submit", 1, 0, ""),
     ("categorize-other-bill", 2, 0, '{"file_ids":["$FB1"],"category":"cover"}'),
     ("categorize", 2, 0, '{"file_ids":["$FA2"],"category":"invoice"}'),
