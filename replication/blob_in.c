@@ -3,8 +3,10 @@
  *
  * The body arrives in fixed-size chunks: the loop fills one buffer while a worker
  * writes and hashes the other, and reading pauses while both are busy, so an upload
- * costs two chunk buffers whatever its size. At the end the blob joins a group commit
- * (blob_commit.c) and the owner hears once, on the loop, how it ended. */
+ * costs two chunk buffers whatever its size. The worker that writes the last chunk
+ * also finishes the file and lets the owner examine it whole (a capture counts a PDF's
+ * pages there). Then the blob joins a group commit (blob_commit.c) and the owner hears
+ * once, on the loop, how it ended. */
 #include "replication/blob_path.h"
 
 #include <stdlib.h>
@@ -58,6 +60,9 @@ static void write_work(uv_work_t *work)
     }
     if (u->io_status == 0 && u->finishing) {
         u->io_status = blob_writer_finish(&u->writer, u->bp->config.sync_blobs, &u->err);
+        if (u->io_status == 0 && u->examine != NULL) {
+            u->examine(u, u->writer.tmp_path);
+        }
     }
 }
 

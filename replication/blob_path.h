@@ -116,6 +116,7 @@ bool blob_space_refuse(struct blob_path *bp, struct http_request *req, const cha
  * @expected), or a storage failure (BASE_ENOSPACE...). */
 struct blob_in;
 typedef void (*blob_in_inspect_cb)(struct blob_in *u, const char *data, size_t len);
+typedef void (*blob_in_examine_cb)(struct blob_in *u, const char *path);
 typedef void (*blob_in_done_cb)(struct blob_in *u, int status);
 struct blob_commit_item;
 typedef void (*blob_commit_cb)(struct blob_commit_item *item, int status);
@@ -130,6 +131,12 @@ struct blob_in {
     struct blob_path *bp;
     struct http_request *req;
     blob_in_inspect_cb inspect; /* optional; sees every byte, on a worker thread */
+    /* Optional; runs once on the worker that finishes the upload, when every byte is
+     * written (and durable, with sync_blobs) to the temp file at @path and before the
+     * blob joins the group commit: a look at the whole file that may block (reading a
+     * PDF's page tree), with the loop not waiting. It touches only its own request and
+     * must not keep @path. It does not run when writing or finishing the file failed. */
+    blob_in_examine_cb examine;
     blob_in_done_cb done;
     void *data;
     bool expect_hash; /* the body must hash to @expected, else nothing is stored */
