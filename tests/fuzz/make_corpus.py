@@ -265,6 +265,42 @@ def seeds_blob_chunks():
     write("blob_chunks", "empty", bytes([0x80]))
 
 
+def seeds_pdf_pages():
+    """The PDF fixtures (tests/fixtures/pdf/, made by its make_fixtures.py: classic,
+    nested, repaired, object streams, encrypted, truncated, garbage) and a few small
+    edge cases of the page tree."""
+    fixtures = os.path.join(HERE, "..", "fixtures", "pdf")
+    for name in sorted(os.listdir(fixtures)):
+        if name.endswith(".pdf"):
+            with open(os.path.join(fixtures, name), "rb") as f:
+                write("pdf_pages", name[:-4], f.read())
+
+    def classic(objs):
+        body = b"%PDF-1.4\n"
+        offsets = []
+        for i, o in enumerate(objs):
+            offsets.append(len(body))
+            body += b"%d 0 obj\n%s\nendobj\n" % (i + 1, o.encode())
+        xref = len(body)
+        body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+        body += b"".join(b"%010d 00000 n \n" % off for off in offsets)
+        return body + (b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+                       % (len(objs) + 1, xref))
+
+    cat = "<< /Type /Catalog /Pages 2 0 R >>"
+    page = "<< /Type /Page /Parent 2 0 R >>"
+    write("pdf_pages", "one-page", classic([cat, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                                            page]))
+    write("pdf_pages", "no-pages", classic([cat, "<< /Type /Pages /Kids [] /Count 0 >>"]))
+    # A /Pages node that is its own kid, and a page listed twice.
+    write("pdf_pages", "loop", classic([cat, "<< /Type /Pages /Kids [2 0 R] /Count 1 >>"]))
+    write("pdf_pages", "twice", classic([cat, "<< /Type /Pages /Kids [3 0 R 3 0 R] /Count 2 >>",
+                                         page]))
+    # A page tree that is not a dictionary, and a kid that is a number.
+    write("pdf_pages", "not-a-tree", classic([cat, "[1 2 3]"]))
+    write("pdf_pages", "kid-number", classic([cat, "<< /Type /Pages /Kids [7] /Count 1 >>"]))
+
+
 def seeds_outbound():
     """An allow rule, a URL (each a length byte and its bytes), then the address:
     family (0 IPv4, 1 IPv6), 16 address bytes, port (fuzz_outbound.c)."""
@@ -430,6 +466,7 @@ def main():
     seeds_outbound()
     seeds_peer_answer()
     seeds_blob_chunks()
+    seeds_pdf_pages()
     seeds_http_request()
     seeds_json_bodies()
 
