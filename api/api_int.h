@@ -81,7 +81,6 @@ struct api_call {
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     uint64_t token_generation;          /* for API_USER: the one its token carries */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
-    unsigned perms;                     /* archive/users.h PERM_* of the caller (= access.perms) */
     /* What the caller may do and see, loaded once when the request is admitted (a
      * user's permissions and grants: api_authenticate() and the router fill it). */
     struct archive_actor access;

@@ -376,7 +376,7 @@ static bool capture_params(struct api_call *call, struct capture *c)
         snprintf(c->category, sizeof c->category, "%s", category != NULL ? category : "");
         snprintf(c->after, sizeof c->after, "%s", after != NULL ? after : "");
         snprintf(c->replace, sizeof c->replace, "%s", replace != NULL ? replace : "");
-        c->amend = (call->perms & PERM_AMEND) != 0;
+        c->amend = archive_actor_may(&call->access, PERM_AMEND);
         /* The name's word until the content has its say (examine()). */
         snprintf(c->format, sizeof c->format, "%s", document_format_from_name(c->name));
         ok = true;

@@ -170,7 +170,7 @@ static void propose_delete(struct api_op *op, char **ids, size_t n)
     d.image_no = op->call.param;
     d.file_ids = ids;
     d.n_file_ids = n;
-    d.amend = (op->call.perms & PERM_AMEND) != 0;
+    d.amend = archive_actor_may(&op->call.access, PERM_AMEND);
     cmd.body_case = COMMAND__BODY_DELETE_FILES;
     cmd.delete_files = &d;
     api_op_propose(op, &cmd, NULL, api_bill_applied);

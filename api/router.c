@@ -205,7 +205,6 @@ static bool tenant_exists(struct api_call *call)
 static bool perms_allow(struct api_call *call, const struct route *route)
 {
     char have[128], need[64];
-    call->perms = call->access.perms;
     if (archive_actor_may(&call->access, route->perm)) {
         return true;
     }
@@ -260,7 +259,6 @@ static bool admit(struct api_call *call, const struct route *route)
         }
     } else {
         snprintf(call->actor, sizeof call->actor, "operator");
-        call->perms = PERM_ALL;
         if (!pick_tenant(call)) {
             api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
                               "tenant must be 1-64 characters of A-Z a-z 0-9 . _ -");

@@ -374,7 +374,7 @@ static void respond_deliveries(struct api_call *call, const struct archive_deliv
 {
     struct base_err err = {{0}};
     /* A receiver's answer may hold anything it likes: tenant admins only. */
-    struct delivery_list l = {json_array(), (call->perms & PERM_ADMIN) != 0};
+    struct delivery_list l = {json_array(), archive_actor_may(&call->access, PERM_ADMIN)};
     bool more;
     if (archive_list_deliveries(call->api->archive, call->tenant, f, delivery_one, &l, &more,
                                 &err) != 0) {

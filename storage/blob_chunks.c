@@ -145,19 +145,14 @@ static int write_all(int fd, const void *data, size_t len, const char *path,
 }
 
 /* Writes a chunk list to @path (created, must not exist). */
-int blob_chunks_write_file(const char *path, const uint8_t hash[BLOB_HASH_BYTES],
-                           uint64_t size, const struct blob_chunker *c,
-                           struct base_err *err)
+/* Writes the chunk list of @c to @fd (open on @path, closed here); removes @path when
+ * anything fails. */
+static int chunks_write_fd(int fd, const char *path, const uint8_t hash[BLOB_HASH_BYTES],
+                           uint64_t size, const struct blob_chunker *c, struct base_err *err)
 {
     size_t len;
     uint8_t *buf = chunks_encode(hash, size, c->hashes, c->count, &len);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    int rv;
-    if (fd < 0) {
-        free(buf);
-        return errno_fail(err, "create", path);
-    }
-    rv = write_all(fd, buf, len, path, err);
+    int rv = write_all(fd, buf, len, path, err);
     free(buf);
     if (close(fd) != 0 && rv == 0) {
         rv = errno_fail(err, "close", path);
@@ -166,6 +161,17 @@ int blob_chunks_write_file(const char *path, const uint8_t hash[BLOB_HASH_BYTES]
         unlink(path);
     }
     return rv;
+}
+
+int blob_chunks_write_file(const char *path, const uint8_t hash[BLOB_HASH_BYTES],
+                           uint64_t size, const struct blob_chunker *c,
+                           struct base_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return errno_fail(err, "create", path);
+    }
+    return chunks_write_fd(fd, path, hash, size, c, err);
 }
 
 void blob_chunks_path(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
@@ -272,24 +278,10 @@ static void chunks_rebuild_file(const struct blob_store *bs, const uint8_t hash[
 {
     struct base_err err = {{0}};
     char tmp[PATH_MAX];
-    int fd;
-    snprintf(tmp, sizeof tmp, "%s/upload-XXXXXX", bs->tmp_dir);
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        errno_fail(&err, "create temp file in", bs->tmp_dir);
-    } else {
-        size_t len;
-        uint8_t *buf = chunks_encode(hash, size, c->hashes, c->count, &len);
-        int rv = write_all(fd, buf, len, tmp, &err);
-        free(buf);
-        if (close(fd) != 0 && rv == 0) {
-            rv = errno_fail(&err, "close", tmp);
-        }
-        if (rv != 0) {
-            unlink(tmp);
-        } else if (blob_chunks_install(bs, hash, tmp, &err) == 0) {
-            return;
-        }
+    int fd = blob_tmp_open(bs, tmp, &err);
+    if (fd >= 0 && chunks_write_fd(fd, tmp, hash, size, c, &err) == 0 &&
+        blob_chunks_install(bs, hash, tmp, &err) == 0) {
+        return;
     }
     LOG_WARN("blobstore", "chunk list not written (reads rebuild it again): %s", err.msg);
 }

@@ -211,15 +211,25 @@ void blob_check_discard(struct blob_check *c)
 
 /* ---- Writers ---- */
 
+int blob_tmp_open(const struct blob_store *bs, char path[PATH_MAX], struct base_err *err)
+{
+    int fd;
+    snprintf(path, PATH_MAX, "%s/upload-XXXXXX", bs->tmp_dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0) {
+        int rv = errno_fail(err, "create temp file in", bs->tmp_dir);
+        path[0] = '\0';
+        return rv;
+    }
+    return fd;
+}
+
 int blob_writer_open(struct blob_store *bs, struct blob_writer *w, struct base_err *err)
 {
     memset(w, 0, sizeof *w);
-    snprintf(w->tmp_path, sizeof w->tmp_path, "%s/upload-XXXXXX", bs->tmp_dir);
-    w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+    w->fd = blob_tmp_open(bs, w->tmp_path, err);
     if (w->fd < 0) {
-        int rv = errno_fail(err, "create temp file in", bs->tmp_dir);
-        w->tmp_path[0] = '\0';
-        return rv;
+        return w->fd;
     }
     blob_hash_init(&w->hash_state);
     blob_check_init(&w->check_state);

@@ -7,6 +7,7 @@
 #include "storage/blobstore.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 /* Sets @err to "@what @path: <errno text>" and returns errno as a base code. */
@@ -21,6 +22,10 @@ static inline int errno_fail(struct base_err *err, const char *what, const char 
  * become durable with the batch's final syncfs. (blobstore.c) */
 int blob_make_parents(const char *top, const uint8_t hash[BLOB_HASH_BYTES],
                       struct base_err *err) WARN_UNUSED;
+
+/* Creates a fresh temp file in the store's tmp/ (emptied at open): its fd, with its
+ * name in @path; a negative base code when it cannot (@path then ""). (blobstore.c) */
+int blob_tmp_open(const struct blob_store *bs, char path[PATH_MAX], struct base_err *err);
 
 /* ---- Chunk lists (blob_chunks.c) ---- */
 

@@ -27,6 +27,14 @@ class RecoverTest(ClusterTestCase):
         top = max(index for _, index, _ in files.values())
         blobs = [blob for _, _, blob in files.values()]
         c.wait_converged()
+        # Every copy made and recorded before the loss: a capture is answered at W=2
+        # copies, and the third copy's holder record may still be on its way. (A copy
+        # on disk whose holder record was lost with the quorum is not claimed back by
+        # its node yet: see the note on issue 15.)
+        for b in blobs:
+            wait_for(lambda: len(c.nodes[0].get("/api/v1/cluster/blobs/%s" % b).json[
+                "holders"]) == 3, 60, "blob %s recorded on all three nodes" % b[:16])
+        c.wait_converged()
         survivor, lost = c.nodes[0], c.nodes[1:]
         lost_ids = [c.node_id(n) for n in lost]
         for n in lost:

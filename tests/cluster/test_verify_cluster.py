@@ -29,12 +29,19 @@ class VerifyClusterTest(ClusterTestCase):
             ups.append(r.json)
         c.wait_converged()
         holders = {}
+        def settled(blob):
+            # Copies are where placement wants them and nowhere else. Two holders is not
+            # enough: a capture is answered at W copies, which may include the capturing
+            # node; the keeper then copies to the placement node it lacks and trims the
+            # capturer's copy, so the holders pass through other sets of two.
+            d = c.nodes[0].get("/api/v1/cluster/blobs/%s" % blob).json
+            want = d["placement"][:d["replicas"]]
+            return d if len(want) == 2 and sorted(d["holders"]) == sorted(want) else None
+
         for up in ups:
-            # The capturing node may keep an extra copy until the keeper trims it.
-            doc = self.wait_for(
-                lambda: (lambda d: d if len(d["holders"]) == 2 else None)(
-                    c.nodes[0].get("/api/v1/cluster/blobs/%s" % up["blob"]).json),
-                120, "blob %s to have 2 holders" % up["blob"][:16], interval=0.5)
+            doc = self.wait_for(lambda: settled(up["blob"]), 120,
+                                "blob %s to be held where placement wants it"
+                                % up["blob"][:16], interval=0.5)
             holders[up["blob"]] = set(doc["holders"])
         c.wait_converged()
         for n in c.nodes:

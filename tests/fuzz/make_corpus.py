@@ -254,6 +254,21 @@ def seeds_peer_answer():
           s("x-imgarc-time:    42   \r\n") + s("X-Imgarc-Time-Signature\r\n") + s(":\r\n"))
 
 
+def seeds_propose_result():
+    """A forwarded proposal's answer as the leader packs it (fuzz_propose_result.c)."""
+    write("propose_result", "applied-capture", msg(
+        (1, 0), (3, False), (4, True), (5, 42), (6, "BX-0001"), (7, FA[0]),
+        (8, "captured"), (9, "invoice"), (10, 2), (11, 42)))
+    write("propose_result", "replayed", msg((1, 0), (3, True), (5, 7), (6, "BX-0001"),
+                                            (8, "submitted"), (11, 43)))
+    write("propose_result", "refused", msg((1, 3), (2, "bill BX-9 not found"), (11, 44)))
+    write("propose_result", "no-entry", msg((1, 0), (5, 1)))
+    write("propose_result", "negative-status", msg((1, -1), (11, 9)))
+    write("propose_result", "long-strings", msg((1, 0), (2, "m" * 600), (6, "i" * 300),
+                                                (7, "f" * 80), (8, "s" * 40), (9, "c" * 60),
+                                                (11, 1)))
+
+
 def seeds_blob_chunks():
     """mode (blob, raw or changed, new length), then the list's bytes or a new length
     and flips of (offset high, offset low, xor) (fuzz_blob_chunks.c)."""
@@ -465,6 +480,7 @@ def main():
     seeds_raft_handshake()
     seeds_outbound()
     seeds_peer_answer()
+    seeds_propose_result()
     seeds_blob_chunks()
     seeds_pdf_pages()
     seeds_http_request()
