@@ -86,6 +86,9 @@ struct api_call {
     struct archive_actor access;
     char param[API_PARAM_MAX + 1];  /* the first "*" of the route */
     char param2[API_PARAM_MAX + 1]; /* the second one */
+    /* A call of the vendor-compatible surface (api/vendor.c): answers in the vendor's
+     * envelope, and takes its token from ?access_token= too. */
+    bool vendor;
 };
 
 /* Responses: every one carries X-Imgarc-Index. @body is stolen (decref'd). */
@@ -216,6 +219,26 @@ bool api_load_bill(struct api_call *call, BillRecord **bill);
  * @subject, of @tenant; a user token carries the record's @generation (revocation). */
 char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
                       uint64_t generation, uint64_t expires_ms);
+
+/* vendor.c: the vendor-compatible surface (docs/integrators.md). */
+/* Whether @raw_path is one of the vendor's (/kapi/... or /api/<name>.do): its errors,
+ * a 404 or 405 included, take the vendor's envelope. */
+bool api_vendor_path(const char *raw_path);
+/* Makes every error answer of @call's request the vendor's envelope
+ * {"success":false,"errorCode":"<imgarc code>","message":...,"data":null}. */
+void api_vendor_begin(struct api_call *call);
+/* Answers 200 {"success":true,"errorCode":"0000","message":"success","data":@data}
+ * (@data stolen; NULL: {}). */
+void api_vendor_ok(struct api_call *call, json_t *data);
+/* A field of a vendor body as text into @buf (@max + 1 bytes): a string as it is, an
+ * integer or a boolean written out (the vendor's documentation types some fields
+ * loosely), "" when absent or null. False after answering 400 invalid_field (in the
+ * envelope) when it is another type or longer than @max bytes. */
+bool api_vendor_field(struct api_call *call, json_t *o, const char *name, size_t max,
+                      char *buf);
+/* The same for a field the call requires: absent, null or "" is 400 too. */
+bool api_vendor_need(struct api_call *call, json_t *o, const char *name, size_t max,
+                     char *buf);
 
 /* Frees the api once its server, timers and jobs are all done (server.c). */
 void api_maybe_free(struct api *api);

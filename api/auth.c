@@ -144,22 +144,58 @@ static enum api_principal user_token_current(struct api_call *call, const char *
     return who;
 }
 
+/* The vendor's connectors send their access token as ?access_token= (VENDOR-API.md)
+ * or as a header of that name: a vendor call takes either, before the bearer header.
+ * Copies it into @buf (TOKEN_MAX + 2 bytes); NULL when there is none. */
+static const char *vendor_token(struct api_call *call, char *buf)
+{
+    char *q = http_request_query(call->req, "access_token");
+    const char *h = http_request_header(call->req, "access_token");
+    const char *found = q != NULL && q[0] != '\0' ? q : h != NULL && h[0] != '\0' ? h : NULL;
+    if (found != NULL) {
+        snprintf(buf, TOKEN_MAX + 2, "%s", found);
+        found = buf;
+    }
+    free(q);
+    return found;
+}
+
 enum api_principal api_authenticate(struct api_call *call, const char **why)
 {
-    const char *h = http_request_header(call->req, "authorization");
     const char *op = call->api->config.bootstrap_token;
+    char vendor_buf[TOKEN_MAX + 2];
+    const char *tok = NULL;
+    enum api_principal who;
     ClientRecord *client;
     struct base_err err;
     *why = "missing bearer token: send 'Authorization: Bearer <token>' (the operator token, "
            "or an access token from POST /api/v1/auth/token)";
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+    if (call->vendor) {
+        tok = vendor_token(call, vendor_buf);
+        *why = "missing access_token: send the token /api/login.do answered as "
+               "?access_token= (or 'Authorization: Bearer <token>')";
+    }
+    if (tok == NULL) {
+        const char *h = http_request_header(call->req, "authorization");
+        if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+            return API_ANONYMOUS;
+        }
+        tok = h + 7;
+        if (op != NULL && strlen(tok) == strlen(op) && sodium_memcmp(tok, op, strlen(op)) == 0) {
+            return API_OPERATOR;
+        }
+    } else if (op != NULL && strlen(tok) == strlen(op) &&
+               sodium_memcmp(tok, op, strlen(op)) == 0) {
+        /* The operator token never belongs in a URL or a vendor header. */
+        sodium_memzero(vendor_buf, sizeof vendor_buf);
+        *why = "the operator token is taken from the Authorization header only";
         return API_ANONYMOUS;
     }
-    h += 7;
-    if (op != NULL && strlen(h) == strlen(op) && sodium_memcmp(h, op, strlen(op)) == 0) {
-        return API_OPERATOR;
+    who = token_verify(call->api, tok, call, why);
+    if (tok == vendor_buf) {
+        sodium_memzero(vendor_buf, sizeof vendor_buf);
     }
-    switch (token_verify(call->api, h, call, why)) {
+    switch (who) {
     case API_ANONYMOUS:
         return API_ANONYMOUS;
     case API_USER:

@@ -26,6 +26,9 @@ struct route {
     unsigned perm; /* what a user's roles must grant (archive/users.h); clients have all
                       but admin, the operator everything */
 };
+/* A route whose pattern is one of the vendor's paths (/kapi/..., /api/<name>.do:
+ * api_vendor_path()) is a call of the vendor-compatible surface (api/vendor.c): it
+ * answers in the vendor's envelope and takes its token from ?access_token= too. */
 
 static const struct route routes[] = {
     {HTTP_M_GET, "/healthz", AUTH_NONE, api_handle_healthz, 0},
@@ -450,6 +453,9 @@ void api_route(struct api *api, struct http_request *req)
     if (strncmp(req->raw_path, PEER_PREFIX, strlen(PEER_PREFIX)) == 0) {
         api_internal_route(api, req);
         return;
+    }
+    if (api_vendor_path(req->raw_path)) {
+        api_vendor_begin(&call); /* every answer in the vendor's envelope, 404 and 405 too */
     }
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         char *params[2] = {call.param, call.param2};

@@ -388,9 +388,13 @@ static void write_answer(struct request_impl *r, int status, const char *content
 static char *error_body(const struct request_impl *r, int code, const char *error,
                         const char *message, size_t *len)
 {
-    json_t *o = json_pack("{s:i, s:s, s:s, s:s}", "code", code, "error", error, "message",
-                          message, "request_id", r->pub.request_id);
+    json_t *o;
     char *text;
+    if (r->pub.error_body != NULL) {
+        return r->pub.error_body(&r->pub, code, error, message, len);
+    }
+    o = json_pack("{s:i, s:s, s:s, s:s}", "code", code, "error", error, "message", message,
+                  "request_id", r->pub.request_id);
     if (o == NULL) {
         /* A message that is not UTF-8 (it quotes client bytes): say so plainly. */
         o = json_pack("{s:i, s:s, s:s, s:s}", "code", code, "error", error, "message",

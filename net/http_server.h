@@ -64,6 +64,11 @@ typedef void (*http_body_done_cb)(struct http_request *req, int status);
 /* The connection closed while the handler owns the request (and no body is being
  * read). The handler must still make its final respond call. */
 typedef void (*http_abort_cb)(struct http_request *req);
+/* Writes the body of an error answer (@code, its snake_case @error name and a
+ * @message) into a fresh allocation of *@len bytes: a handler sets it on a request whose
+ * errors take another shape than the server's own (see http_request.error_body). */
+typedef char *(*http_error_body_cb)(const struct http_request *req, int code,
+                                    const char *error, const char *message, size_t *len);
 /* A chunk given to http_respond_write() has been written (or @status < 0: the
  * connection is gone; the handler should stop and call http_respond_end()). */
 typedef void (*http_write_cb)(struct http_request *req, int status);
@@ -115,6 +120,9 @@ struct http_request {
     /* For the handler. */
     void *data;
     http_abort_cb abort_cb;
+    /* When set, the body of every error answer of this request, the server's own
+     * (a body too large, a timeout) included; NULL: the server's JSON error shape. */
+    http_error_body_cb error_body;
 
     /* Private to the server (net/http_int.h). */
     struct http_conn *conn;
