@@ -127,7 +127,7 @@ static const char *classify(const AddFile *f)
 
 /* Captures are open before submit; after it, only a supplementary scan (a bill with a
  * cover accepts further invoices and attachments, its state unchanged). */
-static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *category)
+bool capture_allowed(struct txn *t, const BillRecord *bill, const char *category)
 {
     const char *s = bill->state;
     if (strcmp(s, "pending_upload") == 0 || strcmp(s, "captured") == 0 ||
@@ -152,8 +152,8 @@ static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *c
 
 /* One more reference to a blob in @cf under key @k (and @holders, for the
  * cross-tenant record); *@fresh when it is the first. */
-static int ref_blob(struct txn *t, enum archive_cf cf, const struct key *k, uint64_t size,
-                    const uint64_t *holders, size_t n_holders, bool *fresh)
+int ref_blob(struct txn *t, enum archive_cf cf, const struct key *k, uint64_t size,
+             const uint64_t *holders, size_t n_holders, bool *fresh)
 {
     BlobRecord *blob;
     int rv = archive_load_record(t->a, cf, k, &blob_record__descriptor,
