@@ -240,6 +240,10 @@ bool api_vendor_field(struct api_call *call, json_t *o, const char *name, size_t
 bool api_vendor_need(struct api_call *call, json_t *o, const char *name, size_t max,
                      char *buf);
 
+/* vendor_collect.c: fileCollect and scanBillSubmit (docs/integrators-capture.md). */
+void api_handle_vendor_file_collect(struct api_call *call);
+void api_handle_vendor_scan_bill_submit(struct api_call *call);
+
 /* Frees the api once its server, timers and jobs are all done (server.c). */
 void api_maybe_free(struct api *api);
 

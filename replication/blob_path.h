@@ -158,6 +158,19 @@ struct blob_in {
     struct blob_commit_item commit;
 };
 void blob_in_start(struct blob_in *u);
+/* The push style, for an owner that reads the body itself and stores something made
+ * from it (the vendor's fileCollect decodes base64 out of a JSON body): after
+ * blob_in_begin() the owner reads @req's body (req->data and abort_cb stay its own) and
+ * hands the content over with blob_in_push(), at most HTTP_BODY_CHUNK_MAX bytes in all
+ * per body callback (reading @req pauses while both buffers are busy, as for
+ * blob_in_start()); then blob_in_push_end() once with the body's status (0; or
+ * BASE_EINVAL, BASE_ETOOBIG, BASE_ECANCELED: nothing is stored and done() gets it), or
+ * blob_in_push_abort() from its abort callback before the body's failed end. done()
+ * runs only after blob_in_push_end(). */
+void blob_in_begin(struct blob_in *u);
+void blob_in_push(struct blob_in *u, const char *data, size_t len);
+void blob_in_push_end(struct blob_in *u, int status);
+void blob_in_push_abort(struct blob_in *u);
 /* Answers the request of an upload that ended with @status (not 0 or BASE_ECORRUPT):
  * 507, 413, 400 or 500, with a message about @what ("the file", "the copy"). */
 void blob_in_respond_failure(struct blob_in *u, int status, const char *what);

@@ -1,0 +1,637 @@
+/* The vendor's capture calls (docs/integrators-capture.md):
+ *
+ * - POST /kapi/app/bds/fileCollect: one file, as a base64 string inside a JSON body of
+ *   any size. The body is scanned as it arrives (net/json_stream.h), the base64 value
+ *   decoded as it streams (base/base64_stream.h) into the blob writer the native
+ *   capture uses (replication/blob_in.c, push style): hashed and written on a worker,
+ *   examined there (format from the content, a PDF's pages), copied to the write quorum,
+ *   then a CollectFile command records it for the tenant, outside any bill. Memory per
+ *   request: the scanner's state and the writer's two chunk buffers. Answers
+ *   data.fileNo and data.srcPath ("collect/<fileNo>/<name>", an opaque path naming the
+ *   collected file; scanBillSubmit accepts either).
+ * - POST /kapi/app/bds/scanBillSubmit: the listed collected files join the bill in one
+ *   SubmitCollected command (archive/apply_collect.c), which also recognises a repeat.
+ * Loop thread only, but for the writer's worker hooks (inspect, examine). */
+#include "api/api_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/collect.h"
+#include "archive/document.h"
+#include "archive/license.h"
+#include "base/base64_stream.h"
+#include "base/clock.h"
+#include "base/mem.h"
+#include "net/json_stream.h"
+#include "replication/repl.h"
+
+#define SUFFIX_MAX 16
+#define TEXT_MAX 255
+#define URL_MAX 2048
+#define SUBMIT_BODY_MAX (1u << 20)
+#define SRC_PREFIX "collect/"
+/* What a fileCollect body may hold besides the base64 value (its other fields are
+ * short): the margin the early quota check takes off the announced length. */
+#define FIELDS_MARGIN (64u << 10)
+
+struct collect {
+    struct api *api;
+    struct http_request *req;
+    char tenant[ARCHIVE_ID_MAX + 1];
+    char actor[ARCHIVE_ID_MAX + 16];
+    char file_no[ARCHIVE_FILE_ID_BYTES + 1];
+    char suffix[SUFFIX_MAX + 1];
+    char file_type[16];
+    char scan_bill_no[ARCHIVE_IMAGE_NO_MAX + 1];
+    char bill_type[TEXT_MAX + 1];
+    char resource[TEXT_MAX + 1];
+    bool need_recognition;
+    bool has_url;
+    char name[ARCHIVE_FILE_ID_BYTES + SUFFIX_MAX + 2];
+    char format[8];
+    Invoice invoice; /* invoice data read from the file; empty until a reader fills it */
+
+    /* The body. */
+    struct json_stream js;
+    struct base64_stream b64;
+    bool b64_seen;
+    bool started; /* the blob writer has begun */
+    int status;   /* the first refusal: an HTTP status, with code and msg */
+    enum api_error code;
+    char msg[300];
+    uint8_t decoded[BASE64_STREAM_OUT_MAX(1024) + 3];
+
+    /* Written by the worker: the leading bytes, and the pages once the file is whole. */
+    uint8_t head[DOCUMENT_HEAD_BYTES];
+    size_t head_len;
+    uint32_t pages;
+
+    struct blob_in up;
+    struct keeper_copies copies;
+    struct repl_propose prop;
+};
+
+static void collect_refuse(struct collect *c, int status, enum api_error code, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+static void collect_refuse(struct collect *c, int status, enum api_error code, const char *fmt,
+                           ...)
+{
+    va_list ap;
+    if (c->status != 0) {
+        return; /* the first reason stands */
+    }
+    c->status = status;
+    c->code = code;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+    va_end(ap);
+}
+
+static void collect_answer_refusal(struct collect *c)
+{
+    c->api->captures_failed++;
+    api_respond_error(c->api, c->req, c->status, c->code, "%s", c->msg);
+    free(c);
+}
+
+/* ---- The fields ---- */
+
+static enum json_stream_mode member(void *arg, const char *key)
+{
+    struct collect *c = arg;
+    if (strcmp(key, "base64") == 0) {
+        return c->status == 0 ? JSON_STREAM_STREAM : JSON_STREAM_SKIP;
+    }
+    return JSON_STREAM_COLLECT;
+}
+
+static bool one_of(const char *s, const char *const *set)
+{
+    for (; *set != NULL; set++) {
+        if (strcmp(s, *set) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Copies a text field, refusing one too long. */
+static int text_field(struct collect *c, const char *key, const char *text, size_t len,
+                      char *buf, size_t max)
+{
+    if (len > max || strlen(text) != len) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD, "%s must be at most %zu bytes of text", key,
+                       max);
+        return BASE_EINVAL;
+    }
+    memcpy(buf, text, len + 1);
+    return 0;
+}
+
+static int value(void *arg, const char *key, enum json_stream_kind kind, const char *text,
+                 size_t len)
+{
+    static const char *const types[] = {"invoice", "cover", "attach", NULL};
+    struct collect *c = arg;
+    char buf[URL_MAX + 1];
+    if (kind == JSON_STREAM_NULL) {
+        return 0;
+    }
+    if (kind == JSON_STREAM_NESTED || kind == JSON_STREAM_TRUE || kind == JSON_STREAM_FALSE) {
+        if (strcmp(key, "needRecognition") == 0 && kind != JSON_STREAM_NESTED) {
+            text = kind == JSON_STREAM_TRUE ? "1" : "0";
+            len = 1;
+        } else if (strcmp(key, "billType") != 0) {
+            return 0; /* fields imgarc does not use are ignored, as unknown fields are */
+        } else {
+            text = "";
+            len = 0;
+        }
+    }
+    if (strcmp(key, "fileDownUrl") == 0) {
+        c->has_url = len > 0;
+        return text_field(c, key, text, len, buf, URL_MAX);
+    }
+    if (strcmp(key, "fileSuffix") == 0) {
+        int rv = text_field(c, key, text, len, c->suffix, SUFFIX_MAX);
+        for (size_t i = 0; rv == 0 && c->suffix[i] != '\0'; i++) {
+            char ch = c->suffix[i];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))) {
+                collect_refuse(c, 400, API_E_INVALID_FIELD,
+                               "fileSuffix must be letters and digits (e.g. pdf)");
+                return BASE_EINVAL;
+            }
+        }
+        return rv;
+    }
+    if (strcmp(key, "fileType") == 0) {
+        char ft[16];
+        if (len >= sizeof ft || strlen(text) != len || (len > 0 && !one_of(text, types))) {
+            collect_refuse(c, 400, API_E_INVALID_FIELD,
+                           "fileType must be invoice, cover or attach");
+            return BASE_EINVAL;
+        }
+        snprintf(ft, sizeof ft, "%s", len > 0 ? text : "attach");
+        memcpy(c->file_type, ft, sizeof ft);
+        return 0;
+    }
+    if (strcmp(key, "scanBillNo") == 0) {
+        if (len > 0 && (len > ARCHIVE_IMAGE_NO_MAX || !archive_valid_image_no(text))) {
+            collect_refuse(c, 400, API_E_INVALID_IMAGE_NO,
+                           "scanBillNo must be 1-64 characters of A-Z a-z 0-9 . _ -");
+            return BASE_EINVAL;
+        }
+        return text_field(c, key, text, len, c->scan_bill_no, ARCHIVE_IMAGE_NO_MAX);
+    }
+    if (strcmp(key, "billType") == 0) {
+        return text_field(c, key, text, len, c->bill_type, TEXT_MAX);
+    }
+    if (strcmp(key, "resource") == 0) {
+        return text_field(c, key, text, len, c->resource, TEXT_MAX);
+    }
+    if (strcmp(key, "needRecognition") == 0) {
+        c->need_recognition = len == 1 && text[0] == '1';
+        if (c->need_recognition) {
+            /* The recognition hook is configured with --recognition-url; this node has
+             * none, so the request is refused rather than silently not recognised. */
+            collect_refuse(c, 400, API_E_INVALID_FIELD,
+                           "needRecognition \"1\" needs a recognition service, and this node "
+                           "has none configured (--recognition-url); send needRecognition "
+                           "\"0\" or ask the operator");
+            return BASE_EINVAL;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- The content ---- */
+
+/* The worker's look at the bytes it writes: the leading ones tell the format. */
+static void inspect(struct blob_in *u, const char *data, size_t len)
+{
+    struct collect *c = u->data;
+    if (c->head_len < sizeof c->head) {
+        size_t n = sizeof c->head - c->head_len;
+        n = n < len ? n : len;
+        memcpy(c->head + c->head_len, data, n);
+        c->head_len += n;
+    }
+}
+
+/* The whole file, on the worker that finished it (as api/capture.c's examine): the
+ * format from the content, a PDF's pages from qpdf. Invoice data read from the file
+ * (archive/einvoice.h, an XML or OFD e-invoice) goes into c->invoice here. */
+static void examine(struct blob_in *u, const char *path)
+{
+    struct collect *c = u->data;
+    struct base_err err;
+    uint32_t pages;
+    snprintf(c->format, sizeof c->format, "%s", document_format(c->head, c->head_len, c->name));
+    if (strcmp(c->format, "pdf") == 0 && document_pdf_pages(path, &pages, &err) == 0 &&
+        pages > 0) {
+        c->pages = pages;
+    }
+}
+
+static int chunk(void *arg, const char *key, const char *data, size_t len, bool end)
+{
+    struct collect *c = arg;
+    struct base_err err;
+    size_t n;
+    (void)key;
+    if (c->status != 0) {
+        return 0;
+    }
+    if (!c->b64_seen) {
+        if (c->has_url) {
+            collect_refuse(c, 400, API_E_INVALID_FIELD,
+                           "send either base64 or fileDownUrl, not both");
+            return BASE_EINVAL;
+        }
+        c->b64_seen = true;
+        base64_stream_init(&c->b64);
+        blob_in_begin(&c->up);
+        c->started = true;
+    }
+    if (!end && base64_stream_feed(&c->b64, data, len, c->decoded, &n, &err) != 0) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD, "base64 is not valid: %s", err.msg);
+        return BASE_EINVAL;
+    }
+    if (end && base64_stream_finish(&c->b64, c->decoded, &n, &err) != 0) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD, "base64 is not valid: %s", err.msg);
+        return BASE_EINVAL;
+    }
+    if (n > 0) {
+        blob_in_push(&c->up, (const char *)c->decoded, n);
+    }
+    return 0;
+}
+
+/* ---- After the body: durable, copied, proposed ---- */
+
+static void collected(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct collect *c = prop->data;
+    if (status != 0) {
+        c->api->captures_failed++;
+        api_respond_propose_failed(c->api, c->req, prop, status);
+    } else if (res->status != ARCHIVE_OK) {
+        c->api->captures_failed++;
+        api_respond_refusal(c->api, c->req, res);
+    } else {
+        char src[sizeof SRC_PREFIX + sizeof c->file_no + sizeof c->name + 2];
+        c->api->captures_total++;
+        c->api->capture_bytes_total += c->up.writer.size;
+        snprintf(src, sizeof src, SRC_PREFIX "%s/%s", c->file_no, c->name);
+        api_vendor_ok(&(struct api_call){.api = c->api, .req = c->req},
+                      json_pack("{s:s, s:s, s:s, s:I, s:s, s:i}", "fileNo", c->file_no,
+                                "srcPath", src, "fileType", c->file_type, "size",
+                                (json_int_t)c->up.writer.size, "format", c->format, "pages",
+                                (int)(c->pages > 0 ? c->pages : 1)));
+    }
+    free(c);
+}
+
+static void propose_collect(struct collect *c)
+{
+    Command cmd = COMMAND__INIT;
+    CollectFile f = COLLECT_FILE__INIT;
+    int rv;
+    f.file_no = c->file_no;
+    f.name = c->name;
+    f.format = c->format;
+    f.size = c->up.writer.size;
+    f.pages = c->pages > 0 ? c->pages : 1;
+    f.blob.data = c->up.writer.hash;
+    f.blob.len = BLOB_HASH_BYTES;
+    f.check = c->up.writer.check;
+    f.holders = c->copies.holders;
+    f.n_holders = c->copies.n_holders;
+    f.file_type = c->file_type;
+    f.scan_bill_no = c->scan_bill_no;
+    f.bill_type = c->bill_type;
+    f.resource = c->resource;
+    f.need_recognition = c->need_recognition;
+    f.invoice = c->invoice.number != NULL && c->invoice.number[0] != '\0' ? &c->invoice : NULL;
+    api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, NULL);
+    cmd.tenant = c->tenant;
+    cmd.operator_ = c->actor;
+    cmd.body_case = COMMAND__BODY_COLLECT_FILE;
+    cmd.collect_file = &f;
+    c->prop.data = c;
+    rv = repl_propose(c->api->repl, &c->prop, &cmd, collected);
+    if (rv != 0) {
+        c->api->captures_failed++;
+        api_respond_propose_error(c->api, c->req, rv);
+        free(c);
+    }
+}
+
+static void copied(struct keeper_copies *kc, int status)
+{
+    struct collect *c = kc->data;
+    if (status != 0) {
+        collect_refuse(c, 503, API_E_UNAVAILABLE, "%s",
+                       status == BASE_ESHUTDOWN ? "the node is shutting down; retry on another"
+                                                : kc->message);
+        collect_answer_refusal(c);
+        return;
+    }
+    propose_collect(c);
+}
+
+static void stored(struct blob_in *u, int status)
+{
+    struct collect *c = u->data;
+    int rv;
+    if (c->status != 0) {
+        collect_answer_refusal(c); /* the body was refused; nothing was kept */
+        return;
+    }
+    if (status == BASE_EEMPTY) {
+        collect_refuse(c, 400, API_E_EMPTY_FILE, "base64 decodes to an empty file");
+    } else if (status == BASE_ETOOBIG) {
+        collect_refuse(c, 413, API_E_BODY_TOO_LARGE,
+                       "the body is larger than this node accepts (--body-max)");
+    } else if (status != 0) {
+        c->api->captures_failed++;
+        blob_in_respond_failure(u, status, "the file");
+        free(c);
+        return;
+    }
+    if (c->status != 0) {
+        collect_answer_refusal(c);
+        return;
+    }
+    memcpy(c->copies.hash, c->up.writer.hash, BLOB_HASH_BYTES);
+    c->copies.size = c->up.writer.size;
+    c->copies.data = c;
+    if (c->api->config.keeper == NULL) {
+        c->copies.holders[0] = c->api->config.node_id;
+        c->copies.n_holders = 1;
+        c->copies.copies = 1;
+        propose_collect(c);
+        return;
+    }
+    rv = keeper_copy(c->api->config.keeper, &c->copies, copied);
+    if (rv == 1) {
+        propose_collect(c);
+    } else if (rv != 0) {
+        copied(&c->copies, rv);
+    }
+}
+
+static void on_body(struct http_request *req, const char *data, size_t len)
+{
+    struct collect *c = req->data;
+    struct base_err err;
+    if (c->status != 0 && c->js.error != 0) {
+        return; /* refused: the rest of the body is read and dropped */
+    }
+    if (json_stream_feed(&c->js, data, len, &err) != 0) {
+        int st = c->js.error == BASE_ETOOBIG ? 413 : 400;
+        collect_refuse(c, st, st == 413 ? API_E_BODY_TOO_LARGE : API_E_INVALID_JSON, "%s",
+                       err.msg);
+    }
+}
+
+static void on_body_done(struct http_request *req, int status)
+{
+    struct collect *c = req->data;
+    struct base_err err;
+    if (status == BASE_ETOOBIG) {
+        collect_refuse(c, 413, API_E_BODY_TOO_LARGE,
+                       "the body is larger than this node accepts (--body-max)");
+    } else if (status != 0) {
+        collect_refuse(c, 400, API_E_BAD_REQUEST, "the body did not arrive whole");
+    } else if (c->status == 0 && json_stream_finish(&c->js, &err) != 0) {
+        collect_refuse(c, 400, API_E_INVALID_JSON, "%s", err.msg);
+    } else if (c->status == 0 && !c->b64_seen) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD, "%s",
+                       c->has_url ? "fileDownUrl is not supported by this node yet: send the "
+                                    "file as base64"
+                                  : "send the file as base64 (or fileDownUrl)");
+    }
+    if (!c->started) {
+        collect_answer_refusal(c);
+        return;
+    }
+    snprintf(c->name, sizeof c->name, "%s%s%s", c->file_no, c->suffix[0] != '\0' ? "." : "",
+             c->suffix);
+    snprintf(c->format, sizeof c->format, "%s", document_format_from_name(c->name));
+    blob_in_push_end(&c->up, c->status != 0 ? BASE_EINVAL : 0);
+}
+
+static void on_abort(struct http_request *req)
+{
+    struct collect *c = req->data;
+    if (c->started) {
+        blob_in_push_abort(&c->up);
+    }
+}
+
+/* License and quota on this node's state before the body is read, with the least the
+ * announced body can decode to; the state machine decides again, exactly. */
+static bool collect_allowed_now(struct api_call *call)
+{
+    struct archive_result res = {.status = ARCHIVE_OK};
+    struct base_err err = {{0}};
+    uint64_t len = call->req->has_content_length ? call->req->content_length : 0;
+    uint64_t least = len > FIELDS_MARGIN ? (len - FIELDS_MARGIN) / 3 * 2 : 0;
+    int rv;
+    res.status = archive_check_write(call->api->archive, call->tenant, clock_wall_ms(),
+                                     LICENSE_MODE_BASIC, least, 1, res.message,
+                                     sizeof res.message, &rv, &err);
+    if (rv != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "license check: %s",
+                          err.msg);
+        return false;
+    }
+    if (res.status != ARCHIVE_OK) {
+        call->api->captures_failed++;
+        api_respond_refusal(call->api, call->req, &res);
+        return false;
+    }
+    return true;
+}
+
+void api_handle_vendor_file_collect(struct api_call *call)
+{
+    struct json_stream_cbs cbs = {.member_cb = member, .value_cb = value, .chunk_cb = chunk};
+    struct collect *c;
+    if (!collect_allowed_now(call) ||
+        blob_space_refuse(&call->api->blob_path, call->req, "files")) {
+        return;
+    }
+    c = xcalloc(1, sizeof *c);
+    c->api = call->api;
+    c->req = call->req;
+    snprintf(c->tenant, sizeof c->tenant, "%s", call->tenant);
+    snprintf(c->actor, sizeof c->actor, "%s", call->actor);
+    snprintf(c->file_type, sizeof c->file_type, "attach");
+    archive_new_file_id(c->file_no);
+    invoice__init(&c->invoice);
+    cbs.arg = c;
+    json_stream_init(&c->js, &cbs);
+    c->up.bp = &call->api->blob_path;
+    c->up.req = call->req;
+    c->up.inspect = inspect;
+    c->up.examine = examine;
+    c->up.done = stored;
+    c->up.data = c;
+    call->req->data = c;
+    call->req->abort_cb = on_abort;
+    http_request_read_body(call->req, on_body, on_body_done);
+}
+
+/* ---- scanBillSubmit ---- */
+
+/* A truthy vendor flag: 1, "1", true or "true". */
+static bool flag(const char *text)
+{
+    return strcmp(text, "1") == 0 || strcmp(text, "true") == 0;
+}
+
+/* billType: a string, or an object whose number/code/id names it. */
+static bool bill_type_of(struct api_op *op, json_t *body, char *buf)
+{
+    json_t *v = json_object_get(body, "billType");
+    if (json_is_object(v)) {
+        static const char *const keys[] = {"number", "code", "id", "billTypeNumber", NULL};
+        buf[0] = '\0';
+        for (size_t i = 0; keys[i] != NULL && buf[0] == '\0'; i++) {
+            if (!api_vendor_field(&op->call, v, keys[i], TEXT_MAX, buf)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    return api_vendor_field(&op->call, body, "billType", TEXT_MAX, buf);
+}
+
+/* The file number of one fileList entry: fileNo, else the one srcPath names. */
+static bool entry_file_no(struct api_op *op, json_t *e, size_t i, char *out)
+{
+    char file_no[ARCHIVE_ID_MAX + 1], src[URL_MAX + 1];
+    char msg[160];
+    if (!json_is_object(e)) {
+        snprintf(msg, sizeof msg, "fileList[%zu] must be an object {fileNo, srcPath}", i);
+        return api_op_bad(op, msg);
+    }
+    if (!api_vendor_field(&op->call, e, "fileNo", ARCHIVE_ID_MAX, file_no) ||
+        !api_vendor_field(&op->call, e, "srcPath", URL_MAX, src)) {
+        api_op_free(op);
+        return false;
+    }
+    if (file_no[0] == '\0' && strncmp(src, SRC_PREFIX, strlen(SRC_PREFIX)) == 0) {
+        const char *p = src + strlen(SRC_PREFIX);
+        size_t n = strcspn(p, "/");
+        if (n > 0 && n <= ARCHIVE_ID_MAX) {
+            memcpy(file_no, p, n);
+            file_no[n] = '\0';
+        }
+    }
+    if (file_no[0] == '\0') {
+        snprintf(msg, sizeof msg,
+                 "fileList[%zu] names no collected file: give the fileNo (or the srcPath) "
+                 "fileCollect answered",
+                 i);
+        return api_op_bad(op, msg);
+    }
+    snprintf(out, ARCHIVE_ID_MAX + 1, "%s", file_no);
+    return true;
+}
+
+static void submitted(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct api_op *op = prop->data;
+    if (api_op_applied(op, status, res)) {
+        api_vendor_ok(&op->call, json_pack("{s:s, s:s, s:b, s:b}", "scanBillNo", res->image_no,
+                                           "state", res->state, "created", res->created,
+                                           "replayed", res->replayed));
+    }
+    api_op_free(op);
+}
+
+static void submit_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    json_t *body = api_op_json(op, status), *list;
+    char image_no[ARCHIVE_IMAGE_NO_MAX + 1], resource[TEXT_MAX + 1], bill_type[TEXT_MAX + 1];
+    char model[8], save[16], erp[8];
+    Command cmd = COMMAND__INIT;
+    SubmitCollected s = SUBMIT_COLLECTED__INIT;
+    char (*ids)[ARCHIVE_ID_MAX + 1];
+    char **id_ptrs;
+    size_t n;
+
+    if (body == NULL) {
+        api_op_free(op);
+        return;
+    }
+    if (!api_vendor_need(&op->call, body, "scanBillNo", ARCHIVE_IMAGE_NO_MAX, image_no) ||
+        !api_vendor_field(&op->call, body, "resource", TEXT_MAX, resource) ||
+        !bill_type_of(op, body, bill_type) ||
+        !api_vendor_field(&op->call, body, "modelType", sizeof model - 1, model) ||
+        !api_vendor_field(&op->call, body, "saveType", sizeof save - 1, save) ||
+        !api_vendor_field(&op->call, body, "isSubmitErp", sizeof erp - 1, erp)) {
+        api_op_free(op);
+        return;
+    }
+    if (!archive_valid_image_no(image_no)) {
+        api_respond_error(op->call.api, req, 400, API_E_INVALID_IMAGE_NO,
+                          "scanBillNo must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        api_op_free(op);
+        return;
+    }
+    if (save[0] != '\0' && strcmp(save, "upload") != 0 && strcmp(save, "add") != 0) {
+        api_op_bad(op, "saveType must be upload (replace the bill's files) or add");
+        return;
+    }
+    if ((model[0] != '\0' && strcmp(model, "0") != 0 && strcmp(model, "1") != 0) ||
+        (erp[0] != '\0' && !flag(erp) && strcmp(erp, "0") != 0 && strcmp(erp, "false") != 0)) {
+        api_op_bad(op, "modelType and isSubmitErp are 0 or 1");
+        return;
+    }
+    list = json_object_get(body, "fileList");
+    n = json_is_array(list) ? json_array_size(list) : 0;
+    if (n == 0 || n > 1000) {
+        api_op_bad(op, "fileList must list 1-1000 collected files ({fileNo, srcPath})");
+        return;
+    }
+    if (!api_bill_visible(&op->call, image_no)) {
+        api_op_free(op);
+        return;
+    }
+    ids = xcalloc(n, sizeof *ids);
+    id_ptrs = xcalloc(n, sizeof *id_ptrs);
+    for (size_t i = 0; i < n; i++) {
+        if (!entry_file_no(op, json_array_get(list, i), i, ids[i])) {
+            free(ids);
+            free(id_ptrs);
+            return;
+        }
+        id_ptrs[i] = ids[i];
+    }
+    s.image_no = image_no;
+    s.file_nos = id_ptrs;
+    s.n_file_nos = n;
+    s.create = strcmp(model, "1") == 0;
+    s.replace = strcmp(save, "add") != 0;
+    s.submit = flag(erp);
+    s.bill_type = bill_type;
+    cmd.body_case = COMMAND__BODY_SUBMIT_COLLECTED;
+    cmd.submit_collected = &s;
+    api_op_propose(op, &cmd, NULL, submitted);
+    free(ids);
+    free(id_ptrs);
+}
+
+void api_handle_vendor_scan_bill_submit(struct api_call *call)
+{
+    api_op_start(call, SUBMIT_BODY_MAX, submit_body);
+}
