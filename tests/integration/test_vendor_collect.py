@@ -1,0 +1,237 @@
+"""The vendor's capture calls on a real node over real HTTP: fileCollect (base64
+streamed out of a JSON body) and scanBillSubmit, mixed with the native API.
+
+The access token is a business-system client's (POST /api/v1/clients, then
+/api/v1/auth/token), sent as ?access_token= the way the connectors send theirs."""
+
+import base64
+import hashlib
+import json
+import os
+import time
+import unittest
+
+from imgarc_node import make_pdf, random_bytes
+import test_tenants_licenses as licenses
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+class VendorCollectTest(licenses.LicenseTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.make_keys()
+        cls.node = cls.start_class_node("vendor-collect",
+                                        args=["--license-pubkey", cls.key.public])
+
+    def client_token(self, tenant="default"):
+        r = self.node.post("/api/v1/clients",
+                           body=json.dumps({"tenant": tenant, "name": "erp"}).encode())
+        self.assertStatus(r, 201)
+        r = self.node.post("/api/v1/auth/token", auth=False,
+                           body=json.dumps({"client_id": r.json["client_id"],
+                                            "client_secret": r.json["client_secret"]}).encode())
+        self.assertStatus(r, 200)
+        return r.json["access_token"]
+
+    def setUp(self):
+        if not hasattr(type(self), "token"):
+            type(self).token = self.client_token()
+
+    def vendor(self, path, body, token=None, raw=None):
+        data = raw if raw is not None else json.dumps(body).encode()
+        return self.node.post("%s?access_token=%s" % (path, token or self.token), body=data,
+                              auth=False, headers={"Content-Type": "application/json"})
+
+    def collect(self, data, token=None, **fields):
+        body = {"base64": b64(data)}
+        body.update(fields)
+        return self.vendor("/kapi/app/bds/fileCollect", body, token=token)
+
+    def collected(self, data, **fields):
+        r = self.collect(data, **fields)
+        self.assertStatus(r, 200, "fileCollect")
+        self.assertOk(r)
+        d = r.json["data"]
+        self.assertTrue(d["srcPath"].startswith("collect/" + d["fileNo"] + "/"), d)
+        return d
+
+    def submit(self, image_no, files, token=None, **fields):
+        body = {"scanBillNo": image_no, "resource": "REG_SDJ", "fileList": files}
+        body.update(fields)
+        return self.vendor("/kapi/app/bds/scanBillSubmit", body, token=token)
+
+    def assertOk(self, r):
+        self.assertEqual((r.json["success"], r.json["errorCode"]), (True, "0000"), r.json)
+
+    def assertVendorError(self, r, status, code, text=None):
+        self.assertEqual(r.status, status, r.body[:500])
+        self.assertEqual(r.json["success"], False, r.json)
+        self.assertEqual(r.json["errorCode"], str(code), r.json)
+        if text is not None:
+            self.assertIn(text, r.json["message"])
+
+    def files_of(self, image_no):
+        r = self.node.get("/api/v1/bills/%s" % image_no)
+        self.assertStatus(r, 200)
+        return r.json["files"]
+
+    def content_hash(self, file_id):
+        r = self.node.get("/api/v1/files/%s/content" % file_id)
+        self.assertStatus(r, 200)
+        return hashlib.sha256(r.body).hexdigest()
+
+    # ---------------------------------------------------------------------------
+
+    def test_collect_submit_and_read_natively(self):
+        cover = make_pdf(pages=3, seed=71)
+        invoice = random_bytes(3 << 20, seed=72)  # several MB: many chunks streamed
+        attach = b"\xff\xd8\xff\xe0" + random_bytes(5000, seed=73)
+        c = self.collected(cover, fileType="cover", fileSuffix="pdf", scanBillNo="VC-1")
+        self.assertEqual((c["format"], c["pages"]), ("pdf", 3))
+        i = self.collected(invoice, fileType="invoice", fileSuffix="bin")
+        a = self.collected(attach, fileSuffix="jpg")  # fileType defaults to attach
+        self.assertEqual(a["format"], "jpg")
+        # Not in any bill yet.
+        self.assertStatus(self.node.get("/api/v1/bills/VC-1"), 404)
+        r = self.submit("VC-1", [{"fileNo": c["fileNo"], "srcPath": c["srcPath"]},
+                                 {"srcPath": i["srcPath"]}, {"fileNo": a["fileNo"]}],
+                        modelType=1, saveType="add", billType={"number": "BX"})
+        self.assertStatus(r, 200)
+        self.assertOk(r)
+        self.assertEqual(r.json["data"]["state"], "captured")
+        files = self.files_of("VC-1")
+        self.assertEqual([f["file_id"] for f in files], [c["fileNo"], i["fileNo"], a["fileNo"]])
+        self.assertEqual([f["category"] for f in files], ["cover", "invoice", "attachment"])
+        for f, data in zip(files, (cover, invoice, attach)):
+            self.assertEqual(f["size"], len(data))
+            self.assertEqual(self.content_hash(f["file_id"]), hashlib.sha256(data).hexdigest())
+        log = self.node.get("/api/v1/bills/VC-1/log").json
+        self.assertIn("scanBillSubmit", json.dumps(log))
+
+    def test_retried_submit_adds_nothing(self):
+        d = self.collected(b"retry me", fileSuffix="txt")
+        for _ in range(2):
+            r = self.submit("VC-R", [{"fileNo": d["fileNo"]}], modelType=1, saveType="add")
+            self.assertStatus(r, 200)
+        self.assertTrue(r.json["data"]["replayed"])
+        self.assertEqual(len(self.files_of("VC-R")), 1)
+        # The same file into another bill: refused.
+        r = self.submit("VC-R2", [{"fileNo": d["fileNo"]}], modelType=1)
+        self.assertVendorError(r, 409, 11007, "joined bill VC-R")
+
+    def test_save_types_and_model_types(self):
+        one = self.collected(b"first file", fileSuffix="txt")
+        r = self.submit("VC-S", [{"fileNo": one["fileNo"]}], modelType=0)
+        self.assertVendorError(r, 404, 11002, "modelType 1")
+        self.submit("VC-S", [{"fileNo": one["fileNo"]}], modelType=1)
+        # A native capture on the same bill.
+        n = self.node.upload("VC-S", b"native file", name="n.txt")
+        self.assertStatus(n, 201)
+        two = self.collected(b"second file", fileSuffix="txt")
+        r = self.submit("VC-S", [{"fileNo": two["fileNo"]}], saveType="add")
+        self.assertStatus(r, 200)
+        self.assertEqual(len(self.files_of("VC-S")), 3)
+        three = self.collected(b"third file", fileSuffix="txt")
+        r = self.submit("VC-S", [{"fileNo": three["fileNo"]}], saveType="upload")
+        self.assertStatus(r, 200)
+        self.assertEqual([f["file_id"] for f in self.files_of("VC-S")], [three["fileNo"]])
+
+    def test_submit_erp(self):
+        d = self.collected(b"to submit", fileSuffix="txt")
+        r = self.submit("VC-E", [{"fileNo": d["fileNo"]}], modelType=1, isSubmitErp=1)
+        self.assertStatus(r, 200)
+        self.assertIn(r.json["data"]["state"], ("ready", "submitted", "erp_submitted"))
+        self.assertNotEqual(self.node.status("VC-E").json["state"], "captured")
+
+    def test_refusals(self):
+        r = self.submit("VC-U", [{"fileNo": "f0000000000000000000000000000000"}], modelType=1)
+        self.assertVendorError(r, 404, 11003, "no collected file")
+        r = self.submit("VC-U", [{"srcPath": "elsewhere/x"}], modelType=1)
+        self.assertVendorError(r, 400, 11005)
+        r = self.vendor("/kapi/app/bds/fileCollect", {"base64": "abc$"})
+        self.assertVendorError(r, 400, 11005, "base64")
+        r = self.vendor("/kapi/app/bds/fileCollect", {"base64": ""})
+        self.assertVendorError(r, 400, 11012)
+        r = self.vendor("/kapi/app/bds/fileCollect", {"fileType": "cover"})
+        self.assertVendorError(r, 400, 11005, "base64")
+        r = self.vendor("/kapi/app/bds/fileCollect",
+                        {"fileDownUrl": "http://127.0.0.1:9/x", "base64": "QUJD"})
+        self.assertVendorError(r, 400, 11005, "not both")
+        r = self.collect(b"abc", fileType="photo")
+        self.assertVendorError(r, 400, 11005, "fileType")
+        r = self.collect(b"abc", needRecognition="1")
+        self.assertVendorError(r, 400, 11005, "--recognition-url")
+        r = self.vendor("/kapi/app/bds/fileCollect", None, raw=b'{"base64": "QUJD"')
+        self.assertVendorError(r, 400, 11004)
+        r = self.vendor("/kapi/app/bds/fileCollect", {"base64": "QUJD"}, token="nope")
+        self.assertEqual(r.status, 401)
+        self.assertEqual(r.json["success"], False)
+
+    def test_license_and_quota(self):
+        t = self.create_tenant("vc-nolic")
+        token = self.client_token("vc-nolic")
+        r = self.collect(b"abc", token=token)
+        self.assertVendorError(r, 403, 10888, "license")
+        self.licensed_tenant("vc-quota", quota=1000)
+        token = self.client_token("vc-quota")
+        d = self.collected_as(token, random_bytes(900, seed=74))
+        r = self.collect(random_bytes(200, seed=75), token=token)
+        self.assertVendorError(r, 413, 10890)
+        usage = self.node.get("/api/v1/tenants/vc-quota/usage").json
+        self.assertEqual((usage["bytes"], usage["files"]), (900, 1))
+        self.assertTrue(d["fileNo"])
+        del t
+
+    def collected_as(self, token, data):
+        r = self.collect(data, token=token)
+        self.assertStatus(r, 200)
+        return r.json["data"]
+
+    def test_large_body_streams_in_bounded_memory(self):
+        """A 200 MB base64 body: the node's resident memory grows by a small fraction of
+        it (the body is never held whole)."""
+        size = int(os.environ.get("IMGARC_COLLECT_BIG_MB", "150")) << 20
+        raw = random_bytes(1 << 20, seed=76) * (size >> 20)
+        body = b'{"fileSuffix": "bin", "base64": "' + base64.b64encode(raw) + b'"}'
+        before = rss_kb(self.node.pid)
+        peak = [before]
+        import threading
+        done = threading.Event()
+
+        def watch():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_kb(self.node.pid))
+                time.sleep(0.05)
+        w = threading.Thread(target=watch)
+        w.start()
+        try:
+            r = self.node.post("/kapi/app/bds/fileCollect?access_token=" + self.token,
+                               body=body, auth=False, timeout=600)
+        finally:
+            done.set()
+            w.join()
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["data"]["size"], len(raw))
+        grew = (peak[0] - before) * 1024
+        print("\nfileCollect of a %d MB base64 body: node RSS before %d MB, peak %d MB "
+              "(grew %.1f MB)" % (len(body) >> 20, before >> 10, peak[0] >> 10, grew / 2 ** 20))
+        self.assertLess(grew, 64 << 20, "the node held the body")
+        r = self.submit("VC-BIG", [{"fileNo": r.json["data"]["fileNo"]}], modelType=1)
+        self.assertStatus(r, 200)
+        f = self.files_of("VC-BIG")[0]
+        self.assertEqual(self.content_hash(f["file_id"]), hashlib.sha256(raw).hexdigest())
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+if __name__ == "__main__":
+    unittest.main()
