@@ -110,6 +110,9 @@ static const struct opt opts[] = {
      "on SIGTERM, how long requests in flight may finish"},
     {"token-ttl-s", OPT_U64, OFF(token_ttl_s), "3600", 1, 30 * 86400,
      "lifetime of business-system access tokens, seconds"},
+    {"collect-keep-s", OPT_U64, OFF(collect_keep_s), "86400", 1, 30 * 86400,
+     "how long a file collected by the vendor's fileCollect waits for a scanBillSubmit "
+     "before it is cleaned up, seconds"},
     {"login-max-failures", OPT_U64, OFF(login_failures_max), "50", 1, 1000,
      "wrong passwords in a row, from all addresses, that lock a user account (and revoke "
      "its tokens)"},

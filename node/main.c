@@ -39,6 +39,7 @@ struct node {
     struct http_client *http;
     struct outbound *outbound;
     struct outbox *outbox;
+    struct collect_gc *collect_gc;
     struct keeper *keeper;
     struct api *api;
     char *token;
@@ -257,6 +258,7 @@ static void stopped_api(void *arg)
     n->api = NULL;
     LOG_INFO("node", "HTTP server stopped; stopping the outbox and the blob keeper");
     outbox_stop(n->outbox);
+    collect_gc_stop(n->collect_gc);
     outbound_close(n->outbound);
     keeper_stop(n->keeper);
     http_client_close(n->http, stopped_http_client, n);
@@ -416,6 +418,8 @@ static int start_services(struct node *n, struct base_err *err)
     if ((rv = http_client_init(&n->http, &n->loop, err)) != 0 ||
         (rv = outbox_start(&n->outbox, &n->loop, &oc, &n->archive, n->repl, n->http, err)) !=
             0 ||
+        (rv = collect_gc_start(&n->collect_gc, &n->loop, n->config.collect_keep_s * 1000,
+                               &n->archive, n->repl, err)) != 0 ||
         (rv = keeper_start(&n->keeper, &n->loop, &kc, &n->archive, n->repl, &n->blobs,
                            n->has_auth ? &n->auth : NULL, err)) != 0) {
         return rv;
@@ -584,6 +588,9 @@ int main(int argc, char **argv)
     uv_run(&n.loop, UV_RUN_DEFAULT);
     uv_loop_close(&n.loop);
     outbox_free(n.outbox);
+    if (n.collect_gc != NULL) {
+        collect_gc_free(n.collect_gc);
+    }
     outbound_free(n.outbound);
     keeper_free(n.keeper);
     rocks_close(n.db);

@@ -323,6 +323,7 @@ void repl_remove(struct repl *r, struct repl_change *c, bool local, repl_change_
  * the webhook outbox and the outbound guard. */
 #include "replication/blob_path.h"
 #include "replication/cluster_init.h"
+#include "replication/collect_gc.h"
 #include "replication/keeper.h"
 #include "replication/outbound.h"
 #include "replication/outbox.h"

@@ -225,6 +225,47 @@ class VendorCollectTest(licenses.LicenseTestCase):
         self.assertEqual(self.content_hash(f["file_id"]), hashlib.sha256(raw).hexdigest())
 
 
+class CollectCleanupTest(VendorCollectTest):
+    """--collect-keep-s: files collected and never submitted are forgotten by the
+    leader's cleanup, their usage given back; submitted ones stay in their bill."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.make_keys()
+        cls.node = cls.start_class_node("vendor-collect-cleanup",
+                                        args=["--license-pubkey", cls.key.public,
+                                              "--collect-keep-s", "2"])
+
+    def usage(self):
+        u = self.node.get("/api/v1/tenants/default/usage").json
+        return u["bytes"], u["files"]
+
+    def test_unsubmitted_files_are_cleaned_up(self):
+        before = self.usage()
+        kept = self.collected(b"submitted in time", fileSuffix="txt")
+        r = self.submit("VC-GC", [{"fileNo": kept["fileNo"]}], modelType=1)
+        self.assertStatus(r, 200)
+        lost = self.collected(b"never submitted", fileSuffix="txt")
+        self.assertEqual(self.usage(), (before[0] + 32, before[1] + 2))
+        deadline = time.time() + 30
+        while time.time() < deadline and self.usage() != (before[0] + 17, before[1] + 1):
+            time.sleep(0.2)
+        self.assertEqual(self.usage(), (before[0] + 17, before[1] + 1))
+        r = self.submit("VC-GC", [{"fileNo": lost["fileNo"]}])
+        self.assertVendorError(r, 404, 11003, "cleaned up")
+        self.assertEqual([f["file_id"] for f in self.files_of("VC-GC")], [kept["fileNo"]])
+        self.assertIn("collected files older than 2 s", self.node.log_text())
+
+    # The other cases run on the first node only.
+    test_collect_submit_and_read_natively = None
+    test_retried_submit_adds_nothing = None
+    test_save_types_and_model_types = None
+    test_submit_erp = None
+    test_refusals = None
+    test_license_and_quota = None
+    test_large_body_streams_in_bounded_memory = None
+
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
