@@ -44,6 +44,8 @@ struct api_config {
                                     the operator token) */
     struct outbox *outbox;       /* webhook deliveries, for /metrics (borrowed) */
     struct outbound *outbound;   /* where webhooks may point (borrowed) */
+    struct http_client *http;    /* the vendor's fileDownUrl downloads (borrowed; NULL:
+                                    refused) */
     struct keeper *keeper;       /* copies of blobs on other nodes (borrowed) */
     unsigned replicas;           /* R and W, for answers about placement */
     unsigned write_quorum;

@@ -9,8 +9,10 @@
  *   request: the scanner's state and the writer's two chunk buffers. Answers
  *   data.fileNo and data.srcPath ("collect/<fileNo>/<name>", an opaque path naming the
  *   collected file; scanBillSubmit accepts either).
- * - POST /kapi/app/bds/scanBillSubmit: the listed collected files join the bill in one
- *   SubmitCollected command (archive/apply_collect.c), which also recognises a repeat.
+ * - or, with fileDownUrl, the file is downloaded by the node (net/http_client.h) under
+ *   the outbound rules (--outbound-allow), with a size limit (--body-max), a timeout and
+ *   at most DOWNLOAD_REDIRECTS_MAX redirects, each hop checked, into the same writer.
+ * scanBillSubmit is in vendor_submit.c.
  * Loop thread only, but for the writer's worker hooks (inspect, examine). */
 #include "api/api_int.h"
 
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "archive/collect.h"
 #include "archive/document.h"
@@ -31,11 +34,12 @@
 #define SUFFIX_MAX 16
 #define TEXT_MAX 255
 #define URL_MAX 2048
-#define SUBMIT_BODY_MAX (1u << 20)
-#define SRC_PREFIX "collect/"
+#define SRC_PREFIX API_VENDOR_SRC_PREFIX
 /* What a fileCollect body may hold besides the base64 value (its other fields are
  * short): the margin the early quota check takes off the announced length. */
 #define FIELDS_MARGIN (64u << 10)
+#define DOWNLOAD_TIMEOUT_MS (10u * 60 * 1000)
+#define DOWNLOAD_REDIRECTS_MAX 3
 
 struct collect {
     struct api *api;
@@ -50,6 +54,7 @@ struct collect {
     char resource[TEXT_MAX + 1];
     bool need_recognition;
     bool has_url;
+    char url[URL_MAX + 1];
     char name[ARCHIVE_FILE_ID_BYTES + SUFFIX_MAX + 2];
     char format[8];
     Invoice invoice; /* invoice data read from the file; empty until a reader fills it */
@@ -68,6 +73,14 @@ struct collect {
     uint8_t head[DOCUMENT_HEAD_BYTES];
     size_t head_len;
     uint32_t pages;
+
+    /* fileDownUrl: the download, hop by hop. */
+    struct http_client_req dl;
+    bool downloading;
+    bool dl_paused; /* held until the writer has room */
+    unsigned redirects;
+    uint64_t downloaded;
+    char location[URL_MAX + 1];
 
     struct blob_in up;
     struct keeper_copies copies;
@@ -136,7 +149,6 @@ static int value(void *arg, const char *key, enum json_stream_kind kind, const c
 {
     static const char *const types[] = {"invoice", "cover", "attach", NULL};
     struct collect *c = arg;
-    char buf[URL_MAX + 1];
     if (kind == JSON_STREAM_NULL) {
         return 0;
     }
@@ -152,8 +164,13 @@ static int value(void *arg, const char *key, enum json_stream_kind kind, const c
         }
     }
     if (strcmp(key, "fileDownUrl") == 0) {
+        if (c->b64_seen && len > 0) {
+            collect_refuse(c, 400, API_E_INVALID_FIELD,
+                           "send either base64 or fileDownUrl, not both");
+            return BASE_EINVAL;
+        }
         c->has_url = len > 0;
-        return text_field(c, key, text, len, buf, URL_MAX);
+        return text_field(c, key, text, len, c->url, URL_MAX);
     }
     if (strcmp(key, "fileSuffix") == 0) {
         int rv = text_field(c, key, text, len, c->suffix, SUFFIX_MAX);
@@ -385,6 +402,159 @@ static void stored(struct blob_in *u, int status)
     }
 }
 
+/* ---- fileDownUrl ---- */
+
+static void download_hop(struct collect *c);
+
+static void room(struct blob_in *u)
+{
+    struct collect *c = u->data;
+    if (c->dl_paused && c->downloading) {
+        c->dl_paused = false;
+        http_client_resume(&c->dl);
+    }
+}
+
+static size_t dl_data(struct http_client_req *req, const char *data, size_t n)
+{
+    struct collect *c = req->data;
+    long st = http_client_status(req);
+    if (st < 200 || st >= 300) {
+        return n; /* a redirect's or an error's page: not the file */
+    }
+    if (c->status != 0) {
+        return 0; /* refused meanwhile: ends the transfer */
+    }
+    if (c->downloaded + n > c->api->config.body_bytes_max) {
+        collect_refuse(c, 413, API_E_BODY_TOO_LARGE,
+                       "fileDownUrl: the file is larger than this node accepts (--body-max, "
+                       "%llu bytes)",
+                       (unsigned long long)c->api->config.body_bytes_max);
+        return 0;
+    }
+    if (blob_in_full(&c->up)) {
+        c->dl_paused = true;
+        return HTTP_CLIENT_PAUSE;
+    }
+    for (size_t off = 0; off < n; off += HTTP_BODY_CHUNK_MAX) {
+        size_t k = n - off < HTTP_BODY_CHUNK_MAX ? n - off : HTTP_BODY_CHUNK_MAX;
+        blob_in_push(&c->up, data + off, k);
+    }
+    c->downloaded += n;
+    return n;
+}
+
+static void dl_header(struct http_client_req *req, const char *line, size_t n)
+{
+    struct collect *c = req->data;
+    if (n > 9 && strncasecmp(line, "Location:", 9) == 0) {
+        const char *v = line + 9;
+        size_t k = n - 9;
+        while (k > 0 && (*v == ' ' || *v == '\t')) {
+            v++;
+            k--;
+        }
+        while (k > 0 && (v[k - 1] == '\r' || v[k - 1] == '\n' || v[k - 1] == ' ')) {
+            k--;
+        }
+        if (k <= URL_MAX) {
+            memcpy(c->location, v, k);
+            c->location[k] = '\0';
+        }
+    }
+}
+
+/* The next hop's URL from a Location (absolute, or a path on the same origin). */
+static bool follow(struct collect *c)
+{
+    char next[URL_MAX + 1];
+    if (strncmp(c->location, "http://", 7) == 0 || strncmp(c->location, "https://", 8) == 0) {
+        snprintf(next, sizeof next, "%s", c->location);
+    } else if (c->location[0] == '/' && c->location[1] != '/') {
+        const char *authority = strstr(c->url, "://");
+        size_t origin = authority != NULL ? (size_t)(authority + 3 - c->url) : 0;
+        origin += strcspn(c->url + origin, "/?#");
+        if (origin + strlen(c->location) > URL_MAX) {
+            return false;
+        }
+        memcpy(next, c->url, origin);
+        memcpy(next + origin, c->location, strlen(c->location) + 1);
+    } else {
+        return false;
+    }
+    memcpy(c->url, next, sizeof next);
+    return true;
+}
+
+static void dl_done(struct http_client_req *req)
+{
+    struct collect *c = req->data;
+    long st = req->status;
+    c->downloading = false;
+    if (c->status == 0 && (st == 301 || st == 302 || st == 303 || st == 307 || st == 308)) {
+        if (c->redirects >= DOWNLOAD_REDIRECTS_MAX) {
+            collect_refuse(c, 400, API_E_INVALID_FIELD,
+                           "fileDownUrl: more than %d redirects", DOWNLOAD_REDIRECTS_MAX);
+        } else if (!follow(c)) {
+            collect_refuse(c, 400, API_E_INVALID_FIELD,
+                           "fileDownUrl: HTTP %ld redirects to no usable http(s) URL", st);
+        } else {
+            c->redirects++;
+            download_hop(c);
+            return;
+        }
+    } else if (c->status == 0 && st == 0) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD, "fileDownUrl %s: %s", c->url, req->error);
+    } else if (c->status == 0 && (st < 200 || st >= 300)) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD,
+                       "fileDownUrl %s: the server answered HTTP %ld", c->url, st);
+    }
+    blob_in_push_end(&c->up, c->status != 0 ? BASE_EINVAL : 0);
+}
+
+/* One request of the download (the first, or a redirect's); refusals end the upload. */
+static void download_hop(struct collect *c)
+{
+    struct outbound *g = c->api->config.outbound;
+    struct base_err err = {{0}};
+    char host[256], why[300];
+    unsigned port;
+    if (http_client_url_host(c->url, host, sizeof host, &port, &err) != 0) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD, "fileDownUrl: %s", err.msg);
+    } else if (outbound_literal_refused(g, host, port, why, sizeof why)) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD, "fileDownUrl %s %s", c->url, why);
+    }
+    if (c->status != 0) {
+        blob_in_push_end(&c->up, BASE_EINVAL);
+        return;
+    }
+    memset(&c->dl, 0, sizeof c->dl);
+    c->dl.data = c;
+    c->dl.method = "GET";
+    c->dl.url = c->url;
+    c->dl.timeout_ms = DOWNLOAD_TIMEOUT_MS;
+    c->dl.on_data = dl_data;
+    c->dl.on_header = dl_header;
+    c->dl.permits = outbound_check;
+    c->dl.guard = g;
+    c->location[0] = '\0';
+    c->downloading = true;
+    http_client_send(c->api->config.http, &c->dl, dl_done);
+}
+
+static void download(struct collect *c)
+{
+    if (c->api->config.http == NULL || c->api->config.outbound == NULL) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD,
+                       "this node makes no downloads: send the file as base64");
+        collect_answer_refusal(c);
+        return;
+    }
+    blob_in_begin_pull(&c->up, room);
+    c->started = true;
+    download_hop(c);
+}
+
 static void on_body(struct http_request *req, const char *data, size_t len)
 {
     struct collect *c = req->data;
@@ -410,19 +580,20 @@ static void on_body_done(struct http_request *req, int status)
         collect_refuse(c, 400, API_E_BAD_REQUEST, "the body did not arrive whole");
     } else if (c->status == 0 && json_stream_finish(&c->js, &err) != 0) {
         collect_refuse(c, 400, API_E_INVALID_JSON, "%s", err.msg);
-    } else if (c->status == 0 && !c->b64_seen) {
-        collect_refuse(c, 400, API_E_INVALID_FIELD, "%s",
-                       c->has_url ? "fileDownUrl is not supported by this node yet: send the "
-                                    "file as base64"
-                                  : "send the file as base64 (or fileDownUrl)");
+    } else if (c->status == 0 && !c->b64_seen && !c->has_url) {
+        collect_refuse(c, 400, API_E_INVALID_FIELD, "send the file as base64 (or fileDownUrl)");
+    }
+    snprintf(c->name, sizeof c->name, "%s%s%s", c->file_no, c->suffix[0] != '\0' ? "." : "",
+             c->suffix);
+    snprintf(c->format, sizeof c->format, "%s", document_format_from_name(c->name));
+    if (c->status == 0 && !c->b64_seen) {
+        download(c);
+        return;
     }
     if (!c->started) {
         collect_answer_refusal(c);
         return;
     }
-    snprintf(c->name, sizeof c->name, "%s%s%s", c->file_no, c->suffix[0] != '\0' ? "." : "",
-             c->suffix);
-    snprintf(c->format, sizeof c->format, "%s", document_format_from_name(c->name));
     blob_in_push_end(&c->up, c->status != 0 ? BASE_EINVAL : 0);
 }
 
@@ -431,6 +602,9 @@ static void on_abort(struct http_request *req)
     struct collect *c = req->data;
     if (c->started) {
         blob_in_push_abort(&c->up);
+    }
+    if (c->downloading) {
+        http_client_cancel(&c->dl, "the client went away");
     }
 }
 
@@ -486,152 +660,4 @@ void api_handle_vendor_file_collect(struct api_call *call)
     call->req->data = c;
     call->req->abort_cb = on_abort;
     http_request_read_body(call->req, on_body, on_body_done);
-}
-
-/* ---- scanBillSubmit ---- */
-
-/* A truthy vendor flag: 1, "1", true or "true". */
-static bool flag(const char *text)
-{
-    return strcmp(text, "1") == 0 || strcmp(text, "true") == 0;
-}
-
-/* billType: a string, or an object whose number/code/id names it. */
-static bool bill_type_of(struct api_op *op, json_t *body, char *buf)
-{
-    json_t *v = json_object_get(body, "billType");
-    if (json_is_object(v)) {
-        static const char *const keys[] = {"number", "code", "id", "billTypeNumber", NULL};
-        buf[0] = '\0';
-        for (size_t i = 0; keys[i] != NULL && buf[0] == '\0'; i++) {
-            if (!api_vendor_field(&op->call, v, keys[i], TEXT_MAX, buf)) {
-                return false;
-            }
-        }
-        return true;
-    }
-    return api_vendor_field(&op->call, body, "billType", TEXT_MAX, buf);
-}
-
-/* The file number of one fileList entry: fileNo, else the one srcPath names. */
-static bool entry_file_no(struct api_op *op, json_t *e, size_t i, char *out)
-{
-    char file_no[ARCHIVE_ID_MAX + 1], src[URL_MAX + 1];
-    char msg[160];
-    if (!json_is_object(e)) {
-        snprintf(msg, sizeof msg, "fileList[%zu] must be an object {fileNo, srcPath}", i);
-        return api_op_bad(op, msg);
-    }
-    if (!api_vendor_field(&op->call, e, "fileNo", ARCHIVE_ID_MAX, file_no) ||
-        !api_vendor_field(&op->call, e, "srcPath", URL_MAX, src)) {
-        api_op_free(op);
-        return false;
-    }
-    if (file_no[0] == '\0' && strncmp(src, SRC_PREFIX, strlen(SRC_PREFIX)) == 0) {
-        const char *p = src + strlen(SRC_PREFIX);
-        size_t n = strcspn(p, "/");
-        if (n > 0 && n <= ARCHIVE_ID_MAX) {
-            memcpy(file_no, p, n);
-            file_no[n] = '\0';
-        }
-    }
-    if (file_no[0] == '\0') {
-        snprintf(msg, sizeof msg,
-                 "fileList[%zu] names no collected file: give the fileNo (or the srcPath) "
-                 "fileCollect answered",
-                 i);
-        return api_op_bad(op, msg);
-    }
-    snprintf(out, ARCHIVE_ID_MAX + 1, "%s", file_no);
-    return true;
-}
-
-static void submitted(struct repl_propose *prop, int status, const struct archive_result *res)
-{
-    struct api_op *op = prop->data;
-    if (api_op_applied(op, status, res)) {
-        api_vendor_ok(&op->call, json_pack("{s:s, s:s, s:b, s:b}", "scanBillNo", res->image_no,
-                                           "state", res->state, "created", res->created,
-                                           "replayed", res->replayed));
-    }
-    api_op_free(op);
-}
-
-static void submit_body(struct http_request *req, int status)
-{
-    struct api_op *op = req->data;
-    json_t *body = api_op_json(op, status), *list;
-    char image_no[ARCHIVE_IMAGE_NO_MAX + 1], resource[TEXT_MAX + 1], bill_type[TEXT_MAX + 1];
-    char model[8], save[16], erp[8];
-    Command cmd = COMMAND__INIT;
-    SubmitCollected s = SUBMIT_COLLECTED__INIT;
-    char (*ids)[ARCHIVE_ID_MAX + 1];
-    char **id_ptrs;
-    size_t n;
-
-    if (body == NULL) {
-        api_op_free(op);
-        return;
-    }
-    if (!api_vendor_need(&op->call, body, "scanBillNo", ARCHIVE_IMAGE_NO_MAX, image_no) ||
-        !api_vendor_field(&op->call, body, "resource", TEXT_MAX, resource) ||
-        !bill_type_of(op, body, bill_type) ||
-        !api_vendor_field(&op->call, body, "modelType", sizeof model - 1, model) ||
-        !api_vendor_field(&op->call, body, "saveType", sizeof save - 1, save) ||
-        !api_vendor_field(&op->call, body, "isSubmitErp", sizeof erp - 1, erp)) {
-        api_op_free(op);
-        return;
-    }
-    if (!archive_valid_image_no(image_no)) {
-        api_respond_error(op->call.api, req, 400, API_E_INVALID_IMAGE_NO,
-                          "scanBillNo must be 1-64 characters of A-Z a-z 0-9 . _ -");
-        api_op_free(op);
-        return;
-    }
-    if (save[0] != '\0' && strcmp(save, "upload") != 0 && strcmp(save, "add") != 0) {
-        api_op_bad(op, "saveType must be upload (replace the bill's files) or add");
-        return;
-    }
-    if ((model[0] != '\0' && strcmp(model, "0") != 0 && strcmp(model, "1") != 0) ||
-        (erp[0] != '\0' && !flag(erp) && strcmp(erp, "0") != 0 && strcmp(erp, "false") != 0)) {
-        api_op_bad(op, "modelType and isSubmitErp are 0 or 1");
-        return;
-    }
-    list = json_object_get(body, "fileList");
-    n = json_is_array(list) ? json_array_size(list) : 0;
-    if (n == 0 || n > 1000) {
-        api_op_bad(op, "fileList must list 1-1000 collected files ({fileNo, srcPath})");
-        return;
-    }
-    if (!api_bill_visible(&op->call, image_no)) {
-        api_op_free(op);
-        return;
-    }
-    ids = xcalloc(n, sizeof *ids);
-    id_ptrs = xcalloc(n, sizeof *id_ptrs);
-    for (size_t i = 0; i < n; i++) {
-        if (!entry_file_no(op, json_array_get(list, i), i, ids[i])) {
-            free(ids);
-            free(id_ptrs);
-            return;
-        }
-        id_ptrs[i] = ids[i];
-    }
-    s.image_no = image_no;
-    s.file_nos = id_ptrs;
-    s.n_file_nos = n;
-    s.create = strcmp(model, "1") == 0;
-    s.replace = strcmp(save, "add") != 0;
-    s.submit = flag(erp);
-    s.bill_type = bill_type;
-    cmd.body_case = COMMAND__BODY_SUBMIT_COLLECTED;
-    cmd.submit_collected = &s;
-    api_op_propose(op, &cmd, NULL, submitted);
-    free(ids);
-    free(id_ptrs);
-}
-
-void api_handle_vendor_scan_bill_submit(struct api_call *call)
-{
-    api_op_start(call, SUBMIT_BODY_MAX, submit_body);
 }

@@ -453,6 +453,7 @@ static int start_services(struct node *n, struct base_err *err)
         .n_license_keys = n->config.license_pubkeys.n,
         .outbox = n->outbox,
         .outbound = n->outbound,
+        .http = n->http,
         .keeper = n->keeper,
         .replicas = (unsigned)n->config.replicas,
         .write_quorum = (unsigned)n->config.write_quorum,

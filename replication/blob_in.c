@@ -105,8 +105,12 @@ static void after_write(uv_work_t *work, int status)
         if (!u->body_done) {
             u->aborted = true; /* the body done callback ends the upload */
             if (u->paused) {
-                http_request_resume(u->req);
                 u->paused = false;
+                if (u->room_cb != NULL) {
+                    u->room_cb(u);
+                } else {
+                    http_request_resume(u->req);
+                }
             }
             return;
         }
@@ -132,7 +136,11 @@ static void after_write(uv_work_t *work, int status)
     }
     if (u->paused && u->fill_len < CHUNK_BYTES) {
         u->paused = false;
-        http_request_resume(u->req);
+        if (u->room_cb != NULL) {
+            u->room_cb(u);
+        } else {
+            http_request_resume(u->req);
+        }
     }
 }
 
@@ -153,7 +161,9 @@ static void take(struct blob_in *u, const char *data, size_t len)
     } else if (!u->paused) {
         /* Both buffers are full: stop reading until the worker is done with its one. */
         u->paused = true;
-        http_request_pause(u->req);
+        if (u->room_cb == NULL) {
+            http_request_pause(u->req);
+        }
     }
 }
 
@@ -215,6 +225,17 @@ void blob_in_begin(struct blob_in *u)
 {
     ASSERT(u->bp != NULL && u->req != NULL && u->done != NULL);
     u->fill = xmalloc(BUFFER_BYTES);
+}
+
+void blob_in_begin_pull(struct blob_in *u, void (*room_cb)(struct blob_in *u))
+{
+    blob_in_begin(u);
+    u->room_cb = room_cb;
+}
+
+bool blob_in_full(const struct blob_in *u)
+{
+    return u->paused;
 }
 
 void blob_in_push(struct blob_in *u, const char *data, size_t len)

@@ -156,6 +156,7 @@ struct blob_in {
     int io_status;
     uv_work_t work;
     struct blob_commit_item commit;
+    void (*room_cb)(struct blob_in *u); /* pull style: told instead of resuming req */
 };
 void blob_in_start(struct blob_in *u);
 /* The push style, for an owner that reads the body itself and stores something made
@@ -168,6 +169,11 @@ void blob_in_start(struct blob_in *u);
  * blob_in_push_abort() from its abort callback before the body's failed end. done()
  * runs only after blob_in_push_end(). */
 void blob_in_begin(struct blob_in *u);
+/* The same for content that does not come from @req's body (a download): @room_cb
+ * runs on the loop when a full writer has room again, instead of @req being paused;
+ * before each push the owner asks blob_in_full() and holds its source while it is. */
+void blob_in_begin_pull(struct blob_in *u, void (*room_cb)(struct blob_in *u));
+bool blob_in_full(const struct blob_in *u);
 void blob_in_push(struct blob_in *u, const char *data, size_t len);
 void blob_in_push_end(struct blob_in *u, int status);
 void blob_in_push_abort(struct blob_in *u);

@@ -6,8 +6,10 @@ The access token is a business-system client's (POST /api/v1/clients, then
 
 import base64
 import hashlib
+import http.server
 import json
 import os
+import threading
 import time
 import unittest
 
@@ -190,6 +192,40 @@ class VendorCollectTest(licenses.LicenseTestCase):
         self.assertStatus(r, 200)
         return r.json["data"]
 
+    def test_file_down_url(self):
+        """fileDownUrl: downloaded by the node from a server --outbound-allow permits
+        (the default test rule allows 127.0.0.1, not the node's own ports), following
+        at most 3 redirects, each one checked; refused addresses name the rule."""
+        data = make_pdf(pages=2, seed=77) + random_bytes(600000, seed=78)
+        server = FileServer(data)
+        self.addCleanup(server.close)
+        r = self.vendor("/kapi/app/bds/fileCollect",
+                        {"fileDownUrl": server.url("/file.pdf"), "fileSuffix": "pdf",
+                         "fileType": "invoice"})
+        self.assertStatus(r, 200)
+        d = r.json["data"]
+        self.assertEqual((d["size"], d["format"], d["pages"]), (len(data), "pdf", 2))
+        r = self.vendor("/kapi/app/bds/fileCollect", {"fileDownUrl": server.url("/redirect/2")})
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["data"]["size"], len(data))
+        r = self.submit("VC-DL", [{"fileNo": d["fileNo"]}], modelType=1)
+        self.assertStatus(r, 200)
+        f = self.files_of("VC-DL")[0]
+        self.assertEqual(self.content_hash(f["file_id"]), hashlib.sha256(data).hexdigest())
+        refused = [
+            ("http://127.0.0.2:%d/file.pdf" % server.port, "--outbound-allow"),
+            ("http://127.0.0.1:%d/api/v1/version" % self.node.http_port, "--outbound-allow"),
+            ("http://10.1.2.3/x", "--outbound-allow"),
+            (server.url("/away"), "--outbound-allow"),  # a redirect to a refused address
+            (server.url("/redirect/5"), "more than 3 redirects"),
+            (server.url("/missing"), "HTTP 404"),
+            ("ftp://127.0.0.1/x", "fileDownUrl"),
+        ]
+        for url, why in refused:
+            with self.subTest(url=url):
+                r = self.vendor("/kapi/app/bds/fileCollect", {"fileDownUrl": url})
+                self.assertVendorError(r, 400, 11005, why)
+
     def test_large_body_streams_in_bounded_memory(self):
         """A 200 MB base64 body: the node's resident memory grows by a small fraction of
         it (the body is never held whole)."""
@@ -216,13 +252,63 @@ class VendorCollectTest(licenses.LicenseTestCase):
         self.assertStatus(r, 200)
         self.assertEqual(r.json["data"]["size"], len(raw))
         grew = (peak[0] - before) * 1024
-        print("\nfileCollect of a %d MB base64 body: node RSS before %d MB, peak %d MB "
-              "(grew %.1f MB)" % (len(body) >> 20, before >> 10, peak[0] >> 10, grew / 2 ** 20))
+        hwm = rss_kb(self.node.pid, "VmHWM:")
+        print("\nfileCollect of a %d MB base64 body: node RSS before %d MB, sampled peak %d MB "
+              "(grew %.1f MB); the process's high-water mark %d MB"
+              % (len(body) >> 20, before >> 10, peak[0] >> 10, grew / 2 ** 20, hwm >> 10))
         self.assertLess(grew, 64 << 20, "the node held the body")
+        self.assertLess(hwm << 10, 128 << 20, "the node's peak memory grew with the body")
         r = self.submit("VC-BIG", [{"fileNo": r.json["data"]["fileNo"]}], modelType=1)
         self.assertStatus(r, 200)
         f = self.files_of("VC-BIG")[0]
         self.assertEqual(self.content_hash(f["file_id"]), hashlib.sha256(raw).hexdigest())
+
+
+class FileServer:
+    """A loopback HTTP server: /file.pdf the data, /redirect/N N redirects to it,
+    /away a redirect to a refused address, anything else 404."""
+
+    def __init__(self, data):
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/file.pdf":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                elif self.path.startswith("/redirect/"):
+                    n = int(self.path.rsplit("/", 1)[1])
+                    self.send_response(302)
+                    self.send_header("Location", "/redirect/%d" % (n - 1) if n > 1
+                                     else outer.url("/file.pdf"))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif self.path == "/away":
+                    self.send_response(302)
+                    self.send_header("Location", "http://127.0.0.2:%d/file.pdf" % outer.port)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 class CollectCleanupTest(VendorCollectTest):
@@ -264,12 +350,13 @@ class CollectCleanupTest(VendorCollectTest):
     test_refusals = None
     test_license_and_quota = None
     test_large_body_streams_in_bounded_memory = None
+    test_file_down_url = None
 
 
-def rss_kb(pid):
+def rss_kb(pid, field="VmRSS:"):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     return 0
 
