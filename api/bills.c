@@ -108,7 +108,9 @@ static bool parse_invoice(struct api_call *call, json_t *v, Invoice *inv)
            string_field(call, v, "code", &inv->code) &&
            string_field(call, v, "date", &inv->date) &&
            string_field(call, v, "amount", &inv->amount) &&
-           string_field(call, v, "tax", &inv->tax) && string_field(call, v, "total", &inv->total);
+           string_field(call, v, "tax", &inv->tax) && string_field(call, v, "total", &inv->total) &&
+           string_field(call, v, "seller_tax_no", &inv->seller_tax_no) &&
+           string_field(call, v, "buyer_tax_no", &inv->buyer_tax_no);
 }
 
 static bool parse_pool(struct api_call *call, json_t *root, PoolPush *p, Invoice **invoices)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "archive/document.h"
+#include "archive/einvoice.h"
 #include "archive/license.h"
 #include "archive/users.h"
 #include "base/clock.h"
@@ -58,6 +59,10 @@ struct capture {
     /* ...and on the whole file once it is written (examine()). */
     bool pdf_unread;          /* a PDF qpdf could not read: the scan's count stands */
     struct base_err pdf_err;  /* why, logged on the loop */
+    struct einvoice einv;     /* the data of an e-invoice file, when einv_read */
+    bool einv_read;
+    bool einv_unread;         /* an XML or OFD invoice without readable data */
+    struct base_err einv_err; /* why, logged on the loop */
 
     struct keeper_copies copies;
     struct repl_propose prop;
@@ -107,6 +112,25 @@ static void inspect(struct blob_in *u, const char *data, size_t len)
     c->carry_len = take;
 }
 
+/* An e-invoice (数电票 XML, OFD) captured as an invoice or with no category, and
+ * without invoice data from the caller: its data is read from the file, as if the
+ * caller had given it (archive/einvoice.h). A zip that says nothing by its name and
+ * reads as an OFD invoice becomes an "ofd". */
+static void examine_invoice(struct capture *c, const char *path)
+{
+    const char *kind = einvoice_kind(c->format, c->head, c->head_len);
+    if (kind == NULL || c->invoice[0][0] != '\0' ||
+        (c->category[0] != '\0' && strcmp(c->category, "invoice") != 0)) {
+        return;
+    }
+    if (einvoice_read_file(path, kind, &c->einv, &c->einv_err) == 0) {
+        c->einv_read = true;
+        snprintf(c->format, sizeof c->format, "%s", kind);
+    } else {
+        c->einv_unread = strcmp(c->format, kind) == 0; /* not for any zip */
+    }
+}
+
 /* The whole file, on the worker that finished it: the format from the content first
  * (a JPEG named x.pdf is a JPEG), and a PDF's pages from qpdf, which reads the page
  * tree wherever it is (object streams included). A PDF qpdf cannot read keeps the
@@ -116,6 +140,7 @@ static void examine(struct blob_in *u, const char *path)
     struct capture *c = u->data;
     uint32_t pages;
     snprintf(c->format, sizeof c->format, "%s", document_format(c->head, c->head_len, c->name));
+    examine_invoice(c, path);
     if (strcmp(c->format, "pdf") != 0) {
         return;
     }
@@ -211,6 +236,9 @@ static void propose_capture(struct capture *c)
         inv.tax = c->invoice[4];
         inv.total = c->invoice[5];
         f.invoice = &inv;
+    } else if (c->einv_read) {
+        einvoice_to_proto(&c->einv, &inv);
+        f.invoice = &inv;
     }
     f.structured_invoice = strcmp(c->format, "xml") == 0 || strcmp(c->format, "ofd") == 0;
     api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, c->idem);
@@ -257,6 +285,10 @@ static void uploaded(struct blob_in *u, int status)
                  "library cannot read the file: %s",
                  c->req->request_id, c->file_id, c->pdf_pages > 0 ? c->pdf_pages : 1,
                  c->pdf_err.msg);
+    }
+    if (c->einv_unread) {
+        LOG_INFO("capture", "request_id=%s file_id=%s: no invoice data read from the %s: %s",
+                 c->req->request_id, c->file_id, c->format, c->einv_err.msg);
     }
     memcpy(c->copies.hash, c->up.writer.hash, BLOB_HASH_BYTES);
     c->copies.size = c->up.writer.size;

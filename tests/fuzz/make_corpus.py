@@ -11,7 +11,9 @@ see fuzz_common.c), which needs the Python 'cryptography' package; without it th
 signed seeds are skipped."""
 import hashlib
 import json
+import io
 import os
+import zipfile
 import random
 import struct
 import sys
@@ -471,7 +473,31 @@ def seeds_json_bodies():
         write("json_bodies", name, bytes([ep, param]) + body.encode())
 
 
+def seeds_einvoice():
+    """The e-invoice fixtures (tests/fixtures/einvoice/, made by its make_fixtures.py):
+    XML as einvoice_xml seeds; OFDs as ofd seeds, raw (first byte 0) and as the parts
+    the harness zips itself (first byte 1, parts split at "\\xff\\xfe")."""
+    fixtures = os.path.join(HERE, "..", "fixtures", "einvoice")
+    sep = b"\xff\xfe"
+    for name in sorted(os.listdir(fixtures)):
+        with open(os.path.join(fixtures, name), "rb") as f:
+            data = f.read()
+        stem = name.rsplit(".", 1)[0]
+        if name.endswith(".xml"):
+            write("einvoice_xml", stem, data)
+            write("ofd", "attached-" + stem,
+                  b'\x01<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"/>' + sep + data)
+        elif name.endswith(".ofd") and len(data) < 8192:
+            write("ofd", stem, b"\x00" + data)
+            if not zipfile.is_zipfile(io.BytesIO(data)):
+                continue
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                parts = [z.read(n) for n in z.namelist()]
+            write("ofd", "parts-" + stem, b"\x03" + sep.join(parts))
+
+
 def main():
+    seeds_einvoice()
     seeds_command_apply()
     seeds_entry_framing()
     seeds_snapshot()

@@ -9,7 +9,8 @@ may include anything. Libraries with a single adapter stay in it: <rocksdb/...> 
 storage/rocks.c, <http_parser.h> only in net/, <raft.h> and <raft/...> only in
 replication/, <curl/curl.h> only in net/ and replication/blob_push.c (which streams a
 file body with its own easy handle; see replication/README.md), <qpdf/...> only in
-archive/document.c (a PDF's pages).
+archive/document.c (a PDF's pages), <libxml/...> and <zip.h> only in archive/einvoice.c
+(e-invoice XML and OFD).
 
 A folder may name its contract: the one header the layers above it include. api/ and
 node/ include from replication/ only replication/repl.h.
@@ -34,6 +35,8 @@ ADAPTERS = {
     "raft/": ("replication/",),
     "curl/": ("net/", "replication/blob_push.c"),
     "qpdf/": ("archive/document.c",),
+    "libxml/": ("archive/einvoice.c",),
+    "zip.h": ("archive/einvoice.c",),
 }
 
 # Folder -> the only header files of other folders may include from it.
