@@ -24,6 +24,7 @@
 
 #include "archive/collect.h"
 #include "archive/document.h"
+#include "archive/einvoice.h"
 #include "archive/license.h"
 #include "base/base64_stream.h"
 #include "base/clock.h"
@@ -57,7 +58,8 @@ struct collect {
     char url[URL_MAX + 1];
     char name[ARCHIVE_FILE_ID_BYTES + SUFFIX_MAX + 2];
     char format[8];
-    Invoice invoice; /* invoice data read from the file; empty until a reader fills it */
+    struct einvoice einv; /* the data of an e-invoice file (fileType invoice), if read */
+    bool einv_read;
 
     /* The body. */
     struct json_stream js;
@@ -240,14 +242,22 @@ static void inspect(struct blob_in *u, const char *data, size_t len)
 }
 
 /* The whole file, on the worker that finished it (as api/capture.c's examine): the
- * format from the content, a PDF's pages from qpdf. Invoice data read from the file
- * (archive/einvoice.h, an XML or OFD e-invoice) goes into c->invoice here. */
+ * format from the content, a PDF's pages from qpdf, and for fileType invoice the
+ * invoice data of an XML or OFD e-invoice (archive/einvoice.h). A file that does not
+ * read as one is collected all the same, without data. */
 static void examine(struct blob_in *u, const char *path)
 {
     struct collect *c = u->data;
     struct base_err err;
     uint32_t pages;
+    const char *kind;
     snprintf(c->format, sizeof c->format, "%s", document_format(c->head, c->head_len, c->name));
+    kind = einvoice_kind(c->format, c->head, c->head_len);
+    if (kind != NULL && strcmp(c->file_type, "invoice") == 0 &&
+        einvoice_read_file(path, kind, &c->einv, &err) == 0) {
+        c->einv_read = true;
+        snprintf(c->format, sizeof c->format, "%s", kind);
+    }
     if (strcmp(c->format, "pdf") == 0 && document_pdf_pages(path, &pages, &err) == 0 &&
         pages > 0) {
         c->pages = pages;
@@ -304,11 +314,18 @@ static void collected(struct repl_propose *prop, int status, const struct archiv
         c->api->captures_total++;
         c->api->capture_bytes_total += c->up.writer.size;
         snprintf(src, sizeof src, SRC_PREFIX "%s/%s", c->file_no, c->name);
-        api_vendor_ok(&(struct api_call){.api = c->api, .req = c->req},
-                      json_pack("{s:s, s:s, s:s, s:I, s:s, s:i}", "fileNo", c->file_no,
-                                "srcPath", src, "fileType", c->file_type, "size",
-                                (json_int_t)c->up.writer.size, "format", c->format, "pages",
-                                (int)(c->pages > 0 ? c->pages : 1)));
+        json_t *data = json_pack("{s:s, s:s, s:s, s:I, s:s, s:i}", "fileNo", c->file_no,
+                                 "srcPath", src, "fileType", c->file_type, "size",
+                                 (json_int_t)c->up.writer.size, "format", c->format, "pages",
+                                 (int)(c->pages > 0 ? c->pages : 1));
+        if (c->einv_read) {
+            json_object_set_new(data, "invoice",
+                                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "number",
+                                          c->einv.number, "code", c->einv.code, "date",
+                                          c->einv.date, "amount", c->einv.amount, "tax",
+                                          c->einv.tax, "total", c->einv.total));
+        }
+        api_vendor_ok(&(struct api_call){.api = c->api, .req = c->req}, data);
     }
     free(c);
 }
@@ -317,6 +334,7 @@ static void propose_collect(struct collect *c)
 {
     Command cmd = COMMAND__INIT;
     CollectFile f = COLLECT_FILE__INIT;
+    Invoice inv = INVOICE__INIT;
     int rv;
     f.file_no = c->file_no;
     f.name = c->name;
@@ -333,7 +351,10 @@ static void propose_collect(struct collect *c)
     f.bill_type = c->bill_type;
     f.resource = c->resource;
     f.need_recognition = c->need_recognition;
-    f.invoice = c->invoice.number != NULL && c->invoice.number[0] != '\0' ? &c->invoice : NULL;
+    if (c->einv_read) {
+        einvoice_to_proto(&c->einv, &inv);
+        f.invoice = &inv;
+    }
     api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, NULL);
     cmd.tenant = c->tenant;
     cmd.operator_ = c->actor;
@@ -648,7 +669,6 @@ void api_handle_vendor_file_collect(struct api_call *call)
     snprintf(c->actor, sizeof c->actor, "%s", call->actor);
     snprintf(c->file_type, sizeof c->file_type, "attach");
     archive_new_file_id(c->file_no);
-    invoice__init(&c->invoice);
     cbs.arg = c;
     json_stream_init(&c->js, &cbs);
     c->up.bp = &call->api->blob_path;

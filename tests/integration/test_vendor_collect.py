@@ -113,6 +113,26 @@ class VendorCollectTest(licenses.LicenseTestCase):
         log = self.node.get("/api/v1/bills/VC-1/log").json
         self.assertIn("scanBillSubmit", json.dumps(log))
 
+    def test_an_e_invoice_brings_its_data(self):
+        """An XML e-invoice (数电票) collected as fileType invoice: its data is read on the
+        upload worker (archive/einvoice.h) and the bill's file carries it."""
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures",
+                            "einvoice", "sdp-invoice.xml")
+        with open(path, "rb") as f:
+            xml = f.read()
+        d = self.collected(xml, fileType="invoice", fileSuffix="xml")
+        self.assertEqual(d["format"], "xml")
+        self.assertEqual((d["invoice"]["number"], d["invoice"]["total"]),
+                         ("25312000000000001234", "113.00"))
+        plain = self.collected(xml, fileType="attach", fileSuffix="xml")
+        self.assertNotIn("invoice", plain)
+        r = self.submit("VC-INV", [{"fileNo": d["fileNo"]}, {"fileNo": plain["fileNo"]}],
+                        modelType=1)
+        self.assertStatus(r, 200)
+        files = self.files_of("VC-INV")
+        self.assertEqual(files[0]["invoice"]["number"], "25312000000000001234")
+        self.assertIsNone(files[1].get("invoice"))
+
     def test_retried_submit_adds_nothing(self):
         d = self.collected(b"retry me", fileSuffix="txt")
         for _ in range(2):
@@ -351,6 +371,7 @@ class CollectCleanupTest(VendorCollectTest):
     test_license_and_quota = None
     test_large_body_streams_in_bounded_memory = None
     test_file_down_url = None
+    test_an_e_invoice_brings_its_data = None
 
 
 def rss_kb(pid, field="VmRSS:"):
