@@ -43,6 +43,7 @@ struct api_config {
     const char *metrics_token;   /* may read tenant-labelled /metrics series (NULL: only
                                     the operator token) */
     struct outbox *outbox;       /* webhook deliveries, for /metrics (borrowed) */
+    struct recognizer *recognizer; /* the recognition hook (borrowed); NULL: none */
     struct outbound *outbound;   /* where webhooks may point (borrowed) */
     struct keeper *keeper;       /* copies of blobs on other nodes (borrowed) */
     unsigned replicas;           /* R and W, for answers about placement */

@@ -119,7 +119,8 @@ static const char *classify(const AddFile *f)
     if (f->has_cover_code) {
         return "cover";
     }
-    if (f->structured_invoice || (f->invoice != NULL && f->invoice->number[0] != '\0')) {
+    if (f->structured_invoice || f->recognize ||
+        (f->invoice != NULL && f->invoice->number[0] != '\0')) {
         return "invoice";
     }
     return "attachment";
@@ -201,6 +202,7 @@ static int count_blob_ref(struct txn *t, const AddFile *f, bool *fresh)
 static void store_file(struct txn *t, const AddFile *f, const char *category, bool amended)
 {
     FileRecord rec = FILE_RECORD__INIT;
+    Recognition recognition = RECOGNITION__INIT;
     struct key k;
     rec.amended = amended;
     rec.batch = f->batch;
@@ -222,6 +224,11 @@ static void store_file(struct txn *t, const AddFile *f, const char *category, bo
     rec.captured_by = t->cmd->operator_;
     rec.captured_ms = t->cmd->time_ms;
     rec.index = t->index;
+    /* Recognition fills an invoice's missing data; data given with the file wins. */
+    if (f->recognize && rec.invoice == NULL && strcmp(category, "invoice") == 0) {
+        recognition_request(t, &recognition, f->file_id);
+        rec.recognition = &recognition;
+    }
     key_pair(&k, t->cmd->tenant, f->file_id);
     put_record(t, ARCHIVE_CF_FILES, &k, &rec.base);
 }

@@ -125,6 +125,25 @@ static const struct opt opts[] = {
      "how long one webhook delivery attempt may take"},
     {"webhook-concurrency", OPT_U64, OFF(webhook_concurrency), "16", 1, 1024,
      "webhook delivery attempts in flight at once (on the leader)"},
+    {"recognition-url", OPT_STRING, OFF(recognition_url), NULL, 0, 0,
+     "the recognition service: invoice images are POSTed to it and its answer fills their "
+     "invoice data (docs/recognition.md; give every node the same URL; it obeys "
+     "--outbound-allow). Without it, recognition requests are refused"},
+    {"recognition-secret-file", OPT_STRING, OFF(recognition_secret_file), NULL, 0, 0,
+     "file holding a secret (16+ bytes) that signs requests to the recognition service "
+     "(X-Imgarc-Signature)"},
+    {"recognition-timeout-ms", OPT_U64, OFF(recognition_timeout_ms), "60000", 100, 600000,
+     "how long one recognition attempt may take"},
+    {"recognition-attempts", OPT_U64, OFF(recognition_attempts), "5", 1, 100,
+     "attempts before a file's recognition is marked failed (a 4xx fails it at once)"},
+    {"recognition-retry-ms", OPT_U64, OFF(recognition_retry_ms), "10000", 1, 3600000,
+     "delay before a failed recognition attempt is tried again; doubles per attempt"},
+    {"recognition-retry-max-ms", OPT_U64, OFF(recognition_retry_max_ms), "600000", 1,
+     86400000, "longest delay between two recognition attempts"},
+    {"recognition-concurrency", OPT_U64, OFF(recognition_concurrency), "4", 1, 64,
+     "recognition attempts in flight at once (on the leader; each holds its file in memory)"},
+    {"recognition-max-bytes", OPT_U64, OFF(recognition_max_bytes), "33554432", 1, 1ull << 30,
+     "larger files are not sent to the recognition service (their recognition fails)"},
     {"license-pubkey", OPT_LIST, OFF(license_pubkeys), NULL, 0, 0,
      "file of a public key whose signed licenses this node accepts (repeatable; from "
      "'imgarc license keygen')"},
