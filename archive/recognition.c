@@ -94,12 +94,14 @@ const char *archive_recognition_invoice_problem(const Invoice *inv)
 
 void archive_recognition_invoice_clear(Invoice *inv)
 {
-    free(inv->number);
-    free(inv->code);
-    free(inv->date);
-    free(inv->amount);
-    free(inv->tax);
-    free(inv->total);
+    char **fields[] = {&inv->number, &inv->code, &inv->date, &inv->amount, &inv->tax,
+                       &inv->total};
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        /* INVOICE__INIT's strings are protobuf-c's static "". */
+        if (*fields[i] != protobuf_c_empty_string) {
+            free(*fields[i]);
+        }
+    }
     invoice__init(inv);
 }
 

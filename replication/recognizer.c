@@ -41,7 +41,7 @@ struct job {
     bool fetched;     /* came from another node (else read here) */
     /* Set by the worker. */
     int read_rv;
-    char read_err[200];
+    char read_err[256];
     char timestamp[24];
     char mac[65];     /* hex HMAC, "" when unsigned */
     char *headers[N_HEADERS];
