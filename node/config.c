@@ -188,8 +188,14 @@ static int check_value(const struct opt *o, const char *value, const char *where
 {
     struct base_err err = {{0}};
     struct outbound_rule rule;
+    const char *problem;
     if (strcmp(o->name, "outbound-allow") == 0 && outbound_rule_parse(value, &rule, &err) != 0) {
         fprintf(stderr, "imgarcd: %s: %s\n", where, err.msg);
+        return -1;
+    }
+    if (strcmp(o->name, "recognition-url") == 0 &&
+        (problem = archive_webhook_url_problem(value)) != NULL) {
+        fprintf(stderr, "imgarcd: %s: --recognition-url: %s\n", where, problem);
         return -1;
     }
     return 0;

@@ -15,11 +15,12 @@ import hmac
 import http.server
 import json
 import os
+import subprocess
 import threading
 import time
 import unittest
 
-from imgarc_node import NodeTestCase, make_jpg, make_pdf, quote, scratch_dir
+from imgarc_node import IMGARCD, NodeTestCase, make_jpg, make_pdf, quote, scratch_dir
 
 SECRET = "recognition-secret-for-the-tests-0123"
 DECLARED = {"number": "23440000000000012345", "code": "044001", "date": "2026-11-20",
@@ -314,6 +315,84 @@ class TestWithoutService(NodeTestCase):
         f, = self.node.bill("RN-1").json["files"]
         self.assertIsNone(f["recognition"])
         self.assertEqual(self.node.metrics().get("imgarc_recognition_configured"), 0)
+
+
+class TestQueueSurvivesRestarts(NodeTestCase):
+    def test_a_leader_without_a_url_keeps_the_queue_and_says_so(self):
+        svc = Service()
+        self.addCleanup(svc.stop)
+        svc.script["RQ-1"] = [answer(503, b"down")]
+        with_url = ["--recognition-url", svc.url, "--recognition-retry-ms", "100",
+                    "--recognition-retry-max-ms", "100", "--recognition-attempts", "100"]
+        node = self.start_node("recognition-restart", args=with_url)
+        self.assertStatus(node.pool_push({"image_no": "RQ-1", "bill_no": "B"}), 201)
+        r = node.upload("RQ-1", make_jpg(5000, seed=30), name="s.jpg", query="recognize=true")
+        self.assertStatus(r, 201)
+        deadline = time.time() + 20
+        while len(svc.requests_for("RQ-1")) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertGreaterEqual(len(svc.requests_for("RQ-1")), 2)
+        # Restarted without a URL (kill -9): the file stays pending, counted and logged.
+        node.args = []
+        node.restart(kill=True)
+        sent = len(svc.requests_for("RQ-1"))
+        deadline = time.time() + 20
+        while node.metrics().get("imgarc_recognition_pending") != 1 and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(node.metrics().get("imgarc_recognition_pending"), 1)
+        self.assertEqual(node.metrics().get("imgarc_recognition_configured"), 0)
+        f, = node.bill("RQ-1").json["files"]
+        self.assertEqual(f["recognition"]["state"], "pending")
+        time.sleep(6)  # a second look at the queue logs nothing new
+        self.assertEqual(node.log_text().count("has no --recognition-url"), 1, node.log_tail())
+        self.assertEqual(len(svc.requests_for("RQ-1")), sent)
+        # With the URL again, the file is finished where it was left.
+        svc.script["RQ-1"] = [answer(200)]
+        node.args = with_url
+        node.restart()
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            f, = node.bill("RQ-1").json["files"]
+            if f["recognition"]["state"] != "pending":
+                break
+            time.sleep(0.1)
+        self.assertEqual(f["recognition"]["state"], "done")
+        # Every attempt reported was made; one in flight at the kill was never reported.
+        self.assertGreaterEqual(f["recognition"]["attempts"], 3)
+        self.assertLessEqual(f["recognition"]["attempts"], len(svc.requests_for("RQ-1")))
+
+
+class TestOutboundRules(NodeTestCase):
+    """The service's URL obeys --outbound-allow like a webhook's: a node that does not
+    allow loopback never connects to it."""
+
+    def test_a_service_the_outbound_rules_refuse_is_never_reached(self):
+        svc = Service()
+        self.addCleanup(svc.stop)
+        node = self.start_node("recognition-refused", outbound_allow=(), args=[
+            "--recognition-url", svc.url, "--recognition-attempts", "2",
+            "--recognition-retry-ms", "100", "--recognition-retry-max-ms", "100"])
+        self.assertStatus(node.pool_push({"image_no": "RO-1", "bill_no": "B"}), 201)
+        r = node.upload("RO-1", make_jpg(3000), name="s.jpg", query="recognize=true")
+        self.assertStatus(r, 201)
+        file_id = r.json["file_id"]
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            f, = node.bill("RO-1").json["files"]
+            if f["recognition"]["state"] != "pending":
+                break
+            time.sleep(0.1)
+        self.assertEqual((f["file_id"], f["recognition"]["state"], f["recognition"]["attempts"]),
+                         (file_id, "failed", 2))
+        self.assertIn("--outbound-allow", f["recognition"]["error"])
+        self.assertEqual(svc.requests, [])
+
+    def test_a_malformed_url_stops_the_node_at_start(self):
+        r = subprocess.run([IMGARCD, "--recognition-url", "ftp://example.com/x", "--help"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--recognition-url", r.stderr)
+        self.assertIn("http://", r.stderr)
 
 
 if __name__ == "__main__":
