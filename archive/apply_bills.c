@@ -116,11 +116,13 @@ static const char *classify(const AddFile *f)
     if (f->category[0] != '\0') {
         return f->category;
     }
+    if (f->recognize) {
+        return "invoice"; /* asked to be read as an invoice */
+    }
     if (f->has_cover_code) {
         return "cover";
     }
-    if (f->structured_invoice || f->recognize ||
-        (f->invoice != NULL && f->invoice->number[0] != '\0')) {
+    if (f->structured_invoice || (f->invoice != NULL && f->invoice->number[0] != '\0')) {
         return "invoice";
     }
     return "attachment";

@@ -154,7 +154,8 @@ static const struct opt opts[] = {
      "file holding a token (16+ bytes) that may read the tenant series of /metrics (the "
      "operator token may too); without a token /metrics shows node series only"},
     {"outbound-allow", OPT_LIST, OFF(outbound_allow), NULL, 0, 0,
-     "HOST[:PORT] or CIDR a webhook or ERP submission may reach although it is loopback, "
+     "HOST[:PORT] or CIDR a webhook, ERP submission or the recognition service may reach "
+     "although it is loopback, "
      "private, link-local or otherwise internal (refused by default; repeatable; a "
      "cluster member's address needs its HOST:PORT named; docs/webhooks.md)"},
 };
