@@ -43,6 +43,7 @@ struct api_config {
     const char *metrics_token;   /* may read tenant-labelled /metrics series (NULL: only
                                     the operator token) */
     struct outbox *outbox;       /* webhook deliveries, for /metrics (borrowed) */
+    struct recognizer *recognizer; /* the recognition hook (borrowed); NULL: none */
     struct outbound *outbound;   /* where webhooks may point (borrowed) */
     struct http_client *http;    /* the vendor's fileDownUrl downloads (borrowed; NULL:
                                     refused) */

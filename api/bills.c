@@ -330,6 +330,7 @@ static json_t *file_json(const FileRecord *f, size_t position)
     json_object_set_new(j, "merged_into", f->merged_into[0] != '\0'
                                               ? json_string(f->merged_into)
                                               : json_null());
+    json_object_set_new(j, "recognition", archive_recognition_json(f->recognition));
     return j;
 }
 

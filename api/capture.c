@@ -46,6 +46,7 @@ struct capture {
     char idem[ARCHIVE_ID_MAX + 1];
     char file_id[ARCHIVE_FILE_ID_BYTES + 1];
     char format[8];
+    int recognize; /* 1 asked, -1 refused, 0 automatic (api/recognition.c) */
 
     struct blob_in up;
 
@@ -241,6 +242,9 @@ static void propose_capture(struct capture *c)
         f.invoice = &inv;
     }
     f.structured_invoice = strcmp(c->format, "xml") == 0 || strcmp(c->format, "ofd") == 0;
+    f.recognize = c->recognize > 0 ||
+                  (c->recognize == 0 &&
+                   api_recognition_auto(c->api, c->category, c->format, f.invoice != NULL));
     api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, c->idem);
     cmd.tenant = c->tenant;
     cmd.operator_ = c->actor;
@@ -484,7 +488,8 @@ void api_handle_upload(struct api_call *call)
     snprintf(c->image_no, sizeof c->image_no, "%.*s", ARCHIVE_IMAGE_NO_MAX, call->param);
     snprintf(c->idem, sizeof c->idem, "%s", idem != NULL ? idem : "");
     archive_new_file_id(c->file_id);
-    if (!capture_params(call, c) || !capture_data_params(call, c)) {
+    if (!capture_params(call, c) || !capture_data_params(call, c) ||
+        !api_recognition_param(call, c->category, c->invoice[0][0] != '\0', &c->recognize)) {
         capture_free(c);
         return;
     }

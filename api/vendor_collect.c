@@ -53,7 +53,8 @@ struct collect {
     char scan_bill_no[ARCHIVE_IMAGE_NO_MAX + 1];
     char bill_type[TEXT_MAX + 1];
     char resource[TEXT_MAX + 1];
-    bool need_recognition;
+    int recognize; /* needRecognition: 1 asked, -1 refused ("0"), 0 automatic */
+    bool file_type_given;
     bool has_url;
     char url[URL_MAX + 1];
     char name[ARCHIVE_FILE_ID_BYTES + SUFFIX_MAX + 2];
@@ -195,6 +196,7 @@ static int value(void *arg, const char *key, enum json_stream_kind kind, const c
         }
         snprintf(ft, sizeof ft, "%s", len > 0 ? text : "attach");
         memcpy(c->file_type, ft, sizeof ft);
+        c->file_type_given = len > 0;
         return 0;
     }
     if (strcmp(key, "scanBillNo") == 0) {
@@ -212,14 +214,13 @@ static int value(void *arg, const char *key, enum json_stream_kind kind, const c
         return text_field(c, key, text, len, c->resource, TEXT_MAX);
     }
     if (strcmp(key, "needRecognition") == 0) {
-        c->need_recognition = len == 1 && text[0] == '1';
-        if (c->need_recognition) {
-            /* The recognition hook is configured with --recognition-url; this node has
-             * none, so the request is refused rather than silently not recognised. */
-            collect_refuse(c, 400, API_E_INVALID_FIELD,
-                           "needRecognition \"1\" needs a recognition service, and this node "
-                           "has none configured (--recognition-url); send needRecognition "
-                           "\"0\" or ask the operator");
+        c->recognize = len == 1 && text[0] == '1' ? 1 : len > 0 ? -1 : 0;
+        if (c->recognize > 0 && !recognizer_configured(c->api->config.recognizer)) {
+            /* Refused at once rather than silently not recognised. */
+            enum api_error code;
+            char why[256];
+            int st = api_recognition_explicit(c->api, "", false, &code, why, sizeof why);
+            collect_refuse(c, st, code, "needRecognition \"1\": %s", why);
             return BASE_EINVAL;
         }
         return 0;
@@ -350,7 +351,14 @@ static void propose_collect(struct collect *c)
     f.scan_bill_no = c->scan_bill_no;
     f.bill_type = c->bill_type;
     f.resource = c->resource;
-    f.need_recognition = c->need_recognition;
+    /* As a native capture: asked for, or an invoice image without data on a node with
+     * a recognition service (api/recognition.c); it is queued when the file joins its
+     * bill (archive/apply_collect.c). */
+    f.need_recognition =
+        c->recognize > 0 ||
+        (c->recognize == 0 && api_recognition_auto(c->api, strcmp(c->file_type, "invoice") == 0
+                                                               ? "invoice" : "attachment",
+                                                   c->format, c->einv_read));
     if (c->einv_read) {
         einvoice_to_proto(&c->einv, &inv);
         f.invoice = &inv;
@@ -603,6 +611,21 @@ static void on_body_done(struct http_request *req, int status)
         collect_refuse(c, 400, API_E_INVALID_JSON, "%s", err.msg);
     } else if (c->status == 0 && !c->b64_seen && !c->has_url) {
         collect_refuse(c, 400, API_E_INVALID_FIELD, "send the file as base64 (or fileDownUrl)");
+    }
+    if (c->status == 0 && c->recognize > 0) {
+        /* Recognition reads invoices: a file asked for it is one unless told otherwise. */
+        enum api_error code;
+        char why[256];
+        int st;
+        if (!c->file_type_given) {
+            snprintf(c->file_type, sizeof c->file_type, "invoice");
+        }
+        st = api_recognition_explicit(c->api, strcmp(c->file_type, "attach") == 0
+                                                  ? "attachment" : c->file_type,
+                                      false, &code, why, sizeof why);
+        if (st != 0) {
+            collect_refuse(c, st, code, "needRecognition \"1\": %s", why);
+        }
     }
     snprintf(c->name, sizeof c->name, "%s%s%s", c->file_no, c->suffix[0] != '\0' ? "." : "",
              c->suffix);

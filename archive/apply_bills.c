@@ -116,6 +116,9 @@ static const char *classify(const AddFile *f)
     if (f->category[0] != '\0') {
         return f->category;
     }
+    if (f->recognize) {
+        return "invoice"; /* asked to be read as an invoice */
+    }
     if (f->has_cover_code) {
         return "cover";
     }
@@ -201,6 +204,7 @@ static int count_blob_ref(struct txn *t, const AddFile *f, bool *fresh)
 static void store_file(struct txn *t, const AddFile *f, const char *category, bool amended)
 {
     FileRecord rec = FILE_RECORD__INIT;
+    Recognition recognition = RECOGNITION__INIT;
     struct key k;
     rec.amended = amended;
     rec.batch = f->batch;
@@ -222,6 +226,11 @@ static void store_file(struct txn *t, const AddFile *f, const char *category, bo
     rec.captured_by = t->cmd->operator_;
     rec.captured_ms = t->cmd->time_ms;
     rec.index = t->index;
+    /* Recognition fills an invoice's missing data; data given with the file wins. */
+    if (f->recognize && rec.invoice == NULL && strcmp(category, "invoice") == 0) {
+        recognition_request(t, &recognition, f->file_id);
+        rec.recognition = &recognition;
+    }
     key_pair(&k, t->cmd->tenant, f->file_id);
     put_record(t, ARCHIVE_CF_FILES, &k, &rec.base);
 }

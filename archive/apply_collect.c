@@ -244,6 +244,7 @@ static int clear_bill(struct txn *t, BillRecord *bill, BillOrder *order)
 static int join_bill(struct txn *t, BillRecord *bill, BillOrder *order, CollectedRecord *r)
 {
     FileRecord f = FILE_RECORD__INIT;
+    Recognition recognition = RECOGNITION__INIT;
     const char *category = collect_category(r->file_type);
     struct usage_delta d = {.bytes = (int64_t)r->size, .files = 1};
     struct key k;
@@ -278,8 +279,12 @@ static int join_bill(struct txn *t, BillRecord *bill, BillOrder *order, Collecte
     f.captured_ms = r->collected_ms;
     f.index = t->index;
     f.amended = state_in(bill, AMENDABLE) && strcmp(bill->mode, "sync") == 0;
-    /* needRecognition travels with the file; the recognition hook (--recognition-url)
-     * picks it up from here once it exists on this branch (see docs/design.md). */
+    /* needRecognition: the file is queued for the recognition hook as a native capture
+     * asking for it is (archive/apply_recognition.c); data read from the file wins. */
+    if (r->need_recognition && f.invoice == NULL && strcmp(category, "invoice") == 0) {
+        recognition_request(t, &recognition, r->file_no);
+        f.recognition = &recognition;
+    }
     put_file(t, &f);
     bill->files++;
     count_category(bill, category, +1);

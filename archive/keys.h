@@ -23,6 +23,8 @@
  *   categories tenant \0 code                  -> CategoryRecord (custom attachment ones)
  *   batches tenant \0 batch \0 file_id          -> image_no (files of a capture batch)
  *   nodes  id (be64)                            -> NodeRecord (cluster members)
+ *   recognition tenant \0 file_id               -> next attempt ms (be64): files waiting
+ *                                                 for the recognition hook (pending only)
  *   collected tenant \0 file_no                 -> CollectedRecord (fileCollect)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
@@ -71,6 +73,7 @@ enum archive_cf {
     ARCHIVE_CF_BATCHES,
     /* New families go last. */
     ARCHIVE_CF_NODES, /* cluster members (archive/nodes.c) */
+    ARCHIVE_CF_RECOGNITION, /* files queued for the recognition hook (recognition.c) */
     ARCHIVE_CF_COLLECTED, /* files collected ahead of their bill (archive/collect.h) */
     ARCHIVE_CF_COUNT,
 };

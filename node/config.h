@@ -66,6 +66,14 @@ struct node_config {
     uint64_t login_source_failures;
     char *metrics_token_file;
     struct config_list outbound_allow;  /* receivers tenants' requests may reach */
+    char *recognition_url;              /* the recognition service; NULL: none */
+    char *recognition_secret_file;
+    uint64_t recognition_timeout_ms;
+    uint64_t recognition_attempts;
+    uint64_t recognition_retry_ms;
+    uint64_t recognition_retry_max_ms;
+    uint64_t recognition_concurrency;
+    uint64_t recognition_max_bytes;
 };
 
 /* Fills @c from defaults, then the config file (--config), then the flags. On a bad

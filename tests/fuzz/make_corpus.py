@@ -496,6 +496,28 @@ def seeds_einvoice():
             write("ofd", "parts-" + stem, b"\x03" + sep.join(parts))
 
 
+def seeds_recognition_answer():
+    """Recognition services' answers (fuzz_recognition_answer.c, docs/recognition.md)."""
+    inv = {"number": "23440000000000012345", "code": "044001", "date": "2026-11-20",
+           "amount": "100.00", "tax": "13.00", "total": "113.00"}
+    write("recognition_answer", "full", json.dumps({"invoice": inv}))
+    write("recognition_answer", "extra-members", json.dumps(
+        {"invoice": dict(inv, seller_tax_no="91440300MA5XXXXXX1", buyer_tax_no="X"),
+         "confidence": 0.97, "pages": [1, 2]}))
+    write("recognition_answer", "number-only", '{"invoice":{"number":"1"}}')
+    write("recognition_answer", "nulls", '{"invoice":{"number":"7","code":null,"tax":null}}')
+    write("recognition_answer", "unicode", json.dumps(
+        {"invoice": {"number": "\u53d1\u7968-1", "date": "2026\u5e7411\u670820\u65e5"}},
+        ensure_ascii=False))
+    write("recognition_answer", "no-number", '{"invoice":{"number":""}}')
+    write("recognition_answer", "number-not-string", '{"invoice":{"number":12345}}')
+    write("recognition_answer", "bad-amount", '{"invoice":{"number":"1","amount":"12,50"}}')
+    write("recognition_answer", "too-long", json.dumps({"invoice": {"number": "9" * 65}}))
+    write("recognition_answer", "duplicate", '{"invoice":{"number":"1"},"invoice":{}}')
+    write("recognition_answer", "not-object", '["invoice"]')
+    write("recognition_answer", "error", '{"error":"not an invoice"}')
+
+
 def main():
     seeds_einvoice()
     seeds_command_apply()
@@ -507,6 +529,7 @@ def main():
     seeds_outbound()
     seeds_peer_answer()
     seeds_propose_result()
+    seeds_recognition_answer()
     seeds_blob_chunks()
     seeds_pdf_pages()
     seeds_http_request()

@@ -13,7 +13,8 @@ import threading
 import time
 import unittest
 
-from imgarc_node import make_pdf, random_bytes
+from imgarc_node import make_jpg, make_pdf, random_bytes, scratch_dir
+import test_recognition as recognition
 import test_tenants_licenses as licenses
 
 
@@ -185,7 +186,7 @@ class VendorCollectTest(licenses.LicenseTestCase):
         r = self.collect(b"abc", fileType="photo")
         self.assertVendorError(r, 400, 11005, "fileType")
         r = self.collect(b"abc", needRecognition="1")
-        self.assertVendorError(r, 400, 11005, "--recognition-url")
+        self.assertVendorError(r, 409, 11040, "--recognition-url")
         r = self.vendor("/kapi/app/bds/fileCollect", None, raw=b'{"base64": "QUJD"')
         self.assertVendorError(r, 400, 11004)
         r = self.vendor("/kapi/app/bds/fileCollect", {"base64": "QUJD"}, token="nope")
@@ -363,6 +364,57 @@ class CollectCleanupTest(VendorCollectTest):
         self.assertIn("collected files older than 2 s", self.node.log_text())
 
     # The other cases run on the first node only.
+    test_collect_submit_and_read_natively = None
+    test_retried_submit_adds_nothing = None
+    test_save_types_and_model_types = None
+    test_submit_erp = None
+    test_refusals = None
+    test_license_and_quota = None
+    test_large_body_streams_in_bounded_memory = None
+    test_file_down_url = None
+    test_an_e_invoice_brings_its_data = None
+
+
+class CollectRecognitionTest(VendorCollectTest):
+    """needRecognition "1" on a node with a recognition service (--recognition-url):
+    the collected invoice image is sent to it once it joins its bill, and the answer
+    fills its invoice data; a cover cannot ask for it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.make_keys()
+        cls.service = recognition.Service()
+        cls.addClassCleanup(cls.service.stop)
+        d = scratch_dir("collect-recognition-secret")
+        path = os.path.join(d, "secret")
+        with open(path, "w") as f:
+            f.write(recognition.SECRET + "\n")
+        os.chmod(path, 0o600)
+        cls.node = cls.start_class_node("vendor-collect-recognition", args=[
+            "--license-pubkey", cls.key.public, "--recognition-url", cls.service.url,
+            "--recognition-secret-file", path, "--recognition-retry-ms", "200",
+            "--recognition-retry-max-ms", "400"])
+
+    def test_need_recognition(self):
+        scan = make_jpg(30000, seed=79)
+        d = self.collected(scan, needRecognition="1", fileSuffix="jpg")
+        self.assertEqual(d["fileType"], "invoice")  # asked to be read: an invoice
+        r = self.collect(scan, needRecognition="1", fileType="cover")
+        self.assertVendorError(r, 400, 11011, "recognition reads invoices")
+        r = self.submit("VC-REC", [{"fileNo": d["fileNo"]}], modelType=1)
+        self.assertStatus(r, 200)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            f = self.files_of("VC-REC")[0]
+            if f["recognition"] is not None and f["recognition"]["state"] != "pending":
+                break
+            time.sleep(0.1)
+        self.assertEqual(f["recognition"]["state"], "done", f)
+        self.assertEqual(f["invoice"]["number"], recognition.ANSWER["invoice"]["number"])
+        sent = self.service.requests_for("VC-REC")
+        self.assertEqual(hashlib.sha256(sent[0]["body"]).hexdigest(),
+                         hashlib.sha256(scan).hexdigest())
+
     test_collect_submit_and_read_natively = None
     test_retried_submit_adds_nothing = None
     test_save_types_and_model_types = None
