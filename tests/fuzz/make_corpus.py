@@ -518,6 +518,24 @@ def seeds_recognition_answer():
     write("recognition_answer", "error", '{"error":"not an invoice"}')
 
 
+def seeds_json_stream():
+    """fileCollect bodies (fuzz_json_stream.c): a piece-size byte, then the body."""
+    write("json_stream", "collect-pdf", b'\x10{"base64": "JVBERi0xLjQKJcfsj6IK", '
+          b'"fileSuffix": "pdf", "fileType": "invoice", "scanBillNo": "VC-1", '
+          b'"needRecognition": "0"}')
+    write("json_stream", "collect-escaped", b'\x03{"fileType":"cover","base64":'
+          b'"QU\\/J\\nD\\r\\nQUJD\\u0041QQ==","billType":{"number":"BX","x":[1,2,'
+          b'{"y":"]"}]},"n":-1.5e3,"t":true,"z":null}')
+    write("json_stream", "collect-urlsafe-unpadded", b'\x00{"base64":"-_-_QUI",'
+          b'"resource":"REG_SDJ"}')
+    write("json_stream", "bad-base64", b'\x07{"base64":"ab$c"}')
+    write("json_stream", "bad-json", b'\x01{"base64":"QUJD" "x":1}')
+    write("json_stream", "surrogates", b'\x02{"a":"\\ud83d\\ude00\\u00e9",'
+          b'"skip":"\\ud800"}')
+    write("json_stream", "download", b'\x05{"fileDownUrl":"http://127.0.0.1:8080/x.pdf",'
+          b'"fileSuffix":"pdf"}')
+
+
 def main():
     seeds_einvoice()
     seeds_command_apply()
@@ -530,6 +548,7 @@ def main():
     seeds_peer_answer()
     seeds_propose_result()
     seeds_recognition_answer()
+    seeds_json_stream()
     seeds_blob_chunks()
     seeds_pdf_pages()
     seeds_http_request()
