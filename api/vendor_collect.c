@@ -22,7 +22,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "archive/collect.h"
 #include "archive/document.h"
 #include "archive/einvoice.h"
 #include "archive/license.h"
