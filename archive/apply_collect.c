@@ -211,8 +211,16 @@ static bool load_listed(struct txn *t, const SubmitCollected *c, CollectedRecord
 static int clear_bill(struct txn *t, BillRecord *bill, BillOrder *order)
 {
     size_t n = order->n_file_ids;
-    char **ids = xcalloc(n > 0 ? n : 1, sizeof *ids);
+    char **ids;
     int rv = 0;
+    if (n > 0 && !state_in(bill, EDITABLE)) {
+        refuse(t, ARCHIVE_R_INVALID_STATE,
+               "bill %s is %s: saveType upload replaces a bill's files only before it is "
+               "submitted; use saveType add for a supplementary scan",
+               bill->image_no, bill->state);
+        return BASE_ENOTFOUND;
+    }
+    ids = xcalloc(n > 0 ? n : 1, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
         ids[i] = xstrdup(order->file_ids[i]);
     }
@@ -221,12 +229,17 @@ static int clear_bill(struct txn *t, BillRecord *bill, BillOrder *order)
         if ((rv = load_bill_file(t, bill, ids[i], &f)) != 0) {
             break;
         }
-        if (f->n_parts > 0 || f->merged_into[0] != '\0' ||
-            (f->match[0] != '\0' && strcmp(f->match, "matched") == 0)) {
+        if (f->n_parts > 0 || f->merged_into[0] != '\0') {
             refuse(t, ARCHIVE_R_INVALID_STATE,
-                   "bill %s has merged or matched files: saveType upload cannot replace "
-                   "them; use saveType add",
+                   "bill %s has merged files: saveType upload cannot replace them (split "
+                   "them first, or use saveType add)",
                    bill->image_no);
+            rv = BASE_ENOTFOUND;
+        } else if (f->match[0] != '\0') {
+            refuse(t, ARCHIVE_R_MATCH_LOCKED,
+                   "file %s of bill %s is matched to invoice %s: matched invoices are "
+                   "locked; use saveType add",
+                   f->file_id, bill->image_no, f->match);
             rv = BASE_ENOTFOUND;
         } else {
             rv = remove_file(t, bill, order, f);

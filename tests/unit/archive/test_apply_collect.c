@@ -289,6 +289,23 @@ static void upload_replaces_and_add_appends(void **state)
     assert_int_equal(u->physical_bytes, 30);
     archive_free_usage(u);
     assert_int_equal(blob_refs(f, 1), 0);
+    /* Once submitted, the files are not replaced any more. */
+    {
+        Command cmd = COMMAND__INIT;
+        SubmitBill sb = SUBMIT_BILL__INIT;
+        char *d[] = {"fu4"};
+        sb.image_no = "BX-U";
+        cmd.body_case = COMMAND__BODY_SUBMIT;
+        cmd.submit = &sb;
+        apply_as(f, "default", T0 + 2, &cmd, &res);
+        assert_int_equal(res.status, ARCHIVE_OK);
+        collect(f, "fu4", "attach", 5, 4, &res);
+        submit_collected(f, "BX-U", d, 1, false, true, &res);
+        assert_int_equal(res.status, ARCHIVE_R_INVALID_STATE);
+        assert_int_equal(archive_get_order(&f->a, "default", "BX-U", &order, &err), 0);
+        assert_int_equal(order->n_file_ids, 1);
+        archive_free_order(order);
+    }
 }
 
 static void collect_needs_a_license_room_and_a_new_number(void **state)
