@@ -89,10 +89,8 @@ struct collect {
     struct repl_propose prop;
 };
 
-static void collect_refuse(struct collect *c, int status, enum api_error code, const char *fmt,
-                           ...) __attribute__((format(printf, 4, 5)));
-static void collect_refuse(struct collect *c, int status, enum api_error code, const char *fmt,
-                           ...)
+__attribute__((format(printf, 4, 5))) static void
+collect_refuse(struct collect *c, int status, enum api_error code, const char *fmt, ...)
 {
     va_list ap;
     if (c->status != 0) {
@@ -123,16 +121,6 @@ static enum json_stream_mode member(void *arg, const char *key)
     return JSON_STREAM_COLLECT;
 }
 
-static bool one_of(const char *s, const char *const *set)
-{
-    for (; *set != NULL; set++) {
-        if (strcmp(s, *set) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Copies a text field, refusing one too long. */
 static int text_field(struct collect *c, const char *key, const char *text, size_t len,
                       char *buf, size_t max)
@@ -149,7 +137,6 @@ static int text_field(struct collect *c, const char *key, const char *text, size
 static int value(void *arg, const char *key, enum json_stream_kind kind, const char *text,
                  size_t len)
 {
-    static const char *const types[] = {"invoice", "cover", "attach", NULL};
     struct collect *c = arg;
     if (kind == JSON_STREAM_NULL) {
         return 0;
@@ -188,7 +175,9 @@ static int value(void *arg, const char *key, enum json_stream_kind kind, const c
     }
     if (strcmp(key, "fileType") == 0) {
         char ft[16];
-        if (len >= sizeof ft || strlen(text) != len || (len > 0 && !one_of(text, types))) {
+        bool known = strcmp(text, "invoice") == 0 || strcmp(text, "cover") == 0 ||
+                     strcmp(text, "attach") == 0;
+        if (len >= sizeof ft || strlen(text) != len || (len > 0 && !known)) {
             collect_refuse(c, 400, API_E_INVALID_FIELD,
                            "fileType must be invoice, cover or attach");
             return BASE_EINVAL;
