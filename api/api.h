@@ -43,7 +43,10 @@ struct api_config {
     const char *metrics_token;   /* may read tenant-labelled /metrics series (NULL: only
                                     the operator token) */
     struct outbox *outbox;       /* webhook deliveries, for /metrics (borrowed) */
+    struct recognizer *recognizer; /* the recognition hook (borrowed); NULL: none */
     struct outbound *outbound;   /* where webhooks may point (borrowed) */
+    struct http_client *http;    /* the vendor's fileDownUrl downloads (borrowed; NULL:
+                                    refused) */
     struct keeper *keeper;       /* copies of blobs on other nodes (borrowed) */
     unsigned replicas;           /* R and W, for answers about placement */
     unsigned write_quorum;

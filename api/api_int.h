@@ -240,6 +240,13 @@ bool api_vendor_field(struct api_call *call, json_t *o, const char *name, size_t
 bool api_vendor_need(struct api_call *call, json_t *o, const char *name, size_t max,
                      char *buf);
 
+/* vendor_collect.c and vendor_submit.c: fileCollect and scanBillSubmit
+ * (docs/integrators-capture.md). A collected file's srcPath is this prefix, its fileNo,
+ * "/" and its name. */
+#define API_VENDOR_SRC_PREFIX "collect/"
+void api_handle_vendor_file_collect(struct api_call *call);
+void api_handle_vendor_scan_bill_submit(struct api_call *call);
+
 /* Frees the api once its server, timers and jobs are all done (server.c). */
 void api_maybe_free(struct api *api);
 
@@ -279,5 +286,23 @@ json_t *api_time_json(uint64_t ms);
 const char *api_content_type(const char *format);
 /* Reads an Idempotency-Key header: NULL when absent, "" when invalid. */
 const char *api_idempotency_key(struct http_request *req);
+
+/* The recognition hook (recognition.c). A capture asks for it explicitly (the native
+ * upload's ?recognize=true, the vendor's needRecognition "1"), or an image captured as
+ * an invoice without invoice data is queued when this node has --recognition-url; the
+ * caller then sets AddFile.recognize. */
+/* Whether a capture of @category ("" when the classification decides) with or without
+ * invoice data may ask for recognition: 0, or the HTTP status to refuse with (409 when
+ * this node has no --recognition-url, 400 when the file cannot be an invoice to read),
+ * with *@code and a message for the caller in @why. */
+int api_recognition_explicit(const struct api *api, const char *category, bool has_invoice,
+                             enum api_error *code, char *why, size_t why_size);
+/* Whether a capture that did not ask is queued anyway. */
+bool api_recognition_auto(const struct api *api, const char *category, const char *format,
+                          bool has_invoice);
+/* Reads ?recognize=true|false of a native upload into *@out (1 asked, -1 refused, 0 not
+ * said: automatic); false after answering 4xx. */
+bool api_recognition_param(struct api_call *call, const char *category, bool has_invoice,
+                           int *out);
 
 #endif

@@ -108,7 +108,9 @@ static bool parse_invoice(struct api_call *call, json_t *v, Invoice *inv)
            string_field(call, v, "code", &inv->code) &&
            string_field(call, v, "date", &inv->date) &&
            string_field(call, v, "amount", &inv->amount) &&
-           string_field(call, v, "tax", &inv->tax) && string_field(call, v, "total", &inv->total);
+           string_field(call, v, "tax", &inv->tax) && string_field(call, v, "total", &inv->total) &&
+           string_field(call, v, "seller_tax_no", &inv->seller_tax_no) &&
+           string_field(call, v, "buyer_tax_no", &inv->buyer_tax_no);
 }
 
 /* The ERP's identity of the bill (the vendor's erpBillPush fields), checked by the
@@ -350,6 +352,7 @@ static json_t *file_json(const FileRecord *f, size_t position)
     json_object_set_new(j, "merged_into", f->merged_into[0] != '\0'
                                               ? json_string(f->merged_into)
                                               : json_null());
+    json_object_set_new(j, "recognition", archive_recognition_json(f->recognition));
     return j;
 }
 

@@ -1,7 +1,9 @@
 /* Capture: POST /api/v1/bills/{image_no}/files.
  *
  * The body streams into the blob store (replication/blob_in.c) while a worker looks at its bytes
- * (format, cover code, PDF pages). Once the blob is durable and in place here, copies
+ * (the leading bytes, the cover code, a first guess at a PDF's pages); the worker that
+ * finishes the file then reads what it is (archive/document.h: the format from the
+ * content, a PDF's pages from qpdf). Once the blob is durable and in place here, copies
  * go to the other nodes placement chooses (replication/keeper.c); as soon as the write
  * quorum of durable copies exists an AddFile command is proposed (the other copies go
  * on in the keeper), and the client gets 201 after it is applied. */
@@ -10,8 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "archive/document.h"
+#include "archive/einvoice.h"
 #include "archive/license.h"
 #include "archive/users.h"
 #include "base/clock.h"
@@ -43,16 +46,24 @@ struct capture {
     char idem[ARCHIVE_ID_MAX + 1];
     char file_id[ARCHIVE_FILE_ID_BYTES + 1];
     char format[8];
+    int recognize; /* 1 asked, -1 refused, 0 automatic (api/recognition.c) */
 
     struct blob_in up;
 
-    /* Content inspection, done by the worker on the bytes it writes. */
+    /* Content inspection, done by the worker on the bytes it writes... */
     char carry[CARRY_BYTES];
     size_t carry_len;
-    uint8_t head[8];
+    uint8_t head[DOCUMENT_HEAD_BYTES];
     size_t head_len;
     bool cover_code_seen;
-    uint32_t pdf_pages;
+    uint32_t pdf_pages; /* the byte scan's count, then qpdf's when it read the file */
+    /* ...and on the whole file once it is written (examine()). */
+    bool pdf_unread;          /* a PDF qpdf could not read: the scan's count stands */
+    struct base_err pdf_err;  /* why, logged on the loop */
+    struct einvoice einv;     /* the data of an e-invoice file, when einv_read */
+    bool einv_read;
+    bool einv_unread;         /* an XML or OFD invoice without readable data */
+    struct base_err einv_err; /* why, logged on the loop */
 
     struct keeper_copies copies;
     struct repl_propose prop;
@@ -70,26 +81,6 @@ static void capture_fail(struct capture *c, int status, enum api_error code, con
     c->api->captures_failed++;
     api_respond_error(c->api, c->req, status, code, "%s", msg);
     capture_free(c);
-}
-
-/* Counts "/Type /Page" (not "/Pages") in a window; a PDF's page objects. memmem
- * jumps between candidates, so a chunk costs about a memchr pass. */
-static uint32_t count_pages(const char *p, size_t n)
-{
-    uint32_t pages = 0;
-    const char *end = p + n;
-    const char *at = p;
-    while ((at = memmem(at, (size_t)(end - at), "/Type", 5)) != NULL) {
-        const char *q = at + 5;
-        while (q < end && (*q == ' ' || *q == '\r' || *q == '\n')) {
-            q++;
-        }
-        if (end - q >= 5 && memcmp(q, "/Page", 5) == 0 && (end - q == 5 || q[5] != 's')) {
-            pages++;
-        }
-        at += 5;
-    }
-    return pages;
 }
 
 /* Looks at the bytes being written: magic number, the cover code, PDF pages. The
@@ -110,7 +101,7 @@ static void inspect(struct blob_in *u, const char *data, size_t len)
         c->cover_code_seen = true;
     }
     if (c->head_len >= 4 && memcmp(c->head, "%PDF", 4) == 0) {
-        c->pdf_pages += count_pages(data, len);
+        c->pdf_pages += document_pdf_scan_pages(data, len);
     }
     /* Matches that straddle the chunk boundary. */
     memcpy(window, c->carry, c->carry_len);
@@ -120,6 +111,45 @@ static void inspect(struct blob_in *u, const char *data, size_t len)
     }
     memcpy(c->carry, data + len - take, take);
     c->carry_len = take;
+}
+
+/* An e-invoice (数电票 XML, OFD) captured as an invoice or with no category, and
+ * without invoice data from the caller: its data is read from the file, as if the
+ * caller had given it (archive/einvoice.h). A zip that says nothing by its name and
+ * reads as an OFD invoice becomes an "ofd". */
+static void examine_invoice(struct capture *c, const char *path)
+{
+    const char *kind = einvoice_kind(c->format, c->head, c->head_len);
+    if (kind == NULL || c->invoice[0][0] != '\0' ||
+        (c->category[0] != '\0' && strcmp(c->category, "invoice") != 0)) {
+        return;
+    }
+    if (einvoice_read_file(path, kind, &c->einv, &c->einv_err) == 0) {
+        c->einv_read = true;
+        snprintf(c->format, sizeof c->format, "%s", kind);
+    } else {
+        c->einv_unread = strcmp(c->format, kind) == 0; /* not for any zip */
+    }
+}
+
+/* The whole file, on the worker that finished it: the format from the content first
+ * (a JPEG named x.pdf is a JPEG), and a PDF's pages from qpdf, which reads the page
+ * tree wherever it is (object streams included). A PDF qpdf cannot read keeps the
+ * byte scan's count: the capture goes on. */
+static void examine(struct blob_in *u, const char *path)
+{
+    struct capture *c = u->data;
+    uint32_t pages;
+    snprintf(c->format, sizeof c->format, "%s", document_format(c->head, c->head_len, c->name));
+    examine_invoice(c, path);
+    if (strcmp(c->format, "pdf") != 0) {
+        return;
+    }
+    if (document_pdf_pages(path, &pages, &c->pdf_err) != 0) {
+        c->pdf_unread = true;
+    } else if (pages > 0) {
+        c->pdf_pages = pages;
+    }
 }
 
 /* ---- After the body: durable, then proposed ---- */
@@ -171,21 +201,6 @@ static void capture_digest(const struct capture *c, uint8_t out[32])
     crypto_generichash_final(&st, out, 32);
 }
 
-static const char *format_from_magic(const uint8_t *h, size_t n)
-{
-    if (n >= 4 && memcmp(h, "%PDF", 4) == 0)
-        return "pdf";
-    if (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF)
-        return "jpg";
-    if (n >= 8 && memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0)
-        return "png";
-    if (n >= 4 && (memcmp(h, "II*\0", 4) == 0 || memcmp(h, "MM\0*", 4) == 0))
-        return "tiff";
-    if (n >= 5 && memcmp(h, "<?xml", 5) == 0)
-        return "xml";
-    return NULL;
-}
-
 /* The blob has its write quorum of durable copies: the capture is proposed. */
 static void propose_capture(struct capture *c)
 {
@@ -222,8 +237,14 @@ static void propose_capture(struct capture *c)
         inv.tax = c->invoice[4];
         inv.total = c->invoice[5];
         f.invoice = &inv;
+    } else if (c->einv_read) {
+        einvoice_to_proto(&c->einv, &inv);
+        f.invoice = &inv;
     }
     f.structured_invoice = strcmp(c->format, "xml") == 0 || strcmp(c->format, "ofd") == 0;
+    f.recognize = c->recognize > 0 ||
+                  (c->recognize == 0 &&
+                   api_recognition_auto(c->api, c->category, c->format, f.invoice != NULL));
     api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, c->idem);
     cmd.tenant = c->tenant;
     cmd.operator_ = c->actor;
@@ -256,7 +277,6 @@ static void copied(struct keeper_copies *kc, int status)
 static void uploaded(struct blob_in *u, int status)
 {
     struct capture *c = u->data;
-    const char *magic = format_from_magic(c->head, c->head_len);
     int rv;
     if (status != 0) {
         c->api->captures_failed++;
@@ -264,8 +284,15 @@ static void uploaded(struct blob_in *u, int status)
         capture_free(c);
         return;
     }
-    if (strcmp(c->format, "bin") == 0 && magic != NULL) {
-        snprintf(c->format, sizeof c->format, "%s", magic);
+    if (c->pdf_unread) {
+        LOG_INFO("capture", "request_id=%s file_id=%s: pages=%u from the byte scan, the PDF "
+                 "library cannot read the file: %s",
+                 c->req->request_id, c->file_id, c->pdf_pages > 0 ? c->pdf_pages : 1,
+                 c->pdf_err.msg);
+    }
+    if (c->einv_unread) {
+        LOG_INFO("capture", "request_id=%s file_id=%s: no invoice data read from the %s: %s",
+                 c->req->request_id, c->file_id, c->format, c->einv_err.msg);
     }
     memcpy(c->copies.hash, c->up.writer.hash, BLOB_HASH_BYTES);
     c->copies.size = c->up.writer.size;
@@ -302,25 +329,6 @@ static bool valid_file_name(const char *s)
         }
     }
     return utf8_valid(s, n);
-}
-
-static const char *format_from_name(const char *name)
-{
-    static const char *const known[][2] = {
-        {"pdf", "pdf"},   {"ofd", "ofd"},   {"xml", "xml"},   {"png", "png"},  {"jpg", "jpg"},
-        {"jpeg", "jpg"},  {"tif", "tiff"},  {"tiff", "tiff"}, {"doc", "doc"},  {"docx", "docx"},
-        {"xls", "xls"},   {"xlsx", "xlsx"}, {"ppt", "ppt"},   {"pptx", "pptx"}, {"txt", "txt"},
-    };
-    const char *dot = strrchr(name, '.');
-    if (dot == NULL) {
-        return "bin";
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
-        if (strcasecmp(dot + 1, known[i][0]) == 0) {
-            return known[i][1];
-        }
-    }
-    return "bin";
 }
 
 /* Reads ?barcode=, ?batch= and the invoice_* fields; false after responding. */
@@ -405,7 +413,8 @@ static bool capture_params(struct api_call *call, struct capture *c)
         snprintf(c->after, sizeof c->after, "%s", after != NULL ? after : "");
         snprintf(c->replace, sizeof c->replace, "%s", replace != NULL ? replace : "");
         c->amend = archive_actor_may(&call->access, PERM_AMEND);
-        snprintf(c->format, sizeof c->format, "%s", format_from_name(c->name));
+        /* The name's word until the content has its say (examine()). */
+        snprintf(c->format, sizeof c->format, "%s", document_format_from_name(c->name));
         ok = true;
     }
     free(category);
@@ -479,13 +488,15 @@ void api_handle_upload(struct api_call *call)
     snprintf(c->image_no, sizeof c->image_no, "%.*s", ARCHIVE_IMAGE_NO_MAX, call->param);
     snprintf(c->idem, sizeof c->idem, "%s", idem != NULL ? idem : "");
     archive_new_file_id(c->file_id);
-    if (!capture_params(call, c) || !capture_data_params(call, c)) {
+    if (!capture_params(call, c) || !capture_data_params(call, c) ||
+        !api_recognition_param(call, c->category, c->invoice[0][0] != '\0', &c->recognize)) {
         capture_free(c);
         return;
     }
     c->up.bp = &call->api->blob_path;
     c->up.req = call->req;
     c->up.inspect = inspect;
+    c->up.examine = examine;
     c->up.done = uploaded;
     c->up.data = c;
     blob_in_start(&c->up);

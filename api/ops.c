@@ -90,13 +90,14 @@ struct scrape {
     struct http_server_stats hs;
     struct repl_status rs;
     struct outbox_stats os; /* when api->config.outbox */
+    struct recognizer_stats rg; /* when api->config.recognizer */
     struct keeper_stats ks; /* when api->config.keeper */
     struct metrics *m;
 };
 
 /* Which rows a scrape writes: every node's, or only where the part they describe runs,
  * or only for a caller allowed to see the tenant-labelled series. */
-enum metric_when { WHEN_ALWAYS, WHEN_OUTBOX, WHEN_KEEPER, WHEN_TENANTS };
+enum metric_when { WHEN_ALWAYS, WHEN_OUTBOX, WHEN_KEEPER, WHEN_TENANTS, WHEN_RECOGNIZER };
 
 struct metric_row {
     const char *name;
@@ -222,6 +223,12 @@ GETTER(webhook_given_up, s->os.given_up)
 GETTER(webhook_in_flight, s->os.in_flight)
 GETTER(outbox_pending, repl_is_leader(s->api->repl) ? s->os.pending : 0)
 GETTER(license_warnings, s->os.license_warnings)
+GETTER(recognition_pending, repl_is_leader(s->api->repl) ? s->rg.pending : 0)
+GETTER(recognition_configured, s->rg.configured ? 1 : 0)
+GETTER(recognition_attempts_ok, s->rg.attempts_ok)
+GETTER(recognition_attempts_failed, s->rg.attempts_failed)
+GETTER(recognition_failed, s->rg.failed)
+GETTER(recognition_in_flight, s->rg.in_flight)
 GETTER(blobs_under_replicated, s->ks.under_replicated)
 GETTER(blobs_lost, s->ks.lost)
 GETTER(disk_full, s->api->blob_path.space.full ? 1.0 : 0.0)
@@ -437,6 +444,25 @@ static const struct metric_row rows[] = {
     {"imgarc_license_warnings_total", "counter",
      "license expiry warnings announced (30, 7, 1 days, expired)",
      license_warnings, NULL, WHEN_OUTBOX},
+    {"imgarc_recognition_pending", "gauge",
+     "files waiting for the recognition service at the leader's last look (0 on followers; "
+     "a leader without --recognition-url counts them too and sends nothing)",
+     recognition_pending, NULL, WHEN_RECOGNIZER},
+    {"imgarc_recognition_configured", "gauge",
+     "1 when this node has --recognition-url (every node should)",
+     recognition_configured, NULL, WHEN_RECOGNIZER},
+    {"imgarc_recognition_attempts_ok_total", "counter",
+     "recognition attempts answered with usable invoice data (on this node as leader)",
+     recognition_attempts_ok, NULL, WHEN_RECOGNIZER},
+    {"imgarc_recognition_attempts_failed_total", "counter",
+     "recognition attempts that failed (to be retried or given up)",
+     recognition_attempts_failed, NULL, WHEN_RECOGNIZER},
+    {"imgarc_recognition_failed_total", "counter",
+     "files whose recognition failed (a 4xx, an unusable answer, or the last attempt)",
+     recognition_failed, NULL, WHEN_RECOGNIZER},
+    {"imgarc_recognition_attempts_in_flight", "gauge",
+     "recognition attempts in flight",
+     recognition_in_flight, NULL, WHEN_RECOGNIZER},
     {"imgarc_blobs_under_replicated", "gauge",
      "referenced blobs with fewer live copies than wanted (last pass)",
      blobs_under_replicated, NULL, WHEN_KEEPER},
@@ -530,6 +556,7 @@ static bool row_wanted(const struct scrape *s, const struct metric_row *row, boo
     case WHEN_OUTBOX: return s->api->config.outbox != NULL;
     case WHEN_KEEPER: return s->api->config.keeper != NULL;
     case WHEN_TENANTS: return tenants;
+    case WHEN_RECOGNIZER: return s->api->config.recognizer != NULL;
     }
     return false;
 }
@@ -551,6 +578,9 @@ void api_handle_metrics(struct api_call *call)
     }
     if (api->config.keeper != NULL) {
         keeper_get_stats(api->config.keeper, &s.ks);
+    }
+    if (api->config.recognizer != NULL) {
+        recognizer_get_stats(api->config.recognizer, &s.rg);
     }
     for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
         const struct metric_row *row = &rows[i];

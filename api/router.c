@@ -103,6 +103,10 @@ static const struct route routes[] = {
      0},
     {HTTP_M_GET, "/api/v1/cluster/blobs/*", AUTH_OPERATOR, api_handle_cluster_blob, 0},
     {HTTP_M_GET, "/api/v1/cluster/digest", AUTH_OPERATOR, api_handle_cluster_digest, 0},
+    {HTTP_M_POST, "/kapi/app/bds/fileCollect", AUTH_TOKEN, api_handle_vendor_file_collect,
+     PERM_CAPTURE},
+    {HTTP_M_POST, "/kapi/app/bds/scanBillSubmit", AUTH_TOKEN,
+     api_handle_vendor_scan_bill_submit, PERM_CAPTURE},
 };
 
 static const char *method_name(enum http_method m)

@@ -179,13 +179,15 @@ void api_handle_list_schemes(struct api_call *call)
 static bool read_invoice(json_t *o, Invoice *inv, const char **why)
 {
     static const char *const amounts[] = {"amount", "tax", "total"};
-    const char *fields[] = {"number", "code", "date", "amount", "tax", "total"};
-    char **dst[] = {&inv->number, &inv->code, &inv->date, &inv->amount, &inv->tax, &inv->total};
+    const char *fields[] = {"number", "code",  "date",          "amount",
+                            "tax",    "total", "seller_tax_no", "buyer_tax_no"};
+    char **dst[] = {&inv->number, &inv->code,  &inv->date,          &inv->amount,
+                    &inv->tax,    &inv->total, &inv->seller_tax_no, &inv->buyer_tax_no};
     const char *key;
     json_t *v;
     if (!json_is_object(o)) {
         *why = "\"invoice\" must be an object {\"number\", \"code\", \"date\", \"amount\", "
-               "\"tax\", \"total\"}";
+               "\"tax\", \"total\", \"seller_tax_no\", \"buyer_tax_no\"}";
         return false;
     }
     json_object_foreach(o, key, v) {
@@ -197,8 +199,8 @@ static bool read_invoice(json_t *o, Invoice *inv, const char **why)
             }
         }
         if (!known) {
-            *why = "invoice fields are number, code, date, amount, tax and total, each a "
-                   "string of at most 64 characters";
+            *why = "invoice fields are number, code, date, amount, tax, total, seller_tax_no "
+                   "and buyer_tax_no, each a string of at most 64 characters";
             return false;
         }
     }

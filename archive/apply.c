@@ -131,7 +131,11 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(REMOVE_NODE, remove_node, apply_remove_node, WRITE_NONE)                        \
     X(SET_HOLDERS, set_holders, apply_set_holders, WRITE_NONE)                        \
     X(SET_NODE_STORAGE, set_node_storage, apply_set_node_storage, WRITE_NONE)         \
-    X(PURGE_BLOBS, purge_blobs, apply_purge_blobs, WRITE_NONE)
+    X(PURGE_BLOBS, purge_blobs, apply_purge_blobs, WRITE_NONE)                        \
+    X(RECOGNITION_RESULT, recognition_result, apply_recognition_result, WRITE_NONE)      \
+    X(COLLECT_FILE, collect_file, apply_collect_file, WRITE_NONE)                     \
+    X(SUBMIT_COLLECTED, submit_collected, apply_submit_collected, WRITE_BILL)         \
+    X(PURGE_COLLECTED, purge_collected, apply_purge_collected, WRITE_NONE)
 
 struct command_kind {
     const char *name;

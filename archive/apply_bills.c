@@ -136,6 +136,9 @@ static const char *classify(const AddFile *f)
     if (f->category[0] != '\0') {
         return f->category;
     }
+    if (f->recognize) {
+        return "invoice"; /* asked to be read as an invoice */
+    }
     if (f->has_cover_code) {
         return "cover";
     }
@@ -147,7 +150,7 @@ static const char *classify(const AddFile *f)
 
 /* Captures are open before submit; after it, only a supplementary scan (a bill with a
  * cover accepts further invoices and attachments, its state unchanged). */
-static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *category)
+bool capture_allowed(struct txn *t, const BillRecord *bill, const char *category)
 {
     const char *s = bill->state;
     if (strcmp(s, "pending_upload") == 0 || strcmp(s, "captured") == 0 ||
@@ -172,8 +175,8 @@ static bool capture_allowed(struct txn *t, const BillRecord *bill, const char *c
 
 /* One more reference to a blob in @cf under key @k (and @holders, for the
  * cross-tenant record); *@fresh when it is the first. */
-static int ref_blob(struct txn *t, enum archive_cf cf, const struct key *k, uint64_t size,
-                    const uint64_t *holders, size_t n_holders, bool *fresh)
+int ref_blob(struct txn *t, enum archive_cf cf, const struct key *k, uint64_t size,
+             const uint64_t *holders, size_t n_holders, bool *fresh)
 {
     BlobRecord *blob;
     int rv = archive_load_record(t->a, cf, k, &blob_record__descriptor,
@@ -221,6 +224,7 @@ static int count_blob_ref(struct txn *t, const AddFile *f, bool *fresh)
 static void store_file(struct txn *t, const AddFile *f, const char *category, bool amended)
 {
     FileRecord rec = FILE_RECORD__INIT;
+    Recognition recognition = RECOGNITION__INIT;
     struct key k;
     rec.amended = amended;
     rec.batch = f->batch;
@@ -242,6 +246,11 @@ static void store_file(struct txn *t, const AddFile *f, const char *category, bo
     rec.captured_by = t->cmd->operator_;
     rec.captured_ms = t->cmd->time_ms;
     rec.index = t->index;
+    /* Recognition fills an invoice's missing data; data given with the file wins. */
+    if (f->recognize && rec.invoice == NULL && strcmp(category, "invoice") == 0) {
+        recognition_request(t, &recognition, f->file_id);
+        rec.recognition = &recognition;
+    }
     key_pair(&k, t->cmd->tenant, f->file_id);
     put_record(t, ARCHIVE_CF_FILES, &k, &rec.base);
 }

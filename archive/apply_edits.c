@@ -49,8 +49,8 @@ static bool refuse_merged(struct txn *t, const FileRecord *f, const char *what)
 
 /* One reference less to a blob under @k of @cf; *@last when none is left. The
  * cross-tenant record stays at zero references for garbage collection to find. */
-static int unref_blob(struct txn *t, enum archive_cf cf, const struct key *k, bool keep,
-                      bool *last)
+int unref_blob(struct txn *t, enum archive_cf cf, const struct key *k, bool keep,
+               bool *last)
 {
     BlobRecord *blob;
     int rv = archive_load_record(t->a, cf, k, &blob_record__descriptor,
@@ -77,7 +77,7 @@ static int unref_blob(struct txn *t, enum archive_cf cf, const struct key *k, bo
 
 /* Takes file @f out of @bill (and @order): its record, counts, blob references and
  * usage. */
-static int remove_file(struct txn *t, BillRecord *bill, BillOrder *order, const FileRecord *f)
+int remove_file(struct txn *t, BillRecord *bill, BillOrder *order, const FileRecord *f)
 {
     struct key k = {.len = f->blob.len};
     struct usage_delta d = {.bytes = -(int64_t)f->size, .files = -1};

@@ -210,6 +210,20 @@ out:
     return rv;
 }
 
+int rematch_bill(struct txn *t, BillRecord *bill)
+{
+    struct scheme_choice sc;
+    int rv;
+    if (strcmp(bill->state, "submitted") != 0 || strcmp(bill->mode, "match") != 0) {
+        return 0;
+    }
+    if ((rv = resolve_scheme(t, bill->bill_type, bill->org, &sc)) != 0 ||
+        (rv = run_match(t, bill)) != 0 || !all_matched(bill)) {
+        return rv;
+    }
+    return become_ready(t, bill, sc.submit);
+}
+
 int apply_match_bill(struct txn *t, const MatchBill *m)
 {
     static const char *const states[] = {"submitted", NULL};

@@ -86,6 +86,8 @@ struct archive {
     /* Node-local hint, not replicated state: counts deliveries queued by apply, so the
      * outbox dispatcher knows when to look again. */
     uint64_t outbox_added;
+    /* The same for files queued for the recognition hook (replication/recognizer.c). */
+    uint64_t recognition_added;
     /* The batch of the command being applied: reads during apply see its writes. */
     struct rocks_batch *applying;
 };
@@ -332,5 +334,37 @@ const char *archive_invoice_mismatch(const Invoice *declared, const Invoice *sca
 /* Calls @cb for every audit entry of a bill, oldest first. */
 int archive_list_audit(struct archive *a, const char *tenant, const char *image_no,
                        archive_audit_cb cb, void *arg, struct base_err *err) WARN_UNUSED;
+
+/* ---- The recognition hook (archive/recognition.c, apply_recognition.c) ---- */
+
+/* Longest invoice field a recognition answer may fill (bytes), and longest error kept. */
+#define ARCHIVE_RECOGNITION_FIELD_MAX ARCHIVE_INVOICE_FIELD_MAX
+#define ARCHIVE_RECOGNITION_ERROR_MAX 300
+/* A file's recognition state as the API shows it ({"state", "attempts", "error",
+ * "http_status", "requested", "updated", "next_attempt"}); JSON null for NULL. */
+struct json_t *archive_recognition_json(const Recognition *r);
+/* Whether a file of @format (FileRecord.format: "jpg", "png"...) is an image the
+ * recognition hook reads. */
+bool archive_recognition_format(const char *format);
+/* NULL when @inv is invoice data recognition may set (a number, fields no longer than
+ * ARCHIVE_RECOGNITION_FIELD_MAX, valid UTF-8 without control characters, amounts
+ * decimal), else what is wrong. Apply and the dispatcher check alike. */
+const char *archive_recognition_invoice_problem(const Invoice *inv);
+/* Parses a recognition service's answer @body (@len bytes, untrusted): a JSON object
+ * with an "invoice" object of strings (number, code, date, amount, tax, total; unknown
+ * members are ignored). On success fills @out (initialised here; its strings are
+ * malloc()ed: archive_recognition_invoice_clear() frees them) and returns 0; else
+ * BASE_EINVAL with @why saying what is wrong, @out untouched. */
+int archive_recognition_answer(const char *body, size_t len, Invoice *out, char *why,
+                               size_t why_size) WARN_UNUSED;
+void archive_recognition_invoice_clear(Invoice *inv);
+/* Files waiting for recognition, in (tenant, file id) order after (@after_tenant,
+ * @after_file) (both "" to start): @cb gets each one's tenant, file id and when its next
+ * attempt is due, and returns false to stop. */
+typedef bool (*archive_recognition_cb)(const char *tenant, const char *file_id,
+                                       uint64_t due_ms, void *arg);
+int archive_scan_recognition(struct archive *a, const char *after_tenant,
+                             const char *after_file, archive_recognition_cb cb, void *arg,
+                             struct base_err *err) WARN_UNUSED;
 
 #endif

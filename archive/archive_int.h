@@ -144,6 +144,28 @@ bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, const AddFi
 
 /* The ERP's answer to an erp_submit delivery moves the bill on. */
 int erp_outcome(struct txn *t, const DeliveryRecord *d, const DeliveryResult *r);
+/* Matches a submitted match-mode bill again (ready when every declared invoice is
+ * matched); nothing for other bills. The caller stores the bill. */
+int rematch_bill(struct txn *t, BillRecord *bill);
+
+/* ---- apply_recognition.c ---- */
+
+/* Asks the recognition hook for file @file_id: fills @r (pending; its strings are
+ * static) and queues the file. */
+void recognition_request(struct txn *t, Recognition *r, const char *file_id);
+
+/* ---- Shared with apply_collect.c (collected files joining a bill) ---- */
+
+/* apply_bills.c: whether @bill takes a new file of @category now (else refused). */
+bool capture_allowed(struct txn *t, const BillRecord *bill, const char *category);
+/* apply_bills.c: one more reference to a blob in @cf under @k; *@fresh when first. */
+int ref_blob(struct txn *t, enum archive_cf cf, const struct key *k, uint64_t size,
+             const uint64_t *holders, size_t n_holders, bool *fresh);
+/* apply_edits.c: one reference less; *@last when none is left (the cross-tenant record
+ * is kept, @keep, for garbage collection). */
+int unref_blob(struct txn *t, enum archive_cf cf, const struct key *k, bool keep, bool *last);
+/* apply_edits.c: takes file @f out of @bill and @order: record, counts, refs, usage. */
+int remove_file(struct txn *t, BillRecord *bill, BillOrder *order, const FileRecord *f);
 
 /* ---- The handlers, one per command (the command table is in apply.c) ---- */
 
@@ -193,5 +215,11 @@ int apply_rotate_files(struct txn *t, const RotateFiles *c);
 int apply_move_file(struct txn *t, const MoveFile *c);
 int apply_merge_files(struct txn *t, const MergeFiles *c);
 int apply_split_file(struct txn *t, const SplitFile *c);
+/* apply_recognition.c */
+int apply_recognition_result(struct txn *t, const RecognitionResult *r);
+/* apply_collect.c */
+int apply_collect_file(struct txn *t, const CollectFile *c);
+int apply_submit_collected(struct txn *t, const SubmitCollected *c);
+int apply_purge_collected(struct txn *t, const PurgeCollected *c);
 
 #endif

@@ -24,6 +24,9 @@
  *   batches tenant \0 batch \0 file_id          -> image_no (files of a capture batch)
  *   nodes  id (be64)                            -> NodeRecord (cluster members)
  *   fbill_ids tenant \0 fbill_id                -> image_no (the ERP's bill id; unique)
+ *   recognition tenant \0 file_id               -> next attempt ms (be64): files waiting
+ *                                                 for the recognition hook (pending only)
+ *   collected tenant \0 file_no                 -> CollectedRecord (fileCollect)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64
@@ -72,6 +75,8 @@ enum archive_cf {
     /* New families go last. */
     ARCHIVE_CF_NODES, /* cluster members (archive/nodes.c) */
     ARCHIVE_CF_FBILL_IDS, /* the ERP's bill ids -> image numbers (archive/fbill.c) */
+    ARCHIVE_CF_RECOGNITION, /* files queued for the recognition hook (recognition.c) */
+    ARCHIVE_CF_COLLECTED, /* files collected ahead of their bill (archive/collect.h) */
     ARCHIVE_CF_COUNT,
 };
 /* RocksDB's names of the families, in that order. */

@@ -129,7 +129,8 @@ json_t *archive_invoice_json(const Invoice *inv)
     if (inv == NULL) {
         return json_null();
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "number", inv->number, "code", inv->code,
-                     "date", inv->date, "amount", inv->amount, "tax", inv->tax, "total",
-                     inv->total);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "number", inv->number, "code",
+                     inv->code, "date", inv->date, "amount", inv->amount, "tax", inv->tax,
+                     "total", inv->total, "seller_tax_no", inv->seller_tax_no, "buyer_tax_no",
+                     inv->buyer_tax_no);
 }

@@ -211,6 +211,8 @@ void copy_invoice(Invoice *dst, const Invoice *src)
     dst->amount = xstrdup(src->amount);
     dst->tax = xstrdup(src->tax);
     dst->total = xstrdup(src->total);
+    dst->seller_tax_no = xstrdup(src->seller_tax_no);
+    dst->buyer_tax_no = xstrdup(src->buyer_tax_no);
 }
 
 /* Counts a file of @category into the bill's per-category totals (@delta +1 or -1). */

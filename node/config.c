@@ -110,6 +110,9 @@ static const struct opt opts[] = {
      "on SIGTERM, how long requests in flight may finish"},
     {"token-ttl-s", OPT_U64, OFF(token_ttl_s), "3600", 1, 30 * 86400,
      "lifetime of business-system access tokens, seconds"},
+    {"collect-keep-s", OPT_U64, OFF(collect_keep_s), "86400", 1, 30 * 86400,
+     "how long a file collected by the vendor's fileCollect waits for a scanBillSubmit "
+     "before it is cleaned up, seconds"},
     {"login-max-failures", OPT_U64, OFF(login_failures_max), "50", 1, 1000,
      "wrong passwords in a row, from all addresses, that lock a user account (and revoke "
      "its tokens)"},
@@ -125,6 +128,25 @@ static const struct opt opts[] = {
      "how long one webhook delivery attempt may take"},
     {"webhook-concurrency", OPT_U64, OFF(webhook_concurrency), "16", 1, 1024,
      "webhook delivery attempts in flight at once (on the leader)"},
+    {"recognition-url", OPT_STRING, OFF(recognition_url), NULL, 0, 0,
+     "the recognition service: invoice images are POSTed to it and its answer fills their "
+     "invoice data (docs/recognition.md; give every node the same URL; it obeys "
+     "--outbound-allow). Without it, recognition requests are refused"},
+    {"recognition-secret-file", OPT_STRING, OFF(recognition_secret_file), NULL, 0, 0,
+     "file holding a secret (16+ bytes) that signs requests to the recognition service "
+     "(X-Imgarc-Signature)"},
+    {"recognition-timeout-ms", OPT_U64, OFF(recognition_timeout_ms), "60000", 100, 600000,
+     "how long one recognition attempt may take"},
+    {"recognition-attempts", OPT_U64, OFF(recognition_attempts), "5", 1, 100,
+     "attempts before a file's recognition is marked failed (a 4xx fails it at once)"},
+    {"recognition-retry-ms", OPT_U64, OFF(recognition_retry_ms), "10000", 1, 3600000,
+     "delay before a failed recognition attempt is tried again; doubles per attempt"},
+    {"recognition-retry-max-ms", OPT_U64, OFF(recognition_retry_max_ms), "600000", 1,
+     86400000, "longest delay between two recognition attempts"},
+    {"recognition-concurrency", OPT_U64, OFF(recognition_concurrency), "4", 1, 64,
+     "recognition attempts in flight at once (on the leader; each holds its file in memory)"},
+    {"recognition-max-bytes", OPT_U64, OFF(recognition_max_bytes), "33554432", 1, 1ull << 30,
+     "larger files are not sent to the recognition service (their recognition fails)"},
     {"license-pubkey", OPT_LIST, OFF(license_pubkeys), NULL, 0, 0,
      "file of a public key whose signed licenses this node accepts (repeatable; from "
      "'imgarc license keygen')"},
@@ -135,7 +157,8 @@ static const struct opt opts[] = {
      "file holding a token (16+ bytes) that may read the tenant series of /metrics (the "
      "operator token may too); without a token /metrics shows node series only"},
     {"outbound-allow", OPT_LIST, OFF(outbound_allow), NULL, 0, 0,
-     "HOST[:PORT] or CIDR a webhook or ERP submission may reach although it is loopback, "
+     "HOST[:PORT] or CIDR a webhook, ERP submission or the recognition service may reach "
+     "although it is loopback, "
      "private, link-local or otherwise internal (refused by default; repeatable; a "
      "cluster member's address needs its HOST:PORT named; docs/webhooks.md)"},
 };
@@ -169,8 +192,14 @@ static int check_value(const struct opt *o, const char *value, const char *where
 {
     struct base_err err = {{0}};
     struct outbound_rule rule;
+    const char *problem;
     if (strcmp(o->name, "outbound-allow") == 0 && outbound_rule_parse(value, &rule, &err) != 0) {
         fprintf(stderr, "imgarcd: %s: %s\n", where, err.msg);
+        return -1;
+    }
+    if (strcmp(o->name, "recognition-url") == 0 &&
+        (problem = archive_webhook_url_problem(value)) != NULL) {
+        fprintf(stderr, "imgarcd: %s: --recognition-url: %s\n", where, problem);
         return -1;
     }
     return 0;

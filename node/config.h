@@ -54,6 +54,7 @@ struct node_config {
     uint64_t heartbeat_timeout_ms;
     uint64_t shutdown_grace_ms;
     uint64_t token_ttl_s;
+    uint64_t collect_keep_s;
     uint64_t login_failures_max;
     uint64_t login_lock_minutes;
     uint64_t webhook_retry_ms;
@@ -65,6 +66,14 @@ struct node_config {
     uint64_t login_source_failures;
     char *metrics_token_file;
     struct config_list outbound_allow;  /* receivers tenants' requests may reach */
+    char *recognition_url;              /* the recognition service; NULL: none */
+    char *recognition_secret_file;
+    uint64_t recognition_timeout_ms;
+    uint64_t recognition_attempts;
+    uint64_t recognition_retry_ms;
+    uint64_t recognition_retry_max_ms;
+    uint64_t recognition_concurrency;
+    uint64_t recognition_max_bytes;
 };
 
 /* Fills @c from defaults, then the config file (--config), then the flags. On a bad

@@ -39,6 +39,9 @@ struct node {
     struct http_client *http;
     struct outbound *outbound;
     struct outbox *outbox;
+    struct recognizer *recognizer;
+    char *recognition_secret;
+    struct collect_gc *collect_gc;
     struct keeper *keeper;
     struct api *api;
     char *token;
@@ -212,6 +215,31 @@ static int metrics_token(struct node *n, struct base_err *err)
     return 0;
 }
 
+/* --recognition-secret-file: signs the requests to the recognition service. */
+static int recognition_secret(struct node *n, struct base_err *err)
+{
+    const char *path = n->config.recognition_secret_file;
+    char buf[512];
+    int rv;
+    if (path == NULL) {
+        return 0;
+    }
+    if ((rv = check_private_file(path, "--recognition-secret-file", err)) != 0 ||
+        (rv = read_line(path, buf, sizeof buf, err)) != 0) {
+        return rv;
+    }
+    if (strlen(buf) < TOKEN_BYTES_MIN) {
+        base_err_set(err, "--recognition-secret-file %s holds %zu bytes: a secret needs at "
+                          "least %d (e.g. openssl rand -hex 24)", path, strlen(buf),
+                     TOKEN_BYTES_MIN);
+        sodium_memzero(buf, sizeof buf);
+        return BASE_EINVAL;
+    }
+    n->recognition_secret = xstrdup(buf);
+    sodium_memzero(buf, sizeof buf);
+    return 0;
+}
+
 static int split_host_port(const char *addr, char *host, size_t size, int *port)
 {
     const char *colon = strrchr(addr, ':');
@@ -257,6 +285,8 @@ static void stopped_api(void *arg)
     n->api = NULL;
     LOG_INFO("node", "HTTP server stopped; stopping the outbox and the blob keeper");
     outbox_stop(n->outbox);
+    recognizer_stop(n->recognizer);
+    collect_gc_stop(n->collect_gc);
     outbound_close(n->outbound);
     keeper_stop(n->keeper);
     http_client_close(n->http, stopped_http_client, n);
@@ -376,6 +406,17 @@ static int start_services(struct node *n, struct base_err *err)
         .timeout_ms = (unsigned)n->config.webhook_timeout_ms,
         .concurrency = (unsigned)n->config.webhook_concurrency,
     };
+    struct recognizer_config rcc = {
+        .url = n->config.recognition_url,
+        .secret = n->recognition_secret,
+        .timeout_ms = (unsigned)n->config.recognition_timeout_ms,
+        .attempts = (unsigned)n->config.recognition_attempts,
+        .retry_ms = (unsigned)n->config.recognition_retry_ms,
+        .retry_max_ms = (unsigned)n->config.recognition_retry_max_ms,
+        .concurrency = (unsigned)n->config.recognition_concurrency,
+        .file_bytes_max = n->config.recognition_max_bytes,
+        .blobs = &n->blobs,
+    };
     struct keeper_config kc = {
         .node_id = n->config.node_id,
         .replicas = (unsigned)n->config.replicas,
@@ -413,9 +454,14 @@ static int start_services(struct node *n, struct base_err *err)
         return rv;
     }
     oc.guard = n->outbound;
+    rcc.guard = n->outbound;
     if ((rv = http_client_init(&n->http, &n->loop, err)) != 0 ||
         (rv = outbox_start(&n->outbox, &n->loop, &oc, &n->archive, n->repl, n->http, err)) !=
             0 ||
+        (rv = recognizer_start(&n->recognizer, &n->loop, &rcc, &n->archive, n->repl, n->http,
+                               err)) != 0 ||
+        (rv = collect_gc_start(&n->collect_gc, &n->loop, n->config.collect_keep_s * 1000,
+                               &n->archive, n->repl, err)) != 0 ||
         (rv = keeper_start(&n->keeper, &n->loop, &kc, &n->archive, n->repl, &n->blobs,
                            n->has_auth ? &n->auth : NULL, err)) != 0) {
         return rv;
@@ -448,7 +494,9 @@ static int start_services(struct node *n, struct base_err *err)
         .license_keys = (const uint8_t(*)[32])n->license_keys,
         .n_license_keys = n->config.license_pubkeys.n,
         .outbox = n->outbox,
+        .recognizer = n->recognizer,
         .outbound = n->outbound,
+        .http = n->http,
         .keeper = n->keeper,
         .replicas = (unsigned)n->config.replicas,
         .write_quorum = (unsigned)n->config.write_quorum,
@@ -563,7 +611,8 @@ int main(int argc, char **argv)
         return rv == BASE_EINVAL ? 2 : 1;
     }
     node_config_log(&n.config);
-    if ((rv = bootstrap_token(&n, &err)) != 0 || (rv = metrics_token(&n, &err)) != 0) {
+    if ((rv = bootstrap_token(&n, &err)) != 0 || (rv = metrics_token(&n, &err)) != 0 ||
+        (rv = recognition_secret(&n, &err)) != 0) {
         LOG_ERROR("node", "%s", err.msg);
         return rv == BASE_EINVAL ? 2 : 1;
     }
@@ -584,6 +633,16 @@ int main(int argc, char **argv)
     uv_run(&n.loop, UV_RUN_DEFAULT);
     uv_loop_close(&n.loop);
     outbox_free(n.outbox);
+    if (n.recognizer != NULL) {
+        recognizer_free(n.recognizer);
+    }
+    if (n.recognition_secret != NULL) {
+        sodium_memzero(n.recognition_secret, strlen(n.recognition_secret));
+        free(n.recognition_secret);
+    }
+    if (n.collect_gc != NULL) {
+        collect_gc_free(n.collect_gc);
+    }
     outbound_free(n.outbound);
     keeper_free(n.keeper);
     rocks_close(n.db);

@@ -3,8 +3,10 @@
  *
  * The body arrives in fixed-size chunks: the loop fills one buffer while a worker
  * writes and hashes the other, and reading pauses while both are busy, so an upload
- * costs two chunk buffers whatever its size. At the end the blob joins a group commit
- * (blob_commit.c) and the owner hears once, on the loop, how it ended. */
+ * costs two chunk buffers whatever its size. The worker that writes the last chunk
+ * also finishes the file and lets the owner examine it whole (a capture counts a PDF's
+ * pages there). Then the blob joins a group commit (blob_commit.c) and the owner hears
+ * once, on the loop, how it ended. */
 #include "replication/blob_path.h"
 
 #include <stdlib.h>
@@ -58,6 +60,9 @@ static void write_work(uv_work_t *work)
     }
     if (u->io_status == 0 && u->finishing) {
         u->io_status = blob_writer_finish(&u->writer, u->bp->config.sync_blobs, &u->err);
+        if (u->io_status == 0 && u->examine != NULL) {
+            u->examine(u, u->writer.tmp_path);
+        }
     }
 }
 
@@ -100,8 +105,12 @@ static void after_write(uv_work_t *work, int status)
         if (!u->body_done) {
             u->aborted = true; /* the body done callback ends the upload */
             if (u->paused) {
-                http_request_resume(u->req);
                 u->paused = false;
+                if (u->room_cb != NULL) {
+                    u->room_cb(u);
+                } else {
+                    http_request_resume(u->req);
+                }
             }
             return;
         }
@@ -127,17 +136,21 @@ static void after_write(uv_work_t *work, int status)
     }
     if (u->paused && u->fill_len < CHUNK_BYTES) {
         u->paused = false;
-        http_request_resume(u->req);
+        if (u->room_cb != NULL) {
+            u->room_cb(u);
+        } else {
+            http_request_resume(u->req);
+        }
     }
 }
 
-static void on_body(struct http_request *req, const char *data, size_t len)
+/* Takes @len bytes into the loop's buffer; reading pauses while both are busy. */
+static void take(struct blob_in *u, const char *data, size_t len)
 {
-    struct blob_in *u = req->data;
     if (u->aborted) {
         return;
     }
-    ASSERT(len <= HTTP_BODY_CHUNK_MAX && u->fill_len < CHUNK_BYTES);
+    ASSERT(u->fill_len + len <= BUFFER_BYTES);
     memcpy(u->fill + u->fill_len, data, len);
     u->fill_len += len;
     if (u->fill_len < CHUNK_BYTES) {
@@ -145,20 +158,30 @@ static void on_body(struct http_request *req, const char *data, size_t len)
     }
     if (u->busy_len == 0) {
         start_write(u, false);
-    } else {
+    } else if (!u->paused) {
         /* Both buffers are full: stop reading until the worker is done with its one. */
         u->paused = true;
-        http_request_pause(req);
+        if (u->room_cb == NULL) {
+            http_request_pause(u->req);
+        }
     }
 }
 
-static void on_body_done(struct http_request *req, int status)
+static void on_body(struct http_request *req, const char *data, size_t len)
 {
     struct blob_in *u = req->data;
+    ASSERT(len <= HTTP_BODY_CHUNK_MAX && (u->aborted || u->fill_len < CHUNK_BYTES));
+    take(u, data, len);
+}
+
+/* The end of the content, with the body's status. */
+static void content_done(struct blob_in *u, int status)
+{
     u->body_done = true;
     if (status != 0 || u->aborted) {
         int why = u->io_status != 0        ? u->io_status
                   : status == BASE_ETOOBIG ? BASE_ETOOBIG
+                  : status == BASE_EINVAL  ? BASE_EINVAL
                                            : BASE_ECANCELED;
         u->aborted = true;
         if (u->busy_len == 0) {
@@ -178,6 +201,11 @@ static void on_body_done(struct http_request *req, int status)
     }
 }
 
+static void on_body_done(struct http_request *req, int status)
+{
+    content_done(req->data, status);
+}
+
 static void on_abort(struct http_request *req)
 {
     struct blob_in *u = req->data;
@@ -191,6 +219,40 @@ void blob_in_start(struct blob_in *u)
     u->req->data = u;
     u->req->abort_cb = on_abort;
     http_request_read_body(u->req, on_body, on_body_done);
+}
+
+void blob_in_begin(struct blob_in *u)
+{
+    ASSERT(u->bp != NULL && u->req != NULL && u->done != NULL);
+    u->fill = xmalloc(BUFFER_BYTES);
+}
+
+void blob_in_begin_pull(struct blob_in *u, void (*room_cb)(struct blob_in *u))
+{
+    blob_in_begin(u);
+    u->room_cb = room_cb;
+}
+
+bool blob_in_full(const struct blob_in *u)
+{
+    return u->paused;
+}
+
+void blob_in_push(struct blob_in *u, const char *data, size_t len)
+{
+    ASSERT(!u->body_done);
+    take(u, data, len);
+}
+
+void blob_in_push_end(struct blob_in *u, int status)
+{
+    ASSERT(!u->body_done);
+    content_done(u, status);
+}
+
+void blob_in_push_abort(struct blob_in *u)
+{
+    u->aborted = true;
 }
 
 void blob_in_respond_failure(struct blob_in *u, int status, const char *what)

@@ -116,6 +116,7 @@ bool blob_space_refuse(struct blob_path *bp, struct http_request *req, const cha
  * @expected), or a storage failure (BASE_ENOSPACE...). */
 struct blob_in;
 typedef void (*blob_in_inspect_cb)(struct blob_in *u, const char *data, size_t len);
+typedef void (*blob_in_examine_cb)(struct blob_in *u, const char *path);
 typedef void (*blob_in_done_cb)(struct blob_in *u, int status);
 struct blob_commit_item;
 typedef void (*blob_commit_cb)(struct blob_commit_item *item, int status);
@@ -130,6 +131,12 @@ struct blob_in {
     struct blob_path *bp;
     struct http_request *req;
     blob_in_inspect_cb inspect; /* optional; sees every byte, on a worker thread */
+    /* Optional; runs once on the worker that finishes the upload, when every byte is
+     * written (and durable, with sync_blobs) to the temp file at @path and before the
+     * blob joins the group commit: a look at the whole file that may block (reading a
+     * PDF's page tree), with the loop not waiting. It touches only its own request and
+     * must not keep @path. It does not run when writing or finishing the file failed. */
+    blob_in_examine_cb examine;
     blob_in_done_cb done;
     void *data;
     bool expect_hash; /* the body must hash to @expected, else nothing is stored */
@@ -149,8 +156,27 @@ struct blob_in {
     int io_status;
     uv_work_t work;
     struct blob_commit_item commit;
+    void (*room_cb)(struct blob_in *u); /* pull style: told instead of resuming req */
 };
 void blob_in_start(struct blob_in *u);
+/* The push style, for an owner that reads the body itself and stores something made
+ * from it (the vendor's fileCollect decodes base64 out of a JSON body): after
+ * blob_in_begin() the owner reads @req's body (req->data and abort_cb stay its own) and
+ * hands the content over with blob_in_push(), at most HTTP_BODY_CHUNK_MAX bytes in all
+ * per body callback (reading @req pauses while both buffers are busy, as for
+ * blob_in_start()); then blob_in_push_end() once with the body's status (0; or
+ * BASE_EINVAL, BASE_ETOOBIG, BASE_ECANCELED: nothing is stored and done() gets it), or
+ * blob_in_push_abort() from its abort callback before the body's failed end. done()
+ * runs only after blob_in_push_end(). */
+void blob_in_begin(struct blob_in *u);
+/* The same for content that does not come from @req's body (a download): @room_cb
+ * runs on the loop when a full writer has room again, instead of @req being paused;
+ * before each push the owner asks blob_in_full() and holds its source while it is. */
+void blob_in_begin_pull(struct blob_in *u, void (*room_cb)(struct blob_in *u));
+bool blob_in_full(const struct blob_in *u);
+void blob_in_push(struct blob_in *u, const char *data, size_t len);
+void blob_in_push_end(struct blob_in *u, int status);
+void blob_in_push_abort(struct blob_in *u);
 /* Answers the request of an upload that ended with @status (not 0 or BASE_ECORRUPT):
  * 507, 413, 400 or 500, with a message about @what ("the file", "the copy"). */
 void blob_in_respond_failure(struct blob_in *u, int status, const char *what);

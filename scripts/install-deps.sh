@@ -15,7 +15,7 @@ WITH_TESTS=0
 PKGS=(build-essential cmake pkg-config git
       libuv1-dev librocksdb-dev libprotobuf-c-dev protobuf-c-compiler
       libsodium-dev libcurl4-openssl-dev libhttp-parser-dev libjansson-dev
-      libcmocka-dev libxxhash-dev curl)
+      libcmocka-dev libxxhash-dev libqpdf-dev libxml2-dev libzip-dev curl)
 RAFT_MIN=0.22.1
 # Debian's 0.22.1 with deploy/libraft's two patches (a received batch freed twice when a
 # follower's own I/O fails while it replaces conflicting entries): built from Debian's

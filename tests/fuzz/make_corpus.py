@@ -11,7 +11,9 @@ see fuzz_common.c), which needs the Python 'cryptography' package; without it th
 signed seeds are skipped."""
 import hashlib
 import json
+import io
 import os
+import zipfile
 import random
 import struct
 import sys
@@ -293,6 +295,42 @@ def seeds_blob_chunks():
     write("blob_chunks", "empty", bytes([0x80]))
 
 
+def seeds_pdf_pages():
+    """The PDF fixtures (tests/fixtures/pdf/, made by its make_fixtures.py: classic,
+    nested, repaired, object streams, encrypted, truncated, garbage) and a few small
+    edge cases of the page tree."""
+    fixtures = os.path.join(HERE, "..", "fixtures", "pdf")
+    for name in sorted(os.listdir(fixtures)):
+        if name.endswith(".pdf"):
+            with open(os.path.join(fixtures, name), "rb") as f:
+                write("pdf_pages", name[:-4], f.read())
+
+    def classic(objs):
+        body = b"%PDF-1.4\n"
+        offsets = []
+        for i, o in enumerate(objs):
+            offsets.append(len(body))
+            body += b"%d 0 obj\n%s\nendobj\n" % (i + 1, o.encode())
+        xref = len(body)
+        body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+        body += b"".join(b"%010d 00000 n \n" % off for off in offsets)
+        return body + (b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+                       % (len(objs) + 1, xref))
+
+    cat = "<< /Type /Catalog /Pages 2 0 R >>"
+    page = "<< /Type /Page /Parent 2 0 R >>"
+    write("pdf_pages", "one-page", classic([cat, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                                            page]))
+    write("pdf_pages", "no-pages", classic([cat, "<< /Type /Pages /Kids [] /Count 0 >>"]))
+    # A /Pages node that is its own kid, and a page listed twice.
+    write("pdf_pages", "loop", classic([cat, "<< /Type /Pages /Kids [2 0 R] /Count 1 >>"]))
+    write("pdf_pages", "twice", classic([cat, "<< /Type /Pages /Kids [3 0 R 3 0 R] /Count 2 >>",
+                                         page]))
+    # A page tree that is not a dictionary, and a kid that is a number.
+    write("pdf_pages", "not-a-tree", classic([cat, "[1 2 3]"]))
+    write("pdf_pages", "kid-number", classic([cat, "<< /Type /Pages /Kids [7] /Count 1 >>"]))
+
+
 def seeds_outbound():
     """An allow rule, a URL (each a length byte and its bytes), then the address:
     family (0 IPv4, 1 IPv6), 16 address bytes, port (fuzz_outbound.c)."""
@@ -454,7 +492,71 @@ def seeds_json_bodies():
         write("json_bodies", name, bytes([ep, param]) + body.encode())
 
 
+def seeds_einvoice():
+    """The e-invoice fixtures (tests/fixtures/einvoice/, made by its make_fixtures.py):
+    XML as einvoice_xml seeds; OFDs as ofd seeds, raw (first byte 0) and as the parts
+    the harness zips itself (first byte 1, parts split at "\\xff\\xfe")."""
+    fixtures = os.path.join(HERE, "..", "fixtures", "einvoice")
+    sep = b"\xff\xfe"
+    for name in sorted(os.listdir(fixtures)):
+        with open(os.path.join(fixtures, name), "rb") as f:
+            data = f.read()
+        stem = name.rsplit(".", 1)[0]
+        if name.endswith(".xml"):
+            write("einvoice_xml", stem, data)
+            write("ofd", "attached-" + stem,
+                  b'\x01<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"/>' + sep + data)
+        elif name.endswith(".ofd") and len(data) < 8192:
+            write("ofd", stem, b"\x00" + data)
+            if not zipfile.is_zipfile(io.BytesIO(data)):
+                continue
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                parts = [z.read(n) for n in z.namelist()]
+            write("ofd", "parts-" + stem, b"\x03" + sep.join(parts))
+
+
+def seeds_recognition_answer():
+    """Recognition services' answers (fuzz_recognition_answer.c, docs/recognition.md)."""
+    inv = {"number": "23440000000000012345", "code": "044001", "date": "2026-11-20",
+           "amount": "100.00", "tax": "13.00", "total": "113.00"}
+    write("recognition_answer", "full", json.dumps({"invoice": inv}))
+    write("recognition_answer", "extra-members", json.dumps(
+        {"invoice": dict(inv, seller_tax_no="91440300MA5XXXXXX1", buyer_tax_no="X"),
+         "confidence": 0.97, "pages": [1, 2]}))
+    write("recognition_answer", "number-only", '{"invoice":{"number":"1"}}')
+    write("recognition_answer", "nulls", '{"invoice":{"number":"7","code":null,"tax":null}}')
+    write("recognition_answer", "unicode", json.dumps(
+        {"invoice": {"number": "\u53d1\u7968-1", "date": "2026\u5e7411\u670820\u65e5"}},
+        ensure_ascii=False))
+    write("recognition_answer", "no-number", '{"invoice":{"number":""}}')
+    write("recognition_answer", "number-not-string", '{"invoice":{"number":12345}}')
+    write("recognition_answer", "bad-amount", '{"invoice":{"number":"1","amount":"12,50"}}')
+    write("recognition_answer", "too-long", json.dumps({"invoice": {"number": "9" * 65}}))
+    write("recognition_answer", "duplicate", '{"invoice":{"number":"1"},"invoice":{}}')
+    write("recognition_answer", "not-object", '["invoice"]')
+    write("recognition_answer", "error", '{"error":"not an invoice"}')
+
+
+def seeds_json_stream():
+    """fileCollect bodies (fuzz_json_stream.c): a piece-size byte, then the body."""
+    write("json_stream", "collect-pdf", b'\x10{"base64": "JVBERi0xLjQKJcfsj6IK", '
+          b'"fileSuffix": "pdf", "fileType": "invoice", "scanBillNo": "VC-1", '
+          b'"needRecognition": "0"}')
+    write("json_stream", "collect-escaped", b'\x03{"fileType":"cover","base64":'
+          b'"QU\\/J\\nD\\r\\nQUJD\\u0041QQ==","billType":{"number":"BX","x":[1,2,'
+          b'{"y":"]"}]},"n":-1.5e3,"t":true,"z":null}')
+    write("json_stream", "collect-urlsafe-unpadded", b'\x00{"base64":"-_-_QUI",'
+          b'"resource":"REG_SDJ"}')
+    write("json_stream", "bad-base64", b'\x07{"base64":"ab$c"}')
+    write("json_stream", "bad-json", b'\x01{"base64":"QUJD" "x":1}')
+    write("json_stream", "surrogates", b'\x02{"a":"\\ud83d\\ude00\\u00e9",'
+          b'"skip":"\\ud800"}')
+    write("json_stream", "download", b'\x05{"fileDownUrl":"http://127.0.0.1:8080/x.pdf",'
+          b'"fileSuffix":"pdf"}')
+
+
 def main():
+    seeds_einvoice()
     seeds_command_apply()
     seeds_entry_framing()
     seeds_snapshot()
@@ -464,7 +566,10 @@ def main():
     seeds_outbound()
     seeds_peer_answer()
     seeds_propose_result()
+    seeds_recognition_answer()
+    seeds_json_stream()
     seeds_blob_chunks()
+    seeds_pdf_pages()
     seeds_http_request()
     seeds_json_bodies()
 

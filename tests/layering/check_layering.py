@@ -8,7 +8,9 @@ storage/ share a layer and do not include each other. tools/ and tests/ sit on t
 may include anything. Libraries with a single adapter stay in it: <rocksdb/...> only in
 storage/rocks.c, <http_parser.h> only in net/, <raft.h> and <raft/...> only in
 replication/, <curl/curl.h> only in net/ and replication/blob_push.c (which streams a
-file body with its own easy handle; see replication/README.md).
+file body with its own easy handle; see replication/README.md), <qpdf/...> only in
+archive/document.c (a PDF's pages), <libxml/...> and <zip.h> only in archive/einvoice.c
+(e-invoice XML and OFD).
 
 A folder may name its contract: the one header the layers above it include. api/ and
 node/ include from replication/ only replication/repl.h.
@@ -32,6 +34,9 @@ ADAPTERS = {
     "raft.h": ("replication/",),
     "raft/": ("replication/",),
     "curl/": ("net/", "replication/blob_push.c"),
+    "qpdf/": ("archive/document.c",),
+    "libxml/": ("archive/einvoice.c",),
+    "zip.h": ("archive/einvoice.c",),
 }
 
 # Folder -> the only header files of other folders may include from it.

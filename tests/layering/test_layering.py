@@ -68,6 +68,13 @@ class LayeringTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("<rocksdb/c.h> belongs to storage/rocks.c only", out)
 
+    def test_qpdf_stays_in_the_document_module(self):
+        self.append("api/capture.c", "#include <qpdf/qpdf-c.h>")
+        rc, out = run(self.tmp)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("<qpdf/qpdf-c.h> belongs to archive/document.c only", out)
+        self.assertNotIn("archive/document.c:", out)
+
     def test_a_downward_include_passes(self):
         self.append("api/router.c", '#include "base/log.h"')
         self.append("node/main.c", '#include "api/api.h"')

@@ -1,0 +1,176 @@
+/* What a document is: formats from content before names, and a PDF's pages from qpdf
+ * on the fixtures of tests/fixtures/pdf/ (README.md there says how each was made). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/document.h"
+#include "base/mem.h"
+#include "tests/lib/testlib.h"
+
+/* tests/fixtures/pdf/@name, found from this file's own path (CMake compiles sources by
+ * absolute path). */
+static char *fixture(const char *name)
+{
+    const char *self = __FILE__;
+    const char *cut = strstr(self, "tests/unit/archive/test_document.c");
+    assert_non_null(cut);
+    return xasprintf("%.*stests/fixtures/pdf/%s", (int)(cut - self), self, name);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *data;
+    long n;
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    data = xmalloc((size_t)n);
+    assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return data;
+}
+
+/* The page count of fixture @name from its file and from memory (they must agree):
+ * 0 and *@pages, or the error (and *@pages untouched). */
+static int pages_of(const char *name, uint32_t *pages)
+{
+    char *path = fixture(name);
+    struct base_err err = {{0}}, err_mem = {{0}};
+    uint32_t from_file = 777, from_mem = 777;
+    size_t len;
+    char *data = slurp(path, &len);
+    int rv = document_pdf_pages(path, &from_file, &err);
+    int rv_mem = document_pdf_pages_mem(data, len, &from_mem, &err_mem);
+    assert_int_equal(rv, rv_mem);
+    assert_int_equal(from_file, from_mem);
+    if (rv != 0) {
+        assert_int_equal(rv, BASE_ECORRUPT);
+        assert_int_equal(from_file, 777);
+        assert_non_null(strstr(err.msg, "qpdf: "));
+        assert_non_null(strstr(err_mem.msg, "qpdf: "));
+    } else {
+        *pages = from_file;
+    }
+    free(data);
+    free(path);
+    return rv;
+}
+
+static void format_comes_from_the_content_first(void **state)
+{
+    static const uint8_t jpg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F'};
+    static const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static const uint8_t tiff[] = {'I', 'I', '*', 0, 8, 0, 0, 0};
+    const uint8_t *pdf = (const uint8_t *)"%PDF-1.7";
+    const uint8_t *xml = (const uint8_t *)"<?xml ve";
+    const uint8_t *zip = (const uint8_t *)"PK\3\4\24\0\0\0";
+    (void)state;
+    assert_string_equal(document_format(jpg, sizeof jpg, "invoice.pdf"), "jpg");
+    assert_string_equal(document_format(pdf, 8, "photo.jpg"), "pdf");
+    assert_string_equal(document_format(png, sizeof png, "scan.tiff"), "png");
+    assert_string_equal(document_format(tiff, sizeof tiff, "x.PNG"), "tiff");
+    assert_string_equal(document_format(xml, 8, "einvoice.ofd"), "xml");
+    assert_string_equal(document_format(jpg, sizeof jpg, "noext"), "jpg");
+    /* Content that names nothing we know: the name decides. */
+    assert_string_equal(document_format(zip, 8, "einvoice.ofd"), "ofd");
+    assert_string_equal(document_format(zip, 8, "sheet.XLSX"), "xlsx");
+    assert_string_equal(document_format(zip, 8, "archive.zip"), "bin");
+    assert_string_equal(document_format(zip, 8, "noext"), "bin");
+    assert_string_equal(document_format(zip, 8, "photo.JPEG"), "jpg");
+    /* Too few bytes to tell: the name decides. */
+    assert_string_equal(document_format(png, 4, "a.png"), "png");
+    assert_string_equal(document_format(pdf, 3, "a.txt"), "txt");
+    assert_string_equal(document_format(pdf, 0, "a.pdf"), "pdf");
+    assert_null(document_format_from_magic(zip, 8));
+}
+
+static void the_scan_counts_page_markers_not_pages_nodes(void **state)
+{
+    const char *s = "<< /Type /Pages /Kids [3 0 R] >> << /Type /Page >> << /Type\r\n/Page"
+                    "/Parent 2 0 R >> /Type /Catalog /Type /Page";
+    (void)state;
+    assert_int_equal(document_pdf_scan_pages(s, strlen(s)), 3);
+    assert_int_equal(document_pdf_scan_pages(s, 0), 0);
+    assert_int_equal(document_pdf_scan_pages("/Type /Pag", 10), 0);
+}
+
+static void pages_of_a_nested_page_tree(void **state)
+{
+    uint32_t pages = 0;
+    (void)state;
+    assert_int_equal(pages_of("nested-5.pdf", &pages), 0);
+    assert_int_equal(pages, 5);
+}
+
+/* The case the byte scan got wrong: it finds no page marker at all. */
+static void pages_inside_object_streams(void **state)
+{
+    uint32_t pages = 0;
+    char *path = fixture("objstm-17.pdf");
+    size_t len;
+    char *data = slurp(path, &len);
+    (void)state;
+    assert_int_equal(document_pdf_scan_pages(data, len), 0);
+    assert_int_equal(pages_of("objstm-17.pdf", &pages), 0);
+    assert_int_equal(pages, 17);
+    free(data);
+    free(path);
+}
+
+static void a_broken_cross_reference_table_is_rebuilt(void **state)
+{
+    uint32_t pages = 0;
+    (void)state;
+    assert_int_equal(pages_of("bad-xref-5.pdf", &pages), 0);
+    assert_int_equal(pages, 5);
+}
+
+static void an_owner_password_only_does_not_stop_the_count(void **state)
+{
+    uint32_t pages = 0;
+    (void)state;
+    assert_int_equal(pages_of("encrypted-owner-5.pdf", &pages), 0);
+    assert_int_equal(pages, 5);
+}
+
+static void unreadable_pdfs_are_errors(void **state)
+{
+    uint32_t pages = 0;
+    (void)state;
+    assert_int_equal(pages_of("encrypted-user-5.pdf", &pages), BASE_ECORRUPT);
+    assert_int_equal(pages_of("truncated-17.pdf", &pages), BASE_ECORRUPT);
+    assert_int_equal(pages_of("garbage.pdf", &pages), BASE_ECORRUPT);
+    assert_int_equal(pages, 0);
+}
+
+static void no_file_and_no_bytes_are_errors(void **state)
+{
+    struct base_err err = {{0}};
+    uint32_t pages = 777;
+    char *path = fixture("no-such-file.pdf");
+    (void)state;
+    assert_int_equal(document_pdf_pages(path, &pages, &err), BASE_ECORRUPT);
+    assert_non_null(strstr(err.msg, "no-such-file.pdf"));
+    assert_int_equal(document_pdf_pages_mem("", 0, &pages, &err), BASE_ECORRUPT);
+    assert_int_equal(document_pdf_pages_mem("%PDF-1.4\n", 9, &pages, &err), BASE_ECORRUPT);
+    assert_int_equal(pages, 777);
+    free(path);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(format_comes_from_the_content_first),
+    cmocka_unit_test(the_scan_counts_page_markers_not_pages_nodes),
+    cmocka_unit_test(pages_of_a_nested_page_tree),
+    cmocka_unit_test(pages_inside_object_streams),
+    cmocka_unit_test(a_broken_cross_reference_table_is_rebuilt),
+    cmocka_unit_test(an_owner_password_only_does_not_stop_the_count),
+    cmocka_unit_test(unreadable_pdfs_are_errors),
+    cmocka_unit_test(no_file_and_no_bytes_are_errors),
+};
+
+TESTLIB_MAIN("archive/document", tests)
