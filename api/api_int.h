@@ -48,6 +48,9 @@ struct api {
     struct user_call *pwhash_head, *pwhash_tail;
     /* Login throttling per username and source address (users.c). */
     struct login_guard login_guard;
+    /* PDF page counters running in child processes, at most config.pdf_children_max
+     * (capture.c; shared with the worker threads, hence a semaphore). */
+    struct child_slots pdf_slots;
     /* Counters for /metrics. */
     uint64_t captures_total;
     uint64_t capture_bytes_total;

@@ -57,7 +57,9 @@ struct capture {
     uint32_t pdf_pages; /* the byte scan's count, then qpdf's when it read the file */
     /* ...and on the whole file once it is written (examine()). */
     bool pdf_unread;          /* a PDF qpdf could not read: the scan's count stands */
+    bool pdf_failed;          /* no count within the child's limits: the same, and a WARN */
     struct base_err pdf_err;  /* why, logged on the loop */
+    struct child_result pdf_child; /* how the counting child ended */
 
     struct keeper_copies copies;
     struct repl_propose prop;
@@ -107,22 +109,45 @@ static void inspect(struct blob_in *u, const char *data, size_t len)
     c->carry_len = take;
 }
 
+/* A PDF's pages from qpdf, which reads the page tree wherever it is (object streams
+ * included), run in a child process under the configured limits (qpdf inflates without
+ * bound: archive/document.h), at most pdf_children_max at once. A PDF qpdf cannot
+ * read, one that needs more than the limits, and one that finds no free turn within
+ * the deadline keep the byte scan's count: the capture goes on. */
+static void count_pages(struct capture *c, const char *path)
+{
+    const struct api_config *cfg = &c->api->config;
+    uint32_t pages;
+    int rv;
+    if (cfg->pdf_exe == NULL) {
+        return; /* no counting child here (tools, the HTTP fuzz target): the scan stands */
+    }
+    if (!child_slots_acquire(&c->api->pdf_slots, cfg->pdf_limits.wall_ms)) {
+        c->pdf_failed = true;
+        base_err_set(&c->pdf_err, "all %u page counters stayed busy for %llu ms",
+                     c->api->pdf_slots.max, (unsigned long long)cfg->pdf_limits.wall_ms);
+        return;
+    }
+    rv = document_pdf_pages_isolated(cfg->pdf_exe, path, &cfg->pdf_limits, &pages,
+                                     &c->pdf_child, &c->pdf_err);
+    child_slots_release(&c->api->pdf_slots);
+    if (rv == BASE_ECORRUPT) {
+        c->pdf_unread = true;
+    } else if (rv != 0) {
+        c->pdf_failed = true;
+    } else if (pages > 0) {
+        c->pdf_pages = pages;
+    }
+}
+
 /* The whole file, on the worker that finished it: the format from the content first
- * (a JPEG named x.pdf is a JPEG), and a PDF's pages from qpdf, which reads the page
- * tree wherever it is (object streams included). A PDF qpdf cannot read keeps the
- * byte scan's count: the capture goes on. */
+ * (a JPEG named x.pdf is a JPEG), and a PDF's pages (count_pages()). */
 static void examine(struct blob_in *u, const char *path)
 {
     struct capture *c = u->data;
-    uint32_t pages;
     snprintf(c->format, sizeof c->format, "%s", document_format(c->head, c->head_len, c->name));
-    if (strcmp(c->format, "pdf") != 0) {
-        return;
-    }
-    if (document_pdf_pages(path, &pages, &c->pdf_err) != 0) {
-        c->pdf_unread = true;
-    } else if (pages > 0) {
-        c->pdf_pages = pages;
+    if (strcmp(c->format, "pdf") == 0) {
+        count_pages(c, path);
     }
 }
 
@@ -257,6 +282,16 @@ static void uploaded(struct blob_in *u, int status)
                  "library cannot read the file: %s",
                  c->req->request_id, c->file_id, c->pdf_pages > 0 ? c->pdf_pages : 1,
                  c->pdf_err.msg);
+    } else if (c->pdf_failed) {
+        LOG_WARN("capture", "request_id=%s file_id=%s: pages=%u from the byte scan, the PDF "
+                 "page count did not finish within its limits: %s",
+                 c->req->request_id, c->file_id, c->pdf_pages > 0 ? c->pdf_pages : 1,
+                 c->pdf_err.msg);
+    } else if (c->pdf_child.elapsed_ms > 0 || c->pdf_child.peak_rss_kib > 0) {
+        LOG_DEBUG("capture", "request_id=%s file_id=%s: pages=%u counted by a child in %llu "
+                  "ms, peak RSS %llu KiB", c->req->request_id, c->file_id, c->pdf_pages,
+                  (unsigned long long)c->pdf_child.elapsed_ms,
+                  (unsigned long long)c->pdf_child.peak_rss_kib);
     }
     memcpy(c->copies.hash, c->up.writer.hash, BLOB_HASH_BYTES);
     c->copies.size = c->up.writer.size;

@@ -65,6 +65,7 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
         free(api);
         return rv;
     }
+    child_slots_init(&api->pdf_slots, config->pdf_children_max > 0 ? config->pdf_children_max : 1);
     cluster_init_start(&api->init, loop, archive, repl);
     blob_path_init(&api->blob_path, loop, &bc, archive, repl, blobs);
     api_internal_init(api);
@@ -85,6 +86,7 @@ void api_maybe_free(struct api *api)
         return;
     }
     blob_path_close(&api->blob_path);
+    child_slots_close(&api->pdf_slots); /* no upload left: no worker holds a slot */
     free(api);
     if (cb != NULL) {
         cb(arg);

@@ -65,6 +65,10 @@ struct node_config {
     uint64_t login_source_failures;
     char *metrics_token_file;
     struct config_list outbound_allow;  /* receivers tenants' requests may reach */
+    uint64_t pdf_child_memory_mb;       /* the PDF page counter's child process: */
+    uint64_t pdf_child_cpu_s;
+    uint64_t pdf_child_timeout_ms;
+    uint64_t pdf_children_max;
 };
 
 /* Fills @c from defaults, then the config file (--config), then the flags. On a bad
