@@ -284,9 +284,11 @@ static void uploaded(struct blob_in *u, int status)
                  c->pdf_err.msg);
     } else if (c->pdf_failed) {
         LOG_WARN("capture", "request_id=%s file_id=%s: pages=%u from the byte scan, the PDF "
-                 "page count did not finish within its limits: %s",
+                 "page count did not finish within its limits: %s (child: %llu ms, peak RSS "
+                 "%llu KiB)",
                  c->req->request_id, c->file_id, c->pdf_pages > 0 ? c->pdf_pages : 1,
-                 c->pdf_err.msg);
+                 c->pdf_err.msg, (unsigned long long)c->pdf_child.elapsed_ms,
+                 (unsigned long long)c->pdf_child.peak_rss_kib);
     } else if (c->pdf_child.elapsed_ms > 0 || c->pdf_child.peak_rss_kib > 0) {
         LOG_DEBUG("capture", "request_id=%s file_id=%s: pages=%u counted by a child in %llu "
                   "ms, peak RSS %llu KiB", c->req->request_id, c->file_id, c->pdf_pages,
