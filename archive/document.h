@@ -18,19 +18,21 @@
  * parent enforces, no core file, no environment, no descriptor but the file, the
  * answer pipe and /dev/null. A file that needs more is an error the caller handles
  * (the capture keeps document_pdf_scan_pages()'s estimate); the node itself never
- * holds more than the answer line. Measured (RelWithDebInfo, this machine): the 7 KB
- * bomb fails in the child at the 512 MiB limit after about 1 s with a peak child RSS of
- * about 270 MB; a 200,000-page PDF (27 MB, object streams) counts in about 1.1 s with
- * 110 MB of peak RSS, so ordinary and very large files fit the default with room.
+ * holds more than the answer line. Measured (RelWithDebInfo, 2 shared cores): the 7 KB
+ * bomb (tests/fixtures/pdf/bomb-4g.pdf) fails in the child at the 512 MiB limit after
+ * about 1.3 s with a peak child RSS of 270-280 MB, the node's own peak RSS unmoved (27
+ * MB); a small PDF costs a child of about 20 MB for 30-70 ms; qpdf needs about 3 KB per
+ * page (20,000 pages: 80 MB, 0.8-1.4 s; 100,000 pages: 315 MB, 3.3-4.7 s; 200,000
+ * pages exceed 512 MiB), so everyday documents fit the default many times over.
  * The in-process functions (document_pdf_pages(), document_pdf_pages_mem()) stay for
  * callers that bound the process themselves: the child, and the fuzz target (its own
  * -rss_limit_mb).
  *
  * Threads: the format and scan functions only look at the memory they are given and
  * run anywhere, the loop included. document_pdf_pages(), document_pdf_pages_mem() and
- * document_pdf_pages_isolated() block (disk and CPU: about a millisecond for a small PDF, more for a large page
- * tree): worker threads only, never the loop. Each call has its own qpdf object and
- * shares nothing. */
+ * document_pdf_pages_isolated() block (disk and CPU: about a millisecond of qpdf for a
+ * small PDF, plus the child's start; more for a large page tree): worker threads only,
+ * never the loop. Each call has its own qpdf object and shares nothing. */
 #ifndef IMGARC_ARCHIVE_DOCUMENT_H
 #define IMGARC_ARCHIVE_DOCUMENT_H
 
