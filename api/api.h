@@ -53,8 +53,9 @@ struct api_config {
     const struct peer_auth *auth;
     /* A PDF's pages are counted by a child process (archive/document.h): this
      * executable ("/proc/self/exe": imgarcd itself; NULL: no child, the byte scan's
-     * estimate stands), under these limits, at most this many at once (a capture waits
-     * up to pdf_limits.wall_ms for a turn, then keeps the estimate). */
+     * estimate stands), under these limits, at most this many at once (twice as
+     * many more captures wait up to pdf_limits.wall_ms for a turn; the rest keep the
+     * estimate). */
     const char *pdf_exe;
     struct child_limits pdf_limits;
     unsigned pdf_children_max;

@@ -111,9 +111,10 @@ static void inspect(struct blob_in *u, const char *data, size_t len)
 
 /* A PDF's pages from qpdf, which reads the page tree wherever it is (object streams
  * included), run in a child process under the configured limits (qpdf inflates without
- * bound: archive/document.h), at most pdf_children_max at once. A PDF qpdf cannot
- * read, one that needs more than the limits, and one that finds no free turn within
- * the deadline keep the byte scan's count: the capture goes on. */
+ * bound: archive/document.h), at most pdf_children_max at once, twice as many more
+ * waiting for a turn. A PDF qpdf cannot read, one that needs more than the limits, and one
+ * that finds no turn (too many waiting, or none free within the deadline) keep the
+ * byte scan's count: the capture goes on. */
 static void count_pages(struct capture *c, const char *path)
 {
     const struct api_config *cfg = &c->api->config;
@@ -124,8 +125,9 @@ static void count_pages(struct capture *c, const char *path)
     }
     if (!child_slots_acquire(&c->api->pdf_slots, cfg->pdf_limits.wall_ms)) {
         c->pdf_failed = true;
-        base_err_set(&c->pdf_err, "all %u page counters stayed busy for %llu ms",
-                     c->api->pdf_slots.max, (unsigned long long)cfg->pdf_limits.wall_ms);
+        base_err_set(&c->pdf_err, "all %u page counters busy, %u uploads waiting for one "
+                     "(or none free within %llu ms)", c->api->pdf_slots.max,
+                     c->api->pdf_slots.waiting_max, (unsigned long long)cfg->pdf_limits.wall_ms);
         return;
     }
     rv = document_pdf_pages_isolated(cfg->pdf_exe, path, &cfg->pdf_limits, &pages,

@@ -160,22 +160,16 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 int document_pdf_child_main(int argc, char **argv)
 {
-    struct child_limits lim = {0};
     struct base_err err = {{0}};
     uint32_t pages = 0;
     qpdf_data q;
     int rv;
-    if (argc != 4 || strcmp(argv[1], DOCUMENT_PDF_CHILD_FLAG) != 0 ||
-        !parse_u64(argv[2], &lim.address_space_bytes) || !parse_u64(argv[3], &lim.cpu_s)) {
-        printf("error usage: %s " DOCUMENT_PDF_CHILD_FLAG " AS_BYTES CPU_S < file.pdf\n",
-               argv[0]);
+    if (argc != 2 || strcmp(argv[1], DOCUMENT_PDF_CHILD_FLAG) != 0) {
+        printf("error usage: %s " DOCUMENT_PDF_CHILD_FLAG " < file.pdf\n", argv[0]);
         return 2;
     }
-    if (child_limit_self(&lim, &err) != 0) {
-        printf("error %s\n", err.msg);
-        return 2;
-    }
-    /* The file is fd 0: qpdf opens it by a name that means that descriptor. */
+    /* The limits are the parent's, set before this program started (base/child.h).
+     * The file is fd 0: qpdf opens it by a name that means that descriptor. */
     q = quiet_qpdf();
     rv = count(q, qpdf_read(q, "/proc/self/fd/0", NULL), &pages, &err);
     if (ran_out_of_memory(q)) {
@@ -219,9 +213,9 @@ int document_pdf_pages_isolated(const char *exe, const char *path,
                                 const struct child_limits *lim, uint32_t *pages,
                                 struct child_result *res, struct base_err *err)
 {
-    char as[24], cpu[24], answer[ANSWER_BYTES], how[160];
+    char answer[ANSWER_BYTES], how[160];
     /* argv[0] names the job in ps and top. */
-    char *argv[] = {"imgarcd-pdf-pages", DOCUMENT_PDF_CHILD_FLAG, as, cpu, NULL};
+    char *argv[] = {"imgarcd-pdf-pages", DOCUMENT_PDF_CHILD_FLAG, NULL};
     int fd, rv;
     memset(res, 0, sizeof *res);
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -229,8 +223,6 @@ int document_pdf_pages_isolated(const char *exe, const char *path,
         base_err_set(err, "open: %s", strerror(errno));
         return BASE_EIO;
     }
-    snprintf(as, sizeof as, "%llu", (unsigned long long)lim->address_space_bytes);
-    snprintf(cpu, sizeof cpu, "%llu", (unsigned long long)lim->cpu_s);
     rv = child_run(exe, argv, NULL, fd, lim, answer, sizeof answer, res, err);
     close(fd);
     if (rv != 0) {

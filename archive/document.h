@@ -76,11 +76,10 @@ int document_pdf_pages_mem(const void *data, size_t len, uint32_t *pages,
                            struct base_err *err) WARN_UNUSED;
 
 /* The option that makes imgarcd the page counter (argv[1]), and the child's main:
- * node/main.c calls it first thing when argv[1] is DOCUMENT_PDF_CHILD_FLAG. The child
- * takes its limits on the command line (`imgarcd --pdf-pages AS_BYTES CPU_S`) and sets
- * them on itself (child_limit_self()) before it reads anything, the PDF from fd 0, and
- * writes one answer line on fd 1. Returns the exit status. Not for people: the flag is
- * not in --help. */
+ * node/main.c calls it first thing when argv[1] is DOCUMENT_PDF_CHILD_FLAG
+ * (`imgarcd --pdf-pages`, nothing else). The child, already under the limits its
+ * parent set before exec, reads the PDF from fd 0 and writes one answer line on fd 1.
+ * Returns the exit status. Not for people: the flag is not in --help. */
 #define DOCUMENT_PDF_CHILD_FLAG "--pdf-pages"
 int document_pdf_child_main(int argc, char **argv);
 

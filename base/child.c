@@ -5,7 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
@@ -33,74 +33,122 @@
 /* Without a pidfd, how often the parent looks whether the child has exited. */
 #define POLL_EXIT_MS 2
 
-/* prlimit(@pid) (0: this process) of the three limits. */
-static int set_limits(pid_t pid, const struct child_limits *lim, struct base_err *err)
-{
-    struct rlimit as = {RLIM_INFINITY, RLIM_INFINITY};
-    struct rlimit cpu = {RLIM_INFINITY, RLIM_INFINITY};
-    struct rlimit core = {0, 0};
-    if (lim->address_space_bytes > 0 && !CHILD_ASAN) {
-        as.rlim_cur = as.rlim_max = lim->address_space_bytes;
-    }
-    if (lim->cpu_s > 0) {
-        /* Soft = hard: the kernel sends SIGKILL when it is reached. */
-        cpu.rlim_cur = cpu.rlim_max = lim->cpu_s;
-    }
-    if ((as.rlim_max != RLIM_INFINITY && prlimit(pid, RLIMIT_AS, &as, NULL) != 0) ||
-        (lim->cpu_s > 0 && prlimit(pid, RLIMIT_CPU, &cpu, NULL) != 0) ||
-        prlimit(pid, RLIMIT_CORE, &core, NULL) != 0) {
-        base_err_set(err, "prlimit: %s", strerror(errno));
-        return BASE_EIO;
-    }
-    return 0;
-}
+/* What the child does between vfork and exec, prepared by the parent beforehand: in
+ * the child nothing is allocated and nothing of the parent's memory is written but
+ * exec_errno. */
+struct exec_plan {
+    const char *exe;
+    char *const *argv;
+    char *const *envp;
+    int fds[3]; /* become 0, 1, 2; all >= 3 */
+    struct rlimit as, cpu, core;
+    bool set_as, set_cpu;
+    volatile int exec_errno; /* written by the child when exec fails */
+};
 
-int child_limit_self(const struct child_limits *lim, struct base_err *err)
+/* The child's side of vfork: only system calls, on its own copies of the signal
+ * dispositions and descriptor table. Never returns. */
+__attribute__((noreturn, noinline)) static void exec_child(struct exec_plan *p)
 {
-    /* Dies with the node rather than running on as an orphan. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
-        base_err_set(err, "prctl: %s", strerror(errno));
-        return BASE_EIO;
+    struct sigaction dfl;
+    sigset_t none;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    /* A handler of the parent's (libuv's) must never run here, on the parent's memory:
+     * every signal is blocked since before vfork, and every disposition goes back to the
+     * default before any is unblocked. */
+    for (int sig = 1; sig < NSIG; sig++) {
+        (void)sigaction(sig, &dfl, NULL); /* fails harmlessly for KILL, STOP, glibc's own */
     }
-    if (getppid() == 1) { /* the parent died before the line above took effect */
-        base_err_set(err, "the parent is gone");
-        return BASE_EIO;
+    if ((p->set_as && setrlimit(RLIMIT_AS, &p->as) != 0) ||
+        (p->set_cpu && setrlimit(RLIMIT_CPU, &p->cpu) != 0) ||
+        setrlimit(RLIMIT_CORE, &p->core) != 0 || setpgid(0, 0) != 0 ||
+        prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || dup2(p->fds[0], 0) < 0 ||
+        dup2(p->fds[1], 1) < 0 || dup2(p->fds[2], 2) < 0) {
+        goto fail;
     }
-    return set_limits(0, lim, err);
-}
-
-static int spawn(pid_t *pid, const char *exe, char *const argv[], char *const envp[], int in_fd,
-                 int out_fd, int null_fd, struct base_err *err)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    int rv;
+    /* Whatever another thread opened without O_CLOEXEC stays with the parent. */
+    if (close_range(3, ~0u, 0) != 0) {
+        goto fail;
+    }
     sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(p->exe, p->argv, p->envp);
+fail:
+    p->exec_errno = errno != 0 ? errno : EINVAL;
+    _exit(127);
+}
+
+/* vfork with every signal blocked around it; the child runs exec_child(). Nothing but
+ * @plan lives across the vfork (what the compiler must not keep in a register). */
+__attribute__((noinline)) static pid_t vfork_exec(struct exec_plan *plan)
+{
+    sigset_t all, old;
+    pid_t pid;
     sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    /* dup2 clears close-on-exec on the copies; the originals stay O_CLOEXEC. */
-    posix_spawn_file_actions_adddup2(&fa, in_fd >= 0 ? in_fd : null_fd, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, null_fd, 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    /* The spawning thread's mask (a libuv worker's may block signals) and the parent's
-     * handlers are not the child's business. Its own process group: a terminal's ^C
-     * is for the node, which decides. */
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                        POSIX_SPAWN_SETPGROUP);
-    rv = posix_spawn(pid, exe, &fa, &attr, argv, envp);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rv != 0) {
-        base_err_set(err, "posix_spawn %s: %s", exe, strerror(rv));
-        return BASE_EIO;
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = vfork();
+    if (pid == 0) {
+        exec_child(plan);
     }
-    return 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return pid;
+}
+
+/* A copy of @fd numbered 3 or more (close-on-exec), so the child's dup2 onto 0-2 never
+ * overwrites a source it has yet to copy. Returns @fd itself when it is already. */
+static int above_stdio(int fd, int *owned)
+{
+    if (fd > 2) {
+        return fd;
+    }
+    *owned = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    return *owned;
+}
+
+/* Starts the child: vfork (the calling thread waits until the child has exec'd or
+ * failed; the node's other threads run on), limits, descriptors, signals, exec. */
+static int spawn(pid_t *pid_out, const char *exe, char *const argv[], char *const envp[],
+                 int in_fd, int out_fd, int null_fd, const struct child_limits *lim,
+                 struct base_err *err)
+{
+    struct exec_plan plan = {.exe = exe, .argv = argv, .envp = envp};
+    int owned[3] = {-1, -1, -1};
+    pid_t pid;
+    int rv = 0;
+    plan.fds[0] = above_stdio(in_fd >= 0 ? in_fd : null_fd, &owned[0]);
+    plan.fds[1] = above_stdio(out_fd, &owned[1]);
+    plan.fds[2] = above_stdio(null_fd, &owned[2]);
+    plan.core = (struct rlimit){0, 0};
+    plan.set_as = lim->address_space_bytes > 0 && !CHILD_ASAN;
+    plan.as.rlim_cur = plan.as.rlim_max = lim->address_space_bytes;
+    plan.set_cpu = lim->cpu_s > 0;
+    /* Soft = hard: the kernel sends SIGKILL when it is reached. */
+    plan.cpu.rlim_cur = plan.cpu.rlim_max = lim->cpu_s;
+    if (plan.fds[0] < 0 || plan.fds[1] < 0 || plan.fds[2] < 0) {
+        base_err_set(err, "fcntl: %s", strerror(errno));
+        rv = BASE_EIO;
+        goto out;
+    }
+    pid = vfork_exec(&plan);
+    if (pid < 0) {
+        base_err_set(err, "vfork: %s", strerror(errno));
+        rv = BASE_EIO;
+    } else if (plan.exec_errno != 0) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        base_err_set(err, "exec %s: %s", exe, strerror(plan.exec_errno));
+        rv = BASE_EIO;
+    } else {
+        *pid_out = pid;
+    }
+out:
+    for (int i = 0; i < 3; i++) {
+        if (owned[i] >= 0) {
+            close(owned[i]);
+        }
+    }
+    return rv;
 }
 
 static int remaining_ms(uint64_t deadline_ns)
@@ -223,6 +271,8 @@ int child_run(const char *exe, char *const argv[], char *const envp[], int in_fd
     char *asan_env[] = {asan, NULL};
     char *empty_env[] = {NULL};
     ASSERT(out_max > 0);
+    memset(res, 0, sizeof *res);
+    out[0] = '\0';
     if (envp == NULL) {
         envp = empty_env;
         if (CHILD_ASAN && lim->address_space_bytes > 0) {
@@ -241,18 +291,11 @@ int child_run(const char *exe, char *const argv[], char *const envp[], int in_fd
         rv = BASE_EIO;
         goto close_pipe;
     }
-    rv = spawn(&pid, exe, argv, envp, in_fd, pipe_fds[1], null_fd, err);
+    rv = spawn(&pid, exe, argv, envp, in_fd, pipe_fds[1], null_fd, lim, err);
     close(null_fd);
     close(pipe_fds[1]);
     pipe_fds[1] = -1;
     if (rv != 0) {
-        goto close_pipe;
-    }
-    memset(res, 0, sizeof *res);
-    if ((rv = set_limits(pid, lim, err)) != 0) {
-        kill(pid, SIGKILL);
-        res->end = CHILD_SIGNALED;
-        reap(pid, res);
         goto close_pipe;
     }
     pidfd = pidfd_open(pid, 0); /* -1 on a kernel before 5.3: wait_exit() polls */
@@ -287,7 +330,7 @@ void child_describe(const struct child_result *res, char *buf, size_t size)
         break;
     case CHILD_SIGNALED:
         snprintf(how, sizeof how, "was killed by signal %d (%s)", res->code,
-                 strsignal(res->code));
+                 sigdescr_np(res->code) != NULL ? sigdescr_np(res->code) : "unknown");
         break;
     case CHILD_TIMED_OUT:
         snprintf(how, sizeof how, "passed its deadline and was killed");
@@ -300,10 +343,12 @@ void child_describe(const struct child_result *res, char *buf, size_t size)
              (unsigned long long)res->elapsed_ms, (unsigned long long)res->peak_rss_kib);
 }
 
-void child_slots_init(struct child_slots *s, unsigned max)
+void child_slots_init(struct child_slots *s, unsigned max, unsigned waiting_max)
 {
     ASSERT(max > 0);
     s->max = max;
+    s->waiting_max = waiting_max;
+    atomic_init(&s->waiting, 0);
     ASSERT(sem_init(&s->sem, 0, max) == 0);
 }
 
@@ -312,7 +357,7 @@ void child_slots_close(struct child_slots *s)
     sem_destroy(&s->sem);
 }
 
-bool child_slots_acquire(struct child_slots *s, uint64_t wait_ms)
+static bool wait_slot(struct child_slots *s, uint64_t wait_ms)
 {
     struct timespec at;
     clock_gettime(CLOCK_MONOTONIC, &at);
@@ -331,6 +376,25 @@ bool child_slots_acquire(struct child_slots *s, uint64_t wait_ms)
             return false; /* ETIMEDOUT or EAGAIN: no slot in time */
         }
     }
+}
+
+bool child_slots_acquire(struct child_slots *s, uint64_t wait_ms)
+{
+    bool got;
+    if (sem_trywait(&s->sem) == 0) {
+        return true;
+    }
+    if (wait_ms == 0) {
+        return false;
+    }
+    /* Every waiter is a blocked worker thread: past waiting_max, no wait at all. */
+    if (atomic_fetch_add(&s->waiting, 1) >= s->waiting_max) {
+        atomic_fetch_sub(&s->waiting, 1);
+        return false;
+    }
+    got = wait_slot(s, wait_ms);
+    atomic_fetch_sub(&s->waiting, 1);
+    return got;
 }
 
 void child_slots_release(struct child_slots *s)

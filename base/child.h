@@ -2,21 +2,25 @@
  * that may cost without bound (a library that inflates a PDF's streams whole): the
  * child can fail, run out of memory or be killed, the process that asked cannot.
  *
- * child_run() spawns with posix_spawn (a vfork-like clone: safe from any thread of a
- * multithreaded process, which fork() is not), with:
+ * child_run() starts the child with vfork and exec (the calling thread waits until the
+ * exec; unlike fork() this is safe from any thread of a multithreaded process, and
+ * unlike posix_spawn it lets the limits be set before the program runs, not after):
+ *   - every signal blocked around vfork, then in the child every disposition back to
+ *     its default before the mask is cleared (no handler of the parent's ever runs in
+ *     the child);
+ *   - RLIMIT_AS, RLIMIT_CPU (soft = hard: SIGKILL when reached) and RLIMIT_CORE 0, set
+ *     in the child before exec, so the program never runs a moment without them;
+ *   - its own process group, and SIGKILL when the parent dies (PR_SET_PDEATHSIG);
  *   - an empty environment (or the one given: nothing of the parent's, so no secret);
  *   - fd 0 the caller's input (or /dev/null), fd 1 a pipe the parent reads, fd 2
  *     /dev/null, every other descriptor closed (close_range from 3, whatever the
  *     parent's threads opened without O_CLOEXEC);
- *   - signals at their defaults and none blocked;
- *   - RLIMIT_AS, RLIMIT_CPU (soft = hard: SIGKILL when reached) and RLIMIT_CORE 0, set
- *     by the parent on the child (prlimit) as soon as it exists; a child that is ours
- *     also calls child_limit_self() first thing, which closes the short window before
- *     the parent's prlimit lands;
  *   - a wall-clock deadline the parent enforces: past it the child is killed (SIGKILL)
  *     and reaped. Every child is reaped before child_run() returns, whatever happened:
- *     no zombie, no orphan. Waits restart on EINTR.
- * The parent waits with a pidfd (Linux 5.3) or, where there is none, by polling.
+ *     no zombie. Waits restart on EINTR. The parent waits with a pidfd (Linux 5.3) or,
+ *     where there is none, by polling.
+ * Under AddressSanitizer (tests) RLIMIT_AS cannot be used (its shadow reserves
+ * terabytes): the address-space limit is passed as ASan's hard_rss_limit_mb instead.
  *
  * struct child_slots bounds how many children run at once (a counting semaphore): a
  * flood of requests cannot fork-bomb the node.
@@ -27,6 +31,7 @@
 #define IMGARC_BASE_CHILD_H
 
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,24 +70,24 @@ int child_run(const char *exe, char *const argv[], char *const envp[], int in_fd
               const struct child_limits *lim, char *out, size_t out_max,
               struct child_result *res, struct base_err *err) WARN_UNUSED;
 
-/* The limits a child applies to itself (RLIMIT_AS, RLIMIT_CPU, RLIMIT_CORE 0), before
- * it reads anything. Returns 0 or BASE_EIO (@err says which). */
-int child_limit_self(const struct child_limits *lim, struct base_err *err) WARN_UNUSED;
-
 /* "the child was killed by signal 9 (Killed) after 1203 ms, peak RSS 271 MiB", for
  * logs. */
 void child_describe(const struct child_result *res, char *buf, size_t size);
 
 /* At most @max children at once: a counting semaphore shared by the threads that
- * spawn. */
+ * spawn. A thread that finds none free may wait, but at most @waiting_max threads wait
+ * at once: each one is a blocked worker of a pool the node needs for its disk work. */
 struct child_slots {
     sem_t sem;
     unsigned max;
+    unsigned waiting_max;
+    atomic_uint waiting;
 };
 
-void child_slots_init(struct child_slots *s, unsigned max);
+void child_slots_init(struct child_slots *s, unsigned max, unsigned waiting_max);
 void child_slots_close(struct child_slots *s);
-/* Takes a slot, waiting at most @wait_ms for one to be released; false: none came. */
+/* Takes a slot: at once when one is free, else waiting at most @wait_ms for one, unless
+ * waiting_max threads already wait. false: no slot (the caller does without). */
 bool child_slots_acquire(struct child_slots *s, uint64_t wait_ms);
 void child_slots_release(struct child_slots *s);
 

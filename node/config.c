@@ -149,7 +149,8 @@ static const struct opt opts[] = {
      "use 1 for the timeout path)"},
     {"pdf-children-max", OPT_U64, OFF(pdf_children_max), "2", 1, 64,
      "PDF page-counting children running at once (worst case: this many times "
-     "--pdf-child-memory-mb)"},
+     "--pdf-child-memory-mb); twice as many uploads may wait for one, more keep the "
+     "byte scan's page estimate"},
 };
 
 static void usage(FILE *out)

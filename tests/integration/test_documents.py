@@ -154,8 +154,8 @@ class DocumentTest(NodeTestCase):
         self.assertNotIn("bomb", warnings[0])  # the file id, not the name or content
 
     def test_concurrent_pdfs_wait_their_turn(self):
-        """More PDFs at once than counting children (2): the others wait for a turn
-        and every count is right."""
+        """More PDFs at once than counting children (2): up to twice as many again
+        wait for a turn, and every count is right."""
         results = [None] * 6
 
         def upload(i):

@@ -270,14 +270,10 @@ static void a_counter_that_cannot_start_is_an_error(void **state)
 
 static void the_child_mode_checks_its_arguments(void **state)
 {
-    char *bad[][4] = {{"x", "--pdf-pages", "12", NULL},
-                      {"x", "--pdf-pages", "-1", "10"},
-                      {"x", "--pdf-pages", "12k", "10"}};
+    char *bad[][3] = {{"x", "--pdf-pages", "12"}, {"x", "--pdf-page", NULL}};
     (void)state;
-    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-        int argc = bad[i][3] != NULL ? 4 : 3;
-        assert_int_equal(document_pdf_child_main(argc, bad[i]), 2);
-    }
+    assert_int_equal(document_pdf_child_main(3, bad[0]), 2);
+    assert_int_equal(document_pdf_child_main(2, bad[1]), 2);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/child.h"
+#include "base/clock.h"
 #include "base/mem.h"
 #include "tests/lib/testlib.h"
 
@@ -92,15 +94,6 @@ static int child_main(int argc, char **argv)
                 return 1;
             }
         }
-    }
-    if (strcmp(argv[1], "--child-self-limit") == 0) {
-        struct child_limits lim = {.address_space_bytes = 200 << 20, .cpu_s = 7};
-        struct base_err err = {{0}};
-        if (child_limit_self(&lim, &err) != 0) {
-            printf("error %s\n", err.msg);
-            return 1;
-        }
-        return child_inventory();
     }
     return 99;
 }
@@ -268,32 +261,105 @@ static void the_child_gets_nothing_but_what_it_is_given(void **state)
     assert_no_child_left();
 }
 
-/* A child of ours narrows itself first thing (before the parent's prlimit lands). */
-static void a_child_limits_itself(void **state)
+/* Without limits: none set but the core file, and /dev/null on fd 0. A parent whose
+ * own fd 0 is closed (a daemon's may be) still gives the child its three. */
+static void no_limit_means_none(void **state)
 {
     struct child_limits lim = {.wall_ms = 30000};
     struct child_result res;
     char out[256], want[256];
+    int saved = dup(0);
     (void)state;
-    assert_int_equal(run_self("--child-self-limit", NULL, &lim, out, sizeof out, &res), 0);
+    close(0);
+    assert_int_equal(run_self("--child-inventory", NULL, &lim, out, sizeof out, &res), 0);
+    assert_int_equal(dup2(saved, 0), 0);
+    close(saved);
     assert_int_equal(res.end, CHILD_EXITED);
-    snprintf(want, sizeof want, "fds 0 1 2 env 0 as %lld cpu 7 core 0 stdin %c\n",
-             ASAN ? -1ll : 200ll << 20, EOF);
+    snprintf(want, sizeof want, "fds 0 1 2 env 0 as -1 cpu -1 core 0 stdin %c\n", EOF);
     assert_string_equal(out, want);
+    assert_no_child_left();
+}
+
+/* A signal handler of the parent's is not the child's: SIGTERM kills it. */
+static int terms_seen;
+static void on_term(int sig)
+{
+    (void)sig;
+    terms_seen++;
+}
+
+static void the_parents_handlers_stay_with_the_parent(void **state)
+{
+    struct child_limits lim = {.wall_ms = 30000};
+    struct child_result res;
+    struct base_err err = {{0}};
+    char out[64];
+    char *argv[] = {"sh", "-c", "kill -TERM $$; sleep 5", NULL};
+    (void)state;
+    signal(SIGTERM, on_term);
+    assert_int_equal(child_run("/bin/sh", argv, NULL, -1, &lim, out, sizeof out, &res, &err),
+                     0);
+    signal(SIGTERM, SIG_DFL);
+    assert_int_equal(res.end, CHILD_SIGNALED);
+    assert_int_equal(res.code, SIGTERM);
+    assert_int_equal(terms_seen, 0);
+    assert_no_child_left();
 }
 
 static void slots_bound_how_many_run_at_once(void **state)
 {
     struct child_slots s;
     (void)state;
-    child_slots_init(&s, 2);
+    uint64_t t0;
+    child_slots_init(&s, 2, 1);
     assert_true(child_slots_acquire(&s, 0));
     assert_true(child_slots_acquire(&s, 10));
     assert_false(child_slots_acquire(&s, 0));
+    t0 = clock_mono_ns();
     assert_false(child_slots_acquire(&s, 50)); /* waits, then gives up */
+    assert_true(clock_mono_ns() - t0 >= 50 * 1000000ull);
     child_slots_release(&s);
     assert_true(child_slots_acquire(&s, 50));
     child_slots_release(&s);
+    child_slots_release(&s);
+    child_slots_close(&s);
+}
+
+struct waiter {
+    struct child_slots *s;
+    bool got;
+};
+
+static void *wait_for_slot(void *arg)
+{
+    struct waiter *w = arg;
+    w->got = child_slots_acquire(w->s, 5000);
+    return NULL;
+}
+
+/* With every slot taken and waiting_max threads waiting, one more does not wait; the
+ * one waiting gets the slot released. */
+static void waiters_are_bounded_too(void **state)
+{
+    struct child_slots s;
+    struct waiter w;
+    pthread_t t;
+    uint64_t t0;
+    (void)state;
+    child_slots_init(&s, 1, 1);
+    assert_true(child_slots_acquire(&s, 0));
+    w.s = &s;
+    w.got = false;
+    assert_int_equal(pthread_create(&t, NULL, wait_for_slot, &w), 0);
+    while (atomic_load(&s.waiting) == 0) {
+        usleep(1000);
+    }
+    t0 = clock_mono_ns();
+    assert_false(child_slots_acquire(&s, 5000)); /* the waiting room is full: at once */
+    assert_true(clock_mono_ns() - t0 < 1000 * 1000000ull);
+    child_slots_release(&s);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(w.got);
     child_slots_release(&s);
     child_slots_close(&s);
 }
@@ -322,8 +388,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(cpu_is_limited),
     cmocka_unit_test(output_beyond_the_buffer_kills),
     cmocka_unit_test(the_child_gets_nothing_but_what_it_is_given),
-    cmocka_unit_test(a_child_limits_itself),
+    cmocka_unit_test(no_limit_means_none),
+    cmocka_unit_test(the_parents_handlers_stay_with_the_parent),
     cmocka_unit_test(slots_bound_how_many_run_at_once),
+    cmocka_unit_test(waiters_are_bounded_too),
     cmocka_unit_test(the_description_says_what_happened),
 };
 
