@@ -216,7 +216,7 @@ static bool wait_exit(pid_t pid, int pidfd, uint64_t deadline_ns)
                 return true;
             }
             if (n < 0 && errno != EINTR) {
-                return true; /* cannot watch: the caller's blocking wait takes over */
+                pidfd = -1; /* cannot watch it: poll the child's state instead */
             }
             continue;
         }
