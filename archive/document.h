@@ -13,7 +13,7 @@
  * file with two Flate filters asks for 4 GiB; a 204 KB one cost 418 MB of RSS), and it
  * has no deadline. So a node never runs qpdf in its own process:
  * document_pdf_pages_isolated() runs it in a child (the node's own binary, /proc/self/exe,
- * in the mode document_pdf_child_main() implements) under base/child.h's limits: an
+ * so /proc must be mounted, in the mode document_pdf_child_main() implements) under base/child.h's limits: an
  * address space (RLIMIT_AS, 512 MiB by default), CPU seconds, a wall-clock deadline the
  * parent enforces, no core file, no environment, no descriptor but the file, the
  * answer pipe and /dev/null. A file that needs more is an error the caller handles
