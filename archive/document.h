@@ -12,11 +12,12 @@
  * cross-reference or object stream whole in memory, stacked filters in turn (a 7 KB
  * file with two Flate filters asks for 4 GiB; a 204 KB one cost 418 MB of RSS), and it
  * has no deadline. So a node never runs qpdf in its own process:
- * document_pdf_pages_isolated() runs it in a child (the node's own binary, /proc/self/exe,
- * so /proc must be mounted, in the mode document_pdf_child_main() implements) under base/child.h's limits: an
- * address space (RLIMIT_AS, 512 MiB by default), CPU seconds, a wall-clock deadline the
- * parent enforces, no core file, no environment, no descriptor but the file, the
- * answer pipe and /dev/null. A file that needs more is an error the caller handles
+ * document_pdf_pages_isolated() runs it in a child (the node's own binary through
+ * /proc/self/exe, so /proc must be mounted, in the mode document_pdf_child_main()
+ * implements) under base/child.h's limits, set before it starts: an address space
+ * (RLIMIT_AS, 512 MiB by default), CPU seconds, a wall-clock deadline the parent
+ * enforces, no core file, no environment, no descriptor but the file, the answer pipe
+ * and /dev/null. A file that needs more is an error the caller handles
  * (the capture keeps document_pdf_scan_pages()'s estimate); the node itself never
  * holds more than the answer line. Measured (RelWithDebInfo, 2 shared cores): the 7 KB
  * bomb (tests/fixtures/pdf/bomb-4g.pdf) fails in the child at the 512 MiB limit after
