@@ -57,7 +57,8 @@ struct capture {
     uint32_t pdf_pages; /* the byte scan's count, then qpdf's when it read the file */
     /* ...and on the whole file once it is written (examine()). */
     bool pdf_unread;          /* a PDF qpdf could not read: the scan's count stands */
-    bool pdf_failed;          /* no count within the child's limits: the same, and a WARN */
+    bool pdf_failed;          /* no count from the child (limits, no turn, could not
+                                 start): the same, and a WARN */
     struct base_err pdf_err;  /* why, logged on the loop */
     struct child_result pdf_child; /* how the counting child ended */
 
@@ -112,9 +113,9 @@ static void inspect(struct blob_in *u, const char *data, size_t len)
 /* A PDF's pages from qpdf, which reads the page tree wherever it is (object streams
  * included), run in a child process under the configured limits (qpdf inflates without
  * bound: archive/document.h), at most pdf_children_max at once, twice as many more
- * waiting for a turn. A PDF qpdf cannot read, one that needs more than the limits, and one
- * that finds no turn (too many waiting, or none free within the deadline) keep the
- * byte scan's count: the capture goes on. */
+ * waiting for a turn. A PDF qpdf cannot read, one that needs more than the limits, and
+ * one that finds no turn (too many waiting, or none free within the deadline) keep
+ * the byte scan's count: the capture goes on. */
 static void count_pages(struct capture *c, const char *path)
 {
     const struct api_config *cfg = &c->api->config;
@@ -286,8 +287,7 @@ static void uploaded(struct blob_in *u, int status)
                  c->pdf_err.msg);
     } else if (c->pdf_failed) {
         LOG_WARN("capture", "request_id=%s file_id=%s: pages=%u from the byte scan, the PDF "
-                 "page count did not finish within its limits: %s (child: %llu ms, peak RSS "
-                 "%llu KiB)",
+                 "page counter gave no count: %s (child: %llu ms, peak RSS %llu KiB)",
                  c->req->request_id, c->file_id, c->pdf_pages > 0 ? c->pdf_pages : 1,
                  c->pdf_err.msg, (unsigned long long)c->pdf_child.elapsed_ms,
                  (unsigned long long)c->pdf_child.peak_rss_kib);

@@ -62,7 +62,7 @@ def limit_warnings(log, file_id):
     """The node's WARN lines saying @file_id's page count hit the child's limits."""
     return [line for line in log.splitlines()
             if "WARN" in line and "file_id=%s" % file_id in line
-            and "did not finish within its limits" in line]
+            and "the PDF page counter gave no count" in line]
 
 
 class DocumentTest(NodeTestCase):
