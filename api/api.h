@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "archive/archive.h"
+#include "base/child.h"
 #include "base/err.h"
 #include "replication/repl.h"
 #include "storage/blobstore.h"
@@ -53,6 +54,14 @@ struct api_config {
     /* The cluster secret that signs /internal calls (borrowed until stop); NULL: this
      * node refuses them. */
     const struct peer_auth *auth;
+    /* A PDF's pages are counted by a child process (archive/document.h): this
+     * executable ("/proc/self/exe": imgarcd itself; NULL: no child, the byte scan's
+     * estimate stands), under these limits, at most this many at once (twice as
+     * many more captures wait up to pdf_limits.wall_ms for a turn; the rest keep the
+     * estimate). */
+    const char *pdf_exe;
+    struct child_limits pdf_limits;
+    unsigned pdf_children_max;
 };
 
 struct api;

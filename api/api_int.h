@@ -48,6 +48,9 @@ struct api {
     struct user_call *pwhash_head, *pwhash_tail;
     /* Login throttling per username and source address (users.c). */
     struct login_guard login_guard;
+    /* PDF page counters running in child processes, at most config.pdf_children_max
+     * (capture.c; shared with the worker threads, hence a semaphore). */
+    struct child_slots pdf_slots;
     /* Counters for /metrics. */
     uint64_t captures_total;
     uint64_t capture_bytes_total;
@@ -279,6 +282,14 @@ bool api_op_bad(struct api_op *op, const char *msg);
 /* A proposal callback that answers with the request's body and the applied index (201
  * for a POST, else 200). */
 void api_op_echo_applied(struct repl_propose *prop, int status, const struct archive_result *res);
+
+/* capture.c: the pages of the complete PDF at @path, counted by qpdf in a limited child
+ * process (archive/document.h) once one of the node's page counters is free. Returns 0,
+ * BASE_ECORRUPT for a PDF qpdf cannot read, or another error (over the limits, no
+ * counter free within the deadline, none in this process) with @err saying why; @child
+ * says how the child ended. Blocks: worker threads only. */
+int api_pdf_pages(struct api *api, const char *path, uint32_t *pages,
+                  struct child_result *child, struct base_err *err);
 
 /* Small helpers. */
 /* RFC 3339 UTC time, or null for 0. */

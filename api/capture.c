@@ -59,11 +59,14 @@ struct capture {
     uint32_t pdf_pages; /* the byte scan's count, then qpdf's when it read the file */
     /* ...and on the whole file once it is written (examine()). */
     bool pdf_unread;          /* a PDF qpdf could not read: the scan's count stands */
+    bool pdf_failed;          /* no count from the child (limits, no turn, could not
+                                 start): the same, and a WARN */
     struct base_err pdf_err;  /* why, logged on the loop */
     struct einvoice einv;     /* the data of an e-invoice file, when einv_read */
     bool einv_read;
     bool einv_unread;         /* an XML or OFD invoice without readable data */
     struct base_err einv_err; /* why, logged on the loop */
+    struct child_result pdf_child; /* how the counting child ended */
 
     struct keeper_copies copies;
     struct repl_propose prop;
@@ -132,23 +135,59 @@ static void examine_invoice(struct capture *c, const char *path)
     }
 }
 
+/* A PDF's pages from qpdf, which reads the page tree wherever it is (object streams
+ * included), run in a child process under the configured limits (qpdf inflates without
+ * bound: archive/document.h), at most pdf_children_max at once, twice as many more
+ * waiting for a turn. A PDF qpdf cannot read, one that needs more than the limits, and
+ * one that finds no turn (too many waiting, or none free within the deadline) keep
+ * the byte scan's count: the capture goes on. */
+int api_pdf_pages(struct api *api, const char *path, uint32_t *pages,
+                  struct child_result *child, struct base_err *err)
+{
+    const struct api_config *cfg = &api->config;
+    int rv;
+    if (cfg->pdf_exe == NULL) {
+        /* No counting child here (tools, the HTTP fuzz target): the scan stands. */
+        base_err_set(err, "no PDF page counter in this process");
+        return BASE_EINVAL;
+    }
+    if (!child_slots_acquire(&api->pdf_slots, cfg->pdf_limits.wall_ms)) {
+        base_err_set(err, "all %u page counters busy, %u uploads waiting for one (or none "
+                     "free within %llu ms)", api->pdf_slots.max, api->pdf_slots.waiting_max,
+                     (unsigned long long)cfg->pdf_limits.wall_ms);
+        return BASE_ECANCELED;
+    }
+    rv = document_pdf_pages_isolated(cfg->pdf_exe, path, &cfg->pdf_limits, pages, child, err);
+    child_slots_release(&api->pdf_slots);
+    return rv;
+}
+
+static void count_pages(struct capture *c, const char *path)
+{
+    uint32_t pages;
+    int rv;
+    if (c->api->config.pdf_exe == NULL) {
+        return; /* no counting child here (tools, the HTTP fuzz target): the scan stands */
+    }
+    rv = api_pdf_pages(c->api, path, &pages, &c->pdf_child, &c->pdf_err);
+    if (rv == BASE_ECORRUPT) {
+        c->pdf_unread = true;
+    } else if (rv != 0) {
+        c->pdf_failed = true;
+    } else if (pages > 0) {
+        c->pdf_pages = pages;
+    }
+}
+
 /* The whole file, on the worker that finished it: the format from the content first
- * (a JPEG named x.pdf is a JPEG), and a PDF's pages from qpdf, which reads the page
- * tree wherever it is (object streams included). A PDF qpdf cannot read keeps the
- * byte scan's count: the capture goes on. */
+ * (a JPEG named x.pdf is a JPEG), and a PDF's pages (count_pages()). */
 static void examine(struct blob_in *u, const char *path)
 {
     struct capture *c = u->data;
-    uint32_t pages;
     snprintf(c->format, sizeof c->format, "%s", document_format(c->head, c->head_len, c->name));
     examine_invoice(c, path);
-    if (strcmp(c->format, "pdf") != 0) {
-        return;
-    }
-    if (document_pdf_pages(path, &pages, &c->pdf_err) != 0) {
-        c->pdf_unread = true;
-    } else if (pages > 0) {
-        c->pdf_pages = pages;
+    if (strcmp(c->format, "pdf") == 0) {
+        count_pages(c, path);
     }
 }
 
@@ -289,6 +328,17 @@ static void uploaded(struct blob_in *u, int status)
                  "library cannot read the file: %s",
                  c->req->request_id, c->file_id, c->pdf_pages > 0 ? c->pdf_pages : 1,
                  c->pdf_err.msg);
+    } else if (c->pdf_failed) {
+        LOG_WARN("capture", "request_id=%s file_id=%s: pages=%u from the byte scan, the PDF "
+                 "page counter gave no count: %s (child: %llu ms, peak RSS %llu KiB)",
+                 c->req->request_id, c->file_id, c->pdf_pages > 0 ? c->pdf_pages : 1,
+                 c->pdf_err.msg, (unsigned long long)c->pdf_child.elapsed_ms,
+                 (unsigned long long)c->pdf_child.peak_rss_kib);
+    } else if (c->pdf_child.elapsed_ms > 0 || c->pdf_child.peak_rss_kib > 0) {
+        LOG_DEBUG("capture", "request_id=%s file_id=%s: pages=%u counted by a child in %llu "
+                  "ms, peak RSS %llu KiB", c->req->request_id, c->file_id, c->pdf_pages,
+                  (unsigned long long)c->pdf_child.elapsed_ms,
+                  (unsigned long long)c->pdf_child.peak_rss_kib);
     }
     if (c->einv_unread) {
         LOG_INFO("capture", "request_id=%s file_id=%s: no invoice data read from the %s: %s",

@@ -53,6 +53,7 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
         .keeper = config->keeper,
     };
     char msg[256] = "";
+    unsigned n_pdf;
     int rv;
     api->loop = loop;
     api->config = *config;
@@ -65,6 +66,11 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
         free(api);
         return rv;
     }
+    /* Twice as many uploads may wait for a counter as may run one: with the defaults
+     * (2 children, a pool of 8 threads) at most 6 pool threads are ever tied up in
+     * counting pages, 2 stay free for disk work whatever PDFs arrive. */
+    n_pdf = config->pdf_children_max > 0 ? config->pdf_children_max : 1;
+    child_slots_init(&api->pdf_slots, n_pdf, 2 * n_pdf);
     cluster_init_start(&api->init, loop, archive, repl);
     blob_path_init(&api->blob_path, loop, &bc, archive, repl, blobs);
     api_internal_init(api);
@@ -85,6 +91,7 @@ void api_maybe_free(struct api *api)
         return;
     }
     blob_path_close(&api->blob_path);
+    child_slots_close(&api->pdf_slots); /* no upload left: no worker holds a slot */
     free(api);
     if (cb != NULL) {
         cb(arg);

@@ -238,6 +238,7 @@ static void examine(struct blob_in *u, const char *path)
 {
     struct collect *c = u->data;
     struct base_err err;
+    struct child_result child = {0};
     uint32_t pages;
     const char *kind;
     snprintf(c->format, sizeof c->format, "%s", document_format(c->head, c->head_len, c->name));
@@ -247,7 +248,9 @@ static void examine(struct blob_in *u, const char *path)
         c->einv_read = true;
         snprintf(c->format, sizeof c->format, "%s", kind);
     }
-    if (strcmp(c->format, "pdf") == 0 && document_pdf_pages(path, &pages, &err) == 0 &&
+    /* In the limited child, as every capture (api_pdf_pages()); without a count the
+     * collected file says 1 page. */
+    if (strcmp(c->format, "pdf") == 0 && api_pdf_pages(c->api, path, &pages, &child, &err) == 0 &&
         pages > 0) {
         c->pages = pages;
     }

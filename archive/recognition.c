@@ -80,6 +80,8 @@ const char *archive_recognition_invoice_problem(const Invoice *inv)
         {inv->amount, true, "invoice.amount is not a decimal amount (like \"123.45\")"},
         {inv->tax, true, "invoice.tax is not a decimal amount (like \"123.45\")"},
         {inv->total, true, "invoice.total is not a decimal amount (like \"123.45\")"},
+        {inv->seller_tax_no, false, "invoice.seller_tax_no is too long or not printable text"},
+        {inv->buyer_tax_no, false, "invoice.buyer_tax_no is too long or not printable text"},
     };
     if (inv->number == NULL || inv->number[0] == '\0') {
         return "the invoice has no number";
@@ -94,8 +96,9 @@ const char *archive_recognition_invoice_problem(const Invoice *inv)
 
 void archive_recognition_invoice_clear(Invoice *inv)
 {
-    char **fields[] = {&inv->number, &inv->code, &inv->date, &inv->amount, &inv->tax,
-                       &inv->total};
+    char **fields[] = {&inv->number,     &inv->code,         &inv->date,
+                       &inv->amount,     &inv->tax,          &inv->total,
+                       &inv->seller_tax_no, &inv->buyer_tax_no};
     for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
         /* INVOICE__INIT's strings are protobuf-c's static "". */
         if (*fields[i] != protobuf_c_empty_string) {
@@ -108,11 +111,13 @@ void archive_recognition_invoice_clear(Invoice *inv)
 int archive_recognition_answer(const char *body, size_t len, Invoice *out, char *why,
                                size_t why_size)
 {
-    static const char *const names[] = {"number", "code", "date", "amount", "tax", "total"};
+    static const char *const names[] = {"number", "code",  "date",          "amount",
+                                        "tax",    "total", "seller_tax_no", "buyer_tax_no"};
     json_error_t jerr;
     json_t *root, *inv;
     Invoice tmp = INVOICE__INIT;
-    char **slots[] = {&tmp.number, &tmp.code, &tmp.date, &tmp.amount, &tmp.tax, &tmp.total};
+    char **slots[] = {&tmp.number, &tmp.code,  &tmp.date,          &tmp.amount,
+                      &tmp.tax,    &tmp.total, &tmp.seller_tax_no, &tmp.buyer_tax_no};
     const char *problem;
     int rv = BASE_EINVAL;
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);

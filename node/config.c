@@ -161,6 +161,19 @@ static const struct opt opts[] = {
      "although it is loopback, "
      "private, link-local or otherwise internal (refused by default; repeatable; a "
      "cluster member's address needs its HOST:PORT named; docs/webhooks.md)"},
+    {"pdf-child-memory-mb", OPT_U64, OFF(pdf_child_memory_mb), "512", 64, 65536,
+     "address space (RLIMIT_AS) of the child process that counts a PDF's pages; a PDF "
+     "that needs more keeps the byte scan's page estimate"},
+    {"pdf-child-cpu-s", OPT_U64, OFF(pdf_child_cpu_s), "10", 1, 3600,
+     "CPU seconds (RLIMIT_CPU) of that child"},
+    {"pdf-child-timeout-ms", OPT_U64, OFF(pdf_child_timeout_ms), "15000", 1, 600000,
+     "wall-clock deadline of that child, killed past it; also the longest an upload waits "
+     "for a free counter (values of a few ms leave no time to start the child: the tests "
+     "use 1 for the timeout path)"},
+    {"pdf-children-max", OPT_U64, OFF(pdf_children_max), "2", 1, 64,
+     "PDF page-counting children running at once (worst case: this many times "
+     "--pdf-child-memory-mb); twice as many uploads may wait for one, more keep the "
+     "byte scan's page estimate"},
 };
 
 static void usage(FILE *out)

@@ -74,6 +74,10 @@ struct node_config {
     uint64_t recognition_retry_max_ms;
     uint64_t recognition_concurrency;
     uint64_t recognition_max_bytes;
+    uint64_t pdf_child_memory_mb;       /* the PDF page counter's child process: */
+    uint64_t pdf_child_cpu_s;
+    uint64_t pdf_child_timeout_ms;
+    uint64_t pdf_children_max;
 };
 
 /* Fills @c from defaults, then the config file (--config), then the flags. On a bad

@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "archive/archive.h"
+#include "archive/document.h"
 #include "archive/license.h"
 #include "archive/nodes.h"
 #include "base/hex.h"
@@ -501,6 +502,13 @@ static int start_services(struct node *n, struct base_err *err)
         .replicas = (unsigned)n->config.replicas,
         .write_quorum = (unsigned)n->config.write_quorum,
         .auth = n->has_auth ? &n->auth : NULL,
+        /* This very binary counts PDF pages (document_pdf_child_main()): no helper to
+         * install, and the same version as the node even after its file is replaced. */
+        .pdf_exe = "/proc/self/exe",
+        .pdf_limits = {.address_space_bytes = n->config.pdf_child_memory_mb << 20,
+                       .cpu_s = n->config.pdf_child_cpu_s,
+                       .wall_ms = n->config.pdf_child_timeout_ms},
+        .pdf_children_max = (unsigned)n->config.pdf_children_max,
     };
     rv = api_start(&n->api, &n->loop, &ac, &n->archive, n->repl, &n->blobs, err);
     if (rv == 0) {
@@ -579,7 +587,13 @@ int main(int argc, char **argv)
 {
     static struct node n;
     struct base_err err = {{0}};
-    int rv = node_config_load(&n.config, argc, argv);
+    int rv;
+    /* The PDF page counter this node runs as its own child (archive/document.h): no
+     * node, no config, no log. */
+    if (argc > 1 && strcmp(argv[1], DOCUMENT_PDF_CHILD_FLAG) == 0) {
+        return document_pdf_child_main(argc, argv);
+    }
+    rv = node_config_load(&n.config, argc, argv);
     if (rv != 0) {
         return rv > 0 ? 0 : 2;
     }

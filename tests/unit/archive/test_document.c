@@ -1,8 +1,12 @@
 /* What a document is: formats from content before names, and a PDF's pages from qpdf
- * on the fixtures of tests/fixtures/pdf/ (README.md there says how each was made). */
+ * on the fixtures of tests/fixtures/pdf/ (README.md there says how each was made), in
+ * this process and in a limited child (this test binary in the counter's mode, as the
+ * node runs itself). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "archive/document.h"
 #include "base/mem.h"
@@ -162,6 +166,116 @@ static void no_file_and_no_bytes_are_errors(void **state)
     free(path);
 }
 
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define ASAN 1 /* RLIMIT_AS becomes ASan's RSS limit: see base/child.c */
+#else
+#define ASAN 0
+#endif
+
+/* The count of fixture @name made by a child (this binary) under @lim. */
+static int isolated(const char *name, const struct child_limits *lim, uint32_t *pages,
+                    struct child_result *res, struct base_err *err)
+{
+    char *path = fixture(name);
+    int rv = document_pdf_pages_isolated("/proc/self/exe", path, lim, pages, res, err);
+    free(path);
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* the child is reaped */
+    assert_int_equal(errno, ECHILD);
+    return rv;
+}
+
+static const struct child_limits default_limits = {
+    .address_space_bytes = 512 << 20, .cpu_s = 10, .wall_ms = 30000};
+
+static void a_child_counts_as_this_process_does(void **state)
+{
+    struct child_result res;
+    struct base_err err = {{0}};
+    uint32_t pages = 777;
+    (void)state;
+    assert_int_equal(isolated("objstm-17.pdf", &default_limits, &pages, &res, &err), 0);
+    assert_int_equal(pages, 17);
+    assert_int_equal(res.end, CHILD_EXITED);
+    assert_int_equal(isolated("nested-5.pdf", &default_limits, &pages, &res, &err), 0);
+    assert_int_equal(pages, 5);
+    assert_int_equal(isolated("bad-xref-5.pdf", &default_limits, &pages, &res, &err), 0);
+    assert_int_equal(pages, 5);
+    pages = 777;
+    assert_int_equal(isolated("garbage.pdf", &default_limits, &pages, &res, &err),
+                     BASE_ECORRUPT);
+    assert_non_null(strstr(err.msg, "qpdf: "));
+    assert_int_equal(isolated("encrypted-user-5.pdf", &default_limits, &pages, &res, &err),
+                     BASE_ECORRUPT);
+    assert_int_equal(pages, 777);
+}
+
+/* 4 GiB inflated from 7 KB: the child fails at its limit, this process feels nothing. */
+static void a_decompression_bomb_stops_at_the_memory_limit(void **state)
+{
+    struct child_result res;
+    struct base_err err = {{0}};
+    uint32_t pages = 777;
+    int rv;
+    (void)state;
+    rv = isolated("bomb-4g.pdf", &default_limits, &pages, &res, &err);
+    print_message("bomb: rv %d, %s; child %llu ms, peak RSS %llu KiB\n", rv, err.msg,
+                  (unsigned long long)res.elapsed_ms, (unsigned long long)res.peak_rss_kib);
+    if (ASAN) { /* ASan's RSS limit kills the child instead */
+        assert_true(rv == BASE_ETOOBIG || rv == BASE_EIO);
+    } else {
+        assert_int_equal(rv, BASE_ETOOBIG);
+        assert_non_null(strstr(err.msg, "512 MiB memory limit"));
+        assert_true(res.peak_rss_kib < 512 * 1024);
+    }
+    assert_int_equal(pages, 777);
+}
+
+static void the_deadline_stops_the_child(void **state)
+{
+    struct child_limits lim = default_limits;
+    struct child_result res;
+    struct base_err err = {{0}};
+    uint32_t pages = 777;
+    (void)state;
+    lim.wall_ms = 1; /* no time to start: the deadline passes first */
+    assert_int_equal(isolated("objstm-17.pdf", &lim, &pages, &res, &err), BASE_ETOOBIG);
+    assert_int_equal(res.end, CHILD_TIMED_OUT);
+    assert_non_null(strstr(err.msg, "1 ms deadline"));
+    assert_int_equal(pages, 777);
+}
+
+static void a_counter_that_cannot_start_is_an_error(void **state)
+{
+    struct child_result res;
+    struct base_err err = {{0}};
+    uint32_t pages = 777;
+    char *path = fixture("objstm-17.pdf");
+    (void)state;
+    assert_int_equal(document_pdf_pages_isolated("/nonexistent/imgarcd", path, &default_limits,
+                                                 &pages, &res, &err),
+                     BASE_EIO);
+    assert_int_equal(document_pdf_pages_isolated("/proc/self/exe", "/nonexistent.pdf",
+                                                 &default_limits, &pages, &res, &err),
+                     BASE_EIO);
+    /* A program that is not the counter answers nonsense. */
+    assert_int_equal(document_pdf_pages_isolated("/bin/true", path, &default_limits, &pages,
+                                                 &res, &err),
+                     BASE_EIO);
+    assert_int_equal(pages, 777);
+    free(path);
+}
+
+static void the_child_mode_checks_its_arguments(void **state)
+{
+    char *bad[][3] = {{"x", "--pdf-pages", "12"}, {"x", "--pdf-page", NULL}};
+    (void)state;
+    assert_int_equal(document_pdf_child_main(3, bad[0]), 2);
+    assert_int_equal(document_pdf_child_main(2, bad[1]), 2);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(format_comes_from_the_content_first),
     cmocka_unit_test(the_scan_counts_page_markers_not_pages_nodes),
@@ -171,6 +285,18 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(an_owner_password_only_does_not_stop_the_count),
     cmocka_unit_test(unreadable_pdfs_are_errors),
     cmocka_unit_test(no_file_and_no_bytes_are_errors),
+    cmocka_unit_test(a_child_counts_as_this_process_does),
+    cmocka_unit_test(a_decompression_bomb_stops_at_the_memory_limit),
+    cmocka_unit_test(the_deadline_stops_the_child),
+    cmocka_unit_test(a_counter_that_cannot_start_is_an_error),
+    cmocka_unit_test(the_child_mode_checks_its_arguments),
 };
 
-TESTLIB_MAIN("archive/document", tests)
+int main(int argc, char **argv)
+{
+    /* The page counter's mode, as imgarcd has it (node/main.c). */
+    if (argc > 1 && strcmp(argv[1], DOCUMENT_PDF_CHILD_FLAG) == 0) {
+        return document_pdf_child_main(argc, argv);
+    }
+    return testlib_run("archive/document", tests, ARRAY_SIZE(tests), argc, argv);
+}
