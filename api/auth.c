@@ -300,7 +300,7 @@ void api_handle_create_client(struct api_call *call)
 
 /* ---- POST /api/v1/auth/token ---- */
 
-static bool secret_matches(const ClientRecord *c, const char *secret)
+bool api_client_secret_matches(const ClientRecord *c, const char *secret)
 {
     uint8_t hash[32];
     bool ok;
@@ -344,7 +344,7 @@ static void token_body(struct http_request *req, int status)
                           "system sends (clients are created with POST /api/v1/clients)", id);
     } else if (rv != 0) {
         api_respond_error(call->api, req, 500, API_E_INTERNAL, "client: %s", err.msg);
-    } else if (!secret_matches(c, secret)) {
+    } else if (!api_client_secret_matches(c, secret)) {
         api_respond_error(call->api, req, 401, API_E_UNAUTHORIZED,
                           "wrong client secret for client %s", c->client_id);
     } else {

@@ -103,6 +103,25 @@ static const struct route routes[] = {
      0},
     {HTTP_M_GET, "/api/v1/cluster/blobs/*", AUTH_OPERATOR, api_handle_cluster_blob, 0},
     {HTTP_M_GET, "/api/v1/cluster/digest", AUTH_OPERATOR, api_handle_cluster_digest, 0},
+    /* Signed links and event codes (api/links.c, api/vendor_bills.c): the signed text
+     * in the URL is the credential. */
+    {HTTP_M_POST, "/api/v1/files/*/link", AUTH_TOKEN, api_handle_file_link, PERM_READ},
+    {HTTP_M_GET, "/api/v1/links/*", AUTH_NONE, api_handle_link_content, 0},
+    {HTTP_M_HEAD, "/api/v1/links/*", AUTH_NONE, api_handle_link_content, 0},
+    {HTTP_M_GET, "/api/v1/events/*", AUTH_NONE, api_handle_event_view, 0},
+    {HTTP_M_GET, "/index.html", AUTH_NONE, api_handle_event_view, 0},
+    {HTTP_M_GET, "/mobile.html", AUTH_NONE, api_handle_event_view, 0},
+    /* The vendor-compatible surface (api/vendor_auth.c, api/vendor_bills.c). */
+    {HTTP_M_POST, "/api/getAppToken.do", AUTH_NONE, api_handle_vendor_app_token, 0},
+    {HTTP_M_POST, "/api/login.do", AUTH_NONE, api_handle_vendor_login, 0},
+    {HTTP_M_POST, "/api/logout.do", AUTH_NONE, api_handle_vendor_logout, 0},
+    {HTTP_M_POST, "/kapi/app/bds/erpBillPush", AUTH_TOKEN, api_handle_vendor_bill_push,
+     PERM_CAPTURE},
+    {HTTP_M_POST, "/kapi/app/bds/operate", AUTH_TOKEN, api_handle_vendor_operate, PERM_READ},
+    {HTTP_M_POST, "/kapi/app/bds/getEventCode", AUTH_TOKEN, api_handle_vendor_event_code,
+     PERM_READ},
+    {HTTP_M_POST, "/kapi/app/rim/queryCover", AUTH_TOKEN, api_handle_vendor_query_cover,
+     PERM_READ},
 };
 
 static const char *method_name(enum http_method m)

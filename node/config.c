@@ -110,6 +110,11 @@ static const struct opt opts[] = {
      "on SIGTERM, how long requests in flight may finish"},
     {"token-ttl-s", OPT_U64, OFF(token_ttl_s), "3600", 1, 30 * 86400,
      "lifetime of business-system access tokens, seconds"},
+    {"vendor-token-ttl-s", OPT_U64, OFF(vendor_token_ttl_s), "7200", 1, 30 * 86400,
+     "lifetime of the vendor surface's app tokens (/api/getAppToken.do) and access tokens "
+     "(/api/login.do), seconds"},
+    {"link-ttl-s", OPT_U64, OFF(link_ttl_s), "600", 1, 7 * 86400,
+     "lifetime of signed file links and event codes, seconds"},
     {"login-max-failures", OPT_U64, OFF(login_failures_max), "50", 1, 1000,
      "wrong passwords in a row, from all addresses, that lock a user account (and revoke "
      "its tokens)"},
