@@ -115,6 +115,27 @@ static bool parse_invoice(struct api_call *call, json_t *v, Invoice *inv)
            string_field(call, v, "tax", &inv->tax) && string_field(call, v, "total", &inv->total);
 }
 
+/* The ERP's identity of the bill (the vendor's erpBillPush fields), checked by the
+ * rules apply uses. */
+static bool identity_fields(struct api_call *call, json_t *root, PoolPush *p)
+{
+    char msg[160];
+    if (!string_field(call, root, "fbill_id", &p->fbill_id) ||
+        !string_field(call, root, "source", &p->source) ||
+        !string_field(call, root, "bill_type_name", &p->bill_type_name) ||
+        !string_field(call, root, "submitter_phone", &p->submitter_phone) ||
+        !string_field(call, root, "submitter_erp_name", &p->submitter_erp_name) ||
+        !string_field(call, root, "org_name", &p->org_name) ||
+        !string_field(call, root, "tax_no", &p->tax_no)) {
+        return false;
+    }
+    if (!archive_pool_identity_valid(p, msg, sizeof msg)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_FIELD, "%s", msg);
+        return false;
+    }
+    return true;
+}
+
 static bool parse_pool(struct api_call *call, json_t *root, PoolPush *p, Invoice **invoices)
 {
     json_t *image_no = json_object_get(root, "image_no");
@@ -135,7 +156,8 @@ static bool parse_pool(struct api_call *call, json_t *root, PoolPush *p, Invoice
         !string_field(call, root, "org", &p->org) ||
         !string_field(call, root, "submitter", &p->submitter) ||
         !string_field(call, root, "amount", &p->amount) ||
-        !string_field(call, root, "currency", &p->currency)) {
+        !string_field(call, root, "currency", &p->currency) ||
+        !identity_fields(call, root, p)) {
         return false;
     }
     if (list != NULL && !json_is_null(list)) {
@@ -403,11 +425,21 @@ static json_t *bill_json(const BillRecord *b)
     for (size_t i = 0; i < b->n_invoices; i++) {
         json_array_append_new(invoices, archive_invoice_json(b->invoices[i]));
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o}", "image_no",
-                     b->image_no, "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
-                     "submitter", b->submitter, "amount", b->amount, "currency", b->currency,
-                     "state", b->state, "in_pool", b->in_pool, "invoices", invoices, "created",
-                     api_time_json(b->created_ms), "updated", api_time_json(b->updated_ms));
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o}", "image_no", b->image_no,
+        "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org, "submitter",
+        b->submitter, "amount", b->amount, "currency", b->currency, "state", b->state,
+        "in_pool", b->in_pool, "invoices", invoices, "created", api_time_json(b->created_ms),
+        "updated", api_time_json(b->updated_ms));
+    /* The ERP's identity of the bill: "" when the push did not give it. */
+    json_object_set_new(j, "fbill_id", json_string(b->fbill_id));
+    json_object_set_new(j, "source", json_string(b->source));
+    json_object_set_new(j, "bill_type_name", json_string(b->bill_type_name));
+    json_object_set_new(j, "submitter_phone", json_string(b->submitter_phone));
+    json_object_set_new(j, "submitter_erp_name", json_string(b->submitter_erp_name));
+    json_object_set_new(j, "org_name", json_string(b->org_name));
+    json_object_set_new(j, "tax_no", json_string(b->tax_no));
+    return j;
 }
 
 void api_handle_get_bill(struct api_call *call)
@@ -495,108 +527,246 @@ struct list_ctx {
     json_t *list;
 };
 
-/* One listed bill, unless the caller's grants leave it out (a page can then hold fewer
- * than limit bills; next_cursor still leads on). */
+/* One listed bill (the archive applied the caller's grants already). */
 static void list_one(const BillRecord *b, void *arg)
 {
     struct list_ctx *ctx = arg;
-    json_t *list = ctx->list;
-    if (!api_org_visible(ctx->call, b->org)) {
-        return;
-    }
-    json_array_append_new(list,
-                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o}", "image_no", b->image_no,
-                                    "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
-                                    "state", b->state, "files", (int)b->files, "updated",
-                                    api_time_json(b->updated_ms)));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o}", "image_no", b->image_no,
+                          "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
+                          "state", b->state, "files", (int)b->files, "updated",
+                          api_time_json(b->updated_ms));
+    json_object_set_new(j, "fbill_id", json_string(b->fbill_id));
+    json_object_set_new(j, "org_name", json_string(b->org_name));
+    json_object_set_new(j, "created", api_time_json(b->created_ms));
+    json_array_append_new(ctx->list, j);
 }
 
-static bool query_filter(struct api_call *call, const char *name, char **out, bool image_no)
+/* Bills read per list request at most when no indexed filter names the bill: a bounded
+ * time on the loop whatever the filters (a page may then end early with a cursor). */
+#define LIST_SCAN_MAX 10000
+
+/* The query parameters of GET /api/v1/bills, with tenant and consistent (the router's). */
+static const char *const list_params[] = {
+    "state",   "bill_type", "org",          "bill_no",    "fbill_id", "image_no",
+    "created_from", "created_to", "limit", "cursor", "tenant", "consistent",
+};
+#define LIST_PARAM_NAMES                                                                    \
+    "state, bill_type, org, bill_no, fbill_id, image_no, created_from, created_to, limit, " \
+    "cursor (and tenant, consistent)"
+
+/* The states a bill can be in (archive/bill_state.h), for ?state=, as "a, b, c". */
+static void state_names(char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int s = 0; s < BILL_STATE_COUNT && used < size; s++) {
+        int n = snprintf(buf + used, size - used, "%s%s", s > 0 ? ", " : "",
+                         bill_state_name((enum bill_state)s));
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+/* Every parameter of the query string is one the list knows, given once, and decodes;
+ * false after answering 400 naming the first that is not. */
+static bool list_params_known(struct api_call *call)
+{
+    const char *q = call->req->query;
+    bool seen[ARRAY_SIZE(list_params)] = {false};
+    bool ok = true;
+    while (ok && q != NULL && *q != '\0') {
+        size_t len = strcspn(q, "&");
+        size_t nlen = strcspn(q, "=&");
+        char *name = http_percent_decode(q, nlen, true);
+        size_t i;
+        if (len == 0) {
+            q++;
+            continue;
+        }
+        for (i = 0; name != NULL && i < ARRAY_SIZE(list_params); i++) {
+            if (strcmp(name, list_params[i]) == 0) {
+                break;
+            }
+        }
+        if (name == NULL || i == ARRAY_SIZE(list_params)) {
+            /* Named when it could be a parameter's name: other text is not echoed. */
+            bool plain = name != NULL && strlen(name) <= 32 &&
+                         strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789_.-") == strlen(name);
+            api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                              "unknown query parameter%s%s%s; the bill list takes "
+                              LIST_PARAM_NAMES, plain ? " '" : "", plain ? name : "",
+                              plain ? "'" : "");
+            ok = false;
+        } else if (seen[i]) {
+            api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                              "query parameter '%s' is given twice", list_params[i]);
+            ok = false;
+        } else if (nlen < len) {
+            char *value = http_percent_decode(q + nlen + 1, len - nlen - 1, true);
+            if (value == NULL) {
+                api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                                  "query parameter '%s' has a broken %%-escape or an "
+                                  "encoded NUL", list_params[i]);
+                ok = false;
+            }
+            free(value);
+        }
+        if (ok && name != NULL) {
+            seen[i] = true;
+        }
+        free(name);
+        q += len;
+    }
+    return ok;
+}
+
+/* Query parameter @name into *@out (NULL when absent). An empty value is refused unless
+ * @empty_ok (an exact filter on an empty field: e.g. ?org= lists bills of no
+ * organisation). */
+static bool query_filter(struct api_call *call, const char *name, char **out, bool image_no,
+                         bool empty_ok)
 {
     *out = http_request_query(call->req, name);
     if (*out == NULL) {
         return true;
     }
-    if (strlen(*out) > FIELD_MAX || (image_no && !archive_valid_image_no(*out))) {
+    if ((**out == '\0' && !empty_ok) || strlen(*out) > FIELD_MAX ||
+        (image_no && !archive_valid_image_no(*out))) {
         api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
-                          "query parameter '%s' is not valid", name);
+                          "query parameter '%s' is not valid: %s", name,
+                          image_no ? "an image number, 1-64 characters of A-Z a-z 0-9 . _ -"
+                                   : "1-256 bytes");
         return false;
     }
     return true;
 }
 
-/* The states a bill can be in (archive/bill_state.h), for ?state=. */
-static const char *const bill_states[] = {
-    "pending_upload", "captured", "submitted", "ready", "erp_submitted", "erp_failed", "returned",
+/* ?created_from= / ?created_to=: RFC 3339 (a '+' of an offset may arrive decoded as a
+ * space) or a date YYYY-MM-DD (UTC midnight; for created_to the end of that day). 0 when
+ * absent; false after answering 400. */
+static bool query_time(struct api_call *call, const char *name, bool end_of_day, uint64_t *out)
+{
+    char *v = http_request_query(call->req, name);
+    int64_t ms = -1;
+    *out = 0;
+    if (v == NULL) {
+        return true;
+    }
+    if (strlen(v) == 10) {
+        char full[32];
+        snprintf(full, sizeof full, "%sT00:00:00Z", v);
+        ms = clock_parse_rfc3339(full);
+        if (ms >= 0 && end_of_day) {
+            ms += 86400000;
+        }
+    } else if (strlen(v) <= 40) {
+        char *sp = strchr(v, ' ');
+        if (sp != NULL && sp - v >= 19) {
+            *sp = '+';
+        }
+        ms = clock_parse_rfc3339(v);
+    }
+    if (ms <= 0) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "query parameter '%s' must be an RFC 3339 time "
+                          "(2026-12-01T08:00:00Z, 2026-12-01T16:00:00%%2B08:00) or a date "
+                          "(2026-12-01, UTC) after 1970",
+                          name);
+        free(v);
+        return false;
+    }
+    *out = (uint64_t)ms;
+    free(v);
+    return true;
+}
+
+struct list_query {
+    char *state, *type, *org, *bill_no, *fbill_id, *image_no, *cursor, *limit;
 };
 
-static bool bill_state_known(const char *s)
+/* Reads and checks every filter into @f (pointing into @q); false after answering. */
+static bool list_filter(struct api_call *call, struct list_query *q,
+                        struct archive_bill_filter *f)
 {
-    for (size_t i = 0; i < ARRAY_SIZE(bill_states); i++) {
-        if (strcmp(s, bill_states[i]) == 0) {
-            return true;
-        }
+    char states[160];
+    if (!list_params_known(call) || !query_filter(call, "state", &q->state, false, true) ||
+        !query_filter(call, "bill_type", &q->type, false, true) ||
+        !query_filter(call, "org", &q->org, false, true) ||
+        !query_filter(call, "bill_no", &q->bill_no, false, true) ||
+        !query_filter(call, "fbill_id", &q->fbill_id, false, false) ||
+        !query_filter(call, "image_no", &q->image_no, true, false) ||
+        !query_filter(call, "cursor", &q->cursor, true, false) ||
+        !query_filter(call, "limit", &q->limit, false, false) ||
+        !query_time(call, "created_from", false, &f->created_from_ms) ||
+        !query_time(call, "created_to", true, &f->created_to_ms)) {
+        return false;
     }
-    return false;
+    if (q->state != NULL && !bill_state_parse(q->state, &(enum bill_state){0})) {
+        state_names(states, sizeof states);
+        /* The value is not echoed: a caller's text never comes back in an answer. */
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "query parameter 'state' must be one of %s", states);
+        return false;
+    }
+    if (q->fbill_id != NULL && !archive_valid_fbill_id(q->fbill_id)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "query parameter 'fbill_id' must be 1-%d printable ASCII characters "
+                          "without spaces (percent-encode '+' as %%2B)", ARCHIVE_FBILL_ID_MAX);
+        return false;
+    }
+    if (q->limit != NULL) {
+        char *end;
+        unsigned long n = strtoul(q->limit, &end, 10);
+        if (*end != '\0' || n < 1 || n > 1000 || q->limit[0] == '-' || q->limit[0] == '+') {
+            api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                              "query parameter 'limit' must be a number from 1 to 1000");
+            return false;
+        }
+        f->limit = (unsigned)n;
+    }
+    f->state = q->state;
+    f->bill_type = q->type;
+    f->org = q->org;
+    f->bill_no = q->bill_no;
+    f->fbill_id = q->fbill_id;
+    f->image_no = q->image_no;
+    f->after = q->cursor;
+    return true;
 }
 
 void api_handle_list_bills(struct api_call *call)
 {
-    struct archive_bill_filter f = {.limit = 100};
-    char *state = NULL, *type = NULL, *org = NULL, *cursor = NULL, *limit = NULL;
+    struct archive_bill_filter f = {.limit = 100, .scan_max = LIST_SCAN_MAX,
+                                    .actor = &call->access};
+    struct list_query q = {0};
+    struct archive_bill_page page;
     struct base_err err = {{0}};
     struct list_ctx ctx;
     json_t *list;
-    bool more = false;
-    int rv;
 
-    if (!query_filter(call, "state", &state, false) || !query_filter(call, "bill_type", &type, false) ||
-        !query_filter(call, "org", &org, false) || !query_filter(call, "cursor", &cursor, true) ||
-        !query_filter(call, "limit", &limit, false)) {
+    if (!list_filter(call, &q, &f)) {
         goto out;
     }
-    if (state != NULL && !bill_state_known(state)) {
-        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
-                          "state must be one of pending_upload, captured, submitted, ready, "
-                          "erp_submitted, erp_failed, returned");
-        goto out;
-    }
-    if (limit != NULL) {
-        char *end;
-        unsigned long n = strtoul(limit, &end, 10);
-        if (*limit == '\0' || *end != '\0' || n < 1 || n > 1000) {
-            api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
-                              "limit must be a number from 1 to 1000");
-            goto out;
-        }
-        f.limit = (unsigned)n;
-    }
-    f.state = state;
-    f.bill_type = type;
-    f.org = org;
-    f.after = cursor;
     list = json_array();
     ctx = (struct list_ctx){.call = call, .list = list};
-    rv = archive_list_bills(call->api->archive, call->tenant, &f, list_one, &ctx, &more, &err);
-    if (rv != 0) {
+    if (archive_list_bills(call->api->archive, call->tenant, &f, list_one, &ctx, &page,
+                           &err) != 0) {
         json_decref(list);
         api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "%s", err.msg);
         goto out;
     }
-    {
-        size_t n = json_array_size(list);
-        json_t *next = more && n > 0 ? json_incref(json_object_get(json_array_get(list, n - 1),
-                                                                   "image_no"))
-                                     : json_null();
-        api_respond_json(call->api, call->req, 200,
-                         json_pack("{s:o, s:o}", "bills", list, "next_cursor", next));
-    }
+    api_respond_json(call->api, call->req, 200,
+                     json_pack("{s:o, s:o}", "bills", list, "next_cursor",
+                               page.more ? json_string(page.resume_after) : json_null()));
 out:
-    free(state);
-    free(type);
-    free(org);
-    free(cursor);
-    free(limit);
+    free(q.state);
+    free(q.type);
+    free(q.org);
+    free(q.bill_no);
+    free(q.fbill_id);
+    free(q.image_no);
+    free(q.cursor);
+    free(q.limit);
 }
 
 static void log_one(const AuditRecord *e, void *arg)

@@ -66,8 +66,15 @@ int apply_pool_push(struct txn *t, const PoolPush *p)
     char *old_org = NULL;
     int rv;
 
+    char msg[160];
+
     if (!archive_valid_image_no(p->image_no)) {
         refuse(t, ARCHIVE_R_INVALID, "invalid image number");
+        json_decref(changes);
+        return 0;
+    }
+    if (!archive_pool_identity_valid(p, msg, sizeof msg)) {
+        refuse(t, ARCHIVE_R_INVALID, "%s", msg);
         json_decref(changes);
         return 0;
     }
@@ -79,6 +86,14 @@ int apply_pool_push(struct txn *t, const PoolPush *p)
     } else if (rv != 0) {
         goto out;
     }
+    /* The ERP's bill id is the bill's for good: a push that leaves it out keeps it. */
+    if ((rv = fbill_claim(t, bill, p->fbill_id)) != 0) {
+        rv = rv > 0 ? 0 : rv;
+        goto out;
+    }
+    if (p->fbill_id[0] != '\0') {
+        pool_field(changes, &bill->fbill_id, "fbill_id", p->fbill_id);
+    }
     old_org = xstrdup(bill->org);
     pool_field(changes, &bill->bill_no, "bill_no", p->bill_no);
     pool_field(changes, &bill->bill_type, "bill_type", p->bill_type);
@@ -86,6 +101,12 @@ int apply_pool_push(struct txn *t, const PoolPush *p)
     pool_field(changes, &bill->submitter, "submitter", p->submitter);
     pool_field(changes, &bill->amount, "amount", p->amount);
     pool_field(changes, &bill->currency, "currency", p->currency);
+    pool_field(changes, &bill->source, "source", p->source);
+    pool_field(changes, &bill->bill_type_name, "bill_type_name", p->bill_type_name);
+    pool_field(changes, &bill->submitter_phone, "submitter_phone", p->submitter_phone);
+    pool_field(changes, &bill->submitter_erp_name, "submitter_erp_name", p->submitter_erp_name);
+    pool_field(changes, &bill->org_name, "org_name", p->org_name);
+    pool_field(changes, &bill->tax_no, "tax_no", p->tax_no);
     if (p->n_invoices != bill->n_invoices || json_object_size(changes) > 0 || !bill->in_pool) {
         json_object_set_new(changes, "invoices", json_integer((json_int_t)p->n_invoices));
     }

@@ -56,6 +56,7 @@ enum archive_status {
     ARCHIVE_R_BILL_TYPE_NOT_FOUND,
     ARCHIVE_R_MATCH_LOCKED,       /* a matched invoice cannot change */
     ARCHIVE_R_NODE_NOT_FOUND,     /* not a member (never registered, or removed) */
+    ARCHIVE_R_FBILL_CONFLICT,     /* the ERP's bill id is another bill's, or would change */
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
@@ -148,6 +149,28 @@ bool archive_valid_category(const char *s);
 #define ARCHIVE_INVOICE_FIELD_MAX 64
 const char *archive_status_name(enum archive_status status);
 
+/* ---- The ERP's identity of a pool bill (archive/fbill.c) ---- */
+
+#define ARCHIVE_FBILL_ID_MAX 128 /* the ERP's bill id: printable ASCII, no spaces */
+#define ARCHIVE_SOURCE_MAX 32    /* the calling system: A-Z a-z 0-9 . _ - */
+#define ARCHIVE_PHONE_MAX 32     /* 0-9 + - ( ) and spaces */
+#define ARCHIVE_TAX_NO_MAX 32    /* letters and digits */
+#define ARCHIVE_POOL_TEXT_MAX 256 /* names: UTF-8 without control characters */
+/* Whether @s may be an ERP bill id (fbill_id). */
+bool archive_valid_fbill_id(const char *s);
+/* Whether the ERP identity fields of pool push @p (fbill_id, source, bill_type_name,
+ * submitter_phone, submitter_erp_name, org_name, tax_no; each may be empty) are
+ * acceptable; when not, @msg names the first field that is not and what it must be.
+ * The API answers with it before proposing; apply refuses the same way. */
+bool archive_pool_identity_valid(const PoolPush *p, char *msg, size_t size);
+/* The image number of the bill of @tenant whose ERP bill id is @fbill_id, into
+ * @image_no: a point read of the index apply keeps with the bills. BASE_ENOTFOUND when
+ * no bill has it (or @fbill_id cannot be one). Does not apply an actor's grants: read
+ * the bill with archive_get_bill_as() next. Loop thread or any reader. */
+int archive_find_bill_by_fbill_id(struct archive *a, const char *tenant, const char *fbill_id,
+                                  char image_no[ARCHIVE_IMAGE_NO_MAX + 1],
+                                  struct base_err *err) WARN_UNUSED;
+
 /* ---- Queries: results are unpacked protobuf records the caller frees. ---- */
 
 typedef void (*archive_audit_cb)(const AuditRecord *entry, void *arg);
@@ -195,19 +218,39 @@ int archive_list_org_usage(struct archive *a, const char *tenant, archive_org_us
                            void *arg, struct base_err *err) WARN_UNUSED;
 void archive_free_usage(UsageRecord *usage);
 
+struct archive_actor;
+/* Every condition is exact; NULL (0 for the times) leaves it out; they combine. */
 struct archive_bill_filter {
     const char *state;     /* NULL: any */
     const char *bill_type; /* NULL: any */
     const char *org;       /* NULL: any */
     const char *after;     /* cursor: list image numbers greater than this */
     unsigned limit;
+    const char *bill_no;    /* the business system's bill number */
+    const char *fbill_id;   /* the ERP's bill id: a point read of the index */
+    const char *image_no;   /* one bill: a point read */
+    uint64_t created_from_ms; /* created at or after (0: no bound) */
+    uint64_t created_to_ms;   /* created before (0: no bound) */
+    /* Only bills this actor sees (archive/access.h), counted before the limit; NULL:
+     * every bill. */
+    const struct archive_actor *actor;
+    /* Without fbill_id or image_no the bills of the tenant are read in image-number
+     * order until limit match: at most this many are read (0: no bound), after which
+     * the page ends early with more set and resume_after where to go on. */
+    unsigned scan_max;
 };
-/* Calls @cb for up to filter->limit bills of @tenant in image-number order. Sets
- * *@more when further bills match. */
+/* Where a listing stopped. */
+struct archive_bill_page {
+    bool more;          /* further bills may match: list again from resume_after */
+    char resume_after[ARCHIVE_IMAGE_NO_MAX + 1]; /* the last bill read, when more */
+    unsigned scanned;   /* bill records read */
+};
+/* Calls @cb for up to filter->limit bills of @tenant in image-number order that match
+ * @filter; fills @page (which filter->after must not point into: copy the cursor). */
 typedef void (*archive_bill_cb)(const BillRecord *bill, void *arg);
 int archive_list_bills(struct archive *a, const char *tenant,
                        const struct archive_bill_filter *filter, archive_bill_cb cb, void *arg,
-                       bool *more, struct base_err *err) WARN_UNUSED;
+                       struct archive_bill_page *page, struct base_err *err) WARN_UNUSED;
 
 /* The cross-tenant record of blob @hash (32 bytes): size, references, holders. */
 int archive_get_blob(struct archive *a, const uint8_t hash[32], BlobRecord **out,

@@ -125,6 +125,14 @@ unsigned mode_bit(const char *mode);
 /* Whether the tenant has @category: a built-in one or a custom one it defined. */
 int category_known(struct txn *t, const char *category, bool *known);
 
+/* ---- fbill.c ---- */
+
+/* Gives @bill the ERP bill id @fbill_id in the index (same batch): nothing when
+ * @fbill_id is empty or the bill's already; refuses (returns 1) when the bill has
+ * another one or another bill has this one; a negative store error. The caller then
+ * sets bill->fbill_id. */
+int fbill_claim(struct txn *t, BillRecord *bill, const char *fbill_id);
+
 /* ---- apply_edits.c ---- */
 
 /* A capture that replaces file @f->replace; false after refusing or on a store error

@@ -10,7 +10,7 @@ const char *const archive_cf_names[ARCHIVE_CF_COUNT] = {
     "default", "bills", "files", "blobs", "usage", "audit", "idem", "order",
     "tenants", "licenses", "tblobs", "clients", "admin_audit", "users", "roles", "orgs",
     "webhooks", "deliveries", "delivery_index", "outbox", "bill_types", "schemes",
-    "categories", "batches", "nodes",
+    "categories", "batches", "nodes", "fbill_ids",
 };
 
 const char *archive_cf_name(enum archive_cf cf)

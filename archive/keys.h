@@ -23,6 +23,7 @@
  *   categories tenant \0 code                  -> CategoryRecord (custom attachment ones)
  *   batches tenant \0 batch \0 file_id          -> image_no (files of a capture batch)
  *   nodes  id (be64)                            -> NodeRecord (cluster members)
+ *   fbill_ids tenant \0 fbill_id                -> image_no (the ERP's bill id; unique)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64
@@ -70,6 +71,7 @@ enum archive_cf {
     ARCHIVE_CF_BATCHES,
     /* New families go last. */
     ARCHIVE_CF_NODES, /* cluster members (archive/nodes.c) */
+    ARCHIVE_CF_FBILL_IDS, /* the ERP's bill ids -> image numbers (archive/fbill.c) */
     ARCHIVE_CF_COUNT,
 };
 /* RocksDB's names of the families, in that order. */

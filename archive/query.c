@@ -1,11 +1,13 @@
 /* Reads of the local metadata store, and the validation rules shared with the API. */
 #include "archive.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "archive/access.h"
 #include "archive/keys.h"
 #include "storage/snapshot.h"
 #include "base/hex.h"
@@ -109,6 +111,8 @@ const char *archive_status_name(enum archive_status status)
         return "match_locked";
     case ARCHIVE_R_NODE_NOT_FOUND:
         return "node_not_found";
+    case ARCHIVE_R_FBILL_CONFLICT:
+        return "fbill_id_conflict";
     }
     return "unknown";
 }
@@ -222,22 +226,62 @@ void archive_free_usage(UsageRecord *usage)
     }
 }
 
-static bool bill_matches(const BillRecord *b, const struct archive_bill_filter *f)
+static bool bill_matches(struct archive *a, const BillRecord *b,
+                         const struct archive_bill_filter *f)
 {
     return (f->state == NULL || strcmp(b->state, f->state) == 0) &&
            (f->bill_type == NULL || strcmp(b->bill_type, f->bill_type) == 0) &&
-           (f->org == NULL || strcmp(b->org, f->org) == 0);
+           (f->org == NULL || strcmp(b->org, f->org) == 0) &&
+           (f->bill_no == NULL || strcmp(b->bill_no, f->bill_no) == 0) &&
+           (f->fbill_id == NULL || strcmp(b->fbill_id, f->fbill_id) == 0) &&
+           (f->image_no == NULL || strcmp(b->image_no, f->image_no) == 0) &&
+           (f->created_from_ms == 0 || b->created_ms >= f->created_from_ms) &&
+           (f->created_to_ms == 0 || b->created_ms < f->created_to_ms) &&
+           (f->actor == NULL || archive_actor_sees_org(a, f->actor, b->org));
+}
+
+/* The one bill a filter by image number or ERP bill id can name, when it lies after
+ * the cursor and matches the rest of the filter: point reads, never a scan. */
+static int list_one_bill(struct archive *a, const char *tenant,
+                         const struct archive_bill_filter *f, archive_bill_cb cb, void *arg,
+                         struct archive_bill_page *page, struct base_err *err)
+{
+    char image_no[ARCHIVE_IMAGE_NO_MAX + 1];
+    BillRecord *b = NULL;
+    int rv = 0;
+    if (f->fbill_id != NULL) {
+        rv = archive_find_bill_by_fbill_id(a, tenant, f->fbill_id, image_no, err);
+    } else if (archive_valid_image_no(f->image_no)) {
+        snprintf(image_no, sizeof image_no, "%s", f->image_no);
+    } else {
+        rv = BASE_ENOTFOUND;
+    }
+    if (rv == 0 && (f->after == NULL || strcmp(image_no, f->after) > 0)) {
+        rv = archive_get_bill(a, tenant, image_no, &b, err);
+    }
+    if (rv == 0 && b != NULL) {
+        page->scanned = 1;
+        if (f->limit > 0 && bill_matches(a, b, f)) {
+            cb(b, arg);
+        }
+        archive_free_bill(b);
+    }
+    return rv == BASE_ENOTFOUND ? 0 : rv;
 }
 
 int archive_list_bills(struct archive *a, const char *tenant,
                        const struct archive_bill_filter *filter, archive_bill_cb cb, void *arg,
-                       bool *more, struct base_err *err)
+                       struct archive_bill_page *page, struct base_err *err)
 {
     struct key prefix;
     struct rocks_iter *it;
     unsigned found = 0;
     int rv;
 
+    memset(page, 0, sizeof *page);
+    if (filter->fbill_id != NULL || filter->image_no != NULL) {
+        return list_one_bill(a, tenant, filter, cb, arg, page, err);
+    }
     key_tenant_prefix(&prefix, tenant);
     it = rocks_iter_new(a->db, ARCHIVE_CF_BILLS, prefix.buf, prefix.len);
     if (filter->after != NULL) {
@@ -249,29 +293,39 @@ int archive_list_bills(struct archive *a, const char *tenant,
     } else {
         rocks_iter_first(it);
     }
-    *more = false;
     for (; rocks_iter_valid(it); rocks_iter_next(it)) {
         size_t vlen;
         const char *v = rocks_iter_value(it, &vlen);
-        BillRecord *b = bill_record__unpack(NULL, vlen, (const uint8_t *)v);
+        BillRecord *b;
+        if (filter->scan_max > 0 && page->scanned == filter->scan_max) {
+            /* The budget is spent before this record: go on after the last one read. */
+            page->more = true;
+            break;
+        }
+        b = bill_record__unpack(NULL, vlen, (const uint8_t *)v);
         if (b == NULL) {
             base_err_set(err, "bills record is corrupt");
             rocks_iter_free(it);
             return BASE_ECORRUPT;
         }
-        if (bill_matches(b, filter)) {
+        if (bill_matches(a, b, filter)) {
             if (found == filter->limit) {
-                *more = true;
+                page->more = true;
                 bill_record__free_unpacked(b, NULL);
                 break;
             }
             cb(b, arg);
             found++;
         }
+        page->scanned++;
+        snprintf(page->resume_after, sizeof page->resume_after, "%s", b->image_no);
         bill_record__free_unpacked(b, NULL);
     }
     rv = rocks_iter_status(it, err);
     rocks_iter_free(it);
+    if (!page->more) {
+        page->resume_after[0] = '\0';
+    }
     return rv;
 }
 

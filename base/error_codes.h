@@ -56,6 +56,7 @@
     X(DELIVERY_NOT_FOUND, 11024, "delivery_not_found")                                   \
     X(BILL_TYPE_NOT_FOUND, 11025, "bill_type_not_found")                                 \
     X(MATCH_LOCKED, 11026, "match_locked")                                               \
+    X(FBILL_ID_CONFLICT, 11030, "fbill_id_conflict")                                     \
     X(NODE_NOT_FOUND, 11101, "node_not_found")                                           \
     X(MEMBERSHIP_CONFLICT, 11102, "membership_conflict")                                 \
     X(INDEX_NOT_REACHED, 11103, "index_not_reached")                                     \

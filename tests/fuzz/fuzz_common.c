@@ -171,6 +171,14 @@ static void check_bill(struct archive *a, const char *tenant, const char *image_
         return;
     }
     ASSERT(archive_get_order(a, tenant, image_no, &order, &err) == 0);
+    if (bill->fbill_id[0] != '\0') {
+        /* The ERP's bill id leads back to this bill and no other. */
+        char found[ARCHIVE_IMAGE_NO_MAX + 1];
+        if (archive_find_bill_by_fbill_id(a, tenant, bill->fbill_id, found, &err) != 0 ||
+            strcmp(found, image_no) != 0) {
+            inconsistent(image_no, "its fbill_id does not lead back to it in the index");
+        }
+    }
     if (bill->files != order->n_file_ids) {
         inconsistent(image_no, "its file counter differs from its file order");
     }
@@ -225,9 +233,9 @@ void fuzz_check_archive(struct archive *a, const char *tenant)
     struct base_err err = {{0}};
     struct archive_bill_filter filter = {.limit = 100000};
     struct bill_sums s = {0};
+    struct archive_bill_page page;
     UsageRecord *u;
-    bool more;
-    ASSERT(archive_list_bills(a, tenant, &filter, sum_bill, &s, &more, &err) == 0);
+    ASSERT(archive_list_bills(a, tenant, &filter, sum_bill, &s, &page, &err) == 0);
     for (size_t i = 0; i < s.n; i++) {
         check_bill(a, tenant, s.images[i]);
     }

@@ -71,6 +71,14 @@ COMMANDS = {
     "submit_a": command(12, msg((1, "CB-A"))),
     "pool_push": command(10, msg((1, "CB-C"), (2, "ER-3"), (6, "12.50"),
                                  (8, msg((1, "INV-1"), (6, "12.50"))))),
+    # The ERP's bill id: claimed by CB-C, refused for another bill and as a change.
+    "pool_push_fbill": command(10, msg((1, "CB-C"), (2, "ER-3"), (9, "EAS/Q+x="), (10, "EAS"),
+                                       (11, "Expense claim"), (12, "+86 10 1234"),
+                                       (13, "zhang.san"), (14, "Head office"),
+                                       (15, "91310000MA1K4A2B3C"))),
+    "pool_push_fbill_taken": command(10, msg((1, "CB-D"), (9, "EAS/Q+x="))),
+    "pool_push_fbill_change": command(10, msg((1, "CB-C"), (9, "EAS/other="))),
+    "pool_push_fbill_invalid": command(10, msg((1, "CB-E"), (9, "has space"), (15, "x-1"))),
     "rotate_other_bill": command(39, msg((1, "CB-A"), (2, FB[0]), (3, 90))),
     "categorize_other_bill": command(36, msg((1, "CB-A"), (2, FB[0]), (3, "cover"))),
     "delete_other_bill": command(37, msg((1, "CB-A"), (2, FB[1]))),
@@ -131,6 +139,11 @@ def seeds_command_apply():
     for name in ("merge_a", "rotate_other_bill", "split_other_bill", "delete_other_bill"):
         seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
     write("command_apply", "raw-sequence", seq)
+    seq = b""
+    for name in ("pool_push_fbill", "pool_push_fbill_taken", "pool_push_fbill_change",
+                 "pool_push_fbill"):
+        seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
+    write("command_apply", "raw-sequence-fbill", seq)
     # Built commands: one seed per body, the fields filled from a fixed random stream.
     rng = random.Random(10)
     for op in range(40):
@@ -350,6 +363,9 @@ def seeds_http_request():
         "upload-expect": req("POST", "/api/v1/bills/BX-1/files?name=a.pdf", "abc", "Expect: 100-continue\r\n"),
         "status-consistent": req("GET", "/api/v1/bills/BX-1/status?consistent=true"),
         "list-bills": req("GET", "/api/v1/bills?state=captured&limit=2&after=A"),
+        "list-bills-filters": req("GET", "/api/v1/bills?bill_no=ER-1&fbill_id=EAS%2FQ%2Bx%3D"
+                                  "&org=&created_from=2026-12-01T08:00:00+08:00"
+                                  "&created_to=2026-12-31&cursor=A&limit=5"),
         "content-range": req("GET", "/api/v1/files/f0123/content", "", "Range: bytes=0-3\r\n"),
         "head-content": req("HEAD", "/api/v1/files/f0123/content"),
         "percent-path": req("GET", "/api/v1/bills/B%58-1/log"),
@@ -384,6 +400,9 @@ JSON = [
     ("pool", 0, 0, '{"image_no":"CB-C","bill_no":"ER-3","bill_type":"BT1","org":"o1","amount":"12.50",'
                    '"invoices":[{"number":"INV-1","code":"C1","date":"2026-01-01","amount":"10",'
                    '"tax":"2.50","total":"12.50"}]}'),
+    ("pool-erp", 0, 0, '{"image_no":"CB-C","fbill_id":"EAS/Q+x=","source":"EAS",'
+                       '"bill_type_name":"Expense","submitter_phone":"+86 10 1234",'
+                       '"submitter_erp_name":"zs","org_name":"HQ","tax_no":"91310000MA1K4A2B3C"}'),
     ("submit", 1, 0, ""),
     ("categorize-other-bill", 2, 0, '{"file_ids":["$FB1"],"category":"cover"}'),
     ("categorize", 2, 0, '{"file_ids":["$FA2"],"category":"invoice"}'),

@@ -191,6 +191,14 @@ struct pool_opts {
     const char *currency;
     const char *idem;
     struct str_list invoices;
+    /* The ERP's identity of the bill (docs/API.md, pool push). */
+    const char *fbill_id;
+    const char *source;
+    const char *bill_type_name;
+    const char *submitter_phone;
+    const char *submitter_erp_name;
+    const char *org_name;
+    const char *tax_no;
 };
 
 /* Parses "number=..,code=..,date=..,amount=..,tax=..,total=..". */
@@ -238,6 +246,11 @@ static int pool_body(const struct pool_opts *o, const char *image_no, json_t **o
         {"bill_type", o->bill_type, "--bill-type"}, {"org", o->org, "--org"},
         {"submitter", o->submitter, "--submitter"}, {"amount", o->amount, "--amount"},
         {"currency", o->currency, "--currency"},
+        {"fbill_id", o->fbill_id, "--fbill-id"},     {"source", o->source, "--source"},
+        {"bill_type_name", o->bill_type_name, "--bill-type-name"},
+        {"submitter_phone", o->submitter_phone, "--submitter-phone"},
+        {"submitter_erp_name", o->submitter_erp_name, "--submitter-erp-name"},
+        {"org_name", o->org_name, "--org-name"},     {"tax_no", o->tax_no, "--tax-no"},
     };
     json_t *body = json_object();
     json_t *invoices = json_array();
@@ -283,6 +296,13 @@ static int pool_push(struct cli *cli, int argc, char **argv)
         {"--amount", NULL, FLAG_VALUE, &o.amount},
         {"--currency", NULL, FLAG_VALUE, &o.currency},
         {"--invoice", NULL, FLAG_LIST, &o.invoices},
+        {"--fbill-id", NULL, FLAG_VALUE, &o.fbill_id},
+        {"--source", NULL, FLAG_VALUE, &o.source},
+        {"--bill-type-name", NULL, FLAG_VALUE, &o.bill_type_name},
+        {"--submitter-phone", NULL, FLAG_VALUE, &o.submitter_phone},
+        {"--submitter-erp-name", NULL, FLAG_VALUE, &o.submitter_erp_name},
+        {"--org-name", NULL, FLAG_VALUE, &o.org_name},
+        {"--tax-no", NULL, FLAG_VALUE, &o.tax_no},
         {"--idempotency-key", NULL, FLAG_VALUE, &o.idem},
         {"--json", NULL, FLAG_BOOL, &cli->json},
     };
@@ -337,6 +357,11 @@ struct bills_opts {
     const char *limit;
     const char *cursor;
     bool all;
+    const char *bill_no;
+    const char *fbill_id;
+    const char *image_no;
+    const char *created_from;
+    const char *created_to;
 };
 
 static int bills_page(struct cli *cli, const struct bills_opts *o, const char *cursor,
@@ -344,7 +369,9 @@ static int bills_page(struct cli *cli, const struct bills_opts *o, const char *c
 {
     const struct cli_param params[] = {
         {"state", o->state}, {"bill_type", o->bill_type}, {"org", o->org},
-        {"limit", o->limit}, {"cursor", cursor},
+        {"limit", o->limit}, {"cursor", cursor}, {"bill_no", o->bill_no},
+        {"fbill_id", o->fbill_id}, {"image_no", o->image_no},
+        {"created_from", o->created_from}, {"created_to", o->created_to},
     };
     const struct cli_request req = {
         .method = "GET", .path = "/api/v1/bills", .params = params,
@@ -428,6 +455,11 @@ int cmd_bills(struct cli *cli, int argc, char **argv)
         {"--org", NULL, FLAG_VALUE, &o.org},      {"--limit", NULL, FLAG_VALUE, &o.limit},
         {"--cursor", NULL, FLAG_VALUE, &o.cursor}, {"--all", NULL, FLAG_BOOL, &o.all},
         {"--json", NULL, FLAG_BOOL, &cli->json},
+        {"--bill-no", NULL, FLAG_VALUE, &o.bill_no},
+        {"--fbill-id", NULL, FLAG_VALUE, &o.fbill_id},
+        {"--image-no", NULL, FLAG_VALUE, &o.image_no},
+        {"--created-from", NULL, FLAG_VALUE, &o.created_from},
+        {"--created-to", NULL, FLAG_VALUE, &o.created_to},
     };
     struct args a;
     int rv = parse_command(cli, "bills", argc, argv, flags, ARRAY_SIZE(flags), &a);
