@@ -142,10 +142,17 @@ static const struct {
     bool required;
 } push_fields[] = {
     {"fscanBillNo", "image_no", true},
+    {"fbillId", "fbill_id", true},
     {"fbillTypeCode", "bill_type", true},
+    {"resource", "source", true},
     {"billNo", "bill_no", false},
     {"fapplyOrganizationCode", "org", false},
     {"fapplyUserName", "submitter", false},
+    {"fbillTypeDes", "bill_type_name", false},
+    {"fapplyUserPhone", "submitter_phone", false},
+    {"fapplyErpUserName", "submitter_erp_name", false},
+    {"fapplyOrganizationName", "org_name", false},
+    {"taxNo", "tax_no", false},
 };
 
 static void push_body(struct http_request *req, int status)
@@ -168,11 +175,6 @@ static void push_body(struct http_request *req, int status)
             goto out;
         }
         json_object_set_new(native, push_fields[i].native, json_string(buf));
-    }
-    /* Required by the vendor, checked here; kept once the bill record has room for them. */
-    if (!api_vendor_need(call, root, "fbillId", VENDOR_FIELD_MAX, buf) ||
-        !api_vendor_need(call, root, "resource", VENDOR_FIELD_MAX, buf)) {
-        goto out;
     }
     if (!archive_valid_image_no(json_string_value(json_object_get(native, "image_no")))) {
         api_respond_error(call->api, req, 400, API_E_INVALID_IMAGE_NO,
@@ -508,17 +510,35 @@ static void cover_file(struct api_call *call, const FileRecord *f, size_t pos, j
     free(url);
 }
 
-/* The bill an ERP names by its billId: by its ERP id (fbillId) when one was pushed,
- * else billId read as the image number. False after answering. */
+/* The bill an ERP names by its billId: the bill whose ERP id (fbillId) it is, else
+ * billId read as the image number. False after answering (404 for a bill the caller
+ * may not see, as for a missing one; the message names only billId). */
 static bool find_cover_bill(struct api_call *call, const char *bill_id, BillRecord **bill)
 {
-    if (!archive_valid_image_no(bill_id)) {
+    struct base_err err = {{0}};
+    char image_no[ARCHIVE_IMAGE_NO_MAX + 1];
+    int rv = archive_find_bill_by_fbill_id(call->api->archive, call->tenant, bill_id, image_no,
+                                           &err);
+    if (rv == BASE_ENOTFOUND && archive_valid_image_no(bill_id)) {
+        snprintf(image_no, sizeof image_no, "%.64s", bill_id);
+        rv = 0;
+    }
+    if (rv == 0) {
+        rv = archive_get_bill_as(call->api->archive, &call->access, image_no, bill, &err);
+    }
+    if (rv == BASE_ENOTFOUND) {
         api_respond_error(call->api, call->req, 404, API_E_BILL_NOT_FOUND,
-                          "no bill with billId %.64s in tenant %s that you may see", bill_id,
-                          call->tenant);
+                          "no bill with billId %.64s (an fbillId pushed by erpBillPush, or an "
+                          "image number) in tenant %s that you may see",
+                          bill_id, call->tenant);
         return false;
     }
-    return load_bill(call, bill_id, bill);
+    if (rv != 0) {
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "bill %.64s: %s", bill_id,
+                          err.msg);
+        return false;
+    }
+    return true;
 }
 
 static void cover_body(struct http_request *req, int status)

@@ -207,6 +207,18 @@ class VendorApiTest(VendorCase):
         self.assertEqual((b.json["bill_no"], b.json["bill_type"], b.json["submitter"],
                           b.json["state"], b.json["in_pool"]),
                          ("ER-0001", "FYBX", "Wang", "pending_upload", True))
+        self.assertEqual((b.json["fbill_id"], b.json["source"], b.json["bill_type_name"],
+                          b.json["submitter_phone"], b.json["submitter_erp_name"],
+                          b.json["org_name"], b.json["tax_no"]),
+                         ("ERP-VB-1", "EAS", "expense claim", "13800000000", "wang01", "HQ",
+                          "91310000000000000X"))
+        r = self.node.list_bills("fbill_id=ERP-VB-1")
+        self.assertEqual([x["image_no"] for x in r.json["bills"]], ["VB-1"])
+        # The same push again is accepted; another fbillId for the bill, or this fbillId
+        # for another bill, is refused.
+        self.assertVendorOk(self.push(self.token, "VB-1", billNo="ER-0001"))
+        self.assertVendorError(self.push(self.token, "VB-1", fbillId="ERP-OTHER"), 409, 11030)
+        self.assertVendorError(self.push(self.token, "VB-1B", fbillId="ERP-VB-1"), 409, 11030)
         self.assertEqual(b.json["files"], [])
         log = self.node.audit_log("VB-1").json["entries"]
         self.assertEqual(log[-1]["operator"], "user:erp")
@@ -308,8 +320,18 @@ class VendorApiTest(VendorCase):
             self.assertEqual(got.body, data)
             self.assertTrue(got.header("content-disposition").startswith(disposition))
         self.assertEqual(cover["snapshotUrl"], cover["localUrl"])
+        # billId is the ERP's id (fbillId) first, the image number otherwise.
+        r = self.vendor("/kapi/app/rim/queryCover", {"billType": "FYBX", "billId": "FB-VC-1"},
+                        self.token)
+        again = self.assertVendorOk(r)
+        for kind in ("cover", "attachment", "invoice"):
+            self.assertEqual([e["fileId"] for e in again[kind]], [e["fileId"] for e in d[kind]])
         r = self.vendor("/kapi/app/rim/queryCover", {"billId": "VC-NONE"}, self.token)
         self.assertVendorError(r, 404, 11002)
+        nog = self.access_token(self.cid, self.secret, "nogrant")
+        r = self.vendor("/kapi/app/rim/queryCover", {"billId": "FB-VC-1"}, nog)
+        self.assertVendorError(r, 404, 11002)
+        self.assertNotIn("VC-1", r.json["message"].replace("FB-VC-1", ""))
         r = self.vendor("/kapi/app/rim/queryCover", {"billType": "FYBX"}, self.token)
         self.assertVendorError(r, 400, 11005, "billId")
 
