@@ -80,6 +80,7 @@ struct api_call {
     char client_id[ARCHIVE_ID_MAX + 1]; /* for API_CLIENT */
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     uint64_t token_generation;          /* for API_USER: the one its token carries */
+    char token_id[33];                  /* for API_USER: its token's id ("" for none) */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
     /* What the caller may do and see, loaded once when the request is admitted (a
      * user's permissions and grants: api_authenticate() and the router fill it). */
@@ -262,6 +263,10 @@ void api_handle_event_view(struct api_call *call);
  * or in the vendor's envelope for a vendor call. */
 void api_pool_push_object(struct api_call *call, json_t *root);
 
+/* auth.c: opens user access token @token (signature and expiry): its tenant, user, id
+ * and expiry; false with *@why when it is no user token or has expired (*@expired). */
+bool api_user_token_open(struct api *api, const char *token, struct api_call *call,
+                         uint64_t *expires_ms, bool *expired, const char **why);
 /* auth.c: whether @secret is client @c's. */
 bool api_client_secret_matches(const ClientRecord *c, const char *secret);
 /* users.c: the login guard (throttling of wrong secrets per name and source address)

@@ -9,8 +9,9 @@
  *   POST /api/login.do  user, apptoken, tenantid, usertype "UserName" -> a user access
  *        token of that tenant's user (api_token_issue(), so the user's roles, grants and
  *        revocation apply, on every node), living --vendor-token-ttl-s.
- *   POST /api/logout.do  answers {}; the token lives until it expires (no session state
- *        is kept, so there is nothing to end; docs/integrators.md says so).
+ *   POST /api/logout.do  access_token -> {}: the token's id is replicated as logged out
+ *        (LogoutToken, kept in the user's record until the token would have expired),
+ *        so every node refuses it from then on.
  * Secrets and tokens are never logged. Loop thread only. */
 #include "api/api_int.h"
 
@@ -320,19 +321,77 @@ void api_handle_vendor_login(struct api_call *call)
 
 /* ---- /api/logout.do ---- */
 
+static void logged_out_cb(struct repl_propose *prop, int status,
+                          const struct archive_result *res)
+{
+    struct api_op *op = prop->data;
+    if (api_op_applied(op, status, res)) {
+        LOG_INFO("vendor", "logout tenant=%s user=%s", op->call.tenant, op->call.username);
+        api_vendor_ok(&op->call, NULL);
+    }
+    api_op_free(op);
+}
+
+/* The token to log out: the body's access_token, else the request's (?access_token=
+ * or the header); copied into @buf. */
+static bool logout_token_text(struct api_op *op, json_t *root, char buf[API_SEALED_MAX + 1])
+{
+    char *q;
+    const char *h;
+    if (!api_vendor_field(&op->call, root, "access_token", API_SEALED_MAX, buf)) {
+        return false;
+    }
+    if (buf[0] == '\0') {
+        q = http_request_query(op->call.req, "access_token");
+        h = http_request_header(op->call.req, "access_token");
+        snprintf(buf, API_SEALED_MAX + 1, "%s", q != NULL ? q : h != NULL ? h : "");
+        free(q);
+    }
+    if (buf[0] == '\0') {
+        api_respond_error(op->call.api, op->call.req, 400, API_E_INVALID_FIELD,
+                          "access_token is required: the token /api/login.do answered");
+        return false;
+    }
+    return true;
+}
+
 static void logout_body(struct http_request *req, int status)
 {
-    struct vendor_auth *va = req->data;
-    if (status != 0) {
-        http_respond(req, 400, NULL, NULL, 0);
-    } else {
-        /* Tokens are signed, not stored: one lives until it expires (docs/integrators.md). */
-        api_vendor_respond(va->call.api, req, NULL, NULL);
+    struct api_op *op = req->data;
+    json_t *root = api_op_json(op, status);
+    char token[API_SEALED_MAX + 1];
+    Command cmd = COMMAND__INIT;
+    LogoutToken lt = LOGOUT_TOKEN__INIT;
+    const char *why;
+    uint64_t exp;
+    bool expired, ok;
+    if (root == NULL || !logout_token_text(op, root, token)) {
+        api_op_free(op);
+        return;
     }
-    auth_free(va);
+    ok = api_user_token_open(op->call.api, token, &op->call, &exp, &expired, &why);
+    sodium_memzero(token, sizeof token);
+    if (expired) {
+        api_vendor_ok(&op->call, NULL); /* it ended by itself already */
+        api_op_free(op);
+        return;
+    }
+    if (!ok) {
+        api_respond_error(op->call.api, req, 401, API_E_UNAUTHORIZED,
+                          "access_token cannot be logged out: %s", why);
+        api_op_free(op);
+        return;
+    }
+    snprintf(op->call.actor, sizeof op->call.actor, "user:%s", op->call.username);
+    lt.username = op->call.username;
+    lt.token_id = op->call.token_id;
+    lt.expires_ms = exp;
+    cmd.body_case = COMMAND__BODY_LOGOUT_TOKEN;
+    cmd.logout_token = &lt;
+    api_op_propose(op, &cmd, op->call.tenant, logged_out_cb);
 }
 
 void api_handle_vendor_logout(struct api_call *call)
 {
-    auth_new(call, logout_body);
+    api_op_start(call, AUTH_BODY_MAX, logout_body);
 }

@@ -131,7 +131,8 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(REMOVE_NODE, remove_node, apply_remove_node, WRITE_NONE)                        \
     X(SET_HOLDERS, set_holders, apply_set_holders, WRITE_NONE)                        \
     X(SET_NODE_STORAGE, set_node_storage, apply_set_node_storage, WRITE_NONE)         \
-    X(PURGE_BLOBS, purge_blobs, apply_purge_blobs, WRITE_NONE)
+    X(PURGE_BLOBS, purge_blobs, apply_purge_blobs, WRITE_NONE)                        \
+    X(LOGOUT_TOKEN, logout_token, apply_logout_token, WRITE_NONE)
 
 struct command_kind {
     const char *name;

@@ -148,9 +148,34 @@ class VendorApiTest(VendorCase):
         self.assertVendorError(self.query_status(data["app_token"], "NONE-1"), 401, 10401)
         r = self.node.request("GET", "/api/v1/bills", auth="Bearer " + data["app_token"])
         self.assertError(r, 401, 10401, "unauthorized")
-        # logout.do answers {}; the token lives until it expires (documented).
+
+    def test_logout_ends_one_token(self):
+        tok = self.access_token(self.cid, self.secret, "erp")
+        other = self.access_token(self.cid, self.secret, "erp")
+        self.assertVendorError(self.query_status(tok, "NONE-2"), 404, 11002)
         self.assertEqual(self.assertVendorOk(self.vendor("/api/logout.do",
                                                          {"access_token": tok})), {})
+        r = self.query_status(tok, "NONE-2")
+        self.assertVendorError(r, 401, 10401, "logged out")
+        r = self.node.request("GET", "/api/v1/bills/NONE-2", auth="Bearer " + tok)
+        self.assertError(r, 401, 10401, "unauthorized")
+        # The user's other token goes on; logging out again is harmless.
+        self.assertVendorError(self.query_status(other, "NONE-2"), 404, 11002)
+        self.assertVendorOk(self.vendor("/api/logout.do", {"access_token": tok}))
+        # The token may also come as ?access_token=.
+        self.assertVendorOk(self.vendor("/api/logout.do", {}, other))
+        self.assertVendorError(self.query_status(other, "NONE-2"), 401, 10401, "logged out")
+        log = self.node.get("/api/v1/audit").json
+        self.assertIn("token_logged_out", json.dumps(log))
+        # A forged token, none, or a business system's token: refused.
+        self.assertVendorError(self.vendor("/api/logout.do", {"access_token": "imgarc1.x.y"}),
+                               401, 10401)
+        self.assertVendorError(self.vendor("/api/logout.do", {}), 400, 11005, "access_token")
+        r = self.post_json("/api/v1/auth/token", {"client_id": self.cid,
+                                                  "client_secret": self.secret}, auth=False)
+        self.assertVendorError(self.vendor("/api/logout.do",
+                                           {"access_token": r.json["access_token"]}), 401,
+                               10401, "business system")
 
     def test_authentication_refusals_are_in_the_envelope(self):
         r = self.vendor("/api/getAppToken.do", {"appId": self.cid, "tenantid": "default"})
@@ -451,6 +476,8 @@ class VendorExpiryTest(VendorCase):
         self.assertVendorError(self.query_status(tok, "VX-1"), 401, 10401, "expired")
         r = self.node.request("GET", link[link.index("/api/v1/links/"):], auth=False)
         self.assertError(r, 410, 10410, "gone")
+        # Logging out an expired token has nothing left to do.
+        self.assertVendorOk(self.vendor("/api/logout.do", {"access_token": tok}))
         self.assertIn("expired", r.json["message"])
         r = self.node.request("GET", "/api/v1/events/" + code, auth=False)
         self.assertError(r, 410, 10410, "gone")
