@@ -110,7 +110,8 @@ enum api_seal_status api_unseal(struct api *api, const char *prefix, const char 
 }
 
 /* The Host header when it is a plain host[:port] (what a client put there decides only
- * the URL its own answer carries); NULL otherwise. */
+ * the URL its own answer carries); NULL otherwise. A proxy that ends TLS says so with
+ * X-Forwarded-Proto: https. */
 static const char *plain_host(struct http_request *req)
 {
     const char *h = http_request_header(req, "host");
@@ -129,7 +130,11 @@ char *api_link_url(struct api_call *call, const char *file_id, uint64_t *expires
                           (json_int_t)exp);
     char *link = api_seal(call->api, LINK_PREFIX, p);
     const char *host = plain_host(call->req);
-    char *url = host != NULL ? xasprintf("http://%s/api/v1/links/%s", host, link)
+    const char *proto = http_request_header(call->req, "x-forwarded-proto");
+    char *url = host != NULL ? xasprintf("%s://%s/api/v1/links/%s",
+                                         proto != NULL && strcmp(proto, "https") == 0 ? "https"
+                                                                                      : "http",
+                                         host, link)
                              : xasprintf("/api/v1/links/%s", link);
     json_decref(p);
     free(link);

@@ -164,9 +164,11 @@ static void app_token_body(struct http_request *req, int status)
                           "tenantid must be 1-64 characters of A-Z a-z 0-9 . _ -");
         goto out;
     }
-    /* accountId (the vendor's data centre) and language are accepted and ignored. */
+    /* accountId (the vendor's data centre) and language are accepted and ignored. The
+     * guard is keyed by the client id alone (client ids are cluster-wide), so another
+     * tenantid does not buy another round of guesses. */
     snprintf(name, sizeof name, "app:%s", app_id);
-    guard = api_guard_key(call->api, tenant, name, req->peer);
+    guard = api_guard_key(call->api, "", name, req->peer);
     if ((wait_ms = api_guard_wait_ms(call->api, guard, clock_wall_ms())) > 0) {
         throttled(call, wait_ms);
     } else if (app_credentials_ok(call, app_id, secret, tenant, guard)) {

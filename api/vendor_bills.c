@@ -412,6 +412,11 @@ void api_handle_event_view(struct api_call *call)
     json_t *p = NULL, *bills, *v;
     const char *tenant;
     size_t i;
+    if (code[0] == '\0') {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "eventCode is required: the code /kapi/app/bds/getEventCode answered");
+        goto out;
+    }
     switch (api_unseal(call->api, EVENT_PREFIX, code, &p)) {
     case API_SEAL_FORGED:
         api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,

@@ -424,6 +424,16 @@ class VendorApiTest(VendorCase):
             self.assertStatus(got, 200)
         r = self.node.request("GET", "/api/v1/events/" + code[:-3] + "xyz", auth=False)
         self.assertError(r, 403, 10403, "forbidden")
+        r = self.node.request("GET", "/index.html?formId=bds_match_list", auth=False)
+        self.assertError(r, 400, 11011, "invalid_query")
+        # Behind a proxy that ends TLS, links say https.
+        r = self.vendor("/kapi/app/rim/queryCover", {"billId": "VE-1"}, self.token)
+        self.assertTrue(r.json["data"]["cover"][0]["localUrl"].startswith("http://127.0.0.1:"))
+        r = self.node.request("POST", "/kapi/app/rim/queryCover?access_token=" + self.token,
+                              body=b'{"billId": "VE-1"}', auth=False,
+                              headers={"X-Forwarded-Proto": "https", "Host": "img.example"})
+        self.assertTrue(r.json["data"]["cover"][0]["localUrl"]
+                        .startswith("https://img.example/api/v1/links/imglnk1."))
         r = self.vendor("/kapi/app/bds/getEventCode", {"scanBillNo": "VE-1,VE-NONE"},
                         self.token)
         self.assertVendorError(r, 404, 11002)
