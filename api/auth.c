@@ -7,7 +7,10 @@
  *     JSON {"t": tenant, "c": client id, "e": expiry ms} and mac its HMAC-SHA-256 under
  *     the cluster's token key. The key is chosen once, when the cluster is created, and
  *     replicated (InitCluster), so every node checks every token locally, with no
- *     session state. A token acts for its tenant only.
+ *     session state. A token acts for its tenant only. A user's token (POST
+ *     /api/v1/auth/login, the vendor's /api/login.do) has {"t", "u": username, "e",
+ *     "g": the user's token generation, "j": a random id}; it is refused once the
+ *     generation moved on or its id was logged out (UserRecord.logged_out).
  * Client secrets are 256 random bits, shown once; only their BLAKE2b-256 is stored (a
  * slow password hash adds nothing for a secret of full entropy). */
 #include "api/api_int.h"
