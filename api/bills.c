@@ -576,12 +576,13 @@ static bool list_params_known(struct api_call *call)
     while (ok && q != NULL && *q != '\0') {
         size_t len = strcspn(q, "&");
         size_t nlen = strcspn(q, "=&");
-        char *name = http_percent_decode(q, nlen, true);
+        char *name;
         size_t i;
-        if (len == 0) {
+        if (len == 0) { /* the separator, or "&&" */
             q++;
             continue;
         }
+        name = http_percent_decode(q, nlen, true);
         for (i = 0; name != NULL && i < ARRAY_SIZE(list_params); i++) {
             if (strcmp(name, list_params[i]) == 0) {
                 break;

@@ -64,9 +64,8 @@ int apply_pool_push(struct txn *t, const PoolPush *p)
     BillRecord *bill = NULL;
     json_t *changes = json_object();
     char *old_org = NULL;
-    int rv;
-
     char msg[160];
+    int rv;
 
     if (!archive_valid_image_no(p->image_no)) {
         refuse(t, ARCHIVE_R_INVALID, "invalid image number");
