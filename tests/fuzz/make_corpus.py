@@ -389,6 +389,15 @@ def seeds_http_request():
         "cluster": req("GET", "/api/v1/cluster"),
         "options": "OPTIONS * HTTP/1.1\r\n\r\n",
         "header-long": "GET /healthz HTTP/1.1\r\nX-A: " + "a" * 300 + "\r\n\r\n",
+        # Signed links and event codes (the credential is the path) and vendor calls.
+        "link": "GET /api/v1/links/imglnk1.eyJlIjoxLCJmIjoiZjEiLCJ0IjoiZGVmYXVsdCJ9.AAAA "
+                "HTTP/1.1\r\nRange: bytes=0-3\r\n\r\n",
+        "event-view": "GET /api/v1/events/imgevt1.eyJlIjoxfQ.x HTTP/1.1\r\n\r\n",
+        "event-index": "GET /index.html?formId=bds_match_list&eventCode=imgevt1.e30.x "
+                       "HTTP/1.1\r\n\r\n",
+        "vendor-operate": "POST /kapi/app/bds/operate?access_token=imgarc1.e30.x HTTP/1.1\r\n"
+                          "Content-Length: 2\r\n\r\n{}",
+        "vendor-unknown": "POST /kapi/app/nothing HTTP/1.1\r\naccess_token: x\r\n\r\n",
     }
     for name, r in reqs.items():
         write("http_request", name, b"\x00" + r.encode())
