@@ -166,7 +166,8 @@ bool archive_pool_identity_valid(const PoolPush *p, char *msg, size_t size);
 /* The image number of the bill of @tenant whose ERP bill id is @fbill_id, into
  * @image_no: a point read of the index apply keeps with the bills. BASE_ENOTFOUND when
  * no bill has it (or @fbill_id cannot be one). Does not apply an actor's grants: read
- * the bill with archive_get_bill_as() next. Loop thread or any reader. */
+ * the bill with archive_get_bill_as() next. Reads like archive_get_bill() (the loop
+ * thread; during apply it sees the command's own batch). */
 int archive_find_bill_by_fbill_id(struct archive *a, const char *tenant, const char *fbill_id,
                                   char image_no[ARCHIVE_IMAGE_NO_MAX + 1],
                                   struct base_err *err) WARN_UNUSED;
