@@ -263,6 +263,29 @@ class VendorApiTest(VendorCase):
         self.assertEqual(self.assertVendorOk(self.query_status(self.token, "VB-1"))
                          ["imageStatus"], 3)
 
+    def test_match_failed_and_processing_failed(self):
+        for code, mode, submit in (("BT-M", "match", "manual"), ("BT-A", "basic", "auto")):
+            r = self.post_json("/api/v1/bill-types", {"code": code, "name": code, "mode": mode})
+            self.assertStatus(r, 201)
+            r = self.post_json("/api/v1/schemes", {"bill_type": code, "match": "normal",
+                                                   "submit": submit})
+            self.assertIn(r.status, (200, 201), r.body)
+        # A match-mode bill whose declared invoice has no matching file: match failed.
+        self.assertStatus(self.node.pool_push({"image_no": "VS-M", "bill_type": "BT-M",
+                                               "invoices": [{"number": "INV-9",
+                                                             "total": "10.00"}]}), 201)
+        self.assertStatus(self.node.upload("VS-M", random_bytes(800, seed=4), name="a.bin",
+                                           category="attachment"), 201)
+        self.assertStatus(self.node.submit("VS-M"), 200)
+        d = self.assertVendorOk(self.query_status(self.token, "VS-M"))
+        self.assertEqual((d["imageStatus"], d["state"], d["ready"]), (4, "submitted", False))
+        # Submitted to an ERP that no webhook serves: processing failed.
+        self.assertVendorOk(self.push(self.token, "VS-A", fbillTypeCode="BT-A"))
+        self.assertStatus(self.node.upload("VS-A", b"text", name="a.txt"), 201)
+        self.assertStatus(self.node.submit("VS-A"), 200)
+        d = self.assertVendorOk(self.query_status(self.token, "VS-A"))
+        self.assertEqual((d["imageStatus"], d["state"]), (5, "erp_failed"))
+
     def test_push_refusals(self):
         r = self.vendor("/kapi/app/bds/erpBillPush", {"fbillId": "1", "fbillTypeCode": "FYBX",
                                                       "resource": "EAS"}, self.token)
