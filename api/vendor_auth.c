@@ -89,10 +89,11 @@ static void throttled(struct api_call *call, uint64_t wait_ms)
 
 /* ---- /api/getAppToken.do ---- */
 
-/* Checks appId and appSecret for @tenant; false after answering (and counting a failure
- * against the source). */
+/* Checks appId and appSecret, and @tenant ("": any) against the client's; fills @tenant
+ * with the client's. False after answering (and counting a failure against the
+ * source). */
 static bool app_credentials_ok(struct api_call *call, const char *app_id, const char *secret,
-                               const char *tenant, uint64_t guard)
+                               char tenant[ARCHIVE_ID_MAX + 1], uint64_t guard)
 {
     struct base_err err = {{0}};
     ClientRecord *c = NULL;
@@ -110,12 +111,13 @@ static bool app_credentials_ok(struct api_call *call, const char *app_id, const 
     } else if (!api_client_secret_matches(c, secret)) {
         api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
                           "wrong appSecret for appId %s", c->client_id);
-    } else if (strcmp(c->tenant, tenant) != 0) {
+    } else if (tenant[0] != '\0' && strcmp(c->tenant, tenant) != 0) {
         api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
                           "appId %s is not a client of tenant %.64s: send the tenant its "
                           "client was created for as tenantid",
                           c->client_id, tenant);
     } else {
+        snprintf(tenant, ARCHIVE_ID_MAX + 1, "%s", c->tenant);
         ok = true;
     }
     archive_free_client(c);
@@ -156,10 +158,11 @@ static void app_token_body(struct http_request *req, int status)
     secret[0] = '\0';
     if (root == NULL || !api_vendor_need(call, root, "appId", ARCHIVE_ID_MAX, app_id) ||
         !api_vendor_need(call, root, "appSecret", SECRET_MAX, secret) ||
-        !api_vendor_need(call, root, "tenantid", ARCHIVE_ID_MAX, tenant)) {
+        !api_vendor_field(call, root, "tenantid", ARCHIVE_ID_MAX, tenant)) {
         goto out;
     }
-    if (!archive_valid_tenant(tenant)) {
+    /* The vendor lets tenantid be empty: then the client's own tenant. */
+    if (tenant[0] != '\0' && !archive_valid_tenant(tenant)) {
         api_respond_error(call->api, req, 400, API_E_INVALID_FIELD,
                           "tenantid must be 1-64 characters of A-Z a-z 0-9 . _ -");
         goto out;
@@ -186,9 +189,10 @@ void api_handle_vendor_app_token(struct api_call *call)
 
 /* ---- /api/login.do ---- */
 
-/* Opens the app token for @tenant: its client id into @client; false after answering. */
-static bool app_token_ok(struct api_call *call, const char *token, const char *tenant,
-                         char client[ARCHIVE_ID_MAX + 1])
+/* Opens the app token, of @tenant when that is not "": its client id into @client, its
+ * tenant into @tenant; false after answering. */
+static bool app_token_ok(struct api_call *call, const char *token,
+                         char tenant[ARCHIVE_ID_MAX + 1], char client[ARCHIVE_ID_MAX + 1])
 {
     struct base_err err = {{0}};
     ClientRecord *c = NULL;
@@ -210,10 +214,10 @@ static bool app_token_ok(struct api_call *call, const char *token, const char *t
     }
     t = json_string_value(json_object_get(p, "t"));
     a = json_string_value(json_object_get(p, "a"));
-    if (t == NULL || a == NULL || strlen(a) > ARCHIVE_ID_MAX) {
+    if (t == NULL || a == NULL || strlen(a) > ARCHIVE_ID_MAX || !archive_valid_tenant(t)) {
         api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
                           "apptoken is not an app token");
-    } else if (strcmp(t, tenant) != 0) {
+    } else if (tenant[0] != '\0' && strcmp(t, tenant) != 0) {
         api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
                           "tenantid %.64s is not the tenant of this apptoken", tenant);
     } else if (archive_get_client(call->api->archive, a, &c, &err) != 0) {
@@ -221,6 +225,7 @@ static bool app_token_ok(struct api_call *call, const char *token, const char *t
                           "the client %s of this apptoken no longer exists", a);
     } else {
         snprintf(client, ARCHIVE_ID_MAX + 1, "%s", a);
+        snprintf(tenant, ARCHIVE_ID_MAX + 1, "%s", t);
         ok = true;
     }
     archive_free_client(c);
@@ -288,7 +293,7 @@ static void login_body(struct http_request *req, int status)
     token[0] = '\0';
     if (root == NULL || !api_vendor_need(call, root, "user", ARCHIVE_ID_MAX, user) ||
         !api_vendor_need(call, root, "apptoken", API_SEALED_MAX, token) ||
-        !api_vendor_need(call, root, "tenantid", ARCHIVE_ID_MAX, tenant) ||
+        !api_vendor_field(call, root, "tenantid", ARCHIVE_ID_MAX, tenant) ||
         !api_vendor_field(call, root, "usertype", sizeof type - 1, type)) {
         goto out;
     }

@@ -187,6 +187,16 @@ class VendorApiTest(VendorCase):
                                "not a client of tenant beta")
         self.assertVendorError(self.vendor("/api/getAppToken.do", None, raw=b"{nope"), 400,
                                11004)
+        # tenantid may be empty (the vendor documents it so): the client's own tenant.
+        r = self.vendor("/api/getAppToken.do", {"appId": self.beta_cid,
+                                                "appSecret": self.beta_secret, "tenantid": "",
+                                                "accountId": "1"})
+        beta_app = self.assertVendorOk(r)["app_token"]
+        d = self.assertVendorOk(self.vendor("/api/login.do", {"user": "erp",
+                                                              "apptoken": beta_app}))
+        self.assertEqual(d["tenant"], "beta")
+        self.assertVendorError(self.vendor("/api/getAppToken.do", {
+            "appId": self.cid, "appSecret": self.secret, "tenantid": "no/such"}), 400, 11005)
         app = self.app_token(self.cid, self.secret).json["data"]["app_token"]
         self.assertVendorError(self.login(app, "ghost"), 404, 11017, "ghost")
         self.assertVendorError(self.login(app, "erp", "beta"), 401, 10401, "tenantid")
