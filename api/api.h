@@ -37,6 +37,8 @@ struct api_config {
     uint64_t group_commit_max; /* most uploads made durable by one sync */
     uint64_t min_free_bytes;   /* below this free space, new files and copies are refused */
     uint64_t token_ttl_s;      /* lifetime of access tokens (clients and users) */
+    uint64_t vendor_token_ttl_s; /* app and access tokens of the vendor surface */
+    uint64_t link_ttl_s;         /* signed links and event codes */
     uint64_t login_failures_max; /* wrong passwords that lock an account */
     uint64_t login_lock_ms;      /* for how long */
     uint64_t login_source_failures; /* failures of one username from one address before

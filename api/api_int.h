@@ -83,6 +83,7 @@ struct api_call {
     char client_id[ARCHIVE_ID_MAX + 1]; /* for API_CLIENT */
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     uint64_t token_generation;          /* for API_USER: the one its token carries */
+    char token_id[33];                  /* for API_USER: its token's id ("" for none) */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
     /* What the caller may do and see, loaded once when the request is admitted (a
      * user's permissions and grants: api_authenticate() and the router fill it). */
@@ -249,6 +250,68 @@ bool api_vendor_need(struct api_call *call, json_t *o, const char *name, size_t 
 #define API_VENDOR_SRC_PREFIX "collect/"
 void api_handle_vendor_file_collect(struct api_call *call);
 void api_handle_vendor_scan_bill_submit(struct api_call *call);
+
+/* Answers 200 in the vendor's envelope with @data (stolen; NULL: {}) for a request
+ * whose call is gone (a proposal's callback); @top (stolen, may be NULL) adds fields
+ * to the envelope itself (getAppToken.do's "state" and "status"). */
+void api_vendor_respond(struct api *api, struct http_request *req, json_t *data, json_t *top);
+
+/* vendor_auth.c: /api/getAppToken.do, /api/login.do, /api/logout.do. */
+void api_handle_vendor_app_token(struct api_call *call);
+void api_handle_vendor_login(struct api_call *call);
+void api_handle_vendor_logout(struct api_call *call);
+/* vendor_bills.c: erpBillPush, operate, getEventCode, queryCover, and the JSON view
+ * an event code opens. */
+void api_handle_vendor_bill_push(struct api_call *call);
+void api_handle_vendor_operate(struct api_call *call);
+void api_handle_vendor_event_code(struct api_call *call);
+void api_handle_vendor_query_cover(struct api_call *call);
+void api_handle_event_view(struct api_call *call);
+
+/* bills.c: proposes the pool push whose native fields (docs/API.md, POST /api/v1/pool)
+ * are in @root (borrowed for the call), after the same checks; answers the native way,
+ * or in the vendor's envelope for a vendor call. */
+void api_pool_push_object(struct api_call *call, json_t *root);
+
+/* auth.c: opens user access token @token (signature and expiry): its tenant, user, id
+ * and expiry; false with *@why when it is no user token or has expired (*@expired). */
+bool api_user_token_open(struct api *api, const char *token, struct api_call *call,
+                         uint64_t *expires_ms, bool *expired, const char **why);
+/* auth.c: whether @secret is client @c's. */
+bool api_client_secret_matches(const ClientRecord *c, const char *secret);
+/* users.c: the login guard (throttling of wrong secrets per name and source address)
+ * for other credentials than passwords: @name is what is guessed at (a client id). */
+uint64_t api_guard_key(struct api *api, const char *tenant, const char *name,
+                       const char *peer);
+uint64_t api_guard_wait_ms(struct api *api, uint64_t key, uint64_t now);
+void api_guard_failed(struct api *api, uint64_t key, uint64_t now);
+void api_guard_passed(struct api *api, uint64_t key, uint64_t now);
+
+/* content.c: the bytes of file @file_id of the call's tenant (ranges, ETag,
+ * verification, remote reads: replication/blob_out.c). With @signed_link the caller
+ * is a signed link's (no grant check: the link was issued to one who may see the file)
+ * and a format a browser shows is served inline. */
+void api_content_serve(struct api_call *call, const char *file_id, bool signed_link);
+
+/* links.c: signed, expiring texts under the cluster's token key: "<prefix><payload>.<mac>"
+ * where payload is base64url JSON with "e" (expiry, ms) and mac its HMAC-SHA-256. The
+ * prefix (e.g. "imglnk1.") is signed too and tells the kinds apart. */
+#define API_SEALED_MAX 1024
+enum api_seal_status { API_SEAL_OK, API_SEAL_FORGED, API_SEAL_EXPIRED };
+/* The sealed text of @payload (borrowed; it must hold "e"), caller frees. */
+char *api_seal(struct api *api, const char *prefix, json_t *payload);
+/* Opens @text of kind @prefix: API_SEAL_OK with *@payload (caller decrefs), or why
+ * not (*@payload NULL). */
+enum api_seal_status api_unseal(struct api *api, const char *prefix, const char *text,
+                                json_t **payload);
+/* The same over an explicit key, for tests and the fuzz target; no expiry check. */
+char *api_seal_key(const uint8_t key[32], const char *prefix, json_t *payload);
+json_t *api_unseal_key(const uint8_t key[32], const char *prefix, const char *text);
+/* A signed link to file @file_id of the call's tenant (absolute when the request
+ * names its Host), caller frees; its expiry in *@expires_ms. */
+char *api_link_url(struct api_call *call, const char *file_id, uint64_t *expires_ms);
+void api_handle_file_link(struct api_call *call);
+void api_handle_link_content(struct api_call *call);
 
 /* Frees the api once its server, timers and jobs are all done (server.c). */
 void api_maybe_free(struct api *api);

@@ -7,7 +7,10 @@
  *     JSON {"t": tenant, "c": client id, "e": expiry ms} and mac its HMAC-SHA-256 under
  *     the cluster's token key. The key is chosen once, when the cluster is created, and
  *     replicated (InitCluster), so every node checks every token locally, with no
- *     session state. A token acts for its tenant only.
+ *     session state. A token acts for its tenant only. A user's token (POST
+ *     /api/v1/auth/login, the vendor's /api/login.do) has {"t", "u": username, "e",
+ *     "g": the user's token generation, "j": a random id}; it is refused once the
+ *     generation moved on or its id was logged out (UserRecord.logged_out).
  * Client secrets are 256 random bits, shown once; only their BLAKE2b-256 is stored (a
  * slow password hash adds nothing for a secret of full entropy). */
 #include "api/api_int.h"
@@ -41,7 +44,15 @@ char *api_token_issue(struct api *api, const char *tenant, const char *subject, 
     json_t *o = json_pack("{s:s, s:s, s:I}", "t", tenant, user ? "u" : "c", subject, "e",
                           (json_int_t)expires_ms);
     if (user) {
+        /* An id, so that one token can be logged out (LogoutToken, api/vendor_auth.c). */
+        uint8_t id[16];
+        char hex[33];
+        randombytes_buf(id, sizeof id);
+        for (size_t i = 0; i < sizeof id; i++) {
+            snprintf(hex + 2 * i, 3, "%02x", id[i]);
+        }
         json_object_set_new(o, "g", json_integer((json_int_t)generation));
+        json_object_set_new(o, "j", json_string(hex));
     }
     char *json = json_dumps(o, JSON_COMPACT);
     char *payload = b64url((const uint8_t *)json, strlen(json));
@@ -61,9 +72,10 @@ char *api_token_issue(struct api *api, const char *tenant, const char *subject, 
 }
 
 /* Checks an access token: its principal (client or user, with the tenant filled in),
- * or API_ANONYMOUS with why. */
-static enum api_principal token_verify(struct api *api, const char *token,
-                                       struct api_call *call, const char **why)
+ * or API_ANONYMOUS with why; its expiry into *@expires_ms. */
+static enum api_principal token_check(struct api *api, const char *token,
+                                      struct api_call *call, const char **why,
+                                      uint64_t *expires_ms)
 {
     uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES], json[TOKEN_MAX];
     const char *dot = strrchr(token, '.');
@@ -73,6 +85,8 @@ static enum api_principal token_verify(struct api *api, const char *token,
     json_int_t exp;
     bool ok;
     enum api_principal who = API_ANONYMOUS;
+    *expires_ms = 0;
+    call->token_id[0] = '\0';
     *why = "the token is not one this cluster issued";
     if (strlen(token) > TOKEN_MAX || strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0 ||
         dot == NULL || dot < token + strlen(TOKEN_PREFIX) || !archive_token_key(api->archive, key)) {
@@ -96,11 +110,17 @@ static enum api_principal token_verify(struct api *api, const char *token,
     user = json_string_value(json_object_get(o, "u"));
     exp = json_integer_value(json_object_get(o, "e"));
     call->token_generation = (uint64_t)json_integer_value(json_object_get(o, "g"));
+    snprintf(call->token_id, sizeof call->token_id, "%s",
+             json_is_string(json_object_get(o, "j")) ? json_string_value(json_object_get(o, "j"))
+                                                     : "");
+    *expires_ms = (uint64_t)exp;
     ok = tenant != NULL && archive_valid_tenant(tenant) &&
          ((client != NULL && archive_valid_tenant(client)) ||
           (user != NULL && archive_valid_tenant(user)));
     if (ok && (uint64_t)exp <= clock_wall_ms()) {
-        *why = "the access token has expired: get a new one from POST /api/v1/auth/token";
+        *why = call->vendor ? "the access token has expired: log in again (/api/login.do)"
+                            : "the access token has expired: get a new one from POST "
+                              "/api/v1/auth/token";
         ok = false;
     }
     if (ok) {
@@ -117,6 +137,36 @@ static enum api_principal token_verify(struct api *api, const char *token,
     return who;
 }
 
+static enum api_principal token_verify(struct api *api, const char *token,
+                                       struct api_call *call, const char **why)
+{
+    uint64_t exp;
+    return token_check(api, token, call, why, &exp);
+}
+
+bool api_user_token_open(struct api *api, const char *token, struct api_call *call,
+                         uint64_t *expires_ms, bool *expired, const char **why)
+{
+    enum api_principal who = token_check(api, token, call, why, expires_ms);
+    *expired = who == API_ANONYMOUS && *expires_ms != 0 && *expires_ms <= clock_wall_ms();
+    if (who == API_CLIENT) {
+        *why = "a business system's token (POST /api/v1/auth/token) cannot be logged out; "
+               "it lives until it expires";
+    }
+    return who == API_USER && call->token_id[0] != '\0';
+}
+
+/* Whether the token of @call is among @u's logged-out ones. */
+static bool logged_out(const struct api_call *call, const UserRecord *u)
+{
+    for (size_t i = 0; i < u->n_logged_out && call->token_id[0] != '\0'; i++) {
+        if (strcmp(u->logged_out[i]->token_id, call->token_id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A user token acts only while its user exists, is not locked, and its tokens were not
  * revoked since it was issued (UserRecord.token_generation, bumped by the state machine
  * on every node when the account is locked). */
@@ -129,7 +179,9 @@ static enum api_principal user_token_current(struct api_call *call, const char *
         *why = "the user of this access token no longer exists";
         return API_ANONYMOUS;
     }
-    if (u->token_generation != call->token_generation) {
+    if (logged_out(call, u)) {
+        *why = "this access token was logged out (/api/logout.do): log in again";
+    } else if (u->token_generation != call->token_generation) {
         *why = "this access token was revoked (the account was locked since it was issued): "
                "log in again";
     } else if (u->locked_until_ms > clock_wall_ms()) {
@@ -300,7 +352,7 @@ void api_handle_create_client(struct api_call *call)
 
 /* ---- POST /api/v1/auth/token ---- */
 
-static bool secret_matches(const ClientRecord *c, const char *secret)
+bool api_client_secret_matches(const ClientRecord *c, const char *secret)
 {
     uint8_t hash[32];
     bool ok;
@@ -344,7 +396,7 @@ static void token_body(struct http_request *req, int status)
                           "system sends (clients are created with POST /api/v1/clients)", id);
     } else if (rv != 0) {
         api_respond_error(call->api, req, 500, API_E_INTERNAL, "client: %s", err.msg);
-    } else if (!secret_matches(c, secret)) {
+    } else if (!api_client_secret_matches(c, secret)) {
         api_respond_error(call->api, req, 401, API_E_UNAUTHORIZED,
                           "wrong client secret for client %s", c->client_id);
     } else {

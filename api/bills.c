@@ -25,6 +25,7 @@ struct bill_write {
     char image_no[ARCHIVE_IMAGE_NO_MAX + 1];
     char idem[ARCHIVE_ID_MAX + 1];
     bool aborted;
+    bool vendor; /* answers in the vendor's envelope (api/vendor_bills.c) */
 };
 
 static void bill_write_abort(struct http_request *req)
@@ -40,6 +41,7 @@ static struct bill_write *bill_write_new(struct api_call *call, const char *imag
     w->api = call->api;
     w->req = call->req;
     w->prop.data = w;
+    w->vendor = call->vendor;
     snprintf(w->tenant, sizeof w->tenant, "%s", call->tenant);
     snprintf(w->image_no, sizeof w->image_no, "%s", image_no);
     snprintf(w->idem, sizeof w->idem, "%s", idem != NULL ? idem : "");
@@ -57,6 +59,8 @@ static void pool_pushed(struct repl_propose *prop, int status, const struct arch
         api_respond_propose_failed(w->api, w->req, prop, status);
     } else if (res->status != ARCHIVE_OK) {
         api_respond_refusal(w->api, w->req, res);
+    } else if (w->vendor) {
+        api_vendor_respond(w->api, w->req, NULL, NULL); /* erpBillPush answers data {} */
     } else {
         api_respond_json(w->api, w->req, res->created ? 201 : 200,
                          json_pack("{s:s, s:s, s:b, s:I}", "image_no", res->image_no, "state",
@@ -226,11 +230,20 @@ static void propose_pool(struct api_call *call, PoolPush *p)
     }
 }
 
+void api_pool_push_object(struct api_call *call, json_t *root)
+{
+    PoolPush p = POOL_PUSH__INIT;
+    Invoice *invoices = NULL;
+    if (parse_pool(call, root, &p, &invoices) && pool_visible(call, &p)) {
+        propose_pool(call, &p);
+    }
+    free(p.invoices);
+    free(invoices);
+}
+
 static void pool_body(struct http_request *req, int status)
 {
     struct api_call *call = req->data;
-    PoolPush p = POOL_PUSH__INIT;
-    Invoice *invoices = NULL;
     json_error_t jerr;
     json_t *root = NULL;
 
@@ -253,12 +266,8 @@ static void pool_body(struct http_request *req, int status)
                           root == NULL ? jerr.line : 1, root == NULL ? jerr.column : 1);
         goto out;
     }
-    if (parse_pool(call, root, &p, &invoices) && pool_visible(call, &p)) {
-        propose_pool(call, &p);
-    }
+    api_pool_push_object(call, root);
 out:
-    free(p.invoices);
-    free(invoices);
     json_decref(root);
     free(call);
 }

@@ -1,5 +1,7 @@
-/* GET /api/v1/files/{file_id}/content: a file's bytes. This handler checks the file is
- * the caller's to see and names it (Content-Disposition); the bytes are streamed,
+/* GET /api/v1/files/{file_id}/content: a file's bytes, and the same through a signed link
+ * (api/links.c). This handler checks the file is the caller's to see (a signed link
+ * was checked when it was issued) and names it (Content-Disposition: inline for what a
+ * browser shows, through a link; attachment otherwise); the bytes are streamed,
  * verified, by replication/blob_out.c (from this node's disk, or from a node that
  * holds the blob when this one does not). */
 #include "api/api_int.h"
@@ -26,7 +28,19 @@ const char *api_content_type(const char *format)
     return "application/octet-stream";
 }
 
-static void add_disposition(struct http_request *req, const char *name)
+/* Formats a browser shows itself: a signed link serves them inline. */
+static bool browser_shows(const char *format)
+{
+    static const char *const shown[] = {"pdf", "jpg", "png", "txt"};
+    for (size_t i = 0; i < ARRAY_SIZE(shown); i++) {
+        if (strcmp(format, shown[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void add_disposition(struct http_request *req, const char *name, bool show)
 {
     /* A plain ASCII fallback plus the exact UTF-8 name (RFC 6266 / 8187). */
     size_t n = strlen(name);
@@ -46,7 +60,8 @@ static void add_disposition(struct http_request *req, const char *name)
     }
     ascii[n] = '\0';
     enc[e] = '\0';
-    value = xasprintf("attachment; filename=\"%s\"; filename*=UTF-8''%s", ascii, enc);
+    value = xasprintf("%s; filename=\"%s\"; filename*=UTF-8''%s", show ? "inline" : "attachment",
+                      ascii, enc);
     http_request_add_header(req, "Content-Disposition", value);
     free(value);
     free(ascii);
@@ -71,11 +86,16 @@ static bool file_visible(struct api_call *call, const FileRecord *f)
 
 void api_handle_content(struct api_call *call)
 {
+    api_content_serve(call, call->param, false);
+}
+
+void api_content_serve(struct api_call *call, const char *file_id, bool signed_link)
+{
     struct base_err err = {{0}};
     struct blob_out *out;
     FileRecord *f;
-    int rv = archive_get_file(call->api->archive, call->tenant, call->param, &f, &err);
-    if (rv == 0 && !file_visible(call, f)) {
+    int rv = archive_get_file(call->api->archive, call->tenant, file_id, &f, &err);
+    if (rv == 0 && !signed_link && !file_visible(call, f)) {
         archive_free_file(f);
         rv = BASE_ENOTFOUND; /* outside the caller's grants: as if it did not exist */
     }
@@ -83,7 +103,7 @@ void api_handle_content(struct api_call *call)
         api_respond_error(call->api, call->req, 404, API_E_FILE_NOT_FOUND,
                           "no file %.64s in tenant %s; take file ids from GET "
                           "/api/v1/bills/{image_no}",
-                          call->param, call->tenant);
+                          file_id, call->tenant);
         return;
     }
     if (rv != 0 || f->blob.len != BLOB_HASH_BYTES) {
@@ -97,7 +117,7 @@ void api_handle_content(struct api_call *call)
         archive_free_file(f);
         return;
     }
-    add_disposition(call->req, f->name);
+    add_disposition(call->req, f->name, signed_link && browser_shows(f->format));
     blob_out_start(out, api_content_type(f->format));
     archive_free_file(f);
 }

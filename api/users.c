@@ -662,6 +662,27 @@ static void password_checked(struct user_call *uc)
     propose(uc, &cmd, login_recorded);
 }
 
+/* The guard for other credentials (api_int.h): a vendor app's client secret. */
+uint64_t api_guard_key(struct api *api, const char *tenant, const char *name, const char *peer)
+{
+    return guard_key(api, tenant, name, peer);
+}
+
+uint64_t api_guard_wait_ms(struct api *api, uint64_t key, uint64_t now)
+{
+    return guard_wait_ms(api, key, now);
+}
+
+void api_guard_failed(struct api *api, uint64_t key, uint64_t now)
+{
+    guard_failed(api, key, now);
+}
+
+void api_guard_passed(struct api *api, uint64_t key, uint64_t now)
+{
+    guard_passed(api, key, now);
+}
+
 static void respond_throttled(struct user_call *uc, uint64_t wait_ms)
 {
     char secs[24];

@@ -5,7 +5,7 @@
  * This file holds what every vendor call shares: which paths are the vendor's, the
  * envelope {"success","errorCode","message","data"} of every answer, and the loosely
  * typed fields of the vendor's bodies. A vendor route is a row of the one route table
- * (router.c) marked ROUTE_VENDOR, so admission, permissions, tenants and
+ * (router.c) whose pattern is a vendor path, so admission, permissions, tenants and
  * read-your-writes are the native ones; only the shape of the answers differs. Errors
  * keep imgarc's numeric code as the vendor's errorCode (as a string: "11002" is
  * bill_not_found), so one table of codes (docs/API.md) serves both surfaces.
@@ -61,14 +61,22 @@ void api_vendor_begin(struct api_call *call)
     call->req->error_body = vendor_error_body;
 }
 
-void api_vendor_ok(struct api_call *call, json_t *data)
+void api_vendor_respond(struct api *api, struct http_request *req, json_t *data, json_t *top)
 {
     json_t *o = json_pack("{s:b, s:s, s:s, s:o, s:s}", "success", 1, "errorCode",
                           VENDOR_OK_CODE, "message", "success", "data",
-                          data != NULL ? data : json_object(), "requestId",
-                          call->req->request_id);
+                          data != NULL ? data : json_object(), "requestId", req->request_id);
     ASSERT(o != NULL);
-    api_respond_json(call->api, call->req, 200, o);
+    if (top != NULL) {
+        json_object_update(o, top);
+        json_decref(top);
+    }
+    api_respond_json(api, req, 200, o);
+}
+
+void api_vendor_ok(struct api_call *call, json_t *data)
+{
+    api_vendor_respond(call->api, call->req, data, NULL);
 }
 
 static bool field(struct api_call *call, json_t *o, const char *name, size_t max, char *buf,

@@ -135,7 +135,8 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(RECOGNITION_RESULT, recognition_result, apply_recognition_result, WRITE_NONE)      \
     X(COLLECT_FILE, collect_file, apply_collect_file, WRITE_NONE)                     \
     X(SUBMIT_COLLECTED, submit_collected, apply_submit_collected, WRITE_BILL)         \
-    X(PURGE_COLLECTED, purge_collected, apply_purge_collected, WRITE_NONE)
+    X(PURGE_COLLECTED, purge_collected, apply_purge_collected, WRITE_NONE)   \
+    X(LOGOUT_TOKEN, logout_token, apply_logout_token, WRITE_NONE)
 
 struct command_kind {
     const char *name;

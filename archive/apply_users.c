@@ -172,6 +172,73 @@ int apply_unlock_user(struct txn *t, const UnlockUser *c)
     return 0;
 }
 
+/* Logged-out tokens a user record keeps at most; one more revokes every token of the
+ * user instead (stronger, and the record stays small). */
+#define USERS_LOGGED_OUT_MAX 64
+
+/* Drops the logged-out tokens that have expired by @now (the command's time). */
+static void prune_logged_out(UserRecord *u, uint64_t now)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < u->n_logged_out; i++) {
+        if (u->logged_out[i]->expires_ms > now) {
+            u->logged_out[kept++] = u->logged_out[i];
+        } else {
+            logged_out_token__free_unpacked(u->logged_out[i], NULL);
+        }
+    }
+    u->n_logged_out = kept;
+}
+
+/* Refuses one token of the user from now on (until its expiry). A token id is 32
+ * lowercase hex digits (api/auth.c); anything else is refused. */
+int apply_logout_token(struct txn *t, const LogoutToken *c)
+{
+    UserRecord *u;
+    LoggedOutToken *e;
+    int rv;
+    if (strlen(c->token_id) != 32 || strspn(c->token_id, "0123456789abcdef") != 32) {
+        refuse(t, ARCHIVE_R_INVALID, "a token id is 32 hex digits");
+        return 0;
+    }
+    rv = archive_get_user(t->a, t->cmd->tenant, c->username, &u, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_USER_NOT_FOUND, "no user %s in tenant %s", c->username,
+               t->cmd->tenant);
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    prune_logged_out(u, t->cmd->time_ms);
+    for (size_t i = 0; i < u->n_logged_out; i++) {
+        if (strcmp(u->logged_out[i]->token_id, c->token_id) == 0) {
+            archive_free_user(u); /* already logged out: nothing changes */
+            return 0;
+        }
+    }
+    if (c->expires_ms > t->cmd->time_ms && u->n_logged_out >= USERS_LOGGED_OUT_MAX) {
+        for (size_t i = 0; i < u->n_logged_out; i++) {
+            logged_out_token__free_unpacked(u->logged_out[i], NULL);
+        }
+        u->n_logged_out = 0;
+        revoke_user_tokens(u);
+    } else if (c->expires_ms > t->cmd->time_ms) {
+        e = xmalloc(sizeof *e);
+        logged_out_token__init(e);
+        e->token_id = xstrdup(c->token_id);
+        e->expires_ms = c->expires_ms;
+        u->logged_out = xrealloc(u->logged_out, (u->n_logged_out + 1) * sizeof *u->logged_out);
+        u->logged_out[u->n_logged_out++] = e;
+    }
+    store_user(t, u);
+    admin_audit(t, t->cmd->tenant, "token_logged_out",
+                json_pack("{s:s, s:I}", "username", c->username, "token_expires_ms",
+                          (json_int_t)c->expires_ms));
+    archive_free_user(u);
+    return 0;
+}
+
 /* ---- Organisations and grants ---- */
 
 struct sibling_check {

@@ -183,6 +183,7 @@ int apply_create_user(struct txn *t, const CreateUser *c);
 int apply_create_role(struct txn *t, const CreateRole *c);
 int apply_login_result(struct txn *t, const LoginResult *l);
 int apply_unlock_user(struct txn *t, const UnlockUser *c);
+int apply_logout_token(struct txn *t, const LogoutToken *c);
 int apply_create_org(struct txn *t, const CreateOrg *c);
 int apply_update_org(struct txn *t, const UpdateOrg *c);
 int apply_set_grants(struct txn *t, const SetGrants *c);

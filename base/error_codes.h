@@ -15,6 +15,7 @@
     X(METHOD_NOT_ALLOWED, 10405, "method_not_allowed")                                   \
     X(REQUEST_TIMEOUT, 10408, "request_timeout")                                         \
     X(IDEMPOTENCY_CONFLICT, 10409, "idempotency_conflict")                               \
+    X(GONE, 10410, "gone")                                                               \
     X(ACCOUNT_LOCKED, 10423, "account_locked")                                           \
     X(LENGTH_REQUIRED, 10411, "length_required")                                         \
     X(BODY_TOO_LARGE, 10413, "body_too_large")                                           \

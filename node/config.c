@@ -113,6 +113,11 @@ static const struct opt opts[] = {
     {"collect-keep-s", OPT_U64, OFF(collect_keep_s), "86400", 1, 30 * 86400,
      "how long a file collected by the vendor's fileCollect waits for a scanBillSubmit "
      "before it is cleaned up, seconds"},
+    {"vendor-token-ttl-s", OPT_U64, OFF(vendor_token_ttl_s), "7200", 1, 30 * 86400,
+     "lifetime of the vendor surface's app tokens (/api/getAppToken.do) and access tokens "
+     "(/api/login.do), seconds"},
+    {"link-ttl-s", OPT_U64, OFF(link_ttl_s), "600", 1, 7 * 86400,
+     "lifetime of signed file links and event codes, seconds"},
     {"login-max-failures", OPT_U64, OFF(login_failures_max), "50", 1, 1000,
      "wrong passwords in a row, from all addresses, that lock a user account (and revoke "
      "its tokens)"},

@@ -488,6 +488,8 @@ static int start_services(struct node *n, struct base_err *err)
         .group_commit_max = n->config.group_commit_max,
         .min_free_bytes = n->config.min_free_mb << 20,
         .token_ttl_s = n->config.token_ttl_s,
+        .vendor_token_ttl_s = n->config.vendor_token_ttl_s,
+        .link_ttl_s = n->config.link_ttl_s,
         .login_failures_max = n->config.login_failures_max,
         .login_lock_ms = n->config.login_lock_minutes * 60 * 1000,
         .login_source_failures = n->config.login_source_failures,

@@ -70,6 +70,14 @@ static const struct endpoint ENDPOINTS[] = {
     {"POST", "/api/v1/cluster/join"},
     {"POST", "/api/v1/bills/{I}/files?name=scan.pdf&category=invoice&after={F}"},
     {"GET", "/api/v1/bills/{I}"},
+    /* The vendor surface (api/vendor_auth.c, api/vendor_bills.c) and signed links. */
+    {"POST", "/api/getAppToken.do"},
+    {"POST", "/api/login.do"},
+    {"POST", "/kapi/app/bds/erpBillPush"},
+    {"POST", "/kapi/app/bds/operate"},
+    {"POST", "/kapi/app/bds/getEventCode"},
+    {"POST", "/kapi/app/rim/queryCover"},
+    {"POST", "/api/v1/files/{F}/link"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};

@@ -118,6 +118,8 @@ void fuzz_node_start(void)
         .verify_reads = true,
         .group_commit_max = 128,
         .token_ttl_s = 3600,
+        .vendor_token_ttl_s = 7200,
+        .link_ttl_s = 600,
         .login_failures_max = 5,
         .login_lock_ms = 60000,
         .license_keys = (const uint8_t(*)[32])N.license_key,

@@ -429,6 +429,15 @@ def seeds_http_request():
         "cluster": req("GET", "/api/v1/cluster"),
         "options": "OPTIONS * HTTP/1.1\r\n\r\n",
         "header-long": "GET /healthz HTTP/1.1\r\nX-A: " + "a" * 300 + "\r\n\r\n",
+        # Signed links and event codes (the credential is the path) and vendor calls.
+        "link": "GET /api/v1/links/imglnk1.eyJlIjoxLCJmIjoiZjEiLCJ0IjoiZGVmYXVsdCJ9.AAAA "
+                "HTTP/1.1\r\nRange: bytes=0-3\r\n\r\n",
+        "event-view": "GET /api/v1/events/imgevt1.eyJlIjoxfQ.x HTTP/1.1\r\n\r\n",
+        "event-index": "GET /index.html?formId=bds_match_list&eventCode=imgevt1.e30.x "
+                       "HTTP/1.1\r\n\r\n",
+        "vendor-operate": "POST /kapi/app/bds/operate?access_token=imgarc1.e30.x HTTP/1.1\r\n"
+                          "Content-Length: 2\r\n\r\n{}",
+        "vendor-unknown": "POST /kapi/app/nothing HTTP/1.1\r\naccess_token: x\r\n\r\n",
     }
     for name, r in reqs.items():
         write("http_request", name, b"\x00" + r.encode())
@@ -483,6 +492,14 @@ JSON = [
     ("join", 35, 0, '{"http":"127.0.0.1:1"}'),
     ("upload-after-other", 36, 3 << 2, "<xml>invoice</xml>"),
     ("get-bill", 37, 0, ""),
+    ("vendor-app-token", 38, 0, '{"appId":"c1","appSecret":"x","tenantid":"default","accountId":"1"}'),
+    ("vendor-login", 39, 0, '{"user":"u1","apptoken":"imgapp1.e30.AAAA","tenantid":"default","usertype":"UserName"}'),
+    ("vendor-push", 40, 0, '{"fscanBillNo":"CB-V","fbillId":"F-1","fbillTypeCode":"FYBX","resource":"EAS",'
+                           '"billNo":12,"fapplyOrganizationCode":"o1","fapplyUserName":"Wang","taxNo":"9131"}'),
+    ("vendor-operate", 41, 0, '{"operateType":"queryBillStatus","operateId":"1","data":{"scanBillNo":"CB-A","resource":"EAS"}}'),
+    ("vendor-event-code", 42, 0, '{"scanBillNo":"CB-A, CB-B","resource":"EAS"}'),
+    ("vendor-query-cover", 43, 0, '{"billType":"FYBX","billId":"CB-A"}'),
+    ("file-link", 44, 1 << 2, ""),
     ("not-json", 2, 0, '{"file_ids":'),
     ("wrong-types", 5, 0, '{"file_ids":"x","degrees":"90"}'),
     ("deep", 0, 0, '{"image_no":' + "[" * 50 + "]" * 50 + '}'),
@@ -557,8 +574,19 @@ def seeds_json_stream():
           b'"fileSuffix":"pdf"}')
 
 
+def seeds_sealed():
+    # Mode 1: payloads the harness seals; mode 0: texts as they arrive.
+    write("sealed", "link-payload", b"\x01" + b'{"e":99999999999999,"f":"f1","t":"default"}')
+    write("sealed", "event-payload", b"\x03" + b'{"b":["CB-A","CB-B"],"e":1,"t":"default"}')
+    write("sealed", "app-payload", b"\x05" + b'{"a":"c1","e":1,"t":"default"}')
+    write("sealed", "text-garbage", b"\x00imglnk1.eyJlIjoxfQ.AAAA")
+    write("sealed", "text-no-dot", b"\x02imgevt1.eyJlIjoxfQ")
+    write("sealed", "text-access-token", b"\x04imgarc1.eyJ0IjoiZGVmYXVsdCJ9.x")
+
+
 def main():
     seeds_einvoice()
+    seeds_sealed()
     seeds_command_apply()
     seeds_entry_framing()
     seeds_snapshot()

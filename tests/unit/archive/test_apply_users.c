@@ -1,0 +1,167 @@
+/* Logged-out tokens (LogoutToken, archive/apply_users.c): kept in the user's record
+ * until they expire, pruned by the command's time, bounded, refused when malformed, and
+ * the same on every store that applies the same log. Real RocksDB. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "archive/archive.h"
+#include "archive/users.h"
+#include "tests/lib/testlib.h"
+
+#define T0 1700000000000ull
+#define ID_A "0123456789abcdef0123456789abcdef"
+#define ID_B "fedcba9876543210fedcba9876543210"
+
+struct fixture {
+    const char *dir;
+    struct rocks *db;
+    struct archive a;
+    uint64_t index;
+};
+
+static void apply_at(struct fixture *f, uint64_t time_ms, Command *cmd,
+                     struct archive_result *res)
+{
+    struct base_err err;
+    void *buf;
+    size_t len;
+    cmd->tenant = "default";
+    cmd->request_id = "req";
+    cmd->operator_ = "tester";
+    cmd->time_ms = time_ms;
+    cmd->idempotency_key = "";
+    archive_encode(cmd, &buf, &len);
+    assert_int_equal(archive_apply(&f->a, ++f->index, buf, len, res, &err), 0);
+    free(buf);
+}
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    struct archive_result res;
+    struct base_err err;
+    Command cmd = COMMAND__INIT;
+    InitCluster ic = INIT_CLUSTER__INIT;
+    CreateUser c = CREATE_USER__INIT;
+    char *roles[1] = {"scanner"};
+    uint8_t key[32] = {7};
+    memset(&f, 0, sizeof f);
+    if (sodium_init() < 0) {
+        return -1;
+    }
+    f.dir = testlib_tmpdir();
+    assert_int_equal(archive_store_open(&f.db, f.dir, &err), 0);
+    assert_int_equal(archive_open(&f.a, f.db, &err), 0);
+    ic.token_key.data = key;
+    ic.token_key.len = sizeof key;
+    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
+    cmd.init_cluster = &ic;
+    apply_at(&f, T0, &cmd, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    cmd = (Command)COMMAND__INIT;
+    c.username = "erp";
+    c.name = "erp";
+    c.password_hash = "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA";
+    c.roles = roles;
+    c.n_roles = 1;
+    cmd.body_case = COMMAND__BODY_CREATE_USER;
+    cmd.create_user = &c;
+    apply_at(&f, T0, &cmd, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    rocks_close(f->db);
+    testlib_rm_rf(f->dir);
+    return 0;
+}
+
+static enum archive_status logout(struct fixture *f, const char *user, const char *id,
+                                  uint64_t expires_ms, uint64_t now)
+{
+    Command cmd = COMMAND__INIT;
+    LogoutToken lt = LOGOUT_TOKEN__INIT;
+    struct archive_result res;
+    lt.username = (char *)user;
+    lt.token_id = (char *)id;
+    lt.expires_ms = expires_ms;
+    cmd.body_case = COMMAND__BODY_LOGOUT_TOKEN;
+    cmd.logout_token = &lt;
+    apply_at(f, now, &cmd, &res);
+    return res.status;
+}
+
+static UserRecord *user(struct fixture *f)
+{
+    struct base_err err;
+    UserRecord *u;
+    assert_int_equal(archive_get_user(&f->a, "default", "erp", &u, &err), 0);
+    return u;
+}
+
+static void logged_out_tokens_are_kept_until_they_expire(void **state)
+{
+    struct fixture *f = *state;
+    UserRecord *u;
+    assert_int_equal(logout(f, "erp", ID_A, T0 + 1000, T0), ARCHIVE_OK);
+    assert_int_equal(logout(f, "erp", ID_A, T0 + 1000, T0 + 10), ARCHIVE_OK); /* again */
+    assert_int_equal(logout(f, "erp", ID_B, T0 + 5000, T0 + 20), ARCHIVE_OK);
+    u = user(f);
+    assert_int_equal(u->n_logged_out, 2);
+    assert_string_equal(u->logged_out[0]->token_id, ID_A);
+    assert_int_equal(u->logged_out[1]->expires_ms, T0 + 5000);
+    assert_int_equal(u->token_generation, 0);
+    archive_free_user(u);
+    /* The next logout after A's expiry prunes it; an already expired token is not kept. */
+    assert_int_equal(logout(f, "erp", "00000000000000000000000000000001", T0 + 1500, T0 + 2000),
+                     ARCHIVE_OK);
+    u = user(f);
+    assert_int_equal(u->n_logged_out, 1);
+    assert_string_equal(u->logged_out[0]->token_id, ID_B);
+    archive_free_user(u);
+}
+
+static void too_many_revoke_every_token_of_the_user(void **state)
+{
+    struct fixture *f = *state;
+    char id[33];
+    UserRecord *u;
+    for (unsigned i = 0; i < 65; i++) {
+        snprintf(id, sizeof id, "%032x", i);
+        assert_int_equal(logout(f, "erp", id, T0 + 3600000, T0 + i), ARCHIVE_OK);
+    }
+    u = user(f);
+    assert_int_equal(u->n_logged_out, 0); /* the 65th bumped the generation instead */
+    assert_int_equal(u->token_generation, 1);
+    archive_free_user(u);
+}
+
+static void malformed_logouts_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    UserRecord *u;
+    assert_int_equal(logout(f, "nobody", ID_A, T0 + 1000, T0), ARCHIVE_R_USER_NOT_FOUND);
+    assert_int_equal(logout(f, "erp", "short", T0 + 1000, T0), ARCHIVE_R_INVALID);
+    assert_int_equal(logout(f, "erp", "0123456789ABCDEF0123456789ABCDEF", T0 + 1000, T0),
+                     ARCHIVE_R_INVALID);
+    assert_int_equal(logout(f, "erp", "", T0 + 1000, T0), ARCHIVE_R_INVALID);
+    u = user(f);
+    assert_int_equal(u->n_logged_out, 0);
+    archive_free_user(u);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(logged_out_tokens_are_kept_until_they_expire, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(too_many_revoke_every_token_of_the_user, setup, teardown),
+    cmocka_unit_test_setup_teardown(malformed_logouts_are_refused, setup, teardown),
+};
+
+TESTLIB_MAIN("apply_users", tests)
