@@ -245,7 +245,7 @@ bool api_vendor_need(struct api_call *call, json_t *o, const char *name, size_t 
                      char *buf);
 
 /* vendor_collect.c and vendor_submit.c: fileCollect and scanBillSubmit
- * (docs/integrators-capture.md). A collected file's srcPath is this prefix, its fileNo,
+ * (docs/integrators.md). A collected file's srcPath is this prefix, its fileNo,
  * "/" and its name. */
 #define API_VENDOR_SRC_PREFIX "collect/"
 void api_handle_vendor_file_collect(struct api_call *call);

@@ -1,4 +1,4 @@
-/* The vendor's capture calls (docs/integrators-capture.md):
+/* The vendor's capture calls (docs/integrators.md):
  *
  * - POST /kapi/app/bds/fileCollect: one file, as a base64 string inside a JSON body of
  *   any size. The body is scanned as it arrives (net/json_stream.h), the base64 value

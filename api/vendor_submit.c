@@ -1,4 +1,4 @@
-/* The vendor's scanBillSubmit (docs/integrators-capture.md): the files fileCollect
+/* The vendor's scanBillSubmit (docs/integrators.md): the files fileCollect
  * collected join the bill named by scanBillNo, in the order of fileList, in one
  * SubmitCollected command (archive/apply_collect.c): saveType upload replaces the
  * bill's files, add appends; modelType 1 creates a missing bill; isSubmitErp 1 submits
