@@ -80,6 +80,23 @@ static bool same_text(const char *a, const char *b)
     return a != NULL && b != NULL && a[0] != '\0' && strcmp(a, b) == 0;
 }
 
+/* A fully digitalised e-invoice (数电票) has no invoice code: its number, 20 digits,
+ * says everything. Its codes compare equal when neither side has one; every other
+ * invoice needs the same non-empty code. */
+static bool digitalised(const char *number)
+{
+    return number != NULL && strlen(number) == 20 && strspn(number, "0123456789") == 20;
+}
+
+static bool same_code(const Invoice *declared, const Invoice *scanned)
+{
+    if (digitalised(declared->number) && (declared->code == NULL || declared->code[0] == '\0') &&
+        (scanned->code == NULL || scanned->code[0] == '\0')) {
+        return true;
+    }
+    return same_text(declared->code, scanned->code);
+}
+
 bool archive_invoices_match(const Invoice *declared, const Invoice *scanned, bool standard)
 {
     int64_t t1, t2;
@@ -90,7 +107,7 @@ bool archive_invoices_match(const Invoice *declared, const Invoice *scanned, boo
     if (!standard) {
         return true;
     }
-    return same_text(declared->code, scanned->code) && same_text(declared->date, scanned->date) &&
+    return same_code(declared, scanned) && same_text(declared->date, scanned->date) &&
            same_amount(declared->amount, scanned->amount) &&
            same_amount(declared->tax != NULL && declared->tax[0] != '\0' ? declared->tax : "0",
                        scanned->tax != NULL && scanned->tax[0] != '\0' ? scanned->tax : "0");
@@ -108,7 +125,7 @@ const char *archive_invoice_mismatch(const Invoice *declared, const Invoice *sca
         return "total amount";
     }
     if (standard) {
-        if (!same_text(declared->code, scanned->code)) {
+        if (!same_code(declared, scanned)) {
             return "invoice code";
         }
         if (!same_text(declared->date, scanned->date)) {

@@ -80,10 +80,30 @@ static void standard_compares_every_element(void **state)
     assert_string_equal(archive_invoice_mismatch(&d, &s, true), "amount before tax");
 }
 
+/* A 数电票 has a 20-digit number and no code: standard matching compares the rest. An
+ * older invoice without a code on either side still fails on the code. */
+static void standard_digitalised_invoice_has_no_code(void **state)
+{
+    Invoice d, s;
+    (void)state;
+    init(&d, "25442000000012345678", "", "2026-11-01", "100", "13", "");
+    init(&s, "25442000000012345678", "", "2026-11-01", "100.00", "13.00", "113.00");
+    assert_true(archive_invoices_match(&d, &s, true));
+    assert_null(archive_invoice_mismatch(&d, &s, true));
+    s.code = "044";
+    assert_false(archive_invoices_match(&d, &s, true));
+    assert_string_equal(archive_invoice_mismatch(&d, &s, true), "invoice code");
+    init(&d, "04400001", "", "2026-11-01", "100", "13", "");
+    init(&s, "04400001", "", "2026-11-01", "100", "13", "");
+    assert_false(archive_invoices_match(&d, &s, true));
+    assert_string_equal(archive_invoice_mismatch(&d, &s, true), "invoice code");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(amounts_parse_to_cents),
     cmocka_unit_test(normal_compares_number_and_total),
     cmocka_unit_test(standard_compares_every_element),
+    cmocka_unit_test(standard_digitalised_invoice_has_no_code),
 };
 
 TESTLIB_MAIN("archive/match", tests)
