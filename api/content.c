@@ -118,6 +118,15 @@ void api_content_serve(struct api_call *call, const char *file_id, bool signed_l
         return;
     }
     add_disposition(call->req, f->name, signed_link && browser_shows(f->format));
+    /* Stored bytes are the tenant's, not ours: never sniffed into another type, and an
+     * image or text a link opens in a tab runs nothing and loads nothing (a PDF keeps
+     * the browser's viewer, which a sandboxed answer would break). */
+    http_request_add_header(call->req, "X-Content-Type-Options", "nosniff");
+    if (strcmp(f->format, "pdf") != 0) {
+        http_request_add_header(call->req, "Content-Security-Policy",
+                                "sandbox; default-src 'none'; img-src 'self'; "
+                                "style-src 'unsafe-inline'");
+    }
     blob_out_start(out, api_content_type(f->format));
     archive_free_file(f);
 }

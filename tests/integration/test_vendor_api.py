@@ -7,7 +7,7 @@ import json
 import time
 import unittest
 
-from imgarc_node import NodeTestCase, blake2b_hex, make_pdf, make_xml_invoice, random_bytes
+from imgarc_node import NodeTestCase, blake2b_hex, make_jpg, make_pdf, make_xml_invoice, random_bytes
 
 
 class VendorCase(NodeTestCase):
@@ -408,6 +408,18 @@ class VendorApiTest(VendorCase):
         self.assertEqual(blake2b_hex(full.body), blake2b_hex(pdf))
         self.assertTrue(full.header("content-disposition").startswith("inline"))
         self.assertEqual(full.header("content-type"), "application/pdf")
+        self.assertEqual(full.header("x-content-type-options"), "nosniff")
+        self.assertIsNone(full.header("content-security-policy"))  # the PDF viewer works
+        # An image a link opens runs and loads nothing else.
+        img = self.node.upload("VL-1", make_jpg(5000), name="photo.jpg")
+        self.assertStatus(img, 201)
+        r = self.node.post("/api/v1/files/%s/link" % img.json["file_id"])
+        shown = self.node.request("GET", r.json["url"][r.json["url"].index("/api/v1/links/"):],
+                                  auth=False)
+        self.assertStatus(shown, 200)
+        self.assertTrue(shown.header("content-disposition").startswith("inline"))
+        self.assertIn("sandbox", shown.header("content-security-policy"))
+        self.assertEqual(shown.header("x-content-type-options"), "nosniff")
         part = self.node.request("GET", path, headers={"Range": "bytes=10-19"}, auth=False)
         self.assertStatus(part, 206)
         self.assertEqual(part.body, pdf[10:20])
