@@ -102,8 +102,21 @@ class Cluster:
         return node
 
     def start(self, n):
+        """Starts @n nodes and waits until the first node sees them all, as many of them
+        voters as --voters asks and every one healthy: a test that then kills a voter
+        must not find the third node still a learner (two voters of which it killed
+        one: no quorum, no new leader)."""
         for _ in range(n):
             self.add()
+        want = min(n, self.voters)
+
+        def settled():
+            nodes = self.view(self.nodes[0])["nodes"]
+            voters = [x for x in nodes if x["role"] == "voter"]
+            return (len(nodes) == n and len(voters) == want and
+                    all(x["health"] == "ok" for x in nodes))
+        wait_for(settled, CONVERGE_TIMEOUT * (2 if SLOW else 1),
+                 "%d members, %d of them voters, all healthy" % (n, want))
         return self
 
     def alive(self):

@@ -28,8 +28,11 @@ SETTLE = 240.0 if SLOW else 120.0
 # for it, and well over what a capture of 10 KB takes on a loaded machine.
 CAPTURE_TIMEOUT = 10.0
 # The stalled push fails after 5 s of nothing moving; before, only the 30 s
-# whole-transfer timeout ended it.
-STALL_WAIT = 20.0
+# whole-transfer timeout ended it. The test tells the two apart by the failure's words
+# ("nothing moved for", not curl's timeout), so it may wait longer than either on a
+# loaded machine without mistaking one for the other.
+STALL_WAIT = 90.0 if SLOW else 45.0
+STALLED = "nothing moved for"
 # Captures of a burst while the node is stopped: below the 5 s a push to it stalls, so
 # that none of them waits for such a push (for a pusher thread held by one).
 BURST_CLIENTS = 4
@@ -196,6 +199,7 @@ class CaptureCopiesTest(BlobTestCase):
         victim = [n for n in c.nodes if n is not leader and n is not via][0]
         self.warm_up(via, "CC-WARM-1")
         m0 = via.metrics()
+        stalls0 = via.log_text(whole=True).count(STALLED)
         victim.signal(signal.SIGSTOP)
         try:
             data = os.urandom(10240)
@@ -207,10 +211,12 @@ class CaptureCopiesTest(BlobTestCase):
             self.assertEqual(len(self.nodes_with_copy(h1)), 2)
             self.assertIsNone(self.disk_copy(victim, h1))
             # The push to the stopped node fails at the stall bound while it is still
-            # stopped, long before the whole-transfer timeout.
-            self.wait(lambda: via.metrics()["imgarc_replica_pushes_failed_total"]
-                      > m0["imgarc_replica_pushes_failed_total"],
-                      "the push to the stopped %s to fail" % victim.name, timeout=STALL_WAIT)
+            # stopped, not at the whole-transfer timeout: its failure says so.
+            self.wait(lambda: via.log_text(whole=True).count(STALLED) > stalls0,
+                      "the push to the stopped %s to fail as stalled" % victim.name,
+                      timeout=STALL_WAIT)
+            self.assertGreater(via.metrics()["imgarc_replica_pushes_failed_total"],
+                               m0["imgarc_replica_pushes_failed_total"])
             # A burst of captures from several clients goes on meanwhile: pushes to
             # the stopped node hold two pusher threads at most, and after one failed
             # the others are not tried for a while, so no capture waits for one.
