@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <limits.h>
@@ -88,6 +89,23 @@ struct rocks *fuzz_store_open(const char *name)
         abort();
     }
     return db;
+}
+
+void fuzz_write_file(const char *path, const uint8_t *data, size_t size)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t done = 0;
+    if (fd < 0) {
+        abort(); /* the harness, not the code under test */
+    }
+    while (done < size) {
+        ssize_t n = write(fd, data + done, size - done);
+        if (n <= 0) {
+            abort();
+        }
+        done += (size_t)n;
+    }
+    close(fd);
 }
 
 void fuzz_init(void)

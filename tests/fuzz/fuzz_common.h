@@ -17,6 +17,9 @@
 const char *fuzz_tmpdir(void);
 /* Opens a fresh RocksDB store in a new directory under fuzz_tmpdir(). */
 struct rocks *fuzz_store_open(const char *name);
+/* Writes all @size bytes of @data to @path (created or truncated, mode 0600), for the
+ * targets that also read an input as a file. */
+void fuzz_write_file(const char *path, const uint8_t *data, size_t size);
 /* Quiets the log (errors only) and initialises libsodium; call from every init. */
 void fuzz_init(void);
 

@@ -3,11 +3,9 @@
 #ifndef IMGARC_TESTS_FUZZ_EINVOICE_H
 #define IMGARC_TESTS_FUZZ_EINVOICE_H
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "archive/einvoice.h"
 
@@ -58,23 +56,6 @@ static void fuzz_einvoice_check(const char *target, int rv, const struct einvoic
     fuzz_einvoice_field(target, "total", e->total, true);
     fuzz_einvoice_field(target, "seller_tax_no", e->seller_tax_no, false);
     fuzz_einvoice_field(target, "buyer_tax_no", e->buyer_tax_no, false);
-}
-
-static void fuzz_einvoice_write(const char *path, const uint8_t *data, size_t size)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t done = 0;
-    if (fd < 0) {
-        abort(); /* the harness, not the code under test */
-    }
-    while (done < size) {
-        ssize_t n = write(fd, data + done, size - done);
-        if (n <= 0) {
-            abort();
-        }
-        done += (size_t)n;
-    }
-    close(fd);
 }
 
 #endif

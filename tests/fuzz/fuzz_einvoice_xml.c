@@ -9,11 +9,9 @@
  * bytes, without control characters, amounts that archive_amount_cents() reads and a
  * known layout; a failure is BASE_ECORRUPT or BASE_ETOOBIG with a message and leaves
  * the output untouched. libxml2 is Debian's library, not built with coverage. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "archive/einvoice.h"
 #include "base/mem.h"
@@ -45,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size % 8 != 0) {
         return 0;
     }
-    fuzz_einvoice_write(file_path, data, size);
+    fuzz_write_file(file_path, data, size);
     memset(&f, FUZZ_EINVOICE_UNTOUCHED, sizeof f);
     rv_file = einvoice_read_file(file_path, "xml", &f, &err_file);
     fuzz_einvoice_check("einvoice_xml (file)", rv_file, &f, &err_file);

@@ -51,7 +51,7 @@ static void raw(const uint8_t *data, size_t size)
     if (size % 8 != 0) {
         return;
     }
-    fuzz_einvoice_write(raw_path, data, size);
+    fuzz_write_file(raw_path, data, size);
     memset(&f, FUZZ_EINVOICE_UNTOUCHED, sizeof f);
     rv_file = einvoice_read_file(raw_path, "ofd", &f, &err_file);
     fuzz_einvoice_check("ofd (file)", rv_file, &f, &err_file);

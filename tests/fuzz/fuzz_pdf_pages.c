@@ -10,11 +10,9 @@
  * over the same bytes. qpdf is not built with the fuzzer's coverage (it is Debian's
  * library): this target finds crashes, leaks and hangs at the edge, not paths inside
  * qpdf. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "archive/document.h"
 #include "base/mem.h"
@@ -34,23 +32,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_init();
     file_path = xasprintf("%s/pdf_pages.pdf", fuzz_tmpdir());
     return 0;
-}
-
-static void write_file(const uint8_t *data, size_t size)
-{
-    int fd = open(file_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t done = 0;
-    if (fd < 0) {
-        abort(); /* the harness, not the code under test */
-    }
-    while (done < size) {
-        ssize_t n = write(fd, data + done, size - done);
-        if (n <= 0) {
-            abort();
-        }
-        done += (size_t)n;
-    }
-    close(fd);
 }
 
 /* Checks one answer of the counter. */
@@ -80,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct base_err err_file = {{0}};
         uint32_t pages_file = UNTOUCHED;
         int rv_file;
-        write_file(data, size);
+        fuzz_write_file(file_path, data, size);
         rv_file = document_pdf_pages(file_path, &pages_file, &err_file);
         check(rv_file, pages_file, &err_file);
         if (rv_file != rv || pages_file != pages) {

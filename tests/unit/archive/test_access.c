@@ -4,39 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "archive/access.h"
-#include "tests/lib/testlib.h"
+#include "tests/unit/archive/archive_fixture.h"
 
-struct fixture {
-    const char *dir;
-    struct rocks *db;
-    struct archive a;
-    uint64_t index;
-};
-
-static void apply(struct fixture *f, Command *cmd)
-{
-    struct archive_result res;
-    struct base_err err;
-    void *buf;
-    size_t len;
-    cmd->tenant = "default";
-    cmd->request_id = "req";
-    cmd->operator_ = "tester";
-    cmd->time_ms = 1700000000000ull;
-    cmd->idempotency_key = "";
-    archive_encode(cmd, &buf, &len);
-    assert_int_equal(archive_apply(&f->a, ++f->index, buf, len, &res, &err), 0);
-    free(buf);
-    if (res.status != ARCHIVE_OK) {
-        fprintf(stderr, "command %d refused: %s\n", (int)cmd->body_case, res.message);
-    }
-    assert_int_equal(res.status, ARCHIVE_OK);
-}
-
-static void org(struct fixture *f, const char *id, const char *parent)
+static void org(struct fx *f, const char *id, const char *parent)
 {
     Command cmd = COMMAND__INIT;
     CreateOrg c = CREATE_ORG__INIT;
@@ -45,25 +16,10 @@ static void org(struct fixture *f, const char *id, const char *parent)
     c.parent = (char *)parent;
     cmd.body_case = COMMAND__BODY_CREATE_ORG;
     cmd.create_org = &c;
-    apply(f, &cmd);
+    fx_apply_ok(f, "default", FX_T0, &cmd);
 }
 
-static void user(struct fixture *f, const char *name, char *role)
-{
-    Command cmd = COMMAND__INIT;
-    CreateUser c = CREATE_USER__INIT;
-    char *roles[1] = {role};
-    c.username = (char *)name;
-    c.name = (char *)name;
-    c.password_hash = "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA";
-    c.roles = roles;
-    c.n_roles = 1;
-    cmd.body_case = COMMAND__BODY_CREATE_USER;
-    cmd.create_user = &c;
-    apply(f, &cmd);
-}
-
-static void grant(struct fixture *f, const char *name, const char *org_id, bool children)
+static void grant(struct fx *f, const char *name, const char *org_id, bool children)
 {
     Command cmd = COMMAND__INIT;
     SetGrants s = SET_GRANTS__INIT;
@@ -76,10 +32,10 @@ static void grant(struct fixture *f, const char *name, const char *org_id, bool 
     s.n_grants = 1;
     cmd.body_case = COMMAND__BODY_SET_GRANTS;
     cmd.set_grants = &s;
-    apply(f, &cmd);
+    fx_apply_ok(f, "default", FX_T0, &cmd);
 }
 
-static void bill(struct fixture *f, const char *image_no, const char *org_id)
+static void bill(struct fx *f, const char *image_no, const char *org_id)
 {
     Command cmd = COMMAND__INIT;
     PoolPush p = POOL_PUSH__INIT;
@@ -88,77 +44,36 @@ static void bill(struct fixture *f, const char *image_no, const char *org_id)
     p.org = (char *)org_id;
     cmd.body_case = COMMAND__BODY_POOL_PUSH;
     cmd.pool_push = &p;
-    apply(f, &cmd);
-}
-
-static void file(struct fixture *f, const char *image_no, const char *file_id, uint8_t byte)
-{
-    Command cmd = COMMAND__INIT;
-    AddFile a = ADD_FILE__INIT;
-    uint8_t blob[32];
-    memset(blob, byte, sizeof blob);
-    cmd.request_digest.data = blob;
-    cmd.request_digest.len = sizeof blob;
-    a.image_no = (char *)image_no;
-    a.file_id = (char *)file_id;
-    a.name = "scan.pdf";
-    a.format = "pdf";
-    a.size = 1000;
-    a.pages = 1;
-    a.blob.data = blob;
-    a.blob.len = sizeof blob;
-    cmd.body_case = COMMAND__BODY_ADD_FILE;
-    cmd.add_file = &a;
-    apply(f, &cmd);
+    fx_apply_ok(f, "default", FX_T0, &cmd);
 }
 
 static int setup(void **state)
 {
-    static struct fixture f;
-    struct base_err err;
-    Command cmd = COMMAND__INIT;
-    InitCluster ic = INIT_CLUSTER__INIT;
-    uint8_t key[32] = {7};
-    memset(&f, 0, sizeof f);
-    if (sodium_init() < 0) {
-        return -1;
-    }
-    f.dir = testlib_tmpdir();
-    assert_int_equal(archive_store_open(&f.db, f.dir, &err), 0);
-    assert_int_equal(archive_open(&f.a, f.db, &err), 0);
-    ic.token_key.data = key;
-    ic.token_key.len = sizeof key;
-    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
-    cmd.init_cluster = &ic;
-    apply(&f, &cmd);
+    struct fx *f;
+    struct archive_result res;
+    int rv = fx_setup(state);
+    f = *state;
     /* north > north-east; south apart. */
-    org(&f, "north", "");
-    org(&f, "north-east", "north");
-    org(&f, "south", "");
-    user(&f, "ann", "scanner");
-    grant(&f, "ann", "north", true);
-    user(&f, "bob", "reviewer");
-    grant(&f, "bob", "north", false);
-    user(&f, "eve", "tenant_admin");
-    bill(&f, "B-NORTH", "north");
-    bill(&f, "B-NE", "north-east");
-    bill(&f, "B-SOUTH", "south");
-    bill(&f, "B-NONE", "");
-    file(&f, "B-NE", "f0000000000000000000000000000001", 1);
-    file(&f, "B-SOUTH", "f0000000000000000000000000000002", 2);
-    *state = &f;
-    return 0;
+    org(f, "north", "");
+    org(f, "north-east", "north");
+    org(f, "south", "");
+    fx_create_user(f, "ann", "scanner");
+    grant(f, "ann", "north", true);
+    fx_create_user(f, "bob", "reviewer");
+    grant(f, "bob", "north", false);
+    fx_create_user(f, "eve", "tenant_admin");
+    bill(f, "B-NORTH", "north");
+    bill(f, "B-NE", "north-east");
+    bill(f, "B-SOUTH", "south");
+    bill(f, "B-NONE", "");
+    fx_add_file(f, "B-NE", "f0000000000000000000000000000001", "scan.pdf", NULL, 1, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    fx_add_file(f, "B-SOUTH", "f0000000000000000000000000000002", "scan.pdf", NULL, 2, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    return rv;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    rocks_close(f->db);
-    testlib_rm_rf(f->dir);
-    return 0;
-}
-
-static bool sees(struct fixture *f, const struct archive_actor *actor, const char *image_no)
+static bool sees(struct fx *f, const struct archive_actor *actor, const char *image_no)
 {
     struct base_err err;
     BillRecord *b;
@@ -174,7 +89,7 @@ static bool sees(struct fixture *f, const struct archive_actor *actor, const cha
 
 static void operator_and_system_see_everything(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_actor op, sys;
     archive_actor_operator(&op, "default");
     archive_actor_system(&sys, "default");
@@ -190,7 +105,7 @@ static void operator_and_system_see_everything(void **state)
 
 static void users_get_their_roles_and_grants(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_actor ann, bob, eve;
     struct base_err err;
     assert_int_equal(archive_actor_load_user(&f->a, "default", "ann", &ann, &err), 0);
@@ -220,7 +135,7 @@ static void users_get_their_roles_and_grants(void **state)
 
 static void files_are_seen_through_their_bill(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_actor ann, sys;
     struct base_err err;
     FileRecord *file_rec;
@@ -238,7 +153,7 @@ static void files_are_seen_through_their_bill(void **state)
 
 static void a_zeroed_actor_sees_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_actor none;
     memset(&none, 0, sizeof none);
     snprintf(none.tenant, sizeof none.tenant, "default");
@@ -248,10 +163,10 @@ static void a_zeroed_actor_sees_nothing(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(operator_and_system_see_everything, setup, teardown),
-    cmocka_unit_test_setup_teardown(users_get_their_roles_and_grants, setup, teardown),
-    cmocka_unit_test_setup_teardown(files_are_seen_through_their_bill, setup, teardown),
-    cmocka_unit_test_setup_teardown(a_zeroed_actor_sees_nothing, setup, teardown),
+    cmocka_unit_test_setup_teardown(operator_and_system_see_everything, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(users_get_their_roles_and_grants, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(files_are_seen_through_their_bill, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(a_zeroed_actor_sees_nothing, setup, fx_teardown),
 };
 
 TESTLIB_MAIN("archive/access", tests)

@@ -3,146 +3,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "archive/archive.h"
 #include "archive/nodes.h"
 #include "storage/snapshot.h"
-#include "tests/lib/testlib.h"
+#include "tests/unit/archive/archive_fixture.h"
 
-struct fixture {
-    const char *dir;
-    struct rocks *db;
-    struct archive a;
-    uint64_t index;
-};
+#define T0 FX_T0 /* the time fx_setup() creates the cluster at */
 
-static void open_db(struct fixture *f)
-{
-    struct base_err err;
-    assert_int_equal(archive_store_open(&f->db, f->dir, &err), 0);
-    assert_int_equal(archive_open(&f->a, f->db, &err), 0);
-}
-
-static void init_cluster(struct fixture *f);
-
-static int setup(void **state)
-{
-    static struct fixture f;
-    memset(&f, 0, sizeof f);
-    if (sodium_init() < 0) {
-        return -1;
-    }
-    f.dir = testlib_tmpdir();
-    open_db(&f);
-    init_cluster(&f);
-    *state = &f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    rocks_close(f->db);
-    testlib_rm_rf(f->dir);
-    return 0;
-}
-
-/* Applies @cmd at @index. */
-static void apply_at(struct fixture *f, uint64_t index, Command *cmd,
-                     struct archive_result *res)
-{
-    struct base_err err;
-    void *buf;
-    size_t len;
-    archive_encode(cmd, &buf, &len);
-    assert_int_equal(archive_apply(&f->a, index, buf, len, res, &err), 0);
-    free(buf);
-}
-
-static void apply(struct fixture *f, Command *cmd, struct archive_result *res)
-{
-    apply_at(f, ++f->index, cmd, res);
-}
-
-static void stamp(Command *cmd, const char *idem)
-{
-    cmd->tenant = "default";
-    cmd->request_id = "req";
-    cmd->operator_ = "tester";
-    cmd->time_ms = 1700000000000ull;
-    cmd->idempotency_key = (char *)(idem != NULL ? idem : "");
-}
-
-/* Every test starts from an initialised cluster: the default tenant on its evaluation
- * license, as a new node has it. */
-static void init_cluster(struct fixture *f)
-{
-    Command cmd = COMMAND__INIT;
-    InitCluster ic = INIT_CLUSTER__INIT;
-    uint8_t key[32] = {7};
-    ic.token_key.data = key;
-    ic.token_key.len = sizeof key;
-    struct archive_result res;
-    stamp(&cmd, NULL);
-    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
-    cmd.init_cluster = &ic;
-    apply(f, &cmd, &res);
-    assert_int_equal(res.status, ARCHIVE_OK);
-}
-
-static void push(struct fixture *f, const char *image_no, const char *bill_no,
+static void push(struct fx *f, const char *image_no, const char *bill_no,
                  struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
     PoolPush p = POOL_PUSH__INIT;
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     p.image_no = (char *)image_no;
     p.bill_no = (char *)bill_no;
     cmd.body_case = COMMAND__BODY_POOL_PUSH;
     cmd.pool_push = &p;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
-static void add_file(struct fixture *f, const char *image_no, const char *file_id,
-                     const char *name, const char *idem, uint8_t blob_byte,
-                     struct archive_result *res)
-{
-    Command cmd = COMMAND__INIT;
-    AddFile a = ADD_FILE__INIT;
-    uint8_t blob[32];
-    memset(blob, blob_byte, sizeof blob);
-    stamp(&cmd, idem);
-    cmd.request_digest.data = blob;
-    cmd.request_digest.len = sizeof blob;
-    a.image_no = (char *)image_no;
-    a.file_id = (char *)file_id;
-    a.name = (char *)name;
-    a.format = "pdf";
-    a.size = 1000;
-    a.pages = 1;
-    a.blob.data = blob;
-    a.blob.len = sizeof blob;
-    a.has_cover_code = strstr(name, image_no) != NULL;
-    cmd.body_case = COMMAND__BODY_ADD_FILE;
-    cmd.add_file = &a;
-    apply(f, &cmd, res);
-}
-
-static void submit(struct fixture *f, const char *image_no, struct archive_result *res)
+static void submit(struct fx *f, const char *image_no, struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
     SubmitBill s = SUBMIT_BILL__INIT;
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     s.image_no = (char *)image_no;
     cmd.body_case = COMMAND__BODY_SUBMIT;
     cmd.submit = &s;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
 static void pool_push_creates_then_updates(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     BillRecord *bill;
@@ -161,22 +55,22 @@ static void pool_push_creates_then_updates(void **state)
 
 static void capture_classifies_and_orders(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     BillRecord *bill;
-    add_file(f, "BX-2", "f1", "scan.pdf", NULL, 1, &res);
+    fx_add_file(f, "BX-2", "f1", "scan.pdf", NULL, 1, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_string_equal(res.category, "attachment");
     assert_string_equal(res.state, "captured");
-    add_file(f, "BX-2", "f2", "cover-BX-2.pdf", NULL, 2, &res);
+    fx_add_file(f, "BX-2", "f2", "cover-BX-2.pdf", NULL, 2, &res);
     assert_string_equal(res.category, "cover");
     assert_int_equal(res.position, 2);
     {
         Command cmd = COMMAND__INIT;
         AddFile a = ADD_FILE__INIT;
         uint8_t blob[32] = {3};
-        stamp(&cmd, NULL);
+        fx_stamp(&cmd, "default", T0);
         a.image_no = "BX-2";
         a.file_id = "f3";
         a.name = "inserted.pdf";
@@ -186,7 +80,7 @@ static void capture_classifies_and_orders(void **state)
         a.blob.len = 32;
         cmd.body_case = COMMAND__BODY_ADD_FILE;
         cmd.add_file = &a;
-        apply(f, &cmd, &res);
+        fx_apply(f, &cmd, &res);
         assert_int_equal(res.status, ARCHIVE_OK);
         assert_int_equal(res.position, 2);
     }
@@ -210,14 +104,14 @@ static void capture_classifies_and_orders(void **state)
 
 static void submit_rules(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     submit(f, "NOPE", &res);
     assert_int_equal(res.status, ARCHIVE_R_BILL_NOT_FOUND);
     push(f, "BX-3", "ER-3", &res);
     submit(f, "BX-3", &res);
     assert_int_equal(res.status, ARCHIVE_R_BILL_EMPTY);
-    add_file(f, "BX-3", "f1", "a.pdf", NULL, 1, &res);
+    fx_add_file(f, "BX-3", "f1", "a.pdf", NULL, 1, &res);
     submit(f, "BX-3", &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_string_equal(res.state, "ready");
@@ -226,28 +120,28 @@ static void submit_rules(void **state)
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_string_equal(res.state, "ready");
     /* After submit only a supplementary scan of a bill with a cover is accepted. */
-    add_file(f, "BX-3", "f2", "late.pdf", NULL, 2, &res);
+    fx_add_file(f, "BX-3", "f2", "late.pdf", NULL, 2, &res);
     assert_int_equal(res.status, ARCHIVE_R_INVALID_STATE);
 }
 
 static void idempotent_capture_applies_once(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     BillRecord *bill;
     UsageRecord *usage;
-    add_file(f, "BX-4", "f1", "a.pdf", "key-1", 7, &res);
+    fx_add_file(f, "BX-4", "f1", "a.pdf", "key-1", 7, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_false(res.replayed);
     /* The retry carries another file id (the proposer made a new one) and gets the
      * first answer back. */
-    add_file(f, "BX-4", "f9", "a.pdf", "key-1", 7, &res);
+    fx_add_file(f, "BX-4", "f9", "a.pdf", "key-1", 7, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_true(res.replayed);
     assert_string_equal(res.file_id, "f1");
     /* Same key, different content: a conflict. */
-    add_file(f, "BX-4", "f8", "a.pdf", "key-1", 8, &res);
+    fx_add_file(f, "BX-4", "f8", "a.pdf", "key-1", 8, &res);
     assert_int_equal(res.status, ARCHIVE_R_IDEM_CONFLICT);
     assert_int_equal(archive_get_bill(&f->a, "default", "BX-4", &bill, &err), 0);
     assert_int_equal(bill->files, 1);
@@ -260,18 +154,18 @@ static void idempotent_capture_applies_once(void **state)
 
 static void entry_applied_twice_is_a_no_op(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     BillRecord *bill;
-    add_file(f, "BX-5", "f1", "a.pdf", NULL, 1, &res);
+    fx_add_file(f, "BX-5", "f1", "a.pdf", NULL, 1, &res);
     {
         /* Replay the same entry at the same index, as raft does after a restart. */
         Command cmd = COMMAND__INIT;
         AddFile a = ADD_FILE__INIT;
         uint8_t blob[32];
         memset(blob, 1, sizeof blob);
-        stamp(&cmd, NULL);
+        fx_stamp(&cmd, "default", T0);
         a.image_no = "BX-5";
         a.file_id = "f1";
         a.name = "a.pdf";
@@ -281,7 +175,7 @@ static void entry_applied_twice_is_a_no_op(void **state)
         a.blob.len = 32;
         cmd.body_case = COMMAND__BODY_ADD_FILE;
         cmd.add_file = &a;
-        apply_at(f, f->index, &cmd, &res);
+        fx_apply_at(f, f->index, &cmd, &res);
         assert_true(res.replayed);
     }
     assert_int_equal(archive_get_bill(&f->a, "default", "BX-5", &bill, &err), 0);
@@ -291,14 +185,13 @@ static void entry_applied_twice_is_a_no_op(void **state)
 
 static void state_survives_restart(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     BillRecord *bill;
     push(f, "BX-6", "ER-6", &res);
-    add_file(f, "BX-6", "f1", "a.pdf", NULL, 1, &res);
-    rocks_close(f->db);
-    open_db(f);
+    fx_add_file(f, "BX-6", "f1", "a.pdf", NULL, 1, &res);
+    fx_reopen(f);
     assert_int_equal(f->a.applied_index, f->index);
     assert_int_equal(archive_get_bill(&f->a, "default", "BX-6", &bill, &err), 0);
     assert_string_equal(bill->state, "captured");
@@ -308,7 +201,7 @@ static void state_survives_restart(void **state)
 
 static void undecodable_entry_is_refused_deterministically(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01};
@@ -319,7 +212,7 @@ static void undecodable_entry_is_refused_deterministically(void **state)
 
 static void snapshot_round_trip(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     BillRecord *bill;
@@ -327,7 +220,7 @@ static void snapshot_round_trip(void **state)
     size_t len;
     uint64_t idx;
     push(f, "BX-7", "ER-7", &res);
-    add_file(f, "BX-7", "f1", "a.pdf", NULL, 1, &res);
+    fx_add_file(f, "BX-7", "f1", "a.pdf", NULL, 1, &res);
     assert_int_equal(storage_snapshot_encode(f->db, f->a.applied_index, &snap, &len, &err), 0);
     push(f, "BX-8", "ER-8", &res); /* after the snapshot: gone after restore */
     assert_int_equal(storage_snapshot_index(snap, len, &idx, &err), 0);
@@ -346,52 +239,9 @@ static void snapshot_round_trip(void **state)
 
 /* ---- Tenants, licenses, quotas ---- */
 
-#define T0 1700000000000ull /* the time stamp() gives; also the cluster's creation */
 #define DAY (24ull * 3600 * 1000)
 
-/* Applies @cmd for @tenant at @time_ms. */
-static void apply_as(struct fixture *f, const char *tenant, uint64_t time_ms, Command *cmd,
-                     struct archive_result *res)
-{
-    stamp(cmd, NULL);
-    cmd->tenant = (char *)tenant;
-    cmd->time_ms = time_ms;
-    apply(f, cmd, res);
-}
-
-static void create_tenant(struct fixture *f, const char *id, struct archive_result *res)
-{
-    Command cmd = COMMAND__INIT;
-    CreateTenant c = CREATE_TENANT__INIT;
-    c.id = (char *)id;
-    c.name = (char *)id;
-    cmd.body_case = COMMAND__BODY_CREATE_TENANT;
-    cmd.create_tenant = &c;
-    apply_as(f, id, T0, &cmd, res);
-}
-
-static void install(struct fixture *f, const char *tenant, const char *id, uint64_t issued,
-                    uint64_t expires, uint64_t quota, uint64_t max_files, unsigned modes,
-                    uint64_t now, struct archive_result *res)
-{
-    Command cmd = COMMAND__INIT;
-    InstallLicense il = INSTALL_LICENSE__INIT;
-    License l = LICENSE__INIT;
-    l.license_id = (char *)id;
-    l.tenant = (char *)tenant;
-    l.issued_ms = issued;
-    l.expires_ms = expires;
-    l.quota_bytes = quota;
-    l.max_files = max_files;
-    l.modes = modes;
-    l.document = "{}";
-    il.license = &l;
-    cmd.body_case = COMMAND__BODY_INSTALL_LICENSE;
-    cmd.install_license = &il;
-    apply_as(f, tenant, now, &cmd, res);
-}
-
-static void upload_as(struct fixture *f, const char *tenant, uint64_t now, const char *file_id,
+static void upload_as(struct fx *f, const char *tenant, uint64_t now, const char *file_id,
                       uint64_t size, uint8_t blob_byte, struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
@@ -407,12 +257,12 @@ static void upload_as(struct fixture *f, const char *tenant, uint64_t now, const
     a.blob.len = sizeof blob;
     cmd.body_case = COMMAND__BODY_ADD_FILE;
     cmd.add_file = &a;
-    apply_as(f, tenant, now, &cmd, res);
+    fx_apply_as(f, tenant, now, &cmd, res);
 }
 
 static void default_tenant_starts_on_an_evaluation_license(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     TenantRecord *t;
@@ -432,22 +282,22 @@ static void default_tenant_starts_on_an_evaluation_license(void **state)
 
 static void new_tenant_needs_a_license_and_tenants_are_unique(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
-    create_tenant(f, "acme", &res);
+    fx_create_tenant(f, "acme", "acme", &res);
     assert_int_equal(res.status, ARCHIVE_OK);
-    create_tenant(f, "acme", &res);
+    fx_create_tenant(f, "acme", "acme", &res);
     assert_int_equal(res.status, ARCHIVE_R_TENANT_EXISTS);
     upload_as(f, "acme", T0, "f1", 10, 1, &res);
     assert_int_equal(res.status, ARCHIVE_R_LICENSE);
     upload_as(f, "nobody", T0, "f1", 10, 1, &res);
     assert_int_equal(res.status, ARCHIVE_R_TENANT_NOT_FOUND);
-    install(f, "acme", "L1", T0, T0 + DAY, 1000, 0, 1, T0, &res);
+    fx_install_license(f, "acme", "L1", T0, T0 + DAY, 1000, 0, 1, T0, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     upload_as(f, "acme", T0 + 1, "f1", 10, 1, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     /* A license without the basic mode does not cover today's bills. */
-    install(f, "acme", "L2", T0 + 2, T0 + DAY, 1000, 0, 2 | 4, T0 + 3, &res);
+    fx_install_license(f, "acme", "L2", T0 + 2, T0 + DAY, 1000, 0, 2 | 4, T0 + 3, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     upload_as(f, "acme", T0 + 4, "f2", 10, 2, &res);
     assert_int_equal(res.status, ARCHIVE_R_LICENSE);
@@ -456,32 +306,32 @@ static void new_tenant_needs_a_license_and_tenants_are_unique(void **state)
 
 static void older_expired_and_future_licenses_are_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
-    create_tenant(f, "acme", &res);
-    install(f, "acme", "L2", T0 + 100, T0 + DAY, 1000, 0, 1, T0 + 200, &res);
+    fx_create_tenant(f, "acme", "acme", &res);
+    fx_install_license(f, "acme", "L2", T0 + 100, T0 + DAY, 1000, 0, 1, T0 + 200, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
-    install(f, "acme", "L2", T0 + 100, T0 + DAY, 1000, 0, 1, T0 + 300, &res);
+    fx_install_license(f, "acme", "L2", T0 + 100, T0 + DAY, 1000, 0, 1, T0 + 300, &res);
     assert_int_equal(res.status, ARCHIVE_OK); /* the same one again: nothing changes */
     assert_true(res.replayed);
-    install(f, "acme", "L1", T0 + 50, T0 + 2 * DAY, 1000, 0, 1, T0 + 300, &res);
+    fx_install_license(f, "acme", "L1", T0 + 50, T0 + 2 * DAY, 1000, 0, 1, T0 + 300, &res);
     assert_int_equal(res.status, ARCHIVE_R_LICENSE_SUPERSEDED);
-    install(f, "acme", "L3", T0 + 400, T0 + 500, 1000, 0, 1, T0 + 600, &res);
+    fx_install_license(f, "acme", "L3", T0 + 400, T0 + 500, 1000, 0, 1, T0 + 600, &res);
     assert_int_equal(res.status, ARCHIVE_R_LICENSE); /* expired before it is installed */
-    install(f, "acme", "L4", T0 + DAY, T0 + 2 * DAY, 1000, 0, 1, T0 + 700, &res);
+    fx_install_license(f, "acme", "L4", T0 + DAY, T0 + 2 * DAY, 1000, 0, 1, T0 + 700, &res);
     assert_int_equal(res.status, ARCHIVE_R_LICENSE_INVALID); /* issued tomorrow */
-    install(f, "other", "L5", T0, T0 + DAY, 1000, 0, 1, T0 + 700, &res);
+    fx_install_license(f, "other", "L5", T0, T0 + DAY, 1000, 0, 1, T0 + 700, &res);
     assert_int_equal(res.status, ARCHIVE_R_TENANT_NOT_FOUND);
 }
 
 static void quota_is_exact(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     UsageRecord *u;
-    create_tenant(f, "acme", &res);
-    install(f, "acme", "L1", T0, T0 + DAY, 100, 3, 1, T0, &res);
+    fx_create_tenant(f, "acme", "acme", &res);
+    fx_install_license(f, "acme", "L1", T0, T0 + DAY, 100, 3, 1, T0, &res);
     upload_as(f, "acme", T0 + 1, "f1", 60, 1, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     upload_as(f, "acme", T0 + 1, "f2", 41, 2, &res);
@@ -503,13 +353,13 @@ static void quota_is_exact(void **state)
 
 /* ---- Webhooks and the outbox ---- */
 
-static void create_webhook(struct fixture *f, const char *id, const char *event,
+static void create_webhook(struct fx *f, const char *id, const char *event,
                            struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
     CreateWebhook c = CREATE_WEBHOOK__INIT;
     char *events[] = {(char *)event};
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     c.id = (char *)id;
     c.url = "http://127.0.0.1:9/hook";
     c.events = events;
@@ -517,15 +367,15 @@ static void create_webhook(struct fixture *f, const char *id, const char *event,
     c.secret = "0123456789abcdef";
     cmd.body_case = COMMAND__BODY_CREATE_WEBHOOK;
     cmd.create_webhook = &c;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
-static void delivery_result(struct fixture *f, uint64_t id, bool ok, uint64_t next_ms,
+static void delivery_result(struct fx *f, uint64_t id, bool ok, uint64_t next_ms,
                             bool give_up, struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
     DeliveryResult r = DELIVERY_RESULT__INIT;
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     r.delivery = id;
     r.ok = ok;
     r.http_status = ok ? 200 : 500;
@@ -534,7 +384,7 @@ static void delivery_result(struct fixture *f, uint64_t id, bool ok, uint64_t ne
     r.give_up = give_up;
     cmd.body_case = COMMAND__BODY_DELIVERY_RESULT;
     cmd.delivery_result = &r;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
 struct outbox_seen {
@@ -552,14 +402,14 @@ static bool outbox_cb(uint64_t id, uint64_t due_ms, void *arg)
     return true;
 }
 
-static void outbox(struct fixture *f, struct outbox_seen *s)
+static void outbox(struct fx *f, struct outbox_seen *s)
 {
     struct base_err err;
     memset(s, 0, sizeof *s);
     assert_int_equal(archive_scan_outbox(&f->a, 0, outbox_cb, s, &err), 0);
 }
 
-static DeliveryRecord *delivery(struct fixture *f, uint64_t id)
+static DeliveryRecord *delivery(struct fx *f, uint64_t id)
 {
     struct base_err err;
     DeliveryRecord *d;
@@ -569,7 +419,7 @@ static DeliveryRecord *delivery(struct fixture *f, uint64_t id)
 
 static void state_changes_are_queued_and_results_applied(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct outbox_seen s;
     DeliveryRecord *d;
@@ -617,7 +467,7 @@ static void state_changes_are_queued_and_results_applied(void **state)
 
 static void license_warning_stages_are_announced_once(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct outbox_seen s;
     Command cmd = COMMAND__INIT;
@@ -628,22 +478,22 @@ static void license_warning_stages_are_announced_once(void **state)
     w.license_id = "evaluation";
     cmd.body_case = COMMAND__BODY_LICENSE_WARNING;
     cmd.license_warning = &w;
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     cmd.time_ms = 1700000000000ull + 25 * day; /* 5 days left: stage 7 */
     w.days = 30;                                 /* wrong stage: no-op */
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_true(res.replayed);
     w.days = 7;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_false(res.replayed);
-    apply(f, &cmd, &res); /* again: announced already */
+    fx_apply(f, &cmd, &res); /* again: announced already */
     assert_true(res.replayed);
     outbox(f, &s);
     assert_int_equal(s.n, 1);
     cmd.time_ms = 1700000000000ull + 31 * day; /* expired */
     w.days = 0;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_false(res.replayed);
     outbox(f, &s);
     assert_int_equal(s.n, 2);
@@ -659,24 +509,24 @@ static void license_warning_stages_are_announced_once(void **state)
 /* Two changes of one counter in one command add up (reads see the command's batch). */
 static void deleting_two_copies_in_one_command_releases_both(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     UsageRecord *before, *after;
     Command cmd = COMMAND__INIT;
     DeleteFiles d = DELETE_FILES__INIT;
     char *ids[] = {"fdup1", "fdup2"};
-    add_file(f, "DUP-1", "fkeep", "keep.pdf", NULL, 0x42, &res);
+    fx_add_file(f, "DUP-1", "fkeep", "keep.pdf", NULL, 0x42, &res);
     assert_int_equal(archive_get_usage(&f->a, "default", &before, &err), 0);
-    add_file(f, "DUP-1", "fdup1", "a.pdf", NULL, 0x77, &res);
-    add_file(f, "DUP-1", "fdup2", "b.pdf", NULL, 0x77, &res); /* same content */
-    stamp(&cmd, NULL);
+    fx_add_file(f, "DUP-1", "fdup1", "a.pdf", NULL, 0x77, &res);
+    fx_add_file(f, "DUP-1", "fdup2", "b.pdf", NULL, 0x77, &res); /* same content */
+    fx_stamp(&cmd, "default", T0);
     d.image_no = "DUP-1";
     d.file_ids = ids;
     d.n_file_ids = 2;
     cmd.body_case = COMMAND__BODY_DELETE_FILES;
     cmd.delete_files = &d;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_int_equal(archive_get_usage(&f->a, "default", &after, &err), 0);
     assert_int_equal(after->files, before->files);
@@ -686,30 +536,30 @@ static void deleting_two_copies_in_one_command_releases_both(void **state)
     archive_free_usage(after);
 }
 
-static void register_node(struct fixture *f, uint64_t id, const char *http, const char *zone,
+static void register_node(struct fx *f, uint64_t id, const char *http, const char *zone,
                           struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
     RegisterNode r = REGISTER_NODE__INIT;
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     r.id = id;
     r.http = (char *)http;
     r.raft = "127.0.0.1:9001";
     r.zone = (char *)zone;
     cmd.body_case = COMMAND__BODY_REGISTER_NODE;
     cmd.register_node = &r;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
-static void remove_node(struct fixture *f, uint64_t id, struct archive_result *res)
+static void remove_node(struct fx *f, uint64_t id, struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
     RemoveNode r = REMOVE_NODE__INIT;
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     r.id = id;
     cmd.body_case = COMMAND__BODY_REMOVE_NODE;
     cmd.remove_node = &r;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
 static void count_node(const NodeRecord *n, void *arg)
@@ -719,7 +569,7 @@ static void count_node(const NodeRecord *n, void *arg)
 
 static void nodes_register_update_and_remove(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     NodeRecord *n;
@@ -760,7 +610,7 @@ static void nodes_register_update_and_remove(void **state)
 
 static void malformed_node_registration_is_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     NodeRecord *n;
@@ -780,7 +630,7 @@ static void malformed_node_registration_is_refused(void **state)
 }
 
 
-static void set_holders(struct fixture *f, uint8_t blob_byte, uint64_t add, uint64_t remove,
+static void set_holders(struct fx *f, uint8_t blob_byte, uint64_t add, uint64_t remove,
                         uint64_t require, struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
@@ -789,7 +639,7 @@ static void set_holders(struct fixture *f, uint8_t blob_byte, uint64_t add, uint
     HolderChange *list[1] = {&hc};
     uint8_t blob[32];
     memset(blob, blob_byte, sizeof blob);
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     hc.blob.data = blob;
     hc.blob.len = sizeof blob;
     hc.add = &add;
@@ -802,10 +652,10 @@ static void set_holders(struct fixture *f, uint8_t blob_byte, uint64_t add, uint
     sh.n_changes = 1;
     cmd.body_case = COMMAND__BODY_SET_HOLDERS;
     cmd.set_holders = &sh;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
-static void assert_holders(struct fixture *f, uint8_t blob_byte, const uint64_t *want,
+static void assert_holders(struct fx *f, uint8_t blob_byte, const uint64_t *want,
                            size_t n)
 {
     struct base_err err;
@@ -828,9 +678,9 @@ static void assert_holders(struct fixture *f, uint8_t blob_byte, const uint64_t 
  * on are still there; a blob purged meanwhile is skipped. */
 static void holder_changes_respect_their_requirements(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
-    add_file(f, "HOLD-1", "fhold", "a.pdf", NULL, 0x51, &res); /* no holders given */
+    fx_add_file(f, "HOLD-1", "fhold", "a.pdf", NULL, 0x51, &res); /* no holders given */
     set_holders(f, 0x51, 7, 0, 0, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_int_equal(res.position, 1);
@@ -851,7 +701,7 @@ static void holder_changes_respect_their_requirements(void **state)
     assert_int_equal(res.position, 0);
 }
 
-static void purge(struct fixture *f, uint8_t blob_byte, uint64_t grace_ms, uint64_t time_ms,
+static void purge(struct fx *f, uint8_t blob_byte, uint64_t grace_ms, uint64_t time_ms,
                   struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
@@ -859,21 +709,21 @@ static void purge(struct fixture *f, uint8_t blob_byte, uint64_t grace_ms, uint6
     uint8_t blob[32];
     ProtobufCBinaryData item = {.data = blob, .len = sizeof blob};
     memset(blob, blob_byte, sizeof blob);
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     cmd.time_ms = time_ms;
     pb.blobs = &item;
     pb.n_blobs = 1;
     pb.grace_ms = grace_ms;
     cmd.body_case = COMMAND__BODY_PURGE_BLOBS;
     cmd.purge_blobs = &pb;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
 /* A record is purged only without references and after the grace period, counted from
  * when the last reference went. */
 static void purge_waits_for_zero_references_and_the_grace(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     BlobRecord *rec;
@@ -881,18 +731,18 @@ static void purge_waits_for_zero_references_and_the_grace(void **state)
     DeleteFiles d = DELETE_FILES__INIT;
     char *ids[] = {"fgc"};
     uint8_t blob[32];
-    uint64_t t0 = 1700000000000ull; /* the time stamp() gives */
+    uint64_t t0 = 1700000000000ull; /* the time fx_add_file() stamps */
     memset(blob, 0x61, sizeof blob);
-    add_file(f, "GC-1", "fgc", "a.pdf", NULL, 0x61, &res);
+    fx_add_file(f, "GC-1", "fgc", "a.pdf", NULL, 0x61, &res);
     purge(f, 0x61, 1000, t0 + 5000, &res);
     assert_int_equal(res.position, 0); /* referenced */
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     d.image_no = "GC-1";
     d.file_ids = ids;
     d.n_file_ids = 1;
     cmd.body_case = COMMAND__BODY_DELETE_FILES;
     cmd.delete_files = &d;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_int_equal(archive_get_blob(&f->a, blob, &rec, &err), 0);
     assert_int_equal(rec->refs, 0);
@@ -905,22 +755,22 @@ static void purge_waits_for_zero_references_and_the_grace(void **state)
     assert_int_equal(archive_get_blob(&f->a, blob, &rec, &err), BASE_ENOTFOUND);
 }
 
-static void set_storage(struct fixture *f, uint64_t id, const char *state,
+static void set_storage(struct fx *f, uint64_t id, const char *state,
                         struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
     SetNodeStorage sns = SET_NODE_STORAGE__INIT;
-    stamp(&cmd, NULL);
+    fx_stamp(&cmd, "default", T0);
     sns.id = id;
     sns.storage = (char *)state;
     cmd.body_case = COMMAND__BODY_SET_NODE_STORAGE;
     cmd.set_node_storage = &sns;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
 static void node_storage_states(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     NodeRecord *n;
@@ -955,17 +805,17 @@ static void node_storage_states(void **state)
  * twice and crashed every node that applied the entry), and changes nothing. */
 static void edits_refuse_a_file_of_another_bill(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     char *other[] = {"fb1"};
     char *mixed[] = {"fa1", "fb1"};
     FileRecord *file;
-    add_file(f, "CB-A", "fa1", "a.pdf", NULL, 0x31, &res);
+    fx_add_file(f, "CB-A", "fa1", "a.pdf", NULL, 0x31, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
-    add_file(f, "CB-A", "fa2", "a2.pdf", NULL, 0x32, &res);
+    fx_add_file(f, "CB-A", "fa2", "a2.pdf", NULL, 0x32, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
-    add_file(f, "CB-B", "fb1", "b.pdf", NULL, 0x33, &res);
+    fx_add_file(f, "CB-B", "fb1", "b.pdf", NULL, 0x33, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     for (int round = 0; round < 2; round++) {
         char **ids = round == 0 ? other : mixed;
@@ -973,88 +823,88 @@ static void edits_refuse_a_file_of_another_bill(void **state)
         {
             Command cmd = COMMAND__INIT;
             RotateFiles r = ROTATE_FILES__INIT;
-            stamp(&cmd, NULL);
+            fx_stamp(&cmd, "default", T0);
             r.image_no = "CB-A";
             r.file_ids = ids;
             r.n_file_ids = n;
             r.degrees = 90;
             cmd.body_case = COMMAND__BODY_ROTATE_FILES;
             cmd.rotate_files = &r;
-            apply(f, &cmd, &res);
+            fx_apply(f, &cmd, &res);
             assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
         }
         {
             Command cmd = COMMAND__INIT;
             SetCategory c = SET_CATEGORY__INIT;
-            stamp(&cmd, NULL);
+            fx_stamp(&cmd, "default", T0);
             c.image_no = "CB-A";
             c.file_ids = ids;
             c.n_file_ids = n;
             c.category = "attachment";
             cmd.body_case = COMMAND__BODY_SET_CATEGORY;
             cmd.set_category = &c;
-            apply(f, &cmd, &res);
+            fx_apply(f, &cmd, &res);
             assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
         }
         {
             Command cmd = COMMAND__INIT;
             DeleteFiles d = DELETE_FILES__INIT;
-            stamp(&cmd, NULL);
+            fx_stamp(&cmd, "default", T0);
             d.image_no = "CB-A";
             d.file_ids = ids;
             d.n_file_ids = n;
             cmd.body_case = COMMAND__BODY_DELETE_FILES;
             cmd.delete_files = &d;
-            apply(f, &cmd, &res);
+            fx_apply(f, &cmd, &res);
             assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
         }
         {
             Command cmd = COMMAND__INIT;
             MergeFiles m = MERGE_FILES__INIT;
             char *pair[] = {"fa1", "fb1"};
-            stamp(&cmd, NULL);
+            fx_stamp(&cmd, "default", T0);
             m.image_no = "CB-A";
             m.file_ids = round == 0 ? pair : mixed;
             m.n_file_ids = 2;
             cmd.body_case = COMMAND__BODY_MERGE_FILES;
             cmd.merge_files = &m;
-            apply(f, &cmd, &res);
+            fx_apply(f, &cmd, &res);
             assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
         }
     }
     {
         Command cmd = COMMAND__INIT;
         SplitFile sp = SPLIT_FILE__INIT;
-        stamp(&cmd, NULL);
+        fx_stamp(&cmd, "default", T0);
         sp.image_no = "CB-A";
         sp.file_id = "fb1";
         cmd.body_case = COMMAND__BODY_SPLIT_FILE;
         cmd.split_file = &sp;
-        apply(f, &cmd, &res);
+        fx_apply(f, &cmd, &res);
         assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
     }
     for (int which = 0; which < 2; which++) {
         Command cmd = COMMAND__INIT;
         MoveFile mv = MOVE_FILE__INIT;
-        stamp(&cmd, NULL);
+        fx_stamp(&cmd, "default", T0);
         mv.image_no = "CB-A";
         mv.file_id = which == 0 ? "fb1" : "fa1";
         mv.after = which == 0 ? "fa1" : "fb1";
         cmd.body_case = COMMAND__BODY_MOVE_FILE;
         cmd.move_file = &mv;
-        apply(f, &cmd, &res);
+        fx_apply(f, &cmd, &res);
         assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
     }
     {
         Command cmd = COMMAND__INIT;
         MatchFile m = MATCH_FILE__INIT;
-        stamp(&cmd, NULL);
+        fx_stamp(&cmd, "default", T0);
         m.image_no = "CB-A";
         m.file_id = "fb1";
         m.invoice_number = "1";
         cmd.body_case = COMMAND__BODY_MATCH_FILE;
         cmd.match_file = &m;
-        apply(f, &cmd, &res);
+        fx_apply(f, &cmd, &res);
         assert_int_equal(res.status, ARCHIVE_R_FILE_NOT_FOUND);
     }
     /* CB-B's file is untouched, and still its own. */
@@ -1070,19 +920,19 @@ static void edits_refuse_a_file_of_another_bill(void **state)
  * command_apply fuzz target. */
 static void capture_with_a_file_id_in_use_is_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     BillOrder *order;
     BillRecord *bill;
     FileRecord *file;
-    add_file(f, "CB-A", "fa1", "a.pdf", NULL, 0x31, &res);
+    fx_add_file(f, "CB-A", "fa1", "a.pdf", NULL, 0x31, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
-    add_file(f, "CB-B", "fb1", "b.pdf", NULL, 0x32, &res);
+    fx_add_file(f, "CB-B", "fb1", "b.pdf", NULL, 0x32, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
-    add_file(f, "CB-A", "fa1", "again.pdf", NULL, 0x33, &res);
+    fx_add_file(f, "CB-A", "fa1", "again.pdf", NULL, 0x33, &res);
     assert_int_equal(res.status, ARCHIVE_R_INVALID);
-    add_file(f, "CB-A", "fb1", "other.pdf", NULL, 0x34, &res);
+    fx_add_file(f, "CB-A", "fb1", "other.pdf", NULL, 0x34, &res);
     assert_int_equal(res.status, ARCHIVE_R_INVALID);
     assert_int_equal(archive_get_order(&f->a, "default", "CB-A", &order, &err), 0);
     assert_int_equal(order->n_file_ids, 1);
@@ -1097,36 +947,38 @@ static void capture_with_a_file_id_in_use_is_refused(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, setup, teardown),
-    cmocka_unit_test_setup_teardown(capture_classifies_and_orders, setup, teardown),
-    cmocka_unit_test_setup_teardown(submit_rules, setup, teardown),
-    cmocka_unit_test_setup_teardown(idempotent_capture_applies_once, setup, teardown),
-    cmocka_unit_test_setup_teardown(entry_applied_twice_is_a_no_op, setup, teardown),
-    cmocka_unit_test_setup_teardown(state_survives_restart, setup, teardown),
-    cmocka_unit_test_setup_teardown(undecodable_entry_is_refused_deterministically, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(snapshot_round_trip, setup, teardown),
-    cmocka_unit_test_setup_teardown(default_tenant_starts_on_an_evaluation_license, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(new_tenant_needs_a_license_and_tenants_are_unique, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(older_expired_and_future_licenses_are_refused, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(quota_is_exact, setup, teardown),
-    cmocka_unit_test_setup_teardown(state_changes_are_queued_and_results_applied, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(license_warning_stages_are_announced_once, setup, teardown),
-    cmocka_unit_test_setup_teardown(deleting_two_copies_in_one_command_releases_both, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(nodes_register_update_and_remove, setup, teardown),
-    cmocka_unit_test_setup_teardown(malformed_node_registration_is_refused, setup, teardown),
-    cmocka_unit_test_setup_teardown(holder_changes_respect_their_requirements, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(purge_waits_for_zero_references_and_the_grace, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(node_storage_states, setup, teardown),
-    cmocka_unit_test_setup_teardown(edits_refuse_a_file_of_another_bill, setup, teardown),
-    cmocka_unit_test_setup_teardown(capture_with_a_file_id_in_use_is_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(capture_classifies_and_orders, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(submit_rules, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(idempotent_capture_applies_once, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(entry_applied_twice_is_a_no_op, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(state_survives_restart, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(undecodable_entry_is_refused_deterministically, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(snapshot_round_trip, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(default_tenant_starts_on_an_evaluation_license, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(new_tenant_needs_a_license_and_tenants_are_unique, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(older_expired_and_future_licenses_are_refused, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(quota_is_exact, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(state_changes_are_queued_and_results_applied, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(license_warning_stages_are_announced_once, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(deleting_two_copies_in_one_command_releases_both, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(nodes_register_update_and_remove, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(malformed_node_registration_is_refused, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(holder_changes_respect_their_requirements, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(purge_waits_for_zero_references_and_the_grace, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(node_storage_states, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(edits_refuse_a_file_of_another_bill, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(capture_with_a_file_id_in_use_is_refused, fx_setup,
+                                    fx_teardown),
 };
 
 TESTLIB_MAIN("fsm", tests)

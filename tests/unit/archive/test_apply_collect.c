@@ -5,73 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "archive/archive.h"
 #include "archive/blobs.h"
 #include "archive/collect.h"
-#include "tests/lib/testlib.h"
+#include "tests/unit/archive/archive_fixture.h"
 
-#define T0 1700000000000ull
+#define T0 FX_T0
 #define HOUR (3600ull * 1000)
 
-struct fixture {
-    const char *dir;
-    struct rocks *db;
-    struct archive a;
-    uint64_t index;
-};
-
-static void apply_as(struct fixture *f, const char *tenant, uint64_t time_ms, Command *cmd,
-                     struct archive_result *res)
-{
-    struct base_err err;
-    void *buf;
-    size_t len;
-    cmd->tenant = (char *)tenant;
-    cmd->request_id = "req";
-    cmd->operator_ = "tester";
-    cmd->time_ms = time_ms;
-    cmd->idempotency_key = "";
-    archive_encode(cmd, &buf, &len);
-    assert_int_equal(archive_apply(&f->a, ++f->index, buf, len, res, &err), 0);
-    free(buf);
-}
-
-static int setup(void **state)
-{
-    static struct fixture f;
-    struct base_err err;
-    struct archive_result res;
-    Command cmd = COMMAND__INIT;
-    InitCluster ic = INIT_CLUSTER__INIT;
-    uint8_t key[32] = {7};
-    memset(&f, 0, sizeof f);
-    if (sodium_init() < 0) {
-        return -1;
-    }
-    f.dir = testlib_tmpdir();
-    assert_int_equal(archive_store_open(&f.db, f.dir, &err), 0);
-    assert_int_equal(archive_open(&f.a, f.db, &err), 0);
-    ic.token_key.data = key;
-    ic.token_key.len = sizeof key;
-    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
-    cmd.init_cluster = &ic;
-    apply_as(&f, "default", T0, &cmd, &res);
-    assert_int_equal(res.status, ARCHIVE_OK);
-    *state = &f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    rocks_close(f->db);
-    testlib_rm_rf(f->dir);
-    return 0;
-}
-
-static void collect_as(struct fixture *f, const char *tenant, const char *file_no,
+static void collect_as(struct fx *f, const char *tenant, const char *file_no,
                        const char *file_type, uint64_t size, uint8_t blob_byte, uint64_t now,
                        struct archive_result *res)
 {
@@ -93,16 +35,16 @@ static void collect_as(struct fixture *f, const char *tenant, const char *file_n
     c.resource = "REG_SDJ";
     cmd.body_case = COMMAND__BODY_COLLECT_FILE;
     cmd.collect_file = &c;
-    apply_as(f, tenant, now, &cmd, res);
+    fx_apply_as(f, tenant, now, &cmd, res);
 }
 
-static void collect(struct fixture *f, const char *file_no, const char *file_type,
+static void collect(struct fx *f, const char *file_no, const char *file_type,
                     uint64_t size, uint8_t blob_byte, struct archive_result *res)
 {
     collect_as(f, "default", file_no, file_type, size, blob_byte, T0, res);
 }
 
-static void submit_collected(struct fixture *f, const char *image_no, char **file_nos,
+static void submit_collected(struct fx *f, const char *image_no, char **file_nos,
                              size_t n, bool create, bool replace, struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
@@ -115,10 +57,10 @@ static void submit_collected(struct fixture *f, const char *image_no, char **fil
     s.bill_type = "BX";
     cmd.body_case = COMMAND__BODY_SUBMIT_COLLECTED;
     cmd.submit_collected = &s;
-    apply_as(f, "default", T0 + 1, &cmd, res);
+    fx_apply_as(f, "default", T0 + 1, &cmd, res);
 }
 
-static void purge(struct fixture *f, char **file_nos, size_t n, uint64_t max_age, uint64_t now,
+static void purge(struct fx *f, char **file_nos, size_t n, uint64_t max_age, uint64_t now,
                   struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
@@ -128,10 +70,10 @@ static void purge(struct fixture *f, char **file_nos, size_t n, uint64_t max_age
     p.max_age_ms = max_age;
     cmd.body_case = COMMAND__BODY_PURGE_COLLECTED;
     cmd.purge_collected = &p;
-    apply_as(f, "default", now, &cmd, res);
+    fx_apply_as(f, "default", now, &cmd, res);
 }
 
-static UsageRecord *usage(struct fixture *f, const char *tenant)
+static UsageRecord *usage(struct fx *f, const char *tenant)
 {
     struct base_err err;
     UsageRecord *u;
@@ -139,7 +81,7 @@ static UsageRecord *usage(struct fixture *f, const char *tenant)
     return u;
 }
 
-static uint64_t blob_refs(struct fixture *f, uint8_t blob_byte)
+static uint64_t blob_refs(struct fx *f, uint8_t blob_byte)
 {
     struct base_err err;
     uint8_t hash[32];
@@ -156,7 +98,7 @@ static uint64_t blob_refs(struct fixture *f, uint8_t blob_byte)
 
 static void collected_files_join_a_bill_in_order(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     char *list[] = {"fc1", "fc2", "fc3"};
@@ -212,7 +154,7 @@ static void collected_files_join_a_bill_in_order(void **state)
 
 static void a_repeated_submit_changes_nothing_and_misuse_is_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     char *one[] = {"fr1"}, *both[] = {"fr1", "fr2"}, *twice[] = {"fr2", "fr2"},
@@ -243,26 +185,21 @@ static void a_repeated_submit_changes_nothing_and_misuse_is_refused(void **state
         Command cmd = COMMAND__INIT;
         SubmitCollected s = SUBMIT_COLLECTED__INIT;
         char *l[] = {"fr2"};
-        CreateTenant c = CREATE_TENANT__INIT;
-        c.id = c.name = "other";
-        cmd.body_case = COMMAND__BODY_CREATE_TENANT;
-        cmd.create_tenant = &c;
-        apply_as(f, "other", T0, &cmd, &res);
+        fx_create_tenant(f, "other", "other", &res);
         s.image_no = "BX-O";
         s.file_nos = l;
         s.n_file_nos = 1;
         s.create = true;
-        cmd = (Command)COMMAND__INIT;
         cmd.body_case = COMMAND__BODY_SUBMIT_COLLECTED;
         cmd.submit_collected = &s;
-        apply_as(f, "other", T0, &cmd, &res);
+        fx_apply_as(f, "other", T0, &cmd, &res);
         assert_true(res.status == ARCHIVE_R_FILE_NOT_FOUND || res.status == ARCHIVE_R_LICENSE);
     }
 }
 
 static void upload_replaces_and_add_appends(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     char *a[] = {"fu1"}, *b[] = {"fu2"}, *c[] = {"fu3"};
@@ -297,7 +234,7 @@ static void upload_replaces_and_add_appends(void **state)
         sb.image_no = "BX-U";
         cmd.body_case = COMMAND__BODY_SUBMIT;
         cmd.submit = &sb;
-        apply_as(f, "default", T0 + 2, &cmd, &res);
+        fx_apply_as(f, "default", T0 + 2, &cmd, &res);
         assert_int_equal(res.status, ARCHIVE_OK);
         collect(f, "fu4", "attach", 5, 4, &res);
         submit_collected(f, "BX-U", d, 1, false, true, &res);
@@ -310,34 +247,13 @@ static void upload_replaces_and_add_appends(void **state)
 
 static void collect_needs_a_license_room_and_a_new_number(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
-    Command cmd = COMMAND__INIT;
-    CreateTenant c = CREATE_TENANT__INIT;
-    c.id = c.name = "acme";
-    cmd.body_case = COMMAND__BODY_CREATE_TENANT;
-    cmd.create_tenant = &c;
-    apply_as(f, "acme", T0, &cmd, &res);
+    fx_create_tenant(f, "acme", "acme", &res);
     collect_as(f, "acme", "fl1", "attach", 10, 1, T0, &res);
     assert_int_equal(res.status, ARCHIVE_R_LICENSE);
-    {
-        InstallLicense il = INSTALL_LICENSE__INIT;
-        License l = LICENSE__INIT;
-        l.license_id = "L1";
-        l.tenant = "acme";
-        l.issued_ms = T0;
-        l.expires_ms = T0 + 24 * HOUR;
-        l.quota_bytes = 100;
-        l.max_files = 10;
-        l.modes = 1;
-        l.document = "{}";
-        il.license = &l;
-        cmd = (Command)COMMAND__INIT;
-        cmd.body_case = COMMAND__BODY_INSTALL_LICENSE;
-        cmd.install_license = &il;
-        apply_as(f, "acme", T0, &cmd, &res);
-        assert_int_equal(res.status, ARCHIVE_OK);
-    }
+    fx_install_license(f, "acme", "L1", T0, T0 + 24 * HOUR, 100, 10, 1, T0, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
     collect_as(f, "acme", "fl1", "attach", 60, 1, T0 + 1, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     collect_as(f, "acme", "fl2", "attach", 41, 2, T0 + 1, &res);
@@ -352,7 +268,7 @@ static void collect_needs_a_license_room_and_a_new_number(void **state)
 
 static void purge_releases_what_never_joined(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     struct base_err err;
     char *joined[] = {"fp1"}, *all[] = {"fp1", "fp2", "nope", "bad\x01"};
@@ -389,13 +305,13 @@ static void purge_releases_what_never_joined(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(collected_files_join_a_bill_in_order, setup, teardown),
+    cmocka_unit_test_setup_teardown(collected_files_join_a_bill_in_order, fx_setup, fx_teardown),
     cmocka_unit_test_setup_teardown(a_repeated_submit_changes_nothing_and_misuse_is_refused,
-                                    setup, teardown),
-    cmocka_unit_test_setup_teardown(upload_replaces_and_add_appends, setup, teardown),
-    cmocka_unit_test_setup_teardown(collect_needs_a_license_room_and_a_new_number, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(purge_releases_what_never_joined, setup, teardown),
+                                    fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(upload_replaces_and_add_appends, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(collect_needs_a_license_room_and_a_new_number, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(purge_releases_what_never_joined, fx_setup, fx_teardown),
 };
 
 TESTLIB_MAIN("apply_collect", tests)

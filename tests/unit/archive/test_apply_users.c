@@ -5,85 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "archive/archive.h"
 #include "archive/users.h"
-#include "tests/lib/testlib.h"
+#include "tests/unit/archive/archive_fixture.h"
 
-#define T0 1700000000000ull
+#define T0 FX_T0
 #define ID_A "0123456789abcdef0123456789abcdef"
 #define ID_B "fedcba9876543210fedcba9876543210"
 
-struct fixture {
-    const char *dir;
-    struct rocks *db;
-    struct archive a;
-    uint64_t index;
-};
-
-static void apply_at(struct fixture *f, uint64_t time_ms, Command *cmd,
-                     struct archive_result *res)
-{
-    struct base_err err;
-    void *buf;
-    size_t len;
-    cmd->tenant = "default";
-    cmd->request_id = "req";
-    cmd->operator_ = "tester";
-    cmd->time_ms = time_ms;
-    cmd->idempotency_key = "";
-    archive_encode(cmd, &buf, &len);
-    assert_int_equal(archive_apply(&f->a, ++f->index, buf, len, res, &err), 0);
-    free(buf);
-}
-
+/* The cluster of fx_setup() and its user "erp", a scanner. */
 static int setup(void **state)
 {
-    static struct fixture f;
-    struct archive_result res;
-    struct base_err err;
-    Command cmd = COMMAND__INIT;
-    InitCluster ic = INIT_CLUSTER__INIT;
-    CreateUser c = CREATE_USER__INIT;
-    char *roles[1] = {"scanner"};
-    uint8_t key[32] = {7};
-    memset(&f, 0, sizeof f);
-    if (sodium_init() < 0) {
-        return -1;
-    }
-    f.dir = testlib_tmpdir();
-    assert_int_equal(archive_store_open(&f.db, f.dir, &err), 0);
-    assert_int_equal(archive_open(&f.a, f.db, &err), 0);
-    ic.token_key.data = key;
-    ic.token_key.len = sizeof key;
-    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
-    cmd.init_cluster = &ic;
-    apply_at(&f, T0, &cmd, &res);
-    assert_int_equal(res.status, ARCHIVE_OK);
-    cmd = (Command)COMMAND__INIT;
-    c.username = "erp";
-    c.name = "erp";
-    c.password_hash = "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA";
-    c.roles = roles;
-    c.n_roles = 1;
-    cmd.body_case = COMMAND__BODY_CREATE_USER;
-    cmd.create_user = &c;
-    apply_at(&f, T0, &cmd, &res);
-    assert_int_equal(res.status, ARCHIVE_OK);
-    *state = &f;
-    return 0;
+    int rv = fx_setup(state);
+    fx_create_user(*state, "erp", "scanner");
+    return rv;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    rocks_close(f->db);
-    testlib_rm_rf(f->dir);
-    return 0;
-}
-
-static enum archive_status logout(struct fixture *f, const char *user, const char *id,
+static enum archive_status logout(struct fx *f, const char *user, const char *id,
                                   uint64_t expires_ms, uint64_t now)
 {
     Command cmd = COMMAND__INIT;
@@ -94,11 +32,11 @@ static enum archive_status logout(struct fixture *f, const char *user, const cha
     lt.expires_ms = expires_ms;
     cmd.body_case = COMMAND__BODY_LOGOUT_TOKEN;
     cmd.logout_token = &lt;
-    apply_at(f, now, &cmd, &res);
+    fx_apply_as(f, "default", now, &cmd, &res);
     return res.status;
 }
 
-static UserRecord *user(struct fixture *f)
+static UserRecord *user(struct fx *f)
 {
     struct base_err err;
     UserRecord *u;
@@ -108,7 +46,7 @@ static UserRecord *user(struct fixture *f)
 
 static void logged_out_tokens_are_kept_until_they_expire(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     UserRecord *u;
     assert_int_equal(logout(f, "erp", ID_A, T0 + 1000, T0), ARCHIVE_OK);
     assert_int_equal(logout(f, "erp", ID_A, T0 + 1000, T0 + 10), ARCHIVE_OK); /* again */
@@ -130,7 +68,7 @@ static void logged_out_tokens_are_kept_until_they_expire(void **state)
 
 static void too_many_revoke_every_token_of_the_user(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     char id[33];
     UserRecord *u;
     for (unsigned i = 0; i < 65; i++) {
@@ -145,7 +83,7 @@ static void too_many_revoke_every_token_of_the_user(void **state)
 
 static void malformed_logouts_are_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     UserRecord *u;
     assert_int_equal(logout(f, "nobody", ID_A, T0 + 1000, T0), ARCHIVE_R_USER_NOT_FOUND);
     assert_int_equal(logout(f, "erp", "short", T0 + 1000, T0), ARCHIVE_R_INVALID);
@@ -159,9 +97,9 @@ static void malformed_logouts_are_refused(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(logged_out_tokens_are_kept_until_they_expire, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(too_many_revoke_every_token_of_the_user, setup, teardown),
-    cmocka_unit_test_setup_teardown(malformed_logouts_are_refused, setup, teardown),
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(too_many_revoke_every_token_of_the_user, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(malformed_logouts_are_refused, setup, fx_teardown),
 };
 
 TESTLIB_MAIN("apply_users", tests)

@@ -6,35 +6,9 @@
 #include "archive/blobs.h"
 #include "archive/keys.h"
 #include "storage/rocks.h"
-#include "tests/lib/testlib.h"
+#include "tests/unit/archive/archive_fixture.h"
 
-struct fixture {
-    const char *dir;
-    struct rocks *db;
-    struct archive a;
-};
-
-static int setup(void **state)
-{
-    static struct fixture f;
-    struct base_err err;
-    memset(&f, 0, sizeof f);
-    f.dir = testlib_tmpdir();
-    assert_int_equal(archive_store_open(&f.db, f.dir, &err), 0);
-    assert_int_equal(archive_open(&f.a, f.db, &err), 0);
-    *state = &f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    rocks_close(f->db);
-    testlib_rm_rf(f->dir);
-    return 0;
-}
-
-static void put(struct fixture *f, enum archive_cf cf, const void *key, size_t klen,
+static void put(struct fx *f, enum archive_cf cf, const void *key, size_t klen,
                 const void *val, size_t vlen)
 {
     struct rocks_batch *b = rocks_batch_new(f->db);
@@ -44,7 +18,7 @@ static void put(struct fixture *f, enum archive_cf cf, const void *key, size_t k
     rocks_batch_free(b);
 }
 
-static void put_blob(struct fixture *f, uint8_t first, uint64_t size, uint64_t holder)
+static void put_blob(struct fx *f, uint8_t first, uint64_t size, uint64_t holder)
 {
     BlobRecord rec = BLOB_RECORD__INIT;
     uint8_t hash[32], buf[64];
@@ -79,7 +53,7 @@ static bool saw_blob(const uint8_t hash[32], const BlobRecord *rec, void *arg)
 
 static void each_blob_walks_in_hash_order_and_skips_what_it_cannot_read(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct seen s = {0};
     struct base_err err;
     uint8_t short_key[31] = {0x05};
@@ -104,7 +78,7 @@ static void each_blob_walks_in_hash_order_and_skips_what_it_cannot_read(void **s
 
 static void read_blob_tells_absent_from_unreadable(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct base_err err;
     BlobRecord *rec = NULL;
     uint8_t hash[32] = {0x09};
@@ -140,7 +114,7 @@ static void saw_node(const NodeRecord *node, void *arg)
 
 static void each_node_hands_over_corrupt_records_as_null(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct nodes_seen s = {0};
     struct base_err err;
     uint8_t buf[128];
@@ -163,10 +137,11 @@ static void each_node_hands_over_corrupt_records_as_null(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(each_blob_walks_in_hash_order_and_skips_what_it_cannot_read,
-                                    setup, teardown),
-    cmocka_unit_test_setup_teardown(read_blob_tells_absent_from_unreadable, setup, teardown),
-    cmocka_unit_test_setup_teardown(each_node_hands_over_corrupt_records_as_null, setup,
-                                    teardown),
+                                    fx_setup_empty, fx_teardown),
+    cmocka_unit_test_setup_teardown(read_blob_tells_absent_from_unreadable, fx_setup_empty,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(each_node_hands_over_corrupt_records_as_null,
+                                    fx_setup_empty, fx_teardown),
 };
 
 TESTLIB_MAIN("archive/blobs", tests)

@@ -10,44 +10,17 @@
 
 #include "archive/document.h"
 #include "base/mem.h"
-#include "tests/lib/testlib.h"
-
-/* tests/fixtures/pdf/@name, found from this file's own path (CMake compiles sources by
- * absolute path). */
-static char *fixture(const char *name)
-{
-    const char *self = __FILE__;
-    const char *cut = strstr(self, "tests/unit/archive/test_document.c");
-    assert_non_null(cut);
-    return xasprintf("%.*stests/fixtures/pdf/%s", (int)(cut - self), self, name);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *data;
-    long n;
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    data = xmalloc((size_t)n);
-    assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return data;
-}
+#include "tests/unit/archive/archive_fixture.h"
 
 /* The page count of fixture @name from its file and from memory (they must agree):
  * 0 and *@pages, or the error (and *@pages untouched). */
 static int pages_of(const char *name, uint32_t *pages)
 {
-    char *path = fixture(name);
+    char *path = fx_fixture_path("pdf", name);
     struct base_err err = {{0}}, err_mem = {{0}};
     uint32_t from_file = 777, from_mem = 777;
     size_t len;
-    char *data = slurp(path, &len);
+    char *data = fx_slurp(path, &len);
     int rv = document_pdf_pages(path, &from_file, &err);
     int rv_mem = document_pdf_pages_mem(data, len, &from_mem, &err_mem);
     assert_int_equal(rv, rv_mem);
@@ -115,9 +88,9 @@ static void pages_of_a_nested_page_tree(void **state)
 static void pages_inside_object_streams(void **state)
 {
     uint32_t pages = 0;
-    char *path = fixture("objstm-17.pdf");
+    char *path = fx_fixture_path("pdf", "objstm-17.pdf");
     size_t len;
-    char *data = slurp(path, &len);
+    char *data = fx_slurp(path, &len);
     (void)state;
     assert_int_equal(document_pdf_scan_pages(data, len), 0);
     assert_int_equal(pages_of("objstm-17.pdf", &pages), 0);
@@ -156,7 +129,7 @@ static void no_file_and_no_bytes_are_errors(void **state)
 {
     struct base_err err = {{0}};
     uint32_t pages = 777;
-    char *path = fixture("no-such-file.pdf");
+    char *path = fx_fixture_path("pdf", "no-such-file.pdf");
     (void)state;
     assert_int_equal(document_pdf_pages(path, &pages, &err), BASE_ECORRUPT);
     assert_non_null(strstr(err.msg, "no-such-file.pdf"));
@@ -179,7 +152,7 @@ static void no_file_and_no_bytes_are_errors(void **state)
 static int isolated(const char *name, const struct child_limits *lim, uint32_t *pages,
                     struct child_result *res, struct base_err *err)
 {
-    char *path = fixture(name);
+    char *path = fx_fixture_path("pdf", name);
     int rv = document_pdf_pages_isolated("/proc/self/exe", path, lim, pages, res, err);
     free(path);
     assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* the child is reaped */
@@ -252,7 +225,7 @@ static void a_counter_that_cannot_start_is_an_error(void **state)
     struct child_result res;
     struct base_err err = {{0}};
     uint32_t pages = 777;
-    char *path = fixture("objstm-17.pdf");
+    char *path = fx_fixture_path("pdf", "objstm-17.pdf");
     (void)state;
     assert_int_equal(document_pdf_pages_isolated("/nonexistent/imgarcd", path, &default_limits,
                                                  &pages, &res, &err),

@@ -10,41 +10,16 @@
 
 #include "archive/einvoice.h"
 #include "base/mem.h"
-#include "tests/lib/testlib.h"
-
-static char *fixture(const char *name)
-{
-    const char *self = __FILE__;
-    const char *cut = strstr(self, "tests/unit/archive/test_einvoice.c");
-    assert_non_null(cut);
-    return xasprintf("%.*stests/fixtures/einvoice/%s", (int)(cut - self), self, name);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *data;
-    long n;
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    data = xmalloc((size_t)n);
-    assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return data;
-}
+#include "tests/unit/archive/archive_fixture.h"
 
 /* Reads fixture @name as @kind from its file and from memory; both must agree. Returns
  * the result, *@e filled on success; on failure *@e is checked untouched. */
 static int read_fixture(const char *name, const char *kind, struct einvoice *e,
                         struct base_err *err)
 {
-    char *path = fixture(name);
+    char *path = fx_fixture_path("einvoice", name);
     size_t len;
-    char *data = slurp(path, &len);
+    char *data = fx_slurp(path, &len);
     struct einvoice mem;
     struct base_err err2 = {{0}};
     int rv, rv2;

@@ -5,86 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "archive/archive.h"
-#include "tests/lib/testlib.h"
+#include "tests/unit/archive/archive_fixture.h"
 
-#define T0 1700000000000ull
-
-struct fixture {
-    const char *dir;
-    struct rocks *db;
-    struct archive a;
-    uint64_t index;
-};
-
-static void apply(struct fixture *f, Command *cmd, struct archive_result *res)
-{
-    struct base_err err;
-    void *buf;
-    size_t len;
-    archive_encode(cmd, &buf, &len);
-    assert_int_equal(archive_apply(&f->a, ++f->index, buf, len, res, &err), 0);
-    free(buf);
-}
-
-static void stamp(Command *cmd, const char *tenant, uint64_t time_ms)
-{
-    cmd->tenant = (char *)tenant;
-    cmd->request_id = "req";
-    cmd->operator_ = "tester";
-    cmd->time_ms = time_ms;
-    cmd->idempotency_key = "";
-}
-
-static int setup(void **state)
-{
-    static struct fixture f;
-    struct base_err err;
-    Command cmd = COMMAND__INIT;
-    InitCluster ic = INIT_CLUSTER__INIT;
-    uint8_t key[32] = {7};
-    struct archive_result res;
-    memset(&f, 0, sizeof f);
-    if (sodium_init() < 0) {
-        return -1;
-    }
-    f.dir = testlib_tmpdir();
-    assert_int_equal(archive_store_open(&f.db, f.dir, &err), 0);
-    assert_int_equal(archive_open(&f.a, f.db, &err), 0);
-    ic.token_key.data = key;
-    ic.token_key.len = sizeof key;
-    stamp(&cmd, "default", T0);
-    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
-    cmd.init_cluster = &ic;
-    apply(&f, &cmd, &res);
-    assert_int_equal(res.status, ARCHIVE_OK);
-    *state = &f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    rocks_close(f->db);
-    testlib_rm_rf(f->dir);
-    return 0;
-}
+#define T0 FX_T0
 
 /* A pool push of @image_no by @tenant at @time_ms; @p carries the other fields. */
-static void push_as(struct fixture *f, const char *tenant, uint64_t time_ms, PoolPush *p,
+static void push_as(struct fx *f, const char *tenant, uint64_t time_ms, PoolPush *p,
                     const char *image_no, struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
-    stamp(&cmd, tenant, time_ms);
+    fx_stamp(&cmd, tenant, time_ms);
     p->image_no = (char *)image_no;
     cmd.body_case = COMMAND__BODY_POOL_PUSH;
     cmd.pool_push = p;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
-static enum archive_status push(struct fixture *f, const char *image_no, const char *fbill_id,
+static enum archive_status push(struct fx *f, const char *image_no, const char *fbill_id,
                                 const char *bill_no)
 {
     PoolPush p = POOL_PUSH__INIT;
@@ -96,7 +34,7 @@ static enum archive_status push(struct fixture *f, const char *image_no, const c
 }
 
 /* The image number the index gives for @fbill_id, or "" when none. */
-static const char *found(struct fixture *f, const char *tenant, const char *fbill_id)
+static const char *found(struct fx *f, const char *tenant, const char *fbill_id)
 {
     static char image_no[ARCHIVE_IMAGE_NO_MAX + 1];
     struct base_err err;
@@ -108,7 +46,7 @@ static const char *found(struct fixture *f, const char *tenant, const char *fbil
     return image_no;
 }
 
-static const char *bill_field(struct fixture *f, const char *image_no, const char *which)
+static const char *bill_field(struct fx *f, const char *image_no, const char *which)
 {
     static char out[256];
     struct base_err err;
@@ -124,7 +62,7 @@ static const char *bill_field(struct fixture *f, const char *image_no, const cha
 
 static void push_indexes_the_fbill_id(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     assert_string_equal(found(f, "default", "EAS/Q+x="), "");
     assert_int_equal(push(f, "BX-1", "EAS/Q+x=", "ER-1"), ARCHIVE_OK);
     assert_string_equal(found(f, "default", "EAS/Q+x="), "BX-1");
@@ -142,7 +80,7 @@ static void push_indexes_the_fbill_id(void **state)
 
 static void another_bill_cannot_take_an_fbill_id(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     PoolPush p = POOL_PUSH__INIT;
     BillRecord *b;
@@ -163,7 +101,7 @@ static void another_bill_cannot_take_an_fbill_id(void **state)
 
 static void an_fbill_id_never_changes(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     PoolPush p = POOL_PUSH__INIT;
     assert_int_equal(push(f, "BX-1", "F-1", "ER-1"), ARCHIVE_OK);
@@ -182,31 +120,12 @@ static void an_fbill_id_never_changes(void **state)
 
 static void fbill_ids_are_per_tenant(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
-    Command cmd = COMMAND__INIT;
-    CreateTenant c = CREATE_TENANT__INIT;
-    InstallLicense il = INSTALL_LICENSE__INIT;
-    License l = LICENSE__INIT;
     PoolPush p = POOL_PUSH__INIT;
-    c.id = "t2";
-    c.name = "Tenant two";
-    stamp(&cmd, "t2", T0);
-    cmd.body_case = COMMAND__BODY_CREATE_TENANT;
-    cmd.create_tenant = &c;
-    apply(f, &cmd, &res);
+    fx_create_tenant(f, "t2", "Tenant two", &res);
     assert_int_equal(res.status, ARCHIVE_OK);
-    l.license_id = "L-t2";
-    l.tenant = "t2";
-    l.issued_ms = T0;
-    l.expires_ms = T0 + 86400000ull * 365;
-    l.quota_bytes = 1u << 30;
-    l.modes = 7;
-    l.document = "{}";
-    il.license = &l;
-    cmd.body_case = COMMAND__BODY_INSTALL_LICENSE;
-    cmd.install_license = &il;
-    apply(f, &cmd, &res);
+    fx_install_license(f, "t2", "L-t2", T0, T0 + 86400000ull * 365, 1u << 30, 0, 7, T0, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
 
     assert_int_equal(push(f, "BX-1", "F-1", "ER-1"), ARCHIVE_OK);
@@ -219,7 +138,7 @@ static void fbill_ids_are_per_tenant(void **state)
 
 static void malformed_identity_fields_are_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     static const struct {
         const char *field;
         const char *value;
@@ -275,7 +194,7 @@ static void collect(const BillRecord *b, void *arg)
     snprintf(l->names[l->n++], sizeof l->names[0], "%s", b->image_no);
 }
 
-static size_t list(struct fixture *f, const struct archive_bill_filter *filter,
+static size_t list(struct fx *f, const struct archive_bill_filter *filter,
                    struct archive_bill_page *page, struct listed *out)
 {
     struct base_err err;
@@ -286,7 +205,7 @@ static size_t list(struct fixture *f, const struct archive_bill_filter *filter,
 
 static void list_filters_are_exact_and_bounded(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_bill_page page;
     char cursor[ARCHIVE_IMAGE_NO_MAX + 1];
     struct listed l;
@@ -344,12 +263,12 @@ static void list_filters_are_exact_and_bounded(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(push_indexes_the_fbill_id, setup, teardown),
-    cmocka_unit_test_setup_teardown(another_bill_cannot_take_an_fbill_id, setup, teardown),
-    cmocka_unit_test_setup_teardown(an_fbill_id_never_changes, setup, teardown),
-    cmocka_unit_test_setup_teardown(fbill_ids_are_per_tenant, setup, teardown),
-    cmocka_unit_test_setup_teardown(malformed_identity_fields_are_refused, setup, teardown),
-    cmocka_unit_test_setup_teardown(list_filters_are_exact_and_bounded, setup, teardown),
+    cmocka_unit_test_setup_teardown(push_indexes_the_fbill_id, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(another_bill_cannot_take_an_fbill_id, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(an_fbill_id_never_changes, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(fbill_ids_are_per_tenant, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(malformed_identity_fields_are_refused, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(list_filters_are_exact_and_bounded, fx_setup, fx_teardown),
 };
 
 TESTLIB_MAIN("fbill", tests)

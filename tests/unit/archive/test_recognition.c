@@ -5,72 +5,11 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <sodium.h>
 
 #include "archive/archive.h"
-#include "tests/lib/testlib.h"
+#include "tests/unit/archive/archive_fixture.h"
 
-#define T0 1700000000000ull
-
-struct fixture {
-    const char *dir;
-    struct rocks *db;
-    struct archive a;
-    uint64_t index;
-};
-
-static void stamp(Command *cmd)
-{
-    cmd->tenant = "default";
-    cmd->request_id = "req";
-    cmd->operator_ = "tester";
-    cmd->time_ms = T0;
-}
-
-static void apply(struct fixture *f, Command *cmd, struct archive_result *res)
-{
-    struct base_err err;
-    void *buf;
-    size_t len;
-    archive_encode(cmd, &buf, &len);
-    memset(res, 0, sizeof *res);
-    assert_int_equal(archive_apply(&f->a, ++f->index, buf, len, res, &err), 0);
-    free(buf);
-}
-
-static int setup(void **state)
-{
-    static struct fixture f;
-    struct base_err err;
-    struct archive_result res;
-    Command cmd = COMMAND__INIT;
-    InitCluster ic = INIT_CLUSTER__INIT;
-    uint8_t key[32] = {7};
-    memset(&f, 0, sizeof f);
-    if (sodium_init() < 0) {
-        return -1;
-    }
-    f.dir = testlib_tmpdir();
-    assert_int_equal(archive_store_open(&f.db, f.dir, &err), 0);
-    assert_int_equal(archive_open(&f.a, f.db, &err), 0);
-    ic.token_key.data = key;
-    ic.token_key.len = sizeof key;
-    stamp(&cmd);
-    cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
-    cmd.init_cluster = &ic;
-    apply(&f, &cmd, &res);
-    assert_int_equal(res.status, ARCHIVE_OK);
-    *state = &f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    rocks_close(f->db);
-    testlib_rm_rf(f->dir);
-    return 0;
-}
+#define T0 FX_T0
 
 static Invoice declared(void)
 {
@@ -84,14 +23,14 @@ static Invoice declared(void)
     return inv;
 }
 
-static void push(struct fixture *f, const char *image_no, const char *bill_type)
+static void push(struct fx *f, const char *image_no, const char *bill_type)
 {
     Command cmd = COMMAND__INIT;
     PoolPush p = POOL_PUSH__INIT;
     Invoice inv = declared();
     Invoice *invs[] = {&inv};
     struct archive_result res;
-    stamp(&cmd);
+    fx_stamp(&cmd, "default", T0);
     p.image_no = (char *)image_no;
     p.bill_no = "B-1";
     p.bill_type = (char *)bill_type;
@@ -101,12 +40,12 @@ static void push(struct fixture *f, const char *image_no, const char *bill_type)
     }
     cmd.body_case = COMMAND__BODY_POOL_PUSH;
     cmd.pool_push = &p;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
 }
 
 /* Captures file @file_id; @recognize asks for recognition. */
-static void add(struct fixture *f, const char *image_no, const char *file_id,
+static void add(struct fx *f, const char *image_no, const char *file_id,
                 const char *category, bool recognize, const Invoice *inv, uint8_t byte,
                 struct archive_result *res)
 {
@@ -114,7 +53,7 @@ static void add(struct fixture *f, const char *image_no, const char *file_id,
     AddFile a = ADD_FILE__INIT;
     uint8_t blob[32];
     memset(blob, byte, sizeof blob);
-    stamp(&cmd);
+    fx_stamp(&cmd, "default", T0);
     a.image_no = (char *)image_no;
     a.file_id = (char *)file_id;
     a.name = "scan.jpg";
@@ -128,21 +67,21 @@ static void add(struct fixture *f, const char *image_no, const char *file_id,
     a.invoice = (Invoice *)inv;
     cmd.body_case = COMMAND__BODY_ADD_FILE;
     cmd.add_file = &a;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
-static void result(struct fixture *f, RecognitionResult *r, struct archive_result *res)
+static void result(struct fx *f, RecognitionResult *r, struct archive_result *res)
 {
     Command cmd = COMMAND__INIT;
-    stamp(&cmd);
+    fx_stamp(&cmd, "default", T0);
     cmd.time_ms = T0 + 1000 * r->attempt;
     cmd.operator_ = "recognition";
     cmd.body_case = COMMAND__BODY_RECOGNITION_RESULT;
     cmd.recognition_result = r;
-    apply(f, &cmd, res);
+    fx_apply(f, &cmd, res);
 }
 
-static void report_failure(struct fixture *f, const char *image_no, const char *file_id,
+static void report_failure(struct fx *f, const char *image_no, const char *file_id,
                            uint32_t attempt, bool give_up, struct archive_result *res)
 {
     RecognitionResult r = RECOGNITION_RESULT__INIT;
@@ -156,7 +95,7 @@ static void report_failure(struct fixture *f, const char *image_no, const char *
     result(f, &r, res);
 }
 
-static void succeed(struct fixture *f, const char *image_no, const char *file_id,
+static void succeed(struct fx *f, const char *image_no, const char *file_id,
                     uint32_t attempt, Invoice *inv, struct archive_result *res)
 {
     RecognitionResult r = RECOGNITION_RESULT__INIT;
@@ -169,7 +108,7 @@ static void succeed(struct fixture *f, const char *image_no, const char *file_id
     result(f, &r, res);
 }
 
-static FileRecord *file(struct fixture *f, const char *file_id)
+static FileRecord *file(struct fx *f, const char *file_id)
 {
     struct base_err err;
     FileRecord *rec;
@@ -193,7 +132,7 @@ static bool queued_cb(const char *tenant, const char *file_id, uint64_t due_ms, 
     return true;
 }
 
-static struct queued queue(struct fixture *f)
+static struct queued queue(struct fx *f)
 {
     struct base_err err;
     struct queued q = {0};
@@ -203,7 +142,7 @@ static struct queued queue(struct fixture *f)
 
 static void queued_then_retried_then_done(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     Invoice inv = declared();
     FileRecord *rec;
@@ -274,7 +213,7 @@ static void queued_then_retried_then_done(void **state)
 
 static void the_last_attempt_fails_the_file(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     FileRecord *rec;
     push(f, "RC-2", "");
@@ -293,7 +232,7 @@ static void the_last_attempt_fails_the_file(void **state)
 
 static void malformed_and_unknown_results_are_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     Invoice inv = declared();
     Invoice bad = declared();
@@ -361,7 +300,7 @@ static void malformed_and_unknown_results_are_refused(void **state)
 
 static void what_a_person_entered_is_never_overwritten(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     Invoice inv = declared();
     Invoice mine = declared();
@@ -371,13 +310,13 @@ static void what_a_person_entered_is_never_overwritten(void **state)
     push(f, "RC-5", "");
     add(f, "RC-5", "f5", "", true, NULL, 5, &res);
     mine.number = "99999999";
-    stamp(&cmd);
+    fx_stamp(&cmd, "default", T0);
     s.image_no = "RC-5";
     s.file_id = "f5";
     s.invoice = &mine;
     cmd.body_case = COMMAND__BODY_SET_FILE_INVOICE;
     cmd.set_file_invoice = &s;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     succeed(f, "RC-5", "f5", 1, &inv, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
@@ -392,7 +331,7 @@ static void what_a_person_entered_is_never_overwritten(void **state)
 
 static void data_given_or_another_category_is_not_queued(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     Invoice inv = declared();
     FileRecord *rec;
@@ -412,7 +351,7 @@ static void data_given_or_another_category_is_not_queued(void **state)
 
 static void a_deleted_file_leaves_the_queue(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     Command cmd = COMMAND__INIT;
     DeleteFiles d = DELETE_FILES__INIT;
@@ -420,13 +359,13 @@ static void a_deleted_file_leaves_the_queue(void **state)
     push(f, "RC-7", "");
     add(f, "RC-7", "f7", "", true, NULL, 8, &res);
     assert_int_equal(queue(f).n, 1);
-    stamp(&cmd);
+    fx_stamp(&cmd, "default", T0);
     d.image_no = "RC-7";
     d.file_ids = ids;
     d.n_file_ids = 1;
     cmd.body_case = COMMAND__BODY_DELETE_FILES;
     cmd.delete_files = &d;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_int_equal(queue(f).n, 1); /* until the dispatcher reports */
     report_failure(f, "", "f7", 1, true, &res);
@@ -439,7 +378,7 @@ static void a_deleted_file_leaves_the_queue(void **state)
 
 static void a_submitted_match_bill_is_matched_by_the_answer(void **state)
 {
-    struct fixture *f = *state;
+    struct fx *f = *state;
     struct archive_result res;
     Invoice inv = declared();
     Command cmd = COMMAND__INIT;
@@ -447,20 +386,20 @@ static void a_submitted_match_bill_is_matched_by_the_answer(void **state)
     SetScheme sc = SET_SCHEME__INIT;
     SubmitBill s = SUBMIT_BILL__INIT;
     FileRecord *rec;
-    stamp(&cmd);
+    fx_stamp(&cmd, "default", T0);
     bt.code = "BT_M";
     bt.name = "match";
     bt.mode = "match";
     cmd.body_case = COMMAND__BODY_CREATE_BILL_TYPE;
     cmd.create_bill_type = &bt;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     sc.bill_type = "BT_M";
     sc.match = "standard";
     sc.submit = "manual";
     cmd.body_case = COMMAND__BODY_SET_SCHEME;
     cmd.set_scheme = &sc;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     push(f, "RC-8", "BT_M");
     add(f, "RC-8", "f8", "", true, NULL, 9, &res);
@@ -468,7 +407,7 @@ static void a_submitted_match_bill_is_matched_by_the_answer(void **state)
     s.image_no = "RC-8";
     cmd.body_case = COMMAND__BODY_SUBMIT;
     cmd.submit = &s;
-    apply(f, &cmd, &res);
+    fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_string_equal(res.state, "submitted");
     succeed(f, "RC-8", "f8", 1, &inv, &res);
@@ -524,17 +463,17 @@ static void answers_are_parsed_strictly(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(queued_then_retried_then_done, setup, teardown),
-    cmocka_unit_test_setup_teardown(the_last_attempt_fails_the_file, setup, teardown),
-    cmocka_unit_test_setup_teardown(malformed_and_unknown_results_are_refused, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(what_a_person_entered_is_never_overwritten, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(data_given_or_another_category_is_not_queued, setup,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(a_deleted_file_leaves_the_queue, setup, teardown),
-    cmocka_unit_test_setup_teardown(a_submitted_match_bill_is_matched_by_the_answer, setup,
-                                    teardown),
+    cmocka_unit_test_setup_teardown(queued_then_retried_then_done, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(the_last_attempt_fails_the_file, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(malformed_and_unknown_results_are_refused, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(what_a_person_entered_is_never_overwritten, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(data_given_or_another_category_is_not_queued, fx_setup,
+                                    fx_teardown),
+    cmocka_unit_test_setup_teardown(a_deleted_file_leaves_the_queue, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(a_submitted_match_bill_is_matched_by_the_answer, fx_setup,
+                                    fx_teardown),
     cmocka_unit_test(answers_are_parsed_strictly),
 };
 

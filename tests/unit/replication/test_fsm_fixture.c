@@ -20,6 +20,7 @@
 #include "replication/entry.h"
 #include "storage/snapshot.h"
 #include "tests/lib/testlib.h"
+#include "tests/unit/archive/archive_fixture.h"
 
 #define N_SERVERS 3
 #define MAX_PROPS 512
@@ -326,18 +327,7 @@ static struct prop *propose_add_file(struct cluster *c, unsigned i, const char *
     uint8_t blob[32];
     memset(blob, blob_byte, sizeof blob);
     stamp(c, &cmd, idem);
-    cmd.request_digest.data = blob;
-    cmd.request_digest.len = sizeof blob;
-    a.image_no = (char *)image_no;
-    a.file_id = (char *)file_id;
-    a.name = "scan.pdf";
-    a.format = "pdf";
-    a.size = 1000;
-    a.pages = 1;
-    a.blob.data = blob;
-    a.blob.len = sizeof blob;
-    cmd.body_case = COMMAND__BODY_ADD_FILE;
-    cmd.add_file = &a;
+    fx_add_file_cmd(&cmd, &a, blob, image_no, file_id, "scan.pdf");
     return propose(c, i, &cmd);
 }
 
