@@ -7,6 +7,8 @@
 #include "api/api.h"
 #include "api/errors.h"
 #include "archive/access.h"
+#include "archive/document.h"
+#include "archive/einvoice.h"
 #include "net/http_server.h"
 #include "replication/repl.h"
 #include "storage/blobstore.h"
@@ -49,7 +51,7 @@ struct api {
     /* Login throttling per username and source address (users.c). */
     struct login_guard login_guard;
     /* PDF page counters running in child processes, at most config.pdf_children_max
-     * (capture.c; shared with the worker threads, hence a semaphore). */
+     * (probe.c; shared with the worker threads, hence a semaphore). */
     struct child_slots pdf_slots;
     /* Counters for /metrics. */
     uint64_t captures_total;
@@ -346,13 +348,85 @@ bool api_op_bad(struct api_op *op, const char *msg);
  * for a POST, else 200). */
 void api_op_echo_applied(struct repl_propose *prop, int status, const struct archive_result *res);
 
-/* capture.c: the pages of the complete PDF at @path, counted by qpdf in a limited child
- * process (archive/document.h) once one of the node's page counters is free. Returns 0,
- * BASE_ECORRUPT for a PDF qpdf cannot read, or another error (over the limits, no
- * counter free within the deadline, none in this process) with @err saying why; @child
- * says how the child ended. Blocks: worker threads only. */
-int api_pdf_pages(struct api *api, const char *path, uint32_t *pages,
-                  struct child_result *child, struct base_err *err);
+/* probe.c: what the capture paths (capture.c, vendor_collect.c) share. */
+/* License and quota, checked on this node's state before any body byte is read, so a
+ * capture that will be refused does not transfer its file first; @least_bytes is the
+ * least the file can be (its announced length, less what else the body may hold). The
+ * state machine decides again when it applies the capture; that decision is the one
+ * that counts. False after answering (a refusal counts as a failed capture). */
+bool api_write_allowed_now(struct api_call *call, uint64_t least_bytes);
+/* What a captured file is, read from its bytes while the blob writer stores it. The
+ * owner embeds it zeroed (it may set @format from the name meanwhile: the content has
+ * the last say), calls api_probe_bytes() from its blob_in inspect hook and
+ * api_probe_file() from its examine hook (worker thread: they touch only the probe),
+ * then api_probe_log() on the loop once the blob is stored. */
+struct api_probe {
+    char format[8]; /* "pdf", "jpg", "xml", "ofd"... (archive/document.h) */
+    uint8_t head[DOCUMENT_HEAD_BYTES];
+    size_t head_len;
+    uint32_t pdf_pages; /* the byte scan's count, then qpdf's when it read the file */
+    bool pdf_unread;    /* a PDF qpdf could not read: the scan's count stands */
+    bool pdf_failed;    /* no count from the child (limits, no turn, could not start):
+                           the same, and a WARN */
+    struct base_err pdf_err;       /* why */
+    struct child_result pdf_child; /* how the counting child ended */
+    struct einvoice einv;          /* the data of an e-invoice file, when einv_read */
+    bool einv_read;
+    bool einv_unread; /* an XML or OFD invoice without readable data */
+    struct base_err einv_err;
+};
+/* Every chunk of the file in order: the leading bytes, and the byte scan's count of a
+ * PDF's pages (archive/document.h: it misses pages inside object streams). */
+void api_probe_bytes(struct api_probe *p, const char *data, size_t len);
+/* The complete file at @path: its format from the content first, then @name's extension
+ * (a JPEG named x.pdf is a JPEG); with @invoice (the path's own rule) an XML or OFD
+ * e-invoice's data (archive/einvoice.h); a PDF's pages from qpdf in a limited child
+ * process once one of the node's page counters is free (none in a process without
+ * config.pdf_exe); the byte scan's count stays when the child gives none. Blocks:
+ * worker threads only. */
+void api_probe_file(struct api_probe *p, struct api *api, const char *path, const char *name,
+                    bool invoice);
+/* The pages a file has: the count, or 1 when there is none (not a PDF, no marker). */
+uint32_t api_probe_pages(const struct api_probe *p);
+/* Logs what the examination could not do (a PDF not counted by qpdf, an e-invoice
+ * without readable data) under @module, naming the request and file. */
+void api_probe_log(const struct api_probe *p, const char *module, const char *request_id,
+                   const char *file_id);
+/* One capture request as both paths run it, embedded in the path's own state: the
+ * caller, the file streamed into the blob store (@up) and what it is (@probe), its
+ * copies to the write quorum, the proposal. */
+struct api_intake {
+    struct api *api;
+    struct http_request *req;
+    char tenant[ARCHIVE_ID_MAX + 1];
+    char actor[ARCHIVE_ID_MAX + 16];
+    void *data; /* the path's state (up.data and prop.data too) */
+    struct blob_in up;
+    struct api_probe probe;
+    struct keeper_copies copies;
+    struct repl_propose prop;
+    /* Private (api_intake_copy()). */
+    void (*propose)(struct api_intake *in);
+    void (*release)(struct api_intake *in);
+};
+/* Fills @in for @call's request, its blob writer with the path's hooks (their
+ * u->data is @data); the path then starts the writer (replication/blob_path.h). */
+void api_intake_init(struct api_intake *in, struct api_call *call, blob_in_inspect_cb inspect,
+                     blob_in_examine_cb examine, blob_in_done_cb done, void *data);
+/* Once the blob is stored: copies it to the write quorum of nodes
+ * (replication/keeper.h); then @propose runs once, from inside this call when the
+ * quorum is met already (or there is no keeper in this process), or the request is
+ * answered 503 (counted as a failed capture) and @release frees the path's state. */
+void api_intake_copy(struct api_intake *in, void (*propose)(struct api_intake *in),
+                     void (*release)(struct api_intake *in));
+/* Stamps @cmd (with @idempotency_key, may be NULL) for the caller's tenant and actor
+ * and proposes it, @cb getting in->data in prop->data; false after answering when
+ * that fails at once (the caller frees its state then; @cb does not run). */
+bool api_intake_propose(struct api_intake *in, Command *cmd, const char *idempotency_key,
+                        repl_propose_cb cb);
+/* In @cb: true when the command applied (counted for /metrics with the file's size);
+ * otherwise answers the failed proposal or the refusal, counted as a failed capture. */
+bool api_intake_applied(struct api_intake *in, int status, const struct archive_result *res);
 
 /* Small helpers. */
 /* RFC 3339 UTC time, or null for 0. */

@@ -4,7 +4,8 @@
  *   any size. The body is scanned as it arrives (net/json_stream.h), the base64 value
  *   decoded as it streams (base/base64_stream.h) into the blob writer the native
  *   capture uses (replication/blob_in.c, push style): hashed and written on a worker,
- *   examined there (format from the content, a PDF's pages), copied to the write quorum,
+ *   examined there as every capture is (probe.c: format from the content, a PDF's
+ *   pages, an e-invoice's data), copied to the write quorum,
  *   then a CollectFile command records it for the tenant, outside any bill. Memory per
  *   request: the scanner's state and the writer's two chunk buffers. Answers
  *   data.fileNo and data.srcPath ("collect/<fileNo>/<name>", an opaque path naming the
@@ -22,11 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "archive/document.h"
-#include "archive/einvoice.h"
-#include "archive/license.h"
 #include "base/base64_stream.h"
-#include "base/clock.h"
 #include "base/mem.h"
 #include "net/json_stream.h"
 #include "replication/repl.h"
@@ -42,10 +39,7 @@
 #define DOWNLOAD_REDIRECTS_MAX 3
 
 struct collect {
-    struct api *api;
-    struct http_request *req;
-    char tenant[ARCHIVE_ID_MAX + 1];
-    char actor[ARCHIVE_ID_MAX + 16];
+    struct api_intake in; /* the request, the file (in.up, in.probe), copies, proposal */
     char file_no[ARCHIVE_FILE_ID_BYTES + 1];
     char suffix[SUFFIX_MAX + 1];
     char file_type[16];
@@ -57,9 +51,6 @@ struct collect {
     bool has_url;
     char url[URL_MAX + 1];
     char name[ARCHIVE_FILE_ID_BYTES + SUFFIX_MAX + 2];
-    char format[8];
-    struct einvoice einv; /* the data of an e-invoice file (fileType invoice), if read */
-    bool einv_read;
 
     /* The body. */
     struct json_stream js;
@@ -71,11 +62,6 @@ struct collect {
     char msg[300];
     uint8_t decoded[BASE64_STREAM_OUT_MAX(1024) + 3];
 
-    /* Written by the worker: the leading bytes, and the pages once the file is whole. */
-    uint8_t head[DOCUMENT_HEAD_BYTES];
-    size_t head_len;
-    uint32_t pages;
-
     /* fileDownUrl: the download, hop by hop. */
     struct http_client_req dl;
     bool downloading;
@@ -83,10 +69,6 @@ struct collect {
     unsigned redirects;
     uint64_t downloaded;
     char location[URL_MAX + 1];
-
-    struct blob_in up;
-    struct keeper_copies copies;
-    struct repl_propose prop;
 };
 
 __attribute__((format(printf, 4, 5))) static void
@@ -105,8 +87,8 @@ collect_refuse(struct collect *c, int status, enum api_error code, const char *f
 
 static void collect_answer_refusal(struct collect *c)
 {
-    c->api->captures_failed++;
-    api_respond_error(c->api, c->req, c->status, c->code, "%s", c->msg);
+    c->in.api->captures_failed++;
+    api_respond_error(c->in.api, c->in.req, c->status, c->code, "%s", c->msg);
     free(c);
 }
 
@@ -203,11 +185,11 @@ static int value(void *arg, const char *key, enum json_stream_kind kind, const c
     }
     if (strcmp(key, "needRecognition") == 0) {
         c->recognize = len == 1 && text[0] == '1' ? 1 : len > 0 ? -1 : 0;
-        if (c->recognize > 0 && !recognizer_configured(c->api->config.recognizer)) {
+        if (c->recognize > 0 && !recognizer_configured(c->in.api->config.recognizer)) {
             /* Refused at once rather than silently not recognised. */
             enum api_error code;
             char why[256];
-            int st = api_recognition_explicit(c->api, "", false, &code, why, sizeof why);
+            int st = api_recognition_explicit(c->in.api, "", false, &code, why, sizeof why);
             collect_refuse(c, st, code, "needRecognition \"1\": %s", why);
             return BASE_EINVAL;
         }
@@ -218,42 +200,20 @@ static int value(void *arg, const char *key, enum json_stream_kind kind, const c
 
 /* ---- The content ---- */
 
-/* The worker's look at the bytes it writes: the leading ones tell the format. */
+/* The worker's look at the bytes it writes (api_probe_bytes()). */
 static void inspect(struct blob_in *u, const char *data, size_t len)
 {
     struct collect *c = u->data;
-    if (c->head_len < sizeof c->head) {
-        size_t n = sizeof c->head - c->head_len;
-        n = n < len ? n : len;
-        memcpy(c->head + c->head_len, data, n);
-        c->head_len += n;
-    }
+    api_probe_bytes(&c->in.probe, data, len);
 }
 
-/* The whole file, on the worker that finished it (as api/capture.c's examine): the
- * format from the content, a PDF's pages from qpdf, and for fileType invoice the
- * invoice data of an XML or OFD e-invoice (archive/einvoice.h). A file that does not
- * read as one is collected all the same, without data. */
+/* The whole file, on the worker that finished it, as every capture's
+ * (api_probe_file()); the invoice data of an XML or OFD e-invoice is read for fileType
+ * invoice. A file that does not read as one is collected all the same, without data. */
 static void examine(struct blob_in *u, const char *path)
 {
     struct collect *c = u->data;
-    struct base_err err;
-    struct child_result child = {0};
-    uint32_t pages;
-    const char *kind;
-    snprintf(c->format, sizeof c->format, "%s", document_format(c->head, c->head_len, c->name));
-    kind = einvoice_kind(c->format, c->head, c->head_len);
-    if (kind != NULL && strcmp(c->file_type, "invoice") == 0 &&
-        einvoice_read_file(path, kind, &c->einv, &err) == 0) {
-        c->einv_read = true;
-        snprintf(c->format, sizeof c->format, "%s", kind);
-    }
-    /* In the limited child, as every capture (api_pdf_pages()); without a count the
-     * collected file says 1 page. */
-    if (strcmp(c->format, "pdf") == 0 && api_pdf_pages(c->api, path, &pages, &child, &err) == 0 &&
-        pages > 0) {
-        c->pages = pages;
-    }
+    api_probe_file(&c->in.probe, c->in.api, path, c->name, strcmp(c->file_type, "invoice") == 0);
 }
 
 static int chunk(void *arg, const char *key, const char *data, size_t len, bool end)
@@ -273,7 +233,7 @@ static int chunk(void *arg, const char *key, const char *data, size_t len, bool 
         }
         c->b64_seen = true;
         base64_stream_init(&c->b64);
-        blob_in_begin(&c->up);
+        blob_in_begin(&c->in.up);
         c->started = true;
     }
     if (!end && base64_stream_feed(&c->b64, data, len, c->decoded, &n, &err) != 0) {
@@ -285,7 +245,7 @@ static int chunk(void *arg, const char *key, const char *data, size_t len, bool 
         return BASE_EINVAL;
     }
     if (n > 0) {
-        blob_in_push(&c->up, (const char *)c->decoded, n);
+        blob_in_push(&c->in.up, (const char *)c->decoded, n);
     }
     return 0;
 }
@@ -295,49 +255,42 @@ static int chunk(void *arg, const char *key, const char *data, size_t len, bool 
 static void collected(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct collect *c = prop->data;
-    if (status != 0) {
-        c->api->captures_failed++;
-        api_respond_propose_failed(c->api, c->req, prop, status);
-    } else if (res->status != ARCHIVE_OK) {
-        c->api->captures_failed++;
-        api_respond_refusal(c->api, c->req, res);
-    } else {
+    if (api_intake_applied(&c->in, status, res)) {
         char src[sizeof SRC_PREFIX + sizeof c->file_no + sizeof c->name + 2];
-        c->api->captures_total++;
-        c->api->capture_bytes_total += c->up.writer.size;
         snprintf(src, sizeof src, SRC_PREFIX "%s/%s", c->file_no, c->name);
         json_t *data = json_pack("{s:s, s:s, s:s, s:I, s:s, s:i}", "fileNo", c->file_no,
                                  "srcPath", src, "fileType", c->file_type, "size",
-                                 (json_int_t)c->up.writer.size, "format", c->format, "pages",
-                                 (int)(c->pages > 0 ? c->pages : 1));
-        if (c->einv_read) {
+                                 (json_int_t)c->in.up.writer.size, "format", c->in.probe.format,
+                                 "pages", (int)api_probe_pages(&c->in.probe));
+        if (c->in.probe.einv_read) {
+            const struct einvoice *e = &c->in.probe.einv;
             json_object_set_new(data, "invoice",
                                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "number",
-                                          c->einv.number, "code", c->einv.code, "date",
-                                          c->einv.date, "amount", c->einv.amount, "tax",
-                                          c->einv.tax, "total", c->einv.total));
+                                          e->number, "code", e->code, "date", e->date,
+                                          "amount", e->amount, "tax", e->tax, "total",
+                                          e->total));
         }
-        api_vendor_ok(&(struct api_call){.api = c->api, .req = c->req}, data);
+        api_vendor_ok(&(struct api_call){.api = c->in.api, .req = c->in.req}, data);
     }
     free(c);
 }
 
-static void propose_collect(struct collect *c)
+static void propose_collect(struct api_intake *in)
 {
+    struct collect *c = in->data;
     Command cmd = COMMAND__INIT;
     CollectFile f = COLLECT_FILE__INIT;
     Invoice inv = INVOICE__INIT;
-    int rv;
     f.file_no = c->file_no;
     f.name = c->name;
-    f.format = c->format;
-    f.size = c->up.writer.size;
-    f.pages = c->pages > 0 ? c->pages : 1;
-    f.blob.data = c->up.writer.hash;
+    f.format = c->in.probe.format;
+    f.size = c->in.up.writer.size;
+    f.pages = api_probe_pages(&c->in.probe);
+    f.blob.data = c->in.up.writer.hash;
     f.blob.len = BLOB_HASH_BYTES;
-    f.check = c->up.writer.check;
-    f.holders = c->copies.holders;
-    f.n_holders = c->copies.n_holders;
+    f.check = c->in.up.writer.check;
+    f.holders = c->in.copies.holders;
+    f.n_holders = c->in.copies.n_holders;
     f.file_type = c->file_type;
     f.scan_bill_no = c->scan_bill_no;
     f.bill_type = c->bill_type;
@@ -347,44 +300,28 @@ static void propose_collect(struct collect *c)
      * bill (archive/apply_collect.c). */
     f.need_recognition =
         c->recognize > 0 ||
-        (c->recognize == 0 && api_recognition_auto(c->api, strcmp(c->file_type, "invoice") == 0
+        (c->recognize == 0 && api_recognition_auto(c->in.api, strcmp(c->file_type, "invoice") == 0
                                                                ? "invoice" : "attachment",
-                                                   c->format, c->einv_read));
-    if (c->einv_read) {
-        einvoice_to_proto(&c->einv, &inv);
+                                                   c->in.probe.format, c->in.probe.einv_read));
+    if (c->in.probe.einv_read) {
+        einvoice_to_proto(&c->in.probe.einv, &inv);
         f.invoice = &inv;
     }
-    api_command_stamp(&(struct api_call){.api = c->api, .req = c->req}, &cmd, NULL);
-    cmd.tenant = c->tenant;
-    cmd.operator_ = c->actor;
     cmd.body_case = COMMAND__BODY_COLLECT_FILE;
     cmd.collect_file = &f;
-    c->prop.data = c;
-    rv = repl_propose(c->api->repl, &c->prop, &cmd, collected);
-    if (rv != 0) {
-        c->api->captures_failed++;
-        api_respond_propose_error(c->api, c->req, rv);
+    if (!api_intake_propose(in, &cmd, NULL, collected)) {
         free(c);
     }
 }
 
-static void copied(struct keeper_copies *kc, int status)
+static void release(struct api_intake *in)
 {
-    struct collect *c = kc->data;
-    if (status != 0) {
-        collect_refuse(c, 503, API_E_UNAVAILABLE, "%s",
-                       status == BASE_ESHUTDOWN ? "the node is shutting down; retry on another"
-                                                : kc->message);
-        collect_answer_refusal(c);
-        return;
-    }
-    propose_collect(c);
+    free(in->data);
 }
 
 static void stored(struct blob_in *u, int status)
 {
     struct collect *c = u->data;
-    int rv;
     if (c->status != 0) {
         collect_answer_refusal(c); /* the body was refused; nothing was kept */
         return;
@@ -395,7 +332,7 @@ static void stored(struct blob_in *u, int status)
         collect_refuse(c, 413, API_E_BODY_TOO_LARGE,
                        "the body is larger than this node accepts (--body-max)");
     } else if (status != 0) {
-        c->api->captures_failed++;
+        c->in.api->captures_failed++;
         blob_in_respond_failure(u, status, "the file");
         free(c);
         return;
@@ -404,22 +341,8 @@ static void stored(struct blob_in *u, int status)
         collect_answer_refusal(c);
         return;
     }
-    memcpy(c->copies.hash, c->up.writer.hash, BLOB_HASH_BYTES);
-    c->copies.size = c->up.writer.size;
-    c->copies.data = c;
-    if (c->api->config.keeper == NULL) {
-        c->copies.holders[0] = c->api->config.node_id;
-        c->copies.n_holders = 1;
-        c->copies.copies = 1;
-        propose_collect(c);
-        return;
-    }
-    rv = keeper_copy(c->api->config.keeper, &c->copies, copied);
-    if (rv == 1) {
-        propose_collect(c);
-    } else if (rv != 0) {
-        copied(&c->copies, rv);
-    }
+    api_probe_log(&c->in.probe, "vendor", c->in.req->request_id, c->file_no);
+    api_intake_copy(&c->in, propose_collect, release);
 }
 
 /* ---- fileDownUrl ---- */
@@ -445,20 +368,20 @@ static size_t dl_data(struct http_client_req *req, const char *data, size_t n)
     if (c->status != 0) {
         return 0; /* refused meanwhile: ends the transfer */
     }
-    if (c->downloaded + n > c->api->config.body_bytes_max) {
+    if (c->downloaded + n > c->in.api->config.body_bytes_max) {
         collect_refuse(c, 413, API_E_BODY_TOO_LARGE,
                        "fileDownUrl: the file is larger than this node accepts (--body-max, "
                        "%llu bytes)",
-                       (unsigned long long)c->api->config.body_bytes_max);
+                       (unsigned long long)c->in.api->config.body_bytes_max);
         return 0;
     }
-    if (blob_in_full(&c->up)) {
+    if (blob_in_full(&c->in.up)) {
         c->dl_paused = true;
         return HTTP_CLIENT_PAUSE;
     }
     for (size_t off = 0; off < n; off += HTTP_BODY_CHUNK_MAX) {
         size_t k = n - off < HTTP_BODY_CHUNK_MAX ? n - off : HTTP_BODY_CHUNK_MAX;
-        blob_in_push(&c->up, data + off, k);
+        blob_in_push(&c->in.up, data + off, k);
     }
     c->downloaded += n;
     return n;
@@ -529,13 +452,13 @@ static void dl_done(struct http_client_req *req)
         collect_refuse(c, 400, API_E_INVALID_FIELD,
                        "fileDownUrl %s: the server answered HTTP %ld", c->url, st);
     }
-    blob_in_push_end(&c->up, c->status != 0 ? BASE_EINVAL : 0);
+    blob_in_push_end(&c->in.up, c->status != 0 ? BASE_EINVAL : 0);
 }
 
 /* One request of the download (the first, or a redirect's); refusals end the upload. */
 static void download_hop(struct collect *c)
 {
-    struct outbound *g = c->api->config.outbound;
+    struct outbound *g = c->in.api->config.outbound;
     struct base_err err = {{0}};
     char host[256], why[300];
     unsigned port;
@@ -545,7 +468,7 @@ static void download_hop(struct collect *c)
         collect_refuse(c, 400, API_E_INVALID_FIELD, "fileDownUrl %s %s", c->url, why);
     }
     if (c->status != 0) {
-        blob_in_push_end(&c->up, BASE_EINVAL);
+        blob_in_push_end(&c->in.up, BASE_EINVAL);
         return;
     }
     memset(&c->dl, 0, sizeof c->dl);
@@ -559,18 +482,18 @@ static void download_hop(struct collect *c)
     c->dl.guard = g;
     c->location[0] = '\0';
     c->downloading = true;
-    http_client_send(c->api->config.http, &c->dl, dl_done);
+    http_client_send(c->in.api->config.http, &c->dl, dl_done);
 }
 
 static void download(struct collect *c)
 {
-    if (c->api->config.http == NULL || c->api->config.outbound == NULL) {
+    if (c->in.api->config.http == NULL || c->in.api->config.outbound == NULL) {
         collect_refuse(c, 400, API_E_INVALID_FIELD,
                        "this node makes no downloads: send the file as base64");
         collect_answer_refusal(c);
         return;
     }
-    blob_in_begin_pull(&c->up, room);
+    blob_in_begin_pull(&c->in.up, room);
     c->started = true;
     download_hop(c);
 }
@@ -611,7 +534,7 @@ static void on_body_done(struct http_request *req, int status)
         if (!c->file_type_given) {
             snprintf(c->file_type, sizeof c->file_type, "invoice");
         }
-        st = api_recognition_explicit(c->api, strcmp(c->file_type, "attach") == 0
+        st = api_recognition_explicit(c->in.api, strcmp(c->file_type, "attach") == 0
                                                   ? "attachment" : c->file_type,
                                       false, &code, why, sizeof why);
         if (st != 0) {
@@ -620,7 +543,8 @@ static void on_body_done(struct http_request *req, int status)
     }
     snprintf(c->name, sizeof c->name, "%s%s%s", c->file_no, c->suffix[0] != '\0' ? "." : "",
              c->suffix);
-    snprintf(c->format, sizeof c->format, "%s", document_format_from_name(c->name));
+    snprintf(c->in.probe.format, sizeof c->in.probe.format, "%s",
+             document_format_from_name(c->name));
     if (c->status == 0 && !c->b64_seen) {
         download(c);
         return;
@@ -629,43 +553,26 @@ static void on_body_done(struct http_request *req, int status)
         collect_answer_refusal(c);
         return;
     }
-    blob_in_push_end(&c->up, c->status != 0 ? BASE_EINVAL : 0);
+    blob_in_push_end(&c->in.up, c->status != 0 ? BASE_EINVAL : 0);
 }
 
 static void on_abort(struct http_request *req)
 {
     struct collect *c = req->data;
     if (c->started) {
-        blob_in_push_abort(&c->up);
+        blob_in_push_abort(&c->in.up);
     }
     if (c->downloading) {
         http_client_cancel(&c->dl, "the client went away");
     }
 }
 
-/* License and quota on this node's state before the body is read, with the least the
- * announced body can decode to; the state machine decides again, exactly. */
+/* License and quota before the body is read (api_write_allowed_now()), with the least
+ * the announced body can decode to. */
 static bool collect_allowed_now(struct api_call *call)
 {
-    struct archive_result res = {.status = ARCHIVE_OK};
-    struct base_err err = {{0}};
     uint64_t len = call->req->has_content_length ? call->req->content_length : 0;
-    uint64_t least = len > FIELDS_MARGIN ? (len - FIELDS_MARGIN) / 3 * 2 : 0;
-    int rv;
-    res.status = archive_check_write(call->api->archive, call->tenant, clock_wall_ms(),
-                                     LICENSE_MODE_BASIC, least, 1, res.message,
-                                     sizeof res.message, &rv, &err);
-    if (rv != 0) {
-        api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "license check: %s",
-                          err.msg);
-        return false;
-    }
-    if (res.status != ARCHIVE_OK) {
-        call->api->captures_failed++;
-        api_respond_refusal(call->api, call->req, &res);
-        return false;
-    }
-    return true;
+    return api_write_allowed_now(call, len > FIELDS_MARGIN ? (len - FIELDS_MARGIN) / 3 * 2 : 0);
 }
 
 void api_handle_vendor_file_collect(struct api_call *call)
@@ -677,20 +584,11 @@ void api_handle_vendor_file_collect(struct api_call *call)
         return;
     }
     c = xcalloc(1, sizeof *c);
-    c->api = call->api;
-    c->req = call->req;
-    snprintf(c->tenant, sizeof c->tenant, "%s", call->tenant);
-    snprintf(c->actor, sizeof c->actor, "%s", call->actor);
+    api_intake_init(&c->in, call, inspect, examine, stored, c);
     snprintf(c->file_type, sizeof c->file_type, "attach");
     archive_new_file_id(c->file_no);
     cbs.arg = c;
     json_stream_init(&c->js, &cbs);
-    c->up.bp = &call->api->blob_path;
-    c->up.req = call->req;
-    c->up.inspect = inspect;
-    c->up.examine = examine;
-    c->up.done = stored;
-    c->up.data = c;
     call->req->data = c;
     call->req->abort_cb = on_abort;
     http_request_read_body(call->req, on_body, on_body_done);

@@ -134,6 +134,29 @@ class VendorCollectTest(licenses.LicenseTestCase):
         self.assertEqual(files[0]["invoice"]["number"], "25312000000000001234")
         self.assertIsNone(files[1].get("invoice"))
 
+    def test_a_file_is_examined_as_a_native_capture_is(self):
+        """fileCollect reads what a file is the way the native upload does (api/probe.c):
+        a PDF whose pages the page counter cannot read keeps the byte scan's count (a
+        user password leaves the 5 page dictionaries readable) and the node says so in
+        its log; the same bytes uploaded natively answer the same format and pages."""
+        cases = [("encrypted-user-5.pdf", 5), ("truncated-17.pdf", 1), ("objstm-17.pdf", 17)]
+        unread = None
+        for name, pages in cases:
+            with self.subTest(name=name):
+                path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                    "fixtures", "pdf", name)
+                with open(path, "rb") as f:
+                    data = f.read()
+                d = self.collected(data, fileSuffix="pdf")
+                self.assertEqual((d["format"], d["pages"]), ("pdf", pages))
+                n = self.node.upload("VC-PDF", data, name=name)
+                self.assertStatus(n, 201)
+                self.assertEqual((n.json["format"], n.json["pages"]), ("pdf", pages))
+                if name.startswith("encrypted"):
+                    unread = d["fileNo"]
+        self.assertIn("file_id=%s: pages=5 from the byte scan, the PDF library cannot read "
+                      "the file" % unread, self.node.log_text(whole=True))
+
     def test_retried_submit_adds_nothing(self):
         d = self.collected(b"retry me", fileSuffix="txt")
         for _ in range(2):
@@ -375,6 +398,7 @@ class CollectCleanupTest(VendorCollectTest):
     test_large_body_streams_in_bounded_memory = None
     test_file_down_url = None
     test_an_e_invoice_brings_its_data = None
+    test_a_file_is_examined_as_a_native_capture_is = None
 
 
 class CollectRecognitionTest(VendorCollectTest):
@@ -426,6 +450,7 @@ class CollectRecognitionTest(VendorCollectTest):
     test_large_body_streams_in_bounded_memory = None
     test_file_down_url = None
     test_an_e_invoice_brings_its_data = None
+    test_a_file_is_examined_as_a_native_capture_is = None
 
 
 def rss_kb(pid, field="VmRSS:"):
