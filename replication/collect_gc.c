@@ -9,19 +9,18 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "replication/dispatch.h"
 
 #define BATCH_MAX 1000
 #define TICK_MAX_MS 60000u
 
 struct collect_gc {
-    uv_loop_t *loop;
-    uv_timer_t timer;
+    struct dispatch_timer timer; /* the leader's */
     struct archive *a;
     struct repl *repl;
     uint64_t keep_ms;
     struct repl_propose prop;
     bool in_flight;
-    bool stopping;
     uint64_t purged;
 };
 
@@ -57,7 +56,7 @@ static void applied(struct repl_propose *prop, int status, const struct archive_
     }
 }
 
-static void tick(uv_timer_t *t)
+static void tick(struct dispatch_timer *t, bool leading)
 {
     struct collect_gc *g = t->data;
     struct base_err err = {{0}};
@@ -65,8 +64,7 @@ static void tick(uv_timer_t *t)
     Command cmd = COMMAND__INIT;
     PurgeCollected p = PURGE_COLLECTED__INIT;
     uint64_t now;
-    if (g->stopping || g->in_flight || !repl_is_leader(g->repl) ||
-        !archive_cluster_initialized(g->a)) {
+    if (!leading || g->in_flight) {
         return;
     }
     now = clock_wall_ms();
@@ -104,15 +102,13 @@ int collect_gc_start(struct collect_gc **out, uv_loop_t *loop, uint64_t keep_ms,
         return BASE_EINVAL;
     }
     g = xcalloc(1, sizeof *g);
-    g->loop = loop;
     g->keep_ms = keep_ms;
     g->a = archive;
     g->repl = repl;
     g->prop.data = g;
     every = keep_ms / 4 < TICK_MAX_MS ? keep_ms / 4 : TICK_MAX_MS;
-    uv_timer_init(loop, &g->timer);
+    dispatch_timer_start(&g->timer, loop, every, archive, repl, tick);
     g->timer.data = g;
-    uv_timer_start(&g->timer, tick, every, every);
     *out = g;
     return 0;
 }
@@ -124,8 +120,7 @@ uint64_t collect_gc_purged(const struct collect_gc *g)
 
 void collect_gc_stop(struct collect_gc *g)
 {
-    g->stopping = true;
-    uv_close((uv_handle_t *)&g->timer, NULL);
+    dispatch_timer_stop(&g->timer);
 }
 
 void collect_gc_free(struct collect_gc *g)

@@ -11,43 +11,28 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/utf8.h"
+#include "replication/dispatch.h"
 
-#define TICK_MS 200
 #define LICENSE_CHECK_MS 2000
-#define SCAN_BATCH 4096 /* outbox entries looked at per tick: bounds the loop's work */
-#define N_HEADERS 5
 
 /* One attempt: the HTTP request, then the proposal of its outcome. */
 struct job {
     struct outbox *o;
-    struct http_client_req req;
-    struct repl_propose prop;
+    struct dispatch_job dj; /* the request and proposal; keyed by the delivery id */
     uint64_t id;
     uint32_t attempts; /* made before this one */
     bool once;         /* an ERP submission: one attempt, a failure is the bill's */
     char *tenant;
     char *url;
     char *body;
-    char *headers[N_HEADERS];
-    const char *header_ptrs[N_HEADERS + 1];
-    struct job *next, *prev;
 };
 
 struct outbox {
-    uv_loop_t *loop;
     struct outbox_config c;
     struct archive *a;
     struct repl *repl;
-    struct http_client *http;
-    uv_timer_t timer;
-    bool stopping;
-    struct job *jobs;
-    unsigned n_jobs;
-    /* When to look at the outbox again. */
-    uint64_t seen_added; /* archive->outbox_added at the last full pass */
-    uint64_t next_due_ms; /* earliest future attempt seen; 0: none */
-    uint64_t cursor;      /* where an unfinished pass goes on */
-    bool rescan;
+    struct dispatch d; /* the timer, the jobs, when to scan (archive->outbox_added) */
+    uint64_t cursor;   /* where an unfinished pass goes on */
     uint64_t license_checked_ms;
     struct repl_propose warn_prop;
     bool warn_in_flight;
@@ -56,21 +41,7 @@ struct outbox {
 
 static void job_free(struct job *j)
 {
-    struct outbox *o = j->o;
-    if (j->prev != NULL) {
-        j->prev->next = j->next;
-    } else {
-        o->jobs = j->next;
-    }
-    if (j->next != NULL) {
-        j->next->prev = j->prev;
-    }
-    o->n_jobs--;
-    o->rescan = true;
-    for (int i = 0; i < N_HEADERS; i++) {
-        free(j->headers[i]);
-    }
-    free(j->req.response);
+    dispatch_remove(&j->o->d, &j->dj);
     free(j->tenant);
     free(j->url);
     free(j->body);
@@ -85,39 +56,13 @@ static struct job *job_new(struct outbox *o, const DeliveryRecord *d)
     j->attempts = d->attempts;
     j->tenant = xstrdup(d->tenant);
     j->once = strcmp(d->event, "erp_submit") == 0;
-    j->prop.data = j;
-    j->req.data = j;
-    j->next = o->jobs;
-    if (o->jobs != NULL) {
-        o->jobs->prev = j;
-    }
-    o->jobs = j;
-    o->n_jobs++;
+    dispatch_add(&o->d, &j->dj, j);
     return j;
 }
 
-static bool in_flight(const struct outbox *o, uint64_t id)
+static bool same_delivery(const struct dispatch_job *dj, const void *key)
 {
-    for (const struct job *j = o->jobs; j != NULL; j = j->next) {
-        if (j->id == id) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Delay before attempt @made + 1: retry_ms doubled per attempt made, capped, plus up to
- * a tenth of jitter so a receiver coming back is not hit by every retry at once. */
-static uint64_t backoff_ms(const struct outbox_config *c, uint32_t made)
-{
-    uint64_t delay = c->retry_ms;
-    for (uint32_t i = 1; i < made && delay < c->retry_max_ms; i++) {
-        delay *= 2;
-    }
-    if (delay > c->retry_max_ms) {
-        delay = c->retry_max_ms;
-    }
-    return delay + randombytes_uniform((uint32_t)(delay / 10 + 1));
+    return container_of(dj, struct job, dj)->id == *(const uint64_t *)key;
 }
 
 static void result_applied(struct repl_propose *prop, int status,
@@ -143,13 +88,9 @@ static void report(struct job *j, DeliveryResult *r)
     snprintf(request_id, sizeof request_id, "outbox-%llu-%u", (unsigned long long)j->id,
              j->attempts + 1);
     r->delivery = j->id;
-    cmd.tenant = j->tenant;
-    cmd.request_id = request_id;
-    cmd.operator_ = (char *)"outbox";
-    cmd.time_ms = clock_wall_ms();
     cmd.body_case = COMMAND__BODY_DELIVERY_RESULT;
     cmd.delivery_result = r;
-    rv = repl_propose(o->repl, &j->prop, &cmd, result_applied);
+    rv = dispatch_propose(&o->d, &j->dj, &cmd, j->tenant, request_id, "outbox", result_applied);
     if (rv != 0) {
         /* No longer the leader (or stopping): the next leader attempts it again. */
         job_free(j);
@@ -207,7 +148,7 @@ static void attempt_done(struct http_client_req *req)
     DeliveryResult r = DELIVERY_RESULT__INIT;
     char error[300];
     char excerpt[OUTBOX_EXCERPT_MAX + 1] = "";
-    if (o->stopping) {
+    if (o->d.timer.stopping) {
         job_free(j);
         return;
     }
@@ -233,7 +174,8 @@ static void attempt_done(struct http_client_req *req)
         }
         o->stats.attempts_failed++;
         r.give_up = j->once || j->attempts + 1 >= o->c.attempts;
-        r.next_ms = clock_wall_ms() + backoff_ms(&o->c, j->attempts + 1);
+        r.next_ms = clock_wall_ms() +
+                    dispatch_backoff_ms(o->c.retry_ms, o->c.retry_max_ms, j->attempts + 1);
     }
     r.error = error;
     report(j, &r);
@@ -260,24 +202,17 @@ static void attempt(struct outbox *o, const DeliveryRecord *d, const WebhookReco
     sign(w->secret, timestamp, d->body, mac);
     j->url = xstrdup(w->url);
     j->body = xstrdup(d->body);
-    j->headers[0] = xstrdup("Content-Type: application/json");
-    j->headers[1] = xasprintf("X-Imgarc-Event: %s", d->event);
-    j->headers[2] = xasprintf("X-Imgarc-Delivery: %llu", (unsigned long long)d->id);
-    j->headers[3] = xasprintf("X-Imgarc-Timestamp: %s", timestamp);
-    j->headers[4] = xasprintf("X-Imgarc-Signature: sha256=%s", mac);
-    for (int i = 0; i < N_HEADERS; i++) {
-        j->header_ptrs[i] = j->headers[i];
-    }
-    j->req.url = j->url;
-    j->req.method = "POST";
-    j->req.headers = j->header_ptrs;
-    j->req.body = j->body;
-    j->req.body_len = strlen(j->body);
-    j->req.timeout_ms = o->c.timeout_ms;
-    j->req.response_max = OUTBOX_EXCERPT_MAX * 4; /* enough for the excerpt */
-    j->req.guard = o->c.guard;
-    j->req.permits = outbound_check;
-    http_client_send(o->http, &j->req, attempt_done);
+    dispatch_header(&j->dj, xstrdup("Content-Type: application/json"));
+    dispatch_header(&j->dj, xasprintf("X-Imgarc-Event: %s", d->event));
+    dispatch_header(&j->dj, xasprintf("X-Imgarc-Delivery: %llu", (unsigned long long)d->id));
+    dispatch_header(&j->dj, xasprintf("X-Imgarc-Timestamp: %s", timestamp));
+    dispatch_header(&j->dj, xasprintf("X-Imgarc-Signature: sha256=%s", mac));
+    j->dj.req.url = j->url;
+    j->dj.req.body = j->body;
+    j->dj.req.body_len = strlen(j->body);
+    j->dj.req.timeout_ms = o->c.timeout_ms;
+    j->dj.req.response_max = OUTBOX_EXCERPT_MAX * 4; /* enough for the excerpt */
+    dispatch_post(&o->d, &j->dj, attempt_done);
 }
 
 /* Starts an attempt of delivery @id, or cancels it when its webhook is gone. */
@@ -310,8 +245,7 @@ static void start(struct outbox *o, uint64_t id)
 
 struct scan {
     struct outbox *o;
-    uint64_t now;
-    unsigned seen;
+    struct dispatch_pass pass;
     uint64_t last;
 };
 
@@ -319,25 +253,13 @@ static bool scan_cb(uint64_t id, uint64_t due_ms, void *arg)
 {
     struct scan *s = arg;
     struct outbox *o = s->o;
-    if (s->seen == SCAN_BATCH) {
+    if (!dispatch_scan_next(&s->pass)) {
         return false;
     }
-    s->seen++;
     s->last = id;
     o->stats.pending++;
-    if (in_flight(o, id)) {
-        return true;
-    }
-    if (due_ms > s->now) {
-        if (o->next_due_ms == 0 || due_ms < o->next_due_ms) {
-            o->next_due_ms = due_ms;
-        }
-        return true;
-    }
-    if (o->n_jobs < o->c.concurrency) {
+    if (!dispatch_in_flight(&o->d, &id, same_delivery) && dispatch_scan_due(&s->pass, due_ms)) {
         start(o, id);
-    } else {
-        o->next_due_ms = s->now; /* due now, but no free slot: look again */
     }
     return true;
 }
@@ -345,23 +267,17 @@ static bool scan_cb(uint64_t id, uint64_t due_ms, void *arg)
 static void scan(struct outbox *o, uint64_t now)
 {
     struct base_err err = {{0}};
-    struct scan s = {o, now, 0, 0};
+    struct scan s = {.o = o};
     if (o->cursor == 0) {
-        o->seen_added = o->a->outbox_added;
-        o->next_due_ms = 0;
         o->stats.pending = 0;
     }
-    o->rescan = false;
+    dispatch_scan_begin(&o->d, &s.pass, o->cursor == 0, o->a->outbox_added, now);
     if (archive_scan_outbox(o->a, o->cursor, scan_cb, &s, &err) != 0) {
         LOG_ERROR("outbox", "scan: %s", err.msg);
         return;
     }
-    if (s.seen == SCAN_BATCH) {
-        o->cursor = s.last; /* go on from here at the next tick */
-        o->rescan = true;
-    } else {
-        o->cursor = 0;
-    }
+    /* At the batch's end, go on from the last entry at the next tick. */
+    o->cursor = dispatch_scan_end(&s.pass) ? s.last : 0;
 }
 
 /* ---- License warnings ---- */
@@ -427,20 +343,18 @@ static void check_licenses(struct outbox *o, uint64_t now)
     }
 }
 
-static void tick(uv_timer_t *t)
+static void tick(struct dispatch_timer *t, bool leading)
 {
     struct outbox *o = t->data;
     uint64_t now;
-    if (o->stopping || !repl_is_leader(o->repl) || !archive_cluster_initialized(o->a)) {
+    if (!leading) {
         return;
     }
     now = clock_wall_ms();
     if (now - o->license_checked_ms >= LICENSE_CHECK_MS) {
         check_licenses(o, now);
     }
-    if (o->n_jobs < o->c.concurrency &&
-        (o->rescan || o->a->outbox_added != o->seen_added ||
-         (o->next_due_ms != 0 && now >= o->next_due_ms))) {
+    if (dispatch_scan_wanted(&o->d, o->a->outbox_added, now)) {
         scan(o, now);
     }
 }
@@ -450,6 +364,7 @@ int outbox_start(struct outbox **out, uv_loop_t *loop, const struct outbox_confi
                  struct base_err *err)
 {
     struct outbox *o;
+    struct dispatch_config dc = {config->concurrency, http, config->guard, NULL};
     if (config->attempts == 0 || config->concurrency == 0 || config->retry_ms == 0 ||
         config->retry_max_ms < config->retry_ms) {
         base_err_set(err, "outbox: attempts, concurrency and retry delays must be positive, "
@@ -457,16 +372,12 @@ int outbox_start(struct outbox **out, uv_loop_t *loop, const struct outbox_confi
         return BASE_EINVAL;
     }
     o = xcalloc(1, sizeof *o);
-    o->loop = loop;
     o->c = *config;
     o->a = archive;
     o->repl = repl;
-    o->http = http;
     o->warn_prop.data = o;
-    o->rescan = true;
-    uv_timer_init(loop, &o->timer);
-    o->timer.data = o;
-    uv_timer_start(&o->timer, tick, TICK_MS, TICK_MS);
+    dc.data = o;
+    dispatch_start(&o->d, loop, &dc, archive, repl, tick);
     *out = o;
     return 0;
 }
@@ -474,17 +385,16 @@ int outbox_start(struct outbox **out, uv_loop_t *loop, const struct outbox_confi
 void outbox_get_stats(const struct outbox *o, struct outbox_stats *out)
 {
     *out = o->stats;
-    out->in_flight = o->n_jobs;
+    out->in_flight = o->d.n_jobs;
 }
 
 void outbox_stop(struct outbox *o)
 {
-    o->stopping = true;
-    uv_close((uv_handle_t *)&o->timer, NULL);
+    dispatch_stop(&o->d);
 }
 
 void outbox_free(struct outbox *o)
 {
-    ASSERT(o->n_jobs == 0);
+    dispatch_close(&o->d);
     free(o);
 }

@@ -14,19 +14,16 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "replication/blob_fetch.h"
+#include "replication/dispatch.h"
 
-#define TICK_MS 200
 #define IDLE_CHECK_MS 5000 /* a leader without a URL counts what waits this often */
-#define SCAN_BATCH 4096    /* queue entries looked at per tick: bounds the loop's work */
-#define N_HEADERS 9
 
 /* One attempt on one file: read its content, POST it, propose the outcome. */
 struct job {
     struct recognizer *r;
     uv_work_t work;
     struct blob_fetch *fetch;
-    struct http_client_req req;
-    struct repl_propose prop;
+    struct dispatch_job dj; /* the request and proposal; keyed by tenant and file id */
     char tenant[ARCHIVE_ID_MAX + 1];
     char file_id[ARCHIVE_ID_MAX + 1];
     char image_no[ARCHIVE_IMAGE_NO_MAX + 1];
@@ -44,9 +41,6 @@ struct job {
     char read_err[256];
     char timestamp[24];
     char mac[65];     /* hex HMAC, "" when unsigned */
-    char *headers[N_HEADERS];
-    const char *header_ptrs[N_HEADERS + 1];
-    struct job *next, *prev;
 };
 
 struct recognizer {
@@ -56,16 +50,9 @@ struct recognizer {
     char *secret;
     struct archive *a;
     struct repl *repl;
-    struct http_client *http;
-    uv_timer_t timer;
-    bool stopping;
-    struct job *jobs;
-    unsigned n_jobs;
-    uint64_t seen_added;  /* archive->recognition_added at the last full pass */
-    uint64_t next_due_ms; /* earliest future attempt seen; 0: none */
+    struct dispatch d; /* the timer, the jobs, when to scan (archive->recognition_added) */
     char cursor_tenant[ARCHIVE_ID_MAX + 1]; /* where an unfinished pass goes on */
     char cursor_file[ARCHIVE_ID_MAX + 1];
-    bool rescan;
     uint64_t idle_checked_ms;
     bool warned_no_url;
     struct recognizer_stats stats;
@@ -74,21 +61,7 @@ struct recognizer {
 
 static void job_free(struct job *j)
 {
-    struct recognizer *r = j->r;
-    if (j->prev != NULL) {
-        j->prev->next = j->next;
-    } else {
-        r->jobs = j->next;
-    }
-    if (j->next != NULL) {
-        j->next->prev = j->prev;
-    }
-    r->n_jobs--;
-    r->rescan = true;
-    for (int i = 0; i < N_HEADERS; i++) {
-        free(j->headers[i]);
-    }
-    free(j->req.response);
+    dispatch_remove(&j->r->d, &j->dj);
     free(j->content);
     free(j);
 }
@@ -101,39 +74,21 @@ static struct job *job_new(struct recognizer *r, const char *tenant, const char 
     snprintf(j->file_id, sizeof j->file_id, "%s", file_id);
     j->attempt = 1;
     j->work.data = j;
-    j->prop.data = j;
-    j->req.data = j;
-    j->next = r->jobs;
-    if (r->jobs != NULL) {
-        r->jobs->prev = j;
-    }
-    r->jobs = j;
-    r->n_jobs++;
+    dispatch_add(&r->d, &j->dj, j);
     return j;
 }
 
-static bool in_flight(const struct recognizer *r, const char *tenant, const char *file_id)
-{
-    for (const struct job *j = r->jobs; j != NULL; j = j->next) {
-        if (strcmp(j->file_id, file_id) == 0 && strcmp(j->tenant, tenant) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
+/* A queued file: the key of its job. */
+struct file_key {
+    const char *tenant;
+    const char *file_id;
+};
 
-/* Delay before attempt @made + 1: retry_ms doubled per attempt made, capped, plus up to
- * a tenth of jitter. */
-static uint64_t backoff_ms(const struct recognizer_config *c, uint32_t made)
+static bool same_file(const struct dispatch_job *dj, const void *key)
 {
-    uint64_t delay = c->retry_ms;
-    for (uint32_t i = 1; i < made && delay < c->retry_max_ms; i++) {
-        delay *= 2;
-    }
-    if (delay > c->retry_max_ms) {
-        delay = c->retry_max_ms;
-    }
-    return delay + randombytes_uniform((uint32_t)(delay / 10 + 1));
+    const struct job *j = container_of(dj, struct job, dj);
+    const struct file_key *k = key;
+    return strcmp(j->file_id, k->file_id) == 0 && strcmp(j->tenant, k->tenant) == 0;
 }
 
 /* ---- The outcome ---- */
@@ -168,13 +123,10 @@ static void report(struct job *j, RecognitionResult *res)
     res->image_no = j->image_no;
     res->file_id = j->file_id;
     res->attempt = j->attempt;
-    cmd.tenant = j->tenant;
-    cmd.request_id = request_id;
-    cmd.operator_ = (char *)"recognition";
-    cmd.time_ms = clock_wall_ms();
     cmd.body_case = COMMAND__BODY_RECOGNITION_RESULT;
     cmd.recognition_result = res;
-    if (repl_propose(r->repl, &j->prop, &cmd, result_applied) != 0) {
+    if (dispatch_propose(&r->d, &j->dj, &cmd, j->tenant, request_id, "recognition",
+                         result_applied) != 0) {
         job_free(j); /* no longer the leader (or stopping): the next leader tries again */
     }
 }
@@ -194,7 +146,8 @@ static void report_failure(struct job *j, bool give_up, long http_status, const 
     res.error = error;
     res.http_status = (int32_t)http_status;
     res.give_up = give_up || j->attempt >= j->r->c.attempts;
-    res.next_ms = clock_wall_ms() + backoff_ms(&j->r->c, j->attempt);
+    res.next_ms = clock_wall_ms() +
+                  dispatch_backoff_ms(j->r->c.retry_ms, j->r->c.retry_max_ms, j->attempt);
     report(j, &res);
 }
 
@@ -204,7 +157,7 @@ static void attempt_done(struct http_client_req *req)
     struct recognizer *r = j->r;
     char excerpt[OUTBOX_EXCERPT_MAX + 1] = "";
     char why[200];
-    if (r->stopping) {
+    if (r->d.timer.stopping) {
         job_free(j);
         return;
     }
@@ -255,31 +208,23 @@ static void attempt_done(struct http_client_req *req)
 static void send_content(struct job *j)
 {
     struct recognizer *r = j->r;
-    int n = 0;
-    j->headers[n++] = xstrdup("Content-Type: application/octet-stream");
-    j->headers[n++] = xasprintf("X-Imgarc-Tenant: %s", j->tenant);
-    j->headers[n++] = xasprintf("X-Imgarc-Image-No: %s", j->image_no);
-    j->headers[n++] = xasprintf("X-Imgarc-File-Id: %s", j->file_id);
-    j->headers[n++] = xasprintf("X-Imgarc-Format: %s", j->format);
-    j->headers[n++] = xasprintf("X-Imgarc-Attempt: %u", j->attempt);
-    j->headers[n++] = xasprintf("X-Imgarc-Timestamp: %s", j->timestamp);
+    struct dispatch_job *dj = &j->dj;
+    dispatch_header(dj, xstrdup("Content-Type: application/octet-stream"));
+    dispatch_header(dj, xasprintf("X-Imgarc-Tenant: %s", j->tenant));
+    dispatch_header(dj, xasprintf("X-Imgarc-Image-No: %s", j->image_no));
+    dispatch_header(dj, xasprintf("X-Imgarc-File-Id: %s", j->file_id));
+    dispatch_header(dj, xasprintf("X-Imgarc-Format: %s", j->format));
+    dispatch_header(dj, xasprintf("X-Imgarc-Attempt: %u", j->attempt));
+    dispatch_header(dj, xasprintf("X-Imgarc-Timestamp: %s", j->timestamp));
     if (j->mac[0] != '\0') {
-        j->headers[n++] = xasprintf("X-Imgarc-Signature: sha256=%s", j->mac);
+        dispatch_header(dj, xasprintf("X-Imgarc-Signature: sha256=%s", j->mac));
     }
-    ASSERT(n <= N_HEADERS);
-    for (int i = 0; i < n; i++) {
-        j->header_ptrs[i] = j->headers[i];
-    }
-    j->req.url = r->url;
-    j->req.method = "POST";
-    j->req.headers = j->header_ptrs;
-    j->req.body = j->content;
-    j->req.body_len = j->len;
-    j->req.timeout_ms = r->c.timeout_ms;
-    j->req.response_max = RECOGNIZER_ANSWER_MAX;
-    j->req.guard = r->c.guard;
-    j->req.permits = outbound_check;
-    http_client_send(r->http, &j->req, attempt_done);
+    dj->req.url = r->url;
+    dj->req.body = j->content;
+    dj->req.body_len = j->len;
+    dj->req.timeout_ms = r->c.timeout_ms;
+    dj->req.response_max = RECOGNIZER_ANSWER_MAX;
+    dispatch_post(&r->d, dj, attempt_done);
 }
 
 /* Worker: reads the content here unless it was fetched, checks it against its
@@ -356,7 +301,7 @@ static void start_fetch(struct job *j);
 static void prepare_done(uv_work_t *w, int status)
 {
     struct job *j = w->data;
-    if (j->r->stopping || status != 0) {
+    if (j->r->d.timer.stopping || status != 0) {
         job_free(j);
         return;
     }
@@ -389,7 +334,7 @@ static void fetch_done(struct blob_fetch *f, bool ok, const char *why)
 {
     struct job *j = f->data;
     j->fetch = NULL;
-    if (j->r->stopping) {
+    if (j->r->d.timer.stopping) {
         job_free(j);
         return;
     }
@@ -471,8 +416,7 @@ static void start(struct recognizer *r, const char *tenant, const char *file_id)
 
 struct scan {
     struct recognizer *r;
-    uint64_t now;
-    unsigned seen;
+    struct dispatch_pass pass;
     bool count_only;
 };
 
@@ -480,26 +424,16 @@ static bool scan_cb(const char *tenant, const char *file_id, uint64_t due_ms, vo
 {
     struct scan *s = arg;
     struct recognizer *r = s->r;
-    if (s->seen == SCAN_BATCH) {
+    struct file_key key = {tenant, file_id};
+    if (!dispatch_scan_next(&s->pass)) {
         return false;
     }
-    s->seen++;
     snprintf(r->cursor_tenant, sizeof r->cursor_tenant, "%s", tenant);
     snprintf(r->cursor_file, sizeof r->cursor_file, "%s", file_id);
     r->pass_pending++;
-    if (s->count_only || in_flight(r, tenant, file_id)) {
-        return true;
-    }
-    if (due_ms > s->now) {
-        if (r->next_due_ms == 0 || due_ms < r->next_due_ms) {
-            r->next_due_ms = due_ms;
-        }
-        return true;
-    }
-    if (r->n_jobs < r->c.concurrency) {
+    if (!s->count_only && !dispatch_in_flight(&r->d, &key, same_file) &&
+        dispatch_scan_due(&s->pass, due_ms)) {
         start(r, tenant, file_id);
-    } else {
-        r->next_due_ms = s->now; /* due now, but no free slot: look again */
     }
     return true;
 }
@@ -507,14 +441,13 @@ static bool scan_cb(const char *tenant, const char *file_id, uint64_t due_ms, vo
 static void scan(struct recognizer *r, uint64_t now, bool count_only)
 {
     struct base_err err = {{0}};
-    struct scan s = {r, now, 0, count_only};
+    struct scan s = {.r = r, .count_only = count_only};
     char after_tenant[ARCHIVE_ID_MAX + 1], after_file[ARCHIVE_ID_MAX + 1];
-    if (r->cursor_tenant[0] == '\0') {
-        r->seen_added = r->a->recognition_added;
-        r->next_due_ms = 0;
+    bool from_start = r->cursor_tenant[0] == '\0';
+    if (from_start) {
         r->pass_pending = 0;
     }
-    r->rescan = false;
+    dispatch_scan_begin(&r->d, &s.pass, from_start, r->a->recognition_added, now);
     snprintf(after_tenant, sizeof after_tenant, "%s", r->cursor_tenant);
     snprintf(after_file, sizeof after_file, "%s", r->cursor_file);
     if (archive_scan_recognition(r->a, after_tenant, after_file, scan_cb, &s, &err) != 0) {
@@ -522,19 +455,18 @@ static void scan(struct recognizer *r, uint64_t now, bool count_only)
         r->cursor_tenant[0] = r->cursor_file[0] = '\0';
         return;
     }
-    if (s.seen == SCAN_BATCH) {
-        r->rescan = true; /* go on from the cursor at the next tick */
-    } else {
-        r->cursor_tenant[0] = r->cursor_file[0] = '\0';
-        r->stats.pending = r->pass_pending;
+    if (dispatch_scan_end(&s.pass)) {
+        return; /* stopped at the batch's end: go on from the cursor at the next tick */
     }
+    r->cursor_tenant[0] = r->cursor_file[0] = '\0';
+    r->stats.pending = r->pass_pending;
 }
 
-static void tick(uv_timer_t *t)
+static void tick(struct dispatch_timer *t, bool leading)
 {
     struct recognizer *r = t->data;
     uint64_t now;
-    if (r->stopping || !repl_is_leader(r->repl) || !archive_cluster_initialized(r->a)) {
+    if (!leading) {
         r->stats.pending = 0;
         return;
     }
@@ -554,9 +486,7 @@ static void tick(uv_timer_t *t)
         }
         return;
     }
-    if (r->n_jobs < r->c.concurrency &&
-        (r->rescan || r->a->recognition_added != r->seen_added ||
-         (r->next_due_ms != 0 && now >= r->next_due_ms))) {
+    if (dispatch_scan_wanted(&r->d, r->a->recognition_added, now)) {
         scan(r, now, false);
     }
 }
@@ -568,6 +498,7 @@ int recognizer_start(struct recognizer **out, uv_loop_t *loop,
     struct recognizer *r;
     const char *problem;
     bool has_url = config->url != NULL && config->url[0] != '\0';
+    struct dispatch_config dc = {config->concurrency, http, config->guard, NULL};
     if (config->attempts == 0 || config->concurrency == 0 || config->retry_ms == 0 ||
         config->retry_max_ms < config->retry_ms || config->file_bytes_max == 0) {
         base_err_set(err, "recognizer: attempts, concurrency, retry delays and the file size "
@@ -582,20 +513,23 @@ int recognizer_start(struct recognizer **out, uv_loop_t *loop,
     r->loop = loop;
     r->c = *config;
     r->url = has_url ? xstrdup(config->url) : NULL;
+    r->stats.configured = has_url;
     r->secret = config->secret != NULL && config->secret[0] != '\0' ? xstrdup(config->secret)
                                                                     : NULL;
     r->c.url = NULL;
     r->c.secret = NULL;
     r->a = archive;
     r->repl = repl;
-    r->http = http;
-    r->rescan = true;
-    r->stats.configured = has_url;
-    uv_timer_init(loop, &r->timer);
-    r->timer.data = r;
-    uv_timer_start(&r->timer, tick, TICK_MS, TICK_MS);
+    dc.data = r;
+    dispatch_start(&r->d, loop, &dc, archive, repl, tick);
     *out = r;
     return 0;
+}
+
+void recognizer_get_stats(const struct recognizer *r, struct recognizer_stats *out)
+{
+    *out = r->stats;
+    out->in_flight = r->d.n_jobs;
 }
 
 bool recognizer_configured(const struct recognizer *r)
@@ -603,21 +537,14 @@ bool recognizer_configured(const struct recognizer *r)
     return r != NULL && r->url != NULL;
 }
 
-void recognizer_get_stats(const struct recognizer *r, struct recognizer_stats *out)
-{
-    *out = r->stats;
-    out->in_flight = r->n_jobs;
-}
-
 void recognizer_stop(struct recognizer *r)
 {
-    r->stopping = true;
-    uv_close((uv_handle_t *)&r->timer, NULL);
+    dispatch_stop(&r->d);
 }
 
 void recognizer_free(struct recognizer *r)
 {
-    ASSERT(r->n_jobs == 0);
+    dispatch_close(&r->d);
     if (r->secret != NULL) {
         sodium_memzero(r->secret, strlen(r->secret));
     }

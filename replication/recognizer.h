@@ -61,9 +61,9 @@ int recognizer_start(struct recognizer **out, uv_loop_t *loop,
                      const struct recognizer_config *config, struct archive *archive,
                      struct repl *repl, struct http_client *http,
                      struct base_err *err) WARN_UNUSED;
+void recognizer_get_stats(const struct recognizer *r, struct recognizer_stats *out);
 /* Whether this node has a recognition service configured. */
 bool recognizer_configured(const struct recognizer *r);
-void recognizer_get_stats(const struct recognizer *r, struct recognizer_stats *out);
 /* Stops dispatching. Attempts in flight end when the HTTP client and raft stop; free
  * it with recognizer_free() once the loop has run out. */
 void recognizer_stop(struct recognizer *r);
