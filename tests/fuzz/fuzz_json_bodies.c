@@ -12,7 +12,8 @@
  * number among CB-A, CB-B, CB-C, a missing one; a file id among the files the harness
  * uploaded to CB-A and CB-B at start, an unknown id, garbage), the rest is the body.
  * In the body, $FA1 $FA2 $FA3 $FB1 $FB2 are replaced by the ids of those files, so the
- * fuzzer can name real files of either bill. The node's state carries over between
+ * fuzzer can name real files of either bill, and $FC1 by a file collected at start
+ * (fileCollect) that no bill has yet. The node's state carries over between
  * inputs, as on a real node; after each one its archive must be consistent
  * (fuzz_check_archive()). */
 #include <stdio.h>
@@ -78,12 +79,16 @@ static const struct endpoint ENDPOINTS[] = {
     {"POST", "/kapi/app/bds/getEventCode"},
     {"POST", "/kapi/app/rim/queryCover"},
     {"POST", "/api/v1/files/{F}/link"},
+    /* scanBillSubmit names collected files ($FC1: one the harness collected at start)
+     * or files of bills; logout.do takes the token in its body. */
+    {"POST", "/kapi/app/bds/scanBillSubmit"},
+    {"POST", "/api/logout.do"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};
 static const char *const NAMES[] = {"u1", "o1", "W1", "1", "2", "99", "admin", "%2e%2e"};
-static char files[5][64]; /* FA1 FA2 FA3 FB1 FB2 */
-static const char *const FILE_KEYS[] = {"$FA1", "$FA2", "$FA3", "$FB1", "$FB2"};
+static char files[6][64]; /* FA1 FA2 FA3 FB1 FB2, and FC1: collected, in no bill */
+static const char *const FILE_KEYS[] = {"$FA1", "$FA2", "$FA3", "$FB1", "$FB2", "$FC1"};
 
 static void request(const char *method, const char *path, const char *body, size_t len)
 {
@@ -117,6 +122,21 @@ static void upload(const char *image_no, const char *category, char out[64])
     free(path);
 }
 
+/* Collects a file with the vendor's fileCollect (in no bill yet) and keeps its fileNo. */
+static void collect(char out[64])
+{
+    static const char body[] = "{\"base64\":\"JVBERi0xLjQgZnV6eg==\",\"fileType\":\"invoice\"}";
+    const char *id;
+    request("POST", "/kapi/app/bds/fileCollect", body, strlen(body));
+    id = strstr(fuzz_node_answer(), "\"fileNo\":\"");
+    if (id == NULL) {
+        fprintf(stderr, "fuzz: fileCollect failed: %s\n", fuzz_node_answer());
+        abort();
+    }
+    id += strlen("\"fileNo\":\"");
+    snprintf(out, 64, "%.*s", (int)strcspn(id, "\""), id);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     static const char org[] = "{\"id\":\"o1\",\"name\":\"Org one\"}";
@@ -135,6 +155,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     upload("CB-A", "attachment", files[2]);
     upload("CB-B", "cover", files[3]);
     upload("CB-B", "attachment", files[4]);
+    collect(files[5]);
     return 0;
 }
 

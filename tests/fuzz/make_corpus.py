@@ -506,6 +506,16 @@ JSON = [
 ]
 
 
+# The vendor's scanBillSubmit and logout.do (appended to fuzz_json_bodies.c's endpoints).
+JSON += [
+    ("vendor-submit-collected", 45, 0, '{"scanBillNo":"CB-C","modelType":1,"saveType":"add",'
+     '"isSubmitErp":0,"billType":{"number":"FYBX"},"fileList":[{"fileNo":"$FC1"}]}'),
+    ("vendor-submit-replace", 45, 1, '{"scanBillNo":"CB-B","saveType":"upload",'
+     '"fileList":[{"srcPath":"collect/$FC1/x.pdf"},{"fileNo":"$FA1"}]}'),
+    ("vendor-logout", 46, 0, '{"access_token":"imgarc1.eyJ0IjoiZGVmYXVsdCJ9.x"}'),
+]
+
+
 def seeds_json_bodies():
     for name, ep, param, body in JSON:
         write("json_bodies", name, bytes([ep, param]) + body.encode())
