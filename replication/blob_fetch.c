@@ -44,11 +44,11 @@ static void fetch_done(struct http_client_req *req)
     int64_t offset = 0;
     bool learned = peer_headers_learn(f->repl->auth, f->holder_http, &f->auth, &f->answer,
                                       &offset);
-    if (!ok && f->received == 0 && !f->resent && !f->repl->stopping &&
+    if (!ok && f->received == 0 && f->resent < PEER_AUTH_RESENDS_MAX && !f->repl->stopping &&
         peer_auth_should_resign(req->status != 0 ? req->status : f->refused, learned,
                                 &f->auth, offset)) {
         /* Refused for the time window: sign again with the holder's clock. */
-        f->resent = true;
+        f->resent++;
         free(req->response);
         fetch_send(f);
         return;
@@ -138,7 +138,7 @@ static void fetch_start(struct blob_fetch *f)
 {
     f->holder_http = f->next_http[f->next];
     f->holder = f->next_ids[f->next++];
-    f->resent = false;
+    f->resent = 0;
     snprintf(f->url, sizeof f->url, "http://%s%s", f->holder_http, f->target);
     fetch_send(f);
 }

@@ -43,7 +43,7 @@ struct blob_fetch {
     struct peer_headers auth; /* the signed X-Imgarc-Time and X-Imgarc-Signature lines */
     struct peer_answer answer; /* the answer's clock */
     long refused;              /* the status of an error answer, when one came */
-    bool resent;               /* signed again after a refusal for the time window */
+    unsigned resent;           /* signed again after a refusal for the time window */
     const char *headers[4];
     uint64_t holder;
     const char *holder_http;

@@ -23,6 +23,9 @@ struct source {
     uint64_t moved;
     uint64_t moved_ms;
     bool stalled;
+    /* The start of the answer's body: what the other node said when it refused. */
+    char said[160];
+    size_t said_len;
 };
 
 static uint64_t mono_ms(void)
@@ -96,10 +99,15 @@ static int seek_cb(void *arg, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-static size_t discard_cb(char *data, size_t size, size_t n, void *arg)
+/* Keeps the start of the answer (an error's message), printable bytes only. */
+static size_t keep_cb(char *data, size_t size, size_t n, void *arg)
 {
-    (void)data;
-    (void)arg;
+    struct source *s = arg;
+    for (size_t i = 0; i < size * n && s->said_len + 1 < sizeof s->said; i++) {
+        char c = data[i];
+        s->said[s->said_len++] = c >= 0x20 && c < 0x7f ? c : ' ';
+    }
+    s->said[s->said_len] = '\0';
     return size * n;
 }
 
@@ -153,7 +161,8 @@ static CURLcode send_copy(CURL *h, const struct peer_auth *auth, struct blob_pus
     curl_easy_setopt(h, CURLOPT_READDATA, s);
     curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_cb);
     curl_easy_setopt(h, CURLOPT_SEEKDATA, s);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, answer);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -166,6 +175,8 @@ static CURLcode send_copy(CURL *h, const struct peer_auth *auth, struct blob_pus
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, s);
     s->started_ms = s->moved_ms = mono_ms();
     s->moved = 0;
+    s->said_len = 0;
+    s->said[0] = '\0';
     cc = curl_easy_perform(h);
     p->http_status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &p->http_status);
@@ -200,12 +211,17 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
     snprintf(url, sizeof url, "http://%s%s", p->http, target);
     cc = send_copy(h, auth, p, &s, url, target, size, &sent, &answer);
     learned = peer_headers_learn(auth, p->http, &sent, &answer, &offset);
-    if (peer_auth_should_resign(p->http_status, learned, &sent, offset) && s.read_errno == 0 &&
-        !(p->stop != NULL && atomic_load(p->stop)) && lseek(s.fd, 0, SEEK_SET) == 0) {
-        /* Refused for the time window (nothing was stored): once more, in its time. */
+    /* Refused for the time window (nothing was stored): again, in its time as just
+     * learned (PEER_AUTH_RESENDS_MAX). */
+    for (int resent = 0;
+         resent < PEER_AUTH_RESENDS_MAX && peer_auth_should_resign(p->http_status, learned, &sent,
+                                                                offset) &&
+         s.read_errno == 0 && !(p->stop != NULL && atomic_load(p->stop)) &&
+         lseek(s.fd, 0, SEEK_SET) == 0;
+         resent++) {
         p->bytes = 0;
         cc = send_copy(h, auth, p, &s, url, target, size, &sent, &answer);
-        (void)peer_headers_learn(auth, p->http, &sent, &answer, NULL);
+        learned = peer_headers_learn(auth, p->http, &sent, &answer, &offset);
     }
     close(s.fd);
 
@@ -242,8 +258,9 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
         return BASE_ECORRUPT;
     }
     if (p->http_status != 200 && p->http_status != 201) {
-        snprintf(p->why, sizeof p->why, "node %llu at %.128s answered HTTP %ld",
-                 (unsigned long long)p->target, p->http, p->http_status);
+        snprintf(p->why, sizeof p->why, "node %llu at %.64s answered HTTP %ld%s%.150s",
+                 (unsigned long long)p->target, p->http, p->http_status,
+                 s.said_len > 0 ? ": " : "", s.said);
         return BASE_EIO;
     }
     return 0;

@@ -27,7 +27,7 @@ struct blob_push {
     /* Out. */
     uint64_t bytes; /* sent */
     long http_status;
-    char why[256];
+    char why[320];
 };
 
 /* A reusable connection to the other nodes, per thread. A request on a kept connection

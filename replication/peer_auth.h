@@ -34,7 +34,8 @@
  * receiver's offset (replication/peer_clock.h, attached to the keys); it signs its
  * next calls to that node with its own clock plus the offset, and a call refused 401
  * with an authentic time (the window) is signed again at once with the offset just
- * learned and sent once more. The receiver's check is unchanged: a time within the
+ * learned and sent again (at most PEER_AUTH_RESENDS_MAX times, each only while the
+ * offset moved: a clock that steps while a call is on its way). The receiver's check is unchanged: a time within the
  * window of its own clock. The keys and the clock table are the only state; the rest
  * are pure functions, any thread; the keys are wiped by peer_auth_wipe(). */
 #ifndef IMGARC_REPLICATION_PEER_AUTH_H
@@ -56,7 +57,10 @@
 #define PEER_AUTH_SECRET_MAX 4096
 #define PEER_AUTH_HEX_BYTES 65    /* a signature or digest in hex, with its NUL */
 #define PEER_AUTH_KEY_BYTES 32
-#define PEER_AUTH_KEYS_MAX 2      /* the current key, and the previous one in a rotation */
+#define PEER_AUTH_KEYS_MAX 2
+/* A call refused for the time window is signed again with the offset its answer
+ * carried; again only while that offset keeps moving (a clock stepped meanwhile). */
+#define PEER_AUTH_RESENDS_MAX 2      /* the current key, and the previous one in a rotation */
 
 struct peer_auth {
     uint8_t keys[PEER_AUTH_KEYS_MAX][PEER_AUTH_KEY_BYTES]; /* [0] signs; all verify */
@@ -154,7 +158,7 @@ bool peer_headers_learn(const struct peer_auth *a, const char *peer,
                         const struct peer_headers *sent, const struct peer_answer *ans,
                         int64_t *offset_ms);
 /* Whether a call refused with @status whose answer @learn_ok (peer_headers_learn)
- * should be signed again and sent once more: a 401 with an authentic time that moved
+ * should be signed again and sent again: a 401 with an authentic time that moved
  * the offset, i.e. a refusal for the time window. */
 bool peer_auth_should_resign(long status, bool learn_ok, const struct peer_headers *sent,
                              int64_t offset_ms);

@@ -22,10 +22,10 @@ static void done(struct http_client_req *req)
     struct peer_call *c = req->data;
     int64_t offset = 0;
     bool learned = peer_headers_learn(c->repl->auth, c->peer, &c->auth, &c->answer, &offset);
-    if (!c->resent && !c->repl->stopping &&
+    if (c->resent < PEER_AUTH_RESENDS_MAX && !c->repl->stopping &&
         peer_auth_should_resign(req->status, learned, &c->auth, offset)) {
         /* Refused for the time window: nothing was done; the offset is known now. */
-        c->resent = true;
+        c->resent++;
         free(c->req.response);
         c->req.response = NULL;
         send_call(c);
@@ -77,7 +77,7 @@ struct peer_call *peer_call_start(struct repl *r, const char *method, const char
 
 void peer_call_cancel(struct peer_call *c, const char *why)
 {
-    c->resent = true; /* no second try after a cancel */
+    c->resent = PEER_AUTH_RESENDS_MAX; /* no further try after a cancel */
     http_client_cancel(&c->req, why);
 }
 

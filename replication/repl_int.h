@@ -47,7 +47,7 @@ struct peer_call {
     const char *target;                 /* in url */
     struct peer_headers auth;
     struct peer_answer answer; /* the answer's clock */
-    bool resent;               /* signed again after a refusal for the time window */
+    unsigned resent;           /* signed again after a refusal for the time window */
     const char *headers[5];
     void *body; /* owned */
 };
