@@ -315,6 +315,12 @@ char *api_link_url(struct api_call *call, const char *file_id, uint64_t *expires
 void api_handle_file_link(struct api_call *call);
 void api_handle_link_content(struct api_call *call);
 
+/* console.c: the web console's embedded files (api/console_assets.h). Whether
+ * @raw_path is one of the console's ("/" or under "/assets/"), and the answer to a
+ * request for it (any method: GET and HEAD serve, others get 405). */
+bool api_console_path(const char *raw_path);
+void api_console_route(struct api *api, struct http_request *req);
+
 /* Frees the api once its server, timers and jobs are all done (server.c). */
 void api_maybe_free(struct api *api);
 

@@ -477,6 +477,10 @@ void api_route(struct api *api, struct http_request *req)
         api_internal_route(api, req);
         return;
     }
+    if (api_console_path(req->raw_path)) {
+        api_console_route(api, req); /* the web console's files (api/console.c) */
+        return;
+    }
     if (api_vendor_path(req->raw_path)) {
         api_vendor_begin(&call); /* every answer in the vendor's envelope, 404 and 405 too */
     }
