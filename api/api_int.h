@@ -86,6 +86,7 @@ struct api_call {
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     uint64_t token_generation;          /* for API_USER: the one its token carries */
     char token_id[33];                  /* for API_USER: its token's id ("" for none) */
+    uint64_t token_expires_ms;          /* for API_CLIENT and API_USER: the token's expiry */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
     /* What the caller may do and see, loaded once when the request is admitted (a
      * user's permissions and grants: api_authenticate() and the router fill it). */
@@ -181,6 +182,7 @@ void api_handle_merge(struct api_call *call);
 void api_handle_batch_match(struct api_call *call);
 void api_handle_split(struct api_call *call);
 void api_handle_token(struct api_call *call);
+void api_handle_auth_me(struct api_call *call);
 void api_handle_cluster(struct api_call *call);
 void api_handle_cluster_join(struct api_call *call);
 void api_handle_cluster_remove(struct api_call *call);
