@@ -140,6 +140,17 @@ void api_handle_create_client(struct api_call *call);
 void api_handle_admin_audit(struct api_call *call);
 void api_handle_login(struct api_call *call);
 void api_handle_create_user(struct api_call *call);
+/* Administration of users, roles and clients (api/users.c, api/clients.c). */
+void api_handle_get_user(struct api_call *call);
+void api_handle_update_user(struct api_call *call);
+void api_handle_delete_user(struct api_call *call);
+void api_handle_reset_password(struct api_call *call);
+void api_handle_change_password(struct api_call *call);
+void api_handle_update_role(struct api_call *call);
+void api_handle_delete_role(struct api_call *call);
+void api_handle_list_clients(struct api_call *call);
+void api_handle_rotate_client_secret(struct api_call *call);
+void api_handle_delete_client(struct api_call *call);
 void api_handle_list_users(struct api_call *call);
 void api_handle_unlock_user(struct api_call *call);
 void api_handle_create_role(struct api_call *call);

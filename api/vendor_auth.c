@@ -2,7 +2,8 @@
  *
  *   POST /api/getAppToken.do  appId (a business-system client's client_id), appSecret
  *        (its client_secret), tenantid (its tenant) -> an app token: a sealed text
- *        "imgapp1." (api/links.c) {"t": tenant, "a": client id, "e": expiry}. It is good
+ *        "imgapp1." (api/links.c) {"t": tenant, "a": client id, "e": expiry, "g": the
+ *        client's token generation (a rotated secret stops it; absent: 0)}. It is good
  *        for login.do only: it is no access token (api/auth.c opens "imgarc1." only).
  *        Wrong secrets are throttled per client id and source address by the login
  *        guard of api/users.c, as wrong passwords are.
@@ -93,7 +94,8 @@ static void throttled(struct api_call *call, uint64_t wait_ms)
  * with the client's. False after answering (and counting a failure against the
  * source). */
 static bool app_credentials_ok(struct api_call *call, const char *app_id, const char *secret,
-                               char tenant[ARCHIVE_ID_MAX + 1], uint64_t guard)
+                               char tenant[ARCHIVE_ID_MAX + 1], uint64_t guard,
+                               uint64_t *generation)
 {
     struct base_err err = {{0}};
     ClientRecord *c = NULL;
@@ -118,6 +120,7 @@ static bool app_credentials_ok(struct api_call *call, const char *app_id, const 
                           c->client_id, tenant);
     } else {
         snprintf(tenant, ARCHIVE_ID_MAX + 1, "%s", c->tenant);
+        *generation = c->token_generation;
         ok = true;
     }
     archive_free_client(c);
@@ -129,11 +132,13 @@ static bool app_credentials_ok(struct api_call *call, const char *app_id, const 
     return ok;
 }
 
-static void issue_app_token(struct api_call *call, const char *app_id, const char *tenant)
+static void issue_app_token(struct api_call *call, const char *app_id, const char *tenant,
+                            uint64_t generation)
 {
     uint64_t ttl = call->api->config.vendor_token_ttl_s;
     uint64_t exp = clock_wall_ms() + ttl * 1000;
-    json_t *p = json_pack("{s:s, s:s, s:I}", "t", tenant, "a", app_id, "e", (json_int_t)exp);
+    json_t *p = json_pack("{s:s, s:s, s:I, s:I}", "t", tenant, "a", app_id, "e", (json_int_t)exp,
+                          "g", (json_int_t)generation);
     char *token = api_seal(call->api, APP_PREFIX, p);
     json_decref(p);
     http_request_add_header(call->req, "Cache-Control", "no-store");
@@ -154,7 +159,7 @@ static void app_token_body(struct http_request *req, int status)
     char app_id[ARCHIVE_ID_MAX + 1], tenant[ARCHIVE_ID_MAX + 1], secret[SECRET_MAX + 1];
     char name[ARCHIVE_ID_MAX + 8];
     json_t *root = auth_body(va, status);
-    uint64_t guard, wait_ms;
+    uint64_t guard, wait_ms, generation = 0;
     secret[0] = '\0';
     if (root == NULL || !api_vendor_need(call, root, "appId", ARCHIVE_ID_MAX, app_id) ||
         !api_vendor_need(call, root, "appSecret", SECRET_MAX, secret) ||
@@ -174,8 +179,8 @@ static void app_token_body(struct http_request *req, int status)
     guard = api_guard_key(call->api, "", name, req->peer);
     if ((wait_ms = api_guard_wait_ms(call->api, guard, clock_wall_ms())) > 0) {
         throttled(call, wait_ms);
-    } else if (app_credentials_ok(call, app_id, secret, tenant, guard)) {
-        issue_app_token(call, app_id, tenant);
+    } else if (app_credentials_ok(call, app_id, secret, tenant, guard, &generation)) {
+        issue_app_token(call, app_id, tenant, generation);
     }
 out:
     sodium_memzero(secret, sizeof secret);
@@ -220,9 +225,15 @@ static bool app_token_ok(struct api_call *call, const char *token,
     } else if (tenant[0] != '\0' && strcmp(t, tenant) != 0) {
         api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
                           "tenantid %.64s is not the tenant of this apptoken", tenant);
-    } else if (archive_get_client(call->api->archive, a, &c, &err) != 0) {
+    } else if (archive_get_client(call->api->archive, a, &c, &err) != 0 ||
+               strcmp(c->tenant, t) != 0) {
         api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
                           "the client %s of this apptoken no longer exists", a);
+    } else if (c->token_generation !=
+               (uint64_t)json_integer_value(json_object_get(p, "g"))) {
+        api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
+                          "the secret of client %s was rotated since this apptoken was issued: "
+                          "get a new one from /api/getAppToken.do", a);
     } else {
         snprintf(client, ARCHIVE_ID_MAX + 1, "%s", a);
         snprintf(tenant, ARCHIVE_ID_MAX + 1, "%s", t);
@@ -249,6 +260,12 @@ static bool login_user(struct api_call *call, const char *username, UserRecord *
     }
     if (rv != 0) {
         api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "user: %s", err.msg);
+        return false;
+    }
+    if ((*u)->disabled) {
+        api_respond_error(call->api, call->req, 403, API_E_ACCOUNT_DISABLED,
+                          "user %s is disabled: a tenant admin can enable it", (*u)->username);
+        archive_free_user(*u);
         return false;
     }
     if ((*u)->locked_until_ms > clock_wall_ms()) {
