@@ -38,8 +38,27 @@ static char *b64url(const uint8_t *bin, size_t len)
     return out;
 }
 
+static char *token_issue(struct api *api, const char *tenant, const char *subject, bool user,
+                         uint64_t generation, uint64_t expires_ms, const char *via,
+                         uint64_t via_generation);
+
 char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
                       uint64_t generation, uint64_t expires_ms)
+{
+    return token_issue(api, tenant, subject, user, generation, expires_ms, NULL, 0);
+}
+
+char *api_token_issue_via(struct api *api, const char *tenant, const char *username,
+                          uint64_t generation, uint64_t expires_ms, const char *client,
+                          uint64_t client_generation)
+{
+    return token_issue(api, tenant, username, true, generation, expires_ms, client,
+                       client_generation);
+}
+
+static char *token_issue(struct api *api, const char *tenant, const char *subject, bool user,
+                         uint64_t generation, uint64_t expires_ms, const char *via,
+                         uint64_t via_generation)
 {
     uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES];
     json_t *o = json_pack("{s:s, s:s, s:I}", "t", tenant, user ? "u" : "c", subject, "e",
@@ -57,6 +76,10 @@ char *api_token_issue(struct api *api, const char *tenant, const char *subject, 
     /* The subject's token generation: a user's or a client's, bumped when its tokens
      * must stop (a lock, a disable, a new password or secret). */
     json_object_set_new(o, "g", json_integer((json_int_t)generation));
+    if (via != NULL) {
+        json_object_set_new(o, "a", json_string(via));
+        json_object_set_new(o, "ag", json_integer((json_int_t)via_generation));
+    }
     char *json = json_dumps(o, JSON_COMPACT);
     char *payload = b64url((const uint8_t *)json, strlen(json));
     char *signed_part = xasprintf(TOKEN_PREFIX "%s", payload);
@@ -116,6 +139,10 @@ static enum api_principal token_check(struct api *api, const char *token,
     snprintf(call->token_id, sizeof call->token_id, "%s",
              json_is_string(json_object_get(o, "j")) ? json_string_value(json_object_get(o, "j"))
                                                      : "");
+    snprintf(call->via_client, sizeof call->via_client, "%s",
+             json_is_string(json_object_get(o, "a")) ? json_string_value(json_object_get(o, "a"))
+                                                     : "");
+    call->via_generation = (uint64_t)json_integer_value(json_object_get(o, "ag"));
     *expires_ms = (uint64_t)exp;
     ok = tenant != NULL && archive_valid_tenant(tenant) &&
          ((client != NULL && archive_valid_tenant(client)) ||
@@ -170,6 +197,31 @@ static bool logged_out(const struct api_call *call, const UserRecord *u)
     return false;
 }
 
+/* A user token logged in through a business system (the vendor's login.do) acts only
+ * while that client exists with the secret it had then: rotating a leaked secret stops
+ * the sessions opened with it too. */
+static bool via_client_current(const struct api_call *call, const char **why)
+{
+    struct base_err err;
+    ClientRecord *c = NULL;
+    bool ok;
+    if (call->via_client[0] == '\0') {
+        return true;
+    }
+    ok = archive_get_client(call->api->archive, call->via_client, &c, &err) == 0 &&
+         strcmp(c->tenant, call->tenant) == 0;
+    if (!ok) {
+        *why = "the business system (client) this access token was logged in through no "
+               "longer exists: log in again";
+    } else if (c->token_generation != call->via_generation) {
+        *why = "the secret of the business system (client) this access token was logged in "
+               "through was rotated since: log in again";
+        ok = false;
+    }
+    archive_free_client(c);
+    return ok;
+}
+
 /* A user token acts only while its user exists, is not locked, and its tokens were not
  * revoked since it was issued (UserRecord.token_generation, bumped by the state machine
  * on every node when the account is locked). */
@@ -191,6 +243,8 @@ static enum api_principal user_token_current(struct api_call *call, const char *
                "or its password or roles changed): log in again";
     } else if (u->locked_until_ms > clock_wall_ms()) {
         *why = "the account of this access token is locked: ask a tenant admin to unlock it";
+    } else if (!via_client_current(call, why)) {
+        /* *why says which */
     } else if (archive_actor_of_user(call->api->archive, call->tenant, u, &call->access,
                                      &err) != 0) {
         *why = "the user record of this access token cannot be read";

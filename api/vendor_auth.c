@@ -8,8 +8,10 @@
  *        Wrong secrets are throttled per client id and source address by the login
  *        guard of api/users.c, as wrong passwords are.
  *   POST /api/login.do  user, apptoken, tenantid, usertype "UserName" -> a user access
- *        token of that tenant's user (api_token_issue(), so the user's roles, grants and
- *        revocation apply, on every node), living --vendor-token-ttl-s.
+ *        token of that tenant's user (api_token_issue_via(), so the user's roles, grants and
+ *        revocation apply, on every node; it names the client too, and stops when the
+ *        client is deleted or its secret rotated), living --vendor-token-ttl-s. A
+ *        disabled user: 403 / 10424.
  *   POST /api/logout.do  access_token -> {}: the token's id is replicated as logged out
  *        (LogoutToken, kept in the user's record until the token would have expired),
  *        so every node refuses it from then on.
@@ -197,7 +199,8 @@ void api_handle_vendor_app_token(struct api_call *call)
 /* Opens the app token, of @tenant when that is not "": its client id into @client, its
  * tenant into @tenant; false after answering. */
 static bool app_token_ok(struct api_call *call, const char *token,
-                         char tenant[ARCHIVE_ID_MAX + 1], char client[ARCHIVE_ID_MAX + 1])
+                         char tenant[ARCHIVE_ID_MAX + 1], char client[ARCHIVE_ID_MAX + 1],
+                         uint64_t *client_generation)
 {
     struct base_err err = {{0}};
     ClientRecord *c = NULL;
@@ -237,6 +240,7 @@ static bool app_token_ok(struct api_call *call, const char *token,
     } else {
         snprintf(client, ARCHIVE_ID_MAX + 1, "%s", a);
         snprintf(tenant, ARCHIVE_ID_MAX + 1, "%s", t);
+        *client_generation = c->token_generation;
         ok = true;
     }
     archive_free_client(c);
@@ -280,12 +284,13 @@ static bool login_user(struct api_call *call, const char *username, UserRecord *
     return true;
 }
 
-static void issue_access_token(struct api_call *call, const UserRecord *u, const char *client)
+static void issue_access_token(struct api_call *call, const UserRecord *u, const char *client,
+                               uint64_t client_generation)
 {
     uint64_t ttl = call->api->config.vendor_token_ttl_s;
     uint64_t exp = clock_wall_ms() + ttl * 1000;
-    char *token = api_token_issue(call->api, call->tenant, u->username, true,
-                                  u->token_generation, exp);
+    char *token = api_token_issue_via(call->api, call->tenant, u->username,
+                                      u->token_generation, exp, client, client_generation);
     http_request_add_header(call->req, "Cache-Control", "no-store");
     api_vendor_respond(call->api, call->req,
                        json_pack("{s:s, s:I, s:I, s:b, s:s, s:s, s:s, s:s}", "access_token",
@@ -305,6 +310,7 @@ static void login_body(struct http_request *req, int status)
     struct api_call *call = &va->call;
     char user[ARCHIVE_ID_MAX + 1], token[API_SEALED_MAX + 1], tenant[ARCHIVE_ID_MAX + 1];
     char type[32], client[ARCHIVE_ID_MAX + 1];
+    uint64_t client_generation = 0;
     json_t *root = auth_body(va, status);
     UserRecord *u;
     token[0] = '\0';
@@ -325,12 +331,12 @@ static void login_body(struct http_request *req, int status)
                           "usertype must be UserName (the default)");
         goto out;
     }
-    if (!app_token_ok(call, token, tenant, client)) {
+    if (!app_token_ok(call, token, tenant, client, &client_generation)) {
         goto out;
     }
     snprintf(call->tenant, sizeof call->tenant, "%s", tenant);
     if (login_user(call, user, &u)) {
-        issue_access_token(call, u, client);
+        issue_access_token(call, u, client, client_generation);
         archive_free_user(u);
     }
 out:

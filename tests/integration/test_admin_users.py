@@ -335,6 +335,24 @@ class AdminUsersTest(NodeTestCase):
                                                   "tenantid": "acme"})
         self.assertStatus(app, 200)
         app_token = app.json["data"]["app_token"]
+        r = self.vendor("/api/login.do", {"user": "clerk", "apptoken": app_token,
+                                          "tenantid": "acme", "usertype": "UserName"})
+        self.assertStatus(r, 200)
+        vh = {"Authorization": "Bearer " + r.json["data"]["access_token"]}
+        self.assertWorks(vh)
+        # A disabled user is not logged in through the vendor surface either.
+        self.assertStatus(self.call("PATCH", "/api/v1/users/clerk?tenant=acme",
+                                    {"disabled": True}), 200)
+        r = self.vendor("/api/login.do", {"user": "clerk", "apptoken": app_token,
+                                          "tenantid": "acme", "usertype": "UserName"})
+        self.assertEqual(r.status, 403, r.body)
+        self.assertEqual(r.json["errorCode"], "10424")
+        self.assertStatus(self.call("PATCH", "/api/v1/users/clerk?tenant=acme",
+                                    {"disabled": False}), 200)
+        r = self.vendor("/api/login.do", {"user": "clerk", "apptoken": app_token,
+                                          "tenantid": "acme", "usertype": "UserName"})
+        self.assertStatus(r, 200)
+        vh = {"Authorization": "Bearer " + r.json["data"]["access_token"]}
         # Rotation: the new secret once; the old one, its tokens and app tokens stop.
         r = self.call("POST", "/api/v1/clients/%s/secret" % cid, headers=ada)
         self.assertStatus(r, 200)
@@ -348,6 +366,8 @@ class AdminUsersTest(NodeTestCase):
                                           "tenantid": "acme", "usertype": "UserName"})
         self.assertEqual(r.status, 401, r.body)
         self.assertIn("rotated", r.json["message"])
+        # The user sessions opened through the client with the old secret stop too.
+        self.assertRefused(vh, "rotated")
         tok = self.client_token(cid, new_secret)
         self.assertStatus(tok, 200)
         ch = {"Authorization": "Bearer " + tok.json["access_token"]}
