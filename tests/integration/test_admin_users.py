@@ -4,9 +4,10 @@ rotate and delete clients. Every change that must stop tokens stops them at once
 every refusal is a 4xx with a message saying what to do. Against a real node."""
 
 import json
+import os
 import unittest
 
-from imgarc_node import NodeTestCase
+from imgarc_node import NodeTestCase, cli_json, run_cli
 
 PW = "correct horse battery"
 
@@ -389,6 +390,74 @@ class AdminUsersTest(NodeTestCase):
         actions = [a for a, _ in self.audit_actions("acme")]
         self.assertIn("client_secret_rotated", actions)
         self.assertIn("client_deleted", actions)
+
+    # ---- the CLI ----
+
+    def test_cli(self):
+        d = self.scratch("cli-admin")
+        pw, pw2, own = (os.path.join(d, n) for n in ("pw", "pw2", "own"))
+        for path, text in ((pw, "cli password 1\n"), (pw2, "cli password 2\n"),
+                           (own, "cli password 2\ncli password 3\n")):
+            with open(path, "w") as f:
+                f.write(text)
+
+        def cli(*args, token=None, code=0):
+            p = run_cli(self.node, *args, token=token)
+            self.assertEqual(p.returncode, code, "imgarc %s: %s %s" % (args, p.stdout, p.stderr))
+            return p
+
+        cli("user", "create", "cora", "--role", "scanner", "--password-file", pw)
+        out = cli("user", "update", "cora", "--name", "Cora M", "--role", "reviewer").stdout
+        self.assertIn("cora: name Cora M, roles reviewer, enabled", out)
+        show = cli("user", "show", "cora").stdout
+        self.assertIn("Cora M", show)
+        self.assertIn("reviewer", show)
+        self.assertIs(cli_json(cli("user", "show", "cora", "--json"))["disabled"], False)
+        self.assertIn("disabled", cli("user", "disable", "cora").stdout)
+        p = cli("login", "cora", "--password-file", pw, code=1)
+        self.assertIn("10424", p.stderr)
+        self.assertIn("enabled", cli("user", "enable", "cora").stdout)
+        out = cli("user", "passwd", "cora", "--password-file", pw2).stdout
+        self.assertIn("password reset", out)
+        cli("login", "cora", "--password-file", pw, code=1)
+        token = cli("login", "cora", "--password-file", pw2).stdout.strip().split("=", 1)[1]
+        out = cli("user", "passwd", "--own", "--password-file", own, token=token).stdout
+        self.assertIn("password changed", out)
+        cli("user", "list", token=token, code=1)  # that token stopped (and is no admin's)
+        cli("login", "cora", "--password-file", pw2, code=1)
+        cli("login", "cora", "--password-file", own, code=1)  # two lines: not a password
+        with open(pw, "w") as f:
+            f.write("cli password 3\n")
+        cli("login", "cora", "--password-file", pw)
+        cli("user", "passwd", "--own", "cora", code=2)  # no USERNAME with --own
+        cli("user", "update", "cora", code=2)  # nothing to change
+        # Roles.
+        cli("role", "create", "clerk", "--permission", "read")
+        self.assertIn("permissions now read,capture",
+                      cli("role", "update", "clerk", "--permission", "read", "--permission",
+                          "capture").stdout)
+        cli("user", "update", "cora", "--role", "clerk")
+        p = cli("role", "delete", "clerk", code=1)
+        self.assertIn("11027", p.stderr)
+        self.assertIn("cora", p.stderr)
+        self.assertIn("deleted", cli("user", "delete", "cora").stdout)
+        self.assertIn("role deleted", cli("role", "delete", "clerk").stdout)
+        cli("user", "show", "cora", code=1)
+        # Clients.
+        created = cli_json(cli("client", "create", "Ledger", "--json"))
+        cid = created["client_id"]
+        listed = cli("client", "list").stdout
+        self.assertIn(cid, listed)
+        self.assertIn("Ledger", listed)
+        self.assertNotIn(created["client_secret"], listed)
+        p = cli("client", "rotate", cid)
+        self.assertIn("client_secret", p.stdout)
+        self.assertIn("shown only this once", p.stderr)
+        self.assertNotIn(created["client_secret"], p.stdout)
+        self.assertIn("client deleted", cli("client", "delete", cid).stdout)
+        p = cli("client", "delete", cid, code=1)
+        self.assertIn("11028", p.stderr)
+        self.assertIn("rotate", cli("client", "--help").stdout)
 
 
 if __name__ == "__main__":
