@@ -54,6 +54,8 @@ struct user_call {
     uint64_t guard;   /* login: the throttling key of username and source */
     bool ok;
     void (*hashed)(struct user_call *uc);
+    struct repl_wait wait; /* /auth/password: until this node applied the change */
+    uint64_t index;
 };
 
 static struct user_call *user_call_new(const struct api_call *call)
@@ -62,6 +64,7 @@ static struct user_call *user_call_new(const struct api_call *call)
     uc->call = *call;
     uc->prop.data = uc;
     uc->work.data = uc;
+    uc->wait.data = uc;
     call->req->data = uc;
     return uc;
 }
@@ -908,15 +911,53 @@ void api_handle_delete_user(struct api_call *call)
 
 /* ---- Passwords: an admin's reset, and one's own change ---- */
 
+/* One's own new password is applied here: a token under the new generation, so the
+ * session that changed it goes on (the others stopped). Without one (this node did not
+ * apply the change in time), the caller logs in again. */
+static void own_password_applied(struct repl_wait *w, int status)
+{
+    struct user_call *uc = w->data;
+    struct api *api = uc->call.api;
+    struct base_err err = {{0}};
+    UserRecord *now = NULL;
+    json_t *ans = json_pack("{s:s, s:b, s:I}", "username", uc->user->username,
+                            "tokens_revoked", 1, "index", (json_int_t)uc->index);
+    if (status == 0 &&
+        archive_get_user(api->archive, uc->call.tenant, uc->user->username, &now, &err) == 0 &&
+        !now->disabled) {
+        char *token = api_token_issue(api, uc->call.tenant, now->username, true,
+                                      now->token_generation,
+                                      clock_wall_ms() + api->config.token_ttl_s * 1000);
+        json_object_set_new(ans, "access_token", json_string(token));
+        json_object_set_new(ans, "token_type", json_string("Bearer"));
+        json_object_set_new(ans, "tenant", json_string(uc->call.tenant));
+        json_object_set_new(ans, "expires_in", json_integer((json_int_t)api->config.token_ttl_s));
+        sodium_memzero(token, strlen(token));
+        free(token);
+    }
+    archive_free_user(now);
+    http_request_add_header(uc->call.req, "Cache-Control", "no-store");
+    api_respond_json(api, uc->call.req, 200, ans);
+    user_call_free(uc);
+}
+
 static void password_set(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    if (!answered_failure(uc, status, res)) {
-        /* Every token of the user stops, the caller's own too: log in again. */
-        api_respond_json(uc->call.api, uc->call.req, 200,
-                         json_pack("{s:s, s:b, s:I}", "username", uc->user->username,
-                                   "tokens_revoked", 1, "index", (json_int_t)res->index));
+    if (answered_failure(uc, status, res)) {
+        user_call_free(uc);
+        return;
     }
+    if (uc->call.param[0] == '\0') { /* one's own (/auth/password) */
+        uc->index = res->index;
+        repl_wait_applied(uc->call.api->repl, &uc->wait, res->index, 5000,
+                          own_password_applied);
+        return;
+    }
+    /* An admin's reset: every token of the user stops. */
+    api_respond_json(uc->call.api, uc->call.req, 200,
+                     json_pack("{s:s, s:b, s:I}", "username", uc->user->username,
+                               "tokens_revoked", 1, "index", (json_int_t)res->index));
     user_call_free(uc);
 }
 

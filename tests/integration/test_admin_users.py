@@ -191,8 +191,12 @@ class AdminUsersTest(NodeTestCase):
                       headers=h)
         self.assertStatus(r, 200)
         self.assertIs(r.json["tokens_revoked"], True)
+        self.assertEqual(r.header("cache-control"), "no-store")
         self.assertRefused(h, "revoked")
         self.assertRefused(other, "revoked")
+        # The answer carries a token under the new generation: this session goes on.
+        self.assertEqual(r.json["token_type"], "Bearer")
+        self.assertWorks({"Authorization": "Bearer " + r.json["access_token"]})
         self.assertError(self.login("olga"), 401, 10401, "unauthorized")
         self.assertWorks(self.bearer("olga", "brand new 1"))
         self.assertIn(("password_changed", {"username": "olga"}), self.audit_actions())
@@ -421,9 +425,15 @@ class AdminUsersTest(NodeTestCase):
         self.assertIn("password reset", out)
         cli("login", "cora", "--password-file", pw, code=1)
         token = cli("login", "cora", "--password-file", pw2).stdout.strip().split("=", 1)[1]
-        out = cli("user", "passwd", "--own", "--password-file", own, token=token).stdout
-        self.assertIn("password changed", out)
-        cli("user", "list", token=token, code=1)  # that token stopped (and is no admin's)
+        p = cli("user", "passwd", "--own", "--password-file", own, token=token)
+        self.assertIn("password changed", p.stderr)
+        self.assertTrue(p.stdout.startswith("export IMGARC_TOKEN="), p.stdout)
+        new_token = p.stdout.strip().split("=", 1)[1]
+        self.assertNotEqual(new_token, token)
+        p = cli("user", "list", token=token, code=1)  # that token stopped
+        self.assertIn("revoked", p.stderr)
+        p = cli("user", "list", token=new_token, code=1)  # the new one works: no admin
+        self.assertIn("10403", p.stderr)
         cli("login", "cora", "--password-file", pw2, code=1)
         cli("login", "cora", "--password-file", own, code=1)  # two lines: not a password
         with open(pw, "w") as f:

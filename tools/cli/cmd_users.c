@@ -668,11 +668,18 @@ static int user_passwd(struct cli *cli, int argc, char **argv)
     sodium_memzero(password, sizeof password);
     if (rv == 0 && cli->json) {
         print_json(ans, false);
+    } else if (rv == 0 && own && jstr(ans, "access_token")[0] != '\0') {
+        /* A token under the new password replaces the one used: eval the line. */
+        fprintf(stderr, "imgarc: password changed; every other session of yours stopped\n");
+        rv = print_login(jstr(ans, "username"), ans);
     } else if (rv == 0) {
         put_text(jstr(ans, "username"));
         printf(": password %s; every token of the user stopped: it logs in again (index "
                "%lld)\n", own ? "changed" : "reset, wrong passwords and lock cleared",
                jint(ans, "index"));
+    }
+    if (ans != NULL) {
+        wipe_member(ans, "access_token");
     }
     json_decref(body);
     json_decref(ans);

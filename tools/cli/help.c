@@ -366,7 +366,7 @@ static const char user_help[] =
     "         --password-file FILE or of stdin; wrong passwords and the lock are cleared.\n"
     "         With --own, your own password: the current one, then the new one, one per\n"
     "         line (wrong current ones count as failed logins). Either way every token of\n"
-    "         the user stops: log in again.\n"
+    "         the user stops; --own prints export IMGARC_TOKEN=... with a new one.\n"
     "delete   a leaver: the user goes and its tokens stop; the audit log keeps its\n"
     "         history. A tenant is never left without an enabled admin (update, disable\n"
     "         and delete refuse that: 409 last_admin).\n"
