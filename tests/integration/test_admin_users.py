@@ -418,6 +418,8 @@ class AdminUsersTest(NodeTestCase):
         self.assertIn("reviewer", show)
         self.assertIs(cli_json(cli("user", "show", "cora", "--json"))["disabled"], False)
         self.assertIn("disabled", cli("user", "disable", "cora").stdout)
+        line = [l for l in cli("user", "list").stdout.splitlines() if l.startswith("cora ")]
+        self.assertTrue(line[0].endswith("Cora M  (disabled)"), line)
         p = cli("login", "cora", "--password-file", pw, code=1)
         self.assertIn("10424", p.stderr)
         self.assertIn("enabled", cli("user", "enable", "cora").stdout)

@@ -299,6 +299,7 @@ static void print_users(const json_t *ans)
         put_cell(jstr(u, "locked_until"), 24);
         put_cell(jstr(u, "created"), 24);
         put_text(jstr(u, "name"));
+        fputs(jbool(u, "disabled") ? "  (disabled)" : "", stdout);
         putchar('\n');
         free(list);
     }
