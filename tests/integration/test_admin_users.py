@@ -117,7 +117,13 @@ class AdminUsersTest(NodeTestCase):
         for method, path, body in (("GET", "/api/v1/users/ann", None),
                                    ("PATCH", "/api/v1/users/ann", {"name": "x"}),
                                    ("DELETE", "/api/v1/users/ann", None),
-                                   ("POST", "/api/v1/users/ann/password", {"password": PW})):
+                                   ("POST", "/api/v1/users/ann/password", {"password": PW}),
+                                   ("PATCH", "/api/v1/roles/x", {"permissions": ["read"]}),
+                                   ("DELETE", "/api/v1/roles/x", None),
+                                   ("GET", "/api/v1/clients", None),
+                                   ("POST", "/api/v1/clients", {"name": "x"}),
+                                   ("POST", "/api/v1/clients/c1/secret", None),
+                                   ("DELETE", "/api/v1/clients/c1", None)):
             with self.subTest(path=path, method=method):
                 r = self.call(method, path, body, headers=sam)
                 self.assertError(r, 403, 10403, "forbidden")
@@ -316,6 +322,15 @@ class AdminUsersTest(NodeTestCase):
         r = self.call("POST", "/api/v1/clients", {"name": "ERP", "tenant": "default"},
                       headers=ada)
         self.assertError(r, 403, 10403, "forbidden")
+        # A tenant admin administers its own tenant only.
+        for method, path, body in (("GET", "/api/v1/clients?tenant=default", None),
+                                   ("PATCH", "/api/v1/users/ann?tenant=default",
+                                    {"disabled": True}),
+                                   ("DELETE", "/api/v1/users/ann?tenant=default", None)):
+            with self.subTest(method=method, path=path):
+                r = self.call(method, path, body, headers=ada)
+                self.assertError(r, 403, 10403, "forbidden")
+                self.assertIn("acme", r.json["message"])
         r = self.call("GET", "/api/v1/clients", headers=ada)
         self.assertStatus(r, 200)
         self.assertEqual(r.json["tenant"], "acme")
@@ -470,6 +485,39 @@ class AdminUsersTest(NodeTestCase):
         p = cli("client", "delete", cid, code=1)
         self.assertIn("11028", p.stderr)
         self.assertIn("rotate", cli("client", "--help").stdout)
+
+
+class OwnPasswordBrakeTest(NodeTestCase):
+    """Wrong current passwords on POST /api/v1/auth/password meet the per-source brake
+    of login before the account lock."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = cls.start_class_node("admin-brake", args=["--login-source-failures", "2"])
+
+    def test_wrong_old_passwords_are_braked(self):
+        r = self.node.post("/api/v1/users", body=json.dumps(
+            {"username": "bea", "password": PW, "roles": ["scanner"]}).encode())
+        self.assertStatus(r, 201)
+        r = self.node.request("POST", "/api/v1/auth/login", auth=False, body=json.dumps(
+            {"username": "bea", "password": PW}).encode())
+        self.assertStatus(r, 200)
+        h = {"Authorization": "Bearer " + r.json["access_token"]}
+        body = json.dumps({"old": "not it", "new": "brand new 1"}).encode()
+        for _ in range(2):
+            r = self.node.request("POST", "/api/v1/auth/password", body=body, headers=h,
+                                  auth=False)
+            self.assertError(r, 403, 10403, "forbidden")
+        # Even the right one waits now: the brake does not tell passwords apart.
+        r = self.node.request("POST", "/api/v1/auth/password", headers=h, auth=False,
+                              body=json.dumps({"old": PW, "new": "brand new 1"}).encode())
+        self.assertError(r, 429, 10429, "too_many_requests")
+        self.assertGreater(int(r.header("retry-after")), 0)
+        # Login of that username from this address is braked the same way.
+        r = self.node.request("POST", "/api/v1/auth/login", auth=False, body=json.dumps(
+            {"username": "bea", "password": PW}).encode())
+        self.assertError(r, 429, 10429, "too_many_requests")
+        self.assertEqual(self.node.get("/api/v1/users/bea").json["failures"], 2)
 
 
 if __name__ == "__main__":
