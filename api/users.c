@@ -1,5 +1,9 @@
 /* Users of a tenant: creation with an Argon2id password hash, login with throttling,
- * unlock, and custom roles.
+ * unlock, and custom roles; reading one user, editing, disabling and deleting users,
+ * an admin's password reset and a user's own change (the old password checked like a
+ * login), editing and deleting custom roles. What must end sessions (new roles,
+ * disabling, a new password, deletion) is decided by the state machine
+ * (archive/apply_users.c), which bumps the user's token generation on every node.
  *
  * Argon2id (libsodium crypto_pwhash_str, 2 passes over 19 MiB: OWASP's setting) costs
  * tens of milliseconds and 19 MiB per hash, so hashing and verifying run on the worker
