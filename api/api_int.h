@@ -96,6 +96,10 @@ struct api_call {
     /* A call of the vendor-compatible surface (api/vendor.c): answers in the vendor's
      * envelope, and takes its token from ?access_token= too. */
     bool vendor;
+    /* for API_USER: the client its token was logged in through ("" for none: the native
+     * login) and that client's generation then (api_token_issue_via()). */
+    char via_client[ARCHIVE_ID_MAX + 1];
+    uint64_t via_generation;
 };
 
 /* Responses: every one carries X-Imgarc-Index. @body is stolen (decref'd). */
@@ -141,6 +145,17 @@ void api_handle_create_client(struct api_call *call);
 void api_handle_admin_audit(struct api_call *call);
 void api_handle_login(struct api_call *call);
 void api_handle_create_user(struct api_call *call);
+/* Administration of users, roles and clients (api/users.c, api/clients.c). */
+void api_handle_get_user(struct api_call *call);
+void api_handle_update_user(struct api_call *call);
+void api_handle_delete_user(struct api_call *call);
+void api_handle_reset_password(struct api_call *call);
+void api_handle_change_password(struct api_call *call);
+void api_handle_update_role(struct api_call *call);
+void api_handle_delete_role(struct api_call *call);
+void api_handle_list_clients(struct api_call *call);
+void api_handle_rotate_client_secret(struct api_call *call);
+void api_handle_delete_client(struct api_call *call);
 void api_handle_list_users(struct api_call *call);
 void api_handle_unlock_user(struct api_call *call);
 void api_handle_create_role(struct api_call *call);
@@ -227,6 +242,12 @@ bool api_load_bill(struct api_call *call, BillRecord **bill);
  * @subject, of @tenant; a user token carries the record's @generation (revocation). */
 char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
                       uint64_t generation, uint64_t expires_ms);
+/* A user token logged in through business-system client @client (the vendor's
+ * login.do) while the client's token generation was @client_generation: it stops
+ * when the client is deleted or its secret rotated, as well as with the user's. */
+char *api_token_issue_via(struct api *api, const char *tenant, const char *username,
+                          uint64_t generation, uint64_t expires_ms, const char *client,
+                          uint64_t client_generation);
 
 /* vendor.c: the vendor-compatible surface (docs/integrators.md). */
 /* Whether @raw_path is one of the vendor's (/kapi/... or /api/<name>.do): its errors,

@@ -4,7 +4,8 @@
  *   - the operator token (--bootstrap-token): acts for any tenant, named by ?tenant=;
  *   - access tokens issued to a tenant's business-system client by
  *     POST /api/v1/auth/token: "imgarc1.<payload>.<mac>", where payload is base64url
- *     JSON {"t": tenant, "c": client id, "e": expiry ms} and mac its HMAC-SHA-256 under
+ *     JSON {"t": tenant, "c": client id, "e": expiry ms, "g": the client's token
+ *     generation (absent in tokens of older nodes: 0)} and mac its HMAC-SHA-256 under
  *     the cluster's token key. The key is chosen once, when the cluster is created, and
  *     replicated (InitCluster), so every node checks every token locally, with no
  *     session state. A token acts for its tenant only. A user's token (POST
@@ -37,8 +38,27 @@ static char *b64url(const uint8_t *bin, size_t len)
     return out;
 }
 
+static char *token_issue(struct api *api, const char *tenant, const char *subject, bool user,
+                         uint64_t generation, uint64_t expires_ms, const char *via,
+                         uint64_t via_generation);
+
 char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
                       uint64_t generation, uint64_t expires_ms)
+{
+    return token_issue(api, tenant, subject, user, generation, expires_ms, NULL, 0);
+}
+
+char *api_token_issue_via(struct api *api, const char *tenant, const char *username,
+                          uint64_t generation, uint64_t expires_ms, const char *client,
+                          uint64_t client_generation)
+{
+    return token_issue(api, tenant, username, true, generation, expires_ms, client,
+                       client_generation);
+}
+
+static char *token_issue(struct api *api, const char *tenant, const char *subject, bool user,
+                         uint64_t generation, uint64_t expires_ms, const char *via,
+                         uint64_t via_generation)
 {
     uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES];
     json_t *o = json_pack("{s:s, s:s, s:I}", "t", tenant, user ? "u" : "c", subject, "e",
@@ -51,8 +71,14 @@ char *api_token_issue(struct api *api, const char *tenant, const char *subject, 
         for (size_t i = 0; i < sizeof id; i++) {
             snprintf(hex + 2 * i, 3, "%02x", id[i]);
         }
-        json_object_set_new(o, "g", json_integer((json_int_t)generation));
         json_object_set_new(o, "j", json_string(hex));
+    }
+    /* The subject's token generation: a user's or a client's, bumped when its tokens
+     * must stop (a lock, a disable, a new password or secret). */
+    json_object_set_new(o, "g", json_integer((json_int_t)generation));
+    if (via != NULL) {
+        json_object_set_new(o, "a", json_string(via));
+        json_object_set_new(o, "ag", json_integer((json_int_t)via_generation));
     }
     char *json = json_dumps(o, JSON_COMPACT);
     char *payload = b64url((const uint8_t *)json, strlen(json));
@@ -113,6 +139,10 @@ static enum api_principal token_check(struct api *api, const char *token,
     snprintf(call->token_id, sizeof call->token_id, "%s",
              json_is_string(json_object_get(o, "j")) ? json_string_value(json_object_get(o, "j"))
                                                      : "");
+    snprintf(call->via_client, sizeof call->via_client, "%s",
+             json_is_string(json_object_get(o, "a")) ? json_string_value(json_object_get(o, "a"))
+                                                     : "");
+    call->via_generation = (uint64_t)json_integer_value(json_object_get(o, "ag"));
     *expires_ms = (uint64_t)exp;
     ok = tenant != NULL && archive_valid_tenant(tenant) &&
          ((client != NULL && archive_valid_tenant(client)) ||
@@ -166,6 +196,31 @@ static bool logged_out(const struct api_call *call, const UserRecord *u)
     return false;
 }
 
+/* A user token logged in through a business system (the vendor's login.do) acts only
+ * while that client exists with the secret it had then: rotating a leaked secret stops
+ * the sessions opened with it too. */
+static bool via_client_current(const struct api_call *call, const char **why)
+{
+    struct base_err err;
+    ClientRecord *c = NULL;
+    bool ok;
+    if (call->via_client[0] == '\0') {
+        return true;
+    }
+    ok = archive_get_client(call->api->archive, call->via_client, &c, &err) == 0 &&
+         strcmp(c->tenant, call->tenant) == 0;
+    if (!ok) {
+        *why = "the business system (client) this access token was logged in through no "
+               "longer exists: log in again";
+    } else if (c->token_generation != call->via_generation) {
+        *why = "the secret of the business system (client) this access token was logged in "
+               "through was rotated since: log in again";
+        ok = false;
+    }
+    archive_free_client(c);
+    return ok;
+}
+
 /* A user token acts only while its user exists, is not locked, and its tokens were not
  * revoked since it was issued (UserRecord.token_generation, bumped by the state machine
  * on every node when the account is locked). */
@@ -180,11 +235,15 @@ static enum api_principal user_token_current(struct api_call *call, const char *
     }
     if (logged_out(call, u)) {
         *why = "this access token was logged out (/api/logout.do): log in again";
+    } else if (u->disabled) {
+        *why = "the account of this access token is disabled: ask a tenant admin to enable it";
     } else if (u->token_generation != call->token_generation) {
-        *why = "this access token was revoked (the account was locked since it was issued): "
-               "log in again";
+        *why = "this access token was revoked (since it was issued the account was locked, "
+               "or its password or roles changed): log in again";
     } else if (u->locked_until_ms > clock_wall_ms()) {
         *why = "the account of this access token is locked: ask a tenant admin to unlock it";
+    } else if (!via_client_current(call, why)) {
+        /* *why says which */
     } else if (archive_actor_of_user(call->api->archive, call->tenant, u, &call->access,
                                      &err) != 0) {
         *why = "the user record of this access token cannot be read";
@@ -254,9 +313,19 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
     default:
         break;
     }
-    /* A client removed since the token was issued no longer acts. */
-    if (archive_get_client(call->api->archive, call->client_id, &client, &err) != 0) {
+    /* A client removed since the token was issued no longer acts, nor a token issued
+     * before its secret was rotated (tokens of older nodes carry no generation: 0, the
+     * generation of a client never rotated, so they live until they expire). */
+    if (archive_get_client(call->api->archive, call->client_id, &client, &err) != 0 ||
+        strcmp(client->tenant, call->tenant) != 0) {
+        archive_free_client(client);
         *why = "the client of this access token no longer exists";
+        return API_ANONYMOUS;
+    }
+    if (client->token_generation != call->token_generation) {
+        archive_free_client(client);
+        *why = "the client's secret was rotated since this access token was issued: get a "
+               "new one from POST /api/v1/auth/token with the new secret";
         return API_ANONYMOUS;
     }
     archive_free_client(client);
@@ -337,6 +406,14 @@ static void client_body(struct http_request *req, int status)
         api_op_free(op);
         return;
     }
+    if (tenant != NULL && op->call.principal != API_OPERATOR &&
+        strcmp(tenant, op->call.tenant) != 0) {
+        api_respond_error(op->call.api, req, 403, API_E_FORBIDDEN,
+                          "%s creates clients of tenant %s only", op->call.actor,
+                          op->call.tenant);
+        api_op_free(op);
+        return;
+    }
     if (tenant != NULL) {
         snprintf(op->call.tenant, sizeof op->call.tenant, "%s", tenant);
     }
@@ -365,8 +442,8 @@ bool api_client_secret_matches(const ClientRecord *c, const char *secret)
 static void issue_token(struct api_call *call, const ClientRecord *c)
 {
     uint64_t ttl_s = call->api->config.token_ttl_s;
-    char *token = api_token_issue(call->api, c->tenant, c->client_id, false, 0,
-                                  clock_wall_ms() + ttl_s * 1000);
+    char *token = api_token_issue(call->api, c->tenant, c->client_id, false,
+                                  c->token_generation, clock_wall_ms() + ttl_s * 1000);
     http_request_add_header(call->req, "Cache-Control", "no-store");
     api_respond_json(call->api, call->req, 200,
                      json_pack("{s:s, s:s, s:I, s:s}", "access_token", token, "token_type",

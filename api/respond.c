@@ -92,6 +92,9 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_MATCH_LOCKED, 409, API_E_MATCH_LOCKED},
         {ARCHIVE_R_NODE_NOT_FOUND, 404, API_E_NODE_NOT_FOUND},
         {ARCHIVE_R_FBILL_CONFLICT, 409, API_E_FBILL_ID_CONFLICT},
+        {ARCHIVE_R_LAST_ADMIN, 409, API_E_LAST_ADMIN},
+        {ARCHIVE_R_ROLE_IN_USE, 409, API_E_ROLE_IN_USE},
+        {ARCHIVE_R_CLIENT_NOT_FOUND, 404, API_E_CLIENT_NOT_FOUND},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {

@@ -49,7 +49,7 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/tenants/*/usage", AUTH_TENANT_READ, api_handle_usage, PERM_READ},
     {HTTP_M_POST, "/api/v1/licenses", AUTH_OPERATOR, api_handle_install_license, 0},
     {HTTP_M_GET, "/api/v1/licenses", AUTH_TENANT_READ, api_handle_show_license, PERM_READ},
-    {HTTP_M_POST, "/api/v1/clients", AUTH_OPERATOR, api_handle_create_client, 0},
+    {HTTP_M_POST, "/api/v1/clients", AUTH_TOKEN, api_handle_create_client, PERM_ADMIN},
     {HTTP_M_GET, "/api/v1/audit", AUTH_TENANT_READ, api_handle_admin_audit, PERM_ADMIN},
     {HTTP_M_POST, "/api/v1/auth/token", AUTH_NONE, api_handle_token, 0},
     {HTTP_M_POST, "/api/v1/auth/login", AUTH_NONE, api_handle_login, 0},
@@ -128,6 +128,19 @@ static const struct route routes[] = {
      PERM_CAPTURE},
     {HTTP_M_POST, "/kapi/app/bds/scanBillSubmit", AUTH_TOKEN,
      api_handle_vendor_scan_bill_submit, PERM_CAPTURE},
+    /* Administration of users, roles and clients (api/users.c, api/clients.c). */
+    {HTTP_M_GET, "/api/v1/users/*", AUTH_TOKEN, api_handle_get_user, PERM_ADMIN},
+    {HTTP_M_PATCH, "/api/v1/users/*", AUTH_TOKEN, api_handle_update_user, PERM_ADMIN},
+    {HTTP_M_DELETE, "/api/v1/users/*", AUTH_TOKEN, api_handle_delete_user, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/users/*/password", AUTH_TOKEN, api_handle_reset_password,
+     PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/auth/password", AUTH_TOKEN, api_handle_change_password, 0},
+    {HTTP_M_PATCH, "/api/v1/roles/*", AUTH_TOKEN, api_handle_update_role, PERM_ADMIN},
+    {HTTP_M_DELETE, "/api/v1/roles/*", AUTH_TOKEN, api_handle_delete_role, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/clients", AUTH_TOKEN, api_handle_list_clients, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/clients/*/secret", AUTH_TOKEN, api_handle_rotate_client_secret,
+     PERM_ADMIN},
+    {HTTP_M_DELETE, "/api/v1/clients/*", AUTH_TOKEN, api_handle_delete_client, PERM_ADMIN},
 };
 
 static const char *method_name(enum http_method m)

@@ -1,5 +1,9 @@
 /* Users of a tenant: creation with an Argon2id password hash, login with throttling,
- * unlock, and custom roles.
+ * unlock, and custom roles; reading one user, editing, disabling and deleting users,
+ * an admin's password reset and a user's own change (the old password checked like a
+ * login), editing and deleting custom roles. What must end sessions (new roles,
+ * disabling, a new password, deletion) is decided by the state machine
+ * (archive/apply_users.c), which bumps the user's token generation on every node.
  *
  * Argon2id (libsodium crypto_pwhash_str, 2 passes over 19 MiB: OWASP's setting) costs
  * tens of milliseconds and 19 MiB per hash, so hashing and verifying run on the worker
@@ -47,12 +51,15 @@ struct user_call {
     struct user_call *next; /* waiting for a hashing slot */
     json_t *body;
     char password[PASSWORD_MAX + 1];
+    char new_password[PASSWORD_MAX + 1]; /* /auth/password: hashed once the old checks */
     char hash[crypto_pwhash_STRBYTES];
     UserRecord *user; /* login: the user being checked */
     bool verify;      /* login: check @password against user->password_hash */
     uint64_t guard;   /* login: the throttling key of username and source */
     bool ok;
     void (*hashed)(struct user_call *uc);
+    struct repl_wait wait; /* /auth/password: until this node applied the change */
+    uint64_t index;
 };
 
 static struct user_call *user_call_new(const struct api_call *call)
@@ -61,6 +68,7 @@ static struct user_call *user_call_new(const struct api_call *call)
     uc->call = *call;
     uc->prop.data = uc;
     uc->work.data = uc;
+    uc->wait.data = uc;
     call->req->data = uc;
     return uc;
 }
@@ -68,6 +76,7 @@ static struct user_call *user_call_new(const struct api_call *call)
 static void user_call_free(struct user_call *uc)
 {
     sodium_memzero(uc->password, sizeof uc->password);
+    sodium_memzero(uc->new_password, sizeof uc->new_password);
     json_decref(uc->body);
     archive_free_user(uc->user);
     free(uc);
@@ -303,16 +312,26 @@ void api_handle_create_user(struct api_call *call)
 
 /* ---- GET /api/v1/users, roles ---- */
 
-static void list_user(const UserRecord *u, void *arg)
+static json_t *user_json(const UserRecord *u)
 {
     uint64_t now = clock_wall_ms();
-    json_array_append_new(
-        arg, json_pack("{s:s, s:s, s:o, s:i, s:o, s:o}", "username", u->username, "name",
-                       u->name, "roles", strings_json(u->roles, u->n_roles), "failures",
-                       (int)u->failures, "locked_until",
-                       u->locked_until_ms > now ? api_time_json(u->locked_until_ms)
-                                                : json_null(),
-                       "created", api_time_json(u->created_ms)));
+    json_t *grants = json_array();
+    for (size_t i = 0; i < u->n_grants; i++) {
+        json_array_append_new(grants, json_pack("{s:s, s:b}", "org", u->grants[i]->org,
+                                                "include_children",
+                                                u->grants[i]->include_children));
+    }
+    return json_pack("{s:s, s:s, s:o, s:i, s:o, s:o, s:b, s:o}", "username", u->username,
+                     "name", u->name, "roles", strings_json(u->roles, u->n_roles), "failures",
+                     (int)u->failures, "locked_until",
+                     u->locked_until_ms > now ? api_time_json(u->locked_until_ms) : json_null(),
+                     "created", api_time_json(u->created_ms), "disabled", u->disabled, "grants",
+                     grants);
+}
+
+static void list_user(const UserRecord *u, void *arg)
+{
+    json_array_append_new(arg, user_json(u));
 }
 
 void api_handle_list_users(struct api_call *call)
@@ -620,6 +639,13 @@ static void login_good(struct user_call *uc)
     archive_free_user(uc->user);
     uc->user = now_user;
     guard_passed(api, uc->guard, clock_wall_ms());
+    if (uc->user->disabled) {
+        api_respond_error(api, uc->call.req, 403, API_E_ACCOUNT_DISABLED,
+                          "user %s is disabled: ask a tenant admin to enable it",
+                          uc->user->username);
+        user_call_free(uc);
+        return;
+    }
     if (uc->user->locked_until_ms > clock_wall_ms()) {
         respond_locked(uc, uc->user->locked_until_ms);
         user_call_free(uc);
@@ -740,4 +766,449 @@ void api_handle_login(struct api_call *call)
 {
     user_call_new(call);
     http_request_buffer_body(call->req, USER_BODY_MAX, login_body);
+}
+
+/* ---- Editing users (G3) ---- */
+
+/* Loads the user the path names into uc->user; false after answering 404. */
+static bool path_user(struct user_call *uc)
+{
+    struct base_err err = {{0}};
+    int rv = archive_get_user(uc->call.api->archive, uc->call.tenant, uc->call.param, &uc->user,
+                              &err);
+    if (rv == 0) {
+        return true;
+    }
+    uc->user = NULL;
+    if (rv == BASE_ENOTFOUND) {
+        api_respond_error(uc->call.api, uc->call.req, 404, API_E_USER_NOT_FOUND,
+                          "no user %.64s in tenant %s (users are listed by GET /api/v1/users)",
+                          uc->call.param, uc->call.tenant);
+    } else {
+        api_respond_error(uc->call.api, uc->call.req, 500, API_E_INTERNAL, "user: %s", err.msg);
+    }
+    return false;
+}
+
+void api_handle_get_user(struct api_call *call)
+{
+    struct user_call *uc = user_call_new(call);
+    if (path_user(uc)) {
+        api_respond_json(call->api, call->req, 200, user_json(uc->user));
+    }
+    user_call_free(uc);
+}
+
+static void user_updated(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    if (!answered_failure(uc, status, res)) {
+        const UserRecord *u = uc->user; /* as it was: the body says what changed */
+        json_t *b = uc->body, *name = json_object_get(b, "name");
+        json_t *roles = json_object_get(b, "roles"), *disabled = json_object_get(b, "disabled");
+        api_respond_json(
+            uc->call.api, uc->call.req, 200,
+            json_pack("{s:s, s:o, s:o, s:b, s:I}", "username", u->username, "name",
+                      name != NULL ? json_incref(name) : json_string(u->name), "roles",
+                      roles != NULL ? json_incref(roles) : strings_json(u->roles, u->n_roles),
+                      "disabled", disabled != NULL ? json_is_true(disabled) : u->disabled,
+                      "index", (json_int_t)res->index));
+    }
+    user_call_free(uc);
+}
+
+static void update_user_body(struct http_request *req, int status)
+{
+    struct user_call *uc = req->data;
+    json_t *root = object_body(uc, status);
+    json_t *name = json_object_get(root, "name"), *roles = json_object_get(root, "roles");
+    json_t *disabled = json_object_get(root, "disabled"), *v;
+    Command cmd = COMMAND__INIT;
+    UpdateUser c = UPDATE_USER__INIT;
+    char *names[ROLES_MAX];
+    const char *key;
+    size_t i;
+    uc->body = root;
+    if (root == NULL) {
+        user_call_free(uc);
+        return;
+    }
+    json_object_foreach(root, key, v)
+    {
+        if (strcmp(key, "name") != 0 && strcmp(key, "roles") != 0 &&
+            strcmp(key, "disabled") != 0) {
+            api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                              "unknown field '%.64s': a user's change is {\"name\"?, "
+                              "\"roles\"?, \"disabled\"?}", key);
+            user_call_free(uc);
+            return;
+        }
+    }
+    if (json_object_size(root) == 0 ||
+        (name != NULL && (!json_is_string(name) || json_string_length(name) == 0 ||
+                          json_string_length(name) > 256)) ||
+        (roles != NULL && !valid_roles(roles)) || (disabled != NULL && !json_is_boolean(disabled))) {
+        api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                          "a user's change is {\"name\"?: 1-256 bytes, \"roles\"?: 1-%d role "
+                          "names, \"disabled\"?: true|false}, at least one of them", ROLES_MAX);
+        user_call_free(uc);
+        return;
+    }
+    if (!path_user(uc)) {
+        user_call_free(uc);
+        return;
+    }
+    c.username = uc->user->username;
+    if (name != NULL) {
+        c.set_name = true;
+        c.name = (char *)json_string_value(name);
+    }
+    if (roles != NULL) {
+        json_array_foreach(roles, i, v)
+        {
+            names[i] = (char *)json_string_value(v);
+        }
+        c.set_roles = true;
+        c.roles = names;
+        c.n_roles = json_array_size(roles);
+    }
+    if (disabled != NULL) {
+        c.set_disabled = true;
+        c.disabled = json_is_true(disabled);
+    }
+    cmd.body_case = COMMAND__BODY_UPDATE_USER;
+    cmd.update_user = &c;
+    propose(uc, &cmd, user_updated);
+}
+
+void api_handle_update_user(struct api_call *call)
+{
+    user_call_new(call);
+    http_request_buffer_body(call->req, USER_BODY_MAX, update_user_body);
+}
+
+static void user_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    if (!answered_failure(uc, status, res)) {
+        api_respond_json(uc->call.api, uc->call.req, 200,
+                         json_pack("{s:s, s:b, s:I}", "username", uc->call.param, "deleted", 1,
+                                   "index", (json_int_t)res->index));
+    }
+    user_call_free(uc);
+}
+
+void api_handle_delete_user(struct api_call *call)
+{
+    struct user_call *uc = user_call_new(call);
+    Command cmd = COMMAND__INIT;
+    DeleteUser d = DELETE_USER__INIT;
+    if (!path_user(uc)) {
+        user_call_free(uc);
+        return;
+    }
+    d.username = uc->user->username;
+    cmd.body_case = COMMAND__BODY_DELETE_USER;
+    cmd.delete_user = &d;
+    propose(uc, &cmd, user_deleted);
+}
+
+/* ---- Passwords: an admin's reset, and one's own change ---- */
+
+/* One's own new password is applied here: a token under the new generation, so the
+ * session that changed it goes on (the others stopped). Without one (this node did not
+ * apply the change in time), the caller logs in again. */
+static void own_password_applied(struct repl_wait *w, int status)
+{
+    struct user_call *uc = w->data;
+    struct api *api = uc->call.api;
+    struct base_err err = {{0}};
+    UserRecord *now = NULL;
+    json_t *ans = json_pack("{s:s, s:b, s:I}", "username", uc->user->username,
+                            "tokens_revoked", 1, "index", (json_int_t)uc->index);
+    if (status == 0 &&
+        archive_get_user(api->archive, uc->call.tenant, uc->user->username, &now, &err) == 0 &&
+        !now->disabled) {
+        char *token = api_token_issue(api, uc->call.tenant, now->username, true,
+                                      now->token_generation,
+                                      clock_wall_ms() + api->config.token_ttl_s * 1000);
+        json_object_set_new(ans, "access_token", json_string(token));
+        json_object_set_new(ans, "token_type", json_string("Bearer"));
+        json_object_set_new(ans, "tenant", json_string(uc->call.tenant));
+        json_object_set_new(ans, "expires_in", json_integer((json_int_t)api->config.token_ttl_s));
+        sodium_memzero(token, strlen(token));
+        free(token);
+    }
+    archive_free_user(now);
+    http_request_add_header(uc->call.req, "Cache-Control", "no-store");
+    api_respond_json(api, uc->call.req, 200, ans);
+    user_call_free(uc);
+}
+
+static void password_set(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    if (answered_failure(uc, status, res)) {
+        user_call_free(uc);
+        return;
+    }
+    if (uc->call.param[0] == '\0') { /* one's own (/auth/password) */
+        uc->index = res->index;
+        repl_wait_applied(uc->call.api->repl, &uc->wait, res->index, 5000,
+                          own_password_applied);
+        return;
+    }
+    /* An admin's reset: every token of the user stops. */
+    api_respond_json(uc->call.api, uc->call.req, 200,
+                     json_pack("{s:s, s:b, s:I}", "username", uc->user->username,
+                               "tokens_revoked", 1, "index", (json_int_t)res->index));
+    user_call_free(uc);
+}
+
+/* The new password is hashed: proposed (own: the user's change, else an admin's). */
+static void new_password_hashed(struct user_call *uc)
+{
+    Command cmd = COMMAND__INIT;
+    SetPassword sp = SET_PASSWORD__INIT;
+    if (!uc->ok) {
+        api_respond_error(uc->call.api, uc->call.req, 500, API_E_INTERNAL,
+                          "hashing the password failed (out of memory?)");
+        user_call_free(uc);
+        return;
+    }
+    sp.username = uc->user->username;
+    sp.password_hash = uc->hash;
+    sp.own = uc->call.principal == API_USER && strcmp(uc->call.username, sp.username) == 0 &&
+             uc->call.param[0] == '\0';
+    cmd.body_case = COMMAND__BODY_SET_PASSWORD;
+    cmd.set_password = &sp;
+    propose(uc, &cmd, password_set);
+}
+
+static void reset_password_body(struct http_request *req, int status)
+{
+    struct user_call *uc = req->data;
+    json_t *root = object_body(uc, status);
+    uc->body = root;
+    if (root != NULL && take_password(uc, root, PASSWORD_MIN) && path_user(uc)) {
+        uc->verify = false;
+        hash_later(uc, new_password_hashed);
+        return;
+    }
+    user_call_free(uc);
+}
+
+void api_handle_reset_password(struct api_call *call)
+{
+    user_call_new(call);
+    http_request_buffer_body(call->req, USER_BODY_MAX, reset_password_body);
+}
+
+/* A wrong old password was counted against the account (it may be locked now, and
+ * its tokens with it). */
+static void old_password_recorded(struct repl_propose *prop, int status,
+                                  const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    (void)res;
+    if (status != 0) {
+        api_respond_propose_error(uc->call.api, uc->call.req, status);
+    } else {
+        api_respond_error(uc->call.api, uc->call.req, 403, API_E_FORBIDDEN,
+                          "the old password is wrong; wrong passwords count as failed logins "
+                          "(after %d in a row the account locks)",
+                          (int)uc->call.api->config.login_failures_max);
+    }
+    user_call_free(uc);
+}
+
+static void old_password_checked(struct user_call *uc)
+{
+    struct api *api = uc->call.api;
+    Command cmd = COMMAND__INIT;
+    LoginResult lr = LOGIN_RESULT__INIT;
+    if (uc->ok) {
+        guard_passed(api, uc->guard, clock_wall_ms());
+        memcpy(uc->password, uc->new_password, sizeof uc->password);
+        sodium_memzero(uc->new_password, sizeof uc->new_password);
+        uc->verify = false;
+        hash_later(uc, new_password_hashed);
+        return;
+    }
+    guard_failed(api, uc->guard, clock_wall_ms());
+    lr.username = uc->user->username;
+    lr.ok = false;
+    lr.max_failures = (uint32_t)api->config.login_failures_max;
+    lr.lock_ms = api->config.login_lock_ms;
+    cmd.body_case = COMMAND__BODY_LOGIN_RESULT;
+    cmd.login_result = &lr;
+    propose(uc, &cmd, old_password_recorded);
+}
+
+static void change_password_body(struct http_request *req, int status)
+{
+    struct user_call *uc = req->data;
+    struct base_err err = {{0}};
+    json_t *root = object_body(uc, status);
+    const char *old = json_string_value(json_object_get(root, "old"));
+    const char *new = json_string_value(json_object_get(root, "new"));
+    uint64_t wait_ms;
+    uc->body = root;
+    if (root == NULL) {
+        user_call_free(uc);
+        return;
+    }
+    if (old == NULL || new == NULL || strlen(old) == 0 || strlen(old) > PASSWORD_MAX ||
+        strlen(new) < PASSWORD_MIN || strlen(new) > PASSWORD_MAX) {
+        api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                          "body must be {\"old\": your password, \"new\": %d to %d bytes}",
+                          PASSWORD_MIN, PASSWORD_MAX);
+        user_call_free(uc);
+        return;
+    }
+    uc->guard = guard_key(uc->call.api, uc->call.tenant, uc->call.username, req->peer);
+    if ((wait_ms = guard_wait_ms(uc->call.api, uc->guard, clock_wall_ms())) > 0) {
+        respond_throttled(uc, wait_ms);
+        user_call_free(uc);
+        return;
+    }
+    if (archive_get_user(uc->call.api->archive, uc->call.tenant, uc->call.username, &uc->user,
+                         &err) != 0) {
+        uc->user = NULL;
+        api_respond_error(uc->call.api, req, 401, API_E_UNAUTHORIZED,
+                          "the user of this access token no longer exists");
+        user_call_free(uc);
+        return;
+    }
+    memcpy(uc->password, old, strlen(old) + 1);
+    memcpy(uc->new_password, new, strlen(new) + 1);
+    uc->verify = true;
+    hash_later(uc, old_password_checked);
+}
+
+void api_handle_change_password(struct api_call *call)
+{
+    if (call->principal != API_USER) {
+        api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
+                          "POST /api/v1/auth/password changes the password of the user whose "
+                          "token calls it; %s is no user (a tenant admin resets a user's with "
+                          "POST /api/v1/users/{u}/password)", call->actor);
+        return;
+    }
+    user_call_new(call);
+    http_request_buffer_body(call->req, USER_BODY_MAX, change_password_body);
+}
+
+/* ---- Editing and deleting roles (G4) ---- */
+
+/* False after answering 404 (or 400 for a built-in role) when the path's role cannot
+ * change. */
+static bool path_role(struct user_call *uc)
+{
+    struct base_err err = {{0}};
+    RoleRecord *r;
+    int rv;
+    if (archive_builtin_role(uc->call.param) != 0) {
+        api_respond_error(uc->call.api, uc->call.req, 400, API_E_BAD_REQUEST,
+                          "%s is a built-in role: it cannot be changed or deleted",
+                          uc->call.param);
+        return false;
+    }
+    rv = archive_get_role(uc->call.api->archive, uc->call.tenant, uc->call.param, &r, &err);
+    if (rv == 0) {
+        role_record__free_unpacked(r, NULL);
+        return true;
+    }
+    if (rv == BASE_ENOTFOUND) {
+        api_respond_error(uc->call.api, uc->call.req, 404, API_E_ROLE_NOT_FOUND,
+                          "no role %.64s in tenant %s (roles are listed by GET /api/v1/roles)",
+                          uc->call.param, uc->call.tenant);
+    } else {
+        api_respond_error(uc->call.api, uc->call.req, 500, API_E_INTERNAL, "role: %s", err.msg);
+    }
+    return false;
+}
+
+static void role_updated(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    if (!answered_failure(uc, status, res)) {
+        api_respond_json(uc->call.api, uc->call.req, 200,
+                         json_pack("{s:s, s:O, s:I}", "name", uc->call.param, "permissions",
+                                   json_object_get(uc->body, "permissions"), "index",
+                                   (json_int_t)res->index));
+    }
+    user_call_free(uc);
+}
+
+static void update_role_body(struct http_request *req, int status)
+{
+    struct user_call *uc = req->data;
+    json_t *root = object_body(uc, status);
+    json_t *perms = json_object_get(root, "permissions"), *v;
+    char *names[16];
+    Command cmd = COMMAND__INIT;
+    UpdateRole ur = UPDATE_ROLE__INIT;
+    size_t i;
+    bool ok = json_is_array(perms) && json_array_size(perms) > 0 && json_array_size(perms) <= 16 &&
+              json_object_size(root) == 1;
+    uc->body = root;
+    if (root == NULL) {
+        user_call_free(uc);
+        return;
+    }
+    json_array_foreach(perms, i, v)
+    {
+        ok = ok && json_is_string(v) && archive_perm_bit(json_string_value(v)) != 0;
+        names[i < 16 ? i : 15] = (char *)json_string_value(v);
+    }
+    if (!ok) {
+        api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
+                          "a role's change is {\"permissions\": [...]}, 1-16 of read, capture, "
+                          "edit, delete, amend, submit, match, review, admin");
+        user_call_free(uc);
+        return;
+    }
+    if (!path_role(uc)) {
+        user_call_free(uc);
+        return;
+    }
+    ur.name = uc->call.param;
+    ur.permissions = names;
+    ur.n_permissions = json_array_size(perms);
+    cmd.body_case = COMMAND__BODY_UPDATE_ROLE;
+    cmd.update_role = &ur;
+    propose(uc, &cmd, role_updated);
+}
+
+void api_handle_update_role(struct api_call *call)
+{
+    user_call_new(call);
+    http_request_buffer_body(call->req, USER_BODY_MAX, update_role_body);
+}
+
+static void role_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct user_call *uc = prop->data;
+    if (!answered_failure(uc, status, res)) {
+        api_respond_json(uc->call.api, uc->call.req, 200,
+                         json_pack("{s:s, s:b, s:I}", "name", uc->call.param, "deleted", 1,
+                                   "index", (json_int_t)res->index));
+    }
+    user_call_free(uc);
+}
+
+void api_handle_delete_role(struct api_call *call)
+{
+    struct user_call *uc = user_call_new(call);
+    Command cmd = COMMAND__INIT;
+    DeleteRole d = DELETE_ROLE__INIT;
+    if (!path_role(uc)) {
+        user_call_free(uc);
+        return;
+    }
+    d.name = uc->call.param;
+    cmd.body_case = COMMAND__BODY_DELETE_ROLE;
+    cmd.delete_role = &d;
+    propose(uc, &cmd, role_deleted);
 }

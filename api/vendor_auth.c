@@ -2,13 +2,16 @@
  *
  *   POST /api/getAppToken.do  appId (a business-system client's client_id), appSecret
  *        (its client_secret), tenantid (its tenant) -> an app token: a sealed text
- *        "imgapp1." (api/links.c) {"t": tenant, "a": client id, "e": expiry}. It is good
+ *        "imgapp1." (api/links.c) {"t": tenant, "a": client id, "e": expiry, "g": the
+ *        client's token generation (a rotated secret stops it; absent: 0)}. It is good
  *        for login.do only: it is no access token (api/auth.c opens "imgarc1." only).
  *        Wrong secrets are throttled per client id and source address by the login
  *        guard of api/users.c, as wrong passwords are.
  *   POST /api/login.do  user, apptoken, tenantid, usertype "UserName" -> a user access
- *        token of that tenant's user (api_token_issue(), so the user's roles, grants and
- *        revocation apply, on every node), living --vendor-token-ttl-s.
+ *        token of that tenant's user (api_token_issue_via(), so the user's roles, grants and
+ *        revocation apply, on every node; it names the client too, and stops when the
+ *        client is deleted or its secret rotated), living --vendor-token-ttl-s. A
+ *        disabled user: 403 / 10424.
  *   POST /api/logout.do  access_token -> {}: the token's id is replicated as logged out
  *        (LogoutToken, kept in the user's record until the token would have expired),
  *        so every node refuses it from then on.
@@ -93,7 +96,8 @@ static void throttled(struct api_call *call, uint64_t wait_ms)
  * with the client's. False after answering (and counting a failure against the
  * source). */
 static bool app_credentials_ok(struct api_call *call, const char *app_id, const char *secret,
-                               char tenant[ARCHIVE_ID_MAX + 1], uint64_t guard)
+                               char tenant[ARCHIVE_ID_MAX + 1], uint64_t guard,
+                               uint64_t *generation)
 {
     struct base_err err = {{0}};
     ClientRecord *c = NULL;
@@ -118,6 +122,7 @@ static bool app_credentials_ok(struct api_call *call, const char *app_id, const 
                           c->client_id, tenant);
     } else {
         snprintf(tenant, ARCHIVE_ID_MAX + 1, "%s", c->tenant);
+        *generation = c->token_generation;
         ok = true;
     }
     archive_free_client(c);
@@ -129,11 +134,13 @@ static bool app_credentials_ok(struct api_call *call, const char *app_id, const 
     return ok;
 }
 
-static void issue_app_token(struct api_call *call, const char *app_id, const char *tenant)
+static void issue_app_token(struct api_call *call, const char *app_id, const char *tenant,
+                            uint64_t generation)
 {
     uint64_t ttl = call->api->config.vendor_token_ttl_s;
     uint64_t exp = clock_wall_ms() + ttl * 1000;
-    json_t *p = json_pack("{s:s, s:s, s:I}", "t", tenant, "a", app_id, "e", (json_int_t)exp);
+    json_t *p = json_pack("{s:s, s:s, s:I, s:I}", "t", tenant, "a", app_id, "e", (json_int_t)exp,
+                          "g", (json_int_t)generation);
     char *token = api_seal(call->api, APP_PREFIX, p);
     json_decref(p);
     http_request_add_header(call->req, "Cache-Control", "no-store");
@@ -154,7 +161,7 @@ static void app_token_body(struct http_request *req, int status)
     char app_id[ARCHIVE_ID_MAX + 1], tenant[ARCHIVE_ID_MAX + 1], secret[SECRET_MAX + 1];
     char name[ARCHIVE_ID_MAX + 8];
     json_t *root = auth_body(va, status);
-    uint64_t guard, wait_ms;
+    uint64_t guard, wait_ms, generation = 0;
     secret[0] = '\0';
     if (root == NULL || !api_vendor_need(call, root, "appId", ARCHIVE_ID_MAX, app_id) ||
         !api_vendor_need(call, root, "appSecret", SECRET_MAX, secret) ||
@@ -174,8 +181,8 @@ static void app_token_body(struct http_request *req, int status)
     guard = api_guard_key(call->api, "", name, req->peer);
     if ((wait_ms = api_guard_wait_ms(call->api, guard, clock_wall_ms())) > 0) {
         throttled(call, wait_ms);
-    } else if (app_credentials_ok(call, app_id, secret, tenant, guard)) {
-        issue_app_token(call, app_id, tenant);
+    } else if (app_credentials_ok(call, app_id, secret, tenant, guard, &generation)) {
+        issue_app_token(call, app_id, tenant, generation);
     }
 out:
     sodium_memzero(secret, sizeof secret);
@@ -192,7 +199,8 @@ void api_handle_vendor_app_token(struct api_call *call)
 /* Opens the app token, of @tenant when that is not "": its client id into @client, its
  * tenant into @tenant; false after answering. */
 static bool app_token_ok(struct api_call *call, const char *token,
-                         char tenant[ARCHIVE_ID_MAX + 1], char client[ARCHIVE_ID_MAX + 1])
+                         char tenant[ARCHIVE_ID_MAX + 1], char client[ARCHIVE_ID_MAX + 1],
+                         uint64_t *client_generation)
 {
     struct base_err err = {{0}};
     ClientRecord *c = NULL;
@@ -220,12 +228,19 @@ static bool app_token_ok(struct api_call *call, const char *token,
     } else if (tenant[0] != '\0' && strcmp(t, tenant) != 0) {
         api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
                           "tenantid %.64s is not the tenant of this apptoken", tenant);
-    } else if (archive_get_client(call->api->archive, a, &c, &err) != 0) {
+    } else if (archive_get_client(call->api->archive, a, &c, &err) != 0 ||
+               strcmp(c->tenant, t) != 0) {
         api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
                           "the client %s of this apptoken no longer exists", a);
+    } else if (c->token_generation !=
+               (uint64_t)json_integer_value(json_object_get(p, "g"))) {
+        api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
+                          "the secret of client %s was rotated since this apptoken was issued: "
+                          "get a new one from /api/getAppToken.do", a);
     } else {
         snprintf(client, ARCHIVE_ID_MAX + 1, "%s", a);
         snprintf(tenant, ARCHIVE_ID_MAX + 1, "%s", t);
+        *client_generation = c->token_generation;
         ok = true;
     }
     archive_free_client(c);
@@ -251,6 +266,12 @@ static bool login_user(struct api_call *call, const char *username, UserRecord *
         api_respond_error(call->api, call->req, 500, API_E_INTERNAL, "user: %s", err.msg);
         return false;
     }
+    if ((*u)->disabled) {
+        api_respond_error(call->api, call->req, 403, API_E_ACCOUNT_DISABLED,
+                          "user %s is disabled: a tenant admin can enable it", (*u)->username);
+        archive_free_user(*u);
+        return false;
+    }
     if ((*u)->locked_until_ms > clock_wall_ms()) {
         char when[40];
         clock_format_rfc3339((*u)->locked_until_ms, when, sizeof when);
@@ -263,12 +284,13 @@ static bool login_user(struct api_call *call, const char *username, UserRecord *
     return true;
 }
 
-static void issue_access_token(struct api_call *call, const UserRecord *u, const char *client)
+static void issue_access_token(struct api_call *call, const UserRecord *u, const char *client,
+                               uint64_t client_generation)
 {
     uint64_t ttl = call->api->config.vendor_token_ttl_s;
     uint64_t exp = clock_wall_ms() + ttl * 1000;
-    char *token = api_token_issue(call->api, call->tenant, u->username, true,
-                                  u->token_generation, exp);
+    char *token = api_token_issue_via(call->api, call->tenant, u->username,
+                                      u->token_generation, exp, client, client_generation);
     http_request_add_header(call->req, "Cache-Control", "no-store");
     api_vendor_respond(call->api, call->req,
                        json_pack("{s:s, s:I, s:I, s:b, s:s, s:s, s:s, s:s}", "access_token",
@@ -288,6 +310,7 @@ static void login_body(struct http_request *req, int status)
     struct api_call *call = &va->call;
     char user[ARCHIVE_ID_MAX + 1], token[API_SEALED_MAX + 1], tenant[ARCHIVE_ID_MAX + 1];
     char type[32], client[ARCHIVE_ID_MAX + 1];
+    uint64_t client_generation = 0;
     json_t *root = auth_body(va, status);
     UserRecord *u;
     token[0] = '\0';
@@ -308,12 +331,12 @@ static void login_body(struct http_request *req, int status)
                           "usertype must be UserName (the default)");
         goto out;
     }
-    if (!app_token_ok(call, token, tenant, client)) {
+    if (!app_token_ok(call, token, tenant, client, &client_generation)) {
         goto out;
     }
     snprintf(call->tenant, sizeof call->tenant, "%s", tenant);
     if (login_user(call, user, &u)) {
-        issue_access_token(call, u, client);
+        issue_access_token(call, u, client, client_generation);
         archive_free_user(u);
     }
 out:

@@ -136,7 +136,14 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(COLLECT_FILE, collect_file, apply_collect_file, WRITE_NONE)                     \
     X(SUBMIT_COLLECTED, submit_collected, apply_submit_collected, WRITE_BILL)         \
     X(PURGE_COLLECTED, purge_collected, apply_purge_collected, WRITE_NONE)   \
-    X(LOGOUT_TOKEN, logout_token, apply_logout_token, WRITE_NONE)
+    X(LOGOUT_TOKEN, logout_token, apply_logout_token, WRITE_NONE)                     \
+    X(UPDATE_USER, update_user, apply_update_user, WRITE_NONE)                        \
+    X(SET_PASSWORD, set_password, apply_set_password, WRITE_NONE)                     \
+    X(DELETE_USER, delete_user, apply_delete_user, WRITE_NONE)                        \
+    X(UPDATE_ROLE, update_role, apply_update_role, WRITE_NONE)                        \
+    X(DELETE_ROLE, delete_role, apply_delete_role, WRITE_NONE)                        \
+    X(ROTATE_CLIENT_SECRET, rotate_client_secret, apply_rotate_client_secret, WRITE_NONE) \
+    X(DELETE_CLIENT, delete_client, apply_delete_client, WRITE_NONE)
 
 struct command_kind {
     const char *name;

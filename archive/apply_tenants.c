@@ -118,6 +118,63 @@ int apply_create_client(struct txn *t, const CreateClient *c)
     return 0;
 }
 
+/* Loads client @id of the command's tenant (a client of another tenant is not found);
+ * false after refusing, or on a store error in *@rv. */
+static bool load_client(struct txn *t, const char *id, ClientRecord **c, int *rv)
+{
+    *rv = archive_get_client(t->a, id, c, t->err);
+    if (*rv == 0 && strcmp((*c)->tenant, t->cmd->tenant) != 0) {
+        archive_free_client(*c);
+        *rv = BASE_ENOTFOUND;
+    }
+    if (*rv == BASE_ENOTFOUND) {
+        *rv = 0;
+        refuse(t, ARCHIVE_R_CLIENT_NOT_FOUND, "no client %.64s in tenant %s", id,
+               t->cmd->tenant);
+        return false;
+    }
+    return *rv == 0;
+}
+
+int apply_rotate_client_secret(struct txn *t, const RotateClientSecret *c)
+{
+    ClientRecord *cl, rec;
+    struct key k;
+    int rv;
+    if (c->secret_hash.len != 32) {
+        refuse(t, ARCHIVE_R_INVALID, "a client secret hash is 32 bytes");
+        return 0;
+    }
+    if (!load_client(t, c->client_id, &cl, &rv)) {
+        return rv;
+    }
+    rec = *cl;
+    rec.secret_hash = c->secret_hash;
+    rec.token_generation = cl->token_generation + 1; /* tokens under the old secret stop */
+    key_one(&k, cl->client_id);
+    put_record(t, ARCHIVE_CF_CLIENTS, &k, &rec.base);
+    admin_audit(t, t->cmd->tenant, "client_secret_rotated",
+                json_pack("{s:s, s:s}", "client_id", cl->client_id, "name", cl->name));
+    archive_free_client(cl);
+    return 0;
+}
+
+int apply_delete_client(struct txn *t, const DeleteClient *c)
+{
+    ClientRecord *cl;
+    struct key k;
+    int rv;
+    if (!load_client(t, c->client_id, &cl, &rv)) {
+        return rv;
+    }
+    key_one(&k, cl->client_id);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_CLIENTS, k.buf, k.len);
+    admin_audit(t, t->cmd->tenant, "client_deleted",
+                json_pack("{s:s, s:s}", "client_id", cl->client_id, "name", cl->name));
+    archive_free_client(cl);
+    return 0;
+}
+
 int apply_create_tenant(struct txn *t, const CreateTenant *c)
 {
     TenantRecord rec = TENANT_RECORD__INIT;

@@ -8,6 +8,15 @@
 #include "archive/users.h"
 #include "base/mem.h"
 
+static json_t *strings_to_json(char **v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(a, json_string(v[i]));
+    }
+    return a;
+}
+
 static void store_user(struct txn *t, const UserRecord *u)
 {
     struct key k;
@@ -68,6 +77,11 @@ int apply_create_user(struct txn *t, const CreateUser *c)
     rec.roles = c->roles;
     rec.n_roles = c->n_roles;
     rec.created_ms = t->cmd->time_ms;
+    /* Tokens carry the generation they were issued under. Starting it at the raft index
+     * of the creation makes it unique to this account: tokens of a deleted user of the
+     * same name (whose generation only grew by the commands before its deletion) never
+     * match the new one. */
+    rec.token_generation = t->index;
     store_user(t, &rec);
     admin_audit(t, t->cmd->tenant, "user_created", json_pack("{s:s, s:s}", "username",
                                                              c->username, "name", c->name));
@@ -237,6 +251,339 @@ int apply_logout_token(struct txn *t, const LogoutToken *c)
                           (json_int_t)c->expires_ms));
     archive_free_user(u);
     return 0;
+}
+
+/* ---- Editing, disabling, passwords and deleting (G3), roles (G4) ---- */
+
+/* Counts the tenant's enabled admins before and after a change: user @user replaced by
+ * @as (NULL: deleted), or role @role given the permissions @role_perms. */
+struct admin_count {
+    struct txn *t;
+    const char *user;
+    const UserRecord *as;
+    const char *role;
+    unsigned role_perms;
+    unsigned before, after;
+    int rv;
+};
+
+static bool is_admin(struct admin_count *s, const UserRecord *u, bool changed)
+{
+    unsigned perms = 0;
+    if (u->disabled) {
+        return false;
+    }
+    for (size_t i = 0; i < u->n_roles && s->rv == 0; i++) {
+        RoleRecord *r;
+        int rv;
+        if (changed && s->role != NULL && strcmp(u->roles[i], s->role) == 0) {
+            perms |= s->role_perms;
+            continue;
+        }
+        if (archive_builtin_role(u->roles[i]) != 0) {
+            perms |= archive_builtin_role(u->roles[i]);
+            continue;
+        }
+        rv = archive_get_role(s->t->a, s->t->cmd->tenant, u->roles[i], &r, s->t->err);
+        if (rv == BASE_ENOTFOUND) {
+            continue; /* a role since deleted counts for nothing */
+        }
+        if (rv != 0) {
+            s->rv = rv;
+            return false;
+        }
+        for (size_t j = 0; j < r->n_permissions; j++) {
+            perms |= archive_perm_bit(r->permissions[j]);
+        }
+        role_record__free_unpacked(r, NULL);
+    }
+    return (perms & PERM_ADMIN) != 0;
+}
+
+static void admin_count_cb(const UserRecord *u, void *arg)
+{
+    struct admin_count *s = arg;
+    const UserRecord *after = u;
+    s->before += is_admin(s, u, false);
+    if (s->user != NULL && strcmp(u->username, s->user) == 0) {
+        after = s->as;
+    }
+    s->after += after != NULL && is_admin(s, after, true);
+}
+
+/* False (after refusing, or on a store error in *@rv) when the change described by @s
+ * leaves a tenant that has an enabled admin without one: nobody but the operator could
+ * administer it then. A tenant without one (run by the operator) is left as it is. */
+static bool keeps_an_admin(struct txn *t, struct admin_count *s, int *rv)
+{
+    s->t = t;
+    *rv = archive_list_users(t->a, t->cmd->tenant, admin_count_cb, s, t->err);
+    if (*rv == 0) {
+        *rv = s->rv;
+    }
+    if (*rv != 0) {
+        return false;
+    }
+    if (s->before > 0 && s->after == 0) {
+        refuse(t, ARCHIVE_R_LAST_ADMIN, "tenant %s would be left without an enabled admin: "
+               "give another user the tenant_admin role first", t->cmd->tenant);
+        return false;
+    }
+    return true;
+}
+
+static bool same_strings(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb) {
+        return false;
+    }
+    for (size_t i = 0; i < na; i++) {
+        if (strcmp(a[i], b[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Loads user @username of the command's tenant; false after refusing (or on a store
+ * error in *@rv). */
+static bool load_user(struct txn *t, const char *username, UserRecord **u, int *rv)
+{
+    *rv = archive_get_user(t->a, t->cmd->tenant, username, u, t->err);
+    if (*rv == BASE_ENOTFOUND) {
+        *rv = 0;
+        refuse(t, ARCHIVE_R_USER_NOT_FOUND, "no user %.64s in tenant %s", username,
+               t->cmd->tenant);
+        return false;
+    }
+    return *rv == 0;
+}
+
+#define USERS_ROLES_MAX 16
+#define USERS_NAME_MAX 256
+
+int apply_update_user(struct txn *t, const UpdateUser *c)
+{
+    UserRecord *u, rec;
+    bool roles_change, disabling;
+    int rv;
+    if ((c->set_name && (c->name == NULL || c->name[0] == '\0' || strlen(c->name) > USERS_NAME_MAX)) ||
+        (c->set_roles && (c->n_roles == 0 || c->n_roles > USERS_ROLES_MAX))) {
+        refuse(t, ARCHIVE_R_INVALID, "a name is 1-%d bytes; a user has 1-%d roles",
+               USERS_NAME_MAX, USERS_ROLES_MAX);
+        return 0;
+    }
+    for (size_t i = 0; c->set_roles && i < c->n_roles; i++) {
+        if (!archive_valid_tenant(c->roles[i])) {
+            refuse(t, ARCHIVE_R_INVALID, "role names are 1-64 characters of A-Z a-z 0-9 . _ -");
+            return 0;
+        }
+    }
+    if (!load_user(t, c->username, &u, &rv)) {
+        return rv;
+    }
+    rec = *u;
+    roles_change = c->set_roles && !same_strings(u->roles, u->n_roles, c->roles, c->n_roles);
+    disabling = c->set_disabled && c->disabled && !u->disabled;
+    if (c->set_roles && !roles_exist(t, c->roles, c->n_roles, &rv)) {
+        goto out;
+    }
+    if (c->set_name) {
+        rec.name = c->name;
+    }
+    if (c->set_roles) {
+        rec.roles = c->roles;
+        rec.n_roles = c->n_roles;
+    }
+    if (c->set_disabled) {
+        rec.disabled = c->disabled;
+    }
+    if (roles_change || disabling) {
+        struct admin_count s = {.user = u->username, .as = &rec};
+        if (!keeps_an_admin(t, &s, &rv)) {
+            goto out;
+        }
+        /* Permissions are read on every request, but a role change is also a moment to
+         * end the sessions that held the old ones; disabling ends them for good. */
+        revoke_user_tokens(&rec);
+    }
+    store_user(t, &rec);
+    if (c->set_name || c->set_roles) {
+        admin_audit(t, t->cmd->tenant, "user_updated",
+                    json_pack("{s:s, s:s, s:o, s:o}", "username", u->username, "name",
+                              rec.name, "roles_before", strings_to_json(u->roles, u->n_roles),
+                              "roles", strings_to_json(rec.roles, rec.n_roles)));
+    }
+    if (c->set_disabled && c->disabled != u->disabled) {
+        admin_audit(t, t->cmd->tenant, c->disabled ? "user_disabled" : "user_enabled",
+                    json_pack("{s:s}", "username", u->username));
+    }
+out:
+    archive_free_user(u);
+    return rv;
+}
+
+int apply_set_password(struct txn *t, const SetPassword *c)
+{
+    UserRecord *u, rec;
+    int rv;
+    if (c->password_hash == NULL || strncmp(c->password_hash, "$argon2id$", 10) != 0 || strlen(c->password_hash) > 256) {
+        refuse(t, ARCHIVE_R_INVALID, "a password hash is an Argon2id string");
+        return 0;
+    }
+    if (!load_user(t, c->username, &u, &rv)) {
+        return rv;
+    }
+    rec = *u;
+    rec.password_hash = c->password_hash;
+    rec.failures = 0;
+    rec.locked_until_ms = 0;
+    rec.n_logged_out = 0; /* the generation below stops those tokens anyway */
+    revoke_user_tokens(&rec);
+    store_user(t, &rec);
+    admin_audit(t, t->cmd->tenant, c->own ? "password_changed" : "password_reset",
+                json_pack("{s:s}", "username", u->username));
+    archive_free_user(u);
+    return 0;
+}
+
+int apply_delete_user(struct txn *t, const DeleteUser *c)
+{
+    UserRecord *u;
+    struct admin_count s = {.user = c->username, .as = NULL};
+    struct key k;
+    int rv;
+    if (!load_user(t, c->username, &u, &rv)) {
+        return rv;
+    }
+    if (keeps_an_admin(t, &s, &rv)) {
+        key_pair(&k, t->cmd->tenant, u->username);
+        rocks_batch_delete(t->batch, ARCHIVE_CF_USERS, k.buf, k.len);
+        admin_audit(t, t->cmd->tenant, "user_deleted",
+                    json_pack("{s:s, s:s, s:o}", "username", u->username, "name", u->name,
+                              "roles", strings_to_json(u->roles, u->n_roles)));
+    }
+    archive_free_user(u);
+    return rv;
+}
+
+/* Refuses permissions that are not 1-16 known names; their bits into *@bits. */
+static bool perms_valid(struct txn *t, char **perms, size_t n, unsigned *bits)
+{
+    *bits = 0;
+    if (n == 0 || n > 16) {
+        refuse(t, ARCHIVE_R_INVALID, "a role has 1-16 permissions");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned b = archive_perm_bit(perms[i]);
+        if (b == 0) {
+            refuse(t, ARCHIVE_R_INVALID, "unknown permission %.64s", perms[i]);
+            return false;
+        }
+        *bits |= b;
+    }
+    return true;
+}
+
+/* Loads custom role @name; false after refusing (built in, or unknown) or on a store
+ * error in *@rv. */
+static bool load_role(struct txn *t, const char *name, RoleRecord **r, int *rv)
+{
+    *rv = 0;
+    if (archive_builtin_role(name) != 0) {
+        refuse(t, ARCHIVE_R_INVALID, "%s is a built-in role: it cannot change", name);
+        return false;
+    }
+    *rv = archive_get_role(t->a, t->cmd->tenant, name, r, t->err);
+    if (*rv == BASE_ENOTFOUND) {
+        *rv = 0;
+        refuse(t, ARCHIVE_R_ROLE_NOT_FOUND, "no role %.64s in tenant %s", name, t->cmd->tenant);
+        return false;
+    }
+    return *rv == 0;
+}
+
+int apply_update_role(struct txn *t, const UpdateRole *c)
+{
+    RoleRecord *r;
+    unsigned bits;
+    struct key k;
+    int rv;
+    if (!perms_valid(t, c->permissions, c->n_permissions, &bits)) {
+        return 0;
+    }
+    if (!load_role(t, c->name, &r, &rv)) {
+        return rv;
+    }
+    {
+        struct admin_count s = {.role = c->name, .role_perms = bits};
+        if (keeps_an_admin(t, &s, &rv)) {
+            RoleRecord rec = *r;
+            rec.permissions = c->permissions;
+            rec.n_permissions = c->n_permissions;
+            key_pair(&k, t->cmd->tenant, r->name);
+            put_record(t, ARCHIVE_CF_ROLES, &k, &rec.base);
+            admin_audit(t, t->cmd->tenant, "role_updated",
+                        json_pack("{s:s, s:o, s:o}", "name", r->name, "permissions_before",
+                                  strings_to_json(r->permissions, r->n_permissions),
+                                  "permissions",
+                                  strings_to_json(c->permissions, c->n_permissions)));
+        }
+    }
+    role_record__free_unpacked(r, NULL);
+    return rv;
+}
+
+/* The users holding a role, named in the refusal (as many as fit). */
+struct role_holders {
+    const char *role;
+    char names[160];
+    unsigned n;
+};
+
+static void role_holder_cb(const UserRecord *u, void *arg)
+{
+    struct role_holders *h = arg;
+    for (size_t i = 0; i < u->n_roles; i++) {
+        if (strcmp(u->roles[i], h->role) == 0) {
+            size_t len = strlen(h->names);
+            if (len + strlen(u->username) + 3 < sizeof h->names) {
+                snprintf(h->names + len, sizeof h->names - len, "%s%s", h->n > 0 ? ", " : "",
+                         u->username);
+            } else if (len + 5 < sizeof h->names && strstr(h->names, "...") == NULL) {
+                snprintf(h->names + len, sizeof h->names - len, ", ...");
+            }
+            h->n++;
+            return;
+        }
+    }
+}
+
+int apply_delete_role(struct txn *t, const DeleteRole *c)
+{
+    RoleRecord *r;
+    struct role_holders h = {.role = c->name};
+    struct key k;
+    int rv;
+    if (!load_role(t, c->name, &r, &rv)) {
+        return rv;
+    }
+    if ((rv = archive_list_users(t->a, t->cmd->tenant, role_holder_cb, &h, t->err)) == 0) {
+        if (h.n > 0) {
+            refuse(t, ARCHIVE_R_ROLE_IN_USE, "role %s is held by %u user(s): %s; take it from "
+                   "them first (PATCH /api/v1/users/{u} with other roles)", r->name, h.n,
+                   h.names);
+        } else {
+            key_pair(&k, t->cmd->tenant, r->name);
+            rocks_batch_delete(t->batch, ARCHIVE_CF_ROLES, k.buf, k.len);
+            admin_audit(t, t->cmd->tenant, "role_deleted",
+                        json_pack("{s:s, s:o}", "name", r->name, "permissions",
+                                  strings_to_json(r->permissions, r->n_permissions)));
+        }
+    }
+    role_record__free_unpacked(r, NULL);
+    return rv;
 }
 
 /* ---- Organisations and grants ---- */

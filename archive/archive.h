@@ -57,6 +57,9 @@ enum archive_status {
     ARCHIVE_R_MATCH_LOCKED,       /* a matched invoice cannot change */
     ARCHIVE_R_NODE_NOT_FOUND,     /* not a member (never registered, or removed) */
     ARCHIVE_R_FBILL_CONFLICT,     /* the ERP's bill id is another bill's, or would change */
+    ARCHIVE_R_LAST_ADMIN,         /* the tenant would be left without an enabled admin */
+    ARCHIVE_R_ROLE_IN_USE,        /* a role some user has cannot be deleted */
+    ARCHIVE_R_CLIENT_NOT_FOUND,
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
@@ -203,6 +206,10 @@ bool archive_idem_known(struct archive *a, const char *tenant, const char *key);
 int archive_get_client(struct archive *a, const char *client_id, ClientRecord **out,
                        struct base_err *err) WARN_UNUSED;
 void archive_free_client(ClientRecord *client);
+/* The clients (business systems) of @tenant, in client id order. */
+typedef void (*archive_client_cb)(const ClientRecord *client, void *arg);
+int archive_list_clients(struct archive *a, const char *tenant, archive_client_cb cb, void *arg,
+                         struct base_err *err) WARN_UNUSED;
 typedef void (*archive_tenant_cb)(const TenantRecord *tenant, void *arg);
 int archive_list_tenants(struct archive *a, archive_tenant_cb cb, void *arg,
                          struct base_err *err) WARN_UNUSED;

@@ -187,6 +187,14 @@ int apply_logout_token(struct txn *t, const LogoutToken *c);
 int apply_create_org(struct txn *t, const CreateOrg *c);
 int apply_update_org(struct txn *t, const UpdateOrg *c);
 int apply_set_grants(struct txn *t, const SetGrants *c);
+int apply_update_user(struct txn *t, const UpdateUser *c);
+int apply_set_password(struct txn *t, const SetPassword *c);
+int apply_delete_user(struct txn *t, const DeleteUser *c);
+int apply_update_role(struct txn *t, const UpdateRole *c);
+int apply_delete_role(struct txn *t, const DeleteRole *c);
+/* apply_tenants.c */
+int apply_rotate_client_secret(struct txn *t, const RotateClientSecret *c);
+int apply_delete_client(struct txn *t, const DeleteClient *c);
 /* apply_cluster.c */
 int apply_register_node(struct txn *t, const RegisterNode *c);
 int apply_remove_node(struct txn *t, const RemoveNode *c);

@@ -87,6 +87,12 @@ const char *archive_status_name(enum archive_status status)
         return "license_invalid";
     case ARCHIVE_R_CLIENT_EXISTS:
         return "client_exists";
+    case ARCHIVE_R_CLIENT_NOT_FOUND:
+        return "client_not_found";
+    case ARCHIVE_R_LAST_ADMIN:
+        return "last_admin";
+    case ARCHIVE_R_ROLE_IN_USE:
+        return "role_in_use";
     case ARCHIVE_R_USER_EXISTS:
         return "user_exists";
     case ARCHIVE_R_USER_NOT_FOUND:

@@ -105,6 +105,33 @@ void archive_free_client(ClientRecord *client)
     }
 }
 
+struct client_scan {
+    const char *tenant;
+    archive_client_cb cb;
+    void *arg;
+};
+
+static void client_cb(const ProtobufCMessage *m, const char *key, size_t klen, void *arg)
+{
+    const ClientRecord *c = (const ClientRecord *)m;
+    struct client_scan *s = arg;
+    (void)key;
+    (void)klen;
+    if (c->tenant != NULL && strcmp(c->tenant, s->tenant) == 0) {
+        s->cb(c, s->arg);
+    }
+}
+
+/* Client ids are cluster-wide keys, so this reads every client: a cluster has a few
+ * business systems per tenant, not thousands. */
+int archive_list_clients(struct archive *a, const char *tenant, archive_client_cb cb, void *arg,
+                         struct base_err *err)
+{
+    struct client_scan s = {.tenant = tenant, .cb = cb, .arg = arg};
+    return archive_scan_records(a, ARCHIVE_CF_CLIENTS, "", 0, &client_record__descriptor,
+                                client_cb, &s, err);
+}
+
 int archive_scan_records(struct archive *a, enum archive_cf cf, const void *prefix, size_t plen,
                          const ProtobufCMessageDescriptor *desc,
                          void (*cb)(const ProtobufCMessage *m, const char *key, size_t klen,

@@ -17,6 +17,7 @@
     X(IDEMPOTENCY_CONFLICT, 10409, "idempotency_conflict")                               \
     X(GONE, 10410, "gone")                                                               \
     X(ACCOUNT_LOCKED, 10423, "account_locked")                                           \
+    X(ACCOUNT_DISABLED, 10424, "account_disabled")                                       \
     X(LENGTH_REQUIRED, 10411, "length_required")                                         \
     X(BODY_TOO_LARGE, 10413, "body_too_large")                                           \
     X(HEADERS_TOO_LARGE, 10431, "headers_too_large")                                     \
@@ -56,6 +57,9 @@
     X(DELIVERY_NOT_FOUND, 11024, "delivery_not_found")                                   \
     X(BILL_TYPE_NOT_FOUND, 11025, "bill_type_not_found")                                 \
     X(MATCH_LOCKED, 11026, "match_locked")                                               \
+    X(ROLE_IN_USE, 11027, "role_in_use")                                                 \
+    X(CLIENT_NOT_FOUND, 11028, "client_not_found")                                       \
+    X(LAST_ADMIN, 11031, "last_admin")                                                   \
     X(FBILL_ID_CONFLICT, 11030, "fbill_id_conflict")                                     \
     X(RECOGNITION_UNAVAILABLE, 11040, "recognition_unavailable")                         \
     X(NODE_NOT_FOUND, 11101, "node_not_found")                                           \

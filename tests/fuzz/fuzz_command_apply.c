@@ -52,7 +52,8 @@ static const char *const WORDS[] = {
     "match", "normal", "standard", "auto", "manual", "u1", "r1", "o1", "o2", "*", "read",
     "edit", "admin", "captured", "ready", "http://example.com/hook", "BT1", "INV-1",
     "12.50", "1.50", "2026-01-01", "draining", "out", "127.0.0.1:7001", "z1", "W1",
-    "L1", "b1", "a.pdf", "pdf", "BT2", "erp_submit", "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA"};
+    "L1", "b1", "a.pdf", "pdf", "BT2", "erp_submit", "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA",
+    "u2", "tenant_admin", "c1", "scanner"};
 static const uint64_t NUMBERS[] = {0, 1, 2, 3, 4, 5, 90, 180, 270, 1000, 86400000,
                                    0xFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, UINT64_MAX, T0};
 static const int64_t SIGNED[] = {0, 1, -1, 90, -90, 180, -180, 270, 360, INT32_MIN, INT32_MAX};
@@ -337,6 +338,8 @@ static uint64_t prelude(void)
     Invoice invoice = INVOICE__INIT;
     Invoice *invoices[] = {&invoice};
     char *events[] = {"*"}, *perms[] = {"read", "edit"}, *roles[] = {"r1"};
+    char *admin_roles[1];
+    CreateClient client = CREATE_CLIENT__INIT;
 
 #define PRELUDE(body_enum, field, value)                                                 \
     cmd = (Command)COMMAND__INIT;                                                        \
@@ -367,6 +370,16 @@ static uint64_t prelude(void)
     user.roles = roles;
     user.n_roles = 1;
     PRELUDE(COMMAND__BODY_CREATE_USER, create_user, &user);
+    /* An admin, so that user edits meet the last-admin rule, and a client to rotate. */
+    user.username = "u2";
+    admin_roles[0] = "tenant_admin";
+    user.roles = admin_roles;
+    PRELUDE(COMMAND__BODY_CREATE_USER, create_user, &user);
+    client.client_id = "c1";
+    client.name = "ERP";
+    client.secret_hash.data = key;
+    client.secret_hash.len = 32;
+    PRELUDE(COMMAND__BODY_CREATE_CLIENT, create_client, &client);
     node.id = 1;
     node.http = "127.0.0.1:7000";
     node.raft = "127.0.0.1:7001";

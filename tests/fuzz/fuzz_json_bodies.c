@@ -83,6 +83,15 @@ static const struct endpoint ENDPOINTS[] = {
      * or files of bills; logout.do takes the token in its body. */
     {"POST", "/kapi/app/bds/scanBillSubmit"},
     {"POST", "/api/logout.do"},
+    /* Administration of users, roles and clients (api/users.c, api/clients.c). */
+    {"PATCH", "/api/v1/users/{N}"},
+    {"POST", "/api/v1/users/{N}/password"},
+    {"POST", "/api/v1/auth/password"},
+    {"PATCH", "/api/v1/roles/{N}"},
+    {"DELETE", "/api/v1/roles/{N}"},
+    {"POST", "/api/v1/clients/{N}/secret"},
+    {"DELETE", "/api/v1/clients/{N}"},
+    {"DELETE", "/api/v1/users/{N}"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};

@@ -116,6 +116,20 @@ COMMANDS = {
     "webhook_delete": command(25, msg((1, "W1"))),
     "return_bill": command(35, msg((1, "CB-A"), (2, "blurred"))),
     "erp_submit": command(34, msg((1, "CB-B"))),
+    # Administration (users, roles, clients).
+    "update_user_disable": command(100, msg((1, "u1"), (6, True), (7, True))),
+    "update_user_demote_last_admin": command(100, msg((1, "u2"), (4, True), (5, "scanner"))),
+    "update_user_no_roles": command(100, msg((1, "u1"), (4, True))),
+    "set_password": command(101, msg((1, "u1"), (2, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA"))),
+    "set_password_plain": command(101, msg((1, "u1"), (2, "secret"))),
+    "delete_user": command(102, msg((1, "u1"))),
+    "delete_last_admin": command(102, msg((1, "u2"))),
+    "update_role": command(103, msg((1, "r1"), (2, "admin"))),
+    "update_builtin_role": command(103, msg((1, "scanner"), (2, "read"))),
+    "delete_role_in_use": command(104, msg((1, "r1"))),
+    "rotate_client": command(105, msg((1, "c1"), (2, b"\x02" * 32))),
+    "rotate_client_short": command(105, msg((1, "c1"), (2, b"\x02" * 3))),
+    "delete_client": command(106, msg((1, "c1"))),
     "empty": b"",
 }
 
@@ -513,6 +527,22 @@ JSON += [
     ("vendor-submit-replace", 45, 1, '{"scanBillNo":"CB-B","saveType":"upload",'
      '"fileList":[{"srcPath":"collect/$FC1/x.pdf"},{"fileNo":"$FA1"}]}'),
     ("vendor-logout", 46, 0, '{"access_token":"imgarc1.eyJ0IjoiZGVmYXVsdCJ9.x"}'),
+]
+
+# Administration of users, roles and clients (appended to the endpoints too); the
+# name is bits 5-7 of the parameter byte: 0 "u1", 6 "admin".
+JSON += [
+    ("user-update", 47, 0, '{"name":"U One","roles":["scanner"],"disabled":false}'),
+    ("user-update-disable", 47, 0, '{"disabled":true}'),
+    ("user-update-unknown-field", 47, 0, '{"nick":"x"}'),
+    ("user-update-bad-roles", 47, 0, '{"roles":[1,{"a":[]}]}'),
+    ("user-password", 48, 0, '{"password":"a new password"}'),
+    ("own-password", 49, 0, '{"old":"x","new":"a new password"}'),
+    ("role-update", 50, 6 << 5, '{"permissions":["read","admin"]}'),
+    ("role-delete", 51, 6 << 5, ""),
+    ("client-rotate", 52, 0, ""),
+    ("client-delete", 53, 0, ""),
+    ("user-delete", 54, 0, ""),
 ]
 
 

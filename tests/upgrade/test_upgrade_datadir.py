@@ -176,6 +176,42 @@ class UpgradeDataDirTest(NodeTestCase):
         finally:
             self.node.start()
 
+    def test_5_old_accounts_and_clients_are_administered(self):
+        """Users and clients written by the old build (no disabled flag, no client
+        generation) are disabled, re-keyed and rotated like new ones."""
+        m, t = self.manifest, "?tenant=" + self.manifest["tenant"]
+        login = json.dumps({"tenant": m["tenant"], "username": m["user"],
+                            "password": m["password"]})
+        r = self.node.post("/api/v1/auth/login", login, auth=False)
+        self.assertEqual(r.status, 200, r.body[:300])
+        user_token = "Bearer " + r.json["access_token"]
+        r = self.node.post("/api/v1/auth/token", json.dumps(
+            {"client_id": m["client_id"], "client_secret": m["client_secret"]}), auth=False)
+        self.assertEqual(r.status, 200, r.body[:300])
+        client_token = "Bearer " + r.json["access_token"]
+        r = self.node.get("/api/v1/users/%s%s" % (m["user"], t))
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertIs(r.json["disabled"], False)
+        r = self.node.request("PATCH", "/api/v1/users/%s%s" % (m["user"], t),
+                              body=b'{"disabled": true}')
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(self.node.get("/api/v1/bills" + t, auth=user_token).status, 401)
+        self.assertEqual(self.node.post("/api/v1/auth/login", login, auth=False).status, 403)
+        r = self.node.request("PATCH", "/api/v1/users/%s%s" % (m["user"], t),
+                              body=b'{"disabled": false}')
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(self.node.post("/api/v1/auth/login", login, auth=False).status, 200)
+        r = self.node.get("/api/v1/clients" + t)
+        self.assertIn(m["client_id"], [c["client_id"] for c in r.json["clients"]])
+        self.assertEqual(self.node.get("/api/v1/bills" + t, auth=client_token).status, 200)
+        r = self.node.post("/api/v1/clients/%s/secret%s" % (m["client_id"], t), b"")
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(self.node.get("/api/v1/bills" + t, auth=client_token).status, 401)
+        r = self.node.post("/api/v1/auth/token", json.dumps(
+            {"client_id": m["client_id"], "client_secret": r.json["client_secret"]}),
+            auth=False)
+        self.assertEqual(r.status, 200, r.body[:300])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -224,7 +224,10 @@ static int client_create(struct cli *cli, int argc, char **argv)
         rv = check_id("client create", "--tenant", tenant_or_default(cli));
     }
     if (rv == 0) {
-        json_object_set_new(body, "tenant", json_string(tenant_or_default(cli)));
+        /* Without --tenant: the operator's default tenant, a tenant admin's own. */
+        if (cli->conn.tenant != NULL && cli->conn.tenant[0] != '\0') {
+            json_object_set_new(body, "tenant", json_string(cli->conn.tenant));
+        }
         rv = put_string("client create", body, "name", a.pos[0], "NAME");
     }
     if (rv == 0) {
@@ -247,9 +250,81 @@ static int client_create(struct cli *cli, int argc, char **argv)
     return rv == HELP_SHOWN ? 0 : rv;
 }
 
+static void print_clients(const json_t *ans)
+{
+    const json_t *c;
+    size_t i;
+    printf("%-20s  %-24s  %s\n", "CLIENT_ID", "CREATED", "NAME");
+    json_array_foreach(json_object_get(ans, "clients"), i, c)
+    {
+        put_cell(jstr(c, "client_id"), 20);
+        put_cell(jstr(c, "created"), 24);
+        put_text(jstr(c, "name"));
+        putchar('\n');
+    }
+}
+
+static int client_list(struct cli *cli, int argc, char **argv)
+{
+    return show_cmd(cli, "client list", "/api/v1/clients", argc, argv, print_clients);
+}
+
+/* client rotate|delete ID. */
+static int client_op(struct cli *cli, const char *cmd, int argc, char **argv, bool rotate)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 1, 1, "CLIENT_ID");
+    }
+    if (rv == 0) {
+        rv = check_id(cmd, "CLIENT_ID", a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = id_request(cli, rotate ? "POST" : "DELETE", "/api/v1/clients/", a.pos[0],
+                        rotate ? "/secret" : "", NULL, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0 && rotate) {
+        printf("%-13s ", "client_id");
+        put_text(jstr(ans, "client_id"));
+        printf("\n%-13s ", "client_secret");
+        put_text(jstr(ans, "client_secret"));
+        printf("\n%-13s %lld\n", "index", jint(ans, "index"));
+        fflush(stdout); /* the secret before the note about it */
+        fprintf(stderr, "imgarc: the new client_secret is shown only this once: store it now; "
+                        "the old secret and every token issued under it stopped\n");
+    } else if (rv == 0) {
+        put_text(jstr(ans, "client_id"));
+        printf(": client deleted, its tokens stop (index %lld)\n", jint(ans, "index"));
+    }
+    if (ans != NULL) {
+        wipe_member(ans, "client_secret");
+    }
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int client_rotate(struct cli *cli, int argc, char **argv)
+{
+    return client_op(cli, "client rotate", argc, argv, true);
+}
+
+static int client_delete(struct cli *cli, int argc, char **argv)
+{
+    return client_op(cli, "client delete", argc, argv, false);
+}
+
 int cmd_client(struct cli *cli, int argc, char **argv)
 {
-    static const struct action actions[] = {{"create", client_create}};
+    static const struct action actions[] = {{"create", client_create},
+                                            {"list", client_list},
+                                            {"rotate", client_rotate},
+                                            {"delete", client_delete}};
     return run_action(cli, "client", actions, ARRAY_SIZE(actions), argc, argv);
 }
 

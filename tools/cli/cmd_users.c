@@ -1,6 +1,7 @@
-/* login, user (create, list, unlock, grants) and role. login and user create read a
- * password from a file or stdin, never from argv, and wipe it and the request text
- * that carried it once sent. */
+/* login, user (create, list, show, update, disable, enable, passwd, delete, unlock,
+ * grants) and role (create, list, update, delete). login, user create and user passwd
+ * read passwords from a file or stdin, never from argv, and wipe them and the request
+ * text that carried them once sent. */
 #include "tools/cli/cli.h"
 
 #include <errno.h>
@@ -298,6 +299,7 @@ static void print_users(const json_t *ans)
         put_cell(jstr(u, "locked_until"), 24);
         put_cell(jstr(u, "created"), 24);
         put_text(jstr(u, "name"));
+        fputs(jbool(u, "disabled") ? "  (disabled)" : "", stdout);
         putchar('\n');
         free(list);
     }
@@ -425,10 +427,277 @@ static int user_grants(struct cli *cli, int argc, char **argv)
     return rv == HELP_SHOWN ? 0 : rv;
 }
 
+/* "USERNAME: name N, roles R, enabled|disabled (index I)". */
+static void print_user_changed(const json_t *ans)
+{
+    put_text(jstr(ans, "username"));
+    fputs(": name ", stdout);
+    put_text(jstr(ans, "name"));
+    fputs(", roles ", stdout);
+    put_list(json_object_get(ans, "roles"));
+    printf(", %s (index %lld)\n", jbool(ans, "disabled") ? "disabled" : "enabled",
+           jint(ans, "index"));
+}
+
+/* user ACTION USERNAME: one request to /api/v1/users/USERNAME + @suffix with @body
+ * (may be NULL; stolen), answered by @print. */
+static int user_simple(struct cli *cli, const char *cmd, int argc, char **argv,
+                       const char *method, const char *suffix, json_t *body,
+                       void (*print)(const json_t *ans))
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 1, 1, "USERNAME");
+    }
+    if (rv == 0) {
+        rv = check_id(cmd, "USERNAME", a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = id_request(cli, method, "/api/v1/users/", a.pos[0], suffix, body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        print(ans);
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static void print_user(const json_t *u)
+{
+    const json_t *g;
+    size_t i;
+    put_field("username", jstr(u, "username"));
+    put_field("name", jstr(u, "name"));
+    printf("%-10s ", "roles");
+    put_list(json_object_get(u, "roles"));
+    putchar('\n');
+    put_field("disabled", jbool(u, "disabled") ? "yes" : "no");
+    printf("%-10s %lld\n", "failures", jint(u, "failures"));
+    put_field("locked", jstr(u, "locked_until")[0] != '\0' ? jstr(u, "locked_until") : "no");
+    printf("%-10s ", "grants");
+    json_array_foreach(json_object_get(u, "grants"), i, g)
+    {
+        fputs(i > 0 ? ", " : "", stdout);
+        put_text(jstr(g, "org"));
+        fputs(jbool(g, "include_children") ? ":children" : "", stdout);
+    }
+    putchar('\n');
+    put_field("created", jstr(u, "created"));
+}
+
+static int user_show(struct cli *cli, int argc, char **argv)
+{
+    return user_simple(cli, "user show", argc, argv, "GET", "", NULL, print_user);
+}
+
+static int user_update(struct cli *cli, int argc, char **argv)
+{
+    const char *name = NULL;
+    struct str_list roles = {0};
+    const struct flag flags[] = {{"--role", NULL, FLAG_LIST, &roles},
+                                 {"--name", NULL, FLAG_VALUE, &name},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *body = json_object(), *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "user update", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("user update", &a, 1, 1, "USERNAME");
+    }
+    if (rv == 0) {
+        rv = check_id("user update", "USERNAME", a.pos[0]);
+    }
+    if (rv == 0 && name == NULL && roles.n == 0) {
+        rv = usage_error("user update", "nothing to change: give --name NAME and/or --role ROLE");
+    }
+    if (rv == 0 && name != NULL) {
+        rv = put_string("user update", body, "name", name, "--name");
+    }
+    if (rv == 0 && roles.n > 0) {
+        json_t *list = json_array();
+        json_object_set_new(body, "roles", list);
+        for (size_t i = 0; i < roles.n && rv == 0; i++) {
+            rv = check_id("user update", "--role", roles.items[i]);
+            json_array_append_new(list, json_string(roles.items[i]));
+        }
+    }
+    if (rv == 0) {
+        rv = id_request(cli, "PATCH", "/api/v1/users/", a.pos[0], "", body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        print_user_changed(ans);
+        if (roles.n > 0) {
+            fprintf(stderr, "imgarc: new roles end the user's sessions: it logs in again\n");
+        }
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(roles.items);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int user_disable(struct cli *cli, int argc, char **argv)
+{
+    return user_simple(cli, "user disable", argc, argv, "PATCH", "",
+                       json_pack("{s:b}", "disabled", 1), print_user_changed);
+}
+
+static int user_enable(struct cli *cli, int argc, char **argv)
+{
+    return user_simple(cli, "user enable", argc, argv, "PATCH", "",
+                       json_pack("{s:b}", "disabled", 0), print_user_changed);
+}
+
+static void print_user_deleted(const json_t *ans)
+{
+    put_text(jstr(ans, "username"));
+    printf(": deleted, its tokens stop; the audit log keeps its history (index %lld)\n",
+           jint(ans, "index"));
+}
+
+static int user_delete(struct cli *cli, int argc, char **argv)
+{
+    return user_simple(cli, "user delete", argc, argv, "DELETE", "", NULL, print_user_deleted);
+}
+
+/* The JSON text {"old": @old, "new": @new} in one allocation (secret_body()'s way). */
+static char *own_password_body(const char *old, const char *new, size_t *len)
+{
+    json_t *empty = json_object();
+    size_t a_len, b_len;
+    char *a = secret_body(empty, old, &a_len);
+    char *b = secret_body(empty, new, &b_len);
+    /* a and b are {"password":"..."}: keep their quoted values. */
+    const size_t key = strlen("{\"password\":");
+    char *text = xmalloc(a_len + b_len + 16);
+    int n = snprintf(text, a_len + b_len + 16, "{\"old\":%.*s,\"new\":%.*s}",
+                     (int)(a_len - key - 1), a + key, (int)(b_len - key - 1), b + key);
+    sodium_memzero(a, a_len);
+    sodium_memzero(b, b_len);
+    free(a);
+    free(b);
+    json_decref(empty);
+    *len = (size_t)n;
+    return text;
+}
+
+/* user passwd --own: the old password, then the new one (two lines of FILE or stdin). */
+static int own_passwd(struct cli *cli, const char *file, json_t **ans)
+{
+    char old[PASSWORD_BYTES_MAX + 2] = "", new[PASSWORD_BYTES_MAX + 2] = "";
+    const struct cli_request req = {.method = "POST", .path = "/api/v1/auth/password"};
+    FILE *f = NULL;
+    size_t len = 0;
+    char *text;
+    int rv = 0;
+    if (file != NULL && (f = fopen(file, "rb")) == NULL) {
+        fprintf(stderr, "imgarc: %s: %s\n", file, strerror(errno));
+        return CLI_ELOCAL;
+    }
+    if (f != NULL) {
+        rv = read_line(f, file, old);
+        if (rv == 0) {
+            rv = read_line(f, file, new);
+        }
+        fclose(f);
+    } else if (isatty(STDIN_FILENO)) {
+        rv = read_tty_password("Current password: ", old);
+        if (rv == 0) {
+            rv = read_tty_password("New password: ", new);
+        }
+    } else {
+        rv = read_line(stdin, "stdin", old);
+        if (rv == 0) {
+            rv = read_line(stdin, "stdin", new);
+        }
+    }
+    if (rv == 0 && (old[0] == '\0' || new[0] == '\0')) {
+        rv = usage_error("user passwd", "--own reads the current password, then the new one, "
+                                        "one per line (from %s)", file != NULL ? file : "stdin");
+    }
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        text = own_password_body(old, new, &len);
+        rv = cli_http_send(cli->http, &req, text, len, NULL, ans);
+        sodium_memzero(text, len);
+        free(text);
+    }
+    sodium_memzero(old, sizeof old);
+    sodium_memzero(new, sizeof new);
+    return rv;
+}
+
+static int user_passwd(struct cli *cli, int argc, char **argv)
+{
+    const char *file = NULL;
+    bool own = false;
+    const struct flag flags[] = {{"--password-file", NULL, FLAG_VALUE, &file},
+                                 {"--own", NULL, FLAG_BOOL, &own},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    char password[PASSWORD_BYTES_MAX + 2] = "";
+    json_t *body = json_object(), *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "user passwd", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("user passwd", &a, own ? 0 : 1, own ? 0 : 1,
+                       own ? "(no USERNAME with --own)" : "USERNAME");
+    }
+    if (rv == 0 && !own) {
+        rv = check_id("user passwd", "USERNAME", a.pos[0]);
+    }
+    if (rv == 0 && own) {
+        rv = own_passwd(cli, file, &ans);
+    } else if (rv == 0) {
+        char *path = cli_http_path("/api/v1/users/", a.pos[0], "/password");
+        rv = read_password("user passwd", file, "New password: ", password);
+        if (rv == 0) {
+            rv = post_with_password(cli, path, body, password, &ans);
+        }
+        free(path);
+    }
+    sodium_memzero(password, sizeof password);
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0 && own && jstr(ans, "access_token")[0] != '\0') {
+        /* A token under the new password replaces the one used: eval the line. */
+        fprintf(stderr, "imgarc: password changed; every other session of yours stopped\n");
+        rv = print_login(jstr(ans, "username"), ans);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "username"));
+        printf(": password %s; every token of the user stopped: it logs in again (index "
+               "%lld)\n", own ? "changed" : "reset, wrong passwords and lock cleared",
+               jint(ans, "index"));
+    }
+    if (ans != NULL) {
+        wipe_member(ans, "access_token");
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
 int cmd_user(struct cli *cli, int argc, char **argv)
 {
     static const struct action actions[] = {{"create", user_create},
                                             {"list", user_list},
+                                            {"show", user_show},
+                                            {"update", user_update},
+                                            {"disable", user_disable},
+                                            {"enable", user_enable},
+                                            {"passwd", user_passwd},
+                                            {"delete", user_delete},
                                             {"unlock", user_unlock},
                                             {"grants", user_grants}};
     return run_action(cli, "user", actions, ARRAY_SIZE(actions), argc, argv);
@@ -499,8 +768,86 @@ static int role_list(struct cli *cli, int argc, char **argv)
     return show_cmd(cli, "role list", "/api/v1/roles", argc, argv, print_roles);
 }
 
+static void print_role_updated(const json_t *ans)
+{
+    put_text(jstr(ans, "name"));
+    fputs(": permissions now ", stdout);
+    put_list(json_object_get(ans, "permissions"));
+    printf(" (index %lld)\n", jint(ans, "index"));
+}
+
+static int role_update(struct cli *cli, int argc, char **argv)
+{
+    struct str_list perms = {0};
+    const struct flag flags[] = {{"--permission", NULL, FLAG_LIST, &perms},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *body = NULL, *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "role update", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("role update", &a, 1, 1, "NAME");
+    }
+    if (rv == 0) {
+        rv = check_id("role update", "NAME", a.pos[0]);
+    }
+    if (rv == 0 && perms.n == 0) {
+        rv = usage_error("role update", "missing --permission P (read, capture, edit, delete, "
+                                        "amend, submit, match, review, admin)");
+    }
+    for (size_t i = 0; i < perms.n && rv == 0; i++) {
+        rv = check_id("role update", "--permission", perms.items[i]);
+    }
+    if (rv == 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < perms.n; i++) {
+            json_array_append_new(list, json_string(perms.items[i]));
+        }
+        body = json_pack("{s:o}", "permissions", list);
+        rv = id_request(cli, "PATCH", "/api/v1/roles/", a.pos[0], "", body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        print_role_updated(ans);
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(perms.items);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
+static int role_delete(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, "role delete", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("role delete", &a, 1, 1, "NAME");
+    }
+    if (rv == 0) {
+        rv = check_id("role delete", "NAME", a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = id_request(cli, "DELETE", "/api/v1/roles/", a.pos[0], "", NULL, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        put_text(jstr(ans, "name"));
+        printf(": role deleted (index %lld)\n", jint(ans, "index"));
+    }
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
 int cmd_role(struct cli *cli, int argc, char **argv)
 {
-    static const struct action actions[] = {{"create", role_create}, {"list", role_list}};
+    static const struct action actions[] = {{"create", role_create},
+                                            {"list", role_list},
+                                            {"update", role_update},
+                                            {"delete", role_delete}};
     return run_action(cli, "role", actions, ARRAY_SIZE(actions), argc, argv);
 }

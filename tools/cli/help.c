@@ -339,16 +339,37 @@ static const char user_help[] =
     "Usage: imgarc user create USERNAME --role ROLE [--role ROLE]... [--name NAME]\n"
     "                          [--password-file FILE] [--json]\n"
     "       imgarc user list [--json]\n"
+    "       imgarc user show USERNAME [--json]\n"
+    "       imgarc user update USERNAME [--name NAME] [--role ROLE]... [--json]\n"
+    "       imgarc user disable USERNAME [--json]\n"
+    "       imgarc user enable USERNAME [--json]\n"
+    "       imgarc user passwd USERNAME [--password-file FILE] [--json]\n"
+    "       imgarc user passwd --own [--password-file FILE] [--json]\n"
+    "       imgarc user delete USERNAME [--json]\n"
     "       imgarc user unlock USERNAME [--json]\n"
     "       imgarc user grants USERNAME [--org ID[:children]]... [--all] [--json]\n"
     "\n"
-    "Users of the tenant of --tenant (default: default); needs the admin permission.\n"
+    "Users of the tenant of --tenant (default: default); needs the admin permission\n"
+    "(but passwd --own, which any user runs with its own token).\n"
     "\n"
     "create   creates USERNAME (1-64 characters of A-Z a-z 0-9 . _ -) with its roles\n"
     "         (scanner, reviewer, tenant_admin or a custom role; repeat --role) and\n"
     "         display NAME (default: USERNAME). The password (8-1024 bytes) is the\n"
     "         first line of --password-file FILE or of stdin (not echoed on a terminal).\n"
     "list     every user: USERNAME ROLES FAILURES LOCKED_UNTIL CREATED NAME.\n"
+    "show     one user: name, roles, disabled, failures, lock, grants, created.\n"
+    "update   sets the display --name and/or replaces the roles (repeat --role). New\n"
+    "         roles end the user's sessions (its tokens stop at once, on every node).\n"
+    "disable  the user cannot log in and its tokens stop; its record, roles and grants\n"
+    "         stay. enable lets it log in again (old tokens stay stopped).\n"
+    "passwd   an admin's reset: the new password (8-1024 bytes) is the first line of\n"
+    "         --password-file FILE or of stdin; wrong passwords and the lock are cleared.\n"
+    "         With --own, your own password: the current one, then the new one, one per\n"
+    "         line (wrong current ones count as failed logins). Either way every token of\n"
+    "         the user stops; --own prints export IMGARC_TOKEN=... with a new one.\n"
+    "delete   a leaver: the user goes and its tokens stop; the audit log keeps its\n"
+    "         history. A tenant is never left without an enabled admin (update, disable\n"
+    "         and delete refuse that: 409 last_admin).\n"
     "unlock   unlocks an account locked by wrong passwords.\n"
     "grants   replaces the user's data grants: the organisations whose bills a user\n"
     "         without the admin permission sees.\n"
@@ -361,11 +382,17 @@ static const char user_help[] =
 static const char role_help[] =
     "Usage: imgarc role create NAME --permission P [--permission P]... [--json]\n"
     "       imgarc role list [--json]\n"
+    "       imgarc role update NAME --permission P [--permission P]... [--json]\n"
+    "       imgarc role delete NAME [--json]\n"
     "\n"
     "create   a custom role of the tenant with the permissions given, among read,\n"
     "         capture, edit, delete, amend, submit, match, review, admin.\n"
     "list     the built-in roles (scanner, reviewer, tenant_admin) and the custom ones:\n"
-    "         NAME KIND PERMISSIONS.\n";
+    "         NAME KIND PERMISSIONS.\n"
+    "update   replaces a custom role's permissions (every request reads them: the\n"
+    "         change holds at once).\n"
+    "delete   deletes a custom role no user has (else 409 role_in_use names them).\n"
+    "         Built-in roles neither change nor go.\n";
 
 static const char org_help[] =
     "Usage: imgarc org create ID --name NAME [--parent ID] [--json]\n"
@@ -385,11 +412,19 @@ static const char org_help[] =
 
 static const char client_help[] =
     "Usage: imgarc client create NAME [--json]\n"
+    "       imgarc client list [--json]\n"
+    "       imgarc client rotate CLIENT_ID [--json]\n"
+    "       imgarc client delete CLIENT_ID [--json]\n"
     "\n"
-    "Creates credentials for a business system (an ERP) in the tenant of --tenant\n"
-    "(default: default); needs the operator token. Prints client_id and client_secret;\n"
-    "the secret is shown only this once. The system trades them for access tokens with\n"
-    "POST /api/v1/auth/token.\n";
+    "Credentials of business systems (ERPs) of the tenant of --tenant (default: the\n"
+    "operator's default tenant, a tenant admin's own); the operator token or a tenant\n"
+    "admin's.\n"
+    "create   prints client_id and client_secret; the secret is shown only this once.\n"
+    "         The system trades them for access tokens with POST /api/v1/auth/token.\n"
+    "list     CLIENT_ID CREATED NAME (never a secret).\n"
+    "rotate   a new secret, shown once; the old one, the access tokens issued under it\n"
+    "         and the user sessions logged in through it (vendor login.do) stop at once.\n"
+    "delete   the client goes; its tokens and sessions stop at once.\n";
 
 static const char cluster_help[] =
     "Usage: imgarc cluster [show] [--json]\n"
@@ -536,12 +571,14 @@ static const struct command commands[] = {
     {"usage", cmd_usage, "usage", "the tenant's storage against its quota", usage_help},
     {"login", cmd_login, "login USERNAME", "log a user in; prints export IMGARC_TOKEN=...",
      login_help},
-    {"user", cmd_user, "user ACTION [flags]", "create, list, unlock users; set grants",
+    {"user", cmd_user, "user ACTION [flags]",
+     "create, edit, disable, delete users; grants",
      user_help},
-    {"role", cmd_role, "role create NAME | list", "create or list roles", role_help},
+    {"role", cmd_role, "role ACTION [flags]", "create, list, update, delete roles", role_help},
     {"org", cmd_org, "org ACTION [flags]", "create, list, rename, move organisations",
      org_help},
-    {"client", cmd_client, "client create NAME", "credentials for a business system",
+    {"client", cmd_client, "client ACTION [flags]",
+     "business-system credentials; rotate",
      client_help},
     {"audit", cmd_audit, "audit [--format F] [--all]", "the tenant's admin audit log",
      audit_help},
