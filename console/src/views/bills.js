@@ -1,0 +1,128 @@
+// The bill list (GET /api/v1/bills): the filters of docs/API.md (all exact; dates are
+// local days, sent as RFC 3339 local-midnight bounds), pages by cursor. The filters
+// and the cursor live in the hash, so Back and a reload keep them.
+import * as api from '../api.js';
+import {fill, h, hashLink} from '../dom.js';
+import {billQuery, FILTERS, localTime, stateLabel, STATES} from '../format.js';
+import {go, routes} from '../router.js';
+
+const PAGE = 50;
+
+export function renderBills(route, el) {
+    const q = route.query;
+    const inputs = {};
+    const field = (name, label, attrs = {}) => {
+        inputs[name] = h('input', {id: 'f-' + name, name, value: q[name] || '',
+                                   spellcheck: 'false', ...attrs});
+        return h('div', {class: 'field'}, h('label', {for: 'f-' + name}, label), inputs[name]);
+    };
+    inputs.state = h('select', {id: 'f-state', name: 'state'},
+                     h('option', {value: ''}, 'Any state'),
+                     STATES.map((s) => h('option', {value: s, selected: q.state === s},
+                                         stateLabel(s))));
+    const form = h('form', {class: 'filters', onsubmit: apply, 'data-testid': 'filters'},
+                   h('div', {class: 'field'}, h('label', {for: 'f-state'}, 'State'),
+                     inputs.state),
+                   field('image_no', 'Image number'),
+                   field('bill_no', 'Bill number'),
+                   field('bill_type', 'Bill type'),
+                   field('org', 'Organisation'),
+                   field('from', 'Created from', {type: 'date'}),
+                   field('to', 'Created to', {type: 'date'}),
+                   h('div', {class: 'field buttons'},
+                     h('button', {type: 'submit', 'data-testid': 'apply'}, 'Search'),
+                     h('button', {type: 'button', class: 'secondary',
+                                  onclick: () => go(routes.bills())}, 'Clear')));
+    const result = h('div', {class: 'result', 'aria-busy': 'true'}, 'Loading…');
+    fill(el, h('h1', null, 'Bills'), form, result);
+
+    function apply(ev) {
+        ev.preventDefault();
+        const next = {};
+        for (const k of FILTERS) {
+            next[k] = inputs[k].value.trim();
+        }
+        go(routes.bills(next));
+    }
+
+    load(q, result);
+}
+
+async function load(q, result) {
+    const filters = {};
+    for (const k of FILTERS) {
+        filters[k] = q[k] || '';
+    }
+    let data;
+    try {
+        data = await api.get(['bills'], billQuery(filters, q.cursor, PAGE));
+    } catch (e) {
+        fill(result, errorBox(e));
+        result.setAttribute('aria-busy', 'false');
+        return;
+    }
+    const prev = (q.back || '').split(',').filter(Boolean); // the cursors of earlier pages
+    const pager = h('div', {class: 'pager'},
+                    q.cursor ? h('button', {type: 'button', class: 'secondary',
+                                            'data-testid': 'first-page',
+                                            onclick: () => go(routes.bills(filters))},
+                                 'First page') : null,
+                    q.cursor ? h('button', {type: 'button', class: 'secondary',
+                                            'data-testid': 'previous-page',
+                                            onclick: () => {
+                                                const back = prev.slice(0, -1);
+                                                go(routes.bills({...filters,
+                                                                 cursor: prev.at(-1) === '-' ? '' : prev.at(-1),
+                                                                 back: back.join(',')}));
+                                            }}, 'Previous') : null,
+                    data.next_cursor ? h('button', {type: 'button', 'data-testid': 'next-page',
+                                                    onclick: () => go(routes.bills({
+                                                        ...filters, cursor: data.next_cursor,
+                                                        back: [...prev, q.cursor || '-'].join(','),
+                                                    }))}, 'Next page') : null);
+    const bills = data.bills || [];
+    if (bills.length === 0) {
+        fill(result, h('p', {class: 'empty', 'data-testid': 'no-bills'},
+                       data.next_cursor
+                           ? 'No matching bills on this page; more bills follow: go to the next page.'
+                           : 'No bills match these filters.'), pager);
+        result.setAttribute('aria-busy', 'false');
+        return;
+    }
+    const rows = bills.map((b) => h('tr', {class: 'bill-row', 'data-testid': 'bill-row',
+                                           'data-state': b.state,
+                                           onclick: (ev) => {
+                                               if (ev.target.tagName !== 'A') {
+                                                   go(routes.bill(b.image_no));
+                                               }
+                                           }},
+                                    h('td', null, hashLink(routes.bill(b.image_no),
+                                                           {class: 'image-no'}, b.image_no)),
+                                    h('td', null, b.bill_no || ''),
+                                    h('td', null, b.bill_type || ''),
+                                    h('td', null, b.org_name || b.org || ''),
+                                    h('td', null, h('span', {class: 'state state-' + b.state},
+                                                    stateLabel(b.state))),
+                                    h('td', {class: 'num'}, String(b.files ?? '')),
+                                    h('td', null, localTime(b.created)),
+                                    h('td', null, localTime(b.updated))));
+    fill(result,
+         h('table', {class: 'list', 'data-testid': 'bill-list'},
+           h('thead', null, h('tr', null,
+                              ['Image number', 'Bill number', 'Bill type', 'Organisation',
+                               'State', 'Files', 'Created', 'Updated'].map(
+                                  (t) => h('th', {scope: 'col'}, t)))),
+           h('tbody', null, rows)),
+         h('p', {class: 'count'}, `${bills.length} bill${bills.length === 1 ? '' : 's'} on this page` +
+                                  (data.next_cursor ? '; more follow.' : '.')),
+         pager);
+    result.setAttribute('aria-busy', 'false');
+}
+
+export function errorBox(e) {
+    return h('div', {class: 'error-box', role: 'alert', 'data-testid': 'error'},
+             h('p', null, e.status === 403
+                 ? `Not allowed: ${e.message}` : e.message),
+             e.requestId ? h('p', {class: 'request-id'}, 'Request id: ',
+                             h('code', null, e.requestId)) : null);
+}

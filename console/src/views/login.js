@@ -1,0 +1,129 @@
+// Sign-in (POST /api/v1/auth/login) and sign-out (POST /api/logout.do, which ends the
+// token on every node). Messages: a wrong password or unknown user (one answer for
+// both, 401), a locked account (403 / 10423, with its unlock time in local time) and
+// the per-address brake (429, counted down from Retry-After).
+import * as api from '../api.js';
+import {fill, h} from '../dom.js';
+import {localTime} from '../format.js';
+import {go, routes} from '../router.js';
+import {session} from '../session.js';
+
+let countdown = null;
+
+export function renderLogin(route, el) {
+    const notice = sessionStorage.getItem('imgarc.notice');
+    sessionStorage.removeItem('imgarc.notice');
+    const tenant = h('input', {id: 'tenant', name: 'tenant', autocomplete: 'organization',
+                               value: session.lastTenant() || 'default', required: true,
+                               spellcheck: 'false'});
+    const user = h('input', {id: 'username', name: 'username', autocomplete: 'username',
+                             required: true, spellcheck: 'false', autofocus: true});
+    const password = h('input', {id: 'password', name: 'password', type: 'password',
+                                 autocomplete: 'current-password', required: true});
+    const button = h('button', {type: 'submit', 'data-testid': 'sign-in'}, 'Sign in');
+    const message = h('div', {class: 'message', role: 'alert', 'aria-live': 'polite',
+                              'data-testid': 'login-message'});
+    if (notice) {
+        fill(message, h('p', {class: 'notice'}, notice));
+    }
+    const form = h('form', {class: 'login', onsubmit: submit},
+                   h('h1', null, 'Sign in to imgarc'),
+                   h('label', {for: 'tenant'}, 'Tenant'), tenant,
+                   h('label', {for: 'username'}, 'User name'), user,
+                   h('label', {for: 'password'}, 'Password'), password,
+                   button, message);
+    fill(el, form);
+    (session.lastTenant() ? user : tenant).focus();
+
+    async function submit(ev) {
+        ev.preventDefault();
+        if (countdown !== null) {
+            return;
+        }
+        fill(message);
+        button.disabled = true;
+        try {
+            const login = await api.post(['auth', 'login'], {
+                tenant: tenant.value.trim(), username: user.value.trim(),
+                password: password.value,
+            }, {auth: false, idempotent: false});
+            session.start(login);
+            password.value = '';
+            try {
+                session.update(await api.get(['auth', 'me']));
+            } catch (e) {
+                // A node without GET /auth/me (404): permissions come from the
+                // built-in roles; anything else is shown on the next page's call.
+                if (e.status === 401) {
+                    return;
+                }
+            }
+            const next = route.query.next;
+            go(typeof next === 'string' && next.startsWith('#/') && !next.startsWith('#/login')
+                ? next : routes.bills());
+        } catch (e) {
+            showError(e);
+        } finally {
+            if (countdown === null) {
+                button.disabled = false;
+            }
+        }
+    }
+
+    function showError(e) {
+        password.value = '';
+        if (e.status === 403 && e.code === 10423) {
+            const m = /locked until (\S+?);/.exec(e.message);
+            fill(message, h('p', {class: 'error', 'data-testid': 'locked'},
+                            m ? `This account is locked until ${localTime(m[1])} ` +
+                                '(too many wrong passwords). Try again then, or ask a ' +
+                                'tenant admin to unlock it.'
+                              : e.message),
+                 requestId(e));
+        } else if (e.status === 429) {
+            let left = e.retryAfter ?? 5;
+            const p = h('p', {class: 'error', 'data-testid': 'throttled'});
+            const tick = () => {
+                fill(p, `Too many failed sign-ins from this computer. Try again in ${left} s.`);
+                if (left-- <= 0) {
+                    clearInterval(countdown);
+                    countdown = null;
+                    button.disabled = false;
+                    fill(p, 'You can try again now.');
+                }
+            };
+            button.disabled = true;
+            clearInterval(countdown);
+            countdown = setInterval(tick, 1000);
+            tick();
+            fill(message, p, requestId(e));
+        } else if (e.status === 401) {
+            fill(message, h('p', {class: 'error', 'data-testid': 'wrong-password'},
+                            'Wrong user name or password for tenant ' +
+                            `${tenant.value.trim() || 'default'}.`), requestId(e));
+        } else {
+            fill(message, h('p', {class: 'error'}, e.message), requestId(e));
+        }
+        password.focus();
+    }
+}
+
+function requestId(e) {
+    return e.requestId ? h('p', {class: 'request-id'}, 'Request id: ', h('code', null, e.requestId))
+                       : null;
+}
+
+export async function signOut() {
+    const token = session.token();
+    session.end();
+    if (token) {
+        try {
+            await api.call('/api/logout.do', {method: 'POST', body: {access_token: token},
+                                              auth: false, idempotent: false});
+        } catch {
+            // The token is dropped here anyway; it expires by itself.
+        }
+    }
+    sessionStorage.setItem('imgarc.notice', 'You are signed out.');
+    go(routes.login());
+}
