@@ -1,0 +1,141 @@
+// The bill list and the bill page: the list, filters by state and image number, a bill
+// opened with its sections and counts, the JPEG shown, the PDF drawn by pdf.js (two
+// pages on canvases), zoom changing the size, a merged document as one, the log.
+import {expect, test} from '@playwright/test';
+import {seed, shot, signIn} from './fixtures.mjs';
+
+test.beforeEach(async ({page}) => {
+    await signIn(page);
+});
+
+test('the list shows every bill; filters by state and by image number', async ({page}) => {
+    const rows = page.getByTestId('bill-row');
+    await expect(rows).toHaveCount(4);
+    await expect(rows.first()).toContainText(seed.bill);
+    await expect(page.getByTestId('bill-list')).toContainText('Shanghai branch');
+    await shot(page, 'bill-list');
+
+    await page.locator('#f-state').selectOption('ready');
+    await page.getByTestId('apply').click();
+    await expect(page).toHaveURL(/state=ready/);
+    await expect(rows).toHaveCount(1);
+    await expect(rows.first()).toContainText(seed.readyBill);
+    await expect(rows.first()).toContainText('Ready');
+
+    await page.locator('#f-state').selectOption('');
+    await page.locator('#f-image_no').fill(seed.mergedBill);
+    await page.getByTestId('apply').click();
+    await expect(rows).toHaveCount(1);
+    await expect(rows.first()).toContainText(seed.mergedBill);
+
+    // A filter that matches nothing says so; a reload keeps the filters.
+    await page.locator('#f-image_no').fill('');
+    await page.locator('#f-state').selectOption('erp_failed');
+    await page.getByTestId('apply').click();
+    await expect(page.getByTestId('no-bills')).toHaveText('No bills match these filters.');
+    await page.reload();
+    await expect(page.locator('#f-state')).toHaveValue('erp_failed');
+    await expect(page.getByTestId('no-bills')).toBeVisible();
+});
+
+test('a bill: fields, sections with counts, status, log; the JPEG and the PDF in the viewer',
+     async ({page}) => {
+    await page.getByTestId('bill-row').filter({hasText: seed.bill}).click();
+    await expect(page).toHaveURL(new RegExp(`#/bills/${seed.bill}$`));
+    await expect(page.locator('h1')).toHaveText(seed.bill);
+    await expect(page.getByTestId('bill-fields')).toContainText('ER-2026-0001');
+    await expect(page.getByTestId('bill-state')).toHaveText('Captured');
+    for (const [cat, n] of [['cover', 1], ['invoice', 1], ['attachment', 2]]) {
+        const s = page.getByTestId(`section-${cat}`);
+        await expect(s.getByTestId('count')).toHaveText(String(n));
+        await expect(s.getByTestId('file-item')).toHaveCount(n);
+    }
+    await expect(page.getByTestId('section-invoice')).toContainText('invoice-0001.xml');
+
+    // The status with its reasons, and the log of the captures.
+    await expect(page.getByTestId('reasons')).toContainText('captured but not submitted');
+    const log = page.getByTestId('log');
+    await expect(log.getByTestId('log-entry').first()).toBeVisible();
+    expect(await log.getByTestId('log-entry').count()).toBeGreaterThanOrEqual(5);
+    await expect(log).toContainText('pool_created');
+    await expect(log).toContainText('file_added');
+    await expect(page.getByTestId('no-deliveries')).toBeVisible();
+
+    // The JPEG: an <img> through a signed link, decoded at its size.
+    await page.getByTestId('file-item').filter({hasText: 'taxi-receipt.jpg'}).click();
+    const img = page.getByTestId('page-image');
+    await expect(img).toBeVisible();
+    await expect.poll(() => img.evaluate((el) => el.complete && el.naturalWidth)).toBe(480);
+    expect(await img.getAttribute('src')).toMatch(/^\/api\/v1\/links\/imglnk1\./);
+    await expect(page.getByTestId('download')).toBeVisible();
+
+    // The two-page PDF: pdf.js draws both pages on canvases.
+    await page.getByTestId('file-item').filter({hasText: 'hotel-2-pages.pdf'}).click();
+    await expect(page.getByTestId('page-count')).toHaveText('2 pages');
+    const canvases = page.getByTestId('page-canvas');
+    await expect(canvases).toHaveCount(2);
+    await expect(page.locator('.page-pdf[data-state="drawn"]')).toHaveCount(2);
+    // Something was drawn: the first page's pixels are not all white.
+    const inked = await canvases.first().evaluate((c) => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) {
+            if (d[i] < 128) {
+                n++;
+            }
+        }
+        return n;
+    });
+    expect(inked).toBeGreaterThan(500);
+    await shot(page, 'bill-pdf');
+
+    // Zoom: 1:1 is A4 at 96 dpi; + makes it 25% larger; fit width fits the viewer.
+    const width = async () => (await canvases.first().boundingBox()).width;
+    await page.getByTestId('actual-size').click();
+    await expect(page.getByTestId('zoom')).toHaveText('100%');
+    await expect.poll(width).toBeCloseTo(595 * 96 / 72, -1);
+    await page.getByTestId('zoom-in').click();
+    await expect(page.getByTestId('zoom')).toHaveText('125%');
+    await expect.poll(width).toBeCloseTo(595 * 96 / 72 * 1.25, -1);
+    await page.getByTestId('zoom-out').click();
+    await page.getByTestId('zoom-out').click();
+    await expect(page.getByTestId('zoom')).toHaveText('75%');
+    await expect.poll(width).toBeCloseTo(595 * 96 / 72 * 0.75, -1);
+    await page.getByTestId('fit-width').click();
+    const viewerWidth = await page.getByTestId('pages').evaluate((el) => el.clientWidth);
+    await expect.poll(width).toBeCloseTo(viewerWidth - 32, -1);
+    await expect(page.locator('.page-pdf[data-state="drawn"]')).toHaveCount(2);
+
+    // Full screen is the viewer's.
+    await page.getByTestId('full-screen').click();
+    await expect.poll(() => page.evaluate(() => document.fullscreenElement?.dataset.testid ?? null))
+        .toBe('viewer');
+    await page.keyboard.press('Escape');
+
+    // The XML invoice: a card with its invoice data and a Download button.
+    await page.getByTestId('file-item').filter({hasText: 'invoice-0001.xml'}).click();
+    const card = page.getByTestId('file-card');
+    await expect(card).toContainText('26312000000000000001');
+    await expect(card).toContainText('1280.00');
+    await expect(card.getByTestId('card-download')).toHaveAttribute('download', '');
+});
+
+test('a merged document is shown as one: its parts\' pages in order', async ({page}) => {
+    await page.goto(`/#/bills/${seed.mergedBill}`);
+    const items = page.getByTestId('file-item');
+    await expect(items).toHaveCount(1);
+    await expect(items.first()).toContainText('merged, 2 files');
+    await expect(page.getByTestId('page-count')).toHaveText('3 pages in 2 files (merged)');
+    const pages = page.locator('[data-testid="pages"] > .page');
+    await expect(pages).toHaveCount(3);
+    await expect(pages.nth(0)).toHaveClass(/page-image/);
+    await expect(pages.nth(1)).toHaveClass(/page-pdf/);
+    await expect(pages.nth(2)).toHaveClass(/page-pdf/);
+    await expect(pages.nth(2)).toHaveAttribute('data-page', '3');
+    await shot(page, 'bill-merged');
+});
+
+test('an unknown bill says so', async ({page}) => {
+    await page.goto('/#/bills/NO-SUCH-BILL');
+    await expect(page.getByTestId('error')).toContainText('No bill NO-SUCH-BILL');
+});
