@@ -86,6 +86,7 @@ struct api_call {
     char username[ARCHIVE_ID_MAX + 1];  /* for API_USER */
     uint64_t token_generation;          /* for API_USER: the one its token carries */
     char token_id[33];                  /* for API_USER: its token's id ("" for none) */
+    uint64_t token_expires_ms;          /* for API_CLIENT and API_USER: the token's expiry */
     char actor[ARCHIVE_ID_MAX + 16];    /* who, for the audit log */
     /* What the caller may do and see, loaded once when the request is admitted (a
      * user's permissions and grants: api_authenticate() and the router fill it). */
@@ -181,6 +182,7 @@ void api_handle_merge(struct api_call *call);
 void api_handle_batch_match(struct api_call *call);
 void api_handle_split(struct api_call *call);
 void api_handle_token(struct api_call *call);
+void api_handle_auth_me(struct api_call *call);
 void api_handle_cluster(struct api_call *call);
 void api_handle_cluster_join(struct api_call *call);
 void api_handle_cluster_remove(struct api_call *call);
@@ -314,6 +316,12 @@ json_t *api_unseal_key(const uint8_t key[32], const char *prefix, const char *te
 char *api_link_url(struct api_call *call, const char *file_id, uint64_t *expires_ms);
 void api_handle_file_link(struct api_call *call);
 void api_handle_link_content(struct api_call *call);
+
+/* console.c: the web console's embedded files (api/console_assets.h). Whether
+ * @raw_path is one of the console's ("/" or under "/assets/"), and the answer to a
+ * request for it (any method: GET and HEAD serve, others get 405). */
+bool api_console_path(const char *raw_path);
+void api_console_route(struct api *api, struct http_request *req);
 
 /* Frees the api once its server, timers and jobs are all done (server.c). */
 void api_maybe_free(struct api *api);

@@ -140,8 +140,7 @@ static enum api_principal token_check(struct api *api, const char *token,
 static enum api_principal token_verify(struct api *api, const char *token,
                                        struct api_call *call, const char **why)
 {
-    uint64_t exp;
-    return token_check(api, token, call, why, &exp);
+    return token_check(api, token, call, why, &call->token_expires_ms);
 }
 
 bool api_user_token_open(struct api *api, const char *token, struct api_call *call,
@@ -413,6 +412,83 @@ void api_handle_token(struct api_call *call)
     *copy = *call;
     call->req->data = copy;
     http_request_buffer_body(call->req, AUTH_BODY_MAX, token_body);
+}
+
+/* ---- GET /api/v1/auth/me ---- */
+
+/* The permission names of @perms, as docs/API.md names them. */
+static json_t *perms_json(unsigned perms)
+{
+    char buf[128];
+    json_t *list = json_array();
+    archive_perms_format(perms, buf, sizeof buf);
+    for (char *save = NULL, *p = strtok_r(buf, ",", &save); p != NULL;
+         p = strtok_r(NULL, ",", &save)) {
+        json_array_append_new(list, json_string(p));
+    }
+    return list;
+}
+
+/* What the caller's grants let it see: its own grants for a user they limit, else
+ * every organisation. */
+static json_t *grants_json(const struct api_call *call)
+{
+    json_t *list = json_array();
+    if (!api_restricted(call)) {
+        json_array_append_new(list, json_pack("{s:s, s:b}", "org", "*", "include_children", 1));
+        return list;
+    }
+    for (size_t i = 0; i < call->access.n_grants; i++) {
+        json_array_append_new(list, json_pack("{s:s, s:b}", "org", call->access.grants[i].org,
+                                              "include_children",
+                                              call->access.grants[i].include_children));
+    }
+    return list;
+}
+
+void api_handle_auth_me(struct api_call *call)
+{
+    struct base_err err = {{0}};
+    const char *kind = "operator";
+    json_t *name = json_string("operator");
+    json_t *roles = json_array();
+    json_t *o;
+    if (call->principal == API_USER) {
+        UserRecord *u;
+        if (archive_get_user(call->api->archive, call->tenant, call->username, &u, &err) != 0) {
+            json_decref(name);
+            json_decref(roles);
+            api_respond_error(call->api, call->req, 401, API_E_UNAUTHORIZED,
+                              "the user of this access token no longer exists");
+            return;
+        }
+        kind = "user";
+        json_decref(name);
+        name = json_string(u->name);
+        for (size_t i = 0; i < u->n_roles; i++) {
+            json_array_append_new(roles, json_string(u->roles[i]));
+        }
+        archive_free_user(u);
+    } else if (call->principal == API_CLIENT) {
+        ClientRecord *c;
+        kind = "client";
+        json_decref(name);
+        if (archive_get_client(call->api->archive, call->client_id, &c, &err) == 0) {
+            name = json_string(c->name);
+            archive_free_client(c);
+        } else {
+            name = json_string(call->client_id); /* removed this moment: its id will do */
+        }
+    }
+    o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "kind", kind, "tenant",
+                  call->tenant, "username",
+                  call->principal == API_USER ? json_string(call->username) : json_null(),
+                  "name", name != NULL ? name : json_string(""), "roles", roles, "permissions",
+                  perms_json(call->access.perms), "grants", grants_json(call),
+                  "admin", (call->access.perms & PERM_ADMIN) != 0, "expires",
+                  call->principal == API_OPERATOR ? json_null()
+                                                  : api_time_json(call->token_expires_ms));
+    api_respond_json(call->api, call->req, 200, o);
 }
 
 /* ---- Data grants ---- */

@@ -53,6 +53,8 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/audit", AUTH_TENANT_READ, api_handle_admin_audit, PERM_ADMIN},
     {HTTP_M_POST, "/api/v1/auth/token", AUTH_NONE, api_handle_token, 0},
     {HTTP_M_POST, "/api/v1/auth/login", AUTH_NONE, api_handle_login, 0},
+    /* Who the token is (any token; the operator's tenant need not exist). */
+    {HTTP_M_GET, "/api/v1/auth/me", AUTH_TENANT_READ, api_handle_auth_me, 0},
     {HTTP_M_POST, "/api/v1/users", AUTH_TOKEN, api_handle_create_user, PERM_ADMIN},
     {HTTP_M_GET, "/api/v1/users", AUTH_TOKEN, api_handle_list_users, PERM_ADMIN},
     {HTTP_M_POST, "/api/v1/users/*/unlock", AUTH_TOKEN, api_handle_unlock_user, PERM_ADMIN},
@@ -475,6 +477,10 @@ void api_route(struct api *api, struct http_request *req)
     char allow[64] = "";
     if (strncmp(req->raw_path, PEER_PREFIX, strlen(PEER_PREFIX)) == 0) {
         api_internal_route(api, req);
+        return;
+    }
+    if (api_console_path(req->raw_path)) {
+        api_console_route(api, req); /* the web console's files (api/console.c) */
         return;
     }
     if (api_vendor_path(req->raw_path)) {

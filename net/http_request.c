@@ -292,7 +292,25 @@ static bool answer_keeps_alive(struct request_impl *r)
            can_discard(r);
 }
 
-/* Status line and headers. @length < 0: chunked (or close-delimited for HTTP/1.0). */
+/* Whether the handler added header @name (a "Name:" at a line start of its headers). */
+static bool has_out_header(const struct request_impl *r, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = r->out_headers;
+    while (p != NULL && *p != '\0') {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            return true;
+        }
+        p = strstr(p, "\r\n");
+        p = p != NULL ? p + 2 : NULL;
+    }
+    return false;
+}
+
+/* Status line and headers. @length < 0: chunked (or close-delimited for HTTP/1.0).
+ * Every answer says X-Content-Type-Options: nosniff, and a JSON one Cache-Control:
+ * no-store unless its handler chose a Cache-Control (answers hold tenants' data and are
+ * never for a shared cache). */
 static char *build_head(struct request_impl *r, int status, const char *content_type,
                         int64_t length, size_t *out_len)
 {
@@ -328,6 +346,13 @@ static char *build_head(struct request_impl *r, int status, const char *content_
     }
     n = snprintf(line, sizeof line, "Connection: %s\r\n", keep ? "keep-alive" : "close");
     append(&buf, &len, &cap, line, (size_t)n);
+    if (!has_out_header(r, "X-Content-Type-Options")) {
+        append(&buf, &len, &cap, "X-Content-Type-Options: nosniff\r\n", 33);
+    }
+    if (content_type != NULL && strncasecmp(content_type, "application/json", 16) == 0 &&
+        !has_out_header(r, "Cache-Control")) {
+        append(&buf, &len, &cap, "Cache-Control: no-store\r\n", 25);
+    }
     if (r->out_headers != NULL) {
         append(&buf, &len, &cap, r->out_headers, r->out_headers_len);
     }
@@ -357,9 +382,10 @@ static void count_answer(struct request_impl *r, int status)
     }
 }
 
-/* Writes a whole answer (head and body copied) unless one was written already. */
-static void write_answer(struct request_impl *r, int status, const char *content_type,
-                         const void *body, size_t len)
+/* Writes a whole answer unless one was written already: the head, and the body copied,
+ * or (@borrow) written from where it is (it outlives the write: static data). */
+static void write_answer_body(struct request_impl *r, int status, const char *content_type,
+                              const void *body, size_t len, bool borrow)
 {
     struct http_conn *c = r->pub.conn;
     size_t head_len;
@@ -377,12 +403,22 @@ static void write_answer(struct request_impl *r, int status, const char *content
     head = build_head(r, status, content_type, (int64_t)len, &head_len);
     bufs[0] = uv_buf_init(head, (unsigned)head_len);
     if (len > 0 && !r->head_only && status != 304 && status != 204) {
-        copy = xmalloc(len);
-        memcpy(copy, body, len);
-        bufs[1] = uv_buf_init(copy, (unsigned)len);
+        if (borrow) {
+            bufs[1] = uv_buf_init((char *)body, (unsigned)len);
+        } else {
+            copy = xmalloc(len);
+            memcpy(copy, body, len);
+            bufs[1] = uv_buf_init(copy, (unsigned)len);
+        }
         n = 2;
     }
     conn_write(c, bufs, n, head, copy, NULL, NULL);
+}
+
+static void write_answer(struct request_impl *r, int status, const char *content_type,
+                         const void *body, size_t len)
+{
+    write_answer_body(r, status, content_type, body, len, false);
 }
 
 static char *error_body(const struct request_impl *r, int code, const char *error,
@@ -603,6 +639,15 @@ void http_respond(struct http_request *req, int status, const char *content_type
 {
     struct request_impl *r = impl_of(req);
     write_answer(r, status, content_type, body, len);
+    finish(r);
+}
+
+void http_respond_static(struct http_request *req, int status, const char *content_type,
+                         const void *body, size_t len)
+{
+    struct request_impl *r = impl_of(req);
+    ASSERT(len <= UINT32_MAX);
+    write_answer_body(r, status, content_type, body, len, true);
     finish(r);
 }
 

@@ -185,7 +185,8 @@ void http_request_resume(struct http_request *req);
 
 /* Adds a response header (both strings copied). Call before the respond call. The
  * server itself adds Content-Length or Transfer-Encoding, Connection, Date and
- * X-Request-Id. */
+ * X-Request-Id; X-Content-Type-Options: nosniff on every answer, and Cache-Control:
+ * no-store on an application/json one, unless the handler added its own. */
 void http_request_add_header(struct http_request *req, const char *name, const char *value);
 
 /* Whole response in one call; @body (may be NULL when @len is 0) is copied. For a HEAD
@@ -194,6 +195,11 @@ void http_request_add_header(struct http_request *req, const char *name, const c
  * otherwise). */
 void http_respond(struct http_request *req, int status, const char *content_type,
                   const void *body, size_t len);
+/* The same for a body that is not copied: @body must stay valid and unchanged until the
+ * server is freed (static data, such as the console's embedded files, api/console.c).
+ * @len fits in 32 bits. */
+void http_respond_static(struct http_request *req, int status, const char *content_type,
+                         const void *body, size_t len);
 /* JSON error body {"code","error","message","request_id"} with the given status. */
 void http_respond_error(struct http_request *req, int status, int code, const char *error,
                         const char *message);

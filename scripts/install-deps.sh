@@ -27,6 +27,18 @@ fi
 if [ $WITH_TESTS -eq 1 ]; then
     PKGS+=(clang libclang-rt-14-dev iproute2 nftables faketime libfaketime)
 fi
+# The web console is built by node (console/build.mjs): Debian's nodejs and npm when
+# there is no node yet (a node already installed, e.g. 20 from elsewhere, is kept). Its
+# browser tests drive Debian's chromium; the CJK fonts keep Chinese text readable.
+if ! command -v node >/dev/null 2>&1; then
+    PKGS+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1 &&
+     dpkg-query -W -f='${Status}' nodejs 2>/dev/null | grep -q "install ok installed"; then
+    PKGS+=(npm) # Debian's nodejs comes without npm
+fi
+if [ $WITH_TESTS -eq 1 ]; then
+    PKGS+=(chromium fonts-noto-cjk)
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

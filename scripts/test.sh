@@ -8,6 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
+# The console's browser tests run Playwright, which needs node 20 or newer.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+    echo "test.sh: node $(node --version 2>/dev/null || echo missing) is too old: the" \
+         "console's Playwright tests need node 20 or newer (install it, then rerun)" >&2
+    exit 1
+fi
 jobs=$(nproc)
 
 echo "== build and test (RelWithDebInfo)"
