@@ -74,6 +74,9 @@ export const session = {
         if (Array.isArray(me.permissions)) {
             s.permissions = me.permissions;
         }
+        if (Array.isArray(me.grants)) {
+            s.grants = me.grants;
+        }
         if (typeof me.admin === 'boolean') {
             s.admin = me.admin;
         }

@@ -119,6 +119,11 @@ def seed(node, spec):
     post_json(node, "/api/v1/users", {"username": "clerk", "password": PASSWORD,
                                       "roles": ["scanner"], "name": "Li Clerk"},
               201, "create user clerk")
+    # A user without the admin permission sees only the bills of the organisations
+    # granted to it; "*" is every bill.
+    check(node.request("PUT", "/api/v1/users/clerk/grants",
+                       json.dumps({"grants": [{"org": "*", "include_children": True}]}).encode(),
+                       headers={"Content-Type": "application/json"}), 200, "grants of clerk")
     env["IMGARC_SEED_USER"] = "clerk"
     env["IMGARC_SEED_USER_NAME"] = "Li Clerk"
     if spec == "login":

@@ -5,6 +5,7 @@ import * as api from '../api.js';
 import {fill, h, hashLink} from '../dom.js';
 import {billQuery, FILTERS, localTime, stateLabel, STATES} from '../format.js';
 import {go, routes} from '../router.js';
+import {session} from '../session.js';
 
 const PAGE = 50;
 
@@ -82,10 +83,16 @@ async function load(q, result) {
                                                     }))}, 'Next page') : null);
     const bills = data.bills || [];
     if (bills.length === 0) {
+        const s = session.current();
+        const ungranted = s && !s.admin && Array.isArray(s.grants) && s.grants.length === 0;
         fill(result, h('p', {class: 'empty', 'data-testid': 'no-bills'},
                        data.next_cursor
                            ? 'No matching bills on this page; more bills follow: go to the next page.'
-                           : 'No bills match these filters.'), pager);
+                           : 'No bills match these filters.'),
+             ungranted ? h('p', {class: 'note', 'data-testid': 'no-grants'},
+                           'You have no organisation grants, so you see no bills: ask a ' +
+                           'tenant admin to grant you organisations.') : null,
+             pager);
         result.setAttribute('aria-busy', 'false');
         return;
     }
