@@ -2,10 +2,15 @@
 // opened with its sections and counts, the JPEG shown, the PDF drawn by pdf.js (two
 // pages on canvases), zoom changing the size, a merged document as one, the log.
 import {expect, test} from '@playwright/test';
-import {seed, shot, signIn} from './fixtures.mjs';
+import {seed, shot, signIn, watch} from './fixtures.mjs';
 
+let problems;
 test.beforeEach(async ({page}) => {
+    problems = watch(page);
     await signIn(page);
+});
+test.afterEach(() => {
+    expect(problems).toEqual([]);
 });
 
 test('the list shows every bill; filters by state and by image number', async ({page}) => {
@@ -45,7 +50,7 @@ test('a bill: fields, sections with counts, status, log; the JPEG and the PDF in
     await expect(page.locator('h1')).toHaveText(seed.bill);
     await expect(page.getByTestId('bill-fields')).toContainText('ER-2026-0001');
     await expect(page.getByTestId('bill-state')).toHaveText('Captured');
-    for (const [cat, n] of [['cover', 1], ['invoice', 1], ['attachment', 2]]) {
+    for (const [cat, n] of [['cover', 1], ['invoice', 1], ['attachment', 3]]) {
         const s = page.getByTestId(`section-${cat}`);
         await expect(s.getByTestId('count')).toHaveText(String(n));
         await expect(s.getByTestId('file-item')).toHaveCount(n);
@@ -61,13 +66,25 @@ test('a bill: fields, sections with counts, status, log; the JPEG and the PDF in
     await expect(log).toContainText('file_added');
     await expect(page.getByTestId('no-deliveries')).toBeVisible();
 
-    // The JPEG: an <img> through a signed link, decoded at its size.
+    // The JPEG: an <img> through a signed link, decoded at its size, turned by its saved
+    // rotation (90 degrees: the 480x320 receipt stands 320 wide and 480 tall at 1:1).
     await page.getByTestId('file-item').filter({hasText: 'taxi-receipt.jpg'}).click();
     const img = page.getByTestId('page-image');
     await expect(img).toBeVisible();
     await expect.poll(() => img.evaluate((el) => el.complete && el.naturalWidth)).toBe(480);
     expect(await img.getAttribute('src')).toMatch(/^\/api\/v1\/links\/imglnk1\./);
     await expect(page.getByTestId('download')).toBeVisible();
+    await page.getByTestId('actual-size').click();
+    const box = await page.locator('.page-image').boundingBox();
+    expect([Math.round(box.width), Math.round(box.height)]).toEqual([320, 480]);
+    const shown = await img.boundingBox(); // the rotated image as drawn
+    expect([Math.round(shown.width), Math.round(shown.height)]).toEqual([320, 480]);
+
+    // A text file: its markup shown as text, nothing run; its name as text too.
+    await page.getByTestId('file-item').filter({hasText: '<img src=x onerror=alert(1)>notes.txt'}).click();
+    await expect(page.locator('pre.text')).toContainText('<script>window.pwned = 1</script>');
+    await expect(page.getByTestId('viewer-title')).toHaveText('<img src=x onerror=alert(1)>notes.txt');
+    expect(await page.evaluate(() => window.pwned)).toBeUndefined();
 
     // The two-page PDF: pdf.js draws it on canvases, a page when it comes near the
     // screen (at the width of the viewer, page 2 is more than a screen below).

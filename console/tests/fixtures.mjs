@@ -44,3 +44,21 @@ export async function shot(page, name) {
     mkdirSync(dir, {recursive: true});
     await page.screenshot({path: join(dir, `${name}.png`)});
 }
+
+// Collects what must never happen on a console page: a CSP violation (the console and
+// pdf.js run under the node's strict CSP), an uncaught error, a dialog (alert() from
+// injected markup). Check with expect(problems).toEqual([]) at the end of a test.
+export function watch(page) {
+    const problems = [];
+    page.on('console', (m) => {
+        if (/Content.Security.Policy/i.test(m.text())) {
+            problems.push(`CSP: ${m.text()}`);
+        }
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('dialog', (d) => {
+        problems.push(`dialog: ${d.message()}`);
+        d.dismiss().catch(() => {});
+    });
+    return problems;
+}

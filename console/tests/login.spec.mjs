@@ -2,7 +2,15 @@
 // --login-max-failures wrong passwords, sign-out (the token is dead on the node), and
 // a 401 taking the user back to the sign-in page.
 import {expect, test} from '@playwright/test';
-import {fillLogin, seed, shot, signIn} from './fixtures.mjs';
+import {fillLogin, seed, shot, signIn, watch} from './fixtures.mjs';
+
+let problems;
+test.beforeEach(({page}) => {
+    problems = watch(page);
+});
+test.afterEach(() => {
+    expect(problems).toEqual([]);
+});
 
 test('the sign-in page, then a good sign-in lands on the bill list', async ({page}) => {
     await page.goto('/');

@@ -142,8 +142,13 @@ def seed(node, spec):
               201, "pool push " + main)
     upload(node, main, make_pdf(1, "Cover " + main), "cover.pdf", "cover")
     upload(node, main, make_xml("26312000000000000001", "1280.00"), "invoice-0001.xml")
-    upload(node, main, jpg, "taxi-receipt.jpg")
+    receipt = upload(node, main, jpg, "taxi-receipt.jpg")
     upload(node, main, make_pdf(2, "Hotel invoice"), "hotel-2-pages.pdf")
+    # Markup in a name and in a text file is shown as text, never run.
+    upload(node, main, b"<script>window.pwned = 1</script>\n<img src=x onerror=\"window.pwned=2\">\n"
+           b"Notes of the trip: taxi and hotel.\n", "<img src=x onerror=alert(1)>notes.txt")
+    post_json(node, "/api/v1/bills/%s/rotate" % quote(main),
+              {"file_ids": [receipt["file_id"]], "degrees": 90}, 200, "rotate the receipt")
     # A bill submitted (basic mode: ready at once) with one PDF.
     ready = "BX-CONSOLE-2"
     post_json(node, "/api/v1/pool", {"image_no": ready, "bill_no": "ER-2026-0002",

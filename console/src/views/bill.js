@@ -8,11 +8,15 @@ import {bytes, groupFiles, localTime, stateLabel} from '../format.js';
 import {routes} from '../router.js';
 import {session} from '../session.js';
 import {createViewer} from '../viewer/viewer.js';
-import {errorBox} from './bills.js';
+import {errorBox, notAllowed} from './bills.js';
 
 export async function renderBill(route, el) {
     const no = route.params.imageNo;
     document.title = `${no} · imgarc`;
+    if (!session.can('read')) {
+        fill(el, h('h1', null, no), notAllowed('read'));
+        return;
+    }
     fill(el, h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, 'Bills'), ' / ', no),
          h('p', {'aria-busy': 'true'}, 'Loading…'));
     const seg = ['bills', no];

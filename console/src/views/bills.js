@@ -10,6 +10,10 @@ import {session} from '../session.js';
 const PAGE = 50;
 
 export function renderBills(route, el) {
+    if (!session.can('read')) {
+        fill(el, h('h1', null, 'Bills'), notAllowed('read'));
+        return;
+    }
     const q = route.query;
     const inputs = {};
     const field = (name, label, attrs = {}) => {
@@ -124,6 +128,14 @@ async function load(q, result) {
                                   (data.next_cursor ? '; more follow.' : '.')),
          pager);
     result.setAttribute('aria-busy', 'false');
+}
+
+// What a page shows when GET /auth/me says the user lacks @permission (the node refuses
+// the calls anyway: 403 / 10403 naming it).
+export function notAllowed(permission) {
+    return h('div', {class: 'error-box', role: 'alert', 'data-testid': 'not-allowed'},
+             h('p', null, `Your roles do not give the ${permission} permission this page ` +
+               'needs: ask a tenant admin.'));
 }
 
 export function errorBox(e) {
