@@ -11,7 +11,7 @@ import {renderBill} from './views/bill.js';
 
 const root = document.getElementById('app');
 const header = h('header', {class: 'top'});
-const page = h('div', {class: 'page', id: 'page'});
+const page = h('div', {class: 'content', id: 'content'});
 const lastError = h('span', {class: 'last-error', 'data-testid': 'last-error'});
 const version = h('span', {class: 'version', 'data-testid': 'version'});
 const footer = h('footer', {class: 'bottom'}, version, lastError);

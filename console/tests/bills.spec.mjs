@@ -107,6 +107,9 @@ test('a bill: fields, sections with counts, status, log; the JPEG and the PDF in
         return n;
     });
     expect(inked).toBeGreaterThan(500);
+    // The canvas fills its page box exactly.
+    const [pageBox, canvasBox] = [await pdfPages.nth(0).boundingBox(), await canvases.first().boundingBox()];
+    expect(canvasBox).toEqual(pageBox);
     await shot(page, 'bill-pdf');
     await pdfPages.nth(1).scrollIntoViewIfNeeded();
     await expect(pdfPages.nth(1)).toHaveAttribute('data-state', 'drawn');

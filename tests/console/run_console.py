@@ -56,11 +56,11 @@ def make_pdf(pages, title):
     for i in range(pages):
         page_id, content_id = 4 + 2 * i, 5 + 2 * i
         kids.append("%d 0 R" % page_id)
-        text = ("BT /F1 28 Tf 72 760 Td (%s) Tj ET\n"
-                "BT /F1 18 Tf 72 720 Td (Page %d of %d) Tj ET\n"
+        text = ("BT /F1 28 Tf 84 720 Td (%s) Tj ET\n"
+                "BT /F1 18 Tf 84 684 Td (Page %d of %d) Tj ET\n"
                 "0.12 0.37 0.75 RG 6 w 60 60 475 722 re S\n"
-                "0.9 0.93 0.97 rg 72 560 451 120 re f\n"
-                "BT /F1 14 Tf 0 0 0 rg 84 640 Td (Amount: CNY 1,280.00   Seller: Example Ltd.) Tj ET\n"
+                "0.9 0.93 0.97 rg 84 540 427 110 re f\n"
+                "BT /F1 14 Tf 0 0 0 rg 96 600 Td (Amount: CNY 1,280.00   Seller: Example Ltd.) Tj ET\n"
                 % (title, i + 1, pages)).encode()
         stream = zlib.compress(text)
         objs[content_id] = (b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream)
