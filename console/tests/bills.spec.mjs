@@ -65,6 +65,9 @@ test('a bill: fields, sections with counts, status, log; the JPEG and the PDF in
     await expect(log).toContainText('pool_created');
     await expect(log).toContainText('file_added');
     await expect(page.getByTestId('no-deliveries')).toBeVisible();
+    await page.getByTestId('panel-status').scrollIntoViewIfNeeded();
+    await shot(page, 'bill-status-log');
+    await page.evaluate(() => window.scrollTo(0, 0));
 
     // The JPEG: an <img> through a signed link, decoded at its size, turned by its saved
     // rotation (90 degrees: the 480x320 receipt stands 320 wide and 480 tall at 1:1).
