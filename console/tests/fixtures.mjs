@@ -19,6 +19,8 @@ export const seed = {
     get password() { return need('IMGARC_SEED_PASSWORD'); },
     get lockUser() { return need('IMGARC_SEED_LOCK_USER'); },
     get lockFailures() { return Number(need('IMGARC_SEED_LOCK_FAILURES')); },
+    get sourceFailures() { return Number(need('IMGARC_SEED_SOURCE_FAILURES')); },
+    get noReadUser() { return need('IMGARC_SEED_NOREAD_USER'); },
     get bill() { return need('IMGARC_SEED_BILL'); },
     get readyBill() { return need('IMGARC_SEED_BILL_READY'); },
     get mergedBill() { return need('IMGARC_SEED_BILL_MERGED'); },

@@ -64,6 +64,38 @@ test('the account locks after the configured failures; the right password then s
     await shot(page, 'login-locked');
 });
 
+test('too many failures from this computer: a countdown from Retry-After, then the button comes back',
+     async ({page}) => {
+    await page.goto('/#/login');
+    const throttled = page.getByTestId('throttled');
+    let tries = 0;
+    while (tries <= seed.sourceFailures) {
+        tries++;
+        await fillLogin(page, {user: 'nobody-here', password: `wrong-${tries}`});
+        await expect(page.getByTestId('wrong-password').or(throttled)).toBeVisible();
+        if (await throttled.isVisible()) {
+            break;
+        }
+        await page.getByTestId('login-message').evaluate((el) => el.replaceChildren());
+    }
+    expect(tries).toBe(seed.sourceFailures + 1);
+    await expect(throttled).toContainText(/Too many failed sign-ins from this computer\. Try again in [1-5] s\./);
+    await expect(page.getByTestId('sign-in')).toBeDisabled();
+    await shot(page, 'login-throttled');
+    await expect(throttled).toHaveText('You can try again now.', {timeout: 15_000});
+    await expect(page.getByTestId('sign-in')).toBeEnabled();
+});
+
+test('a user whose roles lack "read" is told so instead of seeing an empty list', async ({page}) => {
+    await signIn(page, {user: seed.noReadUser});
+    await expect(page.getByTestId('not-allowed')).toContainText('do not give the read permission');
+    await expect(page.getByTestId('who')).toContainText('uploader');
+    // The node refuses it too (403 naming the permission), whatever the page shows.
+    const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('imgarc.session')).token);
+    const r = await page.request.get('/api/v1/bills', {headers: {Authorization: `Bearer ${token}`}});
+    expect(r.status()).toBe(403);
+});
+
 test('sign out ends the token on the node and returns to the sign-in page', async ({page}) => {
     await signIn(page);
     const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('imgarc.session')).token);

@@ -37,12 +37,14 @@ from imgarc_node import Node, quote  # noqa: E402
 
 PASSWORD = "console-Passw0rd!"
 LOCK_FAILURES = 3
+SOURCE_FAILURES = 5
 
 # Per spec: the node's extra flags. The login spec locks an account after
-# LOCK_FAILURES wrong passwords; the per-address brake (429) is set above that so the
-# lock comes first.
+# LOCK_FAILURES wrong passwords, and meets the per-address brake (429) after
+# SOURCE_FAILURES for a user name that does not exist (so it never locks).
 SPECS = {
-    "login": ["--login-max-failures", str(LOCK_FAILURES), "--login-source-failures", "20"],
+    "login": ["--login-max-failures", str(LOCK_FAILURES),
+              "--login-source-failures", str(SOURCE_FAILURES)],
     "bills": [],
 }
 
@@ -131,6 +133,13 @@ def seed(node, spec):
                                           "roles": ["reviewer"]}, 201, "create user lockme")
         env["IMGARC_SEED_LOCK_USER"] = "lockme"
         env["IMGARC_SEED_LOCK_FAILURES"] = str(LOCK_FAILURES)
+        env["IMGARC_SEED_SOURCE_FAILURES"] = str(SOURCE_FAILURES)
+        # A user whose only role lacks "read": the console says what is missing.
+        post_json(node, "/api/v1/roles", {"name": "uploader", "permissions": ["capture"]},
+                  201, "create role uploader")
+        post_json(node, "/api/v1/users", {"username": "upl", "password": PASSWORD,
+                                          "roles": ["uploader"]}, 201, "create user upl")
+        env["IMGARC_SEED_NOREAD_USER"] = "upl"
         return env
     jpg = open(os.path.join(CONSOLE, "tests", "files", "receipt.jpg"), "rb").read()
     # A captured bill with a cover, an invoice XML, a JPEG and a two-page PDF.
