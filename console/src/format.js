@@ -90,8 +90,8 @@ export function billQuery(f, cursor, limit) {
     return q;
 }
 
-// How the viewer shows a format: 'image', 'pdf', 'text' or 'card' (a metadata card and
-// a Download button). The format is a hint (the server decides inline or attachment).
+// How the viewer shows a format: 'image', 'pdf', 'tiff', 'text' or 'card' (a metadata
+// card and a Download button). The format is a hint (the server decides inline or attachment).
 export function viewerKind(format) {
     switch (format) {
     case 'jpg':
@@ -99,6 +99,8 @@ export function viewerKind(format) {
         return 'image';
     case 'pdf':
         return 'pdf';
+    case 'tiff':
+        return 'tiff';
     case 'txt':
         return 'text';
     default:

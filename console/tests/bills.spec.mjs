@@ -50,7 +50,7 @@ test('a bill: fields, sections with counts, status, log; the JPEG and the PDF in
     await expect(page.locator('h1')).toHaveText(seed.bill);
     await expect(page.getByTestId('bill-fields')).toContainText('ER-2026-0001');
     await expect(page.getByTestId('bill-state')).toHaveText('Captured');
-    for (const [cat, n] of [['cover', 1], ['invoice', 1], ['attachment', 3]]) {
+    for (const [cat, n] of [['cover', 1], ['invoice', 1], ['attachment', 4]]) {
         const s = page.getByTestId(`section-${cat}`);
         await expect(s.getByTestId('count')).toHaveText(String(n));
         await expect(s.getByTestId('file-item')).toHaveCount(n);
@@ -141,6 +141,22 @@ test('a bill: fields, sections with counts, status, log; the JPEG and the PDF in
     await expect.poll(fullscreen).toBe('viewer');
     await page.getByTestId('full-screen').click();
     await expect.poll(fullscreen).toBeNull();
+
+    // A two-page TIFF (a scanner's): both pages decoded onto canvases, at their size at 1:1.
+    await page.getByTestId('file-item').filter({hasText: 'scan-2-pages.tif'}).click();
+    await expect(page.getByTestId('page-count')).toHaveText('2 pages');
+    const tiffs = page.getByTestId('page-tiff');
+    await expect(tiffs).toHaveCount(2);
+    await expect(page.locator('.page-tiff[data-state="drawn"]')).toHaveCount(2);
+    await page.getByTestId('actual-size').click();
+    const t = await tiffs.nth(1).boundingBox();
+    expect([Math.round(t.width), Math.round(t.height)]).toEqual([240, 160]);
+    // Page 2 has two black bars: a pixel in the second bar is black, one between is white.
+    const px = await tiffs.nth(1).evaluate((c) => {
+        const g = c.getContext('2d');
+        return [g.getImageData(70, 80, 1, 1).data[0], g.getImageData(50, 80, 1, 1).data[0]];
+    });
+    expect(px).toEqual([0, 255]);
 
     // The XML invoice: a card with its invoice data and a Download button.
     await page.getByTestId('file-item').filter({hasText: 'invoice-0001.xml'}).click();

@@ -85,6 +85,36 @@ def make_pdf(pages, title):
     return out
 
 
+def make_tiff(pages, width=240, height=160):
+    """A TIFF with @pages pages (image file directories), 8-bit grey, uncompressed, as a
+    scanner writes a multi-page scan: page n has n black bars on white."""
+    import struct
+    out = bytearray(b"II*\x00" + struct.pack("<I", 0))
+    prev_link = 4  # where the offset of the next IFD is written
+    for n in range(1, pages + 1):
+        pixels = bytearray(b"\xff" * (width * height))
+        for bar in range(n):
+            x0 = 20 + bar * 40
+            for y in range(30, height - 30):
+                pixels[y * width + x0:y * width + x0 + 24] = b"\x00" * 24
+        data_at = len(out)
+        out += pixels
+        if len(out) % 2:
+            out += b"\x00"
+        tags = [(256, 3, 1, width), (257, 3, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
+                (262, 3, 1, 1), (273, 4, 1, data_at), (277, 3, 1, 1), (278, 3, 1, height),
+                (279, 4, 1, len(pixels))]
+        ifd_at = len(out)
+        struct.pack_into("<I", out, prev_link, ifd_at)
+        out += struct.pack("<H", len(tags))
+        for tag, typ, count, value in tags:
+            out += struct.pack("<HHI", tag, typ, count)
+            out += struct.pack("<HH", value, 0) if typ == 3 else struct.pack("<I", value)
+        prev_link = len(out)
+        out += struct.pack("<I", 0)
+    return bytes(out)
+
+
 def make_xml(number, total):
     """A fully digitalised e-invoice (数电票) XML, read by the node as an invoice."""
     return ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -153,6 +183,7 @@ def seed(node, spec):
     upload(node, main, make_xml("26312000000000000001", "1280.00"), "invoice-0001.xml")
     receipt = upload(node, main, jpg, "taxi-receipt.jpg")
     upload(node, main, make_pdf(2, "Hotel invoice"), "hotel-2-pages.pdf")
+    upload(node, main, make_tiff(2), "scan-2-pages.tif")
     # Markup in a name and in a text file is shown as text, never run.
     upload(node, main, b"<script>window.pwned = 1</script>\n<img src=x onerror=\"window.pwned=2\">\n"
            b"Notes of the trip: taxi and hotel.\n", "<img src=x onerror=alert(1)>notes.txt")

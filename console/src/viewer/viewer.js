@@ -3,7 +3,8 @@
 // own saved rotation), its pages numbered 1..N across the files. Files open through
 // signed links (POST /api/v1/files/{id}/link): JPEG and PNG in <img>, PDF drawn by
 // pdf.js (loaded on the first PDF; only pages near the screen are drawn), text as text,
-// anything else (OFD, Office, XML, TIFF for now) a card with a Download button.
+// TIFF decoded by utif2 onto canvases (loaded on the first TIFF), anything else (OFD,
+// Office, XML) a card with a Download button.
 // Controls: zoom -/+ (25% steps, 10-800%), fit width, 1:1, full screen, and the keys
 // + - 0 (1:1) W (fit width) F (full screen).
 import * as api from '../api.js';
@@ -11,6 +12,8 @@ import {fileLink, fill, h} from '../dom.js';
 import {bytes, localTime, pageRotation, viewerKind, zoomStep} from '../format.js';
 
 const TEXT_MAX = 1 << 20;
+// TIFF files are fetched whole to be decoded: larger ones get the card (download).
+const TIFF_MAX = 64 << 20;
 
 export async function signedLink(fileId) {
     const r = await api.post(['files', fileId, 'link'], {});
@@ -186,6 +189,9 @@ export function createViewer(host) {
                 }
                 relayout();
             }
+            fill(pageLabel, files.length > 1
+                ? `${pages.length} pages in ${files.length} files (merged)`
+                : `${pages.length} page${pages.length === 1 ? '' : 's'}`);
         } catch (e) {
             if (me === opened) {
                 scroller.appendChild(h('div', {class: 'error-box', role: 'alert',
@@ -229,6 +235,18 @@ export function createViewer(host) {
         }
         case 'text':
             return [await textPage(f, path)];
+        case 'tiff': {
+            if (f.size > TIFF_MAX) {
+                return [cardPage(f, path)];
+            }
+            const res = await fetch(path, {credentials: 'omit'});
+            if (!res.ok) {
+                throw new Error(`HTTP ${res.status} for the file's content`);
+            }
+            const buf = await res.arrayBuffer();
+            const {openTiff} = await import('./tiff.js');
+            return (await openTiff(buf)).map((p) => tiffPage(f, p));
+        }
         default:
             return [cardPage(f, path)];
         }
@@ -271,6 +289,43 @@ function imagePage(f, path, loaded) {
             img.style.transform = `translate(-50%, -50%) rotate(${rot}deg)`;
         },
         draw() {},
+        release() {},
+    };
+}
+
+// A TIFF page: a canvas at the page's pixel size, turned like an image.
+function tiffPage(f, tp) {
+    const rot = pageRotation(0, f.rotation);
+    const turned = rot === 90 || rot === 270;
+    const canvas = h('canvas', {'data-testid': 'page-tiff'});
+    const el = h('div', {class: 'page page-image page-tiff', 'data-file-id': f.file_id}, canvas);
+    let drawn = false;
+    return {
+        el,
+        scales: true,
+        baseSize: () => (turned ? {width: tp.height, height: tp.width}
+                                : {width: tp.width, height: tp.height}),
+        layout(scale) {
+            const w = Math.round(tp.width * scale);
+            const hh = Math.round(tp.height * scale);
+            el.style.width = `${turned ? hh : w}px`;
+            el.style.height = `${turned ? w : hh}px`;
+            canvas.style.width = `${w}px`;
+            canvas.style.height = `${hh}px`;
+            canvas.style.transform = `translate(-50%, -50%) rotate(${rot}deg)`;
+        },
+        draw() {
+            if (drawn) {
+                return;
+            }
+            drawn = true;
+            try {
+                tp.draw(canvas);
+                el.setAttribute('data-state', 'drawn');
+            } catch (e) {
+                el.replaceChildren(h('p', {class: 'error'}, `This TIFF page could not be decoded: ${e.message}`));
+            }
+        },
         release() {},
     };
 }

@@ -101,7 +101,8 @@ test('viewer kinds, rotation, zoom steps, sizes, permissions', () => {
     assert.equal(viewerKind('jpg'), 'image');
     assert.equal(viewerKind('png'), 'image');
     assert.equal(viewerKind('txt'), 'text');
-    for (const f of ['xml', 'ofd', 'docx', 'tiff', 'bin', 'whatever']) {
+    assert.equal(viewerKind('tiff'), 'tiff');
+    for (const f of ['xml', 'ofd', 'docx', 'bin', 'whatever']) {
         assert.equal(viewerKind(f), 'card', f);
     }
     assert.equal(pageRotation(90, 270), 0);
