@@ -43,6 +43,38 @@ test('the list shows every bill; filters by state and by image number', async ({
     await expect(page.getByTestId('no-bills')).toBeVisible();
 });
 
+test('pages through the list by cursor', async ({page}) => {
+    await page.locator('#f-limit').selectOption('20');
+    await page.getByTestId('apply').click();
+    await expect(page).toHaveURL(/limit=20/);
+    // Two to a page (a page size typed into the address), four bills: two pages.
+    await page.goto('/#/bills?limit=2');
+    const rows = page.getByTestId('bill-row');
+    await expect(rows).toHaveCount(2);
+    await expect(rows.nth(0)).toContainText(seed.bill);
+    await expect(page.getByTestId('previous-page')).toHaveCount(0);
+    await page.getByTestId('next-page').click();
+    await expect(rows).toHaveCount(2);
+    await expect(rows.nth(0)).toContainText(seed.mergedBill);
+    await expect(rows.nth(1)).toContainText(seed.poolBill);
+    await expect(page.getByTestId('next-page')).toHaveCount(0);
+    await page.getByTestId('previous-page').click();
+    await expect(rows.nth(0)).toContainText(seed.bill);
+    await expect(rows.nth(1)).toContainText(seed.readyBill);
+    await expect(page.getByTestId('previous-page')).toHaveCount(0);
+});
+
+test('a ready bill: status without reasons, its webhook delivery', async ({page}) => {
+    await page.goto(`/#/bills/${seed.readyBill}`);
+    await expect(page.getByTestId('bill-state')).toHaveText('Ready');
+    await expect(page.getByTestId('panel-status')).toContainText('No open reasons: the bill is ready.');
+    const d = page.getByTestId('deliveries');
+    await expect(d).toContainText('ready');
+    await expect(d).toContainText('delivered');
+    await expect(d).toContainText('200 ok');
+    await expect(page.getByTestId('log')).toContainText('state_changed');
+});
+
 test('a bill: fields, sections with counts, status, log; the JPEG and the PDF in the viewer',
      async ({page}) => {
     await page.getByTestId('bill-row').filter({hasText: seed.bill}).click();

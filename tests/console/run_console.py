@@ -21,10 +21,13 @@ IMGARC_TEST_TMP, IMGARC_SHOTS, CHROMIUM (another browser binary).
 """
 
 import argparse
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -145,7 +148,29 @@ def upload(node, image_no, data, name, category=None):
                  "upload %s to %s" % (name, image_no))
 
 
-def seed(node, spec):
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver on loopback: 200 {"ok":true} to every POST."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"ok":true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def start_receiver():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def seed(node, spec, receiver=None):
     """Creates the spec's data; answers the IMGARC_SEED_* variables."""
     env = {"IMGARC_SEED_TENANT": "default", "IMGARC_SEED_PASSWORD": PASSWORD}
     post_json(node, "/api/v1/users", {"username": "clerk", "password": PASSWORD,
@@ -189,13 +214,25 @@ def seed(node, spec):
            b"Notes of the trip: taxi and hotel.\n", "<img src=x onerror=alert(1)>notes.txt")
     post_json(node, "/api/v1/bills/%s/rotate" % quote(main),
               {"file_ids": [receipt["file_id"]], "degrees": 90}, 200, "rotate the receipt")
-    # A bill submitted (basic mode: ready at once) with one PDF.
+    # A bill submitted (basic mode: ready at once) with one PDF; its "ready" goes to a
+    # webhook receiver.
+    post_json(node, "/api/v1/webhooks",
+              {"url": "http://127.0.0.1:%d/hook" % receiver.server_address[1],
+               "events": ["ready"]}, 201, "webhook")
     ready = "BX-CONSOLE-2"
     post_json(node, "/api/v1/pool", {"image_no": ready, "bill_no": "ER-2026-0002",
                                      "bill_type": "purchase", "org": "bj"},
               201, "pool push " + ready)
     upload(node, ready, make_pdf(1, "Purchase order"), "order.pdf")
     check(node.submit(ready), 200, "submit " + ready)
+    deadline = time.monotonic() + 30
+    while True:
+        d = check(node.get("/api/v1/bills/%s/deliveries" % ready), 200, "deliveries")
+        if [x["state"] for x in d["deliveries"]] == ["delivered"]:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("seeding: the ready webhook of %s was not delivered: %r" % (ready, d))
+        time.sleep(0.2)
     # A bill with a merged document: a JPEG followed by a two-page PDF.
     merged = "BX-CONSOLE-3"
     a = upload(node, merged, jpg, "scan-part-1.jpg")
@@ -223,6 +260,7 @@ def main():
               "(npm ci in console/)", file=sys.stderr)
         return 2
     node = Node("console-" + args.spec, args=SPECS[args.spec])
+    receiver = start_receiver()
     rc = 1
     try:
         node.start()
@@ -232,7 +270,7 @@ def main():
                   "build with -DIMGARC_CONSOLE=ON" % r.status, file=sys.stderr)
             return 1
         env = dict(os.environ)
-        env.update(seed(node, args.spec))
+        env.update(seed(node, args.spec, receiver))
         env.update({"IMGARC_URL": node.url, "IMGARC_SHOTS": os.path.abspath(shots),
                     "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "CI": "1"})
         cmd = ["npx", "--no-install", "playwright", "test", "tests/%s.spec.mjs" % args.spec]
@@ -240,6 +278,7 @@ def main():
               % (" ".join(cmd), node.url, node.pid, shots), flush=True)
         rc = subprocess.run(cmd, cwd=CONSOLE, env=env, stdin=subprocess.DEVNULL).returncode
     finally:
+        receiver.shutdown()
         try:
             node.cleanup(remove_data=not args.keep)
         except imgarc_node.NodeError as e:

@@ -8,6 +8,13 @@ import {go, routes} from '../router.js';
 import {session} from '../session.js';
 
 const PAGE = 50;
+const SIZES = [20, 50, 100, 200];
+
+// Bills per page: the hash's "limit" when it is 1-1000, else PAGE.
+export function pageSize(q) {
+    const n = /^[0-9]{1,4}$/.test(q.limit || '') ? Number(q.limit) : 0;
+    return n >= 1 && n <= 1000 ? n : PAGE;
+}
 
 export function renderBills(route, el) {
     if (!session.can('read')) {
@@ -25,6 +32,10 @@ export function renderBills(route, el) {
                      h('option', {value: ''}, 'Any state'),
                      STATES.map((s) => h('option', {value: s, selected: q.state === s},
                                          stateLabel(s))));
+    const size = pageSize(q);
+    inputs.limit = h('select', {id: 'f-limit', name: 'limit'},
+                     [...new Set([...SIZES, size])].sort((a, b) => a - b).map(
+                         (n) => h('option', {value: String(n), selected: n === size}, String(n))));
     const form = h('form', {class: 'filters', onsubmit: apply, 'data-testid': 'filters'},
                    h('div', {class: 'field'}, h('label', {for: 'f-state'}, 'State'),
                      inputs.state),
@@ -34,6 +45,8 @@ export function renderBills(route, el) {
                    field('org', 'Organisation'),
                    field('from', 'Created from', {type: 'date'}),
                    field('to', 'Created to', {type: 'date'}),
+                   h('div', {class: 'field'}, h('label', {for: 'f-limit'}, 'Per page'),
+                     inputs.limit),
                    h('div', {class: 'field buttons'},
                      h('button', {type: 'submit', 'data-testid': 'apply'}, 'Search'),
                      h('button', {type: 'button', class: 'secondary',
@@ -47,6 +60,9 @@ export function renderBills(route, el) {
         for (const k of FILTERS) {
             next[k] = inputs[k].value.trim();
         }
+        if (Number(inputs.limit.value) !== PAGE) {
+            next.limit = inputs.limit.value;
+        }
         go(routes.bills(next));
     }
 
@@ -58,9 +74,13 @@ async function load(q, result) {
     for (const k of FILTERS) {
         filters[k] = q[k] || '';
     }
+    const size = pageSize(q);
+    if (size !== PAGE) {
+        filters.limit = String(size);
+    }
     let data;
     try {
-        data = await api.get(['bills'], billQuery(filters, q.cursor, PAGE));
+        data = await api.get(['bills'], billQuery(filters, q.cursor, size));
     } catch (e) {
         fill(result, errorBox(e));
         result.setAttribute('aria-busy', 'false');
