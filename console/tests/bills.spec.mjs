@@ -213,6 +213,21 @@ test('a merged document is shown as one: its parts\' pages in order', async ({pa
     await shot(page, 'bill-merged');
 });
 
+test('a file whose link fails says so, and opens again with a new link', async ({page}) => {
+    const gone = (r) => r.fulfill({status: 410, contentType: 'application/json',
+                                   body: JSON.stringify({code: 10410, error: 'gone',
+                                                         message: 'the link has expired',
+                                                         request_id: 'test'})});
+    await page.route('**/api/v1/links/**', gone);
+    await page.goto(`/#/bills/${seed.bill}`);
+    await page.getByTestId('file-item').filter({hasText: 'hotel-2-pages.pdf'}).click();
+    await expect(page.getByTestId('viewer-error')).toContainText('This file cannot be shown');
+    await page.unroute('**/api/v1/links/**', gone);
+    await page.getByTestId('open-again').click();
+    await expect(page.locator('.page-pdf').first()).toHaveAttribute('data-state', 'drawn');
+    await expect(page.getByTestId('viewer-error')).toHaveCount(0);
+});
+
 test('an unknown bill says so', async ({page}) => {
     await page.goto('/#/bills/NO-SUCH-BILL');
     await expect(page.getByTestId('error')).toContainText('No bill NO-SUCH-BILL');

@@ -148,9 +148,24 @@ export function createViewer(host) {
         scroller.replaceChildren();
     }
 
+    // Opens the document again with new signed links (they expire after --link-ttl-s),
+    // at the same place in the scroll.
+    function againButton() {
+        const files = current;
+        const top = scroller.scrollTop;
+        return h('button', {type: 'button', class: 'secondary', 'data-testid': 'open-again',
+                            onclick: async () => {
+                                await open(files.files, files.name);
+                                scroller.scrollTop = top;
+                            }}, 'Open again');
+    }
+
+    let current = null;
+
     // @files: the document's files, first the document, then its parts in order.
     async function open(files, name) {
         close();
+        current = {files, name};
         const me = opened;
         mode = 'fit';
         const total = files.reduce((n, f) => n + Math.max(1, Number(f.pages) || 1), 0);
@@ -198,7 +213,8 @@ export function createViewer(host) {
                                                'data-testid': 'viewer-error'},
                                        h('p', null, `This file cannot be shown: ${e.message}`),
                                        e.requestId ? h('p', {class: 'request-id'}, 'Request id: ',
-                                                       h('code', null, e.requestId)) : null));
+                                                       h('code', null, e.requestId)) : null,
+                                       againButton()));
             }
         } finally {
             if (me === opened) {
@@ -229,7 +245,7 @@ export function createViewer(host) {
             pdfs.push(doc);
             const out = [];
             for (let n = 1; n <= doc.pages; n++) {
-                out.push(await pdfPage(doc, n, f));
+                out.push(await pdfPage(doc, n, f, againButton));
             }
             return out;
         }
@@ -331,7 +347,7 @@ function tiffPage(f, tp) {
 }
 
 // A PDF page: a placeholder of the page's size; drawn on a canvas while near the screen.
-async function pdfPage(doc, n, f) {
+async function pdfPage(doc, n, f, againButton) {
     const page = await doc.page(n);
     const canvas = h('canvas', {'data-testid': 'page-canvas'});
     const el = h('div', {class: 'page page-pdf', 'data-file-id': f.file_id}, canvas);
@@ -359,7 +375,10 @@ async function pdfPage(doc, n, f) {
                 }
             }, (e) => {
                 drawnAt = 0;
-                el.replaceChildren(h('p', {class: 'error'}, `Page ${n} could not be drawn: ${e.message}`));
+                el.replaceChildren(h('div', {class: 'page-error'},
+                                     h('p', {class: 'error'}, `Page ${n} could not be drawn: ${e.message}. ` +
+                                       'If the file was open a long time, its link has expired.'),
+                                     againButton()));
             });
         },
         release() {
