@@ -4,6 +4,7 @@
 // same key after a network error or a 503), and read-your-writes through
 // X-Imgarc-Min-Index (console-design.md 1.8).
 
+import {t} from './i18n.js';
 import {session} from './session.js';
 
 export class ApiError extends Error {
@@ -133,9 +134,9 @@ export async function call(path, opts = {}) {
                 await sleep(1000);
                 continue;
             }
-            const err = new ApiError(0, {message: 'The node did not answer (' +
-                (e && e.message ? e.message : 'network error') +
-                '). Check the connection, or use another node.'}, '', null);
+            const err = new ApiError(0, {message: t('no_answer',
+                                                    e && e.message ? e.message : 'network error')},
+                                     '', null);
             if (hooks.error) {
                 hooks.error(err);
             }

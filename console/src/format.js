@@ -1,20 +1,11 @@
-// Plain helpers for showing the API's values (no DOM; tests/unit/format.test.mjs).
+// Plain helpers for showing the API's values (no DOM; tests/unit/logic.test.mjs).
+import {t} from './i18n.js';
 
 export const STATES = ['pending_upload', 'captured', 'submitted', 'ready', 'erp_submitted',
                        'erp_failed', 'returned'];
 
-export const STATE_LABELS = {
-    pending_upload: 'Waiting for upload',
-    captured: 'Captured',
-    submitted: 'Submitted',
-    ready: 'Ready',
-    erp_submitted: 'Submitted to ERP',
-    erp_failed: 'ERP submission failed',
-    returned: 'Returned for rescanning',
-};
-
 export function stateLabel(s) {
-    return STATE_LABELS[s] || String(s);
+    return STATES.includes(s) ? t('st_' + s) : String(s);
 }
 
 export function bytes(n) {
@@ -109,7 +100,6 @@ export function viewerKind(format) {
 }
 
 export const SECTIONS = ['cover', 'invoice', 'attachment'];
-export const SECTION_LABELS = {cover: 'Cover', invoice: 'Invoices', attachment: 'Attachments'};
 
 // The bill's files in sections: cover, invoice, attachment, then each custom category in
 // the order it first appears. A merged document's parts are listed under it (not as
@@ -130,7 +120,7 @@ export function groupFiles(files) {
     }
     return [...sections].map(([category, items]) => ({
         category,
-        label: SECTION_LABELS[category] || category,
+        label: SECTIONS.includes(category) ? t('sec_' + category) : category,
         items,
         count: items.length,
         pages: items.reduce((n, it) => n + docPages(it), 0),

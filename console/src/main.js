@@ -3,6 +3,7 @@
 // id) and the hash routes. Every page is a function render(route, el).
 import * as api from './api.js';
 import {fill, h, hashLink} from './dom.js';
+import {currentLang, LANGS, setLang, t} from './i18n.js';
 import {go, routes, startRouter} from './router.js';
 import {session} from './session.js';
 import {renderLogin, signOut} from './views/login.js';
@@ -14,7 +15,16 @@ const header = h('header', {class: 'top'});
 const page = h('div', {class: 'content', id: 'content'});
 const lastError = h('span', {class: 'last-error', 'data-testid': 'last-error'});
 const version = h('span', {class: 'version', 'data-testid': 'version'});
-const footer = h('footer', {class: 'bottom'}, version, lastError);
+const langSwitch = h('select', {class: 'lang', 'aria-label': t('language'), 'data-testid': 'lang',
+                                onchange: (ev) => {
+                                    setLang(ev.target.value);
+                                    location.reload();
+                                }},
+                     Object.entries(LANGS).map(([code, name]) =>
+                         h('option', {value: code, selected: code === currentLang()}, name)));
+document.documentElement.setAttribute('lang', currentLang());
+const footer = h('footer', {class: 'bottom'}, version, lastError, h('span', {class: 'spacer'}),
+                 langSwitch);
 fill(root, header, page, footer);
 
 let current = null; // the route being shown, for the sign-in's return
@@ -24,41 +34,39 @@ api.onError((err) => {
         return;
     }
     const id = err.requestId;
-    fill(lastError, 'Last error: request ', h('code', null, id), ' ',
-         h('button', {type: 'button', class: 'link', title: 'Copy the request id',
-                      onclick: () => navigator.clipboard?.writeText(id)}, 'Copy'));
+    fill(lastError, t('last_error'), h('code', null, id), ' ',
+         h('button', {type: 'button', class: 'link', title: t('copy_title'),
+                      onclick: () => navigator.clipboard?.writeText(id)}, t('copy')));
 });
 
 api.onUnauthorized(() => {
     session.end();
     const next = current && current.name !== 'login' ? location.hash : '';
-    sessionStorage.setItem('imgarc.notice',
-                           'Your session has ended (expired, signed out or locked). Sign in again.');
+    sessionStorage.setItem('imgarc.notice', 'session_ended');
     go(routes.login(next));
 });
 
 function renderHeader() {
     const s = session.current();
     fill(header,
-         h('span', {class: 'brand'}, 'imgarc'),
-         s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, 'Bills')) : null,
+         h('span', {class: 'brand'}, t('brand')),
+         s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, t('nav_bills'))) : null,
          h('span', {class: 'spacer'}),
          s ? h('span', {class: 'who', 'data-testid': 'who'},
                h('span', {class: 'user'}, s.name || s.username),
-               h('span', {class: 'tenant', title: 'Tenant'}, s.tenant),
+               h('span', {class: 'tenant', title: t('tenant')}, t('tenant') + ' ', s.tenant),
                s.roles.length ? h('span', {class: 'roles'}, s.roles.join(', ')) : null) : null,
          s ? h('button', {type: 'button', class: 'secondary', 'data-testid': 'sign-out',
-                          onclick: () => signOut()}, 'Sign out') : null);
+                          onclick: () => signOut()}, t('sign_out')) : null);
 }
 
 async function loadVersion() {
     try {
         const v = await api.get(['version'], null, {auth: false});
-        fill(version, `imgarc ${v.version}`,
-             v.git_commit ? ` (${String(v.git_commit).slice(0, 12)})` : '',
-             ` · node ${v.node_id}`);
+        fill(version, t('version', v.version, v.git_commit ? String(v.git_commit).slice(0, 12) : '',
+                        v.node_id));
     } catch {
-        fill(version, 'imgarc (version unknown: the node did not answer)');
+        fill(version, t('version_unknown'));
     }
 }
 
@@ -91,9 +99,9 @@ function render(route) {
         renderBill(route, el);
         break;
     default:
-        fill(el, h('h1', null, 'Page not found'),
-             h('p', null, 'This address names no page of the console. '),
-             hashLink(routes.bills(), null, 'Go to the bill list'));
+        fill(el, h('h1', null, t('not_found_title')),
+             h('p', null, t('not_found_text')),
+             hashLink(routes.bills(), null, t('go_bills')));
     }
 }
 

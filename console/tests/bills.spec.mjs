@@ -232,3 +232,17 @@ test('an unknown bill says so', async ({page}) => {
     await page.goto('/#/bills/NO-SUCH-BILL');
     await expect(page.getByTestId('error')).toContainText('No bill NO-SUCH-BILL');
 });
+
+test.describe('in Chinese', () => {
+    test.use({locale: 'zh-CN'});
+
+    test('a bill page in Chinese', async ({page}) => {
+        await page.goto(`/#/bills/${seed.bill}`);
+        await expect(page.getByTestId('section-cover')).toContainText('封面');
+        await expect(page.getByTestId('section-invoice')).toContainText('发票');
+        await expect(page.getByTestId('bill-state')).toHaveText('已采集');
+        await expect(page.locator('.page-pdf').first()).toHaveAttribute('data-state', 'drawn');
+        await expect(page.getByTestId('page-count')).toHaveText('共 1 页');
+        await shot(page, 'bill-zh');
+    });
+});

@@ -123,3 +123,20 @@ test('a 401 from the API (a dead token) returns to sign-in and back after it', a
     await fillLogin(page, {password: seed.password});
     await expect(page).toHaveURL(/#\/bills\?state=captured/);
 });
+
+test.describe('in Chinese', () => {
+    test.use({locale: 'zh-CN'});
+
+    test('the browser\'s language picks the words; the footer switches them', async ({page}) => {
+        await page.goto('/');
+        await expect(page.locator('h1')).toHaveText('登录 imgarc');
+        await expect(page.locator('html')).toHaveAttribute('lang', 'zh-CN');
+        await fillLogin(page, {user: 'nobody-zh', password: 'wrong'});
+        await expect(page.getByTestId('wrong-password')).toHaveText(`用户名或密码错误（租户 ${seed.tenant}）。`);
+        await shot(page, 'login-zh');
+        await page.getByTestId('lang').selectOption('en');
+        await expect(page.locator('h1')).toHaveText('Sign in to imgarc');
+        await page.reload();
+        await expect(page.locator('h1')).toHaveText('Sign in to imgarc');
+    });
+});

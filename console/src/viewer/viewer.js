@@ -10,6 +10,7 @@
 import * as api from '../api.js';
 import {fileLink, fill, h} from '../dom.js';
 import {bytes, localTime, pageRotation, viewerKind, zoomStep} from '../format.js';
+import {t} from '../i18n.js';
 
 const TEXT_MAX = 1 << 20;
 // TIFF files are fetched whole to be decoded: larger ones get the card (download).
@@ -31,13 +32,13 @@ export function createViewer(host) {
         h('button', {type: 'button', class: 'tool', title, 'aria-label': title,
                      'data-testid': testid, onclick: fn}, label);
     const extra = h('span', {class: 'tool-extra'});
-    const toolbar = h('div', {class: 'toolbar', role: 'toolbar', 'aria-label': 'Viewer'},
-                      btn('−', 'Zoom out (-)', 'zoom-out', () => zoom(-1)),
+    const toolbar = h('div', {class: 'toolbar', role: 'toolbar', 'aria-label': t('viewer')},
+                      btn('−', t('zoom_out'), 'zoom-out', () => zoom(-1)),
                       zoomLabel,
-                      btn('+', 'Zoom in (+)', 'zoom-in', () => zoom(1)),
-                      btn('Fit width', 'Fit the width (W)', 'fit-width', () => setScale('fit')),
-                      btn('1:1', 'Actual size (0)', 'actual-size', () => setScale(1)),
-                      btn('Full screen', 'Full screen (F)', 'full-screen', fullScreen),
+                      btn('+', t('zoom_in'), 'zoom-in', () => zoom(1)),
+                      btn(t('fit_width'), t('fit_width_title'), 'fit-width', () => setScale('fit')),
+                      btn('1:1', t('actual_size_title'), 'actual-size', () => setScale(1)),
+                      btn(t('full_screen'), t('full_screen_title'), 'full-screen', fullScreen),
                       pageLabel, extra);
     const title = h('div', {class: 'viewer-title', 'data-testid': 'viewer-title'});
     const scroller = h('div', {class: 'pages', tabindex: '0', 'data-testid': 'pages'});
@@ -157,7 +158,7 @@ export function createViewer(host) {
                             onclick: async () => {
                                 await open(files.files, files.name);
                                 scroller.scrollTop = top;
-                            }}, 'Open again');
+                            }}, t('open_again'));
     }
 
     let current = null;
@@ -170,9 +171,8 @@ export function createViewer(host) {
         mode = 'fit';
         const total = files.reduce((n, f) => n + Math.max(1, Number(f.pages) || 1), 0);
         fill(title, name || files[0].name);
-        fill(pageLabel, files.length > 1
-            ? `${total} pages in ${files.length} files (merged)`
-            : `${total} page${total === 1 ? '' : 's'}`);
+        fill(pageLabel, files.length > 1 ? t('merged_count', total, files.length)
+                                         : t('page_count', total));
         fill(extra);
         scroller.setAttribute('aria-busy', 'true');
         try {
@@ -187,9 +187,9 @@ export function createViewer(host) {
                     const kind = viewerKind(f.format);
                     fill(extra,
                          kind !== 'card' ? fileLink(path, {}, {class: 'tool', 'data-testid': 'open-tab'},
-                                                    'Open in new tab') : null,
+                                                    t('open_tab')) : null,
                          fileLink(path, {download: true}, {class: 'tool', 'data-testid': 'download'},
-                                  'Download'));
+                                  t('download')));
                 }
                 const made = await pagesOf(f, path, () => me === opened);
                 if (me !== opened) {
@@ -204,15 +204,14 @@ export function createViewer(host) {
                 }
                 relayout();
             }
-            fill(pageLabel, files.length > 1
-                ? `${pages.length} pages in ${files.length} files (merged)`
-                : `${pages.length} page${pages.length === 1 ? '' : 's'}`);
+            fill(pageLabel, files.length > 1 ? t('merged_count', pages.length, files.length)
+                                             : t('page_count', pages.length));
         } catch (e) {
             if (me === opened) {
                 scroller.appendChild(h('div', {class: 'error-box', role: 'alert',
                                                'data-testid': 'viewer-error'},
-                                       h('p', null, `This file cannot be shown: ${e.message}`),
-                                       e.requestId ? h('p', {class: 'request-id'}, 'Request id: ',
+                                       h('p', null, t('cannot_show', e.message)),
+                                       e.requestId ? h('p', {class: 'request-id'}, t('request_id'),
                                                        h('code', null, e.requestId)) : null,
                                        againButton()));
             }
@@ -283,7 +282,7 @@ function imagePage(f, path, loaded) {
         loaded();
     });
     img.addEventListener('error', () => {
-        el.replaceChildren(h('p', {class: 'error'}, `The image ${f.name} could not be decoded.`));
+        el.replaceChildren(h('p', {class: 'error'}, t('image_undecodable', f.name)));
     });
     img.setAttribute('src', path);
     const turned = rot === 90 || rot === 270;
@@ -339,7 +338,7 @@ function tiffPage(f, tp) {
                 tp.draw(canvas);
                 el.setAttribute('data-state', 'drawn');
             } catch (e) {
-                el.replaceChildren(h('p', {class: 'error'}, `This TIFF page could not be decoded: ${e.message}`));
+                el.replaceChildren(h('p', {class: 'error'}, t('tiff_undecodable', e.message)));
             }
         },
         release() {},
@@ -376,8 +375,7 @@ async function pdfPage(doc, n, f, againButton) {
             }, (e) => {
                 drawnAt = 0;
                 el.replaceChildren(h('div', {class: 'page-error'},
-                                     h('p', {class: 'error'}, `Page ${n} could not be drawn: ${e.message}. ` +
-                                       'If the file was open a long time, its link has expired.'),
+                                     h('p', {class: 'error'}, t('page_failed', n, e.message)),
                                      againButton()));
             });
         },
@@ -404,8 +402,7 @@ async function textPage(f, path) {
     const pre = h('pre', {class: 'text'}, text);
     return {
         el: h('div', {class: 'page page-text'}, pre,
-              f.size > TEXT_MAX ? h('p', {class: 'note'}, `The first ${bytes(TEXT_MAX)} ` +
-                                  'are shown: download the file for the rest.') : null),
+              f.size > TEXT_MAX ? h('p', {class: 'note'}, t('text_cut', bytes(TEXT_MAX))) : null),
         scales: false,
         baseSize: () => null,
         layout(scale) {
@@ -430,16 +427,16 @@ function cardPage(f, path) {
     const el = h('div', {class: 'page page-card', 'data-testid': 'file-card',
                          'data-format': f.format},
                  h('h3', null, f.name),
-                 h('p', {class: 'note'}, `This ${FORMAT_NAMES[f.format] || f.format} file is ` +
-                   'not shown in the browser. Download it to open it.'),
+                 h('p', {class: 'note'}, t('card_note', FORMAT_NAMES[f.format] || f.format, f.format.toUpperCase())),
                  h('table', {class: 'meta'}, h('tbody', null,
-                   row('Format', f.format), row('Size', bytes(f.size)), row('Pages', f.pages),
-                   row('Category', f.category), row('Captured by', f.captured_by),
-                   row('Captured at', localTime(f.captured_at)),
-                   inv ? [row('Invoice number', inv.number), row('Invoice code', inv.code),
-                          row('Invoice date', inv.date), row('Amount', inv.amount),
-                          row('Tax', inv.tax), row('Total', inv.total)] : null)),
+                   row(t('format'), f.format), row(t('size'), bytes(f.size)),
+                   row(t('pages'), f.pages), row(t('category'), f.category),
+                   row(t('captured_by'), f.captured_by),
+                   row(t('captured_at'), localTime(f.captured_at)),
+                   inv ? [row(t('inv_number'), inv.number), row(t('inv_code'), inv.code),
+                          row(t('inv_date'), inv.date), row(t('amount'), inv.amount),
+                          row(t('inv_tax'), inv.tax), row(t('inv_total'), inv.total)] : null)),
                  fileLink(path, {download: true}, {class: 'button', 'data-testid': 'card-download'},
-                          'Download'));
+                          t('download')));
     return {el, scales: false, baseSize: () => null, layout() {}, draw() {}, release() {}};
 }

@@ -5,6 +5,7 @@
 import * as api from '../api.js';
 import {fill, h, hashLink} from '../dom.js';
 import {bytes, groupFiles, localTime, stateLabel} from '../format.js';
+import {t} from '../i18n.js';
 import {routes} from '../router.js';
 import {session} from '../session.js';
 import {createViewer} from '../viewer/viewer.js';
@@ -17,8 +18,8 @@ export async function renderBill(route, el) {
         fill(el, h('h1', null, no), notAllowed('read'));
         return;
     }
-    fill(el, h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, 'Bills'), ' / ', no),
-         h('p', {'aria-busy': 'true'}, 'Loading…'));
+    fill(el, h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, t('nav_bills')), ' / ', no),
+         h('p', {'aria-busy': 'true'}, t('loading')));
     const seg = ['bills', no];
     const [bill, status, log, deliveries] = await Promise.allSettled([
         api.get(seg), api.get([...seg, 'status']), api.get([...seg, 'log']),
@@ -26,18 +27,17 @@ export async function renderBill(route, el) {
     ]);
     if (bill.status === 'rejected') {
         const e = bill.reason;
-        fill(el, h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, 'Bills'), ' / ', no),
+        fill(el, h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, t('nav_bills')), ' / ', no),
              e.status === 404 ? h('div', {class: 'error-box', role: 'alert', 'data-testid': 'error'},
-                                  h('p', null, `No bill ${no} in tenant ${session.current()?.tenant}` +
-                                    ' (or it is outside your organisations).'),
-                                  e.requestId ? h('p', {class: 'request-id'}, 'Request id: ',
+                                  h('p', null, t('no_bill', no, session.current()?.tenant)),
+                                  e.requestId ? h('p', {class: 'request-id'}, t('request_id'),
                                                   h('code', null, e.requestId)) : null)
                               : errorBox(e));
         return;
     }
     const b = bill.value;
     const viewerHost = h('div', {class: 'viewer-host', 'data-testid': 'viewer-host'},
-                         h('p', {class: 'empty'}, 'Select a file to view it.'));
+                         h('p', {class: 'empty'}, t('select_file')));
     let viewer = null;
     let selected = null;
     const open = (item, row) => {
@@ -53,19 +53,19 @@ export async function renderBill(route, el) {
     };
     const sections = groupFiles(b.files).map((s) => section(s, open));
     fill(el,
-         h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, 'Bills'), ' / ', no),
+         h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, t('nav_bills')), ' / ', no),
          h('div', {class: 'bill-head'},
            h('h1', null, b.image_no),
            h('span', {class: 'state state-' + b.state, 'data-testid': 'bill-state'},
              stateLabel(b.state))),
          fields(b),
          h('div', {class: 'bill-body'},
-           h('nav', {class: 'files', 'aria-label': 'Files', 'data-testid': 'files'}, sections),
+           h('nav', {class: 'files', 'aria-label': t('files'), 'data-testid': 'files'}, sections),
            viewerHost),
          h('div', {class: 'panels'},
-           panel('Status', 'status', status, statusView),
-           panel('Log', 'log', log, logView),
-           panel('Webhook deliveries', 'deliveries', deliveries, deliveriesView)));
+           panel(t('status'), 'status', status, statusView),
+           panel(t('log'), 'log', log, logView),
+           panel(t('deliveries'), 'deliveries', deliveries, deliveriesView)));
     // Opens the first file, so the page shows a document at once.
     const first = el.querySelector('.file-item');
     if (first) {
@@ -75,11 +75,12 @@ export async function renderBill(route, el) {
 
 function fields(b) {
     const pairs = [
-        ['Bill number', b.bill_no], ['Bill type', b.bill_type_name || b.bill_type],
-        ['Organisation', b.org_name || b.org], ['Submitter', b.submitter_erp_name || b.submitter],
-        ['Amount', b.amount ? `${b.amount} ${b.currency || ''}`.trim() : ''],
-        ['ERP bill id', b.fbill_id], ['Source', b.source], ['In the pool', b.in_pool ? 'yes' : ''],
-        ['Created', localTime(b.created)], ['Updated', localTime(b.updated)],
+        [t('bill_no'), b.bill_no], [t('bill_type'), b.bill_type_name || b.bill_type],
+        [t('org'), b.org_name || b.org], [t('submitter'), b.submitter_erp_name || b.submitter],
+        [t('amount'), b.amount ? `${b.amount} ${b.currency || ''}`.trim() : ''],
+        [t('erp_bill_id'), b.fbill_id], [t('source'), b.source],
+        [t('in_pool'), b.in_pool ? t('yes') : ''],
+        [t('created'), localTime(b.created)], [t('updated'), localTime(b.updated)],
     ].filter(([, v]) => v !== undefined && v !== null && v !== '');
     return h('dl', {class: 'fields', 'data-testid': 'bill-fields'},
              pairs.map(([k, v]) => [h('dt', null, k), h('dd', null, String(v))]));
@@ -101,10 +102,10 @@ function section(s, open) {
                       h('span', {class: 'fmt fmt-' + f.format}, f.format.toUpperCase()),
                       h('span', {class: 'name'}, f.name),
                       h('span', {class: 'meta'},
-                        `${f.pages} p · ${bytes(f.size)}` +
+                        `${t('pages_short', f.pages)} · ${bytes(f.size)}` +
                         (f.rotation ? ` · ${f.rotation}°` : '') +
                         (f.match ? ` · ${f.match}` : '') +
-                        (item.parts.length ? ` · merged, ${item.parts.length + 1} files` : '')),
+                        (item.parts.length ? ` · ${t('merged_files', item.parts.length + 1)}` : '')),
                       item.parts.length ? h('ul', {class: 'parts'},
                                             item.parts.map((p) => h('li', null, p.name))) : null);
         return row;
@@ -113,7 +114,7 @@ function section(s, open) {
                          'data-count': String(s.count), 'data-testid': 'section-' + s.category},
              h('h2', null, s.label, ' ', h('span', {class: 'count', 'data-testid': 'count'},
                                           String(s.count))),
-             items.length ? h('ul', null, items) : h('p', {class: 'empty'}, 'None'));
+             items.length ? h('ul', null, items) : h('p', {class: 'empty'}, t('none')));
 }
 
 function panel(title, id, settled, view) {
@@ -126,30 +127,29 @@ function statusView(s) {
     const c = s.counts || {};
     return [
         h('dl', {class: 'fields'},
-          h('dt', null, 'State'), h('dd', null, stateLabel(s.state)),
-          h('dt', null, 'Ready'), h('dd', null, s.ready ? 'yes' : 'no'),
-          h('dt', null, 'Mode'), h('dd', null, s.mode || 'not decided (decided at submit)'),
-          h('dt', null, 'Files'), h('dd', null,
-                                    `${s.files} (cover ${c.cover ?? 0}, invoices ` +
-                                    `${c.invoice ?? 0}, attachments ${c.attachment ?? 0})`),
-          s.invoices ? [h('dt', null, 'Invoices matched'),
-                        h('dd', null, `${s.invoices.matched ?? 0} of ${s.invoices.declared ?? 0} declared`)]
+          h('dt', null, t('state')), h('dd', null, stateLabel(s.state)),
+          h('dt', null, t('ready_q')), h('dd', null, s.ready ? t('yes') : t('no')),
+          h('dt', null, t('mode')), h('dd', null, s.mode || t('mode_undecided')),
+          h('dt', null, t('files')), h('dd', null, t('file_counts', s.files, c)),
+          s.invoices ? [h('dt', null, t('invoices_matched')),
+                        h('dd', null, t('matched_of', s.invoices.matched ?? 0,
+                                        s.invoices.declared ?? 0))]
                      : null),
         (s.reasons || []).length
             ? h('ul', {class: 'reasons', 'data-testid': 'reasons'},
                 s.reasons.map((r) => h('li', null, r)))
-            : h('p', {class: 'ok'}, 'No open reasons: the bill is ready.'),
+            : h('p', {class: 'ok'}, t('no_reasons')),
     ];
 }
 
 function logView(l) {
     const entries = l.entries || [];
     if (!entries.length) {
-        return h('p', {class: 'empty'}, 'No entries.');
+        return h('p', {class: 'empty'}, t('no_entries'));
     }
     return h('table', {class: 'list log', 'data-testid': 'log'},
-             h('thead', null, h('tr', null, ['Time', 'Action', 'By', 'Detail', 'Request id'].map(
-                 (t) => h('th', {scope: 'col'}, t)))),
+             h('thead', null, h('tr', null, ['time', 'action', 'by', 'detail', 'request_id_col'].map(
+                 (k) => h('th', {scope: 'col'}, t(k))))),
              h('tbody', null, entries.map((e) => h('tr', {'data-testid': 'log-entry'},
                  h('td', null, localTime(e.time)),
                  h('td', null, e.action),
@@ -164,18 +164,18 @@ function deliveriesView(d) {
     const list = d.deliveries || [];
     if (!list.length) {
         return h('p', {class: 'empty', 'data-testid': 'no-deliveries'},
-                 'No webhook deliveries for this bill.');
+                 t('no_deliveries'));
     }
     return h('table', {class: 'list', 'data-testid': 'deliveries'},
-             h('thead', null, h('tr', null, ['Event', 'State', 'Attempts', 'Created', 'Done',
-                                             'Last attempt'].map((t) => h('th', {scope: 'col'}, t)))),
+             h('thead', null, h('tr', null, ['event', 'state', 'attempts', 'created', 'done',
+                                             'last_attempt'].map((k) => h('th', {scope: 'col'}, t(k))))),
              h('tbody', null, list.map((x) => {
                  const last = (x.history || []).at(-1);
                  return h('tr', null, h('td', null, x.event), h('td', null, x.state),
                           h('td', {class: 'num'}, String(x.attempts ?? '')),
                           h('td', null, localTime(x.created)), h('td', null, localTime(x.done)),
                           h('td', null, last ? `${localTime(last.time)} ` +
-                                        `${last.http_status ?? ''} ${last.error ?? 'ok'}` +
+                                        `${last.http_status ?? ''} ${last.error ?? t('ok')}` +
                                         (last.excerpt ? ` · ${last.excerpt}` : '') : ''));
              })));
 }

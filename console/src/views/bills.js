@@ -4,6 +4,7 @@
 import * as api from '../api.js';
 import {fill, h, hashLink} from '../dom.js';
 import {billQuery, FILTERS, localTime, stateLabel, STATES} from '../format.js';
+import {t} from '../i18n.js';
 import {go, routes} from '../router.js';
 import {session} from '../session.js';
 
@@ -18,7 +19,7 @@ export function pageSize(q) {
 
 export function renderBills(route, el) {
     if (!session.can('read')) {
-        fill(el, h('h1', null, 'Bills'), notAllowed('read'));
+        fill(el, h('h1', null, t('bills_title')), notAllowed('read'));
         return;
     }
     const q = route.query;
@@ -29,7 +30,7 @@ export function renderBills(route, el) {
         return h('div', {class: 'field'}, h('label', {for: 'f-' + name}, label), inputs[name]);
     };
     inputs.state = h('select', {id: 'f-state', name: 'state'},
-                     h('option', {value: ''}, 'Any state'),
+                     h('option', {value: ''}, t('any_state')),
                      STATES.map((s) => h('option', {value: s, selected: q.state === s},
                                          stateLabel(s))));
     const size = pageSize(q);
@@ -37,22 +38,22 @@ export function renderBills(route, el) {
                      [...new Set([...SIZES, size])].sort((a, b) => a - b).map(
                          (n) => h('option', {value: String(n), selected: n === size}, String(n))));
     const form = h('form', {class: 'filters', onsubmit: apply, 'data-testid': 'filters'},
-                   h('div', {class: 'field'}, h('label', {for: 'f-state'}, 'State'),
+                   h('div', {class: 'field'}, h('label', {for: 'f-state'}, t('state')),
                      inputs.state),
-                   field('image_no', 'Image number'),
-                   field('bill_no', 'Bill number'),
-                   field('bill_type', 'Bill type'),
-                   field('org', 'Organisation'),
-                   field('from', 'Created from', {type: 'date'}),
-                   field('to', 'Created to', {type: 'date'}),
-                   h('div', {class: 'field'}, h('label', {for: 'f-limit'}, 'Per page'),
+                   field('image_no', t('image_no')),
+                   field('bill_no', t('bill_no')),
+                   field('bill_type', t('bill_type')),
+                   field('org', t('org')),
+                   field('from', t('created_from'), {type: 'date'}),
+                   field('to', t('created_to'), {type: 'date'}),
+                   h('div', {class: 'field'}, h('label', {for: 'f-limit'}, t('per_page')),
                      inputs.limit),
                    h('div', {class: 'field buttons'},
-                     h('button', {type: 'submit', 'data-testid': 'apply'}, 'Search'),
+                     h('button', {type: 'submit', 'data-testid': 'apply'}, t('search')),
                      h('button', {type: 'button', class: 'secondary',
-                                  onclick: () => go(routes.bills())}, 'Clear')));
-    const result = h('div', {class: 'result', 'aria-busy': 'true'}, 'Loading…');
-    fill(el, h('h1', null, 'Bills'), form, result);
+                                  onclick: () => go(routes.bills())}, t('clear'))));
+    const result = h('div', {class: 'result', 'aria-busy': 'true'}, t('loading'));
+    fill(el, h('h1', null, t('bills_title')), form, result);
 
     function apply(ev) {
         ev.preventDefault();
@@ -91,7 +92,7 @@ async function load(q, result) {
                     q.cursor ? h('button', {type: 'button', class: 'secondary',
                                             'data-testid': 'first-page',
                                             onclick: () => go(routes.bills(filters))},
-                                 'First page') : null,
+                                 t('first_page')) : null,
                     q.cursor ? h('button', {type: 'button', class: 'secondary',
                                             'data-testid': 'previous-page',
                                             onclick: () => {
@@ -99,23 +100,20 @@ async function load(q, result) {
                                                 go(routes.bills({...filters,
                                                                  cursor: prev.at(-1) === '-' ? '' : prev.at(-1),
                                                                  back: back.join(',')}));
-                                            }}, 'Previous') : null,
+                                            }}, t('previous')) : null,
                     data.next_cursor ? h('button', {type: 'button', 'data-testid': 'next-page',
                                                     onclick: () => go(routes.bills({
                                                         ...filters, cursor: data.next_cursor,
                                                         back: [...prev, q.cursor || '-'].join(','),
-                                                    }))}, 'Next page') : null);
+                                                    }))}, t('next_page')) : null);
     const bills = data.bills || [];
     if (bills.length === 0) {
         const s = session.current();
         const ungranted = s && !s.admin && Array.isArray(s.grants) && s.grants.length === 0;
         fill(result, h('p', {class: 'empty', 'data-testid': 'no-bills'},
                        data.next_cursor
-                           ? 'No matching bills on this page; more bills follow: go to the next page.'
-                           : 'No bills match these filters.'),
-             ungranted ? h('p', {class: 'note', 'data-testid': 'no-grants'},
-                           'You have no organisation grants, so you see no bills: ask a ' +
-                           'tenant admin to grant you organisations.') : null,
+                           ? t('empty_page_more') : t('no_bills')),
+             ungranted ? h('p', {class: 'note', 'data-testid': 'no-grants'}, t('no_grants')) : null,
              pager);
         result.setAttribute('aria-busy', 'false');
         return;
@@ -140,12 +138,10 @@ async function load(q, result) {
     fill(result,
          h('table', {class: 'list', 'data-testid': 'bill-list'},
            h('thead', null, h('tr', null,
-                              ['Image number', 'Bill number', 'Bill type', 'Organisation',
-                               'State', 'Files', 'Created', 'Updated'].map(
-                                  (t) => h('th', {scope: 'col'}, t)))),
+                              ['image_no', 'bill_no', 'bill_type', 'org', 'state', 'files',
+                               'created', 'updated'].map((k) => h('th', {scope: 'col'}, t(k))))),
            h('tbody', null, rows)),
-         h('p', {class: 'count'}, `${bills.length} bill${bills.length === 1 ? '' : 's'} on this page` +
-                                  (data.next_cursor ? '; more follow.' : '.')),
+         h('p', {class: 'count'}, t('bills_count', bills.length, !!data.next_cursor)),
          pager);
     result.setAttribute('aria-busy', 'false');
 }
@@ -154,14 +150,12 @@ async function load(q, result) {
 // the calls anyway: 403 / 10403 naming it).
 export function notAllowed(permission) {
     return h('div', {class: 'error-box', role: 'alert', 'data-testid': 'not-allowed'},
-             h('p', null, `Your roles do not give the ${permission} permission this page ` +
-               'needs: ask a tenant admin.'));
+             h('p', null, t('not_allowed', permission)));
 }
 
 export function errorBox(e) {
     return h('div', {class: 'error-box', role: 'alert', 'data-testid': 'error'},
-             h('p', null, e.status === 403
-                 ? `Not allowed: ${e.message}` : e.message),
-             e.requestId ? h('p', {class: 'request-id'}, 'Request id: ',
+             h('p', null, e.status === 403 ? t('forbidden', e.message) : e.message),
+             e.requestId ? h('p', {class: 'request-id'}, t('request_id'),
                              h('code', null, e.requestId)) : null);
 }

@@ -5,6 +5,7 @@
 import * as api from '../api.js';
 import {fill, h} from '../dom.js';
 import {localTime} from '../format.js';
+import {t} from '../i18n.js';
 import {go, routes} from '../router.js';
 import {session} from '../session.js';
 
@@ -20,17 +21,17 @@ export function renderLogin(route, el) {
                              required: true, spellcheck: 'false', autofocus: true});
     const password = h('input', {id: 'password', name: 'password', type: 'password',
                                  autocomplete: 'current-password', required: true});
-    const button = h('button', {type: 'submit', 'data-testid': 'sign-in'}, 'Sign in');
+    const button = h('button', {type: 'submit', 'data-testid': 'sign-in'}, t('sign_in'));
     const message = h('div', {class: 'message', role: 'alert', 'aria-live': 'polite',
                               'data-testid': 'login-message'});
     if (notice) {
-        fill(message, h('p', {class: 'notice'}, notice));
+        fill(message, h('p', {class: 'notice'}, t(notice)));
     }
     const form = h('form', {class: 'login', onsubmit: submit},
-                   h('h1', null, 'Sign in to imgarc'),
-                   h('label', {for: 'tenant'}, 'Tenant'), tenant,
-                   h('label', {for: 'username'}, 'User name'), user,
-                   h('label', {for: 'password'}, 'Password'), password,
+                   h('h1', null, t('login_title')),
+                   h('label', {for: 'tenant'}, t('tenant')), tenant,
+                   h('label', {for: 'username'}, t('user_name')), user,
+                   h('label', {for: 'password'}, t('password')), password,
                    button, message);
     fill(el, form);
     (session.lastTenant() ? user : tenant).focus();
@@ -75,21 +76,18 @@ export function renderLogin(route, el) {
         if (e.status === 403 && e.code === 10423) {
             const m = /locked until (\S+?);/.exec(e.message);
             fill(message, h('p', {class: 'error', 'data-testid': 'locked'},
-                            m ? `This account is locked until ${localTime(m[1])} ` +
-                                '(too many wrong passwords). Try again then, or ask a ' +
-                                'tenant admin to unlock it.'
-                              : e.message),
+                            m ? t('locked', localTime(m[1])) : e.message),
                  requestId(e));
         } else if (e.status === 429) {
             let left = e.retryAfter ?? 5;
             const p = h('p', {class: 'error', 'data-testid': 'throttled'});
             const tick = () => {
-                fill(p, `Too many failed sign-ins from this computer. Try again in ${left} s.`);
+                fill(p, t('throttled', left));
                 if (left-- <= 0) {
                     clearInterval(countdown);
                     countdown = null;
                     button.disabled = false;
-                    fill(p, 'You can try again now.');
+                    fill(p, t('try_again_now'));
                 }
             };
             button.disabled = true;
@@ -99,8 +97,7 @@ export function renderLogin(route, el) {
             fill(message, p, requestId(e));
         } else if (e.status === 401) {
             fill(message, h('p', {class: 'error', 'data-testid': 'wrong-password'},
-                            'Wrong user name or password for tenant ' +
-                            `${tenant.value.trim() || 'default'}.`), requestId(e));
+                            t('wrong_password', tenant.value.trim() || 'default')), requestId(e));
         } else {
             fill(message, h('p', {class: 'error'}, e.message), requestId(e));
         }
@@ -109,7 +106,7 @@ export function renderLogin(route, el) {
 }
 
 function requestId(e) {
-    return e.requestId ? h('p', {class: 'request-id'}, 'Request id: ', h('code', null, e.requestId))
+    return e.requestId ? h('p', {class: 'request-id'}, t('request_id'), h('code', null, e.requestId))
                        : null;
 }
 
@@ -124,6 +121,6 @@ export async function signOut() {
             // The token is dropped here anyway; it expires by itself.
         }
     }
-    sessionStorage.setItem('imgarc.notice', 'You are signed out.');
+    sessionStorage.setItem('imgarc.notice', 'signed_out');
     go(routes.login());
 }
