@@ -8,7 +8,7 @@ shift || true
 # The console's npm packages, unless this build leaves the console out (the fuzz build
 # does by default).
 case " $* " in
-    *" -DIMGARC_CONSOLE=OFF "*|*" -DIMGARC_FUZZ=ON "*) ;;
+    *" -DIMGARC_CONSOLE=OFF "*|*" -DIMGARC_CONSOLE:BOOL=OFF "*|*" -DIMGARC_FUZZ=ON "*) ;;
     *) bash scripts/console-deps.sh ;;
 esac
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null

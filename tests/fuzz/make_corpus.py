@@ -594,7 +594,25 @@ def seeds_sealed():
     write("sealed", "text-access-token", b"\x04imgarc1.eyJ0IjoiZGVmYXVsdCJ9.x")
 
 
+def seeds_http_accept():
+    """An Accept-Encoding or If-None-Match value, a NUL, then an entity tag
+    (fuzz_http_accept.c)."""
+    tag = '"0123456789abcdef0123456789abcdef"'
+    for name, value in (("chrome", "gzip, deflate, br, zstd"), ("firefox", "gzip, deflate, br"),
+                        ("weights", "br;q=1.0, gzip;q=0.5, *;q=0.1"),
+                        ("refused", "gzip;q=0, identity"), ("star", "*"),
+                        ("star-zero", "identity;q=1, *;q=0"), ("x-gzip", "x-gzip;Q=0.001"),
+                        ("broken-q", "gzip;q=1.5, gzip;q=, ;;,"),
+                        ("params", " gzip ; level=9 ; q=0.80 ")):
+        write("http_accept", "ae-" + name, value)
+    for name, value in (("one", tag), ("weak", "W/" + tag), ("list", '"a", W/"b" ,' + tag),
+                        ("any", "*"), ("other", '"abc"')):
+        write("http_accept", "inm-" + name, value + "\0" + tag)
+    write("http_accept", "inm-weak-tag", '"x", W/"y"\0W/"y"')
+
+
 def main():
+    seeds_http_accept()
     seeds_einvoice()
     seeds_sealed()
     seeds_command_apply()

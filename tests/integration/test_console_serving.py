@@ -187,6 +187,25 @@ class ConsoleServingTest(NodeTestCase):
         self.assertIsNone(m.header("cache-control"))
 
 
+def console_built():
+    """Whether this build has the console (CMakeCache.txt's IMGARC_CONSOLE)."""
+    try:
+        with open(os.path.join(BIN_DIR, "CMakeCache.txt"), encoding="utf-8") as f:
+            return "IMGARC_CONSOLE:BOOL=OFF" not in f.read()
+    except OSError:
+        return True
+
+
+@unittest.skipIf(console_built(), "built with the console (-DIMGARC_CONSOLE=ON)")
+class ConsoleOffTest(NodeTestCase):
+    def test_console_missing_says_why(self):
+        node = self.start_node("console-off")
+        for path in ("/", "/assets/app.js"):
+            r = node.request("GET", path, auth=False)
+            body = self.assertError(r, 404, 10404, "not_found")
+            self.assertIn("-DIMGARC_CONSOLE=OFF", body["message"])
+
+
 class AuthMeTest(NodeTestCase):
     @classmethod
     def setUpClass(cls):
