@@ -35,7 +35,8 @@ export const TABLES = {
         throttled: (s) => `Too many failed sign-ins from this computer. Try again in ${s} s.`,
         try_again_now: 'You can try again now.',
         wrong_password: (tenant) => `Wrong user name or password for tenant ${tenant}.`,
-        no_answer: (why) => `The node did not answer (${why}). Check the connection, or use another node.`,
+        no_answer: (why) => `The node did not answer (${why}). Check the connection, or use ` +
+            'another node.',
         // bill list
         bills_title: 'Bills',
         state: 'State',
@@ -60,8 +61,10 @@ export const TABLES = {
         files: 'Files',
         created: 'Created',
         updated: 'Updated',
-        bills_count: (n, more) => `${n} bill${n === 1 ? '' : 's'} on this page${more ? '; more follow.' : '.'}`,
-        not_allowed: (p) => `Your roles do not give the ${p} permission this page needs: ask a tenant admin.`,
+        bills_count: (n, more) => `${n} bill${n === 1 ? '' : 's'} on this page` +
+            (more ? '; more follow.' : '.'),
+        not_allowed: (p) => `Your roles do not give the ${p} permission this page needs: ask a ` +
+            'tenant admin.',
         forbidden: (msg) => `Not allowed: ${msg}`,
         // states
         st_pending_upload: 'Waiting for upload',
@@ -72,7 +75,8 @@ export const TABLES = {
         st_erp_failed: 'ERP submission failed',
         st_returned: 'Returned for rescanning',
         // one bill
-        no_bill: (no, tenant) => `No bill ${no} in tenant ${tenant} (or it is outside your organisations).`,
+        no_bill: (no, tenant) => `No bill ${no} in tenant ${tenant} (or it is outside your ` +
+            'organisations).',
         select_file: 'Select a file to view it.',
         submitter: 'Submitter',
         amount: 'Amount',
@@ -130,7 +134,8 @@ export const TABLES = {
         page_failed: (n, why) => `Page ${n} could not be drawn: ${why}. If the file was open a ` +
             'long time, its link has expired.',
         text_cut: (size) => `The first ${size} are shown: download the file for the rest.`,
-        card_note: (kind) => `This ${kind} file is not shown in the browser. Download it to open it.`,
+        card_note: (kind) => `This ${kind} file is not shown in the browser. Download it to ` +
+            'open it.',
         format: 'Format',
         size: 'Size',
         pages: 'Pages',
@@ -164,7 +169,8 @@ export const TABLES = {
         user_name: '用户名',
         password: '密码',
         sign_in: '登录',
-        locked: (when) => `此账号因密码错误次数过多已被锁定，直到 ${when}。请届时再试，或请租户管理员解锁。`,
+        locked: (when) => `此账号因密码错误次数过多已被锁定，直到 ${when}。` +
+            '请届时再试，或请租户管理员解锁。',
         throttled: (s) => `此电脑登录失败次数过多，请 ${s} 秒后再试。`,
         try_again_now: '现在可以重试了。',
         wrong_password: (tenant) => `用户名或密码错误（租户 ${tenant}）。`,
@@ -222,7 +228,8 @@ export const TABLES = {
         ready_q: '已就绪',
         mode: '模式',
         mode_undecided: '未确定（提交时确定）',
-        file_counts: (n, c) => `${n}（封面 ${c.cover ?? 0}，发票 ${c.invoice ?? 0}，附件 ${c.attachment ?? 0}）`,
+        file_counts: (n, c) => `${n}（封面 ${c.cover ?? 0}，发票 ${c.invoice ?? 0}，` +
+            `附件 ${c.attachment ?? 0}）`,
         invoices_matched: '已匹配发票',
         matched_of: (m, d) => `${m} / ${d} 张申报发票`,
         no_reasons: '没有未完成的事项：单据已就绪。',
@@ -254,7 +261,8 @@ export const TABLES = {
         cannot_show: (why) => `无法显示此文件：${why}`,
         image_undecodable: (name) => `图片 ${name} 无法解码。`,
         tiff_undecodable: (why) => `此 TIFF 页面无法解码：${why}`,
-        page_failed: (n, why) => `第 ${n} 页无法显示：${why}。如果文件打开时间较长，其链接可能已过期。`,
+        page_failed: (n, why) => `第 ${n} 页无法显示：${why}。` +
+            '如果文件打开时间较长，其链接可能已过期。',
         text_cut: (size) => `仅显示前 ${size}：完整内容请下载文件。`,
         card_note: (kind, code) => `浏览器中不显示此 ${code} 文件。请下载后打开。`,
         format: '格式',

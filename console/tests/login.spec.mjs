@@ -4,6 +4,9 @@
 import {expect, test} from '@playwright/test';
 import {fillLogin, seed, shot, signIn, watch} from './fixtures.mjs';
 
+const sessionToken = (page) =>
+    page.evaluate(() => JSON.parse(sessionStorage.getItem('imgarc.session')).token);
+
 let problems;
 test.beforeEach(({page}) => {
     problems = watch(page);
@@ -58,13 +61,14 @@ test('the account locks after the configured failures; the right password then s
     }
     await fillLogin(page, {user: seed.lockUser, password: seed.password});
     const locked = page.getByTestId('locked');
-    await expect(locked).toContainText(/This account is locked until \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
+    await expect(locked)
+        .toContainText(/This account is locked until \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
     await expect(locked).toContainText('ask a tenant admin to unlock it');
     await expect(page).toHaveURL(/#\/login/);
     await shot(page, 'login-locked');
 });
 
-test('too many failures from this computer: a countdown from Retry-After, then the button comes back',
+test('too many failures from this computer: a countdown from Retry-After, then the button again',
      async ({page}) => {
     await page.goto('/#/login');
     const throttled = page.getByTestId('throttled');
@@ -79,31 +83,34 @@ test('too many failures from this computer: a countdown from Retry-After, then t
         await page.getByTestId('login-message').evaluate((el) => el.replaceChildren());
     }
     expect(tries).toBe(seed.sourceFailures + 1);
-    await expect(throttled).toContainText(/Too many failed sign-ins from this computer\. Try again in [1-5] s\./);
+    await expect(throttled)
+        .toContainText(/Too many failed sign-ins from this computer\. Try again in [1-5] s\./);
     await expect(page.getByTestId('sign-in')).toBeDisabled();
     await shot(page, 'login-throttled');
     await expect(throttled).toHaveText('You can try again now.', {timeout: 15_000});
     await expect(page.getByTestId('sign-in')).toBeEnabled();
 });
 
-test('a user whose roles lack "read" is told so instead of seeing an empty list', async ({page}) => {
+test('a user whose roles lack "read" is told so, not shown an empty list', async ({page}) => {
     await signIn(page, {user: seed.noReadUser});
     await expect(page.getByTestId('not-allowed')).toContainText('do not give the read permission');
     await expect(page.getByTestId('who')).toContainText('uploader');
     // The node refuses it too (403 naming the permission), whatever the page shows.
-    const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('imgarc.session')).token);
-    const r = await page.request.get('/api/v1/bills', {headers: {Authorization: `Bearer ${token}`}});
+    const token = await sessionToken(page);
+    const r = await page.request.get('/api/v1/bills',
+                                     {headers: {Authorization: `Bearer ${token}`}});
     expect(r.status()).toBe(403);
 });
 
 test('sign out ends the token on the node and returns to the sign-in page', async ({page}) => {
     await signIn(page);
-    const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('imgarc.session')).token);
+    const token = await sessionToken(page);
     await page.getByTestId('sign-out').click();
     await expect(page).toHaveURL(/#\/login/);
     await expect(page.getByTestId('login-message')).toHaveText('You are signed out.');
     expect(await page.evaluate(() => sessionStorage.getItem('imgarc.session'))).toBeNull();
-    const r = await page.request.get('/api/v1/bills', {headers: {Authorization: `Bearer ${token}`}});
+    const r = await page.request.get('/api/v1/bills',
+                                     {headers: {Authorization: `Bearer ${token}`}});
     expect(r.status()).toBe(401);
     // A page of the console now asks for a sign-in again.
     await page.goto('/#/bills');
@@ -132,7 +139,8 @@ test.describe('in Chinese', () => {
         await expect(page.locator('h1')).toHaveText('登录 imgarc');
         await expect(page.locator('html')).toHaveAttribute('lang', 'zh-CN');
         await fillLogin(page, {user: 'nobody-zh', password: 'wrong'});
-        await expect(page.getByTestId('wrong-password')).toHaveText(`用户名或密码错误（租户 ${seed.tenant}）。`);
+        await expect(page.getByTestId('wrong-password'))
+            .toHaveText(`用户名或密码错误（租户 ${seed.tenant}）。`);
         await shot(page, 'login-zh');
         await page.getByTestId('lang').selectOption('en');
         await expect(page.locator('h1')).toHaveText('Sign in to imgarc');

@@ -65,7 +65,8 @@ def make_pdf(pages, title):
                 "BT /F1 18 Tf 84 684 Td (Page %d of %d) Tj ET\n"
                 "0.12 0.37 0.75 RG 6 w 60 60 475 722 re S\n"
                 "0.9 0.93 0.97 rg 84 540 427 110 re f\n"
-                "BT /F1 14 Tf 0 0 0 rg 96 600 Td (Amount: CNY 1,280.00   Seller: Example Ltd.) Tj ET\n"
+                "BT /F1 14 Tf 0 0 0 rg 96 600 Td "
+                "(Amount: CNY 1,280.00   Seller: Example Ltd.) Tj ET\n"
                 % (title, i + 1, pages)).encode()
         stream = zlib.compress(text)
         objs[content_id] = (b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream)
@@ -210,8 +211,9 @@ def seed(node, spec, receiver=None):
     upload(node, main, make_pdf(2, "Hotel invoice"), "hotel-2-pages.pdf")
     upload(node, main, make_tiff(2), "scan-2-pages.tif")
     # Markup in a name and in a text file is shown as text, never run.
-    upload(node, main, b"<script>window.pwned = 1</script>\n<img src=x onerror=\"window.pwned=2\">\n"
-           b"Notes of the trip: taxi and hotel.\n", "<img src=x onerror=alert(1)>notes.txt")
+    upload(node, main, b"<script>window.pwned = 1</script>\n"
+           b"<img src=x onerror=\"window.pwned=2\">\nNotes of the trip: taxi and hotel.\n",
+           "<img src=x onerror=alert(1)>notes.txt")
     post_json(node, "/api/v1/bills/%s/rotate" % quote(main),
               {"file_ids": [receipt["file_id"]], "degrees": 90}, 200, "rotate the receipt")
     # A bill submitted (basic mode: ready at once) with one PDF; its "ready" goes to a

@@ -34,7 +34,8 @@ while (queue.length) {
     const p = queue.pop();
     const code = read(p).toString('utf8');
     // Static imports only: `import{a as b}from"./chunk-X.js"` or `import"./chunk-X.js"`.
-    for (const m of code.matchAll(/(?:^|[;}\s])import\s*(?:[^"'()]*?from\s*)?["'](\.\/[^"']+)["']/g)) {
+    const statics = /(?:^|[;}\s])import\s*(?:[^"'()]*?from\s*)?["'](\.\/[^"']+)["']/g;
+    for (const m of code.matchAll(statics)) {
         const dep = new URL(m[1], 'http://x' + p).pathname;
         if (!first.has(dep)) {
             first.add(dep);
@@ -51,7 +52,8 @@ for (const p of first) {
 const lazy = manifest.files.filter((f) => f.path.endsWith('.js') && !first.has(f.path) &&
                                           !f.path.includes('/pdfjs-'));
 for (const f of lazy) {
-    console.log(`${String(gzipSync(read(f.path), {level: 9}).length).padStart(8)} B gz  ${f.path} (on demand)`);
+    const n = gzipSync(read(f.path), {level: 9}).length;
+    console.log(`${String(n).padStart(8)} B gz  ${f.path} (on demand)`);
 }
 console.log(`first load: ${(total / 1024).toFixed(1)} KB gzipped (budget ${kb} KB)`);
 if (total > Number(kb) * 1024) {

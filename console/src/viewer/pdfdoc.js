@@ -54,8 +54,10 @@ export async function openPdf(url) {
             }
             const p = await cache.get(n);
             let running = null;
+            // 100% is the page's printed size: 72 PDF points an inch, 96 CSS pixels.
             const viewport = (scale, rotation) =>
-                p.getViewport({scale: scale * 96 / 72, rotation: ((p.rotate + rotation) % 360 + 360) % 360});
+                p.getViewport({scale: scale * 96 / 72,
+                               rotation: ((p.rotate + rotation) % 360 + 360) % 360});
             return {
                 size(scale, rotation) {
                     const v = viewport(scale, rotation);

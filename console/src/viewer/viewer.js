@@ -186,10 +186,12 @@ export function createViewer(host) {
                     first = false;
                     const kind = viewerKind(f.format);
                     fill(extra,
-                         kind !== 'card' ? fileLink(path, {}, {class: 'tool', 'data-testid': 'open-tab'},
-                                                    t('open_tab')) : null,
-                         fileLink(path, {download: true}, {class: 'tool', 'data-testid': 'download'},
-                                  t('download')));
+                         kind !== 'card'
+                             ? fileLink(path, {}, {class: 'tool', 'data-testid': 'open-tab'},
+                                        t('open_tab'))
+                             : null,
+                         fileLink(path, {download: true},
+                                  {class: 'tool', 'data-testid': 'download'}, t('download')));
                 }
                 const made = await pagesOf(f, path, () => me === opened);
                 if (me !== opened) {
@@ -427,7 +429,8 @@ function cardPage(f, path) {
     const el = h('div', {class: 'page page-card', 'data-testid': 'file-card',
                          'data-format': f.format},
                  h('h3', null, f.name),
-                 h('p', {class: 'note'}, t('card_note', FORMAT_NAMES[f.format] || f.format, f.format.toUpperCase())),
+                 h('p', {class: 'note'}, t('card_note', FORMAT_NAMES[f.format] || f.format,
+                                           f.format.toUpperCase())),
                  h('table', {class: 'meta'}, h('tbody', null,
                    row(t('format'), f.format), row(t('size'), bytes(f.size)),
                    row(t('pages'), f.pages), row(t('category'), f.category),

@@ -27,8 +27,10 @@ export async function renderBill(route, el) {
     ]);
     if (bill.status === 'rejected') {
         const e = bill.reason;
-        fill(el, h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, t('nav_bills')), ' / ', no),
-             e.status === 404 ? h('div', {class: 'error-box', role: 'alert', 'data-testid': 'error'},
+        fill(el, h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, t('nav_bills')), ' / ',
+                   no),
+             e.status === 404 ? h('div', {class: 'error-box', role: 'alert',
+                                          'data-testid': 'error'},
                                   h('p', null, t('no_bill', no, session.current()?.tenant)),
                                   e.requestId ? h('p', {class: 'request-id'}, t('request_id'),
                                                   h('code', null, e.requestId)) : null)
@@ -105,7 +107,8 @@ function section(s, open) {
                         `${t('pages_short', f.pages)} · ${bytes(f.size)}` +
                         (f.rotation ? ` · ${f.rotation}°` : '') +
                         (f.match ? ` · ${f.match}` : '') +
-                        (item.parts.length ? ` · ${t('merged_files', item.parts.length + 1)}` : '')),
+                        (item.parts.length
+                            ? ` · ${t('merged_files', item.parts.length + 1)}` : '')),
                       item.parts.length ? h('ul', {class: 'parts'},
                                             item.parts.map((p) => h('li', null, p.name))) : null);
         return row;
@@ -148,8 +151,9 @@ function logView(l) {
         return h('p', {class: 'empty'}, t('no_entries'));
     }
     return h('table', {class: 'list log', 'data-testid': 'log'},
-             h('thead', null, h('tr', null, ['time', 'action', 'by', 'detail', 'request_id_col'].map(
-                 (k) => h('th', {scope: 'col'}, t(k))))),
+             h('thead', null, h('tr', null,
+                                ['time', 'action', 'by', 'detail', 'request_id_col'].map(
+                                    (k) => h('th', {scope: 'col'}, t(k))))),
              h('tbody', null, entries.map((e) => h('tr', {'data-testid': 'log-entry'},
                  h('td', null, localTime(e.time)),
                  h('td', null, e.action),
@@ -167,8 +171,9 @@ function deliveriesView(d) {
                  t('no_deliveries'));
     }
     return h('table', {class: 'list', 'data-testid': 'deliveries'},
-             h('thead', null, h('tr', null, ['event', 'state', 'attempts', 'created', 'done',
-                                             'last_attempt'].map((k) => h('th', {scope: 'col'}, t(k))))),
+             h('thead', null, h('tr', null,
+                                ['event', 'state', 'attempts', 'created', 'done',
+                                 'last_attempt'].map((k) => h('th', {scope: 'col'}, t(k))))),
              h('tbody', null, list.map((x) => {
                  const last = (x.history || []).at(-1);
                  return h('tr', null, h('td', null, x.event), h('td', null, x.state),

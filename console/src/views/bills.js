@@ -87,25 +87,7 @@ async function load(q, result) {
         result.setAttribute('aria-busy', 'false');
         return;
     }
-    const prev = (q.back || '').split(',').filter(Boolean); // the cursors of earlier pages
-    const pager = h('div', {class: 'pager'},
-                    q.cursor ? h('button', {type: 'button', class: 'secondary',
-                                            'data-testid': 'first-page',
-                                            onclick: () => go(routes.bills(filters))},
-                                 t('first_page')) : null,
-                    q.cursor ? h('button', {type: 'button', class: 'secondary',
-                                            'data-testid': 'previous-page',
-                                            onclick: () => {
-                                                const back = prev.slice(0, -1);
-                                                go(routes.bills({...filters,
-                                                                 cursor: prev.at(-1) === '-' ? '' : prev.at(-1),
-                                                                 back: back.join(',')}));
-                                            }}, t('previous')) : null,
-                    data.next_cursor ? h('button', {type: 'button', 'data-testid': 'next-page',
-                                                    onclick: () => go(routes.bills({
-                                                        ...filters, cursor: data.next_cursor,
-                                                        back: [...prev, q.cursor || '-'].join(','),
-                                                    }))}, t('next_page')) : null);
+    const pager = pagerOf(filters, q, data.next_cursor);
     const bills = data.bills || [];
     if (bills.length === 0) {
         const s = session.current();
@@ -144,6 +126,24 @@ async function load(q, result) {
          h('p', {class: 'count'}, t('bills_count', bills.length, !!data.next_cursor)),
          pager);
     result.setAttribute('aria-busy', 'false');
+}
+
+// First page, Previous and Next page. The hash keeps the cursors of the pages before
+// this one ("back", "-" for the first), so Previous needs no request of its own.
+function pagerOf(filters, q, next) {
+    const prev = (q.back || '').split(',').filter(Boolean);
+    const button = (testid, label, to, primary) =>
+        h('button', {type: 'button', class: primary ? null : 'secondary', 'data-testid': testid,
+                     onclick: () => go(routes.bills({...filters, ...to}))}, label);
+    const before = prev.at(-1);
+    return h('div', {class: 'pager'},
+             q.cursor ? button('first-page', t('first_page'), {}) : null,
+             q.cursor ? button('previous-page', t('previous'),
+                               {cursor: before === '-' ? '' : before,
+                                back: prev.slice(0, -1).join(',')}) : null,
+             next ? button('next-page', t('next_page'),
+                           {cursor: next, back: [...prev, q.cursor || '-'].join(',')}, true)
+                  : null);
 }
 
 // What a page shows when GET /auth/me says the user lacks @permission (the node refuses

@@ -106,8 +106,9 @@ export function renderLogin(route, el) {
 }
 
 function requestId(e) {
-    return e.requestId ? h('p', {class: 'request-id'}, t('request_id'), h('code', null, e.requestId))
-                       : null;
+    return e.requestId
+        ? h('p', {class: 'request-id'}, t('request_id'), h('code', null, e.requestId))
+        : null;
 }
 
 export async function signOut() {

@@ -74,7 +74,7 @@ test('hash routes round-trip, with encoded image numbers', () => {
     assert.equal(parseHash('#/bills/%E0%A4%A').name, 'notfound');
 });
 
-test('groupFiles: built-in sections first, custom ones after, merged parts under their document', () => {
+test('groupFiles: built-in sections, then custom ones; merged parts under their document', () => {
     const files = [
         {file_id: 'a', category: 'attachment', pages: 2, parts: [], merged_into: null},
         {file_id: 'c', category: 'cover', pages: 1, parts: [], merged_into: null},
@@ -91,7 +91,8 @@ test('groupFiles: built-in sections first, custom ones after, merged parts under
 });
 
 test('pageMap numbers a merged document\'s pages across its files', () => {
-    const m = pageMap([{file_id: 'a', pages: 1}, {file_id: 'b', pages: 2}, {file_id: 'c', pages: 0}]);
+    const m = pageMap([{file_id: 'a', pages: 1}, {file_id: 'b', pages: 2},
+                       {file_id: 'c', pages: 0}]);
     assert.deepEqual(m.map((p) => [p.file.file_id, p.page, p.global]),
                      [['a', 1, 1], ['b', 1, 2], ['b', 2, 3], ['c', 1, 4]]);
 });
