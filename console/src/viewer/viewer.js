@@ -25,97 +25,109 @@ export async function signedLink(fileId) {
     return path;
 }
 
-export function createViewer(host) {
-    const zoomLabel = h('span', {class: 'zoom', 'data-testid': 'zoom'}, '');
-    const pageLabel = h('span', {class: 'page-count', 'data-testid': 'page-count'}, '');
-    const btn = (label, title, testid, fn) =>
-        h('button', {type: 'button', class: 'tool', title, 'aria-label': title,
-                     'data-testid': testid, onclick: fn}, label);
-    const extra = h('span', {class: 'tool-extra'});
-    const toolbar = h('div', {class: 'toolbar', role: 'toolbar', 'aria-label': t('viewer')},
-                      btn('−', t('zoom_out'), 'zoom-out', () => zoom(-1)),
-                      zoomLabel,
-                      btn('+', t('zoom_in'), 'zoom-in', () => zoom(1)),
-                      btn(t('fit_width'), t('fit_width_title'), 'fit-width', () => setScale('fit')),
-                      btn('1:1', t('actual_size_title'), 'actual-size', () => setScale(1)),
-                      btn(t('full_screen'), t('full_screen_title'), 'full-screen', fullScreen),
-                      pageLabel, extra);
-    const title = h('div', {class: 'viewer-title', 'data-testid': 'viewer-title'});
-    const scroller = h('div', {class: 'pages', tabindex: '0', 'data-testid': 'pages'});
-    const root = h('div', {class: 'viewer', 'data-testid': 'viewer', onkeydown: keys},
-                   title, toolbar, scroller);
-    fill(host, root);
+const pagesLabel = (n, files) => (files > 1 ? t('merged_count', n, files) : t('page_count', n));
 
-    let pages = [];
-    let mode = 'fit'; // 'fit' or a scale (1 = 100%)
-    let scale = 1;
-    let opened = 0; // a counter: an open() superseded by a later one stops
-    const pdfs = [];
-    const visible = new Set();
-    const io = new IntersectionObserver((entries) => {
+export function createViewer(host) {
+    return new Viewer(host);
+}
+
+// One viewer in @host. open(files, name) shows a document; a later open() supersedes
+// one still loading (`opened` counts them).
+class Viewer {
+    constructor(host) {
+        const btn = (label, title, testid, fn) =>
+            h('button', {type: 'button', class: 'tool', title, 'aria-label': title,
+                         'data-testid': testid, onclick: fn}, label);
+        this.zoomLabel = h('span', {class: 'zoom', 'data-testid': 'zoom'});
+        this.pageLabel = h('span', {class: 'page-count', 'data-testid': 'page-count'});
+        this.extra = h('span', {class: 'tool-extra'});
+        this.title = h('div', {class: 'viewer-title', 'data-testid': 'viewer-title'});
+        this.scroller = h('div', {class: 'pages', tabindex: '0', 'data-testid': 'pages'});
+        this.root = h('div', {class: 'viewer', 'data-testid': 'viewer',
+                              onkeydown: (ev) => this.keys(ev)},
+                      this.title,
+                      h('div', {class: 'toolbar', role: 'toolbar', 'aria-label': t('viewer')},
+                        btn('−', t('zoom_out'), 'zoom-out', () => this.zoom(-1)),
+                        this.zoomLabel,
+                        btn('+', t('zoom_in'), 'zoom-in', () => this.zoom(1)),
+                        btn(t('fit_width'), t('fit_width_title'), 'fit-width',
+                            () => this.setScale('fit')),
+                        btn('1:1', t('actual_size_title'), 'actual-size', () => this.setScale(1)),
+                        btn(t('full_screen'), t('full_screen_title'), 'full-screen',
+                            () => this.fullScreen()),
+                        this.pageLabel, this.extra),
+                      this.scroller);
+        fill(host, this.root);
+        this.pages = [];
+        this.mode = 'fit'; // 'fit' or a scale (1 = 100%)
+        this.scale = 1;
+        this.opened = 0;
+        this.current = null; // {files, name} of the document shown
+        this.pdfs = [];
+        this.visible = new Set();
+        // Pages within a screen of the visible area are drawn; others give their pixels back.
+        this.io = new IntersectionObserver((entries) => this.seen(entries),
+                                           {root: this.scroller, rootMargin: '100% 0px'});
+        new ResizeObserver(() => {
+            if (this.mode === 'fit') {
+                this.relayout();
+            }
+        }).observe(this.scroller);
+    }
+
+    seen(entries) {
         for (const e of entries) {
             const p = e.target.__page;
             if (!p) {
                 continue;
             }
             if (e.isIntersecting) {
-                visible.add(p);
-                p.draw(scale);
+                this.visible.add(p);
+                p.draw(this.scale);
             } else {
-                visible.delete(p);
+                this.visible.delete(p);
                 p.release();
             }
         }
-    }, {root: scroller, rootMargin: '100% 0px'});
-    const ro = new ResizeObserver(() => {
-        if (mode === 'fit') {
-            relayout();
-        }
-    });
-    ro.observe(scroller);
+    }
 
-    function keys(ev) {
+    keys(ev) {
         if (ev.target.tagName === 'INPUT' || ev.ctrlKey || ev.metaKey || ev.altKey) {
             return;
         }
-        const k = ev.key;
-        if (k === '+' || k === '=') {
-            zoom(1);
-        } else if (k === '-') {
-            zoom(-1);
-        } else if (k === '0') {
-            setScale(1);
-        } else if (k === 'w' || k === 'W') {
-            setScale('fit');
-        } else if (k === 'f' || k === 'F') {
-            fullScreen();
-        } else {
-            return;
+        const actions = {
+            '+': () => this.zoom(1), '=': () => this.zoom(1), '-': () => this.zoom(-1),
+            0: () => this.setScale(1), w: () => this.setScale('fit'),
+            W: () => this.setScale('fit'), f: () => this.fullScreen(), F: () => this.fullScreen(),
+        };
+        if (Object.hasOwn(actions, ev.key)) {
+            actions[ev.key]();
+            ev.preventDefault();
         }
-        ev.preventDefault();
     }
 
-    function zoom(dir) {
-        setScale(zoomStep(scale, dir));
+    zoom(dir) {
+        this.setScale(zoomStep(this.scale, dir));
     }
 
-    function setScale(s) {
-        mode = s;
-        relayout();
+    setScale(s) {
+        this.mode = s;
+        this.relayout();
     }
 
-    function fullScreen() {
+    fullScreen() {
         if (document.fullscreenElement) {
             document.exitFullscreen();
-        } else if (root.requestFullscreen) {
-            root.requestFullscreen().catch(() => {});
+        } else if (this.root.requestFullscreen) {
+            this.root.requestFullscreen().catch(() => {});
         }
     }
 
-    function fitScale() {
-        const avail = scroller.clientWidth - 32;
+    // The scale at which the widest page fills the viewer's width.
+    fitScale() {
+        const avail = this.scroller.clientWidth - 32;
         let widest = 0;
-        for (const p of pages) {
+        for (const p of this.pages) {
             const s = p.baseSize();
             if (s && p.scales) {
                 widest = Math.max(widest, s.width);
@@ -124,152 +136,148 @@ export function createViewer(host) {
         return widest > 0 && avail > 0 ? Math.min(8, Math.max(0.1, avail / widest)) : 1;
     }
 
-    function relayout() {
-        scale = mode === 'fit' ? fitScale() : mode;
-        fill(zoomLabel, `${Math.round(scale * 100)}%`);
-        for (const p of pages) {
-            p.layout(scale);
+    relayout() {
+        this.scale = this.mode === 'fit' ? this.fitScale() : this.mode;
+        fill(this.zoomLabel, `${Math.round(this.scale * 100)}%`);
+        for (const p of this.pages) {
+            p.layout(this.scale);
         }
-        for (const p of visible) {
-            p.draw(scale);
+        for (const p of this.visible) {
+            p.draw(this.scale);
         }
     }
 
-    function close() {
-        opened++;
-        for (const p of pages) {
-            io.unobserve(p.el);
+    close() {
+        this.opened++;
+        for (const p of this.pages) {
+            this.io.unobserve(p.el);
             p.release();
         }
-        pages = [];
-        visible.clear();
-        for (const d of pdfs.splice(0)) {
+        this.pages = [];
+        this.visible.clear();
+        for (const d of this.pdfs.splice(0)) {
             d.close();
         }
-        scroller.replaceChildren();
+        this.scroller.replaceChildren();
     }
 
     // Opens the document again with new signed links (they expire after --link-ttl-s),
     // at the same place in the scroll.
-    function againButton() {
-        const files = current;
-        const top = scroller.scrollTop;
+    againButton() {
+        const doc = this.current;
+        const top = this.scroller.scrollTop;
         return h('button', {type: 'button', class: 'secondary', 'data-testid': 'open-again',
                             onclick: async () => {
-                                await open(files.files, files.name);
-                                scroller.scrollTop = top;
+                                await this.open(doc.files, doc.name);
+                                this.scroller.scrollTop = top;
                             }}, t('open_again'));
     }
 
-    let current = null;
-
     // @files: the document's files, first the document, then its parts in order.
-    async function open(files, name) {
-        close();
-        current = {files, name};
-        const me = opened;
-        mode = 'fit';
+    async open(files, name) {
+        this.close();
+        this.current = {files, name};
+        const me = this.opened;
+        const live = () => me === this.opened;
+        this.mode = 'fit';
         const total = files.reduce((n, f) => n + Math.max(1, Number(f.pages) || 1), 0);
-        fill(title, name || files[0].name);
-        fill(pageLabel, files.length > 1 ? t('merged_count', total, files.length)
-                                         : t('page_count', total));
-        fill(extra);
-        scroller.setAttribute('aria-busy', 'true');
+        fill(this.title, name || files[0].name);
+        fill(this.pageLabel, pagesLabel(total, files.length));
+        fill(this.extra);
+        this.scroller.setAttribute('aria-busy', 'true');
         try {
-            let first = true;
             for (const f of files) {
                 const path = await signedLink(f.file_id);
-                if (me !== opened) {
+                if (!live()) {
                     return;
                 }
-                if (first) {
-                    first = false;
-                    const kind = viewerKind(f.format);
-                    fill(extra,
-                         kind !== 'card'
-                             ? fileLink(path, {}, {class: 'tool', 'data-testid': 'open-tab'},
-                                        t('open_tab'))
-                             : null,
-                         fileLink(path, {download: true},
-                                  {class: 'tool', 'data-testid': 'download'}, t('download')));
+                if (f === files[0]) {
+                    this.fileLinks(f, path);
                 }
-                const made = await pagesOf(f, path, () => me === opened);
-                if (me !== opened) {
+                const made = await this.pagesOf(f, path, live);
+                if (!live()) {
                     return;
                 }
-                for (const p of made) {
-                    p.el.setAttribute('data-page', String(pages.length + 1));
-                    p.el.__page = p;
-                    pages.push(p);
-                    scroller.appendChild(p.el);
-                    io.observe(p.el);
-                }
-                relayout();
+                this.add(made);
             }
-            fill(pageLabel, files.length > 1 ? t('merged_count', pages.length, files.length)
-                                             : t('page_count', pages.length));
+            fill(this.pageLabel, pagesLabel(this.pages.length, files.length));
         } catch (e) {
-            if (me === opened) {
-                scroller.appendChild(h('div', {class: 'error-box', role: 'alert',
-                                               'data-testid': 'viewer-error'},
-                                       h('p', null, t('cannot_show', e.message)),
-                                       e.requestId ? h('p', {class: 'request-id'}, t('request_id'),
-                                                       h('code', null, e.requestId)) : null,
-                                       againButton()));
+            if (live()) {
+                this.scroller.appendChild(
+                    h('div', {class: 'error-box', role: 'alert', 'data-testid': 'viewer-error'},
+                      h('p', null, t('cannot_show', e.message)),
+                      e.requestId ? h('p', {class: 'request-id'}, t('request_id'),
+                                      h('code', null, e.requestId)) : null,
+                      this.againButton()));
             }
         } finally {
-            if (me === opened) {
-                scroller.setAttribute('aria-busy', 'false');
+            if (live()) {
+                this.scroller.setAttribute('aria-busy', 'false');
             }
         }
     }
 
-    async function pagesOf(f, path, current) {
+    // "Open in new tab" (formats a browser shows) and "Download", for the first file.
+    fileLinks(f, path) {
+        fill(this.extra,
+             viewerKind(f.format) !== 'card'
+                 ? fileLink(path, {}, {class: 'tool', 'data-testid': 'open-tab'}, t('open_tab'))
+                 : null,
+             fileLink(path, {download: true}, {class: 'tool', 'data-testid': 'download'},
+                      t('download')));
+    }
+
+    add(made) {
+        for (const p of made) {
+            p.el.setAttribute('data-page', String(this.pages.length + 1));
+            p.el.__page = p;
+            this.pages.push(p);
+            this.scroller.appendChild(p.el);
+            this.io.observe(p.el);
+        }
+        this.relayout();
+    }
+
+    async pagesOf(f, path, live) {
         switch (viewerKind(f.format)) {
         case 'image':
             return [imagePage(f, path, () => {
-                if (current() && mode === 'fit') {
-                    relayout();
-                } else if (current()) {
-                    for (const p of pages) {
-                        p.layout(scale);
-                    }
+                if (live()) {
+                    this.relayout();
                 }
             })];
         case 'pdf': {
             const {openPdf} = await import('./pdfdoc.js');
             const doc = await openPdf(path);
-            if (!current()) {
+            if (!live()) {
                 doc.close();
                 return [];
             }
-            pdfs.push(doc);
+            this.pdfs.push(doc);
             const out = [];
             for (let n = 1; n <= doc.pages; n++) {
-                out.push(await pdfPage(doc, n, f, againButton));
+                out.push(await pdfPage(doc, n, f, () => this.againButton()));
             }
             return out;
         }
         case 'text':
             return [await textPage(f, path)];
-        case 'tiff': {
-            if (f.size > TIFF_MAX) {
-                return [cardPage(f, path)];
-            }
-            const res = await fetch(path, {credentials: 'omit'});
-            if (!res.ok) {
-                throw new Error(`HTTP ${res.status} for the file's content`);
-            }
-            const buf = await res.arrayBuffer();
-            const {openTiff} = await import('./tiff.js');
-            return (await openTiff(buf)).map((p) => tiffPage(f, p));
-        }
+        case 'tiff':
+            return f.size > TIFF_MAX ? [cardPage(f, path)] : tiffPages(f, path);
         default:
             return [cardPage(f, path)];
         }
     }
+}
 
-    return {open, close, root};
+async function tiffPages(f, path) {
+    const res = await fetch(path, {credentials: 'omit'});
+    if (!res.ok) {
+        throw new Error(`HTTP ${res.status} for the file's content`);
+    }
+    const buf = await res.arrayBuffer();
+    const {openTiff} = await import('./tiff.js');
+    return (await openTiff(buf)).map((p) => tiffPage(f, p));
 }
 
 // An image: the natural size is known once it loads; the saved rotation turns it
