@@ -73,36 +73,41 @@ export function renderLogin(route, el) {
 
     function showError(e) {
         password.value = '';
-        if (e.status === 403 && e.code === 10423) {
-            const m = /locked until (\S+?);/.exec(e.message);
-            fill(message, h('p', {class: 'error', 'data-testid': 'locked'},
-                            m ? t('locked', localTime(m[1])) : e.message),
-                 requestId(e));
-        } else if (e.status === 429) {
-            let left = e.retryAfter ?? 5;
-            const p = h('p', {class: 'error', 'data-testid': 'throttled'});
-            const tick = () => {
-                fill(p, t('throttled', left));
-                if (left-- <= 0) {
-                    clearInterval(countdown);
-                    countdown = null;
-                    button.disabled = false;
-                    fill(p, t('try_again_now'));
-                }
-            };
-            button.disabled = true;
-            clearInterval(countdown);
-            countdown = setInterval(tick, 1000);
-            tick();
-            fill(message, p, requestId(e));
-        } else if (e.status === 401) {
-            fill(message, h('p', {class: 'error', 'data-testid': 'wrong-password'},
-                            t('wrong_password', tenant.value.trim() || 'default')), requestId(e));
-        } else {
-            fill(message, h('p', {class: 'error'}, e.message), requestId(e));
-        }
+        fill(message, failure(e, tenant.value.trim() || 'default', button), requestId(e));
         password.focus();
     }
+}
+
+// What a failed sign-in says. A 429 disables @button and counts down Retry-After.
+function failure(e, tenant, button) {
+    if (e.status === 403 && e.code === 10423) {
+        const m = /locked until (\S+?);/.exec(e.message);
+        return h('p', {class: 'error', 'data-testid': 'locked'},
+                 m ? t('locked', localTime(m[1])) : e.message);
+    }
+    if (e.status === 401) {
+        return h('p', {class: 'error', 'data-testid': 'wrong-password'},
+                 t('wrong_password', tenant));
+    }
+    if (e.status !== 429) {
+        return h('p', {class: 'error'}, e.message);
+    }
+    let left = e.retryAfter ?? 5;
+    const p = h('p', {class: 'error', 'data-testid': 'throttled'});
+    const tick = () => {
+        fill(p, t('throttled', left));
+        if (left-- <= 0) {
+            clearInterval(countdown);
+            countdown = null;
+            button.disabled = false;
+            fill(p, t('try_again_now'));
+        }
+    };
+    button.disabled = true;
+    clearInterval(countdown);
+    countdown = setInterval(tick, 1000);
+    tick();
+    return p;
 }
 
 function requestId(e) {
