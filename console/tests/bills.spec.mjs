@@ -212,6 +212,12 @@ test('a merged document is shown as one: its parts\' pages in order', async ({pa
     await expect(pages.nth(1)).toHaveClass(/page-pdf/);
     await expect(pages.nth(2)).toHaveClass(/page-pdf/);
     await expect(pages.nth(2)).toHaveAttribute('data-page', '3');
+    // The PDF part was rotated by 90 degrees: its A4 pages lie on their side; the image
+    // part keeps its own rotation (none).
+    await expect(pages.nth(1)).toHaveAttribute('data-state', 'drawn');
+    const [img, pdf] = [await pages.nth(0).boundingBox(), await pages.nth(1).boundingBox()];
+    expect(img.width / img.height).toBeCloseTo(480 / 320, 1);
+    expect(pdf.width / pdf.height).toBeCloseTo(842 / 595, 1);
     await shot(page, 'bill-merged');
 });
 

@@ -241,6 +241,9 @@ def seed(node, spec, receiver=None):
     b = upload(node, merged, make_pdf(2, "Scan part 2"), "scan-part-2.pdf")
     post_json(node, "/api/v1/bills/%s/merge" % quote(merged),
               {"file_ids": [a["file_id"], b["file_id"]]}, 200, "merge in " + merged)
+    # Each part keeps its own rotation: the PDF part lies on its side.
+    post_json(node, "/api/v1/bills/%s/rotate" % quote(merged),
+              {"file_ids": [b["file_id"]], "degrees": 90}, 200, "rotate in " + merged)
     # A pool bill still waiting for its files.
     check(node.pool_push({"image_no": "BX-CONSOLE-4", "bill_no": "ER-2026-0004"}), 201,
           "pool push BX-CONSOLE-4")
