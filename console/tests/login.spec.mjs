@@ -19,7 +19,12 @@ test('the sign-in page, then a good sign-in lands on the bill list', async ({pag
     await page.goto('/');
     await expect(page).toHaveURL(/#\/login/);
     await expect(page.locator('h1')).toHaveText('Sign in to imgarc');
+    // The footer: the node's version and its 64-bit id, every digit (JSON.parse would
+    // round an id above 2^53).
+    const v = await (await page.request.get('/api/v1/version')).text();
+    const nodeId = /"node_id"\s*:\s*([0-9]+)/.exec(v)[1];
     await expect(page.getByTestId('version')).toContainText(/^imgarc \S+/);
+    await expect(page.getByTestId('version')).toContainText(`node ${nodeId}`);
     await shot(page, 'login');
     await fillLogin(page, {password: seed.password});
     await expect(page).toHaveURL(/#\/bills/);
