@@ -1,3 +1,117 @@
-// The console's entry point: mounts the application into #app (docs/console.md).
-const app = document.getElementById('app');
-app.textContent = 'imgarc';
+// The console's entry point (docs/console.md): the frame (header with the user and
+// tenant, the page, the footer with the node's version and the last error's request
+// id) and the hash routes. Every page is a function render(route, el).
+import * as api from './api.js';
+import {fill, h, hashLink} from './dom.js';
+import {currentLang, LANGS, setLang, t} from './i18n.js';
+import {go, routes, startRouter} from './router.js';
+import {session} from './session.js';
+import {renderLogin, signOut} from './views/login.js';
+import {renderBills} from './views/bills.js';
+import {renderBill} from './views/bill.js';
+
+const root = document.getElementById('app');
+const header = h('header', {class: 'top'});
+const page = h('div', {class: 'content', id: 'content'});
+const lastError = h('span', {class: 'last-error', 'data-testid': 'last-error'});
+const version = h('span', {class: 'version', 'data-testid': 'version'});
+const langSwitch = h('select', {class: 'lang', 'aria-label': t('language'), 'data-testid': 'lang',
+                                onchange: (ev) => {
+                                    setLang(ev.target.value);
+                                    location.reload();
+                                }},
+                     Object.entries(LANGS).map(([code, name]) =>
+                         h('option', {value: code, selected: code === currentLang()}, name)));
+document.documentElement.setAttribute('lang', currentLang());
+const footer = h('footer', {class: 'bottom'}, version, lastError, h('span', {class: 'spacer'}),
+                 langSwitch);
+fill(root, header, page, footer);
+
+let current = null; // the route being shown, for the sign-in's return
+
+api.onError((err) => {
+    if (!err.requestId) {
+        return;
+    }
+    const id = err.requestId;
+    fill(lastError, t('last_error'), h('code', null, id), ' ',
+         h('button', {type: 'button', class: 'link', title: t('copy_title'),
+                      onclick: () => navigator.clipboard?.writeText(id)}, t('copy')));
+});
+
+api.onUnauthorized(() => {
+    session.end();
+    const next = current && current.name !== 'login' ? location.hash : '';
+    sessionStorage.setItem('imgarc.notice', 'session_ended');
+    go(routes.login(next));
+});
+
+function renderHeader() {
+    const s = session.current();
+    fill(header,
+         h('span', {class: 'brand'}, t('brand')),
+         s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, t('nav_bills'))) : null,
+         h('span', {class: 'spacer'}),
+         s ? h('span', {class: 'who', 'data-testid': 'who'},
+               h('span', {class: 'user'}, s.name || s.username),
+               h('span', {class: 'tenant', title: t('tenant')}, t('tenant') + ' ', s.tenant),
+               s.roles.length ? h('span', {class: 'roles'}, s.roles.join(', ')) : null) : null,
+         s ? h('button', {type: 'button', class: 'secondary', 'data-testid': 'sign-out',
+                          onclick: () => signOut()}, t('sign_out')) : null);
+}
+
+// The footer's version line. Node ids are 64-bit: above 2^53 JSON.parse rounds them, so
+// the id is read from the answer's text.
+async function loadVersion() {
+    try {
+        const res = await fetch(api.apiPath(['version']), {credentials: 'omit', cache: 'no-store'});
+        if (!res.ok) {
+            throw new Error(`HTTP ${res.status}`);
+        }
+        const text = await res.text();
+        const v = JSON.parse(text);
+        const id = /"node_id"\s*:\s*([0-9]+)/.exec(text);
+        fill(version, t('version', v.version, v.git_commit ? String(v.git_commit).slice(0, 12) : '',
+                        id ? id[1] : v.node_id));
+    } catch {
+        fill(version, t('version_unknown'));
+    }
+}
+
+function render(route) {
+    current = route;
+    const s = session.current();
+    if (route.name !== 'login' && (!s || s.expires <= Date.now())) {
+        if (s) {
+            session.end();
+        }
+        go(routes.login(location.hash && location.hash !== '#/' ? location.hash : ''));
+        return;
+    }
+    if (route.name === 'login' && s) {
+        go(routes.bills());
+        return;
+    }
+    renderHeader();
+    const el = h('section', {class: 'view view-' + route.name});
+    fill(page, el);
+    document.title = 'imgarc';
+    switch (route.name) {
+    case 'login':
+        renderLogin(route, el);
+        break;
+    case 'bills':
+        renderBills(route, el);
+        break;
+    case 'bill':
+        renderBill(route, el);
+        break;
+    default:
+        fill(el, h('h1', null, t('not_found_title')),
+             h('p', null, t('not_found_text')),
+             hashLink(routes.bills(), null, t('go_bills')));
+    }
+}
+
+loadVersion();
+startRouter(render);

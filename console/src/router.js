@@ -1,0 +1,68 @@
+// Hash routes: "#/bills?state=captured", "#/bills/BX-1". The hash carries no secret
+// (console-design.md section 4). parseHash() and the builders are plain functions
+// (tests/unit/router.test.mjs).
+
+// {name, params, query} for a hash; unknown hashes are {name: 'notfound'}.
+export function parseHash(hash) {
+    let h = (hash || '').replace(/^#/, '');
+    if (h === '' || h === '/') {
+        return {name: 'bills', params: {}, query: {}};
+    }
+    const qi = h.indexOf('?');
+    const query = {};
+    if (qi >= 0) {
+        for (const [k, v] of new URLSearchParams(h.slice(qi + 1))) {
+            query[k] = v;
+        }
+        h = h.slice(0, qi);
+    }
+    const parts = h.split('/').slice(1);
+    let segs;
+    try {
+        segs = parts.map(decodeURIComponent);
+    } catch {
+        return {name: 'notfound', params: {}, query};
+    }
+    if (segs.length === 1 && segs[0] === 'login') {
+        return {name: 'login', params: {}, query};
+    }
+    if (segs.length === 1 && segs[0] === 'bills') {
+        return {name: 'bills', params: {}, query};
+    }
+    if (segs.length === 2 && segs[0] === 'bills' && segs[1] !== '') {
+        return {name: 'bill', params: {imageNo: segs[1]}, query};
+    }
+    return {name: 'notfound', params: {}, query};
+}
+
+function withQuery(path, query) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query || {})) {
+        if (v !== undefined && v !== null && v !== '') {
+            q.set(k, String(v));
+        }
+    }
+    const s = q.toString();
+    return s === '' ? path : path + '?' + s;
+}
+
+export const routes = {
+    login: (next) => withQuery('#/login', {next}),
+    bills: (query) => withQuery('#/bills', query),
+    bill: (imageNo, query) => withQuery('#/bills/' + encodeURIComponent(imageNo), query),
+};
+
+// Runs @render(route) now and on every hash change.
+export function startRouter(render) {
+    const run = () => render(parseHash(location.hash));
+    window.addEventListener('hashchange', run);
+    run();
+}
+
+export function go(hash) {
+    if (location.hash === hash) {
+        window.dispatchEvent(new HashChangeEvent('hashchange'));
+    } else {
+        location.hash = hash;
+    }
+}

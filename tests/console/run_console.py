@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Runs one Playwright spec of the web console against a real imgarcd.
+
+    run_console.py --spec login [--keep]
+
+1. Starts a node through tests/integration/imgarc_node.py (free loopback ports, a
+   fresh data dir under IMGARC_TEST_TMP, its log in DATA/imgarcd.log, stopped by its
+   own pid whatever happens), with the spec's flags (SPECS below).
+2. Seeds through the API, with the operator token, what the spec needs: users with a
+   password and roles, bills with files (a JPEG, a two-page PDF with text, an e-invoice
+   XML), a submitted bill, a merged document.
+3. Runs `npx --no-install playwright test tests/<spec>.spec.mjs` in console/ with
+   IMGARC_URL, IMGARC_SHOTS (screenshots; default <build>/console-shots) and the seed
+   data's names (IMGARC_SEED_*) in its environment. Playwright uses /usr/bin/chromium
+   (console/playwright.config.mjs) and downloads no browser.
+4. Stops the node (a node that did not exit 0, or whose log holds a sanitizer report,
+   fails the run) and exits with Playwright's exit code.
+
+Environment: IMGARC_BIN_DIR (the build dir with imgarcd; CTest sets it),
+IMGARC_TEST_TMP, IMGARC_SHOTS, CHROMIUM (another browser binary).
+"""
+
+import argparse
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+CONSOLE = os.path.join(ROOT, "console")
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+import imgarc_node  # noqa: E402  (the path above)
+from imgarc_node import Node, quote  # noqa: E402
+
+PASSWORD = "console-Passw0rd!"
+LOCK_FAILURES = 3
+SOURCE_FAILURES = 5
+
+# Per spec: the node's extra flags. The login spec locks an account after
+# LOCK_FAILURES wrong passwords, and meets the per-address brake (429) after
+# SOURCE_FAILURES for a user name that does not exist (so it never locks).
+SPECS = {
+    "login": ["--login-max-failures", str(LOCK_FAILURES),
+              "--login-source-failures", str(SOURCE_FAILURES)],
+    "bills": [],
+}
+
+
+def make_pdf(pages, title):
+    """A PDF with @pages A4 pages, each saying @title and its page number in Helvetica
+    (a standard font the PDF does not embed: pdf.js draws it from its font data)."""
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
+    kids = []
+    for i in range(pages):
+        page_id, content_id = 4 + 2 * i, 5 + 2 * i
+        kids.append("%d 0 R" % page_id)
+        text = ("BT /F1 28 Tf 84 720 Td (%s) Tj ET\n"
+                "BT /F1 18 Tf 84 684 Td (Page %d of %d) Tj ET\n"
+                "0.12 0.37 0.75 RG 6 w 60 60 475 722 re S\n"
+                "0.9 0.93 0.97 rg 84 540 427 110 re f\n"
+                "BT /F1 14 Tf 0 0 0 rg 96 600 Td "
+                "(Amount: CNY 1,280.00   Seller: Example Ltd.) Tj ET\n"
+                % (title, i + 1, pages)).encode()
+        stream = zlib.compress(text)
+        objs[content_id] = (b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream)
+                            + stream + b"\nendstream")
+        objs[page_id] = ("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+                         "/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
+                         % content_id).encode()
+    objs[2] = ("<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(kids), pages)).encode()
+    out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+    offsets = {}
+    for n in sorted(objs):
+        offsets[n] = len(out)
+        out += b"%d 0 obj\n" % n + objs[n] + b"\nendobj\n"
+    xref = len(out)
+    size = max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for n in range(1, size):
+        out += b"%010d 00000 n \n" % offsets[n]
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
+    return out
+
+
+def make_tiff(pages, width=240, height=160):
+    """A TIFF with @pages pages (image file directories), 8-bit grey, uncompressed, as a
+    scanner writes a multi-page scan: page n has n black bars on white."""
+    import struct
+    out = bytearray(b"II*\x00" + struct.pack("<I", 0))
+    prev_link = 4  # where the offset of the next IFD is written
+    for n in range(1, pages + 1):
+        pixels = bytearray(b"\xff" * (width * height))
+        for bar in range(n):
+            x0 = 20 + bar * 40
+            for y in range(30, height - 30):
+                pixels[y * width + x0:y * width + x0 + 24] = b"\x00" * 24
+        data_at = len(out)
+        out += pixels
+        if len(out) % 2:
+            out += b"\x00"
+        tags = [(256, 3, 1, width), (257, 3, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
+                (262, 3, 1, 1), (273, 4, 1, data_at), (277, 3, 1, 1), (278, 3, 1, height),
+                (279, 4, 1, len(pixels))]
+        ifd_at = len(out)
+        struct.pack_into("<I", out, prev_link, ifd_at)
+        out += struct.pack("<H", len(tags))
+        for tag, typ, count, value in tags:
+            out += struct.pack("<HHI", tag, typ, count)
+            out += struct.pack("<HH", value, 0) if typ == 3 else struct.pack("<I", value)
+        prev_link = len(out)
+        out += struct.pack("<I", 0)
+    return bytes(out)
+
+
+def make_xml(number, total):
+    """A fully digitalised e-invoice (数电票) XML, read by the node as an invoice."""
+    return ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<EInvoice><Header><EIid>%s</EIid></Header>"
+            "<TaxSupervisionInfo><InvoiceNumber>%s</InvoiceNumber>"
+            "<IssueTime>2026-12-01</IssueTime></TaxSupervisionInfo>"
+            "<BasicInformation><TotalAmWithoutTax>%s</TotalAmWithoutTax>"
+            "<TotalTaxAm>0.00</TotalTaxAm><TotalTax-includedAmount>%s"
+            "</TotalTax-includedAmount></BasicInformation>"
+            "<SellerInformation><SellerIdNum>91310000MA1FL0000X</SellerIdNum>"
+            "</SellerInformation></EInvoice>\n" % (number, number, total, total)).encode()
+
+
+def check(resp, status, what):
+    if resp.status != status:
+        raise SystemExit("seeding: %s: expected HTTP %d, got %d: %r"
+                         % (what, status, resp.status, resp.body[:500]))
+    return resp.json if resp.body else None
+
+
+def post_json(node, path, body, status, what):
+    return check(node.post(path, json.dumps(body).encode(),
+                           headers={"Content-Type": "application/json"}), status, what)
+
+
+def upload(node, image_no, data, name, category=None):
+    return check(node.upload(image_no, data, name=name, category=category), 201,
+                 "upload %s to %s" % (name, image_no))
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver on loopback: 200 {"ok":true} to every POST."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"ok":true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def start_receiver():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def seed(node, spec, receiver=None):
+    """Creates the spec's data; answers the IMGARC_SEED_* variables."""
+    env = {"IMGARC_SEED_TENANT": "default", "IMGARC_SEED_PASSWORD": PASSWORD}
+    post_json(node, "/api/v1/users", {"username": "clerk", "password": PASSWORD,
+                                      "roles": ["scanner"], "name": "Li Clerk"},
+              201, "create user clerk")
+    # A user without the admin permission sees only the bills of the organisations
+    # granted to it; "*" is every bill.
+    check(node.request("PUT", "/api/v1/users/clerk/grants",
+                       json.dumps({"grants": [{"org": "*", "include_children": True}]}).encode(),
+                       headers={"Content-Type": "application/json"}), 200, "grants of clerk")
+    env["IMGARC_SEED_USER"] = "clerk"
+    env["IMGARC_SEED_USER_NAME"] = "Li Clerk"
+    if spec == "login":
+        post_json(node, "/api/v1/users", {"username": "lockme", "password": PASSWORD,
+                                          "roles": ["reviewer"]}, 201, "create user lockme")
+        env["IMGARC_SEED_LOCK_USER"] = "lockme"
+        env["IMGARC_SEED_LOCK_FAILURES"] = str(LOCK_FAILURES)
+        env["IMGARC_SEED_SOURCE_FAILURES"] = str(SOURCE_FAILURES)
+        # A user whose only role lacks "read": the console says what is missing.
+        post_json(node, "/api/v1/roles", {"name": "uploader", "permissions": ["capture"]},
+                  201, "create role uploader")
+        post_json(node, "/api/v1/users", {"username": "upl", "password": PASSWORD,
+                                          "roles": ["uploader"]}, 201, "create user upl")
+        env["IMGARC_SEED_NOREAD_USER"] = "upl"
+        return env
+    jpg = open(os.path.join(CONSOLE, "tests", "files", "receipt.jpg"), "rb").read()
+    # A captured bill with a cover, an invoice XML, a JPEG and a two-page PDF.
+    main = "BX-CONSOLE-1"
+    post_json(node, "/api/v1/pool", {"image_no": main, "bill_no": "ER-2026-0001",
+                                     "bill_type": "travel", "org": "sh",
+                                     "org_name": "Shanghai branch", "submitter": "li.clerk",
+                                     "amount": "1366.00", "currency": "CNY"},
+              201, "pool push " + main)
+    upload(node, main, make_pdf(1, "Cover " + main), "cover.pdf", "cover")
+    upload(node, main, make_xml("26312000000000000001", "1280.00"), "invoice-0001.xml")
+    receipt = upload(node, main, jpg, "taxi-receipt.jpg")
+    upload(node, main, make_pdf(2, "Hotel invoice"), "hotel-2-pages.pdf")
+    upload(node, main, make_tiff(2), "scan-2-pages.tif")
+    # Markup in a name and in a text file is shown as text, never run.
+    upload(node, main, b"<script>window.pwned = 1</script>\n"
+           b"<img src=x onerror=\"window.pwned=2\">\nNotes of the trip: taxi and hotel.\n",
+           "<img src=x onerror=alert(1)>notes.txt")
+    post_json(node, "/api/v1/bills/%s/rotate" % quote(main),
+              {"file_ids": [receipt["file_id"]], "degrees": 90}, 200, "rotate the receipt")
+    # A bill submitted (basic mode: ready at once) with one PDF; its "ready" goes to a
+    # webhook receiver.
+    post_json(node, "/api/v1/webhooks",
+              {"url": "http://127.0.0.1:%d/hook" % receiver.server_address[1],
+               "events": ["ready"]}, 201, "webhook")
+    ready = "BX-CONSOLE-2"
+    post_json(node, "/api/v1/pool", {"image_no": ready, "bill_no": "ER-2026-0002",
+                                     "bill_type": "purchase", "org": "bj"},
+              201, "pool push " + ready)
+    upload(node, ready, make_pdf(1, "Purchase order"), "order.pdf")
+    check(node.submit(ready), 200, "submit " + ready)
+    deadline = time.monotonic() + 30
+    while True:
+        d = check(node.get("/api/v1/bills/%s/deliveries" % ready), 200, "deliveries")
+        if [x["state"] for x in d["deliveries"]] == ["delivered"]:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("seeding: the ready webhook of %s was not delivered: %r" % (ready, d))
+        time.sleep(0.2)
+    # A bill with a merged document: a JPEG followed by a two-page PDF.
+    merged = "BX-CONSOLE-3"
+    a = upload(node, merged, jpg, "scan-part-1.jpg")
+    b = upload(node, merged, make_pdf(2, "Scan part 2"), "scan-part-2.pdf")
+    post_json(node, "/api/v1/bills/%s/merge" % quote(merged),
+              {"file_ids": [a["file_id"], b["file_id"]]}, 200, "merge in " + merged)
+    # Each part keeps its own rotation: the PDF part lies on its side.
+    post_json(node, "/api/v1/bills/%s/rotate" % quote(merged),
+              {"file_ids": [b["file_id"]], "degrees": 90}, 200, "rotate in " + merged)
+    # A pool bill still waiting for its files.
+    check(node.pool_push({"image_no": "BX-CONSOLE-4", "bill_no": "ER-2026-0004"}), 201,
+          "pool push BX-CONSOLE-4")
+    env.update({"IMGARC_SEED_BILL": main, "IMGARC_SEED_BILL_READY": ready,
+                "IMGARC_SEED_BILL_MERGED": merged, "IMGARC_SEED_BILL_POOL": "BX-CONSOLE-4"})
+    return env
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--spec", required=True, choices=sorted(SPECS))
+    ap.add_argument("--keep", action="store_true", help="keep the node's data dir")
+    args = ap.parse_args()
+    shots = os.environ.get("IMGARC_SHOTS") or os.path.join(imgarc_node.BIN_DIR,
+                                                           "console-shots")
+    os.makedirs(shots, exist_ok=True)
+    if not os.path.isdir(os.path.join(CONSOLE, "node_modules", "@playwright", "test")):
+        print("run_console.py: console/node_modules is missing: run scripts/console-deps.sh "
+              "(npm ci in console/)", file=sys.stderr)
+        return 2
+    node = Node("console-" + args.spec, args=SPECS[args.spec])
+    receiver = start_receiver()
+    rc = 1
+    try:
+        node.start()
+        r = node.get("/", auth=False)
+        if r.status != 200 or b"<main id=\"app\">" not in r.body:
+            print("run_console.py: the node does not serve the console at / (HTTP %d): "
+                  "build with -DIMGARC_CONSOLE=ON" % r.status, file=sys.stderr)
+            return 1
+        env = dict(os.environ)
+        env.update(seed(node, args.spec, receiver))
+        env.update({"IMGARC_URL": node.url, "IMGARC_SHOTS": os.path.abspath(shots),
+                    "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "CI": "1"})
+        cmd = ["npx", "--no-install", "playwright", "test", "tests/%s.spec.mjs" % args.spec]
+        print("run_console.py: %s (node %s, pid %d, shots in %s)"
+              % (" ".join(cmd), node.url, node.pid, shots), flush=True)
+        rc = subprocess.run(cmd, cwd=CONSOLE, env=env, stdin=subprocess.DEVNULL).returncode
+    finally:
+        receiver.shutdown()
+        try:
+            node.cleanup(remove_data=not args.keep)
+        except imgarc_node.NodeError as e:
+            print("run_console.py: %s" % e, file=sys.stderr)
+            rc = rc or 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
