@@ -5,6 +5,9 @@
 import {defineConfig} from '@playwright/test';
 
 const shots = process.env.IMGARC_SHOTS || 'test-results';
+// One output folder per spec: CTest runs specs side by side, and Playwright empties its
+// output folder when it starts.
+const spec = process.env.IMGARC_SPEC || 'all';
 
 export default defineConfig({
     testDir: 'tests',
@@ -14,7 +17,7 @@ export default defineConfig({
     timeout: 60_000,
     expect: {timeout: 10_000},
     reporter: 'list',
-    outputDir: `${shots}/results`,
+    outputDir: `${shots}/results-${spec}`,
     use: {
         baseURL: process.env.IMGARC_URL,
         viewport: {width: 1280, height: 800},

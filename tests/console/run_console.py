@@ -277,7 +277,8 @@ def main():
         env = dict(os.environ)
         env.update(seed(node, args.spec, receiver))
         env.update({"IMGARC_URL": node.url, "IMGARC_SHOTS": os.path.abspath(shots),
-                    "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "CI": "1"})
+                    "IMGARC_SPEC": args.spec, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+                    "CI": "1"})
         cmd = ["npx", "--no-install", "playwright", "test", "tests/%s.spec.mjs" % args.spec]
         print("run_console.py: %s (node %s, pid %d, shots in %s)"
               % (" ".join(cmd), node.url, node.pid, shots), flush=True)
