@@ -4,6 +4,11 @@
 // entry's function applied to args. tests/unit/i18n.test.mjs checks both tables have
 // the same keys and the same kinds of entry.
 
+//
+// Each area of the console past the frame (capture, submit and match, administration)
+// keeps its words in a file of its own under strings/, exporting {en: {...},
+// 'zh-CN': {...}}, listed in PARTS below; a key defined twice is an error at load.
+
 export const LANGS = {en: 'English', 'zh-CN': '中文'};
 const KEY = 'imgarc.lang';
 
@@ -278,6 +283,20 @@ export const TABLES = {
         inv_total: '价税合计',
     },
 };
+
+// The areas' word files (see the top of this file).
+const PARTS = [];
+
+for (const part of PARTS) {
+    for (const [l, words] of Object.entries(part)) {
+        for (const [k, v] of Object.entries(words)) {
+            if (!Object.hasOwn(TABLES, l) || Object.hasOwn(TABLES[l], k)) {
+                throw new Error(`i18n: the word ${l}.${k} is defined twice or for no language`);
+            }
+            TABLES[l][k] = v;
+        }
+    }
+}
 
 export function pickLang(stored, browser) {
     if (stored && Object.hasOwn(TABLES, stored)) {
