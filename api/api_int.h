@@ -218,6 +218,12 @@ void api_internal_answer(struct api *api, struct http_request *req);
  * access of a client or a user: its permissions and grants); @why says what is wrong
  * for API_ANONYMOUS. */
 enum api_principal api_authenticate(struct api_call *call, const char **why);
+/* Whether the user or client @who that @call's fields name (tenant, username, token
+ * generation, token id and via-client for a user; client id and generation for a
+ * client), as a signed link recorded them, may still act; fills call->access when it
+ * may. API_ANONYMOUS with @why saying why not. */
+enum api_principal api_principal_current(struct api_call *call, enum api_principal who,
+                                         const char **why);
 /* Data grants (archive/access.h, over call->access): a user without the admin
  * permission sees and changes only bills of the organisations granted to it; everyone
  * else sees every bill of the tenant. */
@@ -314,8 +320,9 @@ void api_guard_passed(struct api *api, uint64_t key, uint64_t now);
 
 /* content.c: the bytes of file @file_id of the call's tenant (ranges, ETag,
  * verification, remote reads: replication/blob_out.c). With @signed_link the caller
- * is a signed link's (no grant check: the link was issued to one who may see the file)
- * and a format a browser shows is served inline. */
+ * is a signed link's, and a format a browser shows is served inline; its grants are
+ * checked only when the link was made for a user (call->principal API_USER, its access
+ * filled): links made for a client or the operator see the whole tenant, as they did. */
 void api_content_serve(struct api_call *call, const char *file_id, bool signed_link);
 
 /* links.c: signed, expiring texts under the cluster's token key: "<prefix><payload>.<mac>"

@@ -254,6 +254,31 @@ static enum api_principal user_token_current(struct api_call *call, const char *
     return who;
 }
 
+/* A client token acts only while its client exists in the token's tenant with the
+ * secret it had then: a client removed since no longer acts, nor a token issued before
+ * its secret was rotated (tokens of older nodes carry no generation: 0, the generation
+ * of a client never rotated, so they live until they expire). */
+static enum api_principal client_token_current(struct api_call *call, const char **why)
+{
+    ClientRecord *client;
+    struct base_err err;
+    if (archive_get_client(call->api->archive, call->client_id, &client, &err) != 0 ||
+        strcmp(client->tenant, call->tenant) != 0) {
+        archive_free_client(client);
+        *why = "the client of this access token no longer exists";
+        return API_ANONYMOUS;
+    }
+    if (client->token_generation != call->token_generation) {
+        archive_free_client(client);
+        *why = "the client's secret was rotated since this access token was issued: get a "
+               "new one from POST /api/v1/auth/token with the new secret";
+        return API_ANONYMOUS;
+    }
+    archive_free_client(client);
+    archive_actor_system(&call->access, call->tenant);
+    return API_CLIENT;
+}
+
 /* The vendor's connectors send their access token as ?access_token= (VENDOR-API.md)
  * or as a header of that name: a vendor call takes either, before the bearer header.
  * Copies it into @buf (TOKEN_MAX + 2 bytes); NULL when there is none. */
@@ -276,8 +301,6 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
     char vendor_buf[TOKEN_MAX + 2];
     const char *tok = NULL;
     enum api_principal who;
-    ClientRecord *client;
-    struct base_err err;
     *why = "missing bearer token: send 'Authorization: Bearer <token>' (the operator token, "
            "or an access token from POST /api/v1/auth/token)";
     if (call->vendor) {
@@ -311,26 +334,22 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
     case API_USER:
         return user_token_current(call, why);
     default:
-        break;
+        return client_token_current(call, why);
     }
-    /* A client removed since the token was issued no longer acts, nor a token issued
-     * before its secret was rotated (tokens of older nodes carry no generation: 0, the
-     * generation of a client never rotated, so they live until they expire). */
-    if (archive_get_client(call->api->archive, call->client_id, &client, &err) != 0 ||
-        strcmp(client->tenant, call->tenant) != 0) {
-        archive_free_client(client);
-        *why = "the client of this access token no longer exists";
+}
+
+enum api_principal api_principal_current(struct api_call *call, enum api_principal who,
+                                         const char **why)
+{
+    switch (who) {
+    case API_USER:
+        return user_token_current(call, why);
+    case API_CLIENT:
+        return client_token_current(call, why);
+    default:
+        *why = "it names no user or business system";
         return API_ANONYMOUS;
     }
-    if (client->token_generation != call->token_generation) {
-        archive_free_client(client);
-        *why = "the client's secret was rotated since this access token was issued: get a "
-               "new one from POST /api/v1/auth/token with the new secret";
-        return API_ANONYMOUS;
-    }
-    archive_free_client(client);
-    archive_actor_system(&call->access, call->tenant);
-    return API_CLIENT;
 }
 
 /* ---- POST /api/v1/clients ---- */

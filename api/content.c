@@ -95,7 +95,8 @@ void api_content_serve(struct api_call *call, const char *file_id, bool signed_l
     struct blob_out *out;
     FileRecord *f;
     int rv = archive_get_file(call->api->archive, call->tenant, file_id, &f, &err);
-    if (rv == 0 && !signed_link && !file_visible(call, f)) {
+    /* A link made for a user shows what that user still sees (api/links.c). */
+    if (rv == 0 && (!signed_link || call->principal == API_USER) && !file_visible(call, f)) {
         archive_free_file(f);
         rv = BASE_ENOTFOUND; /* outside the caller's grants: as if it did not exist */
     }

@@ -10,9 +10,15 @@
  *
  * A signed link, POST /api/v1/files/{file_id}/link, opens one file of one tenant until
  * it expires (--link-ttl-s), without a header: GET /api/v1/links/{link}. Its payload is
- * {"t": tenant, "f": file id, "e": expiry}: no token of anyone rides in the URL. The
- * bytes are the normal download's (api/content.c): ranges, ETag, verification, reads
- * from another node. Loop thread only. */
+ * {"t": tenant, "f": file id, "e": expiry} and who asked for it: "u" the user, "g" its
+ * token generation, "k" its token's id and "vc"/"vg" the business system it logged in
+ * through, or "c"/"g" a client. No token of anyone rides in the URL. A link opens only
+ * while who asked for it still may act and still sees the file: disabling, locking,
+ * deleting, logging out or revoking the user (or rotating or deleting the client), or
+ * taking away the grant, ends its links at once, on every node. Links made for the
+ * operator or for an event code's page carry no one. The bytes are the normal
+ * download's (api/content.c): ranges, ETag, verification, reads from another node.
+ * Loop thread only. */
 #include "api/api_int.h"
 
 #include <stdio.h>
@@ -128,6 +134,18 @@ char *api_link_url(struct api_call *call, const char *file_id, uint64_t *expires
     uint64_t exp = clock_wall_ms() + call->api->config.link_ttl_s * 1000;
     json_t *p = json_pack("{s:s, s:s, s:I}", "t", call->tenant, "f", file_id, "e",
                           (json_int_t)exp);
+    if (call->principal == API_USER) {
+        json_object_set_new(p, "u", json_string(call->username));
+        json_object_set_new(p, "g", json_integer((json_int_t)call->token_generation));
+        json_object_set_new(p, "k", json_string(call->token_id));
+        if (call->via_client[0] != '\0') {
+            json_object_set_new(p, "vc", json_string(call->via_client));
+            json_object_set_new(p, "vg", json_integer((json_int_t)call->via_generation));
+        }
+    } else if (call->principal == API_CLIENT) {
+        json_object_set_new(p, "c", json_string(call->client_id));
+        json_object_set_new(p, "g", json_integer((json_int_t)call->token_generation));
+    }
     char *link = api_seal(call->api, LINK_PREFIX, p);
     const char *host = plain_host(call->req);
     const char *proto = http_request_header(call->req, "x-forwarded-proto");
@@ -174,6 +192,45 @@ void api_handle_file_link(struct api_call *call)
 
 /* ---- GET /api/v1/links/{link} ---- */
 
+/* Copies a string field of @p into @out (@size bytes); false when absent or too long. */
+static bool field(json_t *p, const char *key, char *out, size_t size)
+{
+    const char *v = json_string_value(json_object_get(p, key));
+    if (v == NULL || strlen(v) >= size) {
+        return false;
+    }
+    memcpy(out, v, strlen(v) + 1);
+    return true;
+}
+
+/* Who the link @p was made for, into @call; API_OPERATOR for a link that names no one
+ * (the operator's, an event code's), API_ANONYMOUS when the payload is not one we
+ * sign. */
+static enum api_principal link_principal(struct api_call *call, json_t *p)
+{
+    json_t *g = json_object_get(p, "g");
+    call->token_generation = (uint64_t)json_integer_value(g);
+    if (json_object_get(p, "u") != NULL) {
+        if (!field(p, "u", call->username, sizeof call->username) ||
+            !field(p, "k", call->token_id, sizeof call->token_id) || !json_is_integer(g)) {
+            return API_ANONYMOUS;
+        }
+        call->via_client[0] = '\0';
+        if (json_object_get(p, "vc") != NULL &&
+            !field(p, "vc", call->via_client, sizeof call->via_client)) {
+            return API_ANONYMOUS;
+        }
+        call->via_generation = (uint64_t)json_integer_value(json_object_get(p, "vg"));
+        return API_USER;
+    }
+    if (json_object_get(p, "c") != NULL) {
+        return field(p, "c", call->client_id, sizeof call->client_id) && json_is_integer(g)
+                   ? API_CLIENT
+                   : API_ANONYMOUS;
+    }
+    return API_OPERATOR;
+}
+
 void api_handle_link_content(struct api_call *call)
 {
     json_t *p;
@@ -199,8 +256,24 @@ void api_handle_link_content(struct api_call *call)
         api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
                           "this signed text is not a file link");
     } else {
+        enum api_principal who;
+        const char *why = "";
         snprintf(call->tenant, sizeof call->tenant, "%s", tenant);
-        api_content_serve(call, file, true);
+        who = link_principal(call, p);
+        if (who == API_ANONYMOUS) {
+            api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
+                              "this signed text is not a file link");
+        } else if (who != API_OPERATOR &&
+                   api_principal_current(call, who, &why) == API_ANONYMOUS) {
+            api_respond_error(call->api, call->req, 403, API_E_FORBIDDEN,
+                              "this link no longer opens, as the access it was made for no "
+                              "longer acts (%s); ask for a new link",
+                              why);
+        } else {
+            /* A user's link shows only what that user still sees (grants read now). */
+            call->principal = who;
+            api_content_serve(call, file, true);
+        }
     }
     json_decref(p);
 }
