@@ -178,3 +178,14 @@ export async function call(path, opts = {}) {
 export const get = (segments, query, opts) => call(apiPath(segments, query), opts);
 export const post = (segments, body, opts = {}) =>
     call(apiPath(segments), {...opts, method: 'POST', body});
+
+// For calls made outside call() (the capture page's XMLHttpRequest uploads): tells the
+// listeners about @err as call() does (@hadToken: the call carried the session's token).
+export function reportError(err, hadToken) {
+    if (hooks.error) {
+        hooks.error(err);
+    }
+    if (err.status === 401 && hadToken && hooks.unauthorized) {
+        hooks.unauthorized(err);
+    }
+}
