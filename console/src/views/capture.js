@@ -231,7 +231,7 @@ class CapturePage {
                : h('span', {class: 'state', 'data-testid': 'bill-state'}, t('cap_new')),
              h('span', {class: 'cap-counts', 'data-testid': 'cap-counts'},
                t('cap_copies', n, this.files().reduce((p, f) => p + (Number(f.pages) || 1), 0)),
-               inv ? ' · ' + t('matched_of', inv.matched ?? 0, inv.declared ?? 0) : ''));
+               inv && inv.declared ? ' · ' + t('matched_of', inv.matched ?? 0, inv.declared ?? 0) : ''));
     }
 
     renderBanner() {
