@@ -113,6 +113,7 @@ test('a new bill: import by drop, sections and counts, then every edit', async (
     await item(page, 'contract-2-pages.pdf').click();
     await expect(page.getByTestId('page-count')).toHaveText('2 pages');
     await expect(page.getByTestId('details')).toContainText('contract-2-pages.pdf');
+    await expect(page.locator('.page-pdf').first()).toHaveAttribute('data-state', 'drawn');
     await shot(page, 'capture-files');
 
     // Set as invoice: one file only (a second selected closes it).
@@ -200,6 +201,7 @@ test('a new bill: import by drop, sections and counts, then every edit', async (
     await item(page, 'contract-2-pages.pdf').click();
     await expect(page.getByTestId('page-count')).toHaveText('3 pages in 2 files (merged)');
     await expect(page.getByTestId('act-split')).toBeEnabled();
+    await expect(page.locator('.page-pdf').first()).toHaveAttribute('data-state', 'drawn');
     await shot(page, 'capture-merged');
     await page.getByTestId('act-split').click();
     await expect(count(page, 'attachment')).toHaveText('2');
@@ -289,7 +291,8 @@ test('upload progress: bytes, then storing; cancel, and retry with the same key'
                     uploadThroughput: 1.5 * 1024 * 1024});
     const size = readFileSync(path('big-scan.txt')).length;
     await pickFiles(page, 'act-import', ['big-scan.txt']);
-    await expect(page.getByTestId('upload-state')).toContainText(/of 4\.\d MiB sent/);
+    await expect(page.getByTestId('upload-state'))
+        .toContainText(/^[0-9.]+ [KM]iB of 4\.\d MiB sent$/);
     await shot(page, 'capture-upload');
     await uploadsDone(page, 1);
     const seen = await page.evaluate(() => window.seenStates);

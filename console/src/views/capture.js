@@ -231,7 +231,22 @@ class CapturePage {
                : h('span', {class: 'state', 'data-testid': 'bill-state'}, t('cap_new')),
              h('span', {class: 'cap-counts', 'data-testid': 'cap-counts'},
                t('cap_copies', n, this.files().reduce((p, f) => p + (Number(f.pages) || 1), 0)),
-               inv && inv.declared ? ' · ' + t('matched_of', inv.matched ?? 0, inv.declared ?? 0) : ''));
+               inv && inv.declared
+                   ? ' · ' + t('matched_of', inv.matched ?? 0, inv.declared ?? 0) : ''),
+             this.submitButton());
+    }
+
+    // Submit goes to the submit page (#/submit/<image_no>: the status reasons, then the
+    // submit and its result), for a captured or returned bill with files.
+    submitButton() {
+        const st = this.bill && this.bill.state;
+        if (session.can('submit') && this.files().length > 0 &&
+            (st === 'captured' || st === 'returned')) {
+            return hashLink('#/submit/' + encodeURIComponent(this.no),
+                            {class: 'button', 'data-testid': 'act-submit'}, t('cap_submit'));
+        }
+        return h('button', {type: 'button', disabled: true, 'data-testid': 'act-submit',
+                            title: t('cap_submit_title')}, t('cap_submit'));
     }
 
     renderBanner() {
@@ -427,9 +442,6 @@ class CapturePage {
         const b = (key, testid, on, fn, cls) =>
             h('button', {type: 'button', class: cls || 'secondary', 'data-testid': testid,
                          disabled: busy || !on, title: t(key + '_title'), onclick: fn}, t(key));
-        const st = this.bill && this.bill.state;
-        const canSubmit = session.can('submit') && this.files().length > 0 &&
-            (st === 'captured' || st === 'returned');
         fill(this.tools,
              b('cap_import', 'act-import', c.import, () => this.pick('append'), 'primary'),
              h('span', {class: 'sep'}),
@@ -451,12 +463,7 @@ class CapturePage {
              b('cap_delete', 'act-delete', c.del, () => this.remove(), 'danger'),
              h('span', {class: 'spacer'}),
              h('span', {class: 'cap-selcount', 'data-testid': 'sel-count'},
-               t('cap_selected', this.sel.size)),
-             canSubmit
-                 ? hashLink('#/submit/' + encodeURIComponent(this.no),
-                            {class: 'button', 'data-testid': 'act-submit'}, t('cap_submit'))
-                 : h('button', {type: 'button', disabled: true, 'data-testid': 'act-submit',
-                                title: t('cap_submit_title')}, t('cap_submit')));
+               t('cap_selected', this.sel.size)));
     }
 
     renderDetails() {
@@ -562,8 +569,10 @@ class CapturePage {
                  j.error && j.error.requestId
                      ? h('span', {class: 'request-id'}, t('request_id'),
                          h('code', null, j.error.requestId)) : null,
-                 active ? h('button', {type: 'button', class: 'link', 'data-testid': 'upload-cancel',
-                                       onclick: () => this.queue.cancel(j)}, t('cap_cancel')) : null,
+                 active ? h('button', {type: 'button', class: 'link',
+                                       'data-testid': 'upload-cancel',
+                                       onclick: () => this.queue.cancel(j)}, t('cap_cancel'))
+                        : null,
                  j.state === 'failed' || j.state === 'cancelled'
                      ? h('button', {type: 'button', class: 'link', 'data-testid': 'upload-retry',
                                     onclick: () => this.queue.retry(j)}, t('cap_retry')) : null);
@@ -659,9 +668,9 @@ class CapturePage {
     }
 
     async categorizeOther() {
-        const c = await ask(t('cap_pick_category', this.sel.size), t('cap_set'),
-                            this.categories.map((x) => ({value: x.code,
-                                                         label: `${x.name || x.code} (${x.code})`})));
+        const choices = this.categories.map((x) => ({value: x.code,
+                                                     label: `${x.name || x.code} (${x.code})`}));
+        const c = await ask(t('cap_pick_category', this.sel.size), t('cap_set'), choices);
         if (c) {
             await this.categorize(c);
         }
