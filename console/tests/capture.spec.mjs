@@ -5,7 +5,8 @@
 // attachment, rotate, a drag into another section (with its confirmation), merge and
 // split, replace scan, replace cover, insert after, delete, and Submit's link. Then an
 // upload's progress (bytes, then storing) under a throttled link, cancel and retry with
-// the same Idempotency-Key, and the supplementary-scan banner of a submitted bill.
+// the same Idempotency-Key, the supplementary-scan banner of a submitted bill, an amend
+// of a ready sync-mode bill, and the page in Chinese.
 import {expect, test} from '@playwright/test';
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
@@ -252,8 +253,22 @@ test('a new bill: import by drop, sections and counts, then every edit', async (
                               'contract-2-pages.pdf', 'invoice-0002.xml', 'scan-2-pages.tif']);
     expect(b.files.map((f) => f.position)).toEqual([1, 2, 3, 4, 5, 6]);
 
-    // A refusal shows the node's message: "invoice" for two files at once is refused by
-    // the API, but the button is closed; a split of a file that is not merged is too.
+    // A refusal shows the node's message, then the page reads the bill again: the TIFF
+    // deleted meanwhile by another tab, then rotated here.
+    await item(page, 'scan-2-pages.tif').click();
+    const tif = byName(b, 'scan-2-pages.tif').file_id;
+    const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('imgarc.session'))
+        .token);
+    const del = await page.request.post(`/api/v1/bills/${NO()}/delete`,
+                                        {headers: {Authorization: `Bearer ${token}`},
+                                         data: {file_ids: [tif]}});
+    expect(del.status()).toBe(200);
+    await page.getByTestId('act-rotate-right').click();
+    await expect(page.getByTestId('cap-msg').getByTestId('error')).toContainText(tif);
+    await expect(page.getByTestId('cap-msg')).toContainText('Request id');
+    await expect(item(page, 'scan-2-pages.tif')).toHaveCount(0);
+    await expect(count(page, 'travel')).toHaveText('1');
+
     // Submit goes to the submit page of this bill.
     await expect(page.getByTestId('act-submit')).toHaveAttribute('href', `#/submit/${NO()}`);
     await page.getByTestId('act-submit').click();
@@ -344,4 +359,38 @@ test('a submitted bill with a cover: supplementary scan only; the bill page link
     expect(b.state).toBe('ready');
     expect(names(b)).toEqual(['cover.pdf', 'receipt.jpg', 'insert-a.txt']);
     await shot(page, 'capture-supplement');
+});
+
+test('a ready sync-mode bill: amend adds and deletes, never the cover; the state stays',
+     async ({page}) => {
+    const no = process.env.IMGARC_SEED_BILL_AMEND;
+    await page.goto(`/#/capture/${no}`);
+    await expect(page.getByTestId('cap-banner')).toContainText('Amend');
+    await item(page, 'cover.pdf').click();
+    await expect(page.getByTestId('act-delete')).toBeDisabled();
+    await expect(page.getByTestId('act-replace-cover')).toBeEnabled();
+    await expect(page.getByTestId('act-attachment')).toBeDisabled();
+    await item(page, 'wrong-page.pdf').click();
+    await expect(page.getByTestId('act-delete')).toBeEnabled();
+    await expect(page.getByTestId('act-replace')).toBeEnabled();
+    await expect(page.getByTestId('act-merge')).toBeDisabled();
+    await page.getByTestId('act-delete').click();
+    await page.getByTestId('ask-ok').click();
+    await expect(item(page, 'wrong-page.pdf')).toHaveCount(0);
+    await pickFiles(page, 'act-import', ['insert-b.txt']);
+    await uploadsDone(page, 1);
+    const b = await bill(page, no);
+    expect(b.state).toBe('ready');
+    expect(names(b)).toEqual(['cover.pdf', 'receipt.jpg', 'insert-b.txt']);
+    expect(byName(b, 'insert-b.txt').amended).toBe(true);
+});
+
+test('the capture page in Chinese', async ({page}) => {
+    await page.evaluate(() => localStorage.setItem('imgarc.lang', 'zh-CN'));
+    await page.goto(`/#/capture/${seed.readyBill}`);
+    await page.reload();
+    await expect(page.getByTestId('act-import')).toHaveText('本地导入');
+    await expect(page.getByTestId('act-replace')).toHaveText('替扫影像');
+    await expect(page.getByTestId('cap-banner')).toContainText('补扫');
+    await expect(page.getByTestId('section-cover')).toContainText('封面');
 });

@@ -264,7 +264,8 @@ def seed_capture(node):
     the supplementary-scan banner."""
     post_json(node, "/api/v1/roles", {"name": "capturer",
                                       "permissions": ["read", "capture", "edit", "delete",
-                                                      "submit"]}, 201, "create role capturer")
+                                                      "amend", "submit"]},
+              201, "create role capturer")
     post_json(node, "/api/v1/users", {"username": "capt", "password": PASSWORD,
                                       "roles": ["scanner", "capturer"], "name": "Wang Capture"},
               201, "create user capt")
@@ -296,7 +297,23 @@ def seed_capture(node):
     upload(node, sub, make_pdf(1, "Cover " + sub), "cover.pdf", "cover")
     upload(node, sub, jpg, "receipt.jpg")
     check(node.submit(sub), 200, "submit " + sub)
-    return {"IMGARC_SEED_USER": "capt", "IMGARC_SEED_USER_NAME": "Wang Capture",
+    # A ready bill of sync mode (paper invoices, no matching): an amend adds, replaces and
+    # deletes; the cover is never deleted.
+    post_json(node, "/api/v1/bill-types", {"code": "paper", "name": "Paper invoices",
+                                           "mode": "sync"}, 201, "bill type paper")
+    post_json(node, "/api/v1/schemes", {"bill_type": "paper", "match": "normal",
+                                        "submit": "manual"}, 201, "scheme paper")
+    amend = "BX-CAP-AMEND"
+    post_json(node, "/api/v1/pool", {"image_no": amend, "bill_no": "ER-2026-0100",
+                                     "bill_type": "paper", "org": "sh"}, 201, "pool push " + amend)
+    upload(node, amend, make_pdf(1, "Cover " + amend), "cover.pdf", "cover")
+    upload(node, amend, jpg, "receipt.jpg")
+    upload(node, amend, make_pdf(1, "Wrong page"), "wrong-page.pdf")
+    ans = check(node.submit(amend), 200, "submit " + amend)
+    if ans.get("state") != "ready":
+        raise SystemExit("seeding: %s is %r after submit, not ready" % (amend, ans))
+    return {"IMGARC_SEED_BILL_AMEND": amend,
+            "IMGARC_SEED_USER": "capt", "IMGARC_SEED_USER_NAME": "Wang Capture",
             "IMGARC_SEED_BILL": no, "IMGARC_SEED_BILL_READY": sub,
             "IMGARC_SEED_FILES": files}
 
