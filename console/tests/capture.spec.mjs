@@ -281,6 +281,8 @@ test('upload progress: bytes, then storing; cancel, and retry with the same key'
     const big = 'BX-CAP-BIG';
     await page.goto(`/#/capture/${big}`);
     await expect(page.getByTestId('bill-state')).toHaveText('New bill');
+    // A new bill's 404 is expected: no "last error" in the footer.
+    await expect(page.getByTestId('last-error')).toBeEmpty();
     // Every state an upload row goes through, as drawn.
     await page.evaluate(() => {
         window.seenStates = [];
@@ -336,6 +338,14 @@ test('upload progress: bytes, then storing; cancel, and retry with the same key'
     expect(keys[1]).not.toBe(keys[0]);
     b = await bill(page, big);
     expect(b.files).toHaveLength(2);
+
+    // A type the archive does not know: said before it goes; stored as "bin".
+    await pickFiles(page, 'act-import', ['readings.dat']);
+    await expect(page.getByTestId('cap-msg'))
+        .toContainText('The archive does not know the type of readings.dat');
+    await uploadsDone(page, 3);
+    b = await bill(page, big);
+    expect(byName(b, 'readings.dat').format).toBe('bin');
 });
 
 test('a submitted bill with a cover: supplementary scan only; the bill page links here',

@@ -289,7 +289,8 @@ def seed_capture(node):
                        ("cover-new-%s.pdf" % no, make_pdf(1, "New cover " + no)),
                        ("insert-a.txt", b"Inserted page A\n"),
                        ("insert-b.txt", b"Inserted page B\n"),
-                       ("big-scan.txt", b"imgarc large upload test line\n" * 150000)):
+                       ("big-scan.txt", b"imgarc large upload test line\n" * 150000),
+                       ("readings.dat", b"\x00\x01\x02 instrument readings\n")):
         with open(os.path.join(files, name), "wb") as fh:
             fh.write(data)
     # A submitted (basic mode: ready) bill with a cover: a supplementary scan adds only.

@@ -80,6 +80,10 @@ export default {
         cap_done_delete: (n) => `${n} file${n === 1 ? '' : 's'} deleted.`,
         cap_confirm_move: (name, cat) => `Change the category of ${name} to ${cat}?`,
         cap_change: 'Change',
+        cap_unknown_type: (names) => `The archive does not know the type of ${names}: it keeps ` +
+            'the file as it is (format bin), shown only as a download.',
+        cap_license: (msg) => `Captures are refused: ${msg} Files already captured can still ` +
+            'be viewed; ask the operator to install a license.',
     },
     'zh-CN': {
         nav_capture: '影像采集',
@@ -157,5 +161,8 @@ export default {
         cap_done_delete: (n) => `已删除 ${n} 个文件。`,
         cap_confirm_move: (name, cat) => `是否把 ${name} 的分类修改为${cat}？`,
         cap_change: '确认修改',
+        cap_unknown_type: (names) => `影像系统不认识 ${names} 的文件类型：按原样保存（格式 bin），` +
+            '只能下载查看。',
+        cap_license: (msg) => `采集被拒绝：${msg} 已采集的文件仍可查看；请联系运维安装许可证。`,
     },
 };

@@ -24,6 +24,9 @@ import {errorBox, notAllowed} from './bills.js';
 const ACCEPT = '.pdf,.ofd,.png,.jpg,.jpeg,.tif,.tiff,.doc,.docx,.xls,.xlsx,.ppt,.pptx,.txt,' +
     '.xml,application/pdf,image/*';
 const DRAG_TYPE = 'application/x-imgarc-file';
+// Names whose type the archive knows (docs/API.md: the content's magic number decides
+// pdf, jpg, png, tiff and xml; the extension ofd, Office and txt).
+const KNOWN = /\.(pdf|ofd|png|jpe?g|tiff?|docx?|xlsx?|pptx?|txt|xml)$/i;
 
 // One batch per page load and user: what this tab captures.
 let batch = null;
@@ -168,7 +171,9 @@ class CapturePage {
     // Reads the bill and its status again, then redraws. A 404 is a new bill.
     async reload() {
         const seg = ['bills', this.no];
-        const [b, s] = await Promise.allSettled([api.get(seg), api.get([...seg, 'status'])]);
+        const [b, s] = await Promise.allSettled([api.get(seg, null, {expect: 404}),
+                                                 api.get([...seg, 'status'], null,
+                                                         {expect: 404})]);
         if (b.status === 'rejected') {
             if (b.reason.status !== 404) {
                 fill(this.msg, errorBox(b.reason));
@@ -252,8 +257,12 @@ class CapturePage {
     renderBanner() {
         const m = this.mode();
         const b = this.bill;
+        const lic = this.queue.jobs.find((j) => j.state === 'failed' && j.error &&
+                                        j.error.code === 10888);
         let text = '';
-        if (m === 'supplement') {
+        if (lic) {
+            text = t('cap_license', lic.error.message);
+        } else if (m === 'supplement') {
             text = t('cap_supplement', stateLabel(b.state));
         } else if (m === 'amend') {
             text = t('cap_amend', stateLabel(b.state));
@@ -263,7 +272,7 @@ class CapturePage {
             text = t('cap_new_note');
         }
         this.banner.hidden = text === '';
-        this.banner.setAttribute('data-state', m);
+        this.banner.setAttribute('data-state', lic ? 'license' : m);
         fill(this.banner, text);
     }
 
@@ -532,6 +541,7 @@ class CapturePage {
 
     renderUploads() {
         const jobs = this.queue.jobs;
+        this.renderBanner();
         this.uploads.hidden = jobs.length === 0;
         if (jobs.length === 0) {
             this.uploads.replaceChildren();
@@ -587,6 +597,14 @@ class CapturePage {
         this.picker.click();
     }
 
+    // Queues @files (after a note naming those whose type the archive does not know:
+    // they are stored as they are, format "bin").
+    enqueue(files, how) {
+        const odd = files.filter((f) => !KNOWN.test(f.name)).map((f) => f.name);
+        this.queue.add(files, how);
+        this.say(odd.length ? t('cap_unknown_type', odd.join(', ')) : '');
+    }
+
     picked() {
         const files = Array.from(this.picker.files || []);
         const kind = this.pickFor;
@@ -600,13 +618,12 @@ class CapturePage {
                 this.say(t('cap_replace_count', sel.length, files.length), true);
                 return;
             }
-            this.queue.add(files, {replace: sel.map((f) => f.file_id)});
+            this.enqueue(files, {replace: sel.map((f) => f.file_id)});
         } else if (kind === 'insert') {
-            this.queue.add(files, {after: lastFileOf({file: sel[0], parts: []}, this.files())});
+            this.enqueue(files, {after: lastFileOf({file: sel[0], parts: []}, this.files())});
         } else {
-            this.queue.add(files);
+            this.enqueue(files);
         }
-        this.say('');
     }
 
     pageDragOver(ev) {
@@ -626,7 +643,7 @@ class CapturePage {
             this.say(t('cap_no_import'), true);
             return;
         }
-        this.queue.add(files);
+        this.enqueue(files);
     }
 
     // ---- edits ----
