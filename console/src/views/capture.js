@@ -338,7 +338,7 @@ class CapturePage {
         const row = h('li', {class: 'file-item', tabindex: '0', role: 'option',
                              'aria-selected': undefined, 'data-file-id': id,
                              'data-format': f.format, 'data-testid': 'file-item',
-                             draggable: edit && !f.merged_into ? 'true' : null,
+                             draggable: edit && !it.parts.length ? 'true' : null,
                              onclick: (ev) => this.click(id, ev),
                              onkeydown: (ev) => this.key(id, ev),
                              ondragstart: (ev) => {
