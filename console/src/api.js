@@ -100,7 +100,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // One call. @opts: method (GET), body (an object, sent as JSON), auth (true: the
 // session's token), key (the Idempotency-Key of a write; made here when not given),
-// signal. Answers the parsed JSON body; throws ApiError.
+// signal, expect (a status that is no error for the footer). Answers the parsed JSON
+// body; throws ApiError.
 export async function call(path, opts = {}) {
     const method = opts.method || 'GET';
     const write = method !== 'GET' && method !== 'HEAD';
@@ -165,7 +166,9 @@ export async function call(path, opts = {}) {
         const ra = res.headers.get('Retry-After');
         const err = new ApiError(res.status, data, res.headers.get('X-Request-Id'),
                                  ra !== null && /^[0-9]+$/.test(ra) ? Number(ra) : null);
-        if (hooks.error) {
+        // opts.expect: a status the caller expects (the capture page's 404 of a new bill),
+        // not an error to show in the footer.
+        if (hooks.error && res.status !== opts.expect) {
             hooks.error(err);
         }
         if (res.status === 401 && token && hooks.unauthorized) {
@@ -178,3 +181,14 @@ export async function call(path, opts = {}) {
 export const get = (segments, query, opts) => call(apiPath(segments, query), opts);
 export const post = (segments, body, opts = {}) =>
     call(apiPath(segments), {...opts, method: 'POST', body});
+
+// For calls made outside call() (the capture page's XMLHttpRequest uploads): tells the
+// listeners about @err as call() does (@hadToken: the call carried the session's token).
+export function reportError(err, hadToken) {
+    if (hooks.error) {
+        hooks.error(err);
+    }
+    if (err.status === 401 && hadToken && hooks.unauthorized) {
+        hooks.unauthorized(err);
+    }
+}

@@ -8,6 +8,7 @@
 // Each area of the console past the frame (capture, submit and match, administration)
 // keeps its words in a file of its own under strings/, exporting {en: {...},
 // 'zh-CN': {...}}, listed in PARTS below; a key defined twice is an error at load.
+import capture from './strings/capture.js';
 
 export const LANGS = {en: 'English', 'zh-CN': '中文'};
 const KEY = 'imgarc.lang';
@@ -285,7 +286,7 @@ export const TABLES = {
 };
 
 // The areas' word files (see the top of this file).
-const PARTS = [];
+const PARTS = [capture];
 
 for (const part of PARTS) {
     for (const [l, words] of Object.entries(part)) {

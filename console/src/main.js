@@ -9,6 +9,7 @@ import {session} from './session.js';
 import {renderLogin, signOut} from './views/login.js';
 import {renderBills} from './views/bills.js';
 import {renderBill} from './views/bill.js';
+import {renderCapture} from './views/capture.js';
 
 const root = document.getElementById('app');
 const header = h('header', {class: 'top'});
@@ -50,7 +51,10 @@ function renderHeader() {
     const s = session.current();
     fill(header,
          h('span', {class: 'brand'}, t('brand')),
-         s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, t('nav_bills'))) : null,
+         s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, t('nav_bills')),
+               session.can('capture')
+                   ? hashLink(routes.capture(), {class: 'nav', 'data-testid': 'nav-capture'},
+                              t('nav_capture')) : null) : null,
          h('span', {class: 'spacer'}),
          s ? h('span', {class: 'who', 'data-testid': 'who'},
                h('span', {class: 'user'}, s.name || s.username),
@@ -105,6 +109,9 @@ function render(route) {
         break;
     case 'bill':
         renderBill(route, el);
+        break;
+    case 'capture':
+        renderCapture(route, el);
         break;
     default:
         fill(el, h('h1', null, t('not_found_title')),

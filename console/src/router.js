@@ -32,6 +32,12 @@ export function parseHash(hash) {
     if (segs.length === 2 && segs[0] === 'bills' && segs[1] !== '') {
         return {name: 'bill', params: {imageNo: segs[1]}, query};
     }
+    if (segs.length === 1 && segs[0] === 'capture') {
+        return {name: 'capture', params: {}, query};
+    }
+    if (segs.length === 2 && segs[0] === 'capture' && segs[1] !== '') {
+        return {name: 'capture', params: {imageNo: segs[1]}, query};
+    }
     return {name: 'notfound', params: {}, query};
 }
 
@@ -50,6 +56,7 @@ export const routes = {
     login: (next) => withQuery('#/login', {next}),
     bills: (query) => withQuery('#/bills', query),
     bill: (imageNo, query) => withQuery('#/bills/' + encodeURIComponent(imageNo), query),
+    capture: (imageNo) => (imageNo ? '#/capture/' + encodeURIComponent(imageNo) : '#/capture'),
 };
 
 // Runs @render(route) now and on every hash change.

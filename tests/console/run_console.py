@@ -49,6 +49,7 @@ SPECS = {
     "login": ["--login-max-failures", str(LOCK_FAILURES),
               "--login-source-failures", str(SOURCE_FAILURES)],
     "bills": [],
+    "capture": [],
 }
 
 
@@ -197,6 +198,9 @@ def seed(node, spec, receiver=None):
                                           "roles": ["uploader"]}, 201, "create user upl")
         env["IMGARC_SEED_NOREAD_USER"] = "upl"
         return env
+    if spec == "capture":
+        env.update(seed_capture(node))
+        return env
     jpg = open(os.path.join(CONSOLE, "tests", "files", "receipt.jpg"), "rb").read()
     # A captured bill with a cover, an invoice XML, a JPEG and a two-page PDF.
     main = "BX-CONSOLE-1"
@@ -250,6 +254,69 @@ def seed(node, spec, receiver=None):
     env.update({"IMGARC_SEED_BILL": main, "IMGARC_SEED_BILL_READY": ready,
                 "IMGARC_SEED_BILL_MERGED": merged, "IMGARC_SEED_BILL_POOL": "BX-CONSOLE-4"})
     return env
+
+
+def seed_capture(node):
+    """The capture spec: a user whose roles capture, edit, delete and submit; two custom
+    attachment categories; the files it imports, written to a folder (the two e-invoice
+    XMLs, a cover PDF whose name carries the image number, a JPEG, a two-page PDF, a
+    two-page TIFF, and the files of the later edits); a submitted bill with a cover for
+    the supplementary-scan banner."""
+    post_json(node, "/api/v1/roles", {"name": "capturer",
+                                      "permissions": ["read", "capture", "edit", "delete",
+                                                      "amend", "submit"]},
+              201, "create role capturer")
+    post_json(node, "/api/v1/users", {"username": "capt", "password": PASSWORD,
+                                      "roles": ["scanner", "capturer"], "name": "Wang Capture"},
+              201, "create user capt")
+    check(node.request("PUT", "/api/v1/users/capt/grants",
+                       json.dumps({"grants": [{"org": "*", "include_children": True}]}).encode(),
+                       headers={"Content-Type": "application/json"}), 200, "grants of capt")
+    for code, name in (("travel", "Travel documents"), ("contract", "Contracts")):
+        post_json(node, "/api/v1/categories", {"code": code, "name": name}, 201,
+                  "category " + code)
+    no = "BX-CAP-1"
+    files = os.path.join(node.data, "capture-files")
+    os.makedirs(files, exist_ok=True)
+    jpg = open(os.path.join(CONSOLE, "tests", "files", "receipt.jpg"), "rb").read()
+    for name, data in (("cover-%s.pdf" % no, make_pdf(1, "Cover " + no)),
+                       ("invoice-0001.xml", make_xml("26312000000000000011", "880.00")),
+                       ("invoice-0002.xml", make_xml("26312000000000000012", "120.50")),
+                       ("taxi-receipt.jpg", jpg),
+                       ("contract-2-pages.pdf", make_pdf(2, "Contract")),
+                       ("scan-2-pages.tif", make_tiff(2)),
+                       ("rescan-receipt.pdf", make_pdf(1, "Rescanned receipt")),
+                       ("cover-new-%s.pdf" % no, make_pdf(1, "New cover " + no)),
+                       ("insert-a.txt", b"Inserted page A\n"),
+                       ("insert-b.txt", b"Inserted page B\n"),
+                       ("big-scan.txt", b"imgarc large upload test line\n" * 150000),
+                       ("readings.dat", b"\x00\x01\x02 instrument readings\n")):
+        with open(os.path.join(files, name), "wb") as fh:
+            fh.write(data)
+    # A submitted (basic mode: ready) bill with a cover: a supplementary scan adds only.
+    sub = "BX-CAP-SUB"
+    upload(node, sub, make_pdf(1, "Cover " + sub), "cover.pdf", "cover")
+    upload(node, sub, jpg, "receipt.jpg")
+    check(node.submit(sub), 200, "submit " + sub)
+    # A ready bill of sync mode (paper invoices, no matching): an amend adds, replaces and
+    # deletes; the cover is never deleted.
+    post_json(node, "/api/v1/bill-types", {"code": "paper", "name": "Paper invoices",
+                                           "mode": "sync"}, 201, "bill type paper")
+    post_json(node, "/api/v1/schemes", {"bill_type": "paper", "match": "normal",
+                                        "submit": "manual"}, 201, "scheme paper")
+    amend = "BX-CAP-AMEND"
+    post_json(node, "/api/v1/pool", {"image_no": amend, "bill_no": "ER-2026-0100",
+                                     "bill_type": "paper", "org": "sh"}, 201, "pool push " + amend)
+    upload(node, amend, make_pdf(1, "Cover " + amend), "cover.pdf", "cover")
+    upload(node, amend, jpg, "receipt.jpg")
+    upload(node, amend, make_pdf(1, "Wrong page"), "wrong-page.pdf")
+    ans = check(node.submit(amend), 200, "submit " + amend)
+    if ans.get("state") != "ready":
+        raise SystemExit("seeding: %s is %r after submit, not ready" % (amend, ans))
+    return {"IMGARC_SEED_BILL_AMEND": amend,
+            "IMGARC_SEED_USER": "capt", "IMGARC_SEED_USER_NAME": "Wang Capture",
+            "IMGARC_SEED_BILL": no, "IMGARC_SEED_BILL_READY": sub,
+            "IMGARC_SEED_FILES": files}
 
 
 def main():

@@ -59,7 +59,11 @@ export async function renderBill(route, el) {
          h('div', {class: 'bill-head'},
            h('h1', null, b.image_no),
            h('span', {class: 'state state-' + b.state, 'data-testid': 'bill-state'},
-             stateLabel(b.state))),
+             stateLabel(b.state)),
+           session.can('capture')
+               ? hashLink(routes.capture(b.image_no),
+                          {class: 'button', 'data-testid': 'capture-edit'}, t('cap_edit'))
+               : null),
          fields(b),
          h('div', {class: 'bill-body'},
            h('nav', {class: 'files', 'aria-label': t('files'), 'data-testid': 'files'}, sections),
