@@ -9,6 +9,9 @@ import {session} from './session.js';
 import {renderLogin, signOut} from './views/login.js';
 import {renderBills} from './views/bills.js';
 import {renderBill} from './views/bill.js';
+import {renderSubmit} from './views/submit.js';
+import {renderBatch, renderMatch} from './views/match.js';
+import {renderWorklist} from './views/lists.js';
 
 const root = document.getElementById('app');
 const header = h('header', {class: 'top'});
@@ -50,7 +53,14 @@ function renderHeader() {
     const s = session.current();
     fill(header,
          h('span', {class: 'brand'}, t('brand')),
-         s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, t('nav_bills'))) : null,
+         s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, t('nav_bills')),
+               // submitting and signing off
+               ' ', hashLink(routes.worklist('signoff'), {class: 'nav', 'data-testid': 'nav-signoff'},
+                             t('nav_signoff')),
+               ' ', hashLink(routes.worklist('rescan'), {class: 'nav', 'data-testid': 'nav-rescan'},
+                             t('nav_rescan')),
+               ' ', hashLink(routes.worklist('upload'), {class: 'nav', 'data-testid': 'nav-upload'},
+                             t('nav_upload'))) : null,
          h('span', {class: 'spacer'}),
          s ? h('span', {class: 'who', 'data-testid': 'who'},
                h('span', {class: 'user'}, s.name || s.username),
@@ -105,6 +115,18 @@ function render(route) {
         break;
     case 'bill':
         renderBill(route, el);
+        break;
+    case 'submit':
+        renderSubmit(route, el);
+        break;
+    case 'match':
+        renderMatch(route, el);
+        break;
+    case 'batch':
+        renderBatch(route, el);
+        break;
+    case 'worklist':
+        renderWorklist(route, el);
         break;
     default:
         fill(el, h('h1', null, t('not_found_title')),
