@@ -18,12 +18,24 @@ const INVOICE_FIELDS = [['number', 'inv_number'], ['code', 'inv_code'], ['date',
                         ['amount', 'inv_amount'], ['tax', 'inv_tax'], ['total', 'inv_total']];
 const EDITABLE = ['submitted', 'ready', 'erp_failed'];
 
-function invoiceText(inv) {
+// "Invoice code 044001 · ..." (@skipNumber: the number is shown apart).
+function invoiceText(inv, skipNumber) {
     if (!inv) {
         return '';
     }
-    return INVOICE_FIELDS.filter(([k]) => inv[k]).map(([k, label]) => `${t(label)} ${inv[k]}`)
-        .join(' · ');
+    return INVOICE_FIELDS.filter(([k]) => inv[k] && !(skipNumber && k === 'number'))
+        .map(([k, label]) => `${t(label)} ${inv[k]}`).join(' · ');
+}
+
+// The total, else amount + tax as given.
+function totalText(inv) {
+    if (!inv) {
+        return '';
+    }
+    if (inv.total) {
+        return inv.total;
+    }
+    return inv.amount ? (inv.tax ? `${inv.amount} + ${inv.tax}` : inv.amount) : '';
 }
 
 // The read-only match results of one bill (GET /bills/{no}/match), for the submit page.
@@ -40,7 +52,7 @@ export function matchResults(m) {
                           'data-state': f.match ? 'matched' : 'unmatched'},
                    h('td', null, t('file_no', f.position)),
                    h('td', null, f.invoice?.number || ''),
-                   h('td', null, f.invoice?.total || ''),
+                   h('td', null, totalText(f.invoice)),
                    h('td', null, f.match || t('not_matched')),
                    h('td', {class: f.problem ? 'bad' : null, 'data-testid': 'problem'},
                      f.problem || ''))))));
@@ -97,7 +109,7 @@ export async function renderMatch(route, el) {
                            'li', {'data-testid': 'declared-invoice',
                                   'data-state': d.file_id ? 'matched' : 'unmatched'},
                            h('strong', null, d.invoice.number), ' ',
-                           h('span', {class: 'meta'}, invoiceText(d.invoice)), ' ',
+                           h('span', {class: 'meta'}, invoiceText(d.invoice, true)), ' ',
                            h('span', {class: d.file_id ? 'tag ok' : 'tag bad'},
                              d.file_id ? t('matched_by') + ' ' + fileLabel(m, d.file_id)
                                  : t('not_matched')))))
@@ -147,17 +159,20 @@ export async function renderMatch(route, el) {
                                 onclick: async () => {
                                     ok.disabled = true;
                                     cancel.disabled = true;
-                                    await sendToErp(no, erp, () => {
+                                    if (await sendToErp(no, erp, () => {
                                         ok.disabled = false;
                                         cancel.disabled = false;
-                                    });
+                                    })) {
+                                        buttons.remove();
+                                    }
                                 }}, t('ok_button'));
         const cancel = h('button', {type: 'button', class: 'secondary',
                                     'data-testid': 'confirm-cancel',
                                     onclick: () => fill(box, h('p', {class: 'note'},
                                                                t('cancelled')))},
                          t('cancel'));
-        box.appendChild(h('div', {class: 'actions'}, ok, cancel));
+        const buttons = h('div', {class: 'actions'}, ok, cancel);
+        box.appendChild(buttons);
         return box;
     }
 
@@ -275,7 +290,7 @@ export async function renderBatch(route, el) {
               'tr', {'data-testid': 'batch-file', 'data-file-id': f.file_id},
               h('td', null, f.category),
               h('td', null, f.invoice?.number || ''),
-              h('td', null, f.invoice?.total || ''),
+              h('td', null, totalText(f.invoice)),
               h('td', null, f.category === 'invoice' ? (f.match || t('not_matched')) : ''),
               h('td', {class: f.problem ? 'bad' : null}, f.problem || ''))))))));
 }

@@ -61,8 +61,9 @@ export async function renderSubmit(route, el) {
         fill(before, h('h2', null, t('submit_reasons')), errorBox(e));
         return;
     }
-    head.appendChild(h('span', {class: 'state state-' + status.state,
-                                'data-testid': 'bill-state'}, stateLabel(status.state)));
+    const badge = h('span', {class: 'state state-' + status.state, 'data-testid': 'bill-state'},
+                    stateLabel(status.state));
+    head.appendChild(badge);
     fill(before, h('h2', null, t('submit_reasons')), reasonsView(status));
     button.disabled = false;
 
@@ -77,6 +78,9 @@ export async function renderSubmit(route, el) {
             button.disabled = false;
             return;
         }
+        fill(badge, stateLabel(r.state));
+        badge.setAttribute('class', 'state state-' + r.state);
+        button.hidden = true;
         showOutcome(no, batch, r, result);
     }
 }
@@ -166,6 +170,7 @@ async function showOutcome(no, batch, r, result) {
 }
 
 // POST .../erp-submit, then the ERP's result; @failed runs when the call is refused.
+// True when the node took the request.
 export async function sendToErp(no, el, failed) {
     let r;
     try {
@@ -173,9 +178,10 @@ export async function sendToErp(no, el, failed) {
     } catch (e) {
         fill(el, errorBox(e));
         failed?.();
-        return;
+        return false;
     }
     await followErp(no, r.erp, el);
+    return true;
 }
 
 function erpLine(erp) {
