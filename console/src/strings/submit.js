@@ -126,7 +126,8 @@ export default {
         match_again: '重新匹配',
         inv_amount: '金额',
         all_matched: '所有申报发票均已匹配。',
-        signoff_readonly: '只有单据已提交或已就绪且尚未提交 ERP，并且您有匹配权限时，才能修改匹配。',
+        signoff_readonly: '只有单据已提交或已就绪且尚未提交 ERP，' +
+            '并且您有匹配权限时，才能修改匹配。',
         auto_goes_on: '方案会自动把此单据提交到 ERP。',
         cancelled: '未提交 ERP。',
         file_no: (n) => `文件 ${n}`,
