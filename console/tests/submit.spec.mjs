@@ -42,6 +42,9 @@ test('situation 3, manual sign-off, then Submit to ERP?', async ({page}) => {
     await expect(page.getByTestId('declared-invoice')).toHaveCount(3);
     await expect(page.getByTestId('invoice-file')).toHaveCount(3);
     await expect(page.getByTestId('matched-count')).toHaveText('1 of 3 declared');
+    // The scan of the file with the wrong total, next to the declared invoices.
+    await page.getByTestId('invoice-file').nth(1).getByTestId('view-file').click();
+    await expect(page.getByTestId('viewer-host').locator('canvas').first()).toBeVisible();
     await shot(page, 'signoff');
 
     // The wrong total: correct the data, and matching runs again.

@@ -59,6 +59,7 @@ export default {
         auto_goes_on: 'The scheme submits this bill to the ERP by itself.',
         cancelled: 'Not submitted to the ERP.',
         file_no: (n) => `File ${n}`,
+        view_file: 'View the scan',
         // batch
         batch_title: (b) => `Match results of batch ${b}`,
         batch_empty: 'No files in this batch (or none you may see).',
@@ -131,6 +132,7 @@ export default {
         auto_goes_on: '方案会自动把此单据提交到 ERP。',
         cancelled: '未提交 ERP。',
         file_no: (n) => `文件 ${n}`,
+        view_file: '查看影像',
         batch_title: (b) => `批次 ${b} 的匹配结果`,
         batch_empty: '此批次没有文件（或没有您有权查看的文件）。',
         signoff_list_title: '单据签收列表',

@@ -13,6 +13,7 @@ import {routes} from '../router.js';
 import {session} from '../session.js';
 import {errorBox, notAllowed} from './bills.js';
 import {followErp, sendToErp} from './submit.js';
+import {createViewer} from '../viewer/viewer.js';
 
 const INVOICE_FIELDS = [['number', 'inv_number'], ['code', 'inv_code'], ['date', 'inv_date'],
                         ['amount', 'inv_amount'], ['tax', 'inv_tax'], ['total', 'inv_total']];
@@ -67,6 +68,19 @@ export async function renderMatch(route, el) {
     }
     const notice = h('div', {class: 'notice-box', 'aria-live': 'polite',
                              'data-testid': 'notice'});
+    // One viewer for the page, kept across reloads: "View" on a file card opens it.
+    const viewerHost = h('div', {class: 'viewer-host', 'data-testid': 'viewer-host'},
+                         h('p', {class: 'empty'}, t('select_file')));
+    let viewer = null;
+    let files = new Map(); // file id -> the file as GET /bills/{no} lists it
+    const view = (fileId) => {
+        const f = files.get(fileId);
+        if (!f) {
+            return;
+        }
+        viewer ??= createViewer(viewerHost);
+        viewer.open([f, ...(f.parts || []).map((id) => files.get(id)).filter(Boolean)]);
+    };
     const body = h('div', {'aria-busy': 'true'}, t('loading'));
     fill(el, h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, t('nav_bills')), ' / ',
                hashLink(routes.bill(no), null, no)),
@@ -76,7 +90,10 @@ export async function renderMatch(route, el) {
     async function load() {
         let m;
         try {
-            m = await api.get(['bills', no, 'match']);
+            const [mr, br] = await Promise.all([api.get(['bills', no, 'match']),
+                                                api.get(['bills', no])]);
+            m = mr;
+            files = new Map((br.files || []).map((f) => [f.file_id, f]));
         } catch (e) {
             fill(body, errorBox(e));
             return;
@@ -145,7 +162,8 @@ export async function renderMatch(route, el) {
                 t('matched_of', m.invoices?.matched ?? 0, m.invoices?.declared ?? 0))),
             canEdit ? null : h('p', {class: 'note', 'data-testid': 'readonly'},
                                t('signoff_readonly')),
-            h('div', {class: 'signoff'}, left, right),
+            h('div', {class: 'signoff'}, h('div', {class: 'signoff-left'}, left, viewerHost),
+              right),
             footer,
         ];
     }
@@ -186,7 +204,9 @@ export async function renderMatch(route, el) {
                        h('p', {class: 'meta', 'data-testid': 'invoice-data'},
                          invoiceText(f.invoice) || t('none')),
                        f.problem ? h('p', {class: 'bad', 'data-testid': 'problem'},
-                                     f.problem) : null);
+                                     f.problem) : null,
+                       h('button', {type: 'button', class: 'link', 'data-testid': 'view-file',
+                                    onclick: () => view(f.file_id)}, t('view_file')));
         if (!canEdit) {
             return card;
         }
