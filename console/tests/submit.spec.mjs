@@ -156,3 +156,18 @@ test('the work lists, and a reviewer sends a bill back', async ({page}) => {
         .getByTestId('returned-reason')).toHaveText('invoice 2 is cut off');
     await shot(page, 'rescan-list');
 });
+
+test.describe('in Chinese', () => {
+    test.use({locale: 'zh-CN'});
+
+    test('the sign-off page and list in Chinese', async ({page}) => {
+        await page.goto('/#/match/SB-3');
+        await expect(page.locator('h1')).toHaveText('SB-3 人工核签');
+        await expect(page.getByTestId('declared')).toContainText('申报发票');
+        await expect(page.getByTestId('invoice-files')).toContainText('发票文件');
+        await page.getByTestId('nav-signoff').click();
+        await expect(page.locator('h1')).toHaveText('单据签收列表');
+        await expect(page.getByTestId('worklist-signoff')).toContainText('已匹配');
+        await shot(page, 'signoff-list-zh');
+    });
+});
