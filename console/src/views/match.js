@@ -141,7 +141,13 @@ export async function renderMatch(route, el) {
         if (all && declared.length) {
             footer = h('div', {class: 'all-matched'},
                        h('p', {class: 'ok', 'data-testid': 'all-matched'}, t('all_matched')));
-            if (m.state === 'ready' && m.submit !== 'auto' && session.can('submit')) {
+            // Ready under a manual scheme, or refused by the ERP (a retry, either scheme).
+            if (session.can('submit') && ((m.state === 'ready' && m.submit !== 'auto') ||
+                                          m.state === 'erp_failed')) {
+                if (m.state === 'erp_failed') {
+                    footer.appendChild(h('p', {class: 'bad', 'data-testid': 'erp-failed'},
+                                         t('erp_failed', m.erp?.error || '')));
+                }
                 footer.appendChild(confirmErp(erp));
             } else if (m.submit === 'auto' && m.erp && m.erp.state !== 'none') {
                 footer.appendChild(h('p', {class: 'note'}, t('auto_goes_on')));
