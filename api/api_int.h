@@ -175,6 +175,11 @@ void api_handle_retry_delivery(struct api_call *call);
  * ("HTTP 500: <its answer>", as earlier versions recorded it) becomes "HTTP 500 from the
  * receiver"; others are returned as they are. @buf (64 bytes) may hold the result. */
 const char *api_receiver_error(const char *error, char *buf, size_t size);
+/* Adds to @body "submit" ("auto" | "manual" | null: the scheme that applies to @bill
+ * now) and "erp" ({"state": none | queued | delivered | failed, "error"}): what
+ * status, submit and match answers say about the way to the ERP (api/workflow.c). */
+void api_bill_erp_json(struct api *api, const char *tenant, const BillRecord *bill,
+                       json_t *body);
 void api_handle_create_bill_type(struct api_call *call);
 void api_handle_list_bill_types(struct api_call *call);
 void api_handle_set_scheme(struct api_call *call);

@@ -290,11 +290,24 @@ static void submitted(struct repl_propose *prop, int status, const struct archiv
     } else if (res->status != ARCHIVE_OK) {
         api_respond_refusal(w->api, w->req, res);
     } else {
-        api_respond_json(w->api, w->req, 200,
-                         json_pack("{s:s, s:s, s:b, s:I}", "image_no", res->image_no, "state",
-                                   res->state, "ready", strcmp(res->state, "ready") == 0 ||
-                                   strcmp(res->state, "erp_submitted") == 0,
-                                   "index", (json_int_t)res->index));
+        struct base_err err = {{0}};
+        BillRecord *bill;
+        json_t *body = json_pack("{s:s, s:s, s:b, s:I}", "image_no", res->image_no, "state",
+                                 res->state, "ready", strcmp(res->state, "ready") == 0 ||
+                                 strcmp(res->state, "erp_submitted") == 0,
+                                 "index", (json_int_t)res->index);
+        /* The scheme and the ERP delivery as they stand after this command (native
+         * answers only: the vendor's envelope keeps its fields). */
+        if (!w->vendor &&
+            archive_get_bill(w->api->archive, w->tenant, res->image_no, &bill, &err) == 0) {
+            json_object_set_new(body, "mode", json_string(bill->mode));
+            json_object_set_new(body, "invoices",
+                                json_pack("{s:i, s:i}", "declared", (int)bill->n_invoices,
+                                          "matched", (int)bill->invoices_matched));
+            api_bill_erp_json(w->api, w->tenant, bill, body);
+            archive_free_bill(bill);
+        }
+        api_respond_json(w->api, w->req, 200, body);
     }
     free(w);
 }
@@ -521,6 +534,7 @@ void api_handle_status(struct api_call *call)
                      "matched", (int)bill->invoices_matched, "files", (int)bill->files,
                      "reasons", reasons_json(bill), "updated",
                      api_time_json(bill->updated_ms));
+    api_bill_erp_json(call->api, call->tenant, bill, body);
     api_respond_json(call->api, call->req, 200, body);
     archive_free_bill(bill);
 }
@@ -534,6 +548,7 @@ struct list_ctx {
 static void list_one(const BillRecord *b, void *arg)
 {
     struct list_ctx *ctx = arg;
+    char buf[64];
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o}", "image_no", b->image_no,
                           "bill_no", b->bill_no, "bill_type", b->bill_type, "org", b->org,
                           "state", b->state, "files", (int)b->files, "updated",
@@ -541,6 +556,20 @@ static void list_one(const BillRecord *b, void *arg)
     json_object_set_new(j, "fbill_id", json_string(b->fbill_id));
     json_object_set_new(j, "org_name", json_string(b->org_name));
     json_object_set_new(j, "created", api_time_json(b->created_ms));
+    /* G6: what the console's lists show without reading each bill again. */
+    json_object_set_new(j, "mode", b->mode[0] != '\0' ? json_string(b->mode) : json_null());
+    json_object_set_new(j, "submitter", json_string(b->submitter));
+    json_object_set_new(j, "amount", json_string(b->amount));
+    json_object_set_new(j, "currency", json_string(b->currency));
+    json_object_set_new(j, "invoices", json_pack("{s:i, s:i}", "declared", (int)b->n_invoices,
+                                                 "matched", (int)b->invoices_matched));
+    json_object_set_new(j, "returned_reason", b->returned_reason[0] != '\0'
+                                                  ? json_string(b->returned_reason)
+                                                  : json_null());
+    json_object_set_new(j, "erp_error",
+                        b->erp_error[0] != '\0'
+                            ? json_string(api_receiver_error(b->erp_error, buf, sizeof buf))
+                            : json_null());
     json_array_append_new(ctx->list, j);
 }
 
@@ -551,11 +580,11 @@ static void list_one(const BillRecord *b, void *arg)
 /* The query parameters of GET /api/v1/bills, with tenant and consistent (the router's). */
 static const char *const list_params[] = {
     "state",   "bill_type", "org",          "bill_no",    "fbill_id", "image_no",
-    "created_from", "created_to", "limit", "cursor", "tenant", "consistent",
+    "created_from", "created_to", "limit", "cursor", "tenant", "consistent", "mode",
 };
 #define LIST_PARAM_NAMES                                                                    \
-    "state, bill_type, org, bill_no, fbill_id, image_no, created_from, created_to, limit, " \
-    "cursor (and tenant, consistent)"
+    "state, bill_type, org, bill_no, fbill_id, image_no, created_from, created_to, mode, " \
+    "limit, cursor (and tenant, consistent)"
 
 /* The states a bill can be in (archive/bill_state.h), for ?state=, as "a, b, c". */
 static void state_names(char *buf, size_t size)
@@ -685,7 +714,7 @@ static bool query_time(struct api_call *call, const char *name, bool end_of_day,
 }
 
 struct list_query {
-    char *state, *type, *org, *bill_no, *fbill_id, *image_no, *cursor, *limit;
+    char *state, *type, *org, *bill_no, *fbill_id, *image_no, *cursor, *limit, *mode;
 };
 
 /* Reads and checks every filter into @f (pointing into @q); false after answering. */
@@ -701,6 +730,7 @@ static bool list_filter(struct api_call *call, struct list_query *q,
         !query_filter(call, "image_no", &q->image_no, true, false) ||
         !query_filter(call, "cursor", &q->cursor, true, false) ||
         !query_filter(call, "limit", &q->limit, false, false) ||
+        !query_filter(call, "mode", &q->mode, false, false) ||
         !query_time(call, "created_from", false, &f->created_from_ms) ||
         !query_time(call, "created_to", true, &f->created_to_ms)) {
         return false;
@@ -710,6 +740,12 @@ static bool list_filter(struct api_call *call, struct list_query *q,
         /* The value is not echoed: a caller's text never comes back in an answer. */
         api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
                           "query parameter 'state' must be one of %s", states);
+        return false;
+    }
+    if (q->mode != NULL && !archive_valid_mode(q->mode)) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "query parameter 'mode' must be one of basic, sync, match (the "
+                          "image mode decided at submit)");
         return false;
     }
     if (q->fbill_id != NULL && !archive_valid_fbill_id(q->fbill_id)) {
@@ -735,6 +771,7 @@ static bool list_filter(struct api_call *call, struct list_query *q,
     f->fbill_id = q->fbill_id;
     f->image_no = q->image_no;
     f->after = q->cursor;
+    f->mode = q->mode;
     return true;
 }
 
@@ -771,6 +808,7 @@ out:
     free(q.image_no);
     free(q.cursor);
     free(q.limit);
+    free(q.mode);
 }
 
 static void log_one(const AuditRecord *e, void *arg)

@@ -12,6 +12,58 @@
 
 #define WORKFLOW_BODY_MAX (64u << 10)
 
+struct erp_pending {
+    bool queued;
+};
+
+static void erp_pending_one(const DeliveryRecord *d, void *arg)
+{
+    struct erp_pending *p = arg;
+    if (strcmp(d->event, "erp_submit") == 0) {
+        p->queued = true;
+    }
+}
+
+/* Pending deliveries of one bill looked at for "queued": a bill has a handful of events
+ * (capture, submit, ERP), so the bound is never reached in practice. */
+#define ERP_PENDING_SCAN 64
+
+void api_bill_erp_json(struct api *api, const char *tenant, const BillRecord *bill,
+                       json_t *body)
+{
+    struct base_err err = {{0}};
+    struct archive_delivery_filter f = {.image_no = bill->image_no, .state = "pending",
+                                        .limit = ERP_PENDING_SCAN};
+    struct erp_pending p = {false};
+    char submit[8] = "";
+    char buf[64];
+    const char *state = "none";
+    bool more;
+    json_t *error = json_null();
+    if (archive_scheme_submit(api->archive, tenant, bill->bill_type, bill->org, submit,
+                              &err) != 0) {
+        submit[0] = '\0'; /* a store error: said as no scheme rather than failing the read */
+    }
+    if (archive_list_deliveries(api->archive, tenant, &f, erp_pending_one, &p, &more,
+                                &err) != 0) {
+        p.queued = false;
+    }
+    if (p.queued) {
+        state = "queued";
+    } else if (strcmp(bill->state, "erp_submitted") == 0) {
+        state = "delivered";
+    } else if (strcmp(bill->state, "erp_failed") == 0) {
+        state = "failed";
+    }
+    if (bill->erp_error[0] != '\0' && strcmp(state, "delivered") != 0) {
+        json_decref(error);
+        error = json_string(api_receiver_error(bill->erp_error, buf, sizeof buf));
+    }
+    json_object_set_new(body, "submit",
+                        submit[0] != '\0' ? json_string(submit) : json_null());
+    json_object_set_new(body, "erp", json_pack("{s:s, s:o}", "state", state, "error", error));
+}
+
 /* Answers with the bill's state and match counts after the command. */
 void api_bill_applied(struct repl_propose *prop, int status, const struct archive_result *res)
 {
@@ -35,6 +87,7 @@ void api_bill_applied(struct repl_propose *prop, int status, const struct archiv
                     ? json_string(api_receiver_error(bill->erp_error, buf, sizeof buf))
                     : json_null(),
                 "index", (json_int_t)res->index);
+            api_bill_erp_json(op->call.api, op->call.tenant, bill, body);
             if (res->position > 0) { /* a move: where the file landed */
                 json_object_set_new(body, "position", json_integer(res->position));
                 json_object_set_new(body, "category", json_string(res->category));
@@ -380,6 +433,7 @@ void api_handle_match_results(struct api_call *call)
     BillRecord *bill;
     BillOrder *order;
     json_t *declared = json_array();
+    json_t *body;
     if (!api_load_bill(call, &bill)) {
         json_decref(declared);
         return;
@@ -418,13 +472,14 @@ void api_handle_match_results(struct api_call *call)
                                         archive_invoice_json(bill->invoices[i]), "file_id",
                                         by != NULL ? by : json_null()));
     }
-    api_respond_json(call->api, call->req, 200,
-                     json_pack("{s:s, s:s, s:s?, s:s, s:{s:i, s:i}, s:o, s:o}", "image_no",
-                               bill->image_no, "state", bill->state, "mode",
-                               bill->mode[0] != '\0' ? bill->mode : NULL, "level",
-                               v.standard ? "standard" : "normal", "invoices", "declared",
-                               (int)bill->n_invoices, "matched", (int)bill->invoices_matched,
-                               "declared", declared, "files", v.files));
+    body = json_pack("{s:s, s:s, s:s?, s:s, s:{s:i, s:i}, s:o, s:o}", "image_no",
+                     bill->image_no, "state", bill->state, "mode",
+                     bill->mode[0] != '\0' ? bill->mode : NULL, "level",
+                     v.standard ? "standard" : "normal", "invoices", "declared",
+                     (int)bill->n_invoices, "matched", (int)bill->invoices_matched, "declared",
+                     declared, "files", v.files);
+    api_bill_erp_json(call->api, call->tenant, bill, body);
+    api_respond_json(call->api, call->req, 200, body);
     json_decref(v.matched_by);
     archive_free_bill(bill);
 }

@@ -13,14 +13,15 @@
 #define ORG_DEPTH_MAX 64
 
 /* The parent of organisation @org ("" at the top or when it is unknown). */
-static int org_parent(struct txn *t, const char *org, char **parent)
+static int org_parent(struct archive *a, const char *tenant, const char *org, char **parent,
+                      struct base_err *err)
 {
     struct key k;
     OrgRecord *o;
     int rv;
-    key_pair(&k, t->cmd->tenant, org);
-    rv = archive_load_record(t->a, ARCHIVE_CF_ORGS, &k, &org_record__descriptor,
-                             (ProtobufCMessage **)&o, t->err);
+    key_pair(&k, tenant, org);
+    rv = archive_load_record(a, ARCHIVE_CF_ORGS, &k, &org_record__descriptor,
+                             (ProtobufCMessage **)&o, err);
     if (rv == BASE_ENOTFOUND) {
         *parent = xstrdup("");
         return 0;
@@ -33,36 +34,40 @@ static int org_parent(struct txn *t, const char *org, char **parent)
     return 0;
 }
 
-int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
-                   struct scheme_choice *out)
+/* resolve_scheme on the committed state (the apply thread's or a reader's); *@covered
+ * whether a scheme record applies. */
+static int resolve_in(struct archive *a, const char *tenant, const char *bill_type,
+                      const char *org, struct scheme_choice *out, bool *covered,
+                      struct base_err *err)
 {
     BillTypeRecord *type;
     SchemeRecord *sc = NULL;
     struct key k;
     char *cur;
     int rv;
+    *covered = false;
     snprintf(out->mode, sizeof out->mode, "basic");
     snprintf(out->match, sizeof out->match, "normal");
     snprintf(out->submit, sizeof out->submit, "manual");
     if (bill_type == NULL || bill_type[0] == '\0') {
         return 0;
     }
-    key_pair(&k, t->cmd->tenant, bill_type);
-    rv = archive_load_record(t->a, ARCHIVE_CF_BILL_TYPES, &k, &bill_type_record__descriptor,
-                             (ProtobufCMessage **)&type, t->err);
+    key_pair(&k, tenant, bill_type);
+    rv = archive_load_record(a, ARCHIVE_CF_BILL_TYPES, &k, &bill_type_record__descriptor,
+                             (ProtobufCMessage **)&type, err);
     if (rv != 0) {
         return rv == BASE_ENOTFOUND ? 0 : rv;
     }
     cur = xstrdup(org != NULL ? org : "");
     for (int depth = 0; depth < ORG_DEPTH_MAX; depth++) {
         char *parent;
-        key_triple(&k, t->cmd->tenant, bill_type, cur);
-        rv = archive_load_record(t->a, ARCHIVE_CF_SCHEMES, &k, &scheme_record__descriptor,
-                                 (ProtobufCMessage **)&sc, t->err);
+        key_triple(&k, tenant, bill_type, cur);
+        rv = archive_load_record(a, ARCHIVE_CF_SCHEMES, &k, &scheme_record__descriptor,
+                                 (ProtobufCMessage **)&sc, err);
         if (rv != BASE_ENOTFOUND || cur[0] == '\0') {
             break;
         }
-        if ((rv = org_parent(t, cur, &parent)) != 0) {
+        if ((rv = org_parent(a, tenant, cur, &parent, err)) != 0) {
             break;
         }
         free(cur);
@@ -73,10 +78,28 @@ int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
         snprintf(out->mode, sizeof out->mode, "%s", type->mode);
         snprintf(out->match, sizeof out->match, "%s", sc->match);
         snprintf(out->submit, sizeof out->submit, "%s", sc->submit);
+        *covered = true;
         scheme_record__free_unpacked(sc, NULL);
     }
     bill_type_record__free_unpacked(type, NULL);
     return rv == BASE_ENOTFOUND ? 0 : rv;
+}
+
+int resolve_scheme(struct txn *t, const char *bill_type, const char *org,
+                   struct scheme_choice *out)
+{
+    bool covered;
+    return resolve_in(t->a, t->cmd->tenant, bill_type, org, out, &covered, t->err);
+}
+
+int archive_scheme_submit(struct archive *a, const char *tenant, const char *bill_type,
+                          const char *org, char submit[8], struct base_err *err)
+{
+    struct scheme_choice sc;
+    bool covered;
+    int rv = resolve_in(a, tenant, bill_type, org, &sc, &covered, err);
+    snprintf(submit, 8, "%s", rv == 0 && covered ? sc.submit : "");
+    return rv;
 }
 
 unsigned mode_bit(const char *mode)

@@ -248,6 +248,7 @@ struct archive_bill_filter {
      * order until limit match: at most this many are read (0: no bound), after which
      * the page ends early with more set and resume_after where to go on. */
     unsigned scan_max;
+    const char *mode;       /* the image mode decided at submit ("" before); NULL: any */
 };
 /* Where a listing stopped. */
 struct archive_bill_page {
@@ -324,6 +325,11 @@ int archive_list_schemes(struct archive *a, const char *tenant, archive_scheme_c
 typedef void (*archive_batch_cb)(const char *image_no, const char *file_id, void *arg);
 int archive_list_batch(struct archive *a, const char *tenant, const char *batch,
                        archive_batch_cb cb, void *arg, struct base_err *err) WARN_UNUSED;
+/* How a bill of @bill_type in @org is submitted to the ERP under the scheme that applies
+ * now: "auto" or "manual" into @submit, or "" when no scheme covers it (then only
+ * POST .../erp-submit sends it, as with manual). */
+int archive_scheme_submit(struct archive *a, const char *tenant, const char *bill_type,
+                          const char *org, char submit[8], struct base_err *err) WARN_UNUSED;
 /* A decimal amount ("12", "12.50", "-3.2") in cents; false when it is not one. */
 bool archive_amount_cents(const char *s, int64_t *out);
 /* Whether a scanned invoice matches a declared one: number and total amount (total, or

@@ -241,6 +241,7 @@ static bool bill_matches(struct archive *a, const BillRecord *b,
            (f->bill_no == NULL || strcmp(b->bill_no, f->bill_no) == 0) &&
            (f->fbill_id == NULL || strcmp(b->fbill_id, f->fbill_id) == 0) &&
            (f->image_no == NULL || strcmp(b->image_no, f->image_no) == 0) &&
+           (f->mode == NULL || strcmp(b->mode, f->mode) == 0) &&
            (f->created_from_ms == 0 || b->created_ms >= f->created_from_ms) &&
            (f->created_to_ms == 0 || b->created_ms < f->created_to_ms) &&
            (f->actor == NULL || archive_actor_sees_org(a, f->actor, b->org));

@@ -9,6 +9,7 @@
 // keeps its words in a file of its own under strings/, exporting {en: {...},
 // 'zh-CN': {...}}, listed in PARTS below; a key defined twice is an error at load.
 import capture from './strings/capture.js';
+import submitWords from './strings/submit.js';
 
 export const LANGS = {en: 'English', 'zh-CN': '中文'};
 const KEY = 'imgarc.lang';
@@ -286,7 +287,7 @@ export const TABLES = {
 };
 
 // The areas' word files (see the top of this file).
-const PARTS = [capture];
+const PARTS = [capture, submitWords];
 
 for (const part of PARTS) {
     for (const [l, words] of Object.entries(part)) {

@@ -10,6 +10,9 @@ import {renderLogin, signOut} from './views/login.js';
 import {renderBills} from './views/bills.js';
 import {renderBill} from './views/bill.js';
 import {renderCapture} from './views/capture.js';
+import {renderSubmit} from './views/submit.js';
+import {renderBatch, renderMatch} from './views/match.js';
+import {renderWorklist} from './views/lists.js';
 
 const root = document.getElementById('app');
 const header = h('header', {class: 'top'});
@@ -54,7 +57,14 @@ function renderHeader() {
          s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, t('nav_bills')),
                session.can('capture')
                    ? hashLink(routes.capture(), {class: 'nav', 'data-testid': 'nav-capture'},
-                              t('nav_capture')) : null) : null,
+                              t('nav_capture')) : null,
+               // submitting and signing off
+               ' ', hashLink(routes.worklist('signoff'), {class: 'nav', 'data-testid': 'nav-signoff'},
+                             t('nav_signoff')),
+               ' ', hashLink(routes.worklist('rescan'), {class: 'nav', 'data-testid': 'nav-rescan'},
+                             t('nav_rescan')),
+               ' ', hashLink(routes.worklist('upload'), {class: 'nav', 'data-testid': 'nav-upload'},
+                             t('nav_upload'))) : null,
          h('span', {class: 'spacer'}),
          s ? h('span', {class: 'who', 'data-testid': 'who'},
                h('span', {class: 'user'}, s.name || s.username),
@@ -112,6 +122,18 @@ function render(route) {
         break;
     case 'capture':
         renderCapture(route, el);
+        break;
+    case 'submit':
+        renderSubmit(route, el);
+        break;
+    case 'match':
+        renderMatch(route, el);
+        break;
+    case 'batch':
+        renderBatch(route, el);
+        break;
+    case 'worklist':
+        renderWorklist(route, el);
         break;
     default:
         fill(el, h('h1', null, t('not_found_title')),

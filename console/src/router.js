@@ -38,6 +38,16 @@ export function parseHash(hash) {
     if (segs.length === 2 && segs[0] === 'capture' && segs[1] !== '') {
         return {name: 'capture', params: {imageNo: segs[1]}, query};
     }
+    // Submitting and signing off (views/submit.js, match.js, lists.js).
+    if (segs.length === 2 && segs[1] !== '' &&
+        ['submit', 'match', 'batches'].includes(segs[0])) {
+        return segs[0] === 'batches' ? {name: 'batch', params: {batch: segs[1]}, query}
+            : {name: segs[0], params: {imageNo: segs[1]}, query};
+    }
+    if (segs.length === 2 && segs[0] === 'lists' && ['signoff', 'rescan', 'upload']
+        .includes(segs[1])) {
+        return {name: 'worklist', params: {list: segs[1]}, query};
+    }
     return {name: 'notfound', params: {}, query};
 }
 
@@ -57,6 +67,10 @@ export const routes = {
     bills: (query) => withQuery('#/bills', query),
     bill: (imageNo, query) => withQuery('#/bills/' + encodeURIComponent(imageNo), query),
     capture: (imageNo) => (imageNo ? '#/capture/' + encodeURIComponent(imageNo) : '#/capture'),
+    submit: (imageNo, query) => withQuery('#/submit/' + encodeURIComponent(imageNo), query),
+    match: (imageNo) => '#/match/' + encodeURIComponent(imageNo),
+    batch: (batch) => '#/batches/' + encodeURIComponent(batch),
+    worklist: (list, query) => withQuery('#/lists/' + encodeURIComponent(list), query),
 };
 
 // Runs @render(route) now and on every hash change.

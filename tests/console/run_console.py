@@ -50,6 +50,7 @@ SPECS = {
               "--login-source-failures", str(SOURCE_FAILURES)],
     "bills": [],
     "capture": [],
+    "submit": [],
 }
 
 
@@ -201,6 +202,8 @@ def seed(node, spec, receiver=None):
     if spec == "capture":
         env.update(seed_capture(node))
         return env
+    if spec == "submit":
+        return seed_submit(node, env, receiver)
     jpg = open(os.path.join(CONSOLE, "tests", "files", "receipt.jpg"), "rb").read()
     # A captured bill with a cover, an invoice XML, a JPEG and a two-page PDF.
     main = "BX-CONSOLE-1"
@@ -317,6 +320,75 @@ def seed_capture(node):
             "IMGARC_SEED_USER": "capt", "IMGARC_SEED_USER_NAME": "Wang Capture",
             "IMGARC_SEED_BILL": no, "IMGARC_SEED_BILL_READY": sub,
             "IMGARC_SEED_FILES": files}
+SUBMIT_INVOICES = [
+    {"number": "04400001", "code": "044001", "date": "2026-11-01", "amount": "100.00",
+     "tax": "13.00"},
+    {"number": "04400002", "code": "044001", "date": "2026-11-02", "amount": "50.00",
+     "tax": "6.50"},
+    {"number": "04400003", "code": "044001", "date": "2026-11-03", "amount": "20.00",
+     "tax": "2.60"},
+]
+
+
+def seed_submit(node, env, receiver):
+    """The submit spec: a user who captures, submits, matches and reviews; a match-mode
+    bill type under a manual scheme and one under an auto scheme; the ERP's erp_submit
+    webhook on the receiver; captured bills for the three situations (SB-3's second
+    invoice file has a wrong total, its third one no matching data), a returned bill
+    and one waiting for upload."""
+    post_json(node, "/api/v1/roles", {"name": "signer", "permissions": [
+        "read", "capture", "edit", "submit", "match", "review"]}, 201, "create role signer")
+    post_json(node, "/api/v1/users", {"username": "signer", "password": PASSWORD,
+                                      "roles": ["signer"], "name": "Wang Signer"},
+              201, "create user signer")
+    check(node.request("PUT", "/api/v1/users/signer/grants",
+                       json.dumps({"grants": [{"org": "*", "include_children": True}]}).encode(),
+                       headers={"Content-Type": "application/json"}), 200, "grants of signer")
+    for code, submit in (("SUB_MAN", "manual"), ("SUB_AUTO", "auto")):
+        post_json(node, "/api/v1/bill-types", {"code": code, "name": "Expenses " + submit,
+                                               "mode": "match"}, 201, "bill type " + code)
+        post_json(node, "/api/v1/schemes", {"bill_type": code, "match": "normal",
+                                            "submit": submit}, 201, "scheme " + code)
+    post_json(node, "/api/v1/webhooks",
+              {"url": "http://127.0.0.1:%d/erp" % receiver.server_address[1],
+               "events": ["erp_submit"]}, 201, "the ERP webhook")
+
+    def bill(image_no, bill_type, scanned, batch=None):
+        post_json(node, "/api/v1/pool", {
+            "image_no": image_no, "bill_no": "ER-" + image_no, "bill_type": bill_type,
+            "submitter": "wang.signer", "amount": "192.10", "currency": "CNY",
+            "invoices": SUBMIT_INVOICES[:len(scanned)]}, 201, "pool push " + image_no)
+        upload(node, image_no, make_pdf(1, "Cover " + image_no), "cover.pdf", "cover")
+        for i, data in enumerate(scanned):
+            f = check(node.upload(image_no, make_pdf(1, "Invoice %d of %s" % (i + 1, image_no)),
+                                  name="invoice-%d.pdf" % (i + 1), category="invoice",
+                                  query="batch=" + batch if batch else None), 201,
+                      "upload an invoice to " + image_no)
+            check(node.request("PATCH", "/api/v1/bills/%s/files/%s" % (
+                quote(image_no), quote(f["file_id"])),
+                json.dumps({"invoice": data}).encode(),
+                headers={"Content-Type": "application/json"}), 200, "invoice data")
+
+    def scanned(i, **change):
+        inv = dict(SUBMIT_INVOICES[i])
+        inv.update(change)
+        return inv
+    # SB-1's invoice is captured in a batch, as the capture page names its sessions.
+    bill("SB-1", "SUB_AUTO", [scanned(0)], batch="web-signer-20261206-ab12")
+    bill("SB-2", "SUB_MAN", [scanned(0), scanned(1)])
+    bill("SB-3", "SUB_MAN", [scanned(0), scanned(1, total="57.00"),
+                             scanned(2, number="04400009")])
+    # A bill a reviewer sends back from its page, one returned already, one waiting.
+    bill("SB-4", "", [])
+    check(node.submit("SB-4"), 200, "submit SB-4")
+    bill("SB-5", "", [])
+    check(node.submit("SB-5"), 200, "submit SB-5")
+    post_json(node, "/api/v1/bills/SB-5/return", {"reason": "the cover page is blurred"},
+              200, "return SB-5")
+    check(node.pool_push({"image_no": "SB-6", "bill_no": "ER-SB-6"}), 201, "pool push SB-6")
+    env.update({"IMGARC_SEED_SIGNER": "signer",
+                "IMGARC_SEED_BATCH": "web-signer-20261206-ab12"})
+    return env
 
 
 def main():

@@ -420,6 +420,8 @@ def seeds_http_request():
         "list-bills-filters": req("GET", "/api/v1/bills?bill_no=ER-1&fbill_id=EAS%2FQ%2Bx%3D"
                                   "&org=&created_from=2026-12-01T08:00:00+08:00"
                                   "&created_to=2026-12-31&cursor=A&limit=5"),
+        "list-bills-mode": req("GET", "/api/v1/bills?mode=match&state=submitted"),
+        "match-results": req("GET", "/api/v1/bills/BX-1/match"),
         "content-range": req("GET", "/api/v1/files/f0123/content", "", "Range: bytes=0-3\r\n"),
         "head-content": req("HEAD", "/api/v1/files/f0123/content"),
         "percent-path": req("GET", "/api/v1/bills/B%58-1/log"),

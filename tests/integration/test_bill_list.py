@@ -9,7 +9,7 @@ import unittest
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from imgarc_node import NodeTestCase, cli_json, random_bytes, run_cli
+from imgarc_node import NodeTestCase, cli_json, make_pdf, random_bytes, run_cli
 
 
 class BillListTest(NodeTestCase):
@@ -31,6 +31,65 @@ class BillListTest(NodeTestCase):
 
     def image_nos(self, query, headers=None):
         return sorted(b["image_no"] for b in self.listed(query, headers)["bills"])
+
+    def post_json(self, path, body, status):
+        r = self.node.post(path, json.dumps(body).encode(),
+                           headers={"Content-Type": "application/json"})
+        self.assertStatus(r, status, path)
+        return r.json
+
+    def test_mode_filter_and_workflow_fields(self):
+        """?mode= (decided at submit) and the fields the console's sign-off, rescanning
+        and upload lists show without reading each bill."""
+        self.post_json("/api/v1/bill-types", {"code": "LM_MATCH", "mode": "match"}, 201)
+        self.post_json("/api/v1/schemes", {"bill_type": "LM_MATCH"}, 201)
+        self.post_json("/api/v1/bill-types", {"code": "LM_AUTO", "mode": "basic"}, 201)
+        self.post_json("/api/v1/schemes", {"bill_type": "LM_AUTO", "submit": "auto"}, 201)
+        inv = [{"number": "LM-INV-%d" % i, "amount": "10.00", "tax": "1.30"} for i in (1, 2)]
+        for image_no, btype in (("LM-1", "LM_MATCH"), ("LM-2", ""), ("LM-3", "LM_MATCH"),
+                                ("LM-4", "LM_AUTO"), ("LM-5", "LM_MATCH")):
+            self.push({"image_no": image_no, "bill_no": "B-" + image_no, "bill_type": btype,
+                       "submitter": "Zhang San", "amount": "22.60", "currency": "CNY",
+                       "invoices": inv}, 201)
+            if image_no == "LM-5":
+                continue  # waits for upload
+            r = self.node.upload(image_no, make_pdf(text=image_no), name="inv.pdf",
+                                 category="invoice")
+            self.assertStatus(r, 201)
+            r = self.node.request("PATCH", "/api/v1/bills/%s/files/%s" % (
+                image_no, r.json["file_id"]), body=json.dumps(
+                    {"invoice": dict(inv[0], total="11.30")}).encode())
+            self.assertStatus(r, 200)
+            self.assertStatus(self.node.submit(image_no), 200)
+        self.post_json("/api/v1/bills/LM-3/return", {"reason": "page 2 is blurred"}, 200)
+
+        def items(query):
+            return {b["image_no"]: b for b in self.listed(query)["bills"]
+                    if b["image_no"].startswith("LM-")}
+        self.assertEqual(sorted(items("mode=match")), ["LM-1", "LM-3"])
+        self.assertEqual(sorted(items("mode=basic")), ["LM-2", "LM-4"])
+        self.assertEqual(sorted(items("mode=sync")), [])
+        self.assertEqual(sorted(items("mode=match&state=returned")), ["LM-3"])
+        for bad in ("mode=", "mode=MATCH", "mode=strict"):
+            r = self.node.request("GET", "/api/v1/bills?" + bad)
+            self.assertError(r, 400, 11011, "invalid_query")
+            self.assertIn("mode", r.json["message"])
+        every = items("limit=1000")
+        one = every["LM-1"]
+        self.assertEqual((one["mode"], one["state"]), ("match", "submitted"))
+        self.assertEqual((one["submitter"], one["amount"], one["currency"]),
+                         ("Zhang San", "22.60", "CNY"))
+        self.assertEqual(one["invoices"], {"declared": 2, "matched": 1})
+        self.assertIsNone(one["returned_reason"])
+        self.assertIsNone(one["erp_error"])
+        self.assertTrue(one["created"].endswith("Z"))
+        self.assertEqual(every["LM-3"]["returned_reason"], "page 2 is blurred")
+        self.assertEqual(every["LM-2"]["mode"], "basic")
+        self.assertEqual(every["LM-4"]["state"], "erp_failed")
+        self.assertIn("no webhook subscribes to erp_submit", every["LM-4"]["erp_error"])
+        pending = every["LM-5"]
+        self.assertEqual((pending["mode"], pending["state"], pending["invoices"]),
+                         (None, "pending_upload", {"declared": 2, "matched": 0}))
 
     def test_exact_filters(self):
         # ER-1 is a prefix of the others: an exact filter lists only ER-1.
@@ -268,6 +327,14 @@ class BillListTest(NodeTestCase):
         p = run_cli(self.node, "bills", "--state", "done")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("state", p.stderr)
+        self.assertStatus(self.node.upload("CL-2", random_bytes(10, seed=5), name="a.pdf"), 201)
+        self.assertStatus(self.node.submit("CL-2"), 200)
+        p = run_cli(self.node, "bills", "--mode", "basic", "--bill-type", "CLI", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([b["image_no"] for b in cli_json(p)["bills"]], ["CL-2"])
+        p = run_cli(self.node, "bills", "--mode", "strict")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("mode", p.stderr)
         p = run_cli(self.node, "pool", "push", "CL-3", "--fbill-id", "cli-3", "--source", "EAS",
                     "--org-name", "Head office", "--tax-no", "91310000MA1K4A2B3C", "--json")
         self.assertEqual(p.returncode, 0, p.stderr)

@@ -349,6 +349,64 @@ class TestErpAndReturns(WorkflowTestCase):
         erp_d = [d for d in deliveries if d["event"] == "erp_submit"]
         self.assertEqual([d["state"] for d in erp_d], ["failed", "delivered"])
 
+    def test_answers_say_scheme_and_erp_delivery(self):
+        """status, submit and match answers carry "submit" (the scheme) and "erp" (the
+        delivery), so a console tells situation 1 (auto) from situation 2 (manual)."""
+        erp = Receiver()
+        self.addCleanup(erp.stop)
+        self.bill_type("BT_G7_AUTO", "match", submit="auto")
+        self.bill_type("BT_G7_MAN", "match", submit="manual")
+        # No scheme: null; nothing sent yet: none.
+        self.invoice_bill("WF-G7-0", "", [])
+        s = self.status("WF-G7-0")
+        self.assertEqual((s["submit"], s["erp"]), (None, {"state": "none", "error": None}))
+        # Situation 2: manual scheme, all matched -> ready, erp none until erp-submit.
+        self.invoice_bill("WF-G7-M", "BT_G7_MAN", [self.scanned(0), self.scanned(1)])
+        r = self.node.submit("WF-G7-M")
+        self.assertStatus(r, 200)
+        self.assertEqual((r.json["state"], r.json["submit"], r.json["erp"]["state"],
+                          r.json["mode"], r.json["invoices"]),
+                         ("ready", "manual", "none", "match", {"declared": 2, "matched": 2}))
+        m = self.node.get("/api/v1/bills/WF-G7-M/match").json
+        self.assertEqual((m["submit"], m["erp"]["state"]), ("manual", "none"))
+        self.hook(erp.url, ["erp_submit"])
+        r = self.node.post("/api/v1/bills/WF-G7-M/erp-submit")
+        self.assertStatus(r, 200)
+        self.assertIn(r.json["erp"]["state"], ("queued", "delivered"))
+        self.wait_state("WF-G7-M", "erp_submitted")
+        s = self.status("WF-G7-M")
+        self.assertEqual((s["submit"], s["erp"]), ("manual", {"state": "delivered",
+                                                             "error": None}))
+        # Situation 3 then 1: auto scheme, one wrong total -> submitted, erp none; fixing
+        # the data and matching again queues the bill, which the ERP takes.
+        f1, f2 = self.invoice_bill("WF-G7-A", "BT_G7_AUTO",
+                                   [self.scanned(0), self.scanned(1, total="99.00")])
+        r = self.node.submit("WF-G7-A")
+        self.assertStatus(r, 200)
+        self.assertEqual((r.json["state"], r.json["submit"], r.json["erp"]["state"],
+                          r.json["invoices"]["matched"]), ("submitted", "auto", "none", 1))
+        self.assertStatus(self.set_invoice("WF-G7-A", f2, self.scanned(1)), 200)
+        r = self.node.post("/api/v1/bills/WF-G7-A/match")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["submit"], "auto")
+        self.assertIn(r.json["erp"]["state"], ("queued", "delivered"))
+        self.wait_state("WF-G7-A", "erp_submitted")
+        self.assertEqual(self.status("WF-G7-A")["erp"]["state"], "delivered")
+
+    def test_erp_failure_shows_in_erp(self):
+        erp = Receiver(statuses=(500,))
+        self.addCleanup(erp.stop)
+        self.hook(erp.url, ["erp_submit"])
+        self.bill_type("BT_G7_FAIL", "basic", submit="auto")
+        self.invoice_bill("WF-G7-F", "BT_G7_FAIL", [])
+        r = self.node.submit("WF-G7-F")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["submit"], "auto")
+        self.assertIn(r.json["erp"]["state"], ("queued", "failed"))
+        s = self.wait_state("WF-G7-F", "erp_failed")
+        self.assertEqual(s["erp"]["state"], "failed")
+        self.assertIn("HTTP 500", s["erp"]["error"])
+
     def test_auto_erp_without_webhook_fails_with_a_reason(self):
         self.bill_type("BT_NOHOOK", "basic", submit="auto")
         self.invoice_bill("WF-NOHOOK-1", "BT_NOHOOK", [])

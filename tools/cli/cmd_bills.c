@@ -362,6 +362,7 @@ struct bills_opts {
     const char *image_no;
     const char *created_from;
     const char *created_to;
+    const char *mode;
 };
 
 static int bills_page(struct cli *cli, const struct bills_opts *o, const char *cursor,
@@ -372,6 +373,7 @@ static int bills_page(struct cli *cli, const struct bills_opts *o, const char *c
         {"limit", o->limit}, {"cursor", cursor}, {"bill_no", o->bill_no},
         {"fbill_id", o->fbill_id}, {"image_no", o->image_no},
         {"created_from", o->created_from}, {"created_to", o->created_to},
+        {"mode", o->mode},
     };
     const struct cli_request req = {
         .method = "GET", .path = "/api/v1/bills", .params = params,
@@ -460,6 +462,7 @@ int cmd_bills(struct cli *cli, int argc, char **argv)
         {"--image-no", NULL, FLAG_VALUE, &o.image_no},
         {"--created-from", NULL, FLAG_VALUE, &o.created_from},
         {"--created-to", NULL, FLAG_VALUE, &o.created_to},
+        {"--mode", NULL, FLAG_VALUE, &o.mode},
     };
     struct args a;
     int rv = parse_command(cli, "bills", argc, argv, flags, ARRAY_SIZE(flags), &a);

@@ -130,7 +130,8 @@ static const char log_help[] =
 static const char bills_help[] =
     "Usage: imgarc bills [--state S] [--bill-type T] [--org O] [--bill-no B]\n"
     "                    [--fbill-id F] [--image-no I] [--created-from T]\n"
-    "                    [--created-to T] [--limit N] [--all] [--cursor C] [--json]\n"
+    "                    [--created-to T] [--mode M] [--limit N] [--all] [--cursor C]\n"
+    "                    [--json]\n"
     "\n"
     "Lists bills in image-number order, a page at a time:\n"
     "IMAGE_NO BILL_NO BILL_TYPE ORG STATE FILES UPDATED.\n"
@@ -140,6 +141,7 @@ static const char bills_help[] =
     "                         only bills with exactly these values (combined)\n"
     "  --created-from T       created at or after T (RFC 3339, or a date: UTC midnight)\n"
     "  --created-to T         created before T (a date: up to the end of that day)\n"
+    "  --mode M               the image mode decided at submit: basic, sync or match\n"
     "  --limit N              bills per page, 1-1000 (server default 100)\n"
     "  --all                  follow next_cursor to the last page\n"
     "  --cursor C             start after image number C (a page's next_cursor)\n"

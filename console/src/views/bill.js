@@ -10,6 +10,7 @@ import {routes} from '../router.js';
 import {session} from '../session.js';
 import {createViewer} from '../viewer/viewer.js';
 import {errorBox, notAllowed} from './bills.js';
+import {returnBox} from './lists.js';
 
 export async function renderBill(route, el) {
     const no = route.params.imageNo;
@@ -71,7 +72,8 @@ export async function renderBill(route, el) {
          h('div', {class: 'panels'},
            panel(t('status'), 'status', status, statusView),
            panel(t('log'), 'log', log, logView),
-           panel(t('deliveries'), 'deliveries', deliveries, deliveriesView)));
+           panel(t('deliveries'), 'deliveries', deliveries, deliveriesView),
+           returnBox(b, () => renderBill(route, el))));
     // Opens the first file, so the page shows a document at once.
     const first = el.querySelector('.file-item');
     if (first) {
