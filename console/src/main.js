@@ -60,19 +60,17 @@ function renderHeader() {
                           onclick: () => signOut()}, t('sign_out')) : null);
 }
 
-// The footer's version line. Node ids are 64-bit: above 2^53 JSON.parse rounds them, so
-// the id is read from the answer's text.
+// The footer's version line. Node ids are 64-bit, so answers carry them as strings
+// (JSON.parse would round a number above 2^53).
 async function loadVersion() {
     try {
         const res = await fetch(api.apiPath(['version']), {credentials: 'omit', cache: 'no-store'});
         if (!res.ok) {
             throw new Error(`HTTP ${res.status}`);
         }
-        const text = await res.text();
-        const v = JSON.parse(text);
-        const id = /"node_id"\s*:\s*([0-9]+)/.exec(text);
+        const v = await res.json();
         fill(version, t('version', v.version, v.git_commit ? String(v.git_commit).slice(0, 12) : '',
-                        id ? id[1] : v.node_id));
+                        String(v.node_id)));
     } catch {
         fill(version, t('version_unknown'));
     }
