@@ -9,6 +9,8 @@
 // keeps its words in a file of its own under strings/, exporting {en: {...},
 // 'zh-CN': {...}}, listed in PARTS below; a key defined twice is an error at load.
 
+import admin from './strings/admin.js';
+
 export const LANGS = {en: 'English', 'zh-CN': '中文'};
 const KEY = 'imgarc.lang';
 
@@ -285,7 +287,7 @@ export const TABLES = {
 };
 
 // The areas' word files (see the top of this file).
-const PARTS = [];
+const PARTS = [admin];
 
 for (const part of PARTS) {
     for (const [l, words] of Object.entries(part)) {

@@ -50,7 +50,12 @@ function renderHeader() {
     const s = session.current();
     fill(header,
          h('span', {class: 'brand'}, t('brand')),
-         s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, t('nav_bills'))) : null,
+         s ? h('nav', null, hashLink(routes.bills(), {class: 'nav'}, t('nav_bills')),
+               s.admin ? hashLink(routes.admin('users'), {class: 'nav', 'data-testid': 'nav-admin'},
+                                  t('adm_nav')) : null,
+               s.kind === 'operator' ? hashLink(routes.cluster(), {class: 'nav',
+                                                                   'data-testid': 'nav-cluster'},
+                                                t('cl_nav')) : null) : null,
          h('span', {class: 'spacer'}),
          s ? h('span', {class: 'who', 'data-testid': 'who'},
                h('span', {class: 'user'}, s.name || s.username),
@@ -103,6 +108,12 @@ function render(route) {
         break;
     case 'bill':
         renderBill(route, el);
+        break;
+    case 'admin': // loaded on demand: most users never open these pages
+        import('./views/admin/index.js').then((m) => current === route && m.renderAdmin(route, el));
+        break;
+    case 'cluster':
+        import('./views/cluster.js').then((m) => current === route && m.renderCluster(route, el));
         break;
     default:
         fill(el, h('h1', null, t('not_found_title')),

@@ -32,6 +32,13 @@ export function parseHash(hash) {
     if (segs.length === 2 && segs[0] === 'bills' && segs[1] !== '') {
         return {name: 'bill', params: {imageNo: segs[1]}, query};
     }
+    // Administration (#/admin/users, #/admin/users/<name>, ...) and the cluster view.
+    if (segs[0] === 'admin' && segs.length <= 3 && segs.every((s) => s !== '')) {
+        return {name: 'admin', params: {page: segs[1] || 'users', arg: segs[2] || ''}, query};
+    }
+    if (segs.length === 1 && segs[0] === 'cluster') {
+        return {name: 'cluster', params: {}, query};
+    }
     return {name: 'notfound', params: {}, query};
 }
 
@@ -50,6 +57,9 @@ export const routes = {
     login: (next) => withQuery('#/login', {next}),
     bills: (query) => withQuery('#/bills', query),
     bill: (imageNo, query) => withQuery('#/bills/' + encodeURIComponent(imageNo), query),
+    admin: (page, arg, query) => withQuery('#/admin/' + encodeURIComponent(page || 'users') +
+                                           (arg ? '/' + encodeURIComponent(arg) : ''), query),
+    cluster: () => '#/cluster',
 };
 
 // Runs @render(route) now and on every hash change.

@@ -148,7 +148,7 @@ class ClusterCliTest(ClusterTestCase):
         self.storage_seen(target, "draining")
         p = self.cli("cluster")
         self.assertCliOk(p)
-        row = [ln for ln in p.stdout.splitlines() if ln.startswith("%d " % target)]
+        row = [ln for ln in p.stdout.splitlines() if ln.startswith("%s " % target)]
         self.assertEqual(len(row), 1, p.stdout)
         cells = row[0].split()
         self.assertEqual((cells[-8], cells[-6]), ("draining", "draining"), row)
@@ -160,7 +160,7 @@ class ClusterCliTest(ClusterTestCase):
         self.assertIn(target, ans["live_holders"])
         p = self.cli("cluster", "blob", self.blobs[1])
         self.assertCliOk(p)
-        row = [ln for ln in p.stdout.splitlines() if ln.startswith("%d " % target)]
+        row = [ln for ln in p.stdout.splitlines() if ln.startswith("%s " % target)]
         self.assertEqual(len(row), 1, p.stdout)
         self.assertRegex(row[0], r"^\d+\s+yes\s+yes\s+-\s+not where placement wants it")
         # Draining again is accepted (nothing changes).
