@@ -84,6 +84,7 @@ test('organisations and grants: ann sees only the bills of A', async ({page, bro
     await page.getByTestId('grant-org-a').check();
     await page.getByTestId('save-grants').click();
     await expect(page.getByTestId('adm-ok')).toHaveText('Saved.');
+    await page.evaluate(() => window.scrollTo(0, 0));
     await shot(page, 'admin-user-edit');
     await page.getByTestId('tab-users').click();
     await expect(annRow).toContainText('org-a and below');

@@ -16,7 +16,7 @@ export function signInTabs(route, userForm) {
     const message = h('div', {class: 'message', role: 'alert', 'aria-live': 'polite',
                               'data-testid': 'op-message'});
     const button = h('button', {type: 'submit', 'data-testid': 'op-sign-in'}, t('sign_in'));
-    const opForm = h('form', {class: 'login', hidden: true, 'data-testid': 'op-form',
+    const opForm = h('form', {class: 'login', 'data-testid': 'op-form',
                               onsubmit: submit},
                      h('h1', null, t('op_title')),
                      h('p', {class: 'note'}, t('op_note')),
@@ -30,9 +30,14 @@ export function signInTabs(route, userForm) {
                                'data-testid': 'tab-operator', onclick: () => pick(true)},
                     t('op_tab_operator'));
 
+    // The operator's form is in the page only while its tab is picked.
     function pick(op) {
         userForm.hidden = op;
-        opForm.hidden = !op;
+        if (op) {
+            wrap.appendChild(opForm);
+        } else {
+            opForm.remove();
+        }
         userTab.classList.toggle('active', !op);
         opTab.classList.toggle('active', op);
         userTab.setAttribute('aria-pressed', String(!op));
@@ -69,6 +74,7 @@ export function signInTabs(route, userForm) {
         }
     }
 
-    return h('div', {class: 'sign-in'},
-             h('div', {class: 'tabs', role: 'group'}, userTab, opTab), userForm, opForm);
+    const wrap = h('div', {class: 'sign-in'},
+                   h('div', {class: 'tabs', role: 'group'}, userTab, opTab), userForm);
+    return wrap;
 }
