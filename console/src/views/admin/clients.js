@@ -13,7 +13,8 @@ export async function renderClients(route, el, shown) {
     const list = h('div', {'aria-busy': 'true'}, t('loading'));
     const [fName, name] = field('nc-name', t('adm_client_name'), {required: true});
     const again = (s) => renderClients(route, el, s);
-    const form = h('form', {class: 'adm-form', 'data-testid': 'new-client', onsubmit: async (ev) => {
+    const form = h('form', {class: 'adm-form', 'data-testid': 'new-client',
+                            onsubmit: async (ev) => {
         ev.preventDefault();
         msg.clear();
         try {

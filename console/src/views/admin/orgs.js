@@ -71,7 +71,8 @@ export async function renderOrgs(route, el, notice) {
       h('button', {type: 'submit', 'data-testid': 'create-org'}, t('adm_create')))));
 
     function item(org, depth) {
-        const li = h('li', {class: 'org depth-' + Math.min(depth, 8), 'data-testid': 'org-' + org.id});
+        const li = h('li', {class: 'org depth-' + Math.min(depth, 8),
+                            'data-testid': 'org-' + org.id});
         li.style.paddingLeft = (depth * 20) + 'px';
         const show = () => fill(li, h('span', {class: 'org-name'}, org.name), ' ',
                                 h('code', null, org.id), ' ',

@@ -53,8 +53,8 @@ export async function renderTypes(route, el, notice) {
 
     const sType = select('sc-type', bt.bill_types.map((x) => [x.code, x.code + ' · ' + x.name]),
                          bt.bill_types[0]?.code);
-    const sOrg = select('sc-org', [['', t('adm_every_org')],
-                                   ...orgs.orgs.map((o) => [o.id, o.name + ' (' + o.id + ')'])], '');
+    const orgOptions = orgs.orgs.map((o) => [o.id, o.name + ' (' + o.id + ')']);
+    const sOrg = select('sc-org', [['', t('adm_every_org')], ...orgOptions], '');
     const sMatch = select('sc-match', [['normal', t('adm_match_normal')],
                                        ['standard', t('adm_match_standard')]], 'normal');
     const sSubmit = select('sc-submit', [['manual', t('adm_submit_manual')],

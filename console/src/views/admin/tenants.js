@@ -13,7 +13,8 @@ export async function renderTenants(route, el, notice) {
     const list = h('div', {'aria-busy': 'true'}, t('loading'));
     const [fId, id] = field('nt-id', t('adm_tenant_id'), {required: true});
     const [fName, name] = field('nt-name', t('adm_name'), {required: true});
-    const form = h('form', {class: 'adm-form', 'data-testid': 'new-tenant', onsubmit: async (ev) => {
+    const form = h('form', {class: 'adm-form', 'data-testid': 'new-tenant',
+                            onsubmit: async (ev) => {
         ev.preventDefault();
         msg.clear();
         try {
