@@ -685,8 +685,7 @@ void api_handle_auth_me(struct api_call *call)
                   "name", name != NULL ? name : json_string(""), "roles", roles, "permissions",
                   perms_json(call->access.perms), "grants", grants_json(call),
                   "admin", (call->access.perms & PERM_ADMIN) != 0, "expires",
-                  call->principal == API_OPERATOR ? json_null()
-                                                  : api_time_json(call->token_expires_ms));
+                  api_time_json(call->token_expires_ms)); /* 0 (null): the operator token */
     api_respond_json(call->api, call->req, 200, o);
 }
 

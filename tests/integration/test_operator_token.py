@@ -54,6 +54,9 @@ class OperatorTokenTest(NodeTestCase):
         self.assertStatus(me, 200)
         self.assertEqual((me.json["kind"], me.json["tenant"], me.json["admin"]),
                          ("operator", "default", True))
+        self.assertEqual(me.json["expires"], r.json["expires"])
+        # The operator token itself does not expire.
+        self.assertIsNone(self.node.get("/api/v1/auth/me").json["expires"])
         r = self.node.request("POST", "/api/v1/tenants", auth=tok,
                               body=json.dumps({"id": "optok-t", "name": "Via short token"}),
                               headers={"Content-Type": "application/json"})
