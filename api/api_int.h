@@ -203,6 +203,7 @@ void api_handle_batch_match(struct api_call *call);
 void api_handle_split(struct api_call *call);
 void api_handle_token(struct api_call *call);
 void api_handle_auth_me(struct api_call *call);
+void api_handle_auth_operator(struct api_call *call);
 void api_handle_cluster(struct api_call *call);
 void api_handle_cluster_join(struct api_call *call);
 void api_handle_cluster_remove(struct api_call *call);
@@ -472,6 +473,9 @@ bool api_intake_applied(struct api_intake *in, int status, const struct archive_
 /* Small helpers. */
 /* RFC 3339 UTC time, or null for 0. */
 json_t *api_time_json(uint64_t ms);
+/* A node id as answers carry it: a JSON string of its decimal digits (JavaScript's
+ * numbers round integers above 2^53), or null for 0. */
+json_t *api_node_id_json(uint64_t id);
 const char *api_content_type(const char *format);
 /* Reads an Idempotency-Key header: NULL when absent, "" when invalid. */
 const char *api_idempotency_key(struct http_request *req);

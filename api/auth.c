@@ -12,6 +12,10 @@
  *     /api/v1/auth/login, the vendor's /api/login.do) has {"t", "u": username, "e",
  *     "g": the user's token generation, "j": a random id}; it is refused once the
  *     generation moved on or its id was logged out (UserRecord.logged_out).
+ *   - short operator tokens (POST /api/v1/auth/operator, for the web console, which then
+ *     keeps no bootstrap token): {"o": 1, "e", "h": a keyed hash of the operator token
+ *     they were exchanged for}; they act as the operator until they expire, and stop
+ *     at once on a node whose --bootstrap-token is another (or none).
  * Client secrets are 256 random bits, shown once; only their BLAKE2b-256 is stored (a
  * slow password hash adds nothing for a secret of full entropy). */
 #include "api/api_int.h"
@@ -24,6 +28,7 @@
 
 #include "archive/users.h"
 #include "base/clock.h"
+#include "base/log.h"
 #include "base/mem.h"
 
 #define TOKEN_PREFIX "imgarc1."
@@ -41,6 +46,7 @@ static char *b64url(const uint8_t *bin, size_t len)
 static char *token_issue(struct api *api, const char *tenant, const char *subject, bool user,
                          uint64_t generation, uint64_t expires_ms, const char *via,
                          uint64_t via_generation);
+static char *sealed_token(struct api *api, const char *json);
 
 char *api_token_issue(struct api *api, const char *tenant, const char *subject, bool user,
                       uint64_t generation, uint64_t expires_ms)
@@ -60,7 +66,6 @@ static char *token_issue(struct api *api, const char *tenant, const char *subjec
                          uint64_t generation, uint64_t expires_ms, const char *via,
                          uint64_t via_generation)
 {
-    uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES];
     json_t *o = json_pack("{s:s, s:s, s:I}", "t", tenant, user ? "u" : "c", subject, "e",
                           (json_int_t)expires_ms);
     if (user) {
@@ -81,11 +86,19 @@ static char *token_issue(struct api *api, const char *tenant, const char *subjec
         json_object_set_new(o, "ag", json_integer((json_int_t)via_generation));
     }
     char *json = json_dumps(o, JSON_COMPACT);
+    char *token = sealed_token(api, json);
+    json_decref(o);
+    free(json);
+    return token;
+}
+
+/* "imgarc1.<payload>.<mac>" of the JSON text @json. */
+static char *sealed_token(struct api *api, const char *json)
+{
+    uint8_t key[32], mac[crypto_auth_hmacsha256_BYTES];
     char *payload = b64url((const uint8_t *)json, strlen(json));
     char *signed_part = xasprintf(TOKEN_PREFIX "%s", payload);
     char *mac64, *token;
-    json_decref(o);
-    free(json);
     free(payload);
     ASSERT(archive_token_key(api->archive, key));
     crypto_auth_hmacsha256(mac, (const uint8_t *)signed_part, strlen(signed_part), key);
@@ -95,6 +108,44 @@ static char *token_issue(struct api *api, const char *tenant, const char *subjec
     free(signed_part);
     free(mac64);
     return token;
+}
+
+/* A fingerprint of the operator token (--bootstrap-token) under the cluster's token key,
+ * 32 hex digits, into @out; false when this node has no operator token. */
+static bool operator_fingerprint(struct api *api, char out[33])
+{
+    const char *op = api->config.bootstrap_token;
+    uint8_t key[32], h[16];
+    if (op == NULL || op[0] == '\0' || !archive_token_key(api->archive, key)) {
+        return false;
+    }
+    crypto_generichash(h, sizeof h, (const uint8_t *)op, strlen(op), key, sizeof key);
+    sodium_memzero(key, sizeof key);
+    for (size_t i = 0; i < sizeof h; i++) {
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    }
+    return true;
+}
+
+/* Whether token payload @o is a short operator token of this node's operator token
+ * that has not expired; *@why says why not. */
+static bool operator_payload_ok(struct api *api, const json_t *o, const char **why)
+{
+    char fp[33];
+    const char *h = json_string_value(json_object_get(o, "h"));
+    json_int_t exp = json_integer_value(json_object_get(o, "e"));
+    if (!operator_fingerprint(api, fp) || h == NULL || strlen(h) != 32 ||
+        sodium_memcmp(fp, h, 32) != 0) {
+        *why = "this operator token was exchanged for an operator token this node does not "
+               "have (--bootstrap-token changed): sign in again";
+        return false;
+    }
+    if ((uint64_t)exp <= clock_wall_ms()) {
+        *why = "the operator access token has expired: exchange the operator token again "
+               "(POST /api/v1/auth/operator)";
+        return false;
+    }
+    return true;
 }
 
 /* Checks an access token: its principal (client or user, with the tenant filled in),
@@ -131,6 +182,12 @@ static enum api_principal token_check(struct api *api, const char *token,
         return API_ANONYMOUS;
     }
     o = json_loadb((const char *)json, json_len, 0, NULL);
+    if (json_integer_value(json_object_get(o, "o")) == 1) {
+        *expires_ms = (uint64_t)json_integer_value(json_object_get(o, "e"));
+        who = operator_payload_ok(api, o, why) ? API_OPERATOR : API_ANONYMOUS;
+        json_decref(o);
+        return who;
+    }
     tenant = json_string_value(json_object_get(o, "t"));
     client = json_string_value(json_object_get(o, "c"));
     user = json_string_value(json_object_get(o, "u"));
@@ -331,6 +388,13 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
     switch (who) {
     case API_ANONYMOUS:
         return API_ANONYMOUS;
+    case API_OPERATOR:
+        if (tok == vendor_buf || call->vendor) {
+            *why = "an operator token is taken from the Authorization header of native calls "
+                   "only";
+            return API_ANONYMOUS;
+        }
+        return API_OPERATOR;
     case API_USER:
         return user_token_current(call, why);
     default:
@@ -510,6 +574,64 @@ void api_handle_token(struct api_call *call)
     http_request_buffer_body(call->req, AUTH_BODY_MAX, token_body);
 }
 
+/* ---- POST /api/v1/auth/operator ---- */
+
+static void operator_body(struct http_request *req, int status)
+{
+    struct api_call *call = req->data;
+    struct api *api = call->api;
+    json_t *root = status == 0 ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+    const char *token = json_string_value(json_object_get(root, "token"));
+    const char *op = api->config.bootstrap_token;
+    uint64_t guard = api_guard_key(api, "", "operator", req->peer);
+    uint64_t now = clock_wall_ms(), wait_ms, ttl_s = api->config.token_ttl_s;
+    char fp[33], secs[24];
+    if (status != 0) {
+        http_respond(req, 400, NULL, NULL, 0); /* the server answered already */
+    } else if (token == NULL) {
+        api_respond_error(api, req, 400, API_E_INVALID_FIELD,
+                          "body must be {\"token\": \"<the operator token>\"}");
+    } else if ((wait_ms = api_guard_wait_ms(api, guard, now)) > 0) {
+        snprintf(secs, sizeof secs, "%llu", (unsigned long long)((wait_ms + 999) / 1000));
+        http_request_add_header(req, "Retry-After", secs);
+        api_respond_error(api, req, 429, API_E_TOO_MANY_REQUESTS,
+                          "too many wrong operator tokens from your address; try again in %s s",
+                          secs);
+    } else if (op == NULL || op[0] == '\0' || strlen(token) != strlen(op) ||
+               sodium_memcmp(token, op, strlen(op)) != 0 || !operator_fingerprint(api, fp)) {
+        api_guard_failed(api, guard, now);
+        LOG_WARN("auth", "wrong operator token from %s", req->peer);
+        api_respond_error(api, req, 401, API_E_UNAUTHORIZED,
+                          "wrong operator token (the node's --bootstrap-token)");
+    } else {
+        uint64_t exp = now + ttl_s * 1000;
+        json_t *p = json_pack("{s:i, s:I, s:s}", "o", 1, "e", (json_int_t)exp, "h", fp);
+        char *json = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+        char *access = sealed_token(api, json);
+        api_guard_passed(api, guard, now);
+        http_request_add_header(req, "Cache-Control", "no-store");
+        api_respond_json(api, req, 200,
+                         json_pack("{s:s, s:s, s:I, s:o}", "access_token", access,
+                                   "token_type", "Bearer", "expires_in", (json_int_t)ttl_s,
+                                   "expires", api_time_json(exp)));
+        LOG_INFO("auth", "operator token exchanged from %s", req->peer);
+        sodium_memzero(access, strlen(access));
+        free(access);
+        free(json);
+        json_decref(p);
+    }
+    json_decref(root);
+    free(call);
+}
+
+void api_handle_auth_operator(struct api_call *call)
+{
+    struct api_call *copy = xmalloc(sizeof *copy);
+    *copy = *call;
+    call->req->data = copy;
+    http_request_buffer_body(call->req, AUTH_BODY_MAX, operator_body);
+}
+
 /* ---- GET /api/v1/auth/me ---- */
 
 /* The permission names of @perms, as docs/API.md names them. */
@@ -582,8 +704,7 @@ void api_handle_auth_me(struct api_call *call)
                   "name", name != NULL ? name : json_string(""), "roles", roles, "permissions",
                   perms_json(call->access.perms), "grants", grants_json(call),
                   "admin", (call->access.perms & PERM_ADMIN) != 0, "expires",
-                  call->principal == API_OPERATOR ? json_null()
-                                                  : api_time_json(call->token_expires_ms));
+                  api_time_json(call->token_expires_ms)); /* 0 (null): the operator token */
     api_respond_json(call->api, call->req, 200, o);
 }
 

@@ -64,8 +64,8 @@ static json_t *member_json(struct api *api, const struct repl_member *m)
     if (strcmp(storage, "draining") == 0 && strcmp(health, "ok") == 0) {
         health = "draining";
     }
-    j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id",
-                  (json_int_t)m->id, "http", m->http, "raft", m->raft, "zone", m->zone, "role",
+    j = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id",
+                  api_node_id_json(m->id), "http", m->http, "raft", m->raft, "zone", m->zone, "role",
                   m->role, "health", health, "storage", storage, "applied_index",
                   index_or_null(m, m->applied_index), "blob_bytes",
                   index_or_null(m, m->blob_bytes), "blob_count", index_or_null(m, m->blob_count),
@@ -91,8 +91,7 @@ static void viewed(struct repl_view *v)
      * records; a pass runs within a second or so of a change). */
     api_respond_json(vc->call.api, vc->call.req, 200,
                      json_pack("{s:o, s:o, s:I}", "leader",
-                               v->leader_id != 0 ? json_integer((json_int_t)v->leader_id)
-                                                 : json_null(),
+                               api_node_id_json(v->leader_id),
                                "nodes", nodes, "under_replicated",
                                (json_int_t)ks.under_replicated));
     repl_view_free(v);
@@ -138,7 +137,7 @@ static void joined(struct repl_change *c, int status)
         change_failed(&op->call, status, c->message);
     } else {
         api_respond_json(op->call.api, op->call.req, 200,
-                         json_pack("{s:I, s:s, s:b, s:s}", "id", (json_int_t)c->id, "http",
+                         json_pack("{s:o, s:s, s:b, s:s}", "id", api_node_id_json(c->id), "http",
                                    c->http, "added", c->added, "role", c->role));
     }
     api_op_free(op);
@@ -184,7 +183,7 @@ static void removed(struct repl_change *c, int status)
         change_failed(&rc->call, status, c->message);
     } else {
         api_respond_json(rc->call.api, rc->call.req, 200,
-                         json_pack("{s:I, s:b}", "id", (json_int_t)c->id, "removed", 1));
+                         json_pack("{s:o, s:b}", "id", api_node_id_json(c->id), "removed", 1));
     }
     free(rc);
 }
@@ -226,7 +225,7 @@ static void drain_applied(struct repl_propose *prop, int status, const struct ar
     const SetNodeStorage *sns = op->data;
     if (api_op_applied(op, status, res)) {
         api_respond_json(op->call.api, op->call.req, 200,
-                         json_pack("{s:I, s:s, s:b, s:I}", "id", (json_int_t)sns->id,
+                         json_pack("{s:o, s:s, s:b, s:I}", "id", api_node_id_json(sns->id),
                                    "storage", archive_storage_name(sns->storage), "changed",
                                    !res->replayed, "index", (json_int_t)res->index));
     }
@@ -270,7 +269,7 @@ static json_t *ids_json(const uint64_t *ids, size_t n, const struct placement *p
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
         if (!live_only || placement_live(pl, ids[i])) {
-            json_array_append_new(a, json_integer((json_int_t)ids[i]));
+            json_array_append_new(a, api_node_id_json(ids[i]));
         }
     }
     return a;

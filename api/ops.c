@@ -23,8 +23,9 @@
 void api_handle_version(struct api_call *call)
 {
     api_respond_json(call->api, call->req, 200,
-                     json_pack("{s:s, s:s, s:I, s:s}", "version", IMGARC_VERSION, "git_commit",
-                               IMGARC_GIT_COMMIT, "node_id", (json_int_t)call->api->config.node_id,
+                     json_pack("{s:s, s:s, s:o, s:s}", "version", IMGARC_VERSION, "git_commit",
+                               IMGARC_GIT_COMMIT, "node_id",
+                               api_node_id_json(call->api->config.node_id),
                                "build_time", __DATE__ " " __TIME__));
 }
 
@@ -54,8 +55,8 @@ void api_handle_readyz(struct api_call *call)
         return;
     }
     api_respond_json(call->api, call->req, 200,
-                     json_pack("{s:s, s:s, s:I}", "status", "ready", "raft_state", st.state,
-                               "leader", (json_int_t)st.leader_id));
+                     json_pack("{s:s, s:s, s:o}", "status", "ready", "raft_state", st.state,
+                               "leader", api_node_id_json(st.leader_id)));
 }
 
 struct metrics {

@@ -28,6 +28,16 @@ json_t *api_time_json(uint64_t ms)
     return json_string(buf);
 }
 
+json_t *api_node_id_json(uint64_t id)
+{
+    char buf[24];
+    if (id == 0) {
+        return json_null();
+    }
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)id);
+    return json_string(buf);
+}
+
 void api_add_common_headers(struct http_request *req)
 {
     struct api *api = http_request_server_data(req);

@@ -55,6 +55,7 @@ static const struct route routes[] = {
     {HTTP_M_POST, "/api/v1/auth/login", AUTH_NONE, api_handle_login, 0},
     /* Who the token is (any token; the operator's tenant need not exist). */
     {HTTP_M_GET, "/api/v1/auth/me", AUTH_TENANT_READ, api_handle_auth_me, 0},
+    {HTTP_M_POST, "/api/v1/auth/operator", AUTH_NONE, api_handle_auth_operator, 0},
     {HTTP_M_POST, "/api/v1/users", AUTH_TOKEN, api_handle_create_user, PERM_ADMIN},
     {HTTP_M_GET, "/api/v1/users", AUTH_TOKEN, api_handle_list_users, PERM_ADMIN},
     {HTTP_M_POST, "/api/v1/users/*/unlock", AUTH_TOKEN, api_handle_unlock_user, PERM_ADMIN},

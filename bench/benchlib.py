@@ -201,8 +201,9 @@ def view(node, timeout=10):
 
 
 def node_id(node):
+    """@node's id as the API spells it: a string of decimal digits."""
     with open(os.path.join(node.data, "node-id")) as f:
-        return int(f.read().strip())
+        return str(int(f.read().strip()))
 
 
 LOG_LINE = re.compile(r"^\S+Z (ERROR|WARN) (\S+) (.*)$")

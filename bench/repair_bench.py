@@ -109,7 +109,7 @@ def blob_live_holders(node, blob):
     r = node.get("/api/v1/cluster/blobs/" + blob, timeout=30)
     if r.status != 200:
         raise RuntimeError("GET /api/v1/cluster/blobs/%s: %r" % (blob, r))
-    return {int(x) for x in r.json["live_holders"]}
+    return set(r.json["live_holders"])
 
 
 def main():
@@ -196,7 +196,7 @@ def main():
         cluster.wait_converged()
         v = bl.view(leader)
         for n in v["nodes"]:
-            progress("  node %d: role %s storage %s blobs %s (%.1f MB)"
+            progress("  node %s: role %s storage %s blobs %s (%.1f MB)"
                      % (n["id"], n["role"], n["storage"], n["blob_count"],
                         (n["blob_bytes"] or 0) / 1e6))
 
@@ -224,7 +224,7 @@ def main():
         expected_bytes = expected * args.size_bytes
         before = {n.name: bl.metrics(n) for n in survivors}
         total_blobs = len(up.results)
-        progress("killing %s (id %d, %s; live holder of %d of %d blobs, %d blob files, "
+        progress("killing %s (id %s, %s; live holder of %d of %d blobs, %d blob files, "
                  "%.1f MB) with SIGKILL; watching on %s"
                  % (victim.name, victim_id, roles[victim_id], expected, total_blobs,
                     victim_rec["blob_count"], victim_rec["blob_bytes"] / 1e6, watcher.name))
@@ -256,7 +256,7 @@ def main():
                 continue
             if v.get("leader") not in (None, leader_id) and leader_changed_to is None:
                 leader_changed_to = v["leader"]
-                progress("leader is now %d (%.1f s after the kill)" % (v["leader"], now - t_kill))
+                progress("leader is now %s (%.1f s after the kill)" % (v["leader"], now - t_kill))
             rec = [n for n in v["nodes"] if n["id"] == victim_id]
             # The gauge: the cluster view's count and every survivor's own.
             ur = max([v["under_replicated"]] +

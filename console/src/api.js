@@ -104,6 +104,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // body; throws ApiError.
 export async function call(path, opts = {}) {
     const method = opts.method || 'GET';
+    path = withOperatorTenant(path, opts);
     const write = method !== 'GET' && method !== 'HEAD';
     const headers = {Accept: 'application/json'};
     const auth = opts.auth !== false;
@@ -178,6 +179,15 @@ export async function call(path, opts = {}) {
     }
 }
 
+// The operator acts for the tenant it picked (?tenant= on every call that has none).
+function withOperatorTenant(path, opts) {
+    const s = opts.auth === false ? null : session.current();
+    if (!s || s.kind !== 'operator' || !s.tenant || /[?&]tenant=/.test(path)) {
+        return path;
+    }
+    return path + (path.includes('?') ? '&' : '?') + 'tenant=' + encodeURIComponent(s.tenant);
+}
+
 export const get = (segments, query, opts) => call(apiPath(segments, query), opts);
 export const post = (segments, body, opts = {}) =>
     call(apiPath(segments), {...opts, method: 'POST', body});
@@ -192,3 +202,8 @@ export function reportError(err, hadToken) {
         hooks.unauthorized(err);
     }
 }
+export const patch = (segments, body, opts = {}) =>
+    call(apiPath(segments), {...opts, method: 'PATCH', body});
+export const put = (segments, body, opts = {}) =>
+    call(apiPath(segments), {...opts, method: 'PUT', body});
+export const del = (segments, opts = {}) => call(apiPath(segments), {...opts, method: 'DELETE'});

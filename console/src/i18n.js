@@ -10,6 +10,7 @@
 // 'zh-CN': {...}}, listed in PARTS below; a key defined twice is an error at load.
 import capture from './strings/capture.js';
 import submitWords from './strings/submit.js';
+import admin from './strings/admin.js';
 
 export const LANGS = {en: 'English', 'zh-CN': '中文'};
 const KEY = 'imgarc.lang';
@@ -287,7 +288,7 @@ export const TABLES = {
 };
 
 // The areas' word files (see the top of this file).
-const PARTS = [capture, submitWords];
+const PARTS = [capture, submitWords, admin];
 
 for (const part of PARTS) {
     for (const [l, words] of Object.entries(part)) {

@@ -64,7 +64,12 @@ function renderHeader() {
                ' ', hashLink(routes.worklist('rescan'), {class: 'nav', 'data-testid': 'nav-rescan'},
                              t('nav_rescan')),
                ' ', hashLink(routes.worklist('upload'), {class: 'nav', 'data-testid': 'nav-upload'},
-                             t('nav_upload'))) : null,
+                             t('nav_upload')),
+               s.admin ? hashLink(routes.admin('users'), {class: 'nav', 'data-testid': 'nav-admin'},
+                                  t('adm_nav')) : null,
+               s.kind === 'operator' ? hashLink(routes.cluster(), {class: 'nav',
+                                                                   'data-testid': 'nav-cluster'},
+                                                t('cl_nav')) : null) : null,
          h('span', {class: 'spacer'}),
          s ? h('span', {class: 'who', 'data-testid': 'who'},
                h('span', {class: 'user'}, s.name || s.username),
@@ -74,19 +79,17 @@ function renderHeader() {
                           onclick: () => signOut()}, t('sign_out')) : null);
 }
 
-// The footer's version line. Node ids are 64-bit: above 2^53 JSON.parse rounds them, so
-// the id is read from the answer's text.
+// The footer's version line. Node ids are 64-bit, so answers carry them as strings
+// (JSON.parse would round a number above 2^53).
 async function loadVersion() {
     try {
         const res = await fetch(api.apiPath(['version']), {credentials: 'omit', cache: 'no-store'});
         if (!res.ok) {
             throw new Error(`HTTP ${res.status}`);
         }
-        const text = await res.text();
-        const v = JSON.parse(text);
-        const id = /"node_id"\s*:\s*([0-9]+)/.exec(text);
+        const v = await res.json();
         fill(version, t('version', v.version, v.git_commit ? String(v.git_commit).slice(0, 12) : '',
-                        id ? id[1] : v.node_id));
+                        String(v.node_id)));
     } catch {
         fill(version, t('version_unknown'));
     }
@@ -134,6 +137,12 @@ function render(route) {
         break;
     case 'worklist':
         renderWorklist(route, el);
+        break;
+    case 'admin': // loaded on demand: most users never open these pages
+        import('./views/admin/index.js').then((m) => current === route && m.renderAdmin(route, el));
+        break;
+    case 'cluster':
+        import('./views/cluster.js').then((m) => current === route && m.renderCluster(route, el));
         break;
     default:
         fill(el, h('h1', null, t('not_found_title')),

@@ -48,6 +48,13 @@ export function parseHash(hash) {
         .includes(segs[1])) {
         return {name: 'worklist', params: {list: segs[1]}, query};
     }
+    // Administration (#/admin/users, #/admin/users/<name>, ...) and the cluster view.
+    if (segs[0] === 'admin' && segs.length <= 3 && segs.every((s) => s !== '')) {
+        return {name: 'admin', params: {page: segs[1] || 'users', arg: segs[2] || ''}, query};
+    }
+    if (segs.length === 1 && segs[0] === 'cluster') {
+        return {name: 'cluster', params: {}, query};
+    }
     return {name: 'notfound', params: {}, query};
 }
 
@@ -71,6 +78,9 @@ export const routes = {
     match: (imageNo) => '#/match/' + encodeURIComponent(imageNo),
     batch: (batch) => '#/batches/' + encodeURIComponent(batch),
     worklist: (list, query) => withQuery('#/lists/' + encodeURIComponent(list), query),
+    admin: (page, arg, query) => withQuery('#/admin/' + encodeURIComponent(page || 'users') +
+                                           (arg ? '/' + encodeURIComponent(arg) : ''), query),
+    cluster: () => '#/cluster',
 };
 
 // Runs @render(route) now and on every hash change.

@@ -49,6 +49,7 @@ export const session = {
             roles: login.roles || [],
             permissions: permissionsOf(login.roles),
             admin: (login.roles || []).includes('tenant_admin'),
+            kind: login.kind || 'user',
             expires: Date.now() + 1000 * (Number(login.expires_in) || 3600),
         };
         sessionStorage.setItem(KEY, JSON.stringify(s));
@@ -87,6 +88,14 @@ export const session = {
     },
     end() {
         sessionStorage.removeItem(KEY);
+    },
+    // The operator's tenant (sent as ?tenant= by api.js).
+    setTenant(tenant) {
+        const s = load();
+        if (s && s.kind === 'operator') {
+            s.tenant = tenant;
+            sessionStorage.setItem(KEY, JSON.stringify(s));
+        }
     },
     can(permission) {
         const s = load();

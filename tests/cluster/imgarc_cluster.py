@@ -143,14 +143,17 @@ class Cluster:
         return r.json
 
     def node_id(self, node):
+        """@node's id as the API spells it: a string of decimal digits (JSON numbers
+        round above 2^53 in JavaScript)."""
         with open(os.path.join(node.data, "node-id")) as f:
-            return int(f.read().strip())
+            return str(int(f.read().strip()))
 
     def by_id(self, node_id):
+        """The node of id @node_id (a string as answers carry it, or an int)."""
         for n in self.nodes:
-            if self.node_id(n) == node_id:
+            if self.node_id(n) == str(node_id):
                 return n
-        raise AssertionError("no node with id %d" % node_id)
+        raise AssertionError("no node with id %s" % node_id)
 
     def leader(self, timeout=CONVERGE_TIMEOUT, exclude=()):
         """The node every alive node names as leader (polled until they agree)."""

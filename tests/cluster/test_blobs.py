@@ -76,7 +76,7 @@ class BlobTestCase(ClusterTestCase):
     # -- nodes -------------------------------------------------------------------
 
     def nid(self, node):
-        return self.cluster.node_id(node)
+        return int(self.cluster.node_id(node))
 
     def ids(self, nodes):
         return {self.nid(n) for n in nodes}
@@ -161,6 +161,8 @@ class BlobTestCase(ClusterTestCase):
         if not BLOB_KEYS <= set(doc):
             raise AssertionError("blob document lacks %s: %r" % (BLOB_KEYS - set(doc), doc))
         for k in ("holders", "live_holders", "placement"):
+            if not all(isinstance(x, str) and x.isdigit() for x in doc[k]):
+                raise AssertionError("%s: node ids must be strings of digits: %r" % (k, doc))
             doc[k] = [int(x) for x in doc[k]]
         return doc
 

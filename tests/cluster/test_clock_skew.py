@@ -105,9 +105,9 @@ class ClockSkewTest(ClusterTestCase):
         """node's view of @of's clock offset (ms; None when unknown)."""
         want = self.cluster.node_id(of)
         for x in self.cluster.view(node)["nodes"]:
-            if int(x["id"]) == want:
+            if x["id"] == want:
                 return x["clock_offset_ms"]
-        raise AssertionError("node %d not in %s's view" % (want, node.name))
+        raise AssertionError("node %s not in %s's view" % (want, node.name))
 
     def offset_metric(self, node, of):
         body = node.get("/metrics", auth=False).body.decode()
@@ -176,7 +176,7 @@ class ClockSkewTest(ClusterTestCase):
                                "amount": "1.00"}, key="k-skew-refused")
         self.assertStatus(r, 503)
         msg = r.json["message"]
-        self.assertIn("the leader (node %d" % self.cluster.node_id(self.n1), msg)
+        self.assertIn("the leader (node %s" % self.cluster.node_id(self.n1), msg)
         self.assertIn("refused this node's signed call with HTTP 401", msg)
         self.assertIn("wrong signature", msg)
         self.assertIn("nothing was applied", msg)

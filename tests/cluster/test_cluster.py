@@ -51,6 +51,9 @@ class ClusterTest(ClusterTestCase):
             self.assertIn(node["role"], ("voter", "standby", "spare"))
             self.assertIn(node["health"], ("ok", "down", "draining"))
         self.assertIn(view["leader"], [x["id"] for x in view["nodes"]])
+        # Node ids are strings of digits: JavaScript rounds JSON numbers above 2^53.
+        self.assertTrue(all(isinstance(x["id"], str) and x["id"].isdigit()
+                            for x in view["nodes"]), view)
 
     def wait_view(self, node, pred, what, timeout=60):
         return wait_for(lambda: (lambda v: v if pred(v) else None)(self.cluster.view(node)),

@@ -69,7 +69,7 @@ class ClusterCliTest(ClusterTestCase):
                 if len(mine) != 1 or mine[0]["storage"] != storage:
                     return False
             return True
-        wait_for(seen, 60, "node %d storage %s on every node" % (node_id, storage),
+        wait_for(seen, 60, "node %s storage %s on every node" % (node_id, storage),
                  interval=0.2)
 
     # -- tests -----------------------------------------------------------------
@@ -85,7 +85,7 @@ class ClusterCliTest(ClusterTestCase):
         rows = {}
         for ln in lines[1:4]:
             cells = ln.split()
-            rows[int(cells[0])] = cells
+            rows[cells[0]] = cells
         self.assertEqual(sorted(rows), self.ids, p.stdout)
         for cells in rows.values():
             # ... HEALTH APPLIED STORAGE BLOBS BYTES(2 words) FREE(2 words)
@@ -119,7 +119,7 @@ class ClusterCliTest(ClusterTestCase):
         self.assertRegex(out, r"(?m)^copies\s+3 \(3 live, 3 where placement wants them\)$")
         self.assertRegex(out, r"(?m)^NODE\s+COPY\s+LIVE\s+PLACEMENT\s+NOTE$")
         rows = [ln.split() for ln in out.splitlines() if re.match(r"^[0-9]+ ", ln)]
-        self.assertEqual(sorted(int(r[0]) for r in rows), self.ids, out)
+        self.assertEqual(sorted(r[0] for r in rows), self.ids, out)
         # Every node holds a live copy where placement wants it, best first.
         self.assertEqual([r[1:] for r in rows], [["yes", "yes", "1"], ["yes", "yes", "2"],
                                                  ["yes", "yes", "3"]], out)
@@ -133,7 +133,7 @@ class ClusterCliTest(ClusterTestCase):
         self.assertEqual(sorted(ans["holders"]), self.ids)
         self.assertEqual(sorted(ans["live_holders"]), self.ids)
         self.assertEqual(sorted(ans["placement"]), self.ids)
-        self.assertEqual([int(r[0]) for r in rows], ans["placement"])
+        self.assertEqual([r[0] for r in rows], ans["placement"])
 
     def test_03_drain_then_undrain(self):
         c = self.cluster
@@ -148,7 +148,7 @@ class ClusterCliTest(ClusterTestCase):
         self.storage_seen(target, "draining")
         p = self.cli("cluster")
         self.assertCliOk(p)
-        row = [ln for ln in p.stdout.splitlines() if ln.startswith("%d " % target)]
+        row = [ln for ln in p.stdout.splitlines() if ln.startswith("%s " % target)]
         self.assertEqual(len(row), 1, p.stdout)
         cells = row[0].split()
         self.assertEqual((cells[-8], cells[-6]), ("draining", "draining"), row)
@@ -160,18 +160,18 @@ class ClusterCliTest(ClusterTestCase):
         self.assertIn(target, ans["live_holders"])
         p = self.cli("cluster", "blob", self.blobs[1])
         self.assertCliOk(p)
-        row = [ln for ln in p.stdout.splitlines() if ln.startswith("%d " % target)]
+        row = [ln for ln in p.stdout.splitlines() if ln.startswith("%s " % target)]
         self.assertEqual(len(row), 1, p.stdout)
         self.assertRegex(row[0], r"^\d+\s+yes\s+yes\s+-\s+not where placement wants it")
         # Draining again is accepted (nothing changes).
         p = self.cli("cluster", "drain", str(target))
         self.assertCliOk(p)
-        self.assertIn("node %d storage draining" % target, p.stdout)
+        self.assertIn("node %s storage draining" % target, p.stdout)
         self.assertIn("it was draining already", p.stdout)
 
         p = self.cli("cluster", "undrain", str(target))
         self.assertCliOk(p)
-        self.assertIn("node %d storage active" % target, p.stdout)
+        self.assertIn("node %s storage active" % target, p.stdout)
         self.storage_seen(target, "active")
         p = self.cli("cluster", "undrain", str(target), "--json", node=c.nodes[2])
         self.assertCliOk(p)

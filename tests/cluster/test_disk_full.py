@@ -151,15 +151,15 @@ class DiskFullTest(ClusterTestCase):
         refused = [b for s, b in results[n3.name] if s == 507]
         self.assertTrue(refused, "node 3 never refused a capture: %r" % statuses)
         self.assertIn(b"disk is full", refused[-1])
-        self.assertIn(b"node %d" % id3, refused[-1])
+        self.assertIn(b"node %s" % id3.encode(), refused[-1])
 
         # The logs: a handful of lines about the full disk, not one per copy.
-        about3 = re.compile(r"node %d\b" % id3)
+        about3 = re.compile(r"node %s\b" % id3)
         for n in (n1, n2):
             lines = [x for x in self.log_since(n, offsets[n.name])
                      if (" WARN " in x or " ERROR " in x) and about3.search(x)]
             print("%s: %d warnings about node 3" % (n.name, len(lines)), file=sys.stderr)
-            self.assertLessEqual(len(lines), LOG_LINES_MAX, "%s logs about node %d:\n%s"
+            self.assertLessEqual(len(lines), LOG_LINES_MAX, "%s logs about node %s:\n%s"
                                  % (n.name, id3, "\n".join(lines[:20])))
         # Below half the floor node 3 gave its reserve back, so raft and RocksDB went on
         # writing what the captures through the others changed.
@@ -175,7 +175,7 @@ class DiskFullTest(ClusterTestCase):
         self.assertLessEqual(len(nospace), LOG_LINES_MAX, "node 3 logs:\n%s"
                              % "\n".join(nospace[:20]))
         def node3(view):
-            return [x for x in view["nodes"] if int(x["id"]) == id3][0]
+            return [x for x in view["nodes"] if x["id"] == id3][0]
         self.assertIs(node3(c.view(n1))["disk_full"], True)
         self.assertIs(node3(c.view(n2))["disk_full"], True)
         m3 = n3.metrics()

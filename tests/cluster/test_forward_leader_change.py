@@ -26,7 +26,7 @@ class ForwardLeaderChangeTest(ClusterTestCase):
                                    timeout=60)
             self.assertError(r, 503, 10503, "unavailable")
             msg = r.json["message"]
-            self.assertIn("the leader changed from node %d to node " % old_id, msg)
+            self.assertIn("the leader changed from node %s to node " % old_id, msg)
             self.assertIn("outcome is unknown", msg)
             # The retry with the same key, through the same node, is applied.
             deadline = time.monotonic() + 60

@@ -34,7 +34,7 @@ class HandoverTest(ClusterTestCase):
         new = self.cluster.leader(timeout=30, exclude=(leader,))
         took = time.monotonic() - start
         self.assertIn(new, others)
-        self.assertIn("handed leadership over to node %d" % self.cluster.node_id(new),
+        self.assertIn("handed leadership over to node %s" % self.cluster.node_id(new),
                       leader.log_text(whole=True))
         # Well under the 5 s election timeout the others would otherwise wait.
         self.assertLess(took, 4.5, "a new leader took %.1f s" % took)

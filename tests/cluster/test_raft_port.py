@@ -104,9 +104,9 @@ class RaftPortTest(ClusterTestCase):
 
     def test_libraft_wire_bytes_change_nothing(self):
         leader = self.cluster.leader()
-        lid = self.cluster.node_id(leader)
+        lid = int(self.cluster.node_id(leader))
         follower = self.cluster.followers()[0]
-        fid = self.cluster.node_id(follower)
+        fid = int(self.cluster.node_id(follower))
         self.assertStatus(leader.pool_push({"image_no": "RP-1"}), 201)
         term = self.term(leader)
         before = self.refused(leader).get("malformed", 0)
@@ -143,7 +143,7 @@ class RaftPortTest(ClusterTestCase):
 
     def test_our_protocol_without_the_secret_or_membership_is_refused(self):
         leader = self.cluster.leader()
-        lid = self.cluster.node_id(leader)
+        lid = int(self.cluster.node_id(leader))
         before = self.refused(leader)
         cases = [
             ("bad_proof", OurClient("x" * 64, 4242, lid)),

@@ -64,7 +64,7 @@ class RecoverTest(ClusterTestCase):
 
         # Removing them leaves a one-node cluster, which takes captures again.
         for node_id in lost_ids:
-            r = survivor.request("DELETE", "/api/v1/cluster/nodes/%d" % node_id)
+            r = survivor.request("DELETE", "/api/v1/cluster/nodes/%s" % node_id)
             self.assertStatus(r, 200)
         r = wait_for(lambda: (lambda r: r if r.status == 201 else None)(
             survivor.upload("REC-X", b"after the loss", name="x.bin", key="rec-x")),

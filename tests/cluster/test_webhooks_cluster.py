@@ -38,7 +38,7 @@ class WebhooksClusterTest(ClusterTestCase):
                         m = r.json["message"]
                         self.assertIn("127.0.0.1:%d is " % port, m)
                         if target is not asking:
-                            self.assertIn("the %s address of cluster node %d" % (
+                            self.assertIn("the %s address of cluster node %s" % (
                                 what, self.cluster.node_id(target)), m)
                         self.assertIn("--outbound-allow", m)
 

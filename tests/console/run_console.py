@@ -51,6 +51,12 @@ SPECS = {
     "bills": [],
     "capture": [],
     "submit": [],
+    # Administration: a failed webhook delivery after one attempt (for Retry), and an
+    # account locked after LOCK_FAILURES wrong passwords (for Unlock).
+    "admin": ["--webhook-attempts", "1", "--login-max-failures", str(LOCK_FAILURES)],
+    # The operator's cluster view, on a node whose id is above 2^53 (shown digit for
+    # digit: node ids are strings).
+    "cluster": ["--node-id", "9007199254740993"],
 }
 
 
@@ -186,6 +192,8 @@ def seed(node, spec, receiver=None):
                        headers={"Content-Type": "application/json"}), 200, "grants of clerk")
     env["IMGARC_SEED_USER"] = "clerk"
     env["IMGARC_SEED_USER_NAME"] = "Li Clerk"
+    if spec in ("admin", "cluster"):
+        return seed_admin(node, spec, env, receiver)
     if spec == "login":
         post_json(node, "/api/v1/users", {"username": "lockme", "password": PASSWORD,
                                           "roles": ["reviewer"]}, 201, "create user lockme")
@@ -388,6 +396,38 @@ def seed_submit(node, env, receiver):
     check(node.pool_push({"image_no": "SB-6", "bill_no": "ER-SB-6"}), 201, "pool push SB-6")
     env.update({"IMGARC_SEED_SIGNER": "signer",
                 "IMGARC_SEED_BATCH": "web-signer-20261206-ab12"})
+    return env
+
+
+def seed_admin(node, spec, env, receiver):
+    """The admin spec: a tenant admin, bills in organisations org-a and org-b (which the
+    spec creates), a webhook delivery that failed; the cluster spec: the operator token."""
+    env["IMGARC_SEED_OPERATOR_TOKEN"] = node.token
+    if spec == "cluster":
+        return env
+    post_json(node, "/api/v1/users", {"username": "boss", "password": PASSWORD,
+                                      "roles": ["tenant_admin"], "name": "Wang Boss"},
+              201, "create user boss")
+    for image_no, org in (("BX-ADM-A", "org-a"), ("BX-ADM-B", "org-b")):
+        post_json(node, "/api/v1/pool", {"image_no": image_no, "bill_no": "ER-" + image_no,
+                                         "org": org, "amount": "10.00"},
+                  201, "pool push " + image_no)
+    # A webhook whose receiver refuses connections: its one attempt fails.
+    post_json(node, "/api/v1/webhooks", {"url": "http://127.0.0.1:9/refused",
+                                                "events": ["captured"]}, 201, "webhook")
+    upload(node, "BX-ADM-A", b"a scan\n", "scan.txt")
+    deadline = time.monotonic() + 30
+    while True:
+        d = check(node.get("/api/v1/deliveries?state=failed"), 200, "deliveries")
+        if d["deliveries"]:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("seeding: the delivery to a refused port did not fail: %r" % d)
+        time.sleep(0.2)
+    env.update({"IMGARC_SEED_ADMIN": "boss", "IMGARC_SEED_BILL_A": "BX-ADM-A",
+                "IMGARC_SEED_BILL_B": "BX-ADM-B",
+                "IMGARC_SEED_HOOK_URL": "http://127.0.0.1:%d/hook" % receiver.server_address[1],
+                "IMGARC_SEED_LOCK_FAILURES": str(LOCK_FAILURES)})
     return env
 
 

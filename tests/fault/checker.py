@@ -273,7 +273,7 @@ class Checker:
             for hid in doc["holders"]:
                 node = ids.get(hid)
                 if node is None:
-                    self.fail("%s: holder %d is not a node of the cluster" % (key, hid), key)
+                    self.fail("%s: holder %s is not a node of the cluster" % (key, hid), key)
                     continue
                 path = os.path.join(node.data, "blobs", blob[:2], blob[2:4], blob)
                 h = hashlib.blake2b(digest_size=32)

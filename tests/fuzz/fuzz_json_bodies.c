@@ -92,6 +92,8 @@ static const struct endpoint ENDPOINTS[] = {
     {"POST", "/api/v1/clients/{N}/secret"},
     {"DELETE", "/api/v1/clients/{N}"},
     {"DELETE", "/api/v1/users/{N}"},
+    /* The operator token exchanged for a short one (api/auth.c). */
+    {"POST", "/api/v1/auth/operator"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};

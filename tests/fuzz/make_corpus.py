@@ -545,6 +545,9 @@ JSON += [
     ("client-rotate", 52, 0, ""),
     ("client-delete", 53, 0, ""),
     ("user-delete", 54, 0, ""),
+    ("operator-exchange-wrong", 55, 0, '{"token":"not the operator token"}'),
+    ("operator-exchange-not-string", 55, 0, '{"token":["x",{"y":1}]}'),
+    ("operator-exchange", 55, 0, '{"token":"fuzz-operator-token-0123456789abcdef"}'),
 ]
 
 

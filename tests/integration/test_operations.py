@@ -68,7 +68,7 @@ class OperationsTest(NodeTestCase):
         v = r.json
         for key in ("version", "git_commit", "node_id", "build_time"):
             self.assertIn(key, v)
-        self.assertEqual(v["node_id"], 7)
+        self.assertEqual(v["node_id"], "7")  # a string: JSON numbers round above 2^53
         self.assertRegex(v["version"], r"^\d+\.\d+\.\d+")
         self.assertTrue(v["git_commit"])
         p = run_imgarcd("--version")
@@ -182,7 +182,7 @@ class ConfigFileTest(NodeTestCase):
         self.addCleanup(node.cleanup)
         node.start()
         # Flags win over the file.
-        self.assertEqual(node.get("/api/v1/version", auth=False).json["node_id"], 9)
+        self.assertEqual(node.get("/api/v1/version", auth=False).json["node_id"], "9")
         # The file's token and header limit are in force.
         self.assertStatus(node.list_bills(), 200)
         self.assertEqual(node.get("/api/v1/bills", auth="Bearer " + "x" * 10).status, 401)
@@ -200,7 +200,7 @@ class ConfigFileTest(NodeTestCase):
                     data_dir=os.path.join(d, "data"))
         self.addCleanup(node.cleanup)
         node.start()
-        self.assertEqual(node.get("/api/v1/version", auth=False).json["node_id"], 5,
+        self.assertEqual(node.get("/api/v1/version", auth=False).json["node_id"], "5",
                          "--config=FILE was ignored")
         self.assertEqual(node.get("/api/v1/bills", auth="Bearer cfg-token-2-0123456789").status, 200)
 

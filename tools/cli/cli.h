@@ -112,6 +112,10 @@ int check_choice(const char *cmd, const char *flag, const char *value,
 
 const char *jstr(const json_t *obj, const char *key);
 long long jint(const json_t *obj, const char *key);
+/* A node id: a JSON string of digits (what nodes send since node ids became strings)
+ * or an integer (older nodes); 0 when it is neither. */
+long long jid_value(const json_t *v);
+long long jid(const json_t *obj, const char *key);
 bool jbool(const json_t *obj, const char *key);
 int put_text(const char *s);
 const char *plain(const char *s);

@@ -33,7 +33,7 @@ static void print_cluster(const json_t *ans)
 {
     const json_t *nodes = json_object_get(ans, "nodes");
     const json_t *under = json_object_get(ans, "under_replicated");
-    json_int_t leader = json_integer_value(json_object_get(ans, "leader"));
+    long long leader = jid(ans, "leader");
     const json_t *n;
     size_t i;
     /* put_cell() pads to its width and adds two spaces. */
@@ -47,12 +47,12 @@ static void print_cluster(const json_t *ans)
         cell_count(json_object_get(n, "blob_count"), count, sizeof count);
         cell_bytes(json_object_get(n, "blob_bytes"), bytes, sizeof bytes);
         cell_bytes(json_object_get(n, "free_bytes"), free_b, sizeof free_b);
-        printf("%-19lld  ", jint(n, "id"));
+        printf("%-19lld  ", jid(n, "id"));
         put_cell(jstr(n, "http"), 21);
         put_cell(jstr(n, "raft"), 21);
         put_cell(jstr(n, "zone"), 10);
         put_cell(jstr(n, "role"), 7);
-        put_cell(leader != 0 && jint(n, "id") == leader ? "*" : "", 6);
+        put_cell(leader != 0 && jid(n, "id") == leader ? "*" : "", 6);
         put_cell(jstr(n, "health"), 8);
         printf("%10s  ", idx);
         put_cell(jstr(n, "storage"), 8);
@@ -82,7 +82,7 @@ static int cluster_show(struct cli *cli, int argc, char **argv)
 
 static void print_joined(const json_t *ans)
 {
-    printf("node %lld at ", jint(ans, "id"));
+    printf("node %lld at ", jid(ans, "id"));
     put_text(jstr(ans, "http"));
     printf(" %s (role now: %s; the leader makes it a voter or a standby)\n",
            jbool(ans, "added") ? "added to the cluster" : "is a member already",
@@ -115,7 +115,7 @@ static int cluster_join(struct cli *cli, int argc, char **argv)
 static void print_removed(const json_t *ans)
 {
     printf("node %lld removed: the leader takes it out of the raft configuration now\n",
-           jint(ans, "id"));
+           jid(ans, "id"));
 }
 
 /* A node id as "imgarc cluster" lists it: 1-19 digits, no leading zero. */
@@ -163,7 +163,7 @@ static int cluster_remove(struct cli *cli, int argc, char **argv)
 static void print_storage_set(const json_t *ans)
 {
     const char *storage = jstr(ans, "storage");
-    printf("node %lld storage %s (raft index %lld): ", jint(ans, "id"),
+    printf("node %lld storage %s (raft index %lld): ", jid(ans, "id"),
            storage[0] != '\0' ? plain(storage) : "?", jint(ans, "index"));
     if (json_is_false(json_object_get(ans, "changed"))) {
         printf("it was %s already\n", storage[0] != '\0' ? plain(storage) : "so");
@@ -187,13 +187,13 @@ static int cluster_undrain(struct cli *cli, int argc, char **argv)
 }
 
 /* Whether the JSON array @ids holds the node id @id. */
-static bool ids_have(const json_t *ids, json_int_t id)
+static bool ids_have(const json_t *ids, long long id)
 {
     const json_t *v;
     size_t i;
     json_array_foreach(ids, i, v)
     {
-        if (json_integer_value(v) == id) {
+        if (jid_value(v) == id) {
             return true;
         }
     }
@@ -201,13 +201,13 @@ static bool ids_have(const json_t *ids, json_int_t id)
 }
 
 /* The 1-based rank of @id in the JSON array @ids, 0 when it is not there. */
-static size_t ids_rank(const json_t *ids, json_int_t id)
+static size_t ids_rank(const json_t *ids, long long id)
 {
     const json_t *v;
     size_t i;
     json_array_foreach(ids, i, v)
     {
-        if (json_integer_value(v) == id) {
+        if (jid_value(v) == id) {
             return i + 1;
         }
     }
@@ -216,7 +216,7 @@ static size_t ids_rank(const json_t *ids, json_int_t id)
 
 /* One node of "cluster blob": whether it holds a copy, whether that copy is live, and
  * where placement ranks it. */
-static void put_blob_node(json_int_t id, const json_t *holders, const json_t *live,
+static void put_blob_node(long long id, const json_t *holders, const json_t *live,
                           const json_t *placement)
 {
     bool holds = ids_have(holders, id);
@@ -253,7 +253,7 @@ static void print_blob(const json_t *ans)
     size_t i;
     json_array_foreach(holders, i, v)
     {
-        if (ids_have(live, json_integer_value(v)) && ids_have(placement, json_integer_value(v))) {
+        if (ids_have(live, jid_value(v)) && ids_have(placement, jid_value(v))) {
             placed++;
         }
     }
@@ -270,20 +270,20 @@ static void print_blob(const json_t *ans)
      * placement wants a copy on that have none. */
     json_array_foreach(placement, i, v)
     {
-        if (ids_have(holders, json_integer_value(v))) {
-            put_blob_node(json_integer_value(v), holders, live, placement);
+        if (ids_have(holders, jid_value(v))) {
+            put_blob_node(jid_value(v), holders, live, placement);
         }
     }
     json_array_foreach(holders, i, v)
     {
-        if (!ids_have(placement, json_integer_value(v))) {
-            put_blob_node(json_integer_value(v), holders, live, placement);
+        if (!ids_have(placement, jid_value(v))) {
+            put_blob_node(jid_value(v), holders, live, placement);
         }
     }
     json_array_foreach(placement, i, v)
     {
-        if (!ids_have(holders, json_integer_value(v))) {
-            put_blob_node(json_integer_value(v), holders, live, placement);
+        if (!ids_have(holders, jid_value(v))) {
+            put_blob_node(jid_value(v), holders, live, placement);
         }
     }
 }

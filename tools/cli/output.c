@@ -3,6 +3,7 @@
  * take two), labelled fields, byte counts, and JSON for --json. */
 #include "tools/cli/cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,27 @@ const char *jstr(const json_t *obj, const char *key)
 long long jint(const json_t *obj, const char *key)
 {
     return (long long)json_integer_value(json_object_get(obj, key));
+}
+
+long long jid_value(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    char *end;
+    long long id;
+    if (json_is_integer(v)) {
+        return (long long)json_integer_value(v);
+    }
+    if (s == NULL || s[0] < '0' || s[0] > '9') {
+        return 0;
+    }
+    errno = 0;
+    id = strtoll(s, &end, 10);
+    return *end == '\0' && errno == 0 ? id : 0;
+}
+
+long long jid(const json_t *obj, const char *key)
+{
+    return jid_value(json_object_get(obj, key));
 }
 
 bool jbool(const json_t *obj, const char *key)

@@ -8,6 +8,7 @@ import {localTime} from '../format.js';
 import {t} from '../i18n.js';
 import {go, routes} from '../router.js';
 import {session} from '../session.js';
+import {signInTabs} from './admin/operator.js';
 
 let countdown = null;
 
@@ -33,7 +34,7 @@ export function renderLogin(route, el) {
                    h('label', {for: 'username'}, t('user_name')), user,
                    h('label', {for: 'password'}, t('password')), password,
                    button, message);
-    fill(el, form);
+    fill(el, signInTabs(route, form));
     (session.lastTenant() ? user : tenant).focus();
 
     async function submit(ev) {
