@@ -366,10 +366,10 @@ static void event_file(struct api_call *call, const FileRecord *f, size_t pos, j
     uint64_t exp;
     char *url = api_link_url(call, f->file_id, &exp);
     json_array_append_new(
-        files, json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:o, s:o, s:s}", "file_id",
+        files, json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:i, s:o, s:o, s:s}", "file_id",
                          f->file_id, "name", f->name, "category", f->category, "format",
                          f->format, "size", (json_int_t)f->size, "pages", (int)f->pages,
-                         "position", (json_int_t)pos, "invoice",
+                         "position", (json_int_t)pos, "rotation", (int)f->rotation, "invoice",
                          archive_invoice_json(f->invoice), "match",
                          f->match[0] != '\0' ? json_string(f->match) : json_null(), "url", url));
     free(url);
@@ -403,6 +403,14 @@ static json_t *event_bill(struct api_call *call, const char *image_no)
                   files, "updated", api_time_json(b->updated_ms));
     archive_free_bill(b);
     return o;
+}
+
+/* Whether the request is a browser's page load (Accept names text/html), not a
+ * program's call (which gets the JSON view). */
+static bool wants_page(struct http_request *req)
+{
+    const char *accept = http_request_header(req, "accept");
+    return accept != NULL && strstr(accept, "text/html") != NULL;
 }
 
 void api_handle_event_view(struct api_call *call)
@@ -439,6 +447,18 @@ void api_handle_event_view(struct api_call *call)
         goto out;
     }
     snprintf(call->tenant, sizeof call->tenant, "%s", tenant);
+    if (q != NULL && wants_page(call->req)) {
+        /* A browser at the vendor's page path: the console's event page shows the bills
+         * (console/src/views/event.js); the code rides in the fragment, which browsers
+         * never send back to a server. */
+        char *to = xasprintf("/#/event/%s", code);
+        http_request_add_header(call->req, "Location", to);
+        http_request_add_header(call->req, "Cache-Control", "no-store");
+        http_request_add_header(call->req, "Referrer-Policy", "no-referrer");
+        http_respond(call->req, 303, "text/plain; charset=utf-8", "", 0);
+        free(to);
+        goto out;
+    }
     bills = json_array();
     json_array_foreach(json_object_get(p, "b"), i, v)
     {

@@ -9,6 +9,7 @@ import {session} from './session.js';
 import {renderLogin, signOut} from './views/login.js';
 import {renderBills} from './views/bills.js';
 import {renderBill} from './views/bill.js';
+import {renderEvent} from './views/event.js';
 import {renderCapture} from './views/capture.js';
 import {renderSubmit} from './views/submit.js';
 import {renderBatch, renderMatch} from './views/match.js';
@@ -98,6 +99,14 @@ async function loadVersion() {
 function render(route) {
     current = route;
     const s = session.current();
+    // An event code's page needs no sign-in: the code in its address is the credential.
+    if (route.name === 'event') {
+        renderHeader();
+        const el = h('section', {class: 'view view-event'});
+        fill(page, el);
+        renderEvent(route, el);
+        return;
+    }
     if (route.name !== 'login' && (!s || s.expires <= Date.now())) {
         if (s) {
             session.end();

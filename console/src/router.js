@@ -1,5 +1,7 @@
 // Hash routes: "#/bills?state=captured", "#/bills/BX-1". The hash carries no secret
-// (console-design.md section 4). parseHash() and the builders are plain functions
+// (console-design.md section 4) but on one page: "#/event/<code>" holds a vendor event
+// code, a short-lived credential an ERP hands a browser (views/event.js), kept in the
+// fragment so that no server log or Referer sees it after the first redirect. parseHash() and the builders are plain functions
 // (tests/unit/router.test.mjs).
 
 // {name, params, query} for a hash; unknown hashes are {name: 'notfound'}.
@@ -47,6 +49,10 @@ export function parseHash(hash) {
     if (segs.length === 2 && segs[0] === 'lists' && ['signoff', 'rescan', 'upload']
         .includes(segs[1])) {
         return {name: 'worklist', params: {list: segs[1]}, query};
+    }
+    // The page an event code opens (views/event.js).
+    if (segs.length === 2 && segs[0] === 'event' && segs[1] !== '') {
+        return {name: 'event', params: {code: segs[1]}, query};
     }
     // Administration (#/admin/users, #/admin/users/<name>, ...) and the cluster view.
     if (segs[0] === 'admin' && segs.length <= 3 && segs.every((s) => s !== '')) {

@@ -254,3 +254,38 @@ test.describe('in Chinese', () => {
         await shot(page, 'bill-zh');
     });
 });
+
+test('an ERP opens a bill\'s images with an event code, without signing in', async ({browser}) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const seen = watch(page);
+    // The vendor's page path, as the ERP opens it: the node sends the browser on to the
+    // console's event page, the code in the fragment.
+    await page.goto('/index.html?formId=bds_match_list&eventCode=' +
+                    encodeURIComponent(seed.eventCode));
+    await expect(page).toHaveURL(/#\/event\/imgevt1\./);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    const bills = page.getByTestId('event-bill');
+    await expect(bills).toHaveCount(2);
+    await expect(bills.first()).toHaveAttribute('data-image-no', seed.bill);
+    await expect(bills.nth(1)).toHaveAttribute('data-image-no', seed.readyBill);
+    await expect(bills.first().getByTestId('section-invoice').getByTestId('count'))
+        .toHaveText('1');
+    // The first file (the cover PDF) is drawn; the JPEG opens through its signed link.
+    await expect(page.getByTestId('page-canvas').first()).toBeVisible();
+    await bills.first().locator('[data-format="jpg"]').click();
+    const img = page.getByTestId('page-image');
+    await expect.poll(() => img.evaluate((el) => el.complete && el.naturalWidth)).toBe(480);
+    expect(await img.getAttribute('src')).toMatch(/^\/api\/v1\/links\/imglnk1\./);
+    // Its saved rotation (90 degrees) too: drawn taller than wide.
+    const box = await img.boundingBox();
+    expect(box.height).toBeGreaterThan(box.width);
+    await shot(page, 'event-page');
+    // An altered code is refused, and the page says what to do.
+    const code = seed.eventCode;
+    await page.goto('/#/event/' + code.slice(0, -2) + (code.endsWith('AA') ? 'BB' : 'AA'));
+    await page.reload();
+    await expect(page.getByTestId('event-error')).toContainText('not valid');
+    expect(seen).toEqual([]);
+    await context.close();
+});

@@ -25,6 +25,7 @@ export const seed = {
     get readyBill() { return need('IMGARC_SEED_BILL_READY'); },
     get mergedBill() { return need('IMGARC_SEED_BILL_MERGED'); },
     get poolBill() { return need('IMGARC_SEED_BILL_POOL'); },
+    get eventCode() { return need('IMGARC_SEED_EVENT_CODE'); },
 };
 
 export async function fillLogin(page, {tenant = seed.tenant, user = seed.user, password}) {

@@ -263,8 +263,34 @@ def seed(node, spec, receiver=None):
     check(node.pool_push({"image_no": "BX-CONSOLE-4", "bill_no": "ER-2026-0004"}), 201,
           "pool push BX-CONSOLE-4")
     env.update({"IMGARC_SEED_BILL": main, "IMGARC_SEED_BILL_READY": ready,
-                "IMGARC_SEED_BILL_MERGED": merged, "IMGARC_SEED_BILL_POOL": "BX-CONSOLE-4"})
+                "IMGARC_SEED_BILL_MERGED": merged, "IMGARC_SEED_BILL_POOL": "BX-CONSOLE-4",
+                "IMGARC_SEED_EVENT_CODE": event_code(node, [main, ready])})
     return env
+
+
+def vendor(node, path, body, what):
+    """A vendor-surface call (docs/integrators.md); answers its data."""
+    r = check(node.request("POST", path, json.dumps(body).encode(), auth=False,
+                           headers={"Content-Type": "application/json"}), 200, what)
+    if r.get("errorCode") != "0000":
+        raise SystemExit("seeding: %s: %r" % (what, r))
+    return r["data"]
+
+
+def event_code(node, image_nos):
+    """An event code for @image_nos, as an ERP connector gets one: a business-system
+    client's app token, login.do as the clerk, getEventCode."""
+    c = post_json(node, "/api/v1/clients", {"name": "erp"}, 201, "create client erp")
+    app = vendor(node, "/api/getAppToken.do", {"appId": c["client_id"],
+                                               "appSecret": c["client_secret"],
+                                               "tenantid": "default"}, "getAppToken.do")
+    user = vendor(node, "/api/login.do", {"user": "clerk", "apptoken": app["app_token"],
+                                          "tenantid": "default", "usertype": "UserName"},
+                  "login.do")
+    d = vendor(node, "/kapi/app/bds/getEventCode?access_token=" + user["access_token"],
+               {"scanBillNo": ", ".join(image_nos), "resource": "EAS"},
+               "getEventCode")
+    return d["eventCode"]
 
 
 def seed_capture(node):

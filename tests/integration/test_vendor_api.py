@@ -471,6 +471,19 @@ class VendorApiTest(VendorCase):
         self.assertError(r, 403, 10403, "forbidden")
         r = self.node.request("GET", "/index.html?formId=bds_match_list", auth=False)
         self.assertError(r, 400, 11011, "invalid_query")
+        # A browser at the vendor's page path is sent on to the console's event page,
+        # the code in the fragment (console/tests/bills.spec.mjs opens it).
+        for page in ("/index.html?formId=bds_match_list&eventCode=",
+                     "/mobile.html?form=bds_mobile_image_list&eventCode="):
+            r = self.node.request("GET", page + code, auth=False,
+                                  headers={"Accept": "text/html,application/xhtml+xml,*/*"})
+            self.assertStatus(r, 303)
+            self.assertEqual(r.header("location"), "/#/event/" + code)
+            self.assertEqual(r.header("referrer-policy"), "no-referrer")
+        # A forged code is refused before any redirect.
+        r = self.node.request("GET", "/index.html?eventCode=" + code[:-3] + "xyz", auth=False,
+                              headers={"Accept": "text/html"})
+        self.assertError(r, 403, 10403, "forbidden")
         # Behind a proxy that ends TLS, links say https.
         r = self.vendor("/kapi/app/rim/queryCover", {"billId": "VE-1"}, self.token)
         self.assertTrue(r.json["data"]["cover"][0]["localUrl"].startswith("http://127.0.0.1:"))

@@ -187,7 +187,12 @@ class Viewer {
         this.scroller.setAttribute('aria-busy', 'true');
         try {
             for (const f of files) {
-                const path = await signedLink(f.file_id);
+                // A file may come with its link (an event code's page, views/event.js).
+                const path = f.url ? api.linkPath(f.url, location.origin)
+                    : await signedLink(f.file_id);
+                if (path === null) {
+                    throw new Error('the node answered a link that is not one of its own');
+                }
                 if (!live()) {
                     return;
                 }

@@ -94,7 +94,8 @@ function fields(b) {
              pairs.map(([k, v]) => [h('dt', null, k), h('dd', null, String(v))]));
 }
 
-function section(s, open) {
+// One section of the file list; @open(item, row) shows a document (also views/event.js).
+export function section(s, open) {
     const items = s.items.map((item) => {
         const f = item.file;
         const row = h('li', {class: 'file-item', tabindex: '0', role: 'button',
