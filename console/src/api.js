@@ -88,12 +88,17 @@ export function seenIndex() {
 
 // Listeners: onUnauthorized(err) for a 401 with a token (the session is over),
 // onError(err) for every ApiError (the footer shows the last request id).
-const hooks = {unauthorized: null, error: null};
+const hooks = {unauthorized: null, error: null, reach: null};
 export function onUnauthorized(fn) {
     hooks.unauthorized = fn;
 }
 export function onError(fn) {
     hooks.error = fn;
+}
+// onReach(answered): after every call, false when the node gave no answer or a 503
+// (the other nodes' banner, nodes.js), true for any other answer.
+export function onReach(fn) {
+    hooks.reach = fn;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -136,6 +141,7 @@ export async function call(path, opts = {}) {
                 await sleep(1000);
                 continue;
             }
+            hooks.reach?.(false);
             const err = new ApiError(0, {message: t('no_answer',
                                                     e && e.message ? e.message : 'network error')},
                                      '', null);
@@ -145,6 +151,7 @@ export async function call(path, opts = {}) {
             throw err;
         }
         noteIndex(res.headers.get('X-Imgarc-Index'));
+        hooks.reach?.(res.status !== 503);
         const text = await res.text();
         let data = null;
         if (text !== '') {

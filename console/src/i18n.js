@@ -11,6 +11,7 @@
 import capture from './strings/capture.js';
 import submitWords from './strings/submit.js';
 import admin from './strings/admin.js';
+import nodes from './strings/nodes.js';
 
 export const LANGS = {en: 'English', 'zh-CN': '中文'};
 const KEY = 'imgarc.lang';
@@ -288,7 +289,7 @@ export const TABLES = {
 };
 
 // The areas' word files (see the top of this file).
-const PARTS = [capture, submitWords, admin];
+const PARTS = [capture, submitWords, admin, nodes];
 
 for (const part of PARTS) {
     for (const [l, words] of Object.entries(part)) {
