@@ -6,7 +6,9 @@
  * NODES_CACHE_MS: a console polls every minute and many consoles share one view, so a
  * request finds the answer cached almost always. A request that finds it stale takes
  * a new view and waits for it (at most the view's poll timeout); one that arrives
- * while another refreshes gets the stale copy at once. */
+ * while another refreshes gets the stale copy at once. This node's own address is
+ * the one it registers even before its registry record is applied (just after a
+ * start); an answer in which a member has no address yet is not kept. */
 #include "api/api_int.h"
 
 #include <stdio.h>
@@ -23,7 +25,8 @@ struct nodes_call {
     struct repl_view view;
 };
 
-static json_t *node_json(struct api *api, const struct repl_member *m, uint64_t leader)
+static json_t *node_json(struct api *api, const struct repl_member *m, uint64_t leader,
+                         bool *complete)
 {
     struct base_err err;
     NodeRecord *rec = NULL;
@@ -37,9 +40,17 @@ static json_t *node_json(struct api *api, const struct repl_member *m, uint64_t 
         health = "draining";
     }
     archive_free_node(rec);
-    snprintf(url, sizeof url, "http://%s", m->http);
+    if (m->http[0] != '\0') {
+        snprintf(url, sizeof url, "http://%s", m->http);
+    } else if (m->id == api->config.node_id && repl_http_address(api->repl)[0] != '\0') {
+        snprintf(url, sizeof url, "http://%s", repl_http_address(api->repl));
+        *complete = false;
+    } else {
+        url[0] = '\0';
+        *complete = false;
+    }
     j = json_pack("{s:o, s:o, s:s, s:s, s:b}", "id", api_node_id_json(m->id), "url",
-                  m->http[0] != '\0' ? json_string(url) : json_null(), "zone", m->zone,
+                  url[0] != '\0' ? json_string(url) : json_null(), "zone", m->zone,
                   "health", health, "leader", m->id != 0 && m->id == leader);
     return j;
 }
@@ -54,14 +65,19 @@ static void viewed(struct repl_view *v)
     struct nodes_call *nc = v->data;
     struct api *api = nc->call.api;
     json_t *nodes = json_array();
+    bool complete = true;
     for (size_t i = 0; i < v->n; i++) {
-        json_array_append_new(nodes, node_json(api, &v->members[i], v->leader_id));
+        json_array_append_new(nodes, node_json(api, &v->members[i], v->leader_id, &complete));
     }
-    json_decref(api->nodes_cache);
-    api->nodes_cache = nodes;
-    api->nodes_cache_ms = uv_now(api->loop);
     api->nodes_refreshing = false;
     answer(&nc->call, nodes);
+    if (complete) {
+        json_decref(api->nodes_cache);
+        api->nodes_cache = nodes;
+        api->nodes_cache_ms = uv_now(api->loop);
+    } else {
+        json_decref(nodes);
+    }
     repl_view_free(v);
     free(nc);
 }

@@ -5,7 +5,9 @@
 
 1. Starts a node through tests/integration/imgarc_node.py (free loopback ports, a
    fresh data dir under IMGARC_TEST_TMP, its log in DATA/imgarcd.log, stopped by its
-   own pid whatever happens), with the spec's flags (SPECS below).
+   own pid whatever happens), with the spec's flags (SPECS below); for the specs in
+   CLUSTER_SPECS a cluster of nodes instead (tests/cluster/imgarc_cluster.py), whose
+   URLs and pids the spec gets in IMGARC_URLS and IMGARC_PIDS.
 2. Seeds through the API, with the operator token, what the spec needs: users with a
    password and roles, bills with files (a JPEG, a two-page PDF with text, an e-invoice
    XML), a submitted bill, a merged document.
