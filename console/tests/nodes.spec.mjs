@@ -59,6 +59,24 @@ test('a node goes down: the banner leads to the others, the same bill there', as
     await expect(page.getByText('taxi-receipt.jpg').first()).toBeVisible();
     await expect(page.getByText('hotel.pdf').first()).toBeVisible();
     await expect(page.getByTestId('node-down')).toBeHidden();
+    // A 503 (a node stopping, or without quorum) shows the banner too, naming nodes 1
+    // and 3 from node 2's list; the next answered call takes it away.
+    await expect.poll(() => page.evaluate(() => sessionStorage.getItem('imgarc.nodes')))
+        .not.toBeNull();
+    const billList = (url) => url.pathname === '/api/v1/bills';
+    await page.route(billList, (route) => route.fulfill({
+        status: 503, contentType: 'application/json',
+        body: JSON.stringify({error: 'unavailable', code: 11503,
+                              message: 'the node is shutting down; retry on another node or later'}),
+    }));
+    await page.getByRole('link', {name: 'Bills', exact: true}).first().click();
+    await expect(banner).toBeVisible();
+    await expect(banner).toContainText(`This node (${new URL(u2).host}) does not answer.`);
+    expect((await links.allTextContents()).sort()).toEqual([u1 + '/', u3 + '/'].sort());
+    await page.unroute(billList);
+    await page.evaluate((no) => { location.hash = '#/bills/' + encodeURIComponent(no); }, seed.bill);
+    await expect(page.locator('h1')).toContainText(seed.bill);
+    await expect(banner).toBeHidden();
     // Node 2's list now shows node 1 down (within the node's 5 s cache and the view's
     // poll timeout): ask it as the console does.
     await expect.poll(async () => {
