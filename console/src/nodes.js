@@ -68,7 +68,8 @@ async function refresh() {
         return;
     }
     try {
-        const r = await api.get(['nodes']);
+        // Quiet: a 401 here must not race the page's own call that ends the session.
+        const r = await api.get(['nodes'], undefined, {quiet: true});
         if (r && Array.isArray(r.nodes)) {
             sessionStorage.setItem(KEY, JSON.stringify(r.nodes));
         }
