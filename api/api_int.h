@@ -59,6 +59,11 @@ struct api {
     uint64_t captures_failed;
     void (*stop_cb)(void *arg);
     void *stop_arg;
+    /* GET /api/v1/nodes (nodes.c): the last answer, when it was made, and whether a
+     * request is taking a new view. */
+    json_t *nodes_cache;
+    uint64_t nodes_cache_ms;
+    bool nodes_refreshing;
 };
 
 /* Longest path parameter the router passes on; handlers validate it (an image number
@@ -208,6 +213,7 @@ void api_handle_cluster(struct api_call *call);
 void api_handle_cluster_join(struct api_call *call);
 void api_handle_cluster_remove(struct api_call *call);
 void api_handle_cluster_digest(struct api_call *call);
+void api_handle_nodes(struct api_call *call);
 void api_handle_cluster_drain(struct api_call *call);
 void api_handle_cluster_undrain(struct api_call *call);
 void api_handle_cluster_blob(struct api_call *call);

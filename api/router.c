@@ -106,6 +106,8 @@ static const struct route routes[] = {
      0},
     {HTTP_M_GET, "/api/v1/cluster/blobs/*", AUTH_OPERATOR, api_handle_cluster_blob, 0},
     {HTTP_M_GET, "/api/v1/cluster/digest", AUTH_OPERATOR, api_handle_cluster_digest, 0},
+    /* The members and their consoles' addresses, for any token (api/nodes.c). */
+    {HTTP_M_GET, "/api/v1/nodes", AUTH_TENANT_READ, api_handle_nodes, 0},
     /* Signed links and event codes (api/links.c, api/vendor_bills.c): the signed text
      * in the URL is the credential. */
     {HTTP_M_POST, "/api/v1/files/*/link", AUTH_TOKEN, api_handle_file_link, PERM_READ},

@@ -92,6 +92,7 @@ void api_maybe_free(struct api *api)
     }
     blob_path_close(&api->blob_path);
     child_slots_close(&api->pdf_slots); /* no upload left: no worker holds a slot */
+    json_decref(api->nodes_cache);
     free(api);
     if (cb != NULL) {
         cb(arg);

@@ -286,3 +286,8 @@ void repl_local_status(struct repl *r, struct repl_self *s, repl_self_cb cb)
     ASSERT(rv == 0); /* fails only for invalid arguments */
     r->self.fs_in_flight++;
 }
+
+const char *repl_http_address(const struct repl *r)
+{
+    return r->conf.http_address;
+}

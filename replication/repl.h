@@ -272,6 +272,9 @@ struct repl_view {
  * heartbeat behind), and a node that did not answer counted down. Free it with
  * repl_view_free() after the callback. */
 void repl_view_cluster(struct repl *r, struct repl_view *v, repl_view_cb cb);
+/* The HOST:PORT other nodes reach this node's API at (repl_config.http_address), the
+ * address its registry record gets once registered; "" when not configured. */
+const char *repl_http_address(const struct repl *r);
 void repl_view_free(struct repl_view *v);
 
 /* ---- Joining and removal ---- */

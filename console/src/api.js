@@ -88,20 +88,26 @@ export function seenIndex() {
 
 // Listeners: onUnauthorized(err) for a 401 with a token (the session is over),
 // onError(err) for every ApiError (the footer shows the last request id).
-const hooks = {unauthorized: null, error: null};
+const hooks = {unauthorized: null, error: null, reach: null};
 export function onUnauthorized(fn) {
     hooks.unauthorized = fn;
 }
 export function onError(fn) {
     hooks.error = fn;
 }
+// onReach(answered): after every call, false when the node gave no answer or a 503
+// (the other nodes' banner, nodes.js), true for any other answer.
+export function onReach(fn) {
+    hooks.reach = fn;
+}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // One call. @opts: method (GET), body (an object, sent as JSON), auth (true: the
 // session's token), key (the Idempotency-Key of a write; made here when not given),
-// signal, expect (a status that is no error for the footer). Answers the parsed JSON
-// body; throws ApiError.
+// signal, expect (a status that is no error for the footer), quiet (a background
+// call: its errors, a 401 included, go to no listener but onReach's; the page's own
+// calls report them). Answers the parsed JSON body; throws ApiError.
 export async function call(path, opts = {}) {
     const method = opts.method || 'GET';
     path = withOperatorTenant(path, opts);
@@ -136,15 +142,17 @@ export async function call(path, opts = {}) {
                 await sleep(1000);
                 continue;
             }
+            hooks.reach?.(false);
             const err = new ApiError(0, {message: t('no_answer',
                                                     e && e.message ? e.message : 'network error')},
                                      '', null);
-            if (hooks.error) {
+            if (hooks.error && !opts.quiet) {
                 hooks.error(err);
             }
             throw err;
         }
         noteIndex(res.headers.get('X-Imgarc-Index'));
+        hooks.reach?.(res.status !== 503);
         const text = await res.text();
         let data = null;
         if (text !== '') {
@@ -169,10 +177,10 @@ export async function call(path, opts = {}) {
                                  ra !== null && /^[0-9]+$/.test(ra) ? Number(ra) : null);
         // opts.expect: a status the caller expects (the capture page's 404 of a new bill),
         // not an error to show in the footer.
-        if (hooks.error && res.status !== opts.expect) {
+        if (hooks.error && res.status !== opts.expect && !opts.quiet) {
             hooks.error(err);
         }
-        if (res.status === 401 && token && hooks.unauthorized) {
+        if (res.status === 401 && token && hooks.unauthorized && !opts.quiet) {
             hooks.unauthorized(err);
         }
         throw err;

@@ -12,6 +12,7 @@ import capture from './strings/capture.js';
 import submitWords from './strings/submit.js';
 import admin from './strings/admin.js';
 import event from './strings/event.js';
+import nodes from './strings/nodes.js';
 
 export const LANGS = {en: 'English', 'zh-CN': '中文'};
 const KEY = 'imgarc.lang';
@@ -289,7 +290,7 @@ export const TABLES = {
 };
 
 // The areas' word files (see the top of this file).
-const PARTS = [capture, submitWords, admin, event];
+const PARTS = [capture, submitWords, admin, event, nodes];
 
 for (const part of PARTS) {
     for (const [l, words] of Object.entries(part)) {

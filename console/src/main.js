@@ -14,6 +14,7 @@ import {renderCapture} from './views/capture.js';
 import {renderSubmit} from './views/submit.js';
 import {renderBatch, renderMatch} from './views/match.js';
 import {renderWorklist} from './views/lists.js';
+import {nodeBanner, watchNodes} from './nodes.js';
 
 const root = document.getElementById('app');
 const header = h('header', {class: 'top'});
@@ -30,7 +31,7 @@ const langSwitch = h('select', {class: 'lang', 'aria-label': t('language'), 'dat
 document.documentElement.setAttribute('lang', currentLang());
 const footer = h('footer', {class: 'bottom'}, version, lastError, h('span', {class: 'spacer'}),
                  langSwitch);
-fill(root, header, page, footer);
+fill(root, nodeBanner(), header, page, footer);
 
 let current = null; // the route being shown, for the sign-in's return
 
@@ -119,6 +120,7 @@ function render(route) {
         return;
     }
     renderHeader();
+    watchNodes();
     const el = h('section', {class: 'view view-' + route.name});
     fill(page, el);
     document.title = 'imgarc';

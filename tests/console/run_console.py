@@ -5,7 +5,9 @@
 
 1. Starts a node through tests/integration/imgarc_node.py (free loopback ports, a
    fresh data dir under IMGARC_TEST_TMP, its log in DATA/imgarcd.log, stopped by its
-   own pid whatever happens), with the spec's flags (SPECS below).
+   own pid whatever happens), with the spec's flags (SPECS below); for the specs in
+   CLUSTER_SPECS a cluster of nodes instead (tests/cluster/imgarc_cluster.py), whose
+   URLs and pids the spec gets in IMGARC_URLS and IMGARC_PIDS.
 2. Seeds through the API, with the operator token, what the spec needs: users with a
    password and roles, bills with files (a JPEG, a two-page PDF with text, an e-invoice
    XML), a submitted bill, a merged document.
@@ -35,6 +37,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 CONSOLE = os.path.join(ROOT, "console")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
+sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
+
 import imgarc_node  # noqa: E402  (the path above)
 from imgarc_node import Node, quote  # noqa: E402
 
@@ -57,7 +61,14 @@ SPECS = {
     # The operator's cluster view, on a node whose id is above 2^53 (shown digit for
     # digit: node ids are strings).
     "cluster": ["--node-id", "9007199254740993"],
+    # When a node goes down: three nodes (CLUSTER_SPECS), the spec kills the first.
+    "nodes": [],
 }
+# Specs that run against a cluster of that many nodes (tests/cluster/imgarc_cluster.py)
+# instead of one node. The spec gets every node's URL and pid (IMGARC_URLS,
+# IMGARC_PIDS, comma-separated, node 1 first; IMGARC_URL is node 1) and may kill a node
+# itself; every node is stopped by its pid at the end whatever happened.
+CLUSTER_SPECS = {"nodes": 3}
 
 
 def make_pdf(pages, title):
@@ -212,6 +223,8 @@ def seed(node, spec, receiver=None):
         return env
     if spec == "submit":
         return seed_submit(node, env, receiver)
+    if spec == "nodes":
+        return seed_nodes(node, env)
     jpg = open(os.path.join(CONSOLE, "tests", "files", "receipt.jpg"), "rb").read()
     # A captured bill with a cover, an invoice XML, a JPEG and a two-page PDF.
     main = "BX-CONSOLE-1"
@@ -425,6 +438,44 @@ def seed_submit(node, env, receiver):
     return env
 
 
+def seed_nodes(node, env):
+    """The nodes spec: one bill with a JPEG and a one-page PDF, seen from every node."""
+    no = "BX-NODES-1"
+    post_json(node, "/api/v1/pool", {"image_no": no, "bill_no": "ER-2026-0500",
+                                     "bill_type": "travel", "org": "sh", "amount": "88.00",
+                                     "currency": "CNY"}, 201, "pool push " + no)
+    jpg = open(os.path.join(CONSOLE, "tests", "files", "receipt.jpg"), "rb").read()
+    upload(node, no, jpg, "taxi-receipt.jpg")
+    upload(node, no, make_pdf(1, "Hotel invoice"), "hotel.pdf")
+    env["IMGARC_SEED_BILL"] = no
+    return env
+
+
+def start_cluster(spec):
+    """The spec's cluster, started and settled, its data applied on every node later."""
+    from imgarc_cluster import Cluster
+    cluster = Cluster("console-" + spec)
+    try:
+        cluster.start(CLUSTER_SPECS[spec])
+    except BaseException:
+        stop_all(cluster.nodes, False)
+        raise
+    return cluster
+
+
+def stop_all(nodes, keep):
+    """Stops every node by its pid (a node the spec killed is only reaped); answers
+    the problems found (a node running until now that did not exit 0, a sanitizer
+    report in a log)."""
+    found = []
+    for n in nodes:
+        try:
+            n.cleanup(remove_data=not keep)
+        except imgarc_node.NodeError as e:
+            found.append(str(e))
+    return found
+
+
 def seed_admin(node, spec, env, receiver):
     """The admin spec: a tenant admin, bills in organisations org-a and org-b (which the
     spec creates), a webhook delivery that failed; the cluster spec: the operator token."""
@@ -469,11 +520,17 @@ def main():
         print("run_console.py: console/node_modules is missing: run scripts/console-deps.sh "
               "(npm ci in console/)", file=sys.stderr)
         return 2
-    node = Node("console-" + args.spec, args=SPECS[args.spec])
+    cluster = None
+    if args.spec in CLUSTER_SPECS:
+        cluster = start_cluster(args.spec)
+        node = cluster.nodes[0]
+    else:
+        node = Node("console-" + args.spec, args=SPECS[args.spec])
     receiver = start_receiver()
     rc = 1
     try:
-        node.start()
+        if cluster is None:
+            node.start()
         r = node.get("/", auth=False)
         if r.status != 200 or b"<main id=\"app\">" not in r.body:
             print("run_console.py: the node does not serve the console at / (HTTP %d): "
@@ -481,6 +538,10 @@ def main():
             return 1
         env = dict(os.environ)
         env.update(seed(node, args.spec, receiver))
+        if cluster is not None:
+            cluster.wait_converged()
+            env.update({"IMGARC_URLS": ",".join(n.url for n in cluster.nodes),
+                        "IMGARC_PIDS": ",".join(str(n.pid) for n in cluster.nodes)})
         env.update({"IMGARC_URL": node.url, "IMGARC_SHOTS": os.path.abspath(shots),
                     "IMGARC_SPEC": args.spec, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
                     "CI": "1"})
@@ -490,10 +551,8 @@ def main():
         rc = subprocess.run(cmd, cwd=CONSOLE, env=env, stdin=subprocess.DEVNULL).returncode
     finally:
         receiver.shutdown()
-        try:
-            node.cleanup(remove_data=not args.keep)
-        except imgarc_node.NodeError as e:
-            print("run_console.py: %s" % e, file=sys.stderr)
+        for problem in stop_all(cluster.nodes if cluster is not None else [node], args.keep):
+            print("run_console.py: %s" % problem, file=sys.stderr)
             rc = rc or 1
     return rc
 
