@@ -39,21 +39,7 @@ export async function renderBill(route, el) {
         return;
     }
     const b = bill.value;
-    const viewerHost = h('div', {class: 'viewer-host', 'data-testid': 'viewer-host'},
-                         h('p', {class: 'empty'}, t('select_file')));
-    let viewer = null;
-    let selected = null;
-    const open = (item, row) => {
-        if (viewer === null) {
-            viewer = createViewer(viewerHost);
-        }
-        if (selected) {
-            selected.removeAttribute('aria-current');
-        }
-        selected = row;
-        row.setAttribute('aria-current', 'true');
-        viewer.open([item.file, ...item.parts]);
-    };
+    const {viewerHost, open} = fileViewer();
     const sections = groupFiles(b.files).map((s) => section(s, open));
     fill(el,
          h('p', {class: 'crumbs'}, hashLink(routes.bills(), null, t('nav_bills')), ' / ', no),
@@ -92,6 +78,28 @@ function fields(b) {
     ].filter(([, v]) => v !== undefined && v !== null && v !== '');
     return h('dl', {class: 'fields', 'data-testid': 'bill-fields'},
              pairs.map(([k, v]) => [h('dt', null, k), h('dd', null, String(v))]));
+}
+
+// The viewer beside a file list (also views/event.js): its host element, made on the
+// first open, and open(item, row), which shows the item's document (a file and its
+// merged parts) and marks its row as the current one.
+export function fileViewer() {
+    const viewerHost = h('div', {class: 'viewer-host', 'data-testid': 'viewer-host'},
+                         h('p', {class: 'empty'}, t('select_file')));
+    let viewer = null;
+    let selected = null;
+    const open = (item, row) => {
+        if (viewer === null) {
+            viewer = createViewer(viewerHost);
+        }
+        if (selected) {
+            selected.removeAttribute('aria-current');
+        }
+        selected = row;
+        row.setAttribute('aria-current', 'true');
+        viewer.open([item.file, ...item.parts]);
+    };
+    return {viewerHost, open};
 }
 
 // One section of the file list; @open(item, row) shows a document (also views/event.js).

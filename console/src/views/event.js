@@ -7,8 +7,7 @@ import * as api from '../api.js';
 import {fill, h} from '../dom.js';
 import {groupFiles, stateLabel} from '../format.js';
 import {t} from '../i18n.js';
-import {createViewer} from '../viewer/viewer.js';
-import {section} from './bill.js';
+import {fileViewer, section} from './bill.js';
 
 async function readCode(code) {
     const res = await fetch(api.apiPath(['events', code]),
@@ -46,21 +45,7 @@ export async function renderEvent(route, el) {
         bad(el, got.status, got.body);
         return;
     }
-    const viewerHost = h('div', {class: 'viewer-host', 'data-testid': 'viewer-host'},
-                         h('p', {class: 'empty'}, t('select_file')));
-    let viewer = null;
-    let selected = null;
-    const open = (item, row) => {
-        if (viewer === null) {
-            viewer = createViewer(viewerHost);
-        }
-        if (selected) {
-            selected.removeAttribute('aria-current');
-        }
-        selected = row;
-        row.setAttribute('aria-current', 'true');
-        viewer.open([item.file, ...item.parts]);
-    };
+    const {viewerHost, open} = fileViewer();
     const bills = got.body.bills.map((b) => {
         if (b.missing) {
             return h('section', {class: 'event-bill', 'data-testid': 'event-bill'},
