@@ -1,5 +1,5 @@
-/* Users of a tenant: creation with an Argon2id password hash, login with throttling,
- * unlock, and custom roles; reading one user, editing, disabling and deleting users,
+/* Users of a tenant: creation with an Argon2id password hash (login and its throttling
+ * are in login.c, sharing users_int.h), unlock, and custom roles; reading one user, editing, disabling and deleting users,
  * an admin's password reset and a user's own change (the old password checked like a
  * login), editing and deleting custom roles. What must end sessions (new roles,
  * disabling, a new password, deletion) is decided by the state machine
@@ -19,6 +19,7 @@
  * revokes the user's tokens, and ignores failures while locked, so an attacker cannot
  * extend a lock). A tenant admin unlocks sooner. */
 #include "api/api_int.h"
+#include "api/users_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +31,6 @@
 #include "base/clock.h"
 #include "base/mem.h"
 
-#define USER_BODY_MAX (16u << 10)
-#define PASSWORD_MIN 8
-#define PASSWORD_MAX 1024
 #define PWHASH_OPS 2
 #define PWHASH_MEM (19u << 20)
 #define PWHASH_PARALLEL 2
@@ -44,25 +42,8 @@ static const char dummy_hash[] =
     "$argon2id$v=19$m=19456,t=2,p=1$W/A1vV8c/g3zf70INyB7Qg$"
     "lpDNN44N742OoP/Eio4nLzxxS0CEVVpRZMGxfuik3ss";
 
-struct user_call {
-    struct api_call call;
-    struct repl_propose prop;
-    uv_work_t work;
-    struct user_call *next; /* waiting for a hashing slot */
-    json_t *body;
-    char password[PASSWORD_MAX + 1];
-    char new_password[PASSWORD_MAX + 1]; /* /auth/password: hashed once the old checks */
-    char hash[crypto_pwhash_STRBYTES];
-    UserRecord *user; /* login: the user being checked */
-    bool verify;      /* login: check @password against user->password_hash */
-    uint64_t guard;   /* login: the throttling key of username and source */
-    bool ok;
-    void (*hashed)(struct user_call *uc);
-    struct repl_wait wait; /* /auth/password: until this node applied the change */
-    uint64_t index;
-};
 
-static struct user_call *user_call_new(const struct api_call *call)
+struct user_call *user_call_new(const struct api_call *call)
 {
     struct user_call *uc = xcalloc(1, sizeof *uc);
     uc->call = *call;
@@ -73,7 +54,7 @@ static struct user_call *user_call_new(const struct api_call *call)
     return uc;
 }
 
-static void user_call_free(struct user_call *uc)
+void user_call_free(struct user_call *uc)
 {
     sodium_memzero(uc->password, sizeof uc->password);
     sodium_memzero(uc->new_password, sizeof uc->new_password);
@@ -126,7 +107,7 @@ static void start_hash(struct user_call *uc)
     ASSERT(uv_queue_work(uc->call.api->loop, &uc->work, hash_work, after_hash) == 0);
 }
 
-static void hash_later(struct user_call *uc, void (*hashed)(struct user_call *uc))
+void user_hash_later(struct user_call *uc, void (*hashed)(struct user_call *uc))
 {
     struct api *api = uc->call.api;
     uc->hashed = hashed;
@@ -145,7 +126,7 @@ static void hash_later(struct user_call *uc, void (*hashed)(struct user_call *uc
 
 /* ---- Shared ---- */
 
-static bool answered_failure(struct user_call *uc, int status, const struct archive_result *res)
+bool user_answered_failure(struct user_call *uc, int status, const struct archive_result *res)
 {
     if (status != 0) {
         api_respond_propose_error(uc->call.api, uc->call.req, status);
@@ -158,7 +139,7 @@ static bool answered_failure(struct user_call *uc, int status, const struct arch
     return false;
 }
 
-static int propose(struct user_call *uc, Command *cmd, repl_propose_cb cb)
+int user_propose(struct user_call *uc, Command *cmd, repl_propose_cb cb)
 {
     int rv;
     api_command_stamp(&uc->call, cmd, NULL);
@@ -171,7 +152,7 @@ static int propose(struct user_call *uc, Command *cmd, repl_propose_cb cb)
 }
 
 /* Parses a JSON object body; NULL after answering 400. */
-static json_t *object_body(struct user_call *uc, int status)
+json_t *user_object_body(struct user_call *uc, int status)
 {
     json_t *root;
     if (status != 0) {
@@ -189,7 +170,7 @@ static json_t *object_body(struct user_call *uc, int status)
 }
 
 /* Copies the "password" field of at least @min bytes; false after answering 400. */
-static bool take_password(struct user_call *uc, json_t *root, size_t min)
+bool user_take_password(struct user_call *uc, json_t *root, size_t min)
 {
     const char *p = json_string_value(json_object_get(root, "password"));
     size_t n = p != NULL ? strlen(p) : 0;
@@ -202,7 +183,7 @@ static bool take_password(struct user_call *uc, json_t *root, size_t min)
     return true;
 }
 
-static json_t *strings_json(char **v, size_t n)
+json_t *user_strings_json(char **v, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -216,7 +197,7 @@ static json_t *strings_json(char **v, size_t n)
 static void user_created(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    if (!answered_failure(uc, status, res)) {
+    if (!user_answered_failure(uc, status, res)) {
         json_t *b = uc->body;
         api_respond_json(uc->call.api, uc->call.req, 201,
                          json_pack("{s:O, s:O, s:O, s:s, s:I}", "username",
@@ -253,7 +234,7 @@ static void user_hashed(struct user_call *uc)
     cu.n_roles = json_array_size(roles);
     cmd.body_case = COMMAND__BODY_CREATE_USER;
     cmd.create_user = &cu;
-    propose(uc, &cmd, user_created);
+    user_propose(uc, &cmd, user_created);
 }
 
 static bool valid_roles(json_t *roles)
@@ -276,7 +257,7 @@ static bool valid_roles(json_t *roles)
 static void create_user_body(struct http_request *req, int status)
 {
     struct user_call *uc = req->data;
-    json_t *root = object_body(uc, status);
+    json_t *root = user_object_body(uc, status);
     const char *username = json_string_value(json_object_get(root, "username"));
     json_t *name = json_object_get(root, "name");
     if (root == NULL) {
@@ -294,11 +275,11 @@ static void create_user_body(struct http_request *req, int status)
     } else if (name != NULL && (!json_is_string(name) || json_string_length(name) > 256)) {
         api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
                           "'name' must be a string of at most 256 bytes");
-    } else if (take_password(uc, root, PASSWORD_MIN)) {
+    } else if (user_take_password(uc, root, PASSWORD_MIN)) {
         if (name == NULL) {
             json_object_set(root, "name", json_object_get(root, "username"));
         }
-        hash_later(uc, user_hashed);
+        user_hash_later(uc, user_hashed);
         return;
     }
     user_call_free(uc);
@@ -322,7 +303,7 @@ static json_t *user_json(const UserRecord *u)
                                                 u->grants[i]->include_children));
     }
     return json_pack("{s:s, s:s, s:o, s:i, s:o, s:o, s:b, s:o}", "username", u->username,
-                     "name", u->name, "roles", strings_json(u->roles, u->n_roles), "failures",
+                     "name", u->name, "roles", user_strings_json(u->roles, u->n_roles), "failures",
                      (int)u->failures, "locked_until",
                      u->locked_until_ms > now ? api_time_json(u->locked_until_ms) : json_null(),
                      "created", api_time_json(u->created_ms), "disabled", u->disabled, "grants",
@@ -350,7 +331,7 @@ void api_handle_list_users(struct api_call *call)
 static void list_role(const RoleRecord *r, void *arg)
 {
     json_array_append_new(arg, json_pack("{s:s, s:o, s:b}", "name", r->name, "permissions",
-                                         strings_json(r->permissions, r->n_permissions),
+                                         user_strings_json(r->permissions, r->n_permissions),
                                          "builtin", 0));
 }
 
@@ -385,7 +366,7 @@ void api_handle_list_roles(struct api_call *call)
 static void role_created(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    if (!answered_failure(uc, status, res)) {
+    if (!user_answered_failure(uc, status, res)) {
         api_respond_json(uc->call.api, uc->call.req, 201,
                          json_pack("{s:O, s:O, s:I}", "name", json_object_get(uc->body, "name"),
                                    "permissions", json_object_get(uc->body, "permissions"),
@@ -397,7 +378,7 @@ static void role_created(struct repl_propose *prop, int status, const struct arc
 static void create_role_body(struct http_request *req, int status)
 {
     struct user_call *uc = req->data;
-    json_t *root = object_body(uc, status);
+    json_t *root = user_object_body(uc, status);
     json_t *perms = json_object_get(root, "permissions");
     const char *name = json_string_value(json_object_get(root, "name"));
     char *names[16];
@@ -427,7 +408,7 @@ static void create_role_body(struct http_request *req, int status)
     cr.n_permissions = json_array_size(perms);
     cmd.body_case = COMMAND__BODY_CREATE_ROLE;
     cmd.create_role = &cr;
-    propose(uc, &cmd, role_created);
+    user_propose(uc, &cmd, role_created);
 }
 
 void api_handle_create_role(struct api_call *call)
@@ -441,7 +422,7 @@ void api_handle_create_role(struct api_call *call)
 static void unlocked(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    if (!answered_failure(uc, status, res)) {
+    if (!user_answered_failure(uc, status, res)) {
         api_respond_json(uc->call.api, uc->call.req, 200,
                          json_pack("{s:s, s:b, s:I}", "username", uc->call.param, "locked", 0,
                                    "index", (json_int_t)res->index));
@@ -457,315 +438,7 @@ void api_handle_unlock_user(struct api_call *call)
     u.username = uc->call.param;
     cmd.body_case = COMMAND__BODY_UNLOCK_USER;
     cmd.unlock_user = &u;
-    propose(uc, &cmd, unlocked);
-}
-
-/* ---- POST /api/v1/auth/login ---- */
-
-/* Per username and source address: after --login-source-failures wrong passwords the
- * source waits GUARD_DELAY_MS before its next try for that username, doubling with each
- * further failure up to GUARD_DELAY_MAX_MS; a good password clears it. The table lives
- * on each node and is not replicated: it slows one source down, it does not lock. */
-#define GUARD_DELAY_MS 5000u
-#define GUARD_DELAY_MAX_MS (15u * 60 * 1000)
-#define GUARD_FORGET_MS (15u * 60 * 1000) /* failures this old are forgotten */
-#define GUARD_PROBE 8
-
-static uint64_t guard_key(struct api *api, const char *tenant, const char *username,
-                          const char *peer)
-{
-    struct login_guard *g = &api->login_guard;
-    const char *colon = strrchr(peer, ':'); /* "ip:port": the port changes per connection */
-    int ip_len = colon != NULL ? (int)(colon - peer) : (int)strlen(peer);
-    uint8_t out[crypto_shorthash_BYTES];
-    char buf[256];
-    int n;
-    uint64_t k;
-    if (!g->keyed) {
-        randombytes_buf(g->hash_key, sizeof g->hash_key);
-        g->keyed = true;
-    }
-    n = snprintf(buf, sizeof buf, "%s%c%s%c%.*s", tenant, 0, username, 0, ip_len, peer);
-    crypto_shorthash(out, (const uint8_t *)buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf,
-                     g->hash_key);
-    memcpy(&k, out, sizeof k);
-    return k != 0 ? k : 1;
-}
-
-/* Which of two slots to give up for a new key: a free one, else one not holding a
- * source back, else the least recently used. Keeping slots that hold a source back
- * means failures spread over many usernames do not free the one being throttled. */
-static bool better_victim(const struct login_guard_slot *s, const struct login_guard_slot *v,
-                          uint64_t now)
-{
-    bool s_blocks = s->blocked_until_ms > now, v_blocks = v->blocked_until_ms > now;
-    if (v->key == 0 || s->key == 0) {
-        return v->key != 0;
-    }
-    if (s_blocks != v_blocks) {
-        return !s_blocks;
-    }
-    return s->last_ms < v->last_ms;
-}
-
-/* The slot of @key, or NULL; with @take, a slot for it (see better_victim) among the
- * GUARD_PROBE after its hash. */
-static struct login_guard_slot *guard_slot(struct api *api, uint64_t key, uint64_t now,
-                                           bool take)
-{
-    struct login_guard_slot *slots = api->login_guard.slots, *victim = NULL;
-    for (unsigned i = 0; i < GUARD_PROBE; i++) {
-        struct login_guard_slot *s = &slots[(key + i) % LOGIN_GUARD_SLOTS];
-        if (s->key == key) {
-            return s;
-        }
-        if (victim == NULL || better_victim(s, victim, now)) {
-            victim = s;
-        }
-    }
-    if (!take) {
-        return NULL;
-    }
-    *victim = (struct login_guard_slot){.key = key};
-    return victim;
-}
-
-/* How long the source must still wait, in ms (0: it may try). */
-static uint64_t guard_wait_ms(struct api *api, uint64_t key, uint64_t now)
-{
-    struct login_guard_slot *s = guard_slot(api, key, now, false);
-    return s != NULL && s->blocked_until_ms > now ? s->blocked_until_ms - now : 0;
-}
-
-static void guard_failed(struct api *api, uint64_t key, uint64_t now)
-{
-    struct login_guard_slot *s = guard_slot(api, key, now, true);
-    uint32_t max = (uint32_t)api->config.login_source_failures;
-    if (s->last_ms + GUARD_FORGET_MS < now) {
-        s->failures = 0;
-    }
-    s->failures++;
-    s->last_ms = now;
-    if (max > 0 && s->failures >= max) {
-        unsigned shift = s->failures - max < 16 ? s->failures - max : 16;
-        uint64_t delay = (uint64_t)GUARD_DELAY_MS << shift;
-        s->blocked_until_ms = now + (delay < GUARD_DELAY_MAX_MS ? delay : GUARD_DELAY_MAX_MS);
-    }
-}
-
-static void guard_passed(struct api *api, uint64_t key, uint64_t now)
-{
-    struct login_guard_slot *s = guard_slot(api, key, now, false);
-    if (s != NULL) {
-        *s = (struct login_guard_slot){0};
-    }
-}
-
-/* The one answer of every failed login, whether the username exists or not, the
- * password is wrong or the account is locked: which usernames exist is not told. */
-static void respond_login_failed(struct user_call *uc)
-{
-    api_respond_error(uc->call.api, uc->call.req, 401, API_E_UNAUTHORIZED,
-                      "wrong username or password (tenant %s)", uc->call.tenant);
-}
-
-/* Told only to whoever gave the right password. */
-static void respond_locked(struct user_call *uc, uint64_t until_ms)
-{
-    char when[40];
-    clock_format_rfc3339(until_ms, when, sizeof when);
-    api_respond_error(uc->call.api, uc->call.req, 403, API_E_ACCOUNT_LOCKED,
-                      "too many wrong passwords: user %s is locked until %s; try again then, "
-                      "or ask a tenant admin to unlock it", uc->user->username, when);
-}
-
-/* A failure was recorded (or refused, for a username that does not exist): the same
- * answer either way, after the same work. */
-static void login_recorded(struct repl_propose *prop, int status,
-                           const struct archive_result *res)
-{
-    struct user_call *uc = prop->data;
-    (void)res;
-    if (status != 0) {
-        api_respond_propose_error(uc->call.api, uc->call.req, status);
-    } else {
-        respond_login_failed(uc);
-    }
-    user_call_free(uc);
-}
-
-static void issue_user_token(struct user_call *uc)
-{
-    struct api *api = uc->call.api;
-    char *token = api_token_issue(api, uc->call.tenant, uc->user->username, true,
-                                  uc->user->token_generation,
-                                  clock_wall_ms() + api->config.token_ttl_s * 1000);
-    http_request_add_header(uc->call.req, "Cache-Control", "no-store");
-    api_respond_json(api, uc->call.req, 200,
-                     json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "access_token", token,
-                               "token_type", "Bearer", "expires_in",
-                               (json_int_t)api->config.token_ttl_s, "tenant", uc->call.tenant,
-                               "username", uc->user->username, "roles",
-                               strings_json(uc->user->roles, uc->user->n_roles)));
-    sodium_memzero(token, strlen(token));
-    free(token);
-}
-
-/* A good password after wrong ones: the failures are reset, then the token. */
-static void login_reset(struct repl_propose *prop, int status, const struct archive_result *res)
-{
-    struct user_call *uc = prop->data;
-    if (!answered_failure(uc, status, res)) {
-        issue_user_token(uc);
-    }
-    user_call_free(uc);
-}
-
-/* The right password: the record is read again (it may have been locked while the hash
- * ran), and its token generation goes into the token. */
-static void login_good(struct user_call *uc)
-{
-    struct api *api = uc->call.api;
-    struct base_err err = {{0}};
-    UserRecord *now_user;
-    Command cmd = COMMAND__INIT;
-    LoginResult lr = LOGIN_RESULT__INIT;
-    if (archive_get_user(api->archive, uc->call.tenant, uc->user->username, &now_user,
-                         &err) != 0) {
-        respond_login_failed(uc); /* removed meanwhile */
-        user_call_free(uc);
-        return;
-    }
-    archive_free_user(uc->user);
-    uc->user = now_user;
-    guard_passed(api, uc->guard, clock_wall_ms());
-    if (uc->user->disabled) {
-        api_respond_error(api, uc->call.req, 403, API_E_ACCOUNT_DISABLED,
-                          "user %s is disabled: ask a tenant admin to enable it",
-                          uc->user->username);
-        user_call_free(uc);
-        return;
-    }
-    if (uc->user->locked_until_ms > clock_wall_ms()) {
-        respond_locked(uc, uc->user->locked_until_ms);
-        user_call_free(uc);
-        return;
-    }
-    if (uc->user->failures == 0) {
-        issue_user_token(uc);
-        user_call_free(uc);
-        return;
-    }
-    lr.username = uc->user->username;
-    lr.ok = true;
-    cmd.body_case = COMMAND__BODY_LOGIN_RESULT;
-    cmd.login_result = &lr;
-    snprintf(uc->call.actor, sizeof uc->call.actor, "user:%s", uc->user->username);
-    propose(uc, &cmd, login_reset);
-}
-
-/* A wrong password, an unknown username or a locked account: the failure is counted
- * for the source, then proposed (the state machine counts it against the account, or
- * refuses it for a username that does not exist), and answered once applied, so that
- * every failure costs one hash and one commit. */
-static void password_checked(struct user_call *uc)
-{
-    struct api *api = uc->call.api;
-    Command cmd = COMMAND__INIT;
-    LoginResult lr = LOGIN_RESULT__INIT;
-    if (uc->ok && uc->user != NULL) {
-        login_good(uc);
-        return;
-    }
-    guard_failed(api, uc->guard, clock_wall_ms());
-    lr.username = (char *)json_string_value(json_object_get(uc->body, "username"));
-    lr.ok = false;
-    lr.max_failures = (uint32_t)api->config.login_failures_max;
-    lr.lock_ms = api->config.login_lock_ms;
-    cmd.body_case = COMMAND__BODY_LOGIN_RESULT;
-    cmd.login_result = &lr;
-    snprintf(uc->call.actor, sizeof uc->call.actor, "user:%s", lr.username);
-    propose(uc, &cmd, login_recorded);
-}
-
-/* The guard for other credentials (api_int.h): a vendor app's client secret. */
-uint64_t api_guard_key(struct api *api, const char *tenant, const char *name, const char *peer)
-{
-    return guard_key(api, tenant, name, peer);
-}
-
-uint64_t api_guard_wait_ms(struct api *api, uint64_t key, uint64_t now)
-{
-    return guard_wait_ms(api, key, now);
-}
-
-void api_guard_failed(struct api *api, uint64_t key, uint64_t now)
-{
-    guard_failed(api, key, now);
-}
-
-void api_guard_passed(struct api *api, uint64_t key, uint64_t now)
-{
-    guard_passed(api, key, now);
-}
-
-static void respond_throttled(struct user_call *uc, uint64_t wait_ms)
-{
-    char secs[24];
-    uint64_t s = (wait_ms + 999) / 1000;
-    snprintf(secs, sizeof secs, "%llu", (unsigned long long)s);
-    http_request_add_header(uc->call.req, "Retry-After", secs);
-    api_respond_error(uc->call.api, uc->call.req, 429, API_E_TOO_MANY_REQUESTS,
-                      "too many failed logins for this username from your address; try again "
-                      "in %llu s", (unsigned long long)s);
-}
-
-static void login_body(struct http_request *req, int status)
-{
-    struct user_call *uc = req->data;
-    struct base_err err = {{0}};
-    json_t *root = object_body(uc, status);
-    const char *tenant = json_string_value(json_object_get(root, "tenant"));
-    const char *username = json_string_value(json_object_get(root, "username"));
-    uint64_t wait_ms;
-    uc->body = root;
-    if (root == NULL) {
-        user_call_free(uc);
-        return;
-    }
-    snprintf(uc->call.tenant, sizeof uc->call.tenant, "%s",
-             tenant != NULL && archive_valid_tenant(tenant) ? tenant : ARCHIVE_DEFAULT_TENANT);
-    if (username == NULL || !archive_valid_tenant(username) ||
-        (tenant != NULL && !archive_valid_tenant(tenant))) {
-        api_respond_error(uc->call.api, req, 400, API_E_INVALID_FIELD,
-                          "body must be {\"tenant\"?, \"username\", \"password\"}; tenant and "
-                          "username are 1-64 characters of A-Z a-z 0-9 . _ -");
-        user_call_free(uc);
-        return;
-    }
-    if (!take_password(uc, root, 1)) {
-        user_call_free(uc);
-        return;
-    }
-    uc->guard = guard_key(uc->call.api, uc->call.tenant, username, req->peer);
-    if ((wait_ms = guard_wait_ms(uc->call.api, uc->guard, clock_wall_ms())) > 0) {
-        respond_throttled(uc, wait_ms);
-        user_call_free(uc);
-        return;
-    }
-    /* An unknown user is verified against the dummy hash: the same cost and answer. */
-    if (archive_get_user(uc->call.api->archive, uc->call.tenant, username, &uc->user, &err) !=
-        0) {
-        uc->user = NULL;
-    }
-    uc->verify = true;
-    hash_later(uc, password_checked);
-}
-
-void api_handle_login(struct api_call *call)
-{
-    user_call_new(call);
-    http_request_buffer_body(call->req, USER_BODY_MAX, login_body);
+    user_propose(uc, &cmd, unlocked);
 }
 
 /* ---- Editing users (G3) ---- */
@@ -802,7 +475,7 @@ void api_handle_get_user(struct api_call *call)
 static void user_updated(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    if (!answered_failure(uc, status, res)) {
+    if (!user_answered_failure(uc, status, res)) {
         const UserRecord *u = uc->user; /* as it was: the body says what changed */
         json_t *b = uc->body, *name = json_object_get(b, "name");
         json_t *roles = json_object_get(b, "roles"), *disabled = json_object_get(b, "disabled");
@@ -810,7 +483,7 @@ static void user_updated(struct repl_propose *prop, int status, const struct arc
             uc->call.api, uc->call.req, 200,
             json_pack("{s:s, s:o, s:o, s:b, s:I}", "username", u->username, "name",
                       name != NULL ? json_incref(name) : json_string(u->name), "roles",
-                      roles != NULL ? json_incref(roles) : strings_json(u->roles, u->n_roles),
+                      roles != NULL ? json_incref(roles) : user_strings_json(u->roles, u->n_roles),
                       "disabled", disabled != NULL ? json_is_true(disabled) : u->disabled,
                       "index", (json_int_t)res->index));
     }
@@ -820,7 +493,7 @@ static void user_updated(struct repl_propose *prop, int status, const struct arc
 static void update_user_body(struct http_request *req, int status)
 {
     struct user_call *uc = req->data;
-    json_t *root = object_body(uc, status);
+    json_t *root = user_object_body(uc, status);
     json_t *name = json_object_get(root, "name"), *roles = json_object_get(root, "roles");
     json_t *disabled = json_object_get(root, "disabled"), *v;
     Command cmd = COMMAND__INIT;
@@ -878,7 +551,7 @@ static void update_user_body(struct http_request *req, int status)
     }
     cmd.body_case = COMMAND__BODY_UPDATE_USER;
     cmd.update_user = &c;
-    propose(uc, &cmd, user_updated);
+    user_propose(uc, &cmd, user_updated);
 }
 
 void api_handle_update_user(struct api_call *call)
@@ -890,7 +563,7 @@ void api_handle_update_user(struct api_call *call)
 static void user_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    if (!answered_failure(uc, status, res)) {
+    if (!user_answered_failure(uc, status, res)) {
         api_respond_json(uc->call.api, uc->call.req, 200,
                          json_pack("{s:s, s:b, s:I}", "username", uc->call.param, "deleted", 1,
                                    "index", (json_int_t)res->index));
@@ -910,7 +583,7 @@ void api_handle_delete_user(struct api_call *call)
     d.username = uc->user->username;
     cmd.body_case = COMMAND__BODY_DELETE_USER;
     cmd.delete_user = &d;
-    propose(uc, &cmd, user_deleted);
+    user_propose(uc, &cmd, user_deleted);
 }
 
 /* ---- Passwords: an admin's reset, and one's own change ---- */
@@ -948,7 +621,7 @@ static void own_password_applied(struct repl_wait *w, int status)
 static void password_set(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    if (answered_failure(uc, status, res)) {
+    if (user_answered_failure(uc, status, res)) {
         user_call_free(uc);
         return;
     }
@@ -982,17 +655,17 @@ static void new_password_hashed(struct user_call *uc)
              uc->call.param[0] == '\0';
     cmd.body_case = COMMAND__BODY_SET_PASSWORD;
     cmd.set_password = &sp;
-    propose(uc, &cmd, password_set);
+    user_propose(uc, &cmd, password_set);
 }
 
 static void reset_password_body(struct http_request *req, int status)
 {
     struct user_call *uc = req->data;
-    json_t *root = object_body(uc, status);
+    json_t *root = user_object_body(uc, status);
     uc->body = root;
-    if (root != NULL && take_password(uc, root, PASSWORD_MIN) && path_user(uc)) {
+    if (root != NULL && user_take_password(uc, root, PASSWORD_MIN) && path_user(uc)) {
         uc->verify = false;
-        hash_later(uc, new_password_hashed);
+        user_hash_later(uc, new_password_hashed);
         return;
     }
     user_call_free(uc);
@@ -1028,28 +701,28 @@ static void old_password_checked(struct user_call *uc)
     Command cmd = COMMAND__INIT;
     LoginResult lr = LOGIN_RESULT__INIT;
     if (uc->ok) {
-        guard_passed(api, uc->guard, clock_wall_ms());
+        api_guard_passed(api, uc->guard, clock_wall_ms());
         memcpy(uc->password, uc->new_password, sizeof uc->password);
         sodium_memzero(uc->new_password, sizeof uc->new_password);
         uc->verify = false;
-        hash_later(uc, new_password_hashed);
+        user_hash_later(uc, new_password_hashed);
         return;
     }
-    guard_failed(api, uc->guard, clock_wall_ms());
+    api_guard_failed(api, uc->guard, clock_wall_ms());
     lr.username = uc->user->username;
     lr.ok = false;
     lr.max_failures = (uint32_t)api->config.login_failures_max;
     lr.lock_ms = api->config.login_lock_ms;
     cmd.body_case = COMMAND__BODY_LOGIN_RESULT;
     cmd.login_result = &lr;
-    propose(uc, &cmd, old_password_recorded);
+    user_propose(uc, &cmd, old_password_recorded);
 }
 
 static void change_password_body(struct http_request *req, int status)
 {
     struct user_call *uc = req->data;
     struct base_err err = {{0}};
-    json_t *root = object_body(uc, status);
+    json_t *root = user_object_body(uc, status);
     const char *old = json_string_value(json_object_get(root, "old"));
     const char *new = json_string_value(json_object_get(root, "new"));
     uint64_t wait_ms;
@@ -1066,9 +739,9 @@ static void change_password_body(struct http_request *req, int status)
         user_call_free(uc);
         return;
     }
-    uc->guard = guard_key(uc->call.api, uc->call.tenant, uc->call.username, req->peer);
-    if ((wait_ms = guard_wait_ms(uc->call.api, uc->guard, clock_wall_ms())) > 0) {
-        respond_throttled(uc, wait_ms);
+    uc->guard = api_guard_key(uc->call.api, uc->call.tenant, uc->call.username, req->peer);
+    if ((wait_ms = api_guard_wait_ms(uc->call.api, uc->guard, clock_wall_ms())) > 0) {
+        user_respond_throttled(uc, wait_ms);
         user_call_free(uc);
         return;
     }
@@ -1083,7 +756,7 @@ static void change_password_body(struct http_request *req, int status)
     memcpy(uc->password, old, strlen(old) + 1);
     memcpy(uc->new_password, new, strlen(new) + 1);
     uc->verify = true;
-    hash_later(uc, old_password_checked);
+    user_hash_later(uc, old_password_checked);
 }
 
 void api_handle_change_password(struct api_call *call)
@@ -1132,7 +805,7 @@ static bool path_role(struct user_call *uc)
 static void role_updated(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    if (!answered_failure(uc, status, res)) {
+    if (!user_answered_failure(uc, status, res)) {
         api_respond_json(uc->call.api, uc->call.req, 200,
                          json_pack("{s:s, s:O, s:I}", "name", uc->call.param, "permissions",
                                    json_object_get(uc->body, "permissions"), "index",
@@ -1144,7 +817,7 @@ static void role_updated(struct repl_propose *prop, int status, const struct arc
 static void update_role_body(struct http_request *req, int status)
 {
     struct user_call *uc = req->data;
-    json_t *root = object_body(uc, status);
+    json_t *root = user_object_body(uc, status);
     json_t *perms = json_object_get(root, "permissions"), *v;
     char *names[16];
     Command cmd = COMMAND__INIT;
@@ -1178,7 +851,7 @@ static void update_role_body(struct http_request *req, int status)
     ur.n_permissions = json_array_size(perms);
     cmd.body_case = COMMAND__BODY_UPDATE_ROLE;
     cmd.update_role = &ur;
-    propose(uc, &cmd, role_updated);
+    user_propose(uc, &cmd, role_updated);
 }
 
 void api_handle_update_role(struct api_call *call)
@@ -1190,7 +863,7 @@ void api_handle_update_role(struct api_call *call)
 static void role_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct user_call *uc = prop->data;
-    if (!answered_failure(uc, status, res)) {
+    if (!user_answered_failure(uc, status, res)) {
         api_respond_json(uc->call.api, uc->call.req, 200,
                          json_pack("{s:s, s:b, s:I}", "name", uc->call.param, "deleted", 1,
                                    "index", (json_int_t)res->index));
@@ -1210,5 +883,5 @@ void api_handle_delete_role(struct api_call *call)
     d.name = uc->call.param;
     cmd.body_case = COMMAND__BODY_DELETE_ROLE;
     cmd.delete_role = &d;
-    propose(uc, &cmd, role_deleted);
+    user_propose(uc, &cmd, role_deleted);
 }
