@@ -560,15 +560,22 @@ void api_handle_update_user(struct api_call *call)
     http_request_buffer_body(call->req, USER_BODY_MAX, update_user_body);
 }
 
-static void user_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
+/* A deletion's answer: {@key: the path's name, "deleted": true, "index"}. */
+static void answer_deleted(struct repl_propose *prop, int status,
+                           const struct archive_result *res, const char *key)
 {
     struct user_call *uc = prop->data;
     if (!user_answered_failure(uc, status, res)) {
         api_respond_json(uc->call.api, uc->call.req, 200,
-                         json_pack("{s:s, s:b, s:I}", "username", uc->call.param, "deleted", 1,
+                         json_pack("{s:s, s:b, s:I}", key, uc->call.param, "deleted", 1,
                                    "index", (json_int_t)res->index));
     }
     user_call_free(uc);
+}
+
+static void user_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    answer_deleted(prop, status, res, "username");
 }
 
 void api_handle_delete_user(struct api_call *call)
@@ -862,13 +869,7 @@ void api_handle_update_role(struct api_call *call)
 
 static void role_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
 {
-    struct user_call *uc = prop->data;
-    if (!user_answered_failure(uc, status, res)) {
-        api_respond_json(uc->call.api, uc->call.req, 200,
-                         json_pack("{s:s, s:b, s:I}", "name", uc->call.param, "deleted", 1,
-                                   "index", (json_int_t)res->index));
-    }
-    user_call_free(uc);
+    answer_deleted(prop, status, res, "name");
 }
 
 void api_handle_delete_role(struct api_call *call)
