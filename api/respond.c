@@ -105,6 +105,11 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_LAST_ADMIN, 409, API_E_LAST_ADMIN},
         {ARCHIVE_R_ROLE_IN_USE, 409, API_E_ROLE_IN_USE},
         {ARCHIVE_R_CLIENT_NOT_FOUND, 404, API_E_CLIENT_NOT_FOUND},
+        {ARCHIVE_R_DATASOURCE_NOT_FOUND, 404, API_E_DATASOURCE_NOT_FOUND},
+        {ARCHIVE_R_DATASOURCE_EXISTS, 409, API_E_DATASOURCE_EXISTS},
+        {ARCHIVE_R_DATASOURCE_IN_USE, 409, API_E_DATASOURCE_IN_USE},
+        {ARCHIVE_R_MIGRATION_NOT_FOUND, 404, API_E_MIGRATION_NOT_FOUND},
+        {ARCHIVE_R_MIGRATION_EXISTS, 409, API_E_MIGRATION_EXISTS},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {

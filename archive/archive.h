@@ -60,6 +60,11 @@ enum archive_status {
     ARCHIVE_R_LAST_ADMIN,         /* the tenant would be left without an enabled admin */
     ARCHIVE_R_ROLE_IN_USE,        /* a role some user has cannot be deleted */
     ARCHIVE_R_CLIENT_NOT_FOUND,
+    ARCHIVE_R_DATASOURCE_NOT_FOUND,
+    ARCHIVE_R_DATASOURCE_EXISTS,
+    ARCHIVE_R_DATASOURCE_IN_USE,  /* a batch that is not over uses it */
+    ARCHIVE_R_MIGRATION_NOT_FOUND,
+    ARCHIVE_R_MIGRATION_EXISTS,
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */

@@ -231,4 +231,24 @@ int apply_collect_file(struct txn *t, const CollectFile *c);
 int apply_submit_collected(struct txn *t, const SubmitCollected *c);
 int apply_purge_collected(struct txn *t, const PurgeCollected *c);
 
+/* ---- apply_migration.c: shared by the migration commands ---- */
+
+/* Batch @batch_no of the command's tenant, or a refusal (BASE_ENOTFOUND). */
+int migration_load(struct txn *t, const char *batch_no, MigrationRecord **out);
+/* Stores @m (updated now) and keeps the runner's queue (family migration_run) equal to
+ * the running batches. */
+void migration_store(struct txn *t, MigrationRecord *m);
+/* Appends an entry to @m's log (m->log_seq grows: store @m after); consumes @detail
+ * (NULL: {}). @image_no: the bill it is about, or NULL. */
+void migration_log(struct txn *t, MigrationRecord *m, const char *action, const char *image_no,
+                   json_t *detail);
+/* Bill @image_no of batch @m: 0, BASE_ENOTFOUND (no refusal made) or a store error. */
+int migration_bill_load(struct txn *t, const MigrationRecord *m, const char *image_no,
+                        MigrationBill **out);
+void migration_bill_store(struct txn *t, const MigrationRecord *m, MigrationBill *b);
+/* Moves @b to @state with @reason (NULL: ""), keeping @m's counts (a bill with no state
+ * yet joins the batch: m->bills grows). Store both after. */
+void migration_bill_set_state(MigrationRecord *m, MigrationBill *b, const char *state,
+                              const char *reason);
+
 #endif

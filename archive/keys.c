@@ -11,6 +11,8 @@ const char *const archive_cf_names[ARCHIVE_CF_COUNT] = {
     "tenants", "licenses", "tblobs", "clients", "admin_audit", "users", "roles", "orgs",
     "webhooks", "deliveries", "delivery_index", "outbox", "bill_types", "schemes",
     "categories", "batches", "nodes", "fbill_ids", "recognition", "collected",
+    "datasources", "migrations", "migration_bills", "migration_log", "migrated",
+    "migration_run",
 };
 
 const char *archive_cf_name(enum archive_cf cf)

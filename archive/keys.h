@@ -27,6 +27,14 @@
  *   recognition tenant \0 file_id               -> next attempt ms (be64): files waiting
  *                                                 for the recognition hook (pending only)
  *   collected tenant \0 file_no                 -> CollectedRecord (fileCollect)
+ *   datasources tenant \0 name                  -> DataSourceRecord
+ *   migrations tenant \0 batch_no               -> MigrationRecord
+ *   migration_bills tenant \0 batch_no \0 image_no -> MigrationBill
+ *   migration_log tenant \0 batch_no \0 seq (be64) -> MigrationLogEntry
+ *   migrated tenant \0 image_no                 -> datasource \0 batch_no (bills that
+ *                                                 came by migration; key_pair value)
+ *   migration_run tenant \0 batch_no            -> "" (batches running: the runner's
+ *                                                 queue)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64
@@ -77,6 +85,12 @@ enum archive_cf {
     ARCHIVE_CF_FBILL_IDS, /* the ERP's bill ids -> image numbers (archive/fbill.c) */
     ARCHIVE_CF_RECOGNITION, /* files queued for the recognition hook (recognition.c) */
     ARCHIVE_CF_COLLECTED, /* files collected ahead of their bill (archive/collect.h) */
+    ARCHIVE_CF_DATASOURCES,     /* systems to migrate from (archive/migration.h) */
+    ARCHIVE_CF_MIGRATIONS,      /* migration batches */
+    ARCHIVE_CF_MIGRATION_BILLS, /* the bills of each batch */
+    ARCHIVE_CF_MIGRATION_LOG,   /* each batch's log */
+    ARCHIVE_CF_MIGRATED,        /* bills that came by migration, and from where */
+    ARCHIVE_CF_MIGRATION_RUN,   /* batches running */
     ARCHIVE_CF_COUNT,
 };
 /* RocksDB's names of the families, in that order. */

@@ -89,6 +89,16 @@ const char *archive_status_name(enum archive_status status)
         return "client_exists";
     case ARCHIVE_R_CLIENT_NOT_FOUND:
         return "client_not_found";
+    case ARCHIVE_R_DATASOURCE_NOT_FOUND:
+        return "datasource_not_found";
+    case ARCHIVE_R_DATASOURCE_EXISTS:
+        return "datasource_exists";
+    case ARCHIVE_R_DATASOURCE_IN_USE:
+        return "datasource_in_use";
+    case ARCHIVE_R_MIGRATION_NOT_FOUND:
+        return "migration_not_found";
+    case ARCHIVE_R_MIGRATION_EXISTS:
+        return "migration_exists";
     case ARCHIVE_R_LAST_ADMIN:
         return "last_admin";
     case ARCHIVE_R_ROLE_IN_USE:

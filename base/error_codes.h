@@ -62,6 +62,12 @@
     X(LAST_ADMIN, 11031, "last_admin")                                                   \
     X(FBILL_ID_CONFLICT, 11030, "fbill_id_conflict")                                     \
     X(RECOGNITION_UNAVAILABLE, 11040, "recognition_unavailable")                         \
+    X(DATASOURCE_NOT_FOUND, 11050, "datasource_not_found")                               \
+    X(DATASOURCE_EXISTS, 11051, "datasource_exists")                                     \
+    X(DATASOURCE_IN_USE, 11052, "datasource_in_use")                                     \
+    X(MIGRATION_NOT_FOUND, 11053, "migration_not_found")                                 \
+    X(MIGRATION_EXISTS, 11054, "migration_exists")                                       \
+    X(SOURCE_UNREACHABLE, 11055, "source_unreachable")                                   \
     X(NODE_NOT_FOUND, 11101, "node_not_found")                                           \
     X(MEMBERSHIP_CONFLICT, 11102, "membership_conflict")                                 \
     X(INDEX_NOT_REACHED, 11103, "index_not_reached")                                     \

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The layer fence: every #include in the daemon's sources points down the layer order.
 
-    base <- {net, storage} <- archive <- replication <- api <- node
+    base <- {net, storage} <- archive <- replication <- migrate <- api <- node
 
 A file may include headers of its own folder and of folders in a lower layer; net/ and
 storage/ share a layer and do not include each other. tools/ and tests/ sit on top and
@@ -12,8 +12,8 @@ file body with its own easy handle; see replication/README.md), <qpdf/...> only 
 archive/document.c (a PDF's pages), <libxml/...> and <zip.h> only in archive/einvoice.c
 (e-invoice XML and OFD).
 
-A folder may name its contract: the one header the layers above it include. api/ and
-node/ include from replication/ only replication/repl.h.
+A folder may name its contract: the one header the layers above it include. migrate/,
+api/ and node/ include from replication/ only replication/repl.h.
 
 Run: check_layering.py [--root DIR]; exits 1 and prints each offending line otherwise.
 """
@@ -23,8 +23,8 @@ import re
 import sys
 
 # Folder -> rank. A lower rank is a lower layer.
-LAYERS = {"base": 0, "net": 1, "storage": 1, "archive": 2, "replication": 3, "api": 4,
-          "node": 5}
+LAYERS = {"base": 0, "net": 1, "storage": 1, "archive": 2, "replication": 3, "migrate": 4,
+          "api": 5, "node": 6}
 # Headers generated into the build tree, named as the folder they belong to.
 GENERATED = {"version.h": "base"}
 # System headers that belong to one adapter: header prefix -> (allowed folders or files).
@@ -111,7 +111,7 @@ def main():
         return 2
     for p in problems:
         print(p)
-    order = "base <- {net, storage} <- archive <- replication <- api <- node"
+    order = "base <- {net, storage} <- archive <- replication <- migrate <- api <- node"
     if problems:
         print(f"{len(problems)} include(s) against the layer order {order} "
               f"in {files} files")
