@@ -143,7 +143,11 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(UPDATE_ROLE, update_role, apply_update_role, WRITE_NONE)                        \
     X(DELETE_ROLE, delete_role, apply_delete_role, WRITE_NONE)                        \
     X(ROTATE_CLIENT_SECRET, rotate_client_secret, apply_rotate_client_secret, WRITE_NONE) \
-    X(DELETE_CLIENT, delete_client, apply_delete_client, WRITE_NONE)
+    X(DELETE_CLIENT, delete_client, apply_delete_client, WRITE_NONE)                  \
+    X(MIGRATION_LISTED, migration_listed, apply_migration_listed, WRITE_NONE)         \
+    X(MIGRATION_CHECKED, migration_checked, apply_migration_checked, WRITE_NONE)      \
+    X(MIGRATION_BILL_FAILED, migration_bill_failed, apply_migration_bill_failed, WRITE_NONE) \
+    X(IMPORT_BILL, import_bill, apply_import_bill, WRITE_NONE)
 
 struct command_kind {
     const char *name;

@@ -250,5 +250,10 @@ void migration_bill_store(struct txn *t, const MigrationRecord *m, MigrationBill
  * yet joins the batch: m->bills grows). Store both after. */
 void migration_bill_set_state(MigrationRecord *m, MigrationBill *b, const char *state,
                               const char *reason);
+/* apply_migration.c: the runner's commands. */
+int apply_migration_listed(struct txn *t, const MigrationListed *c);
+int apply_migration_checked(struct txn *t, const MigrationChecked *c);
+int apply_migration_bill_failed(struct txn *t, const MigrationBillFailed *c);
+int apply_import_bill(struct txn *t, const ImportBill *c);
 
 #endif
