@@ -112,6 +112,8 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(DELETE_WEBHOOK, delete_webhook, apply_delete_webhook, WRITE_NONE)               \
     X(DELIVERY_RESULT, delivery_result, apply_delivery_result, WRITE_NONE)            \
     X(RETRY_DELIVERY, retry_delivery, apply_retry_delivery, WRITE_NONE)               \
+    X(PUT_DATA_SOURCE, put_data_source, apply_put_data_source, WRITE_NONE)            \
+    X(DELETE_DATA_SOURCE, delete_data_source, apply_delete_data_source, WRITE_NONE)   \
     X(LICENSE_WARNING, license_warning, apply_license_warning, WRITE_NONE)            \
     X(CREATE_BILL_TYPE, create_bill_type, apply_create_bill_type, WRITE_NONE)         \
     X(SET_SCHEME, set_scheme, apply_set_scheme, WRITE_NONE)                           \

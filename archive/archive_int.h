@@ -230,6 +230,9 @@ int apply_recognition_result(struct txn *t, const RecognitionResult *r);
 int apply_collect_file(struct txn *t, const CollectFile *c);
 int apply_submit_collected(struct txn *t, const SubmitCollected *c);
 int apply_purge_collected(struct txn *t, const PurgeCollected *c);
+/* apply_datasources.c */
+int apply_put_data_source(struct txn *t, const PutDataSource *c);
+int apply_delete_data_source(struct txn *t, const DeleteDataSource *c);
 
 /* ---- apply_migration.c: shared by the migration commands ---- */
 
