@@ -143,7 +143,10 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(UPDATE_ROLE, update_role, apply_update_role, WRITE_NONE)                        \
     X(DELETE_ROLE, delete_role, apply_delete_role, WRITE_NONE)                        \
     X(ROTATE_CLIENT_SECRET, rotate_client_secret, apply_rotate_client_secret, WRITE_NONE) \
-    X(DELETE_CLIENT, delete_client, apply_delete_client, WRITE_NONE)
+    X(DELETE_CLIENT, delete_client, apply_delete_client, WRITE_NONE)                  \
+    X(CREATE_MIGRATION, create_migration, apply_create_migration, WRITE_NONE)         \
+    X(MIGRATION_ACTION, migration_action, apply_migration_action, WRITE_NONE)         \
+    X(SKIP_MIGRATION_BILLS, skip_migration_bills, apply_skip_migration_bills, WRITE_NONE)
 
 struct command_kind {
     const char *name;

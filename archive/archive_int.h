@@ -251,4 +251,10 @@ void migration_bill_store(struct txn *t, const MigrationRecord *m, MigrationBill
 void migration_bill_set_state(MigrationRecord *m, MigrationBill *b, const char *state,
                               const char *reason);
 
+/* ---- apply_migration_ops.c: the operator's migration commands ---- */
+int apply_create_migration(struct txn *t, const CreateMigration *c);
+int apply_migration_action(struct txn *t, const MigrationAction *c);
+/* Answers the number of bills changed in res->position. */
+int apply_skip_migration_bills(struct txn *t, const SkipMigrationBills *c);
+
 #endif
