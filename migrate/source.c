@@ -42,6 +42,9 @@ int source_new(struct source **out, const struct source_env *env, const DataSour
     s->record = data_source_record__unpack(NULL, len, buf);
     free(buf);
     ASSERT(s->record != NULL);
+    if (ops->init != NULL) {
+        ops->init(s);
+    }
     *out = s;
     return 0;
 }

@@ -57,6 +57,7 @@ struct source;
 /* The kind-specific part (one per kind). */
 struct source_ops {
     const char *kind;
+    void (*init)(struct source *s); /* sets s->impl */
     void (*login)(struct source *s);
     void (*list)(struct source *s, const MigrationScope *scope, const char *cursor,
                  unsigned limit);
