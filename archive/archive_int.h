@@ -259,4 +259,10 @@ int apply_migration_checked(struct txn *t, const MigrationChecked *c);
 int apply_migration_bill_failed(struct txn *t, const MigrationBillFailed *c);
 int apply_import_bill(struct txn *t, const ImportBill *c);
 
+/* ---- apply_migration_ops.c: the operator's migration commands ---- */
+int apply_create_migration(struct txn *t, const CreateMigration *c);
+int apply_migration_action(struct txn *t, const MigrationAction *c);
+/* Answers the number of bills changed in res->position. */
+int apply_skip_migration_bills(struct txn *t, const SkipMigrationBills *c);
+
 #endif
