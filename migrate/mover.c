@@ -52,6 +52,7 @@ static void lane_idle(struct lane *l)
     lane_release(l);
     l->job = LANE_IDLE;
     l->proposing = false;
+    runner_kick(l->run->r);
 }
 
 static void outcome_applied(struct repl_propose *prop, int status, const struct archive_result *res)

@@ -78,6 +78,15 @@ bool runner_budget_take(struct migrate_runner *r, size_t n)
     return true;
 }
 
+static void tick(uv_timer_t *t);
+
+void runner_kick(struct migrate_runner *r)
+{
+    if (!r->stopping && !uv_is_active((uv_handle_t *)&r->kick_timer)) {
+        uv_timer_start(&r->kick_timer, tick, 0, 0);
+    }
+}
+
 static void budget_cb(uv_timer_t *t)
 {
     struct migrate_runner *r = t->data;
@@ -191,6 +200,7 @@ static void listed_applied(struct repl_propose *prop, int status, const struct a
 {
     struct run *run = prop->data;
     run->listing = false;
+    runner_kick(run->r);
     if (status != 0 || res->status != ARCHIVE_OK) {
         LOG_WARN("migrate", "batch %s: a list page was not recorded: %s", run->batch_no,
                  status != 0 ? base_strerror(status) : res->message);
@@ -303,6 +313,7 @@ static void closed_applied(struct repl_propose *prop, int status, const struct a
 {
     struct run *run = prop->data;
     run->closing = false;
+    runner_kick(run->r);
     if (status != 0 || res->status != ARCHIVE_OK) {
         LOG_WARN("migrate", "batch %s: closing the phase was not recorded: %s", run->batch_no,
                  status != 0 ? base_strerror(status) : res->message);
@@ -484,6 +495,8 @@ int migrate_runner_start(struct migrate_runner **out, uv_loop_t *loop,
     uv_timer_start(&r->timer, tick, TICK_MS, TICK_MS);
     uv_timer_init(loop, &r->budget_timer);
     r->budget_timer.data = r;
+    uv_timer_init(loop, &r->kick_timer);
+    r->kick_timer.data = r;
     if (r->config.bytes_per_s > 0) {
         uv_timer_start(&r->budget_timer, budget_cb, BUDGET_TICK_MS, BUDGET_TICK_MS);
     }
@@ -503,8 +516,9 @@ void migrate_runner_stop(struct migrate_runner *r)
         return;
     }
     r->stopping = true;
-    r->closes = 2;
+    r->closes = 3;
     uv_close((uv_handle_t *)&r->timer, timer_closed);
+    uv_close((uv_handle_t *)&r->kick_timer, timer_closed);
     uv_close((uv_handle_t *)&r->budget_timer, timer_closed);
     for (struct run *run = r->runs; run != NULL; run = run->next) {
         for (unsigned i = 0; i < run->n_lanes; i++) {
