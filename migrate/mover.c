@@ -18,6 +18,7 @@
 #include "base/mem.h"
 
 static void next_file(struct lane *l);
+static void fail_bill(struct lane *l, const char *why);
 
 /* ---- Ending a lane's job ---- */
 
@@ -59,6 +60,15 @@ static void outcome_applied(struct repl_propose *prop, int status, const struct 
 {
     struct lane *l = prop->data;
     struct run *run = l->run;
+    if (status == 0 && res->status == ARCHIVE_R_INVALID && l->failure[0] == '\0') {
+        /* What the source said cannot be recorded as it is: the bill fails with why,
+         * rather than being read again and again. */
+        char why[400];
+        snprintf(why, sizeof why, "the source's bill cannot be recorded: %.300s", res->message);
+        l->job = LANE_MOVE;
+        fail_bill(l, why);
+        return;
+    }
     if (status != 0) {
         LOG_WARN("migrate", "batch %s bill %s: the outcome was not recorded: %s", run->batch_no,
                  l->image_no, base_strerror(status));
@@ -160,6 +170,33 @@ static bool blob_of(const json_t *file, uint8_t out[32])
     return hex != NULL && strlen(hex) == 64 && hex_decode(hex, out, 32);
 }
 
+struct category_look {
+    const char *code;
+    bool found;
+};
+
+static void category_seen(const CategoryRecord *c, void *arg)
+{
+    struct category_look *look = arg;
+    if (strcmp(c->code, look->code) == 0) {
+        look->found = true;
+    }
+}
+
+/* Whether the tenant has category @code: a built-in one or a custom one it defined. */
+static bool category_here(struct run *run, const char *code)
+{
+    struct base_err err = {{0}};
+    struct category_look look = {.code = code};
+    if (archive_builtin_category(code)) {
+        return true;
+    }
+    if (archive_list_categories(run->r->a, run->tenant, category_seen, &look, &err) != 0) {
+        return true; /* the import checks again, and says why */
+    }
+    return look.found;
+}
+
 /* The verdict of the pre-check on @bill: NULL, or why it cannot come (into @why). */
 static const char *check_bill(struct lane *l, const json_t *bill, char *why, size_t size)
 {
@@ -194,6 +231,12 @@ static const char *check_bill(struct lane *l, const json_t *bill, char *why, siz
         if (!archive_valid_category(str(f, "category"))) {
             snprintf(why, size, "file %.64s has category '%.32s', which this archive does not "
                      "take", str(f, "file_id"), str(f, "category"));
+            return why;
+        }
+        if (!category_here(run, str(f, "category"))) {
+            snprintf(why, size, "category '%s' of file %.64s is not defined in tenant %s: "
+                     "create it (POST /api/v1/categories), then retry the batch",
+                     str(f, "category"), str(f, "file_id"), run->tenant);
             return why;
         }
         if (n < 0 || (run->r->config.file_bytes_max > 0 &&
@@ -237,11 +280,13 @@ static void check_answered(void *arg, int status, const char *message, json_t *b
     MigrationBill b = MIGRATION_BILL__INIT;
     MigrationBill *bp = &b;
     MigrationFile *items = NULL, **ptrs = NULL;
+    uint8_t(*hashes)[32] = NULL;
+    char(*ids)[ARCHIVE_ID_MAX + 1] = NULL;
     const json_t *files;
     const json_t *f;
     char why[512];
     const char *problem;
-    size_t i;
+    size_t i, n = 0;
     if (status != 0) {
         char msg[512];
         snprintf(msg, sizeof msg, "reading bill %s from the source: %s", l->image_no, message);
@@ -250,40 +295,50 @@ static void check_answered(void *arg, int status, const char *message, json_t *b
     }
     run_ok(run);
     problem = check_bill(l, bill, why, sizeof why);
-    if (problem != NULL) {
-        fail_bill(l, problem);
-        return;
-    }
+    /* The manifest: what the bill holds, as far as it can be recorded (a failed bill's
+     * too, so its files show what is missing). */
     files = json_object_get(bill, "files");
+    if (json_array_size(files) > 10000) {
+        files = NULL;
+    }
     items = xcalloc(json_array_size(files) + 1, sizeof *items);
     ptrs = xcalloc(json_array_size(files) + 1, sizeof *ptrs);
-    uint8_t (*hashes)[32] = xcalloc(json_array_size(files) + 1, 32);
+    hashes = xcalloc(json_array_size(files) + 1, sizeof *hashes);
+    ids = xcalloc(json_array_size(files) + 1, sizeof *ids);
     json_array_foreach(files, i, f) {
-        MigrationFile *mf = &items[i];
-        migration_file__init(mf);
-        mf->file_id = (char *)str(f, "file_id");
-        if (strlen(mf->file_id) > 64) {
-            mf->file_id = (char *)"";
+        MigrationFile *mf = &items[n];
+        json_int_t size = json_integer_value(json_object_get(f, "size"));
+        if (str(f, "name")[0] == '\0' || strlen(str(f, "name")) > 255 ||
+            !archive_valid_category(str(f, "category")) || strlen(str(f, "format")) > 16) {
+            continue;
         }
+        migration_file__init(mf);
+        local_file_id(run, l->image_no, str(f, "file_id"), ids[n]);
+        mf->file_id = ids[n];
         mf->name = (char *)str(f, "name");
         mf->category = (char *)str(f, "category");
         mf->format = (char *)str(f, "format");
-        mf->size = (uint64_t)json_integer_value(json_object_get(f, "size"));
-        if (blob_of(f, hashes[i])) {
-            mf->blob.data = hashes[i];
+        mf->size = size > 0 ? (uint64_t)size : 0;
+        if (blob_of(f, hashes[n])) {
+            mf->blob.data = hashes[n];
             mf->blob.len = 32;
         }
-        ptrs[i] = mf;
+        ptrs[n++] = mf;
     }
     b.image_no = l->image_no;
-    b.state = MIGRATION_BILL_CHECKED;
+    b.state = (char *)(problem != NULL ? MIGRATION_BILL_FAILED : MIGRATION_BILL_CHECKED);
+    b.reason = (char *)(problem != NULL ? problem : "");
     b.files = ptrs;
-    b.n_files = json_array_size(files);
+    b.n_files = n;
     c.batch_no = run->batch_no;
     c.bills = &bp;
     c.n_bills = 1;
     cmd.body_case = COMMAND__BODY_MIGRATION_CHECKED;
     cmd.migration_checked = &c;
+    if (problem != NULL) {
+        snprintf(l->failure, sizeof l->failure, "%s", problem);
+        run->r->stats.bills_failed_total++;
+    }
     l->prop.data = l;
     l->proposing = true;
     if (!run_propose(run, &l->prop, &cmd, outcome_applied)) {
@@ -292,6 +347,7 @@ static void check_answered(void *arg, int status, const char *message, json_t *b
     free(items);
     free(ptrs);
     free(hashes);
+    free(ids);
 }
 
 /* ---- Moving a bill ---- */
@@ -722,6 +778,23 @@ static void move_answered(void *arg, int status, const char *message, json_t *bi
 
 /* ---- Starting and cancelling ---- */
 
+/* Whether the bill is here already, migrated from this batch's data source. */
+static bool present_here(struct lane *l)
+{
+    struct run *run = l->run;
+    struct base_err err = {{0}};
+    char ds[ARCHIVE_ID_MAX + 1], batch[ARCHIVE_ID_MAX + 1];
+    MigrationRecord *m = NULL;
+    bool same = false;
+    if (archive_get_migrated(run->r->a, run->tenant, l->image_no, ds, batch, &err) != 0 ||
+        archive_get_migration(run->r->a, run->tenant, run->batch_no, &m, &err) != 0) {
+        return false;
+    }
+    same = strcmp(ds, m->datasource) == 0;
+    migration_record__free_unpacked(m, NULL);
+    return same;
+}
+
 void lane_start(struct lane *l, enum lane_job job, const MigrationBill *b)
 {
     l->job = job;
@@ -731,6 +804,12 @@ void lane_start(struct lane *l, enum lane_job job, const MigrationBill *b)
     l->listed = json_pack("{s:s, s:s, s:s, s:s, s:s}", "image_no", b->image_no, "bill_no",
                           b->bill_no, "bill_type", b->bill_type, "org", b->org, "source_ref",
                           b->source_ref);
+    if (job == LANE_MOVE && present_here(l)) {
+        /* Moved by an earlier batch: recorded present, nothing read or fetched. */
+        l->bill = json_object();
+        propose_import(l);
+        return;
+    }
     source_get_bill(l->src, l->image_no, l->listed,
                     job == LANE_CHECK ? check_answered : move_answered, l);
 }

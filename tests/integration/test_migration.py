@@ -169,6 +169,14 @@ class TestMigrateFromImgarc(MigrationCase):
         self.assertEqual(sorted(bills), self.images)
         self.assertEqual(bills["MIG-CUS"]["state"], "failed")
         self.assertIn("POST /api/v1/categories", bills["MIG-CUS"]["reason"])
+        # Found by the pre-check: its content was never fetched.
+        self.assertEqual(bills["MIG-CUS"]["files"][0]["done"], False)
+        m = dst.metrics()
+        self.assertEqual(m["imgarc_migration_bills_moved_total"], len(self.images) - 1)
+        self.assertGreaterEqual(m["imgarc_migration_bills_failed_total"], 1)
+        # 10 files in the moved bills; one content is in two of them.
+        self.assertEqual(m["imgarc_migration_files_fetched_total"] +
+                         m["imgarc_migration_files_deduplicated_total"], 10)
         self.assertStatus(dst.bill("MIG-CUS"), 404)
         for no in self.images:
             if no != "MIG-CUS":
@@ -210,6 +218,9 @@ class TestMigrateFromImgarc(MigrationCase):
                          ("done", len(self.images), 0), b2)
         self.assertEqual({v["state"] for v in self.batch_bills(dst, "B2").values()},
                          {"present"})
+        m2 = dst.metrics()
+        self.assertEqual(m2["imgarc_migration_files_fetched_total"] +
+                         m2["imgarc_migration_files_deduplicated_total"], 11)
         again = dst.get("/api/v1/tenants/default/usage").json
         self.assertEqual((again["files"], again["bytes"], again["bills"]),
                          (after["files"], after["bytes"], after["bills"]))
