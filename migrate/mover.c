@@ -144,8 +144,9 @@ static const char *str(const json_t *o, const char *key)
 }
 
 /* The file id the file gets here: the source's own when it is one this archive takes
- * (so merged documents keep their parts), else one derived from the data source, the
- * bill and the source's id (the same every time: a bill moved twice never gets two). */
+ * (so merged documents keep their parts), else "m" and 32 hex digits of a hash of the
+ * data source's name, the bill and the source's id: the same in every batch from that
+ * data source (a bill moved twice never gets two ids, and a sync finds the file). */
 static void local_file_id(const struct run *run, const char *image_no, const char *id,
                           char out[ARCHIVE_ID_MAX + 1])
 {
@@ -156,7 +157,8 @@ static void local_file_id(const struct run *run, const char *image_no, const cha
         return;
     }
     crypto_generichash_init(&st, NULL, 0, sizeof h);
-    crypto_generichash_update(&st, (const uint8_t *)run->batch_no, strlen(run->batch_no) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)run->datasource,
+                              strlen(run->datasource) + 1);
     crypto_generichash_update(&st, (const uint8_t *)image_no, strlen(image_no) + 1);
     crypto_generichash_update(&st, (const uint8_t *)id, strlen(id));
     crypto_generichash_final(&st, h, sizeof h);

@@ -144,6 +144,7 @@ static struct run *run_new(struct migrate_runner *r, const char *tenant, const c
     snprintf(run->batch_no, sizeof run->batch_no, "%s", batch_no);
     rv = archive_get_migration(r->a, tenant, batch_no, &m, &err);
     if (rv == 0) {
+        snprintf(run->datasource, sizeof run->datasource, "%s", m->datasource);
         rv = archive_get_datasource(r->a, tenant, m->datasource, &ds, &err);
     }
     if (rv == 0) {

@@ -62,6 +62,7 @@ struct run {
     struct migrate_runner *r;
     char tenant[ARCHIVE_ID_MAX + 1];
     char batch_no[ARCHIVE_ID_MAX + 1];
+    char datasource[ARCHIVE_ID_MAX + 1];
     bool seen;     /* running at the last look */
     bool gone;     /* no longer running: freed once nothing is in flight */
     struct source *lister;
