@@ -174,6 +174,14 @@ void api_handle_cancel_migration(struct api_call *call);
 void api_handle_skip_migration_bills(struct api_call *call);
 void api_handle_migration_bills(struct api_call *call);
 void api_handle_migration_log(struct api_call *call);
+/* sync.c: the invoice-data sync (docs/API.md "Invoice-data sync"). */
+void api_handle_get_sync_settings(struct api_call *call);
+void api_handle_put_sync_settings(struct api_call *call);
+void api_handle_create_sync_runs(struct api_call *call);
+void api_handle_list_sync_runs(struct api_call *call);
+void api_handle_get_sync_run(struct api_call *call);
+void api_handle_sync_failures(struct api_call *call);
+void api_handle_retry_sync_failures(struct api_call *call);
 void api_handle_list_users(struct api_call *call);
 void api_handle_unlock_user(struct api_call *call);
 void api_handle_create_role(struct api_call *call);

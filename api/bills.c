@@ -590,9 +590,11 @@ static void list_one(const BillRecord *b, void *arg)
 static const char *const list_params[] = {
     "state",   "bill_type", "org",          "bill_no",    "fbill_id", "image_no",
     "created_from", "created_to", "limit", "cursor", "tenant", "consistent", "mode",
+    "updated_from", "updated_to",
 };
 #define LIST_PARAM_NAMES                                                                    \
-    "state, bill_type, org, bill_no, fbill_id, image_no, created_from, created_to, mode, " \
+    "state, bill_type, org, bill_no, fbill_id, image_no, created_from, created_to, "        \
+    "updated_from, updated_to, mode, " \
     "limit, cursor (and tenant, consistent)"
 
 /* The states a bill can be in (archive/bill_state.h), for ?state=, as "a, b, c". */
@@ -750,7 +752,9 @@ static bool list_filter(struct api_call *call, struct list_query *q,
         !query_filter(call, "limit", &q->limit, false, false) ||
         !query_filter(call, "mode", &q->mode, false, false) ||
         !query_time(call, "created_from", false, &f->created_from_ms) ||
-        !query_time(call, "created_to", true, &f->created_to_ms)) {
+        !query_time(call, "created_to", true, &f->created_to_ms) ||
+        !query_time(call, "updated_from", false, &f->updated_from_ms) ||
+        !query_time(call, "updated_to", true, &f->updated_to_ms)) {
         return false;
     }
     if (q->state != NULL && !bill_state_parse(q->state, &(enum bill_state){0})) {

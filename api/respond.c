@@ -110,6 +110,7 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_DATASOURCE_IN_USE, 409, API_E_DATASOURCE_IN_USE},
         {ARCHIVE_R_MIGRATION_NOT_FOUND, 404, API_E_MIGRATION_NOT_FOUND},
         {ARCHIVE_R_MIGRATION_EXISTS, 409, API_E_MIGRATION_EXISTS},
+        {ARCHIVE_R_SYNC_NOT_FOUND, 404, API_E_SYNC_NOT_FOUND},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {

@@ -173,6 +173,15 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/migrations/*/bills", AUTH_TOKEN, api_handle_migration_bills,
      PERM_ADMIN},
     {HTTP_M_GET, "/api/v1/migrations/*/log", AUTH_TOKEN, api_handle_migration_log, PERM_ADMIN},
+    /* Invoice-data sync (api/sync.c). */
+    {HTTP_M_GET, "/api/v1/sync/settings", AUTH_TOKEN, api_handle_get_sync_settings, PERM_ADMIN},
+    {HTTP_M_PUT, "/api/v1/sync/settings", AUTH_TOKEN, api_handle_put_sync_settings, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/sync/runs", AUTH_TOKEN, api_handle_create_sync_runs, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/sync/runs", AUTH_TOKEN, api_handle_list_sync_runs, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/sync/runs/*", AUTH_TOKEN, api_handle_get_sync_run, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/sync/failures", AUTH_TOKEN, api_handle_sync_failures, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/sync/failures/retry", AUTH_TOKEN, api_handle_retry_sync_failures,
+     PERM_ADMIN},
 };
 
 static const char *method_name(enum http_method m)

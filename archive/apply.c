@@ -152,7 +152,13 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(IMPORT_BILL, import_bill, apply_import_bill, WRITE_NONE) \
     X(CREATE_MIGRATION, create_migration, apply_create_migration, WRITE_NONE)         \
     X(MIGRATION_ACTION, migration_action, apply_migration_action, WRITE_NONE)         \
-    X(SKIP_MIGRATION_BILLS, skip_migration_bills, apply_skip_migration_bills, WRITE_NONE)
+    X(SKIP_MIGRATION_BILLS, skip_migration_bills, apply_skip_migration_bills, WRITE_NONE) \
+    X(PUT_SYNC_SETTINGS, put_sync_settings, apply_put_sync_settings, WRITE_NONE)       \
+    X(CREATE_SYNC_RUN, create_sync_run, apply_create_sync_run, WRITE_NONE)             \
+    X(SYNC_INVOICES, sync_invoices, apply_sync_invoices, WRITE_NONE)                   \
+    X(SYNC_RUN_FAILED, sync_run_failed, apply_sync_run_failed, WRITE_NONE)             \
+    X(RETRY_SYNC_FAILURES, retry_sync_failures, apply_retry_sync_failures, WRITE_NONE) \
+    X(RETRY_SYNC_RUN, retry_sync_run, apply_retry_sync_run, WRITE_NONE)
 
 struct command_kind {
     const char *name;

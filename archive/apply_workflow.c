@@ -418,6 +418,7 @@ int apply_set_file_invoice(struct txn *t, const SetFileInvoice *c)
             invoice__free_unpacked(f->invoice, NULL);
         }
         f->invoice = inv;
+        f->invoice_local = true; /* edited here: a sync leaves it as it is */
         put_file(t, f);
         audit(t, bill, "invoice_data_set",
               json_pack("{s:s, s:o, s:o}", "file_id", f->file_id, "before", before, "after",

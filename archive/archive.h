@@ -65,6 +65,7 @@ enum archive_status {
     ARCHIVE_R_DATASOURCE_IN_USE,  /* a batch that is not over uses it */
     ARCHIVE_R_MIGRATION_NOT_FOUND,
     ARCHIVE_R_MIGRATION_EXISTS,
+    ARCHIVE_R_SYNC_NOT_FOUND,     /* no sync settings, or no such sync run */
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
@@ -246,6 +247,8 @@ struct archive_bill_filter {
     const char *image_no;   /* one bill: a point read */
     uint64_t created_from_ms; /* created at or after (0: no bound) */
     uint64_t created_to_ms;   /* created before (0: no bound) */
+    uint64_t updated_from_ms; /* changed at or after (0: no bound) */
+    uint64_t updated_to_ms;   /* changed before (0: no bound) */
     /* Only bills this actor sees (archive/access.h), counted before the limit; NULL:
      * every bill. */
     const struct archive_actor *actor;

@@ -265,4 +265,14 @@ int apply_migration_action(struct txn *t, const MigrationAction *c);
 /* Answers the number of bills changed in res->position. */
 int apply_skip_migration_bills(struct txn *t, const SkipMigrationBills *c);
 
+/* ---- apply_sync.c: the invoice-data sync (archive/sync.h) ---- */
+int apply_put_sync_settings(struct txn *t, const PutSyncSettings *c);
+/* Answers the number of runs made in res->position. */
+int apply_create_sync_run(struct txn *t, const CreateSyncRun *c);
+int apply_sync_invoices(struct txn *t, const SyncInvoices *c);
+int apply_sync_run_failed(struct txn *t, const SyncRunFailed *c);
+/* Answers the number of records put back in res->position. */
+int apply_retry_sync_failures(struct txn *t, const RetrySyncFailures *c);
+int apply_retry_sync_run(struct txn *t, const RetrySyncRun *c);
+
 #endif

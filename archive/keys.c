@@ -13,6 +13,10 @@ const char *const archive_cf_names[ARCHIVE_CF_COUNT] = {
     "categories", "batches", "nodes", "fbill_ids", "recognition", "collected",
     "datasources", "migrations", "migration_bills", "migration_log", "migrated",
     "migration_run",
+    "sync_settings",
+    "sync_runs",
+    "sync_items",
+    "sync_queue",
 };
 
 const char *archive_cf_name(enum archive_cf cf)

@@ -35,6 +35,10 @@
  *                                                 came by migration; key_pair value)
  *   migration_run tenant \0 batch_no            -> "" (batches running: the runner's
  *                                                 queue)
+ *   sync_settings tenant                        -> SyncSettings
+ *   sync_runs tenant \0 run_id                  -> SyncRunRecord
+ *   sync_items tenant \0 org \0 image_no \0 file_id -> SyncFailure (records that failed)
+ *   sync_queue tenant \0 run_id                 -> "" (runs pending or running)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
  *   meta   "applied_index"                      -> be64
@@ -91,6 +95,10 @@ enum archive_cf {
     ARCHIVE_CF_MIGRATION_LOG,   /* each batch's log */
     ARCHIVE_CF_MIGRATED,        /* bills that came by migration, and from where */
     ARCHIVE_CF_MIGRATION_RUN,   /* batches running */
+    ARCHIVE_CF_SYNC_SETTINGS,   /* each tenant's invoice-data sync settings (archive/sync.h) */
+    ARCHIVE_CF_SYNC_RUNS,       /* sync runs */
+    ARCHIVE_CF_SYNC_ITEMS,      /* sync records that failed */
+    ARCHIVE_CF_SYNC_QUEUE,      /* sync runs pending or running: the runner's queue */
     ARCHIVE_CF_COUNT,
 };
 /* RocksDB's names of the families, in that order. */

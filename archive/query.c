@@ -99,6 +99,8 @@ const char *archive_status_name(enum archive_status status)
         return "migration_not_found";
     case ARCHIVE_R_MIGRATION_EXISTS:
         return "migration_exists";
+    case ARCHIVE_R_SYNC_NOT_FOUND:
+        return "sync_not_found";
     case ARCHIVE_R_LAST_ADMIN:
         return "last_admin";
     case ARCHIVE_R_ROLE_IN_USE:
@@ -254,6 +256,8 @@ static bool bill_matches(struct archive *a, const BillRecord *b,
            (f->mode == NULL || strcmp(b->mode, f->mode) == 0) &&
            (f->created_from_ms == 0 || b->created_ms >= f->created_from_ms) &&
            (f->created_to_ms == 0 || b->created_ms < f->created_to_ms) &&
+           (f->updated_from_ms == 0 || b->updated_ms >= f->updated_from_ms) &&
+           (f->updated_to_ms == 0 || b->updated_ms < f->updated_to_ms) &&
            (f->actor == NULL || archive_actor_sees_org(a, f->actor, b->org));
 }
 

@@ -68,6 +68,7 @@
     X(MIGRATION_NOT_FOUND, 11053, "migration_not_found")                                 \
     X(MIGRATION_EXISTS, 11054, "migration_exists")                                       \
     X(SOURCE_UNREACHABLE, 11055, "source_unreachable")                                   \
+    X(SYNC_NOT_FOUND, 11060, "sync_not_found")                                           \
     X(NODE_NOT_FOUND, 11101, "node_not_found")                                           \
     X(MEMBERSHIP_CONFLICT, 11102, "membership_conflict")                                 \
     X(INDEX_NOT_REACHED, 11103, "index_not_reached")                                     \

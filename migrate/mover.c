@@ -16,6 +16,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "migrate/file_ids.h"
 
 static void next_file(struct lane *l);
 static void fail_bill(struct lane *l, const char *why);
@@ -143,27 +144,11 @@ static const char *str(const json_t *o, const char *key)
     return v != NULL ? v : "";
 }
 
-/* The file id the file gets here: the source's own when it is one this archive takes
- * (so merged documents keep their parts), else "m" and 32 hex digits of a hash of the
- * data source's name, the bill and the source's id: the same in every batch from that
- * data source (a bill moved twice never gets two ids, and a sync finds the file). */
+/* The file id the file gets here (file_ids.h). */
 static void local_file_id(const struct run *run, const char *image_no, const char *id,
                           char out[ARCHIVE_ID_MAX + 1])
 {
-    uint8_t h[16];
-    crypto_generichash_state st;
-    if (archive_valid_tenant(id)) {
-        snprintf(out, ARCHIVE_ID_MAX + 1, "%s", id);
-        return;
-    }
-    crypto_generichash_init(&st, NULL, 0, sizeof h);
-    crypto_generichash_update(&st, (const uint8_t *)run->datasource,
-                              strlen(run->datasource) + 1);
-    crypto_generichash_update(&st, (const uint8_t *)image_no, strlen(image_no) + 1);
-    crypto_generichash_update(&st, (const uint8_t *)id, strlen(id));
-    crypto_generichash_final(&st, h, sizeof h);
-    out[0] = 'm';
-    hex_encode(h, sizeof h, out + 1);
+    migrate_file_id(run->datasource, image_no, id, out);
 }
 
 static bool blob_of(const json_t *file, uint8_t out[32])

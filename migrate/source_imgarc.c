@@ -207,6 +207,16 @@ static void imgarc_list(struct source *s, const MigrationScope *scope, const cha
         strcat(im->url, "&created_to=");
         append_escaped(im->url, sizeof im->url, t);
     }
+    if (scope != NULL && scope->updated_from_ms > 0) {
+        clock_format_rfc3339(scope->updated_from_ms, t, sizeof t);
+        strcat(im->url, "&updated_from=");
+        append_escaped(im->url, sizeof im->url, t);
+    }
+    if (scope != NULL && scope->updated_to_ms > 0) {
+        clock_format_rfc3339(scope->updated_to_ms, t, sizeof t);
+        strcat(im->url, "&updated_to=");
+        append_escaped(im->url, sizeof im->url, t);
+    }
     /* One organisation or bill type narrows the source's own scan. */
     if (scope != NULL && scope->n_orgs == 1) {
         strcat(im->url, "&org=");

@@ -157,6 +157,9 @@ static const struct opt opts[] = {
     {"migrate-bytes-per-s", OPT_U64, OFF(migrate_bytes_per_s), "0", 0, UINT64_MAX,
      "bandwidth migration downloads may use on the leader, all batches together (0: no "
      "limit); captures keep their latency with a limit (docs/performance.md)"},
+    {"sync-tick-ms", OPT_U64, OFF(sync_tick_ms), "1000", 50, 60000,
+     "how often the leader looks at the invoice-data sync: the daily runs due and the runs "
+     "to work on (docs/migration.md)"},
     {"license-pubkey", OPT_LIST, OFF(license_pubkeys), NULL, 0, 0,
      "file of a public key whose signed licenses this node accepts (repeatable; from "
      "'imgarc license keygen')"},

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "migrate/runner.h"
+#include "migrate/sync.h"
 #include "node/config.h"
 #include "node/identity.h"
 #include "net/http_client.h"
@@ -43,6 +44,7 @@ struct node {
     struct outbox *outbox;
     struct recognizer *recognizer;
     struct migrate_runner *migrator;
+    struct sync_runner *syncer;
     char *recognition_secret;
     struct collect_gc *collect_gc;
     struct keeper *keeper;
@@ -307,6 +309,7 @@ static void on_signal(uv_signal_t *sig, int signum)
              (unsigned long long)n->config.shutdown_grace_ms);
     repl_set_draining(n->repl);
     migrate_runner_stop(n->migrator);
+    sync_runner_stop(n->syncer);
     api_stop(n->api, n->config.shutdown_grace_ms, stopped_api, n);
 }
 
@@ -531,6 +534,12 @@ static int start_services(struct node *n, struct base_err *err)
     }
     if (rv == 0) {
         api_set_migrator(n->api, n->migrator);
+        struct sync_config sc = {
+            .tick_ms = n->config.sync_tick_ms,
+            .http = n->http,
+            .guard = n->outbound,
+        };
+        rv = sync_runner_start(&n->syncer, &n->loop, &sc, &n->archive, n->repl, err);
     }
     if (rv == 0) {
         print_banner(n, host, api_port(n->api));
@@ -679,6 +688,7 @@ int main(int argc, char **argv)
         collect_gc_free(n.collect_gc);
     }
     migrate_runner_free(n.migrator);
+    sync_runner_free(n.syncer);
     outbound_free(n.outbound);
     keeper_free(n.keeper);
     rocks_close(n.db);
