@@ -22,6 +22,7 @@
 #define DAY_MS 86400000ull
 #define RETRY_DAYS_BACK 3
 #define SYNC_OPERATOR "sync"
+#define DAILY_QUIET_MS 60000
 
 /* A run this leader works on. */
 struct job {
@@ -65,6 +66,7 @@ struct sync_runner {
     bool stopping;
     unsigned closes;
     unsigned daily_in_flight;
+    uint64_t daily_quiet_until_ms; /* a daily proposal was refused: not again before */
     struct job *jobs;
 };
 
@@ -579,8 +581,11 @@ static void daily_applied(struct repl_propose *prop, int status, const struct ar
     d->r->daily_in_flight--;
     if (status == 0 && res->status == ARCHIVE_OK) {
         kick(d->r);
-    } else if (status != 0 || res->status != ARCHIVE_R_INVALID_STATE) {
-        LOG_WARN("sync", "a daily run was not made: %s",
+    } else {
+        /* Refused (the settings changed, the run exists) or not committed: the daily
+         * look waits a while rather than filling the log with refusals. */
+        d->r->daily_quiet_until_ms = clock_wall_ms() + DAILY_QUIET_MS;
+        LOG_WARN("sync", "a daily step was not recorded: %s",
                  status != 0 ? base_strerror(status) : res->message);
     }
     free(d);
@@ -650,7 +655,19 @@ static bool daily_look(const char *tenant, const SyncSettings *s, void *arg)
     uint64_t at;
     char today[11];
     size_t n = s->n_orgs > 0 ? s->n_orgs : 1;
+    DataSourceRecord *ds = NULL;
+    struct base_err err = {{0}};
+    bool usable;
     if (!s->enabled || !archive_valid_sync_time(s->daily_at)) {
+        return true;
+    }
+    /* A data source gone or disabled: no daily run (the settings say which is used). */
+    usable = archive_get_datasource(r->a, tenant, s->datasource, &ds, &err) == 0 &&
+             !ds->disabled;
+    if (ds != NULL) {
+        data_source_record__free_unpacked(ds, NULL);
+    }
+    if (!usable) {
         return true;
     }
     at = midnight + (uint64_t)(atoi(s->daily_at) * 60 + atoi(s->daily_at + 3)) * 60000u;
@@ -661,7 +678,6 @@ static bool daily_look(const char *tenant, const SyncSettings *s, void *arg)
     for (size_t i = 0; i < n; i++) {
         const char *org = s->n_orgs > 0 ? s->orgs[i] : "";
         char id[SYNC_RUN_ID_MAX + 1];
-        struct base_err err = {{0}};
         SyncRunRecord *rec = NULL;
         int rv;
         daily_id(id, sizeof id, today, org);
@@ -701,7 +717,7 @@ static void tick(uv_timer_t *t)
     for (struct job *j = r->jobs; j != NULL; j = j->next) {
         j->seen = false;
     }
-    if (leading && r->daily_in_flight == 0 &&
+    if (leading && r->daily_in_flight == 0 && clock_wall_ms() >= r->daily_quiet_until_ms &&
         archive_each_sync_settings(r->a, daily_look, r, &err) != 0) {
         LOG_ERROR("sync", "reading the sync settings: %s", err.msg);
     }
