@@ -472,6 +472,18 @@ static const char *import_problem(struct txn *t, const ImportBill *c, char *why,
         snprintf(why, size, "its ERP bill id is not one this archive accepts");
         return why;
     }
+    if (b->fbill_id[0] != '\0') {
+        bool taken = false;
+        struct key k;
+        key_pair(&k, t->cmd->tenant, b->fbill_id);
+        if ((*rv = record_exists(t, ARCHIVE_CF_FBILL_IDS, &k, &taken)) != 0) {
+            return NULL;
+        }
+        if (taken) {
+            snprintf(why, size, "its ERP bill id %.128s is another bill's here", b->fbill_id);
+            return why;
+        }
+    }
     if (c->n_files > 1) {
         /* Two files of the bill with one id would leave one record for two. */
         char **ids = xcalloc(c->n_files, sizeof *ids);

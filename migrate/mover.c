@@ -58,9 +58,11 @@ static void outcome_applied(struct repl_propose *prop, int status, const struct 
 {
     struct lane *l = prop->data;
     struct run *run = l->run;
-    if (status == 0 && res->status == ARCHIVE_R_INVALID && l->failure[0] == '\0') {
+    if (status == 0 && res->status != ARCHIVE_OK && res->status != ARCHIVE_R_INVALID_STATE &&
+        l->failure[0] == '\0') {
         /* What the source said cannot be recorded as it is: the bill fails with why,
-         * rather than being read again and again. */
+         * rather than being read again and again. (A batch paused or cancelled, or a
+         * bill skipped meanwhile, is INVALID_STATE: nothing to record then.) */
         char why[400];
         snprintf(why, sizeof why, "the source's bill cannot be recorded: %.300s", res->message);
         l->job = LANE_MOVE;
