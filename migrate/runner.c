@@ -119,15 +119,93 @@ static bool run_busy(const struct run *run)
     return false;
 }
 
+static void drop_sources(struct run *run);
+
 static void run_free(struct run *run)
+{
+    drop_sources(run);
+    free(run);
+}
+
+/* Frees the run's sources (nothing in flight). */
+static void drop_sources(struct run *run)
 {
     for (unsigned i = 0; i < run->n_lanes; i++) {
         lane_release(&run->lanes[i]);
         source_free(run->lanes[i].src);
     }
     free(run->lanes);
+    run->lanes = NULL;
+    run->n_lanes = 0;
     source_free(run->lister);
-    free(run);
+    run->lister = NULL;
+}
+
+/* Makes the run's sources from data source @ds: one to list, one per lane. */
+static int make_sources(struct run *run, const DataSourceRecord *ds, struct base_err *err)
+{
+    struct migrate_runner *r = run->r;
+    struct source_env env = {.loop = r->loop, .http = r->config.http, .guard = r->config.guard};
+    int rv = source_new(&run->lister, &env, ds, err);
+    if (rv == 0) {
+        run->n_lanes = r->config.lanes;
+        run->lanes = xcalloc(run->n_lanes, sizeof *run->lanes);
+        for (unsigned i = 0; i < run->n_lanes && rv == 0; i++) {
+            run->lanes[i].run = run;
+            rv = source_new(&run->lanes[i].src, &env, ds, err);
+        }
+    }
+    if (rv != 0) {
+        drop_sources(run);
+        return rv;
+    }
+    run->ds_updated_ms = ds->updated_ms;
+    return 0;
+}
+
+/* Whether the run may work now: its data source exists and is enabled, and the run's
+ * sources are made from its current version (a changed data source, new credentials
+ * say, is taken up once nothing is in flight). */
+static bool sources_ready(struct run *run)
+{
+    struct base_err err = {{0}};
+    DataSourceRecord *ds = NULL;
+    char why[400];
+    bool ready = false;
+    int rv = archive_get_datasource(run->r->a, run->tenant, run->datasource, &ds, &err);
+    if (rv == BASE_ENOTFOUND) {
+        snprintf(why, sizeof why, "data source %s does not exist (any more)", run->datasource);
+    } else if (rv != 0) {
+        snprintf(why, sizeof why, "reading data source %s: %s", run->datasource, err.msg);
+    } else if (ds->disabled) {
+        snprintf(why, sizeof why, "data source %s is disabled: enable it to go on",
+                 run->datasource);
+    } else if (run->lister != NULL && ds->updated_ms == run->ds_updated_ms) {
+        ready = true;
+    } else if (run_busy(run)) {
+        why[0] = '\0'; /* changed: taken up once the calls in flight are over */
+    } else {
+        drop_sources(run);
+        if (make_sources(run, ds, &err) == 0) {
+            LOG_INFO("migrate", "batch %s of tenant %s reads data source %s (%s)",
+                     run->batch_no, run->tenant, ds->name, ds->kind);
+            /* New credentials or a new address: no reason to wait out the back-off. */
+            run->retry_at_ms = 0;
+            run->transient = 0;
+            run->last_error[0] = '\0';
+            ready = true;
+        } else {
+            snprintf(why, sizeof why, "%s", err.msg);
+        }
+    }
+    if (!ready && why[0] != '\0' && strcmp(run->last_error, why) != 0) {
+        LOG_WARN("migrate", "batch %s of tenant %s waits: %s", run->batch_no, run->tenant, why);
+        snprintf(run->last_error, sizeof run->last_error, "%s", why);
+    }
+    if (ds != NULL) {
+        data_source_record__free_unpacked(ds, NULL);
+    }
+    return ready;
 }
 
 /* A run for a batch that just started running here (or on this new leader). */
@@ -135,43 +213,13 @@ static struct run *run_new(struct migrate_runner *r, const char *tenant, const c
 {
     struct base_err err = {{0}};
     MigrationRecord *m = NULL;
-    DataSourceRecord *ds = NULL;
-    struct source_env env = {.loop = r->loop, .http = r->config.http, .guard = r->config.guard};
     struct run *run = xcalloc(1, sizeof *run);
-    int rv;
     run->r = r;
     snprintf(run->tenant, sizeof run->tenant, "%s", tenant);
     snprintf(run->batch_no, sizeof run->batch_no, "%s", batch_no);
-    rv = archive_get_migration(r->a, tenant, batch_no, &m, &err);
-    if (rv == 0) {
+    if (archive_get_migration(r->a, tenant, batch_no, &m, &err) == 0) {
         snprintf(run->datasource, sizeof run->datasource, "%s", m->datasource);
-        rv = archive_get_datasource(r->a, tenant, m->datasource, &ds, &err);
-    }
-    if (rv == 0) {
-        rv = source_new(&run->lister, &env, ds, &err);
-    }
-    if (rv == 0) {
-        run->n_lanes = r->config.lanes;
-        run->lanes = xcalloc(run->n_lanes, sizeof *run->lanes);
-        for (unsigned i = 0; i < run->n_lanes && rv == 0; i++) {
-            run->lanes[i].run = run;
-            rv = source_new(&run->lanes[i].src, &env, ds, &err);
-        }
-    }
-    if (rv != 0) {
-        /* The data source was deleted or is unusable: looked at again later. */
-        snprintf(run->last_error, sizeof run->last_error, "%s", err.msg);
-        LOG_WARN("migrate", "batch %s of tenant %s cannot run: %s", batch_no, tenant, err.msg);
-        run->retry_at_ms = clock_wall_ms() + BACKOFF_MAX_MS;
-    } else {
-        LOG_INFO("migrate", "batch %s of tenant %s runs on this node (data source %s, %s)",
-                 batch_no, tenant, ds->name, ds->kind);
-    }
-    if (m != NULL) {
         migration_record__free_unpacked(m, NULL);
-    }
-    if (ds != NULL) {
-        data_source_record__free_unpacked(ds, NULL);
     }
     return run;
 }
@@ -420,7 +468,7 @@ static void look_at(struct run *run)
 {
     struct base_err err = {{0}};
     MigrationRecord *m = NULL;
-    if (run->lister == NULL || clock_wall_ms() < run->retry_at_ms || run->closing) {
+    if (run->closing || !sources_ready(run) || clock_wall_ms() < run->retry_at_ms) {
         return;
     }
     if (archive_get_migration(run->r->a, run->tenant, run->batch_no, &m, &err) != 0) {

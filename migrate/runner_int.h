@@ -63,6 +63,7 @@ struct run {
     char tenant[ARCHIVE_ID_MAX + 1];
     char batch_no[ARCHIVE_ID_MAX + 1];
     char datasource[ARCHIVE_ID_MAX + 1];
+    uint64_t ds_updated_ms; /* the data source's version the sources were made from */
     bool seen;     /* running at the last look */
     bool gone;     /* no longer running: freed once nothing is in flight */
     struct source *lister;
