@@ -6,7 +6,7 @@
  * numbers) from one data source: daily at a set UTC time (run "daily-YYYY-MM-DD[-org]",
  * one per organisation and day whichever node leads), by hand for a date, everything
  * ("full") or one bill. A run's records apply to the local files the source's files
- * became (migrate/file_ids.h); a file whose invoice data was edited here, and the
+ * became (migrate/import.h: import_file_id()); a file whose invoice data was edited here, and the
  * tenant's protected fields, are never overwritten; a matched file is locked. A record
  * that fails is kept (SyncFailure) and tried again first by the next runs of its
  * organisation, up to SYNC_ATTEMPTS_MAX attempts; then it is given up, for a person.

@@ -12,7 +12,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "migrate/file_ids.h"
+#include "migrate/import.h"
 #include "migrate/source.h"
 
 #define LIST_PAGE 20
@@ -295,7 +295,7 @@ static void bill_answered(void *arg, int status, const char *message, json_t *bi
             if (sid == NULL || sid[0] == '\0' || strlen(sid) > 256) {
                 continue;
             }
-            migrate_file_id(j->datasource, image_no, sid, local);
+            import_file_id(j->datasource, image_no, sid, local);
             if (wanted != NULL && !listed_in(wanted, local)) {
                 continue;
             }

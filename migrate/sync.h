@@ -14,7 +14,7 @@
  * still retrying, read again from the source), then the source's bills changed in the
  * run's time range page by page (a bill run: that bill alone). For each bill here with
  * the source's image number, each source file with invoice data becomes a record for
- * the local file its id maps to (migrate/file_ids.h). Each step is one SyncInvoices
+ * the local file its id maps to (migrate/import.h: import_file_id()). Each step is one SyncInvoices
  * proposal recording where the run stands, so a new leader goes on from the next step.
  * A source that does not answer backs the run off (doubling, up to a minute); after
  * SYNC_TRANSIENT_MAX failures in a row the run fails with the message for a person.
