@@ -12,7 +12,7 @@ import json
 import time
 import unittest
 
-from imgarc_node import NodeTestCase, make_pdf, quote
+from imgarc_node import NodeTestCase, cli_json, make_pdf, quote, run_cli
 
 JSON = {"Content-Type": "application/json"}
 INV = {"number": "04400000000112345678", "code": "044001900111", "date": "2026-11-02",
@@ -246,6 +246,42 @@ class TestSyncFromImgarc(NodeTestCase):
         dst.restart()
         time.sleep(2)
         self.assertEqual(daily(), ids)
+
+    def test_06_the_cli(self):
+        dst = self.dst
+
+        def cli(*args, rc=0):
+            p = run_cli(dst, "sync", *args)
+            self.assertEqual(p.returncode, rc, (args, p.stdout, p.stderr))
+            return p
+        cli("set", "--datasource", "old", "--daily-at", "00:00", "--orgs", "org-a,org-b",
+            "--protect", "tax,total")
+        s = cli_json(cli("settings", "--json"))
+        self.assertEqual((s["orgs"], s["protected_fields"], s["enabled"]),
+                         (["org-a", "org-b"], ["tax", "total"], True))
+        self.assertIn("protected  tax,total", cli("settings").stdout)
+        p = cli("run", "--org", "org-b", "--full", "--json")
+        run_id = cli_json(p)["runs"][0]["run_id"]
+        self.assertEqual(self.wait_run(run_id)["state"], "done")
+        p = cli("show", run_id)
+        self.assertIn("state      done", p.stdout)
+        self.assertIn("org-b", p.stdout)
+        p = cli("runs", "--org", "org-b")
+        self.assertIn(run_id, p.stdout)
+        self.assertIn("RUN_ID", p.stdout)
+        p = cli("failures", "--org", "org-a")
+        self.assertIn("SY-3", p.stdout)
+        p = cli("retry", "--org", "org-a")
+        self.assertIn("back to retrying", p.stdout)
+        # What the client or the node refuses.
+        cli("run", "--full", "--date", "2026-12-01", rc=2)
+        p = run_cli(dst, "sync", "run", "--date", "2026-13-45")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("YYYY-MM-DD", p.stderr)
+        p = run_cli(dst, "sync", "show", "nope")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("sync_not_found", p.stderr + p.stdout)
+        cli("set", "--datasource", "old", "--disabled")
 
 
 if __name__ == "__main__":

@@ -197,6 +197,8 @@ int cmd_license(struct cli *cli, int argc, char **argv);
 int cmd_login(struct cli *cli, int argc, char **argv);
 int cmd_user(struct cli *cli, int argc, char **argv);
 int cmd_role(struct cli *cli, int argc, char **argv);
+/* cmd_sync.c: the invoice-data sync */
+int cmd_sync(struct cli *cli, int argc, char **argv);
 /* cmd_orgs.c: organisations */
 int cmd_org(struct cli *cli, int argc, char **argv);
 /* cmd_webhooks.c: webhooks, deliveries, delivery retry */

@@ -498,6 +498,35 @@ static const char webhook_help[] =
     "show     one webhook's id, url, events and creation time.\n"
     "delete   deletes the webhook; its pending deliveries are cancelled.\n";
 
+static const char sync_help[] =
+    "Usage: imgarc sync settings [--json]\n"
+    "       imgarc sync set --datasource NAME [--daily-at HH:MM] [--orgs A,B]\n"
+    "                       [--protect F,G] [--disabled] [--json]\n"
+    "       imgarc sync run [--org ORG] [--date YYYY-MM-DD | --full | --image-no N] [--json]\n"
+    "       imgarc sync runs [--org ORG] [--limit N] [--after RUN_ID] [--json]\n"
+    "       imgarc sync show RUN_ID [--json]\n"
+    "       imgarc sync failures [--org ORG] [--state S] [--limit N] [--json]\n"
+    "       imgarc sync retry [--org ORG] [--json]\n"
+    "\n"
+    "The invoice-data sync: the face data of invoices (number, code, date, amount,\n"
+    "tax, total, tax numbers) taken from a data source, daily and by hand\n"
+    "(docs/migration.md). Needs the admin permission.\n"
+    "\n"
+    "settings  the tenant's settings.\n"
+    "set       replaces them: the data source, the daily run's UTC time (default\n"
+    "          02:00; --disabled: no daily run), the organisations (none: one run for\n"
+    "          all), the invoice fields a sync never overwrites (of number, code, date,\n"
+    "          amount, tax, total, seller_tax_no, buyer_tax_no).\n"
+    "run       runs by hand, one per organisation (--org, else each of the settings'):\n"
+    "          the bills changed on --date (UTC; default today), every bill (--full),\n"
+    "          or one bill (--image-no).\n"
+    "runs      the sync list: RUN_ID ORG KIND DATE STATE RESULT OK FAIL SKIP ATTEMPTS\n"
+    "          STARTED MESSAGE, in run-id order.\n"
+    "show      one run.\n"
+    "failures  records still failing, with why: retrying (the next runs try them\n"
+    "          first) or given_up (after 3 attempts; --state picks one).\n"
+    "retry     puts the given-up records of --org (default: every organisation) back.\n";
+
 static const char deliveries_help[] =
     "Usage: imgarc deliveries [IMAGE_NO] [--state S] [--limit N] [--json]\n"
     "\n"
@@ -590,6 +619,8 @@ static const struct command commands[] = {
      deliveries_help},
     {"delivery", cmd_delivery, "delivery retry ID", "send a webhook delivery again",
      delivery_help},
+    {"sync", cmd_sync, "sync ACTION [flags]",
+     "invoice-data sync: settings, runs, the sync list, failures", sync_help},
     {"cluster", cmd_cluster, "cluster [ACTION [ID|H:P|HASH]]",
      "the cluster's nodes: add, remove, drain; blob copies", cluster_help},
     {"version", cmd_version, "version", "client and server versions", version_help},
