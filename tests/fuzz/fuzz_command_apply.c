@@ -53,7 +53,10 @@ static const char *const WORDS[] = {
     "edit", "admin", "captured", "ready", "http://example.com/hook", "BT1", "INV-1",
     "12.50", "1.50", "2026-01-01", "draining", "out", "127.0.0.1:7001", "z1", "W1",
     "L1", "b1", "a.pdf", "pdf", "BT2", "erp_submit", "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA",
-    "u2", "tenant_admin", "c1", "scanner"};
+    "u2", "tenant_admin", "c1", "scanner",
+    /* The invoice-data sync (apply_sync.c): the prelude's data source, run and fields. */
+    "old", "02:00", "daily-2026-12-06", "2026-12-06", "scheduled", "full", "bill", "tax",
+    "given_up"};
 static const uint64_t NUMBERS[] = {0, 1, 2, 3, 4, 5, 90, 180, 270, 1000, 86400000,
                                    0xFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, UINT64_MAX, T0};
 static const int64_t SIGNED[] = {0, 1, -1, 90, -90, 180, -180, 270, 360, INT32_MIN, INT32_MAX};
@@ -340,6 +343,12 @@ static uint64_t prelude(void)
     char *events[] = {"*"}, *perms[] = {"read", "edit"}, *roles[] = {"r1"};
     char *admin_roles[1];
     CreateClient client = CREATE_CLIENT__INIT;
+    PutDataSource put_ds = PUT_DATA_SOURCE__INIT;
+    DataSourceRecord ds = DATA_SOURCE_RECORD__INIT;
+    PutSyncSettings put_sync = PUT_SYNC_SETTINGS__INIT;
+    SyncSettings sync = SYNC_SETTINGS__INIT;
+    CreateSyncRun sync_run = CREATE_SYNC_RUN__INIT;
+    char *sync_orgs[] = {"o1"}, *sync_protect[] = {"tax"};
 
 #define PRELUDE(body_enum, field, value)                                                 \
     cmd = (Command)COMMAND__INIT;                                                        \
@@ -432,6 +441,29 @@ static uint64_t prelude(void)
     push.bill_type = "BT2";
     push.n_invoices = 0;
     PRELUDE(COMMAND__BODY_POOL_PUSH, pool_push, &push);
+    /* The invoice-data sync: a data source, settings and a run with a known id. */
+    ds.name = "old";
+    ds.kind = "imgarc";
+    ds.url = "https://old.example.com";
+    ds.source_tenant = "default";
+    ds.client_id = "c1";
+    ds.secret = "s3cret";
+    put_ds.source = &ds;
+    put_ds.create = true;
+    PRELUDE(COMMAND__BODY_PUT_DATA_SOURCE, put_data_source, &put_ds);
+    sync.datasource = "old";
+    sync.enabled = true;
+    sync.daily_at = "02:00";
+    sync.orgs = sync_orgs;
+    sync.n_orgs = 1;
+    sync.protected_fields = sync_protect;
+    sync.n_protected_fields = 1;
+    put_sync.settings = &sync;
+    PRELUDE(COMMAND__BODY_PUT_SYNC_SETTINGS, put_sync_settings, &put_sync);
+    sync_run.run_id = "daily-2026-12-06";
+    sync_run.kind = "scheduled";
+    sync_run.date = "2026-12-06";
+    PRELUDE(COMMAND__BODY_CREATE_SYNC_RUN, create_sync_run, &sync_run);
 #undef PRELUDE
     add_file("CB-A", FILES[0], 0, "cover", i++);
     add_file("CB-A", FILES[1], 1, "invoice", i++);

@@ -94,6 +94,12 @@ static const struct endpoint ENDPOINTS[] = {
     {"DELETE", "/api/v1/users/{N}"},
     /* The operator token exchanged for a short one (api/auth.c). */
     {"POST", "/api/v1/auth/operator"},
+    /* The invoice-data sync (api/sync.c). */
+    {"PUT", "/api/v1/sync/settings"},
+    {"POST", "/api/v1/sync/runs"},
+    {"POST", "/api/v1/sync/failures/retry"},
+    {"GET", "/api/v1/sync/runs/{N}"},
+    {"POST", "/api/v1/datasources"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};

@@ -143,6 +143,28 @@ def frame(cmd):
     return body + b"\0" * (-len(body) % 8)
 
 
+# The invoice-data sync (archive/apply_sync.c, commands 120-125), over the prelude's data
+# source "old", settings (organisation o1, tax protected) and run daily-2026-12-06.
+INV_SYNC = msg((1, "INV-2"), (4, "20.00"), (5, "9.99"), (6, "29.99"))
+COMMANDS.update({
+    "sync_settings": command(120, msg((1, msg((1, "old"), (2, True), (3, "03:30"), (4, "o1"),
+                                              (5, "total"))))),
+    "sync_settings_bad": command(120, msg((1, msg((1, "old"), (3, "3:30"), (5, "colour"))))),
+    "sync_run_full": command(121, msg((3, "full"))),
+    "sync_run_daily_again": command(121, msg((1, "daily-2026-12-06"), (3, "scheduled"),
+                                             (4, "2026-12-06"))),
+    "sync_retry_pass": command(122, msg((1, "daily-2026-12-06"), (2, True))),
+    "sync_page": command(122, msg((1, "daily-2026-12-06"), (3, ""), (4, ""),
+                                  (5, msg((1, "CB-A"), (2, FA[1]), (3, INV_SYNC))),
+                                  (5, msg((1, "CB-A"), (2, "f0000000000000000000000000000099"),
+                                          (3, INV_SYNC))),
+                                  (5, msg((1, "CB-B"), (2, ""), (4, "the source said no"))))),
+    "sync_run_failed": command(123, msg((1, "daily-2026-12-06"), (2, "no answer"))),
+    "sync_retry_failures": command(124, msg((2, True))),
+    "sync_retry_run": command(125, msg((1, "daily-2026-12-06"), (2, "2026-12-07"))),
+})
+
+
 def seeds_command_apply():
     # Raw commands: op 0xF0, a length byte, the packed Command (the decoder's path).
     for name, cmd in COMMANDS.items():
@@ -160,6 +182,11 @@ def seeds_command_apply():
                  "pool_push_fbill"):
         seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
     write("command_apply", "raw-sequence-fbill", seq)
+    seq = b""
+    for name in ("sync_retry_pass", "sync_run_failed", "sync_retry_run", "sync_retry_pass",
+                 "sync_page", "sync_retry_failures", "sync_run_full", "sync_settings"):
+        seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
+    write("command_apply", "raw-sequence-sync", seq)
     # Built commands: one seed per body, the fields filled from a fixed random stream.
     rng = random.Random(10)
     for op in range(40):
@@ -548,6 +575,27 @@ JSON += [
     ("operator-exchange-wrong", 55, 0, '{"token":"not the operator token"}'),
     ("operator-exchange-not-string", 55, 0, '{"token":["x",{"y":1}]}'),
     ("operator-exchange", 55, 0, '{"token":"fuzz-operator-token-0123456789abcdef"}'),
+]
+
+
+# The invoice-data sync (api/sync.c; appended to fuzz_json_bodies.c's endpoints): a data
+# source first, then settings, runs and retries, good and bad.
+JSON += [
+    ("sync-datasource", 60, 0, '{"name":"old","kind":"imgarc","url":"https://old.example.com",'
+     '"tenant":"default","client_id":"c","client_secret":"s"}'),
+    ("sync-settings", 56, 0, '{"datasource":"old","enabled":true,"daily_at":"02:00",'
+     '"orgs":["o1","o2"],"protected_fields":["tax","total"]}'),
+    ("sync-settings-bad-time", 56, 0, '{"datasource":"old","daily_at":"24:61"}'),
+    ("sync-settings-bad-field", 56, 0, '{"datasource":"old","protected_fields":["tax","tax"]}'),
+    ("sync-settings-types", 56, 0, '{"datasource":1,"enabled":"yes","orgs":{"a":1}}'),
+    ("sync-run-date", 57, 0, '{"org":"o1","date":"2026-12-06"}'),
+    ("sync-run-full", 57, 0, '{"date":""}'),
+    ("sync-run-bill", 57, 0, '{"image_no":"CB-A"}'),
+    ("sync-run-both", 57, 0, '{"image_no":"CB-A","date":"2026-02-30"}'),
+    ("sync-run-empty", 57, 0, ''),
+    ("sync-retry", 58, 0, '{"org":"o1"}'),
+    ("sync-retry-all", 58, 0, '{}'),
+    ("sync-run-show", 59, 0, ''),
 ]
 
 
