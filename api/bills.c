@@ -375,6 +375,7 @@ static json_t *file_json(const FileRecord *f, size_t position)
                                               ? json_string(f->merged_into)
                                               : json_null());
     json_object_set_new(j, "recognition", archive_recognition_json(f->recognition));
+    json_object_set_new(j, "invoice_local", json_boolean(f->invoice_local));
     return j;
 }
 

@@ -150,6 +150,9 @@ class TestSyncFromImgarc(NodeTestCase):
         i1 = self.file_invoice(dst, "SY-1")
         self.assertEqual((i1["amount"], i1["total"], i1["tax"]), ("200.00", "212.00", "6.00"))
         self.assertEqual(self.file_invoice(dst, "SY-2")["amount"], "999.00")
+        b2 = dst.bill("SY-2").json["files"][0]
+        self.assertEqual((b2["invoice_local"], dst.bill("SY-1").json["files"][0]["invoice_local"]),
+                         (True, False))
         log = dst.audit_log("SY-1").json
         self.assertIn("invoice_data_synced", json.dumps(log))
         # org-b was not in that run.
@@ -282,6 +285,28 @@ class TestSyncFromImgarc(NodeTestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("sync_not_found", p.stderr + p.stdout)
         cli("set", "--datasource", "old", "--disabled")
+
+    def test_07_a_run_that_cannot_go_on_fails_with_what_to_do(self):
+        dst = self.dst
+        # Credentials the source refuses.
+        self.assertStatus(post(dst, "/api/v1/datasources", {
+            "name": "refused", "kind": "imgarc", "url": self.src.url, "tenant": "default",
+            "client_id": self.cid, "client_secret": "not-the-secret"}), 201)
+        r = dst.request("PUT", "/api/v1/sync/settings", headers=JSON, body=json.dumps(
+            {"datasource": "refused", "enabled": False, "orgs": ["org-a"]}).encode())
+        self.assertStatus(r, 200)
+        run, = self.sync_run({"date": ""})
+        self.assertEqual((run["state"], run["result"]), ("failed", "error"), run)
+        self.assertIn("sync by hand or check network and configuration", run["message"])
+        self.assertNotIn("not-the-secret", json.dumps(run))
+        self.assertNotIn("not-the-secret", dst.log_text(whole=True))
+        # A disabled data source takes no runs.
+        r = dst.request("PATCH", "/api/v1/datasources/refused", headers=JSON,
+                        body=json.dumps({"enabled": False}).encode())
+        self.assertStatus(r, 200)
+        r = post(dst, "/api/v1/sync/runs", {"date": ""})
+        self.assertStatus(r, 409)
+        self.assertIn("disabled", r.body.decode())
 
 
 if __name__ == "__main__":
