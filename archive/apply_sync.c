@@ -607,6 +607,9 @@ static bool put_back(const SyncFailure *f, void *arg)
     if (strcmp(f->state, SYNC_GIVEN_UP) != 0) {
         return true;
     }
+    if (g->n >= SYNC_RETRY_MAX) {
+        return false; /* one bounded batch; the caller asks again for the rest */
+    }
     copy.state = SYNC_RETRYING;
     copy.attempts = 0;
     copy.run_id = "";

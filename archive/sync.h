@@ -25,6 +25,7 @@
 #define SYNC_RUN_ID_MAX 128
 #define SYNC_ORGS_MAX 64
 #define SYNC_ITEMS_MAX 2000     /* records in one SyncInvoices */
+#define SYNC_RETRY_MAX 10000    /* given-up records one RetrySyncFailures puts back */
 
 #define SYNC_PENDING "pending"
 #define SYNC_RUNNING "running"

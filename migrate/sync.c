@@ -115,12 +115,23 @@ static void step_clear(struct job *j)
     j->reading = false;
 }
 
+static void fail_run(struct job *j, const char *why);
+
 static void applied(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct job *j = prop->data;
+    bool was_failing = j->failing;
     j->busy = false;
     j->failing = false;
     step_clear(j);
+    if (status == 0 && res->status == ARCHIVE_R_INVALID && !was_failing && !j->r->stopping) {
+        /* What the source said cannot be recorded: the run fails with why, rather than
+         * reading the same step again and again. */
+        char why[400];
+        snprintf(why, sizeof why, "the source's data cannot be recorded: %.300s", res->message);
+        fail_run(j, why);
+        return;
+    }
     if (status != 0 || res->status != ARCHIVE_OK) {
         LOG_WARN("sync", "run %s of tenant %s: a step was not recorded: %s", j->run_id,
                  j->tenant, status != 0 ? base_strerror(status) : res->message);
@@ -243,6 +254,22 @@ static void add_item(struct job *j, const char *image_no, const char *file_id,
     json_array_append_new(j->items, it);
 }
 
+/* Whether @inv's fields are what apply takes: strings (or absent), each within its
+ * bound (archive/apply_sync.c). */
+static bool invoice_usable(const json_t *inv)
+{
+    static const size_t max[] = {64, 64, 32, 32, 32, 32, 64, 64};
+    for (size_t k = 0; SYNC_FIELDS[k] != NULL; k++) {
+        const json_t *v = json_object_get(inv, SYNC_FIELDS[k]);
+        if (v != NULL && !json_is_null(v) &&
+            (!json_is_string(v) || json_string_length(v) > max[k] ||
+             strlen(json_string_value(v)) != json_string_length(v))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool listed_in(const json_t *ids, const char *id)
 {
     size_t i;
@@ -299,7 +326,12 @@ static void bill_answered(void *arg, int status, const char *message, json_t *bi
             if (wanted != NULL && !listed_in(wanted, local)) {
                 continue;
             }
-            if (json_is_object(inv) && json_is_string(json_object_get(inv, "number"))) {
+            if (json_is_object(inv) && json_is_string(json_object_get(inv, "number")) &&
+                !invoice_usable(inv)) {
+                snprintf(why, sizeof why, "the source's invoice data of file %.64s is "
+                         "malformed (a field too long or not text)", sid);
+                add_item(j, image_no, local, NULL, why);
+            } else if (json_is_object(inv) && json_is_string(json_object_get(inv, "number"))) {
                 add_item(j, image_no, local, inv, "");
             } else if (wanted != NULL) {
                 add_item(j, image_no, local, NULL, "");
