@@ -498,6 +498,40 @@ static const char webhook_help[] =
     "show     one webhook's id, url, events and creation time.\n"
     "delete   deletes the webhook; its pending deliveries are cancelled.\n";
 
+static const char migrations_help[] =
+    "Usage: imgarc migrations create BATCH_NO --datasource NAME [--org O]...\n"
+    "                [--bill-type T]... [--from TIME] [--to TIME] [--key K] [--json]\n"
+    "       imgarc migrations list [--json]\n"
+    "       imgarc migrations show|start|pause|resume|retry|cancel BATCH_NO [--json]\n"
+    "       imgarc migrations skip|unskip BATCH_NO IMAGE_NO... [--json]\n"
+    "       imgarc migrations bills BATCH_NO [--state S] [--after IMAGE_NO] [--limit N]\n"
+    "       imgarc migrations log BATCH_NO [--after SEQ] [--limit N] [--json]\n"
+    "       imgarc migrations log BATCH_NO --format csv [-o FILE] [--after SEQ] [--limit N]\n"
+    "\n"
+    "The tenant's migration batches: bills moved in from another imaging system (a data\n"
+    "source, see 'imgarc datasources'); needs the admin permission (the operator names\n"
+    "the tenant with --tenant). docs/migration.md.\n"
+    "\n"
+    "create   a batch (state pending) moving the bills of a scope from data source NAME:\n"
+    "  --org O, --bill-type T  only these organisations / bill types (repeatable; none:\n"
+    "                         all)\n"
+    "  --from TIME, --to TIME  bills created at or after / before: RFC 3339 or a date\n"
+    "                         (UTC; a date in --to is the end of that day)\n"
+    "  --key K                an Idempotency-Key: a retried create answers the first\n"
+    "list     every batch: BATCH STATE PHASE DATASOURCE and its counts.\n"
+    "show     one batch: its scope, state, counts and times.\n"
+    "start    pending or paused -> running; pause: running -> paused; resume: paused\n"
+    "         -> running; retry: failed bills back to pending, the batch running again;\n"
+    "         cancel: the batch fails with \"cancelled by <you>\" (moved bills stay).\n"
+    "skip     marks bills do-not-migrate (pending, checked or failed ones); unskip puts\n"
+    "         skipped ones back to pending. At most 1000 image numbers.\n"
+    "bills    a page of the batch's bills: IMAGE_NO STATE ATTEMPTS FILES BYTES REASON;\n"
+    "         --state S (pending, checked, migrated, present, failed, skipped), --after\n"
+    "         the page's last image number, --limit 1-1000 (100).\n"
+    "log      the batch's log, oldest first: SEQ TIME OPERATOR ACTION IMAGE_NO DETAIL\n"
+    "         (--limit 1-1000, 100); --format csv writes the whole log (or --limit\n"
+    "         entries) as CSV to stdout or -o FILE, streamed.\n";
+
 static const char deliveries_help[] =
     "Usage: imgarc deliveries [IMAGE_NO] [--state S] [--limit N] [--json]\n"
     "\n"
@@ -590,6 +624,8 @@ static const struct command commands[] = {
      deliveries_help},
     {"delivery", cmd_delivery, "delivery retry ID", "send a webhook delivery again",
      delivery_help},
+    {"migrations", cmd_migrations, "migrations ACTION [BATCH_NO] [flags]",
+     "migration batches: create, start, pause, skip bills, read the log", migrations_help},
     {"cluster", cmd_cluster, "cluster [ACTION [ID|H:P|HASH]]",
      "the cluster's nodes: add, remove, drain; blob copies", cluster_help},
     {"version", cmd_version, "version", "client and server versions", version_help},
