@@ -29,11 +29,11 @@ static void put_counts(const json_t *c)
     char bytes[32], moved[32];
     human_bytes((uint64_t)jint(c, "bytes"), bytes, sizeof bytes);
     human_bytes((uint64_t)jint(c, "bytes_moved"), moved, sizeof moved);
-    printf("%-11s %lld: %lld pending, %lld migrated, %lld failed, %lld skipped (%lld "
+    printf("%-10s %lld: %lld pending, %lld migrated, %lld failed, %lld skipped (%lld "
            "checked)\n",
            "bills", jint(c, "bills"), jint(c, "pending"), jint(c, "migrated"),
            jint(c, "failed"), jint(c, "skipped"), jint(c, "checked"));
-    printf("%-11s %lld of %lld moved, %s of %s\n", "files", jint(c, "files_moved"),
+    printf("%-10s %lld of %lld moved, %s of %s\n", "files", jint(c, "files_moved"),
            jint(c, "files"), moved, bytes);
 }
 
@@ -49,13 +49,13 @@ static void print_batch(const json_t *b)
     if (jstr(b, "error")[0] != '\0') {
         put_field("error", jstr(b, "error"));
     }
-    printf("%-11s ", "orgs");
+    printf("%-10s ", "orgs");
     if (json_array_size(json_object_get(scope, "orgs")) > 0) {
         put_list(json_object_get(scope, "orgs"));
     } else {
         fputs("(all)", stdout);
     }
-    printf("\n%-11s ", "bill types");
+    printf("\n%-10s ", "bill types");
     if (json_array_size(json_object_get(scope, "bill_types")) > 0) {
         put_list(json_object_get(scope, "bill_types"));
     } else {
