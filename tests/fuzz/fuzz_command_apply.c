@@ -4,7 +4,8 @@
  * Every input starts from the same small archive (restored from a snapshot of the
  * prelude applied once at start: a cluster with the default tenant, bills CB-A (match
  * mode, one declared invoice) and CB-B (sync mode) with files, a webhook, an
- * organisation, a role, a user, a licensed second tenant, a node), then applies up to
+ * organisation, a role, a user, a licensed second tenant, a node, a running migration
+ * batch M1 with a pending, a failed and a skipped bill), then applies up to
  * MAX_COMMANDS commands read from the input:
  *   - op byte >= 0xF0: a length byte and that many bytes, applied as the packed
  *     Command as raft would hand it over (the decoder's path);
@@ -15,13 +16,16 @@
  *     including files of the other bill.
  * A quarter of the inputs are applied to two stores; the results and the digests of the
  * two stores must be equal (apply is deterministic). Apply must never crash, leak, assert
- * or fail with an I/O error, and every bill and the tenants' usage must stay consistent
- * (fuzz_check_archive()). */
+ * or fail with an I/O error, every bill and the tenants' usage must stay consistent
+ * (fuzz_check_archive()), and each migration batch's counts must be those of its bills'
+ * states. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "archive/archive.h"
+#include "archive/keys.h"
+#include "archive/migration.h"
 #include "base/mem.h"
 #include "storage/snapshot.h"
 #include "tests/fuzz/fuzz_common.h"
@@ -53,7 +57,8 @@ static const char *const WORDS[] = {
     "edit", "admin", "captured", "ready", "http://example.com/hook", "BT1", "INV-1",
     "12.50", "1.50", "2026-01-01", "draining", "out", "127.0.0.1:7001", "z1", "W1",
     "L1", "b1", "a.pdf", "pdf", "BT2", "erp_submit", "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA",
-    "u2", "tenant_admin", "c1", "scanner"};
+    "u2", "tenant_admin", "c1", "scanner", "M1", "M2", "mig-src", "start", "pause",
+    "resume", "retry", "cancel"};
 static const uint64_t NUMBERS[] = {0, 1, 2, 3, 4, 5, 90, 180, 270, 1000, 86400000,
                                    0xFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, UINT64_MAX, T0};
 static const int64_t SIGNED[] = {0, 1, -1, 90, -90, 180, -180, 270, 360, INT32_MIN, INT32_MAX};
@@ -317,6 +322,78 @@ static void add_file(const char *image_no, const char *file_id, unsigned blob,
     apply_cmd(&cmd, index);
 }
 
+/* A record written straight into family @cf of both stores (as a command not built
+ * here would leave it). */
+static void put_raw(enum archive_cf cf, const struct key *k, const ProtobufCMessage *msg)
+{
+    struct base_err err = {{0}};
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = xmalloc(len + 1);
+    protobuf_c_message_pack(msg, buf);
+    for (int s = 0; s < 2; s++) {
+        struct rocks_batch *b = rocks_batch_new(db[s]);
+        rocks_batch_put(b, cf, k->buf, k->len, (const char *)buf, len);
+        ASSERT(rocks_write(db[s], b, false, &err) == 0);
+        rocks_batch_free(b);
+    }
+    free(buf);
+}
+
+/* Migration batch M1 of data source mig-src, started, with bills CB-A (pending), CB-B
+ * (failed) and CB-C (skipped) as the runner's commands leave them, so the operator's
+ * commands (MigrationAction, SkipMigrationBills) meet bills of every kind. The data
+ * source and the bills are written as records: their commands are the data source
+ * API's and the runner's. Returns the next index. */
+static uint64_t prelude_migration(uint64_t i)
+{
+    static const char *const bills[][2] = {
+        {"CB-A", MIGRATION_BILL_PENDING}, {"CB-B", MIGRATION_BILL_FAILED},
+        {"CB-C", MIGRATION_BILL_SKIPPED}};
+    struct base_err err = {{0}};
+    DataSourceRecord ds = DATA_SOURCE_RECORD__INIT;
+    Command cmd = COMMAND__INIT;
+    CreateMigration create = CREATE_MIGRATION__INIT;
+    MigrationAction start = MIGRATION_ACTION__INIT;
+    MigrationRecord *m;
+    struct key k;
+    ds.name = "mig-src";
+    ds.tenant = "default";
+    ds.kind = "imgarc";
+    ds.url = "http://192.0.2.1";
+    key_pair(&k, "default", "mig-src");
+    put_raw(ARCHIVE_CF_DATASOURCES, &k, &ds.base);
+    cmd.tenant = "default";
+    cmd.time_ms = T0 + i;
+    cmd.body_case = COMMAND__BODY_CREATE_MIGRATION;
+    create.batch_no = "M1";
+    create.datasource = "mig-src";
+    cmd.create_migration = &create;
+    apply_cmd(&cmd, i++);
+    cmd.time_ms = T0 + i;
+    cmd.body_case = COMMAND__BODY_MIGRATION_ACTION;
+    start.batch_no = "M1";
+    start.action = "start";
+    cmd.migration_action = &start;
+    apply_cmd(&cmd, i++);
+    ASSERT(archive_get_migration(&arc[0], "default", "M1", &m, &err) == 0);
+    for (size_t b = 0; b < ARRAY_SIZE(bills); b++) {
+        MigrationBill bill = MIGRATION_BILL__INIT;
+        bill.image_no = (char *)bills[b][0];
+        bill.state = (char *)bills[b][1];
+        bill.attempts = 1;
+        key_triple(&k, "default", "M1", bill.image_no);
+        put_raw(ARCHIVE_CF_MIGRATION_BILLS, &k, &bill.base);
+    }
+    m->bills = 3;
+    m->pending = 1;
+    m->failed = 1;
+    m->skipped = 1;
+    key_pair(&k, "default", "M1");
+    put_raw(ARCHIVE_CF_MIGRATIONS, &k, &m->base);
+    migration_record__free_unpacked(m, NULL);
+    return i;
+}
+
 /* Applies the prelude; returns the next index. */
 static uint64_t prelude(void)
 {
@@ -438,10 +515,56 @@ static uint64_t prelude(void)
     add_file("CB-A", FILES[2], 2, "attachment", i++);
     add_file("CB-B", FILES[3], 3, "cover", i++);
     add_file("CB-B", FILES[4], 1, "attachment", i++);
+    i = prelude_migration(i);
     return i;
 }
 
 /* ---- Checks after a sequence ---- */
+
+/* Each batch's counts are those of its bills' states, whatever was applied. */
+struct batch_counts {
+    uint64_t bills, pending, migrated, failed, skipped;
+};
+
+static bool count_bill(const MigrationBill *b, void *arg)
+{
+    struct batch_counts *c = arg;
+    c->bills++;
+    if (strcmp(b->state, MIGRATION_BILL_PENDING) == 0 ||
+        strcmp(b->state, MIGRATION_BILL_CHECKED) == 0) {
+        c->pending++;
+    } else if (strcmp(b->state, MIGRATION_BILL_MIGRATED) == 0 ||
+               strcmp(b->state, MIGRATION_BILL_PRESENT) == 0) {
+        c->migrated++;
+    } else if (strcmp(b->state, MIGRATION_BILL_FAILED) == 0) {
+        c->failed++;
+    } else if (strcmp(b->state, MIGRATION_BILL_SKIPPED) == 0) {
+        c->skipped++;
+    }
+    return true;
+}
+
+static bool check_batch(const MigrationRecord *m, void *arg)
+{
+    struct base_err err = {{0}};
+    struct batch_counts c = {0};
+    struct archive *a = arg;
+    ASSERT(archive_each_migration_bill(a, m->tenant, m->batch_no, "", count_bill, &c, &err) ==
+           0);
+    if (c.bills != m->bills || c.pending != m->pending || c.migrated != m->migrated ||
+        c.failed != m->failed || c.skipped != m->skipped) {
+        fprintf(stderr,
+                "batch %s counts %llu/%llu/%llu/%llu/%llu, its bills %llu/%llu/%llu/%llu/%llu "
+                "(bills/pending/migrated/failed/skipped)\n",
+                m->batch_no, (unsigned long long)m->bills, (unsigned long long)m->pending,
+                (unsigned long long)m->migrated, (unsigned long long)m->failed,
+                (unsigned long long)m->skipped, (unsigned long long)c.bills,
+                (unsigned long long)c.pending, (unsigned long long)c.migrated,
+                (unsigned long long)c.failed, (unsigned long long)c.skipped);
+        abort();
+    }
+    return true;
+}
 
 static void check_stores(void)
 {
@@ -459,6 +582,7 @@ static void check_stores(void)
     }
     fuzz_check_archive(&arc[0], "default");
     fuzz_check_archive(&arc[0], "t2");
+    ASSERT(archive_list_migrations(&arc[0], "default", check_batch, &arc[0], &err) == 0);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -94,6 +94,15 @@ static const struct endpoint ENDPOINTS[] = {
     {"DELETE", "/api/v1/users/{N}"},
     /* The operator token exchanged for a short one (api/auth.c). */
     {"POST", "/api/v1/auth/operator"},
+    /* Migration batches (api/migrations.c); batch "1" is created at start when the
+     * data source API is there to make its data source. */
+    {"POST", "/api/v1/migrations"},
+    {"POST", "/api/v1/migrations/{N}/start"},
+    {"POST", "/api/v1/migrations/{N}/pause"},
+    {"POST", "/api/v1/migrations/{N}/resume"},
+    {"POST", "/api/v1/migrations/{N}/retry"},
+    {"POST", "/api/v1/migrations/{N}/cancel"},
+    {"POST", "/api/v1/migrations/{N}/bills/skip"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};
@@ -154,6 +163,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const char user[] = "{\"username\":\"u1\",\"password\":\"fuzz-password-1\","
                                "\"roles\":[\"capturer\"]}";
     static const char hook[] = "{\"url\":\"http://192.0.2.1/hook\",\"events\":[\"*\"]}";
+    static const char source[] = "{\"name\":\"ds1\",\"kind\":\"imgarc\",\"url\":"
+                                 "\"http://192.0.2.1\",\"tenant\":\"old\",\"client_id\":"
+                                 "\"c\",\"client_secret\":\"fuzz-source-secret\"}";
+    static const char batch[] = "{\"batch_no\":\"1\",\"datasource\":\"ds1\"}";
     (void)argc;
     (void)argv;
     fuzz_init();
@@ -161,6 +174,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     request("POST", "/api/v1/orgs", org, strlen(org));
     request("POST", "/api/v1/users", user, strlen(user));
     request("POST", "/api/v1/webhooks", hook, strlen(hook));
+    request("POST", "/api/v1/datasources", source, strlen(source));
+    request("POST", "/api/v1/migrations", batch, strlen(batch));
     upload("CB-A", "cover", files[0]);
     upload("CB-A", "invoice", files[1]);
     upload("CB-A", "attachment", files[2]);

@@ -135,6 +135,24 @@ COMMANDS = {
 
 
 # Commands that broke the state machine before their fix (docs/fuzzing.md).
+# The operator's migration commands, on batch M1 of the harness's prelude (bills CB-A
+# pending, CB-B failed, CB-C skipped) and data source mig-src.
+COMMANDS.update({
+    "migration_create": command(112, msg((1, "M2"), (2, "mig-src"),
+                                         (3, msg((1, "o1"), (2, "BT1"), (3, T0),
+                                                 (4, T0 + 86400000))))),
+    "migration_create_reversed": command(112, msg((1, "M3"), (2, "mig-src"),
+                                                  (3, msg((3, T0 + 5), (4, T0))))),
+    "migration_create_no_source": command(112, msg((1, "M4"), (2, "nosuch"))),
+    "migration_pause": command(113, msg((1, "M1"), (2, "pause"))),
+    "migration_retry": command(113, msg((1, "M1"), (2, "retry"))),
+    "migration_cancel": command(113, msg((1, "M1"), (2, "cancel"))),
+    "migration_unknown_action": command(113, msg((1, "M1"), (2, "explode"))),
+    "migration_skip": command(114, msg((1, "M1"), (2, "CB-A"), (2, "CB-B"), (2, "CB-C"),
+                                       (3, True))),
+    "migration_unskip": command(114, msg((1, "M1"), (2, "CB-C"), (2, "CB-C"), (3, False))),
+})
+
 CRASHES = {"add_file_reusing_id", "add_file_reusing_other_bills_id"}
 
 
@@ -160,6 +178,11 @@ def seeds_command_apply():
                  "pool_push_fbill"):
         seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
     write("command_apply", "raw-sequence-fbill", seq)
+    seq = b""
+    for name in ("migration_cancel", "migration_retry", "migration_skip", "migration_unskip",
+                 "migration_pause", "migration_retry"):
+        seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
+    write("command_apply", "raw-sequence-migration", seq)
     # Built commands: one seed per body, the fields filled from a fixed random stream.
     rng = random.Random(10)
     for op in range(40):
@@ -548,6 +571,27 @@ JSON += [
     ("operator-exchange-wrong", 55, 0, '{"token":"not the operator token"}'),
     ("operator-exchange-not-string", 55, 0, '{"token":["x",{"y":1}]}'),
     ("operator-exchange", 55, 0, '{"token":"fuzz-operator-token-0123456789abcdef"}'),
+]
+
+# Migration batches (appended to the endpoints: 56 create, 57-61 start, pause, resume,
+# retry, cancel, 62 skip); the name is bits 5-7 of the parameter byte: 3 is batch "1".
+JSON += [
+    ("migration-create", 56, 0, '{"batch_no":"M2","datasource":"ds1","scope":{"orgs":["o1"],'
+     '"bill_types":["BT1"],"from":"2026-01-01","to":"2026-01-31T12:00:00+08:00"}}'),
+    ("migration-create-no-source", 56, 0, '{"batch_no":"M3","datasource":"nosuch"}'),
+    ("migration-create-bad-scope", 56, 0, '{"batch_no":"M4","datasource":"ds1","scope":'
+     '{"orgs":[1,"",null],"from":"2026-13-01","to":[]}}'),
+    ("migration-create-reversed", 56, 0, '{"batch_no":"M5","datasource":"ds1","scope":'
+     '{"from":"2026-02-01","to":"2026-01-01"}}'),
+    ("migration-start", 57, 3 << 5, ""),
+    ("migration-pause", 58, 3 << 5, ""),
+    ("migration-resume", 59, 3 << 5, ""),
+    ("migration-retry", 60, 3 << 5, ""),
+    ("migration-cancel", 61, 3 << 5, ""),
+    ("migration-start-dots", 57, 7 << 5, ""),
+    ("migration-skip", 62, 3 << 5, '{"image_nos":["CB-A","CB-B","x y"],"skip":true}'),
+    ("migration-unskip", 62, 3 << 5, '{"image_nos":["CB-A"],"skip":false}'),
+    ("migration-skip-bad", 62, 3 << 5, '{"image_nos":"CB-A","skip":"yes","z":1}'),
 ]
 
 
