@@ -39,6 +39,7 @@ struct api {
     struct blob_path blob_path;
     bool blob_path_stopped;
     struct peer_server peers; /* the /internal/ endpoints (replication/peer_server.h) */
+    struct migrate_runner *migrator; /* the leader's migration runner, once started */
     bool stopping;
     /* Until the cluster's InitCluster command is applied, the leader proposes it. */
     struct cluster_init init;
@@ -185,6 +186,13 @@ void api_handle_create_webhook(struct api_call *call);
 void api_handle_list_webhooks(struct api_call *call);
 void api_handle_get_webhook(struct api_call *call);
 void api_handle_delete_webhook(struct api_call *call);
+/* datasources.c: data sources to migrate from (docs/migration.md). */
+void api_handle_create_datasource(struct api_call *call);
+void api_handle_list_datasources(struct api_call *call);
+void api_handle_get_datasource(struct api_call *call);
+void api_handle_update_datasource(struct api_call *call);
+void api_handle_delete_datasource(struct api_call *call);
+void api_handle_test_datasource(struct api_call *call);
 void api_handle_bill_deliveries(struct api_call *call);
 void api_handle_list_deliveries(struct api_call *call);
 void api_handle_retry_delivery(struct api_call *call);

@@ -455,6 +455,15 @@ static json_t *bill_json(const BillRecord *b)
     json_object_set_new(j, "submitter_erp_name", json_string(b->submitter_erp_name));
     json_object_set_new(j, "org_name", json_string(b->org_name));
     json_object_set_new(j, "tax_no", json_string(b->tax_no));
+    /* What the workflow decided (a migration to another archive carries it over). */
+    json_object_set_new(j, "mode", b->mode[0] != '\0' ? json_string(b->mode) : json_null());
+    json_object_set_new(j, "match_level", json_string(b->match_level));
+    json_object_set_new(j, "invoices_matched", json_integer(b->invoices_matched));
+    json_object_set_new(j, "returned_reason",
+                        b->returned_reason[0] != '\0' ? json_string(b->returned_reason)
+                                                      : json_null());
+    json_object_set_new(j, "erp_error",
+                        b->erp_error[0] != '\0' ? json_string(b->erp_error) : json_null());
     return j;
 }
 

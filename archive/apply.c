@@ -112,6 +112,8 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(DELETE_WEBHOOK, delete_webhook, apply_delete_webhook, WRITE_NONE)               \
     X(DELIVERY_RESULT, delivery_result, apply_delivery_result, WRITE_NONE)            \
     X(RETRY_DELIVERY, retry_delivery, apply_retry_delivery, WRITE_NONE)               \
+    X(PUT_DATA_SOURCE, put_data_source, apply_put_data_source, WRITE_NONE)            \
+    X(DELETE_DATA_SOURCE, delete_data_source, apply_delete_data_source, WRITE_NONE)   \
     X(LICENSE_WARNING, license_warning, apply_license_warning, WRITE_NONE)            \
     X(CREATE_BILL_TYPE, create_bill_type, apply_create_bill_type, WRITE_NONE)         \
     X(SET_SCHEME, set_scheme, apply_set_scheme, WRITE_NONE)                           \
@@ -144,6 +146,10 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(DELETE_ROLE, delete_role, apply_delete_role, WRITE_NONE)                        \
     X(ROTATE_CLIENT_SECRET, rotate_client_secret, apply_rotate_client_secret, WRITE_NONE) \
     X(DELETE_CLIENT, delete_client, apply_delete_client, WRITE_NONE)                  \
+    X(MIGRATION_LISTED, migration_listed, apply_migration_listed, WRITE_NONE)         \
+    X(MIGRATION_CHECKED, migration_checked, apply_migration_checked, WRITE_NONE)      \
+    X(MIGRATION_BILL_FAILED, migration_bill_failed, apply_migration_bill_failed, WRITE_NONE) \
+    X(IMPORT_BILL, import_bill, apply_import_bill, WRITE_NONE) \
     X(CREATE_MIGRATION, create_migration, apply_create_migration, WRITE_NONE)         \
     X(MIGRATION_ACTION, migration_action, apply_migration_action, WRITE_NONE)         \
     X(SKIP_MIGRATION_BILLS, skip_migration_bills, apply_skip_migration_bills, WRITE_NONE)

@@ -230,6 +230,9 @@ int apply_recognition_result(struct txn *t, const RecognitionResult *r);
 int apply_collect_file(struct txn *t, const CollectFile *c);
 int apply_submit_collected(struct txn *t, const SubmitCollected *c);
 int apply_purge_collected(struct txn *t, const PurgeCollected *c);
+/* apply_datasources.c */
+int apply_put_data_source(struct txn *t, const PutDataSource *c);
+int apply_delete_data_source(struct txn *t, const DeleteDataSource *c);
 
 /* ---- apply_migration.c: shared by the migration commands ---- */
 
@@ -250,6 +253,11 @@ void migration_bill_store(struct txn *t, const MigrationRecord *m, MigrationBill
  * yet joins the batch: m->bills grows). Store both after. */
 void migration_bill_set_state(MigrationRecord *m, MigrationBill *b, const char *state,
                               const char *reason);
+/* apply_migration.c: the runner's commands. */
+int apply_migration_listed(struct txn *t, const MigrationListed *c);
+int apply_migration_checked(struct txn *t, const MigrationChecked *c);
+int apply_migration_bill_failed(struct txn *t, const MigrationBillFailed *c);
+int apply_import_bill(struct txn *t, const ImportBill *c);
 
 /* ---- apply_migration_ops.c: the operator's migration commands ---- */
 int apply_create_migration(struct txn *t, const CreateMigration *c);

@@ -9,24 +9,6 @@
 #include "archive/keys.h"
 #include "storage/rocks.h"
 
-/* Until datasources.c lands on this branch: the same rule, weak so that its definition
- * wins when both are linked. */
-__attribute__((weak)) bool archive_valid_migration_name(const char *name)
-{
-    size_t n = 0;
-    if (name == NULL || name[0] == '.') {
-        return false;
-    }
-    for (const char *p = name; *p != '\0'; p++, n++) {
-        char c = *p;
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-')) {
-            return false;
-        }
-    }
-    return n >= 1 && n <= 64;
-}
-
 int archive_get_migration(struct archive *a, const char *tenant, const char *batch_no,
                           MigrationRecord **out, struct base_err *err)
 {
