@@ -4,8 +4,9 @@
  * Every input starts from the same small archive (restored from a snapshot of the
  * prelude applied once at start: a cluster with the default tenant, bills CB-A (match
  * mode, one declared invoice) and CB-B (sync mode) with files, a webhook, an
- * organisation, a role, a user, a licensed second tenant, a node, a running migration
- * batch M1 with a pending, a failed and a skipped bill), then applies up to
+ * organisation, a role, a user, a licensed second tenant, a node, a data source and a
+ * running migration batch M1, listed in part, with a pending, a failed and a skipped
+ * bill), then applies up to
  * MAX_COMMANDS commands read from the input:
  *   - op byte >= 0xF0: a length byte and that many bytes, applied as the packed
  *     Command as raft would hand it over (the decoder's path);
@@ -24,7 +25,6 @@
 #include <string.h>
 
 #include "archive/archive.h"
-#include "archive/keys.h"
 #include "archive/migration.h"
 #include "base/mem.h"
 #include "storage/snapshot.h"
@@ -322,75 +322,69 @@ static void add_file(const char *image_no, const char *file_id, unsigned blob,
     apply_cmd(&cmd, index);
 }
 
-/* A record written straight into family @cf of both stores (as a command not built
- * here would leave it). */
-static void put_raw(enum archive_cf cf, const struct key *k, const ProtobufCMessage *msg)
-{
-    struct base_err err = {{0}};
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = xmalloc(len + 1);
-    protobuf_c_message_pack(msg, buf);
-    for (int s = 0; s < 2; s++) {
-        struct rocks_batch *b = rocks_batch_new(db[s]);
-        rocks_batch_put(b, cf, k->buf, k->len, (const char *)buf, len);
-        ASSERT(rocks_write(db[s], b, false, &err) == 0);
-        rocks_batch_free(b);
-    }
-    free(buf);
-}
-
-/* Migration batch M1 of data source mig-src, started, with bills CB-A (pending), CB-B
- * (failed) and CB-C (skipped) as the runner's commands leave them, so the operator's
- * commands (MigrationAction, SkipMigrationBills) meet bills of every kind. The data
- * source and the bills are written as records: their commands are the data source
- * API's and the runner's. Returns the next index. */
+/* Migration batch M1 of data source mig-src, started, listed in part (bills CB-A,
+ * CB-B and CB-C), CB-B failed and CB-C skipped: the operator's commands and the
+ * runner's meet bills of every kind. Returns the next index. */
 static uint64_t prelude_migration(uint64_t i)
 {
-    static const char *const bills[][2] = {
-        {"CB-A", MIGRATION_BILL_PENDING}, {"CB-B", MIGRATION_BILL_FAILED},
-        {"CB-C", MIGRATION_BILL_SKIPPED}};
-    struct base_err err = {{0}};
     DataSourceRecord ds = DATA_SOURCE_RECORD__INIT;
-    Command cmd = COMMAND__INIT;
+    PutDataSource put = PUT_DATA_SOURCE__INIT;
     CreateMigration create = CREATE_MIGRATION__INIT;
     MigrationAction start = MIGRATION_ACTION__INIT;
-    MigrationRecord *m;
-    struct key k;
+    MigrationListed listed = MIGRATION_LISTED__INIT;
+    MigrationBill bills[3] = {MIGRATION_BILL__INIT, MIGRATION_BILL__INIT, MIGRATION_BILL__INIT};
+    MigrationBill *listed_bills[3];
+    MigrationBillFailed failed = MIGRATION_BILL_FAILED__INIT;
+    SkipMigrationBills skip = SKIP_MIGRATION_BILLS__INIT;
+    char *skipped[] = {"CB-C"};
+    Command cmd;
+
+#define STEP(body_enum, field, value)                                                    \
+    cmd = (Command)COMMAND__INIT;                                                        \
+    cmd.tenant = "default";                                                              \
+    cmd.time_ms = T0 + i;                                                                \
+    cmd.body_case = body_enum;                                                           \
+    cmd.field = value;                                                                   \
+    apply_cmd(&cmd, i++)
+
     ds.name = "mig-src";
-    ds.tenant = "default";
     ds.kind = "imgarc";
     ds.url = "http://192.0.2.1";
-    key_pair(&k, "default", "mig-src");
-    put_raw(ARCHIVE_CF_DATASOURCES, &k, &ds.base);
-    cmd.tenant = "default";
-    cmd.time_ms = T0 + i;
-    cmd.body_case = COMMAND__BODY_CREATE_MIGRATION;
+    ds.source_tenant = "old";
+    ds.client_id = "c";
+    ds.secret = "fuzz-source-secret";
+    put.source = &ds;
+    put.create = true;
+    STEP(COMMAND__BODY_PUT_DATA_SOURCE, put_data_source, &put);
     create.batch_no = "M1";
     create.datasource = "mig-src";
-    cmd.create_migration = &create;
-    apply_cmd(&cmd, i++);
-    cmd.time_ms = T0 + i;
-    cmd.body_case = COMMAND__BODY_MIGRATION_ACTION;
+    STEP(COMMAND__BODY_CREATE_MIGRATION, create_migration, &create);
     start.batch_no = "M1";
     start.action = "start";
-    cmd.migration_action = &start;
-    apply_cmd(&cmd, i++);
-    ASSERT(archive_get_migration(&arc[0], "default", "M1", &m, &err) == 0);
+    STEP(COMMAND__BODY_MIGRATION_ACTION, migration_action, &start);
     for (size_t b = 0; b < ARRAY_SIZE(bills); b++) {
-        MigrationBill bill = MIGRATION_BILL__INIT;
-        bill.image_no = (char *)bills[b][0];
-        bill.state = (char *)bills[b][1];
-        bill.attempts = 1;
-        key_triple(&k, "default", "M1", bill.image_no);
-        put_raw(ARCHIVE_CF_MIGRATION_BILLS, &k, &bill.base);
+        static const char *const numbers[] = {"CB-A", "CB-B", "CB-C"};
+        bills[b].image_no = (char *)numbers[b];
+        bills[b].bill_no = "ER-9";
+        bills[b].bill_type = "BT1";
+        bills[b].org = "o1";
+        listed_bills[b] = &bills[b];
     }
-    m->bills = 3;
-    m->pending = 1;
-    m->failed = 1;
-    m->skipped = 1;
-    key_pair(&k, "default", "M1");
-    put_raw(ARCHIVE_CF_MIGRATIONS, &k, &m->base);
-    migration_record__free_unpacked(m, NULL);
+    listed.batch_no = "M1";
+    listed.next_cursor = "2";
+    listed.bills = listed_bills;
+    listed.n_bills = ARRAY_SIZE(bills);
+    STEP(COMMAND__BODY_MIGRATION_LISTED, migration_listed, &listed);
+    failed.batch_no = "M1";
+    failed.image_no = "CB-B";
+    failed.reason = "the source answered 500";
+    STEP(COMMAND__BODY_MIGRATION_BILL_FAILED, migration_bill_failed, &failed);
+    skip.batch_no = "M1";
+    skip.image_nos = skipped;
+    skip.n_image_nos = 1;
+    skip.skip = true;
+    STEP(COMMAND__BODY_SKIP_MIGRATION_BILLS, skip_migration_bills, &skip);
+#undef STEP
     return i;
 }
 
