@@ -17,6 +17,7 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 60000
 #define RUNNER_OPERATOR "migration"
+#define VERDICTS_MAX 100       /* pre-check verdicts in one MigrationChecked */
 
 /* ---- Shared with mover.c ---- */
 
@@ -108,7 +109,7 @@ static void budget_cb(uv_timer_t *t)
 
 static bool run_busy(const struct run *run)
 {
-    if (run->listing || run->closing) {
+    if (run->listing || run->closing || run->n_verdicts > 0 || run->n_flushing > 0) {
         return true;
     }
     for (unsigned i = 0; i < run->n_lanes; i++) {
@@ -119,15 +120,182 @@ static bool run_busy(const struct run *run)
     return false;
 }
 
+static void drop_sources(struct run *run);
+
+static void free_verdicts(MigrationBill **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        migration_bill__free_unpacked(v[i], NULL);
+    }
+    free(v);
+}
+
 static void run_free(struct run *run)
+{
+    drop_sources(run);
+    free_verdicts(run->verdicts, run->n_verdicts);
+    free_verdicts(run->flushing, run->n_flushing);
+    free(run);
+}
+
+/* ---- Pre-check verdicts ---- */
+
+static void flush_verdicts(struct run *run);
+
+static void verdicts_applied(struct repl_propose *prop, int status,
+                             const struct archive_result *res)
+{
+    struct run *run = prop->data;
+    if (status == 0 && res->status != ARCHIVE_OK && res->status != ARCHIVE_R_INVALID_STATE) {
+        LOG_WARN("migrate", "batch %s: %zu pre-check verdicts refused: %s", run->batch_no,
+                 run->n_flushing, res->message);
+        if (run->n_flushing == 1 && run->flushing[0]->state[0] != '\0') {
+            /* One bill the state machine will not take as the source gave it. */
+            Command cmd = COMMAND__INIT;
+            MigrationBillFailed f = MIGRATION_BILL_FAILED__INIT;
+            char why[400];
+            snprintf(why, sizeof why, "the source's bill cannot be recorded: %.300s",
+                     res->message);
+            f.batch_no = run->batch_no;
+            f.image_no = run->flushing[0]->image_no;
+            f.reason = why;
+            cmd.body_case = COMMAND__BODY_MIGRATION_BILL_FAILED;
+            cmd.migration_bill_failed = &f;
+            if (run_propose(run, prop, &cmd, verdicts_applied)) {
+                run->flushing[0]->state[0] = '\0'; /* proposed as failed: once only */
+                return;
+            }
+        }
+        run->one_by_one = true;
+    }
+    free_verdicts(run->flushing, run->n_flushing);
+    run->flushing = NULL;
+    run->n_flushing = 0;
+    flush_verdicts(run);
+    runner_kick(run->r);
+}
+
+static void flush_verdicts(struct run *run)
+{
+    Command cmd = COMMAND__INIT;
+    MigrationChecked c = MIGRATION_CHECKED__INIT;
+    size_t n;
+    if (run->n_flushing > 0 || run->n_verdicts == 0) {
+        return;
+    }
+    n = run->one_by_one ? 1 : run->n_verdicts < VERDICTS_MAX ? run->n_verdicts : VERDICTS_MAX;
+    run->flushing = xcalloc(n, sizeof *run->flushing);
+    memcpy(run->flushing, run->verdicts, n * sizeof *run->flushing);
+    run->n_flushing = n;
+    memmove(run->verdicts, run->verdicts + n, (run->n_verdicts - n) * sizeof *run->verdicts);
+    run->n_verdicts -= n;
+    c.batch_no = run->batch_no;
+    c.bills = run->flushing;
+    c.n_bills = n;
+    cmd.body_case = COMMAND__BODY_MIGRATION_CHECKED;
+    cmd.migration_checked = &c;
+    run->verdict_prop.data = run;
+    if (!run_propose(run, &run->verdict_prop, &cmd, verdicts_applied)) {
+        /* Not the leader any more, or stopping: the next leader checks them again. */
+        free_verdicts(run->flushing, run->n_flushing);
+        run->flushing = NULL;
+        run->n_flushing = 0;
+        free_verdicts(run->verdicts, run->n_verdicts);
+        run->verdicts = NULL;
+        run->n_verdicts = 0;
+    }
+}
+
+void run_add_verdict(struct run *run, MigrationBill *b)
+{
+    if (run->r->stopping || run->gone) {
+        migration_bill__free_unpacked(b, NULL);
+        return;
+    }
+    run->verdicts = xrealloc(run->verdicts, (run->n_verdicts + 1) * sizeof *run->verdicts);
+    run->verdicts[run->n_verdicts++] = b;
+    flush_verdicts(run);
+}
+
+/* Frees the run's sources (nothing in flight). */
+static void drop_sources(struct run *run)
 {
     for (unsigned i = 0; i < run->n_lanes; i++) {
         lane_release(&run->lanes[i]);
         source_free(run->lanes[i].src);
     }
     free(run->lanes);
+    run->lanes = NULL;
+    run->n_lanes = 0;
     source_free(run->lister);
-    free(run);
+    run->lister = NULL;
+}
+
+/* Makes the run's sources from data source @ds: one to list, one per lane. */
+static int make_sources(struct run *run, const DataSourceRecord *ds, struct base_err *err)
+{
+    struct migrate_runner *r = run->r;
+    struct source_env env = {.loop = r->loop, .http = r->config.http, .guard = r->config.guard};
+    int rv = source_new(&run->lister, &env, ds, err);
+    if (rv == 0) {
+        run->n_lanes = r->config.lanes;
+        run->lanes = xcalloc(run->n_lanes, sizeof *run->lanes);
+        for (unsigned i = 0; i < run->n_lanes && rv == 0; i++) {
+            run->lanes[i].run = run;
+            rv = source_new(&run->lanes[i].src, &env, ds, err);
+        }
+    }
+    if (rv != 0) {
+        drop_sources(run);
+        return rv;
+    }
+    run->ds_updated_ms = ds->updated_ms;
+    return 0;
+}
+
+/* Whether the run may work now: its data source exists and is enabled, and the run's
+ * sources are made from its current version (a changed data source, new credentials
+ * say, is taken up once nothing is in flight). */
+static bool sources_ready(struct run *run)
+{
+    struct base_err err = {{0}};
+    DataSourceRecord *ds = NULL;
+    char why[400];
+    bool ready = false;
+    int rv = archive_get_datasource(run->r->a, run->tenant, run->datasource, &ds, &err);
+    if (rv == BASE_ENOTFOUND) {
+        snprintf(why, sizeof why, "data source %s does not exist (any more)", run->datasource);
+    } else if (rv != 0) {
+        snprintf(why, sizeof why, "reading data source %s: %s", run->datasource, err.msg);
+    } else if (ds->disabled) {
+        snprintf(why, sizeof why, "data source %s is disabled: enable it to go on",
+                 run->datasource);
+    } else if (run->lister != NULL && ds->updated_ms == run->ds_updated_ms) {
+        ready = true;
+    } else if (run_busy(run)) {
+        why[0] = '\0'; /* changed: taken up once the calls in flight are over */
+    } else {
+        drop_sources(run);
+        if (make_sources(run, ds, &err) == 0) {
+            LOG_INFO("migrate", "batch %s of tenant %s reads data source %s (%s)",
+                     run->batch_no, run->tenant, ds->name, ds->kind);
+            /* New credentials or a new address: no reason to wait out the back-off. */
+            run->retry_at_ms = 0;
+            run->transient = 0;
+            run->last_error[0] = '\0';
+            ready = true;
+        } else {
+            snprintf(why, sizeof why, "%s", err.msg);
+        }
+    }
+    if (!ready && why[0] != '\0' && strcmp(run->last_error, why) != 0) {
+        LOG_WARN("migrate", "batch %s of tenant %s waits: %s", run->batch_no, run->tenant, why);
+        snprintf(run->last_error, sizeof run->last_error, "%s", why);
+    }
+    if (ds != NULL) {
+        data_source_record__free_unpacked(ds, NULL);
+    }
+    return ready;
 }
 
 /* A run for a batch that just started running here (or on this new leader). */
@@ -135,43 +303,13 @@ static struct run *run_new(struct migrate_runner *r, const char *tenant, const c
 {
     struct base_err err = {{0}};
     MigrationRecord *m = NULL;
-    DataSourceRecord *ds = NULL;
-    struct source_env env = {.loop = r->loop, .http = r->config.http, .guard = r->config.guard};
     struct run *run = xcalloc(1, sizeof *run);
-    int rv;
     run->r = r;
     snprintf(run->tenant, sizeof run->tenant, "%s", tenant);
     snprintf(run->batch_no, sizeof run->batch_no, "%s", batch_no);
-    rv = archive_get_migration(r->a, tenant, batch_no, &m, &err);
-    if (rv == 0) {
+    if (archive_get_migration(r->a, tenant, batch_no, &m, &err) == 0) {
         snprintf(run->datasource, sizeof run->datasource, "%s", m->datasource);
-        rv = archive_get_datasource(r->a, tenant, m->datasource, &ds, &err);
-    }
-    if (rv == 0) {
-        rv = source_new(&run->lister, &env, ds, &err);
-    }
-    if (rv == 0) {
-        run->n_lanes = r->config.lanes;
-        run->lanes = xcalloc(run->n_lanes, sizeof *run->lanes);
-        for (unsigned i = 0; i < run->n_lanes && rv == 0; i++) {
-            run->lanes[i].run = run;
-            rv = source_new(&run->lanes[i].src, &env, ds, &err);
-        }
-    }
-    if (rv != 0) {
-        /* The data source was deleted or is unusable: looked at again later. */
-        snprintf(run->last_error, sizeof run->last_error, "%s", err.msg);
-        LOG_WARN("migrate", "batch %s of tenant %s cannot run: %s", batch_no, tenant, err.msg);
-        run->retry_at_ms = clock_wall_ms() + BACKOFF_MAX_MS;
-    } else {
-        LOG_INFO("migrate", "batch %s of tenant %s runs on this node (data source %s, %s)",
-                 batch_no, tenant, ds->name, ds->kind);
-    }
-    if (m != NULL) {
         migration_record__free_unpacked(m, NULL);
-    }
-    if (ds != NULL) {
-        data_source_record__free_unpacked(ds, NULL);
     }
     return run;
 }
@@ -354,6 +492,17 @@ static bool in_lane(const struct run *run, const char *image_no)
             return true;
         }
     }
+    /* Checked, its verdict not recorded yet. */
+    for (size_t i = 0; i < run->n_verdicts; i++) {
+        if (strcmp(run->verdicts[i]->image_no, image_no) == 0) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < run->n_flushing; i++) {
+        if (strcmp(run->flushing[i]->image_no, image_no) == 0) {
+            return true;
+        }
+    }
     return false;
 }
 
@@ -420,7 +569,7 @@ static void look_at(struct run *run)
 {
     struct base_err err = {{0}};
     MigrationRecord *m = NULL;
-    if (run->lister == NULL || clock_wall_ms() < run->retry_at_ms || run->closing) {
+    if (run->closing || !sources_ready(run) || clock_wall_ms() < run->retry_at_ms) {
         return;
     }
     if (archive_get_migration(run->r->a, run->tenant, run->batch_no, &m, &err) != 0) {
