@@ -74,6 +74,9 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
 /* The HTTP port actually bound. */
 int api_port(const struct api *api);
 /* Stops accepting, finishes requests in flight (up to @grace_ms), then @cb. */
+/* The blob path of @api's server (replication/blob_path.h): where other parts of the
+ * node (the migration runner) stream contents into the blob store. */
+struct blob_path *api_blob_path(struct api *api);
 void api_stop(struct api *api, uint64_t grace_ms, void (*cb)(void *arg), void *arg);
 
 #endif

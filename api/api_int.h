@@ -161,6 +161,18 @@ void api_handle_delete_role(struct api_call *call);
 void api_handle_list_clients(struct api_call *call);
 void api_handle_rotate_client_secret(struct api_call *call);
 void api_handle_delete_client(struct api_call *call);
+/* migrations.c: migration batches (docs/API.md "Migration batches"). */
+void api_handle_create_migration(struct api_call *call);
+void api_handle_list_migrations(struct api_call *call);
+void api_handle_get_migration(struct api_call *call);
+void api_handle_start_migration(struct api_call *call);
+void api_handle_pause_migration(struct api_call *call);
+void api_handle_resume_migration(struct api_call *call);
+void api_handle_retry_migration(struct api_call *call);
+void api_handle_cancel_migration(struct api_call *call);
+void api_handle_skip_migration_bills(struct api_call *call);
+void api_handle_migration_bills(struct api_call *call);
+void api_handle_migration_log(struct api_call *call);
 void api_handle_list_users(struct api_call *call);
 void api_handle_unlock_user(struct api_call *call);
 void api_handle_create_role(struct api_call *call);
@@ -492,6 +504,11 @@ json_t *api_node_id_json(uint64_t id);
 const char *api_content_type(const char *format);
 /* Reads an Idempotency-Key header: NULL when absent, "" when invalid. */
 const char *api_idempotency_key(struct http_request *req);
+/* A time as the bill list's created_from/created_to take it (bills.c): RFC 3339 (a '+'
+ * of an offset may arrive decoded as a space) or a date YYYY-MM-DD (UTC midnight; with
+ * @end_of_day the end of that day). Milliseconds, or -1 when unreadable or not after
+ * 1970. */
+int64_t api_parse_time(const char *v, bool end_of_day);
 
 /* The recognition hook (recognition.c). A capture asks for it explicitly (the native
  * upload's ?recognize=true, the vendor's needRecognition "1"), or an image captured as

@@ -455,6 +455,15 @@ static json_t *bill_json(const BillRecord *b)
     json_object_set_new(j, "submitter_erp_name", json_string(b->submitter_erp_name));
     json_object_set_new(j, "org_name", json_string(b->org_name));
     json_object_set_new(j, "tax_no", json_string(b->tax_no));
+    /* What the workflow decided (a migration to another archive carries it over). */
+    json_object_set_new(j, "mode", b->mode[0] != '\0' ? json_string(b->mode) : json_null());
+    json_object_set_new(j, "match_level", json_string(b->match_level));
+    json_object_set_new(j, "invoices_matched", json_integer(b->invoices_matched));
+    json_object_set_new(j, "returned_reason",
+                        b->returned_reason[0] != '\0' ? json_string(b->returned_reason)
+                                                      : json_null());
+    json_object_set_new(j, "erp_error",
+                        b->erp_error[0] != '\0' ? json_string(b->erp_error) : json_null());
     return j;
 }
 
@@ -674,17 +683,9 @@ static bool query_filter(struct api_call *call, const char *name, char **out, bo
     return true;
 }
 
-/* ?created_from= / ?created_to=: RFC 3339 (a '+' of an offset may arrive decoded as a
- * space) or a date YYYY-MM-DD (UTC midnight; for created_to the end of that day). 0 when
- * absent; false after answering 400. */
-static bool query_time(struct api_call *call, const char *name, bool end_of_day, uint64_t *out)
+int64_t api_parse_time(const char *v, bool end_of_day)
 {
-    char *v = http_request_query(call->req, name);
     int64_t ms = -1;
-    *out = 0;
-    if (v == NULL) {
-        return true;
-    }
     if (strlen(v) == 10) {
         char full[32];
         snprintf(full, sizeof full, "%sT00:00:00Z", v);
@@ -693,12 +694,29 @@ static bool query_time(struct api_call *call, const char *name, bool end_of_day,
             ms += 86400000;
         }
     } else if (strlen(v) <= 40) {
-        char *sp = strchr(v, ' ');
-        if (sp != NULL && sp - v >= 19) {
+        char copy[41];
+        char *sp;
+        memcpy(copy, v, strlen(v) + 1);
+        sp = strchr(copy, ' ');
+        if (sp != NULL && sp - copy >= 19) {
             *sp = '+';
         }
-        ms = clock_parse_rfc3339(v);
+        ms = clock_parse_rfc3339(copy);
     }
+    return ms > 0 ? ms : -1;
+}
+
+/* ?created_from= / ?created_to=: api_parse_time(). 0 when absent; false after
+ * answering 400. */
+static bool query_time(struct api_call *call, const char *name, bool end_of_day, uint64_t *out)
+{
+    char *v = http_request_query(call->req, name);
+    int64_t ms;
+    *out = 0;
+    if (v == NULL) {
+        return true;
+    }
+    ms = api_parse_time(v, end_of_day);
     if (ms <= 0) {
         api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
                           "query parameter '%s' must be an RFC 3339 time "

@@ -154,6 +154,25 @@ static const struct route routes[] = {
     {HTTP_M_POST, "/api/v1/clients/*/secret", AUTH_TOKEN, api_handle_rotate_client_secret,
      PERM_ADMIN},
     {HTTP_M_DELETE, "/api/v1/clients/*", AUTH_TOKEN, api_handle_delete_client, PERM_ADMIN},
+    /* Migration batches (api/migrations.c). */
+    {HTTP_M_POST, "/api/v1/migrations", AUTH_TOKEN, api_handle_create_migration, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/migrations", AUTH_TOKEN, api_handle_list_migrations, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/migrations/*", AUTH_TOKEN, api_handle_get_migration, PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/migrations/*/start", AUTH_TOKEN, api_handle_start_migration,
+     PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/migrations/*/pause", AUTH_TOKEN, api_handle_pause_migration,
+     PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/migrations/*/resume", AUTH_TOKEN, api_handle_resume_migration,
+     PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/migrations/*/retry", AUTH_TOKEN, api_handle_retry_migration,
+     PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/migrations/*/cancel", AUTH_TOKEN, api_handle_cancel_migration,
+     PERM_ADMIN},
+    {HTTP_M_POST, "/api/v1/migrations/*/bills/skip", AUTH_TOKEN,
+     api_handle_skip_migration_bills, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/migrations/*/bills", AUTH_TOKEN, api_handle_migration_bills,
+     PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/migrations/*/log", AUTH_TOKEN, api_handle_migration_log, PERM_ADMIN},
 };
 
 static const char *method_name(enum http_method m)

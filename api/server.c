@@ -78,6 +78,11 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
     return 0;
 }
 
+struct blob_path *api_blob_path(struct api *api)
+{
+    return &api->blob_path;
+}
+
 int api_port(const struct api *api)
 {
     return http_server_port(api->http);

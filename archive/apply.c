@@ -145,7 +145,14 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(UPDATE_ROLE, update_role, apply_update_role, WRITE_NONE)                        \
     X(DELETE_ROLE, delete_role, apply_delete_role, WRITE_NONE)                        \
     X(ROTATE_CLIENT_SECRET, rotate_client_secret, apply_rotate_client_secret, WRITE_NONE) \
-    X(DELETE_CLIENT, delete_client, apply_delete_client, WRITE_NONE)
+    X(DELETE_CLIENT, delete_client, apply_delete_client, WRITE_NONE)                  \
+    X(MIGRATION_LISTED, migration_listed, apply_migration_listed, WRITE_NONE)         \
+    X(MIGRATION_CHECKED, migration_checked, apply_migration_checked, WRITE_NONE)      \
+    X(MIGRATION_BILL_FAILED, migration_bill_failed, apply_migration_bill_failed, WRITE_NONE) \
+    X(IMPORT_BILL, import_bill, apply_import_bill, WRITE_NONE) \
+    X(CREATE_MIGRATION, create_migration, apply_create_migration, WRITE_NONE)         \
+    X(MIGRATION_ACTION, migration_action, apply_migration_action, WRITE_NONE)         \
+    X(SKIP_MIGRATION_BILLS, skip_migration_bills, apply_skip_migration_bills, WRITE_NONE)
 
 struct command_kind {
     const char *name;

@@ -253,5 +253,16 @@ void migration_bill_store(struct txn *t, const MigrationRecord *m, MigrationBill
  * yet joins the batch: m->bills grows). Store both after. */
 void migration_bill_set_state(MigrationRecord *m, MigrationBill *b, const char *state,
                               const char *reason);
+/* apply_migration.c: the runner's commands. */
+int apply_migration_listed(struct txn *t, const MigrationListed *c);
+int apply_migration_checked(struct txn *t, const MigrationChecked *c);
+int apply_migration_bill_failed(struct txn *t, const MigrationBillFailed *c);
+int apply_import_bill(struct txn *t, const ImportBill *c);
+
+/* ---- apply_migration_ops.c: the operator's migration commands ---- */
+int apply_create_migration(struct txn *t, const CreateMigration *c);
+int apply_migration_action(struct txn *t, const MigrationAction *c);
+/* Answers the number of bills changed in res->position. */
+int apply_skip_migration_bills(struct txn *t, const SkipMigrationBills *c);
 
 #endif

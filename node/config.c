@@ -152,6 +152,11 @@ static const struct opt opts[] = {
      "recognition attempts in flight at once (on the leader; each holds its file in memory)"},
     {"recognition-max-bytes", OPT_U64, OFF(recognition_max_bytes), "33554432", 1, 1ull << 30,
      "larger files are not sent to the recognition service (their recognition fails)"},
+    {"migrate-lanes", OPT_U64, OFF(migrate_lanes), "4", 1, 64,
+     "bills a running migration batch moves at once (on the leader; docs/migration.md)"},
+    {"migrate-bytes-per-s", OPT_U64, OFF(migrate_bytes_per_s), "0", 0, UINT64_MAX,
+     "bandwidth migration downloads may use on the leader, all batches together (0: no "
+     "limit); captures keep their latency with a limit (docs/performance.md)"},
     {"license-pubkey", OPT_LIST, OFF(license_pubkeys), NULL, 0, 0,
      "file of a public key whose signed licenses this node accepts (repeatable; from "
      "'imgarc license keygen')"},

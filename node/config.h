@@ -75,6 +75,8 @@ struct node_config {
     uint64_t recognition_retry_ms;
     uint64_t recognition_retry_max_ms;
     uint64_t recognition_concurrency;
+    uint64_t migrate_lanes;
+    uint64_t migrate_bytes_per_s;
     uint64_t recognition_max_bytes;
     uint64_t pdf_child_memory_mb;       /* the PDF page counter's child process: */
     uint64_t pdf_child_cpu_s;

@@ -20,6 +20,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "migrate/runner.h"
 #include "node/config.h"
 #include "node/identity.h"
 #include "net/http_client.h"
@@ -41,6 +42,7 @@ struct node {
     struct outbound *outbound;
     struct outbox *outbox;
     struct recognizer *recognizer;
+    struct migrate_runner *migrator;
     char *recognition_secret;
     struct collect_gc *collect_gc;
     struct keeper *keeper;
@@ -304,6 +306,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     LOG_INFO("node", "signal %d: shutting down (grace %llu ms)", signum,
              (unsigned long long)n->config.shutdown_grace_ms);
     repl_set_draining(n->repl);
+    migrate_runner_stop(n->migrator);
     api_stop(n->api, n->config.shutdown_grace_ms, stopped_api, n);
 }
 
@@ -514,6 +517,19 @@ static int start_services(struct node *n, struct base_err *err)
     };
     rv = api_start(&n->api, &n->loop, &ac, &n->archive, n->repl, &n->blobs, err);
     if (rv == 0) {
+        struct migrate_config mc = {
+            .node_id = n->config.node_id,
+            .lanes = (unsigned)n->config.migrate_lanes,
+            .bytes_per_s = n->config.migrate_bytes_per_s,
+            .file_bytes_max = n->config.body_max,
+            .http = n->http,
+            .guard = n->outbound,
+            .blobs = api_blob_path(n->api),
+            .keeper = n->keeper,
+        };
+        rv = migrate_runner_start(&n->migrator, &n->loop, &mc, &n->archive, n->repl, err);
+    }
+    if (rv == 0) {
         print_banner(n, host, api_port(n->api));
     }
     return rv;
@@ -659,6 +675,7 @@ int main(int argc, char **argv)
     if (n.collect_gc != NULL) {
         collect_gc_free(n.collect_gc);
     }
+    migrate_runner_free(n.migrator);
     outbound_free(n.outbound);
     keeper_free(n.keeper);
     rocks_close(n.db);

@@ -100,7 +100,8 @@ static void after_write(uv_work_t *work, int status)
     }
     if (u->io_status != 0) {
         if (u->io_status != BASE_ECANCELED && u->io_status != BASE_ENOSPACE) {
-            LOG_ERROR("upload", "request_id=%s: %s", u->req->request_id, u->err.msg);
+            LOG_ERROR("upload", "request_id=%s: %s",
+                      u->req != NULL ? u->req->request_id : u->label, u->err.msg);
         }
         if (!u->body_done) {
             u->aborted = true; /* the body done callback ends the upload */
@@ -229,7 +230,11 @@ void blob_in_begin(struct blob_in *u)
 
 void blob_in_begin_pull(struct blob_in *u, void (*room_cb)(struct blob_in *u))
 {
-    blob_in_begin(u);
+    /* Content that comes from no request of this node's server (a migration's
+     * download) has no @req: @label names it in the log instead. */
+    ASSERT(u->bp != NULL && u->done != NULL && room_cb != NULL);
+    ASSERT(u->req != NULL || u->label != NULL);
+    u->fill = xmalloc(BUFFER_BYTES);
     u->room_cb = room_cb;
 }
 

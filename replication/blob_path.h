@@ -129,7 +129,8 @@ struct blob_commit_item {
 };
 struct blob_in {
     struct blob_path *bp;
-    struct http_request *req;
+    struct http_request *req;   /* NULL for a pull with no request (then @label) */
+    const char *label;          /* names a pull without @req in the log */
     blob_in_inspect_cb inspect; /* optional; sees every byte, on a worker thread */
     /* Optional; runs once on the worker that finishes the upload, when every byte is
      * written (and durable, with sync_blobs) to the temp file at @path and before the
@@ -171,7 +172,9 @@ void blob_in_start(struct blob_in *u);
 void blob_in_begin(struct blob_in *u);
 /* The same for content that does not come from @req's body (a download): @room_cb
  * runs on the loop when a full writer has room again, instead of @req being paused;
- * before each push the owner asks blob_in_full() and holds its source while it is. */
+ * before each push the owner asks blob_in_full() and holds its source while it is.
+ * @req may be NULL (a download no request of this node's asked for) when @label is
+ * set; blob_in_respond_failure() is then not for it. */
 void blob_in_begin_pull(struct blob_in *u, void (*room_cb)(struct blob_in *u));
 bool blob_in_full(const struct blob_in *u);
 void blob_in_push(struct blob_in *u, const char *data, size_t len);

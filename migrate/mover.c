@@ -1,0 +1,742 @@
+/* One bill in a lane of the migration runner (runner_int.h): read from the source and
+ * checked (MigrationChecked), or read again, its contents stored and copied, and
+ * proposed whole (ImportBill); a bill that cannot come is recorded with the reason. */
+#include "migrate/runner_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "archive/bill_state.h"
+#include "archive/blobs.h"
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+static void next_file(struct lane *l);
+
+/* ---- Ending a lane's job ---- */
+
+static void free_import(struct lane *l)
+{
+    for (size_t i = 0; i < l->n_files; i++) {
+        if (l->files[i] != NULL) {
+            file_record__free_unpacked(l->files[i], NULL);
+        }
+        if (l->holders[i] != NULL) {
+            free(l->holders[i]->nodes);
+            free(l->holders[i]);
+        }
+    }
+    free(l->files);
+    free(l->holders);
+    l->files = NULL;
+    l->holders = NULL;
+    l->n_files = 0;
+}
+
+void lane_release(struct lane *l)
+{
+    free_import(l);
+    json_decref(l->listed);
+    json_decref(l->bill);
+    l->listed = l->bill = NULL;
+}
+
+static void lane_idle(struct lane *l)
+{
+    lane_release(l);
+    l->job = LANE_IDLE;
+    l->proposing = false;
+}
+
+static void outcome_applied(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct lane *l = prop->data;
+    struct run *run = l->run;
+    if (status != 0) {
+        LOG_WARN("migrate", "batch %s bill %s: the outcome was not recorded: %s", run->batch_no,
+                 l->image_no, base_strerror(status));
+    } else if (res->status != ARCHIVE_OK && res->status != ARCHIVE_R_INVALID_STATE) {
+        LOG_WARN("migrate", "batch %s bill %s: refused: %s", run->batch_no, l->image_no,
+                 res->message);
+    } else if (res->status == ARCHIVE_OK && l->job == LANE_MOVE && l->failure[0] == '\0') {
+        run->r->stats.bills_moved_total++;
+    }
+    lane_idle(l);
+}
+
+/* Records that the bill cannot come now, with @why. */
+static void fail_bill(struct lane *l, const char *why)
+{
+    struct run *run = l->run;
+    Command cmd = COMMAND__INIT;
+    MigrationChecked c = MIGRATION_CHECKED__INIT;
+    MigrationBill b = MIGRATION_BILL__INIT;
+    MigrationBill *bp = &b;
+    MigrationBillFailed f = MIGRATION_BILL_FAILED__INIT;
+    char reason[512];
+    snprintf(reason, sizeof reason, "%s", why);
+    snprintf(l->failure, sizeof l->failure, "%s", why);
+    run->r->stats.bills_failed_total++;
+    if (l->job == LANE_CHECK) {
+        b.image_no = l->image_no;
+        b.state = MIGRATION_BILL_FAILED;
+        b.reason = reason;
+        c.batch_no = run->batch_no;
+        c.bills = &bp;
+        c.n_bills = 1;
+        cmd.body_case = COMMAND__BODY_MIGRATION_CHECKED;
+        cmd.migration_checked = &c;
+    } else {
+        f.batch_no = run->batch_no;
+        f.image_no = l->image_no;
+        f.reason = reason;
+        cmd.body_case = COMMAND__BODY_MIGRATION_BILL_FAILED;
+        cmd.migration_bill_failed = &f;
+    }
+    l->prop.data = l;
+    l->proposing = true;
+    if (!run_propose(run, &l->prop, &cmd, outcome_applied)) {
+        lane_idle(l);
+    }
+}
+
+/* A failure of the source (or of this node) for the bill: transient ones back the batch
+ * off and leave the bill for later, until too many in a row. */
+static void source_failed(struct lane *l, int status, const char *why)
+{
+    struct run *run = l->run;
+    if ((status == BASE_ERETRY || status == BASE_ENOSPACE) &&
+        run->transient + 1 < MIGRATE_TRANSIENT_MAX && !run->r->stopping) {
+        run_backoff(run, why);
+        lane_idle(l);
+        return;
+    }
+    if (run->r->stopping || run->gone) {
+        lane_idle(l);
+        return;
+    }
+    fail_bill(l, why);
+}
+
+/* ---- Reading what the source says ---- */
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v != NULL ? v : "";
+}
+
+/* The file id the file gets here: the source's own when it is one this archive takes
+ * (so merged documents keep their parts), else one derived from the data source, the
+ * bill and the source's id (the same every time: a bill moved twice never gets two). */
+static void local_file_id(const struct run *run, const char *image_no, const char *id,
+                          char out[ARCHIVE_ID_MAX + 1])
+{
+    uint8_t h[16];
+    crypto_generichash_state st;
+    if (archive_valid_tenant(id)) {
+        snprintf(out, ARCHIVE_ID_MAX + 1, "%s", id);
+        return;
+    }
+    crypto_generichash_init(&st, NULL, 0, sizeof h);
+    crypto_generichash_update(&st, (const uint8_t *)run->batch_no, strlen(run->batch_no) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)image_no, strlen(image_no) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)id, strlen(id));
+    crypto_generichash_final(&st, h, sizeof h);
+    out[0] = 'm';
+    hex_encode(h, sizeof h, out + 1);
+}
+
+static bool blob_of(const json_t *file, uint8_t out[32])
+{
+    const char *hex = json_string_value(json_object_get(file, "blob"));
+    return hex != NULL && strlen(hex) == 64 && hex_decode(hex, out, 32);
+}
+
+/* The verdict of the pre-check on @bill: NULL, or why it cannot come (into @why). */
+static const char *check_bill(struct lane *l, const json_t *bill, char *why, size_t size)
+{
+    struct run *run = l->run;
+    struct base_err err = {{0}};
+    const json_t *files = json_object_get(bill, "files");
+    enum bill_state st;
+    BillRecord *here = NULL;
+    const json_t *f;
+    size_t i;
+    if (strcmp(str(bill, "image_no"), l->image_no) != 0) {
+        snprintf(why, size, "the source answered bill %.64s for %s", str(bill, "image_no"),
+                 l->image_no);
+        return why;
+    }
+    if (!bill_state_parse(str(bill, "state"), &st)) {
+        snprintf(why, size, "the source's state '%.32s' is not a bill state here",
+                 str(bill, "state"));
+        return why;
+    }
+    if (json_array_size(files) > 10000) {
+        snprintf(why, size, "the bill has %zu files, more than 10000", json_array_size(files));
+        return why;
+    }
+    json_array_foreach(files, i, f) {
+        json_int_t n = json_integer_value(json_object_get(f, "size"));
+        const char *name = str(f, "name");
+        if (str(f, "file_id")[0] == '\0' || name[0] == '\0' || strlen(name) > 255) {
+            snprintf(why, size, "file %zu has no usable id or name", i + 1);
+            return why;
+        }
+        if (!archive_valid_category(str(f, "category"))) {
+            snprintf(why, size, "file %.64s has category '%.32s', which this archive does not "
+                     "take", str(f, "file_id"), str(f, "category"));
+            return why;
+        }
+        if (n < 0 || (run->r->config.file_bytes_max > 0 &&
+                      (uint64_t)n > run->r->config.file_bytes_max)) {
+            snprintf(why, size, "file %.64s is %lld bytes; this archive takes files of at most "
+                     "%llu bytes (--body-max)", str(f, "file_id"), (long long)n,
+                     (unsigned long long)run->r->config.file_bytes_max);
+            return why;
+        }
+        if (strlen(str(f, "format")) > 16) {
+            snprintf(why, size, "file %.64s has an unknown format", str(f, "file_id"));
+            return why;
+        }
+    }
+    if (archive_get_bill(run->r->a, run->tenant, l->image_no, &here, &err) == 0) {
+        char ds[ARCHIVE_ID_MAX + 1], batch[ARCHIVE_ID_MAX + 1];
+        MigrationRecord *m = NULL;
+        int mv = archive_get_migrated(run->r->a, run->tenant, l->image_no, ds, batch, &err);
+        bool same = false;
+        archive_free_bill(here);
+        if (mv == 0 && archive_get_migration(run->r->a, run->tenant, run->batch_no, &m, &err) == 0) {
+            same = strcmp(ds, m->datasource) == 0;
+            migration_record__free_unpacked(m, NULL);
+        }
+        if (!same) {
+            snprintf(why, size, "image number %s exists here already%s%s", l->image_no,
+                     mv == 0 ? ", migrated from data source " : " (not migrated)",
+                     mv == 0 ? ds : "");
+            return why;
+        }
+    }
+    return NULL;
+}
+
+static void check_answered(void *arg, int status, const char *message, json_t *bill)
+{
+    struct lane *l = arg;
+    struct run *run = l->run;
+    Command cmd = COMMAND__INIT;
+    MigrationChecked c = MIGRATION_CHECKED__INIT;
+    MigrationBill b = MIGRATION_BILL__INIT;
+    MigrationBill *bp = &b;
+    MigrationFile *items = NULL, **ptrs = NULL;
+    const json_t *files;
+    const json_t *f;
+    char why[512];
+    const char *problem;
+    size_t i;
+    if (status != 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "reading bill %s from the source: %s", l->image_no, message);
+        source_failed(l, status, msg);
+        return;
+    }
+    run_ok(run);
+    problem = check_bill(l, bill, why, sizeof why);
+    if (problem != NULL) {
+        fail_bill(l, problem);
+        return;
+    }
+    files = json_object_get(bill, "files");
+    items = xcalloc(json_array_size(files) + 1, sizeof *items);
+    ptrs = xcalloc(json_array_size(files) + 1, sizeof *ptrs);
+    uint8_t (*hashes)[32] = xcalloc(json_array_size(files) + 1, 32);
+    json_array_foreach(files, i, f) {
+        MigrationFile *mf = &items[i];
+        migration_file__init(mf);
+        mf->file_id = (char *)str(f, "file_id");
+        if (strlen(mf->file_id) > 64) {
+            mf->file_id = (char *)"";
+        }
+        mf->name = (char *)str(f, "name");
+        mf->category = (char *)str(f, "category");
+        mf->format = (char *)str(f, "format");
+        mf->size = (uint64_t)json_integer_value(json_object_get(f, "size"));
+        if (blob_of(f, hashes[i])) {
+            mf->blob.data = hashes[i];
+            mf->blob.len = 32;
+        }
+        ptrs[i] = mf;
+    }
+    b.image_no = l->image_no;
+    b.state = MIGRATION_BILL_CHECKED;
+    b.files = ptrs;
+    b.n_files = json_array_size(files);
+    c.batch_no = run->batch_no;
+    c.bills = &bp;
+    c.n_bills = 1;
+    cmd.body_case = COMMAND__BODY_MIGRATION_CHECKED;
+    cmd.migration_checked = &c;
+    l->prop.data = l;
+    l->proposing = true;
+    if (!run_propose(run, &l->prop, &cmd, outcome_applied)) {
+        lane_idle(l);
+    }
+    free(items);
+    free(ptrs);
+    free(hashes);
+}
+
+/* ---- Moving a bill ---- */
+
+static void set_invoice(Invoice **out, const json_t *j)
+{
+    Invoice *inv;
+    if (!json_is_object(j) || str(j, "number")[0] == '\0') {
+        *out = NULL;
+        return;
+    }
+    inv = xmalloc(sizeof *inv);
+    invoice__init(inv);
+    inv->number = xstrdup(str(j, "number"));
+    inv->code = xstrdup(str(j, "code"));
+    inv->date = xstrdup(str(j, "date"));
+    inv->amount = xstrdup(str(j, "amount"));
+    inv->tax = xstrdup(str(j, "tax"));
+    inv->total = xstrdup(str(j, "total"));
+    inv->seller_tax_no = xstrdup(str(j, "seller_tax_no"));
+    inv->buyer_tax_no = xstrdup(str(j, "buyer_tax_no"));
+    *out = inv;
+}
+
+static uint64_t time_of(const json_t *o, const char *key)
+{
+    const char *t = json_string_value(json_object_get(o, key));
+    int64_t ms = t != NULL ? clock_parse_rfc3339(t) : -1;
+    return ms > 0 ? (uint64_t)ms : 0;
+}
+
+/* The file record of file @i of the bill, its content @hash (size @size, checksum
+ * @check), held by @holders. */
+static void add_file(struct lane *l, const json_t *f, const uint8_t hash[32], uint64_t size,
+                     uint64_t check, const uint64_t *holders, size_t n_holders)
+{
+    FileRecord *r = xmalloc(sizeof *r);
+    ImportedHolders *h = xmalloc(sizeof *h);
+    const json_t *parts = json_object_get(f, "parts");
+    char id[ARCHIVE_ID_MAX + 1];
+    const json_t *p;
+    size_t i;
+    file_record__init(r);
+    imported_holders__init(h);
+    local_file_id(l->run, l->image_no, str(f, "file_id"), id);
+    r->file_id = xstrdup(id);
+    r->image_no = xstrdup(l->image_no);
+    r->name = xstrdup(str(f, "name"));
+    r->format = xstrdup(str(f, "format"));
+    r->size = size;
+    r->pages = (uint32_t)json_integer_value(json_object_get(f, "pages"));
+    r->category = xstrdup(str(f, "category"));
+    r->rotation = (uint32_t)json_integer_value(json_object_get(f, "rotation")) % 360;
+    r->rotation -= r->rotation % 90;
+    r->blob.data = xmalloc(32);
+    memcpy(r->blob.data, hash, 32);
+    r->blob.len = 32;
+    set_invoice(&r->invoice, json_object_get(f, "invoice"));
+    r->match = xstrdup(str(f, "match"));
+    r->captured_by = xstrdup(str(f, "captured_by"));
+    r->captured_ms = time_of(f, "captured_at");
+    r->check = check;
+    r->amended = json_is_true(json_object_get(f, "amended"));
+    r->batch = xstrdup("");
+    r->n_parts = json_array_size(parts);
+    r->parts = r->n_parts > 0 ? xcalloc(r->n_parts, sizeof *r->parts) : NULL;
+    json_array_foreach(parts, i, p) {
+        local_file_id(l->run, l->image_no, json_string_value(p) ?: "", id);
+        r->parts[i] = xstrdup(id);
+    }
+    if (str(f, "merged_into")[0] != '\0') {
+        local_file_id(l->run, l->image_no, str(f, "merged_into"), id);
+        r->merged_into = xstrdup(id);
+    } else {
+        r->merged_into = xstrdup("");
+    }
+    h->n_nodes = n_holders;
+    h->nodes = n_holders > 0 ? xcalloc(n_holders, sizeof *h->nodes) : NULL;
+    if (n_holders > 0) {
+        memcpy(h->nodes, holders, n_holders * sizeof *holders);
+    }
+    l->files[l->n_files] = r;
+    l->holders[l->n_files] = h;
+    l->n_files++;
+}
+
+/* The bill record as the source describes it. */
+static BillRecord *bill_record(struct lane *l)
+{
+    const json_t *b = l->bill;
+    const json_t *invoices = json_object_get(b, "invoices");
+    BillRecord *r = xmalloc(sizeof *r);
+    const json_t *inv;
+    size_t i;
+    bill_record__init(r);
+    r->image_no = xstrdup(l->image_no);
+    r->bill_no = xstrdup(str(b, "bill_no"));
+    r->bill_type = xstrdup(str(b, "bill_type"));
+    r->org = xstrdup(str(b, "org"));
+    r->submitter = xstrdup(str(b, "submitter"));
+    r->amount = xstrdup(str(b, "amount"));
+    r->currency = xstrdup(str(b, "currency"));
+    r->state = xstrdup(str(b, "state"));
+    r->in_pool = json_is_true(json_object_get(b, "in_pool"));
+    r->created_ms = time_of(b, "created");
+    r->updated_ms = time_of(b, "updated");
+    r->mode = xstrdup(str(b, "mode"));
+    r->match_level = xstrdup(str(b, "match_level"));
+    r->invoices_matched = (uint32_t)json_integer_value(json_object_get(b, "invoices_matched"));
+    r->erp_error = xstrdup(str(b, "erp_error"));
+    r->returned_reason = xstrdup(str(b, "returned_reason"));
+    r->fbill_id = xstrdup(str(b, "fbill_id"));
+    r->source = xstrdup(str(b, "source"));
+    r->bill_type_name = xstrdup(str(b, "bill_type_name"));
+    r->submitter_phone = xstrdup(str(b, "submitter_phone"));
+    r->submitter_erp_name = xstrdup(str(b, "submitter_erp_name"));
+    r->org_name = xstrdup(str(b, "org_name"));
+    r->tax_no = xstrdup(str(b, "tax_no"));
+    r->n_invoices = 0;
+    r->invoices = xcalloc(json_array_size(invoices) + 1, sizeof *r->invoices);
+    json_array_foreach(invoices, i, inv) {
+        set_invoice(&r->invoices[r->n_invoices], inv);
+        if (r->invoices[r->n_invoices] != NULL) {
+            r->n_invoices++;
+        }
+    }
+    return r;
+}
+
+static void propose_import(struct lane *l)
+{
+    struct run *run = l->run;
+    const json_t *log = json_object_get(l->bill, "log");
+    Command cmd = COMMAND__INIT;
+    ImportBill ib = IMPORT_BILL__INIT;
+    BillRecord *bill = bill_record(l);
+    AuditRecord *hist = xcalloc(json_array_size(log) + 1, sizeof *hist);
+    AuditRecord **hp = xcalloc(json_array_size(log) + 1, sizeof *hp);
+    char **details = xcalloc(json_array_size(log) + 1, sizeof *details);
+    const json_t *e;
+    size_t i, n = 0;
+    json_array_foreach(log, i, e) {
+        const json_t *d = json_object_get(e, "detail");
+        audit_record__init(&hist[n]);
+        hist[n].index = (uint64_t)json_integer_value(json_object_get(e, "index"));
+        hist[n].time_ms = time_of(e, "time");
+        hist[n].action = (char *)str(e, "action");
+        hist[n].operator_ = (char *)str(e, "operator");
+        hist[n].request_id = (char *)str(e, "request_id");
+        details[n] = d != NULL ? json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        hist[n].detail = details[n] != NULL ? details[n] : (char *)"null";
+        if (strlen(hist[n].action) > 64 || strlen(hist[n].operator_) > 128 ||
+            strlen(hist[n].request_id) > 64 || strlen(hist[n].detail) > 16384) {
+            free(details[n]);
+            details[n] = NULL;
+            continue; /* an entry this archive would not write: left out */
+        }
+        hp[n] = &hist[n];
+        n++;
+    }
+    ib.batch_no = run->batch_no;
+    ib.bill = bill;
+    ib.files = l->files;
+    ib.n_files = l->n_files;
+    ib.holders = l->holders;
+    ib.n_holders = l->n_files;
+    ib.history = hp;
+    ib.n_history = n;
+    cmd.body_case = COMMAND__BODY_IMPORT_BILL;
+    cmd.import_bill = &ib;
+    l->prop.data = l;
+    l->proposing = true;
+    if (!run_propose(run, &l->prop, &cmd, outcome_applied)) {
+        lane_idle(l);
+    }
+    for (i = 0; i < n; i++) {
+        free(details[i]);
+    }
+    free(details);
+    free(hist);
+    free(hp);
+    archive_free_bill(bill);
+}
+
+/* The content of the current file is stored and copied: on to the next. */
+static void copied(struct keeper_copies *c, int status)
+{
+    struct lane *l = c->data;
+    const json_t *f = json_array_get(json_object_get(l->bill, "files"), l->file_i);
+    char why[700];
+    if (status != 0) {
+        snprintf(why, sizeof why, "copies of file %.64s: %s", str(f, "file_id"), c->message);
+        source_failed(l, BASE_ERETRY, why);
+        return;
+    }
+    add_file(l, f, l->up.writer.hash, l->up.writer.size, l->up.writer.check, c->holders,
+             c->n_holders);
+    l->file_i++;
+    next_file(l);
+}
+
+static void stored(struct blob_in *u, int status)
+{
+    struct lane *l = u->data;
+    struct run *run = l->run;
+    const json_t *f = json_array_get(json_object_get(l->bill, "files"), l->file_i);
+    struct keeper_copies *kc = &l->copies;
+    char why[700];
+    int rv;
+    l->storing = false;
+    if (l->failure_status != 0 || status != 0) {
+        if (l->failure_status != 0) {
+            source_failed(l, l->failure_status, l->failure);
+        } else if (status == BASE_ECORRUPT) {
+            snprintf(why, sizeof why, "the content of file %.64s does not match the hash the "
+                     "source gave for it", str(f, "file_id"));
+            fail_bill(l, why);
+        } else {
+            snprintf(why, sizeof why, "storing file %.64s: %s", str(f, "file_id"),
+                     base_strerror(status));
+            source_failed(l, status == BASE_ECANCELED ? BASE_ERETRY : status, why);
+        }
+        return;
+    }
+    run->r->stats.files_fetched_total++;
+    run->r->stats.bytes_fetched_total += u->writer.size;
+    memset(kc, 0, sizeof *kc);
+    memcpy(kc->hash, u->writer.hash, 32);
+    kc->size = u->writer.size;
+    kc->data = l;
+    if (run->r->config.keeper == NULL) {
+        kc->holders[0] = run->r->config.node_id;
+        kc->n_holders = 1;
+        copied(kc, 0);
+        return;
+    }
+    rv = keeper_copy(run->r->config.keeper, kc, copied);
+    if (rv == 1) {
+        copied(kc, 0);
+    } else if (rv != 0) {
+        copied(kc, rv);
+    }
+}
+
+static void room(struct blob_in *u)
+{
+    struct lane *l = u->data;
+    if (l->dl_paused && !l->budget_wait && l->downloading) {
+        l->dl_paused = false;
+        http_client_resume(&l->dl);
+    }
+}
+
+void lane_budget_resume(struct lane *l)
+{
+    l->budget_wait = false;
+    if (l->dl_paused && l->downloading && !blob_in_full(&l->up)) {
+        l->dl_paused = false;
+        http_client_resume(&l->dl);
+    }
+}
+
+/* The download of the current file failed with @status: the first reason stays. */
+static void dl_fail(struct lane *l, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void dl_fail(struct lane *l, int status, const char *fmt, ...)
+{
+    va_list ap;
+    if (l->failure_status != 0) {
+        return;
+    }
+    l->failure_status = status;
+    va_start(ap, fmt);
+    vsnprintf(l->failure, sizeof l->failure, fmt, ap);
+    va_end(ap);
+}
+
+static size_t dl_data(struct http_client_req *req, const char *data, size_t n)
+{
+    struct lane *l = req->data;
+    struct migrate_runner *r = l->run->r;
+    long st = http_client_status(req);
+    const json_t *f = json_array_get(json_object_get(l->bill, "files"), l->file_i);
+    if (st < 200 || st >= 300) {
+        return n; /* an error page: not the content */
+    }
+    if (l->failure_status != 0) {
+        return 0;
+    }
+    if (r->config.file_bytes_max > 0 && l->fetched + n > r->config.file_bytes_max) {
+        dl_fail(l, BASE_EINVAL, "file %.64s is larger than this archive takes (--body-max, "
+                "%llu bytes)", str(f, "file_id"), (unsigned long long)r->config.file_bytes_max);
+        return 0;
+    }
+    if (blob_in_full(&l->up)) {
+        l->dl_paused = true;
+        return HTTP_CLIENT_PAUSE;
+    }
+    if (!runner_budget_take(r, n)) {
+        l->dl_paused = true;
+        l->budget_wait = true;
+        return HTTP_CLIENT_PAUSE;
+    }
+    for (size_t off = 0; off < n; off += HTTP_BODY_CHUNK_MAX) {
+        size_t k = n - off < HTTP_BODY_CHUNK_MAX ? n - off : HTTP_BODY_CHUNK_MAX;
+        blob_in_push(&l->up, data + off, k);
+    }
+    l->fetched += n;
+    return n;
+}
+
+static void dl_done(struct http_client_req *req)
+{
+    struct lane *l = req->data;
+    const json_t *f = json_array_get(json_object_get(l->bill, "files"), l->file_i);
+    long st = req->status;
+    l->downloading = false;
+    if (st == 0) {
+        dl_fail(l, BASE_ERETRY, "file %.64s: no answer from the source (%.200s)",
+                str(f, "file_id"), req->error);
+    } else if (st < 200 || st >= 300) {
+        dl_fail(l, source_status_of(st) == BASE_ERETRY ? BASE_ERETRY : BASE_EINVAL,
+                "file %.64s: the source answered HTTP %ld", str(f, "file_id"), st);
+    } else if (l->fetched == 0) {
+        dl_fail(l, BASE_EINVAL, "file %.64s: the source sent no content", str(f, "file_id"));
+    }
+    blob_in_push_end(&l->up, l->failure_status != 0 ? BASE_EINVAL : 0);
+}
+
+/* Fetches file l->file_i, or proposes the bill when every file is in. */
+static void next_file(struct lane *l)
+{
+    struct run *run = l->run;
+    struct base_err err = {{0}};
+    const json_t *files = json_object_get(l->bill, "files");
+    const json_t *f;
+    BlobRecord *known = NULL;
+    uint8_t hash[32];
+    int rv;
+    if (run->r->stopping || run->gone) {
+        lane_idle(l);
+        return;
+    }
+    while (l->file_i < json_array_size(files)) {
+        f = json_array_get(files, l->file_i);
+        if (!blob_of(f, hash) || archive_read_blob(run->r->a, hash, &known, &err) != 0) {
+            break;
+        }
+        /* This archive holds the content already: no byte moves. */
+        if (known->refs == 0 || known->n_holders == 0) {
+            archive_free_blob(known);
+            break;
+        }
+        add_file(l, f, hash, known->size, 0, NULL, 0);
+        archive_free_blob(known);
+        run->r->stats.files_deduplicated_total++;
+        l->file_i++;
+    }
+    if (l->file_i >= json_array_size(files)) {
+        propose_import(l);
+        return;
+    }
+    f = json_array_get(files, l->file_i);
+    rv = source_file_request(l->src, f, l->url, sizeof l->url, l->header, sizeof l->header, &err);
+    if (rv != 0) {
+        char why[400];
+        snprintf(why, sizeof why, "file %.64s: %s", str(f, "file_id"), err.msg);
+        source_failed(l, rv, why);
+        return;
+    }
+    memset(&l->up, 0, sizeof l->up);
+    snprintf(l->label, sizeof l->label, "migration %s bill %s", run->batch_no, l->image_no);
+    l->up.bp = run->r->config.blobs;
+    l->up.label = l->label;
+    l->up.done = stored;
+    l->up.data = l;
+    l->expect = blob_of(f, l->expected);
+    if (l->expect) {
+        l->up.expect_hash = true;
+        memcpy(l->up.expected, l->expected, 32);
+    }
+    l->fetched = 0;
+    l->failure_status = 0;
+    l->failure[0] = '\0';
+    l->storing = true;
+    blob_in_begin_pull(&l->up, room);
+    memset(&l->dl, 0, sizeof l->dl);
+    l->headers[0] = l->header[0] != '\0' ? l->header : NULL;
+    l->headers[1] = NULL;
+    l->dl.data = l;
+    l->dl.method = "GET";
+    l->dl.url = l->url;
+    l->dl.headers = l->headers;
+    l->dl.timeout_ms = SOURCE_FILE_TIMEOUT_MS;
+    l->dl.on_data = dl_data;
+    l->dl.permits = outbound_check;
+    l->dl.guard = run->r->config.guard;
+    l->downloading = true;
+    l->dl_paused = l->budget_wait = false;
+    http_client_send(run->r->config.http, &l->dl, dl_done);
+}
+
+static void move_answered(void *arg, int status, const char *message, json_t *bill)
+{
+    struct lane *l = arg;
+    char why[512];
+    const char *problem;
+    if (status != 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "reading bill %s from the source: %s", l->image_no, message);
+        source_failed(l, status, msg);
+        return;
+    }
+    run_ok(l->run);
+    problem = check_bill(l, bill, why, sizeof why);
+    if (problem != NULL) {
+        fail_bill(l, problem);
+        return;
+    }
+    l->bill = json_incref(bill);
+    l->n_files = 0;
+    l->files = xcalloc(json_array_size(json_object_get(bill, "files")) + 1, sizeof *l->files);
+    l->holders = xcalloc(json_array_size(json_object_get(bill, "files")) + 1,
+                         sizeof *l->holders);
+    l->file_i = 0;
+    next_file(l);
+}
+
+/* ---- Starting and cancelling ---- */
+
+void lane_start(struct lane *l, enum lane_job job, const MigrationBill *b)
+{
+    l->job = job;
+    l->failure[0] = '\0';
+    l->failure_status = 0;
+    snprintf(l->image_no, sizeof l->image_no, "%s", b->image_no);
+    l->listed = json_pack("{s:s, s:s, s:s, s:s, s:s}", "image_no", b->image_no, "bill_no",
+                          b->bill_no, "bill_type", b->bill_type, "org", b->org, "source_ref",
+                          b->source_ref);
+    source_get_bill(l->src, l->image_no, l->listed,
+                    job == LANE_CHECK ? check_answered : move_answered, l);
+}
+
+void lane_cancel(struct lane *l)
+{
+    if (l->downloading) {
+        http_client_cancel(&l->dl, "the migration stopped on this node");
+    }
+}
