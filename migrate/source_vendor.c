@@ -21,6 +21,7 @@
 
 #include <sodium.h>
 
+#include "base/assert.h"
 #include "base/clock.h"
 #include "base/mem.h"
 
@@ -41,6 +42,10 @@ struct vendor {
     json_t *body;
     json_t *listed; /* get_bill: the bill's list entry (or one made of its image number) */
     unsigned page, limit;
+    /* An answer made without a call, given from the loop (never from inside the call). */
+    uv_timer_t later;
+    void (*deferred)(struct source *s);
+    struct source *src;
 };
 
 static struct vendor *imp(struct source *s)
@@ -354,6 +359,71 @@ static const char *text_of(json_t *v, char *buf, size_t size)
     return "";
 }
 
+/* The vendor's imageStatus as imgarc's bill state: the inverse of the table of
+ * api/vendor_bills.c (docs/integrators.md), with the vendor's own recognised (9) and
+ * matched (10) read as submitted; deleted (11) and numbers without a known meaning
+ * have none (docs/migration.md). */
+static const struct {
+    int number;
+    const char *state;
+} STATUS_STATES[] = {
+    {0, "captured"},   {1, "submitted"},  {2, "ready"},          {3, "returned"},
+    {4, "submitted"},  {5, "erp_failed"}, {9, "submitted"},      {10, "submitted"},
+    {12, "pending_upload"}, {13, "erp_submitted"},
+};
+
+static const char *state_of_status(long long number)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(STATUS_STATES); i++) {
+        if (STATUS_STATES[i].number == number) {
+            return STATUS_STATES[i].state;
+        }
+    }
+    return NULL;
+}
+
+/* What a bill's list entry keeps for get_bill (the runner stores it as the bill's
+ * source_ref): "v1:<imageStatus or ->:<created ms>:<billId>". */
+static void make_ref(char *out, size_t size, long long status, long long created_ms,
+                     const char *bill_id)
+{
+    if (status >= 0) {
+        snprintf(out, size, "v1:%lld:%lld:%s", status, created_ms, bill_id);
+    } else {
+        snprintf(out, size, "v1:-:%lld:%s", created_ms, bill_id);
+    }
+}
+
+/* Reads a source_ref of make_ref(); false when @ref is not one. */
+static bool read_ref(const char *ref, long long *status, long long *created_ms,
+                     const char **bill_id)
+{
+    char *end;
+    if (ref == NULL || strncmp(ref, "v1:", 3) != 0) {
+        return false;
+    }
+    ref += 3;
+    if (*ref == '-') {
+        *status = -1;
+        end = (char *)ref + 1;
+    } else {
+        *status = strtoll(ref, &end, 10);
+        if (end == ref) {
+            return false;
+        }
+    }
+    if (*end != ':') {
+        return false;
+    }
+    ref = end + 1;
+    *created_ms = strtoll(ref, &end, 10);
+    if (end == ref || *end != ':') {
+        return false;
+    }
+    *bill_id = end + 1;
+    return true;
+}
+
 static void list_send(struct source *s);
 
 static void list_done(struct source *s, void *arg, long st, const char *error, json_t *answer)
@@ -391,7 +461,7 @@ static void list_done(struct source *s, void *arg, long st, const char *error, j
     out = json_array();
     json_array_foreach(bills, i, b) {
         const char *image_no = json_string_value(json_object_get(b, "scanBillNo"));
-        char created[40] = "", n1[24], n2[24], n3[24], n4[24], n5[24];
+        char created[40] = "", n1[24], n2[24], n3[24], n5[24];
         if (image_no == NULL || image_no[0] == '\0') {
             snprintf(why, sizeof why, "%s: bill %zu of page %u has no scanBillNo", what, i,
                      v->page);
@@ -407,14 +477,27 @@ static void list_done(struct source *s, void *arg, long st, const char *error, j
             source_answer_list(s, BASE_EINVAL, why, NULL, NULL);
             return;
         }
-        json_array_append_new(
-            out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "image_no", image_no,
-                           "bill_no", text_of(json_object_get(b, "billNo"), n1, sizeof n1),
-                           "bill_type", text_of(json_object_get(b, "billType"), n2, sizeof n2),
-                           "org", text_of(json_object_get(b, "orgCode"), n3, sizeof n3),
-                           "state", text_of(json_object_get(b, "imageStatus"), n4, sizeof n4),
-                           "created", created[0] != '\0' ? json_string(created) : json_null(),
-                           "bill_id", text_of(json_object_get(b, "billId"), n5, sizeof n5)));
+        {
+            long long status = number_of(json_object_get(b, "imageStatus"));
+            const char *state = state_of_status(status);
+            char ref[300], raw[40];
+            make_ref(ref, sizeof ref, status,
+                     created[0] != '\0' ? clock_parse_rfc3339(created) : 0,
+                     text_of(json_object_get(b, "billId"), n5, sizeof n5));
+            if (state == NULL) {
+                snprintf(raw, sizeof raw, status >= 0 ? "imageStatus %lld" : "", status);
+                state = raw;
+            }
+            json_array_append_new(
+                out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "image_no", image_no,
+                               "bill_no", text_of(json_object_get(b, "billNo"), n1, sizeof n1),
+                               "bill_type",
+                               text_of(json_object_get(b, "billType"), n2, sizeof n2), "org",
+                               text_of(json_object_get(b, "orgCode"), n3, sizeof n3), "state",
+                               state, "created",
+                               created[0] != '\0' ? json_string(created) : json_null(),
+                               "source_ref", ref));
+        }
     }
     /* More pages while this one was full and the total says there are more. */
     if (json_array_size(bills) > 0 &&
@@ -547,8 +630,8 @@ static json_t *invoice_of(json_t *f)
 
 /* Appends the files of queryCover list @key (category @category) to @files; false
  * with @why when an entry is unusable. */
-static bool map_files(json_t *data, const char *key, const char *category, json_t *files,
-                      char *why, size_t size)
+static bool map_files(json_t *data, const char *key, const char *category,
+                      const char *image_no, json_t *files, char *why, size_t size)
 {
     json_t *list = json_object_get(data, key), *f;
     size_t i;
@@ -563,7 +646,7 @@ static bool map_files(json_t *data, const char *key, const char *category, json_
         const char *url = json_string_value(json_object_get(f, "localUrl"));
         const char *name = NULL;
         const char *names[] = {"fileName", "attachmentName", "invoiceName", "coverNo"};
-        char id[96], buf[24], format[8], fallback[96];
+        char id[128], buf[24], format[8], fallback[96];
         long long pos = number_of(json_object_get(f, "serialNo"));
         json_t *file;
         if (url == NULL || url[0] == '\0') {
@@ -580,10 +663,13 @@ static bool map_files(json_t *data, const char *key, const char *category, json_
                      format[0] != '\0' ? "." : "", format);
             name = fallback;
         }
-        /* The source's id of the file when it gives one, else its place in the answer. */
-        snprintf(id, sizeof id, "%s", text_of(json_object_get(f, "fileId"), buf, sizeof buf));
-        if (id[0] == '\0') {
-            snprintf(id, sizeof id, "%s-%zu", category, i + 1);
+        /* The source's id of the file when it gives one, else its place in the answer,
+         * after the bill's image number: a vendor's file ids may be per bill. */
+        if (text_of(json_object_get(f, "fileId"), buf, sizeof buf)[0] != '\0') {
+            snprintf(id, sizeof id, "%.40s.%.50s", image_no,
+                     text_of(json_object_get(f, "fileId"), buf, sizeof buf));
+        } else {
+            snprintf(id, sizeof id, "%.64s.%s-%zu", image_no, category, i + 1);
         }
         file = json_pack("{s:s, s:s, s:s, s:n, s:s, s:I, s:i, s:o, s:n, s:[], s:n, s:s}",
                          "file_id", id, "name", name, "format", format, "size", "category",
@@ -605,7 +691,7 @@ static void cover_done(struct source *s, void *arg, long st, const char *error, 
     json_t *data = json_object_get(answer, "data");
     json_t *listed = v->listed, *bill, *files;
     char why[512];
-    const char *created;
+    const char *created, *image_no;
     (void)arg;
     if (st != 200 || !envelope_ok(answer)) {
         int status;
@@ -619,9 +705,11 @@ static void cover_done(struct source *s, void *arg, long st, const char *error, 
         return;
     }
     files = json_array();
-    if (!json_is_object(data) || !map_files(data, "cover", "cover", files, why, sizeof why) ||
-        !map_files(data, "attachment", "attachment", files, why, sizeof why) ||
-        !map_files(data, "invoice", "invoice", files, why, sizeof why)) {
+    image_no = json_string_value(json_object_get(listed, "image_no"));
+    if (!json_is_object(data) ||
+        !map_files(data, "cover", "cover", image_no, files, why, sizeof why) ||
+        !map_files(data, "attachment", "attachment", image_no, files, why, sizeof why) ||
+        !map_files(data, "invoice", "invoice", image_no, files, why, sizeof why)) {
         if (!json_is_object(data)) {
             snprintf(why, sizeof why, "POST /kapi/app/rim/queryCover: the answer has no data");
         }
@@ -632,12 +720,14 @@ static void cover_done(struct source *s, void *arg, long st, const char *error, 
         return;
     }
     created = json_string_value(json_object_get(listed, "created"));
-    bill = json_pack("{s:O, s:O, s:O, s:O, s:O, s:o, s:o, s:[]}", "image_no",
+    /* The ERP's id of the bill is its fbillId here, as erpBillPush would have set it. */
+    bill = json_pack("{s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:o, s:[]}", "image_no",
                      json_object_get(listed, "image_no"), "bill_no",
                      json_object_get(listed, "bill_no"), "bill_type",
                      json_object_get(listed, "bill_type"), "org", json_object_get(listed, "org"),
                      "state", json_object_get(listed, "state"), "created",
-                     created != NULL ? json_string(created) : json_null(), "files", files, "log");
+                     created != NULL ? json_string(created) : json_null(), "fbill_id",
+                     json_object_get(listed, "bill_id"), "files", files, "log");
     v->listed = NULL;
     json_decref(listed);
     source_answer_bill(s, 0, "", bill);
@@ -655,25 +745,74 @@ static void bill_send(struct source *s)
     json_decref(body);
 }
 
+static void later_cb(uv_timer_t *t)
+{
+    struct vendor *v = t->data;
+    void (*deferred)(struct source *) = v->deferred;
+    v->deferred = NULL;
+    deferred(v->src);
+}
+
+/* Answers get_bill, for a bill whose state says it cannot come. */
+static void bill_refused(struct source *s)
+{
+    struct vendor *v = imp(s);
+    char why[300];
+    snprintf(why, sizeof why, "%s", json_string_value(json_object_get(v->listed, "refused")));
+    json_decref(v->listed);
+    v->listed = NULL;
+    source_answer_bill(s, BASE_EINVAL, why, NULL);
+}
+
 static void vendor_get_bill(struct source *s, const char *image_no, const json_t *listed)
 {
     struct vendor *v = imp(s);
-    const char *keys[] = {"bill_no", "bill_type", "org", "state"};
-    const char *bill_id = json_string_value(json_object_get(listed, "bill_id"));
+    const char *keys[] = {"bill_no", "bill_type", "org"};
+    const char *ref = json_string_value(json_object_get(listed, "source_ref"));
+    const char *bill_id = NULL, *state = NULL;
+    long long status = -1, created_ms = 0;
+    char t[40];
     json_decref(v->listed);
     v->listed = json_object();
     for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-        const char *t = json_string_value(json_object_get(listed, keys[i]));
-        json_object_set_new(v->listed, keys[i], json_string(t != NULL ? t : ""));
-    }
-    if (json_is_string(json_object_get(listed, "created"))) {
-        json_object_set(v->listed, "created", json_object_get(listed, "created"));
+        const char *x = json_string_value(json_object_get(listed, keys[i]));
+        json_object_set_new(v->listed, keys[i], json_string(x != NULL ? x : ""));
     }
     json_object_set_new(v->listed, "image_no", json_string(image_no));
+    if (read_ref(ref, &status, &created_ms, &bill_id)) {
+        state = state_of_status(status);
+        if (created_ms > 0) {
+            clock_format_rfc3339((uint64_t)created_ms, t, sizeof t);
+            json_object_set_new(v->listed, "created", json_string(t));
+        }
+        if (state == NULL) {
+            char why[200];
+            if (status == 11) {
+                snprintf(why, sizeof why, "bill %.64s is deleted at the source (imageStatus 11)",
+                         image_no);
+            } else {
+                snprintf(why, sizeof why, "bill %.64s has imageStatus %lld at the source, which "
+                         "has no imgarc state (docs/migration.md)", image_no, status);
+            }
+            json_object_set_new(v->listed, "refused", json_string(why));
+        }
+    } else {
+        /* Not listed by this adapter: no state to say. */
+        json_object_set_new(v->listed, "refused",
+                            json_string("the bill's list entry has no vendor source_ref (list "
+                                        "the batch again)"));
+    }
+    json_object_set_new(v->listed, "state", json_string(state != NULL ? state : ""));
     /* Without the vendor's bill id, its image number (imgarc's own queryCover takes
      * either). */
     json_object_set_new(v->listed, "bill_id",
                         json_string(bill_id != NULL && bill_id[0] != '\0' ? bill_id : image_no));
+    if (json_object_get(v->listed, "refused") != NULL) {
+        /* Answered from the loop, never from inside the call. */
+        v->deferred = bill_refused;
+        uv_timer_start(&v->later, later_cb, 0, 0);
+        return;
+    }
     with_token(s, bill_send);
 }
 
@@ -718,7 +857,17 @@ static int vendor_file_request(struct source *s, const json_t *file, char *url, 
 
 static void vendor_init(struct source *s)
 {
-    s->impl = xcalloc(1, sizeof(struct vendor));
+    struct vendor *v = xcalloc(1, sizeof *v);
+    v->src = s;
+    int rv = uv_timer_init(s->env.loop, &v->later);
+    ASSERT(rv == 0);
+    v->later.data = v;
+    s->impl = v;
+}
+
+static void vendor_closed(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 static void vendor_free(struct source *s)
@@ -730,8 +879,8 @@ static void vendor_free(struct source *s)
     json_decref(v->body);
     json_decref(v->listed);
     sodium_memzero(v->token, sizeof v->token);
-    free(v);
     s->impl = NULL;
+    uv_close((uv_handle_t *)&v->later, vendor_closed);
 }
 
 const struct source_ops source_vendor_ops = {

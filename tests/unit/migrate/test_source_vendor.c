@@ -266,9 +266,9 @@ static void lists_pages_and_reads_a_bill(void **state)
     assert_string_equal(str(b, "bill_no"), "B1");
     assert_string_equal(str(b, "bill_type"), "FYBX");
     assert_string_equal(str(b, "org"), "ORG1");
-    assert_string_equal(str(b, "state"), "2");
+    assert_string_equal(str(b, "state"), "ready"); /* imageStatus 2 */
     assert_string_equal(str(b, "created"), "2026-03-01T02:00:00.000Z"); /* UTC+08:00 */
-    assert_string_equal(str(b, "bill_id"), "id-1");
+    assert_string_equal(str(b, "source_ref"), "v1:2:1772330400000:id-1");
     assert_string_equal(f->next, "2");
     listed = json_incref(b);
     assert_int_equal(do_list(f, &scope, "2", 1), 0);
@@ -278,9 +278,17 @@ static void lists_pages_and_reads_a_bill(void **state)
     /* One login served all of it. */
     assert_int_equal(stat_of(f, "getAppToken"), 1);
     assert_int_equal(stat_of(f, "login"), 1);
-    /* The bill, in the native shape. */
+    /* The bill, in the native shape, from what the runner keeps of its entry. */
+    b = json_pack("{s:s, s:s, s:s, s:s, s:O}", "image_no", "IMG-1", "bill_no", "B1",
+                  "bill_type", "FYBX", "org", "ORG1", "source_ref",
+                  json_object_get(listed, "source_ref"));
+    json_decref(listed);
+    listed = b;
     assert_int_equal(do_bill(f, "IMG-1", listed), 0);
     json_decref(listed);
+    assert_string_equal(str(f->answer, "state"), "ready");
+    assert_string_equal(str(f->answer, "created"), "2026-03-01T02:00:00.000Z");
+    assert_string_equal(str(f->answer, "fbill_id"), "id-1");
     assert_string_equal(str(f->answer, "image_no"), "IMG-1");
     assert_string_equal(str(f->answer, "bill_type"), "FYBX");
     assert_string_equal(str(f->answer, "org"), "ORG1");
@@ -288,6 +296,7 @@ static void lists_pages_and_reads_a_bill(void **state)
     files = json_object_get(f->answer, "files");
     assert_int_equal(json_array_size(files), 3);
     file = json_array_get(files, 0);
+    assert_string_equal(str(file, "file_id"), "IMG-1.cover-1");
     assert_string_equal(str(file, "category"), "cover");
     assert_string_equal(str(file, "format"), "pdf");
     assert_true(json_is_null(json_object_get(file, "blob")));
@@ -351,14 +360,27 @@ static void failures_have_their_status(void **state)
     assert_int_equal(do_list(f, &scope, "", 1), BASE_EREFUSED);
     /* A bill the source cannot read: unusable for that bill. */
     make_source(f, SECRET, NULL);
-    listed = json_pack("{s:s, s:s}", "bill_id", "id-2", "bill_type", "CLBX");
+    listed = json_pack("{s:s, s:s}", "source_ref", "v1:0:0:id-2", "bill_type", "CLBX");
     assert_int_equal(do_bill(f, "IMG-2", listed), BASE_EINVAL);
     json_decref(listed);
     assert_non_null(strstr(f->message, "queryCover"));
     assert_non_null(strstr(f->message, "5000"));
     /* Unknown to the source. */
-    assert_int_equal(do_bill(f, "NOPE", NULL), BASE_EINVAL);
+    listed = json_pack("{s:s}", "source_ref", "v1:1:0:nope");
+    assert_int_equal(do_bill(f, "NOPE", listed), BASE_EINVAL);
+    json_decref(listed);
     assert_non_null(strstr(f->message, "1004"));
+    /* Deleted there, a status without a meaning, no entry of this kind: no call made. */
+    listed = json_pack("{s:s}", "source_ref", "v1:11:0:id-1");
+    assert_int_equal(do_bill(f, "IMG-1", listed), BASE_EINVAL);
+    json_decref(listed);
+    assert_non_null(strstr(f->message, "deleted at the source"));
+    listed = json_pack("{s:s}", "source_ref", "v1:7:0:id-1");
+    assert_int_equal(do_bill(f, "IMG-1", listed), BASE_EINVAL);
+    json_decref(listed);
+    assert_non_null(strstr(f->message, "imageStatus 7"));
+    assert_int_equal(do_bill(f, "IMG-1", NULL), BASE_EINVAL);
+    assert_int_equal(stat_of(f, "queryCover"), 2);
     /* Nobody there: try again later. */
     make_source(f, SECRET, "http://127.0.0.1:1");
     assert_int_equal(do_login(f), BASE_ERETRY);
