@@ -18,7 +18,7 @@ import unittest
 
 import base64
 
-from imgarc_node import NodeTestCase, free_port, make_jpg, make_pdf
+from imgarc_node import IMGARC, NodeTestCase, cli_json, free_port, make_jpg, make_pdf, run_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "..", "fixtures", "vendor_source.py")
@@ -351,6 +351,56 @@ class DataSourcesTest(NodeTestCase):
             self.assertStatus(c, 200)
             self.assertEqual(c.body, data, cat)
         self.assertNotIn(APP_SECRET, self.node.log_text(whole=True))
+
+    def test_cli(self):
+        """imgarc datasources: the secret from a file or stdin, never an argument or
+        an output; add, list, show, update, disable, enable, test, delete."""
+        fx = self.fixture()
+        d = self.scratch("ds-cli")
+        secret_file = os.path.join(d, "secret")
+        with open(secret_file, "w") as f:
+            f.write(APP_SECRET + "\n")
+        p = run_cli(self.node, "datasources", "add", "cli-v", "--kind", "vendor", "--url",
+                    fx.url, "--source-tenant", "tn-001", "--app-id", "app-imgarc",
+                    "--account-id", "acc-9", "--user", "erp.admin", "--secret-file",
+                    secret_file, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(cli_json(p)["app_id"], "app-imgarc")
+        self.assertNotIn(APP_SECRET, p.stdout + p.stderr)
+        p = run_cli(self.node, "datasources", "list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("cli-v", p.stdout)
+        p = run_cli(self.node, "datasources", "show", "cli-v")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("never shown", p.stdout)
+        self.assertNotIn(APP_SECRET, p.stdout)
+        p = run_cli(self.node, "datasources", "test", "cli-v")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("ok", p.stdout)
+        # A wrong secret through stdin: the test fails with the source's words.
+        e = dict(os.environ, IMGARC_SERVER=self.node.url, IMGARC_TOKEN=self.node.token)
+        p = subprocess.run([IMGARC, "datasources", "update", "cli-v", "--secret-stdin"],
+                           input="wrong-one\n", env=e, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run_cli(self.node, "datasources", "test", "cli-v")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("getAppToken.do", p.stderr)
+        self.assertNotIn("wrong-one", p.stderr)
+        p = run_cli(self.node, "datasources", "disable", "cli-v", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(cli_json(p)["enabled"])
+        p = run_cli(self.node, "datasources", "enable", "cli-v", "--json")
+        self.assertTrue(cli_json(p)["enabled"])
+        p = run_cli(self.node, "datasources", "update", "cli-v")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        p = run_cli(self.node, "datasources", "add", "x", "--kind", "sap")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        p = run_cli(self.node, "datasources", "delete", "cli-v")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run_cli(self.node, "datasources", "show", "cli-v")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("datasource_not_found", p.stderr)
 
     def test_tenant_admins_only(self):
         r = self.call("POST", "/api/v1/users", {"username": "scan1", "password": "pw-123456789",
