@@ -94,6 +94,13 @@ static const struct endpoint ENDPOINTS[] = {
     {"DELETE", "/api/v1/users/{N}"},
     /* The operator token exchanged for a short one (api/auth.c). */
     {"POST", "/api/v1/auth/operator"},
+    /* Data sources (api/datasources.c); the harness made "o1" (kind vendor) at start.
+     * The fuzz node makes no outbound calls: a test answers 503. */
+    {"POST", "/api/v1/datasources"},
+    {"PATCH", "/api/v1/datasources/{N}"},
+    {"DELETE", "/api/v1/datasources/{N}"},
+    {"POST", "/api/v1/datasources/{N}/test"},
+    {"GET", "/api/v1/datasources/{N}"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};
@@ -154,6 +161,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const char user[] = "{\"username\":\"u1\",\"password\":\"fuzz-password-1\","
                                "\"roles\":[\"capturer\"]}";
     static const char hook[] = "{\"url\":\"http://192.0.2.1/hook\",\"events\":[\"*\"]}";
+    static const char source[] = "{\"name\":\"o1\",\"kind\":\"vendor\",\"url\":"
+                                 "\"http://192.0.2.1/ierp\",\"app_id\":\"a1\",\"app_secret\":"
+                                 "\"s1\",\"tenant_id\":\"t1\",\"user\":\"u1\"}";
     (void)argc;
     (void)argv;
     fuzz_init();
@@ -161,6 +171,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     request("POST", "/api/v1/orgs", org, strlen(org));
     request("POST", "/api/v1/users", user, strlen(user));
     request("POST", "/api/v1/webhooks", hook, strlen(hook));
+    request("POST", "/api/v1/datasources", source, strlen(source));
+    if (strstr(fuzz_node_answer(), "\"secret_set\":true") == NULL) {
+        fprintf(stderr, "fuzz: creating data source o1 failed: %s\n", fuzz_node_answer());
+        abort();
+    }
     upload("CB-A", "cover", files[0]);
     upload("CB-A", "invoice", files[1]);
     upload("CB-A", "attachment", files[2]);
