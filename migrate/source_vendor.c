@@ -1,4 +1,4 @@
-/* Kind "vendor": a system speaking the incumbent's API (/work/shared/VENDOR-API.md,
+/* Kind "vendor": a system speaking the incumbent's API (../shared/VENDOR-API.md,
  * docs/migration.md "The vendor listing call").
  *
  * Login is the vendor's two steps: POST /api/getAppToken.do with the app's id and
