@@ -77,6 +77,10 @@ int api_port(const struct api *api);
 /* The blob path of @api's server (replication/blob_path.h): where other parts of the
  * node (the migration runner) stream contents into the blob store. */
 struct blob_path *api_blob_path(struct api *api);
+/* The node's migration runner (migrate/runner.h), for /metrics; started after the API
+ * because it streams into the API's blob path. */
+struct migrate_runner;
+void api_set_migrator(struct api *api, struct migrate_runner *r);
 void api_stop(struct api *api, uint64_t grace_ms, void (*cb)(void *arg), void *arg);
 
 #endif

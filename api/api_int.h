@@ -39,6 +39,7 @@ struct api {
     struct blob_path blob_path;
     bool blob_path_stopped;
     struct peer_server peers; /* the /internal/ endpoints (replication/peer_server.h) */
+    struct migrate_runner *migrator; /* the leader's migration runner, once started */
     bool stopping;
     /* Until the cluster's InitCluster command is applied, the leader proposes it. */
     struct cluster_init init;

@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "migrate/runner.h"
 #include "replication/repl.h"
 #include "version.h"
 
@@ -93,12 +94,14 @@ struct scrape {
     struct outbox_stats os; /* when api->config.outbox */
     struct recognizer_stats rg; /* when api->config.recognizer */
     struct keeper_stats ks; /* when api->config.keeper */
+    struct migrate_stats mg; /* when api->migrator */
     struct metrics *m;
 };
 
 /* Which rows a scrape writes: every node's, or only where the part they describe runs,
  * or only for a caller allowed to see the tenant-labelled series. */
-enum metric_when { WHEN_ALWAYS, WHEN_OUTBOX, WHEN_KEEPER, WHEN_TENANTS, WHEN_RECOGNIZER };
+enum metric_when { WHEN_ALWAYS, WHEN_OUTBOX, WHEN_KEEPER, WHEN_TENANTS, WHEN_RECOGNIZER,
+                   WHEN_MIGRATOR };
 
 struct metric_row {
     const char *name;
@@ -230,6 +233,12 @@ GETTER(recognition_attempts_ok, s->rg.attempts_ok)
 GETTER(recognition_attempts_failed, s->rg.attempts_failed)
 GETTER(recognition_failed, s->rg.failed)
 GETTER(recognition_in_flight, s->rg.in_flight)
+GETTER(migration_bills_moved, s->mg.bills_moved_total)
+GETTER(migration_bills_failed, s->mg.bills_failed_total)
+GETTER(migration_files_fetched, s->mg.files_fetched_total)
+GETTER(migration_files_deduplicated, s->mg.files_deduplicated_total)
+GETTER(migration_bytes_fetched, s->mg.bytes_fetched_total)
+GETTER(migration_source_errors, s->mg.source_errors_total)
 GETTER(blobs_under_replicated, s->ks.under_replicated)
 GETTER(blobs_lost, s->ks.lost)
 GETTER(disk_full, s->api->blob_path.space.full ? 1.0 : 0.0)
@@ -464,6 +473,24 @@ static const struct metric_row rows[] = {
     {"imgarc_recognition_attempts_in_flight", "gauge",
      "recognition attempts in flight",
      recognition_in_flight, NULL, WHEN_RECOGNIZER},
+    {"imgarc_migration_bills_moved_total", "counter",
+     "bills a migration batch moved in (on this node as leader; docs/migration.md)",
+     migration_bills_moved, NULL, WHEN_MIGRATOR},
+    {"imgarc_migration_bills_failed_total", "counter",
+     "bills a migration batch recorded failed (checked or moving)",
+     migration_bills_failed, NULL, WHEN_MIGRATOR},
+    {"imgarc_migration_files_fetched_total", "counter",
+     "file contents fetched from data sources and stored",
+     migration_files_fetched, NULL, WHEN_MIGRATOR},
+    {"imgarc_migration_files_deduplicated_total", "counter",
+     "files of migrated bills whose content this archive held already (nothing fetched)",
+     migration_files_deduplicated, NULL, WHEN_MIGRATOR},
+    {"imgarc_migration_bytes_fetched_total", "counter",
+     "bytes fetched from data sources",
+     migration_bytes_fetched, NULL, WHEN_MIGRATOR},
+    {"imgarc_migration_source_errors_total", "counter",
+     "calls to data sources that failed for a reason that may pass (each backs its batch off)",
+     migration_source_errors, NULL, WHEN_MIGRATOR},
     {"imgarc_blobs_under_replicated", "gauge",
      "referenced blobs with fewer live copies than wanted (last pass)",
      blobs_under_replicated, NULL, WHEN_KEEPER},
@@ -558,6 +585,7 @@ static bool row_wanted(const struct scrape *s, const struct metric_row *row, boo
     case WHEN_KEEPER: return s->api->config.keeper != NULL;
     case WHEN_TENANTS: return tenants;
     case WHEN_RECOGNIZER: return s->api->config.recognizer != NULL;
+    case WHEN_MIGRATOR: return s->api->migrator != NULL;
     }
     return false;
 }
@@ -582,6 +610,9 @@ void api_handle_metrics(struct api_call *call)
     }
     if (api->config.recognizer != NULL) {
         recognizer_get_stats(api->config.recognizer, &s.rg);
+    }
+    if (api->migrator != NULL) {
+        s.mg = *migrate_runner_stats(api->migrator);
     }
     for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
         const struct metric_row *row = &rows[i];

@@ -83,6 +83,11 @@ struct blob_path *api_blob_path(struct api *api)
     return &api->blob_path;
 }
 
+void api_set_migrator(struct api *api, struct migrate_runner *r)
+{
+    api->migrator = r;
+}
+
 int api_port(const struct api *api)
 {
     return http_server_port(api->http);

@@ -445,6 +445,11 @@ out:
 
 /* ---- ImportBill: one bill moved in ---- */
 
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Why @c cannot be imported as it stands (a reason for the bill), or NULL. Checks what
  * every node checks the same way: the shape of the bill and its files. */
 static const char *import_problem(struct txn *t, const ImportBill *c, char *why, size_t size,
@@ -466,6 +471,38 @@ static const char *import_problem(struct txn *t, const ImportBill *c, char *why,
     if (b->fbill_id[0] != '\0' && !archive_valid_fbill_id(b->fbill_id)) {
         snprintf(why, size, "its ERP bill id is not one this archive accepts");
         return why;
+    }
+    if (b->fbill_id[0] != '\0') {
+        bool taken = false;
+        struct key k;
+        key_pair(&k, t->cmd->tenant, b->fbill_id);
+        if ((*rv = record_exists(t, ARCHIVE_CF_FBILL_IDS, &k, &taken)) != 0) {
+            return NULL;
+        }
+        if (taken) {
+            snprintf(why, size, "its ERP bill id %.128s is another bill's here", b->fbill_id);
+            return why;
+        }
+    }
+    if (c->n_files > 1) {
+        /* Two files of the bill with one id would leave one record for two. */
+        char **ids = xcalloc(c->n_files, sizeof *ids);
+        const char *dup = NULL;
+        for (size_t i = 0; i < c->n_files; i++) {
+            ids[i] = c->files[i]->file_id;
+        }
+        qsort(ids, c->n_files, sizeof *ids, compare_ids);
+        for (size_t i = 1; i < c->n_files && dup == NULL; i++) {
+            if (strcmp(ids[i - 1], ids[i]) == 0) {
+                dup = ids[i];
+            }
+        }
+        if (dup != NULL) {
+            snprintf(why, size, "two files of the bill have the id %.64s", dup);
+            free(ids);
+            return why;
+        }
+        free(ids);
     }
     for (size_t i = 0; i < c->n_files; i++) {
         const FileRecord *f = c->files[i];

@@ -8,16 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
-#include "archive/bill_state.h"
 #include "archive/blobs.h"
-#include "base/clock.h"
-#include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "migrate/import.h"
 
 static void next_file(struct lane *l);
+static void fail_bill(struct lane *l, const char *why);
+
+#define str import_str
 
 /* ---- Ending a lane's job ---- */
 
@@ -52,12 +51,24 @@ static void lane_idle(struct lane *l)
     lane_release(l);
     l->job = LANE_IDLE;
     l->proposing = false;
+    runner_kick(l->run->r);
 }
 
 static void outcome_applied(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct lane *l = prop->data;
     struct run *run = l->run;
+    if (status == 0 && res->status != ARCHIVE_OK && res->status != ARCHIVE_R_INVALID_STATE &&
+        l->failure[0] == '\0') {
+        /* What the source said cannot be recorded as it is: the bill fails with why,
+         * rather than being read again and again. (A batch paused or cancelled, or a
+         * bill skipped meanwhile, is INVALID_STATE: nothing to record then.) */
+        char why[400];
+        snprintf(why, sizeof why, "the source's bill cannot be recorded: %.300s", res->message);
+        l->job = LANE_MOVE;
+        fail_bill(l, why);
+        return;
+    }
     if (status != 0) {
         LOG_WARN("migrate", "batch %s bill %s: the outcome was not recorded: %s", run->batch_no,
                  l->image_no, base_strerror(status));
@@ -126,37 +137,31 @@ static void source_failed(struct lane *l, int status, const char *why)
 
 /* ---- Reading what the source says ---- */
 
-static const char *str(const json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v != NULL ? v : "";
-}
+struct category_look {
+    const char *code;
+    bool found;
+};
 
-/* The file id the file gets here: the source's own when it is one this archive takes
- * (so merged documents keep their parts), else one derived from the data source, the
- * bill and the source's id (the same every time: a bill moved twice never gets two). */
-static void local_file_id(const struct run *run, const char *image_no, const char *id,
-                          char out[ARCHIVE_ID_MAX + 1])
+static void category_seen(const CategoryRecord *c, void *arg)
 {
-    uint8_t h[16];
-    crypto_generichash_state st;
-    if (archive_valid_tenant(id)) {
-        snprintf(out, ARCHIVE_ID_MAX + 1, "%s", id);
-        return;
+    struct category_look *look = arg;
+    if (strcmp(c->code, look->code) == 0) {
+        look->found = true;
     }
-    crypto_generichash_init(&st, NULL, 0, sizeof h);
-    crypto_generichash_update(&st, (const uint8_t *)run->batch_no, strlen(run->batch_no) + 1);
-    crypto_generichash_update(&st, (const uint8_t *)image_no, strlen(image_no) + 1);
-    crypto_generichash_update(&st, (const uint8_t *)id, strlen(id));
-    crypto_generichash_final(&st, h, sizeof h);
-    out[0] = 'm';
-    hex_encode(h, sizeof h, out + 1);
 }
 
-static bool blob_of(const json_t *file, uint8_t out[32])
+/* Whether the tenant has category @code: a built-in one or a custom one it defined. */
+static bool category_here(struct run *run, const char *code)
 {
-    const char *hex = json_string_value(json_object_get(file, "blob"));
-    return hex != NULL && strlen(hex) == 64 && hex_decode(hex, out, 32);
+    struct base_err err = {{0}};
+    struct category_look look = {.code = code};
+    if (archive_builtin_category(code)) {
+        return true;
+    }
+    if (archive_list_categories(run->r->a, run->tenant, category_seen, &look, &err) != 0) {
+        return true; /* the import checks again, and says why */
+    }
+    return look.found;
 }
 
 /* The verdict of the pre-check on @bill: NULL, or why it cannot come (into @why). */
@@ -164,46 +169,18 @@ static const char *check_bill(struct lane *l, const json_t *bill, char *why, siz
 {
     struct run *run = l->run;
     struct base_err err = {{0}};
-    const json_t *files = json_object_get(bill, "files");
-    enum bill_state st;
-    BillRecord *here = NULL;
     const json_t *f;
+    BillRecord *here = NULL;
     size_t i;
-    if (strcmp(str(bill, "image_no"), l->image_no) != 0) {
-        snprintf(why, size, "the source answered bill %.64s for %s", str(bill, "image_no"),
-                 l->image_no);
+    if (import_bill_problem(bill, l->image_no, run->r->config.file_bytes_max, why, size) !=
+        NULL) {
         return why;
     }
-    if (!bill_state_parse(str(bill, "state"), &st)) {
-        snprintf(why, size, "the source's state '%.32s' is not a bill state here",
-                 str(bill, "state"));
-        return why;
-    }
-    if (json_array_size(files) > 10000) {
-        snprintf(why, size, "the bill has %zu files, more than 10000", json_array_size(files));
-        return why;
-    }
-    json_array_foreach(files, i, f) {
-        json_int_t n = json_integer_value(json_object_get(f, "size"));
-        const char *name = str(f, "name");
-        if (str(f, "file_id")[0] == '\0' || name[0] == '\0' || strlen(name) > 255) {
-            snprintf(why, size, "file %zu has no usable id or name", i + 1);
-            return why;
-        }
-        if (!archive_valid_category(str(f, "category"))) {
-            snprintf(why, size, "file %.64s has category '%.32s', which this archive does not "
-                     "take", str(f, "file_id"), str(f, "category"));
-            return why;
-        }
-        if (n < 0 || (run->r->config.file_bytes_max > 0 &&
-                      (uint64_t)n > run->r->config.file_bytes_max)) {
-            snprintf(why, size, "file %.64s is %lld bytes; this archive takes files of at most "
-                     "%llu bytes (--body-max)", str(f, "file_id"), (long long)n,
-                     (unsigned long long)run->r->config.file_bytes_max);
-            return why;
-        }
-        if (strlen(str(f, "format")) > 16) {
-            snprintf(why, size, "file %.64s has an unknown format", str(f, "file_id"));
+    json_array_foreach(json_object_get(bill, "files"), i, f) {
+        if (!category_here(run, str(f, "category"))) {
+            snprintf(why, size, "category '%s' of file %.64s is not defined in tenant %s: "
+                     "create it (POST /api/v1/categories), then retry the batch",
+                     str(f, "category"), str(f, "file_id"), run->tenant);
             return why;
         }
     }
@@ -236,11 +213,13 @@ static void check_answered(void *arg, int status, const char *message, json_t *b
     MigrationBill b = MIGRATION_BILL__INIT;
     MigrationBill *bp = &b;
     MigrationFile *items = NULL, **ptrs = NULL;
+    uint8_t(*hashes)[32] = NULL;
+    char(*ids)[ARCHIVE_ID_MAX + 1] = NULL;
     const json_t *files;
     const json_t *f;
     char why[512];
     const char *problem;
-    size_t i;
+    size_t i, n = 0;
     if (status != 0) {
         char msg[512];
         snprintf(msg, sizeof msg, "reading bill %s from the source: %s", l->image_no, message);
@@ -249,40 +228,50 @@ static void check_answered(void *arg, int status, const char *message, json_t *b
     }
     run_ok(run);
     problem = check_bill(l, bill, why, sizeof why);
-    if (problem != NULL) {
-        fail_bill(l, problem);
-        return;
-    }
+    /* The manifest: what the bill holds, as far as it can be recorded (a failed bill's
+     * too, so its files show what is missing). */
     files = json_object_get(bill, "files");
+    if (json_array_size(files) > 10000) {
+        files = NULL;
+    }
     items = xcalloc(json_array_size(files) + 1, sizeof *items);
     ptrs = xcalloc(json_array_size(files) + 1, sizeof *ptrs);
-    uint8_t (*hashes)[32] = xcalloc(json_array_size(files) + 1, 32);
+    hashes = xcalloc(json_array_size(files) + 1, sizeof *hashes);
+    ids = xcalloc(json_array_size(files) + 1, sizeof *ids);
     json_array_foreach(files, i, f) {
-        MigrationFile *mf = &items[i];
-        migration_file__init(mf);
-        mf->file_id = (char *)str(f, "file_id");
-        if (strlen(mf->file_id) > 64) {
-            mf->file_id = (char *)"";
+        MigrationFile *mf = &items[n];
+        json_int_t size = json_integer_value(json_object_get(f, "size"));
+        if (str(f, "name")[0] == '\0' || strlen(str(f, "name")) > 255 ||
+            !archive_valid_category(str(f, "category")) || strlen(str(f, "format")) > 16) {
+            continue;
         }
+        migration_file__init(mf);
+        import_file_id(run->datasource, l->image_no, str(f, "file_id"), ids[n]);
+        mf->file_id = ids[n];
         mf->name = (char *)str(f, "name");
         mf->category = (char *)str(f, "category");
         mf->format = (char *)str(f, "format");
-        mf->size = (uint64_t)json_integer_value(json_object_get(f, "size"));
-        if (blob_of(f, hashes[i])) {
-            mf->blob.data = hashes[i];
+        mf->size = size > 0 ? (uint64_t)size : 0;
+        if (import_blob_of(f, hashes[n])) {
+            mf->blob.data = hashes[n];
             mf->blob.len = 32;
         }
-        ptrs[i] = mf;
+        ptrs[n++] = mf;
     }
     b.image_no = l->image_no;
-    b.state = MIGRATION_BILL_CHECKED;
+    b.state = (char *)(problem != NULL ? MIGRATION_BILL_FAILED : MIGRATION_BILL_CHECKED);
+    b.reason = (char *)(problem != NULL ? problem : "");
     b.files = ptrs;
-    b.n_files = json_array_size(files);
+    b.n_files = n;
     c.batch_no = run->batch_no;
     c.bills = &bp;
     c.n_bills = 1;
     cmd.body_case = COMMAND__BODY_MIGRATION_CHECKED;
     cmd.migration_checked = &c;
+    if (problem != NULL) {
+        snprintf(l->failure, sizeof l->failure, "%s", problem);
+        run->r->stats.bills_failed_total++;
+    }
     l->prop.data = l;
     l->proposing = true;
     if (!run_propose(run, &l->prop, &cmd, outcome_applied)) {
@@ -291,173 +280,45 @@ static void check_answered(void *arg, int status, const char *message, json_t *b
     free(items);
     free(ptrs);
     free(hashes);
+    free(ids);
 }
 
 /* ---- Moving a bill ---- */
 
-static void set_invoice(Invoice **out, const json_t *j)
-{
-    Invoice *inv;
-    if (!json_is_object(j) || str(j, "number")[0] == '\0') {
-        *out = NULL;
-        return;
-    }
-    inv = xmalloc(sizeof *inv);
-    invoice__init(inv);
-    inv->number = xstrdup(str(j, "number"));
-    inv->code = xstrdup(str(j, "code"));
-    inv->date = xstrdup(str(j, "date"));
-    inv->amount = xstrdup(str(j, "amount"));
-    inv->tax = xstrdup(str(j, "tax"));
-    inv->total = xstrdup(str(j, "total"));
-    inv->seller_tax_no = xstrdup(str(j, "seller_tax_no"));
-    inv->buyer_tax_no = xstrdup(str(j, "buyer_tax_no"));
-    *out = inv;
-}
-
-static uint64_t time_of(const json_t *o, const char *key)
-{
-    const char *t = json_string_value(json_object_get(o, key));
-    int64_t ms = t != NULL ? clock_parse_rfc3339(t) : -1;
-    return ms > 0 ? (uint64_t)ms : 0;
-}
-
-/* The file record of file @i of the bill, its content @hash (size @size, checksum
+/* The file record of file @f of the bill, its content @hash (size @size, checksum
  * @check), held by @holders. */
 static void add_file(struct lane *l, const json_t *f, const uint8_t hash[32], uint64_t size,
                      uint64_t check, const uint64_t *holders, size_t n_holders)
 {
-    FileRecord *r = xmalloc(sizeof *r);
     ImportedHolders *h = xmalloc(sizeof *h);
-    const json_t *parts = json_object_get(f, "parts");
-    char id[ARCHIVE_ID_MAX + 1];
-    const json_t *p;
-    size_t i;
-    file_record__init(r);
     imported_holders__init(h);
-    local_file_id(l->run, l->image_no, str(f, "file_id"), id);
-    r->file_id = xstrdup(id);
-    r->image_no = xstrdup(l->image_no);
-    r->name = xstrdup(str(f, "name"));
-    r->format = xstrdup(str(f, "format"));
-    r->size = size;
-    r->pages = (uint32_t)json_integer_value(json_object_get(f, "pages"));
-    r->category = xstrdup(str(f, "category"));
-    r->rotation = (uint32_t)json_integer_value(json_object_get(f, "rotation")) % 360;
-    r->rotation -= r->rotation % 90;
-    r->blob.data = xmalloc(32);
-    memcpy(r->blob.data, hash, 32);
-    r->blob.len = 32;
-    set_invoice(&r->invoice, json_object_get(f, "invoice"));
-    r->match = xstrdup(str(f, "match"));
-    r->captured_by = xstrdup(str(f, "captured_by"));
-    r->captured_ms = time_of(f, "captured_at");
-    r->check = check;
-    r->amended = json_is_true(json_object_get(f, "amended"));
-    r->batch = xstrdup("");
-    r->n_parts = json_array_size(parts);
-    r->parts = r->n_parts > 0 ? xcalloc(r->n_parts, sizeof *r->parts) : NULL;
-    json_array_foreach(parts, i, p) {
-        local_file_id(l->run, l->image_no, json_string_value(p) ?: "", id);
-        r->parts[i] = xstrdup(id);
-    }
-    if (str(f, "merged_into")[0] != '\0') {
-        local_file_id(l->run, l->image_no, str(f, "merged_into"), id);
-        r->merged_into = xstrdup(id);
-    } else {
-        r->merged_into = xstrdup("");
-    }
     h->n_nodes = n_holders;
     h->nodes = n_holders > 0 ? xcalloc(n_holders, sizeof *h->nodes) : NULL;
     if (n_holders > 0) {
         memcpy(h->nodes, holders, n_holders * sizeof *holders);
     }
-    l->files[l->n_files] = r;
+    l->files[l->n_files] = import_file_record(f, l->run->datasource, l->image_no, hash, size,
+                                              check);
     l->holders[l->n_files] = h;
     l->n_files++;
-}
-
-/* The bill record as the source describes it. */
-static BillRecord *bill_record(struct lane *l)
-{
-    const json_t *b = l->bill;
-    const json_t *invoices = json_object_get(b, "invoices");
-    BillRecord *r = xmalloc(sizeof *r);
-    const json_t *inv;
-    size_t i;
-    bill_record__init(r);
-    r->image_no = xstrdup(l->image_no);
-    r->bill_no = xstrdup(str(b, "bill_no"));
-    r->bill_type = xstrdup(str(b, "bill_type"));
-    r->org = xstrdup(str(b, "org"));
-    r->submitter = xstrdup(str(b, "submitter"));
-    r->amount = xstrdup(str(b, "amount"));
-    r->currency = xstrdup(str(b, "currency"));
-    r->state = xstrdup(str(b, "state"));
-    r->in_pool = json_is_true(json_object_get(b, "in_pool"));
-    r->created_ms = time_of(b, "created");
-    r->updated_ms = time_of(b, "updated");
-    r->mode = xstrdup(str(b, "mode"));
-    r->match_level = xstrdup(str(b, "match_level"));
-    r->invoices_matched = (uint32_t)json_integer_value(json_object_get(b, "invoices_matched"));
-    r->erp_error = xstrdup(str(b, "erp_error"));
-    r->returned_reason = xstrdup(str(b, "returned_reason"));
-    r->fbill_id = xstrdup(str(b, "fbill_id"));
-    r->source = xstrdup(str(b, "source"));
-    r->bill_type_name = xstrdup(str(b, "bill_type_name"));
-    r->submitter_phone = xstrdup(str(b, "submitter_phone"));
-    r->submitter_erp_name = xstrdup(str(b, "submitter_erp_name"));
-    r->org_name = xstrdup(str(b, "org_name"));
-    r->tax_no = xstrdup(str(b, "tax_no"));
-    r->n_invoices = 0;
-    r->invoices = xcalloc(json_array_size(invoices) + 1, sizeof *r->invoices);
-    json_array_foreach(invoices, i, inv) {
-        set_invoice(&r->invoices[r->n_invoices], inv);
-        if (r->invoices[r->n_invoices] != NULL) {
-            r->n_invoices++;
-        }
-    }
-    return r;
 }
 
 static void propose_import(struct lane *l)
 {
     struct run *run = l->run;
-    const json_t *log = json_object_get(l->bill, "log");
     Command cmd = COMMAND__INIT;
     ImportBill ib = IMPORT_BILL__INIT;
-    BillRecord *bill = bill_record(l);
-    AuditRecord *hist = xcalloc(json_array_size(log) + 1, sizeof *hist);
-    AuditRecord **hp = xcalloc(json_array_size(log) + 1, sizeof *hp);
-    char **details = xcalloc(json_array_size(log) + 1, sizeof *details);
-    const json_t *e;
-    size_t i, n = 0;
-    json_array_foreach(log, i, e) {
-        const json_t *d = json_object_get(e, "detail");
-        audit_record__init(&hist[n]);
-        hist[n].index = (uint64_t)json_integer_value(json_object_get(e, "index"));
-        hist[n].time_ms = time_of(e, "time");
-        hist[n].action = (char *)str(e, "action");
-        hist[n].operator_ = (char *)str(e, "operator");
-        hist[n].request_id = (char *)str(e, "request_id");
-        details[n] = d != NULL ? json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        hist[n].detail = details[n] != NULL ? details[n] : (char *)"null";
-        if (strlen(hist[n].action) > 64 || strlen(hist[n].operator_) > 128 ||
-            strlen(hist[n].request_id) > 64 || strlen(hist[n].detail) > 16384) {
-            free(details[n]);
-            details[n] = NULL;
-            continue; /* an entry this archive would not write: left out */
-        }
-        hp[n] = &hist[n];
-        n++;
-    }
+    BillRecord *bill = import_bill_record(l->bill, l->image_no);
+    AuditRecord **history;
+    size_t n;
+    import_history(l->bill, &history, &n);
     ib.batch_no = run->batch_no;
     ib.bill = bill;
     ib.files = l->files;
     ib.n_files = l->n_files;
     ib.holders = l->holders;
     ib.n_holders = l->n_files;
-    ib.history = hp;
+    ib.history = history;
     ib.n_history = n;
     cmd.body_case = COMMAND__BODY_IMPORT_BILL;
     cmd.import_bill = &ib;
@@ -466,12 +327,7 @@ static void propose_import(struct lane *l)
     if (!run_propose(run, &l->prop, &cmd, outcome_applied)) {
         lane_idle(l);
     }
-    for (i = 0; i < n; i++) {
-        free(details[i]);
-    }
-    free(details);
-    free(hist);
-    free(hp);
+    import_history_free(history, n);
     archive_free_bill(bill);
 }
 
@@ -636,7 +492,7 @@ static void next_file(struct lane *l)
     }
     while (l->file_i < json_array_size(files)) {
         f = json_array_get(files, l->file_i);
-        if (!blob_of(f, hash) || archive_read_blob(run->r->a, hash, &known, &err) != 0) {
+        if (!import_blob_of(f, hash) || archive_read_blob(run->r->a, hash, &known, &err) != 0) {
             break;
         }
         /* This archive holds the content already: no byte moves. */
@@ -667,7 +523,7 @@ static void next_file(struct lane *l)
     l->up.label = l->label;
     l->up.done = stored;
     l->up.data = l;
-    l->expect = blob_of(f, l->expected);
+    l->expect = import_blob_of(f, l->expected);
     if (l->expect) {
         l->up.expect_hash = true;
         memcpy(l->up.expected, l->expected, 32);
@@ -721,6 +577,23 @@ static void move_answered(void *arg, int status, const char *message, json_t *bi
 
 /* ---- Starting and cancelling ---- */
 
+/* Whether the bill is here already, migrated from this batch's data source. */
+static bool present_here(struct lane *l)
+{
+    struct run *run = l->run;
+    struct base_err err = {{0}};
+    char ds[ARCHIVE_ID_MAX + 1], batch[ARCHIVE_ID_MAX + 1];
+    MigrationRecord *m = NULL;
+    bool same = false;
+    if (archive_get_migrated(run->r->a, run->tenant, l->image_no, ds, batch, &err) != 0 ||
+        archive_get_migration(run->r->a, run->tenant, run->batch_no, &m, &err) != 0) {
+        return false;
+    }
+    same = strcmp(ds, m->datasource) == 0;
+    migration_record__free_unpacked(m, NULL);
+    return same;
+}
+
 void lane_start(struct lane *l, enum lane_job job, const MigrationBill *b)
 {
     l->job = job;
@@ -730,6 +603,12 @@ void lane_start(struct lane *l, enum lane_job job, const MigrationBill *b)
     l->listed = json_pack("{s:s, s:s, s:s, s:s, s:s}", "image_no", b->image_no, "bill_no",
                           b->bill_no, "bill_type", b->bill_type, "org", b->org, "source_ref",
                           b->source_ref);
+    if (job == LANE_MOVE && present_here(l)) {
+        /* Moved by an earlier batch: recorded present, nothing read or fetched. */
+        l->bill = json_object();
+        propose_import(l);
+        return;
+    }
     source_get_bill(l->src, l->image_no, l->listed,
                     job == LANE_CHECK ? check_answered : move_answered, l);
 }

@@ -78,6 +78,15 @@ bool runner_budget_take(struct migrate_runner *r, size_t n)
     return true;
 }
 
+static void tick(uv_timer_t *t);
+
+void runner_kick(struct migrate_runner *r)
+{
+    if (!r->stopping && !uv_is_active((uv_handle_t *)&r->kick_timer)) {
+        uv_timer_start(&r->kick_timer, tick, 0, 0);
+    }
+}
+
 static void budget_cb(uv_timer_t *t)
 {
     struct migrate_runner *r = t->data;
@@ -110,15 +119,93 @@ static bool run_busy(const struct run *run)
     return false;
 }
 
+static void drop_sources(struct run *run);
+
 static void run_free(struct run *run)
+{
+    drop_sources(run);
+    free(run);
+}
+
+/* Frees the run's sources (nothing in flight). */
+static void drop_sources(struct run *run)
 {
     for (unsigned i = 0; i < run->n_lanes; i++) {
         lane_release(&run->lanes[i]);
         source_free(run->lanes[i].src);
     }
     free(run->lanes);
+    run->lanes = NULL;
+    run->n_lanes = 0;
     source_free(run->lister);
-    free(run);
+    run->lister = NULL;
+}
+
+/* Makes the run's sources from data source @ds: one to list, one per lane. */
+static int make_sources(struct run *run, const DataSourceRecord *ds, struct base_err *err)
+{
+    struct migrate_runner *r = run->r;
+    struct source_env env = {.loop = r->loop, .http = r->config.http, .guard = r->config.guard};
+    int rv = source_new(&run->lister, &env, ds, err);
+    if (rv == 0) {
+        run->n_lanes = r->config.lanes;
+        run->lanes = xcalloc(run->n_lanes, sizeof *run->lanes);
+        for (unsigned i = 0; i < run->n_lanes && rv == 0; i++) {
+            run->lanes[i].run = run;
+            rv = source_new(&run->lanes[i].src, &env, ds, err);
+        }
+    }
+    if (rv != 0) {
+        drop_sources(run);
+        return rv;
+    }
+    run->ds_updated_ms = ds->updated_ms;
+    return 0;
+}
+
+/* Whether the run may work now: its data source exists and is enabled, and the run's
+ * sources are made from its current version (a changed data source, new credentials
+ * say, is taken up once nothing is in flight). */
+static bool sources_ready(struct run *run)
+{
+    struct base_err err = {{0}};
+    DataSourceRecord *ds = NULL;
+    char why[400];
+    bool ready = false;
+    int rv = archive_get_datasource(run->r->a, run->tenant, run->datasource, &ds, &err);
+    if (rv == BASE_ENOTFOUND) {
+        snprintf(why, sizeof why, "data source %s does not exist (any more)", run->datasource);
+    } else if (rv != 0) {
+        snprintf(why, sizeof why, "reading data source %s: %s", run->datasource, err.msg);
+    } else if (ds->disabled) {
+        snprintf(why, sizeof why, "data source %s is disabled: enable it to go on",
+                 run->datasource);
+    } else if (run->lister != NULL && ds->updated_ms == run->ds_updated_ms) {
+        ready = true;
+    } else if (run_busy(run)) {
+        why[0] = '\0'; /* changed: taken up once the calls in flight are over */
+    } else {
+        drop_sources(run);
+        if (make_sources(run, ds, &err) == 0) {
+            LOG_INFO("migrate", "batch %s of tenant %s reads data source %s (%s)",
+                     run->batch_no, run->tenant, ds->name, ds->kind);
+            /* New credentials or a new address: no reason to wait out the back-off. */
+            run->retry_at_ms = 0;
+            run->transient = 0;
+            run->last_error[0] = '\0';
+            ready = true;
+        } else {
+            snprintf(why, sizeof why, "%s", err.msg);
+        }
+    }
+    if (!ready && why[0] != '\0' && strcmp(run->last_error, why) != 0) {
+        LOG_WARN("migrate", "batch %s of tenant %s waits: %s", run->batch_no, run->tenant, why);
+        snprintf(run->last_error, sizeof run->last_error, "%s", why);
+    }
+    if (ds != NULL) {
+        data_source_record__free_unpacked(ds, NULL);
+    }
+    return ready;
 }
 
 /* A run for a batch that just started running here (or on this new leader). */
@@ -126,42 +213,13 @@ static struct run *run_new(struct migrate_runner *r, const char *tenant, const c
 {
     struct base_err err = {{0}};
     MigrationRecord *m = NULL;
-    DataSourceRecord *ds = NULL;
-    struct source_env env = {.loop = r->loop, .http = r->config.http, .guard = r->config.guard};
     struct run *run = xcalloc(1, sizeof *run);
-    int rv;
     run->r = r;
     snprintf(run->tenant, sizeof run->tenant, "%s", tenant);
     snprintf(run->batch_no, sizeof run->batch_no, "%s", batch_no);
-    rv = archive_get_migration(r->a, tenant, batch_no, &m, &err);
-    if (rv == 0) {
-        rv = archive_get_datasource(r->a, tenant, m->datasource, &ds, &err);
-    }
-    if (rv == 0) {
-        rv = source_new(&run->lister, &env, ds, &err);
-    }
-    if (rv == 0) {
-        run->n_lanes = r->config.lanes;
-        run->lanes = xcalloc(run->n_lanes, sizeof *run->lanes);
-        for (unsigned i = 0; i < run->n_lanes && rv == 0; i++) {
-            run->lanes[i].run = run;
-            rv = source_new(&run->lanes[i].src, &env, ds, &err);
-        }
-    }
-    if (rv != 0) {
-        /* The data source was deleted or is unusable: looked at again later. */
-        snprintf(run->last_error, sizeof run->last_error, "%s", err.msg);
-        LOG_WARN("migrate", "batch %s of tenant %s cannot run: %s", batch_no, tenant, err.msg);
-        run->retry_at_ms = clock_wall_ms() + BACKOFF_MAX_MS;
-    } else {
-        LOG_INFO("migrate", "batch %s of tenant %s runs on this node (data source %s, %s)",
-                 batch_no, tenant, ds->name, ds->kind);
-    }
-    if (m != NULL) {
+    if (archive_get_migration(r->a, tenant, batch_no, &m, &err) == 0) {
+        snprintf(run->datasource, sizeof run->datasource, "%s", m->datasource);
         migration_record__free_unpacked(m, NULL);
-    }
-    if (ds != NULL) {
-        data_source_record__free_unpacked(ds, NULL);
     }
     return run;
 }
@@ -191,6 +249,7 @@ static void listed_applied(struct repl_propose *prop, int status, const struct a
 {
     struct run *run = prop->data;
     run->listing = false;
+    runner_kick(run->r);
     if (status != 0 || res->status != ARCHIVE_OK) {
         LOG_WARN("migrate", "batch %s: a list page was not recorded: %s", run->batch_no,
                  status != 0 ? base_strerror(status) : res->message);
@@ -303,6 +362,7 @@ static void closed_applied(struct repl_propose *prop, int status, const struct a
 {
     struct run *run = prop->data;
     run->closing = false;
+    runner_kick(run->r);
     if (status != 0 || res->status != ARCHIVE_OK) {
         LOG_WARN("migrate", "batch %s: closing the phase was not recorded: %s", run->batch_no,
                  status != 0 ? base_strerror(status) : res->message);
@@ -408,7 +468,7 @@ static void look_at(struct run *run)
 {
     struct base_err err = {{0}};
     MigrationRecord *m = NULL;
-    if (run->lister == NULL || clock_wall_ms() < run->retry_at_ms || run->closing) {
+    if (run->closing || !sources_ready(run) || clock_wall_ms() < run->retry_at_ms) {
         return;
     }
     if (archive_get_migration(run->r->a, run->tenant, run->batch_no, &m, &err) != 0) {
@@ -484,6 +544,8 @@ int migrate_runner_start(struct migrate_runner **out, uv_loop_t *loop,
     uv_timer_start(&r->timer, tick, TICK_MS, TICK_MS);
     uv_timer_init(loop, &r->budget_timer);
     r->budget_timer.data = r;
+    uv_timer_init(loop, &r->kick_timer);
+    r->kick_timer.data = r;
     if (r->config.bytes_per_s > 0) {
         uv_timer_start(&r->budget_timer, budget_cb, BUDGET_TICK_MS, BUDGET_TICK_MS);
     }
@@ -503,8 +565,9 @@ void migrate_runner_stop(struct migrate_runner *r)
         return;
     }
     r->stopping = true;
-    r->closes = 2;
+    r->closes = 3;
     uv_close((uv_handle_t *)&r->timer, timer_closed);
+    uv_close((uv_handle_t *)&r->kick_timer, timer_closed);
     uv_close((uv_handle_t *)&r->budget_timer, timer_closed);
     for (struct run *run = r->runs; run != NULL; run = run->next) {
         for (unsigned i = 0; i < run->n_lanes; i++) {

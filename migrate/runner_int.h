@@ -62,6 +62,8 @@ struct run {
     struct migrate_runner *r;
     char tenant[ARCHIVE_ID_MAX + 1];
     char batch_no[ARCHIVE_ID_MAX + 1];
+    char datasource[ARCHIVE_ID_MAX + 1];
+    uint64_t ds_updated_ms; /* the data source's version the sources were made from */
     bool seen;     /* running at the last look */
     bool gone;     /* no longer running: freed once nothing is in flight */
     struct source *lister;
@@ -87,6 +89,7 @@ struct migrate_runner {
     struct migrate_stats stats;
     uv_timer_t timer;
     uv_timer_t budget_timer;
+    uv_timer_t kick_timer; /* a look at once, after a lane or a phase step ended */
     int64_t budget;        /* bytes the downloads may take now */
     bool stopping;
     unsigned closes;       /* timers still to close */
@@ -101,6 +104,9 @@ void run_ok(struct run *run);
 /* Stamps @cmd for @run's tenant (as the runner, now) and proposes it; false when it
  * could not be proposed (not the leader any more, stopping). */
 bool run_propose(struct run *run, struct repl_propose *prop, Command *cmd, repl_propose_cb cb);
+/* Looks at the batches again on the next loop iteration (a lane is free, a step is
+ * recorded): the tick alone would leave lanes idle up to a tick long. */
+void runner_kick(struct migrate_runner *r);
 /* Takes @n bytes of the download budget: false when it is spent (wait for the timer). */
 bool runner_budget_take(struct migrate_runner *r, size_t n);
 

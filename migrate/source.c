@@ -158,6 +158,11 @@ static void call_done(struct http_client_req *req)
     }
     c->cb(c->s, c->arg, req->status, req->status == 0 ? req->error : "", answer);
     json_decref(answer);
+    if (req->response != NULL) {
+        /* It may hold a token: wiped, then freed (the caller's to free). */
+        sodium_memzero(req->response, req->response_len);
+        free(req->response);
+    }
     free(c->url);
     if (c->body != NULL) {
         sodium_memzero(c->body, strlen(c->body));

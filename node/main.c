@@ -530,6 +530,9 @@ static int start_services(struct node *n, struct base_err *err)
         rv = migrate_runner_start(&n->migrator, &n->loop, &mc, &n->archive, n->repl, err);
     }
     if (rv == 0) {
+        api_set_migrator(n->api, n->migrator);
+    }
+    if (rv == 0) {
         print_banner(n, host, api_port(n->api));
     }
     return rv;

@@ -4,9 +4,9 @@
  * back to pending, the batch's log in order and the runner's queue (family
  * migration_run) holding exactly the running batches.
  *
- * A data source and the bills of a batch are written straight into their families as
- * PutDataSource (apply_datasources.c) and the runner's MigrationListed
- * (apply_migration.c) leave them: those commands are tested with their own files. */
+ * The bills of a batch are written straight into their family, in every state, with the
+ * batch's counts, as the runner's commands (apply_migration.c, tested with their own
+ * files) leave them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,22 +36,24 @@ static void put_raw(struct fx *f, enum archive_cf cf, const struct key *k,
     free(buf);
 }
 
-/* Data source @name of the default tenant, as PutDataSource stores it. */
+/* Data source @name of the default tenant (PutDataSource). */
 static void put_datasource(struct fx *f, const char *name, bool disabled)
 {
+    Command cmd = COMMAND__INIT;
+    PutDataSource put = PUT_DATA_SOURCE__INIT;
     DataSourceRecord r = DATA_SOURCE_RECORD__INIT;
-    struct key k;
     r.name = (char *)name;
-    r.tenant = "default";
     r.kind = "imgarc";
     r.url = "http://127.0.0.1:1";
     r.source_tenant = "old";
     r.client_id = "c";
     r.secret = "s";
     r.disabled = disabled;
-    r.created_ms = T0;
-    key_pair(&k, "default", name);
-    put_raw(f, ARCHIVE_CF_DATASOURCES, &k, &r.base);
+    put.source = &r;
+    put.create = true;
+    cmd.body_case = COMMAND__BODY_PUT_DATA_SOURCE;
+    cmd.put_data_source = &put;
+    fx_apply_ok(f, "default", T0, &cmd);
 }
 
 static MigrationRecord *get_batch(struct fx *f, const char *batch_no)
