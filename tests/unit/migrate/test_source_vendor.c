@@ -227,21 +227,29 @@ static const char *str(const json_t *o, const char *key)
     return s;
 }
 
+/* GETs @path of the fixture: its answer into @buf (@size bytes). */
+static void fixture_get(struct fx *f, const char *path, char *buf, size_t size)
+{
+    char cmd[256];
+    FILE *p;
+    size_t n;
+    snprintf(cmd, sizeof cmd, "python3 -c \"import urllib.request,sys;"
+             "sys.stdout.write(urllib.request.urlopen('%s%s').read().decode())\"", f->url,
+             path);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(buf, 1, size - 1, p);
+    pclose(p);
+    buf[n] = '\0';
+}
+
 /* The count of @call in the fixture's GET /stats. */
 static long long stat_of(struct fx *f, const char *call)
 {
-    char cmd[256], buf[4096];
-    FILE *p;
-    size_t n;
+    char buf[4096];
     json_t *o;
     long long v;
-    snprintf(cmd, sizeof cmd, "python3 -c \"import urllib.request,sys;"
-             "sys.stdout.write(urllib.request.urlopen('%s/stats').read().decode())\"", f->url);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    n = fread(buf, 1, sizeof buf - 1, p);
-    pclose(p);
-    buf[n] = '\0';
+    fixture_get(f, "/stats", buf, sizeof buf);
     o = json_loads(buf, 0, NULL);
     assert_non_null(o);
     v = json_integer_value(json_object_get(o, call));
@@ -403,7 +411,32 @@ static void tokens_are_renewed_before_they_expire(void **state)
     assert_int_equal(stat_of(f, "refused"), 0);
 }
 
+static void a_refused_token_logs_in_again_once(void **state)
+{
+    struct fx *f = *state;
+    MigrationScope scope = MIGRATION_SCOPE__INIT;
+    json_t *listed;
+    char buf[256];
+    make_source(f, SECRET, NULL);
+    assert_int_equal(do_list(f, &scope, "", 1), 0);
+    /* The vendor forgets its tokens: the next call is refused, logs in and is sent
+     * again, unseen by the caller. */
+    fixture_get(f, "/revoke-tokens", buf, sizeof buf);
+    assert_non_null(strstr(buf, "revoked"));
+    assert_int_equal(do_list(f, &scope, "2", 1), 0);
+    assert_string_equal(str(json_array_get(f->answer, 0), "image_no"), "IMG-2");
+    assert_int_equal(stat_of(f, "login"), 2);
+    assert_int_equal(stat_of(f, "refused"), 1);
+    fixture_get(f, "/revoke-tokens", buf, sizeof buf);
+    listed = json_pack("{s:s}", "source_ref", "v1:2:0:id-1");
+    assert_int_equal(do_bill(f, "IMG-1", listed), 0);
+    json_decref(listed);
+    assert_int_equal(json_array_size(json_object_get(f->answer, "files")), 3);
+    assert_int_equal(stat_of(f, "login"), 3);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(a_refused_token_logs_in_again_once, setup, teardown),
     cmocka_unit_test_setup_teardown(lists_pages_and_reads_a_bill, setup, teardown),
     cmocka_unit_test_setup_teardown(the_scope_reaches_the_listing_call, setup, teardown),
     cmocka_unit_test_setup_teardown(failures_have_their_status, setup, teardown),
