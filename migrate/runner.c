@@ -17,6 +17,7 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 60000
 #define RUNNER_OPERATOR "migration"
+#define VERDICTS_MAX 100       /* pre-check verdicts in one MigrationChecked */
 
 /* ---- Shared with mover.c ---- */
 
@@ -108,7 +109,7 @@ static void budget_cb(uv_timer_t *t)
 
 static bool run_busy(const struct run *run)
 {
-    if (run->listing || run->closing) {
+    if (run->listing || run->closing || run->n_verdicts > 0 || run->n_flushing > 0) {
         return true;
     }
     for (unsigned i = 0; i < run->n_lanes; i++) {
@@ -121,10 +122,99 @@ static bool run_busy(const struct run *run)
 
 static void drop_sources(struct run *run);
 
+static void free_verdicts(MigrationBill **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        migration_bill__free_unpacked(v[i], NULL);
+    }
+    free(v);
+}
+
 static void run_free(struct run *run)
 {
     drop_sources(run);
+    free_verdicts(run->verdicts, run->n_verdicts);
+    free_verdicts(run->flushing, run->n_flushing);
     free(run);
+}
+
+/* ---- Pre-check verdicts ---- */
+
+static void flush_verdicts(struct run *run);
+
+static void verdicts_applied(struct repl_propose *prop, int status,
+                             const struct archive_result *res)
+{
+    struct run *run = prop->data;
+    if (status == 0 && res->status != ARCHIVE_OK && res->status != ARCHIVE_R_INVALID_STATE) {
+        LOG_WARN("migrate", "batch %s: %zu pre-check verdicts refused: %s", run->batch_no,
+                 run->n_flushing, res->message);
+        if (run->n_flushing == 1 && run->flushing[0]->state[0] != '\0') {
+            /* One bill the state machine will not take as the source gave it. */
+            Command cmd = COMMAND__INIT;
+            MigrationBillFailed f = MIGRATION_BILL_FAILED__INIT;
+            char why[400];
+            snprintf(why, sizeof why, "the source's bill cannot be recorded: %.300s",
+                     res->message);
+            f.batch_no = run->batch_no;
+            f.image_no = run->flushing[0]->image_no;
+            f.reason = why;
+            cmd.body_case = COMMAND__BODY_MIGRATION_BILL_FAILED;
+            cmd.migration_bill_failed = &f;
+            if (run_propose(run, prop, &cmd, verdicts_applied)) {
+                run->flushing[0]->state[0] = '\0'; /* proposed as failed: once only */
+                return;
+            }
+        }
+        run->one_by_one = true;
+    }
+    free_verdicts(run->flushing, run->n_flushing);
+    run->flushing = NULL;
+    run->n_flushing = 0;
+    flush_verdicts(run);
+    runner_kick(run->r);
+}
+
+static void flush_verdicts(struct run *run)
+{
+    Command cmd = COMMAND__INIT;
+    MigrationChecked c = MIGRATION_CHECKED__INIT;
+    size_t n;
+    if (run->n_flushing > 0 || run->n_verdicts == 0) {
+        return;
+    }
+    n = run->one_by_one ? 1 : run->n_verdicts < VERDICTS_MAX ? run->n_verdicts : VERDICTS_MAX;
+    run->flushing = xcalloc(n, sizeof *run->flushing);
+    memcpy(run->flushing, run->verdicts, n * sizeof *run->flushing);
+    run->n_flushing = n;
+    memmove(run->verdicts, run->verdicts + n, (run->n_verdicts - n) * sizeof *run->verdicts);
+    run->n_verdicts -= n;
+    c.batch_no = run->batch_no;
+    c.bills = run->flushing;
+    c.n_bills = n;
+    cmd.body_case = COMMAND__BODY_MIGRATION_CHECKED;
+    cmd.migration_checked = &c;
+    run->verdict_prop.data = run;
+    if (!run_propose(run, &run->verdict_prop, &cmd, verdicts_applied)) {
+        /* Not the leader any more, or stopping: the next leader checks them again. */
+        free_verdicts(run->flushing, run->n_flushing);
+        run->flushing = NULL;
+        run->n_flushing = 0;
+        free_verdicts(run->verdicts, run->n_verdicts);
+        run->verdicts = NULL;
+        run->n_verdicts = 0;
+    }
+}
+
+void run_add_verdict(struct run *run, MigrationBill *b)
+{
+    if (run->r->stopping || run->gone) {
+        migration_bill__free_unpacked(b, NULL);
+        return;
+    }
+    run->verdicts = xrealloc(run->verdicts, (run->n_verdicts + 1) * sizeof *run->verdicts);
+    run->verdicts[run->n_verdicts++] = b;
+    flush_verdicts(run);
 }
 
 /* Frees the run's sources (nothing in flight). */
@@ -399,6 +489,17 @@ static bool in_lane(const struct run *run, const char *image_no)
 {
     for (unsigned i = 0; i < run->n_lanes; i++) {
         if (run->lanes[i].job != LANE_IDLE && strcmp(run->lanes[i].image_no, image_no) == 0) {
+            return true;
+        }
+    }
+    /* Checked, its verdict not recorded yet. */
+    for (size_t i = 0; i < run->n_verdicts; i++) {
+        if (strcmp(run->verdicts[i]->image_no, image_no) == 0) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < run->n_flushing; i++) {
+        if (strcmp(run->flushing[i]->image_no, image_no) == 0) {
             return true;
         }
     }

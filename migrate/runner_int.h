@@ -74,6 +74,14 @@ struct run {
     char list_cursor[257];
     struct lane *lanes;
     unsigned n_lanes;
+    /* Pre-check verdicts, proposed together (one MigrationChecked for up to
+     * VERDICTS_MAX bills): waiting, and in the proposal in flight. */
+    MigrationBill **verdicts;
+    size_t n_verdicts;
+    MigrationBill **flushing;
+    size_t n_flushing;
+    struct repl_propose verdict_prop;
+    bool one_by_one; /* a combined proposal was refused: one bill per proposal */
     char scan_after[ARCHIVE_ID_MAX + 1]; /* where the look for bills to do goes on */
     uint64_t retry_at_ms;                /* backed off until then */
     unsigned transient;                  /* source failures in a row */
@@ -107,6 +115,8 @@ bool run_propose(struct run *run, struct repl_propose *prop, Command *cmd, repl_
 /* Looks at the batches again on the next loop iteration (a lane is free, a step is
  * recorded): the tick alone would leave lanes idle up to a tick long. */
 void runner_kick(struct migrate_runner *r);
+/* Queues the pre-check verdict @b (taken) of @run's bill for the next proposal. */
+void run_add_verdict(struct run *run, MigrationBill *b);
 /* Takes @n bytes of the download budget: false when it is spent (wait for the timer). */
 bool runner_budget_take(struct migrate_runner *r, size_t n);
 
