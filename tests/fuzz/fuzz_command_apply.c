@@ -58,7 +58,8 @@ static const char *const WORDS[] = {
     "12.50", "1.50", "2026-01-01", "draining", "out", "127.0.0.1:7001", "z1", "W1",
     "L1", "b1", "a.pdf", "pdf", "BT2", "erp_submit", "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA",
     "u2", "tenant_admin", "c1", "scanner", "M1", "M2", "mig-src", "start", "pause",
-    "resume", "retry", "cancel"};
+    "resume", "retry", "cancel", "ds1", "vendor", "imgarc",
+    "https://src.example/ierp", "/kapi/app/bds/queryBillList"};
 static const uint64_t NUMBERS[] = {0, 1, 2, 3, 4, 5, 90, 180, 270, 1000, 86400000,
                                    0xFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, UINT64_MAX, T0};
 static const int64_t SIGNED[] = {0, 1, -1, 90, -90, 180, -180, 270, 360, INT32_MIN, INT32_MAX};
@@ -411,6 +412,8 @@ static uint64_t prelude(void)
     char *events[] = {"*"}, *perms[] = {"read", "edit"}, *roles[] = {"r1"};
     char *admin_roles[1];
     CreateClient client = CREATE_CLIENT__INIT;
+    DataSourceRecord source = DATA_SOURCE_RECORD__INIT;
+    PutDataSource put_source = PUT_DATA_SOURCE__INIT;
 
 #define PRELUDE(body_enum, field, value)                                                 \
     cmd = (Command)COMMAND__INIT;                                                        \
@@ -432,6 +435,16 @@ static uint64_t prelude(void)
     org.id = "o1";
     org.name = "Org one";
     PRELUDE(COMMAND__BODY_CREATE_ORG, create_org, &org);
+    source.name = "ds1";
+    source.kind = "vendor";
+    source.url = "https://src.example/ierp";
+    source.source_tenant = "t2";
+    source.client_id = "c1";
+    source.secret = "s3cret";
+    source.user = "u1";
+    put_source.source = &source;
+    put_source.create = true;
+    PRELUDE(COMMAND__BODY_PUT_DATA_SOURCE, put_data_source, &put_source);
     role.name = "r1";
     role.permissions = perms;
     role.n_permissions = 2;

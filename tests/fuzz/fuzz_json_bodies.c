@@ -103,6 +103,13 @@ static const struct endpoint ENDPOINTS[] = {
     {"POST", "/api/v1/migrations/{N}/retry"},
     {"POST", "/api/v1/migrations/{N}/cancel"},
     {"POST", "/api/v1/migrations/{N}/bills/skip"},
+    /* Data sources (api/datasources.c); the harness made "o1" (kind vendor) at start.
+     * The fuzz node makes no outbound calls: a test answers 503. */
+    {"POST", "/api/v1/datasources"},
+    {"PATCH", "/api/v1/datasources/{N}"},
+    {"DELETE", "/api/v1/datasources/{N}"},
+    {"POST", "/api/v1/datasources/{N}/test"},
+    {"GET", "/api/v1/datasources/{N}"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};
@@ -167,6 +174,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                  "\"http://192.0.2.1\",\"tenant\":\"old\",\"client_id\":"
                                  "\"c\",\"client_secret\":\"fuzz-source-secret\"}";
     static const char batch[] = "{\"batch_no\":\"1\",\"datasource\":\"ds1\"}";
+    static const char vendor_source[] = "{\"name\":\"o1\",\"kind\":\"vendor\",\"url\":"
+                                        "\"http://192.0.2.1/ierp\",\"app_id\":\"a1\","
+                                        "\"app_secret\":\"s1\",\"tenant_id\":\"t1\","
+                                        "\"user\":\"u1\"}";
     (void)argc;
     (void)argv;
     fuzz_init();
@@ -174,7 +185,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     request("POST", "/api/v1/orgs", org, strlen(org));
     request("POST", "/api/v1/users", user, strlen(user));
     request("POST", "/api/v1/webhooks", hook, strlen(hook));
+    request("POST", "/api/v1/datasources", vendor_source, strlen(vendor_source));
+    if (strstr(fuzz_node_answer(), "\"secret_set\":true") == NULL) {
+        fprintf(stderr, "fuzz: creating data source o1 failed: %s\n", fuzz_node_answer());
+        abort();
+    }
     request("POST", "/api/v1/datasources", source, strlen(source));
+    if (strstr(fuzz_node_answer(), "\"secret_set\":true") == NULL) {
+        fprintf(stderr, "fuzz: creating data source ds1 failed: %s\n", fuzz_node_answer());
+        abort();
+    }
     request("POST", "/api/v1/migrations", batch, strlen(batch));
     upload("CB-A", "cover", files[0]);
     upload("CB-A", "invoice", files[1]);

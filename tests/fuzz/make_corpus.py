@@ -595,6 +595,65 @@ JSON += [
 ]
 
 
+# Data sources (appended to the endpoints after the batches): 63 create, 64 change,
+# 65 delete, 66 test, 67 show; the name is bits 5-7 of the parameter byte: 1 "o1" (made at start), 6 "admin".
+JSON += [
+    ("datasource-imgarc", 63, 0, '{"name":"src-i","kind":"imgarc","url":"https://old.example",'
+     '"tenant":"acme","client_id":"c1","client_secret":"s3cret","enabled":false}'),
+    ("datasource-vendor", 63, 0, '{"name":"src-v","kind":"vendor","url":"http://192.0.2.7/x/",'
+     '"app_id":"a","app_secret":"s","tenant_id":"t","account_id":"","user":"erp",'
+     '"list_path":"/kapi/app/bds/queryBillList"}'),
+    ("datasource-other-kind-field", 63, 0, '{"name":"x","kind":"vendor","url":"http://h",'
+     '"client_secret":"s","app_id":"a","tenant_id":"t","user":"u"}'),
+    ("datasource-bad-url", 63, 0, '{"name":"y","kind":"imgarc","url":"https://h/?q#f",'
+     '"tenant":"t","client_id":"c","client_secret":"s"}'),
+    ("datasource-types", 63, 0, '{"name":["x"],"kind":{"a":1},"url":7,"enabled":"no"}'),
+    ("datasource-nul", 63, 0, '{"name":"z","kind":"imgarc","url":"http://h","tenant":"t\\u0000x",'
+     '"client_id":"c","client_secret":"s"}'),
+    ("datasource-patch", 64, 1 << 5, '{"url":"http://192.0.2.8","enabled":false,"app_secret":"n"}'),
+    ("datasource-patch-kind", 64, 1 << 5, '{"kind":"imgarc"}'),
+    ("datasource-patch-empty", 64, 1 << 5, '{}'),
+    ("datasource-patch-missing", 64, 6 << 5, '{"user":"x"}'),
+    ("datasource-delete", 65, 1 << 5, ""),
+    ("datasource-test", 66, 1 << 5, ""),
+    ("datasource-show", 67, 7 << 5, ""),
+]
+
+
+def seeds_vendor_answer():
+    """A vendor data source's answers (fuzz_vendor_answer.c): byte 0 even a list page,
+    odd a queryCover (then a length byte and a source_ref); bytes 1-2 page and size."""
+    page = {"success": True, "errorCode": "0000", "message": "success", "data": {
+        "total": 3, "bills": [
+            {"scanBillNo": "FY-1", "billNo": "BX1", "billType": "FYBX", "orgCode": "O1",
+             "createTime": "2026-03-01 10:00:00", "imageStatus": 2, "billId": "erp-1"},
+            {"scanBillNo": "FY-2", "billNo": 7, "billType": "FYBX", "orgCode": "O2",
+             "createTime": 1772330400000, "imageStatus": "11", "billId": 99},
+            {"scanBillNo": "FY-3", "createTime": "2026-03-01T10:00:00+08:00"}]}}
+    write("vendor_answer", "list", bytes([0, 1, 2]) + json.dumps(page).encode())
+    write("vendor_answer", "list-bad-time", bytes([0, 1, 1]) + json.dumps(
+        {"data": {"bills": [{"scanBillNo": "X", "createTime": "yesterday"}]}}).encode())
+    write("vendor_answer", "list-no-bills", bytes([0, 0, 0]) + b'{"data":{"bills":{}}}')
+    write("vendor_answer", "list-real-status", bytes([2, 3, 100]) +
+          b'{"data":{"total":1e400,"bills":[{"scanBillNo":"A","imageStatus":1e300}]}}')
+    cover = {"success": True, "errorCode": "0000", "data": {
+        "cover": [{"localUrl": "http://127.0.0.1:9/files/c.pdf", "coverNo": "IMG-1",
+                   "fileType": 1}],
+        "attachment": [{"attachmentName": "Receipt.JPEG", "localUrl": "/files/r",
+                        "serialNo": 2, "attachmentType": "attach", "fileId": "f-7"}],
+        "invoice": [{"invoiceName": "inv", "localUrl": "http://h/i?x=1", "fileType": 1,
+                     "invoiceNo": "12345678", "amount": 12.5, "totalAmount": "14.13"},
+                    {"localUrl": "http://h/j", "invoice": {"number": "9", "code": "1"}}]}}
+    ref = b"v1:2:1772330400000:erp-1"
+    write("vendor_answer", "cover", bytes([1, 0, 0, len(ref)]) + ref + json.dumps(cover).encode())
+    ref = b"v1:11:0:erp-2"
+    write("vendor_answer", "cover-deleted", bytes([1, 0, 0, len(ref)]) + ref + b'{"data":{}}')
+    write("vendor_answer", "cover-no-ref", bytes([1, 0, 0, 0]) + b'{"data":{"cover":[{}]}}')
+    ref = b"v1:0:0:x"
+    write("vendor_answer", "cover-bad-lists", bytes([3, 0, 0, len(ref)]) + ref +
+          b'{"data":{"cover":{"a":1},"invoice":[1,"x",null]}}')
+
+
 def seeds_json_bodies():
     for name, ep, param, body in JSON:
         write("json_bodies", name, bytes([ep, param]) + body.encode())
@@ -709,6 +768,7 @@ def main():
     seeds_pdf_pages()
     seeds_http_request()
     seeds_json_bodies()
+    seeds_vendor_answer()
 
 
 if __name__ == "__main__":

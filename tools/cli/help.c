@@ -478,6 +478,41 @@ static const char audit_help[] =
     "  --json                 with --format json: the server's page; with --all, one\n"
     "                         JSON object per entry and line\n";
 
+static const char datasources_help[] =
+    "Usage: imgarc datasources add NAME --kind imgarc|vendor --url URL --source-tenant T\n"
+    "                              --client-id ID [--user U] [--account-id A]\n"
+    "                              [--list-path P] [--secret-file FILE] [--disabled]\n"
+    "       imgarc datasources list [--json]\n"
+    "       imgarc datasources show|enable|disable|delete|test NAME [--json]\n"
+    "       imgarc datasources update NAME [field flags] [--secret-file FILE |\n"
+    "                                  --secret-stdin] [--json]\n"
+    "\n"
+    "The systems the tenant migrates from (docs/migration.md): another imgarc cluster\n"
+    "(kind imgarc: a business-system client of tenant T there) or a system speaking\n"
+    "the incumbent's API (kind vendor: app id, tenant id, account id and the user\n"
+    "login.do acts as). Needs the admin permission. The secret (client secret or\n"
+    "appSecret) is the first line of --secret-file, or of stdin; never an argument,\n"
+    "never shown.\n"
+    "\n"
+    "add      creates NAME (1-64 of A-Z a-z 0-9 . _ -).\n"
+    "  --url URL              the source's base URL (http or https, no query)\n"
+    "  --source-tenant T      imgarc: the tenant at the source; vendor: tenantid\n"
+    "  --client-id ID         imgarc: client_id; vendor: appId (also --app-id)\n"
+    "  --user U               vendor: the user login.do acts as (required)\n"
+    "  --account-id A         vendor: accountId\n"
+    "  --list-path P          vendor: where the listing call is (default\n"
+    "                         /kapi/app/bds/queryBillList)\n"
+    "  --disabled             created disabled\n"
+    "list     every data source: NAME KIND ENABLED UPDATED URL.\n"
+    "show     one data source (never its secret).\n"
+    "update   changes the fields given; the secret only with --secret-file FILE or\n"
+    "         --secret-stdin.\n"
+    "enable, disable\n"
+    "         a disabled data source takes no new batch.\n"
+    "delete   deletes it; refused while a batch that is not done or failed uses it.\n"
+    "test     logs in to the source and reads one page of its list: prints ok, or\n"
+    "         the call that failed and what the source answered (exit 1).\n";
+
 static const char webhook_help[] =
     "Usage: imgarc webhook create URL --events LIST [--secret S] [--json]\n"
     "       imgarc webhook list [--json]\n"
@@ -620,6 +655,8 @@ static const struct command commands[] = {
      audit_help},
     {"webhook", cmd_webhook, "webhook ACTION [flags]", "create, list, show, delete webhooks",
      webhook_help},
+    {"datasources", cmd_datasources, "datasources ACTION [flags]",
+     "systems to migrate from: add, list, update, test", datasources_help},
     {"deliveries", cmd_deliveries, "deliveries [IMAGE_NO]", "webhook deliveries and their attempts",
      deliveries_help},
     {"delivery", cmd_delivery, "delivery retry ID", "send a webhook delivery again",
