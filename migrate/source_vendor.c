@@ -14,7 +14,6 @@
 #include "migrate/source.h"
 #include "migrate/source_vendor.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,32 +57,11 @@ static struct vendor *imp(struct source *s)
 static void make_url(struct source *s, char *out, size_t size, const char *path,
                      bool with_token)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s->record->url);
-    while (n > 0 && s->record->url[n - 1] == '/') {
-        n--;
+    source_url(s, out, size, path);
+    if (with_token && strlen(out) + 16 < size) {
+        strcat(out, "?access_token=");
+        source_url_escape(out, size, imp(s)->token);
     }
-    snprintf(out, size, "%.*s%s", (int)n, s->record->url, path);
-    if (!with_token) {
-        return;
-    }
-    n = strlen(out);
-    if (n + 16 >= size) {
-        return;
-    }
-    memcpy(out + n, "?access_token=", 15);
-    n += 14;
-    for (const char *v = imp(s)->token; *v != '\0' && n + 4 < size; v++) {
-        unsigned char c = (unsigned char)*v;
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out[n++] = (char)c;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 15];
-        }
-    }
-    out[n] = '\0';
 }
 
 /* Whether @answer is a success envelope; "0000" decides, a "success" false denies. */
