@@ -17,6 +17,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "replication/repl.h"
 
 #define CREATE_BODY_MAX (64u << 10)
@@ -32,18 +33,42 @@
 
 /* ---- The batch object ---- */
 
+/* A JSON string of @s, whatever its bytes: what a source sent (a bill's number, a
+ * file's name, a reason) reaches the store through the runner, and a byte that is not
+ * UTF-8 becomes '?' rather than failing the answer. */
+static json_t *str(const char *s)
+{
+    char *copy;
+    json_t *j;
+    if (s == NULL) {
+        return json_string("");
+    }
+    if (utf8_valid(s, strlen(s))) {
+        return json_string(s);
+    }
+    copy = xstrdup(s);
+    for (char *p = copy; *p != '\0'; p++) {
+        if ((unsigned char)*p >= 0x80) {
+            *p = '?';
+        }
+    }
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
 static json_t *strings_json(char **items, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(a, json_string(items[i]));
+        json_array_append_new(a, str(items[i]));
     }
     return a;
 }
 
 static json_t *text_or_null(const char *s)
 {
-    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+    return s != NULL && s[0] != '\0' ? str(s) : json_null();
 }
 
 static json_t *batch_json(const MigrationRecord *m)
@@ -59,10 +84,10 @@ static json_t *batch_json(const MigrationRecord *m)
         (json_int_t)m->failed, "skipped", (json_int_t)m->skipped, "files", (json_int_t)m->files,
         "bytes", (json_int_t)m->bytes, "files_moved", (json_int_t)m->files_moved, "bytes_moved",
         (json_int_t)m->bytes_moved, "checked", (json_int_t)m->checked_bills);
-    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "batch_no",
-                     m->batch_no, "datasource", m->datasource, "scope", scope, "state",
-                     m->state, "phase", text_or_null(m->phase), "error", text_or_null(m->error),
-                     "created", api_time_json(m->created_ms), "created_by", m->created_by,
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "batch_no",
+                     str(m->batch_no), "datasource", str(m->datasource), "scope", scope, "state",
+                     str(m->state), "phase", text_or_null(m->phase), "error", text_or_null(m->error),
+                     "created", api_time_json(m->created_ms), "created_by", str(m->created_by),
                      "started", api_time_json(m->started_ms), "finished",
                      api_time_json(m->finished_ms), "updated", api_time_json(m->updated_ms),
                      "counts", counts);
@@ -465,7 +490,7 @@ static void skip_body(struct http_request *req, int status)
             migration_bill__free_unpacked(b, NULL);
         }
         if (!change) {
-            json_array_append_new(mc->unchanged, json_string(no));
+            json_array_append_new(mc->unchanged, str(no));
         }
     }
     s.n_image_nos = json_array_size(list);
@@ -576,10 +601,10 @@ static json_t *bill_json(const MigrationBill *b)
             blob = json_string(hex);
         }
         json_array_append_new(files,
-                              json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:b}", "file_id",
-                                        f->file_id, "name", f->name, "category", f->category,
-                                        "format", f->format, "size", (json_int_t)f->size,
-                                        "blob", blob, "done", f->done));
+                              json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:b}", "file_id",
+                                        str(f->file_id), "name", str(f->name), "category",
+                                        str(f->category), "format", str(f->format), "size",
+                                        (json_int_t)f->size, "blob", blob, "done", f->done));
         if (!f->done) {
             if (strcmp(group, "cover") == 0) {
                 cover = false;
@@ -590,12 +615,13 @@ static json_t *bill_json(const MigrationBill *b)
             }
         }
     }
-    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:s, s:i, s:o, s:I, s:o, s:{s:b, "
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:I, s:o, s:{s:b, "
                      "s:b, s:b}}",
-                     "image_no", b->image_no, "state", b->state, "reason",
-                     text_or_null(b->reason), "bill_no", b->bill_no, "bill_type", b->bill_type,
-                     "org", b->org, "created", api_time_json(b->created_ms), "source_state",
-                     b->source_state, "attempts", (int)b->attempts, "updated",
+                     "image_no", str(b->image_no), "state", str(b->state), "reason",
+                     text_or_null(b->reason), "bill_no", str(b->bill_no), "bill_type",
+                     str(b->bill_type), "org", str(b->org), "created",
+                     api_time_json(b->created_ms), "source_state", str(b->source_state),
+                     "attempts", (int)b->attempts, "updated",
                      api_time_json(b->updated_ms), "bytes", (json_int_t)b->bytes, "files",
                      files, "complete", "cover", cover, "invoice", invoice, "attachment",
                      attachment);
@@ -652,7 +678,7 @@ void api_handle_migration_bills(struct api_call *call)
             api_respond_json(call->api, call->req, 200,
                              json_pack("{s:s, s:o, s:o}", "batch_no", call->param, "bills",
                                        p.bills, "next_after",
-                                       p.more ? json_string(p.last) : json_null()));
+                                       p.more ? str(p.last) : json_null()));
         }
     }
     free(state);
@@ -664,8 +690,9 @@ void api_handle_migration_bills(struct api_call *call)
 static json_t *log_entry_json(const MigrationLogEntry *e)
 {
     json_t *detail = json_loads(e->detail, 0, NULL);
-    return json_pack("{s:I, s:o, s:s, s:s, s:o, s:o}", "seq", (json_int_t)e->seq, "time",
-                     api_time_json(e->time_ms), "operator", e->operator_, "action", e->action,
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "seq", (json_int_t)e->seq, "time",
+                     api_time_json(e->time_ms), "operator", str(e->operator_), "action",
+                     str(e->action),
                      "image_no", text_or_null(e->image_no), "detail",
                      detail != NULL ? detail : json_null());
 }

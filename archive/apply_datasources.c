@@ -13,37 +13,8 @@
 #include "base/mem.h"
 
 #define DEFAULT_LIST_PATH "/kapi/app/bds/queryBillList"
-#define URL_MAX 512
 #define FIELD_MAX 256
 #define SECRET_MAX 512
-
-/* Why @url is not a usable base URL, or NULL. */
-static const char *url_problem(const char *url)
-{
-    const char *host;
-    if (strncasecmp(url, "http://", 7) == 0) {
-        host = url + 7;
-    } else if (strncasecmp(url, "https://", 8) == 0) {
-        host = url + 8;
-    } else {
-        return "the url must start with http:// or https://";
-    }
-    if (strlen(url) > URL_MAX) {
-        return "the url is longer than 512 bytes";
-    }
-    if (*host == '\0' || *host == '/' || *host == ':') {
-        return "the url names no host";
-    }
-    for (const char *p = url; *p != '\0'; p++) {
-        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
-            return "the url contains spaces, control or non-ASCII characters";
-        }
-        if (*p == '?' || *p == '#') {
-            return "the url is a base URL: no query (?) or fragment (#)";
-        }
-    }
-    return NULL;
-}
 
 /* Whether @s is a printable ASCII field of at most FIELD_MAX bytes. */
 static bool field_ok(const char *s)
@@ -81,7 +52,8 @@ static bool datasource_ok(struct txn *t, const DataSourceRecord *r)
         {"user", r->user},
         {"list_path", r->list_path},
     };
-    if ((problem = url_problem(r->url)) != NULL) {
+    if ((problem = archive_url_problem(r->url, ARCHIVE_DATASOURCE_URL_MAX, true,
+                                       "the url is longer than 512 bytes")) != NULL) {
         refuse(t, ARCHIVE_R_INVALID, "data source %s: %s", r->name, problem);
         return false;
     }

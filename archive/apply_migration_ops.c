@@ -10,6 +10,7 @@
 
 #include "archive/migration.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "storage/rocks.h"
 
 #define SKIP_MAX 1000        /* image numbers in one SkipMigrationBills */
@@ -34,6 +35,10 @@ static bool scope_list_ok(struct txn *t, const char *what, char **items, size_t 
         if (len == 0 || len > SCOPE_ITEM_MAX) {
             refuse(t, ARCHIVE_R_INVALID, "each of the scope's %s is 1-%d bytes", what,
                    SCOPE_ITEM_MAX);
+            return false;
+        }
+        if (!utf8_valid(items[i], len)) {
+            refuse(t, ARCHIVE_R_INVALID, "the scope's %s are UTF-8 text", what);
             return false;
         }
         for (const char *p = items[i]; *p != '\0'; p++) {

@@ -287,6 +287,12 @@ bool archive_webhook_event_known(const char *event);
 const char *archive_webhook_event_names(void);
 /* NULL when @url is acceptable for a webhook, else what is wrong with it. */
 const char *archive_webhook_url_problem(const char *url);
+/* Why @url is not an http(s) URL a node may be given (a host, at most @max bytes
+ * (else @too_long), printable ASCII; with @base_only no query or fragment), or NULL.
+ * Webhooks take 2048 bytes, data sources' base URLs 512 (ARCHIVE_DATASOURCE_URL_MAX). */
+const char *archive_url_problem(const char *url, size_t max, bool base_only,
+                                const char *too_long);
+#define ARCHIVE_DATASOURCE_URL_MAX 512
 bool archive_webhook_wants(const WebhookRecord *w, const char *event);
 
 typedef void (*archive_webhook_cb)(const WebhookRecord *w, void *arg);

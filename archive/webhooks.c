@@ -35,9 +35,9 @@ const char *archive_webhook_event_names(void)
            "bills), or * for all";
 }
 
-const char *archive_webhook_url_problem(const char *url)
+const char *archive_url_problem(const char *url, size_t max, bool base_only,
+                                const char *too_long)
 {
-    size_t n = strlen(url);
     const char *host;
     if (strncasecmp(url, "http://", 7) == 0) {
         host = url + 7;
@@ -46,10 +46,10 @@ const char *archive_webhook_url_problem(const char *url)
     } else {
         return "the url must start with http:// or https://";
     }
-    if (n > 2048) {
-        return "the url is longer than 2048 characters";
+    if (strlen(url) > max) {
+        return too_long;
     }
-    if (*host == '\0' || *host == '/') {
+    if (*host == '\0' || *host == '/' || *host == ':') {
         return "the url names no host";
     }
     for (const char *p = url; *p != '\0'; p++) {
@@ -57,8 +57,16 @@ const char *archive_webhook_url_problem(const char *url)
             return "the url contains spaces, control or non-ASCII characters (percent-encode "
                    "them)";
         }
+        if (base_only && (*p == '?' || *p == '#')) {
+            return "the url is a base URL: no query (?) or fragment (#)";
+        }
     }
     return NULL;
+}
+
+const char *archive_webhook_url_problem(const char *url)
+{
+    return archive_url_problem(url, 2048, false, "the url is longer than 2048 characters");
 }
 
 bool archive_webhook_wants(const WebhookRecord *w, const char *event)

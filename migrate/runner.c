@@ -545,19 +545,22 @@ static void fill_lanes(struct run *run, const MigrationRecord *m, enum lane_job 
 {
     struct base_err err = {{0}};
     struct scan s = {.run = run, .job = job};
-    bool from_start = run->scan_after[0] == '\0';
     if (idle_lane(run) == NULL) {
         return;
+    }
+    if (run->scan_after[0] == '\0') {
+        run->pass_todo = 0; /* a pass over the batch's bills begins */
     }
     if (archive_each_migration_bill(run->r->a, run->tenant, run->batch_no, run->scan_after,
                                     pick, &s, &err) != 0) {
         LOG_ERROR("migrate", "batch %s: reading its bills: %s", run->batch_no, err.msg);
         return;
     }
+    run->pass_todo += s.todo;
     if (!s.stopped) {
-        run->scan_after[0] = '\0'; /* the end: the next look starts over */
-        if (from_start && s.todo == 0 && !run_busy(run) &&
-            (job == LANE_CHECK || m->pending == 0)) {
+        /* The pass (over one look or several) reached the end: the next starts over. */
+        run->scan_after[0] = '\0';
+        if (run->pass_todo == 0 && !run_busy(run) && (job == LANE_CHECK || m->pending == 0)) {
             close_phase(run);
         }
     }

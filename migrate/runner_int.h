@@ -83,6 +83,7 @@ struct run {
     struct repl_propose verdict_prop;
     bool one_by_one; /* a combined proposal was refused: one bill per proposal */
     char scan_after[ARCHIVE_ID_MAX + 1]; /* where the look for bills to do goes on */
+    uint64_t pass_todo;                  /* bills to do seen since the pass began */
     uint64_t retry_at_ms;                /* backed off until then */
     unsigned transient;                  /* source failures in a row */
     char last_error[400];

@@ -2,6 +2,7 @@
  * JSON call every kind makes under the outbound guard. */
 #include "migrate/source.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +122,33 @@ void source_answer_bill(struct source *s, int status, const char *message, json_
     ASSERT(cb != NULL);
     s->bill_cb = NULL;
     cb(s->arg, status, message != NULL ? message : "", bill);
+}
+
+void source_url_escape(char *out, size_t size, const char *v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(out);
+    for (; *v != '\0' && n + 4 < size; v++) {
+        unsigned char c = (unsigned char)*v;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
+}
+
+void source_url(const struct source *s, char *out, size_t size, const char *path)
+{
+    size_t n = strlen(s->record->url);
+    while (n > 0 && s->record->url[n - 1] == '/') {
+        n--;
+    }
+    snprintf(out, size, "%.*s%s", (int)n, s->record->url, path);
 }
 
 int source_status_of(long http_status)

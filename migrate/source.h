@@ -120,6 +120,11 @@ typedef void (*source_call_cb)(struct source *s, void *arg, long http_status,
                                const char *error, json_t *answer);
 void source_call(struct source *s, const char *method, const char *url, const char *header,
                  json_t *body, source_call_cb cb, void *arg);
+/* Appends @v to @out (a string of @size bytes), percent-encoding every byte but the
+ * unreserved ones (A-Z a-z 0-9 - _ . ~); stops short rather than overflow. */
+void source_url_escape(char *out, size_t size, const char *v);
+/* The data source's base URL without its trailing '/', followed by @path, into @out. */
+void source_url(const struct source *s, char *out, size_t size, const char *path);
 /* The status a kind answers for a call that failed with @http_status (0: no answer):
  * BASE_ERETRY, BASE_EREFUSED (401, 403) or BASE_EINVAL. */
 int source_status_of(long http_status);

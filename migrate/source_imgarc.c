@@ -34,35 +34,6 @@ static struct imgarc *imp(struct source *s)
     return s->impl;
 }
 
-/* Appends @v percent-encoded (all but unreserved characters) to @out. */
-static void append_escaped(char *out, size_t size, const char *v)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(out);
-    for (; *v != '\0' && n + 4 < size; v++) {
-        unsigned char c = (unsigned char)*v;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            out[n++] = (char)c;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 15];
-        }
-    }
-    out[n] = '\0';
-}
-
-/* @base without a trailing '/' followed by @path. */
-static void make_url(struct source *s, char *out, size_t size, const char *path)
-{
-    size_t n = strlen(s->record->url);
-    while (n > 0 && s->record->url[n - 1] == '/') {
-        n--;
-    }
-    snprintf(out, size, "%.*s%s", (int)n, s->record->url, path);
-}
-
 /* The source's error message from an imgarc error answer, else the HTTP status. */
 static void describe(char *out, size_t size, const char *what, long st, const char *error,
                      json_t *answer)
@@ -134,7 +105,7 @@ static void request_token(struct source *s)
     char url[SOURCE_URL_MAX];
     json_t *body = json_pack("{s:s, s:s}", "client_id", s->record->client_id,
                              "client_secret", s->record->secret);
-    make_url(s, url, sizeof url, "/api/v1/auth/token");
+    source_url(s, url, sizeof url, "/api/v1/auth/token");
     source_call(s, "POST", url, NULL, body, token_done, NULL);
     json_decref(body);
 }
@@ -194,41 +165,41 @@ static void imgarc_list(struct source *s, const MigrationScope *scope, const cha
 {
     struct imgarc *im = imp(s);
     char t[40];
-    make_url(s, im->url, sizeof im->url, "/api/v1/bills?limit=");
+    source_url(s, im->url, sizeof im->url, "/api/v1/bills?limit=");
     snprintf(im->url + strlen(im->url), sizeof im->url - strlen(im->url), "%u",
              limit > 0 && limit <= 1000 ? limit : 100);
     if (scope != NULL && scope->from_ms > 0) {
         clock_format_rfc3339(scope->from_ms, t, sizeof t);
         strcat(im->url, "&created_from=");
-        append_escaped(im->url, sizeof im->url, t);
+        source_url_escape(im->url, sizeof im->url, t);
     }
     if (scope != NULL && scope->to_ms > 0) {
         clock_format_rfc3339(scope->to_ms, t, sizeof t);
         strcat(im->url, "&created_to=");
-        append_escaped(im->url, sizeof im->url, t);
+        source_url_escape(im->url, sizeof im->url, t);
     }
     if (scope != NULL && scope->updated_from_ms > 0) {
         clock_format_rfc3339(scope->updated_from_ms, t, sizeof t);
         strcat(im->url, "&updated_from=");
-        append_escaped(im->url, sizeof im->url, t);
+        source_url_escape(im->url, sizeof im->url, t);
     }
     if (scope != NULL && scope->updated_to_ms > 0) {
         clock_format_rfc3339(scope->updated_to_ms, t, sizeof t);
         strcat(im->url, "&updated_to=");
-        append_escaped(im->url, sizeof im->url, t);
+        source_url_escape(im->url, sizeof im->url, t);
     }
     /* One organisation or bill type narrows the source's own scan. */
     if (scope != NULL && scope->n_orgs == 1) {
         strcat(im->url, "&org=");
-        append_escaped(im->url, sizeof im->url, scope->orgs[0]);
+        source_url_escape(im->url, sizeof im->url, scope->orgs[0]);
     }
     if (scope != NULL && scope->n_bill_types == 1) {
         strcat(im->url, "&bill_type=");
-        append_escaped(im->url, sizeof im->url, scope->bill_types[0]);
+        source_url_escape(im->url, sizeof im->url, scope->bill_types[0]);
     }
     if (cursor[0] != '\0') {
         strcat(im->url, "&cursor=");
-        append_escaped(im->url, sizeof im->url, cursor);
+        source_url_escape(im->url, sizeof im->url, cursor);
     }
     with_token(s, list_send);
 }
@@ -269,8 +240,8 @@ static void bill_done(struct source *s, void *arg, long st, const char *error, j
         return;
     }
     im->bill = json_incref(answer);
-    make_url(s, im->url, sizeof im->url, "/api/v1/bills/");
-    append_escaped(im->url, sizeof im->url, im->image_no);
+    source_url(s, im->url, sizeof im->url, "/api/v1/bills/");
+    source_url_escape(im->url, sizeof im->url, im->image_no);
     strcat(im->url, "/log");
     source_call(s, "GET", im->url, im->header, NULL, log_done, NULL);
 }
@@ -278,8 +249,8 @@ static void bill_done(struct source *s, void *arg, long st, const char *error, j
 static void bill_send(struct source *s)
 {
     struct imgarc *im = imp(s);
-    make_url(s, im->url, sizeof im->url, "/api/v1/bills/");
-    append_escaped(im->url, sizeof im->url, im->image_no);
+    source_url(s, im->url, sizeof im->url, "/api/v1/bills/");
+    source_url_escape(im->url, sizeof im->url, im->image_no);
     source_call(s, "GET", im->url, im->header, NULL, bill_done, NULL);
 }
 
@@ -304,8 +275,8 @@ static int imgarc_file_request(struct source *s, const json_t *file, char *url, 
         base_err_set(err, "not logged in to the source");
         return BASE_ERETRY;
     }
-    make_url(s, url, url_size, "/api/v1/files/");
-    append_escaped(url, url_size, id);
+    source_url(s, url, url_size, "/api/v1/files/");
+    source_url_escape(url, url_size, id);
     if (strlen(url) + 9 >= url_size) {
         base_err_set(err, "the file's URL is too long");
         return BASE_EINVAL;

@@ -1,4 +1,4 @@
-/* Kind "vendor": a system speaking the incumbent's API (/work/shared/VENDOR-API.md,
+/* Kind "vendor": a system speaking the incumbent's API (../shared/VENDOR-API.md,
  * docs/migration.md "The vendor listing call").
  *
  * Login is the vendor's two steps: POST /api/getAppToken.do with the app's id and
@@ -12,8 +12,8 @@
  * of source.h. Times in the listing call are "yyyy-MM-dd HH:mm:ss" in UTC+08:00, the
  * vendor's deployments' time. */
 #include "migrate/source.h"
+#include "migrate/source_vendor.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +21,7 @@
 
 #include <sodium.h>
 
+#include "base/assert.h"
 #include "base/clock.h"
 #include "base/mem.h"
 
@@ -41,6 +42,10 @@ struct vendor {
     json_t *body;
     json_t *listed; /* get_bill: the bill's list entry (or one made of its image number) */
     unsigned page, limit;
+    /* An answer made without a call, given from the loop (never from inside the call). */
+    uv_timer_t later;
+    void (*deferred)(struct source *s);
+    struct source *src;
 };
 
 static struct vendor *imp(struct source *s)
@@ -52,32 +57,11 @@ static struct vendor *imp(struct source *s)
 static void make_url(struct source *s, char *out, size_t size, const char *path,
                      bool with_token)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s->record->url);
-    while (n > 0 && s->record->url[n - 1] == '/') {
-        n--;
+    source_url(s, out, size, path);
+    if (with_token && strlen(out) + 16 < size) {
+        strcat(out, "?access_token=");
+        source_url_escape(out, size, imp(s)->token);
     }
-    snprintf(out, size, "%.*s%s", (int)n, s->record->url, path);
-    if (!with_token) {
-        return;
-    }
-    n = strlen(out);
-    if (n + 16 >= size) {
-        return;
-    }
-    memcpy(out + n, "?access_token=", 15);
-    n += 14;
-    for (const char *v = imp(s)->token; *v != '\0' && n + 4 < size; v++) {
-        unsigned char c = (unsigned char)*v;
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out[n++] = (char)c;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 15];
-        }
-    }
-    out[n] = '\0';
 }
 
 /* Whether @answer is a success envelope; "0000" decides, a "success" false denies. */
@@ -140,30 +124,13 @@ static void fail_waiting(struct source *s, int status, const char *why)
     }
 }
 
-/* A numeric field given as a number or a string of digits; -1 otherwise. */
-static long long number_of(json_t *v)
-{
-    if (json_is_integer(v)) {
-        return json_integer_value(v);
-    }
-    if (json_is_real(v)) {
-        return (long long)json_real_value(v);
-    }
-    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < 20) {
-        char *end;
-        long long n = strtoll(json_string_value(v), &end, 10);
-        return *end == '\0' ? n : -1;
-    }
-    return -1;
-}
-
 /* When a token whose answer said @expire_time stops being used: expire_time as epoch
  * milliseconds, epoch seconds or seconds to live (the documentation does not say
  * which), less a margin; two hours when absent. */
 static uint64_t token_until(json_t *expire_time)
 {
     uint64_t now = clock_wall_ms(), until;
-    long long e = number_of(expire_time);
+    long long e = source_vendor_number(expire_time);
     if (e > 100000000000ll) {
         until = (uint64_t)e;
     } else if (e > 1000000000ll) {
@@ -313,45 +280,11 @@ static bool token_refused_resend(struct source *s, long st, json_t *answer,
 static void vendor_time(uint64_t ms, char *out)
 {
     char t[40];
+    if (ms > 253402300799999ull - VENDOR_TZ_MS) {
+        ms = 253402300799999ull - VENDOR_TZ_MS; /* at most 9999-12-31 23:59:59 */
+    }
     clock_format_rfc3339(ms + VENDOR_TZ_MS, t, sizeof t);
     snprintf(out, 20, "%.10s %.8s", t, t + 11);
-}
-
-/* The vendor's createTime (that form, RFC 3339, or epoch milliseconds) as RFC 3339
- * UTC into @out (40 bytes); false when it is none of them. */
-static bool created_time(json_t *v, char *out)
-{
-    long long ms = -1;
-    if (json_is_integer(v)) {
-        ms = json_integer_value(v);
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char t[40];
-        if (strlen(s) == 19 && s[10] == ' ') {
-            snprintf(t, sizeof t, "%.10sT%.8s+08:00", s, s + 11);
-            ms = clock_parse_rfc3339(t);
-        } else {
-            ms = clock_parse_rfc3339(s);
-        }
-    }
-    if (ms < 0) {
-        return false;
-    }
-    clock_format_rfc3339((uint64_t)ms, out, 40);
-    return true;
-}
-
-/* A text field given as a string or a number ("" otherwise) into @buf (@size). */
-static const char *text_of(json_t *v, char *buf, size_t size)
-{
-    if (json_is_string(v)) {
-        return json_string_value(v);
-    }
-    if (json_is_integer(v)) {
-        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
-        return buf;
-    }
-    return "";
 }
 
 static void list_send(struct source *s);
@@ -360,11 +293,8 @@ static void list_done(struct source *s, void *arg, long st, const char *error, j
 {
     struct vendor *v = imp(s);
     json_t *data = json_object_get(answer, "data");
-    json_t *bills = json_object_get(data, "bills");
-    long long total = number_of(json_object_get(data, "total"));
     char why[512], what[300], next[24] = "";
-    json_t *out, *b;
-    size_t i;
+    json_t *out;
     (void)arg;
     snprintf(what, sizeof what, "POST %.250s", v->path);
     if (st != 200 || !envelope_ok(answer)) {
@@ -383,44 +313,10 @@ static void list_done(struct source *s, void *arg, long st, const char *error, j
         source_answer_list(s, status, why, NULL, NULL);
         return;
     }
-    if (!json_is_array(bills)) {
-        snprintf(why, sizeof why, "%s: the answer has no data.bills list", what);
+    if (source_vendor_map_list(data, what, v->page, v->limit, &out, next, why,
+                               sizeof why) != 0) {
         source_answer_list(s, BASE_EINVAL, why, NULL, NULL);
         return;
-    }
-    out = json_array();
-    json_array_foreach(bills, i, b) {
-        const char *image_no = json_string_value(json_object_get(b, "scanBillNo"));
-        char created[40] = "", n1[24], n2[24], n3[24], n4[24], n5[24];
-        if (image_no == NULL || image_no[0] == '\0') {
-            snprintf(why, sizeof why, "%s: bill %zu of page %u has no scanBillNo", what, i,
-                     v->page);
-            json_decref(out);
-            source_answer_list(s, BASE_EINVAL, why, NULL, NULL);
-            return;
-        }
-        if (json_object_get(b, "createTime") != NULL &&
-            !created_time(json_object_get(b, "createTime"), created)) {
-            snprintf(why, sizeof why, "%s: bill %.64s: createTime is not \"yyyy-MM-dd "
-                     "HH:mm:ss\", RFC 3339 or epoch milliseconds", what, image_no);
-            json_decref(out);
-            source_answer_list(s, BASE_EINVAL, why, NULL, NULL);
-            return;
-        }
-        json_array_append_new(
-            out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "image_no", image_no,
-                           "bill_no", text_of(json_object_get(b, "billNo"), n1, sizeof n1),
-                           "bill_type", text_of(json_object_get(b, "billType"), n2, sizeof n2),
-                           "org", text_of(json_object_get(b, "orgCode"), n3, sizeof n3),
-                           "state", text_of(json_object_get(b, "imageStatus"), n4, sizeof n4),
-                           "created", created[0] != '\0' ? json_string(created) : json_null(),
-                           "bill_id", text_of(json_object_get(b, "billId"), n5, sizeof n5)));
-    }
-    /* More pages while this one was full and the total says there are more. */
-    if (json_array_size(bills) > 0 &&
-        (total < 0 ? json_array_size(bills) >= v->limit
-                   : (long long)v->page * v->limit < total)) {
-        snprintf(next, sizeof next, "%u", v->page + 1);
     }
     source_answer_list(s, 0, "", out, next);
     json_decref(out);
@@ -470,142 +366,14 @@ static void vendor_list(struct source *s, const MigrationScope *scope, const cha
 
 /* ---- A bill: queryCover ---- */
 
-/* The extension of @name (lower case, at most 7 bytes) into @out, or "". */
-static void extension_of(const char *name, char *out, size_t size)
-{
-    const char *dot = strrchr(name, '.');
-    const char *q = dot != NULL ? dot + 1 : "";
-    size_t n = 0;
-    out[0] = '\0';
-    if (dot == NULL || strchr(dot, '/') != NULL) {
-        return;
-    }
-    for (; q[n] != '\0' && q[n] != '?' && q[n] != '#' && n + 1 < size && n < 7; n++) {
-        if (!isalnum((unsigned char)q[n])) {
-            out[0] = '\0';
-            return;
-        }
-        out[n] = (char)tolower((unsigned char)q[n]);
-    }
-    out[n] = '\0';
-    if (q[n] != '\0' && q[n] != '?' && q[n] != '#') {
-        out[0] = '\0';
-    }
-}
-
-/* The format of a vendor file: its name's or URL's extension, else fileType 1 "pdf";
- * "" when nothing says (the runner reads the content). */
-static void format_of(json_t *f, const char *name, const char *url, char *out, size_t size)
-{
-    extension_of(name, out, size);
-    if (out[0] == '\0') {
-        extension_of(url, out, size);
-    }
-    if (strcmp(out, "jpeg") == 0) {
-        snprintf(out, size, "jpg");
-    } else if (strcmp(out, "tif") == 0) {
-        snprintf(out, size, "tiff");
-    }
-    if (out[0] == '\0' && number_of(json_object_get(f, "fileType")) == 1) {
-        snprintf(out, size, "pdf");
-    }
-}
-
-/* The native invoice object of a vendor invoice entry (its "invoice" object when it is
- * one already, else its flat fields), or null. */
-static json_t *invoice_of(json_t *f)
-{
-    static const char *const flat[][2] = {
-        {"number", "invoiceNo"}, {"code", "invoiceCode"}, {"date", "invoiceDate"},
-        {"amount", "amount"},    {"tax", "taxAmount"},    {"total", "totalAmount"},
-    };
-    json_t *inv = json_object_get(f, "invoice");
-    json_t *o;
-    bool any = false;
-    if (json_is_object(inv)) {
-        return json_incref(inv);
-    }
-    o = json_object();
-    for (size_t i = 0; i < ARRAY_SIZE(flat); i++) {
-        char buf[24];
-        const char *t = text_of(json_object_get(f, flat[i][1]), buf, sizeof buf);
-        if (json_is_real(json_object_get(f, flat[i][1]))) {
-            snprintf(buf, sizeof buf, "%.2f", json_real_value(json_object_get(f, flat[i][1])));
-            t = buf;
-        }
-        json_object_set_new(o, flat[i][0], json_string(t));
-        any = any || t[0] != '\0';
-    }
-    if (!any) {
-        json_decref(o);
-        return json_null();
-    }
-    json_object_set_new(o, "seller_tax_no", json_string(""));
-    json_object_set_new(o, "buyer_tax_no", json_string(""));
-    return o;
-}
-
-/* Appends the files of queryCover list @key (category @category) to @files; false
- * with @why when an entry is unusable. */
-static bool map_files(json_t *data, const char *key, const char *category, json_t *files,
-                      char *why, size_t size)
-{
-    json_t *list = json_object_get(data, key), *f;
-    size_t i;
-    if (list == NULL || json_is_null(list)) {
-        return true;
-    }
-    if (!json_is_array(list)) {
-        snprintf(why, size, "POST /kapi/app/rim/queryCover: data.%s is not a list", key);
-        return false;
-    }
-    json_array_foreach(list, i, f) {
-        const char *url = json_string_value(json_object_get(f, "localUrl"));
-        const char *name = NULL;
-        const char *names[] = {"fileName", "attachmentName", "invoiceName", "coverNo"};
-        char id[96], buf[24], format[8], fallback[96];
-        long long pos = number_of(json_object_get(f, "serialNo"));
-        json_t *file;
-        if (url == NULL || url[0] == '\0') {
-            snprintf(why, size, "POST /kapi/app/rim/queryCover: %s %zu has no localUrl", key,
-                     i + 1);
-            return false;
-        }
-        for (size_t n = 0; n < ARRAY_SIZE(names) && (name == NULL || name[0] == '\0'); n++) {
-            name = json_string_value(json_object_get(f, names[n]));
-        }
-        format_of(f, name != NULL ? name : "", url, format, sizeof format);
-        if (name == NULL || name[0] == '\0') {
-            snprintf(fallback, sizeof fallback, "%s-%zu%s%s", category, i + 1,
-                     format[0] != '\0' ? "." : "", format);
-            name = fallback;
-        }
-        /* The source's id of the file when it gives one, else its place in the answer. */
-        snprintf(id, sizeof id, "%s", text_of(json_object_get(f, "fileId"), buf, sizeof buf));
-        if (id[0] == '\0') {
-            snprintf(id, sizeof id, "%s-%zu", category, i + 1);
-        }
-        file = json_pack("{s:s, s:s, s:s, s:n, s:s, s:I, s:i, s:o, s:n, s:[], s:n, s:s}",
-                         "file_id", id, "name", name, "format", format, "size", "category",
-                         category, "position",
-                         (json_int_t)(pos >= 0 ? pos : (long long)json_array_size(files) + 1),
-                         "rotation", 0, "invoice",
-                         strcmp(category, "invoice") == 0 ? invoice_of(f) : json_null(), "blob",
-                         "parts", "merged_into", "source_url", url);
-        json_array_append_new(files, file);
-    }
-    return true;
-}
-
 static void bill_send(struct source *s);
 
 static void cover_done(struct source *s, void *arg, long st, const char *error, json_t *answer)
 {
     struct vendor *v = imp(s);
     json_t *data = json_object_get(answer, "data");
-    json_t *listed = v->listed, *bill, *files;
+    json_t *listed = v->listed, *bill;
     char why[512];
-    const char *created;
     (void)arg;
     if (st != 200 || !envelope_ok(answer)) {
         int status;
@@ -618,26 +386,12 @@ static void cover_done(struct source *s, void *arg, long st, const char *error, 
         source_answer_bill(s, status, why, NULL);
         return;
     }
-    files = json_array();
-    if (!json_is_object(data) || !map_files(data, "cover", "cover", files, why, sizeof why) ||
-        !map_files(data, "attachment", "attachment", files, why, sizeof why) ||
-        !map_files(data, "invoice", "invoice", files, why, sizeof why)) {
-        if (!json_is_object(data)) {
-            snprintf(why, sizeof why, "POST /kapi/app/rim/queryCover: the answer has no data");
-        }
-        json_decref(files);
+    if (source_vendor_map_bill(data, listed, &bill, why, sizeof why) != 0) {
         v->listed = NULL;
         json_decref(listed);
         source_answer_bill(s, BASE_EINVAL, why, NULL);
         return;
     }
-    created = json_string_value(json_object_get(listed, "created"));
-    bill = json_pack("{s:O, s:O, s:O, s:O, s:O, s:o, s:o, s:[]}", "image_no",
-                     json_object_get(listed, "image_no"), "bill_no",
-                     json_object_get(listed, "bill_no"), "bill_type",
-                     json_object_get(listed, "bill_type"), "org", json_object_get(listed, "org"),
-                     "state", json_object_get(listed, "state"), "created",
-                     created != NULL ? json_string(created) : json_null(), "files", files, "log");
     v->listed = NULL;
     json_decref(listed);
     source_answer_bill(s, 0, "", bill);
@@ -655,25 +409,36 @@ static void bill_send(struct source *s)
     json_decref(body);
 }
 
+static void later_cb(uv_timer_t *t)
+{
+    struct vendor *v = t->data;
+    void (*deferred)(struct source *) = v->deferred;
+    v->deferred = NULL;
+    deferred(v->src);
+}
+
+/* Answers get_bill, for a bill whose state says it cannot come. */
+static void bill_refused(struct source *s)
+{
+    struct vendor *v = imp(s);
+    char why[300];
+    snprintf(why, sizeof why, "%s", json_string_value(json_object_get(v->listed, "refused")));
+    json_decref(v->listed);
+    v->listed = NULL;
+    source_answer_bill(s, BASE_EINVAL, why, NULL);
+}
+
 static void vendor_get_bill(struct source *s, const char *image_no, const json_t *listed)
 {
     struct vendor *v = imp(s);
-    const char *keys[] = {"bill_no", "bill_type", "org", "state"};
-    const char *bill_id = json_string_value(json_object_get(listed, "bill_id"));
     json_decref(v->listed);
-    v->listed = json_object();
-    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-        const char *t = json_string_value(json_object_get(listed, keys[i]));
-        json_object_set_new(v->listed, keys[i], json_string(t != NULL ? t : ""));
+    v->listed = source_vendor_listed(image_no, listed);
+    if (json_object_get(v->listed, "refused") != NULL) {
+        /* Answered from the loop, never from inside the call. */
+        v->deferred = bill_refused;
+        uv_timer_start(&v->later, later_cb, 0, 0);
+        return;
     }
-    if (json_is_string(json_object_get(listed, "created"))) {
-        json_object_set(v->listed, "created", json_object_get(listed, "created"));
-    }
-    json_object_set_new(v->listed, "image_no", json_string(image_no));
-    /* Without the vendor's bill id, its image number (imgarc's own queryCover takes
-     * either). */
-    json_object_set_new(v->listed, "bill_id",
-                        json_string(bill_id != NULL && bill_id[0] != '\0' ? bill_id : image_no));
     with_token(s, bill_send);
 }
 
@@ -718,7 +483,17 @@ static int vendor_file_request(struct source *s, const json_t *file, char *url, 
 
 static void vendor_init(struct source *s)
 {
-    s->impl = xcalloc(1, sizeof(struct vendor));
+    struct vendor *v = xcalloc(1, sizeof *v);
+    v->src = s;
+    int rv = uv_timer_init(s->env.loop, &v->later);
+    ASSERT(rv == 0);
+    v->later.data = v;
+    s->impl = v;
+}
+
+static void vendor_closed(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 static void vendor_free(struct source *s)
@@ -730,8 +505,8 @@ static void vendor_free(struct source *s)
     json_decref(v->body);
     json_decref(v->listed);
     sodium_memzero(v->token, sizeof v->token);
-    free(v);
     s->impl = NULL;
+    uv_close((uv_handle_t *)&v->later, vendor_closed);
 }
 
 const struct source_ops source_vendor_ops = {

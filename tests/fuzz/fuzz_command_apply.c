@@ -4,7 +4,9 @@
  * Every input starts from the same small archive (restored from a snapshot of the
  * prelude applied once at start: a cluster with the default tenant, bills CB-A (match
  * mode, one declared invoice) and CB-B (sync mode) with files, a webhook, an
- * organisation, a role, a user, a licensed second tenant, a node), then applies up to
+ * organisation, a role, a user, a licensed second tenant, a node, a data source and a
+ * running migration batch M1, listed in part, with a pending, a failed and a skipped
+ * bill), then applies up to
  * MAX_COMMANDS commands read from the input:
  *   - op byte >= 0xF0: a length byte and that many bytes, applied as the packed
  *     Command as raft would hand it over (the decoder's path);
@@ -15,13 +17,15 @@
  *     including files of the other bill.
  * A quarter of the inputs are applied to two stores; the results and the digests of the
  * two stores must be equal (apply is deterministic). Apply must never crash, leak, assert
- * or fail with an I/O error, and every bill and the tenants' usage must stay consistent
- * (fuzz_check_archive()). */
+ * or fail with an I/O error, every bill and the tenants' usage must stay consistent
+ * (fuzz_check_archive()), and each migration batch's counts must be those of its bills'
+ * states. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "archive/archive.h"
+#include "archive/migration.h"
 #include "base/mem.h"
 #include "storage/snapshot.h"
 #include "tests/fuzz/fuzz_common.h"
@@ -53,10 +57,13 @@ static const char *const WORDS[] = {
     "edit", "admin", "captured", "ready", "http://example.com/hook", "BT1", "INV-1",
     "12.50", "1.50", "2026-01-01", "draining", "out", "127.0.0.1:7001", "z1", "W1",
     "L1", "b1", "a.pdf", "pdf", "BT2", "erp_submit", "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA",
-    "u2", "tenant_admin", "c1", "scanner",
+    "u2", "tenant_admin", "c1", "scanner", "M1", "M2", "mig-src", "start", "pause",
+    "resume", "retry", "cancel", "ds1", "vendor", "imgarc",
+    "https://src.example/ierp", "/kapi/app/bds/queryBillList",
     /* The invoice-data sync (apply_sync.c): the prelude's data source, run and fields. */
     "old", "02:00", "daily-2026-12-06", "2026-12-06", "scheduled", "full", "bill", "tax",
     "given_up"};
+
 static const uint64_t NUMBERS[] = {0, 1, 2, 3, 4, 5, 90, 180, 270, 1000, 86400000,
                                    0xFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, UINT64_MAX, T0};
 static const int64_t SIGNED[] = {0, 1, -1, 90, -90, 180, -180, 270, 360, INT32_MIN, INT32_MAX};
@@ -320,6 +327,72 @@ static void add_file(const char *image_no, const char *file_id, unsigned blob,
     apply_cmd(&cmd, index);
 }
 
+/* Migration batch M1 of data source mig-src, started, listed in part (bills CB-A,
+ * CB-B and CB-C), CB-B failed and CB-C skipped: the operator's commands and the
+ * runner's meet bills of every kind. Returns the next index. */
+static uint64_t prelude_migration(uint64_t i)
+{
+    DataSourceRecord ds = DATA_SOURCE_RECORD__INIT;
+    PutDataSource put = PUT_DATA_SOURCE__INIT;
+    CreateMigration create = CREATE_MIGRATION__INIT;
+    MigrationAction start = MIGRATION_ACTION__INIT;
+    MigrationListed listed = MIGRATION_LISTED__INIT;
+    MigrationBill bills[3] = {MIGRATION_BILL__INIT, MIGRATION_BILL__INIT, MIGRATION_BILL__INIT};
+    MigrationBill *listed_bills[3];
+    MigrationBillFailed failed = MIGRATION_BILL_FAILED__INIT;
+    SkipMigrationBills skip = SKIP_MIGRATION_BILLS__INIT;
+    char *skipped[] = {"CB-C"};
+    Command cmd;
+
+#define STEP(body_enum, field, value)                                                    \
+    cmd = (Command)COMMAND__INIT;                                                        \
+    cmd.tenant = "default";                                                              \
+    cmd.time_ms = T0 + i;                                                                \
+    cmd.body_case = body_enum;                                                           \
+    cmd.field = value;                                                                   \
+    apply_cmd(&cmd, i++)
+
+    ds.name = "mig-src";
+    ds.kind = "imgarc";
+    ds.url = "http://192.0.2.1";
+    ds.source_tenant = "old";
+    ds.client_id = "c";
+    ds.secret = "fuzz-source-secret";
+    put.source = &ds;
+    put.create = true;
+    STEP(COMMAND__BODY_PUT_DATA_SOURCE, put_data_source, &put);
+    create.batch_no = "M1";
+    create.datasource = "mig-src";
+    STEP(COMMAND__BODY_CREATE_MIGRATION, create_migration, &create);
+    start.batch_no = "M1";
+    start.action = "start";
+    STEP(COMMAND__BODY_MIGRATION_ACTION, migration_action, &start);
+    for (size_t b = 0; b < ARRAY_SIZE(bills); b++) {
+        static const char *const numbers[] = {"CB-A", "CB-B", "CB-C"};
+        bills[b].image_no = (char *)numbers[b];
+        bills[b].bill_no = "ER-9";
+        bills[b].bill_type = "BT1";
+        bills[b].org = "o1";
+        listed_bills[b] = &bills[b];
+    }
+    listed.batch_no = "M1";
+    listed.next_cursor = "2";
+    listed.bills = listed_bills;
+    listed.n_bills = ARRAY_SIZE(bills);
+    STEP(COMMAND__BODY_MIGRATION_LISTED, migration_listed, &listed);
+    failed.batch_no = "M1";
+    failed.image_no = "CB-B";
+    failed.reason = "the source answered 500";
+    STEP(COMMAND__BODY_MIGRATION_BILL_FAILED, migration_bill_failed, &failed);
+    skip.batch_no = "M1";
+    skip.image_nos = skipped;
+    skip.n_image_nos = 1;
+    skip.skip = true;
+    STEP(COMMAND__BODY_SKIP_MIGRATION_BILLS, skip_migration_bills, &skip);
+#undef STEP
+    return i;
+}
+
 /* Applies the prelude; returns the next index. */
 static uint64_t prelude(void)
 {
@@ -343,6 +416,8 @@ static uint64_t prelude(void)
     char *events[] = {"*"}, *perms[] = {"read", "edit"}, *roles[] = {"r1"};
     char *admin_roles[1];
     CreateClient client = CREATE_CLIENT__INIT;
+    DataSourceRecord source = DATA_SOURCE_RECORD__INIT;
+    PutDataSource put_source = PUT_DATA_SOURCE__INIT;
     PutDataSource put_ds = PUT_DATA_SOURCE__INIT;
     DataSourceRecord ds = DATA_SOURCE_RECORD__INIT;
     PutSyncSettings put_sync = PUT_SYNC_SETTINGS__INIT;
@@ -370,6 +445,16 @@ static uint64_t prelude(void)
     org.id = "o1";
     org.name = "Org one";
     PRELUDE(COMMAND__BODY_CREATE_ORG, create_org, &org);
+    source.name = "ds1";
+    source.kind = "vendor";
+    source.url = "https://src.example/ierp";
+    source.source_tenant = "t2";
+    source.client_id = "c1";
+    source.secret = "s3cret";
+    source.user = "u1";
+    put_source.source = &source;
+    put_source.create = true;
+    PRELUDE(COMMAND__BODY_PUT_DATA_SOURCE, put_data_source, &put_source);
     role.name = "r1";
     role.permissions = perms;
     role.n_permissions = 2;
@@ -470,10 +555,56 @@ static uint64_t prelude(void)
     add_file("CB-A", FILES[2], 2, "attachment", i++);
     add_file("CB-B", FILES[3], 3, "cover", i++);
     add_file("CB-B", FILES[4], 1, "attachment", i++);
+    i = prelude_migration(i);
     return i;
 }
 
 /* ---- Checks after a sequence ---- */
+
+/* Each batch's counts are those of its bills' states, whatever was applied. */
+struct batch_counts {
+    uint64_t bills, pending, migrated, failed, skipped;
+};
+
+static bool count_bill(const MigrationBill *b, void *arg)
+{
+    struct batch_counts *c = arg;
+    c->bills++;
+    if (strcmp(b->state, MIGRATION_BILL_PENDING) == 0 ||
+        strcmp(b->state, MIGRATION_BILL_CHECKED) == 0) {
+        c->pending++;
+    } else if (strcmp(b->state, MIGRATION_BILL_MIGRATED) == 0 ||
+               strcmp(b->state, MIGRATION_BILL_PRESENT) == 0) {
+        c->migrated++;
+    } else if (strcmp(b->state, MIGRATION_BILL_FAILED) == 0) {
+        c->failed++;
+    } else if (strcmp(b->state, MIGRATION_BILL_SKIPPED) == 0) {
+        c->skipped++;
+    }
+    return true;
+}
+
+static bool check_batch(const MigrationRecord *m, void *arg)
+{
+    struct base_err err = {{0}};
+    struct batch_counts c = {0};
+    struct archive *a = arg;
+    ASSERT(archive_each_migration_bill(a, m->tenant, m->batch_no, "", count_bill, &c, &err) ==
+           0);
+    if (c.bills != m->bills || c.pending != m->pending || c.migrated != m->migrated ||
+        c.failed != m->failed || c.skipped != m->skipped) {
+        fprintf(stderr,
+                "batch %s counts %llu/%llu/%llu/%llu/%llu, its bills %llu/%llu/%llu/%llu/%llu "
+                "(bills/pending/migrated/failed/skipped)\n",
+                m->batch_no, (unsigned long long)m->bills, (unsigned long long)m->pending,
+                (unsigned long long)m->migrated, (unsigned long long)m->failed,
+                (unsigned long long)m->skipped, (unsigned long long)c.bills,
+                (unsigned long long)c.pending, (unsigned long long)c.migrated,
+                (unsigned long long)c.failed, (unsigned long long)c.skipped);
+        abort();
+    }
+    return true;
+}
 
 static void check_stores(void)
 {
@@ -491,6 +622,7 @@ static void check_stores(void)
     }
     fuzz_check_archive(&arc[0], "default");
     fuzz_check_archive(&arc[0], "t2");
+    ASSERT(archive_list_migrations(&arc[0], "default", check_batch, &arc[0], &err) == 0);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

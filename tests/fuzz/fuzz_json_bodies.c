@@ -94,12 +94,27 @@ static const struct endpoint ENDPOINTS[] = {
     {"DELETE", "/api/v1/users/{N}"},
     /* The operator token exchanged for a short one (api/auth.c). */
     {"POST", "/api/v1/auth/operator"},
+    /* Migration batches (api/migrations.c); batch "1" is created at start when the
+     * data source API is there to make its data source. */
+    {"POST", "/api/v1/migrations"},
+    {"POST", "/api/v1/migrations/{N}/start"},
+    {"POST", "/api/v1/migrations/{N}/pause"},
+    {"POST", "/api/v1/migrations/{N}/resume"},
+    {"POST", "/api/v1/migrations/{N}/retry"},
+    {"POST", "/api/v1/migrations/{N}/cancel"},
+    {"POST", "/api/v1/migrations/{N}/bills/skip"},
+    /* Data sources (api/datasources.c); the harness made "o1" (kind vendor) at start.
+     * The fuzz node makes no outbound calls: a test answers 503. */
+    {"POST", "/api/v1/datasources"},
+    {"PATCH", "/api/v1/datasources/{N}"},
+    {"DELETE", "/api/v1/datasources/{N}"},
+    {"POST", "/api/v1/datasources/{N}/test"},
+    {"GET", "/api/v1/datasources/{N}"},
     /* The invoice-data sync (api/sync.c). */
     {"PUT", "/api/v1/sync/settings"},
     {"POST", "/api/v1/sync/runs"},
     {"POST", "/api/v1/sync/failures/retry"},
     {"GET", "/api/v1/sync/runs/{N}"},
-    {"POST", "/api/v1/datasources"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};
@@ -160,6 +175,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const char user[] = "{\"username\":\"u1\",\"password\":\"fuzz-password-1\","
                                "\"roles\":[\"capturer\"]}";
     static const char hook[] = "{\"url\":\"http://192.0.2.1/hook\",\"events\":[\"*\"]}";
+    static const char source[] = "{\"name\":\"ds1\",\"kind\":\"imgarc\",\"url\":"
+                                 "\"http://192.0.2.1\",\"tenant\":\"old\",\"client_id\":"
+                                 "\"c\",\"client_secret\":\"fuzz-source-secret\"}";
+    static const char batch[] = "{\"batch_no\":\"1\",\"datasource\":\"ds1\"}";
+    static const char vendor_source[] = "{\"name\":\"o1\",\"kind\":\"vendor\",\"url\":"
+                                        "\"http://192.0.2.1/ierp\",\"app_id\":\"a1\","
+                                        "\"app_secret\":\"s1\",\"tenant_id\":\"t1\","
+                                        "\"user\":\"u1\"}";
     (void)argc;
     (void)argv;
     fuzz_init();
@@ -167,6 +190,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     request("POST", "/api/v1/orgs", org, strlen(org));
     request("POST", "/api/v1/users", user, strlen(user));
     request("POST", "/api/v1/webhooks", hook, strlen(hook));
+    request("POST", "/api/v1/datasources", vendor_source, strlen(vendor_source));
+    if (strstr(fuzz_node_answer(), "\"secret_set\":true") == NULL) {
+        fprintf(stderr, "fuzz: creating data source o1 failed: %s\n", fuzz_node_answer());
+        abort();
+    }
+    request("POST", "/api/v1/datasources", source, strlen(source));
+    if (strstr(fuzz_node_answer(), "\"secret_set\":true") == NULL) {
+        fprintf(stderr, "fuzz: creating data source ds1 failed: %s\n", fuzz_node_answer());
+        abort();
+    }
+    request("POST", "/api/v1/migrations", batch, strlen(batch));
     upload("CB-A", "cover", files[0]);
     upload("CB-A", "invoice", files[1]);
     upload("CB-A", "attachment", files[2]);

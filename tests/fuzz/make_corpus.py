@@ -135,6 +135,24 @@ COMMANDS = {
 
 
 # Commands that broke the state machine before their fix (docs/fuzzing.md).
+# The operator's migration commands, on batch M1 of the harness's prelude (bills CB-A
+# pending, CB-B failed, CB-C skipped) and data source mig-src.
+COMMANDS.update({
+    "migration_create": command(112, msg((1, "M2"), (2, "mig-src"),
+                                         (3, msg((1, "o1"), (2, "BT1"), (3, T0),
+                                                 (4, T0 + 86400000))))),
+    "migration_create_reversed": command(112, msg((1, "M3"), (2, "mig-src"),
+                                                  (3, msg((3, T0 + 5), (4, T0))))),
+    "migration_create_no_source": command(112, msg((1, "M4"), (2, "nosuch"))),
+    "migration_pause": command(113, msg((1, "M1"), (2, "pause"))),
+    "migration_retry": command(113, msg((1, "M1"), (2, "retry"))),
+    "migration_cancel": command(113, msg((1, "M1"), (2, "cancel"))),
+    "migration_unknown_action": command(113, msg((1, "M1"), (2, "explode"))),
+    "migration_skip": command(114, msg((1, "M1"), (2, "CB-A"), (2, "CB-B"), (2, "CB-C"),
+                                       (3, True))),
+    "migration_unskip": command(114, msg((1, "M1"), (2, "CB-C"), (2, "CB-C"), (3, False))),
+})
+
 CRASHES = {"add_file_reusing_id", "add_file_reusing_other_bills_id"}
 
 
@@ -183,6 +201,10 @@ def seeds_command_apply():
         seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
     write("command_apply", "raw-sequence-fbill", seq)
     seq = b""
+    for name in ("migration_cancel", "migration_retry", "migration_skip", "migration_unskip",
+                 "migration_pause", "migration_retry"):
+        seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
+    write("command_apply", "raw-sequence-migration", seq)
     for name in ("sync_retry_pass", "sync_run_failed", "sync_retry_run", "sync_retry_pass",
                  "sync_page", "sync_retry_failures", "sync_run_full", "sync_settings"):
         seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
@@ -577,25 +599,104 @@ JSON += [
     ("operator-exchange", 55, 0, '{"token":"fuzz-operator-token-0123456789abcdef"}'),
 ]
 
-
-# The invoice-data sync (api/sync.c; appended to fuzz_json_bodies.c's endpoints): a data
-# source first, then settings, runs and retries, good and bad.
+# Migration batches (appended to the endpoints: 56 create, 57-61 start, pause, resume,
+# retry, cancel, 62 skip); the name is bits 5-7 of the parameter byte: 3 is batch "1".
 JSON += [
-    ("sync-datasource", 60, 0, '{"name":"old","kind":"imgarc","url":"https://old.example.com",'
-     '"tenant":"default","client_id":"c","client_secret":"s"}'),
-    ("sync-settings", 56, 0, '{"datasource":"old","enabled":true,"daily_at":"02:00",'
+    ("migration-create", 56, 0, '{"batch_no":"M2","datasource":"ds1","scope":{"orgs":["o1"],'
+     '"bill_types":["BT1"],"from":"2026-01-01","to":"2026-01-31T12:00:00+08:00"}}'),
+    ("migration-create-no-source", 56, 0, '{"batch_no":"M3","datasource":"nosuch"}'),
+    ("migration-create-bad-scope", 56, 0, '{"batch_no":"M4","datasource":"ds1","scope":'
+     '{"orgs":[1,"",null],"from":"2026-13-01","to":[]}}'),
+    ("migration-create-reversed", 56, 0, '{"batch_no":"M5","datasource":"ds1","scope":'
+     '{"from":"2026-02-01","to":"2026-01-01"}}'),
+    ("migration-start", 57, 3 << 5, ""),
+    ("migration-pause", 58, 3 << 5, ""),
+    ("migration-resume", 59, 3 << 5, ""),
+    ("migration-retry", 60, 3 << 5, ""),
+    ("migration-cancel", 61, 3 << 5, ""),
+    ("migration-start-dots", 57, 7 << 5, ""),
+    ("migration-skip", 62, 3 << 5, '{"image_nos":["CB-A","CB-B","x y"],"skip":true}'),
+    ("migration-unskip", 62, 3 << 5, '{"image_nos":["CB-A"],"skip":false}'),
+    ("migration-skip-bad", 62, 3 << 5, '{"image_nos":"CB-A","skip":"yes","z":1}'),
+]
+
+
+# Data sources (appended to the endpoints after the batches): 63 create, 64 change,
+# 65 delete, 66 test, 67 show; the name is bits 5-7 of the parameter byte: 1 "o1" (made at start), 6 "admin".
+JSON += [
+    ("datasource-imgarc", 63, 0, '{"name":"src-i","kind":"imgarc","url":"https://old.example",'
+     '"tenant":"acme","client_id":"c1","client_secret":"s3cret","enabled":false}'),
+    ("datasource-vendor", 63, 0, '{"name":"src-v","kind":"vendor","url":"http://192.0.2.7/x/",'
+     '"app_id":"a","app_secret":"s","tenant_id":"t","account_id":"","user":"erp",'
+     '"list_path":"/kapi/app/bds/queryBillList"}'),
+    ("datasource-other-kind-field", 63, 0, '{"name":"x","kind":"vendor","url":"http://h",'
+     '"client_secret":"s","app_id":"a","tenant_id":"t","user":"u"}'),
+    ("datasource-bad-url", 63, 0, '{"name":"y","kind":"imgarc","url":"https://h/?q#f",'
+     '"tenant":"t","client_id":"c","client_secret":"s"}'),
+    ("datasource-types", 63, 0, '{"name":["x"],"kind":{"a":1},"url":7,"enabled":"no"}'),
+    ("datasource-nul", 63, 0, '{"name":"z","kind":"imgarc","url":"http://h","tenant":"t\\u0000x",'
+     '"client_id":"c","client_secret":"s"}'),
+    ("datasource-patch", 64, 1 << 5, '{"url":"http://192.0.2.8","enabled":false,"app_secret":"n"}'),
+    ("datasource-patch-kind", 64, 1 << 5, '{"kind":"imgarc"}'),
+    ("datasource-patch-empty", 64, 1 << 5, '{}'),
+    ("datasource-patch-missing", 64, 6 << 5, '{"user":"x"}'),
+    ("datasource-delete", 65, 1 << 5, ""),
+    ("datasource-test", 66, 1 << 5, ""),
+    ("datasource-show", 67, 7 << 5, ""),
+]
+
+
+def seeds_vendor_answer():
+    """A vendor data source's answers (fuzz_vendor_answer.c): byte 0 even a list page,
+    odd a queryCover (then a length byte and a source_ref); bytes 1-2 page and size."""
+    page = {"success": True, "errorCode": "0000", "message": "success", "data": {
+        "total": 3, "bills": [
+            {"scanBillNo": "FY-1", "billNo": "BX1", "billType": "FYBX", "orgCode": "O1",
+             "createTime": "2026-03-01 10:00:00", "imageStatus": 2, "billId": "erp-1"},
+            {"scanBillNo": "FY-2", "billNo": 7, "billType": "FYBX", "orgCode": "O2",
+             "createTime": 1772330400000, "imageStatus": "11", "billId": 99},
+            {"scanBillNo": "FY-3", "createTime": "2026-03-01T10:00:00+08:00"}]}}
+    write("vendor_answer", "list", bytes([0, 1, 2]) + json.dumps(page).encode())
+    write("vendor_answer", "list-bad-time", bytes([0, 1, 1]) + json.dumps(
+        {"data": {"bills": [{"scanBillNo": "X", "createTime": "yesterday"}]}}).encode())
+    write("vendor_answer", "list-no-bills", bytes([0, 0, 0]) + b'{"data":{"bills":{}}}')
+    write("vendor_answer", "list-real-status", bytes([2, 3, 100]) +
+          b'{"data":{"total":1e400,"bills":[{"scanBillNo":"A","imageStatus":1e300}]}}')
+    cover = {"success": True, "errorCode": "0000", "data": {
+        "cover": [{"localUrl": "http://127.0.0.1:9/files/c.pdf", "coverNo": "IMG-1",
+                   "fileType": 1}],
+        "attachment": [{"attachmentName": "Receipt.JPEG", "localUrl": "/files/r",
+                        "serialNo": 2, "attachmentType": "attach", "fileId": "f-7"}],
+        "invoice": [{"invoiceName": "inv", "localUrl": "http://h/i?x=1", "fileType": 1,
+                     "invoiceNo": "12345678", "amount": 12.5, "totalAmount": "14.13"},
+                    {"localUrl": "http://h/j", "invoice": {"number": "9", "code": "1"}}]}}
+    ref = b"v1:2:1772330400000:erp-1"
+    write("vendor_answer", "cover", bytes([1, 0, 0, len(ref)]) + ref + json.dumps(cover).encode())
+    ref = b"v1:11:0:erp-2"
+    write("vendor_answer", "cover-deleted", bytes([1, 0, 0, len(ref)]) + ref + b'{"data":{}}')
+    write("vendor_answer", "cover-no-ref", bytes([1, 0, 0, 0]) + b'{"data":{"cover":[{}]}}')
+    ref = b"v1:0:0:x"
+    write("vendor_answer", "cover-bad-lists", bytes([3, 0, 0, len(ref)]) + ref +
+          b'{"data":{"cover":{"a":1},"invoice":[1,"x",null]}}')
+
+
+# The invoice-data sync (api/sync.c; appended to fuzz_json_bodies.c's endpoints, after
+# the data sources): settings over the harness's data source "o1", runs and retries, good
+# and bad.
+JSON += [
+    ("sync-settings", 68, 0, '{"datasource":"o1","enabled":true,"daily_at":"02:00",'
      '"orgs":["o1","o2"],"protected_fields":["tax","total"]}'),
-    ("sync-settings-bad-time", 56, 0, '{"datasource":"old","daily_at":"24:61"}'),
-    ("sync-settings-bad-field", 56, 0, '{"datasource":"old","protected_fields":["tax","tax"]}'),
-    ("sync-settings-types", 56, 0, '{"datasource":1,"enabled":"yes","orgs":{"a":1}}'),
-    ("sync-run-date", 57, 0, '{"org":"o1","date":"2026-12-06"}'),
-    ("sync-run-full", 57, 0, '{"date":""}'),
-    ("sync-run-bill", 57, 0, '{"image_no":"CB-A"}'),
-    ("sync-run-both", 57, 0, '{"image_no":"CB-A","date":"2026-02-30"}'),
-    ("sync-run-empty", 57, 0, ''),
-    ("sync-retry", 58, 0, '{"org":"o1"}'),
-    ("sync-retry-all", 58, 0, '{}'),
-    ("sync-run-show", 59, 0, ''),
+    ("sync-settings-bad-time", 68, 0, '{"datasource":"o1","daily_at":"24:61"}'),
+    ("sync-settings-bad-field", 68, 0, '{"datasource":"o1","protected_fields":["tax","tax"]}'),
+    ("sync-settings-types", 68, 0, '{"datasource":1,"enabled":"yes","orgs":{"a":1}}'),
+    ("sync-run-date", 69, 0, '{"org":"o1","date":"2026-12-06"}'),
+    ("sync-run-full", 69, 0, '{"date":""}'),
+    ("sync-run-bill", 69, 0, '{"image_no":"CB-A"}'),
+    ("sync-run-both", 69, 0, '{"image_no":"CB-A","date":"2026-02-30"}'),
+    ("sync-run-empty", 69, 0, ''),
+    ("sync-retry", 70, 0, '{"org":"o1"}'),
+    ("sync-retry-all", 70, 0, '{}'),
+    ("sync-run-show", 71, 0, ''),
 ]
 
 
@@ -713,6 +814,7 @@ def main():
     seeds_pdf_pages()
     seeds_http_request()
     seeds_json_bodies()
+    seeds_vendor_answer()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ import sys
 import time
 import unittest
 
-from imgarc_node import NodeTestCase, free_port
+import base64
+
+from imgarc_node import IMGARC, NodeTestCase, cli_json, free_port, make_jpg, make_pdf, run_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "..", "fixtures", "vendor_source.py")
@@ -295,6 +297,110 @@ class DataSourcesTest(NodeTestCase):
         self.assertIn("/api/v1/auth/token", r.json["message"])
         self.assertNotIn(secret, self.node.log_text(whole=True))
         self.assertNotIn(CLIENT_SECRET_WRONG, self.node.log_text(whole=True))
+
+    def test_vendor_batch_moves_bills_in(self):
+        """The vendor kind under the runner: a batch over the fixture moves its bills
+        in with their files (a file whose URL fails twice comes on a retry), and a bill
+        whose queryCover fails is a failed bill with the source's words."""
+        pdf, jpg, inv = make_pdf(2, seed=11), make_jpg(seed=12), make_pdf(1, seed=13)
+        b64 = lambda data: base64.b64encode(data).decode()
+        seed = dict(SEED)
+        seed["bills"] = [
+            {"scanBillNo": "MV-0001", "billNo": "BX-1", "billType": "FYBX", "orgCode": "ORG1",
+             "createTime": "2026-03-01 10:00:00", "imageStatus": 2, "billId": "erp-1",
+             "cover": [{"name": "MV-0001.pdf", "base64": b64(pdf), "fileType": 1}],
+             "attachment": [{"name": "receipt.jpg", "base64": b64(jpg), "fail_times": 2}],
+             "invoice": [{"name": "invoice.pdf", "base64": b64(inv), "fileType": 1,
+                          "invoiceNo": "87654321", "amount": "12.50"}]},
+            {"scanBillNo": "MV-0002", "billNo": "BX-2", "billType": "FYBX", "orgCode": "ORG1",
+             "createTime": "2026-03-02 10:00:00", "imageStatus": 0, "billId": "erp-2",
+             "cover_fails": True},
+        ]
+        fx = self.fixture(seed)
+        self.create(self.vendor("mv-src", fx.url))
+        r = self.call("POST", "/api/v1/migrations", {"batch_no": "mv-1", "datasource": "mv-src"})
+        self.assertStatus(r, 201)
+        r = self.call("POST", "/api/v1/migrations/mv-1/start")
+        self.assertStatus(r, 200)
+        deadline = time.time() + 90
+        while True:
+            r = self.call("GET", "/api/v1/migrations/mv-1")
+            self.assertStatus(r, 200)
+            batch = r.json
+            if batch["state"] in ("done", "failed", "paused") or time.time() > deadline:
+                break
+            time.sleep(0.3)
+        self.assertIn(batch["state"], ("done", "failed"), batch)
+        r = self.call("GET", "/api/v1/migrations/mv-1/bills")
+        self.assertStatus(r, 200)
+        bills = {b["image_no"]: b for b in r.json["bills"]}
+        self.assertEqual(bills["MV-0001"]["state"], "migrated", bills)
+        self.assertEqual(bills["MV-0002"]["state"], "failed", bills)
+        self.assertIn("5000", bills["MV-0002"]["reason"])
+        r = self.call("GET", "/api/v1/bills/MV-0001")
+        self.assertStatus(r, 200)
+        bill = r.json
+        self.assertEqual(bill["state"], "ready")
+        self.assertEqual(bill["bill_type"], "FYBX")
+        self.assertEqual(bill["fbill_id"], "erp-1")
+        files = {f["category"]: f for f in bill["files"]}
+        self.assertEqual(set(files), {"cover", "attachment", "invoice"})
+        self.assertEqual(files["invoice"]["invoice"]["number"], "87654321")
+        for cat, data in (("cover", pdf), ("attachment", jpg), ("invoice", inv)):
+            c = self.node.content(files[cat]["file_id"])
+            self.assertStatus(c, 200)
+            self.assertEqual(c.body, data, cat)
+        self.assertNotIn(APP_SECRET, self.node.log_text(whole=True))
+
+    def test_cli(self):
+        """imgarc datasources: the secret from a file or stdin, never an argument or
+        an output; add, list, show, update, disable, enable, test, delete."""
+        fx = self.fixture()
+        d = self.scratch("ds-cli")
+        secret_file = os.path.join(d, "secret")
+        with open(secret_file, "w") as f:
+            f.write(APP_SECRET + "\n")
+        p = run_cli(self.node, "datasources", "add", "cli-v", "--kind", "vendor", "--url",
+                    fx.url, "--source-tenant", "tn-001", "--app-id", "app-imgarc",
+                    "--account-id", "acc-9", "--user", "erp.admin", "--secret-file",
+                    secret_file, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(cli_json(p)["app_id"], "app-imgarc")
+        self.assertNotIn(APP_SECRET, p.stdout + p.stderr)
+        p = run_cli(self.node, "datasources", "list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("cli-v", p.stdout)
+        p = run_cli(self.node, "datasources", "show", "cli-v")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("never shown", p.stdout)
+        self.assertNotIn(APP_SECRET, p.stdout)
+        p = run_cli(self.node, "datasources", "test", "cli-v")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("ok", p.stdout)
+        # A wrong secret through stdin: the test fails with the source's words.
+        e = dict(os.environ, IMGARC_SERVER=self.node.url, IMGARC_TOKEN=self.node.token)
+        p = subprocess.run([IMGARC, "datasources", "update", "cli-v", "--secret-stdin"],
+                           input="wrong-one\n", env=e, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run_cli(self.node, "datasources", "test", "cli-v")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("getAppToken.do", p.stderr)
+        self.assertNotIn("wrong-one", p.stderr)
+        p = run_cli(self.node, "datasources", "disable", "cli-v", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(cli_json(p)["enabled"])
+        p = run_cli(self.node, "datasources", "enable", "cli-v", "--json")
+        self.assertTrue(cli_json(p)["enabled"])
+        p = run_cli(self.node, "datasources", "update", "cli-v")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        p = run_cli(self.node, "datasources", "add", "x", "--kind", "sap")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        p = run_cli(self.node, "datasources", "delete", "cli-v")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run_cli(self.node, "datasources", "show", "cli-v")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("datasource_not_found", p.stderr)
 
     def test_tenant_admins_only(self):
         r = self.call("POST", "/api/v1/users", {"username": "scan1", "password": "pw-123456789",

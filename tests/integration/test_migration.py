@@ -278,6 +278,31 @@ class TestMigrateFromImgarc(MigrationCase):
                               b["reason"])
 
 
+class TestLargeBatch(MigrationCase):
+    def test_a_batch_larger_than_one_look_finishes(self):
+        # The runner reads at most 2000 of a batch's bills at a look: a batch of more
+        # must still close each phase once every bill is done.
+        src = self.start_node("large-src")
+        dst = self.start_node("large-dst", args=["--migrate-lanes", "8"])
+        conn = src.connection()
+        n = 2150
+        for i in range(n):
+            body = json.dumps({"image_no": "L-%05d" % i, "bill_no": "ER-%d" % i,
+                               "org": "org-%d" % (i % 3)}).encode()
+            conn.request("POST", "/api/v1/pool", body=body,
+                         headers=dict(JSON, **src.auth_headers()))
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 201)
+        cid, secret = client_of(src)
+        self.datasource(dst, "src", src, cid, secret)
+        self.start_batch(dst, "L1", "src")
+        b = self.wait_batch(dst, "L1", timeout=240)
+        self.assertEqual((b["state"], b["counts"]["bills"], b["counts"]["migrated"]),
+                         ("done", n, n), b)
+        self.assertEqual(dst.get("/api/v1/tenants/default/usage").json["bills"], n)
+
+
 class TestMigrationSurvivesKill(MigrationCase):
     def test_kill_9_mid_batch_loses_and_repeats_nothing(self):
         src = self.start_node("kill-src")

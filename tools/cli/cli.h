@@ -204,7 +204,11 @@ int cmd_org(struct cli *cli, int argc, char **argv);
 /* cmd_webhooks.c: webhooks, deliveries, delivery retry */
 int cmd_webhook(struct cli *cli, int argc, char **argv);
 int cmd_deliveries(struct cli *cli, int argc, char **argv);
+/* cmd_datasources.c: the systems a tenant migrates from */
+int cmd_datasources(struct cli *cli, int argc, char **argv);
 int cmd_delivery(struct cli *cli, int argc, char **argv);
+/* cmd_migrations.c: migration batches, their bills and their log */
+int cmd_migrations(struct cli *cli, int argc, char **argv);
 /* cmd_cluster.c: the cluster's nodes and blob copies (operator) */
 int cmd_cluster(struct cli *cli, int argc, char **argv);
 /* main.c: client and server versions (help is help.c's own) */

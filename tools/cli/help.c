@@ -478,6 +478,41 @@ static const char audit_help[] =
     "  --json                 with --format json: the server's page; with --all, one\n"
     "                         JSON object per entry and line\n";
 
+static const char datasources_help[] =
+    "Usage: imgarc datasources add NAME --kind imgarc|vendor --url URL --source-tenant T\n"
+    "                              --client-id ID [--user U] [--account-id A]\n"
+    "                              [--list-path P] [--secret-file FILE] [--disabled]\n"
+    "       imgarc datasources list [--json]\n"
+    "       imgarc datasources show|enable|disable|delete|test NAME [--json]\n"
+    "       imgarc datasources update NAME [field flags] [--secret-file FILE |\n"
+    "                                  --secret-stdin] [--json]\n"
+    "\n"
+    "The systems the tenant migrates from (docs/migration.md): another imgarc cluster\n"
+    "(kind imgarc: a business-system client of tenant T there) or a system speaking\n"
+    "the incumbent's API (kind vendor: app id, tenant id, account id and the user\n"
+    "login.do acts as). Needs the admin permission. The secret (client secret or\n"
+    "appSecret) is the first line of --secret-file, or of stdin; never an argument,\n"
+    "never shown.\n"
+    "\n"
+    "add      creates NAME (1-64 of A-Z a-z 0-9 . _ -).\n"
+    "  --url URL              the source's base URL (http or https, no query)\n"
+    "  --source-tenant T      imgarc: the tenant at the source; vendor: tenantid\n"
+    "  --client-id ID         imgarc: client_id; vendor: appId (also --app-id)\n"
+    "  --user U               vendor: the user login.do acts as (required)\n"
+    "  --account-id A         vendor: accountId\n"
+    "  --list-path P          vendor: where the listing call is (default\n"
+    "                         /kapi/app/bds/queryBillList)\n"
+    "  --disabled             created disabled\n"
+    "list     every data source: NAME KIND ENABLED UPDATED URL.\n"
+    "show     one data source (never its secret).\n"
+    "update   changes the fields given; the secret only with --secret-file FILE or\n"
+    "         --secret-stdin.\n"
+    "enable, disable\n"
+    "         a disabled data source takes no new batch.\n"
+    "delete   deletes it; refused while a batch that is not done or failed uses it.\n"
+    "test     logs in to the source and reads one page of its list: prints ok, or\n"
+    "         the call that failed and what the source answered (exit 1).\n";
+
 static const char webhook_help[] =
     "Usage: imgarc webhook create URL --events LIST [--secret S] [--json]\n"
     "       imgarc webhook list [--json]\n"
@@ -497,6 +532,40 @@ static const char webhook_help[] =
     "list     every webhook: ID EVENTS CREATED URL.\n"
     "show     one webhook's id, url, events and creation time.\n"
     "delete   deletes the webhook; its pending deliveries are cancelled.\n";
+
+static const char migrations_help[] =
+    "Usage: imgarc migrations create BATCH_NO --datasource NAME [--org O]...\n"
+    "                [--bill-type T]... [--from TIME] [--to TIME] [--key K] [--json]\n"
+    "       imgarc migrations list [--json]\n"
+    "       imgarc migrations show|start|pause|resume|retry|cancel BATCH_NO [--json]\n"
+    "       imgarc migrations skip|unskip BATCH_NO IMAGE_NO... [--json]\n"
+    "       imgarc migrations bills BATCH_NO [--state S] [--after IMAGE_NO] [--limit N]\n"
+    "       imgarc migrations log BATCH_NO [--after SEQ] [--limit N] [--json]\n"
+    "       imgarc migrations log BATCH_NO --format csv [-o FILE] [--after SEQ] [--limit N]\n"
+    "\n"
+    "The tenant's migration batches: bills moved in from another imaging system (a data\n"
+    "source, see 'imgarc datasources'); needs the admin permission (the operator names\n"
+    "the tenant with --tenant). docs/migration.md.\n"
+    "\n"
+    "create   a batch (state pending) moving the bills of a scope from data source NAME:\n"
+    "  --org O, --bill-type T  only these organisations / bill types (repeatable; none:\n"
+    "                         all)\n"
+    "  --from TIME, --to TIME  bills created at or after / before: RFC 3339 or a date\n"
+    "                         (UTC; a date in --to is the end of that day)\n"
+    "  --key K                an Idempotency-Key: a retried create answers the first\n"
+    "list     every batch: BATCH STATE PHASE DATASOURCE and its counts.\n"
+    "show     one batch: its scope, state, counts and times.\n"
+    "start    pending or paused -> running; pause: running -> paused; resume: paused\n"
+    "         -> running; retry: failed bills back to pending, the batch running again;\n"
+    "         cancel: the batch fails with \"cancelled by <you>\" (moved bills stay).\n"
+    "skip     marks bills do-not-migrate (pending, checked or failed ones); unskip puts\n"
+    "         skipped ones back to pending. At most 1000 image numbers.\n"
+    "bills    a page of the batch's bills: IMAGE_NO STATE ATTEMPTS FILES BYTES REASON;\n"
+    "         --state S (pending, checked, migrated, present, failed, skipped), --after\n"
+    "         the page's last image number, --limit 1-1000 (100).\n"
+    "log      the batch's log, oldest first: SEQ TIME OPERATOR ACTION IMAGE_NO DETAIL\n"
+    "         (--limit 1-1000, 100); --format csv writes the whole log (or --limit\n"
+    "         entries) as CSV to stdout or -o FILE, streamed.\n";
 
 static const char sync_help[] =
     "Usage: imgarc sync settings [--json]\n"
@@ -615,10 +684,14 @@ static const struct command commands[] = {
      audit_help},
     {"webhook", cmd_webhook, "webhook ACTION [flags]", "create, list, show, delete webhooks",
      webhook_help},
+    {"datasources", cmd_datasources, "datasources ACTION [flags]",
+     "systems to migrate from: add, list, update, test", datasources_help},
     {"deliveries", cmd_deliveries, "deliveries [IMAGE_NO]", "webhook deliveries and their attempts",
      deliveries_help},
     {"delivery", cmd_delivery, "delivery retry ID", "send a webhook delivery again",
      delivery_help},
+    {"migrations", cmd_migrations, "migrations ACTION [BATCH_NO] [flags]",
+     "migration batches: create, start, pause, skip bills, read the log", migrations_help},
     {"sync", cmd_sync, "sync ACTION [flags]",
      "invoice-data sync: settings, runs, the sync list, failures", sync_help},
     {"cluster", cmd_cluster, "cluster [ACTION [ID|H:P|HASH]]",

@@ -246,6 +246,13 @@ static void create_checks_its_source_scope_and_number(void **state)
     create(f, "b1", "old", &scope, &res);
     expect(&res, ARCHIVE_R_INVALID, "at most 64");
     scope.n_orgs = 2;
+    orgs[1] = "\xff\xfe";
+    create(f, "b1", "old", &scope, &res);
+    expect(&res, ARCHIVE_R_INVALID, "UTF-8");
+    orgs[1] = "ORG\x01";
+    create(f, "b1", "old", &scope, &res);
+    expect(&res, ARCHIVE_R_INVALID, "control");
+    orgs[1] = "ORG";
     scope.bill_types = types;
     scope.n_bill_types = 1;
     scope.from_ms = T0;
@@ -557,6 +564,32 @@ static void bills_page_from_after(void **state)
     assert_string_equal(out, "B1 B2 B3");
 }
 
+static void where_a_migrated_bill_came_from(void **state)
+{
+    struct fx *f = *state;
+    struct base_err err;
+    struct rocks_batch *b = rocks_batch_new(f->db);
+    char datasource[ARCHIVE_ID_MAX + 1], batch_no[ARCHIVE_ID_MAX + 1];
+    struct key k, v;
+    key_pair(&k, "default", "IMG-1");
+    key_pair(&v, "old", "2026-H1");
+    rocks_batch_put(b, ARCHIVE_CF_MIGRATED, k.buf, k.len, v.buf, v.len);
+    key_pair(&k, "default", "IMG-2");
+    rocks_batch_put(b, ARCHIVE_CF_MIGRATED, k.buf, k.len, "old", 3); /* no separator */
+    assert_int_equal(rocks_write(f->db, b, false, &err), 0);
+    rocks_batch_free(b);
+    assert_int_equal(archive_get_migrated(&f->a, "default", "IMG-1", datasource, batch_no, &err),
+                     0);
+    assert_string_equal(datasource, "old");
+    assert_string_equal(batch_no, "2026-H1");
+    assert_int_equal(archive_get_migrated(&f->a, "t2", "IMG-1", datasource, batch_no, &err),
+                     BASE_ENOTFOUND);
+    assert_int_equal(archive_get_migrated(&f->a, "default", "IMG-3", datasource, batch_no, &err),
+                     BASE_ENOTFOUND);
+    assert_int_equal(archive_get_migrated(&f->a, "default", "IMG-2", datasource, batch_no, &err),
+                     BASE_ECORRUPT);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(create_checks_its_source_scope_and_number, fx_setup,
                                     fx_teardown),
@@ -566,6 +599,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(retry_moves_failed_bills_to_pending, fx_setup, fx_teardown),
     cmocka_unit_test_setup_teardown(the_log_pages_and_holds_details, fx_setup, fx_teardown),
     cmocka_unit_test_setup_teardown(bills_page_from_after, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(where_a_migrated_bill_came_from, fx_setup, fx_teardown),
 };
 
 TESTLIB_MAIN("apply_migration", tests)
