@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "archive/migration.h"
 #include "archive/sync.h"
 #include "base/clock.h"
@@ -312,6 +314,11 @@ static void runs_body(struct http_request *req, int status)
     CreateSyncRun c = CREATE_SYNC_RUN__INIT;
     Command cmd = COMMAND__INIT;
     char today[16], *org1[1];
+    const char *idem;
+    uint8_t digest[32];
+    size_t n;
+    uint8_t *packed;
+    int rv;
     if (req->body_len == 0 && status == 0) {
         op->body = json_object();
         root = op->body;
@@ -320,6 +327,11 @@ static void runs_body(struct http_request *req, int status)
         return;
     }
     if (!keys_known(op, root, keys, RUN_SHAPE)) {
+        return;
+    }
+    idem = api_idempotency_key(req);
+    if (idem != NULL && idem[0] == '\0') {
+        api_op_bad(op, "Idempotency-Key must be 1-64 characters of A-Z a-z 0-9 . _ -");
         return;
     }
     date_j = json_object_get(root, "date");
@@ -374,7 +386,20 @@ static void runs_body(struct http_request *req, int status)
     op->data = xcalloc(1, sizeof(struct runs_cmd));
     cmd.body_case = COMMAND__BODY_CREATE_SYNC_RUN;
     cmd.create_sync_run = &c;
-    api_op_propose(op, &cmd, NULL, runs_applied);
+    /* A retried request (same Idempotency-Key and body) answers the runs made first. */
+    n = protobuf_c_message_get_packed_size(&c.base);
+    packed = xmalloc(n + 1);
+    protobuf_c_message_pack(&c.base, packed);
+    crypto_generichash(digest, sizeof digest, packed, n, NULL, 0);
+    free(packed);
+    api_command_stamp(&op->call, &cmd, idem);
+    cmd.request_digest.data = digest;
+    cmd.request_digest.len = sizeof digest;
+    rv = repl_propose(op->call.api->repl, &op->prop, &cmd, runs_applied);
+    if (rv != 0) {
+        api_respond_propose_error(op->call.api, op->call.req, rv);
+        api_op_free(op);
+    }
 }
 
 void api_handle_create_sync_runs(struct api_call *call)

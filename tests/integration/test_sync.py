@@ -177,6 +177,17 @@ class TestSyncFromImgarc(NodeTestCase):
                          ("bill", "SY-4", 1, "done"), run)
         self.assertEqual(self.file_invoice(dst, "SY-4")["code"], "888")
         self.assertEqual(self.file_invoice(dst, "SY-1")["amount"], "200.00")
+        # A retried request (same Idempotency-Key) answers the same run; another body
+        # under that key is a conflict.
+        hs = dict(JSON, **{"Idempotency-Key": "sync-run-1"})
+        a = dst.post("/api/v1/sync/runs", json.dumps({"image_no": "SY-4"}).encode(), headers=hs)
+        b = dst.post("/api/v1/sync/runs", json.dumps({"image_no": "SY-4"}).encode(), headers=hs)
+        self.assertStatus(a, 201)
+        self.assertStatus(b, 201)
+        self.assertEqual(a.json["runs"][0]["run_id"], b.json["runs"][0]["run_id"])
+        c = dst.post("/api/v1/sync/runs", json.dumps({"image_no": "SY-1"}).encode(), headers=hs)
+        self.assertStatus(c, 409)
+        self.wait_run(a.json["runs"][0]["run_id"])
         # A bill this archive does not hold: the run says so.
         run, = self.sync_run({"image_no": "NOPE-1"})
         self.assertEqual((run["state"], run["failed"]), ("failed", 1), run)
