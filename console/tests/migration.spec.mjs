@@ -116,6 +116,8 @@ test('a batch: create, start, done, bills, log and its CSV', async ({page}) => {
     await expect(log('done')).toHaveCount(1);
     await expect(log('started')).toHaveCount(1);
     await shot(page, 'migration-batch-done');
+    await page.getByTestId('mg-log').scrollIntoViewIfNeeded();
+    await shot(page, 'migration-batch-log');
 
     // The state filter: no failed bill.
     await page.getByTestId('mb-state').selectOption('failed');

@@ -34,6 +34,7 @@ export async function renderDatasources(route, el, note) {
     const kind = select('nd-kind', Object.keys(KINDS).map((k) => [k, t('mg_kind_' + k)]),
                         'imgarc');
     kind.setAttribute('data-testid', 'nd-kind');
+    kind.setAttribute('class', 'mg-select');
     const [fName, name] = field('nd-name', t('mg_ds_name'), {required: true, maxlength: 64,
                                                             'data-testid': 'nd-name'});
     const fields = h('div', {class: 'ds-fields'});
@@ -103,7 +104,7 @@ export async function renderDatasources(route, el, note) {
                               fill(result, h('p', {class: 'ok', 'data-testid': 'ds-test-ok'},
                                              t('mg_test_ok', d.name, r.elapsed_ms, r.detail)));
                           } catch (e) {
-                              fill(result, h('div', {class: 'bad', 'data-testid': 'ds-test-fail'},
+                              fill(result, h('div', {class: 'error-box', 'data-testid': 'ds-test-fail'},
                                              h('p', null, t('mg_test_failed', d.name)),
                                              h('p', {class: 'ds-error'}, e.message)));
                           }

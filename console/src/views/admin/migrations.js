@@ -5,7 +5,7 @@
 // The batch's page polls the batch every 2 s while it runs.
 import * as api from '../../api.js';
 import {fill, h, hashLink} from '../../dom.js';
-import {bytes, localTime} from '../../format.js';
+import {bytes, localMidnight, localTime} from '../../format.js';
 import {t} from '../../i18n.js';
 import {routes} from '../../router.js';
 import {session} from '../../session.js';
@@ -51,7 +51,8 @@ async function renderList(route, el, note) {
     const list = h('div', {'aria-busy': 'true'}, t('loading'));
     const [fNo, no] = field('nm-no', t('mg_batch_no'), {required: true, maxlength: 64,
                                                         'data-testid': 'nm-no'});
-    const ds = h('select', {id: 'nm-ds', name: 'nm-ds', required: true, 'data-testid': 'nm-ds'});
+    const ds = h('select', {id: 'nm-ds', name: 'nm-ds', required: true, class: 'mg-select',
+                            'data-testid': 'nm-ds'});
     const [fOrgs, orgs] = field('nm-orgs', t('mg_orgs'), {placeholder: t('mg_all'),
                                                           'data-testid': 'nm-orgs'});
     const [fTypes, types] = field('nm-types', t('mg_bill_types'), {placeholder: t('mg_all'),
@@ -70,11 +71,13 @@ async function renderList(route, el, note) {
                                 if (csv(types.value).length) {
                                     scope.bill_types = csv(types.value);
                                 }
+                                // Local dates, as on the bill list: from the first day's
+                                // midnight to the midnight after the last day.
                                 if (from.value) {
-                                    scope.from = from.value;
+                                    scope.from = localMidnight(from.value);
                                 }
                                 if (to.value) {
-                                    scope.to = to.value;
+                                    scope.to = localMidnight(to.value, 1);
                                 }
                                 const batchNo = no.value.trim();
                                 try {
@@ -230,6 +233,7 @@ async function showBills(box, batchNo, msg, page) {
                                      ...BILL_STATES.map((s) => [s, t('mg_bst_' + s)])],
                         page.state);
     pick.setAttribute('data-testid', 'mb-state');
+    pick.setAttribute('class', 'mg-select');
     pick.addEventListener('change', () =>
         showBills(box, batchNo, msg, {state: pick.value, after: '', back: []}));
     const out = h('div', {'aria-busy': 'true'}, t('loading'));
