@@ -141,6 +141,19 @@ test('a batch: create, start, done, bills, log and its CSV', async ({page}) => {
     expect(csv).toContain('"' + bills[2] + '"');
     expect(await page.getByTestId('mg-csv-link').getAttribute('href')).toMatch(/^blob:/);
 
+    // Paging on next_after, two rows a page (?per=2).
+    await page.goto('/#/admin/migrations/2026-UI?per=2');
+    await expect(rows).toHaveCount(2);
+    await expect(page.getByTestId('mb-prev')).toBeDisabled();
+    await page.getByTestId('mb-next').click();
+    await expect(rows).toHaveCount(1);
+    await expect(rows).toHaveAttribute('data-image-no', [...bills].sort()[2]);
+    await page.getByTestId('mb-prev').click();
+    await expect(rows).toHaveCount(2);
+    await expect(page.getByTestId('mg-log-row')).toHaveCount(2);
+    await page.getByTestId('ml-next').click();
+    await expect(page.getByTestId('mg-log-row').first().locator('td').first()).toHaveText('3');
+
     // The list shows the batch done with its counts.
     await page.getByTestId('back-batches').click();
     const b = page.getByTestId('migration-row');
@@ -150,4 +163,26 @@ test('a batch: create, start, done, bills, log and its CSV', async ({page}) => {
     // Back to the batch from the list.
     await page.getByTestId('open-2026-UI').click();
     await expect(page.getByTestId('mg-state')).toHaveAttribute('data-state', 'done');
+});
+
+test('a batch cancelled before it starts, then taken up again with Retry', async ({page}) => {
+    await page.goto('/#/admin/migrations');
+    await page.getByTestId('nm-no').fill('2026-UI-BJ');
+    await page.getByTestId('nm-orgs').fill('bj');
+    await page.getByTestId('create-migration').click();
+    await expect(page).toHaveURL(/#\/admin\/migrations\/2026-UI-BJ$/);
+    await expect(page.getByTestId('mg-state')).toHaveAttribute('data-state', 'pending');
+    await page.getByTestId('mg-cancel').click();
+    await expect(page.getByTestId('mg-state')).toHaveAttribute('data-state', 'failed');
+    await expect(page.getByTestId('mg-error')).toContainText('cancelled by');
+    await expect(page.getByTestId('mg-start')).toHaveCount(0);
+    await shot(page, 'migration-batch-cancelled');
+    await page.getByTestId('mg-retry').click();
+    await expect(page.getByTestId('mg-state')).toHaveAttribute('data-state', 'done',
+                                                              {timeout: 60000});
+    await expect(page.getByTestId('mg-error')).toHaveCount(0);
+    // Only the organisation bj's bill, found here already from the same source.
+    await expect(page.getByTestId('mg-bill-row')).toHaveCount(1);
+    await expect(page.locator('[data-testid=mg-log-row][data-state=cancelled]')).toHaveCount(1);
+    await expect(page.locator('[data-testid=mg-log-row][data-state=retried]')).toHaveCount(1);
 });

@@ -23,6 +23,12 @@ const ACTIONS = {
 const POLL_MS = 2000;
 const PAGE = 50;
 
+// Rows per page of the bills and the log: the address's ?per= (1-1000), else PAGE.
+function perPage(query) {
+    const n = Number(query.per);
+    return Number.isInteger(n) && n >= 1 && n <= 1000 ? n : PAGE;
+}
+
 export function renderMigrations(route, el) {
     return route.params.arg ? renderBatch(route, el) : renderList(route, el);
 }
@@ -140,9 +146,10 @@ async function renderBatch(route, el) {
     const here = () => location.hash === hash && el.contains(head);
     let last = null;
     let timer = null;
+    const per = perPage(route.query);
     const reload = async () => {
-        await Promise.all([showBills(bills, batchNo, msg, {state: '', after: '', back: []}),
-                           showLog(log, batchNo, msg, {after: '', back: []})]);
+        await Promise.all([showBills(bills, batchNo, msg, {state: '', after: '', back: [], per}),
+                           showLog(log, batchNo, msg, {after: '', back: [], per})]);
     };
     const refresh = async () => {
         clearTimeout(timer);
@@ -235,14 +242,14 @@ async function showBills(box, batchNo, msg, page) {
     pick.setAttribute('data-testid', 'mb-state');
     pick.setAttribute('class', 'mg-select');
     pick.addEventListener('change', () =>
-        showBills(box, batchNo, msg, {state: pick.value, after: '', back: []}));
+        showBills(box, batchNo, msg, {state: pick.value, after: '', back: [], per: page.per}));
     const out = h('div', {'aria-busy': 'true'}, t('loading'));
     fill(box, h('h2', null, t('mg_bills')),
          h('div', {class: 'field'}, h('label', {for: 'mb-state'}, t('state')), pick), out);
     let r;
     try {
         r = await api.get(['migrations', batchNo, 'bills'],
-                          {state: page.state, after: page.after, limit: String(PAGE)});
+                          {state: page.state, after: page.after, limit: String(page.per)});
     } catch (e) {
         msg.fail(e);
         fill(out);
@@ -289,7 +296,7 @@ async function showBills(box, batchNo, msg, page) {
                     t('mg_size'), t('mg_complete'), t('mg_reason')]
                        .map((x) => h('th', {scope: 'col'}, x)))),
                  h('tbody', null, rows)),
-         h('div', {class: 'buttons'}, mark(true), ' ', mark(false)),
+         rows.length === 0 ? null : h('div', {class: 'buttons'}, mark(true), ' ', mark(false)),
          pager(page, r.next_after, 'mb', (p) => showBills(box, batchNo, msg, p)));
     out.setAttribute('aria-busy', 'false');
 }
@@ -329,7 +336,7 @@ async function showLog(box, batchNo, msg, page) {
     let r;
     try {
         r = await api.get(['migrations', batchNo, 'log'],
-                          {after: page.after, limit: String(PAGE)});
+                          {after: page.after, limit: String(page.per)});
     } catch (e) {
         msg.fail(e);
         fill(out);
