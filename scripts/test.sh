@@ -4,7 +4,7 @@
 # network namespaces; docs/fault-testing.md) twice: a normal build, and one under
 # AddressSanitizer + UndefinedBehaviorSanitizer;
 # then builds the libFuzzer targets with clang and runs each for a bounded time from its
-# seed corpus (IMGARC_FUZZ_SECONDS, default 30; docs/fuzzing.md). A crash fails it.
+# seed corpus (IMGARC_FUZZ_SECONDS, default 20; docs/fuzzing.md). A crash fails it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
@@ -32,5 +32,5 @@ export IMGARC_TEST_SLOW=1
 
 echo "== fuzz targets (clang, libFuzzer + ASan + UBSan)"
 CC=clang bash scripts/build.sh build-fuzz -DIMGARC_FUZZ=ON \
-    -DIMGARC_FUZZ_SECONDS="${IMGARC_FUZZ_SECONDS:-30}"
+    -DIMGARC_FUZZ_SECONDS="${IMGARC_FUZZ_SECONDS:-20}"
 (cd build-fuzz && ctest --output-on-failure -j"$jobs" -L fuzz)

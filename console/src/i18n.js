@@ -13,6 +13,7 @@ import submitWords from './strings/submit.js';
 import admin from './strings/admin.js';
 import event from './strings/event.js';
 import nodes from './strings/nodes.js';
+import migration from './strings/migration.js';
 
 export const LANGS = {en: 'English', 'zh-CN': '中文'};
 const KEY = 'imgarc.lang';
@@ -290,7 +291,7 @@ export const TABLES = {
 };
 
 // The areas' word files (see the top of this file).
-const PARTS = [capture, submitWords, admin, event, nodes];
+const PARTS = [capture, submitWords, admin, event, nodes, migration];
 
 for (const part of PARTS) {
     for (const [l, words] of Object.entries(part)) {

@@ -63,7 +63,13 @@ SPECS = {
     "cluster": ["--node-id", "9007199254740993"],
     # When a node goes down: three nodes (CLUSTER_SPECS), the spec kills the first.
     "nodes": [],
+    # Migration: a second node (the source, seed_migration) holds the bills; this node
+    # reaches it on loopback (imgarc_node's --outbound-allow 127.0.0.1).
+    "migration": [],
 }
+# Nodes a seed step started besides the node under test (the migration spec's source);
+# stopped by their pids at the end like the others.
+EXTRA_NODES = []
 # Specs that run against a cluster of that many nodes (tests/cluster/imgarc_cluster.py)
 # instead of one node. The spec gets every node's URL and pid (IMGARC_URLS,
 # IMGARC_PIDS, comma-separated, node 1 first; IMGARC_URL is node 1) and may kill a node
@@ -225,6 +231,8 @@ def seed(node, spec, receiver=None):
         return seed_submit(node, env, receiver)
     if spec == "nodes":
         return seed_nodes(node, env)
+    if spec == "migration":
+        return seed_migration(node, env)
     jpg = open(os.path.join(CONSOLE, "tests", "files", "receipt.jpg"), "rb").read()
     # A captured bill with a cover, an invoice XML, a JPEG and a two-page PDF.
     main = "BX-CONSOLE-1"
@@ -451,6 +459,38 @@ def seed_nodes(node, env):
     return env
 
 
+def seed_migration(node, env):
+    """The migration spec: a tenant admin here; a second node (the source) with three
+    bills and a business-system client whose credentials the spec types into the data
+    source form; a data source "wrong" with a wrong secret (for a failed test)."""
+    post_json(node, "/api/v1/users", {"username": "boss", "password": PASSWORD,
+                                      "roles": ["tenant_admin"], "name": "Wang Boss"},
+              201, "create user boss")
+    src = Node("console-migration-source")
+    EXTRA_NODES.append(src)
+    src.start()
+    c = post_json(src, "/api/v1/clients", {"name": "migration"}, 201, "client at the source")
+    jpg = open(os.path.join(CONSOLE, "tests", "files", "receipt.jpg"), "rb").read()
+    for i, org in ((1, "sh"), (2, "sh"), (3, "bj")):
+        no = "MIG-UI-%d" % i
+        post_json(src, "/api/v1/pool", {"image_no": no, "bill_no": "ER-MIG-%d" % i,
+                                        "bill_type": "travel", "org": org,
+                                        "amount": "%d.00" % (100 * i), "currency": "CNY"},
+                  201, "pool push %s at the source" % no)
+        upload(src, no, make_pdf(1, "Cover " + no), "cover.pdf", "cover")
+        upload(src, no, jpg, "receipt.jpg")
+    upload(src, "MIG-UI-2", make_xml("26312000000000000099", "200.00"), "invoice.xml")
+    post_json(node, "/api/v1/datasources",
+              {"name": "wrong", "kind": "imgarc", "url": src.url, "tenant": "default",
+               "client_id": c["client_id"], "client_secret": "not-the-secret"},
+              201, "data source wrong")
+    env.update({"IMGARC_SEED_ADMIN": "boss", "IMGARC_SEED_SRC_URL": src.url,
+                "IMGARC_SEED_SRC_CLIENT": c["client_id"],
+                "IMGARC_SEED_SRC_SECRET": c["client_secret"],
+                "IMGARC_SEED_SRC_BILLS": "MIG-UI-1,MIG-UI-2,MIG-UI-3"})
+    return env
+
+
 def start_cluster(spec):
     """The spec's cluster, started and settled, its data applied on every node later."""
     from imgarc_cluster import Cluster
@@ -551,7 +591,8 @@ def main():
         rc = subprocess.run(cmd, cwd=CONSOLE, env=env, stdin=subprocess.DEVNULL).returncode
     finally:
         receiver.shutdown()
-        for problem in stop_all(cluster.nodes if cluster is not None else [node], args.keep):
+        for problem in stop_all((cluster.nodes if cluster is not None else [node]) +
+                                EXTRA_NODES, args.keep):
             print("run_console.py: %s" % problem, file=sys.stderr)
             rc = rc or 1
     return rc

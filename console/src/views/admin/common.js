@@ -11,7 +11,7 @@ export {errorBox};
 
 // The tabs, in order; "tenants" only for the operator.
 const TABS = ['users', 'roles', 'orgs', 'clients', 'webhooks', 'types', 'categories', 'usage',
-              'license', 'audit'];
+              'license', 'audit', 'datasources', 'migrations'];
 
 export function tabs(active) {
     const s = session.current();

@@ -6,6 +6,8 @@ import {t} from '../../i18n.js';
 import {session} from '../../session.js';
 import {notAllowed} from '../bills.js';
 import {renderClients} from './clients.js';
+import {renderDatasources} from './datasources.js';
+import {renderMigrations} from './migrations.js';
 import {renderOrgs} from './orgs.js';
 import {renderRoles} from './roles.js';
 import {renderCategories, renderTypes} from './setup.js';
@@ -26,6 +28,8 @@ const PAGES = {
     license: renderLicense,
     audit: renderAudit,
     tenants: renderTenants,
+    datasources: renderDatasources,
+    migrations: renderMigrations,
 };
 
 export function renderAdmin(route, el) {
