@@ -518,6 +518,8 @@ const char *api_idempotency_key(struct http_request *req);
  * @end_of_day the end of that day). Milliseconds, or -1 when unreadable or not after
  * 1970. */
 int64_t api_parse_time(const char *v, bool end_of_day);
+/* ?limit= of @call: 1-@max, @def when absent, into *@out; false after answering 400. */
+bool api_query_limit(struct api_call *call, unsigned def, unsigned max, unsigned *out);
 
 /* The recognition hook (recognition.c). A capture asks for it explicitly (the native
  * upload's ?recognize=true, the vendor's needRecognition "1"), or an image captured as

@@ -542,25 +542,6 @@ void api_handle_get_migration(struct api_call *call)
 
 /* ---- Query parameters shared by the bills and the log ---- */
 
-/* ?limit= (1-@max, @def when absent); false after answering. */
-static bool query_limit(struct api_call *call, unsigned def, unsigned max, unsigned *out)
-{
-    char *l = http_request_query(call->req, "limit");
-    char *end;
-    bool ok = true;
-    *out = def;
-    if (l != NULL) {
-        unsigned long n = strtoul(l, &end, 10);
-        ok = l[0] >= '0' && l[0] <= '9' && *end == '\0' && n >= 1 && n <= max;
-        *out = (unsigned)n;
-    }
-    free(l);
-    if (!ok) {
-        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
-                          "limit must be a number from 1 to %u", max);
-    }
-    return ok;
-}
 
 /* ---- GET /api/v1/migrations/{batch_no}/bills ---- */
 
@@ -664,7 +645,7 @@ void api_handle_migration_bills(struct api_call *call)
     } else if (after != NULL && after[0] != '\0' && !archive_valid_image_no(after)) {
         api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
                           "after must be an image number (a page's next_after)");
-    } else if (query_limit(call, BILLS_LIMIT_DEFAULT, BILLS_LIMIT_MAX, &p.limit) &&
+    } else if (api_query_limit(call, BILLS_LIMIT_DEFAULT, BILLS_LIMIT_MAX, &p.limit) &&
                load_batch(call, &m)) {
         migration_record__free_unpacked(m, NULL);
         p.state = state;
@@ -843,7 +824,7 @@ void api_handle_migration_log(struct api_call *call)
     l = http_request_query(call->req, "limit");
     if (csv && l == NULL) {
         limit = 0; /* the whole log */
-    } else if (!query_limit(call, LOG_LIMIT_DEFAULT, csv ? UINT32_MAX : LOG_LIMIT_MAX,
+    } else if (!api_query_limit(call, LOG_LIMIT_DEFAULT, csv ? UINT32_MAX : LOG_LIMIT_MAX,
                             &limit)) {
         free(l);
         goto out;

@@ -180,3 +180,22 @@ const char *api_idempotency_key(struct http_request *req)
     /* Same alphabet as ids; a UUID fits. */
     return archive_valid_tenant(k) ? k : "";
 }
+
+bool api_query_limit(struct api_call *call, unsigned def, unsigned max, unsigned *out)
+{
+    char *l = http_request_query(call->req, "limit");
+    char *end;
+    bool ok = true;
+    *out = def;
+    if (l != NULL) {
+        unsigned long n = strtoul(l, &end, 10);
+        ok = l[0] >= '0' && l[0] <= '9' && *end == '\0' && n >= 1 && n <= max;
+        *out = (unsigned)n;
+    }
+    free(l);
+    if (!ok) {
+        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
+                          "limit must be a number from 1 to %u", max);
+    }
+    return ok;
+}

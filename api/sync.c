@@ -409,25 +409,6 @@ void api_handle_create_sync_runs(struct api_call *call)
 
 /* ---- Reading runs ---- */
 
-/* ?limit= (1-@max, @def when absent); false after answering. */
-static bool query_limit(struct api_call *call, unsigned def, unsigned max, unsigned *out)
-{
-    char *l = http_request_query(call->req, "limit");
-    char *end;
-    bool ok = true;
-    *out = def;
-    if (l != NULL) {
-        unsigned long n = strtoul(l, &end, 10);
-        ok = l[0] >= '0' && l[0] <= '9' && *end == '\0' && n >= 1 && n <= max;
-        *out = (unsigned)n;
-    }
-    free(l);
-    if (!ok) {
-        api_respond_error(call->api, call->req, 400, API_E_INVALID_QUERY,
-                          "limit must be a number from 1 to %u", max);
-    }
-    return ok;
-}
 
 /* ?org= (NULL when absent); false after answering. */
 static bool query_org(struct api_call *call, char **org)
@@ -472,7 +453,7 @@ void api_handle_list_sync_runs(struct api_call *call)
     struct base_err err = {{0}};
     struct run_page p = {0};
     char *org = NULL, *after = NULL;
-    if (!query_limit(call, RUNS_LIMIT_DEFAULT, RUNS_LIMIT_MAX, &p.limit) ||
+    if (!api_query_limit(call, RUNS_LIMIT_DEFAULT, RUNS_LIMIT_MAX, &p.limit) ||
         !query_org(call, &org)) {
         return;
     }
@@ -546,7 +527,7 @@ void api_handle_sync_failures(struct api_call *call)
     struct base_err err = {{0}};
     struct failure_page p = {0};
     char *org = NULL, *state = NULL;
-    if (!query_limit(call, FAILURES_LIMIT_DEFAULT, FAILURES_LIMIT_MAX, &p.limit) ||
+    if (!api_query_limit(call, FAILURES_LIMIT_DEFAULT, FAILURES_LIMIT_MAX, &p.limit) ||
         !query_org(call, &org)) {
         return;
     }
