@@ -139,6 +139,18 @@ void wipe_member(json_t *obj, const char *key);
 const char *tenant_or_default(const struct cli *cli);
 int id_request(struct cli *cli, const char *method, const char *prefix, const char *id,
                const char *suffix, json_t *body, json_t **out);
+/* A command naming one item, `imgarc CMD ARG [--json]`: @method on @prefix ARG @suffix
+ * with @body (may be NULL; stolen), the answer printed by @print (or as JSON). */
+struct id_command {
+    const char *method;
+    const char *prefix; /* "/api/v1/users/" */
+    const char *suffix; /* "" or "/unlock" */
+    const char *arg;    /* "USERNAME": its name in usage and errors */
+    int (*check)(const char *cmd, const char *what, const char *v); /* check_id, ... */
+    void (*print)(const json_t *ans);
+};
+int id_command(struct cli *cli, const struct id_command *c, const char *cmd, int argc,
+               char **argv, json_t *body);
 int bill_op(struct cli *cli, const struct bill_op *op);
 int simple_bill_op(struct cli *cli, const char *cmd, int argc, char **argv,
                    struct bill_op *op);

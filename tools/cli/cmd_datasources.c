@@ -348,28 +348,9 @@ static void print_test(const json_t *ans)
 static int ds_name_cmd(struct cli *cli, const char *cmd, const char *method, const char *suffix,
                        json_t *body, int argc, char **argv, void (*print)(const json_t *ans))
 {
-    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
-    json_t *ans = NULL;
-    struct args a;
-    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
-    if (rv == 0) {
-        rv = want_args(cmd, &a, 1, 1, "NAME");
-    }
-    if (rv == 0) {
-        rv = check_id(cmd, "NAME", a.pos[0]);
-    }
-    if (rv == 0) {
-        rv = id_request(cli, method, "/api/v1/datasources/", a.pos[0], suffix, body, &ans);
-    }
-    if (rv == 0 && cli->json) {
-        print_json(ans, false);
-    } else if (rv == 0) {
-        print(ans);
-    }
-    json_decref(ans);
-    json_decref(body);
-    free(a.pos);
-    return rv == HELP_SHOWN ? 0 : rv;
+    const struct id_command c = {method, "/api/v1/datasources/", suffix, "NAME", check_id,
+                                 print};
+    return id_command(cli, &c, cmd, argc, argv, body);
 }
 
 static int ds_show(struct cli *cli, int argc, char **argv)

@@ -201,27 +201,9 @@ static int migration_list(struct cli *cli, int argc, char **argv)
 static int batch_cmd(struct cli *cli, const char *name, const char *method, const char *suffix,
                      int argc, char **argv, void (*print)(const json_t *ans))
 {
-    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
-    json_t *ans = NULL;
-    struct args a;
-    int rv = parse_command(cli, name, argc, argv, flags, ARRAY_SIZE(flags), &a);
-    if (rv == 0) {
-        rv = want_args(name, &a, 1, 1, "BATCH_NO");
-    }
-    if (rv == 0) {
-        rv = check_name(name, "BATCH_NO", a.pos[0]);
-    }
-    if (rv == 0) {
-        rv = id_request(cli, method, "/api/v1/migrations/", a.pos[0], suffix, NULL, &ans);
-    }
-    if (rv == 0 && cli->json) {
-        print_json(ans, false);
-    } else if (rv == 0) {
-        print(ans);
-    }
-    json_decref(ans);
-    free(a.pos);
-    return rv == HELP_SHOWN ? 0 : rv;
+    const struct id_command c = {method, "/api/v1/migrations/", suffix, "BATCH_NO",
+                                 check_name, print};
+    return id_command(cli, &c, name, argc, argv, NULL);
 }
 
 static int migration_show(struct cli *cli, int argc, char **argv)

@@ -445,28 +445,8 @@ static int user_simple(struct cli *cli, const char *cmd, int argc, char **argv,
                        const char *method, const char *suffix, json_t *body,
                        void (*print)(const json_t *ans))
 {
-    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
-    json_t *ans = NULL;
-    struct args a;
-    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
-    if (rv == 0) {
-        rv = want_args(cmd, &a, 1, 1, "USERNAME");
-    }
-    if (rv == 0) {
-        rv = check_id(cmd, "USERNAME", a.pos[0]);
-    }
-    if (rv == 0) {
-        rv = id_request(cli, method, "/api/v1/users/", a.pos[0], suffix, body, &ans);
-    }
-    if (rv == 0 && cli->json) {
-        print_json(ans, false);
-    } else if (rv == 0) {
-        print(ans);
-    }
-    json_decref(body);
-    json_decref(ans);
-    free(a.pos);
-    return rv == HELP_SHOWN ? 0 : rv;
+    const struct id_command c = {method, "/api/v1/users/", suffix, "USERNAME", check_id, print};
+    return id_command(cli, &c, cmd, argc, argv, body);
 }
 
 static void print_user(const json_t *u)

@@ -181,3 +181,30 @@ char *count_files(size_t n, const char *rest)
 {
     return xasprintf("%zu file%s %s", n, n == 1 ? "" : "s", rest);
 }
+
+int id_command(struct cli *cli, const struct id_command *c, const char *cmd, int argc,
+               char **argv, json_t *body)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *ans = NULL;
+    struct args a;
+    int rv = parse_command(cli, cmd, argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args(cmd, &a, 1, 1, c->arg);
+    }
+    if (rv == 0) {
+        rv = c->check(cmd, c->arg, a.pos[0]);
+    }
+    if (rv == 0) {
+        rv = id_request(cli, c->method, c->prefix, a.pos[0], c->suffix, body, &ans);
+    }
+    if (rv == 0 && cli->json) {
+        print_json(ans, false);
+    } else if (rv == 0) {
+        c->print(ans);
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
