@@ -253,6 +253,10 @@ class TestMigrateFromImgarc(MigrationCase):
         self.assertEqual((b["state"], b["counts"]["bills"]), ("running", 0), b)
         self.assertIn("/api/v1/auth/token", dst.log_text(whole=True))
         self.assertNotIn("not-the-secret-at-all", dst.log_text(whole=True))
+        # A data source a running batch uses cannot be deleted; the refusal names it.
+        r = dst.request("DELETE", "/api/v1/datasources/wrong")
+        self.assertError(r, 409, 11052, "datasource_in_use")
+        self.assertIn("W1", r.json["message"])
         # Disabled, it waits; corrected and enabled, the running batch goes on by itself.
         r = dst.request("PATCH", "/api/v1/datasources/wrong", headers=JSON,
                         body=json.dumps({"enabled": False}).encode())

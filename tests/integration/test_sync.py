@@ -188,6 +188,10 @@ class TestSyncFromImgarc(NodeTestCase):
         c = dst.post("/api/v1/sync/runs", json.dumps({"image_no": "SY-1"}).encode(), headers=hs)
         self.assertStatus(c, 409)
         self.wait_run(a.json["runs"][0]["run_id"])
+        # A run that does not exist.
+        r = dst.get("/api/v1/sync/runs/no-such-run")
+        self.assertError(r, 404, 11060, "sync_not_found")
+        self.assertIn("no-such-run", r.json["message"])
         # A bill this archive does not hold: the run says so.
         run, = self.sync_run({"image_no": "NOPE-1"})
         self.assertEqual((run["state"], run["failed"]), ("failed", 1), run)
