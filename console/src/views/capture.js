@@ -539,53 +539,88 @@ class CapturePage {
         this.viewer.open(doc);
     }
 
+    // The upload list keeps one element per job and rebuilds a row only when its
+    // state changes: progress events come many times a second, and a row rebuilt
+    // under the pointer would swallow a click on its Cancel button.
     renderUploads() {
         const jobs = this.queue.jobs;
         this.renderBanner();
         this.uploads.hidden = jobs.length === 0;
-        if (jobs.length === 0) {
-            this.uploads.replaceChildren();
-            return;
+        if (!this.uploadRows) {
+            this.uploadRows = new Map();
+            this.uploadCount = h('strong');
+            this.uploadClear = h('button', {type: 'button', class: 'link',
+                                            'data-testid': 'uploads-clear',
+                                            onclick: () => this.queue.clearDone()},
+                                 t('cap_clear_done'));
+            this.uploadList = h('ul');
+            fill(this.uploads, h('div', {class: 'cap-uploads-head'}, this.uploadCount,
+                                 this.uploadClear), this.uploadList);
         }
         const done = jobs.filter((j) => j.state === 'done').length;
-        fill(this.uploads,
-             h('div', {class: 'cap-uploads-head'},
-               h('strong', null, t('cap_uploads', done, jobs.length)),
-               h('button', {type: 'button', class: 'link', 'data-testid': 'uploads-clear',
-                            disabled: !jobs.some((j) => j.state === 'done' ||
-                                                   j.state === 'cancelled'),
-                            onclick: () => this.queue.clearDone()}, t('cap_clear_done'))),
-             h('ul', null, jobs.map((j) => this.job(j))));
+        this.uploadCount.textContent = t('cap_uploads', done, jobs.length);
+        this.uploadClear.disabled = !jobs.some((j) => j.state === 'done' ||
+                                              j.state === 'cancelled');
+        const rows = jobs.map((j) => this.jobRow(j));
+        for (const id of this.uploadRows.keys()) {
+            if (!jobs.some((j) => j.id === id)) {
+                this.uploadRows.delete(id);
+            }
+        }
+        const now = this.uploadList.children;
+        if (now.length !== rows.length || rows.some((li, i) => now[i] !== li)) {
+            this.uploadList.replaceChildren(...rows);
+        }
     }
 
-    job(j) {
-        let text;
-        switch (j.state) {
-        case 'waiting': text = t('cap_waiting'); break;
-        case 'sending': text = t('cap_sending', bytes(j.sent), bytes(j.total)); break;
-        case 'storing': text = t('cap_storing'); break;
-        case 'done': text = t('cap_stored', this.label(j.result && j.result.category),
-                              j.result && j.result.position); break;
-        case 'cancelled': text = t('cap_cancelled'); break;
-        default: text = t('cap_failed', j.error ? j.error.message : '');
+    // The row of job @j: built again when its state or error changed, else updated in
+    // place (progress bar, byte count, state text).
+    jobRow(j) {
+        const shape = `${j.state}|${j.error && j.error.requestId}`;
+        let row = this.uploadRows.get(j.id);
+        if (!row || row.shape !== shape) {
+            row = this.jobElements(j);
+            row.shape = shape;
+            this.uploadRows.set(j.id, row);
         }
+        row.li.setAttribute('data-count', String(j.sent));
+        row.bar.max = j.total || 1;
+        row.bar.value = j.state === 'done' || j.state === 'storing' ? (j.total || 1) : j.sent;
+        row.text.textContent = this.jobText(j);
+        return row.li;
+    }
+
+    jobText(j) {
+        switch (j.state) {
+        case 'waiting': return t('cap_waiting');
+        case 'sending': return t('cap_sending', bytes(j.sent), bytes(j.total));
+        case 'storing': return t('cap_storing');
+        case 'done': return t('cap_stored', this.label(j.result && j.result.category),
+                              j.result && j.result.position);
+        case 'cancelled': return t('cap_cancelled');
+        default: return t('cap_failed', j.error ? j.error.message : '');
+        }
+    }
+
+    jobElements(j) {
         const bar = h('progress', {max: String(j.total || 1), 'aria-label': j.file.name});
-        bar.value = j.state === 'done' || j.state === 'storing' ? (j.total || 1) : j.sent;
+        const text = h('span', {class: 'cap-job-state', 'data-testid': 'upload-state'});
         const active = j.state === 'waiting' || j.state === 'sending' || j.state === 'storing';
-        return h('li', {class: 'cap-job', 'data-state': j.state, 'data-testid': 'upload',
-                        'data-count': String(j.sent)},
-                 h('span', {class: 'name'}, j.file.name), bar,
-                 h('span', {class: 'cap-job-state', 'data-testid': 'upload-state'}, text),
-                 j.error && j.error.requestId
-                     ? h('span', {class: 'request-id'}, t('request_id'),
-                         h('code', null, j.error.requestId)) : null,
-                 active ? h('button', {type: 'button', class: 'link',
-                                       'data-testid': 'upload-cancel',
-                                       onclick: () => this.queue.cancel(j)}, t('cap_cancel'))
-                        : null,
-                 j.state === 'failed' || j.state === 'cancelled'
-                     ? h('button', {type: 'button', class: 'link', 'data-testid': 'upload-retry',
-                                    onclick: () => this.queue.retry(j)}, t('cap_retry')) : null);
+        const li = h('li', {class: 'cap-job', 'data-state': j.state, 'data-testid': 'upload'},
+                     h('span', {class: 'name'}, j.file.name), bar, text,
+                     j.error && j.error.requestId
+                         ? h('span', {class: 'request-id'}, t('request_id'),
+                             h('code', null, j.error.requestId)) : null,
+                     active ? h('button', {type: 'button', class: 'link',
+                                           'data-testid': 'upload-cancel',
+                                           onclick: () => this.queue.cancel(j)}, t('cap_cancel'))
+                            : null,
+                     j.state === 'failed' || j.state === 'cancelled'
+                         ? h('button', {type: 'button', class: 'link',
+                                        'data-testid': 'upload-retry',
+                                        onclick: () => this.queue.retry(j)}, t('cap_retry'))
+                         : null);
+        return {li, bar, text};
     }
 
     // ---- files in ----
