@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <malloc.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -19,6 +21,7 @@
 #include "base/mem.h"
 #include "migrate/runner.h"
 #include "replication/repl.h"
+#include "storage/rocks.h"
 #include "version.h"
 
 void api_handle_version(struct api_call *call)
@@ -95,6 +98,9 @@ struct scrape {
     struct recognizer_stats rg; /* when api->config.recognizer */
     struct keeper_stats ks; /* when api->config.keeper */
     struct migrate_stats mg; /* when api->migrator */
+    struct rocks_memory rm;  /* where memory goes: RocksDB, the heap, the process */
+    struct mallinfo2 heap;
+    double rss_bytes;
     struct metrics *m;
 };
 
@@ -143,6 +149,18 @@ static void tenant_metric(const TenantRecord *t, void *arg)
             archive_free_usage(u);
         }
     }
+}
+
+/* The resident set now, from /proc/self/statm (a procfs read: no disk). */
+static double rss_bytes(void)
+{
+    unsigned long size, resident;
+    FILE *f = fopen("/proc/self/statm", "r");
+    int n = f != NULL ? fscanf(f, "%lu %lu", &size, &resident) : 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    return n == 2 ? (double)resident * (double)sysconf(_SC_PAGESIZE) : 0;
 }
 
 static double peak_rss_bytes(void)
@@ -209,6 +227,19 @@ GETTER(corrupt_reads_total, s->api->blob_path.stats.corrupt_reads_total)
 GETTER(group_commits_total, s->api->blob_path.stats.group_commits_total)
 GETTER(group_commit_files_total, s->api->blob_path.stats.group_commit_files_total)
 GETTER(peak_rss, peak_rss_bytes())
+GETTER(rss, s->rss_bytes)
+GETTER(heap_in_use, s->heap.uordblks + s->heap.hblkhd)
+GETTER(heap_free, s->heap.fordblks)
+GETTER(rocks_memtables, s->rm.memtables)
+GETTER(rocks_memtable_budget, s->rm.memtable_budget)
+GETTER(rocks_block_cache, s->rm.block_cache)
+GETTER(rocks_block_cache_pinned, s->rm.block_cache_pinned)
+GETTER(rocks_block_cache_budget, s->rm.block_cache_budget)
+GETTER(rocks_table_readers, s->rm.table_readers)
+GETTER(raft_log_entries, s->rs.log_entries)
+GETTER(raft_log_bytes, s->rs.log_bytes)
+GETTER(raft_snapshots, s->rs.snapshots_taken)
+GETTER(raft_snapshot_bytes, s->rs.snapshot_bytes)
 GETTER(raft_term, s->rs.term)
 GETTER(raft_last_index, s->rs.last_index)
 GETTER(raft_commit_index, s->rs.commit_index)
@@ -387,6 +418,46 @@ static const struct metric_row rows[] = {
     {"imgarc_process_peak_rss_bytes", "gauge",
      "largest resident set size of the process so far",
      peak_rss, NULL, WHEN_ALWAYS},
+    {"imgarc_process_rss_bytes", "gauge",
+     "resident set size of the process now",
+     rss, NULL, WHEN_ALWAYS},
+    {"imgarc_memory_heap_in_use_bytes", "gauge",
+     "bytes the process has allocated with malloc and not freed (mallinfo2)",
+     heap_in_use, NULL, WHEN_ALWAYS},
+    {"imgarc_memory_heap_free_bytes", "gauge",
+     "bytes malloc holds free for reuse, not returned to the system",
+     heap_free, NULL, WHEN_ALWAYS},
+    {"imgarc_memory_rocksdb_memtables_bytes", "gauge",
+     "RocksDB memtables, active and immutable, every column family",
+     rocks_memtables, NULL, WHEN_ALWAYS},
+    {"imgarc_memory_rocksdb_memtables_budget_bytes", "gauge",
+     "the memtable ceiling RocksDB is configured with",
+     rocks_memtable_budget, NULL, WHEN_ALWAYS},
+    {"imgarc_memory_rocksdb_block_cache_bytes", "gauge",
+     "RocksDB block cache in use",
+     rocks_block_cache, NULL, WHEN_ALWAYS},
+    {"imgarc_memory_rocksdb_block_cache_pinned_bytes", "gauge",
+     "RocksDB block cache pinned by readers",
+     rocks_block_cache_pinned, NULL, WHEN_ALWAYS},
+    {"imgarc_memory_rocksdb_block_cache_budget_bytes", "gauge",
+     "the block cache capacity",
+     rocks_block_cache_budget, NULL, WHEN_ALWAYS},
+    {"imgarc_memory_rocksdb_table_readers_bytes", "gauge",
+     "RocksDB index and filter blocks of open tables (outside the block cache)",
+     rocks_table_readers, NULL, WHEN_ALWAYS},
+    {"imgarc_memory_raft_log_bytes", "gauge",
+     "bytes of the raft entries held in memory (--snapshot-threshold-bytes and "
+     "--snapshot-trailing-bytes bound it)",
+     raft_log_bytes, NULL, WHEN_ALWAYS},
+    {"imgarc_raft_log_entries", "gauge",
+     "raft entries held in memory",
+     raft_log_entries, NULL, WHEN_ALWAYS},
+    {"imgarc_raft_snapshots_total", "counter",
+     "raft snapshots this node took since it started",
+     raft_snapshots, NULL, WHEN_ALWAYS},
+    {"imgarc_raft_snapshot_bytes", "gauge",
+     "size of the last raft snapshot this node took (built in memory: docs/snapshots.md)",
+     raft_snapshot_bytes, NULL, WHEN_ALWAYS},
     {"imgarc_raft_term", "gauge",
      "current raft term",
      raft_term, NULL, WHEN_ALWAYS},
@@ -602,6 +673,9 @@ void api_handle_metrics(struct api_call *call)
     m = (struct metrics){.buf = xmalloc(4096), .cap = 4096};
     http_server_get_stats(api->http, &s.hs);
     repl_get_status(api->repl, &s.rs);
+    rocks_get_memory(api->archive->db, &s.rm);
+    s.heap = mallinfo2();
+    s.rss_bytes = rss_bytes();
     if (api->config.outbox != NULL) {
         outbox_get_stats(api->config.outbox, &s.os);
     }

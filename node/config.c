@@ -102,6 +102,15 @@ static const struct opt opts[] = {
      "raft entries between snapshots"},
     {"snapshot-trailing", OPT_U64, OFF(snapshot_trailing), "65536", 16, 1u << 30,
      "raft entries kept after a snapshot"},
+    {"snapshot-threshold-bytes", OPT_U64, OFF(snapshot_threshold_bytes), "8388608", 0,
+     64 * GIB,
+     "bytes of raft entries between snapshots, whichever of this and "
+     "--snapshot-threshold comes first (0: entries only)"},
+    {"snapshot-trailing-bytes", OPT_U64, OFF(snapshot_trailing_bytes), "16777216", 0,
+     64 * GIB,
+     "bytes of raft entries kept after a snapshot, whichever of this and "
+     "--snapshot-trailing is smaller (0: entries only); the in-memory raft log holds at "
+     "most the two byte bounds together"},
     {"election-timeout-ms", OPT_U64, OFF(election_timeout_ms), "3000", 100, 600000,
      "raft election timeout"},
     {"heartbeat-timeout-ms", OPT_U64, OFF(heartbeat_timeout_ms), "500", 10, 60000,

@@ -50,6 +50,8 @@ struct node_config {
     uint64_t group_commit_max;
     uint64_t snapshot_threshold;
     uint64_t snapshot_trailing;
+    uint64_t snapshot_threshold_bytes;
+    uint64_t snapshot_trailing_bytes;
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;
     uint64_t shutdown_grace_ms;

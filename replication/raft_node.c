@@ -52,6 +52,16 @@ static struct repl_propose *pending_find(struct repl *r, uint64_t index)
     return NULL;
 }
 
+/* Keeps raft's snapshot threshold where the log budget wants it (log_budget.h). */
+static void budget_applied(struct repl *r, uint64_t index, size_t len)
+{
+    unsigned threshold = log_budget_applied(&r->log_budget, index, len);
+    if (threshold != r->snapshot_threshold_now) {
+        raft_set_snapshot_threshold(&r->raft, threshold);
+        r->snapshot_threshold_now = threshold;
+    }
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct repl *r = fsm->data;
@@ -73,6 +83,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     if (p != NULL) {
         p->has_result = true;
     }
+    budget_applied(r, index, buf->len);
     repl_waits_kick(r);
     *result = NULL;
     return 0;
@@ -83,13 +94,20 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     struct repl *r = fsm->data;
     struct base_err err = {{0}};
     uint64_t start = uv_hrtime();
+    unsigned trailing;
     if (repl_snapshot_take(r->archive, bufs, n_bufs, &err) != 0) {
         LOG_ERROR("raft", "snapshot: %s", err.msg);
         return RAFT_IOERR;
     }
-    LOG_INFO("raft", "snapshot taken: applied_index=%llu bytes=%zu ms=%.1f",
+    /* raft reads the trailing count right after this call, for this snapshot. */
+    trailing = log_budget_snapshot(&r->log_budget, raft_last_applied(&r->raft));
+    raft_set_snapshot_trailing(&r->raft, trailing);
+    raft_set_snapshot_threshold(&r->raft, r->log_budget.threshold);
+    r->snapshot_threshold_now = r->log_budget.threshold;
+    r->snapshot_bytes = (*bufs)[0].len;
+    LOG_INFO("raft", "snapshot taken: applied_index=%llu bytes=%zu ms=%.1f trailing=%u",
              (unsigned long long)r->archive->applied_index, (*bufs)[0].len,
-             (double)(uv_hrtime() - start) / 1e6);
+             (double)(uv_hrtime() - start) / 1e6, trailing);
     return 0;
 }
 
@@ -111,6 +129,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         LOG_ERROR("raft", "restore snapshot: %s", err.msg);
         return RAFT_CORRUPT;
     }
+    log_budget_restored(&r->log_budget, snap_index);
     if (!skipped) {
         LOG_INFO("raft", "restored snapshot at applied_index=%llu",
                  (unsigned long long)snap_index);
@@ -172,6 +191,9 @@ static void configure(struct repl *r, const struct repl_config *c)
     raft_set_heartbeat_timeout(&r->raft, c->heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&r->raft, c->snapshot_threshold);
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
+    log_budget_init(&r->log_budget, c->snapshot_threshold, c->snapshot_trailing,
+                    c->snapshot_threshold_bytes, c->snapshot_trailing_bytes);
+    r->snapshot_threshold_now = c->snapshot_threshold;
 }
 
 static void copy_identity(struct repl *r, const struct repl_config *c)
@@ -494,6 +516,10 @@ void repl_get_status(struct repl *r, struct repl_status *out)
         out->raft_bytes_received = ts.bytes_received;
         out->raft_open = ts.open;
     }
+    log_budget_held(&r->log_budget, &out->log_entries, &out->log_bytes);
+    out->snapshots_taken = r->log_budget.snapshots;
+    out->snapshot_bytes = r->snapshot_bytes;
+    out->snapshot_index = r->log_budget.snapshot_index;
 }
 
 void repl_stamp_node_command(Command *cmd, const char *request_id)
@@ -515,6 +541,7 @@ void repl_closed_one(struct repl *r)
     }
     free(r->conf.joining_marker);
     free(r->conf.data_dir);
+    log_budget_close(&r->log_budget);
     free(r);
     if (cb != NULL) {
         cb(arg);

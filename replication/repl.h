@@ -71,6 +71,8 @@ struct repl_config {
     uint64_t repair_after_ms;   /* a member silent this long is marked out (storage) */
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
+    uint64_t snapshot_threshold_bytes; /* 0: count entries only (log_budget.h) */
+    uint64_t snapshot_trailing_bytes;
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
 };
@@ -162,6 +164,11 @@ struct repl_status {
     uint64_t raft_refused[HANDSHAKE_R_COUNT]; /* inbound connections closed, by reason */
     uint64_t raft_bytes_sent, raft_bytes_received;
     unsigned raft_open;         /* authenticated connections open */
+    /* The in-memory raft log (replication/log_budget.h) and snapshots. */
+    uint64_t log_entries, log_bytes;
+    uint64_t snapshots_taken;
+    uint64_t snapshot_bytes;    /* of the last one taken */
+    uint64_t snapshot_index;    /* of the last one taken or restored */
 };
 
 int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *config,

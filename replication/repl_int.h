@@ -17,6 +17,7 @@
 
 #include "archive/nodes.h"
 #include "net/http_client.h"
+#include "replication/log_budget.h"
 #include "replication/repl.h"
 
 /* How long a forwarded proposal may take at the leader, and then how long this node
@@ -84,6 +85,10 @@ struct repl {
     struct raft_io io;
     struct raft_uv_transport transport;
     struct raft_fsm fsm;
+    /* The in-memory log's byte bound and the snapshot threshold set on raft now. */
+    struct log_budget log_budget;
+    unsigned snapshot_threshold_now;
+    uint64_t snapshot_bytes;
 
     /* raft_node.c, at start: the rest of the configuration (copied). */
     struct {

@@ -111,6 +111,29 @@ int rocks_open(struct rocks **out, const char *dir, const char *const *cf_names,
     return 0;
 }
 
+/* Sums an integer property over every column family. */
+static uint64_t property_sum(struct rocks *r, const char *name)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < r->n_cf; i++) {
+        uint64_t v = 0;
+        if (rocksdb_property_int_cf(r->db, r->cfs[i], name, &v) == 0) {
+            total += v;
+        }
+    }
+    return total;
+}
+
+void rocks_get_memory(struct rocks *r, struct rocks_memory *out)
+{
+    out->memtables = property_sum(r, "rocksdb.size-all-mem-tables");
+    out->table_readers = property_sum(r, "rocksdb.estimate-table-readers-mem");
+    out->block_cache = rocksdb_cache_get_usage(r->cache);
+    out->block_cache_pinned = rocksdb_cache_get_pinned_usage(r->cache);
+    out->memtable_budget = ROCKS_MEMTABLES_TOTAL_BYTES;
+    out->block_cache_budget = ROCKS_BLOCK_CACHE_BYTES;
+}
+
 void rocks_close(struct rocks *r)
 {
     if (r == NULL) {

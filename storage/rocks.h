@@ -55,6 +55,18 @@ int rocks_batch_get(struct rocks_batch *b, unsigned cf, const void *key, size_t 
 int rocks_write(struct rocks *db, struct rocks_batch *b, bool sync,
                 struct base_err *err) WARN_UNUSED;
 
+/* Where RocksDB's memory goes: memtables (active and immutable, every family), the
+ * block cache in use and pinned, and the index and filter blocks of open tables. */
+struct rocks_memory {
+    uint64_t memtables;
+    uint64_t block_cache;
+    uint64_t block_cache_pinned;
+    uint64_t table_readers;
+    uint64_t memtable_budget;    /* the configured ceilings, to show beside them */
+    uint64_t block_cache_budget;
+};
+void rocks_get_memory(struct rocks *db, struct rocks_memory *out);
+
 /* Iterates @cf over keys starting with @prefix (copied), in key order. */
 struct rocks_iter *rocks_iter_new(struct rocks *db, unsigned cf, const void *prefix,
                                   size_t plen);

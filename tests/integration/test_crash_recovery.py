@@ -244,6 +244,52 @@ class CrashRecoveryTest(NodeTestCase):
         self.assertEqual(len(node.bill("RS-1").json["files"]), 7)
         self.assertEqual(node.stop(), 0)
 
+    def push_bills(self, node, n, prefix):
+        for b in range(n):
+            r = node.pool_push({"image_no": "%s-%03d" % (prefix, b), "bill_no": "ER-%d" % b,
+                                "amount": "%d.00" % b,
+                                "invoices": [{"number": "%08d" % b}]})
+            self.assertStatus(r, 201)
+
+    def test_raft_log_bounded_by_bytes(self):
+        """The in-memory raft log is bounded by --snapshot-threshold-bytes and
+        --snapshot-trailing-bytes, whatever the entry counts (log_budget.h); what is in
+        it and where the rest of the memory goes is on /metrics."""
+        budget = 16384
+        counts = ["--snapshot-threshold", "100000", "--snapshot-trailing", "100000"]
+        node = self.start_node("log-bytes", args=counts + [
+            "--snapshot-threshold-bytes", str(budget),
+            "--snapshot-trailing-bytes", str(budget)])
+        self.push_bills(node, 400, "LB")
+        m = node.metrics()
+        self.assertGreaterEqual(m["imgarc_raft_snapshots_total"], 2, m)
+        self.assertGreater(m["imgarc_raft_snapshot_bytes"], 0)
+        # Both bounds together, plus the one entry that crossed the threshold.
+        self.assertLessEqual(m["imgarc_memory_raft_log_bytes"], 2 * budget + 2048, m)
+        self.assertGreaterEqual(m["imgarc_raft_log_entries"], 64)  # the trailing minimum
+        for name in ("imgarc_process_rss_bytes", "imgarc_memory_heap_in_use_bytes",
+                     "imgarc_memory_rocksdb_memtables_bytes"):
+            self.assertGreater(m[name], 0, name)
+        self.assertEqual(m["imgarc_memory_rocksdb_block_cache_budget_bytes"], 32 << 20)
+        self.assertLessEqual(m["imgarc_memory_rocksdb_block_cache_bytes"], 32 << 20)
+        self.assertLessEqual(m["imgarc_process_rss_bytes"], m["imgarc_process_peak_rss_bytes"])
+        before = self.state(node)
+        # A store restarted from a snapshot taken by bytes and the log after it.
+        node.kill9()
+        node.start()
+        self.assertEqual(self.state(node), before, "state after kill -9 and restart")
+        self.push_bills(node, 1, "LB-after")
+        self.assertEqual(node.stop(), 0)
+
+        # The same load with the byte bounds off: the counts alone take no snapshot.
+        node = self.start_node("log-counts", args=counts + [
+            "--snapshot-threshold-bytes", "0", "--snapshot-trailing-bytes", "0"])
+        self.push_bills(node, 400, "LC")
+        m = node.metrics()
+        self.assertEqual(m["imgarc_raft_snapshots_total"], 0, m)
+        self.assertGreater(m["imgarc_memory_raft_log_bytes"], 2 * budget + 2048, m)
+        self.assertEqual(node.stop(), 0)
+
     def test_store_rebuilt_from_raft(self):
         """docs/design.md: the raft log (and its snapshots) is the durable record; a
         metadata store that lost writes (here: all of them) is rebuilt on restart."""
