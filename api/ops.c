@@ -250,6 +250,8 @@ GETTER(raft_forwards_total, s->rs.forwards_total)
 GETTER(raft_forwards_failed, s->rs.forwards_failed)
 GETTER(raft_proposals_total, s->rs.proposals_total)
 GETTER(raft_proposals_failed, s->rs.proposals_failed)
+GETTER(raft_entries_proposed, s->rs.entries_proposed)
+GETTER(raft_proposals_requeued, s->rs.proposals_requeued)
 GETTER(raft_peer_open, s->rs.raft_open)
 GETTER(raft_dial_failed, s->rs.raft_dial_failed)
 GETTER(webhook_attempts_ok, s->os.attempts_ok)
@@ -488,6 +490,14 @@ static const struct metric_row rows[] = {
     {"imgarc_raft_proposals_failed_total", "counter",
      "proposals that did not apply",
      raft_proposals_failed, NULL, WHEN_ALWAYS},
+    {"imgarc_raft_entries_proposed_total", "counter",
+     "raft entries this node proposed as leader (pool pushes, captures and submits "
+     "proposed together share one: proposals per entry is the batching)",
+     raft_entries_proposed, NULL, WHEN_ALWAYS},
+    {"imgarc_raft_proposals_requeued_total", "counter",
+     "proposals proposed again in an entry of their own (a shared entry had no webhook "
+     "delivery ids left for them)",
+     raft_proposals_requeued, NULL, WHEN_ALWAYS},
     {"imgarc_raft_peer_connections_total", "counter",
      "raft connections authenticated",
      NULL, raft_connections, WHEN_ALWAYS},

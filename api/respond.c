@@ -111,6 +111,9 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_MIGRATION_NOT_FOUND, 404, API_E_MIGRATION_NOT_FOUND},
         {ARCHIVE_R_MIGRATION_EXISTS, 409, API_E_MIGRATION_EXISTS},
         {ARCHIVE_R_SYNC_NOT_FOUND, 404, API_E_SYNC_NOT_FOUND},
+        /* The leader proposes such a command again alone; seen here only if that
+         * failed too. Nothing was applied. */
+        {ARCHIVE_R_ENTRY_FULL, 503, API_E_UNAVAILABLE},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
         if (map[i].status == res->status) {

@@ -281,13 +281,65 @@ static int dispatch(struct txn *t)
     return rv;
 }
 
+/* Applies one packed command into t->batch, which may already hold the commands before
+ * it in the same entry: a refusal drops only this command's changes (a save point).
+ * Non-zero only for a local store error. */
+static int apply_command(struct txn *t, const void *buf, size_t len, bool shared)
+{
+    unsigned deliveries = t->deliveries;
+    Command *cmd;
+    int rv = 0;
+    rocks_batch_save_point(t->batch);
+    cmd = command__unpack(NULL, len, buf);
+    if (cmd == NULL) {
+        /* Deterministic: every node refuses the same undecodable entry. */
+        refuse(t, ARCHIVE_R_INVALID, "undecodable command");
+    } else if (shared && !archive_command_batchable(cmd)) {
+        refuse(t, ARCHIVE_R_INVALID, "a %s command cannot share a raft entry with others",
+               archive_command_name(cmd));
+    } else {
+        t->cmd = cmd;
+        t->a->applying = t->batch;
+        rv = dispatch(t);
+        t->a->applying = NULL;
+        t->cmd = NULL;
+        if (rv == 0 && t->res->status == ARCHIVE_OK && t->ranks_full) {
+            refuse(t, ARCHIVE_R_ENTRY_FULL, "the raft entry has no room for this command's "
+                   "webhook deliveries; propose it alone");
+        }
+    }
+    if (rv == 0 && t->res->status != ARCHIVE_OK) {
+        /* A refusal changes nothing (but the applied index, written by the caller). */
+        rv = rocks_batch_rollback(t->batch, t->err);
+        t->deliveries = deliveries;
+    }
+    t->ranks_full = false;
+    if (cmd != NULL) {
+        command__free_unpacked(cmd, NULL);
+    }
+    return rv;
+}
+
+/* Writes the batch with the entry's index as the applied index. */
+static int commit_entry(struct txn *t)
+{
+    uint8_t be[8];
+    int rv;
+    rocks_put_be64(be, t->index);
+    rocks_batch_put(t->batch, ARCHIVE_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX), be,
+                    sizeof be);
+    rv = rocks_write(t->a->db, t->batch, false, t->err);
+    if (rv == 0) {
+        t->a->applied_index = t->index;
+    }
+    return rv;
+}
+
 int archive_apply(struct archive *a, uint64_t index, const void *buf, size_t len,
                   struct archive_result *res, struct base_err *err)
 {
     struct txn t = {.a = a, .index = index, .res = res, .err = err};
-    uint8_t be[8];
-    Command *cmd;
-    int rv = 0;
+    int rv;
 
     memset(res, 0, sizeof *res);
     res->index = index;
@@ -296,31 +348,48 @@ int archive_apply(struct archive *a, uint64_t index, const void *buf, size_t len
         return 0;
     }
     t.batch = rocks_batch_new(a->db);
-    cmd = command__unpack(NULL, len, buf);
-    if (cmd == NULL) {
-        /* Deterministic: every node refuses the same undecodable entry. */
-        refuse(&t, ARCHIVE_R_INVALID, "undecodable command");
-    } else {
-        t.cmd = cmd;
-        a->applying = t.batch;
-        rv = dispatch(&t);
-        a->applying = NULL;
+    rv = apply_command(&t, buf, len, false);
+    if (rv == 0) {
+        rv = commit_entry(&t);
     }
-    if (rv == 0 && res->status != ARCHIVE_OK) {
-        /* A refusal changes nothing but the applied index. */
-        rocks_batch_clear(t.batch);
+    rocks_batch_free(t.batch);
+    return rv;
+}
+
+bool archive_command_batchable(const Command *cmd)
+{
+    switch (cmd->body_case) {
+    case COMMAND__BODY_POOL_PUSH:
+    case COMMAND__BODY_ADD_FILE:
+    case COMMAND__BODY_SUBMIT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int archive_apply_entry(struct archive *a, uint64_t index, const struct archive_packed *cmds,
+                        size_t n, struct archive_result *res, struct base_err *err)
+{
+    struct txn t = {.a = a, .index = index, .err = err, .shared = true};
+    int rv = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        memset(&res[i], 0, sizeof res[i]);
+        res[i].index = index;
+        res[i].replayed = index <= a->applied_index;
+    }
+    if (index <= a->applied_index) {
+        return 0;
+    }
+    t.batch = rocks_batch_new(a->db);
+    for (size_t i = 0; i < n && rv == 0; i++) {
+        t.res = &res[i];
+        t.position = (unsigned)i;
+        rv = apply_command(&t, cmds[i].buf, cmds[i].len, true);
     }
     if (rv == 0) {
-        rocks_put_be64(be, index);
-        rocks_batch_put(t.batch, ARCHIVE_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX),
-                        be, sizeof be);
-        rv = rocks_write(a->db, t.batch, false, err);
-    }
-    if (rv == 0) {
-        a->applied_index = index;
-    }
-    if (cmd != NULL) {
-        command__free_unpacked(cmd, NULL);
+        rv = commit_entry(&t);
     }
     rocks_batch_free(t.batch);
     return rv;

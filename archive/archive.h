@@ -66,6 +66,8 @@ enum archive_status {
     ARCHIVE_R_MIGRATION_NOT_FOUND,
     ARCHIVE_R_MIGRATION_EXISTS,
     ARCHIVE_R_SYNC_NOT_FOUND,     /* no sync settings, or no such sync run */
+    ARCHIVE_R_ENTRY_FULL,         /* a shared raft entry had no delivery ids left: the
+                                     proposer proposes the command again alone */
 };
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
@@ -111,6 +113,26 @@ int archive_open(struct archive *a, struct rocks *db, struct base_err *err) WARN
  * applied index are skipped (a restart replaying its log). */
 int archive_apply(struct archive *a, uint64_t index, const void *buf, size_t len,
                   struct archive_result *res, struct base_err *err) WARN_UNUSED;
+
+/* One packed Command of an entry that holds several. */
+struct archive_packed {
+    const void *buf;
+    size_t len;
+};
+
+/* Applies the @n commands of raft entry @index in order, as if each were applied
+ * alone, in one write batch with the entry's index: command i's result goes to
+ * @res[i], and a refused command changes nothing while its neighbours apply. Only
+ * commands archive_command_batchable() names may share an entry; any other is
+ * refused in it (the same on every node). ARCHIVE_R_ENTRY_FULL refuses a command
+ * whose webhook deliveries found no ids left in the entry: its proposer proposes it
+ * again alone. Fails only on a local store error, like archive_apply(). */
+int archive_apply_entry(struct archive *a, uint64_t index, const struct archive_packed *cmds,
+                        size_t n, struct archive_result *res, struct base_err *err) WARN_UNUSED;
+/* Whether @cmd may share a raft entry: the commands a busy archive proposes most
+ * (pool pushes, captures, submits), whose apply reads what an earlier command of the
+ * same entry wrote only through the write batch. */
+bool archive_command_batchable(const Command *cmd);
 
 /* A digest (BLAKE2b-256) of the whole replicated keyspace and the applied index it
  * was taken at: nodes that applied the same log to the same index give the same

@@ -32,7 +32,10 @@ struct txn {
     uint64_t index;
     struct archive_result *res;
     struct base_err *err;
-    unsigned deliveries; /* queued by this command: the low bits of their ids */
+    unsigned deliveries; /* queued by this entry: the low bits of their ids */
+    bool shared;         /* the entry holds several commands (archive_apply_entry) */
+    unsigned position;   /* this command's place in it */
+    bool ranks_full;     /* a delivery found no id left in a shared entry */
 };
 
 /* Changes to usage counters made by one command. */

@@ -101,6 +101,8 @@ const char *archive_status_name(enum archive_status status)
         return "migration_exists";
     case ARCHIVE_R_SYNC_NOT_FOUND:
         return "sync_not_found";
+    case ARCHIVE_R_ENTRY_FULL:
+        return "entry_full";
     case ARCHIVE_R_LAST_ADMIN:
         return "last_admin";
     case ARCHIVE_R_ROLE_IN_USE:

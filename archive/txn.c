@@ -409,7 +409,13 @@ static void emit_to(const WebhookRecord *w, void *arg)
     struct key k;
     char id[24];
     char *text;
-    if (!archive_webhook_wants(w, e->event) || t->deliveries >= (1u << DELIVERY_RANK_BITS)) {
+    if (!archive_webhook_wants(w, e->event)) {
+        return;
+    }
+    if (t->deliveries >= (1u << DELIVERY_RANK_BITS)) {
+        /* Alone in its entry a command keeps the first 1024; in a shared entry the ids
+         * are the entry's, and a later command is proposed again alone instead. */
+        t->ranks_full = t->shared && t->position > 0;
         return;
     }
     d.id = t->index << DELIVERY_RANK_BITS | t->deliveries++;

@@ -98,6 +98,10 @@ static const struct opt opts[] = {
      "check BLAKE2b of whole-file downloads while serving"},
     {"group-commit-max", OPT_U64, OFF(group_commit_max), "128", 1, 4096,
      "most uploads made durable by one sync"},
+    {"entry-commands", OPT_U64, OFF(entry_commands), "64", 1, 64,
+     "most commands the leader puts in one raft entry (pool pushes, captures and "
+     "submits proposed together); 1: one command per entry, which nodes built before "
+     "shared entries (docs/replication.md) need while a cluster is upgraded"},
     {"snapshot-threshold", OPT_U64, OFF(snapshot_threshold), "16384", 16, 1u << 30,
      "raft entries between snapshots"},
     {"snapshot-trailing", OPT_U64, OFF(snapshot_trailing), "65536", 16, 1u << 30,

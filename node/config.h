@@ -51,6 +51,7 @@ struct node_config {
     uint64_t snapshot_threshold;
     uint64_t snapshot_trailing;
     uint64_t snapshot_threshold_bytes;
+    uint64_t entry_commands;
     uint64_t snapshot_trailing_bytes;
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;

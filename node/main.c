@@ -404,6 +404,7 @@ static int start_services(struct node *n, struct base_err *err)
         .snapshot_threshold = (unsigned)n->config.snapshot_threshold,
         .snapshot_trailing = (unsigned)n->config.snapshot_trailing,
         .snapshot_threshold_bytes = n->config.snapshot_threshold_bytes,
+        .entry_commands = (unsigned)n->config.entry_commands,
         .snapshot_trailing_bytes = n->config.snapshot_trailing_bytes,
         .election_timeout_ms = (unsigned)n->config.election_timeout_ms,
         .heartbeat_timeout_ms = (unsigned)n->config.heartbeat_timeout_ms,

@@ -8,23 +8,108 @@
 #include "storage/snapshot.h"
 
 #define FRAME_MAGIC "IMGC"
+#define BATCH_MAGIC "IMGB"
 #define FRAME_HEADER 8
+
+static void put_be32(uint8_t *p, size_t v)
+{
+    ASSERT(v <= UINT32_MAX);
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static size_t get_be32(const uint8_t *p)
+{
+    return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+}
+
+/* A zeroed raft buffer of @len rounded up to 8 bytes. */
+static uint8_t *frame_new(size_t len, struct raft_buffer *out)
+{
+    out->len = (len + 7) & ~(size_t)7;
+    out->base = raft_calloc(1, out->len);
+    ASSERT(out->base != NULL);
+    return out->base;
+}
 
 void repl_entry_frame(const Command *cmd, struct raft_buffer *out)
 {
     size_t len = command__get_packed_size(cmd);
-    uint8_t *frame;
-    ASSERT(len <= UINT32_MAX);
-    out->len = (FRAME_HEADER + len + 7) & ~(size_t)7;
-    out->base = raft_calloc(1, out->len);
-    ASSERT(out->base != NULL);
-    frame = out->base;
+    uint8_t *frame = frame_new(FRAME_HEADER + len, out);
     memcpy(frame, FRAME_MAGIC, 4);
-    frame[4] = (uint8_t)(len >> 24);
-    frame[5] = (uint8_t)(len >> 16);
-    frame[6] = (uint8_t)(len >> 8);
-    frame[7] = (uint8_t)len;
+    put_be32(frame + 4, len);
     command__pack(cmd, frame + FRAME_HEADER);
+}
+
+void repl_entry_frame_packed(const void *cmd, size_t len, struct raft_buffer *out)
+{
+    uint8_t *frame = frame_new(FRAME_HEADER + len, out);
+    memcpy(frame, FRAME_MAGIC, 4);
+    put_be32(frame + 4, len);
+    memcpy(frame + FRAME_HEADER, cmd, len);
+}
+
+void repl_entry_frame_many(const struct archive_packed *cmds, size_t n,
+                           struct raft_buffer *out)
+{
+    size_t len = FRAME_HEADER, at = FRAME_HEADER;
+    uint8_t *frame;
+    ASSERT(n >= 2 && n <= REPL_ENTRY_MAX_COMMANDS);
+    for (size_t i = 0; i < n; i++) {
+        len += 4 + cmds[i].len;
+    }
+    frame = frame_new(len, out);
+    memcpy(frame, BATCH_MAGIC, 4);
+    put_be32(frame + 4, n);
+    for (size_t i = 0; i < n; i++) {
+        put_be32(frame + at, cmds[i].len);
+        memcpy(frame + at + 4, cmds[i].buf, cmds[i].len);
+        at += 4 + cmds[i].len;
+    }
+}
+
+size_t repl_entry_commands(const struct raft_buffer *buf, struct archive_packed *out,
+                           bool *shared)
+{
+    const uint8_t *frame = buf->base;
+    size_t n, at = FRAME_HEADER;
+    *shared = false;
+    if (buf->len < FRAME_HEADER || memcmp(frame, BATCH_MAGIC, 4) != 0) {
+        out[0].buf = repl_entry_command(buf, &out[0].len);
+        return 1;
+    }
+    n = get_be32(frame + 4);
+    if (n < 2 || n > REPL_ENTRY_MAX_COMMANDS || buf->len % 8 != 0) {
+        goto broken;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        if (buf->len - at < 4) {
+            goto broken;
+        }
+        len = get_be32(frame + at);
+        if (buf->len - at - 4 < len) {
+            goto broken;
+        }
+        out[i].buf = frame + at + 4;
+        out[i].len = len;
+        at += 4 + len;
+    }
+    /* What follows the commands is padding: zeros, less than 8 bytes. */
+    for (size_t i = at; i < buf->len; i++) {
+        if (frame[i] != 0 || buf->len - at >= 8) {
+            goto broken;
+        }
+    }
+    *shared = true;
+    return n;
+
+broken:
+    out[0].buf = frame;
+    out[0].len = 0;
+    return 1;
 }
 
 const uint8_t *repl_entry_command(const struct raft_buffer *buf, size_t *len)
@@ -32,8 +117,7 @@ const uint8_t *repl_entry_command(const struct raft_buffer *buf, size_t *len)
     const uint8_t *frame = buf->base;
     *len = 0;
     if (buf->len >= FRAME_HEADER && memcmp(frame, FRAME_MAGIC, 4) == 0) {
-        *len = (size_t)frame[4] << 24 | (size_t)frame[5] << 16 | (size_t)frame[6] << 8 |
-               frame[7];
+        *len = get_be32(frame + 4);
     }
     if (*len > buf->len - FRAME_HEADER) {
         *len = 0;

@@ -3,8 +3,10 @@
  * run the state machine under raft_fixture.
  *
  * An entry is "IMGC", the length of the packed Command (be32), the Command, and zero
- * padding to a multiple of 8 bytes. A buffer that is not a frame is applied as an
- * undecodable command (refused the same way on every node). */
+ * padding to a multiple of 8 bytes; or "IMGB" and several commands (a leader gathers
+ * the pool pushes, captures and submits proposed in one loop iteration into one entry,
+ * propose_local.c). A buffer that is not a frame is applied as an undecodable command
+ * (refused the same way on every node). */
 #ifndef IMGARC_REPLICATION_ENTRY_H
 #define IMGARC_REPLICATION_ENTRY_H
 
@@ -16,10 +18,27 @@
 
 #include "archive/archive.h"
 
+/* The most commands one entry carries, and the most bytes of them. */
+#define REPL_ENTRY_MAX_COMMANDS 64
+#define REPL_ENTRY_MAX_BYTES (1u << 20)
+
 /* Frames @cmd into a fresh raft_calloc()ed buffer (raft frees it once appended). */
 void repl_entry_frame(const Command *cmd, struct raft_buffer *out);
+/* The same for a command already packed. */
+void repl_entry_frame_packed(const void *cmd, size_t len, struct raft_buffer *out);
+/* Frames @n (2 to REPL_ENTRY_MAX_COMMANDS) packed commands as one entry: "IMGB", the
+ * count (be32), each command's length (be32) and bytes, zero padding. */
+void repl_entry_frame_many(const struct archive_packed *cmds, size_t n,
+                           struct raft_buffer *out);
 /* The packed Command of an entry and its length (0 when @buf is not a frame). */
 const uint8_t *repl_entry_command(const struct raft_buffer *buf, size_t *len);
+/* The commands of an entry into @out (room for REPL_ENTRY_MAX_COMMANDS): an "IMGB"
+ * entry gives its commands and sets *@shared; anything else gives the one command
+ * repl_entry_command() finds (an entry that is not a frame, or an "IMGB" entry that
+ * does not hold together, gives one empty command, refused alike everywhere).
+ * Returns the number, at least 1. The commands point into @buf. */
+size_t repl_entry_commands(const struct raft_buffer *buf, struct archive_packed *out,
+                           bool *shared);
 
 /* The archive's whole store as a snapshot at its applied index: one malloc()ed buffer
  * in a malloc()ed array of one (release with repl_snapshot_release()). Blocks. */

@@ -12,46 +12,6 @@
 #include "replication/repl_int.h"
 #include "replication/transport.h"
 
-/* Log entries must be a multiple of 8 bytes long (raft_uv writes them aligned), so a
- * command travels framed: "IMGC", its length (be32), the protobuf bytes, zero padding. */
-
-static void pending_add(struct repl *r, struct repl_propose *p)
-{
-    p->next = NULL;
-    p->prev = r->props.tail;
-    if (r->props.tail != NULL) {
-        r->props.tail->next = p;
-    } else {
-        r->props.head = p;
-    }
-    r->props.tail = p;
-}
-
-static void pending_remove(struct repl *r, struct repl_propose *p)
-{
-    if (p->prev != NULL) {
-        p->prev->next = p->next;
-    } else {
-        r->props.head = p->next;
-    }
-    if (p->next != NULL) {
-        p->next->prev = p->prev;
-    } else {
-        r->props.tail = p->prev;
-    }
-}
-
-/* The proposal waiting for entry @index, if this node proposed it. */
-static struct repl_propose *pending_find(struct repl *r, uint64_t index)
-{
-    for (struct repl_propose *p = r->props.head; p != NULL; p = p->next) {
-        if (p->index == index) {
-            return p;
-        }
-    }
-    return NULL;
-}
-
 /* Keeps raft's snapshot threshold where the log budget wants it (log_budget.h). */
 static void budget_applied(struct repl *r, uint64_t index, size_t len)
 {
@@ -62,17 +22,24 @@ static void budget_applied(struct repl *r, uint64_t index, size_t len)
     }
 }
 
+/* A committed entry: its commands applied (archive.h), each proposer's result written
+ * into its proposal when this node proposed the entry (propose_local.c). */
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct repl *r = fsm->data;
     uint64_t index = raft_last_applied(&r->raft) + 1;
-    struct repl_propose *p = pending_find(r, index);
-    struct archive_result scratch;
-    struct archive_result *res = p != NULL ? &p->result : &scratch;
+    struct repl_propose *props[REPL_ENTRY_MAX_COMMANDS];
+    struct archive_packed cmds[REPL_ENTRY_MAX_COMMANDS];
     struct base_err err = {{0}};
-    size_t len;
-    const uint8_t *command = repl_entry_command(buf, &len);
-    int rv = archive_apply(r->archive, index, command, len, res, &err);
+    bool shared;
+    size_t n = repl_entry_commands(buf, cmds, &shared);
+    size_t mine = repl_pending_proposals(r, index, props);
+    int rv;
+    if (!shared) {
+        rv = archive_apply(r->archive, index, cmds[0].buf, cmds[0].len, r->results, &err);
+    } else {
+        rv = archive_apply_entry(r->archive, index, cmds, n, r->results, &err);
+    }
     if (rv != 0) {
         /* A local I/O failure: state may be behind the log. Stop here and let a
          * restart replay the log; never continue with a state that skipped an entry. */
@@ -80,8 +47,11 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
                   (unsigned long long)index, err.msg, base_strerror(rv));
         abort();
     }
-    if (p != NULL) {
-        p->has_result = true;
+    /* The proposals of an entry are its commands, in order; one that found no command
+     * (never: this node framed them) gets no result and is told to retry. */
+    for (size_t i = 0; i < mine && i < n; i++) {
+        props[i]->result = r->results[i];
+        props[i]->has_result = true;
     }
     budget_applied(r, index, buf->len);
     repl_waits_kick(r);
@@ -347,79 +317,13 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
         return rv;
     }
     repl_waits_init(r);
+    repl_queue_init(r, c->entry_commands);
     uv_check_init(loop, &r->lead.monitor);
     r->lead.monitor.data = r;
     uv_check_start(&r->lead.monitor, monitor_cb);
     repl_members_init(r);
     *out = r;
     return 0;
-}
-
-static void apply_cb(struct raft_apply *areq, int status, void *result)
-{
-    struct repl_propose *p = areq->data;
-    struct repl *r = p->repl;
-    (void)result;
-    free(areq);
-    pending_remove(r, p);
-    if (status == 0 && p->has_result) {
-        p->cb(p, 0, &p->result);
-        return;
-    }
-    r->props.failed++;
-    if (status == RAFT_SHUTDOWN || r->stopping) {
-        p->cb(p, BASE_ESHUTDOWN, NULL);
-    } else {
-        LOG_WARN("raft", "proposal at index %llu: %s", (unsigned long long)p->index,
-                 raft_strerror(status));
-        p->cb(p, BASE_ERETRY, NULL);
-    }
-}
-
-int repl_apply_local(struct repl *r, struct repl_propose *p, const Command *cmd,
-                     repl_propose_cb cb)
-{
-    struct raft_apply *areq;
-    struct raft_buffer buf;
-    int rv;
-    if (r->stopping) {
-        return BASE_ESHUTDOWN;
-    }
-    if (!repl_is_leader(r)) {
-        return BASE_ENOTLEADER;
-    }
-    repl_entry_frame(cmd, &buf);
-    areq = xcalloc(1, sizeof *areq);
-    areq->data = p;
-    p->repl = r;
-    p->cb = cb;
-    p->has_result = false;
-    p->raft_req = areq;
-    p->call = NULL;
-    rv = raft_apply(&r->raft, areq, &buf, 1, apply_cb);
-    if (rv != 0) {
-        /* These are refused before raft takes the buffer; after that (an append
-         * error) raft owns and frees it. */
-        if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE || rv == RAFT_NOMEM) {
-            raft_free(buf.base);
-        }
-        free(areq);
-        r->props.failed++;
-        LOG_WARN("raft", "propose: %s", raft_strerror(rv));
-        return rv == RAFT_NOTLEADER  ? BASE_ENOTLEADER
-               : rv == RAFT_NOSPACE ? BASE_ENOSPACE
-                                    : BASE_EIO;
-    }
-    p->index = areq->index;
-    pending_add(r, p);
-    r->props.total++;
-    return 0;
-}
-
-int repl_propose_local(struct repl *r, struct repl_propose *p, const Command *cmd,
-                       repl_propose_cb cb)
-{
-    return repl_apply_local(r, p, cmd, cb);
 }
 
 int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, repl_propose_cb cb)
@@ -500,6 +404,8 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->raft_applied_index = raft_last_applied(&r->raft);
     out->proposals_total = r->props.total;
     out->proposals_failed = r->props.failed;
+    out->entries_proposed = r->props.entries;
+    out->proposals_requeued = r->props.requeued;
     out->forwards_total = r->forwards.total;
     out->forwards_failed = r->forwards.failed;
     out->leader_changes = r->lead.changes;
@@ -638,10 +544,12 @@ void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
     r->stopping = true;
     r->shutdown.cb = cb;
     r->shutdown.arg = arg;
-    /* Each of these ends with one repl_closed_one(): the monitor, the waits' timer,
-     * membership's tick, the HTTP client (whose calls in flight fail first), raft. */
-    r->shutdown.closing = 5;
+    /* Each of these ends with one repl_closed_one(): the monitor, the proposal queue
+     * (whose proposals end first), the waits' timer, membership's tick, the HTTP
+     * client (whose calls in flight fail first), raft. */
+    r->shutdown.closing = 6;
     uv_close((uv_handle_t *)&r->lead.monitor, handle_closed);
+    repl_queue_stop(r, handle_closed);
     repl_waits_stop(r);
     repl_members_stop(r);
     repl_reads_stop(r);

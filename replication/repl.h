@@ -72,6 +72,7 @@ struct repl_config {
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     uint64_t snapshot_threshold_bytes; /* 0: count entries only (log_budget.h) */
+    unsigned entry_commands;  /* most commands per raft entry; 0 or 1: one each */
     uint64_t snapshot_trailing_bytes;
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
@@ -124,6 +125,10 @@ struct repl_propose {
     uint64_t leader;        /* forwarded: the leader it was sent to */
     uint64_t superseded_by; /* forwarded: the leader seen since, when another one */
     struct repl_wait wait;  /* forwarded: waiting to apply the leader's entry */
+    void *packed;           /* local: the command, packed, until the callback */
+    size_t packed_len;
+    bool batchable;         /* local: may share an entry (archive_command_batchable) */
+    bool alone;             /* local: proposed again in an entry of its own */
 };
 
 /* A consistent read: the index a read must have applied to see every write
@@ -152,6 +157,8 @@ struct repl_status {
     uint64_t raft_applied_index; /* raft's: every entry, configuration changes too */
     uint64_t proposals_total;
     uint64_t proposals_failed;
+    uint64_t entries_proposed;  /* raft entries those proposals went into (leader) */
+    uint64_t proposals_requeued; /* proposed again alone (a shared entry was full) */
     uint64_t forwards_total;
     uint64_t forwards_failed;
     uint64_t leader_changes;

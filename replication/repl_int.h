@@ -17,6 +17,7 @@
 
 #include "archive/nodes.h"
 #include "net/http_client.h"
+#include "replication/entry.h"
 #include "replication/log_budget.h"
 #include "replication/repl.h"
 
@@ -85,6 +86,8 @@ struct repl {
     struct raft_io io;
     struct raft_uv_transport transport;
     struct raft_fsm fsm;
+    /* Results of the entry being applied, one per command (raft_node.c). */
+    struct archive_result results[REPL_ENTRY_MAX_COMMANDS];
     /* The in-memory log's byte bound and the snapshot threshold set on raft now. */
     struct log_budget log_budget;
     unsigned snapshot_threshold_now;
@@ -104,12 +107,22 @@ struct repl {
         unsigned election_timeout_ms;
     } conf;
 
-    /* raft_node.c: proposals this node made as leader, waiting for their entries. */
+    /* propose_local.c: entries this node proposed as leader, waiting to be applied. */
+    struct {
+        struct repl_entry *head, *tail;
+        uint64_t total;    /* proposals */
+        uint64_t failed;
+        uint64_t entries;  /* entries proposed: total / entries commands per entry */
+        uint64_t requeued; /* proposals refused ARCHIVE_R_ENTRY_FULL, proposed again */
+    } props;
+
+    /* propose_local.c: proposals waiting for the loop's idle phase to become entries. */
     struct {
         struct repl_propose *head, *tail;
-        uint64_t total;
-        uint64_t failed;
-    } props;
+        size_t n;
+        unsigned max;      /* commands per entry (repl_config.entry_commands) */
+        uv_idle_t idle;
+    } queue;
 
     /* propose.c: proposals forwarded to the leader whose call is in flight. */
     struct {
@@ -190,10 +203,20 @@ struct repl {
     } handover;
 };
 
-/* raft_node.c */
-/* Frames and appends @cmd as leader (BASE_ENOTLEADER otherwise). */
+/* propose_local.c */
+/* Queues @cmd for the next raft entry this leader proposes (BASE_ENOTLEADER when this
+ * node is not the leader); @cb runs once it is applied or failed. */
 int repl_apply_local(struct repl *r, struct repl_propose *p, const Command *cmd,
                      repl_propose_cb cb);
+/* The proposals of the entry at @index, in order, if this node proposed it, into @out
+ * (room for REPL_ENTRY_MAX_COMMANDS). Returns their number, 0 if none. */
+size_t repl_pending_proposals(struct repl *r, uint64_t index, struct repl_propose **out);
+void repl_queue_init(struct repl *r, unsigned max_commands);
+void repl_queue_flush(uv_idle_t *h);
+/* Ends every queued proposal (the node stops) and closes the idle handle. */
+void repl_queue_stop(struct repl *r, uv_close_cb closed);
+
+/* raft_node.c */
 /* The HTTP address of the leader, when one is known and registered. */
 bool repl_leader_http(struct repl *r, uint64_t *id, char *buf, size_t size);
 /* The role of @id in the current configuration: RAFT_VOTER... or -1. */

@@ -223,6 +223,18 @@ void rocks_batch_clear(struct rocks_batch *b)
     rocksdb_writebatch_wi_clear(b->wb);
 }
 
+void rocks_batch_save_point(struct rocks_batch *b)
+{
+    rocksdb_writebatch_wi_set_save_point(b->wb);
+}
+
+int rocks_batch_rollback(struct rocks_batch *b, struct base_err *err)
+{
+    char *rerr = NULL;
+    rocksdb_writebatch_wi_rollback_to_save_point(b->wb, &rerr);
+    return rerr != NULL ? fail(err, rerr, "rollback to save point") : 0;
+}
+
 int rocks_write(struct rocks *r, struct rocks_batch *b, bool sync, struct base_err *err)
 {
     char *rerr = NULL;

@@ -48,6 +48,10 @@ void rocks_batch_put(struct rocks_batch *b, unsigned cf, const void *key, size_t
                      const void *val, size_t vlen);
 void rocks_batch_delete(struct rocks_batch *b, unsigned cf, const void *key, size_t klen);
 void rocks_batch_clear(struct rocks_batch *b);
+/* Marks the batch as it is now; rocks_batch_rollback() drops every change made since
+ * the last mark (and the mark). Marks not rolled back stay until the batch is cleared. */
+void rocks_batch_save_point(struct rocks_batch *b);
+int rocks_batch_rollback(struct rocks_batch *b, struct base_err *err) WARN_UNUSED;
 /* Reads like rocks_get(), seeing the batch's own puts and deletes over the database. */
 int rocks_batch_get(struct rocks_batch *b, unsigned cf, const void *key, size_t klen,
                     char **val, size_t *vlen, struct base_err *err) WARN_UNUSED;

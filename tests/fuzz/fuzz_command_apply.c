@@ -10,6 +10,8 @@
  * MAX_COMMANDS commands read from the input:
  *   - op byte >= 0xF0: a length byte and that many bytes, applied as the packed
  *     Command as raft would hand it over (the decoder's path);
+ *   - op byte 0xE0-0xEF: a shared raft entry of 2 to 8 commands built as below, applied
+ *     by archive_apply_entry();
  *   - otherwise a Command built from the input through the protobuf descriptors: the
  *     op picks the body, every field is filled from the input, strings from a small
  *     vocabulary of the prelude's ids (image numbers, file ids of both bills, tenants,
@@ -286,6 +288,36 @@ static void apply_both(const void *buf, size_t len, uint64_t index)
         fprintf(stderr, "apply of entry %llu differs between two stores: %s / %s\n",
                 (unsigned long long)index, res[0].message, res[1].message);
         abort();
+    }
+}
+
+/* The @n packed commands as one raft entry (archive_apply_entry()), to both stores:
+ * results must be equal, command by command. */
+static void apply_entry_both(const struct archive_packed *cmds, size_t n, uint64_t index)
+{
+    struct archive_result res[2][8];
+    struct base_err err = {{0}};
+    ASSERT(n <= 8);
+    for (int s = 0; s < n_stores; s++) {
+        if (archive_apply_entry(&arc[s], index, cmds, n, res[s], &err) != 0) {
+            fprintf(stderr, "apply of shared entry %llu failed: %s\n",
+                    (unsigned long long)index, err.msg);
+            abort();
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (echo) {
+            fprintf(stderr, "entry %llu.%zu: %s %s\n", (unsigned long long)index, i,
+                    archive_status_name(res[0][i].status), res[0][i].message);
+        }
+        if (n_stores == 2 && (res[0][i].status != res[1][i].status ||
+                              strcmp(res[0][i].message, res[1][i].message) != 0 ||
+                              strcmp(res[0][i].file_id, res[1][i].file_id) != 0 ||
+                              strcmp(res[0][i].state, res[1][i].state) != 0)) {
+            fprintf(stderr, "shared entry %llu.%zu differs between two stores\n",
+                    (unsigned long long)index, i);
+            abort();
+        }
     }
 }
 
@@ -666,7 +698,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     index = prelude_next;
     for (unsigned n = 0; n < MAX_COMMANDS && in.len > 0; n++) {
         uint8_t op = fuzz_u8(&in);
-        if (op >= 0xF0) {
+        if (op >= 0xE0 && op < 0xF0) {
+            /* A shared entry of 2 to 8 commands built from the input, as a leader
+             * gathers pool pushes, captures and submits (others are refused in it). */
+            struct archive_packed cmds[8];
+            size_t k = 2 + (op & 7) % 7;
+            for (size_t i = 0; i < k; i++) {
+                static const char *const shareable[] = {"pool_push", "add_file", "submit"};
+                uint8_t b = fuzz_u8(&in);
+                const ProtobufCFieldDescriptor *body =
+                    b >= 0x40 ? protobuf_c_message_descriptor_get_field_by_name(
+                                    cd, shareable[b % 3])
+                              : &cd->fields[first_body + b % n_bodies];
+                Command *cmd = build_command(body, &in, &clock);
+                void *buf;
+                archive_encode(cmd, &buf, &cmds[i].len);
+                cmds[i].buf = buf;
+                command__free_unpacked(cmd, NULL);
+            }
+            apply_entry_both(cmds, k, index++);
+            for (size_t i = 0; i < k; i++) {
+                free((void *)cmds[i].buf);
+            }
+        } else if (op >= 0xF0) {
             size_t len = fuzz_u8(&in);
             uint8_t *raw;
             if (len > in.len) {

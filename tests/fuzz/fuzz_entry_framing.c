@@ -2,7 +2,10 @@
  *
  * Any bytes may reach repl_entry_command() as a raft entry (a log read back from disk,
  * an entry from a peer): the command it finds must lie inside the buffer. When the
- * framed command decodes, framing it again must give the same command bytes back. */
+ * framed command decodes, framing it again must give the same command bytes back. The
+ * same for entries of several commands (repl_entry_commands()): every command lies
+ * inside the buffer, and a shared entry framed again from its commands is the same
+ * bytes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +49,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         raft_free(again.base);
         free(packed);
         command__free_unpacked(cmd, NULL);
+    }
+    {
+        struct archive_packed cmds[REPL_ENTRY_MAX_COMMANDS];
+        bool shared;
+        size_t n = repl_entry_commands(&buf, cmds, &shared);
+        ASSERT(n >= 1 && n <= REPL_ENTRY_MAX_COMMANDS);
+        for (size_t i = 0; i < n; i++) {
+            ASSERT(cmds[i].len == 0 ||
+                   ((const uint8_t *)cmds[i].buf >= (const uint8_t *)buf.base &&
+                    (const uint8_t *)cmds[i].buf + cmds[i].len <=
+                        (const uint8_t *)buf.base + buf.len));
+        }
+        if (shared) {
+            struct raft_buffer again;
+            ASSERT(n >= 2);
+            repl_entry_frame_many(cmds, n, &again);
+            ASSERT(again.len == buf.len && memcmp(again.base, buf.base, buf.len) == 0);
+            raft_free(again.base);
+        }
     }
     free(buf.base);
     return 0;

@@ -218,6 +218,12 @@ def seeds_command_apply():
         data = b"".join(bytes([rng.randrange(40)]) + bytes(rng.randrange(256) for _ in range(60))
                         for _ in range(4))
         write("command_apply", "built-seq-%d" % k, data)
+    # Shared raft entries (op 0xE0-0xEF): pool pushes, captures and submits together.
+    for k in range(4):
+        data = bytes([0xE0 + k]) + b"".join(
+            bytes([0x40 + rng.randrange(3)]) + bytes(rng.randrange(256) for _ in range(48))
+            for _ in range(2 + k))
+        write("command_apply", "shared-entry-%d" % k, data)
 
 
 def seeds_entry_framing():
@@ -226,6 +232,16 @@ def seeds_entry_framing():
     write("entry_framing", "short", b"IMGC\0\0")
     write("entry_framing", "length-past-end", b"IMGC\0\0\1\0" + b"\x0a\x01a")
     write("entry_framing", "not-a-frame", b"\x0a\x07default")
+    # Entries of several commands (replication/entry.c "IMGB"): pool pushes,
+    # captures and submits together, one that does not hold together, bad padding.
+    names = [n for n in COMMANDS if n.startswith(("pool_push", "add_file", "submit"))][:4]
+    body = b"".join(len(COMMANDS[n]).to_bytes(4, "big") + COMMANDS[n] for n in names)
+    many = b"IMGB" + len(names).to_bytes(4, "big") + body
+    many += b"\0" * (-len(many) % 8)
+    write("entry_framing", "shared", many)
+    write("entry_framing", "shared-count-one", b"IMGB\0\0\0\1" + body[:12])
+    write("entry_framing", "shared-bad-padding", many[:-1] + b"\1" if len(many) > len(body) + 8
+          else many + b"\1" * 8)
 
 
 def snapshot(records, index=7):
