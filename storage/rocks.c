@@ -246,12 +246,36 @@ int rocks_write(struct rocks *r, struct rocks_batch *b, bool sync, struct base_e
     return 0;
 }
 
-struct rocks_iter *rocks_iter_new(struct rocks *r, unsigned cf, const void *prefix,
-                                  size_t plen)
+struct rocks_snapshot {
+    const rocksdb_snapshot_t *s;
+};
+
+struct rocks_snapshot *rocks_snapshot_new(struct rocks *r)
+{
+    struct rocks_snapshot *snap = xcalloc(1, sizeof *snap);
+    snap->s = rocksdb_create_snapshot(r->db);
+    return snap;
+}
+
+void rocks_snapshot_free(struct rocks *r, struct rocks_snapshot *snap)
+{
+    if (snap != NULL) {
+        rocksdb_release_snapshot(r->db, snap->s);
+        free(snap);
+    }
+}
+
+struct rocks_iter *rocks_iter_new_at(struct rocks *r, unsigned cf, const void *prefix,
+                                     size_t plen, const struct rocks_snapshot *snap)
 {
     struct rocks_iter *it = xcalloc(1, sizeof *it);
     it->read = rocksdb_readoptions_create();
     rocksdb_readoptions_set_verify_checksums(it->read, 1);
+    if (snap != NULL) {
+        rocksdb_readoptions_set_snapshot(it->read, snap->s);
+    }
+    /* A whole-store scan should not push the working set out of the block cache. */
+    rocksdb_readoptions_set_fill_cache(it->read, snap == NULL);
     it->it = rocksdb_create_iterator_cf(r->db, it->read, cf_handle(r, cf));
     it->prefix = xmalloc(plen + 1);
     if (plen > 0) {
@@ -259,6 +283,12 @@ struct rocks_iter *rocks_iter_new(struct rocks *r, unsigned cf, const void *pref
     }
     it->plen = plen;
     return it;
+}
+
+struct rocks_iter *rocks_iter_new(struct rocks *r, unsigned cf, const void *prefix,
+                                  size_t plen)
+{
+    return rocks_iter_new_at(r, cf, prefix, plen, NULL);
 }
 
 void rocks_iter_first(struct rocks_iter *it)

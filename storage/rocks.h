@@ -74,6 +74,15 @@ void rocks_get_memory(struct rocks *db, struct rocks_memory *out);
 /* Iterates @cf over keys starting with @prefix (copied), in key order. */
 struct rocks_iter *rocks_iter_new(struct rocks *db, unsigned cf, const void *prefix,
                                   size_t plen);
+/* A consistent view of the store as it is now (a pinned sequence number: no copy);
+ * writes made after it are not seen through it. Any thread. */
+struct rocks_snapshot;
+struct rocks_snapshot *rocks_snapshot_new(struct rocks *db);
+void rocks_snapshot_free(struct rocks *db, struct rocks_snapshot *snap);
+/* rocks_iter_new() over @snap (NULL: the store now); a scan at a snapshot leaves the
+ * block cache as it was. */
+struct rocks_iter *rocks_iter_new_at(struct rocks *db, unsigned cf, const void *prefix,
+                                     size_t plen, const struct rocks_snapshot *snap);
 /* Positions at the first key >= @key within the prefix. */
 void rocks_iter_seek(struct rocks_iter *it, const void *key, size_t klen);
 void rocks_iter_first(struct rocks_iter *it);

@@ -1,10 +1,17 @@
-/* Snapshot of the whole metadata store as one byte buffer, for raft snapshots.
+/* Snapshot of the whole metadata store as a byte stream, for raft snapshots.
  *
  * Format: "IMGSNAP1", the applied index (be64), then records (family u8, key length
  * be32, key, value length be32, value), then 0xFF and a BLAKE2b-256 of all that
  * precedes it. Records are in family and key order, so equal stores give equal
- * snapshots. Encoding iterates the store; restore wipes it and writes the records in
- * batches. Both run on the calling thread. */
+ * snapshots.
+ *
+ * The stream is made and taken piece by piece in constant memory: a reader produces it
+ * from a RocksDB snapshot of the store (so the store may change meanwhile), a writer
+ * puts what it is given, in pieces of any size, into a store in 4 MiB batches and
+ * checks the checksum at the end (docs/snapshots.md: the way a node will move its
+ * store to another without holding it in memory). encode() and restore() are the same
+ * over one buffer, as libraft wants it today. Everything runs on the calling thread;
+ * a reader or writer may be used from any one thread at a time. */
 #ifndef IMGARC_STORAGE_SNAPSHOT_H
 #define IMGARC_STORAGE_SNAPSHOT_H
 
@@ -13,6 +20,28 @@
 
 #include "base/err.h"
 #include "storage/rocks.h"
+
+/* A reader of @db as it is now, stamped with @applied_index. */
+struct snapshot_reader;
+struct snapshot_reader *storage_snapshot_reader_new(struct rocks *db, uint64_t applied_index);
+/* The next at most @cap bytes of the stream into @buf (*@len; 0 at the end). */
+int storage_snapshot_read(struct snapshot_reader *r, void *buf, size_t cap, size_t *len,
+                          struct base_err *err) WARN_UNUSED;
+void storage_snapshot_reader_free(struct snapshot_reader *r);
+
+/* A writer of a stream into @db, which should be empty (a fresh store: the records are
+ * written as they come, before the checksum at the end is seen). */
+struct snapshot_writer;
+struct snapshot_writer *storage_snapshot_writer_new(struct rocks *db);
+/* The next @len bytes of the stream. BASE_ECORRUPT (sticky) on a stream that is not a
+ * snapshot; BASE_EIO when the store fails. */
+int storage_snapshot_write(struct snapshot_writer *w, const void *buf, size_t len,
+                           struct base_err *err) WARN_UNUSED;
+/* The stream is over: it must have ended with its checksum, which matched. Makes the
+ * store durable and gives the snapshot's applied index. */
+int storage_snapshot_writer_finish(struct snapshot_writer *w, uint64_t *applied_index,
+                                   struct base_err *err) WARN_UNUSED;
+void storage_snapshot_writer_free(struct snapshot_writer *w);
 
 /* Encodes every family of @db into a fresh malloc()ed buffer. */
 int storage_snapshot_encode(struct rocks *db, uint64_t applied_index, void **buf, size_t *len,
