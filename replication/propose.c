@@ -17,7 +17,19 @@
  * window, peer_call.c, which the leader refused before reading it): a retry of a
  * command without a key could apply twice.
  *
- * Consistent reads ask the leader for its read index in read_index.c. */
+ * Consistent reads ask the leader for its read index in read_index.c.
+ *
+ * The leader's side of that wait (repl_commit_notice()): a follower learns that an entry
+ * is committed only from the leader's next AppendEntries, and libraft sends one after a
+ * commit only with a new entry or at the next heartbeat (up to --heartbeat-timeout-ms
+ * later; libraft 0.22.1 has no call that sends a heartbeat now). So when the leader has
+ * answered a forwarded proposal or read index, it makes sure an entry is appended after
+ * that commit within the same loop iteration: any proposal does, and when none came, a
+ * raft barrier (an empty entry, not seen by the state machine). One barrier serves every
+ * answer of the iteration; under load the proposals themselves carry the news and no
+ * barrier is needed. Nothing about what is acknowledged changes: the leader answers
+ * after its entry is committed and applied, as before, and the follower still answers
+ * its client only once it has applied the entry itself. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,4 +216,43 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd)
     p->call = peer_call_start(r, "POST", http, PEER_PATH_PROPOSE, body, len,
                               REPL_FORWARD_TIMEOUT_MS, forwarded, p);
     return 0;
+}
+
+/* ---- The leader: the commit index to the followers at once ---- */
+
+void repl_commit_notice(struct repl *r)
+{
+    /* An entry appended after this (there is none yet: the last index now) carries a
+     * commit index that covers it. */
+    r->notice.pending = true;
+    r->notice.last_index = raft_last_index(&r->raft);
+}
+
+static void notice_done(struct raft_barrier *b, int status)
+{
+    (void)status; /* a lost lead or a close: the new leader's entries say it */
+    free(b);
+}
+
+void repl_commit_notice_check(struct repl *r)
+{
+    struct raft_barrier *b;
+    int rv;
+    if (!r->notice.pending) {
+        return;
+    }
+    r->notice.pending = false;
+    if (r->stopping || !repl_is_leader(r) ||
+        raft_last_index(&r->raft) > r->notice.last_index) {
+        return;
+    }
+    b = xcalloc(1, sizeof *b);
+    b->data = r;
+    rv = raft_barrier(&r->raft, b, notice_done);
+    if (rv != 0) {
+        free(b); /* the followers learn it at the next heartbeat */
+        LOG_DEBUG("forward", "commit notice barrier: %s", raft_strerror(rv));
+        return;
+    }
+    r->notice.barriers++;
 }

@@ -174,6 +174,27 @@ static void configure(struct repl *r, const struct repl_config *c)
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
 }
 
+/* libraft 0.22.1 ticks once per heartbeat timeout (the interval raft_start gives
+ * raft_io's start, once), and at every tick its leader counts as unreachable a follower
+ * it has heard nothing from since the previous tick, and falls back to "probe" with it:
+ * new entries go to it once per heartbeat timeout only, until one is acknowledged. But
+ * it sends a heartbeat at a tick only to a follower it sent nothing for a whole
+ * heartbeat timeout. So after any write, that follower missed the next tick's heartbeat,
+ * was counted unreachable at the tick after, and the next write waited for a tick (up to
+ * --heartbeat-timeout-ms) before it was even sent. After the start, the ticks keep the
+ * configured interval; libraft's heartbeat timeout, which then only says how long to
+ * wait after a message before sending another unasked, becomes REPL_RAFT_SEND_GAP_MS:
+ * every tick sends a heartbeat, every follower answers before the next, and a follower
+ * in probe gets a new entry at once. Elections are unchanged (election timeout), and
+ * the leader's step-down check still needs an answer from a majority within an
+ * election timeout. */
+static void send_gap_after_start(struct repl *r, const struct repl_config *c)
+{
+    if (c->heartbeat_timeout_ms > 2 * REPL_RAFT_SEND_GAP_MS) {
+        raft_set_heartbeat_timeout(&r->raft, REPL_RAFT_SEND_GAP_MS);
+    }
+}
+
 static void copy_identity(struct repl *r, const struct repl_config *c)
 {
     r->id = c->node_id;
@@ -216,6 +237,7 @@ static void monitor_cb(uv_check_t *h)
         r->lead.last = leader;
         repl_forwards_leader_changed(r, leader);
     }
+    repl_commit_notice_check(r);
     leader_now = raft_state(&r->raft) == RAFT_LEADER;
     if (leader_now != r->lead.was_leader) {
         r->lead.was_leader = leader_now;
@@ -324,6 +346,7 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
          * remaining memory is left to it. */
         return rv;
     }
+    send_gap_after_start(r, c);
     repl_waits_init(r);
     uv_check_init(loop, &r->lead.monitor);
     r->lead.monitor.data = r;
@@ -480,6 +503,7 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->proposals_failed = r->props.failed;
     out->forwards_total = r->forwards.total;
     out->forwards_failed = r->forwards.failed;
+    out->commit_notices = r->notice.barriers;
     out->leader_changes = r->lead.changes;
     out->member = r->self.member;
     out->removed = r->self.removed;

@@ -24,6 +24,9 @@
 #define REPL_FORWARD_TIMEOUT_MS 15000
 #define REPL_FORWARD_APPLY_WAIT_MS 10000
 #define REPL_READ_INDEX_TIMEOUT_MS 10000
+/* libraft's heartbeat timeout once started (raft_node.c, send_gap_after_start()): the
+ * ticks keep --heartbeat-timeout-ms. */
+#define REPL_RAFT_SEND_GAP_MS 1
 /* The leader polls each member this often, with this timeout. */
 #define REPL_TICK_MS 1000
 #define REPL_POLL_TIMEOUT_MS 2000
@@ -112,6 +115,15 @@ struct repl {
         uint64_t total;
         uint64_t failed;
     } forwards;
+
+    /* propose.c, on the leader: an entry a follower waits to apply was committed (a
+     * forwarded proposal, a read index it asked for) and no entry was appended since
+     * (the last index then), so no AppendEntries told the followers yet. */
+    struct {
+        bool pending;
+        uint64_t last_index;
+        uint64_t barriers; /* barriers appended to tell them */
+    } notice;
 
     /* wait.c: waits for the applied index, and the timer that ends them. */
     struct {
@@ -209,6 +221,12 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd);
 /* This node sees @leader lead now: forwarded proposals still waiting on a call to
  * another node end at once with BASE_ERETRY. */
 void repl_forwards_leader_changed(struct repl *r, uint64_t leader);
+/* On the leader: an entry a follower waits for is committed (applied here); the
+ * followers must learn the new commit index now, not at the next heartbeat. */
+void repl_commit_notice(struct repl *r);
+/* Every loop iteration (raft_node.c's monitor): sends that notice with a raft barrier
+ * unless an entry appended since did (its AppendEntries carries the commit index). */
+void repl_commit_notice_check(struct repl *r);
 
 /* read_index.c */
 /* Ends the reads waiting for the next barrier with BASE_ESHUTDOWN (the one in flight
