@@ -220,12 +220,30 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd)
 
 /* ---- The leader: the commit index to the followers at once ---- */
 
+/* Does nothing: an active idle handle makes the loop poll without blocking, so the
+ * check phase (the monitor) comes at once even when the answer was given from a timer
+ * or another phase before the poll. */
+static void notice_idle(uv_idle_t *h)
+{
+    (void)h;
+}
+
+void repl_commit_notice_init(struct repl *r)
+{
+    uv_idle_init(r->loop, &r->notice.idle);
+    r->notice.idle.data = r;
+}
+
 void repl_commit_notice(struct repl *r)
 {
+    if (r->stopping) {
+        return;
+    }
     /* An entry appended after this (there is none yet: the last index now) carries a
      * commit index that covers it. */
     r->notice.pending = true;
     r->notice.last_index = raft_last_index(&r->raft);
+    uv_idle_start(&r->notice.idle, notice_idle);
 }
 
 static void notice_done(struct raft_barrier *b, int status)
@@ -242,6 +260,7 @@ void repl_commit_notice_check(struct repl *r)
         return;
     }
     r->notice.pending = false;
+    uv_idle_stop(&r->notice.idle);
     if (r->stopping || !repl_is_leader(r) ||
         raft_last_index(&r->raft) > r->notice.last_index) {
         return;

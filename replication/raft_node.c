@@ -348,6 +348,7 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
     }
     send_gap_after_start(r, c);
     repl_waits_init(r);
+    repl_commit_notice_init(r);
     uv_check_init(loop, &r->lead.monitor);
     r->lead.monitor.data = r;
     uv_check_start(&r->lead.monitor, monitor_cb);
@@ -635,10 +636,12 @@ void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
     r->stopping = true;
     r->shutdown.cb = cb;
     r->shutdown.arg = arg;
-    /* Each of these ends with one repl_closed_one(): the monitor, the waits' timer,
-     * membership's tick, the HTTP client (whose calls in flight fail first), raft. */
-    r->shutdown.closing = 5;
+    /* Each of these ends with one repl_closed_one(): the monitor, the commit notice's
+     * idle handle, the waits' timer, membership's tick, the HTTP client (whose calls in
+     * flight fail first), raft. */
+    r->shutdown.closing = 6;
     uv_close((uv_handle_t *)&r->lead.monitor, handle_closed);
+    uv_close((uv_handle_t *)&r->notice.idle, handle_closed);
     repl_waits_stop(r);
     repl_members_stop(r);
     repl_reads_stop(r);

@@ -120,6 +120,7 @@ struct repl {
      * forwarded proposal, a read index it asked for) and no entry was appended since
      * (the last index then), so no AppendEntries told the followers yet. */
     struct {
+        uv_idle_t idle; /* active while pending: the loop does not block before the check */
         bool pending;
         uint64_t last_index;
         uint64_t barriers; /* barriers appended to tell them */
@@ -224,6 +225,7 @@ void repl_forwards_leader_changed(struct repl *r, uint64_t leader);
 /* On the leader: an entry a follower waits for is committed (applied here); the
  * followers must learn the new commit index now, not at the next heartbeat. */
 void repl_commit_notice(struct repl *r);
+void repl_commit_notice_init(struct repl *r);
 /* Every loop iteration (raft_node.c's monitor): sends that notice with a raft barrier
  * unless an entry appended since did (its AppendEntries carries the commit index). */
 void repl_commit_notice_check(struct repl *r);
