@@ -124,10 +124,11 @@ def main():
             print("%-10s follower/leader: p50 %.2f, p99 %.2f (medians of %d rounds of %d)"
                   % (kind, med["follower"][0] / med["leader"][0],
                      med["follower"][1] / med["leader"][1], args.rounds, args.n))
-        m = benchlib.metrics(follower)
-        fw = {k: v for k, v in m.items() if "forward" in k or "notice" in k}
-        if fw:
-            print("follower metrics: %s" % ", ".join("%s %s" % kv for kv in sorted(fw.items())))
+        fm, lm = benchlib.metrics(follower), benchlib.metrics(leader)
+        print("follower: forwards %s, failed %s; leader: commit notices (barriers) %s"
+              % (fm.get("imgarc_raft_forwards_total", "?"),
+                 fm.get("imgarc_raft_forwards_failed_total", "?"),
+                 lm.get("imgarc_raft_commit_notices_total", "n/a")))
     finally:
         if not args.keep:
             cluster.cleanup()
