@@ -25,8 +25,10 @@
 #define REPL_FORWARD_APPLY_WAIT_MS 10000
 #define REPL_READ_INDEX_TIMEOUT_MS 10000
 /* libraft's heartbeat timeout once started (raft_node.c, send_gap_after_start()): the
- * ticks keep --heartbeat-timeout-ms. */
-#define REPL_RAFT_SEND_GAP_MS 1
+ * ticks keep --heartbeat-timeout-ms. Small, so every tick sends a heartbeat; not so
+ * small that every acknowledgement of a fast follower is answered with one more
+ * message (libraft sends one when this long passed since the last). */
+#define REPL_RAFT_SEND_GAP_MS 10
 /* The leader polls each member this often, with this timeout. */
 #define REPL_TICK_MS 1000
 #define REPL_POLL_TIMEOUT_MS 2000
