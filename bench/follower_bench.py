@@ -2,7 +2,8 @@
 """Writes through a follower against writes through the leader (issue 14): a 3-node
 cluster on loopback, one client, the same writes sent through the leader and through a
 follower, interleaved (leader, follower, leader, ...; the order swapped every round).
-Two kinds of write: a capture (POST /api/v1/bills/{no}/files, --kb KiB, W=2 copies) and a
+With --clients N, N clients do that at once (each its own writes, half of them starting
+with the follower). Two kinds of write: a capture (POST /api/v1/bills/{no}/files, --kb KiB, W=2 copies) and a
 metadata-only command (POST /api/v1/pool). After every write the client reads it back on
 the node it wrote through (GET /api/v1/bills/{no}, not timed): a write that is not there
 is counted as a read-your-writes miss (there must be none).
@@ -13,7 +14,7 @@ writes took longer than the heartbeat interval (the wait this benchmark was writ
 find: a follower learning the commit index only from the leader's next heartbeat).
 
     python3 bench/follower_bench.py [--build build] [--n 60] [--rounds 3] [--kb 20]
-                                    [--heartbeat-ms 500] [--election-ms 3000]
+                                    [--clients 1] [--heartbeat-ms 500] [--election-ms 3000]
 
 The raft timing defaults are imgarcd's own (--heartbeat-timeout-ms 500,
 --election-timeout-ms 3000), not the faster ones of the cluster tests.
@@ -23,6 +24,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,6 +70,8 @@ def main():
     p.add_argument("--n", type=int, default=60, help="writes per path, kind and round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--kb", type=int, default=20, help="capture size in KiB")
+    p.add_argument("--clients", type=int, default=1,
+                   help="concurrent clients, each alternating leader and follower")
     p.add_argument("--heartbeat-ms", type=int, default=500)
     p.add_argument("--election-ms", type=int, default=3000)
     args = p.parse_args()
@@ -93,15 +97,26 @@ def main():
             benchlib.progress("round %d/%d (load %s)" % (rd + 1, args.rounds,
                                                          benchlib.loadavg()))
             this = {key: [] for key in times}
-            order = paths if rd % 2 == 0 else paths[::-1]
-            for i in range(args.n):
-                for kind, fn in KINDS:
-                    for name, node in order:
-                        no = "FB%s-%d-%d-%s" % (kind[0].upper(), rd, i, name)
-                        dt, seen = fn(node, no, data)
-                        this[(kind, name)].append(dt)
-                        if not seen:
-                            misses[(kind, name)] += 1
+            lock = threading.Lock()
+
+            def client(cl, rd=rd, this=this, lock=lock):
+                # Each client alternates the paths; half of them start with the follower.
+                order = paths if (rd + cl) % 2 == 0 else paths[::-1]
+                for i in range(args.n):
+                    for kind, fn in KINDS:
+                        for name, node in order:
+                            no = "FB%s-%d-%d-%d-%s" % (kind[0].upper(), rd, cl, i, name)
+                            dt, seen = fn(node, no, data)
+                            with lock:
+                                this[(kind, name)].append(dt)
+                                if not seen:
+                                    misses[(kind, name)] += 1
+            threads = [threading.Thread(target=client, args=(cl,))
+                       for cl in range(args.clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
             for key, v in this.items():
                 times[key] += v
                 rounds[key].append((percentile(v, 50), percentile(v, 99)))
@@ -121,9 +136,10 @@ def main():
                 print("%-10s %-9s %8.1f %8.1f %8.1f %10.1f %10.1f %6d %6d" % (
                     kind, name, percentile(v, 50), percentile(v, 99), max(v),
                     med[name][0], med[name][1], slow, misses[(kind, name)]))
-            print("%-10s follower/leader: p50 %.2f, p99 %.2f (medians of %d rounds of %d)"
-                  % (kind, med["follower"][0] / med["leader"][0],
-                     med["follower"][1] / med["leader"][1], args.rounds, args.n))
+            print("%-10s follower/leader: p50 %.2f, p99 %.2f (medians of %d rounds of %d, "
+                  "%d client%s)" % (kind, med["follower"][0] / med["leader"][0],
+                                    med["follower"][1] / med["leader"][1], args.rounds,
+                                    args.n, args.clients, "s" if args.clients > 1 else ""))
         fm, lm = benchlib.metrics(follower), benchlib.metrics(leader)
         print("follower: forwards %s, failed %s; leader: commit notices (barriers) %s"
               % (fm.get("imgarc_raft_forwards_total", "?"),
