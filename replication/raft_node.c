@@ -185,9 +185,9 @@ static void configure(struct repl *r, const struct repl_config *c)
  * configured interval; libraft's heartbeat timeout, which then only says how long to
  * wait after a message before sending another unasked, becomes REPL_RAFT_SEND_GAP_MS:
  * every tick sends a heartbeat (unless a message went out in the last few ms), every
- * follower answers before the next, and a follower in probe gets a new entry at once. Elections are unchanged (election timeout), and
- * the leader's step-down check still needs an answer from a majority within an
- * election timeout. */
+ * follower answers before the next, and a follower in probe gets a new entry at once.
+ * Elections are unchanged (election timeout), and the leader's step-down check still
+ * needs an answer from a majority within an election timeout. */
 static void send_gap_after_start(struct repl *r, const struct repl_config *c)
 {
     if (c->heartbeat_timeout_ms > 2 * REPL_RAFT_SEND_GAP_MS) {

@@ -6,7 +6,8 @@
  *
  * struct repl is made of parts, each written by one file (named with the part), so a
  * reader knows where a field changes. The calls between the files go one way but for
- * two: raft_node.c tells propose.c and members_self.c about leadership (monitor_cb),
+ * two: raft_node.c tells propose.c and members_self.c about leadership (monitor_cb,
+ * which also ends each loop iteration's commit notice in propose.c),
  * and they propose through raft_node.c; membership's role manager and join requests
  * share the one raft change (members_int.h). */
 #ifndef IMGARC_REPLICATION_REPL_INT_H
