@@ -258,6 +258,10 @@ void api_internal_answer(struct api *api, struct http_request *req);
  * access of a client or a user: its permissions and grants); @why says what is wrong
  * for API_ANONYMOUS. */
 enum api_principal api_authenticate(struct api_call *call, const char **why);
+/* The same, but a user token is checked by its signature only (not its user's record,
+ * which a node that has not applied the user's creation yet lacks): whether a request
+ * may be held for an index (router.c); dispatch() checks it in full after the wait. */
+enum api_principal api_authenticate_to_hold(struct api_call *call, const char **why);
 /* Whether the user or client @who that @call's fields name (tenant, username, token
  * generation, token id and via-client for a user; client id and generation for a
  * client), as a signed link recorded them, may still act; fills call->access when it

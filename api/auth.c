@@ -352,7 +352,9 @@ static const char *vendor_token(struct api_call *call, char *buf)
     return found;
 }
 
-enum api_principal api_authenticate(struct api_call *call, const char **why)
+/* @user_record: whether a user token's user must be known to this node now. */
+static enum api_principal authenticate(struct api_call *call, const char **why,
+                                       bool user_record)
 {
     const char *op = call->api->config.bootstrap_token;
     char vendor_buf[TOKEN_MAX + 2];
@@ -396,10 +398,20 @@ enum api_principal api_authenticate(struct api_call *call, const char **why)
         }
         return API_OPERATOR;
     case API_USER:
-        return user_token_current(call, why);
+        return user_record ? user_token_current(call, why) : API_USER;
     default:
         return client_token_current(call, why);
     }
+}
+
+enum api_principal api_authenticate(struct api_call *call, const char **why)
+{
+    return authenticate(call, why, true);
+}
+
+enum api_principal api_authenticate_to_hold(struct api_call *call, const char **why)
+{
+    return authenticate(call, why, false);
 }
 
 enum api_principal api_principal_current(struct api_call *call, enum api_principal who,

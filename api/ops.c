@@ -248,6 +248,7 @@ GETTER(raft_is_leader, repl_is_leader(s->api->repl) ? 1 : 0)
 GETTER(raft_leader_changes, s->rs.leader_changes)
 GETTER(raft_forwards_total, s->rs.forwards_total)
 GETTER(raft_forwards_failed, s->rs.forwards_failed)
+GETTER(raft_commit_notices, s->rs.commit_notices)
 GETTER(raft_proposals_total, s->rs.proposals_total)
 GETTER(raft_proposals_failed, s->rs.proposals_failed)
 GETTER(raft_entries_proposed, s->rs.entries_proposed)
@@ -485,6 +486,9 @@ static const struct metric_row rows[] = {
     {"imgarc_raft_forwards_failed_total", "counter",
      "forwarded proposals whose outcome the leader did not confirm",
      raft_forwards_failed, NULL, WHEN_ALWAYS},
+    {"imgarc_raft_commit_notices_total", "counter",
+     "raft barriers the leader appended so followers learn a commit they wait for at once",
+     raft_commit_notices, NULL, WHEN_ALWAYS},
     {"imgarc_raft_proposals_total", "counter",
      "commands proposed",
      raft_proposals_total, NULL, WHEN_ALWAYS},

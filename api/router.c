@@ -493,7 +493,7 @@ static void dispatch_when_applied(struct api_call *call, const struct route *rou
         dispatch(call, route);
         return;
     }
-    if (api_authenticate(call, &why) == API_ANONYMOUS) {
+    if (api_authenticate_to_hold(call, &why) == API_ANONYMOUS) {
         dispatch(call, route); /* refused 401 there, without waiting */
         return;
     }

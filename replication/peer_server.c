@@ -30,6 +30,7 @@
 #include "base/mem.h"
 #include "replication/repl.h"
 #include "replication/peer.h"
+#include "replication/repl_int.h"
 
 /* The longest request target a signature covers (the HTTP server bounds the head). */
 #define TARGET_MAX (1024 + 64)
@@ -88,6 +89,7 @@ static void proposed(struct repl_propose *prop, int status, const struct archive
     }
     buf = peer_propose_result_pack(res, prop->index, &len);
     http_respond(ic->req, 200, PEER_CONTENT_TYPE, buf, len);
+    repl_commit_notice(ic->ps->repl); /* the caller waits to apply it */
     free(buf);
     free(ic);
 }
@@ -129,6 +131,7 @@ static void read_index_done(struct repl_read *rd, int status)
     } else {
         res.index = rd->index;
         respond_message(ic, &res.base);
+        repl_commit_notice(ic->ps->repl); /* the caller waits to apply it */
     }
     free(ic);
 }

@@ -166,6 +166,27 @@ static void configure(struct repl *r, const struct repl_config *c)
     r->snapshot_threshold_now = c->snapshot_threshold;
 }
 
+/* libraft 0.22.1 ticks once per heartbeat timeout (the interval raft_start gives
+ * raft_io's start, once), and at every tick its leader counts as unreachable a follower
+ * it has heard nothing from since the previous tick, and falls back to "probe" with it:
+ * new entries go to it once per heartbeat timeout only, until one is acknowledged. But
+ * it sends a heartbeat at a tick only to a follower it sent nothing for a whole
+ * heartbeat timeout. So after any write, that follower missed the next tick's heartbeat,
+ * was counted unreachable at the tick after, and the next write waited for a tick (up to
+ * --heartbeat-timeout-ms) before it was even sent. After the start, the ticks keep the
+ * configured interval; libraft's heartbeat timeout, which then only says how long to
+ * wait after a message before sending another unasked, becomes REPL_RAFT_SEND_GAP_MS:
+ * every tick sends a heartbeat (unless a message went out in the last few ms), every
+ * follower answers before the next, and a follower in probe gets a new entry at once.
+ * Elections are unchanged (election timeout), and the leader's step-down check still
+ * needs an answer from a majority within an election timeout. */
+static void send_gap_after_start(struct repl *r, const struct repl_config *c)
+{
+    if (c->heartbeat_timeout_ms > 2 * REPL_RAFT_SEND_GAP_MS) {
+        raft_set_heartbeat_timeout(&r->raft, REPL_RAFT_SEND_GAP_MS);
+    }
+}
+
 static void copy_identity(struct repl *r, const struct repl_config *c)
 {
     r->id = c->node_id;
@@ -208,6 +229,7 @@ static void monitor_cb(uv_check_t *h)
         r->lead.last = leader;
         repl_forwards_leader_changed(r, leader);
     }
+    repl_commit_notice_check(r);
     leader_now = raft_state(&r->raft) == RAFT_LEADER;
     if (leader_now != r->lead.was_leader) {
         r->lead.was_leader = leader_now;
@@ -316,8 +338,10 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
          * remaining memory is left to it. */
         return rv;
     }
+    send_gap_after_start(r, c);
     repl_waits_init(r);
     repl_queue_init(r, c->entry_commands);
+    repl_commit_notice_init(r);
     uv_check_init(loop, &r->lead.monitor);
     r->lead.monitor.data = r;
     uv_check_start(&r->lead.monitor, monitor_cb);
@@ -408,6 +432,7 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->proposals_requeued = r->props.requeued;
     out->forwards_total = r->forwards.total;
     out->forwards_failed = r->forwards.failed;
+    out->commit_notices = r->notice.barriers;
     out->leader_changes = r->lead.changes;
     out->member = r->self.member;
     out->removed = r->self.removed;
@@ -545,11 +570,12 @@ void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
     r->shutdown.cb = cb;
     r->shutdown.arg = arg;
     /* Each of these ends with one repl_closed_one(): the monitor, the proposal queue
-     * (whose proposals end first), the waits' timer, membership's tick, the HTTP
-     * client (whose calls in flight fail first), raft. */
-    r->shutdown.closing = 6;
+     * (whose proposals end first), the commit notice's idle handle, the waits' timer,
+     * membership's tick, the HTTP client (whose calls in flight fail first), raft. */
+    r->shutdown.closing = 7;
     uv_close((uv_handle_t *)&r->lead.monitor, handle_closed);
     repl_queue_stop(r, handle_closed);
+    uv_close((uv_handle_t *)&r->notice.idle, handle_closed);
     repl_waits_stop(r);
     repl_members_stop(r);
     repl_reads_stop(r);

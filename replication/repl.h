@@ -161,6 +161,7 @@ struct repl_status {
     uint64_t proposals_requeued; /* proposed again alone (a shared entry was full) */
     uint64_t forwards_total;
     uint64_t forwards_failed;
+    uint64_t commit_notices; /* barriers the leader appended to tell followers a commit */
     uint64_t leader_changes;
     bool member;  /* in the raft configuration */
     bool removed; /* the cluster removed this node */

@@ -6,7 +6,8 @@
  *
  * struct repl is made of parts, each written by one file (named with the part), so a
  * reader knows where a field changes. The calls between the files go one way but for
- * two: raft_node.c tells propose.c and members_self.c about leadership (monitor_cb),
+ * two: raft_node.c tells propose.c and members_self.c about leadership (monitor_cb,
+ * which also ends each loop iteration's commit notice in propose.c),
  * and they propose through raft_node.c; membership's role manager and join requests
  * share the one raft change (members_int.h). */
 #ifndef IMGARC_REPLICATION_REPL_INT_H
@@ -26,6 +27,11 @@
 #define REPL_FORWARD_TIMEOUT_MS 15000
 #define REPL_FORWARD_APPLY_WAIT_MS 10000
 #define REPL_READ_INDEX_TIMEOUT_MS 10000
+/* libraft's heartbeat timeout once started (raft_node.c, send_gap_after_start()): the
+ * ticks keep --heartbeat-timeout-ms. Small, so every tick sends a heartbeat; not so
+ * small that every acknowledgement of a fast follower is answered with one more
+ * message (libraft sends one when this long passed since the last). */
+#define REPL_RAFT_SEND_GAP_MS 10
 /* The leader polls each member this often, with this timeout. */
 #define REPL_TICK_MS 1000
 #define REPL_POLL_TIMEOUT_MS 2000
@@ -130,6 +136,16 @@ struct repl {
         uint64_t total;
         uint64_t failed;
     } forwards;
+
+    /* propose.c, on the leader: an entry a follower waits to apply was committed (a
+     * forwarded proposal, a read index it asked for) and no entry was appended since
+     * (the last index then), so no AppendEntries told the followers yet. */
+    struct {
+        uv_idle_t idle; /* active while pending: the loop does not block before the check */
+        bool pending;
+        uint64_t last_index;
+        uint64_t barriers; /* barriers appended to tell them */
+    } notice;
 
     /* wait.c: waits for the applied index, and the timer that ends them. */
     struct {
@@ -237,6 +253,13 @@ int repl_forward(struct repl *r, struct repl_propose *p, const Command *cmd);
 /* This node sees @leader lead now: forwarded proposals still waiting on a call to
  * another node end at once with BASE_ERETRY. */
 void repl_forwards_leader_changed(struct repl *r, uint64_t leader);
+/* On the leader: an entry a follower waits for is committed (applied here); the
+ * followers must learn the new commit index now, not at the next heartbeat. */
+void repl_commit_notice(struct repl *r);
+void repl_commit_notice_init(struct repl *r);
+/* Every loop iteration (raft_node.c's monitor): sends that notice with a raft barrier
+ * unless an entry appended since did (its AppendEntries carries the commit index). */
+void repl_commit_notice_check(struct repl *r);
 
 /* read_index.c */
 /* Ends the reads waiting for the next barrier with BASE_ESHUTDOWN (the one in flight
