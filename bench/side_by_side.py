@@ -6,16 +6,20 @@ for all systems (build/imgarc-bench: its raw HTTP engine drives imgarc, nginx an
 etcd alike), interleaved: round 1 runs each peer before imgarc, round 2 imgarc before
 the peer, and so on; the figures are medians of --rounds rounds.
 
-  row                                   imgarc                      peer
-  durable capture, 200 KB, 16 clients   upload phase, one node      nginx WebDAV PUT (no fsync)
-  whole-file GET, 200 KB, 16 clients    read phase, one node        nginx GET (sendfile)
-  metadata commits, 3 nodes, 64 clients push phase (PoolPush, one   etcd 3.4, 3 members, v3 JSON
-                                        raft command), the leader   gateway POST /v3/kv/put, the leader
-  capture on 3 nodes (R=3, W=2)         upload phase, 3 nodes       the one-node capture above
-  node peak RSS after mixed load        the 3-node leader's VmHWM   the 100 MiB budget
-                                        through push, upload, read,
-                                        status at 64 clients
-  the disk's pace (reference)           16 threads writing and fsyncing 200 KB files
+  row                                    imgarc                    peer
+  durable capture, 200 KB, 16 clients    upload phase, one node    nginx WebDAV PUT (no fsync)
+  whole-file GET, 200 KB, 16 clients     read phase, one node      nginx GET (sendfile)
+  metadata commits, 3 nodes, 64 clients  push phase (PoolPush,     etcd 3.4, 3 members, v3 JSON
+                                         one raft command) to      gateway POST /v3/kv/put to
+                                         the leader                the leader
+  capture on 3 nodes (R=3, W=2)          upload phase, 3 nodes     the one-node capture above
+  node peak RSS after mixed load         the 3-node leader's       the 100 MiB budget
+                                         VmHWM through push,
+                                         upload, read, status at
+                                         64 clients
+  the disk's pace (reference)            16 threads writing and fsyncing 200 KB files
+  CPU per operation                      imgarcd (all nodes)       nginx (master and workers),
+                                                                   etcd (all members)
 
 What it does
   1. Installs nginx-core and etcd-server from Debian when nginx or etcd is missing
@@ -229,10 +233,13 @@ class Bench:
         self.duration = duration
         self.log = None
 
-    def run(self, label, args, phase):
-        """Runs imgarc-bench; returns {phase: json line} and checks @phase is there."""
+    def run(self, label, args, phase, pids=()):
+        """Runs imgarc-bench; returns {phase: json line} and checks @phase is there. With
+        @pids, the CPU those processes used during the run is in lines["cpu_s"]."""
         cmd = [self.path, "--json", "--duration", "%g" % self.duration] + args
+        cpu0 = cpu_s(pids)
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cpu1 = cpu_s(pids)
         out = r.stdout.decode(errors="replace")
         err = r.stderr.decode(errors="replace")
         if self.log is not None:
@@ -248,6 +255,7 @@ class Bench:
             raise RuntimeError("%s: imgarc-bench gave no figure for %s (status %d)"
                                % (label, phase, r.returncode))
         d = lines[phase]
+        lines["cpu_s"] = cpu1 - cpu0
         if d["errors"]:
             progress("%s: %d errors %s (counted out of the rate)"
                      % (label, d["errors"], d["errors_by_status"]))
@@ -256,6 +264,33 @@ class Bench:
 
 def rate(d):
     return d["ops_per_s"]
+
+
+def rate_ok(lines):
+    return lines["upload"]["ok"]
+
+
+def cpu_s(pids):
+    """User plus system CPU seconds of @pids and their children (nginx's workers)."""
+    pids = set(pids)
+    total = 0.0
+    if not pids:
+        return total
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(entry) in pids or int(fields[1]) in pids:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def ms_per_op(lines, phase):
+    return 1000.0 * lines["cpu_s"] / max(1, lines[phase]["ok"])
 
 
 # ---------------------------------------------------------------------------
@@ -457,18 +492,21 @@ def measure_nginx(ctx, res):
     with Nginx(ctx.procs, ctx.tmp, ctx.ports["nginx"]) as ng:
         base = ["--server", ng.url, "--phases", "http", "--size", SIZE, "--clients", "16"]
         d = ctx.bench.run("nginx PUT", base + ["--method", "PUT", "--path", "/dav/p/{r}-{n}"],
-                          "http")["http"]
-        res["nginx_put"] = rate(d)
+                          "http", [ng.p.pid])
+        res["nginx_put"] = rate(d["http"])
+        res["nginx_put_cpu_ms"] = ms_per_op(d, "http")
         shutil.rmtree(os.path.join(ng.dir, "root", "dav", "p"), ignore_errors=True)
         # the files read: READ_KEYS of them, made by PUT first (not timed)
         ctx.bench.run("nginx GET files", base + ["--method", "PUT", "--path", "/dav/g/{n}",
                                                  "--files", str(READ_KEYS)], "http")
-        d = ctx.bench.run("nginx GET", base + ["--method", "GET", "--path", "/dav/g/{n}",
-                                               "--keys", str(READ_KEYS)], "http")["http"]
+        lines = ctx.bench.run("nginx GET", base + ["--method", "GET", "--path", "/dav/g/{n}",
+                                                   "--keys", str(READ_KEYS)], "http", [ng.p.pid])
+        d = lines["http"]
         if d["ok"] and d["bytes"] / d["ok"] != SIZE_BYTES:
             raise RuntimeError("nginx GET: %d bytes per answer, not %d"
                                % (d["bytes"] / d["ok"], SIZE_BYTES))
         res["nginx_get"] = rate(d)
+        res["nginx_get_cpu_ms"] = ms_per_op(lines, "http")
     progress("nginx: PUT %.0f/s, GET %.0f/s (load %s)"
              % (res["nginx_put"], res["nginx_get"], loadavg()))
 
@@ -479,14 +517,14 @@ def measure_imgarc1(ctx, res):
         d = ctx.bench.run("imgarc capture", im.args() + ["--phases", "upload", "--size", SIZE,
                                                          "--clients", "16"], "upload")
         res["imgarc_capture"] = rate(d["upload"])
-        res["imgarc_capture_cores"] = d["upload"]["node_cpu_s"] / d["upload"]["seconds"]
+        res["imgarc_capture_cpu_ms"] = 1000.0 * d["upload"]["node_cpu_s"] / max(1, rate_ok(d))
         d = ctx.bench.run("imgarc GET", im.args() + ["--phases", "read", "--size", SIZE,
                                                      "--clients", "16", "--bills",
                                                      str(READ_KEYS)], "read")
         res["imgarc_get"] = rate(d["read"])
-    progress("imgarc, one node: capture %.0f/s (%.2f node cores), GET %.0f/s (load %s)"
-             % (res["imgarc_capture"], res["imgarc_capture_cores"], res["imgarc_get"],
-                loadavg()))
+        res["imgarc_get_cpu_ms"] = 1000.0 * d["read"]["node_cpu_s"] / max(1, d["read"]["ok"])
+    progress("imgarc, one node: capture %.0f/s, GET %.0f/s (load %s)"
+             % (res["imgarc_capture"], res["imgarc_get"], loadavg()))
 
 
 # etcd v3 JSON gateway: key "key" + run id + operation (base64 of the digits: 24 base64
@@ -500,8 +538,9 @@ def measure_etcd(ctx, res):
     with Etcd(ctx.procs, ctx.tmp, ctx.ports["etcd_client"], ctx.ports["etcd_peer"]) as et:
         d = ctx.bench.run("etcd put", ["--server", et.leader, "--phases", "http", "--method",
                                        "POST", "--path", "/v3/kv/put", "--body", ETCD_BODY,
-                                       "--clients", "64"], "http")["http"]
-        res["etcd_put"] = rate(d)
+                                       "--clients", "64"], "http", [p.pid for p in et.p])
+        res["etcd_put"] = rate(d["http"])
+        res["etcd_put_cpu_ms"] = ms_per_op(d, "http")
     progress("etcd, 3 members: put %.0f/s (load %s)" % (res["etcd_put"], loadavg()))
 
 
@@ -509,18 +548,21 @@ def measure_imgarc3(ctx, res):
     with Imgarc(ctx.procs, ctx.tmp, ctx.build, 3, ctx.ports["imgarc3"],
                 ctx.ports["imgarc3_raft"]) as im:
         d = ctx.bench.run("imgarc commits", im.args() + ["--phases", "push", "--clients", "64"],
-                          "push")
+                          "push", im.pids)
         res["imgarc_commit"] = rate(d["push"])
+        res["imgarc_commit_cpu_ms"] = ms_per_op(d, "push")
         d = ctx.bench.run("imgarc capture, 3 nodes",
                           im.args() + ["--phases", "upload", "--size", SIZE, "--clients", "16"],
-                          "upload")
+                          "upload", im.pids)
         res["imgarc_capture3"] = rate(d["upload"])
+        res["imgarc_capture3_cpu_ms"] = ms_per_op(d, "upload")
         # mixed load at 64 clients; the leader's VmHWM is reset at each phase start by
         # imgarc-bench, so its peak is the largest of the phases' peaks
         d = ctx.bench.run("imgarc mixed", im.args() + ["--phases", "push,upload,read,status",
                                                        "--size", SIZE, "--clients", "64"],
                           "status")
-        peaks = [x["node_peak_rss_bytes"] for x in d.values() if x["node_peak_rss_bytes"]]
+        peaks = [x["node_peak_rss_bytes"] for k, x in d.items()
+                 if k != "cpu_s" and x["node_peak_rss_bytes"]]
         res["imgarc_rss"] = max(peaks) / MIB
         res["imgarc_rss_followers"] = [(vmhwm(p) or 0) / MIB for p in im.pids[1:]]
     progress("imgarc, 3 nodes: commits %.0f/s, capture %.0f/s, leader peak RSS %.0f MiB, "
@@ -594,8 +636,13 @@ def table(rounds):
     print("the disk: 200 KB files written+fsynced by 16 threads: %.0f/s%s; imgarc capture "
           "%.2f of it, nginx PUT (no fsync) %.2f of it"
           % (disk, spread(rounds, "disk"), cap1 / disk, med(rounds, "nginx_put") / disk))
-    print("imgarc one-node capture used %.2f node cores (median)"
-          % med(rounds, "imgarc_capture_cores"))
+    print("CPU per operation (ms, medians; the servers' processes, all nodes or members):")
+    for what, ours, peer in (("capture vs PUT", "imgarc_capture_cpu_ms", "nginx_put_cpu_ms"),
+                             ("GET", "imgarc_get_cpu_ms", "nginx_get_cpu_ms"),
+                             ("commit, 3 nodes", "imgarc_commit_cpu_ms", "etcd_put_cpu_ms"),
+                             ("capture, 3 nodes", "imgarc_capture3_cpu_ms", None)):
+        print("  %-17s imgarc %.3f%s" % (what, med(rounds, ours), "" if peer is None else
+                                         ", peer %.3f" % med(rounds, peer)))
     sys.stdout.flush()
 
 
