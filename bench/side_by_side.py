@@ -3,8 +3,11 @@
 
 The table of the issue "The core at scale", measured on this machine with one client
 for all systems (build/imgarc-bench: its raw HTTP engine drives imgarc, nginx and
-etcd alike), interleaved: round 1 runs each peer before imgarc, round 2 imgarc before
-the peer, and so on; the figures are medians of --rounds rounds.
+etcd alike), interleaved: odd rounds run nginx, imgarc (one node), imgarc (3 nodes),
+etcd; even rounds the reverse, so each peer runs next to the imgarc it is compared with,
+before it in one round and after it in the next. The figures are medians of --rounds
+rounds; a ratio is the median of the rounds' own ratios (each round measures both sides
+back to back, under the same load from whatever else runs on the machine).
 
   row                                    imgarc                    peer
   durable capture, 200 KB, 16 clients    upload phase, one node    nginx WebDAV PUT (no fsync)
@@ -577,12 +580,13 @@ def measure_disk(ctx, res):
 
 
 def one_round(ctx, r):
+    """Odd rounds: nginx, imgarc one node, imgarc 3 nodes, etcd; even rounds the reverse.
+    So each peer runs next to the imgarc it is compared with, first in one round and
+    second in the next, and so do the one-node and 3-node captures."""
     res = {}
-    pairs = [(measure_nginx, measure_imgarc1), (measure_etcd, measure_imgarc3)]
-    for peer, ours in pairs:
-        first, second = (peer, ours) if r % 2 == 1 else (ours, peer)
-        first(ctx, res)
-        second(ctx, res)
+    order = [measure_nginx, measure_imgarc1, measure_imgarc3, measure_etcd]
+    for m in order if r % 2 == 1 else reversed(order):
+        m(ctx, res)
     measure_disk(ctx, res)
     return res
 
@@ -601,36 +605,42 @@ def spread(rounds, key):
 
 
 def table(rounds):
+    """The table. A row's ratio is the median of the rounds' own ratios: each round
+    measures both sides back to back, so its ratio shares that round's load."""
     cap1 = med(rounds, "imgarc_capture")
-    rows = [
-        ("durable capture, 200 KB, 16 clients, one node", "%.0f/s" % cap1
-         + spread(rounds, "imgarc_capture"),
-         "nginx WebDAV PUT (no fsync) %.0f/s" % med(rounds, "nginx_put")
-         + spread(rounds, "nginx_put"), cap1 / med(rounds, "nginx_put"), ">= 0.8", 0.8),
-        ("whole-file GET, 200 KB, 16 clients", "%.0f/s" % med(rounds, "imgarc_get")
-         + spread(rounds, "imgarc_get"),
-         "nginx GET %.0f/s" % med(rounds, "nginx_get") + spread(rounds, "nginx_get"),
-         med(rounds, "imgarc_get") / med(rounds, "nginx_get"), ">= 0.8", 0.8),
-        ("metadata commits, 3 nodes, 64 clients", "%.0f/s" % med(rounds, "imgarc_commit")
-         + spread(rounds, "imgarc_commit"),
-         "etcd 3.4, 3 nodes, %.0f/s" % med(rounds, "etcd_put") + spread(rounds, "etcd_put"),
-         med(rounds, "imgarc_commit") / med(rounds, "etcd_put"), ">= 1.2", 1.2),
-        ("capture on 3 nodes (R=3, W=2) vs one node", "%.0f/s" % med(rounds, "imgarc_capture3")
-         + spread(rounds, "imgarc_capture3"), "one node %.0f/s" % cap1,
-         med(rounds, "imgarc_capture3") / cap1, ">= 0.5", 0.5),
+    for x in rounds:
+        x["budget_mib"] = 100.0
+    spec = [
+        # name, imgarc key, peer key, peer label, unit, target text, want (None: at most 1)
+        ("durable capture, 200 KB, 16 clients, one node", "imgarc_capture", "nginx_put",
+         "nginx WebDAV PUT (no fsync)", "/s", ">= 0.8", 0.8),
+        ("whole-file GET, 200 KB, 16 clients", "imgarc_get", "nginx_get", "nginx GET", "/s",
+         ">= 0.8", 0.8),
+        ("metadata commits, 3 nodes, 64 clients", "imgarc_commit", "etcd_put",
+         "etcd 3.4, 3 nodes,", "/s", ">= 1.2", 1.2),
+        ("capture on 3 nodes (R=3, W=2) vs one node", "imgarc_capture3", "imgarc_capture",
+         "one node", "/s", ">= 0.5", 0.5),
+        ("node peak RSS after mixed load (3-node leader, 64 clients)", "imgarc_rss",
+         "budget_mib", "budget", " MiB", "<= 1.0", None),
     ]
-    rss = med(rounds, "imgarc_rss")
-    rows.append(("node peak RSS after mixed load (3-node leader, 64 clients)",
-                 "%.0f MiB" % rss + spread(rounds, "imgarc_rss"), "budget 100 MiB", rss / 100,
-                 "<= 1.0", None))
-    head = ("path", "imgarc", "peer", "ratio", "target", "")
-    widths = [max(len(head[i]), max(len(r[i]) for r in rows)) for i in range(3)]
-    fmt = "%-{0}s  %-{1}s  %-{2}s  %6s  %-7s  %s".format(*widths)
-    print()
-    print(fmt % head)
-    for name, ours, peer, ratio, target, want in rows:
+    rows = []
+    for name, ours, peer, label, unit, target, want in spec:
+        ratios = [x[ours] / x[peer] for x in rounds]
+        ratio = statistics.median(ratios)
         met = ratio >= want if want is not None else ratio <= 1.0
-        print(fmt % (name, ours, peer, "%.2f" % ratio, target, "met" if met else "NOT met"))
+        peer_text = "%s %.0f%s" % (label, med(rounds, peer), unit)
+        if peer != "budget_mib":
+            peer_text += spread(rounds, peer)
+        rows.append((name, "%.0f%s%s" % (med(rounds, ours), unit, spread(rounds, ours)),
+                     peer_text, "%.2f" % ratio, target, "met" if met else "NOT met",
+                     " ".join("%.2f" % v for v in ratios)))
+    head = ("path", "imgarc", "peer", "ratio", "target", "", "ratio per round")
+    widths = [max(len(head[i]), max(len(r[i]) for r in rows)) for i in range(len(head))]
+    fmt = "  ".join("%%-%ds" % w for w in widths)
+    print()
+    print((fmt % head).rstrip())
+    for row in rows:
+        print((fmt % row).rstrip())
     disk = med(rounds, "disk")
     print()
     print("the disk: 200 KB files written+fsynced by 16 threads: %.0f/s%s; imgarc capture "
@@ -686,8 +696,8 @@ def main():
             os.cpu_count(), loadavg()))
         sys.stdout.flush()
         for r in range(1, args.rounds + 1):
-            progress("round %d of %d (%s first)" % (r, args.rounds,
-                                                    "peers" if r % 2 else "imgarc"))
+            progress("round %d of %d (%s)" % (r, args.rounds, "nginx, imgarc 1, imgarc 3, etcd"
+                                              if r % 2 else "etcd, imgarc 3, imgarc 1, nginx"))
             res = one_round(ctx, r)
             rounds.append(res)
             print("round %d: %s" % (r, json.dumps(res, sort_keys=True)))

@@ -4,7 +4,9 @@
  * order: push (POST /api/v1/pool of a new pool bill per operation: one replicated
  * metadata command, no file content), upload (POST a file of --size bytes to one of
  * --bills image numbers), read (GET the whole content of a file uploaded earlier),
- * status (GET the status of a bill uploaded to earlier). Each phase stops after
+ * status (GET the status of a bill uploaded to earlier); or, alone, http (one request of
+ * --method to a --path template on any server: a peer system measured by the same
+ * client, bench/side_by_side.py). Each phase stops after
  * --files operations or --duration seconds, whichever comes first. Per phase it prints
  * operations, errors by HTTP status, throughput, latency percentiles and the node's
  * peak RSS. --server may list several node URLs: client i talks to URL i mod n (the
