@@ -151,8 +151,9 @@ static void client_error(struct client *c, unsigned slot, long status, const cha
         return;
     }
     pthread_mutex_lock(&b->print_lock);
+    /* the path: an http phase's target follows the origin, not the whole --server URL */
     fprintf(stderr, "imgarc-bench: %s error: %s", phase_names[b->kind],
-            c->url + strlen(c->tgt->base));
+            c->url + (b->kind == PHASE_HTTP ? c->tgt->origin_len : strlen(c->tgt->base)));
     if (b->kind == PHASE_PUSH || b->kind == PHASE_HTTP) {
         fprintf(stderr, " %.*s", (int)c->push_len, c->push_body);
     }
