@@ -154,7 +154,7 @@ static void client_error(struct client *c, unsigned slot, long status, const cha
     /* the path: an http phase's target follows the origin, not the whole --server URL */
     fprintf(stderr, "imgarc-bench: %s error: %s", phase_names[b->kind],
             c->url + (b->kind == PHASE_HTTP ? c->tgt->origin_len : strlen(c->tgt->base)));
-    if (b->kind == PHASE_PUSH || b->kind == PHASE_HTTP) {
+    if (c->push_len > 0 && (b->kind == PHASE_PUSH || b->kind == PHASE_HTTP)) {
         fprintf(stderr, " %.*s", (int)c->push_len, c->push_body);
     }
     if (b->ntargets > 1) {
