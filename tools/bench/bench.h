@@ -44,9 +44,12 @@ enum phase_kind { PHASE_UPLOAD, PHASE_READ, PHASE_STATUS, PHASE_SEED, PHASE_PUSH
 #define PHASE_BIT(k) (1u << (k))
 #define PHASES_MAX   5 /* results of one run: seed or upload, push, read, status */
 #define SERVERS_MAX  64
-#define PUSH_BODY_MAX 1024 /* the JSON body of one pool push, or of one --body request */
+#define PUSH_BODY_MAX 2048 /* the JSON body of one pool push, or of one --body request */
 #define TEMPLATE_MAX  255  /* longest --path or --body template */
 #define TEMPLATE_NUM_DIGITS 12 /* {n} in a template: the operation number, zero-padded */
+/* A 3-byte placeholder expands to at most 20 bytes (a uint64_t), so an expanded template
+ * is at most TEMPLATE_GROWTH times as long. */
+#define TEMPLATE_GROWTH 7
 
 enum rss_source { RSS_UNKNOWN, RSS_VMHWM, RSS_METRICS };
 

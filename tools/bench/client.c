@@ -65,8 +65,8 @@ static int client_seek_cb(void *userdata, curl_off_t offset, int origin)
 void client_init(struct client *c, struct bench *b, unsigned i)
 {
     *c = (struct client){.b = b, .fd = -1, .tgt = &b->targets[i % b->ntargets]};
-    /* a {n} of 3 bytes expands to TEMPLATE_NUM_DIGITS: 4 times at most */
-    c->url_size = strlen(c->tgt->base) + strlen(b->tenant_q) + 256 + 4 * TEMPLATE_MAX;
+    c->url_size = strlen(c->tgt->base) + strlen(b->tenant_q) + 256 +
+                  TEMPLATE_GROWTH * TEMPLATE_MAX; /* an http phase's expanded --path */
     c->url = xmalloc(c->url_size);
     if (b->o.engine == ENGINE_RAW) {
         c->rbuf = xmalloc(RAW_BUFFER_BYTES);
@@ -173,8 +173,8 @@ static void client_error(struct client *c, unsigned slot, long status, const cha
 
 /* Writes @tmpl with {n} replaced by operation @n (modulo --keys when given) in
  * TEMPLATE_NUM_DIGITS zero-padded digits and {r} by the run id; returns the length. The
- * options cap a template at TEMPLATE_MAX bytes, so @size of 4 * TEMPLATE_MAX + 1 is
- * always enough. */
+ * options cap a template at TEMPLATE_MAX bytes, so @size of TEMPLATE_GROWTH *
+ * TEMPLATE_MAX + 1 is always enough. */
 static size_t expand_template(const struct bench *b, const char *tmpl, uint64_t n, char *out,
                               size_t size)
 {
