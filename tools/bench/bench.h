@@ -39,12 +39,17 @@
 #define ERR_BAD_BODY   1 /* 2xx, but the body is wrong: short read, no file_id */
 #define ERR_STATUS_ODD 2 /* a status outside 100-599 */
 
-enum phase_kind { PHASE_UPLOAD, PHASE_READ, PHASE_STATUS, PHASE_SEED, PHASE_PUSH };
+enum phase_kind { PHASE_UPLOAD, PHASE_READ, PHASE_STATUS, PHASE_SEED, PHASE_PUSH, PHASE_HTTP };
 
 #define PHASE_BIT(k) (1u << (k))
 #define PHASES_MAX   5 /* results of one run: seed or upload, push, read, status */
 #define SERVERS_MAX  64
-#define PUSH_BODY_MAX 512 /* the JSON body of one pool push */
+#define PUSH_BODY_MAX 2048 /* the JSON body of one pool push, or of one --body request */
+#define TEMPLATE_MAX  255  /* longest --path or --body template */
+#define TEMPLATE_NUM_DIGITS 12 /* {n} in a template: the operation number, zero-padded */
+/* A 3-byte placeholder expands to at most 20 bytes (a uint64_t), so an expanded template
+ * is at most TEMPLATE_GROWTH times as long. */
+#define TEMPLATE_GROWTH 7
 
 enum rss_source { RSS_UNKNOWN, RSS_VMHWM, RSS_METRICS };
 
@@ -63,6 +68,12 @@ struct bench_opts {
     long pid; /* 0: not given */
     enum engine engine;
     bool json;
+    /* --phases http: one request per operation to any HTTP server (a peer system run
+     * side by side with imgarc); no imgarc preflight, --token optional. */
+    const char *method;    /* GET, PUT or POST */
+    const char *path;      /* template of the request target */
+    const char *body_tmpl; /* template of a small body; NULL: PUT/POST send --size bytes */
+    uint64_t keys;         /* {n} is the operation number modulo keys; 0: no modulo */
 };
 
 /* A file made by the upload phase; read and status pick from these. */

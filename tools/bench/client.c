@@ -65,7 +65,8 @@ static int client_seek_cb(void *userdata, curl_off_t offset, int origin)
 void client_init(struct client *c, struct bench *b, unsigned i)
 {
     *c = (struct client){.b = b, .fd = -1, .tgt = &b->targets[i % b->ntargets]};
-    c->url_size = strlen(c->tgt->base) + strlen(b->tenant_q) + 256;
+    c->url_size = strlen(c->tgt->base) + strlen(b->tenant_q) + 256 +
+                  TEMPLATE_GROWTH * TEMPLATE_MAX; /* an http phase's expanded --path */
     c->url = xmalloc(c->url_size);
     if (b->o.engine == ENGINE_RAW) {
         c->rbuf = xmalloc(RAW_BUFFER_BYTES);
@@ -150,9 +151,10 @@ static void client_error(struct client *c, unsigned slot, long status, const cha
         return;
     }
     pthread_mutex_lock(&b->print_lock);
+    /* the path: an http phase's target follows the origin, not the whole --server URL */
     fprintf(stderr, "imgarc-bench: %s error: %s", phase_names[b->kind],
-            c->url + strlen(c->tgt->base));
-    if (b->kind == PHASE_PUSH) {
+            c->url + (b->kind == PHASE_HTTP ? c->tgt->origin_len : strlen(c->tgt->base)));
+    if (c->push_len > 0 && (b->kind == PHASE_PUSH || b->kind == PHASE_HTTP)) {
         fprintf(stderr, " %.*s", (int)c->push_len, c->push_body);
     }
     if (b->ntargets > 1) {
@@ -167,6 +169,33 @@ static void client_error(struct client *c, unsigned slot, long status, const cha
     }
     fputc('\n', stderr);
     pthread_mutex_unlock(&b->print_lock);
+}
+
+/* Writes @tmpl with {n} replaced by operation @n (modulo --keys when given) in
+ * TEMPLATE_NUM_DIGITS zero-padded digits and {r} by the run id; returns the length. The
+ * options cap a template at TEMPLATE_MAX bytes, so @size of TEMPLATE_GROWTH *
+ * TEMPLATE_MAX + 1 is always enough. */
+static size_t expand_template(const struct bench *b, const char *tmpl, uint64_t n, char *out,
+                              size_t size)
+{
+    size_t len = 0;
+    uint64_t v = b->o.keys != 0 ? n % b->o.keys : n;
+    for (const char *p = tmpl; *p != '\0';) {
+        int w = 0;
+        if (strncmp(p, "{n}", 3) == 0) {
+            w = snprintf(out + len, size - len, "%0*" PRIu64, TEMPLATE_NUM_DIGITS, v);
+            p += 3;
+        } else if (strncmp(p, "{r}", 3) == 0) {
+            w = snprintf(out + len, size - len, "%s", b->run_id);
+            p += 3;
+        } else {
+            w = snprintf(out + len, size - len, "%c", *p);
+            p++;
+        }
+        ASSERT(w > 0 && (size_t)w < size - len);
+        len += (size_t)w;
+    }
+    return len;
 }
 
 /* Builds the URL (and for a push the JSON body) of operation @n of the phase. */
@@ -209,6 +238,17 @@ static void client_prepare(struct client *c, uint64_t n)
                        b->run_id, n, b->run_id, n, 10 + n % 100000, (unsigned)(n % 100));
         ASSERT(len > 0 && (size_t)len < sizeof c->push_body);
         c->push_len = (size_t)len;
+        break;
+    case PHASE_HTTP:
+        len = snprintf(c->url, c->url_size, "%.*s", (int)c->tgt->origin_len, base);
+        ASSERT(len > 0 && (size_t)len < c->url_size);
+        expand_template(b, b->o.path, n, c->url + len, c->url_size - (size_t)len);
+        c->push_len = 0;
+        if (b->o.body_tmpl != NULL) {
+            c->push_len = expand_template(b, b->o.body_tmpl, n, c->push_body, sizeof c->push_body);
+        }
+        memcpy(c->prefix, b->run_id, 8);
+        memcpy(c->prefix + 8, &n, 8);
         break;
     }
 }
@@ -296,6 +336,12 @@ static void client_run_op(struct client *c, uint64_t n)
         return;
     }
     c->t.ok++;
+    if (b->kind == PHASE_HTTP) { /* what was sent, or for a GET what came back */
+        c->t.bytes += c->push_len != 0                  ? c->push_len
+                      : strcmp(b->o.method, "GET") != 0 ? b->o.size
+                                                        : c->resp_bytes;
+        return;
+    }
     c->t.bytes += phase_is_upload(b->kind) ? b->o.size
                   : b->kind == PHASE_PUSH     ? c->push_len
                                               : c->resp_bytes;

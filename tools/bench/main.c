@@ -4,7 +4,9 @@
  * order: push (POST /api/v1/pool of a new pool bill per operation: one replicated
  * metadata command, no file content), upload (POST a file of --size bytes to one of
  * --bills image numbers), read (GET the whole content of a file uploaded earlier),
- * status (GET the status of a bill uploaded to earlier). Each phase stops after
+ * status (GET the status of a bill uploaded to earlier); or, alone, http (one request of
+ * --method to a --path template on any server: a peer system measured by the same
+ * client, bench/side_by_side.py). Each phase stops after
  * --files operations or --duration seconds, whichever comes first. Per phase it prints
  * operations, errors by HTTP status, throughput, latency percentiles and the node's
  * peak RSS. --server may list several node URLs: client i talks to URL i mod n (the
@@ -87,6 +89,17 @@ static void usage(FILE *out)
             "                    per request (default for http://); curl: libcurl easy\n"
             "                    handles, as real clients (default and only one for https://)\n"
             "  --json            also print one JSON line per phase\n"
+            "\nAny HTTP server (a peer system measured side by side, same client):\n"
+            "  --phases http     alone: one request per operation, --method to --path; no\n"
+            "                    imgarc preflight, --token optional (Authorization: Bearer)\n"
+            "  --method M        GET (default), PUT or POST\n"
+            "  --path T          request target template, e.g. /dav/f{n}; {n} is the\n"
+            "                    operation number (modulo --keys when given) in 12 zero-padded\n"
+            "                    digits, {r} the run id (8 hex digits)\n"
+            "  --body T          PUT/POST: a small body template (same placeholders, at most\n"
+            "                    255 bytes, sent as application/json); without it, PUT/POST\n"
+            "                    send --size bytes, unique per operation as uploads are\n"
+            "  --keys N          {n} counts modulo N (e.g. GET of N files made beforehand)\n"
             "  -h, --help        this text\n\n"
             "ops/s and MiB/s count successful operations only; any non-2xx answer, transport\n"
             "failure or wrong body is an error. Latency percentiles cover every operation.\n"
@@ -154,17 +167,21 @@ static int parse_phases(const char *s, unsigned *mask)
     *mask = 0;
     for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
         unsigned k;
-        for (k = PHASE_UPLOAD; k <= PHASE_PUSH; k++) {
+        for (k = PHASE_UPLOAD; k <= PHASE_HTTP; k++) {
             if (k != PHASE_SEED && strcmp(tok, phase_names[k]) == 0) {
                 *mask |= PHASE_BIT(k);
                 break;
             }
         }
-        if (k > PHASE_PUSH) {
+        if (k > PHASE_HTTP) {
             rc = -1;
         }
     }
     free(copy);
+    /* http is about another server: it runs alone */
+    if ((*mask & PHASE_BIT(PHASE_HTTP)) != 0 && *mask != PHASE_BIT(PHASE_HTTP)) {
+        rc = -1;
+    }
     return rc == 0 && *mask != 0 ? 0 : -1;
 }
 
@@ -208,7 +225,8 @@ static int parse_option(struct bench_opts *o, int opt, const char *arg, bool *fi
         return 0;
     case 'p':
         if (parse_phases(arg, &o->phases) != 0) {
-            return usage_error("--phases: want a list of push,upload,read,status, got '%s'",
+            return usage_error("--phases: want a list of push,upload,read,status, or http "
+                               "alone, got '%s'",
                                arg);
         }
         return 0;
@@ -226,6 +244,28 @@ static int parse_option(struct bench_opts *o, int opt, const char *arg, bool *fi
         return 0;
     case 'j':
         o->json = true;
+        return 0;
+    case 'm':
+        if (strcmp(arg, "GET") != 0 && strcmp(arg, "PUT") != 0 && strcmp(arg, "POST") != 0) {
+            return usage_error("--method: want GET, PUT or POST, got '%s'", arg);
+        }
+        o->method = arg;
+        return 0;
+    case 'u':
+    case 'B':
+        if (strlen(arg) > TEMPLATE_MAX || strpbrk(arg, "\r\n") != NULL ||
+            (opt == 'u' && (arg[0] != '/' || strchr(arg, ' ') != NULL))) {
+            return usage_error("--%s: want %s of at most %d bytes, got '%s'",
+                               opt == 'u' ? "path" : "body",
+                               opt == 'u' ? "a path starting with /, no spaces," : "one line",
+                               TEMPLATE_MAX, arg);
+        }
+        *(opt == 'u' ? &o->path : &o->body_tmpl) = arg;
+        return 0;
+    case 'k':
+        if (parse_u64(arg, false, 1, UINT32_MAX, &o->keys) != 0) {
+            return usage_error("--keys: want a positive number, got '%s'", arg);
+        }
         return 0;
     case 'e':
         if (strcmp(arg, "raw") == 0 || strcmp(arg, "curl") == 0) {
@@ -248,7 +288,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         {"duration", required_argument, NULL, 'd'}, {"phases", required_argument, NULL, 'p'},
         {"bills", required_argument, NULL, 'b'},    {"pid", required_argument, NULL, 'P'},
         {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
-        {"engine", required_argument, NULL, 'e'},   {NULL, 0, NULL, 0}};
+        {"engine", required_argument, NULL, 'e'},   {"method", required_argument, NULL, 'm'},
+        {"path", required_argument, NULL, 'u'},     {"body", required_argument, NULL, 'B'},
+        {"keys", required_argument, NULL, 'k'},     {NULL, 0, NULL, 0}};
     bool files_given = false;
     int opt;
     *o = (struct bench_opts){.server = getenv("IMGARC_SERVER"),
@@ -276,7 +318,22 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     if (o->server == NULL || o->server[0] == '\0') {
         o->server = DEFAULT_SERVER;
     }
-    if (o->token == NULL || o->token[0] == '\0') {
+    if (o->token != NULL && o->token[0] == '\0') {
+        o->token = NULL;
+    }
+    if (o->phases == PHASE_BIT(PHASE_HTTP)) {
+        if (o->path == NULL) {
+            return usage_error("--phases http needs --path");
+        }
+        if (o->method == NULL) {
+            o->method = "GET";
+        }
+        if (o->body_tmpl != NULL && strcmp(o->method, "GET") == 0) {
+            return usage_error("--body needs --method PUT or POST");
+        }
+    } else if (o->method != NULL || o->path != NULL || o->body_tmpl != NULL || o->keys != 0) {
+        return usage_error("--method, --path, --body and --keys go with --phases http only");
+    } else if (o->token == NULL) {
         return usage_error("a token is required: --token T or IMGARC_TOKEN");
     }
     if (o->duration_s > 0 && !files_given) {
@@ -315,6 +372,13 @@ int main(int argc, char **argv)
     }
     bench_init(&b, &o);
     if (bench_target_init(&b) != 0) {
+        bench_close(&b);
+        curl_global_cleanup();
+        return 2;
+    }
+    if (o.phases == PHASE_BIT(PHASE_HTTP) && b.o.engine != ENGINE_RAW) {
+        fprintf(stderr, "imgarc-bench: --phases http speaks plain http with the raw engine "
+                        "only\n");
         bench_close(&b);
         curl_global_cleanup();
         return 2;

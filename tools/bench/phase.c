@@ -11,7 +11,7 @@
 
 /* ---- phases ---- */
 
-const char *const phase_names[] = {"upload", "read", "status", "seed", "push"};
+const char *const phase_names[] = {"upload", "read", "status", "seed", "push", "http"};
 
 bool phase_is_upload(enum phase_kind k)
 {
@@ -141,6 +141,10 @@ size_t run_phases(struct bench *b, struct phase_result *results)
 {
     size_t n = 0;
     bool need_files = (b->o.phases & (PHASE_BIT(PHASE_READ) | PHASE_BIT(PHASE_STATUS))) != 0;
+    if (b->o.phases == PHASE_BIT(PHASE_HTTP)) { /* alone, against any server */
+        phase_run(b, PHASE_HTTP, b->o.files, b->o.duration_s, &results[n++]);
+        return n;
+    }
     /* push first: what an ERP does before the bill is scanned; independent of the
      * others (its image numbers are its own). */
     if (b->o.phases & PHASE_BIT(PHASE_PUSH)) {

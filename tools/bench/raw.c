@@ -251,6 +251,8 @@ int raw_perform(struct client *c, long *status)
 {
     struct bench *b = c->b;
     bool upload = phase_is_upload(b->kind);
+    bool http_sized = b->kind == PHASE_HTTP && b->o.body_tmpl == NULL &&
+                      strcmp(b->o.method, "GET") != 0;
     const char *target = c->url + c->tgt->origin_len;
     const char *host = c->tgt->host_hdr;
     int n;
@@ -267,6 +269,20 @@ int raw_perform(struct client *c, long *status)
                      "Content-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n%.*s",
                      target, host, b->auth_hdr, c->push_len, (int)c->push_len, c->push_body);
+    } else if (b->kind == PHASE_HTTP && !http_sized && strcmp(b->o.method, "GET") != 0) {
+        /* --body: head and the small body in one buffer, as a push */
+        n = snprintf(c->head, c->head_size,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%.*s",
+                     b->o.method, target, host, b->auth_hdr, c->push_len, (int)c->push_len,
+                     c->push_body);
+    } else if (http_sized) {
+        n = snprintf(c->head, c->head_size,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n"
+                     "Content-Type: application/octet-stream\r\n"
+                     "Content-Length: %" PRIu64 "\r\n\r\n",
+                     b->o.method, target, host, b->auth_hdr, b->o.size);
     } else {
         n = snprintf(c->head, c->head_size, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n\r\n", target,
                      host, b->auth_hdr);
@@ -280,7 +296,7 @@ int raw_perform(struct client *c, long *status)
         if (!reused && raw_connect(c) != 0) {
             return -1;
         }
-        if (raw_send(c, (size_t)n, upload) == 0 && raw_response(c, status) == 0) {
+        if (raw_send(c, (size_t)n, upload || http_sized) == 0 && raw_response(c, status) == 0) {
             return 0;
         }
         if (!reused || c->got_bytes || attempt > 0) {

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -150,7 +151,14 @@ void print_plan(const struct bench *b)
         snprintf(dur, sizeof dur, "%s%g s per phase", ops[0] != '\0' ? " or " : "",
                  b->o.duration_s);
     }
-    if (b->o.phases != PHASE_BIT(PHASE_PUSH)) {
+    if (b->o.phases == PHASE_BIT(PHASE_HTTP)) {
+        printf("imgarc-bench: run %s, raw engine, %u clients, %s %s (body: %s), %s%s\n", b->run_id,
+               b->o.clients, b->o.method, b->o.path,
+               b->o.body_tmpl != NULL                ? b->o.body_tmpl
+               : strcmp(b->o.method, "GET") == 0 ? "none"
+                                                     : "--size bytes",
+               ops, dur);
+    } else if (b->o.phases != PHASE_BIT(PHASE_PUSH)) {
         printf("imgarc-bench: run %s, %s engine, %u clients, %" PRIu64 " bytes per file, %s%s, "
                "%u bills (BENCH-%s-0..%u)\n",
                b->run_id, b->o.engine == ENGINE_RAW ? "raw" : "curl", b->o.clients, b->o.size,
