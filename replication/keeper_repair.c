@@ -281,7 +281,10 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
     if (owner != self) {
         return;
     }
-    n_wanted = placement_rank(p->pl, hash, wanted, r < KEEPER_MAX_COPIES ? r : KEEPER_MAX_COPIES);
+    /* A full node keeps the copies it has (they are wanted where they are) and is
+     * sent none. */
+    n_wanted = placement_rank_held(p->pl, hash, live, n_live, wanted,
+                                   r < KEEPER_MAX_COPIES ? r : KEEPER_MAX_COPIES);
     for (size_t i = 0; i < n_wanted; i++) {
         bool held = false;
         for (size_t j = 0; j < n_live && !held; j++) {
