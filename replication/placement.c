@@ -201,15 +201,21 @@ size_t placement_rank_held(const struct placement *p, const uint8_t hash[PLACEME
     bool taken[PLACEMENT_MAX_NODES] = {false};
     size_t n = 0, k = 0;
     unsigned r = placement_replicas(p);
+    bool equal = true;
     for (size_t i = 0; i < p->n; i++) {
         const struct placement_node *node = &p->nodes[i];
         if (node->active && (!node->full || listed(held, n_held, node->id))) {
             s[n].score = placement_score(hash, node->id);
-            s[n].neg_log2 = placement_neg_log2(s[n].score);
             s[n].weight = node->weight > 0 ? node->weight : 1;
             s[n].node = node;
+            equal = equal && s[n].weight == s[0].weight;
             n++;
         }
+    }
+    /* Equal weights order by raw score alone (by_score then compares equal logarithms
+     * and falls through to the scores): the logarithms are skipped. */
+    for (size_t i = 0; i < n; i++) {
+        s[i].neg_log2 = equal ? 0 : placement_neg_log2(s[i].score);
     }
     qsort(s, n, sizeof *s, by_score);
     /* First the best node of each zone not used yet, while copies are to be placed;

@@ -20,6 +20,7 @@ import random
 import unittest
 
 from imgarc_cluster import SLOW
+from imgarc_node import cli_json, run_cli
 from test_blobs import BASE_ARGS, BlobTestCase, content
 
 SETTLE = 240.0 if SLOW else 120.0
@@ -127,9 +128,21 @@ class FullNodeWeightsTest(BlobTestCase):
                 self.replicated(h, set(doc["placement"]), exact_holders=True)
             return True
         self.wait(moved, "the copies to move where the weights want them")
-        r = n1.request("PUT", path, b'{"weight_pct": 100}')
-        self.assertStatus(r, 200, "weight back to 100%")
+        # The CLI: back to 100%, then its usage errors before any request.
+        p = run_cli(n1, "cluster", "weight", str(id2), "100")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("node %d weight 100%% of its capacity" % id2, p.stdout)
         self.assertEqual(self.node_view(n2)["weight_pct"], 100)
+        p = run_cli(n1, "cluster", "weight", str(id2), "100", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIs(cli_json(p)["changed"], False)
+        for bad in ("0", "1001", "5x"):
+            p = run_cli(n1, "cluster", "weight", str(id2), bad)
+            self.assertEqual(p.returncode, 2, "PCT %s: %s" % (bad, p.stderr))
+            self.assertIn("PCT", p.stderr)
+        p = run_cli(n1, "cluster", "weight", "12345", "50")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("node_not_found", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
