@@ -385,7 +385,9 @@ void api_handle_cluster_blob(struct api_call *call)
                        &err) != 0) {
         api_respond_error(api, call->req, 500, API_E_INTERNAL, "%s", err.msg);
     } else {
-        n = placement_rank(pl, hash, ranked, placement_replicas(pl));
+        /* As the keeper ranks it: a full node keeps its place where it holds a copy. */
+        n = placement_rank_held(pl, hash, rec->holders, rec->n_holders, ranked,
+                                placement_replicas(pl));
         api_respond_json(api, call->req, 200,
                          json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:i}", "blob", hex,
                                    "size", (json_int_t)rec->size, "refs", (json_int_t)rec->refs,
