@@ -348,17 +348,18 @@ bool keeper_pass_run(struct keeper *k, bool check_own)
     p->now_wall = clock_wall_ms();
     p->leader = atomic_load(&k->leader);
     p->check_own = check_own;
+    if (placement_load(p->pl, k->archive, k->cfg.replicas, k->cfg.write_quorum, &err) != 0) {
+        LOG_WARN("keeper", "pass: reading the members: %s", err.msg);
+        goto out;
+    }
     pthread_mutex_lock(&k->mu);
+    keeper_full_from_records(k, p->pl, started);
     for (size_t i = 0; i < k->n_full; i++) {
         if (keeper_full_paused(k, k->full[i].id, started)) {
             p->paused[p->n_paused++] = k->full[i].id;
         }
     }
     pthread_mutex_unlock(&k->mu);
-    if (placement_load(p->pl, k->archive, k->cfg.replicas, k->cfg.write_quorum, &err) != 0) {
-        LOG_WARN("keeper", "pass: reading the members: %s", err.msg);
-        goto out;
-    }
     if (archive_each_blob(k->archive, pass_visit, p, &err) != 0) {
         LOG_WARN("keeper", "pass: %s", err.msg);
     }
