@@ -17,6 +17,7 @@ guard refuses new files and copies, and it reports itself full to the cluster
 """
 
 import random
+import time
 import unittest
 
 from imgarc_cluster import SLOW
@@ -55,10 +56,15 @@ class FullNodeWeightsTest(BlobTestCase):
         for x in v["nodes"]:
             self.assertEqual(x["weight_pct"], 100)
             self.assertGreater(x["weight"], 0)
-        self.wait(lambda: self.node_view(n4)["placement_full"] is True,
-                  "node 4 to report its disk full", timeout=60)
+        id4 = self.nid(n4)
+        for n in c.nodes:  # each node's own store has applied the report
+            self.wait(lambda: self.view_node(c.view(n), id4)["placement_full"] is True,
+                      "%s to see node 4's disk full" % n.name, timeout=60)
         for n in c.nodes[:3]:
             self.assertIs(self.node_view(n)["placement_full"], False)
+        # The keeper's loop-side placement (capture copies) is refreshed every 500 ms
+        # after an apply; a push in that window would meet the 507 back-off instead.
+        time.sleep(1.5)
 
     def test_02_a_full_node_receives_no_new_copies(self):
         c = self.cluster
