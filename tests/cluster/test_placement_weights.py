@@ -10,7 +10,8 @@ guard refuses new files and copies, and it reports itself full to the cluster
 - captures through nodes 1-3 are placed on nodes 1-3 only: no blob's placement and no
   holder list names node 4, no file lands in its data dir, every blob has its 2
   copies (under_replicated 0, the fallback node took node 4's share), and no node
-  ever pushed a copy to node 4 for it to refuse (no 507s counted);
+  ever pushed a copy to node 4 for it to refuse (no 507s counted); each node reported
+  its space once (on change only, not every tick);
 - the operator's weight (PUT /api/v1/cluster/nodes/{id}/weight): validated (400 for
   0 or 1001, 404 for a non-member), shown in the view, and acted on: node 2 at 1000%
   is wanted for almost every blob, and the keeper moves the copies to match.
@@ -95,6 +96,15 @@ class FullNodeWeightsTest(BlobTestCase):
         self.assertEqual(self.metric_sum("imgarc_copies_refused_disk_full_total", c.nodes[:3]),
                          refused_before)
         self.assertEqual(n4.metrics()["imgarc_disk_full"], 1)
+        # Reports only on change: one each so far (capacity and fullness did not move),
+        # however many one-second ticks and captures went by.
+        for n in c.nodes:
+            with open(n.log_path, "rb") as f:
+                lines = [x for x in f.read().decode("utf-8", "replace").splitlines()
+                         if "reported this node's space" in x]
+            self.assertEqual(len(lines), 1, "%s: %s" % (n.name, lines))
+            self.assertIn("full (placement sends it no new copies)" if n is n4
+                          else "not full", lines[0])
 
     def test_03_operator_weight(self):
         c = self.cluster
