@@ -244,6 +244,7 @@ void api_handle_cluster_digest(struct api_call *call);
 void api_handle_nodes(struct api_call *call);
 void api_handle_cluster_drain(struct api_call *call);
 void api_handle_cluster_undrain(struct api_call *call);
+void api_handle_cluster_weight(struct api_call *call);
 void api_handle_cluster_blob(struct api_call *call);
 
 /* internal.c: the node-to-node endpoints under /internal/, served by

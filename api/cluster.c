@@ -6,6 +6,8 @@
  *   DELETE /api/v1/cluster/nodes/{id}  removes a member
  *   POST   /api/v1/cluster/nodes/{id}/drain    moves its copies away (storage draining)
  *   DELETE /api/v1/cluster/nodes/{id}/drain    ends that (storage active again)
+ *   PUT    /api/v1/cluster/nodes/{id}/weight   {"weight_pct": 1-1000} scales its
+ *                                              capacity weight in placement
  *   GET    /api/v1/cluster/blobs/{hash}        where a blob's copies are and belong
  *   GET    /api/v1/cluster/digest      {"applied_index", "digest"} of this node */
 #include "api/api_int.h"
@@ -50,7 +52,15 @@ static json_t *clock_offset(struct api *api, const struct repl_member *m)
     return json_null();
 }
 
-static json_t *member_json(struct api *api, const struct repl_member *m)
+/* The weight placement gives the member (placement.h), 0 when it has no record. */
+static uint64_t member_weight(const struct placement *pl, uint64_t id)
+{
+    const struct placement_node *n = pl != NULL ? placement_node(pl, id) : NULL;
+    return n != NULL ? n->weight : 0;
+}
+
+static json_t *member_json(struct api *api, const struct repl_member *m,
+                           const struct placement *pl)
 {
     struct base_err err;
     NodeRecord *rec = NULL;
@@ -72,6 +82,16 @@ static json_t *member_json(struct api *api, const struct repl_member *m)
                   "free_bytes", index_or_null(m, m->free_bytes), "disk_full",
                   m->answered ? json_boolean(m->disk_full) : json_null());
     json_object_set_new(j, "clock_offset_ms", clock_offset(api, m));
+    /* Placement's view (replicated): the capacity the node reported, the operator's
+     * factor, the weight that results and whether it reported its disk full. */
+    json_object_set_new(j, "capacity_bytes", rec != NULL && rec->capacity_bytes > 0
+                                                 ? json_integer((json_int_t)rec->capacity_bytes)
+                                                 : json_null());
+    json_object_set_new(j, "weight_pct",
+                        json_integer(rec != NULL ? (json_int_t)archive_node_weight_pct(rec)
+                                                 : ARCHIVE_WEIGHT_PCT_DEFAULT));
+    json_object_set_new(j, "weight", json_integer((json_int_t)member_weight(pl, m->id)));
+    json_object_set_new(j, "placement_full", json_boolean(rec != NULL && rec->full));
     archive_free_node(rec);
     return j;
 }
@@ -81,9 +101,17 @@ static void viewed(struct repl_view *v)
     struct view_call *vc = v->data;
     json_t *nodes = json_array();
     struct keeper_stats ks = {0};
-    for (size_t i = 0; i < v->n; i++) {
-        json_array_append_new(nodes, member_json(vc->call.api, &v->members[i]));
+    struct placement *pl = xmalloc(sizeof *pl);
+    struct base_err err;
+    if (placement_load(pl, vc->call.api->archive, vc->call.api->config.replicas,
+                       vc->call.api->config.write_quorum, &err) != 0) {
+        free(pl);
+        pl = NULL;
     }
+    for (size_t i = 0; i < v->n; i++) {
+        json_array_append_new(nodes, member_json(vc->call.api, &v->members[i], pl));
+    }
+    free(pl);
     if (vc->call.api->config.keeper != NULL) {
         keeper_get_stats(vc->call.api->config.keeper, &ks);
     }
@@ -262,6 +290,61 @@ void api_handle_cluster_undrain(struct api_call *call)
     set_storage(call, ARCHIVE_STORAGE_ACTIVE);
 }
 
+/* ---- Weight ---- */
+
+static void weight_applied(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct api_op *op = prop->data;
+    const SetNodeWeight *sw = op->data;
+    if (api_op_applied(op, status, res)) {
+        api_respond_json(op->call.api, op->call.req, 200,
+                         json_pack("{s:o, s:i, s:b, s:I}", "id", api_node_id_json(sw->id),
+                                   "weight_pct", (int)sw->weight_pct, "changed", !res->replayed,
+                                   "index", (json_int_t)res->index));
+    }
+    api_op_free(op);
+}
+
+static void weight_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    SetNodeWeight *sw = op->data;
+    Command cmd = COMMAND__INIT;
+    json_t *root = api_op_json(op, status);
+    json_t *pct;
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    pct = json_object_get(root, "weight_pct");
+    if (!json_is_integer(pct) || json_integer_value(pct) < ARCHIVE_WEIGHT_PCT_MIN ||
+        json_integer_value(pct) > ARCHIVE_WEIGHT_PCT_MAX) {
+        api_op_bad(op, "weight_pct must be an integer from 1 to 1000: the percentage of "
+                       "its capacity placement weighs the node by (100 is its capacity)");
+        return;
+    }
+    sw->weight_pct = (uint32_t)json_integer_value(pct);
+    cmd.body_case = COMMAND__BODY_SET_NODE_WEIGHT;
+    cmd.set_node_weight = sw;
+    api_op_propose(op, &cmd, ARCHIVE_DEFAULT_TENANT, weight_applied);
+}
+
+void api_handle_cluster_weight(struct api_call *call)
+{
+    struct api_op *op;
+    SetNodeWeight *sw;
+    uint64_t id = node_param(call);
+    if (id == 0) {
+        return;
+    }
+    op = api_op_new(call);
+    sw = xmalloc(sizeof *sw);
+    set_node_weight__init(sw);
+    sw->id = id;
+    op->data = sw;
+    http_request_buffer_body(call->req, CLUSTER_BODY_MAX, weight_body);
+}
+
 /* ---- GET /api/v1/cluster/blobs/{hash} ---- */
 
 static json_t *ids_json(const uint64_t *ids, size_t n, const struct placement *pl, bool live_only)
@@ -302,7 +385,9 @@ void api_handle_cluster_blob(struct api_call *call)
                        &err) != 0) {
         api_respond_error(api, call->req, 500, API_E_INTERNAL, "%s", err.msg);
     } else {
-        n = placement_rank(pl, hash, ranked, placement_replicas(pl));
+        /* As the keeper ranks it: a full node keeps its place where it holds a copy. */
+        n = placement_rank_held(pl, hash, rec->holders, rec->n_holders, ranked,
+                                placement_replicas(pl));
         api_respond_json(api, call->req, 200,
                          json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:i}", "blob", hex,
                                    "size", (json_int_t)rec->size, "refs", (json_int_t)rec->refs,

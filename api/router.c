@@ -115,6 +115,8 @@ static const struct route routes[] = {
     {HTTP_M_DELETE, "/api/v1/cluster/nodes/*/drain", AUTH_OPERATOR, api_handle_cluster_undrain,
      0},
     {HTTP_M_GET, "/api/v1/cluster/blobs/*", AUTH_OPERATOR, api_handle_cluster_blob, 0},
+    {HTTP_M_PUT, "/api/v1/cluster/nodes/*/weight", AUTH_OPERATOR, api_handle_cluster_weight,
+     0},
     {HTTP_M_GET, "/api/v1/cluster/digest", AUTH_OPERATOR, api_handle_cluster_digest, 0},
     /* The members and their consoles' addresses, for any token (api/nodes.c). */
     {HTTP_M_GET, "/api/v1/nodes", AUTH_TENANT_READ, api_handle_nodes, 0},

@@ -134,6 +134,8 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(SET_HOLDERS, set_holders, apply_set_holders, WRITE_NONE)                        \
     X(SET_NODE_STORAGE, set_node_storage, apply_set_node_storage, WRITE_NONE)         \
     X(PURGE_BLOBS, purge_blobs, apply_purge_blobs, WRITE_NONE)                        \
+    X(REPORT_NODE_SPACE, report_node_space, apply_report_node_space, WRITE_NONE)      \
+    X(SET_NODE_WEIGHT, set_node_weight, apply_set_node_weight, WRITE_NONE)            \
     X(RECOGNITION_RESULT, recognition_result, apply_recognition_result, WRITE_NONE)      \
     X(COLLECT_FILE, collect_file, apply_collect_file, WRITE_NONE)                     \
     X(SUBMIT_COLLECTED, submit_collected, apply_submit_collected, WRITE_BILL)         \

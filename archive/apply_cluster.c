@@ -1,5 +1,6 @@
 /* Applying the commands about cluster members and blob copies: node registration and
- * removal, storage states, holders of blobs and purges of unreferenced blob records. */
+ * removal, storage states, space reports and weights, holders of blobs and purges of
+ * unreferenced blob records. */
 #include "archive/archive_int.h"
 
 #include <stdio.h>
@@ -214,5 +215,67 @@ int apply_purge_blobs(struct txn *t, const PurgeBlobs *c)
         }
         blob_record__free_unpacked(blob, NULL);
     }
+    return 0;
+}
+
+/* ---- Capacity weights ---- */
+
+/* A member's own report of its blob file system; replayed when nothing changed. */
+int apply_report_node_space(struct txn *t, const ReportNodeSpace *c)
+{
+    NodeRecord *n;
+    bool found;
+    int rv;
+    if (c->id == 0 || c->capacity_bytes < ARCHIVE_CAPACITY_MIN ||
+        c->capacity_bytes > ARCHIVE_CAPACITY_MAX) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed space report (a node id and a capacity "
+               "of 1 MiB to 2^60 bytes)");
+        return 0;
+    }
+    if ((rv = load_node(t, c->id, &n, &found)) != 0) {
+        return rv;
+    }
+    if (!found || n->removed) {
+        refuse(t, ARCHIVE_R_NODE_NOT_FOUND, "node %llu is not a member of the cluster",
+               (unsigned long long)c->id);
+    } else if (n->capacity_bytes == c->capacity_bytes && n->full == c->full) {
+        t->res->replayed = true;
+    } else {
+        n->capacity_bytes = c->capacity_bytes;
+        n->full = c->full;
+        n->space_ms = t->cmd->time_ms;
+        store_node(t, n);
+    }
+    archive_free_node(n);
+    return 0;
+}
+
+/* The operator's factor on a member's capacity weight (100 stored as 0: the default). */
+int apply_set_node_weight(struct txn *t, const SetNodeWeight *c)
+{
+    NodeRecord *n;
+    bool found;
+    int rv;
+    uint32_t pct;
+    if (c->id == 0 || c->weight_pct < ARCHIVE_WEIGHT_PCT_MIN ||
+        c->weight_pct > ARCHIVE_WEIGHT_PCT_MAX) {
+        refuse(t, ARCHIVE_R_INVALID, "malformed weight (a node id and a weight of %d to %d "
+               "percent)", ARCHIVE_WEIGHT_PCT_MIN, ARCHIVE_WEIGHT_PCT_MAX);
+        return 0;
+    }
+    pct = c->weight_pct == ARCHIVE_WEIGHT_PCT_DEFAULT ? 0 : c->weight_pct;
+    if ((rv = load_node(t, c->id, &n, &found)) != 0) {
+        return rv;
+    }
+    if (!found || n->removed) {
+        refuse(t, ARCHIVE_R_NODE_NOT_FOUND, "node %llu is not a member of the cluster",
+               (unsigned long long)c->id);
+    } else if (n->weight_pct == pct) {
+        t->res->replayed = true;
+    } else {
+        n->weight_pct = pct;
+        store_node(t, n);
+    }
+    archive_free_node(n);
     return 0;
 }

@@ -203,6 +203,8 @@ int apply_register_node(struct txn *t, const RegisterNode *c);
 int apply_remove_node(struct txn *t, const RemoveNode *c);
 int apply_set_holders(struct txn *t, const SetHolders *c);
 int apply_set_node_storage(struct txn *t, const SetNodeStorage *c);
+int apply_report_node_space(struct txn *t, const ReportNodeSpace *c);
+int apply_set_node_weight(struct txn *t, const SetNodeWeight *c);
 int apply_purge_blobs(struct txn *t, const PurgeBlobs *c);
 /* apply_webhooks.c */
 int apply_create_webhook(struct txn *t, const CreateWebhook *c);

@@ -39,6 +39,13 @@ const char *archive_storage_name(const char *s)
     return s == NULL || s[0] == '\0' ? "active" : s;
 }
 
+unsigned archive_node_weight_pct(const NodeRecord *n)
+{
+    return n->weight_pct >= ARCHIVE_WEIGHT_PCT_MIN && n->weight_pct <= ARCHIVE_WEIGHT_PCT_MAX
+               ? n->weight_pct
+               : ARCHIVE_WEIGHT_PCT_DEFAULT;
+}
+
 bool archive_valid_zone(const char *s)
 {
     return archive_valid_tenant(s); /* the id alphabet, 1-64 characters */

@@ -32,6 +32,18 @@ bool archive_valid_storage_state(const char *s);
 /* Its name in answers: "active" for the empty state. */
 const char *archive_storage_name(const char *s);
 
+/* Capacity weights (replication/placement.h). A node reports the size of its blob file
+ * system (ReportNodeSpace: ARCHIVE_CAPACITY_MIN..ARCHIVE_CAPACITY_MAX bytes) and the
+ * operator may scale it (SetNodeWeight: ARCHIVE_WEIGHT_PCT_MIN..MAX percent, 100 the
+ * default, stored as 0). */
+#define ARCHIVE_CAPACITY_MIN (1ull << 20)
+#define ARCHIVE_CAPACITY_MAX (1ull << 60)
+#define ARCHIVE_WEIGHT_PCT_MIN 1
+#define ARCHIVE_WEIGHT_PCT_MAX 1000
+#define ARCHIVE_WEIGHT_PCT_DEFAULT 100
+/* The operator's factor of a record: 100 when never set. */
+unsigned archive_node_weight_pct(const NodeRecord *n);
+
 /* The record of node @id; BASE_ENOTFOUND when it never registered. */
 int archive_get_node(struct archive *a, uint64_t id, NodeRecord **out,
                      struct base_err *err) WARN_UNUSED;

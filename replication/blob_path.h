@@ -57,6 +57,7 @@ enum {
 struct blob_space {
     uint64_t floor_bytes;   /* --min-free-mb */
     uint64_t free_bytes;    /* last measured */
+    uint64_t total_bytes;   /* the file system's size, last measured (0: unknown) */
     bool full;              /* refusing new files and copies */
     uint64_t hold_until_ms; /* after a failed write, full at least until then */
     uint64_t refused_total; /* captures and copies refused while full */
@@ -65,6 +66,7 @@ struct blob_space {
     uv_timer_t timer;
     uv_work_t work;
     uint64_t measured; /* written by the work, read after it */
+    uint64_t measured_total; /* likewise: the file system's size */
     int event;         /* likewise */
     struct base_err err;
     bool reserve_warned;

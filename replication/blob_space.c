@@ -79,6 +79,7 @@ static void measure_work(uv_work_t *w)
     uint64_t want = s->floor_bytes / 2;
     uint64_t have = blob_store_reserve_bytes(bp->blobs);
     s->measured = blob_store_free_bytes(bp->blobs);
+    s->measured_total = blob_store_total_bytes(bp->blobs);
     s->event = BLOB_SPACE_EVENT_NONE;
     if (have > 0 && want == 0) { /* --min-free-mb 0: no reserve */
         if (blob_store_release_reserve(bp->blobs, &s->err) != 0) {
@@ -108,6 +109,12 @@ static void measured(uv_work_t *w, int status)
         return;
     }
     s->free_bytes = s->measured;
+    if (s->measured_total != s->total_bytes) {
+        s->total_bytes = s->measured_total;
+        if (bp->repl != NULL) { /* none in the blob path's own tests */
+            repl_set_disk_capacity(bp->repl, s->total_bytes); /* reported with hysteresis */
+        }
+    }
     switch (s->event) {
     case BLOB_SPACE_EVENT_RELEASED:
         LOG_WARN("space", "disk nearly full: gave back the %llu MB reserve in %s so raft and "

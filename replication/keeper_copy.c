@@ -298,7 +298,9 @@ int keeper_copy(struct keeper *k, struct keeper_copies *c, keeper_copies_cb cb)
             }
         }
     }
-    n = placement_rank(k->placement, c->hash, ranked, PLACEMENT_MAX_NODES);
+    /* A full node ranks only where it holds a copy already (and is then skipped). */
+    n = placement_rank_held(k->placement, c->hash, rec != NULL ? rec->holders : r->holders,
+                            rec != NULL ? rec->n_holders : 1, ranked, PLACEMENT_MAX_NODES);
     for (size_t i = 0; i < n && r->n_candidates < ARRAY_SIZE(r->candidates); i++) {
         bool held = ranked[i] == k->cfg.node_id;
         for (size_t j = 0; rec != NULL && j < rec->n_holders && !held; j++) {

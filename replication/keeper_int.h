@@ -108,6 +108,7 @@ struct full_target {
     uint64_t id;
     uint64_t backoff_ms;
     uint64_t retry_ms; /* no repair copy to it before this (monotonic) */
+    bool record_full;  /* its node record said full since the refusal */
 };
 
 /* A command a thread asks the loop to propose. */
@@ -213,6 +214,9 @@ int keeper_propose_and_wait(struct keeper *k, const Command *cmd, struct archive
 struct full_target *keeper_full_find(struct keeper *k, uint64_t id);
 /* Whether a repair copy to @id waits (its disk was full at the last try). */
 bool keeper_full_paused(struct keeper *k, uint64_t id, uint64_t now);
+/* Under mu: a paused node whose record said full and now says it has room again
+ * (ReportNodeSpace) is tried at once instead of at the end of its back-off. */
+void keeper_full_from_records(struct keeper *k, const struct placement *pl, uint64_t now);
 /* A transfer of blob @hash (@size bytes) to @target, not queued yet. */
 struct job *keeper_job_new(struct keeper *k, const uint8_t hash[BLOB_HASH_BYTES],
                            const struct placement_node *target, uint64_t size);

@@ -29,6 +29,26 @@ bool keeper_full_paused(struct keeper *k, uint64_t id, uint64_t now)
     return f != NULL && now < f->retry_ms;
 }
 
+void keeper_full_from_records(struct keeper *k, const struct placement *pl, uint64_t now)
+{
+    for (size_t i = 0; i < k->n_full; i++) {
+        struct full_target *f = &k->full[i];
+        const struct placement_node *n = placement_node(pl, f->id);
+        if (n == NULL) {
+            continue;
+        }
+        if (n->full) {
+            f->record_full = true;
+        } else if (f->record_full) {
+            f->record_full = false;
+            f->backoff_ms = FULL_BACKOFF_MIN_MS;
+            f->retry_ms = now;
+            LOG_INFO("keeper", "node %llu reports room on its disk again: trying copies to "
+                     "it now", (unsigned long long)f->id);
+        }
+    }
+}
+
 /* Takes a transfer's outcome into the list: a refusal starts or lengthens the pause
  * of its target, a copy made ends it; each change is logged once. True when the list
  * changed (the loop then leaves the node out of, or takes it back into, placement). */
@@ -45,6 +65,7 @@ static bool full_outcome(struct keeper *k, const struct job *j)
             f = &k->full[k->n_full++];
             f->id = j->push.target;
             f->backoff_ms = FULL_BACKOFF_MIN_MS;
+            f->record_full = false;
             k->full_version++;
             LOG_WARN("keeper", "node %llu refuses copies: disk full; repairs to it paused, "
                      "new copies go to other nodes",

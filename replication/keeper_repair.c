@@ -281,7 +281,10 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
     if (owner != self) {
         return;
     }
-    n_wanted = placement_rank(p->pl, hash, wanted, r < KEEPER_MAX_COPIES ? r : KEEPER_MAX_COPIES);
+    /* A full node keeps the copies it has (they are wanted where they are) and is
+     * sent none. */
+    n_wanted = placement_rank_held(p->pl, hash, live, n_live, wanted,
+                                   r < KEEPER_MAX_COPIES ? r : KEEPER_MAX_COPIES);
     for (size_t i = 0; i < n_wanted; i++) {
         bool held = false;
         for (size_t j = 0; j < n_live && !held; j++) {
@@ -345,17 +348,18 @@ bool keeper_pass_run(struct keeper *k, bool check_own)
     p->now_wall = clock_wall_ms();
     p->leader = atomic_load(&k->leader);
     p->check_own = check_own;
+    if (placement_load(p->pl, k->archive, k->cfg.replicas, k->cfg.write_quorum, &err) != 0) {
+        LOG_WARN("keeper", "pass: reading the members: %s", err.msg);
+        goto out;
+    }
     pthread_mutex_lock(&k->mu);
+    keeper_full_from_records(k, p->pl, started);
     for (size_t i = 0; i < k->n_full; i++) {
         if (keeper_full_paused(k, k->full[i].id, started)) {
             p->paused[p->n_paused++] = k->full[i].id;
         }
     }
     pthread_mutex_unlock(&k->mu);
-    if (placement_load(p->pl, k->archive, k->cfg.replicas, k->cfg.write_quorum, &err) != 0) {
-        LOG_WARN("keeper", "pass: reading the members: %s", err.msg);
-        goto out;
-    }
     if (archive_each_blob(k->archive, pass_visit, p, &err) != 0) {
         LOG_WARN("keeper", "pass: %s", err.msg);
     }

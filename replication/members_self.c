@@ -78,6 +78,64 @@ static void register_self(struct repl *r)
     }
 }
 
+static void space_reported(struct repl_propose *p, int status, const struct archive_result *res)
+{
+    struct repl *r = p->data;
+    r->self.space_in_flight = false;
+    if (status == 0 && res->status == ARCHIVE_OK && !res->replayed) {
+        LOG_INFO("members", "reported this node's space: %llu MB, %s",
+                 (unsigned long long)(r->self.capacity_bytes >> 20),
+                 r->self.disk_full ? "full (placement sends it no new copies)" : "not full");
+    } else if (status == 0 && res->status != ARCHIVE_OK) {
+        LOG_WARN("members", "reporting this node's space refused: %s", res->message);
+    }
+}
+
+/* Whether the record's capacity is off by more than REPL_CAPACITY_CHANGE_PCT percent
+ * (or missing). */
+static bool capacity_moved(uint64_t recorded, uint64_t now)
+{
+    uint64_t d = recorded > now ? recorded - now : now - recorded;
+    return recorded == 0 || d > recorded / 100 * REPL_CAPACITY_CHANGE_PCT;
+}
+
+/* Keeps this node's capacity and fullness in its record (placement weighs by them):
+ * proposed when the record has none, when the capacity moved by more than
+ * REPL_CAPACITY_CHANGE_PCT percent, or when the disk filled or has room again (the
+ * disk guard's own hysteresis keeps that from flapping). */
+static void report_space(struct repl *r)
+{
+    Command cmd = COMMAND__INIT;
+    ReportNodeSpace rs = REPORT_NODE_SPACE__INIT;
+    struct base_err err;
+    NodeRecord *rec = NULL;
+    bool current;
+    uint64_t capacity = r->self.capacity_bytes;
+    if (capacity < ARCHIVE_CAPACITY_MIN || r->self.space_in_flight || r->self.removed ||
+        r->lead.last == 0 || archive_get_node(r->archive, r->id, &rec, &err) != 0) {
+        return; /* unknown yet, or not registered yet */
+    }
+    if (capacity > ARCHIVE_CAPACITY_MAX) {
+        capacity = ARCHIVE_CAPACITY_MAX;
+    }
+    current = rec->removed || (rec->full == r->self.disk_full &&
+                               !capacity_moved(rec->capacity_bytes, capacity));
+    archive_free_node(rec);
+    if (current) {
+        return;
+    }
+    repl_stamp_node_command(&cmd, "report-node-space");
+    rs.id = r->id;
+    rs.capacity_bytes = capacity;
+    rs.full = r->self.disk_full;
+    cmd.body_case = COMMAND__BODY_REPORT_NODE_SPACE;
+    cmd.report_node_space = &rs;
+    r->self.space_prop.data = r;
+    if (repl_propose(r, &r->self.space_prop, &cmd, space_reported) == 0) {
+        r->self.space_in_flight = true;
+    }
+}
+
 static void joined(struct peer_call *call)
 {
     struct repl *r = call->repl;
@@ -155,6 +213,7 @@ static void tick_cb(uv_timer_t *t)
     join_tick(r);
     if (r->self.member) {
         register_self(r);
+        report_space(r);
     }
     if (repl_is_leader(r)) {
         repl_members_poll_peers(r);
@@ -206,6 +265,11 @@ void repl_set_draining(struct repl *r)
 void repl_set_disk_full(struct repl *r, bool full)
 {
     r->self.disk_full = full;
+}
+
+void repl_set_disk_capacity(struct repl *r, uint64_t bytes)
+{
+    r->self.capacity_bytes = bytes;
 }
 
 /* The leader's verdicts: every member of its configuration, with its role and whether

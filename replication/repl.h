@@ -213,6 +213,12 @@ void repl_set_draining(struct repl *r);
 /* Whether the node's disk is full (it refuses new files and copies): reported in its
  * status, so the cluster view shows it. */
 void repl_set_disk_full(struct repl *r, bool full);
+/* The size of the node's blob file system (0: unknown). The node reports it and its
+ * fullness to the cluster (ReportNodeSpace) when it first knows it, when it changes by
+ * more than REPL_CAPACITY_CHANGE_PCT percent and when the disk fills or has room again:
+ * placement weighs the node by it and sends a full one no new copies. */
+void repl_set_disk_capacity(struct repl *r, uint64_t bytes);
+#define REPL_CAPACITY_CHANGE_PCT 5
 /* Stops raft; pending proposals, waits and calls get BASE_ESHUTDOWN. @cb runs when
  * everything is closed and the memory is freed. */
 void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg);

@@ -176,8 +176,11 @@ struct repl {
         bool removed;
         bool draining;
         bool disk_full;
+        uint64_t capacity_bytes; /* the blob file system's size (0: unknown) */
         struct repl_propose register_prop;
         bool register_in_flight;
+        struct repl_propose space_prop; /* ReportNodeSpace */
+        bool space_in_flight;
         unsigned fs_in_flight; /* free-space reads on the thread pool */
     } self;
 

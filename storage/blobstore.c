@@ -89,6 +89,15 @@ uint64_t blob_store_free_bytes(const struct blob_store *bs)
     return (uint64_t)st.f_bavail * st.f_frsize;
 }
 
+uint64_t blob_store_total_bytes(const struct blob_store *bs)
+{
+    struct statvfs st;
+    if (fstatvfs(bs->root_fd, &st) != 0) {
+        return 0;
+    }
+    return (uint64_t)st.f_blocks * st.f_frsize;
+}
+
 #define RESERVE_NAME "reserve"
 
 int blob_store_reserve(struct blob_store *bs, uint64_t bytes, struct base_err *err)

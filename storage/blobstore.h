@@ -93,6 +93,9 @@ uint64_t blob_store_count(const struct blob_store *bs);
 /* Free space (for an unprivileged writer) of the store's file system; 0 when unknown.
  * Blocks (statfs). */
 uint64_t blob_store_free_bytes(const struct blob_store *bs);
+/* Size of the store's file system (what placement weighs the node by); 0 when
+ * unknown. Blocks (statfs). */
+uint64_t blob_store_total_bytes(const struct blob_store *bs);
 
 /* The reserve: root/reserve, a file of allocated space the node gives back when its
  * file system is nearly full, so that raft and the metadata store can still write

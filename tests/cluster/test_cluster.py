@@ -24,7 +24,8 @@ from imgarc_cluster import Cluster, ClusterTestCase, sign, wait_for
 from imgarc_node import Node, make_pdf, run_cli, cli_json
 
 NODE_KEYS = {"id", "http", "raft", "zone", "role", "health", "applied_index", "blob_bytes",
-             "free_bytes", "storage", "blob_count", "disk_full", "clock_offset_ms"}
+             "free_bytes", "storage", "blob_count", "disk_full", "clock_offset_ms",
+             "capacity_bytes", "weight_pct", "weight", "placement_full"}
 # A snapshot every 16 entries, 64 kept after it: a node that joins late needs a
 # snapshot. (With only 16 kept, a node restarted after a burst of writes is sent a
 # snapshot while it may be taking its own, which libraft 0.22.1 does not survive:

@@ -115,6 +115,8 @@ static const struct endpoint ENDPOINTS[] = {
     {"POST", "/api/v1/sync/runs"},
     {"POST", "/api/v1/sync/failures/retry"},
     {"GET", "/api/v1/sync/runs/{N}"},
+    /* The operator's placement weight of a node (api/cluster.c). */
+    {"PUT", "/api/v1/cluster/nodes/{N}/weight"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};

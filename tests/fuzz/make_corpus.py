@@ -113,6 +113,10 @@ COMMANDS = {
     "set_scheme": command(30, msg((1, "BT1"), (3, "standard"), (4, "auto"))),
     "bill_type": command(29, msg((1, "BT1"), (2, "Travel"), (3, "match"))),
     "node_storage": command(43, msg((1, 1), (2, "draining"))),
+    "node_space": command(45, msg((1, 1), (2, 2 << 40), (3, True))),
+    "node_space_tiny": command(45, msg((1, 1), (2, 1))),
+    "node_weight": command(46, msg((1, 1), (2, 250))),
+    "node_weight_out_of_range": command(46, msg((1, 1), (2, 5000))),
     "webhook_delete": command(25, msg((1, "W1"))),
     "return_bill": command(35, msg((1, "CB-A"), (2, "blurred"))),
     "erp_submit": command(34, msg((1, "CB-B"))),
@@ -713,6 +717,14 @@ JSON += [
     ("sync-retry", 70, 0, '{"org":"o1"}'),
     ("sync-retry-all", 70, 0, '{}'),
     ("sync-run-show", 71, 0, ''),
+]
+
+# The operator's placement weight of a node (appended to the endpoints: 72); the name is
+# bits 5-7 of the parameter byte: 3 is "1", 5 "99".
+JSON += [
+    ("node-weight", 72, 3 << 5, '{"weight_pct":200}'),
+    ("node-weight-zero", 72, 3 << 5, '{"weight_pct":0}'),
+    ("node-weight-types", 72, 5 << 5, '{"weight_pct":"50","x":[1]}'),
 ]
 
 

@@ -1,5 +1,6 @@
 /* cluster: the nodes of the cluster of --server (show, join, remove, drain,
- * undrain) and where the copies of one blob are and belong. Operator commands. */
+ * undrain, weight) and where the copies of one blob are and belong. Operator
+ * commands. */
 #include "tools/cli/cli.h"
 
 #include <ctype.h>
@@ -186,6 +187,52 @@ static int cluster_undrain(struct cli *cli, int argc, char **argv)
     return node_action(cli, "cluster undrain", "DELETE", "/drain", argc, argv, print_storage_set);
 }
 
+static void print_weight_set(const json_t *ans)
+{
+    printf("node %lld weight %lld%% of its capacity (raft index %lld): ", jid(ans, "id"),
+           jint(ans, "weight_pct"), jint(ans, "index"));
+    if (json_is_false(json_object_get(ans, "changed"))) {
+        printf("it was so already\n");
+    } else {
+        printf("placement moves copies to or from it in proportion\n");
+    }
+}
+
+/* "cluster weight ID PCT": PUT /api/v1/cluster/nodes/ID/weight {"weight_pct": PCT}. */
+static int cluster_weight(struct cli *cli, int argc, char **argv)
+{
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    struct cli_request req = {.method = "PUT"};
+    json_t *body = json_object();
+    char *path = NULL, *end = NULL;
+    long pct = 0;
+    struct args a;
+    int rv = parse_command(cli, "cluster weight", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("cluster weight", &a, 2, 2, "ID PCT");
+    }
+    if (rv == 0) {
+        rv = check_node_id("cluster weight", a.pos[0]);
+    }
+    if (rv == 0) {
+        pct = strtol(a.pos[1], &end, 10);
+        if (a.pos[1][0] < '0' || a.pos[1][0] > '9' || *end != '\0' || pct < 1 || pct > 1000) {
+            rv = usage_error("cluster weight", "PCT '%s' must be a percentage from 1 to 1000 "
+                             "(100: the node's capacity)", a.pos[1]);
+        }
+    }
+    if (rv == 0) {
+        json_object_set_new(body, "weight_pct", json_integer(pct));
+        path = cli_http_path("/api/v1/cluster/nodes/", a.pos[0], "/weight");
+        req.path = path;
+    }
+    rv = send_and_print(cli, rv, &req, body, print_weight_set);
+    json_decref(body);
+    free(path);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
 /* Whether the JSON array @ids holds the node id @id. */
 static bool ids_have(const json_t *ids, long long id)
 {
@@ -323,7 +370,8 @@ int cmd_cluster(struct cli *cli, int argc, char **argv)
 {
     static const struct action actions[] = {
         {"show", cluster_show},   {"join", cluster_join},       {"remove", cluster_remove},
-        {"drain", cluster_drain}, {"undrain", cluster_undrain}, {"blob", cluster_blob}};
+        {"drain", cluster_drain}, {"undrain", cluster_undrain}, {"blob", cluster_blob},
+        {"weight", cluster_weight}};
     if (argc == 0 || (argv[0][0] == '-' && strcmp(argv[0], "--help") != 0 &&
                       strcmp(argv[0], "-h") != 0)) {
         return cluster_show(cli, argc, argv);

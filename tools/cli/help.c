@@ -435,6 +435,7 @@ static const char cluster_help[] =
     "       imgarc cluster drain ID [--json]\n"
     "       imgarc cluster undrain ID [--json]\n"
     "       imgarc cluster blob HASH [--json]\n"
+    "       imgarc cluster weight ID PCT [--json]\n"
     "\n"
     "Operator commands (the operator token) for the nodes of the cluster of --server.\n"
     "show     every member: ID HTTP RAFT ZONE ROLE (voter, standby, spare) LEADER (*)\n"
@@ -458,6 +459,10 @@ static const char cluster_help[] =
     "         node: NODE COPY (holds one) LIVE (the copy counts: its node is not out)\n"
     "         PLACEMENT (rank where placement wants the copies, 1 = best; - = not\n"
     "         wanted there) and a NOTE for a missing, extra or not-live copy.\n"
+    "weight   placement weighs member ID by PCT percent (1-1000) of the capacity it\n"
+    "         reports (100: its capacity, the default): 200 makes it take about twice\n"
+    "         its share of new copies, 50 half; copies move to match (--json shows\n"
+    "         each node's capacity_bytes, weight_pct, weight and placement_full).\n"
     "\n"
     "ID is a node id as 'imgarc cluster' lists it. An unknown or removed node: exit 1\n"
     "with 404 node_not_found; an unknown blob: exit 1 with 404 not_found.\n";
@@ -695,7 +700,7 @@ static const struct command commands[] = {
     {"sync", cmd_sync, "sync ACTION [flags]",
      "invoice-data sync: settings, runs, the sync list, failures", sync_help},
     {"cluster", cmd_cluster, "cluster [ACTION [ID|H:P|HASH]]",
-     "the cluster's nodes: add, remove, drain; blob copies", cluster_help},
+     "the cluster's nodes: add, remove, drain, weigh; blob copies", cluster_help},
     {"version", cmd_version, "version", "client and server versions", version_help},
     {"help", cmd_help, "help [COMMAND]", "this text, or a command's", help_help},
 };

@@ -946,6 +946,109 @@ static void capture_with_a_file_id_in_use_is_refused(void **state)
     archive_free_file(file);
 }
 
+static void report_space(struct fx *f, uint64_t id, uint64_t capacity, bool full,
+                         struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    ReportNodeSpace rs = REPORT_NODE_SPACE__INIT;
+    fx_stamp(&cmd, "default", T0);
+    rs.id = id;
+    rs.capacity_bytes = capacity;
+    rs.full = full;
+    cmd.body_case = COMMAND__BODY_REPORT_NODE_SPACE;
+    cmd.report_node_space = &rs;
+    fx_apply(f, &cmd, res);
+}
+
+static void set_weight(struct fx *f, uint64_t id, uint32_t pct, struct archive_result *res)
+{
+    Command cmd = COMMAND__INIT;
+    SetNodeWeight sw = SET_NODE_WEIGHT__INIT;
+    fx_stamp(&cmd, "default", T0);
+    sw.id = id;
+    sw.weight_pct = pct;
+    cmd.body_case = COMMAND__BODY_SET_NODE_WEIGHT;
+    cmd.set_node_weight = &sw;
+    fx_apply(f, &cmd, res);
+}
+
+/* A member's space report and the operator's weight land in its record; malformed ones,
+ * and ones about non-members, are refused and change nothing. */
+static void node_space_and_weight(void **state)
+{
+    struct fx *f = *state;
+    struct archive_result res;
+    struct base_err err;
+    NodeRecord *n;
+    register_node(f, 21, "127.0.0.1:8091", "zone-a", &res);
+    assert_int_equal(archive_get_node(&f->a, 21, &n, &err), 0);
+    assert_int_equal(n->capacity_bytes, 0); /* not reported yet */
+    assert_int_equal(archive_node_weight_pct(n), 100);
+    archive_free_node(n);
+
+    report_space(f, 21, 2ull << 40, false, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_false(res.replayed);
+    report_space(f, 21, 2ull << 40, false, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_true(res.replayed);
+    report_space(f, 21, 2ull << 40, true, &res);
+    assert_false(res.replayed);
+    assert_int_equal(archive_get_node(&f->a, 21, &n, &err), 0);
+    assert_int_equal(n->capacity_bytes, 2ull << 40);
+    assert_true(n->full);
+    assert_int_equal(n->space_ms, T0);
+    assert_string_equal(n->zone, "zone-a"); /* the rest of the record kept */
+    archive_free_node(n);
+    /* Malformed: no id, below 1 MiB, above 2^60. */
+    report_space(f, 0, 1ull << 30, false, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    report_space(f, 21, (1ull << 20) - 1, false, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    report_space(f, 21, 0, false, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    report_space(f, 21, (1ull << 60) + 1, false, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    report_space(f, 22, 1ull << 30, false, &res); /* never registered */
+    assert_int_equal(res.status, ARCHIVE_R_NODE_NOT_FOUND);
+    assert_int_equal(archive_get_node(&f->a, 22, &n, &err), BASE_ENOTFOUND);
+    assert_int_equal(archive_get_node(&f->a, 21, &n, &err), 0);
+    assert_int_equal(n->capacity_bytes, 2ull << 40); /* unchanged by the refusals */
+    assert_true(n->full);
+    archive_free_node(n);
+
+    set_weight(f, 21, 50, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_false(res.replayed);
+    set_weight(f, 21, 50, &res);
+    assert_true(res.replayed);
+    assert_int_equal(archive_get_node(&f->a, 21, &n, &err), 0);
+    assert_int_equal(archive_node_weight_pct(n), 50);
+    archive_free_node(n);
+    set_weight(f, 21, 0, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    set_weight(f, 21, 1001, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    set_weight(f, 0, 100, &res);
+    assert_int_equal(res.status, ARCHIVE_R_INVALID);
+    set_weight(f, 22, 100, &res);
+    assert_int_equal(res.status, ARCHIVE_R_NODE_NOT_FOUND);
+    set_weight(f, 21, 100, &res); /* back to the default, stored as none */
+    assert_int_equal(res.status, ARCHIVE_OK);
+    assert_int_equal(archive_get_node(&f->a, 21, &n, &err), 0);
+    assert_int_equal(n->weight_pct, 0);
+    assert_int_equal(archive_node_weight_pct(n), 100);
+    archive_free_node(n);
+    set_weight(f, 21, 1000, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+    /* A removed node takes neither. */
+    remove_node(f, 21, &res);
+    report_space(f, 21, 1ull << 30, false, &res);
+    assert_int_equal(res.status, ARCHIVE_R_NODE_NOT_FOUND);
+    set_weight(f, 21, 10, &res);
+    assert_int_equal(res.status, ARCHIVE_R_NODE_NOT_FOUND);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(pool_push_creates_then_updates, fx_setup, fx_teardown),
     cmocka_unit_test_setup_teardown(capture_classifies_and_orders, fx_setup, fx_teardown),
@@ -976,6 +1079,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(purge_waits_for_zero_references_and_the_grace, fx_setup,
                                     fx_teardown),
     cmocka_unit_test_setup_teardown(node_storage_states, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(node_space_and_weight, fx_setup, fx_teardown),
     cmocka_unit_test_setup_teardown(edits_refuse_a_file_of_another_bill, fx_setup, fx_teardown),
     cmocka_unit_test_setup_teardown(capture_with_a_file_id_in_use_is_refused, fx_setup,
                                     fx_teardown),
