@@ -125,19 +125,37 @@ const uint8_t *repl_entry_command(const struct raft_buffer *buf, size_t *len)
     return buf->len >= FRAME_HEADER ? frame + FRAME_HEADER : frame;
 }
 
-int repl_snapshot_take(struct archive *a, struct raft_buffer *bufs[], unsigned *n_bufs,
-                       struct base_err *err)
+int repl_snapshot_take(struct archive *a, size_t piece_bytes, struct raft_buffer *bufs[],
+                       unsigned *n_bufs, struct base_err *err)
 {
-    void *data;
-    size_t len;
-    int rv = storage_snapshot_encode(a->db, a->applied_index, &data, &len, err);
+    const size_t piece_len = piece_bytes > 0 ? piece_bytes : REPL_SNAPSHOT_PIECE;
+    struct snapshot_reader *r = storage_snapshot_reader_new(a->db, a->applied_index);
+    struct raft_buffer *out = NULL;
+    unsigned n = 0, cap = 0;
+    int rv;
+    for (;;) {
+        size_t len;
+        void *piece = xmalloc(piece_len);
+        rv = storage_snapshot_read(r, piece, piece_len, &len, err);
+        if (rv != 0 || len == 0) {
+            free(piece);
+            break;
+        }
+        if (n == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            out = xrealloc(out, cap * sizeof *out);
+        }
+        out[n].base = len < piece_len ? xrealloc(piece, len) : piece;
+        out[n].len = len;
+        n++;
+    }
+    storage_snapshot_reader_free(r);
     if (rv != 0) {
+        repl_snapshot_release(&out, &n);
         return rv;
     }
-    *bufs = xmalloc(sizeof **bufs);
-    (*bufs)[0].base = data;
-    (*bufs)[0].len = len;
-    *n_bufs = 1;
+    *bufs = out;
+    *n_bufs = n;
     return 0;
 }
 

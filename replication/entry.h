@@ -40,10 +40,13 @@ const uint8_t *repl_entry_command(const struct raft_buffer *buf, size_t *len);
 size_t repl_entry_commands(const struct raft_buffer *buf, struct archive_packed *out,
                            bool *shared);
 
-/* The archive's whole store as a snapshot at its applied index: one malloc()ed buffer
- * in a malloc()ed array of one (release with repl_snapshot_release()). Blocks. */
-int repl_snapshot_take(struct archive *a, struct raft_buffer *bufs[], unsigned *n_bufs,
-                       struct base_err *err) WARN_UNUSED;
+/* The archive's whole store as a snapshot at its applied index: malloc()ed pieces of
+ * at most @piece_bytes (0: REPL_SNAPSHOT_PIECE) in a malloc()ed array (release with
+ * repl_snapshot_release()), so it never sits in one buffer grown by doubling; raft
+ * writes them one after the other, and loads them back as one buffer. Blocks. */
+#define REPL_SNAPSHOT_PIECE (4u << 20)
+int repl_snapshot_take(struct archive *a, size_t piece_bytes, struct raft_buffer *bufs[],
+                       unsigned *n_bufs, struct base_err *err) WARN_UNUSED;
 void repl_snapshot_release(struct raft_buffer *bufs[], unsigned *n_bufs);
 /* Installs @buf (raft's) into @a, unless @a holds its index already (*@skipped: a
  * restart). On success buf->base is freed and *@index is the snapshot's index. */

@@ -65,7 +65,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     struct base_err err = {{0}};
     uint64_t start = uv_hrtime();
     unsigned trailing;
-    if (repl_snapshot_take(r->archive, bufs, n_bufs, &err) != 0) {
+    if (repl_snapshot_take(r->archive, r->conf.snapshot_piece, bufs, n_bufs, &err) != 0) {
         LOG_ERROR("raft", "snapshot: %s", err.msg);
         return RAFT_IOERR;
     }
@@ -74,9 +74,13 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     raft_set_snapshot_trailing(&r->raft, trailing);
     raft_set_snapshot_threshold(&r->raft, r->log_budget.threshold);
     r->snapshot_threshold_now = r->log_budget.threshold;
-    r->snapshot_bytes = (*bufs)[0].len;
-    LOG_INFO("raft", "snapshot taken: applied_index=%llu bytes=%zu ms=%.1f trailing=%u",
-             (unsigned long long)r->archive->applied_index, (*bufs)[0].len,
+    r->snapshot_bytes = 0;
+    for (unsigned i = 0; i < *n_bufs; i++) {
+        r->snapshot_bytes += (*bufs)[i].len;
+    }
+    LOG_INFO("raft", "snapshot taken: applied_index=%llu bytes=%llu pieces=%u ms=%.1f "
+             "trailing=%u", (unsigned long long)r->archive->applied_index,
+             (unsigned long long)r->snapshot_bytes, *n_bufs,
              (double)(uv_hrtime() - start) / 1e6, trailing);
     return 0;
 }
@@ -203,6 +207,7 @@ static void copy_identity(struct repl *r, const struct repl_config *c)
     r->conf.failover_after_ms = c->failover_after_ms;
     r->conf.repair_after_ms = c->repair_after_ms;
     r->conf.election_timeout_ms = c->election_timeout_ms;
+    r->conf.snapshot_piece = c->snapshot_piece_bytes;
     /* A member silent for two election timeouts is down: one lost heartbeat round is
      * not a failure, and raft itself gives up on a leader after one timeout. */
     r->conf.down_after_ms = 2 * c->election_timeout_ms > 2000 ? 2 * c->election_timeout_ms : 2000;

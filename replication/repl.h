@@ -73,6 +73,8 @@ struct repl_config {
     unsigned snapshot_trailing;
     uint64_t snapshot_threshold_bytes; /* 0: count entries only (log_budget.h) */
     unsigned entry_commands;  /* most commands per raft entry; 0 or 1: one each */
+    size_t snapshot_piece_bytes; /* the pieces a snapshot is handed to raft in; 0: 4 MiB
+                                    (tests make them small) */
     uint64_t snapshot_trailing_bytes;
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;

@@ -111,6 +111,7 @@ struct repl {
         unsigned down_after_ms;
         uint64_t repair_after_ms;
         unsigned election_timeout_ms;
+        size_t snapshot_piece; /* 0: REPL_SNAPSHOT_PIECE */
     } conf;
 
     /* propose_local.c: entries this node proposed as leader, waiting to be applied. */

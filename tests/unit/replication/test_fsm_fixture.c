@@ -130,7 +130,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 {
     struct server *s = fsm->data;
     struct base_err err = {{0}};
-    if (repl_snapshot_take(&s->a, bufs, n_bufs, &err) != 0) {
+    /* Small pieces: raft gets the snapshot in many buffers, as a large store does. */
+    if (repl_snapshot_take(&s->a, 512, bufs, n_bufs, &err) != 0) {
         fprintf(stderr, "server %u: snapshot: %s\n", s->i, err.msg);
         s->failures++;
         return RAFT_IOERR;

@@ -51,6 +51,7 @@ static void start_as(struct fixture *f, bool bootstrap)
         .failover_after_ms = 30000,
         .snapshot_threshold = 64,
         .snapshot_trailing = 16,
+        .snapshot_piece_bytes = 1024, /* snapshots in many pieces, as a large store's */
         .election_timeout_ms = 1000,
         .heartbeat_timeout_ms = 100,
     };
@@ -215,6 +216,33 @@ static void restart_replays_without_reapplying(void **state)
     }
 }
 
+/* A node that lost its whole metadata store (a new disk) rebuilds it at restart from
+ * raft's snapshot, which was written to disk from many pieces, and the log after it. */
+static void a_lost_store_is_rebuilt_from_a_snapshot_of_many_pieces(void **state)
+{
+    struct fixture *f = *state;
+    struct base_err err;
+    uint8_t before[32], after[32];
+    uint64_t index;
+    UsageRecord *u;
+    wait_leader(f);
+    for (int i = 0; i < 200; i++) {
+        char image_no[64];
+        snprintf(image_no, sizeof image_no, "BP-%03d-with-a-longer-image-number", i);
+        push(f, image_no);
+    }
+    assert_int_equal(archive_digest(&f->a, before, &index, &err), 0);
+    stop(f);
+    testlib_rm_rf(f->meta_dir);
+    start(f);
+    wait_leader(f);
+    assert_int_equal(archive_digest(&f->a, after, &index, &err), 0);
+    assert_memory_equal(before, after, 32);
+    assert_int_equal(archive_get_usage(&f->a, "default", &u, &err), 0);
+    assert_int_equal(u->bills, 200);
+    archive_free_usage(u);
+}
+
 struct waited {
     int calls;
     int status;
@@ -337,6 +365,8 @@ static void a_node_without_a_leader_refuses_to_forward(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(single_node_elects_itself_and_applies, setup, teardown),
     cmocka_unit_test_setup_teardown(restart_replays_without_reapplying, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_lost_store_is_rebuilt_from_a_snapshot_of_many_pieces,
+                                    setup, teardown),
     cmocka_unit_test_setup_teardown(waits_end_once_the_index_is_applied_or_time_is_up, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(reads_on_the_leader_share_barriers, setup, teardown),
