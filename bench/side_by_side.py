@@ -68,24 +68,12 @@ SIZE = "200K"
 SIZE_BYTES = 200 * 1024
 READ_KEYS = 128  # files read in turn: imgarc seeds one per bill (clients * 8 = 128)
 
-T0 = time.monotonic()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import loadavg, progress  # noqa: E402
 
 
 class SetupError(Exception):
     pass
-
-
-def progress(msg):
-    sys.stderr.write("[%7.1f s] %s\n" % (time.monotonic() - T0, msg))
-    sys.stderr.flush()
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
 
 
 def parse_args():
