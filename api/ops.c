@@ -426,7 +426,7 @@ static const struct metric_row rows[] = {
      rss, NULL, WHEN_ALWAYS},
     {"imgarc_memory_heap_in_use_bytes", "gauge",
      "bytes allocated with malloc and not freed, in malloc's main arena (mallinfo2; "
-     "threads' own arenas are not counted)",
+     "threads' own arenas are not counted; 0 under a sanitizer's allocator)",
      heap_in_use, NULL, WHEN_ALWAYS},
     {"imgarc_memory_heap_free_bytes", "gauge",
      "bytes malloc's main arena holds free for reuse, not returned to the system",
