@@ -70,6 +70,7 @@ READ_KEYS = 128  # files read in turn: imgarc seeds one per bill (clients * 8 = 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import loadavg, progress  # noqa: E402
+from benchlib import proc_rss_peak as vmhwm  # noqa: E402
 
 
 class SetupError(Exception):
@@ -427,15 +428,6 @@ class Imgarc:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def vmhwm(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 # ---------------------------------------------------------------------------
