@@ -240,6 +240,12 @@ GETTER(raft_log_entries, s->rs.log_entries)
 GETTER(raft_log_bytes, s->rs.log_bytes)
 GETTER(raft_snapshots, s->rs.snapshots_taken)
 GETTER(raft_snapshot_bytes, s->rs.snapshot_bytes)
+GETTER(snapshot_sends_total, s->rs.snapshot_sends_total)
+GETTER(snapshot_sends_failed, s->rs.snapshot_sends_failed)
+GETTER(snapshot_send_bytes, s->rs.snapshot_send_bytes)
+GETTER(snapshot_fetches_total, s->rs.snapshot_fetches_total)
+GETTER(snapshot_fetch_failures, s->rs.snapshot_fetch_failures)
+GETTER(snapshot_fetch_bytes, s->rs.snapshot_fetch_bytes)
 GETTER(raft_term, s->rs.term)
 GETTER(raft_last_index, s->rs.last_index)
 GETTER(raft_commit_index, s->rs.commit_index)
@@ -462,6 +468,24 @@ static const struct metric_row rows[] = {
     {"imgarc_raft_snapshot_bytes", "gauge",
      "size of the last raft snapshot this node took (built in memory: docs/snapshots.md)",
      raft_snapshot_bytes, NULL, WHEN_ALWAYS},
+    {"imgarc_snapshot_sends_total", "counter",
+     "whole-store snapshot streams this node began sending to another node",
+     snapshot_sends_total, NULL, WHEN_ALWAYS},
+    {"imgarc_snapshot_sends_failed_total", "counter",
+     "snapshot streams that did not reach their end (the receiver went away, a read failed)",
+     snapshot_sends_failed, NULL, WHEN_ALWAYS},
+    {"imgarc_snapshot_send_bytes_total", "counter",
+     "bytes of snapshot streams sent",
+     snapshot_send_bytes, NULL, WHEN_ALWAYS},
+    {"imgarc_snapshot_fetches_total", "counter",
+     "whole-store fetches from other members this node started",
+     snapshot_fetches_total, NULL, WHEN_ALWAYS},
+    {"imgarc_snapshot_fetch_failures_total", "counter",
+     "whole-store fetches that ended without a verified staged store (every member failed)",
+     snapshot_fetch_failures, NULL, WHEN_ALWAYS},
+    {"imgarc_snapshot_fetch_bytes_total", "counter",
+     "bytes of snapshot streams received",
+     snapshot_fetch_bytes, NULL, WHEN_ALWAYS},
     {"imgarc_raft_term", "gauge",
      "current raft term",
      raft_term, NULL, WHEN_ALWAYS},

@@ -9,6 +9,8 @@
  *   POST /internal/v1/remove       RemoveRequest -> ChangeResult (on the leader)
  *   GET  /internal/v1/blobs/<hash> a copy of a blob (Range honoured)
  *   PUT  /internal/v1/blobs/<hash> a copy pushed here, stored if it hashes to <hash>
+ *   GET  /internal/v1/snapshot?min_index=<I> the whole metadata store as a snapshot
+ *                                  stream (storage/snapshot.h), at an index >= I
  *
  * Every call is signed with the cluster secret (peer_auth.h). The client side is
  * peer_call.c (and blob_fetch.c, blob_push.c for blobs); the server side is
@@ -31,6 +33,7 @@
 #define PEER_PATH_JOIN_FORWARDED "/internal/v1/join?forwarded=1"
 #define PEER_PATH_REMOVE "/internal/v1/remove"
 #define PEER_PATH_BLOBS "/internal/v1/blobs/" /* + 64 hex digits */
+#define PEER_PATH_SNAPSHOT "/internal/v1/snapshot" /* ?min_index=<I> */
 
 /* The Content-Type of every protobuf body, either way. */
 #define PEER_CONTENT_TYPE "application/x-protobuf"
@@ -54,6 +57,7 @@ enum peer_error {
     PEER_E_RANGE_NOT_SATISFIABLE = ERROR_CODE_RANGE_NOT_SATISFIABLE,
     PEER_E_EMPTY_FILE = ERROR_CODE_EMPTY_FILE,
     PEER_E_CONTENT_CORRUPT = ERROR_CODE_CONTENT_CORRUPT,
+    PEER_E_INDEX_NOT_REACHED = ERROR_CODE_INDEX_NOT_REACHED,
 };
 
 /* The snake_case name of a code ("internal" for one not in the map). */

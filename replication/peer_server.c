@@ -13,6 +13,8 @@
  *   PUT  /internal/v1/blobs/<hash> a copy another node pushes here (placement, repair):
  *                                 stored durably, only if the body hashes to <hash>
  *                                 (201; 200 when this node stored it already)
+ *   GET  /internal/v1/snapshot?min_index=<I> this node's whole metadata store, streamed
+ *                                 (snapshot_send.c), for a node that catches up
  *
  * The signature is checked from the head, before a byte of the body is read (an
  * unsigned or stale call is answered 401 and its connection closed). The body is then
@@ -31,6 +33,7 @@
 #include "replication/repl.h"
 #include "replication/peer.h"
 #include "replication/repl_int.h"
+#include "replication/snapshot_send.h"
 
 /* The longest request target a signature covers (the HTTP server bounds the head). */
 #define TARGET_MAX (1024 + 64)
@@ -337,6 +340,14 @@ static void handle_blob(struct internal_call *ic)
     blob_out_serve_peer(ps->blobs, req, hex);
 }
 
+static void handle_snapshot(struct internal_call *ic)
+{
+    struct repl *r = ic->ps->repl;
+    struct http_request *req = ic->req;
+    free(ic);
+    repl_snapshot_serve(r, req);
+}
+
 static const struct {
     enum http_method method;
     const char *path;
@@ -349,6 +360,7 @@ static const struct {
     {HTTP_M_POST, PEER_PATH_REMOVE, handle_remove},
     {HTTP_M_GET, PEER_PATH_BLOBS, handle_blob}, /* + the hash */
     {HTTP_M_PUT, PEER_PATH_BLOBS, NULL},        /* streamed: receive_blob() */
+    {HTTP_M_GET, PEER_PATH_SNAPSHOT, handle_snapshot},
 };
 
 static void body_read(struct http_request *req, int status)

@@ -456,6 +456,12 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->snapshots_taken = r->log_budget.snapshots;
     out->snapshot_bytes = r->snapshot_bytes;
     out->snapshot_index = r->log_budget.snapshot_index;
+    out->snapshot_sends_total = r->snap.sends_total;
+    out->snapshot_sends_failed = r->snap.sends_failed;
+    out->snapshot_send_bytes = r->snap.send_bytes;
+    out->snapshot_fetches_total = r->snap.fetches_total;
+    out->snapshot_fetch_failures = r->snap.fetch_failures;
+    out->snapshot_fetch_bytes = r->snap.fetch_bytes;
 }
 
 void repl_stamp_node_command(Command *cmd, const char *request_id)
@@ -576,8 +582,10 @@ void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
     r->shutdown.arg = arg;
     /* Each of these ends with one repl_closed_one(): the monitor, the proposal queue
      * (whose proposals end first), the commit notice's idle handle, the waits' timer,
-     * membership's tick, the HTTP client (whose calls in flight fail first), raft. */
+     * membership's tick, the HTTP client (whose calls in flight fail first), raft; and a
+     * store fetch in flight (snapshot_fetch.c), canceled. */
     r->shutdown.closing = 7;
+    r->shutdown.closing += repl_snapshot_fetch_stop(r);
     uv_close((uv_handle_t *)&r->lead.monitor, handle_closed);
     repl_queue_stop(r, handle_closed);
     uv_close((uv_handle_t *)&r->notice.idle, handle_closed);

@@ -179,6 +179,10 @@ struct repl_status {
     uint64_t snapshots_taken;
     uint64_t snapshot_bytes;    /* of the last one taken */
     uint64_t snapshot_index;    /* of the last one taken or restored */
+    /* Whole stores streamed out of band (docs/snapshots.md): sent to other nodes
+     * (snapshot_send.h) and fetched from them (snapshot_fetch.h). */
+    uint64_t snapshot_sends_total, snapshot_sends_failed, snapshot_send_bytes;
+    uint64_t snapshot_fetches_total, snapshot_fetch_failures, snapshot_fetch_bytes;
 };
 
 int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *config,

@@ -213,6 +213,19 @@ struct repl {
         void *arg;
     } shutdown;
 
+    /* snapshot_send.c and snapshot_fetch.c: whole stores streamed out of band
+     * (docs/snapshots.md). Sends in progress and the fetch in flight, and counters. */
+    struct {
+        unsigned sends_in_flight;
+        uint64_t sends_total;       /* streams begun (200 sent) */
+        uint64_t sends_failed;      /* streams that did not reach their end */
+        uint64_t send_bytes;
+        uint64_t fetches_total;     /* fetches started */
+        uint64_t fetch_failures;    /* fetches that ended without a READY store */
+        uint64_t fetch_bytes;
+        struct snapshot_fetch *fetch; /* the one in flight, or NULL */
+    } snap;
+
     /* raft_node.c: handing leadership over before a stop. */
     struct {
         struct raft_transfer transfer;
@@ -284,6 +297,11 @@ void peer_call_free(struct peer_call *c);
 void peer_call_cancel(struct peer_call *c, const char *why);
 /* Why a call failed, for logs and messages. */
 void peer_call_describe(const struct peer_call *c, char *buf, size_t size);
+
+/* snapshot_fetch.c */
+/* At repl_stop(): cancels the store fetch in flight, if any, and returns 1 when there
+ * was one: it ends (its callback with BASE_ECANCELED) with one repl_closed_one(). */
+unsigned repl_snapshot_fetch_stop(struct repl *r);
 
 /* members_self.c (the others of membership: members_int.h) */
 /* Starts membership's tick. */
