@@ -47,6 +47,16 @@ void api_handle_readyz(struct api_call *call)
                           "this node was removed from the cluster");
         return;
     }
+    if (st.catching_up) {
+        api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
+                          "catching up: fetching the metadata store at index %llu or later "
+                          "from another member (%llu entries spooled meanwhile%s%s)",
+                          (unsigned long long)st.catchup_target,
+                          (unsigned long long)st.catchup_spooled,
+                          st.catchup_why[0] != '\0' ? "; last failure: " : "",
+                          st.catchup_why);
+        return;
+    }
     if (st.leader_id != 0 && !archive_cluster_initialized(call->api->archive)) {
         api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
                           "the cluster is being initialised (default tenant); retry shortly");
@@ -239,6 +249,9 @@ GETTER(rocks_table_readers, s->rm.table_readers)
 GETTER(raft_log_entries, s->rs.log_entries)
 GETTER(raft_log_bytes, s->rs.log_bytes)
 GETTER(raft_snapshots, s->rs.snapshots_taken)
+GETTER(catchup_active, s->rs.catching_up ? 1 : 0)
+GETTER(catchup_spooled, s->rs.catchup_spooled)
+GETTER(catchups_total, s->rs.catchups_total)
 GETTER(raft_snapshot_bytes, s->rs.snapshot_bytes)
 GETTER(snapshot_sends_total, s->rs.snapshot_sends_total)
 GETTER(snapshot_sends_failed, s->rs.snapshot_sends_failed)
@@ -466,7 +479,8 @@ static const struct metric_row rows[] = {
      "raft snapshots this node took since it started",
      raft_snapshots, NULL, WHEN_ALWAYS},
     {"imgarc_raft_snapshot_bytes", "gauge",
-     "size of the last raft snapshot this node took (built in memory: docs/snapshots.md)",
+     "size of the last raft snapshot this node took (a descriptor of a few dozen bytes "
+     "in the store format, the whole store inline: docs/snapshots.md)",
      raft_snapshot_bytes, NULL, WHEN_ALWAYS},
     {"imgarc_snapshot_sends_total", "counter",
      "whole-store snapshot streams this node began sending to another node",
@@ -486,6 +500,16 @@ static const struct metric_row rows[] = {
     {"imgarc_snapshot_fetch_bytes_total", "counter",
      "bytes of snapshot streams received",
      snapshot_fetch_bytes, NULL, WHEN_ALWAYS},
+    {"imgarc_catchup_active", "gauge",
+     "1 while this node catches up: it fetches the metadata store from another member "
+     "and refuses requests",
+     catchup_active, NULL, WHEN_ALWAYS},
+    {"imgarc_catchup_spooled_entries", "gauge",
+     "raft entries spooled while catching up, applied once the fetched store is in",
+     catchup_spooled, NULL, WHEN_ALWAYS},
+    {"imgarc_catchups_total", "counter",
+     "catch-ups finished: a fetched store swapped in",
+     catchups_total, NULL, WHEN_ALWAYS},
     {"imgarc_raft_term", "gauge",
      "current raft term",
      raft_term, NULL, WHEN_ALWAYS},

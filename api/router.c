@@ -524,6 +524,24 @@ static void dispatch_when_applied(struct api_call *call, const struct route *rou
     }
 }
 
+/* A node catching up (its store is being replaced by one fetched from another member,
+ * docs/snapshots.md) answers only its probes and metrics: anything else would read or
+ * change a store about to be replaced. */
+static bool refused_while_catching_up(struct api_call *call, const struct route *route)
+{
+    if (!repl_catching_up(call->api->repl) || route->handler == api_handle_healthz ||
+        route->handler == api_handle_readyz || route->handler == api_handle_metrics ||
+        route->handler == api_handle_version) {
+        return false;
+    }
+    http_request_add_header(call->req, "Retry-After", "5");
+    api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,
+                      "this node is catching up: it is fetching the metadata store from "
+                      "another member; send the request to another node, or retry when "
+                      "GET /readyz answers 200");
+    return true;
+}
+
 void api_route(struct api *api, struct http_request *req);
 
 void api_route(struct api *api, struct http_request *req)
@@ -555,6 +573,9 @@ void api_route(struct api *api, struct http_request *req)
         }
         path_known = true;
         if (routes[i].method == req->method) {
+            if (refused_while_catching_up(&call, &routes[i])) {
+                return;
+            }
             dispatch_when_applied(&call, &routes[i]);
             return;
         }

@@ -115,6 +115,12 @@ static const struct opt opts[] = {
      "bytes of raft entries kept after a snapshot, whichever of this and "
      "--snapshot-trailing is smaller (0: entries only); the in-memory raft log holds at "
      "most the two byte bounds together"},
+    {"snapshot-format", OPT_STRING, OFF(snapshot_format), "store", 0, 0,
+     "store: a raft snapshot names this node's metadata store, which a node that needs "
+     "it fetches from a member beside raft, in constant memory; inline: the whole store "
+     "in raft's snapshot, built and sent in memory (docs/snapshots.md)"},
+    {"snapshot-send-bytes-per-s", OPT_U64, OFF(snapshot_send_bytes_per_s), "0", 0, UINT64_MAX,
+     "bandwidth a metadata store sent to a node that catches up may use (0: no limit)"},
     {"election-timeout-ms", OPT_U64, OFF(election_timeout_ms), "3000", 100, 600000,
      "raft election timeout"},
     {"heartbeat-timeout-ms", OPT_U64, OFF(heartbeat_timeout_ms), "500", 10, 60000,
@@ -439,6 +445,10 @@ int node_config_load(struct node_config *c, int argc, char **argv)
     if (c->write_quorum > c->replicas) {
         fprintf(stderr, "imgarcd: write-quorum (%llu) must not exceed replicas (%llu)\n",
                 (unsigned long long)c->write_quorum, (unsigned long long)c->replicas);
+        return -1;
+    }
+    if (strcmp(c->snapshot_format, "store") != 0 && strcmp(c->snapshot_format, "inline") != 0) {
+        fprintf(stderr, "imgarcd: snapshot-format must be store or inline\n");
         return -1;
     }
     if (log_level_parse(c->log_level) < 0) {

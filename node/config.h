@@ -53,6 +53,8 @@ struct node_config {
     uint64_t snapshot_threshold_bytes;
     uint64_t entry_commands;
     uint64_t snapshot_trailing_bytes;
+    char *snapshot_format; /* "store" or "inline" */
+    uint64_t snapshot_send_bytes_per_s;
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;
     uint64_t shutdown_grace_ms;

@@ -28,6 +28,7 @@
 #include "replication/repl.h"
 #include "storage/blobstore.h"
 #include "storage/rocks.h"
+#include "storage/store_swap.h"
 #include "version.h"
 
 struct node {
@@ -348,7 +349,13 @@ static void print_banner(const struct node *n, const char *host, int port)
 static int open_stores(struct node *n, struct base_err *err)
 {
     char *meta = xasprintf("%s/meta", n->config.data);
-    int rv = archive_store_open(&n->db, meta, err);
+    uint64_t swapped = 0;
+    /* A store fetched from another member and marked READY before a crash goes in now,
+     * and whatever a crash left half done is settled (storage/store_swap.h). */
+    int rv = storage_staged_recover(n->config.data, &swapped, err);
+    if (rv == 0) {
+        rv = archive_store_open(&n->db, meta, err);
+    }
     free(meta);
     if (rv == 0) {
         rv = archive_open(&n->archive, n->db, err);
@@ -406,6 +413,8 @@ static int start_services(struct node *n, struct base_err *err)
         .snapshot_threshold_bytes = n->config.snapshot_threshold_bytes,
         .entry_commands = (unsigned)n->config.entry_commands,
         .snapshot_trailing_bytes = n->config.snapshot_trailing_bytes,
+        .snapshot_store = strcmp(n->config.snapshot_format, "store") == 0,
+        .snapshot_send_bytes_per_s = n->config.snapshot_send_bytes_per_s,
         .election_timeout_ms = (unsigned)n->config.election_timeout_ms,
         .heartbeat_timeout_ms = (unsigned)n->config.heartbeat_timeout_ms,
     };

@@ -184,3 +184,63 @@ int repl_snapshot_restore(struct archive *a, struct raft_buffer *buf, bool *skip
     }
     return rv;
 }
+
+#define DESCRIPTOR_VERSION 1
+#define DESCRIPTOR_HEAD (8 + 4 + 8 + 8 + 2)
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+void repl_descriptor_encode(const struct repl_descriptor *d, struct raft_buffer *out)
+{
+    size_t alen = strnlen(d->http, ARCHIVE_ADDRESS_MAX);
+    uint8_t *p = xcalloc(1, DESCRIPTOR_HEAD + alen);
+    memcpy(p, REPL_DESCRIPTOR_MAGIC, 8);
+    put_be32(p + 8, DESCRIPTOR_VERSION);
+    put_be64(p + 12, d->index);
+    put_be64(p + 20, d->node_id);
+    p[28] = (uint8_t)(alen >> 8);
+    p[29] = (uint8_t)alen;
+    memcpy(p + DESCRIPTOR_HEAD, d->http, alen);
+    out->base = p;
+    out->len = DESCRIPTOR_HEAD + alen;
+}
+
+bool repl_descriptor_is(const void *buf, size_t len)
+{
+    return len >= 8 && memcmp(buf, REPL_DESCRIPTOR_MAGIC, 8) == 0;
+}
+
+bool repl_descriptor_parse(const void *buf, size_t len, struct repl_descriptor *d)
+{
+    const uint8_t *p = buf;
+    size_t alen;
+    if (len < DESCRIPTOR_HEAD || !repl_descriptor_is(buf, len) ||
+        get_be32(p + 8) != DESCRIPTOR_VERSION) {
+        return false;
+    }
+    alen = (size_t)p[28] << 8 | p[29];
+    if (alen > ARCHIVE_ADDRESS_MAX || len != DESCRIPTOR_HEAD + alen ||
+        memchr(p + DESCRIPTOR_HEAD, '\0', alen) != NULL) {
+        return false;
+    }
+    d->index = get_be64(p + 12);
+    d->node_id = get_be64(p + 20);
+    memcpy(d->http, p + DESCRIPTOR_HEAD, alen);
+    d->http[alen] = '\0';
+    return d->index > 0;
+}

@@ -17,6 +17,7 @@
 #include <raft.h>
 
 #include "archive/archive.h"
+#include "archive/nodes.h"
 
 /* The most commands one entry carries, and the most bytes of them. */
 #define REPL_ENTRY_MAX_COMMANDS 64
@@ -52,5 +53,23 @@ void repl_snapshot_release(struct raft_buffer *bufs[], unsigned *n_bufs);
  * restart). On success buf->base is freed and *@index is the snapshot's index. */
 int repl_snapshot_restore(struct archive *a, struct raft_buffer *buf, bool *skipped,
                           uint64_t *index, struct base_err *err) WARN_UNUSED;
+
+/* A snapshot of the "store" format (docs/snapshots.md) is this descriptor, not the
+ * store: "IMGSNAP2", a version (be32, 1), the applied index the taking node's store was
+ * durable at (be64), that node's id (be64), the length (be16) and bytes of its HTTP
+ * address (where a node that installs the snapshot fetches the store first). The store
+ * itself moves beside raft (GET /internal/v1/snapshot). */
+#define REPL_DESCRIPTOR_MAGIC "IMGSNAP2"
+struct repl_descriptor {
+    uint64_t index;
+    uint64_t node_id;
+    char http[ARCHIVE_ADDRESS_MAX + 1];
+};
+/* Into a fresh malloc()ed buffer (freed like a snapshot piece). */
+void repl_descriptor_encode(const struct repl_descriptor *d, struct raft_buffer *out);
+/* Whether @buf starts like a descriptor (then only repl_descriptor_parse() reads it). */
+bool repl_descriptor_is(const void *buf, size_t len);
+/* false when @buf is not exactly one well-formed descriptor. */
+bool repl_descriptor_parse(const void *buf, size_t len, struct repl_descriptor *d);
 
 #endif

@@ -119,7 +119,9 @@ static void timer_cb(uv_timer_t *t)
     repl_get_status(k->repl, &rs);
     atomic_store(&k->leader, repl_is_leader(k->repl));
     /* Raft's applied index, not the archive's: configuration entries count too. */
-    atomic_store(&k->fresh, rs.leader_id != 0 && rs.raft_applied_index >= rs.commit_index);
+    atomic_store(&k->fresh, rs.leader_id != 0 && rs.raft_applied_index >= rs.commit_index &&
+                                !rs.catching_up);
+    atomic_store(&k->catching_up, rs.catching_up);
     if (k->late != NULL) {
         keeper_late_copies_record(k);
     }
@@ -159,6 +161,13 @@ static void *reconciler_main(void *arg)
         pthread_mutex_unlock(&k->mu);
         if (atomic_load(&k->stop)) {
             break;
+        }
+        if (atomic_load(&k->catching_up)) {
+            /* The store is about to be replaced, and holds the swap off while a pass
+             * reads it (rocks_reopen()): look again later. */
+            last_end = mono_ms();
+            gap = PASS_GAP_MIN_MS;
+            continue;
         }
         atomic_store(&k->st.free_bytes, blob_store_free_bytes(k->blobs));
         if (mono_ms() >= last_sweep + sweep_every) {

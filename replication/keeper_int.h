@@ -175,6 +175,7 @@ struct keeper {
     /* For the threads. */
     atomic_bool leader;
     atomic_bool fresh; /* applied everything the leader committed, as far as known */
+    atomic_bool catching_up; /* the store is being replaced (catchup.c): no passes */
 
     struct {
         _Atomic uint64_t pushes, pushes_failed, pushes_late, repair_copies, repair_bytes,

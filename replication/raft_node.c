@@ -22,8 +22,21 @@ static void budget_applied(struct repl *r, uint64_t index, size_t len)
     }
 }
 
+int repl_apply_buffer(struct repl *r, uint64_t index, const struct raft_buffer *buf,
+                      struct base_err *err)
+{
+    struct archive_packed cmds[REPL_ENTRY_MAX_COMMANDS];
+    bool shared;
+    size_t n = repl_entry_commands(buf, cmds, &shared);
+    if (!shared) {
+        return archive_apply(r->archive, index, cmds[0].buf, cmds[0].len, r->results, err);
+    }
+    return archive_apply_entry(r->archive, index, cmds, n, r->results, err);
+}
+
 /* A committed entry: its commands applied (archive.h), each proposer's result written
- * into its proposal when this node proposed the entry (propose_local.c). */
+ * into its proposal when this node proposed the entry (propose_local.c). While the node
+ * catches up, the entry goes to the spool instead (catchup.c). */
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct repl *r = fsm->data;
@@ -35,11 +48,13 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     size_t n = repl_entry_commands(buf, cmds, &shared);
     size_t mine = repl_pending_proposals(r, index, props);
     int rv;
-    if (!shared) {
-        rv = archive_apply(r->archive, index, cmds[0].buf, cmds[0].len, r->results, &err);
-    } else {
-        rv = archive_apply_entry(r->archive, index, cmds, n, r->results, &err);
+    *result = NULL;
+    if (r->catchup.active) {
+        repl_catchup_spool(r, index, buf);
+        budget_applied(r, index, buf->len);
+        return 0; /* its proposers (none: a catching-up leader hands over) are told to retry */
     }
+    rv = repl_apply_buffer(r, index, buf, &err);
     if (rv != 0) {
         /* A local I/O failure: state may be behind the log. Stop here and let a
          * restart replay the log; never continue with a state that skipped an entry. */
@@ -55,7 +70,23 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     }
     budget_applied(r, index, buf->len);
     repl_waits_kick(r);
-    *result = NULL;
+    return 0;
+}
+
+/* The "store" format: the store is made durable at its applied index (the state
+ * machine writes without sync) and the snapshot only names it. */
+static int take_descriptor(struct repl *r, struct raft_buffer *bufs[], unsigned *n_bufs,
+                           struct base_err *err)
+{
+    struct repl_descriptor d = {.index = r->archive->applied_index, .node_id = r->id};
+    int rv = rocks_flush_wal(r->archive->db, err);
+    if (rv != 0) {
+        return rv;
+    }
+    snprintf(d.http, sizeof d.http, "%s", r->conf.http_address);
+    *bufs = xmalloc(sizeof **bufs);
+    repl_descriptor_encode(&d, &(*bufs)[0]);
+    *n_bufs = 1;
     return 0;
 }
 
@@ -65,7 +96,14 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     struct base_err err = {{0}};
     uint64_t start = uv_hrtime();
     unsigned trailing;
-    if (repl_snapshot_take(r->archive, r->conf.snapshot_piece, bufs, n_bufs, &err) != 0) {
+    int rv;
+    if (r->catchup.active) {
+        return RAFT_BUSY; /* the store is not at raft's index yet; raft asks again later */
+    }
+    rv = r->catchup.store_format ? take_descriptor(r, bufs, n_bufs, &err)
+                                 : repl_snapshot_take(r->archive, r->conf.snapshot_piece, bufs,
+                                                      n_bufs, &err);
+    if (rv != 0) {
         LOG_ERROR("raft", "snapshot: %s", err.msg);
         return RAFT_IOERR;
     }
@@ -79,9 +117,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
         r->snapshot_bytes += (*bufs)[i].len;
     }
     LOG_INFO("raft", "snapshot taken: applied_index=%llu bytes=%llu pieces=%u ms=%.1f "
-             "trailing=%u", (unsigned long long)r->archive->applied_index,
+             "trailing=%u format=%s", (unsigned long long)r->archive->applied_index,
              (unsigned long long)r->snapshot_bytes, *n_bufs,
-             (double)(uv_hrtime() - start) / 1e6, trailing);
+             (double)(uv_hrtime() - start) / 1e6, trailing,
+             r->catchup.store_format ? "store" : "inline");
     return 0;
 }
 
@@ -93,12 +132,38 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[
     return 0;
 }
 
+/* A descriptor: nothing to do when the store holds its index already (a restart, or a
+ * store swapped in at start), else catch up. */
+static int restore_descriptor(struct repl *r, struct raft_buffer *buf)
+{
+    struct repl_descriptor d;
+    if (!repl_descriptor_parse(buf->base, buf->len, &d)) {
+        LOG_ERROR("raft", "restore snapshot: a store descriptor that does not parse (%zu "
+                  "bytes)", buf->len);
+        return RAFT_CORRUPT;
+    }
+    log_budget_restored(&r->log_budget, d.index);
+    raft_free(buf->base);
+    if (r->archive->applied_index >= d.index) {
+        if (r->catchup.active) {
+            repl_catchup_abandon(r); /* cannot be: the store is behind while catching up */
+        }
+        return 0;
+    }
+    repl_catchup_begin(r, &d);
+    return 0;
+}
+
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct repl *r = fsm->data;
     struct base_err err = {{0}};
     uint64_t snap_index;
     bool skipped;
+    if (repl_descriptor_is(buf->base, buf->len)) {
+        return restore_descriptor(r, buf);
+    }
+    repl_catchup_abandon(r); /* a whole store: whatever was being fetched is moot */
     if (repl_snapshot_restore(r->archive, buf, &skipped, &snap_index, &err) != 0) {
         LOG_ERROR("raft", "restore snapshot: %s", err.msg);
         return RAFT_CORRUPT;
@@ -208,6 +273,8 @@ static void copy_identity(struct repl *r, const struct repl_config *c)
     r->conf.repair_after_ms = c->repair_after_ms;
     r->conf.election_timeout_ms = c->election_timeout_ms;
     r->conf.snapshot_piece = c->snapshot_piece_bytes;
+    r->catchup.store_format = c->snapshot_store;
+    r->conf.snapshot_send_rate = c->snapshot_send_bytes_per_s;
     /* A member silent for two election timeouts is down: one lost heartbeat round is
      * not a failure, and raft itself gives up on a leader after one timeout. */
     r->conf.down_after_ms = 2 * c->election_timeout_ms > 2000 ? 2 * c->election_timeout_ms : 2000;
@@ -235,6 +302,7 @@ static void monitor_cb(uv_check_t *h)
         repl_forwards_leader_changed(r, leader);
     }
     repl_commit_notice_check(r);
+    repl_catchup_check_leader(r);
     leader_now = raft_state(&r->raft) == RAFT_LEADER;
     if (leader_now != r->lead.was_leader) {
         r->lead.was_leader = leader_now;
@@ -325,6 +393,7 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
     if ((rv = http_client_init(&r->http, loop, err)) != 0) {
         return rv; /* the process exits on a start failure */
     }
+    repl_catchup_init(r); /* raft_start() may restore a descriptor that begins a catch-up */
     if ((rv = init_raft(r, c, err)) != 0) {
         return rv;
     }
@@ -351,6 +420,7 @@ int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *c,
     r->lead.monitor.data = r;
     uv_check_start(&r->lead.monitor, monitor_cb);
     repl_members_init(r);
+    repl_catchup_started(r);
     *out = r;
     return 0;
 }
@@ -462,6 +532,12 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->snapshot_fetches_total = r->snap.fetches_total;
     out->snapshot_fetch_failures = r->snap.fetch_failures;
     out->snapshot_fetch_bytes = r->snap.fetch_bytes;
+    out->catching_up = r->catchup.active;
+    out->catchup_target = r->catchup.target;
+    out->catchup_spooled = r->catchup.spooled;
+    out->catchups_total = r->catchup.total;
+    out->catchup_failures = r->catchup.failures;
+    out->catchup_why = r->catchup.why;
 }
 
 void repl_stamp_node_command(Command *cmd, const char *request_id)
@@ -582,9 +658,10 @@ void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
     r->shutdown.arg = arg;
     /* Each of these ends with one repl_closed_one(): the monitor, the proposal queue
      * (whose proposals end first), the commit notice's idle handle, the waits' timer,
-     * membership's tick, the HTTP client (whose calls in flight fail first), raft; and a
-     * store fetch in flight (snapshot_fetch.c), canceled. */
-    r->shutdown.closing = 7;
+     * membership's tick, the catch-up (its timer, spool writes and fetch), the HTTP
+     * client (whose calls in flight fail first), raft; and a store fetch in flight
+     * (snapshot_fetch.c), canceled. */
+    r->shutdown.closing = 8;
     r->shutdown.closing += repl_snapshot_fetch_stop(r);
     uv_close((uv_handle_t *)&r->lead.monitor, handle_closed);
     repl_queue_stop(r, handle_closed);
@@ -592,6 +669,7 @@ void repl_stop(struct repl *r, void (*cb)(void *arg), void *arg)
     repl_waits_stop(r);
     repl_members_stop(r);
     repl_reads_stop(r);
+    repl_catchup_stop(r, handle_closed);
     http_client_close(r->http, http_closed, r);
     raft_close(&r->raft, raft_closed);
 }

@@ -58,7 +58,8 @@ struct repl_config {
     const char *http_address; /* HOST:PORT other nodes reach this node's API at (copied) */
     const char *zone;         /* copied */
     const char *raft_dir;     /* must exist */
-    const char *data_dir;     /* for the free space it reports */
+    const char *data_dir;     /* the node's data dir: free space, the staged store and
+                                 the catch-up spool (its metadata store is DATA/meta) */
     bool bootstrap;           /* may start a new cluster when the raft dir is empty */
     bool recover;             /* force a configuration of this node alone (quorum lost) */
     const char *join;         /* HOST:PORT of a member to ask to be added; NULL: none */
@@ -76,6 +77,10 @@ struct repl_config {
     size_t snapshot_piece_bytes; /* the pieces a snapshot is handed to raft in; 0: 4 MiB
                                     (tests make them small) */
     uint64_t snapshot_trailing_bytes;
+    /* Snapshots are descriptors of the store, which moves beside raft (the "store"
+     * format, docs/snapshots.md); false: the whole store in raft's snapshot ("inline"). */
+    bool snapshot_store;
+    uint64_t snapshot_send_bytes_per_s; /* a store streamed to another node; 0: no limit */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
 };
@@ -183,6 +188,13 @@ struct repl_status {
      * (snapshot_send.h) and fetched from them (snapshot_fetch.h). */
     uint64_t snapshot_sends_total, snapshot_sends_failed, snapshot_send_bytes;
     uint64_t snapshot_fetches_total, snapshot_fetch_failures, snapshot_fetch_bytes;
+    /* Catching up from a store fetched from another member (docs/snapshots.md). */
+    bool catching_up;
+    uint64_t catchup_target;    /* the index the fetched store must reach */
+    uint64_t catchup_spooled;   /* entries spooled meanwhile */
+    uint64_t catchups_total;    /* finished */
+    unsigned catchup_failures;  /* in a row, in this catch-up */
+    const char *catchup_why;    /* the last failure ("" when none) */
 };
 
 int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *config,
@@ -208,6 +220,9 @@ void repl_wait_applied(struct repl *r, struct repl_wait *w, uint64_t index,
  * 0, BASE_ERETRY (no leader, leadership lost, too slow) or BASE_ESHUTDOWN. */
 void repl_read_index(struct repl *r, struct repl_read *rd, bool local, repl_read_cb cb);
 bool repl_is_leader(struct repl *r);
+/* This node is catching up (its store is being replaced by one fetched from another
+ * member): it serves no request that reads or writes the archive. */
+bool repl_catching_up(const struct repl *r);
 /* Stamps a command a node proposes on its own (membership, the keeper): cluster-wide
  * (the default tenant), no idempotency key, operator "node", this node's clock. */
 void repl_stamp_node_command(Command *cmd, const char *request_id);

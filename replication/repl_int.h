@@ -76,6 +76,8 @@ struct peer {
 /* The replica's state, in parts. Each part is written by the file named with it (and
  * read where needed); the top fields are set once by repl_start() and read by every
  * file of the folder, peer_call.c and blob_fetch.c included. */
+struct snapshot_fetch;
+
 struct repl {
     uv_loop_t *loop;
     struct archive *archive;
@@ -112,6 +114,7 @@ struct repl {
         uint64_t repair_after_ms;
         unsigned election_timeout_ms;
         size_t snapshot_piece; /* 0: REPL_SNAPSHOT_PIECE */
+        uint64_t snapshot_send_rate; /* bytes/s of a store sent (snapshot_send.c); 0: any */
     } conf;
 
     /* propose_local.c: entries this node proposed as leader, waiting to be applied. */
@@ -206,6 +209,35 @@ struct repl {
         bool storage_in_flight;
     } roles;
 
+    /* catchup.c: catching up from a store fetched from another member (the "store"
+     * snapshot format, docs/snapshots.md). raft_node.c sets store_format at start. */
+    struct {
+        bool store_format;   /* snapshots are descriptors (repl_config.snapshot_store) */
+        bool active;         /* entries are spooled, not applied; the API refuses */
+        uint64_t target;     /* the index of the descriptor raft installed */
+        uint64_t staged;     /* the fetched store's index once READY, else 0 */
+        char hint[ARCHIVE_ADDRESS_MAX + 1]; /* the taking node's HTTP address */
+        uint64_t hint_id;
+        struct snapshot_fetch *fetch;
+        unsigned fetching;   /* fetches whose callback has not run (a cancelled one too) */
+        uint64_t attempts;
+        uv_timer_t timer;    /* back-off between fetches, retries of the swap */
+        bool timer_ready;    /* repl_start() is done: fetches may start */
+        bool timer_closed;
+        uv_close_cb closed;  /* the stop's callback, once the spool's writes are done */
+        int spool_fd;
+        uint64_t spool_off;  /* bytes queued to the spool */
+        unsigned spool_writes; /* in flight */
+        uint64_t spooled;    /* entries spooled in this catch-up */
+        unsigned failures;   /* fetches failed in a row */
+        uint64_t total;      /* catch-ups finished */
+        uint64_t started_ms;
+        uint64_t bytes_fetched_last;
+        char why[256];       /* the last fetch failure */
+        struct raft_transfer transfer;
+        bool handing_over;
+    } catchup;
+
     /* raft_node.c: shutdown. */
     struct {
         unsigned closing; /* handles and subsystems still closing */
@@ -257,6 +289,25 @@ int repl_role_of(struct repl *r, uint64_t id);
 const char *repl_role_name(int role);
 /* One step towards closing: when none are left, frees @r and calls the stop callback. */
 void repl_closed_one(struct repl *r);
+
+/* raft_node.c: applies entry @index (one command or a shared entry) as raft does,
+ * results into r->results. Fails only on a local store error. */
+int repl_apply_buffer(struct repl *r, uint64_t index, const struct raft_buffer *buf,
+                      struct base_err *err);
+
+/* catchup.c */
+void repl_catchup_init(struct repl *r);
+/* repl_start() is done: a catch-up begun while raft started fetches now. */
+void repl_catchup_started(struct repl *r);
+/* raft installed descriptor @d and the store is behind it: catch up. */
+void repl_catchup_begin(struct repl *r, const struct repl_descriptor *d);
+/* A whole snapshot was installed instead (the "inline" format): stop catching up. */
+void repl_catchup_abandon(struct repl *r);
+/* Entry @index while catching up: to the spool. */
+void repl_catchup_spool(struct repl *r, uint64_t index, const struct raft_buffer *buf);
+/* Every loop iteration: a catching-up leader hands its leadership over. */
+void repl_catchup_check_leader(struct repl *r);
+void repl_catchup_stop(struct repl *r, uv_close_cb closed);
 
 /* wait.c */
 void repl_waits_init(struct repl *r);

@@ -480,6 +480,7 @@ static void pick_member(const NodeRecord *node, void *arg)
 }
 
 struct snapshot_fetch *repl_snapshot_fetch(struct repl *r, uint64_t min_index,
+                                           uint64_t hint_id, const char *hint_http,
                                            snapshot_fetch_cb cb, void *data, char *why,
                                            size_t why_size)
 {
@@ -506,7 +507,10 @@ struct snapshot_fetch *repl_snapshot_fetch(struct repl *r, uint64_t min_index,
     f->data = data;
     f->min_index = min_index;
     snprintf(f->data_dir, sizeof f->data_dir, "%s", r->conf.data_dir);
-    /* The leader first: it has applied the most. */
+    /* The node whose snapshot it is, then the leader (it has applied the most). */
+    if (hint_http != NULL && hint_http[0] != '\0' && hint_id != r->id) {
+        add_member(f, hint_id, hint_http);
+    }
     if (repl_leader_http(r, &leader, leader_http, sizeof leader_http) && leader != r->id) {
         add_member(f, leader, leader_http);
     }

@@ -25,6 +25,8 @@ struct snapshot_send {
     int status;
     struct base_err err;
     uv_work_t work;
+    uint64_t start_ms;
+    uv_timer_t *pace; /* holds the next piece back under --snapshot-send-bytes-per-s */
 };
 
 static void send_free(struct snapshot_send *s, bool ok)
@@ -37,6 +39,9 @@ static void send_free(struct snapshot_send *s, bool ok)
     }
     storage_snapshot_reader_free(s->reader);
     free(s->piece);
+    if (s->pace != NULL) {
+        uv_close((uv_handle_t *)s->pace, (uv_close_cb)free);
+    }
     free(s);
 }
 
@@ -56,9 +61,15 @@ static void next_read(struct snapshot_send *s)
     ASSERT(uv_queue_work(s->repl->loop, &s->work, read_work, after_read) == 0);
 }
 
+static void paced(uv_timer_t *t)
+{
+    next_read(t->data);
+}
+
 static void written(struct http_request *req, int status)
 {
     struct snapshot_send *s = req->data;
+    uint64_t rate = s->repl->conf.snapshot_send_rate;
     if (status != 0) {
         LOG_WARN("snapshot", "request_id=%s peer=%s: snapshot send at index %" PRIu64
                  " ended after %" PRIu64 " bytes: the receiver went away", req->request_id,
@@ -66,6 +77,19 @@ static void written(struct http_request *req, int status)
         http_respond_end(req);
         send_free(s, false);
         return;
+    }
+    if (rate > 0) {
+        /* The bytes sent so far may have taken sent/rate seconds: wait out the rest. */
+        uint64_t due = s->start_ms + s->sent * 1000 / rate, now = uv_now(s->repl->loop);
+        if (due > now) {
+            if (s->pace == NULL) {
+                s->pace = xmalloc(sizeof *s->pace);
+                uv_timer_init(s->repl->loop, s->pace);
+                s->pace->data = s;
+            }
+            uv_timer_start(s->pace, paced, due - now, 0);
+            return;
+        }
     }
     next_read(s);
 }
@@ -142,6 +166,14 @@ void repl_snapshot_serve(struct repl *r, struct http_request *req)
         return;
     }
     free(v);
+    if (repl_catching_up(r)) {
+        snprintf(buf, sizeof buf, "%d", SNAPSHOT_SEND_RETRY_AFTER_S);
+        http_request_add_header(req, "Retry-After", buf);
+        peer_respond_error(req, 503, PEER_E_UNAVAILABLE,
+                           "this node is catching up itself (its store is being replaced); "
+                           "ask another member");
+        return;
+    }
     if (applied < min_index) {
         peer_respond_error(req, 409, PEER_E_INDEX_NOT_REACHED,
                            "this node has applied only up to %" PRIu64 " (min_index %" PRIu64
@@ -161,6 +193,7 @@ void repl_snapshot_serve(struct repl *r, struct http_request *req)
     s->req = req;
     /* The pinned snapshot and the index, both now, on the loop: they agree. */
     s->index = applied;
+    s->start_ms = uv_now(r->loop);
     s->reader = storage_snapshot_reader_new(r->archive->db, applied);
     r->snap.sends_in_flight++;
     req->data = s;

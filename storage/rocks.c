@@ -1,5 +1,6 @@
 #include "rocks.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,12 @@
 #define ROCKS_MEMTABLES_TOTAL_BYTES (32u << 20)
 #define ROCKS_BLOCK_CACHE_BYTES (32u << 20)
 
+/* Every call holds @lock for reading while it uses the handles (an iterator or a
+ * snapshot from its creation to its release); rocks_reopen() alone takes it for writing,
+ * and only when no one holds it. */
 struct rocks {
+    pthread_rwlock_t lock;
+    char *dir;
     rocksdb_t *db;
     rocksdb_options_t *options;
     rocksdb_block_based_table_options_t *table;
@@ -33,6 +39,7 @@ struct rocks_batch {
 };
 
 struct rocks_iter {
+    struct rocks *r;
     rocksdb_iterator_t *it;
     rocksdb_readoptions_t *read;
     char *prefix;
@@ -63,17 +70,22 @@ static int fail(struct base_err *err, char *rerr, const char *what)
     return BASE_EIO;
 }
 
-int rocks_open(struct rocks **out, const char *dir, const char *const *cf_names, unsigned n_cf,
-               struct base_err *err)
+static void rd_lock(struct rocks *r)
 {
-    struct rocks *r;
+    int rv = pthread_rwlock_rdlock(&r->lock);
+    ASSERT(rv == 0);
+}
+
+static void rd_unlock(struct rocks *r)
+{
+    pthread_rwlock_unlock(&r->lock);
+}
+
+/* Opens the database in r->dir into the handles of @r (options, cache and families). */
+static int open_handles(struct rocks *r, struct base_err *err)
+{
     const rocksdb_options_t *cf_opts[ROCKS_CF_MAX];
     char *rerr = NULL;
-    ASSERT(n_cf > 0 && n_cf <= ROCKS_CF_MAX);
-    r = xcalloc(1, sizeof *r);
-    r->cf_names = cf_names;
-    r->n_cf = n_cf;
-
     r->options = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(r->options, 1);
     rocksdb_options_set_create_missing_column_families(r->options, 1);
@@ -93,13 +105,13 @@ int rocks_open(struct rocks **out, const char *dir, const char *const *cf_names,
     for (unsigned i = 0; i < r->n_cf; i++) {
         cf_opts[i] = r->options;
     }
-    r->db = rocksdb_open_column_families(r->options, dir, (int)n_cf, cf_names, cf_opts,
-                                         r->cfs, &rerr);
+    r->db = rocksdb_open_column_families(r->options, r->dir, (int)r->n_cf, r->cf_names,
+                                         cf_opts, r->cfs, &rerr);
     if (rerr != NULL) {
         rocksdb_options_destroy(r->options);
         rocksdb_block_based_options_destroy(r->table);
         rocksdb_cache_destroy(r->cache);
-        free(r);
+        r->db = NULL;
         return fail(err, rerr, "open");
     }
     r->read = rocksdb_readoptions_create();
@@ -107,8 +119,73 @@ int rocks_open(struct rocks **out, const char *dir, const char *const *cf_names,
     r->write_async = rocksdb_writeoptions_create();
     r->write_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(r->write_sync, 1);
+    return 0;
+}
+
+static void close_handles(struct rocks *r)
+{
+    if (r->db == NULL) {
+        return;
+    }
+    for (unsigned i = 0; i < r->n_cf; i++) {
+        rocksdb_column_family_handle_destroy(r->cfs[i]);
+    }
+    rocksdb_close(r->db);
+    rocksdb_readoptions_destroy(r->read);
+    rocksdb_writeoptions_destroy(r->write_async);
+    rocksdb_writeoptions_destroy(r->write_sync);
+    rocksdb_options_destroy(r->options);
+    rocksdb_block_based_options_destroy(r->table);
+    rocksdb_cache_destroy(r->cache);
+    r->db = NULL;
+}
+
+int rocks_open(struct rocks **out, const char *dir, const char *const *cf_names, unsigned n_cf,
+               struct base_err *err)
+{
+    struct rocks *r;
+    int rv;
+    ASSERT(n_cf > 0 && n_cf <= ROCKS_CF_MAX);
+    r = xcalloc(1, sizeof *r);
+    r->cf_names = cf_names;
+    r->n_cf = n_cf;
+    r->dir = xstrdup(dir);
+    if ((rv = open_handles(r, err)) != 0) {
+        free(r->dir);
+        free(r);
+        return rv;
+    }
+    pthread_rwlock_init(&r->lock, NULL);
     *out = r;
     return 0;
+}
+
+int rocks_reopen(struct rocks *r, int (*between)(void *arg, struct base_err *err), void *arg,
+                 struct base_err *err)
+{
+    int rv;
+    if (pthread_rwlock_trywrlock(&r->lock) != 0) {
+        base_err_set(err, "the store is in use (an iterator or snapshot is open)");
+        return BASE_ERETRY;
+    }
+    close_handles(r);
+    rv = between != NULL ? between(arg, err) : 0;
+    if (rv == 0) {
+        rv = open_handles(r, err);
+    }
+    /* On a failure the store stays closed (what is in its directory is for the
+     * caller's recovery at the next start to decide, never a new empty store). */
+    pthread_rwlock_unlock(&r->lock);
+    return rv;
+}
+
+int rocks_flush_wal(struct rocks *r, struct base_err *err)
+{
+    char *rerr = NULL;
+    rd_lock(r);
+    rocksdb_flush_wal(r->db, 1, &rerr);
+    rd_unlock(r);
+    return rerr != NULL ? fail(err, rerr, "sync the write-ahead log") : 0;
 }
 
 /* Sums an integer property over every column family. */
@@ -126,12 +203,19 @@ static uint64_t property_sum(struct rocks *r, const char *name)
 
 void rocks_get_memory(struct rocks *r, struct rocks_memory *out)
 {
+    memset(out, 0, sizeof *out);
+    rd_lock(r);
+    if (r->db == NULL) {
+        rd_unlock(r);
+        return;
+    }
     out->memtables = property_sum(r, "rocksdb.size-all-mem-tables");
     out->table_readers = property_sum(r, "rocksdb.estimate-table-readers-mem");
     out->block_cache = rocksdb_cache_get_usage(r->cache);
     out->block_cache_pinned = rocksdb_cache_get_pinned_usage(r->cache);
     out->memtable_budget = ROCKS_MEMTABLES_TOTAL_BYTES;
     out->block_cache_budget = ROCKS_BLOCK_CACHE_BYTES;
+    rd_unlock(r);
 }
 
 void rocks_close(struct rocks *r)
@@ -139,16 +223,9 @@ void rocks_close(struct rocks *r)
     if (r == NULL) {
         return;
     }
-    for (unsigned i = 0; i < r->n_cf; i++) {
-        rocksdb_column_family_handle_destroy(r->cfs[i]);
-    }
-    rocksdb_close(r->db);
-    rocksdb_readoptions_destroy(r->read);
-    rocksdb_writeoptions_destroy(r->write_async);
-    rocksdb_writeoptions_destroy(r->write_sync);
-    rocksdb_options_destroy(r->options);
-    rocksdb_block_based_options_destroy(r->table);
-    rocksdb_cache_destroy(r->cache);
+    close_handles(r);
+    pthread_rwlock_destroy(&r->lock);
+    free(r->dir);
     free(r);
 }
 
@@ -175,7 +252,10 @@ int rocks_get(struct rocks *r, unsigned cf, const void *key, size_t klen, char *
 {
     char *rerr = NULL;
     size_t n = 0;
-    char *v = rocksdb_get_cf(r->db, r->read, cf_handle(r, cf), key, klen, &n, &rerr);
+    char *v;
+    rd_lock(r);
+    v = rocksdb_get_cf(r->db, r->read, cf_handle(r, cf), key, klen, &n, &rerr);
+    rd_unlock(r);
     return got(v, n, rerr, val, vlen, err);
 }
 
@@ -185,9 +265,11 @@ int rocks_batch_get(struct rocks_batch *b, unsigned cf, const void *key, size_t 
     struct rocks *r = b->r;
     char *rerr = NULL;
     size_t n = 0;
-    rocksdb_column_family_handle_t *h = cf_handle(r, cf);
-    char *v = rocksdb_writebatch_wi_get_from_batch_and_db_cf(b->wb, r->db, r->read, h,
-                                                             key, klen, &n, &rerr);
+    char *v;
+    rd_lock(r);
+    v = rocksdb_writebatch_wi_get_from_batch_and_db_cf(b->wb, r->db, r->read, cf_handle(r, cf),
+                                                       key, klen, &n, &rerr);
+    rd_unlock(r);
     return got(v, n, rerr, val, vlen, err);
 }
 
@@ -239,7 +321,9 @@ int rocks_write(struct rocks *r, struct rocks_batch *b, bool sync, struct base_e
 {
     char *rerr = NULL;
     ASSERT(b->r == r);
+    rd_lock(r);
     rocksdb_write_writebatch_wi(r->db, sync ? r->write_sync : r->write_async, b->wb, &rerr);
+    rd_unlock(r);
     if (rerr != NULL) {
         return fail(err, rerr, "write");
     }
@@ -253,6 +337,7 @@ struct rocks_snapshot {
 struct rocks_snapshot *rocks_snapshot_new(struct rocks *r)
 {
     struct rocks_snapshot *snap = xcalloc(1, sizeof *snap);
+    rd_lock(r); /* held until rocks_snapshot_free() */
     snap->s = rocksdb_create_snapshot(r->db);
     return snap;
 }
@@ -262,6 +347,7 @@ void rocks_snapshot_free(struct rocks *r, struct rocks_snapshot *snap)
     if (snap != NULL) {
         rocksdb_release_snapshot(r->db, snap->s);
         free(snap);
+        rd_unlock(r);
     }
 }
 
@@ -269,6 +355,8 @@ struct rocks_iter *rocks_iter_new_at(struct rocks *r, unsigned cf, const void *p
                                      size_t plen, const struct rocks_snapshot *snap)
 {
     struct rocks_iter *it = xcalloc(1, sizeof *it);
+    rd_lock(r); /* held until rocks_iter_free() */
+    it->r = r;
     it->read = rocksdb_readoptions_create();
     rocksdb_readoptions_set_verify_checksums(it->read, 1);
     if (snap != NULL) {
@@ -345,6 +433,7 @@ void rocks_iter_free(struct rocks_iter *it)
     rocksdb_iter_destroy(it->it);
     rocksdb_readoptions_destroy(it->read);
     free(it->prefix);
+    rd_unlock(it->r);
     free(it);
 }
 

@@ -4,6 +4,10 @@
  * reads and for the state machine's write batches; RocksDB is thread-safe, so worker
  * threads may iterate too. Owns the database handle and its options.
  *
+ * Every call takes a shared lock for the time it uses the database (an iterator or a
+ * snapshot until it is freed), so rocks_reopen() can replace the database under the
+ * same handle when no thread is using it.
+ *
  * Keys are byte strings built by the caller (archive/keys.c); values are protobuf
  * records. The store knows no record kinds: the caller names the column families.
  * Writes go through batches so one command changes the store atomically. */
@@ -31,6 +35,18 @@ struct rocks_iter;
 int rocks_open(struct rocks **out, const char *dir, const char *const *cf_names, unsigned n_cf,
                struct base_err *err) WARN_UNUSED;
 void rocks_close(struct rocks *db);
+
+/* Closes the database, calls @between (which may replace what is in its directory,
+ * e.g. swap a staged copy in: storage/store_swap.h), and opens the directory again
+ * under the same handle. Only when nothing uses the store: BASE_ERETRY (nothing done)
+ * while another thread holds an iterator or snapshot or is inside a call. On any other
+ * failure the store stays closed and every later call is a bug: the caller stops the
+ * process, and what the directory holds is for the next start's recovery to settle. */
+int rocks_reopen(struct rocks *db, int (*between)(void *arg, struct base_err *err), void *arg,
+                 struct base_err *err) WARN_UNUSED;
+/* Makes every write so far durable (an fsync of RocksDB's write-ahead log), for
+ * writes made without @sync. */
+int rocks_flush_wal(struct rocks *db, struct base_err *err) WARN_UNUSED;
 
 /* The number of column families the database was opened with, and the name of one. */
 unsigned rocks_cf_count(const struct rocks *db);

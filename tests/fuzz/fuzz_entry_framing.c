@@ -5,7 +5,8 @@
  * framed command decodes, framing it again must give the same command bytes back. The
  * same for entries of several commands (repl_entry_commands()): every command lies
  * inside the buffer, and a shared entry framed again from its commands is the same
- * bytes. */
+ * bytes. A snapshot descriptor ("IMGSNAP2", repl_descriptor_parse()) read from the
+ * same bytes is either refused or encodes back to exactly them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             repl_entry_frame_many(cmds, n, &again);
             ASSERT(again.len == buf.len && memcmp(again.base, buf.base, buf.len) == 0);
             raft_free(again.base);
+        }
+    }
+    {
+        struct repl_descriptor d;
+        if (repl_descriptor_parse(buf.base, buf.len, &d)) {
+            struct raft_buffer again;
+            ASSERT(d.index > 0 && strlen(d.http) <= ARCHIVE_ADDRESS_MAX);
+            repl_descriptor_encode(&d, &again);
+            ASSERT(again.len == buf.len && memcmp(again.base, buf.base, buf.len) == 0);
+            free(again.base);
         }
     }
     free(buf.base);

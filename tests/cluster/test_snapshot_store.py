@@ -1,0 +1,138 @@
+"""Snapshots of the "store" format (docs/snapshots.md): a raft snapshot is a descriptor
+of a few dozen bytes, and a node that needs the store fetches it from a member beside
+raft (GET /internal/v1/snapshot), into a staging store it swaps in once complete.
+
+One three-node cluster, loaded with a few thousand bills, with snapshots every 16
+entries (so a new node cannot replay the log) and snapshot sends held to 256 KiB/s
+(--snapshot-send-bytes-per-s) so that a fetch lasts long enough to be interrupted:
+
+- a fourth node joins: it catches up from the fetched store, converges to the same
+  digest, and the leader's raft snapshot stays tiny;
+- the sender is killed with -9 in the middle of a stream: the joining node fetches
+  from another member and converges;
+- the receiver is killed with -9 in the middle of a fetch: restarted, it discards the
+  half-written staging store, fetches again and converges;
+- a node still catching up answers 503 with a clear reason and says so in /readyz and
+  /metrics.
+"""
+
+import os
+import threading
+import time
+
+from imgarc_cluster import SLOW, ClusterTestCase, wait_for
+
+SNAPSHOT_ARGS = ["--snapshot-threshold", "16", "--snapshot-trailing", "64",
+                 "--snapshot-format", "store", "--snapshot-send-bytes-per-s", "262144"]
+BILLS = 2000
+CATCH_UP = 240.0 if SLOW else 150.0
+
+
+class SnapshotStoreTest(ClusterTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_cluster("snap", 3, extra_args=SNAPSHOT_ARGS)
+        cls.load(BILLS)
+
+    @classmethod
+    def load(cls, n):
+        """@n pool pushes, through the three nodes, 6 at a time."""
+        errors = []
+        nodes = cls.cluster.nodes
+
+        def worker(k):
+            for i in range(k, n, 6):
+                r = nodes[i % 3].pool_push({"image_no": "SN-%05d" % i,
+                                            "bill_no": "ER-SN-%05d" % i,
+                                            "amount": "%d.00" % (i + 1),
+                                            "submitter": "submitter-%05d-" % i + "s" * 100})
+                if r.status != 201:
+                    errors.append(r)
+                    return
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise AssertionError("loading failed: %r" % errors[:3])
+
+    def staging(self, node):
+        return os.path.join(node.data, "catchup", "store")
+
+    def wait_fetching(self, node):
+        """Until @node has a staging store (its fetch is writing)."""
+        wait_for(lambda: os.path.isdir(self.staging(node)), 60,
+                 "%s to fetch into its staging store" % node.name, interval=0.02)
+
+    def assertCaughtUp(self, node):
+        node.wait_ready(CATCH_UP)
+        self.assertIn("caught up: the store fetched at index", node.log_text(whole=True))
+        m = node.metrics()
+        self.assertGreaterEqual(m["imgarc_catchups_total"], 1, m)
+        self.assertEqual(m["imgarc_catchup_active"], 0, m)
+        self.assertFalse(os.path.exists(os.path.join(node.data, "catchup")),
+                         "the staging directory is gone once swapped in")
+        self.cluster.wait_converged(timeout=CATCH_UP)
+        r = node.bill("SN-%05d" % (BILLS - 1))
+        self.assertStatus(r, 200)
+
+    def test_01_a_new_node_joins_through_a_fetched_store(self):
+        c = self.cluster
+        leader = c.leader()
+        node4 = c.add(join=c.followers()[0], wait=False)
+        self.wait_fetching(node4)
+        # Meanwhile the node refuses what would read its store, and says why.
+        r = node4.get("/readyz", auth=False)
+        if r.status == 503:  # the fetch may be over already on a fast machine
+            self.assertIn("catching up", r.json["error"])
+            r = node4.bill("SN-00001")
+            if r.status == 503:
+                self.assertIn("catching up", r.json["error"])
+        self.assertCaughtUp(node4)
+        m = leader.metrics()
+        self.assertGreaterEqual(m["imgarc_snapshot_sends_total"], 1, m)
+        # The leader's raft snapshot names its store; it does not hold it.
+        self.assertLess(m["imgarc_raft_snapshot_bytes"], 1024, m)
+        self.assertGreater(m["imgarc_raft_snapshots_total"], 0, m)
+        # Writes through the new node.
+        r = node4.pool_push({"image_no": "SN-NEW-4", "bill_no": "ER-SN-NEW-4",
+                             "amount": "1.00"})
+        self.assertStatus(r, 201)
+
+    def test_02_the_sender_killed_mid_stream(self):
+        c = self.cluster
+        leader = c.leader()
+        before = {n.name: n.metrics().get("imgarc_snapshot_sends_total", 0)
+                  for n in c.alive()}
+        node5 = c.add(join=c.followers()[0], wait=False)
+        self.wait_fetching(node5)
+        # The node sending is the one whose sends count grew (the leader, whose
+        # snapshot raft installed, is asked first).
+        sender = wait_for(lambda: next((n for n in c.alive() if n is not node5 and
+                                        n.metrics().get("imgarc_snapshot_sends_total", 0)
+                                        > before.get(n.name, 0)), None),
+                          30, "a member to send its store")
+        time.sleep(0.5)
+        self.assertTrue(os.path.isdir(self.staging(node5)), "the fetch is still running")
+        sender.kill9()
+        self.assertCaughtUp(node5)
+        m = node5.metrics()
+        self.assertGreaterEqual(m["imgarc_catchup_fetch_failures_total"] +
+                                m.get("imgarc_snapshot_fetch_failures_total", 0), 1, m)
+        sender.restart()
+        c.wait_converged(timeout=CATCH_UP)
+        self.assertIsNotNone(leader)
+
+    def test_03_the_receiver_killed_mid_fetch(self):
+        c = self.cluster
+        node6 = c.add(join=c.followers()[0], wait=False)
+        self.wait_fetching(node6)
+        time.sleep(0.5)
+        node6.kill9()
+        self.assertTrue(os.path.isdir(self.staging(node6)),
+                        "killed with its staging store half written")
+        node6.restart(wait=False)
+        self.assertCaughtUp(node6)
+        self.assertTrue(node6.log_text().count("catching up: raft installed a snapshot") >= 1)
