@@ -86,10 +86,10 @@ class SnapshotStoreTest(ClusterTestCase):
         # Meanwhile the node refuses what would read its store, and says why.
         r = node4.get("/readyz", auth=False)
         if r.status == 503:  # the fetch may be over already on a fast machine
-            self.assertIn("catching up", r.json["error"])
+            self.assertIn("catching up", r.json["message"])
             r = node4.bill("SN-00001")
             if r.status == 503:
-                self.assertIn("catching up", r.json["error"])
+                self.assertIn("catching up", r.json["message"])
         self.assertCaughtUp(node4)
         m = leader.metrics()
         self.assertGreaterEqual(m["imgarc_snapshot_sends_total"], 1, m)
