@@ -137,6 +137,8 @@ static int finish(struct snapshot_fetch *f)
         return rv;
     }
     if ((rv = storage_snapshot_writer_finish(f->writer, &f->index, &f->werr)) != 0) {
+        base_err_wrap(&f->werr, "the stream is not a whole snapshot (cut short by the "
+                      "member, or corrupt)");
         return rv;
     }
     if (f->index < f->min_index) {

@@ -42,6 +42,8 @@ struct fixture {
     struct peer_auth auth;
     struct peer_clock clock;
     struct http_server *http;
+    struct http_server *cut; /* answers a snapshot stream cut before its trailer */
+    unsigned cut_asked;
     struct peer_server ps;
     int done;
     int status;
@@ -75,6 +77,19 @@ static void on_request(struct http_request *req)
         return;
     }
     http_respond(req, 404, NULL, NULL, 0);
+}
+
+/* A member that dies mid-stream: the start of a real stream, no trailer. */
+static void on_cut_request(struct http_request *req)
+{
+    struct fixture *f = g;
+    struct base_err err;
+    void *buf;
+    size_t len;
+    f->cut_asked++;
+    assert_int_equal(storage_snapshot_encode(f->db, 1000000, &buf, &len, &err), 0);
+    http_respond(req, 200, "application/octet-stream", buf, len - 33);
+    free(buf);
 }
 
 static void on_answer(struct http_request *req)
@@ -168,9 +183,11 @@ static int setup(void **state)
     hc.idle_timeout_ms = 30000;
     hc.header_timeout_ms = 30000;
     hc.connections_max = 64;
+    hc.request_cb = on_cut_request;
+    hc.data = &f;
+    assert_int_equal(http_server_start(&f.cut, &f.loop, &hc, errmsg, sizeof errmsg), 0);
     hc.request_cb = on_request;
     hc.answer_cb = on_answer;
-    hc.data = &f;
     assert_int_equal(http_server_start(&f.http, &f.loop, &hc, errmsg, sizeof errmsg), 0);
     snprintf(f.http_address, sizeof f.http_address, "127.0.0.1:%d", http_server_port(f.http));
     snprintf(f.raft_address, sizeof f.raft_address, "127.0.0.1:%d", free_port());
@@ -231,6 +248,11 @@ static int teardown(void **state)
     struct fixture *f = *state;
     f->done = 0;
     http_server_stop(f->http, 1000, http_stopped);
+    while (!f->done) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    f->done = 0;
+    http_server_stop(f->cut, 1000, http_stopped);
     while (!f->done) {
         uv_run(&f->loop, UV_RUN_ONCE);
     }
@@ -367,6 +389,63 @@ static void a_cancel_ends_the_fetch(void **state)
     assert_false(staging_exists(f));
 }
 
+static void register_node(struct fixture *f, uint64_t id, const char *http)
+{
+    Command cmd = COMMAND__INIT;
+    RegisterNode rn = REGISTER_NODE__INIT;
+    rn.id = id;
+    rn.http = (char *)http;
+    rn.raft = "127.0.0.1:9";
+    rn.zone = "z";
+    cmd.body_case = COMMAND__BODY_REGISTER_NODE;
+    cmd.register_node = &rn;
+    propose_and_wait(f, &cmd);
+}
+
+/* The first member's stream ends without its trailer (it died mid-stream): its staging
+ * is discarded and the next member gives a whole store. Then, with only that first
+ * member, the fetch fails and says why. */
+static void a_cut_stream_asks_the_next_member(void **state)
+{
+    struct fixture *f = *state;
+    struct repl_status st;
+    struct base_err err;
+    char why[256], cut[64];
+    uint64_t applied, ready_index;
+    snprintf(cut, sizeof cut, "127.0.0.1:%d", http_server_port(f->cut));
+    register_node(f, 2, cut);
+    register_node(f, 3, f->http_address);
+    applied = repl_applied_index(f->repl);
+    assert_non_null(repl_snapshot_fetch(f->repl, applied, fetched, f, why, sizeof why));
+    run_fetch(f);
+    assert_int_equal(f->cut_asked, 1);
+    if (f->fetch_status != 0) {
+        fail_msg("fetch failed: %s", f->why);
+    }
+    assert_int_equal(storage_staged_ready(f->dir, &ready_index, &err), 0);
+    assert_true(ready_index >= applied);
+
+    /* Node 3 removed: only the cut one is left. */
+    {
+        Command cmd = COMMAND__INIT;
+        RemoveNode rm = REMOVE_NODE__INIT;
+        rm.id = 3;
+        cmd.body_case = COMMAND__BODY_REMOVE_NODE;
+        cmd.remove_node = &rm;
+        propose_and_wait(f, &cmd);
+    }
+    f->fetched = false;
+    assert_non_null(repl_snapshot_fetch(f->repl, 0, fetched, f, why, sizeof why));
+    run_fetch(f);
+    assert_int_equal(f->cut_asked, 2);
+    assert_int_not_equal(f->fetch_status, 0);
+    assert_non_null(strstr(f->why, "node 2"));
+    assert_false(staging_exists(f)); /* the first fetch's READY store went first */
+    repl_get_status(f->repl, &st);
+    assert_int_equal(st.snapshot_fetches_total, 2);
+    assert_int_equal(st.snapshot_fetch_failures, 1);
+}
+
 /* A fetch in flight when the repl stops: canceled, and the stop waits for its end. */
 static void a_stop_cancels_the_fetch(void **state)
 {
@@ -391,6 +470,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(fetches_a_whole_store, setup, teardown),
     cmocka_unit_test_setup_teardown(a_refusal_ends_the_fetch, setup, teardown),
     cmocka_unit_test_setup_teardown(a_cancel_ends_the_fetch, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_cut_stream_asks_the_next_member, setup, teardown),
     cmocka_unit_test_setup_teardown(a_stop_cancels_the_fetch, setup, teardown),
 };
 
