@@ -494,6 +494,10 @@ struct snapshot_fetch *repl_snapshot_fetch(struct repl *r, uint64_t min_index,
         snprintf(why, why_size, "this node has no cluster secret to ask other members");
         return NULL;
     }
+    if (r->stopping) {
+        snprintf(why, why_size, "the node is stopping");
+        return NULL;
+    }
     if (r->snap.fetch != NULL) {
         snprintf(why, why_size, "a store fetch is in flight already");
         return NULL;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "archive/keys.h"
+#include "net/http_client.h"
 #include "net/http_server.h"
 #include "replication/peer_clock.h"
 #include "replication/peer_server.h"
@@ -130,13 +131,13 @@ static void propose_and_wait(struct fixture *f, Command *cmd)
 
 /* Records straight into the store, beside what the node applies: 3 MiB of them, so
  * the stream is several pieces. */
-static void fill(struct fixture *f)
+static void fill_n(struct fixture *f, int n)
 {
     struct base_err err;
     struct rocks_batch *b = rocks_batch_new(f->db);
     char *val = malloc(64 << 10);
     char key[32];
-    for (int i = 0; i < 48; i++) {
+    for (int i = 0; i < n; i++) {
         randombytes_buf(val, 64 << 10);
         snprintf(key, sizeof key, "test-fill-%03d", i);
         rocks_batch_put(b, ARCHIVE_CF_IDEM, key, strlen(key), val, 64 << 10);
@@ -144,6 +145,11 @@ static void fill(struct fixture *f)
     assert_int_equal(rocks_write(f->db, b, true, &err), 0);
     rocks_batch_free(b);
     free(val);
+}
+
+static void fill(struct fixture *f)
+{
+    fill_n(f, 48);
 }
 
 static int setup(void **state)
@@ -446,6 +452,86 @@ static void a_cut_stream_asks_the_next_member(void **state)
     assert_int_equal(st.snapshot_fetch_failures, 1);
 }
 
+/* A reader that takes nothing: the send it asked for stays in progress. */
+static size_t hold_data(struct http_client_req *req, const char *data, size_t n)
+{
+    (void)req;
+    (void)data;
+    (void)n;
+    return HTTP_CLIENT_PAUSE;
+}
+
+static void held_done(struct http_client_req *req)
+{
+    struct fixture *f = req->data;
+    f->done = 1;
+}
+
+/* While a send is in progress (its reader takes nothing: 32 MiB is more than the
+ * sockets hold), another is refused 503 with Retry-After; the fetch says so. The held
+ * one, cut, counts as a failed send. */
+static void a_busy_sender_refuses_another(void **state)
+{
+    struct fixture *f = *state;
+    struct http_client *client;
+    struct http_client_req req = {0};
+    struct peer_headers ph;
+    struct repl_status st;
+    struct base_err err;
+    const char *headers[3];
+    char url[128], why[256];
+    const char *target = "/internal/v1/snapshot";
+    fill_n(f, 512);
+    assert_int_equal(http_client_init(&client, &f->loop, &err), 0);
+    peer_headers_sign(&f->auth, f->http_address, "GET", target, NULL, 0, &ph);
+    headers[0] = ph.time;
+    headers[1] = ph.signature;
+    headers[2] = NULL;
+    snprintf(url, sizeof url, "http://%s%s", f->http_address, target);
+    req.data = f;
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.on_data = hold_data;
+    req.timeout_ms = 60000;
+    f->done = 0;
+    http_client_send(client, &req, held_done);
+    for (int i = 0; i < 6000; i++) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+        repl_get_status(f->repl, &st);
+        if (st.snapshot_sends_total == 1) {
+            break;
+        }
+    }
+    assert_int_equal(st.snapshot_sends_total, 1);
+    assert_non_null(repl_snapshot_fetch(f->repl, 0, fetched, f, why, sizeof why));
+    run_fetch(f);
+    assert_int_equal(f->fetch_status, BASE_EREFUSED);
+    assert_non_null(strstr(f->why, "503"));
+    assert_non_null(strstr(f->why, "sending"));
+    assert_false(staging_exists(f));
+    assert_false(f->done);
+    http_client_cancel(&req, "the test is done with it");
+    while (!f->done) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    for (int i = 0; i < 6000; i++) {
+        repl_get_status(f->repl, &st);
+        if (st.snapshot_sends_failed == 1) {
+            break;
+        }
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(st.snapshot_sends_failed, 1);
+    assert_int_equal(st.snapshot_sends_total, 1);
+    free(req.response);
+    f->done = 0;
+    http_client_close(client, repl_stopped, f);
+    while (!f->done) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+}
+
 /* A fetch in flight when the repl stops: canceled, and the stop waits for its end. */
 static void a_stop_cancels_the_fetch(void **state)
 {
@@ -471,6 +557,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(a_refusal_ends_the_fetch, setup, teardown),
     cmocka_unit_test_setup_teardown(a_cancel_ends_the_fetch, setup, teardown),
     cmocka_unit_test_setup_teardown(a_cut_stream_asks_the_next_member, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_busy_sender_refuses_another, setup, teardown),
     cmocka_unit_test_setup_teardown(a_stop_cancels_the_fetch, setup, teardown),
 };
 
