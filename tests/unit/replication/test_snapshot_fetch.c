@@ -46,6 +46,7 @@ struct fixture {
     struct http_server *http;
     struct http_server *cut; /* answers a snapshot stream cut before its trailer */
     unsigned cut_asked;
+    bool mute; /* the cut server sends its head and then nothing */
     struct peer_server ps;
     int done;
     int status;
@@ -82,6 +83,11 @@ static void on_request(struct http_request *req)
 }
 
 /* A member that dies mid-stream: the start of a real stream, no trailer. */
+static void mute_aborted(struct http_request *req)
+{
+    http_respond_end(req);
+}
+
 static void on_cut_request(struct http_request *req)
 {
     struct fixture *f = g;
@@ -89,6 +95,11 @@ static void on_cut_request(struct http_request *req)
     void *buf;
     size_t len;
     f->cut_asked++;
+    if (f->mute) {
+        req->abort_cb = mute_aborted;
+        http_respond_start(req, 200, "application/octet-stream", -1);
+        return;
+    }
     assert_int_equal(storage_snapshot_encode(f->db, 1000000, &buf, &len, &err), 0);
     http_respond(req, 200, "application/octet-stream", buf, len - 33);
     free(buf);
@@ -469,6 +480,26 @@ static void a_cut_stream_asks_the_next_member(void **state)
     assert_int_equal(st.snapshot_fetch_failures, 1);
 }
 
+/* A member that answers its head and then sends nothing is given up after
+ * SNAPSHOT_FETCH_STALL_MS, its staging discarded. */
+static void a_stalled_member_is_given_up(void **state)
+{
+    struct fixture *f = *state;
+    char why[256], cut[64];
+    snprintf(cut, sizeof cut, "127.0.0.1:%d", http_server_port(f->cut));
+    register_node(f, 2, cut);
+    f->mute = true;
+    assert_non_null(repl_snapshot_fetch(f->repl, 0, fetched, f, why, sizeof why));
+    for (int i = 0; i < 100000 && !f->fetched; i++) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    assert_true(f->fetched);
+    assert_int_equal(f->cut_asked, 1);
+    assert_int_not_equal(f->fetch_status, 0);
+    assert_non_null(strstr(f->why, "no bytes from the member"));
+    assert_false(staging_exists(f));
+}
+
 /* A reader that takes nothing: the send it asked for stays in progress. */
 static size_t hold_data(struct http_client_req *req, const char *data, size_t n)
 {
@@ -574,6 +605,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(a_refusal_ends_the_fetch, setup, teardown),
     cmocka_unit_test_setup_teardown(a_cancel_ends_the_fetch, setup, teardown),
     cmocka_unit_test_setup_teardown(a_cut_stream_asks_the_next_member, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_stalled_member_is_given_up, setup, teardown),
     cmocka_unit_test_setup_teardown(a_busy_sender_refuses_another, setup, teardown),
     cmocka_unit_test_setup_teardown(a_stop_cancels_the_fetch, setup, teardown),
 };
