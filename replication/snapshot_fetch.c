@@ -77,6 +77,12 @@ struct snapshot_fetch {
     uint64_t index;
     uv_work_t work;
 
+    /* The stall watch: a member that sends nothing for SNAPSHOT_FETCH_STALL_MS while
+     * nothing here holds the transfer is given up. */
+    uv_timer_t stall;
+    uint64_t stall_received; /* received at the last look */
+    unsigned stall_ms;       /* how long it has not moved */
+
     bool canceled;
     bool holds_repl;     /* repl_stop() waits for this fetch (repl_snapshot_fetch_stop) */
     bool attempt_failed; /* the discard job ends an attempt that failed */
@@ -137,6 +143,8 @@ static int finish(struct snapshot_fetch *f)
         return rv;
     }
     if ((rv = storage_snapshot_writer_finish(f->writer, &f->index, &f->werr)) != 0) {
+        base_err_wrap(&f->werr, "the stream is not a whole snapshot (cut short by the "
+                      "member, or corrupt)");
         return rv;
     }
     if (f->index < f->min_index) {
@@ -169,10 +177,23 @@ static void job_work(uv_work_t *work)
 
 /* ---- loop side ---- */
 
+static void fetch_closed(uv_handle_t *h)
+{
+    struct snapshot_fetch *f = h->data;
+    struct repl *r = f->repl;
+    bool hold = f->holds_repl;
+    free(f->buf);
+    free(f->wbuf);
+    free(f->members);
+    free(f);
+    if (hold) {
+        repl_closed_one(r);
+    }
+}
+
 static void fetch_end(struct snapshot_fetch *f, int status, const char *why)
 {
     struct repl *r = f->repl;
-    bool hold = f->holds_repl;
     if (status != 0) {
         r->snap.fetch_failures++;
         LOG_WARN("snapshot", "fetching a store at index >= %" PRIu64 " failed: %s",
@@ -186,13 +207,7 @@ static void fetch_end(struct snapshot_fetch *f, int status, const char *why)
         r->snap.fetch = NULL;
     }
     f->cb(f, status, status == 0 ? f->index : 0, why, f->data);
-    free(f->buf);
-    free(f->wbuf);
-    free(f->members);
-    free(f);
-    if (hold) {
-        repl_closed_one(r);
-    }
+    uv_close((uv_handle_t *)&f->stall, fetch_closed); /* then freed */
 }
 
 static void note_failure(struct snapshot_fetch *f, int status, const char *what)
@@ -410,6 +425,24 @@ static void fetch_done(struct http_client_req *req)
     after_transfer(f);
 }
 
+static void stall_tick(uv_timer_t *t)
+{
+    struct snapshot_fetch *f = t->data;
+    if (!f->req_in_flight || f->http_done || f->working || f->received != f->stall_received) {
+        f->stall_received = f->received;
+        f->stall_ms = 0;
+        return;
+    }
+    f->stall_ms += SNAPSHOT_FETCH_STALL_CHECK_MS;
+    if (f->stall_ms >= SNAPSHOT_FETCH_STALL_MS) {
+        char why[96];
+        snprintf(why, sizeof why, "no bytes from the member for %u s",
+                 SNAPSHOT_FETCH_STALL_MS / 1000);
+        f->stall_ms = 0;
+        http_client_cancel(&f->req, why);
+    }
+}
+
 static void fetch_send(struct snapshot_fetch *f)
 {
     memset(&f->req, 0, sizeof f->req);
@@ -493,6 +526,10 @@ struct snapshot_fetch *repl_snapshot_fetch(struct repl *r, uint64_t min_index,
         snprintf(why, why_size, "this node has no cluster secret to ask other members");
         return NULL;
     }
+    if (r->stopping) {
+        snprintf(why, why_size, "the node is stopping");
+        return NULL;
+    }
     if (r->snap.fetch != NULL) {
         snprintf(why, why_size, "a store fetch is in flight already");
         return NULL;
@@ -526,6 +563,10 @@ struct snapshot_fetch *repl_snapshot_fetch(struct repl *r, uint64_t min_index,
     }
     r->snap.fetch = f;
     r->snap.fetches_total++;
+    uv_timer_init(r->loop, &f->stall);
+    f->stall.data = f;
+    uv_timer_start(&f->stall, stall_tick, SNAPSHOT_FETCH_STALL_CHECK_MS,
+                   SNAPSHOT_FETCH_STALL_CHECK_MS);
     /* First the previous staging, whatever it was, on a worker. */
     queue_job(f, JOB_DISCARD);
     return f;

@@ -10,7 +10,8 @@
  * the transfer is paused, so memory is a piece and a write batch whatever the store's
  * size. At the end the worker checks the stream's BLAKE2b trailer and that its index J
  * is at least I, closes the store (synced) and writes READY. A member that fails (an
- * error answer, a stream cut short or corrupt, J too small, the disk full) has its
+ * error answer, a stream cut short or corrupt, J too small, the disk full, nothing
+ * sent for SNAPSHOT_FETCH_STALL_MS) has its
  * staging store discarded and the next one is asked; one pass over the members, no
  * more (the caller backs off and calls again). Loop thread; one fetch at a time per
  * node. */
@@ -26,6 +27,10 @@
 #define SNAPSHOT_FETCH_PIECE (1u << 20)
 /* A whole store over a slow link: the time one member has for its stream. */
 #define SNAPSHOT_FETCH_TIMEOUT_MS (6u * 60 * 60 * 1000)
+/* A member that sends nothing this long (while this node is not writing a piece) is
+ * given up and the next one asked; checked every SNAPSHOT_FETCH_STALL_CHECK_MS. */
+#define SNAPSHOT_FETCH_STALL_MS 30000u
+#define SNAPSHOT_FETCH_STALL_CHECK_MS 1000u
 
 struct snapshot_fetch;
 /* @status 0: DATA/catchup/store holds a complete, verified store at @index

@@ -114,8 +114,11 @@ static void after_read(uv_work_t *work, int status)
         return;
     }
     if (!s->started) {
+        char index[24];
         s->started = true;
         s->repl->snap.sends_total++;
+        snprintf(index, sizeof index, "%" PRIu64, s->index);
+        http_request_add_header(req, SNAPSHOT_INDEX_HEADER, index);
         http_respond_start(req, 200, "application/octet-stream", -1);
     }
     if (s->len == 0) {
@@ -197,8 +200,6 @@ void repl_snapshot_serve(struct repl *r, struct http_request *req)
     s->reader = storage_snapshot_reader_new(r->archive->db, applied);
     r->snap.sends_in_flight++;
     req->data = s;
-    snprintf(buf, sizeof buf, "%" PRIu64, applied);
-    http_request_add_header(req, SNAPSHOT_INDEX_HEADER, buf);
     LOG_INFO("snapshot", "request_id=%s peer=%s: sending a snapshot at index %" PRIu64,
              req->request_id, req->peer, applied);
     next_read(s);

@@ -18,7 +18,7 @@
  *
  * The swap's steps, in order, and what storage_staged_recover() finds after a crash
  * just after each (catchup/store present or not is what tells whether the second
- * rename happened; meta.old exists only between steps 1 and 6):
+ * rename happened; meta.old exists only between steps 1 and 5):
  *
  *   step                               state left             recover does
  *   0 (READY written)                  meta store READY       the swap (-> new)

@@ -256,6 +256,26 @@ def snapshot(records, index=7):
     return body + hashlib.blake2b(body, digest_size=32).digest()
 
 
+def ready(index, digest=bytes(range(32)), version=1):
+    """A READY file (storage/store_swap.h): magic, version, index, hash, BLAKE2b-128."""
+    body = b"IMGREADY" + struct.pack(">IQ", version, index) + digest
+    return body + hashlib.blake2b(body, digest_size=16).digest()
+
+
+def seeds_store_ready():
+    good = ready(12345)
+    write("store_ready", "good", b"\0" + good)
+    write("store_ready", "index-zero", b"\0" + ready(0))
+    write("store_ready", "index-max", b"\0" + ready(2**64 - 1))
+    write("store_ready", "version-2", b"\0" + ready(7, version=2))
+    write("store_ready", "bad-sum", b"\0" + good[:-1] + bytes([good[-1] ^ 1]))
+    write("store_ready", "short", b"\0" + good[:40])
+    write("store_ready", "long", b"\0" + good + b"\0")
+    write("store_ready", "empty", b"\0")
+    write("store_ready", "built", b"\1" + struct.pack(">IQ", 1, 99) + bytes(32))
+    write("store_ready", "built-broken", b"\3" + struct.pack(">IQ", 1, 99) + bytes(32))
+
+
 def seeds_snapshot():
     applied = (0, b"applied_index", struct.pack(">Q", 7))
     bill = (1, b"default\0CB-A", msg((1, "CB-A"), (9, "captured"), (18, 1)))
@@ -830,6 +850,7 @@ def main():
     seeds_command_apply()
     seeds_entry_framing()
     seeds_snapshot()
+    seeds_store_ready()
     seeds_license()
     seeds_peer_headers()
     seeds_raft_handshake()
