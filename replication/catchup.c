@@ -233,7 +233,12 @@ static void finish(struct repl *r)
     }
     rv = rocks_reopen(r->archive->db, swap_between, r, &err);
     if (rv == BASE_ERETRY) {
-        schedule(r, SWAP_RETRY_MS); /* a thread still reads the store */
+        /* A thread still reads the store: a keeper pass ends, a digest is done. */
+        if (++r->catchup.swap_waits % (5000 / SWAP_RETRY_MS) == 0) {
+            LOG_WARN("raft", "catch-up: the fetched store waits to be swapped in: %s",
+                     err.msg);
+        }
+        schedule(r, SWAP_RETRY_MS);
         return;
     }
     if (rv == 0) {
@@ -312,8 +317,7 @@ static void fetched(struct snapshot_fetch *f, int status, uint64_t index, const 
 static void start_fetch(struct repl *r)
 {
     char why[256];
-    struct snapshot_fetch *f = repl_snapshot_fetch(r, r->catchup.target, r->catchup.hint_id,
-                                                   r->catchup.hint,
+    struct snapshot_fetch *f = repl_snapshot_fetch(r, r->catchup.target, &r->catchup.hint,
                                                    fetched, r, why, sizeof why);
     r->catchup.attempts++;
     if (f == NULL) {
@@ -360,8 +364,7 @@ void repl_catchup_begin(struct repl *r, const struct repl_descriptor *d)
     r->catchup.active = true;
     r->catchup.target = d->index;
     r->catchup.staged = 0;
-    snprintf(r->catchup.hint, sizeof r->catchup.hint, "%s", d->http);
-    r->catchup.hint_id = d->node_id;
+    r->catchup.hint = *d;
     LOG_INFO("raft", "catching up: raft installed a snapshot at index %" PRIu64 " (store "
              "of node %" PRIu64 " at %s) and this store is at %" PRIu64 "; fetching it, "
              "requests are refused meanwhile", d->index, d->node_id,

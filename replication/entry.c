@@ -186,7 +186,7 @@ int repl_snapshot_restore(struct archive *a, struct raft_buffer *buf, bool *skip
 }
 
 #define DESCRIPTOR_VERSION 1
-#define DESCRIPTOR_HEAD (8 + 4 + 8 + 8 + 2)
+#define DESCRIPTOR_HEAD (8 + 4 + 8 + 8 + 2 + 2) /* with an empty address, no member */
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -205,19 +205,37 @@ static uint64_t get_be64(const uint8_t *p)
     return v;
 }
 
+static size_t put_address(uint8_t *p, const char *http)
+{
+    size_t alen = strnlen(http, ARCHIVE_ADDRESS_MAX);
+    p[0] = (uint8_t)(alen >> 8);
+    p[1] = (uint8_t)alen;
+    memcpy(p + 2, http, alen);
+    return 2 + alen;
+}
+
 void repl_descriptor_encode(const struct repl_descriptor *d, struct raft_buffer *out)
 {
-    size_t alen = strnlen(d->http, ARCHIVE_ADDRESS_MAX);
-    uint8_t *p = xcalloc(1, DESCRIPTOR_HEAD + alen);
+    size_t n = d->n_members < REPL_DESCRIPTOR_MEMBERS_MAX ? d->n_members
+                                                           : REPL_DESCRIPTOR_MEMBERS_MAX;
+    size_t cap = DESCRIPTOR_HEAD + ARCHIVE_ADDRESS_MAX + 2 +
+                 n * (8 + 2 + ARCHIVE_ADDRESS_MAX);
+    uint8_t *p = xcalloc(1, cap);
+    size_t at;
     memcpy(p, REPL_DESCRIPTOR_MAGIC, 8);
     put_be32(p + 8, DESCRIPTOR_VERSION);
     put_be64(p + 12, d->index);
     put_be64(p + 20, d->node_id);
-    p[28] = (uint8_t)(alen >> 8);
-    p[29] = (uint8_t)alen;
-    memcpy(p + DESCRIPTOR_HEAD, d->http, alen);
+    at = 28 + put_address(p + 28, d->http);
+    p[at] = (uint8_t)(n >> 8);
+    p[at + 1] = (uint8_t)n;
+    at += 2;
+    for (size_t i = 0; i < n; i++) {
+        put_be64(p + at, d->members[i].id);
+        at += 8 + put_address(p + at + 8, d->members[i].http);
+    }
     out->base = p;
-    out->len = DESCRIPTOR_HEAD + alen;
+    out->len = at;
 }
 
 bool repl_descriptor_is(const void *buf, size_t len)
@@ -225,22 +243,55 @@ bool repl_descriptor_is(const void *buf, size_t len)
     return len >= 8 && memcmp(buf, REPL_DESCRIPTOR_MAGIC, 8) == 0;
 }
 
+/* An address at @p (@left bytes): its length and bytes into @out; 0 when it does not
+ * fit or holds a NUL. */
+static size_t get_address(const uint8_t *p, size_t left, char out[ARCHIVE_ADDRESS_MAX + 1])
+{
+    size_t alen;
+    if (left < 2) {
+        return 0;
+    }
+    alen = (size_t)p[0] << 8 | p[1];
+    if (alen > ARCHIVE_ADDRESS_MAX || alen > left - 2 || memchr(p + 2, '\0', alen) != NULL) {
+        return 0;
+    }
+    memcpy(out, p + 2, alen);
+    out[alen] = '\0';
+    return 2 + alen;
+}
+
 bool repl_descriptor_parse(const void *buf, size_t len, struct repl_descriptor *d)
 {
     const uint8_t *p = buf;
-    size_t alen;
+    size_t at, used, n;
     if (len < DESCRIPTOR_HEAD || !repl_descriptor_is(buf, len) ||
         get_be32(p + 8) != DESCRIPTOR_VERSION) {
         return false;
     }
-    alen = (size_t)p[28] << 8 | p[29];
-    if (alen > ARCHIVE_ADDRESS_MAX || len != DESCRIPTOR_HEAD + alen ||
-        memchr(p + DESCRIPTOR_HEAD, '\0', alen) != NULL) {
-        return false;
-    }
     d->index = get_be64(p + 12);
     d->node_id = get_be64(p + 20);
-    memcpy(d->http, p + DESCRIPTOR_HEAD, alen);
-    d->http[alen] = '\0';
-    return d->index > 0;
+    if ((used = get_address(p + 28, len - 28, d->http)) == 0) {
+        return false;
+    }
+    at = 28 + used;
+    if (len - at < 2) {
+        return false;
+    }
+    n = (size_t)p[at] << 8 | p[at + 1];
+    at += 2;
+    if (n > REPL_DESCRIPTOR_MEMBERS_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (len - at < 8) {
+            return false;
+        }
+        d->members[i].id = get_be64(p + at);
+        if ((used = get_address(p + at + 8, len - at - 8, d->members[i].http)) == 0) {
+            return false;
+        }
+        at += 8 + used;
+    }
+    d->n_members = n;
+    return at == len && d->index > 0;
 }

@@ -57,13 +57,22 @@ int repl_snapshot_restore(struct archive *a, struct raft_buffer *buf, bool *skip
 /* A snapshot of the "store" format (docs/snapshots.md) is this descriptor, not the
  * store: "IMGSNAP2", a version (be32, 1), the applied index the taking node's store was
  * durable at (be64), that node's id (be64), the length (be16) and bytes of its HTTP
- * address (where a node that installs the snapshot fetches the store first). The store
+ * address, then the other members it knew of (count be16, then each one's id be64,
+ * address length be16 and address): where a node that installs the snapshot fetches the
+ * store, the taking node first (a new node's own store names no member yet). The store
  * itself moves beside raft (GET /internal/v1/snapshot). */
 #define REPL_DESCRIPTOR_MAGIC "IMGSNAP2"
+#define REPL_DESCRIPTOR_MEMBERS_MAX 16
+struct repl_descriptor_member {
+    uint64_t id;
+    char http[ARCHIVE_ADDRESS_MAX + 1];
+};
 struct repl_descriptor {
     uint64_t index;
     uint64_t node_id;
     char http[ARCHIVE_ADDRESS_MAX + 1];
+    size_t n_members;
+    struct repl_descriptor_member members[REPL_DESCRIPTOR_MEMBERS_MAX];
 };
 /* Into a fresh malloc()ed buffer (freed like a snapshot piece). */
 void repl_descriptor_encode(const struct repl_descriptor *d, struct raft_buffer *out);

@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 
+#include "archive/blobs.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -73,17 +74,34 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     return 0;
 }
 
+static void descriptor_member(const NodeRecord *node, void *arg)
+{
+    struct repl_descriptor *d = arg;
+    if (node != NULL && node->id != d->node_id && !node->removed && node->http != NULL &&
+        node->http[0] != '\0' && d->n_members < REPL_DESCRIPTOR_MEMBERS_MAX) {
+        d->members[d->n_members].id = node->id;
+        snprintf(d->members[d->n_members].http, sizeof d->members[0].http, "%s", node->http);
+        d->n_members++;
+    }
+}
+
 /* The "store" format: the store is made durable at its applied index (the state
- * machine writes without sync) and the snapshot only names it. */
+ * machine writes without sync) and the snapshot only names it, and where to fetch it. */
 static int take_descriptor(struct repl *r, struct raft_buffer *bufs[], unsigned *n_bufs,
                            struct base_err *err)
 {
-    struct repl_descriptor d = {.index = r->archive->applied_index, .node_id = r->id};
+    static struct repl_descriptor d; /* loop thread only; a few KiB */
     int rv = rocks_flush_wal(r->archive->db, err);
     if (rv != 0) {
         return rv;
     }
+    memset(&d, 0, sizeof d);
+    d.index = r->archive->applied_index;
+    d.node_id = r->id;
     snprintf(d.http, sizeof d.http, "%s", r->conf.http_address);
+    if (archive_each_node(r->archive, descriptor_member, &d, err) != 0) {
+        LOG_WARN("raft", "snapshot: listing the members for its descriptor: %s", err->msg);
+    }
     *bufs = xmalloc(sizeof **bufs);
     repl_descriptor_encode(&d, &(*bufs)[0]);
     *n_bufs = 1;
@@ -136,7 +154,7 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[
  * store swapped in at start), else catch up. */
 static int restore_descriptor(struct repl *r, struct raft_buffer *buf)
 {
-    struct repl_descriptor d;
+    static struct repl_descriptor d; /* loop thread only */
     if (!repl_descriptor_parse(buf->base, buf->len, &d)) {
         LOG_ERROR("raft", "restore snapshot: a store descriptor that does not parse (%zu "
                   "bytes)", buf->len);

@@ -216,11 +216,11 @@ struct repl {
         bool active;         /* entries are spooled, not applied; the API refuses */
         uint64_t target;     /* the index of the descriptor raft installed */
         uint64_t staged;     /* the fetched store's index once READY, else 0 */
-        char hint[ARCHIVE_ADDRESS_MAX + 1]; /* the taking node's HTTP address */
-        uint64_t hint_id;
+        struct repl_descriptor hint; /* the descriptor raft installed: where to fetch */
         struct snapshot_fetch *fetch;
         unsigned fetching;   /* fetches whose callback has not run (a cancelled one too) */
         uint64_t attempts;
+        unsigned swap_waits; /* the swap found the store in use */
         uv_timer_t timer;    /* back-off between fetches, retries of the swap */
         bool timer_ready;    /* repl_start() is done: fetches may start */
         bool timer_closed;

@@ -493,7 +493,7 @@ struct pick {
 static void add_member(struct snapshot_fetch *f, uint64_t id, const char *http)
 {
     for (size_t i = 0; i < f->n_members; i++) {
-        if (f->members[i].id == id) {
+        if ((id != 0 && f->members[i].id == id) || strcmp(f->members[i].http, http) == 0) {
             return;
         }
     }
@@ -513,7 +513,7 @@ static void pick_member(const NodeRecord *node, void *arg)
 }
 
 struct snapshot_fetch *repl_snapshot_fetch(struct repl *r, uint64_t min_index,
-                                           uint64_t hint_id, const char *hint_http,
+                                           const struct repl_descriptor *hint,
                                            snapshot_fetch_cb cb, void *data, char *why,
                                            size_t why_size)
 {
@@ -544,16 +544,25 @@ struct snapshot_fetch *repl_snapshot_fetch(struct repl *r, uint64_t min_index,
     f->data = data;
     f->min_index = min_index;
     snprintf(f->data_dir, sizeof f->data_dir, "%s", r->conf.data_dir);
-    /* The node whose snapshot it is, then the leader (it has applied the most). */
-    if (hint_http != NULL && hint_http[0] != '\0' && hint_id != r->id) {
-        add_member(f, hint_id, hint_http);
+    /* The node whose snapshot it is, then the leader (it has applied the most), then
+     * the members the snapshot names. */
+    if (hint != NULL && hint->http[0] != '\0' && hint->node_id != r->id) {
+        add_member(f, hint->node_id, hint->http);
     }
     if (repl_leader_http(r, &leader, leader_http, sizeof leader_http) && leader != r->id) {
         add_member(f, leader, leader_http);
     }
+    for (size_t i = 0; hint != NULL && i < hint->n_members; i++) {
+        if (hint->members[i].id != r->id && hint->members[i].http[0] != '\0') {
+            add_member(f, hint->members[i].id, hint->members[i].http);
+        }
+    }
     pick = (struct pick){.f = f, .self = r->id, .leader = leader};
     if (archive_each_node(r->archive, pick_member, &pick, &err) != 0) {
         LOG_WARN("snapshot", "listing the members to fetch from: %s", err.msg);
+    }
+    if (r->conf.join[0] != '\0') {
+        add_member(f, 0, r->conf.join); /* its id is not known here */
     }
     if (f->n_members == 0) {
         snprintf(why, why_size, "no other member with an HTTP address to fetch a store from");

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "replication/entry.h"
 #include "replication/repl.h"
 
 /* The bytes gathered before a worker writes them. */
@@ -42,14 +43,14 @@ struct snapshot_fetch;
 typedef void (*snapshot_fetch_cb)(struct snapshot_fetch *f, int status, uint64_t index,
                                   const char *why, void *data);
 /* Starts fetching a store at index >= @min_index from the other members into
- * DATA/catchup/store (discarding any previous staging first); node @hint_id at
- * @hint_http (the node that took the snapshot raft installed: it may be the only one a
- * new node knows of, its store holding no member yet) is asked first, unless it is this
- * node or @hint_http is empty. NULL with @why when there
+ * DATA/catchup/store (discarding any previous staging first). The members asked, in
+ * order: those @hint (the descriptor raft installed; may be NULL) names, the node that
+ * took it first; the leader; the members this node's store lists; the member this node
+ * joined through (--join): a new node's own store lists no one. NULL with @why when there
  * is no cluster secret, no other member to ask, or a fetch is in flight already. @cb
  * runs exactly once otherwise (never from inside this call). */
 struct snapshot_fetch *repl_snapshot_fetch(struct repl *r, uint64_t min_index,
-                                           uint64_t hint_id, const char *hint_http,
+                                           const struct repl_descriptor *hint,
                                            snapshot_fetch_cb cb, void *data, char *why,
                                            size_t why_size);
 /* Ends the fetch: its callback runs (later, on the loop) with BASE_ECANCELED once the

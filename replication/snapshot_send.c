@@ -48,8 +48,14 @@ static void send_free(struct snapshot_send *s, bool ok)
 static void read_work(uv_work_t *work)
 {
     struct snapshot_send *s = work->data;
-    s->piece = xmalloc(SNAPSHOT_SEND_PIECE);
-    s->status = storage_snapshot_read(s->reader, s->piece, SNAPSHOT_SEND_PIECE, &s->len,
+    /* Under a bandwidth limit, pieces of an eighth of a second's worth keep the
+     * stream even. */
+    uint64_t rate = s->repl->conf.snapshot_send_rate;
+    size_t cap = rate == 0 || rate / 8 >= SNAPSHOT_SEND_PIECE ? SNAPSHOT_SEND_PIECE
+                 : rate / 8 < (16u << 10)                      ? (16u << 10)
+                                                               : (size_t)(rate / 8);
+    s->piece = xmalloc(cap);
+    s->status = storage_snapshot_read(s->reader, s->piece, cap, &s->len,
                                       &s->err);
 }
 

@@ -18,6 +18,7 @@
  * and only when no one holds it. */
 struct rocks {
     pthread_rwlock_t lock;
+    _Atomic unsigned iters, snaps; /* open now: what holds rocks_reopen() off */
     char *dir;
     rocksdb_t *db;
     rocksdb_options_t *options;
@@ -165,7 +166,8 @@ int rocks_reopen(struct rocks *r, int (*between)(void *arg, struct base_err *err
 {
     int rv;
     if (pthread_rwlock_trywrlock(&r->lock) != 0) {
-        base_err_set(err, "the store is in use (an iterator or snapshot is open)");
+        base_err_set(err, "the store is in use (%u iterators and %u snapshots open, or a "
+                     "call in progress)", r->iters, r->snaps);
         return BASE_ERETRY;
     }
     close_handles(r);
@@ -338,6 +340,7 @@ struct rocks_snapshot *rocks_snapshot_new(struct rocks *r)
 {
     struct rocks_snapshot *snap = xcalloc(1, sizeof *snap);
     rd_lock(r); /* held until rocks_snapshot_free() */
+    r->snaps++;
     snap->s = rocksdb_create_snapshot(r->db);
     return snap;
 }
@@ -347,6 +350,7 @@ void rocks_snapshot_free(struct rocks *r, struct rocks_snapshot *snap)
     if (snap != NULL) {
         rocksdb_release_snapshot(r->db, snap->s);
         free(snap);
+        r->snaps--;
         rd_unlock(r);
     }
 }
@@ -356,6 +360,7 @@ struct rocks_iter *rocks_iter_new_at(struct rocks *r, unsigned cf, const void *p
 {
     struct rocks_iter *it = xcalloc(1, sizeof *it);
     rd_lock(r); /* held until rocks_iter_free() */
+    r->iters++;
     it->r = r;
     it->read = rocksdb_readoptions_create();
     rocksdb_readoptions_set_verify_checksums(it->read, 1);
@@ -433,6 +438,7 @@ void rocks_iter_free(struct rocks_iter *it)
     rocksdb_iter_destroy(it->it);
     rocksdb_readoptions_destroy(it->read);
     free(it->prefix);
+    it->r->iters--;
     rd_unlock(it->r);
     free(it);
 }

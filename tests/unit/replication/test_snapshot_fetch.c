@@ -341,11 +341,11 @@ static void fetches_a_whole_store(void **state)
     char why[256], path[2200];
     uint8_t live_digest[32], staged_digest[32];
     uint64_t applied = repl_applied_index(f->repl), ready_index = 0;
-    struct snapshot_fetch *sf = repl_snapshot_fetch(f->repl, applied, fetched, f, why,
+    struct snapshot_fetch *sf = repl_snapshot_fetch(f->repl, applied, NULL, fetched, f, why,
                                                     sizeof why);
     assert_non_null(sf);
     /* One at a time. */
-    assert_null(repl_snapshot_fetch(f->repl, applied, fetched, f, why, sizeof why));
+    assert_null(repl_snapshot_fetch(f->repl, applied, NULL, fetched, f, why, sizeof why));
     assert_non_null(strstr(why, "in flight"));
     run_fetch(f);
     if (f->fetch_status != 0) {
@@ -372,7 +372,7 @@ static void fetches_a_whole_store(void **state)
 
     /* A second fetch discards the first staging before it begins, and stages again. */
     f->fetched = false;
-    assert_non_null(repl_snapshot_fetch(f->repl, applied, fetched, f, why, sizeof why));
+    assert_non_null(repl_snapshot_fetch(f->repl, applied, NULL, fetched, f, why, sizeof why));
     run_fetch(f);
     assert_int_equal(f->fetch_status, 0);
     assert_int_equal(storage_staged_ready(f->dir, &ready_index, &err), 0);
@@ -384,7 +384,7 @@ static void a_refusal_ends_the_fetch(void **state)
     struct repl_status st;
     char why[256];
     uint64_t applied = repl_applied_index(f->repl);
-    assert_non_null(repl_snapshot_fetch(f->repl, applied + 1000, fetched, f, why, sizeof why));
+    assert_non_null(repl_snapshot_fetch(f->repl, applied + 1000, NULL, fetched, f, why, sizeof why));
     run_fetch(f);
     assert_int_equal(f->fetch_status, BASE_EREFUSED);
     assert_non_null(strstr(f->why, "409"));
@@ -401,7 +401,7 @@ static void a_cancel_ends_the_fetch(void **state)
     uint64_t applied = repl_applied_index(f->repl);
     struct snapshot_fetch *sf;
     /* At once (the first discard is on a worker). */
-    sf = repl_snapshot_fetch(f->repl, applied, fetched, f, why, sizeof why);
+    sf = repl_snapshot_fetch(f->repl, applied, NULL, fetched, f, why, sizeof why);
     assert_non_null(sf);
     repl_snapshot_fetch_cancel(sf);
     assert_false(f->fetched);
@@ -410,7 +410,7 @@ static void a_cancel_ends_the_fetch(void **state)
     assert_false(staging_exists(f));
     /* Mid-transfer: once some bytes arrived. */
     f->fetched = false;
-    sf = repl_snapshot_fetch(f->repl, applied, fetched, f, why, sizeof why);
+    sf = repl_snapshot_fetch(f->repl, applied, NULL, fetched, f, why, sizeof why);
     assert_non_null(sf);
     for (int i = 0; i < 6000 && !staging_exists(f); i++) {
         uv_run(&f->loop, UV_RUN_ONCE);
@@ -450,7 +450,7 @@ static void a_cut_stream_asks_the_next_member(void **state)
     register_node(f, 2, cut);
     register_node(f, 3, f->http_address);
     applied = repl_applied_index(f->repl);
-    assert_non_null(repl_snapshot_fetch(f->repl, applied, fetched, f, why, sizeof why));
+    assert_non_null(repl_snapshot_fetch(f->repl, applied, NULL, fetched, f, why, sizeof why));
     run_fetch(f);
     assert_int_equal(f->cut_asked, 1);
     if (f->fetch_status != 0) {
@@ -469,7 +469,7 @@ static void a_cut_stream_asks_the_next_member(void **state)
         propose_and_wait(f, &cmd);
     }
     f->fetched = false;
-    assert_non_null(repl_snapshot_fetch(f->repl, 0, fetched, f, why, sizeof why));
+    assert_non_null(repl_snapshot_fetch(f->repl, 0, NULL, fetched, f, why, sizeof why));
     run_fetch(f);
     assert_int_equal(f->cut_asked, 2);
     assert_int_not_equal(f->fetch_status, 0);
@@ -489,7 +489,7 @@ static void a_stalled_member_is_given_up(void **state)
     snprintf(cut, sizeof cut, "127.0.0.1:%d", http_server_port(f->cut));
     register_node(f, 2, cut);
     f->mute = true;
-    assert_non_null(repl_snapshot_fetch(f->repl, 0, fetched, f, why, sizeof why));
+    assert_non_null(repl_snapshot_fetch(f->repl, 0, NULL, fetched, f, why, sizeof why));
     for (int i = 0; i < 100000 && !f->fetched; i++) {
         uv_run(&f->loop, UV_RUN_ONCE);
     }
@@ -552,7 +552,7 @@ static void a_busy_sender_refuses_another(void **state)
         }
     }
     assert_int_equal(st.snapshot_sends_total, 1);
-    assert_non_null(repl_snapshot_fetch(f->repl, 0, fetched, f, why, sizeof why));
+    assert_non_null(repl_snapshot_fetch(f->repl, 0, NULL, fetched, f, why, sizeof why));
     run_fetch(f);
     assert_int_equal(f->fetch_status, BASE_EREFUSED);
     assert_non_null(strstr(f->why, "503"));
@@ -585,7 +585,7 @@ static void a_stop_cancels_the_fetch(void **state)
 {
     struct fixture *f = *state;
     char why[256];
-    assert_non_null(repl_snapshot_fetch(f->repl, 0, fetched, f, why, sizeof why));
+    assert_non_null(repl_snapshot_fetch(f->repl, 0, NULL, fetched, f, why, sizeof why));
     for (int i = 0; i < 6000 && !staging_exists(f); i++) {
         uv_run(&f->loop, UV_RUN_ONCE);
     }
