@@ -348,6 +348,11 @@ static void schedule(struct repl *r, uint64_t ms)
 
 void repl_catchup_begin(struct repl *r, const struct repl_descriptor *d)
 {
+    if (r->catchup.active && d->index <= r->catchup.target) {
+        /* libraft sends a snapshot again while the last one is being installed: the
+         * fetch under way serves it. */
+        return;
+    }
     if (r->catchup.fetch != NULL) {
         struct snapshot_fetch *f = r->catchup.fetch;
         r->catchup.fetch = NULL;

@@ -252,7 +252,9 @@ int repl_apply_local(struct repl *r, struct repl_propose *p, const Command *cmd,
     if (r->stopping) {
         return BASE_ESHUTDOWN;
     }
-    if (!repl_is_leader(r)) {
+    if (!repl_is_leader(r) || repl_catching_up(r)) {
+        /* A catching-up leader hands over (catchup.c): its results would wait for the
+         * fetch, and what it would propose rests on a store about to be replaced. */
         return BASE_ENOTLEADER;
     }
     archive_encode(cmd, &packed, &len);

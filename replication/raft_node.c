@@ -449,6 +449,9 @@ int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, rep
     if (r->stopping) {
         return BASE_ESHUTDOWN;
     }
+    if (r->catchup.active) {
+        return BASE_ENOTLEADER; /* nothing is proposed from a store about to be replaced */
+    }
     if (repl_is_leader(r)) {
         return repl_apply_local(r, p, cmd, cb);
     }

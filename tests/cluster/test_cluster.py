@@ -347,7 +347,7 @@ class ClusterTest(ClusterTestCase):
         self.assertClusterShape(view, 4)
         self.assertEqual(sorted(self.roles(view).values()), ["standby", "voter", "voter",
                                                               "voter"])
-        self.assertIn("restored snapshot", node4.log_text())
+        self.assertIn("caught up: the store fetched at index", node4.log_text())
         c.wait_converged()
         r = node4.bill("BX-S-19")
         self.assertStatus(r, 200)

@@ -292,10 +292,12 @@ class CrashRecoveryTest(NodeTestCase):
         self.assertEqual(node.stop(), 0)
 
     def test_store_rebuilt_from_raft(self):
-        """docs/design.md: the raft log (and its snapshots) is the durable record; a
+        """docs/snapshots.md: with --snapshot-format inline, raft's snapshot holds the
+        whole store, so the raft log and its snapshots are the durable record: a
         metadata store that lost writes (here: all of them) is rebuilt on restart."""
         node = self.start_node("crash-rebuild", args=["--snapshot-threshold", "16",
-                                                      "--snapshot-trailing", "16"])
+                                                      "--snapshot-trailing", "16",
+                                                      "--snapshot-format", "inline"])
         for b in range(3):
             image_no = "RB-%d" % b
             self.assertStatus(node.pool_push({"image_no": image_no, "org": "O%d" % b}), 201)
@@ -313,6 +315,49 @@ class CrashRecoveryTest(NodeTestCase):
         r = node.upload("RB-0", random_bytes(3000, seed=0), name="p0.png", key="rb-0-0")
         self.assertStatus(r, 201)
         self.assertIs(r.json["replayed"], True)
+        self.assertEqual(node.stop(), 0)
+
+    def test_lost_store_of_a_single_node_in_the_store_format(self):
+        """docs/snapshots.md: in the store format (the default) a raft snapshot names the
+        store, which is durable at every snapshot. A single node that lost its store
+        has no member to fetch one from: it does not crash, refuses requests with 503
+        and says why in /readyz, and serves again once the store is put back."""
+        node = self.start_node("crash-lost-store", args=["--snapshot-threshold", "16",
+                                                         "--snapshot-trailing", "16"])
+        for b in range(40):
+            self.assertStatus(node.pool_push({"image_no": "LS-%d" % b}), 201)
+        self.assertGreater(node.metrics()["imgarc_raft_snapshots_total"], 0)
+        node.stop()
+        meta = os.path.join(node.data, "meta")
+        shutil.move(meta, meta + ".saved")
+        node.start(wait=False)
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = node.get("/readyz", auth=False, timeout=5)
+                if r.status == 503 and "last failure" in r.json["message"]:
+                    break
+            except OSError as e:  # not listening yet
+                r = e
+            self.assertLess(time.monotonic(), deadline, "/readyz to say why: %r" % r)
+            time.sleep(0.1)
+        self.assertIn("catching up", r.json["message"])
+        self.assertIn("cluster secret", r.json["message"])
+        r = node.bill("LS-1")
+        self.assertError(r, 503, 10503, "unavailable", index=False)
+        self.assertIn("catching up", r.json["message"])
+        m = node.metrics()
+        self.assertEqual(m["imgarc_catchup_active"], 1)
+        last = m["imgarc_raft_last_index"]
+        time.sleep(1.5)
+        self.assertEqual(node.metrics()["imgarc_raft_last_index"], last,
+                         "a catching-up leader proposes nothing")
+        node.stop()
+        shutil.rmtree(meta)
+        shutil.move(meta + ".saved", meta)
+        node.start()
+        self.assertStatus(node.bill("LS-39"), 200)
         self.assertEqual(node.stop(), 0)
 
 
