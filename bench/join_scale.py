@@ -57,6 +57,9 @@ def parse_args():
     p.add_argument("--files-per-bill", type=int, default=20, help="[%(default)s]")
     p.add_argument("--timeout", type=float, default=1800,
                    help="seconds to wait for each phase [%(default)s]")
+    p.add_argument("--seed-only", action="store_true",
+                   help="only seed node 1 and restart it (the store's size, the seeding "
+                        "and restart times, node 1's RSS); no snapshot, no join")
     p.add_argument("--no-digest", action="store_true",
                    help="skip the digest comparison after the measurement")
     bl.add_common_args(p, "/tmp/imgarc-bench")
@@ -142,6 +145,16 @@ class Peak:
         self.t.join(5)
 
 
+KEEPER = ("imgarc_blobs_lost", "imgarc_blobs_under_replicated", "imgarc_keeper_passes_total",
+          "imgarc_keeper_last_pass_seconds")
+
+
+def keeper_figures(node):
+    """What the blob keeper made of the seeded records (their blobs have no holders)."""
+    m = bl.metrics(node, timeout=30)
+    return " ".join("%s=%s" % (k[len("imgarc_"):], m.get(k)) for k in KEEPER)
+
+
 def one_run(args, imgarc_cluster, n_records, rows):
     extra = ["--replicas", "1", "--write-quorum", "1",
              "--snapshot-threshold", "16", "--snapshot-trailing", "16"] + args.node_arg
@@ -159,13 +172,18 @@ def one_run(args, imgarc_cluster, n_records, rows):
         snapbench = os.path.join(os.path.abspath(args.build), "imgarc-snapbench")
         progress("seeding %d records into %s" % (n_records, meta))
         t0 = time.monotonic()
-        out = subprocess.run([snapbench, "--seed-store", meta, "--records", str(n_records),
-                              "--files-per-bill", str(args.files_per_bill)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for line in out.stdout.splitlines():
-            progress("  snapbench: " + line)
-        if out.returncode != 0:
-            raise RuntimeError("imgarc-snapbench --seed-store failed (%d)" % out.returncode)
+        seeder = subprocess.Popen([snapbench, "--seed-store", meta, "--records",
+                                   str(n_records), "--files-per-bill", str(args.files_per_bill)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            for line in seeder.stdout:
+                progress("  snapbench: " + line.rstrip())
+        except BaseException:
+            seeder.kill()  # by its pid: we started it
+            seeder.wait()
+            raise
+        if seeder.wait() != 0:
+            raise RuntimeError("imgarc-snapbench --seed-store failed (%d)" % seeder.returncode)
         res["seed_s"] = time.monotonic() - t0
         res["store"] = du(meta)
 
@@ -176,6 +194,15 @@ def one_run(args, imgarc_cluster, n_records, rows):
         peak.watch("n1", n1.pid)
         progress("node 1 restarted with %d records in %.1f s (pid %d); store %.0f MiB"
                  % (n_records, res["restart_s"], n1.pid, res["store"] / MIB))
+        if args.seed_only:
+            imgarc_cluster.wait_for(
+                lambda: bl.metrics(n1, timeout=30).get("imgarc_keeper_passes_total", 0) >= 1,
+                args.timeout, "the keeper's first pass", interval=1)
+            res["n1_keeper"] = keeper_figures(n1)
+            res["n1_rss_before"] = proc_status(n1.pid, "VmRSS")
+            res["n1_hwm"] = proc_status(n1.pid, "VmHWM")
+            res["ok"] = True
+            return res
         up = bl.Uploader([n1], n1.token, 200, 1024, 1, args.files_per_bill,
                          os.urandom(4).hex(), progress_every=60)
         snap = None
@@ -193,7 +220,14 @@ def one_run(args, imgarc_cluster, n_records, rows):
                     res["snap_bytes"] = int(m.group(2))
                     break
         res["snap_take"] = snap.split(" raft ", 1)[-1]
-        time.sleep(1)  # the snapshot's files are written after the line
+        # raft writes the snapshot after the line and truncates its log only once the
+        # files are durable; a node joining before that would be sent the log from
+        # index 1 instead (without the seeded records, which are in no entry).
+        imgarc_cluster.wait_for(
+            lambda: any(name.endswith(".meta") and name.split("-")[2] == str(res["snap_index"])
+                        for name, _ in snap_files(n1)),
+            args.timeout, "the snapshot's files in node 1's raft dir", interval=0.2)
+        time.sleep(1)
         res["snap_files"] = snap_files(n1)
         # The file of the snapshot the line names (raft keeps the last two).
         res["snap_file"] = sum(size for name, size in res["snap_files"]
@@ -248,6 +282,13 @@ def one_run(args, imgarc_cluster, n_records, rows):
         res["n2_restored"] = [line.split("Z ", 1)[-1]
                               for line in log_lines(n2, r"restor\w* snapshot")][:2]
         res["n2_store"] = du(os.path.join(n2.data, "meta"))
+        res["n1_keeper"] = keeper_figures(n1)
+        res["n2_keeper"] = keeper_figures(n2)
+        if not res["n2_restored"]:
+            # The seeded records are in no raft entry: a node that caught up from the
+            # log has none of them, and the run measured nothing.
+            raise RuntimeError("node 2 installed no snapshot (it was sent the log): the "
+                               "run is void")
         progress("node 2 caught up in %.1f s (ready %.1f s); peak RSS n1 %.0f n2 %.0f MiB"
                  % (done_at, ready_at, res["n1_hwm"] / MIB, res["n2_hwm"] / MIB))
         if not args.no_digest:
@@ -265,6 +306,8 @@ def one_run(args, imgarc_cluster, n_records, rows):
                                   if ds[0].get("digest") and ds[0] == ds[1]
                                   else "DIFFER: %r" % ds)
                 break
+            if not res["digests"].startswith("equal"):
+                raise RuntimeError("digests: " + res["digests"])
         res["ok"] = True
     finally:
         peak.close()
@@ -308,6 +351,11 @@ def main():
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in results:
+        if "catchup_s" not in r:
+            print("| {:,} | {} | seeded in {:.0f} s; restart {:.1f} s; node 1 RSS {} (peak {}) |"
+                  .format(r["records"], mib(r["store"]), r["seed_s"], r["restart_s"],
+                          mib(r["n1_rss_before"]), mib(r["n1_hwm"])))
+            continue
         print("| " + " | ".join([
             "{:,}".format(r["records"]), mib(r["store"]),
             mib(r.get("snap_bytes")), mib(r.get("snap_file")),
