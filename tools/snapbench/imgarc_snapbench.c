@@ -103,8 +103,8 @@ static void init_cluster(struct archive *a)
 }
 
 /* The packed AddFile command of file @i (@per_bill files per bill, @size bytes each). */
-static void pack_add_file(unsigned long i, unsigned per_bill, uint64_t size, void **buf,
-                          size_t *len)
+static void pack_add_file(unsigned long i, unsigned per_bill, uint64_t size, uint64_t time_ms,
+                          void **buf, size_t *len)
 {
     Command cmd = COMMAND__INIT;
     AddFile f = ADD_FILE__INIT;
@@ -127,7 +127,7 @@ static void pack_add_file(unsigned long i, unsigned per_bill, uint64_t size, voi
     cmd.tenant = ARCHIVE_DEFAULT_TENANT;
     cmd.request_id = "snapbench";
     cmd.operator_ = "scanner-1";
-    cmd.time_ms = clock_wall_ms();
+    cmd.time_ms = time_ms;
     cmd.body_case = COMMAND__BODY_ADD_FILE;
     cmd.add_file = &f;
     archive_encode(&cmd, buf, len);
@@ -140,7 +140,7 @@ static void add_file(struct archive *a, uint64_t index, unsigned long i, unsigne
     void *buf;
     size_t len;
     /* 1M files of 4 KiB fit the evaluation quota of the default tenant */
-    pack_add_file(i, per_bill, 4096, &buf, &len);
+    pack_add_file(i, per_bill, 4096, clock_wall_ms(), &buf, &len);
     if (archive_apply(a, index, buf, len, &res, &err) != 0) {
         die("apply", &err);
     }
@@ -222,7 +222,7 @@ static void stream_in(struct rocks *db, const char *path)
  * holders (what a capture before holders were recorded left): no node is asked to copy
  * or drop a copy of content it does not have; the keeper counts them as lost. */
 static int seed_store(const char *dir, unsigned long records, unsigned per_bill,
-                      unsigned per_entry, uint64_t size)
+                      unsigned per_entry, uint64_t size, uint64_t time_ms)
 {
     struct rocks *db;
     struct archive a = {0};
@@ -258,7 +258,7 @@ static int seed_store(const char *dir, unsigned long records, unsigned per_bill,
         size_t n = records - done < per_entry ? (size_t)(records - done) : per_entry;
         for (size_t i = 0; i < n; i++) {
             void *buf;
-            pack_add_file(done + i, per_bill, size, &buf, &cmds[i].len);
+            pack_add_file(done + i, per_bill, size, time_ms, &buf, &cmds[i].len);
             cmds[i].buf = buf;
         }
         a.applied_index = at - 1;
@@ -310,10 +310,14 @@ static void usage(void)
                     "  then snapshots, restores and compares, streamed then as one buffer.\n"
                     "       imgarc-snapbench --seed-store DATA/meta --records N\n"
                     "                        [--files-per-bill N] [--per-batch N] [--size B]\n"
+                    "                        [--time-ms T]\n"
                     "  Adds N file records (default 20 per bill, 1024 per write batch, 1000\n"
                     "  bytes each: 10M fit the evaluation quota) to the metadata store of a\n"
                     "  STOPPED node that has initialised its cluster, keeping its applied\n"
-                    "  index (bench/join_scale.py uses it). Once per store.\n");
+                    "  index (bench/join_scale.py uses it). Once per store. The records'\n"
+                    "  capture time is T (default now): seeding every node of a stopped\n"
+                    "  cluster (all at the same applied index) with the same T gives\n"
+                    "  identical stores.\n");
     exit(2);
 }
 
@@ -326,6 +330,7 @@ int main(int argc, char **argv)
     unsigned long records = 0;
     unsigned per_batch = 1024;
     uint64_t size = 1000;
+    uint64_t time_ms = 0;
     char src_dir[4200], dst_dir[4200];
     struct rocks *db, *db2;
     struct archive a = {0};
@@ -346,6 +351,8 @@ int main(int argc, char **argv)
             records = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--per-batch") == 0 && i + 1 < argc) {
             per_batch = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--time-ms") == 0 && i + 1 < argc) {
+            time_ms = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
             size = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
@@ -361,7 +368,8 @@ int main(int argc, char **argv)
         if (records == 0 || per_batch == 0) {
             usage();
         }
-        return seed_store(seed, records, per_bill, per_batch, size);
+        return seed_store(seed, records, per_bill, per_batch, size,
+                          time_ms != 0 ? time_ms : clock_wall_ms());
     }
     if (dir[0] == '\0') {
         const char *tmp = getenv("TMPDIR");
