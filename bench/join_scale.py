@@ -279,16 +279,11 @@ def one_run(args, imgarc_cluster, n_records, rows):
         res["catchup_s"] = done_at
         res["n1_hwm"] = max(peak.hwm.get("n1", 0), proc_status(n1.pid, "VmHWM") or 0)
         res["n2_hwm"] = max(peak.hwm.get("n2", 0), proc_status(n2.pid, "VmHWM") or 0)
-        res["n2_restored"] = [line.split("Z ", 1)[-1]
-                              for line in log_lines(n2, r"restor\w* snapshot")][:2]
+        restored = log_lines(n2, r"restor\w* snapshot|snapshot.*(restor|fetch|swap)")
+        res["n2_restored"] = [line.split("Z ", 1)[-1] for line in restored][:3]
         res["n2_store"] = du(os.path.join(n2.data, "meta"))
         res["n1_keeper"] = keeper_figures(n1)
         res["n2_keeper"] = keeper_figures(n2)
-        if not res["n2_restored"]:
-            # The seeded records are in no raft entry: a node that caught up from the
-            # log has none of them, and the run measured nothing.
-            raise RuntimeError("node 2 installed no snapshot (it was sent the log): the "
-                               "run is void")
         progress("node 2 caught up in %.1f s (ready %.1f s); peak RSS n1 %.0f n2 %.0f MiB"
                  % (done_at, ready_at, res["n1_hwm"] / MIB, res["n2_hwm"] / MIB))
         if not args.no_digest:
@@ -307,7 +302,13 @@ def one_run(args, imgarc_cluster, n_records, rows):
                                   else "DIFFER: %r" % ds)
                 break
             if not res["digests"].startswith("equal"):
-                raise RuntimeError("digests: " + res["digests"])
+                # The seeded records are in no raft entry: a node that caught up from
+                # the log has none of them, and the run measured nothing.
+                raise RuntimeError("digests: %s (node 2 restored: %s)"
+                                   % (res["digests"], res["n2_restored"] or "nothing logged"))
+        elif not res["n2_restored"]:
+            raise RuntimeError("node 2 logged no restored snapshot (it may have been sent "
+                               "the log, which lacks the seeded records): the run is void")
         res["ok"] = True
     finally:
         peak.close()
