@@ -22,6 +22,7 @@
 
 #include "archive/archive.h"
 #include "base/clock.h"
+#include "base/mem.h"
 #include "storage/rocks.h"
 #include "storage/snapshot.h"
 
@@ -101,7 +102,9 @@ static void init_cluster(struct archive *a)
     apply(a, 1, &cmd);
 }
 
-static void add_file(struct archive *a, uint64_t index, unsigned long i, unsigned per_bill)
+/* The packed AddFile command of file @i (@per_bill files per bill, @size bytes each). */
+static void pack_add_file(unsigned long i, unsigned per_bill, uint64_t size, uint64_t time_ms,
+                          void **buf, size_t *len)
 {
     Command cmd = COMMAND__INIT;
     AddFile f = ADD_FILE__INIT;
@@ -115,7 +118,7 @@ static void add_file(struct archive *a, uint64_t index, unsigned long i, unsigne
     f.file_id = file_id;
     f.name = name;
     f.format = "pdf";
-    f.size = 4096; /* 1M files fit the evaluation quota of the default tenant */
+    f.size = size;
     f.pages = 2;
     f.category = i % per_bill == 0 ? "cover" : "attachment";
     f.blob.data = blob;
@@ -124,10 +127,29 @@ static void add_file(struct archive *a, uint64_t index, unsigned long i, unsigne
     cmd.tenant = ARCHIVE_DEFAULT_TENANT;
     cmd.request_id = "snapbench";
     cmd.operator_ = "scanner-1";
-    cmd.time_ms = clock_wall_ms();
+    cmd.time_ms = time_ms;
     cmd.body_case = COMMAND__BODY_ADD_FILE;
     cmd.add_file = &f;
-    apply(a, index, &cmd);
+    archive_encode(&cmd, buf, len);
+}
+
+static void add_file(struct archive *a, uint64_t index, unsigned long i, unsigned per_bill)
+{
+    struct archive_result res;
+    struct base_err err = {{0}};
+    void *buf;
+    size_t len;
+    /* 1M files of 4 KiB fit the evaluation quota of the default tenant */
+    pack_add_file(i, per_bill, 4096, clock_wall_ms(), &buf, &len);
+    if (archive_apply(a, index, buf, len, &res, &err) != 0) {
+        die("apply", &err);
+    }
+    if (res.status != ARCHIVE_OK) {
+        fprintf(stderr, "imgarc-snapbench: entry %llu refused: %s\n",
+                (unsigned long long)index, res.message);
+        exit(1);
+    }
+    free(buf);
 }
 
 #define PIECE (1u << 20)
@@ -187,13 +209,143 @@ static void stream_in(struct rocks *db, const char *path)
     storage_snapshot_writer_free(w);
 }
 
+/* --seed-store: @records file records added to the metadata store of a stopped node
+ * at @dir (its DATA/meta), without moving the store's applied index. Every write batch
+ * is applied as raft entry A, the index the store has applied already (the in-memory
+ * index is set back to A - 1 before each batch, the only thing that tells apply an
+ * entry is new), so the store ends at A, as raft's log on that node expects, and every
+ * record claims index A, which is in the past of every entry raft will apply later:
+ * nothing keyed or ordered by index (admin audit, webhook deliveries; AddFile writes
+ * neither) can collide with a later entry. The commands are real AddFiles, applied by
+ * the state machine: bills, file orders, blob records, usage counters and the bill
+ * audit are what as many captures would have written. The blobs are recorded with no
+ * holders (what a capture before holders were recorded left): no node is asked to copy
+ * or drop a copy of content it does not have; the keeper counts them as lost. */
+static int seed_store(const char *dir, unsigned long records, unsigned per_bill,
+                      unsigned per_entry, uint64_t size, uint64_t time_ms)
+{
+    struct rocks *db;
+    struct archive a = {0};
+    struct base_err err = {{0}};
+    struct archive_packed *cmds = xcalloc(per_entry, sizeof *cmds);
+    struct archive_result *res = xcalloc(per_entry, sizeof *res);
+    char current[4200];
+    uint64_t at;
+    double t0 = now_s(), t_last = t0;
+    unsigned long done = 0, next_report = 1000000;
+
+    snprintf(current, sizeof current, "%s/CURRENT", dir);
+    if (access(current, F_OK) != 0) {
+        fprintf(stderr, "imgarc-snapbench: %s is not a metadata store (no CURRENT); give a "
+                "node's DATA/meta\n", dir);
+        return 1;
+    }
+    if (archive_store_open(&db, dir, &err) != 0 || archive_open(&a, db, &err) != 0) {
+        die("open", &err);
+    }
+    at = a.applied_index;
+    if (at == 0) {
+        fprintf(stderr, "imgarc-snapbench: %s has applied no raft entry: start the node once "
+                "so that it initialises its cluster, stop it, then seed\n", dir);
+        rocks_close(db);
+        return 1;
+    }
+    printf("seeding %lu file records (%u per bill, %u per write batch, %llu bytes each) into "
+           "%s at applied index %llu ...\n", records, per_bill, per_entry,
+           (unsigned long long)size, dir, (unsigned long long)at);
+    fflush(stdout);
+    while (done < records) {
+        size_t n = records - done < per_entry ? (size_t)(records - done) : per_entry;
+        for (size_t i = 0; i < n; i++) {
+            void *buf;
+            pack_add_file(done + i, per_bill, size, time_ms, &buf, &cmds[i].len);
+            cmds[i].buf = buf;
+        }
+        a.applied_index = at - 1;
+        if (archive_apply_entry(&a, at, cmds, n, res, &err) != 0) {
+            die("apply", &err);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (res[i].status != ARCHIVE_OK) {
+                fprintf(stderr, "imgarc-snapbench: file record %lu refused: %s (seeded "
+                        "twice? seed a store once)\n", done + i, res[i].message);
+                exit(1);
+            }
+            free((void *)cmds[i].buf);
+        }
+        done += n;
+        if (done >= next_report || done == records) {
+            double t = now_s();
+            printf("  %lu records, %.0f s, %.0f records/s lately\n", done, t - t0,
+                   (double)(done - (next_report - 1000000)) / (t - t_last));
+            fflush(stdout);
+            t_last = t;
+            next_report += 1000000;
+        }
+    }
+    if (a.applied_index != at) {
+        fprintf(stderr, "imgarc-snapbench: the applied index moved to %llu\n",
+                (unsigned long long)a.applied_index);
+        return 1;
+    }
+    rocks_close(db);
+    if (archive_store_open(&db, dir, &err) != 0 || archive_open(&a, db, &err) != 0) {
+        die("reopen", &err);
+    }
+    printf("seeded %lu file records (%lu bills) in %.1f s; applied index %llu (was %llu)\n",
+           records, (records + per_bill - 1) / per_bill, now_s() - t0,
+           (unsigned long long)a.applied_index, (unsigned long long)at);
+    rocks_close(db);
+    free(cmds);
+    free(res);
+    return a.applied_index == at ? 0 : 1;
+}
+
+/* --digest-store: the applied index and digest of the (stopped) store at @dir. */
+static int digest_store(const char *dir)
+{
+    struct rocks *db;
+    struct archive a = {0};
+    struct base_err err = {{0}};
+    uint8_t d[32];
+    char current[4200];
+    snprintf(current, sizeof current, "%s/CURRENT", dir);
+    if (sodium_init() < 0 || access(current, F_OK) != 0) {
+        fprintf(stderr, "imgarc-snapbench: %s is not a metadata store (no CURRENT)\n", dir);
+        return 1;
+    }
+    if (archive_store_open(&db, dir, &err) != 0 || archive_open(&a, db, &err) != 0 ||
+        storage_digest(db, d, &err) != 0) {
+        die("digest", &err);
+    }
+    printf("applied_index %llu digest ", (unsigned long long)a.applied_index);
+    for (size_t i = 0; i < sizeof d; i++) {
+        printf("%02x", d[i]);
+    }
+    printf("\n");
+    rocks_close(db);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: imgarc-snapbench [--files N] [--files-per-bill N] [--dir DIR]\n"
                     "  Applies N AddFile commands (default 1000000, 20 per bill) to a fresh\n"
                     "  store under DIR (default a new directory in $TMPDIR or /tmp, removed\n"
                     "  after, also when the run fails);\n"
-                    "  then snapshots, restores and compares, streamed then as one buffer.\n");
+                    "  then snapshots, restores and compares, streamed then as one buffer.\n"
+                    "       imgarc-snapbench --seed-store DATA/meta --records N\n"
+                    "                        [--files-per-bill N] [--per-batch N] [--size B]\n"
+                    "                        [--time-ms T]\n"
+                    "  Adds N file records (default 20 per bill, 1024 per write batch, 1000\n"
+                    "  bytes each: 10M fit the evaluation quota) to the metadata store of a\n"
+                    "  STOPPED node that has initialised its cluster, keeping its applied\n"
+                    "  index (bench/join_scale.py uses it). Once per store. The records'\n"
+                    "  capture time is T (default now): seeding every node of a stopped\n"
+                    "  cluster (all at the same applied index) with the same T gives\n"
+                    "  identical stores.\n"
+                    "       imgarc-snapbench --digest-store DATA/meta\n"
+                    "  Prints the applied index and digest of a stopped node's store.\n");
     exit(2);
 }
 
@@ -202,6 +354,11 @@ int main(int argc, char **argv)
     unsigned long files = 1000000;
     unsigned per_bill = 20;
     char dir[4096] = "";
+    const char *seed = NULL;
+    unsigned long records = 0;
+    unsigned per_batch = 1024;
+    uint64_t size = 1000;
+    uint64_t time_ms = 0;
     char src_dir[4200], dst_dir[4200];
     struct rocks *db, *db2;
     struct archive a = {0};
@@ -216,6 +373,18 @@ int main(int argc, char **argv)
             files = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--files-per-bill") == 0 && i + 1 < argc) {
             per_bill = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--seed-store") == 0 && i + 1 < argc) {
+            seed = argv[++i];
+        } else if (strcmp(argv[i], "--digest-store") == 0 && i + 1 < argc) {
+            return digest_store(argv[++i]);
+        } else if (strcmp(argv[i], "--records") == 0 && i + 1 < argc) {
+            records = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--per-batch") == 0 && i + 1 < argc) {
+            per_batch = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--time-ms") == 0 && i + 1 < argc) {
+            time_ms = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
+            size = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             snprintf(dir, sizeof dir, "%s", argv[++i]);
         } else {
@@ -224,6 +393,13 @@ int main(int argc, char **argv)
     }
     if (files == 0 || per_bill == 0 || sodium_init() < 0) {
         usage();
+    }
+    if (seed != NULL) {
+        if (records == 0 || per_batch == 0) {
+            usage();
+        }
+        return seed_store(seed, records, per_bill, per_batch, size,
+                          time_ms != 0 ? time_ms : clock_wall_ms());
     }
     if (dir[0] == '\0') {
         const char *tmp = getenv("TMPDIR");
