@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "archive/blobs.h"
 #include "base/log.h"
@@ -112,10 +113,36 @@ static void close_store(struct snapshot_fetch *f)
     }
 }
 
+/* Room on the data dir's file system for the next piece, checked before RocksDB
+ * sees it: the piece goes to the write-ahead log, then to a table when the memtable
+ * is flushed, and RocksDB stops the process on some failed writes (an assertion in
+ * its log writer) rather than failing them. So a piece is written only while twice
+ * its size and a memtable's worth (SNAPSHOT_FETCH_FREE_MIN) are free; otherwise the
+ * fetch fails "disk full" and is tried again later. */
+static int room_for(struct snapshot_fetch *f)
+{
+    struct statvfs st;
+    uint64_t free_bytes, need = 2 * (uint64_t)f->wlen + SNAPSHOT_FETCH_FREE_MIN;
+    if (statvfs(f->data_dir, &st) != 0) {
+        return 0; /* cannot tell: RocksDB will */
+    }
+    free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+    if (free_bytes < need) {
+        base_err_set(&f->werr, "%" PRIu64 " bytes free in %s, the staging store needs %"
+                     PRIu64 " free to go on; free space (or add disk) and the fetch is "
+                     "tried again", free_bytes, f->data_dir, need);
+        return BASE_ENOSPACE;
+    }
+    return 0;
+}
+
 static int write_piece(struct snapshot_fetch *f)
 {
     char dir[PATH_BYTES + 16], staged[PATH_BYTES + 16];
     int rv;
+    if ((rv = room_for(f)) != 0) { /* before RocksDB creates or writes a file */
+        return rv;
+    }
     if (f->db == NULL) {
         snprintf(dir, sizeof dir, "%s/catchup", f->data_dir);
         if (mkdir(dir, 0700) != 0 && errno != EEXIST) {

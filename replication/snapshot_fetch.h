@@ -26,6 +26,9 @@
 
 /* The bytes gathered before a worker writes them. */
 #define SNAPSHOT_FETCH_PIECE (1u << 20)
+/* Free space kept beside a piece being written into the staging store (a memtable's
+ * worth and a margin): below it the fetch fails "disk full" (snapshot_fetch.c). */
+#define SNAPSHOT_FETCH_FREE_MIN (16u << 20)
 /* A whole store over a slow link: the time one member has for its stream. */
 #define SNAPSHOT_FETCH_TIMEOUT_MS (6u * 60 * 60 * 1000)
 /* A member that sends nothing this long (while this node is not writing a piece) is

@@ -13,12 +13,16 @@
 #define ROCKS_MEMTABLES_TOTAL_BYTES (32u << 20)
 #define ROCKS_BLOCK_CACHE_BYTES (32u << 20)
 
-/* Every call holds @lock for reading while it uses the handles (an iterator or a
- * snapshot from its creation to its release); rocks_reopen() alone takes it for writing,
- * and only when no one holds it. */
+/* Every call counts itself in @users while it uses the handles (an iterator or a
+ * snapshot from its creation to its release, which may be on another thread: a count,
+ * not a lock held by a thread); rocks_reopen() swaps the handles only when there are
+ * none, and calls that begin meanwhile wait for it. */
 struct rocks {
-    pthread_rwlock_t lock;
-    _Atomic unsigned iters, snaps; /* open now: what holds rocks_reopen() off */
+    pthread_mutex_t mu;
+    pthread_cond_t reopened;
+    unsigned users;      /* under mu */
+    bool reopening;      /* under mu */
+    unsigned iters, snaps; /* under mu: what holds rocks_reopen() off, for its message */
     char *dir;
     rocksdb_t *db;
     rocksdb_options_t *options;
@@ -71,15 +75,37 @@ static int fail(struct base_err *err, char *rerr, const char *what)
     return BASE_EIO;
 }
 
+/* @iters and @snaps count what the use is for. */
+static void use(struct rocks *r, unsigned iters, unsigned snaps)
+{
+    pthread_mutex_lock(&r->mu);
+    while (r->reopening) {
+        pthread_cond_wait(&r->reopened, &r->mu);
+    }
+    r->users++;
+    r->iters += iters;
+    r->snaps += snaps;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void unuse(struct rocks *r, unsigned iters, unsigned snaps)
+{
+    pthread_mutex_lock(&r->mu);
+    ASSERT(r->users > 0);
+    r->users--;
+    r->iters -= iters;
+    r->snaps -= snaps;
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void rd_lock(struct rocks *r)
 {
-    int rv = pthread_rwlock_rdlock(&r->lock);
-    ASSERT(rv == 0);
+    use(r, 0, 0);
 }
 
 static void rd_unlock(struct rocks *r)
 {
-    pthread_rwlock_unlock(&r->lock);
+    unuse(r, 0, 0);
 }
 
 /* Opens the database in r->dir into the handles of @r (options, cache and families). */
@@ -156,7 +182,8 @@ int rocks_open(struct rocks **out, const char *dir, const char *const *cf_names,
         free(r);
         return rv;
     }
-    pthread_rwlock_init(&r->lock, NULL);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->reopened, NULL);
     *out = r;
     return 0;
 }
@@ -165,11 +192,15 @@ int rocks_reopen(struct rocks *r, int (*between)(void *arg, struct base_err *err
                  struct base_err *err)
 {
     int rv;
-    if (pthread_rwlock_trywrlock(&r->lock) != 0) {
+    pthread_mutex_lock(&r->mu);
+    if (r->users > 0) {
         base_err_set(err, "the store is in use (%u iterators and %u snapshots open, or a "
                      "call in progress)", r->iters, r->snaps);
+        pthread_mutex_unlock(&r->mu);
         return BASE_ERETRY;
     }
+    r->reopening = true;
+    pthread_mutex_unlock(&r->mu);
     close_handles(r);
     rv = between != NULL ? between(arg, err) : 0;
     if (rv == 0) {
@@ -177,7 +208,10 @@ int rocks_reopen(struct rocks *r, int (*between)(void *arg, struct base_err *err
     }
     /* On a failure the store stays closed (what is in its directory is for the
      * caller's recovery at the next start to decide, never a new empty store). */
-    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_lock(&r->mu);
+    r->reopening = false;
+    pthread_cond_broadcast(&r->reopened);
+    pthread_mutex_unlock(&r->mu);
     return rv;
 }
 
@@ -226,7 +260,8 @@ void rocks_close(struct rocks *r)
         return;
     }
     close_handles(r);
-    pthread_rwlock_destroy(&r->lock);
+    pthread_cond_destroy(&r->reopened);
+    pthread_mutex_destroy(&r->mu);
     free(r->dir);
     free(r);
 }
@@ -339,8 +374,7 @@ struct rocks_snapshot {
 struct rocks_snapshot *rocks_snapshot_new(struct rocks *r)
 {
     struct rocks_snapshot *snap = xcalloc(1, sizeof *snap);
-    rd_lock(r); /* held until rocks_snapshot_free() */
-    r->snaps++;
+    use(r, 0, 1); /* until rocks_snapshot_free() */
     snap->s = rocksdb_create_snapshot(r->db);
     return snap;
 }
@@ -350,8 +384,7 @@ void rocks_snapshot_free(struct rocks *r, struct rocks_snapshot *snap)
     if (snap != NULL) {
         rocksdb_release_snapshot(r->db, snap->s);
         free(snap);
-        r->snaps--;
-        rd_unlock(r);
+        unuse(r, 0, 1);
     }
 }
 
@@ -359,8 +392,7 @@ struct rocks_iter *rocks_iter_new_at(struct rocks *r, unsigned cf, const void *p
                                      size_t plen, const struct rocks_snapshot *snap)
 {
     struct rocks_iter *it = xcalloc(1, sizeof *it);
-    rd_lock(r); /* held until rocks_iter_free() */
-    r->iters++;
+    use(r, 1, 0); /* until rocks_iter_free() */
     it->r = r;
     it->read = rocksdb_readoptions_create();
     rocksdb_readoptions_set_verify_checksums(it->read, 1);
@@ -438,8 +470,7 @@ void rocks_iter_free(struct rocks_iter *it)
     rocksdb_iter_destroy(it->it);
     rocksdb_readoptions_destroy(it->read);
     free(it->prefix);
-    it->r->iters--;
-    rd_unlock(it->r);
+    unuse(it->r, 1, 0);
     free(it);
 }
 

@@ -4,9 +4,9 @@
  * reads and for the state machine's write batches; RocksDB is thread-safe, so worker
  * threads may iterate too. Owns the database handle and its options.
  *
- * Every call takes a shared lock for the time it uses the database (an iterator or a
- * snapshot until it is freed), so rocks_reopen() can replace the database under the
- * same handle when no thread is using it.
+ * Every call counts itself as a user for the time it uses the database (an iterator or
+ * a snapshot until it is freed, on any thread), so rocks_reopen() can replace the
+ * database under the same handle when no thread is using it.
  *
  * Keys are byte strings built by the caller (archive/keys.c); values are protobuf
  * records. The store knows no record kinds: the caller names the column families.

@@ -13,19 +13,24 @@ entries (so a new node cannot replay the log) and snapshot sends held to 128 KiB
   from another member and converges;
 - the receiver is killed with -9 in the middle of a fetch: restarted, it discards the
   half-written staging store, fetches again and converges;
+- the receiver's disk fills during a fetch (its data dir is a small tmpfs this test
+  mounts: root is needed): the staging store is dropped, the failure says "disk full",
+  the node keeps trying, and once space is freed it catches up;
 - a node still catching up answers 503 with a clear reason and says so in /readyz and
   /metrics.
 """
 
 import os
+import subprocess
 import threading
 import time
 
 from imgarc_cluster import SLOW, ClusterTestCase, wait_for
+from imgarc_node import Node
 
 SNAPSHOT_ARGS = ["--snapshot-threshold", "16", "--snapshot-trailing", "64",
                  "--snapshot-format", "store", "--snapshot-send-bytes-per-s", "131072"]
-BILLS = 2400  # a store of about 1.3 MB: a fetch of about 10 s at 128 KiB/s
+BILLS = int(os.environ.get("SNAP_BILLS", "2400"))  # a store of about 1.3 MB: a fetch of about 10 s at 128 KiB/s
 CATCH_UP = 240.0 if SLOW else 150.0
 
 
@@ -158,3 +163,42 @@ class SnapshotStoreTest(ClusterTestCase):
         node6.restart(wait=False)
         self.assertCaughtUp(node6)
         self.assertTrue(node6.log_text().count("catching up: raft installed a snapshot") >= 1)
+
+    def test_04_the_receivers_disk_fills_during_a_fetch(self):
+        c = self.cluster
+        k = len(c.nodes) + 1
+        small = os.path.join(c.dir, "n%d" % k)
+        os.makedirs(small)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", small], check=True)
+        self.addCleanup(self.umount, small)
+        node = Node("%s-n%d" % (c.name, k), fast_election=False, data_dir=small)
+        node.log_path = os.path.join(c.dir, "n%d.log" % k)  # off the full file system
+        node.args = c.node_args(k, c.followers()[0], "zone-a") + ["--min-free-mb", "0"]
+        c.nodes.append(node)
+        self.addCleanup(node.cleanup)  # stopped by pid before the unmount
+        node.start(wait=False)
+        wait_for(lambda: "catching up: raft installed" in node.log_text(whole=True), 60,
+                 "node %d to begin catching up" % k)
+        filler = os.path.join(small, "filler")
+        with open(filler, "wb") as f:
+            while True:
+                st = os.statvfs(small)
+                free = st.f_bavail * st.f_frsize
+                if free <= 512 << 10:
+                    break
+                f.write(b"\0" * min(1 << 20, free - (512 << 10)))
+                f.flush()
+        wait_for(lambda: "disk full" in node.log_text(whole=True), 120,
+                 "the fetch to fail for a full disk")
+        self.assertTrue(node.alive(), node.log_tail())
+        r = node.get("/readyz", auth=False)
+        self.assertEqual(r.status, 503)
+        self.assertIn("catching up", r.json["message"])
+        self.assertFalse(os.path.exists(os.path.join(small, "catchup", "READY")))
+        os.remove(filler)
+        self.assertCaughtUp(node)
+
+    @staticmethod
+    def umount(path):
+        if os.path.ismount(path):
+            subprocess.run(["umount", path], check=True)
