@@ -117,17 +117,9 @@ static void fetch_send(struct blob_fetch *f)
     memset(&f->req, 0, sizeof f->req);
     f->refused = 0;
     peer_answer_reset(&f->answer);
-    peer_headers_sign(f->repl->auth, f->holder_http, "GET", f->target, NULL, 0, &f->auth);
-    f->headers[0] = f->auth.time;
-    f->headers[1] = f->auth.signature;
-    f->headers[2] = f->range;
-    f->headers[3] = NULL;
     f->req.data = f;
-    f->req.method = "GET";
-    f->req.url = f->url;
-    f->req.headers = f->headers;
-    f->req.on_data = fetch_data;
-    f->req.on_header = fetch_header;
+    peer_get_prepare(f->repl, &f->req, &f->auth, f->headers, f->holder_http, f->url,
+                     f->target, f->range, fetch_data, fetch_header);
     f->req.timeout_ms = FETCH_TIMEOUT_MS;
     f->req.connect_timeout_ms = 2000;
     http_client_send(f->repl->http, &f->req, fetch_done);

@@ -38,6 +38,7 @@
 #include "replication/entry.h"
 #include "replication/repl_int.h"
 #include "replication/snapshot_fetch.h"
+#include "storage/rocks.h"
 #include "storage/store_swap.h"
 
 #define RETRY_MIN_MS 500
@@ -111,9 +112,7 @@ void repl_catchup_spool(struct repl *r, uint64_t index, const struct raft_buffer
     struct spool_write *w = xmalloc(sizeof *w + SPOOL_HEAD + buf->len);
     uint8_t *p = w->data;
     int rv;
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(index >> (56 - 8 * i));
-    }
+    rocks_put_be64(p, index);
     p[8] = (uint8_t)(buf->len >> 24);
     p[9] = (uint8_t)(buf->len >> 16);
     p[10] = (uint8_t)(buf->len >> 8);
@@ -167,7 +166,7 @@ static int spool_replay(struct repl *r, uint64_t *applied, struct base_err *err)
     while (read_off < r->catchup.spool_off) {
         uint8_t head[SPOOL_HEAD];
         struct raft_buffer buf;
-        uint64_t index = 0;
+        uint64_t index;
         size_t len;
         int rv;
         if (!read_full(fd, head, sizeof head)) {
@@ -175,9 +174,7 @@ static int spool_replay(struct repl *r, uint64_t *applied, struct base_err *err)
             base_err_set(err, "the spool %s is cut short at byte %" PRIu64, path, read_off);
             return BASE_ECORRUPT;
         }
-        for (int i = 0; i < 8; i++) {
-            index = index << 8 | head[i];
-        }
+        index = rocks_get_be64(head);
         len = (size_t)head[8] << 24 | (size_t)head[9] << 16 | (size_t)head[10] << 8 | head[11];
         buf.len = len;
         buf.base = xmalloc(len > 0 ? len : 1);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "storage/rocks.h"
 #include "storage/snapshot.h"
 
 #define FRAME_MAGIC "IMGC"
@@ -188,23 +189,6 @@ int repl_snapshot_restore(struct archive *a, struct raft_buffer *buf, bool *skip
 #define DESCRIPTOR_VERSION 1
 #define DESCRIPTOR_HEAD (8 + 4 + 8 + 8 + 2 + 2) /* with an empty address, no member */
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
 static size_t put_address(uint8_t *p, const char *http)
 {
     size_t alen = strnlen(http, ARCHIVE_ADDRESS_MAX);
@@ -224,14 +208,14 @@ void repl_descriptor_encode(const struct repl_descriptor *d, struct raft_buffer 
     size_t at;
     memcpy(p, REPL_DESCRIPTOR_MAGIC, 8);
     put_be32(p + 8, DESCRIPTOR_VERSION);
-    put_be64(p + 12, d->index);
-    put_be64(p + 20, d->node_id);
+    rocks_put_be64(p + 12, d->index);
+    rocks_put_be64(p + 20, d->node_id);
     at = 28 + put_address(p + 28, d->http);
     p[at] = (uint8_t)(n >> 8);
     p[at + 1] = (uint8_t)n;
     at += 2;
     for (size_t i = 0; i < n; i++) {
-        put_be64(p + at, d->members[i].id);
+        rocks_put_be64(p + at, d->members[i].id);
         at += 8 + put_address(p + at + 8, d->members[i].http);
     }
     out->base = p;
@@ -268,8 +252,8 @@ bool repl_descriptor_parse(const void *buf, size_t len, struct repl_descriptor *
         get_be32(p + 8) != DESCRIPTOR_VERSION) {
         return false;
     }
-    d->index = get_be64(p + 12);
-    d->node_id = get_be64(p + 20);
+    d->index = rocks_get_be64(p + 12);
+    d->node_id = rocks_get_be64(p + 20);
     if ((used = get_address(p + 28, len - 28, d->http)) == 0) {
         return false;
     }
@@ -286,7 +270,7 @@ bool repl_descriptor_parse(const void *buf, size_t len, struct repl_descriptor *
         if (len - at < 8) {
             return false;
         }
-        d->members[i].id = get_be64(p + at);
+        d->members[i].id = rocks_get_be64(p + at);
         if ((used = get_address(p + at + 8, len - at - 8, d->members[i].http)) == 0) {
             return false;
         }

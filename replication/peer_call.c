@@ -99,3 +99,23 @@ void peer_call_describe(const struct peer_call *c, char *buf, size_t size)
                  c->req.response != NULL ? c->req.response : "");
     }
 }
+
+void peer_get_prepare(struct repl *r, struct http_client_req *req, struct peer_headers *auth,
+                      const char *headers[4], const char *http, const char *url,
+                      const char *target, const char *extra, http_client_data_cb on_data,
+                      http_client_header_cb header_cb)
+{
+    void *data = req->data;
+    memset(req, 0, sizeof *req);
+    req->data = data;
+    peer_headers_sign(r->auth, http, "GET", target, NULL, 0, auth);
+    headers[0] = auth->time;
+    headers[1] = auth->signature;
+    headers[2] = extra;
+    headers[3] = NULL;
+    req->method = "GET";
+    req->url = url;
+    req->headers = headers;
+    req->on_data = on_data;
+    req->on_header = header_cb;
+}

@@ -348,6 +348,13 @@ void peer_call_free(struct peer_call *c);
 void peer_call_cancel(struct peer_call *c, const char *why);
 /* Why a call failed, for logs and messages. */
 void peer_call_describe(const struct peer_call *c, char *buf, size_t size);
+/* Fills @req for a GET of @target at @url on node @http, signed in its time, whose
+ * body streams to @on_data: @headers (room for 4) gets the signature lines and @extra
+ * (a "Name: value" line, or NULL). The caller sets req->data and the timeouts. */
+void peer_get_prepare(struct repl *r, struct http_client_req *req, struct peer_headers *auth,
+                      const char *headers[4], const char *http, const char *url,
+                      const char *target, const char *extra, http_client_data_cb on_data,
+                      http_client_header_cb header_cb);
 
 /* snapshot_fetch.c */
 /* At repl_stop(): cancels the store fetch in flight, if any, and returns 1 when there

@@ -54,7 +54,7 @@ struct snapshot_fetch {
     struct peer_headers auth;
     struct peer_answer answer;
     unsigned resent;
-    const char *headers[3];
+    const char *headers[4];
     long status;                   /* the answer's status, once known */
     char error_body[ERROR_BODY_MAX + 1]; /* an error answer's body, cut */
     size_t error_len;
@@ -477,16 +477,9 @@ static void fetch_send(struct snapshot_fetch *f)
     f->error_len = 0;
     f->error_body[0] = '\0';
     peer_answer_reset(&f->answer);
-    peer_headers_sign(f->repl->auth, f->member->http, "GET", f->target, NULL, 0, &f->auth);
-    f->headers[0] = f->auth.time;
-    f->headers[1] = f->auth.signature;
-    f->headers[2] = NULL;
     f->req.data = f;
-    f->req.method = "GET";
-    f->req.url = f->url;
-    f->req.headers = f->headers;
-    f->req.on_data = fetch_data;
-    f->req.on_header = fetch_header;
+    peer_get_prepare(f->repl, &f->req, &f->auth, f->headers, f->member->http, f->url,
+                     f->target, NULL, fetch_data, fetch_header);
     f->req.timeout_ms = SNAPSHOT_FETCH_TIMEOUT_MS;
     f->req.connect_timeout_ms = 2000;
     f->req_in_flight = true;
