@@ -398,6 +398,13 @@ void repl_catchup_abandon(struct repl *r)
 
 void repl_catchup_init(struct repl *r)
 {
+    char path[4096];
+    /* A spool a crash left is stale: raft hands its entries over again if a catch-up
+     * begins, and nothing reads it otherwise. */
+    spool_path(r, path, sizeof path);
+    if (unlink(path) == 0) {
+        LOG_INFO("raft", "removed the spool of a catch-up a stop interrupted (%s)", path);
+    }
     r->catchup.spool_fd = -1;
     uv_timer_init(r->loop, &r->catchup.timer);
     r->catchup.timer.data = r;

@@ -160,8 +160,12 @@ class SnapshotStoreTest(ClusterTestCase):
         node6.kill9()
         self.assertTrue(os.path.isdir(self.staging(node6)),
                         "killed with its staging store half written")
+        self.assertTrue(os.path.exists(os.path.join(node6.data, "catchup-spool")),
+                        "killed with its spool on disk")
         node6.restart(wait=False)
         self.assertCaughtUp(node6)
+        self.assertFalse(os.path.exists(os.path.join(node6.data, "catchup-spool")),
+                         "the interrupted catch-up's spool is gone")
         self.assertTrue(node6.log_text().count("catching up: raft installed a snapshot") >= 1)
 
     def test_04_the_receivers_disk_fills_during_a_fetch(self):
