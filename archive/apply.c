@@ -407,7 +407,7 @@ int archive_open(struct archive *a, struct rocks *db, struct base_err *err)
     rv = rocks_get(db, ARCHIVE_CF_META, KEY_APPLIED_INDEX, strlen(KEY_APPLIED_INDEX), &val, &vlen,
                    err);
     if (rv == BASE_ENOTFOUND) {
-        return 0;
+        return blob_index_ensure(a, err);
     }
     if (rv != 0) {
         return rv;
@@ -419,7 +419,7 @@ int archive_open(struct archive *a, struct rocks *db, struct base_err *err)
     }
     a->applied_index = rocks_get_be64((const uint8_t *)val);
     free(val);
-    return 0;
+    return blob_index_ensure(a, err);
 }
 
 void archive_encode(const Command *cmd, void **buf, size_t *len)

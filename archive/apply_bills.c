@@ -193,10 +193,10 @@ int ref_blob(struct txn *t, enum archive_cf cf, const struct key *k, uint64_t si
     blob->refs++;
     blob->released_ms = 0;
     add_holders(blob, holders, n_holders);
-    put_record(t, cf, k, &blob->base);
+    rv = put_blob(t, cf, k, blob);
     /* Either kind (unpacked, or built here with malloc) owns only malloc()ed parts. */
     protobuf_c_message_free_unpacked(&blob->base, NULL);
-    return 0;
+    return rv;
 }
 
 /* Counts a reference to a blob, across tenants (what garbage collection and reads from

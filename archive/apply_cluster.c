@@ -147,10 +147,13 @@ int apply_set_holders(struct txn *t, const SetHolders *c)
             for (size_t j = 0; j < hc->n_remove; j++) {
                 drop_holder(blob, hc->remove[j]);
             }
-            put_record(t, ARCHIVE_CF_BLOBS, &k, &blob->base);
+            rv = put_blob(t, ARCHIVE_CF_BLOBS, &k, blob);
             t->res->position++;
         }
         blob_record__free_unpacked(blob, NULL);
+        if (rv != 0) {
+            return rv;
+        }
     }
     return 0;
 }
@@ -210,10 +213,13 @@ int apply_purge_blobs(struct txn *t, const PurgeBlobs *c)
         /* Compared without the sum, which a forged grace could wrap. */
         if (blob->refs == 0 && blob->released_ms <= t->cmd->time_ms &&
             t->cmd->time_ms - blob->released_ms >= c->grace_ms) {
-            rocks_batch_delete(t->batch, ARCHIVE_CF_BLOBS, k.buf, k.len);
+            rv = delete_blob(t, ARCHIVE_CF_BLOBS, &k);
             t->res->position++;
         }
         blob_record__free_unpacked(blob, NULL);
+        if (rv != 0) {
+            return rv;
+        }
     }
     return 0;
 }

@@ -67,12 +67,12 @@ int unref_blob(struct txn *t, enum archive_cf cf, const struct key *k, bool keep
         blob->released_ms = t->cmd->time_ms; /* garbage collection counts from here */
     }
     if (*last && !keep) {
-        rocks_batch_delete(t->batch, cf, k->buf, k->len);
+        rv = delete_blob(t, cf, k);
     } else {
-        put_record(t, cf, k, &blob->base);
+        rv = put_blob(t, cf, k, blob);
     }
     blob_record__free_unpacked(blob, NULL);
-    return 0;
+    return rv;
 }
 
 /* Takes file @f out of @bill (and @order): its record, counts, blob references and

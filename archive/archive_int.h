@@ -164,6 +164,14 @@ bool capture_allowed(struct txn *t, const BillRecord *bill, const char *category
 /* apply_bills.c: one more reference to a blob in @cf under @k; *@fresh when first. */
 int ref_blob(struct txn *t, enum archive_cf cf, const struct key *k, uint64_t size,
              const uint64_t *holders, size_t n_holders, bool *fresh);
+/* blob_index.c: puts (deletes) a blob record under @k of @cf; a cross-tenant record
+ * (ARCHIVE_CF_BLOBS) keeps its index keys in step, in the same batch. Every write of a
+ * blob record goes through these two. */
+int put_blob(struct txn *t, enum archive_cf cf, const struct key *k, const BlobRecord *blob);
+int delete_blob(struct txn *t, enum archive_cf cf, const struct key *k);
+/* blob_index.c: builds the blob index when the store has none of this version (a store
+ * written by an older version); archive_open() calls it. */
+int blob_index_ensure(struct archive *a, struct base_err *err);
 /* apply_edits.c: one reference less; *@last when none is left (the cross-tenant record
  * is kept, @keep, for garbage collection). */
 int unref_blob(struct txn *t, enum archive_cf cf, const struct key *k, bool keep, bool *last);

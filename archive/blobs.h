@@ -20,6 +20,30 @@ typedef bool (*archive_blob_cb)(const uint8_t hash[32], const BlobRecord *rec, v
 int archive_each_blob(struct archive *a, archive_blob_cb cb, void *arg,
                       struct base_err *err) WARN_UNUSED;
 
+/* The blob index (archive/blob_index.c), kept with the records in every batch, finds
+ * the blobs that may need the keeper without reading every record:
+ *   - by class: a record's number of holders (capped at 254), or
+ *     ARCHIVE_BLOB_UNREFERENCED when no file refers to it any more;
+ *   - by holder: the blobs whose record lists a given node.
+ * A blob whose class is R and whose holders are all active members needs nothing
+ * unless the placement itself changes. */
+#define ARCHIVE_BLOB_UNREFERENCED 0xFFu
+unsigned archive_blob_class(const BlobRecord *rec);
+
+/* Each blob record whose class is not @replicas, by class then hash, and those of
+ * class ARCHIVE_BLOB_UNREFERENCED only when @unreferenced. As archive_each_blob(), but
+ * reads only the records named; a record gone since its index key was read is
+ * skipped. */
+int archive_each_blob_unsettled(struct archive *a, unsigned replicas, bool unreferenced,
+                                archive_blob_cb cb, void *arg, struct base_err *err) WARN_UNUSED;
+/* Each blob record that lists @holder, in hash order. */
+int archive_each_blob_held(struct archive *a, uint64_t holder, archive_blob_cb cb, void *arg,
+                           struct base_err *err) WARN_UNUSED;
+/* The distinct node ids records list as holders, ascending, at most @max (*@n): one
+ * seek per id, whatever the number of blobs. */
+int archive_blob_holder_ids(struct archive *a, uint64_t *ids, size_t max, size_t *n,
+                            struct base_err *err) WARN_UNUSED;
+
 /* The committed record of blob @hash: 0 with @out (freed with archive_free_blob()),
  * BASE_ENOTFOUND, BASE_ECORRUPT when it cannot be decoded, or the store's error. */
 int archive_read_blob(struct archive *a, const uint8_t hash[32], BlobRecord **out,

@@ -17,6 +17,7 @@ const char *const archive_cf_names[ARCHIVE_CF_COUNT] = {
     "sync_runs",
     "sync_items",
     "sync_queue",
+    "blob_index",
 };
 
 const char *archive_cf_name(enum archive_cf cf)

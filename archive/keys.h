@@ -41,7 +41,12 @@
  *   sync_queue tenant \0 run_id                 -> "" (runs pending or running)
  *   audit  tenant \0 image_no \0 seq (be64)     -> AuditRecord
  *   idem   tenant \0 idempotency key            -> ResultRecord
+ *   blob_index 'c' class (u8) hash              -> "" (derived from blobs: each record's
+ *                                                 class, archive_blob_class())
+ *   blob_index 'h' holder (be64) hash           -> "" (each holder a record lists)
  *   meta   "applied_index"                      -> be64
+ *   meta   "blob_index"                         -> be64 (the blob index's version, once
+ *                                                 built: archive/blob_index.c)
  *   meta   "cluster"                            -> ClusterRecord
  *
  * Tenant ids, image numbers, file ids and keys never contain NUL (validated), so the
@@ -99,6 +104,7 @@ enum archive_cf {
     ARCHIVE_CF_SYNC_RUNS,       /* sync runs */
     ARCHIVE_CF_SYNC_ITEMS,      /* sync records that failed */
     ARCHIVE_CF_SYNC_QUEUE,      /* sync runs pending or running: the runner's queue */
+    ARCHIVE_CF_BLOB_INDEX,      /* derived from blobs: by class and by holder (blob_index.c) */
     ARCHIVE_CF_COUNT,
 };
 /* RocksDB's names of the families, in that order. */
