@@ -309,6 +309,9 @@ GETTER(copies_refused_full, s->ks.refused_full)
 GETTER(holders_dropped, s->ks.holders_dropped)
 GETTER(keeper_passes, s->ks.passes)
 GETTER(keeper_last_pass, (double)s->ks.last_pass_ms / 1000.0)
+GETTER(keeper_full_passes, s->ks.full_passes)
+GETTER(keeper_last_pass_records, s->ks.last_pass_records)
+GETTER(keeper_last_pass_full, s->ks.last_pass_full ? 1.0 : 0.0)
 GETTER(scrub_bytes, s->ks.scrub_bytes)
 GETTER(scrub_blobs, s->ks.scrub_blobs)
 GETTER(scrub_corrupt, s->ks.scrub_corrupt)
@@ -679,6 +682,16 @@ static const struct metric_row rows[] = {
     {"imgarc_keeper_last_pass_seconds", "gauge",
      "duration of the last pass",
      keeper_last_pass, NULL, WHEN_KEEPER},
+    {"imgarc_keeper_full_passes_total", "counter",
+     "passes that read every blob record (the first, one every 6 h, and one after the "
+     "placement's choice of nodes changed); the others read what the blob index names",
+     keeper_full_passes, NULL, WHEN_KEEPER},
+    {"imgarc_keeper_last_pass_records", "gauge",
+     "blob records the last pass read",
+     keeper_last_pass_records, NULL, WHEN_KEEPER},
+    {"imgarc_keeper_last_pass_full", "gauge",
+     "1 when the last pass read every blob record",
+     keeper_last_pass_full, NULL, WHEN_KEEPER},
     {"imgarc_scrub_bytes_total", "counter",
      "bytes re-hashed by the scrubber",
      scrub_bytes, NULL, WHEN_KEEPER},

@@ -253,6 +253,9 @@ void keeper_get_stats(struct keeper *k, struct keeper_stats *o)
     o->free_bytes = atomic_load(&k->st.free_bytes);
     o->passes = atomic_load(&k->st.passes);
     o->last_pass_ms = atomic_load(&k->st.last_pass_ms);
+    o->full_passes = atomic_load(&k->st.full_passes);
+    o->last_pass_records = atomic_load(&k->st.last_pass_records);
+    o->last_pass_full = atomic_load(&k->st.last_pass_full);
     o->scrub_bytes = atomic_load(&k->st.scrub_bytes);
     o->scrub_blobs = atomic_load(&k->st.scrub_blobs);
     o->scrub_corrupt = atomic_load(&k->st.scrub_corrupt);

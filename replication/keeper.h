@@ -64,6 +64,9 @@ struct keeper_stats {
     uint64_t free_bytes;       /* free space of the data dir's file system, last pass */
     uint64_t passes;
     uint64_t last_pass_ms;     /* duration of the last pass */
+    uint64_t full_passes;      /* passes that read every blob record */
+    uint64_t last_pass_records; /* blob records the last pass read */
+    bool last_pass_full;       /* it read every one (else what the blob index named) */
     uint64_t scrub_bytes;
     uint64_t scrub_blobs;
     uint64_t scrub_corrupt;

@@ -33,6 +33,9 @@
  * five times its own duration, whichever is longer). */
 #define PASS_EVERY_MS 30000
 #define PASS_GAP_MIN_MS 1000
+/* A pass reads every blob record this often (and when the placement's choice of nodes
+ * changed); the others read only what the blob index names (keeper_repair.c). */
+#define PASS_FULL_EVERY_MS (6 * 3600 * 1000ULL)
 /* Holder changes and purges proposed per command. */
 #define CHANGES_PER_COMMAND 128
 /* Copies the reconciler hands to the pushers before it waits for them. */
@@ -111,6 +114,14 @@ struct full_target {
     bool record_full;  /* its node record said full since the refusal */
 };
 
+/* A node copies could be placed on at the last full pass, as it was then. */
+struct keeper_candidate {
+    uint64_t id;
+    uint64_t weight;
+    uint64_t storage_ms; /* a drain and undrain since then shows here */
+    char zone[ARCHIVE_ZONE_MAX + 1];
+};
+
 /* A command a thread asks the loop to propose. */
 struct thread_prop {
     struct keeper *keeper;
@@ -181,10 +192,16 @@ struct keeper {
         _Atomic uint64_t pushes, pushes_failed, pushes_late, repair_copies, repair_bytes,
             repair_failed, holders_dropped, under_replicated, lost, on_draining, free_bytes,
             passes, last_pass_ms, scrub_bytes, scrub_blobs, scrub_corrupt, scrub_cycles,
-            gc_deleted, gc_purged, refused_full;
+            gc_deleted, gc_purged, refused_full, full_passes, last_pass_records;
+        atomic_bool last_pass_full;
     } st;
     bool stopped;
     uint64_t drain_warned_ms; /* the reconciler's last warning about a stuck drain */
+    /* The reconciler's: the last full pass and the nodes it placed copies among. */
+    bool full_done;
+    uint64_t full_pass_ms;
+    struct keeper_candidate candidates[PLACEMENT_MAX_NODES];
+    size_t n_candidates;
 };
 
 static inline uint64_t mono_ms(void)

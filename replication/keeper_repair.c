@@ -1,6 +1,7 @@
-/* Repair, rebalance and drain: the reconciler's pass over the blob records, the copies
- * it hands the pushers, the holder changes it proposes and the leader's purges of
- * records unreferenced for the grace period. See keeper.h and keeper_int.h. */
+/* Repair, rebalance and drain: the reconciler's pass over the blob records (every one,
+ * or only those the blob index names: archive/blobs.h), the copies it hands the
+ * pushers, the holder changes it proposes and the leader's purges of records
+ * unreferenced for the grace period. See keeper.h and keeper_int.h. */
 #include "replication/keeper_int.h"
 
 #include <stdio.h>
@@ -78,6 +79,13 @@ struct pass {
     bool acted;     /* copies made or holder changes proposed */
     uint64_t paused[FULL_MAX]; /* nodes refusing copies (disk full), in their pause */
     size_t n_paused;
+    /* A pass over the index's candidates (not every record): the holders whose copies
+     * may have to move (not active members), ascending, and the one whose blobs are
+     * being walked (its place in that list; n_unsettled for this node's own). */
+    uint64_t unsettled[PLACEMENT_MAX_NODES * 2];
+    size_t n_unsettled;
+    size_t walking;
+    uint64_t visited; /* records visited */
 };
 
 static bool pass_paused(const struct pass *p, uint64_t id)
@@ -330,8 +338,120 @@ static bool pass_visit(const uint8_t hash[BLOB_HASH_BYTES], const BlobRecord *re
     if (atomic_load(&p->k->stop)) {
         return false;
     }
+    p->visited++;
     visit(p, hash, rec);
     return true;
+}
+
+/* The step of a walk over the blobs of one holder: a blob the pass visits in another
+ * walk is left to it (unsettled class, or a holder walked before this one), so each
+ * is visited once and counted once. */
+static bool pass_visit_held(const uint8_t hash[BLOB_HASH_BYTES], const BlobRecord *rec,
+                            void *arg)
+{
+    struct pass *p = arg;
+    if (archive_blob_class(rec) != placement_replicas(p->pl)) {
+        return !atomic_load(&p->k->stop);
+    }
+    for (size_t i = 0; i < rec->n_holders; i++) {
+        for (size_t j = 0; j < p->walking; j++) {
+            if (p->unsettled[j] == rec->holders[i]) {
+                return !atomic_load(&p->k->stop);
+            }
+        }
+    }
+    return pass_visit(hash, rec, arg);
+}
+
+/* Whether copies on @id may have to move: it is not an active member (draining, out,
+ * removed, or unknown). A full node keeps its copies. */
+static bool holder_settled(const struct placement *pl, uint64_t id)
+{
+    const struct placement_node *n = placement_node(pl, id);
+    return n != NULL && n->live && n->active;
+}
+
+/* A pass over what the blob index says may need work, not over every record: the
+ * records whose holder count is not R (under-replicated, extra copies, unreferenced
+ * ones for the leader to purge), then those with a copy on a node that is not an
+ * active member, then (check_own) those listing this node. Every blob a full pass
+ * would act on is among them while the placement's choice of nodes is unchanged
+ * (keeper_full_pass_due decides when it is not). */
+static int pass_indexed(struct pass *p, struct base_err *err)
+{
+    struct keeper *k = p->k;
+    uint64_t *ids = xmalloc(sizeof(uint64_t) * PLACEMENT_MAX_NODES * 2);
+    size_t n_ids = 0;
+    int rv = archive_each_blob_unsettled(k->archive, placement_replicas(p->pl), p->leader,
+                                         pass_visit, p, err);
+    if (rv == 0) {
+        rv = archive_blob_holder_ids(k->archive, ids, PLACEMENT_MAX_NODES * 2, &n_ids, err);
+    }
+    for (size_t i = 0; rv == 0 && i < n_ids; i++) {
+        if (!holder_settled(p->pl, ids[i])) {
+            p->unsettled[p->n_unsettled++] = ids[i];
+        }
+    }
+    for (size_t i = 0; rv == 0 && i < p->n_unsettled && !atomic_load(&k->stop); i++) {
+        p->walking = i;
+        rv = archive_each_blob_held(k->archive, p->unsettled[i], pass_visit_held, p, err);
+    }
+    if (rv == 0 && p->check_own && !atomic_load(&k->stop)) {
+        p->walking = p->n_unsettled;
+        rv = archive_each_blob_held(k->archive, k->cfg.node_id, pass_visit_held, p, err);
+    }
+    free(ids);
+    return rv;
+}
+
+/* Whether the next pass must read every record: the first one, one every
+ * PASS_FULL_EVERY_MS, and one whenever a node may now be chosen that was not a
+ * candidate at the last full pass, or was one otherwise (its weight, zone or the time
+ * of its last storage change differ): a node added, undrained, back from out or with
+ * room again, a weight or zone changed. Those move blobs that no index names. The
+ * time of the storage change catches a drain and undrain both made between two passes
+ * of this node (another node may have moved copies off meanwhile, and this one may now
+ * own them). A node that stops being a candidate needs no full pass: only the blobs
+ * it holds move, and the index names them. */
+static bool full_pass_due(struct keeper *k, const struct placement *pl, uint64_t now)
+{
+    if (!k->full_done || now >= k->full_pass_ms + PASS_FULL_EVERY_MS) {
+        return true;
+    }
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct placement_node *n = &pl->nodes[i];
+        bool known = false;
+        if (!n->active || !n->live || n->full) {
+            continue;
+        }
+        for (size_t j = 0; j < k->n_candidates && !known; j++) {
+            const struct keeper_candidate *c = &k->candidates[j];
+            known = c->id == n->id && c->weight == n->weight &&
+                    c->storage_ms == n->storage_ms && strcmp(c->zone, n->zone) == 0;
+        }
+        if (!known) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Remembers the nodes a full pass placed copies among. */
+static void full_pass_done(struct keeper *k, const struct placement *pl, uint64_t now)
+{
+    k->n_candidates = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct placement_node *n = &pl->nodes[i];
+        if (n->active && n->live && !n->full) {
+            struct keeper_candidate *c = &k->candidates[k->n_candidates++];
+            c->id = n->id;
+            c->weight = n->weight;
+            c->storage_ms = n->storage_ms;
+            snprintf(c->zone, sizeof c->zone, "%s", n->zone);
+        }
+    }
+    k->full_done = true;
+    k->full_pass_ms = now;
 }
 
 /* One pass; true when it made copies or proposed changes (the next pass then comes
@@ -341,7 +461,8 @@ bool keeper_pass_run(struct keeper *k, bool check_own)
     struct pass *p = xcalloc(1, sizeof *p);
     struct base_err err;
     uint64_t started = mono_ms();
-    bool acted;
+    bool acted, full = false;
+    int rv;
     p->k = k;
     p->pl = xmalloc(sizeof *p->pl);
     p->changes = xcalloc(1, sizeof *p->changes);
@@ -360,8 +481,13 @@ bool keeper_pass_run(struct keeper *k, bool check_own)
         }
     }
     pthread_mutex_unlock(&k->mu);
-    if (archive_each_blob(k->archive, pass_visit, p, &err) != 0) {
+    full = full_pass_due(k, p->pl, started);
+    rv = full ? archive_each_blob(k->archive, pass_visit, p, &err) : pass_indexed(p, &err);
+    if (rv != 0) {
         LOG_WARN("keeper", "pass: %s", err.msg);
+    } else if (full && !atomic_load(&k->stop)) {
+        full_pass_done(k, p->pl, started);
+        atomic_fetch_add(&k->st.full_passes, 1);
     }
     run_repairs(p);
     flush_changes(k, p->changes);
@@ -385,6 +511,8 @@ bool keeper_pass_run(struct keeper *k, bool check_own)
 out:
     atomic_fetch_add(&k->st.passes, 1);
     atomic_store(&k->st.last_pass_ms, mono_ms() - started);
+    atomic_store(&k->st.last_pass_records, p->visited);
+    atomic_store(&k->st.last_pass_full, full);
     free(p->changes);
     free(p->pl);
     acted = p->acted;

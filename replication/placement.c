@@ -32,6 +32,7 @@ static void load_node(const NodeRecord *rec, void *arg)
         n->full = rec->full;
         n->capacity_bytes = rec->capacity_bytes;
         n->weight_pct = archive_node_weight_pct(rec);
+        n->storage_ms = rec->storage_ms;
     }
 }
 

@@ -45,6 +45,7 @@ struct placement_node {
     uint64_t weight; /* capacity weight (MiB x percent); 0 counts as 1 */
     uint64_t capacity_bytes; /* as reported; 0 when not yet */
     unsigned weight_pct;     /* the operator's factor, 100 by default */
+    uint64_t storage_ms;     /* when its storage state last changed (NodeRecord) */
 };
 
 struct placement {

@@ -720,6 +720,10 @@ class RepairDrainScrubTest(BlobTestCase):
         self.assertStatus(r, 200)
         self.assertTrue(r.body == self.data[h])
         # Undrain: active again, and it takes its share back.
+        # Draining took no full pass: the blob index named the drained node's blobs.
+        # Undraining makes a node a placement candidate again, which moves blobs no
+        # index names: every node reads all its records once more.
+        full0 = {n.name: n.metrics()["imgarc_keeper_full_passes_total"] for n in c.nodes}
         r = asker.request("DELETE", "/api/v1/cluster/nodes/%d/drain" % tid)
         self.assertIn(r.status, (200, 202), r)
 
@@ -731,6 +735,14 @@ class RepairDrainScrubTest(BlobTestCase):
         self.wait(active, "%s active again" % target.name, timeout=30)
         self.wait(lambda: self.settled(c.nodes) and self.local_blobs(target) & set(self.data),
                   "the undrained node to hold blobs again")
+        def full_passes():
+            for n in c.nodes:
+                got = n.metrics()["imgarc_keeper_full_passes_total"]
+                if got <= full0[n.name]:
+                    raise AssertionError("%s: %d full passes, as before the undrain"
+                                         % (n.name, got))
+            return True
+        self.wait(full_passes, "a full pass on every node after the undrain", timeout=30)
 
     def test_03_repair_after_a_node_is_lost(self):
         c = self.cluster
@@ -741,6 +753,17 @@ class RepairDrainScrubTest(BlobTestCase):
             self.data[body["blob"]] = data
         self.wait(lambda: self.settled(c.nodes), "the blobs settled before the kill")
         repairs0 = self.metric_sum("imgarc_repair_copies_total")
+        # The wait above may have come before a full pass the undrain of test_02 made
+        # due: the counts are read once passes are back to the index's.
+        def indexed_passes():
+            for n in c.nodes:
+                m = n.metrics()
+                if m["imgarc_keeper_last_pass_full"] != 0:
+                    raise AssertionError("%s: the last pass read every record" % n.name)
+            return True
+        self.wait(indexed_passes, "passes over what the blob index names")
+        full0 = {n.name: n.metrics()["imgarc_keeper_full_passes_total"] for n in c.nodes}
+        passes0 = {n.name: n.metrics()["imgarc_keeper_passes_total"] for n in c.nodes}
         victim = self.follower()
         vid = self.nid(victim)
         held = self.local_blobs(victim) & set(self.data)
@@ -772,6 +795,12 @@ class RepairDrainScrubTest(BlobTestCase):
                 with open(self.blob_path(n, h), "rb") as f:
                     self.assertTrue(f.read() == self.data[h], "%s: %s" % (n.name, h))
         self.assertGreater(self.metric_sum("imgarc_repair_copies_total", alive), repairs0)
+        # The repair came from passes over the index: a node going out makes no full
+        # pass due (only the blobs it held move, and the index names them).
+        for n in alive:
+            m = n.metrics()
+            self.assertEqual(m["imgarc_keeper_full_passes_total"], full0[n.name], n.name)
+            self.assertGreater(m["imgarc_keeper_passes_total"], passes0[n.name], n.name)
         self.assertGreater(self.metric_sum("imgarc_repair_bytes_total", alive), 0)
         view = self.view()
         self.assertEqual(view["under_replicated"], 0)
