@@ -103,6 +103,9 @@ static void init_cluster(struct archive *a)
 }
 
 /* The packed AddFile command of file @i (@per_bill files per bill, @size bytes each). */
+/* --holder: the node seeded blob records name as their holder (0: none). */
+static uint64_t seed_holder;
+
 static void pack_add_file(unsigned long i, unsigned per_bill, uint64_t size, uint64_t time_ms,
                           void **buf, size_t *len)
 {
@@ -124,6 +127,10 @@ static void pack_add_file(unsigned long i, unsigned per_bill, uint64_t size, uin
     f.blob.data = blob;
     f.blob.len = sizeof blob;
     f.check = i;
+    if (seed_holder != 0) {
+        f.holders = &seed_holder;
+        f.n_holders = 1;
+    }
     cmd.tenant = ARCHIVE_DEFAULT_TENANT;
     cmd.request_id = "snapbench";
     cmd.operator_ = "scanner-1";
@@ -220,7 +227,8 @@ static void stream_in(struct rocks *db, const char *path)
  * the state machine: bills, file orders, blob records, usage counters and the bill
  * audit are what as many captures would have written. The blobs are recorded with no
  * holders (what a capture before holders were recorded left): no node is asked to copy
- * or drop a copy of content it does not have; the keeper counts them as lost. */
+ * or drop a copy of content it does not have; the keeper counts them as lost. With
+ * --holder, they name that node instead (a store whose blobs are settled, R=1). */
 static int seed_store(const char *dir, unsigned long records, unsigned per_bill,
                       unsigned per_entry, uint64_t size, uint64_t time_ms)
 {
@@ -336,14 +344,15 @@ static void usage(void)
                     "  then snapshots, restores and compares, streamed then as one buffer.\n"
                     "       imgarc-snapbench --seed-store DATA/meta --records N\n"
                     "                        [--files-per-bill N] [--per-batch N] [--size B]\n"
-                    "                        [--time-ms T]\n"
+                    "                        [--time-ms T] [--holder ID]\n"
                     "  Adds N file records (default 20 per bill, 1024 per write batch, 1000\n"
                     "  bytes each: 10M fit the evaluation quota) to the metadata store of a\n"
                     "  STOPPED node that has initialised its cluster, keeping its applied\n"
                     "  index (bench/join_scale.py uses it). Once per store. The records'\n"
                     "  capture time is T (default now): seeding every node of a stopped\n"
                     "  cluster (all at the same applied index) with the same T gives\n"
-                    "  identical stores.\n"
+                    "  identical stores. --holder: the blobs' records name node ID (decimal)\n"
+                    "  as their holder instead of none (bench/keeper_scale.py).\n"
                     "       imgarc-snapbench --digest-store DATA/meta\n"
                     "  Prints the applied index and digest of a stopped node's store.\n");
     exit(2);
@@ -383,6 +392,8 @@ int main(int argc, char **argv)
             per_batch = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--time-ms") == 0 && i + 1 < argc) {
             time_ms = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--holder") == 0 && i + 1 < argc) {
+            seed_holder = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
             size = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
