@@ -112,6 +112,18 @@ class UpgradeDataDirTest(NodeTestCase):
         self.check_reads()
         self.check_contents()
 
+    def test_1b_the_old_store_gets_its_blob_index(self):
+        # The old store has blob records and no blob index: it is built at open, over
+        # every record (one per distinct content), and the keeper's passes then read
+        # what it names.
+        import re
+        m = re.search(r"built the blob index over (\d+) blob records", self.node.log_text(True))
+        self.assertIsNotNone(m, "no 'built the blob index' line in the log")
+        contents = {f["blake2b"] for f in self.manifest["files"].values()}
+        self.assertGreaterEqual(int(m.group(1)), len(contents))
+        metrics = self.node.get("/metrics", auth=False).body.decode()
+        self.assertRegex(metrics, r"(?m)^imgarc_keeper_full_passes_total [1-9]")
+
     def test_2_old_credentials_still_work(self):
         m = self.manifest
         r = self.node.post("/api/v1/auth/login", json.dumps(
