@@ -83,17 +83,24 @@ static int load_current(struct txn *t, const struct key *k, BlobRecord **out)
     return rv;
 }
 
+/* Removes the index keys of the record now under @k (a cross-tenant one). */
+static int unindex_current(struct txn *t, const struct key *k)
+{
+    BlobRecord *old;
+    int rv = load_current(t, k, &old);
+    if (rv == 0 && old != NULL) {
+        index_keys(t->batch, (const uint8_t *)k->buf, old, false);
+        blob_record__free_unpacked(old, NULL);
+    }
+    return rv;
+}
+
 int put_blob(struct txn *t, enum archive_cf cf, const struct key *k, const BlobRecord *blob)
 {
     if (cf == ARCHIVE_CF_BLOBS && k->len == 32) {
-        BlobRecord *old;
-        int rv = load_current(t, k, &old);
+        int rv = unindex_current(t, k);
         if (rv != 0) {
             return rv;
-        }
-        if (old != NULL) {
-            index_keys(t->batch, (const uint8_t *)k->buf, old, false);
-            blob_record__free_unpacked(old, NULL);
         }
         index_keys(t->batch, (const uint8_t *)k->buf, blob, true);
     }
@@ -104,14 +111,9 @@ int put_blob(struct txn *t, enum archive_cf cf, const struct key *k, const BlobR
 int delete_blob(struct txn *t, enum archive_cf cf, const struct key *k)
 {
     if (cf == ARCHIVE_CF_BLOBS && k->len == 32) {
-        BlobRecord *old;
-        int rv = load_current(t, k, &old);
+        int rv = unindex_current(t, k);
         if (rv != 0) {
             return rv;
-        }
-        if (old != NULL) {
-            index_keys(t->batch, (const uint8_t *)k->buf, old, false);
-            blob_record__free_unpacked(old, NULL);
         }
     }
     rocks_batch_delete(t->batch, cf, k->buf, k->len);

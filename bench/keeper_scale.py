@@ -64,17 +64,6 @@ def parse_args():
     return a
 
 
-def hwm(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def pass_figures(node):
     m = bl.metrics(node, timeout=60)
     return {"passes": int(m.get("imgarc_keeper_passes_total", 0)),
@@ -150,7 +139,7 @@ def one_run(args, imgarc_cluster, n_records):
             res["after"].append(f)
             progress("a pass after the deletions: %(seconds).3f s, %(records)d records, "
                      "full=%(full)s" % f)
-        res["hwm"] = hwm(n1.pid)
+        res["hwm"] = bl.proc_rss_peak(n1.pid)
         res["ok"] = True
     finally:
         bl.stop_all(cluster, args.keep)
