@@ -447,11 +447,11 @@ static const struct metric_row rows[] = {
      "resident set size of the process now",
      rss, NULL, WHEN_ALWAYS},
     {"imgarc_memory_heap_in_use_bytes", "gauge",
-     "bytes allocated with malloc and not freed, in malloc's main arena (mallinfo2; "
-     "threads' own arenas are not counted; 0 under a sanitizer's allocator)",
+     "bytes allocated with malloc and not freed (mallinfo2; imgarcd runs one arena for "
+     "every thread; 0 under a sanitizer's allocator)",
      heap_in_use, NULL, WHEN_ALWAYS},
     {"imgarc_memory_heap_free_bytes", "gauge",
-     "bytes malloc's main arena holds free for reuse, not returned to the system",
+     "bytes malloc holds free for reuse, not returned to the system",
      heap_free, NULL, WHEN_ALWAYS},
     {"imgarc_memory_rocksdb_memtables_bytes", "gauge",
      "RocksDB memtables, active and immutable, every column family",
