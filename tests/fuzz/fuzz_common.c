@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "archive/blobs.h"
 #include "archive/collect.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -263,6 +264,86 @@ static bool sum_waiting(const char *tenant, const CollectedRecord *rec, void *ar
     return true;
 }
 
+/* The blob index against the records: every record once under its class, every
+ * holder's walk listing exactly the records that list it, and no holder id but those
+ * the records list (archive/blob_index.c). */
+#define INDEX_CHECK_MAX 4096
+struct index_check {
+    uint64_t holders[64];
+    size_t n_per_holder[64];
+    size_t n_holders;
+    size_t per_class[256];
+    size_t n;
+    bool overflow;
+};
+
+static bool index_count_record(const uint8_t hash[32], const BlobRecord *rec, void *arg)
+{
+    struct index_check *c = arg;
+    (void)hash;
+    c->n++;
+    c->per_class[archive_blob_class(rec) & 0xFF]++;
+    for (size_t i = 0; i < rec->n_holders; i++) {
+        size_t j = 0;
+        while (j < c->n_holders && c->holders[j] != rec->holders[i]) {
+            j++;
+        }
+        if (j == c->n_holders) {
+            if (j == 64) {
+                c->overflow = true;
+                continue;
+            }
+            c->holders[c->n_holders++] = rec->holders[i];
+        }
+        c->n_per_holder[j]++;
+    }
+    return c->n < INDEX_CHECK_MAX;
+}
+
+static bool index_count(const uint8_t hash[32], const BlobRecord *rec, void *arg)
+{
+    (void)hash;
+    (void)rec;
+    (*(size_t *)arg)++;
+    return true;
+}
+
+static void check_blob_index(struct archive *a)
+{
+    struct index_check c = {0};
+    struct base_err err = {{0}};
+    uint64_t ids[65];
+    size_t n_ids, n;
+    ASSERT(archive_each_blob(a, index_count_record, &c, &err) == 0);
+    if (c.overflow || c.n >= INDEX_CHECK_MAX) {
+        return;
+    }
+    for (unsigned r = 0; r <= 3; r++) {
+        n = 0;
+        ASSERT(archive_each_blob_unsettled(a, r, true, index_count, &n, &err) == 0);
+        if (n != c.n - c.per_class[r]) {
+            fprintf(stderr, "blob index: %zu records of a class other than %u, %zu by the "
+                    "records\n", n, r, c.n - c.per_class[r]);
+            abort();
+        }
+    }
+    ASSERT(archive_blob_holder_ids(a, ids, 65, &n_ids, &err) == 0);
+    if (n_ids != c.n_holders) {
+        fprintf(stderr, "blob index: %zu holders, the records list %zu\n", n_ids,
+                c.n_holders);
+        abort();
+    }
+    for (size_t i = 0; i < c.n_holders; i++) {
+        n = 0;
+        ASSERT(archive_each_blob_held(a, c.holders[i], index_count, &n, &err) == 0);
+        if (n != c.n_per_holder[i]) {
+            fprintf(stderr, "blob index: holder %llu has %zu blobs, the records say %zu\n",
+                    (unsigned long long)c.holders[i], n, c.n_per_holder[i]);
+            abort();
+        }
+    }
+}
+
 void fuzz_check_archive(struct archive *a, const char *tenant)
 {
     struct waiting_sums w = {.tenant = tenant};
@@ -271,6 +352,7 @@ void fuzz_check_archive(struct archive *a, const char *tenant)
     struct bill_sums s = {0};
     struct archive_bill_page page;
     UsageRecord *u;
+    check_blob_index(a);
     ASSERT(archive_list_bills(a, tenant, &filter, sum_bill, &s, &page, &err) == 0);
     for (size_t i = 0; i < s.n; i++) {
         check_bill(a, tenant, s.images[i]);
