@@ -358,6 +358,14 @@ class WebhooksCliTest(NodeTestCase):
         p = self.cli("--help")
         for cmd in ("webhook ACTION", "deliveries [IMAGE_NO]", "delivery retry ID"):
             self.assertIn(cmd, p.stdout)
+        # help's own help, which help's usage errors suggest, is its text (it was
+        # "unknown command '--help'" with the same suggestion again).
+        for flag in ("--help", "-h"):
+            with self.subTest(help_of_help=flag):
+                p = self.cli("help", flag)
+                self.assertIn("Usage: imgarc help", p.stdout)
+        p = self.cli_fails(2, "help", "nosuch")
+        self.assertIn("unknown command 'nosuch'", p.stderr)
 
 
 if __name__ == "__main__":

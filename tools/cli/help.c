@@ -29,7 +29,10 @@ static int cmd_help(struct cli *cli, int argc, char **argv)
     if (argc > 1) {
         return usage_error("help", "unexpected argument '%s'", argv[1]);
     }
-    c = find_command(argv[0]);
+    /* 'imgarc help --help', which a usage error of help's own suggests: help's text,
+     * not "unknown command '--help'" and the same suggestion again. */
+    c = find_command(strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ? "help"
+                                                                                    : argv[0]);
     if (c == NULL) {
         return usage_error("help", "unknown command '%s'", argv[0]);
     }
