@@ -46,7 +46,9 @@ static bool saw_all(const uint8_t hash[32], const BlobRecord *rec, void *arg)
     assert_true(rec->n_holders <= HOLDERS_MAX);
     a->first[a->n] = hash[0];
     a->class[a->n] = archive_blob_class(rec);
-    memcpy(a->holders[a->n], rec->holders, rec->n_holders * sizeof(uint64_t));
+    for (size_t i = 0; i < rec->n_holders; i++) {
+        a->holders[a->n][i] = rec->holders[i];
+    }
     a->n_holders[a->n] = rec->n_holders;
     a->n++;
     return true;
