@@ -43,8 +43,21 @@ class SharedEntriesTest(NodeTestCase):
             s.close()
         return answers
 
+    def wait_space_reported(self, node):
+        """Waits for the node's one proposal of its own after a start (ReportNodeSpace,
+        its capacity), so that the proposals counted are the test's alone."""
+        deadline = time.monotonic() + 60
+        while True:
+            r = node.get("/api/v1/cluster")
+            if r.status == 200 and all(n.get("capacity_bytes") for n in r.json["nodes"]):
+                return
+            if time.monotonic() > deadline:
+                self.fail("the node never reported its space: %r" % (r.json,))
+            time.sleep(0.1)
+
     def test_bursts_share_entries_and_each_client_gets_its_answer(self):
         node = self.start_node("shared-entries")
+        self.wait_space_reported(node)
         m0 = node.metrics()
         pushed = []
         for b in range(5):
