@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "base/hex.h"
 #include "base/log.h"
@@ -19,34 +20,47 @@
 /* ---- Chunk lists ----
  *
  * chunks/ab/cd/<hash>, little-endian:
- *   0   8 bytes  magic "IMGCHK1\n"
+ *   0   8 bytes  magic "IMGCHK2\n"
  *   8   4        chunk size (BLOB_CHUNK_BYTES; any other size is rebuilt)
  *   12  4        zero
  *   16  8        the blob's size
- *   24  32 * n   BLAKE2b-256 of each chunk, n = size / chunk size rounded up
+ *   24  16 * n   XXH3-128 of each chunk (big-endian), n = size / chunk size rounded up
  *   ..  32       seal: BLAKE2b-256 keyed with the blob's hash, of all bytes before it
  * The seal ties the list to its blob and catches any damage to it; a list is only ever
- * written from bytes whose BLAKE2b-256 is the blob's name. */
+ * written from bytes whose BLAKE2b-256 is the blob's name. A list of the first format
+ * ("IMGCHK1\n", BLAKE2b-256 per chunk) counts as missing: it is rebuilt, quietly. */
 
-#define CHUNKS_MAGIC "IMGCHK1\n"
+#define CHUNKS_MAGIC "IMGCHK2\n"
+#define CHUNKS_MAGIC_V1 "IMGCHK1\n"
 #define CHUNKS_HEAD 24u
+
+static void chunk_sum(const void *data, size_t len, uint8_t out[BLOB_CHUNK_SUM_BYTES])
+{
+    XXH128_canonical_t canon;
+    XXH128_canonicalFromHash(&canon, XXH3_128bits(data, len));
+    memcpy(out, canon.digest, BLOB_CHUNK_SUM_BYTES);
+}
 
 void blob_chunker_init(struct blob_chunker *c)
 {
     memset(c, 0, sizeof *c);
-    blob_hash_init(&c->state);
+    c->state = XXH3_createState();
+    ASSERT(c->state != NULL);
+    XXH3_128bits_reset(c->state);
 }
 
 static void chunker_close_one(struct blob_chunker *c)
 {
+    XXH128_canonical_t canon;
     if (c->count == c->cap) {
         c->cap = c->cap == 0 ? 16 : 2 * c->cap;
-        c->hashes = xrealloc(c->hashes, c->cap * BLOB_HASH_BYTES);
+        c->hashes = xrealloc(c->hashes, c->cap * BLOB_CHUNK_SUM_BYTES);
     }
-    blob_hash_final(&c->state, c->hashes + c->count * BLOB_HASH_BYTES);
+    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(c->state));
+    memcpy(c->hashes + c->count * BLOB_CHUNK_SUM_BYTES, canon.digest, BLOB_CHUNK_SUM_BYTES);
     c->count++;
     c->fill = 0;
-    blob_hash_init(&c->state);
+    XXH3_128bits_reset(c->state);
 }
 
 void blob_chunker_update(struct blob_chunker *c, const void *data, size_t len)
@@ -55,7 +69,7 @@ void blob_chunker_update(struct blob_chunker *c, const void *data, size_t len)
     while (len > 0) {
         uint64_t room = BLOB_CHUNK_BYTES - c->fill;
         size_t n = len < room ? len : (size_t)room;
-        blob_hash_update(&c->state, p, n);
+        XXH3_128bits_update(c->state, p, n);
         c->fill += n;
         p += n;
         len -= n;
@@ -78,6 +92,8 @@ void blob_chunker_free(struct blob_chunker *c)
     free(c->hashes);
     c->hashes = NULL;
     c->count = c->cap = 0;
+    XXH3_freeState(c->state);
+    c->state = NULL;
 }
 
 static uint64_t chunk_count(uint64_t size)
@@ -111,7 +127,7 @@ static void chunks_seal(const uint8_t hash[BLOB_HASH_BYTES], const uint8_t *buf,
 static uint8_t *chunks_encode(const uint8_t hash[BLOB_HASH_BYTES], uint64_t size,
                               const uint8_t *hashes, uint64_t count, size_t *len)
 {
-    size_t n = CHUNKS_HEAD + (size_t)count * BLOB_HASH_BYTES + BLOB_HASH_BYTES;
+    size_t n = CHUNKS_HEAD + (size_t)count * BLOB_CHUNK_SUM_BYTES + BLOB_HASH_BYTES;
     uint8_t *buf = xmalloc(n);
     ASSERT(count == chunk_count(size));
     memcpy(buf, CHUNKS_MAGIC, 8);
@@ -119,7 +135,7 @@ static uint8_t *chunks_encode(const uint8_t hash[BLOB_HASH_BYTES], uint64_t size
     put_le(buf + 12, 0, 4);
     put_le(buf + 16, size, 8);
     if (count > 0) {
-        memcpy(buf + CHUNKS_HEAD, hashes, (size_t)count * BLOB_HASH_BYTES);
+        memcpy(buf + CHUNKS_HEAD, hashes, (size_t)count * BLOB_CHUNK_SUM_BYTES);
     }
     chunks_seal(hash, buf, n - BLOB_HASH_BYTES, buf + n - BLOB_HASH_BYTES);
     *len = n;
@@ -202,9 +218,17 @@ int blob_chunks_install(const struct blob_store *bs, const uint8_t hash[BLOB_HAS
     return 0;
 }
 
+/* Whether the list open as @fd starts with the first format's magic. */
+static bool chunks_is_v1(int fd)
+{
+    char magic[8];
+    return pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+           memcmp(magic, CHUNKS_MAGIC_V1, sizeof magic) == 0;
+}
+
 /* Reads and checks the list of @hash for a blob of @size bytes: 0 and @out filled,
- * BASE_ENOTFOUND when there is none, BASE_ECORRUPT when it is damaged or not this
- * blob's (err says how), BASE_EIO when unreadable. */
+ * BASE_ENOTFOUND when there is none (or one of the first format), BASE_ECORRUPT when
+ * it is damaged or not this blob's (err says how), BASE_EIO when unreadable. */
 static int chunks_read_file(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
                             uint64_t size, struct blob_chunks *out, struct base_err *err)
 {
@@ -212,7 +236,7 @@ static int chunks_read_file(const struct blob_store *bs, const uint8_t hash[BLOB
     uint8_t seal[BLOB_HASH_BYTES];
     struct stat st;
     uint64_t count = chunk_count(size);
-    uint64_t want = CHUNKS_HEAD + count * BLOB_HASH_BYTES + BLOB_HASH_BYTES;
+    uint64_t want = CHUNKS_HEAD + count * BLOB_CHUNK_SUM_BYTES + BLOB_HASH_BYTES;
     uint8_t *buf;
     size_t got = 0;
     int fd, rv = 0;
@@ -227,6 +251,11 @@ static int chunks_read_file(const struct blob_store *bs, const uint8_t hash[BLOB
         return rv;
     }
     /* The size is checked before anything is read: the blob's size bounds it. */
+    if ((uint64_t)st.st_size != want && chunks_is_v1(fd)) {
+        base_err_set(err, "%s: a list of the first format", path);
+        close(fd);
+        return BASE_ENOTFOUND;
+    }
     if ((uint64_t)st.st_size != want) {
         base_err_set(err, "%s: %llu bytes, a list for %llu bytes of blob has %llu", path,
                      (unsigned long long)st.st_size, (unsigned long long)size,
@@ -265,8 +294,8 @@ static int chunks_read_file(const struct blob_store *bs, const uint8_t hash[BLOB
     }
     out->size = size;
     out->count = count;
-    out->hashes = xmalloc(count > 0 ? (size_t)count * BLOB_HASH_BYTES : 1);
-    memcpy(out->hashes, buf + CHUNKS_HEAD, (size_t)count * BLOB_HASH_BYTES);
+    out->hashes = xmalloc(count > 0 ? (size_t)count * BLOB_CHUNK_SUM_BYTES : 1);
+    memcpy(out->hashes, buf + CHUNKS_HEAD, (size_t)count * BLOB_CHUNK_SUM_BYTES);
     free(buf);
     return 0;
 }
@@ -386,7 +415,7 @@ void blob_chunks_free(struct blob_chunks *c)
 int blob_chunk_read(const struct blob_chunks *c, int fd, uint64_t index, char *buf,
                     size_t *len, struct base_err *err)
 {
-    uint8_t got_hash[BLOB_HASH_BYTES];
+    uint8_t got_sum[BLOB_CHUNK_SUM_BYTES];
     uint64_t off = index * BLOB_CHUNK_BYTES;
     size_t n, got = 0;
     ASSERT(index < c->count);
@@ -406,8 +435,8 @@ int blob_chunk_read(const struct blob_chunks *c, int fd, uint64_t index, char *b
         }
         got += (size_t)r;
     }
-    crypto_generichash(got_hash, BLOB_HASH_BYTES, (const uint8_t *)buf, n, NULL, 0);
-    if (sodium_memcmp(got_hash, c->hashes + index * BLOB_HASH_BYTES, BLOB_HASH_BYTES) != 0) {
+    chunk_sum(buf, n, got_sum);
+    if (memcmp(got_sum, c->hashes + index * BLOB_CHUNK_SUM_BYTES, BLOB_CHUNK_SUM_BYTES) != 0) {
         base_err_set(err, "blob chunk %llu (bytes %llu-%llu) does not match its chunk list",
                      (unsigned long long)index, (unsigned long long)off,
                      (unsigned long long)(off + n - 1));
@@ -456,7 +485,7 @@ int blob_verify_paced(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_
     if (rv == BASE_ENOTFOUND) {
         f = BLOB_CHUNKS_MISSING;
     } else if (rv != 0 || list.count != c.count ||
-               memcmp(list.hashes, c.hashes, (size_t)c.count * BLOB_HASH_BYTES) != 0) {
+               memcmp(list.hashes, c.hashes, (size_t)c.count * BLOB_CHUNK_SUM_BYTES) != 0) {
         f = BLOB_CHUNKS_BAD;
     } else {
         f = BLOB_CHUNKS_GOOD;

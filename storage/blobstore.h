@@ -5,7 +5,7 @@
  * bytes are durable, so a crash never leaves a torn blob under its name; tmp/ is
  * emptied at open. Identical content is stored once.
  *
- * Each blob has a chunk list, chunks/ab/cd/<64 hex digits>: the BLAKE2b-256 of every
+ * Each blob has a chunk list, chunks/ab/cd/<64 hex digits>: the XXH3-128 of every
  * BLOB_CHUNK_BYTES piece, sealed by a BLAKE2b keyed with the blob's hash, so that a
  * range is verified by reading only the chunks it covers. The writer builds it from
  * the same bytes that name the blob; a blob without one (stored by an older version)
@@ -31,9 +31,12 @@
 #define BLOB_HASH_BYTES 32
 #define BLOB_HEX_BYTES (2 * BLOB_HASH_BYTES + 1)
 /* Range reads are verified in chunks of this size: at most one chunk is read and
- * hashed beyond each end of a range, and the chunk list costs 32 bytes per 64 KiB
- * (1/2048). Why 64 KiB: storage/README.md. */
+ * hashed beyond each end of a range, and the chunk list costs 16 bytes per 64 KiB
+ * (1/4096). Why 64 KiB: storage/README.md. */
 #define BLOB_CHUNK_BYTES (64u << 10)
+/* A chunk's checksum: XXH3-128, big-endian (XXH128_canonical_t). A checksum like the
+ * whole-file XXH3 of downloads, not a name: why, storage/README.md. */
+#define BLOB_CHUNK_SUM_BYTES 16
 
 struct blob_store {
     char *root;     /* data dir */
@@ -60,9 +63,9 @@ void blob_check_discard(struct blob_check *c);
 
 /* Hashes of each BLOB_CHUNK_BYTES piece of a stream (writers, verification). */
 struct blob_chunker {
-    crypto_generichash_state state; /* the chunk being filled */
-    uint64_t fill;                  /* its bytes so far */
-    uint8_t *hashes;                /* the chunks done, BLOB_HASH_BYTES each */
+    void *state;     /* XXH3-128 of the chunk being filled */
+    uint64_t fill;   /* its bytes so far */
+    uint8_t *hashes; /* the chunks done, BLOB_CHUNK_SUM_BYTES each */
     uint64_t count, cap;
 };
 
@@ -162,7 +165,7 @@ int blob_verify_paced(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_
 struct blob_chunks {
     uint64_t size;   /* the blob's bytes */
     uint64_t count;  /* its chunks: size / BLOB_CHUNK_BYTES rounded up */
-    uint8_t *hashes; /* count * BLOB_HASH_BYTES: the BLAKE2b-256 of each chunk */
+    uint8_t *hashes; /* count * BLOB_CHUNK_SUM_BYTES: the XXH3-128 of each chunk */
 };
 
 /* Loads the chunk list of blob @hash, open as @fd with @size bytes (blob_open()), and

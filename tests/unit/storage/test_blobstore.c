@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "base/hex.h"
 #include "storage/blobstore.h"
@@ -276,10 +277,10 @@ static void chunk_list_is_written_with_the_blob(void **state)
     for (uint64_t i = 0; i < c.count; i++) {
         size_t len;
         size_t want = i < 3 ? BLOB_CHUNK_BYTES : 1000;
-        uint8_t expect[32];
-        crypto_generichash(expect, 32, (const uint8_t *)data + i * BLOB_CHUNK_BYTES, want,
-                           NULL, 0);
-        assert_memory_equal(c.hashes + i * 32, expect, 32);
+        XXH128_canonical_t expect;
+        XXH128_canonicalFromHash(&expect,
+                                 XXH3_128bits(data + i * BLOB_CHUNK_BYTES, want));
+        assert_memory_equal(c.hashes + i * BLOB_CHUNK_SUM_BYTES, expect.digest, 16);
         assert_int_equal(blob_chunk_read(&c, fd, i, buf, &len, &err), 0);
         assert_int_equal(len, want);
         assert_memory_equal(buf, data + i * BLOB_CHUNK_BYTES, want);
@@ -341,7 +342,7 @@ static void damaged_list_is_found_and_rebuilt(void **state)
     int fd;
     store(f, data, BIG_BYTES, hash);
     blob_chunks_path(&f->bs, hash, path, sizeof path);
-    flip_byte(path, 24 + 32 + 5); /* in chunk 1's hash */
+    flip_byte(path, 24 + 16 + 5); /* in chunk 1's checksum */
     /* The verifier (read only) sees it and leaves it. */
     assert_int_equal(blob_verify_paced(&f->bs, hash, false, NULL, NULL, &found, &err), 0);
     assert_int_equal(found, BLOB_CHUNKS_BAD);
@@ -355,7 +356,7 @@ static void damaged_list_is_found_and_rebuilt(void **state)
     assert_int_equal(blob_verify_paced(&f->bs, hash, false, NULL, NULL, &found, &err), 0);
     assert_int_equal(found, BLOB_CHUNKS_GOOD);
     /* A damaged seal (the last byte), then the scrubber's pass rewrites it. */
-    flip_byte(path, 24 + 4 * 32 + 31);
+    flip_byte(path, 24 + 4 * 16 + 31);
     assert_int_equal(blob_verify_paced(&f->bs, hash, true, NULL, NULL, &found, &err), 0);
     assert_int_equal(found, BLOB_CHUNKS_BAD);
     assert_int_equal(load(f, hash, &fd, &c, &rebuilt), 0);
@@ -391,6 +392,41 @@ static void missing_list_is_rebuilt(void **state)
     assert_false(rebuilt);
     close(fd);
     blob_chunks_free(&c);
+    free(data);
+}
+
+/* A list of the first format (BLAKE2b-256 per chunk, "IMGCHK1"), as a data dir from
+ * before XXH3 chunk checksums holds: counted as missing, rebuilt, without a warning. */
+static void list_of_the_first_format_is_rebuilt(void **state)
+{
+    struct fixture *f = *state;
+    char *data = big_data();
+    char path[4096];
+    uint8_t old[24 + 4 * 32 + 32];
+    struct blob_chunks c;
+    struct base_err err;
+    enum blob_chunks_found found;
+    uint8_t hash[32];
+    bool rebuilt = false;
+    FILE *fp;
+    int fd;
+    store(f, data, BIG_BYTES, hash);
+    blob_chunks_path(&f->bs, hash, path, sizeof path);
+    memset(old, 0, sizeof old);
+    memcpy(old, "IMGCHK1\n", 8);
+    old[9] = 1; /* 65536, little-endian */
+    fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(old, 1, sizeof old, fp), sizeof old);
+    fclose(fp);
+    assert_int_equal(blob_verify_paced(&f->bs, hash, false, NULL, NULL, &found, &err), 0);
+    assert_int_equal(found, BLOB_CHUNKS_MISSING);
+    assert_int_equal(load(f, hash, &fd, &c, &rebuilt), 0);
+    assert_true(rebuilt);
+    close(fd);
+    blob_chunks_free(&c);
+    assert_int_equal(blob_verify_paced(&f->bs, hash, false, NULL, NULL, &found, &err), 0);
+    assert_int_equal(found, BLOB_CHUNKS_GOOD);
     free(data);
 }
 
@@ -458,6 +494,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(flipped_bit_fails_only_its_chunk, setup, teardown),
     cmocka_unit_test_setup_teardown(damaged_list_is_found_and_rebuilt, setup, teardown),
     cmocka_unit_test_setup_teardown(missing_list_is_rebuilt, setup, teardown),
+    cmocka_unit_test_setup_teardown(list_of_the_first_format_is_rebuilt, setup, teardown),
     cmocka_unit_test_setup_teardown(corrupt_blob_without_list_is_refused, setup, teardown),
     cmocka_unit_test_setup_teardown(list_leaves_with_its_blob, setup, teardown),
     cmocka_unit_test_setup_teardown(empty_blob_has_an_empty_list, setup, teardown),
