@@ -1,5 +1,6 @@
 #include "node/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -219,7 +220,10 @@ static void usage(FILE *out)
     }
     fprintf(out, "  --%-22s %s\n  --%-22s %s\n", "help", "this text", "version",
             "print version and git commit");
-    fprintf(out, "\nA config file holds the same keys as 'key = value' lines; flags win.\n");
+    fprintf(out, "\nA config file holds the same keys as 'key = value' lines; flags win. Each "
+                 "key once (list keys\nsuch as outbound-allow repeat); '#' starts a comment "
+                 "at the start of a line or after a\nblank; quote a value (\"...\" or '...') "
+                 "to keep a '#' in it.\n");
 }
 
 static const struct opt *find_opt(const char *name)
@@ -232,12 +236,63 @@ static const struct opt *find_opt(const char *name)
     return NULL;
 }
 
-/* Checks a string value whose form matters, where it is given (file line or flag). */
+/* Whether @s is IP:PORT as a listening socket takes it: an IPv4 literal (or, with
+ * @v6, an IPv6 one too: the part before the last colon) and a port up to 65535. */
+static bool ip_port(const char *s, bool v6)
+{
+    const char *colon = strrchr(s, ':');
+    char host[INET6_ADDRSTRLEN + 1];
+    unsigned char addr[sizeof(struct in6_addr)];
+    char *end;
+    long port;
+    if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof host) {
+        return false;
+    }
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 0 || port > 65535) {
+        return false;
+    }
+    return inet_pton(AF_INET, host, addr) == 1 || (v6 && inet_pton(AF_INET6, host, addr) == 1);
+}
+
+/* Checks a string value whose form matters, where it is given (file line or flag), so
+ * that a bad one is refused before the node creates anything in its data dir. */
 static int check_value(const struct opt *o, const char *value, const char *where)
 {
     struct base_err err = {{0}};
     struct outbound_rule rule;
     const char *problem;
+    if (strcmp(o->name, "listen") == 0 && !ip_port(value, true)) {
+        fprintf(stderr, "imgarcd: %s: listen must be IP:PORT with an IP address of this "
+                "machine (127.0.0.1:8080, 0.0.0.0:8080 for every interface), not '%s'\n",
+                where, value);
+        return -1;
+    }
+    if (strcmp(o->name, "raft-listen") == 0 && !ip_port(value, false)) {
+        fprintf(stderr, "imgarcd: %s: raft-listen must be IPv4:PORT (127.0.0.1:9080), "
+                "not '%s'\n", where, value);
+        return -1;
+    }
+    if ((strcmp(o->name, "advertise") == 0 || strcmp(o->name, "join") == 0) &&
+        !archive_valid_address(value)) {
+        fprintf(stderr, "imgarcd: %s: %s must be HOST:PORT (a name or an address, and the "
+                "HTTP port), not '%s'\n", where, o->name, value);
+        return -1;
+    }
+    if (strcmp(o->name, "snapshot-format") == 0 && strcmp(value, "store") != 0 &&
+        strcmp(value, "inline") != 0) {
+        fprintf(stderr, "imgarcd: %s: snapshot-format must be store or inline, not '%s'\n",
+                where, value);
+        return -1;
+    }
+    if (strcmp(o->name, "log-level") == 0 && log_level_parse(value) < 0) {
+        fprintf(stderr, "imgarcd: %s: log-level must be error, warn, info or debug, not "
+                "'%s'\n", where, value);
+        return -1;
+    }
     if (strcmp(o->name, "outbound-allow") == 0 && outbound_rule_parse(value, &rule, &err) != 0) {
         fprintf(stderr, "imgarcd: %s: %s\n", where, err.msg);
         return -1;
@@ -314,25 +369,66 @@ static char *trim(char *s)
     return s;
 }
 
+/* The value of a config line, after its '=': in place, without surrounding blanks.
+ * A value may be quoted ("..." or '...', taken as written, '#' included); otherwise a
+ * '#' after a blank starts a comment. NULL (and @why) when the quotes do not close or
+ * something other than a comment follows them. */
+static char *line_value(char *v, const char **why)
+{
+    v = trim(v);
+    if (*v == '"' || *v == '\'') {
+        char *close = strchr(v + 1, *v);
+        char *rest;
+        if (close == NULL) {
+            *why = "the quote is not closed";
+            return NULL;
+        }
+        *close = '\0';
+        rest = trim(close + 1);
+        if (*rest != '\0' && *rest != '#') {
+            *why = "only a comment ('# ...') may follow the closing quote";
+            return NULL;
+        }
+        return v + 1;
+    }
+    for (char *p = v; *p != '\0'; p++) {
+        if (*p == '#' && p > v && (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    }
+    return trim(v);
+}
+
 static int load_file(struct node_config *c, const char *path)
 {
     FILE *f = fopen(path, "r");
     char line[1024];
     char where[1100];
+    int seen[ARRAY_SIZE(opts)] = {0}; /* the line each key was set on */
     int lineno = 0;
     if (f == NULL) {
         fprintf(stderr, "imgarcd: cannot open config file %s: %s\n", path, strerror(errno));
         return -1;
     }
     while (fgets(line, sizeof line, f) != NULL) {
-        char *s = trim(line);
-        char *eq;
+        char *s;
+        char *eq, *value;
+        const char *why = NULL;
         const struct opt *o;
+        size_t len = strlen(line);
         lineno++;
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
+            fprintf(stderr, "imgarcd: %s: line longer than %zu bytes\n", where,
+                    sizeof line - 2);
+            fclose(f);
+            return -1;
+        }
+        s = trim(line);
         if (*s == '\0' || *s == '#') {
             continue;
         }
-        snprintf(where, sizeof where, "%s:%d", path, lineno);
         eq = strchr(s, '=');
         if (eq == NULL) {
             fprintf(stderr, "imgarcd: %s: expected 'key = value'\n", where);
@@ -346,7 +442,20 @@ static int load_file(struct node_config *c, const char *path)
             fclose(f);
             return -1;
         }
-        if (set_opt(c, o, trim(eq + 1), where) != 0) {
+        if (o->type != OPT_LIST && seen[o - opts] != 0) {
+            fprintf(stderr, "imgarcd: %s: %s is already set on line %d; give each key once "
+                    "(only list keys such as outbound-allow repeat)\n", where, o->name,
+                    seen[o - opts]);
+            fclose(f);
+            return -1;
+        }
+        seen[o - opts] = lineno;
+        if ((value = line_value(eq + 1, &why)) == NULL) {
+            fprintf(stderr, "imgarcd: %s: %s: %s\n", where, o->name, why);
+            fclose(f);
+            return -1;
+        }
+        if (set_opt(c, o, value, where) != 0) {
             fclose(f);
             return -1;
         }
@@ -445,14 +554,6 @@ int node_config_load(struct node_config *c, int argc, char **argv)
     if (c->write_quorum > c->replicas) {
         fprintf(stderr, "imgarcd: write-quorum (%llu) must not exceed replicas (%llu)\n",
                 (unsigned long long)c->write_quorum, (unsigned long long)c->replicas);
-        return -1;
-    }
-    if (strcmp(c->snapshot_format, "store") != 0 && strcmp(c->snapshot_format, "inline") != 0) {
-        fprintf(stderr, "imgarcd: snapshot-format must be store or inline\n");
-        return -1;
-    }
-    if (log_level_parse(c->log_level) < 0) {
-        fprintf(stderr, "imgarcd: log-level must be error, warn, info or debug\n");
         return -1;
     }
     return 0;

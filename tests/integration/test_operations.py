@@ -193,6 +193,34 @@ class ConfigFileTest(NodeTestCase):
         self.assertTrue(os.path.isdir(os.path.join(d, "data", "raft")), "the file's data dir")
         self.assertEqual(node.stop(), 0)
 
+    def test_quotes_and_trailing_comments(self):
+        """A value may be quoted (a '#' inside is kept) and a '#' after a blank starts a
+        comment; list keys repeat."""
+        http_port, raft_port = two_free_ports()
+        d = self.scratch("ops-config-quotes")
+        data = os.path.join(d, "da#ta")
+        d, path = self.write_config([
+            'listen = "127.0.0.1:%d"' % http_port,
+            "raft-listen = 127.0.0.1:%d # raft" % raft_port,
+            "election-timeout-ms = 1000",
+            "heartbeat-timeout-ms = 100",
+            "node-id = 7   # this node",
+            'bootstrap-token = "cfg-token-3-01234#56789"  # quoted: the # is kept',
+            "data = '%s'" % data,
+            "log-level = debug\t# tab before the comment",
+            "outbound-allow = 10.0.0.0/8",
+            "outbound-allow = 192.168.0.0/16",
+        ], d)
+        node = Node("ops-config-quotes", args=["--config", path], token=None, data_dir=data,
+                    base_args=False)
+        node.http_port, node.raft_port = http_port, raft_port
+        self.addCleanup(node.cleanup)
+        node.start()
+        self.assertEqual(node.get("/api/v1/version", auth=False).json["node_id"], "7")
+        self.assertEqual(node.get("/api/v1/bills", auth="Bearer cfg-token-3-01234#56789").status,
+                         200, "the quoted token with its '#'")
+        self.assertTrue(os.path.isdir(os.path.join(data, "raft")), "the quoted data dir")
+
     def test_config_equals_form(self):
         """--config=FILE is the same as --config FILE (the other flags take both forms)."""
         d, path = self.write_config(["node-id = 5", "bootstrap-token = cfg-token-2-0123456789"])
@@ -212,14 +240,36 @@ class ConfigFileTest(NodeTestCase):
             (["header-max = 10"], 1, "header-max"),
             (["", "", "", "sync-blobs = maybe"], 4, "sync-blobs"),
             (["config = other.conf"], 1, "config"),
+            (["node-id = 3", "# again", "node-id = 4"], 3, "already set on line 1"),
+            (['data = "/tmp/x'], 1, "quote is not closed"),
+            (['node-id = "3" 4'], 1, "only a comment"),
+            (["listen = nohost:8080"], 1, "listen must be IP:PORT"),
+            (["listen = 127.0.0.1:99999"], 1, "listen must be IP:PORT"),
+            (["raft-listen = localhost:9080"], 1, "raft-listen must be IPv4:PORT"),
+            (["advertise = http://a:1"], 1, "advertise must be HOST:PORT"),
+            (["snapshot-format = zip"], 1, "snapshot-format must be store or inline"),
+            (["log-level = loud  # comment"], 1, "not 'loud'"),
         ]
         for lines, lineno, needle in cases:
             with self.subTest(config=lines[-1]):
                 d, path = self.write_config(lines)
-                p = run_imgarcd("--config", path, "--data", os.path.join(d, "data"))
+                data = os.path.join(d, "data")
+                p = run_imgarcd("--config", path, "--data", data)
                 self.assertEqual(p.returncode, 2, p.stderr)
                 self.assertIn("%s:%d" % (path, lineno), p.stderr)
                 self.assertIn(needle, p.stderr)
+                # Refused before anything is created: no data dir of a new cluster.
+                self.assertFalse(os.path.exists(data), "%s created for a bad config" % data)
+        # The same checks for flags, before the data dir too.
+        for args, needle in ((["--listen", "nohost:8080"], "listen must be IP:PORT"),
+                             (["--raft-listen", "[::1]:9080"], "raft-listen must be IPv4"),
+                             (["--join", "nohost"], "join must be HOST:PORT")):
+            with self.subTest(args=args):
+                data = os.path.join(self.scratch("ops-badflag-addr"), "data")
+                p = run_imgarcd("--data", data, *args)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn(needle, p.stderr)
+                self.assertFalse(os.path.exists(data), "%s created for a bad flag" % data)
         p = run_imgarcd("--config", "/nonexistent/imgarcd.conf", "--data", self.scratch("ops"))
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("/nonexistent/imgarcd.conf", p.stderr)
