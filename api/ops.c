@@ -41,6 +41,7 @@ void api_handle_healthz(struct api_call *call)
 void api_handle_readyz(struct api_call *call)
 {
     struct repl_status st;
+    call->req->log_quiet = true; /* polled: its 503s at INFO would flood the log */
     repl_get_status(call->api->repl, &st);
     if (st.removed) {
         api_respond_error(call->api, call->req, 503, API_E_UNAVAILABLE,

@@ -372,7 +372,7 @@ static void count_answer(struct request_impl *r, int status)
     } else if (status >= 400) {
         st->responses_4xx++;
     }
-    if (status >= 400) {
+    if (status >= 400 && !r->pub.log_quiet) {
         LOG_INFO("http", "request_id=%s peer=%s %s %s status=%d us=%" PRIu64,
                  r->pub.request_id, r->pub.peer, r->pub.method_name ? r->pub.method_name : "-",
                  r->pub.path ? r->pub.path : "-", status, us);

@@ -123,6 +123,10 @@ struct http_request {
     /* When set, the body of every error answer of this request, the server's own
      * (a body too large, a timeout) included; NULL: the server's JSON error shape. */
     http_error_body_cb error_body;
+    /* When set, this request's answer is logged at DEBUG whatever its status: probes a
+     * load balancer polls (a 503 from /readyz every few seconds during a catch-up is
+     * not news; the node logs the state itself). */
+    bool log_quiet;
 
     /* Private to the server (net/http_int.h). */
     struct http_conn *conn;

@@ -151,6 +151,46 @@ class OperationsTest(NodeTestCase):
                 self.assertIn(needle, p.stderr)
 
 
+class ReadyzLogTest(NodeTestCase):
+
+    def test_readyz_503_is_not_logged_at_info(self):
+        """A load balancer polls /readyz: its 503s (here: a node asking to join a
+        cluster nobody answers for, so it knows no leader) go to DEBUG, while other 4xx
+        and 5xx answers stay at INFO."""
+        d = self.scratch("ops-readyz-log")
+        secret = os.path.join(d, "secret")
+        with open(secret, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        os.chmod(secret, 0o600)
+        nobody, _ = two_free_ports()
+        node = Node("ops-readyz-log", data_dir=os.path.join(d, "data"),
+                    args=["--cluster-secret-file", secret,
+                          "--join", "127.0.0.1:%d" % nobody])
+        self.addCleanup(node.cleanup)
+        node.start(wait=False)
+        seen_503 = 0
+        deadline = time.monotonic() + 20
+        while seen_503 < 5 and time.monotonic() < deadline:
+            try:
+                r = node.get("/readyz", auth=False, timeout=2)
+            except OSError:
+                time.sleep(0.1)
+                continue
+            self.assertEqual(r.status, 503, r.body)
+            seen_503 += 1
+            time.sleep(0.05)
+        self.assertEqual(seen_503, 5, "the joining node's /readyz")
+        r = node.get("/api/v1/bills", auth="Bearer " + "x" * 24)
+        self.assertIn(r.status, (401, 503), r.body)
+        deadline = time.monotonic() + 5
+        while "status=%d" % r.status not in node.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = node.log_text()
+        self.assertIn("GET /api/v1/bills status=%d" % r.status, log,
+                      "other error answers are logged at INFO")
+        self.assertNotRegex(log, r"GET /readyz status=503", "readyz 503s logged at INFO")
+
+
 class ConfigFileTest(NodeTestCase):
 
     def write_config(self, lines, d=None):
