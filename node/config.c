@@ -411,6 +411,8 @@ static int load_file(struct node_config *c, const char *path)
         fprintf(stderr, "imgarcd: cannot open config file %s: %s\n", path, strerror(errno));
         return -1;
     }
+    free(c->config_file);
+    c->config_file = xstrdup(path); /* what SIGHUP reads again */
     while (fgets(line, sizeof line, f) != NULL) {
         char *s;
         char *eq, *value;
@@ -576,6 +578,40 @@ void node_config_free(struct node_config *c)
             l->n = 0;
         }
     }
+}
+
+size_t node_config_diff(const struct node_config *a, const struct node_config *b,
+                        const char **names, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        const struct opt *o = &opts[i];
+        const char *fa = (const char *)a + o->offset;
+        const char *fb = (const char *)b + o->offset;
+        bool same = true;
+        if (o->type == OPT_STRING) {
+            const char *va = *(char *const *)fa, *vb = *(char *const *)fb;
+            same = va == vb || (va != NULL && vb != NULL && strcmp(va, vb) == 0);
+        } else if (o->type == OPT_BOOL) {
+            same = *(const bool *)fa == *(const bool *)fb;
+        } else if (o->type == OPT_U64) {
+            same = *(const uint64_t *)fa == *(const uint64_t *)fb;
+        } else {
+            const struct config_list *la = (const struct config_list *)fa;
+            const struct config_list *lb = (const struct config_list *)fb;
+            same = la->n == lb->n;
+            for (size_t k = 0; same && k < la->n; k++) {
+                same = strcmp(la->items[k], lb->items[k]) == 0;
+            }
+        }
+        if (!same) {
+            if (n < max) {
+                names[n] = o->name;
+            }
+            n++;
+        }
+    }
+    return n;
 }
 
 void node_config_log(const struct node_config *c)

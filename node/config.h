@@ -95,6 +95,10 @@ struct node_config {
  * --help or --version was printed (exit 0). */
 int node_config_load(struct node_config *c, int argc, char **argv);
 void node_config_free(struct node_config *c);
+/* The keys whose values differ between @a and @b, by name, into @names (at most @max);
+ * returns how many differ. */
+size_t node_config_diff(const struct node_config *a, const struct node_config *b,
+                        const char **names, size_t max);
 /* Logs the effective configuration (secrets masked). */
 void node_config_log(const struct node_config *c);
 

@@ -37,6 +37,9 @@ struct node {
     uv_loop_t loop;
     uv_signal_t sigterm;
     uv_signal_t sigint;
+    uv_signal_t sighup;
+    int argc; /* the command line, read again on SIGHUP */
+    char **argv;
     struct rocks *db;
     struct archive archive;
     struct blob_store blobs;
@@ -270,6 +273,7 @@ static void stopped_repl(void *arg)
     struct node *n = arg;
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->sigint, NULL);
+    uv_close((uv_handle_t *)&n->sighup, NULL);
 }
 
 static void handed_over(void *arg)
@@ -313,6 +317,75 @@ static void on_signal(uv_signal_t *sig, int signum)
     migrate_runner_stop(n->migrator);
     sync_runner_stop(n->syncer);
     api_stop(n->api, n->config.shutdown_grace_ms, stopped_api, n);
+}
+
+/* SIGHUP: reads the configuration again (defaults, --config file, flags, as at start)
+ * and applies what can change while the node runs: log-level and outbound-allow. Every
+ * other key that changed is named as waiting for the next start; a configuration that
+ * does not load leaves everything as it was. Says what it did in the log. */
+static void on_hup(uv_signal_t *sig, int signum)
+{
+    struct node *n = sig->data;
+    struct node_config fresh;
+    struct base_err err = {{0}};
+    const char *changed[64];
+    char later[512];
+    size_t n_changed, used = 0;
+    const char *file = n->config.config_file;
+    (void)signum;
+    if (n->stopping) {
+        return;
+    }
+    if (file == NULL) {
+        LOG_INFO("node", "SIGHUP: no --config file: nothing to reload (flags change only at "
+                 "a restart)");
+        return;
+    }
+    if (node_config_load(&fresh, n->argc, n->argv) != 0) {
+        LOG_ERROR("node", "SIGHUP: %s does not load (the line above says why); still running "
+                  "with the configuration loaded before", file);
+        node_config_free(&fresh);
+        return;
+    }
+    n_changed = node_config_diff(&n->config, &fresh, changed, ARRAY_SIZE(changed));
+    if (n_changed > ARRAY_SIZE(changed)) {
+        n_changed = ARRAY_SIZE(changed);
+    }
+    later[0] = '\0';
+    for (size_t i = 0; i < n_changed; i++) {
+        const char *key = changed[i];
+        if (strcmp(key, "log-level") == 0) {
+            LOG_INFO("node", "SIGHUP: log-level %s -> %s", n->config.log_level, fresh.log_level);
+            log_set_level((enum log_level)log_level_parse(fresh.log_level));
+            char *old = n->config.log_level;
+            n->config.log_level = fresh.log_level;
+            fresh.log_level = old; /* freed with fresh */
+        } else if (strcmp(key, "outbound-allow") == 0) {
+            if (outbound_set_allow(n->outbound, (const char *const *)fresh.outbound_allow.items,
+                                   fresh.outbound_allow.n, &err) != 0) {
+                LOG_ERROR("node", "SIGHUP: outbound-allow not changed: %s", err.msg);
+                continue;
+            }
+            LOG_INFO("node", "SIGHUP: outbound-allow now has %zu rule%s (had %zu)",
+                     fresh.outbound_allow.n, fresh.outbound_allow.n == 1 ? "" : "s",
+                     n->config.outbound_allow.n);
+            struct config_list old = n->config.outbound_allow;
+            n->config.outbound_allow = fresh.outbound_allow;
+            fresh.outbound_allow = old;
+        } else if (strcmp(key, "node-id") == 0 && fresh.node_id == 0) {
+            continue; /* not given: the id drawn at the first start stays */
+        } else if (used < sizeof later) {
+            used += (size_t)snprintf(later + used, sizeof later - used, "%s%s",
+                                     used > 0 ? ", " : "", key);
+        }
+    }
+    if (later[0] != '\0') {
+        LOG_WARN("node", "SIGHUP: changed in %s, taking effect at the next start: %s", file,
+                 later);
+    }
+    LOG_INFO("node", "SIGHUP: %s read again%s", file,
+             n_changed == 0 ? "; nothing changed" : "");
+    node_config_free(&fresh);
 }
 
 /* The operator token is shown on the start that generated it, and never again: later
@@ -640,6 +713,9 @@ int main(int argc, char **argv)
     if (rv != 0) {
         return rv > 0 ? 0 : 2;
     }
+    /* A SIGHUP during the start (stores opening, a long replay) must not end the node:
+     * ignored until the loop's handler (on_hup) takes it. */
+    signal(SIGHUP, SIG_IGN);
     /* Everything this node creates (RocksDB, raft, blobs, tokens) is its own: 0600 and
      * 0700, whatever the umask it was started with. */
     umask(077);
@@ -689,9 +765,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     uv_signal_init(&n.loop, &n.sigterm);
     uv_signal_init(&n.loop, &n.sigint);
-    n.sigterm.data = n.sigint.data = &n;
+    uv_signal_init(&n.loop, &n.sighup);
+    n.sigterm.data = n.sigint.data = n.sighup.data = &n;
+    n.argc = argc;
+    n.argv = argv;
     uv_signal_start(&n.sigterm, on_signal, SIGTERM);
     uv_signal_start(&n.sigint, on_signal, SIGINT);
+    uv_signal_start(&n.sighup, on_hup, SIGHUP);
     LOG_INFO("node", "node %llu started: applied_index=%llu",
              (unsigned long long)n.config.node_id, (unsigned long long)n.archive.applied_index);
     uv_run(&n.loop, UV_RUN_DEFAULT);

@@ -700,6 +700,23 @@ int outbound_new(struct outbound **out, uv_loop_t *loop, const struct outbound_c
     return 0;
 }
 
+int outbound_set_allow(struct outbound *g, const char *const *allow, size_t n_allow,
+                       struct base_err *err)
+{
+    struct outbound_rule *rules = xcalloc(n_allow + 1, sizeof *rules);
+    for (size_t i = 0; i < n_allow; i++) {
+        int rv = outbound_rule_parse(allow[i], &rules[i], err);
+        if (rv != 0) {
+            free(rules);
+            return rv;
+        }
+    }
+    free(g->rules);
+    g->rules = rules;
+    g->n_rules = n_allow;
+    return 0;
+}
+
 void outbound_close(struct outbound *g)
 {
     if (g->loop != NULL && !g->closing) {

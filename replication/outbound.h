@@ -91,6 +91,10 @@ bool outbound_check(void *guard, const char *host, const struct sockaddr *sa, ch
  * @host is bracket-free; @port the URL's port. @why as above. */
 bool outbound_literal_refused(struct outbound *g, const char *host, unsigned port, char *why,
                               size_t why_size);
+/* Replaces the --outbound-allow rules (a configuration reload, on the loop thread like
+ * every check): all or nothing, BASE_EINVAL with @err naming a bad one. */
+int outbound_set_allow(struct outbound *g, const char *const *allow, size_t n_allow,
+                       struct base_err *err) WARN_UNUSED;
 /* Stops the refresh timer (the loop can then end); outbound_free() once it has. */
 void outbound_close(struct outbound *g);
 void outbound_free(struct outbound *g);

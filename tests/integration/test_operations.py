@@ -191,6 +191,59 @@ class ReadyzLogTest(NodeTestCase):
         self.assertNotRegex(log, r"GET /readyz status=503", "readyz 503s logged at INFO")
 
 
+class ReloadTest(NodeTestCase):
+
+    def wait_log(self, node, needle, timeout=10):
+        deadline = time.monotonic() + timeout
+        while needle not in node.log_text():
+            self.assertLess(time.monotonic(), deadline, "%r not in the log:\n%s"
+                            % (needle, node.log_tail()))
+            time.sleep(0.05)
+
+    def test_sighup_reloads_log_level_and_outbound_allow(self):
+        d = self.scratch("ops-reload")
+        path = os.path.join(d, "imgarcd.conf")
+        with open(path, "w") as f:
+            f.write("log-level = info\nbody-max = 1048576\n")
+        node = Node("ops-reload", data_dir=os.path.join(d, "data"), args=["--config", path],
+                    outbound_allow=[])
+        self.addCleanup(node.cleanup)
+        node.start()
+        self.assertStatus(node.get("/api/v1/version", auth=False), 200)
+        self.assertNotIn("GET /api/v1/version status=200", node.log_text(), "at info")
+        with open(path, "w") as f:
+            f.write("log-level = debug\nbody-max = 2097152\n"
+                    "outbound-allow = 10.0.0.0/8\noutbound-allow = erp.example:8443\n")
+        os.kill(node.pid, signal.SIGHUP)
+        self.wait_log(node, "SIGHUP: %s read again" % path)
+        log = node.log_text()
+        self.assertIn("SIGHUP: log-level info -> debug", log)
+        self.assertIn("SIGHUP: outbound-allow now has 2 rules (had 0)", log)
+        self.assertIn("taking effect at the next start: body-max", log)
+        self.assertIsNone(node.proc.poll(), "SIGHUP ended the node")
+        # Debug is in force: successful answers are logged now.
+        self.assertStatus(node.get("/api/v1/version", auth=False), 200)
+        self.wait_log(node, "GET /api/v1/version status=200")
+        # A file that does not load changes nothing and the node stays up.
+        with open(path, "w") as f:
+            f.write("log-level = loud\n")
+        os.kill(node.pid, signal.SIGHUP)
+        self.wait_log(node, "does not load")
+        self.assertIn("not 'loud'", node.log_text())
+        self.assertIsNone(node.proc.poll(), "a bad file on SIGHUP ended the node")
+        self.assertStatus(node.get("/readyz", auth=False), 200)
+        self.assertEqual(node.stop(), 0)
+
+    def test_sighup_without_a_config_file(self):
+        node = Node("ops-reload-none")
+        self.addCleanup(node.cleanup)
+        node.start()
+        os.kill(node.pid, signal.SIGHUP)
+        self.wait_log(node, "SIGHUP: no --config file")
+        self.assertIsNone(node.proc.poll())
+        self.assertStatus(node.get("/readyz", auth=False), 200)
+
+
 class ConfigFileTest(NodeTestCase):
 
     def write_config(self, lines, d=None):
