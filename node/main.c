@@ -25,6 +25,7 @@
 #include "migrate/sync.h"
 #include "node/config.h"
 #include "node/identity.h"
+#include "node/notify.h"
 #include "net/http_client.h"
 #include "replication/repl.h"
 #include "storage/blobstore.h"
@@ -38,6 +39,7 @@ struct node {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_signal_t sighup;
+    struct node_notify notify; /* systemd's Type=notify */
     int argc; /* the command line, read again on SIGHUP */
     char **argv;
     struct rocks *db;
@@ -311,6 +313,7 @@ static void on_signal(uv_signal_t *sig, int signum)
         _exit(1);
     }
     n->stopping = true;
+    node_notify_stopping(&n->notify);
     LOG_INFO("node", "signal %d: shutting down (grace %llu ms)", signum,
              (unsigned long long)n->config.shutdown_grace_ms);
     repl_set_draining(n->repl);
@@ -341,10 +344,12 @@ static void on_hup(uv_signal_t *sig, int signum)
                  "a restart)");
         return;
     }
+    node_notify_reloading(&n->notify);
     if (node_config_load(&fresh, n->argc, n->argv) != 0) {
         LOG_ERROR("node", "SIGHUP: %s does not load (the line above says why); still running "
                   "with the configuration loaded before", file);
         node_config_free(&fresh);
+        node_notify_reloaded(&n->notify);
         return;
     }
     n_changed = node_config_diff(&n->config, &fresh, changed, ARRAY_SIZE(changed));
@@ -386,6 +391,7 @@ static void on_hup(uv_signal_t *sig, int signum)
     LOG_INFO("node", "SIGHUP: %s read again%s", file,
              n_changed == 0 ? "; nothing changed" : "");
     node_config_free(&fresh);
+    node_notify_reloaded(&n->notify);
 }
 
 /* The operator token is shown on the start that generated it, and never again: later
@@ -629,6 +635,8 @@ static int start_services(struct node *n, struct base_err *err)
     }
     if (rv == 0) {
         print_banner(n, host, api_port(n->api));
+        node_notify_init(&n->notify, &n->loop, n->repl, &n->archive);
+        node_notify_ready(&n->notify);
     }
     return rv;
 }

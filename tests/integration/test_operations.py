@@ -3,8 +3,11 @@ and a graceful SIGTERM while uploads are in flight."""
 
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -234,6 +237,48 @@ class ReloadTest(NodeTestCase):
         self.assertStatus(node.get("/readyz", auth=False), 200)
         self.assertEqual(node.stop(), 0)
 
+    def test_systemd_notifications(self):
+        """Type=notify: READY=1 once serving HTTP, STATUS= following raft, RELOADING=1
+        and READY=1 around a SIGHUP, STOPPING=1 on SIGTERM, on $NOTIFY_SOCKET."""
+        d = self.scratch("ops-notify")
+        sock_path = os.path.join(d, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(sock_path)
+        sock.settimeout(0.2)
+        messages = []
+
+        def wait_for(needle, timeout=15):
+            deadline = time.monotonic() + timeout
+            while not any(needle in m for m in messages):
+                self.assertLess(time.monotonic(), deadline,
+                                "%r not notified; got %r" % (needle, messages))
+                try:
+                    messages.append(sock.recv(4096).decode())
+                except socket.timeout:
+                    pass
+            return next(m for m in messages if needle in m)
+
+        path = os.path.join(d, "imgarcd.conf")
+        with open(path, "w") as f:
+            f.write("log-level = info\n")
+        node = Node("ops-notify", data_dir=os.path.join(d, "data"), args=["--config", path],
+                    env={"NOTIFY_SOCKET": sock_path})
+        self.addCleanup(node.cleanup)
+        node.start()
+        ready = wait_for("READY=1")
+        self.assertIn("STATUS=", ready)
+        wait_for("STATUS=serving: raft leader")
+        del messages[:]
+        os.kill(node.pid, signal.SIGHUP)
+        wait_for("RELOADING=1")
+        wait_for("READY=1")
+        self.assertLess(next(i for i, m in enumerate(messages) if "RELOADING=1" in m),
+                        next(i for i, m in enumerate(messages) if "READY=1" in m))
+        node.proc.send_signal(signal.SIGTERM)
+        wait_for("STOPPING=1")
+        self.assertEqual(node.proc.wait(30), 0)
+
     def test_sighup_without_a_config_file(self):
         node = Node("ops-reload-none")
         self.addCleanup(node.cleanup)
@@ -242,6 +287,44 @@ class ReloadTest(NodeTestCase):
         self.wait_log(node, "SIGHUP: no --config file")
         self.assertIsNone(node.proc.poll())
         self.assertStatus(node.get("/readyz", auth=False), 200)
+
+
+class SystemdUnitTest(unittest.TestCase):
+    """deploy/imgarcd.service: systemd accepts it and its sandbox rates OK."""
+    UNIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
+                        "imgarcd.service")
+
+    def setUp(self):
+        if shutil.which("systemd-analyze") is None:
+            self.fail("systemd-analyze is missing: scripts/install-deps.sh --test installs "
+                      "systemd")
+        self.dir = tempfile.mkdtemp(prefix="imgarc-unit-")
+        self.addCleanup(shutil.rmtree, self.dir)
+        with open(self.UNIT) as f:
+            text = f.read()
+        self.assertIn("ExecStart=/usr/local/bin/imgarcd ", text)
+        # verify checks that the command exists: the binary just built stands in.
+        self.path = os.path.join(self.dir, "imgarcd.service")
+        with open(self.path, "w") as f:
+            f.write(text.replace("/usr/local/bin/imgarcd", IMGARCD))
+        self.text = text
+
+    def test_verify(self):
+        p = subprocess.run(["systemd-analyze", "verify", self.path], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("imgarcd.service", p.stderr, "warnings about the unit")
+
+    def test_sandbox_rating(self):
+        p = subprocess.run(["systemd-analyze", "security", "--offline=true", self.path],
+                           capture_output=True, text=True, timeout=60)
+        m = re.search(r"Overall exposure level for imgarcd.service: ([0-9.]+)", p.stdout)
+        self.assertIsNotNone(m, p.stdout + p.stderr)
+        self.assertLessEqual(float(m.group(1)), 2.0, p.stdout)
+        for line in ("Type=notify", "User=imgarc", "NoNewPrivileges=yes",
+                     "ProtectSystem=strict", "ReadWritePaths=/var/lib/imgarc",
+                     "ExecReload=/bin/kill -HUP $MAINPID"):
+            self.assertIn(line + "\n", self.text)
 
 
 class ConfigFileTest(NodeTestCase):
