@@ -714,7 +714,7 @@ static const struct metric_row rows[] = {
     {"imgarc_blob_bytes", "gauge",
      "bytes of the blobs stored on this node",
      blob_bytes, NULL, WHEN_ALWAYS},
-    {"imgarc_blob_count", "gauge",
+    {"imgarc_blobs_stored", "gauge",
      "blobs stored on this node",
      blob_count, NULL, WHEN_ALWAYS},
     {"imgarc_license_expiry_seconds", "gauge",

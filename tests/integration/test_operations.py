@@ -79,6 +79,46 @@ class OperationsTest(NodeTestCase):
         self.assertIn(v["version"], p.stdout)
         self.assertIn(v["git_commit"], p.stdout)
 
+    def assertNoMetricLintProblems(self, text):
+        """What `promtool check metrics` lints (Prometheus's naming rules): a HELP and a
+        TYPE for every family, before its samples; counters end in _total and nothing
+        else does; no _count, _sum or _bucket suffix outside histograms and summaries;
+        names in snake case of [a-z0-9_]; no family twice."""
+        types, helps, seen = {}, set(), set()
+        problems = []
+        for line in text.splitlines():
+            if line.startswith("# HELP "):
+                name = line.split()[2]
+                if name in helps:
+                    problems.append("%s: HELP twice" % name)
+                helps.add(name)
+            elif line.startswith("# TYPE "):
+                _, _, name, kind = line.split()
+                if name in types:
+                    problems.append("%s: TYPE twice" % name)
+                types[name] = kind
+                if name not in helps:
+                    problems.append("%s: no HELP before TYPE" % name)
+                if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                    problems.append("%s: not snake case" % name)
+                if kind == "counter" and not name.endswith("_total"):
+                    problems.append("%s: a counter must end in _total" % name)
+                if kind != "counter" and name.endswith("_total"):
+                    problems.append("%s: only counters end in _total" % name)
+                if kind not in ("histogram", "summary") and re.search(r"_(count|sum|bucket)$",
+                                                                        name):
+                    problems.append("%s: a %s must not end in _count, _sum or _bucket"
+                                    % (name, kind))
+            elif line and not line.startswith("#"):
+                name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+                family = name
+                if family not in types:
+                    family = re.sub(r"_(count|sum|bucket)$", "", name)
+                if family not in types:
+                    problems.append("%s: a sample without TYPE" % name)
+                seen.add(family)
+        self.assertEqual(problems, [])
+
     def test_metrics(self):
         r = self.node.get("/metrics", auth=False)
         self.assertStatus(r, 200)
@@ -92,6 +132,7 @@ class OperationsTest(NodeTestCase):
                 self.assertEqual(m["__types__"].get(name), kind)
         self.assertEqual(m["imgarc_raft_is_leader"], 1)
         self.assertGreaterEqual(m["imgarc_raft_term"], 1)
+        self.assertNoMetricLintProblems(r.body.decode())
         self.assertGreaterEqual(m["imgarc_raft_commit_index"], m["imgarc_raft_applied_index"])
 
         before = self.node.metrics()
