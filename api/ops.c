@@ -266,6 +266,8 @@ GETTER(raft_commit_index, s->rs.commit_index)
 GETTER(raft_applied_index, s->rs.applied_index)
 GETTER(raft_is_leader, repl_is_leader(s->api->repl) ? 1 : 0)
 GETTER(raft_leader_changes, s->rs.leader_changes)
+GETTER(cluster_members, s->rs.members)
+GETTER(cluster_members_down, s->rs.members_down)
 GETTER(raft_forwards_total, s->rs.forwards_total)
 GETTER(raft_forwards_failed, s->rs.forwards_failed)
 GETTER(raft_commit_notices, s->rs.commit_notices)
@@ -529,6 +531,13 @@ static const struct metric_row rows[] = {
     {"imgarc_raft_is_leader", "gauge",
      "1 when this node is the raft leader",
      raft_is_leader, NULL, WHEN_ALWAYS},
+    {"imgarc_cluster_members", "gauge",
+     "members of the raft configuration, on the leader (0 on the other nodes)",
+     cluster_members, NULL, WHEN_ALWAYS},
+    {"imgarc_cluster_members_down", "gauge",
+     "members that stopped answering the leader's status calls, on the leader (0 on the "
+     "other nodes): alert on the cluster's max",
+     cluster_members_down, NULL, WHEN_ALWAYS},
     {"imgarc_raft_leader_changes_total", "counter",
      "times this node saw the leader change to another node",
      raft_leader_changes, NULL, WHEN_ALWAYS},

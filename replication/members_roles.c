@@ -28,6 +28,17 @@ bool repl_members_peer_up(struct repl *r, const struct peer *p)
     return uv_now(r->loop) - p->last_ok_ms <= r->conf.down_after_ms;
 }
 
+void repl_members_count(struct repl *r, unsigned *members, unsigned *down)
+{
+    const struct raft_configuration *conf = &r->raft.configuration;
+    *members = conf->n;
+    *down = 0;
+    for (unsigned i = 0; i < conf->n; i++) {
+        struct peer *p = repl_members_peer_find(r, conf->servers[i].id);
+        *down += p != NULL && !repl_members_peer_up(r, p);
+    }
+}
+
 /* Forgets @p: at once, or when its poll in flight ends. */
 static void peer_drop(struct repl *r, struct peer *p)
 {

@@ -532,6 +532,9 @@ void repl_get_status(struct repl *r, struct repl_status *out)
     out->leader_changes = r->lead.changes;
     out->member = r->self.member;
     out->removed = r->self.removed;
+    if (repl_is_leader(r)) {
+        repl_members_count(r, &out->members, &out->members_down);
+    }
     {
         struct transport_stats ts;
         transport_get_stats(&r->transport, &ts);

@@ -172,6 +172,10 @@ struct repl_status {
     uint64_t leader_changes;
     bool member;  /* in the raft configuration */
     bool removed; /* the cluster removed this node */
+    /* The members of the raft configuration and those that stopped answering the
+     * leader's status calls (down_after_ms), as the leader sees them: 0 and 0 on the
+     * other nodes, which poll no one. */
+    unsigned members, members_down;
     /* The raft port (replication/transport.h). */
     uint64_t raft_inbound;      /* peers accepted after the handshake */
     uint64_t raft_outbound;     /* peers dialled after the handshake */

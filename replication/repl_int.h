@@ -367,5 +367,8 @@ void repl_members_init(struct repl *r);
 /* Leadership changed (became leader, or stopped being it). */
 void repl_members_leadership(struct repl *r, bool leader);
 void repl_members_stop(struct repl *r);
+/* members_roles.c: the members of the raft configuration and, of them, those that
+ * stopped answering the leader's status calls (meaningful on the leader). */
+void repl_members_count(struct repl *r, unsigned *members, unsigned *down);
 
 #endif

@@ -225,3 +225,37 @@ class ClusterCliTest(ClusterTestCase):
         # Nothing changed the cluster.
         view = self.cluster.view(self.cluster.nodes[0])
         self.assertEqual({x["storage"] for x in view["nodes"]}, {"active"})
+
+    def test_06_a_member_down_is_seen_at_once(self):
+        """A member that stops answering: `imgarc cluster` exits 5 naming it (while the
+        table still prints), and the leader's imgarc_cluster_members_down says 1, long
+        before the node is marked out; both clear when it is back."""
+        c = self.cluster
+        leader = c.leader()
+        self.assertCliOk(self.cli("cluster", node=leader))
+        self.assertEqual(leader.metrics()["imgarc_cluster_members"], 3)
+        self.assertEqual(leader.metrics()["imgarc_cluster_members_down"], 0)
+        for n in c.nodes:
+            if n is not leader:
+                self.assertEqual(n.metrics()["imgarc_cluster_members_down"], 0,
+                                 "a follower judges no one")
+        victim = [n for n in c.nodes if n is not leader][0]
+        victim_id = c.node_id(victim)
+        victim.kill9()
+        wait_for(lambda: leader.metrics()["imgarc_cluster_members_down"] == 1, 30,
+                 "the leader's imgarc_cluster_members_down to say 1", interval=0.2)
+        p = wait_for(lambda: (lambda p: p if p.returncode == 5 else None)(
+            self.cli("cluster", node=leader)), 30, "imgarc cluster to exit 5", interval=0.2)
+        self.assertIn("imgarc: the cluster needs attention: node %s is down" % victim_id,
+                      p.stderr)
+        self.assertRegex(p.stdout, HEADER.pattern[1:-1])
+        # --json too: a script gets the document and the status.
+        p = self.cli("cluster", "--json", node=leader)
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertIn(victim_id, [x["id"] for x in cli_json(p)["nodes"]
+                                  if x["health"] == "down"])
+        victim.start()
+        wait_for(lambda: leader.metrics()["imgarc_cluster_members_down"] == 0, 60,
+                 "the leader's imgarc_cluster_members_down back to 0", interval=0.2)
+        wait_for(lambda: self.cli("cluster", node=leader).returncode == 0, 60,
+                 "imgarc cluster to exit 0 again", interval=0.2)

@@ -76,9 +76,76 @@ static void print_cluster(const json_t *ans)
     }
 }
 
+/* Why the cluster needs an operator, into @buf ("" when it does not): no leader known,
+ * a member down or out, copies missing. Draining is the operator's own doing. */
+static void cluster_trouble(const json_t *ans, char *buf, size_t size)
+{
+    const json_t *nodes = json_object_get(ans, "nodes");
+    const json_t *under = json_object_get(ans, "under_replicated");
+    const json_t *n;
+    size_t i, used = 0;
+    buf[0] = '\0';
+#define TROUBLE(...)                                                                          \
+    do {                                                                                      \
+        if (used < size) {                                                                    \
+            used += (size_t)snprintf(buf + used, size - used, "%s", used > 0 ? "; " : "");    \
+        }                                                                                     \
+        if (used < size) {                                                                    \
+            used += (size_t)snprintf(buf + used, size - used, __VA_ARGS__);                   \
+        }                                                                                     \
+    } while (0)
+    if (jid(ans, "leader") == 0) {
+        TROUBLE("no raft leader known");
+    }
+    json_array_foreach(nodes, i, n)
+    {
+        if (strcmp(jstr(n, "health"), "down") == 0) {
+            TROUBLE("node %lld is down", jid(n, "id"));
+        } else if (strcmp(jstr(n, "storage"), "out") == 0) {
+            TROUBLE("node %lld is out (its copies no longer count)", jid(n, "id"));
+        }
+    }
+    if (json_is_integer(under) && json_integer_value(under) > 0) {
+        TROUBLE("%lld under-replicated blobs", (long long)json_integer_value(under));
+    }
+#undef TROUBLE
+}
+
+/* Like every show command, and exit 5 while the cluster needs an operator, so that a
+ * script or a monitor can run it as a check. */
 static int cluster_show(struct cli *cli, int argc, char **argv)
 {
-    return show_cmd(cli, "cluster", "/api/v1/cluster", argc, argv, print_cluster);
+    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const struct cli_request req = {.method = "GET", .path = "/api/v1/cluster"};
+    json_t *ans = NULL;
+    char trouble[512];
+    struct args a;
+    int rv = parse_command(cli, "cluster", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("cluster", &a, 0, 0, "nothing");
+    }
+    free(a.pos);
+    if (rv == 0) {
+        rv = connect_server(cli);
+    }
+    if (rv == 0) {
+        rv = cli_http_json(cli->http, &req, NULL, &ans);
+    }
+    if (rv != 0) {
+        return rv == HELP_SHOWN ? 0 : rv;
+    }
+    if (cli->json) {
+        print_json(ans, false);
+    } else {
+        print_cluster(ans);
+    }
+    cluster_trouble(ans, trouble, sizeof trouble);
+    json_decref(ans);
+    if (trouble[0] != '\0') {
+        fprintf(stderr, "imgarc: the cluster needs attention: %s\n", trouble);
+        return CLI_EATTENTION;
+    }
+    return 0;
 }
 
 static void print_joined(const json_t *ans)

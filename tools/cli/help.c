@@ -468,7 +468,10 @@ static const char cluster_help[] =
     "         each node's capacity_bytes, weight_pct, weight and placement_full).\n"
     "\n"
     "ID is a node id as 'imgarc cluster' lists it. An unknown or removed node: exit 1\n"
-    "with 404 node_not_found; an unknown blob: exit 1 with 404 not_found.\n";
+    "with 404 node_not_found; an unknown blob: exit 1 with 404 not_found.\n"
+    "show exits 5 (after printing) while the cluster needs attention: no raft leader\n"
+    "known, a member down or out, or under-replicated blobs; stderr says which. Run\n"
+    "it from a monitor or a script as a check.\n";
 
 static const char audit_help[] =
     "Usage: imgarc audit [--after N] [--limit N] [--format json|jsonl|csv] [--all] [--json]\n"
@@ -744,6 +747,8 @@ void print_overview(FILE *out)
           "  3  cannot reach the server, or the transfer failed\n"
           "  4  local file error: cannot read an upload, a key or a license document,\n"
           "     write a download or a key\n"
+          "  5  imgarc cluster: the cluster needs attention (no leader, a member down or\n"
+          "     out, under-replicated blobs); stderr says what\n"
           "\n"
           "'imgarc COMMAND --help' shows a command's flags; docs/cli.md is the reference.\n",
           out);

@@ -28,6 +28,7 @@ enum {
     CLI_EUSAGE = -2,     /* bad flags or arguments */
     CLI_ETRANSPORT = -3, /* cannot reach the server, transfer cut, answer not understood */
     CLI_ELOCAL = -4,     /* cannot read an upload or write a download */
+    CLI_EATTENTION = -5, /* a check found something for an operator (imgarc cluster) */
 };
 
 #define CLI_DEFAULT_SERVER "http://127.0.0.1:8080"
