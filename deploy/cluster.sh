@@ -121,9 +121,12 @@ start() {
             echo "node $k: already running (pid $(cat "$dir/imgarcd.pid"))"
             continue
         fi
+        local fresh=1
+        [ -d "$dir/data/raft" ] && fresh=0
         start_node "$k" "$dir" "$bin"
-        # Node 1 must lead before the others ask it to add them.
-        if [ "$k" -eq 1 ]; then
+        # A new node 1 must lead before the others ask it to add them. A restarted one
+        # cannot lead alone (it needs a quorum of the others): they start first.
+        if [ "$k" -eq 1 ] && [ $fresh -eq 1 ]; then
             wait_ready 1 "$dir" $((base_http + 1))
         fi
     done

@@ -110,6 +110,21 @@ class DeployScriptTest(NodeTestCase):
                 log = f.read()
             self.assertIn("INFO node stopped", log)
             self.assertNotIn("ERROR: AddressSanitizer", log)
+        # Started again on the same dir: every node comes back with its data (node 1
+        # alone cannot elect itself, so it must not be waited for first).
+        p = subprocess.run(["bash", SCRIPT, "start", "3", base], env=env, capture_output=True,
+                           text=True, timeout=180, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("The cluster is up", p.stdout)
+        self.assertEqual(len(self.pids(base)), 3)
+        wait_for(lambda: run_cli(None, "cluster", server=server, token=token).returncode == 0,
+                 60, "every member up again ('imgarc cluster' exits 0)")
+        p = run_cli(None, "status", "BX-D-1", server=server, token=token)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = subprocess.run(["bash", SCRIPT, "stop", base], env=env, capture_output=True,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(p.stdout.count("stopped node"), 3, p.stdout)
         # Usage errors.
         p = subprocess.run(["bash", SCRIPT, "start", "0", base], env=env, capture_output=True,
                            text=True, timeout=30, stdin=subprocess.DEVNULL)
