@@ -560,6 +560,18 @@ void api_route(struct api *api, struct http_request *req)
     if (api_vendor_path(req->raw_path)) {
         api_vendor_begin(&call); /* every answer in the vendor's envelope, 404 and 405 too */
     }
+    /* A body that is part of something (RFC 9110: a server that does not apply partial
+     * PUTs must refuse them) would be stored as if it were the whole file. */
+    if ((req->method == HTTP_M_POST || req->method == HTTP_M_PUT ||
+         req->method == HTTP_M_PATCH) &&
+        http_request_header(req, "content-range") != NULL) {
+        api_respond_error(api, req, 400, API_E_BAD_REQUEST,
+                          "Content-Range on a request body: a part of a file cannot be "
+                          "uploaded; send the whole file in one request (after a broken "
+                          "upload, send it again from the start with the same "
+                          "Idempotency-Key)");
+        return;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         char *params[2] = {call.param, call.param2};
         int m = match_route(routes[i].pattern, req->raw_path, params, sizeof call.param);

@@ -544,6 +544,23 @@ class HttpCaptureTest(NodeTestCase):
         self.assertError(r6, 400, 10400, "bad_request")
         self.assertEqual(len(self.node.bill("BX-IDEM-1").json["files"]), 2)
 
+    def test_content_range_upload_refused(self):
+        """A part of a file sent as if it were an upload (Content-Range on the body) is
+        refused: it would be stored as a whole, shorter file."""
+        whole = random_bytes(30000, seed=6)
+        self.assertStatus(self.node.upload("BX-CR-1", whole[:1000], name="a.pdf"), 201)
+        part = whole[10000:]
+        for cr in ("bytes 10000-29999/30000", "bytes */30000", "bytes 0-29999/30000"):
+            with self.subTest(content_range=cr):
+                r = self.node.upload("BX-CR-1", part, name="b.pdf",
+                                     headers={"Content-Range": cr})
+                self.assertError(r, 400, 10400, "bad_request")
+                self.assertIn("Content-Range", r.json["message"])
+        # Nothing of them was stored; the same body without the header is taken.
+        self.assertEqual(len(self.node.bill("BX-CR-1").json["files"]), 1)
+        self.assertStatus(self.node.upload("BX-CR-1", whole, name="b.pdf"), 201)
+        self.assertEqual(len(self.node.bill("BX-CR-1").json["files"]), 2)
+
     def test_pool_push_twice(self):
         image_no = "BX-POOL-1"
         r = self.node.pool_push({"image_no": image_no, "bill_no": "ER-1", "amount": "12.50"})
