@@ -300,6 +300,7 @@ GETTER(blobs_lost, s->ks.lost)
 GETTER(disk_full, s->api->blob_path.space.full ? 1.0 : 0.0)
 GETTER(disk_full_refused, s->api->blob_path.space.refused_total)
 GETTER(data_free_bytes, s->ks.free_bytes)
+GETTER(data_capacity_bytes, s->api->blob_path.space.total_bytes)
 GETTER(blobs_on_draining, s->ks.on_draining)
 GETTER(replica_pushes, s->ks.pushes)
 GETTER(replica_pushes_failed, s->ks.pushes_failed)
@@ -654,6 +655,9 @@ static const struct metric_row rows[] = {
     {"imgarc_data_free_bytes", "gauge",
      "free space of the data dir's file system (at the keeper's last pass)",
      data_free_bytes, NULL, WHEN_KEEPER},
+    {"imgarc_data_capacity_bytes", "gauge",
+     "size of the data dir's file system (0 until first measured)",
+     data_capacity_bytes, NULL, WHEN_KEEPER},
     {"imgarc_blobs_on_draining_nodes", "gauge",
      "referenced blobs with a copy still on a draining node (last pass)",
      blobs_on_draining, NULL, WHEN_KEEPER},

@@ -8,7 +8,8 @@ set -euo pipefail
 # --test also installs what the test suite needs (python3 for the integration tests,
 # clang with its libFuzzer and sanitizer runtimes for the fuzz targets, and for the
 # fault suite iproute2 (network namespaces), nftables (partitions) and libfaketime
-# (clock jumps)).
+# (clock jumps); systemd's systemd-analyze and prometheus's promtool for the checks of
+# the unit, the alert rules and the metrics).
 WITH_TESTS=0
 [ "${1:-}" = "--test" ] && WITH_TESTS=1
 
@@ -61,7 +62,16 @@ if [ "$(dpkg-query -W -f='${Version}' libraft0 2>/dev/null)" = "$RAFT_PATCHED" ]
     raft_ok=1
 fi
 
-if [ ${#missing[@]} -eq 0 ] && [ $raft_ok -eq 1 ] && [ $patched_ok -eq 1 ]; then
+# promtool (the tests check the alert rules and the metrics with it) comes in Debian's
+# prometheus package, whose installation would also start a Prometheus server on a
+# systemd host: only that one binary is taken from the package, into /usr/local/bin.
+need_promtool=0
+if [ $WITH_TESTS -eq 1 ] && ! command -v promtool >/dev/null 2>&1; then
+    need_promtool=1
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ $raft_ok -eq 1 ] && [ $patched_ok -eq 1 ] &&
+   [ $need_promtool -eq 0 ]; then
     exit 0
 fi
 
@@ -85,6 +95,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ $raft_ok -eq 0 ]; then
     $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports libraft-dev
+fi
+if [ $need_promtool -eq 1 ]; then
+    promtmp=$(mktemp -d)
+    chmod 755 "$promtmp" # apt-get download runs as _apt
+    (cd "$promtmp" && apt-get download -q prometheus)
+    dpkg-deb --fsys-tarfile "$promtmp"/prometheus_*.deb |
+        $SUDO tar -x -C /usr/local/bin --strip-components=3 ./usr/bin/promtool
+    rm -rf "$promtmp"
+    promtool --version >/dev/null
 fi
 if [ $patched_ok -eq 0 ]; then
     echo "install-deps: building libraft $RAFT_PATCHED (deploy/libraft/README.md)"
