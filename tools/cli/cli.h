@@ -168,6 +168,23 @@ void print_overview(FILE *out);
 /* cmd_bills.c, for match show. */
 int bill_show(struct cli *cli, const char *name, int argc, char **argv,
               const char *method, const char *suffix, void (*print)(const json_t *ans));
+/* cmd_bills.c, for export: the filters of `imgarc bills` and one page of the list. */
+struct bills_opts {
+    const char *state;
+    const char *bill_type;
+    const char *org;
+    const char *limit;
+    const char *cursor;
+    bool all;
+    const char *bill_no;
+    const char *fbill_id;
+    const char *image_no;
+    const char *created_from;
+    const char *created_to;
+    const char *mode;
+};
+int bills_page(struct cli *cli, const struct bills_opts *o, const char *cursor,
+               json_t **page);
 /* cmd_license.c, for usage. */
 void put_max_files(const json_t *v);
 
@@ -225,5 +242,8 @@ int cmd_migrations(struct cli *cli, int argc, char **argv);
 int cmd_cluster(struct cli *cli, int argc, char **argv);
 /* main.c: client and server versions (help is help.c's own) */
 int cmd_version(struct cli *cli, int argc, char **argv);
+/* cmd_export.c: bills as a zip for an auditor, and its verifier */
+int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_export_verify(struct cli *cli, int argc, char **argv);
 
 #endif

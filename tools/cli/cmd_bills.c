@@ -350,23 +350,8 @@ int cmd_pool(struct cli *cli, int argc, char **argv)
 
 /* ---- bills ---- */
 
-struct bills_opts {
-    const char *state;
-    const char *bill_type;
-    const char *org;
-    const char *limit;
-    const char *cursor;
-    bool all;
-    const char *bill_no;
-    const char *fbill_id;
-    const char *image_no;
-    const char *created_from;
-    const char *created_to;
-    const char *mode;
-};
-
-static int bills_page(struct cli *cli, const struct bills_opts *o, const char *cursor,
-                      json_t **page)
+int bills_page(struct cli *cli, const struct bills_opts *o, const char *cursor,
+               json_t **page)
 {
     const struct cli_param params[] = {
         {"state", o->state}, {"bill_type", o->bill_type}, {"org", o->org},

@@ -130,6 +130,30 @@ static const char log_help[] =
     "The bill's audit log, oldest first, one line per entry:\n"
     "INDEX TIME ACTION OPERATOR REQUEST_ID DETAIL (DETAIL as compact JSON).\n";
 
+static const char export_help[] =
+    "Usage: imgarc export IMAGE_NO... -o FILE.zip\n"
+    "       imgarc export [--state S] [--bill-type T] [--org O] [--bill-no B]\n"
+    "                     [--fbill-id F] [--created-from T] [--created-to T] [--mode M]\n"
+    "                     -o FILE.zip\n"
+    "       imgarc export --all -o FILE.zip\n"
+    "\n"
+    "Bills for an auditor, as one zip: each bill's record (IMAGE_NO/bill.json), its audit\n"
+    "log (IMAGE_NO/log.json) and its files in bill order (IMAGE_NO/files/NNN-FILE_ID-NAME),\n"
+    "with manifest.json and manifest.csv listing every file's size, BLAKE2b-256 (its\n"
+    "blob) and SHA-256. The bills are named, or chosen by the filters of 'imgarc bills'\n"
+    "(all pages), or --all of the tenant's. Each file is checked against its blob hash\n"
+    "as it arrives; FILE.zip is written as FILE.zip.part and renamed once complete.\n"
+    "No bill matching: exit 1, nothing written. 'imgarc export-verify' checks an export.\n";
+
+static const char export_verify_help[] =
+    "Usage: imgarc export-verify FILE.zip [--json]\n"
+    "\n"
+    "Checks an export against its manifest, offline: every file's size, BLAKE2b-256 and\n"
+    "SHA-256, each bill.json and log.json, manifest.csv against manifest.json, and no\n"
+    "entry the manifest does not name. Prints 'valid: ...' (exit 0), or each problem on\n"
+    "stderr and 'not valid: N problems' (exit 1). --json: {valid, problems, bills,\n"
+    "files, bytes}.\n";
+
 static const char bills_help[] =
     "Usage: imgarc bills [--state S] [--bill-type T] [--org O] [--bill-no B]\n"
     "                    [--fbill-id F] [--image-no I] [--created-from T]\n"
@@ -652,6 +676,10 @@ static const struct command commands[] = {
      download_help},
     {"log", cmd_log, "log IMAGE_NO", "the bill's audit log", log_help},
     {"bills", cmd_bills, "bills [filters] [--all]", "list bills", bills_help},
+    {"export", cmd_export, "export BILLS -o FILE.zip",
+     "bills, files, logs and a manifest as a zip", export_help},
+    {"export-verify", cmd_export_verify, "export-verify FILE.zip",
+     "check an export against its manifest", export_verify_help},
     {"categorize", cmd_categorize, "categorize IMAGE_NO FILE_ID...", "set the category of files",
      categorize_help},
     {"rotate", cmd_rotate, "rotate IMAGE_NO FILE_ID...", "rotate files by 90, -90 or 180 degrees",
@@ -742,7 +770,7 @@ void print_overview(FILE *out)
           "Exit status:\n"
           "  0  success\n"
           "  1  the server answered an error (4xx/5xx); its message is printed; or\n"
-          "     license verify found the document not valid\n"
+          "     license verify found the document, export-verify the export, not valid\n"
           "  2  usage error: bad flags or arguments\n"
           "  3  cannot reach the server, or the transfer failed\n"
           "  4  local file error: cannot read an upload, a key or a license document,\n"
