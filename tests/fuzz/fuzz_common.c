@@ -120,6 +120,34 @@ void fuzz_init(void)
     }
 }
 
+static int quiet_saved = -1;
+
+void fuzz_quiet_begin(void)
+{
+    static int devnull = -1;
+    const char *v = getenv("IMGARC_FUZZ_VERBOSE");
+    if (v != NULL && strcmp(v, "1") == 0) {
+        return;
+    }
+    if (devnull < 0 && (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
+        abort();
+    }
+    fflush(stderr);
+    quiet_saved = dup(2);
+    dup2(devnull, 2);
+}
+
+void fuzz_quiet_end(void)
+{
+    if (quiet_saved < 0) {
+        return;
+    }
+    fflush(stderr);
+    dup2(quiet_saved, 2);
+    close(quiet_saved);
+    quiet_saved = -1;
+}
+
 uint8_t fuzz_u8(struct fuzz_in *in)
 {
     uint8_t v = 0;

@@ -22,6 +22,11 @@ struct rocks *fuzz_store_open(const char *name);
 void fuzz_write_file(const char *path, const uint8_t *data, size_t size);
 /* Quiets the log (errors only) and initialises libsodium; call from every init. */
 void fuzz_init(void);
+/* Sends stderr to /dev/null until fuzz_quiet_end(), for code that prints a line per
+ * refused input (millions of them would fill the CI log); IMGARC_FUZZ_VERBOSE=1 keeps
+ * stderr when reproducing. */
+void fuzz_quiet_begin(void);
+void fuzz_quiet_end(void);
 
 /* The harness's license key pair, fixed (seed 01..08 then zeros) so that a saved input
  * and the signed seeds of make_corpus.py keep verifying. */

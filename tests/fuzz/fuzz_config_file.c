@@ -7,7 +7,6 @@
  * checks allow: every address as the node will bind it, a log level it knows. stderr
  * is sent to /dev/null around each load (a refused file prints a line; millions of
  * them would fill the CI log); set IMGARC_FUZZ_VERBOSE=1 to see them when reproducing. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,36 +21,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char path[1200];
-static int devnull = -1;
-static bool verbose;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *v = getenv("IMGARC_FUZZ_VERBOSE");
     (void)argc;
     (void)argv;
     fuzz_init();
     snprintf(path, sizeof path, "%s/imgarcd.conf", fuzz_tmpdir());
-    devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    verbose = v != NULL && strcmp(v, "1") == 0;
     return 0;
 }
 
 static int load(struct node_config *c)
 {
     char *argv[] = {"imgarcd", "--config", path, "--data", "/nonexistent/fuzz", NULL};
-    int saved = -1, rv;
-    if (!verbose) {
-        fflush(stderr);
-        saved = dup(2);
-        dup2(devnull, 2);
-    }
+    int rv;
+    fuzz_quiet_begin();
     rv = node_config_load(c, 5, argv);
-    if (!verbose) {
-        fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-    }
+    fuzz_quiet_end();
     return rv;
 }
 

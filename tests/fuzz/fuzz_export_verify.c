@@ -7,7 +7,6 @@
  * the checks behind it are reached. The verifier must answer (0 with a count of
  * problems, or CLI_ELOCAL for what is no zip), never crash or leak, and answer the same
  * twice. Its messages go to /dev/null (IMGARC_FUZZ_VERBOSE=1 shows them). */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,18 +22,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char path[1200];
-static int devnull = -1;
-static bool verbose;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *v = getenv("IMGARC_FUZZ_VERBOSE");
     (void)argc;
     (void)argv;
     fuzz_init();
     snprintf(path, sizeof path, "%s/export.zip", fuzz_tmpdir());
-    devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    verbose = v != NULL && strcmp(v, "1") == 0;
     return 0;
 }
 
@@ -81,18 +75,10 @@ static void write_parts(const uint8_t *data, size_t size)
 
 static int verify(struct export_totals *t, unsigned *problems)
 {
-    int saved = -1, rv;
-    if (!verbose) {
-        fflush(stderr);
-        saved = dup(2);
-        dup2(devnull, 2);
-    }
+    int rv;
+    fuzz_quiet_begin();
     rv = export_zip_verify(path, t, problems);
-    if (!verbose) {
-        fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-    }
+    fuzz_quiet_end();
     return rv;
 }
 
