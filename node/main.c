@@ -42,6 +42,8 @@ struct node {
     struct node_notify notify; /* systemd's Type=notify */
     int argc; /* the command line, read again on SIGHUP */
     char **argv;
+    bool reloading;    /* a SIGHUP's reload is on a worker */
+    bool reload_again; /* and another SIGHUP came meanwhile */
     struct rocks *db;
     struct archive archive;
     struct blob_store blobs;
@@ -322,37 +324,32 @@ static void on_signal(uv_signal_t *sig, int signum)
     api_stop(n->api, n->config.shutdown_grace_ms, stopped_api, n);
 }
 
-/* SIGHUP: reads the configuration again (defaults, --config file, flags, as at start)
- * and applies what can change while the node runs: log-level and outbound-allow. Every
- * other key that changed is named as waiting for the next start; a configuration that
- * does not load leaves everything as it was. Says what it did in the log. */
-static void on_hup(uv_signal_t *sig, int signum)
-{
-    struct node *n = sig->data;
+/* A SIGHUP's reload: the configuration is read on a worker (a file on disk), applied on
+ * the loop. */
+struct reload {
+    uv_work_t work;
+    struct node *node;
     struct node_config fresh;
+    int rv;
+};
+
+static void start_reload(struct node *n);
+
+static void reload_work(uv_work_t *w)
+{
+    struct reload *r = w->data;
+    r->rv = node_config_load(&r->fresh, r->node->argc, r->node->argv);
+}
+
+/* Applies what can change while the node runs: log-level and outbound-allow. Every other
+ * key that changed is named as waiting for the next start. */
+static void apply_reload(struct node *n, struct node_config *fresh)
+{
     struct base_err err = {{0}};
     const char *changed[64];
     char later[512];
     size_t n_changed, used = 0;
-    const char *file = n->config.config_file;
-    (void)signum;
-    if (n->stopping) {
-        return;
-    }
-    if (file == NULL) {
-        LOG_INFO("node", "SIGHUP: no --config file: nothing to reload (flags change only at "
-                 "a restart)");
-        return;
-    }
-    node_notify_reloading(&n->notify);
-    if (node_config_load(&fresh, n->argc, n->argv) != 0) {
-        LOG_ERROR("node", "SIGHUP: %s does not load (the line above says why); still running "
-                  "with the configuration loaded before", file);
-        node_config_free(&fresh);
-        node_notify_reloaded(&n->notify);
-        return;
-    }
-    n_changed = node_config_diff(&n->config, &fresh, changed, ARRAY_SIZE(changed));
+    n_changed = node_config_diff(&n->config, fresh, changed, ARRAY_SIZE(changed));
     if (n_changed > ARRAY_SIZE(changed)) {
         n_changed = ARRAY_SIZE(changed);
     }
@@ -360,24 +357,23 @@ static void on_hup(uv_signal_t *sig, int signum)
     for (size_t i = 0; i < n_changed; i++) {
         const char *key = changed[i];
         if (strcmp(key, "log-level") == 0) {
-            LOG_INFO("node", "SIGHUP: log-level %s -> %s", n->config.log_level, fresh.log_level);
-            log_set_level((enum log_level)log_level_parse(fresh.log_level));
             char *old = n->config.log_level;
-            n->config.log_level = fresh.log_level;
-            fresh.log_level = old; /* freed with fresh */
+            LOG_INFO("node", "SIGHUP: log-level %s -> %s", n->config.log_level, fresh->log_level);
+            log_set_level((enum log_level)log_level_parse(fresh->log_level));
+            n->config.log_level = fresh->log_level;
+            fresh->log_level = old; /* freed with fresh */
         } else if (strcmp(key, "outbound-allow") == 0) {
-            if (outbound_set_allow(n->outbound, (const char *const *)fresh.outbound_allow.items,
-                                   fresh.outbound_allow.n, &err) != 0) {
+            struct config_list old = n->config.outbound_allow;
+            if (outbound_set_allow(n->outbound, (const char *const *)fresh->outbound_allow.items,
+                                   fresh->outbound_allow.n, &err) != 0) {
                 LOG_ERROR("node", "SIGHUP: outbound-allow not changed: %s", err.msg);
                 continue;
             }
             LOG_INFO("node", "SIGHUP: outbound-allow now has %zu rule%s (had %zu)",
-                     fresh.outbound_allow.n, fresh.outbound_allow.n == 1 ? "" : "s",
-                     n->config.outbound_allow.n);
-            struct config_list old = n->config.outbound_allow;
-            n->config.outbound_allow = fresh.outbound_allow;
-            fresh.outbound_allow = old;
-        } else if (strcmp(key, "node-id") == 0 && fresh.node_id == 0) {
+                     fresh->outbound_allow.n, fresh->outbound_allow.n == 1 ? "" : "s", old.n);
+            n->config.outbound_allow = fresh->outbound_allow;
+            fresh->outbound_allow = old;
+        } else if (strcmp(key, "node-id") == 0 && fresh->node_id == 0) {
             continue; /* not given: the id drawn at the first start stays */
         } else if (used < sizeof later) {
             used += (size_t)snprintf(later + used, sizeof later - used, "%s%s",
@@ -385,13 +381,67 @@ static void on_hup(uv_signal_t *sig, int signum)
         }
     }
     if (later[0] != '\0') {
-        LOG_WARN("node", "SIGHUP: changed in %s, taking effect at the next start: %s", file,
-                 later);
+        LOG_WARN("node", "SIGHUP: changed in %s, taking effect at the next start: %s",
+                 n->config.config_file, later);
     }
-    LOG_INFO("node", "SIGHUP: %s read again%s", file,
+    LOG_INFO("node", "SIGHUP: %s read again%s", n->config.config_file,
              n_changed == 0 ? "; nothing changed" : "");
-    node_config_free(&fresh);
-    node_notify_reloaded(&n->notify);
+}
+
+static void reload_done(uv_work_t *w, int status)
+{
+    struct reload *r = w->data;
+    struct node *n = r->node;
+    (void)status;
+    n->reloading = false;
+    if (!n->stopping && r->rv != 0) {
+        LOG_ERROR("node", "SIGHUP: %s does not load (the line above says why); still running "
+                  "with the configuration loaded before", n->config.config_file);
+    } else if (!n->stopping) {
+        apply_reload(n, &r->fresh);
+    }
+    node_config_free(&r->fresh);
+    free(r);
+    if (!n->stopping) {
+        node_notify_reloaded(&n->notify);
+        if (n->reload_again) {
+            n->reload_again = false;
+            start_reload(n);
+        }
+    }
+}
+
+static void start_reload(struct node *n)
+{
+    struct reload *r = xcalloc(1, sizeof *r);
+    r->node = n;
+    r->work.data = r;
+    n->reloading = true;
+    node_notify_reloading(&n->notify);
+    ASSERT(uv_queue_work(&n->loop, &r->work, reload_work, reload_done) == 0);
+}
+
+/* SIGHUP: reads the configuration again (defaults, --config file, flags, as at start)
+ * and applies what can change while the node runs; a configuration that does not load
+ * leaves everything as it was. Says what it did in the log. A SIGHUP during a reload
+ * makes one more after it. */
+static void on_hup(uv_signal_t *sig, int signum)
+{
+    struct node *n = sig->data;
+    (void)signum;
+    if (n->stopping) {
+        return;
+    }
+    if (n->config.config_file == NULL) {
+        LOG_INFO("node", "SIGHUP: no --config file: nothing to reload (flags change only at "
+                 "a restart)");
+        return;
+    }
+    if (n->reloading) {
+        n->reload_again = true;
+        return;
+    }
+    start_reload(n);
 }
 
 /* The operator token is shown on the start that generated it, and never again: later
