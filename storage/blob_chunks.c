@@ -400,6 +400,8 @@ int blob_chunks_load(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_B
     out->size = size;
     out->count = c.count;
     out->hashes = c.hashes != NULL ? c.hashes : xmalloc(1);
+    c.hashes = NULL; /* now out's */
+    blob_chunker_free(&c);
     if (rebuilt != NULL) {
         *rebuilt = true;
     }

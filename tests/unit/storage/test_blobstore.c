@@ -9,6 +9,7 @@
 
 #include "base/hex.h"
 #include "storage/blobstore.h"
+#include "storage/blobstore_int.h" /* blob_chunker_free(): what a crashed writer held */
 #include "tests/lib/testlib.h"
 
 struct fixture {
@@ -113,6 +114,7 @@ static void torn_write_leaves_no_visible_blob(void **state)
     assert_int_equal(count_files(blobs), 0);
     close(w.fd);
     blob_check_discard(&w.check_state); /* what the crashed process held in memory */
+    blob_chunker_free(&w.chunker);
     /* The next start removes the leftover from tmp/. */
     blob_store_close(&f->bs);
     assert_int_equal(blob_store_open(&f->bs, f->dir, &err), 0);
