@@ -313,6 +313,17 @@ int keeper_copy(struct keeper *k, struct keeper_copies *c, keeper_copies_cb cb)
     archive_free_blob(rec);
     if (k->auth == NULL) {
         r->n_candidates = 0; /* a single node: nobody to copy to */
+    } else {
+        /* This node's copy counts toward R, but when placement does not want it here
+         * the copies end on R nodes that are not placement's: a record with R holders,
+         * which the blob index does not name for a pass. The next pass reads it. */
+        bool wanted = false;
+        for (size_t i = 0; i < n && i < r->replicas && !wanted; i++) {
+            wanted = ranked[i] == k->cfg.node_id;
+        }
+        if (!wanted) {
+            keeper_recheck(k, c->hash);
+        }
     }
     need = r->replicas > r->copies ? r->replicas - r->copies : 0;
     for (unsigned i = 0; i < need && copy_next(k, r); i++) {

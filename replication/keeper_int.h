@@ -43,6 +43,9 @@
 /* A transfer may take this long plus one millisecond per 10 KB. */
 #define TRANSFER_BYTES_PER_MS 10000
 #define SUSPECTS_MAX 64
+/* Captures whose copies are not where placement wants them, for the next pass. */
+#define RECHECKS_MAX 4096
+#define RECHECK_WAIT_MS 120000 /* how long a recheck waits for its blob's record */
 /* A node that answers "disk full" (507) gets no repair copy for this long, doubling
  * at each refusal up to the cap, and no capture copy until a copy to it succeeds. */
 #define FULL_BACKOFF_MIN_MS 1000
@@ -170,6 +173,15 @@ struct keeper {
     bool kicked;                             /* the metadata changed: a pass is due */
     uint8_t suspects[SUSPECTS_MAX][BLOB_HASH_BYTES];
     unsigned n_suspects;
+    /* Blobs a capture left off its placement (the capturing node not among the nodes
+     * placement wants, yet counted as a copy): the blob index has no class for them,
+     * so the next pass reads them by name (keeper_recheck). Under mu. */
+    struct recheck {
+        uint8_t hash[BLOB_HASH_BYTES];
+        uint64_t until_ms; /* dropped if its record has not appeared by then */
+    } rechecks[RECHECKS_MAX];
+    size_t n_rechecks;
+    bool rechecks_overflow; /* some were not kept: the next pass checks this node's own */
     struct full_target full[FULL_MAX]; /* nodes refusing copies: disk full */
     size_t n_full;
     uint64_t full_version; /* bumped when that list changes */
@@ -255,6 +267,8 @@ void keeper_late_copies_record(struct keeper *k);
 /* One pass; true when it made copies or proposed changes (the next pass then comes
  * soon, to count what they changed and to take the next step). */
 bool keeper_pass_run(struct keeper *k, bool check_own);
+/* Asks the next pass to look at @hash by name (keeper_repair.c). Any thread. */
+void keeper_recheck(struct keeper *k, const uint8_t hash[BLOB_HASH_BYTES]);
 
 /* keeper_gc.c: local garbage */
 /* Deletes the local files no record lists this node for, past the grace (the

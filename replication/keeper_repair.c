@@ -86,6 +86,7 @@ struct pass {
     size_t n_unsettled;
     size_t walking;
     uint64_t visited; /* records visited */
+    bool rechecking;  /* visiting keeper_recheck()'s blobs */
 };
 
 static bool pass_paused(const struct pass *p, uint64_t id)
@@ -286,7 +287,9 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
             }
         }
     }
-    if (owner != self) {
+    /* The owner acts; on a recheck, this node does (it holds a copy placement does not
+     * want, and the owner has no reason to look at a record of R holders). */
+    if (owner != self && !(p->rechecking && rec_lists(rec, self))) {
         return;
     }
     /* A full node keeps the copies it has (they are wanted where they are) and is
@@ -404,6 +407,91 @@ static int pass_indexed(struct pass *p, struct base_err *err)
     return rv;
 }
 
+void keeper_recheck(struct keeper *k, const uint8_t hash[BLOB_HASH_BYTES])
+{
+    pthread_mutex_lock(&k->mu);
+    if (k->n_rechecks < RECHECKS_MAX) {
+        struct recheck *c = &k->rechecks[k->n_rechecks++];
+        memcpy(c->hash, hash, BLOB_HASH_BYTES);
+        c->until_ms = mono_ms() + RECHECK_WAIT_MS;
+    } else {
+        k->rechecks_overflow = true;
+    }
+    pthread_mutex_unlock(&k->mu);
+}
+
+static int recheck_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct recheck *)a)->hash, ((const struct recheck *)b)->hash,
+                  BLOB_HASH_BYTES);
+}
+
+/* Whether an earlier walk of this indexed pass visited @rec already. */
+static bool walked(const struct pass *p, const BlobRecord *rec)
+{
+    if (archive_blob_class(rec) != placement_replicas(p->pl)) {
+        return true;
+    }
+    for (size_t i = 0; i < rec->n_holders; i++) {
+        for (size_t j = 0; j < p->n_unsettled; j++) {
+            if (p->unsettled[j] == rec->holders[i]) {
+                return true;
+            }
+        }
+        if (p->check_own && rec->holders[i] == p->k->cfg.node_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The rechecks keeper_recheck() queued: each blob read by name and visited, unless a
+ * walk of this pass did already (@full: every record was). One whose record is not
+ * there yet (its capture is still being committed) waits for the next pass, until its
+ * time is up. */
+static int pass_rechecks(struct pass *p, bool full, struct base_err *err)
+{
+    struct keeper *k = p->k;
+    struct recheck *list;
+    size_t n, kept = 0;
+    uint64_t now = mono_ms();
+    int rv = 0;
+    pthread_mutex_lock(&k->mu);
+    n = k->n_rechecks;
+    list = xmalloc((n > 0 ? n : 1) * sizeof *list);
+    memcpy(list, k->rechecks, n * sizeof *list);
+    k->n_rechecks = 0;
+    pthread_mutex_unlock(&k->mu);
+    qsort(list, n, sizeof *list, recheck_cmp);
+    for (size_t i = 0; i < n && rv == 0 && !atomic_load(&k->stop); i++) {
+        BlobRecord *rec = NULL;
+        if (i > 0 && memcmp(list[i].hash, list[i - 1].hash, BLOB_HASH_BYTES) == 0) {
+            continue;
+        }
+        rv = archive_read_blob(k->archive, list[i].hash, &rec, err);
+        if (rv == BASE_ENOTFOUND) {
+            rv = 0;
+            if (now < list[i].until_ms) {
+                list[kept++] = list[i];
+            }
+            continue;
+        }
+        if (rv == 0 && (!full || rec_lists(rec, k->cfg.node_id)) && !walked(p, rec)) {
+            p->rechecking = true;
+            pass_visit(list[i].hash, rec, p);
+            p->rechecking = false;
+        }
+        archive_free_blob(rec);
+    }
+    pthread_mutex_lock(&k->mu);
+    for (size_t i = 0; i < kept && k->n_rechecks < RECHECKS_MAX; i++) {
+        k->rechecks[k->n_rechecks++] = list[i];
+    }
+    pthread_mutex_unlock(&k->mu);
+    free(list);
+    return rv;
+}
+
 /* Whether the next pass must read every record: the first one, one every
  * PASS_FULL_EVERY_MS, and one whenever a node may now be chosen that was not a
  * candidate at the last full pass, or was one otherwise (its weight, zone or the time
@@ -482,7 +570,16 @@ bool keeper_pass_run(struct keeper *k, bool check_own)
     }
     pthread_mutex_unlock(&k->mu);
     full = full_pass_due(k, p->pl, started);
+    pthread_mutex_lock(&k->mu);
+    if (k->rechecks_overflow) {
+        p->check_own = true; /* the rechecks not kept were of blobs this node holds */
+        k->rechecks_overflow = false;
+    }
+    pthread_mutex_unlock(&k->mu);
     rv = full ? archive_each_blob(k->archive, pass_visit, p, &err) : pass_indexed(p, &err);
+    if (rv == 0) {
+        rv = pass_rechecks(p, full, &err);
+    }
     if (rv != 0) {
         LOG_WARN("keeper", "pass: %s", err.msg);
     } else if (full && !atomic_load(&k->stop)) {

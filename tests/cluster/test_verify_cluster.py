@@ -21,6 +21,26 @@ class VerifyClusterTest(ClusterTestCase):
 
     def test_only_the_blobs_a_node_holds_are_expected(self):
         c = self.cluster
+        # Every node's first pass (a full one) is done before the captures, so what
+        # settles their copies is the indexed passes: a capture through a node that
+        # placement does not want leaves R copies off placement, which no class of
+        # the blob index names (the capturing node asks for a recheck).
+        # The nodes' space reports change placement's weights, which makes a full pass
+        # due: they come first, then two passes more on every node (a metadata change
+        # kicks one within a second), after which the candidates stay as they are.
+        self.wait_for(lambda: all(x.get("capacity_bytes") for x in c.view(c.nodes[0])["nodes"]),
+                      60, "every node's space report", interval=0.2)
+        passes = {n.name: n.metrics()["imgarc_keeper_passes_total"] for n in c.nodes}
+        k = [0]
+
+        def two_more_passes():
+            k[0] += 1
+            self.assertEqual(c.nodes[0].pool_push({"image_no": "VC-K%d" % k[0]}).status, 201)
+            return all(n.metrics()["imgarc_keeper_passes_total"] >= passes[n.name] + 2
+                       for n in c.nodes)
+        self.wait_for(two_more_passes, 90, "two more passes on every node", interval=1.2)
+        full_before = {n.name: n.metrics()["imgarc_keeper_full_passes_total"] for n in c.nodes}
+        self.assertTrue(all(v >= 1 for v in full_before.values()), full_before)
         ups = []
         for i in range(4):
             r = c.nodes[i % 3].upload("VC-1", random_bytes(50000 + i, seed=40 + i),
@@ -43,6 +63,9 @@ class VerifyClusterTest(ClusterTestCase):
                                 "blob %s to be held where placement wants it"
                                 % up["blob"][:16], interval=0.5)
             holders[up["blob"]] = set(doc["holders"])
+        self.assertEqual({n.name: n.metrics()["imgarc_keeper_full_passes_total"]
+                          for n in c.nodes}, full_before,
+                         "settled by a full pass, not by the indexed passes")
         c.wait_converged()
         for n in c.nodes:
             n.stop()
