@@ -160,7 +160,9 @@ class RangeIntegrityTest(NodeTestCase):
         path = os.path.join(self.node.data, "chunks", h[:2], h[2:4], h)
         with open(path, "rb") as f:
             good = f.read()
-        self.assertEqual(len(good), 24 + 4 * 32 + 32)
+        # IMGCHK2: a 24-byte head, an XXH3-128 per 64 KiB chunk, a 32-byte seal.
+        self.assertEqual(len(good), 24 + 4 * 16 + 32)
+        self.assertEqual(good[:8], b"IMGCHK2\n")
         # As a data dir from before chunk lists: rebuilt by the first range read.
         os.unlink(path)
         r = self.node.content(up.json["file_id"], headers={"Range": "bytes=100-199"})
@@ -170,9 +172,9 @@ class RangeIntegrityTest(NodeTestCase):
             self.assertEqual(f.read(), good)
         # A flipped bit in the list: found by its seal, rebuilt from the verified blob.
         with open(path, "r+b") as f:
-            f.seek(24 + 32 + 3)
+            f.seek(24 + 16 + 3)
             b = f.read(1)
-            f.seek(24 + 32 + 3)
+            f.seek(24 + 16 + 3)
             f.write(bytes([b[0] ^ 0x01]))
         r = self.node.content(up.json["file_id"], headers={"Range": "bytes=%d-" % CHUNK})
         self.assertStatus(r, 206)
