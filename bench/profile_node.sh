@@ -29,7 +29,7 @@ command -v perf >/dev/null || { echo "profile_node.sh: perf is missing (apt-get 
 for f in imgarcd imgarc-bench; do
     [ -x "$build/$f" ] || { echo "profile_node.sh: $build/$f is missing (bash scripts/build.sh)" >&2; exit 1; }
 done
-tmp=$(mktemp -d /tmp/imgarc-profile.XXXXXX)
+tmp=$(mktemp -d -t imgarc-profile.XXXXXX) # $TMPDIR, else /tmp
 cleanup() {
     bash "$root/deploy/cluster.sh" stop "$tmp/c" >/dev/null 2>&1 || true
     if [ $keep = 0 ]; then rm -rf "$tmp"; else echo "kept $tmp (perf.data, the node's log)"; fi
