@@ -157,7 +157,8 @@ class ExportTest(NodeTestCase):
         for args, needle in ((("BX-EXP-1",), "-o FILE.zip is required"),
                              (("-o", "x.zip"), "name the bills"),
                              (("BX-EXP-1", "--all", "-o", "x.zip"), "not both"),
-                             (("BX-EXP-1", "-o", self.dir), "must name a file")):
+                             (("BX-EXP-1", "-o", self.dir), "must name a file"),
+                             (("BX-EXP-1", "-o", "d/" * 2100 + "x.zip"), "path is too long")):
             with self.subTest(args=args):
                 p = self.export(*args)
                 self.assertEqual(p.returncode, 2, p.stderr)

@@ -391,6 +391,11 @@ int cmd_export(struct cli *cli, int argc, char **argv)
         rv = usage_error("export", "name the bills: IMAGE_NO..., filters such as --state or "
                          "--created-from, or --all for every bill of the tenant");
     }
+    /* OUT.part and the temp dir's name beside it must fit a path, whole. */
+    if (rv == 0 && strlen(out) + sizeof ".imgarc-export-XXXXXX" > PATH_MAX) {
+        rv = usage_error("export", "-o: the path is too long (at most %zu bytes)",
+                         (size_t)PATH_MAX - sizeof ".imgarc-export-XXXXXX");
+    }
     if (rv == 0 && (strcmp(out, "-") == 0 || (stat(out, &st) == 0 && S_ISDIR(st.st_mode)))) {
         rv = usage_error("export", "-o must name a file to write, not '%s'", out);
     }
