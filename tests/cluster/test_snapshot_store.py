@@ -68,9 +68,17 @@ class SnapshotStoreTest(ClusterTestCase):
         return os.path.join(node.data, "catchup", "store")
 
     def wait_fetching(self, node):
-        """Until @node has a staging store (its fetch has written its first MiB)."""
-        wait_for(lambda: os.path.isdir(self.staging(node)), 60,
-                 "%s to fetch into its staging store" % node.name, interval=0.02)
+        """Until @node has a staging store (its fetch has written its first MiB). A
+        member may refuse a fetch (busy sending, catching up itself) and the node then
+        tries again after a backoff that doubles up to 30 s, so on a loaded machine
+        this may take as long as a catch-up; a timeout shows the node's log."""
+        try:
+            wait_for(lambda: os.path.isdir(self.staging(node)), CATCH_UP,
+                     "%s to fetch into its staging store" % node.name, interval=0.02)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s's log, the catch-up lines:\n%s" % (
+                e, node.name, "\n".join(l for l in node.log_text(whole=True).splitlines()
+                                        if "snapshot" in l or "catch" in l or "join" in l)))
 
     def sent_bytes(self):
         return {n.name: n.metrics().get("imgarc_snapshot_send_bytes_total", 0)
