@@ -13,7 +13,7 @@ set -euo pipefail
 WITH_TESTS=0
 [ "${1:-}" = "--test" ] && WITH_TESTS=1
 
-PKGS=(build-essential cmake pkg-config git
+PKGS=(build-essential cmake pkg-config git help2man
       libuv1-dev librocksdb-dev libprotobuf-c-dev protobuf-c-compiler
       libsodium-dev libcurl4-openssl-dev libhttp-parser-dev libjansson-dev
       libcmocka-dev libxxhash-dev libqpdf-dev libxml2-dev libzip-dev libsystemd-dev curl)

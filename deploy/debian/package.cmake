@@ -63,6 +63,29 @@ install(FILES ${CMAKE_SOURCE_DIR}/deploy/imgarcd.conf.example
 install(FILES ${IMGARC_PKG_DIR}/lintian-overrides DESTINATION share/lintian/overrides
         RENAME imgarc)
 
+# Manual pages, made by help2man from each program's --help and --version (so they
+# say what the program says): imgarc(1), imgarcd(8) and imgarc-verify(8).
+find_program(HELP2MAN help2man REQUIRED)
+set(IMGARC_MAN_PAGES)
+foreach(page imgarc:1:imgarc.command.line.client imgarcd:8:imgarc.archive.node
+             imgarc-verify:8:check.an.imgarc.data.directory)
+  string(REPLACE ":" ";" page "${page}")
+  list(GET page 0 prog)
+  list(GET page 1 section)
+  list(GET page 2 name)
+  string(REPLACE "." " " name "${name}")
+  set(out ${IMGARC_PKG_GEN}/${prog}.${section})
+  add_custom_command(OUTPUT ${out}.gz
+                     COMMAND ${HELP2MAN} --no-info --no-discard-stderr --section=${section}
+                             --name=${name} --source=imgarc --output=${out}
+                             $<TARGET_FILE:${prog}>
+                     COMMAND ${GZIP_PROGRAM} -9nf ${out}
+                     DEPENDS ${prog} VERBATIM)
+  list(APPEND IMGARC_MAN_PAGES ${out}.gz)
+  install(FILES ${out}.gz DESTINATION share/man/man${section})
+endforeach()
+add_custom_target(imgarc_package_man ALL DEPENDS ${IMGARC_MAN_PAGES})
+
 # The maintainer scripts and the conffile list, at the modes dpkg wants.
 file(WRITE ${IMGARC_PKG_GEN}/conffiles "/etc/imgarc/imgarcd.conf\n")
 

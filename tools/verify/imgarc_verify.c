@@ -28,6 +28,7 @@
 #include "storage/blobstore.h"
 #include "archive/keys.h"
 #include "storage/rocks.h"
+#include "version.h"
 
 struct tally {
     unsigned long long blobs, bytes, corrupt, unreadable, misnamed, records, missing, elsewhere;
@@ -208,14 +209,20 @@ static int check_metadata(const struct blob_store *bs, const char *data, struct 
     return 0;
 }
 
-static int usage(void)
+/* The usage on @out; --help asks for it (stdout, status 0), a wrong call gets it on
+ * stderr with status 2. */
+static int usage(FILE *out, int status)
 {
-    fprintf(stderr, "usage: imgarc-verify --data DIR [--metadata]\n"
-                    "  re-hashes every blob under DIR/blobs (safe while the node runs);\n"
-                    "  --metadata also checks the blob of every file record this node is\n"
-                    "  a holder of (node stopped).\n"
-                    "exit status: 0 all good, 1 problems found, 2 usage or cannot open\n");
-    return 2;
+    fprintf(out, "Usage: imgarc-verify --data DIR [--metadata]\n"
+                 "Checks an imgarc node's data directory without the daemon.\n\n"
+                 "  --data DIR    re-hashes every blob under DIR/blobs and checks its chunk\n"
+                 "                list (safe while the node runs: read only)\n"
+                 "  --metadata    also checks the blob of every file record this node is a\n"
+                 "                holder of (the node must be stopped)\n"
+                 "  --help        this text\n"
+                 "  --version     the version\n\n"
+                 "Exit status: 0 all good, 1 problems found, 2 usage or cannot open.\n");
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -230,12 +237,17 @@ int main(int argc, char **argv)
             data = argv[++i];
         } else if (strcmp(argv[i], "--metadata") == 0) {
             metadata = true;
+        } else if (strcmp(argv[i], "--help") == 0) {
+            return usage(stdout, 0);
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("imgarc-verify %s (git %s)\n", IMGARC_VERSION, IMGARC_GIT_COMMIT);
+            return 0;
         } else {
-            return usage();
+            return usage(stderr, 2);
         }
     }
     if (data == NULL || sodium_init() < 0) {
-        return usage();
+        return usage(stderr, 2);
     }
     /* Not blob_store_open(): that empties tmp/, which a running node is using. */
     bs.root = (char *)data;
