@@ -9,7 +9,8 @@ set -euo pipefail
 # clang with its libFuzzer and sanitizer runtimes for the fuzz targets, and for the
 # fault suite iproute2 (network namespaces), nftables (partitions) and libfaketime
 # (clock jumps); systemd's systemd-analyze and prometheus's promtool for the checks of
-# the unit, the alert rules and the metrics; lintian for the Debian package).
+# the unit, the alert rules and the metrics; lintian and adduser for the Debian
+# package's test, which installs it).
 WITH_TESTS=0
 [ "${1:-}" = "--test" ] && WITH_TESTS=1
 
@@ -26,7 +27,7 @@ if [ $WITH_TESTS -eq 1 ] && ! command -v python3 >/dev/null 2>&1; then
     PKGS+=(python3)
 fi
 if [ $WITH_TESTS -eq 1 ]; then
-    PKGS+=(clang libclang-rt-14-dev iproute2 nftables faketime libfaketime systemd lintian)
+    PKGS+=(clang libclang-rt-14-dev iproute2 nftables faketime libfaketime systemd lintian adduser)
 fi
 # The web console is built by node (console/build.mjs): Debian's nodejs and npm when
 # there is no node yet (a node already installed, e.g. 20 from elsewhere, is kept). Its
