@@ -23,7 +23,8 @@ void archive_actor_operator(struct archive_actor *actor, const char *tenant)
 
 void archive_actor_system(struct archive_actor *actor, const char *tenant)
 {
-    actor_init(actor, ARCHIVE_ACTOR_SYSTEM, tenant, PERM_ALL & ~(unsigned)PERM_ADMIN);
+    actor_init(actor, ARCHIVE_ACTOR_SYSTEM, tenant,
+               PERM_ALL & ~(unsigned)(PERM_ADMIN | PERM_HOLD));
 }
 
 int archive_actor_of_user(struct archive *a, const char *tenant, const UserRecord *user,

@@ -160,7 +160,9 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(SYNC_INVOICES, sync_invoices, apply_sync_invoices, WRITE_NONE)                   \
     X(SYNC_RUN_FAILED, sync_run_failed, apply_sync_run_failed, WRITE_NONE)             \
     X(RETRY_SYNC_FAILURES, retry_sync_failures, apply_retry_sync_failures, WRITE_NONE) \
-    X(RETRY_SYNC_RUN, retry_sync_run, apply_retry_sync_run, WRITE_NONE)
+    X(RETRY_SYNC_RUN, retry_sync_run, apply_retry_sync_run, WRITE_NONE)                 \
+    X(PLACE_HOLD, place_hold, apply_place_hold, WRITE_NONE)                             \
+    X(LIFT_HOLD, lift_hold, apply_lift_hold, WRITE_NONE)
 
 struct command_kind {
     const char *name;

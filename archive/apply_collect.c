@@ -220,6 +220,9 @@ static int clear_bill(struct txn *t, BillRecord *bill, BillOrder *order)
                bill->image_no, bill->state);
         return BASE_ENOTFOUND;
     }
+    if (n > 0 && bill_held(t, bill, "saveType upload (it replaces the bill's files)")) {
+        return BASE_ENOTFOUND;
+    }
     ids = xcalloc(n > 0 ? n : 1, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
         ids[i] = xstrdup(order->file_ids[i]);

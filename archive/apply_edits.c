@@ -154,6 +154,7 @@ int apply_delete_files(struct txn *t, const DeleteFiles *c)
     }
     files = xcalloc(c->n_file_ids + 1, sizeof *files);
     if (!edit_allowed(t, bill, true, c->amend, "deleting files") ||
+        bill_held(t, bill, "deleting files") ||
         !load_files(t, bill, c->file_ids, c->n_file_ids, files, &rv) ||
         (rv = load_order(t, bill->image_no, &order)) != 0) {
         goto out;
@@ -497,7 +498,8 @@ bool replace_file(struct txn *t, BillRecord *bill, BillOrder *order, const AddFi
     size_t at = 0;
     bool ok = false;
     *rv = 0;
-    if (!edit_allowed(t, bill, true, f->amend, "replacing files")) {
+    if (!edit_allowed(t, bill, true, f->amend, "replacing files") ||
+        bill_held(t, bill, "replacing files")) {
         return false;
     }
     if ((*rv = load_bill_file(t, bill, f->replace, &old)) != 0) {

@@ -68,7 +68,15 @@ enum archive_status {
     ARCHIVE_R_SYNC_NOT_FOUND,     /* no sync settings, or no such sync run */
     ARCHIVE_R_ENTRY_FULL,         /* a shared raft entry had no delivery ids left: the
                                      proposer proposes the command again alone */
+    ARCHIVE_R_BILL_HELD,          /* a legal hold forbids deleting or replacing content */
+    ARCHIVE_R_HOLD_NOT_FOUND,     /* the bill has no hold of that id */
 };
+
+/* Legal holds (docs/retention.md): an id is 'h' and 16 hex digits, drawn by the
+ * proposer; a reason is 1-1024 bytes; a bill has at most 32 holds at once. */
+#define ARCHIVE_HOLD_ID_BYTES 17
+#define ARCHIVE_HOLD_REASON_MAX 1024
+#define ARCHIVE_HOLDS_MAX 32
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
 #define ARCHIVE_EVAL_DAYS 30

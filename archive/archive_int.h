@@ -288,4 +288,11 @@ int apply_sync_run_failed(struct txn *t, const SyncRunFailed *c);
 int apply_retry_sync_failures(struct txn *t, const RetrySyncFailures *c);
 int apply_retry_sync_run(struct txn *t, const RetrySyncRun *c);
 
+/* ---- apply_holds.c: legal holds (docs/retention.md) ---- */
+int apply_place_hold(struct txn *t, const PlaceHold *c);
+int apply_lift_hold(struct txn *t, const LiftHold *c);
+/* True after refusing with ARCHIVE_R_BILL_HELD when @bill has a hold: @what ("deleting
+ * files") would delete or replace its content. */
+bool bill_held(struct txn *t, const BillRecord *bill, const char *what);
+
 #endif

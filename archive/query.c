@@ -133,6 +133,10 @@ const char *archive_status_name(enum archive_status status)
         return "node_not_found";
     case ARCHIVE_R_FBILL_CONFLICT:
         return "fbill_id_conflict";
+    case ARCHIVE_R_BILL_HELD:
+        return "bill_held";
+    case ARCHIVE_R_HOLD_NOT_FOUND:
+        return "hold_not_found";
     }
     return "unknown";
 }

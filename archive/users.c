@@ -8,7 +8,7 @@
 #include "base/mem.h"
 
 static const char *const perm_names[] = {"read",   "capture", "edit",   "delete", "amend",
-                                         "submit", "match",   "review", "admin"};
+                                         "submit", "match",   "review", "admin",  "hold"};
 
 unsigned archive_perm_bit(const char *name)
 {

@@ -22,8 +22,12 @@ enum archive_perm {
     PERM_MATCH = 1 << 6,
     PERM_REVIEW = 1 << 7,
     PERM_ADMIN = 1 << 8,
+    /* Placing and lifting legal holds (docs/retention.md): its own permission, held by
+     * the operator and tenant_admin, and by a custom role that names it; never by a
+     * business-system client. */
+    PERM_HOLD = 1 << 9,
 };
-#define PERM_ALL ((1u << 9) - 1)
+#define PERM_ALL ((1u << 10) - 1)
 
 /* The bit of a permission name ("capture"); 0 for an unknown one. */
 unsigned archive_perm_bit(const char *name);

@@ -64,7 +64,10 @@ static const char *const WORDS[] = {
     "https://src.example/ierp", "/kapi/app/bds/queryBillList",
     /* The invoice-data sync (apply_sync.c): the prelude's data source, run and fields. */
     "old", "02:00", "daily-2026-12-06", "2026-12-06", "scheduled", "full", "bill", "tax",
-    "given_up"};
+    "given_up",
+    /* Legal holds (apply_holds.c): a well-formed hold id, so holds are placed, refuse
+     * deletions and are lifted. */
+    "h0123456789abcdef", "hold"};
 
 static const uint64_t NUMBERS[] = {0, 1, 2, 3, 4, 5, 90, 180, 270, 1000, 86400000,
                                    0xFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, UINT64_MAX, T0};
