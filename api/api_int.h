@@ -228,6 +228,12 @@ void api_handle_create_category(struct api_call *call);
 void api_handle_list_categories(struct api_call *call);
 void api_handle_categorize(struct api_call *call);
 void api_handle_delete_files(struct api_call *call);
+/* holds.c: legal holds (docs/retention.md). */
+void api_handle_place_hold(struct api_call *call);
+void api_handle_lift_hold(struct api_call *call);
+/* A hold as JSON {"hold_id", "reason", "placed_by", "placed"}; a bill's holds. */
+json_t *api_hold_json(const BillHold *h);
+json_t *api_holds_json(const BillRecord *b);
 void api_handle_delete_file(struct api_call *call);
 void api_handle_rotate(struct api_call *call);
 void api_handle_move_file(struct api_call *call);

@@ -465,6 +465,8 @@ static json_t *bill_json(const BillRecord *b)
                                                       : json_null());
     json_object_set_new(j, "erp_error",
                         b->erp_error[0] != '\0' ? json_string(b->erp_error) : json_null());
+    /* Legal holds in force: while there is one, no file may be deleted or replaced. */
+    json_object_set_new(j, "holds", api_holds_json(b));
     return j;
 }
 

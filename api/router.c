@@ -101,6 +101,8 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/categories", AUTH_TOKEN, api_handle_list_categories, PERM_READ},
     {HTTP_M_POST, "/api/v1/bills/*/categorize", AUTH_TOKEN, api_handle_categorize, PERM_EDIT},
     {HTTP_M_POST, "/api/v1/bills/*/delete", AUTH_TOKEN, api_handle_delete_files, PERM_DELETE},
+    {HTTP_M_POST, "/api/v1/bills/*/holds", AUTH_TOKEN, api_handle_place_hold, PERM_HOLD},
+    {HTTP_M_DELETE, "/api/v1/bills/*/holds/*", AUTH_TOKEN, api_handle_lift_hold, PERM_HOLD},
     {HTTP_M_DELETE, "/api/v1/bills/*/files/*", AUTH_TOKEN, api_handle_delete_file,
      PERM_DELETE},
     {HTTP_M_POST, "/api/v1/bills/*/rotate", AUTH_TOKEN, api_handle_rotate, PERM_EDIT},

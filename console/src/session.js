@@ -11,7 +11,7 @@ const BUILT_IN = {
     scanner: ['read', 'capture', 'submit'],
     reviewer: ['read', 'review'],
     tenant_admin: ['read', 'capture', 'edit', 'delete', 'amend', 'submit', 'match',
-                   'review', 'admin'],
+                   'review', 'admin', 'hold'],
 };
 
 export function permissionsOf(roles) {

@@ -19,7 +19,7 @@ CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'sel
 PERMISSIONS = "camera=(), microphone=(), geolocation=(), fullscreen=(self)"
 DIST = os.path.join(BIN_DIR, "console-dist")
 ALL_PERMS = ["read", "capture", "edit", "delete", "amend", "submit", "match", "review",
-             "admin"]
+             "admin", "hold"]
 
 
 def load_manifest():
@@ -295,7 +295,7 @@ class AuthMeTest(NodeTestCase):
         self.assertIsNone(me["username"])
         self.assertEqual(me["name"], "The ERP")
         self.assertEqual(me["roles"], [])
-        self.assertEqual(me["permissions"], ALL_PERMS[:-1])
+        self.assertEqual(me["permissions"], ALL_PERMS[:-2])  # neither admin nor hold
         self.assertIs(me["admin"], False)
         self.assertEqual(me["grants"], [{"org": "*", "include_children": True}])
         self.assertExpiresIn(me["expires"], 600)

@@ -445,7 +445,7 @@ class WorkflowCliTest(NodeTestCase):
 
     def test_help(self):
         for cmd in ("bill-type", "scheme", "category", "invoice", "match", "erp-submit",
-                    "return", "categorize", "rotate", "move", "delete-files", "merge", "split"):
+                    "return", "hold", "categorize", "rotate", "move", "delete-files", "merge", "split"):
             with self.subTest(help=cmd):
                 p = self.cli(cmd, "--help")
                 self.assertIn("Usage: imgarc " + cmd, p.stdout)
@@ -455,7 +455,8 @@ class WorkflowCliTest(NodeTestCase):
         for synopsis in ("bill-type create CODE | list", "scheme set BILL_TYPE | list",
                          "category create CODE | list", "invoice set IMAGE_NO FILE_ID",
                          "match ACTION IMAGE_NO", "erp-submit IMAGE_NO",
-                         "return IMAGE_NO --reason R", "categorize IMAGE_NO FILE_ID...",
+                         "return IMAGE_NO --reason R", "hold place|lift|list IMAGE_NO",
+                         "categorize IMAGE_NO FILE_ID...",
                          "rotate IMAGE_NO FILE_ID...", "move IMAGE_NO FILE_ID",
                          "delete-files IMAGE_NO FILE_ID...", "merge IMAGE_NO FILE_ID...",
                          "split IMAGE_NO FILE_ID"):

@@ -293,6 +293,19 @@ static const char return_help[] =
     "captured again. TEXT (1-1024 bytes) says what to rescan and why. Needs the\n"
     "review permission.\n";
 
+static const char hold_help[] =
+    "Usage: imgarc hold place IMAGE_NO --reason TEXT [--json]\n"
+    "       imgarc hold lift IMAGE_NO HOLD_ID [--reason TEXT] [--json]\n"
+    "       imgarc hold list IMAGE_NO [--json]\n"
+    "\n"
+    "Legal holds on a bill. While a bill has a hold, none of its files may be deleted\n"
+    "or replaced, by anyone (the operator included); everything else goes on. place\n"
+    "puts a hold with TEXT (1-1024 bytes: the case, order or audit it is kept for)\n"
+    "and prints its id; lift removes one hold by its id, with an optional TEXT; list\n"
+    "shows the holds in force. Every step is in the bill's audit log ('imgarc log').\n"
+    "Needs the hold permission (tenant_admin, the operator, or a custom role that\n"
+    "names it; never a business-system client).\n";
+
 static const char categorize_help[] =
     "Usage: imgarc categorize IMAGE_NO --category C FILE_ID... [--json]\n"
     "\n"
@@ -698,6 +711,8 @@ static const struct command commands[] = {
      erp_submit_help},
     {"return", cmd_return, "return IMAGE_NO --reason R", "send a bill back for rescanning",
      return_help},
+    {"hold", cmd_hold, "hold place|lift|list IMAGE_NO", "legal holds: no file deleted or replaced",
+     hold_help},
     {"bill-type", cmd_bill_type, "bill-type create CODE | list", "bill types and their mode",
      bill_type_help},
     {"scheme", cmd_scheme, "scheme set BILL_TYPE | list", "matching and ERP submission per type",

@@ -131,4 +131,4 @@ export function checks(prefix, names, checked, labelOf = (n) => n) {
 }
 
 export const PERMISSIONS = ['read', 'capture', 'edit', 'delete', 'amend', 'submit', 'match',
-                            'review', 'admin'];
+                            'review', 'admin', 'hold'];
