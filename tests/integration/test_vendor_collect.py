@@ -185,6 +185,22 @@ class VendorCollectTest(licenses.LicenseTestCase):
         self.assertStatus(r, 200)
         self.assertEqual([f["file_id"] for f in self.files_of("VC-S")], [three["fileNo"]])
 
+    def test_a_held_bill_keeps_its_files(self):
+        """saveType upload replaces a bill's files: refused while a legal hold is in
+        force (docs/retention.md); saveType add still adds."""
+        one = self.collected(b"kept file", fileSuffix="txt")
+        self.assertStatus(self.submit("VC-H", [{"fileNo": one["fileNo"]}], modelType=1), 200)
+        r = self.node.post("/api/v1/bills/VC-H/holds", body=b'{"reason": "audit"}')
+        self.assertStatus(r, 201)
+        two = self.collected(b"replacement", fileSuffix="txt")
+        r = self.submit("VC-H", [{"fileNo": two["fileNo"]}], saveType="upload")
+        self.assertVendorError(r, 409, 11032, "legal hold")
+        self.assertEqual([f["file_id"] for f in self.files_of("VC-H")], [one["fileNo"]])
+        r = self.submit("VC-H", [{"fileNo": two["fileNo"]}], saveType="add")
+        self.assertStatus(r, 200)
+        self.assertEqual([f["file_id"] for f in self.files_of("VC-H")],
+                         [one["fileNo"], two["fileNo"]])
+
     def test_submit_erp(self):
         d = self.collected(b"to submit", fileSuffix="txt")
         r = self.submit("VC-E", [{"fileNo": d["fileNo"]}], modelType=1, isSubmitErp=1)
