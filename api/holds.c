@@ -31,22 +31,31 @@ json_t *api_holds_json(const BillRecord *b)
     return a;
 }
 
+/* The bill the applied command changed; NULL after answering (the proposal failed or
+ * was refused, or the bill cannot be read). */
+static BillRecord *applied_bill(struct api_op *op, int status, const struct archive_result *res)
+{
+    struct base_err err = {{0}};
+    BillRecord *bill;
+    if (!api_op_applied(op, status, res)) {
+        return NULL;
+    }
+    if (archive_get_bill(op->call.api->archive, op->call.tenant, res->image_no, &bill,
+                         &err) != 0) {
+        api_respond_error(op->call.api, op->call.req, 500, API_E_INTERNAL, "bill: %s", err.msg);
+        return NULL;
+    }
+    return bill;
+}
+
 /* 201 {"hold_id", "image_no", "reason", "placed_by", "placed", "holds", "index"}. */
 static void placed(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct api_op *op = prop->data;
     const char *hold_id = op->data;
-    struct base_err err = {{0}};
-    BillRecord *bill;
-    if (!api_op_applied(op, status, res)) {
-        api_op_free(op);
-        return;
-    }
-    if (archive_get_bill(op->call.api->archive, op->call.tenant, res->image_no, &bill,
-                         &err) != 0) {
-        api_respond_error(op->call.api, op->call.req, 500, API_E_INTERNAL, "bill: %s", err.msg);
-    } else {
-        json_t *body = NULL;
+    BillRecord *bill = applied_bill(op, status, res);
+    json_t *body = NULL;
+    if (bill != NULL) {
         for (size_t i = 0; i < bill->n_holds; i++) {
             if (strcmp(bill->holds[i]->hold_id, hold_id) == 0) {
                 body = api_hold_json(bill->holds[i]);
@@ -68,16 +77,8 @@ static void placed(struct repl_propose *prop, int status, const struct archive_r
 static void lifted(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct api_op *op = prop->data;
-    struct base_err err = {{0}};
-    BillRecord *bill;
-    if (!api_op_applied(op, status, res)) {
-        api_op_free(op);
-        return;
-    }
-    if (archive_get_bill(op->call.api->archive, op->call.tenant, res->image_no, &bill,
-                         &err) != 0) {
-        api_respond_error(op->call.api, op->call.req, 500, API_E_INTERNAL, "bill: %s", err.msg);
-    } else {
+    BillRecord *bill = applied_bill(op, status, res);
+    if (bill != NULL) {
         api_respond_json(op->call.api, op->call.req, 200,
                          json_pack("{s:s, s:o, s:I}", "image_no", bill->image_no, "holds",
                                    api_holds_json(bill), "index", (json_int_t)res->index));
