@@ -2,7 +2,8 @@
 // A only; ann sees A's bill and not B's (not even by its URL). Then roles, a password
 // reset (ann's old session ends), disable and enable, unlock; a client's secret shown
 // once, then rotated; a webhook and the retry of a failed delivery; a bill type and
-// scheme; a category; usage, license and the audit log with its CSV export.
+// scheme; a category; usage, license and the audit log with its CSV export; a legal
+// hold placed and lifted on a bill's page.
 import {expect, test} from '@playwright/test';
 import {fillLogin, seed, shot, watch} from './fixtures.mjs';
 
@@ -280,4 +281,40 @@ test('usage, license and the audit log with its CSV export', async ({page}) => {
     const csv = readFileSync(path, 'utf8');
     expect(csv).toContain('client_secret_rotated');
     expect(csv.split('\n')[0]).toContain('action');
+});
+
+test('a legal hold placed with a reason, refusing a deletion, then lifted', async ({page}) => {
+    await signInAs(page, admin(), seed.password);
+    await page.goto(`/#/bills/${billA()}`);
+    const box = page.getByTestId('panel-holds');
+    await expect(box.getByTestId('holds-state')).toContainText('No legal hold');
+    // A reason is needed.
+    await box.getByTestId('hold-place').click();
+    await expect(box.getByTestId('hold-msg')).toContainText('Give a reason.');
+    await box.getByTestId('hold-reason').fill('tax audit 2026-04');
+    await box.getByTestId('hold-place').click();
+    await expect(box.getByTestId('holds-state')).toContainText('Under 1 legal hold');
+    const hold = box.getByTestId('hold');
+    await expect(hold).toContainText('tax audit 2026-04');
+    await expect(hold).toContainText('placed by user:boss');
+    const id = await hold.getAttribute('data-hold');
+    expect(id).toMatch(/^h[0-9a-f]{16}$/);
+    // Deleting a file of the held bill is refused, for the admin too.
+    const files = await page.evaluate(async (no) => {
+        const s = JSON.parse(sessionStorage.getItem('imgarc.session'));
+        const r = await fetch(`/api/v1/bills/${no}`,
+                              {headers: {Authorization: 'Bearer ' + s.token}});
+        return (await r.json()).files.map((f) => f.file_id);
+    }, billA());
+    expect(files.length).toBe(1);
+    const status = await page.evaluate(async ([no, f]) => {
+        const s = JSON.parse(sessionStorage.getItem('imgarc.session'));
+        const r = await fetch(`/api/v1/bills/${no}/files/${f}`,
+                              {method: 'DELETE', headers: {Authorization: 'Bearer ' + s.token}});
+        return [r.status, (await r.json()).error];
+    }, [billA(), files[0]]);
+    expect(status).toEqual([409, 'bill_held']);
+    await box.getByTestId('hold-lift-' + id).click();
+    await expect(box.getByTestId('holds-state')).toContainText('No legal hold');
+    await expect(page.getByTestId('log')).toContainText('hold_lifted');
 });

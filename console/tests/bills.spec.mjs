@@ -236,6 +236,23 @@ test('a file whose link fails says so, and opens again with a new link', async (
     await expect(page.getByTestId('viewer-error')).toHaveCount(0);
 });
 
+test('a held bill says so to every reader; a scanner cannot place or lift a hold',
+     async ({page}) => {
+    await page.goto(`/#/bills/${seed.mergedBill}`);
+    const box = page.getByTestId('panel-holds');
+    await expect(box.getByTestId('holds-state')).toContainText('Under 1 legal hold');
+    await expect(box.getByTestId('hold')).toHaveCount(1);
+    await expect(box.getByTestId('hold')).toContainText('litigation hold: case 17');
+    await expect(box.getByTestId('hold')).toContainText('placed by operator');
+    await expect(box.getByTestId('hold-form')).toHaveCount(0);
+    await expect(box.locator('button')).toHaveCount(0);
+    await expect(page.getByTestId('log')).toContainText('hold_placed');
+    // A bill without holds shows no panel to a user who may not place one.
+    await page.goto(`/#/bills/${seed.readyBill}`);
+    await expect(page.getByTestId('bill-state')).toHaveText('Ready');
+    await expect(page.getByTestId('panel-holds')).toHaveCount(0);
+});
+
 test('an unknown bill says so', async ({page}) => {
     await page.goto('/#/bills/NO-SUCH-BILL');
     await expect(page.getByTestId('error')).toContainText('No bill NO-SUCH-BILL');

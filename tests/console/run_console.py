@@ -280,6 +280,9 @@ def seed(node, spec, receiver=None):
     # Each part keeps its own rotation: the PDF part lies on its side.
     post_json(node, "/api/v1/bills/%s/rotate" % quote(merged),
               {"file_ids": [b["file_id"]], "degrees": 90}, 200, "rotate in " + merged)
+    # The merged bill is under a legal hold, placed by the operator.
+    post_json(node, "/api/v1/bills/%s/holds" % quote(merged),
+              {"reason": "litigation hold: case 17"}, 201, "hold on " + merged)
     # A pool bill still waiting for its files.
     check(node.pool_push({"image_no": "BX-CONSOLE-4", "bill_no": "ER-2026-0004"}), 201,
           "pool push BX-CONSOLE-4")

@@ -1,7 +1,8 @@
 // One bill (GET /api/v1/bills/{image_no}, .../status, .../log, .../deliveries): its
 // header fields, its files by section (cover, invoices, attachments, each custom
 // category) with counts, the viewer, the status with its reasons, the audit log and
-// the webhook deliveries. Read-only (session 1).
+// the webhook deliveries, the legal holds (placed and lifted with the hold permission)
+// and the return for rescanning.
 import * as api from '../api.js';
 import {fill, h, hashLink} from '../dom.js';
 import {bytes, groupFiles, localTime, stateLabel} from '../format.js';
@@ -59,12 +60,72 @@ export async function renderBill(route, el) {
            panel(t('status'), 'status', status, statusView),
            panel(t('log'), 'log', log, logView),
            panel(t('deliveries'), 'deliveries', deliveries, deliveriesView),
+           holdsBox(b, () => renderBill(route, el)),
            returnBox(b, () => renderBill(route, el))));
     // Opens the first file, so the page shows a document at once.
     const first = el.querySelector('.file-item');
     if (first) {
         first.click();
     }
+}
+
+// Legal holds (docs/API.md "Legal holds"): those in force, shown to every reader; the
+// hold permission places one with a reason and lifts one by its id.
+function holdsBox(b, done) {
+    const holds = b.holds || [];
+    const may = session.can('hold');
+    if (holds.length === 0 && !may) {
+        return null;
+    }
+    const msg = h('div', {'aria-live': 'polite', 'data-testid': 'hold-msg'});
+    const act = async (fn, ok) => {
+        try {
+            const r = await fn();
+            fill(msg, h('p', {class: 'ok'}, ok(r)));
+        } catch (e) {
+            fill(msg, errorBox(e));
+            return;
+        }
+        done?.();
+    };
+    const rows = holds.map((x) => h('li', {'data-testid': 'hold', 'data-hold': x.hold_id},
+                                     h('strong', null, x.reason), ' ',
+                                     h('span', {class: 'muted'},
+                                       t('hold_placed_by', x.placed_by, localTime(x.placed)),
+                                       ' · ', h('code', null, x.hold_id)),
+                                     may ? [' ', h('button', {
+                                         type: 'button', class: 'secondary',
+                                         'data-testid': 'hold-lift-' + x.hold_id,
+                                         onclick: () => act(() => api.del(['bills', b.image_no,
+                                                                           'holds', x.hold_id]),
+                                                            () => t('hold_lifted', x.hold_id)),
+                                     }, t('hold_lift'))] : null));
+    const reason = h('input', {id: 'hold-reason', name: 'reason', maxlength: '1024',
+                               spellcheck: 'false', 'data-testid': 'hold-reason'});
+    const form = may ? h('form', {class: 'return-form', 'data-testid': 'hold-form',
+                                  onsubmit: (ev) => {
+                                      ev.preventDefault();
+                                      const why = reason.value.trim();
+                                      if (why === '') {
+                                          fill(msg, h('p', {class: 'error'}, t('reason_needed')));
+                                          return;
+                                      }
+                                      act(() => api.post(['bills', b.image_no, 'holds'],
+                                                         {reason: why}),
+                                          (r) => t('hold_placed', r.hold_id));
+                                  }},
+                         h('div', {class: 'field'}, h('label', {for: 'hold-reason'},
+                                                      t('hold_reason')), reason),
+                         h('div', {class: 'field buttons'},
+                           h('button', {type: 'submit', 'data-testid': 'hold-place'},
+                             t('hold_place'))))
+        : null;
+    return h('section', {class: 'panel', 'data-testid': 'panel-holds'},
+             h('h2', null, t('holds')),
+             h('p', {class: holds.length ? 'warn' : 'muted', 'data-testid': 'holds-state'},
+               holds.length ? t('holds_in_force', holds.length) : t('holds_none')),
+             holds.length ? h('ul', {class: 'holds', 'data-testid': 'holds'}, rows) : null,
+             form, msg);
 }
 
 function fields(b) {
