@@ -117,6 +117,11 @@ static const struct endpoint ENDPOINTS[] = {
     {"GET", "/api/v1/sync/runs/{N}"},
     /* The operator's placement weight of a node (api/cluster.c). */
     {"PUT", "/api/v1/cluster/nodes/{N}/weight"},
+    /* Legal holds (api/holds.c): placed, and lifted by a well-formed id (none of the
+     * holds placed has it: ids are drawn at random, so the lift reaches apply and is
+     * refused there). */
+    {"POST", "/api/v1/bills/{I}/holds"},
+    {"DELETE", "/api/v1/bills/{I}/holds/h0123456789abcdef"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};

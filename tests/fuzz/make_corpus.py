@@ -134,6 +134,11 @@ COMMANDS = {
     "rotate_client": command(105, msg((1, "c1"), (2, b"\x02" * 32))),
     "rotate_client_short": command(105, msg((1, "c1"), (2, b"\x02" * 3))),
     "delete_client": command(106, msg((1, "c1"))),
+    # Legal holds (apply_holds.c): placed on CB-A, a deletion refused, lifted.
+    "place_hold": command(130, msg((1, "CB-A"), (2, "h0123456789abcdef"), (3, "tax audit"))),
+    "place_hold_bad_id": command(130, msg((1, "CB-A"), (2, "h01"), (3, "tax audit"))),
+    "lift_hold": command(131, msg((1, "CB-A"), (2, "h0123456789abcdef"), (3, "closed"))),
+    "delete_file_a": command(37, msg((1, "CB-A"), (2, FA[2]))),
     "empty": b"",
 }
 
@@ -204,6 +209,10 @@ def seeds_command_apply():
                  "pool_push_fbill"):
         seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
     write("command_apply", "raw-sequence-fbill", seq)
+    seq = b""
+    for name in ("place_hold", "delete_file_a", "lift_hold", "delete_file_a"):
+        seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
+    write("command_apply", "raw-sequence-hold", seq)
     seq = b""
     for name in ("migration_cancel", "migration_retry", "migration_skip", "migration_unskip",
                  "migration_pause", "migration_retry"):
@@ -745,6 +754,15 @@ JSON += [
     ("node-weight", 72, 3 << 5, '{"weight_pct":200}'),
     ("node-weight-zero", 72, 3 << 5, '{"weight_pct":0}'),
     ("node-weight-types", 72, 5 << 5, '{"weight_pct":"50","x":[1]}'),
+]
+
+# Legal holds (appended to the endpoints: 73 places, 74 lifts), on CB-A.
+JSON += [
+    ("hold-place", 73, 0, '{"reason":"tax audit 2026-04"}'),
+    ("hold-place-empty", 73, 0, '{"reason":""}'),
+    ("hold-place-types", 73, 1, '{"reason":["x"],"hold_id":"h0123456789abcdef"}'),
+    ("hold-lift", 74, 0, '{"reason":"audit closed"}'),
+    ("hold-lift-no-body", 74, 0, ''),
 ]
 
 
