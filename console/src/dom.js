@@ -13,7 +13,7 @@ const ATTRS = new Set([
     'aria-label', 'aria-live', 'aria-current', 'aria-pressed', 'aria-busy',
     'aria-expanded', 'aria-hidden', 'aria-describedby', 'aria-invalid', 'data-testid',
     'data-file-id', 'data-page', 'data-state', 'data-format', 'data-category', 'data-count',
-    'data-image-no',
+    'data-image-no', 'data-hold-id',
     'decoding', 'loading', 'draggable', 'scope',
 ]);
 

@@ -297,7 +297,7 @@ test('a legal hold placed with a reason, refusing a deletion, then lifted', asyn
     const hold = box.getByTestId('hold');
     await expect(hold).toContainText('tax audit 2026-04');
     await expect(hold).toContainText('placed by user:boss');
-    const id = await hold.getAttribute('data-hold');
+    const id = await hold.getAttribute('data-hold-id');
     expect(id).toMatch(/^h[0-9a-f]{16}$/);
     // Deleting a file of the held bill is refused, for the admin too.
     const files = await page.evaluate(async (no) => {

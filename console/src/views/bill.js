@@ -88,7 +88,7 @@ function holdsBox(b, done) {
         }
         done?.();
     };
-    const rows = holds.map((x) => h('li', {'data-testid': 'hold', 'data-hold': x.hold_id},
+    const rows = holds.map((x) => h('li', {'data-testid': 'hold', 'data-hold-id': x.hold_id},
                                      h('strong', null, x.reason), ' ',
                                      h('span', {class: 'muted'},
                                        t('hold_placed_by', x.placed_by, localTime(x.placed)),
