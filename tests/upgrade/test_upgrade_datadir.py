@@ -8,7 +8,7 @@ deleted file), plus the default tenant's bill. datadir-182740d.json holds every 
 182740d gave for them and the hash of every file's content.
 
 This build must answer the same (every field the old answer had, with the same value;
-new fields may be added), serve every file's bytes whole and by range, accept the old
+new fields may be added, and a list of every permission may gain new ones at its end), serve every file's bytes whole and by range, accept the old
 credentials, take new writes on the old bills, survive kill -9, and leave a data dir
 imgarc-verify passes."""
 
@@ -30,6 +30,10 @@ VERIFY = os.path.join(BIN_DIR, "imgarc-verify")
 
 # Fields whose value depends on when the answer is given, not on what is stored.
 VOLATILE = {"expires_in_days", "request_id"}
+# Lists that may grow at their end: a permission list that names every permission (the
+# built-in tenant_admin role's) gains each permission added since (hold, for legal
+# holds): the old list must be where the new one starts.
+GROWING = {"permissions"}
 
 
 def differences(old, new, where="$"):
@@ -44,6 +48,10 @@ def differences(old, new, where="$"):
                 continue
             if k not in new:
                 out.append("%s.%s: missing (was %r)" % (where, k, v))
+            elif k in GROWING and isinstance(v, list) and isinstance(new[k], list):
+                if new[k][:len(v)] != v:
+                    out.append("%s.%s: was %r, now %r (may only grow at its end)"
+                               % (where, k, v, new[k]))
             else:
                 out += differences(v, new[k], "%s.%s" % (where, k))
     elif isinstance(old, list):
