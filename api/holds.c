@@ -177,8 +177,7 @@ void api_handle_lift_hold(struct api_call *call)
     if (!api_bill_param_ok(call)) {
         return;
     }
-    if (strlen(id) != ARCHIVE_HOLD_ID_BYTES || id[0] != 'h' ||
-        strspn(id + 1, "0123456789abcdef") != ARCHIVE_HOLD_ID_BYTES - 1) {
+    if (!archive_hold_id_valid(id)) {
         api_respond_error(call->api, call->req, 404, API_E_HOLD_NOT_FOUND,
                           "no hold %.40s: a hold id is 'h' and 16 hex digits, as POST "
                           "/api/v1/bills/%s/holds answered (GET /api/v1/bills/%s lists them)",

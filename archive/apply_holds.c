@@ -21,8 +21,7 @@ bool bill_held(struct txn *t, const BillRecord *bill, const char *what)
     return true;
 }
 
-/* A hold's id: 'h' and 16 lower-case hex digits. */
-static bool hold_id_ok(const char *id)
+bool archive_hold_id_valid(const char *id)
 {
     if (id == NULL || strlen(id) != ARCHIVE_HOLD_ID_BYTES || id[0] != 'h') {
         return false;
@@ -56,7 +55,7 @@ int apply_place_hold(struct txn *t, const PlaceHold *c)
     BillRecord *bill;
     BillHold *h;
     int rv;
-    if (!hold_id_ok(c->hold_id)) {
+    if (!archive_hold_id_valid(c->hold_id)) {
         refuse(t, ARCHIVE_R_INVALID, "a hold id is 'h' and 16 hex digits");
         return 0;
     }

@@ -77,6 +77,8 @@ enum archive_status {
 #define ARCHIVE_HOLD_ID_BYTES 17
 #define ARCHIVE_HOLD_REASON_MAX 1024
 #define ARCHIVE_HOLDS_MAX 32
+/* Whether @id has the form of a hold's id (the proposer's and the API's check). */
+bool archive_hold_id_valid(const char *id);
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
 #define ARCHIVE_EVAL_DAYS 30

@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive/archive.h"
 #include "base/mem.h"
 
-/* The API takes reasons of 1-1024 bytes (lifting: 0-1024). */
-#define HOLD_REASON_MAX 1024
+/* The API takes reasons of 1 to ARCHIVE_HOLD_REASON_MAX bytes (lifting: from 0). */
+#define HOLD_REASON_MAX ARCHIVE_HOLD_REASON_MAX
 
 static void print_holds(const json_t *holds)
 {
