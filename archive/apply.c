@@ -162,7 +162,9 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(RETRY_SYNC_FAILURES, retry_sync_failures, apply_retry_sync_failures, WRITE_NONE) \
     X(RETRY_SYNC_RUN, retry_sync_run, apply_retry_sync_run, WRITE_NONE)                 \
     X(PLACE_HOLD, place_hold, apply_place_hold, WRITE_NONE)                             \
-    X(LIFT_HOLD, lift_hold, apply_lift_hold, WRITE_NONE)
+    X(LIFT_HOLD, lift_hold, apply_lift_hold, WRITE_NONE)                               \
+    X(SET_RETENTION, set_retention, apply_set_retention, WRITE_NONE)                   \
+    X(DELETE_BILL, delete_bill, apply_delete_bill, WRITE_NONE)
 
 struct command_kind {
     const char *name;
@@ -305,6 +307,10 @@ static int apply_command(struct txn *t, const void *buf, size_t len, bool shared
         t->cmd = cmd;
         t->a->applying = t->batch;
         rv = dispatch(t);
+        if (rv == 0 && t->store_rv != 0) {
+            rv = t->store_rv;
+        }
+        t->store_rv = 0;
         t->a->applying = NULL;
         t->cmd = NULL;
         if (rv == 0 && t->res->status == ARCHIVE_OK && t->ranks_full) {

@@ -635,6 +635,10 @@ static int import_write(struct txn *t, const MigrationRecord *m, const ImportBil
         if (bill->created_ms == 0) {
             bill->created_ms = t->cmd->time_ms;
         }
+        /* Its period counts from its creation at the source. */
+        if ((rv = stamp_retention_now(t, bill)) != 0) {
+            goto out;
+        }
         put_record(t, ARCHIVE_CF_BILLS, &k, &bill->base);
     }
     snprintf(value, sizeof value, "%s", m->datasource);

@@ -70,6 +70,7 @@ enum archive_status {
                                      proposer proposes the command again alone */
     ARCHIVE_R_BILL_HELD,          /* a legal hold forbids deleting or replacing content */
     ARCHIVE_R_HOLD_NOT_FOUND,     /* the bill has no hold of that id */
+    ARCHIVE_R_RETAINED,           /* the bill's retention period has not ended */
 };
 
 /* Legal holds (docs/retention.md): an id is 'h' and 16 hex digits, drawn by the
@@ -79,6 +80,19 @@ enum archive_status {
 #define ARCHIVE_HOLDS_MAX 32
 /* Whether @id has the form of a hold's id (the proposer's and the API's check). */
 bool archive_hold_id_valid(const char *id);
+
+/* Retention periods (docs/retention.md), in whole years; "permanent" keeps a bill for
+ * good. Without a setting a tenant keeps bills 30 years, the longest period China's
+ * accounting archive rules set for vouchers and books. */
+#define ARCHIVE_RETENTION_PERMANENT UINT32_MAX
+#define ARCHIVE_RETENTION_YEARS_MAX 1000
+#define ARCHIVE_RETENTION_DEFAULT_YEARS 30
+/* Until when a bill created at @created_ms is kept under a period of @years: the
+ * start (00:00 UTC) of the first day after the calendar year of its creation, @years
+ * on; @created_ms itself for 0 years; UINT64_MAX for a permanent period. */
+uint64_t archive_retention_until(uint64_t created_ms, uint32_t years);
+/* "YYYY-MM-DD" (UTC) of @ms into @out. */
+void archive_date_utc(uint64_t ms, char out[16]);
 
 /* The evaluation license every new cluster's "default" tenant starts with. */
 #define ARCHIVE_EVAL_DAYS 30
@@ -118,6 +132,21 @@ struct archive {
 int archive_store_open(struct rocks **out, const char *dir, struct base_err *err) WARN_UNUSED;
 /* Binds to @db and loads the applied index. */
 int archive_open(struct archive *a, struct rocks *db, struct base_err *err) WARN_UNUSED;
+
+/* The period of @bill_type for @tenant: its own, else the tenant's default, else 30
+ * years; *@set_on says where it came from ("bill_type", "tenant" or "default"). The
+ * committed state (or the batch being applied). */
+int archive_retention_years(struct archive *a, const char *tenant, const char *bill_type,
+                            uint32_t *years, const char **set_on,
+                            struct base_err *err) WARN_UNUSED;
+
+/* Until when @bill of @tenant is kept: the later of its stamp and the period its bill
+ * type has now (a longer period set later applies to bills already stored; a shorter
+ * one never releases them). *@on names what decided ("the bill's stamp", "bill_type",
+ * "tenant" or "default"). */
+int archive_bill_retained_until(struct archive *a, const char *tenant, const BillRecord *bill,
+                                uint64_t *until, const char **on,
+                                struct base_err *err) WARN_UNUSED;
 
 /* Applies the command encoded in @buf as raft entry @index. Entries at or below the
  * applied index are skipped (a restart replaying its log). */

@@ -36,6 +36,8 @@ struct txn {
     bool shared;         /* the entry holds several commands (archive_apply_entry) */
     unsigned position;   /* this command's place in it */
     bool ranks_full;     /* a delivery found no id left in a shared entry */
+    int store_rv;        /* a store error met by a helper that returns nothing
+                            (store_bill): the command fails with it */
 };
 
 /* Changes to usage counters made by one command. */
@@ -112,6 +114,8 @@ void put_file(struct txn *t, const FileRecord *f);
 int load_bill_or_refuse(struct txn *t, const char *image_no, BillRecord **bill);
 bool state_in(const BillRecord *bill, const char *const *states);
 void store_delivery(struct txn *t, const DeliveryRecord *d);
+/* Deletes delivery @id and its outbox entry (a pending one is never sent). */
+void delete_delivery(struct txn *t, uint64_t id);
 void outbox_put(struct txn *t, uint64_t id, uint64_t due_ms);
 void outbox_remove(struct txn *t, uint64_t id);
 /* Queues @event (about bill @image_no, "" for a tenant event) for every webhook of the
@@ -294,5 +298,15 @@ int apply_lift_hold(struct txn *t, const LiftHold *c);
 /* True after refusing with ARCHIVE_R_BILL_HELD when @bill has a hold: @what ("deleting
  * files") would delete or replace its content. */
 bool bill_held(struct txn *t, const BillRecord *bill, const char *what);
+
+/* ---- apply_retention.c: retention periods and deleting bills (docs/retention.md) ---- */
+int apply_set_retention(struct txn *t, const SetRetention *c);
+int apply_delete_bill(struct txn *t, const DeleteBill *c);
+/* Stamps @bill's retain_until_ms from its bill type's period when the bill has no stamp
+ * or its type changed since, never moving it earlier (store_bill() calls it). */
+int stamp_retention(struct txn *t, BillRecord *bill);
+/* The same whatever the bill carries already (a bill migrated in: a stamp from the
+ * source is kept only when it is later than the period here). */
+int stamp_retention_now(struct txn *t, BillRecord *bill);
 
 #endif

@@ -137,6 +137,8 @@ const char *archive_status_name(enum archive_status status)
         return "bill_held";
     case ARCHIVE_R_HOLD_NOT_FOUND:
         return "hold_not_found";
+    case ARCHIVE_R_RETAINED:
+        return "bill_retained";
     }
     return "unknown";
 }

@@ -144,7 +144,11 @@ int load_bill(struct txn *t, const char *image_no, BillRecord **out)
 void store_bill(struct txn *t, BillRecord *bill)
 {
     struct key k;
+    int rv;
     bill->updated_ms = t->cmd->time_ms;
+    if ((rv = stamp_retention(t, bill)) != 0 && t->store_rv == 0) {
+        t->store_rv = rv;
+    }
     key_pair(&k, t->cmd->tenant, bill->image_no);
     put_record(t, ARCHIVE_CF_BILLS, &k, &bill->base);
 }
@@ -375,6 +379,14 @@ void store_delivery(struct txn *t, const DeliveryRecord *d)
     struct key k;
     key_be64(&k, d->id);
     put_record(t, ARCHIVE_CF_DELIVERIES, &k, &d->base);
+}
+
+void delete_delivery(struct txn *t, uint64_t id)
+{
+    struct key k;
+    key_be64(&k, id);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_DELIVERIES, k.buf, k.len);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_OUTBOX, k.buf, k.len);
 }
 
 void outbox_put(struct txn *t, uint64_t id, uint64_t due_ms)

@@ -16,6 +16,7 @@
 
 #include "archive/blobs.h"
 #include "archive/collect.h"
+#include "archive/keys.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -372,6 +373,77 @@ static void check_blob_index(struct archive *a)
     }
 }
 
+/* Whether @tenant has a bill @image_no (@len bytes, not NUL-terminated). */
+static bool bill_exists(struct archive *a, const char *tenant, const char *image_no, size_t len)
+{
+    struct base_err err = {{0}};
+    char no[ARCHIVE_IMAGE_NO_MAX + 1];
+    BillRecord *bill;
+    if (len == 0 || len > ARCHIVE_IMAGE_NO_MAX) {
+        return false;
+    }
+    memcpy(no, image_no, len);
+    no[len] = '\0';
+    if (archive_get_bill(a, tenant, no, &bill, &err) != 0) {
+        return false;
+    }
+    archive_free_bill(bill);
+    return true;
+}
+
+/* What a deleted bill must not leave behind (docs/retention.md): every file record, file
+ * order, audit entry and ERP id of @tenant belongs to a bill that exists. */
+static void check_no_orphans(struct archive *a, const char *tenant)
+{
+    static const enum archive_cf by_bill[] = {ARCHIVE_CF_ORDER, ARCHIVE_CF_AUDIT};
+    struct base_err err = {{0}};
+    struct rocks_iter *it;
+    struct key prefix;
+    key_tenant_prefix(&prefix, tenant);
+    it = rocks_iter_new(a->db, ARCHIVE_CF_FILES, prefix.buf, prefix.len);
+    for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
+        size_t vlen;
+        const char *v = rocks_iter_value(it, &vlen);
+        FileRecord *f = file_record__unpack(NULL, vlen, (const uint8_t *)v);
+        ASSERT(f != NULL);
+        if (!bill_exists(a, tenant, f->image_no, strlen(f->image_no))) {
+            inconsistent(f->image_no, "a file record names it, and it does not exist");
+        }
+        file_record__free_unpacked(f, NULL);
+    }
+    ASSERT(rocks_iter_status(it, &err) == 0);
+    rocks_iter_free(it);
+    for (size_t i = 0; i < ARRAY_SIZE(by_bill); i++) {
+        it = rocks_iter_new(a->db, by_bill[i], prefix.buf, prefix.len);
+        for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
+            size_t klen;
+            const char *k = rocks_iter_key(it, &klen);
+            const char *no = k + prefix.len;
+            const char *end = memchr(no, '\0', klen - prefix.len);
+            size_t len = end != NULL ? (size_t)(end - no) : klen - prefix.len;
+            if (!bill_exists(a, tenant, no, len)) {
+                fprintf(stderr, "a %s record names bill %.*s of %s, which does not exist\n",
+                        archive_cf_name(by_bill[i]), (int)len, no, tenant);
+                abort();
+            }
+        }
+        ASSERT(rocks_iter_status(it, &err) == 0);
+        rocks_iter_free(it);
+    }
+    it = rocks_iter_new(a->db, ARCHIVE_CF_FBILL_IDS, prefix.buf, prefix.len);
+    for (rocks_iter_first(it); rocks_iter_valid(it); rocks_iter_next(it)) {
+        size_t vlen;
+        const char *v = rocks_iter_value(it, &vlen);
+        if (!bill_exists(a, tenant, v, vlen)) {
+            fprintf(stderr, "an ERP bill id of %s leads to bill %.*s, which does not exist\n",
+                    tenant, (int)vlen, v);
+            abort();
+        }
+    }
+    ASSERT(rocks_iter_status(it, &err) == 0);
+    rocks_iter_free(it);
+}
+
 void fuzz_check_archive(struct archive *a, const char *tenant)
 {
     struct waiting_sums w = {.tenant = tenant};
@@ -381,6 +453,7 @@ void fuzz_check_archive(struct archive *a, const char *tenant)
     struct archive_bill_page page;
     UsageRecord *u;
     check_blob_index(a);
+    check_no_orphans(a, tenant);
     ASSERT(archive_list_bills(a, tenant, &filter, sum_bill, &s, &page, &err) == 0);
     for (size_t i = 0; i < s.n; i++) {
         check_bill(a, tenant, s.images[i]);

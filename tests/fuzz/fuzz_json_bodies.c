@@ -122,6 +122,10 @@ static const struct endpoint ENDPOINTS[] = {
      * refused there). */
     {"POST", "/api/v1/bills/{I}/holds"},
     {"DELETE", "/api/v1/bills/{I}/holds/h0123456789abcdef"},
+    /* Retention periods and deleting bills (api/retention.c). */
+    {"DELETE", "/api/v1/bills/{I}"},
+    {"GET", "/api/v1/retention"},
+    {"PUT", "/api/v1/retention"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};

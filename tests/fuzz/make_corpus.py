@@ -139,6 +139,17 @@ COMMANDS = {
     "place_hold_bad_id": command(130, msg((1, "CB-A"), (2, "h01"), (3, "tax audit"))),
     "lift_hold": command(131, msg((1, "CB-A"), (2, "h0123456789abcdef"), (3, "closed"))),
     "delete_file_a": command(37, msg((1, "CB-A"), (2, FA[2]))),
+    # Retention (apply_retention.c): periods set and taken away; bills deleted inside
+    # their period (refused), under a hold (refused) and after it, far in the future.
+    "set_retention_zero": command(132, msg((2, msg((1, 0))))),
+    "set_retention_type": command(132, msg((1, "BT1"), (2, msg((1, 7))))),
+    "set_retention_permanent": command(132, msg((1, "BT1"), (2, msg((1, 0xFFFFFFFF))))),
+    "set_retention_too_long": command(132, msg((2, msg((1, 1001))))),
+    "set_retention_clear": command(132, msg((1, "BT1"))),
+    "delete_bill_a": command(133, msg((1, "CB-A"), (2, "duplicate scan"))),
+    "delete_bill_a_late": command(133, msg((1, "CB-A")), t=(1 << 64) - 1),
+    "delete_bill_b_late": command(133, msg((1, "CB-B"), (2, "retention over")),
+                                  t=T0 + 40 * 366 * 86400000),
     "empty": b"",
 }
 
@@ -213,6 +224,12 @@ def seeds_command_apply():
     for name in ("place_hold", "delete_file_a", "lift_hold", "delete_file_a"):
         seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
     write("command_apply", "raw-sequence-hold", seq)
+    seq = b""
+    for name in ("delete_bill_a", "place_hold", "delete_bill_a_late", "lift_hold",
+                 "delete_bill_a_late", "set_retention_zero", "pool_push", "delete_bill_b_late",
+                 "set_retention_permanent", "delete_file_a"):
+        seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
+    write("command_apply", "raw-sequence-retention", seq)
     seq = b""
     for name in ("migration_cancel", "migration_retry", "migration_skip", "migration_unskip",
                  "migration_pause", "migration_retry"):
@@ -763,6 +780,19 @@ JSON += [
     ("hold-place-types", 73, 1, '{"reason":["x"],"hold_id":"h0123456789abcdef"}'),
     ("hold-lift", 74, 0, '{"reason":"audit closed"}'),
     ("hold-lift-no-body", 74, 0, ''),
+]
+
+# Retention and deleting bills (appended: 75 deletes a bill, 76 reads the periods, 77
+# sets one).
+JSON += [
+    ("bill-delete", 75, 0, '{"reason":"duplicate scan"}'),
+    ("bill-delete-no-body", 75, 1, ''),
+    ("bill-delete-types", 75, 2, '{"reason":7,"x":1}'),
+    ("retention-get", 76, 0, ''),
+    ("retention-set-default", 77, 0, '{"years":0}'),
+    ("retention-set-type", 77, 0, '{"bill_type":"BT1","years":"permanent"}'),
+    ("retention-set-clear", 77, 0, '{"bill_type":"BT1","years":null}'),
+    ("retention-set-bad", 77, 0, '{"years":-1,"bill_type":["x"]}'),
 ]
 
 
