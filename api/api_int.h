@@ -234,6 +234,12 @@ void api_handle_lift_hold(struct api_call *call);
 /* A hold as JSON {"hold_id", "reason", "placed_by", "placed"}; a bill's holds. */
 json_t *api_hold_json(const BillHold *h);
 json_t *api_holds_json(const BillRecord *b);
+/* retention.c: retention periods and deleting bills (docs/retention.md). */
+void api_handle_get_retention(struct api_call *call);
+void api_handle_set_retention(struct api_call *call);
+void api_handle_delete_bill(struct api_call *call);
+/* A bill's "retain_until" (archive_bill_retained_until()): RFC 3339 or "permanent". */
+json_t *api_retain_until_json(struct api_call *call, const BillRecord *b);
 void api_handle_delete_file(struct api_call *call);
 void api_handle_rotate(struct api_call *call);
 void api_handle_move_file(struct api_call *call);

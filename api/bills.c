@@ -481,6 +481,9 @@ void api_handle_get_bill(struct api_call *call)
     files = files_json(call, bill);
     if (files != NULL) {
         body = bill_json(bill);
+        /* The end of its retention period: DELETE /api/v1/bills/{image_no} is refused
+         * before. */
+        json_object_set_new(body, "retain_until", api_retain_until_json(call, bill));
         json_object_set_new(body, "files", files);
         api_respond_json(call->api, call->req, 200, body);
     }

@@ -113,6 +113,7 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_SYNC_NOT_FOUND, 404, API_E_SYNC_NOT_FOUND},
         {ARCHIVE_R_BILL_HELD, 409, API_E_BILL_HELD},
         {ARCHIVE_R_HOLD_NOT_FOUND, 404, API_E_HOLD_NOT_FOUND},
+        {ARCHIVE_R_RETAINED, 409, API_E_BILL_RETAINED},
         /* The leader proposes such a command again alone; seen here only if that
          * failed too. Nothing was applied. */
         {ARCHIVE_R_ENTRY_FULL, 503, API_E_UNAVAILABLE},

@@ -103,6 +103,10 @@ static const struct route routes[] = {
     {HTTP_M_POST, "/api/v1/bills/*/delete", AUTH_TOKEN, api_handle_delete_files, PERM_DELETE},
     {HTTP_M_POST, "/api/v1/bills/*/holds", AUTH_TOKEN, api_handle_place_hold, PERM_HOLD},
     {HTTP_M_DELETE, "/api/v1/bills/*/holds/*", AUTH_TOKEN, api_handle_lift_hold, PERM_HOLD},
+    /* Retention periods and deleting bills (api/retention.c). */
+    {HTTP_M_DELETE, "/api/v1/bills/*", AUTH_TOKEN, api_handle_delete_bill, PERM_ADMIN},
+    {HTTP_M_GET, "/api/v1/retention", AUTH_TOKEN, api_handle_get_retention, PERM_READ},
+    {HTTP_M_PUT, "/api/v1/retention", AUTH_TOKEN, api_handle_set_retention, PERM_ADMIN},
     {HTTP_M_DELETE, "/api/v1/bills/*/files/*", AUTH_TOKEN, api_handle_delete_file,
      PERM_DELETE},
     {HTTP_M_POST, "/api/v1/bills/*/rotate", AUTH_TOKEN, api_handle_rotate, PERM_EDIT},

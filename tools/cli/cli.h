@@ -217,6 +217,9 @@ int cmd_erp_submit(struct cli *cli, int argc, char **argv);
 int cmd_return(struct cli *cli, int argc, char **argv);
 /* cmd_holds.c: legal holds */
 int cmd_hold(struct cli *cli, int argc, char **argv);
+/* cmd_retention.c: retention periods and deleting bills */
+int cmd_retention(struct cli *cli, int argc, char **argv);
+int cmd_delete_bill(struct cli *cli, int argc, char **argv);
 /* cmd_tenants.c: tenants, usage, business-system clients, the admin audit log */
 int cmd_tenant(struct cli *cli, int argc, char **argv);
 int cmd_usage(struct cli *cli, int argc, char **argv);

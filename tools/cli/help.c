@@ -306,6 +306,29 @@ static const char hold_help[] =
     "Needs the hold permission (tenant_admin, the operator, or a custom role that\n"
     "names it; never a business-system client).\n";
 
+static const char retention_help[] =
+    "Usage: imgarc retention show [--json]\n"
+    "       imgarc retention set [--bill-type CODE] --years N|permanent|inherit [--json]\n"
+    "\n"
+    "Retention periods: how long a bill is kept before it may be deleted, counted in\n"
+    "whole years from the first day after the year of its creation (UTC). A bill type\n"
+    "without its own period takes the tenant's default; without a default, 30 years.\n"
+    "show lists the default and every bill type's period with where it is set; set\n"
+    "changes the default (no --bill-type) or one bill type's period (0-1000 years,\n"
+    "permanent, or inherit to take the setting away). A bill keeps the end date it was\n"
+    "stamped with: a shorter period set later never releases it early. set needs the\n"
+    "admin permission; every change is in the admin audit log ('imgarc audit').\n";
+
+static const char delete_bill_help[] =
+    "Usage: imgarc delete-bill IMAGE_NO [--reason TEXT] [--json]\n"
+    "\n"
+    "Deletes a bill with its files, audit log, ERP id and webhook deliveries; content\n"
+    "no other bill references is deleted from every node after the garbage grace\n"
+    "period. Refused (409) while the bill has a legal hold ('imgarc hold') or its\n"
+    "retention period runs ('imgarc retention'), for anyone. A summary (files with\n"
+    "their BLAKE2b names, the reason, who) stays in the admin audit log: run 'imgarc\n"
+    "export' first to keep the whole bill for an auditor. Needs the admin permission.\n";
+
 static const char categorize_help[] =
     "Usage: imgarc categorize IMAGE_NO --category C FILE_ID... [--json]\n"
     "\n"
@@ -713,6 +736,10 @@ static const struct command commands[] = {
      return_help},
     {"hold", cmd_hold, "hold place|lift|list IMAGE_NO", "legal holds: no file deleted or replaced",
      hold_help},
+    {"retention", cmd_retention, "retention show | set [--bill-type T] --years N",
+     "how long bills are kept before deletion", retention_help},
+    {"delete-bill", cmd_delete_bill, "delete-bill IMAGE_NO [--reason R]",
+     "delete a bill past its retention and without holds", delete_bill_help},
     {"bill-type", cmd_bill_type, "bill-type create CODE | list", "bill types and their mode",
      bill_type_help},
     {"scheme", cmd_scheme, "scheme set BILL_TYPE | list", "matching and ERP submission per type",
