@@ -228,6 +228,7 @@ GETTER(http_bytes_in, s->hs.bytes_in)
 GETTER(http_bytes_out, s->hs.bytes_out)
 GETTER(http_buffered_bytes, s->hs.buffered_bytes)
 GETTER(http_bodies_refused_busy, s->hs.bodies_refused_busy)
+GETTER(http_tls_failures, s->hs.tls_failures)
 GETTER(held_requests, s->api->held_requests)
 GETTER(captures_total, s->api->captures_total)
 GETTER(capture_bytes_total, s->api->capture_bytes_total)
@@ -417,6 +418,10 @@ static const struct metric_row rows[] = {
     {"imgarc_http_bodies_refused_busy_total", "counter",
      "requests refused 503 because --buffered-bytes-max was reached",
      http_bodies_refused_busy, NULL, WHEN_ALWAYS},
+    {"imgarc_http_tls_failures_total", "counter",
+     "TLS connections closed on a failed handshake or a bad record (untrusted or "
+     "certificate-less clients, plain HTTP to the TLS port, scanners)",
+     http_tls_failures, NULL, WHEN_ALWAYS},
     {"imgarc_http_requests_waiting_for_index", "gauge",
      "requests held for X-Imgarc-Min-Index or ?consistent=true",
      held_requests, NULL, WHEN_ALWAYS},

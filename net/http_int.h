@@ -112,6 +112,7 @@ struct http_conn {
     unsigned writes_pending;
     size_t write_bytes;
     char peer[64];
+    struct tls_conn *tls; /* NULL on a plain connection */
 };
 
 enum deferred_kind { DEFER_KICK, DEFER_BODY_DONE, DEFER_WRITE_CB, DEFER_ABORT };
@@ -145,6 +146,39 @@ struct http_server {
 };
 
 
+/* ---- TLS (http_tls.c): one connection's record layer, on memory BIOs ----
+ *
+ * Reading: the socket's bytes go to tls_conn_in_buf() and tls_conn_received(); the
+ * parse loop takes plaintext with tls_conn_read() into the connection's input buffer
+ * whenever it is empty and the parser wants bytes (http_conn_tls_fill()), so the
+ * plain path's rule holds: one buffer of plaintext at a time, and nothing read from the
+ * socket while the request does not want it. Writing: conn_write() encrypts the
+ * answer's buffers and queues the ciphertext instead. After any read, what OpenSSL
+ * wrote (handshake messages, alerts) is queued as it is (http_conn_tls_flush()). */
+#define TLS_CLOSED (-2) /* the client sent close_notify */
+#define TLS_FAILED (-1) /* a handshake or record error: the connection is closed */
+struct http_tls;
+struct tls_conn;
+struct tls_conn *tls_conn_new(struct http_tls *tls);
+void tls_conn_free(struct tls_conn *t);
+/* Where the socket's next bytes go (*@size bytes at most). */
+char *tls_conn_in_buf(struct tls_conn *t, size_t *size);
+/* @n bytes arrived in tls_conn_in_buf(). */
+void tls_conn_received(struct tls_conn *t, size_t n);
+/* Whether tls_conn_read() may give bytes without more from the socket. */
+bool tls_conn_pending(struct tls_conn *t);
+/* Plaintext into @out: the number of bytes, 0 (more ciphertext needed), TLS_CLOSED or
+ * TLS_FAILED (*@plain_http: the client spoke plain HTTP to the TLS port). */
+int tls_conn_read(struct tls_conn *t, char *out, size_t size, const char *peer,
+                  bool *plain_http);
+bool tls_conn_established(struct tls_conn *t);
+/* Encrypts @n bytes into the output: 0 or TLS_FAILED. */
+int tls_conn_write(struct tls_conn *t, const char *buf, size_t n);
+/* Queues close_notify in the output. */
+void tls_conn_shutdown(struct tls_conn *t);
+/* The ciphertext to send (malloc()ed, *@len bytes), or NULL when there is none. */
+char *tls_conn_take_output(struct tls_conn *t, size_t *len);
+
 /* ---- Deferred calls and connections (http_server.c) ---- */
 
 /* Runs @kind for @c (and @r, when not NULL) on the next loop iteration; holds a
@@ -167,6 +201,11 @@ void http_conn_notify_handler(struct http_conn *c);
 void http_conn_arm_timer(struct http_conn *c);
 /* Starts or stops reading from the socket as the current request and the buffer allow. */
 void http_conn_update_reading(struct http_conn *c);
+/* Whether the parser wants bytes now (the input buffer is empty and the request, if
+ * any, takes more). */
+bool http_conn_wants_bytes(struct http_conn *c);
+/* TLS: decrypts into the empty input buffer; true when bytes arrived. */
+bool http_conn_tls_fill(struct http_conn *c);
 
 /* ---- Parsing (http_parse.c) ---- */
 
@@ -180,6 +219,11 @@ void http_conn_refuse(struct http_conn *c, int status, int code, const char *err
 
 /* ---- Requests and answers (http_request.c) ---- */
 
+/* Queues @len bytes of @owned (freed after the write) as they are: ciphertext, or the
+ * plain answer to a client that spoke HTTP to the TLS port. */
+void http_conn_write_raw(struct http_conn *c, char *owned, size_t len);
+/* TLS: queues what OpenSSL wrote (handshake messages, alerts, close_notify). */
+void http_conn_tls_flush(struct http_conn *c);
 struct request_impl *http_req_new(struct http_conn *c);
 void http_req_free(struct request_impl *r);
 /* Takes @n more bytes of the server's buffered-body budget for @r; false when they do

@@ -537,7 +537,7 @@ void http_conn_parse(struct http_conn *c)
         if (progressed) {
             continue;
         }
-        if (c->in_off == c->in_len) {
+        if (c->in_off == c->in_len && !http_conn_tls_fill(c)) {
             break;
         }
         if (!chunk_crlf_ok(c)) {

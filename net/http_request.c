@@ -225,14 +225,69 @@ static void after_write(uv_write_t *w, int status)
     }
 }
 
+/* TLS: @bufs encrypted into one buffer that replaces them in bufs[0] (the plaintext is
+ * freed); false when the connection failed. */
+static bool encrypt(struct http_conn *c, uv_buf_t *bufs, unsigned *n, char **owned0,
+                    char **owned1)
+{
+    char *out;
+    size_t len = 0;
+    int rv = 0;
+    for (unsigned i = 0; i < *n && rv == 0; i++) {
+        rv = tls_conn_write(c->tls, bufs[i].base, bufs[i].len);
+    }
+    free(*owned0);
+    free(*owned1);
+    *owned0 = *owned1 = NULL;
+    if (rv != 0 || *n == 0) {
+        return false;
+    }
+    out = tls_conn_take_output(c->tls, &len);
+    if (out == NULL) {
+        out = xmalloc(1); /* nothing to send (empty buffers): an empty write */
+    }
+    bufs[0] = uv_buf_init(out, (unsigned)len);
+    *owned0 = out;
+    *n = 1;
+    return true;
+}
+
+static void conn_write_as(struct http_conn *c, uv_buf_t *bufs, unsigned n, char *owned0,
+                          char *owned1, struct request_impl *r, http_write_cb cb, bool raw);
+
 /* Queues @n buffers; @owned (up to two) are freed after the write. @cb, with @r, runs
  * once the bytes are out (or the connection failed). */
 static void conn_write(struct http_conn *c, uv_buf_t *bufs, unsigned n, char *owned0,
                        char *owned1, struct request_impl *r, http_write_cb cb)
 {
+    conn_write_as(c, bufs, n, owned0, owned1, r, cb, false);
+}
+
+void http_conn_write_raw(struct http_conn *c, char *owned, size_t len)
+{
+    uv_buf_t buf = uv_buf_init(owned, (unsigned)len);
+    conn_write_as(c, &buf, 1, owned, NULL, NULL, NULL, true);
+}
+
+void http_conn_tls_flush(struct http_conn *c)
+{
+    size_t len;
+    char *out = tls_conn_take_output(c->tls, &len);
+    if (out != NULL) {
+        http_conn_write_raw(c, out, len);
+    }
+}
+
+static void conn_write_as(struct http_conn *c, uv_buf_t *bufs, unsigned n, char *owned0,
+                          char *owned1, struct request_impl *r, http_write_cb cb, bool raw)
+{
     struct write_req *wr;
     size_t bytes = 0;
     int rv;
+    if (c->tls != NULL && !raw && !c->dead && !c->shutting &&
+        !encrypt(c, bufs, &n, &owned0, &owned1)) {
+        http_conn_close(c); /* below, the write fails like any on a dead connection */
+    }
     for (unsigned i = 0; i < n; i++) {
         bytes += bufs[i].len;
     }

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/clock.h"
 #include "base/err.h"
@@ -125,6 +126,7 @@ void http_conn_maybe_free(struct http_conn *c)
         c->next->prev = c->prev;
     }
     s->stats.connections_open--;
+    tls_conn_free(c->tls);
     free(c->in);
     free(c->url);
     free(c);
@@ -213,6 +215,13 @@ void http_conn_flush_close(struct http_conn *c)
         return;
     }
     c->shutting = true;
+    if (c->tls != NULL) {
+        tls_conn_shutdown(c->tls);
+        http_conn_tls_flush(c); /* queued before the FIN */
+        if (c->dead) {
+            return;
+        }
+    }
     req = xcalloc(1, sizeof *req);
     req->data = c;
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -254,14 +263,22 @@ void http_conn_arm_timer(struct http_conn *c)
     uv_timer_start(&c->timer, idle_timeout, ms, 0);
 }
 
-void http_conn_update_reading(struct http_conn *c)
+bool http_conn_wants_bytes(struct http_conn *c)
 {
     struct request_impl *r = c->req;
-    bool want = !c->dead && !c->shutting && !(c->want_close && r == NULL) &&
-                c->in_off == c->in_len &&
-                !(c->req == NULL && c->write_bytes > WRITE_QUEUE_MAX) &&
-                (r == NULL || !r->headers_done ||
-                 (!r->body_complete && !r->paused && r->body_mode != BODY_UNREAD));
+    return !c->dead && !c->shutting && !(c->want_close && r == NULL) &&
+           c->in_off == c->in_len && !(c->req == NULL && c->write_bytes > WRITE_QUEUE_MAX) &&
+           (r == NULL || !r->headers_done ||
+            (!r->body_complete && !r->paused && r->body_mode != BODY_UNREAD));
+}
+
+void http_conn_update_reading(struct http_conn *c)
+{
+    bool want = http_conn_wants_bytes(c);
+    if (want && c->tls != NULL && tls_conn_pending(c->tls)) {
+        /* Plaintext (or whole records) wait inside TLS: parse them before the socket. */
+        http_conn_kick(c);
+    }
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
             http_conn_close(c);
@@ -287,6 +304,12 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     if (c->shutting) {
         static char drain[4096]; /* lingering reads are dropped unread */
         *buf = uv_buf_init(drain, sizeof drain);
+        return;
+    }
+    if (c->tls != NULL) {
+        size_t size;
+        char *in = tls_conn_in_buf(c->tls, &size);
+        *buf = uv_buf_init(in, (unsigned)size);
         return;
     }
     ASSERT(c->in_len == 0);
@@ -318,6 +341,74 @@ static void on_eof(struct http_conn *c)
     http_conn_update_reading(c);
 }
 
+/* The answer to a client that spoke plain HTTP to the TLS port: it can read this one. */
+static void refuse_plain_http(struct http_conn *c)
+{
+    static const char body[] =
+        "{\"code\":10400,\"error\":\"bad_request\",\"message\":\"this port speaks TLS: use "
+        "https:// (the node runs with --tls-cert)\"}";
+    char *text = xasprintf("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                           "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                           sizeof body - 1, body);
+    http_conn_write_raw(c, text, strlen(text));
+    c->want_close = true;
+    http_conn_flush_close(c);
+}
+
+bool http_conn_tls_fill(struct http_conn *c)
+{
+    bool plain_http;
+    int n;
+    if (c->tls == NULL || c->in_off != c->in_len || !http_conn_wants_bytes(c)) {
+        return false;
+    }
+    n = tls_conn_read(c->tls, c->in, READ_BUF_BYTES, c->peer, &plain_http);
+    if (n <= 0) {
+        return false; /* errors are met again, and acted on, by the next socket read */
+    }
+    c->in_off = 0;
+    c->in_len = (size_t)n;
+    c->in_abs = c->received;
+    c->received += (uint64_t)n;
+    return true;
+}
+
+/* TLS: ciphertext arrived; the handshake moves on, and plaintext is parsed. */
+static void tls_read(struct http_conn *c, size_t nread)
+{
+    bool plain_http = false;
+    int n = 0;
+    tls_conn_received(c->tls, nread);
+    if (c->in_off == c->in_len) {
+        n = tls_conn_read(c->tls, c->in, READ_BUF_BYTES, c->peer, &plain_http);
+    }
+    http_conn_tls_flush(c);
+    if (c->dead) {
+        return;
+    }
+    if (n == TLS_CLOSED) {
+        on_eof(c);
+        return;
+    }
+    if (n == TLS_FAILED) {
+        c->server->stats.tls_failures++;
+        if (plain_http && c->req == NULL) {
+            refuse_plain_http(c);
+        } else {
+            http_conn_close(c);
+        }
+        return;
+    }
+    http_conn_arm_timer(c);
+    if (n > 0) {
+        c->in_off = 0;
+        c->in_len = (size_t)n;
+        c->in_abs = c->received;
+        c->received += (uint64_t)n;
+    }
+    http_conn_parse(c);
+}
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct http_conn *c = stream->data;
@@ -335,6 +426,10 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->server->stats.bytes_in += (uint64_t)nread;
+    if (c->tls != NULL) {
+        tls_read(c, (size_t)nread);
+        return;
+    }
     c->in_off = 0;
     c->in_len = (size_t)nread;
     c->in_abs = c->received;
@@ -429,6 +524,9 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     peer_name(c);
+    if (s->config.tls != NULL) {
+        c->tls = tls_conn_new(s->config.tls);
+    }
     uv_timer_start(&c->timer, idle_timeout, s->config.idle_timeout_ms,
                    s->config.idle_timeout_ms);
     uv_timer_stop(&c->timer);

@@ -94,6 +94,8 @@ struct http_server_config {
                                      (the handler's or the server's own) is written, to
                                      add headers all answers carry */
     void *data;                   /* for the caller; see http_server_data() */
+    struct http_tls *tls;         /* NULL: plain HTTP; else TLS on every connection
+                                     (net/http_tls.h; the caller keeps it alive) */
 };
 
 struct http_request {
@@ -155,6 +157,7 @@ struct http_server_stats {
     uint64_t bytes_out;
     uint64_t buffered_bytes;     /* held by buffered bodies now */
     uint64_t bodies_refused_busy; /* refused 503 over buffered_bytes_max */
+    uint64_t tls_failures;       /* TLS connections closed on a handshake or record error */
 };
 void http_server_get_stats(const struct http_server *server, struct http_server_stats *out);
 

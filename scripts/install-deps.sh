@@ -10,14 +10,15 @@ set -euo pipefail
 # fault suite iproute2 (network namespaces), nftables (partitions) and libfaketime
 # (clock jumps); systemd's systemd-analyze and prometheus's promtool for the checks of
 # the unit, the alert rules and the metrics; lintian and adduser for the Debian
-# package's test, which installs it).
+# package's test, which installs it; openssl makes the TLS tests' certificates).
 WITH_TESTS=0
 [ "${1:-}" = "--test" ] && WITH_TESTS=1
 
 PKGS=(build-essential cmake pkg-config git help2man
       libuv1-dev librocksdb-dev libprotobuf-c-dev protobuf-c-compiler
       libsodium-dev libcurl4-openssl-dev libhttp-parser-dev libjansson-dev
-      libcmocka-dev libxxhash-dev libqpdf-dev libxml2-dev libzip-dev libsystemd-dev curl)
+      libcmocka-dev libxxhash-dev libqpdf-dev libxml2-dev libzip-dev libsystemd-dev libssl-dev
+      curl)
 RAFT_MIN=0.22.1
 # Debian's 0.22.1 with deploy/libraft's two patches (a received batch freed twice when a
 # follower's own I/O fails while it replaces conflicting entries): built from Debian's
@@ -27,7 +28,8 @@ if [ $WITH_TESTS -eq 1 ] && ! command -v python3 >/dev/null 2>&1; then
     PKGS+=(python3)
 fi
 if [ $WITH_TESTS -eq 1 ]; then
-    PKGS+=(clang libclang-rt-14-dev iproute2 nftables faketime libfaketime systemd lintian adduser)
+    PKGS+=(clang libclang-rt-14-dev iproute2 nftables faketime libfaketime systemd lintian adduser
+           openssl)
 fi
 # The web console is built by node (console/build.mjs): Debian's nodejs and npm when
 # there is no node yet (a node already installed, e.g. 20 from elsewhere, is kept). Its
