@@ -64,6 +64,7 @@ struct api_config {
     const char *pdf_exe;
     struct child_limits pdf_limits;
     unsigned pdf_children_max;
+    struct http_tls *tls; /* TLS on the HTTP port (borrowed); NULL: plain HTTP */
 };
 
 struct api;

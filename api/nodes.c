@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "replication/peer_tls.h"
 #include "replication/repl.h"
 
 #define NODES_CACHE_MS 5000u
@@ -41,9 +42,9 @@ static json_t *node_json(struct api *api, const struct repl_member *m, uint64_t 
     }
     archive_free_node(rec);
     if (m->http[0] != '\0') {
-        snprintf(url, sizeof url, "http://%s", m->http);
+        snprintf(url, sizeof url, "%s://%s", peer_scheme(), m->http);
     } else if (m->id == api->config.node_id && repl_http_address(api->repl)[0] != '\0') {
-        snprintf(url, sizeof url, "http://%s", repl_http_address(api->repl));
+        snprintf(url, sizeof url, "%s://%s", peer_scheme(), repl_http_address(api->repl));
         *complete = false;
     } else {
         url[0] = '\0';

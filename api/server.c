@@ -43,6 +43,7 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
         .request_cb = on_request,
         .answer_cb = api_add_common_headers,
         .data = api,
+        .tls = config->tls,
     };
     struct blob_path_config bc = {
         .node_id = config->node_id,

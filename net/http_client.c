@@ -358,6 +358,7 @@ static bool configure(struct http_client_req *r)
     if (r->permits != NULL) {
         configure_guard(r);
     }
+    http_client_tls_setopt(e, r->tls);
     if (r->body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
@@ -509,4 +510,18 @@ void http_client_close(struct http_client *c, void (*cb)(void *arg), void *arg)
     c->multi = NULL;
     uv_close((uv_handle_t *)&c->timeout, handle_closed);
     uv_close((uv_handle_t *)&c->deferred, handle_closed);
+}
+
+void http_client_tls_setopt(void *easy, const struct http_client_tls *tls)
+{
+    if (tls == NULL) {
+        return;
+    }
+    if (tls->ca_file != NULL) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
+    }
+    if (tls->cert_file != NULL && tls->key_file != NULL) {
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, tls->cert_file);
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, tls->key_file);
+    }
 }

@@ -32,6 +32,17 @@
 struct http_client;
 struct http_client_req;
 
+/* TLS for calls to other members of the cluster: the CAs their certificates chain to
+ * (NULL: the system's store) and this node's own certificate, presented when they ask
+ * for one (mutual TLS). Host names and IP addresses are verified as always. */
+struct http_client_tls {
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
+};
+/* Sets @tls on curl easy handle @easy (a no-op for NULL). */
+void http_client_tls_setopt(void *easy, const struct http_client_tls *tls);
+
 typedef void (*http_client_cb)(struct http_client_req *req);
 /* A piece of the response body as it arrives (the status is known by then:
  * http_client_status()). Returns @n to go on, HTTP_CLIENT_PAUSE to hold the transfer
@@ -62,6 +73,7 @@ struct http_client_req {
     bool (*permits)(void *guard, const char *host, const struct sockaddr *addr, char *why,
                     size_t why_size);
     void *guard;
+    const struct http_client_tls *tls; /* a call to a member over https; NULL: defaults */
 
     /* Out, valid in the callback. */
     long status;           /* the HTTP status; 0 when no response arrived */

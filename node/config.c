@@ -49,6 +49,18 @@ static const struct opt opts[] = {
      "during a rotation of the cluster secret: file of the secret being replaced; calls "
      "signed with either are accepted, this node signs with --cluster-secret-file "
      "(docs/replication.md)"},
+    {"tls-cert", OPT_STRING, OFF(tls_cert), NULL, 0, 0,
+     "PEM file of this node's certificate and its chain: the HTTP port speaks TLS (https) "
+     "and so do calls to other members, which must all have it (docs/tls.md); read again "
+     "on SIGHUP"},
+    {"tls-key", OPT_STRING, OFF(tls_key), NULL, 0, 0,
+     "PEM file of --tls-cert's private key (unencrypted; keep it 0600)"},
+    {"tls-client-ca", OPT_STRING, OFF(tls_client_ca), NULL, 0, 0,
+     "PEM file of the CAs whose certificates clients must present (mutual TLS); members "
+     "present their --tls-cert to each other"},
+    {"tls-ca", OPT_STRING, OFF(tls_ca), NULL, 0, 0,
+     "PEM file of the CAs that sign other members' certificates (default: the system's "
+     "trusted CAs)"},
     {"voters", OPT_U64, OFF(voters), "3", 1, 5,
      "raft voters the leader keeps (1, 3 or 5); other members are standbys"},
     {"failover-after-ms", OPT_U64, OFF(failover_after_ms), "30000", 1000, 3600000,
@@ -547,6 +559,15 @@ int node_config_load(struct node_config *c, int argc, char **argv)
         c->data = env != NULL && env[0] != '\0' ? xstrdup(env)
                                                 : xasprintf("%s/.local/share/imgarc",
                                                             home != NULL ? home : ".");
+    }
+    if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+        fprintf(stderr, "imgarcd: --tls-cert and --tls-key go together: give both for TLS, "
+                        "or neither for plain HTTP\n");
+        return -1;
+    }
+    if (c->tls_cert == NULL && (c->tls_client_ca != NULL || c->tls_ca != NULL)) {
+        fprintf(stderr, "imgarcd: --tls-client-ca and --tls-ca need --tls-cert and --tls-key\n");
+        return -1;
     }
     if (c->voters % 2 == 0) {
         fprintf(stderr, "imgarcd: voters must be 1, 3 or 5 (an even number of voters "

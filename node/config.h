@@ -24,6 +24,12 @@ struct node_config {
     char *zone;
     char *cluster_secret_file;
     char *cluster_secret_previous_file; /* during a rotation: the secret being replaced */
+    char *tls_cert;      /* TLS on the HTTP port (docs/tls.md): certificate chain (PEM) */
+    char *tls_key;       /* ...its private key */
+    char *tls_client_ca; /* mutual TLS: clients (and peers) must present a certificate
+                            signed by one of these CAs */
+    char *tls_ca;        /* the CAs this node trusts for other members' certificates
+                            (NULL: the system's store) */
     uint64_t voters;
     uint64_t failover_after_ms;
     uint64_t replicas;

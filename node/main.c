@@ -27,6 +27,8 @@
 #include "node/identity.h"
 #include "node/notify.h"
 #include "net/http_client.h"
+#include "net/http_tls.h"
+#include "replication/peer_tls.h"
 #include "replication/repl.h"
 #include "storage/blobstore.h"
 #include "storage/rocks.h"
@@ -58,6 +60,7 @@ struct node {
     struct collect_gc *collect_gc;
     struct keeper *keeper;
     struct api *api;
+    struct http_tls *tls; /* --tls-cert: TLS on the HTTP port; NULL: plain */
     char *token;
     bool token_generated; /* made on this start: the banner shows it, once */
     char *metrics_token;
@@ -331,7 +334,17 @@ struct reload {
     struct node *node;
     struct node_config fresh;
     int rv;
+    struct http_tls *tls; /* the certificate files read again (NULL: not, or failed) */
+    char tls_err[600];
 };
+
+/* What --tls-cert, --tls-key and --tls-client-ca name. */
+static struct http_tls_files tls_files(const struct node_config *c)
+{
+    struct http_tls_files f = {
+        .cert = c->tls_cert, .key = c->tls_key, .client_ca = c->tls_client_ca};
+    return f;
+}
 
 static void start_reload(struct node *n);
 
@@ -339,6 +352,34 @@ static void reload_work(uv_work_t *w)
 {
     struct reload *r = w->data;
     r->rv = node_config_load(&r->fresh, r->node->argc, r->node->argv);
+    /* A renewed certificate keeps its path: the files are read again on every SIGHUP. */
+    if (r->rv == 0 && r->node->tls != NULL && r->fresh.tls_cert != NULL) {
+        struct http_tls_files f = tls_files(&r->fresh);
+        r->tls = http_tls_new(&f, r->tls_err, sizeof r->tls_err);
+    }
+}
+
+/* Puts the certificate read again in use for new connections, or says why not. */
+static void apply_tls_reload(struct node *n, struct reload *r)
+{
+    char desc[300];
+    if (n->tls == NULL) {
+        return; /* TLS is turned on (or off) at a start, not by SIGHUP */
+    }
+    if (r->fresh.tls_cert == NULL) {
+        LOG_WARN("node", "SIGHUP: TLS cannot be turned off while the node runs: still using "
+                 "the certificate loaded before until the next start");
+        return;
+    }
+    if (r->tls == NULL) {
+        LOG_ERROR("node", "SIGHUP: TLS certificate not reloaded, still using the one loaded "
+                  "before: %s", r->tls_err);
+        return;
+    }
+    http_tls_swap(n->tls, r->tls);
+    r->tls = NULL;
+    http_tls_describe(n->tls, desc, sizeof desc);
+    LOG_INFO("node", "SIGHUP: TLS certificate reloaded for new connections: %s", desc);
 }
 
 /* Applies what can change while the node runs: log-level and outbound-allow. Every other
@@ -375,10 +416,17 @@ static void apply_reload(struct node *n, struct node_config *fresh)
             fresh->outbound_allow = old;
         } else if (strcmp(key, "node-id") == 0 && fresh->node_id == 0) {
             continue; /* not given: the id drawn at the first start stays */
+        } else if (n->tls != NULL && fresh->tls_cert != NULL &&
+                   (strcmp(key, "tls-cert") == 0 || strcmp(key, "tls-key") == 0 ||
+                    strcmp(key, "tls-client-ca") == 0)) {
+            continue; /* read again below whether the paths changed or not */
         } else if (used < sizeof later) {
             used += (size_t)snprintf(later + used, sizeof later - used, "%s%s",
                                      used > 0 ? ", " : "", key);
         }
+    }
+    if (n->config.config_file == NULL) {
+        return; /* flags only: the certificate files are what SIGHUP reads again */
     }
     if (later[0] != '\0') {
         LOG_WARN("node", "SIGHUP: changed in %s, taking effect at the next start: %s",
@@ -396,10 +444,13 @@ static void reload_done(uv_work_t *w, int status)
     n->reloading = false;
     if (!n->stopping && r->rv != 0) {
         LOG_ERROR("node", "SIGHUP: %s does not load (the line above says why); still running "
-                  "with the configuration loaded before", n->config.config_file);
+                  "with the configuration loaded before",
+                  n->config.config_file != NULL ? n->config.config_file : "the command line");
     } else if (!n->stopping) {
         apply_reload(n, &r->fresh);
+        apply_tls_reload(n, r);
     }
+    http_tls_free(r->tls);
     node_config_free(&r->fresh);
     free(r);
     if (!n->stopping) {
@@ -432,7 +483,7 @@ static void on_hup(uv_signal_t *sig, int signum)
     if (n->stopping) {
         return;
     }
-    if (n->config.config_file == NULL) {
+    if (n->config.config_file == NULL && n->tls == NULL) {
         LOG_INFO("node", "SIGHUP: no --config file: nothing to reload (flags change only at "
                  "a restart)");
         return;
@@ -448,10 +499,17 @@ static void on_hup(uv_signal_t *sig, int signum)
  * banners say where it is. */
 static void print_banner(const struct node *n, const char *host, int port)
 {
+    const char *scheme = n->tls != NULL ? "https" : "http";
     char *tok;
     printf("imgarcd %s (git %s) node %llu is serving\n", IMGARC_VERSION, IMGARC_GIT_COMMIT,
            (unsigned long long)n->config.node_id);
-    printf("  URL:       http://%s:%d\n", host, port);
+    printf("  URL:       %s://%s:%d\n", scheme, host, port);
+    if (n->tls != NULL) {
+        char desc[300];
+        http_tls_describe(n->tls, desc, sizeof desc);
+        printf("  TLS:       %s%s\n", desc,
+               n->config.tls_client_ca != NULL ? " (clients present certificates)" : "");
+    }
     printf("  data:      %s\n", n->config.data);
     if (n->token_generated) {
         printf("  token:     %s (generated now and shown only this once; kept in "
@@ -465,13 +523,17 @@ static void print_banner(const struct node *n, const char *host, int port)
         tok = xasprintf("$(cat %s/bootstrap-token)", n->config.data);
     }
     printf("Try it:\n");
-    printf("  export IMGARC_SERVER=http://%s:%d IMGARC_TOKEN=%s\n", host, port, tok);
+    printf("  export IMGARC_SERVER=%s://%s:%d IMGARC_TOKEN=%s\n", scheme, host, port, tok);
+    if (n->tls != NULL) {
+        printf("  export IMGARC_CACERT=<the CA file that signed --tls-cert>\n");
+    }
     printf("  imgarc pool push BX-0001 --bill-no ER-1 --amount 12.50\n");
     printf("  imgarc upload BX-0001 scan.pdf invoice.xml\n");
     printf("  imgarc submit BX-0001 && imgarc status BX-0001\n");
     printf("or with curl:\n");
     printf("  curl -H \"Authorization: Bearer $IMGARC_TOKEN\" "
-           "http://%s:%d/api/v1/bills/BX-0001/status\n", host, port);
+           "%s%s://%s:%d/api/v1/bills/BX-0001/status\n",
+           n->tls != NULL ? "--cacert \"$IMGARC_CACERT\" " : "", scheme, host, port);
     fflush(stdout);
     free(tok);
 }
@@ -659,6 +721,7 @@ static int start_services(struct node *n, struct base_err *err)
                        .cpu_s = n->config.pdf_child_cpu_s,
                        .wall_ms = n->config.pdf_child_timeout_ms},
         .pdf_children_max = (unsigned)n->config.pdf_children_max,
+        .tls = n->tls,
     };
     rv = api_start(&n->api, &n->loop, &ac, &n->archive, n->repl, &n->blobs, err);
     if (rv == 0) {
@@ -791,6 +854,19 @@ int main(int argc, char **argv)
     }
     /* Blob writes, hashing and reads share the pool with raft's disk work. */
     setenv("UV_THREADPOOL_SIZE", "8", 0);
+    if (n.config.tls_cert != NULL) {
+        /* Checked before the data dir is made, like every other value. */
+        struct http_tls_files f = tls_files(&n.config);
+        char why[600];
+        struct http_client_tls peers = {
+            .ca_file = n.config.tls_ca, .cert_file = n.config.tls_cert,
+            .key_file = n.config.tls_key};
+        if ((n.tls = http_tls_new(&f, why, sizeof why)) == NULL) {
+            LOG_ERROR("node", "TLS: %s", why);
+            return 2;
+        }
+        peer_tls_set(&peers); /* members reach each other over https (docs/tls.md) */
+    }
     if (mkdir_p(n.config.data) != 0) {
         LOG_ERROR("node", "cannot create data dir %s: %s", n.config.data, strerror(errno));
         return 1;
@@ -863,6 +939,7 @@ int main(int argc, char **argv)
     if (n.has_auth) {
         peer_clock_close(&n.peer_clock);
     }
+    http_tls_free(n.tls);
     node_config_free(&n.config);
     LOG_INFO("node", "stopped");
     return 0;

@@ -11,6 +11,7 @@
 #include "base/mem.h"
 #include "replication/peer.h"
 #include "replication/repl_int.h"
+#include "replication/peer_tls.h"
 
 #define FETCH_TIMEOUT_MS (10u * 60 * 1000) /* a whole large blob over a slow link */
 
@@ -131,7 +132,7 @@ static void fetch_start(struct blob_fetch *f)
     f->holder_http = f->next_http[f->next];
     f->holder = f->next_ids[f->next++];
     f->resent = 0;
-    snprintf(f->url, sizeof f->url, "http://%s%s", f->holder_http, f->target);
+    snprintf(f->url, sizeof f->url, "%s://%s%s", peer_scheme(), f->holder_http, f->target);
     fetch_send(f);
 }
 

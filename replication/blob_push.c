@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/hex.h"
 #include "replication/peer.h"
+#include "replication/peer_tls.h"
 
 struct source {
     int fd;
@@ -168,6 +169,7 @@ static CURLcode send_copy(CURL *h, const struct peer_auth *auth, struct blob_pus
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    http_client_tls_setopt(h, peer_tls());
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -208,7 +210,7 @@ int blob_push(void *handle, struct blob_store *bs, const struct peer_auth *auth,
     }
     hex_encode(p->hash, BLOB_HASH_BYTES, hex);
     snprintf(target, sizeof target, "%s%s", PEER_PATH_BLOBS, hex);
-    snprintf(url, sizeof url, "http://%s%s", p->http, target);
+    snprintf(url, sizeof url, "%s://%s%s", peer_scheme(), p->http, target);
     cc = send_copy(h, auth, p, &s, url, target, size, &sent, &answer);
     learned = peer_headers_learn(auth, p->http, &sent, &answer, &offset);
     /* Refused for the time window (nothing was stored): again, in its time as just

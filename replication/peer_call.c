@@ -8,6 +8,7 @@
 #include "base/mem.h"
 #include "replication/peer.h"
 #include "replication/repl_int.h"
+#include "replication/peer_tls.h"
 
 static void send_call(struct peer_call *c);
 
@@ -58,12 +59,13 @@ struct peer_call *peer_call_start(struct repl *r, const char *method, const char
     c->data = data;
     c->body = body;
     snprintf(c->peer, sizeof c->peer, "%s", http);
-    n = snprintf(c->url, sizeof c->url, "http://%s", http);
+    n = snprintf(c->url, sizeof c->url, "%s://%s", peer_scheme(), http);
     snprintf(c->url + n, sizeof c->url - (size_t)n, "%s", target);
     c->target = c->url + n;
     c->req.data = c;
     c->req.method = method;
     c->req.url = c->url;
+    c->req.tls = peer_tls();
     c->req.headers = c->headers;
     c->req.body = body != NULL ? body : (strcmp(method, "POST") == 0 ? "" : NULL);
     c->req.body_len = len;
@@ -115,6 +117,7 @@ void peer_get_prepare(struct repl *r, struct http_client_req *req, struct peer_h
     headers[3] = NULL;
     req->method = "GET";
     req->url = url;
+    req->tls = peer_tls();
     req->headers = headers;
     req->on_data = on_data;
     req->on_header = header_cb;

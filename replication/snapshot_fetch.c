@@ -23,6 +23,7 @@
 #include "replication/peer.h"
 #include "replication/repl_int.h"
 #include "replication/snapshot_send.h"
+#include "replication/peer_tls.h"
 #include "storage/snapshot.h"
 #include "storage/store_swap.h"
 
@@ -499,7 +500,7 @@ static void attempt_start(struct snapshot_fetch *f)
     memset(f->tail, 0, sizeof f->tail);
     snprintf(f->target, sizeof f->target, "%s?min_index=%" PRIu64, PEER_PATH_SNAPSHOT,
              f->min_index);
-    snprintf(f->url, sizeof f->url, "http://%s%s", f->member->http, f->target);
+    snprintf(f->url, sizeof f->url, "%s://%s%s", peer_scheme(), f->member->http, f->target);
     LOG_INFO("snapshot", "fetching a store at index >= %" PRIu64 " from node %" PRIu64
              " (%s)", f->min_index, f->member->id, f->member->http);
     fetch_send(f);
