@@ -47,6 +47,9 @@ int take_flag(struct cli *cli, const char *cmd, const struct flag *flags, size_t
         {"--server", NULL, FLAG_VALUE, &cli->conn.server},
         {"--token", NULL, FLAG_VALUE, &cli->conn.token},
         {"--tenant", NULL, FLAG_VALUE, &cli->conn.tenant},
+        {"--cacert", NULL, FLAG_VALUE, &cli->conn.cacert},
+        {"--cert", NULL, FLAG_VALUE, &cli->conn.cert},
+        {"--key", NULL, FLAG_VALUE, &cli->conn.key},
         {"--help", "-h", FLAG_BOOL, &cli->help},
     };
     const char *arg = argv[*i];

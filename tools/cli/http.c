@@ -39,6 +39,7 @@ struct cli_http {
     char *server;
     char *token;
     char *tenant;
+    char *cacert, *cert, *key; /* TLS: struct cli_conn's, or the environment's */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -211,6 +212,14 @@ int cli_http_new(struct cli_http **out, const struct cli_conn *conn)
         h->server[--n] = '\0';
     }
     h->token = token != NULL ? xstrdup(token) : NULL;
+    {
+        const char *cacert = setting(conn->cacert, "IMGARC_CACERT", NULL);
+        const char *cert = setting(conn->cert, "IMGARC_CERT", NULL);
+        const char *key = setting(conn->key, "IMGARC_KEY", NULL);
+        h->cacert = cacert != NULL ? xstrdup(cacert) : NULL;
+        h->cert = cert != NULL ? xstrdup(cert) : NULL;
+        h->key = key != NULL ? xstrdup(key) : NULL;
+    }
     h->tenant = conn->tenant != NULL && conn->tenant[0] != '\0' ? xstrdup(conn->tenant) : NULL;
     *out = h;
     return 0;
@@ -229,6 +238,9 @@ void cli_http_free(struct cli_http *h)
     free(h->token);
     free(h->server);
     free(h->tenant);
+    free(h->cacert);
+    free(h->cert);
+    free(h->key);
     free(h);
 }
 
@@ -521,6 +533,13 @@ static void setup(struct transfer *t, struct curl_slist *headers, char *url)
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STALL_TIMEOUT_S);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->h->errbuf);
+    if (t->h->cacert != NULL) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, t->h->cacert);
+    }
+    if (t->h->cert != NULL) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, t->h->cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, t->h->key != NULL ? t->h->key : t->h->cert);
+    }
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
@@ -587,6 +606,13 @@ static void report_transport(const struct transfer *t, CURLcode cc)
     }
     if (t->sent_id[0] != '\0' && !unreachable) {
         fprintf(stderr, " [request_id %s]", t->answer_id[0] != '\0' ? t->answer_id : t->sent_id);
+    }
+    if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
+        fprintf(stderr, " (--cacert or IMGARC_CACERT names the CA file that signed the node's "
+                        "certificate)");
+    } else if (cc == CURLE_SSL_CERTPROBLEM) {
+        fprintf(stderr, " (--cert and --key, or IMGARC_CERT and IMGARC_KEY, name this "
+                        "client's certificate and key)");
     }
     fputc('\n', stderr);
 }

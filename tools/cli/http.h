@@ -43,6 +43,10 @@ struct cli_conn {
     const char *server; /* base URL; "host:port" means http://host:port */
     const char *token;  /* sent as "Authorization: Bearer <token>" */
     const char *tenant; /* appended to every request as ?tenant= */
+    const char *cacert; /* https: PEM CAs the node's certificate must chain to (NULL:
+                           the system's store) */
+    const char *cert;   /* https with mutual TLS: this client's certificate and key */
+    const char *key;
 };
 
 /* One query parameter; a NULL value leaves the parameter out. */
