@@ -68,8 +68,13 @@ def sign(secret, method, target, body=b"", time_ms=None):
 class Cluster:
     """Nodes of one cluster, sharing a secret."""
 
-    def __init__(self, name, voters=3, extra_args=()):
+    def __init__(self, name, voters=3, extra_args=(), tls=None, mutual_tls=False):
+        """@tls: a tls_certs.TestCA: every node serves https with a certificate of its
+        own from it and trusts it for the others (@mutual_tls: and asks clients, the
+        other members included, for one)."""
         self.name = name
+        self.tls = tls
+        self.mutual_tls = mutual_tls
         self.dir = scratch_dir(name)
         self.voters = voters
         self.extra_args = list(extra_args)
@@ -97,6 +102,14 @@ class Cluster:
         node = Node("%s-n%d" % (self.name, k), fast_election=False,
                     data_dir=os.path.join(self.dir, "n%d" % k), env=env)
         node.args = self.node_args(k, join, zone)
+        if self.tls is not None:
+            cert, key = self.tls.issue("%s-n%d" % (self.name, k), "%s-n%d" % (self.name, k))
+            node.args += ["--tls-cert", cert, "--tls-key", key, "--tls-ca", self.tls.cert]
+            if self.mutual_tls:
+                node.args += ["--tls-client-ca", self.tls.cert]
+            node.ssl_context = self.tls.context(client=(cert, key) if self.mutual_tls
+                                                else None)
+            node.cacert = self.tls.cert
         self.nodes.append(node)
         node.start(wait=wait)
         return node

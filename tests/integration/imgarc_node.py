@@ -321,10 +321,15 @@ class Node:
 
     def __init__(self, name="node", args=(), token=TOKEN, data_dir=None,
                  fast_election=True, base_args=True, outbound_allow=OUTBOUND_ALLOW,
-                 env=None):
+                 env=None, ssl_context=None, cacert=None):
         """@env: variables set for the process, over os.environ (e.g. LD_PRELOAD of
-        libfaketime); None: the environment as it is."""
+        libfaketime); None: the environment as it is. @ssl_context: the node serves
+        https (its args name --tls-cert): the harness's requests use this context, and
+        the CLI gets @cacert (with the context's client certificate, if any, given as
+        IMGARC_CERT/IMGARC_KEY by the test)."""
         self.name = name
+        self.ssl_context = ssl_context
+        self.cacert = cacert
         self.env = dict(env) if env else None
         self.token = token
         self.data = data_dir or scratch_dir(name)
@@ -348,7 +353,8 @@ class Node:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.http_port
+        scheme = "https" if self.ssl_context is not None else "http"
+        return "%s://127.0.0.1:%d" % (scheme, self.http_port)
 
     @property
     def pid(self):
@@ -572,6 +578,10 @@ class Node:
     # -- HTTP ----------------------------------------------------------------
 
     def connection(self, timeout=None):
+        if self.ssl_context is not None:
+            return http.client.HTTPSConnection("127.0.0.1", self.http_port,
+                                               timeout=timeout or HTTP_TIMEOUT,
+                                               context=self.ssl_context)
         return http.client.HTTPConnection("127.0.0.1", self.http_port,
                                           timeout=timeout or HTTP_TIMEOUT)
 
@@ -770,11 +780,13 @@ def run_cli(node, *args, env=None, timeout=180, server=None, token=None, cwd=Non
     if not os.access(IMGARC, os.X_OK):
         raise AssertionError("imgarc CLI not found at %s (set IMGARC_BIN_DIR)" % IMGARC)
     e = dict(os.environ)
-    e.pop("IMGARC_SERVER", None)
-    e.pop("IMGARC_TOKEN", None)
+    for k in ("IMGARC_SERVER", "IMGARC_TOKEN", "IMGARC_CACERT", "IMGARC_CERT", "IMGARC_KEY"):
+        e.pop(k, None)
     if node is not None:
         e["IMGARC_SERVER"] = node.url
         e["IMGARC_TOKEN"] = node.token
+        if node.cacert is not None:
+            e["IMGARC_CACERT"] = node.cacert
     if server is not None:
         e["IMGARC_SERVER"] = server
     if token is not None:

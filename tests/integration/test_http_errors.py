@@ -313,7 +313,7 @@ class HttpErrorsTest(NodeTestCase):
     def test_wrong_method(self):
         for method, path in (("POST", "/healthz"), ("PUT", "/readyz"), ("DELETE", "/metrics"),
                              ("POST", "/api/v1/version"), ("GET", "/api/v1/pool"),
-                             ("PUT", "/api/v1/pool"), ("DELETE", "/api/v1/bills/BX-1"),
+                             ("PUT", "/api/v1/pool"), ("DELETE", "/api/v1/bills/BX-1/status"),
                              ("POST", "/api/v1/bills/BX-1"), ("GET", "/api/v1/bills/BX-1/files"),
                              ("GET", "/api/v1/bills/BX-1/submit"),
                              ("POST", "/api/v1/files/abc/content"),
