@@ -516,6 +516,26 @@ def chunked(body, size=5):
     return out + "0\r\n\r\n"
 
 
+def seeds_tls_accept():
+    """The TLS layer (fuzz_tls_accept.c): byte 0 < 0x80 is a TLS client sending the rest
+    in records of (byte & 63) * 97 + 1 bytes; with its top bit set, raw bytes."""
+    body = "x" * 3000
+    reqs = {
+        "get": "GET /healthz HTTP/1.1\r\nHost: n1\r\n\r\n",
+        "post": req("POST", "/upload", body),
+        "chunked": req("POST", "/upload", chunked(body), "Transfer-Encoding: chunked\r\n"),
+        "pipelined": "GET /a HTTP/1.1\r\n\r\n" + req("POST", "/b", "0123456789") +
+                     "GET /c HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "bad": "GET /\x00 HTTP/1.1\r\n\r\n",
+    }
+    for name, text in reqs.items():
+        write("tls_accept", name, b"\x3f" + text.encode("latin-1"))
+        write("tls_accept", name + "-small-records", b"\x00" + text.encode("latin-1"))
+    write("tls_accept", "raw-plain-http", b"\x80" + reqs["get"].encode())
+    write("tls_accept", "raw-client-hello-cut", b"\x80\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+    write("tls_accept", "raw-empty", b"\x80")
+
+
 def seeds_http_request():
     pool = '{"image_no":"BX-1","bill_no":"ER-1","amount":"12.50"}'
     reqs = {
@@ -910,6 +930,7 @@ def main():
     seeds_blob_chunks()
     seeds_pdf_pages()
     seeds_http_request()
+    seeds_tls_accept()
     seeds_json_bodies()
     seeds_vendor_answer()
 
