@@ -59,6 +59,7 @@ struct bench_opts {
     const char *server;
     const char *token;
     const char *tenant;
+    const char *cacert; /* https: the CA file the node's certificate chains to */
     unsigned clients;
     uint64_t size;
     uint64_t files;    /* operations per phase; UINT64_MAX: bounded by duration only */

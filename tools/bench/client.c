@@ -81,6 +81,9 @@ void client_init(struct client *c, struct bench *b, unsigned i)
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
+    if (c->b->o.cacert != NULL) {
+        curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->b->o.cacert);
+    }
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, client_write_cb);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, client_read_cb);

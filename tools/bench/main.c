@@ -67,6 +67,7 @@ static void usage(FILE *out)
             "                    and CPU are about the first\n"
             "  --token T         bearer token (env IMGARC_TOKEN; required)\n"
             "  --tenant ID       act for tenant ID (default: the node's default tenant)\n"
+            "  --cacert FILE     https: the CA (PEM) the node's certificate chains to\n"
             "  --clients N       concurrent clients, one connection each (default 16)\n"
             "  --size BYTES      upload size; suffixes K, M, G are powers of 1024\n"
             "                    (default 200K; at least 16)\n"
@@ -196,6 +197,9 @@ static int parse_option(struct bench_opts *o, int opt, const char *arg, bool *fi
     case 't':
         o->token = arg;
         return 0;
+    case 'C':
+        o->cacert = arg;
+        return 0;
     case 'T':
         o->tenant = arg;
         return 0;
@@ -290,7 +294,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
         {"engine", required_argument, NULL, 'e'},   {"method", required_argument, NULL, 'm'},
         {"path", required_argument, NULL, 'u'},     {"body", required_argument, NULL, 'B'},
-        {"keys", required_argument, NULL, 'k'},     {NULL, 0, NULL, 0}};
+        {"keys", required_argument, NULL, 'k'},     {"cacert", required_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0}};
     bool files_given = false;
     int opt;
     *o = (struct bench_opts){.server = getenv("IMGARC_SERVER"),

@@ -132,6 +132,9 @@ static long http_get(struct bench *b, const char *base, const char *path, bool a
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    if (b->o.cacert != NULL) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, b->o.cacert);
+    }
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, grow_write_cb);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &g);
     if (auth) {
