@@ -53,7 +53,7 @@ add_custom_command(OUTPUT ${IMGARC_PKG_GEN}/changelog.Debian.gz
                    DEPENDS ${IMGARC_PKG_DIR}/changelog)
 add_custom_target(imgarc_package_changelog ALL DEPENDS ${IMGARC_PKG_GEN}/changelog.Debian.gz)
 install(FILES ${IMGARC_PKG_DIR}/copyright ${IMGARC_PKG_GEN}/changelog.Debian.gz
-              ${CMAKE_SOURCE_DIR}/docs/operations.md
+              ${CMAKE_SOURCE_DIR}/docs/operations.md ${CMAKE_SOURCE_DIR}/docs/tls.md
         DESTINATION share/doc/imgarc)
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/imgarcd.conf.example
               ${CMAKE_SOURCE_DIR}/deploy/examples/node1.conf
