@@ -113,6 +113,8 @@ struct http_conn {
     size_t write_bytes;
     char peer[64];
     struct tls_conn *tls; /* NULL on a plain connection */
+    uint64_t tls_deadline_ns; /* clock_mono_ns() by which the handshake must be done */
+    bool tls_sniffed;         /* the first bytes were checked for plain HTTP */
 };
 
 enum deferred_kind { DEFER_KICK, DEFER_BODY_DONE, DEFER_WRITE_CB, DEFER_ABORT };
@@ -171,7 +173,11 @@ bool tls_conn_pending(struct tls_conn *t);
  * TLS_FAILED (*@plain_http: the client spoke plain HTTP to the TLS port). */
 int tls_conn_read(struct tls_conn *t, char *out, size_t size, const char *peer,
                   bool *plain_http);
-bool tls_conn_established(struct tls_conn *t);
+bool tls_conn_established(const struct tls_conn *t);
+bool tls_conn_failed(const struct tls_conn *t);
+/* TLS_CLOSED or TLS_FAILED once the connection's TLS has ended (0 before): met by a
+ * read in the parse loop, acted on when the loop ends. */
+int tls_conn_ended(const struct tls_conn *t);
 /* Encrypts @n bytes into the output: 0 or TLS_FAILED. */
 int tls_conn_write(struct tls_conn *t, const char *buf, size_t n);
 /* Queues close_notify in the output. */
@@ -206,6 +212,8 @@ void http_conn_update_reading(struct http_conn *c);
 bool http_conn_wants_bytes(struct http_conn *c);
 /* TLS: decrypts into the empty input buffer; true when bytes arrived. */
 bool http_conn_tls_fill(struct http_conn *c);
+/* TLS: acts on a close_notify or an error the parse loop met (EOF, or closing). */
+void http_conn_tls_ended(struct http_conn *c);
 
 /* ---- Parsing (http_parse.c) ---- */
 

@@ -570,4 +570,7 @@ void http_conn_parse(struct http_conn *c)
             http_conn_flush_close(c);
         }
     }
+    if (c->tls != NULL) {
+        http_conn_tls_ended(c);
+    }
 }

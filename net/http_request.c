@@ -243,6 +243,9 @@ static bool encrypt(struct http_conn *c, uv_buf_t *bufs, unsigned *n, char **own
         return false;
     }
     out = tls_conn_take_output(c->tls, &len);
+    if (out == NULL && tls_conn_failed(c->tls)) {
+        return false;
+    }
     if (out == NULL) {
         out = xmalloc(1); /* nothing to send (empty buffers): an empty write */
     }

@@ -214,14 +214,14 @@ void http_conn_flush_close(struct http_conn *c)
     if (c->dead || c->shutting || c->writes_pending > 0 || c->req != NULL) {
         return;
     }
-    c->shutting = true;
     if (c->tls != NULL) {
         tls_conn_shutdown(c->tls);
-        http_conn_tls_flush(c); /* queued before the FIN */
+        http_conn_tls_flush(c); /* close_notify, queued before the FIN */
         if (c->dead) {
             return;
         }
     }
+    c->shutting = true;
     req = xcalloc(1, sizeof *req);
     req->data = c;
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -246,7 +246,9 @@ void http_conn_arm_timer(struct http_conn *c)
     struct request_impl *r = c->req;
     uint64_t ms = c->server->config.idle_timeout_ms;
     uint64_t deadline = 0;
-    if (r != NULL && !r->headers_done) {
+    if (c->tls != NULL && !tls_conn_established(c->tls)) {
+        deadline = c->tls_deadline_ns; /* however steadily the handshake trickles */
+    } else if (r != NULL && !r->headers_done) {
         deadline = r->head_deadline_ns;
     } else if (r != NULL && !r->body_complete) {
         deadline = r->body_deadline_ns;
@@ -274,9 +276,13 @@ bool http_conn_wants_bytes(struct http_conn *c)
 
 void http_conn_update_reading(struct http_conn *c)
 {
+    struct request_impl *r = c->req;
     bool want = http_conn_wants_bytes(c);
-    if (want && c->tls != NULL && tls_conn_pending(c->tls)) {
-        /* Plaintext (or whole records) wait inside TLS: parse them before the socket. */
+    if (want && c->tls != NULL && tls_conn_pending(c->tls) &&
+        !(r != NULL && r->finished && r->refs > 0)) {
+        /* Plaintext (or whole records) wait inside TLS: parse them before the socket.
+         * Not for a finished request whose answer is still being written: the parse
+         * loop takes nothing for it until it is released (which kicks again). */
         http_conn_kick(c);
     }
     if (want && !c->reading) {
@@ -352,7 +358,30 @@ static void refuse_plain_http(struct http_conn *c)
                            sizeof body - 1, body);
     http_conn_write_raw(c, text, strlen(text));
     c->want_close = true;
+    http_conn_update_reading(c); /* nothing more is read but the linger's drain */
     http_conn_flush_close(c);
+}
+
+/* Whether the first bytes of a connection are a plain HTTP request line ("DELETE /",
+ * "OPTIONS *"...) rather than a TLS record. */
+static bool looks_like_http(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && i < 16 && p[i] >= 'A' && p[i] <= 'Z') {
+        i++;
+    }
+    return i >= 3 && i < n && p[i] == ' ';
+}
+
+void http_conn_tls_ended(struct http_conn *c)
+{
+    int how = c->tls != NULL && !c->dead ? tls_conn_ended(c->tls) : 0;
+    if (how == TLS_CLOSED && !c->eof) {
+        on_eof(c);
+    } else if (how == TLS_FAILED) {
+        c->server->stats.tls_failures++;
+        http_conn_close(c);
+    }
 }
 
 bool http_conn_tls_fill(struct http_conn *c)
@@ -363,8 +392,9 @@ bool http_conn_tls_fill(struct http_conn *c)
         return false;
     }
     n = tls_conn_read(c->tls, c->in, READ_BUF_BYTES, c->peer, &plain_http);
-    if (n <= 0) {
-        return false; /* errors are met again, and acted on, by the next socket read */
+    http_conn_tls_flush(c); /* what a record asked for (a key update's answer) */
+    if (n <= 0 || c->dead) {
+        return false; /* an end is acted on when the parse loop ends */
     }
     c->in_off = 0;
     c->in_len = (size_t)n;
@@ -377,7 +407,21 @@ bool http_conn_tls_fill(struct http_conn *c)
 static void tls_read(struct http_conn *c, size_t nread)
 {
     bool plain_http = false;
+    bool first = c->tls_deadline_ns != 0 && !tls_conn_established(c->tls) && c->in_abs == 0 &&
+                 c->received == 0 && !c->tls_sniffed;
+    size_t size;
     int n = 0;
+    if (tls_conn_failed(c->tls)) {
+        return; /* answered or closing: what else arrives is dropped */
+    }
+    if (first) {
+        c->tls_sniffed = true;
+        if (looks_like_http(tls_conn_in_buf(c->tls, &size), nread)) {
+            c->server->stats.tls_failures++;
+            refuse_plain_http(c);
+            return;
+        }
+    }
     tls_conn_received(c->tls, nread);
     if (c->in_off == c->in_len) {
         n = tls_conn_read(c->tls, c->in, READ_BUF_BYTES, c->peer, &plain_http);
@@ -399,7 +443,11 @@ static void tls_read(struct http_conn *c, size_t nread)
         }
         return;
     }
-    http_conn_arm_timer(c);
+    if (n > 0 || !tls_conn_established(c->tls)) {
+        /* Ciphertext that gives no plaintext (a record trickled byte by byte) does not
+         * keep an idle connection open; the handshake has its own deadline. */
+        http_conn_arm_timer(c);
+    }
     if (n > 0) {
         c->in_off = 0;
         c->in_len = (size_t)n;
@@ -526,6 +574,7 @@ static void on_connection(uv_stream_t *listener, int status)
     peer_name(c);
     if (s->config.tls != NULL) {
         c->tls = tls_conn_new(s->config.tls);
+        c->tls_deadline_ns = clock_mono_ns() + s->config.header_timeout_ms * 1000000;
     }
     uv_timer_start(&c->timer, idle_timeout, s->config.idle_timeout_ms,
                    s->config.idle_timeout_ms);

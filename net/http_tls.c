@@ -33,6 +33,7 @@ struct tls_conn {
     BIO *wbio; /* ciphertext OpenSSL wrote, for the socket */
     char in[TLS_IN_BYTES];
     bool need_more; /* OpenSSL wants bytes not received yet */
+    bool closed;    /* the client's close_notify arrived: nothing more is read */
     bool failed;
 };
 
@@ -84,6 +85,8 @@ static SSL_CTX *load(const struct http_tls_files *f, char *err, size_t err_size)
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_security_level(ctx, 2);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* Sessions resumed under client certificates need a context to be resumed in. */
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"imgarcd", 7);
     if (f->cert == NULL || SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1) {
         step = "--tls-cert (a PEM certificate, then its chain)";
         goto fail;
@@ -185,6 +188,9 @@ char *tls_conn_in_buf(struct tls_conn *t, size_t *size)
 
 void tls_conn_received(struct tls_conn *t, size_t n)
 {
+    if (t->failed || t->closed) {
+        return; /* nothing more is read: the bytes are dropped */
+    }
     if (n > 0 && BIO_write(t->rbio, t->in, (int)n) != (int)n) {
         t->failed = true; /* memory BIOs fail only without memory */
     }
@@ -193,8 +199,13 @@ void tls_conn_received(struct tls_conn *t, size_t n)
 
 bool tls_conn_pending(struct tls_conn *t)
 {
-    return !t->failed && (SSL_pending(t->ssl) > 0 ||
-                          (BIO_ctrl_pending(t->rbio) > 0 && !t->need_more));
+    return !t->failed && !t->closed &&
+           (SSL_pending(t->ssl) > 0 || (BIO_ctrl_pending(t->rbio) > 0 && !t->need_more));
+}
+
+int tls_conn_ended(const struct tls_conn *t)
+{
+    return t->failed ? TLS_FAILED : t->closed ? TLS_CLOSED : 0;
 }
 
 int tls_conn_read(struct tls_conn *t, char *out, size_t size, const char *peer,
@@ -205,6 +216,9 @@ int tls_conn_read(struct tls_conn *t, char *out, size_t size, const char *peer,
     *plain_http = false;
     if (t->failed) {
         return TLS_FAILED;
+    }
+    if (t->closed) {
+        return TLS_CLOSED;
     }
     ERR_clear_error();
     n = SSL_read(t->ssl, out, (int)(size > INT32_MAX ? INT32_MAX : size));
@@ -217,7 +231,8 @@ int tls_conn_read(struct tls_conn *t, char *out, size_t size, const char *peer,
         return 0;
     }
     if (e == SSL_ERROR_ZERO_RETURN) {
-        return TLS_CLOSED; /* the client's close_notify */
+        t->closed = true; /* the client's close_notify */
+        return TLS_CLOSED;
     }
     t->failed = true;
     *plain_http = ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST;
@@ -227,9 +242,14 @@ int tls_conn_read(struct tls_conn *t, char *out, size_t size, const char *peer,
     return TLS_FAILED;
 }
 
-bool tls_conn_established(struct tls_conn *t)
+bool tls_conn_established(const struct tls_conn *t)
 {
     return SSL_is_init_finished(t->ssl);
+}
+
+bool tls_conn_failed(const struct tls_conn *t)
+{
+    return t->failed;
 }
 
 int tls_conn_write(struct tls_conn *t, const char *buf, size_t n)
@@ -265,6 +285,10 @@ char *tls_conn_take_output(struct tls_conn *t, size_t *len)
     char *out;
     *len = 0;
     if (n == 0) {
+        return NULL;
+    }
+    if (n > INT32_MAX) {
+        t->failed = true; /* one answer write of 2 GiB: the connection gives up */
         return NULL;
     }
     out = xmalloc(n);

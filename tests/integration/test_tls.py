@@ -28,6 +28,13 @@ def wait_log(test, node, needle, timeout=15):
         time.sleep(0.05)
 
 
+def proc_cpu(pid):
+    """CPU seconds (user + system) process @pid used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peer_cn(node, ctx):
     with socket.create_connection(("127.0.0.1", node.http_port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
@@ -67,16 +74,61 @@ class TlsTest(NodeTestCase):
             conn.close()
 
     def test_b_plain_http_to_the_tls_port_is_told_to_use_https(self):
-        with socket.create_connection(("127.0.0.1", self.node.http_port), timeout=10) as s:
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = b""
+        for line in (b"GET /healthz HTTP/1.1", b"DELETE /api/v1/bills/X HTTP/1.1",
+                     b"OPTIONS * HTTP/1.1"):
+            with socket.create_connection(("127.0.0.1", self.node.http_port), timeout=10) as s:
+                s.sendall(line + b"\r\nHost: x\r\n\r\n" + b"y" * 30000)
+                answer = b""
+                try:
+                    while True:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        answer += chunk
+                except ConnectionResetError:
+                    pass
+            self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), (line, answer[:200]))
+            self.assertIn(b"use https://", answer)
+        self.assertStatus(self.node.get("/healthz", auth=False), 200)
+
+    def test_b2_close_notify_both_ways(self):
+        # The node ends a "Connection: close" answer with close_notify, not a bare FIN.
+        ctx = self.ca.context()
+        with socket.create_connection(("127.0.0.1", self.node.http_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while True:
+                    chunk = s.recv(4096)  # SSLEOFError here on a bare FIN
+                    if not chunk:
+                        break
+                    answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:100])
+        # A request, the client's close_notify and one more byte in one segment: the
+        # node answers and closes, without spinning on the byte it cannot read.
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+        with socket.create_connection(("127.0.0.1", self.node.http_port), timeout=10) as raw:
             while True:
-                chunk = s.recv(4096)
-                if not chunk:
+                try:
+                    tls.do_handshake()
                     break
-                answer += chunk
-        self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:200])
-        self.assertIn(b"use https://", answer)
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    incoming.write(raw.recv(65536))
+            raw.sendall(outgoing.read())
+            tls.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                tls.unwrap()
+            except ssl.SSLWantReadError:
+                pass
+            cpu0 = proc_cpu(self.node.pid)
+            raw.sendall(outgoing.read() + b"\x17")
+            t0 = time.monotonic()
+            while raw.recv(65536):
+                self.assertLess(time.monotonic() - t0, 8, "the node did not close")
+            cpu = proc_cpu(self.node.pid) - cpu0
+        self.assertLess(cpu, 1.0, "the node spun: %.2f s of CPU" % cpu)
         self.assertStatus(self.node.get("/healthz", auth=False), 200)
 
     def test_c_clients_that_fail_the_handshake_are_closed(self):
@@ -138,6 +190,31 @@ class TlsTest(NodeTestCase):
             with open(self.key, "wb") as f:
                 f.write(old[1])
 
+    def test_c2_a_handshake_trickled_byte_by_byte_is_closed(self):
+        node = self.start_node("tls-slow", args=["--tls-cert", self.cert, "--tls-key", self.key,
+                                                 "--header-timeout-ms", "1000",
+                                                 "--idle-timeout-ms", "3000"],
+                               ssl_context=self.ca.context(), cacert=self.ca.cert)
+        hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64
+        t0 = time.monotonic()
+        closed_after = None
+        with socket.create_connection(("127.0.0.1", node.http_port), timeout=10) as s:
+            for b in hello:
+                try:
+                    s.sendall(bytes([b]))
+                    s.settimeout(0.3)
+                    if s.recv(100) == b"":
+                        closed_after = time.monotonic() - t0
+                        break
+                except socket.timeout:
+                    continue
+                except (ConnectionError, BrokenPipeError):
+                    closed_after = time.monotonic() - t0
+                    break
+        self.assertIsNotNone(closed_after, "a trickled handshake kept the connection open")
+        self.assertLess(closed_after, 2.9, "closed by the idle timer, not the deadline")
+        self.assertStatus(node.get("/healthz", auth=False), 200)
+
     def test_e_the_cli_verifies_the_node(self):
         r = self.node.upload("TLS-CLI", random_bytes(2000, seed=42), name="a.pdf")
         self.assertStatus(r, 201)
@@ -181,6 +258,18 @@ class MutualTlsTest(NodeTestCase):
             "mtls", args=["--tls-cert", cert, "--tls-key", key,
                           "--tls-client-ca", cls.ca.cert],
             ssl_context=cls.ca.context(client=cls.client), cacert=cls.ca.cert)
+
+    def test_a_session_is_resumed_under_client_certificates(self):
+        ctx = self.ca.context(client=self.client)
+        session = None
+        for attempt in range(2):
+            with socket.create_connection(("127.0.0.1", self.node.http_port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as s:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 200"))
+                    if attempt == 1:
+                        self.assertTrue(s.session_reused, "the session was not resumed")
+                    session = s.session
 
     def test_only_clients_with_a_certificate_of_the_ca_get_in(self):
         self.assertStatus(self.node.get("/healthz", auth=False), 200)
