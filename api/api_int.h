@@ -437,6 +437,11 @@ bool api_op_applied(struct api_op *op, int status, const struct archive_result *
 void api_op_free(struct api_op *op);
 /* Answers 400 invalid_field with @msg and frees the op; returns false. */
 bool api_op_bad(struct api_op *op, const char *msg);
+/* The "reason" of a body that may be empty or {"reason"} (at most @max bytes; @what says
+ * what it is for, in the refusal): true with *@reason ("" when none), or false after
+ * answering (a body that failed, is not JSON, or holds anything else). */
+bool api_op_optional_reason(struct api_op *op, int status, size_t max, const char *what,
+                            const char **reason);
 /* A proposal callback that answers with the request's body and the applied index (201
  * for a POST, else 200). */
 void api_op_echo_applied(struct repl_propose *prop, int status, const struct archive_result *res);

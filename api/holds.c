@@ -87,19 +87,14 @@ static void lifted(struct repl_propose *prop, int status, const struct archive_r
     api_op_free(op);
 }
 
-/* The reason of @root's "reason" (NULL after answering 400): 1-1024 bytes when
- * @required, else absent or at most that. */
-static const char *reason_of(struct api_op *op, json_t *root, bool required)
+/* The reason of @root's "reason" (NULL after answering 400): 1-1024 bytes. */
+static const char *reason_of(struct api_op *op, json_t *root)
 {
     json_t *r = json_object_get(root, "reason");
-    if (r == NULL && !required) {
-        return "";
-    }
-    if (!json_is_string(r) || (required && json_string_length(r) == 0) ||
+    if (!json_is_string(r) || json_string_length(r) == 0 ||
         json_string_length(r) > ARCHIVE_HOLD_REASON_MAX) {
-        api_op_bad(op, required ? "the body is {\"reason\": \"...\"}: why the bill is held "
-                                  "(1-1024 bytes: the case, order or audit it is kept for)"
-                                : "\"reason\" is a string of at most 1024 bytes");
+        api_op_bad(op, "the body is {\"reason\": \"...\"}: why the bill is held (1-1024 "
+                       "bytes: the case, order or audit it is kept for)");
         return NULL;
     }
     return json_string_value(r);
@@ -118,7 +113,7 @@ static void place_body(struct http_request *req, int status)
         api_op_free(op);
         return;
     }
-    if ((reason = reason_of(op, root, true)) == NULL) {
+    if ((reason = reason_of(op, root)) == NULL) {
         return;
     }
     id = xcalloc(1, ARCHIVE_HOLD_ID_BYTES + 1);
@@ -156,17 +151,9 @@ static void propose_lift(struct api_op *op, const char *reason)
 static void lift_body(struct http_request *req, int status)
 {
     struct api_op *op = req->data;
-    json_t *root;
     const char *reason;
-    if (req->body_len == 0 && status == 0) { /* no body: no reason given */
-        propose_lift(op, "");
-        return;
-    }
-    if ((root = api_op_json(op, status)) == NULL) {
-        api_op_free(op);
-        return;
-    }
-    if ((reason = reason_of(op, root, false)) != NULL) {
+    if (api_op_optional_reason(op, status, ARCHIVE_HOLD_REASON_MAX,
+                               "why the hold is lifted, kept in the bill's log", &reason)) {
         propose_lift(op, reason);
     }
 }

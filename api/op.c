@@ -88,6 +88,30 @@ bool api_op_bad(struct api_op *op, const char *msg)
     return false;
 }
 
+bool api_op_optional_reason(struct api_op *op, int status, size_t max, const char *what,
+                            const char **reason)
+{
+    json_t *root, *r;
+    char msg[200];
+    *reason = "";
+    if (op->call.req->body_len == 0 && status == 0) {
+        return true; /* no body: no reason given */
+    }
+    if ((root = api_op_json(op, status)) == NULL) {
+        api_op_free(op);
+        return false;
+    }
+    r = json_object_get(root, "reason");
+    if (json_object_size(root) != (r != NULL ? 1u : 0u) || (r != NULL && !json_is_string(r)) ||
+        (r != NULL && json_string_length(r) > max)) {
+        snprintf(msg, sizeof msg, "the body is empty or {\"reason\": \"...\"} (at most %zu "
+                 "bytes: %s)", max, what);
+        return api_op_bad(op, msg);
+    }
+    *reason = r != NULL ? json_string_value(r) : "";
+    return true;
+}
+
 void api_op_echo_applied(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct api_op *op = prop->data;

@@ -172,23 +172,11 @@ static void propose_delete(struct api_op *op, const char *reason)
 static void delete_body(struct http_request *req, int status)
 {
     struct api_op *op = req->data;
-    json_t *root, *r;
-    if (req->body_len == 0 && status == 0) { /* no body: no reason given */
-        propose_delete(op, "");
-        return;
+    const char *reason;
+    if (api_op_optional_reason(op, status, 1024,
+                               "why the bill is deleted, kept in the admin audit log", &reason)) {
+        propose_delete(op, reason);
     }
-    if ((root = api_op_json(op, status)) == NULL) {
-        api_op_free(op);
-        return;
-    }
-    r = json_object_get(root, "reason");
-    if (json_object_size(root) != (r != NULL ? 1u : 0u) || (r != NULL && !json_is_string(r)) ||
-        (r != NULL && json_string_length(r) > 1024)) {
-        api_op_bad(op, "the body is empty or {\"reason\": \"...\"} (at most 1024 bytes: why "
-                       "the bill is deleted, kept in the admin audit log)");
-        return;
-    }
-    propose_delete(op, r != NULL ? json_string_value(r) : "");
 }
 
 void api_handle_delete_bill(struct api_call *call)
