@@ -188,6 +188,7 @@ void api_handle_create_role(struct api_call *call);
 void api_handle_list_roles(struct api_call *call);
 void api_handle_create_org(struct api_call *call);
 void api_handle_update_org(struct api_call *call);
+void api_handle_delete_org(struct api_call *call);
 void api_handle_list_orgs(struct api_call *call);
 void api_handle_set_grants(struct api_call *call);
 void api_handle_create_webhook(struct api_call *call);

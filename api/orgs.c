@@ -85,6 +85,31 @@ void api_handle_update_org(struct api_call *call)
     api_op_start(call, ORG_BODY_MAX, update_body);
 }
 
+/* ---- DELETE /api/v1/orgs/{id} ---- */
+
+/* 200 {"id", "deleted": true, "index"}. */
+static void org_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
+{
+    struct api_op *op = prop->data;
+    if (api_op_applied(op, status, res)) {
+        api_respond_json(op->call.api, op->call.req, 200,
+                         json_pack("{s:s, s:b, s:I}", "id", op->call.param, "deleted", 1,
+                                   "index", (json_int_t)res->index));
+    }
+    api_op_free(op);
+}
+
+void api_handle_delete_org(struct api_call *call)
+{
+    struct api_op *op = api_op_new(call);
+    Command cmd = COMMAND__INIT;
+    DeleteOrg d = DELETE_ORG__INIT;
+    d.id = call->param;
+    cmd.body_case = COMMAND__BODY_DELETE_ORG;
+    cmd.delete_org = &d;
+    api_op_propose(op, &cmd, NULL, org_deleted);
+}
+
 /* ---- GET /api/v1/orgs ---- */
 
 static void list_org(const OrgRecord *o, void *arg)

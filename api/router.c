@@ -64,6 +64,7 @@ static const struct route routes[] = {
     {HTTP_M_POST, "/api/v1/orgs", AUTH_TOKEN, api_handle_create_org, PERM_ADMIN},
     {HTTP_M_GET, "/api/v1/orgs", AUTH_TOKEN, api_handle_list_orgs, PERM_READ},
     {HTTP_M_PATCH, "/api/v1/orgs/*", AUTH_TOKEN, api_handle_update_org, PERM_ADMIN},
+    {HTTP_M_DELETE, "/api/v1/orgs/*", AUTH_TOKEN, api_handle_delete_org, PERM_ADMIN},
     {HTTP_M_PUT, "/api/v1/users/*/grants", AUTH_TOKEN, api_handle_set_grants, PERM_ADMIN},
     {HTTP_M_POST, "/api/v1/webhooks", AUTH_TOKEN, api_handle_create_webhook, PERM_ADMIN},
     {HTTP_M_GET, "/api/v1/webhooks", AUTH_TOKEN, api_handle_list_webhooks, PERM_ADMIN},

@@ -762,3 +762,155 @@ int apply_set_grants(struct txn *t, const SetGrants *c)
                                                            c->username, "grants", orgs));
     return 0;
 }
+
+struct org_users {
+    const char *org;
+    char **names; /* users with a grant naming the organisation */
+    size_t n;
+    bool child;   /* an organisation has it as its parent */
+    char child_id[ARCHIVE_ID_MAX + 1];
+};
+
+static void granted_cb(const UserRecord *u, void *arg)
+{
+    struct org_users *s = arg;
+    for (size_t i = 0; i < u->n_grants; i++) {
+        if (strcmp(u->grants[i]->org, s->org) == 0) {
+            s->names = xrealloc(s->names, (s->n + 1) * sizeof *s->names);
+            s->names[s->n++] = xstrdup(u->username);
+            return;
+        }
+    }
+}
+
+static void child_cb(const OrgRecord *o, void *arg)
+{
+    struct org_users *s = arg;
+    if (!s->child && strcmp(o->parent, s->org) == 0) {
+        s->child = true;
+        snprintf(s->child_id, sizeof s->child_id, "%s", o->id);
+    }
+}
+
+/* Takes the grants naming @org out of user @name. */
+static int drop_grants(struct txn *t, const char *name, const char *org)
+{
+    UserRecord *u;
+    size_t kept = 0;
+    int rv = archive_get_user(t->a, t->cmd->tenant, name, &u, t->err);
+    if (rv != 0) {
+        return rv == BASE_ENOTFOUND ? 0 : rv;
+    }
+    for (size_t i = 0; i < u->n_grants; i++) {
+        if (strcmp(u->grants[i]->org, org) == 0) {
+            grant__free_unpacked(u->grants[i], NULL);
+        } else {
+            u->grants[kept++] = u->grants[i];
+        }
+    }
+    u->n_grants = kept;
+    store_user(t, u);
+    archive_free_user(u);
+    return 0;
+}
+
+struct org_schemes {
+    struct txn *t;
+    const char *org;
+    json_t *removed; /* bill types whose scheme for the organisation went */
+};
+
+static void scheme_cb(const SchemeRecord *sc, void *arg)
+{
+    struct org_schemes *s = arg;
+    struct key k;
+    if (strcmp(sc->org, s->org) == 0) {
+        key_triple(&k, s->t->cmd->tenant, sc->bill_type, sc->org);
+        rocks_batch_delete(s->t->batch, ARCHIVE_CF_SCHEMES, k.buf, k.len);
+        json_array_append_new(s->removed, json_string(sc->bill_type));
+    }
+}
+
+/* An organisation deleted: refused while bills belong to it or organisations sit under
+ * it (their users' grants would change meaning); the grants naming it are taken out of
+ * the users that have them, the schemes set for it deleted, its usage record (empty)
+ * removed. */
+int apply_delete_org(struct txn *t, const DeleteOrg *c)
+{
+    struct org_users s = {.org = c->id};
+    struct org_schemes sch = {.t = t, .org = c->id};
+    UsageRecord *u = NULL;
+    OrgRecord *o;
+    json_t *users;
+    struct key k;
+    int rv;
+    if (c->id == NULL || !archive_valid_tenant(c->id)) {
+        refuse(t, ARCHIVE_R_INVALID, "an organisation id is 1-64 of A-Z a-z 0-9 . _ -");
+        return 0;
+    }
+    rv = archive_get_org(t->a, t->cmd->tenant, c->id, &o, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_ORG_NOT_FOUND, "no organisation %s", c->id);
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    key_pair(&k, t->cmd->tenant, c->id);
+    rv = archive_load_record(t->a, ARCHIVE_CF_USAGE, &k, &usage_record__descriptor,
+                             (ProtobufCMessage **)&u, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        u = NULL;
+        rv = 0;
+    }
+    if (rv != 0) {
+        goto out;
+    }
+    if (u != NULL && u->bills > 0) {
+        refuse(t, ARCHIVE_R_ORG_IN_USE, "organisation %s has %llu bill(s): move them to another "
+               "organisation (a pool push naming it) or delete them first", c->id,
+               (unsigned long long)u->bills);
+        goto out;
+    }
+    if ((rv = archive_list_orgs(t->a, t->cmd->tenant, child_cb, &s, t->err)) != 0) {
+        goto out;
+    }
+    if (s.child) {
+        refuse(t, ARCHIVE_R_ORG_IN_USE, "organisation %s has organisation %s under it: move or "
+               "delete those first", c->id, s.child_id);
+        goto out;
+    }
+    if ((rv = archive_list_users(t->a, t->cmd->tenant, granted_cb, &s, t->err)) != 0) {
+        goto out;
+    }
+    users = json_array();
+    for (size_t i = 0; i < s.n && rv == 0; i++) {
+        rv = drop_grants(t, s.names[i], c->id);
+        json_array_append_new(users, json_string(s.names[i]));
+    }
+    sch.removed = json_array();
+    if (rv == 0) {
+        rv = archive_list_schemes(t->a, t->cmd->tenant, scheme_cb, &sch, t->err);
+    }
+    if (rv != 0) {
+        json_decref(users);
+        json_decref(sch.removed);
+        goto out;
+    }
+    rocks_batch_delete(t->batch, ARCHIVE_CF_USAGE, k.buf, k.len);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_ORGS, k.buf, k.len);
+    admin_audit(t, t->cmd->tenant, "org_deleted",
+                json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", o->id, "name", o->name, "parent",
+                          o->parent, "grants_removed_from", users, "schemes_removed",
+                          sch.removed));
+out:
+    for (size_t i = 0; i < s.n; i++) {
+        free(s.names[i]);
+    }
+    free(s.names);
+    if (u != NULL) {
+        usage_record__free_unpacked(u, NULL);
+    }
+    org_record__free_unpacked(o, NULL);
+    return rv;
+}

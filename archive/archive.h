@@ -71,6 +71,7 @@ enum archive_status {
     ARCHIVE_R_BILL_HELD,          /* a legal hold forbids deleting or replacing content */
     ARCHIVE_R_HOLD_NOT_FOUND,     /* the bill has no hold of that id */
     ARCHIVE_R_RETAINED,           /* the bill's retention period has not ended */
+    ARCHIVE_R_ORG_IN_USE,         /* an organisation with bills or sub-organisations */
 };
 
 /* Legal holds (docs/retention.md): an id is 'h' and 16 hex digits, drawn by the

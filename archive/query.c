@@ -139,6 +139,8 @@ const char *archive_status_name(enum archive_status status)
         return "hold_not_found";
     case ARCHIVE_R_RETAINED:
         return "bill_retained";
+    case ARCHIVE_R_ORG_IN_USE:
+        return "org_in_use";
     }
     return "unknown";
 }

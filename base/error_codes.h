@@ -64,6 +64,7 @@
     X(BILL_HELD, 11032, "bill_held")                                                     \
     X(HOLD_NOT_FOUND, 11033, "hold_not_found")                                           \
     X(BILL_RETAINED, 11034, "bill_retained")                                             \
+    X(ORG_IN_USE, 11035, "org_in_use")                                                   \
     X(RECOGNITION_UNAVAILABLE, 11040, "recognition_unavailable")                         \
     X(DATASOURCE_NOT_FOUND, 11050, "datasource_not_found")                               \
     X(DATASOURCE_EXISTS, 11051, "datasource_exists")                                     \

@@ -126,6 +126,8 @@ static const struct endpoint ENDPOINTS[] = {
     {"DELETE", "/api/v1/bills/{I}"},
     {"GET", "/api/v1/retention"},
     {"PUT", "/api/v1/retention"},
+    /* Deleting an organisation (api/orgs.c); the harness made "o1". */
+    {"DELETE", "/api/v1/orgs/{N}"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};

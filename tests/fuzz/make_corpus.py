@@ -141,6 +141,9 @@ COMMANDS = {
     "delete_file_a": command(37, msg((1, "CB-A"), (2, FA[2]))),
     # Retention (apply_retention.c): periods set and taken away; bills deleted inside
     # their period (refused), under a hold (refused) and after it, far in the future.
+    "delete_org_o1": command(107, msg((1, "o1"))),
+    "delete_org_o2": command(107, msg((1, "o2"))),
+    "delete_org_bad": command(107, msg((1, "o 1"))),
     "set_retention_zero": command(132, msg((2, msg((1, 0))))),
     "set_retention_type": command(132, msg((1, "BT1"), (2, msg((1, 7))))),
     "set_retention_permanent": command(132, msg((1, "BT1"), (2, msg((1, 0xFFFFFFFF))))),
@@ -813,6 +816,8 @@ JSON += [
     ("retention-set-type", 77, 0, '{"bill_type":"BT1","years":"permanent"}'),
     ("retention-set-clear", 77, 0, '{"bill_type":"BT1","years":null}'),
     ("retention-set-bad", 77, 0, '{"years":-1,"bill_type":["x"]}'),
+    ("org-delete", 78, 1 << 5, ''),
+    ("org-delete-unknown", 78, 5 << 5, ''),
 ]
 
 

@@ -211,6 +211,56 @@ class UserTest(NodeTestCase):
                               body=b'{"image_no": "G-NEW", "org": "hq"}')
         self.assertEqual(r.status, 403)
 
+    def test_deleting_an_organisation(self):
+        """Refused while bills or organisations belong to it; grants naming it and its
+        schemes go with it; the admin audit log says whose grants changed."""
+        org = lambda body: self.post_json("/api/v1/orgs", body)
+        self.assertStatus(org({"id": "del-top", "name": "Del top"}), 201)
+        self.assertStatus(org({"id": "del-sub", "name": "Del sub", "parent": "del-top"}), 201)
+        self.assertStatus(org({"id": "del-busy", "name": "Del busy"}), 201)
+        r = self.post_json("/api/v1/pool", {"image_no": "DEL-B1", "org": "del-busy"})
+        self.assertIn(r.status, (200, 201))
+        self.make_user("dora", ["scanner"])
+        r = self.node.request("PUT", "/api/v1/users/dora/grants", body=json.dumps(
+            {"grants": [{"org": "del-sub"}, {"org": "del-busy"}]}).encode())
+        self.assertStatus(r, 200)
+        self.assertStatus(self.post_json("/api/v1/bill-types",
+                                         {"code": "DELT", "name": "D", "mode": "basic"}), 201)
+        self.assertStatus(self.post_json("/api/v1/schemes", {"bill_type": "DELT",
+                                                             "org": "del-sub"}), 201)
+        # In use: organisations under it, bills in it.
+        e = self.assertError(self.node.request("DELETE", "/api/v1/orgs/del-top"), 409, 11035,
+                             "org_in_use")
+        self.assertIn("del-sub", e["message"])
+        e = self.assertError(self.node.request("DELETE", "/api/v1/orgs/del-busy"), 409, 11035,
+                             "org_in_use")
+        self.assertIn("1 bill", e["message"])
+        self.assertError(self.node.request("DELETE", "/api/v1/orgs/nowhere"), 404, 11021,
+                         "org_not_found")
+        # A leaf without bills goes, and its grant and scheme with it.
+        r = self.node.request("DELETE", "/api/v1/orgs/del-sub")
+        self.assertStatus(r, 200)
+        self.assertEqual((r.json["id"], r.json["deleted"]), ("del-sub", True))
+        ids = [o["id"] for o in self.node.get("/api/v1/orgs").json["orgs"]]
+        self.assertNotIn("del-sub", ids)
+        users = {u["username"]: u for u in self.node.get("/api/v1/users").json["users"]}
+        self.assertEqual([g["org"] for g in users["dora"]["grants"]], ["del-busy"])
+        schemes = self.node.get("/api/v1/schemes").json["schemes"]
+        self.assertFalse([s for s in schemes if s["org"] == "del-sub"], schemes)
+        audit = [x for x in self.node.get("/api/v1/audit?limit=10000").json["entries"]
+                 if x["action"] == "org_deleted"]
+        self.assertEqual(audit[-1]["detail"]["grants_removed_from"], ["dora"])
+        self.assertEqual(audit[-1]["detail"]["schemes_removed"], ["DELT"])
+        # Then its parent may go; the CLI deletes too.
+        self.assertStatus(self.node.request("DELETE", "/api/v1/orgs/del-top"), 200)
+        self.assertStatus(org({"id": "del-cli", "name": "Del cli"}), 201)
+        p = run_cli(self.node, "org", "delete", "del-cli")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("del-cli: deleted", p.stdout)
+        p = run_cli(self.node, "org", "delete", "del-busy")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("org_in_use", p.stderr)
+
     def test_cli_users_orgs_and_login(self):
         """The same through the CLI: a user, an organisation tree, grants, a login whose
         token works, and the admin audit log as CSV."""

@@ -199,11 +199,28 @@ static int org_move(struct cli *cli, int argc, char **argv)
     return rv == HELP_SHOWN ? 0 : rv;
 }
 
+static void print_deleted(const json_t *ans)
+{
+    put_text(jstr(ans, "id"));
+    printf(": deleted (index %lld); grants naming it were taken away ('imgarc audit' lists "
+           "whose)\n", jint(ans, "index"));
+}
+
+/* org delete ID: refused while bills or organisations belong to it. */
+static int org_delete(struct cli *cli, int argc, char **argv)
+{
+    static const struct id_command c = {.method = "DELETE", .prefix = "/api/v1/orgs/",
+                                        .suffix = "", .arg = "ID", .check = check_id,
+                                        .print = print_deleted};
+    return id_command(cli, &c, "org delete", argc, argv, NULL);
+}
+
 int cmd_org(struct cli *cli, int argc, char **argv)
 {
     static const struct action actions[] = {{"create", org_create},
                                             {"list", org_list},
                                             {"rename", org_rename},
-                                            {"move", org_move}};
+                                            {"move", org_move},
+                                            {"delete", org_delete}};
     return run_action(cli, "org", actions, ARRAY_SIZE(actions), argc, argv);
 }

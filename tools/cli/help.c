@@ -464,6 +464,7 @@ static const char org_help[] =
     "       imgarc org list [--json]\n"
     "       imgarc org rename ID NAME [--json]\n"
     "       imgarc org move ID (PARENT | --top) [--json]\n"
+    "       imgarc org delete ID [--json]\n"
     "\n"
     "The tenant's organisations, a tree; bills belong to one by their pool field org.\n"
     "\n"
@@ -473,7 +474,10 @@ static const char org_help[] =
     "         NAME  (ID).\n"
     "rename   gives ID the name NAME.\n"
     "move     puts ID under PARENT, or at the top with --top; not under itself or one\n"
-    "         of its descendants.\n";
+    "         of its descendants.\n"
+    "delete   deletes ID: refused (409 org_in_use) while bills belong to it or\n"
+    "         organisations sit under it; users' grants naming it and the schemes set\n"
+    "         for it go with it ('imgarc audit' lists them).\n";
 
 static const char client_help[] =
     "Usage: imgarc client create NAME [--json]\n"
@@ -756,7 +760,7 @@ static const struct command commands[] = {
      "create, edit, disable, delete users; grants",
      user_help},
     {"role", cmd_role, "role ACTION [flags]", "create, list, update, delete roles", role_help},
-    {"org", cmd_org, "org ACTION [flags]", "create, list, rename, move organisations",
+    {"org", cmd_org, "org ACTION [flags]", "create, list, rename, move, delete organisations",
      org_help},
     {"client", cmd_client, "client ACTION [flags]",
      "business-system credentials; rotate",
