@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "base/mem.h"
-#include "replication/peer_tls.h"
 #include "replication/repl.h"
 
 #define NODES_CACHE_MS 5000u

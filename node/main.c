@@ -28,7 +28,6 @@
 #include "node/notify.h"
 #include "net/http_client.h"
 #include "net/http_tls.h"
-#include "replication/peer_tls.h"
 #include "replication/repl.h"
 #include "storage/blobstore.h"
 #include "storage/rocks.h"

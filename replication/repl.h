@@ -369,7 +369,8 @@ void repl_remove(struct repl *r, struct repl_change *c, bool local, repl_change_
  * api/ and node/ include nothing else of replication/ (tests/layering checks it):
  * the blob data path (blob_path.h), the peer protocol's server side (peer_server.h,
  * peer.h), a new cluster's first InitCluster (cluster_init.h), the keeper, placement,
- * the webhook outbox, the recognition dispatcher and the outbound guard. */
+ * the webhook outbox, the recognition dispatcher, the outbound guard and how members
+ * reach each other (peer_tls.h: http or https). */
 #include "replication/blob_path.h"
 #include "replication/cluster_init.h"
 #include "replication/collect_gc.h"
@@ -378,6 +379,7 @@ void repl_remove(struct repl *r, struct repl_change *c, bool local, repl_change_
 #include "replication/outbox.h"
 #include "replication/peer.h"
 #include "replication/peer_server.h"
+#include "replication/peer_tls.h"
 #include "replication/placement.h"
 #include "replication/recognizer.h"
 
