@@ -328,10 +328,18 @@ class TestQueueSurvivesRestarts(NodeTestCase):
         self.assertStatus(node.pool_push({"image_no": "RQ-1", "bill_no": "B"}), 201)
         r = node.upload("RQ-1", make_jpg(5000, seed=30), name="s.jpg", query="recognize=true")
         self.assertStatus(r, 201)
-        deadline = time.time() + 20
-        while len(svc.requests_for("RQ-1")) < 2 and time.time() < deadline:
+        # Two attempts made and reported (applied), so that the count below does not
+        # depend on whether the kill lands before a report is applied (under a
+        # sanitizer it often did: 2 sent, 1 reported, 2 after the restart).
+        deadline = time.time() + 30
+
+        def reported():
+            f, = node.bill("RQ-1").json["files"]
+            return (f.get("recognition") or {}).get("attempts", 0)
+        while (len(svc.requests_for("RQ-1")) < 2 or reported() < 2) and time.time() < deadline:
             time.sleep(0.05)
         self.assertGreaterEqual(len(svc.requests_for("RQ-1")), 2)
+        self.assertGreaterEqual(reported(), 2)
         # Restarted without a URL (kill -9): the file stays pending, counted and logged.
         node.args = []
         node.restart(kill=True)
