@@ -443,6 +443,10 @@ bool api_op_bad(struct api_op *op, const char *msg);
  * answering (a body that failed, is not JSON, or holds anything else). */
 bool api_op_optional_reason(struct api_op *op, int status, size_t max, const char *what,
                             const char **reason);
+/* For a deletion's proposal callback: answers 200 {@key: the path's name, "deleted":
+ * true, "index"} once applied (or the failure), and frees the op. */
+void api_op_answer_deleted(struct repl_propose *prop, int status,
+                           const struct archive_result *res, const char *key);
 /* A proposal callback that answers with the request's body and the applied index (201
  * for a POST, else 200). */
 void api_op_echo_applied(struct repl_propose *prop, int status, const struct archive_result *res);

@@ -109,16 +109,9 @@ void api_handle_rotate_client_secret(struct api_call *call)
     api_op_propose(op, &cmd, NULL, rotated);
 }
 
-static void client_deleted(struct repl_propose *prop, int status,
-                           const struct archive_result *res)
+static void client_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
 {
-    struct api_op *op = prop->data;
-    if (api_op_applied(op, status, res)) {
-        api_respond_json(op->call.api, op->call.req, 200,
-                         json_pack("{s:s, s:b, s:I}", "client_id", op->call.param, "deleted", 1,
-                                   "index", (json_int_t)res->index));
-    }
-    api_op_free(op);
+    api_op_answer_deleted(prop, status, res, "client_id");
 }
 
 void api_handle_delete_client(struct api_call *call)

@@ -397,13 +397,7 @@ void api_handle_update_datasource(struct api_call *call)
 
 static void deleted(struct repl_propose *prop, int status, const struct archive_result *res)
 {
-    struct api_op *op = prop->data;
-    if (api_op_applied(op, status, res)) {
-        api_respond_json(op->call.api, op->call.req, 200,
-                         json_pack("{s:s, s:b, s:I}", "name", op->call.param, "deleted", 1,
-                                   "index", (json_int_t)res->index));
-    }
-    api_op_free(op);
+    api_op_answer_deleted(prop, status, res, "name");
 }
 
 void api_handle_delete_datasource(struct api_call *call)

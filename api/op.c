@@ -112,6 +112,18 @@ bool api_op_optional_reason(struct api_op *op, int status, size_t max, const cha
     return true;
 }
 
+void api_op_answer_deleted(struct repl_propose *prop, int status,
+                           const struct archive_result *res, const char *key)
+{
+    struct api_op *op = prop->data;
+    if (api_op_applied(op, status, res)) {
+        api_respond_json(op->call.api, op->call.req, 200,
+                         json_pack("{s:s, s:b, s:I}", key, op->call.param, "deleted", 1,
+                                   "index", (json_int_t)res->index));
+    }
+    api_op_free(op);
+}
+
 void api_op_echo_applied(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct api_op *op = prop->data;

@@ -149,13 +149,7 @@ void api_handle_set_retention(struct api_call *call)
 /* 200 {"image_no", "deleted": true, "index"}. */
 static void bill_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
 {
-    struct api_op *op = prop->data;
-    if (api_op_applied(op, status, res)) {
-        api_respond_json(op->call.api, op->call.req, 200,
-                         json_pack("{s:s, s:b, s:I}", "image_no", res->image_no, "deleted", 1,
-                                   "index", (json_int_t)res->index));
-    }
-    api_op_free(op);
+    api_op_answer_deleted(prop, status, res, "image_no");
 }
 
 static void propose_delete(struct api_op *op, const char *reason)

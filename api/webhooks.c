@@ -285,16 +285,9 @@ void api_handle_get_webhook(struct api_call *call)
 
 /* ---- DELETE /api/v1/webhooks/{id} ---- */
 
-static void webhook_deleted(struct repl_propose *prop, int status,
-                            const struct archive_result *res)
+static void webhook_deleted(struct repl_propose *prop, int status, const struct archive_result *res)
 {
-    struct api_op *op = prop->data;
-    if (api_op_applied(op, status, res)) {
-        api_respond_json(op->call.api, op->call.req, 200,
-                         json_pack("{s:s, s:b, s:I}", "id", op->call.param, "deleted", 1,
-                                   "index", (json_int_t)res->index));
-    }
-    api_op_free(op);
+    api_op_answer_deleted(prop, status, res, "id");
 }
 
 void api_handle_delete_webhook(struct api_call *call)
