@@ -30,6 +30,13 @@ async function load() {
 // rotation) -> a promise, cancel()}. @rotation is the file's saved rotation, added to
 // each page's own.
 export async function openPdf(url) {
+    // A link that answers an error is found out here, not by pdf.js: its network
+    // stream leaves a rejected promise nobody awaits (a ResponseException reported as
+    // an uncaught page error) when the first request fails, whatever the viewer does.
+    const probe = await fetch(url, {method: 'HEAD', credentials: 'omit'});
+    if (!probe.ok) {
+        throw new Error(`HTTP ${probe.status} for the file's content`);
+    }
     const pdfjs = await load();
     const b = base();
     const task = pdfjs.getDocument({
