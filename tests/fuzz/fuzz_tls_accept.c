@@ -78,7 +78,7 @@ static void *run_loop(void *arg)
     return NULL;
 }
 
-/* A self-signed P-256 certificate for 127.0.0.1 in @dir's cert.pem and key.pem. */
+/* A self-signed P-256 certificate and its key, as PEM files at the two paths. */
 static void make_certificate(const char *cert_path, const char *key_path)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
@@ -108,8 +108,7 @@ static void make_certificate(const char *cert_path, const char *key_path)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char dir[] = "/tmp/imgarc-fuzz-tls-XXXXXX";
-    char cert[64], key[64], err[600];
+    char cert[4200], key[4200], err[600];
     struct http_tls_files files = {.cert = cert, .key = key};
     struct http_server_config hc = {
         .host = "127.0.0.1",
@@ -126,9 +125,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     fuzz_init();
-    ASSERT(mkdtemp(dir) != NULL);
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
+    /* The harness's own directory (fuzz_common.c): removed at exit. */
+    snprintf(cert, sizeof cert, "%s/tls-cert.pem", fuzz_tmpdir());
+    snprintf(key, sizeof key, "%s/tls-key.pem", fuzz_tmpdir());
     make_certificate(cert, key);
     if ((tls = http_tls_new(&files, err, sizeof err)) == NULL) {
         fprintf(stderr, "fuzz_tls_accept: %s\n", err);
@@ -136,7 +135,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     unlink(cert);
     unlink(key);
-    rmdir(dir);
     hc.tls = tls;
     uv_loop_init(&loop);
     ASSERT(http_server_start(&server, &loop, &hc, err, sizeof err) == 0);
