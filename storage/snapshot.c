@@ -212,15 +212,15 @@ int storage_snapshot_encode(struct rocks *db, uint64_t applied_index, void **buf
     return 0;
 }
 
-/* ---- Writing the stream into a store ---- */
+/* ---- Parsing the stream ---- */
 
-enum writer_stage { W_HEADER, W_TAG, W_KLEN, W_KEY, W_VLEN, W_VALUE, W_HASH, W_DONE };
+enum parser_stage { W_HEADER, W_TAG, W_KLEN, W_KEY, W_VLEN, W_VALUE, W_HASH, W_DONE };
 
-struct snapshot_writer {
-    struct rocks *db;
-    struct rocks_batch *batch;
-    size_t pending; /* bytes in the batch */
-    enum writer_stage stage;
+struct snapshot_parser {
+    unsigned families;
+    snapshot_record_cb cb;
+    void *arg;
+    enum parser_stage stage;
     crypto_generichash_state hash;
     uint8_t want_hash[32];
     uint8_t small[32];           /* a header, a length or the trailing hash */
@@ -234,32 +234,32 @@ struct snapshot_writer {
     char why[200];
 };
 
-_Static_assert(sizeof(((struct snapshot_writer *)0)->small) >= HEADER_BYTES &&
-                   sizeof(((struct snapshot_writer *)0)->small) >= 32,
-               "the writer collects a header and a hash in small[]");
+_Static_assert(sizeof(((struct snapshot_parser *)0)->small) >= HEADER_BYTES &&
+                   sizeof(((struct snapshot_parser *)0)->small) >= 32,
+               "the parser collects a header and a hash in small[]");
 
-struct snapshot_writer *storage_snapshot_writer_new(struct rocks *db)
+struct snapshot_parser *storage_snapshot_parser_new(unsigned families, snapshot_record_cb cb,
+                                                    void *arg)
 {
-    struct snapshot_writer *w = xcalloc(1, sizeof *w);
-    w->db = db;
-    w->batch = rocks_batch_new(db);
+    struct snapshot_parser *w = xcalloc(1, sizeof *w);
+    w->families = families;
+    w->cb = cb;
+    w->arg = arg;
     w->rec_cap = 256; /* never NULL, even for a record of an empty key and value */
     w->rec = xmalloc(w->rec_cap);
     crypto_generichash_init(&w->hash, NULL, 0, 32);
     return w;
 }
 
-void storage_snapshot_writer_free(struct snapshot_writer *w)
+void storage_snapshot_parser_free(struct snapshot_parser *w)
 {
     if (w != NULL) {
-        rocks_batch_free(w->batch);
         free(w->rec);
         free(w);
     }
 }
 
-static int writer_fail(struct snapshot_writer *w, int rv, const char *why,
-                       struct base_err *err)
+static int parser_fail(struct snapshot_parser *w, int rv, const char *why, struct base_err *err)
 {
     if (w->failed == 0) {
         w->failed = rv;
@@ -270,7 +270,7 @@ static int writer_fail(struct snapshot_writer *w, int rv, const char *why,
 }
 
 /* Collects bytes into w->small until it holds @want; true when it does. */
-static bool collect(struct snapshot_writer *w, const uint8_t **p, size_t *len, size_t want)
+static bool collect(struct snapshot_parser *w, const uint8_t **p, size_t *len, size_t want)
 {
     size_t k = want - w->small_len < *len ? want - w->small_len : *len;
     memcpy(w->small + w->small_len, *p, k);
@@ -280,29 +280,20 @@ static bool collect(struct snapshot_writer *w, const uint8_t **p, size_t *len, s
     return w->small_len == want;
 }
 
-static int put_record(struct snapshot_writer *w, struct base_err *err)
+static int put_record(struct snapshot_parser *w, struct base_err *err)
 {
-    rocks_batch_put(w->batch, w->family, w->rec, w->klen, w->rec + w->klen, w->vlen);
-    w->pending += w->klen + w->vlen;
+    int rv = w->cb(w->arg, w->family, w->rec, w->klen, w->rec + w->klen, w->vlen, err);
     w->records++;
     w->stage = W_TAG;
-    if (w->pending >= RESTORE_BATCH_BYTES) {
-        int rv = rocks_write(w->db, w->batch, false, err);
-        rocks_batch_clear(w->batch);
-        w->pending = 0;
-        if (rv != 0) {
-            return writer_fail(w, rv, err->msg, err);
-        }
-    }
-    return 0;
+    return rv != 0 ? parser_fail(w, rv, err->msg, err) : 0;
 }
 
-int storage_snapshot_write(struct snapshot_writer *w, const void *data, size_t len,
+int storage_snapshot_parse(struct snapshot_parser *w, const void *data, size_t len,
                            struct base_err *err)
 {
     const uint8_t *p = data;
     if (w->failed != 0) {
-        return writer_fail(w, w->failed, w->why, err);
+        return parser_fail(w, w->failed, w->why, err);
     }
     while (len > 0) {
         const uint8_t *from = p;
@@ -311,7 +302,7 @@ int storage_snapshot_write(struct snapshot_writer *w, const void *data, size_t l
         case W_HEADER:
             if (collect(w, &p, &len, HEADER_BYTES)) {
                 if (memcmp(w->small, MAGIC, 8) != 0) {
-                    return writer_fail(w, BASE_ECORRUPT, "bad header", err);
+                    return parser_fail(w, BASE_ECORRUPT, "bad header", err);
                 }
                 w->index = rocks_get_be64(w->small + 8);
                 w->small_len = 0;
@@ -327,8 +318,8 @@ int storage_snapshot_write(struct snapshot_writer *w, const void *data, size_t l
                 w->stage = W_HASH;
                 continue; /* the hash bytes are not hashed */
             }
-            if (w->family >= rocks_cf_count(w->db)) {
-                return writer_fail(w, BASE_ECORRUPT, "unknown column family", err);
+            if (w->family >= w->families) {
+                return parser_fail(w, BASE_ECORRUPT, "unknown column family", err);
             }
             w->stage = W_KLEN;
             break;
@@ -343,7 +334,7 @@ int storage_snapshot_write(struct snapshot_writer *w, const void *data, size_t l
                     w->vlen = n;
                 }
                 if (w->klen + (w->stage == W_VLEN ? n : 0) > SNAPSHOT_RECORD_MAX) {
-                    return writer_fail(w, BASE_ECORRUPT, "record too large", err);
+                    return parser_fail(w, BASE_ECORRUPT, "record too large", err);
                 }
                 if (w->stage == W_KLEN) {
                     w->have = 0;
@@ -382,13 +373,13 @@ int storage_snapshot_write(struct snapshot_writer *w, const void *data, size_t l
         case W_HASH:
             if (collect(w, &p, &len, 32)) {
                 if (sodium_memcmp(w->small, w->want_hash, 32) != 0) {
-                    return writer_fail(w, BASE_ECORRUPT, "checksum mismatch", err);
+                    return parser_fail(w, BASE_ECORRUPT, "checksum mismatch", err);
                 }
                 w->stage = W_DONE;
             }
             continue;
         case W_DONE:
-            return writer_fail(w, BASE_ECORRUPT, "bytes after the checksum", err);
+            return parser_fail(w, BASE_ECORRUPT, "bytes after the checksum", err);
         }
         if (rv != 0) {
             return rv;
@@ -398,25 +389,86 @@ int storage_snapshot_write(struct snapshot_writer *w, const void *data, size_t l
     return 0;
 }
 
+int storage_snapshot_parser_finish(struct snapshot_parser *w, uint64_t *applied_index,
+                                   uint8_t hash[32], struct base_err *err)
+{
+    if (w->failed != 0) {
+        return parser_fail(w, w->failed, w->why, err);
+    }
+    if (w->stage != W_DONE) {
+        return parser_fail(w, BASE_ECORRUPT,
+                           w->stage == W_HEADER ? "bad header" : "truncated record", err);
+    }
+    *applied_index = w->index;
+    if (hash != NULL) {
+        memcpy(hash, w->want_hash, 32);
+    }
+    return 0;
+}
+
+uint64_t storage_snapshot_parser_records(const struct snapshot_parser *w)
+{
+    return w->records;
+}
+
+/* ---- Writing the stream into a store ---- */
+
+struct snapshot_writer {
+    struct rocks *db;
+    struct rocks_batch *batch;
+    size_t pending; /* bytes in the batch */
+    struct snapshot_parser *parser;
+};
+
+static int write_record(void *arg, uint8_t family, const uint8_t *key, size_t klen,
+                        const uint8_t *value, size_t vlen, struct base_err *err)
+{
+    struct snapshot_writer *w = arg;
+    rocks_batch_put(w->batch, family, key, klen, value, vlen);
+    w->pending += klen + vlen;
+    if (w->pending >= RESTORE_BATCH_BYTES) {
+        int rv = rocks_write(w->db, w->batch, false, err);
+        rocks_batch_clear(w->batch);
+        w->pending = 0;
+        return rv;
+    }
+    return 0;
+}
+
+struct snapshot_writer *storage_snapshot_writer_new(struct rocks *db)
+{
+    struct snapshot_writer *w = xcalloc(1, sizeof *w);
+    w->db = db;
+    w->batch = rocks_batch_new(db);
+    w->parser = storage_snapshot_parser_new(rocks_cf_count(db), write_record, w);
+    return w;
+}
+
+void storage_snapshot_writer_free(struct snapshot_writer *w)
+{
+    if (w != NULL) {
+        rocks_batch_free(w->batch);
+        storage_snapshot_parser_free(w->parser);
+        free(w);
+    }
+}
+
+int storage_snapshot_write(struct snapshot_writer *w, const void *data, size_t len,
+                           struct base_err *err)
+{
+    return storage_snapshot_parse(w->parser, data, len, err);
+}
+
 int storage_snapshot_writer_finish(struct snapshot_writer *w, uint64_t *applied_index,
                                    struct base_err *err)
 {
-    int rv;
-    if (w->failed != 0) {
-        return writer_fail(w, w->failed, w->why, err);
+    int rv = storage_snapshot_parser_finish(w->parser, applied_index, NULL, err);
+    if (rv == 0) {
+        rv = rocks_write(w->db, w->batch, true, err);
+        rocks_batch_clear(w->batch);
+        w->pending = 0;
     }
-    if (w->stage != W_DONE) {
-        return writer_fail(w, BASE_ECORRUPT,
-                           w->stage == W_HEADER ? "bad header" : "truncated record", err);
-    }
-    rv = rocks_write(w->db, w->batch, true, err);
-    rocks_batch_clear(w->batch);
-    w->pending = 0;
-    if (rv != 0) {
-        return writer_fail(w, rv, err->msg, err);
-    }
-    *applied_index = w->index;
-    return 0;
+    return rv;
 }
 
 static int check(const uint8_t *p, size_t len, struct base_err *err)

@@ -29,6 +29,28 @@ int storage_snapshot_read(struct snapshot_reader *r, void *buf, size_t cap, size
                           struct base_err *err) WARN_UNUSED;
 void storage_snapshot_reader_free(struct snapshot_reader *r);
 
+/* A parser of the stream that hands each record to @cb as it completes and checks the
+ * checksum at the end: what a writer is built on, and what reads a stream kept in a
+ * file (a backup, tools/cli/cmd_backup.c) without a store. @families bounds the family
+ * numbers accepted. A non-zero return of @cb (with @err set) stops the parse and is
+ * returned, sticky, by every later call. */
+typedef int (*snapshot_record_cb)(void *arg, uint8_t family, const uint8_t *key, size_t klen,
+                                  const uint8_t *value, size_t vlen, struct base_err *err);
+struct snapshot_parser;
+struct snapshot_parser *storage_snapshot_parser_new(unsigned families, snapshot_record_cb cb,
+                                                    void *arg);
+/* The next @len bytes of the stream. BASE_ECORRUPT (sticky) on a stream that is not a
+ * snapshot. */
+int storage_snapshot_parse(struct snapshot_parser *p, const void *buf, size_t len,
+                           struct base_err *err) WARN_UNUSED;
+/* The stream is over: it must have ended with its checksum, which matched. Gives the
+ * applied index and (when @hash is not NULL) the checksum, BLAKE2b-256. */
+int storage_snapshot_parser_finish(struct snapshot_parser *p, uint64_t *applied_index,
+                                   uint8_t hash[32], struct base_err *err) WARN_UNUSED;
+/* Records parsed so far. */
+uint64_t storage_snapshot_parser_records(const struct snapshot_parser *p);
+void storage_snapshot_parser_free(struct snapshot_parser *p);
+
 /* A writer of a stream into @db, which should be empty (a fresh store: the records are
  * written as they come, before the checksum at the end is seen). */
 struct snapshot_writer;
