@@ -259,6 +259,9 @@ void api_handle_cluster_drain(struct api_call *call);
 void api_handle_cluster_undrain(struct api_call *call);
 void api_handle_cluster_weight(struct api_call *call);
 void api_handle_cluster_blob(struct api_call *call);
+/* backup.c */
+void api_handle_cluster_backup(struct api_call *call);
+void api_handle_cluster_blob_content(struct api_call *call);
 
 /* internal.c: the node-to-node endpoints under /internal/, served by
  * replication/peer_server.c. Init fills api->peers (api_start). */

@@ -125,6 +125,10 @@ static const struct route routes[] = {
     {HTTP_M_PUT, "/api/v1/cluster/nodes/*/weight", AUTH_OPERATOR, api_handle_cluster_weight,
      0},
     {HTTP_M_GET, "/api/v1/cluster/digest", AUTH_OPERATOR, api_handle_cluster_digest, 0},
+    /* What a backup reads (api/backup.c, docs/backup.md). */
+    {HTTP_M_GET, "/api/v1/cluster/backup", AUTH_OPERATOR, api_handle_cluster_backup, 0},
+    {HTTP_M_GET, "/api/v1/cluster/blobs/*/content", AUTH_OPERATOR,
+     api_handle_cluster_blob_content, 0},
     /* The members and their consoles' addresses, for any token (api/nodes.c). */
     {HTTP_M_GET, "/api/v1/nodes", AUTH_TENANT_READ, api_handle_nodes, 0},
     /* Signed links and event codes (api/links.c, api/vendor_bills.c): the signed text

@@ -224,6 +224,27 @@ void repl_wait_applied(struct repl *r, struct repl_wait *w, uint64_t index,
  * 0, BASE_ERETRY (no leader, leadership lost, too slow) or BASE_ESHUTDOWN. */
 void repl_read_index(struct repl *r, struct repl_read *rd, bool local, repl_read_cb cb);
 bool repl_is_leader(struct repl *r);
+/* Seeds the empty raft dir of a node whose store was restored from a backup at
+ * @index (archive/restore.h, replication/raft_seed.c): term 1 and a snapshot at @index
+ * naming this node the only voter. Before repl_start(), on no loop of the caller's. */
+struct repl_seed {
+    const char *raft_dir;
+    uint64_t node_id;
+    const char *raft_address;
+    const char *http_address;
+    uint64_t index;
+};
+int repl_seed_restored(const struct repl_seed *c, struct base_err *err) WARN_UNUSED;
+
+struct http_request;
+/* Streams this node's whole store at its applied index into @req's answer (200, the
+ * index in header X-Imgarc-Snapshot-Index; the stream of storage/snapshot.h, paced by
+ * --snapshot-send-bytes-per-s), as a member's snapshot fetch gets it: for a caller that
+ * checked the request itself (a backup, api/backup.c). Nothing is answered when it
+ * returns non-zero: BASE_EREFUSED while this node is catching up, BASE_ERETRY when it
+ * has applied less than @min_index, BASE_ECONFLICT while another send is in progress
+ * (replication/snapshot_send.h). */
+int repl_snapshot_stream(struct repl *r, struct http_request *req, uint64_t min_index);
 /* This node is catching up (its store is being replaced by one fetched from another
  * member): it serves no request that reads or writes the archive. */
 bool repl_catching_up(const struct repl *r);

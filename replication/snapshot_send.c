@@ -164,8 +164,7 @@ static bool parse_min_index(const char *v, uint64_t *out)
 void repl_snapshot_serve(struct repl *r, struct http_request *req)
 {
     char *v = http_request_query(req, "min_index");
-    struct snapshot_send *s;
-    uint64_t min_index, applied = r->archive->applied_index;
+    uint64_t min_index;
     char buf[24];
     bool ok = parse_min_index(v, &min_index);
     if (!ok) {
@@ -175,27 +174,43 @@ void repl_snapshot_serve(struct repl *r, struct http_request *req)
         return;
     }
     free(v);
-    if (repl_catching_up(r)) {
+    switch (repl_snapshot_stream(r, req, min_index)) {
+    case 0:
+        return;
+    case BASE_EREFUSED:
         snprintf(buf, sizeof buf, "%d", SNAPSHOT_SEND_RETRY_AFTER_S);
         http_request_add_header(req, "Retry-After", buf);
         peer_respond_error(req, 503, PEER_E_UNAVAILABLE,
                            "this node is catching up itself (its store is being replaced); "
                            "ask another member");
         return;
-    }
-    if (applied < min_index) {
-        peer_respond_error(req, 409, PEER_E_INDEX_NOT_REACHED,
-                           "this node has applied only up to %" PRIu64 " (min_index %" PRIu64
-                           "); ask another member", applied, min_index);
-        return;
-    }
-    if (r->snap.sends_in_flight >= SNAPSHOT_SENDS_MAX) {
+    case BASE_ECONFLICT:
         snprintf(buf, sizeof buf, "%d", SNAPSHOT_SEND_RETRY_AFTER_S);
         http_request_add_header(req, "Retry-After", buf);
         peer_respond_error(req, 503, PEER_E_UNAVAILABLE,
                            "this node is sending %u snapshot(s) already; retry later or ask "
                            "another member", r->snap.sends_in_flight);
         return;
+    default:
+        peer_respond_error(req, 409, PEER_E_INDEX_NOT_REACHED,
+                           "this node has applied only up to %" PRIu64 " (min_index %" PRIu64
+                           "); ask another member", r->archive->applied_index, min_index);
+        return;
+    }
+}
+
+int repl_snapshot_stream(struct repl *r, struct http_request *req, uint64_t min_index)
+{
+    struct snapshot_send *s;
+    uint64_t applied = r->archive->applied_index;
+    if (repl_catching_up(r)) {
+        return BASE_EREFUSED;
+    }
+    if (applied < min_index) {
+        return BASE_ERETRY;
+    }
+    if (r->snap.sends_in_flight >= SNAPSHOT_SENDS_MAX) {
+        return BASE_ECONFLICT;
     }
     s = xcalloc(1, sizeof *s);
     s->repl = r;
@@ -209,4 +224,5 @@ void repl_snapshot_serve(struct repl *r, struct http_request *req)
     LOG_INFO("snapshot", "request_id=%s peer=%s: sending a snapshot at index %" PRIu64,
              req->request_id, req->peer, applied);
     next_read(s);
+    return 0;
 }

@@ -83,8 +83,7 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
     return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
-/* rm -rf @path (nothing when it is absent). */
-static int remove_tree(const char *path, struct base_err *err)
+int storage_remove_tree(const char *path, struct base_err *err)
 {
     if (!exists(path)) {
         return 0;
@@ -127,7 +126,7 @@ int storage_staged_discard(const char *data_dir, struct base_err *err)
     } else if (errno != ENOENT) {
         return fail_errno(err, "remove", ready);
     }
-    if ((rv = remove_tree(dir, err)) != 0) {
+    if ((rv = storage_remove_tree(dir, err)) != 0) {
         return rv;
     }
     return fsync_dir(data_dir, err);
@@ -301,8 +300,8 @@ static int finish_swap(const char *data_dir, struct base_err *err)
         return fail_errno(err, "remove", ready);
     }
     /* 4 and 5. */
-    if ((rv = remove_tree(dir, err)) != 0 || (rv = fsync_dir(data_dir, err)) != 0 ||
-        (rv = remove_tree(old, err)) != 0) {
+    if ((rv = storage_remove_tree(dir, err)) != 0 || (rv = fsync_dir(data_dir, err)) != 0 ||
+        (rv = storage_remove_tree(old, err)) != 0) {
         return rv;
     }
     return fsync_dir(data_dir, err);
@@ -321,7 +320,7 @@ int storage_staged_swap(const char *data_dir, struct base_err *err)
     }
     if (exists(meta)) {
         /* A meta.old beside a live meta is a leftover of an earlier swap's last step. */
-        if ((rv = remove_tree(old, err)) != 0) {
+        if ((rv = storage_remove_tree(old, err)) != 0) {
             return rv;
         }
         /* 1. */
@@ -366,7 +365,7 @@ int storage_staged_recover(const char *data_dir, uint64_t *swapped_index, struct
     if (has_old && has_meta) {
         /* Before step 1 (meta.old is a leftover of an earlier swap's last step). */
         LOG_INFO("store", "removing %s, left by an earlier store swap", old);
-        if ((rv = remove_tree(old, err)) != 0 || (rv = fsync_dir(data_dir, err)) != 0) {
+        if ((rv = storage_remove_tree(old, err)) != 0 || (rv = fsync_dir(data_dir, err)) != 0) {
             return rv;
         }
         has_old = false;

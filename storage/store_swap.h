@@ -50,6 +50,9 @@
 
 /* The staging store's directory (DATA/catchup/store) into @out. */
 void storage_staged_path(const char *data_dir, char *out, size_t size);
+/* rm -rf @path (nothing when it is absent). */
+int storage_remove_tree(const char *path, struct base_err *err) WARN_UNUSED;
+
 /* Removes DATA/catchup (staging store, READY, anything in it); READY goes first. */
 int storage_staged_discard(const char *data_dir, struct base_err *err) WARN_UNUSED;
 /* Marks the staging store complete and verified at @index with its stream's BLAKE2b-256
