@@ -176,6 +176,9 @@ int delete_blob(struct txn *t, enum archive_cf cf, const struct key *k);
 /* blob_index.c: builds the blob index when the store has none of this version (a store
  * written by an older version); archive_open() calls it. */
 int blob_index_ensure(struct archive *a, struct base_err *err);
+/* blob_index.c: into @b, the deletion of the index's version: the next archive_open()
+ * builds the index again from the records (a restored store's holders changed). */
+void blob_index_forget(struct rocks_batch *b);
 /* apply_edits.c: one reference less; *@last when none is left (the cross-tenant record
  * is kept, @keep, for garbage collection). */
 int unref_blob(struct txn *t, enum archive_cf cf, const struct key *k, bool keep, bool *last);

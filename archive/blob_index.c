@@ -148,6 +148,11 @@ static int wipe_index(struct rocks *db, struct base_err *err)
     return rv;
 }
 
+void blob_index_forget(struct rocks_batch *b)
+{
+    rocks_batch_delete(b, ARCHIVE_CF_META, KEY_BLOB_INDEX, strlen(KEY_BLOB_INDEX));
+}
+
 int blob_index_ensure(struct archive *a, struct base_err *err)
 {
     struct rocks_iter *it;
