@@ -247,6 +247,11 @@ int cmd_migrations(struct cli *cli, int argc, char **argv);
 int cmd_cluster(struct cli *cli, int argc, char **argv);
 /* main.c: client and server versions (help is help.c's own) */
 int cmd_version(struct cli *cli, int argc, char **argv);
+/* cmd_backup.c: a cluster's backup into a directory, its verifier, and a new node's
+ * data dir restored from it */
+int cmd_backup(struct cli *cli, int argc, char **argv);
+int cmd_backup_verify(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
 /* cmd_export.c: bills as a zip for an auditor, and its verifier */
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_export_verify(struct cli *cli, int argc, char **argv);

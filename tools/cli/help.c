@@ -145,6 +145,38 @@ static const char export_help[] =
     "as it arrives; FILE.zip is written as FILE.zip.part and renamed once complete.\n"
     "No bill matching: exit 1, nothing written. 'imgarc export-verify' checks an export.\n";
 
+static const char backup_help[] =
+    "Usage: imgarc backup DIR [--json]\n"
+    "\n"
+    "Backs up the whole cluster into DIR (the operator token): the metadata store at one\n"
+    "raft index, taken after a read index so it holds every write acknowledged before\n"
+    "the backup began, and the content of every file it references. DIR keeps any\n"
+    "number of backups: content is stored once by its BLAKE2b-256 name and a later\n"
+    "backup fetches only what DIR lacks. Every blob is checked against its name as it\n"
+    "arrives; the backup exists once DIR/metadata/INDEX.json is written, last. A new\n"
+    "DIR is created; an existing one must be empty or hold backups.\n"
+    "--json: {index, metadata_blake2b, records, blobs, blob_bytes, fetched,\n"
+    "fetched_bytes, seconds}.\n";
+
+static const char backup_verify_help[] =
+    "Usage: imgarc backup-verify DIR [--index N] [--json]\n"
+    "\n"
+    "Checks a backup offline: the metadata's checksum against its manifest, and every\n"
+    "referenced blob's size and BLAKE2b-256 against its name. The newest backup in DIR,\n"
+    "or the one at raft index N. Prints 'valid: ...' (exit 0), or each problem on\n"
+    "stderr and 'not valid: N problems' (exit 1). --json: {valid, problems, index,\n"
+    "records, blobs, blob_bytes}.\n";
+
+static const char restore_help[] =
+    "Usage: imgarc restore DIR --data DATA [--index N] [--json]\n"
+    "\n"
+    "Writes a new node's data dir DATA (absent or empty) from the newest backup in DIR,\n"
+    "or the one at raft index N: the metadata store and every referenced blob, each\n"
+    "checked against its name. Offline: no server is asked. Then start imgarcd on DATA\n"
+    "(without --join): it founds a new cluster holding the archive as it was at the\n"
+    "backup's index, and other nodes join it. A blob the backup lacks is named and the\n"
+    "exit status is 5. --json: {index, data_dir, blobs, blob_bytes, missing}.\n";
+
 static const char export_verify_help[] =
     "Usage: imgarc export-verify FILE.zip [--json]\n"
     "\n"
@@ -720,6 +752,12 @@ static const struct command commands[] = {
      "bills, files, logs and a manifest as a zip", export_help},
     {"export-verify", cmd_export_verify, "export-verify FILE.zip",
      "check an export against its manifest", export_verify_help},
+    {"backup", cmd_backup, "backup DIR", "back up the whole cluster into a directory",
+     backup_help},
+    {"backup-verify", cmd_backup_verify, "backup-verify DIR",
+     "check a backup's checksums and content", backup_verify_help},
+    {"restore", cmd_restore, "restore DIR --data DATA", "a new node's data dir from a backup",
+     restore_help},
     {"categorize", cmd_categorize, "categorize IMAGE_NO FILE_ID...", "set the category of files",
      categorize_help},
     {"rotate", cmd_rotate, "rotate IMAGE_NO FILE_ID...", "rotate files by 90, -90 or 180 degrees",
