@@ -182,6 +182,9 @@ struct backup_run {
     const char *dir;
     uint64_t records, blobs, blob_bytes, fetched, fetched_bytes;
     int failed; /* a CLI_E* code, printed */
+    /* blobs/XX directories that got a new name: synced once each before the manifest
+     * is written (each blob's bytes were synced before its rename). */
+    bool renamed_in[256];
 };
 
 /* Fetches blob @hash (@size bytes) into the backup unless it is there already. */
@@ -219,12 +222,10 @@ static int fetch_blob(struct backup_run *b, const uint8_t *hash, uint64_t size)
     if (rv == 0 && rename(tmp, path) != 0) {
         rv = local_error("backup", "cannot rename", tmp);
     }
-    if (rv == 0) {
-        rv = sync_dir("backup", sub);
-    } else {
+    if (rv != 0) {
         unlink(tmp);
-    }
-    if (rv == 0) {
+    } else {
+        b->renamed_in[hash[0]] = true;
         b->fetched++;
         b->fetched_bytes += size;
     }
@@ -363,6 +364,13 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
         rv = parse_file("backup", incoming, p, &index, hash);
         if (b.failed != 0) {
             rv = b.failed;
+        }
+    }
+    for (unsigned i = 0; rv == 0 && i < 256; i++) {
+        if (b.renamed_in[i]) {
+            char *sub = xasprintf("%s/blobs/%02x", b.dir, i);
+            rv = sync_dir("backup", sub);
+            free(sub);
         }
     }
     if (rv == 0) {
@@ -578,22 +586,43 @@ int cmd_backup_verify(struct cli *cli, int argc, char **argv)
 
 /* ---- restore ---- */
 
+/* Blobs written before one group commit (one syncfs for all of them). */
+#define RESTORE_COMMIT_BATCH 64
+
 struct restore_run {
     const char *dir;
     struct blob_store *blobs;
     uint64_t blob_count, blob_bytes, missing;
+    struct blob_writer *pending[RESTORE_COMMIT_BATCH]; /* finished, not committed */
+    size_t n_pending;
 };
 
-/* Copies blob @hash of the backup into the node's blob store, hashed on the way. */
+/* Renames the finished blobs into place, made durable together (@commit false: drops
+ * them, after a failure). */
+static int commit_pending(struct restore_run *r, bool commit, struct base_err *err)
+{
+    int results[RESTORE_COMMIT_BATCH];
+    int rv = commit && r->n_pending > 0 ? blob_commit_batch(r->blobs, r->pending, r->n_pending,
+                                                            results, true, err)
+                                        : 0;
+    for (size_t i = 0; i < r->n_pending; i++) {
+        blob_writer_abort(r->pending[i]);
+        free(r->pending[i]);
+    }
+    r->n_pending = 0;
+    return rv;
+}
+
+/* Copies blob @hash of the backup into the node's blob store, hashed on the way; it
+ * is committed with the next batch. */
 static int restore_blob(struct restore_run *r, const uint8_t *hash, uint64_t size,
                         struct base_err *err)
 {
-    struct blob_writer w;
-    struct blob_writer *one = &w;
+    struct blob_writer *w;
     char hex[BLOB_HEX_BYTES];
     char *path, *buf;
     ssize_t n = 0;
-    int result = 0, fd, rv;
+    int fd, rv;
     hex_encode(hash, BLOB_HASH_BYTES, hex);
     path = blob_file(r->dir, hex);
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -604,13 +633,15 @@ static int restore_blob(struct restore_run *r, const uint8_t *hash, uint64_t siz
                 "answer errors (imgarc backup-verify lists what a backup lacks)\n", hex);
         return 0;
     }
-    if ((rv = blob_writer_open(r->blobs, &w, err)) != 0) {
+    w = xcalloc(1, sizeof *w);
+    if ((rv = blob_writer_open(r->blobs, w, err)) != 0) {
         close(fd);
+        free(w);
         return rv;
     }
     buf = xmalloc(READ_PIECE);
     while (rv == 0 && (n = read(fd, buf, READ_PIECE)) > 0) {
-        rv = blob_writer_write(&w, buf, (size_t)n, err);
+        rv = blob_writer_write(w, buf, (size_t)n, err);
     }
     free(buf);
     close(fd);
@@ -619,22 +650,22 @@ static int restore_blob(struct restore_run *r, const uint8_t *hash, uint64_t siz
         rv = BASE_EIO;
     }
     if (rv == 0) {
-        rv = blob_writer_finish(&w, true, err);
+        rv = blob_writer_finish(w, true, err);
     }
-    if (rv == 0 && (w.size != size || sodium_memcmp(w.hash, hash, 32) != 0)) {
+    if (rv == 0 && (w->size != size || sodium_memcmp(w->hash, hash, 32) != 0)) {
         base_err_set(err, "blob %s of the backup does not hash to its name: run imgarc "
                      "backup-verify, and restore from another backup", hex);
         rv = BASE_ECORRUPT;
     }
-    if (rv == 0) {
-        rv = blob_commit_batch(r->blobs, &one, 1, &result, true, err);
+    if (rv != 0) {
+        blob_writer_abort(w);
+        free(w);
+        return rv;
     }
-    blob_writer_abort(&w);
-    if (rv == 0) {
-        r->blob_count++;
-        r->blob_bytes += size;
-    }
-    return rv;
+    r->pending[r->n_pending++] = w;
+    r->blob_count++;
+    r->blob_bytes += size;
+    return r->n_pending == RESTORE_COMMIT_BATCH ? commit_pending(r, true, err) : 0;
 }
 
 static int restore_record(void *arg, uint8_t family, const uint8_t *key, size_t klen,
@@ -725,6 +756,11 @@ static int restore_into(const char *snap, const char *data, struct restore_run *
         }
         if (rv == 0) {
             rv = storage_snapshot_parser_finish(p, &got, NULL, err);
+        }
+        if (rv == 0) {
+            rv = commit_pending(r, true, err);
+        } else {
+            (void)commit_pending(r, false, err);
         }
         if (fd >= 0) {
             close(fd);
