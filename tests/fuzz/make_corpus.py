@@ -305,6 +305,19 @@ def seeds_store_ready():
     write("store_ready", "built-broken", b"\3" + struct.pack(">IQ", 1, 99) + bytes(32))
 
 
+def seeds_restore_marker():
+    write("restore_marker", "good", b"imgarc-restored 1 index 8123\n")
+    write("restore_marker", "max", b"imgarc-restored 1 index 18446744073709551615\n")
+    write("restore_marker", "overflow", b"imgarc-restored 1 index 18446744073709551616\n")
+    write("restore_marker", "zero", b"imgarc-restored 1 index 0\n")
+    write("restore_marker", "leading-zeros", b"imgarc-restored 1 index 0007\n")
+    write("restore_marker", "no-newline", b"imgarc-restored 1 index 12")
+    write("restore_marker", "minus", b"imgarc-restored 1 index -5\n")
+    write("restore_marker", "version-2", b"imgarc-restored 2 index 5\n")
+    write("restore_marker", "two-lines", b"imgarc-restored 1 index 5\nmore\n")
+    write("restore_marker", "empty", b"")
+
+
 def seeds_snapshot():
     applied = (0, b"applied_index", struct.pack(">Q", 7))
     bill = (1, b"default\0CB-A", msg((1, "CB-A"), (9, "captured"), (18, 1)))
@@ -924,6 +937,7 @@ def main():
     seeds_entry_framing()
     seeds_snapshot()
     seeds_store_ready()
+    seeds_restore_marker()
     seeds_license()
     seeds_peer_headers()
     seeds_raft_handshake()
