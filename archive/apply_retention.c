@@ -344,6 +344,16 @@ int apply_delete_bill(struct txn *t, const DeleteBill *c)
                   (int)deliveries.n, "collected", (int)collected.n, "sync_failures",
                   (int)sync_items.n));
     files = NULL;
+    /* A tenant event (no bill to index it under any more): the business system learns
+     * that the image number is gone, and may be used again. */
+    rv = emit_event(t, "", "bill_deleted",
+                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I}", "image_no", bill->image_no,
+                              "bill_no", bill->bill_no, "fbill_id", bill->fbill_id, "reason",
+                              reason, "state", bill->state, "file_count", (int)n_files,
+                              "bytes", (json_int_t)bytes));
+    if (rv != 0) {
+        goto out;
+    }
     result_bill(t, bill);
     snprintf(t->res->state, sizeof t->res->state, "deleted");
 out:

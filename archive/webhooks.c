@@ -12,7 +12,7 @@
 
 static const char *const events[] = {
     "pending_upload", "captured", "submitted", "ready", "erp_submitted", "erp_failed",
-    "returned", "license_expiring", "license_expired", "erp_submit",
+    "returned", "license_expiring", "license_expired", "erp_submit", "bill_deleted",
 };
 
 bool archive_webhook_event_known(const char *event)
@@ -32,7 +32,7 @@ const char *archive_webhook_event_names(void)
 {
     return "pending_upload, captured, submitted, ready, erp_submitted, erp_failed, returned, "
            "license_expiring, license_expired, erp_submit (the ERP endpoint: receives ready "
-           "bills), or * for all";
+           "bills), bill_deleted, or * for all";
 }
 
 const char *archive_url_problem(const char *url, size_t max, bool base_only,

@@ -13,6 +13,7 @@ import time
 import unittest
 
 from imgarc_node import NodeTestCase, random_bytes, run_cli, cli_json
+from test_webhooks import Receiver
 
 GRACE_MS = 1000
 
@@ -136,9 +137,24 @@ class RetentionTest(NodeTestCase):
         e = self.assertError(self.delete("RT-DEL-1"), 409, 11032, "bill_held")
         self.assertIn(hid, e["message"])
         self.assertStatus(self.node.request("DELETE", "/api/v1/bills/RT-DEL-1/holds/" + hid), 200)
+        # The business system hears of the deletion through a webhook.
+        receiver = Receiver()
+        self.addCleanup(receiver.stop)
+        hook = self.post_json("/api/v1/webhooks", {"url": receiver.url,
+                                                   "events": ["bill_deleted"]})
+        self.assertStatus(hook, 201)
+        self.addCleanup(self.node.request, "DELETE", "/api/v1/webhooks/" + hook.json["id"])
         r = self.delete("RT-DEL-1", reason="duplicate scan, agreed with finance")
         self.assertStatus(r, 200)
         self.assertEqual((r.json["image_no"], r.json["deleted"]), ("RT-DEL-1", True))
+        _, headers, body = receiver.wait_for(1)[0]
+        event = json.loads(body)
+        self.assertEqual((event["event"], event["image_no"], event["fbill_id"], event["reason"],
+                          event["file_count"], event["bytes"], event["tenant"]),
+                         ("bill_deleted", "RT-DEL-1", "ERP-RT-1",
+                          "duplicate scan, agreed with finance", 2, len(own) + len(shared),
+                          "default"))
+        self.assertTrue(headers.get("X-Imgarc-Signature", "").startswith("sha256="))
 
         # Gone: the bill, its files, its audit log; deleting again is a 404.
         self.assertError(self.node.bill("RT-DEL-1"), 404, 11002, "bill_not_found")

@@ -10,7 +10,7 @@ import {action, checks, confirmIn, field, frame, messages, secretOnce, select,
 
 const EVENTS = ['pending_upload', 'captured', 'submitted', 'ready', 'erp_submitted',
                 'erp_failed', 'returned', 'license_expiring', 'license_expired', 'erp_submit',
-                '*'];
+                'bill_deleted', '*'];
 
 export async function renderWebhooks(route, el, shown) {
     const msg = messages();
