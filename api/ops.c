@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "migrate/runner.h"
+#include "net/http_tls.h"
 #include "replication/repl.h"
 #include "storage/rocks.h"
 #include "version.h"
@@ -118,7 +119,7 @@ struct scrape {
 /* Which rows a scrape writes: every node's, or only where the part they describe runs,
  * or only for a caller allowed to see the tenant-labelled series. */
 enum metric_when { WHEN_ALWAYS, WHEN_OUTBOX, WHEN_KEEPER, WHEN_TENANTS, WHEN_RECOGNIZER,
-                   WHEN_MIGRATOR };
+                   WHEN_MIGRATOR, WHEN_TLS };
 
 struct metric_row {
     const char *name;
@@ -229,6 +230,7 @@ GETTER(http_bytes_out, s->hs.bytes_out)
 GETTER(http_buffered_bytes, s->hs.buffered_bytes)
 GETTER(http_bodies_refused_busy, s->hs.bodies_refused_busy)
 GETTER(http_tls_failures, s->hs.tls_failures)
+GETTER(tls_not_after, http_tls_not_after(s->api->config.tls))
 GETTER(held_requests, s->api->held_requests)
 GETTER(captures_total, s->api->captures_total)
 GETTER(capture_bytes_total, s->api->capture_bytes_total)
@@ -422,6 +424,10 @@ static const struct metric_row rows[] = {
      "TLS connections closed on a failed handshake or a bad record (untrusted or "
      "certificate-less clients, plain HTTP to the TLS port, scanners)",
      http_tls_failures, NULL, WHEN_ALWAYS},
+    {"imgarc_tls_certificate_expiry_timestamp_seconds", "gauge",
+     "when the HTTP port's certificate expires (Unix seconds; reloaded with it on SIGHUP); "
+     "only with --tls-cert",
+     tls_not_after, NULL, WHEN_TLS},
     {"imgarc_http_requests_waiting_for_index", "gauge",
      "requests held for X-Imgarc-Min-Index or ?consistent=true",
      held_requests, NULL, WHEN_ALWAYS},
@@ -752,6 +758,7 @@ static bool row_wanted(const struct scrape *s, const struct metric_row *row, boo
     case WHEN_TENANTS: return tenants;
     case WHEN_RECOGNIZER: return s->api->config.recognizer != NULL;
     case WHEN_MIGRATOR: return s->api->migrator != NULL;
+    case WHEN_TLS: return s->api->config.tls != NULL && http_tls_not_after(s->api->config.tls) > 0;
     }
     return false;
 }

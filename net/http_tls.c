@@ -25,6 +25,7 @@
 struct http_tls {
     SSL_CTX *ctx;
     char described[256];
+    int64_t not_after; /* the certificate's end, Unix seconds; 0: unknown */
 };
 
 struct tls_conn {
@@ -55,16 +56,18 @@ static void openssl_reason(char *out, size_t size)
     }
 }
 
-static void describe(SSL_CTX *ctx, char *out, size_t size)
+static void describe(SSL_CTX *ctx, char *out, size_t size, int64_t *not_after)
 {
     X509 *cert = SSL_CTX_get0_certificate(ctx);
     char subject[160] = "?";
     char until[32] = "?";
     struct tm tm;
+    *not_after = 0;
     if (cert != NULL) {
         X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
         if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) {
             strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            *not_after = (int64_t)timegm(&tm);
         }
     }
     snprintf(out, size, "%s, valid until %s", subject, until);
@@ -128,7 +131,7 @@ struct http_tls *http_tls_new(const struct http_tls_files *files, char *err, siz
     }
     tls = xcalloc(1, sizeof *tls);
     tls->ctx = ctx;
-    describe(ctx, tls->described, sizeof tls->described);
+    describe(ctx, tls->described, sizeof tls->described, &tls->not_after);
     return tls;
 }
 
@@ -137,12 +140,18 @@ void http_tls_swap(struct http_tls *tls, struct http_tls *fresh)
     SSL_CTX_free(tls->ctx); /* open connections hold their own reference */
     tls->ctx = fresh->ctx;
     memcpy(tls->described, fresh->described, sizeof tls->described);
+    tls->not_after = fresh->not_after;
     free(fresh);
 }
 
 void http_tls_describe(const struct http_tls *tls, char *out, size_t size)
 {
     snprintf(out, size, "%s", tls->described);
+}
+
+int64_t http_tls_not_after(const struct http_tls *tls)
+{
+    return tls->not_after;
 }
 
 void http_tls_free(struct http_tls *tls)

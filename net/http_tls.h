@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct http_tls;
 
@@ -33,6 +34,9 @@ void http_tls_swap(struct http_tls *tls, struct http_tls *fresh);
 /* The subject and expiry ("CN=node1, until 2027-12-07T00:00:00Z") of the certificate in
  * use, for logs and status. */
 void http_tls_describe(const struct http_tls *tls, char *out, size_t size);
+/* When the certificate in use expires, in Unix seconds (0: unknown): what
+ * imgarc_tls_certificate_expiry_timestamp_seconds shows and the alert watches. */
+int64_t http_tls_not_after(const struct http_tls *tls);
 void http_tls_free(struct http_tls *tls);
 
 #endif

@@ -35,6 +35,13 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def not_after(cert):
+    """The end of @cert's validity (PEM file), Unix seconds, as openssl reads it."""
+    out = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", cert],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return float(ssl.cert_time_to_seconds(out.split("=", 1)[1]))
+
+
 def peer_cn(node, ctx):
     with socket.create_connection(("127.0.0.1", node.http_port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
@@ -162,8 +169,16 @@ class TlsTest(NodeTestCase):
         metrics = self.node.get("/metrics").body.decode()
         self.assertIn("imgarc_http_tls_failures_total", metrics)
 
+    def expiry_metric(self):
+        for line in self.node.get("/metrics").body.decode().splitlines():
+            if line.startswith("imgarc_tls_certificate_expiry_timestamp_seconds "):
+                return float(line.split()[1])
+        self.fail("no imgarc_tls_certificate_expiry_timestamp_seconds in /metrics")
+
     def test_d_sighup_reads_the_certificate_again(self):
-        new_cert, new_key = self.ca.issue("renewed", "node-tls-renewed")
+        # /metrics shows when the certificate in use expires, for the alert.
+        self.assertEqual(self.expiry_metric(), not_after(self.cert))
+        new_cert, new_key = self.ca.issue("renewed", "node-tls-renewed", days=90)
         old = []
         for path in (self.cert, self.key):
             with open(path, "rb") as f:
@@ -176,6 +191,8 @@ class TlsTest(NodeTestCase):
             wait_log(self, self.node, "TLS certificate reloaded for new connections: "
                                       "/CN=node-tls-renewed")
             self.assertEqual(peer_cn(self.node, self.ca.context()), "node-tls-renewed")
+            self.assertEqual(self.expiry_metric(), not_after(new_cert))
+            self.assertGreater(self.expiry_metric() - time.time(), 80 * 86400)
             # A file that does not load: the error is logged and the old one stays.
             with open(self.cert, "wb") as f:
                 f.write(b"not a certificate\n")
