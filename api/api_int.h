@@ -144,6 +144,7 @@ void api_handle_readyz(struct api_call *call);
 void api_handle_metrics(struct api_call *call);
 void api_handle_create_tenant(struct api_call *call);
 void api_handle_list_tenants(struct api_call *call);
+void api_handle_delete_tenant(struct api_call *call);
 void api_handle_usage(struct api_call *call);
 void api_handle_install_license(struct api_call *call);
 void api_handle_show_license(struct api_call *call);

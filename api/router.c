@@ -46,6 +46,7 @@ static const struct route routes[] = {
     {HTTP_M_HEAD, "/api/v1/files/*/content", AUTH_TOKEN, api_handle_content, PERM_READ},
     {HTTP_M_POST, "/api/v1/tenants", AUTH_OPERATOR, api_handle_create_tenant, 0},
     {HTTP_M_GET, "/api/v1/tenants", AUTH_OPERATOR, api_handle_list_tenants, 0},
+    {HTTP_M_DELETE, "/api/v1/tenants/*", AUTH_OPERATOR, api_handle_delete_tenant, 0},
     {HTTP_M_GET, "/api/v1/tenants/*/usage", AUTH_TENANT_READ, api_handle_usage, PERM_READ},
     {HTTP_M_POST, "/api/v1/licenses", AUTH_OPERATOR, api_handle_install_license, 0},
     {HTTP_M_GET, "/api/v1/licenses", AUTH_TENANT_READ, api_handle_show_license, PERM_READ},

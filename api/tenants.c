@@ -105,6 +105,64 @@ void api_handle_create_tenant(struct api_call *call)
     api_op_start(call, TENANT_BODY_MAX, tenant_body);
 }
 
+/* ---- DELETE /api/v1/tenants/{id} {"confirm": "{id}", "reason"?} ---- */
+
+/* 200 {"id", "deleted": true, "index"}. */
+static void tenant_deleted(struct repl_propose *prop, int status,
+                           const struct archive_result *res)
+{
+    api_op_answer_deleted(prop, status, res, "id");
+}
+
+static void delete_tenant_body(struct http_request *req, int status)
+{
+    struct api_op *op = req->data;
+    json_t *root;
+    json_t *reason;
+    const char *confirm;
+    if (status == 0 && req->body_len == 0) {
+        api_op_bad(op, "deleting a tenant removes every bill, file, user and client it has: "
+                       "confirm with {\"confirm\": \"<the tenant's id>\"}");
+        return;
+    }
+    root = api_op_json(op, status);
+    Command cmd = COMMAND__INIT;
+    DeleteTenant d = DELETE_TENANT__INIT;
+    if (root == NULL) {
+        api_op_free(op);
+        return;
+    }
+    confirm = json_string_value(json_object_get(root, "confirm"));
+    reason = json_object_get(root, "reason");
+    if (confirm == NULL || strcmp(confirm, op->call.param) != 0) {
+        api_op_bad(op, "deleting a tenant removes every bill, file, user and client it has: "
+                       "confirm with {\"confirm\": \"<the tenant's id>\"}");
+        return;
+    }
+    if (json_object_size(root) != (reason != NULL ? 2u : 1u) ||
+        (reason != NULL && (!json_is_string(reason) || json_string_length(reason) > 1024))) {
+        api_op_bad(op, "the body is {\"confirm\": \"<id>\", \"reason\": \"...\"} (the reason "
+                       "optional, at most 1024 bytes, kept in the operator's audit log)");
+        return;
+    }
+    d.tenant = op->call.param;
+    d.reason = (char *)(reason != NULL ? json_string_value(reason) : "");
+    cmd.body_case = COMMAND__BODY_DELETE_TENANT;
+    cmd.delete_tenant = &d;
+    api_op_propose(op, &cmd, op->call.param, tenant_deleted);
+}
+
+void api_handle_delete_tenant(struct api_call *call)
+{
+    if (!archive_valid_tenant(call->param)) {
+        api_respond_error(call->api, call->req, 404, API_E_TENANT_NOT_FOUND,
+                          "no tenant %.64s; tenants are listed by GET /api/v1/tenants",
+                          call->param);
+        return;
+    }
+    api_op_start(call, TENANT_BODY_MAX, delete_tenant_body);
+}
+
 static void list_tenant(const TenantRecord *t, void *arg)
 {
     json_array_append_new(arg, json_pack("{s:s, s:s, s:o, s:o}", "id", t->id, "name", t->name,

@@ -165,7 +165,8 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(LIFT_HOLD, lift_hold, apply_lift_hold, WRITE_NONE)                               \
     X(SET_RETENTION, set_retention, apply_set_retention, WRITE_NONE)                   \
     X(DELETE_BILL, delete_bill, apply_delete_bill, WRITE_NONE)                         \
-    X(DELETE_ORG, delete_org, apply_delete_org, WRITE_NONE)
+    X(DELETE_ORG, delete_org, apply_delete_org, WRITE_NONE)                           \
+    X(DELETE_TENANT, delete_tenant, apply_delete_tenant, WRITE_NONE)
 
 struct command_kind {
     const char *name;

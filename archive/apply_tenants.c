@@ -301,3 +301,255 @@ int apply_license_warning(struct txn *t, const LicenseWarning *w)
     archive_free_tenant(rec);
     return rv;
 }
+
+/* ---- Deleting a tenant ---- */
+
+/* What a tenant deletion went through, for its checks and its summary. */
+struct tenant_sweep {
+    const char *tenant;
+    uint64_t bills, held, retained, keys, deliveries, clients, blobs, released;
+    char first_held[ARCHIVE_ID_MAX + 1];
+    char first_retained[ARCHIVE_ID_MAX + 1];
+    uint64_t first_retained_until;
+};
+
+/* Families whose keys all start with "tenant \0" (archive/keys.h), wiped by prefix. The
+ * bills go last, after the checks over them; blob references, deliveries and clients
+ * are handled before (they reach records outside the tenant's prefix). */
+static const enum archive_cf TENANT_FAMILIES[] = {
+    ARCHIVE_CF_FILES,           ARCHIVE_CF_USAGE,         ARCHIVE_CF_LICENSES,
+    ARCHIVE_CF_TENANT_BLOBS,    ARCHIVE_CF_ADMIN_AUDIT,   ARCHIVE_CF_USERS,
+    ARCHIVE_CF_ROLES,           ARCHIVE_CF_ORGS,          ARCHIVE_CF_WEBHOOKS,
+    ARCHIVE_CF_DELIVERY_INDEX,  ARCHIVE_CF_BILL_TYPES,    ARCHIVE_CF_SCHEMES,
+    ARCHIVE_CF_CATEGORIES,      ARCHIVE_CF_BATCHES,       ARCHIVE_CF_FBILL_IDS,
+    ARCHIVE_CF_RECOGNITION,     ARCHIVE_CF_COLLECTED,     ARCHIVE_CF_DATASOURCES,
+    ARCHIVE_CF_MIGRATIONS,      ARCHIVE_CF_MIGRATION_BILLS, ARCHIVE_CF_MIGRATION_LOG,
+    ARCHIVE_CF_MIGRATED,        ARCHIVE_CF_MIGRATION_RUN, ARCHIVE_CF_SYNC_RUNS,
+    ARCHIVE_CF_SYNC_ITEMS,      ARCHIVE_CF_SYNC_QUEUE,    ARCHIVE_CF_AUDIT,
+    ARCHIVE_CF_IDEM,            ARCHIVE_CF_ORDER,         ARCHIVE_CF_BILLS,
+};
+
+/* Calls @fn for every record of @cf under @prefix (committed state: a DeleteTenant
+ * never shares a raft entry). */
+static int each_record(struct txn *t, enum archive_cf cf, const struct key *prefix,
+                       int (*fn)(struct txn *t, enum archive_cf cf, const char *key,
+                                 size_t klen, const char *val, size_t vlen, void *arg),
+                       void *arg)
+{
+    struct rocks_iter *it = rocks_iter_new(t->a->db, cf, prefix->buf, prefix->len);
+    int rv = 0;
+    for (rocks_iter_first(it); rv == 0 && rocks_iter_valid(it); rocks_iter_next(it)) {
+        size_t klen, vlen;
+        const char *key = rocks_iter_key(it, &klen);
+        const char *val = rocks_iter_value(it, &vlen);
+        rv = fn(t, cf, key, klen, val, vlen, arg);
+    }
+    if (rv == 0) {
+        rv = rocks_iter_status(it, t->err);
+    }
+    rocks_iter_free(it);
+    return rv;
+}
+
+/* A bill: counted, and checked for holds and its retention period. */
+static int check_bill(struct txn *t, enum archive_cf cf, const char *key, size_t klen,
+                      const char *val, size_t vlen, void *arg)
+{
+    struct tenant_sweep *s = arg;
+    BillRecord *bill = bill_record__unpack(NULL, vlen, (const uint8_t *)val);
+    uint64_t until;
+    const char *on;
+    int rv;
+    (void)cf;
+    (void)key;
+    (void)klen;
+    s->bills++;
+    if (bill == NULL) {
+        return 0; /* undecodable: deleted with the rest */
+    }
+    if (bill->n_holds > 0 && s->held++ == 0) {
+        snprintf(s->first_held, sizeof s->first_held, "%s", bill->image_no);
+    }
+    rv = archive_bill_retained_until(t->a, s->tenant, bill, &until, &on, t->err);
+    if (rv == 0 && t->cmd->time_ms < until && s->retained++ == 0) {
+        snprintf(s->first_retained, sizeof s->first_retained, "%s", bill->image_no);
+        s->first_retained_until = until;
+    }
+    bill_record__free_unpacked(bill, NULL);
+    return rv;
+}
+
+/* One of the tenant's blob references (tenant \0 hash): given back to the cross-tenant
+ * record, which the garbage sweep purges once no tenant refers to the content. */
+static int release_blob(struct txn *t, enum archive_cf cf, const char *key, size_t klen,
+                        const char *val, size_t vlen, void *arg)
+{
+    struct tenant_sweep *s = arg;
+    BlobRecord *mine = blob_record__unpack(NULL, vlen, (const uint8_t *)val);
+    BlobRecord *all;
+    struct key k = {.len = 32};
+    int rv;
+    (void)cf;
+    if (mine == NULL || klen < 32) {
+        blob_record__free_unpacked(mine, NULL);
+        return 0;
+    }
+    memcpy(k.buf, key + klen - 32, 32);
+    rv = archive_load_record(t->a, ARCHIVE_CF_BLOBS, &k, &blob_record__descriptor,
+                             (ProtobufCMessage **)&all, t->err);
+    if (rv == 0) {
+        all->refs = all->refs > mine->refs ? all->refs - mine->refs : 0;
+        if (all->refs == 0) {
+            all->released_ms = t->cmd->time_ms; /* garbage collection counts from here */
+            s->released++;
+        }
+        rv = put_blob(t, ARCHIVE_CF_BLOBS, &k, all);
+        blob_record__free_unpacked(all, NULL);
+    } else if (rv == BASE_ENOTFOUND) {
+        rv = 0;
+    }
+    s->blobs++;
+    blob_record__free_unpacked(mine, NULL);
+    return rv;
+}
+
+/* A delivery index entry (tenant \0 image_no \0 id): the delivery and its outbox
+ * entry, which live under the id alone. */
+static int drop_delivery_of(struct txn *t, enum archive_cf cf, const char *key, size_t klen,
+                            const char *val, size_t vlen, void *arg)
+{
+    struct tenant_sweep *s = arg;
+    (void)cf;
+    (void)val;
+    (void)vlen;
+    if (klen >= 8) {
+        rocks_batch_delete(t->batch, ARCHIVE_CF_DELIVERIES, key + klen - 8, 8);
+        rocks_batch_delete(t->batch, ARCHIVE_CF_OUTBOX, key + klen - 8, 8);
+        s->deliveries++;
+    }
+    return 0;
+}
+
+/* A client (keyed by its global id): deleted when it is the tenant's. */
+static int drop_client_of(struct txn *t, enum archive_cf cf, const char *key, size_t klen,
+                          const char *val, size_t vlen, void *arg)
+{
+    struct tenant_sweep *s = arg;
+    ClientRecord *c = client_record__unpack(NULL, vlen, (const uint8_t *)val);
+    if (c != NULL && strcmp(c->tenant, s->tenant) == 0) {
+        rocks_batch_delete(t->batch, cf, key, klen);
+        s->clients++;
+    }
+    client_record__free_unpacked(c, NULL);
+    return 0;
+}
+
+static int drop_record(struct txn *t, enum archive_cf cf, const char *key, size_t klen,
+                       const char *val, size_t vlen, void *arg)
+{
+    struct tenant_sweep *s = arg;
+    (void)val;
+    (void)vlen;
+    rocks_batch_delete(t->batch, cf, key, klen);
+    s->keys++;
+    return 0;
+}
+
+/* The refusals that leave the tenant as it was; true after refusing. */
+static bool tenant_kept(struct txn *t, const struct tenant_sweep *s)
+{
+    char date[32];
+    if (s->held > 0) {
+        refuse(t, ARCHIVE_R_BILL_HELD, "tenant %s has %llu bill(s) under legal hold (the first: "
+               "%s): it cannot be deleted until every hold is lifted", s->tenant,
+               (unsigned long long)s->held, s->first_held);
+        return true;
+    }
+    if (s->retained > 0) {
+        archive_date_utc(s->first_retained_until, date);
+        refuse(t, ARCHIVE_R_RETAINED, "tenant %s has %llu bill(s) in their retention period "
+               "(the first: %s, until %s): no one may delete them before (GET "
+               "/api/v1/retention?tenant=%s shows the periods)", s->tenant,
+               (unsigned long long)s->retained, s->first_retained, date, s->tenant);
+        return true;
+    }
+    if (s->bills > ARCHIVE_TENANT_DELETE_BILLS) {
+        refuse(t, ARCHIVE_R_TENANT_TOO_LARGE, "tenant %s has %llu bills, more than the %d one "
+               "deletion removes: delete bills first (imgarc delete-bill), then the tenant",
+               s->tenant, (unsigned long long)s->bills, ARCHIVE_TENANT_DELETE_BILLS);
+        return true;
+    }
+    return false;
+}
+
+int apply_delete_tenant(struct txn *t, const DeleteTenant *c)
+{
+    const char *tenant = t->cmd->tenant;
+    struct tenant_sweep s = {.tenant = tenant};
+    TenantRecord *rec = NULL;
+    UsageRecord *usage = NULL;
+    struct key k;
+    int rv;
+    if (c->tenant == NULL || strcmp(c->tenant, tenant) != 0) {
+        refuse(t, ARCHIVE_R_INVALID, "a tenant deletion names the tenant it is stamped for");
+        return 0;
+    }
+    if (strcmp(tenant, ARCHIVE_DEFAULT_TENANT) == 0) {
+        refuse(t, ARCHIVE_R_INVALID, "the default tenant is the cluster's own (node commands, "
+               "the operator's audit log) and cannot be deleted");
+        return 0;
+    }
+    if (c->reason != NULL && strlen(c->reason) > 1024) {
+        refuse(t, ARCHIVE_R_INVALID, "a reason is at most 1024 bytes");
+        return 0;
+    }
+    rv = archive_get_tenant(t->a, tenant, &rec, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_TENANT_NOT_FOUND, "no tenant %s", tenant);
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    key_tenant_prefix(&k, tenant);
+    if ((rv = each_record(t, ARCHIVE_CF_BILLS, &k, check_bill, &s)) != 0 ||
+        tenant_kept(t, &s)) {
+        goto out;
+    }
+    rv = archive_get_usage(t->a, tenant, &usage, t->err);
+    if (rv == BASE_ENOTFOUND) {
+        rv = 0;
+    }
+    if (rv != 0 || (rv = each_record(t, ARCHIVE_CF_TENANT_BLOBS, &k, release_blob, &s)) != 0 ||
+        (rv = each_record(t, ARCHIVE_CF_DELIVERY_INDEX, &k, drop_delivery_of, &s)) != 0 ||
+        (rv = each_record(t, ARCHIVE_CF_CLIENTS, &(struct key){.len = 0}, drop_client_of,
+                          &s)) != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(TENANT_FAMILIES) && rv == 0; i++) {
+        rv = each_record(t, TENANT_FAMILIES[i], &k, drop_record, &s);
+    }
+    if (rv != 0) {
+        goto out;
+    }
+    /* The records under the tenant's id alone. */
+    k.len = strlen(tenant);
+    memcpy(k.buf, tenant, k.len);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_USAGE, k.buf, k.len);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_SYNC_SETTINGS, k.buf, k.len);
+    rocks_batch_delete(t->batch, ARCHIVE_CF_TENANTS, k.buf, k.len);
+    /* What stays: a summary in the operator's (the default tenant's) audit log. */
+    admin_audit(t, ARCHIVE_DEFAULT_TENANT, "tenant_deleted",
+                json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "tenant",
+                          tenant, "name", rec->name, "reason",
+                          c->reason != NULL ? c->reason : "", "bills", (json_int_t)s.bills,
+                          "files", (json_int_t)(usage != NULL ? usage->files : 0), "bytes",
+                          (json_int_t)(usage != NULL ? usage->bytes : 0), "blobs",
+                          (json_int_t)s.blobs, "blobs_released", (json_int_t)s.released,
+                          "clients", (json_int_t)s.clients, "deliveries",
+                          (json_int_t)s.deliveries, "records", (json_int_t)s.keys));
+out:
+    archive_free_usage(usage);
+    archive_free_tenant(rec);
+    return rv;
+}

@@ -72,7 +72,11 @@ enum archive_status {
     ARCHIVE_R_HOLD_NOT_FOUND,     /* the bill has no hold of that id */
     ARCHIVE_R_RETAINED,           /* the bill's retention period has not ended */
     ARCHIVE_R_ORG_IN_USE,         /* an organisation with bills or sub-organisations */
+    ARCHIVE_R_TENANT_TOO_LARGE,   /* a tenant deleted in one command has too many bills */
 };
+
+/* The most bills a tenant may have when it is deleted (one command, one batch). */
+#define ARCHIVE_TENANT_DELETE_BILLS 10000
 
 /* Legal holds (docs/retention.md): an id is 'h' and 16 hex digits, drawn by the
  * proposer; a reason is 1-1024 bytes; a bill has at most 32 holds at once. */

@@ -141,6 +141,8 @@ const char *archive_status_name(enum archive_status status)
         return "bill_retained";
     case ARCHIVE_R_ORG_IN_USE:
         return "org_in_use";
+    case ARCHIVE_R_TENANT_TOO_LARGE:
+        return "tenant_too_large";
     }
     return "unknown";
 }

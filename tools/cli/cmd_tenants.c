@@ -77,9 +77,56 @@ static int tenant_list(struct cli *cli, int argc, char **argv)
     return show_cmd(cli, "tenant list", "/api/v1/tenants", argc, argv, print_tenants_answer);
 }
 
+static void print_tenant_deleted(const json_t *ans)
+{
+    put_text(jstr(ans, "id"));
+    printf(": tenant deleted with its bills, files, users and clients (index %lld); its "
+           "summary is in the default tenant's audit log ('imgarc audit')\n",
+           jint(ans, "index"));
+}
+
+/* tenant delete ID --confirm ID [--reason R] */
+static int tenant_delete(struct cli *cli, int argc, char **argv)
+{
+    const char *confirm = NULL, *reason = NULL;
+    const struct flag flags[] = {{"--confirm", NULL, FLAG_VALUE, &confirm},
+                                 {"--reason", NULL, FLAG_VALUE, &reason},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
+    json_t *body = json_object();
+    char *path = NULL;
+    struct args a;
+    int rv = parse_command(cli, "tenant delete", argc, argv, flags, ARRAY_SIZE(flags), &a);
+    if (rv == 0) {
+        rv = want_args("tenant delete", &a, 1, 1, "ID");
+    }
+    if (rv == 0) {
+        rv = check_id("tenant delete", "ID", a.pos[0]);
+    }
+    if (rv == 0 && (confirm == NULL || strcmp(confirm, a.pos[0]) != 0)) {
+        rv = usage_error("tenant delete", "deleting a tenant removes every bill, file, user "
+                         "and client it has: repeat its id with --confirm %s", a.pos[0]);
+    }
+    if (rv == 0) {
+        json_object_set_new(body, "confirm", json_string(confirm));
+        if (reason != NULL) {
+            rv = put_string("tenant delete", body, "reason", reason, "--reason");
+        }
+    }
+    if (rv == 0) {
+        path = cli_http_path("/api/v1/tenants/", a.pos[0], "");
+        const struct cli_request req = {.method = "DELETE", .path = path};
+        rv = send_and_print(cli, 0, &req, body, print_tenant_deleted);
+    }
+    json_decref(body);
+    free(path);
+    free(a.pos);
+    return rv == HELP_SHOWN ? 0 : rv;
+}
+
 int cmd_tenant(struct cli *cli, int argc, char **argv)
 {
-    static const struct action actions[] = {{"create", tenant_create}, {"list", tenant_list}};
+    static const struct action actions[] = {
+        {"create", tenant_create}, {"list", tenant_list}, {"delete", tenant_delete}};
     return run_action(cli, "tenant", actions, ARRAY_SIZE(actions), argc, argv);
 }
 

@@ -406,10 +406,15 @@ static const char split_help[] =
 static const char tenant_help[] =
     "Usage: imgarc tenant create ID [--name NAME] [--json]\n"
     "       imgarc tenant list [--json]\n"
+    "       imgarc tenant delete ID --confirm ID [--reason R] [--json]\n"
     "\n"
     "create   creates the tenant ID (1-64 characters of A-Z a-z 0-9 . _ -), named NAME\n"
     "         (default: ID). It has no license until one is installed.\n"
-    "list     every tenant: ID LICENSE EXPIRES QUOTA CREATED NAME.\n";
+    "list     every tenant: ID LICENSE EXPIRES QUOTA CREATED NAME.\n"
+    "delete   deletes the tenant ID with every bill, file, user, client, webhook and\n"
+    "         setting it has (--confirm repeats the id). Refused while any of its bills\n"
+    "         is under a legal hold or in its retention period, above 10000 bills, and\n"
+    "         for the default tenant. A summary stays in the default tenant's audit log.\n";
 
 static const char usage_help[] =
     "Usage: imgarc usage [--json]\n"
@@ -788,7 +793,8 @@ static const struct command commands[] = {
      scheme_help},
     {"category", cmd_category, "category create CODE | list", "custom attachment categories",
      category_help},
-    {"tenant", cmd_tenant, "tenant create ID | list", "create or list tenants", tenant_help},
+    {"tenant", cmd_tenant, "tenant create ID | list | delete ID", "create, list or delete tenants",
+     tenant_help},
     {"license", cmd_license, "license ACTION [flags]",
      "keygen, sign, verify, install, show licenses", license_help},
     {"usage", cmd_usage, "usage", "the tenant's storage against its quota", usage_help},
