@@ -128,6 +128,9 @@ static const struct endpoint ENDPOINTS[] = {
     {"PUT", "/api/v1/retention"},
     /* Deleting an organisation (api/orgs.c); the harness made "o1". */
     {"DELETE", "/api/v1/orgs/{N}"},
+    /* Deleting a tenant (api/tenants.c): names the harness may have created with
+     * POST /api/v1/tenants, and others. */
+    {"DELETE", "/api/v1/tenants/{N}"},
 };
 
 static const char *const IMAGES[] = {"CB-A", "CB-B", "CB-C", "CB-Z"};

@@ -141,6 +141,11 @@ COMMANDS = {
     "delete_file_a": command(37, msg((1, "CB-A"), (2, FA[2]))),
     # Retention (apply_retention.c): periods set and taken away; bills deleted inside
     # their period (refused), under a hold (refused) and after it, far in the future.
+    # Deleting a tenant (apply_tenants.c): the prelude's licensed t2, stamped for itself;
+    # refused for the default tenant and when the body names another tenant.
+    "delete_tenant_t2": command(108, msg((1, "t2"), (2, "contract ended")), tenant="t2"),
+    "delete_tenant_default": command(108, msg((1, "default"))),
+    "delete_tenant_mismatch": command(108, msg((1, "t2"))),
     "delete_org_o1": command(107, msg((1, "o1"))),
     "delete_org_o2": command(107, msg((1, "o2"))),
     "delete_org_bad": command(107, msg((1, "o 1"))),
@@ -233,6 +238,11 @@ def seeds_command_apply():
                  "set_retention_permanent", "delete_file_a"):
         seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
     write("command_apply", "raw-sequence-retention", seq)
+    seq = b""
+    for name in ("delete_tenant_mismatch", "delete_tenant_default", "delete_tenant_t2",
+                 "create_tenant", "delete_tenant_t2", "pool_push"):
+        seq += b"\xf0" + bytes([len(COMMANDS[name])]) + COMMANDS[name]
+    write("command_apply", "raw-sequence-tenant-delete", seq)
     seq = b""
     for name in ("migration_cancel", "migration_retry", "migration_skip", "migration_unskip",
                  "migration_pause", "migration_retry"):
@@ -829,6 +839,9 @@ JSON += [
     ("retention-set-type", 77, 0, '{"bill_type":"BT1","years":"permanent"}'),
     ("retention-set-clear", 77, 0, '{"bill_type":"BT1","years":null}'),
     ("retention-set-bad", 77, 0, '{"years":-1,"bill_type":["x"]}'),
+    ("tenant-delete", 79, 3 << 5, '{"confirm":"1","reason":"x"}'),
+    ("tenant-delete-no-confirm", 79, 3 << 5, '{"reason":"x"}'),
+    ("tenant-delete-empty", 79, 4 << 5, ''),
     ("org-delete", 78, 1 << 5, ''),
     ("org-delete-unknown", 78, 5 << 5, ''),
 ]

@@ -793,7 +793,7 @@ static const struct command commands[] = {
      scheme_help},
     {"category", cmd_category, "category create CODE | list", "custom attachment categories",
      category_help},
-    {"tenant", cmd_tenant, "tenant create ID | list | delete ID", "create, list or delete tenants",
+    {"tenant", cmd_tenant, "tenant create|list|delete", "create, list or delete tenants",
      tenant_help},
     {"license", cmd_license, "license ACTION [flags]",
      "keygen, sign, verify, install, show licenses", license_help},
