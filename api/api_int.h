@@ -437,6 +437,14 @@ json_t *api_op_json(struct api_op *op, int status);
 /* Stamps @cmd (for @tenant, or the call's when NULL) and proposes it; when that fails
  * at once, answers and frees the op. */
 void api_op_propose(struct api_op *op, Command *cmd, const char *tenant, repl_propose_cb cb);
+/* The digest an idempotency key is bound to: BLAKE2b-256 of @body packed (what makes
+ * the request this request: a field drawn anew on each attempt must be left out). */
+void api_request_digest(const ProtobufCMessage *body, uint8_t out[32]);
+/* api_op_propose() for a request with Idempotency-Key @idem (NULL: none), bound to the
+ * digest of @digested: a retry with the same key and body is answered from the first
+ * one's result, another body with the key is refused 409. */
+void api_op_propose_keyed(struct api_op *op, Command *cmd, const char *idem,
+                          const ProtobufCMessage *digested, repl_propose_cb cb);
 /* True when the proposal applied; otherwise answers the failure or the refusal. */
 bool api_op_applied(struct api_op *op, int status, const struct archive_result *res);
 void api_op_free(struct api_op *op);

@@ -52,7 +52,8 @@ static BillRecord *applied_bill(struct api_op *op, int status, const struct arch
 static void placed(struct repl_propose *prop, int status, const struct archive_result *res)
 {
     struct api_op *op = prop->data;
-    const char *hold_id = op->data;
+    /* The id apply placed: this attempt's, or the first one's when replayed. */
+    const char *hold_id = res != NULL && res->file_id[0] != '\0' ? res->file_id : op->data;
     BillRecord *bill = applied_bill(op, status, res);
     json_t *body = NULL;
     if (bill != NULL) {
@@ -65,6 +66,7 @@ static void placed(struct repl_propose *prop, int status, const struct archive_r
             body = json_pack("{s:s}", "hold_id", hold_id);
         }
         json_object_set_new(body, "image_no", json_string(bill->image_no));
+        json_object_set_new(body, "replayed", json_boolean(res->replayed));
         json_object_set_new(body, "holds", api_holds_json(bill));
         json_object_set_new(body, "index", json_integer((json_int_t)res->index));
         api_respond_json(op->call.api, op->call.req, 201, body);
@@ -105,7 +107,7 @@ static void place_body(struct http_request *req, int status)
     struct api_op *op = req->data;
     json_t *root = api_op_json(op, status);
     Command cmd = COMMAND__INIT;
-    PlaceHold p = PLACE_HOLD__INIT;
+    PlaceHold p = PLACE_HOLD__INIT, digested;
     uint8_t raw[8];
     char *id;
     const char *reason;
@@ -116,17 +118,24 @@ static void place_body(struct http_request *req, int status)
     if ((reason = reason_of(op, root)) == NULL) {
         return;
     }
+    if (api_idempotency_key(req) != NULL && api_idempotency_key(req)[0] == '\0') {
+        api_op_bad(op, "Idempotency-Key must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        return;
+    }
     id = xcalloc(1, ARCHIVE_HOLD_ID_BYTES + 1);
     randombytes_buf(raw, sizeof raw);
     id[0] = 'h';
     hex_encode(raw, sizeof raw, id + 1);
     op->data = id;
     p.image_no = op->call.param;
-    p.hold_id = id;
     p.reason = (char *)reason;
+    /* The key is bound to the bill and the reason, not to the id drawn for this
+     * attempt: a retry gets the hold the first attempt placed. */
+    digested = p;
+    p.hold_id = id;
     cmd.body_case = COMMAND__BODY_PLACE_HOLD;
     cmd.place_hold = &p;
-    api_op_propose(op, &cmd, NULL, placed);
+    api_op_propose_keyed(op, &cmd, api_idempotency_key(req), &digested.base, placed);
 }
 
 void api_handle_place_hold(struct api_call *call)

@@ -187,12 +187,8 @@ static void propose(struct api_op *op, Command *cmd, const ProtobufCMessage *bod
                     const char *idem)
 {
     uint8_t digest[32];
-    size_t n = protobuf_c_message_get_packed_size(body);
-    uint8_t *packed = xmalloc(n + 1);
     int rv;
-    protobuf_c_message_pack(body, packed);
-    crypto_generichash(digest, sizeof digest, packed, n, NULL, 0);
-    free(packed);
+    api_request_digest(body, digest);
     api_command_stamp(&op->call, cmd, idem);
     cmd->request_digest.data = digest;
     cmd->request_digest.len = sizeof digest;

@@ -57,6 +57,31 @@ void api_op_propose(struct api_op *op, Command *cmd, const char *tenant, repl_pr
     }
 }
 
+void api_request_digest(const ProtobufCMessage *body, uint8_t out[32])
+{
+    size_t n = protobuf_c_message_get_packed_size(body);
+    uint8_t *packed = xmalloc(n + 1);
+    protobuf_c_message_pack(body, packed);
+    crypto_generichash(out, 32, packed, n, NULL, 0);
+    free(packed);
+}
+
+void api_op_propose_keyed(struct api_op *op, Command *cmd, const char *idem,
+                          const ProtobufCMessage *digested, repl_propose_cb cb)
+{
+    uint8_t digest[32];
+    int rv;
+    api_request_digest(digested, digest);
+    api_command_stamp(&op->call, cmd, idem);
+    cmd->request_digest.data = digest;
+    cmd->request_digest.len = sizeof digest;
+    rv = repl_propose(op->call.api->repl, &op->prop, cmd, cb);
+    if (rv != 0) {
+        api_respond_propose_error(op->call.api, op->call.req, rv);
+        api_op_free(op);
+    }
+}
+
 bool api_op_applied(struct api_op *op, int status, const struct archive_result *res)
 {
     if (status != 0) {

@@ -91,6 +91,9 @@ int apply_place_hold(struct txn *t, const PlaceHold *c)
                                             c->reason));
     store_bill(t, bill);
     result_bill(t, bill);
+    /* The result's id is the hold's: kept with an idempotency key, a retried request is
+     * answered with the hold the first one placed. */
+    snprintf(t->res->file_id, sizeof t->res->file_id, "%s", c->hold_id);
     archive_free_bill(bill);
     return 0;
 }

@@ -141,6 +141,28 @@ class HoldTest(NodeTestCase):
         self.assertIn("32", e["message"])
         self.assertEqual(len(self.node.bill("HD-3").json["holds"]), 32)
 
+    def test_a_retry_with_its_idempotency_key_places_one_hold(self):
+        self.bill_with_files("HD-IDEM", 1)
+        key = {"Idempotency-Key": "hold-retry-1"}
+        first = self.place("HD-IDEM", "case 12", headers=key)
+        self.assertStatus(first, 201)
+        self.assertFalse(first.json["replayed"])
+        again = self.place("HD-IDEM", "case 12", headers=key)
+        self.assertStatus(again, 201)
+        self.assertTrue(again.json["replayed"])
+        self.assertEqual(again.json["hold_id"], first.json["hold_id"])
+        self.assertEqual(again.json["index"], first.json["index"])
+        self.assertEqual([h["hold_id"] for h in self.node.bill("HD-IDEM").json["holds"]],
+                         [first.json["hold_id"]])
+        self.assertError(self.place("HD-IDEM", "another case", headers=key), 409, 10409,
+                         "idempotency_conflict")
+        self.assertError(self.place("HD-IDEM", "case 12",
+                                    headers={"Idempotency-Key": "not a key"}),
+                         400, 11005, "invalid_field")
+        # Without a key, each request is a hold of its own.
+        self.assertStatus(self.place("HD-IDEM", "case 12"), 201)
+        self.assertEqual(len(self.node.bill("HD-IDEM").json["holds"]), 2)
+
     def test_the_hold_permission_is_its_own(self):
         self.bill_with_files("HD-4", 1)
         pw = "correct horse battery"
