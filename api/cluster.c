@@ -82,6 +82,8 @@ static json_t *member_json(struct api *api, const struct repl_member *m,
                   "free_bytes", index_or_null(m, m->free_bytes), "disk_full",
                   m->answered ? json_boolean(m->disk_full) : json_null());
     json_object_set_new(j, "clock_offset_ms", clock_offset(api, m));
+    json_object_set_new(j, "feature_level",
+                        m->answered ? json_integer((json_int_t)m->feature_level) : json_null());
     /* Placement's view (replicated): the capacity the node reported, the operator's
      * factor, the weight that results and whether it reported its disk full. */
     json_object_set_new(j, "capacity_bytes", rec != NULL && rec->capacity_bytes > 0
@@ -118,10 +120,11 @@ static void viewed(struct repl_view *v)
     /* This node's last pass over the blob records (every node counts the same
      * records; a pass runs within a second or so of a change). */
     api_respond_json(vc->call.api, vc->call.req, 200,
-                     json_pack("{s:o, s:o, s:I}", "leader",
+                     json_pack("{s:o, s:o, s:I, s:i}", "leader",
                                api_node_id_json(v->leader_id),
                                "nodes", nodes, "under_replicated",
-                               (json_int_t)ks.under_replicated));
+                               (json_int_t)ks.under_replicated, "feature_level",
+                               (int)archive_cluster_level(vc->call.api->archive)));
     repl_view_free(v);
     free(vc);
 }

@@ -116,6 +116,7 @@ void api_respond_refusal(struct api *api, struct http_request *req,
         {ARCHIVE_R_RETAINED, 409, API_E_BILL_RETAINED},
         {ARCHIVE_R_ORG_IN_USE, 409, API_E_ORG_IN_USE},
         {ARCHIVE_R_TENANT_TOO_LARGE, 409, API_E_TENANT_TOO_LARGE},
+        {ARCHIVE_R_CLUSTER_LEVEL, 409, API_E_UPGRADE_IN_PROGRESS},
         /* The leader proposes such a command again alone; seen here only if that
          * failed too. Nothing was applied. */
         {ARCHIVE_R_ENTRY_FULL, 503, API_E_UNAVAILABLE},

@@ -166,7 +166,8 @@ enum content_write { WRITE_NONE, WRITE_POOL, WRITE_BILL };
     X(SET_RETENTION, set_retention, apply_set_retention, WRITE_NONE)                   \
     X(DELETE_BILL, delete_bill, apply_delete_bill, WRITE_NONE)                         \
     X(DELETE_ORG, delete_org, apply_delete_org, WRITE_NONE)                           \
-    X(DELETE_TENANT, delete_tenant, apply_delete_tenant, WRITE_NONE)
+    X(DELETE_TENANT, delete_tenant, apply_delete_tenant, WRITE_NONE)                   \
+    X(SET_CLUSTER_LEVEL, set_cluster_level, apply_set_cluster_level, WRITE_NONE)
 
 struct command_kind {
     const char *name;
@@ -305,6 +306,13 @@ static int apply_command(struct txn *t, const void *buf, size_t len, bool shared
     } else if (shared && !archive_command_batchable(cmd)) {
         refuse(t, ARCHIVE_R_INVALID, "a %s command cannot share a raft entry with others",
                archive_command_name(cmd));
+    } else if (archive_command_level(cmd) > 0 &&
+               archive_command_level(cmd) > archive_cluster_level(t->a)) {
+        refuse(t, ARCHIVE_R_CLUSTER_LEVEL, "%s needs every member of the cluster on a version "
+               "of feature level %u or later (the cluster is at level %u): finish upgrading "
+               "every node; GET /api/v1/cluster shows each node's level",
+               archive_command_name(cmd), archive_command_level(cmd),
+               (unsigned)archive_cluster_level(t->a));
     } else {
         t->cmd = cmd;
         t->a->applying = t->batch;
@@ -366,6 +374,51 @@ int archive_apply(struct archive *a, uint64_t index, const void *buf, size_t len
     }
     rocks_batch_free(t.batch);
     return rv;
+}
+
+unsigned archive_command_level(const Command *cmd)
+{
+    switch (cmd->body_case) {
+    /* Level 1: added after 182740d. */
+    case COMMAND__BODY_REPORT_NODE_SPACE:
+    case COMMAND__BODY_SET_NODE_WEIGHT:
+    case COMMAND__BODY_RECOGNITION_RESULT:
+    case COMMAND__BODY_LOGOUT_TOKEN:
+    case COMMAND__BODY_COLLECT_FILE:
+    case COMMAND__BODY_SUBMIT_COLLECTED:
+    case COMMAND__BODY_PURGE_COLLECTED:
+    case COMMAND__BODY_UPDATE_USER:
+    case COMMAND__BODY_SET_PASSWORD:
+    case COMMAND__BODY_DELETE_USER:
+    case COMMAND__BODY_UPDATE_ROLE:
+    case COMMAND__BODY_DELETE_ROLE:
+    case COMMAND__BODY_ROTATE_CLIENT_SECRET:
+    case COMMAND__BODY_DELETE_CLIENT:
+    case COMMAND__BODY_DELETE_ORG:
+    case COMMAND__BODY_DELETE_TENANT:
+    case COMMAND__BODY_PUT_DATA_SOURCE:
+    case COMMAND__BODY_DELETE_DATA_SOURCE:
+    case COMMAND__BODY_CREATE_MIGRATION:
+    case COMMAND__BODY_MIGRATION_ACTION:
+    case COMMAND__BODY_SKIP_MIGRATION_BILLS:
+    case COMMAND__BODY_MIGRATION_LISTED:
+    case COMMAND__BODY_MIGRATION_CHECKED:
+    case COMMAND__BODY_MIGRATION_BILL_FAILED:
+    case COMMAND__BODY_IMPORT_BILL:
+    case COMMAND__BODY_PUT_SYNC_SETTINGS:
+    case COMMAND__BODY_CREATE_SYNC_RUN:
+    case COMMAND__BODY_SYNC_INVOICES:
+    case COMMAND__BODY_SYNC_RUN_FAILED:
+    case COMMAND__BODY_RETRY_SYNC_FAILURES:
+    case COMMAND__BODY_RETRY_SYNC_RUN:
+    case COMMAND__BODY_PLACE_HOLD:
+    case COMMAND__BODY_LIFT_HOLD:
+    case COMMAND__BODY_SET_RETENTION:
+    case COMMAND__BODY_DELETE_BILL:
+        return 1;
+    default:
+        return 0; /* SetClusterLevel among them: the way to raise the level */
+    }
 }
 
 bool archive_command_batchable(const Command *cmd)

@@ -61,6 +61,7 @@ int apply_init_cluster(struct txn *t, const InitCluster *init)
     }
     c.created_ms = t->cmd->time_ms;
     c.token_key = init->token_key;
+    c.level = init->level;
     n = cluster_record__get_packed_size(&c);
     buf = xmalloc(n > 0 ? n : 1);
     cluster_record__pack(&c, buf);
@@ -300,6 +301,46 @@ int apply_license_warning(struct txn *t, const LicenseWarning *w)
                               "days_left", stage));
     archive_free_tenant(rec);
     return rv;
+}
+
+/* ---- The feature level ---- */
+
+int apply_set_cluster_level(struct txn *t, const SetClusterLevel *c)
+{
+    ClusterRecord *rec;
+    uint8_t *buf;
+    uint32_t from;
+    size_t n;
+    char *val;
+    size_t vlen;
+    int rv = rocks_get(t->a->db, ARCHIVE_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), &val, &vlen,
+                       t->err);
+    if (rv == BASE_ENOTFOUND) {
+        refuse(t, ARCHIVE_R_INVALID, "the cluster is not initialized yet");
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    rec = cluster_record__unpack(NULL, vlen, (const uint8_t *)val);
+    free(val);
+    if (rec == NULL) {
+        refuse(t, ARCHIVE_R_INVALID, "the cluster record cannot be read");
+        return 0;
+    }
+    from = rec->level;
+    if (c->level > from) { /* never down: a late or repeated proposal changes nothing */
+        rec->level = c->level;
+        n = cluster_record__get_packed_size(rec);
+        buf = xmalloc(n > 0 ? n : 1);
+        cluster_record__pack(rec, buf);
+        rocks_batch_put(t->batch, ARCHIVE_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), buf, n);
+        free(buf);
+        admin_audit(t, ARCHIVE_DEFAULT_TENANT, "cluster_level_raised",
+                    json_pack("{s:i, s:i}", "from", (int)from, "to", (int)c->level));
+    }
+    cluster_record__free_unpacked(rec, NULL);
+    return 0;
 }
 
 /* ---- Deleting a tenant ---- */

@@ -73,6 +73,7 @@ enum archive_status {
     ARCHIVE_R_RETAINED,           /* the bill's retention period has not ended */
     ARCHIVE_R_ORG_IN_USE,         /* an organisation with bills or sub-organisations */
     ARCHIVE_R_TENANT_TOO_LARGE,   /* a tenant deleted in one command has too many bills */
+    ARCHIVE_R_CLUSTER_LEVEL,      /* the command is above the cluster's feature level */
 };
 
 /* The most bills a tenant may have when it is deleted (one command, one batch). */
@@ -177,6 +178,18 @@ int archive_apply_entry(struct archive *a, uint64_t index, const struct archive_
  * (pool pushes, captures, submits), whose apply reads what an earlier command of the
  * same entry wrote only through the write batch. */
 bool archive_command_batchable(const Command *cmd);
+
+/* Feature levels (docs/replication.md, "Upgrades"). Every command has the level of the
+ * version that introduced it; apply refuses, the same way on every node, a command above
+ * the cluster's level, which the leader raises (SetClusterLevel) once every member
+ * reports running a version of that level. A node of an older version does not know such
+ * a command and refuses it too, so nodes of two versions never apply different commands.
+ * Level 0: the commands of 182740d (the build tests/upgrade's data dir was written by);
+ * level 1: those added since, up to this version. */
+#define ARCHIVE_FEATURE_LEVEL 1
+unsigned archive_command_level(const Command *cmd);
+/* The cluster's level (0 for a cluster created before levels existed). */
+uint32_t archive_cluster_level(struct archive *a);
 
 /* A digest (BLAKE2b-256) of the whole replicated keyspace and the applied index it
  * was taken at: nodes that applied the same log to the same index give the same

@@ -207,6 +207,7 @@ int apply_update_org(struct txn *t, const UpdateOrg *c);
 int apply_set_grants(struct txn *t, const SetGrants *c);
 int apply_delete_org(struct txn *t, const DeleteOrg *c);
 int apply_delete_tenant(struct txn *t, const DeleteTenant *c);
+int apply_set_cluster_level(struct txn *t, const SetClusterLevel *c);
 int apply_update_user(struct txn *t, const UpdateUser *c);
 int apply_set_password(struct txn *t, const SetPassword *c);
 int apply_delete_user(struct txn *t, const DeleteUser *c);

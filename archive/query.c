@@ -143,6 +143,8 @@ const char *archive_status_name(enum archive_status status)
         return "org_in_use";
     case ARCHIVE_R_TENANT_TOO_LARGE:
         return "tenant_too_large";
+    case ARCHIVE_R_CLUSTER_LEVEL:
+        return "upgrade_in_progress";
     }
     return "unknown";
 }

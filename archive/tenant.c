@@ -46,6 +46,26 @@ bool archive_cluster_initialized(struct archive *a)
     return true;
 }
 
+uint32_t archive_cluster_level(struct archive *a)
+{
+    struct base_err err;
+    ClusterRecord *c;
+    char *val;
+    size_t vlen;
+    uint32_t level = 0;
+    if (rocks_get(a->db, ARCHIVE_CF_META, KEY_CLUSTER, strlen(KEY_CLUSTER), &val, &vlen, &err) !=
+        0) {
+        return 0;
+    }
+    c = cluster_record__unpack(NULL, vlen, (const uint8_t *)val);
+    free(val);
+    if (c != NULL) {
+        level = c->level;
+        cluster_record__free_unpacked(c, NULL);
+    }
+    return level;
+}
+
 bool archive_token_key(struct archive *a, uint8_t key[32])
 {
     struct base_err err;

@@ -66,6 +66,7 @@
     X(BILL_RETAINED, 11034, "bill_retained")                                             \
     X(ORG_IN_USE, 11035, "org_in_use")                                                   \
     X(TENANT_TOO_LARGE, 11036, "tenant_too_large")                                       \
+    X(UPGRADE_IN_PROGRESS, 11037, "upgrade_in_progress")                                 \
     X(RECOGNITION_UNAVAILABLE, 11040, "recognition_unavailable")                         \
     X(DATASOURCE_NOT_FOUND, 11050, "datasource_not_found")                               \
     X(DATASOURCE_EXISTS, 11051, "datasource_exists")                                     \

@@ -12,6 +12,9 @@
 #include "replication/repl.h"
 #include "version.h"
 
+/* --feature-level's default and maximum are this version's level. */
+_Static_assert(ARCHIVE_FEATURE_LEVEL == 1, "update --feature-level's default and maximum");
+
 enum opt_type { OPT_STRING, OPT_U64, OPT_BOOL, OPT_LIST };
 
 struct opt {
@@ -69,6 +72,11 @@ static const struct opt opts[] = {
      "copies of each file's content, on different nodes (and zones when there are)"},
     {"write-quorum", OPT_U64, OFF(write_quorum), "2", 1, 16,
      "durable copies a capture needs before it is acknowledged (at most --replicas)"},
+    {"feature-level", OPT_U64, OFF(feature_level), "1", 0, 1,
+     "the highest feature level this node lets the cluster reach (default: this version's, "
+     "1): a lower one keeps every new kind of command refused, so the previous version "
+     "can still take over the data dirs; the cluster rises to the lowest level its "
+     "members report (docs/replication.md, \"Upgrades\")"},
     {"repair-after-ms", OPT_U64, OFF(repair_after_ms), "600000", 1000, 30ull * 86400000,
      "a node unreachable this long is marked out and its copies are made again elsewhere"},
     {"repair-bytes-per-s", OPT_U64, OFF(repair_bytes_per_s), "0", 0, UINT64_MAX,

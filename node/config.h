@@ -35,6 +35,7 @@ struct node_config {
     uint64_t replicas;
     uint64_t write_quorum;
     uint64_t repair_after_ms;
+    uint64_t feature_level;
     uint64_t repair_bytes_per_s;
     uint64_t push_threads;
     uint64_t min_free_mb;

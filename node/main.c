@@ -649,6 +649,7 @@ static int start_services(struct node *n, struct base_err *err)
         .voters = (unsigned)n->config.voters,
         .failover_after_ms = (unsigned)n->config.failover_after_ms,
         .repair_after_ms = n->config.repair_after_ms,
+        .feature_level = (uint32_t)n->config.feature_level,
         .snapshot_threshold = (unsigned)n->config.snapshot_threshold,
         .snapshot_trailing = (unsigned)n->config.snapshot_trailing,
         .snapshot_threshold_bytes = n->config.snapshot_threshold_bytes,

@@ -50,6 +50,7 @@ static void init_tick(uv_timer_t *timer)
     randombytes_buf(key, sizeof key);
     ic.token_key.data = key;
     ic.token_key.len = sizeof key;
+    ic.level = repl_feature_level(ci->repl); /* a new cluster's members run this build */
     cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
     cmd.init_cluster = &ic;
     ci->prop.data = ci;

@@ -19,6 +19,8 @@ int repl_members_propose_register(struct repl *r, struct repl_propose *p,
 
 /* members_roles.c: the leader's side of the tick */
 void repl_members_poll_peers(struct repl *r);
+/* The leader: raises the cluster's feature level once every member runs it. */
+void repl_members_raise_level(struct repl *r);
 void repl_members_reconcile(struct repl *r);
 void repl_members_step_storage(struct repl *r);
 /* The leader's record of member @id, or NULL; whether it answered recently. */

@@ -77,6 +77,7 @@ static void polled(struct peer_call *c)
         p->last_ok_ms = uv_now(r->loop);
         p->answered = true;
         p->removed_seen = st->removed;
+        p->feature_level = st->feature_level;
     } else if (log_get_level() >= LOG_LEVEL_DEBUG) {
         char why[400];
         peer_call_describe(c, why, sizeof why);
@@ -336,6 +337,60 @@ void repl_members_reconcile(struct repl *r)
         return;
     }
     (void)(step_remove(r) || step_spares(r) || step_failover(r) || step_promote(r));
+}
+
+/* ---- The feature level (docs/replication.md, "Upgrades") ---- */
+
+static void level_set(struct repl_propose *p, int status, const struct archive_result *res)
+{
+    struct repl *r = p->data;
+    r->roles.level_in_flight = false;
+    if (status != 0 || res->status != ARCHIVE_OK) {
+        LOG_WARN("members", "raising the cluster's feature level failed: %s",
+                 status != 0 ? base_strerror(status) : res->message);
+    }
+}
+
+/* Raises the cluster's level to the lowest every member reports, once each member of
+ * the configuration has answered a poll (one that has not, or is down, may run an
+ * older version: the level waits for it). */
+void repl_members_raise_level(struct repl *r)
+{
+    const struct raft_configuration *conf = &r->raft.configuration;
+    uint32_t level = r->conf.feature_level, current;
+    Command cmd = COMMAND__INIT;
+    SetClusterLevel scl = SET_CLUSTER_LEVEL__INIT;
+    if (r->roles.level_in_flight || r->stopping || !archive_cluster_initialized(r->archive)) {
+        return;
+    }
+    current = archive_cluster_level(r->archive);
+    if (level <= current) {
+        return;
+    }
+    for (unsigned i = 0; i < conf->n; i++) {
+        struct peer *p;
+        if (conf->servers[i].id == r->id) {
+            continue;
+        }
+        p = repl_members_peer_find(r, conf->servers[i].id);
+        if (p == NULL || !p->answered || !repl_members_peer_up(r, p)) {
+            return;
+        }
+        level = p->feature_level < level ? p->feature_level : level;
+    }
+    if (level <= current) {
+        return;
+    }
+    repl_stamp_node_command(&cmd, "cluster-level");
+    scl.level = level;
+    cmd.body_case = COMMAND__BODY_SET_CLUSTER_LEVEL;
+    cmd.set_cluster_level = &scl;
+    r->roles.level_prop.data = r;
+    if (repl_propose_local(r, &r->roles.level_prop, &cmd, level_set) == 0) {
+        r->roles.level_in_flight = true;
+        LOG_INFO("members", "every member runs feature level %u or later: raising the "
+                 "cluster's level from %u", (unsigned)level, (unsigned)current);
+    }
 }
 
 /* ---- The leader's storage states: out after the repair delay, active when back ---- */

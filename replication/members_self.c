@@ -217,6 +217,7 @@ static void tick_cb(uv_timer_t *t)
     }
     if (repl_is_leader(r)) {
         repl_members_poll_peers(r);
+        repl_members_raise_level(r);
         repl_members_reconcile(r);
         repl_members_step_storage(r);
     }
@@ -327,6 +328,7 @@ static void statfs_done(uv_fs_t *req)
     st.free_bytes = free_bytes;
     st.draining = r->self.draining;
     st.disk_full = r->self.disk_full;
+    st.feature_level = r->conf.feature_level;
     st.removed = r->self.removed;
     st.leader_changes = rs.leader_changes;
     if (repl_is_leader(r)) {

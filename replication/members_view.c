@@ -69,6 +69,7 @@ static void view_take(struct repl_view *v, size_t i, const NodeStatus *st)
         m->blob_count = st->blob_count;
         m->free_bytes = st->free_bytes;
         m->disk_full = st->disk_full;
+        m->feature_level = st->feature_level;
         m->health = st->draining ? "draining" : NULL;
     }
     if (st != NULL && st->id == v->leader_id && st->id != 0 && !v->have_leader_view) {

@@ -289,6 +289,7 @@ static void copy_identity(struct repl *r, const struct repl_config *c)
     r->conf.voters = c->voters > 0 ? c->voters : 1;
     r->conf.failover_after_ms = c->failover_after_ms;
     r->conf.repair_after_ms = c->repair_after_ms;
+    r->conf.feature_level = c->feature_level;
     r->conf.election_timeout_ms = c->election_timeout_ms;
     r->conf.snapshot_piece = c->snapshot_piece_bytes;
     r->catchup.store_format = c->snapshot_store;
@@ -463,6 +464,11 @@ int repl_propose(struct repl *r, struct repl_propose *p, const Command *cmd, rep
 bool repl_is_leader(struct repl *r)
 {
     return raft_state(&r->raft) == RAFT_LEADER;
+}
+
+uint32_t repl_feature_level(const struct repl *r)
+{
+    return r->conf.feature_level;
 }
 
 uint64_t repl_applied_index(struct repl *r)

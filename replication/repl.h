@@ -83,6 +83,10 @@ struct repl_config {
     uint64_t snapshot_send_bytes_per_s; /* a store streamed to another node; 0: no limit */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
+    /* The feature level this node reports, at most ARCHIVE_FEATURE_LEVEL (--feature-level:
+     * lower keeps the cluster where the previous version can still apply its log); 0
+     * is a level too, so the caller always sets it. */
+    uint32_t feature_level;
 };
 
 struct repl;
@@ -251,6 +255,8 @@ bool repl_catching_up(const struct repl *r);
 /* Stamps a command a node proposes on its own (membership, the keeper): cluster-wide
  * (the default tenant), no idempotency key, operator "node", this node's clock. */
 void repl_stamp_node_command(Command *cmd, const char *request_id);
+/* The feature level this node reports (repl_config.feature_level). */
+uint32_t repl_feature_level(const struct repl *r);
 /* The index this node has applied: every response reports it. */
 uint64_t repl_applied_index(struct repl *r);
 void repl_get_status(struct repl *r, struct repl_status *out);
@@ -308,6 +314,7 @@ struct repl_member {
     uint64_t blob_count;
     uint64_t free_bytes;
     bool disk_full; /* it refuses new files and copies */
+    uint32_t feature_level; /* what it reports running (0: before levels existed) */
 };
 
 struct repl_verdict {

@@ -66,6 +66,7 @@ struct peer {
     uint64_t last_ok_ms; /* last answer; the time tracking began before the first */
     bool polling;
     bool answered; /* it answered at least once */
+    uint32_t feature_level;    /* what its last status said (0 for versions before levels) */
     bool removed_seen;         /* it reported itself removed (it applied RemoveNode) */
     uint64_t removal_since_ms; /* when the leader began waiting for that */
     bool gone;     /* left the configuration while a poll was in flight */
@@ -112,6 +113,7 @@ struct repl {
         unsigned failover_after_ms;
         unsigned down_after_ms;
         uint64_t repair_after_ms;
+        uint32_t feature_level; /* what this node reports (repl_config.feature_level) */
         unsigned election_timeout_ms;
         size_t snapshot_piece; /* 0: REPL_SNAPSHOT_PIECE */
         uint64_t snapshot_send_rate; /* bytes/s of a store sent (snapshot_send.c); 0: any */
@@ -207,6 +209,8 @@ struct repl {
         void (*change_owner_cb)(struct repl_change *c, int status);
         struct repl_propose storage_prop;
         bool storage_in_flight;
+        struct repl_propose level_prop; /* SetClusterLevel */
+        bool level_in_flight;
     } roles;
 
     /* catchup.c: catching up from a store fetched from another member (the "store"

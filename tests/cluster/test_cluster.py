@@ -25,7 +25,7 @@ from imgarc_node import Node, make_pdf, run_cli, cli_json
 
 NODE_KEYS = {"id", "http", "raft", "zone", "role", "health", "applied_index", "blob_bytes",
              "free_bytes", "storage", "blob_count", "disk_full", "clock_offset_ms",
-             "capacity_bytes", "weight_pct", "weight", "placement_full"}
+             "capacity_bytes", "weight_pct", "weight", "placement_full", "feature_level"}
 # A snapshot every 16 entries, 64 kept after it: a node that joins late needs a
 # snapshot. (With only 16 kept, a node restarted after a burst of writes is sent a
 # snapshot while it may be taking its own, which libraft 0.22.1 does not survive:
@@ -43,7 +43,8 @@ class ClusterTest(ClusterTestCase):
 
     def assertClusterShape(self, view, n, under_replicated=0):
         """@under_replicated None: any count (a node is down, so copies are missing)."""
-        self.assertEqual(set(view), {"leader", "nodes", "under_replicated"})
+        self.assertEqual(set(view), {"leader", "nodes", "under_replicated", "feature_level"})
+        self.assertEqual(view["feature_level"], 1)  # a new cluster: its members' level
         if under_replicated is not None:
             self.assertEqual(view["under_replicated"], under_replicated)
         self.assertEqual(len(view["nodes"]), n, view)

@@ -470,6 +470,7 @@ static uint64_t prelude(void)
 
     init.token_key.data = key;
     init.token_key.len = 32;
+    init.level = ARCHIVE_FEATURE_LEVEL;
     PRELUDE(COMMAND__BODY_INIT_CLUSTER, init_cluster, &init);
     hook.id = "W1";
     hook.url = "http://example.com/hook";

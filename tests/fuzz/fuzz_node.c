@@ -82,6 +82,7 @@ void fuzz_node_start(void)
     snprintf(raft_addr, sizeof raft_addr, "127.0.0.1:%d", free_port());
     rc = (struct repl_config){
         .node_id = 1,
+        .feature_level = ARCHIVE_FEATURE_LEVEL,
         .raft_address = raft_addr,
         .http_address = "127.0.0.1:1",
         .zone = "z1",

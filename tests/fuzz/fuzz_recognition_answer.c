@@ -58,6 +58,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     ic.token_key.data = key;
     ic.token_key.len = sizeof key;
+    ic.level = ARCHIVE_FEATURE_LEVEL;
     cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
     cmd.init_cluster = &ic;
     apply(&cmd, &res);

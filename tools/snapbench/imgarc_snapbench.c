@@ -93,6 +93,7 @@ static void init_cluster(struct archive *a)
     randombytes_buf(key, sizeof key);
     ic.token_key.data = key;
     ic.token_key.len = sizeof key;
+    ic.level = ARCHIVE_FEATURE_LEVEL;
     cmd.tenant = ARCHIVE_DEFAULT_TENANT;
     cmd.request_id = "snapbench";
     cmd.operator_ = "snapbench";

@@ -39,6 +39,7 @@ void fx_init_cluster(struct fx *f)
     struct archive_result res;
     ic.token_key.data = key;
     ic.token_key.len = sizeof key;
+    ic.level = ARCHIVE_FEATURE_LEVEL;
     cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
     cmd.init_cluster = &ic;
     fx_apply_as(f, "default", FX_T0, &cmd, &res);

@@ -298,6 +298,7 @@ static struct prop *propose_init(struct cluster *c, unsigned i)
     uint8_t key[32] = {7};
     ic.token_key.data = key;
     ic.token_key.len = sizeof key;
+    ic.level = ARCHIVE_FEATURE_LEVEL;
     stamp(c, &cmd, NULL);
     cmd.time_ms = T0; /* the cluster's creation: the evaluation license starts here */
     cmd.body_case = COMMAND__BODY_INIT_CLUSTER;

@@ -43,6 +43,7 @@ static void start_as(struct fixture *f, bool bootstrap)
     struct base_err err;
     struct repl_config c = {
         .node_id = 1,
+        .feature_level = ARCHIVE_FEATURE_LEVEL,
         .raft_address = f->address,
         .raft_dir = f->raft_dir,
         .data_dir = f->dir,
@@ -152,6 +153,7 @@ static void init_cluster(struct fixture *f)
     uint8_t key[32] = {7};
     ic.token_key.data = key;
     ic.token_key.len = sizeof key;
+    ic.level = ARCHIVE_FEATURE_LEVEL;
     cmd.body_case = COMMAND__BODY_INIT_CLUSTER;
     cmd.init_cluster = &ic;
     propose_and_wait(f, &cmd);

@@ -216,6 +216,7 @@ static int setup(void **state)
     {
         struct repl_config c = {
             .node_id = 1,
+            .feature_level = ARCHIVE_FEATURE_LEVEL,
             .raft_address = f.raft_address,
             .http_address = f.http_address,
             .zone = "z",
