@@ -146,6 +146,9 @@ COMMANDS = {
     "delete_tenant_t2": command(108, msg((1, "t2"), (2, "contract ended")), tenant="t2"),
     "delete_tenant_default": command(108, msg((1, "default"))),
     "delete_tenant_mismatch": command(108, msg((1, "t2"))),
+    # The feature level (apply_tenants.c): raised, never lowered.
+    "set_cluster_level_2": command(47, msg((1, 2))),
+    "set_cluster_level_0": command(47, msg((1, 0))),
     "delete_org_o1": command(107, msg((1, "o1"))),
     "delete_org_o2": command(107, msg((1, "o2"))),
     "delete_org_bad": command(107, msg((1, "o 1"))),
