@@ -260,6 +260,10 @@ void api_handle_cluster_drain(struct api_call *call);
 void api_handle_cluster_undrain(struct api_call *call);
 void api_handle_cluster_weight(struct api_call *call);
 void api_handle_cluster_blob(struct api_call *call);
+/* The blob the route's "*" names (64 hex digits) and its cross-tenant record; false
+ * after answering 400 or 404. */
+bool api_blob_named(struct api_call *call, uint8_t hash[BLOB_HASH_BYTES],
+                    char hex[BLOB_HEX_BYTES], BlobRecord **rec);
 /* backup.c */
 void api_handle_cluster_backup(struct api_call *call);
 void api_handle_cluster_blob_content(struct api_call *call);

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/hex.h"
 #include "base/log.h"
 #include "replication/repl.h"
 
@@ -52,21 +51,11 @@ void api_handle_cluster_backup(struct api_call *call)
 void api_handle_cluster_blob_content(struct api_call *call)
 {
     struct api *api = call->api;
-    struct base_err err;
     struct blob_out *out;
     BlobRecord *rec;
     uint8_t hash[BLOB_HASH_BYTES];
     char hex[BLOB_HEX_BYTES];
-    if (strlen(call->param) != 2 * BLOB_HASH_BYTES ||
-        !hex_decode(call->param, hash, sizeof hash)) {
-        api_respond_error(api, call->req, 400, API_E_BAD_REQUEST,
-                          "a blob is named by the 64 hex digits of its hash (a file's \"blob\")");
-        return;
-    }
-    hex_encode(hash, BLOB_HASH_BYTES, hex);
-    if (archive_get_blob(api->archive, hash, &rec, &err) != 0) {
-        api_respond_error(api, call->req, 404, API_E_BLOB_NOT_FOUND,
-                          "no blob %s in the metadata (never stored, or purged)", hex);
+    if (!api_blob_named(call, hash, hex, &rec)) {
         return;
     }
     /* check 0: verified against the BLAKE2b name, the strongest check there is. */

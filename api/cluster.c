@@ -361,6 +361,25 @@ static json_t *ids_json(const uint64_t *ids, size_t n, const struct placement *p
     return a;
 }
 
+bool api_blob_named(struct api_call *call, uint8_t hash[BLOB_HASH_BYTES],
+                    char hex[BLOB_HEX_BYTES], BlobRecord **rec)
+{
+    struct base_err err;
+    if (strlen(call->param) != 2 * BLOB_HASH_BYTES ||
+        !hex_decode(call->param, hash, BLOB_HASH_BYTES)) {
+        api_respond_error(call->api, call->req, 400, API_E_BAD_REQUEST,
+                          "a blob is named by the 64 hex digits of its hash (a file's \"blob\")");
+        return false;
+    }
+    hex_encode(hash, BLOB_HASH_BYTES, hex);
+    if (archive_get_blob(call->api->archive, hash, rec, &err) != 0) {
+        api_respond_error(call->api, call->req, 404, API_E_BLOB_NOT_FOUND,
+                          "no blob %s in the metadata (never stored, or purged)", hex);
+        return false;
+    }
+    return true;
+}
+
 void api_handle_cluster_blob(struct api_call *call)
 {
     struct api *api = call->api;
@@ -371,16 +390,7 @@ void api_handle_cluster_blob(struct api_call *call)
     uint64_t ranked[PLACEMENT_MAX_NODES];
     char hex[BLOB_HEX_BYTES];
     size_t n;
-    if (strlen(call->param) != 2 * BLOB_HASH_BYTES ||
-        !hex_decode(call->param, hash, sizeof hash)) {
-        api_respond_error(api, call->req, 400, API_E_BAD_REQUEST,
-                          "a blob is named by the 64 hex digits of its hash (a file's \"blob\")");
-        return;
-    }
-    hex_encode(hash, BLOB_HASH_BYTES, hex);
-    if (archive_get_blob(api->archive, hash, &rec, &err) != 0) {
-        api_respond_error(api, call->req, 404, API_E_BLOB_NOT_FOUND,
-                          "no blob %s in the metadata (never stored, or purged)", hex);
+    if (!api_blob_named(call, hash, hex, &rec)) {
         return;
     }
     pl = xmalloc(sizeof *pl);

@@ -126,55 +126,32 @@ int apply_set_retention(struct txn *t, const SetRetention *c)
     return 0;
 }
 
-/* Calls @fn for every key of @cf under @prefix (committed state: DeleteBill shares no
- * raft entry, so nothing of its own batch is under these prefixes yet). */
-static int each_key(struct txn *t, enum archive_cf cf, const struct key *prefix,
-                    int (*fn)(struct txn *t, const char *key, size_t klen, const char *val,
-                              size_t vlen, void *arg),
-                    void *arg)
-{
-    struct rocks_iter *it = rocks_iter_new(t->a->db, cf, prefix->buf, prefix->len);
-    int rv = 0;
-    for (rocks_iter_first(it); rv == 0 && rocks_iter_valid(it); rocks_iter_next(it)) {
-        size_t klen, vlen;
-        const char *key = rocks_iter_key(it, &klen);
-        const char *val = rocks_iter_value(it, &vlen);
-        rv = fn(t, key, klen, val, vlen, arg);
-    }
-    if (rv == 0) {
-        rv = rocks_iter_status(it, t->err);
-    }
-    rocks_iter_free(it);
-    return rv;
-}
-
 struct sweep {
     const char *image_no;
-    enum archive_cf cf;
     size_t n;
 };
 
 /* A record of the bill's own prefix (audit entries): deleted. */
-static int drop_key(struct txn *t, const char *key, size_t klen, const char *val, size_t vlen,
+static int drop_key(struct txn *t, enum archive_cf cf, const char *key, size_t klen, const char *val, size_t vlen,
                     void *arg)
 {
     struct sweep *s = arg;
     (void)val;
     (void)vlen;
-    rocks_batch_delete(t->batch, s->cf, key, klen);
+    rocks_batch_delete(t->batch, cf, key, klen);
     s->n++;
     return 0;
 }
 
 /* A delivery of the bill (delivery_index tenant \0 image_no \0 id): its index entry, the
  * delivery and, when pending, its outbox entry. */
-static int drop_delivery(struct txn *t, const char *key, size_t klen, const char *val,
+static int drop_delivery(struct txn *t, enum archive_cf cf, const char *key, size_t klen, const char *val,
                          size_t vlen, void *arg)
 {
     struct sweep *s = arg;
     (void)val;
     (void)vlen;
-    rocks_batch_delete(t->batch, ARCHIVE_CF_DELIVERY_INDEX, key, klen);
+    rocks_batch_delete(t->batch, cf, key, klen);
     if (klen >= 8) {
         delete_delivery(t, rocks_get_be64((const uint8_t *)key + klen - 8));
     }
@@ -183,13 +160,13 @@ static int drop_delivery(struct txn *t, const char *key, size_t klen, const char
 }
 
 /* A collected file (collected tenant \0 file_no) that joined the bill. */
-static int drop_collected(struct txn *t, const char *key, size_t klen, const char *val,
+static int drop_collected(struct txn *t, enum archive_cf cf, const char *key, size_t klen, const char *val,
                           size_t vlen, void *arg)
 {
     struct sweep *s = arg;
     CollectedRecord *c = collected_record__unpack(NULL, vlen, (const uint8_t *)val);
     if (c != NULL && strcmp(c->image_no, s->image_no) == 0) {
-        rocks_batch_delete(t->batch, ARCHIVE_CF_COLLECTED, key, klen);
+        rocks_batch_delete(t->batch, cf, key, klen);
         s->n++;
     }
     if (c != NULL) {
@@ -200,7 +177,7 @@ static int drop_collected(struct txn *t, const char *key, size_t klen, const cha
 
 /* A failed sync record (sync_items tenant \0 org \0 image_no \0 file_id) of the bill,
  * under whichever organisation. */
-static int drop_sync_item(struct txn *t, const char *key, size_t klen, const char *val,
+static int drop_sync_item(struct txn *t, enum archive_cf cf, const char *key, size_t klen, const char *val,
                           size_t vlen, void *arg)
 {
     struct sweep *s = arg;
@@ -211,7 +188,7 @@ static int drop_sync_item(struct txn *t, const char *key, size_t klen, const cha
     (void)vlen;
     if (no != NULL && (size_t)(key + klen - (no + 1)) > n && memcmp(no + 1, s->image_no, n) == 0 &&
         no[1 + n] == '\0') {
-        rocks_batch_delete(t->batch, ARCHIVE_CF_SYNC_ITEMS, key, klen);
+        rocks_batch_delete(t->batch, cf, key, klen);
         s->n++;
     }
     return 0;
@@ -262,7 +239,7 @@ static int remove_files(struct txn *t, BillRecord *bill, BillOrder *order, json_
 int apply_delete_bill(struct txn *t, const DeleteBill *c)
 {
     const char *reason = c->reason != NULL ? c->reason : "";
-    struct sweep audit_s = {.cf = ARCHIVE_CF_AUDIT}, deliveries = {0}, collected = {0},
+    struct sweep audit_s = {0}, deliveries = {0}, collected = {0},
                  sync_items = {0};
     BillRecord *bill;
     BillOrder *order = NULL;
@@ -314,13 +291,13 @@ int apply_delete_bill(struct txn *t, const DeleteBill *c)
     audit_s.image_no = deliveries.image_no = collected.image_no = sync_items.image_no =
         bill->image_no;
     key_audit_prefix(&k, t->cmd->tenant, bill->image_no);
-    if ((rv = each_key(t, ARCHIVE_CF_AUDIT, &k, drop_key, &audit_s)) != 0 ||
-        (rv = each_key(t, ARCHIVE_CF_DELIVERY_INDEX, &k, drop_delivery, &deliveries)) != 0) {
+    if ((rv = each_record(t, ARCHIVE_CF_AUDIT, &k, drop_key, &audit_s)) != 0 ||
+        (rv = each_record(t, ARCHIVE_CF_DELIVERY_INDEX, &k, drop_delivery, &deliveries)) != 0) {
         goto out;
     }
     key_tenant_prefix(&k, t->cmd->tenant);
-    if ((rv = each_key(t, ARCHIVE_CF_COLLECTED, &k, drop_collected, &collected)) != 0 ||
-        (rv = each_key(t, ARCHIVE_CF_SYNC_ITEMS, &k, drop_sync_item, &sync_items)) != 0) {
+    if ((rv = each_record(t, ARCHIVE_CF_COLLECTED, &k, drop_collected, &collected)) != 0 ||
+        (rv = each_record(t, ARCHIVE_CF_SYNC_ITEMS, &k, drop_sync_item, &sync_items)) != 0) {
         goto out;
     }
     if (bill->fbill_id[0] != '\0') {

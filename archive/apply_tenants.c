@@ -370,28 +370,6 @@ static const enum archive_cf TENANT_FAMILIES[] = {
     ARCHIVE_CF_IDEM,            ARCHIVE_CF_ORDER,         ARCHIVE_CF_BILLS,
 };
 
-/* Calls @fn for every record of @cf under @prefix (committed state: a DeleteTenant
- * never shares a raft entry). */
-static int each_record(struct txn *t, enum archive_cf cf, const struct key *prefix,
-                       int (*fn)(struct txn *t, enum archive_cf cf, const char *key,
-                                 size_t klen, const char *val, size_t vlen, void *arg),
-                       void *arg)
-{
-    struct rocks_iter *it = rocks_iter_new(t->a->db, cf, prefix->buf, prefix->len);
-    int rv = 0;
-    for (rocks_iter_first(it); rv == 0 && rocks_iter_valid(it); rocks_iter_next(it)) {
-        size_t klen, vlen;
-        const char *key = rocks_iter_key(it, &klen);
-        const char *val = rocks_iter_value(it, &vlen);
-        rv = fn(t, cf, key, klen, val, vlen, arg);
-    }
-    if (rv == 0) {
-        rv = rocks_iter_status(it, t->err);
-    }
-    rocks_iter_free(it);
-    return rv;
-}
-
 /* A bill: counted, and checked for holds and its retention period. */
 static int check_bill(struct txn *t, enum archive_cf cf, const char *key, size_t klen,
                       const char *val, size_t vlen, void *arg)
@@ -464,8 +442,7 @@ static int drop_delivery_of(struct txn *t, enum archive_cf cf, const char *key, 
     (void)val;
     (void)vlen;
     if (klen >= 8) {
-        rocks_batch_delete(t->batch, ARCHIVE_CF_DELIVERIES, key + klen - 8, 8);
-        rocks_batch_delete(t->batch, ARCHIVE_CF_OUTBOX, key + klen - 8, 8);
+        delete_delivery(t, rocks_get_be64((const uint8_t *)key + klen - 8));
         s->deliveries++;
     }
     return 0;

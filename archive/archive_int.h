@@ -116,6 +116,13 @@ bool state_in(const BillRecord *bill, const char *const *states);
 void store_delivery(struct txn *t, const DeliveryRecord *d);
 /* Deletes delivery @id and its outbox entry (a pending one is never sent). */
 void delete_delivery(struct txn *t, uint64_t id);
+/* Calls @fn for every record of @cf under @prefix in the committed store, not the
+ * command's own batch: for the commands that never share a raft entry (deletions). A
+ * non-zero return of @fn stops the walk and is returned. */
+typedef int (*record_fn)(struct txn *t, enum archive_cf cf, const char *key, size_t klen,
+                         const char *val, size_t vlen, void *arg);
+int each_record(struct txn *t, enum archive_cf cf, const struct key *prefix, record_fn fn,
+                void *arg);
 void outbox_put(struct txn *t, uint64_t id, uint64_t due_ms);
 void outbox_remove(struct txn *t, uint64_t id);
 /* Queues @event (about bill @image_no, "" for a tenant event) for every webhook of the

@@ -12,6 +12,7 @@
 #include "archive/archive_int.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "storage/store_swap.h"
 
 /* Records rewritten per batch. */
 #define ADOPT_BATCH 4096
@@ -22,20 +23,6 @@ static int fail_errno(struct base_err *err, const char *what, const char *path)
     int e = errno;
     base_err_set(err, "%s %s: %s", what, path, strerror(e));
     return base_err_from_errno(e);
-}
-
-static int fsync_dir(const char *dir, struct base_err *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0 || fsync(fd) != 0) {
-        int rv = fail_errno(err, "fsync", dir);
-        if (fd >= 0) {
-            close(fd);
-        }
-        return rv;
-    }
-    close(fd);
-    return 0;
 }
 
 int archive_restore_mark(const char *data_dir, uint64_t index, struct base_err *err)
@@ -58,7 +45,7 @@ int archive_restore_mark(const char *data_dir, uint64_t index, struct base_err *
         rv = fail_errno(err, "rename", tmp);
     }
     if (rv == 0) {
-        rv = fsync_dir(data_dir, err);
+        rv = storage_fsync_dir(data_dir, err);
     } else {
         unlink(tmp);
     }
@@ -108,7 +95,7 @@ int archive_restore_unmark(const char *data_dir, struct base_err *err)
         rv = fail_errno(err, "remove", path);
     }
     free(path);
-    return rv != 0 ? rv : fsync_dir(data_dir, err);
+    return rv != 0 ? rv : storage_fsync_dir(data_dir, err);
 }
 
 /* Deletes every member record. */

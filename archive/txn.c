@@ -381,6 +381,24 @@ void store_delivery(struct txn *t, const DeliveryRecord *d)
     put_record(t, ARCHIVE_CF_DELIVERIES, &k, &d->base);
 }
 
+int each_record(struct txn *t, enum archive_cf cf, const struct key *prefix, record_fn fn,
+                void *arg)
+{
+    struct rocks_iter *it = rocks_iter_new(t->a->db, cf, prefix->buf, prefix->len);
+    int rv = 0;
+    for (rocks_iter_first(it); rv == 0 && rocks_iter_valid(it); rocks_iter_next(it)) {
+        size_t klen, vlen;
+        const char *key = rocks_iter_key(it, &klen);
+        const char *val = rocks_iter_value(it, &vlen);
+        rv = fn(t, cf, key, klen, val, vlen, arg);
+    }
+    if (rv == 0) {
+        rv = rocks_iter_status(it, t->err);
+    }
+    rocks_iter_free(it);
+    return rv;
+}
+
 void delete_delivery(struct txn *t, uint64_t id)
 {
     struct key k;

@@ -58,7 +58,7 @@ static int fail_errno(struct base_err *err, const char *what, const char *path)
     return base_err_from_errno(e);
 }
 
-static int fsync_dir(const char *path, struct base_err *err)
+int storage_fsync_dir(const char *path, struct base_err *err)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
@@ -120,7 +120,7 @@ int storage_staged_discard(const char *data_dir, struct base_err *err)
     }
     /* READY first and durably: a staging store half removed is never vouched for. */
     if (unlink(ready) == 0) {
-        if ((rv = fsync_dir(dir, err)) != 0) {
+        if ((rv = storage_fsync_dir(dir, err)) != 0) {
             return rv;
         }
     } else if (errno != ENOENT) {
@@ -129,7 +129,7 @@ int storage_staged_discard(const char *data_dir, struct base_err *err)
     if ((rv = storage_remove_tree(dir, err)) != 0) {
         return rv;
     }
-    return fsync_dir(data_dir, err);
+    return storage_fsync_dir(data_dir, err);
 }
 
 int storage_staged_ready_parse(const void *buf, size_t len, uint64_t *index, uint8_t hash[32],
@@ -207,7 +207,7 @@ int storage_staged_mark_ready(const char *data_dir, uint64_t index, const uint8_
         unlink(tmp);
         return rv;
     }
-    return fsync_dir(dir, err);
+    return storage_fsync_dir(dir, err);
 }
 
 /* READY parsed, without looking at the store it names. */
@@ -286,25 +286,25 @@ static int finish_swap(const char *data_dir, struct base_err *err)
     storage_staged_path(data_dir, store, sizeof store);
     if (exists(store)) {
         /* 2: the second rename, made durable in both directories. */
-        if ((rv = rename_sync(store, meta, err)) != 0 || (rv = fsync_dir(data_dir, err)) != 0 ||
-            (rv = fsync_dir(dir, err)) != 0) {
+        if ((rv = rename_sync(store, meta, err)) != 0 || (rv = storage_fsync_dir(data_dir, err)) != 0 ||
+            (rv = storage_fsync_dir(dir, err)) != 0) {
             return rv;
         }
     }
     /* 3: READY goes only after the rename: from here meta is the new store. */
     if (unlink(ready) == 0) {
-        if ((rv = fsync_dir(dir, err)) != 0) {
+        if ((rv = storage_fsync_dir(dir, err)) != 0) {
             return rv;
         }
     } else if (errno != ENOENT) {
         return fail_errno(err, "remove", ready);
     }
     /* 4 and 5. */
-    if ((rv = storage_remove_tree(dir, err)) != 0 || (rv = fsync_dir(data_dir, err)) != 0 ||
+    if ((rv = storage_remove_tree(dir, err)) != 0 || (rv = storage_fsync_dir(data_dir, err)) != 0 ||
         (rv = storage_remove_tree(old, err)) != 0) {
         return rv;
     }
-    return fsync_dir(data_dir, err);
+    return storage_fsync_dir(data_dir, err);
 }
 
 int storage_staged_swap(const char *data_dir, struct base_err *err)
@@ -324,7 +324,7 @@ int storage_staged_swap(const char *data_dir, struct base_err *err)
             return rv;
         }
         /* 1. */
-        if ((rv = rename_sync(meta, old, err)) != 0 || (rv = fsync_dir(data_dir, err)) != 0) {
+        if ((rv = rename_sync(meta, old, err)) != 0 || (rv = storage_fsync_dir(data_dir, err)) != 0) {
             return rv;
         }
     }
@@ -365,7 +365,7 @@ int storage_staged_recover(const char *data_dir, uint64_t *swapped_index, struct
     if (has_old && has_meta) {
         /* Before step 1 (meta.old is a leftover of an earlier swap's last step). */
         LOG_INFO("store", "removing %s, left by an earlier store swap", old);
-        if ((rv = storage_remove_tree(old, err)) != 0 || (rv = fsync_dir(data_dir, err)) != 0) {
+        if ((rv = storage_remove_tree(old, err)) != 0 || (rv = storage_fsync_dir(data_dir, err)) != 0) {
             return rv;
         }
         has_old = false;
@@ -386,7 +386,7 @@ int storage_staged_recover(const char *data_dir, uint64_t *swapped_index, struct
         /* After step 1 with no staged store READY vouches for: undo step 1. */
         LOG_WARN("store", "a store swap was cut short with no usable staged store; "
                  "moving %s back to %s", old, meta);
-        if ((rv = rename_sync(old, meta, err)) != 0 || (rv = fsync_dir(data_dir, err)) != 0) {
+        if ((rv = rename_sync(old, meta, err)) != 0 || (rv = storage_fsync_dir(data_dir, err)) != 0) {
             return rv;
         }
     }

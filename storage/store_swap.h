@@ -50,6 +50,8 @@
 
 /* The staging store's directory (DATA/catchup/store) into @out. */
 void storage_staged_path(const char *data_dir, char *out, size_t size);
+/* fsync of directory @path (a rename or a new file in it made durable). */
+int storage_fsync_dir(const char *path, struct base_err *err) WARN_UNUSED;
 /* rm -rf @path (nothing when it is absent). */
 int storage_remove_tree(const char *path, struct base_err *err) WARN_UNUSED;
 

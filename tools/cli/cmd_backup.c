@@ -37,6 +37,7 @@
 #include "base/hex.h"
 #include "storage/blobstore.h"
 #include "storage/snapshot.h"
+#include "storage/store_swap.h"
 #include "tools/cli/cli.h"
 
 #define BACKUP_MARKER "IMGARC-BACKUP"
@@ -63,15 +64,11 @@ static int make_dir(const char *cmd, const char *path)
 
 static int sync_dir(const char *cmd, const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        int rv = local_error(cmd, "cannot sync", dir);
-        if (fd >= 0) {
-            close(fd);
-        }
-        return rv;
+    struct base_err err = {{0}};
+    if (storage_fsync_dir(dir, &err) != 0) {
+        fprintf(stderr, "imgarc: %s: %s\n", cmd, err.msg);
+        return CLI_ELOCAL;
     }
-    close(fd);
     return 0;
 }
 

@@ -189,6 +189,36 @@ void fx_add_file(struct fx *f, const char *image_no, const char *file_id, const 
     fx_apply(f, &cmd, res);
 }
 
+void fx_capture_held(struct fx *f, const char *image_no, const char *file_id, uint8_t byte,
+                     uint64_t *holders, size_t n_holders)
+{
+    Command cmd = COMMAND__INIT;
+    AddFile a = ADD_FILE__INIT;
+    uint8_t blob[32];
+    memset(blob, byte, sizeof blob);
+    fx_stamp(&cmd, "default", FX_T0);
+    fx_add_file_cmd(&cmd, &a, blob, image_no, file_id, file_id);
+    a.holders = holders;
+    a.n_holders = n_holders;
+    fx_apply(f, &cmd, &(struct archive_result){0});
+}
+
+void fx_delete_file(struct fx *f, const char *image_no, const char *file_id)
+{
+    Command cmd = COMMAND__INIT;
+    DeleteFiles d = DELETE_FILES__INIT;
+    char *ids[] = {(char *)file_id};
+    struct archive_result res;
+    fx_stamp(&cmd, "default", FX_T0 + 1000);
+    d.image_no = (char *)image_no;
+    d.file_ids = ids;
+    d.n_file_ids = 1;
+    cmd.body_case = COMMAND__BODY_DELETE_FILES;
+    cmd.delete_files = &d;
+    fx_apply(f, &cmd, &res);
+    assert_int_equal(res.status, ARCHIVE_OK);
+}
+
 char *fx_fixture_path(const char *folder, const char *name)
 {
     const char *self = __FILE__;

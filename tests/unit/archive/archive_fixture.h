@@ -79,6 +79,13 @@ void fx_add_file_cmd(Command *cmd, AddFile *a, uint8_t *blob, const char *image_
 void fx_add_file(struct fx *f, const char *image_no, const char *file_id, const char *name,
                  const char *idem, uint8_t blob_byte, struct archive_result *res);
 
+/* Captures file @file_id of @image_no (default tenant, FX_T0) whose content is @byte
+ * repeated, held by @holders (the blob record's nodes). */
+void fx_capture_held(struct fx *f, const char *image_no, const char *file_id, uint8_t byte,
+                     uint64_t *holders, size_t n_holders);
+/* Deletes file @file_id of @image_no (FX_T0 + 1 s); the command must apply. */
+void fx_delete_file(struct fx *f, const char *image_no, const char *file_id);
+
 /* The path of tests/fixtures/@folder/@name, found from this module's own source path
  * (CMake compiles sources by absolute path); the caller frees it. */
 char *fx_fixture_path(const char *folder, const char *name);

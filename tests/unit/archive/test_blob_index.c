@@ -121,22 +121,6 @@ static size_t check_index(struct fx *f)
     return all.n;
 }
 
-/* Captures file @file_id of @image_no whose content is @byte repeated, held by
- * @holders. */
-static void capture(struct fx *f, const char *image_no, const char *file_id, uint8_t byte,
-                    uint64_t *holders, size_t n_holders)
-{
-    Command cmd = COMMAND__INIT;
-    AddFile a = ADD_FILE__INIT;
-    uint8_t blob[32];
-    memset(blob, byte, sizeof blob);
-    fx_stamp(&cmd, "default", FX_T0);
-    fx_add_file_cmd(&cmd, &a, blob, image_no, file_id, file_id);
-    a.holders = holders;
-    a.n_holders = n_holders;
-    fx_apply(f, &cmd, &(struct archive_result){0});
-}
-
 static void set_holders(struct fx *f, uint8_t byte, uint64_t add, uint64_t remove)
 {
     Command cmd = COMMAND__INIT;
@@ -159,22 +143,6 @@ static void set_holders(struct fx *f, uint8_t byte, uint64_t add, uint64_t remov
     fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
     assert_int_equal(res.position, 1);
-}
-
-static void delete_file(struct fx *f, const char *image_no, const char *file_id)
-{
-    Command cmd = COMMAND__INIT;
-    DeleteFiles d = DELETE_FILES__INIT;
-    char *ids[] = {(char *)file_id};
-    struct archive_result res;
-    fx_stamp(&cmd, "default", FX_T0 + 1000);
-    d.image_no = (char *)image_no;
-    d.file_ids = ids;
-    d.n_file_ids = 1;
-    cmd.body_case = COMMAND__BODY_DELETE_FILES;
-    cmd.delete_files = &d;
-    fx_apply(f, &cmd, &res);
-    assert_int_equal(res.status, ARCHIVE_OK);
 }
 
 static unsigned purge(struct fx *f, uint8_t byte, uint64_t now_ms)
@@ -210,11 +178,11 @@ static void index_follows_captures_holder_changes_deletions_and_purges(void **st
     struct fx *f = *state;
     uint64_t h12[] = {1, 2}, h123[] = {1, 2, 3}, h3[] = {3};
     assert_int_equal(check_index(f), 0);
-    capture(f, "BX-IX1", "f1", 0x11, h12, 2);   /* class 2 */
-    capture(f, "BX-IX1", "f2", 0x22, h123, 3);  /* class 3 */
-    capture(f, "BX-IX1", "f3", 0x33, h3, 1);    /* class 1 */
-    capture(f, "BX-IX1", "f4", 0x44, NULL, 0);  /* class 0: no holder recorded */
-    capture(f, "BX-IX2", "f5", 0x22, h3, 1);    /* same content: one more reference */
+    fx_capture_held(f, "BX-IX1", "f1", 0x11, h12, 2);   /* class 2 */
+    fx_capture_held(f, "BX-IX1", "f2", 0x22, h123, 3);  /* class 3 */
+    fx_capture_held(f, "BX-IX1", "f3", 0x33, h3, 1);    /* class 1 */
+    fx_capture_held(f, "BX-IX1", "f4", 0x44, NULL, 0);  /* class 0: no holder recorded */
+    fx_capture_held(f, "BX-IX2", "f5", 0x22, h3, 1);    /* same content: one more reference */
     assert_int_equal(check_index(f), 4);
     /* With R=3, the blobs with fewer or more copies than 3. */
     assert_int_equal(count_class(f, 3, true), 3);
@@ -224,12 +192,12 @@ static void index_follows_captures_holder_changes_deletions_and_purges(void **st
     assert_int_equal(check_index(f), 4);
     assert_int_equal(count_class(f, 3, true), 3); /* 0x22, 0x33, 0x44 */
     /* The last reference to 0x33 goes: unreferenced, found only when asked for. */
-    delete_file(f, "BX-IX1", "f3");
+    fx_delete_file(f, "BX-IX1", "f3");
     assert_int_equal(check_index(f), 4);
     assert_int_equal(count_class(f, 3, false), 2);
     assert_int_equal(count_class(f, 3, true), 3);
     /* One of two references to 0x22 goes: still referenced. */
-    delete_file(f, "BX-IX1", "f2");
+    fx_delete_file(f, "BX-IX1", "f2");
     assert_int_equal(check_index(f), 4);
     assert_int_equal(count_class(f, 3, false), 2);
     /* Purged once the grace has passed: the record and its index keys go. */
@@ -246,9 +214,9 @@ static void holder_ids_step_over_each_holders_blobs(void **state)
     uint64_t ids[4], big[] = {UINT64_MAX, 7}, one[] = {7};
     struct base_err err;
     size_t n;
-    capture(f, "BX-IX3", "g1", 0x51, big, 2);
-    capture(f, "BX-IX3", "g2", 0x52, one, 1);
-    capture(f, "BX-IX3", "g3", 0x53, one, 1);
+    fx_capture_held(f, "BX-IX3", "g1", 0x51, big, 2);
+    fx_capture_held(f, "BX-IX3", "g2", 0x52, one, 1);
+    fx_capture_held(f, "BX-IX3", "g3", 0x53, one, 1);
     assert_int_equal(archive_blob_holder_ids(&f->a, ids, 4, &n, &err), 0);
     assert_int_equal(n, 2);
     assert_int_equal(ids[0], 7);
@@ -293,7 +261,7 @@ static void a_store_without_an_index_gets_one_when_it_opens(void **state)
     for (uint8_t i = 0; i < 20; i++) {
         char id[8];
         snprintf(id, sizeof id, "k%u", i);
-        capture(f, "BX-IX4", id, (uint8_t)(0x60 + i), i % 2 ? h12 : h3, i % 2 ? 2 : 1);
+        fx_capture_held(f, "BX-IX4", id, (uint8_t)(0x60 + i), i % 2 ? h12 : h3, i % 2 ? 2 : 1);
     }
     drop_index(f, true);
     assert_int_equal(count_class(f, 3, true), 0); /* nothing indexed now */

@@ -16,20 +16,6 @@
 
 #define ADOPTER 99u
 
-static void capture(struct fx *f, const char *image_no, const char *file_id, uint8_t byte,
-                    uint64_t *holders, size_t n_holders)
-{
-    Command cmd = COMMAND__INIT;
-    AddFile a = ADD_FILE__INIT;
-    uint8_t blob[32];
-    memset(blob, byte, sizeof blob);
-    fx_stamp(&cmd, "default", FX_T0);
-    fx_add_file_cmd(&cmd, &a, blob, image_no, file_id, file_id);
-    a.holders = holders;
-    a.n_holders = n_holders;
-    fx_apply(f, &cmd, &(struct archive_result){0});
-}
-
 static void register_node(struct fx *f, uint64_t id, const char *http)
 {
     Command cmd = COMMAND__INIT;
@@ -42,22 +28,6 @@ static void register_node(struct fx *f, uint64_t id, const char *http)
     r.zone = "z";
     cmd.body_case = COMMAND__BODY_REGISTER_NODE;
     cmd.register_node = &r;
-    fx_apply(f, &cmd, &res);
-    assert_int_equal(res.status, ARCHIVE_OK);
-}
-
-static void delete_file(struct fx *f, const char *image_no, const char *file_id)
-{
-    Command cmd = COMMAND__INIT;
-    DeleteFiles d = DELETE_FILES__INIT;
-    char *ids[] = {(char *)file_id};
-    struct archive_result res;
-    fx_stamp(&cmd, "default", FX_T0 + 1000);
-    d.image_no = (char *)image_no;
-    d.file_ids = ids;
-    d.n_file_ids = 1;
-    cmd.body_case = COMMAND__BODY_DELETE_FILES;
-    cmd.delete_files = &d;
     fx_apply(f, &cmd, &res);
     assert_int_equal(res.status, ARCHIVE_OK);
 }
@@ -109,10 +79,10 @@ static void adopting_rewrites_members_and_holders_and_rebuilds_the_index(void **
     BillRecord *bill;
     register_node(f, 11, "127.0.0.1:8011");
     register_node(f, 12, "127.0.0.1:8012");
-    capture(f, "R-1", "f1", 0x10, h1, 2);
-    capture(f, "R-1", "f2", 0x20, h2, 1);
-    capture(f, "R-2", "f3", 0x30, h3, 2);
-    delete_file(f, "R-2", "f3"); /* 0x30: released, refs 0, still recorded */
+    fx_capture_held(f, "R-1", "f1", 0x10, h1, 2);
+    fx_capture_held(f, "R-1", "f2", 0x20, h2, 1);
+    fx_capture_held(f, "R-2", "f3", 0x30, h3, 2);
+    fx_delete_file(f, "R-2", "f3"); /* 0x30: released, refs 0, still recorded */
     applied = f->a.applied_index;
 
     assert_int_equal(archive_restore_adopt(f->db, ADOPTER, held, &asked, &err), 0);
