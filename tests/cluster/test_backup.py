@@ -101,6 +101,10 @@ class BackupRestoreTest(ClusterTestCase):
             self.assertGreater(first[k], 0)
         with open(os.path.join(path, "metadata", "%d.json" % first["index"])) as f:
             manifest = json.load(f)
+        # It holds the cluster's secrets (the token key): the caller's user alone reads it.
+        snap = os.path.join(path, "metadata", "%d.snap" % first["index"])
+        self.assertEqual(os.stat(snap).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(os.path.join(path, "blobs")).st_mode & 0o777, 0o700)
         self.assertEqual(manifest["format"], "imgarc-backup/1")
         self.assertEqual(manifest["metadata_blake2b"], first["metadata_blake2b"])
 

@@ -331,6 +331,9 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
         rv = want_args("backup", &a, 1, 1, "DIR");
     }
     if (rv == 0) {
+        /* A backup holds what the data dir does (the token key, password and secret
+         * hashes): 0600 files and 0700 directories, whatever the caller's umask. */
+        umask(077);
         b.dir = a.pos[0];
         meta = xasprintf("%s/metadata", b.dir);
         incoming = xasprintf("%s/incoming.snap", meta);
