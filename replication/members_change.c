@@ -131,6 +131,14 @@ static int join_refusal(struct repl *r, struct repl_change *c)
             return BASE_ECONFLICT;
         }
     }
+    if (c->feature_level < archive_cluster_level(r->archive)) {
+        /* It would refuse, as unknown, commands the others apply. */
+        snprintf(c->message, sizeof c->message, "node %llu runs feature level %u and the "
+                 "cluster is at level %u: it runs an older version (or a lower "
+                 "--feature-level); upgrade it, then join it", (unsigned long long)c->id,
+                 (unsigned)c->feature_level, (unsigned)archive_cluster_level(r->archive));
+        return BASE_ECONFLICT;
+    }
     if (r->roles.change_in_flight || r->raft.configuration_uncommitted_index != 0) {
         snprintf(c->message, sizeof c->message,
                  "another membership change is in progress; retry");
@@ -242,6 +250,7 @@ void repl_join(struct repl *r, struct repl_change *c, bool local, repl_change_cb
     jr.http = c->http;
     jr.raft = c->raft;
     jr.zone = c->zone;
+    jr.feature_level = c->feature_level;
     change_forward(r, c, PEER_PATH_JOIN_FORWARDED, &jr.base);
 }
 
@@ -272,6 +281,7 @@ static void address_answered(struct peer_call *call)
         c->id = st->id;
         snprintf(c->raft, sizeof c->raft, "%s", st->raft);
         snprintf(c->zone, sizeof c->zone, "%s", st->zone);
+        c->feature_level = st->feature_level;
         repl_join(r, c, false, cb);
     }
     node_status__free_unpacked(st, NULL);

@@ -184,6 +184,7 @@ static void join_tick(struct repl *r)
     jr.http = r->conf.http_address;
     jr.raft = r->conf.raft_address;
     jr.zone = r->zone;
+    jr.feature_level = r->conf.feature_level;
     len = join_request__get_packed_size(&jr);
     body = xmalloc(len > 0 ? len : 1);
     join_request__pack(&jr, body);

@@ -182,6 +182,7 @@ static void handle_join(struct internal_call *ic)
     snprintf(c->http, sizeof c->http, "%s", jr->http);
     snprintf(c->raft, sizeof c->raft, "%s", jr->raft);
     snprintf(c->zone, sizeof c->zone, "%s", jr->zone);
+    c->feature_level = jr->feature_level;
     join_request__free_unpacked(jr, NULL);
     repl_join(ic->ps->repl, c, forwarded(ic), changed);
 }

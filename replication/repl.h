@@ -367,6 +367,7 @@ struct repl_change {
     char http[ARCHIVE_ADDRESS_MAX + 1];
     char raft[ARCHIVE_ADDRESS_MAX + 1];
     char zone[ARCHIVE_ZONE_MAX + 1];
+    uint32_t feature_level; /* join: what the node reports running */
     /* Out. */
     bool added;        /* join: false when it was a member already */
     char role[16];     /* join: its role now */

@@ -6,7 +6,7 @@ nodes ever apply different commands. The nodes are then restarted one by one at 
 version's level while captures go on (clients retry with their idempotency keys): the
 level stays 0 until the last one is back, then the leader raises it and the held-back
 command works everywhere; no capture failed for good and every node holds the same
-metadata."""
+metadata. A node of a lower level is then refused when it asks to join."""
 
 import os
 import threading
@@ -102,6 +102,21 @@ class FeatureLevelTest(ClusterTestCase):
             r = c.nodes[2].content(fid)
             self.assertStatus(r, 200)
             self.assertEqual(r.body, data)
+
+    def test_b_a_node_of_a_lower_level_is_not_let_in(self):
+        """Once the cluster is at level 1, a node reporting 0 (an older version) would
+        refuse commands the others apply: its join is refused, with the reason."""
+        c = self.cluster
+        wait_for(lambda: self.level(c.nodes[0]) == 1, 60, "the cluster at level 1")
+        node = c.add(wait=False)  # the class's nodes start with --feature-level 0
+        try:
+            wait_for(lambda: "runs feature level 0 and the cluster is at level 1"
+                     in node.log_text(), 60, "the join refused")
+            self.assertEqual(len(c.view(c.nodes[0])["nodes"]), 3)
+        finally:
+            node.stop()
+            c.nodes.remove(node)
+            node.cleanup()
 
 
 if __name__ == "__main__":
