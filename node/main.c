@@ -15,7 +15,6 @@
 
 #include "api/api.h"
 #include "archive/archive.h"
-#include "archive/restore.h"
 #include "archive/document.h"
 #include "archive/license.h"
 #include "archive/nodes.h"
@@ -27,6 +26,7 @@
 #include "node/config.h"
 #include "node/identity.h"
 #include "node/notify.h"
+#include "node/restored.h"
 #include "net/http_client.h"
 #include "net/http_tls.h"
 #include "replication/repl.h"
@@ -539,48 +539,6 @@ static void print_banner(const struct node *n, const char *host, int port)
     free(tok);
 }
 
-static bool held_here(const uint8_t hash[32], void *arg)
-{
-    return blob_exists(arg, hash);
-}
-
-/* A store restored from a backup (archive/restore.h): made this node's, then raft is
- * seeded at its index in a raft dir emptied first (a crash may have left a partial
- * seed: nothing else can be there while the marker is), and the marker goes. */
-static int adopt_restored(struct node *n, struct base_err *err)
-{
-    char *raft_dir = xasprintf("%s/raft", n->config.data);
-    struct repl_seed seed = {
-        .raft_dir = raft_dir,
-        .node_id = n->config.node_id,
-        .raft_address = n->config.raft_listen,
-        .http_address = n->config.advertise != NULL ? n->config.advertise : n->config.listen,
-        .index = n->restored_index,
-    };
-    int rv = 0;
-    if (n->archive.applied_index != n->restored_index) {
-        base_err_set(err, "the restored store is at index %llu, but %s/%s names %llu: run "
-                          "imgarc restore again into an empty data dir",
-                     (unsigned long long)n->archive.applied_index, n->config.data,
-                     ARCHIVE_RESTORE_MARKER, (unsigned long long)n->restored_index);
-        rv = BASE_ECORRUPT;
-    }
-    if (rv == 0 && (rv = storage_remove_tree(raft_dir, err)) == 0 && mkdir_p(raft_dir) != 0) {
-        base_err_set(err, "mkdir %s: %s", raft_dir, strerror(errno));
-        rv = BASE_EIO;
-    }
-    if (rv == 0 && (rv = repl_seed_restored(&seed, err)) == 0) {
-        rv = archive_restore_unmark(n->config.data, err);
-    }
-    free(raft_dir);
-    if (rv == 0) {
-        LOG_WARN("node", "this node founds a new cluster on the store restored from a backup "
-                 "at index %llu; join other nodes to it (--join) and they take the store and "
-                 "the copies from it", (unsigned long long)n->restored_index);
-    }
-    return rv;
-}
-
 static int open_stores(struct node *n, struct base_err *err)
 {
     char *meta = xasprintf("%s/meta", n->config.data);
@@ -596,13 +554,13 @@ static int open_stores(struct node *n, struct base_err *err)
     }
     free(meta);
     if (rv == 0 && n->restored_index != 0) {
-        rv = archive_restore_adopt(n->db, n->config.node_id, held_here, &n->blobs, err);
+        rv = node_restored_adopt(n->db, n->config.node_id, &n->blobs, err);
     }
     if (rv == 0) {
         rv = archive_open(&n->archive, n->db, err);
     }
     if (rv == 0 && n->restored_index != 0) {
-        rv = adopt_restored(n, err);
+        rv = node_restored_seed(&n->config, &n->archive, n->restored_index, err);
     }
     return rv;
 }
@@ -851,17 +809,9 @@ static int cluster_setup(struct node *n, struct base_err *err)
                           "cluster (this one has no raft state)");
         return BASE_EINVAL;
     }
-    rv = archive_restore_marked(c->data, &n->restored_index, err);
-    if (rv != 0 && rv != BASE_ENOTFOUND) {
-        return BASE_EINVAL;
+    if ((rv = node_restored_check(c, &n->restored_index, err)) != 0) {
+        return rv;
     }
-    if (rv == 0 && (c->join != NULL || c->recover)) {
-        base_err_set(err, "%s holds a store restored from a backup: it founds a new cluster, "
-                          "so start it without %s, then join other nodes to it",
-                     c->data, c->join != NULL ? "--join" : "--recover");
-        return BASE_EINVAL;
-    }
-    n->restored_index = rv == 0 ? n->restored_index : 0;
     if (was_joining && c->join == NULL) {
         base_err_set(err, "this data dir belongs to a node that asked to join a cluster and "
                           "is not a member yet (%s/joining): start it with --join", c->data);
