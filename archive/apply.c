@@ -290,6 +290,22 @@ static int dispatch(struct txn *t)
     return rv;
 }
 
+/* Refuses @cmd when its feature level is above the cluster's (archive.h); the cluster
+ * record is read only for a command above level 0. */
+static bool above_cluster_level(struct txn *t, const Command *cmd)
+{
+    unsigned need = archive_command_level(cmd);
+    uint32_t have = need > 0 ? archive_cluster_level(t->a) : 0;
+    if (need <= have) {
+        return false;
+    }
+    refuse(t, ARCHIVE_R_CLUSTER_LEVEL, "%s needs every member of the cluster on a version of "
+           "feature level %u or later (the cluster is at level %u): finish upgrading every "
+           "node; GET /api/v1/cluster shows each node's level",
+           archive_command_name(cmd), need, (unsigned)have);
+    return true;
+}
+
 /* Applies one packed command into t->batch, which may already hold the commands before
  * it in the same entry: a refusal drops only this command's changes (a save point).
  * Non-zero only for a local store error. */
@@ -306,13 +322,8 @@ static int apply_command(struct txn *t, const void *buf, size_t len, bool shared
     } else if (shared && !archive_command_batchable(cmd)) {
         refuse(t, ARCHIVE_R_INVALID, "a %s command cannot share a raft entry with others",
                archive_command_name(cmd));
-    } else if (archive_command_level(cmd) > 0 &&
-               archive_command_level(cmd) > archive_cluster_level(t->a)) {
-        refuse(t, ARCHIVE_R_CLUSTER_LEVEL, "%s needs every member of the cluster on a version "
-               "of feature level %u or later (the cluster is at level %u): finish upgrading "
-               "every node; GET /api/v1/cluster shows each node's level",
-               archive_command_name(cmd), archive_command_level(cmd),
-               (unsigned)archive_cluster_level(t->a));
+    } else if (above_cluster_level(t, cmd)) {
+        /* refused there */
     } else {
         t->cmd = cmd;
         t->a->applying = t->batch;

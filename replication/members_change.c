@@ -112,6 +112,7 @@ static int join_refusal(struct repl *r, struct repl_change *c)
     struct base_err err;
     NodeRecord *rec;
     bool removed = false;
+    uint32_t level;
     if (archive_get_node(r->archive, c->id, &rec, &err) == 0) {
         removed = rec->removed;
         archive_free_node(rec);
@@ -131,12 +132,12 @@ static int join_refusal(struct repl *r, struct repl_change *c)
             return BASE_ECONFLICT;
         }
     }
-    if (c->feature_level < archive_cluster_level(r->archive)) {
+    if (c->feature_level < (level = archive_cluster_level(r->archive))) {
         /* It would refuse, as unknown, commands the others apply. */
         snprintf(c->message, sizeof c->message, "node %llu runs feature level %u and the "
                  "cluster is at level %u: it runs an older version (or a lower "
                  "--feature-level); upgrade it, then join it", (unsigned long long)c->id,
-                 (unsigned)c->feature_level, (unsigned)archive_cluster_level(r->archive));
+                 (unsigned)c->feature_level, (unsigned)level);
         return BASE_ECONFLICT;
     }
     if (r->roles.change_in_flight || r->raft.configuration_uncommitted_index != 0) {
