@@ -65,6 +65,9 @@ struct api_config {
     struct child_limits pdf_limits;
     unsigned pdf_children_max;
     struct http_tls *tls; /* TLS on the HTTP port (borrowed); NULL: plain HTTP */
+    const char *data_dir; /* resumable uploads are kept in DATA/uploads */
+    uint64_t upload_expiry_s; /* an upload not captured by then is removed */
+    unsigned uploads_max;     /* unfinished uploads this node keeps at once */
 };
 
 struct api;

@@ -65,6 +65,9 @@ struct api {
     json_t *nodes_cache;
     uint64_t nodes_cache_ms;
     bool nodes_refreshing;
+    /* Resumable uploads kept on this node (uploads.c). */
+    struct uploads *uploads;
+    bool uploads_stopped;
 };
 
 /* Longest path parameter the router passes on; handlers validate it (an image number
@@ -133,6 +136,32 @@ void api_command_stamp(struct api_call *call, Command *cmd, const char *idempote
 void api_handle_pool_push(struct api_call *call);
 void api_handle_submit(struct api_call *call);
 void api_handle_upload(struct api_call *call);
+/* A resumable upload (tus 1.0; uploads.c, docs/uploads.md). */
+void api_handle_upload_options(struct api_call *call);
+void api_handle_upload_create(struct api_call *call);
+void api_handle_upload_head(struct api_call *call);
+void api_handle_upload_get(struct api_call *call);
+void api_handle_upload_patch(struct api_call *call);
+void api_handle_upload_delete(struct api_call *call);
+/* Reads the uploads this node keeps (DATA/uploads) on a worker and starts their expiry
+ * sweep; until then their requests are answered 503. */
+void api_uploads_start(struct api *api);
+/* Waits for the uploads' disk jobs and the requests that own one, then frees them. */
+void api_uploads_stop(struct api *api, void (*cb)(void *arg), void *arg);
+/* Unfinished uploads (not captured yet) and the bytes they hold, for /metrics. */
+unsigned api_uploads_open(const struct api *api, uint64_t *bytes);
+/* capture.c, for a resumable upload: the capture's parameters read from @call's query
+ * as POST .../files reads them (the name from @name_fallback when the query has none),
+ * as JSON; NULL after answering a bad one. */
+json_t *api_capture_params(struct api_call *call, const char *image_no, const char *file_id,
+                           const char *name_fallback);
+/* Captures the first @size bytes of the file at @path for @call with @params (from
+ * api_capture_params()) as POST .../files captures a body, under the idempotency key
+ * @idem. @done runs once: with the answer's JSON (borrowed) when the capture applied,
+ * and it answers the request; or with NULL after the request was answered with the
+ * failure. */
+void api_capture_file(struct api_call *call, json_t *params, const char *idem, const char *path,
+                      uint64_t size, void (*done)(void *data, json_t *answer), void *data);
 void api_handle_get_bill(struct api_call *call);
 void api_handle_status(struct api_call *call);
 void api_handle_list_bills(struct api_call *call);

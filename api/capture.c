@@ -8,7 +8,11 @@
  * (replication/keeper.c); as soon as the write quorum of durable copies exists an
  * AddFile command is proposed (the other copies go on in the keeper), and the client
  * gets 201 after it is applied. The request's shared part (probe.c, struct
- * api_intake) is the vendor's fileCollect's too (vendor_collect.c). */
+ * api_intake) is the vendor's fileCollect's too (vendor_collect.c).
+ *
+ * A resumable upload (uploads.c) captures the same way: its parameters are read here
+ * when it is created (api_capture_params()) and kept as JSON; once every byte has
+ * arrived, api_capture_file() stores the staged file as a body is stored. */
 #include "api/api_int.h"
 
 #include <stdio.h>
@@ -46,12 +50,22 @@ struct capture {
     char carry[CARRY_BYTES];
     size_t carry_len;
     bool cover_code_seen;
+
+    /* A staged file's capture (api_capture_file()): told the answer instead of it being
+     * sent, or NULL once the request was answered with a failure. */
+    void (*file_done)(void *data, json_t *answer);
+    void *file_data;
 };
 
 static void capture_free(struct capture *c)
 {
+    void (*done)(void *, json_t *) = c->file_done;
+    void *data = c->file_data;
     free(c->name);
     free(c);
+    if (done != NULL) {
+        done(data, NULL);
+    }
 }
 
 /* Looks at the bytes being written: what the file is (api_probe_bytes()), and the
@@ -95,16 +109,23 @@ static void captured(struct repl_propose *prop, int status, const struct archive
     struct capture *c = prop->data;
     char hex[65];
     if (api_intake_applied(&c->in, status, res)) {
+        json_t *answer;
         hex_encode(c->in.up.writer.hash, BLOB_HASH_BYTES, hex);
-        api_respond_json(c->in.api, c->in.req, 201,
-                         json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:i, s:I, s:b, s:i}", "file_id",
+        answer = json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:i, s:I, s:b, s:i}", "file_id",
                                    res->file_id, "image_no", res->image_no, "blob", hex, "size",
                                    (json_int_t)c->in.up.writer.size, "format",
                                    c->in.probe.format, "pages", (int)api_probe_pages(&c->in.probe),
                                    "category",
                                    res->category, "position", (int)res->position, "index",
                                    (json_int_t)res->index, "replayed", res->replayed, "copies",
-                                   (int)c->in.copies.copies));
+                                   (int)c->in.copies.copies);
+        if (c->file_done != NULL) {
+            c->file_done(c->file_data, answer);
+            c->file_done = NULL;
+            json_decref(answer);
+        } else {
+            api_respond_json(c->in.api, c->in.req, 201, answer);
+        }
     }
     capture_free(c);
 }
@@ -365,4 +386,118 @@ void api_handle_upload(struct api_call *call)
         return;
     }
     blob_in_start(&c->in.up);
+}
+
+/* ---- A staged file (a resumable upload, uploads.c) ---- */
+
+json_t *api_capture_params(struct api_call *call, const char *image_no, const char *file_id,
+                           const char *name_fallback)
+{
+    struct capture *c = xcalloc(1, sizeof *c);
+    char *qname = http_request_query(call->req, "name");
+    json_t *invoice = json_array(), *out = NULL;
+    snprintf(c->image_no, sizeof c->image_no, "%s", image_no);
+    snprintf(c->file_id, sizeof c->file_id, "%s", file_id);
+    if (capture_params(call, c)) {
+        /* The query's name first, then the one the upload's metadata carries. */
+        if ((qname == NULL || qname[0] == '\0') && name_fallback != NULL &&
+            name_fallback[0] != '\0') {
+            free(c->name);
+            c->name = xstrdup(name_fallback);
+            c->name_given = true;
+            if (!valid_file_name(c->name)) {
+                api_respond_error(call->api, call->req, 400, API_E_INVALID_FILE_NAME,
+                                  "the file name in Upload-Metadata must be 1-255 bytes of "
+                                  "valid UTF-8 without '/', '\\', control characters, and not "
+                                  "'.' or '..'");
+                goto done;
+            }
+        }
+        if (!capture_data_params(call, c) ||
+            !api_recognition_param(call, c->category, c->invoice[0][0] != '\0',
+                                   &c->recognize)) {
+            goto done;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(c->invoice); i++) {
+            json_array_append_new(invoice, json_string(c->invoice[i]));
+        }
+        out = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:b, s:O, s:i}", "image_no",
+                        c->image_no, "file_id", c->file_id, "name", c->name, "name_given",
+                        c->name_given, "category", c->category, "after", c->after, "replace",
+                        c->replace, "batch", c->batch, "barcode_is_cover", c->barcode_is_cover,
+                        "invoice", invoice, "recognize", c->recognize);
+    }
+done:
+    json_decref(invoice);
+    free(qname);
+    free(c->name);
+    free(c);
+    return out;
+}
+
+/* Copies string @key of @params into @dst; false when it is missing or too long. */
+static bool param_string(json_t *params, const char *key, char *dst, size_t size)
+{
+    const char *v = json_string_value(json_object_get(params, key));
+    if (v == NULL || strlen(v) >= size) {
+        return false;
+    }
+    memcpy(dst, v, strlen(v) + 1);
+    return true;
+}
+
+/* The capture api_capture_params() described, checked again: the record was read back
+ * from disk. */
+static bool capture_from_params(struct capture *c, json_t *params)
+{
+    json_t *invoice = json_object_get(params, "invoice");
+    const char *name = json_string_value(json_object_get(params, "name"));
+    if (!param_string(params, "image_no", c->image_no, sizeof c->image_no) ||
+        !archive_valid_image_no(c->image_no) ||
+        !param_string(params, "file_id", c->file_id, sizeof c->file_id) ||
+        !param_string(params, "category", c->category, sizeof c->category) ||
+        (c->category[0] != '\0' && !archive_valid_category(c->category)) ||
+        !param_string(params, "after", c->after, sizeof c->after) ||
+        !param_string(params, "replace", c->replace, sizeof c->replace) ||
+        !param_string(params, "batch", c->batch, sizeof c->batch) || name == NULL ||
+        !valid_file_name(name) || !json_is_array(invoice) ||
+        json_array_size(invoice) != ARRAY_SIZE(c->invoice) ||
+        !json_is_integer(json_object_get(params, "recognize"))) {
+        return false;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(c->invoice); i++) {
+        const char *v = json_string_value(json_array_get(invoice, i));
+        if (v == NULL || strlen(v) >= sizeof c->invoice[i]) {
+            return false;
+        }
+        memcpy(c->invoice[i], v, strlen(v) + 1);
+    }
+    c->name = xstrdup(name);
+    c->name_given = json_is_true(json_object_get(params, "name_given"));
+    c->barcode_is_cover = json_is_true(json_object_get(params, "barcode_is_cover"));
+    c->recognize = (int)json_integer_value(json_object_get(params, "recognize"));
+    snprintf(c->in.probe.format, sizeof c->in.probe.format, "%s",
+             document_format_from_name(c->name));
+    return true;
+}
+
+void api_capture_file(struct api_call *call, json_t *params, const char *idem, const char *path,
+                      uint64_t size, void (*done)(void *data, json_t *answer), void *data)
+{
+    struct capture *c = xcalloc(1, sizeof *c);
+    api_intake_init(&c->in, call, inspect, examine, uploaded, c);
+    c->file_done = done;
+    c->file_data = data;
+    snprintf(c->idem, sizeof c->idem, "%s", idem);
+    c->amend = archive_actor_may(&call->access, PERM_AMEND);
+    if (!capture_from_params(c, params)) {
+        call->api->captures_failed++;
+        api_respond_error(call->api, call->req, 500, API_E_INTERNAL,
+                          "the upload's record on this node is damaged: its capture "
+                          "parameters cannot be read; cancel the upload (DELETE) and start a "
+                          "new one");
+        capture_free(c);
+        return;
+    }
+    blob_in_start_file(&c->in.up, path, size);
 }

@@ -235,6 +235,13 @@ GETTER(held_requests, s->api->held_requests)
 GETTER(captures_total, s->api->captures_total)
 GETTER(capture_bytes_total, s->api->capture_bytes_total)
 GETTER(captures_failed, s->api->captures_failed)
+GETTER(uploads_open, api_uploads_open(s->api, &(uint64_t){0}))
+static double uploads_staged_bytes(const struct scrape *s)
+{
+    uint64_t bytes = 0;
+    api_uploads_open(s->api, &bytes);
+    return (double)bytes;
+}
 GETTER(downloads_total, s->api->blob_path.stats.downloads_total)
 GETTER(download_bytes_total, s->api->blob_path.stats.download_bytes_total)
 GETTER(corrupt_reads_total, s->api->blob_path.stats.corrupt_reads_total)
@@ -440,6 +447,12 @@ static const struct metric_row rows[] = {
     {"imgarc_captures_failed_total", "counter",
      "captures that failed",
      captures_failed, NULL, WHEN_ALWAYS},
+    {"imgarc_uploads_open", "gauge",
+     "resumable uploads on this node not captured yet",
+     uploads_open, NULL, WHEN_ALWAYS},
+    {"imgarc_upload_staged_bytes", "gauge",
+     "bytes the unfinished resumable uploads on this node hold (DATA/uploads)",
+     uploads_staged_bytes, NULL, WHEN_ALWAYS},
     {"imgarc_downloads_total", "counter",
      "file contents served",
      downloads_total, NULL, WHEN_ALWAYS},

@@ -39,6 +39,13 @@ static const struct route routes[] = {
     {HTTP_M_GET, "/api/v1/bills", AUTH_TOKEN, api_handle_list_bills, PERM_READ},
     {HTTP_M_GET, "/api/v1/bills/*", AUTH_TOKEN, api_handle_get_bill, PERM_READ},
     {HTTP_M_POST, "/api/v1/bills/*/files", AUTH_TOKEN, api_handle_upload, PERM_CAPTURE},
+    {HTTP_M_POST, "/api/v1/bills/*/uploads", AUTH_TOKEN, api_handle_upload_create, PERM_CAPTURE},
+    {HTTP_M_OPTIONS, "/api/v1/bills/*/uploads", AUTH_NONE, api_handle_upload_options, 0},
+    {HTTP_M_OPTIONS, "/api/v1/uploads", AUTH_NONE, api_handle_upload_options, 0},
+    {HTTP_M_HEAD, "/api/v1/uploads/*", AUTH_TOKEN, api_handle_upload_head, PERM_CAPTURE},
+    {HTTP_M_GET, "/api/v1/uploads/*", AUTH_TOKEN, api_handle_upload_get, PERM_CAPTURE},
+    {HTTP_M_PATCH, "/api/v1/uploads/*", AUTH_TOKEN, api_handle_upload_patch, PERM_CAPTURE},
+    {HTTP_M_DELETE, "/api/v1/uploads/*", AUTH_TOKEN, api_handle_upload_delete, PERM_CAPTURE},
     {HTTP_M_POST, "/api/v1/bills/*/submit", AUTH_TOKEN, api_handle_submit, PERM_SUBMIT},
     {HTTP_M_GET, "/api/v1/bills/*/status", AUTH_TOKEN, api_handle_status, PERM_READ},
     {HTTP_M_GET, "/api/v1/bills/*/log", AUTH_TOKEN, api_handle_log, PERM_READ},
@@ -579,9 +586,10 @@ void api_route(struct api *api, struct http_request *req)
         http_request_header(req, "content-range") != NULL) {
         api_respond_error(api, req, 400, API_E_BAD_REQUEST,
                           "Content-Range on a request body: a part of a file cannot be "
-                          "uploaded; send the whole file in one request (after a broken "
-                          "upload, send it again from the start with the same "
-                          "Idempotency-Key)");
+                          "uploaded this way; send the whole file in one request (after a "
+                          "broken upload, send it again from the start with the same "
+                          "Idempotency-Key), or use a resumable upload (POST "
+                          "/api/v1/bills/{image_no}/uploads, tus 1.0)");
         return;
     }
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {

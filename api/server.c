@@ -75,6 +75,7 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
     cluster_init_start(&api->init, loop, archive, repl);
     blob_path_init(&api->blob_path, loop, &bc, archive, repl, blobs);
     api_internal_init(api);
+    api_uploads_start(api);
     *out = api;
     return 0;
 }
@@ -98,7 +99,8 @@ void api_maybe_free(struct api *api)
 {
     void (*cb)(void *) = api->stop_cb;
     void *arg = api->stop_arg;
-    if (!api->http_stopped || !api->init_stopped || !api->blob_path_stopped) {
+    if (!api->http_stopped || !api->init_stopped || !api->blob_path_stopped ||
+        !api->uploads_stopped) {
         return;
     }
     blob_path_close(&api->blob_path);
@@ -124,6 +126,13 @@ static void init_stopped(void *arg)
     api_maybe_free(api);
 }
 
+static void uploads_stopped(void *arg)
+{
+    struct api *api = arg;
+    api->uploads_stopped = true;
+    api_maybe_free(api);
+}
+
 static void blob_path_stopped(void *arg)
 {
     struct api *api = arg;
@@ -138,5 +147,6 @@ void api_stop(struct api *api, uint64_t grace_ms, void (*cb)(void *arg), void *a
     api->stop_arg = arg;
     cluster_init_stop(&api->init, init_stopped, api);
     blob_path_stop(&api->blob_path, blob_path_stopped, api);
+    api_uploads_stop(api, uploads_stopped, api);
     http_server_stop(api->http, grace_ms, http_stopped);
 }

@@ -75,6 +75,13 @@
     X(MIGRATION_EXISTS, 11054, "migration_exists")                                       \
     X(SOURCE_UNREACHABLE, 11055, "source_unreachable")                                   \
     X(SYNC_NOT_FOUND, 11060, "sync_not_found")                                           \
+    X(UPLOAD_NOT_FOUND, 11070, "upload_not_found")                                       \
+    X(UPLOAD_OFFSET_MISMATCH, 11071, "upload_offset_mismatch")                           \
+    X(UPLOAD_BUSY, 11072, "upload_busy")                                                 \
+    X(UPLOAD_ELSEWHERE, 11073, "upload_elsewhere")                                       \
+    X(UPLOAD_EXPIRED, 11074, "upload_expired")                                           \
+    X(TUS_VERSION, 11075, "tus_version")                                                 \
+    X(UNSUPPORTED_MEDIA_TYPE, 10415, "unsupported_media_type")                           \
     X(NODE_NOT_FOUND, 11101, "node_not_found")                                           \
     X(MEMBERSHIP_CONFLICT, 11102, "membership_conflict")                                 \
     X(INDEX_NOT_REACHED, 11103, "index_not_reached")                                     \

@@ -156,6 +156,11 @@ static const struct opt opts[] = {
     {"vendor-token-ttl-s", OPT_U64, OFF(vendor_token_ttl_s), "7200", 1, 30 * 86400,
      "lifetime of the vendor surface's app tokens (/api/getAppToken.do) and access tokens "
      "(/api/login.do), seconds"},
+    {"upload-expiry-s", OPT_U64, OFF(upload_expiry_s), "86400", 1, 30 * 86400,
+     "how long a resumable upload may take, from its creation, before it and its bytes are "
+     "removed (seconds)"},
+    {"uploads-max", OPT_U64, OFF(uploads_max), "1000", 1, 100000,
+     "unfinished resumable uploads this node keeps at once; more are refused 503"},
     {"link-ttl-s", OPT_U64, OFF(link_ttl_s), "600", 1, 7 * 86400,
      "lifetime of signed file links and event codes, seconds"},
     {"login-max-failures", OPT_U64, OFF(login_failures_max), "50", 1, 1000,

@@ -69,6 +69,8 @@ struct node_config {
     uint64_t collect_keep_s;
     uint64_t vendor_token_ttl_s;
     uint64_t link_ttl_s;
+    uint64_t upload_expiry_s;
+    uint64_t uploads_max;
     uint64_t login_failures_max;
     uint64_t login_lock_minutes;
     uint64_t webhook_retry_ms;

@@ -730,6 +730,9 @@ static int start_services(struct node *n, struct base_err *err)
                        .wall_ms = n->config.pdf_child_timeout_ms},
         .pdf_children_max = (unsigned)n->config.pdf_children_max,
         .tls = n->tls,
+        .data_dir = n->config.data,
+        .upload_expiry_s = n->config.upload_expiry_s,
+        .uploads_max = (unsigned)n->config.uploads_max,
     };
     rv = api_start(&n->api, &n->loop, &ac, &n->archive, n->repl, &n->blobs, err);
     if (rv == 0) {

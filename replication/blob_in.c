@@ -9,8 +9,11 @@
  * once, on the loop, how it ended. */
 #include "replication/blob_path.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -27,6 +30,12 @@ static void release(struct blob_in *u)
         blob_writer_abort(&u->writer);
         u->writer_open = false;
     }
+    if (u->src_path != NULL && u->src_fd >= 0) {
+        close(u->src_fd);
+    }
+    u->src_fd = -1;
+    free(u->src_path);
+    u->src_path = NULL;
     free(u->fill);
     free(u->busy);
     u->fill = u->busy = NULL;
@@ -42,9 +51,41 @@ static void end(struct blob_in *u, int status)
     u->done(u, status);
 }
 
+/* A sink's write: what fits under sink_max, then BASE_ETOOBIG for the rest. */
+static void sink_write(struct blob_in *u)
+{
+    size_t len = u->busy_len;
+    size_t done = 0;
+    if (u->sink_written + len > u->sink_max) {
+        len = (size_t)(u->sink_max - u->sink_written);
+    }
+    while (done < len) {
+        ssize_t n = pwrite(u->sink_fd, u->busy + done, len - done,
+                           (off_t)(u->sink_off + u->sink_written + done));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            u->io_status = errno == ENOSPC ? BASE_ENOSPACE : BASE_EIO;
+            base_err_set(&u->err, "writing the upload failed: %s", strerror(errno));
+            break;
+        }
+        done += (size_t)n;
+    }
+    u->sink_written += done;
+    if (u->io_status == 0 && len < u->busy_len) {
+        u->io_status = BASE_ETOOBIG;
+        base_err_set(&u->err, "the body goes past the upload's length");
+    }
+}
+
 static void write_work(uv_work_t *work)
 {
     struct blob_in *u = work->data;
+    if (u->to_sink) {
+        sink_write(u);
+        return;
+    }
     if (!u->writer_open) {
         u->io_status = blob_writer_open(u->bp->blobs, &u->writer, &u->err);
         if (u->io_status != 0) {
@@ -89,6 +130,19 @@ static void on_committed(struct blob_commit_item *item, int status)
     end(u, status);
 }
 
+/* Every byte is written and the file finished: checked, then into the group commit. */
+static void commit(struct blob_in *u)
+{
+    if (u->expect_hash && memcmp(u->writer.hash, u->expected, BLOB_HASH_BYTES) != 0) {
+        end(u, BASE_ECORRUPT);
+        return;
+    }
+    u->commit.writer = &u->writer;
+    u->commit.cb = on_committed;
+    u->commit.data = u;
+    blob_commit_add(u->bp->commit, &u->commit);
+}
+
 static void after_write(uv_work_t *work, int status)
 {
     struct blob_in *u = work->data;
@@ -99,7 +153,8 @@ static void after_write(uv_work_t *work, int status)
         base_err_set(&u->err, "the write job was cancelled");
     }
     if (u->io_status != 0) {
-        if (u->io_status != BASE_ECANCELED && u->io_status != BASE_ENOSPACE) {
+        if (u->io_status != BASE_ECANCELED && u->io_status != BASE_ENOSPACE &&
+            u->io_status != BASE_ETOOBIG) {
             LOG_ERROR("upload", "request_id=%s: %s",
                       u->req != NULL ? u->req->request_id : u->label, u->err.msg);
         }
@@ -119,15 +174,11 @@ static void after_write(uv_work_t *work, int status)
         return;
     }
     if (was_last) {
-        if (u->expect_hash &&
-            memcmp(u->writer.hash, u->expected, BLOB_HASH_BYTES) != 0) {
-            end(u, BASE_ECORRUPT);
-            return;
+        if (u->to_sink) {
+            end(u, 0);
+        } else {
+            commit(u);
         }
-        u->commit.writer = &u->writer;
-        u->commit.cb = on_committed;
-        u->commit.data = u;
-        blob_commit_add(u->bp->commit, &u->commit);
         return;
     }
     if (u->body_done) {
@@ -194,7 +245,7 @@ static void content_done(struct blob_in *u, int status)
         return;
     }
     if (u->busy_len == 0) {
-        if (u->fill_len == 0 && !u->writer_open) {
+        if (u->fill_len == 0 && !u->writer_open && u->sink_written == 0) {
             end(u, BASE_EEMPTY);
             return;
         }
@@ -220,6 +271,16 @@ void blob_in_start(struct blob_in *u)
     u->req->data = u;
     u->req->abort_cb = on_abort;
     http_request_read_body(u->req, on_body, on_body_done);
+}
+
+void blob_in_start_sink(struct blob_in *u, int fd, uint64_t off, uint64_t max)
+{
+    u->to_sink = true;
+    u->sink_fd = fd;
+    u->sink_off = off;
+    u->sink_max = max;
+    u->sink_written = 0;
+    blob_in_start(u);
 }
 
 void blob_in_begin(struct blob_in *u)
@@ -290,4 +351,99 @@ void blob_in_respond_failure(struct blob_in *u, int status, const char *what)
                            what);
         break;
     }
+}
+
+/* ---- Content from a file (blob_in_start_file()) ---- */
+
+/* One chunk: read from the file, then written and looked at as a body's chunk is; the
+ * last one finishes the file. */
+static void source_work(uv_work_t *work)
+{
+    struct blob_in *u = work->data;
+    size_t want = u->src_size - u->src_off < CHUNK_BYTES ? (size_t)(u->src_size - u->src_off)
+                                                         : CHUNK_BYTES;
+    size_t got = 0;
+    if (u->src_fd < 0) {
+        u->src_fd = open(u->src_path, O_RDONLY | O_CLOEXEC);
+        if (u->src_fd < 0) {
+            u->io_status = BASE_EIO;
+            base_err_set(&u->err, "opening %s failed: %s", u->src_path, strerror(errno));
+            return;
+        }
+    }
+    if (!u->writer_open) {
+        u->io_status = blob_writer_open(u->bp->blobs, &u->writer, &u->err);
+        if (u->io_status != 0) {
+            return;
+        }
+        u->writer_open = true;
+    }
+    while (got < want) {
+        ssize_t n = pread(u->src_fd, u->busy + got, want - got, (off_t)(u->src_off + got));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            u->io_status = BASE_EIO;
+            base_err_set(&u->err, "reading %s at byte %llu failed: %s", u->src_path,
+                         (unsigned long long)(u->src_off + got),
+                         n == 0 ? "the file ends before its length" : strerror(errno));
+            return;
+        }
+        got += (size_t)n;
+    }
+    u->io_status = blob_writer_write(&u->writer, u->busy, got, &u->err);
+    if (u->io_status != 0) {
+        return;
+    }
+    if (u->inspect != NULL) {
+        u->inspect(u, u->busy, got);
+    }
+    u->src_off += got;
+    if (u->src_off == u->src_size) {
+        u->finishing = true;
+        u->io_status = blob_writer_finish(&u->writer, u->bp->config.sync_blobs, &u->err);
+        if (u->io_status == 0 && u->examine != NULL) {
+            u->examine(u, u->writer.tmp_path);
+        }
+    }
+}
+
+static void after_source(uv_work_t *work, int status)
+{
+    struct blob_in *u = work->data;
+    if (u->io_status == 0 && status != 0) {
+        u->io_status = BASE_EIO;
+        base_err_set(&u->err, "the read job was cancelled");
+    }
+    if (u->io_status != 0) {
+        if (u->io_status != BASE_ENOSPACE) {
+            LOG_ERROR("upload", "request_id=%s: %s",
+                      u->req != NULL ? u->req->request_id : u->label, u->err.msg);
+        }
+        end(u, u->io_status);
+        return;
+    }
+    if (u->finishing) {
+        commit(u);
+        return;
+    }
+    ASSERT(uv_queue_work(u->bp->loop, &u->work, source_work, after_source) == 0);
+}
+
+void blob_in_start_file(struct blob_in *u, const char *path, uint64_t size)
+{
+    ASSERT(u->bp != NULL && u->done != NULL && (u->req != NULL || u->label != NULL));
+    u->src_path = xstrdup(path);
+    u->src_fd = -1;
+    u->src_size = size;
+    u->src_off = 0;
+    u->body_done = true;
+    if (size == 0) {
+        end(u, BASE_EEMPTY);
+        return;
+    }
+    u->busy = xmalloc(CHUNK_BYTES);
+    u->work.data = u;
+    ASSERT(uv_queue_work(u->bp->loop, &u->work, source_work, after_source) == 0);
 }

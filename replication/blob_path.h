@@ -160,6 +160,17 @@ struct blob_in {
     uv_work_t work;
     struct blob_commit_item commit;
     void (*room_cb)(struct blob_in *u); /* pull style: told instead of resuming req */
+    /* blob_in_start_sink(): the file the body goes to, where, and how much of it. */
+    bool to_sink;
+    int sink_fd;
+    uint64_t sink_off;
+    uint64_t sink_max;
+    uint64_t sink_written; /* public: the bytes written, whatever the end */
+    /* blob_in_start_file(): the file the content comes from. */
+    char *src_path;
+    int src_fd;
+    uint64_t src_size;
+    uint64_t src_off;
 };
 void blob_in_start(struct blob_in *u);
 /* The push style, for an owner that reads the body itself and stores something made
@@ -182,6 +193,18 @@ bool blob_in_full(const struct blob_in *u);
 void blob_in_push(struct blob_in *u, const char *data, size_t len);
 void blob_in_push_end(struct blob_in *u, int status);
 void blob_in_push_abort(struct blob_in *u);
+/* A body appended to a file of the owner's instead of the blob store (a resumable
+ * upload's PATCH, api/uploads.c), streamed the same way: at offset @off of @fd, at most
+ * @max bytes. done() gets 0 when all of it is written (not synced: the owner syncs),
+ * BASE_EEMPTY for an empty body, BASE_ETOOBIG when the body goes past @max (what came
+ * before is written), BASE_ECANCELED or BASE_EIO; sink_written counts the bytes written
+ * in every case. The owner keeps @fd. */
+void blob_in_start_sink(struct blob_in *u, int fd, uint64_t off, uint64_t max);
+/* Content from a file instead of a body (a completed resumable upload): the first
+ * @size bytes of @path, read by the workers and stored as blob_in_start() stores a body
+ * (inspect, examine, the group commit); u->req stays the owner's. A file shorter than
+ * @size ends with BASE_EIO; @size 0 with BASE_EEMPTY. @path is copied. */
+void blob_in_start_file(struct blob_in *u, const char *path, uint64_t size);
 /* Answers the request of an upload that ended with @status (not 0 or BASE_ECORRUPT):
  * 507, 413, 400 or 500, with a message about @what ("the file", "the copy"). */
 void blob_in_respond_failure(struct blob_in *u, int status, const char *what);

@@ -127,6 +127,9 @@ void fuzz_node_start(void)
         .n_license_keys = 1,
         .replicas = 1,
         .write_quorum = 1,
+        .data_dir = data,
+        .upload_expiry_s = 3600,
+        .uploads_max = 100,
     };
     if (api_start(&N.api, &N.loop, &ac, &N.archive, N.repl, &N.blobs, &err) != 0) {
         fprintf(stderr, "fuzz node: api: %s\n", err.msg);

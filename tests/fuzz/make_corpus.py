@@ -331,6 +331,36 @@ def seeds_restore_marker():
     write("restore_marker", "empty", b"")
 
 
+def seeds_upload_record():
+    params = {"image_no": "BX-1", "file_id": "f" * 26, "name": "scan.pdf", "name_given": True,
+              "category": "invoice", "after": "", "replace": "", "batch": "",
+              "barcode_is_cover": False, "invoice": [""] * 6, "recognize": 0}
+    rec = {"version": 1, "id": "00000000000000010123456789abcdef", "tenant": "default",
+           "actor": "operator", "image_no": "BX-1", "length": 1000, "offset": 300,
+           "created": 1796000000000, "expires": 1796086400000, "params": params,
+           "result": None}
+    write("upload_record", "receiving", json.dumps(rec))
+    done = dict(rec, offset=1000, result={"file_id": "f" * 26, "size": 1000})
+    write("upload_record", "captured", json.dumps(done))
+    write("upload_record", "offset-past-length", json.dumps(dict(rec, offset=1001)))
+    write("upload_record", "result-incomplete", json.dumps(dict(done, offset=999)))
+    write("upload_record", "version-2", json.dumps(dict(rec, version=2)))
+    write("upload_record", "bad-id", json.dumps(dict(rec, id="0123")))
+    write("upload_record", "duplicate-key", json.dumps(rec)[:-1] + ', "length": 5}')
+    write("upload_record", "not-object", b"[1,2]")
+
+
+def seeds_upload_metadata():
+    b64 = lambda v: __import__("base64").b64encode(v).decode()
+    write("upload_metadata", "raw-tus-js", b"\0filename " + b64(b"scan.pdf").encode() +
+          b",filetype " + b64(b"application/pdf").encode())
+    write("upload_metadata", "raw-empty-value", b"\0is_confidential,filename " +
+          b64(b"a.bin").encode())
+    write("upload_metadata", "raw-bad-b64", b"\0filename ***")
+    write("upload_metadata", "raw-repeated", b"\0filename YQ==,filename Yg==")
+    write("upload_metadata", "built", b"\1scan.pdf\xffapplication/pdf\xff\xffx")
+
+
 def seeds_snapshot():
     applied = (0, b"applied_index", struct.pack(">Q", 7))
     bill = (1, b"default\0CB-A", msg((1, "CB-A"), (9, "captured"), (18, 1)))
@@ -954,6 +984,8 @@ def main():
     seeds_snapshot()
     seeds_store_ready()
     seeds_restore_marker()
+    seeds_upload_record()
+    seeds_upload_metadata()
     seeds_license()
     seeds_peer_headers()
     seeds_raft_handshake()
