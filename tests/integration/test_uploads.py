@@ -11,8 +11,10 @@ import socket
 import time
 import unittest
 
-from imgarc_node import (NodeTestCase, blake2b_hex, build_request, make_pdf, quote,
-                         random_bytes)
+import threading
+
+from imgarc_node import (NodeTestCase, blake2b_hex, build_request, cli_json, make_pdf, quote,
+                         random_bytes, run_cli)
 
 TUS = {"Tus-Resumable": "1.0.0"}
 PATCH_TYPE = "application/offset+octet-stream"
@@ -336,6 +338,107 @@ class UploadTest(NodeTestCase):
         self.tus.send(where, data, start=1500)
         self.assertEqual(self.node.metrics()["imgarc_uploads_open"],
                          before["imgarc_uploads_open"])
+
+
+class CliResumableTest(NodeTestCase):
+    """`imgarc upload --resumable` against a real node."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = cls.start_class_node("uploads-cli", args=["--log-level", "debug"])
+
+    def write(self, name, data):
+        path = os.path.join(self.scratch("cli-upload"), name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def assertContent(self, answer, image_no, data, name):
+        self.assertEqual(answer["image_no"], image_no)
+        self.assertEqual(answer["blob"], blake2b_hex(data))
+        self.assertEqual(answer["size"], len(data))
+        files = self.node.bill(image_no).json["files"]
+        f = [x for x in files if x["file_id"] == answer["file_id"]][0]
+        self.assertEqual(f["name"], name)
+        got = self.node.content(answer["file_id"])
+        self.assertEqual(blake2b_hex(got.body), blake2b_hex(data))
+
+    def test_pieces(self):
+        data = random_bytes(300 * 1024 + 5, seed=60)
+        path = self.write("pieces.bin", data)
+        before = len(self.node.log_text(whole=True))
+        p = run_cli(self.node, "upload", "BX-CLI-TUS-1", path, "--resumable", "--piece-size",
+                    "64K", "--category", "attachment", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        answer = cli_json(p)
+        self.assertContent(answer, "BX-CLI-TUS-1", data, "pieces.bin")
+        self.assertEqual(answer["category"], "attachment")
+        # Five PATCHes of 64 KiB: the node's log has one 204 per piece.
+        patches = [l for l in self.node.log_text(whole=True)[before:].splitlines()
+                   if "PATCH /api/v1/uploads/" in l and "status=204" in l]
+        self.assertEqual(len(patches), 5, patches)
+
+    def test_survives_a_node_restart(self):
+        data = random_bytes(24 * 1024 * 1024 + 3, seed=61)
+        path = self.write("restart.bin", data)
+        result = {}
+
+        def upload():
+            result["p"] = run_cli(self.node, "upload", "BX-CLI-TUS-2", path, "--resumable",
+                                  "--piece-size", "1M", "--json", timeout=300)
+
+        t = threading.Thread(target=upload)
+        t.start()
+        # Once a few pieces are on the node, it dies and comes back.
+        deadline = time.time() + 60
+        staged = 0
+        while time.time() < deadline and staged < 3 * 1024 * 1024:
+            sizes = [os.path.getsize(p) for p in
+                     glob.glob(os.path.join(self.node.data, "uploads", "*.data"))]
+            staged = max(sizes or [0])
+            time.sleep(0.02)
+        self.assertGreaterEqual(staged, 3 * 1024 * 1024, "the upload did not start")
+        self.node.kill9()
+        time.sleep(1)
+        self.node.start()
+        t.join(300)
+        p = result["p"]
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("trying again", p.stderr)
+        self.assertContent(cli_json(p), "BX-CLI-TUS-2", data, "restart.bin")
+
+    def test_continue_an_upload(self):
+        data = random_bytes(200 * 1024, seed=62)
+        path = self.write("later.bin", data)
+        tus = UploadClient(self, self.node)
+        where = tus.created("BX-CLI-TUS-3", len(data), query="?name=later.bin")
+        self.assertStatus(tus.patch(where, 0, data[:70000]), 204)
+        upload_id = where.rsplit("/", 1)[1]
+        p = run_cli(self.node, "upload", "BX-CLI-TUS-3", path, "--resumable", "--upload-id",
+                    upload_id, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertContent(cli_json(p), "BX-CLI-TUS-3", data, "later.bin")
+
+    def test_refused_capture_says_how_to_continue(self):
+        data = random_bytes(1000, seed=63)
+        path = self.write("r.bin", data)
+        self.assertStatus(self.node.upload("BX-CLI-TUS-4", data[:10], name="first.bin"), 201)
+        p = run_cli(self.node, "upload", "BX-CLI-TUS-4", path, "--resumable", "--replace",
+                    "NOSUCHFILE")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("file_not_found", p.stderr)
+        self.assertIn("--resumable --upload-id ", p.stderr)
+
+    def test_usage(self):
+        path = self.write("u.bin", b"x")
+        for args in (["--upload-id", "ab"], ["--piece-size", "1M"],
+                     ["--resumable", "--idempotency-key", "k"],
+                     ["--resumable", "--piece-size", "10"],
+                     ["--resumable", "--upload-id", "not-hex"],
+                     ["--resumable", "--retries", "x"]):
+            with self.subTest(args=args):
+                p = run_cli(self.node, "upload", "BX-CLI-TUS-5", path, *args)
+                self.assertEqual(p.returncode, 2, p.stderr)
 
 
 class UploadExpiryTest(NodeTestCase):

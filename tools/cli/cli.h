@@ -85,6 +85,22 @@ struct bill_op {
     const char *what;    /* what was done, for the summary line */
 };
 
+/* ---- resumable.c: `imgarc upload --resumable` ---- */
+
+struct resumable {
+    const char *path;     /* /api/v1/bills/{image_no}/uploads, encoded */
+    const char *image_no; /* for the line that continues a failed upload */
+    const char *category, *after, *replace;
+    const char *upload_id; /* continue this upload instead of creating one */
+    const char *label;     /* the progress line's */
+    uint64_t piece;        /* bytes per PATCH */
+    unsigned retries;      /* failed attempts in a row before giving up */
+};
+/* Uploads @file as a resumable upload named @name; the capture's answer (as POST
+ * .../files gives it) into *@ans. */
+int upload_resumable(struct cli *cli, const struct resumable *r, const char *file,
+                     const char *name, json_t **ans);
+
 /* ---- flags.c: flags, arguments and the checks several commands share ---- */
 
 /* Prints "imgarc: CMD: message" and a pointer to the help on stderr; returns CLI_EUSAGE. */

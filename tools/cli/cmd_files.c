@@ -17,7 +17,16 @@ struct upload_opts {
     const char *after;
     const char *replace;
     const char *idem;
+    bool resumable;
+    const char *upload_id;
+    const char *piece_size;
+    const char *retries;
+    uint64_t piece;
+    uint64_t retries_n;
 };
+
+#define PIECE_DEFAULT (8u << 20)
+#define RETRIES_DEFAULT 8
 
 static size_t decimal_digits(size_t n)
 {
@@ -29,10 +38,46 @@ static size_t decimal_digits(size_t n)
     return d;
 }
 
+/* --resumable and its flags. */
+static int check_resumable_opts(struct upload_opts *o, size_t n_files)
+{
+    o->piece = PIECE_DEFAULT;
+    o->retries_n = RETRIES_DEFAULT;
+    if (!o->resumable) {
+        if (o->upload_id != NULL || o->piece_size != NULL || o->retries != NULL) {
+            return usage_error("upload", "--upload-id, --piece-size and --retries go with "
+                                         "--resumable");
+        }
+        return 0;
+    }
+    if (o->idem != NULL) {
+        return usage_error("upload", "--idempotency-key does not go with --resumable: a "
+                                     "resumable upload's capture has its own key");
+    }
+    if (o->upload_id != NULL && (n_files != 1 || o->upload_id[0] == '\0' ||
+                                 strlen(o->upload_id) > 32 ||
+                                 strspn(o->upload_id, "0123456789abcdef") !=
+                                     strlen(o->upload_id))) {
+        return usage_error("upload", "--upload-id takes the id of an upload (32 hex digits, "
+                                     "as the failed run printed it) and one FILE");
+    }
+    if (o->piece_size != NULL &&
+        (!parse_count(o->piece_size, true, &o->piece) || o->piece < 64 * 1024 ||
+         o->piece > (1ull << 30))) {
+        return usage_error("upload", "--piece-size is 64K to 1G (a count of bytes, with K, M "
+                                     "or G)");
+    }
+    if (o->retries != NULL && (!parse_count(o->retries, false, &o->retries_n) ||
+                               o->retries_n > 1000)) {
+        return usage_error("upload", "--retries is 0 to 1000");
+    }
+    return 0;
+}
+
 /* With several files each upload gets its own key, KEY.1, KEY.2...: one key for
  * different requests would be refused as a conflict, and a rerun after a failure then
  * replays the files already uploaded instead of adding them twice. */
-static int check_upload_opts(const struct upload_opts *o, size_t n_files)
+static int check_upload_opts(struct upload_opts *o, size_t n_files)
 {
     if (o->category != NULL && check_category("upload", "--category", o->category) != 0) {
         return CLI_EUSAGE;
@@ -55,7 +100,7 @@ static int check_upload_opts(const struct upload_opts *o, size_t n_files)
     if (o->replace != NULL && n_files > 1) {
         return usage_error("upload", "--replace takes one FILE, not %zu", n_files);
     }
-    return 0;
+    return check_resumable_opts(o, n_files);
 }
 
 /* Every file must be readable before the first is sent, so that a typo in the last
@@ -84,10 +129,26 @@ static const char *base_name(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
-static int upload_one(struct cli *cli, const struct upload_opts *o, const char *path,
-                      const char *file, const char *after, const char *key, json_t **ans)
+static int upload_one(struct cli *cli, const struct upload_opts *o, const char *image_no,
+                      const char *path, const char *file, const char *after, const char *key,
+                      json_t **ans)
 {
     const char *name = base_name(file);
+    if (o->resumable) {
+        char *uploads = xasprintf("%.*s/uploads", (int)(strlen(path) - strlen("/files")), path);
+        const struct resumable r = {.path = uploads,
+                                    .image_no = image_no,
+                                    .category = o->category,
+                                    .after = after,
+                                    .replace = o->replace,
+                                    .upload_id = o->upload_id,
+                                    .label = name,
+                                    .piece = o->piece,
+                                    .retries = (unsigned)o->retries_n};
+        int rv = upload_resumable(cli, &r, file, name, ans);
+        free(uploads);
+        return rv;
+    }
     const struct cli_param params[] = {
         {"name", name}, {"category", o->category}, {"after", after}, {"replace", o->replace}};
     const struct cli_request req = {.method = "POST",
@@ -148,7 +209,8 @@ static int upload_all(struct cli *cli, const struct upload_opts *o, const char *
     for (i = 0; i < n; i++) {
         char *key = o->idem != NULL && n > 1 ? xasprintf("%s.%zu", o->idem, i + 1) : NULL;
         json_t *ans = NULL;
-        rv = upload_one(cli, o, path, files[i], after, key != NULL ? key : o->idem, &ans);
+        rv = upload_one(cli, o, image_no, path, files[i], after, key != NULL ? key : o->idem,
+                        &ans);
         free(key);
         if (rv != 0) {
             break;
@@ -176,6 +238,10 @@ int cmd_upload(struct cli *cli, int argc, char **argv)
         {"--after", NULL, FLAG_VALUE, &o.after},
         {"--replace", NULL, FLAG_VALUE, &o.replace},
         {"--idempotency-key", NULL, FLAG_VALUE, &o.idem},
+        {"--resumable", NULL, FLAG_BOOL, &o.resumable},
+        {"--upload-id", NULL, FLAG_VALUE, &o.upload_id},
+        {"--piece-size", NULL, FLAG_VALUE, &o.piece_size},
+        {"--retries", NULL, FLAG_VALUE, &o.retries},
         {"--json", NULL, FLAG_BOOL, &cli->json},
     };
     struct args a;

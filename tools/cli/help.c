@@ -88,6 +88,12 @@ static const char upload_help[] =
     "                         same command after a failure replays the files already\n"
     "                         uploaded instead of adding them twice\n"
     "  --json                 print the server's JSON answers, one per line\n"
+    "  --resumable            send each FILE as a resumable upload, in pieces; a piece\n"
+    "                         that fails is resumed from what the node kept\n"
+    "  --piece-size N         bytes per piece with --resumable (64K-1G, default 8M)\n"
+    "  --retries N            failed attempts in a row before giving up (default 8)\n"
+    "  --upload-id ID         continue the resumable upload ID (one FILE), as a\n"
+    "                         failed run prints it\n"
     "\n"
     "Prints one line per file: FILE_ID CATEGORY POSITION SIZE NAME.\n";
 

@@ -74,6 +74,11 @@ struct transfer {
     const char *src_name;
     curl_off_t src_size;
     curl_off_t src_sent;
+    curl_off_t src_base; /* where in the file the body starts */
+
+    /* What a resumable upload reads off the answer (cli_request.reply). */
+    char upload_offset[24];
+    char file_id[64];
 
     /* A local failure found in a callback; it outranks curl's own error. */
     char local_msg[BASE_ERR_MSG_SIZE];
@@ -354,12 +359,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb;
     static const char id_name[] = "x-request-id:";
     static const char next_name[] = "x-imgarc-next-after:";
+    static const char offset_name[] = "upload-offset:";
+    static const char file_name[] = "imgarc-file-id:";
     if (n > 12 && strncmp(data, "HTTP/", 5) == 0) {
         /* A new status line (after a 100 Continue): its headers replace the old. */
         const char *sp = memchr(data, ' ', n);
         t->answer_id[0] = '\0';
         t->reason[0] = '\0';
         t->next_after[0] = '\0';
+        t->upload_offset[0] = '\0';
+        t->file_id[0] = '\0';
         if (sp != NULL && (size_t)(sp - data) + 5 < n) {
             header_value(sp + 5, n - (size_t)(sp - data) - 5, t->reason, sizeof t->reason);
         }
@@ -369,6 +378,17 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
         /* Ids are A-Z a-z 0-9 . _ -; anything else is not printed anywhere. */
         if (strspn(t->answer_id, ID_ALPHABET) != strlen(t->answer_id)) {
             t->answer_id[0] = '\0';
+        }
+    } else if (n > sizeof offset_name - 1 &&
+               strncasecmp(data, offset_name, sizeof offset_name - 1) == 0) {
+        header_value(data + sizeof offset_name - 1, n - (sizeof offset_name - 1),
+                     t->upload_offset, sizeof t->upload_offset);
+    } else if (n > sizeof file_name - 1 &&
+               strncasecmp(data, file_name, sizeof file_name - 1) == 0) {
+        header_value(data + sizeof file_name - 1, n - (sizeof file_name - 1), t->file_id,
+                     sizeof t->file_id);
+        if (strspn(t->file_id, ID_ALPHABET) != strlen(t->file_id)) {
+            t->file_id[0] = '\0';
         }
     } else if (n > sizeof next_name - 1 &&
                strncasecmp(data, next_name, sizeof next_name - 1) == 0) {
@@ -412,7 +432,7 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 {
     struct transfer *t = arg;
     if (origin != SEEK_SET || offset < 0 || offset > t->src_size ||
-        fseeko(t->src, (off_t)offset, SEEK_SET) != 0) {
+        fseeko(t->src, (off_t)(t->src_base + offset), SEEK_SET) != 0) {
         return CURL_SEEKFUNC_CANTSEEK;
     }
     t->src_sent = offset;
@@ -516,6 +536,9 @@ static struct curl_slist *base_headers(const struct transfer *t)
     if (t->req->idempotency_key != NULL) {
         list = add_header(list, "Idempotency-Key: %s", t->req->idempotency_key);
     }
+    for (size_t i = 0; i < t->req->n_headers; i++) {
+        list = add_header(list, "%s", t->req->headers[i]);
+    }
     return list;
 }
 
@@ -546,6 +569,8 @@ static void setup(struct transfer *t, struct curl_slist *headers, char *url)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
     if (strcmp(t->req->method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
+    } else if (strcmp(t->req->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(t->req->method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, t->req->method); /* PUT, PATCH */
     }
@@ -624,6 +649,14 @@ static int perform(struct transfer *t)
 {
     CURLcode cc = curl_easy_perform(t->h->curl);
     curl_easy_getinfo(t->h->curl, CURLINFO_RESPONSE_CODE, &t->status);
+    if (t->req->reply != NULL) {
+        struct cli_reply *r = t->req->reply;
+        r->status = t->status;
+        r->has_offset = t->upload_offset[0] != '\0' && strlen(t->upload_offset) <= 19 &&
+                        strspn(t->upload_offset, "0123456789") == strlen(t->upload_offset);
+        r->upload_offset = r->has_offset ? strtoull(t->upload_offset, NULL, 10) : 0;
+        snprintf(r->file_id, sizeof r->file_id, "%s", t->file_id);
+    }
     if (t->progress_shown) {
         fputc('\n', stderr);
     }
@@ -650,7 +683,12 @@ static int perform(struct transfer *t)
 static int parse_answer(const struct transfer *t, json_t **out)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(t->answer.data != NULL ? t->answer.data : "", t->answer.len, 0,
+    json_t *root;
+    if (t->req->reply != NULL && t->answer.len == 0) {
+        *out = NULL;
+        return 0;
+    }
+    root = json_loadb(t->answer.data != NULL ? t->answer.data : "", t->answer.len, 0,
                               &jerr);
     if (root == NULL || !json_is_object(root)) {
         fprintf(stderr, "imgarc: %s %s: the answer is not a JSON object (%s) [request_id %s]\n",
@@ -690,7 +728,7 @@ int cli_http_send(struct cli_http *h, const struct cli_request *req, const char 
         headers = add_header(headers, "Content-Type: application/json");
     }
     setup(&t, headers, url);
-    if (strcmp(req->method, "GET") != 0) {
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body != NULL ? body : "");
         curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(body != NULL ? len : 0));
@@ -780,6 +818,52 @@ int cli_http_upload(struct cli_http *h, const struct cli_request *req, const cha
     curl_easy_setopt(h->curl, CURLOPT_SEEKFUNCTION, on_seek);
     curl_easy_setopt(h->curl, CURLOPT_SEEKDATA, &t);
     curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, t.src_size);
+    curl_easy_setopt(h->curl, CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_BYTES);
+    rv = perform(&t);
+    if (rv == 0) {
+        rv = parse_answer(&t, out);
+    }
+    curl_slist_free_all(headers);
+    free(t.answer.data);
+    free(url);
+    fclose(t.src);
+    return rv;
+}
+
+int cli_http_send_range(struct cli_http *h, const struct cli_request *req,
+                        const char *file_path, uint64_t offset, uint64_t len, json_t **out)
+{
+    struct transfer t;
+    struct curl_slist *headers;
+    curl_off_t size;
+    char *url;
+    int rv;
+
+    ASSERT(req->reply != NULL);
+    transfer_init(&t, h, req);
+    rv = open_source(file_path, &t.src, &size);
+    if (rv != 0) {
+        return rv;
+    }
+    if ((uint64_t)size < offset + len || fseeko(t.src, (off_t)offset, SEEK_SET) != 0) {
+        fprintf(stderr, "imgarc: %s: the file is shorter than when the upload began\n",
+                file_path);
+        fclose(t.src);
+        return CLI_ELOCAL;
+    }
+    t.src_name = file_path;
+    t.src_base = (curl_off_t)offset;
+    t.src_size = (curl_off_t)len;
+    url = request_url(h, req);
+    headers = add_header(base_headers(&t), "Accept: application/json");
+    setup(&t, headers, url);
+    curl_easy_setopt(h->curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, req->method);
+    curl_easy_setopt(h->curl, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h->curl, CURLOPT_READDATA, &t);
+    curl_easy_setopt(h->curl, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(h->curl, CURLOPT_SEEKDATA, &t);
+    curl_easy_setopt(h->curl, CURLOPT_INFILESIZE_LARGE, t.src_size);
     curl_easy_setopt(h->curl, CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_BYTES);
     rv = perform(&t);
     if (rv == 0) {

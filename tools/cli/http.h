@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 
@@ -55,6 +56,14 @@ struct cli_param {
     const char *value;
 };
 
+/* What an answer said beyond its body, for a resumable upload (cli_request.reply). */
+struct cli_reply {
+    long status;
+    bool has_offset;
+    uint64_t upload_offset; /* Upload-Offset */
+    char file_id[64];       /* Imgarc-File-Id, or "" */
+};
+
 /* What to send. Everything is borrowed for the duration of the call. */
 struct cli_request {
     const char *method;             /* "GET", "POST", "PUT" or "PATCH" */
@@ -63,6 +72,11 @@ struct cli_request {
     size_t n_params;
     const char *idempotency_key;    /* sent as Idempotency-Key; NULL: none */
     const char *progress_label;     /* shown in the progress line; NULL: never show one */
+    const char *const *headers;     /* more request headers, "Name: value"; NULL: none */
+    size_t n_headers;
+    /* When set: filled from the final answer; an answer without a body (HEAD, 204) is
+     * then a success with *out set to NULL. */
+    struct cli_reply *reply;
 };
 
 struct cli_http;
@@ -110,6 +124,14 @@ int cli_http_text(struct cli_http *h, const struct cli_request *req, char **body
  * (CLI_ELOCAL). On a 2xx answer stores the parsed JSON in *@out (caller decrefs). */
 int cli_http_upload(struct cli_http *h, const struct cli_request *req, const char *file_path,
                     json_t **out) WARN_UNUSED;
+
+/* Sends bytes @offset to @offset + @len of the regular file @file_path as the body of
+ * @req (method and Content-Type are the request's: give the type in @req->headers),
+ * streamed; a file shorter than that fails (CLI_ELOCAL). A 2xx answer's JSON, if any,
+ * goes to *@out (NULL without a body; @req->reply is required). */
+int cli_http_send_range(struct cli_http *h, const struct cli_request *req,
+                        const char *file_path, uint64_t offset, uint64_t len,
+                        json_t **out) WARN_UNUSED;
 
 /* GETs @req and streams a 200 or 206 answer into @out_path, or to stdout when
  * @out_path is NULL or "-". @range (NULL: whole file) is sent as "Range: bytes=@range".
