@@ -664,7 +664,8 @@ static const struct metric_row rows[] = {
      "calls to data sources that failed for a reason that may pass (each backs its batch off)",
      migration_source_errors, NULL, WHEN_MIGRATOR},
     {"imgarc_blobs_under_replicated", "gauge",
-     "referenced blobs with fewer live copies than wanted (last pass)",
+     "referenced blobs with fewer live copies than wanted (last pass; on the leader a copy "
+     "on a member that is down does not count)",
      blobs_under_replicated, NULL, WHEN_KEEPER},
     {"imgarc_blobs_lost", "gauge",
      "referenced blobs without any live copy (last pass)",

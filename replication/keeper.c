@@ -111,11 +111,25 @@ static void async_cb(uv_async_t *a)
     }
 }
 
+/* The members the leader sees down, for the passes; true when the set changed. Under
+ * mu. */
+static bool refresh_down(struct keeper *k)
+{
+    uint64_t ids[PLACEMENT_MAX_NODES];
+    size_t n = repl_members_down(k->repl, ids, PLACEMENT_MAX_NODES);
+    bool changed = n != k->n_down || memcmp(ids, k->down, n * sizeof ids[0]) != 0;
+    if (changed) {
+        memcpy(k->down, ids, n * sizeof ids[0]);
+        k->n_down = n;
+    }
+    return changed;
+}
+
 static void timer_cb(uv_timer_t *t)
 {
     struct keeper *k = t->data;
     struct repl_status rs;
-    bool full_changed;
+    bool full_changed, down_changed;
     repl_get_status(k->repl, &rs);
     atomic_store(&k->leader, repl_is_leader(k->repl));
     /* Raft's applied index, not the archive's: configuration entries count too. */
@@ -127,7 +141,14 @@ static void timer_cb(uv_timer_t *t)
     }
     pthread_mutex_lock(&k->mu);
     full_changed = k->full_version != k->placement_full_version;
+    down_changed = refresh_down(k);
     pthread_mutex_unlock(&k->mu);
+    if (down_changed) {
+        pthread_mutex_lock(&k->mu);
+        k->kicked = true;
+        pthread_cond_broadcast(&k->cond);
+        pthread_mutex_unlock(&k->mu);
+    }
     if (rs.applied_index != k->placement_index || full_changed) {
         keeper_refresh_placement(k);
         pthread_mutex_lock(&k->mu);

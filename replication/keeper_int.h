@@ -182,6 +182,10 @@ struct keeper {
     } rechecks[RECHECKS_MAX];
     size_t n_rechecks;
     bool rechecks_overflow; /* some were not kept: the next pass checks this node's own */
+    /* Members the leader sees down (repl_members_down()), not marked out yet: their
+     * copies do not count as live in the under-replicated figure. Under mu. */
+    uint64_t down[PLACEMENT_MAX_NODES];
+    size_t n_down;
     struct full_target full[FULL_MAX]; /* nodes refusing copies: disk full */
     size_t n_full;
     uint64_t full_version; /* bumped when that list changes */

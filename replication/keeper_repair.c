@@ -87,7 +87,21 @@ struct pass {
     size_t walking;
     uint64_t visited; /* records visited */
     bool rechecking;  /* visiting keeper_recheck()'s blobs */
+    /* Members the leader sees down (keeper.down, at the pass's start): their copies
+     * are live for placement until they are marked out, but not in p->under. */
+    uint64_t down[PLACEMENT_MAX_NODES];
+    size_t n_down;
 };
+
+static bool pass_down(const struct pass *p, uint64_t id)
+{
+    for (size_t i = 0; i < p->n_down; i++) {
+        if (p->down[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static bool pass_paused(const struct pass *p, uint64_t id)
 {
@@ -228,7 +242,7 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
     struct keeper *k = p->k;
     uint64_t self = k->cfg.node_id;
     uint64_t live[KEEPER_MAX_COPIES], wanted[KEEPER_MAX_COPIES];
-    size_t n_live = 0, n_wanted, missing = 0;
+    size_t n_live = 0, n_up = 0, n_wanted, missing = 0;
     unsigned r = placement_replicas(p->pl);
     uint64_t owner = 0, best = 0;
 
@@ -248,6 +262,7 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
         }
         if (placement_live(p->pl, rec->holders[i])) {
             uint64_t s = placement_score(hash, rec->holders[i]);
+            n_up += !pass_down(p, rec->holders[i]);
             live[n_live++] = rec->holders[i];
             if (owner == 0 || s > best) {
                 owner = rec->holders[i];
@@ -261,7 +276,10 @@ static void visit(struct pass *p, const uint8_t hash[BLOB_HASH_BYTES], const Blo
         add_change(p, hash, self, 0, NULL, 0);
         return;
     }
-    if (n_live < r) {
+    if (n_up < r) {
+        /* A copy on a member that stopped answering is not counted as one, though it
+         * stays where it is until the member is marked out (placement and repair go
+         * by the records, so that a restart does not move copies). */
         p->under++;
         /* Shown as it rises (the pass itself makes the copies, which takes a while);
          * the final count replaces it at the end of the pass. */
@@ -391,8 +409,8 @@ static int pass_indexed(struct pass *p, struct base_err *err)
         rv = archive_blob_holder_ids(k->archive, ids, PLACEMENT_MAX_NODES * 2, &n_ids, err);
     }
     for (size_t i = 0; rv == 0 && i < n_ids; i++) {
-        if (!holder_settled(p->pl, ids[i])) {
-            p->unsettled[p->n_unsettled++] = ids[i];
+        if (!holder_settled(p->pl, ids[i]) || pass_down(p, ids[i])) {
+            p->unsettled[p->n_unsettled++] = ids[i]; /* a down member's: to count them */
         }
     }
     for (size_t i = 0; rv == 0 && i < p->n_unsettled && !atomic_load(&k->stop); i++) {
@@ -562,6 +580,8 @@ bool keeper_pass_run(struct keeper *k, bool check_own)
         goto out;
     }
     pthread_mutex_lock(&k->mu);
+    memcpy(p->down, k->down, k->n_down * sizeof k->down[0]);
+    p->n_down = k->n_down;
     keeper_full_from_records(k, p->pl, started);
     for (size_t i = 0; i < k->n_full; i++) {
         if (keeper_full_paused(k, k->full[i].id, started)) {

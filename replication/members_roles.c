@@ -39,6 +39,22 @@ void repl_members_count(struct repl *r, unsigned *members, unsigned *down)
     }
 }
 
+size_t repl_members_down(struct repl *r, uint64_t *ids, size_t max)
+{
+    const struct raft_configuration *conf = &r->raft.configuration;
+    size_t n = 0;
+    if (!repl_is_leader(r)) {
+        return 0;
+    }
+    for (unsigned i = 0; i < conf->n && n < max; i++) {
+        struct peer *p = repl_members_peer_find(r, conf->servers[i].id);
+        if (p != NULL && !repl_members_peer_up(r, p)) {
+            ids[n++] = conf->servers[i].id;
+        }
+    }
+    return n;
+}
+
 /* Forgets @p: at once, or when its poll in flight ends. */
 static void peer_drop(struct repl *r, struct peer *p)
 {

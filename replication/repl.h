@@ -205,6 +205,11 @@ struct repl_status {
     const char *catchup_why;    /* the last failure ("" when none) */
 };
 
+/* The members of the raft configuration that have not answered this node's status
+ * calls for the time that makes a member down (the leader watches them; on any other
+ * node: none), at most @max into @ids; the count. */
+size_t repl_members_down(struct repl *r, uint64_t *ids, size_t max);
+
 int repl_start(struct repl **out, uv_loop_t *loop, const struct repl_config *config,
                struct archive *archive, struct base_err *err) WARN_UNUSED;
 /* Proposes @cmd (forwarding it to the leader from a follower). On success @cb runs

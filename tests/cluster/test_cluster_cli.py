@@ -228,8 +228,9 @@ class ClusterCliTest(ClusterTestCase):
 
     def test_06_a_member_down_is_seen_at_once(self):
         """A member that stops answering: `imgarc cluster` exits 5 naming it (while the
-        table still prints), and the leader's imgarc_cluster_members_down says 1, long
-        before the node is marked out; both clear when it is back."""
+        table still prints), and the leader's imgarc_cluster_members_down says 1, and
+        its under-replicated count includes the copies on that member, long before the
+        node is marked out; all clear when it is back."""
         c = self.cluster
         leader = c.leader()
         self.assertCliOk(self.cli("cluster", node=leader))
@@ -244,6 +245,14 @@ class ClusterCliTest(ClusterTestCase):
         victim.kill9()
         wait_for(lambda: leader.metrics()["imgarc_cluster_members_down"] == 1, 30,
                  "the leader's imgarc_cluster_members_down to say 1", interval=0.2)
+        # Both blobs have a copy on it: two of three copies answer.
+        wait_for(lambda: leader.metrics()["imgarc_blobs_under_replicated"] == 2, 30,
+                 "the leader's imgarc_blobs_under_replicated to count the two blobs",
+                 interval=0.2)
+        self.assertEqual(c.view(leader)["under_replicated"], 2)
+        self.assertEqual(leader.metrics()["imgarc_blobs_lost"], 0)
+        self.assertEqual({x["storage"] for x in c.view(leader)["nodes"]}, {"active"},
+                         "the member is not marked out: its copies stay where they are")
         p = wait_for(lambda: (lambda p: p if p.returncode == 5 else None)(
             self.cli("cluster", node=leader)), 30, "imgarc cluster to exit 5", interval=0.2)
         self.assertIn("imgarc: the cluster needs attention: node %s is down" % victim_id,
@@ -257,5 +266,7 @@ class ClusterCliTest(ClusterTestCase):
         victim.start()
         wait_for(lambda: leader.metrics()["imgarc_cluster_members_down"] == 0, 60,
                  "the leader's imgarc_cluster_members_down back to 0", interval=0.2)
+        wait_for(lambda: leader.metrics()["imgarc_blobs_under_replicated"] == 0, 60,
+                 "the leader's imgarc_blobs_under_replicated back to 0", interval=0.2)
         wait_for(lambda: self.cli("cluster", node=leader).returncode == 0, 60,
                  "imgarc cluster to exit 0 again", interval=0.2)
