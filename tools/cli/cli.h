@@ -267,6 +267,8 @@ int cmd_version(struct cli *cli, int argc, char **argv);
  * data dir restored from it */
 int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_backup_verify(struct cli *cli, int argc, char **argv);
+/* cmd_backup_prune.c: older backups and the content only they reference, removed. */
+int cmd_backup_prune(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 /* cmd_export.c: bills as a zip for an auditor, and its verifier */
 int cmd_export(struct cli *cli, int argc, char **argv);

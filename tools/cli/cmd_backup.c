@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,9 +39,9 @@
 #include "storage/blobstore.h"
 #include "storage/snapshot.h"
 #include "storage/store_swap.h"
+#include "tools/cli/backup_int.h"
 #include "tools/cli/cli.h"
 
-#define BACKUP_MARKER "IMGARC-BACKUP"
 #define BACKUP_FORMAT "imgarc-backup 1\n"
 #define READ_PIECE (1u << 20)
 /* Problems listed one by one before only their count goes on. */
@@ -48,7 +49,7 @@
 
 /* ---- Files ---- */
 
-static int local_error(const char *cmd, const char *what, const char *path)
+int local_error(const char *cmd, const char *what, const char *path)
 {
     fprintf(stderr, "imgarc: %s: %s %s: %s\n", cmd, what, path, strerror(errno));
     return CLI_ELOCAL;
@@ -62,7 +63,7 @@ static int make_dir(const char *cmd, const char *path)
     return 0;
 }
 
-static int sync_dir(const char *cmd, const char *dir)
+int sync_dir(const char *cmd, const char *dir)
 {
     struct base_err err = {{0}};
     if (storage_fsync_dir(dir, &err) != 0) {
@@ -97,7 +98,7 @@ static int write_durably(const char *cmd, const char *dir, const char *path, con
     return rv == 0 ? sync_dir(cmd, dir) : rv;
 }
 
-static char *blob_file(const char *dir, const char hex[BLOB_HEX_BYTES])
+char *blob_file(const char *dir, const char hex[BLOB_HEX_BYTES])
 {
     return xasprintf("%s/blobs/%.2s/%s", dir, hex, hex);
 }
@@ -126,7 +127,7 @@ static int hash_path(const char *path, uint8_t out[32], uint64_t *size)
 }
 
 /* Feeds file @path to @p in pieces and finishes it. */
-static int parse_file(const char *cmd, const char *path, struct snapshot_parser *p,
+int parse_file(const char *cmd, const char *path, struct snapshot_parser *p,
                       uint64_t *index, uint8_t hash[32])
 {
     struct base_err err = {{0}};
@@ -157,7 +158,7 @@ static int parse_file(const char *cmd, const char *path, struct snapshot_parser 
 }
 
 /* A referenced blob record (cross-tenant family) of the stream: its hash and size. */
-static bool referenced_blob(uint8_t family, size_t klen, const uint8_t *value, size_t vlen,
+bool referenced_blob(uint8_t family, size_t klen, const uint8_t *value, size_t vlen,
                             uint64_t *size)
 {
     BlobRecord *rec;
@@ -253,8 +254,31 @@ static int backup_record(void *arg, uint8_t family, const uint8_t *key, size_t k
     return 0;
 }
 
-/* Checks or creates the directory's marker. */
-static int open_backup_dir(const char *cmd, const char *dir, bool create)
+/* Holds a lock on @marker for the rest of the process: exclusive for a command that
+ * adds or removes files (backup, backup-prune), shared for one that reads them. */
+static int lock_backup_dir(const char *cmd, const char *dir, const char *marker,
+                           bool exclusive)
+{
+    static int fd = -1;
+    if (fd >= 0) {
+        return 0;
+    }
+    fd = open(marker, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return local_error(cmd, "cannot open", marker);
+    }
+    if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+        fprintf(stderr, "imgarc: %s: another imgarc %s using %s (a backup or a prune changes "
+                "it): wait for it to end\n", cmd,
+                exclusive ? "command is" : "backup or backup-prune is", dir);
+        close(fd);
+        fd = -1;
+        return CLI_ELOCAL;
+    }
+    return 0; /* kept open: the lock lasts until the process exits */
+}
+
+int open_backup_dir(const char *cmd, const char *dir, bool create, bool exclusive)
 {
     char *marker = xasprintf("%s/%s", dir, BACKUP_MARKER);
     char text[64] = "";
@@ -289,6 +313,9 @@ static int open_backup_dir(const char *cmd, const char *dir, bool create)
         } else {
             rv = write_durably(cmd, dir, marker, BACKUP_FORMAT);
         }
+    }
+    if (rv == 0) {
+        rv = lock_backup_dir(cmd, dir, marker, exclusive);
     }
     free(marker);
     return rv;
@@ -338,7 +365,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
         meta = xasprintf("%s/metadata", b.dir);
         incoming = xasprintf("%s/incoming.snap", meta);
         if ((rv = make_dir("backup", b.dir)) == 0 &&
-            (rv = open_backup_dir("backup", b.dir, true)) == 0 &&
+            (rv = open_backup_dir("backup", b.dir, true, true)) == 0 &&
             (rv = make_dir("backup", meta)) == 0) {
             char *blobs = xasprintf("%s/blobs", b.dir);
             rv = make_dir("backup", blobs);
@@ -421,7 +448,7 @@ static int pick_backup(const char *cmd, const char *dir, const char *flag_index,
     char *meta = xasprintf("%s/metadata", dir);
     char *path;
     json_error_t jerr;
-    int rv = open_backup_dir(cmd, dir, false);
+    int rv = open_backup_dir(cmd, dir, false, false);
     *index = 0;
     if (rv == 0 && flag_index != NULL && (!parse_count(flag_index, false, index) ||
                                           *index == 0)) {

@@ -164,6 +164,21 @@ static const char backup_help[] =
     "--json: {index, metadata_blake2b, records, blobs, blob_bytes, fetched,\n"
     "fetched_bytes, seconds}.\n";
 
+static const char backup_prune_help[] =
+    "Usage: imgarc backup-prune DIR --keep N [--dry-run] [--json]\n"
+    "\n"
+    "Keeps the newest N backups in DIR and removes the older ones, then every blob no\n"
+    "remaining backup references, and what interrupted backups left behind. The\n"
+    "remaining backups' metadata is read (and its checksum checked) before anything is\n"
+    "removed; a backup is removed manifest first. DIR is locked: a backup or another\n"
+    "prune running on it meanwhile is refused. Works offline.\n"
+    "\n"
+    "Flags:\n"
+    "  --keep N     the newest backups that stay (1 or more)\n"
+    "  --dry-run    say what would be removed, remove nothing\n"
+    "  --json       {kept, removed, blobs_removed, bytes_removed, blobs_kept,\n"
+    "               bytes_kept, leftovers, dry_run}\n";
+
 static const char backup_verify_help[] =
     "Usage: imgarc backup-verify DIR [--index N] [--json]\n"
     "\n"
@@ -767,6 +782,8 @@ static const struct command commands[] = {
      backup_help},
     {"backup-verify", cmd_backup_verify, "backup-verify DIR",
      "check a backup's checksums and content", backup_verify_help},
+    {"backup-prune", cmd_backup_prune, "backup-prune DIR --keep N",
+     "remove older backups and the content only they use", backup_prune_help},
     {"restore", cmd_restore, "restore DIR --data DATA", "a new node's data dir from a backup",
      restore_help},
     {"categorize", cmd_categorize, "categorize IMAGE_NO FILE_ID...", "set the category of files",
