@@ -69,7 +69,9 @@ void archive_date_utc(uint64_t ms, char out[16])
         return;
     }
     civil_from_days((int64_t)(ms / DAY_MS), &y, &m, &d);
-    snprintf(out, 16, "%04lld-%02u-%02u", (long long)(y % 100000000), m, d);
+    /* m and d are 1-12 and 1-31; the remainders tell the compiler so (it checks that
+     * the text fits). */
+    snprintf(out, 16, "%04lld-%02u-%02u", (long long)(y % 100000000), m % 100u, d % 100u);
 }
 
 int archive_bill_retained_until(struct archive *a, const char *tenant, const BillRecord *bill,

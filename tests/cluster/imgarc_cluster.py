@@ -92,9 +92,10 @@ class Cluster:
             args += ["--join", "127.0.0.1:%d" % join.http_port]
         return args
 
-    def add(self, join=None, zone=None, wait=True, env=None):
+    def add(self, join=None, zone=None, wait=True, env=None, binary=None):
         """Starts one more node, joining through @join (default: node 1); the first
-        node bootstraps. @env: variables for its process (Node's env)."""
+        node bootstraps. @env: variables for its process (Node's env); @binary: another
+        build's imgarcd (an upgrade test's previous release)."""
         k = len(self.nodes) + 1
         if self.nodes and join is None:
             join = self.nodes[0]
@@ -102,6 +103,8 @@ class Cluster:
         node = Node("%s-n%d" % (self.name, k), fast_election=False,
                     data_dir=os.path.join(self.dir, "n%d" % k), env=env)
         node.args = self.node_args(k, join, zone)
+        if binary is not None:
+            node.binary = binary
         if self.tls is not None:
             cert, key = self.tls.issue("%s-n%d" % (self.name, k), "%s-n%d" % (self.name, k))
             node.args += ["--tls-cert", cert, "--tls-key", key, "--tls-ca", self.tls.cert]
@@ -114,13 +117,13 @@ class Cluster:
         node.start(wait=wait)
         return node
 
-    def start(self, n):
+    def start(self, n, binary=None):
         """Starts @n nodes and waits until the first node sees them all, as many of them
         voters as --voters asks and every one healthy: a test that then kills a voter
         must not find the third node still a learner (two voters of which it killed
         one: no quorum, no new leader)."""
         for _ in range(n):
-            self.add()
+            self.add(binary=binary)
         want = min(n, self.voters)
 
         def settled():
@@ -224,11 +227,11 @@ class ClusterTestCase(NodeTestCase):
     cluster = None
 
     @classmethod
-    def start_cluster(cls, name, n, **kw):
+    def start_cluster(cls, name, n, binary=None, **kw):
         cluster = Cluster(name, **kw)
         cls.addClassCleanup(cluster.cleanup)
         cls.cluster = cluster
-        return cluster.start(n)
+        return cluster.start(n, binary=binary)
 
     def setUp(self):
         pass  # nodes a test killed stay down until the test that restarts them

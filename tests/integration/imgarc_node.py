@@ -342,6 +342,7 @@ class Node:
         self.proc = None
         self.returncode = None
         self.starts = 0
+        self.binary = IMGARCD  # another build's imgarcd for an upgrade test
         self._log_offset = 0
         self._term_sent = False
 
@@ -361,7 +362,7 @@ class Node:
         return self.proc.pid if self.proc is not None else None
 
     def command(self):
-        cmd = [IMGARCD]
+        cmd = [self.binary]
         if self.base_args:
             cmd += ["--listen", "127.0.0.1:%d" % self.http_port,
                     "--raft-listen", "127.0.0.1:%d" % self.raft_port,
@@ -376,8 +377,8 @@ class Node:
 
     def start(self, wait=True, timeout=None):
         """Starts the process (and waits for /readyz 200 unless @wait is False)."""
-        if not os.access(IMGARCD, os.X_OK):
-            raise NodeError("imgarcd not found at %s (set IMGARC_BIN_DIR)" % IMGARCD)
+        if not os.access(self.binary, os.X_OK):
+            raise NodeError("imgarcd not found at %s (set IMGARC_BIN_DIR)" % self.binary)
         if self.proc is not None and self.proc.poll() is None:
             raise NodeError("node %s is already running" % self.name)
         for attempt in range(3):
