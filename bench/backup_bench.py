@@ -59,6 +59,8 @@ def main():
     p.add_argument("--files", type=int, default=2000)
     p.add_argument("--size", default="200K")
     p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--parallel", type=int, default=8,
+                   help="imgarc backup --parallel: blobs fetched at once [%(default)s]")
     args = p.parse_args()
     _, node_mod = benchlib.setup_env(args)
     build = os.path.abspath(args.build)
@@ -81,10 +83,12 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
             os.makedirs(work)
             dest = os.path.join(work, "backup")
-            dt, out = timed([cli, "backup", dest, "--json"], env)
+            dt, out = timed([cli, "backup", dest, "--json", "--parallel", str(args.parallel)],
+                            env)
             doc = json.loads(out)
             rows["backup"].append(dt)
-            dt2, _ = timed([cli, "backup", dest, "--json"], env)
+            dt2, _ = timed([cli, "backup", dest, "--json", "--parallel", str(args.parallel)],
+                           env)
             rows["again"].append(dt2)
             dt3, _ = timed(["sh", "-c", 'cp -r "$0" "$1" && sync', blobs,
                             os.path.join(work, "cp")])

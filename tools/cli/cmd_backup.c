@@ -55,7 +55,7 @@ int local_error(const char *cmd, const char *what, const char *path)
     return CLI_ELOCAL;
 }
 
-static int make_dir(const char *cmd, const char *path)
+int make_dir(const char *cmd, const char *path)
 {
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         return local_error(cmd, "cannot create", path);
@@ -104,7 +104,7 @@ char *blob_file(const char *dir, const char hex[BLOB_HEX_BYTES])
 }
 
 /* The BLAKE2b-256 of file @path and its size; BASE_ENOTFOUND when it does not exist. */
-static int hash_path(const char *path, uint8_t out[32], uint64_t *size)
+int hash_path(const char *path, uint8_t out[32], uint64_t *size)
 {
     crypto_generichash_state st;
     char *buf;
@@ -180,58 +180,28 @@ struct backup_run {
     const char *dir;
     uint64_t records, blobs, blob_bytes, fetched, fetched_bytes;
     int failed; /* a CLI_E* code, printed */
+    struct fetch_pool *pool; /* the blobs being fetched, several at once */
     /* blobs/XX directories that got a new name: synced once each before the manifest
      * is written (each blob's bytes were synced before its rename). */
     bool renamed_in[256];
 };
 
-/* Fetches blob @hash (@size bytes) into the backup unless it is there already. */
+/* Fetches blob @hash (@size bytes) into the backup unless it is there already: the
+ * fetch pool does it (backup_fetch.c). */
 static int fetch_blob(struct backup_run *b, const uint8_t *hash, uint64_t size)
 {
     char hex[BLOB_HEX_BYTES];
-    char *path, *tmp, *sub, *url;
-    uint8_t got[32];
-    uint64_t got_size;
+    char *path;
     struct stat st;
-    int rv;
+    bool have;
     hex_encode(hash, BLOB_HASH_BYTES, hex);
     path = blob_file(b->dir, hex);
-    if (stat(path, &st) == 0 && (uint64_t)st.st_size == size) {
-        free(path);
+    have = stat(path, &st) == 0 && (uint64_t)st.st_size == size;
+    free(path);
+    if (have) {
         return 0; /* kept from an earlier backup (backup-verify re-hashes it) */
     }
-    sub = xasprintf("%s/blobs/%.2s", b->dir, hex);
-    tmp = xasprintf("%s/blobs/incoming-%s", b->dir, hex);
-    url = xasprintf("/api/v1/cluster/blobs/%s/content", hex);
-    {
-        const struct cli_request req = {.method = "GET", .path = url};
-        rv = make_dir("backup", sub);
-        if (rv == 0) {
-            rv = cli_http_download(b->cli->http, &req, NULL, tmp);
-        }
-    }
-    if (rv == 0 && (hash_path(tmp, got, &got_size) != 0 || got_size != size ||
-                    sodium_memcmp(got, hash, 32) != 0)) {
-        fprintf(stderr, "imgarc: backup: blob %s arrived with %" PRIu64 " bytes that do not "
-                "hash to its name (its record says %" PRIu64 " bytes); nothing kept\n", hex,
-                got_size, size);
-        rv = CLI_ETRANSPORT;
-    }
-    if (rv == 0 && rename(tmp, path) != 0) {
-        rv = local_error("backup", "cannot rename", tmp);
-    }
-    if (rv != 0) {
-        unlink(tmp);
-    } else {
-        b->renamed_in[hash[0]] = true;
-        b->fetched++;
-        b->fetched_bytes += size;
-    }
-    free(url);
-    free(tmp);
-    free(sub);
-    free(path);
-    return rv;
+    return fetch_pool_add(b->pool, hash, size);
 }
 
 static int backup_record(void *arg, uint8_t family, const uint8_t *key, size_t klen,
@@ -343,7 +313,10 @@ static void print_backup(const struct backup_run *b, uint64_t index, const char 
 
 int cmd_backup(struct cli *cli, int argc, char **argv)
 {
-    const struct flag flags[] = {{"--json", NULL, FLAG_BOOL, &cli->json}};
+    const char *flag_parallel = NULL;
+    uint64_t parallel = BACKUP_PARALLEL_DEFAULT;
+    const struct flag flags[] = {{"--parallel", NULL, FLAG_VALUE, &flag_parallel},
+                                 {"--json", NULL, FLAG_BOOL, &cli->json}};
     struct backup_run b = {.cli = cli};
     struct snapshot_parser *p = NULL;
     struct timespec t0, t1;
@@ -356,6 +329,10 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (rv == 0) {
         rv = want_args("backup", &a, 1, 1, "DIR");
+    }
+    if (rv == 0 && flag_parallel != NULL &&
+        (!parse_count(flag_parallel, false, &parallel) || parallel == 0 || parallel > 64)) {
+        rv = usage_error("backup", "--parallel is 1 to 64: blobs fetched at once");
     }
     if (rv == 0) {
         /* A backup holds what the data dir does (the token key, password and secret
@@ -387,11 +364,20 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
         rv = cli_http_download(cli->http, &req, NULL, incoming);
     }
     if (rv == 0) {
+        rv = fetch_pool_new(&b.pool, cli, b.dir, (unsigned)parallel);
+    }
+    if (rv == 0) {
         p = storage_snapshot_parser_new(ARCHIVE_CF_COUNT, backup_record, &b);
         rv = parse_file("backup", incoming, p, &index, hash);
         if (b.failed != 0) {
             rv = b.failed;
         }
+    }
+    if (b.pool != NULL) {
+        /* Every fetch ends before the directories are synced and the manifest written. */
+        int frv = fetch_pool_finish(b.pool, &b.fetched, &b.fetched_bytes, b.renamed_in);
+        b.pool = NULL;
+        rv = rv != 0 ? rv : frv;
     }
     for (unsigned i = 0; rv == 0 && i < 256; i++) {
         if (b.renamed_in[i]) {

@@ -152,7 +152,7 @@ static const char export_help[] =
     "No bill matching: exit 1, nothing written. 'imgarc export-verify' checks an export.\n";
 
 static const char backup_help[] =
-    "Usage: imgarc backup DIR [--json]\n"
+    "Usage: imgarc backup DIR [--parallel N] [--json]\n"
     "\n"
     "Backs up the whole cluster into DIR (the operator token): the metadata store at one\n"
     "raft index, taken after a read index so it holds every write acknowledged before\n"
@@ -161,6 +161,8 @@ static const char backup_help[] =
     "backup fetches only what DIR lacks. Every blob is checked against its name as it\n"
     "arrives; the backup exists once DIR/metadata/INDEX.json is written, last. A new\n"
     "DIR is created; an existing one must be empty or hold backups.\n"
+    "--parallel N: blobs fetched at once, each over its own connection (1-64,\n"
+    "default 8).\n"
     "--json: {index, metadata_blake2b, records, blobs, blob_bytes, fetched,\n"
     "fetched_bytes, seconds}.\n";
 
