@@ -17,7 +17,7 @@
 
 /* ---- The record as JSON ---- */
 
-static bool valid_id(const char *s)
+bool upload_id_valid(const char *s)
 {
     if (strlen(s) != UPLOAD_ID_HEX) {
         return false;
@@ -75,7 +75,7 @@ int upload_record_parse(const char *text, size_t len, struct upload_record *r,
     result = json_object_get(o, "result");
     if (!take_u64(o, "version", &version) || version != UPLOAD_RECORD_VERSION) {
         why = "its version is not 1";
-    } else if (!take_string(o, "id", n.id, sizeof n.id) || !valid_id(n.id)) {
+    } else if (!take_string(o, "id", n.id, sizeof n.id) || !upload_id_valid(n.id)) {
         why = "its id is not 32 lowercase hex digits";
     } else if (!take_string(o, "tenant", n.tenant, sizeof n.tenant) ||
                !archive_valid_tenant(n.tenant)) {

@@ -110,19 +110,6 @@ static void location(const struct upload *up, const struct api_call *call, char 
 
 /* ---- Finding an upload ---- */
 
-static bool valid_id(const char *s)
-{
-    if (strlen(s) != UPLOAD_ID_HEX) {
-        return false;
-    }
-    for (const char *p = s; *p != '\0'; p++) {
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void node_prefix(uint64_t node_id, char out[17])
 {
     snprintf(out, 17, "%016" PRIx64, node_id);
@@ -151,7 +138,7 @@ static struct upload *find(struct api_call *call)
         return NULL;
     }
     node_prefix(call->api->config.node_id, prefix);
-    if (valid_id(call->param) && memcmp(call->param, prefix, 16) != 0) {
+    if (upload_id_valid(call->param) && memcmp(call->param, prefix, 16) != 0) {
         char node[17];
         snprintf(node, sizeof node, "%.16s", call->param);
         respond_error(call->api, call->req, 421, API_E_UPLOAD_ELSEWHERE,

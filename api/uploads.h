@@ -36,6 +36,9 @@ struct upload_record {
     json_t *result; /* the capture's answer once captured, else NULL */
 };
 
+/* Whether @s is an upload id: 32 lowercase hex digits. */
+bool upload_id_valid(const char *s);
+
 /* Reads a record from @len bytes of JSON: BASE_ECORRUPT with a message for anything
  * that is not a record of this version whose every field is valid (the offset within
  * the length, the id of 32 hex digits...). @r is filled only on success; free it with

@@ -26,21 +26,10 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 
 import benchlib
-from benchlib import progress
-
-
-def timed(cmd, env=None):
-    t0 = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    dt = time.monotonic() - t0
-    if r.returncode != 0:
-        raise SystemExit("%s: exit %d\n%s" % (" ".join(cmd[:2]), r.returncode, r.stderr[-2000:]))
-    return dt, r.stdout
+from benchlib import progress, timed
 
 
 def dir_bytes(path):

@@ -24,6 +24,18 @@ ROOT = os.path.dirname(HERE)
 _mods = {}
 
 
+def timed(cmd, env=None):
+    """Runs @cmd to its end: (seconds, stdout); a failure ends the benchmark."""
+    import subprocess
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    dt = time.monotonic() - t0
+    if r.returncode != 0:
+        raise SystemExit("%s: exit %d\n%s" % (" ".join(cmd[:3]), r.returncode,
+                                                r.stderr[-2000:]))
+    return dt, r.stdout
+
+
 def add_common_args(p, default_dir):
     p.add_argument("--dir", default=default_dir,
                    help="parent of the data dirs (the file system measured) [%(default)s]")

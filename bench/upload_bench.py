@@ -23,21 +23,10 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
-import time
 
 import benchlib
-from benchlib import progress
-
-
-def timed(cmd, env=None):
-    t0 = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    dt = time.monotonic() - t0
-    if r.returncode != 0:
-        raise SystemExit("%s: exit %d\n%s" % (" ".join(cmd[:3]), r.returncode, r.stderr[-2000:]))
-    return dt
+from benchlib import progress, timed
 
 
 def main():
@@ -74,16 +63,16 @@ def main():
             took = {}
             for kind in order:
                 if kind == "plain":
-                    took[kind] = timed([cli, "upload", image_no, src], env)
+                    took[kind] = timed([cli, "upload", image_no, src], env)[0]
                 elif kind == "resumable":
                     # Other bytes than the plain upload's, so both store their blob.
                     with open(src, "r+b") as f:
                         f.write(os.urandom(16))
                     took[kind] = timed([cli, "upload", image_no, src, "--resumable",
-                                        "--piece-size", args.piece_size], env)
+                                        "--piece-size", args.piece_size], env)[0]
                 else:
                     dst = os.path.join(node.data, "cp-peer.bin")
-                    took[kind] = timed(["sh", "-c", 'cp "$0" "$1" && sync', src, dst])
+                    took[kind] = timed(["sh", "-c", 'cp "$0" "$1" && sync', src, dst])[0]
                     os.unlink(dst)
                 rows[kind].append(took[kind])
             progress("round %d: plain %.2f s (%.0f MB/s), resumable %.2f s (%.0f MB/s), "
