@@ -59,7 +59,7 @@ static void store(struct fixture *f, const void *data, size_t len, uint8_t hash[
 
 static unsigned count_files(const char *dir)
 {
-    char cmd[4200];
+    char cmd[4300]; /* a directory path of up to 4200 bytes, and the command around it */
     unsigned n = 0;
     FILE *p;
     snprintf(cmd, sizeof cmd, "find '%s' -type f | wc -l", dir);
