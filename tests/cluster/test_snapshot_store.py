@@ -76,9 +76,21 @@ class SnapshotStoreTest(ClusterTestCase):
             wait_for(lambda: os.path.isdir(self.staging(node)), CATCH_UP,
                      "%s to fetch into its staging store" % node.name, interval=0.02)
         except AssertionError as e:
-            raise AssertionError("%s\n%s's log, the catch-up lines:\n%s" % (
-                e, node.name, "\n".join(l for l in node.log_text(whole=True).splitlines()
-                                        if "snapshot" in l or "catch" in l or "join" in l)))
+            # What moved meanwhile: the bytes this node fetched and each member sent
+            # (a refusal or a silent member is logged; a slow trickle is not).
+            figures = {}
+            for n in self.cluster.alive():
+                try:
+                    m = n.metrics()
+                    figures[n.name] = {k: v for k, v in m.items()
+                                       if k.startswith("imgarc_snapshot_")}
+                except Exception as err:  # noqa: BLE001 (a diagnostic, best effort)
+                    figures[n.name] = repr(err)
+            raise AssertionError(
+                "%s\n%s's log, the catch-up lines:\n%s\nsnapshot figures: %r" % (
+                    e, node.name, "\n".join(l for l in node.log_text(whole=True).splitlines()
+                                            if "snapshot" in l or "catch" in l or "join" in l),
+                    figures))
 
     def sent_bytes(self):
         return {n.name: n.metrics().get("imgarc_snapshot_send_bytes_total", 0)
