@@ -86,11 +86,15 @@ class SnapshotStoreTest(ClusterTestCase):
                                        if k.startswith("imgarc_snapshot_")}
                 except Exception as err:  # noqa: BLE001 (a diagnostic, best effort)
                     figures[n.name] = repr(err)
+            lines = node.log_text(whole=True).splitlines()
             raise AssertionError(
-                "%s\n%s's log, the catch-up lines:\n%s\nsnapshot figures: %r" % (
-                    e, node.name, "\n".join(l for l in node.log_text(whole=True).splitlines()
+                "%s\n%s's log, the catch-up lines:\n%s\nsnapshot figures: %r\n%s is %s; "
+                "the last lines of its log:\n%s" % (
+                    e, node.name, "\n".join(l for l in lines
                                             if "snapshot" in l or "catch" in l or "join" in l),
-                    figures))
+                    figures, node.name,
+                    "running" if node.alive() else "gone (exit status %r)" % node.proc.poll(),
+                    "\n".join(lines[-40:])))
 
     def sent_bytes(self):
         return {n.name: n.metrics().get("imgarc_snapshot_send_bytes_total", 0)
