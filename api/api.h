@@ -31,6 +31,7 @@ struct api_config {
     unsigned connections_max;
     bool sync_blobs;   /* fsync blobs before acknowledging (off only for benchmarks) */
     bool verify_reads; /* check each whole-file read against its checksum */
+    uint64_t reverify_after_ms; /* a copy verified this recently is sent unchecked */
     /* Ed25519 public keys whose licenses this node accepts (borrowed until stop). */
     const uint8_t (*license_keys)[32];
     size_t n_license_keys;

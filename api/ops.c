@@ -244,6 +244,7 @@ static double uploads_staged_bytes(const struct scrape *s)
 }
 GETTER(downloads_total, s->api->blob_path.stats.downloads_total)
 GETTER(download_bytes_total, s->api->blob_path.stats.download_bytes_total)
+GETTER(sendfile_bytes_total, s->api->blob_path.stats.sendfile_bytes_total)
 GETTER(corrupt_reads_total, s->api->blob_path.stats.corrupt_reads_total)
 GETTER(group_commits_total, s->api->blob_path.stats.group_commits_total)
 GETTER(group_commit_files_total, s->api->blob_path.stats.group_commit_files_total)
@@ -459,6 +460,9 @@ static const struct metric_row rows[] = {
     {"imgarc_download_bytes_total", "counter",
      "content bytes served",
      download_bytes_total, NULL, WHEN_ALWAYS},
+    {"imgarc_download_sendfile_bytes_total", "counter",
+     "of those, bytes of copies verified recently sent by sendfile without a new check",
+     sendfile_bytes_total, NULL, WHEN_ALWAYS},
     {"imgarc_corrupt_reads_total", "counter",
      "reads that found content not matching its hash",
      corrupt_reads_total, NULL, WHEN_ALWAYS},

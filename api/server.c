@@ -49,6 +49,7 @@ int api_start(struct api **out, uv_loop_t *loop, const struct api_config *config
         .node_id = config->node_id,
         .sync_blobs = config->sync_blobs,
         .verify_reads = config->verify_reads,
+        .reverify_after_ms = config->reverify_after_ms,
         .group_commit_max = config->group_commit_max,
         .min_free_bytes = config->min_free_bytes,
         .keeper = config->keeper,

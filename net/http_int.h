@@ -230,6 +230,17 @@ void http_conn_refuse(struct http_conn *c, int status, int code, const char *err
 /* Queues @len bytes of @owned (freed after the write) as they are: ciphertext, or the
  * plain answer to a client that spoke HTTP to the TLS port. */
 void http_conn_write_raw(struct http_conn *c, char *owned, size_t len);
+/* Queues @n buffers (encrypted on a TLS connection); @owned0 and @owned1 (may be NULL)
+ * are freed after the write. @cb (may be NULL), with @r, runs once the bytes are out
+ * or the connection failed. */
+void http_conn_write(struct http_conn *c, uv_buf_t *bufs, unsigned n, char *owned0,
+                     char *owned1, struct request_impl *r, http_write_cb cb);
+/* The status line and headers of @r's answer (@length < 0: chunked), with the
+ * handler's headers; decides keep-alive (and notes a close). Fresh allocation. */
+char *http_req_build_head(struct request_impl *r, int status, const char *content_type,
+                          int64_t length, size_t *out_len);
+/* Marks @r answered with @status: counted and logged. */
+void http_req_count_answer(struct request_impl *r, int status);
 /* TLS: queues what OpenSSL wrote (handshake messages, alerts, close_notify). */
 void http_conn_tls_flush(struct http_conn *c);
 struct request_impl *http_req_new(struct http_conn *c);

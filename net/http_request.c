@@ -260,8 +260,8 @@ static void conn_write_as(struct http_conn *c, uv_buf_t *bufs, unsigned n, char 
 
 /* Queues @n buffers; @owned (up to two) are freed after the write. @cb, with @r, runs
  * once the bytes are out (or the connection failed). */
-static void conn_write(struct http_conn *c, uv_buf_t *bufs, unsigned n, char *owned0,
-                       char *owned1, struct request_impl *r, http_write_cb cb)
+void http_conn_write(struct http_conn *c, uv_buf_t *bufs, unsigned n, char *owned0,
+                     char *owned1, struct request_impl *r, http_write_cb cb)
 {
     conn_write_as(c, bufs, n, owned0, owned1, r, cb, false);
 }
@@ -370,8 +370,8 @@ static bool has_out_header(const struct request_impl *r, const char *name)
  * Every answer says X-Content-Type-Options: nosniff, and a JSON one Cache-Control:
  * no-store unless its handler chose a Cache-Control (answers hold tenants' data and are
  * never for a shared cache). */
-static char *build_head(struct request_impl *r, int status, const char *content_type,
-                        int64_t length, size_t *out_len)
+char *http_req_build_head(struct request_impl *r, int status, const char *content_type,
+                          int64_t length, size_t *out_len)
 {
     struct http_conn *c = r->pub.conn;
     char line[256];
@@ -420,7 +420,7 @@ static char *build_head(struct request_impl *r, int status, const char *content_
     return buf;
 }
 
-static void count_answer(struct request_impl *r, int status)
+void http_req_count_answer(struct request_impl *r, int status)
 {
     struct http_server_stats *st = &r->server->stats;
     uint64_t us = (clock_mono_ns() - r->pub.start_ns) / 1000;
@@ -455,11 +455,11 @@ static void write_answer_body(struct request_impl *r, int status, const char *co
     if (r->answered) {
         return;
     }
-    count_answer(r, status);
+    http_req_count_answer(r, status);
     if (c->dead) {
         return;
     }
-    head = build_head(r, status, content_type, (int64_t)len, &head_len);
+    head = http_req_build_head(r, status, content_type, (int64_t)len, &head_len);
     bufs[0] = uv_buf_init(head, (unsigned)head_len);
     if (len > 0 && !r->head_only && status != 304 && status != 204) {
         if (borrow) {
@@ -471,7 +471,7 @@ static void write_answer_body(struct request_impl *r, int status, const char *co
         }
         n = 2;
     }
-    conn_write(c, bufs, n, head, copy, NULL, NULL);
+    http_conn_write(c, bufs, n, head, copy, NULL, NULL);
 }
 
 static void write_answer(struct request_impl *r, int status, const char *content_type,
@@ -566,7 +566,7 @@ static void send_continue(struct request_impl *r)
     if (r->expect_continue && !r->continue_sent && !r->answered && !r->body_complete &&
         !r->no_body) {
         r->continue_sent = true;
-        conn_write(r->pub.conn, &buf, 1, NULL, NULL, NULL, NULL);
+        http_conn_write(r->pub.conn, &buf, 1, NULL, NULL, NULL, NULL);
     }
 }
 
@@ -735,14 +735,14 @@ void http_respond_start(struct http_request *req, int status, const char *conten
         r->head_dropped = true; /* the server answered first (408, 413) */
         return;
     }
-    count_answer(r, status);
+    http_req_count_answer(r, status);
     if (c->dead) {
         return;
     }
-    head = build_head(r, status, content_type, content_length, &head_len);
+    head = http_req_build_head(r, status, content_type, content_length, &head_len);
     r->out_length = content_length;
     buf = uv_buf_init(head, (unsigned)head_len);
-    conn_write(c, &buf, 1, head, NULL, NULL, NULL);
+    http_conn_write(c, &buf, 1, head, NULL, NULL, NULL);
 }
 
 void http_respond_write(struct http_request *req, char *data, size_t len, http_write_cb cb)
@@ -770,7 +770,7 @@ void http_respond_write(struct http_request *req, char *data, size_t len, http_w
         bufs[n++] = uv_buf_init((char *)"\r\n", 2);
     }
     r->out_sent += len;
-    conn_write(c, bufs, n, data, prefix, cb != NULL ? r : NULL, cb);
+    http_conn_write(c, bufs, n, data, prefix, cb != NULL ? r : NULL, cb);
 }
 
 void http_respond_end(struct http_request *req)
@@ -780,7 +780,7 @@ void http_respond_end(struct http_request *req)
     if (r->streaming && !c->dead && !r->head_only && !r->head_dropped) {
         if (r->chunked_out) {
             uv_buf_t buf = uv_buf_init((char *)"0\r\n\r\n", 5);
-            conn_write(c, &buf, 1, NULL, NULL, NULL, NULL);
+            http_conn_write(c, &buf, 1, NULL, NULL, NULL, NULL);
         } else if (r->out_length >= 0 && r->out_sent < (uint64_t)r->out_length) {
             /* Short of the declared length: only closing tells the client. */
             LOG_WARN("http", "request_id=%s answer cut short at %" PRIu64 " of %" PRId64

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "base/err.h"
+
 enum http_method {
     HTTP_M_OTHER = 0,
     HTTP_M_GET,
@@ -220,6 +222,48 @@ void http_respond_start(struct http_request *req, int status, const char *conten
 void http_respond_write(struct http_request *req, char *data, size_t len, http_write_cb cb);
 /* Ends a streamed response (writes the last chunk when chunked). */
 void http_respond_end(struct http_request *req);
+
+/* ---- Bodies sent from a file (http_direct.c) ----
+ * A Content-Length answer whose body a worker thread sends with sendfile(2) from a
+ * file straight to the socket, not copied through the loop. Only on a plain (not TLS)
+ * connection with nothing queued for it. On the loop: http_direct_begin() (the head is
+ * built, not sent) or, for a later part of the same body, http_direct_more(); on a
+ * worker: http_direct_send(); on the loop again: http_direct_done(), or
+ * http_direct_cancel() when nothing was sent. Meanwhile the handler writes nothing
+ * else. After done, the answer has started as after http_respond_start() and goes on
+ * with http_respond_write(), http_direct_more() or http_respond_end(). */
+struct http_direct {
+    int sock;           /* a dup of the socket (non-blocking); -1: none */
+    char *head;         /* begin: the answer's head; NULL after it was handed over */
+    size_t head_len;
+    size_t head_sent;
+    uint64_t body_sent; /* body bytes sent by this send */
+    bool failed;        /* the socket failed: done closes the connection */
+    /* Private. */
+    int status;
+    uint64_t length;
+    size_t headers_len;
+    bool close_after, want_close;
+};
+/* Prepares a @status answer of @length bytes (> 0) of @content_type; false when its
+ * body cannot be sent directly (TLS, HEAD, writes queued, the connection gone, already
+ * answered): answer the usual way then. */
+bool http_direct_begin(struct http_request *req, int status, const char *content_type,
+                       uint64_t length, struct http_direct *d);
+/* The next part of a body begun directly; false when writes are queued or the
+ * connection is gone (go on with http_respond_write()). */
+bool http_direct_more(struct http_request *req, struct http_direct *d);
+/* On a worker: sends what is left of the head, then @count bytes of @file from
+ * @offset, until all are out (0) or the socket is full (0 too: d->head_sent and
+ * d->body_sent say how far it got). BASE_ECANCELED when the client is gone, BASE_EIO
+ * when the file cannot be read, BASE_ECORRUPT when it ends early. */
+int http_direct_send(struct http_direct *d, int file, uint64_t offset, uint64_t count,
+                     struct base_err *err);
+/* After the send: the answer has started with d->body_sent bytes of its body out; the
+ * unsent rest of the head is queued. */
+void http_direct_done(struct http_request *req, struct http_direct *d);
+/* When nothing was sent: as if http_direct_begin() (or _more()) had not been called. */
+void http_direct_cancel(struct http_request *req, struct http_direct *d);
 
 /* Percent-decodes @n bytes of @s (and '+' as a space when @plus, as in query strings)
  * into a fresh allocation the caller frees; NULL on a broken escape or an encoded NUL. */

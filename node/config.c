@@ -116,7 +116,12 @@ static const struct opt opts[] = {
     {"sync-blobs", OPT_BOOL, OFF(sync_blobs), "true", 0, 0,
      "make blobs durable before acknowledging (only benchmarks turn it off)"},
     {"verify-reads", OPT_BOOL, OFF(verify_reads), "true", 0, 0,
-     "check BLAKE2b of whole-file downloads while serving"},
+     "check every read against the file's checksum while serving (false: never, and "
+     "every read goes out by sendfile where the connection allows)"},
+    {"reverify-after-s", OPT_U64, OFF(reverify_after_s), "300", 0, 86400,
+     "a copy this node checked whole (a verified read, the scrubber) less than this many "
+     "seconds ago, and unchanged since, is sent without checking it again, by sendfile "
+     "(docs/performance.md, \"Reads of copies verified recently\"); 0: every read is checked"},
     {"group-commit-max", OPT_U64, OFF(group_commit_max), "128", 1, 4096,
      "most uploads made durable by one sync"},
     {"entry-commands", OPT_U64, OFF(entry_commands), "64", 1, 64,

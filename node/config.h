@@ -54,6 +54,7 @@ struct node_config {
     uint64_t connections_max;
     bool sync_blobs;
     bool verify_reads;
+    uint64_t reverify_after_s;
     uint64_t group_commit_max;
     uint64_t snapshot_threshold;
     uint64_t snapshot_trailing;

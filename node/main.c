@@ -703,6 +703,7 @@ static int start_services(struct node *n, struct base_err *err)
         .connections_max = (unsigned)n->config.connections_max,
         .sync_blobs = n->config.sync_blobs,
         .verify_reads = n->config.verify_reads,
+        .reverify_after_ms = n->config.reverify_after_s * 1000,
         .group_commit_max = n->config.group_commit_max,
         .min_free_bytes = n->config.min_free_mb << 20,
         .token_ttl_s = n->config.token_ttl_s,

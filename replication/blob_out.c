@@ -12,7 +12,16 @@
  * (storage/blobstore.h) before a byte of it is sent; a chunk that does not match makes
  * the copy corrupt as for a whole read (counted, logged, reported to the keeper), and
  * the rest of the range is streamed from another holder, or the answer is the same
- * 503 (or cut) a whole read gives when there is none. */
+ * 503 (or cut) a whole read gives when there is none.
+ *
+ * A copy this node verified recently (storage/blobstore.h, "Copies verified recently":
+ * a whole read that checked every byte, or the scrubber, less than
+ * config.reverify_after_ms ago, and the same file since) is sent without checking it
+ * again, by sendfile from the worker straight to the socket (net/http_server.h,
+ * "Bodies sent from a file") when the connection allows it: whole files, ranges and
+ * copies served to other nodes alike. When the socket is full the worker reads the
+ * next piece into memory as usual, and the write queue waits for the client. With
+ * --verify-reads false every read is sent that way. */
 #include "replication/blob_path.h"
 
 #include <errno.h>
@@ -22,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -45,6 +55,9 @@ struct blob_out {
     bool chunked;    /* verify each chunk read against the chunk list (ranges) */
     bool chunks_loaded;
     struct blob_chunks chunks;
+    struct blob_ident ident; /* of the open copy */
+    bool unchecked;  /* sent without a check (verified recently, or reads unverified) */
+    struct http_direct direct; /* the head (first job) and socket of a sendfile job */
     bool started;    /* the response head is out */
     crypto_generichash_state hash_state;
     struct blob_check check_state;
@@ -68,6 +81,9 @@ struct blob_out {
 
 static void download_free(struct blob_out *d)
 {
+    if (d->direct.sock >= 0 || d->direct.head != NULL) {
+        http_direct_cancel(d->req, &d->direct);
+    }
     if (d->fd >= 0) {
         close(d->fd);
     }
@@ -79,15 +95,30 @@ static void download_free(struct blob_out *d)
     free(d);
 }
 
-/* Opens the blob (first call) and checks its size against the record. */
+static uint64_t now_ms(void)
+{
+    return clock_mono_ns() / 1000000;
+}
+
+/* Opens the blob (first call), checks its size against the record and decides whether
+ * it is sent unchecked. */
 static int open_blob(struct blob_out *d)
 {
-    uint64_t size;
-    int rv = blob_open(d->bp->blobs, d->hash, &d->fd, &size, &d->err);
-    if (rv == 0 && size != d->file_size) {
+    uint64_t ttl = d->bp->config.reverify_after_ms;
+    uint64_t now = now_ms();
+    int rv = blob_open_ident(d->bp->blobs, d->hash, &d->fd, &d->ident, &d->err);
+    if (rv == 0 && d->ident.size != d->file_size) {
         base_err_set(&d->err, "blob is %llu bytes, its file record says %llu",
-                     (unsigned long long)size, (unsigned long long)d->file_size);
+                     (unsigned long long)d->ident.size, (unsigned long long)d->file_size);
         rv = BASE_ECORRUPT;
+    }
+    if (rv == 0) {
+        d->unchecked = !d->bp->config.verify_reads ||
+                       (ttl > 0 && blob_verified_since(d->bp->blobs, d->hash, &d->ident,
+                                                       now > ttl ? now - ttl : 0));
+        if (d->unchecked) {
+            d->whole = d->chunked = false;
+        }
     }
     return rv;
 }
@@ -107,6 +138,14 @@ static void verify_chunk(struct blob_out *d)
         uint8_t got_hash[BLOB_HASH_BYTES];
         blob_hash_final(&d->hash_state, got_hash);
         d->corrupt = sodium_memcmp(got_hash, d->hash, BLOB_HASH_BYTES) != 0;
+    }
+}
+
+/* A whole read of the local copy checked its last byte (worker). */
+static void note_verified(struct blob_out *d)
+{
+    if (d->fd >= 0 && !d->corrupt) {
+        blob_verified_note(d->bp->blobs, d->hash, &d->ident, now_ms());
     }
 }
 
@@ -147,16 +186,27 @@ static void read_chunked(struct blob_out *d)
 }
 
 /* One worker job per chunk; the first one also opens the blob, so a small file costs
- * a single trip to the pool. */
+ * a single trip to the pool. A sendfile job sends what the socket takes, then reads
+ * the next chunk into memory when bytes remain (the socket is full). */
 static void read_work(uv_work_t *work)
 {
     struct blob_out *d = work->data;
-    uint64_t want = d->end - d->offset;
-    size_t n = want < READ_CHUNK ? (size_t)want : READ_CHUNK;
-    size_t got = 0;
+    uint64_t from = d->offset;
+    uint64_t want;
+    size_t n, got = 0;
     if (d->fd < 0 && (d->io_status = open_blob(d)) != 0) {
         return;
     }
+    if (d->direct.sock >= 0 && d->unchecked) {
+        d->io_status = http_direct_send(&d->direct, d->fd, d->offset, d->end - d->offset,
+                                        &d->err);
+        if (d->io_status != 0) {
+            return;
+        }
+        from += d->direct.body_sent;
+    }
+    want = d->end - from;
+    n = want < READ_CHUNK ? (size_t)want : READ_CHUNK;
     if (n == 0 || d->req->method == HTTP_M_HEAD) {
         return;
     }
@@ -166,7 +216,7 @@ static void read_work(uv_work_t *work)
     }
     d->chunk = xmalloc(n);
     while (got < n) {
-        ssize_t r = pread(d->fd, d->chunk + got, n - got, (off_t)(d->offset + got));
+        ssize_t r = pread(d->fd, d->chunk + got, n - got, (off_t)(from + got));
         if (r < 0 && errno == EINTR) {
             continue;
         }
@@ -180,6 +230,9 @@ static void read_work(uv_work_t *work)
     d->chunk_len = n;
     if (d->whole) {
         verify_chunk(d);
+        if (d->offset + n == d->end) {
+            note_verified(d);
+        }
     }
 }
 
@@ -187,6 +240,9 @@ static void after_read(uv_work_t *work, int status);
 
 static void next_read(struct blob_out *d)
 {
+    if (d->unchecked && d->started) {
+        http_direct_more(d->req, &d->direct); /* when it cannot, a chunk is read */
+    }
     d->work.data = d;
     ASSERT(uv_queue_work(d->bp->loop, &d->work, read_work, after_read) == 0);
 }
@@ -252,11 +308,55 @@ static void read_failed(struct blob_out *d)
     download_free(d);
 }
 
+/* Settles a sendfile job (or the head prepared for the first job): false when the
+ * client went away during it, the download then being over. */
+static bool direct_settle(struct blob_out *d, bool failed)
+{
+    uint64_t sent = d->direct.body_sent;
+    if (d->direct.sock < 0 && d->direct.head == NULL) {
+        return true;
+    }
+    if (failed && d->direct.head_sent == 0 && sent == 0 && !d->direct.failed) {
+        http_direct_cancel(d->req, &d->direct);
+        return true;
+    }
+    if (d->direct.head != NULL) {
+        d->started = true;
+        d->bp->stats.downloads_total++;
+    }
+    http_direct_done(d->req, &d->direct);
+    d->offset += sent;
+    d->bp->stats.download_bytes_total += sent;
+    d->bp->stats.sendfile_bytes_total += sent;
+    if (d->direct.failed) {
+        free(d->chunk);
+        d->chunk = NULL;
+        http_respond_end(d->req);
+        download_free(d);
+        return false;
+    }
+    return true;
+}
+
 static void after_read(uv_work_t *work, int status)
 {
     struct blob_out *d = work->data;
-    if (d->io_status != 0 || d->corrupt || status != 0) {
+    bool failed = d->io_status != 0 || d->corrupt || status != 0;
+    if (!direct_settle(d, failed)) {
+        return;
+    }
+    if (failed) {
         read_failed(d);
+        return;
+    }
+    if (d->chunk == NULL && d->started) {
+        /* A sendfile job that sent everything (or nothing to read: HEAD). */
+        if (d->offset >= d->end || d->req->method == HTTP_M_HEAD) {
+            http_respond_end(d->req);
+            download_free(d);
+        } else {
+            next_read(d);
+        }
         return;
     }
     if (!d->started) {
@@ -327,6 +427,7 @@ struct blob_out *blob_out_plan(struct blob_path *bp, struct http_request *req,
     d->bp = bp;
     d->req = req;
     d->fd = -1;
+    d->direct.sock = -1;
     memcpy(d->hash, hash, BLOB_HASH_BYTES);
     d->file_size = size;
     d->check = check;
@@ -342,6 +443,10 @@ void blob_out_start(struct blob_out *d, const char *content_type)
 {
     d->req->data = d;
     d->content_type = content_type;
+    if ((!d->bp->config.verify_reads || d->bp->config.reverify_after_ms > 0) &&
+        d->req->method != HTTP_M_HEAD && d->end > d->offset) {
+        http_direct_begin(d->req, d->status, content_type, d->end - d->offset, &d->direct);
+    }
     next_read(d);
 }
 

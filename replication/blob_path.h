@@ -32,6 +32,7 @@ struct blob_path_config {
     uint64_t node_id;
     bool sync_blobs;           /* fsync blobs before acknowledging (off only for benchmarks) */
     bool verify_reads;         /* check each read against its checksum */
+    uint64_t reverify_after_ms; /* a copy verified this recently is sent unchecked (0: never) */
     uint64_t group_commit_max; /* most uploads made durable by one sync (0: 64) */
     uint64_t min_free_bytes;   /* below this free space, new files and copies are refused */
     struct keeper *keeper;     /* told about corrupt copies (borrowed; NULL: none) */
@@ -41,6 +42,7 @@ struct blob_path_config {
 struct blob_stats {
     uint64_t downloads_total;      /* answers started (files and copies served) */
     uint64_t download_bytes_total;
+    uint64_t sendfile_bytes_total; /* of which sent by sendfile, unchecked */
     uint64_t corrupt_reads_total;  /* reads that found content not matching its hash */
     uint64_t replicas_received_total; /* copies other nodes pushed here */
     uint64_t group_commits_total;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -466,17 +467,24 @@ int blob_verify_paced(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_
     uint8_t got[BLOB_HASH_BYTES];
     bool chunks = found != NULL || fix_chunks;
     enum blob_chunks_found f;
+    struct blob_ident ident;
     uint64_t size;
     int fd;
-    int rv = blob_open(bs, hash, &fd, &size, err);
+    int rv = blob_open_ident(bs, hash, &fd, &ident, err);
     if (rv != 0) {
         return rv;
     }
+    size = ident.size;
     blob_chunker_init(&c);
     rv = hash_blob(fd, chunks ? &c : NULL, got, on_read, arg, err);
     close(fd);
     if (rv == 0 && sodium_memcmp(got, hash, BLOB_HASH_BYTES) != 0) {
         rv = content_mismatch(hash, err);
+    }
+    if (rv == 0) {
+        blob_verified_note(bs, hash, &ident, clock_mono_ns() / 1000000);
+    } else if (rv == BASE_ECORRUPT) {
+        blob_verified_forget(bs, hash);
     }
     if (rv != 0 || !chunks) {
         blob_chunker_free(&c);

@@ -158,6 +158,7 @@ int blob_store_open(struct blob_store *bs, const char *root, struct base_err *er
     }
     clean_tmp(bs->tmp_dir);
     count_blobs(bs);
+    bs->verified = blob_verified_new();
     return 0;
 
 err_free:
@@ -174,6 +175,7 @@ void blob_store_close(struct blob_store *bs)
     free(bs->blob_dir);
     free(bs->tmp_dir);
     free(bs->chunk_dir);
+    blob_verified_free(bs->verified);
     memset(bs, 0, sizeof *bs);
     bs->root_fd = -1;
 }
@@ -436,6 +438,15 @@ bool blob_exists(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES
 int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int *fd,
               uint64_t *size, struct base_err *err)
 {
+    struct blob_ident ident;
+    int rv = blob_open_ident(bs, hash, fd, &ident, err);
+    *size = rv == 0 ? ident.size : 0;
+    return rv;
+}
+
+int blob_open_ident(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int *fd,
+                    struct blob_ident *ident, struct base_err *err)
+{
     char path[PATH_MAX];
     struct stat st;
     int f;
@@ -450,7 +461,7 @@ int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], 
         return rv;
     }
     *fd = f;
-    *size = (uint64_t)st.st_size;
+    blob_ident_of(&st, ident);
     return 0;
 }
 
@@ -491,6 +502,7 @@ int blob_remove(struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
         return BASE_ERETRY;
     }
     remove_chunks(bs, hash);
+    blob_verified_forget(bs, hash);
     if (unlink(path) != 0) {
         return errno_fail(err, "unlink", path);
     }
@@ -515,6 +527,7 @@ int blob_quarantine(struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], 
         return errno_fail(err, "stat", path);
     }
     remove_chunks(bs, hash);
+    blob_verified_forget(bs, hash);
     snprintf(to, sizeof to, "%s/%s.%llu", dir, hex, (unsigned long long)now_ms);
     if (rename(path, to) != 0) {
         return errno_fail(err, "rename to", to);

@@ -46,7 +46,34 @@ struct blob_store {
     int root_fd;    /* an open fd on the data dir's file system, for syncfs() */
     _Atomic uint64_t bytes; /* bytes of the stored blobs: counted at open, kept by commits */
     _Atomic uint64_t count; /* and their number */
+    struct blob_verified *verified; /* copies verified recently (blob_verified.c) */
 };
+
+/* ---- Copies verified recently (blob_verified.c) ----
+ * The store remembers, for the last blobs verified (a bounded table, 640 KiB), when
+ * this node last checked every byte of its copy (a verified whole read, the scrubber)
+ * and which file that was: device, inode, size, modification and change times. A read
+ * may send such a copy without checking it again (sendfile) while the check is recent
+ * enough and the file is the same one: a copy written since (a repair renames a new
+ * file in; any write changes the times) is checked again. The policy is
+ * docs/performance.md, "Reads without a copy". Thread-safe; the store's open and close
+ * make and free the table. */
+struct blob_ident {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+};
+struct stat;
+void blob_ident_of(const struct stat *st, struct blob_ident *out);
+struct blob_verified *blob_verified_new(void);
+void blob_verified_free(struct blob_verified *v);
+/* Notes that the copy @ident of @hash matched its checksum at @now_ms (monotonic). */
+void blob_verified_note(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                        const struct blob_ident *ident, uint64_t now_ms);
+/* Whether the copy @ident of @hash was verified at or after @since_ms. */
+bool blob_verified_since(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],
+                         const struct blob_ident *ident, uint64_t since_ms);
+/* Forgets @hash (a read found it corrupt, it was quarantined or removed). */
+void blob_verified_forget(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES]);
 
 /* A fast 64-bit checksum (XXH3) of a blob's bytes. BLAKE2b-256 names a blob and is
  * what the scrubber and replicas check; the checksum is kept in the file record so that
@@ -141,6 +168,9 @@ bool blob_exists(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES
 /* Opens a stored blob read-only; BASE_ENOTFOUND when absent. */
 int blob_open(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int *fd,
               uint64_t *size, struct base_err *err) WARN_UNUSED;
+/* As blob_open(), with the file's identity (for the copies verified recently). */
+int blob_open_ident(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES], int *fd,
+                    struct blob_ident *ident, struct base_err *err) WARN_UNUSED;
 /* Re-hashes a stored blob: BASE_ECORRUPT when the content does not match its name.
  * Reads only; the chunk list is not looked at. */
 int blob_verify(const struct blob_store *bs, const uint8_t hash[BLOB_HASH_BYTES],

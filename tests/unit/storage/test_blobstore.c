@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "base/clock.h"
 #include "base/hex.h"
 #include "storage/blobstore.h"
 #include "storage/blobstore_int.h" /* blob_chunker_free(): what a crashed writer held */
@@ -145,6 +146,70 @@ static void bit_flip_is_detected(void **state)
     close(fd);
     assert_int_equal(blob_verify(&f->bs, hash, &err), BASE_ECORRUPT);
     assert_non_null(strstr(err.msg, "does not match"));
+}
+
+/* The table of copies verified recently: the scrubber's verification notes a copy,
+ * which counts only for the same file and a time at or after the note; a write to the
+ * file, a corrupt verification, a removal or another blob in the same slot forget it. */
+static void verified_copies_are_remembered_per_file(void **state)
+{
+    struct fixture *f = *state;
+    char data[4096];
+    uint8_t hash[32], other[32];
+    struct blob_ident ident, later;
+    struct base_err err;
+    uint64_t now = clock_mono_ns() / 1000000;
+    int fd;
+    char byte;
+    for (size_t i = 0; i < sizeof data; i++) {
+        data[i] = (char)(i * 13);
+    }
+    store(f, data, sizeof data, hash);
+    assert_int_equal(blob_open_ident(&f->bs, hash, &fd, &ident, &err), 0);
+    close(fd);
+    assert_int_equal(ident.size, sizeof data);
+    assert_false(blob_verified_since(&f->bs, hash, &ident, 0));
+    assert_int_equal(blob_verify(&f->bs, hash, &err), 0);
+    assert_true(blob_verified_since(&f->bs, hash, &ident, now));
+    assert_false(blob_verified_since(&f->bs, hash, &ident, clock_mono_ns() / 1000000 + 1000));
+    /* Another file (here: another inode) is not the copy that was checked. */
+    later = ident;
+    later.ino++;
+    assert_false(blob_verified_since(&f->bs, hash, &later, 0));
+    /* A blob landing in the same slot takes it. */
+    memcpy(other, hash, sizeof other);
+    other[31] ^= 0xff;
+    blob_verified_note(&f->bs, other, &ident, now);
+    assert_false(blob_verified_since(&f->bs, hash, &ident, 0));
+    assert_true(blob_verified_since(&f->bs, other, &ident, 0));
+    blob_verified_forget(&f->bs, hash); /* not the slot's blob: nothing happens */
+    assert_true(blob_verified_since(&f->bs, other, &ident, 0));
+    blob_verified_forget(&f->bs, other);
+    assert_false(blob_verified_since(&f->bs, other, &ident, 0));
+    /* Written since (even the same byte back): the times differ, so it is checked again;
+     * found corrupt, it is forgotten. */
+    assert_int_equal(blob_verify(&f->bs, hash, &err), 0);
+    usleep(10000);
+    {
+        char path[4096];
+        blob_path(&f->bs, hash, path, sizeof path);
+        fd = open(path, O_RDWR);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, &byte, 1, 100), 1);
+        byte ^= 0x01;
+        assert_int_equal(pwrite(fd, &byte, 1, 100), 1);
+        close(fd);
+    }
+    assert_int_equal(blob_open_ident(&f->bs, hash, &fd, &later, &err), 0);
+    close(fd);
+    assert_false(blob_verified_since(&f->bs, hash, &later, 0));
+    blob_verified_note(&f->bs, hash, &later, now);
+    assert_int_equal(blob_verify(&f->bs, hash, &err), BASE_ECORRUPT);
+    assert_false(blob_verified_since(&f->bs, hash, &later, 0));
+    /* Removed: forgotten. */
+    blob_verified_note(&f->bs, hash, &later, now);
+    assert_int_equal(blob_remove(&f->bs, hash, 0, UINT64_MAX / 2, &err), 0);
+    assert_false(blob_verified_since(&f->bs, hash, &later, 0));
 }
 
 static void missing_blob_is_not_found(void **state)
@@ -490,6 +555,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(torn_write_leaves_no_visible_blob, setup, teardown),
     cmocka_unit_test_setup_teardown(bit_flip_is_detected, setup, teardown),
     cmocka_unit_test_setup_teardown(missing_blob_is_not_found, setup, teardown),
+    cmocka_unit_test_setup_teardown(verified_copies_are_remembered_per_file, setup, teardown),
     cmocka_unit_test_setup_teardown(batch_commits_many, setup, teardown),
     cmocka_unit_test_setup_teardown(stored_bytes_are_counted, setup, teardown),
     cmocka_unit_test_setup_teardown(chunk_list_is_written_with_the_blob, setup, teardown),
