@@ -3,7 +3,7 @@
  *
  * The body arrives in fixed-size chunks: the loop fills one buffer while a worker
  * writes and hashes the other, and reading pauses while both are busy, so an upload
- * costs two chunk buffers whatever its size. The worker that writes the last chunk
+ * costs two chunk buffers whatever its size (one when the body fits in one). The worker that writes the last chunk
  * also finishes the file and lets the owner examine it whole (a capture counts a PDF's
  * pages there). Then the blob joins a group commit (blob_commit.c) and the owner hears
  * once, on the loop, how it ended. */
@@ -109,14 +109,15 @@ static void write_work(uv_work_t *work)
 
 static void after_write(uv_work_t *work, int status);
 
-/* Hands the filled buffer to a worker. */
+/* Hands the filled buffer to a worker. The second buffer is made only when more of the
+ * body is to come: a body that fits in one chunk (most scans) costs one buffer. */
 static void start_write(struct blob_in *u, bool last)
 {
     char *swap = u->busy;
     ASSERT(u->busy_len == 0);
     u->busy = u->fill;
     u->busy_len = u->fill_len;
-    u->fill = swap != NULL ? swap : xmalloc(BUFFER_BYTES);
+    u->fill = swap != NULL || last ? swap : xmalloc(BUFFER_BYTES);
     u->fill_len = 0;
     u->finishing = last;
     u->work.data = u;
