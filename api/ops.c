@@ -245,6 +245,7 @@ static double uploads_staged_bytes(const struct scrape *s)
 GETTER(downloads_total, s->api->blob_path.stats.downloads_total)
 GETTER(download_bytes_total, s->api->blob_path.stats.download_bytes_total)
 GETTER(sendfile_bytes_total, s->api->blob_path.stats.sendfile_bytes_total)
+GETTER(loop_reads_total, s->api->blob_path.stats.loop_reads_total)
 GETTER(corrupt_reads_total, s->api->blob_path.stats.corrupt_reads_total)
 GETTER(group_commits_total, s->api->blob_path.stats.group_commits_total)
 GETTER(group_commit_files_total, s->api->blob_path.stats.group_commit_files_total)
@@ -463,6 +464,10 @@ static const struct metric_row rows[] = {
     {"imgarc_download_sendfile_bytes_total", "counter",
      "of those, bytes of copies verified recently sent by sendfile without a new check",
      sendfile_bytes_total, NULL, WHEN_ALWAYS},
+    {"imgarc_download_loop_reads_total", "counter",
+     "reads of a copy verified recently, open and in the page cache, sent on the event loop "
+     "without a trip to the thread pool",
+     loop_reads_total, NULL, WHEN_ALWAYS},
     {"imgarc_corrupt_reads_total", "counter",
      "reads that found content not matching its hash",
      corrupt_reads_total, NULL, WHEN_ALWAYS},

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -57,6 +58,7 @@ struct blob_out {
     struct blob_chunks chunks;
     struct blob_ident ident; /* of the open copy */
     bool unchecked;  /* sent without a check (verified recently, or reads unverified) */
+    bool verified;   /* this read checked the whole copy: noted as verified recently */
     struct http_direct direct; /* the head (first job) and socket of a sendfile job */
     bool started;    /* the response head is out */
     crypto_generichash_state hash_state;
@@ -84,7 +86,11 @@ static void download_free(struct blob_out *d)
     if (d->direct.sock >= 0 || d->direct.head != NULL) {
         http_direct_cancel(d->req, &d->direct);
     }
-    if (d->fd >= 0) {
+    if (d->fd >= 0 && (d->unchecked || d->verified) && d->io_status == 0 && !d->corrupt &&
+        d->file_size > 0 && d->file_size <= BLOB_HOT_FILE_MAX &&
+        (d->bp->config.reverify_after_ms > 0 || !d->bp->config.verify_reads)) {
+        blob_hot_keep(d->bp, d->hash, d->fd); /* the next read may be answered on the loop */
+    } else if (d->fd >= 0) {
         close(d->fd);
     }
     if (d->check_state.state != NULL) {
@@ -146,6 +152,7 @@ static void note_verified(struct blob_out *d)
 {
     if (d->fd >= 0 && !d->corrupt) {
         blob_verified_note(d->bp->blobs, d->hash, &d->ident, now_ms());
+        d->verified = true;
     }
 }
 
@@ -272,6 +279,8 @@ static void read_failed(struct blob_out *d)
     hex_encode(d->hash, BLOB_HASH_BYTES, hex);
     if (corrupt) {
         d->bp->stats.corrupt_reads_total++;
+        blob_verified_forget(d->bp->blobs, d->hash);
+        blob_hot_drop(d->bp, d->hash);
         if (d->bp->config.keeper != NULL) {
             keeper_suspect(d->bp->config.keeper, d->hash); /* the scrubber heals it */
         }
@@ -439,10 +448,59 @@ struct blob_out *blob_out_plan(struct blob_path *bp, struct http_request *req,
     return d;
 }
 
+/* A read answered on the loop: a copy verified recently (the same file since), open
+ * in the table of hot copies, whose bytes are all in the page cache, goes out by
+ * sendfile at once, without a trip to the pool; false when this read cannot. When the
+ * socket takes only part of it, the pool sends the rest as for any read. The pages
+ * being cached, sendfile does not wait for the disk (unless the kernel evicts them in
+ * the microseconds between the check and the send). */
+static bool serve_hot(struct blob_out *d)
+{
+    struct blob_path *bp = d->bp;
+    uint64_t ttl = bp->config.reverify_after_ms, now = now_ms();
+    struct blob_ident ident;
+    struct stat st;
+    int fd;
+    if ((bp->config.verify_reads && ttl == 0) || d->req->method != HTTP_M_GET ||
+        d->end <= d->offset || d->file_size > BLOB_HOT_FILE_MAX) {
+        return false;
+    }
+    fd = blob_hot_find(bp, d->hash);
+    if (fd < 0) {
+        return false;
+    }
+    if (fstat(fd, &st) != 0 || st.st_nlink == 0) {
+        blob_hot_drop(bp, d->hash); /* removed (or moved to quarantine) since */
+        return false;
+    }
+    blob_ident_of(&st, &ident);
+    if (ident.size != d->file_size ||
+        (bp->config.verify_reads &&
+         !blob_verified_since(bp->blobs, d->hash, &ident, now > ttl ? now - ttl : 0))) {
+        blob_hot_drop(bp, d->hash); /* the pool opens the file anew and checks it */
+        return false;
+    }
+    if (!blob_hot_in_memory(fd, d->offset, d->end - d->offset) ||
+        !http_direct_begin(d->req, d->status, d->content_type, d->end - d->offset,
+                           &d->direct)) {
+        return false;
+    }
+    d->unchecked = true;
+    d->whole = d->chunked = false;
+    bp->stats.loop_reads_total++;
+    d->io_status = http_direct_send(&d->direct, fd, d->offset, d->end - d->offset, &d->err);
+    d->work.data = d;
+    after_read(&d->work, 0); /* ends it, or hands the rest to the pool */
+    return true;
+}
+
 void blob_out_start(struct blob_out *d, const char *content_type)
 {
     d->req->data = d;
     d->content_type = content_type;
+    if (serve_hot(d)) {
+        return;
+    }
     if ((!d->bp->config.verify_reads || d->bp->config.reverify_after_ms > 0) &&
         d->req->method != HTTP_M_HEAD && d->end > d->offset) {
         http_direct_begin(d->req, d->status, content_type, d->end - d->offset, &d->direct);

@@ -43,6 +43,7 @@ struct blob_stats {
     uint64_t downloads_total;      /* answers started (files and copies served) */
     uint64_t download_bytes_total;
     uint64_t sendfile_bytes_total; /* of which sent by sendfile, unchecked */
+    uint64_t loop_reads_total;     /* reads answered on the loop (blob_hot.c) */
     uint64_t corrupt_reads_total;  /* reads that found content not matching its hash */
     uint64_t replicas_received_total; /* copies other nodes pushed here */
     uint64_t group_commits_total;
@@ -76,6 +77,19 @@ struct blob_space {
     bool timer_closed;
 };
 
+/* Open copies of blobs read recently (blob_hot.c): the loop's, at most BLOB_HOT_MAX. */
+#define BLOB_HOT_MAX 64
+#define BLOB_HOT_FILE_MAX (4u << 20) /* larger files are never kept open */
+struct blob_hot_entry {
+    uint8_t hash[BLOB_HASH_BYTES];
+    int fd;
+    uint64_t used_ms;
+};
+struct blob_hot {
+    struct blob_hot_entry e[BLOB_HOT_MAX];
+    unsigned n;
+};
+
 struct blob_commit;
 
 struct blob_path {
@@ -87,6 +101,7 @@ struct blob_path {
     struct blob_stats stats;
     struct blob_space space;
     /* Private. */
+    struct blob_hot hot;
     struct blob_commit *commit;
     bool stopping;
     void (*stop_cb)(void *arg);
@@ -237,5 +252,20 @@ void blob_out_start(struct blob_out *o, const char *content_type);
  * another node (the request is authenticated already); a Range header is honoured;
  * never fetched from elsewhere. */
 void blob_out_serve_peer(struct blob_path *bp, struct http_request *req, const char *hex);
+
+/* ---- Open copies of blobs read recently (blob_hot.c; loop thread) ---- */
+
+/* The open descriptor kept for @hash (borrowed: stays in the table), or -1. */
+int blob_hot_find(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES]);
+/* Keeps @fd (taken) open for @hash, in place of the one least recently used when the
+ * table is full. */
+void blob_hot_keep(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES], int fd);
+/* Closes the descriptor kept for @hash, if any. */
+void blob_hot_drop(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES]);
+/* Closes the descriptors idle for two seconds (@all: every one). */
+void blob_hot_expire(struct blob_path *bp, bool all);
+/* Whether the pages of bytes [@offset, @offset + @len) of @fd are all in the page
+ * cache (cachestat(2)); false when the kernel cannot tell. */
+bool blob_hot_in_memory(int fd, uint64_t offset, uint64_t len);
 
 #endif

@@ -146,6 +146,7 @@ static void tick(uv_timer_t *t)
 {
     struct blob_path *bp = t->data;
     struct blob_space *s = &bp->space;
+    blob_hot_expire(bp, bp->stopping);
     if (s->busy || bp->stopping) {
         return;
     }
@@ -181,12 +182,14 @@ void blob_path_stop(struct blob_path *bp, void (*cb)(void *arg), void *arg)
     bp->stopping = true;
     bp->stop_cb = cb;
     bp->stop_arg = arg;
+    blob_hot_expire(bp, true);
     uv_close((uv_handle_t *)&bp->space.timer, timer_closed);
 }
 
 void blob_path_close(struct blob_path *bp)
 {
     ASSERT(bp->stopping && bp->space.timer_closed && !bp->space.busy);
+    blob_hot_expire(bp, true); /* kept by reads that ended after the stop */
     blob_commit_free(bp->commit);
     bp->commit = NULL;
 }

@@ -14,6 +14,14 @@ import unittest
 from imgarc_node import NodeTestCase, build_request, random_bytes
 
 SENT = "imgarc_download_sendfile_bytes_total"
+LOOP = "imgarc_download_loop_reads_total"
+
+
+def kernel_has_cachestat():
+    """cachestat(2) (Linux 6.5) tells the node a file's pages are cached; without it
+    every read goes to the pool."""
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    return (major, minor) >= (6, 5)
 
 
 def split_answer(data):
@@ -77,9 +85,15 @@ class SendfileReadTest(NodeTestCase):
         r = self.read(fid, data)
         self.assertEqual(r.header("etag"), '"%s"' % up["blob"])
         self.assertEqual(self.sent(), before, "the first read must check every byte")
+        loop = self.node.metrics()[LOOP]
         for _ in range(3):
             self.read(fid, data)
         self.assertEqual(self.sent(), before + 3 * len(data))
+        # The copy stays open and its pages cached: answered on the loop, no pool trip.
+        if kernel_has_cachestat():
+            self.assertEqual(self.node.metrics()[LOOP], loop + 3)
+        else:
+            self.assertEqual(self.node.metrics()[LOOP], loop)
         # Ranges of the verified copy: also by sendfile, the requested bytes only.
         mid = self.sent()
         for rng, want in (("bytes=0-999", data[:1000]),
@@ -125,6 +139,19 @@ class SendfileReadTest(NodeTestCase):
         self.assertEqual(self.sent(), before_sent)
         self.read(fid, data)
         self.assertEqual(self.sent(), before_sent + len(data))
+
+    def test_a_removed_copy_is_not_served_from_its_open_descriptor(self):
+        data, up = self.capture("SF-4", 200000, seed=37)
+        fid = up["file_id"]
+        self.read(fid, data)
+        self.read(fid, data)  # kept open, maybe answered on the loop
+        path = os.path.join(self.node.data, "blobs", up["blob"][:2], up["blob"][2:4],
+                            up["blob"])
+        os.unlink(path)
+        r = self.node.content(fid)
+        self.assertError(r, 503, 10503, "unavailable")
+        self.assertIn("blob missing", r.json["message"])
+        self.assertServing(self.node)
 
     def test_large_file_to_a_slow_reader(self):
         """8 MiB through a small receive window, read slowly: the socket fills, the rest
