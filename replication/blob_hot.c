@@ -2,22 +2,27 @@
  * bytes are in the page cache is answered on the loop thread with sendfile, without a
  * trip to the thread pool (replication/blob_out.c, serve_hot()).
  *
- * The loop owns the table: at most HOT_MAX descriptors, of files of at most
- * BLOB_HOT_FILE_MAX bytes, each closed after HOT_IDLE_MS without a read (by the disk
- * guard's tick, once a second) or when a newer one needs its place. A descriptor
- * outlives its file's removal until then, so a removed blob keeps at most
- * HOT_MAX * BLOB_HOT_FILE_MAX bytes of disk (256 MiB) for at most a few seconds. Whether
- * a descriptor may serve is decided at each read, never assumed: its file must still be
+ * The loop owns the table: a direct-mapped array of descriptors (the slot chosen by
+ * the first bytes of the blob's name, a uniformly random hash; a newer blob takes an
+ * occupied slot), 1024 slots, fewer when the process may open few files (a sixteenth
+ * of RLIMIT_NOFILE, at least 16). Only files of at most BLOB_HOT_FILE_MAX bytes are
+ * kept, each closed after HOT_IDLE_MS without a read (by the disk guard's tick, once a
+ * second). A descriptor outlives its file's removal until then, so removed blobs keep
+ * at most slots * BLOB_HOT_FILE_MAX bytes of disk, for at most a few seconds. Whether a
+ * descriptor may serve is decided at each read, never assumed: its file must still be
  * linked and be the very file noted as verified recently (storage/blob_verified.c),
  * which a removal, a quarantine or a corrupt read forget. */
 #include "replication/blob_path.h"
 
 #include <errno.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/mem.h"
 
 #define HOT_IDLE_MS 2000
 
@@ -37,26 +42,46 @@ static uint64_t now_ms(void)
     return clock_mono_ns() / 1000000;
 }
 
-static struct blob_hot_entry *find(struct blob_hot *h, const uint8_t hash[BLOB_HASH_BYTES])
+void blob_hot_init(struct blob_path *bp)
 {
-    for (unsigned i = 0; i < h->n; i++) {
-        if (memcmp(h->e[i].hash, hash, BLOB_HASH_BYTES) == 0) {
-            return &h->e[i];
+    struct rlimit rl;
+    uint64_t n = BLOB_HOT_SLOTS_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        while (n > 16 && n * 16 > (uint64_t)rl.rlim_cur) {
+            n /= 2;
         }
     }
-    return NULL;
+    bp->hot.slots = (unsigned)n;
+    bp->hot.e = xcalloc(n, sizeof *bp->hot.e);
+    for (unsigned i = 0; i < n; i++) {
+        bp->hot.e[i].fd = -1;
+    }
 }
 
-static void remove_at(struct blob_hot *h, unsigned i)
+static struct blob_hot_entry *slot_of(struct blob_hot *h, const uint8_t hash[BLOB_HASH_BYTES])
 {
-    close(h->e[i].fd);
-    h->e[i] = h->e[--h->n];
+    uint32_t i;
+    memcpy(&i, hash, sizeof i);
+    return &h->e[i & (h->slots - 1)];
+}
+
+static void empty(struct blob_hot *h, struct blob_hot_entry *e)
+{
+    if (e->fd >= 0) {
+        close(e->fd);
+        e->fd = -1;
+        h->open--;
+    }
 }
 
 int blob_hot_find(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES])
 {
-    struct blob_hot_entry *e = find(&bp->hot, hash);
-    if (e == NULL) {
+    struct blob_hot_entry *e;
+    if (bp->hot.e == NULL) {
+        return -1;
+    }
+    e = slot_of(&bp->hot, hash);
+    if (e->fd < 0 || memcmp(e->hash, hash, BLOB_HASH_BYTES) != 0) {
         return -1;
     }
     e->used_ms = now_ms();
@@ -65,36 +90,28 @@ int blob_hot_find(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES])
 
 void blob_hot_keep(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES], int fd)
 {
-    struct blob_hot *h = &bp->hot;
-    struct blob_hot_entry *e = find(h, hash);
-    if (bp->stopping) {
+    struct blob_hot_entry *e;
+    if (bp->stopping || bp->hot.e == NULL) {
         close(fd);
         return;
     }
-    if (e != NULL) {
-        close(e->fd); /* the newer descriptor: the file verified last */
-    } else if (h->n < BLOB_HOT_MAX) {
-        e = &h->e[h->n++];
-    } else {
-        e = &h->e[0];
-        for (unsigned i = 1; i < h->n; i++) {
-            if (h->e[i].used_ms < e->used_ms) {
-                e = &h->e[i];
-            }
-        }
-        close(e->fd);
-    }
+    e = slot_of(&bp->hot, hash);
+    empty(&bp->hot, e); /* the same blob's older descriptor, or another blob's */
     memcpy(e->hash, hash, BLOB_HASH_BYTES);
     e->fd = fd;
     e->used_ms = now_ms();
+    bp->hot.open++;
 }
 
 void blob_hot_drop(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES])
 {
-    struct blob_hot *h = &bp->hot;
-    struct blob_hot_entry *e = find(h, hash);
-    if (e != NULL) {
-        remove_at(h, (unsigned)(e - h->e));
+    struct blob_hot_entry *e;
+    if (bp->hot.e == NULL) {
+        return;
+    }
+    e = slot_of(&bp->hot, hash);
+    if (memcmp(e->hash, hash, BLOB_HASH_BYTES) == 0) {
+        empty(&bp->hot, e);
     }
 }
 
@@ -102,13 +119,18 @@ void blob_hot_expire(struct blob_path *bp, bool all)
 {
     struct blob_hot *h = &bp->hot;
     uint64_t now = now_ms();
-    for (unsigned i = 0; i < h->n;) {
-        if (all || h->e[i].used_ms + HOT_IDLE_MS <= now) {
-            remove_at(h, i);
-        } else {
-            i++;
+    for (unsigned i = 0; h->open > 0 && i < h->slots; i++) {
+        if (h->e[i].fd >= 0 && (all || h->e[i].used_ms + HOT_IDLE_MS <= now)) {
+            empty(h, &h->e[i]);
         }
     }
+}
+
+void blob_hot_free(struct blob_path *bp)
+{
+    blob_hot_expire(bp, true);
+    free(bp->hot.e);
+    bp->hot.e = NULL;
 }
 
 bool blob_hot_in_memory(int fd, uint64_t offset, uint64_t len)

@@ -77,17 +77,18 @@ struct blob_space {
     bool timer_closed;
 };
 
-/* Open copies of blobs read recently (blob_hot.c): the loop's, at most BLOB_HOT_MAX. */
-#define BLOB_HOT_MAX 64
+/* Open copies of blobs read recently (blob_hot.c): the loop's. */
+#define BLOB_HOT_SLOTS_MAX 1024
 #define BLOB_HOT_FILE_MAX (4u << 20) /* larger files are never kept open */
 struct blob_hot_entry {
     uint8_t hash[BLOB_HASH_BYTES];
-    int fd;
+    int fd; /* -1: empty */
     uint64_t used_ms;
 };
 struct blob_hot {
-    struct blob_hot_entry e[BLOB_HOT_MAX];
-    unsigned n;
+    struct blob_hot_entry *e; /* slots entries */
+    unsigned slots;           /* a power of two */
+    unsigned open;            /* descriptors held */
 };
 
 struct blob_commit;
@@ -255,10 +256,12 @@ void blob_out_serve_peer(struct blob_path *bp, struct http_request *req, const c
 
 /* ---- Open copies of blobs read recently (blob_hot.c; loop thread) ---- */
 
+/* Makes the table (blob_path_init) and frees it (blob_path_close). */
+void blob_hot_init(struct blob_path *bp);
+void blob_hot_free(struct blob_path *bp);
 /* The open descriptor kept for @hash (borrowed: stays in the table), or -1. */
 int blob_hot_find(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES]);
-/* Keeps @fd (taken) open for @hash, in place of the one least recently used when the
- * table is full. */
+/* Keeps @fd (taken) open for @hash, in place of what its slot held. */
 void blob_hot_keep(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES], int fd);
 /* Closes the descriptor kept for @hash, if any. */
 void blob_hot_drop(struct blob_path *bp, const uint8_t hash[BLOB_HASH_BYTES]);

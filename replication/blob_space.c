@@ -162,6 +162,7 @@ void blob_path_init(struct blob_path *bp, uv_loop_t *loop, const struct blob_pat
     *bp = (struct blob_path){
         .loop = loop, .config = *config, .archive = archive, .repl = repl, .blobs = blobs};
     bp->commit = blob_commit_new(bp);
+    blob_hot_init(bp);
     s->floor_bytes = bp->config.min_free_bytes;
     s->free_bytes = blob_store_free_bytes(bp->blobs);
     uv_timer_init(bp->loop, &s->timer);
@@ -189,7 +190,7 @@ void blob_path_stop(struct blob_path *bp, void (*cb)(void *arg), void *arg)
 void blob_path_close(struct blob_path *bp)
 {
     ASSERT(bp->stopping && bp->space.timer_closed && !bp->space.busy);
-    blob_hot_expire(bp, true); /* kept by reads that ended after the stop */
+    blob_hot_free(bp); /* and what reads that ended after the stop kept */
     blob_commit_free(bp->commit);
     bp->commit = NULL;
 }
